@@ -1,0 +1,35 @@
+// libFuzzer entry point for the message model. Compiled together with Sources/PitchMessage as one module by
+// Fuzz/run.sh (swiftc -sanitize=fuzzer,address), so it needs no import.
+
+/// Parses, decodes and edits one input. Beyond "no crash", it checks the promise the filter relies on:
+/// inserting our field and removing it again gives back the message with forged fields removed, byte for byte.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    var limits = Limits()
+    // Small limits make the fuzzer reach every limit path with small inputs.
+    limits.maxAnalysisBytes = 1 << 16
+    limits.maxHeaderFields = 64
+    limits.maxHeaderBytes = 4096
+    limits.maxDepth = 8
+    limits.maxParts = 64
+    limits.maxDecodedTextBytes = 4096
+    limits.maxFieldValueBytes = 512
+    let message = Message(bytes: bytes, limits: limits)
+    var defects: [Defect] = []
+    for name in ["subject", "from", "to", "cc", "content-type"] {
+        for field in message.header.fields(named: name) {
+            _ = message.header.text(of: field, defects: &defects)
+        }
+        _ = message.header.addresses(name, defects: &defects)
+    }
+    for text in message.decodeText() {
+        precondition(text.text.utf8.count <= limits.maxDecodedTextBytes, "text over the limit")
+    }
+    let stripped = HeaderEditor.edit(bytes, removing: ["X-Pitch-*"], inserting: [])
+    let tagged = HeaderEditor.edit(stripped, removing: ["X-Pitch-*"],
+                                   inserting: [NewField(name: "X-Pitch-Status", value: "fuzz")])
+    let restored = HeaderEditor.edit(tagged, removing: ["X-Pitch-*"], inserting: [])
+    precondition(restored == stripped, "insert + remove is not the identity")
+    return 0
+}
