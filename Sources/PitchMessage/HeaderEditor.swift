@@ -52,6 +52,10 @@ public struct HeaderEdit: Hashable, Sendable {
     public let insertAt: Int
     /// The new fields, written with the message's own line ending.
     public let inserted: [UInt8]
+    /// True when fields were asked for but could not go in: the top of the header is not the start of a line (a
+    /// message that is one envelope or continuation line with no line break), so a field there would merge into
+    /// that line for good. The caller passes such a message on untagged.
+    public let insertionSkipped: Bool
     /// The fields taken out, with their continuation lines and line breaks, in order.
     public let removed: [Range<Int>]
 
@@ -59,7 +63,7 @@ public struct HeaderEdit: Hashable, Sendable {
     ///   - removing: fields to take out, e.g. incoming copies of our own fields, so a sender cannot forge a verdict.
     ///   - inserting: fields to add at the top of the header block, in order.
     public init(of raw: [UInt8], removing: [FieldNamePattern], inserting: [NewField]) {
-        (insertAt, inserted, removed) = raw.withUnsafeBufferPointer { bytes in
+        (insertAt, inserted, removed, insertionSkipped) = raw.withUnsafeBufferPointer { bytes in
             var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
             let insertAt = scanner.orphanContinuationEnd
             var removed: [Range<Int>] = []
@@ -74,7 +78,9 @@ public struct HeaderEdit: Hashable, Sendable {
                 scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
             }
             let lineEnding = LineEnding.ofFirstLine(in: bytes)
-            return (insertAt, inserting.flatMap { $0.bytes(lineEnding: lineEnding) }, removed)
+            let atLineStart = insertAt == 0 || bytes[insertAt - 1] == ByteScanning.lf
+            let inserted = atLineStart ? inserting.flatMap { $0.bytes(lineEnding: lineEnding) } : []
+            return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty)
         }
     }
 

@@ -67,3 +67,18 @@ import Testing
         #expect(m.decodeText().first?.text.hasPrefix("--bx") == true)
     }
 }
+
+/// Inputs the fuzzer once crashed on (Fixtures/fuzz): each must now parse and round-trip through the editor.
+@Suite struct FuzzRegressionTests {
+    static let names = Fixtures.names(in: "fuzz", withExtension: "bin")
+
+    @Test(arguments: names)
+    func roundTrips(_ name: String) throws {
+        let bytes = try Fixtures.bytes("fuzz/\(name).bin")
+        _ = Message(bytes: bytes).decodeText()
+        let stripped = HeaderEditor.edit(bytes, removing: ["X-Pitch-*"], inserting: [])
+        let tagged = HeaderEditor.edit(stripped, removing: ["X-Pitch-*"],
+                                       inserting: [NewField(name: "X-Pitch-Status", value: "fuzz")])
+        #expect(HeaderEditor.edit(tagged, removing: ["X-Pitch-*"], inserting: []) == stripped)
+    }
+}

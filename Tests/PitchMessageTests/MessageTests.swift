@@ -240,6 +240,18 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
         #expect(restored == stripped)
     }
 
+    /// Found by the fuzzer: with no line start to insert at, a field would merge into the line above for good.
+    @Test(arguments: [" X-Broken: one line, no line break", "From a@b Mon Jan  1 00:00:00 2024"])
+    func noLineStartNoInsertion(_ input: String) {
+        let edit = HeaderEdit(of: Array(input.utf8), removing: Self.ours, inserting: Self.status)
+        #expect(edit.insertionSkipped)
+        #expect(edit.apply(to: Array(input.utf8)) == Array(input.utf8))
+        let withBreak = HeaderEdit(of: Array((input + "\n").utf8), removing: Self.ours, inserting: Self.status)
+        #expect(!withBreak.insertionSkipped)
+        #expect(String(decoding: withBreak.apply(to: Array((input + "\n").utf8)), as: UTF8.self)
+            == input + "\nX-Pitch-Status: test\n")
+    }
+
     @Test func lineBreaksInValuesCannotAddFields() {
         let output = HeaderEditor.edit(Array("S: x\n\n".utf8), removing: [],
                                        inserting: [NewField(name: "X-A:\nB", value: "1\r\nX-Pitch-Status: ham")])
