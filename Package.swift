@@ -5,21 +5,43 @@ let package = Package(
     name: "pitchfilter",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "pitchfilter", targets: ["pitchfilter"]),
         .library(name: "PitchMessage", targets: ["PitchMessage"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
-        // RFC 5322 + MIME over raw bytes. Depends on nothing but the C library (iconv for charsets),
-        // so the fuzzer can compile it alone with swiftc.
+        // bytes → message: RFC 5322 + MIME over raw bytes. Depends on nothing but the C library (iconv for
+        // charsets), so the fuzzer can compile it alone with swiftc.
         .target(name: "PitchMessage"),
+        // message → tokens, and the fixed hash that names a token in storage.
+        .target(name: "PitchTokenizer", dependencies: ["PitchMessage"]),
+        // counts → score, verdict, explanation. Pure: no I/O, no dependencies.
+        .target(name: "PitchClassifier"),
+        // token counts and the learned-message ledger: in memory and in SQLite.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "PitchStore", dependencies: ["PitchTokenizer", "PitchClassifier", "CSQLite"]),
+        // classify / train / forget, message digests, the embedded starter model.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(
+            name: "PitchEngine",
+            dependencies: ["PitchMessage", "PitchTokenizer", "PitchClassifier", "PitchStore", "COpenSSL"]
+        ),
+        .executableTarget(
+            name: "pitchfilter",
+            dependencies: ["PitchEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "pitch-bench",
             dependencies: ["PitchMessage"],
             path: "Benchmarks/PitchBench"
         ),
-        .testTarget(
-            name: "PitchMessageTests",
-            dependencies: ["PitchMessage"],
-            exclude: ["Fixtures"]
-        ),
+        .testTarget(name: "PitchMessageTests", dependencies: ["PitchMessage"], exclude: ["Fixtures"]),
+        .testTarget(name: "PitchTokenizerTests", dependencies: ["PitchTokenizer"]),
+        .testTarget(name: "PitchClassifierTests", dependencies: ["PitchClassifier"]),
+        .testTarget(name: "PitchStoreTests", dependencies: ["PitchStore"]),
+        .testTarget(name: "PitchEngineTests", dependencies: ["PitchEngine"]),
+        .testTarget(name: "pitchfilterTests", dependencies: ["pitchfilter"]),
     ]
 )

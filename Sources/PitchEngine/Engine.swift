@@ -1,0 +1,81 @@
+import PitchClassifier
+import PitchMessage
+import PitchStore
+import PitchTokenizer
+
+/// A verdict on one message, with what it was based on.
+public struct Assessment: Sendable {
+    public var classification: Classification
+    /// Whether the starter model's counts were added to the user's (too little own training yet).
+    public var usedStarterModel: Bool
+    public var tokenCount: Int
+}
+
+/// Classify, train and forget: the steps between a parsed message and the token store.
+///
+/// Data flows one way: message → tokens → counts (one store round trip) → classifier. The engine reads no
+/// configuration and opens no files; its caller hands it a store (or none) and the starter model.
+public struct Engine: Sendable {
+    public let tokenizer = Tokenizer()
+    public var classifier: Classifier
+    public let store: (any TokenStore)?
+    public let starter: StarterModel?
+
+    /// Until the user's own database holds this many trained messages of each class, the starter model's counts
+    /// are added to the user's. 50 of each is where a user's own model stops being noisier than the project's
+    /// samples, and from then on the user's mail alone decides.
+    public static let ownModelThreshold = 50
+
+    public init(store: (any TokenStore)?, starter: StarterModel? = .embedded, classifier: Classifier = Classifier()) {
+        self.store = store
+        self.starter = starter
+        self.classifier = classifier
+    }
+
+    public func assess(_ message: Message) throws -> Assessment {
+        let tokens = tokenizer.tokens(of: message)
+        let ids = tokens.map { TokenID(hashing: $0) }
+        var counts: [TokenID: TokenCounts] = [:]
+        var totals = ClassTotals()
+        if let store { (counts, totals) = try store.lookup(ids) }
+        var usedStarter = false
+        if let starter, totals.pitch < Self.ownModelThreshold || totals.ham < Self.ownModelThreshold {
+            usedStarter = true
+            totals = totals + starter.totals
+            for id in ids {
+                if let extra = starter.counts(for: id) { counts[id] = (counts[id] ?? .zero) + extra }
+            }
+        }
+        let evidence = zip(tokens, ids).map { (token: $0, counts: counts[$1] ?? .zero) }
+        return Assessment(classification: classifier.classify(evidence, totals: totals),
+                          usedStarterModel: usedStarter, tokenCount: tokens.count)
+    }
+
+    /// What the store needs to learn (`target` a class) or forget (`target` nil) this message.
+    public func trainingItem(for message: Message, as target: MessageClass?) -> TrainingItem {
+        TrainingItem(digest: MessageDigest.of(message),
+                     tokens: tokenizer.tokens(of: message).map { TokenID(hashing: $0) }, target: target)
+    }
+
+    /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".
+    public static func statusValue(_ classification: Classification) -> String {
+        "\(classification.verdict.rawValue), score=\(formatScore(classification.score)), version=\(version)"
+    }
+
+    /// Four decimals, as bogofilter and SpamAssassin print scores; never "1.0000" for a score below 1.
+    public static func formatScore(_ score: Double) -> String {
+        let clamped = min(max(score, 0), 1)
+        var tenThousandths = Int((clamped * 10_000).rounded())
+        if tenThousandths == 10_000, clamped < 1 { tenThousandths = 9_999 }
+        if tenThousandths == 0, clamped > 0 { tenThousandths = 1 }
+        let fraction = String(tenThousandths % 10_000)
+        return "\(tenThousandths / 10_000)." + String(repeating: "0", count: 4 - fraction.count) + fraction
+    }
+
+    /// The tokenizer databases must have been built with.
+    public static let tokenizerIdentity = Tokenizer.identity
+
+    /// Program and tokenizer version, so a header says which model judged it.
+    public static let version = "pitchfilter-\(programVersion)/\(Tokenizer.identity)"
+    public static let programVersion = "0.1.0"
+}

@@ -1,0 +1,40 @@
+import COpenSSL
+import PitchMessage
+
+/// The identity of a message in the training ledger: SHA-256 over the message as its sender wrote it.
+///
+/// The same message reaches us in different wrappings: with or without an mbox `From ` line, with CRLF from
+/// Dovecot's Sieve filter or LF from a Maildir, with or without our own X-Pitch-* fields. All of those are
+/// taken away before hashing, so learning a message from any of them counts once.
+public enum MessageDigest {
+    public static func of(_ message: Message) -> [UInt8] {
+        let start = message.envelope?.upperBound ?? 0
+        var normalised: [UInt8] = []
+        normalised.reserveCapacity(message.raw.count)
+        for piece in message.edit(removing: ownFields, inserting: []).pieces(of: message.raw) {
+            let kept = piece.indices.clamped(to: start..<max(start, piece.endIndex))
+            var previous: UInt8 = 0
+            for byte in piece[kept] {
+                // CRLF → LF: the CR is dropped when the LF arrives.
+                if byte == 0x0A, previous == 0x0D { normalised.removeLast() }
+                normalised.append(byte)
+                previous = byte
+            }
+        }
+        return sha256(normalised)
+    }
+
+    /// Our own header fields, which never belong to the message itself.
+    public static let ownFields: [FieldNamePattern] = ["X-Pitch-*"]
+
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = bytes.withUnsafeBytes { input in
+            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
+        }
+        // EVP_Digest fails only when it cannot allocate; a made-up digest would merge messages, so stop here.
+        precondition(ok == 1, "EVP_Digest failed")
+        return Array(digest.prefix(Int(length)))
+    }
+}

@@ -1,0 +1,30 @@
+/// One step of the schema history, run in its own transaction that also sets `PRAGMA user_version`.
+///
+/// Append-only: databases in the field have already run every released migration, so a change to the schema is a
+/// new migration, never an edit of an old one.
+struct Migration: Sendable {
+    let version: Int
+    let sql: String
+}
+
+enum SQLiteSchema {
+    static let migrations: [Migration] = [
+        // Token ids are 64-bit hashes stored as Int64(bitPattern:) in the rowid, the fastest point lookup SQLite
+        // has. The ledger is keyed by the message digest; WITHOUT ROWID stores each row once, inside its key's
+        // B-tree. The tokenizer identity is written into `meta` by the same transaction.
+        Migration(version: 1, sql: """
+            CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE totals (class TEXT PRIMARY KEY NOT NULL, messages INTEGER NOT NULL) WITHOUT ROWID;
+            INSERT INTO totals (class, messages) VALUES ('pitch', 0), ('ham', 0);
+            CREATE TABLE tokens (id INTEGER PRIMARY KEY, pitch INTEGER NOT NULL, ham INTEGER NOT NULL);
+            CREATE TABLE ledger (
+                digest BLOB PRIMARY KEY NOT NULL,
+                class TEXT NOT NULL,
+                learned_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            """),
+    ]
+
+    /// The `meta` key holding the identity of the tokenizer the database was built with.
+    static let tokenizerKey = "tokenizer"
+}

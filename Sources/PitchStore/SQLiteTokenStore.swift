@@ -1,0 +1,463 @@
+import CSQLite
+import Glibc
+import PitchClassifier
+import PitchTokenizer
+import Synchronization
+
+/// The default token store: one SQLite file in WAL mode, shared by many short-lived pipe-filter processes, the CLI
+/// and the daemon.
+///
+/// WAL lets readers (every classified message) proceed while a writer (training) commits, and one transaction per
+/// lookup or per training batch keeps both consistent. Opening is cheap by design, since the pipe filter opens the
+/// database once per message: when the schema is current it costs one query besides the file opens.
+public final class SQLiteTokenStore: TokenStore {
+    public enum Access: Sendable {
+        /// For classifying: never writes, and a missing database throws `StoreError.missing` so the caller can
+        /// fall back to the embedded starter model instead of creating an empty database.
+        case readOnly
+        /// For training: creates the file (and its parent directory, mode 0700, as the XDG base directory spec
+        /// asks for per-user data) if missing.
+        case readWrite
+    }
+
+    public let path: String
+    public let tokenizerIdentity: String
+    let access: Access
+    // Each instance is used from one thread at a time, but the engine shares it as `Sendable`; the Mutex makes that
+    // true and also guards the statement cache. Concurrency between processes is SQLite's job (WAL and locks).
+    private let connection: Mutex<SQLiteConnection>
+
+    /// Opens (and for `.readWrite` creates or upgrades) the database at `path`.
+    ///
+    /// - Parameter busyTimeoutMilliseconds: how long a writer waits for another writer before throwing
+    ///   `StoreError.locked`. Two seconds outlasts a training batch of a few hundred messages, yet stays well
+    ///   inside the time an MTA allows a pipe filter.
+    public convenience init(path: String, tokenizerIdentity: String, access: Access,
+                            busyTimeoutMilliseconds: Int32 = 2_000) throws {
+        try self.init(path: path, tokenizerIdentity: tokenizerIdentity, access: access,
+                      busyTimeoutMilliseconds: busyTimeoutMilliseconds, migrations: SQLiteSchema.migrations)
+    }
+
+    /// `migrations` is a parameter so tests can play a newer or older program against the same file.
+    init(path: String, tokenizerIdentity: String, access: Access, busyTimeoutMilliseconds: Int32,
+         migrations: [Migration]) throws(StoreError) {
+        self.path = path
+        self.tokenizerIdentity = tokenizerIdentity
+        self.access = access
+        let opened = try Self.open(path: path, tokenizerIdentity: tokenizerIdentity, access: access,
+                                   busyTimeoutMilliseconds: busyTimeoutMilliseconds, migrations: migrations)
+        connection = Mutex(opened)
+    }
+
+    // MARK: - TokenStore
+
+    public func lookup(_ tokens: [TokenID]) throws -> (counts: [TokenID: TokenCounts], totals: ClassTotals) {
+        // Point queries in rowid order: neighbouring ids share B-tree pages, and a prepared point query per token is
+        // about a microsecond, so 500 tokens cost well under the file opens.
+        let ids = Set(tokens).sorted { Int64(bitPattern: $0.rawValue) < Int64(bitPattern: $1.rawValue) }
+        return try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) in
+                let totals = try Self.readTotals(connection)
+                var counts: [TokenID: TokenCounts] = [:]
+                counts.reserveCapacity(ids.count)
+                let query = try connection.statement("SELECT pitch, ham FROM tokens WHERE id = ?1")
+                defer { query.reset() }
+                for id in ids {
+                    try query.bind(1, Int64(bitPattern: id.rawValue))
+                    if try query.step() { counts[id] = TokenCounts(pitch: query.count(0), ham: query.count(1)) }
+                    query.reset()
+                }
+                return (counts, totals)
+            }
+        }
+    }
+
+    public func train(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
+        guard !items.isEmpty else { return [] }
+        guard access == .readWrite else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: training needs read-write)")
+        }
+        return try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: true) { () throws(StoreError) in
+                var trainer = try SQLiteTrainer(connection)
+                let outcomes = try Training.apply(items, to: &trainer)
+                try trainer.finish()
+                return outcomes
+            }
+        }
+    }
+
+    public func ledgerClass(of digest: [UInt8]) throws -> MessageClass? {
+        try connection.withLock { connection throws(StoreError) in
+            let query = try connection.statement(SQLiteTrainer.findLedgerSQL)
+            defer { query.reset() }
+            try query.bind(1, digest)
+            guard try query.step() else { return nil }
+            return try SQLiteTrainer.messageClass(query.text(0), connection)
+        }
+    }
+
+    public func statistics() throws -> StoreStatistics {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) in
+                let totals = try Self.readTotals(connection)
+                let tokens = try Self.integer(connection, "SELECT count(*) FROM tokens")
+                let ledger = try Self.integer(connection, "SELECT count(*) FROM ledger")
+                let pages = try Self.integer(connection, "PRAGMA page_count")
+                let pageSize = try Self.integer(connection, "PRAGMA page_size")
+                return StoreStatistics(totals: totals, tokens: tokens, ledgerEntries: ledger,
+                                       tokenizerIdentity: tokenizerIdentity, schemaVersion: try connection.userVersion(),
+                                       sizeBytes: pages.multipliedReportingOverflow(by: pageSize).partialValue)
+            }
+        }
+    }
+
+    public func allTokens() throws -> [(TokenID, TokenCounts)] {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) -> [(TokenID, TokenCounts)] in
+                let query = try connection.statement("SELECT id, pitch, ham FROM tokens ORDER BY id")
+                defer { query.reset() }
+                // SQLite orders the signed bit patterns: ids of 2⁶³ and above come first. Both halves are already
+                // in unsigned order within themselves, so putting the high half last gives TokenID order.
+                var low: [(TokenID, TokenCounts)] = []
+                var high: [(TokenID, TokenCounts)] = []
+                while try query.step() {
+                    let stored = query.int64(0)
+                    let entry = (TokenID(rawValue: UInt64(bitPattern: stored)),
+                                 TokenCounts(pitch: query.count(1), ham: query.count(2)))
+                    if stored < 0 { high.append(entry) } else { low.append(entry) }
+                }
+                return low + high
+            }
+        }
+    }
+
+    // MARK: - Test support
+
+    /// Runs `body` on this store's connection: tests use it to hold locks or install failure triggers.
+    func withConnection<Result: Sendable>(
+        _ body: (SQLiteConnection) throws(StoreError) -> Result
+    ) throws(StoreError) -> Result {
+        try connection.withLock { connection throws(StoreError) in try body(connection) }
+    }
+
+    // MARK: - Opening
+
+    private static func open(path: String, tokenizerIdentity: String, access: Access, busyTimeoutMilliseconds: Int32,
+                             migrations: [Migration]) throws(StoreError) -> SQLiteConnection {
+        let latest = migrations.last?.version ?? 0
+        var info = stat()
+        let statError = stat(path, &info) == 0 ? 0 : errno
+        if statError == 0, info.st_mode & S_IFMT == S_IFDIR {
+            throw .cannotOpen(path: path, detail: "it is a directory, not a database file")
+        }
+        let connection: SQLiteConnection
+        switch access {
+        case .readOnly:
+            // SQLite would report a missing file as a generic "unable to open".
+            if statError == ENOENT { throw .missing(path: path) }
+            connection = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY,
+                                              busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        case .readWrite:
+            if statError == ENOENT || statError == ENOTDIR {  // ENOTDIR: createParentDirectory says which
+                try createParentDirectory(of: path)
+                try createFile(path)
+            }
+            connection = try openForWriting(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                            busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        }
+
+        // The fast path, taken on every open but the first: schema version and tokenizer in one query. It fails to
+        // prepare only when `meta` does not exist, i.e. for a new, foreign or broken file.
+        var recorded: (version: Int, tokenizer: String?)?
+        do {
+            let query = try connection.statement("""
+                SELECT user_version, (SELECT value FROM meta WHERE key = '\(SQLiteSchema.tokenizerKey)')
+                FROM pragma_user_version
+                """)
+            defer { query.reset() }
+            if try query.step() { recorded = (Int(query.int64(0)), query.text(1)) }
+        } catch .sqlite(_, let code, _) where code == SQLITE_ERROR {
+            recorded = nil
+        }
+        if let recorded, recorded.version == latest {
+            try checkTokenizer(recorded.tokenizer, expected: tokenizerIdentity, path: path)
+            return connection
+        }
+
+        // The slow path: create, upgrade, or explain why not.
+        let version = try connection.userVersion()
+        if version > latest { throw .schemaTooNew(path: path, found: version, supported: latest) }
+        if version == 0 {
+            let tables = try integer(connection, "SELECT count(*) FROM sqlite_schema")
+            if tables > 0 { throw .notPitchfilterDatabase(path: path) }
+            // An empty file: a database another process is creating right now, or a stray `touch`. Either way
+            // nothing is trained yet.
+            if access == .readOnly { throw .missing(path: path) }
+        }
+        if version < latest {
+            switch access {
+            case .readWrite:
+                try migrate(connection, tokenizerIdentity: tokenizerIdentity, migrations: migrations)
+            case .readOnly:
+                // A newer pitchfilter meets an older database: upgrading it here keeps the pipe filter working
+                // after a package upgrade instead of failing until someone trains.
+                let writer = try openForWriting(path: path, flags: SQLITE_OPEN_READWRITE,
+                                                busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+                try migrate(writer, tokenizerIdentity: tokenizerIdentity, migrations: migrations)
+            }
+        }
+        let tokenizer: String?
+        do {
+            tokenizer = try string(connection, "SELECT value FROM meta WHERE key = '\(SQLiteSchema.tokenizerKey)'")
+        } catch .sqlite(_, let code, _) where code == SQLITE_ERROR {
+            throw .notPitchfilterDatabase(path: path)  // a user_version but no meta table
+        }
+        try checkTokenizer(tokenizer, expected: tokenizerIdentity, path: path)
+        return connection
+    }
+
+    private static func openForWriting(path: String, flags: Int32,
+                                       busyTimeoutMilliseconds: Int32) throws(StoreError) -> SQLiteConnection {
+        let connection = try SQLiteConnection(path: path, flags: flags,
+                                              busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        // SQLite quietly opens a file it may not write read-only; say so now rather than at the first commit.
+        if sqlite3_db_readonly(connection.handle, "main") == 1 {
+            throw .readOnly(path: path, detail: "the file or its file system is read-only, or not ours to write")
+        }
+        // NORMAL is durable across process crashes in WAL mode and only risks the last commits on power loss,
+        // which retraining repairs; FULL would fsync on every training batch. It is per connection, not stored.
+        try connection.execute("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768")
+        return connection
+    }
+
+    private static func migrate(_ connection: SQLiteConnection, tokenizerIdentity: String,
+                                migrations: [Migration]) throws(StoreError) {
+        let start = try connection.userVersion()
+        if start == 0 {
+            // Stored in the file, so set once at creation; it cannot change inside a transaction.
+            try connection.execute("PRAGMA journal_mode = WAL")
+        }
+        for migration in migrations where migration.version > start {
+            try connection.transaction(immediate: true) { () throws(StoreError) in
+                // Re-read under the write lock: another process may have run this migration meanwhile.
+                let current = try connection.userVersion()
+                guard current < migration.version else { return }
+                if current == 0, try integer(connection, "SELECT count(*) FROM sqlite_schema") > 0 {
+                    throw .notPitchfilterDatabase(path: connection.path)
+                }
+                try connection.execute(migration.sql)
+                if current == 0 {
+                    let insert = try connection.statement("INSERT INTO meta (key, value) VALUES (?1, ?2)")
+                    defer { insert.reset() }
+                    try insert.bind(1, SQLiteSchema.tokenizerKey)
+                    try insert.bind(2, tokenizerIdentity)
+                    try insert.run()
+                }
+                try connection.execute("PRAGMA user_version = \(migration.version)")
+            }
+        }
+    }
+
+    private static func checkTokenizer(_ recorded: String?, expected: String, path: String) throws(StoreError) {
+        guard let recorded else { throw .corrupt(path: path, detail: "no tokenizer identity recorded") }
+        guard recorded == expected else {
+            throw .tokenizerMismatch(path: path, database: recorded, program: expected)
+        }
+    }
+
+    /// Creates the empty file SQLite will turn into a database. SQLite could create it itself, but when that fails
+    /// it retries read-only and reports the retry's "No such file or directory" rather than the real reason.
+    private static func createFile(_ path: String) throws(StoreError) {
+        // 0644 before the umask, the mode SQLite itself would use; its -wal and -shm files copy it.
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if descriptor >= 0 {
+            close(descriptor)
+            return
+        }
+        let reason = errno
+        switch reason {
+        case EEXIST: return  // another process created it first
+        case EROFS: throw .readOnly(path: path, detail: String(cString: strerror(reason)))
+        case ENOSPC, EDQUOT: throw .diskFull(path: path)
+        default: throw .cannotOpen(path: path, detail: "cannot create it: \(String(cString: strerror(reason)))")
+        }
+    }
+
+    /// `mkdir -p` with mode 0700 for every directory it has to create.
+    private static func createParentDirectory(of path: String) throws(StoreError) {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return }
+        let parent = String(path[..<slash])
+        guard !parent.isEmpty else { return }
+        try createDirectory(parent, for: path)
+    }
+
+    private static func createDirectory(_ directory: String, for path: String) throws(StoreError) {
+        var info = stat()
+        if stat(directory, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw .cannotOpen(path: path, detail: "\(directory) is not a directory")
+            }
+            return
+        }
+        if let slash = directory.utf8.lastIndex(of: UInt8(ascii: "/")), slash != directory.startIndex {
+            try createDirectory(String(directory[..<slash]), for: path)
+        }
+        if mkdir(directory, 0o700) != 0, errno != EEXIST {
+            let reason = String(cString: strerror(errno))
+            throw .cannotOpen(path: path, detail: "cannot create directory \(directory): \(reason)")
+        }
+    }
+
+    // MARK: - Queries
+
+    static func readTotals(_ connection: SQLiteConnection) throws(StoreError) -> ClassTotals {
+        let query = try connection.statement("SELECT class, messages FROM totals")
+        defer { query.reset() }
+        var totals = ClassTotals()
+        while try query.step() {
+            if let name = query.text(0), let messageClass = MessageClass(rawValue: name) {
+                totals[messageClass] = Int(clamping: max(query.int64(1), 0))
+            }
+        }
+        return totals
+    }
+
+    private static func integer(_ connection: SQLiteConnection, _ sql: String) throws(StoreError) -> Int {
+        let query = try connection.statement(sql)
+        defer { query.reset() }
+        return try query.step() ? Int(query.int64(0)) : 0
+    }
+
+    private static func string(_ connection: SQLiteConnection, _ sql: String) throws(StoreError) -> String? {
+        let query = try connection.statement(sql)
+        defer { query.reset() }
+        return try query.step() ? query.text(0) : nil
+    }
+}
+
+/// The training primitives in SQL, with their statements fetched once per batch.
+struct SQLiteTrainer: TrainingBackend {
+    static let findLedgerSQL = "SELECT class FROM ledger WHERE digest = ?1"
+
+    let connection: SQLiteConnection
+    var totals: ClassTotals
+    private let learnedAt = Int64(time(nil))
+    private let findLedger: Statement
+    private let recordLedger: Statement
+    private let eraseLedger: Statement
+    private let addCounts: Statement
+    private let moveCounts: Statement
+    private let subtractCounts: Statement
+    private let deleteEmptyToken: Statement
+    private var pendingAdditions: [Int64: (pitch: Int64, ham: Int64)] = [:]
+
+    init(_ connection: SQLiteConnection) throws(StoreError) {
+        self.connection = connection
+        totals = try SQLiteTokenStore.readTotals(connection)
+        findLedger = try connection.statement(Self.findLedgerSQL)
+        recordLedger = try connection.statement("""
+            INSERT INTO ledger (digest, class, learned_at) VALUES (?1, ?2, ?3)
+            ON CONFLICT (digest) DO UPDATE SET class = excluded.class, learned_at = excluded.learned_at
+            """)
+        eraseLedger = try connection.statement("DELETE FROM ledger WHERE digest = ?1")
+        // Learning only adds: no saturation below, and the hot path of bulk training. Counts stop at UInt32.max,
+        // the most a TokenCounts can hold.
+        addCounts = try connection.statement("""
+            INSERT INTO tokens (id, pitch, ham) VALUES (?1, ?2, ?3)
+            ON CONFLICT (id) DO UPDATE SET pitch = min(pitch + ?2, 4294967295), ham = min(ham + ?3, 4294967295)
+            """)
+        // A move adds to one class and subtracts (saturating) from the other. An upsert, because the token may
+        // have been saturated away; never leaves both counts zero, since the target class gains one.
+        moveCounts = try connection.statement("""
+            INSERT INTO tokens (id, pitch, ham) VALUES (?1, max(?2, 0), max(?3, 0))
+            ON CONFLICT (id) DO UPDATE
+                SET pitch = min(max(pitch + ?2, 0), 4294967295), ham = min(max(ham + ?3, 0), 4294967295)
+            """)
+        // A forget only subtracts; a token left at zero in both classes is deleted, so it reads as never seen.
+        // Two statements are faster than one with RETURNING, and the second finds the page already cached.
+        subtractCounts = try connection.statement(
+            "UPDATE tokens SET pitch = max(pitch + ?2, 0), ham = max(ham + ?3, 0) WHERE id = ?1")
+        deleteEmptyToken = try connection.statement("DELETE FROM tokens WHERE id = ?1 AND pitch = 0 AND ham = 0")
+    }
+
+    static func messageClass(_ text: String?, _ connection: SQLiteConnection) throws(StoreError) -> MessageClass {
+        guard let text, let messageClass = MessageClass(rawValue: text) else {
+            throw .corrupt(path: connection.path, detail: "the ledger holds an unknown class \"\(text ?? "NULL")\"")
+        }
+        return messageClass
+    }
+
+    func ledgerClass(of digest: [UInt8]) throws(StoreError) -> MessageClass? {
+        defer { findLedger.reset() }
+        try findLedger.bind(1, digest)
+        guard try findLedger.step() else { return nil }
+        return try Self.messageClass(findLedger.text(0), connection)
+    }
+
+    func record(_ digest: [UInt8], as messageClass: MessageClass) throws(StoreError) {
+        try recordLedger.bind(1, digest)
+        try recordLedger.bind(2, messageClass.rawValue)
+        try recordLedger.bind(3, learnedAt)
+        try recordLedger.run()
+    }
+
+    func erase(_ digest: [UInt8]) throws(StoreError) {
+        try eraseLedger.bind(1, digest)
+        try eraseLedger.run()
+    }
+
+    mutating func adjust(_ tokens: [TokenID], pitch: Int, ham: Int) throws(StoreError) {
+        if pitch >= 0, ham >= 0 {
+            // Additions commute (nothing saturates at zero, and the cap at UInt32.max gives the same result in any
+            // order), so a batch's additions are summed per token and written once: a token in 300 of a batch's
+            // 500 messages costs one write instead of 300.
+            for id in tokens {
+                pendingAdditions[Int64(bitPattern: id.rawValue), default: (0, 0)].pitch += Int64(pitch)
+                pendingAdditions[Int64(bitPattern: id.rawValue), default: (0, 0)].ham += Int64(ham)
+            }
+            return
+        }
+        // A subtraction saturates at zero, which does not commute with additions: apply those made so far first.
+        try writePendingAdditions()
+        let forgetting = pitch <= 0 && ham <= 0
+        let update = forgetting ? subtractCounts : moveCounts
+        // Rowid order touches each B-tree page once instead of jumping around.
+        for id in tokens.map({ Int64(bitPattern: $0.rawValue) }).sorted() {
+            try update.bind(1, id)
+            try update.bind(2, Int64(pitch))
+            try update.bind(3, Int64(ham))
+            try update.run()
+            if forgetting {
+                try deleteEmptyToken.bind(1, id)
+                try deleteEmptyToken.run()
+            }
+        }
+    }
+
+    private mutating func writePendingAdditions() throws(StoreError) {
+        guard !pendingAdditions.isEmpty else { return }
+        for (id, delta) in pendingAdditions.sorted(by: { $0.key < $1.key }) {
+            try addCounts.bind(1, id)
+            try addCounts.bind(2, delta.pitch)
+            try addCounts.bind(3, delta.ham)
+            try addCounts.run()
+        }
+        pendingAdditions.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes what is still pending and the totals; the last step before COMMIT.
+    mutating func finish() throws(StoreError) {
+        try writePendingAdditions()
+        try saveTotals()
+    }
+
+    private func saveTotals() throws(StoreError) {
+        let update = try connection.statement("UPDATE totals SET messages = ?2 WHERE class = ?1")
+        for messageClass in MessageClass.allCases {
+            try update.bind(1, messageClass.rawValue)
+            try update.bind(2, Int64(totals[messageClass]))
+            try update.run()
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import PitchClassifier
+import PitchTokenizer
+
+/// The primitive operations the ledger rules need, implemented by each backend inside its transaction.
+///
+/// Keeping the rules themselves in one place (`Training.apply`) is what guarantees every backend gives the same
+/// outcomes and the same counts; the conformance suite then only has to catch mistakes in these primitives.
+protocol TrainingBackend {
+    /// Class totals as of the start of the batch; `Training.apply` updates them and the backend persists them.
+    var totals: ClassTotals { get set }
+    mutating func ledgerClass(of digest: [UInt8]) throws(StoreError) -> MessageClass?
+    /// Records `digest` as learned as `messageClass`, replacing any previous entry.
+    mutating func record(_ digest: [UInt8], as messageClass: MessageClass) throws(StoreError)
+    mutating func erase(_ digest: [UInt8]) throws(StoreError)
+    /// Adds `pitch` and `ham` (each -1, 0 or +1) to every token's counts, saturating at zero and at `UInt32.max`,
+    /// and deletes tokens whose counts both become zero. `tokens` holds no duplicates.
+    mutating func adjust(_ tokens: [TokenID], pitch: Int, ham: Int) throws(StoreError)
+}
+
+enum Training {
+    /// The ledger rules of `TokenStore.train`, item by item, so an item later in a batch sees earlier ones (the same
+    /// message twice in one batch is learned once).
+    static func apply(_ items: [TrainingItem], to backend: inout some TrainingBackend) throws(StoreError)
+        -> [TrainingOutcome] {
+        var outcomes: [TrainingOutcome] = []
+        outcomes.reserveCapacity(items.count)
+        for item in items {
+            let known = try backend.ledgerClass(of: item.digest)
+            switch (known, item.target) {
+            case (nil, nil):
+                outcomes.append(.notKnown)
+            case let (known?, target?) where known == target:
+                outcomes.append(.alreadyKnown)
+            case let (nil, target?):
+                try backend.adjust(distinct(item.tokens), pitch: target == .pitch ? 1 : 0, ham: target == .ham ? 1 : 0)
+                try backend.record(item.digest, as: target)
+                backend.totals[target] += 1
+                outcomes.append(.learned)
+            case let (known?, target?):
+                try backend.adjust(distinct(item.tokens), pitch: target == .pitch ? 1 : -1,
+                                   ham: target == .ham ? 1 : -1)
+                try backend.record(item.digest, as: target)
+                backend.totals[known] = max(backend.totals[known] - 1, 0)
+                backend.totals[target] += 1
+                outcomes.append(.moved)
+            case let (known?, nil):
+                try backend.adjust(distinct(item.tokens), pitch: known == .pitch ? -1 : 0,
+                                   ham: known == .ham ? -1 : 0)
+                try backend.erase(item.digest)
+                backend.totals[known] = max(backend.totals[known] - 1, 0)
+                outcomes.append(.forgotten)
+            }
+        }
+        return outcomes
+    }
+
+    /// A token counts once per message even if a caller passes it twice; counting it twice would skew the
+    /// probabilities and could not be undone exactly by a forget with the deduplicated list.
+    static func distinct(_ tokens: [TokenID]) -> [TokenID] {
+        var seen = Set<TokenID>(minimumCapacity: tokens.count)
+        return tokens.filter { seen.insert($0).inserted }
+    }
+
+    /// `count + delta`, held within what a `TokenCounts` field can represent.
+    static func saturating(_ count: UInt32, _ delta: Int) -> UInt32 {
+        UInt32(clamping: Int64(count) + Int64(delta))
+    }
+}

@@ -1,0 +1,73 @@
+import PitchMessage
+
+extension Tokenizer {
+    func addBodyTokens(_ message: Message, to out: inout TokenCollector) {
+        out.add("ct:", message.root.contentType.mimeType.prefix(60))
+        for part in message.parts.prefix(Self.maxStructureParts) {
+            if part.index > 0 { out.add("part:", part.contentType.mimeType.prefix(60)) }
+            if let charset = part.contentType.charset { out.add("charset:", charset.lowercased().prefix(40)) }
+            if part.declaresTransferEncoding { out.add("cte:", Self.encodingName(part.transferEncoding)) }
+        }
+
+        var linkCount = 0
+        var imageCount = 0
+        var urlHosts: [[UInt8]] = []
+        // Parts are decoded one at a time, so a message that fills the token bound early is not decoded further.
+        // Both alternatives of a multipart/alternative are read: reading only one measured worse (1−AUC 0.0420 %
+        // against 0.0301 %), and the words they share count once anyway.
+        for part in message.textParts.prefix(bounds.maxTextParts) {
+            guard !out.isFull else { break }
+            let text = message.decodeText(of: part)
+            for defect in text.defects { out.add("defect:", defect.kind.rawValue) }
+            for link in text.links.prefix(bounds.maxReferences) {
+                linkCount += 1
+                addWords(of: link, prefix: "href:", to: &out, maxWords: 40)
+                if let host = Domains.host(ofURL: link) {
+                    urlHosts.append(host)
+                } else {
+                    out.add("link:", Domains.scheme(ofLink: link) ?? "relative")
+                }
+            }
+            for image in text.images.prefix(bounds.maxReferences) {
+                imageCount += 1
+                addWords(of: image.source, prefix: "href:", to: &out, maxWords: 40)
+                if let width = image.width, let height = image.height, width <= 2, height <= 2 {
+                    out.add("img:", "tiny")
+                }
+                if image.isHidden { out.add("img:", "hidden") }
+                if let host = Domains.host(ofURL: image.source) {
+                    out.add("imgdom:", bytes: Domains.registrable(host))
+                }
+            }
+            var body = text.text
+            body.withUTF8 { bytes in
+                var words = WordStream(bounds: bounds, prefix: "", pairs: true, scratch: out.scratch)
+                words.run(bytes, to: &out, maxWords: bounds.maxWordsPerPart)
+                urlHosts += words.urlHosts
+            }
+        }
+        out.add("links:", Bucket.label(linkCount))
+        out.add("imgs:", Bucket.label(imageCount))
+        out.add("urls:", Bucket.label(urlHosts.count))
+        for host in urlHosts {
+            let registrable = Domains.registrable(host)
+            if Domains.isIPv4(host) { out.add("url:", "ip") }
+            out.add("url:", bytes: registrable)
+            if registrable.count != host.count { out.add("urlhost:", bytes: host) }
+        }
+    }
+
+    /// Parts whose types and encodings become tokens; a message with more is already odd at that point.
+    private static let maxStructureParts = 200
+
+    static func encodingName(_ encoding: TransferEncoding) -> String {
+        switch encoding {
+        case .sevenBit: "7bit"
+        case .eightBit: "8bit"
+        case .binary: "binary"
+        case .quotedPrintable: "quoted-printable"
+        case .base64: "base64"
+        case .unknown: "unknown"
+        }
+    }
+}

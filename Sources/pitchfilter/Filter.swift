@@ -1,0 +1,194 @@
+import ArgumentParser
+import PitchEngine
+import PitchMessage
+import PitchStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Filter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read one message on standard input and write it to standard output with X-Pitch-Status added.",
+        discussion: """
+            For procmail (":0 fw" then "| pitchfilter filter"), maildrop and Dovecot's Sieve filter. Incoming \
+            X-Pitch-* fields are removed first, so senders cannot forge a verdict; every other byte is written \
+            back as it came. On any internal failure, or for a message over \(PipeFilter.maxMessageBytes >> 20) MiB, \
+            the message is written back unchanged, one line on standard error says why, and the exit status is 0. \
+            A non-zero exit status means the message could not be written (the caller then keeps its own copy).
+            """)
+
+    @OptionGroup var database: DatabaseOption
+
+    func run() throws {
+        PipeFilter.run(databasePath: database.path)
+    }
+}
+
+/// The pipe filter. Its rules come from how procmail and Dovecot treat filters (../shared/harness/README.md):
+/// exit 0 only after the whole message is written (exit 0 with no output loses the mail), read all of
+/// standard input, and answer well inside Dovecot's 10-second limit, whose overrun crashes the LDA.
+enum PipeFilter {
+    /// Larger messages pass through untagged: they are nearly always attachments, and holding them costs memory
+    /// every concurrent filter would pay.
+    static let maxMessageBytes = 32 << 20
+    /// After this long, the message goes out unchanged whatever is still running; well inside Dovecot's 10 s.
+    static let deadlineSeconds: UInt32 = 5
+
+    static func run(databasePath: String) -> Never {
+        signal(SIGPIPE, SIG_IGN)  // a reader that goes away must be an error from write(2), not a silent death
+        let input = StandardInput.readAll(limit: maxMessageBytes)
+        if input.isTruncated {
+            log("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged")
+            input.passThroughRemainder()
+        }
+        Deadline.arm(input: input.buffer, seconds: deadlineSeconds)
+
+        let raw = Array(input.buffer)
+        let outcome: Result<HeaderEdit, PassThrough>
+        do {
+            outcome = .success(try tag(raw, databasePath: databasePath))
+        } catch let reason as PassThrough {
+            outcome = .failure(reason)
+        } catch {
+            outcome = .failure(PassThrough(String(describing: error)))
+        }
+        Deadline.disarm()  // from here on we are writing; a half-written message must not be followed by another
+        switch outcome {
+        case .success(let edit):
+            exit(Output.write(edit.pieces(of: raw)) ? 0 : 74)
+        case .failure(let reason):
+            log("passed through unchanged: \(reason.description)")
+            exit(Output.write([raw[...]]) ? 0 : 74)
+        }
+    }
+
+    struct PassThrough: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func tag(_ raw: [UInt8], databasePath: String) throws -> HeaderEdit {
+        let message = Message(bytes: raw)
+        let store: SQLiteTokenStore?
+        do {
+            store = try SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
+                                         access: .readOnly)
+        } catch StoreError.missing {
+            store = nil  // nothing trained yet: the starter model alone decides
+        }
+        let assessment = try Engine(store: store).assess(message)
+        let edit = message.edit(removing: MessageDigest.ownFields,
+                                inserting: [NewField(name: "X-Pitch-Status",
+                                                     value: Engine.statusValue(assessment.classification))])
+        if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
+        return edit
+    }
+
+    static func log(_ line: String) {
+        FileDescriptor.writeAll(2, Array("pitchfilter: \(line)\n".utf8)[...])
+    }
+}
+
+/// Standard input, read whole into memory that the deadline's signal handler can reach.
+struct StandardInput {
+    let buffer: UnsafeMutableBufferPointer<UInt8>
+    let isTruncated: Bool
+
+    static func readAll(limit: Int) -> StandardInput {
+        var capacity = 64 << 10
+        var base = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        var count = 0
+        while true {
+            if count == capacity {
+                if capacity >= limit { return StandardInput(buffer: .init(start: base, count: count), isTruncated: true) }
+                let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: min(capacity * 2, limit))
+                grown.update(from: base, count: count)
+                base.deallocate()
+                base = grown
+                capacity = min(capacity * 2, limit)
+            }
+            let n = read(0, base + count, capacity - count)
+            if n > 0 {
+                count += n
+            } else if n == 0 || errno != EINTR {
+                // End of input, or an error reading it: what we have is all the message we will get.
+                return StandardInput(buffer: .init(start: base, count: count), isTruncated: false)
+            }
+        }
+    }
+
+    /// Writes what was read and copies the rest of standard input straight through, then exits.
+    func passThroughRemainder() -> Never {
+        guard Output.write([Array(buffer)[...]]) else { exit(74) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n == 0 { exit(0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                exit(74)
+            }
+            guard FileDescriptor.writeAll(1, chunk[0..<n]) else { exit(74) }
+        }
+    }
+}
+
+/// The last line of defence against Dovecot's timeout: if classification has not finished after the deadline
+/// (a database stuck on a network file system, a pathological message), a signal handler writes the original
+/// message and exits 0. It uses only async-signal-safe calls (write, _exit) on memory allocated before it was armed.
+enum Deadline {
+    nonisolated(unsafe) private static var input: UnsafeMutableBufferPointer<UInt8>?
+
+    static func arm(input: UnsafeMutableBufferPointer<UInt8>, seconds: UInt32) {
+        Self.input = input
+        signal(SIGALRM) { _ in
+            if let input = Deadline.input, let base = input.baseAddress {
+                var offset = 0
+                while offset < input.count {
+                    let n = write(1, base + offset, input.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        _exit(75)
+                    }
+                    offset += n
+                }
+            }
+            let note: StaticString = "pitchfilter: deadline passed, message passed through unchanged\n"
+            _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
+            _exit(0)
+        }
+        alarm(seconds)
+    }
+
+    static func disarm() {
+        alarm(0)
+        signal(SIGALRM, SIG_IGN)
+    }
+}
+
+enum Output {
+    /// Writes every piece to standard output; false if any of it could not be written.
+    static func write(_ pieces: [ArraySlice<UInt8>]) -> Bool {
+        pieces.allSatisfy { FileDescriptor.writeAll(1, $0) }
+    }
+}
+
+enum FileDescriptor {
+    @discardableResult
+    static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return true }
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, base + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += n
+            }
+            return true
+        }
+    }
+}

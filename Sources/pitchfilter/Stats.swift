@@ -1,0 +1,37 @@
+import ArgumentParser
+import PitchEngine
+import PitchStore
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show what the token database holds.")
+
+    @OptionGroup var database: DatabaseOption
+
+    func run() throws {
+        print("database: \(database.path)")
+        do {
+            if let store = try Stores.openForReading(database.path) {
+                let stats = try store.statistics()
+                print("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
+                print("tokens: \(stats.tokens)")
+                print("learned messages: \(stats.ledgerEntries)")
+                if let size = stats.sizeBytes { print("size: \(size) bytes") }
+                print("tokenizer: \(stats.tokenizerIdentity)")
+                print("schema: \(stats.schemaVersion)")
+                let own = min(stats.totals.pitch, stats.totals.ham) >= Engine.ownModelThreshold
+                print("model: " + (own ? "own training" : "own training plus the starter model (until "
+                    + "\(Engine.ownModelThreshold) of each class are trained)"))
+            } else {
+                print("messages: none trained yet (the starter model decides)")
+            }
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+        if let starter = StarterModel.embedded {
+            print("starter model: pitch \(starter.totals.pitch), ham \(starter.totals.ham), \(starter.tokenCount) tokens")
+        } else {
+            print("starter model: none built into this executable")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import PitchClassifier
+import PitchMessage
+import PitchStore
+import PitchTokenizer
+import Testing
+@testable import PitchEngine
+
+@Suite struct MessageDigestTests {
+    @Test func sha256TestVectors() {
+        // FIPS 180-2 examples.
+        #expect(hex(MessageDigest.sha256([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(hex(MessageDigest.sha256(Array("abc".utf8)))
+            == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test func sameMessageInAnyWrappingHasOneDigest() {
+        let plain = "Subject: hi\nFrom: a@example.com\n\nHello\n"
+        let wrappings = [
+            "Subject: hi\r\nFrom: a@example.com\r\n\r\nHello\r\n",
+            "From a@example.com Mon Jan  1 00:00:00 2024\n" + plain,
+            "X-Pitch-Status: pitch, score=0.9900, version=x\n" + plain,
+            "Subject: hi\nX-Pitch-Reasons: a\nFrom: a@example.com\n\nHello\n",
+        ]
+        let digest = MessageDigest.of(Message(bytes: Array(plain.utf8)))
+        for wrapped in wrappings {
+            #expect(MessageDigest.of(Message(bytes: Array(wrapped.utf8))) == digest, "\(wrapped)")
+        }
+        #expect(MessageDigest.of(Message(bytes: Array("Subject: hi\n\nHello!\n".utf8))) != digest)
+    }
+
+    private func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}
+
+@Suite struct StarterModelTests {
+    @Test func encodingRoundTrips() throws {
+        let model = StarterModel(tokenizerIdentity: "t-1", totals: ClassTotals(pitch: 3, ham: 4), tokens: [
+            (TokenID(rawValue: 9), TokenCounts(pitch: 1, ham: 0)), (TokenID(rawValue: 2), TokenCounts(pitch: 0, ham: 4)),
+            (TokenID(rawValue: .max), TokenCounts(pitch: 3, ham: 3)),
+        ])
+        let decoded = try #require(StarterModel(encoded: model.encoded()))
+        #expect(decoded.tokenizerIdentity == "t-1")
+        #expect(decoded.totals == ClassTotals(pitch: 3, ham: 4))
+        #expect(decoded.counts(for: TokenID(rawValue: 2)) == TokenCounts(pitch: 0, ham: 4))
+        #expect(decoded.counts(for: TokenID(rawValue: .max)) == TokenCounts(pitch: 3, ham: 3))
+        #expect(decoded.counts(for: TokenID(rawValue: 5)) == nil)
+        #expect(decoded.allTokens.map(\.0.rawValue) == [2, 9, .max])
+    }
+
+    @Test func damagedEncodingIsRefused() {
+        let bytes = StarterModel(tokenizerIdentity: "t", totals: ClassTotals(), tokens: [
+            (TokenID(rawValue: 1), TokenCounts(pitch: 1, ham: 0)),
+        ]).encoded()
+        #expect(StarterModel(encoded: Array(bytes.dropLast())) == nil)
+        #expect(StarterModel(encoded: [0x50, 0x46, 0x4D, 0x32] + bytes.dropFirst(4)) == nil)
+        #expect(StarterModel(encoded: []) == nil)
+    }
+
+    @Test func theEmbeddedModelMatchesThisTokenizer() throws {
+        let model = try #require(StarterModel.embedded, "run Scripts/build-starter-model.sh")
+        #expect(model.tokenizerIdentity == Tokenizer.identity)
+        #expect(model.totals.pitch >= 120 && model.totals.ham >= 120)
+    }
+}
+
+@Suite struct EngineTests {
+    static let pitch = Message(bytes: Array("Subject: bumping this\n\nThanks for connecting! quick call?\n".utf8))
+    static let ham = Message(bytes: Array("Subject: lunch\n\nFriday at noon works for me.\n".utf8))
+
+    @Test func ownTrainingAloneDecidesPastTheThreshold() throws {
+        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1, ham: 1), tokens: [])
+        let engine = Engine(store: store, starter: starter)
+        #expect(try engine.assess(Self.pitch).usedStarterModel)
+        var items: [TrainingItem] = []
+        for i in 0..<Engine.ownModelThreshold {
+            items.append(TrainingItem(digest: MessageDigest.sha256(Array("p\(i)".utf8)), tokens: [], target: .pitch))
+            items.append(TrainingItem(digest: MessageDigest.sha256(Array("h\(i)".utf8)), tokens: [], target: .ham))
+        }
+        _ = try store.train(items)
+        #expect(try !engine.assess(Self.pitch).usedStarterModel)
+    }
+
+    @Test func learnsAndJudges() throws {
+        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
+        let engine = Engine(store: store, starter: nil)
+        #expect(try store.train([engine.trainingItem(for: Self.pitch, as: .pitch),
+                                 engine.trainingItem(for: Self.ham, as: .ham)]) == [.learned, .learned])
+        #expect(try engine.assess(Self.pitch).classification.verdict == .pitch)
+        #expect(try engine.assess(Self.ham).classification.verdict == .ham)
+    }
+
+    @Test(arguments: [(0.0, "0.0000"), (1.0, "1.0000"), (0.99999, "0.9999"), (0.00001, "0.0001"),
+                      (0.5, "0.5000"), (0.12345, "0.1235"), (-1.0, "0.0000"), (2.0, "1.0000")])
+    func scoresPrintWithFourDecimals(score: Double, text: String) {
+        #expect(Engine.formatScore(score) == text)
+    }
+
+    @Test func statusValue() {
+        let value = Engine.statusValue(Classification(score: 0.9973, verdict: .pitch, evidence: []))
+        #expect(value == "pitch, score=0.9973, version=pitchfilter-\(Engine.programVersion)/\(Tokenizer.identity)")
+    }
+}

@@ -1,0 +1,203 @@
+import PitchClassifier
+import PitchTokenizer
+import Testing
+
+@testable import PitchStore
+
+/// The contract of `TokenStore`, run against every backend: a backend is done when it passes all of these.
+@Suite struct ConformanceTests {
+    @Test(arguments: StoreKind.allCases)
+    func learnAddsTokensTotalsAndLedger(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch)])
+            == [.learned])
+        #expect(try counts(store, [1, 2, 3]) == [1: TokenCounts(pitch: 1), 2: TokenCounts(pitch: 1)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 0))
+        #expect(try store.ledgerClass(of: digest(1)) == .pitch)
+        #expect(try store.ledgerClass(of: digest(2)) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func learningAgainChangesNothing(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        let item = TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .ham)
+        #expect(try store.train([item]) == [.learned])
+        #expect(try store.train([item]) == [.alreadyKnown])
+        // The same message in one batch, too: the second sees the first.
+        #expect(try store.train([item, item]) == [.alreadyKnown, .alreadyKnown])
+        #expect(try counts(store, [1, 2]) == [1: TokenCounts(ham: 1), 2: TokenCounts(ham: 1)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(try store.statistics().ledgerEntries == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func moveShiftsCountsExactly(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        _ = try store.train([
+            TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
+            TrainingItem(digest: digest(2), tokens: [token(2), token(3)], target: .pitch),
+            TrainingItem(digest: digest(3), tokens: [token(3)], target: .ham),
+        ])
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .ham)])
+            == [.moved])
+        #expect(try counts(store, [1, 2, 3]) == [
+            1: TokenCounts(pitch: 0, ham: 1), 2: TokenCounts(pitch: 1, ham: 1), 3: TokenCounts(pitch: 1, ham: 1),
+        ])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 2))
+        #expect(try store.ledgerClass(of: digest(1)) == .ham)
+        // And back again.
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch)])
+            == [.moved])
+        #expect(try counts(store, [1, 2, 3]) == [
+            1: TokenCounts(pitch: 1, ham: 0), 2: TokenCounts(pitch: 2, ham: 0), 3: TokenCounts(pitch: 1, ham: 1),
+        ])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 2, ham: 1))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func forgetSubtractsAndDeletesEmptyTokens(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        _ = try store.train([
+            TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
+            TrainingItem(digest: digest(2), tokens: [token(2)], target: .ham),
+        ])
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: nil)])
+            == [.forgotten])
+        #expect(try counts(store, [1, 2]) == [2: TokenCounts(pitch: 0, ham: 1)])
+        #expect(try store.allTokens().map(\.0) == [token(2)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(try store.ledgerClass(of: digest(1)) == nil)
+        #expect(try store.statistics().ledgerEntries == 1)
+        // Forgotten means unknown: forgetting again does nothing, learning again learns.
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: nil)]) == [.notKnown])
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)]) == [.learned])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func forgettingAnUnknownMessageChangesNothing(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch)])
+        #expect(try store.train([TrainingItem(digest: digest(9), tokens: [token(1), token(5)], target: nil)])
+            == [.notKnown])
+        #expect(try counts(store, [1, 5]) == [1: TokenCounts(pitch: 1)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 0))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func countsSaturateAtZero(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        _ = try store.train([
+            TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch),
+            TrainingItem(digest: digest(2), tokens: [token(2)], target: .ham),
+        ])
+        // Forgotten with more tokens than it was learned with (a changed tokenizer would do this): the extra
+        // tokens must neither go negative nor wrap around to 4 billion nor appear as zero rows.
+        #expect(try store.train([
+            TrainingItem(digest: digest(1), tokens: [token(1), token(2), token(3)], target: nil),
+        ]) == [.forgotten])
+        #expect(try counts(store, [1, 2, 3]) == [2: TokenCounts(pitch: 0, ham: 1)])
+        // A move whose source class count is already zero still adds to the target.
+        #expect(try store.train([TrainingItem(digest: digest(2), tokens: [token(2), token(4)], target: .pitch)])
+            == [.moved])
+        #expect(try counts(store, [2, 4]) == [2: TokenCounts(pitch: 1, ham: 0), 4: TokenCounts(pitch: 1, ham: 0)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 0))
+        #expect(try store.allTokens().allSatisfy { $0.1 != .zero })
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func lookupLeavesOutUnknownTokens(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        let empty = try store.lookup([token(1), token(2)])
+        #expect(empty.counts.isEmpty)
+        #expect(empty.totals == ClassTotals())
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(2)], target: .ham)])
+        let found = try store.lookup([token(1), token(2), token(2), token(.max)])
+        #expect(found.counts == [token(2): TokenCounts(ham: 1)])
+        #expect(found.totals == ClassTotals(pitch: 0, ham: 1))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func mixedBatchHasExactOutcomesAndCounts(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        let outcomes = try store.train([
+            TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
+            TrainingItem(digest: digest(2), tokens: [token(2), token(3)], target: .ham),
+            TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
+            TrainingItem(digest: digest(2), tokens: [token(2), token(3)], target: .pitch),
+            TrainingItem(digest: digest(3), tokens: [token(3)], target: nil),
+            TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: nil),
+            TrainingItem(digest: digest(3), tokens: [token(3)], target: .ham),
+        ])
+        #expect(outcomes == [.learned, .learned, .alreadyKnown, .moved, .notKnown, .forgotten, .learned])
+        #expect(try counts(store, [1, 2, 3]) == [2: TokenCounts(pitch: 1, ham: 0), 3: TokenCounts(pitch: 1, ham: 1)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
+        #expect(try store.ledgerClass(of: digest(1)) == nil)
+        #expect(try store.ledgerClass(of: digest(2)) == .pitch)
+        #expect(try store.ledgerClass(of: digest(3)) == .ham)
+        #expect(try store.train([]) == [])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func duplicateTokensCountOncePerMessage(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(7), token(7), token(7)], target: .pitch)])
+        #expect(try counts(store, [7]) == [7: TokenCounts(pitch: 1)])
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(7), token(7)], target: nil)])
+        #expect(try counts(store, [7]).isEmpty)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func anyDigestIsAKey(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        // The engine always passes 32 bytes, but an empty or short digest must not turn into NULL or collide.
+        #expect(try store.train([
+            TrainingItem(digest: [], tokens: [token(1)], target: .pitch),
+            TrainingItem(digest: [0], tokens: [token(1)], target: .ham),
+            TrainingItem(digest: [], tokens: [token(1)], target: .pitch),
+        ]) == [.learned, .learned, .alreadyKnown])
+        #expect(try store.ledgerClass(of: []) == .pitch)
+        #expect(try store.ledgerClass(of: [0]) == .ham)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func statisticsDescribeTheStore(kind: StoreKind) throws {
+        let fixture = try kind.makeStore()
+        let store = fixture.store
+        let empty = try store.statistics()
+        #expect(empty.totals == ClassTotals())
+        #expect(empty.tokens == 0)
+        #expect(empty.ledgerEntries == 0)
+        _ = try store.train([
+            TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
+            TrainingItem(digest: digest(2), tokens: [token(2), token(3), token(4)], target: .ham),
+            TrainingItem(digest: digest(3), tokens: [token(4)], target: .ham),
+        ])
+        let statistics = try store.statistics()
+        #expect(statistics.totals == ClassTotals(pitch: 1, ham: 2))
+        #expect(statistics.tokens == 4)
+        #expect(statistics.ledgerEntries == 3)
+        #expect(statistics.tokenizerIdentity == StoreFixture.tokenizer)
+        #expect(store.tokenizerIdentity == StoreFixture.tokenizer)
+        switch kind {
+        case .inMemory:
+            #expect(statistics.schemaVersion == 0)
+            #expect(statistics.sizeBytes == nil)
+        case .sqlite:
+            #expect(statistics.schemaVersion == SQLiteSchema.migrations.count)
+            #expect((statistics.sizeBytes ?? 0) >= 4096)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func allTokensAreInUnsignedIdOrder(kind: StoreKind) throws {
+        let store = try kind.makeStore().store
+        // Ids of 2⁶³ and above are negative as SQLite integers; they must still sort after the small ones.
+        let raws: [UInt64] = [5, 1 << 63 | 1, 1, .max, (1 << 63) - 1, 1 << 63, 0]
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: raws.map(token), target: .pitch)])
+        _ = try store.train([TrainingItem(digest: digest(2), tokens: [token(5)], target: .ham)])
+        let all = try store.allTokens()
+        #expect(all.map(\.0.rawValue) == raws.sorted())
+        #expect(all.first { $0.0 == token(5) }?.1 == TokenCounts(pitch: 1, ham: 1))
+        #expect(try counts(store, [.max, 1 << 63]) == [.max: TokenCounts(pitch: 1), 1 << 63: TokenCounts(pitch: 1)])
+    }
+}

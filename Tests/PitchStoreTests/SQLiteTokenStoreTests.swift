@@ -1,0 +1,364 @@
+import CSQLite
+import Foundation
+import PitchClassifier
+import PitchTokenizer
+import Testing
+
+@testable import PitchStore
+
+/// What only a database file can get wrong: persistence, the schema, errors from the file system, and locks.
+@Suite struct SQLiteTokenStoreTests {
+    let directory: TemporaryDirectory
+    let path: String
+    let tokenizer = StoreFixture.tokenizer
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        path = directory.path("tokens.sqlite")
+    }
+
+    func open(_ access: SQLiteTokenStore.Access, timeout: Int32 = 2_000,
+              migrations: [Migration] = SQLiteSchema.migrations) throws(StoreError) -> SQLiteTokenStore {
+        try SQLiteTokenStore(path: path, tokenizerIdentity: tokenizer, access: access,
+                             busyTimeoutMilliseconds: timeout, migrations: migrations)
+    }
+
+    func error(_ body: () throws -> Void) -> StoreError? {
+        do {
+            try body()
+            return nil
+        } catch let error as StoreError {
+            return error
+        } catch {
+            Issue.record("not a StoreError: \(error)")
+            return nil
+        }
+    }
+
+    static let extraMigration = Migration(version: 2, sql: "CREATE TABLE extra (x INTEGER);")
+
+    @Test func trainingPersistsAcrossReopening() throws {
+        do {
+            let store = try open(.readWrite)
+            _ = try store.train([
+                TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
+                TrainingItem(digest: digest(2), tokens: [token(2)], target: .ham),
+            ])
+        }
+        for access in [SQLiteTokenStore.Access.readOnly, .readWrite] {
+            let store = try open(access)
+            #expect(try counts(store, [1, 2]) == [1: TokenCounts(pitch: 1), 2: TokenCounts(pitch: 1, ham: 1)])
+            #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
+            #expect(try store.ledgerClass(of: digest(1)) == .pitch)
+            #expect(try store.statistics().ledgerEntries == 2)
+        }
+        let store = try open(.readWrite)
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch)])
+            == [.alreadyKnown])
+    }
+
+    @Test func tokenizerMismatchIsExplained() throws {
+        _ = try open(.readWrite)
+        for access in [SQLiteTokenStore.Access.readOnly, .readWrite] {
+            let caught = error { _ = try SQLiteTokenStore(path: path, tokenizerIdentity: "other-2", access: access) }
+            #expect(caught == .tokenizerMismatch(path: path, database: tokenizer, program: "other-2"))
+            #expect(caught?.description == "database \(path) was built with tokenizer \(tokenizer); "
+                + "this pitchfilter uses other-2: retrain or use another --db")
+        }
+    }
+
+    @Test func schemaVersionJournalModeAndTokenizerAreRecorded() throws {
+        let store = try open(.readWrite)
+        let recorded = try store.withConnection { connection throws(StoreError) in
+            let version = try connection.userVersion()
+            let mode = try connection.statement("PRAGMA journal_mode")
+            defer { mode.reset() }
+            _ = try mode.step()
+            let meta = try connection.statement("SELECT key, value FROM meta")
+            defer { meta.reset() }
+            var rows: [String: String] = [:]
+            while try meta.step() { rows[meta.text(0) ?? ""] = meta.text(1) }
+            return (version, mode.text(0), rows)
+        }
+        #expect(recorded.0 == 1)
+        #expect(recorded.1 == "wal")
+        #expect(recorded.2 == ["tokenizer": tokenizer])
+        #expect(SQLiteSchema.migrations.map(\.version) == Array(1...SQLiteSchema.migrations.count))
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        _ = try open(.readWrite, migrations: SQLiteSchema.migrations + [Self.extraMigration])
+        for access in [SQLiteTokenStore.Access.readOnly, .readWrite] {
+            let caught = error { _ = try open(access) }
+            #expect(caught == .schemaTooNew(path: path, found: 2, supported: 1))
+            #expect(caught?.description.contains("upgrade pitchfilter") == true)
+        }
+    }
+
+    @Test(arguments: [SQLiteTokenStore.Access.readOnly, .readWrite])
+    func anOlderSchemaIsUpgradedOnOpen(access: SQLiteTokenStore.Access) throws {
+        do {
+            let old = try open(.readWrite)
+            _ = try old.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
+        }
+        let store = try open(access, migrations: SQLiteSchema.migrations + [Self.extraMigration])
+        #expect(try store.statistics().schemaVersion == 2)
+        #expect(try counts(store, [1]) == [1: TokenCounts(ham: 1)])
+        let tables = try store.withConnection { connection throws(StoreError) in
+            let query = try connection.statement("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'")
+            defer { query.reset() }
+            return try query.step() ? query.int64(0) : -1
+        }
+        #expect(tables == 1)
+    }
+
+    @Test func readOnlyOpenOfAMissingFileThrowsMissingAndCreatesNothing() throws {
+        let caught = error { _ = try open(.readOnly) }
+        #expect(caught == .missing(path: path))
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let nested = directory.path("no/such/dir/tokens.sqlite")
+        let nestedError = error { _ = try SQLiteTokenStore(path: nested, tokenizerIdentity: tokenizer, access: .readOnly) }
+        #expect(nestedError == .missing(path: nested))
+    }
+
+    @Test func readWriteCreatesParentDirectoriesPrivately() throws {
+        let nested = directory.path("data/pitchfilter/tokens.sqlite")
+        let store = try SQLiteTokenStore(path: nested, tokenizerIdentity: tokenizer, access: .readWrite)
+        #expect(try store.statistics().tokens == 0)
+        for created in ["data", "data/pitchfilter"] {
+            var info = stat()
+            #expect(stat(directory.path(created), &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o700)
+        }
+        // A relative path in the current directory needs no directory at all.
+        #expect(FileManager.default.fileExists(atPath: nested))
+    }
+
+    @Test(arguments: [SQLiteTokenStore.Access.readOnly, .readWrite])
+    func aFileThatIsNotSQLiteIsNotADatabase(access: SQLiteTokenStore.Access) throws {
+        let garbage = Data(String(repeating: "From: someone\nSubject: not a database\n\n", count: 200).utf8)
+        try garbage.write(to: URL(fileURLWithPath: path))
+        let caught = error { _ = try open(access) }
+        #expect(caught == .notADatabase(path: path))
+        #expect(caught?.description.contains(path) == true)
+        // Never "repaired" into a database.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
+    }
+
+    @Test(arguments: [SQLiteTokenStore.Access.readOnly, .readWrite])
+    func anotherProgramsDatabaseIsLeftAlone(access: SQLiteTokenStore.Access) throws {
+        do {
+            let foreign = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                               busyTimeoutMilliseconds: 100)
+            try foreign.execute("CREATE TABLE places (url TEXT)")
+        }
+        let caught = error { _ = try open(access) }
+        #expect(caught == .notPitchfilterDatabase(path: path))
+        let tables = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 100)
+        let query = try tables.statement("SELECT group_concat(name) FROM sqlite_schema")
+        #expect(try query.step())
+        #expect(query.text(0) == "places")
+        query.reset()
+    }
+
+    @Test func anEmptyFileIsNothingTrainedYet() throws {
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        #expect(error { _ = try open(.readOnly) } == .missing(path: path))
+        let store = try open(.readWrite)
+        #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch)]) == [.learned])
+    }
+
+    @Test func aDirectoryThatCannotBeWrittenGivesAClearError() throws {
+        let locked = directory.path("locked")
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
+        chmod(locked, 0o555)
+        let inside = locked + "/tokens.sqlite"
+        let deeper = locked + "/sub/tokens.sqlite"
+        let tokenizer = tokenizer
+        let outcome = withoutFilePrivileges { () -> [StoreError?] in
+            [inside, deeper].map { path in
+                do {
+                    _ = try SQLiteTokenStore(path: path, tokenizerIdentity: tokenizer, access: .readWrite)
+                    return nil
+                } catch {
+                    return error as? StoreError
+                }
+            }
+        }
+        try #require(outcome != nil, "cannot drop file privileges here")
+        #expect(outcome?[0] == .cannotOpen(path: inside, detail: "cannot create it: Permission denied"))
+        #expect(outcome?[0]?.description == "cannot open database \(inside): cannot create it: Permission denied")
+        #expect(outcome?[1] == .cannotOpen(path: deeper, detail: "cannot create directory \(locked)/sub: Permission denied"))
+    }
+
+    @Test func aFileThatCannotBeWrittenGivesAClearError() throws {
+        do {
+            let store = try open(.readWrite)
+            _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch)])
+        }
+        chmod(path, 0o444)
+        // The directory belongs to the unprivileged user, so only the file itself is read-only for them.
+        chown(directory.url.path, 65_534, 65_534)
+        let path = path
+        let tokenizer = tokenizer
+        let outcome = withoutFilePrivileges { () -> (StoreError?, String?) in
+            do {
+                _ = try SQLiteTokenStore(path: path, tokenizerIdentity: tokenizer, access: .readWrite)
+                return (nil, nil)
+            } catch {
+                // Reading still works for the same user.
+                let counts = try? SQLiteTokenStore(path: path, tokenizerIdentity: tokenizer, access: .readOnly)
+                    .lookup([token(1)]).counts
+                return (error as? StoreError, counts.map { "\($0.count)" })
+            }
+        }
+        try #require(outcome != nil, "cannot drop file privileges here")
+        guard case .readOnly(path, _)? = outcome?.0 else {
+            Issue.record("expected readOnly, got \(String(describing: outcome?.0))")
+            return
+        }
+        #expect(outcome?.0?.description.hasPrefix("cannot write database \(path): ") == true)
+        #expect(outcome?.1 == "1")
+    }
+
+    @Test func aDatabaseInADirectoryThatCannotBeWrittenGivesAClearError() throws {
+        let locked = directory.path("locked")
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
+        let path = locked + "/tokens.sqlite"
+        do {
+            let store = try SQLiteTokenStore(path: path, tokenizerIdentity: tokenizer, access: .readWrite)
+            _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch)])
+        }
+        // The file is theirs and writable, the directory is not: WAL cannot create its -wal and -shm files.
+        chown(path, 65_534, 65_534)
+        chmod(locked, 0o555)
+        let tokenizer = tokenizer
+        let outcome = withoutFilePrivileges { () -> [StoreError?] in
+            [SQLiteTokenStore.Access.readWrite, .readOnly].map { access in
+                do {
+                    _ = try SQLiteTokenStore(path: path, tokenizerIdentity: tokenizer, access: access)
+                    return nil
+                } catch {
+                    return error as? StoreError
+                }
+            }
+        }
+        try #require(outcome != nil, "cannot drop file privileges here")
+        let expected = StoreError.readOnly(path: path, detail: "its directory \(locked) is not writable, and SQLite's "
+            + "WAL mode must create its -wal and -shm files there, even to read")
+        #expect(outcome == [expected, expected])
+    }
+
+    @Test func aParentThatIsAFileGivesAClearError() throws {
+        #expect(FileManager.default.createFile(atPath: directory.path("plain"), contents: Data("x".utf8)))
+        let nested = directory.path("plain/db/tokens.sqlite")
+        let caught = error { _ = try SQLiteTokenStore(path: nested, tokenizerIdentity: tokenizer, access: .readWrite) }
+        #expect(caught == .cannotOpen(path: nested, detail: "\(directory.path("plain")) is not a directory"))
+    }
+
+    @Test func aDirectoryInPlaceOfTheFileCannotBeOpened() throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        for access in [SQLiteTokenStore.Access.readOnly, .readWrite] {
+            #expect(error { _ = try open(access) }
+                == .cannotOpen(path: path, detail: "it is a directory, not a database file"))
+        }
+    }
+
+    @Test func trainingThroughAReadOnlyStoreIsRefused() throws {
+        _ = try open(.readWrite)
+        let reader = try open(.readOnly)
+        let caught = error { _ = try reader.train([TrainingItem(digest: digest(1), tokens: [], target: .ham)]) }
+        guard case .readOnly(path, _)? = caught else {
+            Issue.record("expected readOnly, got \(String(describing: caught))")
+            return
+        }
+        #expect(try reader.train([]) == [])
+    }
+
+    @Test func aSecondWriterGivesUpAfterTheBusyTimeout() throws {
+        let holder = try open(.readWrite)
+        _ = try holder.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch)])
+        let waiter = try open(.readWrite, timeout: 100)
+        let reader = try open(.readOnly, timeout: 100)
+        try holder.withConnection { connection throws(StoreError) in
+            try connection.execute("BEGIN IMMEDIATE")
+            try connection.execute("UPDATE totals SET messages = 99 WHERE class = 'ham'")
+        }
+        let started = ContinuousClock.now
+        let caught = error { _ = try waiter.train([TrainingItem(digest: digest(2), tokens: [], target: .ham)]) }
+        let waited = ContinuousClock.now - started
+        #expect(caught == .locked(path: path, waitedMilliseconds: 100))
+        #expect(caught?.description == "database \(path) stayed locked by another process for 100 ms: try again later")
+        #expect(waited >= .milliseconds(90) && waited < .seconds(2))
+        // Readers are not blocked by the writer, and do not see its uncommitted change.
+        #expect(try reader.lookup([token(1)]).totals == ClassTotals(pitch: 1, ham: 0))
+        try holder.withConnection { connection throws(StoreError) in try connection.execute("ROLLBACK") }
+        #expect(try waiter.train([TrainingItem(digest: digest(2), tokens: [], target: .ham)]) == [.learned])
+        #expect(try reader.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
+    }
+
+    @Test func aFailedBatchLeavesNothingApplied() throws {
+        let store = try open(.readWrite)
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch)])
+        let before = try store.allTokens().map { "\($0.0.rawValue):\($0.1.pitch)/\($0.1.ham)" }
+        // A temporary trigger lives only on this connection: a real SQLite error in the middle of the batch,
+        // after several items have already written.
+        let poison = digest(666)
+        let hex = poison.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+        try store.withConnection { connection throws(StoreError) in
+            try connection.execute("""
+                CREATE TEMP TRIGGER poison BEFORE INSERT ON main.ledger WHEN NEW.digest = x'\(hex.joined())'
+                BEGIN SELECT RAISE(ABORT, 'injected failure'); END
+                """)
+        }
+        let caught = error {
+            _ = try store.train([
+                TrainingItem(digest: digest(2), tokens: [token(2), token(3)], target: .ham),
+                TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .ham),
+                TrainingItem(digest: digest(3), tokens: [token(4)], target: .pitch),
+                TrainingItem(digest: poison, tokens: [token(5)], target: .pitch),
+                TrainingItem(digest: digest(4), tokens: [token(6)], target: .pitch),
+            ])
+        }
+        guard case .sqlite(path, _, let detail)? = caught else {
+            Issue.record("expected an SQLite error, got \(String(describing: caught))")
+            return
+        }
+        #expect(detail == "injected failure")
+        #expect(try store.allTokens().map { "\($0.0.rawValue):\($0.1.pitch)/\($0.1.ham)" } == before)
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 0))
+        #expect(try store.ledgerClass(of: digest(1)) == .pitch)
+        #expect(try store.ledgerClass(of: digest(2)) == nil)
+        #expect(try store.ledgerClass(of: digest(3)) == nil)
+        #expect(try store.statistics().ledgerEntries == 1)
+        // The connection is usable afterwards: no transaction was left open.
+        #expect(try store.train([TrainingItem(digest: digest(2), tokens: [token(2)], target: .ham)]) == [.learned])
+        let other = try open(.readWrite, timeout: 100)
+        #expect(try other.train([TrainingItem(digest: digest(3), tokens: [], target: .ham)]) == [.learned])
+    }
+
+    @Test func errorsNameThePathAndMapSQLiteCodes() {
+        // Extended codes are macros Swift does not import: primary | (n << 8).
+        let busySnapshot = SQLITE_BUSY | 2 << 8
+        let ioErrorWrite = SQLITE_IOERR | 3 << 8
+        let cases: [(Int32, Int32, StoreError)] = [
+            (SQLITE_BUSY, 0, .locked(path: "/db", waitedMilliseconds: 7)),
+            (busySnapshot, 0, .locked(path: "/db", waitedMilliseconds: 7)),
+            (SQLITE_NOTADB, 0, .notADatabase(path: "/db")),
+            (SQLITE_CORRUPT, 0, .corrupt(path: "/db", detail: "msg")),
+            (SQLITE_FULL, 0, .diskFull(path: "/db")),
+            (ioErrorWrite, ENOSPC, .diskFull(path: "/db")),
+            (ioErrorWrite, EIO, .io(path: "/db", detail: "msg: Input/output error")),
+            (SQLITE_READONLY, EROFS, .readOnly(path: "/db", detail: "Read-only file system")),
+            (SQLITE_CANTOPEN, EACCES, .cannotOpen(path: "/db", detail: "Permission denied")),
+            (SQLITE_CONSTRAINT, 0, .sqlite(path: "/db", code: SQLITE_CONSTRAINT, detail: "msg")),
+        ]
+        for (code, systemErrno, expected) in cases {
+            let mapped = StoreError(code: code, path: "/db", message: "msg", systemErrno: systemErrno,
+                                    busyTimeoutMilliseconds: 7)
+            #expect(mapped == expected)
+            #expect(mapped.path == "/db")
+            #expect(mapped.description.contains("/db"))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import PitchClassifier
+import PitchTokenizer
+import Synchronization
+import Testing
+
+@testable import PitchStore
+
+/// The backends every conformance test runs against.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case inMemory
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    /// A fresh, empty store; the fixture owns the temporary directory of a SQLite store.
+    func makeStore(tokenizer: String = StoreFixture.tokenizer) throws -> StoreFixture {
+        switch self {
+        case .inMemory:
+            return StoreFixture(store: InMemoryTokenStore(tokenizerIdentity: tokenizer), directory: nil)
+        case .sqlite:
+            let directory = try TemporaryDirectory()
+            let store = try SQLiteTokenStore(path: directory.path("tokens.sqlite"), tokenizerIdentity: tokenizer,
+                                             access: .readWrite)
+            return StoreFixture(store: store, directory: directory)
+        }
+    }
+}
+
+struct StoreFixture {
+    static let tokenizer = "test-tokenizer-1"
+    let store: any TokenStore
+    let directory: TemporaryDirectory?
+}
+
+/// A directory under /tmp removed when the last reference goes away.
+final class TemporaryDirectory: Sendable {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("PitchStoreTests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit {
+        // Tests may leave read-only modes behind; make everything removable first.
+        if let paths = FileManager.default.enumerator(atPath: url.path) {
+            for case let relative as String in paths { chmod(url.path + "/" + relative, 0o700) }
+        }
+        chmod(url.path, 0o700)
+        try? FileManager.default.removeItem(at: url)
+    }
+}
+
+/// A distinct 32-byte digest per number, like the engine's SHA-256 digests.
+func digest(_ number: Int) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0xd1, count: 32)
+    withUnsafeBytes(of: UInt64(number).bigEndian) { bytes.replaceSubrange(24..<32, with: $0) }
+    return bytes
+}
+
+func token(_ raw: UInt64) -> TokenID { TokenID(rawValue: raw) }
+
+/// Counts of these tokens as a plain dictionary of raw ids, so expectations read as tables.
+func counts(_ store: any TokenStore, _ raws: [UInt64]) throws -> [UInt64: TokenCounts] {
+    let found = try store.lookup(raws.map(token)).counts
+    return Dictionary(uniqueKeysWithValues: found.map { ($0.key.rawValue, $0.value) })
+}
+
+/// Runs `body` without the power to ignore file permissions, so permission errors can be tested as root too.
+///
+/// Root bypasses permission bits. Linux checks file access against a per-thread file-system uid, so the body runs
+/// on a thread of its own whose fsuid and fsgid are `nobody` (which drops CAP_DAC_OVERRIDE for that thread only);
+/// `setfsuid` is not exported by the Glibc module, hence dlsym. Returns nil if that is impossible here.
+func withoutFilePrivileges<Result: Sendable>(_ body: @escaping @Sendable () -> Result) -> Result? {
+    guard geteuid() == 0 else { return body() }
+    typealias SetFileSystemID = @convention(c) (UInt32) -> Int32
+    guard let setfsuidSymbol = dlsym(nil, "setfsuid"), let setfsgidSymbol = dlsym(nil, "setfsgid") else {
+        return nil
+    }
+    let setfsuid = unsafeBitCast(setfsuidSymbol, to: SetFileSystemID.self)
+    let setfsgid = unsafeBitCast(setfsgidSymbol, to: SetFileSystemID.self)
+    let outcome = Box<Result?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        _ = setfsgid(65_534)
+        _ = setfsuid(65_534)
+        // setfsuid returns the previous id, so a second call tells whether the first took effect.
+        if setfsuid(65_534) == 65_534 { outcome.set(body()) }
+        _ = setfsuid(0)
+        _ = setfsgid(0)
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+    return outcome.get()
+}
+
+final class Box<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    func get() -> Value { storage.withLock { $0 } }
+    func set(_ value: Value) { storage.withLock { $0 = value } }
+    func update(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
+}

@@ -1,0 +1,339 @@
+import PitchMessage
+@testable import PitchTokenizer
+import Testing
+
+/// The tokens of `text` as a message, with LF or CRLF line endings.
+private func tokens(_ text: String, crlf: Bool = false, bounds: Tokenizer.Bounds = .standard) -> [String] {
+    var bytes = Array(text.utf8)
+    if crlf {
+        bytes = bytes.flatMap { $0 == 0x0A ? [0x0D, 0x0A] : [$0] }
+    }
+    return Tokenizer(bounds: bounds).tokens(of: Message(bytes: bytes))
+}
+
+/// The tokens `WordStream` makes of a text on its own.
+private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticString = "") -> [String] {
+    let bounds = Tokenizer.Bounds.standard
+    var out = TokenCollector(limit: bounds.maxTokens, maxWordBytes: bounds.maxWordBytes)
+    defer { out.deallocate() }
+    var text = text
+    text.withUTF8 { bytes in
+        var stream = WordStream(bounds: bounds, prefix: prefix, pairs: pairs, scratch: out.scratch)
+        stream.run(bytes, to: &out, maxWords: .max)
+    }
+    return out.tokens
+}
+
+@Suite struct TokenIDTests {
+    /// FNV-1a 64 test vectors (checked against an independent implementation).
+    @Test(arguments: [
+        ("", 0xcbf2_9ce4_8422_2325 as UInt64),
+        ("a", 0xaf63_dc4c_8601_ec8c),
+        ("foobar", 0x8594_4171_f739_67e8),
+    ])
+    func fnv1a(token: String, expected: UInt64) {
+        #expect(TokenID(hashing: token).rawValue == expected)
+    }
+
+    @Test func descriptionIsSixteenHexDigits() {
+        #expect(TokenID(rawValue: 0xab).description == "00000000000000ab")
+        #expect(TokenID(hashing: "a").description == "af63dc4c8601ec8c")
+    }
+
+    @Test func identityIsVersioned() {
+        #expect(Tokenizer.identity == "pitch-tokens-1")
+    }
+}
+
+@Suite struct MessageTokenTests {
+    static let coldPitch = """
+        From: Greg Hollins <Greg@Mail.Apex-Hire.co.uk>
+        To: maya@example.org
+        Subject: Quick question
+        Message-ID: <abc@mail.apex-hire.co.uk>
+        X-Mailer: Microsoft Outlook 16.0.1234
+
+        Hi , would you be open to a quick call?
+
+        """
+
+    @Test(arguments: [false, true])
+    func plainMessage(crlf: Bool) {
+        #expect(tokens(Self.coldPitch, crlf: crlf) == [
+            "hdr:from", "hdr:to", "hdr:subject", "hdr:message-id", "hdr:x-mailer",
+            "from:greg@mail.apex-hire.co.uk", "fromdom:apex-hire.co.uk", "fromhost:mail.apex-hire.co.uk",
+            "fromname:greg", "fromname:hollins", "rcpt:1", "mailer:microsoft outlook", "msgid:apex-hire.co.uk",
+            "rcvds:0",
+            "subj:quick", "subj:question", "subj:quick question",
+            "ct:text/plain",
+            // "Hi", "be", "to" and "a" are shorter than 3 bytes: no tokens, but "," still pairs with "would".
+            "would", ", would", "you", "would you", "open", "you open", "quick", "open quick", "call", "quick call",
+            "links:0", "imgs:0", "urls:0",
+        ])
+    }
+
+    static let bulkAlternative = """
+        From: "Sales" <sales@vendor.example>
+        Reply-To: leads@crm.example.net
+        To: a@x.example, b@x.example
+        Cc: c@x.example
+        Subject: Re: =?utf-8?q?GR=C3=9CSSE?= aus Koeln
+        Date: Tue, 25 Feb 2025 18:40:59 -0500
+        Received: from mail.vendor.example (mail.vendor.example [203.0.113.45]) by mx.x.example
+         with ESMTPS id ABC123 for <a@x.example>; Tue, 25 Feb 2025 15:41:05 -0800
+        List-Unsubscribe: <https://u.vendor.example/x>
+        Precedence: Bulk
+        User-Agent: Mozilla/5.0 (X11; Linux x86_64) Thunderbird/102.0
+        X-Campaign: Spring Promo
+        MIME-Version: 1.0
+        Content-Type: multipart/alternative; boundary="b"
+
+        --b
+        Content-Type: text/plain; charset=utf-8
+
+        See https://www.Vendor.example/offer today.
+        --b
+        Content-Type: text/html; charset=utf-8
+        Content-Transfer-Encoding: quoted-printable
+
+        <p>See <a href=3D"https://track.vendor.example/c/offer">offer</a> today.</p>=
+        <img src=3D"https://px.mailer.example.com/o.gif" width=3D"1" height=3D"1">=
+        <img src=3D"cid:logo" style=3D"display:none">
+        --b--
+
+        """
+
+    @Test(arguments: [false, true])
+    func headerLinksAndImages(crlf: Bool) {
+        #expect(tokens(Self.bulkAlternative, crlf: crlf) == [
+            // One token per field name, in order; fields without a rule of their own add their words.
+            "hdr:from", "hdr:reply-to", "hdr:to", "hdr:cc", "hdr:subject", "hdr:date", "hdr:received",
+            "hdr:list-unsubscribe", "head:https", "head:u.vendor.example", "hdr:precedence", "hdr:user-agent",
+            "hdr:x-campaign", "head:spring", "head:promo", "hdr:mime-version", "hdr:content-type",
+            "from:sales@vendor.example", "fromdom:vendor.example", "fromname:sales",
+            "replyto:other", "replytodom:example.net",
+            "rcpt:3-4", "mailer:mozilla thunderbird", "precedence:bulk", "msgid:none",
+            // The queue id and the "for" recipient are skipped; the recipient's domain still names a host.
+            "rcvds:1", "rcvd:vendor.example", "rcvdip:203.0.113", "rcvd:x.example", "rcvdwith:esmtps",
+            // "Re" is too short, but its colon pairs with the next word.
+            "subj:grüsse", "subj:: grüsse", "subj:aus", "subj:grüsse aus", "subj:koeln", "subj:aus koeln",
+            "ct:multipart/alternative", "part:text/plain", "charset:utf-8", "part:text/html",
+            "cte:quoted-printable",
+            "see", "https", "see https", "www.vendor.example", ": www.vendor.example", "offer",
+            "www.vendor.example offer", "today", "offer today",
+            // The HTML part: link and image addresses first, then its words (those seen already count once).
+            "href:https", "href:track.vendor.example", "href:offer",
+            "href:px.mailer.example.com", "href:o.gif", "img:tiny", "imgdom:example.com",
+            "href:cid", "href:logo", "img:hidden",
+            "see offer",
+            "links:1", "imgs:2", "urls:2",
+            "url:vendor.example", "urlhost:www.vendor.example", "urlhost:track.vendor.example",
+        ])
+    }
+
+    @Test func replyToComparedWithFrom() {
+        let same = tokens("From: a@x.example\nReply-To: A@X.example\n\nbody\n")
+        let sameDomain = tokens("From: a@mail.x.example\nReply-To: b@x.example\n\nbody\n")
+        #expect(same.contains("replyto:same"))
+        #expect(sameDomain.contains("replyto:samedomain"))
+        #expect(!tokens("From: a@x.example\n\nbody\n").contains { $0.hasPrefix("replyto:") })
+    }
+
+    @Test func missingHeaderFields() {
+        #expect(tokens("\nbody text\n") == [
+            "from:none", "rcpt:0", "to:none", "msgid:none", "rcvds:0", "subj:none", "ct:text/plain",
+            "body", "text", "body text", "links:0", "imgs:0", "urls:0",
+        ])
+    }
+
+    @Test(arguments: [
+        ("<x@[10.0.0.1]>", "msgid:badhost"),
+        ("no-at-sign", "msgid:noat"),
+        ("<1234.5678@Mail.Example.CO.UK>", "msgid:example.co.uk"),
+    ])
+    func messageIDDomain(value: String, expected: String) {
+        #expect(tokens("Message-ID: \(value)\n\nx\n").contains(expected))
+    }
+
+    @Test func receivedNetworksAndHops() {
+        let received = """
+            Received: from unknown (HELO relay.bulk.example) (198.51.100.7)
+              by mx.example.org with SMTP; 1 Jan 2025 00:00:00 -0000
+            Received: from [192.0.2.99] by relay.bulk.example id 1; 1 Jan 2025 00:00:00 -0000
+            Subject: s
+
+            x
+
+            """
+        let result = tokens(received)
+        #expect(result.filter { $0.hasPrefix("rcvd") } == [
+            "rcvds:2", "rcvd:bulk.example", "rcvdip:198.51.100", "rcvd:example.org", "rcvdwith:smtp",
+            "rcvdip:192.0.2",
+        ])
+    }
+
+    @Test func htmlOnlyLinksAndCounts() {
+        let html = """
+            Content-Type: text/html
+
+            <p>Book <a href="HTTPS://Cal.Example.com/greg">a slot</a> or <a href="mailto:greg@x.example">write</a>
+            or <a href="#top">read on</a>.</p><img src="http://198.51.100.7/p.gif" width="2px" height="2">
+
+            """
+        let result = tokens(html)
+        #expect(result.filter { $0.hasPrefix("link") || $0.hasPrefix("url") || $0.hasPrefix("im") } == [
+            "link:mailto", "link:relative", "img:tiny", "imgdom:198.51.100.7",
+            "links:3-4", "imgs:1", "urls:1", "url:example.com", "urlhost:cal.example.com",
+        ])
+    }
+}
+
+@Suite struct WordTests {
+    @Test(arguments: [
+        // Unicode-aware case folding, ASCII fast path.
+        ("GRÜSSE aus KÖLN", ["grüsse", "aus", "köln"]),
+        ("ÇA VA ΣΟΦΙΑ", ["ça", "σοφια"]),
+        // Connectors stay inside words only between word characters; U+2019 reads as an apostrophe.
+        ("Don’t e-mail www.Example.COM. Done-", ["don't", "e-mail", "www.example.com", "done"]),
+        ("snake_case it's", ["snake_case", "it's"]),
+        // Prices stay; bare numbers, dates and times go.
+        ("Only $25 until 2025-03-01, 10:30", ["only", "$25", "until"]),
+        // Length bounds: 3 to 30 bytes (after lower-casing); "é" is two bytes.
+        ("a to the é ée", ["the", "ée"]),
+        (String(repeating: "x", count: 30) + " " + String(repeating: "y", count: 31),
+         [String(repeating: "x", count: 30)]),
+        // Each token once.
+        ("Spam spam SPAM", ["spam"]),
+        // Han and kana are words of their own.
+        ("東京です", ["東", "京", "で", "す"]),
+        // Emoji and symbols separate words.
+        ("fast🚀growth ★★★ results", ["fast", "growth", "results"]),
+    ])
+    func words(text: String, expected: [String]) {
+        #expect(wordTokens(text) == expected)
+    }
+
+    @Test func pairsKeepPunctuationAndStopAtParagraphs() {
+        #expect(wordTokens("Hi , quick question!\nStill there?\n\nThanks", pairs: true) == [
+            "quick", ", quick", "question", "quick question", "still", "! still", "there", "still there", "thanks",
+        ])
+    }
+
+    @Test func pairsOfIdeographs() {
+        #expect(wordTokens("東京", pairs: true) == ["東", "京", "東 京"])
+    }
+
+    @Test func prefixApplies() {
+        #expect(wordTokens("Quick question", pairs: true, prefix: "subj:") == [
+            "subj:quick", "subj:question", "subj:quick question",
+        ])
+    }
+
+    @Test(arguments: [
+        ("Microsoft Outlook Express 6.00.2600.0000", "microsoft outlook express"),
+        ("Mozilla/5.0 (X11; U; Linux i686; en-US; rv:1.0.1) Gecko/20020823 Netscape/7.0", "mozilla gecko netscape"),
+        ("Apple Mail (2.1084)", "apple mail"),
+        ("KMail/1.4.1", "kmail"),
+        ("QUALCOMM Windows Eudora Version 5.1 (((nested)) still)", "qualcomm windows eudora version"),
+        ("1.0", "none"),
+        ("", "none"),
+    ])
+    func mailerNormalisation(value: String, expected: String) {
+        #expect(Tokenizer.normalizedMailer(value) == expected)
+    }
+}
+
+@Suite struct DomainTests {
+    @Test(arguments: [
+        ("mail.example.co.uk", "example.co.uk"),
+        ("example.co.uk", "example.co.uk"),
+        ("a.b.example.com", "example.com"),
+        ("example.com", "example.com"),
+        ("x.y.example.de", "example.de"),
+        ("192.0.2.10", "192.0.2.10"),
+    ])
+    func registrable(host: String, expected: String) {
+        #expect(Array(Domains.registrable(Array(host.utf8))) == Array(expected.utf8))
+    }
+
+    @Test(arguments: [
+        ("Example.COM.", "example.com" as String?),
+        ("mx_1.example.org", "mx_1.example.org"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("fetchmail-5.9.0", nil),
+        ("localhost", nil),
+        ("a..b", nil),
+        (".example.com", nil),
+        ("exa mple.com", nil),
+        ("", nil),
+    ])
+    func normalizedHost(input: String, expected: String?) {
+        #expect(Domains.normalizedHost(Array(input.utf8)).map { String(decoding: $0, as: UTF8.self) } == expected)
+    }
+
+    @Test(arguments: [
+        ("https://user@Host.Example:8080/x?y#z", "host.example" as String?),
+        ("HTTP://www.example.com", "www.example.com"),
+        ("ftp://files.example.net/a", "files.example.net"),
+        ("http:\\\\evil.example\\path", "evil.example"),
+        ("mailto:someone@example.com", nil),
+        ("javascript:void(0)", nil),
+        ("/relative/path", nil),
+    ])
+    func urlHost(url: String, expected: String?) {
+        #expect(Domains.host(ofURL: url).map { String(decoding: $0, as: UTF8.self) } == expected)
+    }
+
+    @Test(arguments: [(0, "0"), (1, "1"), (2, "2"), (3, "3-4"), (5, "5-8"), (16, "9-16"), (64, "33-64"), (65, "65+")])
+    func buckets(count: Int, expected: String) {
+        #expect(Bucket.label(count) == expected)
+    }
+}
+
+@Suite struct BoundsTests {
+    @Test func hugeLineGivesNoWordAndStaysCheap() {
+        let message = Message(bytes: AdversarialMessages.hugeLine(bytes: 5_000_000))
+        #expect(Tokenizer().tokens(of: message) == [
+            "hdr:subject", "from:none", "rcpt:0", "to:none", "msgid:none", "rcvds:0",
+            "subj:one", "subj:line", "subj:one line", "ct:text/plain", "defect:textTruncated",
+            "links:0", "imgs:0", "urls:0",
+        ])
+    }
+
+    @Test func distinctTokensAreCappedWithTheHeaderKept() {
+        var body = "Subject: many\n\n"
+        for i in 0..<20_000 { body += "word\(i) " }
+        let result = tokens(body)
+        #expect(result.count == Tokenizer.Bounds.standard.maxTokens)
+        #expect(Array(result.prefix(3)) == ["hdr:subject", "from:none", "rcpt:0"])
+        #expect(Set(result).count == result.count)
+    }
+
+    @Test func smallBoundIsExact() {
+        var bounds = Tokenizer.Bounds.standard
+        bounds.maxTokens = 4
+        #expect(tokens(MessageTokenTests.coldPitch, bounds: bounds) == [
+            "hdr:from", "hdr:to", "hdr:subject", "hdr:message-id",
+        ])
+    }
+
+    @Test func manyHeaderFieldsAreBounded() {
+        let result = Tokenizer().tokens(of: Message(bytes: AdversarialMessages.manyFields(5_000)))
+        #expect(result.filter { $0.hasPrefix("hdr:") }.count == 200)
+        #expect(result.contains("head:value"))
+    }
+
+    @Test func manyLinksAreBounded() {
+        var html = "Content-Type: text/html\n\n"
+        for i in 0..<5_000 { html += "<a href=\"http://h\(i).example/\">x</a>" }
+        let result = tokens(html)
+        #expect(result.contains("links:65+"))
+        #expect(result.filter { $0.hasPrefix("url:") }.count == Tokenizer.Bounds.standard.maxReferences)
+    }
+
+    @Test func everyTokenIsDistinctAndShort() {
+        let result = tokens(MessageTokenTests.bulkAlternative)
+        #expect(Set(result).count == result.count)
+        #expect(result.allSatisfy { !$0.isEmpty && $0.utf8.count <= TokenCollector.maxTokenBytes })
+    }
+}

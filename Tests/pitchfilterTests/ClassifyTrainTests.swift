@@ -1,0 +1,137 @@
+import Foundation
+@testable import pitchfilter
+import PitchEngine
+import Testing
+
+/// classify, train and stats as a person types them.
+@Suite struct ClassifyTrainTests {
+    static let pitch = """
+        From: Growth Team <growth@leads.example>
+        To: maya@example.com
+        Subject: Quick question about your recruiting system
+
+        Hi ,
+
+        Thanks for connecting! Are you looking to enhance your recruiting system? If so, we can help!
+        Do you have 15 minutes next week? Just bumping this to the top of your inbox.
+
+        """
+
+    static let ham = """
+        From: Sam Ortiz <sam@example.org>
+        To: maya@example.com
+        Subject: Re: lunch on Friday
+
+        Friday works for me. The usual place at 12:30? I'll bring the notes from the planning meeting.
+
+        Sam
+
+        """
+
+    @Test func trainingIsIdempotentAndMovesBetweenClasses() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db/pitchfilter.sqlite")
+        let pitch = try scratch.write("pitch.eml", Self.pitch)
+        let ham = try scratch.write("ham.eml", Self.ham)
+
+        var run = try Run.pitchfilter(["train", "--db", db, "--pitch", pitch, "--ham", ham])
+        #expect(run.status == 0)
+        #expect(run.text == "learned 2, already known 0, moved 0, forgotten 0, not known 0\n")
+
+        run = try Run.pitchfilter(["train", "--db", db, "--pitch", pitch])
+        #expect(run.text == "learned 0, already known 1, moved 0, forgotten 0, not known 0\n")
+
+        run = try Run.pitchfilter(["train", "--db", db, "--ham", pitch])
+        #expect(run.text == "learned 0, already known 0, moved 1, forgotten 0, not known 0\n")
+
+        run = try Run.pitchfilter(["train", "--db", db, "--forget", pitch, pitch])
+        #expect(run.text == "learned 0, already known 0, moved 0, forgotten 1, not known 1\n")
+
+        run = try Run.pitchfilter(["stats", "--db", db])
+        #expect(run.status == 0)
+        #expect(run.text.contains("messages: pitch 0, ham 1\n"))
+        #expect(run.text.contains("learned messages: 1\n"))
+    }
+
+    @Test func tagAndEnvelopeDoNotMakeAnotherMessage() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("pitchfilter.sqlite")
+        let plain = try scratch.write("plain.eml", Self.ham)
+        let wrapped = try scratch.write("wrapped.eml", "From sam@example.org Mon Jan  1 00:00:00 2024\n"
+            + "X-Pitch-Status: ham, score=0.0100, version=x\n"
+            + Self.ham.replacingOccurrences(of: "\n", with: "\r\n"))
+        _ = try Run.pitchfilter(["train", "--db", db, "--ham", plain])
+        let run = try Run.pitchfilter(["train", "--db", db, "--ham", wrapped])
+        #expect(run.text == "learned 0, already known 1, moved 0, forgotten 0, not known 0\n")
+    }
+
+    @Test func exitStatusFollowsTheVerdictForOneMessage() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("pitchfilter.sqlite")
+        let pitch = try scratch.write("pitch.eml", Self.pitch)
+        let ham = try scratch.write("ham.eml", Self.ham)
+        _ = try Run.pitchfilter(["train", "--db", db, "--pitch", pitch, "--ham", ham])
+
+        let pitchRun = try Run.pitchfilter(["classify", "--db", db, pitch])
+        #expect(pitchRun.status == 0)
+        #expect(pitchRun.text.hasPrefix("pitch "))
+        #expect(pitchRun.text.hasSuffix(" \(pitch)\n"))
+
+        let hamRun = try Run.pitchfilter(["classify", "--db", db, "-"], stdin: Array(Self.ham.utf8))
+        #expect(hamRun.status == 1)
+        #expect(hamRun.text.hasPrefix("ham "))
+        #expect(hamRun.text.hasSuffix(" -\n"))
+
+        let both = try Run.pitchfilter(["classify", "--db", db, pitch, ham])
+        #expect(both.status == 0)
+        #expect(both.text.split(separator: "\n").map { $0.split(separator: " ")[0] } == ["pitch", "ham"])
+
+        let missing = try Run.pitchfilter(["classify", "--db", db, scratch.path("nope.eml")])
+        #expect(missing.status == 3)
+        #expect(missing.stderr.contains("no such file or directory"))
+    }
+
+    @Test func jsonLinesWithExplanation() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("pitchfilter.sqlite")
+        let pitch = try scratch.write("pitch.eml", Self.pitch)
+        let ham = try scratch.write("ham.eml", Self.ham)
+        _ = try Run.pitchfilter(["train", "--db", db, "--pitch", pitch, "--ham", ham])
+        let run = try Run.pitchfilter(["classify", "--db", db, "--json", "--explain", pitch])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+        #expect(object["path"] as? String == pitch)
+        #expect(object["verdict"] as? String == "pitch")
+        #expect((object["score"] as? Double ?? 0) >= 0.99)
+        // Two trained messages are far below the threshold, so the starter model's counts are added: the
+        // tokens carry counts from both, strongest first.
+        let tokens = try #require(object["tokens"] as? [[String: Any]])
+        #expect(tokens.count == 25)
+        let strengths = tokens.compactMap { ($0["probability"] as? Double).map { abs($0 - 0.5) } }
+        #expect(strengths.count == tokens.count)
+        #expect(strengths == strengths.sorted(by: >))
+        #expect(tokens.allSatisfy { $0["token"] is String && $0["pitch"] is Int && $0["ham"] is Int })
+    }
+
+    @Test func mboxAndMaildirAreReadMessageByMessage() throws {
+        let scratch = try Scratch()
+        let mbox = try scratch.write("box.mbox", "From a@example.com Mon Jan  1 00:00:00 2024\n" + Self.pitch
+            + "\nFrom b@example.org Mon Jan  1 00:00:01 2024\n" + Self.ham)
+        try scratch.write("Maildir/new/1.host", Self.ham)
+        try scratch.write("Maildir/cur/2.host:2,S", Self.pitch)
+        try scratch.write("Maildir/tmp/3.host", "half-delivered")
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), mbox, scratch.path("Maildir")])
+        let names = run.text.split(separator: "\n").map { String($0.split(separator: " ", maxSplits: 2)[2]) }
+        #expect(names == [mbox + ":1", mbox + ":2", scratch.path("Maildir") + "/new/1.host",
+                          scratch.path("Maildir") + "/cur/2.host:2,S"])
+    }
+}
+
+@Suite struct StarterModelFreshnessTests {
+    /// The model compiled in must be what the samples and this tokenizer give; otherwise the README's promise
+    /// (first run works out of the box) silently decays.
+    @Test func embeddedModelMatchesTheSamples() throws {
+        let built = try StarterModelBuilder.build(pitch: [Samples.pitch], ham: [Samples.ham])
+        let embedded = try #require(StarterModel.embedded, "run Scripts/build-starter-model.sh")
+        #expect(built.encoded() == embedded.encoded(), "samples or tokenizer changed: run Scripts/build-starter-model.sh")
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+/// The pipe filter as procmail and Dovecot run it: bytes in, the same bytes plus one field out, exit 0.
+@Suite struct FilterTests {
+    /// Matched by Unicode scalars: as Characters, "\r\n" is one grapheme that `[^\r\n]` would swallow.
+    static var statusPattern: Regex<(Substring, Substring)> {
+        #/^X-Pitch-Status: (pitch|unsure|ham), score=[01]\.\d{4}, version=pitchfilter-[^\r\n]+\r?\n/#
+            .matchingSemantics(.unicodeScalar)
+    }
+
+    struct Case: CustomTestStringConvertible, Sendable {
+        var name: String
+        var input: String
+        /// The output with our field taken out again.
+        var rest: String
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "LF", input: "Subject: hi\nFrom: a@example.com\n\nHello\n",
+             rest: "Subject: hi\nFrom: a@example.com\n\nHello\n"),
+        Case(name: "CRLF", input: "Subject: hi\r\n\r\nHello\r\n", rest: "Subject: hi\r\n\r\nHello\r\n"),
+        Case(name: "forged fields removed", input: "X-Pitch-Status: ham, score=0.0000\nSubject: hi\n"
+                + "X-Pitch-Reasons: none\n\nX-Pitch-Status: in the body stays\n",
+             rest: "Subject: hi\n\nX-Pitch-Status: in the body stays\n"),
+        Case(name: "no final newline", input: "Subject: hi\n\nno newline", rest: "Subject: hi\n\nno newline"),
+        Case(name: "headers only", input: "Subject: hi\n", rest: "Subject: hi\n"),
+        Case(name: "8-bit and NUL bytes", input: "Subject: Grüße\n\na\u{0}b ü\n", rest: "Subject: Grüße\n\na\u{0}b ü\n"),
+    ]
+
+    @Test(arguments: cases)
+    func tagsAndKeepsEveryOtherByte(_ c: Case) throws {
+        let scratch = try Scratch()
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: Array(c.input.utf8))
+        #expect(run.status == 0)
+        #expect(run.stderr.isEmpty)
+        let output = run.text
+        let match = try #require(output.prefixMatch(of: Self.statusPattern), "\(output)")
+        #expect(String(output[match.range.upperBound...]) == c.rest)
+    }
+
+    @Test func envelopeLineStaysFirst() throws {
+        let scratch = try Scratch()
+        let input = "From sender@example.com Mon Jan  1 00:00:00 2024\nSubject: hi\n\nbody\n"
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: Array(input.utf8))
+        let lines = run.text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == "From sender@example.com Mon Jan  1 00:00:00 2024")
+        #expect(lines[1].hasPrefix("X-Pitch-Status: "))
+        #expect(lines[2...].joined(separator: "\n") == "Subject: hi\n\nbody\n")
+    }
+
+    @Test func corruptDatabasePassesTheMessageThroughUnchanged() throws {
+        let scratch = try Scratch()
+        let db = try scratch.write("bad.sqlite", String(repeating: "not a database ", count: 100))
+        let input = Array("Subject: hi\n\nHello\n".utf8)
+        let run = try Run.pitchfilter(["filter", "--db", db], stdin: input)
+        #expect(run.status == 0)
+        #expect(run.stdout == input)
+        #expect(run.stderr.hasPrefix("pitchfilter: passed through unchanged: "))
+        #expect(run.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func emptyInputGivesOnlyOurField() throws {
+        let scratch = try Scratch()
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")])
+        #expect(run.status == 0)
+        #expect(run.text.wholeMatch(of: Self.statusPattern) != nil)
+    }
+
+    @Test func oversizeMessagePassesThroughUnchanged() throws {
+        let scratch = try Scratch()
+        var input = Array("Subject: big\n\n".utf8)
+        input += [UInt8](repeating: UInt8(ascii: "x"), count: (32 << 20) + 10)
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: input)
+        #expect(run.status == 0)
+        #expect(run.stdout == input)
+        #expect(run.stderr.contains("larger than 32 MiB"))
+    }
+
+    @Test func worksWithAnEmptyEnvironment() throws {
+        let scratch = try Scratch()
+        let run = try Run.pitchfilter(["filter"], stdin: Array("Subject: hi\n\nHello\n".utf8),
+                                      environment: ["HOME": scratch.url.path])
+        #expect(run.status == 0)
+        #expect(run.text.hasPrefix("X-Pitch-Status: "))
+        #expect(run.text.hasSuffix("Subject: hi\n\nHello\n"))
+    }
+}
