@@ -13,8 +13,11 @@ bin=${PITCHFILTER_BIN:-.build/release/pitchfilter}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in" "$work/out" "$work/err"
-find "$corpus" -type f | sort | head -n "$count" | awk -v d="$work/in" '{ printf "%s\0%s/%05d\0", $0, d, NR }' \
-    | xargs -0 -n 2 cp
+n=0
+while IFS= read -r file; do
+    n=$((n + 1))
+    cp "$file" "$work/in/$(printf %05d "$n")"
+done < <(find "$corpus" -type f | sort | head -n "$count")
 db="$work/pitchfilter.sqlite"
 "$bin" train --db "$db" --ham "$corpus"/easy-ham-1 > /dev/null   # a database that exists before the run
 

@@ -104,6 +104,26 @@ import Testing
         #expect(try store.allTokens().allSatisfy { $0.1 != .zero })
     }
 
+    /// Items apply in order even inside one batch: where a subtraction saturates, learning before or after it
+    /// gives different counts (a backend that sums a batch's changes must not reorder them).
+    @Test(arguments: StoreKind.allCases, [false, true])
+    func itemsApplyInOrderWhereCountsSaturate(kind: StoreKind, learnFirst: Bool) throws {
+        let store = try kind.makeStore().store
+        _ = try store.train([
+            TrainingItem(digest: digest(1), tokens: [token(2)], target: .pitch),
+            TrainingItem(digest: digest(2), tokens: [token(1)], target: .ham),
+        ])
+        // Message 1 is forgotten with a token it was not learned with: token 1's pitch count saturates, unless
+        // message 3 has added to it first.
+        let learn = TrainingItem(digest: digest(3), tokens: [token(1)], target: .pitch)
+        let forget = TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: nil)
+        let outcomes = try store.train(learnFirst ? [learn, forget] : [forget, learn])
+        #expect(outcomes == (learnFirst ? [.learned, .forgotten] : [.forgotten, .learned]))
+        #expect(try counts(store, [1, 2]) == [1: learnFirst ? TokenCounts(pitch: 0, ham: 1)
+                                                        : TokenCounts(pitch: 1, ham: 1)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
+    }
+
     @Test(arguments: StoreKind.allCases)
     func lookupLeavesOutUnknownTokens(kind: StoreKind) throws {
         let store = try kind.makeStore().store

@@ -117,8 +117,8 @@ import Testing
         #expect(caught == .missing(path: path))
         #expect(!FileManager.default.fileExists(atPath: path))
         let nested = directory.path("no/such/dir/tokens.sqlite")
-        let nestedError = error { _ = try SQLiteTokenStore(path: nested, tokenizerIdentity: tokenizer, access: .readOnly) }
-        #expect(nestedError == .missing(path: nested))
+        #expect(error { _ = try SQLiteTokenStore(path: nested, tokenizerIdentity: tokenizer, access: .readOnly) }
+            == .missing(path: nested))
     }
 
     @Test func readWriteCreatesParentDirectoriesPrivately() throws {
@@ -130,7 +130,6 @@ import Testing
             #expect(stat(directory.path(created), &info) == 0)
             #expect(info.st_mode & 0o777 == 0o700)
         }
-        // A relative path in the current directory needs no directory at all.
         #expect(FileManager.default.fileExists(atPath: nested))
     }
 
@@ -188,7 +187,8 @@ import Testing
         try #require(outcome != nil, "cannot drop file privileges here")
         #expect(outcome?[0] == .cannotOpen(path: inside, detail: "cannot create it: Permission denied"))
         #expect(outcome?[0]?.description == "cannot open database \(inside): cannot create it: Permission denied")
-        #expect(outcome?[1] == .cannotOpen(path: deeper, detail: "cannot create directory \(locked)/sub: Permission denied"))
+        #expect(outcome?[1]
+            == .cannotOpen(path: deeper, detail: "cannot create directory \(locked)/sub: Permission denied"))
     }
 
     @Test func aFileThatCannotBeWrittenGivesAClearError() throws {
