@@ -4,6 +4,18 @@ public enum TransferEncoding: Hashable, Sendable {
     /// A label nobody defines, lowercased; the body is taken as it is.
     case unknown(String)
 
+    /// The RFC 2045 name ("7bit", "quoted-printable", …), or the unknown label as read.
+    public var label: String {
+        switch self {
+        case .sevenBit: "7bit"
+        case .eightBit: "8bit"
+        case .binary: "binary"
+        case .quotedPrintable: "quoted-printable"
+        case .base64: "base64"
+        case .unknown(let label): label
+        }
+    }
+
     /// Reads a Content-Transfer-Encoding value.
     ///
     /// A missing or empty label means 7bit, because RFC 2045 §6.1 makes that the default. Case, surrounding

@@ -20,8 +20,9 @@ protocol TrainingBackend {
 enum Training {
     /// The ledger rules of `TokenStore.train`, item by item, so an item later in a batch sees earlier ones (the same
     /// message twice in one batch is learned once).
-    static func apply(_ items: [TrainingItem], to backend: inout some TrainingBackend) throws(StoreError)
-        -> [TrainingOutcome] {
+    static func apply(
+        _ items: [TrainingItem], to backend: inout some TrainingBackend
+    ) throws(StoreError) -> [TrainingOutcome] {
         var outcomes: [TrainingOutcome] = []
         outcomes.reserveCapacity(items.count)
         for item in items {

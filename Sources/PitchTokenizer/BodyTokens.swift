@@ -60,14 +60,9 @@ extension Tokenizer {
     /// Parts whose types and encodings become tokens; a message with more is already odd at that point.
     private static let maxStructureParts = 200
 
+    /// Unknown labels are all one token: senders can invent any number of them.
     static func encodingName(_ encoding: TransferEncoding) -> String {
-        switch encoding {
-        case .sevenBit: "7bit"
-        case .eightBit: "8bit"
-        case .binary: "binary"
-        case .quotedPrintable: "quoted-printable"
-        case .base64: "base64"
-        case .unknown: "unknown"
-        }
+        if case .unknown = encoding { return "unknown" }
+        return encoding.label
     }
 }

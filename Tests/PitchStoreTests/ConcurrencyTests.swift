@@ -8,6 +8,12 @@ import Testing
 /// Many pipe-filter processes read while `pitchfilter train` writes: each thread here has its own connection,
 /// exactly as separate processes would.
 @Suite struct ConcurrencyTests {
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
     static let common: UInt64 = 1_000_000
     static func group(_ index: Int) -> UInt64 { 2_000_000 + UInt64(index % 10) }
     static func unique(_ index: Int) -> UInt64 { 3_000_000 + UInt64(index) }
@@ -20,9 +26,8 @@ import Testing
     }
 
     @Test func readersSeeConsistentSnapshotsWhileOneWriterTrains() throws {
-        let directory = try TemporaryDirectory()
         let path = directory.path("tokens.sqlite")
-        let writer = try SQLiteTokenStore(path: path, tokenizerIdentity: StoreFixture.tokenizer, access: .readWrite)
+        let writer = try SQLiteTokenStore(path: path, tokenizerIdentity: testTokenizer, access: .readWrite)
         let finished = Box(false)
         let problems = Box<[String]>([])
         let lookups = Box(0)
@@ -32,7 +37,7 @@ import Testing
         for _ in 0..<4 {
             spawn(group) {
                 do {
-                    let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: StoreFixture.tokenizer,
+                    let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: testTokenizer,
                                                       access: .readOnly)
                     var previous = -1
                     var done = false
@@ -72,20 +77,19 @@ import Testing
         #expect(problems.get() == [])
         #expect(lookups.get() >= 8)
         #expect(seen.get().contains(0) && seen.get().contains(2_000))
-        let final = try SQLiteTokenStore(path: path, tokenizerIdentity: StoreFixture.tokenizer, access: .readOnly)
+        let final = try SQLiteTokenStore(path: path, tokenizerIdentity: testTokenizer, access: .readOnly)
         try expectExactCounts(final, items: 2_000)
     }
 
     @Test func concurrentWritersWaitForEachOtherAndLoseNothing() throws {
-        let directory = try TemporaryDirectory()
         let path = directory.path("tokens.sqlite")
-        _ = try SQLiteTokenStore(path: path, tokenizerIdentity: StoreFixture.tokenizer, access: .readWrite)
+        _ = try SQLiteTokenStore(path: path, tokenizerIdentity: testTokenizer, access: .readWrite)
         let problems = Box<[String]>([])
         let group = DispatchGroup()
         for writerIndex in 0..<2 {
             spawn(group) {
                 do {
-                    let store = try SQLiteTokenStore(path: path, tokenizerIdentity: StoreFixture.tokenizer,
+                    let store = try SQLiteTokenStore(path: path, tokenizerIdentity: testTokenizer,
                                                      access: .readWrite)
                     // Interleaved batches of 50: writer 0 takes items 0..<50, 100..<150, …; writer 1 the others.
                     for start in stride(from: writerIndex * 50, to: 2_000, by: 100) {
@@ -101,7 +105,7 @@ import Testing
         }
         group.wait()
         #expect(problems.get() == [])
-        let final = try SQLiteTokenStore(path: path, tokenizerIdentity: StoreFixture.tokenizer, access: .readOnly)
+        let final = try SQLiteTokenStore(path: path, tokenizerIdentity: testTokenizer, access: .readOnly)
         try expectExactCounts(final, items: 2_000)
     }
 

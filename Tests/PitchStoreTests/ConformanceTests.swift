@@ -6,9 +6,16 @@ import Testing
 
 /// The contract of `TokenStore`, run against every backend: a backend is done when it passes all of these.
 @Suite struct ConformanceTests {
+    // Swift Testing makes a suite instance per test, so each test's SQLite file lives exactly as long as the test.
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
     @Test(arguments: StoreKind.allCases)
     func learnAddsTokensTotalsAndLedger(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         #expect(try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch)])
             == [.learned])
         #expect(try counts(store, [1, 2, 3]) == [1: TokenCounts(pitch: 1), 2: TokenCounts(pitch: 1)])
@@ -19,7 +26,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func learningAgainChangesNothing(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         let item = TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .ham)
         #expect(try store.train([item]) == [.learned])
         #expect(try store.train([item]) == [.alreadyKnown])
@@ -32,7 +39,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func moveShiftsCountsExactly(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         _ = try store.train([
             TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
             TrainingItem(digest: digest(2), tokens: [token(2), token(3)], target: .pitch),
@@ -56,7 +63,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func forgetSubtractsAndDeletesEmptyTokens(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         _ = try store.train([
             TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
             TrainingItem(digest: digest(2), tokens: [token(2)], target: .ham),
@@ -75,7 +82,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func forgettingAnUnknownMessageChangesNothing(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch)])
         #expect(try store.train([TrainingItem(digest: digest(9), tokens: [token(1), token(5)], target: nil)])
             == [.notKnown])
@@ -85,7 +92,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func countsSaturateAtZero(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         _ = try store.train([
             TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch),
             TrainingItem(digest: digest(2), tokens: [token(2)], target: .ham),
@@ -108,7 +115,7 @@ import Testing
     /// gives different counts (a backend that sums a batch's changes must not reorder them).
     @Test(arguments: StoreKind.allCases, [false, true])
     func itemsApplyInOrderWhereCountsSaturate(kind: StoreKind, learnFirst: Bool) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         _ = try store.train([
             TrainingItem(digest: digest(1), tokens: [token(2)], target: .pitch),
             TrainingItem(digest: digest(2), tokens: [token(1)], target: .ham),
@@ -126,7 +133,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func lookupLeavesOutUnknownTokens(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         let empty = try store.lookup([token(1), token(2)])
         #expect(empty.counts.isEmpty)
         #expect(empty.totals == ClassTotals())
@@ -138,7 +145,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func mixedBatchHasExactOutcomesAndCounts(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         let outcomes = try store.train([
             TrainingItem(digest: digest(1), tokens: [token(1), token(2)], target: .pitch),
             TrainingItem(digest: digest(2), tokens: [token(2), token(3)], target: .ham),
@@ -159,7 +166,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func duplicateTokensCountOncePerMessage(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(7), token(7), token(7)], target: .pitch)])
         #expect(try counts(store, [7]) == [7: TokenCounts(pitch: 1)])
         _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(7), token(7)], target: nil)])
@@ -168,7 +175,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func anyDigestIsAKey(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         // The engine always passes 32 bytes, but an empty or short digest must not turn into NULL or collide.
         #expect(try store.train([
             TrainingItem(digest: [], tokens: [token(1)], target: .pitch),
@@ -181,8 +188,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func statisticsDescribeTheStore(kind: StoreKind) throws {
-        let fixture = try kind.makeStore()
-        let store = fixture.store
+        let store = try kind.makeStore(in: directory)
         let empty = try store.statistics()
         #expect(empty.totals == ClassTotals())
         #expect(empty.tokens == 0)
@@ -196,8 +202,8 @@ import Testing
         #expect(statistics.totals == ClassTotals(pitch: 1, ham: 2))
         #expect(statistics.tokens == 4)
         #expect(statistics.ledgerEntries == 3)
-        #expect(statistics.tokenizerIdentity == StoreFixture.tokenizer)
-        #expect(store.tokenizerIdentity == StoreFixture.tokenizer)
+        #expect(statistics.tokenizerIdentity == testTokenizer)
+        #expect(store.tokenizerIdentity == testTokenizer)
         switch kind {
         case .inMemory:
             #expect(statistics.schemaVersion == 0)
@@ -210,7 +216,7 @@ import Testing
 
     @Test(arguments: StoreKind.allCases)
     func allTokensAreInUnsignedIdOrder(kind: StoreKind) throws {
-        let store = try kind.makeStore().store
+        let store = try kind.makeStore(in: directory)
         // Ids of 2⁶³ and above are negative as SQLite integers; they must still sort after the small ones.
         let raws: [UInt64] = [5, 1 << 63 | 1, 1, .max, (1 << 63) - 1, 1 << 63, 0]
         _ = try store.train([TrainingItem(digest: digest(1), tokens: raws.map(token), target: .pitch)])

@@ -13,25 +13,19 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     var testDescription: String { rawValue }
 
-    /// A fresh, empty store; the fixture owns the temporary directory of a SQLite store.
-    func makeStore(tokenizer: String = StoreFixture.tokenizer) throws -> StoreFixture {
+    /// A fresh, empty store. A SQLite file goes into `directory`, which the caller keeps until the test ends.
+    func makeStore(in directory: TemporaryDirectory) throws -> any TokenStore {
         switch self {
         case .inMemory:
-            return StoreFixture(store: InMemoryTokenStore(tokenizerIdentity: tokenizer), directory: nil)
+            InMemoryTokenStore(tokenizerIdentity: testTokenizer)
         case .sqlite:
-            let directory = try TemporaryDirectory()
-            let store = try SQLiteTokenStore(path: directory.path("tokens.sqlite"), tokenizerIdentity: tokenizer,
-                                             access: .readWrite)
-            return StoreFixture(store: store, directory: directory)
+            try SQLiteTokenStore(path: directory.path("tokens.sqlite"), tokenizerIdentity: testTokenizer,
+                                 access: .readWrite)
         }
     }
 }
 
-struct StoreFixture {
-    static let tokenizer = "test-tokenizer-1"
-    let store: any TokenStore
-    let directory: TemporaryDirectory?
-}
+let testTokenizer = "test-tokenizer-1"
 
 /// A directory under /tmp removed when the last reference goes away.
 final class TemporaryDirectory: Sendable {
@@ -68,6 +62,9 @@ func counts(_ store: any TokenStore, _ raws: [UInt64]) throws -> [UInt64: TokenC
     let found = try store.lookup(raws.map(token)).counts
     return Dictionary(uniqueKeysWithValues: found.map { ($0.key.rawValue, $0.value) })
 }
+
+/// Whether `withoutFilePrivileges` can make permission bits apply here (a root without CAP_SETUID cannot).
+let filePermissionsCanApply: Bool = withoutFilePrivileges { true } ?? false
 
 /// Runs `body` without the power to ignore file permissions, so permission errors can be tested as root too.
 ///

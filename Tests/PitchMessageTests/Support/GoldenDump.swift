@@ -43,7 +43,7 @@ enum GoldenDump {
     static func render(_ part: Part) -> String {
         var line = part.contentType.mimeType
         if let charset = part.contentType.parameters["charset"] { line += " charset=" + charset.lowercased() }
-        if part.declaresTransferEncoding { line += " cte=" + label(part.transferEncoding) }
+        if part.declaresTransferEncoding { line += " cte=" + part.transferEncoding.label }
         if let disposition = part.disposition?.disposition, !disposition.isEmpty {
             line += " disposition=" + disposition
         }
@@ -56,16 +56,5 @@ enum GoldenDump {
         if image.isHidden { line += " hidden" }
         if !image.altText.isEmpty { line += " alt=\"\(image.altText)\"" }
         return line
-    }
-
-    static func label(_ encoding: TransferEncoding) -> String {
-        switch encoding {
-        case .sevenBit: "7bit"
-        case .eightBit: "8bit"
-        case .binary: "binary"
-        case .quotedPrintable: "quoted-printable"
-        case .base64: "base64"
-        case .unknown(let label): label
-        }
     }
 }
