@@ -71,9 +71,11 @@ public enum LineEnding: String, Hashable, Sendable {
 
     public var bytes: [UInt8] { self == .lf ? [0x0A] : [0x0D, 0x0A] }
 
-    /// The style of the message's first line break (LF when there is none).
-    static func ofFirstLine(in bytes: UnsafeBufferPointer<UInt8>) -> LineEnding {
-        guard let lf = ByteScanning.find(ByteScanning.lf, in: bytes, from: 0, to: bytes.count) else { return .lf }
+    /// The style of the first line break at or after `start`, else of the first one at all (LF when there is none).
+    static func ofFirstLine(in bytes: UnsafeBufferPointer<UInt8>, from start: Int = 0) -> LineEnding {
+        guard let lf = ByteScanning.find(ByteScanning.lf, in: bytes, from: start, to: bytes.count)
+            ?? ByteScanning.find(ByteScanning.lf, in: bytes, from: 0, to: bytes.count)
+        else { return .lf }
         return lf > 0 && bytes[lf - 1] == ByteScanning.cr ? .crlf : .lf
     }
 

@@ -66,6 +66,8 @@ public struct HeaderEdit: Hashable, Sendable {
         (insertAt, inserted, removed, insertionSkipped) = raw.withUnsafeBufferPointer { bytes in
             var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
             let insertAt = scanner.orphanContinuationEnd
+            // The header's own line ending, not that of the envelope line procmail adds (always LF).
+            let lineEnding = LineEnding.ofFirstLine(in: bytes, from: scanner.envelopeEnd)
             var removed: [Range<Int>] = []
             while !removing.isEmpty {
                 while let field = scanner.next() {
@@ -74,14 +76,34 @@ public struct HeaderEdit: Hashable, Sendable {
                 // Dovecot and others keep reading fields past a line that is not one, up to the first empty
                 // line; so must we, or a forged field hidden behind such a line would reach a Sieve script.
                 guard scanner.endedAtNonFieldLine, let stop = scanner.bodyStart else { break }
-                let next = ByteScanning.line(in: bytes, from: stop, to: bytes.count).next
+                var next = ByteScanning.line(in: bytes, from: stop, to: bytes.count).next
+                // That line may itself be a forgery that only our strict reading refuses: Dovecot compares names
+                // as C strings, so "X-Pitch-Status\0: pitch" is an X-Pitch-Status field to a Sieve script.
+                if let name = Self.looseName(bytes, lineStart: stop),
+                   removing.contains(where: { $0.matches(bytes, name) }) {
+                    while next < bytes.count, ByteScanning.isWhitespace(bytes[next]) {
+                        next = ByteScanning.line(in: bytes, from: next, to: bytes.count).next
+                    }
+                    removed.append(stop..<next)
+                }
                 scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
             }
-            let lineEnding = LineEnding.ofFirstLine(in: bytes)
             let atLineStart = insertAt == 0 || bytes[insertAt - 1] == ByteScanning.lf
             let inserted = atLineStart ? inserting.flatMap { $0.bytes(lineEnding: lineEnding) } : []
             return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty)
         }
+    }
+
+    /// A line's name as lenient readers see it: everything before the first colon, cut at a NUL byte, without
+    /// trailing white space.
+    private static func looseName(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int) -> Range<Int>? {
+        let lineEnd = ByteScanning.line(in: bytes, from: lineStart, to: bytes.count).contentEnd
+        guard let colon = ByteScanning.find(ByteScanning.colon, in: bytes, from: lineStart, to: lineEnd) else {
+            return nil
+        }
+        var nameEnd = ByteScanning.find(0, in: bytes, from: lineStart, to: colon) ?? colon
+        while nameEnd > lineStart, ByteScanning.isWhitespace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+        return lineStart..<nameEnd
     }
 
     /// The result in order, as slices of the original and the inserted bytes.

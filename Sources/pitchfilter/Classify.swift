@@ -30,18 +30,22 @@ struct Classify: ParsableCommand {
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?
-        for path in paths {
-            do {
-                try MailSource.forEach(at: path) { item in
+        do {
+            for path in paths {
+                try MailSource.forEach(at: path, unreadable: { Stores.report($0); failed += 1 }) { item in
                     let assessment = try engine.assess(Message(bytes: item.bytes))
                     print(render(item.name, assessment.classification))
                     classified += 1
                     lastVerdict = assessment.classification.verdict
                 }
-            } catch {
-                Stores.report(error)
-                failed += 1
             }
+        } catch {
+            Stores.report(error)  // the database failed: the rest would fail the same way
+            throw ExitCode(3)
+        }
+        if classified == 0 && failed == 0 {
+            Stores.report(MailSourceError.unreadable(paths.joined(separator: " "), "no messages found"))
+            throw ExitCode(3)
         }
         if classified + failed == 1, failed == 0, let lastVerdict {
             switch lastVerdict {
@@ -92,7 +96,8 @@ enum Stores {
         }
     }
 
+    /// One line on standard error; a closed standard error is no reason to fail (or trap, as FileHandle would).
     static func report(_ error: Error) {
-        FileHandle.standardError.write(Data("pitchfilter: \(error)\n".utf8))
+        FileDescriptor.writeAll(2, Array("pitchfilter: \(error)\n".utf8)[...])
     }
 }

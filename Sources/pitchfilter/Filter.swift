@@ -37,7 +37,15 @@ enum PipeFilter {
 
     static func run(databasePath: String) -> Never {
         signal(SIGPIPE, SIG_IGN)  // a reader that goes away must be an error from write(2), not a silent death
-        let input = StandardInput.readAll(limit: maxMessageBytes)
+        let input: StandardInput
+        do {
+            input = try StandardInput.readAll(limit: maxMessageBytes)
+        } catch {
+            // Nothing has been written: a non-zero status makes procmail and Dovecot keep their own copy,
+            // where exit 0 with a part of the message would lose the rest.
+            log("cannot read the message: \(error)")
+            exit(75)
+        }
         if input.isTruncated {
             log("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged")
             input.passThroughRemainder()
@@ -93,27 +101,61 @@ enum PipeFilter {
 /// Standard input, read whole into memory that the deadline's signal handler can reach.
 struct StandardInput {
     let buffer: UnsafeMutableBufferPointer<UInt8>
+    /// More than `limit` bytes arrived; the rest is still unread on standard input.
     let isTruncated: Bool
 
-    static func readAll(limit: Int) -> StandardInput {
+    struct ReadError: Error, CustomStringConvertible {
+        let errno: Int32
+        var description: String { String(cString: strerror(errno)) }
+    }
+
+    /// Reads to the end of input. Only a real end of file ends the message: an error part-way must not turn the
+    /// part read so far into the whole message.
+    static func readAll(limit: Int) throws -> StandardInput {
         var capacity = 64 << 10
         var base = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         var count = 0
         while true {
             if count == capacity {
-                if capacity >= limit { return StandardInput(buffer: .init(start: base, count: count), isTruncated: true) }
-                let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: min(capacity * 2, limit))
-                grown.update(from: base, count: count)
+                // One byte past the limit tells a message of exactly `limit` bytes from a bigger one.
+                if capacity > limit { return StandardInput(buffer: .init(start: base, count: count), isTruncated: true) }
+                let grown = min(capacity * 2, limit + 1)
+                let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+                larger.update(from: base, count: count)
                 base.deallocate()
-                base = grown
-                capacity = min(capacity * 2, limit)
+                base = larger
+                capacity = grown
             }
-            let n = read(0, base + count, capacity - count)
-            if n > 0 {
-                count += n
-            } else if n == 0 || errno != EINTR {
-                // End of input, or an error reading it: what we have is all the message we will get.
-                return StandardInput(buffer: .init(start: base, count: count), isTruncated: false)
+            switch readSome(into: base + count, capacity - count) {
+            case .bytes(let n): count += n
+            case .end: return StandardInput(buffer: .init(start: base, count: count), isTruncated: false)
+            case .failed(let error):
+                base.deallocate()
+                throw error
+            }
+        }
+    }
+
+    enum ReadResult {
+        case bytes(Int)
+        case end
+        case failed(ReadError)
+    }
+
+    /// One read(2) that waits out EINTR and, for a non-blocking descriptor, EAGAIN (with poll).
+    static func readSome(into buffer: UnsafeMutableRawPointer, _ count: Int) -> ReadResult {
+        while true {
+            let n = read(0, buffer, count)
+            if n > 0 { return .bytes(n) }
+            if n == 0 { return .end }
+            switch errno {
+            case EINTR:
+                continue
+            case EAGAIN, EWOULDBLOCK:
+                var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+                _ = poll(&descriptor, 1, -1)
+            default:
+                return .failed(ReadError(errno: errno))
             }
         }
     }
@@ -123,13 +165,13 @@ struct StandardInput {
         guard Output.write([Array(buffer)[...]]) else { exit(74) }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-            if n == 0 { exit(0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                exit(74)
+            let result = chunk.withUnsafeMutableBytes { Self.readSome(into: $0.baseAddress!, $0.count) }
+            switch result {
+            case .end: exit(0)
+            // Part of the message is already out: only a non-zero status makes the caller keep its copy.
+            case .failed: exit(74)
+            case .bytes(let n): guard FileDescriptor.writeAll(1, chunk[0..<n]) else { exit(74) }
             }
-            guard FileDescriptor.writeAll(1, chunk[0..<n]) else { exit(74) }
         }
     }
 }

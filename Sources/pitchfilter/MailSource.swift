@@ -21,45 +21,69 @@ enum MailSourceError: Error, CustomStringConvertible {
 /// and cur/), an mbox, or "-" for one message on standard input. Directories are read in byte-wise name order,
 /// so runs are repeatable; hidden files and Maildir's tmp/ (deliveries in progress) are skipped.
 enum MailSource {
-    /// Calls `body` for each message, loading one file at a time.
-    static func forEach(at path: String, _ body: (MailItem) throws -> Void) throws {
+    /// Calls `body` for each message, loading one file at a time. A file or folder that cannot be read is
+    /// reported to `unreadable` and the rest are still read; an error from `body` stops everything.
+    static func forEach(
+        at path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
+    ) rethrows {
         if path == "-" {
-            try body(MailItem(name: "-", bytes: Array(FileHandle.standardInput.readDataToEndOfFile())))
+            switch readStandardInput() {
+            case .success(let bytes): try body(MailItem(name: "-", bytes: bytes))
+            case .failure(let error): unreadable(error)
+            }
             return
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw MailSourceError.unreadable(path, "no such file or directory")
+            unreadable(.unreadable(path, "no such file or directory"))
+            return
         }
         if !isDirectory.boolValue {
-            try forEachInFile(path, body)
+            try forEachInFile(path, unreadable: unreadable, body)
             return
         }
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
         let isMaildir = ["cur", "new"].allSatisfy { FileManager.default.fileExists(atPath: base + "/" + $0) }
         for folder in isMaildir ? [base + "/new", base + "/cur"] : [base] {
-            for name in try files(in: folder) { try forEachInFile(folder + "/" + name, body) }
+            guard let names = files(in: folder) else {
+                unreadable(.unreadable(folder, "cannot list the directory"))
+                continue
+            }
+            for name in names { try forEachInFile(folder + "/" + name, unreadable: unreadable, body) }
         }
     }
 
-    private static func files(in folder: String) throws -> [String] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder)
-        } catch {
-            throw MailSourceError.unreadable(folder, "cannot list the directory")
+    /// Standard input as one message; an empty or unreadable one is no message (never train on nothing).
+    private static func readStandardInput() -> Result<[UInt8], MailSourceError> {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let result = chunk.withUnsafeMutableBytes { StandardInput.readSome(into: $0.baseAddress!, $0.count) }
+            switch result {
+            case .bytes(let n): bytes += chunk[0..<n]
+            case .end:
+                return bytes.isEmpty ? .failure(.unreadable("-", "standard input is empty")) : .success(bytes)
+            case .failed(let error): return .failure(.unreadable("-", error.description))
+            }
         }
+    }
+
+    private static func files(in folder: String) -> [String]? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
+        // Regular files only (after symlinks): a FIFO or device in a mail folder would block or never end.
         return names.filter { name in
-            var isDirectory: ObjCBool = false
-            return !name.hasPrefix(".")
-                && FileManager.default.fileExists(atPath: folder + "/" + name, isDirectory: &isDirectory)
-                && !isDirectory.boolValue
+            var status = stat()
+            return !name.hasPrefix(".") && stat(folder + "/" + name, &status) == 0
+                && status.st_mode & S_IFMT == S_IFREG
         }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 
-    private static func forEachInFile(_ path: String, _ body: (MailItem) throws -> Void) throws {
+    private static func forEachInFile(
+        _ path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
+    ) rethrows {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw MailSourceError.unreadable(path, "permission denied or not a regular file")
+            unreadable(.unreadable(path, "permission denied or not a regular file"))
+            return
         }
         let bytes = Array(data)
         let messages = Mbox.split(bytes)

@@ -27,13 +27,16 @@ enum StarterModelBuilder {
     static func build(pitch: [String], ham: [String]) throws -> StarterModel {
         let store = InMemoryTokenStore(tokenizerIdentity: Engine.tokenizerIdentity)
         let engine = Engine(store: store, starter: nil)
+        var unreadable: [MailSourceError] = []
         for (paths, target) in [(pitch, MessageClass.pitch), (ham, .ham)] {
             for path in paths {
-                try MailSource.forEach(at: path) { item in
+                try MailSource.forEach(at: path, unreadable: { unreadable.append($0) }) { item in
                     _ = try store.train([engine.trainingItem(for: Message(bytes: item.bytes), as: target)])
                 }
             }
         }
+        // A model built from part of the samples would ship silently different; refuse instead.
+        if let first = unreadable.first { throw first }
         return StarterModel(tokenizerIdentity: Engine.tokenizerIdentity, totals: try store.statistics().totals,
                             tokens: try store.allTokens())
     }

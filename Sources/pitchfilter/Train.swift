@@ -53,14 +53,9 @@ struct Train: ParsableCommand {
             + forget.map { ($0, nil) }
         do {
             for (path, target) in requests {
-                do {
-                    try MailSource.forEach(at: path) { item in
-                        batch.append(engine.trainingItem(for: Message(bytes: item.bytes), as: target))
-                        if batch.count == Self.batchSize { try flush() }
-                    }
-                } catch let error as MailSourceError {
-                    Stores.report(error)
-                    failed += 1
+                try MailSource.forEach(at: path, unreadable: { Stores.report($0); failed += 1 }) { item in
+                    batch.append(engine.trainingItem(for: Message(bytes: item.bytes), as: target))
+                    if batch.count == Self.batchSize { try flush() }
                 }
             }
             try flush()
@@ -85,11 +80,11 @@ struct Progress {
     mutating func count(_ outcome: TrainingOutcome) {
         outcomes[outcome, default: 0] += 1
         total += 1
-        if showsProgress, total % 100 == 0 { FileHandle.standardError.write(Data("\r\(total) messages".utf8)) }
+        if showsProgress, total % 100 == 0 { FileDescriptor.writeAll(2, Array("\r\(total) messages".utf8)[...]) }
     }
 
     func finish() {
-        if showsProgress, total >= 100 { FileHandle.standardError.write(Data("\r".utf8)) }
+        if showsProgress, total >= 100 { FileDescriptor.writeAll(2, [0x0D][...]) }
     }
 
     var summary: String {

@@ -226,6 +226,12 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
              output: "X-Pitch-Status: test\nhello\nA: 1\n\nX-Pitch-Status: body\n"),
         Case(name: "below orphan continuation lines", input: " stray\nSubject: x\n\nb",
              output: " stray\nX-Pitch-Status: test\nSubject: x\n\nb"),
+        Case(name: "forged field with a NUL in its name (Dovecot reads names as C strings)",
+             input: "Subject: x\nX-Pitch-Status\u{0}: pitch\n more\nX-Pitch-Status\u{0}x : ham\nA: 1\n\nb",
+             output: "X-Pitch-Status: test\nSubject: x\nA: 1\n\nb"),
+        Case(name: "CRLF message behind procmail's LF envelope line",
+             input: "From a@b Mon Jan  1 00:00:00 2024\nSubject: x\r\n\r\nb\r\n",
+             output: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: test\r\nSubject: x\r\n\r\nb\r\n"),
         Case(name: "forged field behind a whitespace-only line", input: "A: 1\n \nX-Pitch-Status: pitch\n\nb",
              output: "X-Pitch-Status: test\nA: 1\n \n\nb"),
     ]

@@ -135,3 +135,36 @@ import Testing
         #expect(built.encoded() == embedded.encoded(), "samples or tokenizer changed: run Scripts/build-starter-model.sh")
     }
 }
+
+@Suite struct SourceErrorTests {
+    @Test func emptyStandardInputIsNoMessage() throws {
+        let scratch = try Scratch()
+        let classify = try Run.pitchfilter(["classify", "--db", scratch.path("db"), "-"])
+        #expect(classify.status == 3)
+        #expect(classify.stdout.isEmpty)
+        #expect(classify.stderr == "pitchfilter: cannot read -: standard input is empty\n")
+        let train = try Run.pitchfilter(["train", "--db", scratch.path("db"), "--ham", "-"])
+        #expect(train.status == 3)
+        #expect(train.text == "learned 0, already known 0, moved 0, forgotten 0, not known 0\n")
+    }
+
+    @Test func oneBadPathDoesNotStopTheOthers() throws {
+        let scratch = try Scratch()
+        let good = try scratch.write("mail/good.eml", ClassifyTrainTests.ham)
+        try FileManager.default.createDirectory(atPath: scratch.path("mail/sub"), withIntermediateDirectories: true)
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("db"), scratch.path("missing.eml"),
+                                       scratch.path("mail")])
+        #expect(run.status == 3)
+        #expect(run.text.hasSuffix(" \(good)\n"))
+        #expect(run.text.split(separator: "\n").count == 1)
+        #expect(run.stderr.contains("missing.eml: no such file or directory"))
+    }
+
+    @Test func noMessagesAtAllIsAnError() throws {
+        let scratch = try Scratch()
+        try FileManager.default.createDirectory(atPath: scratch.path("empty"), withIntermediateDirectories: true)
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("db"), scratch.path("empty")])
+        #expect(run.status == 3)
+        #expect(run.stderr.contains("no messages found"))
+    }
+}

@@ -87,3 +87,25 @@ import Testing
         #expect(run.text.hasSuffix("Subject: hi\n\nHello\n"))
     }
 }
+
+/// Found in review: a read error is not the end of the message.
+@Suite struct FilterInputErrorTests {
+    @Test func unreadableStandardInputWritesNothingAndFails() throws {
+        let scratch = try Scratch()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // A directory as standard input: read(2) fails with EISDIR.
+        process.arguments = ["-c", "'\(Run.executable.path)' filter --db '\(scratch.path("db"))' < '\(scratch.url.path)'"]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 75)
+        #expect(out.isEmpty)
+        #expect(err.hasPrefix("pitchfilter: cannot read the message: "))
+    }
+}
