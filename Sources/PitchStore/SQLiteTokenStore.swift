@@ -183,6 +183,12 @@ public final class SQLiteTokenStore: TokenStore {
         }
         if let recorded, recorded.version == latest {
             try checkTokenizer(recorded.tokenizer, expected: tokenizerIdentity, path: path)
+            if access == .readWrite {
+                // Set at creation and stored in the file, but a database restored from a backup copy may be back
+                // in rollback-journal mode, where every filter waits for the trainer. A no-op when it is already
+                // WAL; best effort, since switching needs a moment with no other connection.
+                try? connection.execute("PRAGMA journal_mode = WAL")
+            }
             return connection
         }
 

@@ -112,6 +112,26 @@ import Testing
         #expect(tables == 1)
     }
 
+    /// Found in review: a database restored in rollback-journal mode made filters wait for the trainer.
+    @Test func readWriteOpenRestoresWAL() throws {
+        func journalMode(_ store: SQLiteTokenStore) throws -> String? {
+            try store.withConnection { connection throws(StoreError) in
+                let query = try connection.statement("PRAGMA journal_mode")
+                defer { query.reset() }
+                return try query.step() ? query.text(0) : nil
+            }
+        }
+        do {
+            let store = try open(.readWrite)
+            #expect(try journalMode(store) == "wal")
+            try store.withConnection { connection throws(StoreError) in
+                try connection.execute("PRAGMA journal_mode = DELETE")
+            }
+            #expect(try journalMode(store) == "delete")
+        }
+        #expect(try journalMode(try open(.readWrite)) == "wal")
+    }
+
     @Test func readOnlyOpenOfAMissingFileThrowsMissingAndCreatesNothing() throws {
         let caught = error { _ = try open(.readOnly) }
         #expect(caught == .missing(path: path))
