@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// What the filter calls a message.
-public enum Verdict: String, Hashable, Sendable, Codable {
+public enum Verdict: String, Hashable, Sendable, Codable, CaseIterable {
     case pitch
     case unsure
     case ham
@@ -69,8 +69,15 @@ public struct Classification: Hashable, Sendable {
     /// In [0, 1]: near 1 a pitch, near 0 ham.
     public var score: Double
     public var verdict: Verdict
-    /// The tokens that took part in the combination, strongest first.
+    /// The tokens that took part in the combination, in the message's order.
     public var evidence: [TokenEvidence]
+
+    /// The evidence strongest first (ties by token), for explanations. Sorted on demand: a batch run that explains
+    /// nothing would spend a few percent of its time sorting.
+    public var strongestEvidence: [TokenEvidence] {
+        evidence.sorted { abs($0.probability - 0.5) > abs($1.probability - 0.5) ||
+            (abs($0.probability - 0.5) == abs($1.probability - 0.5) && $0.token < $1.token) }
+    }
 
     public init(score: Double, verdict: Verdict, evidence: [TokenEvidence]) {
         self.score = score
@@ -113,8 +120,6 @@ public struct Classifier: Sendable {
             sumLnHam += log(clamped)
             evidence.append(TokenEvidence(token: token, counts: counts, probability: f))
         }
-        evidence.sort { abs($0.probability - 0.5) > abs($1.probability - 0.5) ||
-            (abs($0.probability - 0.5) == abs($1.probability - 0.5) && $0.token < $1.token) }
         let score: Double
         if evidence.isEmpty {
             score = parameters.prior

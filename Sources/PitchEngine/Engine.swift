@@ -18,43 +18,57 @@ public struct Assessment: Sendable {
 public struct Engine: Sendable {
     public let tokenizer = Tokenizer()
     public var classifier: Classifier
-    public let store: (any TokenStore)?
-    public let starter: StarterModel?
+    public let store: (any TokenCountSource)?
+    /// Only evaluated when the user's own training is too small: decoding it costs more than the rest of a pipe
+    /// filter's run on a trained database.
+    private let starter: @Sendable () -> StarterModel?
 
     /// Until the user's own database holds this many trained messages of each class, the starter model's counts
     /// are added to the user's. 50 of each is where a user's own model stops being noisier than the project's
     /// samples, and from then on the user's mail alone decides.
     public static let ownModelThreshold = 50
 
-    public init(store: (any TokenStore)?, starter: StarterModel? = .embedded, classifier: Classifier = Classifier()) {
+    public init(store: (any TokenCountSource)?,
+                starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
+                classifier: Classifier = Classifier()) {
         self.store = store
         self.starter = starter
         self.classifier = classifier
     }
 
-    public func assess(_ message: Message) throws -> Assessment {
-        let tokens = tokenizer.tokens(of: message)
-        let ids = tokens.map { TokenID(hashing: $0) }
-        var counts: [TokenID: TokenCounts] = [:]
+    /// `explaining`: keep the tokens' texts for the explanation; without it the evidence has ids' counts only
+    /// and empty token names, which is all a verdict needs.
+    public func assess(_ message: Message, explaining: Bool = true) throws -> Assessment {
+        try assess(tokenizer.tokenize(message, keepingTexts: explaining))
+    }
+
+    /// Classifies tokens already taken from a message.
+    public func assess(_ tokens: MessageTokens) throws -> Assessment {
+        var counts: [TokenCounts]
         var totals = ClassTotals()
-        if let store { (counts, totals) = try store.lookup(ids) }
+        if let store {
+            (counts, totals) = try store.counts(of: tokens.ids)
+        } else {
+            counts = Array(repeating: .zero, count: tokens.count)
+        }
         var usedStarter = false
-        if let starter, totals.pitch < Self.ownModelThreshold || totals.ham < Self.ownModelThreshold {
+        if totals.pitch < Self.ownModelThreshold || totals.ham < Self.ownModelThreshold, let starter = starter() {
             usedStarter = true
             totals = totals + starter.totals
-            for id in ids {
-                if let extra = starter.counts(for: id) { counts[id] = (counts[id] ?? .zero) + extra }
+            for (index, id) in tokens.ids.enumerated() {
+                if let extra = starter.counts(for: id) { counts[index] = counts[index] + extra }
             }
         }
-        let evidence = zip(tokens, ids).map { (token: $0, counts: counts[$1] ?? .zero) }
+        let evidence = tokens.texts.isEmpty
+            ? counts.map { (token: "", counts: $0) }
+            : zip(tokens.texts, counts).map { (token: $0, counts: $1) }
         return Assessment(classification: classifier.classify(evidence, totals: totals),
                           usedStarterModel: usedStarter, tokenCount: tokens.count)
     }
 
     /// What the store needs to learn (`target` a class) or forget (`target` nil) this message.
     public func trainingItem(for message: Message, as target: MessageClass?) -> TrainingItem {
-        TrainingItem(digest: MessageDigest.of(message),
-                     tokens: tokenizer.tokens(of: message).map { TokenID(hashing: $0) }, target: target)
+        TrainingItem(digest: MessageDigest.of(message), tokens: tokenizer.tokenize(message, keepingTexts: false).ids, target: target)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

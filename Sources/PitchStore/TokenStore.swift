@@ -63,7 +63,7 @@ public struct StoreStatistics: Hashable, Sendable {
 /// One protocol with an in-memory implementation beside every backend, and one conformance suite they all pass, so
 /// the engine and its tests never depend on which backend is configured. Every method is one round trip to the
 /// backend: classifying a message is one `lookup`, training a batch is one `train`.
-public protocol TokenStore: AnyObject, Sendable {
+public protocol TokenStore: AnyObject, TokenCountSource {
     /// The tokenizer whose token ids this store holds; ids from another tokenizer would be meaningless here.
     var tokenizerIdentity: String { get }
 

@@ -10,9 +10,14 @@ struct TokenCollector {
     static let maxTokenBytes = 256
 
     private(set) var tokens: [String] = []
+    /// `TokenID` of each token, already computed to deduplicate; hashing the Strings again cost a fifth of training.
+    private(set) var ids: [TokenID] = []
     let limit: Int
+    /// Whether `tokens` is filled. Training, evaluating and plain verdicts need only the ids, and making a String
+    /// of every token was a fifth of the tokenizer's time.
+    let keepsTexts: Bool
     private let buffer: UnsafeMutablePointer<UInt8>
-    private var count = 0
+    private var length = 0
     /// Open addressing over the ids seen so far; 0 marks an empty slot (an id of 0 is stored as 1).
     private var slots: UnsafeMutablePointer<UInt64>
     private var mask: Int
@@ -22,8 +27,9 @@ struct TokenCollector {
     let scratch: Scratch
 
     /// Call `deallocate()` when done.
-    init(limit: Int, maxWordBytes: Int) {
+    init(limit: Int, maxWordBytes: Int, keepsTexts: Bool = true) {
         self.limit = max(limit, 0)
+        self.keepsTexts = keepsTexts
         buffer = .allocate(capacity: Self.maxTokenBytes)
         let wordCapacity = WordScanner.capacity(forMaxWordBytes: maxWordBytes)
         scratch = Scratch(word: .allocate(capacity: wordCapacity), previous: .allocate(capacity: wordCapacity))
@@ -32,6 +38,7 @@ struct TokenCollector {
         slots.initialize(repeating: 0, count: capacity)
         mask = capacity - 1
         tokens.reserveCapacity(min(self.limit, 512))
+        ids.reserveCapacity(min(self.limit, 512))
     }
 
     /// Frees the memory; the collector is unusable afterwards.
@@ -42,24 +49,24 @@ struct TokenCollector {
         slots.deallocate()
     }
 
-    var isFull: Bool { tokens.count >= limit }
+    var isFull: Bool { ids.count >= limit }
 
     // MARK: Building a token
 
     @inline(__always)
     mutating func append(_ byte: UInt8) {
-        guard count < Self.maxTokenBytes else { return }
-        buffer[count] = byte
-        count += 1
+        guard length < Self.maxTokenBytes else { return }
+        buffer[length] = byte
+        length += 1
     }
 
     @inline(__always)
     mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let base = bytes.baseAddress else { return }
-        let n = min(bytes.count, Self.maxTokenBytes - count)
+        let n = min(bytes.count, Self.maxTokenBytes - length)
         guard n > 0 else { return }
-        (buffer + count).update(from: base, count: n)
-        count += n
+        (buffer + length).update(from: base, count: n)
+        length += n
     }
 
     @inline(__always)
@@ -69,23 +76,26 @@ struct TokenCollector {
 
     mutating func append(_ bytes: some Sequence<UInt8>) {
         for byte in bytes {
-            guard count < Self.maxTokenBytes else { return }
-            buffer[count] = byte
-            count += 1
+            guard length < Self.maxTokenBytes else { return }
+            buffer[length] = byte
+            length += 1
         }
     }
 
     /// Adds the token built so far if it is new and there is room, and starts the next one.
     mutating func emit() {
-        defer { count = 0 }
-        guard count > 0, tokens.count < limit else { return }
+        defer { length = 0 }
+        guard length > 0, ids.count < limit else { return }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for i in 0..<count {
+        for i in 0..<length {
             hash ^= UInt64(buffer[i])
             hash &*= 0x0000_0100_0000_01b3
         }
         guard insert(hash) else { return }
-        tokens.append(String(decoding: UnsafeBufferPointer(start: buffer, count: count), as: UTF8.self))
+        ids.append(TokenID(rawValue: hash))
+        if keepsTexts {
+            tokens.append(String(decoding: UnsafeBufferPointer(start: buffer, count: length), as: UTF8.self))
+        }
     }
 
     /// Adds `prefix` followed by `value` as one token.

@@ -1,5 +1,14 @@
 import PitchMessage
 
+/// The tokens of one message: `texts[i]` is the token whose id is `ids[i]`.
+public struct MessageTokens: Sendable {
+    /// Empty when the tokenizer was asked for ids only.
+    public var texts: [String]
+    public var ids: [TokenID]
+
+    public var count: Int { ids.count }
+}
+
 /// Turns a message into the tokens the classifier counts: the words and word pairs of its text and subject, what
 /// its header says about the sender, the path and the sending software, where it links, and what it shows.
 ///
@@ -78,13 +87,20 @@ public struct Tokenizer: Sendable {
     /// The header's tokens come first and the body's last, so when a huge message reaches the bound it is the end
     /// of its text that goes, never the header evidence.
     public func tokens(of message: Message) -> [String] {
-        var collector = TokenCollector(limit: bounds.maxTokens, maxWordBytes: bounds.maxWordBytes)
+        tokenize(message).texts
+    }
+
+    /// The distinct tokens of a message with their ids, as `tokens(of:)`; without `keepingTexts`, only the ids
+    /// (`texts` is empty), which is all training and a plain verdict need.
+    public func tokenize(_ message: Message, keepingTexts: Bool = true) -> MessageTokens {
+        var collector = TokenCollector(limit: bounds.maxTokens, maxWordBytes: bounds.maxWordBytes,
+                                       keepsTexts: keepingTexts)
         defer { collector.deallocate() }
         let header = message.header
         addHeaderTokens(header, message: message, to: &collector)
         addSubjectTokens(header, to: &collector)
         addBodyTokens(message, to: &collector)
-        return collector.tokens
+        return MessageTokens(texts: collector.tokens, ids: collector.ids)
     }
 
     /// Words and pairs of a subject.

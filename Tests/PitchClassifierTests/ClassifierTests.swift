@@ -34,13 +34,13 @@ import Testing
         ], totals: totals)
         #expect(pitchy.verdict == .pitch)
         #expect(abs(pitchy.score - 0.995528) < 1e-6)  // computed independently
-        #expect(pitchy.evidence.map(\.token) == ["bumping", "connecting", "quick"])  // "the" is at 0.5
+        #expect(pitchy.strongestEvidence.map(\.token) == ["bumping", "connecting", "quick"])  // "the" is at 0.5
 
         let mixed = classifier.classify([
             ("bumping", TokenCounts(pitch: 9, ham: 0)), ("connecting", TokenCounts(pitch: 8, ham: 0)),
             ("lunch", TokenCounts(pitch: 0, ham: 1)),
         ], totals: totals)
-        #expect(mixed.evidence.map(\.token) == ["bumping", "connecting", "lunch"])
+        #expect(mixed.strongestEvidence.map(\.token) == ["bumping", "connecting", "lunch"])
         #expect(mixed.score < pitchy.score)
 
         let hammy = classifier.classify([("lunch", TokenCounts(pitch: 0, ham: 9)), ("friday", TokenCounts(pitch: 0, ham: 7))],
