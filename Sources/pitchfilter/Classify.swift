@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import PitchClassifier
 import PitchEngine
 import PitchMessage
@@ -20,27 +20,41 @@ struct Classify: ParsableCommand {
     @Argument(help: ArgumentHelp("Messages to classify.", valueName: "path")) var paths: [String]
 
     func run() throws {
-        let engine: Engine
+        let store: SQLiteTokenStore?
         do {
-            engine = Engine(store: try Stores.openForReading(database.path))
+            store = try Stores.openForReading(database.path)
         } catch {
             Stores.report(error)
             throw ExitCode(3)
         }
+        var engine = Engine(store: store)
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?
         do {
-            for path in paths {
-                try MailSource.forEach(at: path, unreadable: { Stores.report($0); failed += 1 }) { item in
-                    let assessment = try engine.assess(Message(bytes: item.bytes))
-                    print(render(item.name, assessment.classification))
-                    classified += 1
-                    lastVerdict = assessment.classification.verdict
+            try MailSource.forEachBatch(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
+                // A run of more than one batch reads the whole database once rather than a few hundred rows per
+                // message; either way each message sees one consistent state of it.
+                if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
+                    engine = Engine(store: try store.snapshot())
                 }
+                let results = Parallel.map(batch) { [engine] item in
+                    Result { try engine.assess(Message(bytes: item.bytes), explaining: explain).classification }
+                }
+                var output: [UInt8] = []
+                for (item, result) in zip(batch, results) {
+                    let classification = try result.get()  // the database failed: the rest would fail the same way
+                    output += render(item.name, classification).utf8
+                    output.append(0x0A)
+                    classified += 1
+                    lastVerdict = classification.verdict
+                }
+                guard FileDescriptor.writeAll(1, output[...]) else { throw ExitCode(3) }
             }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
-            Stores.report(error)  // the database failed: the rest would fail the same way
+            Stores.report(error)
             throw ExitCode(3)
         }
         if classified == 0 && failed == 0 {
@@ -58,31 +72,50 @@ struct Classify: ParsableCommand {
     }
 
     private func render(_ name: String, _ classification: Classification) -> String {
+        let strongest = explain ? Array(classification.strongestEvidence.prefix(Self.explainedTokens)) : []
         guard json else {
             var line = "\(classification.verdict.rawValue) \(Engine.formatScore(classification.score)) \(name)"
-            if explain {
-                for evidence in classification.evidence.prefix(Self.explainedTokens) {
-                    line += "\n    " + String(format: "%.4f", evidence.probability)
-                        + "  pitch \(evidence.counts.pitch) ham \(evidence.counts.ham)  \(evidence.token)"
-                }
+            for evidence in strongest {
+                line += "\n    \(Engine.formatScore(evidence.probability))  pitch \(evidence.counts.pitch) "
+                    + "ham \(evidence.counts.ham)  \(evidence.token)"
             }
             return line
         }
-        var object: [String: Any] = [
-            "path": name, "verdict": classification.verdict.rawValue, "score": classification.score,
-        ]
-        if explain {
-            object["tokens"] = classification.evidence.prefix(Self.explainedTokens).map {
-                ["token": $0.token, "pitch": Int($0.counts.pitch), "ham": Int($0.counts.ham),
-                 "probability": $0.probability] as [String: Any]
-            }
+        let line = Line(path: name, score: classification.score, verdict: classification.verdict.rawValue,
+                        tokens: explain ? strongest.map {
+                            Line.Token(token: $0.token, pitch: $0.counts.pitch, ham: $0.counts.ham,
+                                       probability: $0.probability)
+                        } : nil)
+        return JSON.line(line)
+    }
+
+    /// One `--json` line.
+    struct Line: Encodable {
+        struct Token: Encodable {
+            var token: String
+            var pitch: UInt32
+            var ham: UInt32
+            var probability: Double
         }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-        return data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+
+        var path: String
+        var score: Double
+        var verdict: String
+        var tokens: [Token]?
     }
 
     /// The strongest tokens are what a person wants to see; hundreds more would bury them.
     static let explainedTokens = 25
+}
+
+/// `--json` output: one object per line, keys sorted so lines are stable to compare.
+enum JSON {
+    static func line(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Our values always encode; an empty object rather than a crash if that ever changed.
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
 }
 
 /// Opening the database the way every command expects.

@@ -3,29 +3,26 @@ import Glibc
 #endif
 
 enum Environment {
-    /// The process environment, read with getenv so it works in the bare environments MTAs give filters.
-    static var current: [String: String] {
-        var result: [String: String] = [:]
-        for name in ["PITCHFILTER_DB", "XDG_DATA_HOME", "HOME"] {
-            if let value = getenv(name) { result[name] = String(cString: value) }
-        }
-        return result
+    /// A variable of the process environment, read with getenv so it works in the bare environments MTAs give
+    /// filters.
+    static func current(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
     }
 }
 
 enum DatabaseLocation {
-    static func resolve(option: String?, environment: [String: String]) -> String {
+    static func resolve(option: String?, environment: (String) -> String?) -> String {
         if let option, !option.isEmpty { return option }
-        if let path = environment["PITCHFILTER_DB"], !path.isEmpty { return path }
-        if let data = environment["XDG_DATA_HOME"], data.hasPrefix("/") {
+        if let path = environment("PITCHFILTER_DB"), !path.isEmpty { return path }
+        if let data = environment("XDG_DATA_HOME"), data.hasPrefix("/") {
             return data + "/pitchfilter/pitchfilter.sqlite"
         }
         return homeDirectory(environment) + "/.local/share/pitchfilter/pitchfilter.sqlite"
     }
 
     /// $HOME, else the password database: Dovecot and procmail set HOME, but a bare `env -i` caller may not.
-    static func homeDirectory(_ environment: [String: String]) -> String {
-        if let home = environment["HOME"], !home.isEmpty { return home }
+    static func homeDirectory(_ environment: (String) -> String?) -> String {
+        if let home = environment("HOME"), !home.isEmpty { return home }
         if let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir { return String(cString: directory) }
         return "/"
     }

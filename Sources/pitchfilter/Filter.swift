@@ -35,6 +35,21 @@ enum PipeFilter {
     /// After this long, the message goes out unchanged whatever is still running; well inside Dovecot's 10 s.
     static let deadlineSeconds: UInt32 = 5
 
+    /// For exactly `filter`, `filter --db PATH` or `filter --db=PATH`: `.some` with the `--db` value, if any.
+    /// Anything else, `--help` included, gives nil and is left to the argument parser.
+    static func plainArguments(_ arguments: [String]) -> String?? {
+        switch arguments.count {
+        case 1 where arguments[0] == "filter":
+            return .some(nil)
+        case 2 where arguments[0] == "filter" && arguments[1].hasPrefix("--db=") && arguments[1].count > 5:
+            return .some(String(arguments[1].dropFirst(5)))
+        case 3 where arguments[0] == "filter" && arguments[1] == "--db" && !arguments[2].hasPrefix("-"):
+            return .some(arguments[2])
+        default:
+            return nil
+        }
+    }
+
     static func run(databasePath: String) -> Never {
         signal(SIGPIPE, SIG_IGN)  // a reader that goes away must be an error from write(2), not a silent death
         let input: StandardInput
@@ -64,11 +79,17 @@ enum PipeFilter {
         Deadline.disarm()  // from here on we are writing; a half-written message must not be followed by another
         switch outcome {
         case .success(let edit):
-            exit(Output.write(edit.pieces(of: raw)) ? 0 : 74)
+            finish(Output.write(edit.pieces(of: raw)) ? 0 : 74)
         case .failure(let reason):
             log("passed through unchanged: \(reason.description)")
-            exit(Output.write([raw[...]]) ? 0 : 74)
+            finish(Output.write([raw[...]]) ? 0 : 74)
         }
+    }
+
+    /// Every byte has gone out through write(2) and the database was only read, so nothing is left to flush or
+    /// close: `_exit` skips the C library's and the runtime's exit handlers.
+    static func finish(_ status: Int32) -> Never {
+        _exit(status)
     }
 
     struct PassThrough: Error, CustomStringConvertible {
@@ -85,7 +106,7 @@ enum PipeFilter {
         } catch StoreError.missing {
             store = nil  // nothing trained yet: the starter model alone decides
         }
-        let assessment = try Engine(store: store).assess(message)
+        let assessment = try Engine(store: store).assess(message, explaining: false)
         let edit = message.edit(removing: MessageDigest.ownFields,
                                 inserting: [NewField(name: "X-Pitch-Status",
                                                      value: Engine.statusValue(assessment.classification))])

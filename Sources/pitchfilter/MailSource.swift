@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One message found at a path the user gave.
 struct MailItem {
@@ -33,17 +37,17 @@ enum MailSource {
             }
             return
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            unreadable(.unreadable(path, "no such file or directory"))
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            unreadable(.unreadable(path, systemReason(errno)))
             return
         }
-        if !isDirectory.boolValue {
+        if status.st_mode & S_IFMT != S_IFDIR {
             try forEachInFile(path, unreadable: unreadable, body)
             return
         }
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-        let isMaildir = ["cur", "new"].allSatisfy { FileManager.default.fileExists(atPath: base + "/" + $0) }
+        let isMaildir = ["cur", "new"].allSatisfy { access(base + "/" + $0, F_OK) == 0 }
         for folder in isMaildir ? [base + "/new", base + "/cur"] : [base] {
             guard let names = files(in: folder) else {
                 unreadable(.unreadable(folder, "cannot list the directory"))
@@ -81,11 +85,13 @@ enum MailSource {
     private static func forEachInFile(
         _ path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            unreadable(.unreadable(path, "permission denied or not a regular file"))
+        let bytes: [UInt8]
+        switch readFile(path) {
+        case .success(let contents): bytes = contents
+        case .failure(let error):
+            unreadable(error)
             return
         }
-        let bytes = Array(data)
         let messages = Mbox.split(bytes)
         if messages.count <= 1 {
             try body(MailItem(name: path, bytes: bytes))
@@ -95,6 +101,74 @@ enum MailSource {
             }
         }
     }
+}
+
+extension MailSource {
+    static let batchCount = 256
+
+    /// The messages at `paths` in groups of at most `count` messages and about `bytes` bytes, in order: what one
+    /// round of `Parallel.map` works on, holding a bounded amount of mail in memory.
+    static func forEachBatch(
+        at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
+        _ body: ([MailItem]) throws -> Void
+    ) rethrows {
+        var batch: [MailItem] = []
+        var batchBytes = 0
+        for path in paths {
+            try forEach(at: path, unreadable: unreadable) { item in
+                batch.append(item)
+                batchBytes += item.bytes.count
+                if batch.count >= count || batchBytes >= bytes {
+                    try body(batch)
+                    batch.removeAll(keepingCapacity: true)
+                    batchBytes = 0
+                }
+            }
+        }
+        if !batch.isEmpty { try body(batch) }
+    }
+
+    /// A whole file with read(2) into the array's own storage: Foundation's `Data` would be copied once more.
+    static func readFile(_ path: String) -> Result<[UInt8], MailSourceError> {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return .failure(.unreadable(path, systemReason(errno))) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            return .failure(.unreadable(path, "not a regular file"))
+        }
+        var bytes: [UInt8] = []
+        var capacity = max(Int(status.st_size), 0) + 1  // one spare byte tells a file that grew since fstat
+        while true {
+            var failure: Int32 = 0
+            let previous = bytes.count
+            bytes.reserveCapacity(capacity)
+            bytes.append(contentsOf: repeatElement(0, count: capacity - previous))
+            let filled = bytes.withUnsafeMutableBufferPointer { buffer -> Int in
+                var count = previous
+                while count < buffer.count {
+                    let n = read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+                    if n > 0 { count += n; continue }
+                    if n < 0, errno == EINTR { continue }
+                    if n < 0 { failure = errno }
+                    break
+                }
+                return count
+            }
+            if failure != 0 { return .failure(.unreadable(path, systemReason(failure))) }
+            if filled < bytes.count {
+                bytes.removeLast(bytes.count - filled)
+                return .success(bytes)
+            }
+            capacity *= 2
+        }
+    }
+}
+
+/// strerror's text as the rest of our messages write it: "no such file or directory".
+func systemReason(_ code: Int32) -> String {
+    let text = String(cString: strerror(code))
+    return text.prefix(1).lowercased() + text.dropFirst()
 }
 
 /// mbox files (RFC 4155): messages start with a "From " line at the start of the file or after an empty line.

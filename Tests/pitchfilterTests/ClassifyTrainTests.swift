@@ -168,3 +168,121 @@ import Testing
         #expect(run.stderr.contains("no messages found"))
     }
 }
+
+@Suite struct EvalTests {
+    static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("samples/corpus")
+
+    @Test func crossValidatesTheSamplesAndReportsEveryFigure() throws {
+        let run = try Run.pitchfilter(["eval", "--pitch", Self.samples.appendingPathComponent("pitch").path,
+                                       "--ham", Self.samples.appendingPathComponent("ham").path, "--json"])
+        #expect(run.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+        let pitch = try #require(object["pitch"] as? [String: Int])
+        let ham = try #require(object["ham"] as? [String: Int])
+        #expect(pitch.values.reduce(0, +) == 125)
+        #expect(ham.values.reduce(0, +) == 125)
+        #expect(object["false_positives"] as? Int == ham["pitch"])
+        #expect(object["false_negatives"] as? Int == pitch["ham"])
+        #expect(object["folds"] as? Int == 5)
+        #expect((object["histogram"] as? [Any])?.count == 20)
+        #expect(object["one_minus_auc_percent"] is Double)
+    }
+
+    @Test func textReportHasTheConfusionTable() throws {
+        let run = try Run.pitchfilter(["eval", "--folds", "3", "--pitch", Self.samples.appendingPathComponent("pitch").path,
+                                       "--ham", Self.samples.appendingPathComponent("ham").path])
+        #expect(run.status == 0)
+        #expect(run.text.hasPrefix("3-fold cross-validation: 125 pitches, 125 ham;"))
+        #expect(run.text.contains("\nfalse positives (ham called pitch):  "))
+        #expect(run.text.contains("\n1-AUC:   "))
+    }
+
+    @Test(arguments: [["eval", "--pitch", "x"], ["eval", "--ham", "x"], ["eval", "--pitch", "x", "--ham", "y", "--folds", "1"]])
+    func missingClassOrBadFoldsIsAUsageError(arguments: [String]) throws {
+        #expect(try Run.pitchfilter(arguments).status == 64)
+    }
+
+    @Test func unreadablePathFails() throws {
+        let run = try Run.pitchfilter(["eval", "--pitch", "/nonexistent/pitch", "--ham",
+                                       Self.samples.appendingPathComponent("ham").path])
+        #expect(run.status == 3)
+        #expect(run.stderr.contains("cannot read /nonexistent/pitch"))
+    }
+}
+
+/// Runs of more than one batch read a snapshot of the database; smaller ones query it per message. Both must
+/// give the same verdicts and scores.
+@Suite struct BatchClassifyTests {
+    @Test func snapshotAndPerMessageLookupsAgree() throws {
+        let scratch = try Scratch()
+        let db = scratch.url.appendingPathComponent("db.sqlite").path
+        let samples = EvalTests.samples
+        let train = try Run.pitchfilter(["train", "--db", db, "--pitch", samples.appendingPathComponent("pitch").path,
+                                         "--ham", samples.appendingPathComponent("ham").path])
+        #expect(train.status == 0)
+        // 300 messages: the samples and 50 of them again under other names.
+        let folder = scratch.url.appendingPathComponent("many")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var names: [String] = []
+        for kind in ["pitch", "ham"] {
+            let source = samples.appendingPathComponent(kind)
+            for name in try FileManager.default.contentsOfDirectory(atPath: source.path).sorted() {
+                names.append("\(kind)-\(name)")
+                try FileManager.default.copyItem(at: source.appendingPathComponent(name),
+                                                 to: folder.appendingPathComponent("\(kind)-\(name)"))
+            }
+        }
+        for name in names.prefix(50) {
+            try FileManager.default.copyItem(at: folder.appendingPathComponent(name),
+                                             to: folder.appendingPathComponent("z-\(name)"))
+        }
+        let all = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+            .map { folder.appendingPathComponent($0).path }
+        #expect(all.count == 300)
+        let whole = try Run.pitchfilter(["classify", "--db", db] + all)
+        let first = try Run.pitchfilter(["classify", "--db", db] + all.prefix(150))
+        let second = try Run.pitchfilter(["classify", "--db", db] + all.dropFirst(150))
+        #expect(whole.status == 0 && first.status == 0 && second.status == 0)
+        #expect(whole.text.split(separator: "\n").count == 300)
+        #expect(whole.text == first.text + second.text)
+    }
+}
+
+@Suite struct FilterArgumentTests {
+    @Test func bothSpellingsOfTheDatabaseOptionWork() throws {
+        let scratch = try Scratch()
+        let db = scratch.url.appendingPathComponent("db.sqlite").path
+        let message = Array("Subject: hello\n\nThanks for connecting!\n".utf8)
+        let separate = try Run.pitchfilter(["filter", "--db", db], stdin: message)
+        let joined = try Run.pitchfilter(["filter", "--db=\(db)"], stdin: message)
+        #expect(separate.status == 0 && joined.status == 0)
+        #expect(separate.stdout == joined.stdout)
+        #expect(separate.text.hasPrefix("X-Pitch-Status: "))
+        #expect(separate.stdout.count > message.count)
+    }
+
+    @Test func helpStillGoesToTheArgumentParser() throws {
+        let run = try Run.pitchfilter(["filter", "--help"])
+        #expect(run.status == 0)
+        #expect(run.text.contains("USAGE: pitchfilter filter"))
+    }
+}
+
+@Suite struct PipeFilterArgumentTests {
+    @Test(arguments: [
+        (["filter"], .some(nil)),
+        (["filter", "--db", "/x.sqlite"], .some("/x.sqlite")),
+        (["filter", "--db=/x.sqlite"], .some("/x.sqlite")),
+        (["filter", "--db="], nil),
+        (["filter", "--db"], nil),
+        (["filter", "--db", "--help"], nil),
+        (["filter", "--help"], nil),
+        (["filter", "extra", "words"], nil),
+        (["classify", "--db", "/x.sqlite"], nil),
+        ([], nil),
+    ] as [([String], String??)])
+    func onlyThePlainFormsTakeTheFastPath(arguments: [String], expected: String??) {
+        #expect(PipeFilter.plainArguments(arguments) == expected)
+    }
+}

@@ -1,0 +1,143 @@
+import PitchClassifier
+import PitchStore
+import PitchTokenizer
+
+/// k-fold cross-validation as ../shared/DESIGN.md defines it: each message belongs to one fold; for every fold the
+/// classifier is trained on the others and scores that one; the verdicts and scores of all folds are summed.
+///
+/// Pure and in memory: each message is tokenized once by the caller, and a fold's model is the counts of all
+/// messages minus the fold's own, which is exactly what training the other folds from empty gives.
+public struct CrossValidation: Sendable {
+    public struct Sample: Sendable {
+        public var truth: MessageClass
+        public var fold: Int
+        public var tokens: [TokenID]
+
+        public init(truth: MessageClass, fold: Int, tokens: [TokenID]) {
+            self.truth = truth
+            self.fold = fold
+            self.tokens = tokens
+        }
+    }
+
+    public struct Result: Sendable {
+        public var truth: MessageClass
+        public var score: Double
+        public var verdict: Verdict
+    }
+
+    public let folds: Int
+    public let classifier: Classifier
+
+    public init(folds: Int, classifier: Classifier = Classifier()) {
+        self.folds = folds
+        self.classifier = classifier
+    }
+
+    /// The result of every sample, in the samples' order. `parallelMap` spreads the scoring of a fold's samples
+    /// over threads (pass a plain `map` to stay on one).
+    public func run(
+        _ samples: [Sample],
+        parallelMap: ([Int], (Int) -> Result) -> [Result] = { $0.map($1) }
+    ) -> [Result] {
+        var all = CountTable(minimumCapacity: 1 << 16)
+        var totals = ClassTotals()
+        for sample in samples {
+            add(sample, sign: 1, to: &all)
+            totals[sample.truth] += 1
+        }
+        var results = [Result?](repeating: nil, count: samples.count)
+        for fold in 0..<folds {
+            let members = samples.indices.filter { samples[$0].fold == fold }
+            guard !members.isEmpty else { continue }
+            var table = all
+            var trained = totals
+            for index in members {
+                add(samples[index], sign: -1, to: &table)
+                trained[samples[index].truth] -= 1
+            }
+            let model = TokenSnapshot(table: table, totals: trained)
+            let scored = parallelMap(members) { index in
+                let sample = samples[index]
+                let (counts, totals) = model.counts(of: sample.tokens)
+                let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals)
+                return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict)
+            }
+            for (index, result) in zip(members, scored) { results[index] = result }
+        }
+        return results.map { $0! }
+    }
+
+    private func add(_ sample: Sample, sign: Int, to table: inout CountTable) {
+        for id in sample.tokens {
+            var counts = table[id]
+            counts[sample.truth] = UInt32(Int(counts[sample.truth]) + sign)
+            table[id] = counts
+        }
+    }
+}
+
+/// What cross-validation found: the confusion counts, error rates, 1−AUC and a histogram of scores.
+public struct EvaluationReport: Sendable, Equatable {
+    /// `confusion[truth][verdict]`.
+    public var confusion: [MessageClass: [Verdict: Int]]
+    /// Pitch–ham pairs the scores order wrongly (ties count half), as a fraction of all pairs: 1 − AUC.
+    public var oneMinusAUC: Double
+    /// Scores in `histogramBins` equal bins from 0 to 1: how many pitches and how many ham fell in each.
+    public var histogram: [(pitch: Int, ham: Int)]
+
+    public static let histogramBins = 20
+
+    public init(_ results: [CrossValidation.Result]) {
+        var confusion: [MessageClass: [Verdict: Int]] = [:]
+        for messageClass in MessageClass.allCases {
+            confusion[messageClass] = Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0, 0) })
+        }
+        var histogram = Array(repeating: (pitch: 0, ham: 0), count: Self.histogramBins)
+        for result in results {
+            confusion[result.truth]![result.verdict]! += 1
+            let bin = min(max(Int(result.score * Double(Self.histogramBins)), 0), Self.histogramBins - 1)
+            if result.truth == .pitch { histogram[bin].pitch += 1 } else { histogram[bin].ham += 1 }
+        }
+        self.confusion = confusion
+        self.histogram = histogram
+        self.oneMinusAUC = Self.misorderedFraction(
+            pitch: results.filter { $0.truth == .pitch }.map(\.score),
+            ham: results.filter { $0.truth == .ham }.map(\.score))
+    }
+
+    public func count(_ truth: MessageClass, calledAs verdict: Verdict) -> Int { confusion[truth]?[verdict] ?? 0 }
+    public func total(_ truth: MessageClass) -> Int { confusion[truth]?.values.reduce(0, +) ?? 0 }
+
+    /// Ham called pitch: the error that matters most.
+    public var falsePositives: Int { count(.ham, calledAs: .pitch) }
+    /// Pitches called ham.
+    public var falseNegatives: Int { count(.pitch, calledAs: .ham) }
+
+    /// Mann–Whitney: sort all scores once and, walking up, count for each pitch the ham scored below it.
+    static func misorderedFraction(pitch: [Double], ham: [Double]) -> Double {
+        guard !pitch.isEmpty, !ham.isEmpty else { return 0 }
+        let ranked = (pitch.map { ($0, true) } + ham.map { ($0, false) }).sorted { $0.0 < $1.0 }
+        var correctlyOrdered = 0.0
+        var hamBelow = 0
+        var index = 0
+        while index < ranked.count {
+            var end = index
+            var tiedHam = 0
+            var tiedPitch = 0
+            while end < ranked.count, ranked[end].0 == ranked[index].0 {
+                if ranked[end].1 { tiedPitch += 1 } else { tiedHam += 1 }
+                end += 1
+            }
+            correctlyOrdered += Double(tiedPitch) * (Double(hamBelow) + Double(tiedHam) / 2)
+            hamBelow += tiedHam
+            index = end
+        }
+        return 1 - correctlyOrdered / (Double(pitch.count) * Double(ham.count))
+    }
+
+    public static func == (lhs: EvaluationReport, rhs: EvaluationReport) -> Bool {
+        lhs.confusion == rhs.confusion && lhs.oneMinusAUC == rhs.oneMinusAUC
+            && lhs.histogram.elementsEqual(rhs.histogram) { $0 == $1 }
+    }
+}

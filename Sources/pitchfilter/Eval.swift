@@ -1,0 +1,152 @@
+import ArgumentParser
+import PitchClassifier
+import PitchEngine
+import PitchMessage
+import PitchStore
+import PitchTokenizer
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cross-validate on your own mail: how well would pitchfilter separate it?",
+        discussion: """
+            The messages are split into folds: per PATH, in byte-wise name order, the message at index i is in \
+            fold i mod k. For each fold a model is trained on the other folds and classifies that one; the \
+            verdicts of all folds are summed. Nothing is read from or written to your database, and the \
+            embedded starter model is not used: this measures what your own training would do. Each file counts \
+            as a message of its own, even an exact copy of another. PATH is a message file, a directory of \
+            message files, a Maildir or an mbox.
+            """)
+
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Pitches (cold pitches you did not want).", valueName: "path"))
+    var pitch: [String] = []
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Legitimate mail.", valueName: "path"))
+    var ham: [String] = []
+    @Option(help: "Number of folds.") var folds = 5
+    @Flag(help: "One JSON object with every figure, for machines.") var json = false
+
+    func validate() throws {
+        if pitch.isEmpty || ham.isEmpty { throw ValidationError("Give both --pitch and --ham messages.") }
+        if folds < 2 || folds > 100 { throw ValidationError("--folds must be between 2 and 100.") }
+    }
+
+    func run() throws {
+        let tokenizer = Tokenizer()
+        var samples: [CrossValidation.Sample] = []
+        var failed = 0
+        for (paths, truth) in [(pitch, MessageClass.pitch), (ham, .ham)] {
+            for path in paths {
+                var index = 0
+                MailSource.forEachBatch(at: [path], unreadable: { Stores.report($0); failed += 1 }) { batch in
+                    let tokens = Parallel.map(batch) { tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false).ids }
+                    for ids in tokens {
+                        samples.append(.init(truth: truth, fold: index % folds, tokens: ids))
+                        index += 1
+                    }
+                }
+            }
+        }
+        if failed > 0 { throw ExitCode(3) }
+        let validation = CrossValidation(folds: folds)
+        let report = EvaluationReport(validation.run(samples, parallelMap: { Parallel.map($0, $1) }))
+        guard report.total(.pitch) > 0, report.total(.ham) > 0 else {
+            Stores.report(MailSourceError.unreadable((pitch + ham).joined(separator: " "),
+                                                     "no messages found for one of the classes"))
+            throw ExitCode(3)
+        }
+        print(json ? jsonText(report, validation.classifier.parameters) : text(report, validation.classifier.parameters))
+    }
+
+    private func text(_ report: EvaluationReport, _ parameters: ClassifierParameters) -> String {
+        let pitches = report.total(.pitch)
+        let hams = report.total(.ham)
+        var lines = [
+            "\(folds)-fold cross-validation: \(pitches) pitches, \(hams) ham; cutoffs pitch ≥ "
+                + "\(parameters.pitchCutoff), ham ≤ \(parameters.hamCutoff); \(Engine.version)",
+            "",
+            "called as:   pitch  unsure     ham",
+        ]
+        for truth in [MessageClass.pitch, .ham] {
+            let cells = [Verdict.pitch, .unsure, .ham].map { pad(String(report.count(truth, calledAs: $0)), 8) }
+            lines.append(pad(truth.rawValue, 5, left: true) + cells.joined())
+        }
+        lines += [
+            "",
+            "false positives (ham called pitch):  \(report.falsePositives) of \(hams) (\(percent(report.falsePositives, hams)))",
+            "false negatives (pitch called ham):  \(report.falseNegatives) of \(pitches) (\(percent(report.falseNegatives, pitches)))",
+            "unsure:  \(report.count(.pitch, calledAs: .unsure)) pitches, \(report.count(.ham, calledAs: .unsure)) ham",
+            "1-AUC:   \(decimal(report.oneMinusAUC * 100, places: 4)) %",
+            "",
+            "score         pitch     ham",
+        ]
+        let bins = EvaluationReport.histogramBins
+        for (bin, counts) in report.histogram.enumerated() {
+            let from = decimal(Double(bin) / Double(bins), places: 2)
+            let to = decimal(Double(bin + 1) / Double(bins), places: 2)
+            lines.append("\(from)-\(to) " + pad(String(counts.pitch), 8) + pad(String(counts.ham), 8))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func jsonText(_ report: EvaluationReport, _ parameters: ClassifierParameters) -> String {
+        func counts(_ truth: MessageClass) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0.rawValue, report.count(truth, calledAs: $0)) })
+        }
+        let bins = EvaluationReport.histogramBins
+        return JSON.line(Summary(
+            folds: folds, version: Engine.version,
+            pitch_cutoff: parameters.pitchCutoff, ham_cutoff: parameters.hamCutoff,
+            pitch: counts(.pitch), ham: counts(.ham),
+            false_positives: report.falsePositives, false_negatives: report.falseNegatives,
+            false_positive_rate: Double(report.falsePositives) / Double(report.total(.ham)),
+            false_negative_rate: Double(report.falseNegatives) / Double(report.total(.pitch)),
+            one_minus_auc_percent: report.oneMinusAUC * 100,
+            histogram: report.histogram.enumerated().map { bin, counts in
+                Summary.Bin(from: Double(bin) / Double(bins), to: Double(bin + 1) / Double(bins),
+                            pitch: counts.pitch, ham: counts.ham)
+            }))
+    }
+
+    /// The `--json` object; field names are the JSON keys.
+    struct Summary: Encodable {
+        struct Bin: Encodable {
+            var from: Double
+            var to: Double
+            var pitch: Int
+            var ham: Int
+        }
+
+        var folds: Int
+        var version: String
+        var pitch_cutoff: Double
+        var ham_cutoff: Double
+        /// Verdicts of the pitches: "pitch", "unsure", "ham" → count.
+        var pitch: [String: Int]
+        /// Verdicts of the ham.
+        var ham: [String: Int]
+        var false_positives: Int
+        var false_negatives: Int
+        var false_positive_rate: Double
+        var false_negative_rate: Double
+        var one_minus_auc_percent: Double
+        var histogram: [Bin]
+    }
+
+    private func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let padding = String(repeating: " ", count: max(width - text.count, 0))
+        return left ? text + padding : padding + text
+    }
+
+    private func percent(_ count: Int, _ total: Int) -> String {
+        decimal(Double(count) / Double(total) * 100, places: 3) + " %"
+    }
+
+    /// Fixed decimals without Foundation's String(format:).
+    private func decimal(_ value: Double, places: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        let scaled = Int((value * scale).rounded())
+        let whole = String(scaled / Int(scale))
+        let fraction = String(scaled % Int(scale))
+        return whole + "." + String(repeating: "0", count: places - fraction.count) + fraction
+    }
+}

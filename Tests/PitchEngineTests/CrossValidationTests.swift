@@ -1,0 +1,54 @@
+import PitchClassifier
+import PitchStore
+import PitchTokenizer
+import Testing
+
+@testable import PitchEngine
+
+@Suite struct CrossValidationTests {
+    /// One token says pitch, another ham; each sample carries its class's token and a shared one.
+    static func samples(pitches: Int, hams: Int, folds: Int) -> [CrossValidation.Sample] {
+        let pitchy = TokenID(rawValue: 1)
+        let hammy = TokenID(rawValue: 2)
+        let shared = TokenID(rawValue: 3)
+        return (0..<pitches).map { .init(truth: .pitch, fold: $0 % folds, tokens: [pitchy, shared]) }
+            + (0..<hams).map { .init(truth: .ham, fold: $0 % folds, tokens: [hammy, shared]) }
+    }
+
+    @Test func separableClassesAreAllRightAndPerfectlyOrdered() {
+        let results = CrossValidation(folds: 5).run(Self.samples(pitches: 20, hams: 30, folds: 5))
+        let report = EvaluationReport(results)
+        #expect(report.count(.pitch, calledAs: .pitch) == 20)
+        #expect(report.count(.ham, calledAs: .ham) == 30)
+        #expect(report.falsePositives == 0 && report.falseNegatives == 0)
+        #expect(report.oneMinusAUC == 0)
+        #expect(report.histogram.map(\.pitch).reduce(0, +) == 20)
+        #expect(report.histogram.map(\.ham).reduce(0, +) == 30)
+    }
+
+    @Test func aMessageIsNeverScoredByAModelThatLearnedIt() {
+        // One pitch with a token no other message has: trained on, that token would make it a certain pitch;
+        // held out, the token is unknown and the message looks like the ham it shares its other token with.
+        var samples = Self.samples(pitches: 10, hams: 10, folds: 5)
+        samples.append(.init(truth: .pitch, fold: 0, tokens: [TokenID(rawValue: 99), TokenID(rawValue: 2)]))
+        let results = CrossValidation(folds: 5).run(samples)
+        #expect(results.last?.verdict == .ham)
+    }
+
+    @Test func resultsComeBackInTheSamplesOrder() {
+        let samples = Self.samples(pitches: 7, hams: 9, folds: 3)
+        let results = CrossValidation(folds: 3).run(samples)
+        #expect(results.map(\.truth) == samples.map(\.truth))
+    }
+
+    @Test(arguments: [
+        // pitch scores, ham scores, 1 − AUC
+        ([0.9, 0.8], [0.1, 0.2], 0.0),
+        ([0.1], [0.9], 1.0),
+        ([0.5], [0.5], 0.5),  // a tie counts half
+        ([0.9, 0.3], [0.5, 0.1], 0.25),  // one of four pairs misordered
+    ])
+    func oneMinusAUCCountsMisorderedPairs(pitch: [Double], ham: [Double], expected: Double) {
+        #expect(EvaluationReport.misorderedFraction(pitch: pitch, ham: ham) == expected)
+    }
+}
