@@ -34,7 +34,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "pitch-bench",
-            dependencies: ["PitchMessage"],
+            dependencies: ["PitchMessage", "PitchTokenizer"],
             path: "Benchmarks/PitchBench"
         ),
         .testTarget(name: "PitchMessageTests", dependencies: ["PitchMessage"], exclude: ["Fixtures"]),

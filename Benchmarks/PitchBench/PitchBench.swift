@@ -1,8 +1,10 @@
-// pitch-bench: figures for the message model. Build in release:
+// pitch-bench: in-process figures for the message model and the tokenizer. Build in release:
 //   swift run -c release pitch-bench parse [DIR ...]      parse + decode throughput over a corpus
+//   swift run -c release pitch-bench tokenize [DIR ...]   parse + tokenize throughput, latency p50/p99
 //   swift run -c release pitch-bench adversarial          time and peak RSS of each hostile input
 import Foundation
 import PitchMessage
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -14,10 +16,11 @@ enum PitchBench {
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch arguments.first {
         case "parse": parseThroughput(Array(arguments.dropFirst()))
+        case "tokenize": tokenizeThroughput(Array(arguments.dropFirst()))
         case "adversarial" where arguments.count == 1: adversarialSuite()
         case "adversarial": adversarialCase(arguments[1])
         default:
-            FileHandle.standardError.write(Data("usage: pitch-bench parse [DIR ...] | adversarial [CASE]\n".utf8))
+            FileHandle.standardError.write(Data("usage: pitch-bench parse [DIR ...] | tokenize [DIR ...] | adversarial [CASE]\n".utf8))
             exit(64)
         }
     }
@@ -29,22 +32,7 @@ func seconds(_ duration: Duration) -> Double {
 
 /// Loads every file under the folders into memory first, so the figure is parsing, not disk.
 func parseThroughput(_ folders: [String]) {
-    let roots = folders.isEmpty ? ["../shared/corpora/spamassassin"] : folders
-    var messages: [[UInt8]] = []
-    for root in roots {
-        guard let walker = FileManager.default.enumerator(atPath: root) else {
-            print("cannot read \(root)")
-            exit(66)
-        }
-        for case let path as String in walker {
-            let full = root + "/" + path
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
-               let data = FileManager.default.contents(atPath: full) {
-                messages.append(Array(data))
-            }
-        }
-    }
+    let messages = loadMessages(folders)
     let totalBytes = messages.reduce(0) { $0 + $1.count }
     print("corpus: \(messages.count) messages, \(String(format: "%.1f", Double(totalBytes) / 1e6)) MB")
     var rates: [Double] = []
@@ -66,6 +54,56 @@ func parseThroughput(_ folders: [String]) {
     let median = rates.sorted()[rates.count / 2]
     print(String(format: "parse + decode (median of 5): %.1f MB/s on one core; %.1f MB of text decoded",
                  median, Double(textBytes) / 1e6))
+}
+
+/// Parse and tokenize, the per-message work of every command, on one core: throughput over all messages and the
+/// latency of each message (the median of 5 rounds for each), so a slow kind of message shows in p99.
+func tokenizeThroughput(_ folders: [String]) {
+    let messages = loadMessages(folders)
+    let totalBytes = messages.reduce(0) { $0 + $1.count }
+    let tokenizer = Tokenizer()
+    let clock = ContinuousClock()
+    var rounds: [[Double]] = []
+    var tokens = 0
+    for _ in 1...5 {
+        tokens = 0
+        rounds.append(messages.map { bytes in
+            let start = clock.now
+            tokens += tokenizer.tokenize(Message(bytes: bytes), keepingTexts: false).count
+            return seconds(clock.now - start)
+        })
+    }
+    let totals = rounds.map { $0.reduce(0, +) }.sorted()
+    let total = totals[totals.count / 2]
+    let latencies = messages.indices.map { index in rounds.map { $0[index] }.sorted()[rounds.count / 2] }.sorted()
+    func percentile(_ p: Double) -> Double { latencies[min(Int(Double(latencies.count) * p), latencies.count - 1)] }
+    print(String(format: "parse + tokenize: %d messages, %.1f MB, %.0f tokens/message", messages.count,
+                 Double(totalBytes) / 1e6, Double(tokens) / Double(max(messages.count, 1))))
+    print(String(format: "parse + tokenize (median of 5, one core): %.1f MB/s, %.0f messages/s", Double(totalBytes) / 1e6 / total,
+                 Double(messages.count) / total))
+    print(String(format: "per-message latency: p50 %.3f ms, p99 %.3f ms, max %.3f ms", percentile(0.5) * 1000,
+                 percentile(0.99) * 1000, latencies.last.map { $0 * 1000 } ?? 0))
+}
+
+/// Every file under the folders, read into memory.
+func loadMessages(_ folders: [String]) -> [[UInt8]] {
+    let roots = folders.isEmpty ? ["../shared/corpora/spamassassin"] : folders
+    var messages: [[UInt8]] = []
+    for root in roots {
+        guard let walker = FileManager.default.enumerator(atPath: root) else {
+            print("cannot read \(root)")
+            exit(66)
+        }
+        for case let path as String in walker {
+            let full = root + "/" + path
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
+               let data = FileManager.default.contents(atPath: full) {
+                messages.append(Array(data))
+            }
+        }
+    }
+    return messages
 }
 
 struct AdversarialCase: Sendable {
