@@ -12,6 +12,7 @@ extension Tokenizer {
         var linkCount = 0
         var imageCount = 0
         var urlHosts: [[UInt8]] = []
+        var formLetter = FormLetterEvidence(enabled: signals)
         // Parts are decoded one at a time, so a message that fills the token bound early is not decoded further.
         // Both alternatives of a multipart/alternative are read: reading only one measured worse (1−AUC 0.0420 %
         // against 0.0301 %), and the words they share count once anyway.
@@ -30,6 +31,7 @@ extension Tokenizer {
             }
             for image in text.images.prefix(bounds.maxReferences) {
                 imageCount += 1
+                formLetter.observe(image: image)
                 addWords(of: image.source, prefix: "href:", to: &out, maxWords: 40)
                 if let width = image.width, let height = image.height, width <= 2, height <= 2 {
                     out.add("img:", "tiny")
@@ -41,11 +43,14 @@ extension Tokenizer {
             }
             var body = text.text
             body.withUTF8 { bytes in
+                formLetter.observe(text: bytes)
                 var words = WordStream(bounds: bounds, prefix: "", pairs: true, scratch: out.scratch)
                 words.run(bytes, to: &out, maxWords: bounds.maxWordsPerPart)
                 urlHosts += words.urlHosts
             }
         }
+        for host in urlHosts { formLetter.observe(linkHost: host) }
+        formLetter.emit(header: message.header, to: &out)
         out.add("links:", Bucket.label(linkCount))
         out.add("imgs:", Bucket.label(imageCount))
         out.add("urls:", Bucket.label(urlHosts.count))

@@ -49,7 +49,7 @@ public struct MessageTokens: Sendable {
 /// are left out: mostly dates, times and ids, they would add 9 tokens a message that a database keeps.
 public struct Tokenizer: Sendable {
     /// Changes whenever the tokens of the same message could change; databases record it and refuse another.
-    public static let identity = "pitch-tokens-1"
+    public static let identity = "pitch-tokens-2"
 
     /// The bounds on one message's work and tokens.
     struct Bounds: Sendable {
@@ -73,13 +73,18 @@ public struct Tokenizer: Sendable {
     }
 
     let bounds: Bounds
+    /// The form-letter signals to emit: all of them, except when measuring what each adds (`pitchfilter eval
+    /// --without-signal`). A database must always be trained with all of them.
+    public let signals: Set<FormLetterSignal>
 
-    public init() {
+    public init(signals: Set<FormLetterSignal> = Set(FormLetterSignal.allCases)) {
         self.bounds = .standard
+        self.signals = signals
     }
 
     init(bounds: Bounds) {
         self.bounds = bounds
+        self.signals = Set(FormLetterSignal.allCases)
     }
 
     /// The distinct tokens of a message, each once, in first-seen order.

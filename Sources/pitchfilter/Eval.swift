@@ -5,6 +5,8 @@ import PitchMessage
 import PitchStore
 import PitchTokenizer
 
+extension FormLetterSignal: ExpressibleByArgument {}
+
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Cross-validate on your own mail: how well would pitchfilter separate it?",
@@ -23,6 +25,10 @@ struct Eval: ParsableCommand {
     var ham: [String] = []
     @Option(help: "Number of folds.") var folds = 5
     @Flag(help: "One JSON object with every figure, for machines.") var json = false
+    @Option(help: ArgumentHelp(
+        "Leave out a form-letter signal, to see what it adds: \(FormLetterSignal.allCases.map(\.rawValue).joined(separator: ", ")).",
+        valueName: "signal"))
+    var withoutSignal: [FormLetterSignal] = []
 
     func validate() throws {
         if pitch.isEmpty || ham.isEmpty { throw ValidationError("Give both --pitch and --ham messages.") }
@@ -30,7 +36,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer = Tokenizer()
+        let tokenizer = Tokenizer(signals: Set(FormLetterSignal.allCases).subtracting(withoutSignal))
         var samples: [CrossValidation.Sample] = []
         var failed = 0
         for (paths, truth) in [(pitch, MessageClass.pitch), (ham, .ham)] {
@@ -61,7 +67,8 @@ struct Eval: ParsableCommand {
         let hams = report.total(.ham)
         var lines = [
             "\(folds)-fold cross-validation: \(pitches) pitches, \(hams) ham; cutoffs pitch ≥ "
-                + "\(parameters.pitchCutoff), ham ≤ \(parameters.hamCutoff); \(Engine.version)",
+                + "\(parameters.pitchCutoff), ham ≤ \(parameters.hamCutoff); \(Engine.version)"
+                + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
             "called as:   pitch  unsure     ham",
         ]
@@ -93,7 +100,7 @@ struct Eval: ParsableCommand {
         }
         let bins = EvaluationReport.histogramBins
         return JSON.line(Summary(
-            folds: folds, version: Engine.version,
+            folds: folds, version: Engine.version, without_signals: withoutSignal.map(\.rawValue),
             pitch_cutoff: parameters.pitchCutoff, ham_cutoff: parameters.hamCutoff,
             pitch: counts(.pitch), ham: counts(.ham),
             false_positives: report.falsePositives, false_negatives: report.falseNegatives,
@@ -117,6 +124,7 @@ struct Eval: ParsableCommand {
 
         var folds: Int
         var version: String
+        var without_signals: [String]
         var pitch_cutoff: Double
         var ham_cutoff: Double
         /// Verdicts of the pitches: "pitch", "unsure", "ham" → count.

@@ -1,0 +1,307 @@
+import PitchMessage
+
+/// The signs that a message is a form letter sent to many strangers, as tokens the classifier learns weights for.
+///
+/// These tokens never decide on their own. A genuine "Re:" reply or a newsletter's tracking pixel gives a token too,
+/// and training decides how much each one weighs. Every signal also has its ordinary counterpart (a greeting with a
+/// name, a reply that is threaded), so the classifier can learn both sides.
+///
+/// | Token | When |
+/// |---|---|
+/// | `sig:greeting-blank` | a greeting whose name the merge left empty: "Hi ,", "Dear ,", "Hello , ," |
+/// | `sig:greeting-unnamed` | a greeting with no name at all: "Hi,", "Hello!" |
+/// | `sig:greeting-named` | a greeting with a name: "Hi Maya," |
+/// | `sig:placeholder` | a merge field left in the text: "{{first_name}}", "%FIRSTNAME%", "[First Name]", "<Company>" |
+/// | `sig:reply-unthreaded`, `sig:reply-threaded` | "Re:" subject without / with In-Reply-To or References |
+/// | `sig:forward-unthreaded`, `sig:forward-threaded` | "Fwd:" subject, likewise |
+/// | `sig:pixel-personal` | a tracking pixel in mail addressed to one person, with no mailing-list fields |
+/// | `sig:tracked-link`, `sig:tracked-link-personal` | a link through a click-tracking host (and in one-to-one mail) |
+/// | `sig:optout-personal`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, or in list mail |
+///
+/// "One-to-one" means one or no To/Cc recipient and none of List-Id, List-Unsubscribe or Precedence bulk/list/junk.
+/// This is what a sales tool's message looks like, and what a newsletter's does not.
+public enum FormLetterSignal: String, CaseIterable, Hashable, Sendable {
+    /// Greetings and merge fields the mail merge left behind.
+    case merge
+    /// A reply or forward subject with nothing in the header to say what it replies to.
+    case thread
+    /// Tracking pixels and click-tracking links in one-to-one mail.
+    case tracking
+    /// Opt-out wording in one-to-one mail.
+    case optout
+}
+
+/// Gathers what the signals need while the body is tokenized, then emits their tokens.
+struct FormLetterEvidence {
+    let enabled: Set<FormLetterSignal>
+    private var sawGreetingLine = false
+    private var greeting: String?
+    private var placeholder = false
+    private var pixel = false
+    private var trackedLink = false
+    private var optOut = false
+
+    init(enabled: Set<FormLetterSignal>) {
+        self.enabled = enabled
+    }
+
+    /// The decoded text of a text part, in order. Only the first part's first line can hold the greeting.
+    mutating func observe(text: UnsafeBufferPointer<UInt8>) {
+        if enabled.contains(.merge) {
+            if !sawGreetingLine, let line = Self.firstLine(text) {
+                sawGreetingLine = true
+                greeting = Self.greetingKind(line)
+            }
+            if !placeholder { placeholder = Self.containsPlaceholder(text) }
+        }
+        if enabled.contains(.optout), !optOut { optOut = Self.containsOptOut(text) }
+    }
+
+    mutating func observe(image: ImageReference) {
+        if let width = image.width, let height = image.height, width <= 2, height <= 2 { pixel = true }
+        if image.isHidden { pixel = true }
+    }
+
+    mutating func observe(linkHost host: [UInt8]) {
+        if !trackedLink, Self.isClickTracker(host) { trackedLink = true }
+    }
+
+    func emit(header: Header, to out: inout TokenCollector) {
+        if enabled.contains(.merge) {
+            if let greeting { out.add("sig:", greeting) }
+            if placeholder { out.add("sig:", "placeholder") }
+        }
+        if enabled.contains(.thread) { Self.addThreadToken(header, to: &out) }
+        let personal = Self.isOneToOne(header)
+        if enabled.contains(.tracking) {
+            if pixel, personal { out.add("sig:", "pixel-personal") }
+            if trackedLink { out.add("sig:", personal ? "tracked-link-personal" : "tracked-link") }
+        }
+        if enabled.contains(.optout), optOut { out.add("sig:", personal ? "optout-personal" : "optout-list") }
+    }
+
+    // MARK: - Greetings
+
+    /// The first line with anything but white space on it, trimmed; nil when the text has none.
+    static func firstLine(_ text: UnsafeBufferPointer<UInt8>) -> ArraySlice<UInt8>? {
+        var index = 0
+        // Greetings sit at the top: a first line further down than this is not one.
+        let end = min(text.count, 4_096)
+        while index < end {
+            var lineEnd = index
+            while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
+            var start = index
+            var stop = lineEnd
+            while start < stop, isSpace(text[start]) { start += 1 }
+            while stop > start, isSpace(text[stop - 1]) { stop -= 1 }
+            if start < stop { return ArraySlice(UnsafeBufferPointer(rebasing: text[start..<stop])) }
+            index = lineEnd + 1
+        }
+        return nil
+    }
+
+    /// Greeting words a mail merge puts a name after, lower-case. Longest first where one is a prefix of another.
+    static let greetingWords: [[UInt8]] = [
+        "good morning", "good afternoon", "good evening", "greetings", "hello", "hallo", "dear", "hola", "hey",
+        "hi",
+    ].map { Array($0.utf8) }
+
+    /// How the line greets, if it is a greeting: "Hi ," (blank), "Hi," (unnamed) or "Hi Maya," (named).
+    static func greetingKind(_ line: ArraySlice<UInt8>) -> String? {
+        let lower = line.prefix(80).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+        guard let word = greetingWords.first(where: { lower.starts(with: $0) }) else { return nil }
+        var rest = lower.dropFirst(word.count)
+        // "Hiring", "Hey there" is a greeting, "Dearest" is not a merge.
+        if let next = rest.first, !(isSpace(next) || isPunctuation(next)) { return nil }
+        let spaced = rest.first.map(isSpace) ?? false
+        while let next = rest.first, isSpace(next) { rest = rest.dropFirst() }
+        guard let next = rest.first else { return "greeting-unnamed" }
+        if isPunctuation(next) { return spaced ? "greeting-blank" : "greeting-unnamed" }
+        return "greeting-named"
+    }
+
+    // MARK: - Merge fields
+
+    /// Names of merge fields, lower-case with spaces and underscores removed, as they appear in square or angle
+    /// brackets or single braces. Anything in double braces is a merge field whatever its name.
+    static let fieldNames: Set<[UInt8]> = Set([
+        "firstname", "lastname", "name", "fullname", "yourname", "company", "companyname", "yourcompany",
+        "title", "jobtitle", "city", "industry", "prospect", "prospectname", "contactname", "recipientname",
+    ].map { Array($0.utf8) })
+
+    static func containsPlaceholder(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let end = min(text.count, 65_536)
+        var index = 0
+        while index < end {
+            let byte = text[index]
+            switch byte {
+            case UInt8(ascii: "{"):
+                if index + 1 < end, text[index + 1] == UInt8(ascii: "{"),
+                   let close = find(UInt8(ascii: "}"), in: text, from: index + 2, within: 40, end: end),
+                   close + 1 < end, text[close + 1] == UInt8(ascii: "}"),
+                   text[(index + 2)..<close].contains(where: { $0 &- 0x61 < 26 || $0 &- 0x41 < 26 }) {
+                    return true
+                }
+                if isFieldName(text, after: index, closing: UInt8(ascii: "}"), end: end) { return true }
+            case UInt8(ascii: "["):
+                if isFieldName(text, after: index, closing: UInt8(ascii: "]"), end: end) { return true }
+            case UInt8(ascii: "<"):
+                if isFieldName(text, after: index, closing: UInt8(ascii: ">"), end: end) { return true }
+            case UInt8(ascii: "%"):
+                // %FIRSTNAME%, %first_name%: letters and underscores only, so "50% off, 20% more" is no field.
+                if let close = find(UInt8(ascii: "%"), in: text, from: index + 1, within: 30, end: end),
+                   close - index - 1 >= 3 {
+                    let inner = UnsafeBufferPointer(rebasing: text[(index + 1)..<close])
+                    if inner.allSatisfy({ $0 &- 0x41 < 26 || $0 &- 0x61 < 26 || $0 == UInt8(ascii: "_") }),
+                       inner.allSatisfy({ !($0 &- 0x61 < 26) }) || fieldNames.contains(normalizedName(inner)) {
+                        return true
+                    }
+                }
+            default:
+                break
+            }
+            index += 1
+        }
+        return false
+    }
+
+    private static func isFieldName(_ text: UnsafeBufferPointer<UInt8>, after open: Int, closing: UInt8,
+                                    end: Int) -> Bool {
+        guard let close = find(closing, in: text, from: open + 1, within: 24, end: end), close > open + 1 else {
+            return false
+        }
+        return fieldNames.contains(normalizedName(UnsafeBufferPointer(rebasing: text[(open + 1)..<close])))
+    }
+
+    private static func normalizedName(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        bytes.filter { $0 != 0x20 && $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") }
+            .map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+    }
+
+    private static func find(_ byte: UInt8, in text: UnsafeBufferPointer<UInt8>, from start: Int, within: Int,
+                             end: Int) -> Int? {
+        var index = start
+        while index < min(end, start + within) {
+            if text[index] == byte { return index }
+            if text[index] == 0x0A { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    // MARK: - Opt-out wording
+
+    static let optOutPhrases: [[UInt8]] = [
+        "unsubscribe", "opt out", "opt-out", "optout", "reply stop", "reply \"stop\"", "reply 'stop'",
+        "remove you from", "rather not hear", "don't want to hear", "no longer wish to receive",
+        "not the right person", "reply \"no\"", "reply 'no'",
+    ].map { Array($0.utf8) }
+
+    static func containsOptOut(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        // Footers are at the end; long newsletters put theirs after the first 64 KiB too, but those are not
+        // one-to-one mail anyway.
+        let window = text.count > 65_536 ? UnsafeBufferPointer(rebasing: text[(text.count - 65_536)...]) : text
+        let lower = window.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+        return optOutPhrases.contains { phrase in
+            lower.withUnsafeBufferPointer { contains($0, phrase) }
+        }
+    }
+
+    private static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        var index = 0
+        while index <= haystack.count - needle.count {
+            if haystack[index] == first,
+               needle.indices.allSatisfy({ haystack[index + $0] == needle[$0] }) {
+                return true
+            }
+            index += 1
+        }
+        return false
+    }
+
+    // MARK: - Tracking
+
+    /// First labels of the hosts that sales tools and ESPs send clicks through ("click.example.com",
+    /// "trk.example.com", "links.example.com", "url1234.example.com").
+    static let trackerLabels: Set<[UInt8]> = Set([
+        "click", "clicks", "track", "tracking", "trk", "links", "link", "email", "go", "t", "r", "ct", "lnk",
+        "mailtrack", "open", "opens",
+    ].map { Array($0.utf8) })
+
+    /// Registrable domains that exist to track opens and clicks.
+    static let trackerDomains: Set<[UInt8]> = Set([
+        "sendgrid.net", "hubspotlinks.com", "hs-sites.com", "list-manage.com", "mandrillapp.com", "mailtrack.io",
+        "mixmax.com", "yesware.com", "outreach.io", "salesloft.com", "apollo.io", "lemlist.com", "mailshake.com",
+        "woodpecker.co", "reply.io", "getresponse.com", "mcusercontent.com", "rs6.net", "exct.net", "cmail19.com",
+        "cmail20.com", "createsend1.com", "awstrack.me", "mjt.lu", "sendibt2.com",
+    ].map { Array($0.utf8) })
+
+    static func isClickTracker(_ host: [UInt8]) -> Bool {
+        if trackerDomains.contains(Array(Domains.registrable(host))) { return true }
+        guard let dot = host.firstIndex(of: 0x2E) else { return false }
+        var label = Array(host[..<dot])
+        // "url1234", "email.mg", "t2": the number an ESP puts after its label does not make another label.
+        while let last = label.last, last &- 0x30 < 10 { label.removeLast() }
+        if label == Array("url".utf8) { return true }
+        return trackerLabels.contains(label) && host.count - dot > 4
+    }
+
+    // MARK: - Header
+
+    static func addThreadToken(_ header: Header, to out: inout TokenCollector) {
+        guard let subject = header["subject"] else { return }
+        let threaded = header["in-reply-to"] != nil || header["references"] != nil
+        switch replyPrefix(subject) {
+        case .reply?: out.add("sig:", threaded ? "reply-threaded" : "reply-unthreaded")
+        case .forward?: out.add("sig:", threaded ? "forward-threaded" : "forward-unthreaded")
+        case nil: break
+        }
+    }
+
+    enum Prefix { case reply, forward }
+
+    /// "Re:", "RE:", "Re[2]:", "AW:", "SV:", "Antw:" are replies; "Fwd:", "FW:", "WG:", "TR:" forwards.
+    static func replyPrefix(_ subject: String) -> Prefix? {
+        var lower = subject.utf8.prefix(12).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }[...]
+        while let first = lower.first, isSpace(first) { lower = lower.dropFirst() }
+        for (word, kind) in [("re", Prefix.reply), ("aw", .reply), ("sv", .reply), ("antw", .reply),
+                             ("fwd", .forward), ("fw", .forward), ("wg", .forward), ("tr", .forward)] {
+            let bytes = Array(word.utf8)
+            guard lower.starts(with: bytes) else { continue }
+            var rest = lower.dropFirst(bytes.count)
+            if rest.first == UInt8(ascii: "[") {  // "Re[2]:"
+                while let next = rest.first, next != UInt8(ascii: "]") { rest = rest.dropFirst() }
+                rest = rest.dropFirst()
+            }
+            while let next = rest.first, next == 0x20 { rest = rest.dropFirst() }
+            if rest.first == UInt8(ascii: ":") { return kind }
+        }
+        return nil
+    }
+
+    /// One recipient or none, and none of the fields mailing lists and bulk senders add.
+    static func isOneToOne(_ header: Header) -> Bool {
+        if header["list-id"] != nil || header["list-unsubscribe"] != nil { return false }
+        if let precedence = header["precedence"]?.lowercased(),
+           ["bulk", "list", "junk"].contains(where: { precedence.contains($0) }) {
+            return false
+        }
+        var defects: [Defect] = []
+        var recipients = 0
+        for field in header.fields where ["to", "cc"].contains(header.name(of: field).lowercased()) {
+            recipients += AddressList.parse(header.unfoldedValue(of: field), defects: &defects).count
+            if recipients > 1 { return false }
+        }
+        return true
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0D
+    }
+
+    private static func isPunctuation(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: ",") || byte == UInt8(ascii: "!") || byte == UInt8(ascii: ":")
+            || byte == UInt8(ascii: ";") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+    }
+}

@@ -1,0 +1,176 @@
+import PitchMessage
+@testable import PitchTokenizer
+import Testing
+
+/// The `sig:` tokens of a message made of `header` lines and `body`.
+private func signals(_ header: String, _ body: String, only: Set<FormLetterSignal> = Set(FormLetterSignal.allCases))
+    -> [String] {
+    let text = header + "\n\n" + body
+    return Tokenizer(signals: only).tokens(of: Message(bytes: Array(text.utf8))).filter { $0.hasPrefix("sig:") }
+}
+
+private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\nSubject: Hello"
+
+@Suite struct GreetingSignalTests {
+    @Test(arguments: [
+        ("Hi ,\n\nI noticed your team is hiring.", "sig:greeting-blank"),
+        ("Hi , ,\n\nQuick question.", "sig:greeting-blank"),
+        ("Dear ,\nWe help companies like yours.", "sig:greeting-blank"),
+        ("  Hello , hope you are well", "sig:greeting-blank"),
+        ("Hi Maya,\n\nThe project's going well, how is yours?", "sig:greeting-named"),
+        ("Good morning Tom!\nSee you at ten.", "sig:greeting-named"),
+        ("Hi,\n\nAttached is the invoice.", "sig:greeting-unnamed"),
+        ("Hello!\nWelcome aboard.", "sig:greeting-unnamed"),
+    ])
+    func greetingsAreTold(body: String, expected: String) {
+        #expect(signals(oneToOne, body) == [expected])
+    }
+
+    @Test(arguments: [
+        "Hiring is hard this quarter, so we built a tool.",  // "Hi" inside a word
+        "Dearest colleagues are rare.",
+        "The meeting moved to Thursday.",
+        "",
+    ])
+    func noGreetingNoToken(body: String) {
+        #expect(signals(oneToOne, body).isEmpty)
+    }
+
+    @Test func onlyTheFirstLineCanGreet() {
+        #expect(signals(oneToOne, "Thanks for the notes.\nHi , all").isEmpty)
+    }
+}
+
+@Suite struct PlaceholderSignalTests {
+    @Test(arguments: [
+        "Hello {{first_name}}, quick question",
+        "We work with companies like {{ company }} every day",
+        "Dear %FIRSTNAME%,",
+        "Hi %first_name%, hope all is well",
+        "Hi [First Name], I saw your profile",
+        "Are you the right person at <Company> for this?",
+        "Hey {company} team",
+        "Regards to [company name] from us",
+    ])
+    func mergeFieldsLeftInTheTextAreFound(body: String) {
+        #expect(signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
+    }
+
+    @Test(arguments: [
+        "We saved 50% of costs, 20% more than planned.",
+        "See the docs at <https://example.com/docs> and [1] for details.",
+        "Use {x} in the template and {{ }} nowhere.",
+        "if (a < b) { return [a, b] }",
+        "The discount is 100%off, PERCENT% is not a word.",
+    ])
+    func ordinaryBracketsAndPercentsAreNot(body: String) {
+        #expect(!signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
+    }
+}
+
+@Suite struct ThreadSignalTests {
+    @Test(arguments: [
+        ("Subject: Re: quick question", "sig:reply-unthreaded"),
+        ("Subject: RE: 15 minutes next week?", "sig:reply-unthreaded"),
+        ("Subject: Re[2]: our call", "sig:reply-unthreaded"),
+        ("Subject: AW: Angebot", "sig:reply-unthreaded"),
+        ("Subject: Fwd: proposal for you", "sig:forward-unthreaded"),
+        ("Subject: FW: pricing", "sig:forward-unthreaded"),
+    ])
+    func replySubjectsWithoutAThreadAreFake(subject: String, expected: String) {
+        let header = "From: a@b.example\nTo: c@d.example\n" + subject
+        #expect(signals(header, "Thanks.", only: [.thread]) == [expected])
+    }
+
+    @Test func aGenuineReplyIsThreaded() {
+        let header = """
+            From: Tom <tom@partner.example>
+            To: Maya <maya@brightfield.example>
+            Subject: Re: the migration plan
+            In-Reply-To: <abc@brightfield.example>
+            References: <abc@brightfield.example>
+            """
+        #expect(signals(header, "Sounds good.", only: [.thread]) == ["sig:reply-threaded"])
+    }
+
+    @Test func referencesAloneAlsoThread() {
+        let header = "From: a@b.example\nTo: c@d.example\nSubject: Fwd: notes\nReferences: <x@y.example>"
+        #expect(signals(header, "FYI.", only: [.thread]) == ["sig:forward-threaded"])
+    }
+
+    @Test(arguments: ["Subject: Regarding your post", "Subject: Refund issued", "Subject: Fwdesk update", ""])
+    func otherSubjectsSayNothing(subject: String) {
+        #expect(signals("From: a@b.example\nTo: c@d.example\n" + subject, "Hello there", only: [.thread]).isEmpty)
+    }
+}
+
+@Suite struct TrackingAndOptOutSignalTests {
+    static let html = """
+        MIME-Version: 1.0
+        Content-Type: text/html; charset=utf-8
+        """
+
+    @Test func pixelAndTrackedLinkInOneToOneMail() {
+        let body = """
+            <p>Worth a chat? <a href="https://click.outreachly.example/c/xyz?u=1">My calendar</a></p>
+            <img src="https://o.outreachly.example/open/abc.gif" width="1" height="1">
+            """
+        #expect(signals(oneToOne + "\n" + Self.html, body, only: [.tracking])
+            == ["sig:pixel-personal", "sig:tracked-link-personal"])
+    }
+
+    @Test func aNewsletterTheUserSubscribedToIsNotOneToOne() {
+        let header = """
+            From: Weekly <news@digest.example>
+            To: maya@brightfield.example
+            Subject: This week in data
+            List-Id: <weekly.digest.example>
+            List-Unsubscribe: <https://digest.example/u/1>
+            """ + "\n" + Self.html
+        let body = """
+            <p>Stories <a href="https://links.digest.example/s/1">here</a>. <a href="https://digest.example/u">Unsubscribe</a></p>
+            <img src="https://digest.example/p.gif" width="1" height="1">
+            """
+        #expect(signals(header, body, only: [.tracking, .optout]) == ["sig:tracked-link", "sig:optout-list"])
+    }
+
+    @Test func manyRecipientsAreNotOneToOne() {
+        let header = "From: a@b.example\nTo: c@d.example, e@f.example\nSubject: Hello\n" + Self.html
+        #expect(signals(header, #"<img src="https://x.example/p.gif" width="1" height="1">"#, only: [.tracking])
+            .isEmpty)
+    }
+
+    @Test(arguments: [
+        "If you'd rather not hear from me, just let me know.",
+        "Reply STOP to opt out.",
+        "Click here to unsubscribe.",
+    ])
+    func optOutWordingInPersonalMail(footer: String) {
+        #expect(signals(oneToOne, "Hi Maya,\nCan we talk?\n\n" + footer, only: [.optout]) == ["sig:optout-personal"])
+    }
+
+    @Test func ordinaryPersonalMailHasNoOptOut() {
+        #expect(signals(oneToOne, "Hi Maya,\nThe build is green again. Stop by later?", only: [.optout]).isEmpty)
+    }
+
+    @Test(arguments: [
+        ("click.mailer.example", true), ("url1234.example.com", true), ("email.mg.example.com", true),
+        ("u123.ct.sendgrid.net", true), ("t.co.example", true),
+        ("clickhouse.example", false), ("www.example.com", false), ("brightfield.example", false),
+        ("t.co", false),  // too short to be a tracking subdomain: the link shortener's own name
+    ])
+    func clickTrackingHosts(host: String, expected: Bool) {
+        #expect(FormLetterEvidence.isClickTracker(Array(host.utf8)) == expected)
+    }
+}
+
+@Suite struct SignalSwitchTests {
+    @Test func aSignalLeftOutGivesNoTokens() {
+        let header = "From: a@b.example\nTo: c@d.example\nSubject: Re: quick question"
+        let body = "Hi ,\nHello {{first_name}}. Reply STOP to opt out."
+        #expect(signals(header, body) == ["sig:greeting-blank", "sig:placeholder", "sig:reply-unthreaded",
+                                          "sig:optout-personal"])
+        #expect(signals(header, body, only: [.thread, .optout]) == ["sig:reply-unthreaded", "sig:optout-personal"])
+        #expect(signals(header, body, only: []).isEmpty)
+    }
+}
