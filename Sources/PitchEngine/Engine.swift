@@ -19,6 +19,8 @@ public struct Engine: Sendable {
     public let tokenizer = Tokenizer()
     public var classifier: Classifier
     public let store: (any TokenCountSource)?
+    /// Where the relationship token comes from; without one, messages get no `rel:` token.
+    public let contacts: (any ContactBook)?
     /// Only evaluated when the user's own training is too small: decoding it costs more than the rest of a pipe
     /// filter's run on a trained database.
     private let starter: @Sendable () -> StarterModel?
@@ -30,8 +32,9 @@ public struct Engine: Sendable {
 
     public init(store: (any TokenCountSource)?,
                 starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
-                classifier: Classifier = Classifier()) {
+                classifier: Classifier = Classifier(), contacts: (any ContactBook)? = nil) {
         self.store = store
+        self.contacts = contacts
         self.starter = starter
         self.classifier = classifier
     }
@@ -39,7 +42,36 @@ public struct Engine: Sendable {
     /// `explaining`: keep the tokens' texts for the explanation; without it the evidence has ids' counts only
     /// and empty token names, which is all a verdict needs.
     public func assess(_ message: Message, explaining: Bool = true) throws -> Assessment {
-        try assess(tokenizer.tokenize(message, keepingTexts: explaining))
+        try assess(tokens(of: message, keepingTexts: explaining))
+    }
+
+    /// The tokenizer's tokens plus the relationship token: `rel:known-address`, `rel:known-domain` or
+    /// `rel:first-contact` for the sender, once the contact book knows anybody.
+    public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
+        var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
+        if let contacts, let sender = Self.sender(of: message) {
+            let relationship = try contacts.relationship(with: sender)
+            if relationship != .unknown { tokens.append("rel:" + relationship.rawValue) }
+        }
+        return tokens
+    }
+
+    /// The address in the first From field, if there is one.
+    public static func sender(of message: Message) -> String? {
+        let header = message.header
+        guard let field = header.fields.first(where: { header.name(of: $0).lowercased() == "from" }) else {
+            return nil
+        }
+        var defects: [Defect] = []
+        return AddressList.parse(header.unfoldedValue(of: field), defects: &defects).first?.address
+    }
+
+    /// The addresses a message was sent to (To, Cc, Bcc): the owner's correspondents when the owner sent it.
+    public static func recipients(of message: Message) -> [String] {
+        let header = message.header
+        var defects: [Defect] = []
+        return header.fields.filter { ["to", "cc", "bcc"].contains(header.name(of: $0).lowercased()) }
+            .flatMap { AddressList.parse(header.unfoldedValue(of: $0), defects: &defects).map(\.address) }
     }
 
     /// Classifies tokens already taken from a message.
@@ -67,8 +99,9 @@ public struct Engine: Sendable {
     }
 
     /// What the store needs to learn (`target` a class) or forget (`target` nil) this message.
-    public func trainingItem(for message: Message, as target: MessageClass?) -> TrainingItem {
-        TrainingItem(digest: MessageDigest.of(message), tokens: tokenizer.tokenize(message, keepingTexts: false).ids, target: target)
+    public func trainingItem(for message: Message, as target: MessageClass?) throws -> TrainingItem {
+        TrainingItem(digest: MessageDigest.of(message), tokens: try tokens(of: message, keepingTexts: false).ids,
+                     target: target)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

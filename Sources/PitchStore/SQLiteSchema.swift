@@ -23,6 +23,14 @@ enum SQLiteSchema {
                 learned_at INTEGER NOT NULL
             ) WITHOUT ROWID;
             """),
+        // The contact book (ContactBook): known addresses, and "@domain" keys for the domains they make known.
+        Migration(version: 2, sql: """
+            CREATE TABLE contacts (
+                key TEXT PRIMARY KEY NOT NULL,
+                source TEXT NOT NULL,
+                added_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

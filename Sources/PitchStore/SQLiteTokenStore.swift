@@ -10,7 +10,7 @@ import Synchronization
 /// WAL lets readers (every classified message) proceed while a writer (training) commits, and one transaction per
 /// lookup or per training batch keeps both consistent. Opening is cheap by design, since the pipe filter opens the
 /// database once per message: when the schema is current it costs one query besides the file opens.
-public final class SQLiteTokenStore: TokenStore {
+public final class SQLiteTokenStore: TokenStore, ContactBook {
     public enum Access: Sendable {
         /// For classifying: never writes, and a missing database throws `StoreError.missing` so the caller can
         /// fall back to the embedded starter model instead of creating an empty database.
@@ -178,6 +178,70 @@ public final class SQLiteTokenStore: TokenStore {
                 }
                 return low + high
             }
+        }
+    }
+
+    // MARK: - ContactBook
+
+    public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int {
+        guard access == .readWrite else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: adding contacts needs read-write)")
+        }
+        return try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: true) { () throws(StoreError) -> Int in
+                let insert = try connection.statement(
+                    "INSERT INTO contacts (key, source, added_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING")
+                defer { insert.reset() }
+                var added = 0
+                for address in addresses {
+                    guard let keys = ContactKeys.of(address) else { continue }
+                    for key in [keys.address] + (keys.domain.map { [$0] } ?? []) {
+                        try insert.bind(1, key)
+                        try insert.bind(2, source.rawValue)
+                        try insert.bind(3, time)
+                        try insert.run()
+                        if key == keys.address, sqlite3_changes(connection.handle) > 0 { added += 1 }
+                    }
+                }
+                return added
+            }
+        }
+    }
+
+    public func relationship(with address: String) throws -> Relationship {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) -> Relationship in
+                let find = try connection.statement("SELECT 1 FROM contacts WHERE key = ?1")
+                defer { find.reset() }
+                func known(_ key: String) throws(StoreError) -> Bool {
+                    try find.bind(1, key)
+                    defer { find.reset() }
+                    return try find.step()
+                }
+                let any = try connection.statement("SELECT 1 FROM contacts LIMIT 1")
+                defer { any.reset() }
+                guard try any.step() else { return .unknown }
+                guard let keys = ContactKeys.of(address) else { return .firstContact }
+                if try known(keys.address) { return .knownAddress }
+                if let domain = keys.domain, try known(domain) { return .knownDomain }
+                return .firstContact
+            }
+        }
+    }
+
+    public func allContacts() throws -> [Contact] {
+        try connection.withLock { connection throws(StoreError) in
+            let query = try connection.statement(
+                "SELECT key, source, added_at FROM contacts WHERE key NOT LIKE '@%' ORDER BY key")
+            defer { query.reset() }
+            var contacts: [Contact] = []
+            while try query.step() {
+                guard let key = query.text(0), let source = query.text(1).flatMap(ContactSource.init(rawValue:)) else {
+                    throw StoreError.corrupt(path: path, detail: "the contacts table holds a row it cannot read")
+                }
+                contacts.append(Contact(address: key, source: source, addedAt: query.int64(2)))
+            }
+            return contacts
         }
     }
 

@@ -7,6 +7,14 @@ public struct MessageTokens: Sendable {
     public var ids: [TokenID]
 
     public var count: Int { ids.count }
+
+    /// Adds a token the tokenizer cannot know (the engine's relationship token), unless it is already there.
+    public mutating func append(_ token: String) {
+        let id = TokenID(hashing: token)
+        guard !ids.contains(id) else { return }
+        if texts.count == ids.count { texts.append(token) }
+        ids.append(id)
+    }
 }
 
 /// Turns a message into the tokens the classifier counts: the words and word pairs of its text and subject, what

@@ -106,7 +106,7 @@ enum PipeFilter {
         } catch StoreError.missing {
             store = nil  // nothing trained yet: the starter model alone decides
         }
-        let assessment = try Engine(store: store).assess(message, explaining: false)
+        let assessment = try Engine(store: store, contacts: store).assess(message, explaining: false)
         let edit = message.edit(removing: MessageDigest.ownFields,
                                 inserting: [NewField(name: "X-Pitch-Status",
                                                      value: Engine.statusValue(assessment.classification))])

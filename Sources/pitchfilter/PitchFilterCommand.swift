@@ -19,7 +19,8 @@ struct PitchFilterCommand: ParsableCommand {
         commandName: "pitchfilter",
         abstract: "Recognises form-letter cold pitches and tags them; never bounces, rejects or loses mail.",
         version: Engine.programVersion,
-        subcommands: [Filter.self, Classify.self, Train.self, Stats.self, Eval.self, StarterModelCommand.self]
+        subcommands: [Filter.self, Classify.self, Train.self, Stats.self, Eval.self, Contacts.self,
+                      StarterModelCommand.self]
     )
 }
 

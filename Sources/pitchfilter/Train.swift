@@ -46,7 +46,7 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        let engine = Engine(store: store, starter: nil)
+        let engine = Engine(store: store, starter: nil, contacts: store)
         let writer = OverlappedWriter(store: store)
         var failed = 0
         let requests = pitch.map { ($0, MessageClass.pitch as MessageClass?) } + ham.map { ($0, .ham) }
@@ -57,8 +57,18 @@ struct Train: ParsableCommand {
                                             unreadable: { Stores.report($0); failed += 1 }) { batch in
                     // Tokenizing and hashing is most of the work and runs on every core, while the previous batch
                     // is written in one transaction.
-                    let items = Parallel.map(batch) { engine.trainingItem(for: Message(bytes: $0.bytes), as: target) }
-                    try writer.submit(items)
+                    let prepared = Parallel.map(batch) { item in
+                        Result { () throws -> (TrainingItem, String?) in
+                            let message = Message(bytes: item.bytes)
+                            return (try engine.trainingItem(for: message, as: target), Engine.sender(of: message))
+                        }
+                    }
+                    let items = try prepared.map { try $0.get() }
+                    try writer.submit(items.map(\.0))
+                    // Whoever the owner keeps mail from is no stranger: the relationship signal learns them.
+                    if target == .ham {
+                        try store.addContacts(items.compactMap(\.1), source: .ham, at: Int64(time(nil)))
+                    }
                 }
             }
             try writer.finish()

@@ -1,3 +1,4 @@
+import PitchMessage
 import PitchClassifier
 import PitchStore
 import PitchTokenizer
@@ -50,5 +51,43 @@ import Testing
     ])
     func oneMinusAUCCountsMisorderedPairs(pitch: [Double], ham: [Double], expected: Double) {
         #expect(EvaluationReport.misorderedFraction(pitch: pitch, ham: ham) == expected)
+    }
+}
+
+@Suite struct RelationshipTokenTests {
+    static func message(from sender: String) -> Message {
+        Message(bytes: Array("From: Someone <\(sender)>\nTo: maya@brightfield.example\nSubject: hello\n\nHi Maya,\nhow are you?\n".utf8))
+    }
+
+    static func relationship(_ sender: String, book: InMemoryContactBook?) throws -> [String] {
+        let engine = Engine(store: nil, starter: nil, contacts: book)
+        return try engine.tokens(of: message(from: sender), keepingTexts: true).texts.filter { $0.hasPrefix("rel:") }
+    }
+
+    @Test func theSenderIsLookedUpOnceTheBookKnowsAnybody() throws {
+        let book = InMemoryContactBook()
+        #expect(try Self.relationship("dan@slotwise.example", book: book) == [])
+        book.addContacts(["tom@partner.example"], source: .sent, at: 1)
+        #expect(try Self.relationship("tom@partner.example", book: book) == ["rel:known-address"])
+        #expect(try Self.relationship("ann@partner.example", book: book) == ["rel:known-domain"])
+        #expect(try Self.relationship("dan@slotwise.example", book: book) == ["rel:first-contact"])
+        #expect(try Self.relationship("dan@slotwise.example", book: nil) == [])
+    }
+
+    @Test func idsAndTextsStayAligned() throws {
+        let book = InMemoryContactBook()
+        book.addContacts(["tom@partner.example"], source: .sent, at: 1)
+        let engine = Engine(store: nil, starter: nil, contacts: book)
+        let kept = try engine.tokens(of: Self.message(from: "tom@partner.example"), keepingTexts: true)
+        #expect(kept.ids == kept.texts.map { TokenID(hashing: $0) })
+        let bare = try engine.tokens(of: Self.message(from: "tom@partner.example"), keepingTexts: false)
+        #expect(bare.texts.isEmpty)
+        #expect(bare.ids == kept.ids)
+    }
+
+    @Test func sendersAndRecipientsComeFromTheHeader() {
+        let message = Message(bytes: Array("From: A <a@x.example>\nTo: b@y.example, C <c@z.example>\nCc: d@w.example\n\nhi\n".utf8))
+        #expect(Engine.sender(of: message) == "a@x.example")
+        #expect(Engine.recipients(of: message) == ["b@y.example", "c@z.example", "d@w.example"])
     }
 }

@@ -85,8 +85,8 @@ import Testing
     @Test func learnsAndJudges() throws {
         let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
         let engine = Engine(store: store, starter: nil)
-        #expect(try store.train([engine.trainingItem(for: Self.pitch, as: .pitch),
-                                 engine.trainingItem(for: Self.ham, as: .ham)]) == [.learned, .learned])
+        #expect(try store.train([try engine.trainingItem(for: Self.pitch, as: .pitch),
+                                 try engine.trainingItem(for: Self.ham, as: .ham)]) == [.learned, .learned])
         #expect(try engine.assess(Self.pitch).classification.verdict == .pitch)
         #expect(try engine.assess(Self.ham).classification.verdict == .ham)
     }

@@ -35,7 +35,9 @@ import Testing
         }
     }
 
-    static let extraMigration = Migration(version: 2, sql: "CREATE TABLE extra (x INTEGER);")
+    /// The schema this program writes, and a migration a newer program would add after it.
+    static let latest = SQLiteSchema.migrations.count
+    static let extraMigration = Migration(version: latest + 1, sql: "CREATE TABLE extra (x INTEGER);")
 
     @Test func trainingPersistsAcrossReopening() throws {
         do {
@@ -80,7 +82,7 @@ import Testing
             while try meta.step() { rows[meta.text(0) ?? ""] = meta.text(1) }
             return (version, mode.text(0), rows)
         }
-        #expect(recorded.0 == 1)
+        #expect(recorded.0 == Self.latest)
         #expect(recorded.1 == "wal")
         #expect(recorded.2 == ["tokenizer": tokenizer])
         #expect(SQLiteSchema.migrations.map(\.version) == Array(1...SQLiteSchema.migrations.count))
@@ -90,7 +92,7 @@ import Testing
         _ = try open(.readWrite, migrations: SQLiteSchema.migrations + [Self.extraMigration])
         for access in [SQLiteTokenStore.Access.readOnly, .readWrite] {
             let caught = error { _ = try open(access) }
-            #expect(caught == .schemaTooNew(path: path, found: 2, supported: 1))
+            #expect(caught == .schemaTooNew(path: path, found: Self.latest + 1, supported: Self.latest))
             #expect(caught?.description.contains("upgrade pitchfilter") == true)
         }
     }
@@ -102,7 +104,7 @@ import Testing
             _ = try old.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
         }
         let store = try open(access, migrations: SQLiteSchema.migrations + [Self.extraMigration])
-        #expect(try store.statistics().schemaVersion == 2)
+        #expect(try store.statistics().schemaVersion == Self.latest + 1)
         #expect(try counts(store, [1]) == [1: TokenCounts(ham: 1)])
         let tables = try store.withConnection { connection throws(StoreError) in
             let query = try connection.statement("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'")

@@ -1,0 +1,122 @@
+import Synchronization
+
+/// Who the mailbox's owner corresponds with: the relationship signal's memory.
+///
+/// A cold pitch comes from a stranger; the people you have written to are not strangers. Addresses are recorded
+/// from mail the owner sent (`pitchfilter contacts import`, the Sent folder) and from messages trained as ham.
+/// Each address also makes its domain known, except at freemail providers, where one address says nothing about
+/// the next (`FreemailDomains`).
+public protocol ContactBook: AnyObject, Sendable {
+    /// Records each address (and its domain) as known; returns how many addresses were new.
+    @discardableResult
+    func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int
+
+    /// How the owner knows this sender.
+    func relationship(with address: String) throws -> Relationship
+
+    /// Every known address, sorted, without the domain entries.
+    func allContacts() throws -> [Contact]
+}
+
+public enum ContactSource: String, Sendable, CaseIterable {
+    /// The owner wrote to this address.
+    case sent
+    /// A message from this address was trained as ham.
+    case ham
+}
+
+public struct Contact: Hashable, Sendable {
+    public var address: String
+    public var source: ContactSource
+    /// Seconds since 1970 when it was first recorded.
+    public var addedAt: Int64
+
+    public init(address: String, source: ContactSource, addedAt: Int64) {
+        self.address = address
+        self.source = source
+        self.addedAt = addedAt
+    }
+}
+
+public enum Relationship: String, Sendable, CaseIterable {
+    /// The owner has written to (or kept mail from) this very address.
+    case knownAddress = "known-address"
+    /// Not this address, but someone else at its domain.
+    case knownDomain = "known-domain"
+    /// Nobody at this address or domain.
+    case firstContact = "first-contact"
+    /// The book is empty: nothing can be said either way.
+    case unknown
+}
+
+/// The keys a contact book stores for one address: the address itself, and "@domain" unless the domain is a
+/// freemail provider's. Lower-cased; nil for something that is not an address.
+enum ContactKeys {
+    static func of(_ address: String) -> (address: String, domain: String?)? {
+        let lower = address.lowercased()
+        guard let at = lower.lastIndex(of: "@"), at > lower.startIndex else { return nil }
+        let domain = String(lower[lower.index(after: at)...])
+        guard !domain.isEmpty, domain.contains(".") else { return nil }
+        return (lower, FreemailDomains.contains(domain) ? nil : "@" + domain)
+    }
+}
+
+/// Mail providers where anybody can have an address: knowing one gmail.com address makes no other one known.
+public enum FreemailDomains {
+    public static func contains(_ domain: String) -> Bool {
+        let lower = domain.lowercased()
+        if names.contains(lower) { return true }
+        // yahoo.co.uk, hotmail.fr, gmx.de, yandex.ru: the provider's name under any country's suffix.
+        guard let dot = lower.firstIndex(of: ".") else { return false }
+        return regional.contains(String(lower[..<dot]))
+    }
+
+    static let names: Set<String> = [
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "aol.com",
+        "icloud.com", "me.com", "mac.com", "proton.me", "protonmail.com", "pm.me", "fastmail.com", "zoho.com",
+        "mail.com", "gmx.net", "web.de", "t-online.de", "mail.ru", "qq.com", "163.com", "126.com", "naver.com",
+        "hey.com", "tutanota.com", "ymail.com", "rocketmail.com", "comcast.net", "verizon.net", "att.net",
+    ]
+
+    static let regional: Set<String> = ["yahoo", "hotmail", "outlook", "live", "gmx", "yandex", "libero", "orange"]
+}
+
+/// A contact book in memory, for tests and as the reference for every persistent one.
+public final class InMemoryContactBook: ContactBook {
+    private let entries = Mutex<[String: Contact]>([:])
+
+    public init() {}
+
+    public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) -> Int {
+        entries.withLock { entries in
+            var added = 0
+            for address in addresses {
+                guard let keys = ContactKeys.of(address) else { continue }
+                if entries[keys.address] == nil {
+                    entries[keys.address] = Contact(address: keys.address, source: source, addedAt: time)
+                    added += 1
+                }
+                if let domain = keys.domain, entries[domain] == nil {
+                    entries[domain] = Contact(address: domain, source: source, addedAt: time)
+                }
+            }
+            return added
+        }
+    }
+
+    public func relationship(with address: String) -> Relationship {
+        entries.withLock { entries in
+            guard !entries.isEmpty else { return .unknown }
+            guard let keys = ContactKeys.of(address) else { return .firstContact }
+            if entries[keys.address] != nil { return .knownAddress }
+            if let domain = keys.domain, entries[domain] != nil { return .knownDomain }
+            return .firstContact
+        }
+    }
+
+    public func allContacts() -> [Contact] {
+        entries.withLock { entries in
+            entries.values.filter { !$0.address.hasPrefix("@") }.sorted { $0.address < $1.address }
+        }
+    }
+}

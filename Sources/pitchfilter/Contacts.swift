@@ -1,0 +1,87 @@
+import ArgumentParser
+import PitchEngine
+import PitchMessage
+import PitchStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The people you write to are not strangers: `contacts import` learns them from your Sent folder, and messages
+/// from them get `rel:known-address` (or `rel:known-domain`) instead of `rel:first-contact`.
+struct Contacts: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Known correspondents: who you write to is no stranger.",
+        discussion: """
+            Messages you trained as ham add their senders too. A freemail address (gmail.com, outlook.com, …) is \
+            known by itself; any other address also makes its domain known.
+            """,
+        subcommands: [Import.self, List.self])
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Learn the recipients (To, Cc, Bcc) of messages you sent.")
+
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: ArgumentHelp("Messages you sent: your Sent folder, files, an mbox.", valueName: "path"))
+        var paths: [String]
+
+        func run() throws {
+            let store: SQLiteTokenStore
+            do {
+                store = try SQLiteTokenStore(path: database.path, tokenizerIdentity: Engine.tokenizerIdentity,
+                                             access: .readWrite)
+            } catch {
+                Stores.report(error)
+                throw ExitCode(3)
+            }
+            var messages = 0
+            var added = 0
+            var failed = 0
+            do {
+                try MailSource.forEachBatch(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
+                    let recipients = batch.flatMap { Engine.recipients(of: Message(bytes: $0.bytes)) }
+                    added += try store.addContacts(recipients, source: .sent, at: Int64(time(nil)))
+                    messages += batch.count
+                }
+            } catch {
+                Stores.report(error)
+                throw ExitCode(3)
+            }
+            print("read \(messages) messages, \(added) new contacts")
+            if failed > 0 { throw ExitCode(3) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print each known address, how it became known, and when (UTC).")
+
+        @OptionGroup var database: DatabaseOption
+
+        func run() throws {
+            do {
+                guard let store = try Stores.openForReading(database.path) else { return }
+                var output = ""
+                for contact in try store.allContacts() {
+                    output += "\(contact.address) \(contact.source.rawValue) \(Self.day(contact.addedAt))\n"
+                }
+                guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                Stores.report(error)
+                throw ExitCode(3)
+            }
+        }
+
+        /// YYYY-MM-DD in UTC.
+        static func day(_ seconds: Int64) -> String {
+            var time = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+            return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Testing
+
+@testable import PitchStore
+
+/// The contract of `ContactBook`, run against every backend.
+@Suite struct ContactBookTests {
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case inMemory
+        case sqlite
+        var testDescription: String { rawValue }
+    }
+
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory()
+    }
+
+    func makeBook(_ kind: Kind) throws -> any ContactBook {
+        switch kind {
+        case .inMemory: InMemoryContactBook()
+        case .sqlite:
+            try SQLiteTokenStore(path: directory.path("contacts.sqlite"), tokenizerIdentity: testTokenizer,
+                                 access: .readWrite)
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func anEmptyBookKnowsNothingEitherWay(kind: Kind) throws {
+        #expect(try makeBook(kind).relationship(with: "maya@brightfield.example") == .unknown)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func addressesAndTheirDomainsBecomeKnown(kind: Kind) throws {
+        let book = try makeBook(kind)
+        #expect(try book.addContacts(["Maya@Brightfield.example", "not an address"], source: .sent, at: 100) == 1)
+        #expect(try book.relationship(with: "maya@brightfield.example") == .knownAddress)
+        #expect(try book.relationship(with: "MAYA@BRIGHTFIELD.EXAMPLE") == .knownAddress)
+        // A colleague of someone the owner writes to.
+        #expect(try book.relationship(with: "tom@brightfield.example") == .knownDomain)
+        #expect(try book.relationship(with: "dan@slotwise.example") == .firstContact)
+        #expect(try book.relationship(with: "") == .firstContact)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func freemailAddressesAreKnownOneByOne(kind: Kind) throws {
+        let book = try makeBook(kind)
+        try book.addContacts(["friend@gmail.com", "pal@yahoo.co.uk"], source: .sent, at: 100)
+        #expect(try book.relationship(with: "friend@gmail.com") == .knownAddress)
+        #expect(try book.relationship(with: "stranger@gmail.com") == .firstContact)
+        #expect(try book.relationship(with: "stranger@yahoo.co.uk") == .firstContact)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func addingAgainChangesNothingAndTheFirstSourceStays(kind: Kind) throws {
+        let book = try makeBook(kind)
+        #expect(try book.addContacts(["maya@brightfield.example"], source: .sent, at: 100) == 1)
+        #expect(try book.addContacts(["maya@brightfield.example", "tom@brightfield.example"], source: .ham, at: 200)
+            == 1)
+        #expect(try book.allContacts() == [
+            Contact(address: "maya@brightfield.example", source: .sent, addedAt: 100),
+            Contact(address: "tom@brightfield.example", source: .ham, addedAt: 200),
+        ])
+    }
+
+    @Test(arguments: [
+        ("gmail.com", true), ("GoogleMail.com", true), ("yahoo.fr", true), ("gmx.de", true),
+        ("brightfield.example", false), ("mail.example", false), ("yahoo-finance.example", false),
+    ])
+    func freemailDomains(domain: String, expected: Bool) {
+        #expect(FreemailDomains.contains(domain) == expected)
+    }
+}
