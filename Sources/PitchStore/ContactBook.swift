@@ -87,6 +87,13 @@ public final class InMemoryContactBook: ContactBook {
 
     public init() {}
 
+    /// A book holding these rows as stored: addresses and "@domain" keys (`SQLiteTokenStore.contactSnapshot()`).
+    init(rows: [Contact]) {
+        entries.withLock { entries in
+            for row in rows where entries[row.address] == nil { entries[row.address] = row }
+        }
+    }
+
     public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) -> Int {
         entries.withLock { entries in
             var added = 0

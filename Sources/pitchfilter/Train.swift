@@ -46,7 +46,16 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        let engine = Engine(store: store, starter: nil, contacts: store)
+        // Senders are looked up in a copy of the contact book: the store's connection is busy with the writer.
+        let contacts: InMemoryContactBook
+        do {
+            contacts = try store.contactSnapshot()
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+        let engine = Engine(store: store, starter: nil, contacts: contacts)
+        var hamSenders: [String] = []
         let writer = OverlappedWriter(store: store)
         var failed = 0
         let requests = pitch.map { ($0, MessageClass.pitch as MessageClass?) } + ham.map { ($0, .ham) }
@@ -65,13 +74,16 @@ struct Train: ParsableCommand {
                     }
                     let items = try prepared.map { try $0.get() }
                     try writer.submit(items.map(\.0))
-                    // Whoever the owner keeps mail from is no stranger: the relationship signal learns them.
+                    // Whoever the owner keeps mail from is no stranger: the relationship signal learns them, at
+                    // once for the rest of this run and in the database at the end.
                     if target == .ham {
-                        try store.addContacts(items.compactMap(\.1), source: .ham, at: Int64(time(nil)))
+                        contacts.addContacts(items.compactMap(\.1), source: .ham, at: Int64(time(nil)))
+                        hamSenders += items.compactMap(\.1)
                     }
                 }
             }
             try writer.finish()
+            try store.addContacts(hamSenders, source: .ham, at: Int64(time(nil)))
         } catch {
             try? writer.finish()
             writer.progress.finish()
