@@ -36,8 +36,11 @@ public struct CrossValidation: Sendable {
 
     /// The result of every sample, in the samples' order. `parallelMap` spreads the scoring of a fold's samples
     /// over threads (pass a plain `map` to stay on one).
+    /// `scoredFolds`: the folds to score (all by default); the others only train. With folds 0 (the test set) and
+    /// 1 (the training set) and `scoredFolds` [0], this is a plain train-then-test run. Samples of folds not scored
+    /// have no result: the result array holds the scored samples only, in order.
     public func run(
-        _ samples: [Sample],
+        _ samples: [Sample], scoredFolds: Set<Int>? = nil,
         parallelMap: ([Int], (Int) -> Result) -> [Result] = { $0.map($1) }
     ) -> [Result] {
         var all = CountTable(minimumCapacity: 1 << 16)
@@ -47,7 +50,7 @@ public struct CrossValidation: Sendable {
             totals[sample.truth] += 1
         }
         var results = [Result?](repeating: nil, count: samples.count)
-        for fold in 0..<folds {
+        for fold in 0..<folds where scoredFolds?.contains(fold) ?? true {
             let members = samples.indices.filter { samples[$0].fold == fold }
             guard !members.isEmpty else { continue }
             var table = all
@@ -65,7 +68,7 @@ public struct CrossValidation: Sendable {
             }
             for (index, result) in zip(members, scored) { results[index] = result }
         }
-        return results.map { $0! }
+        return results.compactMap { $0 }
     }
 
     private func add(_ sample: Sample, sign: Int, to table: inout CountTable) {

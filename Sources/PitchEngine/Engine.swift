@@ -18,6 +18,8 @@ public struct Assessment: Sendable {
 public struct Engine: Sendable {
     public let tokenizer = Tokenizer()
     public var classifier: Classifier
+    /// Scores messages while the starter model's counts are in use.
+    public var starterClassifier = Classifier(parameters: .starter)
     public let store: (any TokenCountSource)?
     /// Where the relationship token comes from; without one, messages get no `rel:` token.
     public let contacts: (any ContactBook)?
@@ -94,6 +96,8 @@ public struct Engine: Sendable {
         let evidence = tokens.texts.isEmpty
             ? counts.map { (token: "", counts: $0) }
             : zip(tokens.texts, counts).map { (token: $0, counts: $1) }
+        // The starter model's counts are few, and scored with the parameters tuned for so little evidence.
+        let classifier = usedStarter ? starterClassifier : self.classifier
         return Assessment(classification: classifier.classify(evidence, totals: totals),
                           usedStarterModel: usedStarter, tokenCount: tokens.count)
     }

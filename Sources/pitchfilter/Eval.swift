@@ -24,6 +24,14 @@ struct Eval: ParsableCommand {
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Legitimate mail.", valueName: "path"))
     var ham: [String] = []
     @Option(help: "Number of folds.") var folds = 5
+    @Option(parsing: .upToNextOption, help: ArgumentHelp(
+        "Instead of cross-validating, train on --pitch and --ham and classify these pitches.", valueName: "path"))
+    var testPitch: [String] = []
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Ham to classify, with --test-pitch.", valueName: "path"))
+    var testHam: [String] = []
+
+    /// Train on one set and test on another, rather than cross-validate one set.
+    var isHoldout: Bool { !testPitch.isEmpty || !testHam.isEmpty }
     @Flag(help: "One JSON object with every figure, for machines.") var json = false
     @Option(help: ArgumentHelp(
         "Leave out a form-letter signal, to see what it adds: \(FormLetterSignal.allCases.map(\.rawValue).joined(separator: ", ")).",
@@ -33,40 +41,57 @@ struct Eval: ParsableCommand {
     func validate() throws {
         if pitch.isEmpty || ham.isEmpty { throw ValidationError("Give both --pitch and --ham messages.") }
         if folds < 2 || folds > 100 { throw ValidationError("--folds must be between 2 and 100.") }
+        if isHoldout, testPitch.isEmpty || testHam.isEmpty {
+            throw ValidationError("Give both --test-pitch and --test-ham.")
+        }
     }
 
     func run() throws {
         let tokenizer = Tokenizer(signals: Set(FormLetterSignal.allCases).subtracting(withoutSignal))
         var samples: [CrossValidation.Sample] = []
         var failed = 0
-        for (paths, truth) in [(pitch, MessageClass.pitch), (ham, .ham)] {
+        // Cross-validation puts the message at index i of each PATH in fold i mod k. A holdout run puts the test
+        // sets in fold 0, which is scored, and the training sets in fold 1, which only trains.
+        let sets: [([String], MessageClass, Int?)] = isHoldout
+            ? [(pitch, .pitch, 1), (ham, .ham, 1), (testPitch, .pitch, 0), (testHam, .ham, 0)]
+            : [(pitch, .pitch, nil), (ham, .ham, nil)]
+        for (paths, truth, fixedFold) in sets {
             for path in paths {
                 var index = 0
                 MailSource.forEachBatch(at: [path], unreadable: { Stores.report($0); failed += 1 }) { batch in
-                    let tokens = Parallel.map(batch) { tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false).ids }
+                    let tokens = Parallel.map(batch) {
+                        tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false).ids
+                    }
                     for ids in tokens {
-                        samples.append(.init(truth: truth, fold: index % folds, tokens: ids))
+                        samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, tokens: ids))
                         index += 1
                     }
                 }
             }
         }
         if failed > 0 { throw ExitCode(3) }
-        let validation = CrossValidation(folds: folds)
-        let report = EvaluationReport(validation.run(samples, parallelMap: { Parallel.map($0, $1) }))
+        let validation = CrossValidation(folds: isHoldout ? 2 : folds)
+        let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
+                                                     parallelMap: { Parallel.map($0, $1) }))
         guard report.total(.pitch) > 0, report.total(.ham) > 0 else {
             Stores.report(MailSourceError.unreadable((pitch + ham).joined(separator: " "),
                                                      "no messages found for one of the classes"))
             throw ExitCode(3)
         }
-        print(json ? jsonText(report, validation.classifier.parameters) : text(report, validation.classifier.parameters))
+        var trained = ClassTotals()
+        for sample in samples where !isHoldout || sample.fold == 1 { trained[sample.truth] += 1 }
+        print(json ? jsonText(report, validation.classifier.parameters, trained: trained)
+            : text(report, validation.classifier.parameters, trained: trained))
     }
 
-    private func text(_ report: EvaluationReport, _ parameters: ClassifierParameters) -> String {
+    private func text(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained samplesTrained: ClassTotals)
+        -> String {
         let pitches = report.total(.pitch)
         let hams = report.total(.ham)
         var lines = [
-            "\(folds)-fold cross-validation: \(pitches) pitches, \(hams) ham; cutoffs pitch ≥ "
+            (isHoldout
+                ? "trained on \(samplesTrained.pitch) pitches and \(samplesTrained.ham) ham, tested on \(pitches) pitches, \(hams) ham"
+                : "\(folds)-fold cross-validation: \(pitches) pitches, \(hams) ham") + "; cutoffs pitch ≥ "
                 + "\(parameters.pitchCutoff), ham ≤ \(parameters.hamCutoff); \(Engine.version)"
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
@@ -94,13 +119,16 @@ struct Eval: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    private func jsonText(_ report: EvaluationReport, _ parameters: ClassifierParameters) -> String {
+    private func jsonText(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained: ClassTotals)
+        -> String {
         func counts(_ truth: MessageClass) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0.rawValue, report.count(truth, calledAs: $0)) })
         }
         let bins = EvaluationReport.histogramBins
         return JSON.line(Summary(
-            folds: folds, version: Engine.version, without_signals: withoutSignal.map(\.rawValue),
+            mode: isHoldout ? "holdout" : "cross-validation", folds: isHoldout ? nil : folds,
+            trained_pitch: trained.pitch, trained_ham: trained.ham,
+            version: Engine.version, without_signals: withoutSignal.map(\.rawValue),
             pitch_cutoff: parameters.pitchCutoff, ham_cutoff: parameters.hamCutoff,
             pitch: counts(.pitch), ham: counts(.ham),
             false_positives: report.falsePositives, false_negatives: report.falseNegatives,
@@ -122,7 +150,12 @@ struct Eval: ParsableCommand {
             var ham: Int
         }
 
-        var folds: Int
+        /// "cross-validation", or "holdout" with --test-pitch/--test-ham.
+        var mode: String
+        var folds: Int?
+        /// Messages the model(s) learned from: all of them in cross-validation (each fold's model has the others).
+        var trained_pitch: Int
+        var trained_ham: Int
         var version: String
         var without_signals: [String]
         var pitch_cutoff: Double

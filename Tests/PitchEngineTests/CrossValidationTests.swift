@@ -91,3 +91,22 @@ import Testing
         #expect(Engine.recipients(of: message) == ["b@y.example", "c@z.example", "d@w.example"])
     }
 }
+
+@Suite struct HoldoutTests {
+    @Test func onlyTheTestFoldIsScoredAndOnlyTheTrainingFoldTrains() {
+        let pitchy = TokenID(rawValue: 1)
+        let hammy = TokenID(rawValue: 2)
+        // Training: 10 of each class. Test: one message of each, and a pitch whose only token the training set
+        // never saw (it must not learn from the test set, so that one stays at the prior).
+        var samples = (0..<10).map { _ in CrossValidation.Sample(truth: .pitch, fold: 1, tokens: [pitchy]) }
+            + (0..<10).map { _ in CrossValidation.Sample(truth: .ham, fold: 1, tokens: [hammy]) }
+        samples += [
+            .init(truth: .pitch, fold: 0, tokens: [pitchy]),
+            .init(truth: .ham, fold: 0, tokens: [hammy]),
+            .init(truth: .pitch, fold: 0, tokens: [TokenID(rawValue: 3)]),
+        ]
+        let results = CrossValidation(folds: 2).run(samples, scoredFolds: [0])
+        #expect(results.map(\.verdict) == [.pitch, .ham, .unsure])
+        #expect(results.last?.score == Classifier().parameters.prior)
+    }
+}

@@ -343,3 +343,26 @@ import Testing
         #expect(run.text.isEmpty)
     }
 }
+
+@Suite struct EvalHoldoutTests {
+    @Test func trainsOnOneSetAndTestsOnAnother() throws {
+        let corpus = EvalTests.samples
+        let heldout = corpus.deletingLastPathComponent().appendingPathComponent("heldout")
+        let run = try Run.pitchfilter([
+            "eval", "--pitch", corpus.appendingPathComponent("pitch").path, "--ham", corpus.appendingPathComponent("ham").path,
+            "--test-pitch", heldout.appendingPathComponent("pitch").path,
+            "--test-ham", heldout.appendingPathComponent("ham").path, "--json",
+        ])
+        #expect(run.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+        #expect(object["mode"] as? String == "holdout")
+        #expect(object["trained_pitch"] as? Int == (try EvalTests.count("pitch")))
+        #expect(object["trained_ham"] as? Int == (try EvalTests.count("ham")))
+        #expect((object["pitch"] as? [String: Int])?.values.reduce(0, +) == 80)
+        #expect((object["ham"] as? [String: Int])?.values.reduce(0, +) == 80)
+    }
+
+    @Test func aTestSetNeedsBothClasses() throws {
+        #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--test-pitch", "c"]).status == 64)
+    }
+}
