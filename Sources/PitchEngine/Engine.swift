@@ -22,7 +22,7 @@ public struct Engine: Sendable {
     public var starterClassifier = Classifier(parameters: .starter)
     public let store: (any TokenCountSource)?
     /// Where the relationship token comes from; without one, messages get no `rel:` token.
-    public let contacts: (any ContactBook)?
+    public let contacts: (any ContactLookup)?
     /// Only evaluated when the user's own training is too small: decoding it costs more than the rest of a pipe
     /// filter's run on a trained database.
     private let starter: @Sendable () -> StarterModel?
@@ -34,7 +34,7 @@ public struct Engine: Sendable {
 
     public init(store: (any TokenCountSource)?,
                 starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
-                classifier: Classifier = Classifier(), contacts: (any ContactBook)? = nil) {
+                classifier: Classifier = Classifier(), contacts: (any ContactLookup)? = nil) {
         self.store = store
         self.contacts = contacts
         self.starter = starter

@@ -6,16 +6,32 @@ import Synchronization
 /// from mail the owner sent (`pitchfilter contacts import`, the Sent folder) and from messages trained as ham.
 /// Each address also makes its domain known, except at freemail providers, where one address says nothing about
 /// the next (`FreemailDomains`).
-public protocol ContactBook: AnyObject, Sendable {
+public protocol ContactBook: AnyObject, ContactLookup {
     /// Records each address (and its domain) as known; returns how many addresses were new.
     @discardableResult
     func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int
 
-    /// How the owner knows this sender.
-    func relationship(with address: String) throws -> Relationship
-
     /// Every known address, sorted, without the domain entries.
     func allContacts() throws -> [Contact]
+}
+
+/// The read side of a contact book, which is all classifying needs.
+public protocol ContactLookup: Sendable {
+    /// How the owner knows this sender.
+    func relationship(with address: String) throws -> Relationship
+}
+
+/// A contact book's keys as of one moment, immutable: thousands of lookups from several threads need no lock.
+public struct ContactSnapshot: ContactLookup {
+    let keys: Set<String>
+
+    public func relationship(with address: String) -> Relationship {
+        guard !keys.isEmpty else { return .unknown }
+        guard let parts = ContactKeys.of(address) else { return .firstContact }
+        if keys.contains(parts.address) { return .knownAddress }
+        if let domain = parts.domain, keys.contains(domain) { return .knownDomain }
+        return .firstContact
+    }
 }
 
 public enum ContactSource: String, Sendable, CaseIterable {
@@ -120,6 +136,8 @@ public final class InMemoryContactBook: ContactBook {
             return .firstContact
         }
     }
+
+    public var snapshot: ContactSnapshot { ContactSnapshot(keys: Set(entries.withLock { $0.keys })) }
 
     public func allContacts() -> [Contact] {
         entries.withLock { entries in

@@ -174,3 +174,21 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(header, body, only: []).isEmpty)
     }
 }
+
+@Suite struct PhraseSearchTests {
+    @Test(arguments: [
+        ("opt out", "opt out now", true), ("opt out", "please opt out", true), ("opt out", "oopt oout opt out", true),
+        ("opt out", "opt ou", false), ("opt out", "", false), ("stop", "stostostop", true), ("stop", "stostos", false),
+    ])
+    func findsAPhraseAnywhere(needle: String, haystack: String, expected: Bool) {
+        let found = Array(haystack.utf8).withUnsafeBytes { FormLetterEvidence.find(Array(needle.utf8), in: $0) }
+        #expect(found == expected)
+    }
+
+    @Test func onlyTheEndOfALongTextIsSearchedForOptOut() {
+        let early = "reply stop to opt out\n" + String(repeating: "filler text. ", count: 2_000)
+        let late = String(repeating: "filler text. ", count: 2_000) + "\nreply stop to opt out"
+        #expect(!Array(early.utf8).withUnsafeBufferPointer { FormLetterEvidence.containsOptOut($0) })
+        #expect(Array(late.utf8).withUnsafeBufferPointer { FormLetterEvidence.containsOptOut($0) })
+    }
+}
