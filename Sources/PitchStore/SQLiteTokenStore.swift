@@ -231,24 +231,17 @@ public final class SQLiteTokenStore: TokenStore, ContactBook {
 
     /// The whole book in memory, for runs that look up thousands of senders while this connection is busy writing.
     public func contactSnapshot() throws -> InMemoryContactBook {
-        try connection.withLock { connection throws(StoreError) in
-            let query = try connection.statement("SELECT key, source, added_at FROM contacts")
-            defer { query.reset() }
-            var rows: [Contact] = []
-            while try query.step() {
-                guard let key = query.text(0), let source = query.text(1).flatMap(ContactSource.init(rawValue:)) else {
-                    throw StoreError.corrupt(path: path, detail: "the contacts table holds a row it cannot read")
-                }
-                rows.append(Contact(address: key, source: source, addedAt: query.int64(2)))
-            }
-            return InMemoryContactBook(rows: rows)
-        }
+        InMemoryContactBook(rows: try readContacts("SELECT key, source, added_at FROM contacts"))
     }
 
     public func allContacts() throws -> [Contact] {
+        try readContacts("SELECT key, source, added_at FROM contacts WHERE key NOT LIKE '@%' ORDER BY key")
+    }
+
+    /// Rows of `contacts` selected by `sql` (key, source, added_at).
+    private func readContacts(_ sql: String) throws -> [Contact] {
         try connection.withLock { connection throws(StoreError) in
-            let query = try connection.statement(
-                "SELECT key, source, added_at FROM contacts WHERE key NOT LIKE '@%' ORDER BY key")
+            let query = try connection.statement(sql)
             defer { query.reset() }
             var contacts: [Contact] = []
             while try query.step() {

@@ -129,6 +129,16 @@ enum Stores {
         }
     }
 
+    /// Read-write, created if missing; on failure the error is reported and the command exits 3.
+    static func openForWriting(_ path: String) throws -> SQLiteTokenStore {
+        do {
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        } catch {
+            report(error)
+            throw ExitCode(3)
+        }
+    }
+
     /// One line on standard error; a closed standard error is no reason to fail (or trap, as FileHandle would).
     static func report(_ error: Error) {
         FileDescriptor.writeAll(2, Array("pitchfilter: \(error)\n".utf8)[...])

@@ -27,14 +27,7 @@ struct Contacts: ParsableCommand {
         var paths: [String]
 
         func run() throws {
-            let store: SQLiteTokenStore
-            do {
-                store = try SQLiteTokenStore(path: database.path, tokenizerIdentity: Engine.tokenizerIdentity,
-                                             access: .readWrite)
-            } catch {
-                Stores.report(error)
-                throw ExitCode(3)
-            }
+            let store = try Stores.openForWriting(database.path)
             var messages = 0
             var added = 0
             var failed = 0

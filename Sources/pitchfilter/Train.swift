@@ -38,14 +38,7 @@ struct Train: ParsableCommand {
     static let batchSize = 1_000
 
     func run() throws {
-        let store: SQLiteTokenStore
-        do {
-            store = try SQLiteTokenStore(path: database.path, tokenizerIdentity: Engine.tokenizerIdentity,
-                                         access: .readWrite)
-        } catch {
-            Stores.report(error)
-            throw ExitCode(3)
-        }
+        let store = try Stores.openForWriting(database.path)
         // Senders are looked up in a copy of the contact book: the store's connection is busy with the writer.
         let contacts: InMemoryContactBook
         do {
