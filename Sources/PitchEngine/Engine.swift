@@ -3,6 +3,10 @@ import PitchMessage
 import PitchStore
 import PitchTokenizer
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A verdict on one message, with what it was based on.
 public struct Assessment: Sendable {
     public var classification: Classification
@@ -23,6 +27,8 @@ public struct Engine: Sendable {
     public let store: (any TokenCountSource)?
     /// Where the relationship token comes from; without one, messages get no `rel:` token.
     public let contacts: (any ContactLookup)?
+    /// Where the template tokens come from; without one, messages get no `tmpl:` tokens.
+    public let templates: (any TemplateLookup)?
     /// Only evaluated when the user's own training is too small: decoding it costs more than the rest of a pipe
     /// filter's run on a trained database.
     private let starter: @Sendable () -> StarterModel?
@@ -34,9 +40,11 @@ public struct Engine: Sendable {
 
     public init(store: (any TokenCountSource)?,
                 starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
-                classifier: Classifier = Classifier(), contacts: (any ContactLookup)? = nil) {
+                classifier: Classifier = Classifier(), contacts: (any ContactLookup)? = nil,
+                templates: (any TemplateLookup)? = nil) {
         self.store = store
         self.contacts = contacts
+        self.templates = templates
         self.starter = starter
         self.classifier = classifier
     }
@@ -55,7 +63,41 @@ public struct Engine: Sendable {
             let relationship = try contacts.relationship(with: sender)
             if relationship != .unknown { tokens.append("rel:" + relationship.rawValue) }
         }
+        if let templates, let sighting = Self.templateSighting(of: message, tokens) {
+            let seen = try templates.sightings(of: sighting.bands, sender: sighting.sender,
+                                               recipient: sighting.recipient, since: Self.now() - TemplateWindow.seconds)
+            if !seen.memoryIsEmpty {
+                tokens.append("tmpl:others-" + Self.bucket(seen.otherSenders))
+                if seen.sameNoteBefore { tokens.append("tmpl:same-note") }
+            }
+        }
         return tokens
+    }
+
+    /// What the template memory records for this message: its skeleton's bands, sender and first recipient.
+    public static func templateSighting(of message: Message, _ tokens: MessageTokens) -> TemplateSighting? {
+        guard let template = tokens.template, let sender = sender(of: message) else { return nil }
+        return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
+                                recipient: recipients(of: message).first?.lowercased() ?? "")
+    }
+
+    /// Records messages in the template memory, so later near-duplicates of them are known.
+    public static func remember(_ sightings: [TemplateSighting], in memory: any TemplateMemory) throws {
+        guard !sightings.isEmpty else { return }
+        let now = Self.now()
+        try memory.record(sightings, at: now, expireBefore: now - TemplateWindow.seconds)
+    }
+
+    static func now() -> Int64 { Int64(time(nil)) }
+
+    /// Other senders of the same skeleton: 0, 1, 2, 3-4, 5-8, 9+.
+    static func bucket(_ count: Int) -> String {
+        switch count {
+        case ..<3: String(max(count, 0))
+        case 3...4: "3-4"
+        case 5...8: "5-8"
+        default: "9+"
+        }
     }
 
     /// The address in the first From field, if there is one.
@@ -104,8 +146,15 @@ public struct Engine: Sendable {
 
     /// What the store needs to learn (`target` a class) or forget (`target` nil) this message.
     public func trainingItem(for message: Message, as target: MessageClass?) throws -> TrainingItem {
-        TrainingItem(digest: MessageDigest.of(message), tokens: try tokens(of: message, keepingTexts: false).ids,
-                     target: target)
+        try learning(message, as: target).item
+    }
+
+    /// The training item, and what the template memory should record of the message.
+    public func learning(_ message: Message, as target: MessageClass?) throws
+        -> (item: TrainingItem, sighting: TemplateSighting?) {
+        let tokens = try tokens(of: message, keepingTexts: false)
+        return (TrainingItem(digest: MessageDigest.of(message), tokens: tokens.ids, target: target),
+                Self.templateSighting(of: message, tokens))
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

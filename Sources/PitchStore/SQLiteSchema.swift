@@ -31,6 +31,18 @@ enum SQLiteSchema {
                 added_at INTEGER NOT NULL
             ) WITHOUT ROWID;
             """),
+        // The template memory (TemplateMemory): one row per band key of each message seen, oldest first by rowid.
+        Migration(version: 3, sql: """
+            CREATE TABLE templates (
+                band INTEGER NOT NULL,
+                sender TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                seen_at INTEGER NOT NULL
+            );
+            CREATE INDEX templates_by_band ON templates (band, seen_at);
+            CREATE INDEX templates_by_sender ON templates (sender, recipient, seen_at);
+            CREATE INDEX templates_by_time ON templates (seen_at);
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

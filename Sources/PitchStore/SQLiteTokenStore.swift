@@ -10,7 +10,7 @@ import Synchronization
 /// WAL lets readers (every classified message) proceed while a writer (training) commits, and one transaction per
 /// lookup or per training batch keeps both consistent. Opening is cheap by design, since the pipe filter opens the
 /// database once per message: when the schema is current it costs one query besides the file opens.
-public final class SQLiteTokenStore: TokenStore, ContactBook {
+public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     public enum Access: Sendable {
         /// For classifying: never writes, and a missing database throws `StoreError.missing` so the caller can
         /// fall back to the embedded starter model instead of creating an empty database.
@@ -254,6 +254,96 @@ public final class SQLiteTokenStore: TokenStore, ContactBook {
         }
     }
 
+    /// Whether this store may write (opened `.readWrite`).
+    public var isWritable: Bool { access == .readWrite }
+
+    /// How long the next statements wait for another process's lock.
+    public func setBusyTimeout(milliseconds: Int32) {
+        connection.withLock { connection in _ = sqlite3_busy_timeout(connection.handle, milliseconds) }
+    }
+
+    // MARK: - TemplateMemory
+
+    public func sightings(of bands: [UInt64], sender: String, recipient: String,
+                          since: Int64) throws -> TemplateSightings {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) -> TemplateSightings in
+                let any = try connection.statement("SELECT 1 FROM templates LIMIT 1")
+                defer { any.reset() }
+                guard try any.step() else {
+                    return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
+                }
+                let placeholders = bands.indices.map { "?\($0 + 4)" }.joined(separator: ", ")
+                // Both bounded: a skeleton that thousands of messages share (a list's footer, a campaign) must not
+                // cost thousands of rows per message. Ten other senders is already "many".
+                let others = try connection.statement("""
+                    SELECT count(*) FROM (SELECT DISTINCT sender FROM templates
+                        WHERE band IN (\(placeholders)) AND seen_at >= ?3 AND sender <> ?1 LIMIT 10)
+                    """)
+                defer { others.reset() }
+                let again = try connection.statement("""
+                    SELECT 1 FROM templates INDEXED BY templates_by_sender
+                    WHERE sender = ?1 AND recipient = ?2 AND seen_at >= ?3 AND band IN (\(placeholders)) LIMIT 1
+                    """)
+                defer { again.reset() }
+                for query in [others, again] {
+                    try query.bind(1, sender)
+                    try query.bind(2, recipient)
+                    try query.bind(3, since)
+                    for (index, band) in bands.enumerated() { try query.bind(Int32(index + 4), Int64(bitPattern: band)) }
+                }
+                let otherSenders = try others.step() ? Int(others.int64(0)) : 0
+                return TemplateSightings(otherSenders: otherSenders, sameNoteBefore: try again.step(),
+                                         memoryIsEmpty: false)
+            }
+        }
+    }
+
+    /// The whole template memory in memory, for runs over many messages.
+    public func templateSnapshot() throws -> TemplateSnapshot {
+        try connection.withLock { connection throws(StoreError) in
+            let query = try connection.statement("SELECT band, sender, recipient, seen_at FROM templates")
+            defer { query.reset() }
+            var byBand: [UInt64: [TemplateSnapshot.Entry]] = [:]
+            while try query.step() {
+                byBand[UInt64(bitPattern: query.int64(0)), default: []].append(
+                    TemplateSnapshot.Entry(sender: query.text(1) ?? "", recipient: query.text(2) ?? "",
+                                           time: query.int64(3)))
+            }
+            return TemplateSnapshot(byBand: byBand)
+        }
+    }
+
+    public func record(_ messages: [TemplateSighting], at time: Int64, expireBefore: Int64) throws {
+        guard access == .readWrite else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: recording needs read-write)")
+        }
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: true) { () throws(StoreError) in
+                let insert = try connection.statement(
+                    "INSERT INTO templates (band, sender, recipient, seen_at) VALUES (?1, ?2, ?3, ?4)")
+                defer { insert.reset() }
+                for message in messages {
+                    for band in message.bands {
+                        try insert.bind(1, Int64(bitPattern: band))
+                        try insert.bind(2, message.sender)
+                        try insert.bind(3, message.recipient)
+                        try insert.bind(4, time)
+                        try insert.run()
+                    }
+                }
+                // Expiry by age, then by count: rowids grow with each insert, so the oldest rows have the lowest.
+                let expire = try connection.statement("DELETE FROM templates WHERE seen_at < ?1")
+                defer { expire.reset() }
+                try expire.bind(1, expireBefore)
+                try expire.run()
+                try connection.execute("""
+                    DELETE FROM templates WHERE rowid <= (SELECT max(rowid) FROM templates) - \(TemplateWindow.maxSightings)
+                    """)
+            }
+        }
+    }
+
     // MARK: - Test support
 
     /// Runs `body` on this store's connection: tests use it to hold locks or install failure triggers.
@@ -363,7 +453,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook {
         // WAL mode and only risks the last commits on power loss, which retraining repairs; FULL would fsync on
         // every training batch. A 32 MiB page cache (allocated as used; the default is 2 MiB) holds a typical
         // user's whole database, which measured 25-40 % faster bulk training.
-        try connection.execute("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768")
+        try connection.execute("""
+            PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA mmap_size = \(readerMapBytes)
+            """)
         return connection
     }
 

@@ -1,7 +1,10 @@
 import PitchMessage
 
 extension Tokenizer {
-    func addBodyTokens(_ message: Message, to out: inout TokenCollector) {
+    /// Adds the body's tokens, and returns the fingerprint of its skeleton (from the first plain-text part, else the
+    /// first text part) for the engine's template memory.
+    @discardableResult
+    func addBodyTokens(_ message: Message, to out: inout TokenCollector) -> TemplateFingerprint? {
         out.add("ct:", message.root.contentType.mimeType.prefix(60))
         for part in message.parts.prefix(Self.maxStructureParts) {
             if part.index > 0 { out.add("part:", part.contentType.mimeType.prefix(60)) }
@@ -13,6 +16,8 @@ extension Tokenizer {
         var imageCount = 0
         var urlHosts: [[UInt8]] = []
         var formLetter = FormLetterEvidence(enabled: signals)
+        var fingerprint: TemplateFingerprint?
+        var fingerprintFromPlain = false
         // Parts are decoded one at a time, so a message that fills the token bound early is not decoded further.
         // Both alternatives of a multipart/alternative are read: reading only one measured worse (1−AUC 0.0420 %
         // against 0.0301 %), and the words they share count once anyway.
@@ -44,6 +49,12 @@ extension Tokenizer {
             var body = text.text
             body.withUTF8 { bytes in
                 formLetter.observe(text: bytes)
+                if !fingerprintFromPlain, fingerprint == nil || text.mimeType == "text/plain" {
+                    if let found = TemplateFingerprint.of(text: bytes) {
+                        fingerprint = found
+                        fingerprintFromPlain = text.mimeType == "text/plain"
+                    }
+                }
                 var words = WordStream(bounds: bounds, prefix: "", pairs: true, scratch: out.scratch)
                 words.run(bytes, to: &out, maxWords: bounds.maxWordsPerPart)
                 urlHosts += words.urlHosts
@@ -60,6 +71,7 @@ extension Tokenizer {
             out.add("url:", bytes: registrable)
             if registrable.count != host.count { out.add("urlhost:", bytes: host) }
         }
+        return fingerprint
     }
 
     /// Parts whose types and encodings become tokens; a message with more is already odd at that point.

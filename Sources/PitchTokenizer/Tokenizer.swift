@@ -5,6 +5,14 @@ public struct MessageTokens: Sendable {
     /// Empty when the tokenizer was asked for ids only.
     public var texts: [String]
     public var ids: [TokenID]
+    /// The skeleton's fingerprint, for the template memory; nil when the text is too short to have one.
+    public var template: TemplateFingerprint?
+
+    public init(texts: [String], ids: [TokenID], template: TemplateFingerprint? = nil) {
+        self.texts = texts
+        self.ids = ids
+        self.template = template
+    }
 
     public var count: Int { ids.count }
 
@@ -112,8 +120,8 @@ public struct Tokenizer: Sendable {
         let header = message.header
         addHeaderTokens(header, message: message, to: &collector)
         addSubjectTokens(header, to: &collector)
-        addBodyTokens(message, to: &collector)
-        return MessageTokens(texts: collector.tokens, ids: collector.ids)
+        let template = addBodyTokens(message, to: &collector)
+        return MessageTokens(texts: collector.tokens, ids: collector.ids, template: template)
     }
 
     /// Words and pairs of a subject.

@@ -27,7 +27,7 @@ struct Classify: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        var engine = Engine(store: store, contacts: store)
+        var engine = Engine(store: store, contacts: store, templates: store)
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?
@@ -36,7 +36,8 @@ struct Classify: ParsableCommand {
                 // A run of more than one batch reads the whole database once rather than a few hundred rows per
                 // message; either way each message sees one consistent state of it.
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
-                    engine = Engine(store: try store.snapshot(), contacts: try store.contactSnapshot().snapshot)
+                    engine = Engine(store: try store.snapshot(), contacts: try store.contactSnapshot().snapshot,
+                                    templates: try store.templateSnapshot())
                 }
                 let results = Parallel.map(batch) { [engine] item in
                     Result { try engine.assess(Message(bytes: item.bytes), explaining: explain).classification }

@@ -68,7 +68,7 @@ enum PipeFilter {
         Deadline.arm(input: input.buffer, seconds: deadlineSeconds)
 
         let raw = Array(input.buffer)
-        let outcome: Result<HeaderEdit, PassThrough>
+        let outcome: Result<(HeaderEdit, Recording?), PassThrough>
         do {
             outcome = .success(try tag(raw, databasePath: databasePath))
         } catch let reason as PassThrough {
@@ -78,8 +78,14 @@ enum PipeFilter {
         }
         Deadline.disarm()  // from here on we are writing; a half-written message must not be followed by another
         switch outcome {
-        case .success(let edit):
-            finish(Output.write(edit.pieces(of: raw)) ? 0 : 74)
+        case .success(let (edit, recording)):
+            guard Output.write(edit.pieces(of: raw)) else { finish(74) }
+            if let recording {
+                // The message is out; the caller gets end of file now and only waits for the exit status.
+                close(1)
+                remember(recording)
+            }
+            finish(0)
         case .failure(let reason):
             log("passed through unchanged: \(reason.description)")
             finish(Output.write([raw[...]]) ? 0 : 74)
@@ -97,22 +103,63 @@ enum PipeFilter {
         init(_ description: String) { self.description = description }
     }
 
-    static func tag(_ raw: [UInt8], databasePath: String) throws -> HeaderEdit {
+    /// What to record in the template memory once the message is out.
+    struct Recording {
+        let store: SQLiteTokenStore
+        let sighting: TemplateSighting
+    }
+
+    static func tag(_ raw: [UInt8], databasePath: String) throws -> (HeaderEdit, Recording?) {
         let message = Message(bytes: raw)
-        let store: SQLiteTokenStore?
-        do {
-            store = try SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
-                                         access: .readOnly)
-        } catch StoreError.missing {
-            store = nil  // nothing trained yet: the starter model alone decides
-        }
-        let assessment = try Engine(store: store, contacts: store).assess(message, explaining: false)
+        let store = try openStore(databasePath)
+        let engine = Engine(store: store, contacts: store, templates: store)
+        let tokens = try engine.tokens(of: message, keepingTexts: false)
+        let assessment = try engine.assess(tokens)
         let edit = message.edit(removing: MessageDigest.ownFields,
                                 inserting: [NewField(name: "X-Pitch-Status",
                                                      value: Engine.statusValue(assessment.classification))])
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
-        return edit
+        guard let store, store.isWritable, let sighting = Engine.templateSighting(of: message, tokens) else {
+            return (edit, nil)
+        }
+        return (edit, Recording(store: store, sighting: sighting))
     }
+
+    /// The database, if there is one: read-write when we may (to record the message's template afterwards),
+    /// else read-only. Never created here: with no database the starter model alone decides.
+    static func openStore(_ path: String) throws -> SQLiteTokenStore? {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            do {
+                return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            } catch StoreError.missing {
+                return nil
+            }
+        }
+        do {
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        } catch StoreError.readOnly {
+            // A database we may read but not write (another user's, a read-only file system): classify anyway.
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        }
+    }
+
+    /// Best effort, after the message is written: records its skeleton in the template memory, so that the same
+    /// form letter from other senders, or again from this one, is known. Waits at most `recordSeconds` in all
+    /// (a lock held by a trainer, a stuck file system), and any failure only costs this one sighting.
+    static func remember(_ recording: Recording) {
+        Deadline.exitAfter(seconds: recordSeconds)
+        recording.store.setBusyTimeout(milliseconds: 250)
+        do {
+            try Engine.remember([recording.sighting], in: recording.store)
+        } catch StoreError.locked {
+            // A trainer holds the write lock: expected during training, and one lost sighting is no news.
+        } catch {
+            log("template not recorded: \(error)")
+        }
+    }
+
+    static let recordSeconds: UInt32 = 2
 
     static func log(_ line: String) {
         FileDescriptor.writeAll(2, Array("pitchfilter: \(line)\n".utf8)[...])
@@ -221,6 +268,13 @@ enum Deadline {
             _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
             _exit(0)
         }
+        alarm(seconds)
+    }
+
+    /// After the message is written, nothing is at stake but our own bookkeeping: past the deadline, just exit 0.
+    static func exitAfter(seconds: UInt32) {
+        Self.input = nil
+        signal(SIGALRM) { _ in _exit(0) }
         alarm(seconds)
     }
 

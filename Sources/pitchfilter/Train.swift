@@ -40,15 +40,24 @@ struct Train: ParsableCommand {
     func run() throws {
         let store = try Stores.openForWriting(database.path)
         // Senders are looked up in a copy of the contact book: the store's connection is busy with the writer.
-        let contacts: InMemoryContactBook
+        let contacts: ContactSnapshot
         do {
-            contacts = try store.contactSnapshot()
+            contacts = try store.contactSnapshot().snapshot
         } catch {
             Stores.report(error)
             throw ExitCode(3)
         }
-        let engine = Engine(store: store, starter: nil, contacts: contacts)
+        // Messages are looked up in the template memory as it was before the run (see below).
+        let templates: TemplateSnapshot
+        do {
+            templates = try store.templateSnapshot()
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: templates)
         var hamSenders: [String] = []
+        var sightings: [TemplateSighting] = []
         let writer = OverlappedWriter(store: store)
         var failed = 0
         let requests = pitch.map { ($0, MessageClass.pitch as MessageClass?) } + ham.map { ($0, .ham) }
@@ -60,23 +69,26 @@ struct Train: ParsableCommand {
                     // Tokenizing and hashing is most of the work and runs on every core, while the previous batch
                     // is written in one transaction.
                     let prepared = Parallel.map(batch) { item in
-                        Result { () throws -> (TrainingItem, String?) in
+                        Result { () throws -> (TrainingItem, String?, TemplateSighting?) in
                             let message = Message(bytes: item.bytes)
-                            return (try engine.trainingItem(for: message, as: target), Engine.sender(of: message))
+                            let learning = try engine.learning(message, as: target)
+                            return (learning.item, Engine.sender(of: message), learning.sighting)
                         }
                     }
                     let items = try prepared.map { try $0.get() }
                     try writer.submit(items.map(\.0))
-                    // Whoever the owner keeps mail from is no stranger: the relationship signal learns them, at
-                    // once for the rest of this run and in the database at the end.
-                    if target == .ham {
-                        contacts.addContacts(items.compactMap(\.1), source: .ham, at: Int64(time(nil)))
-                        hamSenders += items.compactMap(\.1)
-                    }
+                    // Whoever the owner keeps mail from is no stranger: the relationship signal learns them at the
+                    // end of the run. Within a run every message is judged against the book as it was before it,
+                    // whatever order the folders come in: updating it as we went would teach that strangers'
+                    // mail is ham whenever the ham folders come after the pitches.
+                    if target == .ham { hamSenders += items.compactMap(\.1) }
+                    // The template memory likewise: recorded at the end, looked up as it was before the run.
+                    if target != nil { sightings += items.compactMap(\.2) }
                 }
             }
             try writer.finish()
             try store.addContacts(hamSenders, source: .ham, at: Int64(time(nil)))
+            try Engine.remember(sightings, in: store)
         } catch {
             try? writer.finish()
             writer.progress.finish()

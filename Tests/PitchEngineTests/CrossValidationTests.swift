@@ -110,3 +110,27 @@ import Testing
         #expect(results.last?.score == Classifier().parameters.prior)
     }
 }
+
+@Suite struct TemplateTokenTests {
+    static let body = String(repeating: "we help growing teams cut their cloud bill without changing any code ", count: 3)
+
+    static func message(from sender: String, to recipient: String) -> Message {
+        Message(bytes: Array("From: <\(sender)>\nTo: <\(recipient)>\nSubject: hello\n\nHi there,\n\(body)\n".utf8))
+    }
+
+    static func templateTokens(_ engine: Engine, _ message: Message) throws -> [String] {
+        try engine.tokens(of: message, keepingTexts: true).texts.filter { $0.hasPrefix("tmpl:") }
+    }
+
+    @Test func othersAndTheSameNoteAgainBecomeTokensOnceTheMemoryHoldsAnything() throws {
+        let memory = InMemoryTemplateMemory()
+        let engine = Engine(store: nil, starter: nil, templates: memory)
+        let first = Self.message(from: "a@x.example", to: "me@y.example")
+        #expect(try Self.templateTokens(engine, first) == [])
+        let sighting = try #require(Engine.templateSighting(of: first, try engine.tokens(of: first, keepingTexts: false)))
+        try Engine.remember([sighting], in: memory)
+        #expect(try Self.templateTokens(engine, Self.message(from: "b@z.example", to: "me@y.example"))
+            == ["tmpl:others-1"])
+        #expect(try Self.templateTokens(engine, first) == ["tmpl:others-0", "tmpl:same-note"])
+    }
+}

@@ -1,4 +1,7 @@
 import Foundation
+import PitchEngine
+import PitchMessage
+import PitchStore
 import Testing
 
 /// The pipe filter as procmail and Dovecot run it: bytes in, the same bytes plus one field out, exit 0.
@@ -107,5 +110,36 @@ import Testing
         #expect(process.terminationStatus == 75)
         #expect(out.isEmpty)
         #expect(err.hasPrefix("pitchfilter: cannot read the message: "))
+    }
+}
+
+/// The pipe filter remembers each message's skeleton once it has written the message out.
+@Suite struct FilterTemplateMemoryTests {
+    static func letter(from sender: String) -> [UInt8] {
+        Array("""
+            From: <\(sender)>
+            To: <maya@brightfield.example>
+            Subject: quick question
+
+            Hi Maya,
+            we help growing teams cut their cloud bill without changing any code, and most of our customers see
+            results within two weeks. Would you be open to a short call next week to see whether it fits?
+
+            """.utf8)
+    }
+
+    @Test func aFilteredMessageIsRecordedAndItsTwinFromAnotherSenderSeesIt() throws {
+        let scratch = try Scratch()
+        let db = scratch.url.appendingPathComponent("db.sqlite").path
+        let message = scratch.url.appendingPathComponent("m.eml")
+        try Data(Self.letter(from: "seed@seed.example")).write(to: message)
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", message.path]).status == 0)
+        let first = try Run.pitchfilter(["filter", "--db", db], stdin: Self.letter(from: "dan@slotwise.example"))
+        #expect(first.status == 0 && first.stderr.isEmpty)
+        let store = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        let engine = Engine(store: nil, starter: nil, templates: store)
+        let twin = Message(bytes: Self.letter(from: "amy@leadrocket.example"))
+        let tokens = try engine.tokens(of: twin, keepingTexts: true).texts.filter { $0.hasPrefix("tmpl:") }
+        #expect(tokens == ["tmpl:others-2"])  // the trained message and the filtered one
     }
 }

@@ -1,0 +1,117 @@
+import Synchronization
+
+/// Which skeletons this mailbox has seen lately, from whom and to whom: the memory behind the "template seen
+/// before" and "same note again" signals.
+///
+/// A sighting is a message's band keys (`TemplateFingerprint`) with its sender and recipient. Sightings older
+/// than `TemplateWindow.seconds` are forgotten, and at most `TemplateWindow.maxSightings` are kept, so the memory
+/// stays bounded whatever the mail volume.
+public protocol TemplateMemory: AnyObject, TemplateLookup {
+    /// Records messages, all in one transaction; forgets sightings before `expireBefore`.
+    func record(_ messages: [TemplateSighting], at time: Int64, expireBefore: Int64) throws
+}
+
+/// The read side of a template memory, which is all classifying needs.
+public protocol TemplateLookup: Sendable {
+    /// What the memory holds about a skeleton, not counting sightings before `since`.
+    func sightings(of bands: [UInt64], sender: String, recipient: String, since: Int64) throws -> TemplateSightings
+}
+
+/// A template memory as of one moment, immutable and indexed by band: a batch run's thousands of lookups need
+/// neither the database nor a lock.
+public struct TemplateSnapshot: TemplateLookup {
+    struct Entry: Hashable, Sendable {
+        var sender: String
+        var recipient: String
+        var time: Int64
+    }
+
+    let byBand: [UInt64: [Entry]]
+
+    public func sightings(of bands: [UInt64], sender: String, recipient: String, since: Int64) -> TemplateSightings {
+        guard !byBand.isEmpty else { return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true) }
+        var others = Set<String>()
+        var again = false
+        for band in bands {
+            for entry in byBand[band] ?? [] where entry.time >= since {
+                if entry.sender == sender {
+                    if entry.recipient == recipient { again = true }
+                } else if others.count < 10 {
+                    others.insert(entry.sender)
+                }
+            }
+        }
+        return TemplateSightings(otherSenders: others.count, sameNoteBefore: again, memoryIsEmpty: false)
+    }
+}
+
+/// One message for the template memory.
+public struct TemplateSighting: Hashable, Sendable {
+    public var bands: [UInt64]
+    public var sender: String
+    public var recipient: String
+
+    public init(bands: [UInt64], sender: String, recipient: String) {
+        self.bands = bands
+        self.sender = sender
+        self.recipient = recipient
+    }
+}
+
+public struct TemplateSightings: Hashable, Sendable {
+    /// Distinct senders other than this one that sent a near-duplicate (counted up to 10).
+    public var otherSenders: Int
+    /// This sender sent a near-duplicate to this recipient before.
+    public var sameNoteBefore: Bool
+    /// Whether the memory holds no sighting at all (then the signal says nothing either way).
+    public var memoryIsEmpty: Bool
+
+    public init(otherSenders: Int, sameNoteBefore: Bool, memoryIsEmpty: Bool) {
+        self.otherSenders = otherSenders
+        self.sameNoteBefore = sameNoteBefore
+        self.memoryIsEmpty = memoryIsEmpty
+    }
+}
+
+public enum TemplateWindow {
+    /// How long a sighting counts: a cold campaign's sends and follow-ups fall within a month.
+    public static let seconds: Int64 = 30 * 24 * 3600
+    /// Sightings kept at most (four per message): months of a busy mailbox, tens of megabytes at most.
+    public static let maxSightings = 400_000
+}
+
+/// The in-memory twin, for tests and as the reference.
+public final class InMemoryTemplateMemory: TemplateMemory {
+    private struct Sighting {
+        var band: UInt64
+        var sender: String
+        var recipient: String
+        var time: Int64
+    }
+
+    private let sightings = Mutex<[Sighting]>([])
+
+    public init() {}
+
+    public func sightings(of bands: [UInt64], sender: String, recipient: String, since: Int64) -> TemplateSightings {
+        sightings.withLock { all in
+            let matching = all.filter { $0.time >= since && bands.contains($0.band) }
+            return TemplateSightings(
+                otherSenders: min(Set(matching.map(\.sender).filter { $0 != sender }).count, 10),
+                sameNoteBefore: matching.contains { $0.sender == sender && $0.recipient == recipient },
+                memoryIsEmpty: all.isEmpty)
+        }
+    }
+
+    public func record(_ messages: [TemplateSighting], at time: Int64, expireBefore: Int64) {
+        sightings.withLock { all in
+            all.removeAll { $0.time < expireBefore }
+            for message in messages {
+                all += message.bands.map {
+                    Sighting(band: $0, sender: message.sender, recipient: message.recipient, time: time)
+                }
+            }
+            if all.count > TemplateWindow.maxSightings { all.removeFirst(all.count - TemplateWindow.maxSightings) }
+        }
+    }
+}
