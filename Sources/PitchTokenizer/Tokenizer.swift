@@ -51,6 +51,11 @@ public struct MessageTokens: Sendable {
 /// | `href:word`, `link:scheme`, `links:N` | words of link and image addresses, non-web links, link count |
 /// | `imgs:N`, `img:tiny`, `img:hidden`, `imgdom:domain` | images: count, tracking pixels (≤ 2×2 or hidden), hosts |
 /// | `defect:kind` | what was malformed (`Defect.Kind`) |
+/// | `sig:…` | form-letter signals: merge remnants, unthreaded replies, tracking and opt-out (`FormLetterSignal`) |
+///
+/// Besides the tokens, `tokenize` returns the skeleton's `TemplateFingerprint`. From it and the store, the engine
+/// adds `rel:` (does the owner know the sender?) and `tmpl:` (has this skeleton come from others, or from this
+/// sender to this recipient, lately?), which need the mailbox's history.
 ///
 /// Counts are bucketed (0, 1, 2, 3-4, 5-8, …, 65+). Words are 3–30 UTF-8 bytes; bare numbers are dropped.
 ///
