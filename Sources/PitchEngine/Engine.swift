@@ -64,8 +64,7 @@ public struct Engine: Sendable {
             if relationship != .unknown { tokens.append("rel:" + relationship.rawValue) }
         }
         if let templates, let sighting = Self.templateSighting(of: message, tokens) {
-            let seen = try templates.sightings(of: sighting.bands, sender: sighting.sender,
-                                               recipient: sighting.recipient, since: Self.now() - TemplateWindow.seconds)
+            let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
             if !seen.memoryIsEmpty {
                 tokens.append("tmpl:others-" + Self.bucket(seen.otherSenders))
                 if seen.sameNoteBefore { tokens.append("tmpl:same-note") }
@@ -75,10 +74,13 @@ public struct Engine: Sendable {
     }
 
     /// What the template memory records for this message: its skeleton's bands, sender and first recipient.
-    public static func templateSighting(of message: Message, _ tokens: MessageTokens) -> TemplateSighting? {
+    public static func templateSighting(of message: Message, _ tokens: MessageTokens,
+                                        digest: [UInt8]? = nil) -> TemplateSighting? {
         guard let template = tokens.template, let sender = sender(of: message) else { return nil }
+        let digest = digest ?? MessageDigest.of(message)
         return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
-                                recipient: recipients(of: message).first?.lowercased() ?? "")
+                                recipient: recipients(of: message).first?.lowercased() ?? "",
+                                message: digest.prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
     }
 
     /// Records messages in the template memory, so later near-duplicates of them are known.
@@ -153,8 +155,9 @@ public struct Engine: Sendable {
     public func learning(_ message: Message, as target: MessageClass?) throws
         -> (item: TrainingItem, sighting: TemplateSighting?) {
         let tokens = try tokens(of: message, keepingTexts: false)
-        return (TrainingItem(digest: MessageDigest.of(message), tokens: tokens.ids, target: target),
-                Self.templateSighting(of: message, tokens))
+        let digest = MessageDigest.of(message)
+        return (TrainingItem(digest: digest, tokens: tokens.ids, target: target),
+                Self.templateSighting(of: message, tokens, digest: digest))
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

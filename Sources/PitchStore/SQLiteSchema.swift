@@ -43,6 +43,12 @@ enum SQLiteSchema {
             CREATE INDEX templates_by_sender ON templates (sender, recipient, seen_at);
             CREATE INDEX templates_by_time ON templates (seen_at);
             """),
+        // Which message a sighting is, so a message filtered and later trained is recorded once and never counts
+        // as its own twin.
+        Migration(version: 4, sql: """
+            ALTER TABLE templates ADD COLUMN message INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX templates_by_message ON templates (message);
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

@@ -254,6 +254,16 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    /// Known addresses (not counting the domains they make known) and template sightings, for `pitchfilter stats`.
+    public func memoryCounts() throws -> (contacts: Int, templateSightings: Int) {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) in
+                (try Self.integer(connection, "SELECT count(*) FROM contacts WHERE key NOT LIKE '@%'"),
+                 try Self.integer(connection, "SELECT count(*) FROM templates"))
+            }
+        }
+    }
+
     /// Whether this store may write (opened `.readWrite`).
     public var isWritable: Bool { access == .readWrite }
 
@@ -264,33 +274,35 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     // MARK: - TemplateMemory
 
-    public func sightings(of bands: [UInt64], sender: String, recipient: String,
-                          since: Int64) throws -> TemplateSightings {
-        try connection.withLock { connection throws(StoreError) in
+    public func sightings(like message: TemplateSighting, since: Int64) throws -> TemplateSightings {
+        let bands = message.bands
+        return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> TemplateSightings in
                 let any = try connection.statement("SELECT 1 FROM templates LIMIT 1")
                 defer { any.reset() }
                 guard try any.step() else {
                     return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
                 }
-                let placeholders = bands.indices.map { "?\($0 + 4)" }.joined(separator: ", ")
+                let placeholders = bands.indices.map { "?\($0 + 5)" }.joined(separator: ", ")
                 // Both bounded: a skeleton that thousands of messages share (a list's footer, a campaign) must not
                 // cost thousands of rows per message. Ten other senders is already "many".
                 let others = try connection.statement("""
                     SELECT count(*) FROM (SELECT DISTINCT sender FROM templates
-                        WHERE band IN (\(placeholders)) AND seen_at >= ?3 AND sender <> ?1 LIMIT 10)
+                        WHERE band IN (\(placeholders)) AND seen_at >= ?3 AND sender <> ?1 AND message <> ?4 LIMIT 10)
                     """)
                 defer { others.reset() }
                 let again = try connection.statement("""
                     SELECT 1 FROM templates INDEXED BY templates_by_sender
-                    WHERE sender = ?1 AND recipient = ?2 AND seen_at >= ?3 AND band IN (\(placeholders)) LIMIT 1
+                    WHERE sender = ?1 AND recipient = ?2 AND seen_at >= ?3 AND message <> ?4
+                        AND band IN (\(placeholders)) LIMIT 1
                     """)
                 defer { again.reset() }
                 for query in [others, again] {
-                    try query.bind(1, sender)
-                    try query.bind(2, recipient)
+                    try query.bind(1, message.sender)
+                    try query.bind(2, message.recipient)
                     try query.bind(3, since)
-                    for (index, band) in bands.enumerated() { try query.bind(Int32(index + 4), Int64(bitPattern: band)) }
+                    try query.bind(4, Int64(bitPattern: message.message))
+                    for (index, band) in bands.enumerated() { try query.bind(Int32(index + 5), Int64(bitPattern: band)) }
                 }
                 let otherSenders = try others.step() ? Int(others.int64(0)) : 0
                 return TemplateSightings(otherSenders: otherSenders, sameNoteBefore: try again.step(),
@@ -302,13 +314,13 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// The whole template memory in memory, for runs over many messages.
     public func templateSnapshot() throws -> TemplateSnapshot {
         try connection.withLock { connection throws(StoreError) in
-            let query = try connection.statement("SELECT band, sender, recipient, seen_at FROM templates")
+            let query = try connection.statement("SELECT band, sender, recipient, seen_at, message FROM templates")
             defer { query.reset() }
             var byBand: [UInt64: [TemplateSnapshot.Entry]] = [:]
             while try query.step() {
                 byBand[UInt64(bitPattern: query.int64(0)), default: []].append(
                     TemplateSnapshot.Entry(sender: query.text(1) ?? "", recipient: query.text(2) ?? "",
-                                           time: query.int64(3)))
+                                           time: query.int64(3), message: UInt64(bitPattern: query.int64(4))))
             }
             return TemplateSnapshot(byBand: byBand)
         }
@@ -321,14 +333,21 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: true) { () throws(StoreError) in
                 let insert = try connection.statement(
-                    "INSERT INTO templates (band, sender, recipient, seen_at) VALUES (?1, ?2, ?3, ?4)")
+                    "INSERT INTO templates (band, sender, recipient, seen_at, message) VALUES (?1, ?2, ?3, ?4, ?5)")
                 defer { insert.reset() }
+                let known = try connection.statement("SELECT 1 FROM templates WHERE message = ?1 LIMIT 1")
+                defer { known.reset() }
                 for message in messages {
+                    try known.bind(1, Int64(bitPattern: message.message))
+                    let recorded = try known.step()
+                    known.reset()
+                    if recorded { continue }
                     for band in message.bands {
                         try insert.bind(1, Int64(bitPattern: band))
                         try insert.bind(2, message.sender)
                         try insert.bind(3, message.recipient)
                         try insert.bind(4, time)
+                        try insert.bind(5, Int64(bitPattern: message.message))
                         try insert.run()
                     }
                 }

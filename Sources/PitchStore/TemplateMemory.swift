@@ -13,8 +13,9 @@ public protocol TemplateMemory: AnyObject, TemplateLookup {
 
 /// The read side of a template memory, which is all classifying needs.
 public protocol TemplateLookup: Sendable {
-    /// What the memory holds about a skeleton, not counting sightings before `since`.
-    func sightings(of bands: [UInt64], sender: String, recipient: String, since: Int64) throws -> TemplateSightings
+    /// What the memory holds about the skeleton of `message`, not counting sightings before `since` or sightings of
+    /// this very message (a message filtered and later trained is one message, not a note sent twice).
+    func sightings(like message: TemplateSighting, since: Int64) throws -> TemplateSightings
 }
 
 /// A template memory as of one moment, immutable and indexed by band: a batch run's thousands of lookups need
@@ -24,18 +25,19 @@ public struct TemplateSnapshot: TemplateLookup {
         var sender: String
         var recipient: String
         var time: Int64
+        var message: UInt64
     }
 
     let byBand: [UInt64: [Entry]]
 
-    public func sightings(of bands: [UInt64], sender: String, recipient: String, since: Int64) -> TemplateSightings {
+    public func sightings(like message: TemplateSighting, since: Int64) -> TemplateSightings {
         guard !byBand.isEmpty else { return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true) }
         var others = Set<String>()
         var again = false
-        for band in bands {
-            for entry in byBand[band] ?? [] where entry.time >= since {
-                if entry.sender == sender {
-                    if entry.recipient == recipient { again = true }
+        for band in message.bands {
+            for entry in byBand[band] ?? [] where entry.time >= since && entry.message != message.message {
+                if entry.sender == message.sender {
+                    if entry.recipient == message.recipient { again = true }
                 } else if others.count < 10 {
                     others.insert(entry.sender)
                 }
@@ -50,11 +52,14 @@ public struct TemplateSighting: Hashable, Sendable {
     public var bands: [UInt64]
     public var sender: String
     public var recipient: String
+    /// Which message this is (the first 8 bytes of its digest): it is recorded once, and never counts against itself.
+    public var message: UInt64
 
-    public init(bands: [UInt64], sender: String, recipient: String) {
+    public init(bands: [UInt64], sender: String, recipient: String, message: UInt64) {
         self.bands = bands
         self.sender = sender
         self.recipient = recipient
+        self.message = message
     }
 }
 
@@ -87,18 +92,21 @@ public final class InMemoryTemplateMemory: TemplateMemory {
         var sender: String
         var recipient: String
         var time: Int64
+        var message: UInt64
     }
 
     private let sightings = Mutex<[Sighting]>([])
 
     public init() {}
 
-    public func sightings(of bands: [UInt64], sender: String, recipient: String, since: Int64) -> TemplateSightings {
+    public func sightings(like message: TemplateSighting, since: Int64) -> TemplateSightings {
         sightings.withLock { all in
-            let matching = all.filter { $0.time >= since && bands.contains($0.band) }
+            let matching = all.filter {
+                $0.time >= since && $0.message != message.message && message.bands.contains($0.band)
+            }
             return TemplateSightings(
-                otherSenders: min(Set(matching.map(\.sender).filter { $0 != sender }).count, 10),
-                sameNoteBefore: matching.contains { $0.sender == sender && $0.recipient == recipient },
+                otherSenders: min(Set(matching.map(\.sender).filter { $0 != message.sender }).count, 10),
+                sameNoteBefore: matching.contains { $0.sender == message.sender && $0.recipient == message.recipient },
                 memoryIsEmpty: all.isEmpty)
         }
     }
@@ -106,9 +114,10 @@ public final class InMemoryTemplateMemory: TemplateMemory {
     public func record(_ messages: [TemplateSighting], at time: Int64, expireBefore: Int64) {
         sightings.withLock { all in
             all.removeAll { $0.time < expireBefore }
-            for message in messages {
+            for message in messages where !all.contains(where: { $0.message == message.message }) {
                 all += message.bands.map {
-                    Sighting(band: $0, sender: message.sender, recipient: message.recipient, time: time)
+                    Sighting(band: $0, sender: message.sender, recipient: message.recipient, time: time,
+                             message: message.message)
                 }
             }
             if all.count > TemplateWindow.maxSightings { all.removeFirst(all.count - TemplateWindow.maxSightings) }

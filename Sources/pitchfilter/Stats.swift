@@ -15,6 +15,9 @@ struct Stats: ParsableCommand {
                 print("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
                 print("tokens: \(stats.tokens)")
                 print("learned messages: \(stats.ledgerEntries)")
+                let memory = try store.memoryCounts()
+                print("known correspondents: \(memory.contacts)")
+                print("template sightings: \(memory.templateSightings) (last \(TemplateWindow.seconds / 86_400) days)")
                 if let size = stats.sizeBytes { print("size: \(size) bytes") }
                 print("tokenizer: \(stats.tokenizerIdentity)")
                 print("schema: \(stats.schemaVersion)")

@@ -114,8 +114,8 @@ import Testing
 @Suite struct TemplateTokenTests {
     static let body = String(repeating: "we help growing teams cut their cloud bill without changing any code ", count: 3)
 
-    static func message(from sender: String, to recipient: String) -> Message {
-        Message(bytes: Array("From: <\(sender)>\nTo: <\(recipient)>\nSubject: hello\n\nHi there,\n\(body)\n".utf8))
+    static func message(from sender: String, to recipient: String, subject: String = "hello") -> Message {
+        Message(bytes: Array("From: <\(sender)>\nTo: <\(recipient)>\nSubject: \(subject)\n\nHi there,\n\(body)\n".utf8))
     }
 
     static func templateTokens(_ engine: Engine, _ message: Message) throws -> [String] {
@@ -131,6 +131,10 @@ import Testing
         try Engine.remember([sighting], in: memory)
         #expect(try Self.templateTokens(engine, Self.message(from: "b@z.example", to: "me@y.example"))
             == ["tmpl:others-1"])
-        #expect(try Self.templateTokens(engine, first) == ["tmpl:others-0", "tmpl:same-note"])
+        // The same message again (filtered, then trained) is not a second note; the same note in another message is.
+        #expect(try Self.templateTokens(engine, first) == ["tmpl:others-0"])
+        #expect(try Self.templateTokens(engine, Self.message(from: "a@x.example", to: "me@y.example",
+                                                             subject: "following up"))
+            == ["tmpl:others-0", "tmpl:same-note"])
     }
 }

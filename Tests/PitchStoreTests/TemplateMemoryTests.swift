@@ -28,14 +28,21 @@ import Testing
         return memory
     }
 
-    static func sighting(_ bands: [UInt64], from sender: String, to recipient: String) -> TemplateSighting {
-        TemplateSighting(bands: bands, sender: sender, recipient: recipient)
+    /// A sighting; `message` tells messages apart (by default each sighting is a message of its own).
+    static func sighting(_ bands: [UInt64], from sender: String, to recipient: String,
+                         message: UInt64? = nil) -> TemplateSighting {
+        var hasher = Hasher()
+        hasher.combine(bands)
+        hasher.combine(sender)
+        hasher.combine(recipient)
+        return TemplateSighting(bands: bands, sender: sender, recipient: recipient,
+                                message: message ?? UInt64(truncatingIfNeeded: hasher.finalize()))
     }
 
     @Test(arguments: Kind.allCases)
     func anEmptyMemorySaysSo(kind: Kind) throws {
         let memory = try lookup(kind, recording: [])
-        #expect(try memory.sightings(of: [1, 2], sender: "a@x.example", recipient: "me@y.example", since: 0)
+        #expect(try memory.sightings(like: Self.sighting([1, 2], from: "a@x.example", to: "me@y.example", message: 999), since: 0)
             == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true))
     }
 
@@ -47,8 +54,7 @@ import Testing
             (Self.sighting([9, 2, 8, 7], from: "b@z.example", to: "other@y.example"), 100),
             (Self.sighting([5, 6, 7, 8], from: "c@w.example", to: "me@y.example"), 100),  // only 7, 8 in common
         ])
-        let seen = try memory.sightings(of: [1, 2, 3, 4], sender: "new@q.example", recipient: "me@y.example",
-                                        since: 0)
+        let seen = try memory.sightings(like: Self.sighting([1, 2, 3, 4], from: "new@q.example", to: "me@y.example", message: 999), since: 0)
         #expect(seen == TemplateSightings(otherSenders: 2, sameNoteBefore: false, memoryIsEmpty: false))
     }
 
@@ -57,12 +63,9 @@ import Testing
         let memory = try lookup(kind, recording: [
             (Self.sighting([1, 2, 3, 4], from: "a@x.example", to: "me@y.example"), 100),
         ])
-        #expect(try memory.sightings(of: [1, 20, 30, 40], sender: "a@x.example", recipient: "me@y.example",
-                                     since: 0).sameNoteBefore)
-        #expect(try !memory.sightings(of: [1, 20, 30, 40], sender: "a@x.example", recipient: "you@y.example",
-                                      since: 0).sameNoteBefore)
-        #expect(try memory.sightings(of: [1, 20, 30, 40], sender: "a@x.example", recipient: "me@y.example",
-                                     since: 0).otherSenders == 0)
+        #expect(try memory.sightings(like: Self.sighting([1, 20, 30, 40], from: "a@x.example", to: "me@y.example", message: 999), since: 0).sameNoteBefore)
+        #expect(try !memory.sightings(like: Self.sighting([1, 20, 30, 40], from: "a@x.example", to: "you@y.example", message: 999), since: 0).sameNoteBefore)
+        #expect(try memory.sightings(like: Self.sighting([1, 20, 30, 40], from: "a@x.example", to: "me@y.example", message: 999), since: 0).otherSenders == 0)
     }
 
     @Test(arguments: Kind.allCases)
@@ -71,15 +74,28 @@ import Testing
             (Self.sighting([1, 2, 3, 4], from: "a@x.example", to: "me@y.example"), 100),
             (Self.sighting([1, 2, 3, 4], from: "b@x.example", to: "me@y.example"), 200),
         ])
-        #expect(try memory.sightings(of: [1], sender: "c@x.example", recipient: "me@y.example", since: 150)
+        #expect(try memory.sightings(like: Self.sighting([1], from: "c@x.example", to: "me@y.example", message: 999), since: 150)
             .otherSenders == 1)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func aMessageIsRecordedOnceAndNeverCountsAgainstItself(kind: Kind) throws {
+        let letter = Self.sighting([1, 2, 3, 4], from: "a@x.example", to: "me@y.example", message: 42)
+        // Filtered, then trained: the same message twice.
+        let memory = try lookup(kind, recording: [(letter, 100), (letter, 200)])
+        #expect(try memory.sightings(like: letter, since: 0)
+            == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: false))
+        // The same note as another message is still the same note again.
+        var again = letter
+        again.message = 43
+        #expect(try memory.sightings(like: again, since: 0).sameNoteBefore)
     }
 
     @Test func recordingForgetsWhatIsPastExpiry() throws {
         let memory = InMemoryTemplateMemory()
         memory.record([Self.sighting([1], from: "a@x.example", to: "me@y.example")], at: 100, expireBefore: 0)
         memory.record([Self.sighting([2], from: "b@x.example", to: "me@y.example")], at: 300, expireBefore: 200)
-        #expect(memory.sightings(of: [1], sender: "c@x.example", recipient: "me@y.example", since: 0).otherSenders
+        #expect(memory.sightings(like: Self.sighting([1], from: "c@x.example", to: "me@y.example", message: 999), since: 0).otherSenders
             == 0)
     }
 }
