@@ -59,11 +59,12 @@ public struct Engine: Sendable {
     /// `rel:first-contact` for the sender, once the contact book knows anybody.
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
         var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
-        if let contacts, let sender = Self.sender(of: message) {
+        let sender = Self.sender(of: message)
+        if let contacts, let sender {
             let relationship = try contacts.relationship(with: sender)
             if relationship != .unknown { tokens.append("rel:" + relationship.rawValue) }
         }
-        if let templates, let sighting = Self.templateSighting(of: message, tokens) {
+        if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
             if !seen.memoryIsEmpty {
                 tokens.append("tmpl:others-" + Self.bucket(seen.otherSenders))
@@ -74,9 +75,10 @@ public struct Engine: Sendable {
     }
 
     /// What the template memory records for this message: its skeleton's bands, sender and first recipient.
-    public static func templateSighting(of message: Message, _ tokens: MessageTokens,
+    /// `sender` and `digest` save parsing and hashing again when the caller has them (`.some(nil)`: no sender).
+    public static func templateSighting(of message: Message, _ tokens: MessageTokens, sender: String?? = nil,
                                         digest: [UInt8]? = nil) -> TemplateSighting? {
-        guard let template = tokens.template, let sender = sender(of: message) else { return nil }
+        guard let template = tokens.template, let sender = sender ?? Self.sender(of: message) else { return nil }
         let digest = digest ?? MessageDigest.of(message)
         return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
                                 recipient: recipients(of: message).first?.lowercased() ?? "",

@@ -103,13 +103,6 @@ public final class InMemoryContactBook: ContactBook {
 
     public init() {}
 
-    /// A book holding these rows as stored: addresses and "@domain" keys (`SQLiteTokenStore.contactSnapshot()`).
-    init(rows: [Contact]) {
-        entries.withLock { entries in
-            for row in rows where entries[row.address] == nil { entries[row.address] = row }
-        }
-    }
-
     public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) -> Int {
         entries.withLock { entries in
             var added = 0
@@ -136,8 +129,6 @@ public final class InMemoryContactBook: ContactBook {
             return .firstContact
         }
     }
-
-    public var snapshot: ContactSnapshot { ContactSnapshot(keys: Set(entries.withLock { $0.keys })) }
 
     public func allContacts() -> [Contact] {
         entries.withLock { entries in

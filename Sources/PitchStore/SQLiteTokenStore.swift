@@ -230,8 +230,14 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     }
 
     /// The whole book in memory, for runs that look up thousands of senders while this connection is busy writing.
-    public func contactSnapshot() throws -> InMemoryContactBook {
-        InMemoryContactBook(rows: try readContacts("SELECT key, source, added_at FROM contacts"))
+    public func contactSnapshot() throws -> ContactSnapshot {
+        try connection.withLock { connection throws(StoreError) in
+            let query = try connection.statement("SELECT key FROM contacts")
+            defer { query.reset() }
+            var keys = Set<String>()
+            while try query.step() { if let key = query.text(0) { keys.insert(key) } }
+            return ContactSnapshot(keys: keys)
+        }
     }
 
     public func allContacts() throws -> [Contact] {

@@ -36,7 +36,7 @@ struct Classify: ParsableCommand {
                 // A run of more than one batch reads the whole database once rather than a few hundred rows per
                 // message; either way each message sees one consistent state of it.
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
-                    engine = Engine(store: try store.snapshot(), contacts: try store.contactSnapshot().snapshot,
+                    engine = Engine(store: try store.snapshot(), contacts: try store.contactSnapshot(),
                                     templates: try store.templateSnapshot())
                 }
                 let results = Parallel.map(batch) { [engine] item in

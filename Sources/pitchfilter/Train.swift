@@ -42,7 +42,7 @@ struct Train: ParsableCommand {
         // Senders are looked up in a copy of the contact book: the store's connection is busy with the writer.
         let contacts: ContactSnapshot
         do {
-            contacts = try store.contactSnapshot().snapshot
+            contacts = try store.contactSnapshot()
         } catch {
             Stores.report(error)
             throw ExitCode(3)
