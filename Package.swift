@@ -10,6 +10,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // bytes → message: RFC 5322 + MIME over raw bytes. Depends on nothing but the C library (iconv for
@@ -28,9 +31,26 @@ let package = Package(
             name: "PitchEngine",
             dependencies: ["PitchMessage", "PitchTokenizer", "PitchClassifier", "PitchStore", "COpenSSL"]
         ),
+        // Maildir folders on disk: names, atomic delivery, moves, inotify. Knows nothing about classification.
+        .target(name: "PitchMaildir"),
+        // the service: configuration, the Maildir watcher, quarantine, learning from the user's moves.
+        .target(
+            name: "PitchDaemon",
+            dependencies: [
+                "PitchClassifier", "PitchEngine", "PitchMaildir", "PitchMessage", "PitchStore", "PitchTokenizer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
         .executableTarget(
             name: "pitchfilter",
-            dependencies: ["PitchEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "PitchEngine", "PitchDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "pitch-bench",
@@ -42,6 +62,8 @@ let package = Package(
         .testTarget(name: "PitchClassifierTests", dependencies: ["PitchClassifier"]),
         .testTarget(name: "PitchStoreTests", dependencies: ["PitchStore"]),
         .testTarget(name: "PitchEngineTests", dependencies: ["PitchEngine"]),
+        .testTarget(name: "PitchMaildirTests", dependencies: ["PitchMaildir"]),
+        .testTarget(name: "PitchDaemonTests", dependencies: ["PitchDaemon"]),
         .testTarget(name: "pitchfilterTests", dependencies: ["pitchfilter"]),
     ]
 )

@@ -135,7 +135,25 @@ struct Statement {
         while try step() {}
     }
 
+    func bind(_ index: Int32, _ value: Double) throws(StoreError) {
+        try check(sqlite3_bind_double(handle, index, value))
+    }
+
+    func bindNull(_ index: Int32) throws(StoreError) {
+        try check(sqlite3_bind_null(handle, index))
+    }
+
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+    func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
+
+    /// A blob column, nil for NULL.
+    func bytes(_ column: Int32) -> [UInt8]? {
+        guard sqlite3_column_type(handle, column) != SQLITE_NULL else { return nil }
+        let length = Int(sqlite3_column_bytes(handle, column))
+        guard length > 0, let base = sqlite3_column_blob(handle, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: base, count: length))
+    }
 
     /// A count as stored, held within what `TokenCounts` can represent whatever the file holds.
     func count(_ column: Int32) -> UInt32 { UInt32(clamping: sqlite3_column_int64(handle, column)) }

@@ -49,6 +49,35 @@ enum SQLiteSchema {
             ALTER TABLE templates ADD COLUMN message INTEGER NOT NULL DEFAULT 0;
             CREATE INDEX templates_by_message ON templates (message);
             """),
+        // The service's journal (MailboxJournal): what it did with each file of the Maildirs it watches, the
+        // messages it quarantined, and the mailboxes whose existing mail it has taken stock of.
+        Migration(version: 5, sql: """
+            CREATE TABLE mailbox_files (
+                folder TEXT NOT NULL,
+                name TEXT NOT NULL,
+                state TEXT NOT NULL,
+                verdict TEXT,
+                digest BLOB,
+                at INTEGER NOT NULL,
+                PRIMARY KEY (folder, name)
+            ) WITHOUT ROWID;
+            CREATE TABLE quarantine (
+                id TEXT PRIMARY KEY NOT NULL,
+                mailbox TEXT NOT NULL,
+                folder TEXT NOT NULL,
+                name TEXT NOT NULL,
+                digest BLOB NOT NULL,
+                message_id TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                score REAL NOT NULL,
+                state TEXT NOT NULL,
+                at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX quarantine_by_name ON quarantine (mailbox, name);
+            CREATE INDEX quarantine_by_digest ON quarantine (digest);
+            CREATE TABLE mailboxes (root TEXT PRIMARY KEY NOT NULL, inventoried_at INTEGER NOT NULL) WITHOUT ROWID;
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

@@ -25,7 +25,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     let access: Access
     // Each instance is used from one thread at a time, but the engine shares it as `Sendable`; the Mutex makes that
     // true and also guards the statement cache. Concurrency between processes is SQLite's job (WAL and locks).
-    private let connection: Mutex<SQLiteConnection>
+    let connection: Mutex<SQLiteConnection>
 
     /// Opens (and for `.readWrite` creates or upgrades) the database at `path`.
     ///

@@ -3,24 +3,24 @@ import PitchEngine
 
 @main
 enum Main {
-    static func main() {
+    static func main() async {
         // The pipe filter starts once per delivered message. Parsing its two possible arguments here skips the
         // argument parser's start-up, which measured 5 ms of reflection: more than the filtering itself.
         if let databaseOption = PipeFilter.plainArguments(Array(CommandLine.arguments.dropFirst())) {
             PipeFilter.run(databasePath: DatabaseLocation.resolve(option: databaseOption,
                                                                   environment: Environment.current))
         }
-        PitchFilterCommand.main()
+        await PitchFilterCommand.main()
     }
 }
 
-struct PitchFilterCommand: ParsableCommand {
+struct PitchFilterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pitchfilter",
         abstract: "Recognises form-letter cold pitches and tags them; never bounces, rejects or loses mail.",
         version: Engine.programVersion,
         subcommands: [Filter.self, Classify.self, Train.self, Stats.self, Eval.self, Contacts.self,
-                      StarterModelCommand.self]
+                      Serve.self, QuarantineCommand.self, StarterModelCommand.self]
     )
 }
 

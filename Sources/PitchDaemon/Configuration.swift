@@ -1,0 +1,253 @@
+import PitchMaildir
+import TOMLKit
+
+/// The service's configuration: `/etc/pitchfilter/pitchfilter.toml`, every key documented in
+/// `samples/pitchfilter.toml`.
+///
+/// Parsed into plain values and checked whole before anything uses it, so a SIGHUP with a broken file keeps the
+/// running configuration and logs which key is wrong.
+public struct Configuration: Sendable, Equatable {
+    /// The token database; nil: the caller's default (`--db`, `$PITCHFILTER_DB`, the per-user path).
+    public var databasePath: String?
+    /// Seconds between full scans of every watched folder: what catches a change inotify missed.
+    public var scanInterval: Int = 60
+    public var logLevel: LogLevelName = .info
+    public var mailboxes: [MailboxConfiguration] = []
+    /// The `[defaults]` policy: every mailbox's starting point, and the policy of `--maildir` mailboxes.
+    public var defaultPolicy = MailboxPolicy()
+
+    public init(databasePath: String? = nil, scanInterval: Int = 60, logLevel: LogLevelName = .info,
+                mailboxes: [MailboxConfiguration] = []) {
+        self.databasePath = databasePath
+        self.scanInterval = scanInterval
+        self.logLevel = logLevel
+        self.mailboxes = mailboxes
+    }
+
+    public enum LogLevelName: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+}
+
+/// One watched Maildir and what happens to its mail.
+public struct MailboxConfiguration: Sendable, Equatable {
+    public var path: String
+    public var policy: MailboxPolicy
+
+    public init(path: String, policy: MailboxPolicy = MailboxPolicy()) {
+        self.path = path
+        self.policy = policy
+    }
+}
+
+/// What the service does with each verdict, and which folders mean what. The defaults are what a user who never
+/// read the documentation can live with: pitches go where the user can see them, nothing else moves.
+public struct MailboxPolicy: Sendable, Equatable {
+    public enum PitchAction: String, Sendable, CaseIterable {
+        /// Move into the quarantine folder, tagged.
+        case quarantine
+        /// Add our header and leave it in the INBOX.
+        case tag
+        case leave
+    }
+
+    public enum OtherAction: String, Sendable, CaseIterable {
+        case tag, leave
+    }
+
+    public var onPitch: PitchAction = .quarantine
+    /// Tagged by default: an unsure message is the one a user wants a reason for.
+    public var onUnsure: OtherAction = .tag
+    public var onHam: OtherAction = .leave
+    public var quarantineFolder = ".Pitches"
+    public var sentFolder = ".Sent"
+    /// Folders whose arrivals teach nothing: deleting a pitch moves it to Trash, which is not a claim that it
+    /// is ham, and a Junk folder belongs to some other filter.
+    public var ignoredFolders: [String] = [".Trash", ".Junk", ".Spam", ".Drafts"]
+    /// Messages larger than this are left alone, like the pipe filter's limit.
+    public var maxMessageBytes = 32 << 20
+
+    public init() {}
+}
+
+public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
+    /// The key at fault, as a user would write it (`mailbox[2].on_pitch`), or the file for a syntax error.
+    public let key: String
+    public let problem: String
+
+    public init(key: String, _ problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String { "\(key): \(problem)" }
+}
+
+extension Configuration {
+    /// Reads and checks a configuration file's text. `file` names it in errors.
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Configuration {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(key: file, "line \(error.source.begin.line): \(error.description)")
+        } catch {
+            throw ConfigurationError(key: file, "\(error)")
+        }
+        var reader = TableReader(table: table, path: "")
+        var configuration = Configuration()
+
+        if var database = try reader.table("database") {
+            configuration.databasePath = try database.path("path")
+            try database.finish()
+        }
+        if var service = try reader.table("service") {
+            if let interval = try service.integer("scan_interval", in: 1...86_400) {
+                configuration.scanInterval = interval
+            }
+            if let level = try service.choice("log_level", of: LogLevelName.self) { configuration.logLevel = level }
+            try service.finish()
+        }
+        var defaults = MailboxPolicy()
+        if var table = try reader.table("defaults") {
+            defaults = try table.policy(startingFrom: defaults)
+            try table.finish()
+        }
+        configuration.defaultPolicy = defaults
+        for var mailbox in try reader.tables("mailbox") {
+            guard let path = try mailbox.path("path") else {
+                throw ConfigurationError(key: mailbox.path + "path", "missing: the Maildir's directory")
+            }
+            let policy = try mailbox.policy(startingFrom: defaults)
+            try mailbox.finish()
+            configuration.mailboxes.append(MailboxConfiguration(path: path, policy: policy))
+        }
+        try reader.finish()
+        let paths = configuration.mailboxes.map { Maildir(root: $0.path).root }
+        if let duplicate = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
+            throw ConfigurationError(key: "mailbox", "\(duplicate) is listed twice")
+        }
+        return configuration
+    }
+}
+
+/// Reads keys off one TOML table, remembering which were used so that `finish` can reject the rest: a misspelt
+/// key (`on_pich`) must be an error, not a silently ignored line.
+private struct TableReader {
+    let table: TOMLTable
+    /// `mailbox[1].` — the prefix for this table's keys in error messages.
+    let path: String
+    var used: Set<String> = []
+
+    init(table: TOMLTable, path: String) {
+        self.table = table
+        self.path = path
+    }
+
+    private mutating func value(_ key: String) -> TOMLValueConvertible? {
+        used.insert(key)
+        return table[key]
+    }
+
+    mutating func table(_ key: String) throws(ConfigurationError) -> TableReader? {
+        guard let value = value(key) else { return nil }
+        guard let table = value.table else { throw ConfigurationError(key: path + key, "must be a table ([\(key)])") }
+        return TableReader(table: table, path: path + key + ".")
+    }
+
+    mutating func tables(_ key: String) throws(ConfigurationError) -> [TableReader] {
+        guard let value = value(key) else { return [] }
+        guard let array = value.array else {
+            throw ConfigurationError(key: path + key, "must be an array of tables ([[\(key)]])")
+        }
+        var readers: [TableReader] = []
+        for (index, element) in array.enumerated() {
+            guard let table = element.table else {
+                throw ConfigurationError(key: "\(path)\(key)[\(index + 1)]", "must be a table")
+            }
+            readers.append(TableReader(table: table, path: "\(path)\(key)[\(index + 1)]."))
+        }
+        return readers
+    }
+
+    mutating func string(_ key: String) throws(ConfigurationError) -> String? {
+        guard let value = value(key) else { return nil }
+        guard let string = value.string else { throw ConfigurationError(key: path + key, "must be a string") }
+        return string
+    }
+
+    /// An absolute path: the service's working directory is /, so a relative one would surprise.
+    mutating func path(_ key: String) throws(ConfigurationError) -> String? {
+        guard let string = try string(key) else { return nil }
+        guard string.hasPrefix("/") else {
+            throw ConfigurationError(key: path + key, "must be an absolute path, found \"\(string)\"")
+        }
+        return string
+    }
+
+    /// A Maildir++ folder name: a leading dot, no slash.
+    mutating func folder(_ key: String) throws(ConfigurationError) -> String? {
+        guard let string = try string(key) else { return nil }
+        try Self.checkFolder(string, key: path + key)
+        return string
+    }
+
+    static func checkFolder(_ name: String, key: String) throws(ConfigurationError) {
+        guard name.hasPrefix("."), name.count > 1, !name.contains("/"), name != ".." else {
+            throw ConfigurationError(key: key, "must be a Maildir++ folder name such as \".Pitches\", found \"\(name)\"")
+        }
+    }
+
+    mutating func integer(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let value = value(key) else { return nil }
+        guard let integer = value.int else { throw ConfigurationError(key: path + key, "must be an integer") }
+        guard range.contains(integer) else {
+            throw ConfigurationError(key: path + key, "must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return integer
+    }
+
+    mutating func choice<Choice: RawRepresentable & CaseIterable>(
+        _ key: String, of: Choice.Type
+    ) throws(ConfigurationError) -> Choice? where Choice.RawValue == String {
+        guard let string = try string(key) else { return nil }
+        guard let choice = Choice(rawValue: string) else {
+            let allowed = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError(key: path + key, "must be one of \(allowed); found \"\(string)\"")
+        }
+        return choice
+    }
+
+    mutating func policy(startingFrom defaults: MailboxPolicy) throws(ConfigurationError) -> MailboxPolicy {
+        var policy = defaults
+        if let action = try choice("on_pitch", of: MailboxPolicy.PitchAction.self) { policy.onPitch = action }
+        if let action = try choice("on_unsure", of: MailboxPolicy.OtherAction.self) { policy.onUnsure = action }
+        if let action = try choice("on_ham", of: MailboxPolicy.OtherAction.self) { policy.onHam = action }
+        if let folder = try folder("quarantine_folder") { policy.quarantineFolder = folder }
+        if let folder = try folder("sent_folder") { policy.sentFolder = folder }
+        if let value = value("ignored_folders") {
+            guard let array = value.array else {
+                throw ConfigurationError(key: path + "ignored_folders", "must be an array of folder names")
+            }
+            var folders: [String] = []
+            for (index, element) in array.enumerated() {
+                let key = "\(path)ignored_folders[\(index + 1)]"
+                guard let name = element.string else { throw ConfigurationError(key: key, "must be a string") }
+                try Self.checkFolder(name, key: key)
+                folders.append(name)
+            }
+            policy.ignoredFolders = folders
+        }
+        if let megabytes = try integer("max_message_mib", in: 1...1024) { policy.maxMessageBytes = megabytes << 20 }
+        if policy.quarantineFolder == policy.sentFolder {
+            throw ConfigurationError(key: path + "sent_folder", "must differ from quarantine_folder")
+        }
+        return policy
+    }
+
+    func finish() throws(ConfigurationError) {
+        if let unknown = table.keys.sorted().first(where: { !used.contains($0) }) {
+            throw ConfigurationError(key: path + unknown, "unknown key (misspelt?)")
+        }
+    }
+}

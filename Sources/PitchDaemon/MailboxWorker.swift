@@ -1,0 +1,454 @@
+import Logging
+import PitchClassifier
+import PitchEngine
+import PitchMaildir
+import PitchMessage
+import PitchStore
+import PitchTokenizer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything the service does to one Maildir: classify what arrives in the INBOX, quarantine and tag it, and
+/// learn from what the user moves.
+///
+/// The worker is the only writer of the folders' files it acts on, and it follows one rule for every change:
+/// write down in the journal what is about to happen, change the folder atomically, then mark it done. A restart
+/// that finds a pending record finishes that one change (see `recover`), so a `kill -9` at any moment leaves
+/// every message exactly once. What the worker does not understand it leaves where it is.
+final class MailboxWorker {
+    let maildir: Maildir
+    private(set) var policy: MailboxPolicy
+    private let store: SQLiteTokenStore
+    private let engine: Engine
+    private let logger: Logger
+    /// The journal's records, per folder path, so that a rescan of a large folder costs a directory listing.
+    private var records: [String: [String: FileRecord]] = [:]
+    private var deliveries = 0
+
+    /// A change that could not be made now (a locked database, a full disk): the next scan tries again.
+    private(set) var needsRetry = false
+
+    init(maildir: Maildir, policy: MailboxPolicy, store: SQLiteTokenStore, logger: Logger) {
+        self.maildir = maildir
+        self.policy = policy
+        self.store = store
+        self.engine = Engine(store: store, contacts: store, templates: store)
+        var logger = logger
+        logger[metadataKey: "mailbox"] = "\(maildir.root)"
+        self.logger = logger
+    }
+
+    func update(policy: MailboxPolicy) {
+        self.policy = policy
+    }
+
+    var quarantine: MaildirFolder { maildir.folder(policy.quarantineFolder) }
+
+    /// Creates the quarantine folder and, the first time this mailbox is seen, takes stock of the mail already
+    /// in it: those files are recorded as found, not classified or learned from. Only the INBOX's `new/` is left
+    /// to be classified, and the Sent folder's recipients are learned.
+    func prepare() throws {
+        try quarantine.create()
+        try settleInterruptedMoves()
+        guard try !store.isInventoried(mailbox: maildir.root) else { return }
+        let now = Self.now()
+        var changes: [JournalChange] = []
+        var sentRecipients: [String] = []
+        for folder in try maildir.allFolders() {
+            for subdirectory in MaildirFolder.Subdirectory.allCases {
+                if folder.name == "INBOX" && subdirectory == .new { continue }
+                for entry in try folder.entries(in: subdirectory) {
+                    if folder.name == policy.sentFolder, let bytes = try? FileBytes.read(entry.path, limit: policy.maxMessageBytes) {
+                        sentRecipients += Engine.recipients(of: Message(bytes: bytes))
+                    }
+                    changes.append(.file(FileRecord(folder: folder.path, name: entry.name.unique, state: .done), at: now))
+                }
+            }
+        }
+        changes.append(.inventoried(mailbox: maildir.root, at: now))
+        try store.apply(changes)
+        let added = try store.addContacts(sentRecipients, source: .sent, at: now)
+        logger.info("took stock of the mailbox", metadata: [
+            "files": "\(changes.count - 1)", "contacts": "\(added)"])
+    }
+
+    /// Quarantine moves that were interrupted after the original was removed: only the journal's last step is
+    /// missing. (Moves interrupted earlier are finished when the scan meets the original in the INBOX.)
+    func settleInterruptedMoves() throws {
+        let moving = try store.quarantineEntries(.states([.moving])).filter { $0.mailbox == maildir.root }
+        for var entry in moving where try maildir.inbox.entry(unique: entry.name) == nil {
+            guard try quarantine.entry(unique: entry.name) != nil else { continue }
+            entry.state = .held
+            let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done, verdict: "pitch",
+                                      digest: entry.digest)
+            try store.apply([.quarantine(entry), .file(original, at: Self.now())])
+        }
+    }
+
+    /// Looks at every file of every folder the journal has not finished with. `shouldStop` is asked between
+    /// messages: a shutdown waits for at most the message in hand.
+    func scanAll(shouldStop: () -> Bool) {
+        needsRetry = false
+        let folders: [MaildirFolder]
+        do {
+            folders = try maildir.allFolders()
+        } catch {
+            failed("cannot list the mailbox's folders", error)
+            return
+        }
+        for folder in folders {
+            scan(folder, shouldStop: shouldStop)
+            if shouldStop() { return }
+        }
+    }
+
+    func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) {
+        // new/ before cur/: a message a client moves from new/ to cur/ while we list is then seen in one of them.
+        for subdirectory in MaildirFolder.Subdirectory.allCases {
+            let entries: [MaildirFolder.Entry]
+            do {
+                entries = try folder.entries(in: subdirectory)
+            } catch {
+                // A folder deleted by its user is no failure.
+                if !error.isMissing { failed("cannot list \(folder.path)/\(subdirectory.rawValue)", error) }
+                return
+            }
+            for entry in entries {
+                if shouldStop() { return }
+                handle(entry)
+            }
+        }
+    }
+
+    /// A file that inotify says arrived.
+    func arrived(in folder: MaildirFolder, _ subdirectory: MaildirFolder.Subdirectory, name: String) {
+        guard !name.hasPrefix(".") else { return }
+        handle(MaildirFolder.Entry(folder: folder, subdirectory: subdirectory, name: MaildirName(name)))
+    }
+
+    // MARK: - One file
+
+    private func handle(_ entry: MaildirFolder.Entry) {
+        let record = record(of: entry)
+        if record?.state == .done { return }
+        do {
+            switch role(of: entry.folder) {
+            case .inbox: try handleInbox(entry, record: record)
+            case .quarantine: try handleQuarantine(entry)
+            case .sent: try handleSent(entry)
+            case .ignored: try finish(entry, verdict: nil, digest: nil)
+            case .other: try handleOther(entry)
+            }
+        } catch let error as MaildirError where error.isMissing {
+            // Moved or deleted by a client between the listing and now; its new place gets its own event.
+        } catch {
+            failed("cannot handle \(entry.path), left where it is", error)
+        }
+    }
+
+    private enum Role {
+        case inbox, quarantine, sent, ignored, other
+    }
+
+    private func role(of folder: MaildirFolder) -> Role {
+        if folder.name == "INBOX" { return .inbox }
+        if folder.name == policy.quarantineFolder { return .quarantine }
+        if folder.name == policy.sentFolder { return .sent }
+        if policy.ignoredFolders.contains(folder.name) { return .ignored }
+        return .other
+    }
+
+    private func handleInbox(_ entry: MaildirFolder.Entry, record: FileRecord?) throws {
+        guard let message = try read(entry) else { return }
+        let digest = MessageDigest.of(message)
+        if try learnIfReleased(message, digest: digest, entry: entry) { return }
+        if let record, record.state == .pending, try recover(entry, record: record, digest: digest) { return }
+        // A message a client put into cur/ (moved from another folder, or read before we saw it) is the user's
+        // business: classifying it now would move mail the user has already looked at.
+        guard entry.subdirectory == .new || record?.state == .pending else {
+            return try finish(entry, verdict: nil, digest: digest)
+        }
+        try classifyAndAct(entry, message: message, digest: digest)
+    }
+
+    private func classifyAndAct(_ entry: MaildirFolder.Entry, message: Message, digest: [UInt8]) throws {
+        let tokens = try engine.tokens(of: message, keepingTexts: false)
+        let classification = try engine.assess(tokens).classification
+        let verdict = classification.verdict
+        let edit = message.edit(removing: MessageDigest.ownFields,
+                                inserting: [NewField(name: "X-Pitch-Status", value: Engine.statusValue(classification))])
+        let action = action(for: verdict)
+        let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
+        let size = pieces.reduce(0) { $0 + $1.count }
+        let file = FileRecord(folder: entry.folder.path, name: entry.name.unique, state: .pending,
+                              verdict: verdict.rawValue, digest: digest)
+        let now = Self.now()
+
+        switch action {
+        case .leave:
+            try store.apply([.file(with(file) { $0.state = .done }, at: now)])
+        case .tag:
+            try store.apply([.file(file, at: now)])
+            try entry.folder.replace(entry, with: pieces, name: entry.name.resized(to: size))
+            try store.apply([.file(with(file) { $0.state = .done }, at: Self.now())])
+        case .quarantine:
+            let held = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
+                .first { $0.state == .moving }
+            var quarantined = QuarantineEntry(
+                id: held?.id ?? Self.newIdentifier(), mailbox: maildir.root, folder: policy.quarantineFolder,
+                name: entry.name.unique, digest: digest, messageID: Self.messageID(of: message),
+                sender: Engine.sender(of: message) ?? "", subject: Self.subject(of: message),
+                score: classification.score, state: .moving, at: now)
+            // The quarantine folder's copy is recorded as ours before it exists, so its arrival is never taken
+            // for the user moving a message in.
+            let copy = FileRecord(folder: quarantine.path, name: entry.name.unique, state: .done,
+                                  verdict: verdict.rawValue, digest: digest)
+            try store.apply([.quarantine(quarantined), .file(file, at: now), .file(copy, at: now)])
+            setRecord(copy)
+            try quarantine.create()
+            do {
+                try quarantine.deliver(pieces, into: entry.subdirectory, name: entry.name.resized(to: size))
+            } catch {
+                // EEXIST: delivered by an earlier attempt that was stopped before it removed the original.
+                guard error.errno == EEXIST else { throw error }
+            }
+            try entry.folder.remove(entry)
+            quarantined.state = .held
+            try store.apply([.quarantine(quarantined), .file(with(file) { $0.state = .done }, at: Self.now())])
+            logger.info("quarantined", metadata: [
+                "id": "\(quarantined.id)", "score": "\(Engine.formatScore(classification.score))",
+                "from": "\(quarantined.sender)"])
+        }
+        remember(message, tokens, digest: digest)
+        setRecord(with(file) { $0.state = .done })
+        logger.debug("classified", metadata: [
+            "file": "\(entry.name)", "verdict": "\(verdict.rawValue)",
+            "score": "\(Engine.formatScore(classification.score))", "action": "\(action)"])
+    }
+
+    private enum Action: String {
+        case quarantine, tag, leave
+    }
+
+    private func action(for verdict: Verdict) -> Action {
+        switch verdict {
+        case .pitch:
+            switch policy.onPitch {
+            case .quarantine: .quarantine
+            case .tag: .tag
+            case .leave: .leave
+            }
+        case .unsure: policy.onUnsure == .tag ? .tag : .leave
+        case .ham: policy.onHam == .tag ? .tag : .leave
+        }
+    }
+
+    /// A pending record: the service stopped part-way through changing this file. Returns true when the change
+    /// was finished here; false when it never happened and the message is to be classified again.
+    private func recover(_ entry: MaildirFolder.Entry, record: FileRecord, digest: [UInt8]) throws -> Bool {
+        guard record.digest == nil || record.digest == digest else { return false }
+        // Moving to quarantine: if the copy is there, only the original's removal is missing.
+        if let copy = try quarantine.entry(unique: entry.name.unique),
+           let copied = try FileBytes.read(copy.path, limit: policy.maxMessageBytes),
+           MessageDigest.of(Message(bytes: copied)) == digest {
+            try entry.folder.remove(entry)
+            var changes: [JournalChange] = [.file(with(record) { $0.state = .done }, at: Self.now())]
+            for var held in try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
+            where held.state == .moving {
+                held.state = .held
+                changes.append(.quarantine(held))
+            }
+            try store.apply(changes)
+            setRecord(with(record) { $0.state = .done })
+            logger.notice("finished a quarantine move interrupted by a restart", metadata: ["file": "\(entry.name)"])
+            return true
+        }
+        // Tagging in place under a new name: the tagged copy was linked, the original not yet removed. The copy
+        // was written after the original was read, so it is the newer of two files with the same content.
+        let twins = try MaildirFolder.Subdirectory.allCases.flatMap { try entry.folder.entries(in: $0) }
+            .filter { $0.name.unique == entry.name.unique }
+        if twins.count > 1 {
+            let dated = twins.compactMap { twin -> (MaildirFolder.Entry, Int64, [UInt8])? in
+                guard let bytes = try? FileBytes.read(twin.path, limit: policy.maxMessageBytes) else { return nil }
+                return (twin, Self.modificationTime(twin.path), MessageDigest.of(Message(bytes: bytes)))
+            }
+            guard dated.count == twins.count, dated.allSatisfy({ $0.2 == digest }) else { return false }
+            for (older, _, _) in dated.sorted(by: { $0.1 < $1.1 }).dropLast() { try entry.folder.remove(older) }
+            try finish(entry, verdict: record.verdict, digest: digest)
+            logger.notice("finished a tag interrupted by a restart", metadata: ["file": "\(entry.name)"])
+            return true
+        }
+        return false
+    }
+
+    /// A message the service quarantined is back outside the quarantine folder: the user says it is not a pitch.
+    private func learnIfReleased(_ message: Message, digest: [UInt8], entry: MaildirFolder.Entry) throws -> Bool {
+        let matches = try store.quarantineEntries(
+            .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
+        guard let quarantined = matches.first(where: { $0.state == .held || $0.state == .released }) else {
+            return false
+        }
+        if quarantined.state == .held {
+            try learn(message, as: .ham)
+            var released = quarantined
+            released.state = .released
+            try store.apply([.quarantine(released)])
+            logger.info("learned as ham: moved out of quarantine", metadata: [
+                "id": "\(quarantined.id)", "to": "\(entry.folder.name)"])
+        }
+        // Released by `quarantine release`, which already learned it.
+        try finish(entry, verdict: nil, digest: digest)
+        return true
+    }
+
+    private func handleQuarantine(_ entry: MaildirFolder.Entry) throws {
+        guard let message = try read(entry) else { return }
+        let digest = MessageDigest.of(message)
+        let ours = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
+            .contains { $0.state == .moving || $0.state == .held }
+        if !ours {
+            // The user put it here: a pitch we missed.
+            try learn(message, as: .pitch)
+            let earlier = try store.quarantineEntries(
+                .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message))).first
+            let held = QuarantineEntry(
+                id: earlier?.id ?? Self.newIdentifier(), mailbox: maildir.root, folder: entry.folder.name,
+                name: entry.name.unique, digest: digest, messageID: Self.messageID(of: message),
+                sender: Engine.sender(of: message) ?? "", subject: Self.subject(of: message),
+                score: earlier?.score ?? 1, state: .held, at: Self.now())
+            try store.apply([.quarantine(held)])
+            logger.info("learned as pitch: moved into quarantine", metadata: ["id": "\(held.id)"])
+        }
+        try finish(entry, verdict: nil, digest: digest)
+    }
+
+    private func handleSent(_ entry: MaildirFolder.Entry) throws {
+        guard let message = try read(entry) else { return }
+        let added = try store.addContacts(Engine.recipients(of: message), source: .sent, at: Self.now())
+        if added > 0 { logger.debug("learned correspondents from sent mail", metadata: ["new": "\(added)"]) }
+        try finish(entry, verdict: nil, digest: nil)
+    }
+
+    private func handleOther(_ entry: MaildirFolder.Entry) throws {
+        guard let message = try read(entry) else { return }
+        let digest = MessageDigest.of(message)
+        if try learnIfReleased(message, digest: digest, entry: entry) { return }
+        try finish(entry, verdict: nil, digest: digest)
+    }
+
+    // MARK: - Helpers
+
+    /// The message, or nil for one over the size limit, which is recorded as done and left alone.
+    private func read(_ entry: MaildirFolder.Entry) throws -> Message? {
+        guard let bytes = try FileBytes.read(entry.path, limit: policy.maxMessageBytes) else {
+            logger.notice("message larger than \(policy.maxMessageBytes >> 20) MiB left alone",
+                          metadata: ["file": "\(entry.path)"])
+            try finish(entry, verdict: nil, digest: nil)
+            return nil
+        }
+        return Message(bytes: bytes)
+    }
+
+    private func learn(_ message: Message, as target: MessageClass) throws {
+        let learning = try engine.learning(message, as: target)
+        _ = try store.train([learning.item])
+        if target == .ham, let sender = Engine.sender(of: message) {
+            _ = try store.addContacts([sender], source: .ham, at: Self.now())
+        }
+        if let sighting = learning.sighting { try? Engine.remember([sighting], in: store) }
+    }
+
+    /// Records the template of a classified message; a failure costs one sighting, never the message.
+    private func remember(_ message: Message, _ tokens: MessageTokens, digest: [UInt8]) {
+        guard let sighting = Engine.templateSighting(of: message, tokens, digest: digest) else { return }
+        do {
+            try Engine.remember([sighting], in: store)
+        } catch {
+            logger.debug("template not recorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func finish(_ entry: MaildirFolder.Entry, verdict: String?, digest: [UInt8]?) throws {
+        let record = FileRecord(folder: entry.folder.path, name: entry.name.unique, state: .done,
+                                verdict: verdict, digest: digest)
+        try store.apply([.file(record, at: Self.now())])
+        setRecord(record)
+    }
+
+    private func record(of entry: MaildirFolder.Entry) -> FileRecord? {
+        if records[entry.folder.path] == nil {
+            records[entry.folder.path] = (try? store.fileRecords(in: entry.folder.path)) ?? [:]
+        }
+        return records[entry.folder.path]?[entry.name.unique]
+    }
+
+    private func setRecord(_ record: FileRecord) {
+        records[record.folder, default: [:]][record.name] = record
+    }
+
+    private var lastFailure: String?
+
+    /// Logs a failure once, not once per message and scan, and asks for a retry.
+    private func failed(_ what: String, _ error: any Error) {
+        needsRetry = true
+        let line = "\(what): \(error)"
+        if line != lastFailure {
+            logger.warning("\(line)")
+            lastFailure = line
+        }
+    }
+
+    /// Clears the failure memory after a scan that needed no retry, so the next failure is logged again.
+    func scanSucceeded() {
+        if lastFailure != nil, !needsRetry {
+            logger.notice("working again after the earlier failure")
+            lastFailure = nil
+        }
+    }
+
+    static func now() -> Int64 { Int64(time(nil)) }
+
+    static func modificationTime(_ path: String) -> Int64 {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0 }
+        return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+
+    /// 16 hex digits from the system's random source: unguessable, and meaningless outside the journal.
+    static func newIdentifier() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    static func messageID(of message: Message) -> String {
+        guard let field = message.header.first(named: "Message-ID") else { return "" }
+        let value = String(decoding: message.header.unfoldedValue(of: field), as: UTF8.self)
+        return value.trimmingWhitespace()
+    }
+
+    static func subject(of message: Message) -> String {
+        guard let field = message.header.first(named: "Subject") else { return "" }
+        var defects: [Defect] = []
+        return message.header.text(of: field, defects: &defects).trimmingWhitespace()
+    }
+}
+
+func with<Value>(_ value: Value, _ change: (inout Value) -> Void) -> Value {
+    var value = value
+    change(&value)
+    return value
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        guard let start = firstIndex(where: { !isSpace($0) }), let end = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[start...end])
+    }
+}

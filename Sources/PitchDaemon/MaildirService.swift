@@ -1,0 +1,302 @@
+import Dispatch
+import Logging
+import PitchEngine
+import PitchMaildir
+import PitchStore
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Watches every configured Maildir: inotify for arrivals, a full scan at start-up and every `scan_interval`.
+///
+/// The work is blocking file-system and SQLite calls, so it runs on a thread of its own rather than on the
+/// cooperative pool that the rest of the service shares. The Service's `run` waits for that thread; a graceful
+/// shutdown sets a flag and wakes it, and the thread stops after the message in hand.
+public final class MaildirService: Service, Sendable {
+    private let settings: Settings
+    private let logger: Logger
+    private let control = LoopControl()
+    private let wakeup: Wakeup
+
+    /// What the loop needs besides the configuration: where things are, and how to reach systemd.
+    public struct Settings: Sendable {
+        public var configuration: Configuration
+        public var databasePath: String
+        /// Re-reads the configuration for SIGHUP; nil when the service was started from flags alone.
+        public var reload: (@Sendable () throws -> Configuration)?
+        public var notifier: SystemdNotifier
+
+        public init(configuration: Configuration, databasePath: String,
+                    reload: (@Sendable () throws -> Configuration)?, notifier: SystemdNotifier) {
+            self.configuration = configuration
+            self.databasePath = databasePath
+            self.reload = reload
+            self.notifier = notifier
+        }
+    }
+
+    public init(settings: Settings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        wakeup = try Wakeup()
+    }
+
+    /// Asks the loop to re-read the configuration (SIGHUP).
+    public func requestReload() {
+        control.requestReload()
+        wakeup.signal()
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await runOnOwnThread()
+            } onCancel: {
+                self.stop()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    private func stop() {
+        control.stop()
+        wakeup.signal()
+    }
+
+    private func runOnOwnThread() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue(label: "pitchfilter.maildir").async {
+                do {
+                    var loop = try WatchLoop(settings: self.settings, logger: self.logger, wakeup: self.wakeup,
+                                             control: self.control)
+                    try loop.run()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}
+
+/// The flags another thread sets for the loop: stop, and reload.
+final class LoopControl: Sendable {
+    private struct State {
+        var stopping = false
+        var reloadRequested = false
+    }
+
+    private let state = Mutex(State())
+
+    var stopping: Bool { state.withLock { $0.stopping } }
+    func stop() { state.withLock { $0.stopping = true } }
+    func requestReload() { state.withLock { $0.reloadRequested = true } }
+
+    /// True once per request.
+    func takeReloadRequest() -> Bool {
+        state.withLock { state in
+            defer { state.reloadRequested = false }
+            return state.reloadRequested
+        }
+    }
+}
+
+/// The loop itself, confined to the service's thread.
+private struct WatchLoop {
+    let settings: MaildirService.Settings
+    let logger: Logger
+    let wakeup: Wakeup
+    let control: LoopControl
+    var configuration: Configuration
+    let inotify: Inotify
+    var workers: [String: MailboxWorker] = [:]
+    /// inotify watch → the mailbox root and the folder and subdirectory it watches (nil subdirectory: the root,
+    /// watched for new sub-folders).
+    var watches: [Int32: (root: String, folder: MaildirFolder, subdirectory: MaildirFolder.Subdirectory?)] = [:]
+
+    init(settings: MaildirService.Settings, logger: Logger, wakeup: Wakeup,
+         control: LoopControl) throws {
+        self.settings = settings
+        self.logger = logger
+        self.wakeup = wakeup
+        self.control = control
+        configuration = settings.configuration
+        inotify = try Inotify()
+    }
+
+    var stopping: Bool { control.stopping }
+
+    mutating func run() throws {
+        guard let store = openStore() else { return }
+        startWorkers(store: store)
+        settings.notifier.notify(ready: true, status: "watching \(workers.count) mailbox(es)")
+        logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
+
+        var nextScan = Self.monotonicSeconds() + Double(configuration.scanInterval)
+        while !stopping {
+            let retrying = workers.values.contains { $0.needsRetry }
+            let untilScan = max(0, nextScan - Self.monotonicSeconds())
+            // A failed change is retried within two seconds: a lock or a full disk is usually brief.
+            let wait = retrying ? min(untilScan, 2) : untilScan
+            _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
+            wakeup.drain()
+            if stopping { break }
+            if control.takeReloadRequest() { reload(store: store) }
+            var rescanAll = false
+            for event in inotify.read() {
+                if stopping { break }
+                if event.overflowed {
+                    rescanAll = true
+                    continue
+                }
+                handle(event, store: store)
+            }
+            let now = Self.monotonicSeconds()
+            if rescanAll || now >= nextScan || retrying {
+                scanAll()
+                nextScan = Self.monotonicSeconds() + Double(configuration.scanInterval)
+            }
+        }
+        settings.notifier.notify(stopping: true)
+        logger.info("stopped watching")
+    }
+
+    /// The database, opened read-write; waits and retries while it cannot be (a read-only file, a full disk, a
+    /// permission an admin is fixing) rather than exiting, so the unit does not flap. Nil when stopped meanwhile.
+    private func openStore() -> SQLiteTokenStore? {
+        var lastError = ""
+        while !stopping {
+            do {
+                return try SQLiteTokenStore(path: settings.databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
+                                            access: .readWrite)
+            } catch {
+                let line = "\(error)"
+                if line != lastError { logger.error("cannot open the database, retrying every 5 s: \(line)") }
+                lastError = line
+                settings.notifier.notify(status: "waiting for the database: \(line)")
+                _ = Poll.readable([wakeup.descriptor], milliseconds: 5_000)
+                wakeup.drain()
+            }
+        }
+        return nil
+    }
+
+    private mutating func startWorkers(store: SQLiteTokenStore) {
+        for mailbox in configuration.mailboxes {
+            addWorker(mailbox, store: store)
+            if stopping { return }
+        }
+    }
+
+    private mutating func addWorker(_ mailbox: MailboxConfiguration, store: SQLiteTokenStore) {
+        let control = self.control
+        let maildir = Maildir(root: mailbox.path)
+        let worker = MailboxWorker(maildir: maildir, policy: mailbox.policy, store: store, logger: logger)
+        workers[maildir.root] = worker
+        do {
+            try maildir.inbox.create()
+            try worker.prepare()
+        } catch {
+            // Still watched: the scans retry, and log if the problem stays.
+            logger.warning("cannot prepare the mailbox: \(error)", metadata: ["mailbox": "\(maildir.root)"])
+        }
+        watchFolders(of: worker)
+        worker.scanAll(shouldStop: { control.stopping })
+    }
+
+    private mutating func watchFolders(of worker: MailboxWorker) {
+        let root = worker.maildir.root
+        let watched = Set(watches.values.filter { $0.root == root }.map { "\($0.folder.path)/\($0.subdirectory?.rawValue ?? "")" })
+        if !watched.contains(root + "/"), let watch = try? inotify.watch(root) {
+            watches[watch] = (root, worker.maildir.inbox, nil)
+        }
+        for folder in (try? worker.maildir.allFolders()) ?? [worker.maildir.inbox] {
+            for subdirectory in MaildirFolder.Subdirectory.allCases
+            where !watched.contains("\(folder.path)/\(subdirectory.rawValue)") {
+                do {
+                    watches[try inotify.watch(folder.path + "/" + subdirectory.rawValue)] = (root, folder, subdirectory)
+                } catch {
+                    logger.warning("cannot watch \(folder.path)/\(subdirectory.rawValue): \(error); scans still cover it")
+                }
+            }
+        }
+    }
+
+    private mutating func handle(_ event: Inotify.Event, store: SQLiteTokenStore) {
+        let control = self.control
+        guard let (root, folder, subdirectory) = watches[event.watch], let worker = workers[root] else { return }
+        if event.mask & UInt32(IN_IGNORED) != 0 {
+            watches[event.watch] = nil  // the directory went away
+            return
+        }
+        guard let subdirectory else {
+            // Something appeared in the mailbox's root: maybe a new Maildir++ folder. Its cur/ may not exist yet
+            // when the event arrives, so watch what exists now and scan; the periodic scan catches the rest.
+            if event.name.hasPrefix(".") {
+                watchFolders(of: worker)
+                worker.scan(worker.maildir.folder(event.name), shouldStop: { control.stopping })
+            }
+            return
+        }
+        worker.arrived(in: folder, subdirectory, name: event.name)
+    }
+
+    private mutating func scanAll() {
+        let control = self.control
+        for worker in workers.values.sorted(by: { $0.maildir.root < $1.maildir.root }) {
+            if stopping { return }
+            watchFolders(of: worker)
+            worker.scanAll(shouldStop: { control.stopping })
+            worker.scanSucceeded()
+        }
+    }
+
+    /// SIGHUP: read the file again; keep running on the old configuration if the new one is invalid. Policies
+    /// change in place; mailboxes added are started, mailboxes removed stop being watched.
+    private mutating func reload(store: SQLiteTokenStore) {
+        guard let read = settings.reload else {
+            logger.notice("SIGHUP ignored: started without --config")
+            return
+        }
+        settings.notifier.notify(reloading: true)
+        defer { settings.notifier.notify(ready: true, status: "watching \(workers.count) mailbox(es)") }
+        let new: Configuration
+        do {
+            new = try read()
+        } catch {
+            logger.error("configuration not reloaded, keeping the running one: \(error)")
+            return
+        }
+        if new.databasePath != configuration.databasePath {
+            logger.warning("the database path changed; restart the service to use it")
+        }
+        let roots = Set(new.mailboxes.map { Maildir(root: $0.path).root })
+        for (root, _) in workers where !roots.contains(root) {
+            workers[root] = nil
+            for (watch, target) in watches where target.root == root {
+                inotify.unwatch(watch)
+                watches[watch] = nil
+            }
+            logger.info("no longer watching", metadata: ["mailbox": "\(root)"])
+        }
+        configuration = new
+        for mailbox in new.mailboxes {
+            if let worker = workers[Maildir(root: mailbox.path).root] {
+                worker.update(policy: mailbox.policy)
+            } else {
+                addWorker(mailbox, store: store)
+            }
+        }
+        logger.info("configuration reloaded", metadata: ["mailboxes": "\(workers.count)"])
+    }
+
+    static func monotonicSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,125 @@
+import PitchEngine
+import PitchMaildir
+import PitchMessage
+import PitchStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pitchfilter quarantine …`: what the service quarantined, by opaque id.
+///
+/// Ids come from the journal and every path is built from the journal's record, never from input, so a command
+/// line can name a quarantined message but no other file. Each operation is safe to repeat after a crash: a
+/// release that was interrupted finishes when run again.
+public struct QuarantineDesk {
+    let store: SQLiteTokenStore
+
+    public init(store: SQLiteTokenStore) {
+        self.store = store
+    }
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case unknownID(String)
+        case notHeld(String, QuarantineState)
+        case fileMissing(String, folder: String)
+
+        public var description: String {
+            switch self {
+            case .unknownID(let id): "no quarantined message has the id \(id) (see `pitchfilter quarantine list`)"
+            case .notHeld(let id, let state): "message \(id) is not in quarantine any more (\(state.rawValue))"
+            case .fileMissing(let id, let folder):
+                "message \(id) is no longer in \(folder): it was moved or deleted in a mail client"
+            }
+        }
+    }
+
+    public struct Item: Sendable {
+        public var entry: QuarantineEntry
+        /// Where the file is now; nil when a client moved or deleted it.
+        public var path: String?
+    }
+
+    /// Messages in quarantine, newest first.
+    public func list() throws -> [Item] {
+        try store.quarantineEntries(.states([.held, .moving])).map { entry in
+            Item(entry: entry, path: try? file(of: entry)?.path)
+        }
+    }
+
+    /// The message's bytes as they are in the quarantine folder (with our header).
+    public func show(_ id: String) throws -> [UInt8] {
+        let (_, entry) = try held(id)
+        guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { return [] }
+        return bytes
+    }
+
+    /// Moves the message back into the INBOX as it arrived (our header removed) and learns it as ham.
+    @discardableResult
+    public func release(_ id: String) throws -> String {
+        var (record, entry) = try held(id)
+        guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
+        let message = Message(bytes: bytes)
+        let original = message.edit(removing: MessageDigest.ownFields, inserting: []).pieces(of: message.raw)
+        let size = original.reduce(0) { $0 + $1.count }
+        let inbox = Maildir(root: record.mailbox).inbox
+        // The same unique name it had in the INBOX, which the journal already records as done: the service sees
+        // it arrive and leaves it alone.
+        let name = entry.name.resized(to: size)
+        do {
+            try inbox.deliver(original, into: entry.subdirectory, name: name)
+        } catch {
+            // EEXIST: delivered by a release that was interrupted before it removed the quarantined copy.
+            guard error.errno == EEXIST else { throw error }
+        }
+        try entry.folder.remove(entry)
+
+        let engine = Engine(store: store, contacts: store, templates: store)
+        let released = Message(bytes: original.flatMap { $0 })
+        _ = try store.train([try engine.trainingItem(for: released, as: .ham)])
+        if let sender = Engine.sender(of: released) {
+            _ = try store.addContacts([sender], source: .ham, at: Int64(time(nil)))
+        }
+        record.state = .released
+        try store.apply([.quarantine(record)])
+        entry = MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory, name: name)
+        return entry.path
+    }
+
+    /// Removes the message for good.
+    public func delete(_ id: String) throws {
+        let (record, entry) = try held(id, allowMissingFile: true)
+        if let entry { try entry.folder.remove(entry) }
+        try store.apply([.quarantine(with(record) { $0.state = .deleted })])
+    }
+
+    /// Deletes what has been in quarantine longer than `days`; returns how many.
+    public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws -> Int {
+        let cutoff = now - Int64(days) * 86_400
+        var purged = 0
+        for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
+            try delete(entry.id)
+            purged += 1
+        }
+        return purged
+    }
+
+    private func held(_ id: String) throws -> (QuarantineEntry, MaildirFolder.Entry) {
+        let (record, entry) = try held(id, allowMissingFile: false)
+        return (record, entry!)
+    }
+
+    private func held(_ id: String, allowMissingFile: Bool) throws -> (QuarantineEntry, MaildirFolder.Entry?) {
+        // Ids are 16 hex digits; anything else cannot be one, whatever the database holds.
+        guard id.count == 16, id.allSatisfy(\.isHexDigit) else { throw Failure.unknownID(id) }
+        guard let record = try store.quarantineEntries(.id(id.lowercased())).first else { throw Failure.unknownID(id) }
+        guard record.state == .held || record.state == .moving else { throw Failure.notHeld(id, record.state) }
+        let entry = try file(of: record)
+        if entry == nil && !allowMissingFile { throw Failure.fileMissing(id, folder: record.folder) }
+        return (record, entry)
+    }
+
+    private func file(of record: QuarantineEntry) throws -> MaildirFolder.Entry? {
+        try Maildir(root: record.mailbox).folder(record.folder).entry(unique: record.name)
+    }
+}

@@ -1,0 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// sd_notify(3) without libsystemd: one datagram to the socket systemd names in `$NOTIFY_SOCKET`.
+///
+/// libsystemd-dev is not a dependency worth taking for twenty lines, and installing it on the build host upgrades
+/// systemd packages. Outside systemd (`$NOTIFY_SOCKET` unset) every call does nothing.
+public struct SystemdNotifier: Sendable {
+    let socketPath: String?
+
+    public init(environment: (String) -> String?) {
+        socketPath = environment("NOTIFY_SOCKET").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public static let disabled = SystemdNotifier(environment: { _ in nil })
+
+    public func notify(ready: Bool = false, reloading: Bool = false, stopping: Bool = false, status: String? = nil) {
+        var lines: [String] = []
+        if ready { lines.append("READY=1") }
+        if reloading { lines.append("RELOADING=1") }
+        if stopping { lines.append("STOPPING=1") }
+        if let status { lines.append("STATUS=" + status.filter { $0 != "\n" }) }
+        send(lines.joined(separator: "\n"))
+    }
+
+    private func send(_ text: String) {
+        guard let socketPath, !text.isEmpty else { return }
+        // "@name" is an abstract socket: its address starts with a zero byte instead of the "@".
+        var path = Array(socketPath.utf8)
+        if path.first == UInt8(ascii: "@") { path[0] = 0 }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count)
+        let bytes = Array(text.utf8)
+        _ = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                sendto(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL), socketAddress, length)
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The few directory calls the Maildir code needs, over the C library (Foundation's FileManager hides errno,
+/// which is what tells a full disk from a missing file).
+enum Directory {
+    static func names(in path: String) throws(MaildirError) -> [String] {
+        guard let directory = opendir(path) else { throw MaildirError("list", path) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    static func make(_ path: String) throws(MaildirError) {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw MaildirError("create directory", path) }
+    }
+
+    /// fsync on the directory: makes a rename or link in it durable.
+    static func sync(_ path: String) throws(MaildirError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw MaildirError("open directory", path) }
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw MaildirError("fsync", path) }
+    }
+}
+
+public enum FileBytes {
+    /// The whole file, or nil when it is larger than `limit` bytes (the caller leaves such messages alone).
+    public static func read(_ path: String, limit: Int) throws(MaildirError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw MaildirError("open", path) }
+        defer { close(fd) }
+        var info = stat()
+        if fstat(fd, &info) != 0 { throw MaildirError("stat", path) }
+        if Int(info.st_size) > limit { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var count = 0
+        while true {
+            if count == bytes.count {
+                // The file may have grown since fstat: read on until the real end.
+                if count > limit { return nil }
+                bytes.append(contentsOf: repeatElement(0, count: max(4096, count / 2)))
+            }
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MaildirError("read", path)
+            }
+            if n == 0 { break }
+            count += n
+        }
+        bytes.removeSubrange(count...)
+        return count > limit ? nil : bytes
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, path: String) throws(MaildirError) {
+        let failure: MaildirError? = bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return nil }
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, base + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return MaildirError("write", path)
+                }
+                offset += n
+            }
+            return nil
+        }
+        if let failure { throw failure }
+    }
+}

@@ -1,0 +1,195 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A Maildir++ mailbox: the INBOX at the root and sub-folders `.Name` beside its `new/`, `cur/` and `tmp/`.
+public struct Maildir: Hashable, Sendable {
+    /// The root directory, without a trailing slash.
+    public let root: String
+
+    public init(root: String) {
+        var root = root
+        while root.count > 1, root.hasSuffix("/") { root.removeLast() }
+        self.root = root
+    }
+
+    public var inbox: MaildirFolder { MaildirFolder(path: root, name: "INBOX") }
+
+    /// A Maildir++ sub-folder: `name` is its directory name, with the leading dot (`.Pitches`, `.Sent`).
+    public func folder(_ name: String) -> MaildirFolder {
+        MaildirFolder(path: root + "/" + name, name: name)
+    }
+
+    /// The sub-folders that exist now: directories named `.Something` with a `cur/` inside.
+    public func subfolders() throws(MaildirError) -> [MaildirFolder] {
+        try Directory.names(in: root).filter { name in
+            name.hasPrefix(".") && name != "." && name != ".."
+                && Directory.isDirectory(root + "/" + name + "/cur")
+        }.sorted().map(folder)
+    }
+
+    /// INBOX and every sub-folder.
+    public func allFolders() throws(MaildirError) -> [MaildirFolder] {
+        [inbox] + (try subfolders())
+    }
+}
+
+/// One folder of a Maildir: its `new/`, `cur/` and `tmp/`.
+///
+/// Every change is atomic as the Maildir specification asks: a new file is written and fsynced in `tmp/`, then
+/// linked or renamed into place, and the directory is fsynced so the rename outlives a crash.
+public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
+    public let path: String
+    /// "INBOX" for the root, else the directory name (`.Pitches`).
+    public let name: String
+
+    public init(path: String, name: String) {
+        self.path = path
+        self.name = name
+    }
+
+    public enum Subdirectory: String, Sendable, CaseIterable {
+        /// Delivered, not yet seen by a mail client.
+        case new
+        /// Seen by a client; names carry `:2,<flags>`.
+        case cur
+    }
+
+    /// A message file in this folder.
+    public struct Entry: Hashable, Sendable, CustomStringConvertible {
+        public let folder: MaildirFolder
+        public let subdirectory: Subdirectory
+        public let name: MaildirName
+
+        public init(folder: MaildirFolder, subdirectory: Subdirectory, name: MaildirName) {
+            self.folder = folder
+            self.subdirectory = subdirectory
+            self.name = name
+        }
+
+        public var path: String { folder.path + "/" + subdirectory.rawValue + "/" + name.fileName }
+        public var description: String { path }
+    }
+
+    public var description: String { name }
+
+    public var exists: Bool { Directory.isDirectory(path + "/cur") }
+
+    /// Creates the folder's directories (mode 0700, like every MDA) and, for a sub-folder, the `maildirfolder`
+    /// marker file Maildir++ clients look for. Existing parts are left as they are.
+    public func create() throws(MaildirError) {
+        try Directory.make(path)
+        for sub in ["tmp", "new", "cur"] { try Directory.make(path + "/" + sub) }
+        if name != "INBOX" {
+            let marker = path + "/maildirfolder"
+            let fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 { throw MaildirError("create", marker) }
+            close(fd)
+        }
+    }
+
+    /// The messages in `new/` or `cur/`, in name order (oldest deliveries first for standard names).
+    public func entries(in subdirectory: Subdirectory) throws(MaildirError) -> [Entry] {
+        try Directory.names(in: path + "/" + subdirectory.rawValue)
+            .filter { !$0.hasPrefix(".") }
+            .sorted()
+            .map { Entry(folder: self, subdirectory: subdirectory, name: MaildirName($0)) }
+    }
+
+    /// The entry in `new/` or `cur/` whose unique part is `unique`, if any.
+    public func entry(unique: String) throws(MaildirError) -> Entry? {
+        for subdirectory in Subdirectory.allCases {
+            if let found = try entries(in: subdirectory).first(where: { $0.name.unique == unique }) { return found }
+        }
+        return nil
+    }
+
+    /// Writes `pieces` as a new message named `name` in `subdirectory`: tmp/, fsync, link into place, fsync.
+    ///
+    /// link(2) rather than rename(2), so an existing file of that name is never replaced: the call fails with
+    /// EEXIST instead. If anything fails, the file in tmp/ is removed and nothing else has changed.
+    @discardableResult
+    public func deliver(_ pieces: [ArraySlice<UInt8>], into subdirectory: Subdirectory,
+                        name: MaildirName) throws(MaildirError) -> Entry {
+        let temporary = try writeTemporary(pieces, name: name)
+        let entry = Entry(folder: self, subdirectory: subdirectory, name: name)
+        defer { unlink(temporary) }
+        if link(temporary, entry.path) != 0 { throw MaildirError("link into place", entry.path) }
+        try Directory.sync(path + "/" + subdirectory.rawValue)
+        return entry
+    }
+
+    /// Replaces `entry` with `pieces` under the name `name` (the same unique part, a new size): written in tmp/,
+    /// renamed over the old file when the name is unchanged, else linked under the new name before the old one is
+    /// removed. A crash in between leaves the old file, or both with the same unique part; never neither.
+    @discardableResult
+    public func replace(_ entry: Entry, with pieces: [ArraySlice<UInt8>],
+                        name: MaildirName) throws(MaildirError) -> Entry {
+        let temporary = try writeTemporary(pieces, name: name)
+        let replacement = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
+        if name == entry.name {
+            if rename(temporary, replacement.path) != 0 {
+                let error = MaildirError("rename into place", replacement.path)
+                unlink(temporary)
+                throw error
+            }
+        } else {
+            defer { unlink(temporary) }
+            if link(temporary, replacement.path) != 0 { throw MaildirError("link into place", replacement.path) }
+            try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+            if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
+        }
+        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        return replacement
+    }
+
+    /// Removes a message file; one already gone is not an error.
+    public func remove(_ entry: Entry) throws(MaildirError) {
+        if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
+        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+    }
+
+    /// Moves a message into another folder (of the same file system) with rename(2), keeping its bytes.
+    @discardableResult
+    public func move(_ entry: Entry, to folder: MaildirFolder, _ subdirectory: Subdirectory,
+                     name: MaildirName) throws(MaildirError) -> Entry {
+        let target = Entry(folder: folder, subdirectory: subdirectory, name: name)
+        if link(entry.path, target.path) != 0 { throw MaildirError("link into place", target.path) }
+        try Directory.sync(folder.path + "/" + subdirectory.rawValue)
+        if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
+        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        return target
+    }
+
+    /// Files in tmp/ older than `seconds`: deliveries that crashed part-way (the Maildir specification's 36 hours
+    /// is for cleaning up; the service only leaves its own there when it is killed mid-write).
+    public func staleTemporaries(olderThan seconds: Int) throws(MaildirError) -> [String] {
+        let directory = path + "/tmp"
+        let now = time(nil)
+        return try Directory.names(in: directory).filter { name in
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
+            return now - info.st_mtim.tv_sec > seconds
+        }.map { directory + "/" + $0 }
+    }
+
+    private func writeTemporary(_ pieces: [ArraySlice<UInt8>], name: MaildirName) throws(MaildirError) -> String {
+        let temporary = path + "/tmp/" + name.unique + ".pitchfilter"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 { throw MaildirError("create", temporary) }
+        do throws(MaildirError) {
+            for piece in pieces { try FileBytes.writeAll(fd, piece, path: temporary) }
+            if fsync(fd) != 0 { throw MaildirError("fsync", temporary) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        if close(fd) != 0 {
+            let error = MaildirError("close", temporary)
+            unlink(temporary)
+            throw error
+        }
+        return temporary
+    }
+}

@@ -1,0 +1,108 @@
+/// What the service did with the files of the Maildirs it watches, kept beside the token counts so one database
+/// holds everything a restart needs.
+///
+/// The journal is how the service keeps its promise that a crash at any moment leaves every message exactly once:
+/// before it changes a folder it writes down what it is about to do (`FileState.pending`, a quarantine entry in
+/// state `moving`), and once the change is on disk it marks it done. A restart that finds a pending entry finishes
+/// or undoes that one change instead of classifying the message again.
+public protocol MailboxJournal: Sendable {
+    /// Every record of files in `folder` (a folder's path), by the unique part of their names.
+    func fileRecords(in folder: String) throws -> [String: FileRecord]
+    /// Quarantine entries selected by `query`, newest first.
+    func quarantineEntries(_ query: QuarantineQuery) throws -> [QuarantineEntry]
+    /// Whether the mailbox's existing mail has been taken stock of (see `JournalChange.inventoried`).
+    func isInventoried(mailbox root: String) throws -> Bool
+    /// Applies all `changes` in one transaction: all of them or none.
+    func apply(_ changes: [JournalChange]) throws
+}
+
+/// One file the service has looked at.
+public struct FileRecord: Hashable, Sendable {
+    public var folder: String
+    /// The unique part of the file name (`MaildirName.unique`): flags and sizes may change, this does not.
+    public var name: String
+    public var state: FileState
+    /// The verdict the service gave it, if it classified it.
+    public var verdict: String?
+    /// The message digest, when the service read the file.
+    public var digest: [UInt8]?
+
+    public init(folder: String, name: String, state: FileState, verdict: String? = nil, digest: [UInt8]? = nil) {
+        self.folder = folder
+        self.name = name
+        self.state = state
+        self.verdict = verdict
+        self.digest = digest
+    }
+}
+
+public enum FileState: String, Sendable {
+    /// The service has begun changing this file (tagging it, moving it to quarantine) and has not finished.
+    case pending
+    /// Nothing more to do: classified and acted on, learned from, or found there before the service started.
+    case done
+}
+
+/// A message the service moved into a quarantine folder.
+public struct QuarantineEntry: Hashable, Sendable {
+    /// Opaque and random: the CLI takes ids, never paths, so nothing typed on a command line names a file.
+    public var id: String
+    /// The Maildir's root.
+    public var mailbox: String
+    /// The quarantine folder's name (`.Pitches`).
+    public var folder: String
+    /// The unique part of the file's name there.
+    public var name: String
+    public var digest: [UInt8]
+    public var messageID: String
+    public var sender: String
+    public var subject: String
+    public var score: Double
+    public var state: QuarantineState
+    /// When it was quarantined (seconds since 1970).
+    public var at: Int64
+
+    public init(id: String, mailbox: String, folder: String, name: String, digest: [UInt8], messageID: String,
+                sender: String, subject: String, score: Double, state: QuarantineState, at: Int64) {
+        self.id = id
+        self.mailbox = mailbox
+        self.folder = folder
+        self.name = name
+        self.digest = digest
+        self.messageID = messageID
+        self.sender = sender
+        self.subject = subject
+        self.score = score
+        self.state = state
+        self.at = at
+    }
+}
+
+public enum QuarantineState: String, Sendable, CaseIterable {
+    /// Being moved into the quarantine folder; a restart finishes the move.
+    case moving
+    /// In the quarantine folder.
+    case held
+    /// Taken out again, by the user's mail client or `quarantine release`, and learned as ham.
+    case released
+    /// Removed by `quarantine delete` or `purge`.
+    case deleted
+}
+
+public enum QuarantineQuery: Sendable {
+    case id(String)
+    /// The entry for a file of that unique name in that mailbox.
+    case file(mailbox: String, name: String)
+    /// Entries of this message (by digest, else by Message-ID) in that mailbox.
+    case message(mailbox: String, digest: [UInt8], messageID: String)
+    /// Every entry in one of `states`, in any mailbox.
+    case states(Set<QuarantineState>)
+}
+
+public enum JournalChange: Sendable {
+    case file(FileRecord, at: Int64)
+    case quarantine(QuarantineEntry)
+    /// The mailbox's existing files were recorded as found: from now on a file the service has no record of
+    /// arrived while it was watching, or while it was stopped.
+    case inventoried(mailbox: String, at: Int64)
+}

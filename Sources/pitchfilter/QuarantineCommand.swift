@@ -1,0 +1,137 @@
+import ArgumentParser
+import PitchDaemon
+import PitchEngine
+import PitchStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pitchfilter quarantine`: what the service moved into the quarantine folder, by id.
+struct QuarantineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quarantine",
+        abstract: "List, show, release, delete or purge quarantined messages, by id.",
+        discussion: """
+            Ids are the 16-digit ones `list` prints; no command takes a path. Moving a message out of the \
+            quarantine folder in a mail client does the same as `release`.
+            """,
+        subcommands: [List.self, Show.self, Release.self, Delete.self, Purge.self])
+
+    struct Location: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp(
+            "The service's configuration, for its database (default: /etc/pitchfilter/pitchfilter.toml if it "
+                + "exists).", valueName: "file"))
+        var config: String?
+
+        @OptionGroup var database: DatabaseOption
+
+        /// --db, else the configuration's database, else the usual default.
+        func path() throws -> String {
+            if database.db != nil { return database.path }
+            let file = config ?? (Serve.exists(Serve.defaultConfigurationFile) ? Serve.defaultConfigurationFile : nil)
+            if let file {
+                do {
+                    if let path = try ConfigurationFile.read(file).databasePath { return path }
+                } catch {
+                    Stores.report(error)
+                    throw ExitCode(3)
+                }
+            }
+            return database.path
+        }
+
+        func desk() throws -> QuarantineDesk {
+            QuarantineDesk(store: try Stores.openForWriting(try path()))
+        }
+    }
+
+    /// Runs `body`, reporting any failure in one line and exiting 3.
+    static func run(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.")
+        @OptionGroup var location: Location
+
+        func run() throws {
+            try QuarantineCommand.run {
+                var output = ""
+                for item in try location.desk().list() {
+                    let entry = item.entry
+                    let gone = item.path == nil ? " (no longer in \(entry.folder))" : ""
+                    output += "\(entry.id)  \(Contacts.List.day(entry.at))  \(Engine.formatScore(entry.score))  "
+                        + "\(entry.sender.isEmpty ? "-" : entry.sender)  \(entry.subject)\(gone)\n"
+                }
+                guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the message, as it is in quarantine.")
+        @OptionGroup var location: Location
+        @Argument(help: "The message's id.") var id: String
+
+        func run() throws {
+            try QuarantineCommand.run {
+                guard FileDescriptor.writeAll(1, try location.desk().show(id)[...]) else { throw ExitCode(3) }
+            }
+        }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move the message back to the INBOX, as it arrived, and learn it as ham.")
+        @OptionGroup var location: Location
+        @Argument(help: "The message's id.") var id: String
+
+        func run() throws {
+            try QuarantineCommand.run {
+                let path = try location.desk().release(id)
+                print("released \(id) to \(path), learned as ham")
+            }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete the message for good.")
+        @OptionGroup var location: Location
+        @Argument(help: "The message's id.") var id: String
+
+        func run() throws {
+            try QuarantineCommand.run {
+                try location.desk().delete(id)
+                print("deleted \(id)")
+            }
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete what has been in quarantine for longer than the given number of days.")
+        @OptionGroup var location: Location
+        @Option(name: .customLong("older-than"), help: ArgumentHelp("Days.", valueName: "days"))
+        var olderThan: Int
+
+        func validate() throws {
+            guard olderThan >= 0 else { throw ValidationError("--older-than must be 0 or more days") }
+        }
+
+        func run() throws {
+            try QuarantineCommand.run {
+                let purged = try location.desk().purge(olderThan: olderThan)
+                print("deleted \(purged) message(s) quarantined more than \(olderThan) day(s) ago")
+            }
+        }
+    }
+}

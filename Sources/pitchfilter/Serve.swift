@@ -1,0 +1,99 @@
+import ArgumentParser
+import Logging
+import PitchDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pitchfilter serve`: the long-running service that watches Maildirs (see PitchDaemon).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the service: watch Maildirs, quarantine pitches, learn from the user's moves.",
+        discussion: """
+            Reads /etc/pitchfilter/pitchfilter.toml (or --config); every key is documented in \
+            samples/pitchfilter.toml. --maildir and --db override the file. SIGTERM and SIGINT stop after the \
+            message in hand (exit 0); SIGHUP re-reads the configuration. Under systemd (Type=notify) it reports \
+            READY=1 once it is watching.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp(
+        "The configuration file (default: /etc/pitchfilter/pitchfilter.toml if it exists).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Watch this Maildir with the default policy, instead of the file's mailboxes (repeatable).",
+        valueName: "path"))
+    var maildir: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("The token database, instead of the file's.", valueName: "path"))
+    var db: String?
+
+    static let defaultConfigurationFile = "/etc/pitchfilter/pitchfilter.toml"
+
+    func run() async throws {
+        let file = config ?? (Self.exists(Self.defaultConfigurationFile) ? Self.defaultConfigurationFile : nil)
+        let overrides = (maildirs: maildir, db: db)
+        let load: @Sendable () throws -> Configuration = {
+            var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
+            if !overrides.maildirs.isEmpty {
+                let policy = configuration.defaultPolicy
+                configuration.mailboxes = overrides.maildirs.map {
+                    MailboxConfiguration(path: Self.absolute($0), policy: policy)
+                }
+            }
+            if let db = overrides.db { configuration.databasePath = Self.absolute(db) }
+            return configuration
+        }
+        let configuration: Configuration
+        do {
+            configuration = try load()
+        } catch {
+            Stores.report(error)
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        guard !configuration.mailboxes.isEmpty else {
+            Stores.report(ValidationError("nothing to watch: give --maildir PATH or [[mailbox]] in the configuration"))
+            throw ExitCode(78)
+        }
+        let databasePath = configuration.databasePath
+            ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
+        let level = Logger.Level(configuration.logLevel)
+        let toJournal = Environment.current("JOURNAL_STREAM") != nil
+        LoggingSystem.bootstrap { _ in JournalLogHandler(level: level, toJournal: toJournal) }
+        let logger = Logger(label: "pitchfilter")
+        let settings = MaildirService.Settings(
+            configuration: configuration, databasePath: databasePath, reload: file == nil ? nil : load,
+            notifier: SystemdNotifier(environment: Environment.current))
+        do {
+            try await Daemon.run(settings: settings, logger: logger)
+        } catch {
+            logger.critical("stopped: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// The service may change directory; a relative path given on the command line means the caller's.
+    static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (directory == "/" ? "" : directory) + "/" + path
+    }
+}
+
+enum ConfigurationFile {
+    static func read(_ path: String) throws -> Configuration {
+        switch MailSource.readFile(path) {
+        case .success(let bytes):
+            return try Configuration.parse(String(decoding: bytes, as: UTF8.self), file: path)
+        case .failure(let error):
+            throw error
+        }
+    }
+}
