@@ -323,7 +323,9 @@ class Progress:
         return total, classified
 
     def wait(self, n, timeout, poll=0.05, daemon=None):
-        """Until no file is unclassified and at least n files exist. Returns (done, monotonic time, total, classified)."""
+        """Until no file is unclassified and at least n files exist.
+
+        Returns (done, monotonic time, total, classified)."""
         deadline = time.monotonic() + timeout
         while True:
             total, classified = self.count()

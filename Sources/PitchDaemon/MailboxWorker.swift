@@ -51,6 +51,13 @@ final class MailboxWorker {
     /// to be classified, and the Sent folder's recipients are learned.
     func prepare() throws {
         try quarantine.create()
+        for folder in try maildir.allFolders() {
+            let removed = try folder.removeAbandonedTemporaries()
+            if removed > 0 {
+                logger.notice("removed partial copies left in tmp/ by a stopped pitchfilter",
+                              metadata: ["folder": "\(folder.name)", "files": "\(removed)"])
+            }
+        }
         try settleInterruptedMoves()
         guard try !store.isInventoried(mailbox: maildir.root) else { return }
         let now = Self.now()
@@ -388,23 +395,24 @@ final class MailboxWorker {
         records[record.folder, default: [:]][record.name] = record
     }
 
-    private var lastFailure: String?
+    /// Failures logged since the last scan that had none: a full disk must give one line per message, not one
+    /// per message every two seconds.
+    private var loggedFailures: Set<String> = []
 
-    /// Logs a failure once, not once per message and scan, and asks for a retry.
+    /// Logs a failure once until things work again, and asks for a retry.
     private func failed(_ what: String, _ error: any Error) {
         needsRetry = true
         let line = "\(what): \(error)"
-        if line != lastFailure {
+        if loggedFailures.count < 100, loggedFailures.insert(line).inserted {
             logger.warning("\(line)")
-            lastFailure = line
         }
     }
 
-    /// Clears the failure memory after a scan that needed no retry, so the next failure is logged again.
+    /// After a scan that needed no retry: the failure memory is cleared, so the next failure is logged again.
     func scanSucceeded() {
-        if lastFailure != nil, !needsRetry {
-            logger.notice("working again after the earlier failure")
-            lastFailure = nil
+        if !loggedFailures.isEmpty, !needsRetry {
+            logger.notice("working again after the earlier failures")
+            loggedFailures = []
         }
     }
 

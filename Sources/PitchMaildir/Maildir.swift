@@ -173,8 +173,28 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         }.map { directory + "/" + $0 }
     }
 
+    /// Removes what earlier pitchfilter processes left in tmp/ when they were killed mid-write: files named by
+    /// `writeTemporary` whose process is gone. They are never the only copy of a message, since the original is
+    /// removed only after its replacement is linked into place. Returns how many were removed.
+    @discardableResult
+    public func removeAbandonedTemporaries() throws(MaildirError) -> Int {
+        let directory = path + "/tmp"
+        var removed = 0
+        for name in try Directory.names(in: directory) where name.hasSuffix(Self.temporarySuffix) {
+            let parts = name.dropLast(Self.temporarySuffix.count).split(separator: ".")
+            guard let last = parts.last, last.hasPrefix("P"), let pid = Int32(last.dropFirst()) else { continue }
+            // kill(pid, 0) fails with ESRCH once the process is gone.
+            if pid != getpid(), kill(pid, 0) != 0, errno == ESRCH, unlink(directory + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    private static let temporarySuffix = ".pitchfilter"
+
     private func writeTemporary(_ pieces: [ArraySlice<UInt8>], name: MaildirName) throws(MaildirError) -> String {
-        let temporary = path + "/tmp/" + name.unique + ".pitchfilter"
+        // The writer's pid in the name: a file left by a killed process never blocks the retry, and
+        // `removeAbandonedTemporaries` can tell whose it was.
+        let temporary = path + "/tmp/" + name.unique + ".P\(getpid())" + Self.temporarySuffix
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 { throw MaildirError("create", temporary) }
         do throws(MaildirError) {

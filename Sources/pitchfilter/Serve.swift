@@ -29,6 +29,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The token database, instead of the file's.", valueName: "path"))
     var db: String?
 
+    @Flag(name: .long, help: "Check the configuration, print what would be watched, and exit (0 valid, 78 not).")
+    var check = false
+
     static let defaultConfigurationFile = "/etc/pitchfilter/pitchfilter.toml"
 
     func run() async throws {
@@ -58,6 +61,15 @@ struct Serve: AsyncParsableCommand {
         }
         let databasePath = configuration.databasePath
             ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
+        if check {
+            print("configuration valid: database \(databasePath)")
+            for mailbox in configuration.mailboxes {
+                let policy = mailbox.policy
+                print("mailbox \(mailbox.path): pitch \(policy.onPitch.rawValue) into \(policy.quarantineFolder), "
+                    + "unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), sent \(policy.sentFolder)")
+            }
+            return
+        }
         let level = Logger.Level(configuration.logLevel)
         let toJournal = Environment.current("JOURNAL_STREAM") != nil
         LoggingSystem.bootstrap { _ in JournalLogHandler(level: level, toJournal: toJournal) }

@@ -1,0 +1,73 @@
+import Foundation
+@testable import PitchDaemon
+import Testing
+
+@Suite struct ConfigurationTests {
+    @Test func theCommentedSampleParsesToItsDocumentedValues() throws {
+        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("samples/pitchfilter.toml")
+        let configuration = try Configuration.parse(String(contentsOf: sample, encoding: .utf8), file: sample.path)
+        #expect(configuration.databasePath == "/var/lib/pitchfilter/pitchfilter.sqlite")
+        #expect(configuration.scanInterval == 60)
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.defaultPolicy == MailboxPolicy())
+        #expect(configuration.mailboxes.map(\.path) == [
+            "/var/vmail/example.org/alice/Maildir", "/var/vmail/example.org/bob/Maildir"])
+        #expect(configuration.mailboxes[0].policy == MailboxPolicy())
+        var bob = MailboxPolicy()
+        bob.onHam = .tag
+        #expect(configuration.mailboxes[1].policy == bob)
+    }
+
+    @Test func defaultsApplyToEveryMailboxUnlessOverridden() throws {
+        let configuration = try Configuration.parse("""
+            [defaults]
+            on_pitch = "tag"
+            quarantine_folder = ".Cold"
+            [[mailbox]]
+            path = "/m/a"
+            [[mailbox]]
+            path = "/m/b"
+            on_pitch = "leave"
+            """, file: "test.toml")
+        #expect(configuration.mailboxes.map(\.policy.onPitch) == [.tag, .leave])
+        #expect(configuration.mailboxes.map(\.policy.quarantineFolder) == [".Cold", ".Cold"])
+    }
+
+    @Test(arguments: [
+        ("[[mailbox]]\npath = \"/m\"\non_pich = \"tag\"", "mailbox[1].on_pich: unknown key (misspelt?)"),
+        ("[[mailbox]]\npath = \"/m\"\non_pitch = \"drop\"",
+         "mailbox[1].on_pitch: must be one of quarantine, tag, leave; found \"drop\""),
+        ("[[mailbox]]\npath = \"Maildir\"", "mailbox[1].path: must be an absolute path, found \"Maildir\""),
+        ("[[mailbox]]\non_ham = \"tag\"", "mailbox[1].path: missing: the Maildir's directory"),
+        ("[service]\nscan_interval = 0", "service.scan_interval: must be between 1 and 86400"),
+        ("[service]\nscan_interval = \"60\"", "service.scan_interval: must be an integer"),
+        ("[service]\nlog_level = \"loud\"",
+         "service.log_level: must be one of trace, debug, info, notice, warning, error, critical; found \"loud\""),
+        ("[defaults]\nquarantine_folder = \"Pitches\"",
+         "defaults.quarantine_folder: must be a Maildir++ folder name such as \".Pitches\", found \"Pitches\""),
+        ("[defaults]\nignored_folders = [\".Trash\", 3]", "defaults.ignored_folders[2]: must be a string"),
+        ("[defaults]\nsent_folder = \".Pitches\"", "defaults.sent_folder: must differ from quarantine_folder"),
+        ("[[mailbox]]\npath = \"/m\"\n[[mailbox]]\npath = \"/m/\"", "mailbox: /m is listed twice"),
+        ("databse = 1", "databse: unknown key (misspelt?)"),
+        ("database = \"/x\"", "database: must be a table ([database])"),
+    ])
+    func mistakesNameTheirKey(text: String, message: String) {
+        #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }
+        do {
+            _ = try Configuration.parse(text, file: "test.toml")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test func syntaxErrorsNameTheFileAndLine() {
+        do {
+            _ = try Configuration.parse("[service]\nscan_interval = = 3\n", file: "/etc/pitchfilter/pitchfilter.toml")
+            Issue.record("a syntax error was accepted")
+        } catch {
+            #expect(error.key == "/etc/pitchfilter/pitchfilter.toml")
+            #expect(error.problem.hasPrefix("line 2: "))
+        }
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Logging
+import PitchClassifier
+import PitchMaildir
+import PitchMessage
+import PitchStore
+import Testing
+
+@testable import PitchDaemon
+@testable import PitchEngine
+
+/// The worker against real Maildirs and a real SQLite database in a temporary directory.
+@Suite struct MailboxWorkerTests {
+    static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("samples/heldout")
+    /// The starter model scores this one 0.9999 and the ham 0.0009: far from the thresholds.
+    static let pitch = try! Array(Data(contentsOf: samples.appendingPathComponent("pitch/h-p-003.eml")))
+    static let ham = try! Array(Data(contentsOf: samples.appendingPathComponent("ham/h-h-001.eml")))
+
+    let root: String
+    let maildir: Maildir
+    let store: SQLiteTokenStore
+
+    init() throws {
+        root = NSTemporaryDirectory() + "PitchDaemonTests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        maildir = Maildir(root: root + "/Maildir")
+        try maildir.inbox.create()
+        store = try SQLiteTokenStore(path: root + "/db.sqlite", tokenizerIdentity: Engine.tokenizerIdentity,
+                                     access: .readWrite)
+    }
+
+    func worker(_ change: (inout MailboxPolicy) -> Void = { _ in }) throws -> MailboxWorker {
+        var policy = MailboxPolicy()
+        change(&policy)
+        let worker = MailboxWorker(maildir: maildir, policy: policy, store: store,
+                                   logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try worker.prepare()
+        return worker
+    }
+
+    @discardableResult
+    func deliver(_ bytes: [UInt8], _ name: String, into folder: MaildirFolder? = nil,
+                 _ subdirectory: MaildirFolder.Subdirectory = .new) throws -> MaildirFolder.Entry {
+        try (folder ?? maildir.inbox).deliver([bytes[...]], into: subdirectory, name: MaildirName(name))
+    }
+
+    func files(_ folder: MaildirFolder) throws -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        for subdirectory in MaildirFolder.Subdirectory.allCases {
+            for entry in try folder.entries(in: subdirectory) {
+                files[subdirectory.rawValue + "/" + entry.name.fileName] = try FileBytes.read(entry.path, limit: 1 << 30)
+            }
+        }
+        return files
+    }
+
+    /// The message with our one header line above it: the only change tagging may make.
+    func expectTagged(_ bytes: [UInt8]?, verdict: String, original: [UInt8]) {
+        guard let bytes, let lineEnd = bytes.firstIndex(of: 0x0A) else {
+            Issue.record("no message")
+            return
+        }
+        let header = String(decoding: bytes[..<lineEnd], as: UTF8.self)
+        #expect(header.hasPrefix("X-Pitch-Status: \(verdict), score="))
+        #expect(Array(bytes[(lineEnd + 1)...]) == original)
+    }
+
+    @Test func aPitchIsQuarantinedWithOurHeaderAndNothingElseChanged() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox).isEmpty)
+        let quarantined = try files(maildir.folder(".Pitches"))
+        #expect(Array(quarantined.keys) == ["new/1.M1P1Q1.test"])
+        expectTagged(quarantined["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
+        let entries = try store.quarantineEntries(.states([.held]))
+        #expect(entries.count == 1)
+        #expect(entries.first?.sender == "milan@renderhaus-viz.example")
+        #expect(entries.first?.subject == "Photorealistic renders for your projects")
+        #expect(try store.quarantineEntries(.states([.moving])).isEmpty)
+    }
+
+    @Test func hamIsLeftAsItIsByDefault() throws {
+        try deliver(Self.ham, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.ham])
+        #expect(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"]?.verdict == "ham")
+    }
+
+    @Test func taggingInPlaceUpdatesDovecotsSizeAndRemovesForgedFields() throws {
+        let forged = Array("X-Pitch-Status: ham, score=0.0000\n".utf8) + Self.ham
+        try deliver(forged, "1.M1P1Q1.test,S=\(forged.count),W=\(forged.count + 40)")
+        try worker { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        let inbox = try files(maildir.inbox)
+        #expect(inbox.count == 1)
+        let (name, bytes) = try #require(inbox.first)
+        expectTagged(bytes, verdict: "ham", original: Self.ham)
+        #expect(name == "new/1.M1P1Q1.test,S=\(bytes.count)")
+    }
+
+    @Test func eachMessageIsClassifiedOnceAcrossRestarts() throws {
+        try deliver(Self.ham, "1.M1P1Q1.test")
+        try worker { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        let once = try files(maildir.inbox)
+        try worker { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == once)
+    }
+
+    @Test func existingMailIsTakenStockOfAndSentMailTeachesCorrespondents() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test:2,S", .cur)
+        let sent = maildir.folder(".Sent")
+        try sent.create()
+        try deliver(Array("From: me@example.org\nTo: Friend <friend@elsewhere.example>\n\nhello\n".utf8),
+                    "2.M1P1Q1.test:2,S", into: sent, .cur)
+        try worker().scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == ["cur/1.M1P1Q1.test:2,S": Self.pitch])
+        #expect(try store.allContacts().map(\.address) == ["friend@elsewhere.example"])
+    }
+
+    @Test func movingOutOfQuarantineTeachesHamAndMovingInTeachesPitch() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try deliver(Self.ham, "2.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let quarantined = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        let hamEntry = try #require(try maildir.inbox.entry(unique: "2.M1P1Q1.test"))
+        // What a mail client does: rename into the other folder under a new name, in cur/ with flags.
+        try pitches.move(quarantined, to: maildir.inbox, .cur, name: MaildirName("3.M1P1Q1.client:2,S"))
+        try maildir.inbox.move(hamEntry, to: pitches, .cur, name: MaildirName("4.M1P1Q1.client:2,S"))
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
+        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.pitch))) == .ham)
+        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.ham))) == .pitch)
+        #expect(try store.quarantineEntries(.states([.released])).count == 1)
+        // Learning happens once: another scan changes nothing.
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
+    }
+
+    @Test func aRestartFinishesAQuarantineMoveInterruptedAfterTheCopy() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        // Put the journal and the INBOX back as they were just before the original's removal.
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        var entry = try #require(try store.quarantineEntries(.states([.held])).first)
+        entry.state = .moving
+        let record = try #require(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"])
+        try store.apply([.quarantine(entry), .file(FileRecord(folder: record.folder, name: record.name,
+                                                              state: .pending, verdict: "pitch",
+                                                              digest: record.digest), at: 0)])
+        try worker().scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox).isEmpty)
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+        #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [entry.id])
+    }
+
+    @Test func aRestartRedoesAQuarantineMoveThatNeverHappened() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        // As if the service died right after writing its intention down.
+        let pitches = maildir.folder(".Pitches")
+        try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        var entry = try #require(try store.quarantineEntries(.states([.held])).first)
+        entry.state = .moving
+        let record = try #require(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"])
+        try store.apply([.quarantine(entry), .file(FileRecord(folder: record.folder, name: record.name,
+                                                              state: .pending, verdict: "pitch",
+                                                              digest: record.digest), at: 0)])
+        try worker().scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox).isEmpty)
+        expectTagged(try files(pitches)["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
+        #expect(try store.quarantineEntries(.states([.held, .moving])).map(\.id) == [entry.id])
+    }
+
+    @Test func aRestartKeepsTheTaggedCopyWhenTheOriginalWasNotYetRemoved() throws {
+        let name = "1.M1P1Q1.test,S=\(Self.ham.count)"
+        try deliver(Self.ham, name)
+        try worker { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        let tagged = try files(maildir.inbox)
+        // The original is back beside its tagged copy, older, and the journal says the tag was under way.
+        try deliver(Self.ham, name)
+        let old = timespec(tv_sec: 1_000_000, tv_nsec: 0)
+        _ = utimensat(AT_FDCWD, maildir.inbox.path + "/new/" + name, [old, old], 0)
+        let record = try #require(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"])
+        try store.apply([.file(FileRecord(folder: record.folder, name: record.name, state: .pending,
+                                          verdict: record.verdict, digest: record.digest), at: 0)])
+        try worker { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == tagged)
+    }
+
+    @Test func releaseRestoresTheOriginalBytesAndTeachesHam() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let desk = QuarantineDesk(store: store)
+        let id = try #require(try desk.list().first?.entry.id)
+        try desk.release(id)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        // The service sees the released message arrive and leaves it alone.
+        worker.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
+    }
+
+    @Test(arguments: ["../../etc/passwd", "0123456789abcdeg", "", "0123456789abcdef"])
+    func anythingButAKnownIdIsRefused(id: String) throws {
+        let desk = QuarantineDesk(store: store)
+        #expect(throws: QuarantineDesk.Failure.unknownID(id)) { try desk.show(id) }
+        #expect(throws: QuarantineDesk.Failure.unknownID(id)) { try desk.delete(id) }
+    }
+
+    @Test func purgeDeletesOnlyWhatIsOlderThanTheCutoff() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let desk = QuarantineDesk(store: store)
+        #expect(try desk.purge(olderThan: 1) == 0)
+        #expect(try desk.purge(olderThan: 1, now: Int64(Date().timeIntervalSince1970) + 2 * 86_400) == 1)
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try desk.list().isEmpty)
+    }
+}

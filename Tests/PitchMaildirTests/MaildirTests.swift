@@ -1,0 +1,120 @@
+import Glibc
+import PitchMaildir
+import Testing
+
+@Suite struct MaildirNameTests {
+    @Test(arguments: [
+        ("1700000000.M1P2Q3.host", "1700000000.M1P2Q3.host", nil, ""),
+        ("1700000000.M1P2Q3.host:2,S", "1700000000.M1P2Q3.host", "2,S", "S"),
+        ("1700000000.M1P2Q3.host,S=1234,W=1260:2,FS", "1700000000.M1P2Q3.host", "2,FS", "FS"),
+        ("1700000000.M1P2Q3.host,S=1234", "1700000000.M1P2Q3.host", nil, ""),
+        ("odd:1,experimental", "odd", "1,experimental", ""),
+    ] as [(String, String, String?, String)])
+    func partsOfAName(name: String, unique: String, info: String?, flags: String) {
+        let parsed = MaildirName(name)
+        #expect(parsed.unique == unique)
+        #expect(parsed.info == info)
+        #expect(parsed.flags == flags)
+    }
+
+    @Test(arguments: [
+        // Dovecot's S= becomes the new size and W= goes (Dovecot recomputes it); names without fields are kept.
+        ("1.M1P2Q3.host,S=1234,W=1260:2,S", "1.M1P2Q3.host,S=1300:2,S"),
+        ("1.M1P2Q3.host,S=1234", "1.M1P2Q3.host,S=1300"),
+        ("1.M1P2Q3.host", "1.M1P2Q3.host"),
+        ("1.M1P2Q3.host:2,S", "1.M1P2Q3.host:2,S"),
+        ("1.M1P2Q3.host,X=keep,S=1:2,", "1.M1P2Q3.host,X=keep,S=1300:2,"),
+    ])
+    func resizingKeepsEverythingButTheSizes(name: String, expected: String) {
+        #expect(MaildirName(name).resized(to: 1300).fileName == expected)
+    }
+
+    @Test func uniqueNamesDifferAndCarryNoSeparators() {
+        let first = MaildirName.unique(sequence: 1)
+        let second = MaildirName.unique(sequence: 2)
+        #expect(first != second)
+        #expect(!first.fileName.contains("/") && !first.fileName.contains(":"))
+        #expect(first.unique == first.fileName)
+    }
+}
+
+@Suite struct MaildirFolderTests {
+    let root: String
+    let maildir: Maildir
+
+    init() throws {
+        var template = Array("/tmp/pitch-maildir-XXXXXX".utf8CString)
+        root = String(cString: mkdtemp(&template))
+        maildir = Maildir(root: root + "/Mail")
+        try maildir.inbox.create()
+    }
+
+    static let message: [UInt8] = Array("From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n".utf8)
+
+    @Test func deliveryIsExactAndLeavesNothingInTmp() throws {
+        let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
+        #expect(try FileBytes.read(entry.path, limit: 1 << 20) == Self.message)
+        #expect(try maildir.inbox.entries(in: .new).map(\.name.fileName) == ["1.M1P1Q1.test"])
+        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+    }
+
+    @Test func deliveryNeverReplacesAnExistingFile() throws {
+        let name = MaildirName("1.M1P1Q1.test")
+        try maildir.inbox.deliver([Self.message[...]], into: .new, name: name)
+        #expect(throws: MaildirError.self) {
+            try maildir.inbox.deliver([Array("other".utf8)[...]], into: .new, name: name)
+        }
+        #expect(try FileBytes.read(maildir.inbox.path + "/new/" + name.fileName, limit: 1 << 20) == Self.message)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+    }
+
+    @Test func replacingUnderANewSizeLeavesOneFile() throws {
+        let original = try maildir.inbox.deliver([Self.message[...]], into: .cur,
+                                                  name: MaildirName("1.M1P1Q1.test,S=42:2,S"))
+        let tagged = Array("X-Pitch-Status: ham\r\n".utf8) + Self.message
+        let replaced = try maildir.inbox.replace(original, with: [tagged[...]],
+                                                 name: original.name.resized(to: tagged.count))
+        #expect(replaced.name.fileName == "1.M1P1Q1.test,S=\(tagged.count):2,S")
+        #expect(try maildir.inbox.entries(in: .cur).map(\.name) == [replaced.name])
+        #expect(try FileBytes.read(replaced.path, limit: 1 << 20) == tagged)
+    }
+
+    @Test func subfoldersAreMaildirPlusPlus() throws {
+        let pitches = maildir.folder(".Pitches")
+        try pitches.create()
+        #expect(access(pitches.path + "/maildirfolder", F_OK) == 0)
+        #expect(try maildir.allFolders().map(\.name) == ["INBOX", ".Pitches"])
+        let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("2.M1P1Q1.test"))
+        let moved = try maildir.inbox.move(entry, to: pitches, .cur, name: entry.name.withInfo("2,S"))
+        #expect(try maildir.inbox.entries(in: .new).isEmpty)
+        #expect(try pitches.entry(unique: "2.M1P1Q1.test") == moved)
+    }
+
+    @Test func onlyTemporariesOfStoppedProcessesAreRemoved() throws {
+        let tmp = maildir.inbox.path + "/tmp/"
+        for name in ["1.M1P1Q1.test.P\(Int32.max).pitchfilter", "2.M1P1Q1.test.P\(getpid()).pitchfilter",
+                     "3.M1P1Q1.test", "4.M1P1Q1.test.P1.pitchfilter"] {
+            close(open(tmp + name, O_CREAT | O_WRONLY, 0o600))
+        }
+        #expect(try maildir.inbox.removeAbandonedTemporaries() == 1)
+        // Ours, another MDA's delivery in progress, and init's (pid 1 is alive) stay.
+        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).map { String($0.split(separator: "/").last!) }.sorted()
+            == ["2.M1P1Q1.test.P\(getpid()).pitchfilter", "3.M1P1Q1.test", "4.M1P1Q1.test.P1.pitchfilter"])
+    }
+
+    @Test func oversizeFilesAreNotRead() throws {
+        let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("3.M1P1Q1.test"))
+        #expect(try FileBytes.read(entry.path, limit: 10) == nil)
+    }
+
+    @Test func inotifyReportsADelivery() throws {
+        let inotify = try Inotify()
+        let watch = try inotify.watch(maildir.inbox.path + "/new")
+        try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("4.M1P1Q1.test"))
+        let ready = Poll.readable([inotify.descriptor], milliseconds: 2_000)
+        #expect(ready == [inotify.descriptor])
+        let events = inotify.read()
+        #expect(events.map(\.name) == ["4.M1P1Q1.test"])
+        #expect(events.allSatisfy { $0.watch == watch })
+    }
+}
