@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// `pitchfilter serve` as a process: configuration, SIGHUP and SIGTERM. The Maildir work itself is tested in
+/// PitchDaemonTests and measured by Scripts/service-check.py.
+@Suite(.serialized) struct ServeTests {
+    let root: URL
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("ServeTests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
+    static let pitch = try! Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples/heldout/pitch/h-p-003.eml"))
+
+    func writeConfiguration(mailboxes: [String], extra: String = "") throws -> URL {
+        let file = root.appendingPathComponent("pitchfilter.toml")
+        var text = "[database]\npath = \"\(root.path)/db.sqlite\"\n[service]\nscan_interval = 1\n" + extra
+        for mailbox in mailboxes { text += "[[mailbox]]\npath = \"\(root.path)/\(mailbox)\"\n" }
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    func deliver(into mailbox: String, name: String) throws {
+        let new = root.appendingPathComponent("\(mailbox)/new")
+        for directory in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("\(mailbox)/\(directory)"),
+                                                    withIntermediateDirectories: true)
+        }
+        try Self.pitch.write(to: new.appendingPathComponent(name))
+    }
+
+    func quarantined(in mailbox: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("\(mailbox)/.Pitches/new").path))
+            ?? []
+    }
+
+    /// Polls `condition` for up to `seconds`.
+    func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return condition()
+    }
+
+    func start(_ arguments: [String]) throws -> (Process, URL) {
+        let log = root.appendingPathComponent("serve-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = Run.executable
+        process.arguments = arguments
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, log)
+    }
+
+    func text(_ log: URL) -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    @Test func hangupReloadsAndAnInvalidFileKeepsTheRunningConfiguration() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
+
+        _ = try writeConfiguration(mailboxes: ["one", "two"])
+        try deliver(into: "two", name: "2.M1P1Q1.test")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(eventually { quarantined(in: "two") == ["2.M1P1Q1.test"] })
+        #expect(text(log).contains("configuration reloaded mailboxes=2"))
+
+        _ = try writeConfiguration(mailboxes: ["one"], extra: "scan_intervall = 3\n")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(eventually { text(log).contains("configuration not reloaded") })
+        #expect(text(log).contains("service.scan_intervall: unknown key (misspelt?)"))
+        #expect(process.isRunning)
+
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(process.terminationReason == .exit)
+    }
+
+    @Test func anInvalidConfigurationStopsTheStartWithTheKeyNamed() throws {
+        let file = try writeConfiguration(mailboxes: ["one"], extra: "log_level = \"chatty\"\n")
+        let run = try Run.pitchfilter(["serve", "--config", file.path])
+        #expect(run.status == 78)
+        #expect(run.stderr == "pitchfilter: service.log_level: must be one of trace, debug, info, notice, warning, "
+            + "error, critical; found \"chatty\"\n")
+    }
+
+    @Test func checkPrintsWhatWouldBeWatched() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
+        #expect(run.status == 0)
+        #expect(run.text == """
+            configuration valid: database \(root.path)/db.sqlite
+            mailbox \(root.path)/one: pitch quarantine into .Pitches, unsure tag, ham leave, sent .Sent
+
+            """)
+    }
+}
