@@ -106,12 +106,16 @@ final class MailboxWorker {
             return
         }
         for folder in folders {
-            scan(folder, shouldStop: shouldStop)
+            if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
         }
     }
 
-    func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) {
+    /// Handles every file of `folder` the journal has not finished with; returns the unique names it found, or
+    /// nil if it could not list the folder whole.
+    @discardableResult
+    func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
+        var present = Set<String>()
         // new/ before cur/: a message a client moves from new/ to cur/ while we list is then seen in one of them.
         for subdirectory in MaildirFolder.Subdirectory.allCases {
             let entries: [MaildirFolder.Entry]
@@ -120,12 +124,34 @@ final class MailboxWorker {
             } catch {
                 // A folder deleted by its user is no failure.
                 if !error.isMissing { failed("cannot list \(folder.path)/\(subdirectory.rawValue)", error) }
-                return
+                return nil
             }
             for entry in entries {
-                if shouldStop() { return }
+                if shouldStop() { return nil }
+                present.insert(entry.name.unique)
                 handle(entry)
             }
+        }
+        return present
+    }
+
+    /// Names missing at the previous full scan, per folder.
+    private var missingBefore: [String: Set<String>] = [:]
+
+    /// Keeps the journal as large as the mailbox, not as all the mail it ever held: a record is forgotten once its
+    /// file has been missing from two full scans in a row (a listing taken during a client's rename can miss a
+    /// file once). Pending records stay until the change they describe is settled.
+    private func forgetRecords(in folder: MaildirFolder, keeping present: Set<String>) {
+        guard let known = records[folder.path] else { return }
+        let missing = Set(known.filter { $0.value.state == .done && !present.contains($0.key) }.map(\.key))
+        let forgotten = missing.intersection(missingBefore[folder.path] ?? [])
+        missingBefore[folder.path] = missing.subtracting(forgotten)
+        guard !forgotten.isEmpty else { return }
+        do {
+            try store.apply(forgotten.sorted().map { .forgetFile(folder: folder.path, name: $0) })
+            for name in forgotten { records[folder.path]?[name] = nil }
+        } catch {
+            failed("cannot tidy the journal", error)
         }
     }
 
@@ -172,9 +198,10 @@ final class MailboxWorker {
         let digest = MessageDigest.of(message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }
         if let record, record.state == .pending, try recover(entry, record: record, digest: digest) { return }
-        // A message a client put into cur/ (moved from another folder, or read before we saw it) is the user's
-        // business: classifying it now would move mail the user has already looked at.
-        guard entry.subdirectory == .new || record?.state == .pending else {
+        // Unseen mail is classified wherever it is: Dovecot moves new/ to cur/ as soon as a client looks at the
+        // mailbox, often before the service gets to it. Mail the user has read is the user's business: moving it
+        // now would surprise.
+        guard entry.subdirectory == .new || !entry.name.flags.contains("S") || record?.state == .pending else {
             return try finish(entry, verdict: nil, digest: digest)
         }
         try classifyAndAct(entry, message: message, digest: digest)

@@ -102,6 +102,8 @@ public enum QuarantineQuery: Sendable {
 public enum JournalChange: Sendable {
     case file(FileRecord, at: Int64)
     case quarantine(QuarantineEntry)
+    /// The record of a file that is gone from its folder (deleted or moved by the user).
+    case forgetFile(folder: String, name: String)
     /// The mailbox's existing files were recorded as found: from now on a file the service has no record of
     /// arrived while it was watching, or while it was stopped.
     case inventoried(mailbox: String, at: Int64)

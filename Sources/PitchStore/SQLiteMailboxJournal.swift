@@ -33,9 +33,12 @@ extension SQLiteTokenStore: MailboxJournal {
             case .message(let mailbox, let digest, let messageID):
                 // The digest identifies the message exactly; the Message-ID finds it again after a client changed
                 // its bytes (some add a Status or X-Keywords field), but an empty one matches nothing.
+                // A UNION rather than an OR, so that each half uses its index.
                 query = try connection.statement("""
-                    SELECT \(columns) FROM quarantine
-                    WHERE mailbox = ?1 AND (digest = ?2 OR (?3 != '' AND message_id = ?3)) ORDER BY at DESC
+                    SELECT \(columns) FROM quarantine WHERE digest = ?2 AND mailbox = ?1
+                    UNION
+                    SELECT \(columns) FROM quarantine WHERE ?3 != '' AND mailbox = ?1 AND message_id = ?3
+                    ORDER BY at DESC
                     """)
                 try query.bind(1, mailbox)
                 try query.bind(2, digest)
@@ -92,6 +95,8 @@ extension SQLiteTokenStore: MailboxJournal {
                 let mailbox = try connection.statement(
                     "INSERT OR IGNORE INTO mailboxes (root, inventoried_at) VALUES (?1, ?2)")
                 defer { mailbox.reset() }
+                let forget = try connection.statement("DELETE FROM mailbox_files WHERE folder = ?1 AND name = ?2")
+                defer { forget.reset() }
                 for change in changes {
                     switch change {
                     case .file(let record, let at):
@@ -115,6 +120,10 @@ extension SQLiteTokenStore: MailboxJournal {
                         try quarantine.bind(10, entry.state.rawValue)
                         try quarantine.bind(11, entry.at)
                         try quarantine.run()
+                    case .forgetFile(let folder, let name):
+                        try forget.bind(1, folder)
+                        try forget.bind(2, name)
+                        try forget.run()
                     case .inventoried(let root, let at):
                         try mailbox.bind(1, root)
                         try mailbox.bind(2, at)

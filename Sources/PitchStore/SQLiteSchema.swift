@@ -78,6 +78,11 @@ enum SQLiteSchema {
             CREATE INDEX quarantine_by_digest ON quarantine (digest);
             CREATE TABLE mailboxes (root TEXT PRIMARY KEY NOT NULL, inventoried_at INTEGER NOT NULL) WITHOUT ROWID;
             """),
+        // Every message arriving in a watched INBOX is looked up by Message-ID too (a client may have changed
+        // the bytes of a message it moved out of quarantine).
+        Migration(version: 6, sql: """
+            CREATE INDEX quarantine_by_message_id ON quarantine (mailbox, message_id);
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

@@ -62,12 +62,33 @@ struct QuarantineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.")
         @OptionGroup var location: Location
+        @Flag(name: .long, help: "One JSON object per line: id, quarantined_at, score, sender, subject, message_id, mailbox, path.")
+        var json = false
+
+        /// One `--json` line; `path` is null when a client moved or deleted the file.
+        struct Line: Encodable {
+            var id: String
+            var quarantined_at: Int64
+            var score: Double
+            var sender: String
+            var subject: String
+            var message_id: String
+            var mailbox: String
+            var path: String?
+        }
 
         func run() throws {
             try QuarantineCommand.run {
                 var output = ""
                 for item in try location.desk().list() {
                     let entry = item.entry
+                    if json {
+                        output += JSON.line(Line(id: entry.id, quarantined_at: entry.at, score: entry.score,
+                                                 sender: entry.sender, subject: entry.subject,
+                                                 message_id: entry.messageID, mailbox: entry.mailbox,
+                                                 path: item.path)) + "\n"
+                        continue
+                    }
                     let gone = item.path == nil ? " (no longer in \(entry.folder))" : ""
                     output += "\(entry.id)  \(Contacts.List.day(entry.at))  \(Engine.formatScore(entry.score))  "
                         + "\(entry.sender.isEmpty ? "-" : entry.sender)  \(entry.subject)\(gone)\n"

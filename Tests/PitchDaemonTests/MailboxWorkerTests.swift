@@ -117,6 +117,29 @@ import Testing
         #expect(try store.allContacts().map(\.address) == ["friend@elsewhere.example"])
     }
 
+    @Test func unseenMailInCurIsClassifiedAndReadMailIsLeft() throws {
+        let worker = try worker()
+        // As Dovecot leaves them once a client has synced the mailbox: unseen ":2," and read ":2,S".
+        try deliver(Self.pitch, "1.M1P1Q1.test:2,", .cur)
+        try deliver(Self.pitch, "2.M1P1Q1.test:2,S", .cur)
+        worker.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == ["cur/2.M1P1Q1.test:2,S": Self.pitch])
+        expectTagged(try files(maildir.folder(".Pitches"))["cur/1.M1P1Q1.test:2,"], verdict: "pitch",
+                     original: Self.pitch)
+    }
+
+    @Test func recordsOfFilesGoneForTwoFullScansAreForgotten() throws {
+        let entry = try deliver(Self.ham, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: maildir.inbox.path).keys.sorted() == ["1.M1P1Q1.test"])
+        try maildir.inbox.remove(entry)
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: maildir.inbox.path).keys.sorted() == ["1.M1P1Q1.test"])
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: maildir.inbox.path).isEmpty)
+    }
+
     @Test func movingOutOfQuarantineTeachesHamAndMovingInTeachesPitch() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try deliver(Self.ham, "2.M1P1Q1.test")

@@ -85,6 +85,36 @@ import Testing
         #expect(process.terminationReason == .exit)
     }
 
+    @Test func quarantinedMessagesAreListedAndReleasedById() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        let (process, _) = try start(["serve", "--config", file.path])
+        #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
+        process.terminate()
+        process.waitUntilExit()
+
+        let list = try Run.pitchfilter(["quarantine", "list", "--config", file.path, "--json"])
+        #expect(list.status == 0)
+        let line = try JSONSerialization.jsonObject(with: Data(list.stdout)) as? [String: Any]
+        let id = try #require(line?["id"] as? String)
+        #expect(line?["sender"] as? String == "milan@renderhaus-viz.example")
+        #expect(line?["path"] as? String == root.path + "/one/.Pitches/new/1.M1P1Q1.test")
+
+        let release = try Run.pitchfilter(["quarantine", "release", "--config", file.path, id])
+        #expect(release.status == 0)
+        #expect(release.text == "released \(id) to \(root.path)/one/new/1.M1P1Q1.test, learned as ham\n")
+        #expect(try Data(contentsOf: root.appendingPathComponent("one/new/1.M1P1Q1.test")) == Self.pitch)
+        #expect(quarantined(in: "one").isEmpty)
+        #expect(try Run.pitchfilter(["quarantine", "list", "--config", file.path]).text == "")
+        let stats = try Run.pitchfilter(["stats", "--db", root.path + "/db.sqlite"])
+        #expect(stats.text.contains("messages: pitch 0, ham 1\n"))
+        #expect(stats.text.contains("in quarantine: 0\n"))
+
+        let again = try Run.pitchfilter(["quarantine", "release", "--config", file.path, id])
+        #expect(again.status == 3)
+        #expect(again.stderr == "pitchfilter: message \(id) is not in quarantine any more (released)\n")
+    }
+
     @Test func anInvalidConfigurationStopsTheStartWithTheKeyNamed() throws {
         let file = try writeConfiguration(mailboxes: ["one"], extra: "log_level = \"chatty\"\n")
         let run = try Run.pitchfilter(["serve", "--config", file.path])
