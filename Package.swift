@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // bytes → message: RFC 5322 + MIME over raw bytes. Depends on nothing but the C library (iconv for
@@ -33,11 +34,23 @@ let package = Package(
         ),
         // Maildir folders on disk: names, atomic delivery, moves, inotify. Knows nothing about classification.
         .target(name: "PitchMaildir"),
+        // the milter protocol (version 6): frame decoder, session state machine, SwiftNIO server. Knows nothing
+        // about classification: it asks a handler what to do at the end of each message.
+        .target(
+            name: "PitchMilter",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // the service: configuration, the Maildir watcher, quarantine, learning from the user's moves.
         .target(
             name: "PitchDaemon",
             dependencies: [
-                "PitchClassifier", "PitchEngine", "PitchMaildir", "PitchMessage", "PitchStore", "PitchTokenizer",
+                "PitchClassifier", "PitchEngine", "PitchMaildir", "PitchMessage", "PitchMilter", "PitchStore",
+                "PitchTokenizer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -64,6 +77,15 @@ let package = Package(
         .testTarget(name: "PitchEngineTests", dependencies: ["PitchEngine"]),
         .testTarget(name: "PitchMaildirTests", dependencies: ["PitchMaildir"]),
         .testTarget(name: "PitchDaemonTests", dependencies: ["PitchDaemon"]),
+        .testTarget(
+            name: "PitchMilterTests",
+            dependencies: [
+                "PitchMilter",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "pitchfilterTests", dependencies: ["pitchfilter"]),
     ]
 )

@@ -1,4 +1,5 @@
 import PitchMaildir
+import PitchMilter
 import TOMLKit
 
 /// The service's configuration: `/etc/pitchfilter/pitchfilter.toml`, every key documented in
@@ -13,6 +14,8 @@ public struct Configuration: Sendable, Equatable {
     public var scanInterval: Int = 60
     public var logLevel: LogLevelName = .info
     public var mailboxes: [MailboxConfiguration] = []
+    /// The milter listener (`[milter]`), if any.
+    public var milter: MilterConfiguration?
     /// The `[defaults]` policy: every mailbox's starting point, and the policy of `--maildir` mailboxes.
     public var defaultPolicy = MailboxPolicy()
 
@@ -108,6 +111,32 @@ extension Configuration {
             if let level = try service.choice("log_level", of: LogLevelName.self) { configuration.logLevel = level }
             try service.finish()
         }
+        if var milter = try reader.table("milter") {
+            guard let listen = try milter.string("listen") else {
+                throw ConfigurationError(key: "milter.listen", "missing: unix:/path or inet:127.0.0.1:PORT")
+            }
+            var settings = MilterConfiguration(address: try MilterConfiguration.address(listen, key: "milter.listen"))
+            if let mode = try milter.string("socket_mode") {
+                guard case .unix(let path, _) = settings.address else {
+                    throw ConfigurationError(key: "milter.socket_mode", "only for a unix socket")
+                }
+                guard let bits = UInt32(mode, radix: 8), bits <= 0o777 else {
+                    throw ConfigurationError(key: "milter.socket_mode", "must be octal such as \"0660\", found \"\(mode)\"")
+                }
+                settings.address = .unix(path: path, mode: bits)
+            }
+            if let hold = try milter.bool("hold_pitches") { settings.holdPitches = hold }
+            if let position = try milter.choice("header_position", of: MilterConfiguration.HeaderPosition.self) {
+                settings.headerPosition = position
+            }
+            if let tag = try milter.string("subject_tag") { settings.subjectTag = tag }
+            if let sessions = try milter.integer("max_sessions", in: 1...10_000) { settings.maximumSessions = sessions }
+            if let megabytes = try milter.integer("max_message_mib", in: 1...1024) {
+                settings.maximumMessageBytes = megabytes << 20
+            }
+            try milter.finish()
+            configuration.milter = settings
+        }
         var defaults = MailboxPolicy()
         if var table = try reader.table("defaults") {
             defaults = try table.policy(startingFrom: defaults)
@@ -196,6 +225,12 @@ private struct TableReader {
         guard name.hasPrefix("."), name.count > 1, !name.contains("/"), name != ".." else {
             throw ConfigurationError(key: key, "must be a Maildir++ folder name such as \".Pitches\", found \"\(name)\"")
         }
+    }
+
+    mutating func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard let bool = value.bool else { throw ConfigurationError(key: path + key, "must be true or false") }
+        return bool
     }
 
     mutating func integer(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {

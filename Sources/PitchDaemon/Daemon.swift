@@ -1,4 +1,5 @@
 import Logging
+import PitchMilter
 import ServiceLifecycle
 import UnixSignals
 
@@ -8,12 +9,22 @@ import UnixSignals
 /// returns and the process exits 0); SIGHUP reloads the configuration.
 public enum Daemon {
     public static func run(settings: MaildirService.Settings, logger: Logger) async throws {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // The milter first: the group starts services in order and stops them in reverse, so the listener is
+        // the last to go and in-flight MTA sessions are not cut short by the Maildir loop's shutdown.
+        if let milter = settings.configuration.milter {
+            var server = MilterServerConfiguration(address: milter.address)
+            server.maximumSessions = milter.maximumSessions
+            server.maximumMessageBytes = milter.maximumMessageBytes
+            let filter = MilterFilter(configuration: milter, databasePath: settings.databasePath,
+                                      logger: logger)
+            services.append(.init(service: MilterServer(configuration: server, handler: filter, logger: logger)))
+        }
         let maildirs = try MaildirService(settings: settings, logger: logger)
-        let reloader = ReloadOnHangup(target: maildirs, logger: logger)
+        services.append(.init(service: maildirs))
+        services.append(.init(service: ReloadOnHangup(target: maildirs, logger: logger)))
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: maildirs), .init(service: reloader)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -29,6 +29,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The token database, instead of the file's.", valueName: "path"))
     var db: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Speak the milter protocol to Postfix or Sendmail on unix:/path or inet:127.0.0.1:PORT, instead of the "
+            + "file's [milter] listen.", valueName: "address"))
+    var milter: String?
+
     @Flag(name: .long, help: "Check the configuration, print what would be watched, and exit (0 valid, 78 not).")
     var check = false
 
@@ -36,7 +41,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let file = config ?? (Self.exists(Self.defaultConfigurationFile) ? Self.defaultConfigurationFile : nil)
-        let overrides = (maildirs: maildir, db: db)
+        let overrides = (maildirs: maildir, db: db, milter: milter)
         let load: @Sendable () throws -> Configuration = {
             var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
             if !overrides.maildirs.isEmpty {
@@ -46,6 +51,14 @@ struct Serve: AsyncParsableCommand {
                 }
             }
             if let db = overrides.db { configuration.databasePath = Self.absolute(db) }
+            if let milter = overrides.milter {
+                let address = try MilterConfiguration.address(milter, key: "--milter")
+                if configuration.milter == nil {
+                    configuration.milter = MilterConfiguration(address: address)
+                } else {
+                    configuration.milter?.address = address
+                }
+            }
             return configuration
         }
         let configuration: Configuration
@@ -55,14 +68,19 @@ struct Serve: AsyncParsableCommand {
             Stores.report(error)
             throw ExitCode(78)  // EX_CONFIG
         }
-        guard !configuration.mailboxes.isEmpty else {
-            Stores.report(ValidationError("nothing to watch: give --maildir PATH or [[mailbox]] in the configuration"))
+        guard !configuration.mailboxes.isEmpty || configuration.milter != nil else {
+            Stores.report(ValidationError(
+                "nothing to do: give --maildir PATH or --milter ADDRESS, or [[mailbox]] or [milter] in the configuration"))
             throw ExitCode(78)
         }
         let databasePath = configuration.databasePath
             ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
         if check {
             print("configuration valid: database \(databasePath)")
+            if let milter = configuration.milter {
+                print("milter \(milter.address): hold pitches \(milter.holdPitches ? "yes" : "no"), subject tag "
+                    + (milter.subjectTag.isEmpty ? "none" : "\"\(milter.subjectTag)\""))
+            }
             for mailbox in configuration.mailboxes {
                 let policy = mailbox.policy
                 print("mailbox \(mailbox.path): pitch \(policy.onPitch.rawValue) into \(policy.quarantineFolder), "

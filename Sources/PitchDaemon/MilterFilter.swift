@@ -1,0 +1,195 @@
+import Logging
+import NIOPosix
+import PitchEngine
+import PitchMessage
+import PitchMilter
+import PitchStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the milter listens and what it does to a pitch. `[milter]` in the configuration.
+public struct MilterConfiguration: Sendable, Equatable {
+    public var address: MilterServerConfiguration.Address
+    /// Put pitches in Postfix's hold queue (SMFIR_QUARANTINE), where `postqueue`/`postsuper` release them.
+    public var holdPitches = false
+    /// Put this before the Subject of a pitch ("[PITCH]"); empty: leave the Subject alone.
+    public var subjectTag = ""
+    /// Where X-Pitch-Status goes. `end` (SMFIR_ADDHEADER) by default: every MTA and milter test tool
+    /// understands it, where SMFIR_INSHEADER is invisible to some (OpenDKIM's miltertest reports it apart from
+    /// added fields). `top` (SMFIR_INSHEADER at index 0) puts it above Received, as `pitchfilter filter` does.
+    public var headerPosition = HeaderPosition.end
+    public var maximumSessions = 256
+
+    public enum HeaderPosition: String, Sendable, CaseIterable {
+        case top, end
+    }
+    public var maximumMessageBytes = 32 << 20
+
+    public init(address: MilterServerConfiguration.Address) {
+        self.address = address
+    }
+
+    /// `unix:/path`, Postfix's `inet:HOST:PORT` or libmilter's `inet:PORT@HOST`; TCP on loopback only, since
+    /// the protocol has no authentication and whoever connects can read the mail.
+    public static func address(_ text: String, key: String) throws(ConfigurationError) -> MilterServerConfiguration.Address {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard path.hasPrefix("/") else {
+                throw ConfigurationError(key: key, "a unix socket needs an absolute path, found \"\(text)\"")
+            }
+            return .unix(path: path, mode: 0o660)
+        }
+        guard text.hasPrefix("inet:") else {
+            throw ConfigurationError(key: key, "must be unix:/path or inet:127.0.0.1:PORT, found \"\(text)\"")
+        }
+        let rest = String(text.dropFirst(5))
+        var host: String
+        var port: String
+        if let at = rest.firstIndex(of: "@") {
+            (port, host) = (String(rest[..<at]), String(rest[rest.index(after: at)...]))
+        } else if let colon = rest.lastIndex(of: ":") {
+            (host, port) = (String(rest[..<colon]), String(rest[rest.index(after: colon)...]))
+        } else {
+            throw ConfigurationError(key: key, "must be inet:HOST:PORT, found \"\(text)\"")
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard ["127.0.0.1", "::1", "localhost"].contains(host) else {
+            throw ConfigurationError(key: key, "must listen on loopback (127.0.0.1 or ::1), found \"\(host)\": "
+                + "the milter protocol has no authentication")
+        }
+        guard let number = Int(port), (0...65_535).contains(number) else {
+            throw ConfigurationError(key: key, "\"\(port)\" is not a port number")
+        }
+        return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: number)
+    }
+}
+
+/// The milter's handler: classify at end of message, tag, and hold pitches if asked. Outbound mail (SMTP AUTH)
+/// is not classified; its recipients become known correspondents.
+///
+/// Never fails a message: on any trouble (no database, a locked one, a message over the limit) the answer is
+/// "no changes", and the MTA delivers the message as it came.
+public final class MilterFilter: MilterHandler {
+    let configuration: MilterConfiguration
+    let databasePath: String
+    let logger: Logger
+    /// SQLite calls block: they run on NIO's thread pool, never on the event loops or the cooperative pool.
+    let pool: NIOThreadPool
+    private let store = Mutex<StoreState>(StoreState())
+
+    private struct StoreState {
+        var store: SQLiteTokenStore?
+        var lastAttempt: Int64 = 0
+        var lastError = ""
+    }
+
+    public init(configuration: MilterConfiguration, databasePath: String, logger: Logger,
+                pool: NIOThreadPool = .singleton) {
+        self.configuration = configuration
+        self.databasePath = databasePath
+        self.logger = logger
+        self.pool = pool
+    }
+
+    public func decide(_ message: MilterMessage) async -> [MilterReply] {
+        var logger = self.logger
+        if let queueID = message.envelope.queueID { logger[metadataKey: "queue_id"] = "\(queueID)" }
+        if message.isTruncated {
+            logger.notice("message of \(message.size) bytes accepted untouched (limit \(configuration.maximumMessageBytes))")
+            return []
+        }
+        let sessionLogger = logger
+        do {
+            return try await pool.runIfActive { [self] in try self.decideNow(message, logger: sessionLogger) }
+        } catch {
+            logger.warning("message accepted untouched: \(error)")
+            return []
+        }
+    }
+
+    private func decideNow(_ message: MilterMessage, logger: Logger) throws -> [MilterReply] {
+        guard let store = try openStore() else { return [] }
+        if let user = message.envelope.authenticatedUser {
+            let added = try store.addContacts(message.envelope.recipients, source: .sent, at: Int64(time(nil)))
+            logger.debug("outbound mail not classified", metadata: ["user": "\(user)", "new_contacts": "\(added)"])
+            return []
+        }
+        let parsed = Message(bytes: message.bytes)
+        let engine = Engine(store: store, contacts: store, templates: store)
+        let tokens = try engine.tokens(of: parsed, keepingTexts: false)
+        let classification = try engine.assess(tokens).classification
+        var replies = Self.removingForgedFields(message.headerNames)
+        let status = Engine.statusValue(classification)
+        switch configuration.headerPosition {
+        case .top: replies.append(.insertHeader(index: 0, name: "X-Pitch-Status", value: status))
+        case .end: replies.append(.addHeader(name: "X-Pitch-Status", value: status))
+        }
+        if classification.verdict == .pitch {
+            if !configuration.subjectTag.isEmpty, let subject = Self.taggedSubject(parsed, tag: configuration.subjectTag) {
+                replies.append(.changeHeader(index: 1, name: "Subject", value: subject))
+            }
+            if configuration.holdPitches {
+                replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(Engine.formatScore(classification.score))"))
+            }
+        }
+        logger.info("classified", metadata: [
+            "verdict": "\(classification.verdict.rawValue)", "score": "\(Engine.formatScore(classification.score))",
+            "from": "\(message.envelope.sender)"])
+        if let sighting = Engine.templateSighting(of: parsed, tokens) { try? Engine.remember([sighting], in: store) }
+        return replies
+    }
+
+    /// Incoming X-Pitch-* fields, deleted (CHGHEADER with an empty value) so a sender cannot forge a verdict.
+    /// Highest occurrence first, so deleting one never renumbers the ones still to delete.
+    static func removingForgedFields(_ names: [String]) -> [MilterReply] {
+        var occurrences: [String: UInt32] = [:]
+        var deletions: [MilterReply] = []
+        for name in names {
+            let key = name.lowercased()
+            occurrences[key, default: 0] += 1
+            if key.hasPrefix("x-pitch-") {
+                deletions.append(.changeHeader(index: occurrences[key]!, name: name, value: ""))
+            }
+        }
+        return deletions.reversed()
+    }
+
+    /// The Subject with the tag in front, keeping its folding (the MTA wants bare LF between lines).
+    static func taggedSubject(_ message: Message, tag: String) -> String? {
+        guard let field = message.header.first(named: "Subject") else { return nil }
+        var value = String(decoding: message.raw[field.valueRange], as: UTF8.self)
+            .replacingCRLF()
+        while value.hasPrefix(" ") || value.hasPrefix("\t") { value.removeFirst() }
+        if value.hasSuffix("\n") { value.removeLast() }
+        guard !value.hasPrefix(tag) else { return nil }
+        return " " + tag + " " + value
+    }
+
+    private func openStore() throws -> SQLiteTokenStore? {
+        try store.withLock { state in
+            if let store = state.store { return store }
+            let now = Int64(time(nil))
+            // After a failure, try again at most every 5 s; meanwhile mail goes through untagged.
+            guard now - state.lastAttempt >= 5 else { return nil }
+            state.lastAttempt = now
+            do {
+                state.store = try SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
+                                                   access: .readWrite)
+                return state.store
+            } catch {
+                if "\(error)" != state.lastError { logger.error("milter cannot open the database: \(error)") }
+                state.lastError = "\(error)"
+                return nil
+            }
+        }
+    }
+}
+
+extension String {
+    fileprivate func replacingCRLF() -> String {
+        String(decoding: utf8.filter { $0 != 0x0D }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,252 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the filter does with a complete message. Everything about classification lives behind this protocol.
+public protocol MilterHandler: Sendable {
+    /// The changes to make before the message is accepted (header fields, quarantine); [] for none. Must not
+    /// fail: on any internal trouble, return [] and the message goes on untouched.
+    func decide(_ message: MilterMessage) async -> [MilterReply]
+}
+
+public struct MilterServerConfiguration: Sendable {
+    public enum Address: Sendable, Equatable, CustomStringConvertible {
+        /// A unix socket, created with `mode` (0660: the MTA's group may connect, nobody else).
+        case unix(path: String, mode: UInt32)
+        /// TCP; the caller makes sure it is loopback.
+        case tcp(host: String, port: Int)
+
+        public var description: String {
+            switch self {
+            case .unix(let path, _): "unix:\(path)"
+            case .tcp(let host, let port): "inet:\(host):\(port)"
+            }
+        }
+    }
+
+    public var address: Address
+    /// Sessions at once; a connection beyond this is closed at once and the MTA applies its
+    /// `milter_default_action` (accept, in the recommended configuration) to that message.
+    public var maximumSessions = 256
+    /// A session silent for this long is closed: longer than Postfix's default milter_content_timeout (300 s).
+    public var idleTimeout = TimeAmount.seconds(330)
+    /// Bytes kept of one message; beyond this the message is accepted untouched.
+    public var maximumMessageBytes = 32 << 20
+    public var maximumPacketBytes = MilterFrameDecoder.defaultMaximumPacketBytes
+    /// How long a graceful shutdown waits for sessions in the middle of a message.
+    public var shutdownGrace = TimeAmount.seconds(10)
+
+    public init(address: Address) {
+        self.address = address
+    }
+}
+
+/// The milter server: a SwiftNIO listener, one `MilterSession` per connection, the handler at end of message.
+public final class MilterServer: Service, Sendable {
+    let configuration: MilterServerConfiguration
+    let handler: any MilterHandler
+    let logger: Logger
+    let group: any EventLoopGroup
+    let sessions = SessionRegistry()
+    private let boundAddress = Mutex<SocketAddress?>(nil)
+
+    public init(configuration: MilterServerConfiguration, handler: any MilterHandler, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        self.group = group
+    }
+
+    /// Where the server listens once `run` has bound it (port 0 becomes the port the system chose).
+    public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
+
+    public func run() async throws {
+        let channel = try await bind()
+        boundAddress.withLock { $0 = channel.localAddress }
+        logger.info("milter listening", metadata: ["address": "\(configuration.address)"])
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            // Stop taking connections; sessions in the middle of a message finish it.
+            channel.close(promise: nil)
+        }
+        await sessions.closeWhenIdle(grace: configuration.shutdownGrace)
+        if case .unix(let path, _) = configuration.address { unlink(path) }
+        logger.info("milter stopped")
+    }
+
+    private func bind() async throws -> any Channel {
+        let configuration = self.configuration
+        let handler = self.handler
+        let logger = self.logger
+        let sessions = self.sessions
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard sessions.admit(channel, limit: configuration.maximumSessions) else {
+                        logger.warning("milter session refused: \(configuration.maximumSessions) already open")
+                        channel.close(promise: nil)
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in sessions.remove(channel) }
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: configuration.idleTimeout),
+                        ByteToMessageHandler(MilterFrameDecoder(maximumPacketBytes: configuration.maximumPacketBytes)),
+                        MessageToByteHandler(MilterPacketEncoder()),
+                        MilterChannelHandler(session: MilterSession(maximumMessageBytes: configuration.maximumMessageBytes),
+                                             handler: handler, logger: logger, sessions: sessions),
+                    ])
+                }
+            }
+        switch configuration.address {
+        case .tcp(let host, let port):
+            return try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path, let mode):
+            // A socket left by a previous run (killed before it could remove it) would make bind fail.
+            var info = stat()
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+            let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+            chmod(path, mode_t(mode))
+            return channel
+        }
+    }
+}
+
+/// Frames replies for the wire.
+struct MilterPacketEncoder: MessageToByteEncoder {
+    typealias OutboundIn = MilterPacket
+
+    func encode(data: MilterPacket, out: inout ByteBuffer) {
+        out.writeInteger(UInt32(data.payload.count + 1), endianness: .big)
+        out.writeInteger(data.code)
+        out.writeBytes(data.payload)
+    }
+}
+
+/// Carries out a session's actions on its channel.
+final class MilterChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = MilterPacket
+    typealias OutboundOut = MilterPacket
+
+    private var session: MilterSession
+    private let handler: any MilterHandler
+    private let logger: Logger
+    private let sessions: SessionRegistry
+
+    init(session: MilterSession, handler: any MilterHandler, logger: Logger, sessions: SessionRegistry) {
+        self.session = session
+        self.handler = handler
+        self.logger = logger
+        self.sessions = sessions
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let packet = unwrapInboundIn(data)
+        let action: MilterAction
+        do {
+            action = session.receive(try MilterCommand(packet))
+        } catch {
+            action = .fail(error)
+        }
+        perform(action, context: context)
+    }
+
+    private func perform(_ action: MilterAction, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .reply(let replies):
+            for reply in replies { context.write(wrapOutboundOut(reply.packet), promise: nil) }
+            context.flush()
+            if session.state == .ready, sessions.isClosing(context.channel) { context.close(promise: nil) }
+        case .decide(let message):
+            let handler = self.handler
+            let decision = context.eventLoop.makeFutureWithTask { await handler.decide(message) }
+            decision.assumeIsolated().whenSuccess { changes in
+                self.perform(self.session.decided(changes), context: context)
+            }
+        case .close:
+            context.close(promise: nil)
+        case .fail(let error):
+            logger.warning("milter session closed: \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            logger.notice("milter session closed after \(session.state) went silent")
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.warning("milter session closed: \(error)")
+        context.close(promise: nil)
+    }
+
+    /// Shutdown asked this session to close once it is between messages.
+    func closeIfIdle(context: ChannelHandlerContext) {
+        if session.state != .inMessage && session.state != .awaitingDecision { context.close(promise: nil) }
+    }
+}
+
+/// The open sessions: bounded, and closed between messages at shutdown.
+final class SessionRegistry: Sendable {
+    private struct State {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var closing = false
+    }
+
+    private let state = Mutex(State())
+
+    func admit(_ channel: any Channel, limit: Int) -> Bool {
+        state.withLock { state in
+            guard !state.closing, state.channels.count < limit else { return false }
+            state.channels[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    func remove(_ channel: any Channel) {
+        _ = state.withLock { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    func isClosing(_ channel: any Channel) -> Bool {
+        state.withLock { $0.closing }
+    }
+
+    var count: Int { state.withLock { $0.channels.count } }
+
+    /// Closes each session as soon as it is between messages, and waits for all to end (at most `grace`).
+    func closeWhenIdle(grace: TimeAmount) async {
+        let channels = state.withLock { state in
+            state.closing = true
+            return Array(state.channels.values)
+        }
+        for channel in channels {
+            channel.eventLoop.execute {
+                if let handler = try? channel.pipeline.syncOperations.handler(type: MilterChannelHandler.self),
+                   let context = try? channel.pipeline.syncOperations.context(handlerType: MilterChannelHandler.self) {
+                    handler.closeIfIdle(context: context)
+                }
+            }
+        }
+        let deadline = NIODeadline.now() + grace
+        while count > 0, NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for channel in state.withLock({ Array($0.channels.values) }) { channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,237 @@
+/// The envelope of one message, as the MTA described it.
+public struct MilterEnvelope: Sendable, Equatable {
+    /// Every macro the MTA sent for this connection and message; later stages override earlier ones.
+    public var macros: [String: String] = [:]
+    /// MAIL FROM, without angle brackets.
+    public var sender = ""
+    public var recipients: [String] = []
+
+    public init() {}
+
+    /// The SMTP AUTH user, from `{auth_authen}`: mail from one of our own users on its way out.
+    public var authenticatedUser: String? {
+        macros["{auth_authen}"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The MTA's queue id (`i`), for log lines an admin can match with the MTA's.
+    public var queueID: String? { macros["i"] }
+}
+
+/// One message, put back together from the header fields and body chunks the MTA sent.
+public struct MilterMessage: Sendable, Equatable {
+    public var envelope: MilterEnvelope
+    /// The header fields (CRLF line ends, as on the wire in SMTP), a blank line, then the body.
+    public var bytes: [UInt8]
+    /// Field names in the order received: SMFIR_CHGHEADER counts occurrences of a name.
+    public var headerNames: [String]
+    /// More than the buffer limit arrived; `bytes` holds only the start.
+    public var isTruncated: Bool
+    public var size: Int
+}
+
+/// What the connection should do next; the session itself does no I/O.
+public enum MilterAction: Sendable, Equatable {
+    /// Nothing to send (a command negotiated as needing no reply, or macros).
+    case none
+    case reply([MilterReply])
+    /// The message is complete: ask the handler, then call `decided` with its changes.
+    case decide(MilterMessage)
+    /// The MTA said goodbye.
+    case close
+    /// A protocol violation: close the connection, log why.
+    case fail(MilterError)
+}
+
+/// The milter session state machine: commands in, actions out.
+///
+/// One per connection. It negotiates, collects the envelope and the message, and hands the whole message to the
+/// handler at its end. It never touches the network; the channel handler carries out the actions it returns.
+public struct MilterSession: Sendable {
+    public enum State: Sendable, Equatable {
+        case awaitingNegotiation
+        /// Connected, between messages.
+        case ready
+        /// MAIL FROM seen: recipients, then the message.
+        case inMessage
+        /// The message went to the handler; only its answer (or an abort) may come next.
+        case awaitingDecision
+        case closed
+    }
+
+    public private(set) var state = State.awaitingNegotiation
+    /// What was agreed in OPTNEG.
+    public private(set) var protocolFlags = MilterProtocolFlags()
+    public private(set) var actions = MilterActions()
+    let maximumMessageBytes: Int
+
+    private var connectionMacros: [String: String] = [:]
+    private var envelope = MilterEnvelope()
+    private var message: [UInt8] = []
+    private var headerNames: [String] = []
+    private var headerEnded = false
+    private var size = 0
+
+    /// The actions this filter asks for: add our field, change forged ones, quarantine.
+    public static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine]
+    /// Steps skipped and replies not sent, when the MTA offers it: fewer round trips per message.
+    public static let wantedFlags: MilterProtocolFlags = [
+        .noConnect, .noHelo, .noUnknown, .noData,
+        .noReplyMail, .noReplyRecipient, .noReplyHeader, .noReplyEndOfHeaders, .noReplyBody,
+        .headerLeadingSpace,
+    ]
+
+    /// `maximumMessageBytes`: how much of one message is kept; the rest is counted, not stored.
+    public init(maximumMessageBytes: Int) {
+        self.maximumMessageBytes = maximumMessageBytes
+    }
+
+    public mutating func receive(_ command: MilterCommand) -> MilterAction {
+        switch (state, command) {
+        case (.closed, _):
+            return .none
+        case (.awaitingNegotiation, .negotiate(let version, let offeredActions, let offeredFlags)):
+            guard version >= 2 else { return fail(.versionTooOld(version)) }
+            actions = Self.wantedActions.intersection(offeredActions)
+            protocolFlags = Self.wantedFlags.intersection(offeredFlags)
+            state = .ready
+            return .reply([.negotiate(version: min(version, MilterWire.version), actions: actions,
+                                      protocol: protocolFlags)])
+        case (.awaitingNegotiation, _):
+            return fail(.unexpected(command.code, state: "waiting for the option negotiation"))
+
+        case (_, .quit):
+            state = .closed
+            return .close
+        case (_, .quitNewConnection):
+            // The MTA reuses the connection for a new SMTP session: forget everything but the negotiation.
+            connectionMacros = [:]
+            resetMessage()
+            state = .ready
+            return .none
+        case (.awaitingDecision, .abort), (.inMessage, .abort), (.ready, .abort):
+            resetMessage()
+            state = .ready
+            return .none
+        case (.awaitingDecision, _):
+            return fail(.unexpected(command.code, state: "the end-of-message answer is pending"))
+
+        case (_, .macros(let stage, let macros)):
+            if stage == MilterCommandCode.connect.rawValue || stage == MilterCommandCode.helo.rawValue {
+                connectionMacros.merge(macros) { $1 }
+            } else {
+                envelope.macros.merge(macros) { $1 }
+            }
+            return .none
+        case (.ready, .connect), (.ready, .helo):
+            return continueUnless(command.code == .connect ? .noReplyConnect : .noReplyHelo)
+        case (_, .unknown):
+            return continueUnless(.noReplyUnknown)
+        case (.ready, .mail(let arguments)):
+            let macros = envelope.macros  // sent just before MAIL, for this message
+            resetMessage()
+            envelope.macros = connectionMacros.merging(macros) { $1 }
+            envelope.sender = Self.address(arguments[0])
+            state = .inMessage
+            return continueUnless(.noReplyMail)
+        case (.inMessage, .recipient(let arguments)):
+            envelope.recipients.append(Self.address(arguments[0]))
+            return continueUnless(.noReplyRecipient)
+        case (.inMessage, .data):
+            return continueUnless(.noReplyData)
+        case (.inMessage, .header(let name, let value)):
+            headerNames.append(String(decoding: name, as: UTF8.self))
+            var field = name + [UInt8(ascii: ":")]
+            if !protocolFlags.contains(.headerLeadingSpace) { field.append(UInt8(ascii: " ")) }
+            // Folded values arrive with bare LF between their lines.
+            for byte in value {
+                if byte == 0x0A { field.append(0x0D) }
+                field.append(byte)
+            }
+            append(field + [0x0D, 0x0A])
+            return continueUnless(.noReplyHeader)
+        case (.inMessage, .endOfHeaders):
+            endHeader()
+            return continueUnless(.noReplyEndOfHeaders)
+        case (.inMessage, .body(let chunk)):
+            endHeader()
+            append(chunk)
+            return continueUnless(.noReplyBody)
+        case (.inMessage, .endOfMessage(let lastBody)):
+            endHeader()
+            append(lastBody)
+            state = .awaitingDecision
+            return .decide(MilterMessage(envelope: envelope, bytes: message, headerNames: headerNames,
+                                         isTruncated: size > maximumMessageBytes, size: size))
+        case (.ready, _), (.inMessage, _):
+            return fail(.unexpected(command.code, state: state == .ready ? "between messages" : "in a message"))
+        }
+    }
+
+    /// The handler's changes for the message just decided: they go out, then the message is accepted.
+    public mutating func decided(_ changes: [MilterReply]) -> MilterAction {
+        guard state == .awaitingDecision else { return .none }  // aborted or closed meanwhile
+        resetMessage()
+        state = .ready
+        return .reply(changes + [.accept])
+    }
+
+    private mutating func fail(_ error: MilterError) -> MilterAction {
+        state = .closed
+        return .fail(error)
+    }
+
+    private func continueUnless(_ noReply: MilterProtocolFlags) -> MilterAction {
+        protocolFlags.contains(noReply) ? .none : .reply([.continue])
+    }
+
+    private mutating func endHeader() {
+        guard !headerEnded else { return }
+        headerEnded = true
+        append([0x0D, 0x0A])
+    }
+
+    private mutating func append(_ bytes: [UInt8]) {
+        size += bytes.count
+        let room = maximumMessageBytes - message.count
+        if room > 0 { message.append(contentsOf: bytes.prefix(room)) }
+    }
+
+    private mutating func resetMessage() {
+        envelope = MilterEnvelope()
+        message = []
+        headerNames = []
+        headerEnded = false
+        size = 0
+    }
+
+    /// `<user@example.org>` → `user@example.org`.
+    static func address(_ argument: String) -> String {
+        var address = Substring(argument)
+        if address.hasPrefix("<") { address = address.dropFirst() }
+        if address.hasSuffix(">") { address = address.dropLast() }
+        return String(address)
+    }
+}
+
+extension MilterCommand {
+    /// The command byte, for error messages.
+    public var code: MilterCommandCode {
+        switch self {
+        case .negotiate: .negotiate
+        case .macros: .macro
+        case .connect: .connect
+        case .helo: .helo
+        case .mail: .mail
+        case .recipient: .recipient
+        case .data: .data
+        case .header: .header
+        case .endOfHeaders: .endOfHeaders
+        case .body: .body
+        case .endOfMessage: .endOfMessage
+        case .abort: .abort
+        case .quit: .quit
+        case .quitNewConnection: .quitNewConnection
+        case .unknown: .unknown
+        }
+    }
+}
