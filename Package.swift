@@ -45,6 +45,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // the MTA's side of the milter protocol, blocking: for the load tool and the server's tests.
+        .target(name: "MilterClient", dependencies: ["PitchMilter"]),
         // the service: configuration, the Maildir watcher, quarantine, learning from the user's moves.
         .target(
             name: "PitchDaemon",
@@ -66,6 +68,11 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "milter-load",
+            dependencies: ["MilterClient", "PitchMilter"],
+            path: "Benchmarks/MilterLoad"
+        ),
+        .executableTarget(
             name: "pitch-bench",
             dependencies: ["PitchMessage", "PitchTokenizer"],
             path: "Benchmarks/PitchBench"
@@ -80,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "PitchMilterTests",
             dependencies: [
-                "PitchMilter",
+                "PitchMilter", "MilterClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

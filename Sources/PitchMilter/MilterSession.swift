@@ -89,6 +89,9 @@ public struct MilterSession: Sendable {
         switch (state, command) {
         case (.closed, _):
             return .none
+        case (_, .quit):
+            state = .closed
+            return .close
         case (.awaitingNegotiation, .negotiate(let version, let offeredActions, let offeredFlags)):
             guard version >= 2 else { return fail(.versionTooOld(version)) }
             actions = Self.wantedActions.intersection(offeredActions)
@@ -99,9 +102,6 @@ public struct MilterSession: Sendable {
         case (.awaitingNegotiation, _):
             return fail(.unexpected(command.code, state: "waiting for the option negotiation"))
 
-        case (_, .quit):
-            state = .closed
-            return .close
         case (_, .quitNewConnection):
             // The MTA reuses the connection for a new SMTP session: forget everything but the negotiation.
             connectionMacros = [:]

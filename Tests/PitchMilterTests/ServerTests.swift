@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import MilterClient
+import NIOCore
+import ServiceLifecycle
+import Testing
+
+@testable import PitchMilter
+
+/// The server on a real loopback socket, with a handler that tags every message.
+@Suite(.serialized) struct ServerTests {
+    struct Tagger: MilterHandler {
+        var delay: Duration = .zero
+        func decide(_ message: MilterMessage) async -> [MilterReply] {
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            return [.addHeader(name: "X-Test", value: "\(message.headerNames.count) fields, \(message.size) bytes")]
+        }
+    }
+
+    static let message = Array("From: a@example.org\nSubject: Hello\n\nBody line\n".utf8)
+    static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Runs a server on a free port for `body`, then shuts it down gracefully.
+    func withServer(_ handler: any MilterHandler = Tagger(), maximumSessions: Int = 16,
+                    _ body: (Int, ServiceGroup) async throws -> Void) async throws {
+        var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        configuration.maximumSessions = maximumSessions
+        let server = MilterServer(configuration: configuration, handler: handler, logger: Self.logger)
+        let group = ServiceGroup(services: [server], logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            while server.localAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
+            try await body(server.localAddress!.port!, group)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Task.detached { try work() }.value
+    }
+
+    @Test func aMessageIsTaggedAndAccepted() async throws {
+        try await withServer { port, _ in
+            let outcome = try await blocking {
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                defer { client.quit() }
+                return try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+            }
+            #expect(outcome.final == MilterReplyCode.accept.rawValue)
+            #expect(outcome.modifications == [MilterReply.addHeader(name: "X-Test", value: "2 fields, 50 bytes").packet])
+        }
+    }
+
+    @Test func garbageClosesOnlyItsOwnSession() async throws {
+        try await withServer { port, _ in
+            try await blocking {
+                let good = try MilterClient(port: port)
+                try good.negotiate()
+                let bad = try MilterClient(port: port)
+                try bad.write(raw: [0xFF, 0xFF, 0xFF, 0xFF, 0x42])  // a 4 GiB packet announced
+                #expect(bad.isClosedByPeer())
+                let noise = try MilterClient(port: port)
+                try noise.negotiate()
+                try noise.write(raw: [0, 0, 0, 1, 0x7A])  // an unknown command
+                #expect(noise.isClosedByPeer())
+                let outcome = try good.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+                #expect(outcome.final == MilterReplyCode.accept.rawValue)
+                good.quit()
+            }
+        }
+    }
+
+    @Test func sessionsBeyondTheBoundAreClosedAtOnce() async throws {
+        try await withServer(maximumSessions: 1) { port, _ in
+            try await blocking {
+                let first = try MilterClient(port: port)
+                try first.negotiate()
+                let second = try MilterClient(port: port)
+                #expect(second.isClosedByPeer())
+                let outcome = try first.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+                #expect(outcome.final == MilterReplyCode.accept.rawValue)
+                first.quit()
+            }
+        }
+    }
+
+    @Test func aGracefulShutdownLetsTheMessageInHandFinish() async throws {
+        try await withServer(Tagger(delay: .milliseconds(400))) { port, group in
+            let session = Task.detached { () throws -> (MilterClient.Outcome, Bool) in
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                let outcome = try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+                return (outcome, client.isClosedByPeer())
+            }
+            try await Task.sleep(for: .milliseconds(150))  // the handler is now deciding
+            await group.triggerGracefulShutdown()
+            let (outcome, closedAfterwards) = try await session.value
+            #expect(outcome.final == MilterReplyCode.accept.rawValue)
+            #expect(closedAfterwards)
+            #expect(throws: (any Error).self) { try MilterClient(port: port) }
+        }
+    }
+
+    @Test func randomBytesNeverStopTheServer() async throws {
+        try await withServer { port, _ in
+            try await blocking {
+                var generator = SystemRandomNumberGenerator()
+                for round in 0..<200 {
+                    let client = try MilterClient(port: port, receiveTimeoutSeconds: 5)
+                    if round % 2 == 0 { try client.negotiate() }
+                    let length = Int.random(in: 1...300, using: &generator)
+                    let noise = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                    try? client.write(raw: noise)
+                }
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                let outcome = try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+                #expect(outcome.final == MilterReplyCode.accept.rawValue)
+                client.quit()
+            }
+        }
+    }
+}

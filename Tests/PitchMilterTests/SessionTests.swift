@@ -1,0 +1,174 @@
+import Testing
+
+@testable import PitchMilter
+
+/// The session state machine: every command in every state, and the message it puts together.
+@Suite struct SessionTests {
+    /// What an MTA that offers everything (Postfix 3.x) and one that offers no no-reply flags (an old Sendmail)
+    /// put in OPTNEG.
+    static let everything = MilterCommand.negotiate(version: 6, actions: MilterActions(rawValue: 0x1FF),
+                                                    protocol: MilterProtocolFlags(rawValue: 0x1FFFFF))
+    static let noNoReply = MilterCommand.negotiate(version: 2, actions: MilterActions(rawValue: 0x3F),
+                                                   protocol: MilterProtocolFlags(rawValue: 0x7F))
+
+    enum Stage: String, CaseIterable, CustomTestStringConvertible {
+        case awaitingNegotiation, ready, inMessage, awaitingDecision, closed
+        var testDescription: String { rawValue }
+    }
+
+    /// A session brought to `stage` by the commands an MTA would send.
+    static func session(at stage: Stage, negotiatedWith negotiation: MilterCommand = everything) -> MilterSession {
+        var session = MilterSession(maximumMessageBytes: 1 << 20)
+        let steps: [MilterCommand] = switch stage {
+        case .awaitingNegotiation: []
+        case .ready: [negotiation]
+        case .inMessage: [negotiation, .mail(["<a@example.org>"])]
+        case .awaitingDecision: [negotiation, .mail(["<a@example.org>"]), .endOfMessage(lastBody: [])]
+        case .closed: [negotiation, .quit]
+        }
+        for step in steps { _ = session.receive(step) }
+        return session
+    }
+
+    /// What each command does in each state, when the MTA offered every no-reply flag. "fail" closes the
+    /// connection; "continue" answers SMFIR_CONTINUE; "none" sends nothing.
+    static let table: [(Stage, MilterCommand, String, MilterSession.State)] = {
+        let commands: [(MilterCommand, [Stage: (String, MilterSession.State)])] = [
+            (everything, [.awaitingNegotiation: ("negotiate", .ready)]),
+            (.macros(for: 0x4D, ["i": "Q1"]), [.ready: ("none", .ready), .inMessage: ("none", .inMessage)]),
+            // Steps the filter skipped, should an MTA send them anyway: answered, since no no-reply flag covers them.
+            (.connect(hostname: "client"), [.ready: ("continue", .ready)]),
+            (.helo("client"), [.ready: ("continue", .ready)]),
+            (.mail(["<a@example.org>"]), [.ready: ("none", .inMessage)]),
+            (.recipient(["<b@example.org>"]), [.inMessage: ("none", .inMessage)]),
+            (.data, [.inMessage: ("continue", .inMessage)]),
+            (.header(name: Array("Subject".utf8), value: Array(" Hi".utf8)), [.inMessage: ("none", .inMessage)]),
+            (.endOfHeaders, [.inMessage: ("none", .inMessage)]),
+            (.body(Array("Hello\r\n".utf8)), [.inMessage: ("none", .inMessage)]),
+            (.endOfMessage(lastBody: []), [.inMessage: ("decide", .awaitingDecision)]),
+            (.abort, [.ready: ("none", .ready), .inMessage: ("none", .ready), .awaitingDecision: ("none", .ready)]),
+            (.unknown(Array("XYZZY".utf8)), [.ready: ("continue", .ready), .inMessage: ("continue", .inMessage)]),
+            (.quit, [.awaitingNegotiation: ("close", .closed), .ready: ("close", .closed),
+                     .inMessage: ("close", .closed), .awaitingDecision: ("close", .closed)]),
+            (.quitNewConnection, [.ready: ("none", .ready), .inMessage: ("none", .ready),
+                                  .awaitingDecision: ("none", .ready)]),
+        ]
+        var rows: [(Stage, MilterCommand, String, MilterSession.State)] = []
+        for (command, outcomes) in commands {
+            for stage in Stage.allCases {
+                if let (kind, next) = outcomes[stage] {
+                    rows.append((stage, command, kind, next))
+                } else if stage == .closed {
+                    rows.append((stage, command, "none", .closed))  // nothing after QUIT is answered
+                } else {
+                    rows.append((stage, command, "fail", .closed))
+                }
+            }
+        }
+        return rows
+    }()
+
+    static func kind(_ action: MilterAction) -> String {
+        switch action {
+        case .none: "none"
+        case .reply(let replies):
+            replies.first.map { if case .negotiate = $0 { "negotiate" } else { "\($0)" } } ?? "empty reply"
+        case .decide: "decide"
+        case .close: "close"
+        case .fail: "fail"
+        }
+    }
+
+    @Test(arguments: table)
+    func everyCommandInEveryState(stage: Stage, command: MilterCommand, expected: String,
+                                  next: MilterSession.State) {
+        var session = Self.session(at: stage)
+        #expect(Self.kind(session.receive(command)) == expected)
+        #expect(session.state == next)
+    }
+
+    @Test func withoutNoReplyFlagsEveryStepIsAnsweredContinue() {
+        var session = Self.session(at: .ready, negotiatedWith: Self.noNoReply)
+        #expect(session.receive(.mail(["<a@example.org>"])) == .reply([.continue]))
+        #expect(session.receive(.recipient(["<b@example.org>"])) == .reply([.continue]))
+        #expect(session.receive(.header(name: Array("To".utf8), value: Array("b@example.org".utf8)))
+            == .reply([.continue]))
+        #expect(session.receive(.endOfHeaders) == .reply([.continue]))
+        #expect(session.receive(.body(Array("x".utf8))) == .reply([.continue]))
+    }
+
+    @Test func negotiationAsksOnlyForWhatTheMTAOffersAndTheFilterNeeds() {
+        var session = MilterSession(maximumMessageBytes: 1024)
+        let action = session.receive(Self.noNoReply)
+        #expect(action == .reply([.negotiate(version: 2, actions: [.addHeaders, .changeHeaders, .quarantine],
+                                             protocol: [.noConnect, .noHelo])]))
+        var modern = MilterSession(maximumMessageBytes: 1024)
+        #expect(modern.receive(Self.everything) == .reply([.negotiate(
+            version: 6, actions: [.addHeaders, .changeHeaders, .quarantine], protocol: MilterSession.wantedFlags)]))
+        var ancient = MilterSession(maximumMessageBytes: 1024)
+        #expect(ancient.receive(.negotiate(version: 1, actions: [], protocol: [])) == .fail(.versionTooOld(1)))
+    }
+
+    @Test func theMessageIsPutBackTogetherWithCRLFAndTheEnvelopeKept() {
+        var session = Self.session(at: .ready)
+        _ = session.receive(.macros(for: 0x4D, ["i": "4XyZ", "{auth_authen}": "alice"]))
+        _ = session.receive(.mail(["<alice@example.org>", "SIZE=10"]))
+        _ = session.receive(.recipient(["<bob@example.net>"]))
+        _ = session.receive(.recipient(["<carol@example.net>"]))
+        _ = session.receive(.header(name: Array("Subject".utf8), value: Array(" Hello\n\tworld".utf8)))
+        _ = session.receive(.header(name: Array("X-Pitch-Status".utf8), value: Array(" ham".utf8)))
+        _ = session.receive(.endOfHeaders)
+        _ = session.receive(.body(Array("Line one\r\n".utf8)))
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: Array("Line two\r\n".utf8))) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(message.bytes == Array("Subject: Hello\r\n\tworld\r\nX-Pitch-Status: ham\r\n\r\nLine one\r\nLine two\r\n".utf8))
+        #expect(message.headerNames == ["Subject", "X-Pitch-Status"])
+        #expect(message.envelope.sender == "alice@example.org")
+        #expect(message.envelope.recipients == ["bob@example.net", "carol@example.net"])
+        #expect(message.envelope.queueID == "4XyZ")
+        #expect(message.envelope.authenticatedUser == "alice")
+        #expect(!message.isTruncated)
+        #expect(session.decided([.addHeader(name: "X-Pitch-Status", value: "ham")])
+            == .reply([.addHeader(name: "X-Pitch-Status", value: "ham"), .accept]))
+        #expect(session.state == .ready)
+    }
+
+    @Test func aMessageOverTheLimitIsKeptOnlyInPartAndMarked() {
+        var session = MilterSession(maximumMessageBytes: 16)
+        _ = session.receive(Self.everything)
+        _ = session.receive(.mail(["<a@example.org>"]))
+        _ = session.receive(.endOfHeaders)
+        _ = session.receive(.body(Array(repeating: 0x61, count: 100)))
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(message.bytes.count == 16)
+        #expect(message.size == 102)
+        #expect(message.isTruncated)
+    }
+
+    @Test func anAbortedMessageLeavesNothingBehindForTheNext() {
+        var session = Self.session(at: .ready)
+        _ = session.receive(.mail(["<first@example.org>"]))
+        _ = session.receive(.header(name: Array("Subject".utf8), value: Array(" first".utf8)))
+        _ = session.receive(.abort)
+        _ = session.receive(.mail(["<second@example.org>"]))
+        _ = session.receive(.endOfHeaders)
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(message.bytes == Array("\r\n".utf8))
+        #expect(message.envelope.sender == "second@example.org")
+        #expect(message.headerNames.isEmpty)
+    }
+
+    @Test func aDecisionArrivingAfterAnAbortIsDropped() {
+        var session = Self.session(at: .awaitingDecision)
+        _ = session.receive(.abort)
+        #expect(session.decided([.addHeader(name: "X-Pitch-Status", value: "ham")]) == .none)
+    }
+}
