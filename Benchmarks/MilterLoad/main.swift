@@ -20,6 +20,8 @@ struct Options {
     var pid: Int32?
     /// Messages per second offered in all (an MTA's arrival rate); 0: every session sends as fast as it can.
     var rate = 0.0
+    /// Seconds of mutated sessions instead of a load run.
+    var fuzzSeconds = 0.0
     var folders: [String] = []
 
     static func parse(_ arguments: [String]) -> Options {
@@ -33,8 +35,9 @@ struct Options {
             case "--size": options.size = Int(iterator.next() ?? "") ?? options.size
             case "--pid": options.pid = Int32(iterator.next() ?? "")
             case "--rate": options.rate = Double(iterator.next() ?? "") ?? 0
+            case "--fuzz": options.fuzzSeconds = Double(iterator.next() ?? "") ?? 0
             case "--help", "-h":
-                print("usage: milter-load --port N [--sessions 200] [--messages 10000] [--size 5000] [--rate MSG/S] [--pid PID] DIR...")
+                print("usage: milter-load --port N [--sessions 200] [--messages 10000] [--size 5000] [--rate MSG/S] [--pid PID] [--fuzz SECONDS] DIR...")
                 exit(0)
             default: options.folders.append(argument)
             }
@@ -77,6 +80,65 @@ func residentKilobytes(_ pid: Int32) -> Int? {
 
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
 nonisolated(unsafe) let messages = makeMessages(from: options.folders, size: options.size)
+
+/// --fuzz: for the given time, sessions of mutated bytes (flipped, cut, spliced, repeated, random), one after another;
+/// every 50 of them a clean session must still be tagged and accepted, and the server must stay up.
+func fuzz(seconds: Double) -> Never {
+    var generator = SystemRandomNumberGenerator()
+    let deadline = Date().addingTimeInterval(seconds)
+    var sessions = 0
+    var controls = 0
+    var problems: [String] = []
+    while Date() < deadline, problems.isEmpty {
+        var bytes = MilterClient.sessionBytes(message: messages[sessions % messages.count], from: "f@fuzz.invalid",
+                                              to: "u@example.org")
+        switch Int.random(in: 0..<5, using: &generator) {
+        case 0:  // flip bytes
+            for _ in 0..<Int.random(in: 1...8, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator)
+            }
+        case 1:  // cut short
+            bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
+        case 2:  // splice random bytes in
+            let at = Int.random(in: 0..<bytes.count, using: &generator)
+            bytes.insert(contentsOf: (0..<Int.random(in: 1...64, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }, at: at)
+        case 3:  // repeat a stretch (commands out of order)
+            let from = Int.random(in: 0..<bytes.count, using: &generator)
+            let to = min(bytes.count, from + Int.random(in: 1...200, using: &generator))
+            bytes.insert(contentsOf: bytes[from..<to], at: Int.random(in: 0..<bytes.count, using: &generator))
+        default:  // noise
+            bytes = (0..<Int.random(in: 1...512, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        }
+        if let client = try? MilterClient(port: options.port, receiveTimeoutSeconds: 2) {
+            try? client.write(raw: bytes)
+        }
+        sessions += 1
+        if sessions % 50 == 0 {
+            controls += 1
+            do {
+                let client = try MilterClient(port: options.port, receiveTimeoutSeconds: 5)
+                try client.negotiate()
+                let outcome = try client.send(message: messages[0], from: "c@fuzz.invalid", to: ["u@example.org"])
+                if outcome.final != MilterReplyCode.accept.rawValue || outcome.modifications.isEmpty {
+                    problems.append("control session \(controls): answer 0x\(String(outcome.final, radix: 16)), "
+                        + "\(outcome.modifications.count) changes")
+                }
+                client.quit()
+            } catch {
+                problems.append("control session \(controls): \(error)")
+            }
+            if let pid = options.pid, kill(pid, 0) != 0 { problems.append("the server (pid \(pid)) is gone") }
+        }
+    }
+    print("fuzz: \(sessions) mutated sessions, \(controls) control sessions, \(problems.count) problems")
+    for problem in problems { print("  \(problem)") }
+    exit(problems.isEmpty ? 0 : 1)
+}
+
+if options.fuzzSeconds > 0 { fuzz(seconds: options.fuzzSeconds) }
+
 print("milter-load: \(options.sessions) sessions, \(options.messages) messages of \(options.size) bytes "
     + "(\(messages.count) distinct), port \(options.port)"
     + (options.rate > 0 ? ", offered at \(Int(options.rate)) msg/s" : ", as fast as the server answers"))

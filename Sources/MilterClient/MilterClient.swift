@@ -109,6 +109,25 @@ public final class MilterClient {
         }
     }
 
+    /// A whole session as raw bytes, negotiation to QUIT, sent without waiting for replies: the material the
+    /// fuzzer mutates.
+    public static func sessionBytes(message: [UInt8], from sender: String, to recipient: String) -> [UInt8] {
+        func packet(_ code: MilterCommandCode, _ payload: [UInt8]) -> [UInt8] {
+            word(UInt32(payload.count + 1)) + [code.rawValue] + payload
+        }
+        let (fields, body) = split(message)
+        var bytes = packet(.negotiate, word(6) + word(0x1FF) + word(0x1FFFFF))
+        bytes += packet(.macro, [MilterCommandCode.mail.rawValue] + string("i") + string("FUZZ"))
+        bytes += packet(.mail, string("<\(sender)>"))
+        bytes += packet(.recipient, string("<\(recipient)>"))
+        for (name, value) in fields { bytes += packet(.header, name + [0] + value + [0]) }
+        bytes += packet(.endOfHeaders, [])
+        bytes += packet(.body, body)
+        bytes += packet(.endOfMessage, [])
+        bytes += packet(.quit, [])
+        return bytes
+    }
+
     public func quit() {
         try? send(MilterPacket(code: MilterCommandCode.quit.rawValue, payload: []))
     }

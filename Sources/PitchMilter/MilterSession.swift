@@ -27,6 +27,14 @@ public struct MilterMessage: Sendable, Equatable {
     /// More than the buffer limit arrived; `bytes` holds only the start.
     public var isTruncated: Bool
     public var size: Int
+
+    public init(envelope: MilterEnvelope, bytes: [UInt8], headerNames: [String], isTruncated: Bool, size: Int) {
+        self.envelope = envelope
+        self.bytes = bytes
+        self.headerNames = headerNames
+        self.isTruncated = isTruncated
+        self.size = size
+    }
 }
 
 /// What the connection should do next; the session itself does no I/O.

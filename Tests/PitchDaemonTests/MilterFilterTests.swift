@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import PitchMilter
+import PitchStore
+import Testing
+
+@testable import PitchDaemon
+@testable import PitchEngine
+
+@Suite struct MilterFilterTests {
+    static let samples = MailboxWorkerTests.samples
+
+    @Test(arguments: [
+        ("unix:/run/pitchfilter/milter.sock", MilterServerConfiguration.Address.unix(path: "/run/pitchfilter/milter.sock", mode: 0o660)),
+        ("inet:127.0.0.1:8891", .tcp(host: "127.0.0.1", port: 8891)),
+        ("inet:8891@127.0.0.1", .tcp(host: "127.0.0.1", port: 8891)),
+        ("inet:[::1]:25", .tcp(host: "::1", port: 25)),
+        ("inet:localhost:8891", .tcp(host: "127.0.0.1", port: 8891)),
+    ])
+    func addressesInPostfixAndLibmilterSyntax(text: String, address: MilterServerConfiguration.Address) throws {
+        #expect(try MilterConfiguration.address(text, key: "milter.listen") == address)
+    }
+
+    @Test(arguments: [
+        ("inet:0.0.0.0:8891", "milter.listen: must listen on loopback (127.0.0.1 or ::1), found \"0.0.0.0\": "
+            + "the milter protocol has no authentication"),
+        ("inet:192.0.2.1:8891", "milter.listen: must listen on loopback (127.0.0.1 or ::1), found \"192.0.2.1\": "
+            + "the milter protocol has no authentication"),
+        ("unix:milter.sock", "milter.listen: a unix socket needs an absolute path, found \"unix:milter.sock\""),
+        ("tcp:8891", "milter.listen: must be unix:/path or inet:127.0.0.1:PORT, found \"tcp:8891\""),
+        ("inet:127.0.0.1:99999", "milter.listen: \"99999\" is not a port number"),
+    ])
+    func addressesAnyoneCouldReachAreRefused(text: String, message: String) {
+        do {
+            _ = try MilterConfiguration.address(text, key: "milter.listen")
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test func theMilterTableIsReadAndChecked() throws {
+        let configuration = try Configuration.parse("""
+            [milter]
+            listen = "unix:/run/pitchfilter/milter.sock"
+            socket_mode = "0600"
+            hold_pitches = true
+            subject_tag = "[PITCH]"
+            header_position = "top"
+            max_sessions = 50
+            """, file: "test.toml")
+        let milter = try #require(configuration.milter)
+        #expect(milter.address == .unix(path: "/run/pitchfilter/milter.sock", mode: 0o600))
+        #expect(milter.holdPitches && milter.subjectTag == "[PITCH]" && milter.headerPosition == .top)
+        #expect(milter.maximumSessions == 50)
+        #expect(throws: ConfigurationError(key: "milter.socket_mode", "only for a unix socket")) {
+            try Configuration.parse("[milter]\nlisten = \"inet:127.0.0.1:1\"\nsocket_mode = \"0600\"", file: "t")
+        }
+        #expect(throws: ConfigurationError(key: "milter.hold_pitches", "must be true or false")) {
+            try Configuration.parse("[milter]\nlisten = \"inet:127.0.0.1:1\"\nhold_pitches = \"yes\"", file: "t")
+        }
+    }
+
+    @Test func forgedFieldsAreDeletedHighestOccurrenceFirst() {
+        #expect(MilterFilter.removingForgedFields(
+            ["Received", "X-Pitch-Status", "Subject", "x-pitch-status", "X-Pitch-Reasons"]) == [
+                .changeHeader(index: 1, name: "X-Pitch-Reasons", value: ""),
+                .changeHeader(index: 2, name: "x-pitch-status", value: ""),
+                .changeHeader(index: 1, name: "X-Pitch-Status", value: ""),
+            ])
+    }
+
+    /// A message as the session hands it over: CRLF, header, blank line, body.
+    static func milterMessage(_ file: String, authenticated: Bool = false) throws -> MilterMessage {
+        let raw = try Array(Data(contentsOf: samples.appendingPathComponent(file)))
+        var bytes: [UInt8] = []
+        var previous: UInt8 = 0
+        for byte in raw {
+            if byte == 0x0A, previous != 0x0D { bytes.append(0x0D) }
+            bytes.append(byte)
+            previous = byte
+        }
+        var envelope = MilterEnvelope()
+        envelope.sender = "sender@example.org"
+        envelope.recipients = ["nadia@example.org", "colleague@partner.example"]
+        if authenticated { envelope.macros["{auth_authen}"] = "nadia" }
+        return MilterMessage(envelope: envelope, bytes: bytes, headerNames: [], isTruncated: false, size: bytes.count)
+    }
+
+    func filter(hold: Bool = true, tag: String = "[PITCH]") throws -> (MilterFilter, String) {
+        let directory = NSTemporaryDirectory() + "MilterFilterTests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        configuration.holdPitches = hold
+        configuration.subjectTag = tag
+        let path = directory + "/db.sqlite"
+        return (MilterFilter(configuration: configuration, databasePath: path,
+                             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })), path)
+    }
+
+    @Test func aPitchIsTaggedInItsSubjectAndHeld() async throws {
+        let (filter, _) = try filter()
+        let replies = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml"))
+        #expect(replies.count == 3)
+        guard case .addHeader("X-Pitch-Status", let status) = replies.first else {
+            Issue.record("no X-Pitch-Status: \(replies)")
+            return
+        }
+        #expect(status.hasPrefix("pitch, score=0.9"))
+        #expect(replies[1] == .changeHeader(index: 1, name: "Subject",
+                                            value: " [PITCH] Photorealistic renders for your projects"))
+        guard case .quarantine(let reason) = replies[2] else {
+            Issue.record("not held: \(replies)")
+            return
+        }
+        #expect(reason.hasPrefix("pitchfilter: pitch, score=0.9"))
+    }
+
+    @Test func hamGetsOnlyItsHeaderField() async throws {
+        let (filter, _) = try filter()
+        let replies = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))
+        #expect(replies.count == 1)
+        guard case .addHeader("X-Pitch-Status", let status) = replies.first else {
+            Issue.record("no X-Pitch-Status: \(replies)")
+            return
+        }
+        #expect(status.hasPrefix("ham, score=0.0"))
+    }
+
+    @Test func outboundMailIsNotClassifiedAndTeachesItsRecipients() async throws {
+        let (filter, path) = try filter()
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
+        let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        #expect(try store.allContacts().map(\.address) == ["colleague@partner.example", "nadia@example.org"])
+    }
+
+    @Test func aTruncatedMessageIsLeftAlone() async throws {
+        let (filter, _) = try filter()
+        var message = try Self.milterMessage("pitch/h-p-003.eml")
+        message.isTruncated = true
+        #expect(await filter.decide(message) == [])
+    }
+}
