@@ -1,5 +1,6 @@
 import Foundation
 @testable import PitchDaemon
+import PitchMilter
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -11,6 +12,8 @@ import Testing
         #expect(configuration.scanInterval == 60)
         #expect(configuration.logLevel == .info)
         #expect(configuration.defaultPolicy == MailboxPolicy())
+        #expect(configuration.milter == MilterConfiguration(address: .unix(path: "/run/pitchfilter/milter.sock",
+                                                                            mode: 0o660)))
         #expect(configuration.mailboxes.map(\.path) == [
             "/var/vmail/example.org/alice/Maildir", "/var/vmail/example.org/bob/Maildir"])
         #expect(configuration.mailboxes[0].policy == MailboxPolicy())
