@@ -161,10 +161,13 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
     }
 
-    @Test func aRestartFinishesAQuarantineMoveInterruptedAfterTheCopy() throws {
+    /// Quarantines a pitch, then puts the original back in the INBOX and the journal back to "moving", as if the
+    /// service had been killed part-way; `withCopy: false` also removes the quarantined copy. Returns the entry.
+    func interruptedQuarantine(withCopy: Bool) throws -> QuarantineEntry {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
-        // Put the journal and the INBOX back as they were just before the original's removal.
+        let pitches = maildir.folder(".Pitches")
+        if !withCopy { try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test"))) }
         try deliver(Self.pitch, "1.M1P1Q1.test")
         var entry = try #require(try store.quarantineEntries(.states([.held])).first)
         entry.state = .moving
@@ -172,6 +175,11 @@ import Testing
         try store.apply([.quarantine(entry), .file(FileRecord(folder: record.folder, name: record.name,
                                                               state: .pending, verdict: "pitch",
                                                               digest: record.digest), at: 0)])
+        return entry
+    }
+
+    @Test func aRestartFinishesAQuarantineMoveInterruptedAfterTheCopy() throws {
+        let entry = try interruptedQuarantine(withCopy: true)
         try worker().scanAll(shouldStop: { false })
         #expect(try files(maildir.inbox).isEmpty)
         #expect(try files(maildir.folder(".Pitches")).count == 1)
@@ -179,21 +187,10 @@ import Testing
     }
 
     @Test func aRestartRedoesAQuarantineMoveThatNeverHappened() throws {
-        try deliver(Self.pitch, "1.M1P1Q1.test")
-        try worker().scanAll(shouldStop: { false })
-        // As if the service died right after writing its intention down.
-        let pitches = maildir.folder(".Pitches")
-        try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
-        try deliver(Self.pitch, "1.M1P1Q1.test")
-        var entry = try #require(try store.quarantineEntries(.states([.held])).first)
-        entry.state = .moving
-        let record = try #require(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"])
-        try store.apply([.quarantine(entry), .file(FileRecord(folder: record.folder, name: record.name,
-                                                              state: .pending, verdict: "pitch",
-                                                              digest: record.digest), at: 0)])
+        let entry = try interruptedQuarantine(withCopy: false)
         try worker().scanAll(shouldStop: { false })
         #expect(try files(maildir.inbox).isEmpty)
-        expectTagged(try files(pitches)["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
+        expectTagged(try files(maildir.folder(".Pitches"))["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
         #expect(try store.quarantineEntries(.states([.held, .moving])).map(\.id) == [entry.id])
     }
 
