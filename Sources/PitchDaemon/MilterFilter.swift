@@ -167,7 +167,7 @@ public final class MilterFilter: MilterHandler {
         while value.hasPrefix(" ") || value.hasPrefix("\t") { value.removeFirst() }
         if value.hasSuffix("\n") { value.removeLast() }
         guard !value.hasPrefix(tag) else { return nil }
-        return " " + tag + " " + value
+        return tag + " " + value
     }
 
     /// Template sightings waiting to be written: one write transaction per message was a third of the milter's

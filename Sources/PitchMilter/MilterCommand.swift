@@ -100,6 +100,19 @@ public enum MilterReply: Sendable, Equatable {
     case changeHeader(index: UInt32, name: String, value: String)
     case quarantine(reason: String)
 
+    /// A header field's value with one space in front (an empty value, which deletes, stays empty).
+    var withLeadingSpace: MilterReply {
+        func spaced(_ value: String) -> String {
+            value.isEmpty || value.hasPrefix(" ") || value.hasPrefix("\t") ? value : " " + value
+        }
+        switch self {
+        case .insertHeader(let index, let name, let value): return .insertHeader(index: index, name: name, value: spaced(value))
+        case .addHeader(let name, let value): return .addHeader(name: name, value: spaced(value))
+        case .changeHeader(let index, let name, let value): return .changeHeader(index: index, name: name, value: spaced(value))
+        default: return self
+        }
+    }
+
     /// The reply framed for the wire.
     public var packet: MilterPacket {
         switch self {

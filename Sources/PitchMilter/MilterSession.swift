@@ -176,11 +176,15 @@ public struct MilterSession: Sendable {
     }
 
     /// The handler's changes for the message just decided: they go out, then the message is accepted.
+    ///
+    /// Handlers give field values as they read (`ham, score=…`). With SMFIP_HDR_LEADSPC agreed, the MTA writes
+    /// `name:` and the value exactly as sent, so the space that belongs after the colon is added here.
     public mutating func decided(_ changes: [MilterReply]) -> MilterAction {
         guard state == .awaitingDecision else { return .none }  // aborted or closed meanwhile
         resetMessage()
         state = .ready
-        return .reply(changes + [.accept])
+        let spaced = protocolFlags.contains(.headerLeadingSpace)
+        return .reply(changes.map { spaced ? $0.withLeadingSpace : $0 } + [.accept])
     }
 
     private mutating func fail(_ error: MilterError) -> MilterAction {

@@ -108,7 +108,7 @@ import Testing
         }
         #expect(status.hasPrefix("pitch, score=0.9"))
         #expect(replies[1] == .changeHeader(index: 1, name: "Subject",
-                                            value: " [PITCH] Photorealistic renders for your projects"))
+                                            value: "[PITCH] Photorealistic renders for your projects"))
         guard case .quarantine(let reason) = replies[2] else {
             Issue.record("not held: \(replies)")
             return

@@ -130,9 +130,20 @@ import Testing
         #expect(message.envelope.queueID == "4XyZ")
         #expect(message.envelope.authenticatedUser == "alice")
         #expect(!message.isTruncated)
+        // Postfix agreed to SMFIP_HDR_LEADSPC, so it writes "X-Pitch-Status:" and the value exactly as sent.
+        #expect(session.decided([.addHeader(name: "X-Pitch-Status", value: "ham"),
+                                 .changeHeader(index: 1, name: "X-Pitch-Old", value: "")])
+            == .reply([.addHeader(name: "X-Pitch-Status", value: " ham"),
+                       .changeHeader(index: 1, name: "X-Pitch-Old", value: ""), .accept]))
+        #expect(session.state == .ready)
+    }
+
+    @Test func withoutLeadingSpaceTheMTAAddsTheSpaceItself() {
+        var session = Self.session(at: .ready, negotiatedWith: Self.noNoReply)
+        _ = session.receive(.mail(["<a@example.org>"]))
+        _ = session.receive(.endOfMessage(lastBody: []))
         #expect(session.decided([.addHeader(name: "X-Pitch-Status", value: "ham")])
             == .reply([.addHeader(name: "X-Pitch-Status", value: "ham"), .accept]))
-        #expect(session.state == .ready)
     }
 
     @Test func aMessageOverTheLimitIsKeptOnlyInPartAndMarked() {
