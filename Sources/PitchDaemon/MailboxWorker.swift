@@ -34,7 +34,7 @@ final class MailboxWorker {
         self.maildir = maildir
         self.policy = policy
         self.store = store
-        self.engine = Engine(store: store, contacts: store, templates: store)
+        self.engine = Engine(store: store, contacts: store, templates: store, threads: store)
         var logger = logger
         logger[metadataKey: "mailbox"] = "\(maildir.root)"
         self.logger = logger
@@ -63,12 +63,15 @@ final class MailboxWorker {
         let now = Self.now()
         var changes: [JournalChange] = []
         var sentRecipients: [String] = []
+        var sentMessages: [Message] = []
         for folder in try maildir.allFolders() {
             for subdirectory in MaildirFolder.Subdirectory.allCases {
                 if folder.name == "INBOX" && subdirectory == .new { continue }
                 for entry in try folder.entries(in: subdirectory) {
                     if folder.name == policy.sentFolder, let bytes = try? FileBytes.read(entry.path, limit: policy.maxMessageBytes) {
-                        sentRecipients += Engine.recipients(of: Message(bytes: bytes))
+                        let message = Message(bytes: bytes)
+                        sentRecipients += Engine.recipients(of: message)
+                        sentMessages.append(message)
                     }
                     changes.append(.file(FileRecord(folder: folder.path, name: entry.name.unique, state: .done), at: now))
                 }
@@ -77,6 +80,7 @@ final class MailboxWorker {
         changes.append(.inventoried(mailbox: maildir.root, at: now))
         try store.apply(changes)
         let added = try store.addContacts(sentRecipients, source: .sent, at: now)
+        try Engine.rememberMessageIDs(of: sentMessages, in: store)
         logger.info("took stock of the mailbox", metadata: [
             "files": "\(changes.count - 1)", "contacts": "\(added)"])
     }
@@ -256,6 +260,7 @@ final class MailboxWorker {
                 "from": "\(quarantined.sender)"])
         }
         remember(message, tokens, digest: digest)
+        rememberID(of: message)
         setRecord(with(file) { $0.state = .done })
         logger.debug("classified", metadata: [
             "file": "\(entry.name)", "verdict": "\(verdict.rawValue)",
@@ -362,6 +367,8 @@ final class MailboxWorker {
         guard let message = try read(entry) else { return }
         let added = try store.addContacts(Engine.recipients(of: message), source: .sent, at: Self.now())
         if added > 0 { logger.debug("learned correspondents from sent mail", metadata: ["new": "\(added)"]) }
+        // Replies to what the user sent will name it.
+        rememberID(of: message)
         try finish(entry, verdict: nil, digest: nil)
     }
 
@@ -392,6 +399,16 @@ final class MailboxWorker {
             _ = try store.addContacts([sender], source: .ham, at: Self.now())
         }
         if let sighting = learning.sighting { try? Engine.remember([sighting], in: store) }
+        rememberID(of: message)
+    }
+
+    /// Records the message's own id, so a later reply to it is known; a failure costs only that.
+    private func rememberID(of message: Message) {
+        do {
+            try Engine.rememberMessageIDs(of: [message], in: store)
+        } catch {
+            logger.debug("message id not recorded", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Records the template of a classified message; a failure costs one sighting, never the message.

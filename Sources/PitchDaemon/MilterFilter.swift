@@ -4,6 +4,7 @@ import PitchEngine
 import PitchMessage
 import PitchMilter
 import PitchStore
+import PitchTokenizer
 import Synchronization
 
 #if canImport(Glibc)
@@ -114,12 +115,15 @@ public final class MilterFilter: MilterHandler {
         guard let store = try openStore() else { return [] }
         if let user = message.envelope.authenticatedUser {
             let added = try store.addContacts(message.envelope.recipients, source: .sent, at: Int64(time(nil)))
+            // Replies to it will name its id. (Postfix adds a missing Message-ID after the milters, so mail
+            // without one is not remembered.)
+            try? Engine.rememberMessageIDs(of: [Message(bytes: message.bytes)], in: store)
             logger.debug("outbound mail not classified", metadata: ["user": "\(user)", "new_contacts": "\(added)"])
             return []
         }
         let parsed = Message(bytes: message.bytes)
         let (tokens, classification) = try withReader { reader in
-            let engine = Engine(store: reader, contacts: reader, templates: reader)
+            let engine = Engine(store: reader, contacts: reader, templates: reader, threads: reader)
             let tokens = try engine.tokens(of: parsed, keepingTexts: false)
             return (tokens, try engine.assess(tokens).classification)
         }
@@ -140,7 +144,7 @@ public final class MilterFilter: MilterHandler {
         logger.info("classified", metadata: [
             "verdict": "\(classification.verdict.rawValue)", "score": "\(Engine.formatScore(classification.score))",
             "from": "\(message.envelope.sender)"])
-        if let sighting = Engine.templateSighting(of: parsed, tokens) { remember(sighting, in: store) }
+        remember(Engine.templateSighting(of: parsed, tokens), id: ThreadReferences(of: parsed).own, in: store)
         return replies
     }
 
@@ -170,25 +174,29 @@ public final class MilterFilter: MilterHandler {
         return tag + " " + value
     }
 
-    /// Template sightings waiting to be written: one write transaction per message was a third of the milter's
-    /// time under load, so they are written together, every `sightingBatch` messages or half a second.
-    private let sightings = Mutex<(pending: [TemplateSighting], lastWrite: Int64)>(([], 0))
-    static let sightingBatch = 64
+    /// Template sightings and message ids waiting to be written: one write transaction per message was a third
+    /// of the milter's time under load, so they are written together, every `batch` messages or half a second.
+    private let pending = Mutex<(sightings: [TemplateSighting], ids: [UInt64], count: Int, lastWrite: Int64)>(
+        ([], [], 0, 0))
+    static let batch = 64
 
-    private func remember(_ sighting: TemplateSighting, in store: SQLiteTokenStore) {
+    private func remember(_ sighting: TemplateSighting?, id: UInt64?, in store: SQLiteTokenStore) {
         let now = Self.monotonicMilliseconds()
-        let batch: [TemplateSighting] = sightings.withLock { queue in
-            queue.pending.append(sighting)
-            guard queue.pending.count >= Self.sightingBatch || now - queue.lastWrite >= 500 else { return [] }
-            queue.lastWrite = now
-            defer { queue.pending = [] }
-            return queue.pending
+        let due: (sightings: [TemplateSighting], ids: [UInt64])? = pending.withLock { queue in
+            if let sighting { queue.sightings.append(sighting) }
+            if let id { queue.ids.append(id) }
+            queue.count += 1
+            guard queue.count >= Self.batch || now - queue.lastWrite >= 500 else { return nil }
+            defer { queue = ([], [], 0, now) }
+            return (queue.sightings, queue.ids)
         }
-        guard !batch.isEmpty else { return }
+        guard let due else { return }
         do {
-            try Engine.remember(batch, in: store)
+            try Engine.remember(due.sightings, in: store)
+            let seconds = Int64(time(nil))
+            try store.rememberMessageIDs(due.ids, at: seconds, expireBefore: seconds - MessageIDWindow.seconds)
         } catch {
-            logger.debug("template sightings not recorded: \(error)")
+            logger.debug("template sightings or message ids not recorded: \(error)")
         }
     }
 

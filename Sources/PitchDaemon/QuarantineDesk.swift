@@ -74,7 +74,7 @@ public struct QuarantineDesk {
         }
         try entry.folder.remove(entry)
 
-        let engine = Engine(store: store, contacts: store, templates: store)
+        let engine = Engine(store: store, contacts: store, templates: store, threads: store)
         let released = Message(bytes: original.flatMap { $0 })
         _ = try store.train([try engine.trainingItem(for: released, as: .ham)])
         if let sender = Engine.sender(of: released) {

@@ -29,6 +29,8 @@ public struct Engine: Sendable {
     public let contacts: (any ContactLookup)?
     /// Where the template tokens come from; without one, messages get no `tmpl:` tokens.
     public let templates: (any TemplateLookup)?
+    /// Which message ids this mailbox has seen; without one, replies get no `ref:` token.
+    public let threads: (any MessageIDLookup)?
     /// Only evaluated when the user's own training is too small: decoding it costs more than the rest of a pipe
     /// filter's run on a trained database.
     private let starter: @Sendable () -> StarterModel?
@@ -41,10 +43,11 @@ public struct Engine: Sendable {
     public init(store: (any TokenCountSource)?,
                 starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
                 classifier: Classifier = Classifier(), contacts: (any ContactLookup)? = nil,
-                templates: (any TemplateLookup)? = nil) {
+                templates: (any TemplateLookup)? = nil, threads: (any MessageIDLookup)? = nil) {
         self.store = store
         self.contacts = contacts
         self.templates = templates
+        self.threads = threads
         self.starter = starter
         self.classifier = classifier
     }
@@ -63,6 +66,12 @@ public struct Engine: Sendable {
         if let contacts, let sender {
             let relationship = try contacts.relationship(with: sender)
             if relationship != .unknown { tokens.append("rel:" + relationship.rawValue) }
+        }
+        // A reply to something: `ref:known` if this mailbox saw any of the messages it answers, `ref:unknown` if
+        // none (a made-up References field), once the memory holds anything at all.
+        let references = ThreadReferences(of: message)
+        if let threads, !references.answered.isEmpty, let known = try threads.knowsAny(of: references.answered) {
+            tokens.append(known ? "ref:known" : "ref:unknown")
         }
         if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
@@ -90,6 +99,14 @@ public struct Engine: Sendable {
         guard !sightings.isEmpty else { return }
         let now = Self.now()
         try memory.record(sightings, at: now, expireBefore: now - TemplateWindow.seconds)
+    }
+
+    /// Records the ids of messages this mailbox saw (received, sent, trained), so replies to them are known.
+    public static func rememberMessageIDs(of messages: [Message], in memory: any MessageIDMemory) throws {
+        let ids = messages.compactMap { ThreadReferences(of: $0).own }
+        guard !ids.isEmpty else { return }
+        let now = Self.now()
+        try memory.rememberMessageIDs(ids, at: now, expireBefore: now - MessageIDWindow.seconds)
     }
 
     static func now() -> Int64 { Int64(time(nil)) }

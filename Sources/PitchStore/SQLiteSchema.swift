@@ -83,6 +83,11 @@ enum SQLiteSchema {
         Migration(version: 6, sql: """
             CREATE INDEX quarantine_by_message_id ON quarantine (mailbox, message_id);
             """),
+        // The message-id memory (MessageIDMemory): ids hashed as ThreadReferences does, with when they were seen.
+        Migration(version: 7, sql: """
+            CREATE TABLE message_ids (id INTEGER PRIMARY KEY, seen_at INTEGER NOT NULL);
+            CREATE INDEX message_ids_by_time ON message_ids (seen_at);
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

@@ -27,7 +27,7 @@ struct Classify: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        var engine = Engine(store: store, contacts: store, templates: store)
+        var engine = Engine(store: store, contacts: store, templates: store, threads: store)
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?
@@ -37,7 +37,7 @@ struct Classify: ParsableCommand {
                 // message; either way each message sees one consistent state of it.
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
                     engine = Engine(store: try store.snapshot(), contacts: try store.contactSnapshot(),
-                                    templates: try store.templateSnapshot())
+                                    templates: try store.templateSnapshot(), threads: store)
                 }
                 let results = Parallel.map(batch) { [engine] item in
                     Result { try engine.assess(Message(bytes: item.bytes), explaining: explain).classification }

@@ -2,6 +2,7 @@ import ArgumentParser
 import PitchEngine
 import PitchMessage
 import PitchStore
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -106,23 +107,25 @@ enum PipeFilter {
     /// What to record in the template memory once the message is out.
     struct Recording {
         let store: SQLiteTokenStore
-        let sighting: TemplateSighting
+        let sighting: TemplateSighting?
+        /// The message's own id, so a later reply to it is known.
+        let messageID: UInt64?
     }
 
     static func tag(_ raw: [UInt8], databasePath: String) throws -> (HeaderEdit, Recording?) {
         let message = Message(bytes: raw)
         let store = try openStore(databasePath)
-        let engine = Engine(store: store, contacts: store, templates: store)
+        let engine = Engine(store: store, contacts: store, templates: store, threads: store)
         let tokens = try engine.tokens(of: message, keepingTexts: false)
         let assessment = try engine.assess(tokens)
         let edit = message.edit(removing: MessageDigest.ownFields,
                                 inserting: [NewField(name: "X-Pitch-Status",
                                                      value: Engine.statusValue(assessment.classification))])
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
-        guard let store, store.isWritable, let sighting = Engine.templateSighting(of: message, tokens) else {
-            return (edit, nil)
-        }
-        return (edit, Recording(store: store, sighting: sighting))
+        let sighting = Engine.templateSighting(of: message, tokens)
+        let messageID = ThreadReferences(of: message).own
+        guard let store, store.isWritable, sighting != nil || messageID != nil else { return (edit, nil) }
+        return (edit, Recording(store: store, sighting: sighting, messageID: messageID))
     }
 
     /// The database, if there is one: read-write when we may (to record the message's template afterwards),
@@ -151,7 +154,11 @@ enum PipeFilter {
         Deadline.exitAfter(seconds: recordSeconds)
         recording.store.setBusyTimeout(milliseconds: 250)
         do {
-            try Engine.remember([recording.sighting], in: recording.store)
+            if let sighting = recording.sighting { try Engine.remember([sighting], in: recording.store) }
+            if let id = recording.messageID {
+                let now = Int64(time(nil))
+                try recording.store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
+            }
         } catch StoreError.locked {
             // A trainer holds the write lock: expected during training, and one lost sighting is no news.
         } catch {

@@ -18,6 +18,7 @@ struct Stats: ParsableCommand {
                 let memory = try store.memoryCounts()
                 print("known correspondents: \(memory.contacts)")
                 print("template sightings: \(memory.templateSightings) (last \(TemplateWindow.seconds / 86_400) days)")
+                print("message ids seen: \(try store.messageIDCount()) (last \(MessageIDWindow.seconds / 86_400) days)")
                 print("in quarantine: \(try store.quarantineEntries(.states([.held, .moving])).count)")
                 if let size = stats.sizeBytes { print("size: \(size) bytes") }
                 print("tokenizer: \(stats.tokenizerIdentity)")

@@ -4,6 +4,7 @@ import PitchClassifier
 import PitchEngine
 import PitchMessage
 import PitchStore
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -55,9 +56,10 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: templates)
+        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: templates, threads: store)
         var hamSenders: [String] = []
         var sightings: [TemplateSighting] = []
+        var messageIDs: [UInt64] = []
         let writer = OverlappedWriter(store: store)
         var failed = 0
         let requests = pitch.map { ($0, MessageClass.pitch as MessageClass?) } + ham.map { ($0, .ham) }
@@ -69,10 +71,11 @@ struct Train: ParsableCommand {
                     // Tokenizing and hashing is most of the work and runs on every core, while the previous batch
                     // is written in one transaction.
                     let prepared = Parallel.map(batch) { item in
-                        Result { () throws -> (TrainingItem, String?, TemplateSighting?) in
+                        Result { () throws -> (TrainingItem, String?, TemplateSighting?, UInt64?) in
                             let message = Message(bytes: item.bytes)
                             let learning = try engine.learning(message, as: target)
-                            return (learning.item, Engine.sender(of: message), learning.sighting)
+                            return (learning.item, Engine.sender(of: message), learning.sighting,
+                                    ThreadReferences(of: message).own)
                         }
                     }
                     let items = try prepared.map { try $0.get() }
@@ -83,12 +86,17 @@ struct Train: ParsableCommand {
                     // mail is ham whenever the ham folders come after the pitches.
                     if target == .ham { hamSenders += items.compactMap(\.1) }
                     // The template memory likewise: recorded at the end, looked up as it was before the run.
-                    if target != nil { sightings += items.compactMap(\.2) }
+                    if target != nil {
+                        sightings += items.compactMap(\.2)
+                        messageIDs += items.compactMap(\.3)
+                    }
                 }
             }
             try writer.finish()
             try store.addContacts(hamSenders, source: .ham, at: Int64(time(nil)))
             try Engine.remember(sightings, in: store)
+            let now = Int64(time(nil))
+            try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
         } catch {
             try? writer.finish()
             writer.progress.finish()

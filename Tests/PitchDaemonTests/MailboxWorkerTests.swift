@@ -4,6 +4,7 @@ import PitchClassifier
 import PitchMaildir
 import PitchMessage
 import PitchStore
+import PitchTokenizer
 import Testing
 
 @testable import PitchDaemon
@@ -110,11 +111,13 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test:2,S", .cur)
         let sent = maildir.folder(".Sent")
         try sent.create()
-        try deliver(Array("From: me@example.org\nTo: Friend <friend@elsewhere.example>\n\nhello\n".utf8),
+        try deliver(Array("From: me@example.org\nTo: Friend <friend@elsewhere.example>\nMessage-ID: <sent.1@example.org>\n\nhello\n".utf8),
                     "2.M1P1Q1.test:2,S", into: sent, .cur)
         try worker().scanAll(shouldStop: { false })
         #expect(try files(maildir.inbox) == ["cur/1.M1P1Q1.test:2,S": Self.pitch])
         #expect(try store.allContacts().map(\.address) == ["friend@elsewhere.example"])
+        // Replies to what the user sent will be known.
+        #expect(try store.knowsAny(of: [TokenID(hashing: "<sent.1@example.org>").rawValue]) == true)
     }
 
     @Test func unseenMailInCurIsClassifiedAndReadMailIsLeft() throws {

@@ -57,6 +57,20 @@ import Testing
         #expect(run.text.contains("template sightings: 4 (last 30 days)\n"))
     }
 
+    @Test func sentMailAndFilteredMailAreRememberedForTheReplySignal() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("pitchfilter.sqlite")
+        let sent = try scratch.write("sent.eml", "From: maya@example.com\nTo: sam@example.org\n"
+            + "Message-ID: <sent.1@example.com>\nSubject: lunch?\n\nFriday?\n")
+        var run = try Run.pitchfilter(["contacts", "import", "--db", db, sent])
+        #expect(run.text == "read 1 messages, 1 new contacts\n")
+        run = try Run.pitchfilter(["filter", "--db", db],
+                                  stdin: Array(("Message-ID: <reply.1@example.org>\n" + Self.ham).utf8))
+        #expect(run.status == 0)
+        run = try Run.pitchfilter(["stats", "--db", db])
+        #expect(run.text.contains("message ids seen: 2 (last 365 days)\n"))
+    }
+
     @Test func tagAndEnvelopeDoNotMakeAnotherMessage() throws {
         let scratch = try Scratch()
         let db = scratch.path("pitchfilter.sqlite")

@@ -1,0 +1,98 @@
+import Synchronization
+
+/// The message ids this mailbox has seen (received, sent, trained): the memory behind `ref:unknown`, a reply to
+/// something that never reached this mailbox. Bounded like the template memory: ids older than
+/// `MessageIDWindow.seconds` are forgotten, and at most `MessageIDWindow.maxIDs` are kept.
+public protocol MessageIDMemory: AnyObject, MessageIDLookup {
+    /// Records ids (as `ThreadReferences` hashes them), all in one transaction; forgets those before `expireBefore`.
+    func rememberMessageIDs(_ ids: [UInt64], at time: Int64, expireBefore: Int64) throws
+}
+
+/// The read side, which is all classifying needs.
+public protocol MessageIDLookup: Sendable {
+    /// Whether any of `ids` is known; nil when the memory is empty (then a reference says nothing either way).
+    func knowsAny(of ids: [UInt64]) throws -> Bool?
+}
+
+public enum MessageIDWindow {
+    /// A year: replies come weeks or months after the message they answer.
+    public static let seconds: Int64 = 365 * 24 * 3600
+    /// Ids kept at most: years of a busy mailbox, about 30 MB.
+    public static let maxIDs = 1_000_000
+}
+
+/// The in-memory twin, for tests and as the reference.
+public final class InMemoryMessageIDMemory: MessageIDMemory {
+    private let ids = Mutex<[UInt64: Int64]>([:])
+
+    public init() {}
+
+    public func rememberMessageIDs(_ new: [UInt64], at time: Int64, expireBefore: Int64) {
+        ids.withLock { ids in
+            for id in new { ids[id] = time }
+            ids = ids.filter { $0.value >= expireBefore }
+            if ids.count > MessageIDWindow.maxIDs {
+                for (id, _) in ids.sorted(by: { $0.value < $1.value }).prefix(ids.count - MessageIDWindow.maxIDs) {
+                    ids[id] = nil
+                }
+            }
+        }
+    }
+
+    public func knowsAny(of query: [UInt64]) -> Bool? {
+        ids.withLock { ids in ids.isEmpty ? nil : query.contains { ids[$0] != nil } }
+    }
+}
+
+extension SQLiteTokenStore: MessageIDMemory {
+    public func rememberMessageIDs(_ new: [UInt64], at time: Int64, expireBefore: Int64) throws {
+        guard !new.isEmpty else { return }
+        guard isWritable else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: recording ids needs read-write)")
+        }
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: true) { () throws(StoreError) in
+                let insert = try connection.statement(
+                    "INSERT OR REPLACE INTO message_ids (id, seen_at) VALUES (?1, ?2)")
+                defer { insert.reset() }
+                for id in new {
+                    try insert.bind(1, Int64(bitPattern: id))
+                    try insert.bind(2, time)
+                    try insert.run()
+                }
+                try connection.execute("DELETE FROM message_ids WHERE seen_at < \(expireBefore)")
+                try connection.execute("""
+                    DELETE FROM message_ids WHERE id IN (SELECT id FROM message_ids ORDER BY seen_at
+                        LIMIT max(0, (SELECT count(*) FROM message_ids) - \(MessageIDWindow.maxIDs)))
+                    """)
+            }
+        }
+    }
+
+    /// How many ids the memory holds, for `pitchfilter stats`.
+    public func messageIDCount() throws -> Int {
+        try connection.withLock { connection throws(StoreError) in
+            let query = try connection.statement("SELECT count(*) FROM message_ids")
+            defer { query.reset() }
+            return try query.step() ? Int(query.int64(0)) : 0
+        }
+    }
+
+    public func knowsAny(of query: [UInt64]) throws -> Bool? {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) -> Bool? in
+                let any = try connection.statement("SELECT 1 FROM message_ids LIMIT 1")
+                defer { any.reset() }
+                guard try any.step() else { return nil }
+                let find = try connection.statement("SELECT 1 FROM message_ids WHERE id = ?1")
+                defer { find.reset() }
+                for id in query {
+                    try find.bind(1, Int64(bitPattern: id))
+                    defer { find.reset() }
+                    if try find.step() { return true }
+                }
+                return false
+            }
+        }
+    }
+}
