@@ -65,6 +65,13 @@ let package = Package(
                 "PitchEngine", "PitchDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            // The pipe filter starts once per message, and the dynamic loader applied 93,000 relative relocations
+            // to this executable each time. Packed (DT_RELR, glibc 2.36+, lld from the toolchain) they cost
+            // 0.7 ms less of a 10 ms run (perf stat, 100 runs), and the executable stays position-independent.
+            linkerSettings: [
+                .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                             .when(platforms: [.linux]))
             ]
         ),
         .executableTarget(
