@@ -160,6 +160,7 @@ private struct WatchLoop {
                 scanAll()
                 nextScan = Self.monotonicSeconds() + Double(configuration.scanInterval)
             }
+            store.checkpointIfLarge()
         }
         settings.notifier.notify(stopping: true)
         logger.info("stopped watching")

@@ -195,6 +195,7 @@ public final class MilterFilter: MilterHandler {
             try Engine.remember(due.sightings, in: store)
             let seconds = Int64(time(nil))
             try store.rememberMessageIDs(due.ids, at: seconds, expireBefore: seconds - MessageIDWindow.seconds)
+            store.checkpointIfLarge()
         } catch {
             logger.debug("template sightings or message ids not recorded: \(error)")
         }

@@ -43,6 +43,7 @@ struct Contacts: ParsableCommand {
                 Stores.report(error)
                 throw ExitCode(3)
             }
+            store.checkpointIfLarge()
             print("read \(messages) messages, \(added) new contacts")
             if failed > 0 { throw ExitCode(3) }
         }

@@ -159,6 +159,7 @@ enum PipeFilter {
                 let now = Int64(time(nil))
                 try recording.store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
             }
+            recording.store.checkpointIfLarge()
         } catch StoreError.locked {
             // A trainer holds the write lock: expected during training, and one lost sighting is no news.
         } catch {

@@ -97,6 +97,7 @@ struct Train: ParsableCommand {
             try Engine.remember(sightings, in: store)
             let now = Int64(time(nil))
             try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
+            store.checkpointIfLarge()
         } catch {
             try? writer.finish()
             writer.progress.finish()

@@ -1,3 +1,4 @@
+import Glibc
 import CSQLite
 import Foundation
 import PitchClassifier
@@ -38,6 +39,23 @@ import Testing
     /// The schema this program writes, and a migration a newer program would add after it.
     static let latest = SQLiteSchema.migrations.count
     static let extraMigration = Migration(version: latest + 1, sql: "CREATE TABLE extra (x INTEGER);")
+
+    @Test func aLargeWriteAheadLogIsCheckpointedAndTruncated() throws {
+        let store = try open(.readWrite)
+        func logSize() -> Int {
+            var info = stat()
+            return stat(path + "-wal", &info) == 0 ? Int(info.st_size) : 0
+        }
+        try store.rememberMessageIDs(Array(1...20_000), at: 1, expireBefore: 0)
+        let small = logSize()
+        store.checkpointIfLarge()
+        #expect(logSize() == small)  // under the threshold: left to SQLite
+        try store.rememberMessageIDs(Array(20_001...300_000), at: 1, expireBefore: 0)
+        #expect(logSize() >= SQLiteTokenStore.walCheckpointBytes)
+        store.checkpointIfLarge()
+        #expect(logSize() == 0)
+        #expect(try store.knowsAny(of: [299_999]) == true)
+    }
 
     @Test func trainingPersistsAcrossReopening() throws {
         do {
