@@ -138,6 +138,9 @@ final class MilterChannelHandler: ChannelInboundHandler {
     typealias OutboundOut = MilterPacket
 
     private var session: MilterSession
+    /// Set once the handler leaves the pipeline: a decision that arrives later (the MTA hung up meanwhile) is
+    /// dropped instead of written through a context that no longer exists.
+    private var removed = false
     private let handler: any MilterHandler
     private let logger: Logger
     private let sessions: SessionRegistry
@@ -172,6 +175,7 @@ final class MilterChannelHandler: ChannelInboundHandler {
             let handler = self.handler
             let decision = context.eventLoop.makeFutureWithTask { await handler.decide(message) }
             decision.assumeIsolated().whenSuccess { changes in
+                guard !self.removed else { return }
                 self.perform(self.session.decided(changes), context: context)
             }
         case .close:
@@ -180,6 +184,10 @@ final class MilterChannelHandler: ChannelInboundHandler {
             logger.warning("milter session closed: \(error)")
             context.close(promise: nil)
         }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

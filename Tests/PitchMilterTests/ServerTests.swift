@@ -103,6 +103,26 @@ import Testing
         }
     }
 
+    @Test func anMTAHangingUpWhileTheHandlerDecidesLeavesTheServerWell() async throws {
+        try await withServer(Tagger(delay: .milliseconds(200))) { port, _ in
+            try await blocking {
+                // A whole session at once up to the end of the message (its QUIT cut off), then the connection
+                // closed: the decision comes too late, for a session still waiting for it.
+                let hasty = try MilterClient(port: port)
+                try hasty.write(raw: MilterClient.sessionBytes(message: Self.message, from: "a@example.org",
+                                                               to: "b@example.org").dropLast(5))
+            }
+            try await Task.sleep(for: .milliseconds(400))
+            let outcome = try await blocking {
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                defer { client.quit() }
+                return try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+            }
+            #expect(outcome.final == MilterReplyCode.accept.rawValue)
+        }
+    }
+
     @Test func randomBytesNeverStopTheServer() async throws {
         try await withServer { port, _ in
             try await blocking {
