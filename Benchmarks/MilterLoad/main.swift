@@ -37,7 +37,8 @@ struct Options {
             case "--rate": options.rate = Double(iterator.next() ?? "") ?? 0
             case "--fuzz": options.fuzzSeconds = Double(iterator.next() ?? "") ?? 0
             case "--help", "-h":
-                print("usage: milter-load --port N [--sessions 200] [--messages 10000] [--size 5000] [--rate MSG/S] [--pid PID] [--fuzz SECONDS] DIR...")
+                print("usage: milter-load --port N [--sessions 200] [--messages 10000] [--size 5000] "
+                    + "[--rate MSG/S] [--pid PID] [--fuzz SECONDS] DIR...")
                 exit(0)
             default: options.folders.append(argument)
             }
@@ -95,7 +96,8 @@ func fuzz(seconds: Double) -> Never {
         switch Int.random(in: 0..<5, using: &generator) {
         case 0:  // flip bytes
             for _ in 0..<Int.random(in: 1...8, using: &generator) {
-                bytes[Int.random(in: 0..<bytes.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator)
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                bytes[at] ^= UInt8.random(in: 1...255, using: &generator)
             }
         case 1:  // cut short
             bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
@@ -109,7 +111,9 @@ func fuzz(seconds: Double) -> Never {
             let to = min(bytes.count, from + Int.random(in: 1...200, using: &generator))
             bytes.insert(contentsOf: bytes[from..<to], at: Int.random(in: 0..<bytes.count, using: &generator))
         default:  // noise
-            bytes = (0..<Int.random(in: 1...512, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            bytes = (0..<Int.random(in: 1...512, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
         }
         if let client = try? MilterClient(port: options.port, receiveTimeoutSeconds: 2) {
             try? client.write(raw: bytes)
@@ -233,8 +237,10 @@ let failures = run.state.withLock { $0.failures }
 func percentile(_ p: Double, of latencies: [Double]) -> Double {
     latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
 }
-print(String(format: "messages: %d in %.2f s = %.0f msg/s", latencies.count, seconds, Double(latencies.count) / seconds))
-print(String(format: "end-of-message latency ms: p50 %.2f  p99 %.2f  max %.2f", percentile(0.5, of: latencies), percentile(0.99, of: latencies),
+print(String(format: "messages: %d in %.2f s = %.0f msg/s", latencies.count, seconds,
+             Double(latencies.count) / seconds))
+print(String(format: "end-of-message latency ms: p50 %.2f  p99 %.2f  max %.2f",
+             percentile(0.5, of: latencies), percentile(0.99, of: latencies),
              latencies.last ?? 0))
 if !rssSamples.isEmpty {
     print("server RSS (MB) by messages done: " + rssSamples.map { "\($0.done): \($0.kilobytes / 1024)" }

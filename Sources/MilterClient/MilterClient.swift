@@ -50,29 +50,32 @@ public final class MilterClient {
 
     deinit { close(fd) }
 
+    /// Version 6, every action and every protocol flag: what a modern Postfix offers in OPTNEG.
+    static let offer = MilterWire.bytes(6) + MilterWire.bytes(0x1FF) + MilterWire.bytes(0x1FFFFF)
+
     /// OPTNEG, offering everything a modern Postfix offers.
     public func negotiate() throws {
-        try send(MilterPacket(code: MilterCommandCode.negotiate.rawValue,
-                              payload: Self.word(6) + Self.word(0x1FF) + Self.word(0x1FFFFF)))
+        try send(MilterPacket(code: MilterCommandCode.negotiate.rawValue, payload: Self.offer))
         let reply = try receive()
         guard reply.code == MilterReplyCode.negotiate.rawValue, reply.payload.count >= 12 else {
             throw Failure("negotiation answered with 0x\(String(reply.code, radix: 16))")
         }
-        actions = MilterActions(rawValue: Self.word(reply.payload, at: 4))
-        flags = MilterProtocolFlags(rawValue: Self.word(reply.payload, at: 8))
+        actions = MilterActions(rawValue: MilterWire.number(reply.payload, at: 4))
+        flags = MilterProtocolFlags(rawValue: MilterWire.number(reply.payload, at: 8))
     }
 
     /// One message through every step the filter asked for; returns the end-of-message answer.
     public func send(message: [UInt8], from sender: String, to recipients: [String],
                      macros: [String: String] = [:]) throws -> Outcome {
         let (fields, body) = Self.split(message)
-        try command(.macro, [MilterCommandCode.mail.rawValue] + macros.flatMap { Self.string($0.key) + Self.string($0.value) },
-                    expectsReply: false)
+        let macroPairs = macros.flatMap { MilterWire.string($0.key) + MilterWire.string($0.value) }
+        try command(.macro, [MilterCommandCode.mail.rawValue] + macroPairs, expectsReply: false)
         if !flags.contains(.noMail) {
-            try command(.mail, Self.string("<\(sender)>"), expectsReply: !flags.contains(.noReplyMail))
+            try command(.mail, MilterWire.string("<\(sender)>"), expectsReply: !flags.contains(.noReplyMail))
         }
         for recipient in recipients where !flags.contains(.noRecipient) {
-            try command(.recipient, Self.string("<\(recipient)>"), expectsReply: !flags.contains(.noReplyRecipient))
+            try command(.recipient, MilterWire.string("<\(recipient)>"),
+                        expectsReply: !flags.contains(.noReplyRecipient))
         }
         if !flags.contains(.noData) { try command(.data, [], expectsReply: !flags.contains(.noReplyData)) }
         if !flags.contains(.noHeaders) {
@@ -113,13 +116,13 @@ public final class MilterClient {
     /// fuzzer mutates.
     public static func sessionBytes(message: [UInt8], from sender: String, to recipient: String) -> [UInt8] {
         func packet(_ code: MilterCommandCode, _ payload: [UInt8]) -> [UInt8] {
-            word(UInt32(payload.count + 1)) + [code.rawValue] + payload
+            MilterWire.bytes(UInt32(payload.count + 1)) + [code.rawValue] + payload
         }
         let (fields, body) = split(message)
-        var bytes = packet(.negotiate, word(6) + word(0x1FF) + word(0x1FFFFF))
-        bytes += packet(.macro, [MilterCommandCode.mail.rawValue] + string("i") + string("FUZZ"))
-        bytes += packet(.mail, string("<\(sender)>"))
-        bytes += packet(.recipient, string("<\(recipient)>"))
+        var bytes = packet(.negotiate, offer)
+        bytes += packet(.macro, [MilterCommandCode.mail.rawValue] + MilterWire.string("i") + MilterWire.string("FUZZ"))
+        bytes += packet(.mail, MilterWire.string("<\(sender)>"))
+        bytes += packet(.recipient, MilterWire.string("<\(recipient)>"))
         for (name, value) in fields { bytes += packet(.header, name + [0] + value + [0]) }
         bytes += packet(.endOfHeaders, [])
         bytes += packet(.body, body)
@@ -158,12 +161,12 @@ public final class MilterClient {
     }
 
     private func send(_ packet: MilterPacket) throws {
-        try write(raw: Self.word(UInt32(packet.payload.count + 1)) + [packet.code] + packet.payload)
+        try write(raw: MilterWire.bytes(UInt32(packet.payload.count + 1)) + [packet.code] + packet.payload)
     }
 
     private func receive() throws -> MilterPacket {
         let header = try read(count: 5)
-        let length = Int(Self.word(header, at: 0))
+        let length = Int(MilterWire.number(header, at: 0))
         guard length >= 1 else { throw Failure("an empty reply packet") }
         return MilterPacket(code: header[4], payload: try read(count: length - 1))
     }
@@ -174,7 +177,9 @@ public final class MilterClient {
         while offset < count {
             let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + offset, count - offset, 0) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw Failure(n == 0 ? "the server closed the connection" : "recv: \(String(cString: strerror(errno)))") }
+            guard n > 0 else {
+                throw Failure(n == 0 ? "the server closed the connection" : "recv: \(String(cString: strerror(errno)))")
+            }
             offset += n
         }
         return bytes
@@ -217,14 +222,4 @@ public final class MilterClient {
         }
         return (fields, body)
     }
-
-    static func word(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
-    }
-
-    static func word(_ bytes: [UInt8], at offset: Int) -> UInt32 {
-        bytes[offset..<(offset + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-    }
-
-    static func string(_ text: String) -> [UInt8] { Array(text.utf8) + [0] }
 }

@@ -121,7 +121,8 @@ extension Configuration {
                     throw ConfigurationError(key: "milter.socket_mode", "only for a unix socket")
                 }
                 guard let bits = UInt32(mode, radix: 8), bits <= 0o777 else {
-                    throw ConfigurationError(key: "milter.socket_mode", "must be octal such as \"0660\", found \"\(mode)\"")
+                    throw ConfigurationError(key: "milter.socket_mode",
+                                             "must be octal such as \"0660\", found \"\(mode)\"")
                 }
                 settings.address = .unix(path: path, mode: bits)
             }
@@ -223,7 +224,8 @@ private struct TableReader {
 
     static func checkFolder(_ name: String, key: String) throws(ConfigurationError) {
         guard name.hasPrefix("."), name.count > 1, !name.contains("/"), name != ".." else {
-            throw ConfigurationError(key: key, "must be a Maildir++ folder name such as \".Pitches\", found \"\(name)\"")
+            throw ConfigurationError(
+                key: key, "must be a Maildir++ folder name such as \".Pitches\", found \"\(name)\"")
         }
     }
 

@@ -68,12 +68,14 @@ final class MailboxWorker {
             for subdirectory in MaildirFolder.Subdirectory.allCases {
                 if folder.name == "INBOX" && subdirectory == .new { continue }
                 for entry in try folder.entries(in: subdirectory) {
-                    if folder.name == policy.sentFolder, let bytes = try? FileBytes.read(entry.path, limit: policy.maxMessageBytes) {
+                    if folder.name == policy.sentFolder,
+                       let bytes = try? FileBytes.read(entry.path, limit: policy.maxMessageBytes) {
                         let message = Message(bytes: bytes)
                         sentRecipients += Engine.recipients(of: message)
                         sentMessages.append(message)
                     }
-                    changes.append(.file(FileRecord(folder: folder.path, name: entry.name.unique, state: .done), at: now))
+                    let found = FileRecord(folder: folder.path, name: entry.name.unique, state: .done)
+                    changes.append(.file(found, at: now))
                 }
             }
         }
@@ -215,8 +217,8 @@ final class MailboxWorker {
         let tokens = try engine.tokens(of: message, keepingTexts: false)
         let classification = try engine.assess(tokens).classification
         let verdict = classification.verdict
-        let edit = message.edit(removing: MessageDigest.ownFields,
-                                inserting: [NewField(name: "X-Pitch-Status", value: Engine.statusValue(classification))])
+        let status = NewField(name: "X-Pitch-Status", value: Engine.statusValue(classification))
+        let edit = message.edit(removing: MessageDigest.ownFields, inserting: [status])
         let action = action(for: verdict)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
         let size = pieces.reduce(0) { $0 + $1.count }
@@ -260,7 +262,7 @@ final class MailboxWorker {
                 "from": "\(quarantined.sender)"])
         }
         remember(message, tokens, digest: digest)
-        rememberID(of: message)
+        rememberID(tokens.references.own)
         setRecord(with(file) { $0.state = .done })
         logger.debug("classified", metadata: [
             "file": "\(entry.name)", "verdict": "\(verdict.rawValue)",
@@ -368,7 +370,7 @@ final class MailboxWorker {
         let added = try store.addContacts(Engine.recipients(of: message), source: .sent, at: Self.now())
         if added > 0 { logger.debug("learned correspondents from sent mail", metadata: ["new": "\(added)"]) }
         // Replies to what the user sent will name it.
-        rememberID(of: message)
+        rememberID(ThreadReferences(of: message).own)
         try finish(entry, verdict: nil, digest: nil)
     }
 
@@ -399,13 +401,15 @@ final class MailboxWorker {
             _ = try store.addContacts([sender], source: .ham, at: Self.now())
         }
         if let sighting = learning.sighting { try? Engine.remember([sighting], in: store) }
-        rememberID(of: message)
+        rememberID(learning.messageID)
     }
 
     /// Records the message's own id, so a later reply to it is known; a failure costs only that.
-    private func rememberID(of message: Message) {
+    private func rememberID(_ id: UInt64?) {
+        guard let id else { return }
         do {
-            try Engine.rememberMessageIDs(of: [message], in: store)
+            let now = Self.now()
+            try store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
         } catch {
             logger.debug("message id not recorded", metadata: ["error": "\(error)"])
         }

@@ -136,10 +136,10 @@ private struct WatchLoop {
         settings.notifier.notify(ready: true, status: "watching \(workers.count) mailbox(es)")
         logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
 
-        var nextScan = Self.monotonicSeconds() + Double(configuration.scanInterval)
+        var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
         while !stopping {
             let retrying = workers.values.contains { $0.needsRetry }
-            let untilScan = max(0, nextScan - Self.monotonicSeconds())
+            let untilScan = max(0, nextScan - Monotonic.seconds())
             // A failed change is retried within two seconds: a lock or a full disk is usually brief.
             let wait = retrying ? min(untilScan, 2) : untilScan
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
@@ -155,10 +155,10 @@ private struct WatchLoop {
                 }
                 handle(event, store: store)
             }
-            let now = Self.monotonicSeconds()
+            let now = Monotonic.seconds()
             if rescanAll || now >= nextScan || retrying {
                 scanAll()
-                nextScan = Self.monotonicSeconds() + Double(configuration.scanInterval)
+                nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
             }
             store.checkpointIfLarge()
         }
@@ -211,7 +211,8 @@ private struct WatchLoop {
 
     private mutating func watchFolders(of worker: MailboxWorker) {
         let root = worker.maildir.root
-        let watched = Set(watches.values.filter { $0.root == root }.map { "\($0.folder.path)/\($0.subdirectory?.rawValue ?? "")" })
+        let watched = Set(watches.values.filter { $0.root == root }
+            .map { "\($0.folder.path)/\($0.subdirectory?.rawValue ?? "")" })
         if !watched.contains(root + "/"), let watch = try? inotify.watch(root) {
             watches[watch] = (root, worker.maildir.inbox, nil)
         }
@@ -221,7 +222,8 @@ private struct WatchLoop {
                 do {
                     watches[try inotify.watch(folder.path + "/" + subdirectory.rawValue)] = (root, folder, subdirectory)
                 } catch {
-                    logger.warning("cannot watch \(folder.path)/\(subdirectory.rawValue): \(error); scans still cover it")
+                    logger.warning(
+                        "cannot watch \(folder.path)/\(subdirectory.rawValue): \(error); scans still cover it")
                 }
             }
         }
@@ -295,7 +297,11 @@ private struct WatchLoop {
         logger.info("configuration reloaded", metadata: ["mailboxes": "\(workers.count)"])
     }
 
-    static func monotonicSeconds() -> Double {
+}
+
+/// Seconds on the monotonic clock, for intervals: wall-clock time may jump.
+enum Monotonic {
+    static func seconds() -> Double {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

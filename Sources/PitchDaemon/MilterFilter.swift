@@ -35,7 +35,8 @@ public struct MilterConfiguration: Sendable, Equatable {
 
     /// `unix:/path`, Postfix's `inet:HOST:PORT` or libmilter's `inet:PORT@HOST`; TCP on loopback only, since
     /// the protocol has no authentication and whoever connects can read the mail.
-    public static func address(_ text: String, key: String) throws(ConfigurationError) -> MilterServerConfiguration.Address {
+    public static func address(_ text: String,
+                               key: String) throws(ConfigurationError) -> MilterServerConfiguration.Address {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
             guard path.hasPrefix("/") else {
@@ -99,7 +100,8 @@ public final class MilterFilter: MilterHandler {
         var logger = self.logger
         if let queueID = message.envelope.queueID { logger[metadataKey: "queue_id"] = "\(queueID)" }
         if message.isTruncated {
-            logger.notice("message of \(message.size) bytes accepted untouched (limit \(configuration.maximumMessageBytes))")
+            logger.notice(
+                "message of \(message.size) bytes accepted untouched (limit \(configuration.maximumMessageBytes))")
             return []
         }
         let sessionLogger = logger
@@ -134,17 +136,19 @@ public final class MilterFilter: MilterHandler {
         case .end: replies.append(.addHeader(name: "X-Pitch-Status", value: status))
         }
         if classification.verdict == .pitch {
-            if !configuration.subjectTag.isEmpty, let subject = Self.taggedSubject(parsed, tag: configuration.subjectTag) {
+            if !configuration.subjectTag.isEmpty,
+               let subject = Self.taggedSubject(parsed, tag: configuration.subjectTag) {
                 replies.append(.changeHeader(index: 1, name: "Subject", value: subject))
             }
             if configuration.holdPitches {
-                replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(Engine.formatScore(classification.score))"))
+                let score = Engine.formatScore(classification.score)
+                replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(score)"))
             }
         }
         logger.info("classified", metadata: [
             "verdict": "\(classification.verdict.rawValue)", "score": "\(Engine.formatScore(classification.score))",
             "from": "\(message.envelope.sender)"])
-        remember(Engine.templateSighting(of: parsed, tokens), id: ThreadReferences(of: parsed).own, in: store)
+        remember(Engine.templateSighting(of: parsed, tokens), id: tokens.references.own, in: store)
         return replies
     }
 
@@ -176,17 +180,17 @@ public final class MilterFilter: MilterHandler {
 
     /// Template sightings and message ids waiting to be written: one write transaction per message was a third
     /// of the milter's time under load, so they are written together, every `batch` messages or half a second.
-    private let pending = Mutex<(sightings: [TemplateSighting], ids: [UInt64], count: Int, lastWrite: Int64)>(
+    private let pending = Mutex<(sightings: [TemplateSighting], ids: [UInt64], count: Int, lastWrite: Double)>(
         ([], [], 0, 0))
     static let batch = 64
 
     private func remember(_ sighting: TemplateSighting?, id: UInt64?, in store: SQLiteTokenStore) {
-        let now = Self.monotonicMilliseconds()
+        let now = Monotonic.seconds()
         let due: (sightings: [TemplateSighting], ids: [UInt64])? = pending.withLock { queue in
             if let sighting { queue.sightings.append(sighting) }
             if let id { queue.ids.append(id) }
             queue.count += 1
-            guard queue.count >= Self.batch || now - queue.lastWrite >= 500 else { return nil }
+            guard queue.count >= Self.batch || now - queue.lastWrite >= 0.5 else { return nil }
             defer { queue = ([], [], 0, now) }
             return (queue.sightings, queue.ids)
         }
@@ -199,12 +203,6 @@ public final class MilterFilter: MilterHandler {
         } catch {
             logger.debug("template sightings or message ids not recorded: \(error)")
         }
-    }
-
-    static func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// Read-only connections, one per message being classified: with one connection, concurrent sessions queued

@@ -69,8 +69,8 @@ public struct Engine: Sendable {
         }
         // A reply to something: `ref:known` if this mailbox saw any of the messages it answers, `ref:unknown` if
         // none (a made-up References field), once the memory holds anything at all.
-        let references = ThreadReferences(of: message)
-        if let threads, !references.answered.isEmpty, let known = try threads.knowsAny(of: references.answered) {
+        let answered = tokens.references.answered
+        if let threads, !answered.isEmpty, let known = try threads.knowsAny(of: answered) {
             tokens.append(known ? "ref:known" : "ref:unknown")
         }
         if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
@@ -170,13 +170,13 @@ public struct Engine: Sendable {
         try learning(message, as: target).item
     }
 
-    /// The training item, and what the template memory should record of the message.
+    /// The training item, what the template memory should record of the message, and its own id.
     public func learning(_ message: Message, as target: MessageClass?) throws
-        -> (item: TrainingItem, sighting: TemplateSighting?) {
+        -> (item: TrainingItem, sighting: TemplateSighting?, messageID: UInt64?) {
         let tokens = try tokens(of: message, keepingTexts: false)
         let digest = MessageDigest.of(message)
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target),
-                Self.templateSighting(of: message, tokens, digest: digest))
+                Self.templateSighting(of: message, tokens, digest: digest), tokens.references.own)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

@@ -72,7 +72,8 @@ public struct MaildirName: Hashable, Sendable, CustomStringConvertible {
         var host = [CChar](repeating: 0, count: 256)
         let hostName = gethostname(&host, host.count - 1) == 0
             ? String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
-        let safeHost = hostName.replacingOccurrences(of: "/", with: "\\057").replacingOccurrences(of: ":", with: "\\072")
+        let safeHost = hostName.replacingOccurrences(of: "/", with: "\\057")
+            .replacingOccurrences(of: ":", with: "\\072")
         return MaildirName("\(now.tv_sec).M\(now.tv_nsec / 1000)P\(getpid())Q\(sequence).\(safeHost)")
     }
 }

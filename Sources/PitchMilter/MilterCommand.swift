@@ -27,11 +27,9 @@ public enum MilterCommand: Sendable, Equatable {
         switch code {
         case .negotiate:
             guard packet.payload.count >= 12 else { throw .malformed(code, "\(packet.payload.count) bytes, not 12") }
-            let words = (0..<3).map { index in
-                packet.payload[(index * 4)..<(index * 4 + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            }
-            self = .negotiate(version: words[0], actions: MilterActions(rawValue: words[1]),
-                              protocol: MilterProtocolFlags(rawValue: words[2]))
+            self = .negotiate(version: MilterWire.number(packet.payload, at: 0),
+                              actions: MilterActions(rawValue: MilterWire.number(packet.payload, at: 4)),
+                              protocol: MilterProtocolFlags(rawValue: MilterWire.number(packet.payload, at: 8)))
         case .macro:
             guard let stage = packet.payload.first else { throw .malformed(code, "no command byte") }
             reader = NullTerminated(Array(packet.payload.dropFirst()))
@@ -106,9 +104,11 @@ public enum MilterReply: Sendable, Equatable {
             value.isEmpty || value.hasPrefix(" ") || value.hasPrefix("\t") ? value : " " + value
         }
         switch self {
-        case .insertHeader(let index, let name, let value): return .insertHeader(index: index, name: name, value: spaced(value))
+        case .insertHeader(let index, let name, let value):
+            return .insertHeader(index: index, name: name, value: spaced(value))
         case .addHeader(let name, let value): return .addHeader(name: name, value: spaced(value))
-        case .changeHeader(let index, let name, let value): return .changeHeader(index: index, name: name, value: spaced(value))
+        case .changeHeader(let index, let name, let value):
+            return .changeHeader(index: index, name: name, value: spaced(value))
         default: return self
         }
     }
@@ -118,30 +118,23 @@ public enum MilterReply: Sendable, Equatable {
         switch self {
         case .negotiate(let version, let actions, let flags):
             MilterPacket(code: MilterReplyCode.negotiate.rawValue,
-                         payload: Self.word(version) + Self.word(actions.rawValue) + Self.word(flags.rawValue))
+                         payload: MilterWire.bytes(version) + MilterWire.bytes(actions.rawValue)
+                            + MilterWire.bytes(flags.rawValue))
         case .continue: MilterPacket(code: MilterReplyCode.continue.rawValue, payload: [])
         case .accept: MilterPacket(code: MilterReplyCode.accept.rawValue, payload: [])
         case .tempfail: MilterPacket(code: MilterReplyCode.tempfail.rawValue, payload: [])
         case .progress: MilterPacket(code: MilterReplyCode.progress.rawValue, payload: [])
         case .insertHeader(let index, let name, let value):
             MilterPacket(code: MilterReplyCode.insertHeader.rawValue,
-                         payload: Self.word(index) + Self.string(name) + Self.string(value))
+                         payload: MilterWire.bytes(index) + MilterWire.string(name) + MilterWire.string(value))
         case .addHeader(let name, let value):
-            MilterPacket(code: MilterReplyCode.addHeader.rawValue, payload: Self.string(name) + Self.string(value))
+            MilterPacket(code: MilterReplyCode.addHeader.rawValue,
+                         payload: MilterWire.string(name) + MilterWire.string(value))
         case .changeHeader(let index, let name, let value):
             MilterPacket(code: MilterReplyCode.changeHeader.rawValue,
-                         payload: Self.word(index) + Self.string(name) + Self.string(value))
+                         payload: MilterWire.bytes(index) + MilterWire.string(name) + MilterWire.string(value))
         case .quarantine(let reason):
-            MilterPacket(code: MilterReplyCode.quarantine.rawValue, payload: Self.string(reason))
+            MilterPacket(code: MilterReplyCode.quarantine.rawValue, payload: MilterWire.string(reason))
         }
-    }
-
-    static func word(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
-    }
-
-    /// NUL-terminated; a NUL inside would end the string early on the other side, so none gets through.
-    static func string(_ text: String) -> [UInt8] {
-        text.utf8.filter { $0 != 0 } + [0]
     }
 }

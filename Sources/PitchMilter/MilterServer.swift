@@ -102,8 +102,9 @@ public final class MilterServer: Service, Sendable {
                         IdleStateHandler(readTimeout: configuration.idleTimeout),
                         ByteToMessageHandler(MilterFrameDecoder(maximumPacketBytes: configuration.maximumPacketBytes)),
                         MessageToByteHandler(MilterPacketEncoder()),
-                        MilterChannelHandler(session: MilterSession(maximumMessageBytes: configuration.maximumMessageBytes),
-                                             handler: handler, logger: logger, sessions: sessions),
+                        MilterChannelHandler(
+                            session: MilterSession(maximumMessageBytes: configuration.maximumMessageBytes),
+                            handler: handler, logger: logger, sessions: sessions),
                     ])
                 }
             }
@@ -170,7 +171,7 @@ final class MilterChannelHandler: ChannelInboundHandler {
         case .reply(let replies):
             for reply in replies { context.write(wrapOutboundOut(reply.packet), promise: nil) }
             context.flush()
-            if session.state == .ready, sessions.isClosing(context.channel) { context.close(promise: nil) }
+            if session.state == .ready, sessions.isClosing { context.close(promise: nil) }
         case .decide(let message):
             let handler = self.handler
             let decision = context.eventLoop.makeFutureWithTask { await handler.decide(message) }
@@ -231,9 +232,7 @@ final class SessionRegistry: Sendable {
         _ = state.withLock { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    func isClosing(_ channel: any Channel) -> Bool {
-        state.withLock { $0.closing }
-    }
+    var isClosing: Bool { state.withLock { $0.closing } }
 
     var count: Int { state.withLock { $0.channels.count } }
 

@@ -4,6 +4,21 @@
 public enum MilterWire {
     /// The protocol version we speak (SMFI_PROT_VERSION).
     public static let version: UInt32 = 6
+
+    /// A 32-bit number as the protocol writes every one: big-endian.
+    public static func bytes(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
+    }
+
+    /// The big-endian 32-bit number at `offset`; the caller has checked there are four bytes.
+    public static func number(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        bytes[offset..<(offset + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+
+    /// A NUL-terminated string; a NUL inside would end it early on the other side, so none gets through.
+    public static func string(_ text: String) -> [UInt8] {
+        text.utf8.filter { $0 != 0 } + [0]
+    }
 }
 
 /// Commands from the MTA (SMFIC_*).

@@ -48,7 +48,8 @@ extension SQLiteTokenStore: MessageIDMemory {
     public func rememberMessageIDs(_ new: [UInt64], at time: Int64, expireBefore: Int64) throws {
         guard !new.isEmpty else { return }
         guard isWritable else {
-            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: recording ids needs read-write)")
+            throw StoreError.readOnly(path: path,
+                                      detail: "it was opened read-only (a bug: recording ids needs read-write)")
         }
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: true) { () throws(StoreError) in

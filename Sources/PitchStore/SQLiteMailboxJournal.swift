@@ -77,7 +77,8 @@ extension SQLiteTokenStore: MailboxJournal {
     public func apply(_ changes: [JournalChange]) throws {
         guard !changes.isEmpty else { return }
         guard access == .readWrite else {
-            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: the journal needs read-write)")
+            throw StoreError.readOnly(path: path,
+                                      detail: "it was opened read-only (a bug: the journal needs read-write)")
         }
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: true) { () throws(StoreError) in

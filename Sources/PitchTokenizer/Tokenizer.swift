@@ -7,11 +7,15 @@ public struct MessageTokens: Sendable {
     public var ids: [TokenID]
     /// The skeleton's fingerprint, for the template memory; nil when the text is too short to have one.
     public var template: TemplateFingerprint?
+    /// The ids the message names (its own, and those it answers), for the message-id memory.
+    public var references: ThreadReferences
 
-    public init(texts: [String], ids: [TokenID], template: TemplateFingerprint? = nil) {
+    public init(texts: [String], ids: [TokenID], template: TemplateFingerprint? = nil,
+                references: ThreadReferences = ThreadReferences(own: nil, answered: [])) {
         self.texts = texts
         self.ids = ids
         self.template = template
+        self.references = references
     }
 
     public var count: Int { ids.count }
@@ -126,7 +130,8 @@ public struct Tokenizer: Sendable {
         addHeaderTokens(header, message: message, to: &collector)
         addSubjectTokens(header, to: &collector)
         let template = addBodyTokens(message, to: &collector)
-        return MessageTokens(texts: collector.tokens, ids: collector.ids, template: template)
+        return MessageTokens(texts: collector.tokens, ids: collector.ids, template: template,
+                             references: ThreadReferences(of: message))
     }
 
     /// Words and pairs of a subject.

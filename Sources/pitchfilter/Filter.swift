@@ -123,7 +123,7 @@ enum PipeFilter {
                                                      value: Engine.statusValue(assessment.classification))])
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
         let sighting = Engine.templateSighting(of: message, tokens)
-        let messageID = ThreadReferences(of: message).own
+        let messageID = tokens.references.own
         guard let store, store.isWritable, sighting != nil || messageID != nil else { return (edit, nil) }
         return (edit, Recording(store: store, sighting: sighting, messageID: messageID))
     }

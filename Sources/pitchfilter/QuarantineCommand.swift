@@ -62,7 +62,9 @@ struct QuarantineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.")
         @OptionGroup var location: Location
-        @Flag(name: .long, help: "One JSON object per line: id, quarantined_at, score, sender, subject, message_id, mailbox, path.")
+        @Flag(name: .long, help: """
+            One JSON object per line: id, quarantined_at, score, sender, subject, message_id, mailbox, path.
+            """)
         var json = false
 
         /// One `--json` line; `path` is null when a client moved or deleted the file.

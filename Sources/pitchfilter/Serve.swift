@@ -70,7 +70,8 @@ struct Serve: AsyncParsableCommand {
         }
         guard !configuration.mailboxes.isEmpty || configuration.milter != nil else {
             Stores.report(ValidationError(
-                "nothing to do: give --maildir PATH or --milter ADDRESS, or [[mailbox]] or [milter] in the configuration"))
+                "nothing to do: give --maildir PATH or --milter ADDRESS, or [[mailbox]] or [milter] in the "
+                    + "configuration"))
             throw ExitCode(78)
         }
         let databasePath = configuration.databasePath

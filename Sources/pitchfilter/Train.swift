@@ -75,7 +75,7 @@ struct Train: ParsableCommand {
                             let message = Message(bytes: item.bytes)
                             let learning = try engine.learning(message, as: target)
                             return (learning.item, Engine.sender(of: message), learning.sighting,
-                                    ThreadReferences(of: message).own)
+                                    learning.messageID)
                         }
                     }
                     let items = try prepared.map { try $0.get() }

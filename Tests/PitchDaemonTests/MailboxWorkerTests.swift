@@ -50,7 +50,8 @@ import Testing
         var files: [String: [UInt8]] = [:]
         for subdirectory in MaildirFolder.Subdirectory.allCases {
             for entry in try folder.entries(in: subdirectory) {
-                files[subdirectory.rawValue + "/" + entry.name.fileName] = try FileBytes.read(entry.path, limit: 1 << 30)
+                let key = subdirectory.rawValue + "/" + entry.name.fileName
+                files[key] = try FileBytes.read(entry.path, limit: 1 << 30)
             }
         }
         return files
@@ -111,8 +112,9 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test:2,S", .cur)
         let sent = maildir.folder(".Sent")
         try sent.create()
-        try deliver(Array("From: me@example.org\nTo: Friend <friend@elsewhere.example>\nMessage-ID: <sent.1@example.org>\n\nhello\n".utf8),
-                    "2.M1P1Q1.test:2,S", into: sent, .cur)
+        let sentMessage = "From: me@example.org\nTo: Friend <friend@elsewhere.example>\n"
+            + "Message-ID: <sent.1@example.org>\n\nhello\n"
+        try deliver(Array(sentMessage.utf8), "2.M1P1Q1.test:2,S", into: sent, .cur)
         try worker().scanAll(shouldStop: { false })
         #expect(try files(maildir.inbox) == ["cur/1.M1P1Q1.test:2,S": Self.pitch])
         #expect(try store.allContacts().map(\.address) == ["friend@elsewhere.example"])

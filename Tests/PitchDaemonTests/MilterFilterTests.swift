@@ -11,7 +11,8 @@ import Testing
     static let samples = MailboxWorkerTests.samples
 
     @Test(arguments: [
-        ("unix:/run/pitchfilter/milter.sock", MilterServerConfiguration.Address.unix(path: "/run/pitchfilter/milter.sock", mode: 0o660)),
+        ("unix:/run/pitchfilter/milter.sock",
+         MilterServerConfiguration.Address.unix(path: "/run/pitchfilter/milter.sock", mode: 0o660)),
         ("inet:127.0.0.1:8891", .tcp(host: "127.0.0.1", port: 8891)),
         ("inet:8891@127.0.0.1", .tcp(host: "127.0.0.1", port: 8891)),
         ("inet:[::1]:25", .tcp(host: "::1", port: 25)),

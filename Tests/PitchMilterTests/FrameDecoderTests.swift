@@ -7,14 +7,14 @@ import Testing
 
 @Suite struct FrameDecoderTests {
     static func frame(_ code: UInt8, _ payload: [UInt8]) -> [UInt8] {
-        MilterReply.word(UInt32(payload.count + 1)) + [code] + payload
+        MilterWire.bytes(UInt32(payload.count + 1)) + [code] + payload
     }
 
     @Test func packetsAreCutTheSameWhateverTheByteBoundaries() throws {
         // The verifier feeds each input whole, byte by byte, and in other splits, and checks the same packets
         // come out every time.
-        let negotiate = MilterPacket(code: 0x4F, payload: MilterReply.word(6) + MilterReply.word(0x1FF)
-            + MilterReply.word(0x1FFFFF))
+        let negotiate = MilterPacket(code: 0x4F, payload: MilterWire.bytes(6) + MilterWire.bytes(0x1FF)
+            + MilterWire.bytes(0x1FFFFF))
         let header = MilterPacket(code: 0x4C, payload: Array("Subject\0 Hello\0".utf8))
         let empty = MilterPacket(code: 0x4E, payload: [])
         let body = MilterPacket(code: 0x42, payload: Array(repeating: 0x61, count: 3_000))

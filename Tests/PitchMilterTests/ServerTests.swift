@@ -49,7 +49,8 @@ import Testing
                 return try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
             }
             #expect(outcome.final == MilterReplyCode.accept.rawValue)
-            #expect(outcome.modifications == [MilterReply.addHeader(name: "X-Test", value: " 2 fields, 50 bytes").packet])
+            #expect(outcome.modifications
+                == [MilterReply.addHeader(name: "X-Test", value: " 2 fields, 50 bytes").packet])
         }
     }
 

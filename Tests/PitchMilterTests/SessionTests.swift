@@ -123,7 +123,8 @@ import Testing
             Issue.record("no decision asked for")
             return
         }
-        #expect(message.bytes == Array("Subject: Hello\r\n\tworld\r\nX-Pitch-Status: ham\r\n\r\nLine one\r\nLine two\r\n".utf8))
+        #expect(message.bytes
+            == Array("Subject: Hello\r\n\tworld\r\nX-Pitch-Status: ham\r\n\r\nLine one\r\nLine two\r\n".utf8))
         #expect(message.headerNames == ["Subject", "X-Pitch-Status"])
         #expect(message.envelope.sender == "alice@example.org")
         #expect(message.envelope.recipients == ["bob@example.net", "carol@example.net"])

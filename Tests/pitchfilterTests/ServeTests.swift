@@ -12,7 +12,8 @@ import Testing
     }
 
     static let pitch = try! Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples/heldout/pitch/h-p-003.eml"))
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("samples/heldout/pitch/h-p-003.eml"))
 
     func writeConfiguration(mailboxes: [String], extra: String = "") throws -> URL {
         let file = root.appendingPathComponent("pitchfilter.toml")
@@ -32,8 +33,8 @@ import Testing
     }
 
     func quarantined(in mailbox: String) -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("\(mailbox)/.Pitches/new").path))
-            ?? []
+        let new = root.appendingPathComponent("\(mailbox)/.Pitches/new").path
+        return (try? FileManager.default.contentsOfDirectory(atPath: new)) ?? []
     }
 
     /// Polls `condition` for up to `seconds`.
