@@ -28,13 +28,12 @@ public enum MessageDigest {
     public static let ownFields: [FieldNamePattern] = ["X-Pitch-*"]
 
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        let ok = bytes.withUnsafeBytes { input in
-            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
-        }
-        // EVP_Digest fails only when it cannot allocate; a made-up digest would merge messages, so stop here.
-        precondition(ok == 1, "EVP_Digest failed")
-        return Array(digest.prefix(Int(length)))
+        var context = SHA256_CTX()
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        // The low-level calls cannot fail on a valid context: they only copy and compress.
+        _ = SHA256_Init(&context)
+        _ = bytes.withUnsafeBytes { SHA256_Update(&context, $0.baseAddress, $0.count) }
+        _ = SHA256_Final(&digest, &context)
+        return digest
     }
 }

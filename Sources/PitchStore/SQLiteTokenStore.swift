@@ -278,9 +278,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// every commit. Readers then pull ever more pages out of it with read(2); 900 filter runs took 4.2 s, 5.3 s,
     /// 6.1 s per 300 messages. A TRUNCATE checkpoint waits (within the busy timeout) for readers to finish, and
     /// costs a few milliseconds once per megabytes of log.
-    public func checkpointIfLarge() {
+    public func checkpointIfLarge(thresholdBytes: Int = walCheckpointBytes) {
         var info = stat()
-        guard access == .readWrite, stat(path + "-wal", &info) == 0, info.st_size >= Self.walCheckpointBytes else {
+        guard access == .readWrite, stat(path + "-wal", &info) == 0, info.st_size >= thresholdBytes else {
             return
         }
         connection.withLock { connection in
@@ -289,7 +289,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     }
 
     /// 4 MiB: SQLite's default automatic checkpoint size (1,000 pages of 4 KiB).
-    static let walCheckpointBytes = 4 << 20
+    public static let walCheckpointBytes = 4 << 20
 
     /// Whether this store may write (opened `.readWrite`).
     public var isWritable: Bool { access == .readWrite }

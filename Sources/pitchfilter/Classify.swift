@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import PitchClassifier
+import PitchCommandLine
 import PitchEngine
 import PitchMessage
 import PitchStore
@@ -107,41 +108,4 @@ struct Classify: ParsableCommand {
 
     /// The strongest tokens are what a person wants to see; hundreds more would bury them.
     static let explainedTokens = 25
-}
-
-/// `--json` output: one object per line, keys sorted so lines are stable to compare.
-enum JSON {
-    static func line(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Our values always encode; an empty object rather than a crash if that ever changed.
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
-}
-
-/// Opening the database the way every command expects.
-enum Stores {
-    /// Read-only; a database that does not exist yet means "nothing trained" (the starter model decides).
-    static func openForReading(_ path: String) throws -> SQLiteTokenStore? {
-        do {
-            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
-        } catch StoreError.missing {
-            return nil
-        }
-    }
-
-    /// Read-write, created if missing; on failure the error is reported and the command exits 3.
-    static func openForWriting(_ path: String) throws -> SQLiteTokenStore {
-        do {
-            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
-        } catch {
-            report(error)
-            throw ExitCode(3)
-        }
-    }
-
-    /// One line on standard error; a closed standard error is no reason to fail (or trap, as FileHandle would).
-    static func report(_ error: Error) {
-        FileDescriptor.writeAll(2, Array("pitchfilter: \(error)\n".utf8)[...])
-    }
 }

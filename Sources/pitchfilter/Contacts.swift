@@ -1,4 +1,5 @@
 import ArgumentParser
+import PitchCommandLine
 import PitchEngine
 import PitchMessage
 import PitchStore
@@ -60,7 +61,7 @@ struct Contacts: ParsableCommand {
                 guard let store = try Stores.openForReading(database.path) else { return }
                 var output = ""
                 for contact in try store.allContacts() {
-                    output += "\(contact.address) \(contact.source.rawValue) \(Self.day(contact.addedAt))\n"
+                    output += "\(contact.address) \(contact.source.rawValue) \(CalendarDay.of(contact.addedAt))\n"
                 }
                 guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }
             } catch let exit as ExitCode {
@@ -69,15 +70,6 @@ struct Contacts: ParsableCommand {
                 Stores.report(error)
                 throw ExitCode(3)
             }
-        }
-
-        /// YYYY-MM-DD in UTC.
-        static func day(_ seconds: Int64) -> String {
-            var time = time_t(seconds)
-            var parts = tm()
-            gmtime_r(&time, &parts)
-            func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-            return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PitchClassifier
+import PitchCommandLine
 import PitchEngine
 import PitchMessage
 import PitchStore

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PitchCommandLine
 import PitchEngine
 import PitchMessage
 import PitchStore
@@ -159,7 +160,7 @@ enum PipeFilter {
                 let now = Int64(time(nil))
                 try recording.store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
             }
-            recording.store.checkpointIfLarge()
+            recording.store.checkpointIfLarge(thresholdBytes: walCheckpointBytes)
         } catch StoreError.locked {
             // A trainer holds the write lock: expected during training, and one lost sighting is no news.
         } catch {
@@ -169,73 +170,17 @@ enum PipeFilter {
 
     static let recordSeconds: UInt32 = 2
 
+    /// Every run of the filter is a new connection, which rebuilds SQLite's index of the write-ahead log by reading
+    /// all of it; so the filter keeps the log short, where one-off writers (train) let it grow to 4 MiB. The
+    /// checkpoint costs two fsyncs about every 20 messages.
+    static let walCheckpointBytes = 256 << 10
+
     static func log(_ line: String) {
         FileDescriptor.writeAll(2, Array("pitchfilter: \(line)\n".utf8)[...])
     }
 }
 
-/// Standard input, read whole into memory that the deadline's signal handler can reach.
-struct StandardInput {
-    let buffer: UnsafeMutableBufferPointer<UInt8>
-    /// More than `limit` bytes arrived; the rest is still unread on standard input.
-    let isTruncated: Bool
-
-    struct ReadError: Error, CustomStringConvertible {
-        let errno: Int32
-        var description: String { String(cString: strerror(errno)) }
-    }
-
-    /// Reads to the end of input. Only a real end of file ends the message: an error part-way must not turn the
-    /// part read so far into the whole message.
-    static func readAll(limit: Int) throws -> StandardInput {
-        var capacity = 64 << 10
-        var base = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-        var count = 0
-        while true {
-            if count == capacity {
-                // One byte past the limit tells a message of exactly `limit` bytes from a bigger one.
-                if capacity > limit { return StandardInput(buffer: .init(start: base, count: count), isTruncated: true) }
-                let grown = min(capacity * 2, limit + 1)
-                let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
-                larger.update(from: base, count: count)
-                base.deallocate()
-                base = larger
-                capacity = grown
-            }
-            switch readSome(into: base + count, capacity - count) {
-            case .bytes(let n): count += n
-            case .end: return StandardInput(buffer: .init(start: base, count: count), isTruncated: false)
-            case .failed(let error):
-                base.deallocate()
-                throw error
-            }
-        }
-    }
-
-    enum ReadResult {
-        case bytes(Int)
-        case end
-        case failed(ReadError)
-    }
-
-    /// One read(2) that waits out EINTR and, for a non-blocking descriptor, EAGAIN (with poll).
-    static func readSome(into buffer: UnsafeMutableRawPointer, _ count: Int) -> ReadResult {
-        while true {
-            let n = read(0, buffer, count)
-            if n > 0 { return .bytes(n) }
-            if n == 0 { return .end }
-            switch errno {
-            case EINTR:
-                continue
-            case EAGAIN, EWOULDBLOCK:
-                var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-                _ = poll(&descriptor, 1, -1)
-            default:
-                return .failed(ReadError(errno: errno))
-            }
-        }
-    }
-
+extension StandardInput {
     /// Writes what was read and copies the rest of standard input straight through, then exits.
     func passThroughRemainder() -> Never {
         guard Output.write([Array(buffer)[...]]) else { exit(74) }
@@ -296,24 +241,5 @@ enum Output {
     /// Writes every piece to standard output; false if any of it could not be written.
     static func write(_ pieces: [ArraySlice<UInt8>]) -> Bool {
         pieces.allSatisfy { FileDescriptor.writeAll(1, $0) }
-    }
-}
-
-enum FileDescriptor {
-    @discardableResult
-    static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
-        bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return true }
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(fd, base + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += n
-            }
-            return true
-        }
     }
 }

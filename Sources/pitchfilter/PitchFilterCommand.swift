@@ -1,36 +1,43 @@
 import ArgumentParser
+import PitchCommandLine
 import PitchEngine
 
 @main
 enum Main {
-    static func main() async {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
         // The pipe filter starts once per delivered message. Parsing its two possible arguments here skips the
         // argument parser's start-up, which measured 5 ms of reflection: more than the filtering itself.
-        if let databaseOption = PipeFilter.plainArguments(Array(CommandLine.arguments.dropFirst())) {
+        if let databaseOption = PipeFilter.plainArguments(arguments) {
             PipeFilter.run(databasePath: DatabaseLocation.resolve(option: databaseOption,
                                                                   environment: Environment.current))
         }
-        await PitchFilterCommand.main()
+        if ServiceCommands.isServiceCommand(arguments) { ServiceCommands.exec(arguments) }
+        PitchFilterCommand.main()
     }
 }
 
-struct PitchFilterCommand: AsyncParsableCommand {
+struct PitchFilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pitchfilter",
         abstract: "Recognises form-letter cold pitches and tags them; never bounces, rejects or loses mail.",
         version: Engine.programVersion,
         subcommands: [Filter.self, Classify.self, Train.self, Stats.self, Eval.self, Contacts.self,
-                      Serve.self, QuarantineCommand.self, StarterModelCommand.self]
+                      ServeEntry.self, QuarantineEntry.self, StarterModelCommand.self]
     )
 }
 
-/// Where the token database is: --db, else $PITCHFILTER_DB, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite
-/// (XDG's default $HOME/.local/share when unset).
-struct DatabaseOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "The token database (default: $PITCHFILTER_DB, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite).",
-        valueName: "path"))
-    var db: String?
+/// `serve` and `quarantine` as `pitchfilter --help` lists them. `Main` hands their arguments to
+/// pitchfilter-service before the parser runs, so these only ever run for a form the check there missed.
+struct ServeEntry: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: ServiceCommands.serveAbstract)
+    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+    func run() { ServiceCommands.exec(["serve"] + arguments) }
+}
 
-    var path: String { DatabaseLocation.resolve(option: db, environment: Environment.current) }
+struct QuarantineEntry: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "quarantine",
+                                                    abstract: ServiceCommands.quarantineAbstract)
+    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+    func run() { ServiceCommands.exec(["quarantine"] + arguments) }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PitchCommandLine
 import PitchEngine
 import PitchStore
 

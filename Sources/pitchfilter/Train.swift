@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import PitchClassifier
+import PitchCommandLine
 import PitchEngine
 import PitchMessage
 import PitchStore

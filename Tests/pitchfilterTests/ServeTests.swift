@@ -134,4 +134,41 @@ import Testing
 
             """)
     }
+
+    @Test func serveAndQuarantineAreListedAndTheirHelpComesFromTheServiceExecutable() throws {
+        let help = try Run.pitchfilter(["--help"])
+        #expect(help.status == 0)
+        #expect(help.text.contains("  serve                   Run the service: watch Maildirs"))
+        #expect(help.text.contains("  quarantine              List, show, release, delete or purge"))
+        for arguments in [["serve", "--help"], ["help", "serve"]] {
+            let run = try Run.pitchfilter(arguments)
+            #expect(run.status == 0)
+            #expect(run.text.contains("USAGE: pitchfilter serve [--config <file>]"))
+            #expect(run.text.contains("--milter <address>"))
+        }
+        let quarantine = try Run.pitchfilter(["quarantine", "list", "--help"])
+        #expect(quarantine.status == 0)
+        #expect(quarantine.text.contains("USAGE: pitchfilter quarantine list"))
+    }
+
+    @Test func withoutTheServiceExecutableServeSaysWhatIsMissing() throws {
+        // A hard link, so /proc/self/exe names a directory without pitchfilter-service beside it.
+        let lonely = root.appendingPathComponent("bin/pitchfilter")
+        try FileManager.default.createDirectory(at: lonely.deletingLastPathComponent(),
+                                                withIntermediateDirectories: true)
+        try FileManager.default.linkItem(at: Run.executable, to: lonely)
+        try #require(!FileManager.default.fileExists(atPath: "/usr/libexec/pitchfilter/pitchfilter-service"))
+        let process = Process()
+        process.executableURL = lonely
+        process.arguments = ["serve", "--check"]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 69)
+        #expect(stderr == "pitchfilter: serve needs pitchfilter-service, installed beside pitchfilter; "
+            + "\(root.path)/bin/pitchfilter-service: no such file or directory; "
+            + "/usr/libexec/pitchfilter/pitchfilter-service: no such file or directory\n")
+    }
 }

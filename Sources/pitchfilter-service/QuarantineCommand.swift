@@ -1,4 +1,5 @@
 import ArgumentParser
+import PitchCommandLine
 import PitchDaemon
 import PitchEngine
 import PitchStore
@@ -11,7 +12,7 @@ import Glibc
 struct QuarantineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine",
-        abstract: "List, show, release, delete or purge quarantined messages, by id.",
+        abstract: ServiceCommands.quarantineAbstract,
         discussion: """
             Ids are the 16-digit ones `list` prints; no command takes a path. Moving a message out of the \
             quarantine folder in a mail client does the same as `release`.
@@ -92,7 +93,7 @@ struct QuarantineCommand: ParsableCommand {
                         continue
                     }
                     let gone = item.path == nil ? " (no longer in \(entry.folder))" : ""
-                    output += "\(entry.id)  \(Contacts.List.day(entry.at))  \(Engine.formatScore(entry.score))  "
+                    output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(Engine.formatScore(entry.score))  "
                         + "\(entry.sender.isEmpty ? "-" : entry.sender)  \(entry.subject)\(gone)\n"
                 }
                 guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }

@@ -1,17 +1,19 @@
+import ArgumentParser
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
-enum Environment {
+public enum Environment {
     /// A variable of the process environment, read with getenv so it works in the bare environments MTAs give
     /// filters.
-    static func current(_ name: String) -> String? {
+    public static func current(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
 }
 
-enum DatabaseLocation {
-    static func resolve(option: String?, environment: (String) -> String?) -> String {
+public enum DatabaseLocation {
+    public static func resolve(option: String?, environment: (String) -> String?) -> String {
         if let option, !option.isEmpty { return option }
         if let path = environment("PITCHFILTER_DB"), !path.isEmpty { return path }
         if let data = environment("XDG_DATA_HOME"), data.hasPrefix("/") {
@@ -26,4 +28,17 @@ enum DatabaseLocation {
         if let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir { return String(cString: directory) }
         return "/"
     }
+}
+
+/// Where the token database is: --db, else $PITCHFILTER_DB, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite
+/// (XDG's default $HOME/.local/share when unset).
+public struct DatabaseOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The token database (default: $PITCHFILTER_DB, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite).",
+        valueName: "path"))
+    public var db: String?
+
+    public var path: String { DatabaseLocation.resolve(option: db, environment: Environment.current) }
+
+    public init() {}
 }

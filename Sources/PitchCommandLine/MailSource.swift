@@ -5,16 +5,21 @@ import Glibc
 #endif
 
 /// One message found at a path the user gave.
-struct MailItem {
+public struct MailItem {
     /// How output lines name it: the file's path, or "mbox-path:N" (1-based) for the Nth message of an mbox.
-    var name: String
-    var bytes: [UInt8]
+    public var name: String
+    public var bytes: [UInt8]
+
+    public init(name: String, bytes: [UInt8]) {
+        self.name = name
+        self.bytes = bytes
+    }
 }
 
-enum MailSourceError: Error, CustomStringConvertible {
+public enum MailSourceError: Error, CustomStringConvertible {
     case unreadable(String, String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
         }
@@ -24,10 +29,10 @@ enum MailSourceError: Error, CustomStringConvertible {
 /// The PATH arguments of classify and train: a message file, a directory of message files, a Maildir (its new/
 /// and cur/), an mbox, or "-" for one message on standard input. Directories are read in byte-wise name order,
 /// so runs are repeatable; hidden files and Maildir's tmp/ (deliveries in progress) are skipped.
-enum MailSource {
+public enum MailSource {
     /// Calls `body` for each message, loading one file at a time. A file or folder that cannot be read is
     /// reported to `unreadable` and the rest are still read; an error from `body` stops everything.
-    static func forEach(
+    public static func forEach(
         at path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
         if path == "-" {
@@ -104,11 +109,11 @@ enum MailSource {
 }
 
 extension MailSource {
-    static let batchCount = 256
+    public static let batchCount = 256
 
     /// The messages at `paths` in groups of at most `count` messages and about `bytes` bytes, in order: what one
     /// round of `Parallel.map` works on, holding a bounded amount of mail in memory.
-    static func forEachBatch(
+    public static func forEachBatch(
         at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
         _ body: ([MailItem]) throws -> Void
     ) rethrows {
@@ -129,7 +134,7 @@ extension MailSource {
     }
 
     /// A whole file with read(2) into the array's own storage: Foundation's `Data` would be copied once more.
-    static func readFile(_ path: String) -> Result<[UInt8], MailSourceError> {
+    public static func readFile(_ path: String) -> Result<[UInt8], MailSourceError> {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return .failure(.unreadable(path, systemReason(errno))) }
         defer { close(descriptor) }
@@ -166,7 +171,7 @@ extension MailSource {
 }
 
 /// strerror's text as the rest of our messages write it: "no such file or directory".
-func systemReason(_ code: Int32) -> String {
+public func systemReason(_ code: Int32) -> String {
     let text = String(cString: strerror(code))
     return text.prefix(1).lowercased() + text.dropFirst()
 }
@@ -174,8 +179,8 @@ func systemReason(_ code: Int32) -> String {
 /// mbox files (RFC 4155): messages start with a "From " line at the start of the file or after an empty line.
 /// Each message keeps its own "From " line (the parser reads it as the envelope); the empty line that
 /// separates it from the next belongs to neither.
-enum Mbox {
-    static func split(_ bytes: [UInt8]) -> [Range<Int>] {
+public enum Mbox {
+    public static func split(_ bytes: [UInt8]) -> [Range<Int>] {
         let from = Array("From ".utf8)
         guard bytes.starts(with: from) else { return [0..<bytes.count] }
         var starts = [0]

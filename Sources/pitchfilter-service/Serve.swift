@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import PitchCommandLine
 import PitchDaemon
 
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import Glibc
 /// `pitchfilter serve`: the long-running service that watches Maildirs (see PitchDaemon).
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the service: watch Maildirs, quarantine pitches, learn from the user's moves.",
+        abstract: ServiceCommands.serveAbstract,
         discussion: """
             Reads /etc/pitchfilter/pitchfilter.toml (or --config); every key is documented in \
             samples/pitchfilter.toml. --maildir and --db override the file. SIGTERM and SIGINT stop after the \

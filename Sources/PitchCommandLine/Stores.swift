@@ -1,0 +1,59 @@
+import ArgumentParser
+import PitchEngine
+import PitchStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Opening the database the way every command expects.
+public enum Stores {
+    /// Read-only; a database that does not exist yet means "nothing trained" (the starter model decides).
+    public static func openForReading(_ path: String) throws -> SQLiteTokenStore? {
+        do {
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        } catch StoreError.missing {
+            return nil
+        }
+    }
+
+    /// Read-write, created if missing; on failure the error is reported and the command exits 3.
+    public static func openForWriting(_ path: String) throws -> SQLiteTokenStore {
+        do {
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        } catch {
+            report(error)
+            throw ExitCode(3)
+        }
+    }
+
+    /// One line on standard error; a closed standard error is no reason to fail (or trap, as FileHandle would).
+    public static func report(_ error: Error) {
+        reportLine("\(error)")
+    }
+
+    /// "pitchfilter: " and the line, on standard error.
+    public static func reportLine(_ line: String) {
+        FileDescriptor.writeAll(2, Array("pitchfilter: \(line)\n".utf8)[...])
+    }
+}
+
+/// Writing to a descriptor with write(2): standard output and error must never trap, whatever is on the other end.
+public enum FileDescriptor {
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return true }
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, base + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += n
+            }
+            return true
+        }
+    }
+}
