@@ -20,7 +20,7 @@ public struct Assessment: Sendable {
 /// Data flows one way: message → tokens → counts (one store round trip) → classifier. The engine reads no
 /// configuration and opens no files; its caller hands it a store (or none) and the starter model.
 public struct Engine: Sendable {
-    public let tokenizer = Tokenizer()
+    public let tokenizer: Tokenizer
     public var classifier: Classifier
     /// Scores messages while the starter model's counts are in use.
     public var starterClassifier = Classifier(parameters: .starter)
@@ -43,8 +43,10 @@ public struct Engine: Sendable {
     public init(store: (any TokenCountSource)?,
                 starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
                 classifier: Classifier = Classifier(), contacts: (any ContactLookup)? = nil,
-                templates: (any TemplateLookup)? = nil, threads: (any MessageIDLookup)? = nil) {
+                templates: (any TemplateLookup)? = nil, threads: (any MessageIDLookup)? = nil,
+                tokenizer: Tokenizer = Tokenizer()) {
         self.store = store
+        self.tokenizer = tokenizer
         self.contacts = contacts
         self.templates = templates
         self.threads = threads

@@ -23,24 +23,34 @@ public enum MessageIDWindow {
 
 /// The in-memory twin, for tests and as the reference.
 public final class InMemoryMessageIDMemory: MessageIDMemory {
-    private let ids = Mutex<[UInt64: Int64]>([:])
+    private struct Storage {
+        var ids: [UInt64: Int64] = [:]
+        /// The earliest time in `ids`, so that a write with nothing to expire does not read them all.
+        var oldest = Int64.max
+    }
+
+    private let storage = Mutex(Storage())
 
     public init() {}
 
     public func rememberMessageIDs(_ new: [UInt64], at time: Int64, expireBefore: Int64) {
-        ids.withLock { ids in
-            for id in new { ids[id] = time }
-            ids = ids.filter { $0.value >= expireBefore }
-            if ids.count > MessageIDWindow.maxIDs {
-                for (id, _) in ids.sorted(by: { $0.value < $1.value }).prefix(ids.count - MessageIDWindow.maxIDs) {
-                    ids[id] = nil
-                }
+        storage.withLock { storage in
+            for id in new { storage.ids[id] = time }
+            storage.oldest = min(storage.oldest, time)
+            if storage.oldest < expireBefore {
+                storage.ids = storage.ids.filter { $0.value >= expireBefore }
+                storage.oldest = storage.ids.values.min() ?? .max
+            }
+            if storage.ids.count > MessageIDWindow.maxIDs {
+                let excess = storage.ids.sorted(by: { $0.value < $1.value }).prefix(storage.ids.count - MessageIDWindow.maxIDs)
+                for (id, _) in excess { storage.ids[id] = nil }
+                storage.oldest = storage.ids.values.min() ?? .max
             }
         }
     }
 
     public func knowsAny(of query: [UInt64]) -> Bool? {
-        ids.withLock { ids in ids.isEmpty ? nil : query.contains { ids[$0] != nil } }
+        storage.withLock { storage in storage.ids.isEmpty ? nil : query.contains { storage.ids[$0] != nil } }
     }
 }
 

@@ -85,7 +85,7 @@ public enum TemplateWindow {
     public static let maxSightings = 400_000
 }
 
-/// The in-memory twin, for tests and as the reference.
+/// The in-memory twin: for tests, as the reference, and for replaying a mailbox's history in `eval`.
 public final class InMemoryTemplateMemory: TemplateMemory {
     private struct Sighting {
         var band: UInt64
@@ -95,32 +95,56 @@ public final class InMemoryTemplateMemory: TemplateMemory {
         var message: UInt64
     }
 
-    private let sightings = Mutex<[Sighting]>([])
+    private struct Storage {
+        var all: [Sighting] = []
+        /// Positions in `all` by band, so a lookup reads only the sightings that share a band with the message.
+        var byBand: [UInt64: [Int]] = [:]
+        var messages: Set<UInt64> = []
+
+        mutating func rebuildIndex() {
+            byBand = [:]
+            messages = []
+            for (position, sighting) in all.enumerated() {
+                byBand[sighting.band, default: []].append(position)
+                messages.insert(sighting.message)
+            }
+        }
+    }
+
+    private let storage = Mutex(Storage())
 
     public init() {}
 
     public func sightings(like message: TemplateSighting, since: Int64) -> TemplateSightings {
-        sightings.withLock { all in
-            let matching = all.filter {
-                $0.time >= since && $0.message != message.message && message.bands.contains($0.band)
+        storage.withLock { storage in
+            let candidates = Set(message.bands.flatMap { storage.byBand[$0] ?? [] })
+            let matching = candidates.map { storage.all[$0] }.filter {
+                $0.time >= since && $0.message != message.message
             }
             return TemplateSightings(
                 otherSenders: min(Set(matching.map(\.sender).filter { $0 != message.sender }).count, 10),
                 sameNoteBefore: matching.contains { $0.sender == message.sender && $0.recipient == message.recipient },
-                memoryIsEmpty: all.isEmpty)
+                memoryIsEmpty: storage.all.isEmpty)
         }
     }
 
     public func record(_ messages: [TemplateSighting], at time: Int64, expireBefore: Int64) {
-        sightings.withLock { all in
-            all.removeAll { $0.time < expireBefore }
-            for message in messages where !all.contains(where: { $0.message == message.message }) {
-                all += message.bands.map {
-                    Sighting(band: $0, sender: message.sender, recipient: message.recipient, time: time,
-                             message: message.message)
+        storage.withLock { storage in
+            let count = storage.all.count
+            storage.all.removeAll { $0.time < expireBefore }
+            if storage.all.count != count { storage.rebuildIndex() }
+            for message in messages where !storage.messages.contains(message.message) {
+                storage.messages.insert(message.message)
+                for band in message.bands {
+                    storage.byBand[band, default: []].append(storage.all.count)
+                    storage.all.append(Sighting(band: band, sender: message.sender, recipient: message.recipient,
+                                                time: time, message: message.message))
                 }
             }
-            if all.count > TemplateWindow.maxSightings { all.removeFirst(all.count - TemplateWindow.maxSightings) }
+            if storage.all.count > TemplateWindow.maxSightings {
+                storage.all.removeFirst(storage.all.count - TemplateWindow.maxSightings)
+                storage.rebuildIndex()
+            }
         }
     }
 }

@@ -6,7 +6,14 @@ import PitchMessage
 import PitchStore
 import PitchTokenizer
 
-extension FormLetterSignal: ExpressibleByArgument {}
+/// What `--without-signal` can leave out: the tokenizer's form-letter signals, and (with --replay) the signals
+/// that come from the mailbox's history.
+enum EvalSignal: String, CaseIterable, ExpressibleByArgument {
+    case merge, thread, tracking, optout, relationship, template, reference
+
+    var formLetter: FormLetterSignal? { FormLetterSignal(rawValue: rawValue) }
+    var history: HistorySignal? { HistorySignal(rawValue: rawValue) }
+}
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,6 +25,11 @@ struct Eval: ParsableCommand {
             embedded starter model is not used: this measures what your own training would do. Each file counts \
             as a message of its own, even an exact copy of another. PATH is a message file, a directory of \
             message files, a Maildir or an mbox.
+
+            With --replay, the messages are first replayed in date order as a mailbox receives them, with \
+            --sent as the owner's outgoing mail, so the relationship, template and reference signals see what \
+            came before each message: ham senders and the recipients of sent mail become contacts, every \
+            message's skeleton and id are remembered. Without it those signals are left out.
             """)
 
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Pitches (cold pitches you did not want).", valueName: "path"))
@@ -35,9 +47,16 @@ struct Eval: ParsableCommand {
     var isHoldout: Bool { !testPitch.isEmpty || !testHam.isEmpty }
     @Flag(help: "One JSON object with every figure, for machines.") var json = false
     @Option(help: ArgumentHelp(
-        "Leave out a form-letter signal, to see what it adds: \(FormLetterSignal.allCases.map(\.rawValue).joined(separator: ", ")).",
+        "Leave out a signal, to see what it adds: \(EvalSignal.allCases.map(\.rawValue).joined(separator: ", ")).",
         valueName: "signal"))
-    var withoutSignal: [FormLetterSignal] = []
+    var withoutSignal: [EvalSignal] = []
+    @Flag(help: "Replay the messages in date order, for the signals that depend on the mailbox's history.")
+    var replay = false
+    @Option(parsing: .upToNextOption, help: ArgumentHelp(
+        "The owner's sent mail, replayed with the rest (implies --replay).", valueName: "path"))
+    var sent: [String] = []
+
+    var replaysHistory: Bool { replay || !sent.isEmpty }
 
     func validate() throws {
         if pitch.isEmpty || ham.isEmpty { throw ValidationError("Give both --pitch and --ham messages.") }
@@ -45,27 +64,35 @@ struct Eval: ParsableCommand {
         if isHoldout, testPitch.isEmpty || testHam.isEmpty {
             throw ValidationError("Give both --test-pitch and --test-ham.")
         }
+        if !replaysHistory, let signal = withoutSignal.first(where: { $0.history != nil }) {
+            throw ValidationError("--without-signal \(signal.rawValue) needs --replay: without it there is no history.")
+        }
     }
 
     func run() throws {
-        let tokenizer = Tokenizer(signals: Set(FormLetterSignal.allCases).subtracting(withoutSignal))
+        let tokenizer = Tokenizer(signals: Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter)))
         var samples: [CrossValidation.Sample] = []
         var failed = 0
+        let unreadable = { (error: MailSourceError) in Stores.report(error); failed += 1 }
         // Cross-validation puts the message at index i of each PATH in fold i mod k. A holdout run puts the test
         // sets in fold 0, which is scored, and the training sets in fold 1, which only trains.
         let sets: [([String], MessageClass, Int?)] = isHoldout
             ? [(pitch, .pitch, 1), (ham, .ham, 1), (testPitch, .pitch, 0), (testHam, .ham, 0)]
             : [(pitch, .pitch, nil), (ham, .ham, nil)]
-        for (paths, truth, fixedFold) in sets {
-            for path in paths {
-                var index = 0
-                MailSource.forEachBatch(at: [path], unreadable: { Stores.report($0); failed += 1 }) { batch in
-                    let tokens = Parallel.map(batch) {
-                        tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false).ids
-                    }
-                    for ids in tokens {
-                        samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, tokens: ids))
-                        index += 1
+        if replaysHistory {
+            samples = try replayed(sets, tokenizer: tokenizer, unreadable: unreadable)
+        } else {
+            for (paths, truth, fixedFold) in sets {
+                for path in paths {
+                    var index = 0
+                    MailSource.forEachBatch(at: [path], unreadable: unreadable) { batch in
+                        let tokens = Parallel.map(batch) {
+                            tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false).ids
+                        }
+                        for ids in tokens {
+                            samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, tokens: ids))
+                            index += 1
+                        }
                     }
                 }
             }
@@ -85,6 +112,36 @@ struct Eval: ParsableCommand {
             : text(report, validation.classifier.parameters, trained: trained))
     }
 
+    /// The samples of `sets` with their history signals: every message (and the sent mail) replayed in date order
+    /// through one mailbox's memories, then assigned to folds as without --replay.
+    private func replayed(_ sets: [([String], MessageClass, Int?)], tokenizer: Tokenizer,
+                          unreadable: (MailSourceError) -> Void) throws -> [CrossValidation.Sample] {
+        var entries: [MailboxReplay.Entry] = []
+        var placement: [(truth: MessageClass, fold: Int)?] = []
+        for path in sent {
+            MailSource.forEach(at: path, unreadable: unreadable) { item in
+                entries.append(.sent(Message(bytes: item.bytes)))
+                placement.append(nil)
+            }
+        }
+        for (paths, truth, fixedFold) in sets {
+            for path in paths {
+                var index = 0
+                MailSource.forEach(at: path, unreadable: unreadable) { item in
+                    entries.append(.received(Message(bytes: item.bytes), truth))
+                    placement.append((truth, fixedFold ?? index % folds))
+                    index += 1
+                }
+            }
+        }
+        let signals = Set(HistorySignal.allCases).subtracting(withoutSignal.compactMap(\.history))
+        let tokens = try MailboxReplay(tokenizer: tokenizer, signals: signals).tokens(of: entries)
+        return zip(placement, tokens).compactMap { placement, ids in
+            guard let placement, let ids else { return nil }
+            return CrossValidation.Sample(truth: placement.truth, fold: placement.fold, tokens: ids)
+        }
+    }
+
     private func text(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained samplesTrained: ClassTotals)
         -> String {
         let pitches = report.total(.pitch)
@@ -94,6 +151,7 @@ struct Eval: ParsableCommand {
                 ? "trained on \(samplesTrained.pitch) pitches and \(samplesTrained.ham) ham, tested on \(pitches) pitches, \(hams) ham"
                 : "\(folds)-fold cross-validation: \(pitches) pitches, \(hams) ham") + "; cutoffs pitch ≥ "
                 + "\(parameters.pitchCutoff), ham ≤ \(parameters.hamCutoff); \(Engine.version)"
+                + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
             "called as:   pitch  unsure     ham",
@@ -129,7 +187,7 @@ struct Eval: ParsableCommand {
         return JSON.line(Summary(
             mode: isHoldout ? "holdout" : "cross-validation", folds: isHoldout ? nil : folds,
             trained_pitch: trained.pitch, trained_ham: trained.ham,
-            version: Engine.version, without_signals: withoutSignal.map(\.rawValue),
+            version: Engine.version, replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
             pitch_cutoff: parameters.pitchCutoff, ham_cutoff: parameters.hamCutoff,
             pitch: counts(.pitch), ham: counts(.ham),
             false_positives: report.falsePositives, false_negatives: report.falseNegatives,
@@ -158,6 +216,8 @@ struct Eval: ParsableCommand {
         var trained_pitch: Int
         var trained_ham: Int
         var version: String
+        /// Whether the history was replayed (--replay or --sent).
+        var replayed: Bool
         var without_signals: [String]
         var pitch_cutoff: Double
         var ham_cutoff: Double

@@ -383,4 +383,37 @@ import Testing
     @Test func aTestSetNeedsBothClasses() throws {
         #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--test-pitch", "c"]).status == 64)
     }
+
+    @Test func historySignalsCanOnlyBeLeftOutOfAReplay() throws {
+        let run = try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--without-signal", "relationship"])
+        #expect(run.status == 64)
+        #expect(run.stderr.contains("--without-signal relationship needs --replay"))
+    }
+
+    @Test func sentMailIsReplayedWithTheRest() throws {
+        let corpus = EvalTests.samples
+        let scratch = try Scratch()
+        try scratch.write("sent/1.eml", """
+            From: Owner <owner@copperleaf.example>
+            To: Bob <bob@partner.example>
+            Date: Mon, 2 Mar 2026 09:00:00 +0000
+            Message-ID: <s1@copperleaf.example>
+            Subject: Drawings
+
+            Bob, the revised drawings are attached.
+
+            """)
+        let run = try Run.pitchfilter([
+            "eval", "--pitch", corpus.appendingPathComponent("pitch").path,
+            "--ham", corpus.appendingPathComponent("ham").path, "--sent", scratch.path("sent"),
+            "--without-signal", "template", "--json",
+        ])
+        #expect(run.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+        #expect(object["replayed"] as? Bool == true)
+        #expect(object["without_signals"] as? [String] == ["template"])
+        // Sent mail is history only: the samples are the pitches and ham alone.
+        #expect((object["pitch"] as? [String: Int])?.values.reduce(0, +) == (try EvalTests.count("pitch")))
+        #expect((object["ham"] as? [String: Int])?.values.reduce(0, +) == (try EvalTests.count("ham")))
+    }
 }

@@ -1,0 +1,86 @@
+import PitchMessage
+import PitchStore
+import PitchTokenizer
+import Testing
+@testable import PitchEngine
+
+@Suite("Replaying a mailbox's history")
+struct MailboxReplayTests {
+    static func message(from: String, to: String = "owner@copperleaf.example", date: String, id: String,
+                        subject: String = "Hello", extra: String = "", body: String) -> Message {
+        Message(bytes: Array("""
+            From: \(from)
+            To: \(to)
+            Date: \(date)
+            Message-ID: <\(id)>
+            Subject: \(subject)
+            \(extra)MIME-Version: 1.0
+            Content-Type: text/plain; charset=utf-8
+
+            \(body)
+
+            """.utf8))
+    }
+
+    static let template = """
+        Thanks for connecting! Are you looking to enhance your recruiting system this quarter? If so, our \
+        platform helps teams like yours hire faster, with fewer tools and less busywork. We can help.
+        Would you have 15 minutes next week to see how it works?
+        """
+
+    /// The owner writes to Bob; Bob answers; two strangers send the same form letter; one fakes a thread.
+    /// Listed out of date order on purpose: the replay sorts by Date.
+    static let entries: [MailboxReplay.Entry] = [
+        .received(message(from: "bob@partner.example", date: "Tue, 3 Mar 2026 10:00:00 +0000", id: "b1@partner.example",
+                          subject: "Re: Drawings", extra: "In-Reply-To: <s1@copperleaf.example>\n",
+                          body: "Thanks, the drawings arrived; I will mark them up by Friday."), .ham),
+        .sent(message(from: "owner@copperleaf.example", to: "bob@partner.example",
+                      date: "Mon, 2 Mar 2026 09:00:00 +0000", id: "s1@copperleaf.example", subject: "Drawings",
+                      body: "Bob, the revised drawings are attached.")),
+        .received(message(from: "ann@recruitly.example", date: "Wed, 4 Mar 2026 08:00:00 +0000", id: "a1@recruitly.example",
+                          body: "Hi Sam,\n" + template), .pitch),
+        .received(message(from: "raj@hirewell.example", date: "Wed, 4 Mar 2026 09:00:00 +0000", id: "r1@hirewell.example",
+                          subject: "Re: Hello", extra: "In-Reply-To: <made-up@hirewell.example>\n",
+                          body: "Hi Alex,\n" + template), .pitch),
+    ]
+
+    static func has(_ ids: [TokenID]?, _ token: String) -> Bool {
+        ids?.contains(TokenID(hashing: token)) ?? false
+    }
+
+    @Test func eachMessageSeesTheHistoryBeforeItsDate() throws {
+        let tokens = try MailboxReplay().tokens(of: Self.entries)
+        #expect(tokens[1] == nil)  // sent mail is history, not a sample
+        // Bob was written to, and his reply answers the owner's message.
+        #expect(Self.has(tokens[0], "rel:known-address"))
+        #expect(Self.has(tokens[0], "ref:known"))
+        // Ann is a stranger. Bob's note was too short for a skeleton, so the template memory is still empty and
+        // says nothing.
+        #expect(Self.has(tokens[2], "rel:first-contact"))
+        #expect(!Self.has(tokens[2], "tmpl:others-0"))
+        // Raj sends the same skeleton an hour later, in a thread that never existed.
+        #expect(Self.has(tokens[3], "rel:first-contact"))
+        #expect(Self.has(tokens[3], "tmpl:others-1"))
+        #expect(Self.has(tokens[3], "ref:unknown"))
+    }
+
+    @Test(arguments: [
+        (HistorySignal.relationship, "rel:"), (.template, "tmpl:"), (.reference, "ref:"),
+    ])
+    func aSignalLeftOutLeavesNoTokens(_ signal: HistorySignal, _ prefix: String) throws {
+        let all = try MailboxReplay().tokens(of: Self.entries)
+        let without = try MailboxReplay(signals: Set(HistorySignal.allCases).subtracting([signal])).tokens(of: Self.entries)
+        let tokens = ["rel:known-address", "rel:first-contact", "tmpl:others-0", "tmpl:others-1", "ref:known",
+                      "ref:unknown"].filter { $0.hasPrefix(prefix) }
+        for index in [0, 2, 3] {
+            #expect(!tokens.contains { Self.has(without[index], $0) })
+            // Everything else is unchanged.
+            #expect(Set(all[index]!).subtracting(tokens.map { TokenID(hashing: $0) }) == Set(without[index]!))
+        }
+    }
+
+    @Test func messagesWithoutADateKeepTheirPlaceAfterTheMessageBeforeThem() {
+        #expect(MailboxReplay.chronologicalOrder([30, nil, 10, 20, nil]) == [2, 3, 4, 0, 1])
+        #expect(MailboxReplay.chronologicalOrder([nil, nil, 5]) == [0, 1, 2])
+    }
+}
