@@ -214,8 +214,8 @@ final class MailboxWorker {
     }
 
     private func classifyAndAct(_ entry: MaildirFolder.Entry, message: Message, digest: [UInt8]) throws {
-        let tokens = try engine.tokens(of: message, keepingTexts: false)
-        let classification = try engine.assess(tokens).classification
+        let (tokens, assessment) = try store.withSnapshot { try engine.tokensAndAssessment(of: message) }
+        let classification = assessment.classification
         let verdict = classification.verdict
         let status = NewField(name: "X-Pitch-Status", value: Engine.statusValue(classification))
         let edit = message.edit(removing: MessageDigest.ownFields, inserting: [status])

@@ -114,7 +114,7 @@ public final class MilterFilter: MilterHandler {
     }
 
     private func decideNow(_ message: MilterMessage, logger: Logger) throws -> [MilterReply] {
-        guard let store = try openStore() else { return [] }
+        guard let store = openStore() else { return [] }
         if let user = message.envelope.authenticatedUser {
             let added = try store.addContacts(message.envelope.recipients, source: .sent, at: Int64(time(nil)))
             // Replies to it will name its id. (Postfix adds a missing Message-ID after the milters, so mail
@@ -126,8 +126,8 @@ public final class MilterFilter: MilterHandler {
         let parsed = Message(bytes: message.bytes)
         let (tokens, classification) = try withReader { reader in
             let engine = Engine(store: reader, contacts: reader, templates: reader, threads: reader)
-            let tokens = try engine.tokens(of: parsed, keepingTexts: false)
-            return (tokens, try engine.assess(tokens).classification)
+            let (tokens, assessment) = try reader.withSnapshot { try engine.tokensAndAssessment(of: parsed) }
+            return (tokens, assessment.classification)
         }
         var replies = Self.removingForgedFields(message.headerNames)
         let status = Engine.statusValue(classification)
@@ -216,8 +216,8 @@ public final class MilterFilter: MilterHandler {
         return try body(reader)
     }
 
-    private func openStore() throws -> SQLiteTokenStore? {
-        try store.withLock { state in
+    private func openStore() -> SQLiteTokenStore? {
+        store.withLock { state in
             if let store = state.store { return store }
             let now = Int64(time(nil))
             // After a failure, try again at most every 5 s; meanwhile mail goes through untagged.

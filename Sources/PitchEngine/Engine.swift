@@ -141,6 +141,12 @@ public struct Engine: Sendable {
             .flatMap { AddressList.parse(header.unfoldedValue(of: $0), defects: &defects).map(\.address) }
     }
 
+    /// The message's tokens and the verdict on them: every lookup one message needs.
+    public func tokensAndAssessment(of message: Message) throws -> (MessageTokens, Assessment) {
+        let tokens = try tokens(of: message, keepingTexts: false)
+        return (tokens, try assess(tokens))
+    }
+
     /// Classifies tokens already taken from a message.
     public func assess(_ tokens: MessageTokens) throws -> Assessment {
         var counts: [TokenCounts]

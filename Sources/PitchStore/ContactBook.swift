@@ -103,6 +103,7 @@ public final class InMemoryContactBook: ContactBook {
 
     public init() {}
 
+    @discardableResult
     public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) -> Int {
         entries.withLock { entries in
             var added = 0

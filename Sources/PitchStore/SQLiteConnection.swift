@@ -68,6 +68,8 @@ final class SQLiteConnection {
     /// half-applied. `immediate` takes the write lock up front: a deferred transaction that reads and then writes
     /// would fail with SQLITE_BUSY at once in WAL mode instead of waiting for the busy timeout.
     func transaction<Result>(immediate: Bool, _ body: () throws(StoreError) -> Result) throws(StoreError) -> Result {
+        // A read inside a transaction already open (`SQLiteTokenStore.withSnapshot`) joins it.
+        if !immediate, sqlite3_get_autocommit(handle) == 0 { return try body() }
         try statement(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run()
         do {
             let result = try body()

@@ -72,6 +72,21 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    /// Runs `body` in one read transaction: every lookup it makes (counts, contacts, templates, message ids) sees
+    /// the same snapshot of the database, and the connection takes SQLite's locks once instead of once per lookup.
+    /// `body` must only read, and only through this store, from this thread.
+    public func withSnapshot<Result>(_ body: () throws -> Result) throws -> Result {
+        try connection.withLock { connection throws(StoreError) in try connection.statement("BEGIN").run() }
+        defer {
+            connection.withLock { connection in
+                if sqlite3_get_autocommit(connection.handle) == 0 {
+                    sqlite3_exec(connection.handle, "COMMIT", nil, nil, nil)
+                }
+            }
+        }
+        return try body()
+    }
+
     /// `lookup` without the dictionary: the pipe filter's one query, in the order the engine wants.
     public func counts(of tokens: [TokenID]) throws -> (counts: [TokenCounts], totals: ClassTotals) {
         // Rowid order, so neighbouring ids share B-tree pages; a repeated id is looked up once.
@@ -183,6 +198,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     // MARK: - ContactBook
 
+    @discardableResult
     public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int {
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: adding contacts needs read-write)")

@@ -117,8 +117,8 @@ enum PipeFilter {
         let message = Message(bytes: raw)
         let store = try openStore(databasePath)
         let engine = Engine(store: store, contacts: store, templates: store, threads: store)
-        let tokens = try engine.tokens(of: message, keepingTexts: false)
-        let assessment = try engine.assess(tokens)
+        let (tokens, assessment) = try store.map { try $0.withSnapshot { try engine.tokensAndAssessment(of: message) } }
+            ?? engine.tokensAndAssessment(of: message)
         let edit = message.edit(removing: MessageDigest.ownFields,
                                 inserting: [NewField(name: "X-Pitch-Status",
                                                      value: Engine.statusValue(assessment.classification))])

@@ -16,6 +16,12 @@ private func decode(_ bytes: [UInt8], _ label: String?, max: Int = Limits.defaul
 struct CharsetTests {
     // MARK: - Names
 
+    @Test(arguments: ["us-ascii", "utf-8", "iso-8859-1", "windows-1252"])
+    func theCommonLabelsResolveAsTheAliasTableSays(_ label: String) {
+        #expect(Charsets.resolve(label) == Charsets.aliases[label])
+        #expect(Charsets.aliases[label] != nil)
+    }
+
     @Test(arguments: [
         ("utf-8", "utf-8"), ("UTF8", "utf-8"), (" \"utf-8\" ", "utf-8"), ("'UTF-8'", "utf-8"), ("utf-8*en", "utf-8"),
         ("us-ascii", "us-ascii"), ("ASCII", "us-ascii"), ("ANSI_X3.4-1968", "us-ascii"), ("iso646-us", "us-ascii"),
