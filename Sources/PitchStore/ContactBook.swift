@@ -82,7 +82,8 @@ public enum FreemailDomains {
     public static func contains(_ domain: String) -> Bool {
         let lower = domain.lowercased()
         if names.contains(lower) { return true }
-        // yahoo.co.uk, hotmail.fr, gmx.de, yandex.ru: the provider's name under any country's suffix.
+        // yahoo.co.uk, hotmail.fr, gmx.de, yandex.ru: the provider's name under any country's suffix (and under
+        // .example, in test and sample mail).
         guard let dot = lower.firstIndex(of: ".") else { return false }
         return regional.contains(String(lower[..<dot]))
     }
@@ -94,7 +95,10 @@ public enum FreemailDomains {
         "hey.com", "tutanota.com", "ymail.com", "rocketmail.com", "comcast.net", "verizon.net", "att.net",
     ]
 
-    static let regional: Set<String> = ["yahoo", "hotmail", "outlook", "live", "gmx", "yandex", "libero", "orange"]
+    static let regional: Set<String> = [
+        "yahoo", "hotmail", "outlook", "live", "gmx", "yandex", "libero", "orange", "gmail", "googlemail", "fastmail",
+        "icloud", "aol", "protonmail", "zoho",
+    ]
 }
 
 /// A contact book in memory, for tests and as the reference for every persistent one.

@@ -64,7 +64,8 @@ import Testing
     }
 
     @Test(arguments: [
-        ("gmail.com", true), ("GoogleMail.com", true), ("yahoo.fr", true), ("gmx.de", true),
+        ("gmail.com", true), ("GoogleMail.com", true), ("yahoo.fr", true), ("gmx.de", true), ("gmail.example", true),
+        ("fastmail.example", true), ("groupmail.example", false),
         ("brightfield.example", false), ("mail.example", false), ("yahoo-finance.example", false),
     ])
     func freemailDomains(domain: String, expected: Bool) {
