@@ -75,7 +75,7 @@ let package = Package(
                 "PitchCommandLine", "PitchEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            linkerSettings: [leanStartup]
+            linkerSettings: leanStartup
         ),
         // `pitchfilter serve` and `pitchfilter quarantine`: the service (SwiftNIO, swift-service-lifecycle, TOMLKit
         // and Foundation with ICU). Kept out of `pitchfilter` itself, whose every run they made 1.5 ms slower.
@@ -86,7 +86,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            linkerSettings: [leanStartup]
+            linkerSettings: leanStartup
         ),
         .executableTarget(
             name: "milter-load",
@@ -132,8 +132,13 @@ func staticArchive(_ file: String) -> LinkerSetting {
 /// symbol table, which exported 15,000 symbols of the statically linked Swift runtime. Packing the relocations
 /// (DT_RELR, glibc 2.36+, lld from the toolchain) and exporting nothing cut an empty message's run from 9.3-10.8 ms
 /// to 8.1-8.4 ms (perf stat, 100 runs); the executable stays position-independent.
-var leanStartup: LinkerSetting {
-    .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-                  "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--no-export-dynamic"],
-                 .when(platforms: [.linux]))
+var leanStartup: [LinkerSetting] {
+    [
+        .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                      "-Xlinker", "--exclude-libs=ALL", "-Xlinker", "--no-export-dynamic"],
+                     .when(platforms: [.linux])),
+        // Release builds link libstdc++ and the unwinder statically: see Linker/libstdc++.so.
+        .unsafeFlags(["-L" + Context.packageDirectory + "/Linker"],
+                     .when(platforms: [.linux], configuration: .release)),
+    ]
 }
