@@ -1,4 +1,6 @@
+import Dispatch
 import FoundationEssentials
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -197,5 +199,87 @@ public enum Mbox {
             if end > starts[i], bytes[end - 1] == 0x0D { end -= 1 }
             return starts[i]..<end
         }
+    }
+}
+
+extension MailSource {
+    /// `forEachBatch` with the reading done one batch ahead, on a thread of its own: while `body` works on a batch
+    /// on every core, the next one is already being read. Unreadable paths are reported on the caller's thread,
+    /// just before the batch that follows them. At most two batches are in memory besides the one in `body`.
+    public static func forEachBatchReadingAhead(
+        at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
+        _ body: ([MailItem]) throws -> Void
+    ) throws {
+        let handoff = BatchHandoff()
+        let reader = DispatchQueue(label: "pitchfilter.mailsource.reader")
+        reader.async {
+            var errors: [MailSourceError] = []
+            do {
+                try forEachBatch(at: paths, count: count, bytes: bytes, unreadable: { errors.append($0) }) { batch in
+                    try handoff.put(.batch(batch, errors))
+                    errors = []
+                }
+                try handoff.put(.end(errors))
+            } catch {
+                handoff.readerStopped()  // the consumer gave up first
+            }
+        }
+        defer { handoff.finish() }
+        while true {
+            switch handoff.take() {
+            case .batch(let batch, let errors):
+                errors.forEach(unreadable)
+                try body(batch)
+            case .end(let errors):
+                errors.forEach(unreadable)
+                return
+            }
+        }
+    }
+}
+
+/// One slot between the reading thread and the caller, guarded by two semaphores: `free` while the slot may be
+/// filled, `filled` while it holds something. `@unchecked Sendable` because the semaphores order every access.
+private final class BatchHandoff: @unchecked Sendable {
+    enum Item {
+        case batch([MailItem], [MailSourceError])
+        case end([MailSourceError])
+    }
+
+    struct Cancelled: Error {}
+
+    private let free = DispatchSemaphore(value: 1)
+    private let filled = DispatchSemaphore(value: 0)
+    private let readerDone = DispatchSemaphore(value: 0)
+    private var slot: Item?
+    private let cancelled = Atomic(false)
+
+    /// On the reading thread: waits for the slot, then fills it. Throws once the caller has stopped taking.
+    func put(_ item: Item) throws {
+        free.wait()
+        if cancelled.load(ordering: .acquiring) { throw Cancelled() }
+        slot = item
+        filled.signal()
+        if case .end = item { readerDone.signal() }
+    }
+
+    func readerStopped() {
+        readerDone.signal()
+    }
+
+    /// On the caller's thread.
+    func take() -> Item {
+        filled.wait()
+        let item = slot!
+        slot = nil
+        free.signal()
+        return item
+    }
+
+    /// On the caller's thread, when it is done (or failed): lets a waiting reader go, and waits for it to stop.
+    func finish() {
+        cancelled.store(true, ordering: .releasing)
+        free.signal()
+        readerDone.wait()
     }
 }

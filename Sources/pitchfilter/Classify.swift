@@ -33,7 +33,7 @@ struct Classify: ParsableCommand {
         var failed = 0
         var lastVerdict: Verdict?
         do {
-            try MailSource.forEachBatch(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
+            try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
                 // A run of more than one batch reads the whole database once rather than a few hundred rows per
                 // message; either way each message sees one consistent state of it.
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {

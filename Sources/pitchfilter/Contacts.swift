@@ -33,7 +33,7 @@ struct Contacts: ParsableCommand {
             var added = 0
             var failed = 0
             do {
-                try MailSource.forEachBatch(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
+                try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
                     let sent = batch.map { Message(bytes: $0.bytes) }
                     added += try store.addContacts(sent.flatMap(Engine.recipients), source: .sent, at: Int64(time(nil)))
                     // Replies to these messages will name them: the `ref:` signal knows them from now on.

@@ -85,7 +85,7 @@ struct Eval: ParsableCommand {
             for (paths, truth, fixedFold) in sets {
                 for path in paths {
                     var index = 0
-                    MailSource.forEachBatch(at: [path], unreadable: unreadable) { batch in
+                    try MailSource.forEachBatchReadingAhead(at: [path], unreadable: unreadable) { batch in
                         let tokens = Parallel.map(batch) {
                             tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false).ids
                         }

@@ -67,7 +67,7 @@ struct Train: ParsableCommand {
             + forget.map { ($0, nil) }
         do {
             for (path, target) in requests {
-                try MailSource.forEachBatch(at: [path], count: Self.batchSize,
+                try MailSource.forEachBatchReadingAhead(at: [path], count: Self.batchSize,
                                             unreadable: { Stores.report($0); failed += 1 }) { batch in
                     // Tokenizing and hashing is most of the work and runs on every core, while the previous batch
                     // is written in one transaction.
