@@ -114,6 +114,7 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "PitchCommandLineTests", dependencies: ["PitchCommandLine"]),
         .testTarget(name: "pitchfilterTests", dependencies: ["pitchfilter", "pitchfilter-service"]),
     ]
 )
