@@ -49,7 +49,7 @@ import Testing
 
     func start(_ arguments: [String]) throws -> (Process, URL) {
         let log = root.appendingPathComponent("serve-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = Run.executable
         process.arguments = arguments
