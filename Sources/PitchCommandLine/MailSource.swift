@@ -211,8 +211,9 @@ extension MailSource {
         _ body: ([MailItem]) throws -> Void
     ) throws {
         let handoff = BatchHandoff()
-        let reader = DispatchQueue(label: "pitchfilter.mailsource.reader")
-        reader.async {
+        // The reader touches only its own captures and the handoff, so nobody waits for it to stop: after a failure
+        // it ends at its next hand-over (or at the end of a standard input it is still reading).
+        DispatchQueue(label: "pitchfilter.mailsource.reader").async {
             var errors: [MailSourceError] = []
             do {
                 try forEachBatch(at: paths, count: count, bytes: bytes, unreadable: { errors.append($0) }) { batch in
@@ -221,10 +222,10 @@ extension MailSource {
                 }
                 try handoff.put(.end(errors))
             } catch {
-                handoff.readerStopped()  // the consumer gave up first
+                // Cancelled: the caller has stopped taking.
             }
         }
-        defer { handoff.finish() }
+        defer { handoff.cancel() }
         while true {
             switch handoff.take() {
             case .batch(let batch, let errors):
@@ -248,11 +249,16 @@ private final class BatchHandoff: @unchecked Sendable {
 
     struct Cancelled: Error {}
 
-    private let free = DispatchSemaphore(value: 1)
+    // Both start at 0: libdispatch traps when a semaphore is freed below the value it was created with, which a
+    // `free` created at 1 would be after a failure with the slot full.
+    private let free = DispatchSemaphore(value: 0)
     private let filled = DispatchSemaphore(value: 0)
-    private let readerDone = DispatchSemaphore(value: 0)
     private var slot: Item?
     private let cancelled = Atomic(false)
+
+    init() {
+        free.signal()
+    }
 
     /// On the reading thread: waits for the slot, then fills it. Throws once the caller has stopped taking.
     func put(_ item: Item) throws {
@@ -260,11 +266,6 @@ private final class BatchHandoff: @unchecked Sendable {
         if cancelled.load(ordering: .acquiring) { throw Cancelled() }
         slot = item
         filled.signal()
-        if case .end = item { readerDone.signal() }
-    }
-
-    func readerStopped() {
-        readerDone.signal()
     }
 
     /// On the caller's thread.
@@ -276,10 +277,9 @@ private final class BatchHandoff: @unchecked Sendable {
         return item
     }
 
-    /// On the caller's thread, when it is done (or failed): lets a waiting reader go, and waits for it to stop.
-    func finish() {
+    /// On the caller's thread, when it is done or failed: a reader waiting for the slot stops.
+    func cancel() {
         cancelled.store(true, ordering: .releasing)
         free.signal()
-        readerDone.wait()
     }
 }

@@ -24,16 +24,15 @@ public enum ServiceCommands {
     }
 
     /// Where the service executable is: beside this one (a build directory, /usr/bin), else in
-    /// /usr/libexec/pitchfilter.
+    /// /usr/libexec/pitchfilter. "This one" is /proc/self/exe, or the path it was started by where there is no /proc.
     public static func candidates() -> [String] {
-        var candidates: [String] = []
+        var own = CommandLine.arguments.first ?? ""
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, Int(PATH_MAX))
-        if length > 0 {
-            let own = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if let slash = own.utf8.lastIndex(of: UInt8(ascii: "/")) {
-                candidates.append(String(own[...slash]) + executableName)
-            }
+        if length > 0 { own = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        var candidates: [String] = []
+        if let slash = own.utf8.lastIndex(of: UInt8(ascii: "/")) {
+            candidates.append(String(own[...slash]) + executableName)
         }
         candidates.append("/usr/libexec/pitchfilter/" + executableName)
         return candidates
@@ -45,7 +44,8 @@ public enum ServiceCommands {
         for path in candidates() {
             let argv = ([path] + arguments).map { strdup($0) } + [nil]
             execv(path, argv)
-            reasons.append("\(path): \(systemReason(errno))")
+            let failure = errno
+            reasons.append("\(path): \(systemReason(failure))")
             argv.forEach { free($0) }
         }
         Stores.reportLine("\(arguments[0]) needs \(executableName), installed beside pitchfilter; "

@@ -63,7 +63,7 @@ public struct MailboxReplay: Sendable {
         for index in Self.chronologicalOrder(entries.map(\.message.date)) {
             switch entries[index] {
             case .sent(let message):
-                _ = contacts.addContacts(Engine.recipients(of: message), source: .sent, at: now)
+                contacts.addContacts(Engine.recipients(of: message), source: .sent, at: now)
                 try Engine.rememberMessageIDs(of: [message], in: threads)
             case .received(let message, let truth):
                 let tokens = try engine.tokens(of: message, keepingTexts: false)
@@ -75,7 +75,7 @@ public struct MailboxReplay: Sendable {
                     threads.rememberMessageIDs([own], at: now, expireBefore: 0)
                 }
                 if truth == .ham, let sender = Engine.sender(of: message) {
-                    _ = contacts.addContacts([sender], source: .ham, at: now)
+                    contacts.addContacts([sender], source: .ham, at: now)
                 }
             }
         }

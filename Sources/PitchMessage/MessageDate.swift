@@ -11,9 +11,9 @@ public enum MessageDate {
             words.removeFirst()
         }
         guard words.count >= 4,
-              let day = Int(words[0]), (1...31).contains(day),
+              let day = Self.number(words[0]), (1...31).contains(day),
               let month = Self.months.firstIndex(of: String(words[1].prefix(3))),
-              var year = Int(words[2])
+              var year = Self.number(words[2])
         else { return nil }
         // §4.3: two-digit years are 19xx from 50 on, 20xx below; three-digit years add 1900.
         switch words[2].count {
@@ -22,7 +22,7 @@ public enum MessageDate {
         case 4: break
         default: return nil
         }
-        let clock = words[3].split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+        let clock = words[3].split(separator: ":", omittingEmptySubsequences: false).map { Self.number($0) }
         guard clock.count == 2 || clock.count == 3, clock.allSatisfy({ $0 != nil }),
               let hour = clock[0], let minute = clock[1], (0...23).contains(hour), (0...59).contains(minute)
         else { return nil }
@@ -64,11 +64,19 @@ public enum MessageDate {
     static func zoneOffset(_ zone: String) -> Int64? {
         let bytes = Array(zone.utf8)
         if let sign = bytes.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
-            guard bytes.count == 5, let number = Int(zone.dropFirst()) else { return nil }
+            guard bytes.count == 5, let number = Self.number(zone.dropFirst()), number % 100 < 60 else { return nil }
             let seconds = Int64(number / 100 * 3600 + number % 100 * 60)
             return sign == UInt8(ascii: "-") ? -seconds : seconds
         }
         return Self.zoneNames[zone].map { Int64($0) * 3600 } ?? 0
+    }
+
+    /// ASCII digits only (Int() would take a sign), at most 4 of them: nothing in a date is longer.
+    static func number(_ text: some StringProtocol) -> Int? {
+        guard !text.isEmpty, text.utf8.count <= 4, text.utf8.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 }) else {
+            return nil
+        }
+        return Int(text)
     }
 
     static let zoneNames: [String: Int] = [

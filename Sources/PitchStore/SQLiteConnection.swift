@@ -67,8 +67,10 @@ final class SQLiteConnection {
     /// Runs `body` in one transaction: committed if it returns, rolled back if anything throws, so nothing is ever
     /// half-applied. `immediate` takes the write lock up front: a deferred transaction that reads and then writes
     /// would fail with SQLITE_BUSY at once in WAL mode instead of waiting for the busy timeout.
+    ///
+    /// A read (`immediate` false) inside a transaction already open (`SQLiteTokenStore.withSnapshot`) joins it and
+    /// leaves committing to its owner. A write never joins: BEGIN IMMEDIATE inside a snapshot fails.
     func transaction<Result>(immediate: Bool, _ body: () throws(StoreError) -> Result) throws(StoreError) -> Result {
-        // A read inside a transaction already open (`SQLiteTokenStore.withSnapshot`) joins it.
         if !immediate, sqlite3_get_autocommit(handle) == 0 { return try body() }
         try statement(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run()
         do {

@@ -79,8 +79,11 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         try connection.withLock { connection throws(StoreError) in try connection.statement("BEGIN").run() }
         defer {
             connection.withLock { connection in
-                if sqlite3_get_autocommit(connection.handle) == 0 {
-                    sqlite3_exec(connection.handle, "COMMIT", nil, nil, nil)
+                // A read has nothing to commit; what matters is that the connection leaves the transaction, so a
+                // failed COMMIT is followed by a ROLLBACK rather than a long-lived connection stuck in a snapshot.
+                if sqlite3_get_autocommit(connection.handle) == 0,
+                   sqlite3_exec(connection.handle, "COMMIT", nil, nil, nil) != SQLITE_OK {
+                    sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)
                 }
             }
         }

@@ -100,13 +100,17 @@ public final class InMemoryTemplateMemory: TemplateMemory {
         /// Positions in `all` by band, so a lookup reads only the sightings that share a band with the message.
         var byBand: [UInt64: [Int]] = [:]
         var messages: Set<UInt64> = []
+        /// The earliest time in `all`, so that a write with nothing to expire does not read them all.
+        var oldest = Int64.max
 
         mutating func rebuildIndex() {
             byBand = [:]
             messages = []
+            oldest = .max
             for (position, sighting) in all.enumerated() {
                 byBand[sighting.band, default: []].append(position)
                 messages.insert(sighting.message)
+                oldest = min(oldest, sighting.time)
             }
         }
     }
@@ -130,11 +134,13 @@ public final class InMemoryTemplateMemory: TemplateMemory {
 
     public func record(_ messages: [TemplateSighting], at time: Int64, expireBefore: Int64) {
         storage.withLock { storage in
-            let count = storage.all.count
-            storage.all.removeAll { $0.time < expireBefore }
-            if storage.all.count != count { storage.rebuildIndex() }
+            if storage.oldest < expireBefore {
+                storage.all.removeAll { $0.time < expireBefore }
+                storage.rebuildIndex()
+            }
             for message in messages where !storage.messages.contains(message.message) {
                 storage.messages.insert(message.message)
+                storage.oldest = min(storage.oldest, time)
                 for band in message.bands {
                     storage.byBand[band, default: []].append(storage.all.count)
                     storage.all.append(Sighting(band: band, sender: message.sender, recipient: message.recipient,

@@ -60,11 +60,11 @@ enum PipeFilter {
         } catch {
             // Nothing has been written: a non-zero status makes procmail and Dovecot keep their own copy,
             // where exit 0 with a part of the message would lose the rest.
-            log("cannot read the message: \(error)")
+            Stores.reportLine("cannot read the message: \(error)")
             exit(75)
         }
         if input.isTruncated {
-            log("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged")
+            Stores.reportLine("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged")
             input.passThroughRemainder()
         }
         Deadline.arm(input: input.buffer, seconds: deadlineSeconds)
@@ -89,7 +89,7 @@ enum PipeFilter {
             }
             finish(0)
         case .failure(let reason):
-            log("passed through unchanged: \(reason.description)")
+            Stores.reportLine("passed through unchanged: \(reason.description)")
             finish(Output.write([raw[...]]) ? 0 : 74)
         }
     }
@@ -164,7 +164,7 @@ enum PipeFilter {
         } catch StoreError.locked {
             // A trainer holds the write lock: expected during training, and one lost sighting is no news.
         } catch {
-            log("template not recorded: \(error)")
+            Stores.reportLine("template not recorded: \(error)")
         }
     }
 
@@ -174,10 +174,6 @@ enum PipeFilter {
     /// all of it; so the filter keeps the log short, where one-off writers (train) let it grow to 4 MiB. The
     /// checkpoint costs two fsyncs about every 20 messages.
     static let walCheckpointBytes = 256 << 10
-
-    static func log(_ line: String) {
-        FileDescriptor.writeAll(2, Array("pitchfilter: \(line)\n".utf8)[...])
-    }
 }
 
 extension StandardInput {

@@ -23,6 +23,11 @@ struct MessageDateTests {
         ("Thu, 22 Aug 2002 24:00:00 +0100", nil),
         ("Thu, 22 Aug 2002 18:26:25 +01", nil),
         ("Thu, 22 Aug 2002 18:xx:25 +0100", nil),
+        ("Thu, 22 Aug -99 18:26:25 +0100", nil),  // a sign is no digit
+        ("Thu, 22 Aug 2002 18:26:25 +-100", nil),
+        ("Thu, 22 Aug 2002 18:26:25 +0099", nil),  // 99 minutes
+        ("Thu, 22 Aug 2002 18:26:+5 +0100", nil),
+        ("Thu, 22 Aug 99999999999999999999 18:26:25 +0100", nil),
         ("yesterday", nil),
         ("", nil),
     ]

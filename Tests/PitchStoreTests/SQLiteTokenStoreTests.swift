@@ -29,14 +29,14 @@ import Testing
         let reader = try open(.readOnly)
         let item = { (n: Int) in TrainingItem(digest: digest(n), tokens: [token(1)], target: .pitch) }
         _ = try writer.train([item(1)])
-        let (inside, after) = try reader.withSnapshot {
-            let first = try reader.counts(of: [token(1)])
+        let (before, after) = try reader.withSnapshot {
+            let before = try reader.counts(of: [token(1)])
             _ = try writer.train([item(2)])  // another connection commits meanwhile
-            let second = try reader.counts(of: [token(1)])
-            #expect(first.counts == second.counts)
-            return (second.totals.pitch, try reader.counts(of: [token(1)]).totals.pitch)
+            return (before, try reader.counts(of: [token(1)]))
         }
-        #expect(inside == 1 && after == 1)
+        // Both lookups inside the snapshot see the database as it was when it began.
+        #expect(before.counts == after.counts)
+        #expect(before.totals.pitch == 1 && after.totals.pitch == 1)
         // Outside the snapshot the new message is there, and the reader is not left in a transaction.
         #expect(try reader.counts(of: [token(1)]).counts == [TokenCounts(pitch: 2, ham: 0)])
         _ = try writer.train([item(3)])

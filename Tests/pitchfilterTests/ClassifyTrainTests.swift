@@ -1,6 +1,7 @@
 import Foundation
 @testable import pitchfilter
 import PitchEngine
+import PitchTokenizer
 import Testing
 
 /// classify, train and stats as a person types them.
@@ -382,6 +383,12 @@ import Testing
 
     @Test func aTestSetNeedsBothClasses() throws {
         #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--test-pitch", "c"]).status == 64)
+    }
+
+    @Test func everySignalCanBeLeftOutByItsOwnName() {
+        #expect(Set(EvalSignal.allCases.map(\.rawValue))
+            == Set(FormLetterSignal.allCases.map(\.rawValue) + HistorySignal.allCases.map(\.rawValue)))
+        #expect(EvalSignal.allCases.allSatisfy { ($0.formLetter == nil) != ($0.history == nil) })
     }
 
     @Test func historySignalsCanOnlyBeLeftOutOfAReplay() throws {
