@@ -68,10 +68,13 @@ final class SQLiteConnection {
     /// half-applied. `immediate` takes the write lock up front: a deferred transaction that reads and then writes
     /// would fail with SQLITE_BUSY at once in WAL mode instead of waiting for the busy timeout.
     ///
-    /// A read (`immediate` false) inside a transaction already open (`SQLiteTokenStore.withSnapshot`) joins it and
-    /// leaves committing to its owner. A write never joins: BEGIN IMMEDIATE inside a snapshot fails.
+    /// Inside a transaction already open (`SQLiteTokenStore.withSnapshot`, `inOneWrite`), `body` joins it and
+    /// leaves committing to its owner: a read joins any, a write only one that holds the write lock (BEGIN
+    /// IMMEDIATE inside a snapshot fails).
     func transaction<Result>(immediate: Bool, _ body: () throws(StoreError) -> Result) throws(StoreError) -> Result {
-        if !immediate, sqlite3_get_autocommit(handle) == 0 { return try body() }
+        if sqlite3_get_autocommit(handle) == 0, !immediate || sqlite3_txn_state(handle, nil) == SQLITE_TXN_WRITE {
+            return try body()
+        }
         try statement(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run()
         do {
             let result = try body()

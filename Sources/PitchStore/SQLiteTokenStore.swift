@@ -90,6 +90,28 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         return try body()
     }
 
+    /// Runs `body` in one write transaction: the writes it makes through this store (template sightings, message
+    /// ids, contacts) commit together or not at all, with one commit instead of one each. `body` must use only
+    /// this store, from this thread.
+    public func inOneWrite<Result>(_ body: () throws -> Result) throws -> Result {
+        guard access == .readWrite else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: writing needs read-write)")
+        }
+        try connection.withLock { connection throws(StoreError) in try connection.statement("BEGIN IMMEDIATE").run() }
+        do {
+            let result = try body()
+            try connection.withLock { connection throws(StoreError) in try connection.statement("COMMIT").run() }
+            return result
+        } catch {
+            connection.withLock { connection in
+                if sqlite3_get_autocommit(connection.handle) == 0 {
+                    sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)
+                }
+            }
+            throw error
+        }
+    }
+
     /// `lookup` without the dictionary: the pipe filter's one query, in the order the engine wants.
     public func counts(of tokens: [TokenID]) throws -> (counts: [TokenCounts], totals: ClassTotals) {
         // Rowid order, so neighbouring ids share B-tree pages; a repeated id is looked up once.

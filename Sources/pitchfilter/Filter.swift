@@ -155,10 +155,12 @@ enum PipeFilter {
         Deadline.exitAfter(seconds: recordSeconds)
         recording.store.setBusyTimeout(milliseconds: 250)
         do {
-            if let sighting = recording.sighting { try Engine.remember([sighting], in: recording.store) }
-            if let id = recording.messageID {
-                let now = Int64(time(nil))
-                try recording.store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
+            try recording.store.inOneWrite {
+                if let sighting = recording.sighting { try Engine.remember([sighting], in: recording.store) }
+                if let id = recording.messageID {
+                    let now = Int64(time(nil))
+                    try recording.store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
+                }
             }
             recording.store.checkpointIfLarge(thresholdBytes: walCheckpointBytes)
         } catch StoreError.locked {

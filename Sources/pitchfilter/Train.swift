@@ -94,10 +94,12 @@ struct Train: ParsableCommand {
                 }
             }
             try writer.finish()
-            try store.addContacts(hamSenders, source: .ham, at: Int64(time(nil)))
-            try Engine.remember(sightings, in: store)
-            let now = Int64(time(nil))
-            try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
+            try store.inOneWrite {
+                try store.addContacts(hamSenders, source: .ham, at: Int64(time(nil)))
+                try Engine.remember(sightings, in: store)
+                let now = Int64(time(nil))
+                try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
+            }
             store.checkpointIfLarge()
         } catch {
             try? writer.finish()

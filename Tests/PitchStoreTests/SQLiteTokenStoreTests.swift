@@ -43,6 +43,33 @@ import Testing
         #expect(try reader.counts(of: [token(1)]).totals.pitch == 3)
     }
 
+    @Test func writesInOneWriteCommitTogetherOrNotAtAll() throws {
+        struct Interrupted: Error {}
+        let writer = try open(.readWrite)
+        let reader = try open(.readOnly)
+        let sighting = TemplateSighting(bands: [1, 2, 3], sender: "a@example.com", recipient: "b@example.com",
+                                        message: 7)
+        #expect(throws: Interrupted.self) {
+            try writer.inOneWrite {
+                try writer.record([sighting], at: 100, expireBefore: 0)
+                try writer.rememberMessageIDs([42], at: 100, expireBefore: 0)
+                throw Interrupted()
+            }
+        }
+        #expect(try reader.memoryCounts().templateSightings == 0)
+        #expect(try reader.messageIDCount() == 0)
+        try writer.inOneWrite {
+            try writer.record([sighting], at: 100, expireBefore: 0)
+            try writer.rememberMessageIDs([42], at: 100, expireBefore: 0)
+            // Not visible to another connection before the commit.
+            #expect(try reader.messageIDCount() == 0)
+        }
+        #expect(try reader.memoryCounts().templateSightings == 3)
+        #expect(try reader.messageIDCount() == 1)
+        // The writer is out of its transaction: a snapshot can begin.
+        #expect(try writer.withSnapshot { try writer.messageIDCount() } == 1)
+    }
+
     func error(_ body: () throws -> Void) -> StoreError? {
         do {
             try body()
