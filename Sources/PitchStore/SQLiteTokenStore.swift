@@ -76,18 +76,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// the same snapshot of the database, and the connection takes SQLite's locks once instead of once per lookup.
     /// `body` must only read, and only through this store, from this thread.
     public func withSnapshot<Result>(_ body: () throws -> Result) throws -> Result {
-        try connection.withLock { connection throws(StoreError) in try connection.statement("BEGIN").run() }
-        defer {
-            connection.withLock { connection in
-                // A read has nothing to commit; what matters is that the connection leaves the transaction, so a
-                // failed COMMIT is followed by a ROLLBACK rather than a long-lived connection stuck in a snapshot.
-                if sqlite3_get_autocommit(connection.handle) == 0,
-                   sqlite3_exec(connection.handle, "COMMIT", nil, nil, nil) != SQLITE_OK {
-                    sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)
-                }
-            }
-        }
-        return try body()
+        try inOpenTransaction("BEGIN", body)
     }
 
     /// Runs `body` in one write transaction: the writes it makes through this store (template sightings, message
@@ -97,7 +86,14 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: writing needs read-write)")
         }
-        try connection.withLock { connection throws(StoreError) in try connection.statement("BEGIN IMMEDIATE").run() }
+        return try inOpenTransaction("BEGIN IMMEDIATE", body)
+    }
+
+    /// A transaction that the store's own calls inside `body` join (`SQLiteConnection.transaction`). The lock is
+    /// released while `body` runs, since those calls take it themselves. Whatever goes wrong, the connection leaves
+    /// the transaction: a long-lived one (the milter's readers, the service) must never stay inside it.
+    private func inOpenTransaction<Result>(_ begin: String, _ body: () throws -> Result) throws -> Result {
+        try connection.withLock { connection throws(StoreError) in try connection.statement(begin).run() }
         do {
             let result = try body()
             try connection.withLock { connection throws(StoreError) in try connection.statement("COMMIT").run() }
