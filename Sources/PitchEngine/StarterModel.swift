@@ -59,7 +59,7 @@ public struct StarterModel: Sendable {
 
     public init?(encoded bytes: [UInt8]) {
         var reader = Reader(bytes: bytes)
-        guard reader.take(4) == Array("PFM1".utf8),
+        guard reader.take(4)?.elementsEqual("PFM1".utf8) == true,
               let identityLength = reader.integer(2), let identity = reader.take(Int(identityLength)),
               let pitch = reader.integer(4), let ham = reader.integer(4), let count = reader.integer(4),
               bytes.count == reader.offset + Int(count) * 16
@@ -85,18 +85,24 @@ public struct StarterModel: Sendable {
         for i in 0..<bytes { out.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))) }
     }
 
+    /// Reads little-endian integers in place. The pipe filter decodes the whole model whenever a user's database is
+    /// young, so the 48,000 tokens must cost no allocation each: an array per field took 15 ms of a 20 ms run.
     private struct Reader {
         let bytes: [UInt8]
         var offset = 0
 
-        mutating func take(_ count: Int) -> [UInt8]? {
-            guard count >= 0, offset + count <= bytes.count else { return nil }
+        mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
+            guard count >= 0, count <= bytes.count - offset else { return nil }
             defer { offset += count }
-            return Array(bytes[offset..<(offset + count)])
+            return bytes[offset..<(offset + count)]
         }
 
         mutating func integer(_ count: Int) -> UInt64? {
-            take(count)?.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            guard count <= bytes.count - offset else { return nil }
+            var value: UInt64 = 0
+            for i in 0..<count { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+            offset += count
+            return value
         }
     }
 
