@@ -55,7 +55,7 @@ public struct ClassifierParameters: Hashable, Sendable, Codable {
     public static let `default` = ClassifierParameters(
         strength: 0.1, prior: 0.52, minDeviation: 0.4, pitchCutoff: 0.9, hamCutoff: 0.2)
 
-    /// For the embedded starter model, while a user's own training is too small (`Engine.ownModelThreshold`).
+    /// For the embedded starter model, while a user's own training is small (`ModelSchedule` in PitchEngine).
     ///
     /// The starter model knows 325 + 325 messages, so most tokens of a stranger's mail are new to it, and the ones
     /// it knows it has seen a few times at most. The default's min_dev 0.4 then leaves out nearly all of that

@@ -27,11 +27,19 @@ public struct CrossValidation: Sendable {
     }
 
     public let folds: Int
+    /// Scores once the fold's own training decides alone.
     public let classifier: Classifier
+    /// With a starter model, each fold's model is what the filter would use after that training: the starter
+    /// model's counts added while `schedule` says so, scored with its settings.
+    public let starter: StarterModel?
+    public let schedule: ModelSchedule
 
-    public init(folds: Int, classifier: Classifier = Classifier()) {
+    public init(folds: Int, classifier: Classifier = Classifier(), starter: StarterModel? = nil,
+                schedule: ModelSchedule = .standard) {
         self.folds = folds
         self.classifier = classifier
+        self.starter = starter
+        self.schedule = schedule
     }
 
     /// The result of every sample, in the samples' order. `parallelMap` spreads the scoring of a fold's samples
@@ -60,9 +68,17 @@ public struct CrossValidation: Sendable {
                 trained[samples[index].truth] -= 1
             }
             let model = TokenSnapshot(table: table, totals: trained)
+            let starter = starter.flatMap { schedule.addsStarter(to: trained) ? $0 : nil }
+            let classifier = starter == nil ? classifier : Classifier(parameters: schedule.parameters(for: trained))
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
-                let (counts, totals) = model.counts(of: sample.tokens)
+                var (counts, totals) = model.counts(of: sample.tokens)
+                if let starter {
+                    totals = totals + starter.totals
+                    for (i, id) in sample.tokens.enumerated() {
+                        if let extra = starter.counts(for: id) { counts[i] = counts[i] + extra }
+                    }
+                }
                 let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals)
                 return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict)
             }

@@ -22,8 +22,8 @@ public struct Assessment: Sendable {
 public struct Engine: Sendable {
     public let tokenizer: Tokenizer
     public var classifier: Classifier
-    /// Scores messages while the starter model's counts are in use.
-    public var starterClassifier = Classifier(parameters: .starter)
+    /// When the starter model's counts are added, and the settings that score them.
+    public var schedule: ModelSchedule
     public let store: (any TokenCountSource)?
     /// Where the relationship token comes from; without one, messages get no `rel:` token.
     public let contacts: (any ContactLookup)?
@@ -35,14 +35,10 @@ public struct Engine: Sendable {
     /// filter's run on a trained database.
     private let starter: @Sendable () -> StarterModel?
 
-    /// Until the user's own database holds this many trained messages of each class, the starter model's counts
-    /// are added to the user's. 50 of each is where a user's own model stops being noisier than the project's
-    /// samples, and from then on the user's mail alone decides.
-    public static let ownModelThreshold = 50
-
     public init(store: (any TokenCountSource)?,
                 starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
-                classifier: Classifier = Classifier(), contacts: (any ContactLookup)? = nil,
+                classifier: Classifier = Classifier(parameters: ModelSchedule.standard.ownParameters),
+                schedule: ModelSchedule = .standard, contacts: (any ContactLookup)? = nil,
                 templates: (any TemplateLookup)? = nil, threads: (any MessageIDLookup)? = nil,
                 tokenizer: Tokenizer = Tokenizer()) {
         self.store = store
@@ -52,6 +48,7 @@ public struct Engine: Sendable {
         self.threads = threads
         self.starter = starter
         self.classifier = classifier
+        self.schedule = schedule
     }
 
     /// `explaining`: keep the tokens' texts for the explanation; without it the evidence has ids' counts only
@@ -157,7 +154,8 @@ public struct Engine: Sendable {
             counts = Array(repeating: .zero, count: tokens.count)
         }
         var usedStarter = false
-        if totals.pitch < Self.ownModelThreshold || totals.ham < Self.ownModelThreshold, let starter = starter() {
+        let own = totals
+        if schedule.addsStarter(to: own), let starter = starter() {
             usedStarter = true
             totals = totals + starter.totals
             for (index, id) in tokens.ids.enumerated() {
@@ -168,7 +166,7 @@ public struct Engine: Sendable {
             ? counts.map { (token: "", counts: $0) }
             : zip(tokens.texts, counts).map { (token: $0, counts: $1) }
         // The starter model's counts are few, and scored with the parameters tuned for so little evidence.
-        let classifier = usedStarter ? starterClassifier : self.classifier
+        let classifier = usedStarter ? Classifier(parameters: schedule.parameters(for: own)) : self.classifier
         return Assessment(classification: classifier.classify(evidence, totals: totals),
                           usedStarterModel: usedStarter, tokenCount: tokens.count)
     }

@@ -22,7 +22,12 @@ struct Eval: ParsableCommand {
             The messages are split into folds: per PATH, in byte-wise name order, the message at index i is in \
             fold i mod k. For each fold a model is trained on the other folds and classifies that one; the \
             verdicts of all folds are summed. Nothing is read from or written to your database, and the \
-            embedded starter model is not used: this measures what your own training would do. Each file counts \
+            embedded starter model is not used unless --with-starter asks for it: this measures what your own \
+            training would do. With --with-starter, each fold is scored as the filter would score it after that \
+            training (the starter model's counts added while the training is small, with the settings for that \
+            stage); leave the starter model's own samples (samples/corpus) out of the messages, or they are \
+            counted twice. --strength, --prior, --min-deviation and the cutoffs replace the settings of a large \
+            database, to try others on your own mail. Each file counts \
             as a message of its own, even an exact copy of another. PATH is a message file, a directory of \
             message files, a Maildir or an mbox.
 
@@ -55,6 +60,10 @@ struct Eval: ParsableCommand {
     @Option(parsing: .upToNextOption, help: ArgumentHelp(
         "The owner's sent mail, replayed with the rest (implies --replay).", valueName: "path"))
     var sent: [String] = []
+    @Flag(help: "Add the embedded starter model's counts while a fold's training is small, as the filter does.")
+    var withStarter = false
+    @OptionGroup(title: "Classifier settings (defaults: those `filter` and `classify` use on a trained database)")
+    var settings: ClassifierSettings
 
     var replaysHistory: Bool { replay || !sent.isEmpty }
 
@@ -64,6 +73,7 @@ struct Eval: ParsableCommand {
         if isHoldout, testPitch.isEmpty || testHam.isEmpty {
             throw ValidationError("Give both --test-pitch and --test-ham.")
         }
+        try settings.validate()
         if !replaysHistory, let signal = withoutSignal.first(where: { $0.history != nil }) {
             throw ValidationError("--without-signal \(signal.rawValue) needs --replay: without it there is no history.")
         }
@@ -98,7 +108,9 @@ struct Eval: ParsableCommand {
             }
         }
         if failed > 0 { throw ExitCode(3) }
-        let validation = CrossValidation(folds: isHoldout ? 2 : folds)
+        let validation = CrossValidation(folds: isHoldout ? 2 : folds,
+                                         classifier: Classifier(parameters: settings.parameters),
+                                         starter: withStarter ? .embedded : nil)
         let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                                      parallelMap: { Parallel.map($0, $1) }))
         guard report.total(.pitch) > 0, report.total(.ham) > 0 else {
@@ -151,6 +163,7 @@ struct Eval: ParsableCommand {
                 ? "trained on \(samplesTrained.pitch) pitches and \(samplesTrained.ham) ham, tested on \(pitches) pitches, \(hams) ham"
                 : "\(folds)-fold cross-validation: \(pitches) pitches, \(hams) ham") + "; cutoffs pitch ≥ "
                 + "\(parameters.pitchCutoff), ham ≤ \(parameters.hamCutoff); \(Engine.version)"
+                + (withStarter ? "; with the starter model" : "")
                 + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
@@ -187,7 +200,7 @@ struct Eval: ParsableCommand {
         return JSON.line(Summary(
             mode: isHoldout ? "holdout" : "cross-validation", folds: isHoldout ? nil : folds,
             trained_pitch: trained.pitch, trained_ham: trained.ham,
-            version: Engine.version, replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
+            version: Engine.version, with_starter: withStarter, replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
             pitch_cutoff: parameters.pitchCutoff, ham_cutoff: parameters.hamCutoff,
             pitch: counts(.pitch), ham: counts(.ham),
             false_positives: report.falsePositives, false_negatives: report.falseNegatives,
@@ -216,6 +229,8 @@ struct Eval: ParsableCommand {
         var trained_pitch: Int
         var trained_ham: Int
         var version: String
+        /// Whether the starter model's counts were added while a fold's training was small (--with-starter).
+        var with_starter: Bool
         /// Whether the history was replayed (--replay or --sent).
         var replayed: Bool
         var without_signals: [String]
@@ -250,5 +265,41 @@ struct Eval: ParsableCommand {
         let whole = String(scaled / Int(scale))
         let fraction = String(scaled % Int(scale))
         return whole + "." + String(repeating: "0", count: places - fraction.count) + fraction
+    }
+}
+
+/// Robinson's knobs, for trying other settings on your own mail (as bogotune does for bogofilter).
+struct ClassifierSettings: ParsableArguments {
+    @Option(help: ArgumentHelp("Robinson's s, the weight of the prior against a token's counts.", valueName: "s"))
+    var strength: Double?
+    @Option(help: ArgumentHelp("Robinson's x, the probability of a token never seen.", valueName: "x"))
+    var prior: Double?
+    @Option(help: ArgumentHelp("Tokens with |f(w) − 0.5| below this are left out.", valueName: "d"))
+    var minDeviation: Double?
+    @Option(help: ArgumentHelp("Scores at or above this are pitches.", valueName: "score"))
+    var pitchCutoff: Double?
+    @Option(help: ArgumentHelp("Scores at or below this are ham.", valueName: "score"))
+    var hamCutoff: Double?
+
+    var parameters: ClassifierParameters {
+        var parameters = ModelSchedule.standard.ownParameters
+        if let strength { parameters.strength = strength }
+        if let prior { parameters.prior = prior }
+        if let minDeviation { parameters.minDeviation = minDeviation }
+        if let pitchCutoff { parameters.pitchCutoff = pitchCutoff }
+        if let hamCutoff { parameters.hamCutoff = hamCutoff }
+        return parameters
+    }
+
+    func validate() throws {
+        let p = parameters
+        guard p.strength > 0 else { throw ValidationError("--strength must be above 0.") }
+        guard p.prior > 0, p.prior < 1 else { throw ValidationError("--prior must be between 0 and 1.") }
+        guard p.minDeviation >= 0, p.minDeviation < 0.5 else {
+            throw ValidationError("--min-deviation must be at least 0 and below 0.5.")
+        }
+        guard p.hamCutoff >= 0, p.hamCutoff < p.pitchCutoff, p.pitchCutoff <= 1 else {
+            throw ValidationError("The cutoffs must satisfy 0 ≤ --ham-cutoff < --pitch-cutoff ≤ 1.")
+        }
     }
 }

@@ -24,9 +24,10 @@ struct Stats: ParsableCommand {
                 if let size = stats.sizeBytes { print("size: \(size) bytes") }
                 print("tokenizer: \(stats.tokenizerIdentity)")
                 print("schema: \(stats.schemaVersion)")
-                let own = min(stats.totals.pitch, stats.totals.ham) >= Engine.ownModelThreshold
-                print("model: " + (own ? "own training" : "own training plus the starter model (until "
-                    + "\(Engine.ownModelThreshold) of each class are trained)"))
+                let schedule = ModelSchedule.standard
+                print("model: " + (schedule.addsStarter(to: stats.totals)
+                    ? "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"
+                    : "own training"))
             } else {
                 print("messages: none trained yet (the starter model decides)")
             }

@@ -36,6 +36,21 @@ import Testing
         #expect(results.last?.verdict == .ham)
     }
 
+    @Test func aStarterModelTeachesWhatSmallFoldsCannot() {
+        // Every message has a token of its own, so no fold's training knows the tokens it scores; the starter model
+        // knows them all, and 2 trained messages of each class are few enough for its counts to be added.
+        let samples = (0..<3).map { CrossValidation.Sample(truth: .pitch, fold: $0, tokens: [TokenID(rawValue: 100 + UInt64($0))]) }
+            + (0..<3).map { CrossValidation.Sample(truth: .ham, fold: $0, tokens: [TokenID(rawValue: 200 + UInt64($0))]) }
+        let starter = StarterModel(
+            tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 10, ham: 10),
+            tokens: (0..<3).map { (TokenID(rawValue: 100 + UInt64($0)), TokenCounts(pitch: 5, ham: 0)) }
+                + (0..<3).map { (TokenID(rawValue: 200 + UInt64($0)), TokenCounts(pitch: 0, ham: 5)) })
+        let without = CrossValidation(folds: 3).run(samples)
+        let with = CrossValidation(folds: 3, starter: starter).run(samples)
+        #expect(without.map(\.verdict) == Array(repeating: .unsure, count: 6))
+        #expect(with.map(\.verdict) == [.pitch, .pitch, .pitch, .ham, .ham, .ham])
+    }
+
     @Test func resultsComeBackInTheSamplesOrder() {
         let samples = Self.samples(pitches: 7, hams: 9, folds: 3)
         let results = CrossValidation(folds: 3).run(samples)

@@ -74,12 +74,33 @@ import Testing
         let engine = Engine(store: store, starter: starter)
         #expect(try engine.assess(Self.pitch).usedStarterModel)
         var items: [TrainingItem] = []
-        for i in 0..<Engine.ownModelThreshold {
+        for i in 0..<ModelSchedule.standard.starterUntil {
             items.append(TrainingItem(digest: MessageDigest.sha256(Array("p\(i)".utf8)), tokens: [], target: .pitch))
             items.append(TrainingItem(digest: MessageDigest.sha256(Array("h\(i)".utf8)), tokens: [], target: .ham))
         }
         _ = try store.train(items)
         #expect(try !engine.assess(Self.pitch).usedStarterModel)
+    }
+
+    @Test(arguments: [
+        // pitch and ham trained, starter counts added, strength, min_dev
+        (0, 0, true, 1.0, 0.1),
+        (25, 400, true, 1.0, 0.1),    // the smaller class decides
+        (400, 25, true, 1.0, 0.1),
+        (112, 112, true, 0.3162, 0.25),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
+        (500, 499, true, 0.1, 0.4),   // one short of its own model; the settings are there already
+        (500, 500, false, 0.1, 0.4),
+        (9000, 5000, false, 0.1, 0.4),
+    ])
+    func theSettingsSlideFromTheStartersToTheOwnModels(
+        pitch: Int, ham: Int, addsStarter: Bool, strength: Double, minDeviation: Double
+    ) {
+        let schedule = ModelSchedule.standard
+        let totals = ClassTotals(pitch: pitch, ham: ham)
+        #expect(schedule.addsStarter(to: totals) == addsStarter)
+        let parameters = schedule.parameters(for: totals)
+        #expect(abs(parameters.strength - strength) < 0.002)
+        #expect(abs(parameters.minDeviation - minDeviation) < 0.002)
     }
 
     @Test func learnsAndJudges() throws {
