@@ -62,7 +62,7 @@ struct Eval: ParsableCommand {
     var sent: [String] = []
     @Flag(help: "Add the embedded starter model's counts while a fold's training is small, as the filter does.")
     var withStarter = false
-    @OptionGroup(title: "Classifier settings (defaults: those `filter` and `classify` use on a trained database)")
+    @OptionGroup(title: "Classifier settings (default: a database trained on 500 or more of each class)")
     var settings: ClassifierSettings
 
     var replaysHistory: Bool { replay || !sent.isEmpty }

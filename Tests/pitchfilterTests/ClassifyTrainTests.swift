@@ -381,6 +381,37 @@ import Testing
         #expect((object["ham"] as? [String: Int])?.values.reduce(0, +) == 80)
     }
 
+    @Test func theHeldOutSetTrainedOnItsFirstHalfIsScoredAsTheFilterWouldScoreIt() throws {
+        // 2 folds of samples/heldout: 40 of each trained per fold, few enough for the starter model's counts
+        // (which never saw these messages) to be added. Those counts flag more pitches than the 40 alone do.
+        let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
+        func verdicts(_ extra: [String]) throws -> (pitch: [String: Int], ham: [String: Int], starter: Bool?) {
+            let run = try Run.pitchfilter([
+                "eval", "--pitch", heldout.appendingPathComponent("pitch").path,
+                "--ham", heldout.appendingPathComponent("ham").path, "--folds", "2", "--json",
+            ] + extra)
+            #expect(run.status == 0)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+            return (try #require(object["pitch"] as? [String: Int]), try #require(object["ham"] as? [String: Int]),
+                    object["with_starter"] as? Bool)
+        }
+        let own = try verdicts([])
+        let filter = try verdicts(["--with-starter"])
+        #expect(own.starter == false && filter.starter == true)
+        #expect(filter.ham["pitch"] == 0)
+        #expect(try #require(filter.pitch["pitch"]) > (try #require(own.pitch["pitch"])) + 10)
+    }
+
+    @Test(arguments: [
+        ["--pitch-cutoff", "0.2", "--ham-cutoff", "0.5"],
+        ["--strength", "0"],
+        ["--prior", "1"],
+        ["--min-deviation", "0.5"],
+    ])
+    func settingsOutOfRangeAreUsageErrors(settings: [String]) throws {
+        #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b"] + settings).status == 64)
+    }
+
     @Test func aTestSetNeedsBothClasses() throws {
         #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--test-pitch", "c"]).status == 64)
     }
