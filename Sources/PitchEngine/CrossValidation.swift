@@ -27,17 +27,14 @@ public struct CrossValidation: Sendable {
     }
 
     public let folds: Int
-    /// Scores once the fold's own training decides alone.
-    public let classifier: Classifier
     /// With a starter model, each fold's model is what the filter would use after that training: the starter
-    /// model's counts added while `schedule` says so, scored with its settings.
+    /// model's counts added while `schedule` says so, scored with the settings it gives. Without one, every fold
+    /// is scored with `schedule.ownParameters`.
     public let starter: StarterModel?
     public let schedule: ModelSchedule
 
-    public init(folds: Int, classifier: Classifier = Classifier(), starter: StarterModel? = nil,
-                schedule: ModelSchedule = .standard) {
+    public init(folds: Int, starter: StarterModel? = nil, schedule: ModelSchedule = .standard) {
         self.folds = folds
-        self.classifier = classifier
         self.starter = starter
         self.schedule = schedule
     }
@@ -69,7 +66,8 @@ public struct CrossValidation: Sendable {
             }
             let model = TokenSnapshot(table: table, totals: trained)
             let starter = starter.flatMap { schedule.addsStarter(to: trained) ? $0 : nil }
-            let classifier = starter == nil ? classifier : Classifier(parameters: schedule.parameters(for: trained))
+            let classifier = Classifier(
+                parameters: starter == nil ? schedule.ownParameters : schedule.parameters(for: trained))
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
                 var (counts, totals) = model.counts(of: sample.tokens)

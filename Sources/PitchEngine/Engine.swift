@@ -21,7 +21,6 @@ public struct Assessment: Sendable {
 /// configuration and opens no files; its caller hands it a store (or none) and the starter model.
 public struct Engine: Sendable {
     public let tokenizer: Tokenizer
-    public var classifier: Classifier
     /// When the starter model's counts are added, and the settings that score them.
     public var schedule: ModelSchedule
     public let store: (any TokenCountSource)?
@@ -37,7 +36,6 @@ public struct Engine: Sendable {
 
     public init(store: (any TokenCountSource)?,
                 starter: @autoclosure @escaping @Sendable () -> StarterModel? = .embedded,
-                classifier: Classifier = Classifier(parameters: ModelSchedule.standard.ownParameters),
                 schedule: ModelSchedule = .standard, contacts: (any ContactLookup)? = nil,
                 templates: (any TemplateLookup)? = nil, threads: (any MessageIDLookup)? = nil,
                 tokenizer: Tokenizer = Tokenizer()) {
@@ -47,7 +45,6 @@ public struct Engine: Sendable {
         self.templates = templates
         self.threads = threads
         self.starter = starter
-        self.classifier = classifier
         self.schedule = schedule
     }
 
@@ -166,7 +163,9 @@ public struct Engine: Sendable {
             ? counts.map { (token: "", counts: $0) }
             : zip(tokens.texts, counts).map { (token: $0, counts: $1) }
         // The starter model's counts are few, and scored with the parameters tuned for so little evidence.
-        let classifier = usedStarter ? Classifier(parameters: schedule.parameters(for: own)) : self.classifier
+        // Without a starter model (none embedded), a young database is scored with the large-database settings:
+        // the starter's settings are for the starter's counts.
+        let classifier = Classifier(parameters: usedStarter ? schedule.parameters(for: own) : schedule.ownParameters)
         return Assessment(classification: classifier.classify(evidence, totals: totals),
                           usedStarterModel: usedStarter, tokenCount: tokens.count)
     }

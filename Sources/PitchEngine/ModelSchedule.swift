@@ -44,6 +44,7 @@ public struct ModelSchedule: Sendable {
     public init(slideFrom: Int, starterUntil: Int, starterParameters: ClassifierParameters,
                 ownParameters: ClassifierParameters) {
         precondition(0 < slideFrom && slideFrom < starterUntil, "the slide must start before it ends")
+        precondition(starterParameters.strength > 0 && ownParameters.strength > 0, "the slide is geometric in s")
         self.slideFrom = slideFrom
         self.starterUntil = starterUntil
         self.starterParameters = starterParameters

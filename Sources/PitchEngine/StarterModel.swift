@@ -98,7 +98,7 @@ public struct StarterModel: Sendable {
         }
 
         mutating func integer(_ count: Int) -> UInt64? {
-            guard count <= bytes.count - offset else { return nil }
+            guard count >= 0, count <= 8, count <= bytes.count - offset else { return nil }
             var value: UInt64 = 0
             for i in 0..<count { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
             offset += count

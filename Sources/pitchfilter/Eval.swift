@@ -27,7 +27,8 @@ struct Eval: ParsableCommand {
             training (the starter model's counts added while the training is small, with the settings for that \
             stage); leave the starter model's own samples (samples/corpus) out of the messages, or they are \
             counted twice. --strength, --prior, --min-deviation and the cutoffs replace the settings of a large \
-            database, to try others on your own mail. Each file counts \
+            database, to try others on your own mail (with --with-starter, the settings slide towards these). \
+            Each file counts \
             as a message of its own, even an exact copy of another. PATH is a message file, a directory of \
             message files, a Maildir or an mbox.
 
@@ -80,6 +81,11 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        let starter = withStarter ? StarterModel.embedded : nil
+        if withStarter, starter == nil {
+            Stores.reportLine("--with-starter: this executable has no starter model for tokenizer \(Tokenizer.identity)")
+            throw ExitCode(3)
+        }
         let tokenizer = Tokenizer(signals: Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter)))
         var samples: [CrossValidation.Sample] = []
         var failed = 0
@@ -108,9 +114,11 @@ struct Eval: ParsableCommand {
             }
         }
         if failed > 0 { throw ExitCode(3) }
-        let validation = CrossValidation(folds: isHoldout ? 2 : folds,
-                                         classifier: Classifier(parameters: settings.parameters),
-                                         starter: withStarter ? .embedded : nil)
+        let standard = ModelSchedule.standard
+        let schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
+                                     starterParameters: standard.starterParameters,
+                                     ownParameters: settings.parameters)
+        let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                                      parallelMap: { Parallel.map($0, $1) }))
         guard report.total(.pitch) > 0, report.total(.ham) > 0 else {
@@ -120,8 +128,8 @@ struct Eval: ParsableCommand {
         }
         var trained = ClassTotals()
         for sample in samples where !isHoldout || sample.fold == 1 { trained[sample.truth] += 1 }
-        print(json ? jsonText(report, validation.classifier.parameters, trained: trained)
-            : text(report, validation.classifier.parameters, trained: trained))
+        print(json ? jsonText(report, schedule.ownParameters, trained: trained)
+            : text(report, schedule.ownParameters, trained: trained))
     }
 
     /// The samples of `sets` with their history signals: every message (and the sent mail) replayed in date order
@@ -293,13 +301,14 @@ struct ClassifierSettings: ParsableArguments {
 
     func validate() throws {
         let p = parameters
-        guard p.strength > 0 else { throw ValidationError("--strength must be above 0.") }
+        guard p.strength > 0, p.strength.isFinite else { throw ValidationError("--strength must be above 0.") }
         guard p.prior > 0, p.prior < 1 else { throw ValidationError("--prior must be between 0 and 1.") }
         guard p.minDeviation >= 0, p.minDeviation < 0.5 else {
             throw ValidationError("--min-deviation must be at least 0 and below 0.5.")
         }
         guard p.hamCutoff >= 0, p.hamCutoff < p.pitchCutoff, p.pitchCutoff <= 1 else {
-            throw ValidationError("The cutoffs must satisfy 0 ≤ --ham-cutoff < --pitch-cutoff ≤ 1.")
+            throw ValidationError("The cutoffs must satisfy 0 ≤ ham cutoff < pitch cutoff ≤ 1; these would be "
+                + "ham \(p.hamCutoff) and pitch \(p.pitchCutoff).")
         }
     }
 }

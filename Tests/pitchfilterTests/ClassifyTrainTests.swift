@@ -405,6 +405,8 @@ import Testing
     @Test(arguments: [
         ["--pitch-cutoff", "0.2", "--ham-cutoff", "0.5"],
         ["--strength", "0"],
+        ["--strength", "inf"],
+        ["--pitch-cutoff", "0.15"],  // below the ham cutoff in effect (0.2), though that was not given
         ["--prior", "1"],
         ["--min-deviation", "0.5"],
     ])
