@@ -71,12 +71,7 @@ public struct CrossValidation: Sendable {
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
                 var (counts, totals) = model.counts(of: sample.tokens)
-                if let starter {
-                    totals = totals + starter.totals
-                    for (i, id) in sample.tokens.enumerated() {
-                        if let extra = starter.counts(for: id) { counts[i] = counts[i] + extra }
-                    }
-                }
+                starter?.add(to: &counts, totals: &totals, for: sample.tokens)
                 let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals)
                 return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict)
             }

@@ -154,10 +154,7 @@ public struct Engine: Sendable {
         let own = totals
         if schedule.addsStarter(to: own), let starter = starter() {
             usedStarter = true
-            totals = totals + starter.totals
-            for (index, id) in tokens.ids.enumerated() {
-                if let extra = starter.counts(for: id) { counts[index] = counts[index] + extra }
-            }
+            starter.add(to: &counts, totals: &totals, for: tokens.ids)
         }
         let evidence = tokens.texts.isEmpty
             ? counts.map { (token: "", counts: $0) }

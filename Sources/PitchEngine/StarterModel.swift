@@ -33,6 +33,14 @@ public struct StarterModel: Sendable {
         return low < ids.count && ids[low] == id.rawValue ? counts[low] : nil
     }
 
+    /// Adds the model's counts for `ids` to `counts` (one per id, in the same order) and its totals to `totals`.
+    public func add(to counts: inout [TokenCounts], totals: inout ClassTotals, for ids: [TokenID]) {
+        totals = totals + self.totals
+        for (index, id) in ids.enumerated() {
+            if let extra = self.counts(for: id) { counts[index] = counts[index] + extra }
+        }
+    }
+
     public var allTokens: [(TokenID, TokenCounts)] {
         zip(ids, counts).map { (TokenID(rawValue: $0), $1) }
     }
