@@ -1,6 +1,10 @@
 import COpenSSL
 import PitchMessage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The identity of a message in the training ledger: SHA-256 over the message as its sender wrote it.
 ///
 /// The same message reaches us in different wrappings: with or without an mbox `From ` line, with CRLF from
@@ -9,19 +13,32 @@ import PitchMessage
 public enum MessageDigest {
     public static func of(_ message: Message) -> [UInt8] {
         let start = message.envelope?.upperBound ?? 0
-        var normalised: [UInt8] = []
-        normalised.reserveCapacity(message.raw.count)
+        var context = SHA256_CTX()
+        _ = SHA256_Init(&context)
         for piece in message.edit(removing: ownFields, inserting: []).pieces(of: message.raw) {
             let kept = piece.indices.clamped(to: start..<max(start, piece.endIndex))
-            var previous: UInt8 = 0
-            for byte in piece[kept] {
-                // CRLF → LF: the CR is dropped when the LF arrives.
-                if byte == 0x0A, previous == 0x0D { normalised.removeLast() }
-                normalised.append(byte)
-                previous = byte
-            }
+            piece[kept].withUnsafeBytes { hashDroppingCarriageReturns($0, into: &context) }
         }
-        return sha256(normalised)
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        _ = SHA256_Final(&digest, &context)
+        return digest
+    }
+
+    /// CRLF → LF: the runs between the CRs that come right before an LF are hashed, and those CRs are not. Fed to
+    /// SHA-256 in place; copying the message byte by byte first was 3 % of a training run.
+    private static func hashDroppingCarriageReturns(_ bytes: UnsafeRawBufferPointer, into context: inout SHA256_CTX) {
+        guard let base = bytes.baseAddress else { return }
+        var runStart = 0
+        var searchFrom = 0
+        while searchFrom < bytes.count, let found = memchr(base + searchFrom, 0x0D, bytes.count - searchFrom) {
+            let carriageReturn = base.distance(to: UnsafeRawPointer(found))
+            if carriageReturn + 1 < bytes.count, bytes[carriageReturn + 1] == 0x0A {
+                _ = SHA256_Update(&context, base + runStart, carriageReturn - runStart)
+                runStart = carriageReturn + 1
+            }
+            searchFrom = carriageReturn + 1
+        }
+        _ = SHA256_Update(&context, base + runStart, bytes.count - runStart)
     }
 
     /// Our own header fields, which never belong to the message itself.

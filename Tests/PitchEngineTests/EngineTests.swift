@@ -28,6 +28,21 @@ import Testing
         #expect(MessageDigest.of(Message(bytes: Array("Subject: hi\n\nHello!\n".utf8))) != digest)
     }
 
+    /// Every database's ledger holds these digests, so the bytes hashed may never change: only a CR right before an
+    /// LF is dropped. Golden values: SHA-256 of the expected bytes, from `sha256sum`.
+    @Test(arguments: [
+        // CR LF → LF, a lone CR stays, CR CR LF keeps one CR, a CR at the very end stays.
+        ("Subject: a\r\n\r\nx\ry\r\r\nz\r", "Subject: a\n\nx\ry\r\nz\r",
+         "e38fde4603fdfa7d1dd329bc6570b5417f8fe4a2fe8f60182ac1e94a4489bd36"),
+        // No CR at all: hashed as it is.
+        ("Subject: b\n\nbody\n", "Subject: b\n\nbody\n",
+         "5f1d4457700047174b6ea4d2913ede12c95e02e4ff8449e293b624e0162f5999"),
+    ])
+    func onlyTheCarriageReturnOfCRLFIsDropped(message: String, hashed: String, golden: String) {
+        #expect(hex(MessageDigest.sha256(Array(hashed.utf8))) == golden)
+        #expect(MessageDigest.of(Message(bytes: Array(message.utf8))) == MessageDigest.sha256(Array(hashed.utf8)))
+    }
+
     private func hex(_ bytes: [UInt8]) -> String {
         bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
