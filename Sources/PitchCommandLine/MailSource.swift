@@ -210,15 +210,29 @@ extension MailSource {
         at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
         _ body: ([MailItem]) throws -> Void
     ) throws {
+        try forEachBatchReadingAhead(inGroups: [paths], count: count, bytes: bytes, unreadable: unreadable) {
+            try body($1)
+        }
+    }
+
+    /// The same over several groups of paths read one after the other without a pause, each batch from one group
+    /// only: `body` gets the group's index with it. `train` reads its pitches and its ham this way, so the first
+    /// ham batch is read while the last pitches are tokenized.
+    public static func forEachBatchReadingAhead(
+        inGroups groups: [[String]], count: Int = batchCount, bytes: Int = 64 << 20,
+        unreadable: (MailSourceError) -> Void, _ body: (Int, [MailItem]) throws -> Void
+    ) throws {
         let handoff = BatchHandoff()
         // The reader touches only its own captures and the handoff, so nobody waits for it to stop: after a failure
         // it ends at its next hand-over (or at the end of a standard input it is still reading).
         DispatchQueue(label: "pitchfilter.mailsource.reader").async {
             var errors: [MailSourceError] = []
             do {
-                try forEachBatch(at: paths, count: count, bytes: bytes, unreadable: { errors.append($0) }) { batch in
-                    try handoff.put(.batch(batch, errors))
-                    errors = []
+                for (group, paths) in groups.enumerated() {
+                    try forEachBatch(at: paths, count: count, bytes: bytes, unreadable: { errors.append($0) }) {
+                        try handoff.put(.batch($0, errors, group: group))
+                        errors = []
+                    }
                 }
                 try handoff.put(.end(errors))
             } catch {
@@ -228,9 +242,9 @@ extension MailSource {
         defer { handoff.cancel() }
         while true {
             switch handoff.take() {
-            case .batch(let batch, let errors):
+            case .batch(let batch, let errors, let group):
                 errors.forEach(unreadable)
-                try body(batch)
+                try body(group, batch)
             case .end(let errors):
                 errors.forEach(unreadable)
                 return
@@ -243,7 +257,7 @@ extension MailSource {
 /// filled, `filled` while it holds something. `@unchecked Sendable` because the semaphores order every access.
 private final class BatchHandoff: @unchecked Sendable {
     enum Item {
-        case batch([MailItem], [MailSourceError])
+        case batch([MailItem], [MailSourceError], group: Int)
         case end([MailSourceError])
     }
 

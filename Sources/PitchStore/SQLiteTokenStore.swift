@@ -154,12 +154,22 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     }
 
     public func ledgerClass(of digest: [UInt8]) throws -> MessageClass? {
+        try ledgerClasses(of: [digest])[0]
+    }
+
+    /// `ledgerClass` of each digest, from one read transaction.
+    public func ledgerClasses(of digests: [[UInt8]]) throws -> [MessageClass?] {
         try connection.withLock { connection throws(StoreError) in
-            let query = try connection.statement(SQLiteTrainer.findLedgerSQL)
-            defer { query.reset() }
-            try query.bind(1, digest)
-            guard try query.step() else { return nil }
-            return try SQLiteTrainer.messageClass(query.text(0), connection)
+            try connection.transaction(immediate: false) { () throws(StoreError) in
+                let query = try connection.statement(SQLiteTrainer.findLedgerSQL)
+                defer { query.reset() }
+                return try digests.map { digest throws(StoreError) in
+                    defer { query.reset() }
+                    try query.bind(1, digest)
+                    guard try query.step() else { return nil }
+                    return try SQLiteTrainer.messageClass(query.text(0), connection)
+                }
+            }
         }
     }
 
@@ -651,6 +661,17 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 struct SQLiteTrainer: TrainingBackend {
     static let findLedgerSQL = "SELECT class FROM ledger WHERE digest = ?1"
 
+    /// `addCounts` for 64 rows at once: a large batch's sums are written with one statement step per 64 tokens.
+    /// The per-statement work (step, reset, the VDBE's set-up and halt) was a third of writing a row: the 417,000
+    /// ham tokens of the SpamAssassin corpus took 0.38–0.47 s instead of 0.61–0.76 s.
+    static let rowsPerInsert = 0..<64
+    static let addCountsInRowsSQL = """
+        INSERT INTO tokens (id, pitch, ham) VALUES \(
+            rowsPerInsert.map { "(?\(3 * $0 + 1), ?\(3 * $0 + 2), ?\(3 * $0 + 3))" }.joined(separator: ", "))
+        ON CONFLICT (id) DO UPDATE
+            SET pitch = min(pitch + excluded.pitch, 4294967295), ham = min(ham + excluded.ham, 4294967295)
+        """
+
     let connection: SQLiteConnection
     var totals: ClassTotals
     private let learnedAt = Int64(time(nil))
@@ -658,6 +679,7 @@ struct SQLiteTrainer: TrainingBackend {
     private let recordLedger: Statement
     private let eraseLedger: Statement
     private let addCounts: Statement
+    private let addCountsInRows: Statement
     private let moveCounts: Statement
     private let subtractCounts: Statement
     private let deleteEmptyToken: Statement
@@ -678,6 +700,7 @@ struct SQLiteTrainer: TrainingBackend {
             INSERT INTO tokens (id, pitch, ham) VALUES (?1, ?2, ?3)
             ON CONFLICT (id) DO UPDATE SET pitch = min(pitch + ?2, 4294967295), ham = min(ham + ?3, 4294967295)
             """)
+        addCountsInRows = try connection.statement(Self.addCountsInRowsSQL)
         // A move adds to one class and subtracts (saturating) from the other. An upsert, because the token may
         // have been saturated away; never leaves both counts zero, since the target class gains one.
         moveCounts = try connection.statement("""
@@ -753,13 +776,38 @@ struct SQLiteTrainer: TrainingBackend {
         let additions = pendingAdditions.entries
             .map { (id: Int64(bitPattern: $0.0.rawValue), counts: $0.1) }
             .sorted { $0.id < $1.id }
-        for (id, delta) in additions {
+        var start = 0
+        let rows = Self.rowsPerInsert.count
+        while additions.count - start >= rows {
+            for row in 0..<rows {
+                let (id, delta) = additions[start + row]
+                try addCountsInRows.bind(Int32(3 * row + 1), id)
+                try addCountsInRows.bind(Int32(3 * row + 2), Int64(delta.pitch))
+                try addCountsInRows.bind(Int32(3 * row + 3), Int64(delta.ham))
+            }
+            try addCountsInRows.run()
+            start += rows
+        }
+        for (id, delta) in additions[start...] {
             try addCounts.bind(1, id)
             try addCounts.bind(2, Int64(delta.pitch))
             try addCounts.bind(3, Int64(delta.ham))
             try addCounts.run()
         }
         pendingAdditions = CountTable(minimumCapacity: additions.count)
+    }
+
+    /// Adds sums made elsewhere (`BulkTraining`) to what this transaction writes.
+    mutating func add(_ sums: CountTable) {
+        guard pendingAdditions.count > 0 else {
+            pendingAdditions = sums
+            return
+        }
+        for (id, delta) in sums.entries {
+            let sum = pendingAdditions[id]
+            pendingAdditions[id] = TokenCounts(pitch: Training.saturating(sum.pitch, Int(delta.pitch)),
+                                               ham: Training.saturating(sum.ham, Int(delta.ham)))
+        }
     }
 
     /// Writes what is still pending and the totals; the last step before COMMIT.

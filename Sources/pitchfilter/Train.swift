@@ -33,10 +33,8 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Messages per transaction. Pipe filters never wait for training (SQLite's WAL lets readers go on during a
-    /// write), so this only has to keep another trainer's wait well inside the store's 2 s busy timeout: a batch of
-    /// 1,000 commits in a few tenths of a second. A token in many of a batch's messages is written once per batch, so
-    /// larger batches write less: with 200, training the SpamAssassin corpus took 40 % longer.
+    /// Messages per hand-over to the writer, which learns them while the next batch is tokenized. Transactions are
+    /// `BulkTraining`'s: one per `BulkTraining.tokenLimit` token ids, and one per run of moves or forgets.
     static let batchSize = 1_000
 
     func run() throws {
@@ -59,44 +57,45 @@ struct Train: ParsableCommand {
         }
         let engine = Engine(store: store, starter: nil, contacts: contacts, templates: templates, threads: store)
         var hamSenders: [String] = []
-        var sightings: [TemplateSighting] = []
         var messageIDs: [UInt64] = []
         let writer = OverlappedWriter(store: store)
         var failed = 0
-        let requests = pitch.map { ($0, MessageClass.pitch as MessageClass?) } + ham.map { ($0, .ham) }
-            + forget.map { ($0, nil) }
+        // The folders of each class one after the other, read ahead without a pause at the change of class.
+        let requests: [(paths: [String], target: MessageClass?)] = [(pitch, .pitch), (ham, .ham), (forget, nil)]
         do {
-            for (path, target) in requests {
-                try MailSource.forEachBatchReadingAhead(at: [path], count: Self.batchSize,
-                                            unreadable: { Stores.report($0); failed += 1 }) { batch in
-                    // Tokenizing and hashing is most of the work and runs on every core, while the previous batch
-                    // is written in one transaction.
-                    let prepared = Parallel.map(batch) { item in
-                        Result { () throws -> (TrainingItem, String?, TemplateSighting?, UInt64?) in
-                            let message = Message(bytes: item.bytes)
-                            let learning = try engine.learning(message, as: target)
-                            return (learning.item, Engine.sender(of: message), learning.sighting,
-                                    learning.messageID)
-                        }
-                    }
-                    let items = try prepared.map { try $0.get() }
-                    try writer.submit(items.map(\.0))
-                    // Whoever the owner keeps mail from is no stranger: the relationship signal learns them at the
-                    // end of the run. Within a run every message is judged against the book as it was before it,
-                    // whatever order the folders come in: updating it as we went would teach that strangers'
-                    // mail is ham whenever the ham folders come after the pitches.
-                    if target == .ham { hamSenders += items.compactMap(\.1) }
-                    // The template memory likewise: recorded at the end, looked up as it was before the run.
-                    if target != nil {
-                        sightings += items.compactMap(\.2)
-                        messageIDs += items.compactMap(\.3)
+            var previousGroup = 0
+            try MailSource.forEachBatchReadingAhead(inGroups: requests.map(\.paths), count: Self.batchSize,
+                                                    unreadable: { Stores.report($0); failed += 1 }) { group, batch in
+                let target = requests[group].target
+                // A class's last sums are written while the next class is tokenized.
+                if group != previousGroup { writer.commitPending() }
+                previousGroup = group
+                // Tokenizing and hashing is most of the work and runs on every core, while the writer adds up the
+                // previous batch.
+                let prepared = Parallel.map(batch) { item in
+                    Result { () throws -> (TrainingItem, String?, TemplateSighting?, UInt64?) in
+                        let message = Message(bytes: item.bytes)
+                        let learning = try engine.learning(message, as: target)
+                        return (learning.item, Engine.sender(of: message), learning.sighting,
+                                learning.messageID)
                     }
                 }
+                let items = try prepared.map { try $0.get() }
+                // The template memory is looked up in the snapshot taken before the run (see below), so the writer
+                // records the batch's skeletons as it goes rather than all at the end.
+                try writer.submit(items.map(\.0), sightings: target == nil ? [] : items.compactMap(\.2))
+                // Whoever the owner keeps mail from is no stranger: the relationship signal learns them at the end
+                // of the run. Within a run every message is judged against the book as it was before it, whatever
+                // order the folders come in: updating it as we went would teach that strangers' mail is ham
+                // whenever the ham folders come after the pitches.
+                if target == .ham { hamSenders += items.compactMap(\.1) }
+                // The ids of the run's messages likewise, though looked up in the store itself: recorded at the
+                // end, so a reply within the run is judged against the store as it was before the run.
+                if target != nil { messageIDs += items.compactMap(\.3) }
             }
             try writer.finish()
             try store.inOneWrite {
                 try store.addContacts(hamSenders, source: .ham, at: Int64(time(nil)))
-                try Engine.remember(sightings, in: store)
                 let now = Int64(time(nil))
                 try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
             }
@@ -115,52 +114,85 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Writes training batches on a thread of its own, one batch at a time, so the next batch is tokenized meanwhile.
+/// Hands training batches to `BulkTraining` on a thread of its own, one batch at a time, so the next batch is
+/// tokenized meanwhile.
 ///
 /// `submit` waits for the previous batch before handing over the next, and `finish` for the last; that waiting is
-/// what orders every access to `progress` and `failure`, which is why the class can be `@unchecked Sendable`.
+/// what orders every access to `training`, `progress` and `failure`, which is why the class can be
+/// `@unchecked Sendable`.
 final class OverlappedWriter: @unchecked Sendable {
-    private let store: SQLiteTokenStore
+    private var training: BulkTraining
     private let queue = DispatchQueue(label: "pitchfilter.train.writer")
     private let pending = DispatchGroup()
     private var failure: (any Error)?
     private(set) var progress = Progress()
 
     init(store: SQLiteTokenStore) {
-        self.store = store
+        training = BulkTraining(store: store)
     }
 
     /// Rethrows the failure of an earlier batch; a batch after a failed one is never written.
-    func submit(_ items: [TrainingItem]) throws {
+    func submit(_ items: [TrainingItem], sightings: [TemplateSighting]) throws {
         pending.wait()
         if let failure { throw failure }
+        progress.read(items.count)
         pending.enter()
         queue.async { [self] in
             defer { pending.leave() }
             do {
-                for outcome in try store.train(items) { progress.count(outcome) }
+                progress.count(try training.add(items))
+                try Engine.remember(sightings, in: training.store)
             } catch {
                 failure = error
             }
         }
     }
 
+    /// Commits what is pending without waiting for it.
+    func commitPending() {
+        pending.wait()
+        if failure != nil { return }
+        pending.enter()
+        queue.async { [self] in
+            defer { pending.leave() }
+            do {
+                progress.count(try training.finish())
+            } catch {
+                failure = error
+            }
+        }
+    }
+
+    /// Commits what is pending. After a failure, commits nothing more: `progress` then counts what was committed.
     func finish() throws {
         pending.wait()
         if let failure { throw failure }
+        do {
+            progress.count(try training.finish())
+        } catch {
+            failure = error
+            throw error
+        }
     }
 }
 
-/// Outcome counts, and a running count on standard error when it is a terminal (big runs take a while).
+/// Outcome counts of what was committed, and a running count of the messages read on standard error when it is
+/// a terminal (big runs take a while).
 struct Progress {
     private var outcomes: [TrainingOutcome: Int] = [:]
     private var total = 0
     private let showsProgress = isatty(2) == 1
 
-    mutating func count(_ outcome: TrainingOutcome) {
-        outcomes[outcome, default: 0] += 1
-        total += 1
-        if showsProgress, total % 100 == 0 { FileDescriptor.writeAll(2, Array("\r\(total) messages".utf8)[...]) }
+    mutating func read(_ count: Int) {
+        let before = total
+        total += count
+        if showsProgress, total / 100 > before / 100 {
+            FileDescriptor.writeAll(2, Array("\r\(total) messages".utf8)[...])
+        }
+    }
+
+    mutating func count(_ committed: [TrainingOutcome]) {
+        for outcome in committed { outcomes[outcome, default: 0] += 1 }
     }
 
     func finish() {
