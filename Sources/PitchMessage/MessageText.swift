@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The readable text of one text part: transfer-decoded, charset-decoded, HTML turned into text.
 public struct TextPart: Sendable {
     public let partIndex: Int
@@ -45,7 +51,11 @@ extension Message {
 
     /// CRLF (and a lone CR, old Mac mail) become LF.
     static func withLFLineEndings(_ text: String) -> String {
-        guard text.utf8.contains(ByteScanning.cr) else { return text }
+        // memchr on the string's own storage: a generic `contains` over the UTF-8 view was 2 % of tokenizing.
+        let hasCR = text.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.baseAddress.map { memchr($0, Int32(ByteScanning.cr), bytes.count) != nil } ?? false
+        } ?? text.utf8.contains(ByteScanning.cr)
+        guard hasCR else { return text }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var previousWasCR = false

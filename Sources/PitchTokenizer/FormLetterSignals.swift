@@ -136,38 +136,54 @@ struct FormLetterEvidence {
     static func containsPlaceholder(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         // A merge fills in the letter's opening and its first paragraphs; 16 KiB is past any form letter's end.
         let end = min(text.count, 16_384)
-        var index = 0
-        while index < end {
-            let byte = text[index]
-            switch byte {
-            case UInt8(ascii: "{"):
-                if index + 1 < end, text[index + 1] == UInt8(ascii: "{"),
-                   let close = find(UInt8(ascii: "}"), in: text, from: index + 2, within: 40, end: end),
-                   close + 1 < end, text[close + 1] == UInt8(ascii: "}"),
-                   text[(index + 2)..<close].contains(where: { $0 &- 0x61 < 26 || $0 &- 0x41 < 26 }) {
-                    return true
-                }
-                if isFieldName(text, after: index, closing: UInt8(ascii: "}"), end: end) { return true }
-            case UInt8(ascii: "["):
-                if isFieldName(text, after: index, closing: UInt8(ascii: "]"), end: end) { return true }
-            case UInt8(ascii: "<"):
-                if isFieldName(text, after: index, closing: UInt8(ascii: ">"), end: end) { return true }
-            case UInt8(ascii: "%"):
-                // %FIRSTNAME%, %first_name%: letters and underscores only, so "50% off, 20% more" is no field.
-                if let close = find(UInt8(ascii: "%"), in: text, from: index + 1, within: 30, end: end),
-                   close - index - 1 >= 3 {
-                    let inner = UnsafeBufferPointer(rebasing: text[(index + 1)..<close])
-                    if inner.allSatisfy({ $0 &- 0x41 < 26 || $0 &- 0x61 < 26 || $0 == UInt8(ascii: "_") }),
-                       inner.allSatisfy({ !($0 &- 0x61 < 26) }) || fieldNames.contains(normalizedName(inner)) {
-                        return true
-                    }
-                }
-            default:
-                break
-            }
-            index += 1
+        // Only the four bytes that open a field matter, and whether any field is there, not where: memchr
+        // (vectorised) to each of them is several times faster than a switch on every byte.
+        return placeholderOpeners.contains { opener in
+            occurrences(of: opener, in: text, end: end).contains { isPlaceholder(text, at: $0, end: end) }
         }
-        return false
+    }
+
+    private static let placeholderOpeners: [UInt8] = [UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "<"),
+                                                      UInt8(ascii: "%")]
+
+    /// Whether a merge field opens at `index`, which holds one of `placeholderOpeners`.
+    private static func isPlaceholder(_ text: UnsafeBufferPointer<UInt8>, at index: Int, end: Int) -> Bool {
+        switch text[index] {
+        case UInt8(ascii: "{"):
+            if index + 1 < end, text[index + 1] == UInt8(ascii: "{"),
+               let close = find(UInt8(ascii: "}"), in: text, from: index + 2, within: 40, end: end),
+               close + 1 < end, text[close + 1] == UInt8(ascii: "}"),
+               text[(index + 2)..<close].contains(where: { $0 &- 0x61 < 26 || $0 &- 0x41 < 26 }) {
+                return true
+            }
+            return isFieldName(text, after: index, closing: UInt8(ascii: "}"), end: end)
+        case UInt8(ascii: "["):
+            return isFieldName(text, after: index, closing: UInt8(ascii: "]"), end: end)
+        case UInt8(ascii: "<"):
+            return isFieldName(text, after: index, closing: UInt8(ascii: ">"), end: end)
+        case UInt8(ascii: "%"):
+            // %FIRSTNAME%, %first_name%: letters and underscores only, so "50% off, 20% more" is no field.
+            guard let close = find(UInt8(ascii: "%"), in: text, from: index + 1, within: 30, end: end),
+                  close - index - 1 >= 3 else { return false }
+            let inner = UnsafeBufferPointer(rebasing: text[(index + 1)..<close])
+            return inner.allSatisfy({ $0 &- 0x41 < 26 || $0 &- 0x61 < 26 || $0 == UInt8(ascii: "_") })
+                && (inner.allSatisfy({ !($0 &- 0x61 < 26) }) || fieldNames.contains(normalizedName(inner)))
+        default:
+            return false
+        }
+    }
+
+    /// The offsets of `byte` in `text[..<end]`, found lazily with memchr.
+    private static func occurrences(of byte: UInt8, in text: UnsafeBufferPointer<UInt8>,
+                                    end: Int) -> some Sequence<Int> {
+        var from = 0
+        return AnyIterator<Int> {
+            guard from < end, let base = text.baseAddress,
+                  let hit = memchr(base + from, Int32(byte), end - from) else { return nil }
+            let index = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            from = index + 1
+            return index
+        }
     }
 
     private static func isFieldName(_ text: UnsafeBufferPointer<UInt8>, after open: Int, closing: UInt8,
