@@ -9,7 +9,8 @@ import PitchTokenizer
 ///
 /// Here each item's outcome is first predicted from the ledger as it stands plus the run so far. Plain learning,
 /// nearly all of a bulk run, only adds, and additions commute, so they are summed in memory as the items arrive
-/// (on the caller's thread, while the next ones are tokenized). `commit` writes everything in one transaction:
+/// (on the caller's thread, while the next ones are tokenized): each call's into a sorted `CountRun`, and the
+/// runs merged into one at the commit. `commit` writes everything in one transaction:
 /// it checks that the ledger still holds what the predictions read (another trainer may have written since) and
 /// then records the ledger rows, the summed counts and the totals; if the ledger changed, it replays the held
 /// items through `Training.apply` instead. Either way the outcome is exactly what `train` would have given.
@@ -26,7 +27,11 @@ public struct BulkTraining {
     private var pending: [PendingItem] = []
     /// The class each pending learned item will have in the ledger, for later items of the same message.
     private var learnedInRun: [[UInt8]: MessageClass] = [:]
-    private var sums = CountTable(minimumCapacity: 1 << 16)
+    /// The sums of earlier calls, and this call's additions not yet sorted into a run.
+    private var runs: [CountRun] = []
+    private var pitchAdditions: [TokenID] = []
+    private var hamAdditions: [TokenID] = []
+    private var deduplicator = ItemDeduplicator()
     private var tokensHeld = 0
 
     public init(store: SQLiteTokenStore, tokenLimit: Int = 4_000_000) {
@@ -50,12 +55,10 @@ public struct BulkTraining {
             let expected: PendingItem.Expectation = inRun == nil ? .ledger(read[index]) : .run
             switch (known, item.target) {
             case let (nil, target?):
-                // Learned: the only case that writes, and it only adds.
-                for id in Training.distinct(item.tokens) {
-                    let sum = sums[id]
-                    sums[id] = TokenCounts(
-                        pitch: Training.saturating(sum.pitch, target == .pitch ? 1 : 0),
-                        ham: Training.saturating(sum.ham, target == .ham ? 1 : 0))
+                // Learned: the only case that writes, and it only adds, each token once per message.
+                deduplicator.nextItem(count: item.tokens.count)
+                for id in item.tokens where deduplicator.isFirst(id.rawValue) {
+                    if target == .pitch { pitchAdditions.append(id) } else { hamAdditions.append(id) }
                 }
                 tokensHeld += item.tokens.count
                 learnedInRun[item.digest] = target
@@ -70,6 +73,7 @@ public struct BulkTraining {
                 return committed
             }
         }
+        closeRun()
         // Only between calls: `read` is stale once something commits.
         if tokensHeld >= tokenLimit { committed += try commit() }
         return committed
@@ -80,12 +84,20 @@ public struct BulkTraining {
         try commit()
     }
 
+    private mutating func closeRun() {
+        guard !pitchAdditions.isEmpty || !hamAdditions.isEmpty else { return }
+        runs.append(CountRun(pitch: pitchAdditions, ham: hamAdditions))
+        pitchAdditions = []
+        hamAdditions = []
+    }
+
     private mutating func commit() throws -> [TrainingOutcome] {
+        closeRun()
         guard !pending.isEmpty else { return [] }
-        let outcomes = try store.commitBulk(pending, sums: sums)
+        let outcomes = try store.commitBulk(pending, sums: CountRun.merging(runs))
         pending = []
         learnedInRun = [:]
-        sums = CountTable(minimumCapacity: 1 << 16)
+        runs = []
         tokensHeld = 0
         return outcomes
     }
@@ -108,7 +120,7 @@ struct PendingItem {
 extension SQLiteTokenStore {
     /// One transaction: the predicted outcomes if the ledger still reads as the predictions read it, else the
     /// exact replay.
-    func commitBulk(_ pending: [PendingItem], sums: CountTable) throws -> [TrainingOutcome] {
+    func commitBulk(_ pending: [PendingItem], sums: CountRun) throws -> [TrainingOutcome] {
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: training needs read-write)")
         }
@@ -129,7 +141,7 @@ extension SQLiteTokenStore {
                     try trainer.record(entry.item.digest, as: target)
                     trainer.totals[target] += 1
                 }
-                trainer.add(sums)
+                try trainer.write(sums)
                 try trainer.finish()
                 return pending.map(\.outcome)
             }

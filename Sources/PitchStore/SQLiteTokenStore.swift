@@ -773,40 +773,28 @@ struct SQLiteTrainer: TrainingBackend {
 
     private mutating func writePendingAdditions() throws(StoreError) {
         guard pendingAdditions.count > 0 else { return }
-        let additions = pendingAdditions.entries
-            .map { (id: Int64(bitPattern: $0.0.rawValue), counts: $0.1) }
-            .sorted { $0.id < $1.id }
+        try write(CountRun(pendingAdditions))
+        pendingAdditions = CountTable()
+    }
+
+    /// Adds a run's sums to the stored counts, in rowid order so each B-tree page is visited once.
+    func write(_ run: CountRun) throws(StoreError) {
         var start = 0
         let rows = Self.rowsPerInsert.count
-        while additions.count - start >= rows {
+        while run.count - start >= rows {
             for row in 0..<rows {
-                let (id, delta) = additions[start + row]
-                try addCountsInRows.bind(Int32(3 * row + 1), id)
-                try addCountsInRows.bind(Int32(3 * row + 2), Int64(delta.pitch))
-                try addCountsInRows.bind(Int32(3 * row + 3), Int64(delta.ham))
+                try addCountsInRows.bind(Int32(3 * row + 1), run.ids[start + row])
+                try addCountsInRows.bind(Int32(3 * row + 2), Int64(run.counts[start + row].pitch))
+                try addCountsInRows.bind(Int32(3 * row + 3), Int64(run.counts[start + row].ham))
             }
             try addCountsInRows.run()
             start += rows
         }
-        for (id, delta) in additions[start...] {
-            try addCounts.bind(1, id)
-            try addCounts.bind(2, Int64(delta.pitch))
-            try addCounts.bind(3, Int64(delta.ham))
+        for index in start..<run.count {
+            try addCounts.bind(1, run.ids[index])
+            try addCounts.bind(2, Int64(run.counts[index].pitch))
+            try addCounts.bind(3, Int64(run.counts[index].ham))
             try addCounts.run()
-        }
-        pendingAdditions = CountTable(minimumCapacity: additions.count)
-    }
-
-    /// Adds sums made elsewhere (`BulkTraining`) to what this transaction writes.
-    mutating func add(_ sums: CountTable) {
-        guard pendingAdditions.count > 0 else {
-            pendingAdditions = sums
-            return
-        }
-        for (id, delta) in sums.entries {
-            let sum = pendingAdditions[id]
-            pendingAdditions[id] = TokenCounts(pitch: Training.saturating(sum.pitch, Int(delta.pitch)),
-                                               ham: Training.saturating(sum.ham, Int(delta.ham)))
         }
     }
 
