@@ -148,13 +148,12 @@ final class OverlappedWriter: @unchecked Sendable {
         }
     }
 
-    /// Commits what is pending without waiting for it.
+    /// Commits what is pending once the batches handed over are added, without waiting for either.
     func commitPending() {
-        pending.wait()
-        if failure != nil { return }
         pending.enter()
         queue.async { [self] in
             defer { pending.leave() }
+            guard failure == nil else { return }
             do {
                 progress.count(try training.finish())
             } catch {
