@@ -19,8 +19,10 @@ import PitchTokenizer
 /// is pending, and it and the rest of its `add` call go through `train` as they always did.
 public struct BulkTraining {
     public let store: SQLiteTokenStore
-    /// Token ids held before `add` commits on its own: bounds the memory (8 bytes an id, and the sums) and the
-    /// length of the write lock (about 2 µs a distinct token on this project's 2-core machine).
+    /// Token ids held before `add` commits on its own: bounds the memory (the items' ids and the runs, about 30
+    /// bytes an id) and how long the commit holds the write lock, which another writer waits at most 2 s for. The
+    /// SpamAssassin corpus's 4,150 ham (1.6 million ids, 417,000 distinct) commit in 0.4-0.6 s on this project's
+    /// 2-core machine.
     public let tokenLimit: Int
 
     /// Items not yet committed, each with the outcome predicted and what it was predicted from.
@@ -34,7 +36,7 @@ public struct BulkTraining {
     private var deduplicator = ItemDeduplicator()
     private var tokensHeld = 0
 
-    public init(store: SQLiteTokenStore, tokenLimit: Int = 4_000_000) {
+    public init(store: SQLiteTokenStore, tokenLimit: Int = 2_000_000) {
         self.store = store
         self.tokenLimit = tokenLimit
     }
