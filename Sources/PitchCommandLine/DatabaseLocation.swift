@@ -13,13 +13,22 @@ public enum Environment {
 }
 
 public enum DatabaseLocation {
-    public static func resolve(option: String?, environment: (String) -> String?) -> String {
+    /// `--db`, else `$PITCHFILTER_DB`, else the configuration file's `[database] path`, else the XDG default.
+    /// `configured` is asked only when the first two leave the path open.
+    public static func resolve(option: String?, environment: (String) -> String?,
+                               configured: () throws -> String?) rethrows -> String {
         if let option, !option.isEmpty { return option }
         if let path = environment("PITCHFILTER_DB"), !path.isEmpty { return path }
+        if let path = try configured(), !path.isEmpty { return path }
         if let data = environment("XDG_DATA_HOME"), data.hasPrefix("/") {
             return data + "/pitchfilter/pitchfilter.sqlite"
         }
         return homeDirectory(environment) + "/.local/share/pitchfilter/pitchfilter.sqlite"
+    }
+
+    /// `resolve` without a configuration file.
+    public static func resolve(option: String?, environment: (String) -> String?) -> String {
+        resolve(option: option, environment: environment, configured: { nil })
     }
 
     /// $HOME, else the password database: Dovecot and procmail set HOME, but a bare `env -i` caller may not.
@@ -30,15 +39,28 @@ public enum DatabaseLocation {
     }
 }
 
-/// Where the token database is: --db, else $PITCHFILTER_DB, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite
-/// (XDG's default $HOME/.local/share when unset).
+/// Where the token database is: --db, else $PITCHFILTER_DB, else the configuration file's (see
+/// `CommandLineConfiguration`), else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite (XDG's default
+/// $HOME/.local/share when unset).
 public struct DatabaseOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The token database (default: $PITCHFILTER_DB, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite).",
+        "The token database (default: $PITCHFILTER_DB, else [database] path in $PITCHFILTER_CONFIG or "
+            + "/etc/pitchfilter/pitchfilter.toml, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite).",
         valueName: "path"))
     public var db: String?
 
-    public var path: String { DatabaseLocation.resolve(option: db, environment: Environment.current) }
+    /// When the path would be the configuration file's and the file cannot be read, reports why and throws
+    /// exit status 3, like `Stores.openForWriting`.
+    public func path() throws(ExitCode) -> String {
+        do {
+            return try DatabaseLocation.resolve(option: db, environment: Environment.current) {
+                try CommandLineConfiguration.current.get().databasePath
+            }
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+    }
 
     public init() {}
 }

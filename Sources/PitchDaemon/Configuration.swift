@@ -1,3 +1,4 @@
+import PitchEngine
 import PitchMaildir
 import PitchMilter
 import TOMLKit
@@ -18,6 +19,8 @@ public struct Configuration: Sendable, Equatable {
     public var milter: MilterConfiguration?
     /// The `[defaults]` policy: every mailbox's starting point, and the policy of `--maildir` mailboxes.
     public var defaultPolicy = MailboxPolicy()
+    /// `[classifier]`: where the verdicts change, for the service and for the command line.
+    public var cutoffs = Cutoffs.standard
 
     public init(databasePath: String? = nil, scanInterval: Int = 60, logLevel: LogLevelName = .info,
                 mailboxes: [MailboxConfiguration] = []) {
@@ -103,6 +106,16 @@ extension Configuration {
         if var database = try reader.table("database") {
             configuration.databasePath = try database.path("path")
             try database.finish()
+        }
+        if var classifier = try reader.table("classifier") {
+            let pitch = try classifier.number("pitch_cutoff", in: 0...1) ?? Cutoffs.standard.pitch
+            let ham = try classifier.number("ham_cutoff", in: 0...1) ?? Cutoffs.standard.ham
+            guard let cutoffs = Cutoffs(pitch: pitch, ham: ham) else {
+                throw ConfigurationError(key: "classifier.ham_cutoff",
+                                         "must be below classifier.pitch_cutoff (\(ham) is not below \(pitch))")
+            }
+            configuration.cutoffs = cutoffs
+            try classifier.finish()
         }
         if var service = try reader.table("service") {
             if let interval = try service.integer("scan_interval", in: 1...86_400) {
@@ -242,6 +255,18 @@ private struct TableReader {
             throw ConfigurationError(key: path + key, "must be between \(range.lowerBound) and \(range.upperBound)")
         }
         return integer
+    }
+
+    /// A number, integer or not ("1" and "1.0" both): TOML keeps the two apart, people writing a cutoff do not.
+    mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+        guard let value = value(key) else { return nil }
+        guard let number = value.double ?? value.int.map(Double.init), number.isFinite else {
+            throw ConfigurationError(key: path + key, "must be a number")
+        }
+        guard range.contains(number) else {
+            throw ConfigurationError(key: path + key, "must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return number
     }
 
     mutating func choice<Choice: RawRepresentable & CaseIterable>(

@@ -17,7 +17,7 @@ public enum Daemon {
             server.maximumSessions = milter.maximumSessions
             server.maximumMessageBytes = milter.maximumMessageBytes
             let filter = MilterFilter(configuration: milter, databasePath: settings.databasePath,
-                                      logger: logger)
+                                      cutoffs: settings.configuration.cutoffs, logger: logger)
             services.append(.init(service: MilterServer(configuration: server, handler: filter, logger: logger)))
         }
         let maildirs = try MaildirService(settings: settings, logger: logger)

@@ -21,7 +21,7 @@ final class MailboxWorker {
     let maildir: Maildir
     private(set) var policy: MailboxPolicy
     private let store: SQLiteTokenStore
-    private let engine: Engine
+    private var engine: Engine
     private let logger: Logger
     /// The journal's records, per folder path, so that a rescan of a large folder costs a directory listing.
     private var records: [String: [String: FileRecord]] = [:]
@@ -30,18 +30,25 @@ final class MailboxWorker {
     /// A change that could not be made now (a locked database, a full disk): the next scan tries again.
     private(set) var needsRetry = false
 
-    init(maildir: Maildir, policy: MailboxPolicy, store: SQLiteTokenStore, logger: Logger) {
+    init(maildir: Maildir, policy: MailboxPolicy, cutoffs: Cutoffs = .standard, store: SQLiteTokenStore,
+         logger: Logger) {
         self.maildir = maildir
         self.policy = policy
         self.store = store
-        self.engine = Engine(store: store, contacts: store, templates: store, threads: store)
+        self.engine = Self.engine(store: store, cutoffs: cutoffs)
         var logger = logger
         logger[metadataKey: "mailbox"] = "\(maildir.root)"
         self.logger = logger
     }
 
-    func update(policy: MailboxPolicy) {
+    func update(policy: MailboxPolicy, cutoffs: Cutoffs) {
         self.policy = policy
+        engine = Self.engine(store: store, cutoffs: cutoffs)
+    }
+
+    private static func engine(store: SQLiteTokenStore, cutoffs: Cutoffs) -> Engine {
+        Engine(store: store, schedule: ModelSchedule.standard.withCutoffs(cutoffs), contacts: store,
+               templates: store, threads: store)
     }
 
     var quarantine: MaildirFolder { maildir.folder(policy.quarantineFolder) }

@@ -196,7 +196,8 @@ private struct WatchLoop {
     private mutating func addWorker(_ mailbox: MailboxConfiguration, store: SQLiteTokenStore) {
         let control = self.control
         let maildir = Maildir(root: mailbox.path)
-        let worker = MailboxWorker(maildir: maildir, policy: mailbox.policy, store: store, logger: logger)
+        let worker = MailboxWorker(maildir: maildir, policy: mailbox.policy, cutoffs: configuration.cutoffs,
+                                   store: store, logger: logger)
         workers[maildir.root] = worker
         do {
             try maildir.inbox.create()
@@ -289,7 +290,7 @@ private struct WatchLoop {
         configuration = new
         for mailbox in new.mailboxes {
             if let worker = workers[Maildir(root: mailbox.path).root] {
-                worker.update(policy: mailbox.policy)
+                worker.update(policy: mailbox.policy, cutoffs: new.cutoffs)
             } else {
                 addWorker(mailbox, store: store)
             }

@@ -77,6 +77,8 @@ public struct MilterConfiguration: Sendable, Equatable {
 public final class MilterFilter: MilterHandler {
     let configuration: MilterConfiguration
     let databasePath: String
+    /// The model schedule with the configured cutoffs.
+    let schedule: ModelSchedule
     let logger: Logger
     /// SQLite calls block: they run on NIO's thread pool, never on the event loops or the cooperative pool.
     let pool: NIOThreadPool
@@ -88,9 +90,10 @@ public final class MilterFilter: MilterHandler {
         var lastError = ""
     }
 
-    public init(configuration: MilterConfiguration, databasePath: String, logger: Logger,
-                pool: NIOThreadPool = .singleton) {
+    public init(configuration: MilterConfiguration, databasePath: String, cutoffs: Cutoffs = .standard,
+                logger: Logger, pool: NIOThreadPool = .singleton) {
         self.configuration = configuration
+        schedule = ModelSchedule.standard.withCutoffs(cutoffs)
         self.databasePath = databasePath
         self.logger = logger
         self.pool = pool
@@ -125,7 +128,8 @@ public final class MilterFilter: MilterHandler {
         }
         let parsed = Message(bytes: message.bytes)
         let (tokens, classification) = try withReader { reader in
-            let engine = Engine(store: reader, contacts: reader, templates: reader, threads: reader)
+            let engine = Engine(store: reader, schedule: schedule, contacts: reader, templates: reader,
+                                threads: reader)
             let (tokens, assessment) = try reader.withSnapshot { try engine.tokensAndAssessment(of: parsed) }
             return (tokens, assessment.classification)
         }

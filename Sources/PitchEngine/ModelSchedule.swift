@@ -54,6 +54,16 @@ public struct ModelSchedule: Sendable {
     public static let standard = ModelSchedule(
         slideFrom: 25, starterUntil: 500, starterParameters: .starter, ownParameters: .default)
 
+    /// The same schedule with these verdict cutoffs at every stage: what `[classifier]` in the configuration sets.
+    public func withCutoffs(_ cutoffs: Cutoffs) -> ModelSchedule {
+        var schedule = self
+        for keyPath in [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters] {
+            schedule[keyPath: keyPath].pitchCutoff = cutoffs.pitch
+            schedule[keyPath: keyPath].hamCutoff = cutoffs.ham
+        }
+        return schedule
+    }
+
     /// Whether the starter model's counts are added to a database with these totals.
     public func addsStarter(to own: ClassTotals) -> Bool {
         min(own.pitch, own.ham) < starterUntil
@@ -72,5 +82,22 @@ public struct ModelSchedule: Sendable {
             minDeviation: slide(starterParameters.minDeviation, ownParameters.minDeviation),
             pitchCutoff: slide(starterParameters.pitchCutoff, ownParameters.pitchCutoff),
             hamCutoff: slide(starterParameters.hamCutoff, ownParameters.hamCutoff))
+    }
+}
+
+/// Where the verdicts change: scores at or above `pitch` are pitches, at or below `ham` ham, unsure between.
+public struct Cutoffs: Sendable, Equatable {
+    public var pitch: Double
+    public var ham: Double
+
+    /// The cutoffs every schedule starts with (`ClassifierParameters.default` has the measurements).
+    public static let standard = Cutoffs(pitch: ClassifierParameters.default.pitchCutoff,
+                                         ham: ClassifierParameters.default.hamCutoff)!  // 0.9 and 0.2
+
+    /// Nil unless 0 ≤ ham < pitch ≤ 1.
+    public init?(pitch: Double, ham: Double) {
+        guard pitch.isFinite, ham.isFinite, 0 <= ham, ham < pitch, pitch <= 1 else { return nil }
+        self.pitch = pitch
+        self.ham = ham
     }
 }

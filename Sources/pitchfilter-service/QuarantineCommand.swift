@@ -21,16 +21,16 @@ struct QuarantineCommand: ParsableCommand {
 
     struct Location: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp(
-            "The service's configuration, for its database (default: /etc/pitchfilter/pitchfilter.toml if it "
-                + "exists).", valueName: "file"))
+            "The service's configuration, for its database (default: $PITCHFILTER_CONFIG, else "
+                + "/etc/pitchfilter/pitchfilter.toml if it exists).", valueName: "file"))
         var config: String?
 
         @OptionGroup var database: DatabaseOption
 
         /// --db, else the configuration's database, else the usual default.
         func path() throws -> String {
-            if database.db != nil { return database.path }
-            let file = config ?? (Serve.exists(Serve.defaultConfigurationFile) ? Serve.defaultConfigurationFile : nil)
+            if let db = database.db { return db }
+            let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
             if let file {
                 do {
                     if let path = try ConfigurationFile.read(file).databasePath { return path }
@@ -39,7 +39,7 @@ struct QuarantineCommand: ParsableCommand {
                     throw ExitCode(3)
                 }
             }
-            return database.path
+            return DatabaseLocation.resolve(option: nil, environment: Environment.current)
         }
 
         func desk() throws -> QuarantineDesk {

@@ -12,14 +12,15 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: ServiceCommands.serveAbstract,
         discussion: """
-            Reads /etc/pitchfilter/pitchfilter.toml (or --config); every key is documented in \
+            Reads --config, else $PITCHFILTER_CONFIG, else /etc/pitchfilter/pitchfilter.toml; every key is documented in \
             samples/pitchfilter.toml. --maildir and --db override the file. SIGTERM and SIGINT stop after the \
             message in hand (exit 0); SIGHUP re-reads the configuration. Under systemd (Type=notify) it reports \
             READY=1 once it is watching.
             """)
 
     @Option(name: .long, help: ArgumentHelp(
-        "The configuration file (default: /etc/pitchfilter/pitchfilter.toml if it exists).", valueName: "file"))
+        "The configuration file (default: $PITCHFILTER_CONFIG, else /etc/pitchfilter/pitchfilter.toml if it "
+            + "exists).", valueName: "file"))
     var config: String?
 
     @Option(name: .long, help: ArgumentHelp(
@@ -38,10 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .long, help: "Check the configuration, print what would be watched, and exit (0 valid, 78 not).")
     var check = false
 
-    static let defaultConfigurationFile = "/etc/pitchfilter/pitchfilter.toml"
 
     func run() async throws {
-        let file = config ?? (Self.exists(Self.defaultConfigurationFile) ? Self.defaultConfigurationFile : nil)
+        let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter)
         let load: @Sendable () throws -> Configuration = {
             var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
@@ -103,10 +103,6 @@ struct Serve: AsyncParsableCommand {
             logger.critical("stopped: \(error)")
             throw ExitCode(1)
         }
-    }
-
-    static func exists(_ path: String) -> Bool {
-        access(path, F_OK) == 0
     }
 
     /// The service may change directory; a relative path given on the command line means the caller's.

@@ -11,6 +11,6 @@ struct ServiceCommand: AsyncParsableCommand {
         commandName: "pitchfilter",
         abstract: "The pitchfilter service, and its quarantine.",
         version: Engine.programVersion,
-        subcommands: [Serve.self, QuarantineCommand.self]
+        subcommands: [Serve.self, QuarantineCommand.self, ConfigValuesCommand.self]
     )
 }

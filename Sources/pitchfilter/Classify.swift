@@ -21,14 +21,17 @@ struct Classify: ParsableCommand {
     @Argument(help: ArgumentHelp("Messages to classify.", valueName: "path")) var paths: [String]
 
     func run() throws {
+        let path = try database.path()
+        let cutoffs = try CommandLineConfiguration.cutoffsForCommand()
         let store: SQLiteTokenStore?
         do {
-            store = try Stores.openForReading(database.path)
+            store = try Stores.openForReading(path)
         } catch {
             Stores.report(error)
             throw ExitCode(3)
         }
-        var engine = Engine(store: store, contacts: store, templates: store, threads: store)
+        let schedule = ModelSchedule.standard.withCutoffs(cutoffs)
+        var engine = Engine(store: store, schedule: schedule, contacts: store, templates: store, threads: store)
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?
@@ -37,7 +40,8 @@ struct Classify: ParsableCommand {
                 // A run of more than one batch reads the whole database once rather than a few hundred rows per
                 // message; either way each message sees one consistent state of it.
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
-                    engine = Engine(store: try store.snapshot(), contacts: try store.contactSnapshot(),
+                    engine = Engine(store: try store.snapshot(), schedule: schedule,
+                                    contacts: try store.contactSnapshot(),
                                     templates: try store.templateSnapshot(), threads: store)
                 }
                 let results = Parallel.map(batch) { [engine] item in

@@ -28,7 +28,7 @@ struct Contacts: ParsableCommand {
         var paths: [String]
 
         func run() throws {
-            let store = try Stores.openForWriting(database.path)
+            let store = try Stores.openForWriting(try database.path())
             var messages = 0
             var added = 0
             var failed = 0
@@ -57,8 +57,9 @@ struct Contacts: ParsableCommand {
         @OptionGroup var database: DatabaseOption
 
         func run() throws {
+            let path = try database.path()
             do {
-                guard let store = try Stores.openForReading(database.path) else { return }
+                guard let store = try Stores.openForReading(path) else { return }
                 var output = ""
                 for contact in try store.allContacts() {
                     output += "\(contact.address) \(contact.source.rawValue) \(CalendarDay.of(contact.addedAt))\n"

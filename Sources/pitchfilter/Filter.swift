@@ -23,7 +23,7 @@ struct Filter: ParsableCommand {
     @OptionGroup var database: DatabaseOption
 
     func run() throws {
-        PipeFilter.run(databasePath: database.path)
+        PipeFilter.run(databaseOption: database.db)
     }
 }
 
@@ -52,7 +52,10 @@ enum PipeFilter {
         }
     }
 
-    static func run(databasePath: String) -> Never {
+    /// `databaseOption`: the `--db` value, if any. The rest of the path, and the cutoffs, come from the
+    /// environment and the configuration file once the message is read, so that a broken configuration passes
+    /// the message through like any other failure.
+    static func run(databaseOption: String?) -> Never {
         signal(SIGPIPE, SIG_IGN)  // a reader that goes away must be an error from write(2), not a silent death
         let input: StandardInput
         do {
@@ -72,6 +75,9 @@ enum PipeFilter {
         let raw = Array(input.buffer)
         let outcome: Result<(HeaderEdit, Recording?), PassThrough>
         do {
+            let databasePath = try DatabaseLocation.resolve(option: databaseOption, environment: Environment.current) {
+                try CommandLineConfiguration.current.get().databasePath
+            }
             outcome = .success(try tag(raw, databasePath: databasePath))
         } catch let reason as PassThrough {
             outcome = .failure(reason)
@@ -116,7 +122,9 @@ enum PipeFilter {
     static func tag(_ raw: [UInt8], databasePath: String) throws -> (HeaderEdit, Recording?) {
         let message = Message(bytes: raw)
         let store = try openStore(databasePath)
-        let engine = Engine(store: store, contacts: store, templates: store, threads: store)
+        let schedule = ModelSchedule.standard.withCutoffs(try CommandLineConfiguration.cutoffs())
+        let engine = Engine(store: store, schedule: schedule, contacts: store,
+                            templates: store, threads: store)
         let (tokens, assessment) = try store.map { try $0.withSnapshot { try engine.tokensAndAssessment(of: message) } }
             ?? engine.tokensAndAssessment(of: message)
         let edit = message.edit(removing: MessageDigest.ownFields,

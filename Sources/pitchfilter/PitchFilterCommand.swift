@@ -9,8 +9,7 @@ enum Main {
         // The pipe filter starts once per delivered message. Parsing its two possible arguments here skips the
         // argument parser's start-up, which measured 5 ms of reflection: more than the filtering itself.
         if let databaseOption = PipeFilter.plainArguments(arguments) {
-            PipeFilter.run(databasePath: DatabaseLocation.resolve(option: databaseOption,
-                                                                  environment: Environment.current))
+            PipeFilter.run(databaseOption: databaseOption)
         }
         if ServiceCommands.isServiceCommand(arguments) { ServiceCommands.exec(arguments) }
         PitchFilterCommand.main()

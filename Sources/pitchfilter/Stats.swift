@@ -9,9 +9,10 @@ struct Stats: ParsableCommand {
     @OptionGroup var database: DatabaseOption
 
     func run() throws {
-        print("database: \(database.path)")
+        let path = try database.path()
+        print("database: \(path)")
         do {
-            if let store = try Stores.openForReading(database.path) {
+            if let store = try Stores.openForReading(path) {
                 let stats = try store.statistics()
                 print("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
                 print("tokens: \(stats.tokens)")

@@ -38,7 +38,7 @@ struct Train: ParsableCommand {
     static let batchSize = 1_000
 
     func run() throws {
-        let store = try Stores.openForWriting(database.path)
+        let store = try Stores.openForWriting(try database.path())
         // Senders are looked up in a copy of the contact book: the store's connection is busy with the writer.
         let contacts: ContactSnapshot
         do {

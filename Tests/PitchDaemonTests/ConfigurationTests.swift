@@ -1,5 +1,6 @@
 import Foundation
 @testable import PitchDaemon
+import PitchEngine
 import PitchMilter
 import Testing
 
@@ -11,6 +12,7 @@ import Testing
         #expect(configuration.databasePath == "/var/lib/pitchfilter/pitchfilter.sqlite")
         #expect(configuration.scanInterval == 60)
         #expect(configuration.logLevel == .info)
+        #expect(configuration.cutoffs == .standard)
         #expect(configuration.defaultPolicy == MailboxPolicy())
         #expect(configuration.milter == MilterConfiguration(address: .unix(path: "/run/pitchfilter/milter.sock",
                                                                             mode: 0o660)))
@@ -54,6 +56,13 @@ import Testing
         ("[[mailbox]]\npath = \"/m\"\n[[mailbox]]\npath = \"/m/\"", "mailbox: /m is listed twice"),
         ("databse = 1", "databse: unknown key (misspelt?)"),
         ("database = \"/x\"", "database: must be a table ([database])"),
+        ("[classifier]\npitch_cutoff = 1.5", "classifier.pitch_cutoff: must be between 0.0 and 1.0"),
+        ("[classifier]\nham_cutoff = \"0.2\"", "classifier.ham_cutoff: must be a number"),
+        ("[classifier]\npitch_cutoff = 0.5\nham_cutoff = 0.5",
+         "classifier.ham_cutoff: must be below classifier.pitch_cutoff (0.5 is not below 0.5)"),
+        ("[classifier]\npitch_cutoff = 0.1", "classifier.ham_cutoff: must be below classifier.pitch_cutoff "
+            + "(0.2 is not below 0.1)"),
+        ("[classifier]\nunsure = 0.5", "classifier.unsure: unknown key (misspelt?)"),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
         #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }
@@ -62,6 +71,16 @@ import Testing
         } catch {
             #expect(error.description == message)
         }
+    }
+
+    @Test(arguments: [
+        ("", Cutoffs.standard),
+        ("[classifier]\npitch_cutoff = 0.95", Cutoffs(pitch: 0.95, ham: 0.2)!),
+        ("[classifier]\npitch_cutoff = 1\nham_cutoff = 0", Cutoffs(pitch: 1, ham: 0)!),
+        ("[classifier]\nham_cutoff = 0.35", Cutoffs(pitch: 0.9, ham: 0.35)!),
+    ])
+    func classifierCutoffsTakeIntegersAndDefaultEachKey(text: String, cutoffs: Cutoffs) throws {
+        #expect(try Configuration.parse(text, file: "test.toml").cutoffs == cutoffs)
     }
 
     @Test func syntaxErrorsNameTheFileAndLine() {

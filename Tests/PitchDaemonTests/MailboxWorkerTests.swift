@@ -31,10 +31,11 @@ import Testing
                                      access: .readWrite)
     }
 
-    func worker(_ change: (inout MailboxPolicy) -> Void = { _ in }) throws -> MailboxWorker {
+    func worker(cutoffs: Cutoffs = .standard, _ change: (inout MailboxPolicy) -> Void = { _ in }) throws
+        -> MailboxWorker {
         var policy = MailboxPolicy()
         change(&policy)
-        let worker = MailboxWorker(maildir: maildir, policy: policy, store: store,
+        let worker = MailboxWorker(maildir: maildir, policy: policy, cutoffs: cutoffs, store: store,
                                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try worker.prepare()
         return worker
@@ -80,6 +81,23 @@ import Testing
         #expect(entries.first?.sender == "milan@renderhaus-viz.example")
         #expect(entries.first?.subject == "Photorealistic renders for your projects")
         #expect(try store.quarantineEntries(.states([.moving])).isEmpty)
+    }
+
+    /// With `[classifier] pitch_cutoff = 1` the same pitch is only unsure: tagged where it is, not quarantined;
+    /// a reload that brings the standard cutoffs back quarantines the next one.
+    @Test func theConfiguredCutoffsDecideAndAReloadChangesThem() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker(cutoffs: Cutoffs(pitch: 1, ham: 0.2)!)
+        worker.scanAll(shouldStop: { false })
+        let inbox = try files(maildir.inbox)
+        #expect(Array(inbox.keys) == ["new/1.M1P1Q1.test"])
+        expectTagged(inbox["new/1.M1P1Q1.test"], verdict: "unsure", original: Self.pitch)
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+
+        worker.update(policy: MailboxPolicy(), cutoffs: .standard)
+        try deliver(Self.pitch, "2.M2P2Q2.test")
+        worker.scanAll(shouldStop: { false })
+        #expect(Array(try files(maildir.folder(".Pitches")).keys) == ["new/2.M2P2Q2.test"])
     }
 
     @Test func hamIsLeftAsItIsByDefault() throws {

@@ -88,14 +88,15 @@ import Testing
         return MilterMessage(envelope: envelope, bytes: bytes, headerNames: [], isTruncated: false, size: bytes.count)
     }
 
-    func filter(hold: Bool = true, tag: String = "[PITCH]") throws -> (MilterFilter, String) {
+    func filter(hold: Bool = true, tag: String = "[PITCH]", cutoffs: Cutoffs = .standard) throws
+        -> (MilterFilter, String) {
         let directory = NSTemporaryDirectory() + "MilterFilterTests-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.holdPitches = hold
         configuration.subjectTag = tag
         let path = directory + "/db.sqlite"
-        return (MilterFilter(configuration: configuration, databasePath: path,
+        return (MilterFilter(configuration: configuration, databasePath: path, cutoffs: cutoffs,
                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })), path)
     }
 
@@ -115,6 +116,19 @@ import Testing
             return
         }
         #expect(reason.hasPrefix("pitchfilter: pitch, score=0.9"))
+    }
+
+    /// `[classifier]` cutoffs reach the milter's verdicts: above every score, the pitch is only unsure, so it is
+    /// neither tagged in its Subject nor held.
+    @Test func theConfiguredCutoffsDecide() async throws {
+        let (filter, _) = try filter(cutoffs: Cutoffs(pitch: 1, ham: 0.2)!)
+        let replies = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml"))
+        #expect(replies.count == 1)
+        guard case .addHeader("X-Pitch-Status", let status) = replies.first else {
+            Issue.record("no X-Pitch-Status: \(replies)")
+            return
+        }
+        #expect(status.hasPrefix("unsure, score=0.9"))
     }
 
     @Test func hamGetsOnlyItsHeaderField() async throws {

@@ -457,3 +457,62 @@ import Testing
         #expect((object["ham"] as? [String: Int])?.values.reduce(0, +) == (try EvalTests.count("ham")))
     }
 }
+
+/// The configuration file (`$PITCHFILTER_CONFIG`, else /etc/pitchfilter/pitchfilter.toml) as the command line
+/// reads it: through `pitchfilter-service config-values`, which must be beside the executable.
+@Suite struct ConfigurationFileTests {
+    static let coldPitch = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("samples/messages/cold-pitch.eml").path
+
+    /// The starter model scores the sample 0.9999 (the README's first command): a pitch at the standard cutoff
+    /// of 0.9, unsure below a cutoff of 1.
+    @Test func theFileGivesTheDatabaseAndTheCutoffs() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("configured/pitchfilter.sqlite")
+        let config = try scratch.write("pitchfilter.toml", """
+            [database]
+            path = "\(db)"
+            [classifier]
+            pitch_cutoff = 1
+            """)
+        let configured = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        var run = try Run.pitchfilter(["classify", Self.coldPitch], environment: configured)
+        #expect(run.text == "unsure 0.9999 \(Self.coldPitch)\n")
+        #expect(run.status == 2)
+        run = try Run.pitchfilter(["classify", Self.coldPitch], environment: ["HOME": scratch.path("home")])
+        #expect(run.text == "pitch 0.9999 \(Self.coldPitch)\n")
+        #expect(run.status == 0)
+
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        run = try Run.pitchfilter(["filter"], stdin: bytes, environment: configured)
+        #expect(run.status == 0)
+        #expect(run.text.hasPrefix("X-Pitch-Status: unsure, score=0.9999, "))
+
+        // train without --db creates the configured database; --db and $PITCHFILTER_DB still come first.
+        let ham = try scratch.write("ham.eml", ClassifyTrainTests.ham)
+        run = try Run.pitchfilter(["train", "--ham", ham], environment: configured)
+        #expect(run.status == 0)
+        #expect(FileManager.default.fileExists(atPath: db))
+        run = try Run.pitchfilter(["stats"], environment: configured)
+        #expect(run.text.hasPrefix("database: \(db)\n"))
+        run = try Run.pitchfilter(["stats"], environment: configured.merging(["PITCHFILTER_DB": "/env.sqlite"]) { $1 })
+        #expect(run.text.hasPrefix("database: /env.sqlite\n"))
+    }
+
+    /// A broken file: the commands say which key and exit 3; the pipe filter passes the message through.
+    @Test func aBrokenFileStopsTheCommandsButNotTheMail() throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("pitchfilter.toml", "[classifier]\npitch_cutoff = 2\n")
+        let environment = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        var run = try Run.pitchfilter(["classify", Self.coldPitch], environment: environment)
+        #expect(run.status == 3)
+        #expect(run.stderr.contains("classifier.pitch_cutoff: must be between 0.0 and 1.0"))
+
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        run = try Run.pitchfilter(["filter"], stdin: bytes, environment: environment)
+        #expect(run.status == 0)
+        #expect(run.stdout == bytes)
+        #expect(run.stderr.hasPrefix("pitchfilter: passed through unchanged: configuration \(config): "))
+        #expect(run.stderr.split(separator: "\n").count == 1)
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import PitchEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the commands take from the configuration file when their flags and environment leave it open: the token
+/// database (`[database] path`) and the verdict cutoffs (`[classifier]`).
+///
+/// The file is the service's: `$PITCHFILTER_CONFIG`, else `/etc/pitchfilter/pitchfilter.toml` if it exists. The
+/// command line does not parse it itself. The TOML library needs Foundation with ICU, which made every pipe-filter
+/// run 1.5 ms slower before it moved to `pitchfilter-service`; so, only when a file exists, `pitchfilter` runs
+/// `pitchfilter-service config-values`, which reads it with the service's own parser and checks and prints the
+/// values as `key=value` lines.
+public struct CommandLineConfiguration: Sendable, Equatable {
+    public var databasePath: String?
+    public var cutoffs: Cutoffs
+
+    public init(databasePath: String? = nil, cutoffs: Cutoffs = .standard) {
+        self.databasePath = databasePath
+        self.cutoffs = cutoffs
+    }
+
+    public static let valuesCommand = "config-values"
+    public static let systemFile = "/etc/pitchfilter/pitchfilter.toml"
+
+    /// The file in effect, or nil for none.
+    public static func file(environment: (String) -> String?) -> String? {
+        if let path = environment("PITCHFILTER_CONFIG"), !path.isEmpty { return path }
+        return access(systemFile, F_OK) == 0 ? systemFile : nil
+    }
+
+    /// The configuration of this process, read the first time it is needed.
+    public static let current: Result<CommandLineConfiguration, ConfigurationUnavailable> = load(
+        environment: Environment.current, services: ServiceCommands.candidates())
+
+    /// The cutoffs in effect: with no configuration file the standard ones, and nothing is run.
+    public static func cutoffs() throws(ConfigurationUnavailable) -> Cutoffs {
+        guard file(environment: Environment.current) != nil else { return .standard }
+        return try current.get().cutoffs
+    }
+
+    /// `cutoffs()` for a command: a file that cannot be read is reported, and the command exits with status 3.
+    public static func cutoffsForCommand() throws(ExitCode) -> Cutoffs {
+        do {
+            return try cutoffs()
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+    }
+
+    /// What `config-values` prints.
+    public var lines: String {
+        var text = databasePath.map { "database.path=\($0)\n" } ?? ""
+        text += "classifier.pitch_cutoff=\(cutoffs.pitch)\nclassifier.ham_cutoff=\(cutoffs.ham)\n"
+        return text
+    }
+
+    /// `lines` read back; nil for anything else.
+    public init?(lines: String) {
+        var values: [String: String] = [:]
+        for line in lines.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { return nil }
+            values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        guard let pitch = values["classifier.pitch_cutoff"].flatMap(Double.init),
+              let ham = values["classifier.ham_cutoff"].flatMap(Double.init),
+              let cutoffs = Cutoffs(pitch: pitch, ham: ham) else { return nil }
+        self.init(databasePath: values["database.path"], cutoffs: cutoffs)
+    }
+
+    /// Runs the first of `services` that exists with `config-values` on the file in effect.
+    static func load(environment: (String) -> String?,
+                     services: [String]) -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
+        guard let file = file(environment: environment) else { return .success(CommandLineConfiguration()) }
+        guard let service = services.first(where: { access($0, X_OK) == 0 }) else {
+            return .failure(ConfigurationUnavailable(file: file, reason: "reading it needs "
+                + "\(ServiceCommands.executableName), installed beside pitchfilter"))
+        }
+        let (status, output) = Subprocess.run([service, valuesCommand, "--config", file])
+        guard status == 0 else {
+            // Its last line says why, behind the "pitchfilter: " every error line starts with.
+            var reason = output.split(separator: "\n").last.map(String.init) ?? "exit status \(status)"
+            if reason.hasPrefix("pitchfilter: ") { reason.removeFirst("pitchfilter: ".count) }
+            return .failure(ConfigurationUnavailable(file: file, reason: reason))
+        }
+        guard let configuration = CommandLineConfiguration(lines: output) else {
+            return .failure(ConfigurationUnavailable(file: file, reason: "\(service) printed \"\(output)\""))
+        }
+        return .success(configuration)
+    }
+}
+
+public struct ConfigurationUnavailable: Error, Equatable, CustomStringConvertible {
+    public let file: String
+    public let reason: String
+
+    public var description: String { "configuration \(file): \(reason)" }
+}
+
+/// Runs a program to its end, its standard output and error read together. For the small outputs of our own
+/// helper only: nothing here bounds the time or the size.
+enum Subprocess {
+    static func run(_ arguments: [String]) -> (status: Int32, output: String) {
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { return (-1, "pipe: \(systemReason(errno))") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // Not our standard input: in the pipe filter that is the message.
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        posix_spawn_file_actions_addclose(&actions, pipeEnds[1])
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, arguments[0], &actions, nil, argv, environ)
+        close(pipeEnds[1])
+        defer { close(pipeEnds[0]) }
+        guard spawned == 0 else { return (-1, "\(arguments[0]): \(systemReason(spawned))") }
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4_096)
+        while true {
+            let count = read(pipeEnds[0], &chunk, chunk.count)
+            if count > 0 {
+                output += chunk[0..<count]
+            } else if count == 0 || errno != EINTR {
+                break
+            }
+        }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+        let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exitStatus, String(decoding: output, as: UTF8.self))
+    }
+}
