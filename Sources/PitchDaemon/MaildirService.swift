@@ -278,6 +278,10 @@ private struct WatchLoop {
         if new.databasePath != configuration.databasePath {
             logger.warning("the database path changed; restart the service to use it")
         }
+        if new.cutoffs != configuration.cutoffs, configuration.milter != nil {
+            // The Maildir workers take the new cutoffs below; the milter's settings are read at start only.
+            logger.warning("the milter keeps its [classifier] cutoffs until the service restarts")
+        }
         let roots = Set(new.mailboxes.map { Maildir(root: $0.path).root })
         for (root, _) in workers where !roots.contains(root) {
             workers[root] = nil

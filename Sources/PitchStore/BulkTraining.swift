@@ -19,8 +19,8 @@ import PitchTokenizer
 /// is pending, and it and the rest of its `add` call go through `train` as they always did.
 public struct BulkTraining {
     public let store: SQLiteTokenStore
-    /// Token ids held before `add` commits on its own: bounds the memory (the items' ids and the runs, about 30
-    /// bytes an id) and how long the commit holds the write lock, which another writer waits at most 2 s for. The
+    /// Token ids held before `add` commits on its own (every pending item's, learned or not, since a replay needs
+    /// them all): bounds the memory (the items' ids and the runs, about 30 bytes an id) and how long the commit holds the write lock, which another writer waits at most 2 s for. The
     /// SpamAssassin corpus's 4,150 ham (1.6 million ids, 417,000 distinct) commit in 0.4-0.6 s on this project's
     /// 2-core machine.
     public let tokenLimit: Int
@@ -35,6 +35,8 @@ public struct BulkTraining {
     private var hamAdditions: [TokenID] = []
     private var deduplicator = ItemDeduplicator()
     private var tokensHeld = 0
+    /// The outcome of every item committed so far, in order: what a summary counts, also after a failure.
+    public private(set) var committed: [TrainingOutcome] = []
 
     public init(store: SQLiteTokenStore, tokenLimit: Int = 2_000_000) {
         self.store = store
@@ -42,11 +44,27 @@ public struct BulkTraining {
     }
 
     /// Takes `items` in order, and returns the outcomes of whatever this call committed: items of earlier calls
-    /// too, or none. Every item's outcome is returned once, in order, by `add` or `finish`.
+    /// too, or none. Every item's outcome is returned once, in order, by `add` or `finish`. After a throw, what was
+    /// not committed is lost (`committed` says what was) and the run must end: a caller that retried the same
+    /// items would find some of them learned by itself.
+    @discardableResult
     public mutating func add(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
+        let before = committed.count
+        try predict(items)
+        return Array(committed[before...])
+    }
+
+    /// Commits what is pending and returns its outcomes.
+    @discardableResult
+    public mutating func finish() throws -> [TrainingOutcome] {
+        let before = committed.count
+        try commit()
+        return Array(committed[before...])
+    }
+
+    private mutating func predict(_ items: [TrainingItem]) throws {
         // The ledger rows of the whole call in one read transaction. Only valid until something commits, which is
         // why every item after the first that cannot be predicted goes through `train`.
-        var committed: [TrainingOutcome] = []
         let read = try store.ledgerClasses(of: items.map(\.digest))
         for index in items.indices {
             let item = items[index]
@@ -55,6 +73,7 @@ public struct BulkTraining {
             // What the commit must find in the ledger for the prediction to hold: nothing to check when it came
             // from an earlier item of the run.
             let expected: PendingItem.Expectation = inRun == nil ? .ledger(read[index]) : .run
+            tokensHeld += item.tokens.count
             switch (known, item.target) {
             case let (nil, target?):
                 // Learned: the only case that writes, and it only adds, each token once per message.
@@ -62,7 +81,6 @@ public struct BulkTraining {
                 for id in item.tokens where deduplicator.isFirst(id.rawValue) {
                     if target == .pitch { pitchAdditions.append(id) } else { hamAdditions.append(id) }
                 }
-                tokensHeld += item.tokens.count
                 learnedInRun[item.digest] = target
                 pending.append(PendingItem(item: item, expected: expected, outcome: .learned))
             case let (known?, target?) where known == target:
@@ -70,20 +88,14 @@ public struct BulkTraining {
             case (nil, nil):
                 pending.append(PendingItem(item: item, expected: expected, outcome: .notKnown))
             default:
-                committed += try commit()
+                try commit()
                 committed += try store.train(Array(items[index...]))
-                return committed
+                return
             }
         }
         closeRun()
         // Only between calls: `read` is stale once something commits.
-        if tokensHeld >= tokenLimit { committed += try commit() }
-        return committed
-    }
-
-    /// Commits what is pending and returns its outcomes.
-    public mutating func finish() throws -> [TrainingOutcome] {
-        try commit()
+        if tokensHeld >= tokenLimit { try commit() }
     }
 
     private mutating func closeRun() {
@@ -93,15 +105,14 @@ public struct BulkTraining {
         hamAdditions = []
     }
 
-    private mutating func commit() throws -> [TrainingOutcome] {
+    private mutating func commit() throws {
         closeRun()
-        guard !pending.isEmpty else { return [] }
-        let outcomes = try store.commitBulk(pending, sums: CountRun.merging(runs))
+        guard !pending.isEmpty else { return }
+        committed += try store.commitBulk(pending, sums: CountRun.merging(runs))
         pending = []
         learnedInRun = [:]
         runs = []
         tokensHeld = 0
-        return outcomes
     }
 }
 

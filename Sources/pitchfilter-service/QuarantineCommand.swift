@@ -27,19 +27,18 @@ struct QuarantineCommand: ParsableCommand {
 
         @OptionGroup var database: DatabaseOption
 
-        /// --db, else the configuration's database, else the usual default.
+        /// --db, else $PITCHFILTER_DB, else the configuration's database, else the usual default: the order of
+        /// every other command.
         func path() throws -> String {
-            if let db = database.db { return db }
             let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
-            if let file {
-                do {
-                    if let path = try ConfigurationFile.read(file).databasePath { return path }
-                } catch {
-                    Stores.report(error)
-                    throw ExitCode(3)
+            do {
+                return try DatabaseLocation.resolve(option: database.db, environment: Environment.current) {
+                    try file.flatMap { try ConfigurationFile.read($0).databasePath }
                 }
+            } catch {
+                Stores.report(error)
+                throw ExitCode(3)
             }
-            return DatabaseLocation.resolve(option: nil, environment: Environment.current)
         }
 
         func desk() throws -> QuarantineDesk {

@@ -79,6 +79,8 @@ struct Serve: AsyncParsableCommand {
             ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
         if check {
             print("configuration valid: database \(databasePath)")
+            print("classifier: pitch at \(configuration.cutoffs.pitch) or above, ham at \(configuration.cutoffs.ham) "
+                + "or below")
             if let milter = configuration.milter {
                 print("milter \(milter.address): hold pitches \(milter.holdPitches ? "yes" : "no"), subject tag "
                     + (milter.subjectTag.isEmpty ? "none" : "\"\(milter.subjectTag)\""))

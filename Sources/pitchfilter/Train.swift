@@ -34,7 +34,8 @@ struct Train: ParsableCommand {
     }
 
     /// Messages per hand-over to the writer, which learns them while the next batch is tokenized. Transactions are
-    /// `BulkTraining`'s: one per `BulkTraining.tokenLimit` token ids, and one per run of moves or forgets.
+    /// `BulkTraining`'s (one per class, one per `BulkTraining.tokenLimit` token ids, one per run of moves or
+    /// forgets), and one per batch for its template sightings.
     static let batchSize = 1_000
 
     func run() throws {
@@ -81,8 +82,9 @@ struct Train: ParsableCommand {
                     }
                 }
                 let items = try prepared.map { try $0.get() }
-                // The template memory is looked up in the snapshot taken before the run (see below), so the writer
-                // records the batch's skeletons as it goes rather than all at the end.
+                // The template memory is looked up in the snapshot taken before the run, so the writer records the
+                // batch's skeletons as it goes rather than all at the end. A run that fails later leaves them
+                // recorded, as the pipe filter records every message it sees, trained or not.
                 try writer.submit(items.map(\.0), sightings: target == nil ? [] : items.compactMap(\.2))
                 // Whoever the owner keeps mail from is no stranger: the relationship signal learns them at the end
                 // of the run. Within a run every message is judged against the book as it was before it, whatever
@@ -125,7 +127,14 @@ final class OverlappedWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "pitchfilter.train.writer")
     private let pending = DispatchGroup()
     private var failure: (any Error)?
-    private(set) var progress = Progress()
+    private var reading = Progress()
+
+    /// What was read, and the outcomes of what was committed. Read it after `finish`.
+    var progress: Progress {
+        var progress = reading
+        progress.count(training.committed)
+        return progress
+    }
 
     init(store: SQLiteTokenStore) {
         training = BulkTraining(store: store)
@@ -135,12 +144,12 @@ final class OverlappedWriter: @unchecked Sendable {
     func submit(_ items: [TrainingItem], sightings: [TemplateSighting]) throws {
         pending.wait()
         if let failure { throw failure }
-        progress.read(items.count)
+        reading.read(items.count)
         pending.enter()
         queue.async { [self] in
             defer { pending.leave() }
             do {
-                progress.count(try training.add(items))
+                try training.add(items)
                 try Engine.remember(sightings, in: training.store)
             } catch {
                 failure = error
@@ -155,7 +164,7 @@ final class OverlappedWriter: @unchecked Sendable {
             defer { pending.leave() }
             guard failure == nil else { return }
             do {
-                progress.count(try training.finish())
+                try training.finish()
             } catch {
                 failure = error
             }
@@ -167,7 +176,7 @@ final class OverlappedWriter: @unchecked Sendable {
         pending.wait()
         if let failure { throw failure }
         do {
-            progress.count(try training.finish())
+            try training.finish()
         } catch {
             failure = error
             throw error

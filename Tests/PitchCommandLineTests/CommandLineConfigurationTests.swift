@@ -55,13 +55,13 @@ import Testing
 
     @Test func aServiceThatFailsGivesItsLastLine() throws {
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("config-values-\(UUID()).sh")
-        try "#!/bin/sh\necho starting\necho \"$3: line 2: expected a value\" >&2\nexit 78\n"
+        try "#!/bin/sh\necho starting\necho \"pitchfilter: ${2#--config=}: line 2: expected a value\" >&2\nexit 78\n"
             .write(to: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: script) }
         chmod(script.path, 0o755)
         let loaded = CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": "/etc/x.toml"][$0] },
                                                    services: [script.path])
         #expect(loaded == .failure(ConfigurationUnavailable(file: "/etc/x.toml",
-                                                            reason: "/etc/x.toml: line 2: expected a value")))
+                                                            reason: "line 2: expected a value")))
     }
 }

@@ -90,7 +90,11 @@ import Testing
         #expect(try training.add([Self.item(1, [1, 2], .pitch)]) == [])
         #expect(try training.add([Self.item(2, [3], .ham)]) == [.learned, .learned])
         #expect(try bulk.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
+        // Messages already known are held too (a replay would need their tokens), so they count towards the limit.
+        #expect(try training.add([Self.item(1, [1, 2], .pitch), Self.item(2, [3], .ham)])
+            == [.alreadyKnown, .alreadyKnown])
         #expect(try training.finish() == [])
+        #expect(training.committed == [.learned, .learned, .alreadyKnown, .alreadyKnown])
     }
 
     /// Another trainer writes the ledger between the prediction and the commit: the commit notices and applies the
@@ -120,6 +124,7 @@ import Testing
             #expect(throws: StoreError.self) { try training.finish() }
         }
         #expect(failed != nil)
+        #expect(training.committed.isEmpty)
         #expect(try bulk.allTokens().isEmpty)
         #expect(try bulk.ledgerClass(of: digest(1)) == nil)
     }

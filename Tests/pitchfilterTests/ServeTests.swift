@@ -130,6 +130,7 @@ import Testing
         #expect(run.status == 0)
         #expect(run.text == """
             configuration valid: database \(root.path)/db.sqlite
+            classifier: pitch at 0.9 or above, ham at 0.2 or below
             mailbox \(root.path)/one: pitch quarantine into .Pitches, unsure tag, ham leave, sent .Sent
 
             """)
