@@ -9,13 +9,13 @@ import Glibc
 /// database (`[database] path`) and the verdict cutoffs (`[classifier]`).
 ///
 /// The file is the service's: `$PITCHFILTER_CONFIG`, else `/etc/pitchfilter/pitchfilter.toml` if this user may
-/// read it (a file kept from other users, `0640 root:pitchfilter`, is the service's alone). With a file, every
-/// command that needs a value from it runs `pitchfilter-service` once, which adds that program's start-up to each
-/// run (`perf stat`: a pipe-filter run took 17 ms instead of 6 ms). The
+/// read it (a file kept from other users, `0640 root:pitchfilter`, is the service's alone). The
 /// command line does not parse it itself. The TOML library needs Foundation with ICU, which made every pipe-filter
 /// run 1.5 ms slower before it moved to `pitchfilter-service`; so, only when a file exists, `pitchfilter` runs
 /// `pitchfilter-service config-values`, which reads it with the service's own parser and checks and prints the
-/// values as `key=value` lines.
+/// values as `key=value` lines. That program's start took a pipe-filter run from 6 ms to 17 ms (`perf stat`), so
+/// its answer is kept in the user's cache directory for as long as the file stays the same (`ValuesCache`): then
+/// a run with a file costs what one without does, within the noise.
 public struct CommandLineConfiguration: Sendable, Equatable {
     public var databasePath: String?
     public var cutoffs: Cutoffs
@@ -37,7 +37,8 @@ public struct CommandLineConfiguration: Sendable, Equatable {
 
     /// The configuration of this process, read the first time it is needed.
     public static let current: Result<CommandLineConfiguration, ConfigurationUnavailable> = load(
-        environment: Environment.current, services: ServiceCommands.candidates())
+        environment: Environment.current, services: ServiceCommands.candidates(),
+        cacheDirectory: ValuesCache.directory(environment: Environment.current))
 
     /// The cutoffs in effect: with no configuration file the standard ones, and nothing is run.
     public static func cutoffs() throws(ConfigurationUnavailable) -> Cutoffs {
@@ -75,10 +76,13 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         self.init(databasePath: values["database.path"], cutoffs: cutoffs)
     }
 
-    /// Runs the first of `services` that exists with `config-values` on the file in effect.
-    static func load(environment: (String) -> String?,
-                     services: [String]) -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
+    /// Runs the first of `services` that exists with `config-values` on the file in effect, unless the cache in
+    /// `cacheDirectory` already holds its answer for this version of the file.
+    static func load(environment: (String) -> String?, services: [String],
+                     cacheDirectory: String?) -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
         guard let file = file(environment: environment) else { return .success(CommandLineConfiguration()) }
+        let cache = cacheDirectory.flatMap { ValuesCache(directory: $0, file: file) }
+        if let cached = cache?.read() { return .success(cached) }
         guard let service = services.first(where: { access($0, X_OK) == 0 }) else {
             return .failure(ConfigurationUnavailable(file: file, reason: "reading it needs "
                 + "\(ServiceCommands.executableName), installed beside pitchfilter"))
@@ -95,7 +99,56 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         guard let configuration = CommandLineConfiguration(lines: output) else {
             return .failure(ConfigurationUnavailable(file: file, reason: "\(service) printed \"\(output)\""))
         }
+        cache?.write(configuration)
         return .success(configuration)
+    }
+}
+
+/// `config-values`' answer for one version of one configuration file: `config-values` in the user's cache
+/// directory, its first line naming the program version and the file's path, device, inode, size and change time.
+/// Any edit, replacement or upgrade changes that line, and the service executable is asked again. Only what the
+/// user's own commands read is kept there, so a user can change nothing but their own verdicts with it.
+struct ValuesCache {
+    let path: String
+    let key: String
+
+    /// `$XDG_CACHE_HOME/pitchfilter`, else `~/.cache/pitchfilter`.
+    static func directory(environment: (String) -> String?) -> String {
+        if let cache = environment("XDG_CACHE_HOME"), cache.hasPrefix("/") { return cache + "/pitchfilter" }
+        return DatabaseLocation.homeDirectory(environment) + "/.cache/pitchfilter"
+    }
+
+    /// Nil when the file cannot be looked at, or its path cannot be written on one line.
+    init?(directory: String, file: String) {
+        var status = stat()
+        guard !file.contains("\n"), stat(file, &status) == 0 else { return nil }
+        path = directory + "/config-values"
+        key = "pitchfilter \(Engine.programVersion) \(status.st_dev) \(status.st_ino) \(status.st_size) "
+            + "\(status.st_ctim.tv_sec).\(status.st_ctim.tv_nsec) \(file)"
+    }
+
+    func read() -> CommandLineConfiguration? {
+        guard case .success(let bytes) = MailSource.readFile(path) else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let newline = text.firstIndex(of: "\n"), text[..<newline] == key else { return nil }
+        return CommandLineConfiguration(lines: String(text[text.index(after: newline)...]))
+    }
+
+    /// Best effort: a cache that cannot be written only means the next run asks again.
+    func write(_ configuration: CommandLineConfiguration) {
+        // The directory, and its parent (~/.cache may not exist yet), private as XDG asks.
+        let directory = String(path.dropLast("/config-values".count))
+        if let slash = directory.lastIndex(of: "/"), slash > directory.startIndex {
+            _ = mkdir(String(directory[..<slash]), 0o700)
+        }
+        _ = mkdir(directory, 0o700)
+        // Written beside it and renamed over it, so a concurrent reader sees the old answer or the new one.
+        let temporary = path + ".\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return }
+        let written = FileDescriptor.writeAll(descriptor, Array((key + "\n" + configuration.lines).utf8)[...])
+        close(descriptor)
+        if !written || rename(temporary, path) != 0 { unlink(temporary) }
     }
 }
 

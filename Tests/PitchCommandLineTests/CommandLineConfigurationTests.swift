@@ -39,7 +39,8 @@ import Testing
     }
 
     @Test func noFileMeansTheDefaultsAndNothingRun() {
-        let loaded = CommandLineConfiguration.load(environment: { _ in nil }, services: ["/nonexistent/service"])
+        let loaded = CommandLineConfiguration.load(environment: { _ in nil }, services: ["/nonexistent/service"],
+                                                   cacheDirectory: nil)
         // Unless this machine has /etc/pitchfilter/pitchfilter.toml, which the test cannot change.
         if access(CommandLineConfiguration.systemFile, F_OK) != 0 {
             #expect(loaded == .success(CommandLineConfiguration()))
@@ -48,7 +49,7 @@ import Testing
 
     @Test func aFileWithoutTheServiceExecutableIsAClearFailure() {
         let loaded = CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": "/etc/x.toml"][$0] },
-                                                   services: ["/nonexistent/pitchfilter-service"])
+                                                   services: ["/nonexistent/pitchfilter-service"], cacheDirectory: nil)
         #expect(loaded == .failure(ConfigurationUnavailable(
             file: "/etc/x.toml", reason: "reading it needs pitchfilter-service, installed beside pitchfilter")))
     }
@@ -60,8 +61,42 @@ import Testing
         defer { try? FileManager.default.removeItem(at: script) }
         chmod(script.path, 0o755)
         let loaded = CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": "/etc/x.toml"][$0] },
-                                                   services: [script.path])
+                                                   services: [script.path], cacheDirectory: nil)
         #expect(loaded == .failure(ConfigurationUnavailable(file: "/etc/x.toml",
                                                             reason: "line 2: expected a value")))
+    }
+
+    /// The service executable is asked once per version of the file: the answer is cached until the file changes.
+    @Test func theAnswerIsCachedUntilTheFileChanges() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-cache-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = directory + "/calls"
+        let script = directory + "/service.sh"
+        try "#!/bin/sh\necho called >> \(log)\necho classifier.pitch_cutoff=0.95\necho classifier.ham_cutoff=0.1\n"
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let config = directory + "/pitchfilter.toml"
+        try "[classifier]\n".write(toFile: config, atomically: false, encoding: .utf8)
+        func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
+            CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": config][$0] }, services: [script],
+                                          cacheDirectory: directory + "/cache/pitchfilter")
+        }
+        func calls() -> Int { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").count / "called\n".count }
+        let expected = Result<CommandLineConfiguration, ConfigurationUnavailable>.success(
+            CommandLineConfiguration(cutoffs: Cutoffs(pitch: 0.95, ham: 0.1)!))
+        #expect(load() == expected)
+        #expect(load() == expected)
+        #expect(calls() == 1)
+        // An edit of the same size, even within the same second, changes the file's change time.
+        usleep(10_000)
+        try "[classifier]\n".write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(load() == expected)
+        #expect(calls() == 2)
+        // A cache from another file or version is not taken.
+        try "pitchfilter 0.0.1 1 2 3 4.5 /elsewhere\nclassifier.pitch_cutoff=0.5\nclassifier.ham_cutoff=0.1\n"
+            .write(toFile: directory + "/cache/pitchfilter/config-values", atomically: true, encoding: .utf8)
+        #expect(load() == expected)
+        #expect(calls() == 3)
     }
 }
