@@ -78,12 +78,14 @@ public struct CommandLineConfiguration: Sendable, Equatable {
 
     /// Runs the first of `services` that exists with `config-values` on the file in effect, unless the cache in
     /// `cacheDirectory` already holds its answer for this version of the file.
-    static func load(environment: (String) -> String?, services: [String],
-                     cacheDirectory: String?) -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
+    /// `services` and `cacheDirectory` are only worked out when there is a file.
+    static func load(environment: (String) -> String?, services: @autoclosure () -> [String],
+                     cacheDirectory: @autoclosure () -> String?)
+        -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
         guard let file = file(environment: environment) else { return .success(CommandLineConfiguration()) }
-        let cache = cacheDirectory.flatMap { ValuesCache(directory: $0, file: file) }
+        let cache = cacheDirectory().flatMap { ValuesCache(directory: $0, file: file) }
         if let cached = cache?.read() { return .success(cached) }
-        guard let service = services.first(where: { access($0, X_OK) == 0 }) else {
+        guard let service = services().first(where: { access($0, X_OK) == 0 }) else {
             return .failure(ConfigurationUnavailable(file: file, reason: "reading it needs "
                 + "\(ServiceCommands.executableName), installed beside pitchfilter"))
         }

@@ -117,7 +117,7 @@ struct ItemDeduplicator {
     /// Whether `id` is new in the current item.
     mutating func isFirst(_ id: UInt64) -> Bool {
         let mask = keys.count - 1
-        var index = Int(truncatingIfNeeded: ((id ^ (id >> 29)) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+        var index = CountTable.slot(of: id, mask: mask)
         while stamps[index] == stamp {
             if keys[index] == id { return false }
             index = (index + 1) & mask

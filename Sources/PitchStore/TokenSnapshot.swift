@@ -82,7 +82,14 @@ public struct CountTable: Sendable {
 
     @inline(__always)
     private func slot(of key: UInt64) -> Int {
-        Int(truncatingIfNeeded: ((key ^ (key >> 29)) &* 0x9E37_79B9_7F4A_7C15) >> 32) & (keys.count - 1)
+        Self.slot(of: key, mask: keys.count - 1)
+    }
+
+    /// The first slot to probe for an id in a table of `mask + 1` slots. Ids are FNV-1a hashes, whose low bits are
+    /// poorly mixed, so the slot comes from a multiplicative hash of the whole id.
+    @inline(__always)
+    static func slot(of key: UInt64, mask: Int) -> Int {
+        Int(truncatingIfNeeded: ((key ^ (key >> 29)) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
     }
 
     private mutating func grow() {
