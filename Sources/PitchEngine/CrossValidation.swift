@@ -12,11 +12,15 @@ public struct CrossValidation: Sendable {
         public var truth: MessageClass
         public var fold: Int
         public var tokens: [TokenID]
+        /// Where the words and pairs of the text begin in `tokens` (`MessageTokens.textStart`).
+        public var textStart: Int
 
-        public init(truth: MessageClass, fold: Int, tokens: [TokenID]) {
+        /// `textStart` nil: no token is a word of the text.
+        public init(truth: MessageClass, fold: Int, tokens: [TokenID], textStart: Int? = nil) {
             self.truth = truth
             self.fold = fold
             self.tokens = tokens
+            self.textStart = textStart ?? tokens.count
         }
     }
 
@@ -72,7 +76,8 @@ public struct CrossValidation: Sendable {
                 let sample = samples[index]
                 var (counts, totals) = model.counts(of: sample.tokens)
                 starter?.add(to: &counts, totals: &totals, for: sample.tokens)
-                let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals)
+                let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals,
+                                                         textStart: sample.textStart)
                 return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict)
             }
             for (index, result) in zip(members, scored) { results[index] = result }

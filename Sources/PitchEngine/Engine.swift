@@ -163,7 +163,7 @@ public struct Engine: Sendable {
         // Without a starter model (none embedded), a young database is scored with the large-database settings:
         // the starter's settings are for the starter's counts.
         let classifier = Classifier(parameters: usedStarter ? schedule.parameters(for: own) : schedule.ownParameters)
-        return Assessment(classification: classifier.classify(evidence, totals: totals),
+        return Assessment(classification: classifier.classify(evidence, totals: totals, textStart: tokens.textStart),
                           usedStarterModel: usedStarter, tokenCount: tokens.count)
     }
 

@@ -47,8 +47,8 @@ public struct MailboxReplay: Sendable {
         self.signals = signals
     }
 
-    /// The token ids of every received entry, in the order given (sent entries give nil).
-    public func tokens(of entries: [Entry]) throws -> [[TokenID]?] {
+    /// The tokens of every received entry, in the order given (sent entries give nil).
+    public func tokens(of entries: [Entry]) throws -> [MessageTokens?] {
         let contacts = InMemoryContactBook()
         let templates = InMemoryTemplateMemory()
         let threads = InMemoryMessageIDMemory()
@@ -59,7 +59,7 @@ public struct MailboxReplay: Sendable {
                             tokenizer: tokenizer)
         // Recorded now, so that the engine's window (which ends now) holds everything.
         let now = Int64(time(nil))
-        var results = [[TokenID]?](repeating: nil, count: entries.count)
+        var results = [MessageTokens?](repeating: nil, count: entries.count)
         for index in Self.chronologicalOrder(entries.map(\.message.date)) {
             switch entries[index] {
             case .sent(let message):
@@ -67,7 +67,7 @@ public struct MailboxReplay: Sendable {
                 try Engine.rememberMessageIDs(of: [message], in: threads)
             case .received(let message, let truth):
                 let tokens = try engine.tokens(of: message, keepingTexts: false)
-                results[index] = tokens.ids
+                results[index] = tokens
                 if let sighting = Engine.templateSighting(of: message, tokens) {
                     templates.record([sighting], at: now, expireBefore: 0)
                 }

@@ -81,7 +81,8 @@ public struct ModelSchedule: Sendable {
             prior: slide(starterParameters.prior, ownParameters.prior),
             minDeviation: slide(starterParameters.minDeviation, ownParameters.minDeviation),
             pitchCutoff: slide(starterParameters.pitchCutoff, ownParameters.pitchCutoff),
-            hamCutoff: slide(starterParameters.hamCutoff, ownParameters.hamCutoff))
+            hamCutoff: slide(starterParameters.hamCutoff, ownParameters.hamCutoff),
+            textWeight: slide(starterParameters.textWeight, ownParameters.textWeight))
     }
 }
 

@@ -1,4 +1,5 @@
-/// Gathers the distinct tokens of one message, in first-seen order, up to a bound.
+/// Gathers the distinct tokens of one message, in first-seen order, up to a bound: the words and pairs of the text
+/// apart from the rest, because the classifier weighs them differently (`ClassifierParameters.textWeight`).
 ///
 /// A token is built as bytes in a fixed buffer and identified by its `TokenID` hash, so a token seen again costs a
 /// hash and a probe, never a String; only the first sighting makes one. Two tokens with the same id are one token
@@ -12,6 +13,9 @@ struct TokenCollector {
     private(set) var tokens: [String] = []
     /// `TokenID` of each token, already computed to deduplicate; hashing the Strings again cost a fifth of training.
     private(set) var ids: [TokenID] = []
+    /// The words and pairs of the text, kept as `tokens` and `ids` are.
+    private(set) var textTokens: [String] = []
+    private(set) var textIDs: [TokenID] = []
     let limit: Int
     /// Whether `tokens` is filled. Training, evaluating and plain verdicts need only the ids, and making a String
     /// of every token was a fifth of the tokenizer's time.
@@ -37,8 +41,12 @@ struct TokenCollector {
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: 0, count: capacity)
         mask = capacity - 1
-        tokens.reserveCapacity(min(self.limit, 512))
-        ids.reserveCapacity(min(self.limit, 512))
+        ids.reserveCapacity(min(self.limit, 128))
+        textIDs.reserveCapacity(min(self.limit, 512))
+        if keepsTexts {
+            tokens.reserveCapacity(min(self.limit, 128))
+            textTokens.reserveCapacity(min(self.limit, 512))
+        }
     }
 
     /// Frees the memory; the collector is unusable afterwards.
@@ -49,7 +57,8 @@ struct TokenCollector {
         slots.deallocate()
     }
 
-    var isFull: Bool { ids.count >= limit }
+    var count: Int { ids.count + textIDs.count }
+    var isFull: Bool { count >= limit }
 
     // MARK: Building a token
 
@@ -82,19 +91,24 @@ struct TokenCollector {
         }
     }
 
-    /// Adds the token built so far if it is new and there is room, and starts the next one.
-    mutating func emit() {
+    /// Adds the token built so far if it is new and there is room, and starts the next one. `isText`: a word or
+    /// pair of the message's text.
+    mutating func emit(isText: Bool = false) {
         defer { length = 0 }
-        guard length > 0, ids.count < limit else { return }
+        guard length > 0, count < limit else { return }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for i in 0..<length {
             hash ^= UInt64(buffer[i])
             hash &*= 0x0000_0100_0000_01b3
         }
         guard insert(hash) else { return }
-        ids.append(TokenID(rawValue: hash))
-        if keepsTexts {
-            tokens.append(String(decoding: UnsafeBufferPointer(start: buffer, count: length), as: UTF8.self))
+        let text = keepsTexts ? String(decoding: UnsafeBufferPointer(start: buffer, count: length), as: UTF8.self) : nil
+        if isText {
+            textIDs.append(TokenID(rawValue: hash))
+            if let text { textTokens.append(text) }
+        } else {
+            ids.append(TokenID(rawValue: hash))
+            if let text { tokens.append(text) }
         }
     }
 

@@ -1,31 +1,38 @@
 import PitchMessage
 
-/// The tokens of one message: `texts[i]` is the token whose id is `ids[i]`.
+/// The tokens of one message: `texts[i]` is the token whose id is `ids[i]`. The words and pairs of the text come
+/// last, from `textStart` on: the classifier weighs them apart (`ClassifierParameters.textWeight`).
 public struct MessageTokens: Sendable {
     /// Empty when the tokenizer was asked for ids only.
     public var texts: [String]
     public var ids: [TokenID]
+    /// Where the words and pairs of the text begin in `ids` (and `texts`); `ids.count` when there are none.
+    public var textStart: Int
     /// The skeleton's fingerprint, for the template memory; nil when the text is too short to have one.
     public var template: TemplateFingerprint?
     /// The ids the message names (its own, and those it answers), for the message-id memory.
     public var references: ThreadReferences
 
-    public init(texts: [String], ids: [TokenID], template: TemplateFingerprint? = nil,
+    /// `textStart` nil: no token is a word of the text.
+    public init(texts: [String], ids: [TokenID], textStart: Int? = nil, template: TemplateFingerprint? = nil,
                 references: ThreadReferences = ThreadReferences(own: nil, answered: [])) {
         self.texts = texts
         self.ids = ids
+        self.textStart = min(max(textStart ?? ids.count, 0), ids.count)
         self.template = template
         self.references = references
     }
 
     public var count: Int { ids.count }
 
-    /// Adds a token the tokenizer cannot know (the engine's relationship token), unless it is already there.
+    /// Adds a token the tokenizer cannot know (the engine's relationship token), unless it is already there. It
+    /// counts fully, so it goes before the text's words.
     public mutating func append(_ token: String) {
         let id = TokenID(hashing: token)
         guard !ids.contains(id) else { return }
-        if texts.count == ids.count { texts.append(token) }
-        ids.append(id)
+        if texts.count == ids.count { texts.insert(token, at: textStart) }
+        ids.insert(id, at: textStart)
+        textStart += 1
     }
 }
 
@@ -112,10 +119,11 @@ public struct Tokenizer: Sendable {
         self.signals = Set(FormLetterSignal.allCases)
     }
 
-    /// The distinct tokens of a message, each once, in first-seen order.
+    /// The distinct tokens of a message, each once: every token but the text's words and pairs in first-seen order,
+    /// then those words and pairs in first-seen order.
     ///
-    /// The header's tokens come first and the body's last, so when a huge message reaches the bound it is the end
-    /// of its text that goes, never the header evidence.
+    /// The header is read first and the body last, so when a huge message reaches the bound it is the end of its
+    /// text that goes, never the header evidence.
     public func tokens(of message: Message) -> [String] {
         tokenize(message).texts
     }
@@ -130,7 +138,8 @@ public struct Tokenizer: Sendable {
         addHeaderTokens(header, message: message, to: &collector)
         addSubjectTokens(header, to: &collector)
         let template = addBodyTokens(message, to: &collector)
-        return MessageTokens(texts: collector.tokens, ids: collector.ids, template: template,
+        return MessageTokens(texts: collector.tokens + collector.textTokens, ids: collector.ids + collector.textIDs,
+                             textStart: collector.ids.count, template: template,
                              references: ThreadReferences(of: message))
     }
 

@@ -17,6 +17,8 @@ struct WordStream {
     let prefix: StaticString
     let pairs: Bool
     let scratch: Scratch
+    /// Whether these are the words of the message's text (no prefix), which the classifier weighs apart.
+    private let isText: Bool
     /// Length of the word (or punctuation mark) in `scratch.previous`; nil when there is none to pair with.
     private var previousLength: Int?
     /// Hosts of the URLs written out in the text ("https://example.com/…", "www.example.com").
@@ -32,6 +34,7 @@ struct WordStream {
         self.prefix = prefix
         self.pairs = pairs
         self.scratch = scratch
+        isText = prefix.utf8CodeUnitCount == 0
     }
 
     mutating func run(_ text: UnsafeBufferPointer<UInt8>, to out: inout TokenCollector, maxWords: Int) {
@@ -58,14 +61,14 @@ struct WordStream {
                 else { continue }
                 out.append(prefix)
                 out.append(word)
-                out.emit()
+                out.emit(isText: isText)
                 guard pairs else { continue }
                 if let previousLength {
                     out.append(prefix)
                     out.append(UnsafeBufferPointer(start: scratch.previous, count: previousLength))
                     out.append(0x20)
                     out.append(word)
-                    out.emit()
+                    out.emit(isText: isText)
                 }
                 if let base = word.baseAddress { scratch.previous.update(from: base, count: word.count) }
                 previousLength = word.count

@@ -103,10 +103,11 @@ struct Eval: ParsableCommand {
                     var index = 0
                     try MailSource.forEachBatchReadingAhead(at: [path], unreadable: unreadable) { batch in
                         let tokens = Parallel.map(batch) {
-                            tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false).ids
+                            tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false)
                         }
-                        for ids in tokens {
-                            samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, tokens: ids))
+                        for message in tokens {
+                            samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, tokens: message.ids,
+                                                 textStart: message.textStart))
                             index += 1
                         }
                     }
@@ -156,9 +157,10 @@ struct Eval: ParsableCommand {
         }
         let signals = Set(HistorySignal.allCases).subtracting(withoutSignal.compactMap(\.history))
         let tokens = try MailboxReplay(tokenizer: tokenizer, signals: signals).tokens(of: entries)
-        return zip(placement, tokens).compactMap { placement, ids in
-            guard let placement, let ids else { return nil }
-            return CrossValidation.Sample(truth: placement.truth, fold: placement.fold, tokens: ids)
+        return zip(placement, tokens).compactMap { placement, message in
+            guard let placement, let message else { return nil }
+            return CrossValidation.Sample(truth: placement.truth, fold: placement.fold, tokens: message.ids,
+                                          textStart: message.textStart)
         }
     }
 
@@ -288,6 +290,9 @@ struct ClassifierSettings: ParsableArguments {
     var pitchCutoff: Double?
     @Option(help: ArgumentHelp("Scores at or below this are ham.", valueName: "score"))
     var hamCutoff: Double?
+    @Option(help: ArgumentHelp("How much a word or word pair of the text counts, against 1 for other tokens.",
+                               valueName: "w"))
+    var textWeight: Double?
 
     var parameters: ClassifierParameters {
         var parameters = ModelSchedule.standard.ownParameters
@@ -296,6 +301,7 @@ struct ClassifierSettings: ParsableArguments {
         if let minDeviation { parameters.minDeviation = minDeviation }
         if let pitchCutoff { parameters.pitchCutoff = pitchCutoff }
         if let hamCutoff { parameters.hamCutoff = hamCutoff }
+        if let textWeight { parameters.textWeight = textWeight }
         return parameters
     }
 
@@ -305,6 +311,9 @@ struct ClassifierSettings: ParsableArguments {
         guard p.prior > 0, p.prior < 1 else { throw ValidationError("--prior must be between 0 and 1.") }
         guard p.minDeviation >= 0, p.minDeviation < 0.5 else {
             throw ValidationError("--min-deviation must be at least 0 and below 0.5.")
+        }
+        guard p.textWeight > 0, p.textWeight <= 1 else {
+            throw ValidationError("--text-weight must be above 0 and at most 1.")
         }
         guard p.hamCutoff >= 0, p.hamCutoff < p.pitchCutoff, p.pitchCutoff <= 1 else {
             throw ValidationError("The cutoffs must satisfy 0 ≤ ham cutoff < pitch cutoff ≤ 1; these would be "

@@ -4,14 +4,18 @@ import Testing
 @Suite struct ClassifierTests {
     let parameters = ClassifierParameters(strength: 1, prior: 0.5, minDeviation: 0.1, pitchCutoff: 0.9, hamCutoff: 0.1)
 
-    /// Q(χ², ν) for even ν against values from the closed form e^(−m)·Σ mⁱ/i! computed independently.
+    /// Q(χ², ν) for even ν against values from the closed form e^(−m)·Σ mⁱ/i! computed independently, and for
+    /// fractional ν (weighted evidence) against SciPy's chi2.sf.
     @Test(arguments: [
-        (0.0, 2, 1.0), (2.0, 2, 0.36787944117144233), (10.0, 4, 0.040427681994512805),
-        (1.0, 6, 0.9856123220330293), (100.0, 10, 5.449701982920529e-17),
+        (0.0, 2.0, 1.0), (2.0, 2.0, 0.36787944117144233), (10.0, 4.0, 0.040427681994512805),
+        (1.0, 6.0, 0.9856123220330293), (100.0, 10.0, 5.449701982920529e-17),
+        (5.0, 3.0, 0.1717971442967335), (10.0, 6.5, 0.15488108100542172), (1.0, 0.5, 0.15351359580832247),
+        (1000.0, 900.5, 0.011334323695001695), (3000.0, 1500.25, 1.7846247876752986e-102),
+        (0.5, 7.0, 0.9994464813904249),
     ])
-    func chiSquareUpperTail(chiSquare: Double, degrees: Int, expected: Double) {
+    func chiSquareUpperTail(chiSquare: Double, degrees: Double, expected: Double) {
         let q = Classifier.chiSquareQ(chiSquare, degrees: degrees)
-        #expect(abs(q - expected) <= max(1e-12, expected * 1e-6))
+        #expect(abs(q - expected) <= max(1e-12, expected * 1e-9))
     }
 
     @Test func robinsonProbability() {
@@ -60,6 +64,29 @@ import Testing
         let result = classifier.classify(tokens, totals: ClassTotals(pitch: 1_000, ham: 1_000))
         #expect(result.score.isFinite)
         #expect(result.score > 0.99)
+    }
+
+    /// Text tokens count at `textWeight`: three words of the text at 1/3 weigh what one header token does, and
+    /// tokens before `textStart` count fully.
+    @Test func textTokensCountAtTheTextWeight() {
+        var weighted = parameters
+        weighted.textWeight = 1.0 / 3
+        let classifier = Classifier(parameters: weighted)
+        let totals = ClassTotals(pitch: 10, ham: 10)
+        let counts = TokenCounts(pitch: 7, ham: 1)
+        let header = classifier.classify([("from:a@b.example", counts)], totals: totals)
+        let threeWords = classifier.classify([("we", counts), ("can", counts), ("help", counts)], totals: totals,
+                                             textStart: 0)
+        #expect(abs(threeWords.score - header.score) < 1e-12)
+        #expect(threeWords.evidence.count == 3)
+        // Counted fully (no textStart), the same three tokens are much surer.
+        let unweighted = classifier.classify([("we", counts), ("can", counts), ("help", counts)], totals: totals)
+        #expect(unweighted.score > threeWords.score + 0.05)
+        // Before textStart, a token counts fully: one header token and three text tokens weigh two tokens.
+        let mixed = classifier.classify([("from:a@b.example", counts), ("we", counts), ("can", counts),
+                                         ("help", counts)], totals: totals, textStart: 1)
+        let two = classifier.classify([("from:a@b.example", counts), ("subj:help", counts)], totals: totals)
+        #expect(abs(mixed.score - two.score) < 1e-12)
     }
 
     @Test func cutoffsAreInclusive() {

@@ -56,10 +56,9 @@ import Testing
 
     @Test func aServiceThatFailsGivesItsLastLine() throws {
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("config-values-\(UUID()).sh")
-        try "#!/bin/sh\necho starting\necho \"pitchfilter: ${2#--config=}: line 2: expected a value\" >&2\nexit 78\n"
-            .write(to: script, atomically: true, encoding: .utf8)
+        try writeScript("#!/bin/sh\necho starting\necho \"pitchfilter: ${2#--config=}: line 2: expected a value\" >&2\nexit 78\n",
+                        to: script.path)
         defer { try? FileManager.default.removeItem(at: script) }
-        chmod(script.path, 0o755)
         let loaded = CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": "/etc/x.toml"][$0] },
                                                    services: [script.path], cacheDirectory: nil)
         #expect(loaded == .failure(ConfigurationUnavailable(file: "/etc/x.toml",
@@ -73,9 +72,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + "/calls"
         let script = directory + "/service.sh"
-        try "#!/bin/sh\necho called >> \(log)\necho classifier.pitch_cutoff=0.95\necho classifier.ham_cutoff=0.1\n"
-            .write(toFile: script, atomically: true, encoding: .utf8)
-        chmod(script, 0o755)
+        try writeScript("#!/bin/sh\necho called >> \(log)\necho classifier.pitch_cutoff=0.95\necho classifier.ham_cutoff=0.1\n",
+                        to: script)
         let config = directory + "/pitchfilter.toml"
         try "[classifier]\n".write(toFile: config, atomically: false, encoding: .utf8)
         func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
@@ -99,4 +97,16 @@ import Testing
         #expect(load() == expected)
         #expect(calls() == 3)
     }
+}
+
+/// Writes an executable script through /bin/sh, so that this process never holds a descriptor open for writing it.
+/// Tests run in parallel: a process another test started at that moment would inherit such a descriptor, and
+/// executing the script would then fail with ETXTBSY ("text file busy"), as it once did.
+private func writeScript(_ text: String, to path: String) throws {
+    let shell = Process()
+    shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+    shell.arguments = ["-c", "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\"", "sh", text, path]
+    try shell.run()
+    shell.waitUntilExit()
+    guard shell.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
 }

@@ -98,17 +98,17 @@ import Testing
     }
 
     @Test(arguments: [
-        // pitch and ham trained, starter counts added, strength, min_dev
-        (0, 0, true, 1.0, 0.1),
-        (25, 400, true, 1.0, 0.1),    // the smaller class decides
-        (400, 25, true, 1.0, 0.1),
-        (112, 112, true, 0.3162, 0.25),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
-        (500, 499, true, 0.1, 0.4),   // one short of its own model; the settings are there already
-        (500, 500, false, 0.1, 0.4),
-        (9000, 5000, false, 0.1, 0.4),
+        // pitch and ham trained, starter counts added, strength, min_dev, text weight
+        (0, 0, true, 1.0, 0.1, 1.0),
+        (25, 400, true, 1.0, 0.1, 1.0),    // the smaller class decides
+        (400, 25, true, 1.0, 0.1, 1.0),
+        (112, 112, true, 0.4472, 0.25, 0.6667),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
+        (500, 499, true, 0.2, 0.4, 0.3333),   // one short of its own model; the settings are there already
+        (500, 500, false, 0.2, 0.4, 0.3333),
+        (9000, 5000, false, 0.2, 0.4, 0.3333),
     ])
     func theSettingsSlideFromTheStartersToTheOwnModels(
-        pitch: Int, ham: Int, addsStarter: Bool, strength: Double, minDeviation: Double
+        pitch: Int, ham: Int, addsStarter: Bool, strength: Double, minDeviation: Double, textWeight: Double
     ) {
         let schedule = ModelSchedule.standard
         let totals = ClassTotals(pitch: pitch, ham: ham)
@@ -116,6 +116,7 @@ import Testing
         let parameters = schedule.parameters(for: totals)
         #expect(abs(parameters.strength - strength) < 0.002)
         #expect(abs(parameters.minDeviation - minDeviation) < 0.002)
+        #expect(abs(parameters.textWeight - textWeight) < 0.002)
     }
 
     @Test func learnsAndJudges() throws {

@@ -44,13 +44,24 @@ struct MailboxReplayTests {
                           body: "Hi Alex,\n" + template), .pitch),
     ]
 
-    static func has(_ ids: [TokenID]?, _ token: String) -> Bool {
-        ids?.contains(TokenID(hashing: token)) ?? false
+    static func has(_ tokens: MessageTokens?, _ token: String) -> Bool {
+        tokens?.ids.contains(TokenID(hashing: token)) ?? false
     }
 
     @Test func eachMessageSeesTheHistoryBeforeItsDate() throws {
         let tokens = try MailboxReplay().tokens(of: Self.entries)
         #expect(tokens[1] == nil)  // sent mail is history, not a sample
+        // The history's tokens count fully: they go before the text's words.
+        for index in [0, 2, 3] {
+            let message = try #require(tokens[index])
+            let history = message.ids.indices.filter { index in
+                ["rel:", "tmpl:", "ref:"].contains { prefix in
+                    ["rel:known-address", "rel:first-contact", "tmpl:others-0", "tmpl:others-1", "ref:known",
+                     "ref:unknown"].contains { $0.hasPrefix(prefix) && TokenID(hashing: $0) == message.ids[index] }
+                }
+            }
+            #expect(!history.isEmpty && history.allSatisfy { $0 < message.textStart })
+        }
         // Bob was written to, and his reply answers the owner's message.
         #expect(Self.has(tokens[0], "rel:known-address"))
         #expect(Self.has(tokens[0], "ref:known"))
@@ -75,7 +86,7 @@ struct MailboxReplayTests {
         for index in [0, 2, 3] {
             #expect(!tokens.contains { Self.has(without[index], $0) })
             // Everything else is unchanged.
-            #expect(Set(all[index]!).subtracting(tokens.map { TokenID(hashing: $0) }) == Set(without[index]!))
+            #expect(Set(all[index]!.ids).subtracting(tokens.map { TokenID(hashing: $0) }) == Set(without[index]!.ids))
         }
     }
 

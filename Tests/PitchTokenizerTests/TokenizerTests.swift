@@ -21,7 +21,7 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         var stream = WordStream(bounds: bounds, prefix: prefix, pairs: pairs, scratch: out.scratch)
         stream.run(bytes, to: &out, maxWords: .max)
     }
-    return out.tokens
+    return out.tokens + out.textTokens
 }
 
 @Suite struct TokenIDTests {
@@ -66,11 +66,12 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
             "rcvds:0",
             "subj:quick", "subj:question", "subj:quick question",
             "ct:text/plain",
-            // "Hi", "be", "to" and "a" are shorter than 3 bytes: no tokens, but "," still pairs with "would".
-            "would", ", would", "you", "would you", "open", "you open", "quick", "open quick", "call", "quick call",
             // "Hi ," is a merge that lost the name.
             "sig:greeting-blank",
             "links:0", "imgs:0", "urls:0",
+            // The text's words and pairs come last (the classifier weighs them apart). "Hi", "be", "to" and "a" are
+            // shorter than 3 bytes: no tokens, but "," still pairs with "would".
+            "would", ", would", "you", "would you", "open", "you open", "quick", "open quick", "call", "quick call",
         ])
     }
 
@@ -121,17 +122,19 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
             "subj:grüsse", "subj:: grüsse", "subj:aus", "subj:grüsse aus", "subj:koeln", "subj:aus koeln",
             "ct:multipart/alternative", "part:text/plain", "charset:utf-8", "part:text/html",
             "cte:quoted-printable",
-            "see", "https", "see https", "www.vendor.example", ": www.vendor.example", "offer",
-            "www.vendor.example offer", "today", "offer today",
-            // The HTML part: link and image addresses first, then its words (those seen already count once).
+            // The HTML part's link and image addresses.
             "href:https", "href:track.vendor.example", "href:offer",
             "href:px.mailer.example.com", "href:o.gif", "img:tiny", "imgdom:example.com",
             "href:cid", "href:logo", "img:hidden",
-            "see offer",
             // A reply subject with nothing to reply to, and a link through a tracking host (not one-to-one mail).
             "sig:reply-unthreaded", "sig:tracked-link",
             "links:1", "imgs:2", "urls:2",
             "url:vendor.example", "urlhost:www.vendor.example", "urlhost:track.vendor.example",
+            // The words and pairs of both parts, last: the plain part's, then the HTML part's new ones (those seen
+            // already count once).
+            "see", "https", "see https", "www.vendor.example", ": www.vendor.example", "offer",
+            "www.vendor.example offer", "today", "offer today",
+            "see offer",
         ])
     }
 
@@ -146,7 +149,7 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
     @Test func missingHeaderFields() {
         #expect(tokens("\nbody text\n") == [
             "from:none", "rcpt:0", "to:none", "msgid:none", "rcvds:0", "subj:none", "ct:text/plain",
-            "body", "text", "body text", "links:0", "imgs:0", "urls:0",
+            "links:0", "imgs:0", "urls:0", "body", "text", "body text",
         ])
     }
 
