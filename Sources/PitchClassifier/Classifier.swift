@@ -209,7 +209,8 @@ public struct Classifier: Sendable {
             }
             return min(max(1 - exp(logPrefix + log(sum)), 0), 1)
         }
-        // Q(a, x) = prefix · 1/(x+1−a− 1·(1−a)/(x+3−a− 2·(2−a)/(x+5−a− …))), by the modified Lentz method.
+        // Q(a, x) = prefix · 1/(x+1−a− 1·(1−a)/(x+3−a− 2·(2−a)/(x+5−a− …))),
+        // by the modified Lentz method.
         let tiny = 1e-300
         var b = x + 1 - a
         var c = 1 / tiny

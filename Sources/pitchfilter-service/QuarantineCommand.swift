@@ -60,6 +60,7 @@ struct QuarantineCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.")
         @OptionGroup var location: Location
         @Flag(name: .long, help: """
@@ -101,7 +102,8 @@ struct QuarantineCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the message, as it is in quarantine.")
+        static let configuration = CommandConfiguration(commandName: "show",
+                                                        abstract: "Print the message, as it is in quarantine.")
         @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
 
@@ -114,6 +116,7 @@ struct QuarantineCommand: ParsableCommand {
 
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "release",
             abstract: "Move the message back to the INBOX, as it arrived, and learn it as ham.")
         @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
@@ -127,7 +130,7 @@ struct QuarantineCommand: ParsableCommand {
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete the message for good.")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete the message for good.")
         @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
 
@@ -141,6 +144,7 @@ struct QuarantineCommand: ParsableCommand {
 
     struct Purge: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "purge",
             abstract: "Delete what has been in quarantine for longer than the given number of days.")
         @OptionGroup var location: Location
         @Option(name: .customLong("older-than"), help: ArgumentHelp("Days.", valueName: "days"))

@@ -10,6 +10,7 @@ import Glibc
 /// `pitchfilter serve`: the long-running service that watches Maildirs (see PitchDaemon).
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: ServiceCommands.serveAbstract,
         discussion: """
             Reads --config, else $PITCHFILTER_CONFIG, else /etc/pitchfilter/pitchfilter.toml; every key is documented in \

@@ -8,6 +8,7 @@ import PitchStore
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "classify",
         abstract: "Classify messages and print a verdict and score for each.",
         discussion: """
             PATH is a message file, a directory of message files, a Maildir, an mbox, or - for standard input. \

@@ -12,6 +12,7 @@ import Glibc
 /// from them get `rel:known-address` (or `rel:known-domain`) instead of `rel:first-contact`.
 struct Contacts: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "contacts",
         abstract: "Known correspondents: who you write to is no stranger.",
         discussion: """
             Messages you trained as ham add their senders too. A freemail address (gmail.com, outlook.com, …) is \
@@ -21,6 +22,7 @@ struct Contacts: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Learn the recipients (To, Cc, Bcc) of messages you sent.")
 
         @OptionGroup var database: DatabaseOption
@@ -52,6 +54,7 @@ struct Contacts: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "Print each known address, how it became known, and when (UTC).")
 
         @OptionGroup var database: DatabaseOption

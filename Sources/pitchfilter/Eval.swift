@@ -17,6 +17,7 @@ enum EvalSignal: String, CaseIterable, ExpressibleByArgument {
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "eval",
         abstract: "Cross-validate on your own mail: how well would pitchfilter separate it?",
         discussion: """
             The messages are split into folds: per PATH, in byte-wise name order, the message at index i is in \

@@ -11,6 +11,7 @@ import Glibc
 
 struct Filter: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "filter",
         abstract: "Read one message on standard input and write it to standard output with X-Pitch-Status added.",
         discussion: """
             For procmail (":0 fw" then "| pitchfilter filter"), maildrop and Dovecot's Sieve filter. Incoming \

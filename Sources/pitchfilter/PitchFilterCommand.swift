@@ -16,6 +16,9 @@ enum Main {
     }
 }
 
+/// Every command states its `commandName`: without it the parser derives the name from the type with
+/// `String(describing:)`, three failed protocol-conformance lookups per command at every start (a scan of every
+/// conformance in the executable each time). `pitchfilter --version` went from 5.5 to 5.1 ms (perf stat, 100 runs).
 struct PitchFilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pitchfilter",

@@ -4,7 +4,8 @@ import PitchEngine
 import PitchStore
 
 struct Stats: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what the token database holds.")
+    static let configuration = CommandConfiguration(commandName: "stats",
+                                                    abstract: "Show what the token database holds.")
 
     @OptionGroup var database: DatabaseOption
 

@@ -13,6 +13,7 @@ import Glibc
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "train",
         abstract: "Learn messages as pitches or ham, or forget them.",
         discussion: """
             Training is idempotent: a message learned twice counts once, and learning it as the other class \

@@ -56,8 +56,9 @@ import Testing
 
     @Test func aServiceThatFailsGivesItsLastLine() throws {
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("config-values-\(UUID()).sh")
-        try writeScript("#!/bin/sh\necho starting\necho \"pitchfilter: ${2#--config=}: line 2: expected a value\" >&2\nexit 78\n",
-                        to: script.path)
+        try writeScript(
+            "#!/bin/sh\necho starting\necho \"pitchfilter: ${2#--config=}: line 2: expected a value\" >&2\nexit 78\n",
+            to: script.path)
         defer { try? FileManager.default.removeItem(at: script) }
         let loaded = CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": "/etc/x.toml"][$0] },
                                                    services: [script.path], cacheDirectory: nil)
@@ -72,8 +73,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + "/calls"
         let script = directory + "/service.sh"
-        try writeScript("#!/bin/sh\necho called >> \(log)\necho classifier.pitch_cutoff=0.95\necho classifier.ham_cutoff=0.1\n",
-                        to: script)
+        try writeScript(
+            "#!/bin/sh\necho called >> \(log)\necho classifier.pitch_cutoff=0.95\necho classifier.ham_cutoff=0.1\n",
+            to: script)
         let config = directory + "/pitchfilter.toml"
         try "[classifier]\n".write(toFile: config, atomically: false, encoding: .utf8)
         func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
