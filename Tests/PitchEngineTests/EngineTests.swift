@@ -102,8 +102,8 @@ import Testing
         (0, 0, true, 1.0, 0.1, 1.0),
         (25, 400, true, 1.0, 0.1, 1.0),    // the smaller class decides
         (400, 25, true, 1.0, 0.1, 1.0),
-        (112, 112, true, 0.4472, 0.25, 0.6667),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
-        (500, 499, true, 0.2, 0.4, 0.3333),   // one short of its own model; the settings are there already
+        (112, 112, true, 0.4472, 0.25, 1.0),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
+        (500, 499, true, 0.2, 0.4, 1.0),   // one short of its own model; the settings are there, the text weight not
         (500, 500, false, 0.2, 0.4, 0.3333),
         (9000, 5000, false, 0.2, 0.4, 0.3333),
     ])
