@@ -90,7 +90,10 @@ public struct ModelSchedule: Sendable {
             // The text's weight stays the starter's until the database's own model takes over: tuned for thousands of
             // messages, 1/3 in the slide left more SpamAssassin spam unsure or called ham (SA 325 2-fold: 282 called
             // pitch and 8 ham, against 286 and 5 with the starter's weight kept; 5-fold 287 / 1 against 296 / 0).
-            textWeight: starterParameters.textWeight)
+            textWeight: starterParameters.textWeight,
+            // Likewise the decisive-evidence rule: on 632 + 1,000 SpamAssassin subsets it flagged 2 more ham even
+            // with a database's own model (`ClassifierParameters.default`); with the starter's counts, 1 more.
+            decisivePitchTail: starterParameters.decisivePitchTail, absentHamTail: starterParameters.absentHamTail)
     }
 }
 

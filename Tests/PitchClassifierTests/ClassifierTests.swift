@@ -89,6 +89,41 @@ import Testing
         #expect(abs(mixed.score - two.score) < 1e-12)
     }
 
+    /// An unsure score is a pitch when the pitch evidence is decisive and the ham evidence absent; never otherwise.
+    @Test(arguments: [
+        // score, pitch tail, ham tail, verdict
+        (0.58, 1e-14, 0.17, Verdict.pitch),
+        (0.58, 1e-5, 0.05, .pitch),        // both bounds inclusive
+        (0.58, 2e-5, 0.17, .unsure),       // pitch evidence not decisive
+        (0.58, 1e-14, 0.04, .unsure),      // some ham evidence
+        (0.95, 0.5, 0.0, .pitch),          // the cutoffs decide first
+        (0.1, 1e-14, 0.9, .ham),
+    ])
+    func decisivePitchEvidence(score: Double, pitchTail: Double, hamTail: Double, expected: Verdict) {
+        var decisive = parameters
+        decisive.decisivePitchTail = 1e-5
+        decisive.absentHamTail = 0.05
+        #expect(Classifier(parameters: decisive).verdict(for: score, pitchTail: pitchTail, hamTail: hamTail) == expected)
+    }
+
+    @Test func decisivePitchEvidenceThroughClassify() {
+        // Twenty strong pitch tokens beside ten ham tokens: the score averages the two tests to about 0.58.
+        let tokens = (0..<30).map { ("t\($0)", $0 < 20 ? TokenCounts(pitch: 99, ham: 1) : TokenCounts(pitch: 3, ham: 97)) }
+        let totals = ClassTotals(pitch: 100, ham: 100)
+        let plain = Classifier(parameters: parameters).classify(tokens, totals: totals)
+        #expect(plain.score > 0.5 && plain.score < 0.9)
+        #expect(plain.verdict == .unsure)
+        var decisive = parameters
+        decisive.decisivePitchTail = 1e-5
+        decisive.absentHamTail = 0.05
+        let ruled = Classifier(parameters: decisive).classify(tokens, totals: totals)
+        #expect(ruled.score == plain.score)
+        #expect(ruled.verdict == .pitch)
+        // Ten more ham tokens make the ham evidence significant: unsure again.
+        let more = tokens + (30..<40).map { ("t\($0)", TokenCounts(pitch: 3, ham: 97)) }
+        #expect(Classifier(parameters: decisive).classify(more, totals: totals).verdict == .unsure)
+    }
+
     @Test func cutoffsAreInclusive() {
         let classifier = Classifier(parameters: parameters)
         #expect(classifier.verdict(for: 0.9) == .pitch)
