@@ -34,8 +34,9 @@ import Darwin
 ///
 /// The large-database settings later changed (s 0.1 → 0.2, the text's words at 1/3: `ClassifierParameters`); the
 /// text's weight does not slide (see `parameters(for:)`). On other random subsets (every third file, shuffled with
-/// a fixed seed), with the old own settings → the new: SA 325 5-fold 285 / 3 → 296 / 3, 2-fold 276 / 2 → 286 / 3
-/// (pitches called ham 1 → 5), SA 632 + 1,000 5-fold 509 / 0 → 552 / 1; heldout 77 / 0 and 75 / 0 both ways.
+/// a fixed seed), pitches called pitch / ham called pitch, with the old own settings → the new: SA 325 5-fold
+/// 285 / 3 → 296 / 3, 2-fold 276 / 2 → 286 / 3 (pitches called ham 1 → 5), SA 632 + 1,000 5-fold 509 / 0 → 552 / 1
+/// (582 / 3 with the decisive-evidence rule); heldout 77 / 0 and 75 / 0 both ways.
 public struct ModelSchedule: Sendable {
     /// Below this many own messages of the smaller class, the starter model's settings apply unchanged.
     public var slideFrom: Int
@@ -60,9 +61,14 @@ public struct ModelSchedule: Sendable {
         slideFrom: 25, starterUntil: 500, starterParameters: .starter, ownParameters: .default)
 
     /// The same schedule with these verdict cutoffs at every stage: what `[classifier]` in the configuration sets.
+    /// A pitch cutoff of one's own also turns off the decisive-evidence rule (`ClassifierParameters`), which calls
+    /// pitches below the cutoff: whoever sets the cutoff, say to 1 to have no pitches at all, gets exactly that.
     public func withCutoffs(_ cutoffs: Cutoffs) -> ModelSchedule {
         var schedule = self
         for keyPath in [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters] {
+            if cutoffs.pitch != schedule[keyPath: keyPath].pitchCutoff {
+                schedule[keyPath: keyPath].decisivePitchTail = 0
+            }
             schedule[keyPath: keyPath].pitchCutoff = cutoffs.pitch
             schedule[keyPath: keyPath].hamCutoff = cutoffs.ham
         }
@@ -89,7 +95,8 @@ public struct ModelSchedule: Sendable {
             hamCutoff: slide(starterParameters.hamCutoff, ownParameters.hamCutoff),
             // The text's weight stays the starter's until the database's own model takes over: tuned for thousands of
             // messages, 1/3 in the slide left more SpamAssassin spam unsure or called ham (SA 325 2-fold: 282 called
-            // pitch and 8 ham, against 286 and 5 with the starter's weight kept; 5-fold 287 / 1 against 296 / 0).
+            // pitch and 8 called ham, against 286 and 5 with the starter's weight kept; 5-fold 287 and 1 against
+            // 296 and 0).
             textWeight: starterParameters.textWeight,
             // Likewise the decisive-evidence rule: on 632 + 1,000 SpamAssassin subsets it flagged 2 more ham even
             // with a database's own model (`ClassifierParameters.default`); with the starter's counts, 1 more.

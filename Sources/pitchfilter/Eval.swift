@@ -27,11 +27,12 @@ struct Eval: ParsableCommand {
             training would do. With --with-starter, each fold is scored as the filter would score it after that \
             training (the starter model's counts added while the training is small, with the settings for that \
             stage); leave the starter model's own samples (samples/corpus) out of the messages, or they are \
-            counted twice. --strength, --prior, --min-deviation and the cutoffs replace the settings of a large \
-            database, to try others on your own mail (with --with-starter, the settings slide towards these). \
-            Each file counts \
-            as a message of its own, even an exact copy of another. PATH is a message file, a directory of \
-            message files, a Maildir or an mbox.
+            counted twice. --strength, --prior, --min-deviation, --text-weight and the cutoffs replace the \
+            settings of a large database, to try others on your own mail (with --with-starter, s, x, min_dev and \
+            the cutoffs slide towards these; the text weight and the decisive-evidence rule apply only once a \
+            fold has 500 of each class). A --pitch-cutoff other than the default turns that rule off, as \
+            pitch_cutoff in the configuration does. Each file counts as a message of its own, even an exact copy \
+            of another. PATH is a message file, a directory of message files, a Maildir or an mbox.
 
             With --replay, the messages are first replayed in date order as a mailbox receives them, with \
             --sent as the owner's outgoing mail, so the relationship, template and reference signals see what \
@@ -300,7 +301,10 @@ struct ClassifierSettings: ParsableArguments {
         if let strength { parameters.strength = strength }
         if let prior { parameters.prior = prior }
         if let minDeviation { parameters.minDeviation = minDeviation }
-        if let pitchCutoff { parameters.pitchCutoff = pitchCutoff }
+        if let pitchCutoff, pitchCutoff != parameters.pitchCutoff {
+            parameters.pitchCutoff = pitchCutoff
+            parameters.decisivePitchTail = 0  // as a configured cutoff does (ModelSchedule.withCutoffs)
+        }
         if let hamCutoff { parameters.hamCutoff = hamCutoff }
         if let textWeight { parameters.textWeight = textWeight }
         return parameters

@@ -119,6 +119,18 @@ import Testing
         #expect(abs(parameters.textWeight - textWeight) < 0.002)
     }
 
+    /// A pitch cutoff of one's own turns the decisive-evidence rule off; the standard cutoffs keep it.
+    @Test func ownPitchCutoffTurnsTheDecisiveRuleOff() throws {
+        let standard = ModelSchedule.standard.withCutoffs(.standard)
+        #expect(standard.ownParameters.decisivePitchTail == ClassifierParameters.default.decisivePitchTail)
+        #expect(standard.ownParameters.decisivePitchTail > 0)
+        let noPitches = ModelSchedule.standard.withCutoffs(try #require(Cutoffs(pitch: 1, ham: 0.2)))
+        #expect(noPitches.ownParameters.decisivePitchTail == 0)
+        #expect(noPitches.ownParameters.pitchCutoff == 1)
+        let lowerHam = ModelSchedule.standard.withCutoffs(try #require(Cutoffs(pitch: 0.9, ham: 0.1)))
+        #expect(lowerHam.ownParameters.decisivePitchTail > 0)
+    }
+
     @Test func learnsAndJudges() throws {
         let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
         let engine = Engine(store: store, starter: nil)

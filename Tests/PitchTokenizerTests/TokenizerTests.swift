@@ -75,6 +75,33 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         ])
     }
 
+    /// `textStart` divides the prefixed tokens from the text's words and pairs, and the engine's additions go
+    /// before it with texts and ids kept aligned.
+    @Test func textStartAndAppend() {
+        var message = Tokenizer().tokenize(Message(bytes: Array(Self.coldPitch.utf8)))
+        #expect(message.texts.count == message.ids.count)
+        #expect(message.texts[..<message.textStart].allSatisfy { $0.contains(":") && !$0.hasPrefix(",") })
+        #expect(Array(message.texts[message.textStart...]) == [
+            "would", ", would", "you", "would you", "open", "you open", "quick", "open quick", "call", "quick call",
+        ])
+        let before = message.textStart
+        message.append("rel:first-contact")
+        message.append("rel:first-contact")  // once only
+        message.append("quick")  // already there, as a word of the text
+        #expect(message.textStart == before + 1)
+        #expect(message.texts[before] == "rel:first-contact")
+        #expect(message.ids.count == message.texts.count)
+        #expect(zip(message.texts, message.ids).allSatisfy { TokenID(hashing: $0) == $1 })
+
+        var idsOnly = Tokenizer().tokenize(Message(bytes: Array(Self.coldPitch.utf8)), keepingTexts: false)
+        #expect(idsOnly.texts.isEmpty)
+        #expect(idsOnly.ids == message.ids.filter { $0 != TokenID(hashing: "rel:first-contact") })
+        idsOnly.append("rel:first-contact")
+        #expect(idsOnly.texts.isEmpty)
+        #expect(idsOnly.ids == message.ids)
+        #expect(idsOnly.textStart == message.textStart)
+    }
+
     static let bulkAlternative = """
         From: "Sales" <sales@vendor.example>
         Reply-To: leads@crm.example.net
