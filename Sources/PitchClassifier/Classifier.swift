@@ -143,6 +143,14 @@ public struct Classification: Hashable, Sendable {
     /// The tokens that took part in the combination: the message's other tokens, then the words and pairs of its
     /// text (which counted at the parameters' `textWeight`), each in the message's order.
     public var evidence: [TokenEvidence]
+    /// Fisher's two tails: the chance of this much pitch evidence (1 − S), and of this much ham evidence (1 − H),
+    /// arising by accident. 1 when no token took part.
+    public var pitchTail: Double
+    public var hamTail: Double
+    /// Whether the verdict is a pitch by the decisive-evidence rule rather than by the cutoff.
+    public var decidedByEvidence: Bool { verdict == .pitch && score < pitchCutoffUsed }
+    /// The pitch cutoff the verdict was given with.
+    var pitchCutoffUsed: Double
 
     /// The evidence strongest first (ties by token), for explanations. Sorted on demand: a batch run that explains
     /// nothing would spend a few percent of its time sorting.
@@ -151,10 +159,14 @@ public struct Classification: Hashable, Sendable {
             (abs($0.probability - 0.5) == abs($1.probability - 0.5) && $0.token < $1.token) }
     }
 
-    public init(score: Double, verdict: Verdict, evidence: [TokenEvidence]) {
+    public init(score: Double, verdict: Verdict, evidence: [TokenEvidence], pitchTail: Double = 1,
+                hamTail: Double = 1, pitchCutoff: Double = 0) {
         self.score = score
         self.verdict = verdict
         self.evidence = evidence
+        self.pitchTail = pitchTail
+        self.hamTail = hamTail
+        pitchCutoffUsed = pitchCutoff
     }
 }
 
@@ -200,7 +212,8 @@ public struct Classifier: Sendable {
             evidence.append(TokenEvidence(token: token, counts: counts, probability: f))
         }
         guard !evidence.isEmpty, weight > 0 else {
-            return Classification(score: parameters.prior, verdict: verdict(for: parameters.prior), evidence: evidence)
+            return Classification(score: parameters.prior, verdict: verdict(for: parameters.prior), evidence: evidence,
+                                  pitchCutoff: parameters.pitchCutoff)
         }
         let degrees = 2 * weight
         // The chance that this much pitch (ham) evidence arises by accident: 1 − S (1 − H) in Robinson's terms.
@@ -208,7 +221,8 @@ public struct Classifier: Sendable {
         let hamTail = Self.chiSquareQ(-2 * sumLnHam, degrees: degrees)
         let score = (1 + (1 - pitchTail) - (1 - hamTail)) / 2
         return Classification(score: score, verdict: verdict(for: score, pitchTail: pitchTail, hamTail: hamTail),
-                              evidence: evidence)
+                              evidence: evidence, pitchTail: pitchTail, hamTail: hamTail,
+                              pitchCutoff: parameters.pitchCutoff)
     }
 
     public func verdict(for score: Double) -> Verdict {

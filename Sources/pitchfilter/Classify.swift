@@ -82,6 +82,10 @@ struct Classify: ParsableCommand {
         let strongest = explain ? Array(classification.strongestEvidence.prefix(Self.explainedTokens)) : []
         guard json else {
             var line = "\(classification.verdict.rawValue) \(Engine.formatScore(classification.score)) \(name)"
+            if explain, classification.decidedByEvidence {
+                line += "\n    a pitch below the cutoff: the pitch evidence is decisive (tail \(classification.pitchTail)) "
+                    + "and there is no ham evidence to speak of (tail \(classification.hamTail))"
+            }
             for evidence in strongest {
                 line += "\n    \(Engine.formatScore(evidence.probability))  pitch \(evidence.counts.pitch) "
                     + "ham \(evidence.counts.ham)  \(evidence.token)"

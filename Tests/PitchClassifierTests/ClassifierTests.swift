@@ -119,6 +119,8 @@ import Testing
         let ruled = Classifier(parameters: decisive).classify(tokens, totals: totals)
         #expect(ruled.score == plain.score)
         #expect(ruled.verdict == .pitch)
+        #expect(ruled.decidedByEvidence && !plain.decidedByEvidence)
+        #expect(ruled.pitchTail <= 1e-5 && ruled.hamTail >= 0.05)
         // Ten more ham tokens make the ham evidence significant: unsure again.
         let more = tokens + (30..<40).map { ("t\($0)", TokenCounts(pitch: 3, ham: 97)) }
         #expect(Classifier(parameters: decisive).classify(more, totals: totals).verdict == .unsure)
