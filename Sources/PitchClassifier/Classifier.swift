@@ -41,6 +41,16 @@ public struct ClassifierParameters: Hashable, Sendable {
     /// The ham tail at or above which a message carries no ham evidence to speak of, for the rule above.
     public var absentHamTail: Double
 
+    /// These parameters with another pitch cutoff. A cutoff of one's own also turns the decisive-evidence rule off,
+    /// since it calls pitches below the cutoff: whoever sets it, say to 1 to have no pitches at all, gets exactly
+    /// that.
+    public func withPitchCutoff(_ cutoff: Double) -> ClassifierParameters {
+        var parameters = self
+        if cutoff != pitchCutoff { parameters.decisivePitchTail = 0 }
+        parameters.pitchCutoff = cutoff
+        return parameters
+    }
+
     public init(strength: Double, prior: Double, minDeviation: Double, pitchCutoff: Double, hamCutoff: Double,
                 textWeight: Double = 1, decisivePitchTail: Double = 0, absentHamTail: Double = 1) {
         self.strength = strength
@@ -152,9 +162,7 @@ public struct Classification: Hashable, Sendable {
     public var pitchTail: Double
     public var hamTail: Double
     /// Whether the verdict is a pitch by the decisive-evidence rule rather than by the cutoff.
-    public var decidedByEvidence: Bool { verdict == .pitch && score < pitchCutoffUsed }
-    /// The pitch cutoff the verdict was given with.
-    var pitchCutoffUsed: Double
+    public var decidedByEvidence: Bool
 
     /// The evidence strongest first (ties by token), for explanations. Sorted on demand: a batch run that explains
     /// nothing would spend a few percent of its time sorting.
@@ -164,13 +172,13 @@ public struct Classification: Hashable, Sendable {
     }
 
     public init(score: Double, verdict: Verdict, evidence: [TokenEvidence], pitchTail: Double = 1,
-                hamTail: Double = 1, pitchCutoff: Double = 0) {
+                hamTail: Double = 1, decidedByEvidence: Bool = false) {
         self.score = score
         self.verdict = verdict
         self.evidence = evidence
         self.pitchTail = pitchTail
         self.hamTail = hamTail
-        pitchCutoffUsed = pitchCutoff
+        self.decidedByEvidence = decidedByEvidence
     }
 }
 
@@ -216,17 +224,16 @@ public struct Classifier: Sendable {
             evidence.append(TokenEvidence(token: token, counts: counts, probability: f))
         }
         guard !evidence.isEmpty, weight > 0 else {
-            return Classification(score: parameters.prior, verdict: verdict(for: parameters.prior), evidence: evidence,
-                                  pitchCutoff: parameters.pitchCutoff)
+            return Classification(score: parameters.prior, verdict: verdict(for: parameters.prior), evidence: evidence)
         }
         let degrees = 2 * weight
         // The chance that this much pitch (ham) evidence arises by accident: 1 − S (1 − H) in Robinson's terms.
         let pitchTail = Self.chiSquareQ(-2 * sumLnPitch, degrees: degrees)
         let hamTail = Self.chiSquareQ(-2 * sumLnHam, degrees: degrees)
         let score = (1 + (1 - pitchTail) - (1 - hamTail)) / 2
-        return Classification(score: score, verdict: verdict(for: score, pitchTail: pitchTail, hamTail: hamTail),
-                              evidence: evidence, pitchTail: pitchTail, hamTail: hamTail,
-                              pitchCutoff: parameters.pitchCutoff)
+        let verdict = verdict(for: score, pitchTail: pitchTail, hamTail: hamTail)
+        return Classification(score: score, verdict: verdict, evidence: evidence, pitchTail: pitchTail,
+                              hamTail: hamTail, decidedByEvidence: verdict != self.verdict(for: score))
     }
 
     public func verdict(for score: Double) -> Verdict {

@@ -61,15 +61,11 @@ public struct ModelSchedule: Sendable {
         slideFrom: 25, starterUntil: 500, starterParameters: .starter, ownParameters: .default)
 
     /// The same schedule with these verdict cutoffs at every stage: what `[classifier]` in the configuration sets.
-    /// A pitch cutoff of one's own also turns off the decisive-evidence rule (`ClassifierParameters`), which calls
-    /// pitches below the cutoff: whoever sets the cutoff, say to 1 to have no pitches at all, gets exactly that.
+    /// A pitch cutoff of one's own also turns the decisive-evidence rule off (`withPitchCutoff`).
     public func withCutoffs(_ cutoffs: Cutoffs) -> ModelSchedule {
         var schedule = self
         for keyPath in [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters] {
-            if cutoffs.pitch != schedule[keyPath: keyPath].pitchCutoff {
-                schedule[keyPath: keyPath].decisivePitchTail = 0
-            }
-            schedule[keyPath: keyPath].pitchCutoff = cutoffs.pitch
+            schedule[keyPath: keyPath] = schedule[keyPath: keyPath].withPitchCutoff(cutoffs.pitch)
             schedule[keyPath: keyPath].hamCutoff = cutoffs.ham
         }
         return schedule

@@ -301,10 +301,7 @@ struct ClassifierSettings: ParsableArguments {
         if let strength { parameters.strength = strength }
         if let prior { parameters.prior = prior }
         if let minDeviation { parameters.minDeviation = minDeviation }
-        if let pitchCutoff, pitchCutoff != parameters.pitchCutoff {
-            parameters.pitchCutoff = pitchCutoff
-            parameters.decisivePitchTail = 0  // as a configured cutoff does (ModelSchedule.withCutoffs)
-        }
+        if let pitchCutoff { parameters = parameters.withPitchCutoff(pitchCutoff) }
         if let hamCutoff { parameters.hamCutoff = hamCutoff }
         if let textWeight { parameters.textWeight = textWeight }
         return parameters
