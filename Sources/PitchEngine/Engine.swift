@@ -71,12 +71,16 @@ public struct Engine: Sendable {
         }
         if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            if !seen.memoryIsEmpty {
-                tokens.append("tmpl:others-" + Self.bucket(seen.otherSenders))
-                if seen.sameNoteBefore { tokens.append("tmpl:same-note") }
-            }
+            for token in Self.templateTokens(seen) { tokens.append(token) }
         }
         return tokens
+    }
+
+    /// `tmpl:others-N`, how many other senders sent the same skeleton lately, and `tmpl:same-note` if this sender
+    /// sent it to this recipient before; nothing while the memory is empty, when no count would mean anything.
+    public static func templateTokens(_ seen: TemplateSightings) -> [String] {
+        guard !seen.memoryIsEmpty else { return [] }
+        return ["tmpl:others-" + bucket(seen.otherSenders)] + (seen.sameNoteBefore ? ["tmpl:same-note"] : [])
     }
 
     /// What the template memory records for this message: its skeleton's bands, sender and first recipient.

@@ -18,8 +18,8 @@ public protocol TemplateLookup: Sendable {
     func sightings(like message: TemplateSighting, since: Int64) throws -> TemplateSightings
 }
 
-/// A template memory as of one moment, immutable and indexed by band: a batch run's thousands of lookups need
-/// neither the database nor a lock.
+/// A copy of a template memory, indexed by band: a batch run's thousands of lookups need neither the database nor
+/// a lock. A run adds its own messages as it goes (`add`), while the store records them in its own time.
 public struct TemplateSnapshot: TemplateLookup {
     struct Entry: Hashable, Sendable {
         var sender: String
@@ -28,7 +28,19 @@ public struct TemplateSnapshot: TemplateLookup {
         var message: UInt64
     }
 
-    let byBand: [UInt64: [Entry]]
+    private(set) var byBand: [UInt64: [Entry]]
+
+    init(byBand: [UInt64: [Entry]]) {
+        self.byBand = byBand
+    }
+
+    /// Adds a message seen at `time`, unless it is already there.
+    public mutating func add(_ message: TemplateSighting, at time: Int64) {
+        let entry = Entry(sender: message.sender, recipient: message.recipient, time: time, message: message.message)
+        for band in message.bands where !(byBand[band]?.contains { $0.message == message.message } ?? false) {
+            byBand[band, default: []].append(entry)
+        }
+    }
 
     public func sightings(like message: TemplateSighting, since: Int64) -> TemplateSightings {
         guard !byBand.isEmpty else { return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true) }

@@ -49,15 +49,16 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        // Messages are looked up in the template memory as it was before the run (see below).
-        let templates: TemplateSnapshot
+        // Messages are looked up in a copy of the template memory, to which the run adds its own (see below).
+        var templates: TemplateSnapshot
         do {
             templates = try store.templateSnapshot()
         } catch {
             Stores.report(error)
             throw ExitCode(3)
         }
-        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: templates, threads: store)
+        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: store)
+        let now = Int64(time(nil))
         var hamSenders: [String] = []
         var messageIDs: [UInt64] = []
         let writer = OverlappedWriter(store: store)
@@ -82,10 +83,23 @@ struct Train: ParsableCommand {
                                 learning.messageID)
                     }
                 }
-                let items = try prepared.map { try $0.get() }
-                // The template memory is looked up in the snapshot taken before the run, so the writer records the
-                // batch's skeletons as it goes rather than all at the end. A run that fails later leaves them
-                // recorded, as the pipe filter records every message it sees, trained or not.
+                var items = try prepared.map { try $0.get() }
+                // The template signal, in the order the messages come: a folder of pitches holds the same form
+                // letter from several senders, and each copy after the first must say so, or training would never
+                // teach what "others sent this too" means (a fresh database's memory is empty before the run).
+                // Unlike contacts, no class is favoured by coming later: a skeleton is matched only by its twins.
+                for index in items.indices {
+                    guard let sighting = items[index].2 else { continue }
+                    let seen = templates.sightings(like: sighting, since: now - TemplateWindow.seconds)
+                    for token in Engine.templateTokens(seen) {
+                        let id = TokenID(hashing: token)
+                        if !items[index].0.tokens.contains(id) { items[index].0.tokens.append(id) }
+                    }
+                    if target != nil { templates.add(sighting, at: now) }
+                }
+                // The writer records the batch's skeletons in the store as it goes rather than all at the end. A
+                // run that fails later leaves them recorded, as the pipe filter records every message it sees,
+                // trained or not.
                 try writer.submit(items.map(\.0), sightings: target == nil ? [] : items.compactMap(\.2))
                 // Whoever the owner keeps mail from is no stranger: the relationship signal learns them at the end
                 // of the run. Within a run every message is judged against the book as it was before it, whatever
@@ -98,8 +112,7 @@ struct Train: ParsableCommand {
             }
             try writer.finish()
             try store.inOneWrite {
-                try store.addContacts(hamSenders, source: .ham, at: Int64(time(nil)))
-                let now = Int64(time(nil))
+                try store.addContacts(hamSenders, source: .ham, at: now)
                 try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
             }
             store.checkpointIfLarge()

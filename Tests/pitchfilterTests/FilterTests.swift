@@ -2,6 +2,7 @@ import Foundation
 import PitchEngine
 import PitchMessage
 import PitchStore
+import PitchTokenizer
 import Testing
 
 /// The pipe filter as procmail and Dovecot run it: bytes in, the same bytes plus one field out, exit 0.
@@ -141,5 +142,30 @@ import Testing
         let twin = Message(bytes: Self.letter(from: "amy@leadrocket.example"))
         let tokens = try engine.tokens(of: twin, keepingTexts: true).texts.filter { $0.hasPrefix("tmpl:") }
         #expect(tokens == ["tmpl:others-2"])  // the trained message and the filtered one
+    }
+
+    /// A fresh database's memory is empty, yet one training run of a folder of form letters must teach what the
+    /// template tokens mean: each copy is judged against the copies before it in the run.
+    @Test func oneTrainingRunTeachesTheTemplateTokensOfItsOwnCopies() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let folder = scratch.url.appendingPathComponent("pitches")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // Read in name order: three senders, then the first sender's second copy to the same recipient.
+        for (name, sender) in [("1", "dan@slotwise.example"), ("2", "amy@leadrocket.example"),
+                               ("3", "raj@growthly.example"), ("4", "dan@slotwise.example")] {
+            var letter = Self.letter(from: sender)
+            letter += Array("Reference \(name)\n".utf8)  // a different message each time, same skeleton
+            try Data(letter).write(to: folder.appendingPathComponent(name))
+        }
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", folder.path]).status == 0)
+
+        let store = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        let names = ["tmpl:others-0", "tmpl:others-1", "tmpl:others-2", "tmpl:same-note"]
+        let (counts, totals) = try store.counts(of: names.map { TokenID(hashing: $0) })
+        #expect(totals.pitch == 4)
+        // 1: nothing before it. 2: dan. 3: dan and amy. 4: amy and raj besides dan himself, who sent it before.
+        #expect(counts.map(\.pitch) == [0, 1, 2, 1])
+        #expect(counts.map(\.ham) == [0, 0, 0, 0])
     }
 }
