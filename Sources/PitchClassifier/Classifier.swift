@@ -147,6 +147,11 @@ public struct TokenEvidence: Hashable, Sendable {
     public var counts: TokenCounts
     /// Robinson's f(w): the probability that a message containing this token is a pitch.
     public var probability: Double
+    /// How much the token counted: 1, or the parameters' `textWeight` for a word or pair of the text.
+    public var weight: Double = 1
+
+    /// How far the token pulled the score from undecided: its distance from 0.5, at its weight.
+    public var strength: Double { weight * abs(probability - 0.5) }
 }
 
 /// A score, the verdict it gives, and the evidence behind it.
@@ -164,11 +169,10 @@ public struct Classification: Hashable, Sendable {
     /// Whether the verdict is a pitch by the decisive-evidence rule rather than by the cutoff.
     public var decidedByEvidence: Bool
 
-    /// The evidence strongest first (ties by token), for explanations. Sorted on demand: a batch run that explains
-    /// nothing would spend a few percent of its time sorting.
+    /// The evidence strongest first at its weight (ties by token), for explanations. Sorted on demand: a batch run
+    /// that explains nothing would spend a few percent of its time sorting.
     public var strongestEvidence: [TokenEvidence] {
-        evidence.sorted { abs($0.probability - 0.5) > abs($1.probability - 0.5) ||
-            (abs($0.probability - 0.5) == abs($1.probability - 0.5) && $0.token < $1.token) }
+        evidence.sorted { $0.strength > $1.strength || ($0.strength == $1.strength && $0.token < $1.token) }
     }
 
     public init(score: Double, verdict: Verdict, evidence: [TokenEvidence], pitchTail: Double = 1,
@@ -221,7 +225,7 @@ public struct Classifier: Sendable {
             sumLnPitch += w * log(1 - clamped)
             sumLnHam += w * log(clamped)
             weight += w
-            evidence.append(TokenEvidence(token: token, counts: counts, probability: f))
+            evidence.append(TokenEvidence(token: token, counts: counts, probability: f, weight: w))
         }
         guard !evidence.isEmpty, weight > 0 else {
             return Classification(score: parameters.prior, verdict: verdict(for: parameters.prior), evidence: evidence)

@@ -89,13 +89,14 @@ struct Classify: ParsableCommand {
             for evidence in strongest {
                 line += "\n    \(Engine.formatScore(evidence.probability))  pitch \(evidence.counts.pitch) "
                     + "ham \(evidence.counts.ham)  \(evidence.token)"
+                    + (evidence.weight < 1 ? "  (text, weight \(Self.formatWeight(evidence.weight)))" : "")
             }
             return line
         }
         let line = Line(path: name, score: classification.score, verdict: classification.verdict.rawValue,
                         tokens: explain ? strongest.map {
                             Line.Token(token: $0.token, pitch: $0.counts.pitch, ham: $0.counts.ham,
-                                       probability: $0.probability)
+                                       probability: $0.probability, weight: $0.weight)
                         } : nil)
         return JSON.line(line)
     }
@@ -107,12 +108,21 @@ struct Classify: ParsableCommand {
             var pitch: UInt32
             var ham: UInt32
             var probability: Double
+            /// 1, or less for a word or pair of the text (the classifier's text weight).
+            var weight: Double
         }
 
         var path: String
         var score: Double
         var verdict: String
         var tokens: [Token]?
+    }
+
+    /// "1/3" for the default text weight, else two decimals.
+    static func formatWeight(_ weight: Double) -> String {
+        for denominator in 2...4 where abs(weight * Double(denominator) - 1) < 1e-9 { return "1/\(denominator)" }
+        let hundredths = Int((weight * 100).rounded())
+        return "0." + (hundredths < 10 ? "0" : "") + String(hundredths)
     }
 
     /// The strongest tokens are what a person wants to see; hundreds more would bury them.

@@ -87,6 +87,14 @@ import Testing
                                          ("help", counts)], totals: totals, textStart: 1)
         let two = classifier.classify([("from:a@b.example", counts), ("subj:help", counts)], totals: totals)
         #expect(abs(mixed.score - two.score) < 1e-12)
+        // The evidence says what each token counted, and an explanation ranks by it: the header token first,
+        // though a word of the text is further from 0.5 on its own.
+        let third = 1.0 / 3
+        #expect(mixed.evidence.map(\.weight) == [1, third, third, third])
+        let ranked = classifier.classify([("from:a@b.example", counts), ("bumping", TokenCounts(pitch: 9, ham: 0))],
+                                         totals: totals, textStart: 1)
+        #expect(ranked.evidence[1].probability > ranked.evidence[0].probability)
+        #expect(ranked.strongestEvidence.map(\.token) == ["from:a@b.example", "bumping"])
     }
 
     /// An unsure score is a pitch when the pitch evidence is decisive and the ham evidence absent; never otherwise.

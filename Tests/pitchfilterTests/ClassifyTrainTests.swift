@@ -125,10 +125,14 @@ import Testing
         // tokens carry counts from both, strongest first.
         let tokens = try #require(object["tokens"] as? [[String: Any]])
         #expect((1...Classify.explainedTokens).contains(tokens.count))
-        let strengths = tokens.compactMap { ($0["probability"] as? Double).map { abs($0 - 0.5) } }
+        let strengths = tokens.compactMap { token in
+            (token["probability"] as? Double).flatMap { p in (token["weight"] as? Double).map { $0 * abs(p - 0.5) } }
+        }
         #expect(strengths.count == tokens.count)
         #expect(strengths == strengths.sorted(by: >))
         #expect(tokens.allSatisfy { $0["token"] is String && $0["pitch"] is Int && $0["ham"] is Int })
+        // A young database is scored with the starter's settings, where the text's words count fully.
+        #expect(tokens.allSatisfy { $0["weight"] as? Double == 1 })
     }
 
     @Test func mboxAndMaildirAreReadMessageByMessage() throws {
