@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product pitchfilter
 .build/release/pitchfilter starter-model --pitch samples/corpus/pitch --ham samples/corpus/ham \
+    --sent samples/corpus/sent \
     --output Sources/PitchEngine/StarterModelData.swift

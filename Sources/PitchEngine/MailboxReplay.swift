@@ -47,8 +47,9 @@ public struct MailboxReplay: Sendable {
         self.signals = signals
     }
 
-    /// The tokens of every received entry, in the order given (sent entries give nil).
-    public func tokens(of entries: [Entry]) throws -> [MessageTokens?] {
+    /// The tokens of every received entry, in the order given (sent entries give nil); with their texts if
+    /// `keepingTexts`.
+    public func tokens(of entries: [Entry], keepingTexts: Bool = false) throws -> [MessageTokens?] {
         let contacts = InMemoryContactBook()
         let templates = InMemoryTemplateMemory()
         let threads = InMemoryMessageIDMemory()
@@ -66,7 +67,7 @@ public struct MailboxReplay: Sendable {
                 contacts.addContacts(Engine.recipients(of: message), source: .sent, at: now)
                 try Engine.rememberMessageIDs(of: [message], in: threads)
             case .received(let message, let truth):
-                let tokens = try engine.tokens(of: message, keepingTexts: false)
+                let tokens = try engine.tokens(of: message, keepingTexts: keepingTexts)
                 results[index] = tokens
                 if let sighting = Engine.templateSighting(of: message, tokens) {
                     templates.record([sighting], at: now, expireBefore: 0)

@@ -16,32 +16,46 @@ struct StarterModelCommand: ParsableCommand {
 
     @Option(parsing: .upToNextOption) var pitch: [String]
     @Option(parsing: .upToNextOption) var ham: [String]
+    @Option(parsing: .upToNextOption, help: "The owners' sent mail, replayed with the rest.") var sent: [String] = []
     @Option(help: "The Swift file to write.") var output: String
 
     func run() throws {
-        let model = try StarterModelBuilder.build(pitch: pitch, ham: ham)
+        let model = try StarterModelBuilder.build(pitch: pitch, ham: ham, sent: sent)
         try StarterModelBuilder.swiftSource(model).write(toFile: output, atomically: true, encoding: .utf8)
         print("starter model: pitch \(model.totals.pitch), ham \(model.totals.ham), \(model.tokenCount) tokens")
     }
 }
 
 enum StarterModelBuilder {
-    static func build(pitch: [String], ham: [String]) throws -> StarterModel {
-        let store = InMemoryTokenStore(tokenizerIdentity: Engine.tokenizerIdentity)
-        let tokenizer = Tokenizer()
+    static func build(pitch: [String], ham: [String], sent: [String] = []) throws -> StarterModel {
+        var entries: [MailboxReplay.Entry] = []
         var unreadable: [MailSourceError] = []
+        for path in sent {
+            MailSource.forEach(at: path, unreadable: { unreadable.append($0) }) { item in
+                entries.append(.sent(Message(bytes: item.bytes)))
+            }
+        }
         for (paths, target) in [(pitch, MessageClass.pitch), (ham, .ham)] {
             for path in paths {
-                try MailSource.forEach(at: path, unreadable: { unreadable.append($0) }) { item in
-                    let message = Message(bytes: item.bytes)
-                    let tokens = tokenizer.tokenize(message)
-                    let kept = zip(tokens.texts, tokens.ids).filter { generalizes($0.0) }.map(\.1)
-                    _ = try store.train([TrainingItem(digest: MessageDigest.of(message), tokens: kept, target: target)])
+                MailSource.forEach(at: path, unreadable: { unreadable.append($0) }) { item in
+                    entries.append(.received(Message(bytes: item.bytes), target))
                 }
             }
         }
         // A model built from part of the samples would ship silently different; refuse instead.
         if let first = unreadable.first { throw first }
+        // The samples replayed as one mailbox with the owners' sent mail, so the model also knows what the history
+        // signals mean once a database has a history: mail from a correspondent (`rel:known-address`), the same
+        // letter from other senders or again (`tmpl:`). Not the reply signal: in a young database, the messages a
+        // reply answers are mostly unknown whoever sent it (the id memory starts empty), where the samples' history
+        // is complete, and the model would learn that an unknown reference means a pitch.
+        let tokens = try MailboxReplay(signals: [.relationship, .template]).tokens(of: entries, keepingTexts: true)
+        let store = InMemoryTokenStore(tokenizerIdentity: Engine.tokenizerIdentity)
+        for (entry, tokens) in zip(entries, tokens) {
+            guard case .received(let message, let target) = entry, let tokens else { continue }
+            let kept = zip(tokens.texts, tokens.ids).filter { generalizes($0.0) }.map(\.1)
+            _ = try store.train([TrainingItem(digest: MessageDigest.of(message), tokens: kept, target: target)])
+        }
         return StarterModel(tokenizerIdentity: Engine.tokenizerIdentity, totals: try store.statistics().totals,
                             tokens: try store.allTokens())
     }

@@ -80,4 +80,5 @@ enum Samples {
         .deletingLastPathComponent().appendingPathComponent("samples/corpus")
     static var pitch: String { root.appendingPathComponent("pitch").path }
     static var ham: String { root.appendingPathComponent("ham").path }
+    static var sent: String { root.appendingPathComponent("sent").path }
 }

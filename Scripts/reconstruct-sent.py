@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Reconstructs the owners' Sent folder of samples/corpus from the replies that quote it.
+
+    Scripts/reconstruct-sent.py samples/corpus
+
+The corpus was written as received mail only, so its 88 replies answered messages no mailbox had seen, and a
+replay of it (the starter model's build, `pitchfilter eval --replay`) taught that an unknown reference is what
+ham looks like. For each ham reply whose In-Reply-To names no message of the corpus and whose quote says the
+mailbox's owner wrote the original ("On …, Maya Okafor <maya@…> wrote:", or an Outlook "From: Maya Okafor"
+block), this writes that original to sent/r-NNN.eml: from the owner to the replier, with the Message-ID the
+reply names, the subject without "Re:", the references before it, and the quoted text as its body. Replies that
+quote somebody else's message are left alone: mail whose parent the mailbox never saw is real too.
+Existing r-*.eml files are replaced; other files in sent/ are not touched.
+"""
+import email, email.policy, email.utils, os, re, sys
+from datetime import datetime, timedelta, timezone
+
+ATTRIBUTION = re.compile(r"\b(wrote|schrieb|escribió|a écrit)\b.*:\s*$")
+OUTLOOK_FROM = re.compile(r"^(From|Von|De):\s*(.+)$")
+HEADER_LINE = re.compile(r"^(From|Sent|To|Cc|Subject|Date|Von|Gesendet|An|Betreff|De|Enviado|Para|Asunto):")
+SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg)\s*:\s*)+", re.I)
+
+
+def load(path):
+    with open(path, "rb") as f:
+        return email.message_from_bytes(f.read(), policy=email.policy.default)
+
+
+def text_of(message):
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def owner_wrote(line, owner_name, owner_address):
+    line = line.lower()
+    names = [owner_name.lower()] if owner_name else []
+    if len(names) == 1 and " " in names[0]:
+        first, last = names[0].rsplit(" ", 1)
+        names.append(f"{last}, {first}")  # Outlook's "From: Raman, Priya"
+    return bool(owner_address and owner_address.lower() in line) or any(name in line for name in names)
+
+
+def quoted_original(text, owner_name, owner_address):
+    """The body of the owner's quoted message, or None if the quote is not the owner's."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        bare = line.lstrip("> ").rstrip()
+        if ATTRIBUTION.search(bare) and owner_wrote(bare, owner_name, owner_address):
+            body = [l[1:].lstrip(" ") if l.startswith(">") else None for l in lines[index + 1:]]
+            body = [l for l in body if l is not None]
+            # Deeper quotes were somebody else's mail within the owner's; keep the owner's own words.
+            body = [l for l in body if not l.startswith(">")]
+            return "\n".join(body).strip()
+        match = OUTLOOK_FROM.match(bare)
+        if match and owner_wrote(match.group(2), owner_name, owner_address):
+            rest = [l.lstrip("> ").rstrip() for l in lines[index + 1:]]
+            while rest and (HEADER_LINE.match(rest[0]) or not rest[0]):
+                rest.pop(0)
+            return "\n".join(rest).strip()
+    return None
+
+
+def main():
+    corpus = sys.argv[1] if len(sys.argv) > 1 else "samples/corpus"
+    sent = os.path.join(corpus, "sent")
+    os.makedirs(sent, exist_ok=True)
+    for name in os.listdir(sent):
+        if name.startswith("r-") and name.endswith(".eml"):
+            os.remove(os.path.join(sent, name))
+    known = set()
+    messages = []
+    for folder in ("ham", "pitch", "sent"):
+        directory = os.path.join(corpus, folder)
+        for name in sorted(os.listdir(directory)):
+            message = load(os.path.join(directory, name))
+            if message["Message-ID"]:
+                known.add(message["Message-ID"].strip())
+            if folder == "ham":
+                messages.append((name, message))
+    written = skipped = 0
+    for name, reply in messages:
+        parent = (reply["In-Reply-To"] or "").strip()
+        if not parent or parent in known:
+            continue
+        owner_name, owner_address = email.utils.parseaddr(str(reply["To"]).split(",")[0])
+        body = quoted_original(text_of(reply), owner_name, owner_address)
+        if not body:
+            skipped += 1
+            continue
+        replied = email.utils.parsedate_to_datetime(str(reply["Date"]))
+        date = replied - timedelta(hours=20)
+        references = (reply["References"] or "").split()
+        earlier = references[:references.index(parent)] if parent in references else []
+        subject = SUBJECT_PREFIX.sub("", str(reply["Subject"] or ""))
+        replier = str(reply["From"])
+        header = [
+            f"Date: {email.utils.format_datetime(date)}",
+            f"From: {email.utils.formataddr((owner_name, owner_address))}",
+            f"To: {replier}",
+            f"Subject: {('Re: ' if earlier else '') + subject}",
+            f"Message-ID: {parent}",
+        ]
+        if earlier:
+            header += [f"In-Reply-To: {earlier[-1]}", f"References: {' '.join(earlier)}"]
+        header += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
+        written += 1
+        target = os.path.join(sent, f"r-{written:03d}.eml")
+        with open(target, "w", encoding="utf-8", newline="\n") as f:
+            f.write("\n".join(header) + "\n\n" + body + "\n")
+        known.add(parent)
+    print(f"wrote {written} originals to {sent}; {skipped} replies quote somebody else or nothing")
+
+
+if __name__ == "__main__":
+    main()
