@@ -36,7 +36,6 @@ extension Tokenizer {
             }
             for image in text.images.prefix(bounds.maxReferences) {
                 imageCount += 1
-                formLetter.observe(image: image)
                 addWords(of: image.source, prefix: "href:", to: &out, maxWords: 40)
                 if let width = image.width, let height = image.height, width <= 2, height <= 2 {
                     out.add("img:", "tiny")
@@ -60,7 +59,6 @@ extension Tokenizer {
                 urlHosts += words.urlHosts
             }
         }
-        for host in urlHosts { formLetter.observe(linkHost: host) }
         formLetter.emit(header: message.header, to: &out)
         out.add("links:", Bucket.label(linkCount))
         out.add("imgs:", Bucket.label(imageCount))

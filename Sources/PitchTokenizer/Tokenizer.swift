@@ -62,7 +62,7 @@ public struct MessageTokens: Sendable {
 /// | `href:word`, `link:scheme`, `links:N` | words of link and image addresses, non-web links, link count |
 /// | `imgs:N`, `img:tiny`, `img:hidden`, `imgdom:domain` | images: count, tracking pixels (≤ 2×2 or hidden), hosts |
 /// | `defect:kind` | what was malformed (`Defect.Kind`) |
-/// | `sig:…` | form-letter signals: merge remnants, unthreaded replies, tracking and opt-out (`FormLetterSignal`) |
+/// | `sig:…` | form-letter signals: merge remnants, unthreaded replies and opt-out wording (`FormLetterSignal`) |
 ///
 /// Besides the tokens, `tokenize` returns the skeleton's `TemplateFingerprint`. From it and the store, the engine
 /// adds `rel:` (does the owner know the sender?) and `tmpl:` (has this skeleton come from others, or from this
@@ -81,7 +81,7 @@ public struct MessageTokens: Sendable {
 /// are left out: mostly dates, times and ids, they would add 9 tokens a message that a database keeps.
 public struct Tokenizer: Sendable {
     /// Changes whenever the tokens of the same message could change; databases record it and refuse another.
-    public static let identity = "pitch-tokens-2"
+    public static let identity = "pitch-tokens-3"  // 3: no tracking signal
 
     /// The bounds on one message's work and tokens.
     struct Bounds: Sendable {

@@ -104,21 +104,13 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     }
 }
 
-@Suite struct TrackingAndOptOutSignalTests {
+@Suite struct OptOutSignalTests {
     static let html = """
         MIME-Version: 1.0
         Content-Type: text/html; charset=utf-8
         """
 
-    @Test func pixelAndTrackedLinkInOneToOneMail() {
-        let body = """
-            <p>Worth a chat? <a href="https://click.outreachly.example/c/xyz?u=1">My calendar</a></p>
-            <img src="https://o.outreachly.example/open/abc.gif" width="1" height="1">
-            """
-        #expect(signals(oneToOne + "\n" + Self.html, body, only: [.tracking])
-            == ["sig:pixel-personal", "sig:tracked-link-personal"])
-    }
-
+    /// A newsletter the user subscribed to carries opt-out wording too, but as list mail.
     @Test func aNewsletterTheUserSubscribedToIsNotOneToOne() {
         let header = """
             From: Weekly <news@digest.example>
@@ -131,13 +123,13 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
             <p>Stories <a href="https://links.digest.example/s/1">here</a>. <a href="https://digest.example/u">Unsubscribe</a></p>
             <img src="https://digest.example/p.gif" width="1" height="1">
             """
-        #expect(signals(header, body, only: [.tracking, .optout]) == ["sig:tracked-link", "sig:optout-list"])
+        #expect(signals(header, body, only: [.optout]) == ["sig:optout-list"])
     }
 
     @Test func manyRecipientsAreNotOneToOne() {
-        let header = "From: a@b.example\nTo: c@d.example, e@f.example\nSubject: Hello\n" + Self.html
-        #expect(signals(header, #"<img src="https://x.example/p.gif" width="1" height="1">"#, only: [.tracking])
-            .isEmpty)
+        let header = "From: a@b.example\nTo: c@d.example, e@f.example\nSubject: Hello"
+        #expect(signals(header, "Team,\nThe party is on Friday.\n\nReply STOP to opt out.", only: [.optout])
+            == ["sig:optout-list"])
     }
 
     @Test(arguments: [
@@ -151,16 +143,6 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
 
     @Test func ordinaryPersonalMailHasNoOptOut() {
         #expect(signals(oneToOne, "Hi Maya,\nThe build is green again. Stop by later?", only: [.optout]).isEmpty)
-    }
-
-    @Test(arguments: [
-        ("click.mailer.example", true), ("url1234.example.com", true), ("email.mg.example.com", true),
-        ("u123.ct.sendgrid.net", true), ("t.co.example", true),
-        ("clickhouse.example", false), ("www.example.com", false), ("brightfield.example", false),
-        ("t.co", false),  // too short to be a tracking subdomain: the link shortener's own name
-    ])
-    func clickTrackingHosts(host: String, expected: Bool) {
-        #expect(FormLetterEvidence.isClickTracker(Array(host.utf8)) == expected)
     }
 }
 
