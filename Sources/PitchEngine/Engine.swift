@@ -59,8 +59,9 @@ public struct Engine: Sendable {
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
         var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
         let sender = Self.sender(of: message)
+        var relationship = Relationship.unknown
         if let contacts, let sender {
-            let relationship = try contacts.relationship(with: sender)
+            relationship = try contacts.relationship(with: sender)
             if relationship != .unknown { tokens.append("rel:" + relationship.rawValue) }
         }
         // A reply to something: `ref:known` if this mailbox saw any of the messages it answers, `ref:unknown` if
@@ -71,16 +72,23 @@ public struct Engine: Sendable {
         }
         if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            for token in Self.templateTokens(seen) { tokens.append(token) }
+            for token in Self.templateTokens(seen, from: relationship) { tokens.append(token) }
         }
         return tokens
     }
 
     /// `tmpl:others-N`, how many other senders sent the same skeleton lately, and `tmpl:same-note` if this sender
     /// sent it to this recipient before; nothing while the memory is empty, when no count would mean anything.
-    public static func templateTokens(_ seen: TemplateSightings) -> [String] {
+    /// `tmpl:stranger-others` when the sender is a first contact and others sent the same text: colleagues'
+    /// invitations and share notices come from one generator too, but not from strangers, and the classifier
+    /// weighs tokens one by one, so only a token of its own can say "both at once".
+    public static func templateTokens(_ seen: TemplateSightings, from relationship: Relationship = .unknown)
+        -> [String] {
         guard !seen.memoryIsEmpty else { return [] }
-        return ["tmpl:others-" + bucket(seen.otherSenders)] + (seen.sameNoteBefore ? ["tmpl:same-note"] : [])
+        var tokens = ["tmpl:others-" + bucket(seen.otherSenders)]
+        if seen.sameNoteBefore { tokens.append("tmpl:same-note") }
+        if relationship == .firstContact, seen.otherSenders > 0 { tokens.append("tmpl:stranger-others") }
+        return tokens
     }
 
     /// What the template memory records for this message: its skeleton's bands, sender and first recipient.

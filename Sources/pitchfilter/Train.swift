@@ -91,7 +91,8 @@ struct Train: ParsableCommand {
                 for index in items.indices {
                     guard let sighting = items[index].2 else { continue }
                     let seen = templates.sightings(like: sighting, since: now - TemplateWindow.seconds)
-                    for token in Engine.templateTokens(seen) {
+                    let relationship = items[index].1.map { contacts.relationship(with: $0) } ?? .unknown
+                    for token in Engine.templateTokens(seen, from: relationship) {
                         let id = TokenID(hashing: token)
                         if !items[index].0.tokens.contains(id) { items[index].0.tokens.append(id) }
                     }

@@ -152,4 +152,32 @@ import Testing
                                                              subject: "following up"))
             == ["tmpl:others-0", "tmpl:same-note"])
     }
+
+    /// Only a first contact's letter that others sent too is a stranger's form letter: a colleague's calendar
+    /// invitation has the same generated text as everybody's, and an empty contact book knows nobody.
+    @Test(arguments: [
+        (2, Relationship.firstContact, true), (1, .firstContact, true), (0, .firstContact, false),
+        (2, .knownDomain, false), (2, .knownAddress, false), (2, .unknown, false),
+    ])
+    func aStrangersFormLetter(others: Int, relationship: Relationship, stranger: Bool) {
+        let seen = TemplateSightings(otherSenders: others, sameNoteBefore: false, memoryIsEmpty: false)
+        #expect(Engine.templateTokens(seen, from: relationship).contains("tmpl:stranger-others") == stranger)
+        #expect(Engine.templateTokens(TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true),
+                                      from: relationship).isEmpty)
+    }
+
+    @Test func aContactBookMakesTheStrangerToken() throws {
+        let memory = InMemoryTemplateMemory()
+        let contacts = InMemoryContactBook()
+        _ = contacts.addContacts(["colleague@y.example"], source: .sent, at: 0)
+        let engine = Engine(store: nil, starter: nil, contacts: contacts, templates: memory)
+        let first = Self.message(from: "a@x.example", to: "me@y.example")
+        let sighting = try #require(Engine.templateSighting(of: first, try engine.tokens(of: first, keepingTexts: false)))
+        try Engine.remember([sighting], in: memory)
+        #expect(try Self.templateTokens(engine, Self.message(from: "b@z.example", to: "me@y.example"))
+            == ["tmpl:others-1", "tmpl:stranger-others"])
+        // The same text from someone at a domain the owner writes to is a colleague's, not a stranger's.
+        #expect(try Self.templateTokens(engine, Self.message(from: "boss@y.example", to: "me@y.example"))
+            == ["tmpl:others-1"])
+    }
 }

@@ -73,6 +73,9 @@ struct MailboxReplayTests {
         #expect(Self.has(tokens[3], "rel:first-contact"))
         #expect(Self.has(tokens[3], "tmpl:others-1"))
         #expect(Self.has(tokens[3], "ref:unknown"))
+        // A stranger's form letter that another sender sent too: the one token that says both.
+        #expect(Self.has(tokens[3], "tmpl:stranger-others"))
+        #expect(!Self.has(tokens[2], "tmpl:stranger-others"))
     }
 
     @Test(arguments: [
@@ -81,8 +84,10 @@ struct MailboxReplayTests {
     func aSignalLeftOutLeavesNoTokens(_ signal: HistorySignal, _ prefix: String) throws {
         let all = try MailboxReplay().tokens(of: Self.entries)
         let without = try MailboxReplay(signals: Set(HistorySignal.allCases).subtracting([signal])).tokens(of: Self.entries)
+        // "tmpl:stranger-others" needs both the template and the relationship signal.
         let tokens = ["rel:known-address", "rel:first-contact", "tmpl:others-0", "tmpl:others-1", "ref:known",
-                      "ref:unknown"].filter { $0.hasPrefix(prefix) }
+                      "ref:unknown", "tmpl:stranger-others"]
+            .filter { $0.hasPrefix(prefix) || ($0 == "tmpl:stranger-others" && signal == .relationship) }
         for index in [0, 2, 3] {
             #expect(!tokens.contains { Self.has(without[index], $0) })
             // Everything else is unchanged.
