@@ -13,7 +13,8 @@ quote somebody else's message are left alone: mail whose parent the mailbox neve
 Existing r-*.eml files are replaced; other files in sent/ are not touched.
 """
 import email, email.policy, email.utils, os, re, sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+from email.message import EmailMessage
 
 ATTRIBUTION = re.compile(r"\b(wrote|schrieb|escribió|a écrit)\b.*:\s*$")
 OUTLOOK_FROM = re.compile(r"^(From|Von|De):\s*(.+)$")
@@ -41,18 +42,29 @@ def owner_wrote(line, owner_name, owner_address):
 
 
 def quoted_original(text, owner_name, owner_address):
-    """The body of the owner's quoted message, or None if the quote is not the owner's."""
+    """The body of the message the reply quotes first, or None if that message is not the owner's."""
     lines = text.splitlines()
     for index, line in enumerate(lines):
         bare = line.lstrip("> ").rstrip()
-        if ATTRIBUTION.search(bare) and owner_wrote(bare, owner_name, owner_address):
-            body = [l[1:].lstrip(" ") if l.startswith(">") else None for l in lines[index + 1:]]
-            body = [l for l in body if l is not None]
-            # Deeper quotes were somebody else's mail within the owner's; keep the owner's own words.
-            body = [l for l in body if not l.startswith(">")]
+        if ATTRIBUTION.search(bare):
+            if not owner_wrote(bare, owner_name, owner_address):
+                return None
+            def level(quoted):
+                return len(re.match(r"[> ]*", quoted).group(0).replace(" ", ""))
+            # The owner's text is at the quote level of the first line after the attribution: one below it in
+            # Gmail's style ("On … wrote:" then "> …"), the same in Apple Mail's ("> On … wrote:" then "> …").
+            # Deeper lines are mail the owner quoted in turn.
+            following = [l for l in lines[index + 1:] if l.strip(" >")]
+            depth = level(following[0]) if following else 0
+            body = []
+            for quoted in lines[index + 1:]:
+                if depth and level(quoted) == depth:
+                    body.append(re.sub(r"^( *>){%d} ?" % depth, "", quoted))
             return "\n".join(body).strip()
         match = OUTLOOK_FROM.match(bare)
-        if match and owner_wrote(match.group(2), owner_name, owner_address):
+        if match:
+            if not owner_wrote(match.group(2), owner_name, owner_address):
+                return None
             rest = [l.lstrip("> ").rstrip() for l in lines[index + 1:]]
             while rest and (HEADER_LINE.match(rest[0]) or not rest[0]):
                 rest.pop(0)
@@ -82,33 +94,33 @@ def main():
         parent = (reply["In-Reply-To"] or "").strip()
         if not parent or parent in known:
             continue
-        owner_name, owner_address = email.utils.parseaddr(str(reply["To"]).split(",")[0])
-        body = quoted_original(text_of(reply), owner_name, owner_address)
+        recipients = reply["To"].addresses if reply["To"] else ()
+        if not recipients or not reply["Date"] or not reply["From"] or len(parent.split()) != 1:
+            skipped += 1
+            continue
+        owner = recipients[0]
+        body = quoted_original(text_of(reply), owner.display_name, owner.addr_spec)
         if not body:
             skipped += 1
             continue
-        replied = email.utils.parsedate_to_datetime(str(reply["Date"]))
-        date = replied - timedelta(hours=20)
+        date = reply["Date"].datetime - timedelta(hours=20)
         references = (reply["References"] or "").split()
         earlier = references[:references.index(parent)] if parent in references else []
-        subject = SUBJECT_PREFIX.sub("", str(reply["Subject"] or ""))
-        replier = str(reply["From"])
-        header = [
-            f"Date: {email.utils.format_datetime(date)}",
-            f"From: {email.utils.formataddr((owner_name, owner_address))}",
-            f"To: {replier}",
-            f"Subject: {('Re: ' if earlier else '') + subject}",
-            f"Message-ID: {parent}",
-        ]
+        original = EmailMessage(policy=email.policy.default.clone(linesep="\n", max_line_length=998))
+        original["Date"] = email.utils.format_datetime(date)
+        original["From"] = owner
+        original["To"] = reply["From"].addresses
+        original["Subject"] = ("Re: " if earlier else "") + SUBJECT_PREFIX.sub("", str(reply["Subject"] or ""))
+        original["Message-ID"] = parent
         if earlier:
-            header += [f"In-Reply-To: {earlier[-1]}", f"References: {' '.join(earlier)}"]
-        header += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
+            original["In-Reply-To"] = earlier[-1]
+            original["References"] = " ".join(earlier)
+        original.set_content(body + "\n", cte="8bit")
         written += 1
-        target = os.path.join(sent, f"r-{written:03d}.eml")
-        with open(target, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(header) + "\n\n" + body + "\n")
+        with open(os.path.join(sent, f"r-{written:03d}.eml"), "wb") as f:
+            f.write(original.as_bytes())
         known.add(parent)
-    print(f"wrote {written} originals to {sent}; {skipped} replies quote somebody else or nothing")
+    print(f"wrote {written} originals to {sent}; {skipped} replies quote somebody else, nothing, or lack a header")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ public struct ClassifierParameters: Hashable, Sendable {
     /// evidence: only tokens seen in one class alone pass. A larger s (tokens seen once count for less) with a
     /// smaller min_dev (tokens seen a few times in both classes still count) uses what there is.
     ///
-    /// Chosen on samples/heldout (80 pitches and 80 ham written apart from the samples), with the SpamAssassin
+    /// Chosen on samples/heldout (then 80 pitches and 80 ham written apart from the samples), with the SpamAssassin
     /// corpus's 4,150 ham as the false-positive guard (at most 1 %, 41). Pitches flagged / held-out ham flagged /
     /// SpamAssassin ham flagged, at pitchCutoff 0.9, x 0.52:
     ///

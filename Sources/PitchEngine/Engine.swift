@@ -54,8 +54,9 @@ public struct Engine: Sendable {
         try assess(tokens(of: message, keepingTexts: explaining))
     }
 
-    /// The tokenizer's tokens plus the relationship token: `rel:known-address`, `rel:known-domain` or
-    /// `rel:first-contact` for the sender, once the contact book knows anybody.
+    /// The tokenizer's tokens plus those of the mailbox's history: the relationship token (`rel:known-address`,
+    /// `rel:known-domain` or `rel:first-contact` for the sender, once the contact book knows anybody), the reply
+    /// token (`ref:`) and the template tokens (`tmpl:`, `templateTokens`).
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
         var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
         let sender = Self.sender(of: message)
@@ -72,7 +73,7 @@ public struct Engine: Sendable {
         }
         if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            for token in Self.templateTokens(seen, from: relationship) { tokens.append(token) }
+            for token in Self.templateTokens(seen, sender: relationship) { tokens.append(token) }
         }
         return tokens
     }
@@ -82,8 +83,7 @@ public struct Engine: Sendable {
     /// `tmpl:stranger-others` when the sender is a first contact and others sent the same text: colleagues'
     /// invitations and share notices come from one generator too, but not from strangers, and the classifier
     /// weighs tokens one by one, so only a token of its own can say "both at once".
-    public static func templateTokens(_ seen: TemplateSightings, from relationship: Relationship = .unknown)
-        -> [String] {
+    public static func templateTokens(_ seen: TemplateSightings, sender relationship: Relationship) -> [String] {
         guard !seen.memoryIsEmpty else { return [] }
         var tokens = ["tmpl:others-" + bucket(seen.otherSenders)]
         if seen.sameNoteBefore { tokens.append("tmpl:same-note") }

@@ -14,7 +14,7 @@ import Darwin
 /// counts alone decide with the settings tuned on large databases (`.default`). In between, the starter's counts
 /// are still added and the settings slide from one to the other, evenly on a log scale of the training.
 ///
-/// Chosen with `pitchfilter eval --with-starter` (5-fold and 2-fold) on samples/heldout (80 + 80, never in the
+/// Chosen with `pitchfilter eval --with-starter` (5-fold and 2-fold) on samples/heldout (then 80 + 80, never in the
 /// starter model) and on random subsets of the SpamAssassin corpus (325 + 325; 632 spam + 1,000 ham) as the
 /// false-positive guard. Pitches called pitch / ham called pitch; the "hard cut" row is the old rule (starter
 /// until 50, then own counts with the default settings):

@@ -29,17 +29,19 @@ public struct TemplateSnapshot: TemplateLookup {
     }
 
     private(set) var byBand: [UInt64: [Entry]]
+    /// The messages in `byBand`, so that adding one twice costs no scan of its bands.
+    private var messages: Set<UInt64>
 
     init(byBand: [UInt64: [Entry]]) {
         self.byBand = byBand
+        messages = Set(byBand.values.joined().map(\.message))
     }
 
     /// Adds a message seen at `time`, unless it is already there.
     public mutating func add(_ message: TemplateSighting, at time: Int64) {
+        guard messages.insert(message.message).inserted else { return }
         let entry = Entry(sender: message.sender, recipient: message.recipient, time: time, message: message.message)
-        for band in message.bands where !(byBand[band]?.contains { $0.message == message.message } ?? false) {
-            byBand[band, default: []].append(entry)
-        }
+        for band in message.bands { byBand[band, default: []].append(entry) }
     }
 
     public func sightings(like message: TemplateSighting, since: Int64) -> TemplateSightings {
@@ -53,6 +55,8 @@ public struct TemplateSnapshot: TemplateLookup {
                 } else if others.count < 10 {
                     others.insert(entry.sender)
                 }
+                // Ten others is already "many", as in the store's query.
+                if again && others.count == 10 { break }
             }
         }
         return TemplateSightings(otherSenders: others.count, sameNoteBefore: again, memoryIsEmpty: false)

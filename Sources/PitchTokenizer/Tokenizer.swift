@@ -81,7 +81,8 @@ public struct MessageTokens: Sendable {
 /// are left out: mostly dates, times and ids, they would add 9 tokens a message that a database keeps.
 public struct Tokenizer: Sendable {
     /// Changes whenever the tokens of the same message could change; databases record it and refuse another.
-    public static let identity = "pitch-tokens-3"  // 3: no tracking signal
+    /// 3: the tracking signal is gone (see `FormLetterSignal`), so a message's tokens differ from 2's.
+    public static let identity = "pitch-tokens-3"
 
     /// The bounds on one message's work and tokens.
     struct Bounds: Sendable {

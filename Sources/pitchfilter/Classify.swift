@@ -121,7 +121,7 @@ struct Classify: ParsableCommand {
     /// "1/3" for the default text weight, else two decimals.
     static func formatWeight(_ weight: Double) -> String {
         for denominator in 2...4 where abs(weight * Double(denominator) - 1) < 1e-9 { return "1/\(denominator)" }
-        let hundredths = Int((weight * 100).rounded())
+        let hundredths = min(Int((weight * 100).rounded()), 99)  // a weight below 1 never shows as 1
         return "0." + (hundredths < 10 ? "0" : "") + String(hundredths)
     }
 

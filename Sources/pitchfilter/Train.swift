@@ -84,15 +84,17 @@ struct Train: ParsableCommand {
                     }
                 }
                 var items = try prepared.map { try $0.get() }
-                // The template signal, in the order the messages come: a folder of pitches holds the same form
-                // letter from several senders, and each copy after the first must say so, or training would never
-                // teach what "others sent this too" means (a fresh database's memory is empty before the run).
-                // Unlike contacts, no class is favoured by coming later: a skeleton is matched only by its twins.
+                // The template signal, in the order the messages are read (pitches, then ham): a folder of pitches
+                // holds the same form letter from several senders, and each copy after the first must say so, or
+                // training would never teach what "others sent this too" means (a fresh database's memory is empty
+                // before the run). Only twins match, so the order matters only where one text is in both classes
+                // (the ham copy sees the pitch copies); every sighting of the run counts as seen now, as the
+                // writer records them, so an archive's form letters count across its whole span.
                 for index in items.indices {
                     guard let sighting = items[index].2 else { continue }
                     let seen = templates.sightings(like: sighting, since: now - TemplateWindow.seconds)
                     let relationship = items[index].1.map { contacts.relationship(with: $0) } ?? .unknown
-                    for token in Engine.templateTokens(seen, from: relationship) {
+                    for token in Engine.templateTokens(seen, sender: relationship) {
                         let id = TokenID(hashing: token)
                         if !items[index].0.tokens.contains(id) { items[index].0.tokens.append(id) }
                     }

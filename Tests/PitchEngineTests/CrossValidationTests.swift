@@ -161,9 +161,14 @@ import Testing
     ])
     func aStrangersFormLetter(others: Int, relationship: Relationship, stranger: Bool) {
         let seen = TemplateSightings(otherSenders: others, sameNoteBefore: false, memoryIsEmpty: false)
-        #expect(Engine.templateTokens(seen, from: relationship).contains("tmpl:stranger-others") == stranger)
-        #expect(Engine.templateTokens(TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true),
-                                      from: relationship).isEmpty)
+        #expect(Engine.templateTokens(seen, sender: relationship).contains("tmpl:stranger-others") == stranger)
+    }
+
+    @Test func anEmptyMemorySaysNothingWhoeverSends() {
+        let empty = TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
+        for relationship in Relationship.allCases {
+            #expect(Engine.templateTokens(empty, sender: relationship).isEmpty)
+        }
     }
 
     @Test func aContactBookMakesTheStrangerToken() throws {

@@ -121,7 +121,6 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
             """ + "\n" + Self.html
         let body = """
             <p>Stories <a href="https://links.digest.example/s/1">here</a>. <a href="https://digest.example/u">Unsubscribe</a></p>
-            <img src="https://digest.example/p.gif" width="1" height="1">
             """
         #expect(signals(header, body, only: [.optout]) == ["sig:optout-list"])
     }

@@ -367,6 +367,13 @@ import Testing
     }
 }
 
+@Suite struct ExplanationWeightTests {
+    @Test(arguments: [(1.0 / 3, "1/3"), (0.5, "1/2"), (0.25, "1/4"), (0.2, "0.20"), (0.05, "0.05"), (0.999, "0.99")])
+    func weightsPrintAsPeopleWriteThem(weight: Double, text: String) {
+        #expect(Classify.formatWeight(weight) == text)
+    }
+}
+
 @Suite struct EvalHoldoutTests {
     @Test func trainsOnOneSetAndTestsOnAnother() throws {
         let corpus = EvalTests.samples

@@ -168,4 +168,27 @@ import Testing
         #expect(counts.map(\.pitch) == [0, 1, 2, 1])
         #expect(counts.map(\.ham) == [0, 0, 0, 0])
     }
+
+    /// With a contact book, the run tells a stranger's copy of a text others sent from a colleague's.
+    @Test func oneTrainingRunTellsAStrangersCopyFromAColleagues() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let sent = try scratch.write("sent.eml", "From: <maya@brightfield.example>\nTo: <jo@brightfield.example>\n"
+            + "Subject: lunch\n\nNoon?\n")
+        #expect(try Run.pitchfilter(["contacts", "import", "--db", db, sent]).status == 0)
+        let pitches = scratch.url.appendingPathComponent("pitches")
+        let ham = scratch.url.appendingPathComponent("ham")
+        for folder in [pitches, ham] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        try Data(Self.letter(from: "dan@slotwise.example")).write(to: pitches.appendingPathComponent("1"))
+        try Data(Self.letter(from: "amy@leadrocket.example")).write(to: pitches.appendingPathComponent("2"))
+        try Data(Self.letter(from: "boss@brightfield.example")).write(to: ham.appendingPathComponent("3"))
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", pitches.path, "--ham", ham.path]).status == 0)
+
+        let store = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        let names = ["tmpl:others-1", "tmpl:others-2", "tmpl:stranger-others"]
+        let (counts, _) = try store.counts(of: names.map { TokenID(hashing: $0) })
+        // Amy's copy is a second stranger's; the boss, at a domain the owner writes to, sent the third.
+        #expect(counts.map(\.pitch) == [1, 0, 1])
+        #expect(counts.map(\.ham) == [0, 1, 0])
+    }
 }
