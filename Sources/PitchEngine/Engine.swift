@@ -59,23 +59,30 @@ public struct Engine: Sendable {
     /// token (`ref:`) and the template tokens (`tmpl:`, `templateTokens`).
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
         var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
+        for token in try historyTokens(of: message, tokens) { tokens.append(token) }
+        return tokens
+    }
+
+    /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`.
+    func historyTokens(of message: Message, _ tokens: MessageTokens) throws -> [String] {
+        var history: [String] = []
         let sender = Self.sender(of: message)
         var relationship = Relationship.unknown
         if let contacts, let sender {
             relationship = try contacts.relationship(with: sender)
-            if relationship != .unknown { tokens.append("rel:" + relationship.rawValue) }
+            if relationship != .unknown { history.append("rel:" + relationship.rawValue) }
         }
         // A reply to something: `ref:known` if this mailbox saw any of the messages it answers, `ref:unknown` if
         // none (a made-up References field), once the memory holds anything at all.
         let answered = tokens.references.answered
         if let threads, !answered.isEmpty, let known = try threads.knowsAny(of: answered) {
-            tokens.append(known ? "ref:known" : "ref:unknown")
+            history.append(known ? "ref:known" : "ref:unknown")
         }
         if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            for token in Self.templateTokens(seen, sender: relationship) { tokens.append(token) }
+            history += Self.templateTokens(seen, sender: relationship)
         }
-        return tokens
+        return history
     }
 
     /// `tmpl:others-N`, how many other senders sent the same skeleton lately, and `tmpl:same-note` if this sender
@@ -187,9 +194,12 @@ public struct Engine: Sendable {
     /// The training item, what the template memory should record of the message, and its own id.
     public func learning(_ message: Message, as target: MessageClass?) throws
         -> (item: TrainingItem, sighting: TemplateSighting?, messageID: UInt64?) {
-        let tokens = try tokens(of: message, keepingTexts: false)
+        var tokens = tokenizer.tokenize(message, keepingTexts: false)
+        let history = try historyTokens(of: message, tokens)
+        for token in history { tokens.append(token) }
         let digest = MessageDigest.of(message)
-        return (TrainingItem(digest: digest, tokens: tokens.ids, target: target),
+        return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
+                             history: history.map { TokenID(hashing: $0) }),
                 Self.templateSighting(of: message, tokens, digest: digest), tokens.references.own)
     }
 

@@ -30,7 +30,7 @@ public final class InMemoryTokenStore: TokenStore {
     }
 
     public func ledgerClass(of digest: [UInt8]) throws -> MessageClass? {
-        state.withLock { $0.ledger[digest] }
+        state.withLock { $0.ledger[digest]?.messageClass }
     }
 
     public func statistics() throws -> StoreStatistics {
@@ -47,11 +47,15 @@ public final class InMemoryTokenStore: TokenStore {
     private struct State: TrainingBackend {
         var counts: [TokenID: TokenCounts] = [:]
         var totals = ClassTotals()
-        var ledger: [[UInt8]: MessageClass] = [:]
+        var ledger: [[UInt8]: (messageClass: MessageClass, history: [TokenID])] = [:]
 
-        func ledgerClass(of digest: [UInt8]) -> MessageClass? { ledger[digest] }
+        func ledgerClass(of digest: [UInt8]) -> MessageClass? { ledger[digest]?.messageClass }
 
-        mutating func record(_ digest: [UInt8], as messageClass: MessageClass) { ledger[digest] = messageClass }
+        func ledgerHistory(of digest: [UInt8]) -> [TokenID] { ledger[digest]?.history ?? [] }
+
+        mutating func record(_ digest: [UInt8], as messageClass: MessageClass, history: [TokenID]) {
+            ledger[digest] = (messageClass, history)
+        }
 
         mutating func erase(_ digest: [UInt8]) { ledger[digest] = nil }
 

@@ -88,6 +88,11 @@ enum SQLiteSchema {
             CREATE TABLE message_ids (id INTEGER PRIMARY KEY, seen_at INTEGER NOT NULL);
             CREATE INDEX message_ids_by_time ON message_ids (seen_at);
             """),
+        // The history tokens each message was learned with (TrainingItem.history), as little-endian 64-bit ids:
+        // a forget or move takes those back rather than what the mailbox's history says at that later time.
+        Migration(version: 8, sql: """
+            ALTER TABLE ledger ADD COLUMN history BLOB;
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

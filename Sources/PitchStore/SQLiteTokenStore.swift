@@ -676,6 +676,7 @@ struct SQLiteTrainer: TrainingBackend {
     var totals: ClassTotals
     private let learnedAt = Int64(time(nil))
     private let findLedger: Statement
+    private let findHistory: Statement
     private let recordLedger: Statement
     private let eraseLedger: Statement
     private let addCounts: Statement
@@ -689,9 +690,11 @@ struct SQLiteTrainer: TrainingBackend {
         self.connection = connection
         totals = try SQLiteTokenStore.readTotals(connection)
         findLedger = try connection.statement(Self.findLedgerSQL)
+        findHistory = try connection.statement("SELECT history FROM ledger WHERE digest = ?1")
         recordLedger = try connection.statement("""
-            INSERT INTO ledger (digest, class, learned_at) VALUES (?1, ?2, ?3)
-            ON CONFLICT (digest) DO UPDATE SET class = excluded.class, learned_at = excluded.learned_at
+            INSERT INTO ledger (digest, class, learned_at, history) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (digest) DO UPDATE
+                SET class = excluded.class, learned_at = excluded.learned_at, history = excluded.history
             """)
         eraseLedger = try connection.statement("DELETE FROM ledger WHERE digest = ?1")
         // Learning only adds: no saturation below, and the hot path of bulk training. Counts stop at UInt32.max,
@@ -729,10 +732,27 @@ struct SQLiteTrainer: TrainingBackend {
         return try Self.messageClass(findLedger.text(0), connection)
     }
 
-    func record(_ digest: [UInt8], as messageClass: MessageClass) throws(StoreError) {
+    func ledgerHistory(of digest: [UInt8]) throws(StoreError) -> [TokenID] {
+        defer { findHistory.reset() }
+        try findHistory.bind(1, digest)
+        guard try findHistory.step(), let bytes = findHistory.bytes(0) else { return [] }
+        guard bytes.count % 8 == 0 else {
+            throw .corrupt(path: connection.path, detail: "a ledger row's history is \(bytes.count) bytes long")
+        }
+        return stride(from: 0, to: bytes.count, by: 8).map { start in
+            TokenID(rawValue: bytes[start..<(start + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        }
+    }
+
+    func record(_ digest: [UInt8], as messageClass: MessageClass, history: [TokenID]) throws(StoreError) {
         try recordLedger.bind(1, digest)
         try recordLedger.bind(2, messageClass.rawValue)
         try recordLedger.bind(3, learnedAt)
+        if history.isEmpty {
+            try recordLedger.bindNull(4)
+        } else {
+            try recordLedger.bind(4, history.flatMap { id in (0..<8).map { UInt8(truncatingIfNeeded: id.rawValue >> ($0 * 8)) } })
+        }
         try recordLedger.run()
     }
 

@@ -12,11 +12,23 @@ public struct TrainingItem: Hashable, Sendable {
     public var tokens: [TokenID]
     /// The class to learn the message as, or nil to forget it.
     public var target: MessageClass?
+    /// Those of `tokens` that came from the mailbox's history (`rel:`, `ref:`, `tmpl:`) rather than the message.
+    /// They depend on when the message was learned, so the ledger keeps them, and a later forget or move takes
+    /// back what was added then instead of what the history says now.
+    public var history: [TokenID]
 
-    public init(digest: [UInt8], tokens: [TokenID], target: MessageClass?) {
+    public init(digest: [UInt8], tokens: [TokenID], target: MessageClass?, history: [TokenID] = []) {
         self.digest = digest
         self.tokens = tokens
         self.target = target
+        self.history = history
+    }
+
+    /// `tokens` without `history`: what the message gives whenever it is tokenized.
+    var content: [TokenID] {
+        guard !history.isEmpty else { return tokens }
+        let history = Set(self.history)
+        return tokens.filter { !history.contains($0) }
     }
 }
 

@@ -9,8 +9,10 @@ protocol TrainingBackend {
     /// Class totals as of the start of the batch; `Training.apply` updates them and the backend persists them.
     var totals: ClassTotals { get set }
     mutating func ledgerClass(of digest: [UInt8]) throws(StoreError) -> MessageClass?
-    /// Records `digest` as learned as `messageClass`, replacing any previous entry.
-    mutating func record(_ digest: [UInt8], as messageClass: MessageClass) throws(StoreError)
+    /// The history token ids `digest` was learned with (`TrainingItem.history`); empty if none or not learned.
+    mutating func ledgerHistory(of digest: [UInt8]) throws(StoreError) -> [TokenID]
+    /// Records `digest` as learned as `messageClass` with these history tokens, replacing any previous entry.
+    mutating func record(_ digest: [UInt8], as messageClass: MessageClass, history: [TokenID]) throws(StoreError)
     mutating func erase(_ digest: [UInt8]) throws(StoreError)
     /// Adds `pitch` and `ham` (each -1, 0 or +1) to every token's counts, saturating at zero and at `UInt32.max`,
     /// and deletes tokens whose counts both become zero. `tokens` holds no duplicates.
@@ -34,18 +36,24 @@ enum Training {
                 outcomes.append(.alreadyKnown)
             case let (nil, target?):
                 try backend.adjust(distinct(item.tokens), pitch: target == .pitch ? 1 : 0, ham: target == .ham ? 1 : 0)
-                try backend.record(item.digest, as: target)
+                try backend.record(item.digest, as: target, history: distinct(item.history))
                 backend.totals[target] += 1
                 outcomes.append(.learned)
             case let (known?, target?):
-                try backend.adjust(distinct(item.tokens), pitch: target == .pitch ? 1 : -1,
+                // The message's own tokens move; its history tokens as learned go, and those of now come.
+                let learned = try backend.ledgerHistory(of: item.digest)
+                try backend.adjust(distinct(item.content), pitch: target == .pitch ? 1 : -1,
                                    ham: target == .ham ? 1 : -1)
-                try backend.record(item.digest, as: target)
+                try backend.adjust(distinct(learned), pitch: known == .pitch ? -1 : 0, ham: known == .ham ? -1 : 0)
+                try backend.adjust(distinct(item.history), pitch: target == .pitch ? 1 : 0,
+                                   ham: target == .ham ? 1 : 0)
+                try backend.record(item.digest, as: target, history: distinct(item.history))
                 backend.totals[known] = max(backend.totals[known] - 1, 0)
                 backend.totals[target] += 1
                 outcomes.append(.moved)
             case let (known?, nil):
-                try backend.adjust(distinct(item.tokens), pitch: known == .pitch ? -1 : 0,
+                let learned = try backend.ledgerHistory(of: item.digest)
+                try backend.adjust(distinct(item.content + learned), pitch: known == .pitch ? -1 : 0,
                                    ham: known == .ham ? -1 : 0)
                 try backend.erase(item.digest)
                 backend.totals[known] = max(backend.totals[known] - 1, 0)

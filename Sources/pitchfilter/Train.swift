@@ -96,7 +96,8 @@ struct Train: ParsableCommand {
                     let relationship = items[index].1.map { contacts.relationship(with: $0) } ?? .unknown
                     for token in Engine.templateTokens(seen, sender: relationship) {
                         let id = TokenID(hashing: token)
-                        if !items[index].0.tokens.contains(id) { items[index].0.tokens.append(id) }
+                        items[index].0.tokens.append(id)
+                        items[index].0.history.append(id)  // so a later forget takes back what was learned
                     }
                     if target != nil { templates.add(sighting, at: now) }
                 }

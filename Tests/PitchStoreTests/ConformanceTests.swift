@@ -24,6 +24,27 @@ import Testing
         #expect(try store.ledgerClass(of: digest(2)) == nil)
     }
 
+    /// History tokens (contacts, replies, templates) depend on when a message is learned: a forget or a move
+    /// takes back those it was learned with, whatever the history says by then.
+    @Test(arguments: StoreKind.allCases)
+    func forgetAndMoveTakeBackTheHistoryTokensAsLearned(kind: StoreKind) throws {
+        let store = try kind.makeStore(in: directory)
+        func item(_ history: UInt64, _ target: MessageClass?) -> TrainingItem {
+            TrainingItem(digest: digest(1), tokens: [token(1), token(history)], target: target,
+                         history: [token(history)])
+        }
+        // Another message holds a count of token 11, which the first message's forget must leave alone.
+        _ = try store.train([TrainingItem(digest: digest(2), tokens: [token(11)], target: .pitch)])
+        #expect(try store.train([item(10, .pitch)]) == [.learned])
+        // Moved when the history gives token 11 instead: 10 leaves the pitches, 11 joins the ham.
+        #expect(try store.train([item(11, .ham)]) == [.moved])
+        #expect(try counts(store, [1, 10, 11]) == [1: TokenCounts(ham: 1), 11: TokenCounts(pitch: 1, ham: 1)])
+        // Forgotten when the history gives token 10 again: 11 as learned goes, 10 is not subtracted twice.
+        #expect(try store.train([item(10, nil)]) == [.forgotten])
+        #expect(try counts(store, [1, 10, 11]) == [11: TokenCounts(pitch: 1)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 0))
+    }
+
     @Test(arguments: StoreKind.allCases)
     func learningAgainChangesNothing(kind: StoreKind) throws {
         let store = try kind.makeStore(in: directory)

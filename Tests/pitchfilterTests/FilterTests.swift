@@ -167,6 +167,14 @@ import Testing
         // 1: nothing before it. 2: dan. 3: dan and amy. 4: amy and raj besides dan himself, who sent it before.
         #expect(counts.map(\.pitch) == [0, 1, 2, 1])
         #expect(counts.map(\.ham) == [0, 0, 0, 0])
+
+        // The first copy was learned with no template token; forgotten now, when the memory holds its twins, it
+        // must not take theirs away.
+        #expect(try Run.pitchfilter(["train", "--db", db, "--forget", folder.appendingPathComponent("1").path])
+            .status == 0)
+        let after = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        #expect(try after.counts(of: names.map { TokenID(hashing: $0) }).counts.map(\.pitch) == [0, 1, 2, 1])
+        #expect(try after.counts(of: []).totals.pitch == 3)
     }
 
     /// With a contact book, the run tells a stranger's copy of a text others sent from a colleague's.
