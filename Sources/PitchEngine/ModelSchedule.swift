@@ -61,8 +61,11 @@ public struct ModelSchedule: Sendable {
         slideFrom: 25, starterUntil: 500, starterParameters: .starter, ownParameters: .default)
 
     /// The same schedule with these verdict cutoffs at every stage: what `[classifier]` in the configuration sets.
-    /// A pitch cutoff of one's own also turns the decisive-evidence rule off (`withPitchCutoff`).
+    /// The standard cutoffs (no `[classifier]`, or its defaults written out) leave each stage its own, as the
+    /// starter's pitch cutoff is lower than a large database's. A pitch cutoff of one's own also turns the
+    /// decisive-evidence rule off (`withPitchCutoff`).
     public func withCutoffs(_ cutoffs: Cutoffs) -> ModelSchedule {
+        guard cutoffs != .standard else { return self }
         var schedule = self
         for keyPath in [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters] {
             schedule[keyPath: keyPath] = schedule[keyPath: keyPath].withPitchCutoff(cutoffs.pitch)
