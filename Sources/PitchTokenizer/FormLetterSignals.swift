@@ -19,6 +19,7 @@ import Glibc
 /// | `sig:reply-unthreaded`, `sig:reply-threaded` | "Re:" subject without / with In-Reply-To or References |
 /// | `sig:forward-unthreaded`, `sig:forward-threaded` | "Fwd:" subject, likewise |
 /// | `sig:optout-personal`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, or in list mail |
+/// | `sig:quotes-own-message` | the first message the text quotes or forwards is the sender's own: a sequence's bump |
 ///
 /// "One-to-one" means one or no To/Cc recipient and none of List-Id, List-Unsubscribe or Precedence bulk/list/junk.
 /// This is what a sales tool's message looks like, and what a newsletter's does not.
@@ -36,6 +37,9 @@ public enum FormLetterSignal: String, CaseIterable, Hashable, Sendable {
     case thread
     /// Opt-out wording in one-to-one mail.
     case optout
+    /// A follow-up whose quoted or forwarded message is the sender's own ("Any thoughts? On 3 March, Chris wrote:"):
+    /// a sequence bumping its unanswered first step. A real thread quotes the other side first.
+    case bump
 }
 
 /// Gathers what the signals need while the body is tokenized, then emits their tokens.
@@ -45,6 +49,8 @@ struct FormLetterEvidence {
     private var greeting: String?
     private var placeholder = false
     private var optOut = false
+    /// The first line that says whose message follows, lower-cased; nil until a text has one.
+    private var quotedAuthorLine: [UInt8]?
 
     init(enabled: Set<FormLetterSignal>) {
         self.enabled = enabled
@@ -60,6 +66,7 @@ struct FormLetterEvidence {
             if !placeholder { placeholder = Self.containsPlaceholder(text) }
         }
         if enabled.contains(.optout), !optOut { optOut = Self.containsOptOut(text) }
+        if enabled.contains(.bump), quotedAuthorLine == nil { quotedAuthorLine = Self.firstAuthorLine(text) }
     }
 
     func emit(header: Header, to out: inout TokenCollector) {
@@ -70,6 +77,9 @@ struct FormLetterEvidence {
         if enabled.contains(.thread) { Self.addThreadToken(header, to: &out) }
         if enabled.contains(.optout), optOut {
             out.add("sig:", Self.isOneToOne(header) ? "optout-personal" : "optout-list")
+        }
+        if enabled.contains(.bump), let line = quotedAuthorLine, Self.names(Self.author(of: header), in: line) {
+            out.add("sig:", "quotes-own-message")
         }
     }
 
@@ -233,6 +243,64 @@ struct FormLetterEvidence {
 
     /// How much of the end of a text part is searched for opt-out wording.
     static let optOutWindow = 8_192
+
+    // MARK: - Quoting one's own message
+
+    /// How far into a text the first quoted author is looked for, and how much of its line is kept.
+    static let authorLineWindow = 65_536
+    static let authorLineLength = 300
+
+    /// The first line, quote marks and indentation aside, that introduces a quoted or forwarded message: an
+    /// attribution ("On 3 Mar 2026, Chris <chris@…> wrote:", also German, Spanish and French) or the "From:" line
+    /// of a forwarded or Outlook block. Lower-cased (ASCII), at most `authorLineLength` bytes.
+    static func firstAuthorLine(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        let end = min(text.count, authorLineWindow)
+        var start = 0
+        while start < end {
+            var lineEnd = start
+            while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
+            var first = start
+            while first < lineEnd, text[first] == 0x3E || isSpace(text[first]) { first += 1 }  // "> > "
+            var last = lineEnd
+            while last > first, isSpace(text[last - 1]) { last -= 1 }
+            // Most lines are neither: only a line that ends with a colon or starts with a label is copied.
+            let endsWithColon = last > first && text[last - 1] == 0x3A && last - first <= authorLineLength
+            let labelled = startsWithFromLabel(text, at: first, end: last)
+            if endsWithColon || labelled {
+                let line = text[first..<min(last, first + authorLineLength)].map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+                if labelled || line.withUnsafeBytes({ bytes in wroteWords.contains { find($0, in: bytes) } }) {
+                    return line
+                }
+            }
+            start = lineEnd + 1
+        }
+        return nil
+    }
+
+    static let fromLabels: [[UInt8]] = ["from:", "von:", "de:"].map { Array($0.utf8) }
+    static let wroteWords: [[UInt8]] = ["wrote", "schrieb", "escribió", "a écrit"].map { Array($0.utf8) }
+
+    static func startsWithFromLabel(_ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> Bool {
+        fromLabels.contains { label in
+            end - start >= label.count && label.indices.allSatisfy { (text[start + $0] &- 0x41 < 26 ? text[start + $0] | 0x20 : text[start + $0]) == label[$0] }
+        }
+    }
+
+    /// The address and display name of the first From, lower-cased; nil without one.
+    static func author(of header: Header) -> (address: [UInt8], name: [UInt8])? {
+        guard let field = header.fields.first(where: { header.name(of: $0).lowercased() == "from" }) else { return nil }
+        var defects: [Defect] = []
+        guard let author = AddressList.parse(header.unfoldedValue(of: field), defects: &defects).first else { return nil }
+        return (Array(author.address.lowercased().utf8), Array(author.displayName.lowercased().utf8))
+    }
+
+    /// Whether the line names the author: by address, or by a display name long enough not to match by chance.
+    static func names(_ author: (address: [UInt8], name: [UInt8])?, in line: [UInt8]) -> Bool {
+        guard let author else { return false }
+        return line.withUnsafeBytes { bytes in
+            (author.address.count > 3 && find(author.address, in: bytes)) || (author.name.count > 3 && find(author.name, in: bytes))
+        }
+    }
 
     // MARK: - Header
 

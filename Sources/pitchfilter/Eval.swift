@@ -9,7 +9,7 @@ import PitchTokenizer
 /// What `--without-signal` can leave out: the tokenizer's form-letter signals, and (with --replay) the signals
 /// that come from the mailbox's history.
 enum EvalSignal: String, CaseIterable, ExpressibleByArgument {
-    case merge, thread, optout, relationship, template, reference
+    case merge, thread, optout, bump, relationship, template, reference
 
     var formLetter: FormLetterSignal? { FormLetterSignal(rawValue: rawValue) }
     var history: HistorySignal? { HistorySignal(rawValue: rawValue) }

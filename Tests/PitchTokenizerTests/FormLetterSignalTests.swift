@@ -145,6 +145,42 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     }
 }
 
+/// A bump quotes or forwards the sender's own unanswered message; a real reply quotes the other side first.
+@Suite struct BumpSignalTests {
+    @Test(arguments: [
+        // Gmail's attribution, by address.
+        "Any thoughts?\n\nOn Thu, Feb 19, 2026 at 9:12 AM Dan Reyes <dan@slotwise.example> wrote:\n> Hi Maya,\n> We help.",
+        // Apple Mail's, quoted itself, by display name.
+        "Bumping this.\n\n> On 19 Feb 2026, at 09:12, Dan Reyes wrote:\n>\n> Hi Maya, we help.",
+        // Outlook's original-message block, by display name.
+        "Any thoughts on the below?\n\n-----Original Message-----\nFrom: Dan Reyes\nSent: 21 January 2026\nSubject: hi",
+        // A forward of one's own note.
+        "In case it went to spam.\n\n---------- Forwarded message ---------\nFROM: Dan Reyes <DAN@slotwise.example>\n",
+        // German.
+        "Kurze Erinnerung.\n\nAm 19.02.2026 um 09:12 schrieb Dan Reyes <dan@slotwise.example>:\n> Hallo",
+    ])
+    func aFollowUpQuotingTheSendersOwnMessage(body: String) {
+        let header = "From: Dan Reyes <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\nSubject: Re: hi"
+        #expect(signals(header, body, only: [.bump]) == ["sig:quotes-own-message"])
+    }
+
+    @Test(arguments: [
+        // A genuine reply: the first quoted message is the recipient's.
+        "Sounds good.\n\nOn Mon, 2 Mar 2026, Maya Okafor <maya@brightfield.example> wrote:\n> Shall we meet?\n"
+            + ">> On Sun, Dan Reyes <dan@slotwise.example> wrote:\n>> Coffee?",
+        // A forward of somebody else's message.
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Priya <priya@harbor.example>\nSubject: rota",
+        // No quote at all; a colon at the end of a line that names nobody.
+        "Here is what I wrote:\nthe plan is fine. Dan Reyes",
+        // A name too short to tell anything by.
+        "On Monday, Dan wrote:\n> hi",
+    ])
+    func aReplyOrForwardOfOthersIsNot(body: String) {
+        let sender = body.contains("Dan wrote") ? "From: Dan <x@y.example>" : "From: Dan Reyes <dan@slotwise.example>"
+        #expect(signals(sender + "\nTo: Maya <maya@brightfield.example>\nSubject: Re: hi", body, only: [.bump]).isEmpty)
+    }
+}
+
 @Suite struct SignalSwitchTests {
     @Test func aSignalLeftOutGivesNoTokens() {
         let header = "From: a@b.example\nTo: c@d.example\nSubject: Re: quick question"
