@@ -58,13 +58,20 @@ public struct Engine: Sendable {
     /// `rel:known-domain` or `rel:first-contact` for the sender, once the contact book knows anybody), the reply
     /// token (`ref:`) and the template tokens (`tmpl:`, `templateTokens`).
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
+        try tokensAndHistory(of: message, keepingTexts: keepingTexts).tokens
+    }
+
+    /// All the tokens, and which of them came from the mailbox's history (training keeps those apart).
+    private func tokensAndHistory(of message: Message, keepingTexts: Bool) throws
+        -> (tokens: MessageTokens, history: [String]) {
         var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
-        for token in try historyTokens(of: message, tokens) { tokens.append(token) }
-        return tokens
+        let history = try historyTokens(of: message, tokens)
+        for token in history { tokens.append(token) }
+        return (tokens, history)
     }
 
     /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`.
-    func historyTokens(of message: Message, _ tokens: MessageTokens) throws -> [String] {
+    private func historyTokens(of message: Message, _ tokens: MessageTokens) throws -> [String] {
         var history: [String] = []
         let sender = Self.sender(of: message)
         var relationship = Relationship.unknown
@@ -194,9 +201,7 @@ public struct Engine: Sendable {
     /// The training item, what the template memory should record of the message, and its own id.
     public func learning(_ message: Message, as target: MessageClass?) throws
         -> (item: TrainingItem, sighting: TemplateSighting?, messageID: UInt64?) {
-        var tokens = tokenizer.tokenize(message, keepingTexts: false)
-        let history = try historyTokens(of: message, tokens)
-        for token in history { tokens.append(token) }
+        let (tokens, history) = try tokensAndHistory(of: message, keepingTexts: false)
         let digest = MessageDigest.of(message)
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
                              history: history.map { TokenID(hashing: $0) }),

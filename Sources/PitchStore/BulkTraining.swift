@@ -151,7 +151,8 @@ extension SQLiteTokenStore {
                 }
                 for entry in pending where entry.outcome == .learned {
                     guard let target = entry.item.target else { continue }
-                    try trainer.record(entry.item.digest, as: target, history: Training.distinct(entry.item.history))
+                    let history = Training.distinct(entry.item.history)
+                    try trainer.record(entry.item.digest, as: target, history: history)
                     trainer.totals[target] += 1
                 }
                 try trainer.write(sums)

@@ -751,7 +751,8 @@ struct SQLiteTrainer: TrainingBackend {
         if history.isEmpty {
             try recordLedger.bindNull(4)
         } else {
-            try recordLedger.bind(4, history.flatMap { id in (0..<8).map { UInt8(truncatingIfNeeded: id.rawValue >> ($0 * 8)) } })
+            let bytes = history.flatMap { id in (0..<8).map { UInt8(truncatingIfNeeded: id.rawValue >> ($0 * 8)) } }
+            try recordLedger.bind(4, bytes)
         }
         try recordLedger.run()
     }

@@ -282,15 +282,16 @@ struct FormLetterEvidence {
 
     static func startsWithFromLabel(_ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> Bool {
         fromLabels.contains { label in
-            end - start >= label.count && label.indices.allSatisfy { (text[start + $0] &- 0x41 < 26 ? text[start + $0] | 0x20 : text[start + $0]) == label[$0] }
+            end - start >= label.count && label.indices.allSatisfy { offset in
+                let byte = text[start + offset]
+                return (byte &- 0x41 < 26 ? byte | 0x20 : byte) == label[offset]
+            }
         }
     }
 
     /// The address and display name of the first From, lower-cased; nil without one.
     static func author(of header: Header) -> (address: [UInt8], name: [UInt8])? {
-        guard let field = header.fields.first(where: { header.name(of: $0).lowercased() == "from" }) else { return nil }
-        var defects: [Defect] = []
-        guard let author = AddressList.parse(header.unfoldedValue(of: field), defects: &defects).first else { return nil }
+        guard let author = header.addresses("from").first else { return nil }
         return (Array(author.address.lowercased().utf8), Array(author.displayName.lowercased().utf8))
     }
 
@@ -298,7 +299,8 @@ struct FormLetterEvidence {
     static func names(_ author: (address: [UInt8], name: [UInt8])?, in line: [UInt8]) -> Bool {
         guard let author else { return false }
         return line.withUnsafeBytes { bytes in
-            (author.address.count > 3 && find(author.address, in: bytes)) || (author.name.count > 3 && find(author.name, in: bytes))
+            (author.address.count > 3 && find(author.address, in: bytes))
+                || (author.name.count > 3 && find(author.name, in: bytes))
         }
     }
 
