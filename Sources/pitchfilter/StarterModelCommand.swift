@@ -7,6 +7,10 @@ import PitchMessage
 import PitchStore
 import PitchTokenizer
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// For developers: trains the starter model from sample folders and writes it as Swift source.
 /// Scripts/build-starter-model.sh runs it; a test checks the committed model still matches the samples.
 struct StarterModelCommand: ParsableCommand {
@@ -21,7 +25,15 @@ struct StarterModelCommand: ParsableCommand {
 
     func run() throws {
         let model = try StarterModelBuilder.build(pitch: pitch, ham: ham, sent: sent)
-        try StarterModelBuilder.swiftSource(model).write(toFile: output, atomically: true, encoding: .utf8)
+        // Written beside the output and renamed over it: Foundation's own atomic write leaves a directory in /tmp.
+        let temporary = output + ".tmp"
+        try StarterModelBuilder.swiftSource(model).write(toFile: temporary, atomically: false, encoding: .utf8)
+        guard rename(temporary, output) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            Stores.reportLine("cannot write \(output): \(reason)")
+            throw ExitCode(3)
+        }
         print("starter model: pitch \(model.totals.pitch), ham \(model.totals.ham), \(model.tokenCount) tokens")
     }
 }

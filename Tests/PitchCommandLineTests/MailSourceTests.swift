@@ -3,11 +3,11 @@ import Testing
 @testable import PitchCommandLine
 
 @Suite struct MailSourceReadingAheadTests {
-    let directory: URL
+    let scratch: TemporaryDirectory
+    var directory: URL { scratch.url }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("MailSource-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        scratch = try TemporaryDirectory("MailSource")
         for index in 0..<10 {
             try Data("Subject: \(index)\n\nbody \(index)\n".utf8)
                 .write(to: directory.appendingPathComponent(String(format: "m%02d", index)))

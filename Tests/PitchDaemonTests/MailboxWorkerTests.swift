@@ -18,16 +18,16 @@ import Testing
     static let pitch = try! Array(Data(contentsOf: samples.appendingPathComponent("pitch/h-p-003.eml")))
     static let ham = try! Array(Data(contentsOf: samples.appendingPathComponent("ham/h-h-001.eml")))
 
-    let root: String
+    let directory: TemporaryDirectory
+    var root: String { directory.path }
     let maildir: Maildir
     let store: SQLiteTokenStore
 
     init() throws {
-        root = NSTemporaryDirectory() + "PitchDaemonTests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        maildir = Maildir(root: root + "/Maildir")
+        directory = try TemporaryDirectory("PitchDaemonTests")
+        maildir = Maildir(root: directory.path + "/Maildir")
         try maildir.inbox.create()
-        store = try SQLiteTokenStore(path: root + "/db.sqlite", tokenizerIdentity: Engine.tokenizerIdentity,
+        store = try SQLiteTokenStore(path: directory.path + "/db.sqlite", tokenizerIdentity: Engine.tokenizerIdentity,
                                      access: .readWrite)
     }
 

@@ -9,6 +9,11 @@ import Testing
 
 @Suite struct MilterFilterTests {
     static let samples = MailboxWorkerTests.samples
+    let directory: TemporaryDirectory
+
+    init() throws {
+        directory = try TemporaryDirectory("MilterFilterTests")
+    }
 
     @Test(arguments: [
         ("unix:/run/pitchfilter/milter.sock",
@@ -90,12 +95,10 @@ import Testing
 
     func filter(hold: Bool = true, tag: String = "[PITCH]", cutoffs: Cutoffs = .standard) throws
         -> (MilterFilter, String) {
-        let directory = NSTemporaryDirectory() + "MilterFilterTests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.holdPitches = hold
         configuration.subjectTag = tag
-        let path = directory + "/db.sqlite"
+        let path = directory.path + "/db-\(UUID().uuidString).sqlite"
         return (MilterFilter(configuration: configuration, databasePath: path, cutoffs: cutoffs,
                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })), path)
     }

@@ -1,3 +1,4 @@
+import Glibc
 import PitchMessage
 import PitchStore
 import PitchTokenizer
@@ -48,6 +49,7 @@ import Testing
 
     @Test func theSQLiteMemoryAgreesWithTheInMemoryOneAndForgets() throws {
         let path = "/tmp/ThreadReferenceTests-\(UInt64.random(in: 0...UInt64.max)).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
         let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
         #expect(try store.knowsAny(of: [1]) == nil)
         try store.rememberMessageIDs([1, 2], at: 100, expireBefore: 0)

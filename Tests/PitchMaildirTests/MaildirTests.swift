@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import PitchMaildir
 import Testing
@@ -39,13 +40,13 @@ import Testing
 }
 
 @Suite struct MaildirFolderTests {
-    let root: String
+    let directory: TemporaryDirectory
+    var root: String { directory.path }
     let maildir: Maildir
 
     init() throws {
-        var template = Array("/tmp/pitch-maildir-XXXXXX".utf8CString)
-        root = String(cString: mkdtemp(&template))
-        maildir = Maildir(root: root + "/Mail")
+        directory = try TemporaryDirectory()
+        maildir = Maildir(root: directory.path + "/Mail")
         try maildir.inbox.create()
     }
 
@@ -118,4 +119,17 @@ import Testing
         #expect(events.map(\.name) == ["4.M1P1Q1.test"])
         #expect(events.allSatisfy { $0.watch == watch })
     }
+}
+
+/// A directory under /tmp for one test, removed with everything in it when the last reference goes away.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/pitch-maildir-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        path = String(cString: template)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -4,11 +4,11 @@ import Testing
 /// `pitchfilter serve` as a process: configuration, SIGHUP and SIGTERM. The Maildir work itself is tested in
 /// PitchDaemonTests and measured by Scripts/service-check.py.
 @Suite(.serialized) struct ServeTests {
-    let root: URL
+    let scratch: Scratch
+    var root: URL { scratch.url }
 
     init() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("ServeTests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        scratch = try Scratch()
     }
 
     static let pitch = try! Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -19,7 +19,7 @@ import Testing
         let file = root.appendingPathComponent("pitchfilter.toml")
         var text = "[database]\npath = \"\(root.path)/db.sqlite\"\n[service]\nscan_interval = 1\n" + extra
         for mailbox in mailboxes { text += "[[mailbox]]\npath = \"\(root.path)/\(mailbox)\"\n" }
-        try text.write(to: file, atomically: true, encoding: .utf8)
+        try text.write(to: file, atomically: false, encoding: .utf8)
         return file
     }
 
