@@ -80,8 +80,16 @@ enum StarterModelBuilder {
     /// of the pitches), and it left 69 of 80 held-out pitches unsure. The user's own training learns their headers.
     static func generalizes(_ token: String) -> Bool {
         if token.hasPrefix("subj:") || token.hasPrefix("sig:") { return true }
+        if listMarkers.contains(where: { token.hasPrefix($0) }) { return true }
         return !structuralPrefixes.contains { token.hasPrefix($0) }
     }
+
+    /// The header fields that mean the same in everyone's mail: a mailing list's List-Id and a bulk sender's
+    /// Precedence. A sales tool sends one-to-one through the seller's own mailbox and adds neither (List-Id: no
+    /// pitch sample, 68 ham samples). Kept, they took the SpamAssassin ham the starter flags at a pitch cutoff of
+    /// 0.82 from 22 to 11 of 4,150 and changed no pitch's verdict in samples/heldout or samples/dev. List-Unsubscribe
+    /// stays out: outreach platforms add it too, and with it kept the figures were the same.
+    static let listMarkers = ["hdr:list-id", "hdr:precedence", "precedence:"]
 
     static let structuralPrefixes = [
         "from:", "fromdom:", "fromhost:", "fromname:", "replyto:", "replytodom:", "rcpt:", "to:", "mailer:",

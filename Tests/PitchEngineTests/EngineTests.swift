@@ -133,12 +133,14 @@ import Testing
 
     /// The standard cutoffs leave the starter its lower pitch cutoff; cutoffs of one's own apply at every stage.
     @Test func theStarterKeepsItsPitchCutoffUnlessTheConfigurationSetsOne() throws {
-        #expect(ModelSchedule.standard.withCutoffs(.standard).starterParameters.pitchCutoff == 0.86)
+        let starterCutoff = ClassifierParameters.starter.pitchCutoff
+        #expect(starterCutoff < ClassifierParameters.default.pitchCutoff)
+        #expect(ModelSchedule.standard.withCutoffs(.standard).starterParameters.pitchCutoff == starterCutoff)
         #expect(ModelSchedule.standard.withCutoffs(.standard).ownParameters.pitchCutoff == 0.9)
         let own = ModelSchedule.standard.withCutoffs(try #require(Cutoffs(pitch: 0.95, ham: 0.2)))
         #expect(own.starterParameters.pitchCutoff == 0.95 && own.ownParameters.pitchCutoff == 0.95)
         let young = ClassTotals(pitch: 10, ham: 10)
-        #expect(ModelSchedule.standard.withCutoffs(.standard).parameters(for: young).pitchCutoff == 0.86)
+        #expect(ModelSchedule.standard.withCutoffs(.standard).parameters(for: young).pitchCutoff == starterCutoff)
     }
 
     @Test func learnsAndJudges() throws {

@@ -160,12 +160,14 @@ import Testing
         #expect(matches, "samples or tokenizer changed: run Scripts/build-starter-model.sh")
     }
 
-    /// Only what the samples say generalizes to other people's mail: words, subjects and form-letter signals.
+    /// Only what the samples say generalizes to other people's mail: words, subjects, form-letter signals and
+    /// the header fields of list and bulk mail.
     @Test(arguments: [
         ("can help", true), ("you looking", true), (", would", true), ("subj:quick question", true),
         ("sig:greeting-blank", true), ("charset:us-ascii", false), ("fromdom:slotwise.example", false),
         ("rcvdip:209.85.205", false), ("hdr:x-mailer", false), ("url:calendly.example", false),
         ("href:meet", false), ("img:tiny", false), ("ct:text/plain", false),
+        ("hdr:list-id", true), ("hdr:precedence", true), ("precedence:bulk", true), ("hdr:list-unsubscribe", false),
     ])
     func starterModelKeepsContentTokens(token: String, kept: Bool) {
         #expect(StarterModelBuilder.generalizes(token) == kept)
