@@ -49,27 +49,45 @@ import Testing
 }
 
 @Suite struct StarterModelTests {
-    @Test func encodingRoundTrips() throws {
-        let model = StarterModel(tokenizerIdentity: "t-1", totals: ClassTotals(pitch: 3, ham: 4), tokens: [
-            (TokenID(rawValue: 9), TokenCounts(pitch: 1, ham: 0)), (TokenID(rawValue: 2), TokenCounts(pitch: 0, ham: 4)),
-            (TokenID(rawValue: .max), TokenCounts(pitch: 3, ham: 3)),
-        ])
-        let decoded = try #require(StarterModel(encoded: model.encoded()))
-        #expect(decoded.tokenizerIdentity == "t-1")
-        #expect(decoded.totals == ClassTotals(pitch: 3, ham: 4))
-        #expect(decoded.counts(for: TokenID(rawValue: 2)) == TokenCounts(pitch: 0, ham: 4))
-        #expect(decoded.counts(for: TokenID(rawValue: .max)) == TokenCounts(pitch: 3, ham: 3))
-        #expect(decoded.counts(for: TokenID(rawValue: 5)) == nil)
-        #expect(decoded.allTokens.map(\.0.rawValue) == [2, 9, .max])
+    /// Seven tokens, so the text has a second line; the extremes of both fields.
+    static let model = StarterModel(tokenizerIdentity: "t-1", totals: ClassTotals(pitch: 3, ham: 4), tokens: [
+        (TokenID(rawValue: 9), TokenCounts(pitch: 1, ham: 0)), (TokenID(rawValue: 2), TokenCounts(pitch: 0, ham: 4)),
+        (TokenID(rawValue: .max), TokenCounts(pitch: 65_535, ham: 3)), (TokenID(rawValue: 0), TokenCounts(pitch: 2, ham: 2)),
+        (TokenID(rawValue: 1 << 40), TokenCounts(pitch: 0, ham: 65_535)), (TokenID(rawValue: 77), TokenCounts(pitch: 5)),
+        (TokenID(rawValue: 0x8000_0000_0000_0001), TokenCounts(pitch: 256, ham: 257)),
+    ])
+
+    @Test func packedRecordsReadBackWhatWasWritten() throws {
+        let text = try #require(Self.model.packedText())
+        #expect(text.split(separator: "\n").map(\.count) == [96, 16])
+        let packed = try #require(PackedRecords(text: text, count: 7))
+        let read = StarterModel(tokenizerIdentity: "t-1", totals: ClassTotals(pitch: 3, ham: 4), packed: packed)
+        #expect(read.tokenCount == 7)
+        #expect(read.allTokens.map(\.0.rawValue) == [0, 2, 9, 77, 1 << 40, 0x8000_0000_0000_0001, .max])
+        #expect(read.allTokens.map(\.0) == Self.model.allTokens.map(\.0))
+        #expect(read.allTokens.map(\.1) == Self.model.allTokens.map(\.1))
+        for (id, counts) in Self.model.allTokens {
+            #expect(read.counts(for: id) == counts)
+        }
+        for absent: UInt64 in [1, 3, 78, .max - 1] {
+            #expect(read.counts(for: TokenID(rawValue: absent)) == nil)
+        }
+        #expect(read.packedText() == text)
     }
 
-    @Test func damagedEncodingIsRefused() {
-        let bytes = StarterModel(tokenizerIdentity: "t", totals: ClassTotals(), tokens: [
-            (TokenID(rawValue: 1), TokenCounts(pitch: 1, ham: 0)),
-        ]).encoded()
-        #expect(StarterModel(encoded: Array(bytes.dropLast())) == nil)
-        #expect(StarterModel(encoded: [0x50, 0x46, 0x4D, 0x32] + bytes.dropFirst(4)) == nil)
-        #expect(StarterModel(encoded: []) == nil)
+    @Test func packedTextOfTheWrongLengthIsRefused() throws {
+        let text = try #require(Self.model.packedText())
+        #expect(PackedRecords(text: String(text.dropLast()), count: 7) == nil)
+        #expect(PackedRecords(text: text, count: 6) == nil)
+        #expect(PackedRecords(text: text + "\n", count: 7) == nil)
+        #expect(PackedRecords(text: "", count: 0)?.count == 0)
+    }
+
+    @Test func aCountOverSixteenBitsCannotBePacked() {
+        let model = StarterModel(tokenizerIdentity: "t", totals: ClassTotals(pitch: 70_000, ham: 1), tokens: [
+            (TokenID(rawValue: 1), TokenCounts(pitch: 65_536, ham: 0)),
+        ])
+        #expect(model.packedText() == nil)
     }
 
     @Test func theEmbeddedModelMatchesThisTokenizer() throws {
