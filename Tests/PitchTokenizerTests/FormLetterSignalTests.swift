@@ -135,13 +135,22 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "If you'd rather not hear from me, just let me know.",
         "Reply STOP to opt out.",
         "Click here to unsubscribe.",
+        "Wenn Sie keine weiteren E-Mails wünschen, antworten Sie mit „Abmelden“.",
+        "Pour ne plus recevoir nos messages, répondez STOP.",
+        "Si no desea recibir más correos, responda con la palabra BAJA.",
+        "Se non vuoi più ricevere queste email, disiscriviti qui.",
     ])
     func optOutWordingInPersonalMail(footer: String) {
         #expect(signals(oneToOne, "Hi Maya,\nCan we talk?\n\n" + footer, only: [.optout]) == ["sig:optout-personal"])
     }
 
-    @Test func ordinaryPersonalMailHasNoOptOut() {
-        #expect(signals(oneToOne, "Hi Maya,\nThe build is green again. Stop by later?", only: [.optout]).isEmpty)
+    @Test(arguments: [
+        "Hi Maya,\nThe build is green again. Stop by later?",
+        "Hallo Maya,\nich muss mich leider vom Workshop am Freitag abmelden. Bis bald!",
+        "Hoi Maya,\nik moet me helaas afmelden voor de vergadering.",
+    ])
+    func ordinaryPersonalMailHasNoOptOut(body: String) {
+        #expect(signals(oneToOne, body, only: [.optout]).isEmpty)
     }
 }
 
