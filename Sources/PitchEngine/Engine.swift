@@ -55,8 +55,9 @@ public struct Engine: Sendable {
     }
 
     /// The tokenizer's tokens plus those of the mailbox's history: the relationship token (`rel:known-address`,
-    /// `rel:known-domain` or `rel:first-contact` for the sender, once the contact book knows anybody), the reply
-    /// token (`ref:`) and the template tokens (`tmpl:`, `templateTokens`).
+    /// `rel:known-domain` or `rel:first-contact` for the sender, once the contact book knows anybody; and
+    /// `rel:own-domain` for a colleague, `isColleague`), the reply token (`ref:`) and the template tokens (`tmpl:`,
+    /// `templateTokens`).
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
         try tokensAndHistory(of: message, keepingTexts: keepingTexts).tokens
     }
@@ -78,6 +79,7 @@ public struct Engine: Sendable {
         if let contacts, let sender {
             relationship = try contacts.relationship(with: sender)
             if relationship != .unknown { history.append("rel:" + relationship.rawValue) }
+            if Self.isColleague(sender, of: Self.recipients(of: message)) { history.append("rel:own-domain") }
         }
         // A reply to something: `ref:known` if this mailbox saw any of the messages it answers, `ref:unknown` if
         // none (a made-up References field), once the memory holds anything at all.
@@ -90,6 +92,21 @@ public struct Engine: Sendable {
             history += Self.templateTokens(seen, sender: relationship)
         }
         return history
+    }
+
+    /// Whether the sender writes from a recipient's own domain, and not a freemail provider's: a colleague, known
+    /// or not. A first-time colleague otherwise looks like any stranger until the contact book learns the domain
+    /// (from the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it.
+    /// A token of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
+    static func isColleague(_ sender: String, of recipients: [String]) -> Bool {
+        guard let domain = domain(of: sender), !FreemailDomains.contains(domain) else { return false }
+        return recipients.contains { Self.domain(of: $0) == domain }
+    }
+
+    private static func domain(of address: String) -> String? {
+        guard let at = address.lastIndex(of: "@") else { return nil }
+        let domain = address[address.index(after: at)...].lowercased()
+        return domain.contains(".") ? domain : nil
     }
 
     /// `tmpl:others-N`, how many other senders sent the same skeleton lately, and `tmpl:same-note` if this sender

@@ -95,6 +95,27 @@ struct MailboxReplayTests {
         }
     }
 
+    /// A colleague writing for the first time is no stranger to the organisation: `rel:own-domain` beside what the
+    /// contact book says. Not for the owner's freemail provider, where anybody can have an address.
+    @Test func aColleagueWritingFirstFromTheOwnersDomain() throws {
+        let entries: [MailboxReplay.Entry] = Self.entries + [
+            .received(Self.message(from: "Dana <DANA@Copperleaf.example>", date: "Thu, 5 Mar 2026 08:00:00 +0000",
+                              id: "d1@copperleaf.example", body: "Welcome aboard! Lunch on Friday?"), .ham),
+            .received(Self.message(from: "kim@gmail.com", to: "owner@gmail.com", date: "Thu, 5 Mar 2026 09:00:00 +0000",
+                              id: "k1@gmail.com", body: "Are you coming to the reunion?"), .ham),
+            .received(Self.message(from: "lee@copperleaf.example.net", date: "Thu, 5 Mar 2026 10:00:00 +0000",
+                              id: "l1@copperleaf.example.net", body: "Hi Sam,\n" + Self.template), .pitch),
+        ]
+        let tokens = try MailboxReplay().tokens(of: entries)
+        #expect(Self.has(tokens[4], "rel:own-domain"))
+        #expect(Self.has(tokens[4], "rel:first-contact"))
+        #expect(!Self.has(tokens[5], "rel:own-domain"))
+        #expect(!Self.has(tokens[6], "rel:own-domain"))
+        for index in [0, 2, 3] { #expect(!Self.has(tokens[index], "rel:own-domain")) }
+        let without = try MailboxReplay(signals: [.template, .reference]).tokens(of: entries)
+        #expect(!Self.has(without[4], "rel:own-domain"))
+    }
+
     @Test func messagesWithoutADateKeepTheirPlaceAfterTheMessageBeforeThem() {
         #expect(MailboxReplay.chronologicalOrder([30, nil, 10, 20, nil]) == [2, 3, 4, 0, 1])
         #expect(MailboxReplay.chronologicalOrder([nil, nil, 5]) == [0, 1, 2])
