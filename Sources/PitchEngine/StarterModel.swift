@@ -113,7 +113,9 @@ public struct PackedRecords: @unchecked Sendable {
 
     /// The text compiled in; nil if its length is not that of `count` records.
     public init?(text: StaticString, count: Int) {
-        guard text.hasPointerRepresentation, text.utf8CodeUnitCount == Self.length(of: count) else { return nil }
+        guard count >= 0, text.hasPointerRepresentation, text.utf8CodeUnitCount == Self.length(of: count) else {
+            return nil
+        }
         self.count = count
         self.start = text.utf8Start
         self.owner = nil
@@ -122,7 +124,7 @@ public struct PackedRecords: @unchecked Sendable {
     /// A copy of `text`; nil if its length is not that of `count` records.
     public init?(text: String, count: Int) {
         let bytes = Array(text.utf8)
-        guard bytes.count == Self.length(of: count) else { return nil }
+        guard count >= 0, bytes.count == Self.length(of: count) else { return nil }
         let buffer = Buffer(bytes)
         self.count = count
         self.start = UnsafePointer(buffer.pointer)

@@ -81,6 +81,10 @@ import Testing
         #expect(PackedRecords(text: text, count: 6) == nil)
         #expect(PackedRecords(text: text + "\n", count: 7) == nil)
         #expect(PackedRecords(text: "", count: 0)?.count == 0)
+        #expect(PackedRecords(text: "", count: -1) == nil)
+        let literal: StaticString = "AAAAAAAAAAAAAAAA"
+        #expect(PackedRecords(text: literal, count: 1)?.id(at: 0) == 0)
+        #expect(PackedRecords(text: literal, count: 2) == nil)
     }
 
     @Test func aCountOverSixteenBitsCannotBePacked() {
