@@ -25,6 +25,10 @@ public protocol ContactLookup: Sendable {
 public struct ContactSnapshot: ContactLookup {
     let keys: Set<String>
 
+    /// The book of a mailbox with no database yet: it knows nobody, so it says nothing of a sender, and the
+    /// relationship tokens that need no book (`rel:own-domain`) still come.
+    public static let empty = ContactSnapshot(keys: [])
+
     public func relationship(with address: String) -> Relationship {
         guard !keys.isEmpty else { return .unknown }
         guard let parts = ContactKeys.of(address) else { return .firstContact }

@@ -32,7 +32,8 @@ struct Classify: ParsableCommand {
             throw ExitCode(3)
         }
         let schedule = ModelSchedule.standard.withCutoffs(cutoffs)
-        var engine = Engine(store: store, schedule: schedule, contacts: store, templates: store, threads: store)
+        var engine = Engine(store: store, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
+                            templates: store, threads: store)
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?

@@ -124,7 +124,7 @@ enum PipeFilter {
         let message = Message(bytes: raw)
         let store = try openStore(databasePath)
         let schedule = ModelSchedule.standard.withCutoffs(try CommandLineConfiguration.cutoffs())
-        let engine = Engine(store: store, schedule: schedule, contacts: store,
+        let engine = Engine(store: store, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
                             templates: store, threads: store)
         let (tokens, assessment) = try store.map { try $0.withSnapshot { try engine.tokensAndAssessment(of: message) } }
             ?? engine.tokensAndAssessment(of: message)

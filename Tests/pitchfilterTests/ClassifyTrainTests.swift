@@ -110,6 +110,31 @@ import Testing
         #expect(missing.stderr.contains("no such file or directory"))
     }
 
+    /// Without a database there is no contact book, but a colleague is still a colleague, as with a book that
+    /// knows others.
+    @Test func aColleagueIsKnownWithoutADatabase() throws {
+        let scratch = try Scratch()
+        let note = try scratch.write("note.eml", """
+            From: Dana Ruiz <dana@example.com>
+            To: maya@example.com
+            Subject: Friday
+
+            Are we still on for the planning meeting?
+
+            """)
+        let stranger = try scratch.write("stranger.eml", Self.ham)
+        let sent = try scratch.write("sent.eml", "From: maya@example.com\nTo: bob@partner.example\nSubject: Hi\n\nHi Bob.\n")
+        let withBook = scratch.path("book.sqlite")
+        #expect(try Run.pitchfilter(["contacts", "import", "--db", withBook, sent]).status == 0)
+        for db in [scratch.path("none/pitchfilter.sqlite"), withBook] {
+            let run = try Run.pitchfilter(["classify", "--db", db, "--json", "--explain", note, stranger])
+            let lines = run.text.split(separator: "\n").map(String.init)
+            #expect(lines.count == 2)
+            #expect(lines.first?.contains("\"rel:own-domain\"") == true)
+            #expect(lines.last?.contains("rel:own-domain") == false)
+        }
+    }
+
     @Test func jsonLinesWithExplanation() throws {
         let scratch = try Scratch()
         let db = scratch.path("pitchfilter.sqlite")
