@@ -99,14 +99,9 @@ public struct Engine: Sendable {
     /// (from the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it.
     /// A token of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
     static func isColleague(_ sender: String, of recipients: [String]) -> Bool {
-        guard let domain = domain(of: sender), !FreemailDomains.contains(domain) else { return false }
-        return recipients.contains { Self.domain(of: $0) == domain }
-    }
-
-    private static func domain(of address: String) -> String? {
-        guard let at = address.lastIndex(of: "@") else { return nil }
-        let domain = address[address.index(after: at)...].lowercased()
-        return domain.contains(".") ? domain : nil
+        let domain = MailAddress(address: sender).domain
+        guard domain.contains("."), !FreemailDomains.contains(domain) else { return false }
+        return recipients.contains { MailAddress(address: $0).domain == domain }
     }
 
     /// `tmpl:others-N`, how many other senders sent the same skeleton lately, and `tmpl:same-note` if this sender

@@ -1,4 +1,5 @@
 import PitchClassifier
+import PitchMessage
 import PitchTokenizer
 
 /// Token counts trained from the project's own samples (samples/corpus) and compiled into the executable,
@@ -146,17 +147,18 @@ public struct PackedRecords: @unchecked Sendable {
         return TokenCounts(pitch: UInt32(record.pitch), ham: UInt32(record.ham))
     }
 
-    /// Four characters make three bytes; characters outside the alphabet count as zero (the text is generated,
-    /// and a test checks it decodes to what the samples give).
+    /// Four characters make three bytes. A character outside the alphabet decodes as something, never out of
+    /// bounds: the text is generated, and a test checks it decodes to what the samples give.
     private func decode(_ index: Int) -> (id: UInt64, pitch: UInt16, ham: UInt16) {
         precondition(index >= 0 && index < count, "record index out of range")
         let offset = index / Self.recordsPerLine * Self.lineLength + index % Self.recordsPerLine * Self.recordLength
         let characters = start + offset
+        let values = TransferDecoding.base64Values
         var id: UInt64 = 0
         var tail: UInt32 = 0
         for group in 0..<4 {
             var bits: UInt32 = 0
-            for k in 0..<4 { bits = bits << 6 | UInt32(Self.sextets[Int(characters[group * 4 + k])]) }
+            for k in 0..<4 { bits = bits << 6 | UInt32(values[Int(characters[group * 4 + k])] & 0x3F) }
             for k in 0..<3 {
                 let byte = (bits >> (16 - 8 * UInt32(k))) & 0xFF
                 let position = group * 3 + k
@@ -182,19 +184,13 @@ public struct PackedRecords: @unchecked Sendable {
                       UInt8(truncatingIfNeeded: counts.ham), UInt8(truncatingIfNeeded: counts.ham >> 8)]
             for group in 0..<4 {
                 let bits = UInt32(bytes[group * 3]) << 16 | UInt32(bytes[group * 3 + 1]) << 8 | UInt32(bytes[group * 3 + 2])
-                for k in 0..<4 { text.append(alphabet[Int((bits >> (18 - 6 * UInt32(k))) & 0x3F)]) }
+                for k in 0..<4 {
+                    text.append(TransferDecoding.base64Alphabet[Int((bits >> (18 - 6 * UInt32(k))) & 0x3F)])
+                }
             }
         }
         return String(decoding: text, as: UTF8.self)
     }
-
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    private static let sextets: [UInt8] = {
-        var table = [UInt8](repeating: 0, count: 256)
-        for (value, character) in alphabet.enumerated() { table[Int(character)] = UInt8(value) }
-        return table
-    }()
 
     /// Owns the copy a `String` was read into.
     private final class Buffer {

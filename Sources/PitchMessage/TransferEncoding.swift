@@ -92,10 +92,13 @@ public enum TransferDecoding {
     private static let b64Pad: UInt8 = 0x41
     private static let b64Invalid: UInt8 = 0xFF
 
-    private static let base64Table: [UInt8] = {
+    /// The 64 characters of RFC 4648 base64, in value order.
+    public static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// Per byte, its value as a base64 character (0–63); above 63 for anything else (white space, "=", other).
+    public static let base64Values: [UInt8] = {
         var table = [UInt8](repeating: b64Invalid, count: 256)
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        for (value, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(value) }
+        for (value, byte) in base64Alphabet.enumerated() { table[Int(byte)] = UInt8(value) }
         for byte: UInt8 in [0x20, 0x09, 0x0A, 0x0D, 0x0B, 0x0C] { table[Int(byte)] = b64Space }
         table[Int(UInt8(ascii: "="))] = b64Pad
         return table
@@ -124,7 +127,7 @@ public enum TransferDecoding {
         let capacity = inputCount / 4 * 3 + 3
         let output = [UInt8](unsafeUninitializedCapacity: capacity) { out, initialized in
             var o = 0
-            base64Table.withUnsafeBufferPointer { table in
+            base64Values.withUnsafeBufferPointer { table in
                 bytes.withUnsafeBufferPointer { input in
                     guard let p = input.baseAddress, let t = table.baseAddress, let w = out.baseAddress else { return }
                     let n = input.count
