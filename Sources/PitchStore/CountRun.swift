@@ -18,8 +18,8 @@ struct CountRun: Equatable {
 
     /// Each occurrence of an id in `pitch` adds one pitch, in `ham` one ham.
     init(pitch: [TokenID], ham: [TokenID]) {
-        let pitch = pitch.map { Int64(bitPattern: $0.rawValue) }.sorted()
-        let ham = ham.map { Int64(bitPattern: $0.rawValue) }.sorted()
+        let pitch = IDSort.sorted(pitch.map { Int64(bitPattern: $0.rawValue) })
+        let ham = IDSort.sorted(ham.map { Int64(bitPattern: $0.rawValue) })
         ids.reserveCapacity(max(pitch.count, ham.count))
         counts.reserveCapacity(max(pitch.count, ham.count))
         var p = 0

@@ -6,6 +6,7 @@ import PitchEngine
 import PitchMessage
 import PitchStore
 import PitchTokenizer
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -57,7 +58,18 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: store)
+        // Replies are looked up through a read-only connection of their own: through the writer's, every message
+        // with In-Reply-To waited for the lock while a commit ran (at the change of class, both tokenizing threads
+        // stood still for the pitches' commit). Ids are recorded only at the end, so it reads what the run began with.
+        let replies: SQLiteTokenStore
+        do {
+            replies = try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity,
+                                           access: .readOnly)
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies)
         let now = Int64(time(nil))
         var hamSenders: [String] = []
         var messageIDs: [UInt64] = []
@@ -134,17 +146,24 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Hands training batches to `BulkTraining` on a thread of its own, one batch at a time, so the next batch is
-/// tokenized meanwhile.
+/// Hands training batches to `BulkTraining` on a thread of its own, in order, so the next batches are tokenized
+/// meanwhile.
 ///
-/// `submit` waits for the previous batch before handing over the next, and `finish` for the last; that waiting is
-/// what orders every access to `training`, `progress` and `failure`, which is why the class can be
-/// `@unchecked Sendable`.
+/// Up to `maxQueued` batches wait for the writer: `submit` blocks only when that many are queued. Waiting for each
+/// write before handing over the next batch stalled tokenizing whenever one write ran long (the pitches' commit at
+/// the change of class took 50–100 ms of the corpus's 1.3 s with both tokenizing threads idle). `BulkTraining` is
+/// only touched on the writer's serial queue (and by `finish`, after the queue has drained); `reading` only by the
+/// caller; `failure` behind its lock. That is why the class can be `@unchecked Sendable`.
 final class OverlappedWriter: @unchecked Sendable {
+    /// Batches handed over and not yet written. Each holds its messages' token ids (about 3 MB for 1,000 messages
+    /// of the SpamAssassin corpus), so this bounds the memory the writer can fall behind by.
+    static let maxQueued = 3
+
     private var training: BulkTraining
     private let queue = DispatchQueue(label: "pitchfilter.train.writer")
     private let pending = DispatchGroup()
-    private var failure: (any Error)?
+    private let slots = DispatchSemaphore(value: maxQueued)
+    private let failure = Mutex<(any Error)?>(nil)
     private var reading = Progress()
 
     /// What was read, and the outcomes of what was committed. Read it after `finish`.
@@ -160,44 +179,46 @@ final class OverlappedWriter: @unchecked Sendable {
 
     /// Rethrows the failure of an earlier batch; a batch after a failed one is never written.
     func submit(_ items: [TrainingItem], sightings: [TemplateSighting]) throws {
-        pending.wait()
-        if let failure { throw failure }
+        if let error = failure.withLock({ $0 }) { throw error }
         reading.read(items.count)
-        pending.enter()
-        queue.async { [self] in
-            defer { pending.leave() }
-            do {
-                try training.add(items)
-                try Engine.remember(sightings, in: training.store)
-            } catch {
-                failure = error
-            }
+        enqueue {
+            try $0.add(items)
+            try Engine.remember(sightings, in: $0.store)
         }
     }
 
     /// Commits what is pending once the batches handed over are added, without waiting for either.
     func commitPending() {
-        pending.enter()
-        queue.async { [self] in
-            defer { pending.leave() }
-            guard failure == nil else { return }
-            do {
-                try training.finish()
-            } catch {
-                failure = error
-            }
-        }
+        enqueue { try $0.finish() }
     }
 
     /// Commits what is pending. After a failure, commits nothing more: `progress` then counts what was committed.
     func finish() throws {
         pending.wait()
-        if let failure { throw failure }
+        if let error = failure.withLock({ $0 }) { throw error }
         do {
             try training.finish()
         } catch {
-            failure = error
+            failure.withLock { $0 = error }
             throw error
+        }
+    }
+
+    /// Runs `work` on the writer's queue after everything handed over before it, unless something failed.
+    private func enqueue(_ work: @escaping @Sendable (inout BulkTraining) throws -> Void) {
+        slots.wait()
+        pending.enter()
+        queue.async { [self] in
+            defer {
+                slots.signal()
+                pending.leave()
+            }
+            guard failure.withLock({ $0 == nil }) else { return }
+            do {
+                try work(&training)
+            } catch {
+                failure.withLock { $0 = error }
+            }
         }
     }
 }
