@@ -99,7 +99,8 @@ public struct ModelSchedule: Sendable {
             textWeight: starterParameters.textWeight,
             // Likewise the decisive-evidence rule: on 632 + 1,000 SpamAssassin subsets it flagged 2 more ham even
             // with a database's own model (`ClassifierParameters.default`); with the starter's counts, 1 more.
-            decisivePitchTail: starterParameters.decisivePitchTail, absentHamTail: starterParameters.absentHamTail)
+            decisivePitchTail: starterParameters.decisivePitchTail, absentHamTail: starterParameters.absentHamTail,
+            imbalancePseudoCount: slide(starterParameters.imbalancePseudoCount, ownParameters.imbalancePseudoCount))
     }
 }
 

@@ -29,6 +29,29 @@ import Testing
         #expect(classifier.probability(of: .zero, totals: totals) == 0.5)
     }
 
+    /// The imbalance pseudo-count: nothing changes for equal classes or at 0; with unequal classes, each count
+    /// gains the pseudo-count times 1 − smaller/larger. Expected values worked by hand.
+    @Test(arguments: [
+        // pitch, ham in the token; class totals; pseudo-count; f
+        (0, 6, 10, 10, 2.0, 1 * 0.5 / 7),             // equal classes: as without (p = 0, n = 6)
+        (0, 6, 860, 2800, 0.0, 1 * 0.5 / 7),          // pseudo-count 0: as without
+        // 1 − 860/2800 = 0.69286 added to each count: pitch rate 0.69286/861.386, ham 6.69286/2801.386,
+        // p = 0.251873, f = (0.5 + 6·0.251873) / 7.
+        (0, 6, 860, 2800, 1.0, (0.5 + 6 * 0.251_873_5) / 7),
+        // The larger class's zero still tells: the same token absent from the 2,800 ham and in 6 of 860 pitches,
+        // p = (6.69286/861.386) / (6.69286/861.386 + 0.69286/2801.386) = 0.969151.
+        (6, 0, 860, 2800, 1.0, (0.5 + 6 * 0.969_150_5) / 7),
+        (0, 0, 860, 2800, 1.0, 0.5),                  // never seen: the prior, whatever the pseudo-count
+    ])
+    func imbalancePseudoCount(pitch: Int, ham: Int, pitchTotal: Int, hamTotal: Int, pseudoCount: Double,
+                              expected: Double) {
+        var parameters = parameters
+        parameters.imbalancePseudoCount = pseudoCount
+        let f = Classifier(parameters: parameters).probability(
+            of: TokenCounts(pitch: UInt32(pitch), ham: UInt32(ham)), totals: ClassTotals(pitch: pitchTotal, ham: hamTotal))
+        #expect(abs(f - expected) < 1e-5, "f = \(f), expected \(expected)")
+    }
+
     @Test func verdictsAndEvidence() {
         let classifier = Classifier(parameters: parameters)
         let totals = ClassTotals(pitch: 10, ham: 10)

@@ -120,17 +120,18 @@ import Testing
     }
 
     @Test(arguments: [
-        // pitch and ham trained, starter counts added, strength, min_dev, text weight
-        (0, 0, true, 1.0, 0.1, 1.0),
-        (25, 400, true, 1.0, 0.1, 1.0),    // the smaller class decides
-        (400, 25, true, 1.0, 0.1, 1.0),
-        (112, 112, true, 0.4472, 0.25, 1.0),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
-        (500, 499, true, 0.2, 0.4, 1.0),   // one short of its own model; the settings are there, the text weight not
-        (500, 500, false, 0.2, 0.4, 0.3333),
-        (9000, 5000, false, 0.2, 0.4, 0.3333),
+        // pitch and ham trained, starter counts added, strength, min_dev, text weight, imbalance pseudo-count
+        (0, 0, true, 1.0, 0.1, 1.0, 1.0),
+        (25, 400, true, 1.0, 0.1, 1.0, 1.0),    // the smaller class decides
+        (400, 25, true, 1.0, 0.1, 1.0, 1.0),
+        (112, 112, true, 0.4472, 0.25, 1.0, 0.5),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
+        (500, 499, true, 0.2, 0.4, 1.0, 0.0),   // one short of its own model; the settings are there, the text weight not
+        (500, 500, false, 0.2, 0.4, 0.3333, 0.0),
+        (9000, 5000, false, 0.2, 0.4, 0.3333, 0.0),
     ])
     func theSettingsSlideFromTheStartersToTheOwnModels(
-        pitch: Int, ham: Int, addsStarter: Bool, strength: Double, minDeviation: Double, textWeight: Double
+        pitch: Int, ham: Int, addsStarter: Bool, strength: Double, minDeviation: Double, textWeight: Double,
+        imbalancePseudoCount: Double
     ) {
         let schedule = ModelSchedule.standard
         let totals = ClassTotals(pitch: pitch, ham: ham)
@@ -139,6 +140,7 @@ import Testing
         #expect(abs(parameters.strength - strength) < 0.002)
         #expect(abs(parameters.minDeviation - minDeviation) < 0.002)
         #expect(abs(parameters.textWeight - textWeight) < 0.002)
+        #expect(abs(parameters.imbalancePseudoCount - imbalancePseudoCount) < 0.002)
     }
 
     /// A pitch cutoff of one's own turns the decisive-evidence rule off; the standard cutoffs keep it.
