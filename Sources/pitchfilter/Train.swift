@@ -61,10 +61,13 @@ struct Train: ParsableCommand {
         // Replies are looked up through a read-only connection of their own: through the writer's, every message
         // with In-Reply-To waited for the lock while a commit ran (at the change of class, both tokenizing threads
         // stood still for the pitches' commit). Ids are recorded only at the end, so it reads what the run began with.
+        // Only in WAL mode: with a rollback journal, a reader would wait for the writer's commits all the same, and
+        // could give up after its busy timeout.
         let replies: SQLiteTokenStore
         do {
-            replies = try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity,
-                                           access: .readOnly)
+            replies = store.usesWriteAheadLog
+                ? try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+                : store
         } catch {
             Stores.report(error)
             throw ExitCode(3)
@@ -86,7 +89,7 @@ struct Train: ParsableCommand {
                 if group != previousGroup { writer.commitPending() }
                 previousGroup = group
                 // Tokenizing and hashing is most of the work and runs on every core, while the writer adds up the
-                // previous batch.
+                // previous batches (up to `OverlappedWriter.maxQueued`).
                 let prepared = Parallel.map(batch) { item in
                     Result { () throws -> (TrainingItem, String?, TemplateSighting?, UInt64?) in
                         let message = Message(bytes: item.bytes)
@@ -149,14 +152,16 @@ struct Train: ParsableCommand {
 /// Hands training batches to `BulkTraining` on a thread of its own, in order, so the next batches are tokenized
 /// meanwhile.
 ///
-/// Up to `maxQueued` batches wait for the writer: `submit` blocks only when that many are queued. Waiting for each
-/// write before handing over the next batch stalled tokenizing whenever one write ran long (the pitches' commit at
-/// the change of class took 50–100 ms of the corpus's 1.3 s with both tokenizing threads idle). `BulkTraining` is
+/// Up to `maxQueued` pieces of work (batches or commits, counting the one being written) are handed over at once;
+/// `submit` and `commitPending` block only while all are taken. Waiting for each write before handing over the next
+/// batch stalled tokenizing whenever one write ran long (the pitches' commit at the change of class, 50–100 ms of
+/// the corpus's 1.3 s). `BulkTraining` is
 /// only touched on the writer's serial queue (and by `finish`, after the queue has drained); `reading` only by the
 /// caller; `failure` behind its lock. That is why the class can be `@unchecked Sendable`.
 final class OverlappedWriter: @unchecked Sendable {
-    /// Batches handed over and not yet written. Each holds its messages' token ids (about 3 MB for 1,000 messages
-    /// of the SpamAssassin corpus), so this bounds the memory the writer can fall behind by.
+    /// Pieces of work handed over and not yet done, the one being written included. A batch holds its messages'
+    /// token ids (about 3 MB for 1,000 messages of the SpamAssassin corpus), so this bounds the memory the writer
+    /// can fall behind by.
     static let maxQueued = 3
 
     private var training: BulkTraining
@@ -187,7 +192,8 @@ final class OverlappedWriter: @unchecked Sendable {
         }
     }
 
-    /// Commits what is pending once the batches handed over are added, without waiting for either.
+    /// Commits what is pending once the batches handed over are added, without waiting for the commit (only for a
+    /// free slot).
     func commitPending() {
         enqueue { try $0.finish() }
     }
