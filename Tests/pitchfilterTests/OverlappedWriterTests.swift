@@ -1,0 +1,55 @@
+@testable import pitchfilter
+import PitchClassifier
+import PitchEngine
+import PitchStore
+import PitchTokenizer
+import Testing
+
+/// The training writer when a write fails: the failure comes back to the caller, nothing after it is written,
+/// and nobody waits forever for a slot or for the queue.
+@Suite struct OverlappedWriterTests {
+    static func batch(_ name: String, count: Int) -> [TrainingItem] {
+        (0..<count).map { index in
+            TrainingItem(digest: MessageDigest.sha256(Array("\(name)-\(index)".utf8)),
+                         tokens: [TokenID(hashing: "\(name)-\(index)"), TokenID(hashing: "shared")], target: .pitch)
+        }
+    }
+
+    @Test func aFailedCommitStopsTheRunWithNothingCommitted() throws {
+        let scratch = try Scratch()
+        let path = scratch.path("db.sqlite")
+        _ = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        // A read-only connection predicts from the ledger like any other, and fails at the first commit.
+        let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        let writer = OverlappedWriter(store: store)
+        try writer.submit(Self.batch("a", count: 10), sightings: [])
+        writer.commitPending()
+        // More work than there are slots: whatever was queued after the failure is skipped, not run.
+        for round in 0..<(2 * OverlappedWriter.maxQueued) {
+            _ = try? writer.submit(Self.batch("b\(round)", count: 10), sightings: [])
+        }
+        #expect(throws: StoreError.self) { try writer.finish() }
+        #expect(throws: StoreError.self) { try writer.submit(Self.batch("c", count: 1), sightings: []) }
+        #expect(writer.progress.summary == "learned 0, already known 0, moved 0, forgotten 0, not known 0")
+        let check = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        #expect(try check.counts(of: [TokenID(hashing: "shared")]).totals == ClassTotals())
+    }
+
+    @Test func batchesQueuedBehindTheWriterAreAllCommittedInOrder() throws {
+        let scratch = try Scratch()
+        let store = try SQLiteTokenStore(path: scratch.path("db.sqlite"), tokenizerIdentity: Engine.tokenizerIdentity,
+                                         access: .readWrite)
+        let writer = OverlappedWriter(store: store)
+        for round in 0..<(3 * OverlappedWriter.maxQueued) {
+            try writer.submit(Self.batch("r\(round)", count: 5), sightings: [])
+            if round == 4 { writer.commitPending() }
+        }
+        // The same message again after the others: already known, whatever the queue did meanwhile.
+        try writer.submit(Self.batch("r0", count: 1), sightings: [])
+        try writer.finish()
+        #expect(writer.progress.summary == "learned 45, already known 1, moved 0, forgotten 0, not known 0")
+        let shared = try store.counts(of: [TokenID(hashing: "shared")])
+        #expect(shared.totals == ClassTotals(pitch: 45, ham: 0))
+        #expect(shared.counts == [TokenCounts(pitch: 45, ham: 0)])
+    }
+}
