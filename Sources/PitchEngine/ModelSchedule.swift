@@ -51,6 +51,9 @@ public struct ModelSchedule: Sendable {
                 ownParameters: ClassifierParameters) {
         precondition(0 < slideFrom && slideFrom < starterUntil, "the slide must start before it ends")
         precondition(starterParameters.strength > 0 && ownParameters.strength > 0, "the slide is geometric in s")
+        precondition([starterParameters, ownParameters].allSatisfy {
+            $0.imbalancePseudoCount.isFinite && $0.imbalancePseudoCount >= 0
+        }, "a pseudo-count is a number of messages")
         self.slideFrom = slideFrom
         self.starterUntil = starterUntil
         self.starterParameters = starterParameters

@@ -31,7 +31,8 @@ import Testing
 
     /// The imbalance pseudo-count: nothing changes for equal classes or at 0; with unequal classes, each count
     /// gains the pseudo-count times 1 − smaller/larger. Expected values worked by hand.
-    @Test(arguments: [
+    static let imbalanceCases: [(pitch: Int, ham: Int, pitchTotal: Int, hamTotal: Int, pseudoCount: Double,
+                                 expected: Double)] = [
         // pitch, ham in the token; class totals; pseudo-count; f
         (0, 6, 10, 10, 2.0, 1 * 0.5 / 7),             // equal classes: as without (p = 0, n = 6)
         (0, 6, 860, 2800, 0.0, 1 * 0.5 / 7),          // pseudo-count 0: as without
@@ -42,9 +43,15 @@ import Testing
         // p = (6.69286/861.386) / (6.69286/861.386 + 0.69286/2801.386) = 0.969151.
         (6, 0, 860, 2800, 1.0, (0.5 + 6 * 0.969_150_5) / 7),
         (0, 0, 860, 2800, 1.0, 0.5),                  // never seen: the prior, whatever the pseudo-count
-    ])
-    func imbalancePseudoCount(pitch: Int, ham: Int, pitchTotal: Int, hamTotal: Int, pseudoCount: Double,
-                              expected: Double) {
+        (3, 0, 0, 100, 1.0, 0.5),                     // a class without messages: no rate for it, the prior
+        (0, 3, 0, 100, 1.0, 1 * 0.5 / 4),             // ... and the other class's as without (p = 0, n = 3)
+        (3, 0, 0, 0, 1.0, 0.5),                       // no totals at all: the prior
+    ]
+
+    @Test(arguments: imbalanceCases)
+    func imbalancePseudoCount(_ row: (pitch: Int, ham: Int, pitchTotal: Int, hamTotal: Int, pseudoCount: Double,
+                                      expected: Double)) {
+        let (pitch, ham, pitchTotal, hamTotal, pseudoCount, expected) = row
         var parameters = parameters
         parameters.imbalancePseudoCount = pseudoCount
         let f = Classifier(parameters: parameters).probability(
