@@ -30,7 +30,8 @@ struct Eval: ParsableCommand {
             counted twice. --strength, --prior, --min-deviation, --text-weight and the cutoffs replace the \
             settings of a large database, to try others on your own mail (with --with-starter, s, x, min_dev and \
             the cutoffs slide towards these; the text weight and the decisive-evidence rule apply only once a \
-            fold has 500 of each class). A --pitch-cutoff other than the default turns that rule off, as \
+            fold has 500 of each class, and the starter's allowance for unequal classes always slides to none). \
+            A --pitch-cutoff other than the default turns that rule off, as \
             pitch_cutoff in the configuration does. Each file counts as a message of its own, even an exact copy \
             of another. PATH is a message file, a directory of message files, a Maildir or an mbox.
 
