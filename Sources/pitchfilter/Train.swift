@@ -155,9 +155,9 @@ struct Train: ParsableCommand {
 /// Up to `maxQueued` pieces of work (batches or commits, counting the one being written) are handed over at once;
 /// `submit` and `commitPending` block only while all are taken. Waiting for each write before handing over the next
 /// batch stalled tokenizing whenever one write ran long (the pitches' commit at the change of class, 50–100 ms of
-/// the corpus's 1.3 s). `BulkTraining` is
-/// only touched on the writer's serial queue (and by `finish`, after the queue has drained); `reading` only by the
-/// caller; `failure` behind its lock. That is why the class can be `@unchecked Sendable`.
+/// the corpus's 1.3 s). `BulkTraining` is only touched on the writer's serial queue (and by `finish`, after the
+/// queue has drained); `reading` only by the caller; `failure` behind its lock. That is why the class can be
+/// `@unchecked Sendable`.
 final class OverlappedWriter: @unchecked Sendable {
     /// Pieces of work handed over and not yet done, the one being written included. A batch holds its messages'
     /// token ids (about 3 MB for 1,000 messages of the SpamAssassin corpus), so this bounds the memory the writer
