@@ -31,7 +31,8 @@ enum SQLiteSchema {
                 added_at INTEGER NOT NULL
             ) WITHOUT ROWID;
             """),
-        // The template memory (TemplateMemory): one row per band key of each message seen, oldest first by rowid.
+        // The template memory (TemplateMemory): one row per band key of each message seen, oldest first by rowid
+        // (since version 9, only the two newest per band, sender and recipient).
         Migration(version: 3, sql: """
             CREATE TABLE templates (
                 band INTEGER NOT NULL,
@@ -92,6 +93,17 @@ enum SQLiteSchema {
         // a forget or move takes those back rather than what the mailbox's history says at that later time.
         Migration(version: 8, sql: """
             ALTER TABLE ledger ADD COLUMN history BLOB;
+            """),
+        // At most two sightings per band from one sender to one recipient (`SQLiteTokenStore.record`), found through
+        // one index on all three, so that a sender mailing the same skeleton every day costs a lookup a few rows,
+        // not a month of them: with 20,000 sightings of one notification, each of its messages took 33 ms to filter
+        // instead of 8, and 42 MB instead of 21. Older rows are not trimmed here but at their key's next sighting:
+        // trimming 400,000 rows (the most the memory keeps) took 4.3 s, near the pipe filter's deadline, where the
+        // index alone takes 1 s.
+        Migration(version: 9, sql: """
+            CREATE INDEX templates_by_key ON templates (band, sender, recipient);
+            DROP INDEX templates_by_band;
+            DROP INDEX templates_by_sender;
             """),
     ]
 

@@ -368,16 +368,17 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 }
                 let placeholders = bands.indices.map { "?\($0 + 5)" }.joined(separator: ", ")
                 // Both bounded: a skeleton that thousands of messages share (a list's footer, a campaign) must not
-                // cost thousands of rows per message. Ten other senders is already "many".
+                // cost thousands of rows per message. Ten other senders is already "many", and a band holds at most
+                // two rows per sender and recipient (`record`), so one sender's daily notice is two rows, not sixty.
                 let others = try connection.statement("""
                     SELECT count(*) FROM (SELECT DISTINCT sender FROM templates
                         WHERE band IN (\(placeholders)) AND seen_at >= ?3 AND sender <> ?1 AND message <> ?4 LIMIT 10)
                     """)
                 defer { others.reset() }
                 let again = try connection.statement("""
-                    SELECT 1 FROM templates INDEXED BY templates_by_sender
-                    WHERE sender = ?1 AND recipient = ?2 AND seen_at >= ?3 AND message <> ?4
-                        AND band IN (\(placeholders)) LIMIT 1
+                    SELECT 1 FROM templates INDEXED BY templates_by_key
+                    WHERE band IN (\(placeholders)) AND sender = ?1 AND recipient = ?2 AND seen_at >= ?3
+                        AND message <> ?4 LIMIT 1
                     """)
                 defer { again.reset() }
                 for query in [others, again] {
@@ -420,12 +421,25 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 defer { insert.reset() }
                 let known = try connection.statement("SELECT 1 FROM templates WHERE message = ?1 LIMIT 1")
                 defer { known.reset() }
+                // Before each new row, the older sightings of its band from the same sender to the same recipient go,
+                // all but the newest. The questions asked of the memory need no more: another sender counts once
+                // however often it sent, and "the same note before" needs one earlier message besides the one asked
+                // about, which may itself be the newest (filtered, then classified or trained).
+                let trim = try connection.statement("""
+                    DELETE FROM templates WHERE band = ?1 AND sender = ?2 AND recipient = ?3 AND rowid < (
+                        SELECT max(rowid) FROM templates WHERE band = ?1 AND sender = ?2 AND recipient = ?3)
+                    """)
+                defer { trim.reset() }
                 for message in messages {
                     try known.bind(1, Int64(bitPattern: message.message))
                     let recorded = try known.step()
                     known.reset()
                     if recorded { continue }
                     for band in message.bands {
+                        try trim.bind(1, Int64(bitPattern: band))
+                        try trim.bind(2, message.sender)
+                        try trim.bind(3, message.recipient)
+                        try trim.run()
                         try insert.bind(1, Int64(bitPattern: band))
                         try insert.bind(2, message.sender)
                         try insert.bind(3, message.recipient)

@@ -178,6 +178,42 @@ import Testing
         #expect(tables == 1)
     }
 
+    /// A template memory written before version 9 answers as before, and each key is trimmed to its newest two
+    /// sightings when it is next recorded.
+    @Test func templateSightingsFromBeforeVersion9AreTrimmedAtTheirNextSighting() throws {
+        do {
+            let old = try open(.readWrite, migrations: Array(SQLiteSchema.migrations.prefix(8)))
+            try old.withConnection { connection throws(StoreError) in
+                try connection.execute("""
+                    WITH RECURSIVE day(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM day WHERE n < 40)
+                    INSERT INTO templates (band, sender, recipient, seen_at, message)
+                    SELECT band, 'notify@service.example', 'me@y.example', 1000 + n, n
+                    FROM day, (SELECT 11 AS band UNION ALL SELECT 22);
+                    INSERT INTO templates (band, sender, recipient, seen_at, message)
+                    VALUES (11, 'b@z.example', 'me@y.example', 1000, 77);
+                    """)
+            }
+        }
+        let store = try open(.readWrite)
+        func rows() throws -> [String] {
+            try store.withConnection { connection throws(StoreError) in
+                let query = try connection.statement("SELECT band, sender, message FROM templates ORDER BY 1, 2, 3")
+                defer { query.reset() }
+                var rows: [String] = []
+                while try query.step() { rows.append("\(query.int64(0)) \(query.text(1) ?? "") \(query.int64(2))") }
+                return rows
+            }
+        }
+        #expect(try rows().count == 81)
+        let tomorrow = TemplateSighting(bands: [11, 22], sender: "notify@service.example", recipient: "me@y.example",
+                                        message: 41)
+        #expect(try store.sightings(like: tomorrow, since: 0)
+            == TemplateSightings(otherSenders: 1, sameNoteBefore: true, memoryIsEmpty: false))
+        try store.record([tomorrow], at: 1_041, expireBefore: 0)
+        #expect(try rows() == ["11 b@z.example 77", "11 notify@service.example 40", "11 notify@service.example 41",
+                               "22 notify@service.example 40", "22 notify@service.example 41"])
+    }
+
     /// Found in review: a database restored in rollback-journal mode made filters wait for the trainer.
     @Test func readWriteOpenRestoresWAL() throws {
         func journalMode(_ store: SQLiteTokenStore) throws -> String? {

@@ -91,6 +91,58 @@ import Testing
         #expect(try memory.sightings(like: again, since: 0).sameNoteBefore)
     }
 
+    /// A sender mailing one skeleton day after day (a notification, a newsletter): the answers stay those of the
+    /// whole history, in every backend, though the database keeps only the newest two per band (`record`).
+    @Test(arguments: Kind.allCases)
+    func aSkeletonSentOftenIsAnsweredAsFromTheWholeHistory(kind: Kind) throws {
+        let daily = (0..<30).map { day in
+            (Self.sighting([1, 2, 3, 4], from: "notify@service.example", to: "me@y.example", message: UInt64(100 + day)),
+             Int64(1_000 + day))
+        }
+        let memory = try lookup(kind, recording: daily + [
+            (Self.sighting([1, 2, 3, 4], from: "notify@service.example", to: "you@y.example", message: 200), 1_030),
+            (Self.sighting([9, 9, 9, 4], from: "b@z.example", to: "me@y.example", message: 300), 1_031),
+        ])
+        let newest = daily.last!.0
+        // The newest again (filtered, then classified): the day before is still the same note before.
+        #expect(try memory.sightings(like: newest, since: 0)
+            == TemplateSightings(otherSenders: 1, sameNoteBefore: true, memoryIsEmpty: false))
+        // Tomorrow's, from the same sender and from a stranger.
+        var tomorrow = newest
+        tomorrow.message = 999
+        #expect(try memory.sightings(like: tomorrow, since: 0)
+            == TemplateSightings(otherSenders: 1, sameNoteBefore: true, memoryIsEmpty: false))
+        let stranger = Self.sighting([1, 2, 3, 4], from: "new@q.example", to: "me@y.example", message: 998)
+        #expect(try memory.sightings(like: stranger, since: 0)
+            == TemplateSightings(otherSenders: 2, sameNoteBefore: false, memoryIsEmpty: false))
+        // Only the last day inside the window: the same sender's note yesterday is still there.
+        #expect(try memory.sightings(like: tomorrow, since: 1_029).sameNoteBefore)
+    }
+
+    @Test func theDatabaseKeepsTwoSightingsPerBandSenderAndRecipient() throws {
+        let store = try SQLiteTokenStore(path: directory.path("t.sqlite"), tokenizerIdentity: testTokenizer,
+                                         access: .readWrite)
+        for day in 0..<30 {
+            try store.record([Self.sighting([1, 2, 3, 4], from: "notify@service.example", to: "me@y.example",
+                                            message: UInt64(100 + day))], at: Int64(1_000 + day), expireBefore: 0)
+        }
+        try store.record([Self.sighting([1, 5, 6, 7], from: "notify@service.example", to: "you@y.example",
+                                        message: 200)], at: 1_030, expireBefore: 0)
+        let rows = try store.withConnection { connection throws(StoreError) in
+            let query = try connection.statement(
+                "SELECT band, recipient, message FROM templates ORDER BY recipient, band, message")
+            defer { query.reset() }
+            var rows: [String] = []
+            while try query.step() { rows.append("\(query.int64(0)) \(query.text(1) ?? "") \(query.text(2) ?? "")") }
+            return rows
+        }
+        #expect(rows == [
+            "1 me@y.example 128", "1 me@y.example 129", "2 me@y.example 128", "2 me@y.example 129",
+            "3 me@y.example 128", "3 me@y.example 129", "4 me@y.example 128", "4 me@y.example 129",
+            "1 you@y.example 200", "5 you@y.example 200", "6 you@y.example 200", "7 you@y.example 200",
+        ])
+    }
+
     @Test func recordingForgetsWhatIsPastExpiry() throws {
         let memory = InMemoryTemplateMemory()
         memory.record([Self.sighting([1], from: "a@x.example", to: "me@y.example")], at: 100, expireBefore: 0)
