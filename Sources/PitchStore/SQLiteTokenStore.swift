@@ -366,34 +366,58 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 guard try any.step() else {
                     return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
                 }
-                let placeholders = bands.indices.map { "?\($0 + 5)" }.joined(separator: ", ")
-                // Both bounded: a skeleton that thousands of messages share (a list's footer, a campaign) must not
-                // cost thousands of rows per message. Ten other senders is already "many", and a band holds at most
-                // two rows per sender and recipient (`record`), so one sender's daily notice is two rows, not sixty.
-                let others = try connection.statement("""
-                    SELECT count(*) FROM (SELECT DISTINCT sender FROM templates
-                        WHERE band IN (\(placeholders)) AND seen_at >= ?3 AND sender <> ?1 AND message <> ?4 LIMIT 10)
+                // Both bounded, so that a skeleton many messages share (a list's footer, a campaign, one sender's
+                // daily notice to thousands of local users) costs a few index seeks, not a row per sighting.
+                // Other senders: each band's distinct senders in index order, one seek each (`sender > previous`),
+                // until ten others are found; the sender asked about is stepped over the same way, however many
+                // rows it has. Ten other senders is already "many".
+                let firstSender = try connection.statement("""
+                    SELECT sender FROM templates INDEXED BY templates_by_key
+                    WHERE band = ?1 AND seen_at >= ?2 AND message <> ?3 ORDER BY sender LIMIT 1
                     """)
-                defer { others.reset() }
+                defer { firstSender.reset() }
+                let nextSender = try connection.statement("""
+                    SELECT sender FROM templates INDEXED BY templates_by_key
+                    WHERE band = ?1 AND sender > ?4 AND seen_at >= ?2 AND message <> ?3 ORDER BY sender LIMIT 1
+                    """)
+                defer { nextSender.reset() }
+                var others = Set<String>()
+                bands: for band in bands {
+                    var previous: String?
+                    while others.count < Self.manyOtherSenders {
+                        let query = previous == nil ? firstSender : nextSender
+                        defer { query.reset() }
+                        try query.bind(1, Int64(bitPattern: band))
+                        try query.bind(2, since)
+                        try query.bind(3, Int64(bitPattern: message.message))
+                        if let previous { try query.bind(4, previous) }
+                        guard try query.step(), let sender = query.text(0) else { continue bands }
+                        if sender != message.sender { others.insert(sender) }
+                        previous = sender
+                    }
+                }
+                // The same note before: at most two rows per band for this sender and recipient (`record`).
+                let placeholders = bands.indices.map { "?\($0 + 5)" }.joined(separator: ", ")
                 let again = try connection.statement("""
                     SELECT 1 FROM templates INDEXED BY templates_by_key
                     WHERE band IN (\(placeholders)) AND sender = ?1 AND recipient = ?2 AND seen_at >= ?3
                         AND message <> ?4 LIMIT 1
                     """)
                 defer { again.reset() }
-                for query in [others, again] {
-                    try query.bind(1, message.sender)
-                    try query.bind(2, message.recipient)
-                    try query.bind(3, since)
-                    try query.bind(4, Int64(bitPattern: message.message))
-                    for (index, band) in bands.enumerated() { try query.bind(Int32(index + 5), Int64(bitPattern: band)) }
-                }
-                let otherSenders = try others.step() ? Int(others.int64(0)) : 0
+                try again.bind(1, message.sender)
+                try again.bind(2, message.recipient)
+                try again.bind(3, since)
+                try again.bind(4, Int64(bitPattern: message.message))
+                for (index, band) in bands.enumerated() { try again.bind(Int32(index + 5), Int64(bitPattern: band)) }
+                let otherSenders = others.count
                 return TemplateSightings(otherSenders: otherSenders, sameNoteBefore: try again.step(),
                                          memoryIsEmpty: false)
             }
         }
     }
+
+    /// Other senders counted at most: ten is already "many" (the in-memory twins stop there too).
+    static let manyOtherSenders = 10
 
     /// The whole template memory in memory, for runs over many messages.
     public func templateSnapshot() throws -> TemplateSnapshot {

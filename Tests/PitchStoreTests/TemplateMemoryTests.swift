@@ -119,6 +119,31 @@ import Testing
         #expect(try memory.sightings(like: tomorrow, since: 1_029).sameNoteBefore)
     }
 
+    /// One sender's notice to hundreds of local users, and a dozen other senders of the same text: other senders are
+    /// counted up to ten whichever side of the big sender they sort on, and the big sender counts as none of them.
+    @Test(arguments: Kind.allCases)
+    func oneSenderToManyRecipientsAmongManyOtherSenders(kind: Kind) throws {
+        let notices = (0..<300).map { user in
+            (Self.sighting([1, 2, 3, 4], from: "m@list.example", to: "user\(user)@y.example", message: UInt64(1_000 + user)),
+             Int64(100))
+        }
+        let others = ["a", "b", "c", "d", "e", "f", "x", "y", "z", "za", "zb", "zc"].enumerated().map { index, name in
+            (Self.sighting([9, 9, 9, index.isMultiple(of: 2) ? 1 : 4], from: "\(name)@other.example", to: "me@y.example",
+                           message: UInt64(2_000 + index)), Int64(100))
+        }
+        let memory = try lookup(kind, recording: notices + others)
+        let fromTheList = Self.sighting([1, 2, 3, 4], from: "m@list.example", to: "user7@y.example", message: 999)
+        #expect(try memory.sightings(like: fromTheList, since: 0)
+            == TemplateSightings(otherSenders: 10, sameNoteBefore: true, memoryIsEmpty: false))
+        // Only the list and one other sender share band 3.
+        let third = Self.sighting([50, 60, 3, 70], from: "new@q.example", to: "me@y.example", message: 998)
+        #expect(try memory.sightings(like: third, since: 0)
+            == TemplateSightings(otherSenders: 1, sameNoteBefore: false, memoryIsEmpty: false))
+        // Outside the window nothing counts.
+        #expect(try memory.sightings(like: fromTheList, since: 101)
+            == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: false))
+    }
+
     @Test func theDatabaseKeepsTwoSightingsPerBandSenderAndRecipient() throws {
         let store = try SQLiteTokenStore(path: directory.path("t.sqlite"), tokenizerIdentity: testTokenizer,
                                          access: .readWrite)
