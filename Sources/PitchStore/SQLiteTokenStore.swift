@@ -446,12 +446,16 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 let known = try connection.statement("SELECT 1 FROM templates WHERE message = ?1 LIMIT 1")
                 defer { known.reset() }
                 // Before each new row, the older sightings of its band from the same sender to the same recipient go,
-                // all but the newest. The questions asked of the memory need no more: another sender counts once
-                // however often it sent, and "the same note before" needs one earlier message besides the one asked
-                // about, which may itself be the newest (filtered, then classified or trained).
+                // all but the newest (by time, then rowid: processes take their time before waiting for the lock).
+                // The questions asked of the memory need no more: another sender counts once however often it sent,
+                // and "the same note before" needs one earlier message besides the one asked about, which may itself
+                // be the newest (filtered, then classified or trained). A message whose rows were trimmed is new to
+                // the memory if it is recorded again (trained weeks after it was filtered): that only refreshes its
+                // time, and it still never counts against itself.
                 let trim = try connection.statement("""
-                    DELETE FROM templates WHERE band = ?1 AND sender = ?2 AND recipient = ?3 AND rowid < (
-                        SELECT max(rowid) FROM templates WHERE band = ?1 AND sender = ?2 AND recipient = ?3)
+                    DELETE FROM templates WHERE band = ?1 AND sender = ?2 AND recipient = ?3 AND rowid <> (
+                        SELECT rowid FROM templates INDEXED BY templates_by_key
+                        WHERE band = ?1 AND sender = ?2 AND recipient = ?3 ORDER BY seen_at DESC, rowid DESC LIMIT 1)
                     """)
                 defer { trim.reset() }
                 for message in messages {
@@ -459,7 +463,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                     let recorded = try known.step()
                     known.reset()
                     if recorded { continue }
-                    for band in message.bands {
+                    // Each band once: a second pass over a band would trim away the earlier message it keeps.
+                    var bands = Set<UInt64>()
+                    for band in message.bands where bands.insert(band).inserted {
                         try trim.bind(1, Int64(bitPattern: band))
                         try trim.bind(2, message.sender)
                         try trim.bind(3, message.recipient)

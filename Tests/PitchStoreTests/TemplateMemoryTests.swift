@@ -135,13 +135,36 @@ import Testing
         let fromTheList = Self.sighting([1, 2, 3, 4], from: "m@list.example", to: "user7@y.example", message: 999)
         #expect(try memory.sightings(like: fromTheList, since: 0)
             == TemplateSightings(otherSenders: 10, sameNoteBefore: true, memoryIsEmpty: false))
-        // Only the list and one other sender share band 3.
+        // Only the list sent band 3, so a stranger sharing just that band has one other sender: the list.
         let third = Self.sighting([50, 60, 3, 70], from: "new@q.example", to: "me@y.example", message: 998)
         #expect(try memory.sightings(like: third, since: 0)
             == TemplateSightings(otherSenders: 1, sameNoteBefore: false, memoryIsEmpty: false))
         // Outside the window nothing counts.
         #expect(try memory.sightings(like: fromTheList, since: 101)
             == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: false))
+    }
+
+    /// A band twice in one message (found in review): recording it must not trim away the earlier message.
+    @Test(arguments: Kind.allCases)
+    func aBandRepeatedInOneMessageKeepsTheEarlierNote(kind: Kind) throws {
+        let earlier = Self.sighting([5], from: "a@x.example", to: "me@y.example", message: 1)
+        let repeated = Self.sighting([5, 5], from: "a@x.example", to: "me@y.example", message: 2)
+        let memory = try lookup(kind, recording: [(earlier, 100), (repeated, 200)])
+        #expect(try memory.sightings(like: repeated, since: 0).sameNoteBefore)
+    }
+
+    /// Sightings recorded out of time order (found in review: each process reads the clock before it waits for
+    /// the write lock): the newest by time is the one kept, so a window that holds it still sees the note.
+    @Test(arguments: Kind.allCases)
+    func theNewestByTimeIsKeptWhateverTheOrderOfRecording(kind: Kind) throws {
+        let notes = [(1, 300), (2, 100), (3, 100)].map { message, time in
+            (Self.sighting([1, 2, 3, 4], from: "a@x.example", to: "me@y.example", message: UInt64(message)),
+             Int64(time))
+        }
+        let memory = try lookup(kind, recording: notes)
+        let next = Self.sighting([1, 2, 3, 4], from: "a@x.example", to: "me@y.example", message: 4)
+        #expect(try memory.sightings(like: next, since: 200)
+            == TemplateSightings(otherSenders: 0, sameNoteBefore: true, memoryIsEmpty: false))
     }
 
     @Test func theDatabaseKeepsTwoSightingsPerBandSenderAndRecipient() throws {
