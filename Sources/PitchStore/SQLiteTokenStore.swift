@@ -369,8 +369,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 // Both bounded, so that a skeleton many messages share (a list's footer, a campaign, one sender's
                 // daily notice to thousands of local users) costs a few index seeks, not a row per sighting.
                 // Other senders: each band's distinct senders in index order, one seek each (`sender > previous`),
-                // until ten others are found; the sender asked about is stepped over the same way, however many
-                // rows it has. Ten other senders is already "many".
+                // until enough others are found (`TemplateSightings.countedOtherSenders`); the sender asked about is
+                // stepped over the same way, however many rows it has.
                 let firstSender = try connection.statement("""
                     SELECT sender FROM templates INDEXED BY templates_by_key
                     WHERE band = ?1 AND seen_at >= ?2 AND message <> ?3 ORDER BY sender LIMIT 1
@@ -382,16 +382,16 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                     """)
                 defer { nextSender.reset() }
                 var others = Set<String>()
-                bands: for band in bands {
+                nextBand: for band in bands {
                     var previous: String?
-                    while others.count < Self.manyOtherSenders {
+                    while others.count < TemplateSightings.countedOtherSenders {
                         let query = previous == nil ? firstSender : nextSender
                         defer { query.reset() }
                         try query.bind(1, Int64(bitPattern: band))
                         try query.bind(2, since)
                         try query.bind(3, Int64(bitPattern: message.message))
                         if let previous { try query.bind(4, previous) }
-                        guard try query.step(), let sender = query.text(0) else { continue bands }
+                        guard try query.step(), let sender = query.text(0) else { continue nextBand }
                         if sender != message.sender { others.insert(sender) }
                         previous = sender
                     }
@@ -409,15 +409,11 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 try again.bind(3, since)
                 try again.bind(4, Int64(bitPattern: message.message))
                 for (index, band) in bands.enumerated() { try again.bind(Int32(index + 5), Int64(bitPattern: band)) }
-                let otherSenders = others.count
-                return TemplateSightings(otherSenders: otherSenders, sameNoteBefore: try again.step(),
+                return TemplateSightings(otherSenders: others.count, sameNoteBefore: try again.step(),
                                          memoryIsEmpty: false)
             }
         }
     }
-
-    /// Other senders counted at most: ten is already "many" (the in-memory twins stop there too).
-    static let manyOtherSenders = 10
 
     /// The whole template memory in memory, for runs over many messages.
     public func templateSnapshot() throws -> TemplateSnapshot {

@@ -52,11 +52,10 @@ public struct TemplateSnapshot: TemplateLookup {
             for entry in byBand[band] ?? [] where entry.time >= since && entry.message != message.message {
                 if entry.sender == message.sender {
                     if entry.recipient == message.recipient { again = true }
-                } else if others.count < 10 {
+                } else if others.count < TemplateSightings.countedOtherSenders {
                     others.insert(entry.sender)
                 }
-                // Ten others is already "many", as in the store's query.
-                if again && others.count == 10 { break }
+                if again && others.count == TemplateSightings.countedOtherSenders { break }
             }
         }
         return TemplateSightings(otherSenders: others.count, sameNoteBefore: again, memoryIsEmpty: false)
@@ -80,12 +79,16 @@ public struct TemplateSighting: Hashable, Sendable {
 }
 
 public struct TemplateSightings: Hashable, Sendable {
-    /// Distinct senders other than this one that sent a near-duplicate (counted up to 10).
+    /// Distinct senders other than this one that sent a near-duplicate (counted up to `countedOtherSenders`).
     public var otherSenders: Int
     /// This sender sent a near-duplicate to this recipient before.
     public var sameNoteBefore: Bool
     /// Whether the memory holds no sighting at all (then the signal says nothing either way).
     public var memoryIsEmpty: Bool
+
+    /// Other senders are counted up to this many, in every memory: ten is already "many", and counting stops there
+    /// so that a skeleton thousands share costs no more to look up than one ten share.
+    public static let countedOtherSenders = 10
 
     public init(otherSenders: Int, sameNoteBefore: Bool, memoryIsEmpty: Bool) {
         self.otherSenders = otherSenders
@@ -142,7 +145,8 @@ public final class InMemoryTemplateMemory: TemplateMemory {
                 $0.time >= since && $0.message != message.message
             }
             return TemplateSightings(
-                otherSenders: min(Set(matching.map(\.sender).filter { $0 != message.sender }).count, 10),
+                otherSenders: min(Set(matching.map(\.sender).filter { $0 != message.sender }).count,
+                                  TemplateSightings.countedOtherSenders),
                 sameNoteBefore: matching.contains { $0.sender == message.sender && $0.recipient == message.recipient },
                 memoryIsEmpty: storage.all.isEmpty)
         }
