@@ -33,11 +33,15 @@ extension SQLiteTokenStore: MailboxJournal {
             case .message(let mailbox, let digest, let messageID):
                 // The digest identifies the message exactly; the Message-ID finds it again after a client changed
                 // its bytes (some add a Status or X-Keywords field), but an empty one matches nothing.
-                // A UNION rather than an OR, so that each half uses its index.
+                // A UNION rather than an OR, so that each half uses its index, named: left to itself the planner
+                // read the digest half through (mailbox, message_id), i.e. every row of the mailbox, and quarantine
+                // rows are kept (deleted is a state). Every file the service looks at asks this: with 100,000 rows
+                // it took 230 ms a file, and 0.01 ms through the digest's index.
                 query = try connection.statement("""
-                    SELECT \(columns) FROM quarantine WHERE digest = ?2 AND mailbox = ?1
+                    SELECT \(columns) FROM quarantine INDEXED BY quarantine_by_digest WHERE digest = ?2 AND mailbox = ?1
                     UNION
-                    SELECT \(columns) FROM quarantine WHERE ?3 != '' AND mailbox = ?1 AND message_id = ?3
+                    SELECT \(columns) FROM quarantine INDEXED BY quarantine_by_message_id
+                    WHERE ?3 != '' AND mailbox = ?1 AND message_id = ?3
                     ORDER BY at DESC
                     """)
                 try query.bind(1, mailbox)

@@ -1,0 +1,43 @@
+import Testing
+
+@testable import PitchStore
+
+/// The journal's quarantine lookups, which the service makes for every file it looks at.
+@Suite struct MailboxJournalTests {
+    let directory: TemporaryDirectory
+    let store: SQLiteTokenStore
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        store = try SQLiteTokenStore(path: directory.path("journal.sqlite"), tokenizerIdentity: testTokenizer,
+                                     access: .readWrite)
+    }
+
+    static func entry(_ id: String, mailbox: String, digest: UInt8, messageID: String, at: Int64) -> QuarantineEntry {
+        QuarantineEntry(id: id, mailbox: mailbox, folder: mailbox + "/.Pitches", name: id + ".M1P1Q1.test",
+                        digest: [UInt8](repeating: digest, count: 32), messageID: messageID, sender: "a@x.example",
+                        subject: "s", score: 0.99, state: .held, at: at)
+    }
+
+    /// A message is found by its digest, else by its Message-ID (a client may have changed its bytes), only in its
+    /// own mailbox, newest first; an empty Message-ID matches nothing.
+    @Test func aMessageIsFoundByDigestOrMessageIDInItsOwnMailbox() throws {
+        try store.apply([
+            .quarantine(Self.entry("q1", mailbox: "/m/anna", digest: 1, messageID: "<a@x>", at: 100)),
+            .quarantine(Self.entry("q2", mailbox: "/m/anna", digest: 2, messageID: "<b@x>", at: 200)),
+            .quarantine(Self.entry("q3", mailbox: "/m/ben", digest: 1, messageID: "<a@x>", at: 300)),
+            .quarantine(Self.entry("q4", mailbox: "/m/anna", digest: 3, messageID: "", at: 400)),
+        ] + (0..<200).map { .quarantine(Self.entry("old\($0)", mailbox: "/m/anna", digest: 9, messageID: "<o\($0)@x>",
+                                                     at: Int64($0))) })
+        func ids(_ digest: UInt8, _ messageID: String, in mailbox: String = "/m/anna") throws -> [String] {
+            try store.quarantineEntries(.message(mailbox: mailbox, digest: [UInt8](repeating: digest, count: 32),
+                                                 messageID: messageID)).map(\.id)
+        }
+        #expect(try ids(1, "<none@x>") == ["q1"])
+        #expect(try ids(1, "<none@x>", in: "/m/ben") == ["q3"])
+        #expect(try ids(7, "<b@x>") == ["q2"])  // bytes changed by a client: found by Message-ID
+        #expect(try ids(2, "<a@x>") == ["q2", "q1"])  // both halves, newest first
+        #expect(try ids(7, "") == [])
+        #expect(try ids(7, "<none@x>") == [])
+    }
+}
