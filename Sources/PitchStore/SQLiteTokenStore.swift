@@ -415,6 +415,35 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    /// The sightings of these bands only, for a run that does not know how many messages it will read: training one
+    /// message need not read a memory of 400,000 sightings (0.6-2 s and 300 MB when it did). Join the copies with
+    /// `TemplateSnapshot.add`.
+    public func templateSnapshot(bands: Set<UInt64>) throws -> TemplateSnapshot {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) -> TemplateSnapshot in
+                let any = try connection.statement("SELECT 1 FROM templates LIMIT 1")
+                defer { any.reset() }
+                let held = try any.step()
+                let query = try connection.statement("""
+                    SELECT sender, recipient, seen_at, message FROM templates INDEXED BY templates_by_key
+                    WHERE band = ?1
+                    """)
+                defer { query.reset() }
+                var byBand: [UInt64: [TemplateSnapshot.Entry]] = [:]
+                for band in bands where held {
+                    defer { query.reset() }
+                    try query.bind(1, Int64(bitPattern: band))
+                    while try query.step() {
+                        byBand[band, default: []].append(
+                            TemplateSnapshot.Entry(sender: query.text(0) ?? "", recipient: query.text(1) ?? "",
+                                                   time: query.int64(2), message: UInt64(bitPattern: query.int64(3))))
+                    }
+                }
+                return TemplateSnapshot(byBand: byBand, memoryHeldSightings: held)
+            }
+        }
+    }
+
     /// The whole template memory in memory, for runs over many messages.
     public func templateSnapshot() throws -> TemplateSnapshot {
         try connection.withLock { connection throws(StoreError) in

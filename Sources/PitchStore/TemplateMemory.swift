@@ -19,7 +19,9 @@ public protocol TemplateLookup: Sendable {
 }
 
 /// A copy of a template memory, indexed by band: a batch run's thousands of lookups need neither the database nor
-/// a lock. A run adds its own messages as it goes (`add`), while the store records them in its own time.
+/// a lock. A run adds its own messages as it goes (`add`), while the store records them in its own time. A copy may
+/// hold only some bands (`SQLiteTokenStore.templateSnapshot(bands:)`), joined by `add(_:)` as a run needs them:
+/// every band of a message must be read in before the message is looked up or added.
 public struct TemplateSnapshot: TemplateLookup {
     struct Entry: Hashable, Sendable {
         var sender: String
@@ -31,10 +33,29 @@ public struct TemplateSnapshot: TemplateLookup {
     private(set) var byBand: [UInt64: [Entry]]
     /// The messages in `byBand`, so that adding one twice costs no scan of its bands.
     private var messages: Set<UInt64>
+    /// Whether the memory this was copied from held any sighting, in bands copied or not: an empty memory says
+    /// nothing either way (`TemplateSightings.memoryIsEmpty`).
+    private var copiedFromSightings: Bool
 
-    init(byBand: [UInt64: [Entry]]) {
+    /// `memoryHeldSightings`: for a copy of some bands, whether the whole memory held any sighting.
+    init(byBand: [UInt64: [Entry]], memoryHeldSightings: Bool? = nil) {
         self.byBand = byBand
         messages = Set(byBand.values.joined().map(\.message))
+        copiedFromSightings = memoryHeldSightings ?? !byBand.isEmpty
+    }
+
+    /// A copy of an empty memory, for a run to fill.
+    public static let empty = TemplateSnapshot(byBand: [:])
+
+    /// Joins a copy of other bands of the same memory, read later: a message already here under a band is not
+    /// added under it again (the store may by then hold the run's own messages, which the run added itself).
+    public mutating func add(_ other: TemplateSnapshot) {
+        for (band, entries) in other.byBand {
+            let present = Set((byBand[band] ?? []).map(\.message))
+            byBand[band, default: []] += entries.filter { !present.contains($0.message) }
+        }
+        messages.formUnion(other.messages)
+        copiedFromSightings = copiedFromSightings || other.copiedFromSightings
     }
 
     /// Adds a message seen at `time`, unless it is already there.
@@ -45,7 +66,9 @@ public struct TemplateSnapshot: TemplateLookup {
     }
 
     public func sightings(like message: TemplateSighting, since: Int64) -> TemplateSightings {
-        guard !byBand.isEmpty else { return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true) }
+        guard !byBand.isEmpty || copiedFromSightings else {
+            return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
+        }
         var others = Set<String>()
         var again = false
         for band in message.bands {

@@ -50,17 +50,15 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        // Messages are looked up in a copy of the template memory, to which the run adds its own (see below).
-        var templates: TemplateSnapshot
-        do {
-            templates = try store.templateSnapshot()
-        } catch {
-            Stores.report(error)
-            throw ExitCode(3)
-        }
-        // Replies are looked up through a read-only connection of their own: through the writer's, every message
-        // with In-Reply-To waited for the lock while a commit ran (at the change of class, both tokenizing threads
-        // stood still for the pitches' commit). Ids are recorded only at the end, so it reads what the run began with.
+        // Messages are looked up in a copy of the template memory, to which the run adds its own (see below). Each
+        // batch's bands are read in when it comes (through `replies`), not the whole memory at the start: a run of
+        // one message would otherwise read up to 400,000 sightings.
+        var templates = TemplateSnapshot.empty
+        var bandsRead = Set<UInt64>()
+        // Replies, and each batch's template bands, are looked up through a read-only connection of their own:
+        // through the writer's, every message with In-Reply-To waited for the lock while a commit ran (at the change
+        // of class, both tokenizing threads stood still for the pitches' commit). Ids are recorded only at the end, so
+        // it reads what the run began with; sightings as the writer records them, which the copy already holds.
         // Only in WAL mode: with a rollback journal, a reader would wait for the writer's commits all the same, and
         // could give up after its busy timeout.
         let replies: SQLiteTokenStore
@@ -99,6 +97,9 @@ struct Train: ParsableCommand {
                     }
                 }
                 var items = try prepared.map { try $0.get() }
+                let newBands = Set(items.compactMap(\.2).flatMap(\.bands)).subtracting(bandsRead)
+                templates.add(try replies.templateSnapshot(bands: newBands))
+                bandsRead.formUnion(newBands)
                 // The template signal, in the order the messages are read (pitches, then ham): a folder of pitches
                 // holds the same form letter from several senders, and each copy after the first must say so, or
                 // training would never teach what "others sent this too" means (a fresh database's memory is empty

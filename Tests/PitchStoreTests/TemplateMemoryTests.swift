@@ -8,7 +8,20 @@ import Testing
         case inMemory
         case sqlite
         case sqliteSnapshot
+        /// Copies of the asked message's bands only, read as `pitchfilter train` reads them, joined to an empty copy.
+        case sqliteBandCopies
         var testDescription: String { rawValue }
+    }
+
+    /// Answers from copies of the asked message's bands, read when asked.
+    struct BandCopies: TemplateLookup {
+        let store: SQLiteTokenStore
+        func sightings(like message: TemplateSighting, since: Int64) throws -> TemplateSightings {
+            var copy = TemplateSnapshot.empty
+            copy.add(try store.templateSnapshot(bands: Set(message.bands.prefix(2))))
+            copy.add(try store.templateSnapshot(bands: Set(message.bands)))  // read again: joined without twins
+            return copy.sightings(like: message, since: since)
+        }
     }
 
     let directory: TemporaryDirectory
@@ -25,6 +38,7 @@ import Testing
                                    access: .readWrite)
         for (sighting, time) in recording { try memory.record([sighting], at: time, expireBefore: 0) }
         if kind == .sqliteSnapshot, let store = memory as? SQLiteTokenStore { return try store.templateSnapshot() }
+        if kind == .sqliteBandCopies, let store = memory as? SQLiteTokenStore { return BandCopies(store: store) }
         return memory
     }
 

@@ -177,6 +177,29 @@ import Testing
         #expect(try after.counts(of: []).totals.pitch == 3)
     }
 
+    /// A run reads the memory's sightings of its own messages' bands only; a later run of one message still sees
+    /// what earlier runs recorded, and a memory holding only other texts still counts as a memory.
+    @Test func aLaterTrainingRunOfOneMessageSeesWhatEarlierRunsRecorded() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let other = try scratch.write("other.eml", "From: <news@paper.example>\nTo: <maya@brightfield.example>\n"
+            + "Subject: today\n\n" + String(repeating: "the weather and the markets and the games of today ", count: 8)
+            + "\n")
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", other]).status == 0)
+        var files: [String] = []
+        for (name, sender) in [("1", "dan@slotwise.example"), ("2", "amy@leadrocket.example")] {
+            let path = scratch.url.appendingPathComponent(name).path
+            try Data(Self.letter(from: sender)).write(to: URL(fileURLWithPath: path))
+            files.append(path)
+        }
+        for file in files { #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", file]).status == 0) }
+
+        let store = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        let names = ["tmpl:others-0", "tmpl:others-1"]
+        // 1: the memory held the newspaper's text only. 2: dan's copy, recorded by the run before.
+        #expect(try store.counts(of: names.map { TokenID(hashing: $0) }).counts.map(\.pitch) == [1, 1])
+    }
+
     /// With a contact book, the run tells a stranger's copy of a text others sent from a colleague's.
     @Test func oneTrainingRunTellsAStrangersCopyFromAColleagues() throws {
         let scratch = try Scratch()
