@@ -47,8 +47,8 @@ public struct TemplateSnapshot: TemplateLookup {
     /// A copy of an empty memory, for a run to fill.
     public static let empty = TemplateSnapshot(byBand: [:])
 
-    /// Joins a copy of other bands of the same memory, read later: a message already here under a band is not
-    /// added under it again (the store may by then hold the run's own messages, which the run added itself).
+    /// Joins a copy of other bands of the same memory: a message already here under a band is not added under it
+    /// again (a band read twice, or a store that by then holds messages the run added itself).
     public mutating func add(_ other: TemplateSnapshot) {
         for (band, entries) in other.byBand {
             let present = Set((byBand[band] ?? []).map(\.message))

@@ -50,15 +50,10 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        // Messages are looked up in a copy of the template memory, to which the run adds its own (see below). Each
-        // batch's bands are read in when it comes (through `replies`), not the whole memory at the start: a run of
-        // one message would otherwise read up to 400,000 sightings.
-        var templates = TemplateSnapshot.empty
-        var bandsRead = Set<UInt64>()
         // Replies, and each batch's template bands, are looked up through a read-only connection of their own:
         // through the writer's, every message with In-Reply-To waited for the lock while a commit ran (at the change
-        // of class, both tokenizing threads stood still for the pitches' commit). Ids are recorded only at the end, so
-        // it reads what the run began with; sightings as the writer records them, which the copy already holds.
+        // of class, both tokenizing threads stood still for the pitches' commit). Ids are recorded only at the end, and
+        // the connection holds one read transaction for the run (below), so it reads what the run began with.
         // Only in WAL mode: with a rollback journal, a reader would wait for the writer's commits all the same, and
         // could give up after its busy timeout.
         let replies: SQLiteTokenStore
@@ -70,6 +65,20 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
+        // Messages are looked up in a copy of the template memory as it stood when the run began, to which the run
+        // adds its own (see below). With a connection of its own (WAL), each batch reads the bands it needs inside
+        // one read transaction held for the whole run: a run of one message reads four bands, not up to 400,000
+        // sightings, and a late batch still sees what the writer's expiry has since removed. Without one, the whole
+        // memory is copied at the start.
+        let readsBands = replies !== store
+        var templates: TemplateSnapshot
+        do {
+            templates = readsBands ? .empty : try store.templateSnapshot()
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+        var bandsRead = Set<UInt64>()
         let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies)
         let now = Int64(time(nil))
         var hamSenders: [String] = []
@@ -78,8 +87,8 @@ struct Train: ParsableCommand {
         var failed = 0
         // The folders of each class one after the other, read ahead without a pause at the change of class.
         let requests: [(paths: [String], target: MessageClass?)] = [(pitch, .pitch), (ham, .ham), (forget, nil)]
-        do {
-            var previousGroup = 0
+        var previousGroup = 0
+        func readAll() throws {
             try MailSource.forEachBatchReadingAhead(inGroups: requests.map(\.paths), count: Self.batchSize,
                                                     unreadable: { Stores.report($0); failed += 1 }) { group, batch in
                 let target = requests[group].target
@@ -97,9 +106,11 @@ struct Train: ParsableCommand {
                     }
                 }
                 var items = try prepared.map { try $0.get() }
-                let newBands = Set(items.compactMap(\.2).flatMap(\.bands)).subtracting(bandsRead)
-                templates.add(try replies.templateSnapshot(bands: newBands))
-                bandsRead.formUnion(newBands)
+                if readsBands {
+                    let newBands = Set(items.compactMap(\.2).flatMap(\.bands)).subtracting(bandsRead)
+                    templates.add(try replies.templateSnapshot(bands: newBands))
+                    bandsRead.formUnion(newBands)
+                }
                 // The template signal, in the order the messages are read (pitches, then ham): a folder of pitches
                 // holds the same form letter from several senders, and each copy after the first must say so, or
                 // training would never teach what "others sent this too" means (a fresh database's memory is empty
@@ -129,6 +140,17 @@ struct Train: ParsableCommand {
                 // The ids of the run's messages likewise, though looked up in the store itself: recorded at the
                 // end, so a reply within the run is judged against the store as it was before the run.
                 if target != nil { messageIDs += items.compactMap(\.3) }
+            }
+        }
+        do {
+            if readsBands {
+                // Ended before the checkpoint below, which waits for readers.
+                try replies.withSnapshot {
+                    templates = try replies.templateSnapshot(bands: [])  // the first read fixes the snapshot
+                    try readAll()
+                }
+            } else {
+                try readAll()
             }
             try writer.finish()
             try store.inOneWrite {
