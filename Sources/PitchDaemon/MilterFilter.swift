@@ -149,7 +149,9 @@ public final class MilterFilter: MilterHandler {
                 replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(score)"))
             }
         }
-        logger.info("classified", metadata: [
+        // Every verdict at debug, as the Maildir side logs them: at info, a busy MTA's 2,500 messages a second
+        // passed journald's default rate limit, which then drops the warnings too.
+        logger.debug("classified", metadata: [
             "verdict": "\(classification.verdict.rawValue)", "score": "\(Engine.formatScore(classification.score))",
             "from": "\(message.envelope.sender)"])
         remember(Engine.templateSighting(of: parsed, tokens), id: tokens.references.own, in: store)

@@ -88,6 +88,13 @@ public struct MilterSession: Sendable {
         .headerLeadingSpace,
     ]
 
+    /// Recipients kept per message: Postfix's own default limit (`smtpd_recipient_limit`). More are counted in no
+    /// way and change nothing but the contacts an outbound message adds; without a bound, an MTA or a client on the
+    /// socket sending 50,000 recipients of 2 KB held 100 MB for the message.
+    public static let maximumRecipients = 1_000
+    /// Distinct macro names kept per connection and per message: an MTA sends a dozen or two.
+    public static let maximumMacros = 256
+
     /// `maximumMessageBytes`: how much of one message is kept; the rest is counted, not stored.
     public init(maximumMessageBytes: Int) {
         self.maximumMessageBytes = maximumMessageBytes
@@ -125,9 +132,9 @@ public struct MilterSession: Sendable {
 
         case (_, .macros(let stage, let macros)):
             if stage == MilterCommandCode.connect.rawValue || stage == MilterCommandCode.helo.rawValue {
-                connectionMacros.merge(macros) { $1 }
+                Self.merge(macros, into: &connectionMacros)
             } else {
-                envelope.macros.merge(macros) { $1 }
+                Self.merge(macros, into: &envelope.macros)
             }
             return .none
         case (.ready, .connect), (.ready, .helo):
@@ -142,12 +149,16 @@ public struct MilterSession: Sendable {
             state = .inMessage
             return continueUnless(.noReplyMail)
         case (.inMessage, .recipient(let arguments)):
-            envelope.recipients.append(Self.address(arguments[0]))
+            if envelope.recipients.count < Self.maximumRecipients {
+                envelope.recipients.append(Self.address(arguments[0]))
+            }
             return continueUnless(.noReplyRecipient)
         case (.inMessage, .data):
             return continueUnless(.noReplyData)
         case (.inMessage, .header(let name, let value)):
-            headerNames.append(String(decoding: name, as: UTF8.self))
+            // Names are kept only while the message is: an oversized one is accepted untouched, and its names
+            // (100,000 fields of 2 KB held 234 MB) would only be memory.
+            if size <= maximumMessageBytes { headerNames.append(String(decoding: name, as: UTF8.self)) }
             var field = name + [UInt8(ascii: ":")]
             if !protocolFlags.contains(.headerLeadingSpace) { field.append(UInt8(ascii: " ")) }
             // Folded values arrive with bare LF between their lines.
@@ -214,6 +225,13 @@ public struct MilterSession: Sendable {
         headerNames = []
         headerEnded = false
         size = 0
+    }
+
+    /// Later values replace earlier ones; new names beyond `maximumMacros` are left out.
+    private static func merge(_ macros: [String: String], into kept: inout [String: String]) {
+        for (name, value) in macros where kept[name] != nil || kept.count < maximumMacros {
+            kept[name] = value
+        }
     }
 
     /// `<user@example.org>` → `user@example.org`.

@@ -162,6 +162,34 @@ import Testing
         #expect(message.isTruncated)
     }
 
+    /// What a message can make the session hold is bounded, whatever the MTA (or a client on the socket) sends.
+    @Test func recipientsMacrosAndHeaderNamesAreBounded() {
+        var session = MilterSession(maximumMessageBytes: 64)
+        _ = session.receive(Self.everything)
+        for connect in 0..<300 { _ = session.receive(.macros(for: 0x43, ["c\(connect)": "x"])) }
+        _ = session.receive(.macros(for: 0x43, ["c0": "changed"]))  // a name already kept still changes
+        _ = session.receive(.macros(for: 0x4D, ["i": "Q1"]))
+        _ = session.receive(.mail(["<a@example.org>"]))
+        for recipient in 0..<(MilterSession.maximumRecipients + 500) {
+            _ = session.receive(.recipient(["<r\(recipient)@example.org>"]))
+        }
+        for field in 0..<10 { _ = session.receive(.header(name: Array("X-F\(field)".utf8), value: Array(" 1234567".utf8))) }
+        _ = session.receive(.endOfHeaders)
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(message.envelope.recipients.count == MilterSession.maximumRecipients)
+        #expect(message.envelope.recipients.last == "r\(MilterSession.maximumRecipients - 1)@example.org")
+        // The connection's 256 names and the message's own "i" (a message's macros are kept apart and merged).
+        #expect(message.envelope.macros.count == MilterSession.maximumMacros + 1)
+        #expect(message.envelope.macros["c0"] == "changed")
+        #expect(message.envelope.queueID == "Q1")
+        // Each field is 15 bytes: the fifth begins inside the 64 kept and is named, the rest begin past them.
+        #expect(message.headerNames == ["X-F0", "X-F1", "X-F2", "X-F3", "X-F4"])
+        #expect(message.isTruncated)
+    }
+
     @Test func anAbortedMessageLeavesNothingBehindForTheNext() {
         var session = Self.session(at: .ready)
         _ = session.receive(.mail(["<first@example.org>"]))
