@@ -88,9 +88,9 @@ public struct MilterSession: Sendable {
         .headerLeadingSpace,
     ]
 
-    /// Recipients kept per message: Postfix's own default limit (`smtpd_recipient_limit`). More are counted in no
-    /// way and change nothing but the contacts an outbound message adds; without a bound, an MTA or a client on the
-    /// socket sending 50,000 recipients of 2 KB held 100 MB for the message.
+    /// Recipients kept per message: Postfix's own default limit (`smtpd_recipient_limit`). Later ones are dropped;
+    /// they would only have become contacts of an outbound message. Without a bound, 50,000 recipients of 2 KB
+    /// sent on the socket held 100 MB for one message.
     public static let maximumRecipients = 1_000
     /// Distinct macro names kept per connection and per message: an MTA sends a dozen or two.
     public static let maximumMacros = 256

@@ -71,9 +71,9 @@ struct Train: ParsableCommand {
         // sightings, and a late batch still sees what the writer's expiry has since removed. Without one, the whole
         // memory is copied at the start.
         let readsBands = replies !== store
-        var templates: TemplateSnapshot
+        var templates = TemplateSnapshot.empty  // filled below: each batch's bands, or the whole memory at once
         do {
-            templates = readsBands ? .empty : try store.templateSnapshot()
+            if !readsBands { templates = try store.templateSnapshot() }
         } catch {
             Stores.report(error)
             throw ExitCode(3)

@@ -173,7 +173,9 @@ import Testing
         for recipient in 0..<(MilterSession.maximumRecipients + 500) {
             _ = session.receive(.recipient(["<r\(recipient)@example.org>"]))
         }
-        for field in 0..<10 { _ = session.receive(.header(name: Array("X-F\(field)".utf8), value: Array(" 1234567".utf8))) }
+        for field in 0..<10 {
+            _ = session.receive(.header(name: Array("X-F\(field)".utf8), value: Array(" 1234567".utf8)))
+        }
         _ = session.receive(.endOfHeaders)
         guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
             Issue.record("no decision asked for")

@@ -138,12 +138,12 @@ import Testing
     @Test(arguments: Kind.allCases)
     func oneSenderToManyRecipientsAmongManyOtherSenders(kind: Kind) throws {
         let notices = (0..<300).map { user in
-            (Self.sighting([1, 2, 3, 4], from: "m@list.example", to: "user\(user)@y.example", message: UInt64(1_000 + user)),
-             Int64(100))
+            (Self.sighting([1, 2, 3, 4], from: "m@list.example", to: "user\(user)@y.example",
+                           message: UInt64(1_000 + user)), Int64(100))
         }
         let others = ["a", "b", "c", "d", "e", "f", "x", "y", "z", "za", "zb", "zc"].enumerated().map { index, name in
-            (Self.sighting([9, 9, 9, index.isMultiple(of: 2) ? 1 : 4], from: "\(name)@other.example", to: "me@y.example",
-                           message: UInt64(2_000 + index)), Int64(100))
+            (Self.sighting([9, 9, 9, index.isMultiple(of: 2) ? 1 : 4], from: "\(name)@other.example",
+                           to: "me@y.example", message: UInt64(2_000 + index)), Int64(100))
         }
         let memory = try lookup(kind, recording: notices + others)
         let fromTheList = Self.sighting([1, 2, 3, 4], from: "m@list.example", to: "user7@y.example", message: 999)
