@@ -24,10 +24,16 @@ public final class MilterClient {
     public private(set) var flags = MilterProtocolFlags()
     public private(set) var actions = MilterActions()
 
-    /// Connects to 127.0.0.1:`port`.
-    public init(port: Int, receiveTimeoutSeconds: Int = 30) throws {
+    /// Connects to 127.0.0.1:`port`. `sendTimeoutSeconds`: how long a write may block before it fails (0: no
+    /// limit); `receiveBufferBytes`: a small kernel buffer, for tests of a client that does not read.
+    public init(port: Int, receiveTimeoutSeconds: Int = 30, sendTimeoutSeconds: Int = 0,
+                receiveBufferBytes: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
+        if var bytes = receiveBufferBytes {
+            // Before connect, so the window announced to the server is small from the start.
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -44,6 +50,8 @@ public final class MilterClient {
         }
         var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var sendTimeout = timeval(tv_sec: sendTimeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -51,7 +59,7 @@ public final class MilterClient {
     deinit { close(fd) }
 
     /// Version 6, every action and every protocol flag: what a modern Postfix offers in OPTNEG.
-    static let offer = MilterWire.bytes(6) + MilterWire.bytes(0x1FF) + MilterWire.bytes(0x1FFFFF)
+    public static let offer = MilterWire.bytes(6) + MilterWire.bytes(0x1FF) + MilterWire.bytes(0x1FFFFF)
 
     /// OPTNEG, offering everything a modern Postfix offers.
     public func negotiate() throws {
@@ -115,27 +123,32 @@ public final class MilterClient {
     /// A whole session as raw bytes, negotiation to QUIT, sent without waiting for replies: the material the
     /// fuzzer mutates.
     public static func sessionBytes(message: [UInt8], from sender: String, to recipient: String) -> [UInt8] {
-        func packet(_ code: MilterCommandCode, _ payload: [UInt8]) -> [UInt8] {
-            MilterWire.bytes(UInt32(payload.count + 1)) + [code.rawValue] + payload
-        }
+        packet(.negotiate, offer) + messageBytes(message: message, from: sender, to: recipient) + packet(.quit, [])
+    }
+
+    /// One message as raw bytes, its macros to its end, as a client that does not wait for replies sends it.
+    public static func messageBytes(message: [UInt8], from sender: String, to recipient: String) -> [UInt8] {
         let (fields, body) = split(message)
-        var bytes = packet(.negotiate, offer)
-        bytes += packet(.macro, [MilterCommandCode.mail.rawValue] + MilterWire.string("i") + MilterWire.string("FUZZ"))
+        var bytes = packet(.macro, [MilterCommandCode.mail.rawValue] + MilterWire.string("i") + MilterWire.string("FUZZ"))
         bytes += packet(.mail, MilterWire.string("<\(sender)>"))
         bytes += packet(.recipient, MilterWire.string("<\(recipient)>"))
         for (name, value) in fields { bytes += packet(.header, name + [0] + value + [0]) }
         bytes += packet(.endOfHeaders, [])
         bytes += packet(.body, body)
         bytes += packet(.endOfMessage, [])
-        bytes += packet(.quit, [])
         return bytes
+    }
+
+    /// One command as raw bytes.
+    public static func packet(_ code: MilterCommandCode, _ payload: [UInt8]) -> [UInt8] {
+        MilterWire.bytes(UInt32(payload.count + 1)) + [code.rawValue] + payload
     }
 
     public func quit() {
         try? send(MilterPacket(code: MilterCommandCode.quit.rawValue, payload: []))
     }
 
-    /// Raw bytes, for tests that feed garbage.
+    /// Raw bytes, for tests that feed garbage. Throws once a write fails or times out (`sendTimeoutSeconds`).
     public func write(raw bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {

@@ -3,6 +3,7 @@ import Logging
 import MilterClient
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @testable import PitchMilter
@@ -14,6 +15,18 @@ import Testing
         func decide(_ message: MilterMessage) async -> [MilterReply] {
             if delay > .zero { try? await Task.sleep(for: delay) }
             return [.addHeader(name: "X-Test", value: "\(message.headerNames.count) fields, \(message.size) bytes")]
+        }
+    }
+
+    /// Tags every message after 100 ms, counting the decisions and how many ran at once.
+    final class Overlaps: MilterHandler {
+        struct Counts { var running = 0, most = 0, decided = 0 }
+        let counts = Mutex(Counts())
+        func decide(_ message: MilterMessage) async -> [MilterReply] {
+            counts.withLock { $0.running += 1; $0.most = max($0.most, $0.running) }
+            try? await Task.sleep(for: .milliseconds(100))
+            counts.withLock { $0.running -= 1; $0.decided += 1 }
+            return [.addHeader(name: "X-Test", value: "decided")]
         }
     }
 
@@ -152,5 +165,28 @@ import Testing
             }
             #expect(outcome.final == MilterReplyCode.accept.rawValue)
         }
+    }
+
+    @Test func aMessageAbortedWhileDecidedIsDecidedBeforeTheNextOneStarts() async throws {
+        let overlaps = Overlaps()
+        try await withServer(overlaps) { port, _ in
+            let outcome = try await blocking {
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                defer { client.quit() }
+                // Four messages each aborted right after its end, sent without waiting: each decision starts and
+                // is no longer wanted.
+                let aborted = MilterClient.messageBytes(message: Self.message, from: "a@example.org",
+                                                        to: "b@example.org") + MilterClient.packet(.abort, [])
+                try client.write(raw: Array(repeating: aborted, count: 4).flatMap { $0 })
+                return try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+            }
+            // Only the fifth message's answer reaches the MTA.
+            #expect(outcome.modifications == [MilterReply.addHeader(name: "X-Test", value: " decided").packet])
+            #expect(outcome.final == MilterReplyCode.accept.rawValue)
+        }
+        let counts = overlaps.counts.withLock { $0 }
+        #expect(counts.decided == 5)
+        #expect(counts.most == 1)
     }
 }
