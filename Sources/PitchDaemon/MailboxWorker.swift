@@ -122,6 +122,7 @@ final class MailboxWorker {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
         }
+        forgetVanishedFolders(keeping: Set(folders.map(\.path)))
     }
 
     /// Handles every file of `folder` the journal has not finished with; returns the unique names it found, or
@@ -163,6 +164,32 @@ final class MailboxWorker {
         do {
             try store.apply(forgotten.sorted().map { .forgetFile(folder: folder.path, name: $0) })
             for name in forgotten { records[folder.path]?[name] = nil }
+        } catch {
+            failed("cannot tidy the journal", error)
+        }
+    }
+
+    /// Folders with records that were missing at the previous full scan.
+    private var vanishedBefore: Set<String> = []
+
+    /// A folder the user deleted or renamed takes its files' records with it, by the same rule as a file: gone from
+    /// two full scans in a row (a client renaming a folder, or creating one, leaves it without `cur/` for a moment).
+    /// Without this the journal kept a row per file of every folder the mailbox ever had, and the worker the same
+    /// in memory.
+    private func forgetVanishedFolders(keeping present: Set<String>) {
+        do {
+            let recorded = Set(try store.recordedFolders(mailbox: maildir.root)).union(records.keys)
+            let vanished = recorded.subtracting(present)
+            let forgotten = vanished.intersection(vanishedBefore)
+            vanishedBefore = vanished.subtracting(forgotten)
+            guard !forgotten.isEmpty else { return }
+            try store.apply(forgotten.sorted().map { .forgetFolder($0) })
+            for folder in forgotten {
+                records[folder] = nil
+                missingBefore[folder] = nil
+            }
+            logger.info("forgot the records of folders that are gone",
+                        metadata: ["folders": "\(forgotten.sorted().joined(separator: ", "))"])
         } catch {
             failed("cannot tidy the journal", error)
         }

@@ -12,6 +12,8 @@ public protocol MailboxJournal: Sendable {
     func quarantineEntries(_ query: QuarantineQuery) throws -> [QuarantineEntry]
     /// Whether the mailbox's existing mail has been taken stock of (see `JournalChange.inventoried`).
     func isInventoried(mailbox root: String) throws -> Bool
+    /// The folders of the mailbox at `root` (the root itself and the paths under it) with records of files.
+    func recordedFolders(mailbox root: String) throws -> [String]
     /// Applies all `changes` in one transaction: all of them or none.
     func apply(_ changes: [JournalChange]) throws
 }
@@ -104,6 +106,9 @@ public enum JournalChange: Sendable {
     case quarantine(QuarantineEntry)
     /// The record of a file that is gone from its folder (deleted or moved by the user).
     case forgetFile(folder: String, name: String)
+    /// The finished records of a folder that is gone (deleted or renamed by the user). Pending ones stay: they
+    /// describe a change still to be settled.
+    case forgetFolder(String)
     /// The mailbox's existing files were recorded as found: from now on a file the service has no record of
     /// arrived while it was watching, or while it was stopped.
     case inventoried(mailbox: String, at: Int64)

@@ -78,6 +78,32 @@ extension SQLiteTokenStore: MailboxJournal {
         }
     }
 
+    /// One seek per folder, in the primary key's order: the table holds a row per file of every mailbox.
+    public func recordedFolders(mailbox root: String) throws -> [String] {
+        try connection.withLock { connection throws(StoreError) in
+            var folders: [String] = []
+            let exact = try connection.statement("SELECT 1 FROM mailbox_files WHERE folder = ?1 LIMIT 1")
+            defer { exact.reset() }
+            try exact.bind(1, root)
+            if try exact.step() { folders.append(root) }
+            // The paths under the root sort between "root/" and "root0" ("0" follows "/"), and no others:
+            // "root-old" sorts before, "root2" after.
+            let next = try connection.statement(
+                "SELECT folder FROM mailbox_files WHERE folder > ?1 AND folder < ?2 ORDER BY folder LIMIT 1")
+            defer { next.reset() }
+            var after = root + "/"
+            while true {
+                next.reset()
+                try next.bind(1, after)
+                try next.bind(2, root + "0")
+                guard try next.step(), let folder = next.text(0) else { break }
+                folders.append(folder)
+                after = folder
+            }
+            return folders
+        }
+    }
+
     public func apply(_ changes: [JournalChange]) throws {
         guard !changes.isEmpty else { return }
         guard access == .readWrite else {
@@ -102,6 +128,9 @@ extension SQLiteTokenStore: MailboxJournal {
                 defer { mailbox.reset() }
                 let forget = try connection.statement("DELETE FROM mailbox_files WHERE folder = ?1 AND name = ?2")
                 defer { forget.reset() }
+                let forgetFolder = try connection.statement(
+                    "DELETE FROM mailbox_files WHERE folder = ?1 AND state = '\(FileState.done.rawValue)'")
+                defer { forgetFolder.reset() }
                 for change in changes {
                     switch change {
                     case .file(let record, let at):
@@ -129,6 +158,9 @@ extension SQLiteTokenStore: MailboxJournal {
                         try forget.bind(1, folder)
                         try forget.bind(2, name)
                         try forget.run()
+                    case .forgetFolder(let folder):
+                        try forgetFolder.bind(1, folder)
+                        try forgetFolder.run()
                     case .inventoried(let root, let at):
                         try mailbox.bind(1, root)
                         try mailbox.bind(2, at)

@@ -163,6 +163,26 @@ import Testing
         #expect(try store.fileRecords(in: maildir.inbox.path).isEmpty)
     }
 
+    @Test func recordsOfAFolderGoneForTwoFullScansAreForgotten() throws {
+        let archive = maildir.folder(".Archive")
+        try archive.create()
+        try deliver(Self.ham, "1.M1P1Q1.test", into: archive, .cur)
+        let worker = try worker()
+        try deliver(Self.ham, "2.M1P1Q1.test", into: archive, .cur)
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: archive.path).keys.sorted() == ["1.M1P1Q1.test", "2.M1P1Q1.test"])
+
+        // The user renames the folder: its files are new to the journal under the new name.
+        let renamed = maildir.folder(".Archive-2025")
+        #expect(rename(archive.path, renamed.path) == 0)
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: archive.path).count == 2)
+        #expect(try store.fileRecords(in: renamed.path).count == 2)
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: archive.path).isEmpty)
+        #expect(try store.recordedFolders(mailbox: maildir.root) == [renamed.path])
+    }
+
     @Test func movingOutOfQuarantineTeachesHamAndMovingInTeachesPitch() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try deliver(Self.ham, "2.M1P1Q1.test")

@@ -40,4 +40,23 @@ import Testing
         #expect(try ids(7, "") == [])
         #expect(try ids(7, "<none@x>") == [])
     }
+
+    /// A mailbox's folders are its root and the paths under it, not a neighbour whose name begins the same.
+    @Test func theRecordedFoldersOfAMailboxAreItsOwn() throws {
+        let folders = ["/m/anna", "/m/anna/.Archive", "/m/anna/.Pitches", "/m/anna-old", "/m/anna-old/.Sent",
+                       "/m/anna2", "/m/anna2/.Archive", "/m/ann", "/m/anna.d/.X"]
+        try store.apply(folders.flatMap { folder in
+            (0..<3).map { JournalChange.file(FileRecord(folder: folder, name: "\($0).M1P1Q1.test", state: .done),
+                                             at: 100) }
+        })
+        #expect(try store.recordedFolders(mailbox: "/m/anna") == ["/m/anna", "/m/anna/.Archive", "/m/anna/.Pitches"])
+        #expect(try store.recordedFolders(mailbox: "/m/anna2") == ["/m/anna2", "/m/anna2/.Archive"])
+        #expect(try store.recordedFolders(mailbox: "/m/none") == [])
+
+        // A folder's finished records go with it; a pending one stays to be settled.
+        try store.apply([.file(FileRecord(folder: "/m/anna/.Archive", name: "9.M1P1Q1.test", state: .pending), at: 200),
+                         .forgetFolder("/m/anna/.Archive")])
+        #expect(try store.fileRecords(in: "/m/anna/.Archive").keys.sorted() == ["9.M1P1Q1.test"])
+        #expect(try store.fileRecords(in: "/m/anna/.Pitches").count == 3)
+    }
 }
