@@ -102,6 +102,9 @@ struct TokenCollector {
             hash &*= 0x0000_0100_0000_01b3
         }
         guard insert(hash) else { return }
+        // A token cut at `maxTokenBytes` can end inside a character; its text then ends in U+FFFD while the id
+        // keeps the bytes. Only explanations show texts, and cutting at a character instead would change ids,
+        // i.e. the tokenizer's identity, which makes every database retrain.
         let text = keepsTexts ? String(decoding: UnsafeBufferPointer(start: buffer, count: length), as: UTF8.self) : nil
         if isText {
             textIDs.append(TokenID(rawValue: hash))
