@@ -101,9 +101,9 @@ final class MailboxWorker {
         for var entry in moving where try maildir.inbox.entry(unique: entry.name) == nil {
             guard try quarantine.entry(unique: entry.name) != nil else { continue }
             entry.state = .held
-            let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done, verdict: "pitch",
-                                      digest: entry.digest)
-            try store.apply([.quarantine(entry), .file(original, at: Self.now())])
+            let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done)
+            try store.apply([.quarantine(entry), Self.forgetMoved(original)])
+            forgetRecord(original)
         }
     }
 
@@ -290,14 +290,15 @@ final class MailboxWorker {
             }
             try entry.folder.remove(entry)
             quarantined.state = .held
-            try store.apply([.quarantine(quarantined), .file(with(file) { $0.state = .done }, at: Self.now())])
+            try store.apply([.quarantine(quarantined), Self.forgetMoved(file)])
+            forgetRecord(file)
             logger.info("quarantined", metadata: [
                 "id": "\(quarantined.id)", "score": "\(Engine.formatScore(classification.score))",
                 "from": "\(quarantined.sender)"])
         }
         remember(message, tokens, digest: digest)
         rememberID(tokens.references.own)
-        setRecord(with(file) { $0.state = .done })
+        if action != .quarantine { setRecord(with(file) { $0.state = .done }) }
         logger.debug("classified", metadata: [
             "file": "\(entry.name)", "verdict": "\(verdict.rawValue)",
             "score": "\(Engine.formatScore(classification.score))", "action": "\(action)"])
@@ -329,14 +330,14 @@ final class MailboxWorker {
            let copied = try FileBytes.read(copy.path, limit: policy.maxMessageBytes),
            MessageDigest.of(Message(bytes: copied)) == digest {
             try entry.folder.remove(entry)
-            var changes: [JournalChange] = [.file(with(record) { $0.state = .done }, at: Self.now())]
+            var changes: [JournalChange] = [Self.forgetMoved(record)]
             for var held in try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
             where held.state == .moving {
                 held.state = .held
                 changes.append(.quarantine(held))
             }
             try store.apply(changes)
-            setRecord(with(record) { $0.state = .done })
+            forgetRecord(record)
             logger.notice("finished a quarantine move interrupted by a restart", metadata: ["file": "\(entry.name)"])
             return true
         }
@@ -475,6 +476,18 @@ final class MailboxWorker {
 
     private func setRecord(_ record: FileRecord) {
         records[record.folder, default: [:]][record.name] = record
+    }
+
+    private func forgetRecord(_ record: FileRecord) {
+        records[record.folder]?[record.name] = nil
+    }
+
+    /// The last step of a move into quarantine: the original's record goes with the original. Kept as done, it
+    /// made the same name arriving in the INBOX again look handled, and a user who moved the message back
+    /// (keeping its file name, as `mv` and some clients do) taught nothing until two full scans had missed it.
+    /// Without it, the message back in the INBOX is found in the quarantine's records and learned as ham.
+    static func forgetMoved(_ original: FileRecord) -> JournalChange {
+        .forgetFile(folder: original.folder, name: original.name)
     }
 
     /// Failures logged since the last scan that had none: a full disk must give one line per message, not one

@@ -63,8 +63,9 @@ public struct QuarantineDesk {
         let original = message.edit(removing: MessageDigest.ownFields, inserting: []).pieces(of: message.raw)
         let size = original.reduce(0) { $0 + $1.count }
         let inbox = Maildir(root: record.mailbox).inbox
-        // The same unique name it had in the INBOX, which the journal already records as done: the service sees
-        // it arrive and leaves it alone.
+        // The same unique name it had in the INBOX. The service sees it arrive, finds it in the quarantine's
+        // records and does not classify it again; if it gets there before this learns the message, it learns it
+        // itself, and the ledger counts the message once.
         let name = entry.name.resized(to: size)
         do {
             try inbox.deliver(original, into: entry.subdirectory, name: name)

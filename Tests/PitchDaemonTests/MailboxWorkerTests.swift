@@ -204,6 +204,25 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
     }
 
+    @Test func movingAPitchBackToTheInboxUnderItsOwnNameTeachesHam() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let quarantined = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        // `mv .Pitches/new/1.M1P1Q1.test "cur/1.M1P1Q1.test:2,S"`, and inotify reports it at once.
+        try pitches.move(quarantined, to: maildir.inbox, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        worker.arrived(in: maildir.inbox, .cur, name: "1.M1P1Q1.test:2,S")
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.pitch))) == .ham)
+        #expect(try store.quarantineEntries(.states([.released])).count == 1)
+        // Left where the user put it, untouched, and learned once.
+        expectTagged(try files(maildir.inbox)["cur/1.M1P1Q1.test:2,S"], verdict: "pitch", original: Self.pitch)
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(try files(pitches).isEmpty)
+    }
+
     /// Quarantines a pitch, then puts the original back in the INBOX and the journal back to "moving", as if the
     /// service had been killed part-way; `withCopy: false` also removes the quarantined copy. Returns the entry.
     func interruptedQuarantine(withCopy: Bool) throws -> QuarantineEntry {
@@ -214,10 +233,12 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test")
         var entry = try #require(try store.quarantineEntries(.states([.held])).first)
         entry.state = .moving
-        let record = try #require(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"])
-        try store.apply([.quarantine(entry), .file(FileRecord(folder: record.folder, name: record.name,
+        // A finished move keeps no record of the original; an interrupted one left it pending.
+        #expect(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"] == nil)
+        try store.apply([.quarantine(entry), .file(FileRecord(folder: maildir.inbox.path, name: "1.M1P1Q1.test",
                                                               state: .pending, verdict: "pitch",
-                                                              digest: record.digest), at: 0)])
+                                                              digest: MessageDigest.of(Message(bytes: Self.pitch))),
+                                                   at: 0)])
         return entry
     }
 
