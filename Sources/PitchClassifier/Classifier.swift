@@ -314,9 +314,11 @@ public struct Classifier: Sendable {
                               hamTail: hamTail, decidedByEvidence: verdict != self.verdict(for: score))
     }
 
+    /// A cutoff at the end of the scale calls nothing: scores reach exactly 1 (or 0) when the evidence is
+    /// overwhelming, and "pitch_cutoff = 1" is how a user says "never call anything a pitch".
     public func verdict(for score: Double) -> Verdict {
-        if score >= parameters.pitchCutoff { return .pitch }
-        if score <= parameters.hamCutoff { return .ham }
+        if score >= parameters.pitchCutoff, parameters.pitchCutoff < 1 { return .pitch }
+        if score <= parameters.hamCutoff, parameters.hamCutoff > 0 { return .ham }
         return .unsure
     }
 

@@ -170,4 +170,18 @@ import Testing
         #expect(classifier.verdict(for: 0.1) == .ham)
         #expect(classifier.verdict(for: 0.5) == .unsure)
     }
+
+    /// pitch_cutoff = 1 is how a user turns pitches off: not even a score of exactly 1 is one. Likewise ham at 0.
+    @Test func cutoffsAtTheEndsOfTheScaleCallNothing() {
+        var ends = parameters
+        ends.pitchCutoff = 1
+        ends.hamCutoff = 0
+        let classifier = Classifier(parameters: ends)
+        #expect(classifier.verdict(for: 1) == .unsure)
+        #expect(classifier.verdict(for: 0) == .unsure)
+        let everything = [("t", TokenCounts(pitch: 1000, ham: 0))] + (0..<50).map { ("u\($0)", TokenCounts(pitch: 500, ham: 0)) }
+        let certain = classifier.classify(everything, totals: ClassTotals(pitch: 1000, ham: 1000))
+        #expect(certain.score == 1)
+        #expect(certain.verdict == .unsure)
+    }
 }
