@@ -41,12 +41,23 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// `migrations` is a parameter so tests can play a newer or older program against the same file.
     init(path: String, tokenizerIdentity: String, access: Access, busyTimeoutMilliseconds: Int32,
          migrations: [Migration]) throws(StoreError) {
+        // "postgres://host/db" is a valid relative path; opened as one, it became a stray file where the user
+        // meant a server.
+        if Self.isURL(path) { throw .unsupportedLocation(path: path) }
         self.path = path
         self.tokenizerIdentity = tokenizerIdentity
         self.access = access
         let opened = try Self.open(path: path, tokenizerIdentity: tokenizerIdentity, access: access,
                                    busyTimeoutMilliseconds: busyTimeoutMilliseconds, migrations: migrations)
         connection = Mutex(opened)
+    }
+
+    /// Whether `location` begins with a URL scheme (RFC 3986: a letter, then letters, digits, "+", "-", ".")
+    /// and "://".
+    static func isURL(_ location: String) -> Bool {
+        let scheme = location.prefix { $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }
+        guard let first = scheme.first, first.isLetter else { return false }
+        return location[scheme.endIndex...].hasPrefix("://")
     }
 
     // MARK: - TokenStore

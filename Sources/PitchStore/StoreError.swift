@@ -24,10 +24,13 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
     case cannotOpen(path: String, detail: String)
     /// Any other SQLite failure, with its result code for a bug report.
     case sqlite(path: String, code: Int32, detail: String)
+    /// A URL (`postgres://…`) where a file path belongs: this build stores its database in SQLite only.
+    case unsupportedLocation(path: String)
 
     public var path: String {
         switch self {
-        case .missing(let path), .notADatabase(let path), .notPitchfilterDatabase(let path), .diskFull(let path):
+        case .missing(let path), .notADatabase(let path), .notPitchfilterDatabase(let path), .diskFull(let path),
+             .unsupportedLocation(let path):
             path
         case .corrupt(let path, _), .locked(let path, _), .tokenizerMismatch(let path, _, _),
              .schemaTooNew(let path, _, _), .readOnly(let path, _), .io(let path, _), .cannotOpen(let path, _),
@@ -64,6 +67,9 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
             "cannot open database \(path): \(detail)"
         case .sqlite(let path, let code, let detail):
             "database \(path): SQLite error \(code): \(detail)"
+        case .unsupportedLocation(let path):
+            "\(path) is a URL: this pitchfilter keeps its database in an SQLite file (PostgreSQL is not built); "
+                + "give a file path"
         }
     }
 

@@ -133,6 +133,24 @@ import Testing
         }
     }
 
+    /// A URL is refused before anything is created: opened as a relative path, "postgres://host/db" became a
+    /// directory "postgres:" in the working directory, with a database in it.
+    @Test func aURLIsNotAFilePath() throws {
+        let caught = error {
+            _ = try SQLiteTokenStore(path: "postgres://localhost/pitch", tokenizerIdentity: tokenizer, access: .readWrite)
+        }
+        #expect(caught == .unsupportedLocation(path: "postgres://localhost/pitch"))
+        #expect(access("postgres:", F_OK) != 0)
+    }
+
+    @Test(arguments: [
+        ("postgres://localhost/pitch", true), ("postgresql://u@h:5432/db", true), ("sqlite+x.y-z://a", true),
+        ("/var/lib/pitchfilter/pitchfilter.sqlite", false), ("./a://b", false), ("://x", false), ("db:x", false),
+    ])
+    func urlsAreToldFromPaths(location: String, isURL: Bool) {
+        #expect(SQLiteTokenStore.isURL(location) == isURL)
+    }
+
     @Test func schemaVersionJournalModeAndTokenizerAreRecorded() throws {
         let store = try open(.readWrite)
         let recorded = try store.withConnection { connection throws(StoreError) in
