@@ -88,7 +88,7 @@ enum PipeFilter {
         Deadline.disarm()  // from here on we are writing; a half-written message must not be followed by another
         switch outcome {
         case .success(let (edit, recording)):
-            guard Output.write(edit.pieces(of: raw)) else { finish(74) }
+            guard Output.write(edit.pieces(of: raw)) else { writeFailed() }
             if let recording {
                 // The message is out; the caller gets end of file now and only waits for the exit status.
                 close(1)
@@ -97,8 +97,18 @@ enum PipeFilter {
             finish(0)
         case .failure(let reason):
             Stores.reportLine("passed through unchanged: \(reason.description)")
-            finish(Output.write([raw[...]]) ? 0 : 74)
+            guard Output.write([raw[...]]) else { writeFailed() }
+            finish(0)
         }
+    }
+
+    /// Standard output failed (the reader went away, a full disk): the caller must keep its own copy, and the
+    /// log should say why it did.
+    static func writeFailed() -> Never {
+        let reason = String(cString: strerror(errno))
+        Stores.reportLine("cannot write the message to standard output (\(reason)); exit status 74, so the caller "
+                          + "keeps its copy")
+        finish(74)
     }
 
     /// Every byte has gone out through write(2) and the database was only read, so nothing is left to flush or
@@ -190,7 +200,7 @@ enum PipeFilter {
 extension StandardInput {
     /// Writes what was read and copies the rest of standard input straight through, then exits.
     func passThroughRemainder() -> Never {
-        guard Output.write([Array(buffer)[...]]) else { exit(74) }
+        guard Output.write([Array(buffer)[...]]) else { PipeFilter.writeFailed() }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let result = chunk.withUnsafeMutableBytes { Self.readSome(into: $0.baseAddress!, $0.count) }
@@ -198,7 +208,7 @@ extension StandardInput {
             case .end: exit(0)
             // Part of the message is already out: only a non-zero status makes the caller keep its copy.
             case .failed: exit(74)
-            case .bytes(let n): guard FileDescriptor.writeAll(1, chunk[0..<n]) else { exit(74) }
+            case .bytes(let n): guard FileDescriptor.writeAll(1, chunk[0..<n]) else { PipeFilter.writeFailed() }
             }
         }
     }

@@ -22,6 +22,16 @@ import Testing
         var bob = MailboxPolicy()
         bob.onHam = .tag
         #expect(configuration.mailboxes[1].policy == bob)
+
+        // samples/postfix/main.cf: "set listen = "inet:127.0.0.1:8891" in pitchfilter.toml". The sample with only
+        // that line changed must still be valid.
+        let text = try String(contentsOf: sample, encoding: .utf8)
+        for listen in ["inet:127.0.0.1:8891", "inet:8891@127.0.0.1"] {
+            let tcp = text.replacingOccurrences(of: "listen = \"unix:/run/pitchfilter/milter.sock\"",
+                                                with: "listen = \"\(listen)\"")
+            #expect(tcp != text)
+            #expect(try Configuration.parse(tcp, file: sample.path).milter?.address == .tcp(host: "127.0.0.1", port: 8891))
+        }
     }
 
     @Test func defaultsApplyToEveryMailboxUnlessOverridden() throws {

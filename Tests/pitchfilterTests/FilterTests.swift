@@ -114,6 +114,28 @@ import Testing
     }
 }
 
+/// Found by an audit of the README: a failed write ended with status 74 and no word on standard error.
+@Suite struct FilterOutputErrorTests {
+    @Test func aFailedWriteSaysWhyAndFails() throws {
+        let scratch = try Scratch()
+        let message = scratch.path("message.eml")
+        try Data("Subject: hi\n\nHello\n".utf8).write(to: URL(fileURLWithPath: message))
+        for database in [scratch.path("db"), "postgres://nowhere/db"] {  // tagged, then passed through
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "'\(Run.executable.path)' filter --db '\(database)' < '\(message)' > /dev/full"]
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 74)
+            #expect(err.hasSuffix("pitchfilter: cannot write the message to standard output (No space left on device); "
+                + "exit status 74, so the caller keeps its copy\n"))
+        }
+    }
+}
+
 /// The pipe filter remembers each message's skeleton once it has written the message out.
 @Suite struct FilterTemplateMemoryTests {
     static func letter(from sender: String) -> [UInt8] {
