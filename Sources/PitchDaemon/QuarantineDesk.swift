@@ -57,7 +57,8 @@ public struct QuarantineDesk {
     /// Moves the message back into the INBOX as it arrived (our header removed) and learns it as ham.
     @discardableResult
     public func release(_ id: String) throws -> String {
-        var (record, entry) = try held(id)
+        let (found, entry) = try releasable(id)
+        var record = found
         guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
         let original = message.edit(removing: MessageDigest.ownFields, inserting: []).pieces(of: message.raw)
@@ -66,12 +67,18 @@ public struct QuarantineDesk {
         // The same unique name it had in the INBOX. The service sees it arrive, finds it in the quarantine's
         // records and does not classify it again; if it gets there before this learns the message, it learns it
         // itself, and the ledger counts the message once.
-        let name = entry.name.resized(to: size)
-        do {
-            try inbox.deliver(original, into: entry.subdirectory, name: name)
-        } catch {
-            // EEXIST: delivered by a release that was interrupted before it removed the quarantined copy.
-            guard error.errno == EEXIST else { throw error }
+        var name = entry.name.resized(to: size)
+        if let delivered = try inbox.entry(unique: name.unique) {
+            // Delivered by a release that was interrupted before it removed the quarantined copy (and perhaps
+            // since moved to cur/ by a client): one copy in the INBOX is enough.
+            name = delivered.name
+        } else {
+            do {
+                try inbox.deliver(original, into: entry.subdirectory, name: name)
+            } catch {
+                // EEXIST: delivered meanwhile, by another release of the same message.
+                guard error.errno == EEXIST else { throw error }
+            }
         }
         try entry.folder.remove(entry)
 
@@ -83,8 +90,8 @@ public struct QuarantineDesk {
         }
         record.state = .released
         try store.apply([.quarantine(record)])
-        entry = MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory, name: name)
-        return entry.path
+        let delivered = try inbox.entry(unique: name.unique)
+        return delivered?.path ?? MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory, name: name).path
     }
 
     /// Removes the message for good.
@@ -105,19 +112,34 @@ public struct QuarantineDesk {
         return purged
     }
 
+    /// A held message, or one whose release was interrupted after its copy reached the INBOX: the service may then
+    /// have learned it and marked it released already, while its quarantined copy is still there to remove.
+    private func releasable(_ id: String) throws -> (QuarantineEntry, MaildirFolder.Entry) {
+        if Self.isIdentifier(id), let record = try store.quarantineEntries(.id(id.lowercased())).first,
+           record.state == .released, let entry = try file(of: record),
+           try Maildir(root: record.mailbox).inbox.entry(unique: entry.name.unique) != nil {
+            return (record, entry)
+        }
+        return try held(id)
+    }
+
     private func held(_ id: String) throws -> (QuarantineEntry, MaildirFolder.Entry) {
         let (record, entry) = try held(id, allowMissingFile: false)
         return (record, entry!)
     }
 
     private func held(_ id: String, allowMissingFile: Bool) throws -> (QuarantineEntry, MaildirFolder.Entry?) {
-        // Ids are 16 hex digits; anything else cannot be one, whatever the database holds.
-        guard id.count == 16, id.allSatisfy(\.isHexDigit) else { throw Failure.unknownID(id) }
+        guard Self.isIdentifier(id) else { throw Failure.unknownID(id) }
         guard let record = try store.quarantineEntries(.id(id.lowercased())).first else { throw Failure.unknownID(id) }
         guard record.state == .held || record.state == .moving else { throw Failure.notHeld(id, record.state) }
         let entry = try file(of: record)
         if entry == nil && !allowMissingFile { throw Failure.fileMissing(id, folder: record.folder) }
         return (record, entry)
+    }
+
+    /// Ids are 16 hex digits; anything else cannot be one, whatever the database holds.
+    static func isIdentifier(_ id: String) -> Bool {
+        id.count == 16 && id.allSatisfy(\.isHexDigit)
     }
 
     private func file(of record: QuarantineEntry) throws -> MaildirFolder.Entry? {

@@ -290,6 +290,31 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
     }
 
+    /// Found in review: a release stopped after its INBOX delivery, which the service then learned and marked
+    /// released, could not be finished, and left the message in both folders.
+    @Test func aReleaseInterruptedAfterItsDeliveryIsFinishedByReleasingAgain() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let desk = QuarantineDesk(store: store)
+        let id = try #require(try desk.list().first?.entry.id)
+        // What the release had done when it was stopped: the original back in the INBOX, the copy still held.
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        // A client moves it to cur/, and the service learns it from there.
+        try maildir.inbox.move(try #require(try maildir.inbox.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox,
+                               .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.states([.released])).map(\.id) == [id])
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+
+        let path = try desk.release(id)
+        #expect(path.hasSuffix("/cur/1.M1P1Q1.test:2,S"))
+        #expect(try files(maildir.inbox) == ["cur/1.M1P1Q1.test:2,S": Self.pitch])
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
+    }
+
     @Test(arguments: ["../../etc/passwd", "0123456789abcdeg", "", "0123456789abcdef"])
     func anythingButAKnownIdIsRefused(id: String) throws {
         let desk = QuarantineDesk(store: store)
