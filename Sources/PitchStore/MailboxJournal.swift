@@ -12,7 +12,8 @@ public protocol MailboxJournal: Sendable {
     func quarantineEntries(_ query: QuarantineQuery) throws -> [QuarantineEntry]
     /// Whether the mailbox's existing mail has been taken stock of (see `JournalChange.inventoried`).
     func isInventoried(mailbox root: String) throws -> Bool
-    /// The folders of the mailbox at `root` (the root itself and the paths under it) with records of files.
+    /// The folders of the mailbox at `root` (the root itself and its Maildir++ sub-folders, `root/.Name`) with
+    /// records of files.
     func recordedFolders(mailbox root: String) throws -> [String]
     /// Applies all `changes` in one transaction: all of them or none.
     func apply(_ changes: [JournalChange]) throws

@@ -86,16 +86,17 @@ extension SQLiteTokenStore: MailboxJournal {
             defer { exact.reset() }
             try exact.bind(1, root)
             if try exact.step() { folders.append(root) }
-            // The paths under the root sort between "root/" and "root0" ("0" follows "/"), and no others:
-            // "root-old" sorts before, "root2" after.
+            // Maildir++ sub-folders are "root/.Name": they sort between "root/." and "root//" ("/" follows "."),
+            // and nothing else does. Not "root-old" or "root2", nor a mailbox configured inside this one
+            // ("root/bob", "root/bob/.Sent"), whose records are its own worker's.
             let next = try connection.statement(
                 "SELECT folder FROM mailbox_files WHERE folder > ?1 AND folder < ?2 ORDER BY folder LIMIT 1")
             defer { next.reset() }
-            var after = root + "/"
+            var after = root + "/."
             while true {
                 next.reset()
                 try next.bind(1, after)
-                try next.bind(2, root + "0")
+                try next.bind(2, root + "//")
                 guard try next.step(), let folder = next.text(0) else { break }
                 folders.append(folder)
                 after = folder

@@ -41,10 +41,12 @@ import Testing
         #expect(try ids(7, "<none@x>") == [])
     }
 
-    /// A mailbox's folders are its root and the paths under it, not a neighbour whose name begins the same.
+    /// A mailbox's folders are its root and its sub-folders, not a neighbour whose name begins the same, nor a
+    /// mailbox configured inside it.
     @Test func theRecordedFoldersOfAMailboxAreItsOwn() throws {
         let folders = ["/m/anna", "/m/anna/.Archive", "/m/anna/.Pitches", "/m/anna-old", "/m/anna-old/.Sent",
-                       "/m/anna2", "/m/anna2/.Archive", "/m/ann", "/m/anna.d/.X"]
+                       "/m/anna2", "/m/anna2/.Archive", "/m/ann", "/m/anna.d/.X", "/m/anna/bob", "/m/anna/bob/.Sent",
+                       "/m/anna/-x", "/m/anna/0"]
         try store.apply(folders.flatMap { folder in
             (0..<3).map { JournalChange.file(FileRecord(folder: folder, name: "\($0).M1P1Q1.test", state: .done),
                                              at: 100) }
