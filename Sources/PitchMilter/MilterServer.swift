@@ -168,6 +168,8 @@ final class MilterChannelHandler: ChannelDuplexHandler {
     private var held = CircularBuffer<MilterPacket>()
     /// A read the pipeline asked for while commands were held; passed on once they are handled.
     private var readWanted = false
+    /// Set when this handler closes the connection: commands still held then are dropped, not acted on.
+    private var closing = false
     private let handler: any MilterHandler
     private let logger: Logger
     private let sessions: SessionRegistry
@@ -218,7 +220,7 @@ final class MilterChannelHandler: ChannelDuplexHandler {
         case .reply(let replies):
             for reply in replies { context.write(wrapOutboundOut(reply.packet), promise: nil) }
             context.flush()
-            if session.state == .ready, sessions.isClosing { context.close(promise: nil) }
+            if session.state == .ready, sessions.isClosing { close(context) }
         case .decide(let message):
             let handler = self.handler
             deciding = true
@@ -230,20 +232,25 @@ final class MilterChannelHandler: ChannelDuplexHandler {
                 self.handleHeld(context: context)
             }
         case .close:
-            context.close(promise: nil)
+            close(context)
         case .fail(let error):
             logger.warning("milter session closed: \(error)")
-            context.close(promise: nil)
+            close(context)
         }
+    }
+
+    private func close(_ context: ChannelHandlerContext) {
+        closing = true
+        context.close(promise: nil)
     }
 
     /// The commands held during an aborted message's decision, in order, until one starts another decision.
     private func handleHeld(context: ChannelHandlerContext) {
-        while !held.isEmpty, !mustHold, !removed {
+        while !held.isEmpty, !mustHold, !removed, !closing {
             handle(held.removeFirst(), context: context)
         }
-        guard held.isEmpty, !mustHold, !removed else { return }
-        if session.state == .ready, sessions.isClosing { context.close(promise: nil) }
+        guard held.isEmpty, !mustHold, !removed, !closing else { return }
+        if session.state == .ready, sessions.isClosing { close(context) }
         if readWanted {
             readWanted = false
             context.read()
@@ -257,7 +264,7 @@ final class MilterChannelHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             logger.notice("milter session closed after \(session.state) went silent")
-            context.close(promise: nil)
+            close(context)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -265,12 +272,12 @@ final class MilterChannelHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.warning("milter session closed: \(error)")
-        context.close(promise: nil)
+        close(context)
     }
 
     /// Shutdown asked this session to close once it is between messages.
     func closeIfIdle(context: ChannelHandlerContext) {
-        if !deciding, session.state != .inMessage, session.state != .awaitingDecision { context.close(promise: nil) }
+        if !deciding, session.state != .inMessage, session.state != .awaitingDecision { close(context) }
     }
 }
 

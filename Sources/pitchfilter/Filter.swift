@@ -207,7 +207,10 @@ extension StandardInput {
             switch result {
             case .end: exit(0)
             // Part of the message is already out: only a non-zero status makes the caller keep its copy.
-            case .failed: exit(74)
+            case .failed:
+                Stores.reportLine("cannot read the rest of the message (\(String(cString: strerror(errno)))); "
+                                  + "exit status 74, so the caller keeps its copy")
+                exit(74)
             case .bytes(let n): guard FileDescriptor.writeAll(1, chunk[0..<n]) else { PipeFilter.writeFailed() }
             }
         }
