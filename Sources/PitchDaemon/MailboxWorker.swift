@@ -169,27 +169,38 @@ final class MailboxWorker {
         }
     }
 
-    /// Folders with records that were missing at the previous full scan.
-    private var vanishedBefore: Set<String> = []
+    /// Folders with records found missing, and since when (seconds since the epoch).
+    private var vanishedSince: [String: Int64] = [:]
+    /// How long a folder must have been missing, besides two full scans: failures make the service scan every
+    /// mailbox every 2 seconds, and a client creating or renaming a folder leaves it without `cur/` for a moment.
+    var vanishedFolderGrace: Int64 = 600
 
-    /// A folder the user deleted or renamed takes its files' records with it, by the same rule as a file: gone from
-    /// two full scans in a row (a client renaming a folder, or creating one, leaves it without `cur/` for a moment).
-    /// Without this the journal kept a row per file of every folder the mailbox ever had, and the worker the same
-    /// in memory.
+    /// A folder the user deleted or renamed takes its files' records with it once it has been missing from two full
+    /// scans in a row, `vanishedFolderGrace` apart at least. Without this the journal kept a row per file of every
+    /// folder the mailbox ever had, and the worker the same in memory.
     private func forgetVanishedFolders(keeping present: Set<String>) {
         do {
             let recorded = Set(try store.recordedFolders(mailbox: maildir.root)).union(records.keys)
-            let vanished = recorded.subtracting(present)
-            let forgotten = vanished.intersection(vanishedBefore)
-            vanishedBefore = vanished.subtracting(forgotten)
+            let now = Self.now()
+            var forgotten: [String] = []
+            var stillMissing: [String: Int64] = [:]
+            for folder in recorded.subtracting(present) {
+                if let since = vanishedSince[folder], now - since >= vanishedFolderGrace {
+                    forgotten.append(folder)
+                } else {
+                    stillMissing[folder] = vanishedSince[folder] ?? now
+                }
+            }
+            vanishedSince = stillMissing
+            forgotten.sort()
             guard !forgotten.isEmpty else { return }
-            try store.apply(forgotten.sorted().map { .forgetFolder($0) })
+            try store.apply(forgotten.map { .forgetFolder($0) })
             for folder in forgotten {
                 records[folder] = nil
                 missingBefore[folder] = nil
             }
             logger.info("forgot the records of folders that are gone",
-                        metadata: ["folders": "\(forgotten.sorted().joined(separator: ", "))"])
+                        metadata: ["folders": "\(forgotten.joined(separator: ", "))"])
         } catch {
             failed("cannot tidy the journal", error)
         }

@@ -178,6 +178,10 @@ import Testing
         worker.scanAll(shouldStop: { false })
         #expect(try store.fileRecords(in: archive.path).count == 2)
         #expect(try store.fileRecords(in: renamed.path).count == 2)
+        // Scans in quick succession (a retry every 2 s) are not enough: the folder must stay gone a while.
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: archive.path).count == 2)
+        worker.vanishedFolderGrace = 0
         worker.scanAll(shouldStop: { false })
         #expect(try store.fileRecords(in: archive.path).isEmpty)
         #expect(try store.recordedFolders(mailbox: maildir.root) == [renamed.path])
