@@ -214,6 +214,13 @@ public struct TokenEvidence: Hashable, Sendable {
 
     /// How far the token pulled the score from undecided: its distance from 0.5, at its weight.
     public var strength: Double { weight * abs(probability - 0.5) }
+
+    public init(token: String, counts: TokenCounts, probability: Double, weight: Double = 1) {
+        self.token = token
+        self.counts = counts
+        self.probability = probability
+        self.weight = weight
+    }
 }
 
 /// A score, the verdict it gives, and the evidence behind it.

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// What the commands take from the configuration file when their flags and environment leave it open: the token
-/// database (`[database] path`) and the verdict cutoffs (`[classifier]`).
+/// database (`[database] path`), the verdict cutoffs and whether to add X-Pitch-Reasons (`[classifier]`).
 ///
 /// The file is the service's: `$PITCHFILTER_CONFIG`, else `/etc/pitchfilter/pitchfilter.toml` if this user may
 /// read it (a file kept from other users, `0640 root:pitchfilter`, is the service's alone). The
@@ -19,10 +19,12 @@ import Glibc
 public struct CommandLineConfiguration: Sendable, Equatable {
     public var databasePath: String?
     public var cutoffs: Cutoffs
+    public var reasons: Bool
 
-    public init(databasePath: String? = nil, cutoffs: Cutoffs = .standard) {
+    public init(databasePath: String? = nil, cutoffs: Cutoffs = .standard, reasons: Bool = false) {
         self.databasePath = databasePath
         self.cutoffs = cutoffs
+        self.reasons = reasons
     }
 
     public static let valuesCommand = "config-values"
@@ -46,6 +48,12 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         return try current.get().cutoffs
     }
 
+    /// Whether to add X-Pitch-Reasons: with no configuration file, no, and nothing is run.
+    public static func reasons() throws(ConfigurationUnavailable) -> Bool {
+        guard file(environment: Environment.current) != nil else { return false }
+        return try current.get().reasons
+    }
+
     /// `cutoffs()` for a command: a file that cannot be read is reported, and the command exits with status 3.
     public static func cutoffsForCommand() throws(ExitCode) -> Cutoffs {
         do {
@@ -60,6 +68,7 @@ public struct CommandLineConfiguration: Sendable, Equatable {
     public var lines: String {
         var text = databasePath.map { "database.path=\($0)\n" } ?? ""
         text += "classifier.pitch_cutoff=\(cutoffs.pitch)\nclassifier.ham_cutoff=\(cutoffs.ham)\n"
+        text += "classifier.reasons=\(reasons)\n"
         return text
     }
 
@@ -73,7 +82,9 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         guard let pitch = values["classifier.pitch_cutoff"].flatMap(Double.init),
               let ham = values["classifier.ham_cutoff"].flatMap(Double.init),
               let cutoffs = Cutoffs(pitch: pitch, ham: ham) else { return nil }
-        self.init(databasePath: values["database.path"], cutoffs: cutoffs)
+        // Absent from the answers an earlier version cached: no reasons, as then.
+        let reasons = values["classifier.reasons"] == "true"
+        self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons)
     }
 
     /// Runs the first of `services` that exists with `config-values` on the file in effect, unless the cache in

@@ -21,6 +21,8 @@ public struct Configuration: Sendable, Equatable {
     public var defaultPolicy = MailboxPolicy()
     /// `[classifier]`: where the verdicts change, for the service and for the command line.
     public var cutoffs = Cutoffs.standard
+    /// `[classifier] reasons`: add X-Pitch-Reasons (`Engine.reasonsValue`) wherever X-Pitch-Status goes.
+    public var reasons = false
 
     public init(databasePath: String? = nil, scanInterval: Int = 60, logLevel: LogLevelName = .info,
                 mailboxes: [MailboxConfiguration] = []) {
@@ -115,6 +117,7 @@ extension Configuration {
                                          "must be below classifier.pitch_cutoff (\(ham) is not below \(pitch))")
             }
             configuration.cutoffs = cutoffs
+            if let reasons = try classifier.bool("reasons") { configuration.reasons = reasons }
             try classifier.finish()
         }
         if var service = try reader.table("service") {

@@ -17,7 +17,8 @@ public enum Daemon {
             server.maximumSessions = milter.maximumSessions
             server.maximumMessageBytes = milter.maximumMessageBytes
             let filter = MilterFilter(configuration: milter, databasePath: settings.databasePath,
-                                      cutoffs: settings.configuration.cutoffs, logger: logger)
+                                      cutoffs: settings.configuration.cutoffs,
+                                      reasons: settings.configuration.reasons, logger: logger)
             services.append(.init(service: MilterServer(configuration: server, handler: filter, logger: logger)))
         }
         let maildirs = try MaildirService(settings: settings, logger: logger)

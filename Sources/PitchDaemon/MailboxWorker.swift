@@ -22,6 +22,8 @@ final class MailboxWorker {
     private(set) var policy: MailboxPolicy
     private let store: SQLiteTokenStore
     private var engine: Engine
+    /// Whether tagged messages get X-Pitch-Reasons too (`[classifier] reasons`).
+    private var reasons: Bool
     private let logger: Logger
     /// The journal's records, per folder path, so that a rescan of a large folder costs a directory listing.
     private var records: [String: [String: FileRecord]] = [:]
@@ -30,10 +32,11 @@ final class MailboxWorker {
     /// A change that could not be made now (a locked database, a full disk): the next scan tries again.
     private(set) var needsRetry = false
 
-    init(maildir: Maildir, policy: MailboxPolicy, cutoffs: Cutoffs = .standard, store: SQLiteTokenStore,
-         logger: Logger) {
+    init(maildir: Maildir, policy: MailboxPolicy, cutoffs: Cutoffs = .standard, reasons: Bool = false,
+         store: SQLiteTokenStore, logger: Logger) {
         self.maildir = maildir
         self.policy = policy
+        self.reasons = reasons
         self.store = store
         self.engine = Self.engine(store: store, cutoffs: cutoffs)
         var logger = logger
@@ -41,8 +44,9 @@ final class MailboxWorker {
         self.logger = logger
     }
 
-    func update(policy: MailboxPolicy, cutoffs: Cutoffs) {
+    func update(policy: MailboxPolicy, cutoffs: Cutoffs, reasons: Bool) {
         self.policy = policy
+        self.reasons = reasons
         engine = Self.engine(store: store, cutoffs: cutoffs)
     }
 
@@ -259,11 +263,13 @@ final class MailboxWorker {
     }
 
     private func classifyAndAct(_ entry: MaildirFolder.Entry, message: Message, digest: [UInt8]) throws {
-        let (tokens, assessment) = try store.withSnapshot { try engine.tokensAndAssessment(of: message) }
+        let (tokens, assessment) = try store.withSnapshot {
+            try engine.tokensAndAssessment(of: message, explaining: reasons)
+        }
         let classification = assessment.classification
         let verdict = classification.verdict
-        let status = NewField(name: "X-Pitch-Status", value: Engine.statusValue(classification))
-        let edit = message.edit(removing: MessageDigest.ownFields, inserting: [status])
+        let edit = message.edit(removing: MessageDigest.ownFields,
+                                inserting: Engine.fields(for: classification, reasons: reasons))
         let action = action(for: verdict)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
         let size = pieces.reduce(0) { $0 + $1.count }

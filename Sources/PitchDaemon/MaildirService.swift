@@ -197,7 +197,7 @@ private struct WatchLoop {
         let control = self.control
         let maildir = Maildir(root: mailbox.path)
         let worker = MailboxWorker(maildir: maildir, policy: mailbox.policy, cutoffs: configuration.cutoffs,
-                                   store: store, logger: logger)
+                                   reasons: configuration.reasons, store: store, logger: logger)
         workers[maildir.root] = worker
         do {
             try maildir.inbox.create()
@@ -294,7 +294,7 @@ private struct WatchLoop {
         configuration = new
         for mailbox in new.mailboxes {
             if let worker = workers[Maildir(root: mailbox.path).root] {
-                worker.update(policy: mailbox.policy, cutoffs: new.cutoffs)
+                worker.update(policy: mailbox.policy, cutoffs: new.cutoffs, reasons: new.reasons)
             } else {
                 addWorker(mailbox, store: store)
             }

@@ -79,6 +79,8 @@ public final class MilterFilter: MilterHandler {
     let databasePath: String
     /// The model schedule with the configured cutoffs.
     let schedule: ModelSchedule
+    /// Whether X-Pitch-Reasons goes with X-Pitch-Status (`[classifier] reasons`).
+    let reasons: Bool
     let logger: Logger
     /// SQLite calls block: they run on NIO's thread pool, never on the event loops or the cooperative pool.
     let pool: NIOThreadPool
@@ -91,9 +93,10 @@ public final class MilterFilter: MilterHandler {
     }
 
     public init(configuration: MilterConfiguration, databasePath: String, cutoffs: Cutoffs = .standard,
-                logger: Logger, pool: NIOThreadPool = .singleton) {
+                reasons: Bool = false, logger: Logger, pool: NIOThreadPool = .singleton) {
         self.configuration = configuration
         schedule = ModelSchedule.standard.withCutoffs(cutoffs)
+        self.reasons = reasons
         self.databasePath = databasePath
         self.logger = logger
         self.pool = pool
@@ -130,14 +133,17 @@ public final class MilterFilter: MilterHandler {
         let (tokens, classification) = try withReader { reader in
             let engine = Engine(store: reader, schedule: schedule, contacts: reader, templates: reader,
                                 threads: reader)
-            let (tokens, assessment) = try reader.withSnapshot { try engine.tokensAndAssessment(of: parsed) }
+            let (tokens, assessment) = try reader.withSnapshot {
+                try engine.tokensAndAssessment(of: parsed, explaining: reasons)
+            }
             return (tokens, assessment.classification)
         }
         var replies = Self.removingForgedFields(message.headerNames)
-        let status = Engine.statusValue(classification)
+        let fields = Engine.fields(for: classification, reasons: reasons)
         switch configuration.headerPosition {
-        case .top: replies.append(.insertHeader(index: 0, name: "X-Pitch-Status", value: status))
-        case .end: replies.append(.addHeader(name: "X-Pitch-Status", value: status))
+        // Inserted at index 0 in reverse, so that they read in order at the top.
+        case .top: replies += fields.reversed().map { .insertHeader(index: 0, name: $0.name, value: $0.value) }
+        case .end: replies += fields.map { .addHeader(name: $0.name, value: $0.value) }
         }
         if classification.verdict == .pitch {
             if !configuration.subjectTag.isEmpty,

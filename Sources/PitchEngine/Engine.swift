@@ -173,9 +173,11 @@ public struct Engine: Sendable {
             .flatMap { AddressList.parse(header.unfoldedValue(of: $0), defects: &defects).map(\.address) }
     }
 
-    /// The message's tokens and the verdict on them: every lookup one message needs.
-    public func tokensAndAssessment(of message: Message) throws -> (MessageTokens, Assessment) {
-        let tokens = try tokens(of: message, keepingTexts: false)
+    /// The message's tokens and the verdict on them: every lookup one message needs. `explaining`: keep the
+    /// tokens' texts, for `reasonsValue`.
+    public func tokensAndAssessment(of message: Message, explaining: Bool = false) throws
+        -> (MessageTokens, Assessment) {
+        let tokens = try tokens(of: message, keepingTexts: explaining)
         return (tokens, try assess(tokens))
     }
 
@@ -223,6 +225,63 @@ public struct Engine: Sendable {
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".
     public static func statusValue(_ classification: Classification) -> String {
         "\(classification.verdict.rawValue), score=\(formatScore(classification.score)), version=\(version)"
+    }
+
+    /// The fields a message is tagged with: X-Pitch-Status, and X-Pitch-Reasons when asked for.
+    public static func fields(for classification: Classification, reasons: Bool) -> [NewField] {
+        var fields = [NewField(name: statusField, value: statusValue(classification))]
+        if reasons, let value = reasonsValue(classification) { fields.append(NewField(name: reasonsField, value: value)) }
+        return fields
+    }
+
+    public static let statusField = "X-Pitch-Status"
+
+    /// The name of the optional field that says why (`reasons` in the configuration's `[classifier]`).
+    public static let reasonsField = "X-Pitch-Reasons"
+
+    /// The value of X-Pitch-Reasons: the tokens that moved the score most, strongest first, with their
+    /// probabilities, as `classify --explain` lists them: `"quick call" 0.981, sig:greeting-blank 0.974, …`. Nil
+    /// when the classification kept no token texts.
+    ///
+    /// Token texts come from the message, so they are made safe for a header field: a token with anything but
+    /// letters, digits and `:._-` is quoted, and bytes outside printable ASCII (and `%`, `"`, `\`) are written
+    /// %XX, so the field is ASCII on one line whatever the sender wrote. Each token is cut at 40 bytes and there
+    /// are at most `limit`: the field stays well under 998 bytes.
+    public static func reasonsValue(_ classification: Classification, limit: Int = 5) -> String? {
+        let strongest = classification.strongestEvidence.prefix(limit)
+        guard !strongest.isEmpty, !strongest.contains(where: { $0.token.isEmpty }) else { return nil }
+        return strongest.map { evidence in
+            "\(fieldSafe(evidence.token)) \(threeDecimals(evidence.probability))"
+        }.joined(separator: ", ")
+    }
+
+    /// 0.981, 1.000, 0.002: without Foundation's formatting, which the pipe filter does not link.
+    static func threeDecimals(_ value: Double) -> String {
+        let thousandths = Int((min(max(value, 0), 1) * 1_000).rounded())
+        let fraction = String(thousandths % 1_000)
+        return "\(thousandths / 1_000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+    }
+
+    static func fieldSafe(_ token: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bare = true
+        var out: [UInt8] = []
+        for byte in token.utf8.prefix(40) {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                 UInt8(ascii: "-"):
+                out.append(byte)
+            case 0x20...0x7E where byte != UInt8(ascii: "%") && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\"):
+                bare = false
+                out.append(byte)
+            default:
+                bare = false
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        let text = String(decoding: out, as: UTF8.self)
+        return bare && !text.isEmpty ? text : "\"" + text + "\""
     }
 
     /// Four decimals, as bogofilter and SpamAssassin print scores; never "1.0000" for a score below 1.

@@ -23,7 +23,7 @@ struct ConfigValuesCommand: ParsableCommand {
             throw ExitCode(78)  // EX_CONFIG
         }
         let values = CommandLineConfiguration(databasePath: configuration.databasePath,
-                                              cutoffs: configuration.cutoffs)
+                                              cutoffs: configuration.cutoffs, reasons: configuration.reasons)
         print(values.lines, terminator: "")
     }
 }

@@ -134,13 +134,14 @@ enum PipeFilter {
         let message = Message(bytes: raw)
         let store = try openStore(databasePath)
         let schedule = ModelSchedule.standard.withCutoffs(try CommandLineConfiguration.cutoffs())
+        let reasons = try CommandLineConfiguration.reasons()
         let engine = Engine(store: store, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
                             templates: store, threads: store)
-        let (tokens, assessment) = try store.map { try $0.withSnapshot { try engine.tokensAndAssessment(of: message) } }
-            ?? engine.tokensAndAssessment(of: message)
+        let (tokens, assessment) = try store.map {
+            try $0.withSnapshot { try engine.tokensAndAssessment(of: message, explaining: reasons) }
+        } ?? engine.tokensAndAssessment(of: message, explaining: reasons)
         let edit = message.edit(removing: MessageDigest.ownFields,
-                                inserting: [NewField(name: "X-Pitch-Status",
-                                                     value: Engine.statusValue(assessment.classification))])
+                                inserting: Engine.fields(for: assessment.classification, reasons: reasons))
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
         let sighting = Engine.templateSighting(of: message, tokens)
         let messageID = tokens.references.own

@@ -13,6 +13,7 @@ import Testing
         #expect(configuration.scanInterval == 60)
         #expect(configuration.logLevel == .info)
         #expect(configuration.cutoffs == .standard)
+        #expect(!configuration.reasons)
         #expect(configuration.defaultPolicy == MailboxPolicy())
         #expect(configuration.milter == MilterConfiguration(address: .unix(path: "/run/pitchfilter/milter.sock",
                                                                             mode: 0o660)))

@@ -31,11 +31,11 @@ import Testing
                                      access: .readWrite)
     }
 
-    func worker(cutoffs: Cutoffs = .standard, _ change: (inout MailboxPolicy) -> Void = { _ in }) throws
-        -> MailboxWorker {
+    func worker(cutoffs: Cutoffs = .standard, reasons: Bool = false,
+                _ change: (inout MailboxPolicy) -> Void = { _ in }) throws -> MailboxWorker {
         var policy = MailboxPolicy()
         change(&policy)
-        let worker = MailboxWorker(maildir: maildir, policy: policy, cutoffs: cutoffs, store: store,
+        let worker = MailboxWorker(maildir: maildir, policy: policy, cutoffs: cutoffs, reasons: reasons, store: store,
                                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try worker.prepare()
         return worker
@@ -94,7 +94,7 @@ import Testing
         expectTagged(inbox["new/1.M1P1Q1.test"], verdict: "unsure", original: Self.pitch)
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
 
-        worker.update(policy: MailboxPolicy(), cutoffs: .standard)
+        worker.update(policy: MailboxPolicy(), cutoffs: .standard, reasons: false)
         try deliver(Self.pitch, "2.M2P2Q2.test")
         worker.scanAll(shouldStop: { false })
         #expect(Array(try files(maildir.folder(".Pitches")).keys) == ["new/2.M2P2Q2.test"])
@@ -116,6 +116,17 @@ import Testing
         let (name, bytes) = try #require(inbox.first)
         expectTagged(bytes, verdict: "ham", original: Self.ham)
         #expect(name == "new/1.M1P1Q1.test,S=\(bytes.count)")
+    }
+
+    @Test func reasonsFollowTheStatusWhenAskedFor() throws {
+        let forged = Array("X-Pitch-Reasons: trust me\n".utf8) + Self.ham
+        try deliver(forged, "1.M1P1Q1.test")
+        try worker(reasons: true) { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        let bytes = try #require(try files(maildir.inbox).values.first)
+        let lines = bytes.split(separator: 0x0A, maxSplits: 2, omittingEmptySubsequences: false)
+        #expect(String(decoding: lines[0], as: UTF8.self).hasPrefix("X-Pitch-Status: ham, score="))
+        #expect(String(decoding: lines[1], as: UTF8.self).hasPrefix("X-Pitch-Reasons: "))
+        #expect(Array(lines[2]) == Self.ham)
     }
 
     @Test func eachMessageIsClassifiedOnceAcrossRestarts() throws {

@@ -93,13 +93,14 @@ import Testing
         return MilterMessage(envelope: envelope, bytes: bytes, headerNames: [], isTruncated: false, size: bytes.count)
     }
 
-    func filter(hold: Bool = true, tag: String = "[PITCH]", cutoffs: Cutoffs = .standard) throws
-        -> (MilterFilter, String) {
+    func filter(hold: Bool = true, tag: String = "[PITCH]", cutoffs: Cutoffs = .standard, reasons: Bool = false,
+                position: MilterConfiguration.HeaderPosition = .end) throws -> (MilterFilter, String) {
         var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.holdPitches = hold
         configuration.subjectTag = tag
+        configuration.headerPosition = position
         let path = directory.path + "/db-\(UUID().uuidString).sqlite"
-        return (MilterFilter(configuration: configuration, databasePath: path, cutoffs: cutoffs,
+        return (MilterFilter(configuration: configuration, databasePath: path, cutoffs: cutoffs, reasons: reasons,
                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })), path)
     }
 
@@ -130,6 +131,27 @@ import Testing
         let replies = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml"))
         #expect(replies.count == 1)
         #expect(Self.status(replies)?.hasPrefix("unsure, score=0.9") == true)
+    }
+
+    /// `[classifier] reasons`: X-Pitch-Reasons right after X-Pitch-Status, at the end or at the top.
+    @Test func reasonsFollowTheStatus() async throws {
+        let (atEnd, _) = try filter(hold: false, tag: "", reasons: true)
+        var replies = await atEnd.decide(try Self.milterMessage("ham/h-h-001.eml"))
+        #expect(replies.count == 2)
+        #expect(Self.status(replies)?.hasPrefix("ham, score=0.0") == true)
+        guard case .addHeader("X-Pitch-Reasons", let reasons) = replies.last else {
+            Issue.record("no reasons: \(replies)")
+            return
+        }
+        #expect(reasons.split(separator: ",").count == 5)
+
+        let (atTop, _) = try filter(hold: false, tag: "", reasons: true, position: .top)
+        replies = await atTop.decide(try Self.milterMessage("ham/h-h-001.eml"))
+        guard case .insertHeader(0, "X-Pitch-Reasons", _) = replies.first,
+              case .insertHeader(0, "X-Pitch-Status", _) = replies.last, replies.count == 2 else {
+            Issue.record("not reasons then status, both at 0 (so status reads first): \(replies)")
+            return
+        }
     }
 
     @Test func hamGetsOnlyItsHeaderField() async throws {

@@ -182,6 +182,30 @@ import Testing
         #expect(Engine.formatScore(score) == text)
     }
 
+    /// The strongest five, strongest first, each with its probability; nothing without token texts.
+    @Test func reasonsValue() {
+        let evidence = [("recent", 0.9388), ("quick call", 0.981), ("fin", 0.079), ("sig:greeting-blank", 0.974),
+                        ("the", 0.51), ("rel:first-contact", 0.9), ("zebrafish", 0.0790)]
+            .map { TokenEvidence(token: $0.0, counts: .zero, probability: $0.1) }
+        let classification = Classification(score: 0.99, verdict: .pitch, evidence: evidence)
+        #expect(Engine.reasonsValue(classification)
+            == "\"quick call\" 0.981, sig:greeting-blank 0.974, recent 0.939, fin 0.079, zebrafish 0.079")
+        #expect(Engine.reasonsValue(Classification(score: 0.5, verdict: .unsure, evidence: [])) == nil)
+        let untexted = Classification(score: 0.5, verdict: .unsure,
+                                      evidence: [TokenEvidence(token: "", counts: .zero, probability: 0.9)])
+        #expect(Engine.reasonsValue(untexted) == nil)
+    }
+
+    /// Token texts come from the sender: whatever they hold, the field is printable ASCII on one line.
+    @Test(arguments: [
+        ("sig:greeting-blank", "sig:greeting-blank"), ("quick call", "\"quick call\""),
+        ("café", "\"caf%C3%A9\""), ("a\"b\\c%", "\"a%22b%5Cc%25\""), ("x\r\nBcc: y", "\"x%0D%0ABcc: y\""),
+        (String(repeating: "w", count: 50), String(repeating: "w", count: 40)),
+    ])
+    func tokensAreMadeSafeForAHeaderField(token: String, shown: String) {
+        #expect(Engine.fieldSafe(token) == shown)
+    }
+
     @Test func statusValue() {
         let value = Engine.statusValue(Classification(score: 0.9973, verdict: .pitch, evidence: []))
         #expect(value == "pitch, score=0.9973, version=pitchfilter-\(Engine.programVersion)/\(Tokenizer.identity)")

@@ -539,6 +539,29 @@ import Testing
         #expect(run.text.hasPrefix("database: /env.sqlite\n"))
     }
 
+    /// `[classifier] reasons = true`: X-Pitch-Reasons under X-Pitch-Status, a forged one removed, every other byte
+    /// as it came.
+    @Test func theFileCanAskForReasons() throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("pitchfilter.toml", "[classifier]\nreasons = true\n")
+        let environment = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        let forged = Array("X-Pitch-Reasons: nothing to see\n".utf8) + bytes
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: forged,
+                                      environment: environment)
+        #expect(run.status == 0)
+        let lines = run.text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
+        #expect(lines[0].hasPrefix("X-Pitch-Status: pitch, score=0.9999, "))
+        #expect(lines[1].hasPrefix("X-Pitch-Reasons: "))
+        #expect(lines[1].split(separator: ",").count == 5)
+        #expect(lines[1].allSatisfy { $0.isASCII && $0 != "\r" })
+        #expect(Array(lines[2].utf8) == bytes)
+        // Without the key, no reasons.
+        let plain = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: bytes,
+                                        environment: ["HOME": scratch.path("home")])
+        #expect(!plain.text.contains("X-Pitch-Reasons"))
+    }
+
     /// A broken file: the commands say which key and exit 3; the pipe filter passes the message through.
     @Test func aBrokenFileStopsTheCommandsButNotTheMail() throws {
         let scratch = try Scratch()
