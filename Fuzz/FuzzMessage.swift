@@ -6,15 +6,7 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var limits = Limits()
-    // Small limits make the fuzzer reach every limit path with small inputs.
-    limits.maxAnalysisBytes = 1 << 16
-    limits.maxHeaderFields = 64
-    limits.maxHeaderBytes = 4096
-    limits.maxDepth = 8
-    limits.maxParts = 64
-    limits.maxDecodedTextBytes = 4096
-    limits.maxFieldValueBytes = 512
+    let limits = Limits.fuzzing
     let message = Message(bytes: bytes, limits: limits)
     var defects: [Defect] = []
     for name in ["subject", "from", "to", "cc", "content-type"] {

@@ -8,13 +8,7 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTokenizer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var limits = Limits()
-    // Small limits make the fuzzer reach every limit path with small inputs.
-    limits.maxAnalysisBytes = 1 << 16
-    limits.maxHeaderFields = 64
-    limits.maxDepth = 8
-    limits.maxParts = 64
-    limits.maxDecodedTextBytes = 8192
+    let limits = Limits.fuzzing
     let message = Message(bytes: bytes, limits: limits)
     let tokenizer = Tokenizer()
     let explained = tokenizer.tokenize(message, keepingTexts: true)

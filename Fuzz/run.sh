@@ -13,13 +13,13 @@ mkdir -p "$corpus"
 cp Tests/PitchMessageTests/Fixtures/golden/*.eml "$corpus/" 2>/dev/null || true
 case "$target" in
     message)
-        sources=(Sources/PitchMessage/*.swift Fuzz/FuzzMessage.swift) ;;
+        sources=(Sources/PitchMessage/*.swift Fuzz/FuzzLimits.swift Fuzz/FuzzMessage.swift) ;;
     tokenizer)
         # The tokenizer's signals live in the body: seed with real pitches and ham too.
         cp samples/messages/*.eml samples/heldout/pitch/h-p-00*.eml samples/heldout/ham/h-h-00*.eml "$corpus/" \
             2>/dev/null || true
         # One module: the tokenizer's `import PitchMessage` is then ignored with a warning, kept quiet here.
-        sources=(Sources/PitchMessage/*.swift Sources/PitchTokenizer/*.swift Fuzz/FuzzTokenizer.swift) ;;
+        sources=(Sources/PitchMessage/*.swift Sources/PitchTokenizer/*.swift Fuzz/FuzzLimits.swift Fuzz/FuzzTokenizer.swift) ;;
     *)
         echo "usage: Fuzz/run.sh [SECONDS] [message|tokenizer]" >&2
         exit 64 ;;

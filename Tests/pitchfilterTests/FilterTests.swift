@@ -96,21 +96,11 @@ import Testing
 @Suite struct FilterInputErrorTests {
     @Test func unreadableStandardInputWritesNothingAndFails() throws {
         let scratch = try Scratch()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // A directory as standard input: read(2) fails with EISDIR.
-        process.arguments = ["-c", "'\(Run.executable.path)' filter --db '\(scratch.path("db"))' < '\(scratch.url.path)'"]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 75)
-        #expect(out.isEmpty)
-        #expect(err.hasPrefix("pitchfilter: cannot read the message: "))
+        let run = try Run.shell("'\(Run.executable.path)' filter --db '\(scratch.path("db"))' < '\(scratch.url.path)'")
+        #expect(run.status == 75)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.hasPrefix("pitchfilter: cannot read the message: "))
     }
 }
 
@@ -121,17 +111,11 @@ import Testing
         let message = scratch.path("message.eml")
         try Data("Subject: hi\n\nHello\n".utf8).write(to: URL(fileURLWithPath: message))
         for database in [scratch.path("db"), "postgres://nowhere/db"] {  // tagged, then passed through
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "'\(Run.executable.path)' filter --db '\(database)' < '\(message)' > /dev/full"]
-            let errors = Pipe()
-            process.standardError = errors
-            try process.run()
-            let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 74)
-            #expect(err.hasSuffix("pitchfilter: cannot write the message to standard output (No space left on device); "
-                + "exit status 74, so the caller keeps its copy\n"))
+            let run = try Run.shell(
+                "'\(Run.executable.path)' filter --db '\(database)' < '\(message)' > /dev/full")
+            #expect(run.status == 74)
+            #expect(run.stderr.hasSuffix("pitchfilter: cannot write the message to standard output (No space left on "
+                + "device); exit status 74, so the caller keeps its copy\n"))
         }
     }
 }

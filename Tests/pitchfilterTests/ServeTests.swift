@@ -159,16 +159,9 @@ import Testing
                                                 withIntermediateDirectories: true)
         try FileManager.default.linkItem(at: Run.executable, to: lonely)
         try #require(!FileManager.default.fileExists(atPath: "/usr/libexec/pitchfilter/pitchfilter-service"))
-        let process = Process()
-        process.executableURL = lonely
-        process.arguments = ["serve", "--check"]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 69)
-        #expect(stderr == "pitchfilter: serve needs pitchfilter-service, installed beside pitchfilter; "
+        let run = try Run.program(lonely, ["serve", "--check"])
+        #expect(run.status == 69)
+        #expect(run.stderr == "pitchfilter: serve needs pitchfilter-service, installed beside pitchfilter; "
             + "\(root.path)/bin/pitchfilter-service: no such file or directory; "
             + "/usr/libexec/pitchfilter/pitchfilter-service: no such file or directory\n")
     }

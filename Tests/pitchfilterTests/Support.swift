@@ -16,8 +16,18 @@ struct Run {
 
     static func pitchfilter(_ arguments: [String], stdin: [UInt8] = [],
                             environment: [String: String]? = nil) throws -> Run {
+        try program(executable, arguments, stdin: stdin, environment: environment)
+    }
+
+    /// A shell command line, for redirections the test needs (a directory as standard input, /dev/full as output).
+    static func shell(_ command: String) throws -> Run {
+        try program(URL(fileURLWithPath: "/bin/sh"), ["-c", command])
+    }
+
+    static func program(_ path: URL, _ arguments: [String], stdin: [UInt8] = [],
+                        environment: [String: String]? = nil) throws -> Run {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = path
         process.arguments = arguments
         if let environment { process.environment = environment }
         let input = Pipe()
