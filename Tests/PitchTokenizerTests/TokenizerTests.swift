@@ -173,6 +173,15 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         #expect(!tokens("From: a@x.example\n\nbody\n").contains { $0.hasPrefix("replyto:") })
     }
 
+    /// Our own fields, tagged or forged, are not evidence: the same tokens with them as without.
+    @Test func ourOwnFieldsAreNotRead() {
+        let plain = "From: a@x.example\nX-Campaign: spring offer\nSubject: hello\n\nbody text\n"
+        let tagged = "X-Pitch-Status: ham, score=0.0001, version=x\nX-Pitch-Reasons: \"quick call\" 0.981\n"
+            + "x-pitch-whatever: pitch\n" + plain
+        #expect(tokens(tagged) == tokens(plain))
+        #expect(tokens(plain).contains("head:spring"))
+    }
+
     @Test func missingHeaderFields() {
         #expect(tokens("\nbody text\n") == [
             "from:none", "rcpt:0", "to:none", "msgid:none", "rcvds:0", "subj:none", "ct:text/plain",
