@@ -173,11 +173,11 @@ final class MailboxWorker {
         }
     }
 
-    /// Folders with records found missing, and since when (seconds since the epoch).
-    private var vanishedSince: [String: Int64] = [:]
+    /// Folders with records found missing, and since when (`Monotonic` seconds: a clock step is no absence).
+    private var vanishedSince: [String: Double] = [:]
     /// How long a folder must have been missing, besides two full scans: failures make the service scan every
     /// mailbox every 2 seconds, and a client creating or renaming a folder leaves it without `cur/` for a moment.
-    var vanishedFolderGrace: Int64 = 600
+    var vanishedFolderGrace: Double = 600
 
     /// A folder the user deleted or renamed takes its files' records with it once it has been missing from two full
     /// scans in a row, `vanishedFolderGrace` apart at least. Without this the journal kept a row per file of every
@@ -185,9 +185,9 @@ final class MailboxWorker {
     private func forgetVanishedFolders(keeping present: Set<String>) {
         do {
             let recorded = Set(try store.recordedFolders(mailbox: maildir.root)).union(records.keys)
-            let now = Self.now()
+            let now = Monotonic.seconds()
             var forgotten: [String] = []
-            var stillMissing: [String: Int64] = [:]
+            var stillMissing: [String: Double] = [:]
             for folder in recorded.subtracting(present) {
                 if let since = vanishedSince[folder], now - since >= vanishedFolderGrace {
                     forgotten.append(folder)

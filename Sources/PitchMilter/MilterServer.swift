@@ -188,6 +188,7 @@ final class MilterChannelHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
+        if closing { return }  // read before the close took effect: the MTA is gone for this session
         if mustHold || !held.isEmpty {
             held.append(packet)
         } else {
