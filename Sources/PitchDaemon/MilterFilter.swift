@@ -172,7 +172,7 @@ public final class MilterFilter: MilterHandler {
         for name in names {
             let key = name.lowercased()
             occurrences[key, default: 0] += 1
-            if key.hasPrefix("x-pitch-") {
+            if Tokenizer.isOwnField(key) {
                 deletions.append(.changeHeader(index: occurrences[key]!, name: name, value: ""))
             }
         }

@@ -1,5 +1,6 @@
 import COpenSSL
 import PitchMessage
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,7 @@ public enum MessageDigest {
     }
 
     /// Our own header fields, which never belong to the message itself.
-    public static let ownFields: [FieldNamePattern] = ["X-Pitch-*"]
+    public static let ownFields = [FieldNamePattern(Tokenizer.ownFieldPrefix + "*")]
 
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         var context = SHA256_CTX()

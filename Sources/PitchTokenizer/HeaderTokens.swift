@@ -10,8 +10,6 @@ extension Tokenizer {
         "content-id", "content-length", "lines", "status", "x-status", "x-uid", "x-keywords",
     ]
 
-    /// Our fields (X-Pitch-Status, X-Pitch-Reasons), lower-cased.
-    static let ownFieldPrefix = "x-pitch-"
 
     /// Fields whose names (and words) become tokens: real headers stay far below it.
     private static let maxHeaderFields = 200
@@ -42,7 +40,7 @@ extension Tokenizer {
             // classifier its own guesses (a tagged copy learned, then released as ham, kept "head:pitch" as pitch
             // evidence), and a forged "X-Pitch-Status: ham" would be ham evidence. The filters remove them from
             // what they write; here they are not read.
-            if name.hasPrefix(Self.ownFieldPrefix) { continue }
+            if Self.isOwnField(name) { continue }
             out.add("hdr:", name.prefix(40))
             switch name {
             case "from": if fields.from == nil { fields.from = field }

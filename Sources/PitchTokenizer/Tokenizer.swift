@@ -87,6 +87,18 @@ public struct Tokenizer: Sendable {
     /// stopped being read after 3 was named, did not change it.
     public static let identity = "pitch-tokens-3"
 
+    /// The names of our own fields (X-Pitch-Status, X-Pitch-Reasons) begin with this. They are never evidence
+    /// (not read here), never part of a message's identity (`MessageDigest`), and an incoming one is a forgery
+    /// (removed by every filter).
+    public static let ownFieldPrefix = "X-Pitch-"
+
+    /// Whether a field name, lower-cased, is one of ours.
+    public static func isOwnField(_ lowercasedName: String) -> Bool {
+        lowercasedName.hasPrefix(ownFieldPrefixLowercased)
+    }
+
+    private static let ownFieldPrefixLowercased = ownFieldPrefix.lowercased()
+
     /// The bounds on one message's work and tokens.
     struct Bounds: Sendable {
         /// Words shorter or longer than this (UTF-8 bytes, after lower-casing) give no token. 3, as bogofilter:
