@@ -280,10 +280,12 @@ final class MailboxWorker {
         switch action {
         case .leave:
             try store.apply([.file(with(file) { $0.state = .done }, at: now)])
+            setRecord(with(file) { $0.state = .done })
         case .tag:
             try store.apply([.file(file, at: now)])
             try entry.folder.replace(entry, with: pieces, name: entry.name.resized(to: size))
             try store.apply([.file(with(file) { $0.state = .done }, at: Self.now())])
+            setRecord(with(file) { $0.state = .done })
         case .quarantine:
             let held = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
                 .first { $0.state == .moving }
@@ -315,7 +317,6 @@ final class MailboxWorker {
         }
         remember(message, tokens, digest: digest)
         rememberID(tokens.references.own)
-        if action != .quarantine { setRecord(with(file) { $0.state = .done }) }
         logger.debug("classified", metadata: [
             "file": "\(entry.name)", "verdict": "\(verdict.rawValue)",
             "score": "\(Engine.formatScore(classification.score))", "action": "\(action)"])

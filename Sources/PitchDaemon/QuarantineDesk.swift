@@ -67,14 +67,16 @@ public struct QuarantineDesk {
         // The same unique name it had in the INBOX. The service sees it arrive, finds it in the quarantine's
         // records and does not classify it again; if it gets there before this learns the message, it learns it
         // itself, and the ledger counts the message once.
-        var name = entry.name.resized(to: size)
-        if let delivered = try inbox.entry(unique: name.unique) {
+        let released: MaildirFolder.Entry
+        if let delivered = try inbox.entry(unique: entry.name.unique) {
             // Delivered by a release that was interrupted before it removed the quarantined copy (and perhaps
             // since moved to cur/ by a client): one copy in the INBOX is enough.
-            name = delivered.name
+            released = delivered
         } else {
+            released = MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory,
+                                           name: entry.name.resized(to: size))
             do {
-                try inbox.deliver(original, into: entry.subdirectory, name: name)
+                try inbox.deliver(original, into: released.subdirectory, name: released.name)
             } catch {
                 // EEXIST: delivered meanwhile, by another release of the same message.
                 guard error.errno == EEXIST else { throw error }
@@ -83,15 +85,14 @@ public struct QuarantineDesk {
         try entry.folder.remove(entry)
 
         let engine = Engine(store: store, contacts: store, templates: store, threads: store)
-        let released = Message(bytes: original.flatMap { $0 })
-        _ = try store.train([try engine.trainingItem(for: released, as: .ham)])
-        if let sender = Engine.sender(of: released) {
+        let ham = Message(bytes: original.flatMap { $0 })
+        _ = try store.train([try engine.trainingItem(for: ham, as: .ham)])
+        if let sender = Engine.sender(of: ham) {
             _ = try store.addContacts([sender], source: .ham, at: Int64(time(nil)))
         }
         record.state = .released
         try store.apply([.quarantine(record)])
-        let delivered = try inbox.entry(unique: name.unique)
-        return delivered?.path ?? MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory, name: name).path
+        return released.path
     }
 
     /// Removes the message for good.
