@@ -378,10 +378,22 @@ final class MailboxWorker {
     }
 
     /// A message the service quarantined is back outside the quarantine folder: the user says it is not a pitch.
+    ///
+    /// The file is that message if it bears the quarantined copy's name (a release, `mv`), or if it is the same
+    /// message (digest, else Message-ID) and the quarantined copy has left the quarantine folder. While the copy
+    /// is still there, this file is another one: the same message delivered twice (sent to two of the user's
+    /// addresses), which is classified like any other once a client had time to expunge what it copied.
     private func learnIfReleased(_ message: Message, digest: [UInt8], entry: MaildirFolder.Entry) throws -> Bool {
         let matches = try store.quarantineEntries(
             .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
-        guard let quarantined = matches.first(where: { $0.state == .held || $0.state == .released }) else {
+            .filter { $0.state == .held || $0.state == .released }
+        guard !matches.isEmpty else { return false }
+        let returned = try matches.first { $0.name == entry.name.unique }
+            ?? matches.first { try !quarantinedCopyRemains($0) }
+        guard let quarantined = returned else {
+            if waitsForExpunge(entry) { return true }
+            logger.info("another copy of a message in quarantine: classified on its own", metadata: [
+                "id": "\(matches[0].id)", "file": "\(entry.name)"])
             return false
         }
         if quarantined.state == .held {
@@ -394,6 +406,34 @@ final class MailboxWorker {
         }
         // Released by `quarantine release`, which already learned it.
         try finish(entry, verdict: nil, digest: digest)
+        return true
+    }
+
+    /// Whether the quarantined copy is still in the quarantine folder and not marked deleted: an IMAP client
+    /// without MOVE copies, flags the original \Deleted (Maildir's T) and may expunge it much later.
+    private func quarantinedCopyRemains(_ quarantined: QuarantineEntry) throws -> Bool {
+        guard let copy = try maildir.folder(quarantined.folder).entry(unique: quarantined.name) else { return false }
+        return !copy.name.flags.contains("T")
+    }
+
+    /// Copies of quarantined messages waiting for their originals to go, by unique name, and since when
+    /// (`Monotonic` seconds).
+    private var copiesWaitingSince: [String: Double] = [:]
+    /// How long such a copy waits: a client's copy and expunge are seconds apart, a second delivery stays.
+    var copyGrace: Double = 30
+
+    /// True while `entry` is within its grace (the next scan, two seconds away, looks again).
+    private func waitsForExpunge(_ entry: MaildirFolder.Entry) -> Bool {
+        let now = Monotonic.seconds()
+        // Files that went elsewhere while waiting are not kept for ever.
+        copiesWaitingSince = copiesWaitingSince.filter { now - $0.value < 10 * copyGrace }
+        let since = copiesWaitingSince[entry.name.unique] ?? now
+        guard now - since < copyGrace else {
+            copiesWaitingSince[entry.name.unique] = nil
+            return false
+        }
+        copiesWaitingSince[entry.name.unique] = since
+        needsRetry = true
         return true
     }
 

@@ -238,6 +238,59 @@ import Testing
         #expect(try files(pitches).isEmpty)
     }
 
+    /// The held pitch as delivered a second time, to another of the user's addresses: the same Message-ID, one
+    /// more trace field, so another digest.
+    static let pitchAgain = Array("Delivered-To: ines.alias@copperleaf-studio.example\n".utf8) + pitch
+
+    /// Found in review: a second delivery of a held pitch was taken for the user moving it out, and learned as ham.
+    @Test func aSecondDeliveryOfAHeldPitchIsClassifiedOnItsOwn() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        try deliver(Self.pitchAgain, "2.M1P1Q1.test")
+        // It waits while a client could still be expunging a copied original...
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.needsRetry)
+        #expect(try files(maildir.inbox) == ["new/2.M1P1Q1.test": Self.pitchAgain])
+        // ...and is classified like any other message once that time is over: quarantined, nothing learned.
+        worker.copyGrace = 0
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.needsRetry)
+        #expect(try files(maildir.inbox).isEmpty)
+        let quarantined = try files(maildir.folder(".Pitches"))
+        #expect(quarantined.keys.sorted() == ["new/1.M1P1Q1.test", "new/2.M1P1Q1.test"])
+        expectTagged(quarantined["new/2.M1P1Q1.test"], verdict: "pitch", original: Self.pitchAgain)
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+        #expect(try store.quarantineEntries(.states([.held])).count == 2)
+
+        // The user then moves the first copy out, under a client's name: that one, and only that one, is released.
+        let pitches = maildir.folder(".Pitches")
+        try pitches.move(try #require(try pitches.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox, .cur,
+                         name: MaildirName("3.M1P1Q1.client:2,S"))
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(try store.quarantineEntries(.states([.released])).map(\.name) == ["1.M1P1Q1.test"])
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["2.M1P1Q1.test"])
+    }
+
+    /// An IMAP client without MOVE: it copies the message into the INBOX (a new name, the same bytes) and flags
+    /// the original \Deleted, which it may expunge much later.
+    @Test func aCopyWhoseQuarantinedOriginalIsFlaggedDeletedTeachesHam() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let quarantined = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        try deliver(try #require(try files(pitches)["new/1.M1P1Q1.test"]), "3.M1P1Q1.client:2,S", into: maildir.inbox,
+                    .cur)
+        try pitches.move(quarantined, to: pitches, .cur, name: MaildirName("1.M1P1Q1.test:2,ST"))
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.needsRetry)
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(try store.quarantineEntries(.states([.released])).count == 1)
+        #expect(try files(maildir.inbox).keys.sorted() == ["cur/3.M1P1Q1.client:2,S"])
+    }
+
     /// Quarantines a pitch, then puts the original back in the INBOX and the journal back to "moving", as if the
     /// service had been killed part-way; `withCopy: false` also removes the quarantined copy. Returns the entry.
     func interruptedQuarantine(withCopy: Bool) throws -> QuarantineEntry {
