@@ -49,6 +49,11 @@ public struct DatabaseOption: ParsableArguments {
         valueName: "path"))
     public var db: String?
 
+    /// `--db ""` (a script's unset variable) would otherwise mean the default database: the wrong one, silently.
+    public func validate() throws {
+        if db?.isEmpty == true { throw ValidationError("--db needs a path; an empty one is refused") }
+    }
+
     /// When the path would be the configuration file's and the file cannot be read, reports why and throws
     /// exit status 3, like `Stores.openForWriting`.
     public func path() throws(ExitCode) -> String {

@@ -99,13 +99,13 @@ public enum MailSource {
             unreadable(error)
             return
         }
+        // As for standard input: nothing is no message, and training on it would teach an empty one.
+        guard !bytes.isEmpty else { return unreadable(.unreadable(path, "the file is empty")) }
+        guard Mbox.isMbox(bytes) else { return try body(MailItem(name: path, bytes: bytes)) }
         let messages = Mbox.split(bytes)
-        if messages.count <= 1 {
-            try body(MailItem(name: path, bytes: bytes))
-        } else {
-            for (index, range) in messages.enumerated() {
-                try body(MailItem(name: "\(path):\(index + 1)", bytes: Array(bytes[range])))
-            }
+        for (index, range) in messages.enumerated() {
+            let name = messages.count == 1 ? path : "\(path):\(index + 1)"
+            try body(MailItem(name: name, bytes: Mbox.unquoted(bytes[range])))
         }
     }
 }
@@ -180,11 +180,18 @@ public func systemReason(_ code: Int32) -> String {
 
 /// mbox files (RFC 4155): messages start with a "From " line at the start of the file or after an empty line.
 /// Each message keeps its own "From " line (the parser reads it as the envelope); the empty line that
-/// separates it from the next belongs to neither.
+/// separates it from the next belongs to neither, and neither does the one a writer puts after the last.
 public enum Mbox {
+    /// Whether `bytes` are an mbox: they begin with a "From " line.
+    public static func isMbox(_ bytes: [UInt8]) -> Bool {
+        bytes.starts(with: from)
+    }
+
+    static let from = Array("From ".utf8)
+
+    /// The messages' ranges, each without its separating empty line.
     public static func split(_ bytes: [UInt8]) -> [Range<Int>] {
-        let from = Array("From ".utf8)
-        guard bytes.starts(with: from) else { return [0..<bytes.count] }
+        guard isMbox(bytes) else { return [0..<bytes.count] }
         var starts = [0]
         var index = 0
         while let newline = bytes[index...].firstIndex(of: 0x0A) {
@@ -194,11 +201,38 @@ public enum Mbox {
             index = next
         }
         return starts.indices.map { i in
-            guard i + 1 < starts.count else { return starts[i]..<bytes.count }
-            var end = starts[i + 1] - 1  // drop the separating empty line
-            if end > starts[i], bytes[end - 1] == 0x0D { end -= 1 }
-            return starts[i]..<end
+            starts[i]..<withoutSeparator(bytes, start: starts[i], end: i + 1 < starts.count ? starts[i + 1] : bytes.count)
         }
+    }
+
+    /// `end` less the empty line just before it, if there is one after the message's own last line. Without
+    /// this, the last message of a file kept the separator its writer added, and counted as another message
+    /// than the same one read from its own file, or from the mbox once more had been appended to it.
+    private static func withoutSeparator(_ bytes: [UInt8], start: Int, end: Int) -> Int {
+        var cut = end
+        guard cut > start, bytes[cut - 1] == 0x0A else { return end }
+        cut -= 1
+        if cut > start, bytes[cut - 1] == 0x0D { cut -= 1 }
+        // What remains must still end its last line: the empty line was the separator, not the line's own end.
+        guard cut > start, bytes[cut - 1] == 0x0A else { return end }
+        return cut
+    }
+
+    /// The message as it was before an mbox writer quoted it: one ">" taken from each line that is ">"s then
+    /// "From " (mboxrd; in mboxo only ">From " was quoted, and reading it so is what every reader does).
+    public static func unquoted(_ message: ArraySlice<UInt8>) -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(message.count)
+        var lineStart = message.startIndex
+        while lineStart < message.endIndex {
+            let lineEnd = message[lineStart...].firstIndex(of: 0x0A).map { $0 + 1 } ?? message.endIndex
+            var quotes = lineStart
+            while quotes < lineEnd, message[quotes] == UInt8(ascii: ">") { quotes += 1 }
+            let isQuotedFrom = quotes > lineStart && message[quotes..<lineEnd].starts(with: from)
+            result.append(contentsOf: message[(isQuotedFrom ? lineStart + 1 : lineStart)..<lineEnd])
+            lineStart = lineEnd
+        }
+        return result
     }
 }
 

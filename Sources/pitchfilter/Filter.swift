@@ -46,7 +46,8 @@ enum PipeFilter {
             return .some(nil)
         case 2 where arguments[0] == "filter" && arguments[1].hasPrefix("--db=") && arguments[1].count > 5:
             return .some(String(arguments[1].dropFirst(5)))
-        case 3 where arguments[0] == "filter" && arguments[1] == "--db" && !arguments[2].hasPrefix("-"):
+        case 3 where arguments[0] == "filter" && arguments[1] == "--db" && !arguments[2].isEmpty
+                && !arguments[2].hasPrefix("-"):
             return .some(arguments[2])
         default:
             return nil

@@ -50,3 +50,27 @@ import Testing
         #expect(calls == 2)
     }
 }
+
+@Suite struct MboxTests {
+    /// An mbox file, and the messages read from it: without the empty line a writer puts after each one, and with
+    /// ">From " quoting undone.
+    static let files: [(String, [String])] = [
+        ("From a\nA\n", ["From a\nA\n"]),
+        ("From a\nA\n\n", ["From a\nA\n"]),
+        ("From a\nA\n\nFrom b\nB\n\n", ["From a\nA\n", "From b\nB\n"]),
+        ("From a\r\nA\r\n\r\nFrom b\r\nB\r\n\r\n", ["From a\r\nA\r\n", "From b\r\nB\r\n"]),
+        // A "From " line with no empty line before it is text; a message without a final newline keeps its end.
+        ("From a\nA\nFrom b\n", ["From a\nA\nFrom b\n"]),
+        ("From a\nA", ["From a\nA"]),
+        ("From a\n\n", ["From a\n"]),
+        ("From a\n>From here\n>>From there\n> From not\n>Fromage\n>From", ["From a\nFrom here\n>From there\n"
+            + "> From not\n>Fromage\n>From"]),
+    ]
+
+    @Test(arguments: files)
+    func messagesAreReadAsTheyWereBeforeTheMboxHeldThem(file: String, messages: [String]) {
+        let bytes = Array(file.utf8)
+        let read = Mbox.split(bytes).map { String(decoding: Mbox.unquoted(bytes[$0]), as: UTF8.self) }
+        #expect(read == messages)
+    }
+}

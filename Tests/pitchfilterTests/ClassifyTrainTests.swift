@@ -160,6 +160,46 @@ import Testing
         #expect(tokens.allSatisfy { $0["weight"] as? Double == 1 })
     }
 
+    /// Found by an audit: the last message of an mbox kept the empty line its writer adds, so it was another
+    /// message than itself once more mail was appended, or read from its own file; and ">From " quoting stayed.
+    @Test func aMessageCountsOnceWhetherReadFromAGrowingMboxOrItsOwnFile() throws {
+        let scratch = try Scratch()
+        let file = try scratch.write("one.eml", Self.pitch + "From what I hear, you are busy.\n")
+        let envelope = "From a@example.com Mon Jan  1 00:00:00 2024\n"
+        let mbox = try scratch.write("box.mbox", envelope + Self.pitch + ">From what I hear, you are busy.\n\n")
+        let db = scratch.path("db.sqlite")
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", mbox]).text == "learned 1, already known 0, moved 0, forgotten 0, not known 0\n")
+        try scratch.write("box.mbox", try String(contentsOfFile: mbox, encoding: .utf8) + envelope + Self.ham + "\n")
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", mbox]).text == "learned 1, already known 1, moved 0, forgotten 0, not known 0\n")
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", file]).text == "learned 0, already known 1, moved 0, forgotten 0, not known 0\n")
+    }
+
+    @Test func anEmptyFileIsNoMessage() throws {
+        let scratch = try Scratch()
+        let empty = try scratch.write("empty.eml", "")
+        let classify = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), empty])
+        #expect(classify.status == 3)
+        #expect(classify.text.isEmpty)
+        #expect(classify.stderr == "pitchfilter: cannot read \(empty): the file is empty\n")
+    }
+
+    /// `--db "$UNSET"` trained the default database; the pipe filter, which must not fail, leaves it to the
+    /// parser too, and a non-zero status makes procmail and Dovecot keep their own copy.
+    @Test(arguments: [["train", "--db", "", "--pitch"], ["classify", "--db", ""], ["filter", "--db", ""],
+                      ["filter", "--db="]])
+    func anEmptyDatabasePathIsRefused(arguments: [String]) throws {
+        let scratch = try Scratch()
+        let pitch = try scratch.write("p.eml", Self.pitch)
+        let home = scratch.path("home")
+        let run = try Run.pitchfilter(arguments + (arguments[0] == "filter" ? [] : [pitch]),
+                                      stdin: Array(Self.pitch.utf8), environment: ["HOME": home, "PATH": "/usr/bin:/bin"])
+        #expect(run.status == 64)
+        #expect(run.text.isEmpty)
+        #expect(run.stderr.contains(arguments.last == "--db=" ? "Missing value for '--db <path>'"
+                                                              : "--db needs a path; an empty one is refused"))
+        #expect(!FileManager.default.fileExists(atPath: home))
+    }
+
     @Test func mboxAndMaildirAreReadMessageByMessage() throws {
         let scratch = try Scratch()
         let mbox = try scratch.write("box.mbox", "From a@example.com Mon Jan  1 00:00:00 2024\n" + Self.pitch
