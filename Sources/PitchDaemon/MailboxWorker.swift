@@ -57,6 +57,32 @@ final class MailboxWorker {
 
     var quarantine: MaildirFolder { maildir.folder(policy.quarantineFolder) }
 
+    /// Whether `prepare` has run to its end. Until it has, a scan only tries it again: a scan before the mail
+    /// already there was taken stock of would take all of it for new.
+    private(set) var isPrepared = false
+    private var reportedMissingMaildir = false
+
+    /// Prepares the mailbox unless that is done; returns whether it is done.
+    func prepareIfNeeded() -> Bool {
+        if isPrepared { return true }
+        guard maildir.inbox.exists else {
+            // An MDA creates the Maildir with its first delivery, with the owner and modes it needs; a Maildir
+            // the service made would have the service's, and a mistyped path would look watched.
+            if !reportedMissingMaildir {
+                logger.notice("no Maildir here (no cur/): watched from when one is delivered to")
+                reportedMissingMaildir = true
+            }
+            return false
+        }
+        do {
+            try prepare()
+            return true
+        } catch {
+            failed("cannot prepare the mailbox", error)
+            return false
+        }
+    }
+
     /// Creates the quarantine folder and, the first time this mailbox is seen, takes stock of the mail already
     /// in it: those files are recorded as found, not classified or learned from. Only the INBOX's `new/` is left
     /// to be classified, and the Sent folder's recipients are learned.
@@ -70,7 +96,10 @@ final class MailboxWorker {
             }
         }
         try settleInterruptedMoves()
-        guard try !store.isInventoried(mailbox: maildir.root) else { return }
+        guard try !store.isInventoried(mailbox: maildir.root) else {
+            isPrepared = true
+            return
+        }
         let now = Self.now()
         var changes: [JournalChange] = []
         var sentRecipients: [String] = []
@@ -92,6 +121,7 @@ final class MailboxWorker {
         }
         changes.append(.inventoried(mailbox: maildir.root, at: now))
         try store.apply(changes)
+        isPrepared = true
         let added = try store.addContacts(sentRecipients, source: .sent, at: now)
         try Engine.rememberMessageIDs(of: sentMessages, in: store)
         logger.info("took stock of the mailbox", metadata: [
@@ -115,6 +145,7 @@ final class MailboxWorker {
     /// messages: a shutdown waits for at most the message in hand.
     func scanAll(shouldStop: () -> Bool) {
         needsRetry = false
+        guard prepareIfNeeded() else { return }
         let folders: [MaildirFolder]
         do {
             folders = try maildir.allFolders()

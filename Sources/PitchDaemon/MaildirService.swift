@@ -199,18 +199,15 @@ private struct WatchLoop {
         let worker = MailboxWorker(maildir: maildir, policy: mailbox.policy, cutoffs: configuration.cutoffs,
                                    reasons: configuration.reasons, store: store, logger: logger)
         workers[maildir.root] = worker
-        do {
-            try maildir.inbox.create()
-            try worker.prepare()
-        } catch {
-            // Still watched: the scans retry, and log if the problem stays.
-            logger.warning("cannot prepare the mailbox: \(error)", metadata: ["mailbox": "\(maildir.root)"])
-        }
+        // Watched from when it is prepared: a Maildir not there yet, or a database locked now, are tried again
+        // at every scan.
+        _ = worker.prepareIfNeeded()
         watchFolders(of: worker)
         worker.scanAll(shouldStop: { control.stopping })
     }
 
     private mutating func watchFolders(of worker: MailboxWorker) {
+        guard worker.isPrepared else { return }
         let root = worker.maildir.root
         let watched = Set(watches.values.filter { $0.root == root }
             .map { "\($0.folder.path)/\($0.subdirectory?.rawValue ?? "")" })
@@ -253,6 +250,7 @@ private struct WatchLoop {
         let control = self.control
         for worker in workers.values.sorted(by: { $0.maildir.root < $1.maildir.root }) {
             if stopping { return }
+            _ = worker.prepareIfNeeded()
             watchFolders(of: worker)
             worker.scanAll(shouldStop: { control.stopping })
             worker.scanSucceeded()

@@ -41,6 +41,13 @@ struct Serve: AsyncParsableCommand {
     var check = false
 
 
+    func validate() throws {
+        // An unset variable in a unit file (`--db "$DB"`) must not mean the default, or the current directory.
+        if db?.isEmpty == true || maildir.contains("") || config?.isEmpty == true {
+            throw ValidationError("--db, --maildir and --config need a path; an empty one is refused")
+        }
+    }
+
     func run() async throws {
         let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter)
@@ -88,8 +95,11 @@ struct Serve: AsyncParsableCommand {
             }
             for mailbox in configuration.mailboxes {
                 let policy = mailbox.policy
-                print("mailbox \(mailbox.path): pitch \(policy.onPitch.rawValue) into \(policy.quarantineFolder), "
-                    + "unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), sent \(policy.sentFolder)")
+                // The service never creates a user's Maildir: it waits for the MDA's first delivery.
+                let missing = access(mailbox.path + "/cur", F_OK) == 0 ? "" : " (no Maildir there yet)"
+                print("mailbox \(mailbox.path)\(missing): pitch \(policy.onPitch.rawValue) into "
+                    + "\(policy.quarantineFolder), unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), "
+                    + "sent \(policy.sentFolder)")
             }
             return
         }

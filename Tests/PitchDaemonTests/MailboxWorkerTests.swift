@@ -198,6 +198,27 @@ import Testing
         #expect(try store.recordedFolders(mailbox: maildir.root) == [renamed.path])
     }
 
+    /// Found by an audit: `serve --maildir /typo` created a Maildir there, and a mailbox configured before its
+    /// first delivery got one with the service's owner and modes.
+    @Test func aMaildirNotThereYetIsLeftAloneUntilItsFirstDelivery() throws {
+        let later = Maildir(root: root + "/later/Maildir")
+        let worker = MailboxWorker(maildir: later, policy: MailboxPolicy(), store: store,
+                                   logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.isPrepared)
+        #expect(!worker.needsRetry)
+        #expect(!FileManager.default.fileExists(atPath: root + "/later"))
+
+        // What an MDA does: create the Maildir and deliver into new/.
+        try FileManager.default.createDirectory(atPath: later.root, withIntermediateDirectories: true)
+        try later.inbox.create()
+        try later.inbox.deliver([Self.pitch[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.isPrepared)
+        #expect(try files(later.inbox).isEmpty)
+        expectTagged(try files(later.folder(".Pitches"))["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
+    }
+
     @Test func movingOutOfQuarantineTeachesHamAndMovingInTeachesPitch() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try deliver(Self.ham, "2.M1P1Q1.test")

@@ -125,15 +125,22 @@ import Testing
     }
 
     @Test func checkPrintsWhatWouldBeWatched() throws {
-        let file = try writeConfiguration(mailboxes: ["one"])
+        let file = try writeConfiguration(mailboxes: ["one", "two"])
+        try deliver(into: "one", name: "1.M1P1Q1.test")
         let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
         #expect(run.status == 0)
         #expect(run.text == """
             configuration valid: database \(root.path)/db.sqlite
             classifier: pitch at 0.9 or above, ham at 0.2 or below
             mailbox \(root.path)/one: pitch quarantine into .Pitches, unsure tag, ham leave, sent .Sent
+            mailbox \(root.path)/two (no Maildir there yet): pitch quarantine into .Pitches, unsure tag, ham leave, \
+            sent .Sent
 
             """)
+        // An empty path is refused, not taken for the default or the current directory.
+        let empty = try Run.pitchfilter(["serve", "--db", "", "--maildir", root.path + "/one", "--check"])
+        #expect(empty.status == 64)
+        #expect(empty.stderr.contains("--db, --maildir and --config need a path; an empty one is refused"))
     }
 
     @Test func serveAndQuarantineAreListedAndTheirHelpComesFromTheServiceExecutable() throws {
