@@ -11,6 +11,13 @@ public protocol ContactBook: AnyObject, ContactLookup {
     @discardableResult
     func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int
 
+    /// Takes back what ham training taught of each address: the address, and its domain unless another known
+    /// address is there. For a message learned as ham then corrected (moved to pitch, or forgotten): otherwise one
+    /// mistaken ham made its sender a known correspondent for good. Addresses the owner wrote to stay known.
+    /// Returns how many addresses were removed.
+    @discardableResult
+    func removeHamContacts(_ addresses: [String]) throws -> Int
+
     /// Every known address, sorted, without the domain entries.
     func allContacts() throws -> [Contact]
 }
@@ -126,6 +133,23 @@ public final class InMemoryContactBook: ContactBook {
                 }
             }
             return added
+        }
+    }
+
+    @discardableResult
+    public func removeHamContacts(_ addresses: [String]) -> Int {
+        entries.withLock { entries in
+            var removed = 0
+            for address in addresses {
+                guard let keys = ContactKeys.of(address), entries[keys.address]?.source == .ham else { continue }
+                entries[keys.address] = nil
+                removed += 1
+                if let domain = keys.domain, entries[domain]?.source == .ham,
+                   !entries.keys.contains(where: { $0 != domain && $0.hasSuffix(domain) }) {
+                    entries[domain] = nil
+                }
+            }
+            return removed
         }
     }
 

@@ -266,6 +266,40 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    @discardableResult
+    public func removeHamContacts(_ addresses: [String]) throws -> Int {
+        guard access == .readWrite else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: removing contacts needs read-write)")
+        }
+        return try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: true) { () throws(StoreError) -> Int in
+                let remove = try connection.statement("DELETE FROM contacts WHERE key = ?1 AND source = 'ham'")
+                defer { remove.reset() }
+                // Keys of addresses end in "@domain", the domain's own key is exactly that.
+                let neighbour = try connection.statement(
+                    "SELECT 1 FROM contacts WHERE key != ?1 AND substr(key, -length(?1)) = ?1 LIMIT 1")
+                defer { neighbour.reset() }
+                var removed = 0
+                for address in addresses {
+                    guard let keys = ContactKeys.of(address) else { continue }
+                    try remove.bind(1, keys.address)
+                    try remove.run()
+                    guard sqlite3_changes(connection.handle) > 0 else { continue }
+                    removed += 1
+                    guard let domain = keys.domain else { continue }
+                    try neighbour.bind(1, domain)
+                    let othersThere = try neighbour.step()
+                    neighbour.reset()
+                    if !othersThere {
+                        try remove.bind(1, domain)
+                        try remove.run()
+                    }
+                }
+                return removed
+            }
+        }
+    }
+
     public func relationship(with address: String) throws -> Relationship {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> Relationship in

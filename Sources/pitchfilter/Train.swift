@@ -82,6 +82,7 @@ struct Train: ParsableCommand {
         let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies)
         let now = Int64(time(nil))
         var hamSenders: [String] = []
+        var formerHamSenders: [String] = []
         var messageIDs: [UInt64] = []
         let writer = OverlappedWriter(store: store)
         var failed = 0
@@ -106,6 +107,12 @@ struct Train: ParsableCommand {
                     }
                 }
                 var items = try prepared.map { try $0.get() }
+                // A correction takes back the contact that learning the message as ham had added: the ledger as
+                // the run began says which messages were ham.
+                if target != .ham {
+                    let before = try replies.ledgerClasses(of: items.map(\.0.digest))
+                    formerHamSenders += zip(items, before).compactMap { item, was in was == .ham ? item.1 : nil }
+                }
                 if readsBands {
                     let newBands = Set(items.compactMap(\.2).flatMap(\.bands)).subtracting(bandsRead)
                     templates.add(try replies.templateSnapshot(bands: newBands))
@@ -155,6 +162,8 @@ struct Train: ParsableCommand {
             try writer.finish()
             try store.inOneWrite {
                 try store.addContacts(hamSenders, source: .ham, at: now)
+                let stillHam = Set(hamSenders.map { $0.lowercased() })
+                try store.removeHamContacts(formerHamSenders.filter { !stillHam.contains($0.lowercased()) })
                 try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
             }
             store.checkpointIfLarge()

@@ -63,6 +63,24 @@ import Testing
         ])
     }
 
+    /// A correction takes back a contact that ham training made, and only that: a domain another known address
+    /// still makes known stays, and so does everyone the owner wrote to.
+    @Test(arguments: Kind.allCases)
+    func correctingAHamTakesBackOnlyWhatItTaught(kind: Kind) throws {
+        let book = try makeBook(kind)
+        try book.addContacts(["maya@brightfield.example"], source: .sent, at: 100)
+        try book.addContacts(["tom@brightfield.example", "dan@slotwise.example", "lea@quayside.example",
+                              "ana@quayside.example", "pal@gmail.com"], source: .ham, at: 200)
+        #expect(try book.removeHamContacts(["Maya@Brightfield.example", "TOM@brightfield.example",
+                                            "dan@slotwise.example", "lea@quayside.example", "pal@gmail.com",
+                                            "nobody@nowhere.example", "not an address"]) == 4)
+        #expect(try book.allContacts().map(\.address) == ["ana@quayside.example", "maya@brightfield.example"])
+        #expect(try book.relationship(with: "tom@brightfield.example") == .knownDomain)
+        #expect(try book.relationship(with: "dan@slotwise.example") == .firstContact)
+        #expect(try book.relationship(with: "lea@quayside.example") == .knownDomain)
+        #expect(try book.relationship(with: "pal@gmail.com") == .firstContact)
+    }
+
     @Test(arguments: [
         ("gmail.com", true), ("GoogleMail.com", true), ("yahoo.fr", true), ("gmx.de", true), ("gmail.example", true),
         ("fastmail.example", true), ("groupmail.example", false),
