@@ -32,6 +32,7 @@ public enum EncodedWords {
         var out: [UInt8] = []
         out.reserveCapacity(min(value.count, limit) + 4)
         var run = PendingRun()
+        var charsets: [String] = []
         var rawStart = value.startIndex
         var index = value.startIndex
         let end = value.endIndex
@@ -48,6 +49,15 @@ public enum EncodedWords {
                 log.record(.invalidEncodedWord, detail: detail)
                 index += 1
             case .word(let word):
+                if !charsets.contains(word.key) {
+                    // Each new charset can cost glibc a module load; no field needs more than a few.
+                    guard charsets.count < maxCharsetsPerValue else {
+                        log.record(.invalidEncodedWord, detail: "more than \(maxCharsetsPerValue) charsets in one field")
+                        index += 1
+                        continue
+                    }
+                    charsets.append(word.key)
+                }
                 var found: [Defect] = []
                 let payload = word.isBase64
                     ? TransferDecoding.decodeBase64(word.text, defects: &found)
@@ -111,6 +121,9 @@ public enum EncodedWords {
         case malformed(String)
         case word(Word)
     }
+
+    /// Charsets decoded in one field; the words of any further one are shown as written.
+    static let maxCharsetsPerValue = 8
 
     /// Longest charset (with language) accepted; RFC 2047 caps a whole encoded word at 75 characters.
     private static let maxCharsetLength = 75

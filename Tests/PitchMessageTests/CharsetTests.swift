@@ -150,6 +150,24 @@ struct CharsetTests {
         #expect(result.kinds == kinds)
     }
 
+    /// Converters are kept and reused: each text starts from the initial state, whatever the last one left (a
+    /// shift into JIS X 0208 with no shift back, a UTF-16 byte order mark).
+    @Test func aReusedConverterStartsAfresh() {
+        let unfinished: [UInt8] = [0x1B, 0x24, 0x42, 0x46, 0x7C]  // ESC $ B, then 日, and no ESC ( B
+        let ascii: [UInt8] = [0x41, 0x42]
+        let bigEndian: [UInt8] = [0xFE, 0xFF, 0x00, 0x48]
+        let littleEndian: [UInt8] = [0xFF, 0xFE, 0x48, 0x00]
+        let noMark: [UInt8] = [0x48, 0x00, 0x00, 0x48]
+        let unmarked = Charsets.decode(noMark[...], label: "utf-16").text
+        for _ in 0..<3 {
+            #expect(Charsets.decode(unfinished[...], label: "iso-2022-jp").text == "日")
+            #expect(Charsets.decode(ascii[...], label: "iso-2022-jp").text == "AB")
+            #expect(Charsets.decode(bigEndian[...], label: "utf-16").text == "H")
+            #expect(Charsets.decode(noMark[...], label: "utf-16").text == unmarked)
+            #expect(Charsets.decode(littleEndian[...], label: "utf-16").text == "H")
+        }
+    }
+
     @Test func defectDetails() {
         let unknown = Charsets.decode(grusseLatin1[...], label: " X-Foo-Bar ")
         #expect(unknown.defects == [Defect(.unknownCharset, detail: " X-Foo-Bar ")])
