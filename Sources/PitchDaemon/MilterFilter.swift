@@ -105,20 +105,26 @@ public final class MilterFilter: MilterHandler {
     public func decide(_ message: MilterMessage) async -> [MilterReply] {
         var logger = self.logger
         if let queueID = message.envelope.queueID { logger[metadataKey: "queue_id"] = "\(queueID)" }
+        // Whatever happens to the message, a sender's X-Pitch-* fields never go through: only the header's names
+        // are needed for that, and they are all there.
+        let forged = Self.removingForgedFields(message.headerNames)
         if message.isTruncated {
             logger.notice(
-                "message of \(message.size) bytes accepted untouched (limit \(configuration.maximumMessageBytes))")
-            return []
+                "message of \(message.size) bytes accepted unclassified (limit \(configuration.maximumMessageBytes))")
+            return forged
         }
         let sessionLogger = logger
         do {
-            return try await pool.runIfActive { [self] in try self.decideNow(message, logger: sessionLogger) }
+            return try await pool.runIfActive { [self] in
+                forged + (try self.decideNow(message, logger: sessionLogger))
+            }
         } catch {
-            logger.warning("message accepted untouched: \(error)")
-            return []
+            logger.warning("message accepted unclassified: \(error)")
+            return forged
         }
     }
 
+    /// The changes besides removing forged fields.
     private func decideNow(_ message: MilterMessage, logger: Logger) throws -> [MilterReply] {
         guard let store = openStore() else { return [] }
         if let user = message.envelope.authenticatedUser {
@@ -138,7 +144,7 @@ public final class MilterFilter: MilterHandler {
             }
             return (tokens, assessment.classification)
         }
-        var replies = Self.removingForgedFields(message.headerNames)
+        var replies: [MilterReply] = []
         let fields = Engine.fields(for: classification, reasons: reasons)
         switch configuration.headerPosition {
         // Inserted at index 0 in reverse, so that they read in order at the top.
@@ -179,15 +185,27 @@ public final class MilterFilter: MilterHandler {
         return deletions.reversed()
     }
 
-    /// The Subject with the tag in front, keeping its folding (the MTA wants bare LF between lines).
+    /// The Subject with the tag in front, keeping its folding (the MTA wants bare LF between lines), or nil to
+    /// leave it as it is: already tagged, or bytes a reply could not give back unchanged (8-bit text that is not
+    /// UTF-8, which raw legacy mailers send, and a CR that does not end a line).
     static func taggedSubject(_ message: Message, tag: String) -> String? {
         guard let field = message.header.first(named: "Subject") else { return nil }
-        var value = String(decoding: message.raw[field.valueRange], as: UTF8.self)
-            .replacingCRLF()
+        let raw = message.raw[field.valueRange]
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.count)
+        for index in raw.indices {
+            if raw[index] == 0x0D {
+                guard index + 1 < raw.endIndex, raw[index + 1] == 0x0A else { return nil }
+                continue
+            }
+            bytes.append(raw[index])
+        }
+        guard var value = String(validating: bytes, as: UTF8.self) else { return nil }
         while value.hasPrefix(" ") || value.hasPrefix("\t") { value.removeFirst() }
         if value.hasSuffix("\n") { value.removeLast() }
         guard !value.hasPrefix(tag) else { return nil }
-        return tag + " " + value
+        // An empty Subject, or one whose text starts on a folded line, gets no blank of its own before it.
+        return value.isEmpty || value.hasPrefix("\n") ? tag + value : tag + " " + value
     }
 
     /// Template sightings and message ids waiting to be written: one write transaction per message was a third
@@ -245,11 +263,5 @@ public final class MilterFilter: MilterHandler {
                 return nil
             }
         }
-    }
-}
-
-extension String {
-    fileprivate func replacingCRLF() -> String {
-        String(decoding: utf8.filter { $0 != 0x0D }, as: UTF8.self)
     }
 }

@@ -34,8 +34,10 @@ public struct MilterServerConfiguration: Sendable {
     /// Sessions at once; a connection beyond this is closed at once and the MTA applies its
     /// `milter_default_action` (accept, in the recommended configuration) to that message.
     public var maximumSessions = 256
-    /// A session silent for this long is closed: longer than Postfix's default milter_content_timeout (300 s).
-    public var idleTimeout = TimeAmount.seconds(330)
+    /// A session silent for this long is closed. The MTA is silent while its SMTP client sends DATA, which a large
+    /// message on a slow line can make last many minutes, and a closed session gets the MTA's default action:
+    /// untagged, or deferred. So libmilter's own default; idle sessions cost little, and `maximumSessions` caps them.
+    public var idleTimeout = TimeAmount.seconds(7_210)
     /// Bytes kept of one message; beyond this the message is accepted untouched.
     public var maximumMessageBytes = 32 << 20
     public var maximumPacketBytes = MilterFrameDecoder.defaultMaximumPacketBytes

@@ -189,13 +189,24 @@ public struct MilterSession: Sendable {
     /// The handler's changes for the message just decided: they go out, then the message is accepted.
     ///
     /// Handlers give field values as they read (`ham, score=…`). With SMFIP_HDR_LEADSPC agreed, the MTA writes
-    /// `name:` and the value exactly as sent, so the space that belongs after the colon is added here.
+    /// `name:` and the value exactly as sent, so the space that belongs after the colon is added here. A change
+    /// of a kind the MTA did not agree to in OPTNEG is not sent: Sendmail honours one while logging that the
+    /// filter lied, and a stricter MTA would fail the message.
     public mutating func decided(_ changes: [MilterReply]) -> MilterAction {
         guard state == .awaitingDecision else { return .none }  // aborted or closed meanwhile
         resetMessage()
         state = .ready
         let spaced = protocolFlags.contains(.headerLeadingSpace)
-        return .reply(changes.map { spaced ? $0.withLeadingSpace : $0 } + [.accept])
+        return .reply(changes.filter(isAgreed).map { spaced ? $0.withLeadingSpace : $0 } + [.accept])
+    }
+
+    private func isAgreed(_ change: MilterReply) -> Bool {
+        switch change {
+        case .addHeader, .insertHeader: actions.contains(.addHeaders)
+        case .changeHeader: actions.contains(.changeHeaders)
+        case .quarantine: actions.contains(.quarantine)
+        case .negotiate, .continue, .accept, .tempfail, .progress: true
+        }
     }
 
     private mutating func fail(_ error: MilterError) -> MilterAction {

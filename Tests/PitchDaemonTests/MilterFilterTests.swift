@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PitchMessage
 import PitchMilter
 import PitchStore
 import Testing
@@ -173,5 +174,50 @@ import Testing
         var message = try Self.milterMessage("pitch/h-p-003.eml")
         message.isTruncated = true
         #expect(await filter.decide(message) == [])
+    }
+
+    /// Found by an audit: a message that was not classified (too large, outbound, no database) kept a sender's
+    /// forged X-Pitch-Status, which Sieve or mail client rules then acted on.
+    @Test func forgedFieldsAreDeletedFromMessagesThatAreNotClassified() async throws {
+        let forged: [MilterReply] = [.changeHeader(index: 1, name: "X-Pitch-Status", value: "")]
+        let (filter, _) = try filter()
+        var message = try Self.milterMessage("pitch/h-p-003.eml")
+        message.headerNames = ["Received", "X-Pitch-Status", "Subject"]
+        message.isTruncated = true
+        #expect(await filter.decide(message) == forged)
+
+        var outbound = try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)
+        outbound.headerNames = message.headerNames
+        #expect(await filter.decide(outbound) == forged)
+
+        var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        configuration.subjectTag = "[PITCH]"
+        let noDatabase = MilterFilter(configuration: configuration, databasePath: directory.path, logger: Logger(
+            label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        message.isTruncated = false
+        #expect(await noDatabase.decide(message) == forged)
+    }
+
+    /// The Subject with the tag, or nil where a reply could not give the rest back byte for byte.
+    @Test(arguments: [
+        ("Subject: Quick question\r\n", "[PITCH] Quick question"),
+        ("Subject: Caf\u{E9} call\r\n", "[PITCH] Caf\u{E9} call"),
+        ("Subject: =?utf-8?q?caf=C3=A9?= call\r\n", "[PITCH] =?utf-8?q?caf=C3=A9?= call"),
+        ("Subject: one\r\n two\r\n", "[PITCH] one\n two"),
+        ("Subject:\r\n\tquick call\r\n", "[PITCH]\n\tquick call"),
+        ("Subject:\r\n", "[PITCH]"),
+        ("Subject: [PITCH] again\r\n", nil),
+        ("Subject: quick\rcall\r\n", nil),
+        ("From: a@example.org\r\n", nil),
+    ] as [(String, String?)])
+    func subjectTags(header: String, tagged: String?) {
+        let message = Message(bytes: Array((header + "\r\nBody\r\n").utf8))
+        #expect(MilterFilter.taggedSubject(message, tag: "[PITCH]") == tagged)
+    }
+
+    /// Latin-1 bytes (not UTF-8) as a raw legacy mailer sends them: left alone, not turned into U+FFFD.
+    @Test func aSubjectThatIsNotUTF8IsNotTagged() {
+        let message = Message(bytes: Array("Subject: Caf".utf8) + [0xE9] + Array(" call\r\n\r\nBody\r\n".utf8))
+        #expect(MilterFilter.taggedSubject(message, tag: "[PITCH]") == nil)
     }
 }

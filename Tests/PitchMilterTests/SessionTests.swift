@@ -139,6 +139,24 @@ import Testing
         #expect(session.state == .ready)
     }
 
+    /// Found by an audit: changes went out whatever the MTA had agreed to.
+    @Test(arguments: [
+        (0x00, [] as [MilterReply]),
+        (0x01, [.addHeader(name: "X-Pitch-Status", value: " pitch")]),
+        (0x11, [.addHeader(name: "X-Pitch-Status", value: " pitch"),
+                .changeHeader(index: 1, name: "X-Pitch-Status", value: "")]),
+        (0x31, [.addHeader(name: "X-Pitch-Status", value: " pitch"),
+                .changeHeader(index: 1, name: "X-Pitch-Status", value: ""), .quarantine(reason: "pitch")]),
+    ] as [(UInt32, [MilterReply])])
+    func onlyChangesTheMTAAgreedToGoOut(offered: UInt32, sent: [MilterReply]) {
+        let negotiation = MilterCommand.negotiate(version: 6, actions: MilterActions(rawValue: offered),
+                                                  protocol: MilterProtocolFlags(rawValue: 0x1FFFFF))
+        var session = Self.session(at: .awaitingDecision, negotiatedWith: negotiation)
+        #expect(session.decided([.addHeader(name: "X-Pitch-Status", value: "pitch"),
+                                 .changeHeader(index: 1, name: "X-Pitch-Status", value: ""),
+                                 .quarantine(reason: "pitch")]) == .reply(sent + [.accept]))
+    }
+
     @Test func withoutLeadingSpaceTheMTAAddsTheSpaceItself() {
         var session = Self.session(at: .ready, negotiatedWith: Self.noNoReply)
         _ = session.receive(.mail(["<a@example.org>"]))
