@@ -22,6 +22,9 @@ public struct Limits: Hashable, Sendable {
     /// Decoded text kept per text part, in UTF-8 bytes. 1 MiB is a long novel chapter; a pitch is
     /// a few hundred words, and the tokenizer's cost is linear in this.
     public var maxDecodedTextBytes: Int = 1 << 20
+    /// Decoded HTML read per part before its text is taken out, in UTF-8 bytes. Markup, comments and styles take
+    /// room the text does not: with the text's own bound, a megabyte of comment in front hid a pitch's words.
+    public var maxDecodedHTMLBytes: Int = 4 << 20
 
     public init() {}
 

@@ -28,18 +28,20 @@ extension Message {
 
     public func decodeText(of part: Part) -> TextPart {
         var defects: [Defect] = []
-        // Every transfer and charset encoding turns 4 bytes into at least one UTF-8 byte, so 4 × the text limit
+        let isHTML = part.contentType.subtype == "html"
+        let decodedLimit = isHTML ? max(limits.maxDecodedHTMLBytes, limits.maxDecodedTextBytes) : limits.maxDecodedTextBytes
+        // Every transfer and charset encoding turns 4 bytes into at least one UTF-8 byte, so 4 × the decoded limit
         // of input is all that can reach the limit; the rest of a huge body is never copied or decoded.
-        let inputLimit = limits.maxDecodedTextBytes.multipliedReportingOverflow(by: 4)
+        let inputLimit = decodedLimit.multipliedReportingOverflow(by: 4)
         let bodyLimit = inputLimit.overflow ? Int.max : inputLimit.partialValue
         if part.bodyRange.count > bodyLimit {
             defects.append(Defect(.textTruncated, at: part.bodyRange.lowerBound + bodyLimit))
         }
         let body = decodedBody(of: part, maxInputBytes: bodyLimit, defects: &defects)
-        let decoded = Charsets.decode(body[...], label: part.contentType.charset, maxUTF8Bytes: limits.maxDecodedTextBytes)
+        let decoded = Charsets.decode(body[...], label: part.contentType.charset, maxUTF8Bytes: decodedLimit)
         defects += decoded.defects.map { Defect($0.kind, at: $0.offset ?? part.bodyRange.lowerBound, detail: $0.detail) }
         let mimeType = part.contentType.mimeType
-        guard part.contentType.subtype == "html" else {
+        guard isHTML else {
             return TextPart(partIndex: part.index, mimeType: mimeType, text: Self.withLFLineEndings(decoded.text),
                             links: [], images: [], defects: defects)
         }

@@ -15,6 +15,9 @@ extension Tokenizer {
     private static let maxHeaderFields = 200
     /// Words of one field that become "head:" tokens.
     private static let maxWordsPerField = 50
+    /// Tokens the fields' names and words may make in all, so that the body keeps most of a message's bound
+    /// (`Bounds.maxTokens`): 100 fields of junk words filled it before the Subject and text were read.
+    static let maxFieldTokens = 1_000
     /// Received fields read, from the top: the hops nearest the recipient, which a sender forges least.
     private static let maxReceivedFields = 12
 
@@ -34,6 +37,7 @@ extension Tokenizer {
     func addHeaderTokens(_ header: Header, message: Message, to out: inout TokenCollector) {
         var defects: [Defect] = []
         var fields = Fields()
+        let start = out.count
         for field in header.fields.prefix(Self.maxHeaderFields) {
             let name = header.name(of: field).lowercased()
             // Our own fields are no evidence about the sender: a verdict read back as tokens would teach the
@@ -56,9 +60,10 @@ extension Tokenizer {
                 fields.receivedCount += 1
                 if fields.received.count < Self.maxReceivedFields { fields.received.append(field) }
             default:
-                if !Self.fieldsWithoutWords.contains(name) {
+                let room = Self.maxFieldTokens - (out.count - start)
+                if room > 0, !Self.fieldsWithoutWords.contains(name) {
                     addWords(of: header.text(of: field, defects: &defects), prefix: "head:", to: &out,
-                             maxWords: Self.maxWordsPerField)
+                             maxWords: min(Self.maxWordsPerField, room))
                 }
             }
         }

@@ -360,6 +360,28 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         ])
     }
 
+    /// Found by an audit: 100 fields of 50 junk words each filled the token bound before the Subject and the body
+    /// were read, and a pitch came out unsure.
+    @Test func junkFieldsLeaveTheSubjectAndTheBodyTheirRoom() {
+        var text = ""
+        for field in 0..<100 {
+            text += "X-T\(field): " + (0..<50).map { "j\(field)x\($0)q" }.joined(separator: " ") + "\n"
+        }
+        text += "Subject: quick question\n\nAre you looking to enhance your recruiting system?\n"
+        let result = tokens(text)
+        // The fields' names still count (one each, 200 fields at most); their words stop at the bound.
+        #expect(result.filter { $0.hasPrefix("head:") }.count + 20 == Tokenizer.maxFieldTokens)  // 20 names, 980 words
+        #expect(result.contains("subj:quick question"))
+        #expect(result.contains("recruiting system"))
+    }
+
+    /// A megabyte of markup in front of the text (a comment, a style sheet) does not push the text out.
+    @Test func markupInFrontOfTheTextDoesNotHideIt() {
+        let html = "Content-Type: text/html\n\n<html><!--" + String(repeating: "x", count: 1_100_000)
+            + "--><p>Are you looking to enhance your recruiting system?</p></html>\n"
+        #expect(tokens(html).contains("recruiting system"))
+    }
+
     @Test func manyHeaderFieldsAreBounded() {
         let result = Tokenizer().tokens(of: Message(bytes: AdversarialMessages.manyFields(5_000)))
         #expect(result.filter { $0.hasPrefix("hdr:") }.count == 200)
