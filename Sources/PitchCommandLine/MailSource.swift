@@ -137,7 +137,9 @@ extension MailSource {
 
     /// A whole file with read(2) into the array's own storage: Foundation's `Data` would be copied once more.
     public static func readFile(_ path: String) -> Result<[UInt8], MailSourceError> {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, for ever. It changes nothing for the
+        // regular files read below.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { return .failure(.unreadable(path, systemReason(errno))) }
         defer { close(descriptor) }
         var status = stat()
@@ -197,12 +199,37 @@ public enum Mbox {
         while let newline = bytes[index...].firstIndex(of: 0x0A) {
             let next = newline + 1
             let isBlank = newline == index || (newline == index + 1 && bytes[index] == 0x0D)
-            if isBlank, bytes[next...].starts(with: from) { starts.append(next) }
+            if isBlank, bytes[next...].starts(with: from), isEnvelopeLine(bytes[next...]) { starts.append(next) }
             index = next
         }
         return starts.indices.map { i in
             starts[i]..<withoutSeparator(bytes, start: starts[i], end: i + 1 < starts.count ? starts[i + 1] : bytes.count)
         }
+    }
+
+    /// Whether the line at the start of `text` is an envelope line ("From sender date") rather than a paragraph
+    /// that happens to begin with "From " in an mbox nobody quoted: it has a time (12:08) and a year (1970-2099),
+    /// as every mbox writer puts them, and is not long.
+    static func isEnvelopeLine(_ text: ArraySlice<UInt8>) -> Bool {
+        let line = text.prefix(while: { $0 != 0x0A }).prefix(400)
+        guard line.count < 400 else { return false }
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        let bytes = Array(line)
+        var hasTime = false
+        var hasYear = false
+        for i in bytes.indices {
+            if i + 4 < bytes.count, isDigit(bytes[i]), isDigit(bytes[i + 1]), bytes[i + 2] == 0x3A,
+               isDigit(bytes[i + 3]), isDigit(bytes[i + 4]) {
+                hasTime = true
+            }
+            let startsWord = i == 0 || bytes[i - 1] == 0x20
+            let endsWord = i + 4 >= bytes.count || bytes[i + 4] == 0x20 || bytes[i + 4] == 0x0D
+            if startsWord, endsWord, i + 3 < bytes.count, bytes[i...(i + 3)].allSatisfy(isDigit) {
+                let year = bytes[i...(i + 3)].reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                if (1970...2099).contains(year) { hasYear = true }
+            }
+        }
+        return hasTime && hasYear
     }
 
     /// `end` less the empty line just before it, if there is one after the message's own last line. Without

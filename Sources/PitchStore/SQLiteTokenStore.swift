@@ -582,6 +582,10 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         if statError == 0, info.st_mode & S_IFMT == S_IFDIR {
             throw .cannotOpen(path: path, detail: "it is a directory, not a database file")
         }
+        // A FIFO or a device would block the open, or never end: the pipe filter would wait for its deadline.
+        if statError == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw .cannotOpen(path: path, detail: "it is not a regular file")
+        }
         let connection: SQLiteConnection
         switch access {
         case .readOnly:

@@ -94,7 +94,8 @@ struct QuarantineCommand: ParsableCommand {
                     }
                     let gone = item.path == nil ? " (no longer in \(entry.folder))" : ""
                     output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(Engine.formatScore(entry.score))  "
-                        + "\(entry.sender.isEmpty ? "-" : entry.sender)  \(entry.subject)\(gone)\n"
+                        + "\(entry.sender.isEmpty ? "-" : TerminalText.safe(entry.sender))  "
+                        + "\(TerminalText.safe(entry.subject))\(gone)\n"
                 }
                 guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }
             }

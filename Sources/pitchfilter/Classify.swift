@@ -89,7 +89,7 @@ struct Classify: ParsableCommand {
             }
             for evidence in strongest {
                 line += "\n    \(Engine.formatScore(evidence.probability))  pitch \(evidence.counts.pitch) "
-                    + "ham \(evidence.counts.ham)  \(evidence.token)"
+                    + "ham \(evidence.counts.ham)  \(TerminalText.safe(evidence.token))"
                     + (evidence.weight < 1 ? "  (text, weight \(Self.formatWeight(evidence.weight)))" : "")
             }
             return line

@@ -65,7 +65,8 @@ struct Contacts: ParsableCommand {
                 guard let store = try Stores.openForReading(path) else { return }
                 var output = ""
                 for contact in try store.allContacts() {
-                    output += "\(contact.address) \(contact.source.rawValue) \(CalendarDay.of(contact.addedAt))\n"
+                    output += "\(TerminalText.safe(contact.address)) \(contact.source.rawValue) "
+                        + "\(CalendarDay.of(contact.addedAt))\n"
                 }
                 guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }
             } catch let exit as ExitCode {

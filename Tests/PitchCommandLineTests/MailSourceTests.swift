@@ -54,16 +54,20 @@ import Testing
 @Suite struct MboxTests {
     /// An mbox file, and the messages read from it: without the empty line a writer puts after each one, and with
     /// ">From " quoting undone.
+    static let a = "From a@example.org Mon Jan  1 00:00:00 2024"
+    static let b = "From MAILER-DAEMON Fri Jul  8 12:08:34 2011"
     static let files: [(String, [String])] = [
-        ("From a\nA\n", ["From a\nA\n"]),
-        ("From a\nA\n\n", ["From a\nA\n"]),
-        ("From a\nA\n\nFrom b\nB\n\n", ["From a\nA\n", "From b\nB\n"]),
-        ("From a\r\nA\r\n\r\nFrom b\r\nB\r\n\r\n", ["From a\r\nA\r\n", "From b\r\nB\r\n"]),
-        // A "From " line with no empty line before it is text; a message without a final newline keeps its end.
-        ("From a\nA\nFrom b\n", ["From a\nA\nFrom b\n"]),
-        ("From a\nA", ["From a\nA"]),
-        ("From a\n\n", ["From a\n"]),
-        ("From a\n>From here\n>>From there\n> From not\n>Fromage\n>From", ["From a\nFrom here\n>From there\n"
+        ("\(a)\nA\n", ["\(a)\nA\n"]),
+        ("\(a)\nA\n\n", ["\(a)\nA\n"]),
+        ("\(a)\nA\n\n\(b)\nB\n\n", ["\(a)\nA\n", "\(b)\nB\n"]),
+        ("\(a)\r\nA\r\n\r\n\(b)\r\nB\r\n\r\n", ["\(a)\r\nA\r\n", "\(b)\r\nB\r\n"]),
+        // A "From " line with no empty line before it is text, and so is a paragraph that begins with "From "
+        // without a sender and a date; a message without a final newline keeps its end.
+        ("\(a)\nA\n\(b)\n", ["\(a)\nA\n\(b)\n"]),
+        ("\(a)\nA\n\nFrom the new place, at 10:30 on Monday.\n", ["\(a)\nA\n\nFrom the new place, at 10:30 on Monday.\n"]),
+        ("\(a)\nA", ["\(a)\nA"]),
+        ("\(a)\n\n", ["\(a)\n"]),
+        ("\(a)\n>From here\n>>From there\n> From not\n>Fromage\n>From", ["\(a)\nFrom here\n>From there\n"
             + "> From not\n>Fromage\n>From"]),
     ]
 
@@ -72,5 +76,18 @@ import Testing
         let bytes = Array(file.utf8)
         let read = Mbox.split(bytes).map { String(decoding: Mbox.unquoted(bytes[$0]), as: UTF8.self) }
         #expect(read == messages)
+    }
+}
+
+@Suite struct TerminalTextTests {
+    /// Token texts and subjects come from senders: an escape sequence must not reach the user's terminal.
+    @Test(arguments: [
+        ("plain", "plain"),
+        ("caf\u{E9} \u{65E5}\u{672C}", "caf\u{E9} \u{65E5}\u{672C}"),
+        ("a\u{1B}[5mb", "a\\u{1B}[5mb"),
+        ("bell\u{07} del\u{7F} c1\u{9B}", "bell\\u{7} del\\u{7F} c1\\u{9B}"),
+    ])
+    func controlCharactersAreWrittenOut(text: String, shown: String) {
+        #expect(TerminalText.safe(text) == shown)
     }
 }

@@ -176,6 +176,21 @@ import Testing
         #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", file]).text == "learned 0, already known 1, moved 0, forgotten 0, not known 0\n")
     }
 
+    /// Found by an audit: a FIFO given as a message or as the database blocked for ever in open(2).
+    @Test func aFIFOIsNeitherAMessageNorADatabase() throws {
+        let scratch = try Scratch()
+        let fifo = scratch.path("fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let pitch = try scratch.write("p.eml", Self.pitch)
+        let binary = Run.executable.path
+        let asMessage = try Run.shell("timeout 20 '\(binary)' classify --db '\(scratch.path("none.sqlite"))' '\(fifo)'")
+        #expect(asMessage.status == 3)
+        #expect(asMessage.stderr == "pitchfilter: cannot read \(fifo): not a regular file\n")
+        let asDatabase = try Run.shell("timeout 20 '\(binary)' classify --db '\(fifo)' '\(pitch)'")
+        #expect(asDatabase.status == 3)
+        #expect(asDatabase.stderr.contains("it is not a regular file"))
+    }
+
     @Test func anEmptyFileIsNoMessage() throws {
         let scratch = try Scratch()
         let empty = try scratch.write("empty.eml", "")
