@@ -1,5 +1,4 @@
 import Dispatch
-import FoundationEssentials
 import Synchronization
 
 #if canImport(Glibc)
@@ -56,9 +55,12 @@ public enum MailSource {
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
         let isMaildir = ["cur", "new"].allSatisfy { access(base + "/" + $0, F_OK) == 0 }
         for folder in isMaildir ? [base + "/new", base + "/cur"] : [base] {
-            guard let names = files(in: folder) else {
+            guard let (names, unnamed) = files(in: folder) else {
                 unreadable(.unreadable(folder, "cannot list the directory"))
                 continue
+            }
+            for name in unnamed {
+                unreadable(.unreadable(folder + "/" + name, "its name is not UTF-8; rename the file to read it"))
             }
             for name in names { try forEachInFile(folder + "/" + name, unreadable: unreadable, body) }
         }
@@ -79,14 +81,26 @@ public enum MailSource {
         }
     }
 
-    private static func files(in folder: String) -> [String]? {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
-        // Regular files only (after symlinks): a FIFO or device in a mail folder would block or never end.
-        return names.filter { name in
+    /// The regular files of `folder` (after symlinks: a FIFO or device in a mail folder would block or never
+    /// end), hidden ones left out, in byte order; and, apart, the names that are not UTF-8, which a path given as a
+    /// Swift string cannot reach (shown with U+FFFD), so that they are reported rather than skipped unseen.
+    private static func files(in folder: String) -> (names: [String], unnamed: [String])? {
+        guard let directory = opendir(folder) else { return nil }
+        defer { closedir(directory) }
+        var names: [String] = []
+        var unnamed: [String] = []
+        while let entry = readdir(directory) {
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            guard bytes.first != UInt8(ascii: ".") else { continue }
+            guard let name = String(validating: bytes, as: UTF8.self) else {
+                unnamed.append(String(decoding: bytes, as: UTF8.self))
+                continue
+            }
             var status = stat()
-            return !name.hasPrefix(".") && stat(folder + "/" + name, &status) == 0
-                && status.st_mode & S_IFMT == S_IFREG
-        }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            if stat(folder + "/" + name, &status) == 0, status.st_mode & S_IFMT == S_IFREG { names.append(name) }
+        }
+        names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return (names, unnamed.sorted())
     }
 
     private static func forEachInFile(

@@ -41,8 +41,18 @@ struct QuarantineCommand: ParsableCommand {
             }
         }
 
-        func desk() throws -> QuarantineDesk {
-            QuarantineDesk(store: try Stores.openForWriting(try path()))
+        /// The desk, or nil when there is no database yet, so nothing was ever quarantined: looking must not
+        /// create one (at a mistyped path, say).
+        func desk() throws -> QuarantineDesk? {
+            let path = try path()
+            guard access(path, F_OK) == 0 else { return nil }
+            return QuarantineDesk(store: try Stores.openForWriting(path))
+        }
+
+        /// The desk of a command about one message: without a database, no id is known.
+        func desk(for id: String) throws -> QuarantineDesk {
+            guard let desk = try desk() else { throw QuarantineDesk.Failure.unknownID(id) }
+            return desk
         }
     }
 
@@ -83,7 +93,7 @@ struct QuarantineCommand: ParsableCommand {
         func run() throws {
             try QuarantineCommand.run {
                 var output = ""
-                for item in try location.desk().list() {
+                for item in try location.desk()?.list() ?? [] {
                     let entry = item.entry
                     if json {
                         output += JSON.line(Line(id: entry.id, quarantined_at: entry.at, score: entry.score,
@@ -110,7 +120,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                guard FileDescriptor.writeAll(1, try location.desk().show(id)[...]) else { throw ExitCode(3) }
+                guard FileDescriptor.writeAll(1, try location.desk(for: id).show(id)[...]) else { throw ExitCode(3) }
             }
         }
     }
@@ -124,7 +134,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                let path = try location.desk().release(id)
+                let path = try location.desk(for: id).release(id)
                 print("released \(id) to \(path), learned as ham")
             }
         }
@@ -137,7 +147,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                try location.desk().delete(id)
+                try location.desk(for: id).delete(id)
                 print("deleted \(id)")
             }
         }
@@ -157,7 +167,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                let purged = try location.desk().purge(olderThan: olderThan)
+                let purged = try location.desk()?.purge(olderThan: olderThan) ?? 0
                 print("deleted \(purged) message(s) quarantined more than \(olderThan) day(s) ago")
             }
         }

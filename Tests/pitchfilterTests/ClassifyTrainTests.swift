@@ -191,6 +191,19 @@ import Testing
         #expect(asDatabase.stderr.contains("it is not a regular file"))
     }
 
+    /// Found by an audit: a file whose name is not UTF-8 was skipped without a word.
+    @Test func aFileWhoseNameIsNotUTF8IsReported() throws {
+        let scratch = try Scratch()
+        try scratch.write("Maildir/new/1.a.host", Self.pitch)
+        let maildir = scratch.path("Maildir")
+        #expect(try Run.shell("cp '\(maildir)/new/1.a.host' \"\(maildir)/new/1.b.h$(printf '\\366')st\"").status == 0)
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), maildir + "/new"])
+        #expect(run.status == 3)
+        #expect(run.text == "pitch 0.9999 \(maildir)/new/1.a.host\n")
+        #expect(run.stderr == "pitchfilter: cannot read \(maildir)/new/1.b.h\u{FFFD}st: its name is not UTF-8; "
+            + "rename the file to read it\n")
+    }
+
     @Test func anEmptyFileIsNoMessage() throws {
         let scratch = try Scratch()
         let empty = try scratch.write("empty.eml", "")

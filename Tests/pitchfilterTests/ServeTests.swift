@@ -124,6 +124,18 @@ import Testing
             + "error, critical; found \"chatty\"\n")
     }
 
+    /// Found by an audit: `quarantine list` at a mistyped --db created a database there.
+    @Test func lookingAtTheQuarantineCreatesNoDatabase() throws {
+        let missing = root.path + "/nowhere.sqlite"
+        let list = try Run.pitchfilter(["quarantine", "list", "--db", missing])
+        #expect(list.status == 0)
+        #expect(list.text.isEmpty)
+        let show = try Run.pitchfilter(["quarantine", "show", "0123456789abcdef", "--db", missing])
+        #expect(show.status == 3)
+        #expect(show.stderr.contains("0123456789abcdef"))
+        #expect(!FileManager.default.fileExists(atPath: missing))
+    }
+
     @Test func checkPrintsWhatWouldBeWatched() throws {
         let file = try writeConfiguration(mailboxes: ["one", "two"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
