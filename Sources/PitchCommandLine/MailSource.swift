@@ -92,12 +92,17 @@ public enum MailSource {
         while let entry = readdir(directory) {
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
             guard bytes.first != UInt8(ascii: ".") else { continue }
+            var status = stat()
+            let path = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
+            let isFile = path.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &status) == 0 }
+            } && status.st_mode & S_IFMT == S_IFREG
+            guard isFile else { continue }
             guard let name = String(validating: bytes, as: UTF8.self) else {
                 unnamed.append(String(decoding: bytes, as: UTF8.self))
                 continue
             }
-            var status = stat()
-            if stat(folder + "/" + name, &status) == 0, status.st_mode & S_IFMT == S_IFREG { names.append(name) }
+            names.append(name)
         }
         names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         return (names, unnamed.sorted())
@@ -119,6 +124,10 @@ public enum MailSource {
         let messages = Mbox.split(bytes)
         for (index, range) in messages.enumerated() {
             let name = messages.count == 1 ? path : "\(path):\(index + 1)"
+            guard !Mbox.isOnlyAnEnvelope(bytes[range]) else {
+                unreadable(.unreadable(name, "an empty message (only its From line)"))
+                continue
+            }
             try body(MailItem(name: name, bytes: Mbox.unquoted(bytes[range])))
         }
     }
@@ -219,6 +228,12 @@ public enum Mbox {
         return starts.indices.map { i in
             starts[i]..<withoutSeparator(bytes, start: starts[i], end: i + 1 < starts.count ? starts[i + 1] : bytes.count)
         }
+    }
+
+    /// Whether a message of an mbox holds nothing after its "From " line but blank lines.
+    static func isOnlyAnEnvelope(_ message: ArraySlice<UInt8>) -> Bool {
+        guard let newline = message.firstIndex(of: 0x0A) else { return true }
+        return message[(newline + 1)...].allSatisfy { $0 == 0x0A || $0 == 0x0D || $0 == 0x20 || $0 == 0x09 }
     }
 
     /// Whether the line at the start of `text` is an envelope line ("From sender date") rather than a paragraph

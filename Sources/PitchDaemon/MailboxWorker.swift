@@ -57,8 +57,8 @@ final class MailboxWorker {
 
     var quarantine: MaildirFolder { maildir.folder(policy.quarantineFolder) }
 
-    /// Whether `prepare` has run to its end. Until it has, a scan only tries it again: a scan before the mail
-    /// already there was taken stock of would take all of it for new.
+    /// Whether `prepare` has taken stock of the mailbox. Until it has, a scan only tries again: a scan before the
+    /// mail already there was taken stock of would take all of it for new.
     private(set) var isPrepared = false
     private var reportedMissingMaildir = false
 
@@ -86,16 +86,31 @@ final class MailboxWorker {
     /// Creates the quarantine folder and, the first time this mailbox is seen, takes stock of the mail already
     /// in it: those files are recorded as found, not classified or learned from. Only the INBOX's `new/` is left
     /// to be classified, and the Sent folder's recipients are learned.
+    ///
+    /// Only the stock-taking throws. The tidying before it is worth doing but not worth stopping the mailbox for
+    /// (a folder without tmp/, a quarantine folder that cannot be made yet): its failures are logged.
     func prepare() throws {
-        try quarantine.create()
-        for folder in try maildir.allFolders() {
-            let removed = try folder.removeAbandonedTemporaries()
-            if removed > 0 {
-                logger.notice("removed partial copies left in tmp/ by a stopped pitchfilter",
-                              metadata: ["folder": "\(folder.name)", "files": "\(removed)"])
-            }
+        do {
+            try quarantine.create()
+        } catch {
+            failed("cannot create the quarantine folder", error)
         }
-        try settleInterruptedMoves()
+        do {
+            for folder in try maildir.allFolders() {
+                do {
+                    let removed = try folder.removeAbandonedTemporaries()
+                    if removed > 0 {
+                        logger.notice("removed partial copies left in tmp/ by a stopped pitchfilter",
+                                      metadata: ["folder": "\(folder.name)", "files": "\(removed)"])
+                    }
+                } catch {
+                    failed("cannot tidy \(folder.path)/tmp", error)
+                }
+            }
+            try settleInterruptedMoves()
+        } catch {
+            failed("cannot settle interrupted quarantine moves", error)
+        }
         guard try !store.isInventoried(mailbox: maildir.root) else {
             isPrepared = true
             return
@@ -443,7 +458,13 @@ final class MailboxWorker {
     /// Whether the quarantined copy is still in the quarantine folder and not marked deleted: an IMAP client
     /// without MOVE copies, flags the original \Deleted (Maildir's T) and may expunge it much later.
     private func quarantinedCopyRemains(_ quarantined: QuarantineEntry) throws -> Bool {
-        guard let copy = try maildir.folder(quarantined.folder).entry(unique: quarantined.name) else { return false }
+        let copy: MaildirFolder.Entry?
+        do {
+            copy = try maildir.folder(quarantined.folder).entry(unique: quarantined.name)
+        } catch where error.isMissing {
+            return false  // the user deleted the whole folder: the copy went with it
+        }
+        guard let copy else { return false }
         return !copy.name.flags.contains("T")
     }
 

@@ -69,6 +69,15 @@ public enum Charsets {
         return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
+    /// Whether text in `label` goes through iconv: not the charsets decoded here, and not an unknown label.
+    static func usesIconv(_ label: String) -> Bool {
+        guard let key = normalize(label), !key.isEmpty, let method = resolve(key)?.method else { return false }
+        switch method {
+        case .ascii, .utf8, .windows1252: return false
+        case .iconv, .iso2022JP: return true
+        }
+    }
+
     /// Resolves a normalized, non-empty label.
     static func resolve(_ key: String) -> Resolved? {
         // Nearly all mail says one of these. Answering them directly spares the pipe filter, which lives for one

@@ -49,8 +49,10 @@ public enum EncodedWords {
                 log.record(.invalidEncodedWord, detail: detail)
                 index += 1
             case .word(let word):
-                if !charsets.contains(word.key) {
-                    // Each new charset can cost glibc a module load; no field needs more than a few.
+                if !charsets.contains(word.key), Charsets.usesIconv(word.label) {
+                    // Each new iconv charset can cost glibc a module load; no field needs more than a few. Those
+                    // decoded here, and unknown labels, cost nothing and do not count: else eight bogus labels
+                    // in front would hide a Subject's words.
                     guard charsets.count < maxCharsetsPerValue else {
                         log.record(.invalidEncodedWord, detail: "more than \(maxCharsetsPerValue) charsets in one field")
                         index += 1
@@ -122,7 +124,7 @@ public enum EncodedWords {
         case word(Word)
     }
 
-    /// Charsets decoded in one field; the words of any further one are shown as written.
+    /// Charsets decoded through iconv in one field; the words of any further one are shown as written.
     static let maxCharsetsPerValue = 8
 
     /// Longest charset (with language) accepted; RFC 2047 caps a whole encoded word at 75 characters.

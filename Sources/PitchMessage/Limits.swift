@@ -23,8 +23,10 @@ public struct Limits: Hashable, Sendable {
     /// a few hundred words, and the tokenizer's cost is linear in this.
     public var maxDecodedTextBytes: Int = 1 << 20
     /// Decoded HTML read per part before its text is taken out, in UTF-8 bytes. Markup, comments and styles take
-    /// room the text does not: with the text's own bound, a megabyte of comment in front hid a pitch's words.
-    public var maxDecodedHTMLBytes: Int = 4 << 20
+    /// room the text does not: with the text's own bound, a megabyte of comment in front hid a pitch's words, and
+    /// with any bound below `maxAnalysisBytes`, padding just past it would. So the same 16 MiB: text anywhere in
+    /// what is analysed is read.
+    public var maxDecodedHTMLBytes: Int = 16 << 20
 
     public init() {}
 

@@ -7,7 +7,8 @@ import Synchronization
 /// Each address also makes its domain known, except at freemail providers, where one address says nothing about
 /// the next (`FreemailDomains`).
 public protocol ContactBook: AnyObject, ContactLookup {
-    /// Records each address (and its domain) as known; returns how many addresses were new.
+    /// Records each address (and its domain) as known; returns how many addresses were new. An address known
+    /// from ham that the owner writes to becomes one of `.sent`, which no correction removes.
     @discardableResult
     func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int
 
@@ -127,9 +128,15 @@ public final class InMemoryContactBook: ContactBook {
                 if entries[keys.address] == nil {
                     entries[keys.address] = Contact(address: keys.address, source: source, addedAt: time)
                     added += 1
+                } else if source == .sent {
+                    entries[keys.address]?.source = .sent
                 }
-                if let domain = keys.domain, entries[domain] == nil {
-                    entries[domain] = Contact(address: domain, source: source, addedAt: time)
+                if let domain = keys.domain {
+                    if entries[domain] == nil {
+                        entries[domain] = Contact(address: domain, source: source, addedAt: time)
+                    } else if source == .sent {
+                        entries[domain]?.source = .sent
+                    }
                 }
             }
             return added

@@ -250,6 +250,11 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 let insert = try connection.statement(
                     "INSERT INTO contacts (key, source, added_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING")
                 defer { insert.reset() }
+                // Someone known from a ham message whom the owner then writes to is known for good: a correction
+                // of that ham (`removeHamContacts`) must not take them away.
+                let confirm = try connection.statement(
+                    "UPDATE contacts SET source = 'sent' WHERE key = ?1 AND source = 'ham'")
+                defer { confirm.reset() }
                 var added = 0
                 for address in addresses {
                     guard let keys = ContactKeys.of(address) else { continue }
@@ -258,7 +263,12 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                         try insert.bind(2, source.rawValue)
                         try insert.bind(3, time)
                         try insert.run()
-                        if key == keys.address, sqlite3_changes(connection.handle) > 0 { added += 1 }
+                        let inserted = sqlite3_changes(connection.handle) > 0
+                        if key == keys.address, inserted { added += 1 }
+                        if !inserted, source == .sent {
+                            try confirm.bind(1, key)
+                            try confirm.run()
+                        }
                     }
                 }
                 return added

@@ -45,7 +45,8 @@ struct QuarantineCommand: ParsableCommand {
         /// create one (at a mistyped path, say).
         func desk() throws -> QuarantineDesk? {
             let path = try path()
-            guard access(path, F_OK) == 0 else { return nil }
+            // Only a database that is not there: one that cannot be read is an error to report.
+            guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
             return QuarantineDesk(store: try Stores.openForWriting(path))
         }
 

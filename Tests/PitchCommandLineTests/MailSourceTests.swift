@@ -66,10 +66,16 @@ import Testing
         ("\(a)\nA\n\(b)\n", ["\(a)\nA\n\(b)\n"]),
         ("\(a)\nA\n\nFrom the new place, at 10:30 on Monday.\n", ["\(a)\nA\n\nFrom the new place, at 10:30 on Monday.\n"]),
         ("\(a)\nA", ["\(a)\nA"]),
-        ("\(a)\n\n", ["\(a)\n"]),
+        ("\(a)\n\n", ["\(a)\n"]),  // read, then refused as empty (`isOnlyAnEnvelope`)
         ("\(a)\n>From here\n>>From there\n> From not\n>Fromage\n>From", ["\(a)\nFrom here\n>From there\n"
             + "> From not\n>Fromage\n>From"]),
     ]
+
+    @Test(arguments: [("\(a)\n", true), ("\(a)\r\n\r\n \n", true), (a, true), ("\(a)\nx", false),
+                      ("\(a)\n\nBody\n", false)])
+    func aMessageOfOnlyAnEnvelopeLineIsEmpty(message: String, isEmpty: Bool) {
+        #expect(Mbox.isOnlyAnEnvelope(Array(message.utf8)[...]) == isEmpty)
+    }
 
     @Test(arguments: files)
     func messagesAreReadAsTheyWereBeforeTheMboxHeldThem(file: String, messages: [String]) {

@@ -219,6 +219,20 @@ import Testing
         expectTagged(try files(later.folder(".Pitches"))["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
     }
 
+    /// Found in review: any failure while tidying before the stock-taking (here a folder without tmp/) left the
+    /// whole mailbox unprepared, so nothing in it was ever classified.
+    @Test func aFolderThatCannotBeTidiedDoesNotStopTheMailbox() throws {
+        for subdirectory in ["cur", "new"] {
+            try FileManager.default.createDirectory(atPath: root + "/Maildir/.Archive/" + subdirectory,
+                                                    withIntermediateDirectories: true)
+        }
+        let worker = try worker()
+        #expect(worker.isPrepared)
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        #expect(try files(maildir.folder(".Pitches")).keys.sorted() == ["new/1.M1P1Q1.test"])
+    }
+
     @Test func movingOutOfQuarantineTeachesHamAndMovingInTeachesPitch() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try deliver(Self.ham, "2.M1P1Q1.test")
@@ -292,6 +306,19 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
         #expect(try store.quarantineEntries(.states([.released])).map(\.name) == ["1.M1P1Q1.test"])
         #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["2.M1P1Q1.test"])
+    }
+
+    /// Found in review: with the quarantine folder deleted by the user, looking for the held copy failed, and a
+    /// second delivery of it was left unhandled at every scan, without a word.
+    @Test func aSecondDeliveryIsHandledWhenTheQuarantineFolderIsGone() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        try FileManager.default.removeItem(atPath: maildir.folder(".Pitches").path)
+        try deliver(Self.pitchAgain, "2.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.needsRetry)
+        #expect(try store.fileRecords(in: maildir.inbox.path)["2.M1P1Q1.test"]?.state == .done)
     }
 
     /// An IMAP client without MOVE: it copies the message into the INBOX (a new name, the same bytes) and flags

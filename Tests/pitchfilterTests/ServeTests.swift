@@ -124,6 +124,21 @@ import Testing
             + "error, critical; found \"chatty\"\n")
     }
 
+    /// Found by an audit: the service created a Maildir where none was (a mistyped path, a user with no mail
+    /// yet). It now waits for the MDA to make one, then takes it up at its next scan.
+    @Test func aMailboxIsTakenUpWhenItsMaildirAppears() throws {
+        let file = try writeConfiguration(mailboxes: ["later"])
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { text(log).contains("no Maildir here") })
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/later"))
+        try deliver(into: "later", name: "1.M1P1Q1.test")
+        #expect(eventually { quarantined(in: "later") == ["1.M1P1Q1.test"] })
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
     /// Found by an audit: `quarantine list` at a mistyped --db created a database there.
     @Test func lookingAtTheQuarantineCreatesNoDatabase() throws {
         let missing = root.path + "/nowhere.sqlite"
