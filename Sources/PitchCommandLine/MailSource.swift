@@ -108,28 +108,141 @@ public enum MailSource {
         return (names, unnamed.sorted())
     }
 
+    /// Larger messages are skipped, as the pipe filter, the service and the milter leave them alone.
+    public static let maxMessageBytes = 32 << 20
+    /// How much of a file is read at a time.
+    static let pieceBytes = 4 << 20
+
+    /// A message file, or an mbox read a piece at a time: an archive of any size needs the memory of one message.
     private static func forEachInFile(
         _ path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
-        let bytes: [UInt8]
-        switch readFile(path) {
-        case .success(let contents): bytes = contents
-        case .failure(let error):
-            unreadable(error)
-            return
+        let file: PieceReader
+        switch PieceReader.open(path) {
+        case .success(let opened): file = opened
+        case .failure(let error): return unreadable(error)
         }
+        defer { file.close() }
+        var buffer: [UInt8] = []
+        var ended = false
+        func readPiece() -> Bool {
+            switch file.append(to: &buffer, limit: pieceBytes) {
+            case .success(let more):
+                ended = !more
+                return true
+            case .failure(let error):
+                unreadable(error)
+                return false
+            }
+        }
+        guard readPiece() else { return }
         // As for standard input: nothing is no message, and training on it would teach an empty one.
-        guard !bytes.isEmpty else { return unreadable(.unreadable(path, "the file is empty")) }
-        guard Mbox.isMbox(bytes) else { return try body(MailItem(name: path, bytes: bytes)) }
-        let messages = Mbox.split(bytes)
-        for (index, range) in messages.enumerated() {
-            let name = messages.count == 1 ? path : "\(path):\(index + 1)"
-            guard !Mbox.isOnlyAnEnvelope(bytes[range]) else {
-                unreadable(.unreadable(name, "an empty message (only its From line)"))
+        guard !buffer.isEmpty else { return unreadable(.unreadable(path, "the file is empty")) }
+        let tooLarge = "larger than \(maxMessageBytes >> 20) MiB, skipped (the filter and the service leave such mail alone)"
+        guard Mbox.isMbox(buffer) else {
+            while !ended, buffer.count <= maxMessageBytes { guard readPiece() else { return } }
+            if buffer.count > maxMessageBytes { return unreadable(.unreadable(path, tooLarge)) }
+            return try body(MailItem(name: path, bytes: buffer))
+        }
+
+        // The buffer always begins where a message of the mbox begins.
+        var number = 0
+        var first: MailItem?  // named "path" if it is the only one, else "path:1"
+        func emit(_ message: ArraySlice<UInt8>) throws {
+            number += 1
+            let name = "\(path):\(number)"
+            if number == 2, let held = first {
+                first = nil
+                try body(MailItem(name: "\(path):1", bytes: held.bytes))
+            }
+            if Mbox.isOnlyAnEnvelope(message) {
+                unreadable(.unreadable(number == 1 ? path : name, "an empty message (only its From line)"))
+            } else if message.count > maxMessageBytes {
+                unreadable(.unreadable(number == 1 ? path : name, tooLarge))
+            } else if number == 1 {
+                first = MailItem(name: path, bytes: Mbox.unquoted(message))
+            } else {
+                try body(MailItem(name: name, bytes: Mbox.unquoted(message)))
+            }
+        }
+        while true {
+            let messages = Mbox.split(buffer)
+            // All but the last are whole: the next one's From line was seen. The last is whole at the end.
+            for range in messages.dropLast() { try emit(buffer[range]) }
+            let last = messages[messages.count - 1]
+            if ended {
+                try emit(buffer[last])
+                break
+            }
+            buffer.removeFirst(last.lowerBound)
+            if buffer.count > maxMessageBytes + pieceBytes {
+                // One message past the limit: counted as skipped, and read through to the next From line
+                // without being kept.
+                try emit(buffer[...])
+                while true {
+                    if let next = Mbox.nextStart(in: buffer, from: 1) {
+                        buffer.removeFirst(next)
+                        break
+                    }
+                    buffer.removeFirst(max(0, buffer.count - 1_024))  // a From line may span two pieces
+                    if ended {
+                        buffer.removeAll()
+                        break
+                    }
+                    guard readPiece() else { return }
+                }
+                if buffer.isEmpty { break }
                 continue
             }
-            try body(MailItem(name: name, bytes: Mbox.unquoted(bytes[range])))
+            guard readPiece() else { return }
         }
+        if let only = first { try body(only) }
+    }
+}
+
+/// A file opened for reading a piece at a time.
+struct PieceReader {
+    let descriptor: Int32
+    let path: String
+    /// The size fstat gave, to size the pieces: a small message is read in one piece of its own size, so the
+    /// array that holds it is no larger than it.
+    let size: Int
+
+    /// Opened non-blocking (a FIFO would otherwise wait for a writer, for ever; for the regular files read here it
+    /// changes nothing), and only if it is a regular file.
+    static func open(_ path: String) -> Result<PieceReader, MailSourceError> {
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { return .failure(.unreadable(path, systemReason(errno))) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(descriptor)
+            return .failure(.unreadable(path, "not a regular file"))
+        }
+        return .success(PieceReader(descriptor: descriptor, path: path, size: max(Int(status.st_size), 0)))
+    }
+
+    func close() { Glibc.close(descriptor) }
+
+    /// Appends the next piece, at most `limit` bytes; `false` once the file has ended. One byte more than fstat's
+    /// size is asked for, so a file that grew since is still read to its end.
+    func append(to buffer: inout [UInt8], limit: Int) -> Result<Bool, MailSourceError> {
+        let unread = size - buffer.count
+        let wanted = min(limit, unread >= 0 ? unread + 1 : 1 << 16)
+        var failure: Int32 = 0
+        let piece = [UInt8](unsafeUninitializedCapacity: wanted) { bytes, initialized in
+            var filled = 0
+            while filled < wanted {
+                let n = read(descriptor, bytes.baseAddress! + filled, wanted - filled)
+                if n > 0 { filled += n; continue }
+                if n < 0, errno == EINTR { continue }
+                if n < 0 { failure = errno }
+                break
+            }
+            initialized = filled
+        }
+        if failure != 0 { return .failure(.unreadable(path, systemReason(failure))) }
+        if buffer.isEmpty { buffer = piece } else { buffer += piece }
+        return .success(piece.count == wanted)
     }
 }
 
@@ -228,6 +341,21 @@ public enum Mbox {
         return starts.indices.map { i in
             starts[i]..<withoutSeparator(bytes, start: starts[i], end: i + 1 < starts.count ? starts[i + 1] : bytes.count)
         }
+    }
+
+    /// Where the first message starting at or after `from` begins: after an empty line, a "From " envelope line.
+    static func nextStart(in bytes: [UInt8], from: Int) -> Int? {
+        var index = max(from, 1) - 1
+        while index < bytes.count, let newline = bytes[index...].firstIndex(of: 0x0A) {
+            let next = newline + 1
+            let lineStart = index
+            let isBlank = newline == lineStart || (newline == lineStart + 1 && bytes[lineStart] == 0x0D)
+            if isBlank, next >= from, bytes[next...].starts(with: Mbox.from), isEnvelopeLine(bytes[next...]) {
+                return next
+            }
+            index = next
+        }
+        return nil
     }
 
     /// Whether a message of an mbox holds nothing after its "From " line but blank lines.

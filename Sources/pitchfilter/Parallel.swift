@@ -17,7 +17,11 @@ enum Parallel {
         return withoutActuallyEscaping(transform) { transform in
             let results = UnsafeMutableBufferPointer<Result?>.allocate(capacity: elements.count)
             results.initialize(repeating: nil)
-            defer { results.deallocate() }
+            defer {
+                // The results hold arrays (tokens, evidence): without this every message of a run stayed in memory.
+                results.deinitialize()
+                results.deallocate()
+            }
             let next = Atomic<Int>(0)
             // Workers take the next index from a shared counter, so one slow message does not idle the others.
             let shared = Unchecked((elements, transform, results))
