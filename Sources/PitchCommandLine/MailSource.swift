@@ -73,7 +73,12 @@ public enum MailSource {
         while true {
             let result = chunk.withUnsafeMutableBytes { StandardInput.readSome(into: $0.baseAddress!, $0.count) }
             switch result {
-            case .bytes(let n): bytes += chunk[0..<n]
+            case .bytes(let n):
+                bytes += chunk[0..<n]
+                if bytes.count > maxMessageBytes {
+                    return .failure(.unreadable("-", "larger than \(maxMessageBytes >> 20) MiB, skipped (the filter "
+                        + "and the service leave such mail alone)"))
+                }
             case .end:
                 return bytes.isEmpty ? .failure(.unreadable("-", "standard input is empty")) : .success(bytes)
             case .failed(let error): return .failure(.unreadable("-", error.description))
