@@ -170,7 +170,7 @@ public enum MailSource {
                 try body(MailItem(name: name, bytes: Mbox.unquoted(message)))
             }
         }
-        while true {
+        reading: while true {
             let messages = Mbox.split(buffer)
             // All but the last are whole: the next one's From line was seen. The last is whole at the end.
             for range in messages.dropLast() { try emit(buffer[range]) }
@@ -190,16 +190,13 @@ public enum MailSource {
                         break
                     }
                     buffer.removeFirst(max(0, buffer.count - 1_024))  // a From line may span two pieces
-                    if ended {
-                        buffer.removeAll()
-                        break
-                    }
-                    guard readPiece() else { return }
+                    if ended { break reading }
+                    guard readPiece() else { break reading }
                 }
-                if buffer.isEmpty { break }
                 continue
             }
-            guard readPiece() else { return }
+            // A read error is reported; the messages before it still count.
+            guard readPiece() else { break }
         }
         if let only = first { try body(only) }
     }
