@@ -273,41 +273,22 @@ extension MailSource {
         if !batch.isEmpty { try body(batch) }
     }
 
-    /// A whole file with read(2) into the array's own storage: Foundation's `Data` would be copied once more.
+    /// A whole file (a configuration file, say), read as `PieceReader` reads messages: only a regular file, and
+    /// into an array of its own size.
     public static func readFile(_ path: String) -> Result<[UInt8], MailSourceError> {
-        // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, for ever. It changes nothing for the
-        // regular files read below.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else { return .failure(.unreadable(path, systemReason(errno))) }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            return .failure(.unreadable(path, "not a regular file"))
+        let file: PieceReader
+        switch PieceReader.open(path) {
+        case .success(let opened): file = opened
+        case .failure(let error): return .failure(error)
         }
+        defer { file.close() }
         var bytes: [UInt8] = []
-        var capacity = max(Int(status.st_size), 0) + 1  // one spare byte tells a file that grew since fstat
         while true {
-            var failure: Int32 = 0
-            let previous = bytes.count
-            bytes.reserveCapacity(capacity)
-            bytes.append(contentsOf: repeatElement(0, count: capacity - previous))
-            let filled = bytes.withUnsafeMutableBufferPointer { buffer -> Int in
-                var count = previous
-                while count < buffer.count {
-                    let n = read(descriptor, buffer.baseAddress! + count, buffer.count - count)
-                    if n > 0 { count += n; continue }
-                    if n < 0, errno == EINTR { continue }
-                    if n < 0 { failure = errno }
-                    break
-                }
-                return count
+            switch file.append(to: &bytes, limit: Int.max) {
+            case .success(true): continue
+            case .success(false): return .success(bytes)
+            case .failure(let error): return .failure(error)
             }
-            if failure != 0 { return .failure(.unreadable(path, systemReason(failure))) }
-            if filled < bytes.count {
-                bytes.removeLast(bytes.count - filled)
-                return .success(bytes)
-            }
-            capacity *= 2
         }
     }
 }
@@ -333,19 +314,14 @@ public enum Mbox {
     public static func split(_ bytes: [UInt8]) -> [Range<Int>] {
         guard isMbox(bytes) else { return [0..<bytes.count] }
         var starts = [0]
-        var index = 0
-        while let newline = bytes[index...].firstIndex(of: 0x0A) {
-            let next = newline + 1
-            let isBlank = newline == index || (newline == index + 1 && bytes[index] == 0x0D)
-            if isBlank, bytes[next...].starts(with: from), isEnvelopeLine(bytes[next...]) { starts.append(next) }
-            index = next
-        }
+        while let next = nextStart(in: bytes, from: starts[starts.count - 1] + 1) { starts.append(next) }
         return starts.indices.map { i in
             starts[i]..<withoutSeparator(bytes, start: starts[i], end: i + 1 < starts.count ? starts[i + 1] : bytes.count)
         }
     }
 
     /// Where the first message starting at or after `from` begins: after an empty line, a "From " envelope line.
+    /// The scan starts at the line holding `from - 1`, which should be a line's start.
     static func nextStart(in bytes: [UInt8], from: Int) -> Int? {
         var index = max(from, 1) - 1
         while index < bytes.count, let newline = bytes[index...].firstIndex(of: 0x0A) {
