@@ -46,8 +46,7 @@ public struct StarterModel: Sendable {
             let index = Self.firstIndex(notBelow: id.rawValue, count: ids.count) { ids[$0] }
             return index < ids.count && ids[index] == id.rawValue ? counts[index] : nil
         case .packed(let packed):
-            let index = Self.firstIndex(notBelow: id.rawValue, count: packed.count) { packed.id(at: $0) }
-            return index < packed.count && packed.id(at: index) == id.rawValue ? packed.counts(at: index) : nil
+            return packed.counts(for: id.rawValue)
         }
     }
 
@@ -142,6 +141,61 @@ public struct PackedRecords: @unchecked Sendable {
         decode(index).id
     }
 
+    /// The counts of the record for `id`. A lookup is on every token of every message classified against a
+    /// young database, so it decodes only the ids of the records it passes, and it guesses where to look: ids
+    /// are hashes, spread evenly, so interpolating between the bounds finds a record of 100,000 in two or three
+    /// probes where bisection takes seventeen. After four guesses it bisects, whatever the ids look like.
+    public func counts(for id: UInt64) -> TokenCounts? {
+        guard count > 0 else { return nil }
+        return TransferDecoding.base64Values.withUnsafeBufferPointer { values in
+            func recordID(at index: Int) -> UInt64 { Self.id(at: characters(of: index), values) }
+            // The record, if there is one, lies in low...high.
+            var low = 0
+            var high = count - 1
+            var lowID = recordID(at: low)
+            var highID = recordID(at: high)
+            var guesses = 0
+            while low < high, lowID < highID {
+                guard lowID <= id, id <= highID else { return nil }
+                var middle = (low + high) / 2
+                if guesses < 4 {
+                    guesses += 1
+                    let fraction = Double(id - lowID) / Double(highID - lowID)
+                    middle = low + min(high - low, Int(fraction * Double(high - low)))
+                }
+                let middleID = recordID(at: middle)
+                if middleID == id { return counts(at: middle) }
+                // lowID <= id <= highID keeps middle + 1 and middle - 1 inside the bounds.
+                if middleID < id {
+                    low = middle + 1
+                    lowID = recordID(at: low)
+                } else {
+                    high = middle - 1
+                    highID = recordID(at: high)
+                }
+            }
+            return lowID == id ? counts(at: low) : nil
+        }
+    }
+
+    private func characters(of index: Int) -> UnsafePointer<UInt8> {
+        precondition(index >= 0 && index < count, "record index out of range")
+        return start + index / Self.recordsPerLine * Self.lineLength + index % Self.recordsPerLine * Self.recordLength
+    }
+
+    /// The id's eight little-endian bytes are the first 64 bits of the record's base64: ten characters carry 60
+    /// of them, the eleventh's upper four bits the rest.
+    private static func id(at characters: UnsafePointer<UInt8>, _ values: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var bits: UInt64 = 0
+        var position = 0
+        while position < 10 {
+            bits = bits << 6 | UInt64(values[Int(characters[position])] & 0x3F)
+            position += 1
+        }
+        bits = bits << 4 | UInt64((values[Int(characters[10])] & 0x3F) >> 2)
+        return bits.byteSwapped
+    }
+
     public func counts(at index: Int) -> TokenCounts {
         let record = decode(index)
         return TokenCounts(pitch: UInt32(record.pitch), ham: UInt32(record.ham))
@@ -150,9 +204,7 @@ public struct PackedRecords: @unchecked Sendable {
     /// Four characters make three bytes. A character outside the alphabet decodes as something, never out of
     /// bounds: the text is generated, and a test checks it decodes to what the samples give.
     private func decode(_ index: Int) -> (id: UInt64, pitch: UInt16, ham: UInt16) {
-        precondition(index >= 0 && index < count, "record index out of range")
-        let offset = index / Self.recordsPerLine * Self.lineLength + index % Self.recordsPerLine * Self.recordLength
-        let characters = start + offset
+        let characters = characters(of: index)
         let values = TransferDecoding.base64Values
         var id: UInt64 = 0
         var tail: UInt32 = 0

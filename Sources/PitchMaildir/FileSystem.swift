@@ -45,13 +45,14 @@ public enum FileBytes {
         var info = stat()
         if fstat(fd, &info) != 0 { throw MaildirError("stat", path) }
         if Int(info.st_size) > limit { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        // One byte more than fstat's size, so that the read seeing the end finds room and nothing grows.
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
         var count = 0
         while true {
             if count == bytes.count {
-                // The file may have grown since fstat: read on until the real end.
+                // The file has grown since fstat: read on until the real end.
                 if count > limit { return nil }
-                bytes.append(contentsOf: repeatElement(0, count: max(4096, count / 2)))
+                bytes += [UInt8](repeating: 0, count: max(4096, count / 2))
             }
             let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
             if n < 0 {

@@ -99,6 +99,24 @@ import Testing
         #expect(model.tokenizerIdentity == Tokenizer.identity)
         #expect(model.totals.pitch >= 120 && model.totals.ham >= 120)
     }
+
+    /// The lookup decodes ids only, its own way; every record it should find, it finds, and nothing between.
+    @Test func everyEmbeddedRecordIsFoundByItsID() throws {
+        let model = try #require(StarterModel.embedded, "run Scripts/build-starter-model.sh")
+        let records = model.allTokens
+        #expect(records.count == model.tokenCount)
+        var missed = 0
+        var foundBetween = 0
+        for (index, (id, counts)) in records.enumerated() {
+            if model.counts(for: id) != counts { missed += 1 }
+            if index > 0, records[index - 1].0.rawValue + 1 < id.rawValue,
+               model.counts(for: TokenID(rawValue: id.rawValue - 1)) != nil {
+                foundBetween += 1
+            }
+        }
+        #expect(missed == 0)
+        #expect(foundBetween == 0)
+    }
 }
 
 @Suite struct EngineTests {
