@@ -17,7 +17,7 @@ struct Classify: ParsableCommand {
             """)
 
     @OptionGroup var database: DatabaseOption
-    @Flag(help: "One JSON object per line: path, verdict, score (and tokens with --explain).") var json = false
+    @Flag(help: "One JSON object per line: path, verdict, score (and tokens with --explain); path and error for a path that could not be read.") var json = false
     @Flag(help: "List the tokens that drove each score, with their counts and probabilities.") var explain = false
     @Argument(help: ArgumentHelp("Messages to classify.", valueName: "path")) var paths: [String]
 
@@ -38,7 +38,14 @@ struct Classify: ParsableCommand {
         var failed = 0
         var lastVerdict: Verdict?
         do {
-            try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
+            try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { error in
+                Stores.report(error)
+                failed += 1
+                // A program reading the lines learns of the path too, not only a person reading stderr.
+                if json, case .unreadable(let path, let reason) = error {
+                    _ = FileDescriptor.writeAll(1, Array((JSON.line(Failure(path: path, error: reason)) + "\n").utf8)[...])
+                }
+            }) { batch in
                 // A run of more than one batch reads the whole database once rather than a few hundred rows per
                 // message; either way each message sees one consistent state of it.
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
@@ -117,6 +124,12 @@ struct Classify: ParsableCommand {
         var score: Double
         var verdict: String
         var tokens: [Token]?
+    }
+
+    /// The `--json` line for a path that gave no message: its file could not be read, or held none.
+    struct Failure: Encodable {
+        var path: String
+        var error: String
     }
 
     /// "1/3" for the default text weight, else two decimals.

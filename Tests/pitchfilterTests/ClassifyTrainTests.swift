@@ -162,6 +162,25 @@ import Testing
         #expect(tokens.allSatisfy { $0["weight"] as? Double == 1 })
     }
 
+    /// Found by an audit: with --json, a path that could not be read gave a line on stderr only, so a program
+    /// reading the lines could not tell it from a path it never asked about.
+    @Test func anUnreadablePathGivesAnErrorLineInJSON() throws {
+        let scratch = try Scratch()
+        let ham = try scratch.write("ham.eml", Self.ham)
+        let missing = scratch.path("missing.eml")
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("db.sqlite"), "--json", missing, ham])
+        #expect(run.status == 3)
+        let objects = try run.text.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(objects.count == 2)
+        #expect(objects.first?["path"] as? String == missing)
+        #expect(objects.first?["error"] as? String == "no such file or directory")
+        #expect(objects.first?["verdict"] == nil)
+        #expect(objects.last?["path"] as? String == ham)
+        #expect(objects.last?["verdict"] as? String == "ham")
+    }
+
     /// Found by an audit: the last message of an mbox kept the empty line its writer adds, so it was another
     /// message than itself once more mail was appended, or read from its own file; and ">From " quoting stayed.
     @Test func aMessageCountsOnceWhetherReadFromAGrowingMboxOrItsOwnFile() throws {
