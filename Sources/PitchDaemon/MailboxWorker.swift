@@ -543,11 +543,12 @@ final class MailboxWorker {
         let learning = try engine.learning(message, as: target)
         let wasHam = try target == .pitch && store.ledgerClass(of: learning.item.digest) == .ham
         _ = try store.train([learning.item])
-        if target == .ham, let sender = Engine.sender(of: message) {
-            _ = try store.addContacts([sender], source: .ham, at: Self.now())
+        if let sender = Engine.sender(of: message) {
+            let hamSender = HamSender(digest: learning.item.digest, address: sender)
+            if target == .ham { try store.addHamSenders([hamSender], at: Self.now()) }
+            // Released, then put back in quarantine: this message no longer vouches for its sender.
+            if wasHam { try store.removeHamSenders([hamSender]) }
         }
-        // Released, then put back in quarantine: its sender is no correspondent after all.
-        if wasHam, let sender = Engine.sender(of: message) { try store.removeHamContacts([sender]) }
         if let sighting = learning.sighting { try? Engine.remember([sighting], in: store) }
         rememberID(learning.messageID)
     }

@@ -86,9 +86,10 @@ public struct QuarantineDesk {
 
         let engine = Engine(store: store, contacts: store, templates: store, threads: store)
         let ham = Message(bytes: original.flatMap { $0 })
-        _ = try store.train([try engine.trainingItem(for: ham, as: .ham)])
+        let item = try engine.trainingItem(for: ham, as: .ham)
+        _ = try store.train([item])
         if let sender = Engine.sender(of: ham) {
-            _ = try store.addContacts([sender], source: .ham, at: Int64(time(nil)))
+            _ = try store.addHamSenders([HamSender(digest: item.digest, address: sender)], at: Int64(time(nil)))
         }
         record.state = .released
         try store.apply([.quarantine(record)])

@@ -12,12 +12,17 @@ public protocol ContactBook: AnyObject, ContactLookup {
     @discardableResult
     func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int
 
-    /// Takes back what ham training taught of each address: the address, and its domain unless another known
-    /// address is there. For a message learned as ham then corrected (moved to pitch, or forgotten): otherwise one
-    /// mistaken ham made its sender a known correspondent for good. Addresses the owner wrote to stay known.
-    /// Returns how many addresses were removed.
+    /// Records the senders of messages learned as ham as known, as `addContacts(source: .ham)` does, and which
+    /// message vouches for each; returns how many addresses were new.
     @discardableResult
-    func removeHamContacts(_ addresses: [String]) throws -> Int
+    func addHamSenders(_ senders: [HamSender], at time: Int64) throws -> Int
+
+    /// Takes back what these messages, learned as ham and now corrected (moved to pitch, or forgotten), taught:
+    /// each one's sender, and the sender's domain unless another known address is there; otherwise one mistaken
+    /// ham made its sender a known correspondent for good. A sender another ham message still vouches for stays,
+    /// and so does everyone the owner wrote to. Returns how many addresses were removed.
+    @discardableResult
+    func removeHamSenders(_ senders: [HamSender]) throws -> Int
 
     /// Every known address, sorted, without the domain entries.
     func allContacts() throws -> [Contact]
@@ -51,6 +56,17 @@ public enum ContactSource: String, Sendable, CaseIterable {
     case sent
     /// A message from this address was trained as ham.
     case ham
+}
+
+/// A message learned as ham, by its digest, and the address it came from.
+public struct HamSender: Hashable, Sendable {
+    public var digest: [UInt8]
+    public var address: String
+
+    public init(digest: [UInt8], address: String) {
+        self.digest = digest
+        self.address = address
+    }
 }
 
 public struct Contact: Hashable, Sendable {
@@ -115,27 +131,28 @@ public enum FreemailDomains {
 
 /// A contact book in memory, for tests and as the reference for every persistent one.
 public final class InMemoryContactBook: ContactBook {
-    private let entries = Mutex<[String: Contact]>([:])
+    private struct Book {
+        var entries: [String: Contact] = [:]
+        /// The address key of each ham message's sender, by digest.
+        var hamSenders: [[UInt8]: String] = [:]
+    }
+
+    private let book = Mutex(Book())
 
     public init() {}
 
     @discardableResult
     public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) -> Int {
-        entries.withLock { entries in
+        book.withLock { book in
             var added = 0
             for address in addresses {
                 guard let keys = ContactKeys.of(address) else { continue }
-                if entries[keys.address] == nil {
-                    entries[keys.address] = Contact(address: keys.address, source: source, addedAt: time)
-                    added += 1
-                } else if source == .sent {
-                    entries[keys.address]?.source = .sent
-                }
-                if let domain = keys.domain {
-                    if entries[domain] == nil {
-                        entries[domain] = Contact(address: domain, source: source, addedAt: time)
+                for key in [keys.address] + (keys.domain.map { [$0] } ?? []) {
+                    if book.entries[key] == nil {
+                        book.entries[key] = Contact(address: key, source: source, addedAt: time)
+                        if key == keys.address { added += 1 }
                     } else if source == .sent {
-                        entries[domain]?.source = .sent
+                        book.entries[key]?.source = .sent
                     }
                 }
             }
@@ -144,16 +161,30 @@ public final class InMemoryContactBook: ContactBook {
     }
 
     @discardableResult
-    public func removeHamContacts(_ addresses: [String]) -> Int {
-        entries.withLock { entries in
+    public func addHamSenders(_ senders: [HamSender], at time: Int64) -> Int {
+        book.withLock { book in
+            for sender in senders {
+                guard let keys = ContactKeys.of(sender.address) else { continue }
+                book.hamSenders[sender.digest] = keys.address
+            }
+        }
+        return addContacts(senders.map(\.address), source: .ham, at: time)
+    }
+
+    @discardableResult
+    public func removeHamSenders(_ senders: [HamSender]) -> Int {
+        book.withLock { book in
+            for sender in senders { book.hamSenders[sender.digest] = nil }
+            let vouched = Set(book.hamSenders.values)
             var removed = 0
-            for address in addresses {
-                guard let keys = ContactKeys.of(address), entries[keys.address]?.source == .ham else { continue }
-                entries[keys.address] = nil
+            for sender in senders {
+                guard let keys = ContactKeys.of(sender.address), !vouched.contains(keys.address),
+                      book.entries[keys.address]?.source == .ham else { continue }
+                book.entries[keys.address] = nil
                 removed += 1
-                if let domain = keys.domain, entries[domain]?.source == .ham,
-                   !entries.keys.contains(where: { $0 != domain && $0.hasSuffix(domain) }) {
-                    entries[domain] = nil
+                if let domain = keys.domain, book.entries[domain]?.source == .ham,
+                   !book.entries.keys.contains(where: { $0 != domain && $0.hasSuffix(domain) }) {
+                    book.entries[domain] = nil
                 }
             }
             return removed
@@ -161,7 +192,8 @@ public final class InMemoryContactBook: ContactBook {
     }
 
     public func relationship(with address: String) -> Relationship {
-        entries.withLock { entries in
+        book.withLock { book in
+            let entries = book.entries
             guard !entries.isEmpty else { return .unknown }
             guard let keys = ContactKeys.of(address) else { return .firstContact }
             if entries[keys.address] != nil { return .knownAddress }
@@ -171,8 +203,8 @@ public final class InMemoryContactBook: ContactBook {
     }
 
     public func allContacts() -> [Contact] {
-        entries.withLock { entries in
-            entries.values.filter { !$0.address.hasPrefix("@") }.sorted { $0.address < $1.address }
+        book.withLock { book in
+            book.entries.values.filter { !$0.address.hasPrefix("@") }.sorted { $0.address < $1.address }
         }
     }
 }

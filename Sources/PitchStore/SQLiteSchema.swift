@@ -105,6 +105,13 @@ enum SQLiteSchema {
         Migration(version: 9, sql: """
             CREATE INDEX templates_by_key ON templates (band, sender, recipient, seen_at, message);
             """),
+        // Which ham message made each sender known (ContactBook.addHamSenders): a correction of one message takes
+        // its sender back only when no other ham message from them is left. Contacts from before this version
+        // have no rows here, and go with their first correction, as they did.
+        Migration(version: 10, sql: """
+            CREATE TABLE ham_senders (digest BLOB PRIMARY KEY NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
+            CREATE INDEX ham_senders_by_key ON ham_senders (key);
+            """),
     ]
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.

@@ -242,16 +242,35 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     @discardableResult
     public func addContacts(_ addresses: [String], source: ContactSource, at time: Int64) throws -> Int {
+        try addContacts(addresses, source: source, at: time, vouchedBy: [])
+    }
+
+    @discardableResult
+    public func addHamSenders(_ senders: [HamSender], at time: Int64) throws -> Int {
+        try addContacts(senders.map(\.address), source: .ham, at: time, vouchedBy: senders)
+    }
+
+    private func addContacts(_ addresses: [String], source: ContactSource, at time: Int64,
+                             vouchedBy senders: [HamSender]) throws -> Int {
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: adding contacts needs read-write)")
         }
         return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: true) { () throws(StoreError) -> Int in
+                let vouch = try connection.statement(
+                    "INSERT INTO ham_senders (digest, key) VALUES (?1, ?2) ON CONFLICT (digest) DO UPDATE SET key = ?2")
+                defer { vouch.reset() }
+                for sender in senders {
+                    guard let keys = ContactKeys.of(sender.address) else { continue }
+                    try vouch.bind(1, sender.digest)
+                    try vouch.bind(2, keys.address)
+                    try vouch.run()
+                }
                 let insert = try connection.statement(
                     "INSERT INTO contacts (key, source, added_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING")
                 defer { insert.reset() }
                 // Someone known from a ham message whom the owner then writes to is known for good: a correction
-                // of that ham (`removeHamContacts`) must not take them away.
+                // of that ham (`removeHamSenders`) must not take them away.
                 let confirm = try connection.statement(
                     "UPDATE contacts SET source = 'sent' WHERE key = ?1 AND source = 'ham'")
                 defer { confirm.reset() }
@@ -277,12 +296,20 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     }
 
     @discardableResult
-    public func removeHamContacts(_ addresses: [String]) throws -> Int {
+    public func removeHamSenders(_ senders: [HamSender]) throws -> Int {
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: removing contacts needs read-write)")
         }
         return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: true) { () throws(StoreError) -> Int in
+                let unvouch = try connection.statement("DELETE FROM ham_senders WHERE digest = ?1")
+                defer { unvouch.reset() }
+                for sender in senders {
+                    try unvouch.bind(1, sender.digest)
+                    try unvouch.run()
+                }
+                let vouched = try connection.statement("SELECT 1 FROM ham_senders WHERE key = ?1 LIMIT 1")
+                defer { vouched.reset() }
                 let remove = try connection.statement("DELETE FROM contacts WHERE key = ?1 AND source = 'ham'")
                 defer { remove.reset() }
                 // Keys of addresses end in "@domain", the domain's own key is exactly that.
@@ -290,8 +317,12 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                     "SELECT 1 FROM contacts WHERE key != ?1 AND substr(key, -length(?1)) = ?1 LIMIT 1")
                 defer { neighbour.reset() }
                 var removed = 0
-                for address in addresses {
-                    guard let keys = ContactKeys.of(address) else { continue }
+                for sender in senders {
+                    guard let keys = ContactKeys.of(sender.address) else { continue }
+                    try vouched.bind(1, keys.address)
+                    let stillVouched = try vouched.step()
+                    vouched.reset()
+                    if stillVouched { continue }
                     try remove.bind(1, keys.address)
                     try remove.run()
                     guard sqlite3_changes(connection.handle) > 0 else { continue }

@@ -81,8 +81,8 @@ struct Train: ParsableCommand {
         var bandsRead = Set<UInt64>()
         let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies)
         let now = Int64(time(nil))
-        var hamSenders: [String] = []
-        var formerHamSenders: [String] = []
+        var hamSenders: [HamSender] = []
+        var formerHamSenders: [HamSender] = []
         var messageIDs: [UInt64] = []
         let writer = OverlappedWriter(store: store)
         var failed = 0
@@ -111,7 +111,10 @@ struct Train: ParsableCommand {
                 // the run began says which messages were ham.
                 if target != .ham {
                     let before = try replies.ledgerClasses(of: items.map(\.0.digest))
-                    formerHamSenders += zip(items, before).compactMap { item, was in was == .ham ? item.1 : nil }
+                    formerHamSenders += zip(items, before).compactMap { item, was in
+                        guard was == .ham, let sender = item.1 else { return nil }
+                        return HamSender(digest: item.0.digest, address: sender)
+                    }
                 }
                 if readsBands {
                     let newBands = Set(items.compactMap(\.2).flatMap(\.bands)).subtracting(bandsRead)
@@ -143,7 +146,9 @@ struct Train: ParsableCommand {
                 // of the run. Within a run every message is judged against the book as it was before it, whatever
                 // order the folders come in: updating it as we went would teach that strangers' mail is ham
                 // whenever the ham folders come after the pitches.
-                if target == .ham { hamSenders += items.compactMap(\.1) }
+                if target == .ham {
+                    hamSenders += items.compactMap { item in item.1.map { HamSender(digest: item.0.digest, address: $0) } }
+                }
                 // The ids of the run's messages likewise, though looked up in the store itself: recorded at the
                 // end, so a reply within the run is judged against the store as it was before the run.
                 if target != nil { messageIDs += items.compactMap(\.3) }
@@ -161,9 +166,10 @@ struct Train: ParsableCommand {
             }
             try writer.finish()
             try store.inOneWrite {
-                try store.addContacts(hamSenders, source: .ham, at: now)
-                let stillHam = Set(hamSenders.map { $0.lowercased() })
-                try store.removeHamContacts(formerHamSenders.filter { !stillHam.contains($0.lowercased()) })
+                try store.addHamSenders(hamSenders, at: now)
+                // A message given as ham in this run stays ham whatever else the run said of it.
+                let stillHam = Set(hamSenders.map(\.digest))
+                try store.removeHamSenders(formerHamSenders.filter { !stillHam.contains($0.digest) })
                 try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
             }
             store.checkpointIfLarge()

@@ -63,20 +63,27 @@ import Testing
         ])
     }
 
+    static func ham(_ number: UInt8, from address: String) -> HamSender {
+        HamSender(digest: [UInt8](repeating: number, count: 32), address: address)
+    }
+
     /// A correction takes back a contact that ham training made, and only that: a domain another known address
     /// still makes known stays, and so does everyone the owner wrote to.
     @Test(arguments: Kind.allCases)
     func correctingAHamTakesBackOnlyWhatItTaught(kind: Kind) throws {
         let book = try makeBook(kind)
         try book.addContacts(["maya@brightfield.example"], source: .sent, at: 100)
-        try book.addContacts(["tom@brightfield.example", "dan@slotwise.example", "lea@quayside.example",
-                              "pal@gmail.com"], source: .ham, at: 200)
+        let learned = [Self.ham(1, from: "tom@brightfield.example"), Self.ham(2, from: "dan@slotwise.example"),
+                       Self.ham(3, from: "lea@quayside.example"), Self.ham(4, from: "pal@gmail.com")]
+        #expect(try book.addHamSenders(learned, at: 200) == 4)
         // Known from ham first, then written to: the owner's word stands.
-        try book.addContacts(["ana@quayside.example"], source: .ham, at: 200)
+        try book.addHamSenders([Self.ham(5, from: "ana@quayside.example")], at: 200)
         try book.addContacts(["ANA@quayside.example"], source: .sent, at: 300)
-        #expect(try book.removeHamContacts(["Maya@Brightfield.example", "TOM@brightfield.example",
-                                            "dan@slotwise.example", "lea@quayside.example", "pal@gmail.com",
-                                            "ana@quayside.example", "nobody@nowhere.example", "not an address"])
+        #expect(try book.removeHamSenders(learned.map { HamSender(digest: $0.digest, address: $0.address.uppercased()) }
+                                          + [Self.ham(5, from: "ana@quayside.example"),
+                                             Self.ham(6, from: "Maya@Brightfield.example"),
+                                             Self.ham(7, from: "nobody@nowhere.example"),
+                                             Self.ham(8, from: "not an address")])
             == 4)
         #expect(try book.allContacts() == [Contact(address: "ana@quayside.example", source: .sent, addedAt: 200),
                                            Contact(address: "maya@brightfield.example", source: .sent, addedAt: 100)])
@@ -84,6 +91,23 @@ import Testing
         #expect(try book.relationship(with: "dan@slotwise.example") == .firstContact)
         #expect(try book.relationship(with: "lea@quayside.example") == .knownDomain)
         #expect(try book.relationship(with: "pal@gmail.com") == .firstContact)
+    }
+
+    /// Found in review: correcting one of a correspondent's messages made them a stranger, though other ham from
+    /// them was still trained. A sender goes only with the last message that vouched for them.
+    @Test(arguments: Kind.allCases)
+    func aSenderStaysWhileAnotherHamMessageVouchesForThem(kind: Kind) throws {
+        let book = try makeBook(kind)
+        try book.addHamSenders([Self.ham(1, from: "dana@partner.example"), Self.ham(2, from: "Dana@Partner.example"),
+                                Self.ham(3, from: "lee@other.example")], at: 100)
+        // The same message learned again vouches once.
+        try book.addHamSenders([Self.ham(1, from: "dana@partner.example")], at: 150)
+        #expect(try book.removeHamSenders([Self.ham(1, from: "dana@partner.example")]) == 0)
+        #expect(try book.relationship(with: "dana@partner.example") == .knownAddress)
+        #expect(try book.removeHamSenders([Self.ham(1, from: "dana@partner.example")]) == 0)
+        #expect(try book.removeHamSenders([Self.ham(2, from: "dana@partner.example")]) == 1)
+        #expect(try book.relationship(with: "dana@partner.example") == .firstContact)
+        #expect(try book.relationship(with: "lee@other.example") == .knownAddress)
     }
 
     @Test(arguments: [

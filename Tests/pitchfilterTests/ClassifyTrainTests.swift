@@ -29,6 +29,21 @@ import Testing
 
         """
 
+    /// A correspondent stays one while any of their messages is trained as ham: correcting one of two (a pitch
+    /// they forwarded, say) must not make them a stranger; correcting the other does.
+    @Test func aCorrectionRemovesASenderOnlyWithTheirLastHam() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let first = try scratch.write("first.eml", "From: Dana <dana@partner.example>\nSubject: Friday\n\nStill on for Friday?\n")
+        let second = try scratch.write("second.eml", "From: dana@partner.example\nSubject: Fwd: offer\n\nSaw this.\n")
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", first, second]).status == 0)
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", second]).text
+            == "learned 0, already known 0, moved 1, forgotten 0, not known 0\n")
+        #expect(try Run.pitchfilter(["contacts", "list", "--db", db]).text.hasPrefix("dana@partner.example ham "))
+        #expect(try Run.pitchfilter(["train", "--db", db, "--forget", first]).status == 0)
+        #expect(try Run.pitchfilter(["contacts", "list", "--db", db]).text == "")
+    }
+
     @Test func trainingIsIdempotentAndMovesBetweenClasses() throws {
         let scratch = try Scratch()
         let db = scratch.path("db/pitchfilter.sqlite")
