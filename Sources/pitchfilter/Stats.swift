@@ -11,36 +11,39 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         let path = try database.path()
-        print("database: \(path)")
+        // Written only once everything is read: a database that fails half-way gives its error alone, not half
+        // a report that looks like a database.
+        var lines = ["database: \(path)"]
         do {
             if let store = try Stores.openForReading(path) {
                 let stats = try store.statistics()
-                print("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
-                print("tokens: \(stats.tokens)")
-                print("learned messages: \(stats.ledgerEntries)")
+                lines.append("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
+                lines.append("tokens: \(stats.tokens)")
+                lines.append("learned messages: \(stats.ledgerEntries)")
                 let memory = try store.memoryCounts()
-                print("known correspondents: \(memory.contacts)")
-                print("template sightings: \(memory.templateSightings) (last \(TemplateWindow.seconds / 86_400) days)")
-                print("message ids seen: \(try store.messageIDCount()) (last \(MessageIDWindow.seconds / 86_400) days)")
-                print("in quarantine: \(try store.quarantineEntries(.states([.held, .moving])).count)")
-                if let size = stats.sizeBytes { print("size: \(size) bytes") }
-                print("tokenizer: \(stats.tokenizerIdentity)")
-                print("schema: \(stats.schemaVersion)")
+                lines.append("known correspondents: \(memory.contacts)")
+                lines.append("template sightings: \(memory.templateSightings) (last \(TemplateWindow.seconds / 86_400) days)")
+                lines.append("message ids seen: \(try store.messageIDCount()) (last \(MessageIDWindow.seconds / 86_400) days)")
+                lines.append("in quarantine: \(try store.quarantineEntries(.states([.held, .moving])).count)")
+                if let size = stats.sizeBytes { lines.append("size: \(size) bytes") }
+                lines.append("tokenizer: \(stats.tokenizerIdentity)")
+                lines.append("schema: \(stats.schemaVersion)")
                 let schedule = ModelSchedule.standard
-                print("model: " + (schedule.addsStarter(to: stats.totals)
+                lines.append("model: " + (schedule.addsStarter(to: stats.totals)
                     ? "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"
                     : "own training"))
             } else {
-                print("messages: none trained yet (the starter model decides)")
+                lines.append("messages: none trained yet (the starter model decides)")
             }
         } catch {
             Stores.report(error)
             throw ExitCode(3)
         }
         if let starter = StarterModel.embedded {
-            print("starter model: pitch \(starter.totals.pitch), ham \(starter.totals.ham), \(starter.tokenCount) tokens")
+            lines.append("starter model: pitch \(starter.totals.pitch), ham \(starter.totals.ham), \(starter.tokenCount) tokens")
         } else {
-            print("starter model: none built into this executable")
+            lines.append("starter model: none built into this executable")
         }
+        print(lines.joined(separator: "\n"))
     }
 }

@@ -89,6 +89,17 @@ import Testing
         #expect(run.text.contains("message ids seen: 2 (last 365 days)\n"))
     }
 
+    /// Found by an audit: a database that failed to open still got "database: PATH" on stdout, the first line
+    /// of a report, before the error; a script reading the report could not tell.
+    @Test func statsOfABrokenDatabaseGivesTheErrorAlone() throws {
+        let scratch = try Scratch()
+        let garbage = try scratch.write("garbage.sqlite", String(repeating: "not a database\n", count: 400))
+        let run = try Run.pitchfilter(["stats", "--db", garbage])
+        #expect(run.status == 3)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.contains("is not a pitchfilter database"))
+    }
+
     @Test func tagAndEnvelopeDoNotMakeAnotherMessage() throws {
         let scratch = try Scratch()
         let db = scratch.path("pitchfilter.sqlite")
