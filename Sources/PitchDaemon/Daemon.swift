@@ -9,6 +9,7 @@ import UnixSignals
 /// returns and the process exits 0); SIGHUP reloads the configuration.
 public enum Daemon {
     public static func run(settings: MaildirService.Settings, logger: Logger) async throws {
+        var settings = settings
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // The milter first: the group starts services in order and stops them in reverse, so the listener is
         // the last to go and in-flight MTA sessions are not cut short by the Maildir loop's shutdown.
@@ -20,6 +21,7 @@ public enum Daemon {
                                       cutoffs: settings.configuration.cutoffs,
                                       reasons: settings.configuration.reasons, logger: logger)
             services.append(.init(service: MilterServer(configuration: server, handler: filter, logger: logger)))
+            settings.milter = filter  // SIGHUP reaches the Maildir loop, which passes the new settings on
         }
         let maildirs = try MaildirService(settings: settings, logger: logger)
         services.append(.init(service: maildirs))

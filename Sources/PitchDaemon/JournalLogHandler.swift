@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,14 +11,20 @@ import Glibc
 /// swift-log's StreamLogHandler prints a timestamp and label journald already records, and no priority, so every
 /// line would land in the journal as "info".
 public struct JournalLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// Shared by every logger of the process, so that a reload's `log_level` reaches them all.
+    let level: LogLevelSetting
     public var metadata: Logger.Metadata = [:]
     /// Under systemd with standard error connected to the journal (`$JOURNAL_STREAM` is set).
     let toJournal: Bool
 
-    public init(level: Logger.Level, toJournal: Bool) {
-        logLevel = level
+    public init(level: LogLevelSetting, toJournal: Bool) {
+        self.level = level
         self.toJournal = toJournal
+    }
+
+    public var logLevel: Logger.Level {
+        get { level.value }
+        set { level.value = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -46,6 +53,22 @@ public struct JournalLogHandler: LogHandler {
         case .critical: 2
         }
     }
+}
+
+/// The service's log level, which SIGHUP may change while every logger is in use (`[service] log_level`).
+public final class LogLevelSetting: Sendable {
+    private let raw: Atomic<Int>
+
+    public init(_ level: Logger.Level) {
+        raw = Atomic(Self.levels.firstIndex(of: level) ?? 0)
+    }
+
+    public var value: Logger.Level {
+        get { Self.levels[raw.load(ordering: .relaxed)] }
+        set { raw.store(Self.levels.firstIndex(of: newValue) ?? 0, ordering: .relaxed) }
+    }
+
+    private static let levels = Logger.Level.allCases
 }
 
 extension Logger.Level {

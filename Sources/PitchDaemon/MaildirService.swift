@@ -28,6 +28,10 @@ public final class MaildirService: Service, Sendable {
         /// Re-reads the configuration for SIGHUP; nil when the service was started from flags alone.
         public var reload: (@Sendable () throws -> Configuration)?
         public var notifier: SystemdNotifier
+        /// What a reload's `log_level` changes; nil leaves logging alone.
+        public var logLevel: LogLevelSetting?
+        /// The milter's handler, which a reload gives the new `[milter]` and `[classifier]` settings.
+        public var milter: MilterFilter?
 
         public init(configuration: Configuration, databasePath: String,
                     reload: (@Sendable () throws -> Configuration)?, notifier: SystemdNotifier) {
@@ -276,10 +280,8 @@ private struct WatchLoop {
         if new.databasePath != configuration.databasePath {
             logger.warning("the database path changed; restart the service to use it")
         }
-        if new.cutoffs != configuration.cutoffs, configuration.milter != nil {
-            // The Maildir workers take the new cutoffs below; the milter's settings are read at start only.
-            logger.warning("the milter keeps its [classifier] cutoffs until the service restarts")
-        }
+        reloadMilter(new)
+        settings.logLevel?.value = Logger.Level(new.logLevel)
         let roots = Set(new.mailboxes.map { Maildir(root: $0.path).root })
         for (root, _) in workers where !roots.contains(root) {
             workers[root] = nil
@@ -298,6 +300,29 @@ private struct WatchLoop {
             }
         }
         logger.info("configuration reloaded", metadata: ["mailboxes": "\(workers.count)"])
+    }
+
+    /// The milter's policy (hold, subject tag, header position) and cutoffs change in place; its listener and
+    /// limits belong to the running server, and a `[milter]` added or removed needs a restart too.
+    private func reloadMilter(_ new: Configuration) {
+        guard let filter = settings.milter, let running = configuration.milter else {
+            if new.milter != nil {
+                logger.warning("[milter] was added: the milter starts when the service restarts")
+            }
+            return
+        }
+        guard var milter = new.milter else {
+            logger.warning("[milter] was removed: the milter runs on until the service restarts")
+            return
+        }
+        if milter.address != running.address || milter.maximumSessions != running.maximumSessions
+            || milter.maximumMessageBytes != running.maximumMessageBytes {
+            logger.warning("[milter] listen, max_sessions and max_message_mib take effect when the service restarts")
+            milter.address = running.address
+            milter.maximumSessions = running.maximumSessions
+            milter.maximumMessageBytes = running.maximumMessageBytes
+        }
+        filter.update(configuration: milter, cutoffs: new.cutoffs, reasons: new.reasons)
     }
 
 }

@@ -75,13 +75,18 @@ public struct MilterConfiguration: Sendable, Equatable {
 /// Never fails a message: on any trouble (no database, a locked one, a message over the limit) the answer is
 /// "no changes", and the MTA delivers the message as it came.
 public final class MilterFilter: MilterHandler {
-    let configuration: MilterConfiguration
     let databasePath: String
-    /// The model schedule with the configured cutoffs.
-    let schedule: ModelSchedule
-    /// Whether X-Pitch-Reasons goes with X-Pitch-Status (`[classifier] reasons`).
-    let reasons: Bool
     let logger: Logger
+    /// What to do with a message; a reload replaces it, and each message reads it once.
+    private let policy: Mutex<Policy>
+
+    private struct Policy {
+        var configuration: MilterConfiguration
+        /// The model schedule with the configured cutoffs.
+        var schedule: ModelSchedule
+        /// Whether X-Pitch-Reasons goes with X-Pitch-Status (`[classifier] reasons`).
+        var reasons: Bool
+    }
     /// SQLite calls block: they run on NIO's thread pool, never on the event loops or the cooperative pool.
     let pool: NIOThreadPool
     private let store = Mutex<StoreState>(StoreState())
@@ -94,15 +99,24 @@ public final class MilterFilter: MilterHandler {
 
     public init(configuration: MilterConfiguration, databasePath: String, cutoffs: Cutoffs = .standard,
                 reasons: Bool = false, logger: Logger, pool: NIOThreadPool = .singleton) {
-        self.configuration = configuration
-        schedule = ModelSchedule.standard.withCutoffs(cutoffs)
-        self.reasons = reasons
+        policy = Mutex(Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
+                              reasons: reasons))
         self.databasePath = databasePath
         self.logger = logger
         self.pool = pool
     }
 
+    /// A reload's settings, for the messages that end from now on.
+    public func update(configuration: MilterConfiguration, cutoffs: Cutoffs, reasons: Bool) {
+        policy.withLock {
+            $0 = Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
+                        reasons: reasons)
+        }
+    }
+
     public func decide(_ message: MilterMessage) async -> [MilterReply] {
+        let policy = self.policy.withLock { $0 }
+        let configuration = policy.configuration
         var logger = self.logger
         if let queueID = message.envelope.queueID { logger[metadataKey: "queue_id"] = "\(queueID)" }
         // Whatever happens to the message, a sender's X-Pitch-* fields never go through: only the header's names
@@ -116,7 +130,7 @@ public final class MilterFilter: MilterHandler {
         let sessionLogger = logger
         do {
             return try await pool.runIfActive { [self] in
-                forged + (try self.decideNow(message, logger: sessionLogger))
+                forged + (try self.decideNow(message, policy: policy, logger: sessionLogger))
             }
         } catch {
             logger.warning("message accepted unclassified: \(error)")
@@ -125,7 +139,8 @@ public final class MilterFilter: MilterHandler {
     }
 
     /// The changes besides removing forged fields.
-    private func decideNow(_ message: MilterMessage, logger: Logger) throws -> [MilterReply] {
+    private func decideNow(_ message: MilterMessage, policy: Policy, logger: Logger) throws -> [MilterReply] {
+        let (configuration, schedule, reasons) = (policy.configuration, policy.schedule, policy.reasons)
         guard let store = openStore() else { return [] }
         if let user = message.envelope.authenticatedUser {
             let added = try store.addContacts(message.envelope.recipients, source: .sent, at: Int64(time(nil)))

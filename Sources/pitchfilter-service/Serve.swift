@@ -103,13 +103,14 @@ struct Serve: AsyncParsableCommand {
             }
             return
         }
-        let level = Logger.Level(configuration.logLevel)
+        let level = LogLevelSetting(Logger.Level(configuration.logLevel))
         let toJournal = Environment.current("JOURNAL_STREAM") != nil
         LoggingSystem.bootstrap { _ in JournalLogHandler(level: level, toJournal: toJournal) }
         let logger = Logger(label: "pitchfilter")
-        let settings = MaildirService.Settings(
+        var settings = MaildirService.Settings(
             configuration: configuration, databasePath: databasePath, reload: file == nil ? nil : load,
             notifier: SystemdNotifier(environment: Environment.current))
+        settings.logLevel = level
         do {
             try await Daemon.run(settings: settings, logger: logger)
         } catch {

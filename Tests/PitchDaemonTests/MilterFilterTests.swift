@@ -125,6 +125,24 @@ import Testing
         #expect(reason.hasPrefix("pitchfilter: pitch, score=0.9"))
     }
 
+    /// Found by an audit: SIGHUP logged "configuration reloaded" but the milter kept holding and tagging as it
+    /// started. A reload's settings apply to the next message.
+    @Test func aReloadChangesWhatTheMilterDoesToTheNextMessage() async throws {
+        let (filter, _) = try filter(hold: false, tag: "")
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).count == 1)
+        var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        configuration.holdPitches = true
+        configuration.subjectTag = "[PITCH]"
+        filter.update(configuration: configuration, cutoffs: .standard, reasons: false)
+        let replies = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml"))
+        #expect(replies.count == 3)
+        #expect(replies.dropFirst().first == .changeHeader(index: 1, name: "Subject",
+                                                          value: "[PITCH] Photorealistic renders for your projects"))
+        filter.update(configuration: configuration, cutoffs: Cutoffs(pitch: 1, ham: 0.2)!, reasons: false)
+        #expect(Self.status(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")))?
+            .hasPrefix("unsure, score=0.9") == true)
+    }
+
     /// `[classifier]` cutoffs reach the milter's verdicts: above every score, the pitch is only unsure, so it is
     /// neither tagged in its Subject nor held.
     @Test func theConfiguredCutoffsDecide() async throws {

@@ -86,6 +86,30 @@ import Testing
         #expect(process.terminationReason == .exit)
     }
 
+    /// Found by an audit: SIGHUP left `log_level` as it was at start, and said nothing of `[milter]` settings
+    /// that need a restart.
+    @Test func hangupChangesTheLogLevelAndSaysWhatNeedsARestart() throws {
+        let file = try writeConfiguration(mailboxes: ["one"], extra: "log_level = \"info\"\n")
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
+        #expect(!text(log).contains("classified"))
+
+        _ = try writeConfiguration(mailboxes: ["one"], extra: "log_level = \"debug\"\n[milter]\nlisten = \"inet:127.0.0.1:1\"\n")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(eventually { text(log).contains("configuration reloaded") })
+        #expect(text(log).contains("[milter] was added: the milter starts when the service restarts"))
+        // Another message: a second delivery of the held one would wait for a client's expunge.
+        try Data("From: dana@partner.example\nSubject: Friday\n\nStill on for Friday?\n".utf8)
+            .write(to: root.appendingPathComponent("one/new/2.M1P1Q1.test"))
+        #expect(eventually { text(log).contains("classified") && text(log).contains("2.M1P1Q1.test") })
+
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
     @Test func quarantinedMessagesAreListedAndReleasedById() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
