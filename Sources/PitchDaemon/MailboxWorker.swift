@@ -168,6 +168,7 @@ final class MailboxWorker {
             failed("cannot list the mailbox's folders", error)
             return
         }
+        if knownFolders == nil { knownFolders = Set(folders.map(\.path)) }
         for folder in folders {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
@@ -179,6 +180,7 @@ final class MailboxWorker {
     /// nil if it could not list the folder whole.
     @discardableResult
     func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
+        if knownFolders?.contains(folder.path) == false, !takeStock(ofNew: folder) { return nil }
         var present = Set<String>()
         // new/ before cur/: a message a client moves from new/ to cur/ while we list is then seen in one of them.
         for subdirectory in MaildirFolder.Subdirectory.allCases {
@@ -197,6 +199,44 @@ final class MailboxWorker {
             }
         }
         return present
+    }
+
+    /// The folders seen so far, by path; nil until the first full scan lists them.
+    private var knownFolders: Set<String>?
+
+    /// A folder that appears while the service runs, already holding mail, was renamed or moved rather than
+    /// filled by the user's moves: Thunderbird deleting `.Pitches` makes it `.Trash.Pitches`, and a user may
+    /// rename it `.Archive`. Learning each message in it as released from quarantine taught every pitch as ham.
+    /// Its mail is recorded as found, like a mailbox's at its first start; what arrives in it later teaches as
+    /// usual. The Sent folder is read as always (its recipients are known correspondents however they came).
+    /// Returns whether the folder may be scanned now.
+    private func takeStock(ofNew folder: MaildirFolder) -> Bool {
+        guard role(of: folder) != .sent else {
+            knownFolders?.insert(folder.path)
+            return true
+        }
+        do {
+            var found: [JournalChange] = []
+            for subdirectory in MaildirFolder.Subdirectory.allCases {
+                for entry in try folder.entries(in: subdirectory) where record(of: entry) == nil {
+                    let record = FileRecord(folder: folder.path, name: entry.name.unique, state: .done)
+                    found.append(.file(record, at: Self.now()))
+                    setRecord(record)
+                }
+            }
+            if !found.isEmpty {
+                try store.apply(found)
+                logger.info("a folder appeared with mail in it (renamed or moved): taken stock of, not learned from",
+                            metadata: ["folder": "\(folder.name)", "files": "\(found.count)"])
+            }
+            knownFolders?.insert(folder.path)
+            return true
+        } catch let error as MaildirError where error.isMissing {
+            return false  // not all there yet, or gone again: the next scan looks
+        } catch {
+            failed("cannot take stock of \(folder.path)", error)
+            return false
+        }
     }
 
     /// Names missing at the previous full scan, per folder.
@@ -290,7 +330,10 @@ final class MailboxWorker {
         if folder.name == "INBOX" { return .inbox }
         if folder.name == policy.quarantineFolder { return .quarantine }
         if folder.name == policy.sentFolder { return .sent }
-        if policy.ignoredFolders.contains(folder.name) { return .ignored }
+        // Dovecot keeps a folder deleted into the Trash as `.Trash.Name`: inside an ignored folder is ignored too.
+        if policy.ignoredFolders.contains(where: { folder.name == $0 || folder.name.hasPrefix($0 + ".") }) {
+            return .ignored
+        }
         return .other
     }
 
@@ -450,6 +493,15 @@ final class MailboxWorker {
             logger.info("learned as ham: moved out of quarantine", metadata: [
                 "id": "\(quarantined.id)", "to": "\(entry.folder.name)"])
         }
+        // `quarantine release` stopped after its copy reached the INBOX: the quarantined copy is still there, and
+        // nothing would ever remove it. Finishing the release leaves the message in one place.
+        if quarantined.name == entry.name.unique, entry.folder.name == "INBOX",
+           let copy = try? maildir.folder(quarantined.folder).entry(unique: quarantined.name),
+           QuarantineDesk.isCopy(copy, of: quarantined) {
+            try copy.folder.remove(copy)
+            logger.info("finished an interrupted release: the quarantined copy is removed",
+                        metadata: ["id": "\(quarantined.id)"])
+        }
         // Released by `quarantine release`, which already learned it.
         try finish(entry, verdict: nil, digest: digest)
         return true
@@ -530,9 +582,22 @@ final class MailboxWorker {
 
     /// The message, or nil for one over the size limit, which is recorded as done and left alone.
     private func read(_ entry: MaildirFolder.Entry) throws -> Message? {
-        guard let bytes = try FileBytes.read(entry.path, limit: policy.maxMessageBytes) else {
+        let result = Result { () throws(MaildirError) in try FileBytes.read(entry.path, limit: policy.maxMessageBytes) }
+        if case .failure(let error) = result, error.isNotAMessageFile {
+            // A FIFO would block the one thread every mailbox shares; a symbolic link could make the service copy
+            // a file its owner may read into a mailbox whose owner may not.
+            logger.notice("not a regular file, left alone", metadata: ["file": "\(entry.path)"])
+            try finish(entry, verdict: nil, digest: nil)
+            return nil
+        }
+        guard let bytes = try result.get() else {
             logger.notice("message larger than \(policy.maxMessageBytes >> 20) MiB left alone",
                           metadata: ["file": "\(entry.path)"])
+            try finish(entry, verdict: nil, digest: nil)
+            return nil
+        }
+        guard !bytes.isEmpty else {
+            // No message: a tag would make a file of one header line out of it.
             try finish(entry, verdict: nil, digest: nil)
             return nil
         }

@@ -23,6 +23,7 @@ public struct QuarantineDesk {
         case unknownID(String)
         case notHeld(String, QuarantineState)
         case fileMissing(String, folder: String)
+        case beingMoved(String, folder: String)
 
         public var description: String {
             switch self {
@@ -30,6 +31,8 @@ public struct QuarantineDesk {
             case .notHeld(let id, let state): "message \(id) is not in quarantine any more (\(state.rawValue))"
             case .fileMissing(let id, let folder):
                 "message \(id) is no longer in \(folder): it was moved or deleted in a mail client"
+            case .beingMoved(let id, let folder):
+                "message \(id) is still being moved into \(folder) by the service: try again in a moment"
             }
         }
     }
@@ -49,8 +52,8 @@ public struct QuarantineDesk {
 
     /// The message's bytes as they are in the quarantine folder (with our header).
     public func show(_ id: String) throws -> [UInt8] {
-        let (_, entry) = try held(id)
-        guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { return [] }
+        let (_, found) = try held(id, allowMissingFile: false, allowMoving: true)
+        guard let entry = found, let bytes = try FileBytes.read(entry.path, limit: Int.max) else { return [] }
         return bytes
     }
 
@@ -68,13 +71,17 @@ public struct QuarantineDesk {
         // records and does not classify it again; if it gets there before this learns the message, it learns it
         // itself, and the ledger counts the message once.
         let released: MaildirFolder.Entry
-        if let delivered = try inbox.entry(unique: entry.name.unique) {
+        let sameName = try inbox.entry(unique: entry.name.unique)
+        if let sameName, Self.isCopy(sameName, of: record) {
             // Delivered by a release that was interrupted before it removed the quarantined copy (and perhaps
             // since moved to cur/ by a client): one copy in the INBOX is enough.
-            released = delivered
+            released = sameName
         } else {
+            // Another message with the same name (two deliveries that chose one) gets to keep it: taking it for
+            // this one would remove the only copy of this one.
+            let name = sameName == nil ? entry.name : MaildirName.unique(sequence: 0).withInfo(entry.name.info)
             released = MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory,
-                                           name: entry.name.resized(to: size))
+                                           name: name.resized(to: size))
             do {
                 try inbox.deliver(original, into: released.subdirectory, name: released.name)
             } catch {
@@ -98,7 +105,7 @@ public struct QuarantineDesk {
 
     /// Removes the message for good.
     public func delete(_ id: String) throws {
-        let (record, entry) = try held(id, allowMissingFile: true)
+        let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
         if let entry { try entry.folder.remove(entry) }
         try store.apply([.quarantine(with(record) { $0.state = .deleted })])
     }
@@ -126,17 +133,28 @@ public struct QuarantineDesk {
     }
 
     private func held(_ id: String) throws -> (QuarantineEntry, MaildirFolder.Entry) {
-        let (record, entry) = try held(id, allowMissingFile: false)
+        let (record, entry) = try held(id, allowMissingFile: false, allowMoving: false)
         return (record, entry!)
     }
 
-    private func held(_ id: String, allowMissingFile: Bool) throws -> (QuarantineEntry, MaildirFolder.Entry?) {
+    /// A message the service is still moving (its original still in the INBOX) is not to be released or
+    /// deleted: a release took the original for an earlier release's copy, removed the quarantined copy, and the
+    /// service then removed the original.
+    private func held(_ id: String, allowMissingFile: Bool,
+                      allowMoving: Bool) throws -> (QuarantineEntry, MaildirFolder.Entry?) {
         guard Self.isIdentifier(id) else { throw Failure.unknownID(id) }
         guard let record = try store.quarantineEntries(.id(id.lowercased())).first else { throw Failure.unknownID(id) }
         guard record.state == .held || record.state == .moving else { throw Failure.notHeld(id, record.state) }
+        if record.state == .moving, !allowMoving { throw Failure.beingMoved(id, folder: record.folder) }
         let entry = try file(of: record)
         if entry == nil && !allowMissingFile { throw Failure.fileMissing(id, folder: record.folder) }
         return (record, entry)
+    }
+
+    /// Whether `file` holds the quarantined message (the digest is taken without our own fields).
+    static func isCopy(_ file: MaildirFolder.Entry, of record: QuarantineEntry) -> Bool {
+        guard let bytes = try? FileBytes.read(file.path, limit: Int.max) else { return false }
+        return MessageDigest.of(Message(bytes: bytes)) == record.digest
     }
 
     /// Ids are 16 hex digits; anything else cannot be one, whatever the database holds.

@@ -38,12 +38,17 @@ enum Directory {
 
 public enum FileBytes {
     /// The whole file, or nil when it is larger than `limit` bytes (the caller leaves such messages alone).
+    ///
+    /// Only a regular file is read: a symbolic link is not followed and a FIFO or device is not opened for good
+    /// (`MaildirError.isNotAMessageFile`). Whoever may write into a Maildir must not make the reader block, nor
+    /// read a file for them that only the reader may read.
     public static func read(_ path: String, limit: Int) throws(MaildirError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         if fd < 0 { throw MaildirError("open", path) }
         defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) != 0 { throw MaildirError("stat", path) }
+        if info.st_mode & S_IFMT != S_IFREG { throw .notARegularFile(path) }
         if Int(info.st_size) > limit { return nil }
         // One byte more than fstat's size, so that the read seeing the end finds room and nothing grows.
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)

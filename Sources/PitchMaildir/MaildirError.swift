@@ -8,19 +8,35 @@ public struct MaildirError: Error, Hashable, CustomStringConvertible {
     public let operation: String
     public let path: String
     public let errno: Int32
+    /// The file is a FIFO, device, socket or directory, where a message file should be (no errno says that).
+    public let isNotARegularFile: Bool
 
     public init(_ operation: String, _ path: String, errno: Int32 = Glibc.errno) {
         self.operation = operation
         self.path = path
         self.errno = errno
+        isNotARegularFile = false
     }
+
+    private init(notARegularFile path: String) {
+        operation = "read"
+        self.path = path
+        errno = 0
+        isNotARegularFile = true
+    }
+
+    public static func notARegularFile(_ path: String) -> MaildirError { MaildirError(notARegularFile: path) }
 
     /// Out of disk or quota: worth a retry once space is freed, never a reason to give up on the message.
     public var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
     /// The file went away between listing and use: a client moved or deleted it, which is not an error.
     public var isMissing: Bool { errno == ENOENT }
 
+    /// A symbolic link, FIFO, device or socket where a message file should be (`FileBytes.read`).
+    public var isNotAMessageFile: Bool { errno == ELOOP || isNotARegularFile }
+
     public var description: String {
-        "cannot \(operation) \(path): \(String(cString: strerror(errno)))"
+        let reason = isNotARegularFile ? "not a regular file" : String(cString: strerror(errno))
+        return "cannot \(operation) \(path): \(reason)"
     }
 }

@@ -43,16 +43,19 @@ struct QuarantineCommand: ParsableCommand {
 
         /// The desk, or nil when there is no database yet, so nothing was ever quarantined: looking must not
         /// create one (at a mistyped path, say).
-        func desk() throws -> QuarantineDesk? {
+        /// `readOnly` for looking (`list`, `show`), which someone who may read the database but not write it
+        /// may do.
+        func desk(readOnly: Bool = false) throws -> QuarantineDesk? {
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report.
             guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
+            if readOnly { return try Stores.openForReading(path).map(QuarantineDesk.init) }
             return QuarantineDesk(store: try Stores.openForWriting(path))
         }
 
         /// The desk of a command about one message: without a database, no id is known.
-        func desk(for id: String) throws -> QuarantineDesk {
-            guard let desk = try desk() else { throw QuarantineDesk.Failure.unknownID(id) }
+        func desk(for id: String, readOnly: Bool = false) throws -> QuarantineDesk {
+            guard let desk = try desk(readOnly: readOnly) else { throw QuarantineDesk.Failure.unknownID(id) }
             return desk
         }
     }
@@ -94,7 +97,7 @@ struct QuarantineCommand: ParsableCommand {
         func run() throws {
             try QuarantineCommand.run {
                 var output = ""
-                for item in try location.desk()?.list() ?? [] {
+                for item in try location.desk(readOnly: true)?.list() ?? [] {
                     let entry = item.entry
                     if json {
                         output += JSON.line(Line(id: entry.id, quarantined_at: entry.at, score: entry.score,
@@ -103,7 +106,8 @@ struct QuarantineCommand: ParsableCommand {
                                                  path: item.path)) + "\n"
                         continue
                     }
-                    let gone = item.path == nil ? " (no longer in \(entry.folder))" : ""
+                    let gone = item.path != nil ? ""
+                        : entry.state == .moving ? " (not in \(entry.folder) yet)" : " (no longer in \(entry.folder))"
                     output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(Engine.formatScore(entry.score))  "
                         + "\(entry.sender.isEmpty ? "-" : TerminalText.safe(entry.sender))  "
                         + "\(TerminalText.safe(entry.subject))\(gone)\n"
@@ -121,7 +125,9 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                guard FileDescriptor.writeAll(1, try location.desk(for: id).show(id)[...]) else { throw ExitCode(3) }
+                guard FileDescriptor.writeAll(1, try location.desk(for: id, readOnly: true).show(id)[...]) else {
+                    throw ExitCode(3)
+                }
             }
         }
     }

@@ -254,6 +254,55 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
     }
 
+    /// Found by an audit: renaming the quarantine folder (or deleting it into the Trash, which Dovecot keeps as
+    /// `.Trash.Pitches`) taught every pitch in it as ham. A folder that appears holding mail teaches nothing;
+    /// what is moved into it afterwards does.
+    @Test(arguments: [".Archive", ".Trash.Pitches"])
+    func aRenamedQuarantineFolderTeachesNothing(renamedTo name: String) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.states([.held])).count == 1)
+        let pitches = maildir.folder(".Pitches")
+        #expect(rename(pitches.path, maildir.folder(name).path) == 0)
+        worker.scanAll(shouldStop: { false })
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+        #expect(try store.quarantineEntries(.states([.released])).isEmpty)
+        // A pitch quarantined now and moved into that folder afterwards is a lesson, unless it went to the Trash.
+        let another = try Array(Data(contentsOf: Self.samples.appendingPathComponent("pitch/h-p-001.eml")))
+        try deliver(another, "2.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        let held = try #require(try pitches.entry(unique: "2.M1P1Q1.test"))
+        try pitches.move(held, to: maildir.folder(name), .cur, name: MaildirName("2.M1P1Q1.test:2,S"))
+        worker.scanAll(shouldStop: { false })
+        let expected = name.hasPrefix(".Trash") ? ClassTotals(pitch: 0, ham: 0) : ClassTotals(pitch: 0, ham: 1)
+        #expect(try store.statistics().totals == expected)
+    }
+
+    /// Found by an audit: a FIFO in new/ blocked the thread every mailbox shares (SIGTERM too); a symbolic link
+    /// was followed and its target copied into the mailbox with our header; an empty file became a file of one
+    /// header line. Each is left as it is, and the rest of the folder is classified.
+    @Test func fifosLinksAndEmptyFilesAreLeftAlone() throws {
+        let new = maildir.inbox.path + "/new/"
+        #expect(mkfifo(new + "fifo.M1P1Q1.test", 0o600) == 0)
+        let secret = root + "/secret.txt"
+        try Data("password=hunter2\n".utf8).write(to: URL(fileURLWithPath: secret))
+        #expect(symlink(secret, new + "link.M1P1Q1.test") == 0)
+        try deliver([], "empty.M1P1Q1.test")
+        try deliver(Self.ham, "ham.M1P1Q1.test")
+        let worker = try worker { $0.onHam = .tag }
+        worker.scanAll(shouldStop: { false })
+        var info = stat()
+        #expect(lstat(new + "fifo.M1P1Q1.test", &info) == 0 && info.st_mode & S_IFMT == S_IFIFO)
+        #expect(lstat(new + "link.M1P1Q1.test", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
+        #expect(try FileBytes.read(new + "empty.M1P1Q1.test", limit: 10) == [])
+        expectTagged(try FileBytes.read(new + "ham.M1P1Q1.test", limit: 1 << 20), verdict: "ham", original: Self.ham)
+        #expect(throws: MaildirError.notARegularFile(new + "fifo.M1P1Q1.test")) {
+            try FileBytes.read(new + "fifo.M1P1Q1.test", limit: 10)
+        }
+    }
+
     @Test func movingAPitchBackToTheInboxUnderItsOwnNameTeachesHam() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()
@@ -407,8 +456,9 @@ import Testing
     }
 
     /// Found in review: a release stopped after its INBOX delivery, which the service then learned and marked
-    /// released, could not be finished, and left the message in both folders.
-    @Test func aReleaseInterruptedAfterItsDeliveryIsFinishedByReleasingAgain() throws {
+    /// released, could not be finished, and left the message in both folders. Found by an audit: and no command
+    /// showed it any more. The service finishes it: the quarantined copy goes.
+    @Test func aReleaseInterruptedAfterItsDeliveryIsFinishedByTheService() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()
         worker.scanAll(shouldStop: { false })
@@ -421,14 +471,39 @@ import Testing
                                .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
         worker.scanAll(shouldStop: { false })
         #expect(try store.quarantineEntries(.states([.released])).map(\.id) == [id])
-        #expect(try files(maildir.folder(".Pitches")).count == 1)
-
-        let path = try desk.release(id)
-        #expect(path.hasSuffix("/cur/1.M1P1Q1.test:2,S"))
         #expect(try files(maildir.inbox) == ["cur/1.M1P1Q1.test:2,S": Self.pitch])
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
+    }
+
+    /// Found by an audit: `release` while the service was moving the message took the original, still in the
+    /// INBOX, for an earlier release's copy and removed the quarantined one; the service then removed the original.
+    @Test func aMessageStillBeingMovedIsNotReleasedOrDeleted() throws {
+        let entry = try interruptedQuarantine(withCopy: true)
+        let desk = QuarantineDesk(store: store)
+        #expect(throws: QuarantineDesk.Failure.beingMoved(entry.id, folder: ".Pitches")) { try desk.release(entry.id) }
+        #expect(throws: QuarantineDesk.Failure.beingMoved(entry.id, folder: ".Pitches")) { try desk.delete(entry.id) }
+        #expect(try files(maildir.inbox).count == 1)
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+    }
+
+    /// Found by an audit: a release found another message under the same name in the INBOX, took it for its own
+    /// copy and removed the quarantined one. Both stay, under two names.
+    @Test func aReleaseDoesNotTakeAnotherMessageWithTheSameNameForItsCopy() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        try deliver(Self.ham, "1.M1P1Q1.test")
+        let desk = QuarantineDesk(store: store)
+        let id = try #require(try desk.list().first?.entry.id)
+        let path = try desk.release(id)
+        #expect(!path.hasSuffix("/1.M1P1Q1.test"))
+        let inbox = try files(maildir.inbox)
+        #expect(inbox.count == 2)
+        #expect(inbox["new/1.M1P1Q1.test"] == Self.ham)
+        #expect(inbox.values.contains(Self.pitch))
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
     }
 
     @Test(arguments: ["../../etc/passwd", "0123456789abcdeg", "", "0123456789abcdef"])
