@@ -136,9 +136,12 @@ extension Configuration {
                 guard case .unix(let path, _) = settings.address else {
                     throw ConfigurationError(key: "milter.socket_mode", "only for a unix socket")
                 }
-                guard let bits = UInt32(mode, radix: 8), bits <= 0o777 else {
+                // Digits only (UInt32 would take "+660"), and the owner must keep reading and writing the socket.
+                guard (3...4).contains(mode.count), mode.allSatisfy({ ("0"..."7").contains($0) }),
+                      let bits = UInt32(mode, radix: 8), bits <= 0o777, bits & 0o600 == 0o600 else {
                     throw ConfigurationError(key: "milter.socket_mode",
-                                             "must be octal such as \"0660\", found \"\(mode)\"")
+                                             "must be octal such as \"0660\", with read and write for the owner; "
+                                                 + "found \"\(mode)\"")
                 }
                 settings.address = .unix(path: path, mode: bits)
             }
@@ -169,11 +172,38 @@ extension Configuration {
             configuration.mailboxes.append(MailboxConfiguration(path: path, policy: policy))
         }
         try reader.finish()
-        let paths = configuration.mailboxes.map { Maildir(root: $0.path).root }
+        // The same directory spelt twice ("/m/./a", "/m/b/../a") would be two workers on one Maildir.
+        let paths = configuration.mailboxes.map { Self.lexicallyNormal(Maildir(root: $0.path).root) }
         if let duplicate = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
             throw ConfigurationError(key: "mailbox", "\(duplicate) is listed twice")
         }
+        for (index, mailbox) in configuration.mailboxes.enumerated() {
+            let policy = mailbox.policy
+            if policy.ignoredFolders.contains(where: {
+                policy.quarantineFolder == $0 || policy.quarantineFolder.hasPrefix($0 + ".")
+            }) {
+                // Messages moved out of an ignored folder teach nothing, and clients empty the Trash.
+                throw ConfigurationError(key: "mailbox[\(index + 1)].quarantine_folder",
+                                         "\(policy.quarantineFolder) is one of the ignored folders")
+            }
+        }
         return configuration
+    }
+}
+
+extension Configuration {
+    /// `path` with "." and empty components dropped and ".." taking back the component before it, without
+    /// asking the file system (the Maildir may not exist yet).
+    static func lexicallyNormal(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 }
 

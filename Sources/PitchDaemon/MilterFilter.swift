@@ -42,6 +42,11 @@ public struct MilterConfiguration: Sendable, Equatable {
             guard path.hasPrefix("/") else {
                 throw ConfigurationError(key: key, "a unix socket needs an absolute path, found \"\(text)\"")
             }
+            // sockaddr_un holds 108 bytes with the terminating NUL: a longer path fails only when listening.
+            guard path.utf8.count <= 107 else {
+                throw ConfigurationError(key: key, "a unix socket's path may have at most 107 bytes, \"\(path)\" has "
+                    + "\(path.utf8.count)")
+            }
             return .unix(path: path, mode: 0o660)
         }
         guard text.hasPrefix("inet:") else {
@@ -62,8 +67,9 @@ public struct MilterConfiguration: Sendable, Equatable {
             throw ConfigurationError(key: key, "must listen on loopback (127.0.0.1 or ::1), found \"\(host)\": "
                 + "the milter protocol has no authentication")
         }
-        guard let number = Int(port), (0...65_535).contains(number) else {
-            throw ConfigurationError(key: key, "\"\(port)\" is not a port number")
+        // Port 0 would listen wherever the kernel chose, and no MTA would know where.
+        guard let number = Int(port), (1...65_535).contains(number) else {
+            throw ConfigurationError(key: key, "\"\(port)\" is not a port number (1 to 65535)")
         }
         return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: number)
     }

@@ -133,7 +133,14 @@ enum ConfigurationFile {
     static func read(_ path: String) throws -> Configuration {
         switch MailSource.readFile(path) {
         case .success(let bytes):
-            return try Configuration.parse(String(decoding: bytes, as: UTF8.self), file: path)
+            do {
+                return try Configuration.parse(String(decoding: bytes, as: UTF8.self), file: path)
+            } catch {
+                // A syntax error names the file (and line) already; a wrong value names its key, and the file
+                // it is in too: an admin may have several.
+                let key = error.key == path ? path : path + ": " + error.key
+                throw ConfigurationError(key: key, error.problem)
+            }
         case .failure(let error):
             throw error
         }

@@ -15,8 +15,7 @@ import Testing
         #expect(configuration.cutoffs == .standard)
         #expect(!configuration.reasons)
         #expect(configuration.defaultPolicy == MailboxPolicy())
-        #expect(configuration.milter == MilterConfiguration(address: .unix(path: "/run/pitchfilter/milter.sock",
-                                                                            mode: 0o660)))
+        #expect(configuration.milter == MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 8891)))
         #expect(configuration.mailboxes.map(\.path) == [
             "/var/vmail/example.org/alice/Maildir", "/var/vmail/example.org/bob/Maildir"])
         #expect(configuration.mailboxes[0].policy == MailboxPolicy())
@@ -24,14 +23,17 @@ import Testing
         bob.onHam = .tag
         #expect(configuration.mailboxes[1].policy == bob)
 
-        // samples/postfix/main.cf: "set listen = "inet:127.0.0.1:8891" in pitchfilter.toml". The sample with only
-        // that line changed must still be valid.
+        // samples/postfix/main.cf's unix socket under Postfix's chroot, and libmilter's spelling of the port: the
+        // sample with only that line changed must still be valid.
         let text = try String(contentsOf: sample, encoding: .utf8)
-        for listen in ["inet:127.0.0.1:8891", "inet:8891@127.0.0.1"] {
-            let tcp = text.replacingOccurrences(of: "listen = \"unix:/run/pitchfilter/milter.sock\"",
-                                                with: "listen = \"\(listen)\"")
-            #expect(tcp != text)
-            #expect(try Configuration.parse(tcp, file: sample.path).milter?.address == .tcp(host: "127.0.0.1", port: 8891))
+        for (listen, address) in [
+            ("unix:/var/spool/postfix/pitchfilter/milter.sock",
+             MilterServerConfiguration.Address.unix(path: "/var/spool/postfix/pitchfilter/milter.sock", mode: 0o660)),
+            ("inet:8891@127.0.0.1", .tcp(host: "127.0.0.1", port: 8891)),
+        ] {
+            let changed = text.replacingOccurrences(of: "listen = \"inet:127.0.0.1:8891\"", with: "listen = \"\(listen)\"")
+            #expect(changed != text)
+            #expect(try Configuration.parse(changed, file: sample.path).milter?.address == address)
         }
     }
 
@@ -65,6 +67,15 @@ import Testing
         ("[defaults]\nignored_folders = [\".Trash\", 3]", "defaults.ignored_folders[2]: must be a string"),
         ("[defaults]\nsent_folder = \".Pitches\"", "defaults.sent_folder: must differ from quarantine_folder"),
         ("[[mailbox]]\npath = \"/m\"\n[[mailbox]]\npath = \"/m/\"", "mailbox: /m is listed twice"),
+        // Found by an audit: the same Maildir spelt another way, a quarantine the Trash would empty, socket modes
+        // that are not octal digits or lock the service out of its own socket.
+        ("[[mailbox]]\npath = \"/m/a\"\n[[mailbox]]\npath = \"/m/./b/../a\"", "mailbox: /m/a is listed twice"),
+        ("[[mailbox]]\npath = \"/m\"\nquarantine_folder = \".Trash\"",
+         "mailbox[1].quarantine_folder: .Trash is one of the ignored folders"),
+        ("[milter]\nlisten = \"unix:/run/m.sock\"\nsocket_mode = \"+660\"",
+         "milter.socket_mode: must be octal such as \"0660\", with read and write for the owner; found \"+660\""),
+        ("[milter]\nlisten = \"unix:/run/m.sock\"\nsocket_mode = \"0000\"",
+         "milter.socket_mode: must be octal such as \"0660\", with read and write for the owner; found \"0000\""),
         ("databse = 1", "databse: unknown key (misspelt?)"),
         ("database = \"/x\"", "database: must be a table ([database])"),
         ("[classifier]\npitch_cutoff = 1.5", "classifier.pitch_cutoff: must be between 0.0 and 1.0"),

@@ -35,7 +35,12 @@ import Testing
             + "the milter protocol has no authentication"),
         ("unix:milter.sock", "milter.listen: a unix socket needs an absolute path, found \"unix:milter.sock\""),
         ("tcp:8891", "milter.listen: must be unix:/path or inet:127.0.0.1:PORT, found \"tcp:8891\""),
-        ("inet:127.0.0.1:99999", "milter.listen: \"99999\" is not a port number"),
+        ("inet:127.0.0.1:99999", "milter.listen: \"99999\" is not a port number (1 to 65535)"),
+        // Found by an audit: port 0 listened wherever the kernel chose; a path too long for a socket address
+        // passed --check and failed only at start.
+        ("inet:127.0.0.1:0", "milter.listen: \"0\" is not a port number (1 to 65535)"),
+        ("unix:/" + String(repeating: "d", count: 107), "milter.listen: a unix socket's path may have at most 107 "
+            + "bytes, \"/" + String(repeating: "d", count: 107) + "\" has 108"),
     ])
     func addressesAnyoneCouldReachAreRefused(text: String, message: String) {
         do {
