@@ -606,7 +606,9 @@ final class MailboxWorker {
 
     private func learn(_ message: Message, as target: MessageClass) throws {
         let learning = try engine.learning(message, as: target)
-        let wasHam = try target == .pitch && store.ledgerClass(of: learning.item.digest) == .ham
+        // Or still vouching for its sender: a service stopped between learning and taking back, last time.
+        let wasHam = try target == .pitch && (store.ledgerClass(of: learning.item.digest) == .ham
+            || !store.vouchingMessages(among: [learning.item.digest]).isEmpty)
         _ = try store.train([learning.item])
         if let sender = Engine.sender(of: message) {
             let hamSender = HamSender(digest: learning.item.digest, address: sender)

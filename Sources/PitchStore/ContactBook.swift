@@ -24,6 +24,10 @@ public protocol ContactBook: AnyObject, ContactLookup {
     @discardableResult
     func removeHamSenders(_ senders: [HamSender]) throws -> Int
 
+    /// Which of these messages still vouch for their senders: after a run stopped between learning a correction
+    /// and taking back what the message taught, the ledger no longer says the message was ham, but this does.
+    func vouchingMessages(among digests: [[UInt8]]) throws -> Set<[UInt8]>
+
     /// Every known address, sorted, without the domain entries.
     func allContacts() throws -> [Contact]
 }
@@ -189,6 +193,10 @@ public final class InMemoryContactBook: ContactBook {
             }
             return removed
         }
+    }
+
+    public func vouchingMessages(among digests: [[UInt8]]) -> Set<[UInt8]> {
+        book.withLock { book in Set(digests.filter { book.hamSenders[$0] != nil }) }
     }
 
     public func relationship(with address: String) -> Relationship {

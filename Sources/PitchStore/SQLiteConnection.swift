@@ -12,7 +12,8 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 final class SQLiteConnection {
     let path: String
     let handle: OpaquePointer
-    let busyTimeoutMilliseconds: Int32
+    /// What `sqlite3_busy_timeout` was last given, for error messages and to restore it after a moment at 0.
+    var busyTimeoutMilliseconds: Int32
     // Keyed by SQL text; the store uses a handful of fixed statements, so preparing each once per connection
     // removes parsing from every lookup and every training item.
     private var statements: [String: OpaquePointer] = [:]

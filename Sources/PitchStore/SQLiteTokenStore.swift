@@ -341,6 +341,22 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    public func vouchingMessages(among digests: [[UInt8]]) throws -> Set<[UInt8]> {
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) -> Set<[UInt8]> in
+                let find = try connection.statement("SELECT 1 FROM ham_senders WHERE digest = ?1")
+                defer { find.reset() }
+                var found = Set<[UInt8]>()
+                for digest in digests {
+                    try find.bind(1, digest)
+                    if try find.step() { found.insert(digest) }
+                    find.reset()
+                }
+                return found
+            }
+        }
+    }
+
     public func relationship(with address: String) throws -> Relationship {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> Relationship in
@@ -409,15 +425,21 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// SQLite's own automatic checkpoint relies on one long-lived connection: when every write comes from a short
     /// process (a pipe filter per message, a trainer), the log is copied back but never restarted, and grows by
     /// every commit. Readers then pull ever more pages out of it with read(2); 900 filter runs took 4.2 s, 5.3 s,
-    /// 6.1 s per 300 messages. A TRUNCATE checkpoint waits (within the busy timeout) for readers to finish, and
-    /// costs a few milliseconds once per megabytes of log.
+    /// 6.1 s per 300 messages. A TRUNCATE checkpoint resets the log; it costs a few milliseconds once per megabytes
+    /// of log, and never waits for another process (see below).
     public func checkpointIfLarge(thresholdBytes: Int = walCheckpointBytes) {
         var info = stat()
         guard access == .readWrite, stat(path + "-wal", &info) == 0, info.st_size >= thresholdBytes else {
             return
         }
         connection.withLock { connection in
+            // Without waiting: a TRUNCATE checkpoint holds the writer lock while it waits for readers, and a
+            // trainer reads one snapshot for its whole run, so a few filters checkpointing in a row kept its
+            // commits waiting past their timeout and the run failed. Not waiting, it copies what it can, like a
+            // PASSIVE one, and a later write tries again.
+            sqlite3_busy_timeout(connection.handle, 0)
             _ = sqlite3_wal_checkpoint_v2(connection.handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil)
+            sqlite3_busy_timeout(connection.handle, connection.busyTimeoutMilliseconds)
         }
     }
 
@@ -438,7 +460,10 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// How long the next statements wait for another process's lock.
     public func setBusyTimeout(milliseconds: Int32) {
-        connection.withLock { connection in _ = sqlite3_busy_timeout(connection.handle, milliseconds) }
+        connection.withLock { connection in
+            connection.busyTimeoutMilliseconds = milliseconds
+            _ = sqlite3_busy_timeout(connection.handle, milliseconds)
+        }
     }
 
     // MARK: - TemplateMemory
@@ -679,6 +704,11 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
             // An empty file: a database another process is creating right now, or a stray `touch`. Either way
             // nothing is trained yet.
             if access == .readOnly { throw .missing(path: path) }
+        } else if version < latest {
+            // Many programs set user_version: before upgrading a file as an older pitchfilter database, make sure
+            // it is one (found by an audit: another program's database got our tables and version 7).
+            let ours = try? string(connection, "SELECT value FROM meta WHERE key = '\(SQLiteSchema.tokenizerKey)'")
+            if ours == nil { throw .notPitchfilterDatabase(path: path) }
         }
         if version < latest {
             switch access {

@@ -83,6 +83,8 @@ struct Train: ParsableCommand {
         let now = Int64(time(nil))
         var hamSenders: [HamSender] = []
         var formerHamSenders: [HamSender] = []
+        // Every message learned as a pitch or forgotten, for what an earlier run stopped half-way left behind.
+        var notHamSenders: [HamSender] = []
         var messageIDs: [UInt64] = []
         let writer = OverlappedWriter(store: store)
         var failed = 0
@@ -111,9 +113,10 @@ struct Train: ParsableCommand {
                 // the run began says which messages were ham.
                 if target != .ham {
                     let before = try replies.ledgerClasses(of: items.map(\.0.digest))
-                    formerHamSenders += zip(items, before).compactMap { item, was in
-                        guard was == .ham, let sender = item.1 else { return nil }
-                        return HamSender(digest: item.0.digest, address: sender)
+                    for (item, was) in zip(items, before) {
+                        guard let sender = item.1 else { continue }
+                        let hamSender = HamSender(digest: item.0.digest, address: sender)
+                        if was == .ham { formerHamSenders.append(hamSender) } else { notHamSenders.append(hamSender) }
                     }
                 }
                 if readsBands {
@@ -167,9 +170,13 @@ struct Train: ParsableCommand {
             try writer.finish()
             try store.inOneWrite {
                 try store.addHamSenders(hamSenders, at: now)
+                // A run killed after committing a correction but before this step left the message vouching for
+                // its sender while the ledger already says pitch (or nothing): running it again finishes that.
+                let stale = try store.vouchingMessages(among: notHamSenders.map(\.digest))
+                let takenBack = formerHamSenders + notHamSenders.filter { stale.contains($0.digest) }
                 // A message given as ham in this run stays ham whatever else the run said of it.
                 let stillHam = Set(hamSenders.map(\.digest))
-                try store.removeHamSenders(formerHamSenders.filter { !stillHam.contains($0.digest) })
+                try store.removeHamSenders(takenBack.filter { !stillHam.contains($0.digest) })
                 try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
             }
             store.checkpointIfLarge()
