@@ -82,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "pitchfilter-service",
             dependencies: [
-                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchStore",
+                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchMessage", "PitchStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 import Logging
+import PitchMessage
 import Synchronization
 
 #if canImport(Glibc)
@@ -34,9 +35,12 @@ public struct JournalLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        // Senders, subjects and file names come from outside: an escape sequence in one reached the terminal of
+        // whoever read the log, and a newline in a file name split a line in two.
+        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(TerminalText.safe("\($0.value)"))" }
+            .joined(separator: " ")
         let prefix = toJournal ? "<\(Self.priority(event.level))>" : "pitchfilter \(event.level): "
-        let line = prefix + "\(event.message)" + (fields.isEmpty ? "" : " " + fields) + "\n"
+        let line = prefix + TerminalText.safe("\(event.message)") + (fields.isEmpty ? "" : " " + fields) + "\n"
         let bytes = Array(line.utf8)
         // One write(2) per line, so lines from two threads never interleave.
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import PitchCommandLine
 import PitchDaemon
 import PitchEngine
+import PitchMessage
 import PitchStore
 
 #if canImport(Glibc)

@@ -84,16 +84,3 @@ import Testing
         #expect(read == messages)
     }
 }
-
-@Suite struct TerminalTextTests {
-    /// Token texts and subjects come from senders: an escape sequence must not reach the user's terminal.
-    @Test(arguments: [
-        ("plain", "plain"),
-        ("caf\u{E9} \u{65E5}\u{672C}", "caf\u{E9} \u{65E5}\u{672C}"),
-        ("a\u{1B}[5mb", "a\\u{1B}[5mb"),
-        ("bell\u{07} del\u{7F} c1\u{9B}", "bell\\u{7} del\\u{7F} c1\\u{9B}"),
-    ])
-    func controlCharactersAreWrittenOut(text: String, shown: String) {
-        #expect(TerminalText.safe(text) == shown)
-    }
-}
