@@ -185,12 +185,21 @@ final class MailboxWorker {
         // new/ before cur/: a message a client moves from new/ to cur/ while we list is then seen in one of them.
         for subdirectory in MaildirFolder.Subdirectory.allCases {
             let entries: [MaildirFolder.Entry]
+            var undecodable: [String] = []
             do {
-                entries = try folder.entries(in: subdirectory)
+                entries = try folder.entries(in: subdirectory) { undecodable.append($0) }
             } catch {
                 // A folder deleted by its user is no failure.
                 if !error.isMissing { failed("cannot list \(folder.path)/\(subdirectory.rawValue)", error) }
                 return nil
+            }
+            for name in undecodable {
+                // Found by an audit: such a file stayed unclassified without a word, at every scan.
+                let path = "\(folder.path)/\(subdirectory.rawValue)/\(name)"
+                if reportedUndecodableNames.count < 1_000, reportedUndecodableNames.insert(path).inserted {
+                    logger.warning("a file name that is not UTF-8 is left alone; rename the file to have it classified",
+                                   metadata: ["file": "\(path)"])
+                }
             }
             for entry in entries {
                 if shouldStop() { return nil }
@@ -200,6 +209,9 @@ final class MailboxWorker {
         }
         return present
     }
+
+    /// Files with names that are not UTF-8, reported once each.
+    private var reportedUndecodableNames: Set<String> = []
 
     /// The folders seen so far, by path; nil until the first full scan lists them.
     private var knownFolders: Set<String>?

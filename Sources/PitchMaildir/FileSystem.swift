@@ -5,13 +5,17 @@ import Glibc
 /// The few directory calls the Maildir code needs, over the C library (Foundation's FileManager hides errno,
 /// which is what tells a full disk from a missing file).
 enum Directory {
-    static func names(in path: String) throws(MaildirError) -> [String] {
+    /// The names in `path`. A name that is not UTF-8 cannot be opened again through a String (decoding would
+    /// replace its bytes), so it goes to `undecodable`, shown with U+FFFD where its bytes were.
+    static func names(in path: String, undecodable: ((String) -> Void)? = nil) throws(MaildirError) -> [String] {
         guard let directory = opendir(path) else { throw MaildirError("list", path) }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            guard let name = String(validating: bytes, as: UTF8.self) else {
+                undecodable?(String(decoding: bytes, as: UTF8.self))
+                continue
             }
             if name != "." && name != ".." { names.append(name) }
         }

@@ -88,9 +88,11 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The messages in `new/` or `cur/`, in name order (oldest deliveries first for standard names).
-    public func entries(in subdirectory: Subdirectory) throws(MaildirError) -> [Entry] {
-        try Directory.names(in: path + "/" + subdirectory.rawValue)
+    /// The messages in `new/` or `cur/`, in name order (oldest deliveries first for standard names). Names that
+    /// are not UTF-8 are left out and given to `undecodable`.
+    public func entries(in subdirectory: Subdirectory,
+                        undecodable: ((String) -> Void)? = nil) throws(MaildirError) -> [Entry] {
+        try Directory.names(in: path + "/" + subdirectory.rawValue, undecodable: undecodable)
             .filter { !$0.hasPrefix(".") }
             .sorted()
             .map { Entry(folder: self, subdirectory: subdirectory, name: MaildirName($0)) }

@@ -59,6 +59,21 @@ import Testing
         #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
     }
 
+    /// Found by an audit: a name that is not UTF-8 was decoded with U+FFFD, and every open of that name failed
+    /// as "missing", so the service never classified the file and never said so. Such names are handed back
+    /// apart, for the service to report.
+    @Test func namesThatAreNotUTF8AreReportedApart() throws {
+        try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
+        let bad: [UInt8] = Array("\(maildir.inbox.path)/new/bad".utf8) + [0xFF] + Array("name".utf8) + [0]
+        let fd = bad.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                                   O_CREAT | O_WRONLY, 0o600) }
+        #expect(fd >= 0)
+        close(fd)
+        var undecodable: [String] = []
+        #expect(try maildir.inbox.entries(in: .new) { undecodable.append($0) }.map(\.name.fileName) == ["1.M1P1Q1.test"])
+        #expect(undecodable == ["bad\u{FFFD}name"])
+    }
+
     @Test func deliveryNeverReplacesAnExistingFile() throws {
         let name = MaildirName("1.M1P1Q1.test")
         try maildir.inbox.deliver([Self.message[...]], into: .new, name: name)
