@@ -32,7 +32,8 @@ enum SQLiteSchema {
             ) WITHOUT ROWID;
             """),
         // The template memory (TemplateMemory): one row per band key of each message seen, oldest first by rowid
-        // (since version 9, only the two newest per band, sender and recipient).
+        // (since version 9, only the two newest per band, sender and recipient; the first two indexes are
+        // dropped by version 11).
         Migration(version: 3, sql: """
             CREATE TABLE templates (
                 band INTEGER NOT NULL,
@@ -111,6 +112,14 @@ enum SQLiteSchema {
         Migration(version: 10, sql: """
             CREATE TABLE ham_senders (digest BLOB PRIMARY KEY NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
             CREATE INDEX ham_senders_by_key ON ham_senders (key);
+            """),
+        // The two indexes templates_by_key replaced in version 9, kept then for a service still running an older
+        // version (which named templates_by_sender in its queries). Every pipe filter run wrote their pages too:
+        // each sighting's rows went into six B-trees, a run's write was ~27 pages of log, and the log reached the
+        // checkpoint (with its fsyncs) every other run.
+        Migration(version: 11, sql: """
+            DROP INDEX IF EXISTS templates_by_band;
+            DROP INDEX IF EXISTS templates_by_sender;
             """),
     ]
 

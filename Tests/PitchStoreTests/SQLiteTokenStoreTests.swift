@@ -166,6 +166,14 @@ import Testing
         }
         #expect(recorded.0 == Self.latest)
         #expect(recorded.1 == "wal")
+        // Every index of the template memory is written by every pipe-filter run: only those its queries use.
+        let indexes = try store.withConnection { connection throws(StoreError) in
+            let query = try connection.statement(
+                "SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'templates' ORDER BY name)")
+            defer { query.reset() }
+            return try query.step() ? query.text(0) : nil
+        }
+        #expect(indexes == "templates_by_key,templates_by_message,templates_by_time")
         #expect(recorded.2 == ["tokenizer": tokenizer])
         #expect(SQLiteSchema.migrations.map(\.version) == Array(1...SQLiteSchema.migrations.count))
     }
