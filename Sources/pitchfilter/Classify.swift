@@ -126,10 +126,31 @@ struct Classify: ParsableCommand {
         var tokens: [Token]?
     }
 
-    /// The `--json` line for a path that gave no message: its file could not be read, or held none.
+    /// The `--json` line for a path that gave no message: its file could not be read, or held none. It has the
+    /// keys every line has, `verdict` "error" and `score` null, and the reason.
     struct Failure: Encodable {
         var path: String
+        /// "error", so that every line has the keys issue 3 names; `score` is null.
+        var verdict = "error"
+        var score: Double? = nil
         var error: String
+
+        init(path: String, error: String) {
+            self.path = path
+            self.error = error
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(path, forKey: .path)
+            try container.encode(verdict, forKey: .verdict)
+            try container.encodeNil(forKey: .score)
+            try container.encode(error, forKey: .error)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case path, verdict, score, error
+        }
     }
 
     /// "1/3" for the default text weight, else two decimals.

@@ -24,9 +24,9 @@ struct Eval: ParsableCommand {
             fold i mod k. For each fold a model is trained on the other folds and classifies that one; the \
             verdicts of all folds are summed. Nothing is read from or written to your database, and the \
             embedded starter model is not used unless --with-starter asks for it: this measures what your own \
-            training would do. With --with-starter, each fold is scored as the filter would score it after that \
-            training (the starter model's counts added while the training is small, with the settings for that \
-            stage); leave the starter model's own samples (samples/corpus) out of the messages, or they are \
+            training would do. With --with-starter, each fold is scored with the model the filter would use after \
+            that training (the starter model's counts added while the training is small, with the settings and \
+            cutoffs for that stage; the history signals come only with --replay, see below); leave the starter model's own samples (samples/corpus) out of the messages, or they are \
             counted twice. --strength, --prior, --min-deviation, --text-weight and the cutoffs replace the \
             settings of a large database, to try others on your own mail (with --with-starter, s, x, min_dev and \
             the cutoffs slide towards these; the text weight and the decisive-evidence rule apply only once a \
@@ -117,7 +117,7 @@ struct Eval: ParsableCommand {
                 }
             }
         }
-        if failed > 0 { throw ExitCode(3) }
+        // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
         let standard = ModelSchedule.standard
         let schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
                                      starterParameters: standard.starterParameters,
@@ -125,15 +125,27 @@ struct Eval: ParsableCommand {
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                                      parallelMap: { Parallel.map($0, $1) }))
-        guard report.total(.pitch) > 0, report.total(.ham) > 0 else {
-            Stores.report(MailSourceError.unreadable((pitch + ham).joined(separator: " "),
-                                                     "no messages found for one of the classes"))
+        for (truth, paths) in [(MessageClass.pitch, isHoldout ? testPitch : pitch), (.ham, isHoldout ? testHam : ham)]
+        where report.total(truth) == 0 {
+            Stores.report(MailSourceError.unreadable(paths.joined(separator: " "),
+                                                     "no \(truth == .pitch ? "pitches" : "ham") to classify"))
             throw ExitCode(3)
         }
         var trained = ClassTotals()
         for sample in samples where !isHoldout || sample.fold == 1 { trained[sample.truth] += 1 }
-        print(json ? jsonText(report, schedule.ownParameters, trained: trained)
-            : text(report, schedule.ownParameters, trained: trained))
+        var perFold = ClassTotals()  // what one fold's model learned
+        for sample in samples where isHoldout ? sample.fold == 1 : sample.fold != 0 { perFold[sample.truth] += 1 }
+        if !isHoldout {
+            for (truth, total) in [(MessageClass.pitch, trained.pitch), (.ham, trained.ham)] where total < folds {
+                Stores.reportLine("note: \(total) \(truth == .pitch ? "pitches" : "ham") in \(folds) folds: "
+                    + "\(folds - total) of the folds have none to classify")
+            }
+        }
+        // With the starter model, the cutoffs are those of the stage a fold's training reaches, as in the filter.
+        let applied = starter == nil ? schedule.ownParameters : schedule.parameters(for: perFold)
+        print(json ? jsonText(report, applied, trained: trained, unreadable: failed)
+            : text(report, applied, trained: trained, unreadable: failed))
+        if failed > 0 { throw ExitCode(3) }
     }
 
     /// The samples of `sets` with their history signals: every message (and the sent mail) replayed in date order
@@ -167,21 +179,23 @@ struct Eval: ParsableCommand {
         }
     }
 
-    private func text(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained samplesTrained: ClassTotals)
-        -> String {
+    private func text(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained samplesTrained: ClassTotals,
+                      unreadable: Int) -> String {
         let pitches = report.total(.pitch)
         let hams = report.total(.ham)
         var lines = [
             (isHoldout
                 ? "trained on \(samplesTrained.pitch) pitches and \(samplesTrained.ham) ham, tested on \(pitches) pitches, \(hams) ham"
-                : "\(folds)-fold cross-validation: \(pitches) pitches, \(hams) ham") + "; cutoffs pitch ≥ "
-                + "\(parameters.pitchCutoff), ham ≤ \(parameters.hamCutoff); \(Engine.version)"
+                : "\(folds)-fold cross-validation: \(pitches) \(pitches == 1 ? "pitch" : "pitches"), \(hams) ham")
+                + "; cutoffs pitch ≥ \(short(parameters.pitchCutoff)), ham ≤ \(short(parameters.hamCutoff)); "
+                + Engine.version
                 + (withStarter ? "; with the starter model" : "")
                 + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
             "called as:   pitch  unsure     ham",
         ]
+        if unreadable > 0 { lines.insert("\(unreadable) file(s) could not be read and are not counted (see above)", at: 1) }
         for truth in [MessageClass.pitch, .ham] {
             let cells = [Verdict.pitch, .unsure, .ham].map { pad(String(report.count(truth, calledAs: $0)), 8) }
             lines.append(pad(truth.rawValue, 5, left: true) + cells.joined())
@@ -204,8 +218,8 @@ struct Eval: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    private func jsonText(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained: ClassTotals)
-        -> String {
+    private func jsonText(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained: ClassTotals,
+                          unreadable: Int) -> String {
         func counts(_ truth: MessageClass) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0.rawValue, report.count(truth, calledAs: $0)) })
         }
@@ -219,7 +233,9 @@ struct Eval: ParsableCommand {
             false_positives: report.falsePositives, false_negatives: report.falseNegatives,
             false_positive_rate: Double(report.falsePositives) / Double(report.total(.ham)),
             false_negative_rate: Double(report.falseNegatives) / Double(report.total(.pitch)),
-            one_minus_auc_percent: report.oneMinusAUC * 100,
+            false_positive_percent: Double(report.falsePositives) / Double(report.total(.ham)) * 100,
+            false_negative_percent: Double(report.falseNegatives) / Double(report.total(.pitch)) * 100,
+            one_minus_auc_percent: report.oneMinusAUC * 100, unreadable_files: unreadable,
             histogram: report.histogram.enumerated().map { bin, counts in
                 Summary.Bin(from: Double(bin) / Double(bins), to: Double(bin + 1) / Double(bins),
                             pitch: counts.pitch, ham: counts.ham)
@@ -249,15 +265,20 @@ struct Eval: ParsableCommand {
         var without_signals: [String]
         var pitch_cutoff: Double
         var ham_cutoff: Double
-        /// Verdicts of the pitches: "pitch", "unsure", "ham" → count.
+        /// Verdicts of the pitches (the true class is the key outside): "pitch", "unsure", "ham" → count.
         var pitch: [String: Int]
         /// Verdicts of the ham.
         var ham: [String: Int]
         var false_positives: Int
         var false_negatives: Int
+        /// Fractions (0–1) of the ham, and of the pitches; the `_percent` keys hold the same in percent.
         var false_positive_rate: Double
         var false_negative_rate: Double
+        var false_positive_percent: Double
+        var false_negative_percent: Double
         var one_minus_auc_percent: Double
+        /// Files given that could not be read, or held no message (each said on stderr); not counted.
+        var unreadable_files: Int
         var histogram: [Bin]
     }
 
@@ -268,6 +289,13 @@ struct Eval: ParsableCommand {
 
     private func percent(_ count: Int, _ total: Int) -> String {
         decimal(Double(count) / Double(total) * 100, places: 3) + " %"
+    }
+
+    /// Up to four decimals, without trailing zeros: 0.9, 0.8412.
+    private func short(_ value: Double) -> String {
+        var text = decimal(value, places: 4)
+        while text.hasSuffix("0") { text.removeLast() }
+        return text.hasSuffix(".") ? text + "0" : text
     }
 
     /// Fixed decimals without Foundation's String(format:).
