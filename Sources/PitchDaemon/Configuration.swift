@@ -3,6 +3,10 @@ import PitchMaildir
 import PitchMilter
 import TOMLKit
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The service's configuration: `/etc/pitchfilter/pitchfilter.toml`, every key documented in
 /// `samples/pitchfilter.toml`.
 ///
@@ -172,38 +176,28 @@ extension Configuration {
             configuration.mailboxes.append(MailboxConfiguration(path: path, policy: policy))
         }
         try reader.finish()
-        // The same directory spelt twice ("/m/./a", "/m/b/../a") would be two workers on one Maildir.
-        let paths = configuration.mailboxes.map { Self.lexicallyNormal(Maildir(root: $0.path).root) }
+        // The same directory spelt twice ("/m/./a", "/m/b/../a", a symbolic link) would be two workers on one
+        // Maildir.
+        let paths = configuration.mailboxes.map { Self.canonical(Maildir(root: $0.path).root) }
         if let duplicate = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
             throw ConfigurationError(key: "mailbox", "\(duplicate) is listed twice")
-        }
-        for (index, mailbox) in configuration.mailboxes.enumerated() {
-            let policy = mailbox.policy
-            if policy.ignoredFolders.contains(where: {
-                policy.quarantineFolder == $0 || policy.quarantineFolder.hasPrefix($0 + ".")
-            }) {
-                // Messages moved out of an ignored folder teach nothing, and clients empty the Trash.
-                throw ConfigurationError(key: "mailbox[\(index + 1)].quarantine_folder",
-                                         "\(policy.quarantineFolder) is one of the ignored folders")
-            }
         }
         return configuration
     }
 }
 
 extension Configuration {
-    /// `path` with "." and empty components dropped and ".." taking back the component before it, without
-    /// asking the file system (the Maildir may not exist yet).
+    /// The path the file system resolves `path` to (links followed) if it exists; else `lexicallyNormal`.
+    static func canonical(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return lexicallyNormal(path) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// `path` with "." and empty components dropped, for a path that does not exist yet. ".." stays: after a
+    /// symbolic link it does not lead back where the text says.
     static func lexicallyNormal(_ path: String) -> String {
-        var parts: [Substring] = []
-        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
-            switch part {
-            case ".": continue
-            case "..": if !parts.isEmpty { parts.removeLast() }
-            default: parts.append(part)
-            }
-        }
-        return "/" + parts.joined(separator: "/")
+        "/" + path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }.joined(separator: "/")
     }
 }
 

@@ -168,7 +168,10 @@ final class MailboxWorker {
             failed("cannot list the mailbox's folders", error)
             return
         }
-        if knownFolders == nil { knownFolders = Set(folders.map(\.path)) }
+        if knownFolders == nil {
+            knownFolders = Dictionary(folders.compactMap { folder in Self.inode(of: folder).map { (folder.path, $0) } },
+                                      uniquingKeysWith: { first, _ in first })
+        }
         for folder in folders {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
@@ -180,7 +183,13 @@ final class MailboxWorker {
     /// nil if it could not list the folder whole.
     @discardableResult
     func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
-        if knownFolders?.contains(folder.path) == false, !takeStock(ofNew: folder) { return nil }
+        if knownFolders != nil {
+            guard let inode = Self.inode(of: folder) else {
+                knownFolders?[folder.path] = nil  // gone: whatever appears there next is another folder
+                return nil
+            }
+            if knownFolders?[folder.path] != inode, !takeStock(ofNew: folder, inode: inode) { return nil }
+        }
         var present = Set<String>()
         // new/ before cur/: a message a client moves from new/ to cur/ while we list is then seen in one of them.
         for subdirectory in MaildirFolder.Subdirectory.allCases {
@@ -213,38 +222,49 @@ final class MailboxWorker {
     /// Files with names that are not UTF-8, reported once each.
     private var reportedUndecodableNames: Set<String> = []
 
-    /// The folders seen so far, by path; nil until the first full scan lists them.
-    private var knownFolders: Set<String>?
+    /// The folders seen so far: path → the directory's inode, so that a folder renamed onto the path of one that
+    /// was deleted is another folder. Nil until the first full scan lists them.
+    private var knownFolders: [String: UInt64]?
+
+    static func inode(of folder: MaildirFolder) -> UInt64? {
+        var info = stat()
+        guard stat(folder.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
+        return UInt64(info.st_ino)
+    }
 
     /// A folder that appears while the service runs, already holding mail, was renamed or moved rather than
     /// filled by the user's moves: Thunderbird deleting `.Pitches` makes it `.Trash.Pitches`, and a user may
     /// rename it `.Archive`. Learning each message in it as released from quarantine taught every pitch as ham.
     /// Its mail is recorded as found, like a mailbox's at its first start; what arrives in it later teaches as
-    /// usual. The Sent folder is read as always (its recipients are known correspondents however they came).
+    /// usual. A folder still being made (no `cur/` or `new/` yet) can hold nothing, and is simply known from
+    /// then on. The Sent folder is read as always (its recipients are known correspondents however they came).
     /// Returns whether the folder may be scanned now.
-    private func takeStock(ofNew folder: MaildirFolder) -> Bool {
+    private func takeStock(ofNew folder: MaildirFolder, inode: UInt64) -> Bool {
         guard role(of: folder) != .sent else {
-            knownFolders?.insert(folder.path)
+            knownFolders?[folder.path] = inode
             return true
         }
         do {
-            var found: [JournalChange] = []
+            var found: [FileRecord] = []
             for subdirectory in MaildirFolder.Subdirectory.allCases {
                 for entry in try folder.entries(in: subdirectory) where record(of: entry) == nil {
-                    let record = FileRecord(folder: folder.path, name: entry.name.unique, state: .done)
-                    found.append(.file(record, at: Self.now()))
-                    setRecord(record)
+                    found.append(FileRecord(folder: folder.path, name: entry.name.unique, state: .done))
                 }
             }
             if !found.isEmpty {
-                try store.apply(found)
+                // Recorded in the journal first: records only in memory were lost with a restart, and the folder
+                // then taught after all.
+                let now = Self.now()
+                try store.apply(found.map { .file($0, at: now) })
+                for record in found { setRecord(record) }
                 logger.info("a folder appeared with mail in it (renamed or moved): taken stock of, not learned from",
                             metadata: ["folder": "\(folder.name)", "files": "\(found.count)"])
             }
-            knownFolders?.insert(folder.path)
+            knownFolders?[folder.path] = inode
             return true
         } catch let error as MaildirError where error.isMissing {
-            return false  // not all there yet, or gone again: the next scan looks
+            knownFolders?[folder.path] = inode  // still being made: empty
+            return false
         } catch {
             failed("cannot take stock of \(folder.path)", error)
             return false
@@ -489,7 +509,7 @@ final class MailboxWorker {
             .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
             .filter { $0.state == .held || $0.state == .released }
         guard !matches.isEmpty else { return false }
-        let returned = try matches.first { $0.name == entry.name.unique }
+        let returned = try matches.first { Self.isReturnedUnderItsName(entry, $0) }
             ?? matches.first { try !quarantinedCopyRemains($0) }
         guard let quarantined = returned else {
             if waitsForExpunge(entry) { return true }
@@ -507,7 +527,7 @@ final class MailboxWorker {
         }
         // `quarantine release` stopped after its copy reached the INBOX: the quarantined copy is still there, and
         // nothing would ever remove it. Finishing the release leaves the message in one place.
-        if quarantined.name == entry.name.unique, entry.folder.name == "INBOX",
+        if Self.isReturnedUnderItsName(entry, quarantined), entry.folder.name == "INBOX",
            let copy = try? maildir.folder(quarantined.folder).entry(unique: quarantined.name),
            QuarantineDesk.isCopy(copy, of: quarantined) {
             try copy.folder.remove(copy)
@@ -517,6 +537,12 @@ final class MailboxWorker {
         // Released by `quarantine release`, which already learned it.
         try finish(entry, verdict: nil, digest: digest)
         return true
+    }
+
+    /// The file bears the quarantined message's name, or the one `quarantine release` gives it when another
+    /// message in the INBOX has that name.
+    static func isReturnedUnderItsName(_ entry: MaildirFolder.Entry, _ quarantined: QuarantineEntry) -> Bool {
+        entry.name.unique == quarantined.name || entry.name.unique == QuarantineDesk.releaseName(of: quarantined)
     }
 
     /// Whether the quarantined copy is still in the quarantine folder and not marked deleted: an IMAP client

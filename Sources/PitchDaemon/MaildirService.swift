@@ -311,7 +311,9 @@ private struct WatchLoop {
     /// The milter's policy (hold, subject tag, header position) and cutoffs change in place; its listener and
     /// limits belong to the running server, and a `[milter]` added or removed needs a restart too.
     private func reloadMilter(_ new: Configuration) {
-        guard let filter = settings.milter, let running = configuration.milter else {
+        // Against what the server started with, not the last file read: a reload that removed [milter] and one
+        // that put it back both concern the milter still listening.
+        guard let filter = settings.milter, let running = settings.configuration.milter else {
             if new.milter != nil {
                 logger.warning("[milter] was added: the milter starts when the service restarts")
             }

@@ -72,14 +72,15 @@ public struct QuarantineDesk {
         // itself, and the ledger counts the message once.
         let released: MaildirFolder.Entry
         let sameName = try inbox.entry(unique: entry.name.unique)
-        if let sameName, Self.isCopy(sameName, of: record) {
+        let ownName = try inbox.entry(unique: Self.releaseName(of: record))
+        if let delivered = [sameName, ownName].compactMap({ $0 }).first(where: { Self.isCopy($0, of: record) }) {
             // Delivered by a release that was interrupted before it removed the quarantined copy (and perhaps
             // since moved to cur/ by a client): one copy in the INBOX is enough.
-            released = sameName
+            released = delivered
         } else {
             // Another message with the same name (two deliveries that chose one) gets to keep it: taking it for
             // this one would remove the only copy of this one.
-            let name = sameName == nil ? entry.name : MaildirName.unique(sequence: 0).withInfo(entry.name.info)
+            let name = sameName == nil ? entry.name : MaildirName(Self.releaseName(of: record)).withInfo(entry.name.info)
             released = MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory,
                                            name: name.resized(to: size))
             do {
@@ -149,6 +150,12 @@ public struct QuarantineDesk {
         let entry = try file(of: record)
         if entry == nil && !allowMissingFile { throw Failure.fileMissing(id, folder: record.folder) }
         return (record, entry)
+    }
+
+    /// The INBOX name of a release whose own name another message has taken there. Fixed by the record, so that
+    /// a release run again after a crash, and the service, know the copy; a valid Maildir unique name.
+    public static func releaseName(of record: QuarantineEntry) -> String {
+        record.name + ".R" + record.id
     }
 
     /// Whether `file` holds the quarantined message (the digest is taken without our own fields).

@@ -280,6 +280,55 @@ import Testing
         #expect(try store.statistics().totals == expected)
     }
 
+    /// Found in review: a folder made while the service runs, then filled by the user's moves, was taken for a
+    /// renamed one and its lessons lost; and a folder renamed onto the path of a deleted one taught every pitch in
+    /// it as ham, as the path was known.
+    @Test func aNewFolderTeachesWhatIsMovedIntoItAndARenameOntoAnOldPathTeachesNothing() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let work = maildir.folder(".Work")
+        // The root's inotify event comes before the client has made cur/ and new/.
+        #expect(mkdir(work.path, 0o700) == 0)
+        worker.scan(work, shouldStop: { false })
+        try work.create()
+        let pitches = maildir.folder(".Pitches")
+        let held = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        try pitches.move(held, to: work, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+
+        let another = try Array(Data(contentsOf: Self.samples.appendingPathComponent("pitch/h-p-001.eml")))
+        try deliver(another, "2.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.states([.held])).count == 1)
+        try FileManager.default.removeItem(atPath: work.path)
+        #expect(rename(pitches.path, work.path) == 0)
+        worker.scanAll(shouldStop: { false })
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+    }
+
+    /// Found in review: a release killed after delivering under the fresh name it needed (another message had its
+    /// own) delivered a second copy when run again.
+    @Test func aReleaseUnderAFreshNameIsFinishedByRunningItAgain() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        try deliver(Self.ham, "1.M1P1Q1.test")
+        let desk = QuarantineDesk(store: store)
+        let record = try #require(try desk.list().first?.entry)
+        // What the killed release had done: its copy in the INBOX under the fresh name, the quarantined one left.
+        try deliver(Self.pitch, QuarantineDesk.releaseName(of: record))
+        let path = try desk.release(record.id)
+        #expect(path.hasSuffix("/new/" + QuarantineDesk.releaseName(of: record)))
+        let inbox = try files(maildir.inbox)
+        #expect(inbox.count == 2)
+        #expect(inbox["new/1.M1P1Q1.test"] == Self.ham)
+        #expect(inbox["new/" + QuarantineDesk.releaseName(of: record)] == Self.pitch)
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+    }
+
     /// Found by an audit: a FIFO in new/ blocked the thread every mailbox shares (SIGTERM too); a symbolic link
     /// was followed and its target copied into the mailbox with our header; an empty file became a file of one
     /// header line. Each is left as it is, and the rest of the folder is classified.
