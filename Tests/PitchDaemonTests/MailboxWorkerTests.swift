@@ -309,15 +309,19 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
     }
 
+    /// The pitch quarantined, and another message delivered to the INBOX under the pitch's name.
+    func quarantinedWithItsNameTaken() throws -> QuarantineEntry {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        try deliver(Self.ham, "1.M1P1Q1.test")
+        return try #require(try QuarantineDesk(store: store).list().first?.entry)
+    }
+
     /// Found in review: a release killed after delivering under the fresh name it needed (another message had its
     /// own) delivered a second copy when run again.
     @Test func aReleaseUnderAFreshNameIsFinishedByRunningItAgain() throws {
-        try deliver(Self.pitch, "1.M1P1Q1.test")
-        let worker = try worker()
-        worker.scanAll(shouldStop: { false })
-        try deliver(Self.ham, "1.M1P1Q1.test")
+        let record = try quarantinedWithItsNameTaken()
         let desk = QuarantineDesk(store: store)
-        let record = try #require(try desk.list().first?.entry)
         // What the killed release had done: its copy in the INBOX under the fresh name, the quarantined one left.
         try deliver(Self.pitch, QuarantineDesk.releaseName(of: record))
         let path = try desk.release(record.id)
@@ -540,12 +544,8 @@ import Testing
     /// Found by an audit: a release found another message under the same name in the INBOX, took it for its own
     /// copy and removed the quarantined one. Both stay, under two names.
     @Test func aReleaseDoesNotTakeAnotherMessageWithTheSameNameForItsCopy() throws {
-        try deliver(Self.pitch, "1.M1P1Q1.test")
-        let worker = try worker()
-        worker.scanAll(shouldStop: { false })
-        try deliver(Self.ham, "1.M1P1Q1.test")
+        let id = try quarantinedWithItsNameTaken().id
         let desk = QuarantineDesk(store: store)
-        let id = try #require(try desk.list().first?.entry.id)
         let path = try desk.release(id)
         #expect(!path.hasSuffix("/1.M1P1Q1.test"))
         let inbox = try files(maildir.inbox)
