@@ -237,10 +237,11 @@ final class MailboxWorker {
     /// rename it `.Archive`. Learning each message in it as released from quarantine taught every pitch as ham.
     /// Its mail is recorded as found, like a mailbox's at its first start; what arrives in it later teaches as
     /// usual. A folder still being made (no `cur/` or `new/` yet) can hold nothing, and is simply known from
-    /// then on. The Sent folder is read as always (its recipients are known correspondents however they came).
+    /// then on. The Sent folder is read as always (its recipients are known correspondents however they came),
+    /// and so is the INBOX (a Maildir made again under the service: its new mail is still to be classified).
     /// Returns whether the folder may be scanned now.
     private func takeStock(ofNew folder: MaildirFolder, inode: UInt64) -> Bool {
-        guard role(of: folder) != .sent else {
+        guard role(of: folder) != .sent, role(of: folder) != .inbox else {
             knownFolders?[folder.path] = inode
             return true
         }

@@ -309,6 +309,19 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
     }
 
+    /// A Maildir made again under the running service (moved away, a new one in its place) is a new folder at
+    /// the INBOX's path: its new mail is still classified, not taken stock of.
+    @Test func aMaildirMadeAgainHasItsNewMailClassified() throws {
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        #expect(rename(maildir.root, root + "/Maildir.old") == 0)
+        try maildir.inbox.create()
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox).isEmpty)
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+    }
+
     /// The pitch quarantined, and another message delivered to the INBOX under the pitch's name.
     func quarantinedWithItsNameTaken() throws -> QuarantineEntry {
         try deliver(Self.pitch, "1.M1P1Q1.test")
