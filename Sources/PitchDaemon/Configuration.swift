@@ -187,17 +187,29 @@ extension Configuration {
 }
 
 extension Configuration {
-    /// The path the file system resolves `path` to (links followed) if it exists; else `lexicallyNormal`.
+    /// The path the file system resolves `path` to: its longest existing ancestor through realpath(3) (links
+    /// followed), then the rest as written with "." dropped and ".." taking back a component (none of the rest
+    /// exists yet, so none of it is a link). A Maildir the MDA has not made yet is the usual case.
     static func canonical(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return lexicallyNormal(path) }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-
-    /// `path` with "." and empty components dropped, for a path that does not exist yet. ".." stays: after a
-    /// symbolic link it does not lead back where the text says.
-    static func lexicallyNormal(_ path: String) -> String {
-        "/" + path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }.joined(separator: "/")
+        var rest: [Substring] = []
+        var head = path
+        while true {
+            if let resolved = realpath(head.isEmpty ? "/" : head, nil) {
+                defer { free(resolved) }
+                var parts = String(cString: resolved).split(separator: "/")
+                for part in rest.reversed() {
+                    switch part {
+                    case ".", "": continue
+                    case "..": if !parts.isEmpty { parts.removeLast() }
+                    default: parts.append(part)
+                    }
+                }
+                return "/" + parts.joined(separator: "/")
+            }
+            guard let slash = head.lastIndex(of: "/") else { return path }
+            rest.append(head[head.index(after: slash)...])
+            head = String(head[..<slash])
+        }
     }
 }
 

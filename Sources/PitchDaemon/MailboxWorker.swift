@@ -176,7 +176,9 @@ final class MailboxWorker {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
         }
-        forgetVanishedFolders(keeping: Set(folders.map(\.path)))
+        let listed = Set(folders.map(\.path))
+        knownFolders = knownFolders?.filter { listed.contains($0.key) }
+        forgetVanishedFolders(keeping: listed)
     }
 
     /// Handles every file of `folder` the journal has not finished with; returns the unique names it found, or
@@ -184,11 +186,20 @@ final class MailboxWorker {
     @discardableResult
     func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
         if knownFolders != nil {
-            guard let inode = Self.inode(of: folder) else {
-                knownFolders?[folder.path] = nil  // gone: whatever appears there next is another folder
-                return nil
+            // Gone: its inode stays known under the old path until the next full scan, so that the other half of a
+            // rename, seen after it, is recognised.
+            guard let inode = Self.inode(of: folder) else { return nil }
+            if knownFolders?[folder.path] != inode {
+                // A directory already known under another path was renamed or moved (a folder deleted into the
+                // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
+                let renamed = knownFolders?.contains { $0.value == inode && $0.key != folder.path } == true
+                knownFolders = knownFolders?.filter { $0.value != inode }
+                if renamed {
+                    guard takeStock(ofNew: folder, inode: inode) else { return nil }
+                } else {
+                    knownFolders?[folder.path] = inode
+                }
             }
-            if knownFolders?[folder.path] != inode, !takeStock(ofNew: folder, inode: inode) { return nil }
         }
         var present = Set<String>()
         // new/ before cur/: a message a client moves from new/ to cur/ while we list is then seen in one of them.
@@ -232,14 +243,12 @@ final class MailboxWorker {
         return UInt64(info.st_ino)
     }
 
-    /// A folder that appears while the service runs, already holding mail, was renamed or moved rather than
-    /// filled by the user's moves: Thunderbird deleting `.Pitches` makes it `.Trash.Pitches`, and a user may
-    /// rename it `.Archive`. Learning each message in it as released from quarantine taught every pitch as ham.
-    /// Its mail is recorded as found, like a mailbox's at its first start; what arrives in it later teaches as
-    /// usual. A folder still being made (no `cur/` or `new/` yet) can hold nothing, and is simply known from
-    /// then on. The Sent folder is read as always (its recipients are known correspondents however they came),
-    /// and so is the INBOX (a Maildir made again under the service: its new mail is still to be classified).
-    /// Returns whether the folder may be scanned now.
+    /// A folder renamed or moved while the service runs (its directory known under another path) brings its mail
+    /// with it rather than being filled by the user's moves: Thunderbird deleting `.Pitches` makes it
+    /// `.Trash.Pitches`, and a user may rename it `.Archive`. Learning each message in it as released from
+    /// quarantine taught every pitch as ham. Its mail is recorded as found, like a mailbox's at its first start;
+    /// what arrives in it later teaches as usual. The Sent folder is read as always (its recipients are known
+    /// correspondents however they came), and so is the INBOX. Returns whether the folder may be scanned now.
     private func takeStock(ofNew folder: MaildirFolder, inode: UInt64) -> Bool {
         guard role(of: folder) != .sent, role(of: folder) != .inbox else {
             knownFolders?[folder.path] = inode
@@ -264,8 +273,7 @@ final class MailboxWorker {
             knownFolders?[folder.path] = inode
             return true
         } catch let error as MaildirError where error.isMissing {
-            knownFolders?[folder.path] = inode  // still being made: empty
-            return false
+            return false  // renamed on, or away again: the next look decides
         } catch {
             failed("cannot take stock of \(folder.path)", error)
             return false

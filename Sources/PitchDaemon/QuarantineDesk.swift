@@ -127,7 +127,8 @@ public struct QuarantineDesk {
     private func releasable(_ id: String) throws -> (QuarantineEntry, MaildirFolder.Entry) {
         if Self.isIdentifier(id), let record = try store.quarantineEntries(.id(id.lowercased())).first,
            record.state == .released, let entry = try file(of: record),
-           try Maildir(root: record.mailbox).inbox.entry(unique: entry.name.unique) != nil {
+           let inbox = Optional(Maildir(root: record.mailbox).inbox),
+           try inbox.entry(unique: entry.name.unique) != nil || inbox.entry(unique: Self.releaseName(of: record)) != nil {
             return (record, entry)
         }
         return try held(id)

@@ -6,6 +6,14 @@ import PitchMessage
 import PitchStore
 import PitchTokenizer
 
+extension Cutoffs {
+    /// The lowest and highest of one cutoff over the folds of an evaluation.
+    struct Range {
+        var low: Double
+        var high: Double
+    }
+}
+
 /// What `--without-signal` can leave out: the tokenizer's form-letter signals, and (with --replay) the signals
 /// that come from the mailbox's history.
 enum EvalSignal: String, CaseIterable, ExpressibleByArgument {
@@ -133,18 +141,36 @@ struct Eval: ParsableCommand {
         }
         var trained = ClassTotals()
         for sample in samples where !isHoldout || sample.fold == 1 { trained[sample.truth] += 1 }
-        var perFold = ClassTotals()  // what one fold's model learned
-        for sample in samples where isHoldout ? sample.fold == 1 : sample.fold != 0 { perFold[sample.truth] += 1 }
+        // Per fold: the messages it classifies, and what its model learned (the rest; in a holdout, fold 1).
+        let scoredFolds = isHoldout ? [0] : Array(0..<folds)
+        var inFold = Array(repeating: ClassTotals(), count: isHoldout ? 2 : folds)
+        for sample in samples { inFold[sample.fold][sample.truth] += 1 }
         if !isHoldout {
-            for (truth, total) in [(MessageClass.pitch, trained.pitch), (.ham, trained.ham)] where total < folds {
-                Stores.reportLine("note: \(total) \(truth == .pitch ? "pitches" : "ham") in \(folds) folds: "
-                    + "\(folds - total) of the folds have none to classify")
+            for truth in [MessageClass.pitch, .ham] {
+                let empty = scoredFolds.filter { inFold[$0][truth] == 0 }
+                guard !empty.isEmpty else { continue }
+                Stores.reportLine("note: \(empty.count) of the \(folds) folds have no "
+                    + "\(truth == .pitch ? "pitches" : "ham") to classify (folds are per PATH: give directories)")
             }
         }
-        // With the starter model, the cutoffs are those of the stage a fold's training reaches, as in the filter.
-        let applied = starter == nil ? schedule.ownParameters : schedule.parameters(for: perFold)
-        print(json ? jsonText(report, applied, trained: trained, unreadable: failed)
-            : text(report, applied, trained: trained, unreadable: failed))
+        // With the starter model, the cutoffs are those of the stage each fold's training reaches, as in the
+        // filter: the range over the folds that classify something.
+        let used: [ClassifierParameters] = scoredFolds.filter { inFold[$0].pitch + inFold[$0].ham > 0 }.map { fold in
+            guard starter != nil else { return schedule.ownParameters }
+            let learned = isHoldout ? inFold[1] : ClassTotals(pitch: trained.pitch - inFold[fold].pitch,
+                                                              ham: trained.ham - inFold[fold].ham)
+            return schedule.parameters(for: learned)
+        }
+        func range(_ value: (ClassifierParameters) -> Double) -> Cutoffs.Range {
+            let values = used.map(value)
+            let own = value(schedule.ownParameters)
+            return Cutoffs.Range(low: values.min() ?? own, high: values.max() ?? own)
+        }
+        let pitchCutoffs = range(\.pitchCutoff)
+        let hamCutoffs = range(\.hamCutoff)
+        print(json ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
+                              unreadable: failed)
+            : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained, unreadable: failed))
         if failed > 0 { throw ExitCode(3) }
     }
 
@@ -179,16 +205,15 @@ struct Eval: ParsableCommand {
         }
     }
 
-    private func text(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained samplesTrained: ClassTotals,
-                      unreadable: Int) -> String {
+    private func text(_ report: EvaluationReport, pitchCutoffs: Cutoffs.Range, hamCutoffs: Cutoffs.Range,
+                      trained samplesTrained: ClassTotals, unreadable: Int) -> String {
         let pitches = report.total(.pitch)
         let hams = report.total(.ham)
         var lines = [
             (isHoldout
                 ? "trained on \(samplesTrained.pitch) pitches and \(samplesTrained.ham) ham, tested on \(pitches) pitches, \(hams) ham"
                 : "\(folds)-fold cross-validation: \(pitches) \(pitches == 1 ? "pitch" : "pitches"), \(hams) ham")
-                + "; cutoffs pitch ≥ \(short(parameters.pitchCutoff)), ham ≤ \(short(parameters.hamCutoff)); "
-                + Engine.version
+                + "; cutoffs pitch ≥ \(shown(pitchCutoffs)), ham ≤ \(shown(hamCutoffs)); " + Engine.version
                 + (withStarter ? "; with the starter model" : "")
                 + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
@@ -218,8 +243,8 @@ struct Eval: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    private func jsonText(_ report: EvaluationReport, _ parameters: ClassifierParameters, trained: ClassTotals,
-                          unreadable: Int) -> String {
+    private func jsonText(_ report: EvaluationReport, pitchCutoffs: Cutoffs.Range, hamCutoffs: Cutoffs.Range,
+                          trained: ClassTotals, unreadable: Int) -> String {
         func counts(_ truth: MessageClass) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0.rawValue, report.count(truth, calledAs: $0)) })
         }
@@ -228,7 +253,8 @@ struct Eval: ParsableCommand {
             mode: isHoldout ? "holdout" : "cross-validation", folds: isHoldout ? nil : folds,
             trained_pitch: trained.pitch, trained_ham: trained.ham,
             version: Engine.version, with_starter: withStarter, replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
-            pitch_cutoff: parameters.pitchCutoff, ham_cutoff: parameters.hamCutoff,
+            pitch_cutoff: pitchCutoffs.low, pitch_cutoff_highest: pitchCutoffs.high, ham_cutoff: hamCutoffs.low,
+            ham_cutoff_highest: hamCutoffs.high,
             pitch: counts(.pitch), ham: counts(.ham),
             false_positives: report.falsePositives, false_negatives: report.falseNegatives,
             false_positive_rate: Double(report.falsePositives) / Double(report.total(.ham)),
@@ -263,8 +289,11 @@ struct Eval: ParsableCommand {
         /// Whether the history was replayed (--replay or --sent).
         var replayed: Bool
         var without_signals: [String]
+        /// The pitch cutoff applied; with --with-starter each fold's stage has its own, from this to the highest.
         var pitch_cutoff: Double
+        var pitch_cutoff_highest: Double
         var ham_cutoff: Double
+        var ham_cutoff_highest: Double
         /// Verdicts of the pitches (the true class is the key outside): "pitch", "unsure", "ham" → count.
         var pitch: [String: Int]
         /// Verdicts of the ham.
@@ -289,6 +318,11 @@ struct Eval: ParsableCommand {
 
     private func percent(_ count: Int, _ total: Int) -> String {
         decimal(Double(count) / Double(total) * 100, places: 3) + " %"
+    }
+
+    /// One cutoff, or the folds' range ("0.8405–0.8473 by fold").
+    private func shown(_ range: Cutoffs.Range) -> String {
+        range.high > range.low ? "\(short(range.low))–\(short(range.high)) by fold" : short(range.low)
     }
 
     /// Up to four decimals, without trailing zeros: 0.9, 0.8412.

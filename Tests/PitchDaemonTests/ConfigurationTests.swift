@@ -71,6 +71,9 @@ import Testing
         // the service out of its own socket.
         ("[[mailbox]]\npath = \"/m/a\"\n[[mailbox]]\npath = \"/m/./a/\"", "mailbox: /m/a is listed twice"),
         ("[[mailbox]]\npath = \"/tmp\"\n[[mailbox]]\npath = \"/tmp/../tmp\"", "mailbox: /tmp is listed twice"),
+        // Not made yet, as a Maildir before its first delivery: what exists is resolved, the rest read as written.
+        ("[[mailbox]]\npath = \"/tmp/none-yet/Maildir\"\n[[mailbox]]\npath = \"/tmp/none-yet/x/../Maildir\"",
+         "mailbox: /tmp/none-yet/Maildir is listed twice"),
         ("[milter]\nlisten = \"unix:/run/m.sock\"\nsocket_mode = \"+660\"",
          "milter.socket_mode: must be octal such as \"0660\", with read and write for the owner; found \"+660\""),
         ("[milter]\nlisten = \"unix:/run/m.sock\"\nsocket_mode = \"0000\"",

@@ -433,6 +433,16 @@ import Testing
         #expect(object["false_positive_percent"] is Double)
     }
 
+    /// Found in review: folds are per PATH, so `--pitch dir/*` put every pitch in fold 0; nothing said so.
+    @Test func foldsWithNothingToClassifyAreNoted() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.samples.appendingPathComponent("pitch").path)
+            .filter { !$0.hasPrefix(".") }.sorted().prefix(6)
+        let run = try Run.pitchfilter(["eval", "--pitch"] + names.map { Self.samples.appendingPathComponent("pitch/\($0)").path }
+                                      + ["--ham", Self.samples.appendingPathComponent("ham").path])
+        #expect(run.status == 0)
+        #expect(run.stderr.contains("note: 4 of the 5 folds have no pitches to classify"))
+    }
+
     @Test func unreadablePathFails() throws {
         let run = try Run.pitchfilter(["eval", "--pitch", "/nonexistent/pitch", "--ham",
                                        Self.samples.appendingPathComponent("ham").path])
