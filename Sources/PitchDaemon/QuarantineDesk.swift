@@ -126,10 +126,11 @@ public struct QuarantineDesk {
     /// have learned it and marked it released already, while its quarantined copy is still there to remove.
     private func releasable(_ id: String) throws -> (QuarantineEntry, MaildirFolder.Entry) {
         if Self.isIdentifier(id), let record = try store.quarantineEntries(.id(id.lowercased())).first,
-           record.state == .released, let entry = try file(of: record),
-           let inbox = Optional(Maildir(root: record.mailbox).inbox),
-           try inbox.entry(unique: entry.name.unique) != nil || inbox.entry(unique: Self.releaseName(of: record)) != nil {
-            return (record, entry)
+           record.state == .released, let entry = try file(of: record) {
+            let inbox = Maildir(root: record.mailbox).inbox
+            if try inbox.entry(unique: entry.name.unique) != nil || inbox.entry(unique: Self.releaseName(of: record)) != nil {
+                return (record, entry)
+            }
         }
         return try held(id)
     }
