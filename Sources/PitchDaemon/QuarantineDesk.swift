@@ -104,20 +104,26 @@ public struct QuarantineDesk {
         return released.path
     }
 
-    /// Removes the message for good.
-    public func delete(_ id: String) throws {
+    /// Removes the message for good; returns whether its file was still there to remove (a client may have
+    /// moved or deleted it).
+    @discardableResult
+    public func delete(_ id: String) throws -> Bool {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
         if let entry { try entry.folder.remove(entry) }
         try store.apply([.quarantine(with(record) { $0.state = .deleted })])
+        return entry != nil
     }
 
-    /// Deletes what has been in quarantine longer than `days`; returns how many.
-    public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws -> Int {
-        let cutoff = now - Int64(days) * 86_400
-        var purged = 0
+    /// Deletes what has been in quarantine longer than `days`: how many files were removed, and how many records
+    /// were closed whose file a client had already moved or deleted.
+    public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws -> (deleted: Int, alreadyGone: Int) {
+        // Days past what 64-bit seconds hold (found by an audit: an overflow trap) mean "older than anything".
+        let (seconds, overflow) = Int64(clamping: days).multipliedReportingOverflow(by: 86_400)
+        let (cutoff, below) = now.subtractingReportingOverflow(seconds)
+        guard !overflow, !below else { return (0, 0) }
+        var purged = (deleted: 0, alreadyGone: 0)
         for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
-            try delete(entry.id)
-            purged += 1
+            if try delete(entry.id) { purged.deleted += 1 } else { purged.alreadyGone += 1 }
         }
         return purged
     }

@@ -175,8 +175,10 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                let purged = try location.desk()?.purge(olderThan: olderThan) ?? 0
-                print("deleted \(purged) message(s) quarantined more than \(olderThan) day(s) ago")
+                var purged = (deleted: 0, alreadyGone: 0)
+                if let desk = try location.desk() { purged = try desk.purge(olderThan: olderThan) }
+                print("deleted \(purged.deleted) message(s) quarantined more than \(olderThan) day(s) ago"
+                    + (purged.alreadyGone > 0 ? "; \(purged.alreadyGone) more had already left the quarantine folder" : ""))
             }
         }
     }

@@ -597,9 +597,21 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         let desk = QuarantineDesk(store: store)
-        #expect(try desk.purge(olderThan: 1) == 0)
-        #expect(try desk.purge(olderThan: 1, now: Int64(Date().timeIntervalSince1970) + 2 * 86_400) == 1)
+        #expect(try desk.purge(olderThan: 1) == (0, 0))
+        // Found by an audit: days past what 64-bit seconds hold trapped on overflow.
+        #expect(try desk.purge(olderThan: Int.max) == (0, 0))
+        #expect(try desk.purge(olderThan: 1, now: Int64(Date().timeIntervalSince1970) + 2 * 86_400) == (1, 0))
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
         #expect(try desk.list().isEmpty)
+    }
+
+    /// Found by an audit: purge counted as deleted a message a client had already moved out of the folder.
+    @Test func purgeSaysWhatWasAlreadyGone() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
+        let desk = QuarantineDesk(store: store)
+        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 1))
     }
 }
