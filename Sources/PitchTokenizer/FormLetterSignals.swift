@@ -15,7 +15,7 @@ import Glibc
 /// | `sig:greeting-blank` | a greeting whose name the merge left empty: "Hi ,", "Dear ,", "Hello , ," |
 /// | `sig:greeting-unnamed` | a greeting with no name at all: "Hi,", "Hello!" |
 /// | `sig:greeting-named` | a greeting with a name: "Hi Maya," |
-/// | `sig:placeholder` | a merge field left in the text: "{{first_name}}", "%FIRSTNAME%", "[First Name]", "<Company>" |
+/// | `sig:placeholder` | a merge field left in the subject or text: "{{first_name}}", "[First Name]", "*\|FNAME\|*" |
 /// | `sig:reply-unthreaded`, `sig:reply-threaded` | "Re:" subject without / with In-Reply-To or References |
 /// | `sig:forward-unthreaded`, `sig:forward-threaded` | "Fwd:" subject, likewise |
 /// | `sig:optout-personal`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, or in list mail |
@@ -72,7 +72,7 @@ struct FormLetterEvidence {
     func emit(header: Header, to out: inout TokenCollector) {
         if enabled.contains(.merge) {
             if let greeting { out.add("sig:", greeting) }
-            if placeholder { out.add("sig:", "placeholder") }
+            if placeholder || Self.subjectHasPlaceholder(header) { out.add("sig:", "placeholder") }
         }
         if enabled.contains(.thread) { Self.addThreadToken(header, to: &out) }
         if enabled.contains(.optout), optOut {
@@ -125,48 +125,81 @@ struct FormLetterEvidence {
 
     // MARK: - Merge fields
 
-    /// Names of merge fields, lower-case with spaces and underscores removed, as they appear in square or angle
-    /// brackets or single braces. Anything in double braces is a merge field whatever its name.
+    /// Names of merge fields, lower-case with spaces, underscores, hyphens, dots and apostrophes removed, as they
+    /// appear in square or angle brackets or single braces. Anything in double braces is a merge field whatever its
+    /// name. The sales tools' own languages besides English: a template is often written in the prospect's.
     static let fieldNames: Set<[UInt8]> = Set([
         "firstname", "lastname", "name", "fullname", "yourname", "company", "companyname", "yourcompany",
         "title", "jobtitle", "city", "industry", "prospect", "prospectname", "contactname", "recipientname",
+        "first", "fname", "lname", "surname", "givenname", "organization", "organisation",
+        "vorname", "nachname", "firma", "unternehmen", "prénom", "société", "entreprise", "nombre", "apellido",
+        "empresa", "cognome", "azienda", "voornaam", "achternaam", "bedrijf",
     ].map { Array($0.utf8) })
+
+    /// In square brackets and single braces, the fill-in phrases of published templates: "[Prospect's Company]",
+    /// "[Your Name]", "[job title]", "[insert pain point]". A phrase is one when it starts with "insert", or when
+    /// its last word is one of `phraseEnds` and a word before it one of `phraseOwners`: "[file name]" and
+    /// "[host name]" in a how-to are not. Not in angle brackets, where "<your name>" is a usage line's argument.
+    static let phraseEnds: Set<[UInt8]> = Set(["name", "company", "title", "industry", "city", "website", "role"]
+        .map { Array($0.utf8) })
+    static let phraseOwners: Set<[UInt8]> = Set([
+        "first", "last", "full", "your", "my", "their", "his", "her", "company", "companys", "prospect", "prospects",
+        "recipient", "recipients", "contact", "contacts", "lead", "leads", "client", "clients", "customer",
+        "customers", "target", "job", "sender", "senders", "business", "organization", "organisation",
+    ].map { Array($0.utf8) })
+
+    /// "{{company}} + {{my_company}}", "Quick question, [First Name]": templates fill in the subject too.
+    static func subjectHasPlaceholder(_ header: Header) -> Bool {
+        guard var subject = header["subject"] else { return false }
+        return subject.withUTF8 { containsPlaceholder($0) }
+    }
 
     static func containsPlaceholder(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         // A merge fills in the letter's opening and its first paragraphs; 16 KiB is past any form letter's end.
         let end = min(text.count, 16_384)
-        // Only the four bytes that open a field matter, and whether any field is there, not where: memchr
-        // (vectorised) to each of them is several times faster than a switch on every byte.
+        // Only the bytes that open a field matter, and whether any field is there, not where: memchr (vectorised)
+        // to each of them is several times faster than a switch on every byte.
         return placeholderOpeners.contains { opener in
             occurrences(of: opener, in: text, end: end).contains { isPlaceholder(text, at: $0, end: end) }
         }
     }
 
     private static let placeholderOpeners: [UInt8] = [UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "<"),
-                                                      UInt8(ascii: "%")]
+                                                      UInt8(ascii: "%"), UInt8(ascii: "*")]
 
     /// Whether a merge field opens at `index`, which holds one of `placeholderOpeners`.
     private static func isPlaceholder(_ text: UnsafeBufferPointer<UInt8>, at index: Int, end: Int) -> Bool {
+        let next = index + 1 < end ? text[index + 1] : 0
         switch text[index] {
         case UInt8(ascii: "{"):
-            if index + 1 < end, text[index + 1] == UInt8(ascii: "{"),
+            if next == UInt8(ascii: "{"),
                let close = find(UInt8(ascii: "}"), in: text, from: index + 2, within: 40, end: end),
                close + 1 < end, text[close + 1] == UInt8(ascii: "}"),
-               text[(index + 2)..<close].contains(where: { $0 &- 0x61 < 26 || $0 &- 0x41 < 26 }) {
+               text[(index + 2)..<close].contains(where: isLetter) {
                 return true
             }
-            return isFieldName(text, after: index, closing: UInt8(ascii: "}"), end: end)
+            // Salesforce's and Pardot's {!Contact.FirstName}.
+            if next == UInt8(ascii: "!") {
+                return isDelimitedName(text, from: index + 2, closing: [UInt8(ascii: "}")], end: end,
+                                       allowing: { isLetter($0) || isDigit($0) || $0 == 0x2E || $0 == 0x5F })
+            }
+            return isFieldName(text, after: index, closing: UInt8(ascii: "}"), phrases: true, end: end)
         case UInt8(ascii: "["):
-            return isFieldName(text, after: index, closing: UInt8(ascii: "]"), end: end)
+            return isFieldName(text, after: index, closing: UInt8(ascii: "]"), phrases: true, end: end)
         case UInt8(ascii: "<"):
-            return isFieldName(text, after: index, closing: UInt8(ascii: ">"), end: end)
+            return isFieldName(text, after: index, closing: UInt8(ascii: ">"), phrases: false, end: end)
         case UInt8(ascii: "%"):
             // %FIRSTNAME%, %first_name%: letters and underscores only, so "50% off, 20% more" is no field.
             guard let close = find(UInt8(ascii: "%"), in: text, from: index + 1, within: 30, end: end),
                   close - index - 1 >= 3 else { return false }
             let inner = UnsafeBufferPointer(rebasing: text[(index + 1)..<close])
-            return inner.allSatisfy({ $0 &- 0x41 < 26 || $0 &- 0x61 < 26 || $0 == UInt8(ascii: "_") })
+            return inner.allSatisfy({ isLetter($0) || $0 == UInt8(ascii: "_") })
                 && (inner.allSatisfy({ !($0 &- 0x61 < 26) }) || fieldNames.contains(normalizedName(inner)))
+        case UInt8(ascii: "*"):
+            // Mailchimp's *|FNAME|*: capitals, digits, underscores and colons between "*|" and "|*".
+            guard next == UInt8(ascii: "|") else { return false }
+            return isDelimitedName(text, from: index + 2, closing: [UInt8(ascii: "|"), UInt8(ascii: "*")], end: end,
+                                   allowing: { $0 &- 0x41 < 26 || isDigit($0) || $0 == 0x5F || $0 == 0x3A })
         default:
             return false
         }
@@ -185,18 +218,48 @@ struct FormLetterEvidence {
         }
     }
 
-    private static func isFieldName(_ text: UnsafeBufferPointer<UInt8>, after open: Int, closing: UInt8,
+    /// Whether the bracket at `open` holds a field name up to `closing` on the same line, or with `phrases`, a
+    /// fill-in phrase (`phraseEnds`).
+    private static func isFieldName(_ text: UnsafeBufferPointer<UInt8>, after open: Int, closing: UInt8, phrases: Bool,
                                     end: Int) -> Bool {
-        guard let close = find(closing, in: text, from: open + 1, within: 24, end: end), close > open + 1 else {
+        guard let close = find(closing, in: text, from: open + 1, within: phrases ? 40 : 24, end: end),
+              close > open + 1 else {
             return false
         }
-        return fieldNames.contains(normalizedName(UnsafeBufferPointer(rebasing: text[(open + 1)..<close])))
+        let inner = UnsafeBufferPointer(rebasing: text[(open + 1)..<close])
+        if close - open - 1 <= 24, fieldNames.contains(normalizedName(inner)) { return true }
+        return phrases && isFillInPhrase(inner)
+    }
+
+    /// "[Prospect's Company]", "[insert pain point]": words of letters (apostrophes and hyphens inside), at most five.
+    static func isFillInPhrase(_ inner: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard inner.allSatisfy({ isLetter($0) || $0 == 0x20 || $0 == 0x27 || $0 == 0x2D || $0 >= 0x80 }) else {
+            return false
+        }
+        let words = inner.split(separator: 0x20).map { word in
+            word.filter { $0 != 0x27 && $0 != 0x2D }.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+        }
+        guard let first = words.first, let last = words.last, words.count <= 5 else { return false }
+        if first == Array("insert".utf8) { return words.count > 1 }
+        return words.count > 1 && phraseEnds.contains(last) && words.dropLast().contains(where: phraseOwners.contains)
+    }
+
+    /// Whether `text[from...]` is one or more bytes `allowing` accepts, then the bytes of `closing`, on one line.
+    private static func isDelimitedName(_ text: UnsafeBufferPointer<UInt8>, from start: Int, closing: [UInt8],
+                                        end: Int, allowing: (UInt8) -> Bool) -> Bool {
+        var index = start
+        while index < min(end, start + 40), allowing(text[index]) { index += 1 }
+        guard index > start, index + closing.count <= end else { return false }
+        return closing.indices.allSatisfy { text[index + $0] == closing[$0] }
     }
 
     private static func normalizedName(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        bytes.filter { $0 != 0x20 && $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") }
+        bytes.filter { $0 != 0x20 && $0 != 0x5F && $0 != 0x2D && $0 != 0x2E && $0 != 0x27 }
             .map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
     }
+
+    private static func isLetter(_ byte: UInt8) -> Bool { byte &- 0x41 < 26 || byte &- 0x61 < 26 }
+    private static func isDigit(_ byte: UInt8) -> Bool { byte &- 0x30 < 10 }
 
     private static func find(_ byte: UInt8, in text: UnsafeBufferPointer<UInt8>, from start: Int, within: Int,
                              end: Int) -> Int? {

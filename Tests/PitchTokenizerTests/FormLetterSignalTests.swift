@@ -51,6 +51,16 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Are you the right person at <Company> for this?",
         "Hey {company} team",
         "Regards to [company name] from us",
+        "Hi *|FNAME|*, are you still looking?",
+        "Hello {!Contact.FirstName}, following up",
+        "We help [Prospect's Company] grow revenue",
+        "Best, [Your Name]",
+        "As the [job title] at your firm, you know",
+        "I noticed [insert recent achievement] and wanted to reach out",
+        "Hi {First Name}, great to connect",
+        "Hallo [Vorname], kurze Frage",
+        "Bonjour [Prénom], une question",
+        "Hi <<First Name>>, quick one",
     ])
     func mergeFieldsLeftInTheTextAreFound(body: String) {
         #expect(signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
@@ -62,9 +72,25 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Use {x} in the template and {{ }} nowhere.",
         "if (a < b) { return [a, b] }",
         "The discount is 100%off, PERCENT% is not a word.",
+        "Run scp [file name] to [host name], then ssh <user>@<host>.",
+        "Subject tags: [EXTERNAL] [Tarnside Outfitters] [LEGAL TO CONFIRM] [action needed] [1] [image: Company logo]",
+        "Bold *really* matters, *|not a tag and a | pipe*, and {!} nothing.",
+        "Usage: add-user <username> --role <role> --site <website>",
+        "Footnotes [i] and [insert] alone are not fill-ins.",
     ])
     func ordinaryBracketsAndPercentsAreNot(body: String) {
         #expect(!signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
+    }
+
+    @Test(arguments: [
+        ("{{company}} + {{my_company}}", true),
+        ("Quick question, [First Name]", true),
+        ("Re: [EXTERNAL] the Q3 report", false),
+        ("[CodeYard] build 212 failed", false),
+    ])
+    func theSubjectIsReadToo(subject: String, found: Bool) {
+        let header = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\nSubject: " + subject
+        #expect(signals(header, "Thanks, see you then.").contains("sig:placeholder") == found)
     }
 }
 
