@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A header field to insert. The value is written on one line: line breaks in it become spaces, so no value
 /// can smuggle a second field (or an early end of header) into the message.
 public struct NewField: Hashable, Sendable {
@@ -58,11 +64,21 @@ public struct HeaderEdit: Hashable, Sendable {
     public let insertionSkipped: Bool
     /// The fields taken out, with their continuation lines and line breaks, in order.
     public let removed: [Range<Int>]
+    /// True when the message has no line feed at all but carriage returns: its lines end in bare CR, which this
+    /// edit (like procmail, Dovecot and Postfix) does not take for line ends. The whole message would be one
+    /// header line to us, and taking out a forged field would take the message with it. Nothing is removed or
+    /// inserted; the caller passes such a message on untagged. (No SMTP delivery ends its lines so.)
+    public let bareCarriageReturns: Bool
 
     /// - Parameters:
     ///   - removing: fields to take out, e.g. incoming copies of our own fields, so a sender cannot forge a verdict.
     ///   - inserting: fields to add at the top of the header block, in order.
     public init(of raw: [UInt8], removing: [FieldNamePattern], inserting: [NewField]) {
+        bareCarriageReturns = Self.endsLinesInBareCR(raw)
+        guard !bareCarriageReturns else {
+            (insertAt, inserted, removed, insertionSkipped) = (0, [], [], !inserting.isEmpty)
+            return
+        }
         (insertAt, inserted, removed, insertionSkipped) = raw.withUnsafeBufferPointer { bytes in
             var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
             let insertAt = scanner.orphanContinuationEnd
@@ -71,7 +87,9 @@ public struct HeaderEdit: Hashable, Sendable {
             var removed: [Range<Int>] = []
             while !removing.isEmpty {
                 while let field = scanner.next() {
-                    if removing.contains(where: { $0.matches(bytes, field.nameRange) }) { removed.append(field.range) }
+                    if removing.contains(where: { $0.matches(bytes, field.nameRange) }) {
+                        removed.append(Self.upToBlankCRLine(bytes, field.range))
+                    }
                 }
                 // Dovecot and others keep reading fields past a line that is not one, up to the first empty
                 // line; so must we, or a forged field hidden behind such a line would reach a Sieve script.
@@ -92,6 +110,28 @@ public struct HeaderEdit: Hashable, Sendable {
             let inserted = atLineStart ? inserting.flatMap { $0.bytes(lineEnding: lineEnding) } : []
             return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty)
         }
+    }
+
+    /// Whether `raw` has carriage returns and no line feed.
+    static func endsLinesInBareCR(_ raw: [UInt8]) -> Bool {
+        raw.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress, memchr(base, Int32(ByteScanning.lf), bytes.count) == nil else {
+                return false
+            }
+            return memchr(base, Int32(ByteScanning.cr), bytes.count) != nil
+        }
+    }
+
+    /// A field's range, cut after its first bare CR when a blank bare-CR line ("\r\r") follows within it: to a
+    /// program that reads CR as a line end, what follows is other fields and the body, not this field. Its name
+    /// goes, so no forged verdict is left; nothing else does.
+    private static func upToBlankCRLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
+        let cr = ByteScanning.cr
+        guard range.dropLast().contains(where: { bytes[$0] == cr && bytes[$0 + 1] == cr }),
+              let firstBare = range.first(where: {
+                  bytes[$0] == cr && ($0 + 1 == range.upperBound || bytes[$0 + 1] != ByteScanning.lf)
+              }) else { return range }
+        return range.lowerBound..<(firstBare + 1)
     }
 
     /// A line's name as lenient readers see it: everything before the first colon, cut at a NUL byte, without

@@ -143,6 +143,7 @@ enum PipeFilter {
         } ?? engine.tokensAndAssessment(of: message, explaining: reasons)
         let edit = message.edit(removing: MessageDigest.ownFields,
                                 inserting: Engine.fields(for: assessment.classification, reasons: reasons))
+        if edit.bareCarriageReturns { throw PassThrough("lines end in bare CR, not LF or CRLF") }
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
         let sighting = Engine.templateSighting(of: message, tokens)
         let messageID = tokens.references.own

@@ -258,6 +258,28 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
             == input + "\nX-Pitch-Status: test\n")
     }
 
+    /// Found by an audit: a message whose lines end in bare CR is one header line to us; when it began with a
+    /// forged field, taking that field out took the whole message, and the filter passed on our field alone.
+    @Test func bareCROnlyMessagesAreLeftAsTheyAre() {
+        let input = Array("X-Pitch-Status: ham\rFrom: Bob <bob@example.org>\rSubject: Contract\r\rHi,\rterms below.\r".utf8)
+        let edit = HeaderEdit(of: input, removing: Self.ours, inserting: Self.status)
+        #expect(edit.bareCarriageReturns)
+        #expect(edit.insertionSkipped)
+        #expect(edit.apply(to: input) == input)
+        // Taking our fields out (a digest's view) leaves it whole too, so two such messages stay two.
+        #expect(HeaderEditor.edit(input, removing: Self.ours, inserting: []) == input)
+    }
+
+    /// A forged field that runs over a bare-CR blank line in a message that has line feeds: its name goes, and
+    /// what a CR-reading program sees as the rest of the message stays.
+    @Test func aForgedFieldOverABareCRBlankLineLosesOnlyItsFirstLine() {
+        let input = "X-Pitch-Status: ham\rFrom: bob@example.org\r\rHi, the terms.\nSubject: x\n\nbody\n"
+        let output = HeaderEditor.edit(Array(input.utf8), removing: Self.ours, inserting: Self.status)
+        #expect(String(decoding: output, as: UTF8.self)
+            == "X-Pitch-Status: test\nFrom: bob@example.org\r\rHi, the terms.\nSubject: x\n\nbody\n")
+        #expect(!HeaderEdit(of: Array(input.utf8), removing: Self.ours, inserting: Self.status).bareCarriageReturns)
+    }
+
     @Test func lineBreaksInValuesCannotAddFields() {
         let output = HeaderEditor.edit(Array("S: x\n\n".utf8), removing: [],
                                        inserting: [NewField(name: "X-A:\nB", value: "1\r\nX-Pitch-Status: ham")])

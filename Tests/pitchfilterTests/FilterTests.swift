@@ -65,6 +65,16 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1)
     }
 
+    /// Found by an audit: procmail delivered our field alone for a bare-CR message that began with a forged one.
+    @Test func aMessageWithBareCRLineEndsPassesThroughUnchanged() throws {
+        let scratch = try Scratch()
+        let input = Array("X-Pitch-Status: ham\rFrom: Bob <bob@example.org>\rSubject: Contract\r\rHi,\rBob\r".utf8)
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: input)
+        #expect(run.status == 0)
+        #expect(run.stdout == input)
+        #expect(run.stderr == "pitchfilter: passed through unchanged: lines end in bare CR, not LF or CRLF\n")
+    }
+
     @Test func emptyInputGivesOnlyOurField() throws {
         let scratch = try Scratch()
         let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")])
