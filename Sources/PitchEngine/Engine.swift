@@ -98,9 +98,13 @@ public struct Engine: Sendable {
     /// or not. A first-time colleague otherwise looks like any stranger until the contact book learns the domain
     /// (from the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it.
     /// A token of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
+    /// Not for mail addressed to its sender alone: that is how a letter to many in Bcc looks. (The sender among
+    /// other recipients is the owner's own copy, or a colleague's.)
     static func isColleague(_ sender: String, of recipients: [String]) -> Bool {
         let domain = MailAddress(address: sender).domain
         guard domain.contains("."), !FreemailDomains.contains(domain) else { return false }
+        let own = sender.lowercased()
+        guard recipients.contains(where: { $0.lowercased() != own }) else { return false }
         return recipients.contains { MailAddress(address: $0).domain == domain }
     }
 

@@ -110,18 +110,34 @@ struct FormLetterEvidence {
     ].map { Array($0.utf8) }
 
     /// How the line greets, if it is a greeting: "Hi ," (blank), "Hi," (unnamed) or "Hi Maya," (named).
+    /// Blank is a space and then a comma, where the merge's name was: "Hi :)", "Hi - a heads-up" and French
+    /// spacing ("Bonjour !") are greetings without a name.
     static func greetingKind(_ line: ArraySlice<UInt8>) -> String? {
         let lower = line.prefix(80).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
         guard let word = greetingWords.first(where: { lower.starts(with: $0) }) else { return nil }
         var rest = lower.dropFirst(word.count)
         // "Hiring", "Hey there" is a greeting, "Dearest" is not a merge.
-        if let next = rest.first, !(isSpace(next) || isPunctuation(next)) { return nil }
-        let spaced = rest.first.map(isSpace) ?? false
-        while let next = rest.first, isSpace(next) { rest = rest.dropFirst() }
+        if let next = rest.first, !(isSpace(next) || isPunctuation(next) || rest.starts(with: noBreakSpace)) {
+            return nil
+        }
+        var spaced = false
+        while true {
+            if let next = rest.first, isSpace(next) {
+                rest = rest.dropFirst()
+            } else if rest.starts(with: noBreakSpace) {
+                rest = rest.dropFirst(noBreakSpace.count)
+            } else {
+                break
+            }
+            spaced = true
+        }
         guard let next = rest.first else { return "greeting-unnamed" }
-        if isPunctuation(next) { return spaced ? "greeting-blank" : "greeting-unnamed" }
+        if isPunctuation(next) { return spaced && next == UInt8(ascii: ",") ? "greeting-blank" : "greeting-unnamed" }
         return "greeting-named"
     }
+
+    /// U+00A0 in UTF-8: a merge written in a word processor leaves it where the name was.
+    private static let noBreakSpace: [UInt8] = [0xC2, 0xA0]
 
     // MARK: - Merge fields
 
@@ -165,13 +181,22 @@ struct FormLetterEvidence {
     }
 
     private static let placeholderOpeners: [UInt8] = [UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "<"),
-                                                      UInt8(ascii: "%"), UInt8(ascii: "*")]
+                                                      UInt8(ascii: "%"), UInt8(ascii: "*"), 0xAB]
+
+    /// Field names that are also markup's elements, not taken in angle brackets.
+    static let markupNames: Set<[UInt8]> = Set(["name", "title", "city"].map { Array($0.utf8) })
+
+    /// The ends of a person's or company's field name behind the tool's prefix: %LEAD_FIRST_NAME%, %CONTACT_COMPANY%.
+    static let personFields: [[UInt8]] = ["firstname", "lastname", "fullname", "fname", "lname", "company",
+                                          "companyname"].map { Array($0.utf8) }
 
     /// Whether a merge field opens at `index`, which holds one of `placeholderOpeners`.
     private static func isPlaceholder(_ text: UnsafeBufferPointer<UInt8>, at index: Int, end: Int) -> Bool {
         let next = index + 1 < end ? text[index + 1] : 0
         switch text[index] {
         case UInt8(ascii: "{"):
+            // GitHub Actions' and Helm's ${{ expression }} in a developer's mail.
+            if next == UInt8(ascii: "{"), index > 0, text[index - 1] == UInt8(ascii: "$") { return false }
             if next == UInt8(ascii: "{"),
                let close = find(UInt8(ascii: "}"), in: text, from: index + 2, within: 40, end: end),
                close + 1 < end, text[close + 1] == UInt8(ascii: "}"),
@@ -187,14 +212,28 @@ struct FormLetterEvidence {
         case UInt8(ascii: "["):
             return isFieldName(text, after: index, closing: UInt8(ascii: "]"), phrases: true, end: end)
         case UInt8(ascii: "<"):
-            return isFieldName(text, after: index, closing: UInt8(ascii: ">"), phrases: false, end: end)
+            // Not <name>, <title> or <city>: XML's and HTML's elements, and a usage line's arguments.
+            guard let close = find(UInt8(ascii: ">"), in: text, from: index + 1, within: 24, end: end) else {
+                return false
+            }
+            let name = normalizedName(UnsafeBufferPointer(rebasing: text[(index + 1)..<close]))
+            return fieldNames.contains(name) && !markupNames.contains(name)
         case UInt8(ascii: "%"):
-            // %FIRSTNAME%, %first_name%: letters and underscores only, so "50% off, 20% more" is no field.
+            // %FIRSTNAME%, %first_name%, %LEAD_FIRST_NAME%: letters and underscores only, so "50% off, 20% more" is
+            // no field, and a merge field's name, so Windows' %JAVA_HOME% and %USERNAME% are not.
             guard let close = find(UInt8(ascii: "%"), in: text, from: index + 1, within: 30, end: end),
                   close - index - 1 >= 3 else { return false }
             let inner = UnsafeBufferPointer(rebasing: text[(index + 1)..<close])
-            return inner.allSatisfy({ isLetter($0) || $0 == UInt8(ascii: "_") })
-                && (inner.allSatisfy({ !($0 &- 0x61 < 26) }) || fieldNames.contains(normalizedName(inner)))
+            guard inner.allSatisfy({ isLetter($0) || $0 == UInt8(ascii: "_") }) else { return false }
+            let name = normalizedName(inner)
+            return fieldNames.contains(name)
+                || personFields.contains { name.count > $0.count && name.suffix($0.count).elementsEqual($0) }
+        case 0xAB where index > 0 && text[index - 1] == 0xC2:
+            // Word's mail merge shows its fields as «First_Name», with no space inside (French quotes have one).
+            guard next != 0x20, next != 0xC2,
+                  let close = find(0xC2, in: text, from: index + 1, within: 26, end: end),
+                  close + 1 < end, text[close + 1] == 0xBB, text[close - 1] != 0x20 else { return false }
+            return fieldNames.contains(normalizedName(UnsafeBufferPointer(rebasing: text[(index + 1)..<close])))
         case UInt8(ascii: "*"):
             // Mailchimp's *|FNAME|*: capitals, digits, underscores and colons between "*|" and "|*".
             guard next == UInt8(ascii: "|") else { return false }
@@ -291,7 +330,31 @@ struct FormLetterEvidence {
     static func containsOptOut(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         // Opt-out lines are footers: the end of the text is where they are.
         let window = text.count > optOutWindow ? UnsafeBufferPointer(rebasing: text[(text.count - optOutWindow)...]) : text
-        return optOutPhrases.occurs(in: window)
+        // Not in quoted lines: a reply that quotes the owner's "if you're not the right person" opts out of nothing.
+        return unquotedRuns(of: window).contains { optOutPhrases.occurs(in: UnsafeBufferPointer(rebasing: window[$0])) }
+    }
+
+    /// The ranges of consecutive lines of `text` that do not start with ">" (after spaces).
+    static func unquotedRuns(of text: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+        var runs: [Range<Int>] = []
+        var runStart: Int?
+        var lineStart = 0
+        while lineStart < text.count {
+            var lineEnd = lineStart
+            while lineEnd < text.count, text[lineEnd] != 0x0A { lineEnd += 1 }
+            var first = lineStart
+            while first < lineEnd, isSpace(text[first]) { first += 1 }
+            let quoted = first < lineEnd && text[first] == UInt8(ascii: ">")
+            if quoted, let start = runStart {
+                runs.append(start..<lineStart)
+                runStart = nil
+            } else if !quoted, runStart == nil {
+                runStart = lineStart
+            }
+            lineStart = lineEnd + 1
+        }
+        if let start = runStart { runs.append(start..<text.count) }
+        return runs
     }
 
     /// Whether `needle` occurs in `haystack`: memchr (vectorised in the C library) to each candidate first byte.
@@ -364,13 +427,40 @@ struct FormLetterEvidence {
         return (Array(author.address.lowercased().utf8), Array(author.displayName.lowercased().utf8))
     }
 
-    /// Whether the line names the author: by address, or by a display name long enough not to match by chance.
+    /// Whether the line names the author: by address, or by a display name long enough not to match by chance,
+    /// each as a whole word: "Chris" is not "Christine Baker", nor ann@ joann@.
     static func names(_ author: (address: [UInt8], name: [UInt8])?, in line: [UInt8]) -> Bool {
         guard let author else { return false }
         return line.withUnsafeBytes { bytes in
-            (author.address.count > 3 && find(author.address, in: bytes))
-                || (author.name.count > 3 && find(author.name, in: bytes))
+            (author.address.count > 3 && findWord(author.address, in: bytes))
+                || (author.name.count > 3 && findWord(author.name, in: bytes))
         }
+    }
+
+    /// `find`, where the bytes either side of the match are not part of a word or an address (a dot before it
+    /// is: "joe.ann@").
+    static func findWord(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count, let base = haystack.baseAddress else {
+            return false
+        }
+        func isWordByte(_ byte: UInt8) -> Bool {
+            byte &- 0x30 < 10 || byte &- 0x41 < 26 || byte &- 0x61 < 26 || byte >= 0x80
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
+        }
+        let lastStart = haystack.count - needle.count
+        var offset = 0
+        while offset <= lastStart {
+            guard let hit = memchr(base + offset, Int32(first), lastStart - offset + 1) else { return false }
+            let index = base.distance(to: UnsafeRawPointer(hit))
+            if needle.withUnsafeBytes({ memcmp(base + index, $0.baseAddress!, needle.count) }) == 0 {
+                let before = index > 0 ? haystack[index - 1] : 0x20
+                let end = index + needle.count
+                let after = end < haystack.count ? haystack[end] : 0x20
+                if !isWordByte(before), before != UInt8(ascii: "."), !isWordByte(after) { return true }
+            }
+            offset = index + 1
+        }
+        return false
     }
 
     // MARK: - Header

@@ -116,6 +116,27 @@ struct MailboxReplayTests {
         #expect(!Self.has(without[4], "rel:own-domain"))
     }
 
+    /// Found by an audit: a pitch sent in Bcc is addressed to its own sender alone, and the sender's own address
+    /// counted as a colleague of the sender's, `rel:own-domain`, the strongest ham token there is.
+    @Test func theSendersOwnAddressIsNoColleague() throws {
+        let entries: [MailboxReplay.Entry] = [
+            .received(Self.message(from: "Lee <Lee@Hirewell.example>", to: "lee@hirewell.example",
+                                   date: "Thu, 5 Mar 2026 10:00:00 +0000", id: "l1@hirewell.example",
+                                   body: "Hi,\n" + Self.template), .pitch),
+            .received(Self.message(from: "lee@hirewell.example", to: "lee@hirewell.example, kim@hirewell.example",
+                                   date: "Thu, 5 Mar 2026 11:00:00 +0000", id: "l2@hirewell.example",
+                                   body: "Kim, the rota for next week."), .ham),
+            // The owner's own copy of a message to others.
+            .received(Self.message(from: "sam@copperleaf.example", to: "bob@partner.example, sam@copperleaf.example",
+                                   date: "Thu, 5 Mar 2026 12:00:00 +0000", id: "s2@copperleaf.example",
+                                   body: "Bob, the drawings are attached."), .ham),
+        ]
+        let tokens = try MailboxReplay().tokens(of: entries)
+        #expect(!Self.has(tokens[0], "rel:own-domain"))
+        #expect(Self.has(tokens[1], "rel:own-domain"))
+        #expect(Self.has(tokens[2], "rel:own-domain"))
+    }
+
     @Test func messagesWithoutADateKeepTheirPlaceAfterTheMessageBeforeThem() {
         #expect(MailboxReplay.chronologicalOrder([30, nil, 10, 20, nil]) == [2, 3, 4, 0, 1])
         #expect(MailboxReplay.chronologicalOrder([nil, nil, 5]) == [0, 1, 2])

@@ -26,6 +26,20 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(oneToOne, body) == [expected])
     }
 
+    /// Found by an audit: a space and any punctuation after the greeting word was taken for a blank name.
+    @Test(arguments: [
+        ("Hi :)\n\nThe files are up.", "sig:greeting-unnamed"),
+        ("Hi - quick heads-up, the build is red.", "sig:greeting-unnamed"),
+        ("Hello !\n\nHere are the minutes.", "sig:greeting-unnamed"),
+        ("Hello ...\nanyone there?", "sig:greeting-unnamed"),
+        ("Hallo ,\n\nwir helfen Unternehmen.", "sig:greeting-blank"),
+        ("Hi\u{00A0},\n\nWe help teams like yours.", "sig:greeting-blank"),
+        ("Hallo Frau Weber,\n\nanbei die Unterlagen.", "sig:greeting-named"),
+    ])
+    func onlyACommaAfterASpaceIsABlankName(body: String, expected: String) {
+        #expect(signals(oneToOne, body) == [expected])
+    }
+
     @Test(arguments: [
         "Hiring is hard this quarter, so we built a tool.",  // "Hi" inside a word
         "Dearest colleagues are rare.",
@@ -61,6 +75,9 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Hallo [Vorname], kurze Frage",
         "Bonjour [Prénom], une question",
         "Hi <<First Name>>, quick one",
+        "Dear «First_Name», we would like to",
+        "Hi %LEAD_FIRST_NAME%, quick question",
+        "Hi %FNAME%,",
     ])
     func mergeFieldsLeftInTheTextAreFound(body: String) {
         #expect(signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
@@ -77,6 +94,10 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Bold *really* matters, *|not a tag and a | pipe*, and {!} nothing.",
         "Usage: add-user <username> --role <role> --site <website>",
         "Footnotes [i] and [insert] alone are not fill-ins.",
+        "Set %JAVA_HOME% and %PATH%, then log in as %USERNAME%.",
+        "The pom has <name>core</name> and <title>Core</title>; the page <city> element too.",
+        "run: echo ${{ secrets.DEPLOY_KEY }} and ${{ github.ref }}",
+        "Il a dit « entreprise » et « Prénom », avec des espaces.",
     ])
     func ordinaryBracketsAndPercentsAreNot(body: String) {
         #expect(!signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
@@ -174,6 +195,9 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Hi Maya,\nThe build is green again. Stop by later?",
         "Hallo Maya,\nich muss mich leider vom Workshop am Freitag abmelden. Bis bald!",
         "Hoi Maya,\nik moet me helaas afmelden voor de vergadering.",
+        // Found by an audit: the wording only in the lines the reply quotes.
+        "Hi Maya,\nYes, I am the right person.\n\n> If you're not the right person, please say so.\n"
+            + "> Reply STOP to opt out.",
     ])
     func ordinaryPersonalMailHasNoOptOut(body: String) {
         #expect(signals(oneToOne, body, only: [.optout]).isEmpty)
@@ -213,6 +237,17 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     func aReplyOrForwardOfOthersIsNot(body: String) {
         let sender = body.contains("Dan wrote") ? "From: Dan <x@y.example>" : "From: Dan Reyes <dan@slotwise.example>"
         #expect(signals(sender + "\nTo: Maya <maya@brightfield.example>\nSubject: Re: hi", body, only: [.bump]).isEmpty)
+    }
+
+    /// Found by an audit: the sender's name or address inside a longer one was taken for the sender's.
+    @Test(arguments: [
+        ("From: Chris <c.lee@slotwise.example>",
+         "Thanks!\n\nOn Mon, Christine Baker <cb@harbor.example> wrote:\n> Come?"),
+        ("From: Ann Lu <ann@harbor.example>", "Great.\n\nOn Mon, Jo <joann@harbor.example> wrote:\n> Lunch?"),
+        ("From: Ann Lu <ann@harbor.example>", "Great.\n\nOn Mon, Jo <jo.ann@harbor.example> wrote:\n> Lunch?"),
+    ])
+    func aNameInsideAnotherIsNotTheSenders(from: String, body: String) {
+        #expect(signals(from + "\nTo: Maya <maya@brightfield.example>\nSubject: Re: hi", body, only: [.bump]).isEmpty)
     }
 }
 
