@@ -315,11 +315,13 @@ struct FormLetterEvidence {
 
     /// English first; then the same footers as sales tools write them in German, French, Spanish, Italian, Dutch
     /// and Portuguese, since a pitch in a language the mailbox does not speak has few words the model knows. Not
-    /// a bare "abmelden" or "afmelden": people deregister from a course or a meeting in personal mail too.
+    /// a bare "abmelden" or "afmelden": people deregister from a course or a meeting in personal mail too. Not a
+    /// bare "not the right person" either: "I'm not the right person to ask" is a colleague's ordinary reply.
     static let optOutPhrases = PhraseSet([
         "unsubscribe", "opt out", "opt-out", "optout", "reply stop", "reply \"stop\"", "reply 'stop'",
         "remove you from", "rather not hear", "don't want to hear", "no longer wish to receive",
-        "not the right person", "reply \"no\"", "reply 'no'",
+        "you're not the right person", "you\u{2019}re not the right person", "you are not the right person",
+        "not the right person?", "reply \"no\"", "reply 'no'",
         "mit \"abmelden\"", "mit „abmelden", "mit 'abmelden'", "hier abmelden", "abbestellen",
         "keine weiteren nachrichten", "keine weiteren e-mails",
         "désabonner", "désinscri", "ne plus recevoir", "répondez stop",

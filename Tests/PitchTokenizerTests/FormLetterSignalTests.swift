@@ -182,6 +182,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "If you'd rather not hear from me, just let me know.",
         "Reply STOP to opt out.",
         "Click here to unsubscribe.",
+        "If you\u{2019}re not the right person, who would be?",
+        "Not the right person? Let me know.",
         "Wenn Sie keine weiteren E-Mails wünschen, antworten Sie mit „Abmelden“.",
         "Pour ne plus recevoir nos messages, répondez STOP.",
         "Si no desea recibir más correos, responda con la palabra BAJA.",
@@ -195,6 +197,7 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Hi Maya,\nThe build is green again. Stop by later?",
         "Hallo Maya,\nich muss mich leider vom Workshop am Freitag abmelden. Bis bald!",
         "Hoi Maya,\nik moet me helaas afmelden voor de vergadering.",
+        "Hi Maya,\nI'm not the right person to ask, but Joe will know.",
         // Found by an audit: the wording only in the lines the reply quotes.
         "Hi Maya,\nYes, I am the right person.\n\n> If you're not the right person, please say so.\n"
             + "> Reply STOP to opt out.",
