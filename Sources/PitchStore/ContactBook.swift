@@ -100,12 +100,20 @@ public enum Relationship: String, Sendable, CaseIterable {
 /// The keys a contact book stores for one address: the address itself, and "@domain" unless the domain is a
 /// freemail provider's. Lower-cased; nil for something that is not an address.
 enum ContactKeys {
+    /// The address's key and its domain's ("@example.org"; none for freemail), or nil for no usable address.
+    /// A domain's trailing dot (the root's, "partner.example.") is dropped, so the two spellings are one contact;
+    /// a local part with an "@" of its own ("bob@@partner.example", a typo) is no address, and makes no domain known.
     static func of(_ address: String) -> (address: String, domain: String?)? {
         let lower = address.lowercased()
         guard let at = lower.lastIndex(of: "@"), at > lower.startIndex else { return nil }
-        let domain = String(lower[lower.index(after: at)...])
-        guard !domain.isEmpty, domain.contains(".") else { return nil }
-        return (lower, FreemailDomains.contains(domain) ? nil : "@" + domain)
+        let local = lower[..<at]
+        guard local.first == "\"" || !local.contains("@") else { return nil }
+        var domain = String(lower[lower.index(after: at)...])
+        if domain.hasSuffix(".") { domain.removeLast() }
+        guard !domain.isEmpty, domain.contains("."), !domain.hasPrefix("."), !domain.contains("..") else {
+            return nil
+        }
+        return (local + "@" + domain, FreemailDomains.contains(domain) ? nil : "@" + domain)
     }
 }
 

@@ -42,6 +42,19 @@ import Testing
         #expect(try book.relationship(with: "") == .firstContact)
     }
 
+    /// Found by an audit: "bob@partner.example." and "bob@partner.example" were two contacts, and a typo's
+    /// "bob@@partner.example" made partner.example a known domain.
+    @Test(arguments: Kind.allCases)
+    func aTrailingDotIsTheSameAddressAndADoubleAtIsNone(kind: Kind) throws {
+        let book = try makeBook(kind)
+        #expect(try book.addContacts(["bob@partner.example.", "bad@@typo.example", "x@.example", "y@a..example"],
+                                     source: .sent, at: 100) == 1)
+        #expect(try book.relationship(with: "bob@partner.example") == .knownAddress)
+        #expect(try book.relationship(with: "Bob@Partner.example.") == .knownAddress)
+        #expect(try book.relationship(with: "ann@typo.example") == .firstContact)
+        #expect(try book.allContacts().map(\.address) == ["bob@partner.example"])
+    }
+
     @Test(arguments: Kind.allCases)
     func freemailAddressesAreKnownOneByOne(kind: Kind) throws {
         let book = try makeBook(kind)
