@@ -88,7 +88,7 @@ public struct HeaderEdit: Hashable, Sendable {
             while !removing.isEmpty {
                 while let field = scanner.next() {
                     if removing.contains(where: { $0.matches(bytes, field.nameRange) }) {
-                        removed.append(Self.upToBlankCRLine(bytes, field.range))
+                        removed.append(Self.upToBareCRLine(bytes, field.range))
                     }
                 }
                 // Dovecot and others keep reading fields past a line that is not one, up to the first empty
@@ -102,7 +102,7 @@ public struct HeaderEdit: Hashable, Sendable {
                     while next < bytes.count, ByteScanning.isWhitespace(bytes[next]) {
                         next = ByteScanning.line(in: bytes, from: next, to: bytes.count).next
                     }
-                    removed.append(stop..<next)
+                    removed.append(Self.upToBareCRLine(bytes, stop..<next))
                 }
                 scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
             }
@@ -122,16 +122,15 @@ public struct HeaderEdit: Hashable, Sendable {
         }
     }
 
-    /// A field's range, cut after its first bare CR when a blank bare-CR line ("\r\r") follows within it: to a
-    /// program that reads CR as a line end, what follows is other fields and the body, not this field. Its name
-    /// goes, so no forged verdict is left; nothing else does.
-    private static func upToBlankCRLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
-        let cr = ByteScanning.cr
-        guard range.dropLast().contains(where: { bytes[$0] == cr && bytes[$0 + 1] == cr }),
-              let firstBare = range.first(where: {
-                  bytes[$0] == cr && ($0 + 1 == range.upperBound || bytes[$0 + 1] != ByteScanning.lf)
-              }) else { return range }
-        return range.lowerBound..<(firstBare + 1)
+    /// A field's range, cut after its first bare CR that a program reading CR as a line end would take for the end
+    /// of a line (a bare CR followed by anything but white space): to such a program, what follows is other
+    /// fields or the body, not this field. Its name goes, so no forged verdict is left; nothing else does.
+    private static func upToBareCRLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
+        let cut = range.dropLast().first { index in
+            bytes[index] == ByteScanning.cr && !ByteScanning.isWhitespace(bytes[index + 1])
+                && bytes[index + 1] != ByteScanning.lf
+        }
+        return cut.map { range.lowerBound..<($0 + 1) } ?? range
     }
 
     /// A line's name as lenient readers see it: everything before the first colon, cut at a NUL byte, without
