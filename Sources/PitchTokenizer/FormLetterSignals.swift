@@ -111,7 +111,7 @@ struct FormLetterEvidence {
 
     /// How the line greets, if it is a greeting: "Hi ," (blank), "Hi," (unnamed) or "Hi Maya," (named).
     /// Blank is a space and then a comma, where the merge's name was: "Hi :)", "Hi - a heads-up" and French
-    /// spacing ("Bonjour !") are greetings without a name.
+    /// spacing ("Hello !") are greetings without a name.
     static func greetingKind(_ line: ArraySlice<UInt8>) -> String? {
         let lower = line.prefix(80).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
         guard let word = greetingWords.first(where: { lower.starts(with: $0) }) else { return nil }
@@ -147,7 +147,7 @@ struct FormLetterEvidence {
     static let fieldNames: Set<[UInt8]> = Set([
         "firstname", "lastname", "name", "fullname", "yourname", "company", "companyname", "yourcompany",
         "title", "jobtitle", "city", "industry", "prospect", "prospectname", "contactname", "recipientname",
-        "first", "fname", "lname", "surname", "givenname", "organization", "organisation",
+        "fname", "lname", "surname", "givenname", "organization", "organisation",
         "vorname", "nachname", "firma", "unternehmen", "prénom", "société", "entreprise", "nombre", "apellido",
         "empresa", "cognome", "azienda", "voornaam", "achternaam", "bedrijf",
     ].map { Array($0.utf8) })
@@ -164,19 +164,25 @@ struct FormLetterEvidence {
         "customers", "target", "job", "sender", "senders", "business", "organization", "organisation",
     ].map { Array($0.utf8) })
 
-    /// "{{company}} + {{my_company}}", "Quick question, [First Name]": templates fill in the subject too.
+    /// "{{company}} + {{my_company}}", "Quick question, [First Name]": templates fill in the subject too. Only the
+    /// unmistakable forms there (`strict`): a subject is short, and "Support {name} in the header (#412)" or
+    /// "Fix <organization> in pom.xml" is an issue tracker's, not a merge's.
     static func subjectHasPlaceholder(_ header: Header) -> Bool {
         guard var subject = header["subject"] else { return false }
-        return subject.withUTF8 { containsPlaceholder($0) }
+        return subject.withUTF8 { containsPlaceholder($0, strict: true) }
     }
 
-    static func containsPlaceholder(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+    /// `strict`: double braces, Mailchimp's, Salesforce's, Word's and %…% fields, and field names in square
+    /// brackets; no fill-in phrases, single braces or angle brackets.
+    static func containsPlaceholder(_ text: UnsafeBufferPointer<UInt8>, strict: Bool = false) -> Bool {
         // A merge fills in the letter's opening and its first paragraphs; 16 KiB is past any form letter's end.
         let end = min(text.count, 16_384)
         // Only the bytes that open a field matter, and whether any field is there, not where: memchr (vectorised)
         // to each of them is several times faster than a switch on every byte.
         return placeholderOpeners.contains { opener in
-            occurrences(of: opener, in: text, end: end).contains { isPlaceholder(text, at: $0, end: end) }
+            occurrences(of: opener, in: text, end: end).contains {
+                isPlaceholder(text, at: $0, end: end, strict: strict)
+            }
         }
     }
 
@@ -184,14 +190,22 @@ struct FormLetterEvidence {
                                                       UInt8(ascii: "%"), UInt8(ascii: "*"), 0xAB]
 
     /// Field names that are also markup's elements, not taken in angle brackets.
-    static let markupNames: Set<[UInt8]> = Set(["name", "title", "city"].map { Array($0.utf8) })
+    static let markupNames: Set<[UInt8]> = Set(["name", "title", "city", "organization", "organisation", "surname"]
+        .map { Array($0.utf8) })
+
+    /// Word's merge fields are one word, often joined with an underscore: «First_Name», «CompanyName». In
+    /// guillemets, only a name with an underscore or one of these: «nombre» and «Entreprise» are words quoted in
+    /// Spanish or French.
+    static let joinedFieldNames: Set<[UInt8]> = Set(["firstname", "lastname", "fullname", "fname", "lname",
+                                                     "companyname", "jobtitle"].map { Array($0.utf8) })
 
     /// The ends of a person's or company's field name behind the tool's prefix: %LEAD_FIRST_NAME%, %CONTACT_COMPANY%.
     static let personFields: [[UInt8]] = ["firstname", "lastname", "fullname", "fname", "lname", "company",
                                           "companyname"].map { Array($0.utf8) }
 
     /// Whether a merge field opens at `index`, which holds one of `placeholderOpeners`.
-    private static func isPlaceholder(_ text: UnsafeBufferPointer<UInt8>, at index: Int, end: Int) -> Bool {
+    private static func isPlaceholder(_ text: UnsafeBufferPointer<UInt8>, at index: Int, end: Int,
+                                      strict: Bool) -> Bool {
         let next = index + 1 < end ? text[index + 1] : 0
         switch text[index] {
         case UInt8(ascii: "{"):
@@ -203,15 +217,14 @@ struct FormLetterEvidence {
                text[(index + 2)..<close].contains(where: isLetter) {
                 return true
             }
-            // Salesforce's and Pardot's {!Contact.FirstName}.
-            if next == UInt8(ascii: "!") {
-                return isDelimitedName(text, from: index + 2, closing: [UInt8(ascii: "}")], end: end,
-                                       allowing: { isLetter($0) || isDigit($0) || $0 == 0x2E || $0 == 0x5F })
-            }
+            // Salesforce's and Pardot's {!Contact.FirstName}: an object, a dot, a field's name. Not JSX's {!isOpen}.
+            if next == UInt8(ascii: "!") { return isSalesforceField(text, from: index + 2, end: end) }
+            guard !strict else { return false }
             return isFieldName(text, after: index, closing: UInt8(ascii: "}"), phrases: true, end: end)
         case UInt8(ascii: "["):
-            return isFieldName(text, after: index, closing: UInt8(ascii: "]"), phrases: true, end: end)
+            return isFieldName(text, after: index, closing: UInt8(ascii: "]"), phrases: !strict, end: end)
         case UInt8(ascii: "<"):
+            guard !strict else { return false }
             // Not <name>, <title> or <city>: XML's and HTML's elements, and a usage line's arguments.
             guard let close = find(UInt8(ascii: ">"), in: text, from: index + 1, within: 24, end: end) else {
                 return false
@@ -229,11 +242,13 @@ struct FormLetterEvidence {
             return fieldNames.contains(name)
                 || personFields.contains { name.count > $0.count && name.suffix($0.count).elementsEqual($0) }
         case 0xAB where index > 0 && text[index - 1] == 0xC2:
-            // Word's mail merge shows its fields as «First_Name», with no space inside (French quotes have one).
+            // Word's mail merge shows its fields as «First_Name», with no space inside.
             guard next != 0x20, next != 0xC2,
                   let close = find(0xC2, in: text, from: index + 1, within: 26, end: end),
                   close + 1 < end, text[close + 1] == 0xBB, text[close - 1] != 0x20 else { return false }
-            return fieldNames.contains(normalizedName(UnsafeBufferPointer(rebasing: text[(index + 1)..<close])))
+            let inner = UnsafeBufferPointer(rebasing: text[(index + 1)..<close])
+            guard inner.allSatisfy({ isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "_") }) else { return false }
+            return inner.contains(UInt8(ascii: "_")) || joinedFieldNames.contains(normalizedName(inner))
         case UInt8(ascii: "*"):
             // Mailchimp's *|FNAME|*: capitals, digits, underscores and colons between "*|" and "|*".
             guard next == UInt8(ascii: "|") else { return false }
@@ -283,6 +298,19 @@ struct FormLetterEvidence {
         return words.count > 1 && phraseEnds.contains(last) && words.dropLast().contains(where: phraseOwners.contains)
     }
 
+    /// "Contact.FirstName}" at `start`: letters, digits and underscores with at least one dot, whose last part is
+    /// a field's name, then the closing brace.
+    private static func isSalesforceField(_ text: UnsafeBufferPointer<UInt8>, from start: Int, end: Int) -> Bool {
+        guard let close = find(UInt8(ascii: "}"), in: text, from: start, within: 48, end: end),
+              let dot = text[start..<close].lastIndex(of: 0x2E), dot > start, dot + 1 < close,
+              text[start..<close].allSatisfy({ isLetter($0) || isDigit($0) || $0 == 0x2E || $0 == 0x5F }) else {
+            return false
+        }
+        let field = normalizedName(UnsafeBufferPointer(rebasing: text[(dot + 1)..<close]))
+        return fieldNames.contains(field)
+            || personFields.contains { field.count > $0.count && field.suffix($0.count).elementsEqual($0) }
+    }
+
     /// Whether `text[from...]` is one or more bytes `allowing` accepts, then the bytes of `closing`, on one line.
     private static func isDelimitedName(_ text: UnsafeBufferPointer<UInt8>, from start: Int, closing: [UInt8],
                                         end: Int, allowing: (UInt8) -> Bool) -> Bool {
@@ -316,12 +344,13 @@ struct FormLetterEvidence {
     /// English first; then the same footers as sales tools write them in German, French, Spanish, Italian, Dutch
     /// and Portuguese, since a pitch in a language the mailbox does not speak has few words the model knows. Not
     /// a bare "abmelden" or "afmelden": people deregister from a course or a meeting in personal mail too. Not a
-    /// bare "not the right person" either: "I'm not the right person to ask" is a colleague's ordinary reply.
+    /// bare "not the right person" either: "I'm not the right person to ask" is a colleague's ordinary reply; only
+    /// "If you're not the right person" and a sentence that opens with "Not the right person?".
     static let optOutPhrases = PhraseSet([
         "unsubscribe", "opt out", "opt-out", "optout", "reply stop", "reply \"stop\"", "reply 'stop'",
         "remove you from", "rather not hear", "don't want to hear", "no longer wish to receive",
-        "you're not the right person", "you\u{2019}re not the right person", "you are not the right person",
-        "not the right person?", "reply \"no\"", "reply 'no'",
+        "if you're not the right person", "if you\u{2019}re not the right person", "if you are not the right person",
+        "\nnot the right person?", ". not the right person?", "reply \"no\"", "reply 'no'",
         "mit \"abmelden\"", "mit „abmelden", "mit 'abmelden'", "hier abmelden", "abbestellen",
         "keine weiteren nachrichten", "keine weiteren e-mails",
         "désabonner", "désinscri", "ne plus recevoir", "répondez stop",
@@ -331,7 +360,10 @@ struct FormLetterEvidence {
 
     static func containsOptOut(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         // Opt-out lines are footers: the end of the text is where they are.
-        let window = text.count > optOutWindow ? UnsafeBufferPointer(rebasing: text[(text.count - optOutWindow)...]) : text
+        var start = max(text.count - optOutWindow, 0)
+        // From a line's start, so that a quoted line cut in two is not half unquoted.
+        if start > 0 { start = (text[start...].firstIndex(of: 0x0A) ?? text.count - 1) + 1 }
+        let window = UnsafeBufferPointer(rebasing: text[start...])
         // Not in quoted lines: a reply that quotes the owner's "if you're not the right person" opts out of nothing.
         return unquotedRuns(of: window).contains { optOutPhrases.occurs(in: UnsafeBufferPointer(rebasing: window[$0])) }
     }
@@ -445,24 +477,41 @@ struct FormLetterEvidence {
         guard let first = needle.first, haystack.count >= needle.count, let base = haystack.baseAddress else {
             return false
         }
-        func isWordByte(_ byte: UInt8) -> Bool {
-            byte &- 0x30 < 10 || byte &- 0x41 < 26 || byte &- 0x61 < 26 || byte >= 0x80
-                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
-        }
         let lastStart = haystack.count - needle.count
         var offset = 0
         while offset <= lastStart {
             guard let hit = memchr(base + offset, Int32(first), lastStart - offset + 1) else { return false }
             let index = base.distance(to: UnsafeRawPointer(hit))
-            if needle.withUnsafeBytes({ memcmp(base + index, $0.baseAddress!, needle.count) }) == 0 {
-                let before = index > 0 ? haystack[index - 1] : 0x20
-                let end = index + needle.count
-                let after = end < haystack.count ? haystack[end] : 0x20
-                if !isWordByte(before), before != UInt8(ascii: "."), !isWordByte(after) { return true }
+            if needle.withUnsafeBytes({ memcmp(base + index, $0.baseAddress!, needle.count) }) == 0,
+               index == 0 || (haystack[index - 1] != UInt8(ascii: ".") && !isWordCharacter(endingAt: index, haystack)),
+               !isWordCharacter(startingAt: index + needle.count, haystack) {
+                return true
             }
             offset = index + 1
         }
         return false
+    }
+
+    /// Whether the character starting at `index` belongs to a word or an address: a letter or digit in any script,
+    /// or "_", "-", "+". Curly quotes, guillemets and no-break spaces do not.
+    static func isWordCharacter(startingAt index: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard index < bytes.count else { return false }
+        let lead = bytes[index]
+        if lead < 0x80 {
+            return lead &- 0x30 < 10 || lead &- 0x41 < 26 || lead &- 0x61 < 26
+                || lead == UInt8(ascii: "_") || lead == UInt8(ascii: "-") || lead == UInt8(ascii: "+")
+        }
+        let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2
+        let scalar = String(decoding: bytes[index..<min(index + length, bytes.count)], as: UTF8.self)
+            .unicodeScalars.first
+        return scalar.map { $0.properties.isAlphabetic || $0.properties.numericType != nil } ?? false
+    }
+
+    /// `isWordCharacter(startingAt:)` for the character that ends just before `index`.
+    static func isWordCharacter(endingAt index: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var start = index - 1
+        while start > 0, index - start < 4, bytes[start] & 0xC0 == 0x80 { start -= 1 }
+        return start >= 0 && isWordCharacter(startingAt: start, bytes)
     }
 
     // MARK: - Header

@@ -67,6 +67,7 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Regards to [company name] from us",
         "Hi *|FNAME|*, are you still looking?",
         "Hello {!Contact.FirstName}, following up",
+        "We help {!Account.Name} and teams like it",
         "We help [Prospect's Company] grow revenue",
         "Best, [Your Name]",
         "As the [job title] at your firm, you know",
@@ -98,6 +99,11 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "The pom has <name>core</name> and <title>Core</title>; the page <city> element too.",
         "run: echo ${{ secrets.DEPLOY_KEY }} and ${{ github.ref }}",
         "Il a dit « entreprise » et « Prénom », avec des espaces.",
+        // Found by a review: JSX, Spanish and Italian quotes, code and XML.
+        "<button disabled={!enabled}> and {!isOpen && <Menu/>}",
+        "En el campo «nombre» y la «empresa»; il campo «Cognome» è vuoto.",
+        "swap(a[first], a[second]); const { first } = range;",
+        "The pom has <organization>Acme</organization> and DocBook <surname>Lee</surname>.",
     ])
     func ordinaryBracketsAndPercentsAreNot(body: String) {
         #expect(!signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
@@ -107,6 +113,10 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("{{company}} + {{my_company}}", true),
         ("Quick question, [First Name]", true),
         ("Re: [EXTERNAL] the Q3 report", false),
+        ("Re: [acme/web] Support {name} in the page header (#412)", false),
+        ("Fix <organization> element in pom.xml", false),
+        ("Re: [insert image] button broken", false),
+        ("*|FNAME|*, a quick question", true),
         ("[CodeYard] build 212 failed", false),
     ])
     func theSubjectIsReadToo(subject: String, found: Bool) {
@@ -198,6 +208,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Hallo Maya,\nich muss mich leider vom Workshop am Freitag abmelden. Bis bald!",
         "Hoi Maya,\nik moet me helaas afmelden voor de vergadering.",
         "Hi Maya,\nI'm not the right person to ask, but Joe will know.",
+        "Hi Maya,\nI know you're not the right person for payroll, but could you forward this?",
+        "Hi Maya,\nMaybe I'm not the right person? Ask Joe.",
         // Found by an audit: the wording only in the lines the reply quotes.
         "Hi Maya,\nYes, I am the right person.\n\n> If you're not the right person, please say so.\n"
             + "> Reply STOP to opt out.",
@@ -220,6 +232,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "In case it went to spam.\n\n---------- Forwarded message ---------\nFROM: Dan Reyes <DAN@slotwise.example>\n",
         // German.
         "Kurze Erinnerung.\n\nAm 19.02.2026 um 09:12 schrieb Dan Reyes <dan@slotwise.example>:\n> Hallo",
+        // The name in curly quotes (found by a review).
+        "Any thoughts?\n\nOn Mon, \u{201C}Dan Reyes\u{201D} wrote:\n> Hi Maya",
     ])
     func aFollowUpQuotingTheSendersOwnMessage(body: String) {
         let header = "From: Dan Reyes <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\nSubject: Re: hi"
