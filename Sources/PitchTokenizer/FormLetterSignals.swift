@@ -65,8 +65,12 @@ struct FormLetterEvidence {
             }
             if !placeholder { placeholder = Self.containsPlaceholder(text) }
         }
-        if enabled.contains(.optout), !optOut { optOut = Self.containsOptOut(text) }
-        if enabled.contains(.bump), quotedAuthorLine == nil { quotedAuthorLine = Self.firstAuthorLine(text) }
+        let wantsOptOut = enabled.contains(.optout) && !optOut
+        let wantsBump = enabled.contains(.bump) && quotedAuthorLine == nil
+        guard wantsOptOut || wantsBump else { return }
+        let author = Self.firstAuthorLine(text)
+        if wantsOptOut { optOut = Self.containsOptOut(text, quoteStart: author?.start) }
+        if wantsBump { quotedAuthorLine = author?.line }
     }
 
     func emit(header: Header, to out: inout TokenCollector) {
@@ -358,7 +362,11 @@ struct FormLetterEvidence {
         "disiscriviti", "non ricevere più", "hier afmelden", "uitschrijven", "descadastr", "não deseja receber",
     ])
 
-    static func containsOptOut(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+    /// `quoteStart`: where the first quoted or forwarded message starts (`firstAuthorLine`), if it does.
+    static func containsOptOut(_ text: UnsafeBufferPointer<UInt8>, quoteStart: Int?) -> Bool {
+        // Not in a message the text quotes or forwards, whether its lines are marked ">" or not (an HTML reply's
+        // quote, an Outlook block below its From: line): the text's own part ends where the first one starts.
+        let text = quoteStart.map { UnsafeBufferPointer(rebasing: text[..<$0]) } ?? text
         // Opt-out lines are footers: the end of the text is where they are.
         var start = max(text.count - optOutWindow, 0)
         // From a line's start, so that a quoted line cut in two is not half unquoted.
@@ -419,7 +427,8 @@ struct FormLetterEvidence {
     /// The first line, quote marks and indentation aside, that introduces a quoted or forwarded message: an
     /// attribution ("On 3 Mar 2026, Chris <chris@…> wrote:", also German, Spanish and French) or the "From:" line
     /// of a forwarded or Outlook block. Lower-cased (ASCII), at most `authorLineLength` bytes.
-    static func firstAuthorLine(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    /// Also the offset where that line starts.
+    static func firstAuthorLine(_ text: UnsafeBufferPointer<UInt8>) -> (line: [UInt8], start: Int)? {
         let end = min(text.count, authorLineWindow)
         var start = 0
         while start < end {
@@ -435,7 +444,7 @@ struct FormLetterEvidence {
             if endsWithColon || labelled {
                 let line = text[first..<min(last, first + authorLineLength)].map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
                 if labelled || line.withUnsafeBytes({ bytes in wroteWords.contains { find($0, in: bytes) } }) {
-                    return line
+                    return (line, start)
                 }
             }
             start = lineEnd + 1

@@ -210,6 +210,9 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Hi Maya,\nI'm not the right person to ask, but Joe will know.",
         "Hi Maya,\nI know you're not the right person for payroll, but could you forward this?",
         "Hi Maya,\nMaybe I'm not the right person? Ask Joe.",
+        // Found by a review: an Outlook-style reply, whose quoted message has no ">".
+        "Hi Maya,\nYes, that is me.\n\nFrom: Maya Okafor <maya@brightfield.example>\nSent: Monday\n"
+            + "If you're not the right person, please say so.",
         // Found by an audit: the wording only in the lines the reply quotes.
         "Hi Maya,\nYes, I am the right person.\n\n> If you're not the right person, please say so.\n"
             + "> Reply STOP to opt out.",
@@ -292,7 +295,7 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     @Test func onlyTheEndOfALongTextIsSearchedForOptOut() {
         let early = "reply stop to opt out\n" + String(repeating: "filler text. ", count: 2_000)
         let late = String(repeating: "filler text. ", count: 2_000) + "\nreply stop to opt out"
-        #expect(!Array(early.utf8).withUnsafeBufferPointer { FormLetterEvidence.containsOptOut($0) })
-        #expect(Array(late.utf8).withUnsafeBufferPointer { FormLetterEvidence.containsOptOut($0) })
+        #expect(!Array(early.utf8).withUnsafeBufferPointer { FormLetterEvidence.containsOptOut($0, quoteStart: nil) })
+        #expect(Array(late.utf8).withUnsafeBufferPointer { FormLetterEvidence.containsOptOut($0, quoteStart: nil) })
     }
 }
