@@ -187,7 +187,7 @@ public final class MilterFilter: MilterHandler {
         logger.debug("classified", metadata: [
             "verdict": "\(classification.verdict.rawValue)", "score": "\(Engine.formatScore(classification.score))",
             "from": "\(message.envelope.sender)"])
-        remember(Engine.templateSighting(of: parsed, tokens), id: tokens.references.own, in: store)
+        remember(Engine.templateSighting(of: parsed, tokens), id: tokens.references.own)
         return replies
     }
 
@@ -231,28 +231,54 @@ public final class MilterFilter: MilterHandler {
 
     /// Template sightings and message ids waiting to be written: one write transaction per message was a third
     /// of the milter's time under load, so they are written together, every `batch` messages or half a second.
-    private let pending = Mutex<(sightings: [TemplateSighting], ids: [UInt64], count: Int, lastWrite: Double)>(
-        ([], [], 0, 0))
+    private struct Pending {
+        var sightings: [TemplateSighting] = []
+        var ids: [UInt64] = []
+        var count = 0
+        var lastWrite = 0.0
+        /// A decision is writing a batch: no other starts one, and no other waits for it.
+        var writing = false
+    }
+    private let pending = Mutex(Pending())
     static let batch = 64
+    /// How long a batch waits for another process's write lock before it is dropped. The write is best effort and
+    /// runs on the thread of the message that made it due: with the store's 2 s, a trainer or a `sqlite3` shell
+    /// holding the lock made the decisions wait in turn, and 16 sessions got 88 messages through in 20 s.
+    static let recordingBusyMilliseconds: Int32 = 100
 
-    private func remember(_ sighting: TemplateSighting?, id: UInt64?, in store: SQLiteTokenStore) {
+    private func remember(_ sighting: TemplateSighting?, id: UInt64?) {
         let now = Monotonic.seconds()
         let due: (sightings: [TemplateSighting], ids: [UInt64])? = pending.withLock { queue in
             if let sighting { queue.sightings.append(sighting) }
             if let id { queue.ids.append(id) }
             queue.count += 1
-            guard queue.count >= Self.batch || now - queue.lastWrite >= 0.5 else { return nil }
-            defer { queue = ([], [], 0, now) }
+            guard !queue.writing, queue.count >= Self.batch || now - queue.lastWrite >= 0.5 else { return nil }
+            defer { queue = Pending(lastWrite: now, writing: true) }
             return (queue.sightings, queue.ids)
         }
         guard let due else { return }
+        defer { pending.withLock { $0.writing = false } }
         do {
-            try Engine.remember(due.sightings, in: store)
+            guard let recorder = openRecorder() else { return }
+            try Engine.remember(due.sightings, in: recorder)
             let seconds = Int64(time(nil))
-            try store.rememberMessageIDs(due.ids, at: seconds, expireBefore: seconds - MessageIDWindow.seconds)
-            store.checkpointIfLarge()
+            try recorder.rememberMessageIDs(due.ids, at: seconds, expireBefore: seconds - MessageIDWindow.seconds)
+            recorder.checkpointIfLarge()
         } catch {
             logger.debug("template sightings or message ids not recorded: \(error)")
+        }
+    }
+
+    /// The connection the batches are written through, with `recordingBusyMilliseconds`; opened with the store's.
+    private let recorder = Mutex<SQLiteTokenStore?>(nil)
+
+    private func openRecorder() -> SQLiteTokenStore? {
+        recorder.withLock { recorder in
+            if let recorder { return recorder }
+            recorder = try? SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
+                                             access: .readWrite,
+                                             busyTimeoutMilliseconds: Self.recordingBusyMilliseconds)
+            return recorder
         }
     }
 

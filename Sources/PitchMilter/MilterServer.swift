@@ -38,6 +38,10 @@ public struct MilterServerConfiguration: Sendable {
     /// message on a slow line can make last many minutes, and a closed session gets the MTA's default action:
     /// untagged, or deferred. So libmilter's own default; idle sessions cost little, and `maximumSessions` caps them.
     public var idleTimeout = TimeAmount.seconds(7_210)
+    /// A connection that has not negotiated options by then is closed. An MTA negotiates the moment it connects
+    /// (Postfix gives up on a milter after its own `milter_connect_timeout`, 30 s); a connection that stays silent
+    /// from the start only holds one of `maximumSessions`, and 256 of them kept all mail out.
+    public var negotiationTimeout = TimeAmount.seconds(30)
     /// Bytes kept of one message; beyond this the message is accepted untouched.
     public var maximumMessageBytes = 32 << 20
     public var maximumPacketBytes = MilterFrameDecoder.defaultMaximumPacketBytes
@@ -95,7 +99,12 @@ public final class MilterServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard sessions.admit(channel, limit: configuration.maximumSessions) else {
-                        logger.warning("milter session refused: \(configuration.maximumSessions) already open")
+                        // Once a minute at most, with how many were refused: a flood of connections would
+                        // otherwise write a log line each.
+                        if let refused = sessions.refusalToReport() {
+                            logger.warning("milter sessions refused: \(configuration.maximumSessions) already open",
+                                           metadata: ["refused": "\(refused)"])
+                        }
                         channel.close(promise: nil)
                         return
                     }
@@ -131,7 +140,8 @@ extension MilterServer {
             MessageToByteHandler(MilterPacketEncoder()),
             MilterChannelHandler(
                 session: MilterSession(maximumMessageBytes: configuration.maximumMessageBytes),
-                handler: handler, logger: logger, sessions: sessions),
+                handler: handler, logger: logger, sessions: sessions,
+                negotiationTimeout: configuration.negotiationTimeout),
         ])
     }
 }
@@ -175,12 +185,40 @@ final class MilterChannelHandler: ChannelDuplexHandler {
     private let handler: any MilterHandler
     private let logger: Logger
     private let sessions: SessionRegistry
+    private let negotiationTimeout: TimeAmount
 
-    init(session: MilterSession, handler: any MilterHandler, logger: Logger, sessions: SessionRegistry) {
+    init(session: MilterSession, handler: any MilterHandler, logger: Logger, sessions: SessionRegistry,
+         negotiationTimeout: TimeAmount) {
         self.session = session
         self.handler = handler
         self.logger = logger
         self.sessions = sessions
+        self.negotiationTimeout = negotiationTimeout
+    }
+
+    /// The negotiation deadline starts when the connection does: in `handlerAdded` if the channel is already
+    /// active then (as `IdleStateHandler` does), else in `channelActive`.
+    private var negotiationDeadlineSet = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { setNegotiationDeadline(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        setNegotiationDeadline(context: context)
+        context.fireChannelActive()
+    }
+
+    private func setNegotiationDeadline(context: ChannelHandlerContext) {
+        guard !negotiationDeadlineSet else { return }
+        negotiationDeadlineSet = true
+        let timeout = negotiationTimeout
+        context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            guard self.session.state == .awaitingNegotiation, !self.closing, !self.removed else { return }
+            let seconds = Double(timeout.nanoseconds) / 1e9
+            self.logger.notice("milter session closed: no option negotiation within \(seconds) s")
+            self.close(context)
+        }
     }
 
     /// Commands wait while a decision the session no longer wants is being made. While the session still wants
@@ -289,6 +327,9 @@ final class SessionRegistry: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
         var closing = false
+        /// Connections refused since the last report, and when that was.
+        var refused = 0
+        var lastReport: NIODeadline?
     }
 
     private let state = Mutex(State())
@@ -298,6 +339,18 @@ final class SessionRegistry: Sendable {
             guard !state.closing, state.channels.count < limit else { return false }
             state.channels[ObjectIdentifier(channel)] = channel
             return true
+        }
+    }
+
+    /// Counts a refused connection; returns how many to report when a report is due (the first, then at most once a
+    /// minute).
+    func refusalToReport(now: NIODeadline = .now()) -> Int? {
+        state.withLock { state in
+            state.refused += 1
+            if let last = state.lastReport, now - last < .seconds(60) { return nil }
+            state.lastReport = now
+            defer { state.refused = 0 }
+            return state.refused
         }
     }
 

@@ -35,9 +35,11 @@ import Testing
 
     /// Runs a server on a free port for `body`, then shuts it down gracefully.
     func withServer(_ handler: any MilterHandler = Tagger(), maximumSessions: Int = 16,
+                    negotiationTimeout: TimeAmount = .seconds(30),
                     _ body: (Int, ServiceGroup) async throws -> Void) async throws {
         var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.maximumSessions = maximumSessions
+        configuration.negotiationTimeout = negotiationTimeout
         let server = MilterServer(configuration: configuration, handler: handler, logger: Self.logger)
         let group = ServiceGroup(services: [server], logger: Self.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -108,6 +110,48 @@ import Testing
             #expect(secondClosed)
             #expect(outcome.final == MilterReplyCode.accept.rawValue)
         }
+    }
+
+    /// Found by an audit: 256 connections that never said a word held every session for two hours, and the MTA
+    /// got no milter for any mail.
+    @Test func aConnectionThatNeverNegotiatesIsClosed() async throws {
+        var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        configuration.negotiationTimeout = .milliseconds(300)
+        let server = MilterServer(configuration: configuration, handler: Tagger(), logger: Self.logger)
+        let group = ServiceGroup(services: [server], logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            while server.localAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
+            let port = server.localAddress!.port!
+            let silent = try MilterClient(port: port)
+            let negotiated = try MilterClient(port: port)
+            try negotiated.negotiate()
+            // Both are open, then only the one that negotiated.
+            let opened = ContinuousClock.now
+            while server.sessions.count < 2, ContinuousClock.now - opened < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(server.sessions.count == 2)
+            while server.sessions.count > 1, ContinuousClock.now - opened < .seconds(10) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(server.sessions.count == 1)
+            #expect(ContinuousClock.now - opened >= .milliseconds(250))
+            negotiated.quit()
+            silent.quit()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func refusedConnectionsAreReportedOnceAMinuteWithTheirCount() {
+        let sessions = SessionRegistry()
+        let start = NIODeadline.now()
+        #expect(sessions.refusalToReport(now: start) == 1)
+        #expect(sessions.refusalToReport(now: start + .seconds(1)) == nil)
+        #expect(sessions.refusalToReport(now: start + .seconds(30)) == nil)
+        #expect(sessions.refusalToReport(now: start + .seconds(61)) == 3)
+        #expect(sessions.refusalToReport(now: start + .seconds(62)) == nil)
     }
 
     @Test func aGracefulShutdownLetsTheMessageInHandFinish() async throws {
