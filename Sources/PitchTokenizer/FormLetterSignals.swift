@@ -399,8 +399,10 @@ struct FormLetterEvidence {
         return runs
     }
 
-    /// Whether `needle` occurs in `haystack`: memchr (vectorised in the C library) to each candidate first byte.
-    static func find(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Bool {
+    /// Whether `needle` occurs in `haystack` at an offset `accepting` takes: memchr (vectorised in the C library)
+    /// to each candidate first byte.
+    static func find(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer,
+                     accepting: (Int) -> Bool = { _ in true }) -> Bool {
         guard let first = needle.first, haystack.count >= needle.count, let base = haystack.baseAddress else {
             return false
         }
@@ -409,7 +411,9 @@ struct FormLetterEvidence {
         while offset <= lastStart {
             guard let hit = memchr(base + offset, Int32(first), lastStart - offset + 1) else { return false }
             let index = base.distance(to: UnsafeRawPointer(hit))
-            if needle.withUnsafeBytes({ memcmp(base + index, $0.baseAddress!, needle.count) }) == 0 { return true }
+            if needle.withUnsafeBytes({ memcmp(base + index, $0.baseAddress!, needle.count) }) == 0, accepting(index) {
+                return true
+            }
             offset = index + 1
         }
         return false
@@ -483,22 +487,10 @@ struct FormLetterEvidence {
     /// `find`, where the bytes either side of the match are not part of a word or an address (a dot before it
     /// is: "joe.ann@").
     static func findWord(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Bool {
-        guard let first = needle.first, haystack.count >= needle.count, let base = haystack.baseAddress else {
-            return false
+        find(needle, in: haystack) { index in
+            (index == 0 || (haystack[index - 1] != UInt8(ascii: ".") && !isWordCharacter(endingAt: index, haystack)))
+                && !isWordCharacter(startingAt: index + needle.count, haystack)
         }
-        let lastStart = haystack.count - needle.count
-        var offset = 0
-        while offset <= lastStart {
-            guard let hit = memchr(base + offset, Int32(first), lastStart - offset + 1) else { return false }
-            let index = base.distance(to: UnsafeRawPointer(hit))
-            if needle.withUnsafeBytes({ memcmp(base + index, $0.baseAddress!, needle.count) }) == 0,
-               index == 0 || (haystack[index - 1] != UInt8(ascii: ".") && !isWordCharacter(endingAt: index, haystack)),
-               !isWordCharacter(startingAt: index + needle.count, haystack) {
-                return true
-            }
-            offset = index + 1
-        }
-        return false
     }
 
     /// Whether the character starting at `index` belongs to a word or an address: a letter or digit in any script,
