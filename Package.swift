@@ -65,7 +65,8 @@ let package = Package(
         // What every command shares: where the database is, opening it, reading messages from the paths given.
         .target(
             name: "PitchCommandLine",
-            dependencies: ["PitchEngine", "PitchStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PitchEngine", "PitchStore", "PitchTokenizer",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The command a user runs: filter, classify, train, stats, eval, contacts. `serve` and `quarantine` exec
         // pitchfilter-service, so the pipe filter, which starts once per message, does not carry the service.
@@ -82,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "pitchfilter-service",
             dependencies: [
-                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchMessage", "PitchStore",
+                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchMessage", "PitchStore", "PitchTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

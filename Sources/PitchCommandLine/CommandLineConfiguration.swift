@@ -1,12 +1,14 @@
 import ArgumentParser
 import PitchEngine
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// What the commands take from the configuration file when their flags and environment leave it open: the token
-/// database (`[database] path`), the verdict cutoffs and whether to add X-Pitch-Reasons (`[classifier]`).
+/// database (`[database] path`), the verdict cutoffs and whether to add X-Pitch-Reasons (`[classifier]`), and the
+/// names of our header fields (`[header]`).
 ///
 /// The file is the service's: `$PITCHFILTER_CONFIG`, else `/etc/pitchfilter/pitchfilter.toml` if this user may
 /// read it (a file kept from other users, `0640 root:pitchfilter`, is the service's alone). The
@@ -20,11 +22,14 @@ public struct CommandLineConfiguration: Sendable, Equatable {
     public var databasePath: String?
     public var cutoffs: Cutoffs
     public var reasons: Bool
+    public var ownFields: OwnFields
 
-    public init(databasePath: String? = nil, cutoffs: Cutoffs = .standard, reasons: Bool = false) {
+    public init(databasePath: String? = nil, cutoffs: Cutoffs = .standard, reasons: Bool = false,
+                ownFields: OwnFields = .standard) {
         self.databasePath = databasePath
         self.cutoffs = cutoffs
         self.reasons = reasons
+        self.ownFields = ownFields
     }
 
     public static let valuesCommand = "config-values"
@@ -54,6 +59,24 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         return try current.get().reasons
     }
 
+    /// The names of the fields we write and remove: with no configuration file the standard ones, and nothing is
+    /// run.
+    public static func ownFields() throws(ConfigurationUnavailable) -> OwnFields {
+        guard file(environment: Environment.current) != nil else { return .standard }
+        return try current.get().ownFields
+    }
+
+    /// `ownFields()` for a command that reads or learns messages: a file that cannot be read is reported, and the
+    /// command exits with status 3.
+    public static func ownFieldsForCommand() throws(ExitCode) -> OwnFields {
+        do {
+            return try ownFields()
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+    }
+
     /// `cutoffs()` for a command: a file that cannot be read is reported, and the command exits with status 3.
     public static func cutoffsForCommand() throws(ExitCode) -> Cutoffs {
         do {
@@ -69,6 +92,7 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         var text = databasePath.map { "database.path=\($0)\n" } ?? ""
         text += "classifier.pitch_cutoff=\(cutoffs.pitch)\nclassifier.ham_cutoff=\(cutoffs.ham)\n"
         text += "classifier.reasons=\(reasons)\n"
+        text += "header.status_field=\(ownFields.status)\nheader.reasons_field=\(ownFields.reasons)\n"
         return text
     }
 
@@ -84,7 +108,10 @@ public struct CommandLineConfiguration: Sendable, Equatable {
               let cutoffs = Cutoffs(pitch: pitch, ham: ham) else { return nil }
         // Absent from the answers an earlier version cached: no reasons, as then.
         let reasons = values["classifier.reasons"] == "true"
-        self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons)
+        guard let ownFields = try? OwnFields(status: values["header.status_field"] ?? OwnFields.standard.status,
+                                             reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons)
+        else { return nil }
+        self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons, ownFields: ownFields)
     }
 
     /// Runs the first of `services` that exists with `config-values` on the file in effect, unless the cache in

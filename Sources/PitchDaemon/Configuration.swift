@@ -1,6 +1,7 @@
 import PitchEngine
 import PitchMaildir
 import PitchMilter
+import PitchTokenizer
 import TOMLKit
 
 #if canImport(Glibc)
@@ -27,6 +28,8 @@ public struct Configuration: Sendable, Equatable {
     public var cutoffs = Cutoffs.standard
     /// `[classifier] reasons`: add X-Pitch-Reasons (`Engine.reasonsValue`) wherever X-Pitch-Status goes.
     public var reasons = false
+    /// `[header]`: what our fields are called, for the service and for the command line.
+    public var ownFields = OwnFields.standard
 
     public init(databasePath: String? = nil, scanInterval: Int = 60, logLevel: LogLevelName = .info,
                 mailboxes: [MailboxConfiguration] = []) {
@@ -123,6 +126,17 @@ extension Configuration {
             configuration.cutoffs = cutoffs
             if let reasons = try classifier.bool("reasons") { configuration.reasons = reasons }
             try classifier.finish()
+        }
+        if var header = try reader.table("header") {
+            let status = try header.string("status_field") ?? OwnFields.standard.status
+            let reasons = try header.string("reasons_field") ?? OwnFields.standard.reasons
+            do {
+                configuration.ownFields = try OwnFields(status: status, reasons: reasons)
+            } catch {
+                let key = OwnFields.problem(with: status) != nil ? "header.status_field" : "header.reasons_field"
+                throw ConfigurationError(key: key, error.description)
+            }
+            try header.finish()
         }
         if var service = try reader.table("service") {
             if let interval = try service.integer("scan_interval", in: 1...86_400) {

@@ -19,7 +19,8 @@ public enum Daemon {
             server.maximumMessageBytes = milter.maximumMessageBytes
             let filter = MilterFilter(configuration: milter, databasePath: settings.databasePath,
                                       cutoffs: settings.configuration.cutoffs,
-                                      reasons: settings.configuration.reasons, logger: logger)
+                                      reasons: settings.configuration.reasons,
+                                      ownFields: settings.configuration.ownFields, logger: logger)
             services.append(.init(service: MilterServer(configuration: server, handler: filter, logger: logger)))
             settings.milter = filter  // SIGHUP reaches the Maildir loop, which passes the new settings on
         }

@@ -33,26 +33,26 @@ final class MailboxWorker {
     private(set) var needsRetry = false
 
     init(maildir: Maildir, policy: MailboxPolicy, cutoffs: Cutoffs = .standard, reasons: Bool = false,
-         store: SQLiteTokenStore, logger: Logger) {
+         ownFields: OwnFields = .standard, store: SQLiteTokenStore, logger: Logger) {
         self.maildir = maildir
         self.policy = policy
         self.reasons = reasons
         self.store = store
-        self.engine = Self.engine(store: store, cutoffs: cutoffs)
+        self.engine = Self.engine(store: store, cutoffs: cutoffs, ownFields: ownFields)
         var logger = logger
         logger[metadataKey: "mailbox"] = "\(maildir.root)"
         self.logger = logger
     }
 
-    func update(policy: MailboxPolicy, cutoffs: Cutoffs, reasons: Bool) {
+    func update(policy: MailboxPolicy, cutoffs: Cutoffs, reasons: Bool, ownFields: OwnFields) {
         self.policy = policy
         self.reasons = reasons
-        engine = Self.engine(store: store, cutoffs: cutoffs)
+        engine = Self.engine(store: store, cutoffs: cutoffs, ownFields: ownFields)
     }
 
-    private static func engine(store: SQLiteTokenStore, cutoffs: Cutoffs) -> Engine {
+    private static func engine(store: SQLiteTokenStore, cutoffs: Cutoffs, ownFields: OwnFields) -> Engine {
         Engine(store: store, schedule: ModelSchedule.standard.withCutoffs(cutoffs), contacts: store,
-               templates: store, threads: store)
+               templates: store, threads: store, tokenizer: Tokenizer(ownFields: ownFields))
     }
 
     var quarantine: MaildirFolder { maildir.folder(policy.quarantineFolder) }
@@ -380,7 +380,7 @@ final class MailboxWorker {
 
     private func handleInbox(_ entry: MaildirFolder.Entry, record: FileRecord?) throws {
         guard let message = try read(entry) else { return }
-        let digest = MessageDigest.of(message)
+        let digest = engine.digest(of: message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }
         if let record, record.state == .pending, try recover(entry, record: record, digest: digest) { return }
         // Unseen mail is classified wherever it is: Dovecot moves new/ to cur/ as soon as a client looks at the
@@ -398,8 +398,7 @@ final class MailboxWorker {
         }
         let classification = assessment.classification
         let verdict = classification.verdict
-        let edit = message.edit(removing: MessageDigest.ownFields,
-                                inserting: Engine.fields(for: classification, reasons: reasons))
+        let edit = engine.edit(message, inserting: engine.fields(for: classification, reasons: reasons))
         let action = action(for: verdict)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
         let size = pieces.reduce(0) { $0 + $1.count }
@@ -476,7 +475,7 @@ final class MailboxWorker {
         // Moving to quarantine: if the copy is there, only the original's removal is missing.
         if let copy = try quarantine.entry(unique: entry.name.unique),
            let copied = try FileBytes.read(copy.path, limit: policy.maxMessageBytes),
-           MessageDigest.of(Message(bytes: copied)) == digest {
+           engine.digest(of: Message(bytes: copied)) == digest {
             try entry.folder.remove(entry)
             var changes: [JournalChange] = [Self.forgetMoved(record)]
             for var held in try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
@@ -496,7 +495,7 @@ final class MailboxWorker {
         if twins.count > 1 {
             let dated = twins.compactMap { twin -> (MaildirFolder.Entry, Int64, [UInt8])? in
                 guard let bytes = try? FileBytes.read(twin.path, limit: policy.maxMessageBytes) else { return nil }
-                return (twin, Self.modificationTime(twin.path), MessageDigest.of(Message(bytes: bytes)))
+                return (twin, Self.modificationTime(twin.path), engine.digest(of: Message(bytes: bytes)))
             }
             guard dated.count == twins.count, dated.allSatisfy({ $0.2 == digest }) else { return false }
             for (older, _, _) in dated.sorted(by: { $0.1 < $1.1 }).dropLast() { try entry.folder.remove(older) }
@@ -538,7 +537,7 @@ final class MailboxWorker {
         // nothing would ever remove it. Finishing the release leaves the message in one place.
         if Self.isReturnedUnderItsName(entry, quarantined), entry.folder.name == "INBOX",
            let copy = try? maildir.folder(quarantined.folder).entry(unique: quarantined.name),
-           QuarantineDesk.isCopy(copy, of: quarantined) {
+           QuarantineDesk.isCopy(copy, of: quarantined, ownFields: engine.ownFields) {
             try copy.folder.remove(copy)
             logger.info("finished an interrupted release: the quarantined copy is removed",
                         metadata: ["id": "\(quarantined.id)"])
@@ -590,7 +589,7 @@ final class MailboxWorker {
 
     private func handleQuarantine(_ entry: MaildirFolder.Entry) throws {
         guard let message = try read(entry) else { return }
-        let digest = MessageDigest.of(message)
+        let digest = engine.digest(of: message)
         let ours = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
             .contains { $0.state == .moving || $0.state == .held }
         if !ours {
@@ -620,7 +619,7 @@ final class MailboxWorker {
 
     private func handleOther(_ entry: MaildirFolder.Entry) throws {
         guard let message = try read(entry) else { return }
-        let digest = MessageDigest.of(message)
+        let digest = engine.digest(of: message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }
         try finish(entry, verdict: nil, digest: digest)
     }
@@ -680,7 +679,7 @@ final class MailboxWorker {
 
     /// Records the template of a classified message; a failure costs one sighting, never the message.
     private func remember(_ message: Message, _ tokens: MessageTokens, digest: [UInt8]) {
-        guard let sighting = Engine.templateSighting(of: message, tokens, digest: digest) else { return }
+        guard let sighting = engine.templateSighting(of: message, tokens, digest: digest) else { return }
         do {
             try Engine.remember([sighting], in: store)
         } catch {

@@ -207,7 +207,8 @@ private struct WatchLoop {
         let control = self.control
         let maildir = Maildir(root: mailbox.path)
         let worker = MailboxWorker(maildir: maildir, policy: mailbox.policy, cutoffs: configuration.cutoffs,
-                                   reasons: configuration.reasons, store: store, logger: logger)
+                                   reasons: configuration.reasons, ownFields: configuration.ownFields, store: store,
+                                   logger: logger)
         workers[maildir.root] = worker
         // Watched from when it is prepared: a Maildir not there yet, or a database locked now, are tried again
         // at every scan.
@@ -300,7 +301,8 @@ private struct WatchLoop {
         configuration = new
         for mailbox in new.mailboxes {
             if let worker = workers[Maildir(root: mailbox.path).root] {
-                worker.update(policy: mailbox.policy, cutoffs: new.cutoffs, reasons: new.reasons)
+                worker.update(policy: mailbox.policy, cutoffs: new.cutoffs, reasons: new.reasons,
+                              ownFields: new.ownFields)
             } else {
                 addWorker(mailbox, store: store)
             }
@@ -308,7 +310,7 @@ private struct WatchLoop {
         logger.info("configuration reloaded", metadata: ["mailboxes": "\(workers.count)"])
     }
 
-    /// The milter's policy (hold, subject tag, header position) and cutoffs change in place; its listener and
+    /// The milter's policy (hold, subject tag, header position), cutoffs and field names change in place; its listener and
     /// limits belong to the running server, and a `[milter]` added or removed needs a restart too.
     private func reloadMilter(_ new: Configuration) {
         // Against what the server started with, not the last file read: a reload that removed [milter] and one
@@ -330,7 +332,7 @@ private struct WatchLoop {
             milter.maximumSessions = running.maximumSessions
             milter.maximumMessageBytes = running.maximumMessageBytes
         }
-        filter.update(configuration: milter, cutoffs: new.cutoffs, reasons: new.reasons)
+        filter.update(configuration: milter, cutoffs: new.cutoffs, reasons: new.reasons, ownFields: new.ownFields)
     }
 
 }

@@ -92,6 +92,8 @@ public final class MilterFilter: MilterHandler {
         var schedule: ModelSchedule
         /// Whether X-Pitch-Reasons goes with X-Pitch-Status (`[classifier] reasons`).
         var reasons: Bool
+        /// What our fields are called (`[header]`).
+        var ownFields: OwnFields
     }
     /// SQLite calls block: they run on NIO's thread pool, never on the event loops or the cooperative pool.
     let pool: NIOThreadPool
@@ -104,19 +106,20 @@ public final class MilterFilter: MilterHandler {
     }
 
     public init(configuration: MilterConfiguration, databasePath: String, cutoffs: Cutoffs = .standard,
-                reasons: Bool = false, logger: Logger, pool: NIOThreadPool = .singleton) {
+                reasons: Bool = false, ownFields: OwnFields = .standard, logger: Logger,
+                pool: NIOThreadPool = .singleton) {
         policy = Mutex(Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
-                              reasons: reasons))
+                              reasons: reasons, ownFields: ownFields))
         self.databasePath = databasePath
         self.logger = logger
         self.pool = pool
     }
 
     /// A reload's settings, for the messages that end from now on.
-    public func update(configuration: MilterConfiguration, cutoffs: Cutoffs, reasons: Bool) {
+    public func update(configuration: MilterConfiguration, cutoffs: Cutoffs, reasons: Bool, ownFields: OwnFields) {
         policy.withLock {
             $0 = Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
-                        reasons: reasons)
+                        reasons: reasons, ownFields: ownFields)
         }
     }
 
@@ -127,7 +130,7 @@ public final class MilterFilter: MilterHandler {
         if let queueID = message.envelope.queueID { logger[metadataKey: "queue_id"] = "\(queueID)" }
         // Whatever happens to the message, a sender's X-Pitch-* fields never go through: only the header's names
         // are needed for that, and they are all there.
-        let forged = Self.removingForgedFields(message.headerNames)
+        let forged = Self.removingForgedFields(message.headerNames, ownFields: policy.ownFields)
         if message.isTruncated {
             logger.notice(
                 "message of \(message.size) bytes accepted unclassified (limit \(configuration.maximumMessageBytes))")
@@ -147,6 +150,7 @@ public final class MilterFilter: MilterHandler {
     /// The changes besides removing forged fields.
     private func decideNow(_ message: MilterMessage, policy: Policy, logger: Logger) throws -> [MilterReply] {
         let (configuration, schedule, reasons) = (policy.configuration, policy.schedule, policy.reasons)
+        let tokenizer = Tokenizer(ownFields: policy.ownFields)
         guard let store = openStore() else { return [] }
         if let user = message.envelope.authenticatedUser {
             let added = try store.addContacts(message.envelope.recipients, source: .sent, at: Int64(time(nil)))
@@ -157,16 +161,16 @@ public final class MilterFilter: MilterHandler {
             return []
         }
         let parsed = Message(bytes: message.bytes)
-        let (tokens, classification) = try withReader { reader in
+        let (engine, tokens, classification) = try withReader { reader in
             let engine = Engine(store: reader, schedule: schedule, contacts: reader, templates: reader,
-                                threads: reader)
+                                threads: reader, tokenizer: tokenizer)
             let (tokens, assessment) = try reader.withSnapshot {
                 try engine.tokensAndAssessment(of: parsed, explaining: reasons)
             }
-            return (tokens, assessment.classification)
+            return (engine, tokens, assessment.classification)
         }
         var replies: [MilterReply] = []
-        let fields = Engine.fields(for: classification, reasons: reasons)
+        let fields = engine.fields(for: classification, reasons: reasons)
         switch configuration.headerPosition {
         // Inserted at index 0 in reverse, so that they read in order at the top.
         case .top: replies += fields.reversed().map { .insertHeader(index: 0, name: $0.name, value: $0.value) }
@@ -187,19 +191,20 @@ public final class MilterFilter: MilterHandler {
         logger.debug("classified", metadata: [
             "verdict": "\(classification.verdict.rawValue)", "score": "\(Engine.formatScore(classification.score))",
             "from": "\(message.envelope.sender)"])
-        remember(Engine.templateSighting(of: parsed, tokens), id: tokens.references.own)
+        remember(engine.templateSighting(of: parsed, tokens), id: tokens.references.own)
         return replies
     }
 
-    /// Incoming X-Pitch-* fields, deleted (CHGHEADER with an empty value) so a sender cannot forge a verdict.
-    /// Highest occurrence first, so deleting one never renumbers the ones still to delete.
-    static func removingForgedFields(_ names: [String]) -> [MilterReply] {
+    /// Incoming X-Pitch-* fields and fields with our configured names, deleted (CHGHEADER with an empty value) so
+    /// a sender cannot forge a verdict. Highest occurrence first, so deleting one never renumbers the ones still to
+    /// delete.
+    static func removingForgedFields(_ names: [String], ownFields: OwnFields) -> [MilterReply] {
         var occurrences: [String: UInt32] = [:]
         var deletions: [MilterReply] = []
         for name in names {
             let key = name.lowercased()
             occurrences[key, default: 0] += 1
-            if Tokenizer.isOwnField(key) {
+            if ownFields.contains(lowercasedName: key) {
                 deletions.append(.changeHeader(index: occurrences[key]!, name: name, value: ""))
             }
         }

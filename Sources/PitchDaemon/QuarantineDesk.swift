@@ -2,6 +2,7 @@ import PitchEngine
 import PitchMaildir
 import PitchMessage
 import PitchStore
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -14,9 +15,12 @@ import Glibc
 /// release that was interrupted finishes when run again.
 public struct QuarantineDesk {
     let store: SQLiteTokenStore
+    /// Our fields, which a release takes off the message (`[header]`).
+    let ownFields: OwnFields
 
-    public init(store: SQLiteTokenStore) {
+    public init(store: SQLiteTokenStore, ownFields: OwnFields) {
         self.store = store
+        self.ownFields = ownFields
     }
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
@@ -64,7 +68,7 @@ public struct QuarantineDesk {
         var record = found
         guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
-        let original = message.edit(removing: MessageDigest.ownFields, inserting: []).pieces(of: message.raw)
+        let original = message.edit(removing: ownFields.removalPatterns, inserting: []).pieces(of: message.raw)
         let size = original.reduce(0) { $0 + $1.count }
         let inbox = Maildir(root: record.mailbox).inbox
         // The same unique name it had in the INBOX. The service sees it arrive, finds it in the quarantine's
@@ -73,7 +77,7 @@ public struct QuarantineDesk {
         let released: MaildirFolder.Entry
         let sameName = try inbox.entry(unique: entry.name.unique)
         let ownName = try inbox.entry(unique: Self.releaseName(of: record))
-        if let delivered = [sameName, ownName].compactMap({ $0 }).first(where: { Self.isCopy($0, of: record) }) {
+        if let delivered = [sameName, ownName].compactMap({ $0 }).first(where: { Self.isCopy($0, of: record, ownFields: ownFields) }) {
             // Delivered by a release that was interrupted before it removed the quarantined copy (and perhaps
             // since moved to cur/ by a client): one copy in the INBOX is enough.
             released = delivered
@@ -92,7 +96,8 @@ public struct QuarantineDesk {
         }
         try entry.folder.remove(entry)
 
-        let engine = Engine(store: store, contacts: store, templates: store, threads: store)
+        let engine = Engine(store: store, contacts: store, templates: store, threads: store,
+                            tokenizer: Tokenizer(ownFields: ownFields))
         let ham = Message(bytes: original.flatMap { $0 })
         let item = try engine.trainingItem(for: ham, as: .ham)
         _ = try store.train([item])
@@ -167,9 +172,9 @@ public struct QuarantineDesk {
     }
 
     /// Whether `file` holds the quarantined message (the digest is taken without our own fields).
-    static func isCopy(_ file: MaildirFolder.Entry, of record: QuarantineEntry) -> Bool {
+    static func isCopy(_ file: MaildirFolder.Entry, of record: QuarantineEntry, ownFields: OwnFields) -> Bool {
         guard let bytes = try? FileBytes.read(file.path, limit: Int.max) else { return false }
-        return MessageDigest.of(Message(bytes: bytes)) == record.digest
+        return MessageDigest.of(Message(bytes: bytes), ownFields: ownFields) == record.digest
     }
 
     /// Ids are 16 hex digits; anything else cannot be one, whatever the database holds.

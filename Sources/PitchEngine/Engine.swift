@@ -87,7 +87,7 @@ public struct Engine: Sendable {
         if let threads, !answered.isEmpty, let known = try threads.knowsAny(of: answered) {
             history.append(known ? "ref:known" : "ref:unknown")
         }
-        if let templates, let sighting = Self.templateSighting(of: message, tokens, sender: sender) {
+        if let templates, let sighting = templateSighting(of: message, tokens, sender: sender) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
             history += Self.templateTokens(seen, sender: relationship)
         }
@@ -123,12 +123,12 @@ public struct Engine: Sendable {
 
     /// What the template memory records for this message: its skeleton's bands, sender and first recipient.
     /// `sender` and `digest` save parsing and hashing again when the caller has them (`.some(nil)`: no sender).
-    public static func templateSighting(of message: Message, _ tokens: MessageTokens, sender: String?? = nil,
-                                        digest: [UInt8]? = nil) -> TemplateSighting? {
+    public func templateSighting(of message: Message, _ tokens: MessageTokens, sender: String?? = nil,
+                                 digest: [UInt8]? = nil) -> TemplateSighting? {
         guard let template = tokens.template, let sender = sender ?? Self.sender(of: message) else { return nil }
-        let digest = digest ?? MessageDigest.of(message)
+        let digest = digest ?? self.digest(of: message)
         return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
-                                recipient: recipients(of: message).first?.lowercased() ?? "",
+                                recipient: Self.recipients(of: message).first?.lowercased() ?? "",
                                 message: digest.prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
     }
 
@@ -220,10 +220,10 @@ public struct Engine: Sendable {
     public func learning(_ message: Message, as target: MessageClass?) throws
         -> (item: TrainingItem, sighting: TemplateSighting?, messageID: UInt64?) {
         let (tokens, history) = try tokensAndHistory(of: message, keepingTexts: false)
-        let digest = MessageDigest.of(message)
+        let digest = digest(of: message)
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
                              history: history.map { TokenID(hashing: $0) }),
-                Self.templateSighting(of: message, tokens, digest: digest), tokens.references.own)
+                templateSighting(of: message, tokens, digest: digest), tokens.references.own)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".
@@ -231,17 +231,28 @@ public struct Engine: Sendable {
         "\(classification.verdict.rawValue), score=\(formatScore(classification.score)), version=\(version)"
     }
 
-    /// The fields a message is tagged with: X-Pitch-Status, and X-Pitch-Reasons when asked for.
-    public static func fields(for classification: Classification, reasons: Bool) -> [NewField] {
-        var fields = [NewField(name: statusField, value: statusValue(classification))]
-        if reasons, let value = reasonsValue(classification) { fields.append(NewField(name: reasonsField, value: value)) }
+    /// The fields a message is tagged with: X-Pitch-Status, and X-Pitch-Reasons when asked for (or the names
+    /// `[header]` gives them).
+    public func fields(for classification: Classification, reasons: Bool) -> [NewField] {
+        var fields = [NewField(name: ownFields.status, value: Self.statusValue(classification))]
+        if reasons, let value = Self.reasonsValue(classification) {
+            fields.append(NewField(name: ownFields.reasons, value: value))
+        }
         return fields
     }
 
-    public static let statusField = "X-Pitch-Status"
+    /// The fields this engine writes, and removes from what it reads.
+    public var ownFields: OwnFields { tokenizer.ownFields }
 
-    /// The name of the optional field that says why (`reasons` in the configuration's `[classifier]`).
-    public static let reasonsField = "X-Pitch-Reasons"
+    /// The message's identity in the training ledger, without our own fields.
+    public func digest(of message: Message) -> [UInt8] {
+        MessageDigest.of(message, ownFields: ownFields)
+    }
+
+    /// The message with our fields (forged ones, or a verdict from before) taken out and `fields` put in.
+    public func edit(_ message: Message, inserting fields: [NewField]) -> HeaderEdit {
+        message.edit(removing: ownFields.removalPatterns, inserting: fields)
+    }
 
     /// The value of X-Pitch-Reasons: the tokens that moved the score most, strongest first, with their
     /// probabilities, as `classify --explain` lists them: `"quick call" 0.981, sig:greeting-blank 0.974, …`. Nil

@@ -69,7 +69,7 @@ public struct MailboxReplay: Sendable {
             case .received(let message, let truth):
                 let tokens = try engine.tokens(of: message, keepingTexts: keepingTexts)
                 results[index] = tokens
-                if let sighting = Engine.templateSighting(of: message, tokens) {
+                if let sighting = engine.templateSighting(of: message, tokens) {
                     templates.record([sighting], at: now, expireBefore: 0)
                 }
                 if let own = tokens.references.own {

@@ -44,7 +44,7 @@ extension Tokenizer {
             // classifier its own guesses (a tagged copy learned, then released as ham, kept "head:pitch" as pitch
             // evidence), and a forged "X-Pitch-Status: ham" would be ham evidence. The filters remove them from
             // what they write; here they are not read.
-            if Self.isOwnField(name) { continue }
+            if ownFields.contains(lowercasedName: name) { continue }
             out.add("hdr:", name.prefix(40))
             switch name {
             case "from": if fields.from == nil { fields.from = field }

@@ -84,20 +84,8 @@ public struct Tokenizer: Sendable {
     /// 3: the tracking signal is gone (see `FormLetterSignal`), so a message's tokens differ from 2's.
     /// A change that only stops producing some tokens keeps it: every id still means what it meant, and the
     /// counts of the tokens no longer produced are never looked up again. So our own X-Pitch-* fields, which
-    /// stopped being read after 3 was named, did not change it.
+    /// stopped being read after 3 was named, did not change it, nor did fields renamed in `[header]`.
     public static let identity = "pitch-tokens-3"
-
-    /// The names of our own fields (X-Pitch-Status, X-Pitch-Reasons) begin with this. They are never evidence
-    /// (not read here), never part of a message's identity (`MessageDigest`), and an incoming one is a forgery
-    /// (removed by every filter).
-    public static let ownFieldPrefix = "X-Pitch-"
-
-    /// Whether a field name, lower-cased, is one of ours.
-    public static func isOwnField(_ lowercasedName: String) -> Bool {
-        lowercasedName.hasPrefix(ownFieldPrefixLowercased)
-    }
-
-    private static let ownFieldPrefixLowercased = ownFieldPrefix.lowercased()
 
     /// The bounds on one message's work and tokens.
     struct Bounds: Sendable {
@@ -125,15 +113,19 @@ public struct Tokenizer: Sendable {
     /// The form-letter signals to emit: all of them, except when measuring what each adds (`pitchfilter eval
     /// --without-signal`). A database must always be trained with all of them.
     public let signals: Set<FormLetterSignal>
+    /// The fields we write, which are never read as tokens (`OwnFields`).
+    public let ownFields: OwnFields
 
-    public init(signals: Set<FormLetterSignal> = Set(FormLetterSignal.allCases)) {
+    public init(signals: Set<FormLetterSignal> = Set(FormLetterSignal.allCases), ownFields: OwnFields = .standard) {
         self.bounds = .standard
         self.signals = signals
+        self.ownFields = ownFields
     }
 
     init(bounds: Bounds) {
         self.bounds = bounds
         self.signals = Set(FormLetterSignal.allCases)
+        self.ownFields = .standard
     }
 
     /// The distinct tokens of a message, each once: every token but the text's words and pairs in first-seen order,

@@ -23,7 +23,8 @@ struct ConfigValuesCommand: ParsableCommand {
             throw ExitCode(78)  // EX_CONFIG
         }
         let values = CommandLineConfiguration(databasePath: configuration.databasePath,
-                                              cutoffs: configuration.cutoffs, reasons: configuration.reasons)
+                                              cutoffs: configuration.cutoffs, reasons: configuration.reasons,
+                                              ownFields: configuration.ownFields)
         print(values.lines, terminator: "")
     }
 }

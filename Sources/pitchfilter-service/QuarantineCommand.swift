@@ -4,6 +4,7 @@ import PitchDaemon
 import PitchEngine
 import PitchMessage
 import PitchStore
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -50,8 +51,20 @@ struct QuarantineCommand: ParsableCommand {
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report.
             guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
-            if readOnly { return try Stores.openForReading(path).map(QuarantineDesk.init) }
-            return QuarantineDesk(store: try Stores.openForWriting(path))
+            let ownFields = try ownFields()
+            if readOnly { return try Stores.openForReading(path).map { QuarantineDesk(store: $0, ownFields: ownFields) } }
+            return QuarantineDesk(store: try Stores.openForWriting(path), ownFields: ownFields)
+        }
+
+        /// What the configuration calls our fields, which a release takes off the message.
+        func ownFields() throws -> OwnFields {
+            let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
+            do {
+                return try file.map { try ConfigurationFile.read($0).ownFields } ?? .standard
+            } catch {
+                Stores.report(error)
+                throw ExitCode(3)
+            }
         }
 
         /// The desk of a command about one message: without a database, no id is known.

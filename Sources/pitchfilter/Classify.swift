@@ -5,6 +5,7 @@ import PitchCommandLine
 import PitchEngine
 import PitchMessage
 import PitchStore
+import PitchTokenizer
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,8 +33,9 @@ struct Classify: ParsableCommand {
             throw ExitCode(3)
         }
         let schedule = ModelSchedule.standard.withCutoffs(cutoffs)
+        let tokenizer = Tokenizer(ownFields: try CommandLineConfiguration.ownFieldsForCommand())
         var engine = Engine(store: store, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
-                            templates: store, threads: store)
+                            templates: store, threads: store, tokenizer: tokenizer)
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?
@@ -51,7 +53,7 @@ struct Classify: ParsableCommand {
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
                     engine = Engine(store: try store.snapshot(), schedule: schedule,
                                     contacts: try store.contactSnapshot(),
-                                    templates: try store.templateSnapshot(), threads: store)
+                                    templates: try store.templateSnapshot(), threads: store, tokenizer: tokenizer)
                 }
                 let results = Parallel.map(batch) { [engine] item in
                     Result { try engine.assess(Message(bytes: item.bytes), explaining: explain).classification }

@@ -15,8 +15,8 @@ struct Filter: ParsableCommand {
         abstract: "Read one message on standard input and write it to standard output with X-Pitch-Status added.",
         discussion: """
             For procmail (":0 fw" then "| pitchfilter filter"), maildrop and Dovecot's Sieve filter. Incoming \
-            X-Pitch-* fields are removed first, so senders cannot forge a verdict; every other byte is written \
-            back as it came. On any internal failure, or for a message over \(PipeFilter.maxMessageBytes >> 20) MiB, \
+            X-Pitch-* fields (and fields of the names in the configuration's [header]) are removed first, so \
+            senders cannot forge a verdict; every other byte is written back as it came. On any internal failure, or for a message over \(PipeFilter.maxMessageBytes >> 20) MiB, \
             the message is written back unchanged, one line on standard error says why, and the exit status is 0. \
             A non-zero exit status means the message could not be written (the caller then keeps its own copy).
             """)
@@ -137,15 +137,15 @@ enum PipeFilter {
         let schedule = ModelSchedule.standard.withCutoffs(try CommandLineConfiguration.cutoffs())
         let reasons = try CommandLineConfiguration.reasons()
         let engine = Engine(store: store, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
-                            templates: store, threads: store)
+                            templates: store, threads: store,
+                            tokenizer: Tokenizer(ownFields: try CommandLineConfiguration.ownFields()))
         let (tokens, assessment) = try store.map {
             try $0.withSnapshot { try engine.tokensAndAssessment(of: message, explaining: reasons) }
         } ?? engine.tokensAndAssessment(of: message, explaining: reasons)
-        let edit = message.edit(removing: MessageDigest.ownFields,
-                                inserting: Engine.fields(for: assessment.classification, reasons: reasons))
+        let edit = engine.edit(message, inserting: engine.fields(for: assessment.classification, reasons: reasons))
         if edit.bareCarriageReturns { throw PassThrough("lines end in bare CR, not LF or CRLF") }
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
-        let sighting = Engine.templateSighting(of: message, tokens)
+        let sighting = engine.templateSighting(of: message, tokens)
         let messageID = tokens.references.own
         guard let store, store.isWritable, sighting != nil || messageID != nil else { return (edit, nil) }
         return (edit, Recording(store: store, sighting: sighting, messageID: messageID))

@@ -79,7 +79,8 @@ struct Train: ParsableCommand {
             throw ExitCode(3)
         }
         var bandsRead = Set<UInt64>()
-        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies)
+        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies,
+                            tokenizer: Tokenizer(ownFields: try CommandLineConfiguration.ownFieldsForCommand()))
         let now = Int64(time(nil))
         var hamSenders: [HamSender] = []
         var formerHamSenders: [HamSender] = []

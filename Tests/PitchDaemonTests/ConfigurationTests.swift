@@ -2,6 +2,7 @@ import Foundation
 @testable import PitchDaemon
 import PitchEngine
 import PitchMilter
+import PitchTokenizer
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -14,6 +15,7 @@ import Testing
         #expect(configuration.logLevel == .info)
         #expect(configuration.cutoffs == .standard)
         #expect(!configuration.reasons)
+        #expect(configuration.ownFields == .standard)
         #expect(configuration.defaultPolicy == MailboxPolicy())
         #expect(configuration.milter == MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 8891)))
         #expect(configuration.mailboxes.map(\.path) == [
@@ -87,6 +89,14 @@ import Testing
         ("[classifier]\npitch_cutoff = 0.1", "classifier.ham_cutoff: must be below classifier.pitch_cutoff "
             + "(0.2 is not below 0.1)"),
         ("[classifier]\nunsure = 0.5", "classifier.unsure: unknown key (misspelt?)"),
+        ("[header]\nstatus_field = \"Subject\"", "header.status_field: \"Subject\" must start with \"X-\" and go on "
+            + "after it: incoming fields of this name are removed from every message, so it cannot be one that mail "
+            + "relies on"),
+        ("[header]\nreasons_field = \"X-Pitch Reasons\"",
+         "header.reasons_field: \"X-Pitch Reasons\" may hold only ASCII letters, digits and hyphens"),
+        ("[header]\nreasons_field = \"x-pitch-status\"",
+         "header.reasons_field: \"x-pitch-status\" is also the status field's name"),
+        ("[header]\nname = \"X-Cold-Pitch\"", "header.name: unknown key (misspelt?)"),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
         #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }
@@ -105,6 +115,11 @@ import Testing
     ])
     func classifierCutoffsTakeIntegersAndDefaultEachKey(text: String, cutoffs: Cutoffs) throws {
         #expect(try Configuration.parse(text, file: "test.toml").cutoffs == cutoffs)
+    }
+
+    @Test func headerFieldsCanBeRenamedOneAtATime() throws {
+        let renamed = try Configuration.parse("[header]\nstatus_field = \"X-Cold-Pitch\"", file: "test.toml")
+        #expect(renamed.ownFields == (try OwnFields(status: "X-Cold-Pitch", reasons: "X-Pitch-Reasons")))
     }
 
     @Test func syntaxErrorsNameTheFileAndLine() {

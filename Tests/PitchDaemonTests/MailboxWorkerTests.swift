@@ -31,11 +31,12 @@ import Testing
                                      access: .readWrite)
     }
 
-    func worker(cutoffs: Cutoffs = .standard, reasons: Bool = false,
+    func worker(cutoffs: Cutoffs = .standard, reasons: Bool = false, ownFields: OwnFields = .standard,
                 _ change: (inout MailboxPolicy) -> Void = { _ in }) throws -> MailboxWorker {
         var policy = MailboxPolicy()
         change(&policy)
-        let worker = MailboxWorker(maildir: maildir, policy: policy, cutoffs: cutoffs, reasons: reasons, store: store,
+        let worker = MailboxWorker(maildir: maildir, policy: policy, cutoffs: cutoffs, reasons: reasons,
+                                   ownFields: ownFields, store: store,
                                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try worker.prepare()
         return worker
@@ -94,7 +95,7 @@ import Testing
         expectTagged(inbox["new/1.M1P1Q1.test"], verdict: "unsure", original: Self.pitch)
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
 
-        worker.update(policy: MailboxPolicy(), cutoffs: .standard, reasons: false)
+        worker.update(policy: MailboxPolicy(), cutoffs: .standard, reasons: false, ownFields: .standard)
         try deliver(Self.pitch, "2.M2P2Q2.test")
         worker.scanAll(shouldStop: { false })
         #expect(Array(try files(maildir.folder(".Pitches")).keys) == ["new/2.M2P2Q2.test"])
@@ -246,8 +247,8 @@ import Testing
         try maildir.inbox.move(hamEntry, to: pitches, .cur, name: MaildirName("4.M1P1Q1.client:2,S"))
         worker.scanAll(shouldStop: { false })
         #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
-        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.pitch))) == .ham)
-        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.ham))) == .pitch)
+        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.pitch), ownFields: .standard)) == .ham)
+        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.ham), ownFields: .standard)) == .pitch)
         #expect(try store.quarantineEntries(.states([.released])).count == 1)
         // Learning happens once: another scan changes nothing.
         worker.scanAll(shouldStop: { false })
@@ -345,14 +346,14 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         try deliver(Self.ham, "1.M1P1Q1.test")
-        return try #require(try QuarantineDesk(store: store).list().first?.entry)
+        return try #require(try QuarantineDesk(store: store, ownFields: .standard).list().first?.entry)
     }
 
     /// Found in review: a release killed after delivering under the fresh name it needed (another message had its
     /// own) delivered a second copy when run again.
     @Test func aReleaseUnderAFreshNameIsFinishedByRunningItAgain() throws {
         let record = try quarantinedWithItsNameTaken()
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         // What the killed release had done: its copy in the INBOX under the fresh name, the quarantined one left.
         try deliver(Self.pitch, QuarantineDesk.releaseName(of: record))
         let path = try desk.release(record.id)
@@ -397,7 +398,7 @@ import Testing
         try pitches.move(quarantined, to: maildir.inbox, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
         worker.arrived(in: maildir.inbox, .cur, name: "1.M1P1Q1.test:2,S")
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
-        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.pitch))) == .ham)
+        #expect(try store.ledgerClass(of: MessageDigest.of(Message(bytes: Self.pitch), ownFields: .standard)) == .ham)
         #expect(try store.quarantineEntries(.states([.released])).count == 1)
         // Left where the user put it, untouched, and learned once.
         expectTagged(try files(maildir.inbox)["cur/1.M1P1Q1.test:2,S"], verdict: "pitch", original: Self.pitch)
@@ -486,7 +487,7 @@ import Testing
         #expect(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"] == nil)
         try store.apply([.quarantine(entry), .file(FileRecord(folder: maildir.inbox.path, name: "1.M1P1Q1.test",
                                                               state: .pending, verdict: "pitch",
-                                                              digest: MessageDigest.of(Message(bytes: Self.pitch))),
+                                                              digest: MessageDigest.of(Message(bytes: Self.pitch), ownFields: .standard)),
                                                    at: 0)])
         return entry
     }
@@ -527,7 +528,7 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()
         worker.scanAll(shouldStop: { false })
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         let id = try #require(try desk.list().first?.entry.id)
         try desk.release(id)
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
@@ -539,6 +540,25 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
     }
 
+    /// Fields renamed in `[header]`: the quarantined copy carries the new name (and a forged one is gone), a
+    /// release takes it off again, and the message is learned once.
+    @Test func renamedFieldsAreWrittenAndTakenOffAgain() throws {
+        let renamed = try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Reasons")
+        let forged = Array("X-Cold-Pitch: ham, score=0.0000\n".utf8) + Self.pitch
+        try deliver(forged, "1.M1P1Q1.test")
+        let worker = try worker(ownFields: renamed)
+        worker.scanAll(shouldStop: { false })
+        let held = try #require(try files(maildir.folder(".Pitches")).values.first)
+        let lineEnd = try #require(held.firstIndex(of: 0x0A))
+        #expect(String(decoding: held[..<lineEnd], as: UTF8.self).hasPrefix("X-Cold-Pitch: pitch, score="))
+        #expect(Array(held[(lineEnd + 1)...]) == Self.pitch)
+
+        let desk = QuarantineDesk(store: store, ownFields: renamed)
+        try desk.release(try #require(try desk.list().first?.entry.id))
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+    }
+
     /// Found in review: a release stopped after its INBOX delivery, which the service then learned and marked
     /// released, could not be finished, and left the message in both folders. Found by an audit: and no command
     /// showed it any more. The service finishes it: the quarantined copy goes.
@@ -546,7 +566,7 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()
         worker.scanAll(shouldStop: { false })
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         let id = try #require(try desk.list().first?.entry.id)
         // What the release had done when it was stopped: the original back in the INBOX, the copy still held.
         try deliver(Self.pitch, "1.M1P1Q1.test")
@@ -565,7 +585,7 @@ import Testing
     /// INBOX, for an earlier release's copy and removed the quarantined one; the service then removed the original.
     @Test func aMessageStillBeingMovedIsNotReleasedOrDeleted() throws {
         let entry = try interruptedQuarantine(withCopy: true)
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         #expect(throws: QuarantineDesk.Failure.beingMoved(entry.id, folder: ".Pitches")) { try desk.release(entry.id) }
         #expect(throws: QuarantineDesk.Failure.beingMoved(entry.id, folder: ".Pitches")) { try desk.delete(entry.id) }
         #expect(try files(maildir.inbox).count == 1)
@@ -576,7 +596,7 @@ import Testing
     /// copy and removed the quarantined one. Both stay, under two names.
     @Test func aReleaseDoesNotTakeAnotherMessageWithTheSameNameForItsCopy() throws {
         let id = try quarantinedWithItsNameTaken().id
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         let path = try desk.release(id)
         #expect(!path.hasSuffix("/1.M1P1Q1.test"))
         let inbox = try files(maildir.inbox)
@@ -588,7 +608,7 @@ import Testing
 
     @Test(arguments: ["../../etc/passwd", "0123456789abcdeg", "", "0123456789abcdef"])
     func anythingButAKnownIdIsRefused(id: String) throws {
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         #expect(throws: QuarantineDesk.Failure.unknownID(id)) { try desk.show(id) }
         #expect(throws: QuarantineDesk.Failure.unknownID(id)) { try desk.delete(id) }
     }
@@ -596,7 +616,7 @@ import Testing
     @Test func purgeDeletesOnlyWhatIsOlderThanTheCutoff() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         #expect(try desk.purge(olderThan: 1) == (0, 0))
         // Found by an audit: days past what 64-bit seconds hold trapped on overflow.
         #expect(try desk.purge(olderThan: Int.max) == (0, 0))
@@ -611,7 +631,7 @@ import Testing
         try worker().scanAll(shouldStop: { false })
         let pitches = maildir.folder(".Pitches")
         try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
-        let desk = QuarantineDesk(store: store)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
         #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 1))
     }
 }

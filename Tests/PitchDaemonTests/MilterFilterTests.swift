@@ -3,6 +3,7 @@ import Logging
 import PitchMessage
 import PitchMilter
 import PitchStore
+import PitchTokenizer
 import Testing
 
 @testable import PitchDaemon
@@ -75,10 +76,21 @@ import Testing
 
     @Test func forgedFieldsAreDeletedHighestOccurrenceFirst() {
         #expect(MilterFilter.removingForgedFields(
-            ["Received", "X-Pitch-Status", "Subject", "x-pitch-status", "X-Pitch-Reasons"]) == [
+            ["Received", "X-Pitch-Status", "Subject", "x-pitch-status", "X-Pitch-Reasons"], ownFields: .standard) == [
                 .changeHeader(index: 1, name: "X-Pitch-Reasons", value: ""),
                 .changeHeader(index: 2, name: "x-pitch-status", value: ""),
                 .changeHeader(index: 1, name: "X-Pitch-Status", value: ""),
+            ])
+    }
+
+    /// Renamed in `[header]`, our fields are forgeries under their new names too, and X-Pitch-* stays ours.
+    @Test func forgedFieldsUnderConfiguredNamesAreDeleted() throws {
+        let renamed = try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Why")
+        #expect(MilterFilter.removingForgedFields(
+            ["X-Cold-Pitch", "X-Spam-Status", "x-cold-pitch-why", "X-Pitch-Status", "X-Cold"], ownFields: renamed) == [
+                .changeHeader(index: 1, name: "X-Pitch-Status", value: ""),
+                .changeHeader(index: 1, name: "x-cold-pitch-why", value: ""),
+                .changeHeader(index: 1, name: "X-Cold-Pitch", value: ""),
             ])
     }
 
@@ -138,14 +150,24 @@ import Testing
         var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.holdPitches = true
         configuration.subjectTag = "[PITCH]"
-        filter.update(configuration: configuration, cutoffs: .standard, reasons: false)
+        filter.update(configuration: configuration, cutoffs: .standard, reasons: false, ownFields: .standard)
         let replies = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml"))
         #expect(replies.count == 3)
         #expect(replies.dropFirst().first == .changeHeader(index: 1, name: "Subject",
                                                           value: "[PITCH] Photorealistic renders for your projects"))
-        filter.update(configuration: configuration, cutoffs: Cutoffs(pitch: 1, ham: 0.2)!, reasons: false)
+        filter.update(configuration: configuration, cutoffs: Cutoffs(pitch: 1, ham: 0.2)!, reasons: false,
+                      ownFields: .standard)
         #expect(Self.status(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")))?
             .hasPrefix("unsure, score=0.9") == true)
+        // `[header]` renamed: the verdict goes out under the new name.
+        filter.update(configuration: configuration, cutoffs: Cutoffs(pitch: 1, ham: 0.2)!, reasons: false,
+                      ownFields: try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Reasons"))
+        guard case .addHeader("X-Cold-Pitch", let value) = await filter.decide(
+            try Self.milterMessage("pitch/h-p-003.eml")).first else {
+            Issue.record("no X-Cold-Pitch")
+            return
+        }
+        #expect(value.hasPrefix("unsure, score=0.9"))
     }
 
     /// `[classifier]` cutoffs reach the milter's verdicts: above every score, the pitch is only unsure, so it is

@@ -21,11 +21,24 @@ import Testing
             "X-Pitch-Status: pitch, score=0.9900, version=x\n" + plain,
             "Subject: hi\nX-Pitch-Reasons: a\nFrom: a@example.com\n\nHello\n",
         ]
-        let digest = MessageDigest.of(Message(bytes: Array(plain.utf8)))
+        let digest = MessageDigest.of(Message(bytes: Array(plain.utf8)), ownFields: .standard)
         for wrapped in wrappings {
-            #expect(MessageDigest.of(Message(bytes: Array(wrapped.utf8))) == digest, "\(wrapped)")
+            #expect(MessageDigest.of(Message(bytes: Array(wrapped.utf8)), ownFields: .standard) == digest, "\(wrapped)")
         }
-        #expect(MessageDigest.of(Message(bytes: Array("Subject: hi\n\nHello!\n".utf8))) != digest)
+        #expect(MessageDigest.of(Message(bytes: Array("Subject: hi\n\nHello!\n".utf8)), ownFields: .standard) != digest)
+    }
+
+    /// Fields renamed in `[header]` are ours too, so a message tagged under the new names keeps its identity; and
+    /// a field is only ignored under the names in effect.
+    @Test func fieldsUnderConfiguredNamesAreNotPartOfTheDigest() throws {
+        let renamed = try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Why")
+        let plain = Message(bytes: Array("Subject: hi\nFrom: a@example.com\n\nHello\n".utf8))
+        let tagged = Message(bytes: Array(
+            "X-Cold-Pitch: ham, score=0.0100, version=x\nX-Pitch-Status: ham\nSubject: hi\nX-COLD-PITCH-WHY: a\n"
+                .utf8) + Array("From: a@example.com\n\nHello\n".utf8))
+        #expect(MessageDigest.of(tagged, ownFields: renamed) == MessageDigest.of(plain, ownFields: renamed))
+        #expect(MessageDigest.of(tagged, ownFields: renamed) == MessageDigest.of(plain, ownFields: .standard))
+        #expect(MessageDigest.of(tagged, ownFields: .standard) != MessageDigest.of(plain, ownFields: .standard))
     }
 
     /// Every database's ledger holds these digests, so the bytes hashed may never change: only a CR right before an
@@ -40,7 +53,7 @@ import Testing
     ])
     func onlyTheCarriageReturnOfCRLFIsDropped(message: String, hashed: String, golden: String) {
         #expect(hex(MessageDigest.sha256(Array(hashed.utf8))) == golden)
-        #expect(MessageDigest.of(Message(bytes: Array(message.utf8))) == MessageDigest.sha256(Array(hashed.utf8)))
+        #expect(MessageDigest.of(Message(bytes: Array(message.utf8)), ownFields: .standard) == MessageDigest.sha256(Array(hashed.utf8)))
     }
 
     private func hex(_ bytes: [UInt8]) -> String {

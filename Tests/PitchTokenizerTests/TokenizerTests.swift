@@ -182,6 +182,48 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         #expect(tokens(plain).contains("head:spring"))
     }
 
+    /// Renamed in `[header]`, our fields are not read under their new names either; under the standard names
+    /// the same field is an ordinary one.
+    @Test func ourRenamedFieldsAreNotRead() throws {
+        let renamed = Tokenizer(ownFields: try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Why"))
+        let plain = "From: a@x.example\nSubject: hello\n\nbody text\n"
+        let tagged = "X-Cold-Pitch: pitch, score=0.9900, version=x\nx-cold-why: sig:greeting-blank 0.974\n" + plain
+        func texts(_ tokenizer: Tokenizer, _ text: String) -> [String] {
+            tokenizer.tokenize(Message(bytes: Array(text.utf8)), keepingTexts: true).texts
+        }
+        #expect(texts(renamed, tagged) == texts(renamed, plain))
+        #expect(texts(Tokenizer(), tagged).contains("hdr:x-cold-pitch"))
+    }
+
+    @Test(arguments: [
+        ("X-Pitch-Status", nil),
+        ("X-Cold-Pitch", nil),
+        ("x-spam-flag2", nil),
+        ("Subject", "must start with \"X-\""),
+        ("Received", "must start with \"X-\""),
+        ("X-", "must start with \"X-\""),
+        ("X-Pitch-", "must start with \"X-\""),
+        ("X-Pitch Status", "may hold only ASCII letters, digits and hyphens"),
+        ("X-Pitch:Status", "may hold only ASCII letters, digits and hyphens"),
+        ("X-Pitch-Statüs", "may hold only ASCII letters, digits and hyphens"),
+        ("", "must start with \"X-\""),
+        ("X-" + String(repeating: "a", count: 63), "is longer than 64 characters"),
+    ] as [(String, String?)])
+    func ourFieldNamesAreXFieldsOfPlainCharacters(name: String, problem: String?) {
+        let found = OwnFields.problem(with: name)
+        if let problem {
+            #expect(found?.hasPrefix(problem) == true, "\(name): \(found ?? "accepted")")
+        } else {
+            #expect(found == nil, "\(name): \(found ?? "")")
+        }
+    }
+
+    @Test func theTwoFieldsNeedTwoNames() {
+        #expect(throws: OwnFields.InvalidName(name: "x-cold", problem: "is also the status field's name")) {
+            try OwnFields(status: "X-Cold", reasons: "x-cold")
+        }
+    }
+
     @Test func missingHeaderFields() {
         #expect(tokens("\nbody text\n") == [
             "from:none", "rcpt:0", "to:none", "msgid:none", "rcvds:0", "subj:none", "ct:text/plain",

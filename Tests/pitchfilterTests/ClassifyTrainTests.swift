@@ -732,6 +732,38 @@ import Testing
         #expect(!plain.text.contains("X-Pitch-Reasons"))
     }
 
+    /// `[header]` renames our fields: the filter writes and removes them under the new names (and still removes
+    /// X-Pitch-*), and training counts a copy tagged under them as the message it is.
+    @Test func theFileCanRenameOurFields() throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("pitchfilter.toml", """
+            [classifier]
+            reasons = true
+            [header]
+            status_field = "X-Cold-Pitch"
+            reasons_field = "X-Cold-Pitch-Reasons"
+            """)
+        let environment = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        let forged = Array("X-Cold-Pitch: ham\nX-Pitch-Status: ham\nX-Cold-Pitch-Reasons: trust me\n".utf8) + bytes
+        let db = scratch.path("pitchfilter.sqlite")
+        let run = try Run.pitchfilter(["filter", "--db", db], stdin: forged, environment: environment)
+        #expect(run.status == 0)
+        let lines = run.stdout.split(separator: 0x0A, maxSplits: 2, omittingEmptySubsequences: false)
+        #expect(String(decoding: lines[0], as: UTF8.self).hasPrefix("X-Cold-Pitch: pitch, score=0.9999, "))
+        #expect(String(decoding: lines[1], as: UTF8.self).hasPrefix("X-Cold-Pitch-Reasons: "))
+        #expect(Array(lines[2]) == bytes)
+
+        let tagged = try scratch.write("tagged.eml", String(decoding: run.stdout, as: UTF8.self))
+        let plain = try scratch.write("plain.eml", String(decoding: bytes, as: UTF8.self))
+        for file in [plain, tagged] {
+            #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", file], environment: environment).status == 0)
+        }
+        let stats = try Run.pitchfilter(["stats", "--db", db], environment: environment)
+        #expect(stats.text.contains("\nmessages: pitch 1, ham 0\n"), "\(stats.text)")
+        #expect(stats.text.contains("\nlearned messages: 1\n"), "\(stats.text)")
+    }
+
     /// A broken file: the commands say which key and exit 3; the pipe filter passes the message through.
     @Test func aBrokenFileStopsTheCommandsButNotTheMail() throws {
         let scratch = try Scratch()
