@@ -23,13 +23,16 @@ import Testing
         return file
     }
 
-    func deliver(into mailbox: String, name: String) throws {
-        let new = root.appendingPathComponent("\(mailbox)/new")
+    /// As an MDA delivers: written in tmp/, then renamed into new/. Written in new/ directly, a busy machine let
+    /// the service see the file (inotify's IN_CREATE) before its bytes, and wait for the next full scan.
+    func deliver(into mailbox: String, name: String, bytes: Data = ServeTests.pitch) throws {
         for directory in ["tmp", "new", "cur"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent("\(mailbox)/\(directory)"),
                                                     withIntermediateDirectories: true)
         }
-        try Self.pitch.write(to: new.appendingPathComponent(name))
+        let temporary = root.appendingPathComponent("\(mailbox)/tmp/\(name)")
+        try bytes.write(to: temporary)
+        try FileManager.default.moveItem(at: temporary, to: root.appendingPathComponent("\(mailbox)/new/\(name)"))
     }
 
     func quarantined(in mailbox: String) -> [String] {
@@ -101,8 +104,8 @@ import Testing
         #expect(eventually { text(log).contains("configuration reloaded") })
         #expect(text(log).contains("[milter] was added: the milter starts when the service restarts"))
         // Another message: a second delivery of the held one would wait for a client's expunge.
-        try Data("From: dana@partner.example\nSubject: Friday\n\nStill on for Friday?\n".utf8)
-            .write(to: root.appendingPathComponent("one/new/2.M1P1Q1.test"))
+        try deliver(into: "one", name: "2.M1P1Q1.test",
+                    bytes: Data("From: dana@partner.example\nSubject: Friday\n\nStill on for Friday?\n".utf8))
         #expect(eventually { text(log).contains("classified") && text(log).contains("2.M1P1Q1.test") })
 
         process.terminate()
