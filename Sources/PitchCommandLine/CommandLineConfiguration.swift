@@ -93,6 +93,8 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         text += "classifier.pitch_cutoff=\(cutoffs.pitch)\nclassifier.ham_cutoff=\(cutoffs.ham)\n"
         text += "classifier.reasons=\(reasons)\n"
         text += "header.status_field=\(ownFields.status)\nheader.reasons_field=\(ownFields.reasons)\n"
+        // Field names hold no commas (`OwnFields.problem`).
+        text += "header.former_fields=\(ownFields.former.joined(separator: ","))\n"
         return text
     }
 
@@ -108,8 +110,10 @@ public struct CommandLineConfiguration: Sendable, Equatable {
               let cutoffs = Cutoffs(pitch: pitch, ham: ham) else { return nil }
         // Absent from the answers an earlier version cached: no reasons, as then.
         let reasons = values["classifier.reasons"] == "true"
+        let former = values["header.former_fields"]?.split(separator: ",").map(String.init) ?? []
         guard let ownFields = try? OwnFields(status: values["header.status_field"] ?? OwnFields.standard.status,
-                                             reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons)
+                                             reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons,
+                                             former: former)
         else { return nil }
         self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons, ownFields: ownFields)
     }
@@ -163,9 +167,13 @@ struct ValuesCache {
         var status = stat()
         guard !file.contains("\n"), stat(file, &status) == 0 else { return nil }
         path = directory + "/config-values"
-        key = "pitchfilter \(Engine.programVersion) \(status.st_dev) \(status.st_ino) \(status.st_size) "
+        key = "pitchfilter \(Engine.programVersion) values-\(Self.format) \(status.st_dev) \(status.st_ino) \(status.st_size) "
             + "\(status.st_ctim.tv_sec).\(status.st_ctim.tv_nsec) \(file)"
     }
+
+    /// Changes with what `lines` holds, so that another build of the same version, sharing the cache, never reads
+    /// an answer without the lines it needs (2: the `[header]` names).
+    static let format = 2
 
     func read() -> CommandLineConfiguration? {
         guard case .success(let bytes) = MailSource.readFile(path) else { return nil }

@@ -128,14 +128,7 @@ extension Configuration {
             try classifier.finish()
         }
         if var header = try reader.table("header") {
-            let status = try header.string("status_field") ?? OwnFields.standard.status
-            let reasons = try header.string("reasons_field") ?? OwnFields.standard.reasons
-            do {
-                configuration.ownFields = try OwnFields(status: status, reasons: reasons)
-            } catch {
-                let key = OwnFields.problem(with: status) != nil ? "header.status_field" : "header.reasons_field"
-                throw ConfigurationError(key: key, error.description)
-            }
+            configuration.ownFields = try header.ownFields()
             try header.finish()
         }
         if var service = try reader.table("service") {
@@ -358,6 +351,43 @@ private struct TableReader {
             throw ConfigurationError(key: path + "sent_folder", "must differ from quarantine_folder")
         }
         return policy
+    }
+
+    /// `[header]`: each name checked on its own, under its own key, then the two written against each other.
+    mutating func ownFields() throws(ConfigurationError) -> OwnFields {
+        let status = try string("status_field")
+        let reasons = try string("reasons_field")
+        var former: [String] = []
+        if let value = value("former_fields") {
+            guard let array = value.array else {
+                throw ConfigurationError(key: path + "former_fields", "must be an array of field names")
+            }
+            for (index, element) in array.enumerated() {
+                let key = "\(path)former_fields[\(index + 1)]"
+                guard let name = element.string else { throw ConfigurationError(key: key, "must be a string") }
+                if let problem = OwnFields.problem(with: name) {
+                    throw ConfigurationError(key: key, OwnFields.InvalidName(name: name, problem: problem).description)
+                }
+                former.append(name)
+            }
+        }
+        // Each against the other's default first, so a mistake is reported under the key that has it.
+        let standard = OwnFields.standard
+        for (key, trial) in [("status_field", status.map { (status: $0, reasons: standard.reasons) }),
+                             ("reasons_field", reasons.map { (status: standard.status, reasons: $0) })] {
+            guard let trial else { continue }
+            do {
+                _ = try OwnFields(status: trial.status, reasons: trial.reasons)
+            } catch {
+                throw ConfigurationError(key: path + key, error.description)
+            }
+        }
+        do {
+            return try OwnFields(status: status ?? OwnFields.standard.status,
+                                 reasons: reasons ?? OwnFields.standard.reasons, former: former)
+        } catch {
+            throw ConfigurationError(key: path + "reasons_field", error.description)
+        }
     }
 
     func finish() throws(ConfigurationError) {

@@ -5,15 +5,17 @@ import PitchMessage
 ///
 /// Whatever their names, these fields are never the message's own. They are no evidence about the sender (the
 /// tokenizer skips them), no part of the message's identity (`MessageDigest`), and an incoming copy is a forgery
-/// that every filter removes. Fields named `X-Pitch-*` stay ours under any names, so mail tagged before a rename
-/// is still recognised, and a forged `X-Pitch-Status` cannot fool a Sieve script written for the default.
+/// that every filter removes. So are fields of the names used before a rename (`former`), which mail tagged then
+/// still carries, and fields named `X-Pitch-*`, whatever the names: a forged `X-Pitch-Status` cannot fool a Sieve
+/// script written for the default.
 public struct OwnFields: Sendable, Equatable {
     /// The verdict field: "pitch, score=0.9973, version=…".
     public let status: String
     /// The optional field that says why (`[classifier] reasons`).
     public let reasons: String
-    private let lowercasedStatus: String
-    private let lowercasedReasons: String
+    /// Names these fields had before (`[header] former_fields`): still ours, never written.
+    public let former: [String]
+    private let lowercasedNames: Set<String>
 
     public static let standard = try! OwnFields(status: "X-Pitch-Status", reasons: "X-Pitch-Reasons")
 
@@ -21,23 +23,32 @@ public struct OwnFields: Sendable, Equatable {
     public static let standardPrefix = "X-Pitch-"
     private static let lowercasedStandardPrefix = standardPrefix.lowercased()
 
-    /// Both names must pass `problem(with:)` and differ.
-    public init(status: String, reasons: String) throws(InvalidName) {
-        if let problem = Self.problem(with: status) { throw InvalidName(name: status, problem: problem) }
-        if let problem = Self.problem(with: reasons) { throw InvalidName(name: reasons, problem: problem) }
+    /// Each name must pass `problem(with:)`, and the two written must differ.
+    public init(status: String, reasons: String, former: [String] = []) throws(InvalidName) {
+        for (name, standard) in [(status, "X-Pitch-Status"), (reasons, "X-Pitch-Reasons")] {
+            if let problem = Self.problem(with: name) { throw InvalidName(name: name, problem: problem) }
+            // The swapped pair would write a verdict where scripts written for the default look for reasons.
+            if name.lowercased().hasPrefix(Self.lowercasedStandardPrefix), name.lowercased() != standard.lowercased() {
+                throw InvalidName(name: name, problem: "is an X-Pitch- name other than \(standard)")
+            }
+        }
         guard status.lowercased() != reasons.lowercased() else {
             throw InvalidName(name: reasons, problem: "is also the status field's name")
         }
+        for name in former {
+            if let problem = Self.problem(with: name) { throw InvalidName(name: name, problem: problem) }
+        }
         self.status = status
         self.reasons = reasons
-        lowercasedStatus = status.lowercased()
-        lowercasedReasons = reasons.lowercased()
+        self.former = former
+        lowercasedNames = Set(([status, reasons] + former).map { $0.lowercased() })
     }
 
     /// Why `name` cannot name one of our fields, or nil when it can. Incoming fields of that name are removed
-    /// from every message, so it has to be one no mail relies on: an "X-" field (RFC 6648 deprecates the prefix
-    /// for new standards, which is why no standard field has it). Letters, digits and hyphens, as every header
-    /// field name that Sieve, procmail and mail clients match on, and short enough to leave a line its value.
+    /// from every message, so it has to be an "X-" field (RFC 6648 deprecates the prefix for new standards, so no
+    /// standard field has it) and none of the X- fields that mail software relies on (`reserved`). Letters,
+    /// digits and hyphens, as the field names Sieve, procmail and mail clients match on, and short enough to
+    /// leave a line its value.
     public static func problem(with name: String) -> String? {
         guard name.utf8.count <= 64 else { return "is longer than 64 characters" }
         guard name.utf8.allSatisfy({ byte in
@@ -49,26 +60,47 @@ public struct OwnFields: Sendable, Equatable {
         }) else {
             return "may hold only ASCII letters, digits and hyphens"
         }
-        guard name.lowercased().hasPrefix("x-"), name.utf8.count > 2, !name.hasSuffix("-") else {
+        let lowercased = name.lowercased()
+        guard lowercased.hasPrefix("x-"), name.utf8.count > 2, !name.hasSuffix("-") else {
             return "must start with \"X-\" and go on after it: incoming fields of this name are removed from every "
                 + "message, so it cannot be one that mail relies on"
+        }
+        if reserved.contains(lowercased) || reservedPrefixes.contains(where: { lowercased.hasPrefix($0) }) {
+            return "is a field other mail software writes or reads, and incoming fields of this name would be removed"
         }
         return nil
     }
 
+    /// X- fields with a meaning elsewhere: loop detection (procmail's X-Loop, Mailman's X-BeenThere), the
+    /// delivery's own record (X-Original-To), what the tokenizer reads (X-Mailer), mailbox state kept in the
+    /// message (mbox and Dovecot's X-UID, X-Keywords, X-Status, Thunderbird's X-Mozilla-*), and other filters'
+    /// verdicts, which a rule elsewhere may act on.
+    static let reserved: Set<String> = [
+        "x-loop", "x-beenthere", "x-original-to", "x-delivered-to", "x-forwarded-to", "x-forwarded-for",
+        "x-mailer", "x-priority", "x-msmail-priority", "x-uid", "x-keywords", "x-status", "x-imap", "x-imapbase",
+        "x-bogosity", "x-spam", "x-spam-flag", "x-spam-status", "x-spam-level", "x-spam-score",
+    ]
+    static let reservedPrefixes = ["x-spam-", "x-rspamd-", "x-virus-", "x-mailman-", "x-mozilla-", "x-original-",
+                                   "x-ms-exchange-", "x-google-", "x-gm-"]
+
     /// Whether a field of this name, lower-cased, is ours.
     public func contains(lowercasedName name: String) -> Bool {
-        name.hasPrefix(Self.lowercasedStandardPrefix) || name == lowercasedStatus || name == lowercasedReasons
+        name.hasPrefix(Self.lowercasedStandardPrefix) || lowercasedNames.contains(name)
     }
 
     /// What the filters remove from an incoming message before they add their own.
     public var removalPatterns: [FieldNamePattern] {
-        [FieldNamePattern(Self.standardPrefix + "*"), FieldNamePattern(status), FieldNamePattern(reasons)]
+        [FieldNamePattern(Self.standardPrefix + "*")] + ([status, reasons] + former).map { FieldNamePattern($0) }
     }
 
     public struct InvalidName: Error, Equatable, CustomStringConvertible {
         public let name: String
         public let problem: String
+
+        public init(name: String, problem: String) {
+            self.name = name
+            self.problem = problem
+        }
 
         public var description: String { "\"\(name)\" \(problem)" }
     }

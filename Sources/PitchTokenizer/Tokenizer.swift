@@ -84,7 +84,8 @@ public struct Tokenizer: Sendable {
     /// 3: the tracking signal is gone (see `FormLetterSignal`), so a message's tokens differ from 2's.
     /// A change that only stops producing some tokens keeps it: every id still means what it meant, and the
     /// counts of the tokens no longer produced are never looked up again. So our own X-Pitch-* fields, which
-    /// stopped being read after 3 was named, did not change it, nor did fields renamed in `[header]`.
+    /// stopped being read after 3 was named, did not change it; nor do the names `[header]` gives them, which are
+    /// skipped as they are (`OwnFields`).
     public static let identity = "pitch-tokens-3"
 
     /// The bounds on one message's work and tokens.

@@ -47,11 +47,11 @@ struct QuarantineCommand: ParsableCommand {
         /// create one (at a mistyped path, say).
         /// `readOnly` for looking (`list`, `show`), which someone who may read the database but not write it
         /// may do.
-        func desk(readOnly: Bool = false) throws -> QuarantineDesk? {
+        /// `ownFields`: what a release takes off the message; the other commands never look at its fields.
+        func desk(readOnly: Bool = false, ownFields: OwnFields = .standard) throws -> QuarantineDesk? {
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report.
             guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
-            let ownFields = try ownFields()
             if readOnly { return try Stores.openForReading(path).map { QuarantineDesk(store: $0, ownFields: ownFields) } }
             return QuarantineDesk(store: try Stores.openForWriting(path), ownFields: ownFields)
         }
@@ -68,8 +68,10 @@ struct QuarantineCommand: ParsableCommand {
         }
 
         /// The desk of a command about one message: without a database, no id is known.
-        func desk(for id: String, readOnly: Bool = false) throws -> QuarantineDesk {
-            guard let desk = try desk(readOnly: readOnly) else { throw QuarantineDesk.Failure.unknownID(id) }
+        func desk(for id: String, readOnly: Bool = false, ownFields: OwnFields = .standard) throws -> QuarantineDesk {
+            guard let desk = try desk(readOnly: readOnly, ownFields: ownFields) else {
+                throw QuarantineDesk.Failure.unknownID(id)
+            }
             return desk
         }
     }
@@ -155,7 +157,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                let path = try location.desk(for: id).release(id)
+                let path = try location.desk(for: id, ownFields: try location.ownFields()).release(id)
                 print("released \(id) to \(path), learned as ham")
             }
         }

@@ -12,7 +12,7 @@ import Glibc
 struct Filter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "filter",
-        abstract: "Read one message on standard input and write it to standard output with X-Pitch-Status added.",
+        abstract: "Read one message on standard input and write it to standard output with X-Pitch-Status (or the configured status field) added.",
         discussion: """
             For procmail (":0 fw" then "| pitchfilter filter"), maildrop and Dovecot's Sieve filter. Incoming \
             X-Pitch-* fields (and fields of the names in the configuration's [header]) are removed first, so \

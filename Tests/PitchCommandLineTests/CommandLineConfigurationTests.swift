@@ -1,5 +1,6 @@
 import Foundation
 import PitchEngine
+import PitchTokenizer
 import Testing
 
 @testable import PitchCommandLine
@@ -9,6 +10,9 @@ import Testing
         CommandLineConfiguration(),
         CommandLineConfiguration(databasePath: "/var/lib/pitchfilter/x=y.sqlite", cutoffs: Cutoffs(pitch: 1, ham: 0)!),
         CommandLineConfiguration(databasePath: nil, cutoffs: Cutoffs(pitch: 0.95, ham: 0.125)!),
+        CommandLineConfiguration(ownFields: try! OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Why")),
+        CommandLineConfiguration(reasons: true, ownFields: try! OwnFields(status: "X-New", reasons: "X-New-Why",
+                                                                          former: ["X-Old", "X-Older"])),
     ])
     func valuesSurviveTheTripThroughTheServiceExecutable(configuration: CommandLineConfiguration) {
         #expect(CommandLineConfiguration(lines: configuration.lines) == configuration)

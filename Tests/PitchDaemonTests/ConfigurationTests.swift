@@ -95,7 +95,17 @@ import Testing
         ("[header]\nreasons_field = \"X-Pitch Reasons\"",
          "header.reasons_field: \"X-Pitch Reasons\" may hold only ASCII letters, digits and hyphens"),
         ("[header]\nreasons_field = \"x-pitch-status\"",
-         "header.reasons_field: \"x-pitch-status\" is also the status field's name"),
+         "header.reasons_field: \"x-pitch-status\" is an X-Pitch- name other than X-Pitch-Reasons"),
+        ("[header]\nstatus_field = \"X-Pitch-Reasons\"",
+         "header.status_field: \"X-Pitch-Reasons\" is an X-Pitch- name other than X-Pitch-Status"),
+        ("[header]\nstatus_field = \"X-Cold\"\nreasons_field = \"x-cold\"",
+         "header.reasons_field: \"x-cold\" is also the status field's name"),
+        ("[header]\nstatus_field = \"X-Loop\"", "header.status_field: \"X-Loop\" is a field other mail software "
+            + "writes or reads, and incoming fields of this name would be removed"),
+        ("[header]\nformer_fields = [\"X-Old\", \"Subject\"]", "header.former_fields[2]: \"Subject\" must start "
+            + "with \"X-\" and go on after it: incoming fields of this name are removed from every message, so it "
+            + "cannot be one that mail relies on"),
+        ("[header]\nformer_fields = \"X-Old\"", "header.former_fields: must be an array of field names"),
         ("[header]\nname = \"X-Cold-Pitch\"", "header.name: unknown key (misspelt?)"),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
@@ -120,6 +130,10 @@ import Testing
     @Test func headerFieldsCanBeRenamedOneAtATime() throws {
         let renamed = try Configuration.parse("[header]\nstatus_field = \"X-Cold-Pitch\"", file: "test.toml")
         #expect(renamed.ownFields == (try OwnFields(status: "X-Cold-Pitch", reasons: "X-Pitch-Reasons")))
+        let again = try Configuration.parse(
+            "[header]\nstatus_field = \"X-New\"\nreasons_field = \"X-New-Why\"\nformer_fields = [\"X-Cold-Pitch\"]",
+            file: "test.toml")
+        #expect(again.ownFields == (try OwnFields(status: "X-New", reasons: "X-New-Why", former: ["X-Cold-Pitch"])))
     }
 
     @Test func syntaxErrorsNameTheFileAndLine() {

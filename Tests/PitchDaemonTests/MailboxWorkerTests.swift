@@ -557,6 +557,18 @@ import Testing
         try desk.release(try #require(try desk.list().first?.entry.id))
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+
+        // Renamed again by a reload: the next message gets the new name, and a field forged under the old one goes.
+        worker.update(policy: MailboxPolicy(), cutoffs: .standard, reasons: false,
+                      ownFields: try OwnFields(status: "X-New", reasons: "X-New-Why", former: ["X-Cold-Pitch"]))
+        let another = try Array(Data(contentsOf: Self.samples.appendingPathComponent("pitch/h-p-010.eml")))
+        try deliver(Array("X-Cold-Pitch: ham\n".utf8) + another, "2.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        // Unsure now, with the first learned as ham: tagged where it is.
+        let second = try #require(try files(maildir.inbox)["new/2.M1P1Q1.test"])
+        let end = try #require(second.firstIndex(of: 0x0A))
+        #expect(String(decoding: second[..<end], as: UTF8.self).hasPrefix("X-New: unsure, score="))
+        #expect(Array(second[(end + 1)...]) == another)
     }
 
     /// Found in review: a release stopped after its INBOX delivery, which the service then learned and marked
