@@ -151,13 +151,18 @@ public final class MilterFilter: MilterHandler {
     private func decideNow(_ message: MilterMessage, policy: Policy, logger: Logger) throws -> [MilterReply] {
         let (configuration, schedule, reasons) = (policy.configuration, policy.schedule, policy.reasons)
         let tokenizer = Tokenizer(ownFields: policy.ownFields)
-        guard let store = openStore() else { return [] }
+        // Without a database (missing, or not openable for now) mail goes through untagged.
+        guard openStore() != nil else { return [] }
         if let user = message.envelope.authenticatedUser {
-            let added = try store.addContacts(message.envelope.recipients, source: .sent, at: Int64(time(nil)))
-            // Replies to it will name its id. (Postfix adds a missing Message-ID after the milters, so mail
-            // without one is not remembered.)
-            try? Engine.rememberMessageIDs(of: [Message(bytes: message.bytes)], in: store)
-            logger.debug("outbound mail not classified", metadata: ["user": "\(user)", "new_contacts": "\(added)"])
+            // Its recipients become known correspondents, and replies to it will name its id (Postfix adds a
+            // missing Message-ID after the milters, so mail without one is not remembered). Written at once
+            // through the batch's connection, so another process holding the write lock costs this message
+            // 100 ms, not the store's 2 s on a thread other decisions need; what could not be written waits for
+            // the next batch.
+            remember(nil, id: ThreadReferences(of: Message(bytes: message.bytes)).own,
+                     contacts: message.envelope.recipients, now: true)
+            logger.debug("outbound mail not classified", metadata: [
+                "user": "\(user)", "recipients": "\(message.envelope.recipients.count)"])
             return []
         }
         let parsed = Message(bytes: message.bytes)
@@ -234,11 +239,15 @@ public final class MilterFilter: MilterHandler {
         return value.isEmpty || value.hasPrefix("\n") ? tag + value : tag + " " + value
     }
 
-    /// Template sightings and message ids waiting to be written: one write transaction per message was a third
-    /// of the milter's time under load, so they are written together, every `batch` messages or half a second.
+    /// Template sightings, message ids and outbound mail's recipients waiting to be written: one write
+    /// transaction per message was a third of the milter's time under load, so they are written together, every
+    /// `batch` messages or half a second (recipients at once, unless another batch is being written).
     private struct Pending {
         var sightings: [TemplateSighting] = []
         var ids: [UInt64] = []
+        /// Kept through failed writes, up to `maximumWaitingContacts`: a correspondent lost is a reply later read
+        /// as a stranger's.
+        var contacts: [String] = []
         var count = 0
         var lastWrite = 0.0
         /// A decision is writing a batch: no other starts one, and no other waits for it.
@@ -251,26 +260,49 @@ public final class MilterFilter: MilterHandler {
     /// holding the lock made the decisions wait in turn, and 16 sessions got 88 messages through in 20 s.
     static let recordingBusyMilliseconds: Int32 = 100
 
-    private func remember(_ sighting: TemplateSighting?, id: UInt64?) {
-        let now = Monotonic.seconds()
-        let due: (sightings: [TemplateSighting], ids: [UInt64])? = pending.withLock { queue in
+    static let maximumWaitingContacts = 10_000
+
+    /// `now`: write the queue now rather than when the batch is due.
+    private func remember(_ sighting: TemplateSighting?, id: UInt64?, contacts: [String] = [], now: Bool = false) {
+        let clock = Monotonic.seconds()
+        let due: (sightings: [TemplateSighting], ids: [UInt64], contacts: [String])? = pending.withLock { queue in
             if let sighting { queue.sightings.append(sighting) }
             if let id { queue.ids.append(id) }
+            queue.contacts += contacts
             queue.count += 1
-            guard !queue.writing, queue.count >= Self.batch || now - queue.lastWrite >= 0.5 else { return nil }
-            defer { queue = Pending(lastWrite: now, writing: true) }
-            return (queue.sightings, queue.ids)
+            guard !queue.writing, now || queue.count >= Self.batch || clock - queue.lastWrite >= 0.5 else { return nil }
+            defer { queue = Pending(lastWrite: clock, writing: true) }
+            return (queue.sightings, queue.ids, queue.contacts)
         }
         guard let due else { return }
-        defer { pending.withLock { $0.writing = false } }
+        var written = false
+        defer {
+            pending.withLock { queue in
+                queue.writing = false
+                if !written, !due.contacts.isEmpty {
+                    queue.contacts = Array((due.contacts + queue.contacts).suffix(Self.maximumWaitingContacts))
+                }
+            }
+        }
         do {
             guard let recorder = openRecorder() else { return }
-            try Engine.remember(due.sightings, in: recorder)
-            let seconds = Int64(time(nil))
-            try recorder.rememberMessageIDs(due.ids, at: seconds, expireBefore: seconds - MessageIDWindow.seconds)
+            let added = try recorder.inOneWrite {
+                let seconds = Int64(time(nil))
+                let added = try recorder.addContacts(due.contacts, source: .sent, at: seconds)
+                try Engine.remember(due.sightings, in: recorder)
+                try recorder.rememberMessageIDs(due.ids, at: seconds, expireBefore: seconds - MessageIDWindow.seconds)
+                return added
+            }
+            written = true
+            if added > 0 { logger.debug("learned correspondents from outbound mail", metadata: ["new": "\(added)"]) }
             recorder.checkpointIfLarge()
         } catch {
-            logger.debug("template sightings or message ids not recorded: \(error)")
+            if due.contacts.isEmpty {
+                logger.debug("template sightings or message ids not recorded: \(error)")
+            } else {
+                logger.notice("outbound mail's recipients not recorded yet, kept for the next try: \(error)",
+                              metadata: ["recipients": "\(due.contacts.count)"])
+            }
         }
     }
 

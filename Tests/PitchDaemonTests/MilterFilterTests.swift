@@ -244,6 +244,45 @@ import Testing
         #expect(elapsed < .seconds(5))
     }
 
+    /// Found by an audit: outbound mail's recipients were written through the store's connection, so another
+    /// process holding the write lock kept each outbound message 2 s on a thread decisions need. They wait for
+    /// the next batch instead, and are not lost.
+    @Test func outboundMailWhileTheDatabaseIsLockedWaitsForTheNextBatch() async throws {
+        let (filter, path) = try filter(hold: false, tag: "")
+        let inbound = try Self.milterMessage("ham/h-h-001.eml")
+        _ = await filter.decide(inbound)  // the database now exists
+        let holder = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity,
+                                          access: .readWrite)
+        let locked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? holder.inOneWrite {
+                _ = try holder.addContacts(["lock@holder.example"], source: .sent, at: 1)
+                locked.signal()
+                release.wait()
+            }
+            done.signal()
+        }
+        locked.wait()
+        let start = ContinuousClock.now
+        for _ in 0..<5 {
+            #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
+        }
+        let elapsed = ContinuousClock.now - start
+        release.signal()
+        done.wait()
+        // Five outbound messages at 100 ms each at most; with the store's 2 s, 10 s.
+        #expect(elapsed < .seconds(2))
+        let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        #expect(try reader.allContacts().map(\.address) == ["lock@holder.example"])
+        // The next batch, due half a second later, writes them.
+        try await Task.sleep(for: .milliseconds(600))
+        _ = await filter.decide(inbound)
+        #expect(try reader.allContacts().map(\.address)
+            == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
+    }
+
     @Test func aTruncatedMessageIsLeftAlone() async throws {
         let (filter, _) = try filter()
         var message = try Self.milterMessage("pitch/h-p-003.eml")
