@@ -226,6 +226,10 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         }
     }
 
+    @Test func standardNamesPassTheirOwnChecks() throws {
+        #expect(try OwnFields(status: OwnFields.standard.status, reasons: OwnFields.standard.reasons) == .standard)
+    }
+
     @Test func theTwoFieldsNeedTwoNames() {
         #expect(throws: OwnFields.InvalidName(name: "x-cold", problem: "is also the status field's name")) {
             try OwnFields(status: "X-Cold", reasons: "x-cold")
