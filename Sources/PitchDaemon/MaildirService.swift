@@ -87,6 +87,17 @@ public final class MaildirService: Service, Sendable {
     }
 }
 
+extension MaildirService {
+    /// How long the quarantine keeps the record of a message released or deleted, counted from its quarantine.
+    static let settledRecordDays = 90
+
+    /// Forgets the records of messages released or deleted that were quarantined `settledRecordDays` ago or more;
+    /// once a day, and at start.
+    static func forgetSettledRecords(in store: SQLiteTokenStore, now: Int64) throws {
+        try store.apply([.forgetSettledQuarantine(before: now - Int64(settledRecordDays) * 86_400)])
+    }
+}
+
 /// The flags another thread sets for the loop: stop, and reload.
 final class LoopControl: Sendable {
     private struct State {
@@ -145,6 +156,7 @@ private struct WatchLoop {
         scanAll()
 
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
+        var nextTidy = Monotonic.seconds()
         while !stopping {
             let retrying = workers.values.contains { $0.needsRetry }
             let untilScan = max(0, nextScan - Monotonic.seconds())
@@ -167,6 +179,16 @@ private struct WatchLoop {
             if rescanAll || now >= nextScan || retrying {
                 scanAll()
                 nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
+            }
+            if now >= nextTidy {
+                do {
+                    try MaildirService.forgetSettledRecords(in: store, now: Int64(time(nil)))
+                    nextTidy = now + 86_400
+                } catch {
+                    // A lock held by a trainer, say: the next full scan's turn tries again.
+                    logger.debug("old quarantine records not forgotten yet: \(error)")
+                    nextTidy = nextScan
+                }
             }
             store.checkpointIfLarge()
         }

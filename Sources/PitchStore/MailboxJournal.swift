@@ -113,4 +113,7 @@ public enum JournalChange: Sendable {
     /// The mailbox's existing files were recorded as found: from now on a file the service has no record of
     /// arrived while it was watching, or while it was stopped.
     case inventoried(mailbox: String, at: Int64)
+    /// The records of messages quarantined before this time that have since been released or deleted: nothing
+    /// looks for them once the message has settled elsewhere, and kept for good they grew with every pitch.
+    case forgetSettledQuarantine(before: Int64)
 }

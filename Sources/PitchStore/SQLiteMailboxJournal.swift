@@ -132,6 +132,11 @@ extension SQLiteTokenStore: MailboxJournal {
                 let forgetFolder = try connection.statement(
                     "DELETE FROM mailbox_files WHERE folder = ?1 AND state = '\(FileState.done.rawValue)'")
                 defer { forgetFolder.reset() }
+                let forgetSettled = try connection.statement("""
+                    DELETE FROM quarantine WHERE at < ?1
+                        AND state IN ('\(QuarantineState.released.rawValue)', '\(QuarantineState.deleted.rawValue)')
+                    """)
+                defer { forgetSettled.reset() }
                 for change in changes {
                     switch change {
                     case .file(let record, let at):
@@ -166,6 +171,9 @@ extension SQLiteTokenStore: MailboxJournal {
                         try mailbox.bind(1, root)
                         try mailbox.bind(2, at)
                         try mailbox.run()
+                    case .forgetSettledQuarantine(let before):
+                        try forgetSettled.bind(1, before)
+                        try forgetSettled.run()
                     }
                 }
             }

@@ -524,6 +524,23 @@ import Testing
         #expect(try files(maildir.inbox) == tagged)
     }
 
+    /// The service forgets a released or deleted message's record 90 days after its quarantine.
+    @Test func settledRecordsAreForgottenAfterNinetyDays() throws {
+        let now: Int64 = 1_800_000_000
+        let day: Int64 = 86_400
+        let records: [(String, QuarantineState, Int64)] = [
+            ("released-old", .released, now - 91 * day), ("released-new", .released, now - 89 * day),
+            ("deleted-old", .deleted, now - 91 * day), ("held-old", .held, now - 400 * day),
+        ]
+        try store.apply(records.map { id, state, at in
+            .quarantine(QuarantineEntry(id: id, mailbox: maildir.root, folder: ".Pitches", name: id, digest: [1],
+                                        messageID: "", sender: "", subject: "", score: 1, state: state, at: at))
+        })
+        try MaildirService.forgetSettledRecords(in: store, now: now)
+        #expect(try store.quarantineEntries(.states(Set(QuarantineState.allCases))).map(\.id).sorted()
+            == ["held-old", "released-new"])
+    }
+
     @Test func releaseRestoresTheOriginalBytesAndTeachesHam() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()

@@ -270,8 +270,9 @@ import Testing
         }
         let elapsed = ContinuousClock.now - start
         release()
-        // Five outbound messages at 100 ms each at most; with the store's 2 s, 10 s.
-        #expect(elapsed < .seconds(2))
+        // Five outbound messages at 100 ms of waiting each; with the store's 2 s, 10 s. (Alone here 0.5 s; 2.3 s
+        // once in a full, parallel test run of the debug build.)
+        #expect(elapsed < .seconds(5))
         let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
         #expect(try reader.allContacts().map(\.address) == ["lock@holder.example"])
         // The next batch, due half a second later, writes them.

@@ -41,6 +41,24 @@ import Testing
         #expect(try ids(7, "<none@x>") == [])
     }
 
+    /// Released and deleted records quarantined before the cutoff go; what is still held or being moved stays,
+    /// however old.
+    @Test func settledQuarantineRecordsAreForgottenBeforeTheCutoff() throws {
+        var changes: [JournalChange] = []
+        for (index, state) in QuarantineState.allCases.enumerated() {
+            for at: Int64 in [100, 499, 500, 900] {
+                var entry = Self.entry("\(state.rawValue)\(at)", mailbox: "/m/anna", digest: UInt8(index),
+                                       messageID: "<\(state.rawValue)\(at)@x>", at: at)
+                entry.state = state
+                changes.append(.quarantine(entry))
+            }
+        }
+        try store.apply(changes + [.forgetSettledQuarantine(before: 500)])
+        let left = try store.quarantineEntries(.states(Set(QuarantineState.allCases))).map(\.id).sorted()
+        #expect(left == ["deleted500", "deleted900", "held100", "held499", "held500", "held900", "moving100",
+                         "moving499", "moving500", "moving900", "released500", "released900"])
+    }
+
     /// A mailbox's folders are its root and its sub-folders, not a neighbour whose name begins the same, nor a
     /// mailbox configured inside it.
     @Test func theRecordedFoldersOfAMailboxAreItsOwn() throws {
