@@ -527,9 +527,7 @@ final class MailboxWorker {
         }
         if quarantined.state == .held {
             try learn(message, as: .ham)
-            var released = quarantined
-            released.state = .released
-            try store.apply([.quarantine(released)])
+            try store.apply([.quarantine(quarantined.settled(as: .released, at: Self.now()))])
             logger.info("learned as ham: moved out of quarantine", metadata: [
                 "id": "\(quarantined.id)", "to": "\(entry.folder.name)"])
         }

@@ -88,11 +88,11 @@ public final class MaildirService: Service, Sendable {
 }
 
 extension MaildirService {
-    /// How long the quarantine keeps the record of a message released or deleted, counted from its quarantine.
+    /// How long the quarantine keeps the record of a message released or deleted, counted from then.
     static let settledRecordDays = 90
 
-    /// Forgets the records of messages released or deleted that were quarantined `settledRecordDays` ago or more;
-    /// once a day, and at start.
+    /// Forgets the records of messages released or deleted `settledRecordDays` ago or more; at start, then once
+    /// a day.
     static func forgetSettledRecords(in store: SQLiteTokenStore, now: Int64) throws {
         try store.apply([.forgetSettledQuarantine(before: now - Int64(settledRecordDays) * 86_400)])
     }
@@ -156,7 +156,7 @@ private struct WatchLoop {
         scanAll()
 
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
-        var nextTidy = Monotonic.seconds()
+        var nextTidy = tidy(store, retryAt: nextScan)
         while !stopping {
             let retrying = workers.values.contains { $0.needsRetry }
             let untilScan = max(0, nextScan - Monotonic.seconds())
@@ -180,16 +180,7 @@ private struct WatchLoop {
                 scanAll()
                 nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
             }
-            if now >= nextTidy {
-                do {
-                    try MaildirService.forgetSettledRecords(in: store, now: Int64(time(nil)))
-                    nextTidy = now + 86_400
-                } catch {
-                    // A lock held by a trainer, say: the next full scan's turn tries again.
-                    logger.debug("old quarantine records not forgotten yet: \(error)")
-                    nextTidy = nextScan
-                }
-            }
+            if now >= nextTidy { nextTidy = tidy(store, retryAt: nextScan) }
             store.checkpointIfLarge()
         }
         settings.notifier.notify(stopping: true)
@@ -277,6 +268,18 @@ private struct WatchLoop {
             return
         }
         worker.arrived(in: folder, subdirectory, name: event.name)
+    }
+
+    /// Forgets settled quarantine records; returns when to do it next: in a day, or at `retryAt` after a failure
+    /// (a lock held by a trainer, say).
+    private func tidy(_ store: SQLiteTokenStore, retryAt: Double) -> Double {
+        do {
+            try MaildirService.forgetSettledRecords(in: store, now: Int64(time(nil)))
+            return Monotonic.seconds() + 86_400
+        } catch {
+            logger.debug("old quarantine records not forgotten yet: \(error)")
+            return retryAt
+        }
     }
 
     private mutating func scanAll() {

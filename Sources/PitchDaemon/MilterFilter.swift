@@ -18,7 +18,7 @@ public struct MilterConfiguration: Sendable, Equatable {
     public var holdPitches = false
     /// Put this before the Subject of a pitch ("[PITCH]"); empty: leave the Subject alone.
     public var subjectTag = ""
-    /// Where X-Pitch-Status goes. `end` (SMFIR_ADDHEADER) by default: every MTA and milter test tool
+    /// Where X-Pitch-Status (or the configured status field) goes. `end` (SMFIR_ADDHEADER) by default: every MTA and milter test tool
     /// understands it, where SMFIR_INSHEADER is invisible to some (OpenDKIM's miltertest reports it apart from
     /// added fields). `top` (SMFIR_INSHEADER at index 0) puts it above Received, as `pitchfilter filter` does.
     public var headerPosition = HeaderPosition.end
@@ -90,7 +90,7 @@ public final class MilterFilter: MilterHandler {
         var configuration: MilterConfiguration
         /// The model schedule with the configured cutoffs.
         var schedule: ModelSchedule
-        /// Whether X-Pitch-Reasons goes with X-Pitch-Status (`[classifier] reasons`).
+        /// Whether the reasons field goes with the status field (`[classifier] reasons`).
         var reasons: Bool
         /// What our fields are called (`[header]`).
         var ownFields: OwnFields
@@ -157,10 +157,10 @@ public final class MilterFilter: MilterHandler {
             // Its recipients become known correspondents, and replies to it will name its id (Postfix adds a
             // missing Message-ID after the milters, so mail without one is not remembered). Written at once
             // through the batch's connection, so another process holding the write lock costs this message
-            // 100 ms, not the store's 2 s on a thread other decisions need; what could not be written waits for
-            // the next batch.
-            remember(nil, id: ThreadReferences(of: Message(bytes: message.bytes)).own,
-                     contacts: message.envelope.recipients, now: true)
+            // 100 ms, not the store's 2 s on a thread other decisions need; what could not be written waits, in
+            // memory, for a later batch.
+            remember(nil, id: nil,
+                     outbound: (message.envelope.recipients, ThreadReferences(of: Message(bytes: message.bytes)).own))
             logger.debug("outbound mail not classified", metadata: [
                 "user": "\(user)", "recipients": "\(message.envelope.recipients.count)"])
             return []
@@ -241,81 +241,107 @@ public final class MilterFilter: MilterHandler {
 
     /// Template sightings, message ids and outbound mail's recipients waiting to be written: one write
     /// transaction per message was a third of the milter's time under load, so they are written together, every
-    /// `batch` messages or half a second (recipients at once, unless another batch is being written).
+    /// `batch` messages or half a second, and at once when outbound mail brings recipients.
     private struct Pending {
         var sightings: [TemplateSighting] = []
         var ids: [UInt64] = []
-        /// Kept through failed writes, up to `maximumWaitingContacts`: a correspondent lost is a reply later read
-        /// as a stranger's.
+        /// Outbound mail's recipients and ids: kept through failed writes, up to `maximumWaiting` of each, where
+        /// sightings and other ids are best effort. A correspondent lost is a reply later read as a stranger's.
         var contacts: [String] = []
+        var outboundIDs: [UInt64] = []
+        /// Outbound recipients arrived since the last attempt: the next message writes them, whatever the batch.
+        var urgent = false
         var count = 0
         var lastWrite = 0.0
         /// A decision is writing a batch: no other starts one, and no other waits for it.
         var writing = false
+        /// When a failure to record outbound recipients was last logged: a `train` run holding the lock for
+        /// minutes would otherwise log one line per attempt.
+        var lastFailureLogged = -Double.infinity
     }
     private let pending = Mutex(Pending())
     static let batch = 64
-    /// How long a batch waits for another process's write lock before it is dropped. The write is best effort and
-    /// runs on the thread of the message that made it due: with the store's 2 s, a trainer or a `sqlite3` shell
-    /// holding the lock made the decisions wait in turn, and 16 sessions got 88 messages through in 20 s.
+    /// How long a batch waits for another process's write lock before the attempt fails. The write runs on the
+    /// thread of the message that made it due: with the store's 2 s, a trainer or a `sqlite3` shell holding the
+    /// lock made the decisions wait in turn, and 16 sessions got 88 messages through in 20 s.
     static let recordingBusyMilliseconds: Int32 = 100
+    static let maximumWaiting = 10_000
 
-    static let maximumWaitingContacts = 10_000
-
-    /// `now`: write the queue now rather than when the batch is due.
-    private func remember(_ sighting: TemplateSighting?, id: UInt64?, contacts: [String] = [], now: Bool = false) {
+    /// Queues what a message leaves to record, and writes the queue if it is due. `outbound`: the recipients of
+    /// mail the user sent, and its id.
+    private func remember(_ sighting: TemplateSighting?, id: UInt64?, outbound: (contacts: [String], id: UInt64?)? = nil) {
         let clock = Monotonic.seconds()
-        let due: (sightings: [TemplateSighting], ids: [UInt64], contacts: [String])? = pending.withLock { queue in
+        typealias Batch = (sightings: [TemplateSighting], ids: [UInt64], contacts: [String], outboundIDs: [UInt64])
+        let due: Batch? = pending.withLock { queue in
             if let sighting { queue.sightings.append(sighting) }
             if let id { queue.ids.append(id) }
-            queue.contacts += contacts
+            if let outbound {
+                queue.contacts += outbound.contacts
+                if let id = outbound.id { queue.outboundIDs.append(id) }
+                queue.urgent = true
+            }
             queue.count += 1
-            guard !queue.writing, now || queue.count >= Self.batch || clock - queue.lastWrite >= 0.5 else { return nil }
-            defer { queue = Pending(lastWrite: clock, writing: true) }
-            return (queue.sightings, queue.ids, queue.contacts)
+            guard !queue.writing,
+                  queue.urgent || queue.count >= Self.batch || clock - queue.lastWrite >= 0.5 else { return nil }
+            defer {
+                queue.sightings = []
+                queue.ids = []
+                queue.contacts = []
+                queue.outboundIDs = []
+                queue.urgent = false
+                queue.count = 0
+                queue.lastWrite = clock
+                queue.writing = true
+            }
+            return (queue.sightings, queue.ids, queue.contacts, queue.outboundIDs)
         }
         guard let due else { return }
-        var written = false
-        defer {
-            pending.withLock { queue in
-                queue.writing = false
-                if !written, !due.contacts.isEmpty {
-                    queue.contacts = Array((due.contacts + queue.contacts).suffix(Self.maximumWaitingContacts))
-                }
-            }
-        }
+        var failure: (any Error)?
         do {
-            guard let recorder = openRecorder() else { return }
+            let recorder = try openRecorder()
             let added = try recorder.inOneWrite {
                 let seconds = Int64(time(nil))
                 let added = try recorder.addContacts(due.contacts, source: .sent, at: seconds)
                 try Engine.remember(due.sightings, in: recorder)
-                try recorder.rememberMessageIDs(due.ids, at: seconds, expireBefore: seconds - MessageIDWindow.seconds)
+                try recorder.rememberMessageIDs(due.ids + due.outboundIDs, at: seconds,
+                                                expireBefore: seconds - MessageIDWindow.seconds)
                 return added
             }
-            written = true
             if added > 0 { logger.debug("learned correspondents from outbound mail", metadata: ["new": "\(added)"]) }
             recorder.checkpointIfLarge()
         } catch {
-            if due.contacts.isEmpty {
-                logger.debug("template sightings or message ids not recorded: \(error)")
-            } else {
-                logger.notice("outbound mail's recipients not recorded yet, kept for the next try: \(error)",
-                              metadata: ["recipients": "\(due.contacts.count)"])
-            }
+            failure = error
+        }
+        let logFailure = pending.withLock { queue in
+            queue.writing = false
+            guard failure != nil, !due.contacts.isEmpty || !due.outboundIDs.isEmpty else { return false }
+            // Put back in front of what came meanwhile; retried when the next batch is due, not by every message.
+            queue.contacts = Array((due.contacts + queue.contacts).suffix(Self.maximumWaiting))
+            queue.outboundIDs = Array((due.outboundIDs + queue.outboundIDs).suffix(Self.maximumWaiting))
+            guard clock - queue.lastFailureLogged >= 60 else { return false }
+            queue.lastFailureLogged = clock
+            return true
+        }
+        guard let failure else { return }
+        if logFailure {
+            logger.notice("outbound mail's recipients not recorded yet, kept for a later batch: \(failure)",
+                          metadata: ["recipients": "\(due.contacts.count)"])
+        } else {
+            logger.debug("template sightings, message ids or recipients not recorded: \(failure)")
         }
     }
 
     /// The connection the batches are written through, with `recordingBusyMilliseconds`; opened with the store's.
     private let recorder = Mutex<SQLiteTokenStore?>(nil)
 
-    private func openRecorder() -> SQLiteTokenStore? {
-        recorder.withLock { recorder in
+    private func openRecorder() throws -> SQLiteTokenStore {
+        try recorder.withLock { recorder in
             if let recorder { return recorder }
-            recorder = try? SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
-                                             access: .readWrite,
-                                             busyTimeoutMilliseconds: Self.recordingBusyMilliseconds)
-            return recorder
+            let opened = try SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
+                                              access: .readWrite,
+                                              busyTimeoutMilliseconds: Self.recordingBusyMilliseconds)
+            recorder = opened
+            return opened
         }
     }
 

@@ -65,7 +65,7 @@ public struct QuarantineDesk {
     @discardableResult
     public func release(_ id: String) throws -> String {
         let (found, entry) = try releasable(id)
-        var record = found
+        let record = found
         guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
         let original = message.edit(removing: ownFields.removalPatterns, inserting: []).pieces(of: message.raw)
@@ -104,8 +104,7 @@ public struct QuarantineDesk {
         if let sender = Engine.sender(of: ham) {
             _ = try store.addHamSenders([HamSender(digest: item.digest, address: sender)], at: Int64(time(nil)))
         }
-        record.state = .released
-        try store.apply([.quarantine(record)])
+        try store.apply([.quarantine(record.settled(as: .released, at: Int64(time(nil))))])
         return released.path
     }
 
@@ -115,7 +114,7 @@ public struct QuarantineDesk {
     public func delete(_ id: String) throws -> Bool {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
         if let entry { try entry.folder.remove(entry) }
-        try store.apply([.quarantine(with(record) { $0.state = .deleted })])
+        try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
         return entry != nil
     }
 

@@ -62,7 +62,8 @@ public struct QuarantineEntry: Hashable, Sendable {
     public var subject: String
     public var score: Double
     public var state: QuarantineState
-    /// When it was quarantined (seconds since 1970).
+    /// When it was quarantined (seconds since 1970); once released or deleted, when that happened, which the
+    /// service's expiry of settled records counts from (`settled(as:at:)`).
     public var at: Int64
 
     public init(id: String, mailbox: String, folder: String, name: String, digest: [UInt8], messageID: String,
@@ -78,6 +79,14 @@ public struct QuarantineEntry: Hashable, Sendable {
         self.score = score
         self.state = state
         self.at = at
+    }
+
+    /// The record once the message has left the quarantine as `state` (released or deleted) at `time`.
+    public func settled(as state: QuarantineState, at time: Int64) -> QuarantineEntry {
+        var entry = self
+        entry.state = state
+        entry.at = time
+        return entry
     }
 }
 

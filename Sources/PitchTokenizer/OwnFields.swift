@@ -18,7 +18,8 @@ public struct OwnFields: Sendable, Equatable {
     private let lowercasedNames: Set<String>
 
     /// Not checked by `problem(with:)`: every pipe-filter run starts with these, and building the reserved names'
-    /// set for them cost it 25 µs (perf, 150 runs). `standardNamesPassTheirOwnChecks` checks them instead.
+    /// set for them cost it 25 µs (perf, 150 runs). `standardNamesPassTheirOwnChecks` checks them instead, and
+    /// `init(status:reasons:former:)` takes this path for them too.
     public static let standard = OwnFields(unchecked: "X-Pitch-Status", reasons: "X-Pitch-Reasons")
 
     /// Every field whose name starts with this is ours, whatever the configuration says.
@@ -27,6 +28,11 @@ public struct OwnFields: Sendable, Equatable {
 
     /// Each name must pass `problem(with:)`, and the two written must differ.
     public init(status: String, reasons: String, former: [String] = []) throws(InvalidName) {
+        // The defaults, as a configuration file spells them out: nothing to check (see `standard`).
+        if status == Self.standard.status, reasons == Self.standard.reasons, former.isEmpty {
+            self = .standard
+            return
+        }
         for (name, standard) in [(status, "X-Pitch-Status"), (reasons, "X-Pitch-Reasons")] {
             if let problem = Self.problem(with: name) { throw InvalidName(name: name, problem: problem) }
             // The swapped pair would write a verdict where scripts written for the default look for reasons.

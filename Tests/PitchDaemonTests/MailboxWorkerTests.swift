@@ -546,9 +546,14 @@ import Testing
         let worker = try worker()
         worker.scanAll(shouldStop: { false })
         let desk = QuarantineDesk(store: store, ownFields: .standard)
-        let id = try #require(try desk.list().first?.entry.id)
+        let held = try #require(try desk.list().first?.entry)
+        let id = held.id
+        try store.apply([.quarantine(with(held) { $0.at = 1_000 })])  // quarantined long ago
+        let before = Int64(time(nil))
         try desk.release(id)
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        // Stamped with the release, which the expiry of settled records counts from.
+        #expect(try #require(try store.quarantineEntries(.id(id)).first).at >= before)
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
         // The service sees the released message arrive and leaves it alone.

@@ -217,6 +217,8 @@ import Testing
     /// Another process's writer, as a `train` run or a `sqlite3` shell would be: holds the write lock on the
     /// database at `path` (having added one contact) until the returned function is called, which returns once
     /// the lock is given up.
+    enum HoldError: Error { case lockNotTaken }
+
     static func holdWriteLock(_ path: String) throws -> () -> Void {
         let holder = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
         let locked = DispatchSemaphore(value: 0)
@@ -230,7 +232,8 @@ import Testing
             }
             done.signal()
         }
-        locked.wait()
+        // Bounded, so that a lock that cannot be had fails the test instead of hanging it.
+        guard locked.wait(timeout: .now() + 10) == .success else { throw HoldError.lockNotTaken }
         return {
             release.signal()
             done.wait()
@@ -280,6 +283,10 @@ import Testing
         _ = await filter.decide(inbound)
         #expect(try reader.allContacts().map(\.address)
             == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
+        // And its id, so that a reply to it is known for one.
+        let outbound = try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)
+        let id = try #require(ThreadReferences(of: Message(bytes: outbound.bytes)).own)
+        #expect(try reader.knowsAny(of: [id]) == true)
     }
 
     @Test func aTruncatedMessageIsLeftAlone() async throws {
