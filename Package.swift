@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // bytes → message: RFC 5322 + MIME over raw bytes. Depends on nothing but the C library (iconv for
@@ -50,7 +52,8 @@ let package = Package(
         ),
         // the MTA's side of the milter protocol, blocking: for the load tool and the server's tests.
         .target(name: "MilterClient", dependencies: ["PitchMilter"]),
-        // the service: configuration, the Maildir watcher, quarantine, learning from the user's moves.
+        // the service: configuration, the Maildir watcher, quarantine, learning from the user's moves, and the
+        // counters it keeps (swift-metrics), shown to Prometheus on a loopback HTTP port if asked.
         .target(
             name: "PitchDaemon",
             dependencies: [
@@ -60,6 +63,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // What every command shares: where the database is, opening it, reading messages from the paths given.

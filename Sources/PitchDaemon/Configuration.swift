@@ -30,6 +30,18 @@ public struct Configuration: Sendable, Equatable {
     public var reasons = false
     /// `[header]`: what our fields are called, for the service and for the command line.
     public var ownFields = OwnFields.standard
+    /// `[metrics] listen`: where Prometheus scrapes the service's counters, if anywhere.
+    public var metrics: MetricsAddress?
+
+    public struct MetricsAddress: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
 
     public init(databasePath: String? = nil, scanInterval: Int = 60, logLevel: LogLevelName = .info,
                 mailboxes: [MailboxConfiguration] = []) {
@@ -130,6 +142,15 @@ extension Configuration {
         if var header = try reader.table("header") {
             configuration.ownFields = try header.ownFields()
             try header.finish()
+        }
+        if var metrics = try reader.table("metrics") {
+            guard let listen = try metrics.string("listen") else {
+                throw ConfigurationError(key: "metrics.listen", "missing: HOST:PORT on loopback, such as "
+                    + "\"127.0.0.1:9641\"")
+            }
+            let (host, port) = try MetricsServer.address(listen, key: "metrics.listen")
+            configuration.metrics = MetricsAddress(host: host, port: port)
+            try metrics.finish()
         }
         if var service = try reader.table("service") {
             if let interval = try service.integer("scan_interval", in: 1...86_400) {

@@ -1,5 +1,7 @@
+import CoreMetrics
 import Logging
 import PitchMilter
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -11,6 +13,13 @@ public enum Daemon {
     public static func run(settings: MaildirService.Settings, logger: Logger) async throws {
         var settings = settings
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First, so that it is the last to stop and a final scrape sees the whole run.
+        if let metrics = settings.configuration.metrics {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            services.append(.init(service: MetricsServer(host: metrics.host, port: metrics.port, registry: registry,
+                                                         logger: logger)))
+        }
         // The milter first: the group starts services in order and stops them in reverse, so the listener is
         // the last to go and in-flight MTA sessions are not cut short by the Maildir loop's shutdown.
         if let milter = settings.configuration.milter {

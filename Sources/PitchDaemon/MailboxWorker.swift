@@ -393,11 +393,13 @@ final class MailboxWorker {
     }
 
     private func classifyAndAct(_ entry: MaildirFolder.Entry, message: Message, digest: [UInt8]) throws {
+        let started = Monotonic.seconds()
         let (tokens, assessment) = try store.withSnapshot {
             try engine.tokensAndAssessment(of: message, explaining: reasons)
         }
         let classification = assessment.classification
         let verdict = classification.verdict
+        ServiceMetrics.classified(verdict, source: .maildir, seconds: Monotonic.seconds() - started)
         let edit = engine.edit(message, inserting: engine.fields(for: classification, reasons: reasons))
         let action = action(for: verdict)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
@@ -440,6 +442,7 @@ final class MailboxWorker {
             quarantined.state = .held
             try store.apply([.quarantine(quarantined), Self.forgetMoved(file)])
             forgetRecord(file)
+            ServiceMetrics.quarantined(source: .maildir)
             logger.info("quarantined", metadata: [
                 "id": "\(quarantined.id)", "score": "\(Engine.formatScore(classification.score))",
                 "from": "\(quarantined.sender)"])
@@ -528,6 +531,7 @@ final class MailboxWorker {
         if quarantined.state == .held {
             try learn(message, as: .ham)
             try store.apply([.quarantine(quarantined.settled(as: .released, at: Self.now()))])
+            ServiceMetrics.learnedFromUser("ham")
             logger.info("learned as ham: moved out of quarantine", metadata: [
                 "id": "\(quarantined.id)", "to": "\(entry.folder.name)"])
         }
@@ -601,6 +605,7 @@ final class MailboxWorker {
                 sender: Engine.sender(of: message) ?? "", subject: Self.subject(of: message),
                 score: earlier?.score ?? 1, state: .held, at: Self.now())
             try store.apply([.quarantine(held)])
+            ServiceMetrics.learnedFromUser("pitch")
             logger.info("learned as pitch: moved into quarantine", metadata: ["id": "\(held.id)"])
         }
         try finish(entry, verdict: nil, digest: digest)
@@ -635,6 +640,7 @@ final class MailboxWorker {
             return nil
         }
         guard let bytes = try result.get() else {
+            ServiceMetrics.passedUnclassified(source: .maildir)
             logger.notice("message larger than \(policy.maxMessageBytes >> 20) MiB left alone",
                           metadata: ["file": "\(entry.path)"])
             try finish(entry, verdict: nil, digest: nil)

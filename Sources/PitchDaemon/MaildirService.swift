@@ -312,6 +312,10 @@ private struct WatchLoop {
         if new.databasePath != configuration.databasePath {
             logger.warning("the database path changed; restart the service to use it")
         }
+        // Against what the service started with, as for the milter's listener.
+        if new.metrics != settings.configuration.metrics {
+            logger.warning("[metrics] changed: it takes effect when the service restarts")
+        }
         reloadMilter(new)
         settings.logLevel?.value = Logger.Level(new.logLevel)
         let roots = Set(new.mailboxes.map { Maildir(root: $0.path).root })

@@ -132,6 +132,7 @@ public final class MilterFilter: MilterHandler {
         // are needed for that, and they are all there.
         let forged = Self.removingForgedFields(message.headerNames, ownFields: policy.ownFields)
         if message.isTruncated {
+            ServiceMetrics.passedUnclassified(source: .milter)
             logger.notice(
                 "message of \(message.size) bytes accepted unclassified (limit \(configuration.maximumMessageBytes))")
             return forged
@@ -142,6 +143,7 @@ public final class MilterFilter: MilterHandler {
                 forged + (try self.decideNow(message, policy: policy, logger: sessionLogger))
             }
         } catch {
+            ServiceMetrics.passedUnclassified(source: .milter)
             logger.warning("message accepted unclassified: \(error)")
             return forged
         }
@@ -152,7 +154,10 @@ public final class MilterFilter: MilterHandler {
         let (configuration, schedule, reasons) = (policy.configuration, policy.schedule, policy.reasons)
         let tokenizer = Tokenizer(ownFields: policy.ownFields)
         // Without a database (missing, or not openable for now) mail goes through untagged.
-        guard openStore() != nil else { return [] }
+        guard openStore() != nil else {
+            ServiceMetrics.passedUnclassified(source: .milter)
+            return []
+        }
         if let user = message.envelope.authenticatedUser {
             // Its recipients become known correspondents, and replies to it will name its id (Postfix adds a
             // missing Message-ID after the milters, so mail without one is not remembered). Written at once
@@ -161,10 +166,12 @@ public final class MilterFilter: MilterHandler {
             // memory, for a later batch.
             remember(nil, id: nil,
                      outbound: (message.envelope.recipients, ThreadReferences(of: Message(bytes: message.bytes)).own))
+            ServiceMetrics.outbound()
             logger.debug("outbound mail not classified", metadata: [
                 "user": "\(user)", "recipients": "\(message.envelope.recipients.count)"])
             return []
         }
+        let started = Monotonic.seconds()
         let parsed = Message(bytes: message.bytes)
         let (engine, tokens, classification) = try withReader { reader in
             let engine = Engine(store: reader, schedule: schedule, contacts: reader, templates: reader,
@@ -174,6 +181,7 @@ public final class MilterFilter: MilterHandler {
             }
             return (engine, tokens, assessment.classification)
         }
+        ServiceMetrics.classified(classification.verdict, source: .milter, seconds: Monotonic.seconds() - started)
         var replies: [MilterReply] = []
         let fields = engine.fields(for: classification, reasons: reasons)
         switch configuration.headerPosition {
@@ -189,6 +197,7 @@ public final class MilterFilter: MilterHandler {
             if configuration.holdPitches {
                 let score = Engine.formatScore(classification.score)
                 replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(score)"))
+                ServiceMetrics.quarantined(source: .milter)
             }
         }
         // Every verdict at debug, as the Maildir side logs them: at info, a busy MTA's 2,500 messages a second

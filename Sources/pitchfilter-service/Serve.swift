@@ -89,6 +89,13 @@ struct Serve: AsyncParsableCommand {
             print("configuration valid: database \(databasePath)")
             print("classifier: pitch at \(configuration.cutoffs.pitch) or above, ham at \(configuration.cutoffs.ham) "
                 + "or below")
+            if configuration.ownFields != .standard {
+                print("header fields: \(configuration.ownFields.status), \(configuration.ownFields.reasons)")
+            }
+            if let metrics = configuration.metrics {
+                let host = metrics.host.contains(":") ? "[\(metrics.host)]" : metrics.host
+                print("metrics: http://\(host):\(metrics.port)/metrics")
+            }
             if let milter = configuration.milter {
                 print("milter \(milter.address): hold pitches \(milter.holdPitches ? "yes" : "no"), subject tag "
                     + (milter.subjectTag.isEmpty ? "none" : "\"\(milter.subjectTag)\""))

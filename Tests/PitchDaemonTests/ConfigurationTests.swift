@@ -16,6 +16,7 @@ import Testing
         #expect(configuration.cutoffs == .standard)
         #expect(!configuration.reasons)
         #expect(configuration.ownFields == .standard)
+        #expect(configuration.metrics == Configuration.MetricsAddress(host: "127.0.0.1", port: 9641))
         #expect(configuration.defaultPolicy == MailboxPolicy())
         #expect(configuration.milter == MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 8891)))
         #expect(configuration.mailboxes.map(\.path) == [
@@ -107,6 +108,12 @@ import Testing
             + "cannot be one that mail relies on"),
         ("[header]\nformer_fields = \"X-Old\"", "header.former_fields: must be an array of field names"),
         ("[header]\nname = \"X-Cold-Pitch\"", "header.name: unknown key (misspelt?)"),
+        ("[metrics]\nlisten = \"0.0.0.0:9641\"", "metrics.listen: must listen on loopback (127.0.0.1 or ::1), found "
+            + "\"0.0.0.0\": the counters are nobody else's business"),
+        ("[metrics]\nlisten = \"127.0.0.1:0\"", "metrics.listen: \"0\" is not a port number (1 to 65535)"),
+        ("[metrics]\nlisten = \"9641\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
+            + "found \"9641\""),
+        ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\""),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
         #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }
@@ -125,6 +132,12 @@ import Testing
     ])
     func classifierCutoffsTakeIntegersAndDefaultEachKey(text: String, cutoffs: Cutoffs) throws {
         #expect(try Configuration.parse(text, file: "test.toml").cutoffs == cutoffs)
+    }
+
+    @Test(arguments: [("127.0.0.1:9641", "127.0.0.1"), ("[::1]:9641", "::1"), ("localhost:9641", "127.0.0.1")])
+    func metricsListenOnLoopback(listen: String, host: String) throws {
+        let configuration = try Configuration.parse("[metrics]\nlisten = \"\(listen)\"", file: "test.toml")
+        #expect(configuration.metrics == Configuration.MetricsAddress(host: host, port: 9641))
     }
 
     @Test func headerFieldsCanBeRenamedOneAtATime() throws {

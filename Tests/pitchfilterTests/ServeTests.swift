@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `pitchfilter serve` as a process: configuration, SIGHUP and SIGTERM. The Maildir work itself is tested in
 /// PitchDaemonTests and measured by Scripts/service-check.py.
 @Suite(.serialized) struct ServeTests {
@@ -63,6 +67,60 @@ import Testing
     }
 
     func text(_ log: URL) -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// One HTTP request to 127.0.0.1:`port`, as it is written; the whole response, or nil when nothing listens.
+    static func http(_ request: String, port: Int) -> String? {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { return nil }
+        let bytes = Array(request.utf8)
+        guard bytes.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == bytes.count else { return nil }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = recv(descriptor, &chunk, chunk.count, 0)
+            if count <= 0 { break }
+            response += chunk[0..<count]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
+    /// `[metrics] listen`: the counters in Prometheus's format on loopback, and nothing else there.
+    @Test func metricsCountWhatTheServiceDid() throws {
+        let port = Int.random(in: 20_000...60_000)
+        let file = try writeConfiguration(mailboxes: ["one"], extra: "[metrics]\nlisten = \"127.0.0.1:\(port)\"\n")
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
+        let scrape = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        var response = ""
+        #expect(eventually { response = Self.http(scrape, port: port) ?? ""; return !response.isEmpty })
+        #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(response.prefix(300)) \(text(log))")
+        #expect(response.contains("\npitchfilter_messages_total{source=\"maildir\",verdict=\"pitch\"} 1\n"),
+                "\(response)")
+        #expect(response.contains("\npitchfilter_quarantined_total{source=\"maildir\"} 1\n"), "\(response)")
+        #expect(response.contains("\npitchfilter_classification_seconds_count{source=\"maildir\"} 1\n"),
+                "\(response)")
+        #expect(Self.http("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", port: port)?
+            .hasPrefix("HTTP/1.1 404 Not Found\r\n") == true)
+        #expect(Self.http("POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", port: port)?
+            .hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n") == true)
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(Self.http(scrape, port: port) == nil)  // gone with the service
+    }
 
     @Test func hangupReloadsAndAnInvalidFileKeepsTheRunningConfiguration() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
@@ -190,6 +248,24 @@ import Testing
             mailbox \(root.path)/one: pitch quarantine into .Pitches, unsure tag, ham leave, sent .Sent
             mailbox \(root.path)/two (no Maildir there yet): pitch quarantine into .Pitches, unsure tag, ham leave, \
             sent .Sent
+
+            """)
+        // Renamed fields and the metrics port, when the file has them.
+        let more = try writeConfiguration(mailboxes: [], extra: """
+            [header]
+            status_field = "X-Cold-Pitch"
+            [metrics]
+            listen = "[::1]:9641"
+            [milter]
+            listen = "inet:127.0.0.1:8891"
+
+            """)
+        #expect(try Run.pitchfilter(["serve", "--config", more.path, "--check"]).text == """
+            configuration valid: database \(root.path)/db.sqlite
+            classifier: pitch at 0.9 or above, ham at 0.2 or below
+            header fields: X-Cold-Pitch, X-Pitch-Reasons
+            metrics: http://[::1]:9641/metrics
+            milter inet:127.0.0.1:8891: hold pitches no, subject tag none
 
             """)
         // An empty path is refused, not taken for the default or the current directory.

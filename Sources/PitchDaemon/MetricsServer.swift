@@ -1,0 +1,138 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// `GET /metrics` on a loopback TCP port, in Prometheus's text format: what `ServiceMetrics` counted.
+///
+/// A scrape endpoint and nothing else: another path gets 404, another method 405, each connection answers one
+/// request and closes, requests are kept to 8 KiB of head, and a connection that sends nothing for 10 s is
+/// closed. Loopback only (`[metrics] listen`): the counters say how much mail came and went, which is no
+/// business of the network.
+public final class MetricsServer: Service, Sendable {
+    public let host: String
+    public let port: Int
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+    let group: any EventLoopGroup
+    private let boundAddress = Mutex<SocketAddress?>(nil)
+
+    public init(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.host = host
+        self.port = port
+        self.registry = registry
+        self.logger = logger
+        self.group = group
+    }
+
+    /// Where the server listens once `run` has bound it (port 0 becomes the port the system chose).
+    public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
+
+    public func run() async throws {
+        let registry = self.registry
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 16)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(ScrapeHandler(registry: registry))
+                }
+            }
+            .bind(host: host, port: port).get()
+        boundAddress.withLock { $0 = channel.localAddress }
+        logger.info("metrics listening",
+                    metadata: ["address": "http://\(host):\(channel.localAddress?.port ?? port)/metrics"])
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Parses `[metrics] listen`: "127.0.0.1:9641", "[::1]:9641" or "localhost:9641".
+    public static func address(_ text: String, key: String) throws(ConfigurationError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":") else {
+            throw ConfigurationError(key: key, "must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
+                + "found \"\(text)\"")
+        }
+        var host = String(text[..<colon])
+        let port = String(text[text.index(after: colon)...])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard ["127.0.0.1", "::1", "localhost"].contains(host) else {
+            throw ConfigurationError(key: key, "must listen on loopback (127.0.0.1 or ::1), found \"\(host)\": "
+                + "the counters are nobody else's business")
+        }
+        guard let number = Int(port), (1...65_535).contains(number) else {
+            throw ConfigurationError(key: key, "\"\(port)\" is not a port number (1 to 65535)")
+        }
+        return (host == "localhost" ? "127.0.0.1" : host, number)
+    }
+}
+
+/// One request per connection: the metrics for GET /metrics, an error status for anything else.
+private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let registry: PrometheusCollectorRegistry
+    private var status: HTTPResponseStatus?
+    private var headBytes = 0
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            headBytes = head.uri.utf8.count + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+            if headBytes > 8_192 {
+                status = .requestHeaderFieldsTooLarge
+            } else if path != "/metrics" {
+                status = .notFound
+            } else if head.method != .GET {
+                status = .methodNotAllowed
+            } else {
+                status = .ok
+            }
+        case .body:
+            break  // a scrape has none; whatever came is read and dropped
+        case .end:
+            respond(context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext) {
+        let status = self.status ?? .badRequest
+        let body = status == .ok ? registry.emitToBuffer() : Array("\(status.code) \(status.reasonPhrase)\n".utf8)
+        var headers = HTTPHeaders()
+        // Prometheus's text exposition format, version 0.0.4.
+        headers.add(name: "Content-Type",
+                    value: status == .ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Connection", value: "close")
+        if status == .methodNotAllowed { headers.add(name: "Allow", value: "GET") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                      promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))),
+                      promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
