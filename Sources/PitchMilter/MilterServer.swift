@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOPosix
@@ -333,13 +334,20 @@ final class SessionRegistry: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The sessions open, and those refused at the limit, for the service's metrics (swift-metrics; no-ops
+    /// unless the service shows them).
+    private let open = Gauge(label: "pitchfilter_milter_sessions")
+    private let refused = Counter(label: "pitchfilter_milter_sessions_refused_total")
 
     func admit(_ channel: any Channel, limit: Int) -> Bool {
-        state.withLock { state in
+        let admitted = state.withLock { state in
             guard !state.closing, state.channels.count < limit else { return false }
             state.channels[ObjectIdentifier(channel)] = channel
+            open.record(state.channels.count)
             return true
         }
+        if !admitted { refused.increment() }
+        return admitted
     }
 
     /// Counts a refused connection; returns how many to report when a report is due (the first, then at most once a
@@ -355,7 +363,10 @@ final class SessionRegistry: Sendable {
     }
 
     func remove(_ channel: any Channel) {
-        _ = state.withLock { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+        state.withLock { state in
+            state.channels.removeValue(forKey: ObjectIdentifier(channel))
+            open.record(state.channels.count)
+        }
     }
 
     var isClosing: Bool { state.withLock { $0.closing } }

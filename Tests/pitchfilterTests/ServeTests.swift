@@ -68,11 +68,10 @@ import Glibc
 
     func text(_ log: URL) -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    /// One HTTP request to 127.0.0.1:`port`, as it is written; the whole response, or nil when nothing listens.
-    static func http(_ request: String, port: Int) -> String? {
+    /// A TCP connection to 127.0.0.1:`port`, or nil when nothing listens.
+    static func connectTCP(port: Int) -> Int32? {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -82,7 +81,17 @@ import Glibc
                 connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { return nil }
+        guard connected == 0 else {
+            close(descriptor)
+            return nil
+        }
+        return descriptor
+    }
+
+    /// One HTTP request to 127.0.0.1:`port`, as it is written; the whole response, or nil when nothing listens.
+    static func http(_ request: String, port: Int) -> String? {
+        guard let descriptor = connectTCP(port: port) else { return nil }
+        defer { close(descriptor) }
         let bytes = Array(request.utf8)
         guard bytes.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == bytes.count else { return nil }
         var response: [UInt8] = []
@@ -98,7 +107,13 @@ import Glibc
     /// `[metrics] listen`: the counters in Prometheus's format on loopback, and nothing else there.
     @Test func metricsCountWhatTheServiceDid() throws {
         let port = Int.random(in: 20_000...60_000)
-        let file = try writeConfiguration(mailboxes: ["one"], extra: "[metrics]\nlisten = \"127.0.0.1:\(port)\"\n")
+        let file = try writeConfiguration(mailboxes: ["one"], extra: """
+            [metrics]
+            listen = "127.0.0.1:\(port)"
+            [milter]
+            listen = "inet:127.0.0.1:\(port + 1)"
+
+            """)
         try deliver(into: "one", name: "1.M1P1Q1.test")
         let (process, log) = try start(["serve", "--config", file.path])
         defer { if process.isRunning { process.terminate() } }
@@ -112,6 +127,11 @@ import Glibc
         #expect(response.contains("\npitchfilter_quarantined_total{source=\"maildir\"} 1\n"), "\(response)")
         #expect(response.contains("\npitchfilter_classification_seconds_count{source=\"maildir\"} 1\n"),
                 "\(response)")
+        // An MTA's connection to the milter is a session open.
+        let session = try #require(Self.connectTCP(port: port + 1))
+        #expect(eventually { Self.http(scrape, port: port)?.contains("\npitchfilter_milter_sessions 1") == true })
+        close(session)
+        #expect(eventually { Self.http(scrape, port: port)?.contains("\npitchfilter_milter_sessions 0") == true })
         #expect(Self.http("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", port: port)?
             .hasPrefix("HTTP/1.1 404 Not Found\r\n") == true)
         #expect(Self.http("POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", port: port)?
