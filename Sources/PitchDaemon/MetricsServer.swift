@@ -9,8 +9,9 @@ import Synchronization
 /// `GET /metrics` on a loopback TCP port, in Prometheus's text format: what `ServiceMetrics` counted.
 ///
 /// A scrape endpoint and nothing else: another path gets 404, another method 405, each connection answers one
-/// request and closes, requests are kept to 8 KiB of head, and a connection that sends nothing for 10 s is
-/// closed. Loopback only (`[metrics] listen`): the counters say how much mail came and went, which is no
+/// request and closes, requests are kept to 8 KiB of head, a connection that sends nothing for 10 s is closed,
+/// and more than `maximumConnections` at once are closed at once: the process's file descriptors are the
+/// milter's and the mailboxes' too. Loopback only (`[metrics] listen`): the counters say how much mail came and went, which is no
 /// business of the network.
 public final class MetricsServer: Service, Sendable {
     public let host: String
@@ -19,6 +20,9 @@ public final class MetricsServer: Service, Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     private let boundAddress = Mutex<SocketAddress?>(nil)
+    private let connections = Mutex(0)
+    /// A scraper needs one; a few more for a second Prometheus or a person with curl.
+    static let maximumConnections = 16
 
     public init(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -37,8 +41,10 @@ public final class MetricsServer: Service, Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 16)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+            .childChannelInitializer { [self] channel in
+                guard admit() else { return channel.close() }
+                channel.closeFuture.whenComplete { [self] _ in connections.withLock { $0 -= 1 } }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: false, withErrorHandling: true)
@@ -53,6 +59,14 @@ public final class MetricsServer: Service, Sendable {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
             channel.close(promise: nil)
+        }
+    }
+
+    private func admit() -> Bool {
+        connections.withLock { count in
+            guard count < Self.maximumConnections else { return false }
+            count += 1
+            return true
         }
     }
 
@@ -108,6 +122,11 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
         case .end:
             respond(context: context)
         }
+    }
+
+    /// A request NIO could not parse: its error handler has answered 400 (Connection: close); this closes.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -88,12 +88,15 @@ import Glibc
         return descriptor
     }
 
-    /// One HTTP request to 127.0.0.1:`port`, as it is written; the whole response, or nil when nothing listens.
+    /// One HTTP request to 127.0.0.1:`port`, as it is written: the whole response ("" when the server closed the
+    /// connection without one), or nil when nothing listens.
     static func http(_ request: String, port: Int) -> String? {
         guard let descriptor = connectTCP(port: port) else { return nil }
         defer { close(descriptor) }
         let bytes = Array(request.utf8)
-        guard bytes.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == bytes.count else { return nil }
+        // MSG_NOSIGNAL: a connection the server refused must not end this process with SIGPIPE.
+        guard bytes.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count
+        else { return "" }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -136,6 +139,14 @@ import Glibc
             .hasPrefix("HTTP/1.1 404 Not Found\r\n") == true)
         #expect(Self.http("POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", port: port)?
             .hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n") == true)
+        // Garbage gets a 400 and the connection closed; the server goes on.
+        #expect(Self.http("\u{1}\u{2}garbage\r\n\r\n", port: port)?.hasPrefix("HTTP/1.1 400 Bad Request\r\n") == true)
+        // At most 16 connections at once: one more is closed unanswered, and scrapes work again once they go.
+        let idle = (0..<16).compactMap { _ in Self.connectTCP(port: port) }
+        #expect(idle.count == 16)
+        #expect(eventually { Self.http(scrape, port: port) == "" })
+        idle.forEach { close($0) }
+        #expect(eventually { Self.http(scrape, port: port)?.hasPrefix("HTTP/1.1 200 OK\r\n") == true })
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
