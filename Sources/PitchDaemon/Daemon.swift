@@ -13,15 +13,19 @@ public enum Daemon {
     public static func run(settings: MaildirService.Settings, logger: Logger) async throws {
         var settings = settings
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        // First, so that it is the last to stop and a final scrape sees the whole run.
+        // First, so that it is the last to stop and a final scrape sees the whole run; and bootstrapped before
+        // anything makes a metric, since one made before would count into nothing.
         if let metrics = settings.configuration.metrics {
             let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets[ServiceMetrics.classificationLabel] = ServiceMetrics.classificationBuckets
+            MetricsSystem.bootstrap(factory)
+            ServiceMetrics.prime()
             services.append(.init(service: MetricsServer(host: metrics.host, port: metrics.port, registry: registry,
                                                          logger: logger)))
         }
-        // The milter first: the group starts services in order and stops them in reverse, so the listener is
-        // the last to go and in-flight MTA sessions are not cut short by the Maildir loop's shutdown.
+        // The milter before the Maildir loop: the group starts services in order and stops them in reverse, so
+        // the listener goes after the loop and in-flight MTA sessions are not cut short by the loop's shutdown.
         if let milter = settings.configuration.milter {
             var server = MilterServerConfiguration(address: milter.address)
             server.maximumSessions = milter.maximumSessions

@@ -399,7 +399,7 @@ final class MailboxWorker {
         }
         let classification = assessment.classification
         let verdict = classification.verdict
-        ServiceMetrics.classified(verdict, source: .maildir, seconds: Monotonic.seconds() - started)
+        let seconds = Monotonic.seconds() - started
         let edit = engine.edit(message, inserting: engine.fields(for: classification, reasons: reasons))
         let action = action(for: verdict)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
@@ -447,6 +447,8 @@ final class MailboxWorker {
                 "id": "\(quarantined.id)", "score": "\(Engine.formatScore(classification.score))",
                 "from": "\(quarantined.sender)"])
         }
+        // Counted once done: a change that fails is tried again, and classifies the message again.
+        ServiceMetrics.classified(verdict, source: .maildir, seconds: seconds)
         remember(message, tokens, digest: digest)
         rememberID(tokens.references.own)
         logger.debug("classified", metadata: [
@@ -640,7 +642,10 @@ final class MailboxWorker {
             return nil
         }
         guard let bytes = try result.get() else {
-            ServiceMetrics.passedUnclassified(source: .maildir)
+            // Counted where it would have been classified (`handleInbox`): unseen mail in the INBOX.
+            if entry.folder.name == "INBOX", entry.subdirectory == .new || !entry.name.flags.contains("S") {
+                ServiceMetrics.passedUnclassified(source: .maildir)
+            }
             logger.notice("message larger than \(policy.maxMessageBytes >> 20) MiB left alone",
                           metadata: ["file": "\(entry.path)"])
             try finish(entry, verdict: nil, digest: nil)

@@ -9,7 +9,7 @@ import Synchronization
 /// `GET /metrics` on a loopback TCP port, in Prometheus's text format: what `ServiceMetrics` counted.
 ///
 /// A scrape endpoint and nothing else: another path gets 404, another method 405, each connection answers one
-/// request and closes, requests are kept to 8 KiB of head, a connection that sends nothing for 10 s is closed,
+/// request and closes, a request's head may hold 8 KiB, a connection is closed after 10 s whatever it sends,
 /// and more than `maximumConnections` at once are closed at once: the process's file descriptors are the
 /// milter's and the mailboxes' too. Loopback only (`[metrics] listen`): the counters say how much mail came and went, which is no
 /// business of the network.
@@ -45,19 +45,28 @@ public final class MetricsServer: Service, Sendable {
                 guard admit() else { return channel.close() }
                 channel.closeFuture.whenComplete { [self] _ in connections.withLock { $0 -= 1 } }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
+                    // A whole scrape takes milliseconds; a client trickling bytes must not keep its slot.
+                    channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+                    var limits = NIOHTTPDecoderLimitConfiguration()
+                    limits.maxHeaderFieldSize = 8_192
+                    limits.maxHeaderListSize = 8_192
+                    limits.maxHeaderFieldCount = 64
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: true)
+                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
                     try channel.pipeline.syncOperations.addHandler(ScrapeHandler(registry: registry))
                 }
             }
             .bind(host: host, port: port).get()
         boundAddress.withLock { $0 = channel.localAddress }
+        let shownHost = host.contains(":") ? "[\(host)]" : host
         logger.info("metrics listening",
-                    metadata: ["address": "http://\(host):\(channel.localAddress?.port ?? port)/metrics"])
-        await withGracefulShutdownHandler {
+                    metadata: ["address": "http://\(shownHost):\(channel.localAddress?.port ?? port)/metrics"])
+        // Cancelled too, not only shut down: when another service fails, the group cancels the rest, and waiting
+        // for a graceful shutdown that never comes kept the process alive.
+        await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
     }
@@ -97,7 +106,6 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
 
     let registry: PrometheusCollectorRegistry
     private var status: HTTPResponseStatus?
-    private var headBytes = 0
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -106,11 +114,8 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            headBytes = head.uri.utf8.count + head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
             let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-            if headBytes > 8_192 {
-                status = .requestHeaderFieldsTooLarge
-            } else if path != "/metrics" {
+            if path != "/metrics" {
                 status = .notFound
             } else if head.method != .GET {
                 status = .methodNotAllowed
@@ -127,14 +132,6 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
     /// A request NIO could not parse: its error handler has answered 400 (Connection: close); this closes.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
     }
 
     private func respond(context: ChannelHandlerContext) {

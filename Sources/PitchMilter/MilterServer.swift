@@ -78,9 +78,11 @@ public final class MilterServer: Service, Sendable {
         let channel = try await bind()
         boundAddress.withLock { $0 = channel.localAddress }
         logger.info("milter listening", metadata: ["address": "\(configuration.address)"])
-        await withGracefulShutdownHandler {
+        // Cancelled too: when another service fails, the group cancels the rest, and only waiting for a graceful
+        // shutdown kept the process alive.
+        await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             // Stop taking connections; sessions in the middle of a message finish it.
             channel.close(promise: nil)
         }
@@ -340,14 +342,16 @@ final class SessionRegistry: Sendable {
     private let refused = Counter(label: "pitchfilter_milter_sessions_refused_total")
 
     func admit(_ channel: any Channel, limit: Int) -> Bool {
-        let admitted = state.withLock { state in
-            guard !state.closing, state.channels.count < limit else { return false }
+        enum Admission { case admitted, full, closing }
+        let admission = state.withLock { state -> Admission in
+            guard !state.closing else { return .closing }
+            guard state.channels.count < limit else { return .full }
             state.channels[ObjectIdentifier(channel)] = channel
             open.record(state.channels.count)
-            return true
+            return .admitted
         }
-        if !admitted { refused.increment() }
-        return admitted
+        if admission == .full { refused.increment() }
+        return admission == .admitted
     }
 
     /// Counts a refused connection; returns how many to report when a report is due (the first, then at most once a
