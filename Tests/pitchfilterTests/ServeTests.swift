@@ -178,6 +178,35 @@ import Glibc
         #expect(Self.http(scrape, port: port) == nil)  // gone with the service
     }
 
+    /// Found in review: when one service failed (here the milter, its port taken), the metrics listener waited for
+    /// a graceful shutdown that never came, and `serve` hung instead of exiting for systemd to restart it.
+    @Test func aServiceThatCannotStartStopsTheOthers() throws {
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0
+            }
+        }
+        try #require(listening)
+        let file = try writeConfiguration(mailboxes: [], extra: """
+            [metrics]
+            listen = "127.0.0.1:\(try Self.freePort())"
+            [milter]
+            listen = "inet:127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+
+            """)
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { !process.isRunning })
+        #expect(process.terminationStatus == 1)
+        #expect(text(log).contains("Address already in use"))
+    }
+
     @Test func hangupReloadsAndAnInvalidFileKeepsTheRunningConfiguration() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
