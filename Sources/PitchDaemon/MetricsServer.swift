@@ -85,13 +85,23 @@ public final class MetricsServer: Service, Sendable {
             throw ConfigurationError(key: key, "must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
                 + "found \"\(text)\"")
         }
-        var host = String(text[..<colon])
-        let port = String(text[text.index(after: colon)...])
+        return try LoopbackAddress.check(host: String(text[..<colon]), port: String(text[text.index(after: colon)...]),
+                                         key: key, because: "the counters are nobody else's business")
+    }
+}
+
+/// A TCP listener's host and port, checked to be loopback: what the milter and the metrics accept.
+enum LoopbackAddress {
+    /// "[::1]" taken as "::1" and "localhost" as "127.0.0.1"; `because` says why anything else is refused.
+    static func check(host: String, port: String, key: String,
+                      because reason: String) throws(ConfigurationError) -> (host: String, port: Int) {
+        var host = host
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard ["127.0.0.1", "::1", "localhost"].contains(host) else {
             throw ConfigurationError(key: key, "must listen on loopback (127.0.0.1 or ::1), found \"\(host)\": "
-                + "the counters are nobody else's business")
+                + reason)
         }
+        // Port 0 would listen wherever the kernel chose, and no client would know where.
         guard let number = Int(port), (1...65_535).contains(number) else {
             throw ConfigurationError(key: key, "\"\(port)\" is not a port number (1 to 65535)")
         }

@@ -62,16 +62,9 @@ public struct MilterConfiguration: Sendable, Equatable {
         } else {
             throw ConfigurationError(key: key, "must be inet:HOST:PORT, found \"\(text)\"")
         }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard ["127.0.0.1", "::1", "localhost"].contains(host) else {
-            throw ConfigurationError(key: key, "must listen on loopback (127.0.0.1 or ::1), found \"\(host)\": "
-                + "the milter protocol has no authentication")
-        }
-        // Port 0 would listen wherever the kernel chose, and no MTA would know where.
-        guard let number = Int(port), (1...65_535).contains(number) else {
-            throw ConfigurationError(key: key, "\"\(port)\" is not a port number (1 to 65535)")
-        }
-        return .tcp(host: host == "localhost" ? "127.0.0.1" : host, port: number)
+        let checked = try LoopbackAddress.check(host: host, port: port, key: key,
+                                                because: "the milter protocol has no authentication")
+        return .tcp(host: checked.host, port: checked.port)
     }
 }
 

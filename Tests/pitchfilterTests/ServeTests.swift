@@ -68,21 +68,31 @@ import Glibc
 
     func text(_ log: URL) -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    /// A loopback TCP port nobody listens on now: the system's choice for a socket bound to port 0.
-    static func freePort() throws -> Int {
+    /// A TCP socket bound to a loopback port the system chose, listening if asked, and that port.
+    static func boundSocket(listening: Bool) throws -> (descriptor: Int32, port: Int) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+                bind(descriptor, $0, length) == 0 && (!listening || listen(descriptor, 1) == 0)
+                    && getsockname(descriptor, $0, &length) == 0
             }
         }
-        guard bound else { throw CocoaError(.fileReadUnknown) }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard descriptor >= 0, bound else {
+            close(descriptor)
+            throw CocoaError(.fileReadUnknown)
+        }
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// A loopback TCP port nobody listens on now.
+    static func freePort() throws -> Int {
+        let (descriptor, port) = try boundSocket(listening: false)
+        close(descriptor)
+        return port
     }
 
     /// A TCP connection to 127.0.0.1:`port`, or nil when nothing listens.
@@ -181,23 +191,13 @@ import Glibc
     /// Found in review: when one service failed (here the milter, its port taken), the metrics listener waited for
     /// a graceful shutdown that never came, and `serve` hung instead of exiting for systemd to restart it.
     @Test func aServiceThatCannotStartStopsTheOthers() throws {
-        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (taken, takenPort) = try Self.boundSocket(listening: true)
         defer { close(taken) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(taken, $0, length) == 0 && listen(taken, 1) == 0 && getsockname(taken, $0, &length) == 0
-            }
-        }
-        try #require(listening)
         let file = try writeConfiguration(mailboxes: [], extra: """
             [metrics]
             listen = "127.0.0.1:\(try Self.freePort())"
             [milter]
-            listen = "inet:127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+            listen = "inet:127.0.0.1:\(takenPort)"
 
             """)
         let (process, log) = try start(["serve", "--config", file.path])
