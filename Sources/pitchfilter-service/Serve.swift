@@ -37,6 +37,11 @@ struct Serve: AsyncParsableCommand {
             + "file's [milter] listen.", valueName: "address"))
     var milter: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Show the counters to Prometheus at http://HOST:PORT/metrics, on loopback, instead of the file's [metrics] "
+            + "listen.", valueName: "host:port"))
+    var metrics: String?
+
     @Flag(name: .long, help: "Check the configuration, print what would be watched, and exit (0 valid, 78 not).")
     var check = false
 
@@ -50,7 +55,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
-        let overrides = (maildirs: maildir, db: db, milter: milter)
+        let overrides = (maildirs: maildir, db: db, milter: milter, metrics: metrics)
         let load: @Sendable () throws -> Configuration = {
             var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
             if !overrides.maildirs.isEmpty {
@@ -67,6 +72,10 @@ struct Serve: AsyncParsableCommand {
                 } else {
                     configuration.milter?.address = address
                 }
+            }
+            if let metrics = overrides.metrics {
+                let (host, port) = try MetricsServer.address(metrics, key: "--metrics")
+                configuration.metrics = Configuration.MetricsAddress(host: host, port: port)
             }
             return configuration
         }

@@ -353,6 +353,14 @@ import Glibc
             milter inet:127.0.0.1:8891: hold pitches no, subject tag none
 
             """)
+        // --metrics for a quick start, on loopback only.
+        let quick = try Run.pitchfilter(["serve", "--maildir", root.path + "/one", "--db", root.path + "/db.sqlite",
+                                         "--metrics", "localhost:9641", "--check"])
+        #expect(quick.text.contains("\nmetrics: http://127.0.0.1:9641/metrics\n"))
+        let open = try Run.pitchfilter(["serve", "--maildir", root.path + "/one", "--metrics", "0.0.0.0:9641",
+                                        "--check"])
+        #expect(open.status == 78)
+        #expect(open.stderr.contains("--metrics: must listen on loopback (127.0.0.1 or ::1), found \"0.0.0.0\""))
         // An empty path is refused, not taken for the default or the current directory.
         let empty = try Run.pitchfilter(["serve", "--db", "", "--maildir", root.path + "/one", "--check"])
         #expect(empty.status == 64)
