@@ -167,8 +167,8 @@ struct ValuesCache {
         var status = stat()
         guard !file.contains("\n"), stat(file, &status) == 0 else { return nil }
         path = directory + "/config-values"
-        key = "pitchfilter \(Engine.programVersion) values-\(Self.format) \(status.st_dev) \(status.st_ino) \(status.st_size) "
-            + "\(status.st_ctim.tv_sec).\(status.st_ctim.tv_nsec) \(file)"
+        key = "pitchfilter \(Engine.programVersion) values-\(Self.format) \(status.st_dev) \(status.st_ino) "
+            + "\(status.st_size) \(status.st_ctim.tv_sec).\(status.st_ctim.tv_nsec) \(file)"
     }
 
     /// Changes with what `lines` holds, so that another build of the same version, sharing the cache, never reads

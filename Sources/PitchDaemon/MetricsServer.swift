@@ -11,8 +11,8 @@ import Synchronization
 /// A scrape endpoint and nothing else: another path gets 404, another method 405, each connection answers one
 /// request and closes, a request's head may hold 8 KiB, a connection is closed after 10 s whatever it sends,
 /// and more than `maximumConnections` at once are closed at once: the process's file descriptors are the
-/// milter's and the mailboxes' too. Loopback only (`[metrics] listen`): the counters say how much mail came and went, which is no
-/// business of the network.
+/// milter's and the mailboxes' too. Loopback only (`[metrics] listen`): the counters say how much mail came and
+/// went, which is no business of the network.
 public final class MetricsServer: Service, Sendable {
     public let host: String
     public let port: Int

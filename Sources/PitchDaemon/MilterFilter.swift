@@ -18,9 +18,10 @@ public struct MilterConfiguration: Sendable, Equatable {
     public var holdPitches = false
     /// Put this before the Subject of a pitch ("[PITCH]"); empty: leave the Subject alone.
     public var subjectTag = ""
-    /// Where X-Pitch-Status (or the configured status field) goes. `end` (SMFIR_ADDHEADER) by default: every MTA and milter test tool
-    /// understands it, where SMFIR_INSHEADER is invisible to some (OpenDKIM's miltertest reports it apart from
-    /// added fields). `top` (SMFIR_INSHEADER at index 0) puts it above Received, as `pitchfilter filter` does.
+    /// Where X-Pitch-Status (or the configured status field) goes. `end` (SMFIR_ADDHEADER) by default: every MTA
+    /// and milter test tool understands it, where SMFIR_INSHEADER is invisible to some (OpenDKIM's miltertest
+    /// reports it apart from added fields). `top` (SMFIR_INSHEADER at index 0) puts it above Received, as
+    /// `pitchfilter filter` does.
     public var headerPosition = HeaderPosition.end
     public var maximumSessions = 256
 
@@ -121,8 +122,8 @@ public final class MilterFilter: MilterHandler {
         let configuration = policy.configuration
         var logger = self.logger
         if let queueID = message.envelope.queueID { logger[metadataKey: "queue_id"] = "\(queueID)" }
-        // Whatever happens to the message, a sender's X-Pitch-* fields never go through: only the header's names
-        // are needed for that, and they are all there.
+        // Whatever happens to the message, a sender's copies of our fields never go through: only the header's
+        // names are needed for that, and they are all there.
         let forged = Self.removingForgedFields(message.headerNames, ownFields: policy.ownFields)
         if message.isTruncated {
             ServiceMetrics.passedUnclassified(source: .milter)
@@ -271,7 +272,8 @@ public final class MilterFilter: MilterHandler {
 
     /// Queues what a message leaves to record, and writes the queue if it is due. `outbound`: the recipients of
     /// mail the user sent, and its id.
-    private func remember(_ sighting: TemplateSighting?, id: UInt64?, outbound: (contacts: [String], id: UInt64?)? = nil) {
+    private func remember(_ sighting: TemplateSighting?, id: UInt64?,
+                          outbound: (contacts: [String], id: UInt64?)? = nil) {
         let clock = Monotonic.seconds()
         typealias Batch = (sightings: [TemplateSighting], ids: [UInt64], contacts: [String], outboundIDs: [UInt64])
         let due: Batch? = pending.withLock { queue in

@@ -77,7 +77,8 @@ public struct QuarantineDesk {
         let released: MaildirFolder.Entry
         let sameName = try inbox.entry(unique: entry.name.unique)
         let ownName = try inbox.entry(unique: Self.releaseName(of: record))
-        if let delivered = [sameName, ownName].compactMap({ $0 }).first(where: { Self.isCopy($0, of: record, ownFields: ownFields) }) {
+        if let delivered = [sameName, ownName].compactMap({ $0 })
+            .first(where: { Self.isCopy($0, of: record, ownFields: ownFields) }) {
             // Delivered by a release that was interrupted before it removed the quarantined copy (and perhaps
             // since moved to cur/ by a client): one copy in the INBOX is enough.
             released = delivered

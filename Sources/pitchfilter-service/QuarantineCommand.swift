@@ -52,7 +52,9 @@ struct QuarantineCommand: ParsableCommand {
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report.
             guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
-            if readOnly { return try Stores.openForReading(path).map { QuarantineDesk(store: $0, ownFields: ownFields) } }
+            if readOnly {
+                return try Stores.openForReading(path).map { QuarantineDesk(store: $0, ownFields: ownFields) }
+            }
             return QuarantineDesk(store: try Stores.openForWriting(path), ownFields: ownFields)
         }
 

@@ -97,8 +97,8 @@ struct Eval: ParsableCommand {
             Stores.reportLine("--with-starter: this executable has no starter model for tokenizer \(Tokenizer.identity)")
             throw ExitCode(3)
         }
-        let tokenizer = Tokenizer(signals: Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter)),
-                                  ownFields: try CommandLineConfiguration.ownFieldsForCommand())
+        let signals = Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter))
+        let tokenizer = Tokenizer(signals: signals, ownFields: try CommandLineConfiguration.ownFieldsForCommand())
         var samples: [CrossValidation.Sample] = []
         var failed = 0
         let unreadable = { (error: MailSourceError) in Stores.report(error); failed += 1 }

@@ -12,11 +12,12 @@ import Glibc
 struct Filter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "filter",
-        abstract: "Read one message on standard input and write it to standard output with X-Pitch-Status (or the configured status field) added.",
+        abstract: "Read one message on standard input and write it to standard output with X-Pitch-Status added.",
         discussion: """
             For procmail (":0 fw" then "| pitchfilter filter"), maildrop and Dovecot's Sieve filter. Incoming \
             X-Pitch-* fields (and fields of the names in the configuration's [header]) are removed first, so \
-            senders cannot forge a verdict; every other byte is written back as it came. On any internal failure, or for a message over \(PipeFilter.maxMessageBytes >> 20) MiB, \
+            senders cannot forge a verdict; every other byte is written back as it came. On any internal \
+            failure, or for a message over \(PipeFilter.maxMessageBytes >> 20) MiB, \
             the message is written back unchanged, one line on standard error says why, and the exit status is 0. \
             A non-zero exit status means the message could not be written (the caller then keeps its own copy).
             """)

@@ -70,7 +70,8 @@ enum StarterModelBuilder {
         for (entry, tokens) in zip(entries, tokens) {
             guard case .received(let message, let target) = entry, let tokens else { continue }
             let kept = zip(tokens.texts, tokens.ids).filter { generalizes($0.0) }.map(\.1)
-            _ = try store.train([TrainingItem(digest: MessageDigest.of(message, ownFields: .standard), tokens: kept, target: target)])
+            let digest = MessageDigest.of(message, ownFields: .standard)
+            _ = try store.train([TrainingItem(digest: digest, tokens: kept, target: target)])
         }
         return StarterModel(tokenizerIdentity: Engine.tokenizerIdentity, totals: try store.statistics().totals,
                             tokens: try store.allTokens())
