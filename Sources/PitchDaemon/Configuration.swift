@@ -148,8 +148,7 @@ extension Configuration {
                 throw ConfigurationError(key: "metrics.listen", "missing: HOST:PORT on loopback, such as "
                     + "\"127.0.0.1:9641\"")
             }
-            let (host, port) = try MetricsServer.address(listen, key: "metrics.listen")
-            configuration.metrics = MetricsAddress(host: host, port: port)
+            configuration.metrics = try MetricsServer.address(listen, key: "metrics.listen")
             try metrics.finish()
         }
         if var service = try reader.table("service") {

@@ -533,7 +533,7 @@ final class MailboxWorker {
         if quarantined.state == .held {
             try learn(message, as: .ham)
             try store.apply([.quarantine(quarantined.settled(as: .released, at: Self.now()))])
-            ServiceMetrics.learnedFromUser("ham")
+            ServiceMetrics.learnedFromUser(.ham)
             logger.info("learned as ham: moved out of quarantine", metadata: [
                 "id": "\(quarantined.id)", "to": "\(entry.folder.name)"])
         }
@@ -607,7 +607,7 @@ final class MailboxWorker {
                 sender: Engine.sender(of: message) ?? "", subject: Self.subject(of: message),
                 score: earlier?.score ?? 1, state: .held, at: Self.now())
             try store.apply([.quarantine(held)])
-            ServiceMetrics.learnedFromUser("pitch")
+            ServiceMetrics.learnedFromUser(.pitch)
             logger.info("learned as pitch: moved into quarantine", metadata: ["id": "\(held.id)"])
         }
         try finish(entry, verdict: nil, digest: digest)

@@ -80,13 +80,16 @@ public final class MetricsServer: Service, Sendable {
     }
 
     /// Parses `[metrics] listen`: "127.0.0.1:9641", "[::1]:9641" or "localhost:9641".
-    public static func address(_ text: String, key: String) throws(ConfigurationError) -> (host: String, port: Int) {
+    public static func address(_ text: String,
+                               key: String) throws(ConfigurationError) -> Configuration.MetricsAddress {
         guard let colon = text.lastIndex(of: ":") else {
             throw ConfigurationError(key: key, "must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
                 + "found \"\(text)\"")
         }
-        return try LoopbackAddress.check(host: String(text[..<colon]), port: String(text[text.index(after: colon)...]),
-                                         key: key, because: "the counters are nobody else's business")
+        let checked = try LoopbackAddress.check(host: String(text[..<colon]),
+                                                port: String(text[text.index(after: colon)...]),
+                                                key: key, because: "the counters are nobody else's business")
+        return Configuration.MetricsAddress(host: checked.host, port: checked.port)
     }
 }
 

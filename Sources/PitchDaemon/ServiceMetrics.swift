@@ -39,8 +39,8 @@ enum ServiceMetrics {
     private static let quarantines: [Source: Counter] = Dictionary(uniqueKeysWithValues: Source.allCases.map {
         ($0, Counter(label: "pitchfilter_quarantined_total", dimensions: [("source", $0.rawValue)]))
     })
-    private static let lessons: [String: Counter] = Dictionary(uniqueKeysWithValues: ["pitch", "ham"].map {
-        ($0, Counter(label: "pitchfilter_learned_from_moves_total", dimensions: [("class", $0)]))
+    private static let lessons: [MessageClass: Counter] = Dictionary(uniqueKeysWithValues: MessageClass.allCases.map {
+        ($0, Counter(label: "pitchfilter_learned_from_moves_total", dimensions: [("class", $0.rawValue)]))
     })
     private static let outboundMessages = Counter(label: "pitchfilter_outbound_messages_total")
 
@@ -66,8 +66,8 @@ enum ServiceMetrics {
         quarantines[source]?.increment()
     }
 
-    /// A lesson from the user: a message moved out of quarantine ("ham") or into it ("pitch").
-    static func learnedFromUser(_ lesson: String) {
+    /// A lesson from the user: a message moved out of quarantine (ham) or into it (pitch).
+    static func learnedFromUser(_ lesson: MessageClass) {
         lessons[lesson]?.increment()
     }
 

@@ -74,8 +74,7 @@ struct Serve: AsyncParsableCommand {
                 }
             }
             if let metrics = overrides.metrics {
-                let (host, port) = try MetricsServer.address(metrics, key: "--metrics")
-                configuration.metrics = Configuration.MetricsAddress(host: host, port: port)
+                configuration.metrics = try MetricsServer.address(metrics, key: "--metrics")
             }
             return configuration
         }
