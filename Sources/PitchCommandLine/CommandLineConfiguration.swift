@@ -95,6 +95,11 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         text += "header.status_field=\(ownFields.status)\nheader.reasons_field=\(ownFields.reasons)\n"
         // Field names hold no commas (`OwnFields.problem`).
         text += "header.former_fields=\(ownFields.former.joined(separator: ","))\n"
+        // Tags are one line of printable ASCII (`OwnFields.problem(withSubjectTag:)`); the other is the milter's.
+        text += "header.subject_tag=\(ownFields.subjectTag)\n"
+        if let other = ownFields.subjectTags.first(where: { $0 != ownFields.subjectTag }) {
+            text += "header.other_subject_tag=\(other)\n"
+        }
         return text
     }
 
@@ -114,6 +119,8 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         guard let ownFields = try? OwnFields(status: values["header.status_field"] ?? OwnFields.standard.status,
                                              reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons,
                                              former: former)
+                .withSubjectTag(values["header.subject_tag"] ?? "",
+                                recognising: values["header.other_subject_tag"].map { [$0] } ?? [])
         else { return nil }
         self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons, ownFields: ownFields)
     }
@@ -172,8 +179,8 @@ struct ValuesCache {
     }
 
     /// Changes with what `lines` holds, so that another build of the same version, sharing the cache, never reads
-    /// an answer without the lines it needs (2: the `[header]` names).
-    static let format = 2
+    /// an answer without the lines it needs (2: the `[header]` names; 3: its Subject tags).
+    static let format = 3
 
     func read() -> CommandLineConfiguration? {
         guard case .success(let bytes) = MailSource.readFile(path) else { return nil }

@@ -139,8 +139,10 @@ extension Configuration {
             if let reasons = try classifier.bool("reasons") { configuration.reasons = reasons }
             try classifier.finish()
         }
+        var subjectTag = ""
         if var header = try reader.table("header") {
             configuration.ownFields = try header.ownFields()
+            subjectTag = try header.subjectTag("subject_tag") ?? ""
             try header.finish()
         }
         if var metrics = try reader.table("metrics") {
@@ -180,13 +182,20 @@ extension Configuration {
             if let position = try milter.choice("header_position", of: MilterConfiguration.HeaderPosition.self) {
                 settings.headerPosition = position
             }
-            if let tag = try milter.string("subject_tag") { settings.subjectTag = tag }
+            settings.subjectTag = try milter.subjectTag("subject_tag")
             if let sessions = try milter.integer("max_sessions", in: 1...10_000) { settings.maximumSessions = sessions }
             if let megabytes = try milter.integer("max_message_mib", in: 1...1024) {
                 settings.maximumMessageBytes = megabytes << 20
             }
             try milter.finish()
             configuration.milter = settings
+        }
+        // The milter's own tag, if it has one, is ours too: a message it tagged is read without it.
+        let milterTag = configuration.milter?.subjectTag.map { [$0] } ?? []
+        do {
+            configuration.ownFields = try configuration.ownFields.withSubjectTag(subjectTag, recognising: milterTag)
+        } catch {
+            throw ConfigurationError(key: "header.subject_tag", error.description)  // checked above: not reached
         }
         var defaults = MailboxPolicy()
         if var table = try reader.table("defaults") {
@@ -371,6 +380,15 @@ private struct TableReader {
             throw ConfigurationError(key: path + "sent_folder", "must differ from quarantine_folder")
         }
         return policy
+    }
+
+    /// A Subject tag (`OwnFields.problem(withSubjectTag:)`), or nil when the key is absent.
+    mutating func subjectTag(_ key: String) throws(ConfigurationError) -> String? {
+        guard let tag = try string(key) else { return nil }
+        if let problem = OwnFields.problem(withSubjectTag: tag) {
+            throw ConfigurationError(key: path + key, OwnFields.InvalidName(name: tag, problem: problem).description)
+        }
+        return tag
     }
 
     /// `[header]`: each name checked on its own, under its own key, then the two written against each other.

@@ -16,8 +16,9 @@ public struct MilterConfiguration: Sendable, Equatable {
     public var address: MilterServerConfiguration.Address
     /// Put pitches in Postfix's hold queue (SMFIR_QUARANTINE), where `postqueue`/`postsuper` release them.
     public var holdPitches = false
-    /// Put this before the Subject of a pitch ("[PITCH]"); empty: leave the Subject alone.
-    public var subjectTag = ""
+    /// Put this before the Subject of a pitch ("[PITCH]"); empty: leave the Subject alone; nil: the tag of
+    /// `[header]`, which the pipe filter and the Maildir service put there too.
+    public var subjectTag: String?
     /// Where X-Pitch-Status (or the configured status field) goes. `end` (SMFIR_ADDHEADER) by default: every MTA
     /// and milter test tool understands it, where SMFIR_INSHEADER is invisible to some (OpenDKIM's miltertest
     /// reports it apart from added fields). `top` (SMFIR_INSHEADER at index 0) puts it above Received, as
@@ -184,8 +185,8 @@ public final class MilterFilter: MilterHandler {
         case .end: replies += fields.map { .addHeader(name: $0.name, value: $0.value) }
         }
         if classification.verdict == .pitch {
-            if !configuration.subjectTag.isEmpty,
-               let subject = Self.taggedSubject(parsed, tag: configuration.subjectTag) {
+            let tag = configuration.subjectTag ?? policy.ownFields.subjectTag
+            if !tag.isEmpty, let subject = Self.taggedSubject(parsed, tag: tag) {
                 replies.append(.changeHeader(index: 1, name: "Subject", value: subject))
             }
             if configuration.holdPitches {

@@ -61,14 +61,16 @@ public struct QuarantineDesk {
         return bytes
     }
 
-    /// Moves the message back into the INBOX as it arrived (our header removed) and learns it as ham.
+    /// Moves the message back into the INBOX as it arrived (our header and Subject tag removed) and learns it as
+    /// ham.
     @discardableResult
     public func release(_ id: String) throws -> String {
         let (found, entry) = try releasable(id)
         let record = found
         guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
-        let original = message.edit(removing: ownFields.removalPatterns, inserting: []).pieces(of: message.raw)
+        let original = message.edit(removing: ownFields.removalPatterns, inserting: [],
+                                    subjectTag: ownFields.subjectTagRemoval).pieces(of: message.raw)
         let size = original.reduce(0) { $0 + $1.count }
         let inbox = Maildir(root: record.mailbox).inbox
         // The same unique name it had in the INBOX. The service sees it arrive, finds it in the quarantine's

@@ -249,9 +249,11 @@ public struct Engine: Sendable {
         MessageDigest.of(message, ownFields: ownFields)
     }
 
-    /// The message with our fields (forged ones, or a verdict from before) taken out and `fields` put in.
-    public func edit(_ message: Message, inserting fields: [NewField]) -> HeaderEdit {
-        message.edit(removing: ownFields.removalPatterns, inserting: fields)
+    /// The message with our fields (forged ones, or a verdict from before) taken out and `fields` put in; with
+    /// `taggingSubject` (a pitch), the configured Subject tag in front of its Subject, if there is one.
+    public func edit(_ message: Message, inserting fields: [NewField], taggingSubject: Bool = false) -> HeaderEdit {
+        message.edit(removing: ownFields.removalPatterns, inserting: fields,
+                     subjectTag: taggingSubject ? ownFields.subjectTagging() : .none)
     }
 
     /// The value of X-Pitch-Reasons: the tokens that moved the score most, strongest first, with their

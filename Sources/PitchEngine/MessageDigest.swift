@@ -9,14 +9,15 @@ import Glibc
 /// The identity of a message in the training ledger: SHA-256 over the message as its sender wrote it.
 ///
 /// The same message reaches us in different wrappings: with or without an mbox `From ` line, with CRLF from
-/// Dovecot's Sieve filter or LF from a Maildir, with or without our own fields (`OwnFields`). All of those are
+/// Dovecot's Sieve filter or LF from a Maildir, with or without our own fields and Subject tag (`OwnFields`). All of those are
 /// taken away before hashing, so learning a message from any of them counts once.
 public enum MessageDigest {
     public static func of(_ message: Message, ownFields: OwnFields) -> [UInt8] {
         let start = message.envelope?.upperBound ?? 0
         var context = SHA256_CTX()
         _ = SHA256_Init(&context)
-        for piece in message.edit(removing: ownFields.removalPatterns, inserting: []).pieces(of: message.raw) {
+        let edit = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: ownFields.subjectTagRemoval)
+        for piece in edit.pieces(of: message.raw) {
             let kept = piece.indices.clamped(to: start..<max(start, piece.endIndex))
             piece[kept].withUnsafeBytes { hashDroppingCarriageReturns($0, into: &context) }
         }

@@ -46,6 +46,21 @@ public struct FieldNamePattern: Hashable, Sendable, ExpressibleByStringLiteral {
     }
 }
 
+/// A tag in front of the text of a message's Subject (`subject_tag`, such as "[PITCH]"), put in or taken back.
+///
+/// The tag and one blank go right after the colon of the first Subject field, whatever follows it: "Subject: Hi"
+/// becomes "Subject: [PITCH] Hi", an empty "Subject:" becomes "Subject: [PITCH]", and a Subject folded right
+/// after its colon keeps its folding. So `remove` can take back exactly the bytes `add` put in, and a tagged copy
+/// and the original are the same message to the training ledger.
+public enum SubjectTagEdit: Hashable, Sendable {
+    case none
+    /// Put the tag in, unless the Subject's text starts with it already. A message with no Subject gets none.
+    case add(String)
+    /// Take back what `add` put in for any of these tags: a blank and the tag right after the colon, followed by
+    /// white space, a line break or the end of the value.
+    case remove([String])
+}
+
 /// An edit of a message's top-level header, as a plan over the original bytes: where new fields go and which
 /// fields come out. Every byte outside those stays as it was, line endings included. Pipe filters write
 /// `pieces(of:)` straight to their output, so even a 100 MB message is never copied.
@@ -62,8 +77,11 @@ public struct HeaderEdit: Hashable, Sendable {
     /// message that is one envelope or continuation line with no line break), so a field there would merge into
     /// that line for good. The caller passes such a message on untagged.
     public let insertionSkipped: Bool
-    /// The fields taken out, with their continuation lines and line breaks, in order.
+    /// The fields taken out, with their continuation lines and line breaks, and a Subject tag taken back, in order.
     public let removed: [Range<Int>]
+    /// Where a Subject tag goes (`SubjectTagEdit.add`), and the blank and tag put there; empty for none.
+    public let subjectTagAt: Int
+    public let subjectTagInserted: [UInt8]
     /// True when the message has no line feed at all but carriage returns: its lines end in bare CR, which this
     /// edit (like procmail, Dovecot and Postfix) does not take for line ends. The whole message would be one
     /// header line to us, and taking out a forged field would take the message with it. Nothing is removed or
@@ -73,27 +91,49 @@ public struct HeaderEdit: Hashable, Sendable {
     /// - Parameters:
     ///   - removing: fields to take out, e.g. incoming copies of our own fields, so a sender cannot forge a verdict.
     ///   - inserting: fields to add at the top of the header block, in order.
-    public init(of raw: [UInt8], removing: [FieldNamePattern], inserting: [NewField]) {
+    ///   - subjectTag: a Subject tag to put in or take back.
+    public init(of raw: [UInt8], removing: [FieldNamePattern], inserting: [NewField],
+                subjectTag: SubjectTagEdit = .none) {
         bareCarriageReturns = Self.endsLinesInBareCR(raw)
         guard !bareCarriageReturns else {
             (insertAt, inserted, removed, insertionSkipped) = (0, [], [], !inserting.isEmpty)
+            (subjectTagAt, subjectTagInserted) = (0, [])
             return
         }
-        (insertAt, inserted, removed, insertionSkipped) = raw.withUnsafeBufferPointer { bytes in
+        (insertAt, inserted, removed, insertionSkipped, subjectTagAt, subjectTagInserted) = raw.withUnsafeBufferPointer {
+            bytes in
             var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
             let insertAt = scanner.orphanContinuationEnd
             // The header's own line ending, not that of the envelope line procmail adds (always LF).
             let lineEnding = LineEnding.ofFirstLine(in: bytes, from: scanner.envelopeEnd)
             var removed: [Range<Int>] = []
-            while !removing.isEmpty {
+            var insertion: (at: Int, bytes: [UInt8]) = (0, [])
+            var subjectSeen = subjectTag == .none
+            while !removing.isEmpty || !subjectSeen {
                 while let field = scanner.next() {
                     if removing.contains(where: { $0.matches(bytes, field.nameRange) }) {
                         removed.append(Self.upToBareCRLine(bytes, field.range))
+                    } else if !subjectSeen, Self.subject.matches(bytes, field.nameRange) {
+                        // The first Subject, as the parser reads it; fields past a line that is not one are not it.
+                        subjectSeen = true
+                        switch subjectTag {
+                        case .none: break
+                        case .add(let tag):
+                            if !Self.startsWithTag(bytes, field.valueRange, Array(tag.utf8)) {
+                                insertion = (field.valueRange.lowerBound, [ByteScanning.space] + Array(tag.utf8))
+                            }
+                        case .remove(let tags):
+                            if let length = tags.lazy.compactMap({ Self.addedTagLength(bytes, field.valueRange, $0) })
+                                .first {
+                                removed.append(field.valueRange.lowerBound..<(field.valueRange.lowerBound + length))
+                            }
+                        }
                     }
                 }
+                subjectSeen = true
                 // Dovecot and others keep reading fields past a line that is not one, up to the first empty
                 // line; so must we, or a forged field hidden behind such a line would reach a Sieve script.
-                guard scanner.endedAtNonFieldLine, let stop = scanner.bodyStart else { break }
+                guard !removing.isEmpty, scanner.endedAtNonFieldLine, let stop = scanner.bodyStart else { break }
                 var next = ByteScanning.line(in: bytes, from: stop, to: bytes.count).next
                 // That line may itself be a forgery that only our strict reading refuses: Dovecot compares names
                 // as C strings, so "X-Pitch-Status\0: pitch" is an X-Pitch-Status field to a Sieve script.
@@ -108,8 +148,41 @@ public struct HeaderEdit: Hashable, Sendable {
             }
             let atLineStart = insertAt == 0 || bytes[insertAt - 1] == ByteScanning.lf
             let inserted = atLineStart ? inserting.flatMap { $0.bytes(lineEnding: lineEnding) } : []
-            return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty)
+            return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty, insertion.at, insertion.bytes)
         }
+    }
+
+    private static let subject = FieldNamePattern("Subject")
+
+    /// Whether a Subject's text, after white space and folding, starts with `tag` as a word of its own: tagged
+    /// already, by us or by an earlier filter with the same tag.
+    private static func startsWithTag(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ tag: [UInt8])
+        -> Bool {
+        var start = value.lowerBound
+        while start < value.upperBound, ByteScanning.isWhitespace(bytes[start]) || bytes[start] == ByteScanning.cr
+            || bytes[start] == ByteScanning.lf {
+            start += 1
+        }
+        return hasTag(bytes, at: start, in: value, tag)
+    }
+
+    /// The length of a blank and `tag` at the start of `value`, as `SubjectTagEdit.add` puts them, or nil.
+    private static func addedTagLength(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ tag: String)
+        -> Int? {
+        let tag = Array(tag.utf8)
+        guard !tag.isEmpty, value.count > tag.count, bytes[value.lowerBound] == ByteScanning.space,
+              hasTag(bytes, at: value.lowerBound + 1, in: value, tag) else { return nil }
+        return tag.count + 1
+    }
+
+    /// `tag` at `start`, followed by white space, a line break or the end of `value`.
+    private static func hasTag(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, in value: Range<Int>,
+                               _ tag: [UInt8]) -> Bool {
+        let end = start + tag.count
+        guard !tag.isEmpty, end <= value.upperBound else { return false }
+        for offset in 0..<tag.count where bytes[start + offset] != tag[offset] { return false }
+        return end == value.upperBound || ByteScanning.isWhitespace(bytes[end]) || bytes[end] == ByteScanning.cr
+            || bytes[end] == ByteScanning.lf
     }
 
     /// Whether `raw` has carriage returns and no line feed.
@@ -149,9 +222,20 @@ public struct HeaderEdit: Hashable, Sendable {
     public func pieces(of raw: [UInt8]) -> [ArraySlice<UInt8>] {
         var pieces = [raw[0..<insertAt], inserted[...]]
         var cursor = insertAt
+        // The Subject is never a field taken out, and comes after the top of the header: the tag goes in between.
+        var tagPending = !subjectTagInserted.isEmpty
         for range in removed {
+            if tagPending, subjectTagAt <= range.lowerBound {
+                pieces += [raw[cursor..<subjectTagAt], subjectTagInserted[...]]
+                cursor = subjectTagAt
+                tagPending = false
+            }
             pieces.append(raw[cursor..<range.lowerBound])
             cursor = range.upperBound
+        }
+        if tagPending {
+            pieces += [raw[cursor..<subjectTagAt], subjectTagInserted[...]]
+            cursor = subjectTagAt
         }
         pieces.append(raw[cursor..<raw.count])
         return pieces.filter { !$0.isEmpty }
@@ -169,14 +253,16 @@ public struct HeaderEdit: Hashable, Sendable {
 
 public enum HeaderEditor {
     /// The message with `removing` fields taken out and `inserting` fields added at the top; see `HeaderEdit`.
-    public static func edit(_ raw: [UInt8], removing: [FieldNamePattern], inserting: [NewField]) -> [UInt8] {
-        HeaderEdit(of: raw, removing: removing, inserting: inserting).apply(to: raw)
+    public static func edit(_ raw: [UInt8], removing: [FieldNamePattern], inserting: [NewField],
+                            subjectTag: SubjectTagEdit = .none) -> [UInt8] {
+        HeaderEdit(of: raw, removing: removing, inserting: inserting, subjectTag: subjectTag).apply(to: raw)
     }
 }
 
 extension Message {
     /// The plan for removing and inserting fields in this message; see `HeaderEdit`.
-    public func edit(removing: [FieldNamePattern], inserting: [NewField]) -> HeaderEdit {
-        HeaderEdit(of: raw, removing: removing, inserting: inserting)
+    public func edit(removing: [FieldNamePattern], inserting: [NewField],
+                     subjectTag: SubjectTagEdit = .none) -> HeaderEdit {
+        HeaderEdit(of: raw, removing: removing, inserting: inserting, subjectTag: subjectTag)
     }
 }

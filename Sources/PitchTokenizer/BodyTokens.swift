@@ -59,7 +59,7 @@ extension Tokenizer {
                 urlHosts += words.urlHosts
             }
         }
-        formLetter.emit(header: message.header, to: &out)
+        formLetter.emit(header: message.header, subject: subject(of: message.header), to: &out)
         out.add("links:", Bucket.label(linkCount))
         out.add("imgs:", Bucket.label(imageCount))
         out.add("urls:", Bucket.label(urlHosts.count))

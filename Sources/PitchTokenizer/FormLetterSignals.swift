@@ -73,12 +73,13 @@ struct FormLetterEvidence {
         if wantsBump { quotedAuthorLine = author?.line }
     }
 
-    func emit(header: Header, to out: inout TokenCollector) {
+    /// `subject`: the Subject's text without a tag of ours (`Tokenizer.subject(of:)`).
+    func emit(header: Header, subject: String?, to out: inout TokenCollector) {
         if enabled.contains(.merge) {
             if let greeting { out.add("sig:", greeting) }
-            if placeholder || Self.subjectHasPlaceholder(header) { out.add("sig:", "placeholder") }
+            if placeholder || Self.subjectHasPlaceholder(subject) { out.add("sig:", "placeholder") }
         }
-        if enabled.contains(.thread) { Self.addThreadToken(header, to: &out) }
+        if enabled.contains(.thread) { Self.addThreadToken(header, subject: subject, to: &out) }
         if enabled.contains(.optout), optOut {
             out.add("sig:", Self.isOneToOne(header) ? "optout-personal" : "optout-list")
         }
@@ -171,8 +172,8 @@ struct FormLetterEvidence {
     /// "{{company}} + {{my_company}}", "Quick question, [First Name]": templates fill in the subject too. Only the
     /// unmistakable forms there (`strict`): a subject is short, and "Support {name} in the header (#412)" or
     /// "Fix <organization> in pom.xml" is an issue tracker's, not a merge's.
-    static func subjectHasPlaceholder(_ header: Header) -> Bool {
-        guard var subject = header["subject"] else { return false }
+    static func subjectHasPlaceholder(_ subject: String?) -> Bool {
+        guard var subject else { return false }
         return subject.withUTF8 { containsPlaceholder($0, strict: true) }
     }
 
@@ -517,8 +518,8 @@ struct FormLetterEvidence {
 
     // MARK: - Header
 
-    static func addThreadToken(_ header: Header, to out: inout TokenCollector) {
-        guard let subject = header["subject"] else { return }
+    static func addThreadToken(_ header: Header, subject: String?, to out: inout TokenCollector) {
+        guard let subject else { return }
         let threaded = header["in-reply-to"] != nil || header["references"] != nil
         switch replyPrefix(subject) {
         case .reply?: out.add("sig:", threaded ? "reply-threaded" : "reply-unthreaded")

@@ -1,13 +1,15 @@
 import PitchMessage
 
 /// The names of the header fields pitchfilter writes: `X-Pitch-Status` and `X-Pitch-Reasons`, or what the
-/// configuration's `[header]` calls them (as bogofilter's `spam_header_name` renames X-Bogosity).
+/// configuration's `[header]` calls them (as bogofilter's `spam_header_name` renames X-Bogosity); and the tag a
+/// pitch's Subject gets, if the configuration asks for one (`subject_tag`, as SpamAssassin's `rewrite_header`).
 ///
 /// Whatever their names, these fields are never the message's own. They are no evidence about the sender (the
 /// tokenizer skips them), no part of the message's identity (`MessageDigest`), and an incoming copy is a forgery
 /// that every filter removes. So are fields of the names used before a rename (`former`), which mail tagged then
 /// still carries, and fields named `X-Pitch-*`, whatever the names: a forged `X-Pitch-Status` cannot fool a Sieve
-/// script written for the default.
+/// script written for the default. A Subject tag is no evidence either, nor part of the message's identity: the
+/// tokenizer and the digest read the Subject without it, and a release from the quarantine takes it back.
 public struct OwnFields: Sendable, Equatable {
     /// The verdict field: "pitch, score=0.9973, version=…".
     public let status: String
@@ -19,6 +21,11 @@ public struct OwnFields: Sendable, Equatable {
     /// What the filters remove from an incoming message before they add their own: made once, since every digest
     /// and every edit of every message asks.
     public let removalPatterns: [FieldNamePattern]
+    /// What the pipe filter and the Maildir service put in front of a pitch's Subject; empty for nothing.
+    public private(set) var subjectTag = ""
+    /// Every tag we put in Subjects: `subjectTag`, and the milter's when it has one of its own. Read past by the
+    /// tokenizer, left out of the digest, taken back on release.
+    public private(set) var subjectTags: [String] = []
 
     /// Not checked by `problem(with:)`: every pipe-filter run starts with these, and building the reserved names'
     /// set for them cost it 25 µs (perf, 150 runs). `standardNamesPassTheirOwnChecks` checks them instead, and
@@ -62,6 +69,56 @@ public struct OwnFields: Sendable, Equatable {
         former = []
         lowercasedNames = [status.lowercased(), reasons.lowercased()]
         removalPatterns = Self.patterns(for: [status, reasons])
+    }
+
+    /// The same names with this Subject tag (empty for none), and `others` recognised as tags of ours besides.
+    public func withSubjectTag(_ tag: String, recognising others: [String] = []) throws(InvalidName) -> OwnFields {
+        for candidate in [tag] + others where !candidate.isEmpty {
+            if let problem = Self.problem(withSubjectTag: candidate) {
+                throw InvalidName(name: candidate, problem: problem)
+            }
+        }
+        var fields = self
+        fields.subjectTag = tag
+        fields.subjectTags = []
+        for candidate in [tag] + others where !candidate.isEmpty && !fields.subjectTags.contains(candidate) {
+            fields.subjectTags.append(candidate)
+        }
+        return fields
+    }
+
+    /// How a release or a digest takes our Subject tags back.
+    public var subjectTagRemoval: SubjectTagEdit { subjectTags.isEmpty ? .none : .remove(subjectTags) }
+
+    /// How a filter tags a pitch's Subject: `tag`, or the configured one.
+    public func subjectTagging(_ tag: String? = nil) -> SubjectTagEdit {
+        let tag = tag ?? subjectTag
+        return tag.isEmpty ? .none : .add(tag)
+    }
+
+    /// A Subject's decoded text without a tag of ours in front: what the tokenizer reads.
+    public func untagged(subject: String) -> String {
+        guard !subjectTags.isEmpty else { return subject }
+        var text = Substring(subject)
+        while let first = text.unicodeScalars.first, first == " " || first == "\t" { text = text.dropFirst() }
+        for tag in subjectTags where text.hasPrefix(tag) {
+            let rest = text.dropFirst(tag.count)
+            if let next = rest.unicodeScalars.first, next != " " && next != "\t" { continue }
+            return String(rest)
+        }
+        return subject
+    }
+
+    /// Why `tag` cannot be a Subject tag, or nil when it can. Printable ASCII, since it goes into the header as it
+    /// is (no RFC 2047 encoding), with no blank at either end, which would not survive a client's display, and
+    /// short enough to leave the Subject its room.
+    public static func problem(withSubjectTag tag: String) -> String? {
+        guard tag.utf8.count <= 64 else { return "is longer than 64 characters" }
+        guard tag.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            return "may hold only printable ASCII characters (a header field carries no other bytes unencoded)"
+        }
+        guard tag.utf8.first != 0x20, tag.utf8.last != 0x20 else { return "may not start or end with a blank" }
+        return nil
     }
 
     /// Why `name` cannot name one of our fields, or nil when it can. Incoming fields of that name are removed
@@ -113,6 +170,7 @@ public struct OwnFields: Sendable, Equatable {
         [FieldNamePattern(standardPrefix + "*")] + names.map { FieldNamePattern($0) }
     }
 
+    /// A field name or Subject tag that cannot be ours, and why.
     public struct InvalidName: Error, Equatable, CustomStringConvertible {
         public let name: String
         public let problem: String

@@ -153,9 +153,15 @@ public struct Tokenizer: Sendable {
                              references: ThreadReferences(of: message))
     }
 
+    /// The Subject's text as its sender wrote it: without a tag of ours in front (`OwnFields.untagged`), which
+    /// says what we thought of the message, not what it is.
+    func subject(of header: Header) -> String? {
+        header["subject"].map(ownFields.untagged(subject:))
+    }
+
     /// Words and pairs of a subject.
     func addSubjectTokens(_ header: Header, to out: inout TokenCollector) {
-        guard var subject = header["subject"] else {
+        guard var subject = subject(of: header) else {
             out.add("subj:", "none")
             return
         }

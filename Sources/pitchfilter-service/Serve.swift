@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import PitchCommandLine
 import PitchDaemon
+import PitchTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -97,16 +98,19 @@ struct Serve: AsyncParsableCommand {
             print("configuration valid: database \(databasePath)")
             print("classifier: pitch at \(configuration.cutoffs.pitch) or above, ham at \(configuration.cutoffs.ham) "
                 + "or below")
-            if configuration.ownFields != .standard {
-                print("header fields: \(configuration.ownFields.status), \(configuration.ownFields.reasons)")
+            let ownFields = configuration.ownFields
+            if ownFields.status != OwnFields.standard.status || ownFields.reasons != OwnFields.standard.reasons
+                || !ownFields.former.isEmpty {
+                print("header fields: \(ownFields.status), \(ownFields.reasons)")
             }
+            if !ownFields.subjectTag.isEmpty { print("subject tag: \"\(ownFields.subjectTag)\"") }
             if let metrics = configuration.metrics {
                 let host = metrics.host.contains(":") ? "[\(metrics.host)]" : metrics.host
                 print("metrics: http://\(host):\(metrics.port)/metrics")
             }
             if let milter = configuration.milter {
                 print("milter \(milter.address): hold pitches \(milter.holdPitches ? "yes" : "no"), subject tag "
-                    + (milter.subjectTag.isEmpty ? "none" : "\"\(milter.subjectTag)\""))
+                    + Self.describe(tag: milter.subjectTag ?? ownFields.subjectTag))
             }
             for mailbox in configuration.mailboxes {
                 let policy = mailbox.policy
@@ -132,6 +136,11 @@ struct Serve: AsyncParsableCommand {
             logger.critical("stopped: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// A Subject tag as `--check` shows it.
+    static func describe(tag: String) -> String {
+        tag.isEmpty ? "none" : "\"\(tag)\""
     }
 
     /// The service may change directory; a relative path given on the command line means the caller's.

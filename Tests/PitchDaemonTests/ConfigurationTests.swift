@@ -114,6 +114,11 @@ import Testing
         ("[metrics]\nlisten = \"9641\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
             + "found \"9641\""),
         ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\""),
+        ("[header]\nsubject_tag = \" [PITCH]\"", "header.subject_tag: \" [PITCH]\" may not start or end with a blank"),
+        ("[milter]\nlisten = \"inet:127.0.0.1:8891\"\nsubject_tag = \"[PITCH]\\r\\nBcc: x@example.com\"",
+         "milter.subject_tag: \"[PITCH]\r\nBcc: x@example.com\" may hold only printable ASCII characters (a header "
+            + "field carries no other bytes unencoded)"),
+        ("[header]\nsubject_tag = 1", "header.subject_tag: must be a string"),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
         #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }
@@ -122,6 +127,32 @@ import Testing
         } catch {
             #expect(error.description == message)
         }
+    }
+
+    /// `[header] subject_tag` is every path's; the milter's own, when it has one, is used by the milter and
+    /// recognised as ours everywhere.
+    @Test func theSubjectTagIsEveryPathsUnlessTheMilterHasItsOwn() throws {
+        let shared = try Configuration.parse("""
+            [header]
+            subject_tag = "[PITCH]"
+            [milter]
+            listen = "inet:127.0.0.1:8891"
+            """, file: "test.toml")
+        #expect(shared.ownFields.subjectTag == "[PITCH]" && shared.ownFields.subjectTags == ["[PITCH]"])
+        #expect(shared.milter?.subjectTag == nil)
+        let own = try Configuration.parse("""
+            [header]
+            subject_tag = "[PITCH]"
+            [milter]
+            listen = "inet:127.0.0.1:8891"
+            subject_tag = "*COLD*"
+            """, file: "test.toml")
+        #expect(own.ownFields.subjectTag == "[PITCH]" && own.ownFields.subjectTags == ["[PITCH]", "*COLD*"])
+        #expect(own.milter?.subjectTag == "*COLD*")
+        let milterOnly = try Configuration.parse("[milter]\nlisten = \"inet:127.0.0.1:8891\"\nsubject_tag = \"*COLD*\"",
+                                                 file: "test.toml")
+        #expect(milterOnly.ownFields.subjectTag == "" && milterOnly.ownFields.subjectTags == ["*COLD*"])
+        #expect(try Configuration.parse("", file: "test.toml").ownFields == .standard)
     }
 
     @Test(arguments: [

@@ -593,6 +593,44 @@ import Testing
         #expect(Array(second[(end + 1)...]) == another)
     }
 
+    /// `[header] subject_tag`: the quarantined pitch's Subject carries the tag, a release gives the message back
+    /// exactly as it came, and it is learned once. A pitch tagged where it is gets it too; ham does not.
+    @Test func theSubjectTagIsWrittenAndTakenOffAgain() throws {
+        let tagging = try OwnFields.standard.withSubjectTag("[PITCH]")
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker(ownFields: tagging)
+        worker.scanAll(shouldStop: { false })
+        let held = try #require(try files(maildir.folder(".Pitches")).values.first)
+        let lineEnd = try #require(held.firstIndex(of: 0x0A))
+        #expect(String(decoding: held[..<lineEnd], as: UTF8.self).hasPrefix("X-Pitch-Status: pitch, score="))
+        let original = String(decoding: Self.pitch, as: UTF8.self)
+        let subject = "\nSubject: Photorealistic renders for your projects\n"
+        #expect(original.contains(subject))
+        #expect(String(decoding: held[(lineEnd + 1)...], as: UTF8.self)
+            == original.replacingOccurrences(of: subject, with: "\nSubject: [PITCH] Photorealistic renders for your projects\n"))
+
+        let desk = QuarantineDesk(store: store, ownFields: tagging)
+        try desk.release(try #require(try desk.list().first?.entry.id))
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+
+        // Tagged where it is: the pitch policy "tag" leaves it in the INBOX with the tag; ham keeps its Subject.
+        var policy = MailboxPolicy()
+        (policy.onPitch, policy.onUnsure, policy.onHam) = (.tag, .tag, .tag)
+        worker.update(policy: policy, cutoffs: Cutoffs(pitch: 0.5, ham: 0.2)!, reasons: false, ownFields: tagging)
+        let another = try Array(Data(contentsOf: Self.samples.appendingPathComponent("pitch/h-p-010.eml")))
+        try deliver(another, "2.M1P1Q1.test")
+        try deliver(Self.ham, "3.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        let inbox = try files(maildir.inbox)
+        let second = String(decoding: try #require(inbox["new/2.M1P1Q1.test"]), as: UTF8.self)
+        #expect(second.hasPrefix("X-Pitch-Status: pitch, score="), "\(second.prefix(80))")
+        #expect(second.contains("\nSubject: [PITCH] "))
+        let third = String(decoding: try #require(inbox["new/3.M1P1Q1.test"]), as: UTF8.self)
+        #expect(third.hasPrefix("X-Pitch-Status: ") && !third.hasPrefix("X-Pitch-Status: pitch"), "\(third.prefix(80))")
+        #expect(!third.contains("[PITCH]"))
+    }
+
     /// Found in review: a release stopped after its INBOX delivery, which the service then learned and marked
     /// released, could not be finished, and left the message in both folders. Found by an audit: and no command
     /// showed it any more. The service finishes it: the quarantined copy goes.

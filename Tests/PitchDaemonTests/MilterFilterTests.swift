@@ -111,7 +111,7 @@ import Testing
         return MilterMessage(envelope: envelope, bytes: bytes, headerNames: [], isTruncated: false, size: bytes.count)
     }
 
-    func filter(hold: Bool = true, tag: String = "[PITCH]", cutoffs: Cutoffs = .standard, reasons: Bool = false,
+    func filter(hold: Bool = true, tag: String? = "[PITCH]", cutoffs: Cutoffs = .standard, reasons: Bool = false,
                 position: MilterConfiguration.HeaderPosition = .end) throws -> (MilterFilter, String) {
         var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.holdPitches = hold
@@ -168,6 +168,24 @@ import Testing
             return
         }
         #expect(value.hasPrefix("unsure, score=0.9"))
+    }
+
+    /// Without a tag of its own, the milter uses `[header] subject_tag`, as the other paths do; its own wins.
+    @Test func theMilterTagsWithTheHeaderTableTagUnlessItHasItsOwn() async throws {
+        let (filter, _) = try filter(hold: false, tag: nil)
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).count == 1)
+        var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        let tagging = try OwnFields.standard.withSubjectTag("[PITCH]")
+        filter.update(configuration: configuration, cutoffs: .standard, reasons: false, ownFields: tagging)
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).last
+            == .changeHeader(index: 1, name: "Subject", value: "[PITCH] Photorealistic renders for your projects"))
+        configuration.subjectTag = "*COLD*"
+        filter.update(configuration: configuration, cutoffs: .standard, reasons: false, ownFields: tagging)
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).last
+            == .changeHeader(index: 1, name: "Subject", value: "*COLD* Photorealistic renders for your projects"))
+        configuration.subjectTag = ""
+        filter.update(configuration: configuration, cutoffs: .standard, reasons: false, ownFields: tagging)
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).count == 1)
     }
 
     /// `[classifier]` cutoffs reach the milter's verdicts: above every score, the pitch is only unsure, so it is

@@ -41,6 +41,17 @@ import Testing
         #expect(MessageDigest.of(tagged, ownFields: .standard) != MessageDigest.of(plain, ownFields: .standard))
     }
 
+    /// A copy with our Subject tag is the message it was: a pitch trained from the quarantine and again from a
+    /// backup counts once. Without the tag configured, the tag is the sender's text.
+    @Test func ourSubjectTagIsNotPartOfTheDigest() throws {
+        let tagging = try OwnFields.standard.withSubjectTag("[PITCH]")
+        let plain = Message(bytes: Array("From: a@example.com\r\nSubject: hi\r\n\r\nHello\r\n".utf8))
+        let tagged = Message(bytes: Array("X-Pitch-Status: pitch\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n".utf8))
+        #expect(MessageDigest.of(tagged, ownFields: tagging) == MessageDigest.of(plain, ownFields: tagging))
+        #expect(MessageDigest.of(plain, ownFields: tagging) == MessageDigest.of(plain, ownFields: .standard))
+        #expect(MessageDigest.of(tagged, ownFields: .standard) != MessageDigest.of(plain, ownFields: .standard))
+    }
+
     /// Every database's ledger holds these digests, so the bytes hashed may never change: only a CR right before an
     /// LF is dropped. Golden values: SHA-256 of the expected bytes, from `sha256sum`.
     @Test(arguments: [

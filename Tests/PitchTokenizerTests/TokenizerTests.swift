@@ -1,3 +1,4 @@
+import Foundation
 import PitchMessage
 @testable import PitchTokenizer
 import Testing
@@ -227,6 +228,60 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
     }
 
     /// `standard` skips the checks at every start, so they run here.
+    /// A Subject tag of ours is what we thought of the message, not what its sender wrote: the tagged copy gives the
+    /// same tokens as the original, signals that read the Subject's start included ("Re:" without a thread). With
+    /// no tag configured, the same text is the sender's.
+    @Test func ourSubjectTagIsNotRead() throws {
+        let tagging = Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]", recognising: ["*COLD*"]))
+        func texts(_ tokenizer: Tokenizer, _ text: String) -> [String] {
+            tokenizer.tokenize(Message(bytes: Array(text.utf8)), keepingTexts: true).texts
+        }
+        let plain = "From: a@x.example\nSubject: Re: {{first_name}}, quick question\n\nHi ,\nbody text\n"
+        for tag in ["[PITCH]", "*COLD*"] {
+            let tagged = plain.replacingOccurrences(of: "Subject: ", with: "Subject: \(tag) ")
+            #expect(texts(tagging, tagged) == texts(tagging, plain))
+        }
+        #expect(texts(tagging, plain).contains("sig:reply-unthreaded"))
+        #expect(texts(tagging, plain).contains("sig:placeholder"))
+        let tagged = plain.replacingOccurrences(of: "Subject: ", with: "Subject: [PITCH] ")
+        #expect(texts(Tokenizer(), tagged).contains("subj:pitch"))
+        #expect(!texts(Tokenizer(), tagged).contains("sig:reply-unthreaded"))
+    }
+
+    @Test(arguments: [
+        ("[PITCH]", nil),
+        ("*** COLD PITCH ***", nil),
+        ("", nil),
+        (" [PITCH]", "may not start or end with a blank"),
+        ("[PITCH] ", "may not start or end with a blank"),
+        ("[PITCH]\n", "may hold only printable ASCII characters"),
+        ("[PITCH]\t", "may hold only printable ASCII characters"),
+        ("[Kaltakquise ✉]", "may hold only printable ASCII characters"),
+        (String(repeating: "x", count: 65), "is longer than 64 characters"),
+    ] as [(String, String?)])
+    func subjectTagsAreChecked(tag: String, problem: String?) {
+        let found = OwnFields.problem(withSubjectTag: tag)
+        if let problem {
+            #expect(found?.hasPrefix(problem) == true, "\(found ?? "nil")")
+        } else {
+            #expect(found == nil)
+        }
+    }
+
+    @Test(arguments: [
+        ("[PITCH] Quick question", " Quick question"),
+        ("  [PITCH]\tQuick question", "\tQuick question"),
+        ("[PITCH]", ""),
+        ("[PITCH]Quick", "[PITCH]Quick"),
+        ("Quick [PITCH] question", "Quick [PITCH] question"),
+        ("*COLD* hello", " hello"),
+    ])
+    func theTokenizerReadsTheSubjectWithoutOurTag(subject: String, read: String) throws {
+        let fields = try OwnFields.standard.withSubjectTag("[PITCH]", recognising: ["*COLD*"])
+        #expect(fields.untagged(subject: subject) == read)
+        #expect(OwnFields.standard.untagged(subject: subject) == subject)
+    }
+
     @Test func standardNamesPassTheirOwnChecks() {
         #expect(OwnFields.problem(with: OwnFields.standard.status) == nil)
         #expect(OwnFields.problem(with: OwnFields.standard.reasons) == nil)

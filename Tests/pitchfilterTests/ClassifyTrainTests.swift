@@ -764,6 +764,65 @@ import Testing
         #expect(stats.text.contains("\nlearned messages: 1\n"), "\(stats.text)")
     }
 
+    /// `[header] subject_tag`: a pitch's Subject gets the tag and every other byte stays; ham is left alone; and a
+    /// tagged copy, trained or classified, is the message it was.
+    @Test func theFileCanTagAPitchsSubject() throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("pitchfilter.toml", """
+            [header]
+            subject_tag = "[PITCH]"
+            """)
+        let environment = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        let db = scratch.path("pitchfilter.sqlite")
+        let run = try Run.pitchfilter(["filter", "--db", db], stdin: bytes, environment: environment)
+        #expect(run.status == 0)
+        let lines = run.stdout.split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false)
+        #expect(String(decoding: lines[0], as: UTF8.self).hasPrefix("X-Pitch-Status: pitch, score=0.9999, "))
+        let expected = String(decoding: bytes, as: UTF8.self)
+            .replacingOccurrences(of: "\nSubject: Re: quick question\n", with: "\nSubject: [PITCH] Re: quick question\n")
+        #expect(expected != String(decoding: bytes, as: UTF8.self))
+        #expect(Array(lines[1]) == Array(expected.utf8))
+
+        // Filtered again, it is tagged once.
+        let again = try Run.pitchfilter(["filter", "--db", db], stdin: run.stdout, environment: environment)
+        #expect(again.stdout.split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false)[1] == lines[1])
+
+        // Ham keeps its Subject.
+        let ham = Array(ClassifyTrainTests.ham.utf8)
+        let hamRun = try Run.pitchfilter(["filter", "--db", db], stdin: ham, environment: environment)
+        #expect(hamRun.text.contains("\nSubject: Re: lunch on Friday\n"))
+        #expect(!hamRun.text.contains("[PITCH]"))
+
+        // The tagged copy scores as the original did, and is learned as the same message.
+        let tagged = try scratch.write("tagged.eml", String(decoding: run.stdout, as: UTF8.self))
+        let plain = try scratch.write("plain.eml", String(decoding: bytes, as: UTF8.self))
+        let scores = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), plain, tagged],
+                                         environment: environment)
+        let verdicts = scores.text.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+        #expect(verdicts.count == 2 && verdicts[0] == verdicts[1], "\(scores.text)")
+        for file in [plain, tagged] {
+            #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", file], environment: environment).status == 0)
+        }
+        let stats = try Run.pitchfilter(["stats", "--db", db], environment: environment)
+        #expect(stats.text.contains("\nlearned messages: 1\n"), "\(stats.text)")
+    }
+
+    /// A tag that cannot go into a header as it is stops the commands under its key; the mail still goes through.
+    @Test func aSubjectTagThatCannotBeWrittenIsRefused() throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[Kaltakquise \u{2709}]\"\n")
+        let environment = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        let run = try Run.pitchfilter(["classify", Self.coldPitch], environment: environment)
+        #expect(run.status == 3)
+        #expect(run.stderr.contains("header.subject_tag: \"[Kaltakquise \u{2709}]\" may hold only printable ASCII"),
+                "\(run.stderr)")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        let filtered = try Run.pitchfilter(["filter", "--db", scratch.path("db.sqlite")], stdin: bytes,
+                                           environment: environment)
+        #expect(filtered.status == 0 && filtered.stdout == bytes)
+    }
+
     /// A broken file: the commands say which key and exit 3; the pipe filter passes the message through.
     @Test func aBrokenFileStopsTheCommandsButNotTheMail() throws {
         let scratch = try Scratch()
