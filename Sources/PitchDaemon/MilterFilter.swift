@@ -271,12 +271,14 @@ public final class MilterFilter: MilterHandler {
     static let recordingBusyMilliseconds: Int32 = 100
     static let maximumWaiting = 10_000
 
+    /// What one write records.
+    private typealias Batch = (sightings: [TemplateSighting], ids: [UInt64], contacts: [String], outboundIDs: [UInt64])
+
     /// Queues what a message leaves to record, and writes the queue if it is due. `outbound`: the recipients of
     /// mail the user sent, and its id.
     private func remember(_ sighting: TemplateSighting?, id: UInt64?,
                           outbound: (contacts: [String], id: UInt64?)? = nil) {
         let clock = Monotonic.seconds()
-        typealias Batch = (sightings: [TemplateSighting], ids: [UInt64], contacts: [String], outboundIDs: [UInt64])
         let due: Batch? = pending.withLock { queue in
             if let sighting { queue.sightings.append(sighting) }
             if let id { queue.ids.append(id) }
@@ -288,32 +290,12 @@ public final class MilterFilter: MilterHandler {
             queue.count += 1
             guard !queue.writing,
                   queue.urgent || queue.count >= Self.batch || clock - queue.lastWrite >= 0.5 else { return nil }
-            defer {
-                queue.sightings = []
-                queue.ids = []
-                queue.contacts = []
-                queue.outboundIDs = []
-                queue.urgent = false
-                queue.count = 0
-                queue.lastWrite = clock
-                queue.writing = true
-            }
-            return (queue.sightings, queue.ids, queue.contacts, queue.outboundIDs)
+            return Self.take(&queue, at: clock)
         }
         guard let due else { return }
         var failure: (any Error)?
         do {
-            let recorder = try openRecorder()
-            let added = try recorder.inOneWrite {
-                let seconds = Int64(time(nil))
-                let added = try recorder.addContacts(due.contacts, source: .sent, at: seconds)
-                try Engine.remember(due.sightings, in: recorder)
-                try recorder.rememberMessageIDs(due.ids + due.outboundIDs, at: seconds,
-                                                expireBefore: seconds - MessageIDWindow.seconds)
-                return added
-            }
-            if added > 0 { logger.debug("learned correspondents from outbound mail", metadata: ["new": "\(added)"]) }
-            recorder.checkpointIfLarge()
+            try write(due, through: try openRecorder())
         } catch {
             failure = error
         }
@@ -334,6 +316,69 @@ public final class MilterFilter: MilterHandler {
         } else {
             logger.debug("template sightings, message ids or recipients not recorded: \(failure)")
         }
+    }
+
+    /// Everything queued, leaving the queue empty and marked as being written.
+    private static func take(_ queue: inout Pending, at clock: Double) -> Batch {
+        defer {
+            queue.sightings = []
+            queue.ids = []
+            queue.contacts = []
+            queue.outboundIDs = []
+            queue.urgent = false
+            queue.count = 0
+            queue.lastWrite = clock
+            queue.writing = true
+        }
+        return (queue.sightings, queue.ids, queue.contacts, queue.outboundIDs)
+    }
+
+    /// One write transaction for a batch.
+    private func write(_ batch: Batch, through recorder: SQLiteTokenStore) throws {
+        let added = try recorder.inOneWrite {
+            let seconds = Int64(time(nil))
+            let added = try recorder.addContacts(batch.contacts, source: .sent, at: seconds)
+            try Engine.remember(batch.sightings, in: recorder)
+            try recorder.rememberMessageIDs(batch.ids + batch.outboundIDs, at: seconds,
+                                            expireBefore: seconds - MessageIDWindow.seconds)
+            return added
+        }
+        if added > 0 { logger.debug("learned correspondents from outbound mail", metadata: ["new": "\(added)"]) }
+        recorder.checkpointIfLarge()
+    }
+
+    /// How long the last write, as the service stops, waits for another process's lock: what it holds is lost
+    /// after it, and systemd gives a stopping service 90 s.
+    static let finalBusyMilliseconds: Int32 = 10_000
+
+    /// The server has stopped and its sessions are gone: what waits in memory is written now (outbound mail's
+    /// recipients kept through failed writes, and the last half second's sightings and ids), waiting up to
+    /// `finalBusyMilliseconds` for a `train` run's lock.
+    public func finish() async {
+        // A decision that outlived the server's grace period may still be writing its batch: it finishes first.
+        for _ in 0..<200 where pending.withLock({ $0.writing }) { try? await Task.sleep(for: .milliseconds(50)) }
+        let due: Batch? = pending.withLock { queue in
+            guard !queue.writing, !(queue.sightings.isEmpty && queue.ids.isEmpty && queue.contacts.isEmpty
+                                    && queue.outboundIDs.isEmpty) else { return nil }
+            return Self.take(&queue, at: Monotonic.seconds())
+        }
+        guard let due else { return }
+        do {
+            let recorder = try openRecorder()
+            recorder.setBusyTimeout(milliseconds: Self.finalBusyMilliseconds)
+            defer { recorder.setBusyTimeout(milliseconds: Self.recordingBusyMilliseconds) }
+            try write(due, through: recorder)
+            if !due.contacts.isEmpty {
+                logger.info("outbound mail's recipients recorded as the milter stopped",
+                            metadata: ["recipients": "\(due.contacts.count)"])
+            }
+        } catch where due.contacts.isEmpty && due.outboundIDs.isEmpty {
+            logger.debug("stopping: template sightings and message ids not recorded: \(error)")
+        } catch {
+            logger.warning("stopping: outbound mail's recipients could not be recorded and are lost: \(error)",
+                           metadata: ["recipients": "\(due.contacts.count)"])
+        }
+        pending.withLock { $0.writing = false }
     }
 
     /// The connection the batches are written through, with `recordingBusyMilliseconds`; opened with the store's.

@@ -14,6 +14,13 @@ public protocol MilterHandler: Sendable {
     /// The changes to make before the message is accepted (header fields, quarantine); [] for none. Must not
     /// fail: on any internal trouble, return [] and the message goes on untouched.
     func decide(_ message: MilterMessage) async -> [MilterReply]
+    /// Called once when the server has stopped and its sessions are closed: the place to write what the
+    /// handler keeps in memory. Nothing by default.
+    func finish() async
+}
+
+extension MilterHandler {
+    public func finish() async {}
 }
 
 public struct MilterServerConfiguration: Sendable {
@@ -88,6 +95,7 @@ public final class MilterServer: Service, Sendable {
         }
         await sessions.closeWhenIdle(grace: configuration.shutdownGrace)
         if case .unix(let path, _) = configuration.address { unlink(path) }
+        await handler.finish()
         logger.info("milter stopped")
     }
 

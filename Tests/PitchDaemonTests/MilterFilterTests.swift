@@ -307,6 +307,27 @@ import Testing
         #expect(try reader.knowsAny(of: [id]) == true)
     }
 
+    /// Recipients kept in memory through failed writes were lost when the service stopped: the milter's end
+    /// writes them, waiting for a `train` run's lock longer than a batch does.
+    @Test func outboundRecipientsStillWaitingAreWrittenAsTheMilterStops() async throws {
+        let (filter, path) = try filter(hold: false, tag: "")
+        _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))  // the database now exists
+        let release = try Self.holdWriteLock(path)
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
+        let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        // The lock goes a second into the last write, well inside its wait.
+        let releasing = Task.detached {
+            try await Task.sleep(for: .seconds(1))
+            release()
+        }
+        await filter.finish()
+        try await releasing.value
+        #expect(try reader.allContacts().map(\.address)
+            == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
+        // Nothing left, nothing written twice.
+        await filter.finish()
+    }
+
     @Test func aTruncatedMessageIsLeftAlone() async throws {
         let (filter, _) = try filter()
         var message = try Self.milterMessage("pitch/h-p-003.eml")

@@ -18,10 +18,14 @@ import Testing
         }
     }
 
-    /// Tags every message after 100 ms, counting the decisions and how many ran at once.
+    /// Tags every message after 100 ms, counting the decisions and how many ran at once, and the calls of
+    /// `finish` with the decisions made by then.
     final class Overlaps: MilterHandler {
-        struct Counts { var running = 0, most = 0, decided = 0 }
+        struct Counts { var running = 0, most = 0, decided = 0, finishedAfter: [Int] = [] }
         let counts = Mutex(Counts())
+        func finish() async {
+            counts.withLock { $0.finishedAfter.append($0.decided) }
+        }
         func decide(_ message: MilterMessage) async -> [MilterReply] {
             counts.withLock { $0.running += 1; $0.most = max($0.most, $0.running) }
             try? await Task.sleep(for: .milliseconds(100))
@@ -58,6 +62,21 @@ import Testing
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
         }
+    }
+
+    /// The handler's `finish` runs once, after the last session's decision: what it writes then is complete.
+    @Test func theHandlerFinishesOnceAfterTheLastDecision() async throws {
+        let handler = Overlaps()
+        try await withServer(handler) { port, _ in
+            _ = try await blocking {
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                defer { client.quit() }
+                return try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
+            }
+            #expect(handler.counts.withLock { $0.finishedAfter } == [])
+        }
+        #expect(handler.counts.withLock { $0.finishedAfter } == [1])
     }
 
     @Test func aMessageIsTaggedAndAccepted() async throws {
