@@ -95,11 +95,8 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         text += "header.status_field=\(ownFields.status)\nheader.reasons_field=\(ownFields.reasons)\n"
         // Field names hold no commas (`OwnFields.problem`).
         text += "header.former_fields=\(ownFields.former.joined(separator: ","))\n"
-        // Tags are one line of printable ASCII (`OwnFields.problem(withSubjectTag:)`); the other is the milter's.
+        // A tag is one line of printable ASCII (`OwnFields.problem(withSubjectTag:)`).
         text += "header.subject_tag=\(ownFields.subjectTag)\n"
-        if let other = ownFields.subjectTags.first(where: { $0 != ownFields.subjectTag }) {
-            text += "header.other_subject_tag=\(other)\n"
-        }
         return text
     }
 
@@ -119,8 +116,7 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         guard let ownFields = try? OwnFields(status: values["header.status_field"] ?? OwnFields.standard.status,
                                              reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons,
                                              former: former)
-                .withSubjectTag(values["header.subject_tag"] ?? "",
-                                recognising: values["header.other_subject_tag"].map { [$0] } ?? [])
+                .withSubjectTag(values["header.subject_tag"] ?? "")
         else { return nil }
         self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons, ownFields: ownFields)
     }

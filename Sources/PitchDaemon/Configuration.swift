@@ -190,10 +190,8 @@ extension Configuration {
             try milter.finish()
             configuration.milter = settings
         }
-        // The milter's own tag, if it has one, is ours too: a message it tagged is read without it.
-        let milterTag = configuration.milter?.subjectTag.map { [$0] } ?? []
         do {
-            configuration.ownFields = try configuration.ownFields.withSubjectTag(subjectTag, recognising: milterTag)
+            configuration.ownFields = try configuration.ownFields.withSubjectTag(subjectTag)
         } catch {
             throw ConfigurationError(key: "header.subject_tag", error.description)  // checked above: not reached
         }

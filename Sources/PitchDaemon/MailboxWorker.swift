@@ -400,8 +400,7 @@ final class MailboxWorker {
         let classification = assessment.classification
         let verdict = classification.verdict
         let seconds = Monotonic.seconds() - started
-        let edit = engine.edit(message, inserting: engine.fields(for: classification, reasons: reasons),
-                               taggingSubject: verdict == .pitch)
+        let edit = engine.edit(message, for: classification, reasons: reasons)
         let action = action(for: verdict)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
         let size = pieces.reduce(0) { $0 + $1.count }

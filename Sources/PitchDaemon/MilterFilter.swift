@@ -178,17 +178,17 @@ public final class MilterFilter: MilterHandler {
         }
         ServiceMetrics.classified(classification.verdict, source: .milter, seconds: Monotonic.seconds() - started)
         var replies: [MilterReply] = []
-        let fields = engine.fields(for: classification, reasons: reasons)
+        let tagging = engine.subjectTagEdit(for: parsed, verdict: classification.verdict, tag: configuration.subjectTag)
+        let subject = Self.subjectValue(parsed, after: tagging)
+        let tagged = subject != nil && parsed.tagsSubject(tagging)
+        let fields = engine.fields(for: classification, reasons: reasons, taggedWith: tagged ? tagging.add : nil)
         switch configuration.headerPosition {
         // Inserted at index 0 in reverse, so that they read in order at the top.
         case .top: replies += fields.reversed().map { .insertHeader(index: 0, name: $0.name, value: $0.value) }
         case .end: replies += fields.map { .addHeader(name: $0.name, value: $0.value) }
         }
+        if let subject { replies.append(.changeHeader(index: 1, name: "Subject", value: subject)) }
         if classification.verdict == .pitch {
-            let tag = configuration.subjectTag ?? policy.ownFields.subjectTag
-            if !tag.isEmpty, let subject = Self.taggedSubject(parsed, tag: tag) {
-                replies.append(.changeHeader(index: 1, name: "Subject", value: subject))
-            }
             if configuration.holdPitches {
                 let score = Engine.formatScore(classification.score)
                 replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(score)"))
@@ -220,12 +220,13 @@ public final class MilterFilter: MilterHandler {
         return deletions.reversed()
     }
 
-    /// The Subject with the tag in front, keeping its folding (the MTA wants bare LF between lines), or nil to
-    /// leave it as it is: already tagged, or bytes a reply could not give back unchanged (8-bit text that is not
-    /// UTF-8, which raw legacy mailers send, and a CR that does not end a line).
-    static func taggedSubject(_ message: Message, tag: String) -> String? {
-        guard let field = message.header.first(named: "Subject") else { return nil }
-        let raw = message.raw[field.valueRange]
+    /// The first Subject's new value after `edit` (a tag of an earlier run taken back, this run's put in), as
+    /// SMFIR_CHGHEADER sends it: the raw value with its leading blank, so that with SMFIP_HDR_LEADSPC the MTA
+    /// writes exactly the bytes `HeaderEdit` would, and taking the tag back later gives the original. Nil when
+    /// nothing changes, or where a reply could not give the rest back byte for byte (bytes that are not UTF-8,
+    /// which raw legacy mailers send, and a CR that does not end a line).
+    static func subjectValue(_ message: Message, after edit: SubjectTagEdit) -> String? {
+        guard let raw = message.subjectValue(after: edit) else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(raw.count)
         for index in raw.indices {
@@ -235,12 +236,9 @@ public final class MilterFilter: MilterHandler {
             }
             bytes.append(raw[index])
         }
-        guard var value = String(validating: bytes, as: UTF8.self) else { return nil }
-        while value.hasPrefix(" ") || value.hasPrefix("\t") { value.removeFirst() }
-        if value.hasSuffix("\n") { value.removeLast() }
-        guard !value.hasPrefix(tag) else { return nil }
-        // An empty Subject, or one whose text starts on a folded line, gets no blank of its own before it.
-        return value.isEmpty || value.hasPrefix("\n") ? tag + value : tag + " " + value
+        guard let value = String(validating: bytes, as: UTF8.self) else { return nil }
+        // An empty value would delete the field.
+        return value.isEmpty ? " " : value
     }
 
     /// Template sightings, message ids and outbound mail's recipients waiting to be written: one write
@@ -259,6 +257,8 @@ public final class MilterFilter: MilterHandler {
         var lastWrite = 0.0
         /// A decision is writing a batch: no other starts one, and no other waits for it.
         var writing = false
+        /// `finish` has run: a decision later than that writes what it leaves at once, since nothing else will.
+        var finished = false
         /// When a failure to record outbound recipients was last logged: a `train` run holding the lock for
         /// minutes would otherwise log one line per attempt.
         var lastFailureLogged = -Double.infinity
@@ -288,8 +288,8 @@ public final class MilterFilter: MilterHandler {
                 queue.urgent = true
             }
             queue.count += 1
-            guard !queue.writing,
-                  queue.urgent || queue.count >= Self.batch || clock - queue.lastWrite >= 0.5 else { return nil }
+            guard !queue.writing, queue.finished || queue.urgent || queue.count >= Self.batch
+                || clock - queue.lastWrite >= 0.5 else { return nil }
             return Self.take(&queue, at: clock)
         }
         guard let due else { return }
@@ -302,6 +302,7 @@ public final class MilterFilter: MilterHandler {
         let logFailure = pending.withLock { queue in
             queue.writing = false
             guard failure != nil, !due.contacts.isEmpty || !due.outboundIDs.isEmpty else { return false }
+            if queue.finished { return true }  // nothing will retry it
             // Put back in front of what came meanwhile; retried when the next batch is due, not by every message.
             queue.contacts = Array((due.contacts + queue.contacts).suffix(Self.maximumWaiting))
             queue.outboundIDs = Array((due.outboundIDs + queue.outboundIDs).suffix(Self.maximumWaiting))
@@ -353,15 +354,28 @@ public final class MilterFilter: MilterHandler {
 
     /// The server has stopped and its sessions are gone: what waits in memory is written now (outbound mail's
     /// recipients kept through failed writes, and the last half second's sightings and ids), waiting up to
-    /// `finalBusyMilliseconds` for a `train` run's lock.
+    /// `finalBusyMilliseconds` for a `train` run's lock. On the thread pool, as every SQLite call.
     public func finish() async {
-        // A decision that outlived the server's grace period may still be writing its batch: it finishes first.
-        for _ in 0..<200 where pending.withLock({ $0.writing }) { try? await Task.sleep(for: .milliseconds(50)) }
-        let due: Batch? = pending.withLock { queue in
-            guard !queue.writing, !(queue.sightings.isEmpty && queue.ids.isEmpty && queue.contacts.isEmpty
-                                    && queue.outboundIDs.isEmpty) else { return nil }
-            return Self.take(&queue, at: Monotonic.seconds())
+        do {
+            try await pool.runIfActive { [self] in finishNow() }
+        } catch {
+            logger.warning("stopping: what the milter kept in memory was not recorded: \(error)")
         }
+    }
+
+    private func finishNow() {
+        // A decision that outlived the server's grace period may still be writing its batch (a lock waits at most
+        // `recordingBusyMilliseconds`): it goes first. Slept through, since cancellation would cut a task's sleep.
+        let deadline = Monotonic.seconds() + 5
+        while pending.withLock({ $0.writing }), Monotonic.seconds() < deadline { usleep(20_000) }
+        let (due, stillWriting): (Batch?, Bool) = pending.withLock { queue in
+            queue.finished = true
+            guard !queue.writing else { return (nil, true) }
+            guard !(queue.sightings.isEmpty && queue.ids.isEmpty && queue.contacts.isEmpty
+                    && queue.outboundIDs.isEmpty) else { return (nil, false) }
+            return (Self.take(&queue, at: Monotonic.seconds()), false)
+        }
+        if stillWriting { logger.warning("stopping: a decision is still writing its batch; it may be lost") }
         guard let due else { return }
         do {
             let recorder = try openRecorder()

@@ -69,8 +69,9 @@ public struct QuarantineDesk {
         let record = found
         guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
-        let original = message.edit(removing: ownFields.removalPatterns, inserting: [],
-                                    subjectTag: ownFields.subjectTagRemoval).pieces(of: message.raw)
+        let untagging = SubjectTagEdit(remove: ownFields.recordedSubjectTag(in: message.header))
+        let original = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: untagging)
+            .pieces(of: message.raw)
         let size = original.reduce(0) { $0 + $1.count }
         let inbox = Maildir(root: record.mailbox).inbox
         // The same unique name it had in the INBOX. The service sees it arrive, finds it in the quarantine's

@@ -232,9 +232,12 @@ public struct Engine: Sendable {
     }
 
     /// The fields a message is tagged with: X-Pitch-Status, and X-Pitch-Reasons when asked for (or the names
-    /// `[header]` gives them).
-    public func fields(for classification: Classification, reasons: Bool) -> [NewField] {
-        var fields = [NewField(name: ownFields.status, value: Self.statusValue(classification))]
+    /// `[header]` gives them). `taggedWith`: the Subject tag the message goes out with, recorded in the status
+    /// field (`OwnFields.taggedMarker`) so that whoever reads the message can take back exactly that.
+    public func fields(for classification: Classification, reasons: Bool, taggedWith tag: String? = nil)
+        -> [NewField] {
+        let marker = tag.map { OwnFields.taggedMarker + $0 } ?? ""
+        var fields = [NewField(name: ownFields.status, value: Self.statusValue(classification) + marker)]
         if reasons, let value = Self.reasonsValue(classification) {
             fields.append(NewField(name: ownFields.reasons, value: value))
         }
@@ -249,11 +252,20 @@ public struct Engine: Sendable {
         MessageDigest.of(message, ownFields: ownFields)
     }
 
-    /// The message with our fields (forged ones, or a verdict from before) taken out and `fields` put in; with
-    /// `taggingSubject` (a pitch), the configured Subject tag in front of its Subject, if there is one.
-    public func edit(_ message: Message, inserting fields: [NewField], taggingSubject: Bool = false) -> HeaderEdit {
-        message.edit(removing: ownFields.removalPatterns, inserting: fields,
-                     subjectTag: taggingSubject ? ownFields.subjectTagging() : .none)
+    /// What happens to the Subject of a message classified so: the tag our status field says an earlier run put
+    /// in is taken back, and a pitch gets `tag` (the configured one unless given; none if empty).
+    public func subjectTagEdit(for message: Message, verdict: Verdict, tag: String? = nil) -> SubjectTagEdit {
+        SubjectTagEdit(remove: ownFields.recordedSubjectTag(in: message.header),
+                       add: verdict == .pitch ? tag ?? ownFields.subjectTag : nil)
+    }
+
+    /// The message as it goes out: our fields (forged ones, or a verdict from before) and the Subject tag they
+    /// record taken out, this verdict's fields put in, and for a pitch the configured Subject tag.
+    public func edit(_ message: Message, for classification: Classification, reasons: Bool) -> HeaderEdit {
+        let tagging = subjectTagEdit(for: message, verdict: classification.verdict)
+        let fields = fields(for: classification, reasons: reasons,
+                            taggedWith: message.tagsSubject(tagging) ? tagging.add : nil)
+        return message.edit(removing: ownFields.removalPatterns, inserting: fields, subjectTag: tagging)
     }
 
     /// The value of X-Pitch-Reasons: the tokens that moved the score most, strongest first, with their

@@ -16,7 +16,8 @@ public enum MessageDigest {
         let start = message.envelope?.upperBound ?? 0
         var context = SHA256_CTX()
         _ = SHA256_Init(&context)
-        let edit = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: ownFields.subjectTagRemoval)
+        let untagging = SubjectTagEdit(remove: ownFields.recordedSubjectTag(in: message.header))
+        let edit = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: untagging)
         for piece in edit.pieces(of: message.raw) {
             let kept = piece.indices.clamped(to: start..<max(start, piece.endIndex))
             piece[kept].withUnsafeBytes { hashDroppingCarriageReturns($0, into: &context) }

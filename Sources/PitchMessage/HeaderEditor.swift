@@ -46,19 +46,73 @@ public struct FieldNamePattern: Hashable, Sendable, ExpressibleByStringLiteral {
     }
 }
 
-/// A tag in front of the text of a message's Subject (`subject_tag`, such as "[PITCH]"), put in or taken back.
+/// A tag in front of the text of a message's Subject (`subject_tag`, such as "[PITCH]"): one put in by an earlier
+/// run taken back, and this run's put in.
 ///
-/// The tag and one blank go right after the colon of the first Subject field, whatever follows it: "Subject: Hi"
-/// becomes "Subject: [PITCH] Hi", an empty "Subject:" becomes "Subject: [PITCH]", and a Subject folded right
-/// after its colon keeps its folding. So `remove` can take back exactly the bytes `add` put in, and a tagged copy
-/// and the original are the same message to the training ledger.
-public enum SubjectTagEdit: Hashable, Sendable {
-    case none
-    /// Put the tag in, unless the Subject's text starts with it already. A message with no Subject gets none.
-    case add(String)
-    /// Take back what `add` put in for any of these tags: a blank and the tag right after the colon, followed by
-    /// white space, a line break or the end of the value.
-    case remove([String])
+/// Both are a blank and the tag right after the colon of the first Subject field: "Subject: Hi" becomes
+/// "Subject: [PITCH] Hi", an empty "Subject:" becomes "Subject: [PITCH]", and a Subject folded right after its
+/// colon keeps its folding. A Subject whose text starts right at the colon ("Subject:Hi") is not tagged: the tag
+/// would need a blank after it that the original did not have, and could not be taken back exactly. So taking a
+/// tag back gives the original bytes, and a tagged copy and the original are the same message to the training
+/// ledger. Which tag an earlier run put in is recorded in our status field (`tagged=`), not guessed from the text,
+/// so a sender's own "[PITCH]" stays theirs.
+public struct SubjectTagEdit: Hashable, Sendable {
+    /// The tag an earlier run put in, to take back: a blank and the tag right after the colon, followed by white
+    /// space, a line break or the end of the value. Left alone if it is not there.
+    public var remove: String?
+    /// The tag to put in.
+    public var add: String?
+
+    public init(remove: String? = nil, add: String? = nil) {
+        self.remove = remove.flatMap { $0.isEmpty ? nil : $0 }
+        self.add = add.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public static let none = SubjectTagEdit()
+
+    /// For the first Subject's value: the bytes to take back, and where the new tag goes.
+    func plan(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>) -> (removed: Range<Int>?, insertAt: Int?) {
+        var removed: Range<Int>?
+        if let remove, Self.hasTag(bytes, value, Array(remove.utf8)) {
+            removed = value.lowerBound..<(value.lowerBound + 1 + remove.utf8.count)
+        }
+        guard add != nil else { return (removed, nil) }
+        // After the old tag (if it goes) what follows is a blank, a line break or nothing.
+        let textAtColon = removed == nil && !value.isEmpty && !ByteScanning.isWhitespace(bytes[value.lowerBound])
+            && bytes[value.lowerBound] != ByteScanning.cr && bytes[value.lowerBound] != ByteScanning.lf
+        return (removed, textAtColon ? nil : value.lowerBound)
+    }
+
+    /// A blank and `tag` at the start of `value`, followed by white space, a line break or the end.
+    private static func hasTag(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ tag: [UInt8]) -> Bool {
+        let end = value.lowerBound + 1 + tag.count
+        guard !tag.isEmpty, end <= value.upperBound, bytes[value.lowerBound] == ByteScanning.space else {
+            return false
+        }
+        for offset in 0..<tag.count where bytes[value.lowerBound + 1 + offset] != tag[offset] { return false }
+        return end == value.upperBound || ByteScanning.isWhitespace(bytes[end]) || bytes[end] == ByteScanning.cr
+            || bytes[end] == ByteScanning.lf
+    }
+}
+
+extension Message {
+    /// Whether `edit` puts its tag into this message's Subject, as `HeaderEdit` would: the status field says so
+    /// (`tagged=`) only when it does.
+    public func tagsSubject(_ edit: SubjectTagEdit) -> Bool {
+        guard edit.add != nil, let field = header.first(named: "Subject") else { return false }
+        return raw.withUnsafeBufferPointer { edit.plan($0, field.valueRange).insertAt != nil }
+    }
+
+    /// The first Subject's value with `edit` made, as raw bytes; nil when there is no Subject or nothing changes.
+    /// For the milter, which replaces a field's value rather than editing bytes.
+    public func subjectValue(after edit: SubjectTagEdit) -> ArraySlice<UInt8>? {
+        guard edit != .none, let field = header.first(named: "Subject") else { return nil }
+        let (removed, insertAt) = raw.withUnsafeBufferPointer { edit.plan($0, field.valueRange) }
+        guard removed != nil || insertAt != nil else { return nil }
+        let rest = raw[(removed?.upperBound ?? field.valueRange.lowerBound)..<field.valueRange.upperBound]
+        if let add = edit.add, insertAt != nil { return ([ByteScanning.space] + Array(add.utf8) + rest)[...] }
+        return rest
+    }
 }
 
 /// An edit of a message's top-level header, as a plan over the original bytes: where new fields go and which
@@ -116,17 +170,10 @@ public struct HeaderEdit: Hashable, Sendable {
                     } else if !subjectSeen, Self.subject.matches(bytes, field.nameRange) {
                         // The first Subject, as the parser reads it; fields past a line that is not one are not it.
                         subjectSeen = true
-                        switch subjectTag {
-                        case .none: break
-                        case .add(let tag):
-                            if !Self.startsWithTag(bytes, field.valueRange, Array(tag.utf8)) {
-                                insertion = (field.valueRange.lowerBound, [ByteScanning.space] + Array(tag.utf8))
-                            }
-                        case .remove(let tags):
-                            if let length = tags.lazy.compactMap({ Self.addedTagLength(bytes, field.valueRange, $0) })
-                                .first {
-                                removed.append(field.valueRange.lowerBound..<(field.valueRange.lowerBound + length))
-                            }
+                        let plan = subjectTag.plan(bytes, field.valueRange)
+                        if let range = plan.removed { removed.append(range) }
+                        if let at = plan.insertAt, let add = subjectTag.add {
+                            insertion = (at, [ByteScanning.space] + Array(add.utf8))
                         }
                     }
                 }
@@ -153,37 +200,6 @@ public struct HeaderEdit: Hashable, Sendable {
     }
 
     private static let subject = FieldNamePattern("Subject")
-
-    /// Whether a Subject's text, after white space and folding, starts with `tag` as a word of its own: tagged
-    /// already, by us or by an earlier filter with the same tag.
-    private static func startsWithTag(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ tag: [UInt8])
-        -> Bool {
-        var start = value.lowerBound
-        while start < value.upperBound, ByteScanning.isWhitespace(bytes[start]) || bytes[start] == ByteScanning.cr
-            || bytes[start] == ByteScanning.lf {
-            start += 1
-        }
-        return hasTag(bytes, at: start, in: value, tag)
-    }
-
-    /// The length of a blank and `tag` at the start of `value`, as `SubjectTagEdit.add` puts them, or nil.
-    private static func addedTagLength(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ tag: String)
-        -> Int? {
-        let tag = Array(tag.utf8)
-        guard !tag.isEmpty, value.count > tag.count, bytes[value.lowerBound] == ByteScanning.space,
-              hasTag(bytes, at: value.lowerBound + 1, in: value, tag) else { return nil }
-        return tag.count + 1
-    }
-
-    /// `tag` at `start`, followed by white space, a line break or the end of `value`.
-    private static func hasTag(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, in value: Range<Int>,
-                               _ tag: [UInt8]) -> Bool {
-        let end = start + tag.count
-        guard !tag.isEmpty, end <= value.upperBound else { return false }
-        for offset in 0..<tag.count where bytes[start + offset] != tag[offset] { return false }
-        return end == value.upperBound || ByteScanning.isWhitespace(bytes[end]) || bytes[end] == ByteScanning.cr
-            || bytes[end] == ByteScanning.lf
-    }
 
     /// Whether `raw` has carriage returns and no line feed.
     static func endsLinesInBareCR(_ raw: [UInt8]) -> Bool {

@@ -21,11 +21,9 @@ public struct OwnFields: Sendable, Equatable {
     /// What the filters remove from an incoming message before they add their own: made once, since every digest
     /// and every edit of every message asks.
     public let removalPatterns: [FieldNamePattern]
-    /// What the pipe filter and the Maildir service put in front of a pitch's Subject; empty for nothing.
+    /// What the pipe filter, the Maildir service and the milter (unless it has its own) put in front of a pitch's
+    /// Subject; empty for nothing.
     public private(set) var subjectTag = ""
-    /// Every tag we put in Subjects: `subjectTag`, and the milter's when it has one of its own. Read past by the
-    /// tokenizer, left out of the digest, taken back on release.
-    public private(set) var subjectTags: [String] = []
 
     /// Not checked by `problem(with:)`: every pipe-filter run starts with these, and building the reserved names'
     /// set for them cost it 25 µs (perf, 150 runs). `standardNamesPassTheirOwnChecks` checks them instead, and
@@ -71,42 +69,59 @@ public struct OwnFields: Sendable, Equatable {
         removalPatterns = Self.patterns(for: [status, reasons])
     }
 
-    /// The same names with this Subject tag (empty for none), and `others` recognised as tags of ours besides.
-    public func withSubjectTag(_ tag: String, recognising others: [String] = []) throws(InvalidName) -> OwnFields {
-        for candidate in [tag] + others where !candidate.isEmpty {
-            if let problem = Self.problem(withSubjectTag: candidate) {
-                throw InvalidName(name: candidate, problem: problem)
-            }
-        }
+    /// The same names with this Subject tag (empty for none).
+    public func withSubjectTag(_ tag: String) throws(InvalidName) -> OwnFields {
+        if let problem = Self.problem(withSubjectTag: tag) { throw InvalidName(name: tag, problem: problem) }
         var fields = self
         fields.subjectTag = tag
-        fields.subjectTags = []
-        for candidate in [tag] + others where !candidate.isEmpty && !fields.subjectTags.contains(candidate) {
-            fields.subjectTags.append(candidate)
-        }
         return fields
     }
 
-    /// How a release or a digest takes our Subject tags back.
-    public var subjectTagRemoval: SubjectTagEdit { subjectTags.isEmpty ? .none : .remove(subjectTags) }
+    /// How the status field records the Subject tag it went in with: `pitch, score=…, version=…, tagged=[PITCH]`.
+    /// Last, since the tag may hold anything printable.
+    public static let taggedMarker = ", tagged="
 
-    /// How a filter tags a pitch's Subject: `tag`, or the configured one.
-    public func subjectTagging(_ tag: String? = nil) -> SubjectTagEdit {
-        let tag = tag ?? subjectTag
-        return tag.isEmpty ? .none : .add(tag)
+    /// The tag our status field says was put in front of the Subject (`taggedMarker`), if it says so. Whoever
+    /// reads the message takes back exactly that: the tokenizer, the digest, a release, and a filter that
+    /// classifies the message again. The text alone cannot say it: a sender may write "[PITCH]" too, and the
+    /// configured tag may have changed since.
+    public func recordedSubjectTag(in header: Header) -> String? {
+        for field in header.fields where isStatusField(header, field) {
+            let value = header.unfoldedValue(of: field)
+            guard let tag = Self.tag(after: Array(Self.taggedMarker.utf8), in: value) else { continue }
+            return tag
+        }
+        return nil
     }
 
-    /// A Subject's decoded text without a tag of ours in front: what the tokenizer reads.
-    public func untagged(subject: String) -> String {
-        guard !subjectTags.isEmpty else { return subject }
+    /// The status field under any of its names: configured, former, or the standard one.
+    private func isStatusField(_ header: Header, _ field: HeaderField) -> Bool {
+        header.field(field, isNamed: status) || header.field(field, isNamed: Self.standard.status)
+            || former.contains { header.field(field, isNamed: $0) }
+    }
+
+    private static func tag(after marker: [UInt8], in value: ArraySlice<UInt8>) -> String? {
+        guard value.count > marker.count else { return nil }
+        var start = value.startIndex
+        while start + marker.count < value.endIndex {
+            if value[start..<(start + marker.count)].elementsEqual(marker) {
+                let tag = String(decoding: value[(start + marker.count)...], as: UTF8.self)
+                return !tag.isEmpty && problem(withSubjectTag: tag) == nil ? tag : nil
+            }
+            start += 1
+        }
+        return nil
+    }
+
+    /// A Subject's decoded text without the tag recorded as ours (`recordedSubjectTag`): what the tokenizer reads.
+    public static func untagged(subject: String, recorded tag: String?) -> String {
+        guard let tag else { return subject }
         var text = Substring(subject)
         while let first = text.unicodeScalars.first, first == " " || first == "\t" { text = text.dropFirst() }
-        for tag in subjectTags where text.hasPrefix(tag) {
-            let rest = text.dropFirst(tag.count)
-            if let next = rest.unicodeScalars.first, next != " " && next != "\t" { continue }
-            return String(rest)
-        }
-        return subject
+        guard text.hasPrefix(tag) else { return subject }
+        let rest = text.dropFirst(tag.count)
+        if let next = rest.unicodeScalars.first, next != " " && next != "\t" { return subject }
+        return String(rest)
     }
 
     /// Why `tag` cannot be a Subject tag, or nil when it can. Printable ASCII, since it goes into the header as it

@@ -153,10 +153,11 @@ public struct Tokenizer: Sendable {
                              references: ThreadReferences(of: message))
     }
 
-    /// The Subject's text as its sender wrote it: without a tag of ours in front (`OwnFields.untagged`), which
-    /// says what we thought of the message, not what it is.
+    /// The Subject's text as its sender wrote it: without the tag our status field says we put in front
+    /// (`OwnFields.recordedSubjectTag`), which says what we thought of the message, not what it is.
     func subject(of header: Header) -> String? {
-        header["subject"].map(ownFields.untagged(subject:))
+        guard let subject = header["subject"] else { return nil }
+        return OwnFields.untagged(subject: subject, recorded: ownFields.recordedSubjectTag(in: header))
     }
 
     /// Words and pairs of a subject.

@@ -143,8 +143,7 @@ enum PipeFilter {
         let (tokens, assessment) = try store.map {
             try $0.withSnapshot { try engine.tokensAndAssessment(of: message, explaining: reasons) }
         } ?? engine.tokensAndAssessment(of: message, explaining: reasons)
-        let edit = engine.edit(message, inserting: engine.fields(for: assessment.classification, reasons: reasons),
-                               taggingSubject: assessment.classification.verdict == .pitch)
+        let edit = engine.edit(message, for: assessment.classification, reasons: reasons)
         if edit.bareCarriageReturns { throw PassThrough("lines end in bare CR, not LF or CRLF") }
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
         let sighting = engine.templateSighting(of: message, tokens)

@@ -134,7 +134,7 @@ import Testing
         #expect(replies.count == 3)
         #expect(Self.status(replies)?.hasPrefix("pitch, score=0.9") == true)
         #expect(replies[1] == .changeHeader(index: 1, name: "Subject",
-                                            value: "[PITCH] Photorealistic renders for your projects"))
+                                            value: " [PITCH] Photorealistic renders for your projects"))
         guard case .quarantine(let reason) = replies[2] else {
             Issue.record("not held: \(replies)")
             return
@@ -154,7 +154,7 @@ import Testing
         let replies = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml"))
         #expect(replies.count == 3)
         #expect(replies.dropFirst().first == .changeHeader(index: 1, name: "Subject",
-                                                          value: "[PITCH] Photorealistic renders for your projects"))
+                                                          value: " [PITCH] Photorealistic renders for your projects"))
         filter.update(configuration: configuration, cutoffs: Cutoffs(pitch: 1, ham: 0.2)!, reasons: false,
                       ownFields: .standard)
         #expect(Self.status(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")))?
@@ -178,11 +178,11 @@ import Testing
         let tagging = try OwnFields.standard.withSubjectTag("[PITCH]")
         filter.update(configuration: configuration, cutoffs: .standard, reasons: false, ownFields: tagging)
         #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).last
-            == .changeHeader(index: 1, name: "Subject", value: "[PITCH] Photorealistic renders for your projects"))
+            == .changeHeader(index: 1, name: "Subject", value: " [PITCH] Photorealistic renders for your projects"))
         configuration.subjectTag = "*COLD*"
         filter.update(configuration: configuration, cutoffs: .standard, reasons: false, ownFields: tagging)
         #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).last
-            == .changeHeader(index: 1, name: "Subject", value: "*COLD* Photorealistic renders for your projects"))
+            == .changeHeader(index: 1, name: "Subject", value: " *COLD* Photorealistic renders for your projects"))
         configuration.subjectTag = ""
         filter.update(configuration: configuration, cutoffs: .standard, reasons: false, ownFields: tagging)
         #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml")).count == 1)
@@ -357,26 +357,45 @@ import Testing
         #expect(await noDatabase.decide(message) == forged)
     }
 
-    /// The Subject with the tag, or nil where a reply could not give the rest back byte for byte.
+    /// The Subject's value with the tag, as SMFIR_CHGHEADER sends it (raw, its leading blank included, so the MTA
+    /// writes the bytes `HeaderEdit` would), or nil where a reply could not give the rest back byte for byte.
     @Test(arguments: [
-        ("Subject: Quick question\r\n", "[PITCH] Quick question"),
-        ("Subject: Caf\u{E9} call\r\n", "[PITCH] Caf\u{E9} call"),
-        ("Subject: =?utf-8?q?caf=C3=A9?= call\r\n", "[PITCH] =?utf-8?q?caf=C3=A9?= call"),
-        ("Subject: one\r\n two\r\n", "[PITCH] one\n two"),
-        ("Subject:\r\n\tquick call\r\n", "[PITCH]\n\tquick call"),
-        ("Subject:\r\n", "[PITCH]"),
-        ("Subject: [PITCH] again\r\n", nil),
+        ("Subject: Quick question\r\n", " [PITCH] Quick question"),
+        ("Subject: Caf\u{E9} call\r\n", " [PITCH] Caf\u{E9} call"),
+        ("Subject: =?utf-8?q?caf=C3=A9?= call\r\n", " [PITCH] =?utf-8?q?caf=C3=A9?= call"),
+        ("Subject: one\r\n two\r\n", " [PITCH] one\n two"),
+        ("Subject:\r\n\tquick call\r\n", " [PITCH]\n\tquick call"),
+        ("Subject:\r\n", " [PITCH]"),
+        ("Subject:\tTabbed\r\n", " [PITCH]\tTabbed"),
+        ("Subject: [PITCH] again\r\n", " [PITCH] [PITCH] again"),
+        ("Subject:NoBlank\r\n", nil),
         ("Subject: quick\rcall\r\n", nil),
         ("From: a@example.org\r\n", nil),
     ] as [(String, String?)])
     func subjectTags(header: String, tagged: String?) {
         let message = Message(bytes: Array((header + "\r\nBody\r\n").utf8))
-        #expect(MilterFilter.taggedSubject(message, tag: "[PITCH]") == tagged)
+        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]")) == tagged)
     }
 
     /// Latin-1 bytes (not UTF-8) as a raw legacy mailer sends them: left alone, not turned into U+FFFD.
     @Test func aSubjectThatIsNotUTF8IsNotTagged() {
         let message = Message(bytes: Array("Subject: Caf".utf8) + [0xE9] + Array(" call\r\n\r\nBody\r\n".utf8))
-        #expect(MilterFilter.taggedSubject(message, tag: "[PITCH]") == nil)
+        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]")) == nil)
+    }
+
+    /// A message tagged upstream (or a sender's forged status field that says so): the tag it records goes with
+    /// the field, and the status the milter adds records only a tag it put in.
+    @Test func aRecordedTagIsTakenBackWithItsField() async throws {
+        let (filter, _) = try filter(hold: false, tag: "[PITCH]")
+        let original = try Self.milterMessage("ham/h-h-001.eml")
+        let bytes = Array(String(decoding: original.bytes, as: UTF8.self).replacingOccurrences(
+            of: "\nSubject: Re: Q2", with: "\nSubject: [OLD] Re: Q2").utf8)
+        var tagged = original
+        tagged.bytes = Array("X-Pitch-Status: pitch, score=0.99, version=x, tagged=[OLD]\r\n".utf8) + bytes
+        tagged.headerNames = ["X-Pitch-Status"] + original.headerNames
+        let replies = await filter.decide(tagged)
+        #expect(replies.first == .changeHeader(index: 1, name: "X-Pitch-Status", value: ""))
+        #expect(replies.contains(.changeHeader(index: 1, name: "Subject", value: " Re: Q2 pallet rates Leeds-Glasgow")))
+        #expect(!replies.contains { if case .addHeader(_, let value) = $0 { value.contains("tagged=") } else { false } })
     }
 }

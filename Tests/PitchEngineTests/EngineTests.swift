@@ -42,14 +42,41 @@ import Testing
     }
 
     /// A copy with our Subject tag is the message it was: a pitch trained from the quarantine and again from a
-    /// backup counts once. Without the tag configured, the tag is the sender's text.
-    @Test func ourSubjectTagIsNotPartOfTheDigest() throws {
-        let tagging = try OwnFields.standard.withSubjectTag("[PITCH]")
+    /// backup counts once, whatever the configured tag is by then. A tag our status field does not record is the
+    /// sender's text.
+    @Test func ourRecordedSubjectTagIsNotPartOfTheDigest() throws {
         let plain = Message(bytes: Array("From: a@example.com\r\nSubject: hi\r\n\r\nHello\r\n".utf8))
-        let tagged = Message(bytes: Array("X-Pitch-Status: pitch\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n".utf8))
-        #expect(MessageDigest.of(tagged, ownFields: tagging) == MessageDigest.of(plain, ownFields: tagging))
-        #expect(MessageDigest.of(plain, ownFields: tagging) == MessageDigest.of(plain, ownFields: .standard))
-        #expect(MessageDigest.of(tagged, ownFields: .standard) != MessageDigest.of(plain, ownFields: .standard))
+        let tagged = Message(bytes: Array(
+            "X-Pitch-Status: pitch, score=0.99, version=x, tagged=[PITCH]\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n".utf8))
+        let unrecorded = Message(bytes: Array(
+            "X-Pitch-Status: pitch, score=0.99, version=x\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n".utf8))
+        for fields in [OwnFields.standard, try OwnFields.standard.withSubjectTag("*OTHER*")] {
+            #expect(MessageDigest.of(tagged, ownFields: fields) == MessageDigest.of(plain, ownFields: fields))
+            #expect(MessageDigest.of(unrecorded, ownFields: fields) != MessageDigest.of(plain, ownFields: fields))
+        }
+    }
+
+    /// The filter's edit: a pitch gets the tag and a status field that records it; filtered again, the old tag
+    /// goes before the new one comes, so there is one; classified ham then, the Subject is the sender's again.
+    @Test func aPitchIsTaggedOnceAndUntaggedWhenItIsNoLongerOne() throws {
+        let engine = Engine(store: nil, starter: nil,
+                            tokenizer: Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]")))
+        let original = Array("From: a@example.com\nSubject: hi\n\nHello\n".utf8)
+        func classification(_ verdict: Verdict) -> Classification {
+            Classification(score: verdict == .pitch ? 0.99 : 0.01, verdict: verdict, evidence: [])
+        }
+        let once = engine.edit(Message(bytes: original), for: classification(.pitch), reasons: false)
+            .apply(to: original)
+        let text = String(decoding: once, as: UTF8.self)
+        #expect(text.hasPrefix("X-Pitch-Status: pitch, score=0.9900, version=\(Engine.version), tagged=[PITCH]\n"))
+        #expect(text.hasSuffix("\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n"))
+        let twice = engine.edit(Message(bytes: once), for: classification(.pitch), reasons: false).apply(to: once)
+        #expect(twice == once)
+        let ham = engine.edit(Message(bytes: once), for: classification(.ham), reasons: false).apply(to: once)
+        #expect(String(decoding: ham, as: UTF8.self)
+            == "X-Pitch-Status: ham, score=0.0100, version=\(Engine.version)\nFrom: a@example.com\nSubject: hi\n\nHello\n")
+        #expect(engine.digest(of: Message(bytes: ham)) == engine.digest(of: Message(bytes: original)))
+        #expect(engine.digest(of: Message(bytes: once)) == engine.digest(of: Message(bytes: original)))
     }
 
     /// Every database's ledger holds these digests, so the bytes hashed may never change: only a CR right before an

@@ -228,24 +228,41 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
     }
 
     /// `standard` skips the checks at every start, so they run here.
-    /// A Subject tag of ours is what we thought of the message, not what its sender wrote: the tagged copy gives the
-    /// same tokens as the original, signals that read the Subject's start included ("Re:" without a thread). With
-    /// no tag configured, the same text is the sender's.
-    @Test func ourSubjectTagIsNotRead() throws {
-        let tagging = Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]", recognising: ["*COLD*"]))
+    /// A Subject tag our status field records is what we thought of the message, not what its sender wrote: the
+    /// tagged copy gives the same tokens as the original, signals that read the Subject's start included ("Re:"
+    /// without a thread). Without the record, the same text is the sender's, whatever the configuration says.
+    @Test func ourRecordedSubjectTagIsNotRead() throws {
+        let tagging = Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]"))
         func texts(_ tokenizer: Tokenizer, _ text: String) -> [String] {
             tokenizer.tokenize(Message(bytes: Array(text.utf8)), keepingTexts: true).texts
         }
         let plain = "From: a@x.example\nSubject: Re: {{first_name}}, quick question\n\nHi ,\nbody text\n"
         for tag in ["[PITCH]", "*COLD*"] {
-            let tagged = plain.replacingOccurrences(of: "Subject: ", with: "Subject: \(tag) ")
+            let tagged = "X-Pitch-Status: pitch, score=0.9990, version=x, tagged=\(tag)\n"
+                + plain.replacingOccurrences(of: "Subject: ", with: "Subject: \(tag) ")
             #expect(texts(tagging, tagged) == texts(tagging, plain))
+            #expect(texts(Tokenizer(), tagged) == texts(Tokenizer(), plain))
         }
         #expect(texts(tagging, plain).contains("sig:reply-unthreaded"))
         #expect(texts(tagging, plain).contains("sig:placeholder"))
-        let tagged = plain.replacingOccurrences(of: "Subject: ", with: "Subject: [PITCH] ")
-        #expect(texts(Tokenizer(), tagged).contains("subj:pitch"))
-        #expect(!texts(Tokenizer(), tagged).contains("sig:reply-unthreaded"))
+        let unrecorded = plain.replacingOccurrences(of: "Subject: ", with: "Subject: [PITCH] ")
+        #expect(texts(tagging, unrecorded).contains("subj:pitch"))
+        #expect(!texts(tagging, unrecorded).contains("sig:reply-unthreaded"))
+    }
+
+    /// The record is read from the status field under any of its names, and only there.
+    @Test(arguments: [
+        ("X-Pitch-Status: pitch, score=0.9990, version=x, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", "[PITCH]"),
+        ("X-Cold: pitch, score=0.9990, version=x, tagged=*** COLD ***\nSubject: x\n\n", "*** COLD ***"),
+        ("X-Old: pitch, score=0.9990, version=x, tagged=[OLD]\nSubject: x\n\n", "[OLD]"),
+        ("X-Pitch-Status: pitch, score=0.9990, version=x\nSubject: [PITCH] hi\n\n", nil),
+        ("X-Pitch-Reasons: a 0.9, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", nil),
+        ("X-Other: pitch, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", nil),
+        ("X-Pitch-Status: pitch, tagged=\nSubject: hi\n\n", nil),
+    ] as [(String, String?)])
+    func theStatusFieldRecordsTheTag(message: String, tag: String?) throws {
+        let fields = try OwnFields(status: "X-Cold", reasons: "X-Cold-Why", former: ["X-Old"])
+        #expect(fields.recordedSubjectTag(in: Message(bytes: Array(message.utf8)).header) == tag)
     }
 
     @Test(arguments: [
@@ -274,12 +291,10 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         ("[PITCH]", ""),
         ("[PITCH]Quick", "[PITCH]Quick"),
         ("Quick [PITCH] question", "Quick [PITCH] question"),
-        ("*COLD* hello", " hello"),
     ])
-    func theTokenizerReadsTheSubjectWithoutOurTag(subject: String, read: String) throws {
-        let fields = try OwnFields.standard.withSubjectTag("[PITCH]", recognising: ["*COLD*"])
-        #expect(fields.untagged(subject: subject) == read)
-        #expect(OwnFields.standard.untagged(subject: subject) == subject)
+    func theTokenizerReadsTheSubjectWithoutTheRecordedTag(subject: String, read: String) {
+        #expect(OwnFields.untagged(subject: subject, recorded: "[PITCH]") == read)
+        #expect(OwnFields.untagged(subject: subject, recorded: nil) == subject)
     }
 
     @Test func standardNamesPassTheirOwnChecks() {
