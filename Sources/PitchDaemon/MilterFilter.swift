@@ -179,7 +179,8 @@ public final class MilterFilter: MilterHandler {
         ServiceMetrics.classified(classification.verdict, source: .milter, seconds: Monotonic.seconds() - started)
         var replies: [MilterReply] = []
         let tagging = engine.subjectTagEdit(for: parsed, verdict: classification.verdict, tag: configuration.subjectTag)
-        let subject = Self.subjectValue(parsed, after: tagging)
+        // A change the MTA did not agree to is not sent: then the Subject stays, and nothing says otherwise.
+        let subject = message.mayChangeHeaders ? Self.subjectValue(parsed, after: tagging) : nil
         let tagged = subject != nil && parsed.tagsSubject(tagging)
         let fields = engine.fields(for: classification, reasons: reasons, taggedWith: tagged ? tagging.add : nil)
         switch configuration.headerPosition {
@@ -236,9 +237,11 @@ public final class MilterFilter: MilterHandler {
             }
             bytes.append(raw[index])
         }
-        guard let value = String(validating: bytes, as: UTF8.self) else { return nil }
-        // An empty value would delete the field.
-        return value.isEmpty ? " " : value
+        // A value that starts at a line break, or is empty, cannot be given back as it was: the MTA puts a blank
+        // after the colon (or takes an empty value for "delete").
+        guard let value = String(validating: bytes, as: UTF8.self), value.hasPrefix(" ") || value.hasPrefix("\t")
+        else { return nil }
+        return value
     }
 
     /// Template sightings, message ids and outbound mail's recipients waiting to be written: one write
@@ -299,19 +302,22 @@ public final class MilterFilter: MilterHandler {
         } catch {
             failure = error
         }
-        let logFailure = pending.withLock { queue in
+        let (logFailure, lost) = pending.withLock { queue -> (Bool, Bool) in
             queue.writing = false
-            guard failure != nil, !due.contacts.isEmpty || !due.outboundIDs.isEmpty else { return false }
-            if queue.finished { return true }  // nothing will retry it
+            guard failure != nil, !due.contacts.isEmpty || !due.outboundIDs.isEmpty else { return (false, false) }
+            if queue.finished { return (true, true) }  // nothing will retry it
             // Put back in front of what came meanwhile; retried when the next batch is due, not by every message.
             queue.contacts = Array((due.contacts + queue.contacts).suffix(Self.maximumWaiting))
             queue.outboundIDs = Array((due.outboundIDs + queue.outboundIDs).suffix(Self.maximumWaiting))
-            guard clock - queue.lastFailureLogged >= 60 else { return false }
+            guard clock - queue.lastFailureLogged >= 60 else { return (false, false) }
             queue.lastFailureLogged = clock
-            return true
+            return (true, false)
         }
         guard let failure else { return }
-        if logFailure {
+        if lost {
+            logger.warning("stopping: outbound mail's recipients could not be recorded and are lost: \(failure)",
+                           metadata: ["recipients": "\(due.contacts.count)"])
+        } else if logFailure {
             logger.notice("outbound mail's recipients not recorded yet, kept for a later batch: \(failure)",
                           metadata: ["recipients": "\(due.contacts.count)"])
         } else {
@@ -357,7 +363,11 @@ public final class MilterFilter: MilterHandler {
     /// `finalBusyMilliseconds` for a `train` run's lock. On the thread pool, as every SQLite call.
     public func finish() async {
         do {
-            try await pool.runIfActive { [self] in finishNow() }
+            // The future form: the async one is skipped when the task is cancelled, as it is when another service
+            // fails, which is when the queue matters most.
+            try await pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) { [self] in
+                finishNow()
+            }.get()
         } catch {
             logger.warning("stopping: what the milter kept in memory was not recorded: \(error)")
         }
@@ -368,31 +378,36 @@ public final class MilterFilter: MilterHandler {
         // `recordingBusyMilliseconds`): it goes first. Slept through, since cancellation would cut a task's sleep.
         let deadline = Monotonic.seconds() + 5
         while pending.withLock({ $0.writing }), Monotonic.seconds() < deadline { usleep(20_000) }
-        let (due, stillWriting): (Batch?, Bool) = pending.withLock { queue in
-            queue.finished = true
-            guard !queue.writing else { return (nil, true) }
-            guard !(queue.sightings.isEmpty && queue.ids.isEmpty && queue.contacts.isEmpty
-                    && queue.outboundIDs.isEmpty) else { return (nil, false) }
-            return (Self.take(&queue, at: Monotonic.seconds()), false)
-        }
-        if stillWriting { logger.warning("stopping: a decision is still writing its batch; it may be lost") }
-        guard let due else { return }
-        do {
-            let recorder = try openRecorder()
-            recorder.setBusyTimeout(milliseconds: Self.finalBusyMilliseconds)
-            defer { recorder.setBusyTimeout(milliseconds: Self.recordingBusyMilliseconds) }
-            try write(due, through: recorder)
-            if !due.contacts.isEmpty {
-                logger.info("outbound mail's recipients recorded as the milter stopped",
-                            metadata: ["recipients": "\(due.contacts.count)"])
+        var first = true
+        // Until the queue is empty: a decision later than this one may queue while it writes.
+        while true {
+            let (due, stillWriting): (Batch?, Bool) = pending.withLock { queue in
+                queue.finished = true
+                guard !queue.writing else { return (nil, true) }
+                guard !(queue.sightings.isEmpty && queue.ids.isEmpty && queue.contacts.isEmpty
+                        && queue.outboundIDs.isEmpty) else { return (nil, false) }
+                return (Self.take(&queue, at: Monotonic.seconds()), false)
             }
-        } catch where due.contacts.isEmpty && due.outboundIDs.isEmpty {
-            logger.debug("stopping: template sightings and message ids not recorded: \(error)")
-        } catch {
-            logger.warning("stopping: outbound mail's recipients could not be recorded and are lost: \(error)",
-                           metadata: ["recipients": "\(due.contacts.count)"])
+            if stillWriting, first { logger.warning("stopping: a decision is still writing its batch; it may be lost") }
+            first = false
+            guard let due else { return }
+            do {
+                let recorder = try openRecorder()
+                recorder.setBusyTimeout(milliseconds: Self.finalBusyMilliseconds)
+                defer { recorder.setBusyTimeout(milliseconds: Self.recordingBusyMilliseconds) }
+                try write(due, through: recorder)
+                if !due.contacts.isEmpty {
+                    logger.info("outbound mail's recipients recorded as the milter stopped",
+                                metadata: ["recipients": "\(due.contacts.count)"])
+                }
+            } catch where due.contacts.isEmpty && due.outboundIDs.isEmpty {
+                logger.debug("stopping: template sightings and message ids not recorded: \(error)")
+            } catch {
+                logger.warning("stopping: outbound mail's recipients could not be recorded and are lost: \(error)",
+                               metadata: ["recipients": "\(due.contacts.count)"])
+            }
+            pending.withLock { $0.writing = false }
         }
-        pending.withLock { $0.writing = false }
     }
 
     /// The connection the batches are written through, with `recordingBusyMilliseconds`; opened with the store's.

@@ -263,9 +263,14 @@ public struct Engine: Sendable {
     /// record taken out, this verdict's fields put in, and for a pitch the configured Subject tag.
     public func edit(_ message: Message, for classification: Classification, reasons: Bool) -> HeaderEdit {
         let tagging = subjectTagEdit(for: message, verdict: classification.verdict)
-        let fields = fields(for: classification, reasons: reasons,
-                            taggedWith: message.tagsSubject(tagging) ? tagging.add : nil)
-        return message.edit(removing: ownFields.removalPatterns, inserting: fields, subjectTag: tagging)
+        let edit = message.edit(removing: ownFields.removalPatterns,
+                                inserting: fields(for: classification, reasons: reasons), subjectTag: tagging)
+        // Whether the tag went in is the edit's to say (it reads past the parser's limits): then the status field
+        // records it, in a second plan over the same bytes.
+        guard !edit.subjectTagInserted.isEmpty, let tag = tagging.add else { return edit }
+        return message.edit(removing: ownFields.removalPatterns,
+                            inserting: fields(for: classification, reasons: reasons, taggedWith: tag),
+                            subjectTag: tagging)
     }
 
     /// The value of X-Pitch-Reasons: the tokens that moved the score most, strongest first, with their

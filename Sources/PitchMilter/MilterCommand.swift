@@ -98,6 +98,22 @@ public enum MilterReply: Sendable, Equatable {
     case changeHeader(index: UInt32, name: String, value: String)
     case quarantine(reason: String)
 
+    /// A header field's value without the one blank the MTA puts after the colon itself (no SMFIP_HDR_LEADSPC).
+    /// A value that would be left empty keeps it, since an empty SMFIR_CHGHEADER value deletes the field.
+    var withoutLeadingSpace: MilterReply {
+        func unspaced(_ value: String) -> String {
+            value.hasPrefix(" ") && value.count > 1 ? String(value.dropFirst()) : value
+        }
+        switch self {
+        case .insertHeader(let index, let name, let value):
+            return .insertHeader(index: index, name: name, value: unspaced(value))
+        case .addHeader(let name, let value): return .addHeader(name: name, value: unspaced(value))
+        case .changeHeader(let index, let name, let value):
+            return .changeHeader(index: index, name: name, value: unspaced(value))
+        default: return self
+        }
+    }
+
     /// A header field's value with one space in front (an empty value, which deletes, stays empty).
     var withLeadingSpace: MilterReply {
         func spaced(_ value: String) -> String {

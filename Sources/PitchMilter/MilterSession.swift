@@ -27,13 +27,18 @@ public struct MilterMessage: Sendable, Equatable {
     /// More than the buffer limit arrived; `bytes` is then empty, as such a message is accepted untouched.
     public var isTruncated: Bool
     public var size: Int
+    /// Whether the MTA agreed to SMFIR_CHGHEADER: a change it did not agree to is not sent, so a handler must not
+    /// record one as made.
+    public var mayChangeHeaders: Bool
 
-    public init(envelope: MilterEnvelope, bytes: [UInt8], headerNames: [String], isTruncated: Bool, size: Int) {
+    public init(envelope: MilterEnvelope, bytes: [UInt8], headerNames: [String], isTruncated: Bool, size: Int,
+                mayChangeHeaders: Bool = true) {
         self.envelope = envelope
         self.bytes = bytes
         self.headerNames = headerNames
         self.isTruncated = isTruncated
         self.size = size
+        self.mayChangeHeaders = mayChangeHeaders
     }
 }
 
@@ -185,7 +190,8 @@ public struct MilterSession: Sendable {
             append(lastBody)
             state = .awaitingDecision
             return .decide(MilterMessage(envelope: envelope, bytes: message, headerNames: headerNames,
-                                         isTruncated: size > maximumMessageBytes, size: size))
+                                         isTruncated: size > maximumMessageBytes, size: size,
+                                         mayChangeHeaders: actions.contains(.changeHeaders)))
         case (.ready, _), (.inMessage, _):
             return fail(.unexpected(command.code, state: state == .ready ? "between messages" : "in a message"))
         }
@@ -193,8 +199,10 @@ public struct MilterSession: Sendable {
 
     /// The handler's changes for the message just decided: they go out, then the message is accepted.
     ///
-    /// Handlers give field values as they read (`ham, score=…`). With SMFIP_HDR_LEADSPC agreed, the MTA writes
-    /// `name:` and the value exactly as sent, so the space that belongs after the colon is added here. A change
+    /// Handlers give field values as they read (`ham, score=…`), or with the blank that follows the colon where
+    /// it matters (a Subject's raw value). With SMFIP_HDR_LEADSPC agreed, the MTA writes `name:` and the value
+    /// exactly as sent, so the space that belongs after the colon is added here if missing; without it, the MTA
+    /// writes `name: ` and the value, so one leading blank is taken off. A change
     /// of a kind the MTA did not agree to in OPTNEG is not sent: Sendmail honours one while logging that the
     /// filter lied, and a stricter MTA would fail the message.
     public mutating func decided(_ changes: [MilterReply]) -> MilterAction {
@@ -202,7 +210,8 @@ public struct MilterSession: Sendable {
         resetMessage()
         state = .ready
         let spaced = protocolFlags.contains(.headerLeadingSpace)
-        return .reply(changes.filter(isAgreed).map { spaced ? $0.withLeadingSpace : $0 } + [.accept])
+        return .reply(changes.filter(isAgreed).map { spaced ? $0.withLeadingSpace : $0.withoutLeadingSpace }
+            + [.accept])
     }
 
     private func isAgreed(_ change: MilterReply) -> Bool {

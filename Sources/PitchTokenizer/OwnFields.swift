@@ -86,12 +86,9 @@ public struct OwnFields: Sendable, Equatable {
     /// classifies the message again. The text alone cannot say it: a sender may write "[PITCH]" too, and the
     /// configured tag may have changed since.
     public func recordedSubjectTag(in header: Header) -> String? {
-        for field in header.fields where isStatusField(header, field) {
-            let value = header.unfoldedValue(of: field)
-            guard let tag = Self.tag(after: Array(Self.taggedMarker.utf8), in: value) else { continue }
-            return tag
-        }
-        return nil
+        // The first status field only: ours is the one a filter put at the top.
+        guard let field = header.fields.first(where: { isStatusField(header, $0) }) else { return nil }
+        return Self.tag(after: Array(Self.taggedMarker.utf8), in: header.unfoldedValue(of: field))
     }
 
     /// The status field under any of its names: configured, former, or the standard one.

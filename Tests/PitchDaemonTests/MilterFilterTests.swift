@@ -328,6 +328,24 @@ import Testing
         await filter.finish()
     }
 
+    /// When another service fails, the group cancels the milter's task: its last write must happen all the same.
+    @Test func theLastWriteHappensInACancelledTaskToo() async throws {
+        let (filter, path) = try filter(hold: false, tag: "")
+        _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))
+        let release = try Self.holdWriteLock(path)
+        _ = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true))
+        release()
+        let finishing = Task {
+            while !Task.isCancelled { await Task.yield() }
+            await filter.finish()
+        }
+        finishing.cancel()
+        await finishing.value
+        let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        #expect(try reader.allContacts().map(\.address)
+            == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
+    }
+
     @Test func aTruncatedMessageIsLeftAlone() async throws {
         let (filter, _) = try filter()
         var message = try Self.milterMessage("pitch/h-p-003.eml")
@@ -384,18 +402,36 @@ import Testing
     }
 
     /// A message tagged upstream (or a sender's forged status field that says so): the tag it records goes with
-    /// the field, and the status the milter adds records only a tag it put in.
-    @Test func aRecordedTagIsTakenBackWithItsField() async throws {
-        let (filter, _) = try filter(hold: false, tag: "[PITCH]")
-        let original = try Self.milterMessage("ham/h-h-001.eml")
-        let bytes = Array(String(decoding: original.bytes, as: UTF8.self).replacingOccurrences(
-            of: "\nSubject: Re: Q2", with: "\nSubject: [OLD] Re: Q2").utf8)
+    /// the field; a pitch gets this milter's tag in its place, and the status it adds records that one.
+    @Test(arguments: [("ham/h-h-001.eml", "Re: Q2", nil), ("pitch/h-p-003.eml", "Photorealistic", "*COLD*")]
+          as [(String, String, String?)])
+    func aRecordedTagIsTakenBackWithItsField(file: String, subjectStart: String, tag: String?) async throws {
+        let (filter, _) = try filter(hold: false, tag: "*COLD*")
+        let original = try Self.milterMessage(file)
+        let text = String(decoding: original.bytes, as: UTF8.self)
+        let bytes = Array(text.replacingOccurrences(of: "\nSubject: \(subjectStart)",
+                                                    with: "\nSubject: [OLD] \(subjectStart)").utf8)
+        #expect(bytes.count == original.bytes.count + 6)
         var tagged = original
         tagged.bytes = Array("X-Pitch-Status: pitch, score=0.99, version=x, tagged=[OLD]\r\n".utf8) + bytes
         tagged.headerNames = ["X-Pitch-Status"] + original.headerNames
         let replies = await filter.decide(tagged)
         #expect(replies.first == .changeHeader(index: 1, name: "X-Pitch-Status", value: ""))
-        #expect(replies.contains(.changeHeader(index: 1, name: "Subject", value: " Re: Q2 pallet rates Leeds-Glasgow")))
-        #expect(!replies.contains { if case .addHeader(_, let value) = $0 { value.contains("tagged=") } else { false } })
+        let subject = replies.compactMap { reply -> String? in
+            if case .changeHeader(_, "Subject", let value) = reply { value } else { nil }
+        }
+        #expect(subject.count == 1 && subject[0].hasPrefix(tag.map { " \($0) \(subjectStart)" } ?? " \(subjectStart)"),
+                "\(subject)")
+        let status = replies.compactMap { reply -> String? in
+            if case .addHeader("X-Pitch-Status", let value) = reply { value } else { nil }
+        }
+        #expect(status.count == 1)
+        #expect(status.first?.hasSuffix(tag.map { ", tagged=\($0)" } ?? "") == true, "\(status)")
+        #expect(status.first?.contains("tagged=") == (tag != nil))
+
+        // An MTA that did not agree to header changes: no change, and no record of one.
+        tagged.mayChangeHeaders = false
+        let unchanged = await filter.decide(tagged)
+        #expect(!unchanged.contains { if case .addHeader(_, let value) = $0 { value.contains("tagged=") } else { false } })
     }
 }

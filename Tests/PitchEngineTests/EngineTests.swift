@@ -79,6 +79,22 @@ import Testing
         #expect(engine.digest(of: Message(bytes: once)) == engine.digest(of: Message(bytes: original)))
     }
 
+    /// A Subject past the parser's limits (2,000 fields) is still the edit's first Subject: tagged, and recorded,
+    /// so the tag can be taken back.
+    @Test func aSubjectPastTheParsersLimitsIsTaggedAndRecorded() throws {
+        let engine = Engine(store: nil, starter: nil,
+                            tokenizer: Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]")))
+        let filler = (0..<2_100).map { "X-Filler-\($0): x\n" }.joined()
+        let original = Array((filler + "Subject: hi\n\nHello\n").utf8)
+        let message = Message(bytes: original)
+        #expect(message.header.first(named: "Subject") == nil)
+        let classification = Classification(score: 0.99, verdict: .pitch, evidence: [])
+        let out = String(decoding: engine.edit(message, for: classification, reasons: false).apply(to: original),
+                         as: UTF8.self)
+        #expect(out.hasPrefix("X-Pitch-Status: pitch, score=0.9900, version=\(Engine.version), tagged=[PITCH]\n"))
+        #expect(out.hasSuffix("\nSubject: [PITCH] hi\n\nHello\n"))
+    }
+
     /// Every database's ledger holds these digests, so the bytes hashed may never change: only a CR right before an
     /// LF is dropped. Golden values: SHA-256 of the expected bytes, from `sha256sum`.
     @Test(arguments: [

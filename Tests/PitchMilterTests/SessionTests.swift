@@ -165,6 +165,34 @@ import Testing
             == .reply([.addHeader(name: "X-Pitch-Status", value: "ham"), .accept]))
     }
 
+    /// A Subject's raw value keeps its leading blank (" [PITCH]\tHi"): with SMFIP_HDR_LEADSPC it goes out as it
+    /// is, and without it one blank comes off, since the MTA then writes "Subject: " itself. Either way the MTA
+    /// writes "Subject: [PITCH]\tHi", the bytes the pipe filter would.
+    @Test func aSubjectValueKeepsItsBlanksExactlyOnTheWire() {
+        let change = MilterReply.changeHeader(index: 1, name: "Subject", value: " [PITCH]\tHi")
+        var spaced = Self.session(at: .awaitingDecision)
+        #expect(spaced.decided([change]) == .reply([change, .accept]))
+        var unspaced = Self.session(at: .ready, negotiatedWith: Self.noNoReply)
+        _ = unspaced.receive(.mail(["<a@example.org>"]))
+        _ = unspaced.receive(.endOfMessage(lastBody: []))
+        #expect(unspaced.decided([change, .changeHeader(index: 1, name: "X-Pitch-Status", value: "")])
+            == .reply([.changeHeader(index: 1, name: "Subject", value: "[PITCH]\tHi"),
+                       .changeHeader(index: 1, name: "X-Pitch-Status", value: ""), .accept]))
+    }
+
+    /// The handler learns whether SMFIR_CHGHEADER will go out, so that it records only changes that are made.
+    @Test(arguments: [(0x1FF as UInt32, true), (0x01, false)])
+    func theMessageSaysWhetherHeadersMayChange(offered: UInt32, may: Bool) {
+        let negotiation = MilterCommand.negotiate(version: 6, actions: MilterActions(rawValue: offered),
+                                                  protocol: MilterProtocolFlags(rawValue: 0x1FFFFF))
+        var session = Self.session(at: .inMessage, negotiatedWith: negotiation)
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
+            Issue.record("no decision")
+            return
+        }
+        #expect(message.mayChangeHeaders == may)
+    }
+
     /// Found by an audit: the first 32 MiB of an oversized message stayed in memory until its end, unused.
     @Test func aMessageOverTheLimitIsNotKeptAndIsMarked() {
         var session = MilterSession(maximumMessageBytes: 16)
