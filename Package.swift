@@ -9,6 +9,11 @@ let package = Package(
         .executable(name: "pitchfilter-service", targets: ["pitchfilter-service"]),
         .library(name: "PitchMessage", targets: ["PitchMessage"]),
     ],
+    traits: [
+        // Off by default: postgres-nio brings swift-nio-ssl and swift-crypto, minutes of building that a host with
+        // its own SQLite database does not need. `swift build --traits PostgreSQL` (Scripts/postgres-check.sh).
+        .trait(name: "PostgreSQL", description: "The model shared by several mail hosts, in PostgreSQL"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -17,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // bytes → message: RFC 5322 + MIME over raw bytes. Depends on nothing but the C library (iconv for
@@ -28,7 +35,15 @@ let package = Package(
         .target(name: "PitchClassifier"),
         // token counts and the learned-message ledger: in memory and in SQLite.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "PitchStore", dependencies: ["PitchTokenizer", "PitchClassifier", "CSQLite"],
+        // With the PostgreSQL trait, also the model in PostgreSQL (`SharedModel`).
+        .target(name: "PitchStore",
+                dependencies: [
+                    "PitchTokenizer", "PitchClassifier", "CSQLite",
+                    .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
+                    .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["PostgreSQL"])),
+                    .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["PostgreSQL"])),
+                    .product(name: "Logging", package: "swift-log", condition: .when(traits: ["PostgreSQL"])),
+                ],
                 linkerSettings: [staticArchive("libsqlite3.a")]),
         // classify / train / forget, message digests, the embedded starter model.
         .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PitchEngine
+import PitchStore
 import PitchTokenizer
 
 #if canImport(Glibc)
@@ -23,13 +24,22 @@ public struct CommandLineConfiguration: Sendable, Equatable {
     public var cutoffs: Cutoffs
     public var reasons: Bool
     public var ownFields: OwnFields
+    /// `[database] shared_model`: the model in PostgreSQL that several hosts share.
+    public var sharedModel: SharedModelSetting?
 
     public init(databasePath: String? = nil, cutoffs: Cutoffs = .standard, reasons: Bool = false,
-                ownFields: OwnFields = .standard) {
+                ownFields: OwnFields = .standard, sharedModel: SharedModelSetting? = nil) {
         self.databasePath = databasePath
         self.cutoffs = cutoffs
         self.reasons = reasons
         self.ownFields = ownFields
+        self.sharedModel = sharedModel
+    }
+
+    /// The shared model in effect, if any: with no configuration file none, and nothing is run.
+    public static func sharedModel() throws(ConfigurationUnavailable) -> SharedModelSetting? {
+        guard file(environment: Environment.current) != nil else { return nil }
+        return try current.get().sharedModel
     }
 
     public static let valuesCommand = "config-values"
@@ -97,6 +107,11 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         text += "header.former_fields=\(ownFields.former.joined(separator: ","))\n"
         // A tag is one line of printable ASCII (`OwnFields.problem(withSubjectTag:)`).
         text += "header.subject_tag=\(ownFields.subjectTag)\n"
+        if let sharedModel {
+            // As written in the file, password and all: the cache holding these lines is the user's alone (0600).
+            text += "database.shared_model=\(sharedModel.url)\n"
+            if let file = sharedModel.passwordFile { text += "database.shared_model_password_file=\(file)\n" }
+        }
         return text
     }
 
@@ -118,7 +133,13 @@ public struct CommandLineConfiguration: Sendable, Equatable {
                                              former: former)
                 .withSubjectTag(values["header.subject_tag"] ?? "")
         else { return nil }
-        self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons, ownFields: ownFields)
+        var sharedModel: SharedModelSetting?
+        if let url = values["database.shared_model"] {
+            guard let address = try? SharedModelAddress(parsing: url) else { return nil }
+            sharedModel = SharedModelSetting(address: address, passwordFile: values["database.shared_model_password_file"])
+        }
+        self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons, ownFields: ownFields,
+                  sharedModel: sharedModel)
     }
 
     /// Runs the first of `services` that exists with `config-values` on the file in effect, unless the cache in
@@ -175,8 +196,8 @@ struct ValuesCache {
     }
 
     /// Changes with what `lines` holds, so that another build of the same version, sharing the cache, never reads
-    /// an answer without the lines it needs (2: the `[header]` names; 3: its Subject tags).
-    static let format = 3
+    /// an answer without the lines it needs (2: the `[header]` names; 3: its Subject tag; 4: the shared model).
+    static let format = 4
 
     func read() -> CommandLineConfiguration? {
         guard case .success(let bytes) = MailSource.readFile(path) else { return nil }

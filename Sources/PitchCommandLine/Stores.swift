@@ -8,10 +8,12 @@ import Glibc
 
 /// Opening the database the way every command expects.
 public enum Stores {
-    /// Read-only; a database that does not exist yet means "nothing trained" (the starter model decides).
+    /// Read-only; a database that does not exist yet means "nothing trained" (the starter model decides), unless
+    /// the model is shared (`countSource`).
     public static func openForReading(_ path: String) throws -> SQLiteTokenStore? {
         do {
-            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly,
+                                        sharedModel: try sharedModel(readOnly: true))
         } catch StoreError.missing {
             return nil
         }
@@ -20,11 +22,26 @@ public enum Stores {
     /// Read-write, created if missing; on failure the error is reported and the command exits 3.
     public static func openForWriting(_ path: String) throws -> SQLiteTokenStore {
         do {
-            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite,
+                                        sharedModel: try sharedModel(readOnly: false))
         } catch {
             report(error)
             throw ExitCode(3)
         }
+    }
+
+    /// The model several hosts share (`[database] shared_model`), if the configuration names one. Connecting waits
+    /// for the first call that needs it.
+    public static func sharedModel(readOnly: Bool) throws -> (any SharedModel)? {
+        try CommandLineConfiguration.sharedModel()?.open(tokenizerIdentity: Engine.tokenizerIdentity,
+                                                         readOnly: readOnly)
+    }
+
+    /// Where classifying reads counts: the host's database, which reads a shared model through itself, or with no
+    /// database here yet the shared model alone; nil when neither exists (the starter model decides).
+    public static func countSource(_ store: SQLiteTokenStore?) throws -> (any TokenCountSource)? {
+        if let store { return store }
+        return try sharedModel(readOnly: true)
     }
 
     /// One line on standard error; a closed standard error is no reason to fail (or trap, as FileHandle would).

@@ -1,6 +1,7 @@
 import PitchEngine
 import PitchMaildir
 import PitchMilter
+import PitchStore
 import PitchTokenizer
 import TOMLKit
 
@@ -16,6 +17,8 @@ import Glibc
 public struct Configuration: Sendable, Equatable {
     /// The token database; nil: the caller's default (`--db`, `$PITCHFILTER_DB`, the per-user path).
     public var databasePath: String?
+    /// The model several hosts share in PostgreSQL (`[database] shared_model`); nil: the database's own.
+    public var sharedModel: SharedModelSetting?
     /// Seconds between full scans of every watched folder: what catches a change inotify missed.
     public var scanInterval: Int = 60
     public var logLevel: LogLevelName = .info
@@ -126,6 +129,17 @@ extension Configuration {
 
         if var database = try reader.table("database") {
             configuration.databasePath = try database.path("path")
+            let passwordFile = try database.path("shared_model_password_file")
+            if let url = try database.string("shared_model") {
+                do {
+                    configuration.sharedModel = SharedModelSetting(address: try SharedModelAddress(parsing: url),
+                                                                   passwordFile: passwordFile)
+                } catch {
+                    throw ConfigurationError(key: "database.shared_model", error.problem)
+                }
+            } else if passwordFile != nil {
+                throw ConfigurationError(key: "database.shared_model_password_file", "without shared_model")
+            }
             try database.finish()
         }
         if var classifier = try reader.table("classifier") {

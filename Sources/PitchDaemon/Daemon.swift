@@ -33,7 +33,8 @@ public enum Daemon {
             let filter = MilterFilter(configuration: milter, databasePath: settings.databasePath,
                                       cutoffs: settings.configuration.cutoffs,
                                       reasons: settings.configuration.reasons,
-                                      ownFields: settings.configuration.ownFields, logger: logger)
+                                      ownFields: settings.configuration.ownFields,
+                                      sharedModel: settings.configuration.sharedModel, logger: logger)
             services.append(.init(service: MilterServer(configuration: server, handler: filter, logger: logger)))
             settings.milter = filter  // SIGHUP reaches the Maildir loop, which passes the new settings on
         }

@@ -193,8 +193,10 @@ private struct WatchLoop {
         var lastError = ""
         while !stopping {
             do {
+                let model = try settings.configuration.sharedModel?.open(tokenizerIdentity: Engine.tokenizerIdentity,
+                                                                         readOnly: false)
                 return try SQLiteTokenStore(path: settings.databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
-                                            access: .readWrite)
+                                            access: .readWrite, sharedModel: model)
             } catch {
                 let line = "\(error)"
                 if line != lastError { logger.error("cannot open the database, retrying every 5 s: \(line)") }
@@ -315,6 +317,9 @@ private struct WatchLoop {
         // Against what the service started with, as for the milter's listener.
         if new.metrics != settings.configuration.metrics {
             logger.warning("[metrics] changed: it takes effect when the service restarts")
+        }
+        if new.sharedModel != settings.configuration.sharedModel {
+            logger.warning("[database] shared_model changed: it takes effect when the service restarts")
         }
         reloadMilter(new)
         settings.logLevel?.value = Logger.Level(new.logLevel)

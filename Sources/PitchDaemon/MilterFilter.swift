@@ -93,6 +93,8 @@ public final class MilterFilter: MilterHandler {
     /// SQLite calls block: they run on NIO's thread pool, never on the event loops or the cooperative pool.
     let pool: NIOThreadPool
     private let store = Mutex<StoreState>(StoreState())
+    /// The model several hosts share, read by every decision through its reader's connection.
+    private let sharedModel: SharedModelSetting?
 
     private struct StoreState {
         var store: SQLiteTokenStore?
@@ -101,8 +103,9 @@ public final class MilterFilter: MilterHandler {
     }
 
     public init(configuration: MilterConfiguration, databasePath: String, cutoffs: Cutoffs = .standard,
-                reasons: Bool = false, ownFields: OwnFields = .standard, logger: Logger,
-                pool: NIOThreadPool = .singleton) {
+                reasons: Bool = false, ownFields: OwnFields = .standard, sharedModel: SharedModelSetting? = nil,
+                logger: Logger, pool: NIOThreadPool = .singleton) {
+        self.sharedModel = sharedModel
         policy = Mutex(Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
                               reasons: reasons, ownFields: ownFields))
         self.databasePath = databasePath
@@ -430,7 +433,9 @@ public final class MilterFilter: MilterHandler {
 
     private func withReader<Result>(_ body: (SQLiteTokenStore) throws -> Result) throws -> Result {
         let reader = try readers.withLock { $0.popLast() }
-            ?? SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            ?? SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly,
+                                sharedModel: sharedModel?.open(tokenizerIdentity: Engine.tokenizerIdentity,
+                                                               readOnly: true))
         defer { readers.withLock { $0.append(reader) } }
         return try body(reader)
     }
@@ -443,8 +448,9 @@ public final class MilterFilter: MilterHandler {
             guard now - state.lastAttempt >= 5 else { return nil }
             state.lastAttempt = now
             do {
-                state.store = try SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
-                                                   access: .readWrite)
+                state.store = try SQLiteTokenStore(
+                    path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite,
+                    sharedModel: sharedModel?.open(tokenizerIdentity: Engine.tokenizerIdentity, readOnly: false))
                 return state.store
             } catch {
                 if "\(error)" != state.lastError { logger.error("milter cannot open the database: \(error)") }

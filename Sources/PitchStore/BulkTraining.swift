@@ -49,6 +49,12 @@ public struct BulkTraining {
     /// items would find some of them learned by itself.
     @discardableResult
     public mutating func add(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
+        // A shared model takes each call as one batch: its `train` already reads and writes each token once.
+        if let model = store.sharedModel {
+            let outcomes = try model.train(items)
+            committed += outcomes
+            return outcomes
+        }
         let before = committed.count
         try predict(items)
         return Array(committed[before...])

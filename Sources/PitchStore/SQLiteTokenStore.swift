@@ -26,6 +26,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     // Each instance is used from one thread at a time, but the engine shares it as `Sendable`; the Mutex makes that
     // true and also guards the statement cache. Concurrency between processes is SQLite's job (WAL and locks).
     let connection: Mutex<SQLiteConnection>
+    /// Where the counts, totals and ledger are when several hosts share them (`SharedModel`): then every model call
+    /// goes there, and this file holds the mailbox's history and the service's records only.
+    public let sharedModel: (any SharedModel)?
 
     /// Opens (and for `.readWrite` creates or upgrades) the database at `path`.
     ///
@@ -33,20 +36,22 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     ///   `StoreError.locked`. Two seconds outlasts a training batch of a few hundred messages, yet stays well
     ///   inside the time an MTA allows a pipe filter.
     public convenience init(path: String, tokenizerIdentity: String, access: Access,
-                            busyTimeoutMilliseconds: Int32 = 2_000) throws {
+                            busyTimeoutMilliseconds: Int32 = 2_000, sharedModel: (any SharedModel)? = nil) throws {
         try self.init(path: path, tokenizerIdentity: tokenizerIdentity, access: access,
-                      busyTimeoutMilliseconds: busyTimeoutMilliseconds, migrations: SQLiteSchema.migrations)
+                      busyTimeoutMilliseconds: busyTimeoutMilliseconds, migrations: SQLiteSchema.migrations,
+                      sharedModel: sharedModel)
     }
 
     /// `migrations` is a parameter so tests can play a newer or older program against the same file.
     init(path: String, tokenizerIdentity: String, access: Access, busyTimeoutMilliseconds: Int32,
-         migrations: [Migration]) throws(StoreError) {
+         migrations: [Migration], sharedModel: (any SharedModel)? = nil) throws(StoreError) {
         // "postgres://host/db" is a valid relative path; opened as one, it became a stray file where the user
         // meant a server.
         if Self.isURL(path) { throw .unsupportedLocation(path: path) }
         self.path = path
         self.tokenizerIdentity = tokenizerIdentity
         self.access = access
+        self.sharedModel = sharedModel
         let opened = try Self.open(path: path, tokenizerIdentity: tokenizerIdentity, access: access,
                                    busyTimeoutMilliseconds: busyTimeoutMilliseconds, migrations: migrations)
         connection = Mutex(opened)
@@ -63,6 +68,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     // MARK: - TokenStore
 
     public func lookup(_ tokens: [TokenID]) throws -> (counts: [TokenID: TokenCounts], totals: ClassTotals) {
+        if let sharedModel { return try sharedModel.lookup(tokens) }
         // A prepared point query per token, in rowid order so neighbouring ids share B-tree pages: measured, 500
         // tokens take about 0.3 ms on an open connection and 0.8 ms on a fresh one, so nothing cleverer is needed.
         let ids = Set(tokens).sorted { Int64(bitPattern: $0.rawValue) < Int64(bitPattern: $1.rawValue) }
@@ -121,6 +127,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// `lookup` without the dictionary: the pipe filter's one query, in the order the engine wants.
     public func counts(of tokens: [TokenID]) throws -> (counts: [TokenCounts], totals: ClassTotals) {
+        if let sharedModel { return try sharedModel.counts(of: tokens) }
         // Rowid order, so neighbouring ids share B-tree pages; a repeated id is looked up once.
         let order = tokens.indices.sorted {
             Int64(bitPattern: tokens[$0].rawValue) < Int64(bitPattern: tokens[$1].rawValue)
@@ -151,6 +158,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     public func train(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
         guard !items.isEmpty else { return [] }
+        if let sharedModel { return try sharedModel.train(items) }
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: training needs read-write)")
         }
@@ -170,7 +178,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// `ledgerClass` of each digest, from one read transaction.
     public func ledgerClasses(of digests: [[UInt8]]) throws -> [MessageClass?] {
-        try connection.withLock { connection throws(StoreError) in
+        if let sharedModel { return try sharedModel.ledgerClasses(of: digests) }
+        return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) in
                 let query = try connection.statement(SQLiteTrainer.findLedgerSQL)
                 defer { query.reset() }
@@ -185,7 +194,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     }
 
     public func statistics() throws -> StoreStatistics {
-        try connection.withLock { connection throws(StoreError) in
+        if let sharedModel { return try sharedModel.statistics() }
+        return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) in
                 let totals = try Self.readTotals(connection)
                 let tokens = try Self.integer(connection, "SELECT count(*) FROM tokens")
@@ -202,7 +212,13 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// All counts and the totals from one read transaction, for runs over many messages (`TokenSnapshot`).
     public func snapshot() throws -> TokenSnapshot {
-        try connection.withLock { connection throws(StoreError) in
+        if let sharedModel {
+            let tokens = try sharedModel.allTokens()
+            var table = CountTable(minimumCapacity: tokens.count)
+            for (id, counts) in tokens { table[id] = counts }
+            return TokenSnapshot(table: table, totals: try sharedModel.lookup([]).totals)
+        }
+        return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> TokenSnapshot in
                 let totals = try Self.readTotals(connection)
                 let expected = try Self.integer(connection, "SELECT count(*) FROM tokens")
@@ -219,7 +235,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     }
 
     public func allTokens() throws -> [(TokenID, TokenCounts)] {
-        try connection.withLock { connection throws(StoreError) in
+        if let sharedModel { return try sharedModel.allTokens() }
+        return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> [(TokenID, TokenCounts)] in
                 let query = try connection.statement("SELECT id, pitch, ham FROM tokens ORDER BY id")
                 defer { query.reset() }

@@ -24,13 +24,19 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
     case cannotOpen(path: String, detail: String)
     /// Any other SQLite failure, with its result code for a bug report.
     case sqlite(path: String, code: Int32, detail: String)
-    /// A URL (`postgres://…`) where a file path belongs: this build stores its database in SQLite only.
+    /// A URL (`postgres://…`) where a file path belongs: the host's own database is an SQLite file, and a
+    /// PostgreSQL model is `[database] shared_model`.
     case unsupportedLocation(path: String)
+    /// A shared model configured in a build without PostgreSQL.
+    case sharedModelNotBuilt(path: String)
+    /// The shared model's server refused, failed or could not be reached; `path` is its address without the
+    /// password.
+    case sharedModel(path: String, detail: String)
 
     public var path: String {
         switch self {
         case .missing(let path), .notADatabase(let path), .notPitchfilterDatabase(let path), .diskFull(let path),
-             .unsupportedLocation(let path):
+             .unsupportedLocation(let path), .sharedModelNotBuilt(let path), .sharedModel(let path, _):
             path
         case .corrupt(let path, _), .locked(let path, _), .tokenizerMismatch(let path, _, _),
              .schemaTooNew(let path, _, _), .readOnly(let path, _), .io(let path, _), .cannotOpen(let path, _),
@@ -68,8 +74,13 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
         case .sqlite(let path, let code, let detail):
             "database \(path): SQLite error \(code): \(detail)"
         case .unsupportedLocation(let path):
-            "\(path) is a URL: this pitchfilter keeps its database in an SQLite file (PostgreSQL is not built); "
-                + "give a file path"
+            "\(path) is a URL: the database is an SQLite file on this host; a model shared in PostgreSQL is "
+                + "[database] shared_model in the configuration file"
+        case .sharedModelNotBuilt(let path):
+            "the shared model \(path) is in PostgreSQL, which this pitchfilter was built without: build it with "
+                + "`swift build --traits PostgreSQL`"
+        case .sharedModel(let path, let detail):
+            "shared model \(path): \(detail)"
         }
     }
 

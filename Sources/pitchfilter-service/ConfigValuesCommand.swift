@@ -24,7 +24,8 @@ struct ConfigValuesCommand: ParsableCommand {
         }
         let values = CommandLineConfiguration(databasePath: configuration.databasePath,
                                               cutoffs: configuration.cutoffs, reasons: configuration.reasons,
-                                              ownFields: configuration.ownFields)
+                                              ownFields: configuration.ownFields,
+                                              sharedModel: configuration.sharedModel)
         print(values.lines, terminator: "")
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import PitchCommandLine
 import PitchDaemon
+import PitchStore
 import PitchTokenizer
 
 #if canImport(Glibc)
@@ -92,10 +93,15 @@ struct Serve: AsyncParsableCommand {
                     + "configuration"))
             throw ExitCode(78)
         }
+        if let shared = configuration.sharedModel, !SharedModels.areBuilt {
+            Stores.report(StoreError.sharedModelNotBuilt(path: shared.address.description))
+            throw ExitCode(78)
+        }
         let databasePath = configuration.databasePath
             ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
         if check {
             print("configuration valid: database \(databasePath)")
+            if let shared = configuration.sharedModel { print("shared model: \(shared.address)") }
             print("classifier: pitch at \(configuration.cutoffs.pitch) or above, ham at \(configuration.cutoffs.ham) "
                 + "or below")
             let ownFields = configuration.ownFields

@@ -34,7 +34,14 @@ struct Classify: ParsableCommand {
         }
         let schedule = ModelSchedule.standard.withCutoffs(cutoffs)
         let tokenizer = Tokenizer(ownFields: try CommandLineConfiguration.ownFieldsForCommand())
-        var engine = Engine(store: store, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
+        let counts: (any TokenCountSource)?
+        do {
+            counts = try Stores.countSource(store)
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+        var engine = Engine(store: counts, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
                             templates: store, threads: store, tokenizer: tokenizer)
         var classified = 0
         var failed = 0

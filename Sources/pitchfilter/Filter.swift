@@ -137,7 +137,8 @@ enum PipeFilter {
         let store = try openStore(databasePath)
         let schedule = ModelSchedule.standard.withCutoffs(try CommandLineConfiguration.cutoffs())
         let reasons = try CommandLineConfiguration.reasons()
-        let engine = Engine(store: store, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
+        let engine = Engine(store: try Stores.countSource(store), schedule: schedule,
+                            contacts: store ?? ContactSnapshot.empty,
                             templates: store, threads: store,
                             tokenizer: Tokenizer(ownFields: try CommandLineConfiguration.ownFields()))
         let (tokens, assessment) = try store.map {
@@ -157,17 +158,17 @@ enum PipeFilter {
     static func openStore(_ path: String) throws -> SQLiteTokenStore? {
         var status = stat()
         guard stat(path, &status) == 0 else {
-            do {
-                return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
-            } catch StoreError.missing {
-                return nil
-            }
+            return try Stores.openForReading(path)
         }
+        // The shared model, if any, is only read here: the filter never trains.
+        let model = try Stores.sharedModel(readOnly: true)
         do {
-            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite,
+                                        sharedModel: model)
         } catch StoreError.readOnly {
             // A database we may read but not write (another user's, a read-only file system): classify anyway.
-            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly,
+                                        sharedModel: model)
         }
     }
 

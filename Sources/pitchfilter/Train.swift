@@ -59,7 +59,8 @@ struct Train: ParsableCommand {
         let replies: SQLiteTokenStore
         do {
             replies = store.usesWriteAheadLog
-                ? try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+                ? try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly,
+                                       sharedModel: store.sharedModel)
                 : store
         } catch {
             Stores.report(error)

@@ -114,6 +114,12 @@ import Testing
         ("[metrics]\nlisten = \"9641\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
             + "found \"9641\""),
         ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\""),
+        ("[database]\nshared_model = \"postgresql://pf@db.example\"",
+         "database.shared_model: names no database (postgresql://USER@HOST/DATABASE)"),
+        ("[database]\nshared_model_password_file = \"/etc/pitchfilter/pg\"",
+         "database.shared_model_password_file: without shared_model"),
+        ("[database]\nshared_model = \"postgresql://pf@db.example/m\"\nshared_model_password_file = \"pg\"",
+         "database.shared_model_password_file: must be an absolute path, found \"pg\""),
         ("[header]\nsubject_tag = \" [PITCH]\"", "header.subject_tag: \" [PITCH]\" may not start or end with a blank"),
         ("[milter]\nlisten = \"inet:127.0.0.1:8891\"\nsubject_tag = \"[PITCH]\\r\\nBcc: x@example.com\"",
          "milter.subject_tag: \"[PITCH]\r\nBcc: x@example.com\" may hold only printable ASCII characters (a header "

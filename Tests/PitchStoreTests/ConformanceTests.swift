@@ -232,6 +232,9 @@ import Testing
         case .sqlite:
             #expect(statistics.schemaVersion == SQLiteSchema.migrations.count)
             #expect((statistics.sizeBytes ?? 0) >= 4096)
+        case .postgres, .sqliteWithSharedModel:
+            #expect(statistics.schemaVersion == 1)
+            #expect(statistics.sizeBytes == nil)
         }
     }
 

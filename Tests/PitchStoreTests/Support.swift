@@ -10,6 +10,15 @@ import Testing
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case inMemory
     case sqlite
+    /// The shared model in PostgreSQL, and a SQLite store reading and writing its model there: only when
+    /// `$PITCHFILTER_TEST_POSTGRES` names a server (Scripts/postgres-check.sh starts one), in a build with the
+    /// PostgreSQL trait.
+    case postgres
+    case sqliteWithSharedModel
+
+    static var allCases: [StoreKind] {
+        [.inMemory, .sqlite] + (PostgresTest.server == nil ? [] : [.postgres, .sqliteWithSharedModel])
+    }
 
     var testDescription: String { rawValue }
 
@@ -21,8 +30,43 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .sqlite:
             try SQLiteTokenStore(path: directory.path("tokens.sqlite"), tokenizerIdentity: testTokenizer,
                                  access: .readWrite)
+        case .postgres:
+            try PostgresTest.freshModel()
+        case .sqliteWithSharedModel:
+            try SQLiteTokenStore(path: directory.path("tokens.sqlite"), tokenizerIdentity: testTokenizer,
+                                 access: .readWrite, sharedModel: try PostgresTest.freshModel())
         }
     }
+}
+
+/// A PostgreSQL server for the shared model's tests: `$PITCHFILTER_TEST_POSTGRES`, such as
+/// "postgresql://pitchtest@127.0.0.1:54329", a role that may create databases. Each test gets a database of its own.
+enum PostgresTest {
+    static let server: String? = SharedModels.areBuilt
+        ? ProcessInfo.processInfo.environment["PITCHFILTER_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+        : nil
+
+    /// A new, empty database on the server, made with psql.
+    static func freshDatabase() throws -> SharedModelAddress {
+        guard let server else { throw PostgresTestError.noServer }
+        let name = "pitchtest_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        psql.arguments = [server + "/postgres", "-q", "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE \(name)"]
+        try psql.run()
+        psql.waitUntilExit()
+        guard psql.terminationStatus == 0 else { throw PostgresTestError.createFailed(name) }
+        return try SharedModelAddress(parsing: server + "/" + name + "?sslmode=disable")
+    }
+
+    static func freshModel(readOnly: Bool = false) throws -> any SharedModel {
+        try SharedModels.open(try freshDatabase(), password: nil, tokenizerIdentity: testTokenizer, readOnly: readOnly)
+    }
+}
+
+enum PostgresTestError: Error {
+    case noServer
+    case createFailed(String)
 }
 
 let testTokenizer = "test-tokenizer-1"

@@ -1,0 +1,119 @@
+#!/bin/bash
+# The shared model (`[database] shared_model`) against a real PostgreSQL server.
+#
+# Installs Debian's server if it is missing, starts a throwaway cluster on loopback (as the postgres user when run
+# as root: PostgreSQL refuses to run as root), builds with the PostgreSQL trait into .build-postgres, runs the
+# store tests against it (the conformance suite gains the `postgres` and `sqliteWithSharedModel` kinds), then
+# plays several mail hosts sharing one model through the command line. The cluster is stopped and removed at the
+# end, whatever happens. Not part of .ci/run: postgres-nio and its TLS and crypto libraries add minutes to a build.
+#
+#     bash Scripts/postgres-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt-get update -q && apt-get install -y -q postgresql
+fi
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+port=${PITCHFILTER_TEST_PGPORT:-54329}
+work=$(mktemp -d /tmp/pitchfilter-pg.XXXXXX)
+as_postgres=()
+if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$work"
+    as_postgres=(runuser -u postgres --)
+fi
+"${as_postgres[@]}" "$pgbin/initdb" -D "$work/data" -A trust -U postgres >/dev/null
+"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
+    -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
+trap '"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+admin="postgresql://postgres@127.0.0.1:$port/postgres"
+psql "$admin" -q -c "CREATE ROLE pitchtest LOGIN CREATEDB"
+
+swift build --build-tests --traits PostgreSQL --scratch-path .build-postgres
+PITCHFILTER_TEST_POSTGRES="postgresql://pitchtest@127.0.0.1:$port" \
+    swift test --skip-build --traits PostgreSQL --scratch-path .build-postgres --filter PitchStoreTests
+
+# Several hosts, one model. Host A and host B share it; host C keeps its own SQLite model, trained the same way
+# as A, so A and C must agree on every score.
+bin=.build-postgres/debug/pitchfilter
+psql "$admin" -q -c "CREATE DATABASE shared OWNER pitchtest"
+cat > "$work/shared.toml" <<EOF
+[database]
+shared_model = "postgresql://pitchtest@127.0.0.1:$port/shared?sslmode=disable"
+EOF
+shared=(env PITCHFILTER_CONFIG="$work/shared.toml" HOME="$work/home-shared")
+alone=(env -u PITCHFILTER_CONFIG HOME="$work/home-alone")
+failures=0
+check() {  # check NAME EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then echo "PASS $1"; else echo "FAIL $1: expected [$2], got [$3]"; failures=$((failures + 1)); fi
+}
+train_dev=(train --pitch samples/dev/pitch --ham samples/dev/ham)
+"${shared[@]}" "$bin" "${train_dev[@]}" --db "$work/a.sqlite" >"$work/train-a.txt"
+"${alone[@]}" "$bin" "${train_dev[@]}" --db "$work/c.sqlite" >"$work/train-c.txt"
+check "host A learned the dev set" "$(cat "$work/train-c.txt")" "$(cat "$work/train-a.txt")"
+check "the model is in PostgreSQL, not in A's file" "0" \
+    "$(sqlite3 "$work/a.sqlite" 'SELECT count(*) FROM tokens' 2>/dev/null || echo 0)"
+check "PostgreSQL holds the tokens" "$(sqlite3 "$work/c.sqlite" 'SELECT count(*) FROM tokens')" \
+    "$(psql "postgresql://pitchtest@127.0.0.1:$port/shared" -Atq -c 'SELECT count(*) FROM pitchfilter_tokens')"
+
+"${shared[@]}" "$bin" classify --db "$work/a.sqlite" samples/heldout/pitch samples/heldout/ham >"$work/classify-a.txt" || true
+"${alone[@]}" "$bin" classify --db "$work/c.sqlite" samples/heldout/pitch samples/heldout/ham >"$work/classify-c.txt" || true
+check "A (shared model) and C (own model) give every held-out message the same score" \
+    "$(md5sum <"$work/classify-c.txt")" "$(md5sum <"$work/classify-a.txt")"
+check "200 held-out messages classified" "200" "$(wc -l <"$work/classify-a.txt" | tr -d ' ')"
+
+# Host B has no database of its own yet: it classifies with the shared model, and its training counts once.
+starter=$("${alone[@]}" "$bin" classify --db "$work/none.sqlite" samples/heldout/pitch/h-p-001.eml)
+from_shared=$("${shared[@]}" "$bin" classify --db "$work/b.sqlite" samples/heldout/pitch/h-p-001.eml)
+check "host B without a database reads the shared model" "$(grep h-p-001 "$work/classify-a.txt")" "$from_shared"
+echo "     (the starter model alone: $starter)"
+check "host B learning the same messages again changes nothing" \
+    "learned 0, already known 210, moved 0, forgotten 0, not known 0" \
+    "$("${shared[@]}" "$bin" "${train_dev[@]}" --db "$work/b.sqlite" | tail -1)"
+check "a move on host B is seen by host A" "learned 0, already known 0, moved 1, forgotten 0, not known 0" \
+    "$("${shared[@]}" "$bin" train --db "$work/b.sqlite" --ham samples/dev/pitch/d1-p-001.eml)"
+check "host A's statistics" "messages: pitch 104, ham 106" \
+    "$("${shared[@]}" "$bin" stats --db "$work/a.sqlite" | grep '^messages:')"
+
+# The Maildir service on a shared host: a pitch delivered to the INBOX is quarantined with the shared model's
+# score, and the user moving it back teaches the shared model (host A sees the ham count go up).
+maildir="$work/Maildir"
+mkdir -p "$maildir"/{tmp,new,cur}
+"${shared[@]}" .build-postgres/debug/pitchfilter-service serve --config "$work/shared.toml" \
+    --db "$work/service.sqlite" --maildir "$maildir" >"$work/serve.log" 2>&1 &
+serve=$!
+sleep 2
+pitch=samples/heldout/pitch/h-p-003.eml
+cp "$pitch" "$maildir/tmp/1.M1P1.host" && mv "$maildir/tmp/1.M1P1.host" "$maildir/new/1.M1P1.host"
+for _ in $(seq 1 50); do ls "$maildir/.Pitches/new" 2>/dev/null | grep -q . && break; sleep 0.2; done
+held=$(ls "$maildir/.Pitches/new" 2>/dev/null | head -1)
+expected_score=$(grep "h-p-003" "$work/classify-a.txt" | awk '{print $2}')
+check "the service quarantines with the shared model's score" "X-Pitch-Status: pitch, score=$expected_score" \
+    "$(head -1 "$maildir/.Pitches/new/$held" 2>/dev/null | cut -d, -f1-2)"
+mv "$maildir/.Pitches/new/$held" "$maildir/new/$held"
+for _ in $(seq 1 50); do
+    grep -q "ham 107" <("${shared[@]}" "$bin" stats --db "$work/a.sqlite") && break; sleep 0.2
+done
+check "moving it back teaches the shared model" "messages: pitch 104, ham 107" \
+    "$("${shared[@]}" "$bin" stats --db "$work/a.sqlite" | grep '^messages:')"
+kill -TERM "$serve"; wait "$serve" || true
+
+# The pipe filter on a shared host: tagged from the shared model; with the server gone, the message goes through
+# unchanged and the exit status is 0.
+message=samples/heldout/pitch/h-p-002.eml
+tagged=$("${shared[@]}" "$bin" filter --db "$work/a.sqlite" <"$message" | head -1)
+check "the pipe filter tags from the shared model" "X-Pitch-Status: pitch" "${tagged%%,*}"
+"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null
+set +e
+"${shared[@]}" "$bin" filter --db "$work/a.sqlite" <"$message" >"$work/out.eml" 2>"$work/err.txt"
+status=$?
+set -e
+check "with the server down the filter exits 0" "0" "$status"
+check "with the server down the message goes through unchanged" "$(md5sum <"$message")" "$(md5sum <"$work/out.eml")"
+echo "     (standard error: $(head -1 "$work/err.txt"))"
+
+if [ "$failures" -gt 0 ]; then
+    echo "postgres-check: $failures failed"
+    exit 1
+fi
+echo "postgres-check: all passed"

@@ -1,0 +1,425 @@
+#if PostgreSQL
+import Logging
+import NIOCore
+import NIOSSL
+import PitchClassifier
+import PitchTokenizer
+import PostgresNIO
+import Synchronization
+
+/// The shared model in PostgreSQL: four tables, created on first use by a host that may write.
+///
+///     pitchfilter_meta    (key text primary key, value text)      tokenizer identity, schema version
+///     pitchfilter_totals  (id int primary key = 1, pitch, ham)    messages learned per class
+///     pitchfilter_tokens  (id bigint primary key, pitch, ham)     counts per token id (the id's 64 bits as bigint)
+///     pitchfilter_ledger  (digest text primary key, class text, history text)
+///
+/// Classifying a message is one statement, so one round trip and one snapshot: the counts of its tokens and the
+/// totals together. Training a batch takes the totals row's lock first, so trainers on any host go one at a time
+/// while readers go on; it reads the batch's ledger rows and counts, applies `Training.apply` to them in memory (the
+/// same rules as every backend), and writes back what changed: six round trips a batch, whatever its size.
+///
+/// The calls block, as the rest of the store does: they wait on postgres-nio's futures, so they must not run on an
+/// event loop (the milter runs them on its thread pool, as it does SQLite's). The connection opens at the first
+/// call and opens again after a failure.
+final class PostgresTokenStore: SharedModel {
+    let tokenizerIdentity: String
+    private let address: SharedModelAddress
+    private let configuration: PostgresConnection.Configuration
+    private let readOnly: Bool
+    private let state = Mutex<State>(State())
+
+    private struct State: ~Copyable {
+        var connection: PostgresConnection?
+        /// The tables were found (or made) and checked on this connection's server.
+        var prepared = false
+        /// A reader found no tables yet: nothing has been trained, and every read says so until a writer makes them.
+        var empty = false
+    }
+
+    static let schemaVersion = 1
+    private static let logger = Logger(label: "pitchfilter.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    init(address: SharedModelAddress, password: String?, tokenizerIdentity: String, readOnly: Bool) throws {
+        self.address = address
+        self.tokenizerIdentity = tokenizerIdentity
+        self.readOnly = readOnly
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch address.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        } catch {
+            throw StoreError.sharedModel(path: address.description, detail: "TLS could not be set up: \(error)")
+        }
+        var configuration: PostgresConnection.Configuration
+        switch address.endpoint {
+        case .tcp(let host, let port):
+            configuration = .init(host: host, port: port, username: address.user,
+                                  password: password ?? address.password, database: address.database, tls: tls)
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: address.user, password: password ?? address.password,
+                                  database: address.database)
+        }
+        // Well inside the pipe filter's 5 s: a server that does not answer passes the mail through untagged.
+        configuration.options.connectTimeout = .seconds(3)
+        self.configuration = configuration
+    }
+
+    /// Closed and waited for: postgres-nio requires a connection to be closed before it goes. Stores are let go
+    /// by the threads that used them, never by an event loop.
+    deinit {
+        let connection = state.withLock { $0.connection }
+        if let connection, !connection.isClosed {
+            let closing: EventLoopFuture<Void> = connection.close()
+            try? closing.wait()
+        }
+    }
+
+    // MARK: - TokenStore
+
+    func lookup(_ tokens: [TokenID]) throws -> (counts: [TokenID: TokenCounts], totals: ClassTotals) {
+        let ids = Array(Set(tokens)).map { Int64(bitPattern: $0.rawValue) }
+        let rows = try read { connection in
+            try Self.query(connection, """
+                SELECT 0, id, pitch, ham FROM pitchfilter_tokens WHERE id = ANY(\(ids))
+                UNION ALL SELECT 1, 0, pitch, ham FROM pitchfilter_totals WHERE id = 1
+                """)
+        }
+        var counts: [TokenID: TokenCounts] = [:]
+        var totals = ClassTotals()
+        for row in rows ?? [] {
+            let (kind, id, pitch, ham) = try decode(row, (Int32, Int64, Int64, Int64).self)
+            if kind == 1 {
+                totals = ClassTotals(pitch: Int(pitch), ham: Int(ham))
+            } else {
+                counts[TokenID(rawValue: UInt64(bitPattern: id))] =
+                    TokenCounts(pitch: UInt32(clamping: pitch), ham: UInt32(clamping: ham))
+            }
+        }
+        return (counts, totals)
+    }
+
+    func train(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
+        guard !items.isEmpty else { return [] }
+        return try write { connection in
+            let totalsRow = try Self.query(connection,
+                                           "SELECT pitch, ham FROM pitchfilter_totals WHERE id = 1 FOR UPDATE")
+            var batch = Batch()
+            if let row = totalsRow.first {
+                let (pitch, ham) = try decode(row, (Int64, Int64).self)
+                batch.totals = ClassTotals(pitch: Int(pitch), ham: Int(ham))
+            }
+            let totalsBefore = batch.totals
+            let digests = Array(Set(items.map { Self.hex($0.digest) }))
+            for row in try Self.query(connection, """
+                SELECT digest, class, history FROM pitchfilter_ledger WHERE digest = ANY(\(digests))
+                """) {
+                let (digest, messageClass, history) = try decode(row, (String, String, String).self)
+                guard let known = MessageClass(rawValue: messageClass) else {
+                    throw StoreError.sharedModel(path: address.description,
+                                                 detail: "the ledger holds an unknown class \"\(messageClass)\"")
+                }
+                batch.ledger[digest] = (known, Self.ids(history))
+            }
+            var touched = Set<TokenID>()
+            for item in items {
+                touched.formUnion(item.tokens)
+                touched.formUnion(item.history)
+            }
+            for entry in batch.ledger.values { touched.formUnion(entry.history) }
+            let ids = touched.map { Int64(bitPattern: $0.rawValue) }
+            for row in try Self.query(connection, """
+                SELECT id, pitch, ham FROM pitchfilter_tokens WHERE id = ANY(\(ids))
+                """) {
+                let (id, pitch, ham) = try decode(row, (Int64, Int64, Int64).self)
+                batch.counts[TokenID(rawValue: UInt64(bitPattern: id))] =
+                    TokenCounts(pitch: UInt32(clamping: pitch), ham: UInt32(clamping: ham))
+            }
+            let countsBefore = batch.counts
+            let ledgerBefore = batch.ledger
+            let outcomes = try Training.apply(items, to: &batch)
+
+            // What changed, written back in one statement per kind.
+            var upserted: (ids: [Int64], pitch: [Int64], ham: [Int64]) = ([], [], [])
+            var deleted: [Int64] = []
+            for id in touched where batch.counts[id] != countsBefore[id] {
+                if let counts = batch.counts[id] {
+                    upserted.ids.append(Int64(bitPattern: id.rawValue))
+                    upserted.pitch.append(Int64(counts.pitch))
+                    upserted.ham.append(Int64(counts.ham))
+                } else {
+                    deleted.append(Int64(bitPattern: id.rawValue))
+                }
+            }
+            if !upserted.ids.isEmpty {
+                try Self.query(connection, """
+                    INSERT INTO pitchfilter_tokens (id, pitch, ham)
+                    SELECT * FROM unnest(\(upserted.ids)::int8[], \(upserted.pitch)::int8[], \(upserted.ham)::int8[])
+                    ON CONFLICT (id) DO UPDATE SET pitch = EXCLUDED.pitch, ham = EXCLUDED.ham
+                    """)
+            }
+            if !deleted.isEmpty {
+                try Self.query(connection, "DELETE FROM pitchfilter_tokens WHERE id = ANY(\(deleted))")
+            }
+            var recorded: (digests: [String], classes: [String], histories: [String]) = ([], [], [])
+            var erased: [String] = []
+            for digest in digests {
+                let after = batch.ledger[digest]
+                let before = ledgerBefore[digest]
+                if after?.messageClass == before?.messageClass && after?.history == before?.history { continue }
+                if let after {
+                    recorded.digests.append(digest)
+                    recorded.classes.append(after.messageClass.rawValue)
+                    recorded.histories.append(after.history.map { String($0.rawValue) }.joined(separator: " "))
+                } else {
+                    erased.append(digest)
+                }
+            }
+            if !recorded.digests.isEmpty {
+                try Self.query(connection, """
+                    INSERT INTO pitchfilter_ledger (digest, class, history)
+                    SELECT * FROM unnest(\(recorded.digests)::text[], \(recorded.classes)::text[], \
+                    \(recorded.histories)::text[])
+                    ON CONFLICT (digest) DO UPDATE SET class = EXCLUDED.class, history = EXCLUDED.history
+                    """)
+            }
+            if !erased.isEmpty {
+                try Self.query(connection, "DELETE FROM pitchfilter_ledger WHERE digest = ANY(\(erased))")
+            }
+            if batch.totals != totalsBefore {
+                let (pitch, ham) = (Int64(batch.totals.pitch), Int64(batch.totals.ham))
+                try Self.query(connection, "UPDATE pitchfilter_totals SET pitch = \(pitch), ham = \(ham) WHERE id = 1")
+            }
+            return outcomes
+        }
+    }
+
+    func ledgerClass(of digest: [UInt8]) throws -> MessageClass? {
+        try ledgerClasses(of: [digest])[0]
+    }
+
+    func ledgerClasses(of digests: [[UInt8]]) throws -> [MessageClass?] {
+        let hexes = digests.map(Self.hex)
+        let rows = try read { connection in
+            try Self.query(connection, "SELECT digest, class FROM pitchfilter_ledger WHERE digest = ANY(\(hexes))")
+        }
+        var found: [String: MessageClass] = [:]
+        for row in rows ?? [] {
+            let (digest, messageClass) = try decode(row, (String, String).self)
+            found[digest] = MessageClass(rawValue: messageClass)
+        }
+        return hexes.map { found[$0] }
+    }
+
+    func statistics() throws -> StoreStatistics {
+        let rows = try read { connection in
+            try Self.query(connection, """
+                SELECT pitch, ham, (SELECT count(*) FROM pitchfilter_tokens), (SELECT count(*) FROM pitchfilter_ledger)
+                FROM pitchfilter_totals WHERE id = 1
+                """)
+        }
+        guard let row = rows?.first else {
+            return StoreStatistics(totals: ClassTotals(), tokens: 0, ledgerEntries: 0,
+                                   tokenizerIdentity: tokenizerIdentity, schemaVersion: 0, sizeBytes: nil)
+        }
+        let (pitch, ham, tokens, ledger) = try decode(row, (Int64, Int64, Int64, Int64).self)
+        return StoreStatistics(totals: ClassTotals(pitch: Int(pitch), ham: Int(ham)), tokens: Int(tokens),
+                               ledgerEntries: Int(ledger), tokenizerIdentity: tokenizerIdentity,
+                               schemaVersion: Self.schemaVersion, sizeBytes: nil)
+    }
+
+    func allTokens() throws -> [(TokenID, TokenCounts)] {
+        let rows = try read { connection in try Self.query(connection, "SELECT id, pitch, ham FROM pitchfilter_tokens") }
+        var tokens: [(TokenID, TokenCounts)] = []
+        tokens.reserveCapacity(rows?.count ?? 0)
+        for row in rows ?? [] {
+            let (id, pitch, ham) = try decode(row, (Int64, Int64, Int64).self)
+            tokens.append((TokenID(rawValue: UInt64(bitPattern: id)),
+                           TokenCounts(pitch: UInt32(clamping: pitch), ham: UInt32(clamping: ham))))
+        }
+        return tokens.sorted { $0.0 < $1.0 }
+    }
+
+    // MARK: - The batch in memory
+
+    /// A training batch's rows as read, changed by `Training.apply` exactly as the in-memory store changes its own.
+    private struct Batch: TrainingBackend {
+        var counts: [TokenID: TokenCounts] = [:]
+        var totals = ClassTotals()
+        var ledger: [String: (messageClass: MessageClass, history: [TokenID])] = [:]
+
+        func ledgerClass(of digest: [UInt8]) -> MessageClass? { ledger[PostgresTokenStore.hex(digest)]?.messageClass }
+
+        func ledgerHistory(of digest: [UInt8]) -> [TokenID] { ledger[PostgresTokenStore.hex(digest)]?.history ?? [] }
+
+        mutating func record(_ digest: [UInt8], as messageClass: MessageClass, history: [TokenID]) {
+            ledger[PostgresTokenStore.hex(digest)] = (messageClass, history)
+        }
+
+        mutating func erase(_ digest: [UInt8]) { ledger[PostgresTokenStore.hex(digest)] = nil }
+
+        mutating func adjust(_ tokens: [TokenID], pitch: Int, ham: Int) {
+            for id in tokens {
+                var updated = counts[id] ?? .zero
+                updated.pitch = Training.saturating(updated.pitch, pitch)
+                updated.ham = Training.saturating(updated.ham, ham)
+                counts[id] = updated == .zero ? nil : updated
+            }
+        }
+    }
+
+    // MARK: - The connection
+
+    /// `body` on a prepared connection; nil when a reader finds no tables yet (nothing trained anywhere).
+    private func read<Result>(_ body: (PostgresConnection) throws -> Result) throws -> Result? {
+        try withConnection { connection, empty in empty ? nil : try body(connection) }
+    }
+
+    /// `body` in one transaction, committed if it returns and rolled back if it throws.
+    private func write<Result>(_ body: (PostgresConnection) throws -> Result) throws -> Result {
+        guard !readOnly else {
+            throw StoreError.readOnly(path: address.description, detail: "it was opened read-only (a bug: writing "
+                + "needs read-write)")
+        }
+        return try withConnection { connection, _ in
+            try Self.query(connection, "BEGIN")
+            do {
+                let result = try body(connection)
+                try Self.query(connection, "COMMIT")
+                return result
+            } catch {
+                _ = try? Self.query(connection, "ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    private func withConnection<Result>(_ body: (PostgresConnection, _ empty: Bool) throws -> Result) throws -> Result {
+        try state.withLock { state in
+            do {
+                if state.connection == nil || state.connection?.isClosed == true {
+                    state.connection = try PostgresConnection.connect(
+                        on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration, id: 1,
+                        logger: Self.logger
+                    ).wait()
+                    state.prepared = false
+                }
+                guard let connection = state.connection else { throw StoreError.sharedModel(
+                    path: address.description, detail: "no connection") }
+                if !state.prepared || state.empty {
+                    state.empty = try prepare(connection)
+                    state.prepared = true
+                }
+                return try body(connection, state.empty)
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                // A broken connection is opened again by the next call.
+                if let connection = state.connection, connection.isClosed { state.connection = nil }
+                throw StoreError.sharedModel(path: address.description, detail: Self.describe(error))
+            }
+        }
+    }
+
+    /// Checks the tables, making them first if there are none and this store may write. Returns true when a reader
+    /// found none.
+    private func prepare(_ connection: PostgresConnection) throws -> Bool {
+        let rows: [PostgresRow]
+        do {
+            rows = try Self.query(connection, "SELECT key, value FROM pitchfilter_meta")
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {  // undefined_table
+            if readOnly { return true }
+            try create(connection)
+            return false
+        }
+        var meta: [String: String] = [:]
+        for row in rows {
+            let (key, value) = try decode(row, (String, String).self)
+            meta[key] = value
+        }
+        if let schema = meta["schema"].flatMap(Int.init), schema > Self.schemaVersion {
+            throw StoreError.schemaTooNew(path: address.description, found: schema, supported: Self.schemaVersion)
+        }
+        if let identity = meta["tokenizer"], identity != tokenizerIdentity {
+            throw StoreError.tokenizerMismatch(path: address.description, database: identity,
+                                               program: tokenizerIdentity)
+        }
+        return false
+    }
+
+    /// The tables, made once: hosts starting together wait for each other on an advisory lock.
+    private func create(_ connection: PostgresConnection) throws {
+        try Self.query(connection, "BEGIN")
+        do {
+            try Self.query(connection, "SELECT pg_advisory_xact_lock(7031921405)")
+            try Self.query(connection, """
+                CREATE TABLE IF NOT EXISTS pitchfilter_meta (key text PRIMARY KEY, value text NOT NULL)
+                """)
+            try Self.query(connection, """
+                CREATE TABLE IF NOT EXISTS pitchfilter_totals (
+                    id int PRIMARY KEY CHECK (id = 1), pitch bigint NOT NULL, ham bigint NOT NULL)
+                """)
+            try Self.query(connection, """
+                CREATE TABLE IF NOT EXISTS pitchfilter_tokens (
+                    id bigint PRIMARY KEY, pitch bigint NOT NULL, ham bigint NOT NULL)
+                """)
+            try Self.query(connection, """
+                CREATE TABLE IF NOT EXISTS pitchfilter_ledger (
+                    digest text PRIMARY KEY, class text NOT NULL, history text NOT NULL)
+                """)
+            try Self.query(connection, "INSERT INTO pitchfilter_totals VALUES (1, 0, 0) ON CONFLICT DO NOTHING")
+            let schema = String(Self.schemaVersion)
+            try Self.query(connection, """
+                INSERT INTO pitchfilter_meta VALUES ('tokenizer', \(tokenizerIdentity)), ('schema', \(schema))
+                ON CONFLICT DO NOTHING
+                """)
+            try Self.query(connection, "COMMIT")
+        } catch {
+            _ = try? Self.query(connection, "ROLLBACK")
+            throw error
+        }
+        // Another host may have made them first, with another tokenizer.
+        _ = try prepare(connection)
+    }
+
+    // MARK: - Helpers
+
+    @discardableResult
+    private static func query(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> [PostgresRow] {
+        try connection.query(query, logger: logger).wait().rows
+    }
+
+    private func decode<each Column: PostgresDecodable>(_ row: PostgresRow, _ types: (repeat each Column).Type)
+        throws -> (repeat each Column) {
+        do {
+            return try row.decode(types, context: .default)
+        } catch {
+            throw StoreError.sharedModel(path: address.description, detail: "unexpected row: \(error)")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] { return message }
+        return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
+    }
+
+    static func hex(_ digest: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(digest.count * 2)
+        for byte in digest {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func ids(_ history: String) -> [TokenID] {
+        history.split(separator: " ").compactMap { UInt64($0).map(TokenID.init(rawValue:)) }
+    }
+}
+#endif

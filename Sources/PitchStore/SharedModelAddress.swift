@@ -1,0 +1,148 @@
+/// Where the model shared by several mail hosts lives (`[database] shared_model`): a PostgreSQL database named the
+/// way libpq names one, `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE]`, or over a unix socket
+/// with `?host=/run/postgresql` (the directory holding `.s.PGSQL.PORT`).
+///
+/// Parsed by hand: the pipe filter links no Foundation, and libpq's URL is a small, fixed grammar.
+public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
+    public enum Endpoint: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        /// The socket file itself: the directory given, and `.s.PGSQL.PORT`.
+        case unixSocket(path: String)
+    }
+
+    /// libpq's `sslmode`, the three that need no certificate files of their own: `prefer` (its default) tries
+    /// TLS and goes on without it; `require` refuses to go on without it, and checks the server's certificate
+    /// against the system's trust store and its name.
+    public enum TLSMode: String, Sendable, Equatable, CaseIterable {
+        case disable, prefer, require
+    }
+
+    public var endpoint: Endpoint
+    public var user: String
+    /// From the URL; a `shared_model_password_file` is better, since the configuration file is often readable.
+    public var password: String?
+    public var database: String
+    public var tls: TLSMode
+    /// As written, password included: for handing on (`config-values`), never for a log.
+    public let text: String
+
+    public struct Invalid: Error, Equatable, CustomStringConvertible {
+        public let problem: String
+        public var description: String { problem }
+    }
+
+    public init(parsing text: String) throws(Invalid) {
+        self.text = text
+        var rest = Substring(text)
+        guard let scheme = ["postgresql://", "postgres://"].first(where: { rest.hasPrefix($0) }) else {
+            throw Invalid(problem: "must start with postgresql:// (postgresql://USER@HOST/DATABASE)")
+        }
+        rest = rest.dropFirst(scheme.count)
+        var query = Substring("")
+        if let mark = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: mark)...]
+            rest = rest[..<mark]
+        }
+        guard let slash = rest.firstIndex(of: "/") else {
+            throw Invalid(problem: "names no database (postgresql://USER@HOST/DATABASE)")
+        }
+        database = try Self.decoded(rest[rest.index(after: slash)...], "the database name")
+        guard !database.isEmpty else { throw Invalid(problem: "names no database (postgresql://USER@HOST/DATABASE)") }
+        var authority = rest[..<slash]
+        user = ""
+        password = nil
+        if let at = authority.lastIndex(of: "@") {
+            let credentials = authority[..<at]
+            authority = authority[authority.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                user = try Self.decoded(credentials[..<colon], "the user name")
+                password = try Self.decoded(credentials[credentials.index(after: colon)...], "the password")
+            } else {
+                user = try Self.decoded(credentials, "the user name")
+            }
+        }
+        guard !user.isEmpty else { throw Invalid(problem: "names no user (postgresql://USER@HOST/DATABASE)") }
+        var host = String(authority)
+        var port = 5432
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw Invalid(problem: "has an unclosed [ in its host") }
+            let after = host[host.index(after: close)...]
+            if after.hasPrefix(":") { port = try Self.port(after.dropFirst()) } else if !after.isEmpty {
+                throw Invalid(problem: "has \"\(after)\" after its host")
+            }
+            host = String(host[host.index(after: host.startIndex)..<close])
+        } else if let colon = host.lastIndex(of: ":") {
+            port = try Self.port(host[host.index(after: colon)...])
+            host = String(host[..<colon])
+        }
+        tls = .prefer
+        var socketDirectory: String?
+        for parameter in query.split(separator: "&") where !parameter.isEmpty {
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let value = pair.count == 2 ? try Self.decoded(pair[1], "a parameter") : ""
+            switch pair[0] {
+            case "sslmode":
+                guard let mode = TLSMode(rawValue: value) else {
+                    throw Invalid(problem: "sslmode must be disable, prefer or require, found \"\(value)\"")
+                }
+                tls = mode
+            case "host":
+                guard value.hasPrefix("/") else { throw Invalid(problem: "host= must be a socket directory") }
+                socketDirectory = value
+            default:
+                throw Invalid(problem: "has an unknown parameter \"\(pair[0])\" (sslmode and host are understood)")
+            }
+        }
+        if let socketDirectory {
+            guard host.isEmpty else { throw Invalid(problem: "names both a host and a socket directory") }
+            endpoint = .unixSocket(path: socketDirectory + "/.s.PGSQL.\(port)")
+        } else {
+            guard !host.isEmpty else {
+                throw Invalid(problem: "names no host (postgresql://USER@HOST/DATABASE, or ?host=/run/postgresql)")
+            }
+            endpoint = .tcp(host: host, port: port)
+        }
+    }
+
+    /// The address without its password, for logs and `serve --check`.
+    public var description: String {
+        switch endpoint {
+        case .tcp(let host, let port):
+            let shown = host.contains(":") ? "[\(host)]" : host
+            return "postgresql://\(user)@\(shown):\(port)/\(database)?sslmode=\(tls.rawValue)"
+        case .unixSocket(let path):
+            return "postgresql://\(user)@/\(database) (socket \(path))"
+        }
+    }
+
+    private static func port(_ text: Substring) throws(Invalid) -> Int {
+        guard let port = Int(text), (1...65_535).contains(port) else {
+            throw Invalid(problem: "\"\(text)\" is not a port number (1 to 65535)")
+        }
+        return port
+    }
+
+    /// %XX escapes decoded, as URLs write "@", ":" and "/" in names and passwords.
+    private static func decoded(_ text: Substring, _ what: String) throws(Invalid) -> String {
+        var bytes: [UInt8] = []
+        var index = text.utf8.startIndex
+        while index < text.utf8.endIndex {
+            let byte = text.utf8[index]
+            if byte == UInt8(ascii: "%") {
+                let digits = text.utf8[text.utf8.index(after: index)...].prefix(2)
+                guard digits.count == 2, let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16) else {
+                    throw Invalid(problem: "has a broken %-escape in \(what)")
+                }
+                bytes.append(value)
+                index = text.utf8.index(index, offsetBy: 3)
+            } else {
+                bytes.append(byte)
+                index = text.utf8.index(after: index)
+            }
+        }
+        guard let decoded = String(validating: bytes, as: UTF8.self), !decoded.utf8.contains(0) else {
+            throw Invalid(problem: "has \(what) that is not UTF-8 text")
+        }
+        return decoded
+    }
+}
