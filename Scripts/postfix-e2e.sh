@@ -365,15 +365,21 @@ check(not bad, "status header: %d of %d delivered messages carry exactly one X-P
 
 # 2b. the field is written the way `pitchfilter filter` writes it (and downstream rules such as procmail's
 # "^X-Pitch-Status: pitch" or Sieve's header :contains expect): one space after the colon
-RAW = re.compile(rb"^X-Pitch-Status: (ham|unsure|pitch), score=[01]\.\d{4}, version=\S+$")
+# A held pitch's Subject carries the tag, and its status field records it (", tagged=[PITCH]", so that whoever
+# reads the message takes exactly that back); nothing else says tagged.
+RAW = re.compile(rb"^X-Pitch-Status: (ham|unsure|pitch), score=[01]\.\d{4}, version=[^\s,]+(, tagged=\[PITCH\])?$")
 bad = []
 for m, v in seen.items():
     for (w, f, fl, b) in v:
         for n_, l in fl:
-            if n_ == b"x-pitch-status" and not RAW.match(l):
-                bad.append("%s (%s): %r" % (sent[m]["name"], w, l[:100]))
+            if n_ != b"x-pitch-status":
+                continue
+            match = RAW.match(l)
+            if not match or (match.group(2) is not None) != (w == "held"):
+                bad.append("%s (%s): %r" % (sent[m]["name"], w, l[:120]))
 check(not bad, "status format: %d of %d messages have 'X-Pitch-Status: VERDICT, score=D.DDDD, version=...' "
-      "byte for byte (as `pitchfilter filter` writes it)" % (n_all - len(bad), n_all), bad)
+      "byte for byte (as `pitchfilter filter` writes it), with ', tagged=[PITCH]' on the held ones only"
+      % (n_all - len(bad), n_all), bad)
 
 # 3. bodies unchanged (delivered and held)
 bad = ["%s (%s): body differs (%d bytes sent, %d bytes found)" % (sent[m]["name"], w, len(sent[m]["body"]), len(b))

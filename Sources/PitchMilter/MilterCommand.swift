@@ -101,31 +101,23 @@ public enum MilterReply: Sendable, Equatable {
     /// A header field's value without the one blank the MTA puts after the colon itself (no SMFIP_HDR_LEADSPC).
     /// A value that would be left empty keeps it, since an empty SMFIR_CHGHEADER value deletes the field.
     var withoutLeadingSpace: MilterReply {
-        func unspaced(_ value: String) -> String {
-            value.hasPrefix(" ") && value.count > 1 ? String(value.dropFirst()) : value
-        }
-        switch self {
-        case .insertHeader(let index, let name, let value):
-            return .insertHeader(index: index, name: name, value: unspaced(value))
-        case .addHeader(let name, let value): return .addHeader(name: name, value: unspaced(value))
-        case .changeHeader(let index, let name, let value):
-            return .changeHeader(index: index, name: name, value: unspaced(value))
-        default: return self
-        }
+        mappingValue { $0.hasPrefix(" ") && $0.count > 1 ? String($0.dropFirst()) : $0 }
     }
 
     /// A header field's value with one space in front (an empty value, which deletes, stays empty).
     var withLeadingSpace: MilterReply {
-        func spaced(_ value: String) -> String {
-            value.isEmpty || value.hasPrefix(" ") || value.hasPrefix("\t") ? value : " " + value
-        }
+        mappingValue { $0.isEmpty || $0.hasPrefix(" ") || $0.hasPrefix("\t") ? $0 : " " + $0 }
+    }
+
+    /// The same reply with its header field's value changed; replies without one as they are.
+    private func mappingValue(_ transform: (String) -> String) -> MilterReply {
         switch self {
         case .insertHeader(let index, let name, let value):
-            return .insertHeader(index: index, name: name, value: spaced(value))
-        case .addHeader(let name, let value): return .addHeader(name: name, value: spaced(value))
+            .insertHeader(index: index, name: name, value: transform(value))
+        case .addHeader(let name, let value): .addHeader(name: name, value: transform(value))
         case .changeHeader(let index, let name, let value):
-            return .changeHeader(index: index, name: name, value: spaced(value))
-        default: return self
+            .changeHeader(index: index, name: name, value: transform(value))
+        default: self
         }
     }
 

@@ -262,12 +262,7 @@ final class PostgresTokenStore: SharedModel {
         mutating func erase(_ digest: [UInt8]) { ledger[PostgresTokenStore.hex(digest)] = nil }
 
         mutating func adjust(_ tokens: [TokenID], pitch: Int, ham: Int) {
-            for id in tokens {
-                var updated = counts[id] ?? .zero
-                updated.pitch = Training.saturating(updated.pitch, pitch)
-                updated.ham = Training.saturating(updated.ham, ham)
-                counts[id] = updated == .zero ? nil : updated
-            }
+            Training.adjust(&counts, tokens, pitch: pitch, ham: ham)
         }
     }
 

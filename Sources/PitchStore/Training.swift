@@ -70,6 +70,17 @@ enum Training {
         return tokens.filter { seen.insert($0).inserted }
     }
 
+    /// `TrainingBackend.adjust` over counts held in a dictionary, as the in-memory store and a shared model's
+    /// batch hold them: a token whose counts reach zero leaves it.
+    static func adjust(_ counts: inout [TokenID: TokenCounts], _ tokens: [TokenID], pitch: Int, ham: Int) {
+        for id in tokens {
+            var updated = counts[id] ?? .zero
+            updated.pitch = saturating(updated.pitch, pitch)
+            updated.ham = saturating(updated.ham, ham)
+            counts[id] = updated == .zero ? nil : updated
+        }
+    }
+
     /// `count + delta`, held within what a `TokenCounts` field can represent.
     static func saturating(_ count: UInt32, _ delta: Int) -> UInt32 {
         UInt32(clamping: Int64(count) + Int64(delta))

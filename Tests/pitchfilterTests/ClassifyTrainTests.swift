@@ -754,9 +754,15 @@ import Testing
         #expect(String(decoding: lines[1], as: UTF8.self).hasPrefix("X-Cold-Pitch-Reasons: "))
         #expect(Array(lines[2]) == bytes)
 
-        let tagged = try scratch.write("tagged.eml", String(decoding: run.stdout, as: UTF8.self))
-        let plain = try scratch.write("plain.eml", String(decoding: bytes, as: UTF8.self))
-        for file in [plain, tagged] {
+        try Self.expectLearnedOnce(original: bytes, tagged: run.stdout, db: db, in: scratch, environment: environment)
+    }
+
+    /// Training the original and the tagged copy counts one message.
+    static func expectLearnedOnce(original: [UInt8], tagged: [UInt8], db: String, in scratch: Scratch,
+                                  environment: [String: String]) throws {
+        let plain = try scratch.write("plain.eml", String(decoding: original, as: UTF8.self))
+        let copy = try scratch.write("tagged.eml", String(decoding: tagged, as: UTF8.self))
+        for file in [plain, copy] {
             #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", file], environment: environment).status == 0)
         }
         let stats = try Run.pitchfilter(["stats", "--db", db], environment: environment)
@@ -796,17 +802,11 @@ import Testing
         #expect(!hamRun.text.contains("[PITCH]"))
 
         // The tagged copy scores as the original did, and is learned as the same message.
-        let tagged = try scratch.write("tagged.eml", String(decoding: run.stdout, as: UTF8.self))
-        let plain = try scratch.write("plain.eml", String(decoding: bytes, as: UTF8.self))
-        let scores = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), plain, tagged],
-                                         environment: environment)
+        let scores = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), Self.coldPitch, "-"],
+                                         stdin: run.stdout, environment: environment)
         let verdicts = scores.text.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
         #expect(verdicts.count == 2 && verdicts[0] == verdicts[1], "\(scores.text)")
-        for file in [plain, tagged] {
-            #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", file], environment: environment).status == 0)
-        }
-        let stats = try Run.pitchfilter(["stats", "--db", db], environment: environment)
-        #expect(stats.text.contains("\nlearned messages: 1\n"), "\(stats.text)")
+        try Self.expectLearnedOnce(original: bytes, tagged: run.stdout, db: db, in: scratch, environment: environment)
     }
 
     /// A tag that cannot go into a header as it is stops the commands under its key; the mail still goes through.
