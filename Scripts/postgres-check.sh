@@ -22,24 +22,33 @@ if [ "$(id -u)" = 0 ]; then
     chown postgres: "$work"
     as_postgres=(runuser -u postgres --)
 fi
-"${as_postgres[@]}" "$pgbin/initdb" -D "$work/data" -A trust -U postgres >/dev/null
+# Over TCP with a password (SCRAM), as a host reaching a shared server would; the admin over the unix socket.
+"${as_postgres[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    >/dev/null
 "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
     -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
-trap '"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-admin="postgresql://postgres@127.0.0.1:$port/postgres"
-psql "$admin" -q -c "CREATE ROLE pitchtest LOGIN CREATEDB"
+trap '"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true; kill $silent 2>/dev/null || true; rm -rf "$work"' EXIT
+silent=
+admin=(psql -h "$work" -p "$port" -U postgres -q)
+password=pitch-test-$RANDOM$RANDOM
+"${admin[@]}" -c "CREATE ROLE pitchtest LOGIN CREATEDB PASSWORD '$password'"
+# psql, which the tests use to make their databases, reads it from here.
+export PGPASSWORD=$password
 
 swift build --build-tests --traits PostgreSQL --scratch-path .build-postgres
-PITCHFILTER_TEST_POSTGRES="postgresql://pitchtest@127.0.0.1:$port" \
+PITCHFILTER_TEST_POSTGRES="postgresql://pitchtest:$password@127.0.0.1:$port" \
     swift test --skip-build --traits PostgreSQL --scratch-path .build-postgres --filter PitchStoreTests
 
 # Several hosts, one model. Host A and host B share it; host C keeps its own SQLite model, trained the same way
 # as A, so A and C must agree on every score.
 bin=.build-postgres/debug/pitchfilter
-psql "$admin" -q -c "CREATE DATABASE shared OWNER pitchtest"
+"${admin[@]}" -c "CREATE DATABASE shared OWNER pitchtest"
+printf '%s\n' "$password" > "$work/password"
+chmod 600 "$work/password"
 cat > "$work/shared.toml" <<EOF
 [database]
 shared_model = "postgresql://pitchtest@127.0.0.1:$port/shared?sslmode=disable"
+shared_model_password_file = "$work/password"
 EOF
 shared=(env PITCHFILTER_CONFIG="$work/shared.toml" HOME="$work/home-shared")
 alone=(env -u PITCHFILTER_CONFIG HOME="$work/home-alone")
@@ -51,10 +60,9 @@ train_dev=(train --pitch samples/dev/pitch --ham samples/dev/ham)
 "${shared[@]}" "$bin" "${train_dev[@]}" --db "$work/a.sqlite" >"$work/train-a.txt"
 "${alone[@]}" "$bin" "${train_dev[@]}" --db "$work/c.sqlite" >"$work/train-c.txt"
 check "host A learned the dev set" "$(cat "$work/train-c.txt")" "$(cat "$work/train-a.txt")"
-check "the model is in PostgreSQL, not in A's file" "0" \
-    "$(sqlite3 "$work/a.sqlite" 'SELECT count(*) FROM tokens' 2>/dev/null || echo 0)"
+check "the model is in PostgreSQL, not in A's file" "0" "$(sqlite3 "$work/a.sqlite" 'SELECT count(*) FROM tokens')"
 check "PostgreSQL holds the tokens" "$(sqlite3 "$work/c.sqlite" 'SELECT count(*) FROM tokens')" \
-    "$(psql "postgresql://pitchtest@127.0.0.1:$port/shared" -Atq -c 'SELECT count(*) FROM pitchfilter_tokens')"
+    "$("${admin[@]}" -d shared -At -c 'SELECT count(*) FROM pitchfilter_tokens')"
 
 "${shared[@]}" "$bin" classify --db "$work/a.sqlite" samples/heldout/pitch samples/heldout/ham >"$work/classify-a.txt" || true
 "${alone[@]}" "$bin" classify --db "$work/c.sqlite" samples/heldout/pitch samples/heldout/ham >"$work/classify-c.txt" || true
@@ -98,11 +106,35 @@ check "moving it back teaches the shared model" "messages: pitch 104, ham 107" \
     "$("${shared[@]}" "$bin" stats --db "$work/a.sqlite" | grep '^messages:')"
 kill -TERM "$serve"; wait "$serve" || true
 
-# The pipe filter on a shared host: tagged from the shared model; with the server gone, the message goes through
-# unchanged and the exit status is 0.
+# The pipe filter on a shared host: tagged from the shared model; with a server that takes the connection and
+# never answers, and with the server gone, the message goes through unchanged and the exit status is 0.
 message=samples/heldout/pitch/h-p-002.eml
-tagged=$("${shared[@]}" "$bin" filter --db "$work/a.sqlite" <"$message" | head -1)
+"${shared[@]}" "$bin" filter --db "$work/a.sqlite" <"$message" >"$work/tagged.eml"
+tagged=$(head -1 "$work/tagged.eml")
 check "the pipe filter tags from the shared model" "X-Pitch-Status: pitch" "${tagged%%,*}"
+check "a wrong password is refused and the mail goes through" "$(md5sum <"$message")" \
+    "$(sed "s|^shared_model_password_file = .*|shared_model_password_file = \"$work/wrong\"|" "$work/shared.toml" \
+        >"$work/wrong.toml"; echo wrong >"$work/wrong"; PITCHFILTER_CONFIG="$work/wrong.toml" HOME="$work/home-wrong" \
+        "$bin" filter --db "$work/a.sqlite" <"$message" 2>/dev/null | md5sum)"
+silent_port=$((port + 1))
+python3 -c "import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', $silent_port)); s.listen(16); time.sleep(60)" &
+silent=$!
+sleep 0.5
+sed "s|127.0.0.1:$port|127.0.0.1:$silent_port|" "$work/shared.toml" >"$work/silent.toml"
+started=$(date +%s%N)
+set +e
+PITCHFILTER_CONFIG="$work/silent.toml" HOME="$work/home-silent" "$bin" filter --db "$work/a.sqlite" <"$message" \
+    >"$work/out-silent.eml" 2>"$work/err-silent.txt"
+status=$?
+set -e
+elapsed=$(( ($(date +%s%N) - started) / 1000000 ))
+check "a server that never answers: exit 0" "0" "$status"
+check "a server that never answers: the message unchanged" "$(md5sum <"$message")" "$(md5sum <"$work/out-silent.eml")"
+check "a server that never answers: out within the filter's 5 s" "yes" "$([ "$elapsed" -lt 5000 ] && echo yes || echo "no ($elapsed ms)")"
+echo "     ($elapsed ms; standard error: $(head -1 "$work/err-silent.txt" | cut -c1-160))"
+kill $silent 2>/dev/null || true
 "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null
 set +e
 "${shared[@]}" "$bin" filter --db "$work/a.sqlite" <"$message" >"$work/out.eml" 2>"$work/err.txt"

@@ -165,7 +165,9 @@ public struct CommandLineConfiguration: Sendable, Equatable {
             return .failure(ConfigurationUnavailable(file: file, reason: reason))
         }
         guard let configuration = CommandLineConfiguration(lines: output) else {
-            return .failure(ConfigurationUnavailable(file: file, reason: "\(service) printed \"\(output)\""))
+            // Not repeated: the lines may hold a shared model's password, and this reason goes to the mail log.
+            return .failure(ConfigurationUnavailable(
+                file: file, reason: "\(service) printed values this pitchfilter cannot read (another version?)"))
         }
         cache?.write(configuration)
         return .success(configuration)

@@ -11,9 +11,14 @@ public enum Stores {
     /// Read-only; a database that does not exist yet means "nothing trained" (the starter model decides), unless
     /// the model is shared (`countSource`).
     public static func openForReading(_ path: String) throws -> SQLiteTokenStore? {
+        try openForReading(path, sharedModel: try sharedModel(readOnly: true))
+    }
+
+    /// `openForReading` with the shared model given (a `--config` file's), or none.
+    public static func openForReading(_ path: String, sharedModel: (any SharedModel)?) throws -> SQLiteTokenStore? {
         do {
             return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly,
-                                        sharedModel: try sharedModel(readOnly: true))
+                                        sharedModel: sharedModel)
         } catch StoreError.missing {
             return nil
         }
@@ -21,9 +26,21 @@ public enum Stores {
 
     /// Read-write, created if missing; on failure the error is reported and the command exits 3.
     public static func openForWriting(_ path: String) throws -> SQLiteTokenStore {
+        let model: (any SharedModel)?
+        do {
+            model = try sharedModel(readOnly: false)
+        } catch {
+            report(error)
+            throw ExitCode(3)
+        }
+        return try openForWriting(path, sharedModel: model)
+    }
+
+    /// `openForWriting` with the shared model given (a `--config` file's), or none.
+    public static func openForWriting(_ path: String, sharedModel: (any SharedModel)?) throws -> SQLiteTokenStore {
         do {
             return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite,
-                                        sharedModel: try sharedModel(readOnly: false))
+                                        sharedModel: sharedModel)
         } catch {
             report(error)
             throw ExitCode(3)

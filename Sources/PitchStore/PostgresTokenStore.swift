@@ -5,6 +5,7 @@ import NIOSSL
 import PitchClassifier
 import PitchTokenizer
 import PostgresNIO
+import Dispatch
 import Synchronization
 
 /// The shared model in PostgreSQL: four tables, created on first use by a host that may write.
@@ -21,12 +22,15 @@ import Synchronization
 ///
 /// The calls block, as the rest of the store does: they wait on postgres-nio's futures, so they must not run on an
 /// event loop (the milter runs them on its thread pool, as it does SQLite's). The connection opens at the first
-/// call and opens again after a failure.
+/// call and opens again after a failure. Every wait is bounded: connecting (TCP, TLS and authentication) by
+/// `connectSeconds`, each statement by `statementSeconds`, after which the connection is closed and the call
+/// fails; and for `retrySeconds` after a failed connection, calls fail at once instead of waiting again, so a
+/// server that is down costs a busy milter one wait, not one per message.
 final class PostgresTokenStore: SharedModel {
     let tokenizerIdentity: String
     private let address: SharedModelAddress
-    private let configuration: PostgresConnection.Configuration
     private let readOnly: Bool
+    private let password: @Sendable () throws -> String?
     private let state = Mutex<State>(State())
 
     private struct State: ~Copyable {
@@ -35,47 +39,63 @@ final class PostgresTokenStore: SharedModel {
         var prepared = false
         /// A reader found no tables yet: nothing has been trained, and every read says so until a writer makes them.
         var empty = false
+        /// When connecting last failed, and why: calls fail at once with it for `retrySeconds`.
+        var lastFailure: (at: ContinuousClock.Instant, error: StoreError)?
     }
 
     static let schemaVersion = 1
+    /// Inside the pipe filter's 5 s, with room for the statements: a server that does not answer passes the mail
+    /// through untagged.
+    static let connectSeconds: Int64 = 3
+    static let statementSeconds: Int64 = 5
+    static let retrySeconds = 5
     private static let logger = Logger(label: "pitchfilter.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    init(address: SharedModelAddress, password: String?, tokenizerIdentity: String, readOnly: Bool) throws {
+    init(address: SharedModelAddress, password: @escaping @Sendable () throws -> String?, tokenizerIdentity: String,
+         readOnly: Bool) throws {
         self.address = address
         self.tokenizerIdentity = tokenizerIdentity
         self.readOnly = readOnly
+        self.password = password
+    }
+
+    /// The connection's settings, the password read now: only a call that needs the server reads its file.
+    private func configuration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         do {
+            var unchecked = TLSConfiguration.makeClientConfiguration()
+            unchecked.certificateVerification = .none
             switch address.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: unchecked))
+            case .require: tls = .require(try NIOSSLContext(configuration: unchecked))
+            case .verifyFull: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
             }
         } catch {
             throw StoreError.sharedModel(path: address.description, detail: "TLS could not be set up: \(error)")
         }
+        let password = try self.password() ?? address.password
         var configuration: PostgresConnection.Configuration
         switch address.endpoint {
         case .tcp(let host, let port):
-            configuration = .init(host: host, port: port, username: address.user,
-                                  password: password ?? address.password, database: address.database, tls: tls)
+            configuration = .init(host: host, port: port, username: address.user, password: password,
+                                  database: address.database, tls: tls)
         case .unixSocket(let path):
-            configuration = .init(unixSocketPath: path, username: address.user, password: password ?? address.password,
+            configuration = .init(unixSocketPath: path, username: address.user, password: password,
                                   database: address.database)
         }
-        // Well inside the pipe filter's 5 s: a server that does not answer passes the mail through untagged.
-        configuration.options.connectTimeout = .seconds(3)
-        self.configuration = configuration
+        configuration.options.connectTimeout = .seconds(Self.connectSeconds)
+        return configuration
     }
 
-    /// Closed and waited for: postgres-nio requires a connection to be closed before it goes. Stores are let go
-    /// by the threads that used them, never by an event loop.
+    /// Closed and waited for, since postgres-nio requires a connection to be closed before it goes (unless the last
+    /// reference goes on the connection's own event loop, which cannot wait for itself).
     deinit {
         let connection = state.withLock { $0.connection }
-        if let connection, !connection.isClosed {
-            let closing: EventLoopFuture<Void> = connection.close()
-            try? closing.wait()
-        }
+        guard let connection, !connection.isClosed else { return }
+        let closing: EventLoopFuture<Void> = connection.close()
+        // Never wait on an event loop for itself.
+        if !connection.eventLoop.inEventLoop { try? closing.wait() }
     }
 
     // MARK: - TokenStore
@@ -231,6 +251,33 @@ final class PostgresTokenStore: SharedModel {
                                schemaVersion: Self.schemaVersion, sizeBytes: nil)
     }
 
+    func snapshot() throws -> TokenSnapshot {
+        let rows = try read { connection in
+            try Self.query(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            do {
+                let totals = try Self.query(connection, "SELECT pitch, ham FROM pitchfilter_totals WHERE id = 1")
+                let tokens = try Self.query(connection, "SELECT id, pitch, ham FROM pitchfilter_tokens")
+                try Self.query(connection, "COMMIT")
+                return (totals, tokens)
+            } catch {
+                _ = try? Self.query(connection, "ROLLBACK")
+                throw error
+            }
+        }
+        var totals = ClassTotals()
+        if let row = rows?.0.first {
+            let (pitch, ham) = try decode(row, (Int64, Int64).self)
+            totals = ClassTotals(pitch: Int(pitch), ham: Int(ham))
+        }
+        var table = CountTable(minimumCapacity: rows?.1.count ?? 0)
+        for row in rows?.1 ?? [] {
+            let (id, pitch, ham) = try decode(row, (Int64, Int64, Int64).self)
+            table[TokenID(rawValue: UInt64(bitPattern: id))] =
+                TokenCounts(pitch: UInt32(clamping: pitch), ham: UInt32(clamping: ham))
+        }
+        return TokenSnapshot(table: table, totals: totals)
+    }
+
     func allTokens() throws -> [(TokenID, TokenCounts)] {
         let rows = try read { connection in try Self.query(connection, "SELECT id, pitch, ham FROM pitchfilter_tokens") }
         var tokens: [(TokenID, TokenCounts)] = []
@@ -280,7 +327,8 @@ final class PostgresTokenStore: SharedModel {
                 + "needs read-write)")
         }
         return try withConnection { connection, _ in
-            try Self.query(connection, "BEGIN")
+            // Whatever the server's default: the totals row's lock is what keeps trainers apart.
+            try Self.query(connection, "BEGIN ISOLATION LEVEL READ COMMITTED")
             do {
                 let result = try body(connection)
                 try Self.query(connection, "COMMIT")
@@ -294,16 +342,25 @@ final class PostgresTokenStore: SharedModel {
 
     private func withConnection<Result>(_ body: (PostgresConnection, _ empty: Bool) throws -> Result) throws -> Result {
         try state.withLock { state in
-            do {
-                if state.connection == nil || state.connection?.isClosed == true {
-                    state.connection = try PostgresConnection.connect(
-                        on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration, id: 1,
-                        logger: Self.logger
-                    ).wait()
-                    state.prepared = false
+            if state.connection == nil || state.connection?.isClosed == true {
+                if let failure = state.lastFailure, ContinuousClock.now - failure.at < .seconds(Self.retrySeconds) {
+                    throw failure.error
                 }
-                guard let connection = state.connection else { throw StoreError.sharedModel(
-                    path: address.description, detail: "no connection") }
+                do {
+                    state.connection = try connect()
+                    state.prepared = false
+                    state.lastFailure = nil
+                } catch {
+                    let failure = error as? StoreError
+                        ?? StoreError.sharedModel(path: address.description, detail: Self.describe(error))
+                    state.lastFailure = (ContinuousClock.now, failure)
+                    throw failure
+                }
+            }
+            guard let connection = state.connection else {
+                throw StoreError.sharedModel(path: address.description, detail: "no connection")
+            }
+            do {
                 if !state.prepared || state.empty {
                     state.empty = try prepare(connection)
                     state.prepared = true
@@ -313,23 +370,44 @@ final class PostgresTokenStore: SharedModel {
                 throw error
             } catch {
                 // A broken connection is opened again by the next call.
-                if let connection = state.connection, connection.isClosed { state.connection = nil }
+                if connection.isClosed { state.connection = nil }
                 throw StoreError.sharedModel(path: address.description, detail: Self.describe(error))
             }
         }
     }
 
+    /// Connecting, TLS and authentication within `connectSeconds`; a connection that comes later is closed.
+    private func connect() throws -> PostgresConnection {
+        let connecting = PostgresConnection.connect(
+            on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try configuration(), id: 1,
+            logger: Self.logger)
+        guard let connection = try Self.wait(for: connecting, seconds: Self.connectSeconds) else {
+            connecting.whenSuccess { _ = $0.close() as EventLoopFuture<Void> }
+            throw StoreError.sharedModel(path: address.description,
+                                         detail: "no answer within \(Self.connectSeconds) s")
+        }
+        return connection
+    }
+
+    /// The future's value, or nil if it has none after `seconds`.
+    private static func wait<Value: Sendable>(for future: EventLoopFuture<Value>, seconds: Int64) throws -> Value? {
+        let done = DispatchSemaphore(value: 0)
+        future.whenComplete { _ in done.signal() }
+        guard done.wait(timeout: .now() + .seconds(Int(seconds))) == .success else { return nil }
+        return try future.wait()
+    }
+
     /// Checks the tables, making them first if there are none and this store may write. Returns true when a reader
     /// found none.
     private func prepare(_ connection: PostgresConnection) throws -> Bool {
-        let rows: [PostgresRow]
-        do {
-            rows = try Self.query(connection, "SELECT key, value FROM pitchfilter_meta")
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {  // undefined_table
+        // Asked first, so that a reader before any training does not make the server log an error per message.
+        let exists = try Self.query(connection, "SELECT to_regclass('pitchfilter_meta') IS NOT NULL")
+        guard let row = exists.first, try decode(row, Bool.self) else {
             if readOnly { return true }
             try create(connection)
             return false
         }
+        let rows = try Self.query(connection, "SELECT key, value FROM pitchfilter_meta")
         var meta: [String: String] = [:]
         for row in rows {
             let (key, value) = try decode(row, (String, String).self)
@@ -382,9 +460,19 @@ final class PostgresTokenStore: SharedModel {
 
     // MARK: - Helpers
 
+    /// One statement, within `statementSeconds`: past them the connection is closed, which ends the statement.
     @discardableResult
     private static func query(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> [PostgresRow] {
-        try connection.query(query, logger: logger).wait().rows
+        let running = connection.query(query, logger: logger)
+        guard let result = try wait(for: running, seconds: statementSeconds) else {
+            _ = connection.close() as EventLoopFuture<Void>
+            throw StatementTimeout()
+        }
+        return result.rows
+    }
+
+    private struct StatementTimeout: Error, CustomStringConvertible {
+        var description: String { "no answer within \(PostgresTokenStore.statementSeconds) s" }
     }
 
     private func decode<each Column: PostgresDecodable>(_ row: PostgresRow, _ types: (repeat each Column).Type)

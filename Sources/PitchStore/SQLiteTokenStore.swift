@@ -212,12 +212,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// All counts and the totals from one read transaction, for runs over many messages (`TokenSnapshot`).
     public func snapshot() throws -> TokenSnapshot {
-        if let sharedModel {
-            let tokens = try sharedModel.allTokens()
-            var table = CountTable(minimumCapacity: tokens.count)
-            for (id, counts) in tokens { table[id] = counts }
-            return TokenSnapshot(table: table, totals: try sharedModel.lookup([]).totals)
-        }
+        if let sharedModel { return try sharedModel.snapshot() }
         return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> TokenSnapshot in
                 let totals = try Self.readTotals(connection)

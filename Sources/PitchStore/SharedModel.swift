@@ -11,6 +11,8 @@ import PitchTokenizer
 public protocol SharedModel: TokenStore {
     /// The classes of these messages in the ledger, in order (nil: not learned), from one snapshot.
     func ledgerClasses(of digests: [[UInt8]]) throws -> [MessageClass?]
+    /// Every count and the totals, from one snapshot (`SQLiteTokenStore.snapshot`).
+    func snapshot() throws -> TokenSnapshot
 }
 
 public enum SharedModels {
@@ -25,8 +27,10 @@ public enum SharedModels {
 
     /// Connects to the shared model, creating its tables if the database has none yet (unless `readOnly`). A
     /// model built with another tokenizer is refused, as a SQLite file's is. `password` overrides the address's.
-    public static func open(_ address: SharedModelAddress, password: String?, tokenizerIdentity: String,
-                            readOnly: Bool) throws -> any SharedModel {
+    /// `password` is asked for only when connecting, so a command that never reads the model never reads its
+    /// password file.
+    public static func open(_ address: SharedModelAddress, password: @escaping @Sendable () throws -> String?,
+                            tokenizerIdentity: String, readOnly: Bool) throws -> any SharedModel {
         #if PostgreSQL
             return try PostgresTokenStore(address: address, password: password, tokenizerIdentity: tokenizerIdentity,
                                           readOnly: readOnly)
@@ -51,9 +55,9 @@ public struct SharedModelSetting: Sendable, Equatable {
         self.passwordFile = passwordFile
     }
 
-    /// Connects (at the first call that needs it; see `SharedModels.open`).
+    /// Connects (at the first call that needs it, reading the password file then; see `SharedModels.open`).
     public func open(tokenizerIdentity: String, readOnly: Bool) throws -> any SharedModel {
-        try SharedModels.open(address, password: try password(), tokenizerIdentity: tokenizerIdentity,
+        try SharedModels.open(address, password: { [self] in try password() }, tokenizerIdentity: tokenizerIdentity,
                               readOnly: readOnly)
     }
 
@@ -74,6 +78,7 @@ public struct SharedModelSetting: Sendable, Equatable {
             bytes += buffer[..<count]
         }
         let line = bytes.prefix { $0 != 0x0A && $0 != 0x0D }
-        return String(decoding: line, as: UTF8.self)
+        // An empty file leaves the URL's password (or none) in place.
+        return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
     }
 }

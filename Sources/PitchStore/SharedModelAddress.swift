@@ -10,11 +10,13 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
         case unixSocket(path: String)
     }
 
-    /// libpq's `sslmode`, the three that need no certificate files of their own: `prefer` (its default) tries
-    /// TLS and goes on without it; `require` refuses to go on without it, and checks the server's certificate
-    /// against the system's trust store and its name.
+    /// libpq's `sslmode`, as libpq means them: `prefer` (its default) uses TLS if the server offers it and goes
+    /// on without it; `require` refuses to go on without it; neither checks the server's certificate (Debian's
+    /// PostgreSQL comes with a self-signed one). `verify-full` checks it against the system's trust store and the
+    /// host's name: what a model reached over a network it does not trust needs.
     public enum TLSMode: String, Sendable, Equatable, CaseIterable {
         case disable, prefer, require
+        case verifyFull = "verify-full"
     }
 
     public var endpoint: Endpoint
@@ -33,6 +35,10 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
 
     public init(parsing text: String) throws(Invalid) {
         self.text = text
+        // Such a byte would end a `config-values` line, or a log's, in the middle, password and all.
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw Invalid(problem: "holds a control character")
+        }
         var rest = Substring(text)
         guard let scheme = ["postgresql://", "postgres://"].first(where: { rest.hasPrefix($0) }) else {
             throw Invalid(problem: "must start with postgresql:// (postgresql://USER@HOST/DATABASE)")
@@ -83,7 +89,7 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
             switch pair[0] {
             case "sslmode":
                 guard let mode = TLSMode(rawValue: value) else {
-                    throw Invalid(problem: "sslmode must be disable, prefer or require, found \"\(value)\"")
+                    throw Invalid(problem: "sslmode must be disable, prefer, require or verify-full, found \"\(value)\"")
                 }
                 tls = mode
             case "host":
@@ -116,10 +122,15 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func port(_ text: Substring) throws(Invalid) -> Int {
-        guard let port = Int(text), (1...65_535).contains(port) else {
+        guard text.allSatisfy(\.isASCII) && text.allSatisfy(\.isNumber), let port = Int(text), (1...65_535).contains(port)
+        else {
             throw Invalid(problem: "\"\(text)\" is not a port number (1 to 65535)")
         }
         return port
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte)
     }
 
     /// %XX escapes decoded, as URLs write "@", ":" and "/" in names and passwords.
@@ -130,7 +141,8 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
             let byte = text.utf8[index]
             if byte == UInt8(ascii: "%") {
                 let digits = text.utf8[text.utf8.index(after: index)...].prefix(2)
-                guard digits.count == 2, let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16) else {
+                guard digits.count == 2, digits.allSatisfy({ Self.isHexDigit($0) }),
+                      let value = UInt8(String(decoding: digits, as: UTF8.self), radix: 16) else {
                     throw Invalid(problem: "has a broken %-escape in \(what)")
                 }
                 bytes.append(value)

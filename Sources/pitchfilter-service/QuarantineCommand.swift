@@ -52,10 +52,22 @@ struct QuarantineCommand: ParsableCommand {
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report.
             guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
-            if readOnly {
-                return try Stores.openForReading(path).map { QuarantineDesk(store: $0, ownFields: ownFields) }
+            // The model the file shares with other hosts: a release learns the message there.
+            let model: (any SharedModel)?
+            do {
+                let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
+                model = try file.flatMap { try ConfigurationFile.read($0).sharedModel }?
+                    .open(tokenizerIdentity: Engine.tokenizerIdentity, readOnly: readOnly)
+            } catch {
+                Stores.report(error)
+                throw ExitCode(3)
             }
-            return QuarantineDesk(store: try Stores.openForWriting(path), ownFields: ownFields)
+            if readOnly {
+                return try Stores.openForReading(path, sharedModel: model).map {
+                    QuarantineDesk(store: $0, ownFields: ownFields)
+                }
+            }
+            return QuarantineDesk(store: try Stores.openForWriting(path, sharedModel: model), ownFields: ownFields)
         }
 
         /// What the configuration calls our fields, which a release takes off the message.

@@ -37,7 +37,10 @@ struct SharedModelAddressTests {
         ("postgresql://pf@/model", "names no host"),
         ("postgresql://pf@db.example:0/model", "\"0\" is not a port number"),
         ("postgresql://pf@db.example:http/model", "\"http\" is not a port number"),
-        ("postgresql://pf@db.example/model?sslmode=verify-full", "sslmode must be disable, prefer or require"),
+        ("postgresql://pf@db.example/model?sslmode=verify-ca", "sslmode must be disable, prefer, require or verify-full"),
+        ("postgresql://pf@db.example:+5432/model", "\"+5432\" is not a port number"),
+        ("postgresql://pf@db.example/mo%+f", "has a broken %-escape"),
+        ("postgresql://pf:se\ncret@db.example/model", "holds a control character"),
         ("postgresql://pf@db.example/model?options=x", "has an unknown parameter \"options\""),
         ("postgresql://pf@db.example/model?host=/run/postgresql", "names both a host and a socket directory"),
         ("postgresql://pf@db.example/mo%2", "has a broken %-escape"),
@@ -57,7 +60,7 @@ struct SharedModelAddressTests {
         guard !SharedModels.areBuilt else { return }
         let address = try SharedModelAddress(parsing: "postgresql://pf@db.example/model")
         #expect(throws: StoreError.sharedModelNotBuilt(path: address.description)) {
-            _ = try SharedModels.open(address, password: nil, tokenizerIdentity: "t", readOnly: true)
+            _ = try SharedModels.open(address, password: { nil }, tokenizerIdentity: "t", readOnly: true)
         }
     }
 }

@@ -45,6 +45,12 @@ enum PostgresTest {
     static let server: String? = SharedModels.areBuilt
         ? ProcessInfo.processInfo.environment["PITCHFILTER_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
         : nil
+    /// The same server and role without the password in it, when `server` holds one: for a wrong password.
+    static let passwordServer: String? = server.flatMap { url in
+        guard let scheme = url.range(of: "://"), let at = url.lastIndex(of: "@"),
+              let colon = url[scheme.upperBound..<at].firstIndex(of: ":") else { return nil }
+        return String(url[..<colon]) + String(url[at...])
+    }
 
     /// A new, empty database on the server, made with psql.
     static func freshDatabase() throws -> SharedModelAddress {
@@ -60,7 +66,8 @@ enum PostgresTest {
     }
 
     static func freshModel(readOnly: Bool = false) throws -> any SharedModel {
-        try SharedModels.open(try freshDatabase(), password: nil, tokenizerIdentity: testTokenizer, readOnly: readOnly)
+        try SharedModels.open(try freshDatabase(), password: { nil }, tokenizerIdentity: testTokenizer,
+                              readOnly: readOnly)
     }
 }
 
