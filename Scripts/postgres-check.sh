@@ -75,6 +75,8 @@ starter=$("${alone[@]}" "$bin" classify --db "$work/none.sqlite" samples/heldout
 from_shared=$("${shared[@]}" "$bin" classify --db "$work/b.sqlite" samples/heldout/pitch/h-p-001.eml)
 check "host B without a database reads the shared model" "$(grep h-p-001 "$work/classify-a.txt")" "$from_shared"
 echo "     (the starter model alone: $starter)"
+check "host B without a database shows the shared model's figures" "messages: pitch 105, ham 105" \
+    "$("${shared[@]}" "$bin" stats --db "$work/b.sqlite" | grep '^messages:')"
 check "host B learning the same messages again changes nothing" \
     "learned 0, already known 210, moved 0, forgotten 0, not known 0" \
     "$("${shared[@]}" "$bin" "${train_dev[@]}" --db "$work/b.sqlite" | tail -1)"

@@ -44,6 +44,8 @@ final class PostgresTokenStore: SharedModel {
     }
 
     static let schemaVersion = 1
+
+    var location: String { address.description }
     /// Inside the pipe filter's 5 s, with room for the statements: a server that does not answer passes the mail
     /// through untagged.
     static let connectSeconds: Int64 = 3

@@ -13,6 +13,8 @@ public protocol SharedModel: TokenStore {
     func ledgerClasses(of digests: [[UInt8]]) throws -> [MessageClass?]
     /// Every count and the totals, from one snapshot (`SQLiteTokenStore.snapshot`).
     func snapshot() throws -> TokenSnapshot
+    /// Where it is, for people: the address without its password.
+    var location: String { get }
 }
 
 public enum SharedModels {

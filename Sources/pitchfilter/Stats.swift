@@ -16,6 +16,7 @@ struct Stats: ParsableCommand {
         var lines = ["database: \(path)"]
         do {
             if let store = try Stores.openForReading(path) {
+                if let shared = store.sharedModel { lines.append("shared model: \(shared.location)") }
                 let stats = try store.statistics()
                 lines.append("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
                 lines.append("tokens: \(stats.tokens)")
@@ -32,6 +33,14 @@ struct Stats: ParsableCommand {
                 lines.append("model: " + (schedule.addsStarter(to: stats.totals)
                     ? "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"
                     : "own training"))
+            } else if let shared = try Stores.sharedModel(readOnly: true) {
+                // No database on this host yet: the shared model is what classifies here.
+                let stats = try shared.statistics()
+                lines.append("shared model: \(shared.location)")
+                lines.append("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
+                lines.append("tokens: \(stats.tokens)")
+                lines.append("learned messages: \(stats.ledgerEntries)")
+                lines.append("this host: no database yet (no correspondents, templates or quarantine)")
             } else {
                 lines.append("messages: none trained yet (the starter model decides)")
             }
