@@ -42,6 +42,7 @@ let package = Package(
                     .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                     .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["PostgreSQL"])),
                     .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["PostgreSQL"])),
+                    .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["PostgreSQL"])),
                     .product(name: "Logging", package: "swift-log", condition: .when(traits: ["PostgreSQL"])),
                 ],
                 linkerSettings: [staticArchive("libsqlite3.a")]),

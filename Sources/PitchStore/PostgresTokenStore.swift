@@ -1,6 +1,7 @@
 #if PostgreSQL
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PitchClassifier
 import PitchTokenizer
@@ -39,8 +40,6 @@ final class PostgresTokenStore: SharedModel {
         var prepared = false
         /// A reader found no tables yet: nothing has been trained, and every read says so until a writer makes them.
         var empty = false
-        /// When connecting last failed, and why: calls fail at once with it for `retrySeconds`.
-        var lastFailure: (at: ContinuousClock.Instant, error: StoreError)?
     }
 
     static let schemaVersion = 1
@@ -49,8 +48,15 @@ final class PostgresTokenStore: SharedModel {
     /// Inside the pipe filter's 5 s, with room for the statements: a server that does not answer passes the mail
     /// through untagged.
     static let connectSeconds: Int64 = 3
+    /// A message's statements (its counts, a ledger look-up): what a filter waits for.
     static let statementSeconds: Int64 = 5
+    /// Training a batch (which may wait for another host's batch) and reading the whole model.
+    static let longStatementSeconds: Int64 = 120
     static let retrySeconds = 5
+
+    /// When the server at an address last failed to connect or to answer, and why: every store of the process
+    /// (the milter has one per thread) fails at once with it for `retrySeconds` instead of waiting again.
+    private static let failures = Mutex<[String: (at: ContinuousClock.Instant, error: StoreError)]>([:])
     private static let logger = Logger(label: "pitchfilter.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     init(address: SharedModelAddress, password: @escaping @Sendable () throws -> String?, tokenizerIdentity: String,
@@ -90,14 +96,16 @@ final class PostgresTokenStore: SharedModel {
         return configuration
     }
 
-    /// Closed and waited for, since postgres-nio requires a connection to be closed before it goes (unless the last
-    /// reference goes on the connection's own event loop, which cannot wait for itself).
+    /// Closed, since postgres-nio requires a connection to be closed before it goes: waited for where that is
+    /// allowed, else kept alive by its own closing.
     deinit {
-        let connection = state.withLock { $0.connection }
-        guard let connection, !connection.isClosed else { return }
-        let closing: EventLoopFuture<Void> = connection.close()
-        // Never wait on an event loop for itself.
-        if !connection.eventLoop.inEventLoop { try? closing.wait() }
+        if let connection = state.withLock({ $0.connection }), !connection.isClosed {
+            if MultiThreadedEventLoopGroup.currentEventLoop == nil {
+                try? (connection.close() as EventLoopFuture<Void>).wait()
+            } else {
+                Self.closeInBackground(connection)
+            }
+        }
     }
 
     // MARK: - TokenStore
@@ -127,16 +135,18 @@ final class PostgresTokenStore: SharedModel {
     func train(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
         guard !items.isEmpty else { return [] }
         return try write { connection in
-            let totalsRow = try Self.query(connection,
+            // Waits for another host's batch: the long limit.
+            let totalsRow = try Self.query(connection, seconds: Self.longStatementSeconds,
                                            "SELECT pitch, ham FROM pitchfilter_totals WHERE id = 1 FOR UPDATE")
-            var batch = Batch()
-            if let row = totalsRow.first {
-                let (pitch, ham) = try decode(row, (Int64, Int64).self)
-                batch.totals = ClassTotals(pitch: Int(pitch), ham: Int(ham))
+            guard let row = totalsRow.first else {
+                throw StoreError.sharedModel(path: address.description, detail: "pitchfilter_totals has no row")
             }
+            var batch = Batch()
+            let (pitch, ham) = try decode(row, (Int64, Int64).self)
+            batch.totals = ClassTotals(pitch: Int(pitch), ham: Int(ham))
             let totalsBefore = batch.totals
             let digests = Array(Set(items.map { Self.hex($0.digest) }))
-            for row in try Self.query(connection, """
+            for row in try Self.query(connection, seconds: Self.longStatementSeconds, """
                 SELECT digest, class, history FROM pitchfilter_ledger WHERE digest = ANY(\(digests))
                 """) {
                 let (digest, messageClass, history) = try decode(row, (String, String, String).self)
@@ -153,7 +163,7 @@ final class PostgresTokenStore: SharedModel {
             }
             for entry in batch.ledger.values { touched.formUnion(entry.history) }
             let ids = touched.map { Int64(bitPattern: $0.rawValue) }
-            for row in try Self.query(connection, """
+            for row in try Self.query(connection, seconds: Self.longStatementSeconds, """
                 SELECT id, pitch, ham FROM pitchfilter_tokens WHERE id = ANY(\(ids))
                 """) {
                 let (id, pitch, ham) = try decode(row, (Int64, Int64, Int64).self)
@@ -177,14 +187,14 @@ final class PostgresTokenStore: SharedModel {
                 }
             }
             if !upserted.ids.isEmpty {
-                try Self.query(connection, """
+                try Self.query(connection, seconds: Self.longStatementSeconds, """
                     INSERT INTO pitchfilter_tokens (id, pitch, ham)
                     SELECT * FROM unnest(\(upserted.ids)::int8[], \(upserted.pitch)::int8[], \(upserted.ham)::int8[])
                     ON CONFLICT (id) DO UPDATE SET pitch = EXCLUDED.pitch, ham = EXCLUDED.ham
                     """)
             }
             if !deleted.isEmpty {
-                try Self.query(connection, "DELETE FROM pitchfilter_tokens WHERE id = ANY(\(deleted))")
+                try Self.query(connection, seconds: Self.longStatementSeconds, "DELETE FROM pitchfilter_tokens WHERE id = ANY(\(deleted))")
             }
             var recorded: (digests: [String], classes: [String], histories: [String]) = ([], [], [])
             var erased: [String] = []
@@ -201,7 +211,7 @@ final class PostgresTokenStore: SharedModel {
                 }
             }
             if !recorded.digests.isEmpty {
-                try Self.query(connection, """
+                try Self.query(connection, seconds: Self.longStatementSeconds, """
                     INSERT INTO pitchfilter_ledger (digest, class, history)
                     SELECT * FROM unnest(\(recorded.digests)::text[], \(recorded.classes)::text[], \
                     \(recorded.histories)::text[])
@@ -209,11 +219,11 @@ final class PostgresTokenStore: SharedModel {
                     """)
             }
             if !erased.isEmpty {
-                try Self.query(connection, "DELETE FROM pitchfilter_ledger WHERE digest = ANY(\(erased))")
+                try Self.query(connection, seconds: Self.longStatementSeconds, "DELETE FROM pitchfilter_ledger WHERE digest = ANY(\(erased))")
             }
             if batch.totals != totalsBefore {
                 let (pitch, ham) = (Int64(batch.totals.pitch), Int64(batch.totals.ham))
-                try Self.query(connection, "UPDATE pitchfilter_totals SET pitch = \(pitch), ham = \(ham) WHERE id = 1")
+                try Self.query(connection, seconds: Self.longStatementSeconds, "UPDATE pitchfilter_totals SET pitch = \(pitch), ham = \(ham) WHERE id = 1")
             }
             return outcomes
         }
@@ -238,7 +248,7 @@ final class PostgresTokenStore: SharedModel {
 
     func statistics() throws -> StoreStatistics {
         let rows = try read { connection in
-            try Self.query(connection, """
+            try Self.query(connection, seconds: Self.longStatementSeconds, """
                 SELECT pitch, ham, (SELECT count(*) FROM pitchfilter_tokens), (SELECT count(*) FROM pitchfilter_ledger)
                 FROM pitchfilter_totals WHERE id = 1
                 """)
@@ -255,15 +265,10 @@ final class PostgresTokenStore: SharedModel {
 
     func snapshot() throws -> TokenSnapshot {
         let rows = try read { connection in
-            try Self.query(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            do {
-                let totals = try Self.query(connection, "SELECT pitch, ham FROM pitchfilter_totals WHERE id = 1")
-                let tokens = try Self.query(connection, "SELECT id, pitch, ham FROM pitchfilter_tokens")
-                try Self.query(connection, "COMMIT")
-                return (totals, tokens)
-            } catch {
-                _ = try? Self.query(connection, "ROLLBACK")
-                throw error
+            try Self.transaction(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                (try Self.query(connection, "SELECT pitch, ham FROM pitchfilter_totals WHERE id = 1"),
+                 try Self.query(connection, seconds: Self.longStatementSeconds,
+                                "SELECT id, pitch, ham FROM pitchfilter_tokens"))
             }
         }
         var totals = ClassTotals()
@@ -281,7 +286,7 @@ final class PostgresTokenStore: SharedModel {
     }
 
     func allTokens() throws -> [(TokenID, TokenCounts)] {
-        let rows = try read { connection in try Self.query(connection, "SELECT id, pitch, ham FROM pitchfilter_tokens") }
+        let rows = try read { connection in try Self.query(connection, seconds: Self.longStatementSeconds, "SELECT id, pitch, ham FROM pitchfilter_tokens") }
         var tokens: [(TokenID, TokenCounts)] = []
         tokens.reserveCapacity(rows?.count ?? 0)
         for row in rows ?? [] {
@@ -329,34 +334,26 @@ final class PostgresTokenStore: SharedModel {
                 + "needs read-write)")
         }
         return try withConnection { connection, _ in
-            // Whatever the server's default: the totals row's lock is what keeps trainers apart.
-            try Self.query(connection, "BEGIN ISOLATION LEVEL READ COMMITTED")
-            do {
-                let result = try body(connection)
-                try Self.query(connection, "COMMIT")
-                return result
-            } catch {
-                _ = try? Self.query(connection, "ROLLBACK")
-                throw error
-            }
+            try Self.transaction(connection, "BEGIN ISOLATION LEVEL READ COMMITTED") { try body(connection) }
         }
     }
 
     private func withConnection<Result>(_ body: (PostgresConnection, _ empty: Bool) throws -> Result) throws -> Result {
         try state.withLock { state in
             if state.connection == nil || state.connection?.isClosed == true {
-                if let failure = state.lastFailure, ContinuousClock.now - failure.at < .seconds(Self.retrySeconds) {
+                if let failure = Self.failures.withLock({ $0[address.description] }),
+                   ContinuousClock.now - failure.at < .seconds(Self.retrySeconds) {
                     throw failure.error
                 }
                 do {
-                    state.connection = try connect()
+                    // postgres-nio bounds TCP, TLS and authentication together by `connectTimeout`.
+                    state.connection = try PostgresConnection.connect(
+                        on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try configuration(), id: 1,
+                        logger: Self.logger
+                    ).wait()
                     state.prepared = false
-                    state.lastFailure = nil
                 } catch {
-                    let failure = error as? StoreError
-                        ?? StoreError.sharedModel(path: address.description, detail: Self.describe(error))
-                    state.lastFailure = (ContinuousClock.now, failure)
-                    throw failure
+                    throw recordFailure(error)
                 }
             }
             guard let connection = state.connection else {
@@ -367,28 +364,58 @@ final class PostgresTokenStore: SharedModel {
                     state.empty = try prepare(connection)
                     state.prepared = true
                 }
-                return try body(connection, state.empty)
+                let result = try body(connection, state.empty)
+                Self.failures.withLock { $0[address.description] = nil }
+                return result
             } catch let error as StoreError {
                 throw error
+            } catch let error as Spoiled {
+                // Closed (a statement past its time, a rollback that failed): the next call connects again, and
+                // until then every store here fails at once.
+                Self.closeInBackground(connection)
+                state.connection = nil
+                throw recordFailure(error)
             } catch {
-                // A broken connection is opened again by the next call.
                 if connection.isClosed { state.connection = nil }
                 throw StoreError.sharedModel(path: address.description, detail: Self.describe(error))
             }
         }
     }
 
-    /// Connecting, TLS and authentication within `connectSeconds`; a connection that comes later is closed.
-    private func connect() throws -> PostgresConnection {
-        let connecting = PostgresConnection.connect(
-            on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try configuration(), id: 1,
-            logger: Self.logger)
-        guard let connection = try Self.wait(for: connecting, seconds: Self.connectSeconds) else {
-            connecting.whenSuccess { _ = $0.close() as EventLoopFuture<Void> }
-            throw StoreError.sharedModel(path: address.description,
-                                         detail: "no answer within \(Self.connectSeconds) s")
+    /// The failure as the caller sees it, remembered for `retrySeconds` for every store of this address.
+    private func recordFailure(_ error: any Error) -> StoreError {
+        let failure = error as? StoreError ?? StoreError.sharedModel(path: address.description,
+                                                                    detail: Self.describe(error))
+        Self.failures.withLock { $0[address.description] = (ContinuousClock.now, failure) }
+        return failure
+    }
+
+    /// A connection that must not be used again.
+    private struct Spoiled: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Closes without waiting; the connection lives until its closing is done, as postgres-nio requires.
+    private static func closeInBackground(_ connection: PostgresConnection) {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// `body` between `begin` and COMMIT; rolled back if it throws, and the connection spoiled if even that fails.
+    private static func transaction<Result>(_ connection: PostgresConnection, _ begin: PostgresQuery,
+                                            seconds: Int64 = longStatementSeconds,
+                                            _ body: () throws -> Result) throws -> Result {
+        try query(connection, begin)
+        do {
+            let result = try body()
+            try query(connection, seconds: seconds, "COMMIT")
+            return result
+        } catch {
+            if (try? query(connection, "ROLLBACK")) == nil {
+                throw Spoiled(description: "\(describe(error)); the rollback failed too")
+            }
+            throw error
         }
-        return connection
     }
 
     /// The future's value, or nil if it has none after `seconds`.
@@ -427,9 +454,8 @@ final class PostgresTokenStore: SharedModel {
 
     /// The tables, made once: hosts starting together wait for each other on an advisory lock.
     private func create(_ connection: PostgresConnection) throws {
-        try Self.query(connection, "BEGIN")
-        do {
-            try Self.query(connection, "SELECT pg_advisory_xact_lock(7031921405)")
+        try Self.transaction(connection, "BEGIN") {
+            try Self.query(connection, seconds: Self.longStatementSeconds, "SELECT pg_advisory_xact_lock(7031921405)")
             try Self.query(connection, """
                 CREATE TABLE IF NOT EXISTS pitchfilter_meta (key text PRIMARY KEY, value text NOT NULL)
                 """)
@@ -451,10 +477,6 @@ final class PostgresTokenStore: SharedModel {
                 INSERT INTO pitchfilter_meta VALUES ('tokenizer', \(tokenizerIdentity)), ('schema', \(schema))
                 ON CONFLICT DO NOTHING
                 """)
-            try Self.query(connection, "COMMIT")
-        } catch {
-            _ = try? Self.query(connection, "ROLLBACK")
-            throw error
         }
         // Another host may have made them first, with another tokenizer.
         _ = try prepare(connection)
@@ -462,19 +484,14 @@ final class PostgresTokenStore: SharedModel {
 
     // MARK: - Helpers
 
-    /// One statement, within `statementSeconds`: past them the connection is closed, which ends the statement.
+    /// One statement, within `seconds`: past them the connection is closed (`Spoiled`), which ends the statement.
     @discardableResult
-    private static func query(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> [PostgresRow] {
-        let running = connection.query(query, logger: logger)
-        guard let result = try wait(for: running, seconds: statementSeconds) else {
-            _ = connection.close() as EventLoopFuture<Void>
-            throw StatementTimeout()
+    private static func query(_ connection: PostgresConnection, seconds: Int64 = statementSeconds,
+                              _ query: PostgresQuery) throws -> [PostgresRow] {
+        guard let result = try wait(for: connection.query(query, logger: logger), seconds: seconds) else {
+            throw Spoiled(description: "no answer within \(seconds) s")
         }
         return result.rows
-    }
-
-    private struct StatementTimeout: Error, CustomStringConvertible {
-        var description: String { "no answer within \(PostgresTokenStore.statementSeconds) s" }
     }
 
     private func decode<each Column: PostgresDecodable>(_ row: PostgresRow, _ types: (repeat each Column).Type)

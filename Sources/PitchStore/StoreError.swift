@@ -74,8 +74,8 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
         case .sqlite(let path, let code, let detail):
             "database \(path): SQLite error \(code): \(detail)"
         case .unsupportedLocation(let path):
-            "\(path) is a URL: the database is an SQLite file on this host; a model shared in PostgreSQL is "
-                + "[database] shared_model in the configuration file"
+            "\(path) is a URL: the database is an SQLite file on this host (a model shared in PostgreSQL is "
+                + "[database] shared_model, in a build with the PostgreSQL trait)"
         case .sharedModelNotBuilt(let path):
             "the shared model \(path) is in PostgreSQL, which this pitchfilter was built without: build it with "
                 + "`swift build --traits PostgreSQL`"

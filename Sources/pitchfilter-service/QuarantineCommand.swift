@@ -48,19 +48,22 @@ struct QuarantineCommand: ParsableCommand {
         /// `readOnly` for looking (`list`, `show`), which someone who may read the database but not write it
         /// may do.
         /// `ownFields`: what a release takes off the message; the other commands never look at its fields.
-        func desk(readOnly: Bool = false, ownFields: OwnFields = .standard) throws -> QuarantineDesk? {
+        /// `learning`: the command trains (a release), so the model the file shares with other hosts is opened.
+        func desk(readOnly: Bool = false, ownFields: OwnFields = .standard, learning: Bool = false) throws
+            -> QuarantineDesk? {
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report.
             guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
-            // The model the file shares with other hosts: a release learns the message there.
-            let model: (any SharedModel)?
-            do {
-                let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
-                model = try file.flatMap { try ConfigurationFile.read($0).sharedModel }?
-                    .open(tokenizerIdentity: Engine.tokenizerIdentity, readOnly: readOnly)
-            } catch {
-                Stores.report(error)
-                throw ExitCode(3)
+            var model: (any SharedModel)?
+            if learning {
+                do {
+                    let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
+                    model = try file.flatMap { try ConfigurationFile.read($0).sharedModel }?
+                        .open(tokenizerIdentity: Engine.tokenizerIdentity, readOnly: readOnly)
+                } catch {
+                    Stores.report(error)
+                    throw ExitCode(3)
+                }
             }
             if readOnly {
                 return try Stores.openForReading(path, sharedModel: model).map {
@@ -82,8 +85,9 @@ struct QuarantineCommand: ParsableCommand {
         }
 
         /// The desk of a command about one message: without a database, no id is known.
-        func desk(for id: String, readOnly: Bool = false, ownFields: OwnFields = .standard) throws -> QuarantineDesk {
-            guard let desk = try desk(readOnly: readOnly, ownFields: ownFields) else {
+        func desk(for id: String, readOnly: Bool = false, ownFields: OwnFields = .standard,
+                  learning: Bool = false) throws -> QuarantineDesk {
+            guard let desk = try desk(readOnly: readOnly, ownFields: ownFields, learning: learning) else {
                 throw QuarantineDesk.Failure.unknownID(id)
             }
             return desk
@@ -171,7 +175,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                let path = try location.desk(for: id, ownFields: try location.ownFields()).release(id)
+                let path = try location.desk(for: id, ownFields: try location.ownFields(), learning: true).release(id)
                 print("released \(id) to \(path), learned as ham")
             }
         }

@@ -62,7 +62,7 @@ struct Contacts: ParsableCommand {
         func run() throws {
             let path = try database.path()
             do {
-                guard let store = try Stores.openForReading(path) else { return }
+                guard let store = try Stores.openForReading(path, sharedModel: nil) else { return }
                 var output = ""
                 for contact in try store.allContacts() {
                     output += "\(TerminalText.safe(contact.address)) \(contact.source.rawValue) "
