@@ -258,13 +258,24 @@ import Testing
         }
     }
 
+    /// A milter with a database, and another process holding the database's write lock until `release`.
+    func filterBehindALock() async throws -> (filter: MilterFilter, path: String, release: () -> Void) {
+        let (filter, path) = try filter(hold: false, tag: "")
+        _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))  // the database now exists
+        return (filter, path, try Self.holdWriteLock(path))
+    }
+
+    /// The contacts the database at `path` holds, read as another process would.
+    static func contacts(at path: String) throws -> [String] {
+        try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            .allContacts().map(\.address)
+    }
+
     /// Found by an audit: while another process held the write lock, the best-effort recording of each due batch
     /// waited out the store's 2 s on the message's thread, and the decisions queued behind it.
     @Test func aDatabaseLockedByAnotherWriterDoesNotHoldUpDecisions() async throws {
-        let (filter, path) = try filter(hold: false, tag: "")
+        let (filter, _, release) = try await filterBehindALock()
         let message = try Self.milterMessage("ham/h-h-001.eml")
-        _ = await filter.decide(message)  // the database now exists
-        let release = try Self.holdWriteLock(path)
         let start = ContinuousClock.now
         for _ in 0..<20 {
             #expect(Self.status(await filter.decide(message))?.hasPrefix("ham, score=0.0") == true)
@@ -281,10 +292,8 @@ import Testing
     /// process holding the write lock kept each outbound message 2 s on a thread decisions need. They wait for
     /// the next batch instead, and are not lost.
     @Test func outboundMailWhileTheDatabaseIsLockedWaitsForTheNextBatch() async throws {
-        let (filter, path) = try filter(hold: false, tag: "")
+        let (filter, path, release) = try await filterBehindALock()
         let inbound = try Self.milterMessage("ham/h-h-001.eml")
-        _ = await filter.decide(inbound)  // the database now exists
-        let release = try Self.holdWriteLock(path)
         let start = ContinuousClock.now
         for _ in 0..<5 {
             #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
@@ -310,11 +319,8 @@ import Testing
     /// Recipients kept in memory through failed writes were lost when the service stopped: the milter's end
     /// writes them, waiting for a `train` run's lock longer than a batch does.
     @Test func outboundRecipientsStillWaitingAreWrittenAsTheMilterStops() async throws {
-        let (filter, path) = try filter(hold: false, tag: "")
-        _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))  // the database now exists
-        let release = try Self.holdWriteLock(path)
+        let (filter, path, release) = try await filterBehindALock()
         #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
-        let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
         // The lock goes a second into the last write, well inside its wait.
         let releasing = Task.detached {
             try await Task.sleep(for: .seconds(1))
@@ -322,17 +328,14 @@ import Testing
         }
         await filter.finish()
         try await releasing.value
-        #expect(try reader.allContacts().map(\.address)
-            == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
+        #expect(try Self.contacts(at: path) == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
         // Nothing left, nothing written twice.
         await filter.finish()
     }
 
     /// When another service fails, the group cancels the milter's task: its last write must happen all the same.
     @Test func theLastWriteHappensInACancelledTaskToo() async throws {
-        let (filter, path) = try filter(hold: false, tag: "")
-        _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))
-        let release = try Self.holdWriteLock(path)
+        let (filter, path, release) = try await filterBehindALock()
         _ = await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true))
         release()
         let finishing = Task {
@@ -341,9 +344,7 @@ import Testing
         }
         finishing.cancel()
         await finishing.value
-        let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
-        #expect(try reader.allContacts().map(\.address)
-            == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
+        #expect(try Self.contacts(at: path) == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
     }
 
     @Test func aTruncatedMessageIsLeftAlone() async throws {
