@@ -184,14 +184,14 @@ public final class MilterFilter: MilterHandler {
         let tagging = engine.subjectTagEdit(for: parsed, verdict: classification.verdict, tag: configuration.subjectTag)
         // A change the MTA did not agree to is not sent: then the Subject stays, and nothing says otherwise.
         let subject = message.mayChangeHeaders ? Self.subjectValue(parsed, after: tagging) : nil
-        let tagged = subject != nil && parsed.tagsSubject(tagging)
-        let fields = engine.fields(for: classification, reasons: reasons, taggedWith: tagged ? tagging.add : nil)
+        let fields = engine.fields(for: classification, reasons: reasons,
+                                   taggedWith: subject?.tagged == true ? tagging.add : nil)
         switch configuration.headerPosition {
         // Inserted at index 0 in reverse, so that they read in order at the top.
         case .top: replies += fields.reversed().map { .insertHeader(index: 0, name: $0.name, value: $0.value) }
         case .end: replies += fields.map { .addHeader(name: $0.name, value: $0.value) }
         }
-        if let subject { replies.append(.changeHeader(index: 1, name: "Subject", value: subject)) }
+        if let subject { replies.append(.changeHeader(index: 1, name: "Subject", value: subject.value)) }
         if classification.verdict == .pitch {
             if configuration.holdPitches {
                 let score = Engine.formatScore(classification.score)
@@ -229,8 +229,8 @@ public final class MilterFilter: MilterHandler {
     /// writes exactly the bytes `HeaderEdit` would, and taking the tag back later gives the original. Nil when
     /// nothing changes, or where a reply could not give the rest back byte for byte (bytes that are not UTF-8,
     /// which raw legacy mailers send, and a CR that does not end a line).
-    static func subjectValue(_ message: Message, after edit: SubjectTagEdit) -> String? {
-        guard let raw = message.subjectValue(after: edit) else { return nil }
+    static func subjectValue(_ message: Message, after edit: SubjectTagEdit) -> (value: String, tagged: Bool)? {
+        guard let (raw, tagged) = message.subjectValue(after: edit) else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(raw.count)
         for index in raw.indices {
@@ -244,7 +244,7 @@ public final class MilterFilter: MilterHandler {
         // after the colon (or takes an empty value for "delete").
         guard let value = String(validating: bytes, as: UTF8.self), value.hasPrefix(" ") || value.hasPrefix("\t")
         else { return nil }
-        return value
+        return (value, tagged)
     }
 
     /// Template sightings, message ids and outbound mail's recipients waiting to be written: one write

@@ -96,22 +96,16 @@ public struct SubjectTagEdit: Hashable, Sendable {
 }
 
 extension Message {
-    /// Whether `edit` puts its tag into this message's Subject, as `HeaderEdit` would: the status field says so
-    /// (`tagged=`) only when it does.
-    public func tagsSubject(_ edit: SubjectTagEdit) -> Bool {
-        guard edit.add != nil, let field = header.first(named: "Subject") else { return false }
-        return raw.withUnsafeBufferPointer { edit.plan($0, field.valueRange).insertAt != nil }
-    }
-
-    /// The first Subject's value with `edit` made, as raw bytes; nil when there is no Subject or nothing changes.
-    /// For the milter, which replaces a field's value rather than editing bytes.
-    public func subjectValue(after edit: SubjectTagEdit) -> ArraySlice<UInt8>? {
+    /// The first Subject's value with `edit` made, as raw bytes, and whether the tag went in (the status field
+    /// says so only then); nil when there is no Subject or nothing changes. For the milter, which replaces a
+    /// field's value rather than editing bytes.
+    public func subjectValue(after edit: SubjectTagEdit) -> (value: ArraySlice<UInt8>, tagged: Bool)? {
         guard edit != .none, let field = header.first(named: "Subject") else { return nil }
         let (removed, insertAt) = raw.withUnsafeBufferPointer { edit.plan($0, field.valueRange) }
         guard removed != nil || insertAt != nil else { return nil }
         let rest = raw[(removed?.upperBound ?? field.valueRange.lowerBound)..<field.valueRange.upperBound]
-        if let add = edit.add, insertAt != nil { return ([ByteScanning.space] + Array(add.utf8) + rest)[...] }
-        return rest
+        if let add = edit.add, insertAt != nil { return (([ByteScanning.space] + Array(add.utf8) + rest)[...], true) }
+        return (rest, false)
     }
 }
 

@@ -393,13 +393,13 @@ import Testing
     ] as [(String, String?)])
     func subjectTags(header: String, tagged: String?) {
         let message = Message(bytes: Array((header + "\r\nBody\r\n").utf8))
-        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]")) == tagged)
+        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]"))?.value == tagged)
     }
 
     /// Latin-1 bytes (not UTF-8) as a raw legacy mailer sends them: left alone, not turned into U+FFFD.
     @Test func aSubjectThatIsNotUTF8IsNotTagged() {
         let message = Message(bytes: Array("Subject: Caf".utf8) + [0xE9] + Array(" call\r\n\r\nBody\r\n".utf8))
-        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]")) == nil)
+        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]"))?.value == nil)
     }
 
     /// A message tagged upstream (or a sender's forged status field that says so): the tag it records goes with

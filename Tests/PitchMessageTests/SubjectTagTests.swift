@@ -34,7 +34,7 @@ struct SubjectTagTests {
         let bytes = Array(original.utf8)
         let added = HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: SubjectTagEdit(add: Self.tag))
         #expect(String(decoding: added, as: UTF8.self) == tagged)
-        #expect(Message(bytes: bytes).tagsSubject(SubjectTagEdit(add: Self.tag)))
+        #expect(Message(bytes: bytes).subjectValue(after: SubjectTagEdit(add: Self.tag))?.tagged == true)
         let removed = HeaderEditor.edit(added, removing: [], inserting: [], subjectTag: SubjectTagEdit(remove: Self.tag))
         #expect(removed == bytes)
         // Taken back and put in again: the same bytes, not a second tag.
@@ -60,7 +60,7 @@ struct SubjectTagTests {
         let bytes = Array(message.utf8)
         #expect(HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: SubjectTagEdit(add: Self.tag))
             == bytes)
-        #expect(!Message(bytes: bytes).tagsSubject(SubjectTagEdit(add: Self.tag)))
+        #expect(Message(bytes: bytes).subjectValue(after: SubjectTagEdit(add: Self.tag))?.tagged != true)
     }
 
     /// Only what adding puts in comes out: a tag written some other way is the sender's text.
@@ -103,13 +103,14 @@ struct SubjectTagTests {
     ] as [(String, SubjectTagEdit, String)])
     func theSubjectsNewValue(message: String, edit: SubjectTagEdit, value: String) {
         let new = Message(bytes: Array(message.utf8)).subjectValue(after: edit)
-        #expect(new.map { String(decoding: $0, as: UTF8.self) } == value)
+        #expect(new.map { String(decoding: $0.value, as: UTF8.self) } == value)
+        #expect(new?.tagged == (edit.add != nil))
     }
 
     @Test func nothingToChangeGivesNoValue() {
-        #expect(Message(bytes: Array("Subject: Hi\n\n".utf8)).subjectValue(after: SubjectTagEdit(remove: "[X]")) == nil)
-        #expect(Message(bytes: Array("Subject:Hi\n\n".utf8)).subjectValue(after: SubjectTagEdit(add: "[X]")) == nil)
-        #expect(Message(bytes: Array("From: a@b\n\n".utf8)).subjectValue(after: SubjectTagEdit(add: "[X]")) == nil)
+        #expect(Message(bytes: Array("Subject: Hi\n\n".utf8)).subjectValue(after: SubjectTagEdit(remove: "[X]"))?.value == nil)
+        #expect(Message(bytes: Array("Subject:Hi\n\n".utf8)).subjectValue(after: SubjectTagEdit(add: "[X]"))?.value == nil)
+        #expect(Message(bytes: Array("From: a@b\n\n".utf8)).subjectValue(after: SubjectTagEdit(add: "[X]"))?.value == nil)
     }
 
     /// Bare CR line ends: nothing is edited, as for the fields.
