@@ -25,8 +25,23 @@ fi
 # Over TCP with a password (SCRAM), as a host reaching a shared server would; the admin over the unix socket.
 "${as_postgres[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
     >/dev/null
-"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-    -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null
+# TLS as a site with its own authority has it: a server certificate for "localhost" signed by a private CA, and
+# another CA that signed nothing of this server's.
+tls="$work/tls"
+mkdir "$tls"
+for ca in ca other-ca; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=pitchfilter test $ca" \
+        -keyout "$tls/$ca.key" -out "$tls/$ca.crt" 2>/dev/null
+done
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost\n' >"$tls/server.ext"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+    -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null
+chmod 600 "$tls/server.key"
+[ ${#as_postgres[@]} = 0 ] || chown -R postgres: "$tls"
+server_options="-p $port -k $work -c listen_addresses=127.0.0.1 -c log_connections=on -c log_disconnections=on"
+server_options+=" -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
+"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -o "$server_options" start >/dev/null
 trap '"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true; kill $silent 2>/dev/null || true; rm -rf "$work"' EXIT
 silent=
 admin=(psql -h "$work" -p "$port" -U postgres -q)
@@ -107,6 +122,50 @@ done
 check "moving it back teaches the shared model" "messages: pitch 104, ham 107" \
     "$("${shared[@]}" "$bin" stats --db "$work/a.sqlite" | grep '^messages:')"
 kill -TERM "$serve"; wait "$serve" || true
+
+# TLS with the site's own authority: the certificate must be signed by the CA given in sslrootcert, and with
+# verify-full name the host. A connection that fails these shows in `stats`, which then cannot read the model.
+log_lines=$(wc -l <"$work/server.log")
+tls_stats() {  # tls_stats HOST QUERY: stats' "messages:" line through that connection, or "failed"
+    printf '[database]\nshared_model = "postgresql://pitchtest@%s:%s/shared?%s"\nshared_model_password_file = "%s"\n' \
+        "$1" "$port" "$2" "$work/password" >"$work/tls.toml"
+    PITCHFILTER_CONFIG="$work/tls.toml" HOME="$work/home-tls" "$bin" stats --db "$work/none-tls.sqlite" \
+        2>"$work/tls-err.txt" | grep '^messages:' || echo failed
+}
+check "verify-full with the site's CA, host named in the certificate" "messages: pitch 104, ham 107" \
+    "$(tls_stats localhost "sslmode=verify-full&sslrootcert=$tls/ca.crt")"
+check "verify-full refuses a host the certificate does not name" "failed" \
+    "$(tls_stats 127.0.0.1 "sslmode=verify-full&sslrootcert=$tls/ca.crt")"
+check "verify-ca takes the CA's certificate for any host name" "messages: pitch 104, ham 107" \
+    "$(tls_stats 127.0.0.1 "sslmode=verify-ca&sslrootcert=$tls/ca.crt")"
+check "require with a CA file checks the chain, as libpq's does" "failed" \
+    "$(tls_stats 127.0.0.1 "sslmode=require&sslrootcert=$tls/other-ca.crt")"
+check "verify-full refuses a certificate another CA signed" "failed" \
+    "$(tls_stats localhost "sslmode=verify-full&sslrootcert=$tls/other-ca.crt")"
+echo "     (standard error: $(head -1 "$work/tls-err.txt" | cut -c1-200))"
+check "verify-full refuses a private CA's certificate against the system's authorities" "failed" \
+    "$(tls_stats localhost "sslmode=verify-full")"
+check "require encrypts without checking (Debian's self-signed certificate)" "messages: pitch 104, ham 107" \
+    "$(tls_stats 127.0.0.1 "sslmode=require")"
+check "the three accepted connections were encrypted (the server's log)" "3" \
+    "$(tail -n +$((log_lines + 1)) "$work/server.log" | grep "connection authorized: user=pitchtest" \
+        | grep -c "SSL enabled" || true)"
+
+# Each pipe-filter run is a connection; the filter ends it with a goodbye, so the server logs no dropped
+# connection (which it reports at debug1 when the client just goes away).
+"${admin[@]}" -c "ALTER SYSTEM SET log_min_messages = debug1" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+log_lines=$(wc -l <"$work/server.log")
+for _ in 1 2 3; do
+    "${shared[@]}" "$bin" filter --db "$work/a.sqlite" <samples/heldout/ham/h-h-001.eml >/dev/null
+    "${shared[@]}" "$bin" filter --db "$work/no-database-here.sqlite" <samples/heldout/pitch/h-p-001.eml >/dev/null
+done
+sleep 0.5
+check "six pipe-filter runs: no connection dropped without a goodbye" "0" \
+    "$(tail -n +$((log_lines + 1)) "$work/server.log" | grep -c "unexpected EOF on client connection" || true)"
+check "six pipe-filter runs: six connections ended" "6" \
+    "$(tail -n +$((log_lines + 1)) "$work/server.log" | grep -c "disconnection: session time" || true)"
+"${admin[@]}" -c "ALTER SYSTEM RESET log_min_messages" -c "SELECT pg_reload_conf()" >/dev/null
 
 # The pipe filter on a shared host: tagged from the shared model; with a server that takes the connection and
 # never answers, and with the server gone, the message goes through unchanged and the exit status is 0.

@@ -65,7 +65,49 @@ final class PostgresTokenStore: SharedModel {
         self.tokenizerIdentity = tokenizerIdentity
         self.readOnly = readOnly
         self.password = password
+        Self.live.withLock { $0[ObjectIdentifier(self)] = Weak(store: self) }
     }
+
+    /// Every store of the process, for `disconnectAll`.
+    private static let live = Mutex<[ObjectIdentifier: Weak]>([:])
+    private struct Weak: @unchecked Sendable {  // only read and written under `live`'s lock
+        weak var store: PostgresTokenStore?
+    }
+
+    /// Closes every store's connection, for a process about to `_exit` (the pipe filter), which runs no deinit:
+    /// the server then sees a goodbye, not a connection dropped, which it would log for every message.
+    static func disconnectAll() {
+        for store in live.withLock({ $0.values.compactMap(\.store) }) { store.disconnect() }
+    }
+
+    /// Closes the connection, if one is open; the next call opens another.
+    func disconnect() {
+        let open = state.withLock { state -> PostgresConnection? in
+            defer { state.connection = nil; state.prepared = false }
+            return state.connection
+        }
+        guard let open, !open.isClosed else { return }
+        if MultiThreadedEventLoopGroup.currentEventLoop == nil {
+            Self.sayGoodbye(open)
+        } else {
+            Self.closeInBackground(open)
+        }
+    }
+
+    /// Closes with a Terminate message first, which postgres-nio sends only from its async `closeGracefully` (its
+    /// `close` just drops the connection). Waits at most `goodbyeSeconds`, then drops it. Not on an event loop.
+    private static func sayGoodbye(_ connection: PostgresConnection) {
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            try? await connection.closeGracefully()
+            done.signal()
+        }
+        if done.wait(timeout: .now() + .seconds(goodbyeSeconds)) == .timedOut {
+            try? (connection.close() as EventLoopFuture<Void>).wait()
+        }
+    }
+
+    static let goodbyeSeconds = 1
 
     /// The connection's settings, the password read now: only a call that needs the server reads its file.
     private func configuration() throws -> PostgresConnection.Configuration {
@@ -73,11 +115,16 @@ final class PostgresTokenStore: SharedModel {
         do {
             var unchecked = TLSConfiguration.makeClientConfiguration()
             unchecked.certificateVerification = .none
+            var checked = TLSConfiguration.makeClientConfiguration()
+            if case .file(let path) = address.authorities { checked.trustRoots = .file(path) }
             switch address.tls {
             case .disable: tls = .disable
             case .prefer: tls = .prefer(try NIOSSLContext(configuration: unchecked))
             case .require: tls = .require(try NIOSSLContext(configuration: unchecked))
-            case .verifyFull: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .verifyCA:
+                checked.certificateVerification = .noHostnameVerification
+                tls = .require(try NIOSSLContext(configuration: checked))
+            case .verifyFull: tls = .require(try NIOSSLContext(configuration: checked))
             }
         } catch {
             throw StoreError.sharedModel(path: address.description, detail: "TLS could not be set up: \(error)")
@@ -99,13 +146,8 @@ final class PostgresTokenStore: SharedModel {
     /// Closed, since postgres-nio requires a connection to be closed before it goes: waited for where that is
     /// allowed, else kept alive by its own closing.
     deinit {
-        if let connection = state.withLock({ $0.connection }), !connection.isClosed {
-            if MultiThreadedEventLoopGroup.currentEventLoop == nil {
-                try? (connection.close() as EventLoopFuture<Void>).wait()
-            } else {
-                Self.closeInBackground(connection)
-            }
-        }
+        disconnect()
+        Self.live.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
     }
 
     // MARK: - TokenStore

@@ -27,6 +27,14 @@ public enum SharedModels {
         #endif
     }
 
+    /// Closes every shared model's connection in this process, for one about to `_exit`, which runs no deinit
+    /// (the pipe filter): the server is told goodbye instead of logging a dropped connection for every message.
+    public static func disconnectAll() {
+        #if PostgreSQL
+            PostgresTokenStore.disconnectAll()
+        #endif
+    }
+
     /// Connects to the shared model, creating its tables if the database has none yet (unless `readOnly`). A
     /// model built with another tokenizer is refused, as a SQLite file's is. `password` overrides the address's.
     /// `password` is asked for only when connecting, so a command that never reads the model never reads its

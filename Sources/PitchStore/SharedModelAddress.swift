@@ -1,6 +1,6 @@
 /// Where the model shared by several mail hosts lives (`[database] shared_model`): a PostgreSQL database named the
-/// way libpq names one, `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE]`, or over a unix socket
-/// with `?host=/run/postgresql` (the directory holding `.s.PGSQL.PORT`).
+/// way libpq names one, `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE&sslrootcert=FILE]`, or over
+/// a unix socket with `?host=/run/postgresql` (the directory holding `.s.PGSQL.PORT`).
 ///
 /// Parsed by hand: the pipe filter links no Foundation, and libpq's URL is a small, fixed grammar.
 public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
@@ -12,11 +12,24 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// libpq's `sslmode`, as libpq means them: `prefer` (its default) uses TLS if the server offers it and goes
     /// on without it; `require` refuses to go on without it; neither checks the server's certificate (Debian's
-    /// PostgreSQL comes with a self-signed one). `verify-full` checks it against the system's trust store and the
-    /// host's name: what a model reached over a network it does not trust needs.
+    /// PostgreSQL comes with a self-signed one). `verify-ca` checks that a trusted authority signed it, and
+    /// `verify-full` also that it names the host: what a model reached over a network it does not trust needs.
     public enum TLSMode: String, Sendable, Equatable, CaseIterable {
         case disable, prefer, require
+        case verifyCA = "verify-ca"
         case verifyFull = "verify-full"
+
+        /// Whether the server's certificate is checked against the trusted authorities.
+        public var checksCertificate: Bool { self == .verifyCA || self == .verifyFull }
+    }
+
+    /// Which authorities `verify-ca` and `verify-full` trust (libpq's `sslrootcert`).
+    public enum TrustedAuthorities: Sendable, Equatable {
+        /// The system's trust store, as without `sslrootcert` (or with `sslrootcert=system`).
+        case system
+        /// The PEM certificates in this file, and no others: a private authority, such as the one that signed a
+        /// database server's own certificate. Read when connecting, like the password file.
+        case file(String)
     }
 
     public var endpoint: Endpoint
@@ -25,6 +38,7 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
     public var password: String?
     public var database: String
     public var tls: TLSMode
+    public var authorities: TrustedAuthorities
     /// As written, password included: for handing on (`config-values`), never for a log.
     public let text: String
 
@@ -81,24 +95,51 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
             port = try Self.port(host[host.index(after: colon)...])
             host = String(host[..<colon])
         }
-        tls = .prefer
+        var mode: TLSMode?
+        var rootCertificates: String?
         var socketDirectory: String?
         for parameter in query.split(separator: "&") where !parameter.isEmpty {
             let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let value = pair.count == 2 ? try Self.decoded(pair[1], "a parameter") : ""
             switch pair[0] {
             case "sslmode":
-                guard let mode = TLSMode(rawValue: value) else {
-                    throw Invalid(problem: "sslmode must be disable, prefer, require or verify-full, found \"\(value)\"")
+                guard let given = TLSMode(rawValue: value) else {
+                    throw Invalid(problem: "sslmode must be disable, prefer, require, verify-ca or verify-full, "
+                        + "found \"\(value)\"")
                 }
-                tls = mode
+                mode = given
+            case "sslrootcert":
+                // A relative path would be read from wherever the service or a pipe filter happens to start.
+                guard value == "system" || value.hasPrefix("/") else {
+                    throw Invalid(problem: "sslrootcert must be a certificate file's absolute path, or system")
+                }
+                rootCertificates = value
             case "host":
                 guard value.hasPrefix("/") else { throw Invalid(problem: "host= must be a socket directory") }
                 socketDirectory = value
             default:
-                throw Invalid(problem: "has an unknown parameter \"\(pair[0])\" (sslmode and host are understood)")
+                throw Invalid(problem: "has an unknown parameter \"\(pair[0])\" (sslmode, sslrootcert and host are "
+                    + "understood)")
             }
         }
+        // libpq's rules. `sslrootcert=system` means verify-full and refuses anything weaker: anyone can get a
+        // certificate a public authority signed for a name of their own, so verify-ca proves nothing with those
+        // authorities. A file of authorities turns `require` into `verify-ca`, and weaker modes do not consult it.
+        switch (rootCertificates, mode) {
+        case ("system"?, nil), ("system"?, .verifyFull?):
+            tls = .verifyFull
+        case ("system"?, let given?):
+            throw Invalid(problem: "sslrootcert=system needs sslmode=verify-full, found \"\(given.rawValue)\"")
+        case (_?, .require?):
+            tls = .verifyCA
+        case (nil, .verifyCA?):
+            // libpq fails without its root.crt; the system's authorities would make verify-ca prove nothing.
+            throw Invalid(problem: "sslmode=verify-ca needs sslrootcert=FILE, the authority that signed the "
+                + "server's certificate")
+        default:
+            tls = mode ?? .prefer
+        }
+        authorities = rootCertificates.map { $0 == "system" ? .system : .file($0) } ?? .system
         if let socketDirectory {
             guard host.isEmpty else { throw Invalid(problem: "names both a host and a socket directory") }
             endpoint = .unixSocket(path: socketDirectory + "/.s.PGSQL.\(port)")
@@ -115,7 +156,9 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
         switch endpoint {
         case .tcp(let host, let port):
             let shown = host.contains(":") ? "[\(host)]" : host
-            return "postgresql://\(user)@\(shown):\(port)/\(database)?sslmode=\(tls.rawValue)"
+            var shownAuthorities = ""
+            if tls.checksCertificate, case .file(let path) = authorities { shownAuthorities = "&sslrootcert=\(path)" }
+            return "postgresql://\(user)@\(shown):\(port)/\(database)?sslmode=\(tls.rawValue)\(shownAuthorities)"
         case .unixSocket(let path):
             return "postgresql://\(user)@/\(database) (socket \(path))"
         }

@@ -91,17 +91,23 @@ enum PipeFilter {
         switch outcome {
         case .success(let (edit, recording)):
             guard Output.write(edit.pieces(of: raw)) else { writeFailed() }
-            if let recording {
-                // The message is out; the caller gets end of file now and only waits for the exit status.
-                close(1)
-                remember(recording)
-            }
-            finish(0)
+            afterTheMessage(recording)
         case .failure(let reason):
             Stores.reportLine("passed through unchanged: \(reason.description)")
             guard Output.write([raw[...]]) else { writeFailed() }
-            finish(0)
+            afterTheMessage(nil)
         }
+    }
+
+    /// The message is out: the caller gets end of file now and only waits for the exit status, while the filter
+    /// records the message's template and tells a shared model's server goodbye (else the server logs a dropped
+    /// connection for every message), both within `recordSeconds`.
+    static func afterTheMessage(_ recording: Recording?) -> Never {
+        close(1)
+        Deadline.exitAfter(seconds: recordSeconds)
+        if let recording { remember(recording) }
+        SharedModels.disconnectAll()
+        finish(0)
     }
 
     /// Standard output failed (the reader went away, a full disk): the caller must keep its own copy, and the
@@ -113,8 +119,8 @@ enum PipeFilter {
         finish(74)
     }
 
-    /// Every byte has gone out through write(2) and the database was only read, so nothing is left to flush or
-    /// close: `_exit` skips the C library's and the runtime's exit handlers.
+    /// Every byte has gone out through write(2), and the database's writes are committed, so nothing is left to
+    /// flush or close: `_exit` skips the C library's and the runtime's exit handlers.
     static func finish(_ status: Int32) -> Never {
         _exit(status)
     }
@@ -173,10 +179,9 @@ enum PipeFilter {
     }
 
     /// Best effort, after the message is written: records its skeleton in the template memory, so that the same
-    /// form letter from other senders, or again from this one, is known. Waits at most `recordSeconds` in all
-    /// (a lock held by a trainer, a stuck file system), and any failure only costs this one sighting.
+    /// form letter from other senders, or again from this one, is known. Within `afterTheMessage`'s deadline (a
+    /// lock held by a trainer, a stuck file system), and any failure only costs this one sighting.
     static func remember(_ recording: Recording) {
-        Deadline.exitAfter(seconds: recordSeconds)
         recording.store.setBusyTimeout(milliseconds: 250)
         do {
             try recording.store.inOneWrite {

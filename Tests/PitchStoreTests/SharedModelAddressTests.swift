@@ -14,11 +14,31 @@ struct SharedModelAddressTests {
          "postgresql://pf@/model (socket /run/postgresql/.s.PGSQL.5432)"),
         ("postgresql://mail%20filter@db.example/shared%2Dmodel",
          "postgresql://mail filter@db.example:5432/shared-model?sslmode=prefer"),
+        // libpq's rules for the authorities: a file makes `require` check the chain; `system` means verify-full.
+        ("postgresql://pf@db.example/model?sslmode=verify-full&sslrootcert=/etc/pitchfilter/db-ca.crt",
+         "postgresql://pf@db.example:5432/model?sslmode=verify-full&sslrootcert=/etc/pitchfilter/db-ca.crt"),
+        ("postgresql://pf@db.example/model?sslrootcert=/etc/pitchfilter/db-ca.crt&sslmode=verify-ca",
+         "postgresql://pf@db.example:5432/model?sslmode=verify-ca&sslrootcert=/etc/pitchfilter/db-ca.crt"),
+        ("postgresql://pf@db.example/model?sslmode=require&sslrootcert=/etc/pitchfilter/db-ca.crt",
+         "postgresql://pf@db.example:5432/model?sslmode=verify-ca&sslrootcert=/etc/pitchfilter/db-ca.crt"),
+        ("postgresql://pf@db.example/model?sslmode=prefer&sslrootcert=/etc/pitchfilter/db-ca.crt",
+         "postgresql://pf@db.example:5432/model?sslmode=prefer"),
+        ("postgresql://pf@db.example/model?sslrootcert=system",
+         "postgresql://pf@db.example:5432/model?sslmode=verify-full"),
     ])
     func addressesAreReadAsLibpqReadsThem(text: String, shown: String) throws {
         let address = try SharedModelAddress(parsing: text)
         #expect(address.description == shown)
         #expect(address.text == text)
+    }
+
+    @Test func theAuthoritiesAreTheSystemsUnlessAFileIsNamed() throws {
+        #expect(try SharedModelAddress(parsing: "postgresql://pf@db.example/model?sslmode=verify-full").authorities
+                == .system)
+        #expect(try SharedModelAddress(parsing: "postgresql://pf@db.example/model?sslrootcert=system").authorities
+                == .system)
+        #expect(try SharedModelAddress(parsing: "postgresql://pf@db.example/model?sslmode=verify-full&sslrootcert=/ca.pem")
+                .authorities == .file("/ca.pem"))
     }
 
     @Test func thePasswordIsKeptButNeverShown() throws {
@@ -37,7 +57,11 @@ struct SharedModelAddressTests {
         ("postgresql://pf@/model", "names no host"),
         ("postgresql://pf@db.example:0/model", "\"0\" is not a port number"),
         ("postgresql://pf@db.example:http/model", "\"http\" is not a port number"),
-        ("postgresql://pf@db.example/model?sslmode=verify-ca", "sslmode must be disable, prefer, require or verify-full"),
+        ("postgresql://pf@db.example/model?sslmode=verify", "sslmode must be disable, prefer, require, verify-ca or"),
+        ("postgresql://pf@db.example/model?sslmode=verify-ca", "sslmode=verify-ca needs sslrootcert=FILE"),
+        ("postgresql://pf@db.example/model?sslmode=verify-ca&sslrootcert=system", "sslrootcert=system needs sslmode=verify-full"),
+        ("postgresql://pf@db.example/model?sslmode=require&sslrootcert=system", "sslrootcert=system needs sslmode=verify-full"),
+        ("postgresql://pf@db.example/model?sslmode=verify-full&sslrootcert=db-ca.crt", "sslrootcert must be a certificate file's absolute path"),
         ("postgresql://pf@db.example:+5432/model", "\"+5432\" is not a port number"),
         ("postgresql://pf@db.example/mo%+f", "has a broken %-escape"),
         ("postgresql://pf:se\ncret@db.example/model", "holds a control character"),
