@@ -27,8 +27,15 @@ enum Directory {
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
+    /// Creates the directory (mode 0700, like every MDA), owned like its parent (`Ownership`).
     static func make(_ path: String) throws(MaildirError) {
-        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw MaildirError("create directory", path) }
+        if mkdir(path, 0o700) != 0 {
+            if errno == EEXIST { return }
+            throw MaildirError("create directory", path)
+        }
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return }
+        let parent = slash == path.utf8.startIndex ? "/" : String(path[..<slash])
+        try Ownership.give(path, likeThe: parent)
     }
 
     /// fsync on the directory: makes a rename or link in it durable.
@@ -37,6 +44,29 @@ enum Directory {
         if fd < 0 { throw MaildirError("open directory", path) }
         defer { close(fd) }
         if fsync(fd) != 0 { throw MaildirError("fsync", path) }
+    }
+}
+
+/// Who owns what the Maildir code creates: the owner of the directory it is created in, normally the mailbox's
+/// user, whoever we run as. Run as root (an admin's `quarantine release`, a service that serves several users'
+/// Maildirs), a message would otherwise be root's with mode 0600, which the user, their IMAP server and a service
+/// running as the user could not read. Only root can give a file away, and only root needs to.
+enum Ownership {
+    /// Gives the open file `fd` (at `path`, for errors) the owner and group of `directory`, when run as root.
+    static func give(_ fd: Int32, at path: String, likeThe directory: String) throws(MaildirError) {
+        guard geteuid() == 0 else { return }
+        var owner = stat()
+        guard stat(directory, &owner) == 0 else { throw MaildirError("stat", directory) }
+        if fchown(fd, owner.st_uid, owner.st_gid) != 0 { throw MaildirError("give to the Maildir's owner", path) }
+    }
+
+    /// The same for the directory at `path`, which we just made and nobody else can have replaced: it is inside
+    /// `directory`, whose owner could, but then we give their own directory to them.
+    static func give(_ path: String, likeThe directory: String) throws(MaildirError) {
+        guard geteuid() == 0 else { return }
+        var owner = stat()
+        guard stat(directory, &owner) == 0 else { throw MaildirError("stat", directory) }
+        if lchown(path, owner.st_uid, owner.st_gid) != 0 { throw MaildirError("give to the Maildir's owner", path) }
     }
 }
 

@@ -82,9 +82,14 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         for sub in ["tmp", "new", "cur"] { try Directory.make(path + "/" + sub) }
         if name != "INBOX" {
             let marker = path + "/maildirfolder"
-            let fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-            if fd < 0 { throw MaildirError("create", marker) }
-            close(fd)
+            // Only a marker made here is given away: an existing one could be a link the folder's owner made.
+            let fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd < 0 {
+                if errno == EEXIST { return }
+                throw MaildirError("create", marker)
+            }
+            defer { close(fd) }
+            try Ownership.give(fd, at: marker, likeThe: path)
         }
     }
 
@@ -200,6 +205,7 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 { throw MaildirError("create", temporary) }
         do throws(MaildirError) {
+            try Ownership.give(fd, at: temporary, likeThe: path + "/tmp")
             for piece in pieces { try FileBytes.writeAll(fd, piece, path: temporary) }
             if fsync(fd) != 0 { throw MaildirError("fsync", temporary) }
         } catch {

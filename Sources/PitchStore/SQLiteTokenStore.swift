@@ -801,9 +801,10 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// it retries read-only and reports the retry's "No such file or directory" rather than the real reason.
     private static func createFile(_ path: String) throws(StoreError) {
         // 0644 before the umask, the mode SQLite itself would use; its -wal and -shm files copy it.
-        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
         if descriptor >= 0 {
-            close(descriptor)
+            defer { close(descriptor) }
+            try giveToTheDirectorysOwner(descriptor, path: path)
             return
         }
         let reason = errno
@@ -812,6 +813,21 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         case EROFS: throw .readOnly(path: path, detail: String(cString: strerror(reason)))
         case ENOSPC, EDQUOT: throw .diskFull(path: path)
         default: throw .cannotOpen(path: path, detail: "cannot create it: \(String(cString: strerror(reason)))")
+        }
+    }
+
+    /// Run as root, a new database belongs to the owner of its directory: an admin's first `train` into
+    /// /var/lib/pitchfilter would otherwise leave a file the service's user cannot write, and the service could
+    /// not start. SQLite gives the -wal and -shm files the database's owner in turn.
+    private static func giveToTheDirectorysOwner(_ descriptor: Int32, path: String) throws(StoreError) {
+        guard geteuid() == 0 else { return }
+        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+        let directory = slash.map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        var owner = stat()
+        guard stat(directory, &owner) == 0, fchown(descriptor, owner.st_uid, owner.st_gid) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw .cannotOpen(path: path, detail: "cannot give it to the owner of \(directory): \(reason)")
         }
     }
 

@@ -52,6 +52,32 @@ import Testing
 
     static let message: [UInt8] = Array("From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n".utf8)
 
+    /// Run as root (an admin's `quarantine release`, a service serving several users), what we create in someone's
+    /// Maildir must be theirs: a root-owned 0600 message is one they cannot read.
+    @Test func asRootWhatWeCreateBelongsToTheMaildirsOwner() throws {
+        guard geteuid() == 0 else { return }  // only root can give files away; CI runs as root
+        let user = Maildir(root: root + "/User")
+        try user.inbox.create()
+        for path in [user.root, user.root + "/tmp", user.root + "/new", user.root + "/cur"] {
+            #expect(chown(path, 4242, 4343) == 0)
+        }
+        let delivered = try user.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
+        let replaced = try user.inbox.replace(delivered, with: [Self.message[...], Self.message[...]],
+                                              name: MaildirName("1.M1P1Q1.test"))
+        let quarantine = user.folder("Pitches")
+        try quarantine.create()
+        for path in [delivered.path, replaced.path, quarantine.path, quarantine.path + "/tmp", quarantine.path + "/new",
+                     quarantine.path + "/cur", quarantine.path + "/maildirfolder"] {
+            var info = stat()
+            #expect(lstat(path, &info) == 0)
+            #expect(info.st_uid == 4242 && info.st_gid == 4343, "\(path)")
+        }
+        // Our own Maildir (root's) stays root's.
+        let ours = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("2.M1P1Q1.test"))
+        var info = stat()
+        #expect(stat(ours.path, &info) == 0 && info.st_uid == 0)
+    }
+
     @Test func deliveryIsExactAndLeavesNothingInTmp() throws {
         let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
         #expect(try FileBytes.read(entry.path, limit: 1 << 20) == Self.message)

@@ -103,6 +103,25 @@ import Testing
         #expect(try store.knowsAny(of: [299_999]) == true)
     }
 
+    /// An admin's first `train` (as root) into the service's directory must leave a database the service's user
+    /// can write: the file, and the -wal and -shm files SQLite makes beside it, get the directory's owner.
+    @Test func asRootANewDatabaseBelongsToItsDirectorysOwner() throws {
+        guard geteuid() == 0 else { return }  // only root can give files away; CI runs as root
+        let serviceDirectory = directory.path("service")
+        #expect(mkdir(serviceDirectory, 0o755) == 0 && chown(serviceDirectory, 4242, 4343) == 0)
+        let database = serviceDirectory + "/pitchfilter.sqlite"
+        let store = try SQLiteTokenStore(path: database, tokenizerIdentity: tokenizer, access: .readWrite)
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .pitch)])
+        for path in [database, database + "-wal", database + "-shm"] {
+            var info = stat()
+            #expect(stat(path, &info) == 0 && info.st_uid == 4242 && info.st_gid == 4343, "\(path)")
+        }
+        // In a directory of root's own, root's.
+        _ = try open(.readWrite)
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_uid == 0)
+    }
+
     @Test func trainingPersistsAcrossReopening() throws {
         do {
             let store = try open(.readWrite)
