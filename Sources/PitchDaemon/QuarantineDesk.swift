@@ -43,14 +43,20 @@ public struct QuarantineDesk {
 
     public struct Item: Sendable {
         public var entry: QuarantineEntry
-        /// Where the file is now; nil when a client moved or deleted it.
+        /// Where the file is now; nil when a client moved or deleted it, or when the folder could not be read.
         public var path: String?
+        /// Why the folder could not be read (no permission, say): then whether the file is there is unknown.
+        public var unreadable: String?
     }
 
     /// Messages in quarantine, newest first.
     public func list() throws -> [Item] {
         try store.quarantineEntries(.states([.held, .moving])).map { entry in
-            Item(entry: entry, path: try? file(of: entry)?.path)
+            do {
+                return Item(entry: entry, path: try file(of: entry)?.path)
+            } catch {
+                return Item(entry: entry, path: nil, unreadable: "\(error)")
+            }
         }
     }
 

@@ -52,8 +52,14 @@ struct QuarantineCommand: ParsableCommand {
         func desk(readOnly: Bool = false, ownFields: OwnFields = .standard, learning: Bool = false) throws
             -> QuarantineDesk? {
             let path = try path()
-            // Only a database that is not there: one that cannot be read is an error to report.
-            guard access(path, F_OK) == 0 || errno != ENOENT else { return nil }
+            // Only a database that is not there: one that cannot be read is an error to report. Said on standard
+            // error, since it usually means the wrong database (root's own, not the service's), not an empty
+            // quarantine.
+            guard access(path, F_OK) == 0 || errno != ENOENT else {
+                Stores.reportLine("no database at \(path), so nothing quarantined there; the service's is its "
+                    + "configuration's [database] path or $PITCHFILTER_DB (give it with --config or --db)")
+                return nil
+            }
             var model: (any SharedModel)?
             if learning {
                 do {
@@ -141,7 +147,8 @@ struct QuarantineCommand: ParsableCommand {
                         continue
                     }
                     let gone = item.path != nil ? ""
-                        : entry.state == .moving ? " (not in \(entry.folder) yet)" : " (no longer in \(entry.folder))"
+                        : item.unreadable.map { " (cannot look in \(entry.folder): \(TerminalText.safe($0)))" }
+                        ?? (entry.state == .moving ? " (not in \(entry.folder) yet)" : " (no longer in \(entry.folder))")
                     output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(Engine.formatScore(entry.score))  "
                         + "\(entry.sender.isEmpty ? "-" : TerminalText.safe(entry.sender))  "
                         + "\(TerminalText.safe(entry.subject))\(gone)\n"

@@ -541,6 +541,23 @@ import Testing
             == ["held-old", "released-new"])
     }
 
+    /// Found by an audit: a quarantine folder `list` could not read (no permission) showed every message as gone.
+    @Test func aFolderThatCannotBeReadIsNotCalledEmpty() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        #expect(try desk.list().map(\.unreadable) == [nil])
+        // Root reads any directory, so the folder's new/ is made unreadable another way: a file in its place (the
+        // message itself read by a client, in cur/).
+        let folder = maildir.folder(".Pitches").path
+        #expect(rename(folder + "/new/1.M1P1Q1.test", folder + "/cur/1.M1P1Q1.test:2,S") == 0)
+        #expect(rmdir(folder + "/new") == 0)
+        #expect(FileManager.default.createFile(atPath: folder + "/new", contents: Data()))
+        let item = try #require(try desk.list().first)
+        #expect(item.path == nil)
+        #expect(item.unreadable?.contains("Not a directory") == true, "\(item.unreadable ?? "nil")")
+    }
+
     @Test func releaseRestoresTheOriginalBytesAndTeachesHam() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()

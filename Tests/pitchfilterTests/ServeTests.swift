@@ -316,6 +316,9 @@ import Glibc
         let list = try Run.pitchfilter(["quarantine", "list", "--db", missing])
         #expect(list.status == 0)
         #expect(list.text.isEmpty)
+        // Usually the wrong database (root's own, not the service's): said, not left to look like an empty list.
+        #expect(list.stderr == "pitchfilter: no database at \(missing), so nothing quarantined there; the service's "
+                + "is its configuration's [database] path or $PITCHFILTER_DB (give it with --config or --db)\n")
         let show = try Run.pitchfilter(["quarantine", "show", "0123456789abcdef", "--db", missing])
         #expect(show.status == 3)
         #expect(show.stderr.contains("0123456789abcdef"))
