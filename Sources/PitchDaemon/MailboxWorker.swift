@@ -536,14 +536,18 @@ final class MailboxWorker {
             ServiceMetrics.learnedFromUser(.ham)
             logger.info("learned as ham: moved out of quarantine", metadata: [
                 "id": "\(quarantined.id)", "to": "\(entry.folder.name)"])
+        } else {
+            logger.debug("a message released from quarantine: not classified again, the user called it ham",
+                         metadata: ["id": "\(quarantined.id)", "file": "\(entry.name)"])
         }
-        // `quarantine release` stopped after its copy reached the INBOX: the quarantined copy is still there, and
-        // nothing would ever remove it. Finishing the release leaves the message in one place.
+        // `quarantine release` stopped after its copy reached the INBOX (or is about to remove the quarantined copy,
+        // and this scan came first): the quarantined copy is still there, and if the release stopped, nothing else
+        // would ever remove it. Finishing the release leaves the message in one place.
         if Self.isReturnedUnderItsName(entry, quarantined), entry.folder.name == "INBOX",
            let copy = try? maildir.folder(quarantined.folder).entry(unique: quarantined.name),
            QuarantineDesk.isCopy(copy, of: quarantined, ownFields: engine.ownFields) {
             try copy.folder.remove(copy)
-            logger.info("finished an interrupted release: the quarantined copy is removed",
+            logger.info("finished a release: the quarantined copy is removed (the release stopped, or had not yet)",
                         metadata: ["id": "\(quarantined.id)"])
         }
         // Released by `quarantine release`, which already learned it.

@@ -78,7 +78,8 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
                 + "[database] shared_model, in a build with the PostgreSQL trait)"
         case .sharedModelNotBuilt(let path):
             "the shared model \(path) is in PostgreSQL, which this pitchfilter was built without: build it with "
-                + "`swift build --traits PostgreSQL`"
+                + "`swift build -c release --static-swift-stdlib --traits PostgreSQL` (README: \"Several mail "
+                + "hosts, one model\")"
         case .sharedModel(let path, let detail):
             "shared model \(path): \(detail)"
         }
