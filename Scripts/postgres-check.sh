@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    apt-get update -q && apt-get install -y -q postgresql
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v strace >/dev/null; then
+    apt-get update -q && apt-get install -y -q postgresql strace
 fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 port=${PITCHFILTER_TEST_PGPORT:-54329}
@@ -140,6 +140,12 @@ check "verify-ca takes the CA's certificate for any host name" "messages: pitch 
     "$(tls_stats 127.0.0.1 "sslmode=verify-ca&sslrootcert=$tls/ca.crt")"
 check "require with a CA file checks the chain, as libpq's does" "failed" \
     "$(tls_stats 127.0.0.1 "sslmode=require&sslrootcert=$tls/other-ca.crt")"
+check "require with a CA file checks the chain only, not the name (verify-ca)" "messages: pitch 104, ham 107" \
+    "$(tls_stats 127.0.0.1 "sslmode=require&sslrootcert=$tls/ca.crt")"
+check "a CA file that is not there fails the connection (libpq would go on unchecked)" "failed" \
+    "$(tls_stats 127.0.0.1 "sslmode=require&sslrootcert=$tls/missing.crt")"
+check "... and says which file" "yes" "$(grep -q "cannot read sslrootcert $tls/missing.crt" "$work/tls-err.txt" \
+    && echo yes || head -1 "$work/tls-err.txt")"
 check "verify-full refuses a certificate another CA signed" "failed" \
     "$(tls_stats localhost "sslmode=verify-full&sslrootcert=$tls/other-ca.crt")"
 echo "     (standard error: $(head -1 "$work/tls-err.txt" | cut -c1-200))"
@@ -147,25 +153,42 @@ check "verify-full refuses a private CA's certificate against the system's autho
     "$(tls_stats localhost "sslmode=verify-full")"
 check "require encrypts without checking (Debian's self-signed certificate)" "messages: pitch 104, ham 107" \
     "$(tls_stats 127.0.0.1 "sslmode=require")"
-check "the three accepted connections were encrypted (the server's log)" "3" \
+check "the four accepted connections were encrypted (the server's log)" "4" \
     "$(tail -n +$((log_lines + 1)) "$work/server.log" | grep "connection authorized: user=pitchtest" \
         | grep -c "SSL enabled" || true)"
 
 # Each pipe-filter run is a connection; the filter ends it with a goodbye, so the server logs no dropped
-# connection (which it reports at debug1 when the client just goes away).
+# connection (which it reports at debug1 when the client just goes away), over plain TCP and over TLS, with a
+# database of its own and without.
 "${admin[@]}" -c "ALTER SYSTEM SET log_min_messages = debug1" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
+check "the server logs at debug1 now" "debug1" "$("${admin[@]}" -At -c "SHOW log_min_messages")"
+printf '[database]\nshared_model = "postgresql://pitchtest@127.0.0.1:%s/shared?sslmode=require"\n%s\n' "$port" \
+    "shared_model_password_file = \"$work/password\"" >"$work/tls-filter.toml"
 log_lines=$(wc -l <"$work/server.log")
-for _ in 1 2 3; do
-    "${shared[@]}" "$bin" filter --db "$work/a.sqlite" <samples/heldout/ham/h-h-001.eml >/dev/null
-    "${shared[@]}" "$bin" filter --db "$work/no-database-here.sqlite" <samples/heldout/pitch/h-p-001.eml >/dev/null
+for config in shared.toml tls-filter.toml; do
+    for _ in 1 2; do
+        for db in a.sqlite no-database-here.sqlite; do
+            PITCHFILTER_CONFIG="$work/$config" HOME="$work/home-shared" "$bin" filter --db "$work/$db" \
+                <samples/heldout/ham/h-h-001.eml >/dev/null
+        done
+    done
 done
 sleep 0.5
-check "six pipe-filter runs: no connection dropped without a goodbye" "0" \
-    "$(tail -n +$((log_lines + 1)) "$work/server.log" | grep -c "unexpected EOF on client connection" || true)"
-check "six pipe-filter runs: six connections ended" "6" \
-    "$(tail -n +$((log_lines + 1)) "$work/server.log" | grep -c "disconnection: session time" || true)"
+since_runs() { tail -n +$((log_lines + 1)) "$work/server.log"; }
+check "eight pipe-filter runs: no connection dropped without a goodbye" "0" \
+    "$(since_runs | grep -c "unexpected EOF on client connection\|could not receive data\|SSL error" || true)"
+check "eight pipe-filter runs: eight connections ended, four of them TLS" "8 4" \
+    "$(since_runs | grep -c "disconnection: session time" || true) $(since_runs | grep -c "SSL enabled" || true)"
 "${admin[@]}" -c "ALTER SYSTEM RESET log_min_messages" -c "SELECT pg_reload_conf()" >/dev/null
+# The goodbye comes after the message is out, also where the store is gone before it (no database here).
+strace -f -e trace=write,close -o "$work/goodbye.strace" "${shared[@]}" "$bin" filter \
+    --db "$work/no-database-here.sqlite" <samples/heldout/ham/h-h-001.eml >/dev/null
+check "the message is out before the goodbye" "yes" "$(awk '
+    /close\(1\)/ && !out { out = NR }
+    /write\([0-9]+, "X\\0\\0\\0\\4"/ && !bye { bye = NR }
+    END { print (out && bye && out < bye) ? "yes" : "no (stdout closed at line " out ", Terminate at " bye ")" }
+    ' "$work/goodbye.strace")"
 
 # The pipe filter on a shared host: tagged from the shared model; with a server that takes the connection and
 # never answers, and with the server gone, the message goes through unchanged and the exit status is 0.

@@ -8,6 +8,9 @@ import PitchTokenizer
 import PostgresNIO
 import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The shared model in PostgreSQL: four tables, created on first use by a host that may write.
 ///
@@ -87,7 +90,10 @@ final class PostgresTokenStore: SharedModel {
             return state.connection
         }
         guard let open, !open.isClosed else { return }
-        if MultiThreadedEventLoopGroup.currentEventLoop == nil {
+        // Waiting blocks the thread: never an event loop's (the connection's own may be it), nor one of Swift
+        // concurrency's few threads (the goodbye's task needs one to run).
+        let mayWait = MultiThreadedEventLoopGroup.currentEventLoop == nil && !withUnsafeCurrentTask { $0 != nil }
+        if mayWait {
             Self.sayGoodbye(open)
         } else {
             Self.closeInBackground(open)
@@ -95,19 +101,24 @@ final class PostgresTokenStore: SharedModel {
     }
 
     /// Closes with a Terminate message first, which postgres-nio sends only from its async `closeGracefully` (its
-    /// `close` just drops the connection). Waits at most `goodbyeSeconds`, then drops it. Not on an event loop.
+    /// `close` just drops the connection). Waits at most `goodbyeMilliseconds`, then leaves the closing to go on
+    /// in the background.
     private static func sayGoodbye(_ connection: PostgresConnection) {
         let done = DispatchSemaphore(value: 0)
         Task {
             try? await connection.closeGracefully()
             done.signal()
         }
-        if done.wait(timeout: .now() + .seconds(goodbyeSeconds)) == .timedOut {
-            try? (connection.close() as EventLoopFuture<Void>).wait()
+        if done.wait(timeout: .now() + .milliseconds(goodbyeMilliseconds)) == .timedOut {
+            closeInBackground(connection)
         }
     }
 
-    static let goodbyeSeconds = 1
+    /// The goodbye, and TLS's close_notify exchange (`tlsShutdownMilliseconds`), take a round trip; a server that
+    /// does not answer gets no longer than this.
+    static let goodbyeMilliseconds = 1_000
+    /// swift-nio-ssl waits 5 s by default for the server's close_notify before closing the socket.
+    static let tlsShutdownMilliseconds: Int64 = 500
 
     /// The connection's settings, the password read now: only a call that needs the server reads its file.
     private func configuration() throws -> PostgresConnection.Configuration {
@@ -115,8 +126,13 @@ final class PostgresTokenStore: SharedModel {
         do {
             var unchecked = TLSConfiguration.makeClientConfiguration()
             unchecked.certificateVerification = .none
+            unchecked.shutdownTimeout = .milliseconds(Self.tlsShutdownMilliseconds)
             var checked = TLSConfiguration.makeClientConfiguration()
-            if case .file(let path) = address.authorities { checked.trustRoots = .file(path) }
+            checked.shutdownTimeout = .milliseconds(Self.tlsShutdownMilliseconds)
+            if case .file(let path) = address.authorities {
+                try checkReadable(authorities: path)
+                checked.trustRoots = .file(path)
+            }
             switch address.tls {
             case .disable: tls = .disable
             case .prefer: tls = .prefer(try NIOSSLContext(configuration: unchecked))
@@ -126,6 +142,8 @@ final class PostgresTokenStore: SharedModel {
                 tls = .require(try NIOSSLContext(configuration: checked))
             case .verifyFull: tls = .require(try NIOSSLContext(configuration: checked))
             }
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError.sharedModel(path: address.description, detail: "TLS could not be set up: \(error)")
         }
@@ -141,6 +159,22 @@ final class PostgresTokenStore: SharedModel {
         }
         configuration.options.connectTimeout = .seconds(Self.connectSeconds)
         return configuration
+    }
+
+    /// `sslrootcert`'s file, with the reason in words when it cannot be used: swift-nio-ssl would report a missing
+    /// file as `noSuchFilesystemObject`, and take a directory for a c_rehash'ed one.
+    private func checkReadable(authorities path: String) throws {
+        var info = stat()
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        defer { if descriptor >= 0 { Glibc.close(descriptor) } }
+        guard descriptor >= 0, fstat(descriptor, &info) == 0 else {
+            throw StoreError.sharedModel(path: address.description,
+                                         detail: "cannot read sslrootcert \(path): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw StoreError.sharedModel(path: address.description,
+                                         detail: "sslrootcert \(path) is not a file of PEM certificates")
+        }
     }
 
     /// Closed, since postgres-nio requires a connection to be closed before it goes: waited for where that is

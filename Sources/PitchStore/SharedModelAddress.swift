@@ -122,9 +122,11 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
                     + "understood)")
             }
         }
-        // libpq's rules. `sslrootcert=system` means verify-full and refuses anything weaker: anyone can get a
-        // certificate a public authority signed for a name of their own, so verify-ca proves nothing with those
-        // authorities. A file of authorities turns `require` into `verify-ca`, and weaker modes do not consult it.
+        // libpq's rules, where they are safe. `sslrootcert=system` means verify-full and refuses anything weaker:
+        // anyone can get a certificate a public authority signed for a name of their own, so verify-ca proves
+        // nothing with those authorities. A file of authorities turns `require` into `verify-ca`; libpq then goes on
+        // unchecked when the file is missing, where connecting fails here. With `prefer` (the default) or
+        // `disable` a file is refused: it would look like a check that never happens.
         switch (rootCertificates, mode) {
         case ("system"?, nil), ("system"?, .verifyFull?):
             tls = .verifyFull
@@ -132,6 +134,9 @@ public struct SharedModelAddress: Sendable, Equatable, CustomStringConvertible {
             throw Invalid(problem: "sslrootcert=system needs sslmode=verify-full, found \"\(given.rawValue)\"")
         case (_?, .require?):
             tls = .verifyCA
+        case (_?, nil), (_?, .prefer?), (_?, .disable?):
+            throw Invalid(problem: "sslrootcert needs sslmode=verify-full, verify-ca or require (the certificate "
+                + "is checked against it), found \"\((mode ?? .prefer).rawValue)\"")
         case (nil, .verifyCA?):
             // libpq fails without its root.crt; the system's authorities would make verify-ca prove nothing.
             throw Invalid(problem: "sslmode=verify-ca needs sslrootcert=FILE, the authority that signed the "

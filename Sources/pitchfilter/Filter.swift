@@ -77,11 +77,12 @@ enum PipeFilter {
 
         let raw = Array(input.buffer)
         let outcome: Result<(HeaderEdit, Recording?), PassThrough>
+        let opened = Opened()
         do {
             let databasePath = try DatabaseLocation.resolve(option: databaseOption, environment: Environment.current) {
                 try CommandLineConfiguration.current.get().databasePath
             }
-            outcome = .success(try tag(raw, databasePath: databasePath))
+            outcome = .success(try tag(raw, databasePath: databasePath, keeping: opened))
         } catch let reason as PassThrough {
             outcome = .failure(reason)
         } catch {
@@ -91,22 +92,28 @@ enum PipeFilter {
         switch outcome {
         case .success(let (edit, recording)):
             guard Output.write(edit.pieces(of: raw)) else { writeFailed() }
-            afterTheMessage(recording)
+            afterTheMessage(recording, opened: opened)
         case .failure(let reason):
             Stores.reportLine("passed through unchanged: \(reason.description)")
             guard Output.write([raw[...]]) else { writeFailed() }
-            afterTheMessage(nil)
+            afterTheMessage(nil, opened: opened)
         }
     }
 
+    /// The stores `tag` opened, kept alive until the message is out: a store going away closes a shared model's
+    /// connection, which waits for the server, and nothing may keep the caller waiting for its message.
+    final class Opened {
+        var stores: [AnyObject] = []
+    }
+
     /// The message is out: the caller gets end of file now and only waits for the exit status, while the filter
-    /// records the message's template and tells a shared model's server goodbye (else the server logs a dropped
-    /// connection for every message), both within `recordSeconds`.
-    static func afterTheMessage(_ recording: Recording?) -> Never {
+    /// records the message's template and tells a shared model's server goodbye (else the server sees the
+    /// connection dropped, every message), both within `recordSeconds`.
+    static func afterTheMessage(_ recording: Recording?, opened: Opened) -> Never {
         close(1)
         Deadline.exitAfter(seconds: recordSeconds)
         if let recording { remember(recording) }
-        SharedModels.disconnectAll()
+        withExtendedLifetime(opened) { SharedModels.disconnectAll() }
         finish(0)
     }
 
@@ -138,12 +145,15 @@ enum PipeFilter {
         let messageID: UInt64?
     }
 
-    static func tag(_ raw: [UInt8], databasePath: String) throws -> (HeaderEdit, Recording?) {
+    static func tag(_ raw: [UInt8], databasePath: String, keeping opened: Opened) throws -> (HeaderEdit, Recording?) {
         let message = Message(bytes: raw)
         let store = try openStore(databasePath)
+        if let store { opened.stores.append(store) }
         let schedule = ModelSchedule.standard.withCutoffs(try CommandLineConfiguration.cutoffs())
         let reasons = try CommandLineConfiguration.reasons()
-        let engine = Engine(store: try Stores.countSource(store), schedule: schedule,
+        let countSource = try Stores.countSource(store)
+        if let countSource { opened.stores.append(countSource as AnyObject) }
+        let engine = Engine(store: countSource, schedule: schedule,
                             contacts: store ?? ContactSnapshot.empty,
                             templates: store, threads: store,
                             tokenizer: Tokenizer(ownFields: try CommandLineConfiguration.ownFields()))

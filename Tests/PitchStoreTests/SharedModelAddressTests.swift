@@ -21,8 +21,6 @@ struct SharedModelAddressTests {
          "postgresql://pf@db.example:5432/model?sslmode=verify-ca&sslrootcert=/etc/pitchfilter/db-ca.crt"),
         ("postgresql://pf@db.example/model?sslmode=require&sslrootcert=/etc/pitchfilter/db-ca.crt",
          "postgresql://pf@db.example:5432/model?sslmode=verify-ca&sslrootcert=/etc/pitchfilter/db-ca.crt"),
-        ("postgresql://pf@db.example/model?sslmode=prefer&sslrootcert=/etc/pitchfilter/db-ca.crt",
-         "postgresql://pf@db.example:5432/model?sslmode=prefer"),
         ("postgresql://pf@db.example/model?sslrootcert=system",
          "postgresql://pf@db.example:5432/model?sslmode=verify-full"),
     ])
@@ -62,6 +60,10 @@ struct SharedModelAddressTests {
         ("postgresql://pf@db.example/model?sslmode=verify-ca&sslrootcert=system", "sslrootcert=system needs sslmode=verify-full"),
         ("postgresql://pf@db.example/model?sslmode=require&sslrootcert=system", "sslrootcert=system needs sslmode=verify-full"),
         ("postgresql://pf@db.example/model?sslmode=verify-full&sslrootcert=db-ca.crt", "sslrootcert must be a certificate file's absolute path"),
+        // It would look like a check that never happens.
+        ("postgresql://pf@db.example/model?sslmode=prefer&sslrootcert=/ca.pem", "sslrootcert needs sslmode=verify-full, verify-ca or require"),
+        ("postgresql://pf@db.example/model?sslrootcert=/ca.pem", "sslrootcert needs sslmode=verify-full, verify-ca or require"),
+        ("postgresql://pf@db.example/model?sslrootcert=/ca.pem&sslmode=disable", "sslrootcert needs sslmode=verify-full, verify-ca or require"),
         ("postgresql://pf@db.example:+5432/model", "\"+5432\" is not a port number"),
         ("postgresql://pf@db.example/mo%+f", "has a broken %-escape"),
         ("postgresql://pf:se\ncret@db.example/model", "holds a control character"),
