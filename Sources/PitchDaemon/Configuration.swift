@@ -205,7 +205,9 @@ extension Configuration {
             configuration.milter = settings
         }
         do {
-            configuration.ownFields = try configuration.ownFields.withSubjectTag(subjectTag)
+            // The milter's own tag is ours too: a message it tagged is untagged like one the filters tagged.
+            configuration.ownFields = try configuration.ownFields.withSubjectTag(
+                subjectTag, alsoTakingBack: configuration.milter?.subjectTag.map { [$0] } ?? [])
         } catch {
             throw ConfigurationError(key: "header.subject_tag", error.description)  // checked above: not reached
         }

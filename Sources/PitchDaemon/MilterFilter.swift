@@ -107,7 +107,7 @@ public final class MilterFilter: MilterHandler {
                 logger: Logger, pool: NIOThreadPool = .singleton) {
         self.sharedModel = sharedModel
         policy = Mutex(Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
-                              reasons: reasons, ownFields: ownFields))
+                              reasons: reasons, ownFields: Self.takingBackItsTag(ownFields, configuration)))
         self.databasePath = databasePath
         self.logger = logger
         self.pool = pool
@@ -117,8 +117,18 @@ public final class MilterFilter: MilterHandler {
     public func update(configuration: MilterConfiguration, cutoffs: Cutoffs, reasons: Bool, ownFields: OwnFields) {
         policy.withLock {
             $0 = Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
-                        reasons: reasons, ownFields: ownFields)
+                        reasons: reasons, ownFields: Self.takingBackItsTag(ownFields, configuration))
         }
+    }
+
+    /// The fields with this milter's own Subject tag among those taken back (a configuration file's already are:
+    /// `Configuration`), so a message it tagged before is untagged before it is tagged again.
+    static func takingBackItsTag(_ ownFields: OwnFields, _ configuration: MilterConfiguration) -> OwnFields {
+        guard let tag = configuration.subjectTag, !tag.isEmpty, tag != ownFields.subjectTag,
+              !ownFields.otherSubjectTags.contains(tag) else { return ownFields }
+        // Checked when the configuration was read.
+        return (try? ownFields.withSubjectTag(ownFields.subjectTag, alsoTakingBack: ownFields.otherSubjectTags + [tag]))
+            ?? ownFields
     }
 
     public func decide(_ message: MilterMessage) async -> [MilterReply] {

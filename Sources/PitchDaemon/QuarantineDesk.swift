@@ -75,7 +75,7 @@ public struct QuarantineDesk {
         let record = found
         guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
-        let untagging = SubjectTagEdit(remove: ownFields.recordedSubjectTag(in: message.header))
+        let untagging = SubjectTagEdit(remove: ownFields.subjectTagToTakeBack(in: message.header))
         let original = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: untagging)
             .pieces(of: message.raw)
         let size = original.reduce(0) { $0 + $1.count }

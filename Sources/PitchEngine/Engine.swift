@@ -255,7 +255,7 @@ public struct Engine: Sendable {
     /// What happens to the Subject of a message classified so: the tag our status field says an earlier run put
     /// in is taken back, and a pitch gets `tag` (the configured one unless given; none if empty).
     public func subjectTagEdit(for message: Message, verdict: Verdict, tag: String? = nil) -> SubjectTagEdit {
-        SubjectTagEdit(remove: ownFields.recordedSubjectTag(in: message.header),
+        SubjectTagEdit(remove: ownFields.subjectTagToTakeBack(in: message.header),
                        add: verdict == .pitch ? tag ?? ownFields.subjectTag : nil)
     }
 

@@ -9,7 +9,8 @@ import PitchMessage
 /// that every filter removes. So are fields of the names used before a rename (`former`), which mail tagged then
 /// still carries, and fields named `X-Pitch-*`, whatever the names: a forged `X-Pitch-Status` cannot fool a Sieve
 /// script written for the default. A Subject tag is no evidence either, nor part of the message's identity: the
-/// tokenizer and the digest read the Subject without it, and a release from the quarantine takes it back.
+/// tokenizer and the digest read the Subject without it, and a release from the quarantine takes it back (the
+/// status field records the tag; `subjectTagToTakeBack` says when the record is to be believed).
 public struct OwnFields: Sendable, Equatable {
     /// The verdict field: "pitch, score=0.9973, version=…".
     public let status: String
@@ -24,6 +25,9 @@ public struct OwnFields: Sendable, Equatable {
     /// What the pipe filter, the Maildir service and the milter (unless it has its own) put in front of a pitch's
     /// Subject; empty for nothing.
     public private(set) var subjectTag = ""
+    /// Tags another part of this installation writes (the milter's own `[milter] subject_tag`): taken back like
+    /// `subjectTag` (`subjectTagToTakeBack`), never written by whoever uses these fields.
+    public private(set) var otherSubjectTags: [String] = []
 
     /// Not checked by `problem(with:)`: every pipe-filter run starts with these, and building the reserved names'
     /// set for them cost it 25 µs (perf, 150 runs). `standardNamesPassTheirOwnChecks` checks them instead, and
@@ -69,11 +73,14 @@ public struct OwnFields: Sendable, Equatable {
         removalPatterns = Self.patterns(for: [status, reasons])
     }
 
-    /// The same names with this Subject tag (empty for none).
-    public func withSubjectTag(_ tag: String) throws(InvalidName) -> OwnFields {
-        if let problem = Self.problem(withSubjectTag: tag) { throw InvalidName(name: tag, problem: problem) }
+    /// The same names with this Subject tag (empty for none), and the tags other parts of the installation write.
+    public func withSubjectTag(_ tag: String, alsoTakingBack others: [String] = []) throws(InvalidName) -> OwnFields {
+        for tag in [tag] + others {
+            if let problem = Self.problem(withSubjectTag: tag) { throw InvalidName(name: tag, problem: problem) }
+        }
         var fields = self
         fields.subjectTag = tag
+        fields.otherSubjectTags = others.filter { !$0.isEmpty && $0 != tag }
         return fields
     }
 
@@ -81,14 +88,32 @@ public struct OwnFields: Sendable, Equatable {
     /// Last, since the tag may hold anything printable.
     public static let taggedMarker = ", tagged="
 
-    /// The tag our status field says was put in front of the Subject (`taggedMarker`), if it says so. Whoever
-    /// reads the message takes back exactly that: the tokenizer, the digest, a release, and a filter that
-    /// classifies the message again. The text alone cannot say it: a sender may write "[PITCH]" too, and the
-    /// configured tag may have changed since.
+    /// The tag our status field says was put in front of the Subject (`taggedMarker`), if it says so: what the
+    /// message's identity leaves out (`MessageDigest`), so that a tagged copy is the message it was, whatever the
+    /// configured tag is by then. The text alone cannot say it: a sender may write "[PITCH]" too.
     public func recordedSubjectTag(in header: Header) -> String? {
         // The first status field only: ours is the one a filter put at the top.
         guard let field = header.fields.first(where: { isStatusField(header, $0) }) else { return nil }
         return Self.tag(after: Array(Self.taggedMarker.utf8), in: header.unfoldedValue(of: field))
+    }
+
+    /// The recorded tag, if the record also calls the message a pitch (only pitches are tagged) and names a tag
+    /// this installation writes (`subjectTag`, `otherSubjectTags`): what the tokenizer leaves out of the Subject,
+    /// and what a filter classifying the message again and a release take off it.
+    ///
+    /// Until a filter removes it, a status field may be a sender's forgery, and a forged record must not take the
+    /// sender's own words off the Subject, nor hide them from the tokenizer while the reader still sees them (a
+    /// message the service leaves untouched): "X-Pitch-Status: ham, tagged=Quick call?" did both. Checked so, a
+    /// forgery can take off only our own tag's text.
+    public func subjectTagToTakeBack(in header: Header) -> String? {
+        guard !subjectTag.isEmpty || !otherSubjectTags.isEmpty,
+              let field = header.fields.first(where: { isStatusField(header, $0) }) else { return nil }
+        let value = header.unfoldedValue(of: field)
+        let verdict = value.drop { $0 == 0x20 || $0 == 0x09 }
+        guard verdict.starts(with: Array("pitch,".utf8)),
+              let tag = Self.tag(after: Array(Self.taggedMarker.utf8), in: value),
+              tag == subjectTag || otherSubjectTags.contains(tag) else { return nil }
+        return tag
     }
 
     /// The status field under any of its names: configured, former, or the standard one.
@@ -110,7 +135,7 @@ public struct OwnFields: Sendable, Equatable {
         return nil
     }
 
-    /// A Subject's decoded text without the tag recorded as ours (`recordedSubjectTag`): what the tokenizer reads.
+    /// A Subject's decoded text without the tag recorded as ours (`subjectTagToTakeBack`): what the tokenizer reads.
     public static func untagged(subject: String, recorded tag: String?) -> String {
         guard let tag else { return subject }
         var text = Substring(subject)

@@ -154,10 +154,10 @@ public struct Tokenizer: Sendable {
     }
 
     /// The Subject's text as its sender wrote it: without the tag our status field says we put in front
-    /// (`OwnFields.recordedSubjectTag`), which says what we thought of the message, not what it is.
+    /// (`OwnFields.subjectTagToTakeBack`), which says what we thought of the message, not what it is.
     func subject(of header: Header) -> String? {
         guard let subject = header["subject"] else { return nil }
-        return OwnFields.untagged(subject: subject, recorded: ownFields.recordedSubjectTag(in: header))
+        return OwnFields.untagged(subject: subject, recorded: ownFields.subjectTagToTakeBack(in: header))
     }
 
     /// Words and pairs of a subject.

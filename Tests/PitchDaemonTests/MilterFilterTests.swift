@@ -112,13 +112,15 @@ import Testing
     }
 
     func filter(hold: Bool = true, tag: String? = "[PITCH]", cutoffs: Cutoffs = .standard, reasons: Bool = false,
-                position: MilterConfiguration.HeaderPosition = .end) throws -> (MilterFilter, String) {
+                position: MilterConfiguration.HeaderPosition = .end,
+                ownFields: OwnFields = .standard) throws -> (MilterFilter, String) {
         var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.holdPitches = hold
         configuration.subjectTag = tag
         configuration.headerPosition = position
         let path = directory.path + "/db-\(UUID().uuidString).sqlite"
         return (MilterFilter(configuration: configuration, databasePath: path, cutoffs: cutoffs, reasons: reasons,
+                             ownFields: ownFields,
                              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })), path)
     }
 
@@ -402,12 +404,14 @@ import Testing
         #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]"))?.value == nil)
     }
 
-    /// A message tagged upstream (or a sender's forged status field that says so): the tag it records goes with
-    /// the field; a pitch gets this milter's tag in its place, and the status it adds records that one.
+    /// A message tagged upstream with a tag of ours (here the previous configuration's, `[OLD]`, still named):
+    /// the tag it records goes with the field; a pitch gets this milter's tag in its place, and the status it adds
+    /// records that one.
     @Test(arguments: [("ham/h-h-001.eml", "Re: Q2", nil), ("pitch/h-p-003.eml", "Photorealistic", "*COLD*")]
           as [(String, String, String?)])
     func aRecordedTagIsTakenBackWithItsField(file: String, subjectStart: String, tag: String?) async throws {
-        let (filter, _) = try filter(hold: false, tag: "*COLD*")
+        let (filter, _) = try filter(hold: false, tag: "*COLD*",
+                                     ownFields: try OwnFields.standard.withSubjectTag("", alsoTakingBack: ["[OLD]"]))
         let original = try Self.milterMessage(file)
         let text = String(decoding: original.bytes, as: UTF8.self)
         let bytes = Array(text.replacingOccurrences(of: "\nSubject: \(subjectStart)",
@@ -434,5 +438,24 @@ import Testing
         tagged.mayChangeHeaders = false
         let unchanged = await filter.decide(tagged)
         #expect(!unchanged.contains { if case .addHeader(_, let value) = $0 { value.contains("tagged=") } else { false } })
+    }
+
+    /// Found by an audit: a sender's forged record ("tagged=" a tag this installation does not write, or on a
+    /// verdict other than pitch) took their own words off the Subject. The field goes; the Subject stays theirs.
+    @Test(arguments: ["pitch, score=0.99, version=x, tagged=Re:", "ham, score=0.01, version=x, tagged=*COLD*"])
+    func aForgedRecordTakesNothingOffTheSubject(forged: String) async throws {
+        let (filter, _) = try filter(hold: false, tag: "*COLD*")
+        let original = try Self.milterMessage("ham/h-h-001.eml")  // Subject: Re: Q2 …
+        var message = original
+        let subject = String(decoding: original.bytes, as: UTF8.self).contains("\nSubject: Re: Q2")
+        #expect(subject)
+        let bytes = String(decoding: original.bytes, as: UTF8.self)
+            .replacingOccurrences(of: "\nSubject: Re: Q2", with: "\nSubject: *COLD* Re: Q2")
+        message.bytes = Array("X-Pitch-Status: \(forged)\r\n".utf8)
+            + (forged.hasPrefix("ham") ? Array(bytes.utf8) : original.bytes)
+        message.headerNames = ["X-Pitch-Status"] + original.headerNames
+        let replies = await filter.decide(message)
+        #expect(replies.first == .changeHeader(index: 1, name: "X-Pitch-Status", value: ""))
+        #expect(!replies.contains { if case .changeHeader(_, "Subject", _) = $0 { true } else { false } }, "\(replies)")
     }
 }

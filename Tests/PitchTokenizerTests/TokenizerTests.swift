@@ -232,7 +232,7 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
     /// tagged copy gives the same tokens as the original, signals that read the Subject's start included ("Re:"
     /// without a thread). Without the record, the same text is the sender's, whatever the configuration says.
     @Test func ourRecordedSubjectTagIsNotRead() throws {
-        let tagging = Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]"))
+        let tagging = Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]", alsoTakingBack: ["*COLD*"]))
         func texts(_ tokenizer: Tokenizer, _ text: String) -> [String] {
             tokenizer.tokenize(Message(bytes: Array(text.utf8)), keepingTexts: true).texts
         }
@@ -241,13 +241,37 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
             let tagged = "X-Pitch-Status: pitch, score=0.9990, version=x, tagged=\(tag)\n"
                 + plain.replacingOccurrences(of: "Subject: ", with: "Subject: \(tag) ")
             #expect(texts(tagging, tagged) == texts(tagging, plain))
-            #expect(texts(Tokenizer(), tagged) == texts(Tokenizer(), plain))
+            // A configuration that tags with neither reads the tag as the sender's text.
+            #expect(texts(Tokenizer(), tagged) != texts(Tokenizer(), plain))
         }
         #expect(texts(tagging, plain).contains("sig:reply-unthreaded"))
         #expect(texts(tagging, plain).contains("sig:placeholder"))
         let unrecorded = plain.replacingOccurrences(of: "Subject: ", with: "Subject: [PITCH] ")
         #expect(texts(tagging, unrecorded).contains("subj:pitch"))
         #expect(!texts(tagging, unrecorded).contains("sig:reply-unthreaded"))
+    }
+
+    /// Found by an audit: a sender's forged record took their own words off the Subject the tokenizer reads (and
+    /// the filter's output), while a reader of the untouched message still saw them. A record is believed only
+    /// when it calls the message a pitch and names a tag this installation writes.
+    @Test(arguments: [
+        ("X-Pitch-Status: pitch, score=0.9990, version=x, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", "[PITCH]"),
+        ("X-Pitch-Status:pitch, score=0.9990, version=x, tagged=*COLD*\nSubject: *COLD* hi\n\n", "*COLD*"),
+        ("X-Pitch-Status: ham, score=0.0100, version=x, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", nil),
+        ("X-Pitch-Status: unsure, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", nil),
+        ("X-Pitch-Status: pitch, score=0.9990, version=x, tagged=Re:\nSubject: Re: lunch\n\n", nil),
+        ("X-Pitch-Status: pitch, tagged={{first_name}}, quick call?\nSubject: {{first_name}}, quick call?\n\n", nil),
+        ("X-Pitch-Status: x, tagged=Re:\nSubject: Re: lunch\n\n", nil),
+    ] as [(String, String?)])
+    func onlyARecordOfOurOwnTagIsTakenBack(message: String, tag: String?) throws {
+        let fields = try OwnFields.standard.withSubjectTag("[PITCH]", alsoTakingBack: ["*COLD*"])
+        let header = Message(bytes: Array(message.utf8)).header
+        #expect(fields.subjectTagToTakeBack(in: header) == tag)
+        // Without a tag configured, nothing is taken back.
+        #expect(OwnFields.standard.subjectTagToTakeBack(in: header) == nil)
+        let tokens = Tokenizer(ownFields: fields).tokenize(Message(bytes: Array(message.utf8)), keepingTexts: true)
+        #expect(tokens.texts.contains("subj:lunch") || !message.contains("lunch"))
+        #expect(tokens.texts.contains("subj:quick") || !message.contains("quick"))
     }
 
     /// The record is read from the status field under any of its names, and only there.

@@ -28,6 +28,10 @@ import Testing
         Case(name: "forged fields removed", input: "X-Pitch-Status: ham, score=0.0000\nSubject: hi\n"
                 + "X-Pitch-Reasons: none\n\nX-Pitch-Status: in the body stays\n",
              rest: "Subject: hi\n\nX-Pitch-Status: in the body stays\n"),
+        // Found by an audit: a forged record of a Subject tag took the sender's own words off the Subject.
+        Case(name: "forged tag record", input: "X-Pitch-Status: ham, tagged=Re:\nFrom: a@b.example\n"
+                + "Subject: Re: lunch\nx-pitch-status: pitch, tagged=Re: lunch\n\nare we still on for lunch\n",
+             rest: "From: a@b.example\nSubject: Re: lunch\n\nare we still on for lunch\n"),
         Case(name: "no final newline", input: "Subject: hi\n\nno newline", rest: "Subject: hi\n\nno newline"),
         Case(name: "headers only", input: "Subject: hi\n", rest: "Subject: hi\n"),
         Case(name: "8-bit and NUL bytes", input: "Subject: Grüße\n\na\u{0}b ü\n", rest: "Subject: Grüße\n\na\u{0}b ü\n"),
