@@ -239,7 +239,11 @@ public struct ConfigurationUnavailable: Error, Equatable, CustomStringConvertibl
 
 /// Runs a program to its end, its standard output and error read together. For the small outputs of our own
 /// helper only: nothing here bounds the time or the size.
-enum Subprocess {
+public enum Subprocess {
+    /// The child `run` waits for, 0 when none: for a signal handler that must not leave it behind (the pipe
+    /// filter's deadline, which exits at once).
+    nonisolated(unsafe) public private(set) static var running: pid_t = 0
+
     static func run(_ arguments: [String]) -> (status: Int32, output: String) {
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { return (-1, "pipe: \(systemReason(errno))") }
@@ -261,6 +265,8 @@ enum Subprocess {
         close(pipeEnds[1])
         defer { close(pipeEnds[0]) }
         guard spawned == 0 else { return (-1, "\(arguments[0]): \(systemReason(spawned))") }
+        running = child
+        defer { running = 0 }
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4_096)
         while true {

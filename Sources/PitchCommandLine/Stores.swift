@@ -74,6 +74,16 @@ public enum Stores {
 
 /// Writing to a descriptor with write(2): standard output and error must never trap, whatever is on the other end.
 public enum FileDescriptor {
+    /// poll(2) until `fd` can take more; false if it never will (an error, or the reader gone). Async-signal-safe.
+    public static func waitUntilWritable(_ fd: Int32) -> Bool {
+        var request = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        while true {
+            let ready = poll(&request, 1, -1)
+            if ready < 0 && errno == EINTR { continue }
+            return ready == 1 && request.revents & Int16(POLLOUT) != 0
+        }
+    }
+
     @discardableResult
     public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
         bytes.withUnsafeBytes { buffer in
@@ -83,6 +93,8 @@ public enum FileDescriptor {
                 let n = Glibc.write(fd, base + offset, buffer.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
+                    // A descriptor the caller made non-blocking (Python's asyncio does): wait until it takes more.
+                    if errno == EAGAIN || errno == EWOULDBLOCK, waitUntilWritable(fd) { continue }
                     return false
                 }
                 offset += n

@@ -246,12 +246,15 @@ enum Deadline {
     static func arm(input: UnsafeMutableBufferPointer<UInt8>, seconds: UInt32) {
         Self.input = input
         signal(SIGALRM) { _ in
+            // A configuration helper still running would be left behind, hung as we were.
+            if Subprocess.running > 0 { kill(Subprocess.running, SIGKILL) }
             if let input = Deadline.input, let base = input.baseAddress {
                 var offset = 0
                 while offset < input.count {
                     let n = write(1, base + offset, input.count - offset)
                     if n < 0 {
                         if errno == EINTR { continue }
+                        if errno == EAGAIN || errno == EWOULDBLOCK, FileDescriptor.waitUntilWritable(1) { continue }
                         _exit(75)
                     }
                     offset += n
@@ -261,13 +264,23 @@ enum Deadline {
             _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
             _exit(0)
         }
-        alarm(seconds)
+        setAlarm(seconds)
     }
 
     /// After the message is written, nothing is at stake but our own bookkeeping: past the deadline, just exit 0.
     static func exitAfter(seconds: UInt32) {
         Self.input = nil
         signal(SIGALRM) { _ in _exit(0) }
+        setAlarm(seconds)
+    }
+
+    /// alarm(2), with SIGALRM unblocked: a caller may start us with it blocked (the mask is inherited), and then
+    /// the deadline would never come.
+    private static func setAlarm(_ seconds: UInt32) {
+        var alarmOnly = sigset_t()
+        sigemptyset(&alarmOnly)
+        sigaddset(&alarmOnly, SIGALRM)
+        sigprocmask(SIG_UNBLOCK, &alarmOnly, nil)
         alarm(seconds)
     }
 

@@ -79,6 +79,70 @@ import Testing
         #expect(run.stderr == "pitchfilter: passed through unchanged: lines end in bare CR, not LF or CRLF\n")
     }
 
+    /// Found by an audit: a standard output the caller made non-blocking (Python's asyncio does) said EAGAIN
+    /// once its pipe was full, and the filter gave up after 64 KiB with exit 74.
+    @Test func aNonBlockingStandardOutputGetsTheWholeMessage() throws {
+        let scratch = try Scratch()
+        let message = "From: a@b.example\nSubject: x\n\n" + String(repeating: "hello world ", count: 400_000)
+        let input = try scratch.write("big.eml", message)
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
+        let child = try Spawned(Run.executable.path, ["filter", "--db", scratch.path("none.sqlite")],
+                                stdin: input, stdout: ends[1])
+        close(ends[1])
+        usleep(300_000)  // the reader comes late: the pipe fills, and write(2) says EAGAIN
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = read(ends[0], &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            output += chunk[..<count]
+        }
+        close(ends[0])
+        #expect(child.wait() == 0)
+        let text = String(decoding: output, as: UTF8.self)
+        let match = try #require(text.prefixMatch(of: Self.statusPattern))
+        #expect(String(text[match.range.upperBound...]) == message)
+    }
+
+    /// Found by an audit: started with SIGALRM blocked (a signal mask is inherited), the filter waited for a hung
+    /// configuration helper past its 5 s deadline, which Dovecot's 10 s kill then ends without the message; and
+    /// when the deadline did come, the helper was left running.
+    @Test func theDeadlineComesWithSIGALRMBlockedAndTakesAHungHelperAlong() throws {
+        let scratch = try Scratch()
+        let bin = scratch.path("bin")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Run.executable.path, toPath: bin + "/pitchfilter")
+        let helperPID = scratch.path("helper.pid")
+        _ = try scratch.write("bin/pitchfilter-service", "#!/bin/sh\necho $$ > \(helperPID)\nexec sleep 15\n")
+        chmod(bin + "/pitchfilter-service", 0o755)
+        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
+        let message = "From: a@b.example\nSubject: hi\n\nHello\n"
+        let input = try scratch.write("in.eml", message)
+        let output = scratch.path("out.eml")
+        let started = Date()
+        let child = try Spawned(bin + "/pitchfilter", ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
+                                stdoutPath: output, blockingSIGALRM: true,
+                                environment: ["PITCHFILTER_CONFIG=\(config)", "HOME=\(scratch.path("home"))",
+                                              "XDG_CACHE_HOME=\(scratch.path("cache"))"])
+        #expect(child.wait() == 0)
+        #expect(Date().timeIntervalSince(started) < 9, "the deadline is 5 s")
+        #expect(try String(contentsOfFile: output, encoding: .utf8) == message)
+        let pid = try #require(pid_t(try String(contentsOfFile: helperPID, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<50 where !gone {
+            let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?
+                .split(separator: ")").last?.split(separator: " ").first
+            gone = state == nil || state == "Z"  // reaped, or killed and waiting for a parent that does not reap
+            if !gone { usleep(100_000) }
+        }
+        #expect(gone, "the hung helper \(pid) still runs")
+        if !gone { kill(pid, SIGKILL) }
+    }
+
     @Test func emptyInputGivesOnlyOurField() throws {
         let scratch = try Scratch()
         let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")])
@@ -241,5 +305,57 @@ import Testing
         // Amy's copy is a second stranger's; the boss, at a domain the owner writes to, sent the third.
         #expect(counts.map(\.pitch) == [1, 0, 1])
         #expect(counts.map(\.ham) == [0, 1, 0])
+    }
+}
+
+/// A child started with posix_spawn, for what Foundation's Process cannot set up: a non-blocking pipe as standard
+/// output, an inherited signal mask.
+struct Spawned {
+    let pid: pid_t
+
+    init(_ path: String, _ arguments: [String], stdin: String, stdout: Int32? = nil, stdoutPath: String? = nil,
+         blockingSIGALRM: Bool = false, environment: [String]? = nil) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
+        if let stdoutPath { posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if blockingSIGALRM {
+            var mask = sigset_t()
+            sigemptyset(&mask)
+            sigaddset(&mask, SIGALRM)
+            posix_spawnattr_setsigmask(&attributes, &mask)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let envp = environment.map { $0.map { strdup($0) } + [nil] }
+        defer { envp?.forEach { free($0) } }
+        var spawned: Int32 = 0
+        // ETXTBSY: a file just written may still be open for writing in a child another test forked meanwhile.
+        for _ in 0..<50 {
+            if var envp {
+                spawned = posix_spawn(&child, path, &actions, &attributes, argv, &envp)
+            } else {
+                spawned = posix_spawn(&child, path, &actions, &attributes, argv, environ)
+            }
+            guard spawned == ETXTBSY else { break }
+            usleep(20_000)
+        }
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+        pid = child
+    }
+
+    /// The exit status (128 + the signal for a killed child).
+    func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
