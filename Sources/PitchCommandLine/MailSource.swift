@@ -38,6 +38,17 @@ public enum MailSource {
     ) rethrows {
         if path == "-" {
             switch readStandardInput() {
+            case .success(let bytes) where Mbox.isMbox(bytes):
+                // An mbox is read as the same file would be: each message on its own, "-:2" and on for the second.
+                let ranges = Mbox.split(bytes)
+                for (index, range) in ranges.enumerated() {
+                    let name = ranges.count == 1 ? "-" : "-:\(index + 1)"
+                    if Mbox.isOnlyAnEnvelope(bytes[range]) {
+                        unreadable(.unreadable(name, "an empty message (only its From line)"))
+                    } else {
+                        try body(MailItem(name: name, bytes: Mbox.unquoted(bytes[range])))
+                    }
+                }
             case .success(let bytes): try body(MailItem(name: "-", bytes: bytes))
             case .failure(let error): unreadable(error)
             }
@@ -45,7 +56,12 @@ public enum MailSource {
         }
         var status = stat()
         guard stat(path, &status) == 0 else {
-            unreadable(.unreadable(path, systemReason(errno)))
+            // An argument that is not UTF-8 reaches us with U+FFFD for its bytes, and names no file then.
+            let reason = errno == ENOENT && path.unicodeScalars.contains("\u{FFFD}")
+                ? "its name is not UTF-8, which a path given as an argument must be; give its directory instead, "
+                    + "or rename the file"
+                : systemReason(errno)
+            unreadable(.unreadable(path, reason))
             return
         }
         if status.st_mode & S_IFMT != S_IFDIR {

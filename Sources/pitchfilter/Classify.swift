@@ -12,7 +12,8 @@ struct Classify: ParsableCommand {
         commandName: "classify",
         abstract: "Classify messages and print a verdict and score for each.",
         discussion: """
-            PATH is a message file, a directory of message files, a Maildir, an mbox, or - for standard input. \
+            PATH is a message file, a directory of message files, a Maildir, an mbox, or - for standard input \
+            (a message or an mbox). \
             Each message gives a line "<verdict> <score> <path>". With one message the exit status is \
             0 pitch, 1 ham, 2 unsure, 3 error (bogofilter's convention); with several it is 0, or 3 if any failed.
             """)
@@ -83,6 +84,11 @@ struct Classify: ParsableCommand {
         }
         if classified == 0 && failed == 0 {
             Stores.report(MailSourceError.unreadable(paths.joined(separator: " "), "no messages found"))
+            // A program reading the lines learns of it too: one line per path, each of which gave nothing.
+            if json {
+                let lines = paths.map { JSON.line(Failure(path: $0, error: "no messages found")) + "\n" }.joined()
+                _ = FileDescriptor.writeAll(1, Array(lines.utf8)[...])
+            }
             throw ExitCode(3)
         }
         if classified + failed == 1, failed == 0, let lastVerdict {
@@ -98,7 +104,9 @@ struct Classify: ParsableCommand {
     private func render(_ name: String, _ classification: Classification) -> String {
         let strongest = explain ? Array(classification.strongestEvidence.prefix(Self.explainedTokens)) : []
         guard json else {
-            var line = "\(classification.verdict.rawValue) \(Engine.formatScore(classification.score)) \(name)"
+            // A file name may hold a newline or a terminal's escape sequence: shown escaped (`--json` has it exact).
+            var line = "\(classification.verdict.rawValue) \(Engine.formatScore(classification.score)) "
+                + TerminalText.safe(name)
             if explain, classification.decidedByEvidence {
                 line += "\n    a pitch below the cutoff: the pitch evidence is decisive (tail \(classification.pitchTail)) "
                     + "and there is no ham evidence to speak of (tail \(classification.hamTail))"

@@ -249,6 +249,41 @@ import Testing
         #expect(run.text == "pitch 0.9999 \(maildir)/new/1.a.host\n")
         #expect(run.stderr == "pitchfilter: cannot read \(maildir)/new/1.b.h\u{FFFD}st: its name is not UTF-8; "
             + "rename the file to read it\n")
+        // Found by an audit: given as an argument, the same file was "no such file or directory".
+        let given = try Run.shell("\(Run.executable.path) classify --db \(scratch.path("none.sqlite")) "
+            + "\"\(maildir)/new/1.b.h$(printf '\\366')st\"")
+        #expect(given.status == 3)
+        #expect(given.stderr == "pitchfilter: cannot read \(maildir)/new/1.b.h\u{FFFD}st: its name is not UTF-8, which "
+            + "a path given as an argument must be; give its directory instead, or rename the file\n")
+    }
+
+    /// Found by an audit: a newline in a file name split its line in two, and an escape sequence reached the
+    /// terminal. The text output escapes them; `--json` has the name exact.
+    @Test func aFileNameCannotForgeALine() throws {
+        let scratch = try Scratch()
+        let name = "a\nham 0.0000 b\u{1B}[31m.eml"
+        let path = try scratch.write(name, Self.pitch)
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), path])
+        #expect(run.text == "pitch 0.9999 \(scratch.path("a"))\\u{A}ham 0.0000 b\\u{1B}[31m.eml\n")
+        let json = try Run.pitchfilter(["classify", "--json", "--db", scratch.path("none.sqlite"), path])
+        let line = try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any]
+        #expect(line?["path"] as? String == path)
+    }
+
+    /// Found by an audit: an mbox on standard input was scored as one message.
+    @Test func anMboxOnStandardInputIsReadMessageByMessage() throws {
+        let scratch = try Scratch()
+        let mbox = "From a@example.com Mon Jan  1 00:00:00 2024\n" + Self.pitch
+            + "\nFrom b@example.org Mon Jan  1 00:00:01 2024\n" + Self.ham
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), "-"], stdin: Array(mbox.utf8))
+        #expect(run.text.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+                == ["pitch", "ham"])
+        #expect(run.text.split(separator: "\n").map { String($0.split(separator: " ")[2]) } == ["-:1", "-:2"])
+        // One message with its From line is still "-".
+        let one = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), "-"],
+                                      stdin: Array(("From a@example.com Mon Jan  1 00:00:00 2024\n" + Self.pitch).utf8))
+        #expect(one.text == "pitch 0.9999 -\n")
+        #expect(one.status == 0)
     }
 
     /// Found by an audit: classify and train read every file whole, so a 400 MB file took 415 MB. Messages over
@@ -368,6 +403,11 @@ import Testing
         let run = try Run.pitchfilter(["classify", "--db", scratch.path("db"), scratch.path("empty")])
         #expect(run.status == 3)
         #expect(run.stderr.contains("no messages found"))
+        // Found by an audit: with --json, a program reading the lines learned nothing of it.
+        let json = try Run.pitchfilter(["classify", "--json", "--db", scratch.path("db"), scratch.path("empty")])
+        #expect(json.status == 3)
+        #expect(json.text == "{\"error\":\"no messages found\",\"path\":\"\(scratch.path("empty"))\",\"score\":null,"
+                + "\"verdict\":\"error\"}\n")
     }
 }
 
