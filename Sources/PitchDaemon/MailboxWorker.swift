@@ -402,6 +402,7 @@ final class MailboxWorker {
         let seconds = Monotonic.seconds() - started
         let edit = engine.edit(message, for: classification, reasons: reasons)
         let action = action(for: verdict)
+        whileClassified(entry)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
         let size = pieces.reduce(0) { $0 + $1.count }
         let file = FileRecord(folder: entry.folder.path, name: entry.name.unique, state: .pending,
@@ -414,7 +415,14 @@ final class MailboxWorker {
             setRecord(with(file) { $0.state = .done })
         case .tag:
             try store.apply([.file(file, at: now)])
-            try entry.folder.replace(entry, with: pieces, name: entry.name.resized(to: size))
+            guard try entry.folder.replaceIfStillThere(entry, with: pieces, name: entry.name.resized(to: size)) != nil
+            else {
+                try store.apply([Self.forgetMoved(file)])
+                forgetRecord(file)
+                logger.info("moved or deleted by a mail client while it was classified: left as the client left it",
+                            metadata: ["file": "\(entry.name)"])
+                return
+            }
             try store.apply([.file(with(file) { $0.state = .done }, at: Self.now())])
             setRecord(with(file) { $0.state = .done })
         case .quarantine:
@@ -438,7 +446,19 @@ final class MailboxWorker {
                 // EEXIST: delivered by an earlier attempt that was stopped before it removed the original.
                 guard error.errno == EEXIST else { throw error }
             }
-            try entry.folder.remove(entry)
+            guard try entry.folder.take(entry) else {
+                // A mail client moved or deleted the original while it was classified (Dovecot moves new/ to cur/
+                // as soon as a client has the folder open): the quarantined copy would be the message's second,
+                // or one the user deleted, and would later look like a release. It goes; the client's stays.
+                if let copy = try quarantine.entry(unique: entry.name.unique) { try quarantine.remove(copy) }
+                try store.apply([.quarantine(quarantined.settled(as: .deleted, at: Self.now())), Self.forgetMoved(file),
+                                 Self.forgetMoved(copy)])
+                forgetRecord(file)
+                forgetRecord(copy)
+                logger.info("moved or deleted by a mail client while it was classified: not quarantined",
+                            metadata: ["file": "\(entry.name)", "id": "\(quarantined.id)"])
+                return
+            }
             quarantined.state = .held
             try store.apply([.quarantine(quarantined), Self.forgetMoved(file)])
             forgetRecord(file)
@@ -579,6 +599,9 @@ final class MailboxWorker {
     private var copiesWaitingSince: [String: Double] = [:]
     /// How long such a copy waits: a client's copy and expunge are seconds apart, a second delivery stays.
     var copyGrace: Double = 30
+    /// Runs after a message is classified, before its file is changed: for tests, to act as a mail client would
+    /// in that moment.
+    var whileClassified: (MaildirFolder.Entry) -> Void = { _ in }
 
     /// True while `entry` is within its grace (the next scan, two seconds away, looks again).
     private func waitsForExpunge(_ entry: MaildirFolder.Entry) -> Bool {

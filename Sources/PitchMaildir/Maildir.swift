@@ -129,12 +129,24 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// Replaces `entry` with `pieces` under the name `name` (the same unique part, a new size): written in tmp/,
     /// renamed over the old file when the name is unchanged, else linked under the new name before the old one is
     /// removed. A crash in between leaves the old file, or both with the same unique part; never neither.
+    ///
+    /// A mail client may move or delete the original meanwhile (Dovecot moves new/ to cur/ as soon as a client has
+    /// the folder open): then the replacement would be the message's second copy, or bring back one the user
+    /// deleted. So the original must still be there at the end, else nothing is left of the replacement and the
+    /// error is ENOENT (`isMissing`): with a new name, its removal says so; with the same name, it is looked for
+    /// right before the rename, which leaves a few microseconds for a client instead of the whole classification.
     @discardableResult
     public func replace(_ entry: Entry, with pieces: [ArraySlice<UInt8>],
                         name: MaildirName) throws(MaildirError) -> Entry {
         let temporary = try writeTemporary(pieces, name: name)
         let replacement = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
         if name == entry.name {
+            var original = stat()
+            if lstat(entry.path, &original) != 0 {
+                let error = MaildirError("find the original of", entry.path)
+                unlink(temporary)
+                throw error
+            }
             if rename(temporary, replacement.path) != 0 {
                 let error = MaildirError("rename into place", replacement.path)
                 unlink(temporary)
@@ -144,10 +156,39 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
             defer { unlink(temporary) }
             if link(temporary, replacement.path) != 0 { throw MaildirError("link into place", replacement.path) }
             try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-            if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
+            if unlink(entry.path) != 0 {
+                let error = MaildirError("remove", entry.path)
+                if error.isMissing { unlink(replacement.path) }  // the client has the message: ours would be twice
+                try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+                throw error
+            }
         }
         try Directory.sync(path + "/" + entry.subdirectory.rawValue)
         return replacement
+    }
+
+    /// `replace`, or nil when a mail client moved or deleted the original meanwhile (then nothing is left of the
+    /// replacement).
+    public func replaceIfStillThere(_ entry: Entry, with pieces: [ArraySlice<UInt8>],
+                                    name: MaildirName) throws(MaildirError) -> Entry? {
+        do {
+            return try replace(entry, with: pieces, name: name)
+        } catch {
+            // The original's absence, not any missing file (tmp/ itself, say).
+            if error.isMissing && error.path == entry.path { return nil }
+            throw error
+        }
+    }
+
+    /// Removes a message file, as `remove`, and says whether it was still there: false when a client moved or
+    /// deleted it first.
+    public func take(_ entry: Entry) throws(MaildirError) -> Bool {
+        if unlink(entry.path) != 0 {
+            if errno == ENOENT { return false }
+            throw MaildirError("remove", entry.path)
+        }
+        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        return true
     }
 
     /// Removes a message file; one already gone is not an error.

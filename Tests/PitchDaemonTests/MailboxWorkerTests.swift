@@ -541,6 +541,37 @@ import Testing
             == ["held-old", "released-new"])
     }
 
+    /// Found by an audit: a mail client moving a new message to cur/ (Dovecot does, as soon as it has the INBOX
+    /// open) or deleting it while the service classified it got it back twice, or back from the dead; and the
+    /// untagged twin of a quarantined pitch was then taken for a release and learned as ham.
+    @Test(arguments: [
+        ("1.M1P1Q1.test", "quarantine", "move"), ("1.M1P1Q1.test,S=1000", "quarantine", "move"),
+        ("1.M1P1Q1.test", "quarantine", "delete"),
+        ("1.M1P1Q1.test", "tag", "move"), ("1.M1P1Q1.test,S=1000", "tag", "move"),
+        ("1.M1P1Q1.test", "tag", "delete"), ("1.M1P1Q1.test,S=1000", "tag", "delete"),
+    ])
+    func aMessageAClientTakesWhileItIsClassifiedIsLeftAsTheClientLeftIt(name: String, onPitch: String,
+                                                                         client: String) throws {
+        try deliver(Self.pitch, name)
+        let worker = try worker { $0.onPitch = onPitch == "tag" ? .tag : .quarantine }
+        worker.whileClassified = { entry in
+            if client == "move" {
+                #expect(rename(entry.path, self.maildir.inbox.path + "/cur/" + entry.name.fileName + ":2,S") == 0)
+            } else {
+                #expect(unlink(entry.path) == 0)
+            }
+        }
+        worker.scanAll(shouldStop: { false })
+        worker.whileClassified = { _ in }
+        worker.scanAll(shouldStop: { false })
+        try worker.scanAll(shouldStop: { false })
+        let inbox = try files(maildir.inbox)
+        #expect(inbox == (client == "move" ? ["cur/\(name):2,S": Self.pitch] : [:]), "\(inbox.keys.sorted())")
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0), "nothing learned")
+        #expect(try QuarantineDesk(store: store, ownFields: .standard).list().isEmpty)
+    }
+
     /// Found by an audit: a quarantine folder `list` could not read (no permission) showed every message as gone.
     @Test func aFolderThatCannotBeReadIsNotCalledEmpty() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
