@@ -534,13 +534,16 @@ final class MailboxWorker {
     /// A message the service quarantined is back outside the quarantine folder: the user says it is not a pitch.
     ///
     /// The file is that message if it bears the quarantined copy's name (a release, `mv`), or if it is the same
-    /// message (digest, else Message-ID) and the quarantined copy has left the quarantine folder. While the copy
-    /// is still there, this file is another one: the same message delivered twice (sent to two of the user's
-    /// addresses), which is classified like any other once a client had time to expunge what it copied.
+    /// message (its digest: a client's move keeps the bytes) and the quarantined copy has left the quarantine
+    /// folder. While the copy is still there, this file is another one: the same message delivered twice (sent to
+    /// two of the user's addresses), which is classified like any other once a client had time to expunge what
+    /// it copied. A Message-ID alone says nothing: anyone can write one, and a pitch carrying a quarantined or
+    /// released one's was learned as ham, or let through unclassified (found by an audit).
     private func learnIfReleased(_ message: Message, digest: [UInt8], entry: MaildirFolder.Entry) throws -> Bool {
         let matches = try store.quarantineEntries(
             .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
             .filter { $0.state == .held || $0.state == .released }
+            .filter { $0.digest == digest || Self.isReturnedUnderItsName(entry, $0) }
         guard !matches.isEmpty else { return false }
         let returned = try matches.first { Self.isReturnedUnderItsName(entry, $0) }
             ?? matches.first { try !quarantinedCopyRemains($0) }
