@@ -7,8 +7,20 @@ import Glibc
 enum Directory {
     /// The names in `path`. A name that is not UTF-8 cannot be opened again through a String (decoding would
     /// replace its bytes), so it goes to `undecodable`, shown with U+FFFD where its bytes were.
-    static func names(in path: String, undecodable: ((String) -> Void)? = nil) throws(MaildirError) -> [String] {
-        guard let directory = opendir(path) else { throw MaildirError("list", path) }
+    ///
+    /// `followingALink`: whether `path` itself may be a symbolic link. Only a Maildir's root may (an admin's
+    /// choice, in the configuration): a link where its `new/`, `cur/` or a folder should be is the mailbox owner's
+    /// doing, and would have a service that reads several users' mail read and move another's (found by an
+    /// audit).
+    static func names(in path: String, followingALink: Bool = false,
+                      undecodable: ((String) -> Void)? = nil) throws(MaildirError) -> [String] {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingALink ? 0 : O_NOFOLLOW))
+        guard descriptor >= 0 else { throw MaildirError("list", path) }
+        guard let directory = fdopendir(descriptor) else {
+            let error = MaildirError("list", path)
+            close(descriptor)
+            throw error
+        }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
@@ -25,6 +37,12 @@ enum Directory {
     static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    /// A directory, and not through a symbolic link at its last component (`names(in:)` says why).
+    static func isOwnDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
     /// Creates the directory (mode 0700, like every MDA), owned like its parent (`Ownership`).

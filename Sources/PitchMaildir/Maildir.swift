@@ -20,11 +20,12 @@ public struct Maildir: Hashable, Sendable {
         MaildirFolder(path: root + "/" + name, name: name)
     }
 
-    /// The sub-folders that exist now: directories named `.Something` with a `cur/` inside.
+    /// The sub-folders that exist now: directories named `.Something` with a `cur/` inside, neither of them a
+    /// symbolic link (`Directory.names(in:)` says why).
     public func subfolders() throws(MaildirError) -> [MaildirFolder] {
-        try Directory.names(in: root).filter { name in
+        try Directory.names(in: root, followingALink: true).filter { name in
             name.hasPrefix(".") && name != "." && name != ".."
-                && Directory.isDirectory(root + "/" + name + "/cur")
+                && Directory.isOwnDirectory(root + "/" + name) && Directory.isOwnDirectory(root + "/" + name + "/cur")
         }.sorted().map(folder)
     }
 
@@ -79,7 +80,13 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// marker file Maildir++ clients look for. Existing parts are left as they are.
     public func create() throws(MaildirError) {
         try Directory.make(path)
-        for sub in ["tmp", "new", "cur"] { try Directory.make(path + "/" + sub) }
+        try requireOwnDirectory()
+        for sub in ["tmp", "new", "cur"] {
+            try Directory.make(path + "/" + sub)
+            guard Directory.isOwnDirectory(path + "/" + sub) else {
+                throw MaildirError("use", path + "/" + sub, errno: ELOOP)
+            }
+        }
         if name != "INBOX" {
             let marker = path + "/maildirfolder"
             // Only a marker made here is given away: an existing one could be a link the folder's owner made.
@@ -97,10 +104,18 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// are not UTF-8 are left out and given to `undecodable`.
     public func entries(in subdirectory: Subdirectory,
                         undecodable: ((String) -> Void)? = nil) throws(MaildirError) -> [Entry] {
-        try Directory.names(in: path + "/" + subdirectory.rawValue, undecodable: undecodable)
+        try requireOwnDirectory()
+        return try Directory.names(in: path + "/" + subdirectory.rawValue, undecodable: undecodable)
             .filter { !$0.hasPrefix(".") }
             .sorted()
             .map { Entry(folder: self, subdirectory: subdirectory, name: MaildirName($0)) }
+    }
+
+    /// A sub-folder must be a directory of its own, not a symbolic link to another (`Directory.names(in:)` says
+    /// why); the INBOX is the Maildir's root, which the configuration names and may be one.
+    func requireOwnDirectory() throws(MaildirError) {
+        guard name != "INBOX", !Directory.isOwnDirectory(path) else { return }
+        throw MaildirError("use", path, errno: Directory.isDirectory(path) ? ELOOP : ENOENT)
     }
 
     /// The entry in `new/` or `cur/` whose unique part is `unique`, if any.
@@ -242,6 +257,11 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     private func writeTemporary(_ pieces: [ArraySlice<UInt8>], name: MaildirName) throws(MaildirError) -> String {
         // The writer's pid in the name: a file left by a killed process never blocks the retry, and
         // `removeAbandonedTemporaries` can tell whose it was.
+        // A link in tmp/'s place would have the copy written wherever it points (`Directory.names(in:)`).
+        try requireOwnDirectory()
+        guard Directory.isOwnDirectory(path + "/tmp") else {
+            throw MaildirError("write into", path + "/tmp", errno: Directory.isDirectory(path + "/tmp") ? ELOOP : ENOENT)
+        }
         let temporary = path + "/tmp/" + name.unique + ".P\(getpid())" + Self.temporarySuffix
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 { throw MaildirError("create", temporary) }

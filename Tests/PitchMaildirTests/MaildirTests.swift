@@ -78,6 +78,32 @@ import Testing
         #expect(stat(ours.path, &info) == 0 && info.st_uid == 0)
     }
 
+    /// Found by an audit: a mailbox owner who put a link in place of new/ (or of a folder) had a service that
+    /// serves several users' Maildirs read and quarantine another user's mail. Only the root may be a link.
+    @Test func linksBelowTheRootAreNotFollowed() throws {
+        let other = Maildir(root: root + "/Other")
+        try other.inbox.create()
+        _ = try other.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.victim"))
+        let attacker = Maildir(root: root + "/Attacker")
+        try attacker.inbox.create()
+        #expect(rmdir(attacker.root + "/new") == 0)
+        #expect(symlink(other.root + "/new", attacker.root + "/new") == 0)
+        #expect(throws: MaildirError.self) { _ = try attacker.inbox.entries(in: .new) }
+        // A folder that is a link is no folder of this Maildir, and nothing is written through one.
+        #expect(symlink(other.root, attacker.root + "/.Pitches") == 0)
+        #expect(try attacker.subfolders().isEmpty)
+        #expect(throws: MaildirError.self) { _ = try attacker.folder(".Pitches").entries(in: .new) }
+        #expect(throws: MaildirError.self) {
+            try attacker.folder(".Pitches").deliver([Self.message[...]], into: .new, name: MaildirName("2.M1P1Q1.x"))
+        }
+        #expect(throws: MaildirError.self) { try attacker.folder(".Pitches").create() }
+        #expect(try other.inbox.entries(in: .new).map(\.name.fileName) == ["1.M1P1Q1.victim"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: other.root + "/tmp").isEmpty)
+        // The root itself may be a link: the configuration names it.
+        #expect(symlink(other.root, root + "/Linked") == 0)
+        #expect(try Maildir(root: root + "/Linked").inbox.entries(in: .new).count == 1)
+    }
+
     @Test func deliveryIsExactAndLeavesNothingInTmp() throws {
         let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
         #expect(try FileBytes.read(entry.path, limit: 1 << 20) == Self.message)
