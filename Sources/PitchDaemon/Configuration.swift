@@ -226,13 +226,18 @@ extension Configuration {
             configuration.mailboxes.append(MailboxConfiguration(path: path, policy: policy))
         }
         try reader.finish()
-        // The same directory spelt twice ("/m/./a", "/m/b/../a", a symbolic link) would be two workers on one
-        // Maildir.
-        let paths = configuration.mailboxes.map { Self.canonical(Maildir(root: $0.path).root) }
-        if let duplicate = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
-            throw ConfigurationError(key: "mailbox", "\(duplicate) is listed twice")
-        }
+        try requireDistinctMailboxes(configuration.mailboxes, key: "mailbox")
         return configuration
+    }
+
+    /// The same directory spelt twice ("/m/./a", "/m/b/../a", a symbolic link) would be two workers on one
+    /// Maildir, each learning the other's quarantine moves as the user's. `key`: the table, or `--maildir`.
+    public static func requireDistinctMailboxes(_ mailboxes: [MailboxConfiguration],
+                                                key: String) throws(ConfigurationError) {
+        let paths = mailboxes.map { canonical(Maildir(root: $0.path).root) }
+        if let duplicate = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
+            throw ConfigurationError(key: key, "\(duplicate) is listed twice")
+        }
     }
 }
 

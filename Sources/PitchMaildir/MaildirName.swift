@@ -44,6 +44,12 @@ public struct MaildirName: Hashable, Sendable, CustomStringConvertible {
     /// name had one; `W=` is dropped (Dovecot computes it when it is missing); everything else stays.
     public func resized(to size: Int) -> MaildirName {
         guard fileName.contains(",") else { return self }
+        let resized = rewritingSize(to: size)
+        // A name past NAME_MAX cannot be linked into place: then the old size stays in it, as a name without one.
+        return resized.fileName.utf8.count > 255 ? self : resized
+    }
+
+    private func rewritingSize(to size: Int) -> MaildirName {
         let beforeInfo = fileName.prefix { $0 != ":" }
         let infoPart = fileName[beforeInfo.endIndex...]
         var parts = beforeInfo.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

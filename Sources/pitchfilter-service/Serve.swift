@@ -65,6 +65,7 @@ struct Serve: AsyncParsableCommand {
                 configuration.mailboxes = overrides.maildirs.map {
                     MailboxConfiguration(path: Self.absolute($0), policy: policy)
                 }
+                try Configuration.requireDistinctMailboxes(configuration.mailboxes, key: "--maildir")
             }
             if let db = overrides.db { configuration.databasePath = Self.absolute(db) }
             if let milter = overrides.milter {

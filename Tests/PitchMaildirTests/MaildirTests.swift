@@ -104,6 +104,27 @@ import Testing
         #expect(try Maildir(root: root + "/Linked").inbox.entries(in: .new).count == 1)
     }
 
+    /// Found by an audit: a unique part of 237 bytes or more made the temporary name too long, and a name past
+    /// NAME_MAX once resized could not be linked: such a message stayed unclassified, retried for ever.
+    @Test(arguments: [236, 237, 250, 255])
+    func longNamesAreReplacedToo(length: Int) throws {
+        let plain = MaildirName(String(repeating: "x", count: length))
+        let delivered = try maildir.inbox.deliver([Self.message[...]], into: .new, name: plain)
+        let bigger = Self.message + Self.message
+        let replaced = try maildir.inbox.replace(delivered, with: [bigger[...]], name: plain.resized(to: bigger.count))
+        #expect(try FileBytes.read(replaced.path, limit: 1 << 20) == bigger)
+        #expect(try maildir.inbox.entries(in: .new).map(\.name) == [plain])
+        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        // With Dovecot's size field: resized while the name fits, else left with the old size.
+        let field = ",S=\(Self.message.count)"
+        let sized = MaildirName(String(repeating: "y", count: length - field.utf8.count) + field)
+        #expect(sized.fileName.utf8.count == length)
+        let resized = sized.resized(to: 1_000_000)
+        let fits = length - field.utf8.count + ",S=1000000".utf8.count <= 255
+        #expect(resized.fileName == (fits ? String(repeating: "y", count: length - field.utf8.count) + ",S=1000000"
+                                          : sized.fileName))
+    }
+
     @Test func deliveryIsExactAndLeavesNothingInTmp() throws {
         let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
         #expect(try FileBytes.read(entry.path, limit: 1 << 20) == Self.message)

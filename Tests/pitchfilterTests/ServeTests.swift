@@ -325,6 +325,17 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: missing))
     }
 
+    /// Found by an audit: one Maildir given twice, spelt two ways, made two workers learn each other's quarantine
+    /// moves as the user's. The configuration file already refused it; --maildir did not.
+    @Test func theSameMaildirTwiceOnTheCommandLineIsRefused() throws {
+        let path = root.appendingPathComponent("one").path
+        let run = try Run.pitchfilter(["serve", "--maildir", path, "--maildir", root.path + "/./one/",
+                                       "--db", root.appendingPathComponent("db.sqlite").path, "--check"])
+        #expect(run.status == 78)
+        #expect(run.stderr.hasPrefix("pitchfilter: --maildir: ") && run.stderr.hasSuffix("/one is listed twice\n"),
+                "\(run.stderr)")
+    }
+
     @Test func checkPrintsWhatWouldBeWatched() throws {
         let file = try writeConfiguration(mailboxes: ["one", "two"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
