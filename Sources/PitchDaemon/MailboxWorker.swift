@@ -144,11 +144,14 @@ final class MailboxWorker {
     }
 
     /// Quarantine moves that were interrupted after the original was removed: only the journal's last step is
-    /// missing. (Moves interrupted earlier are finished when the scan meets the original in the INBOX.)
+    /// missing. (Moves interrupted earlier are finished when the scan meets the original in the INBOX.) The
+    /// original goes only once the copy is in the quarantine folder, so the move happened, even if the user has
+    /// moved the copy on since: it is held, and where the user put it teaches as any release does. Run at every
+    /// full scan: a database lock at that last step left the record "moving", refusing release and delete, until a
+    /// restart (found by an audit).
     func settleInterruptedMoves() throws {
         let moving = try store.quarantineEntries(.states([.moving])).filter { $0.mailbox == maildir.root }
         for var entry in moving where try maildir.inbox.entry(unique: entry.name) == nil {
-            guard try quarantine.entry(unique: entry.name) != nil else { continue }
             entry.state = .held
             let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done)
             try store.apply([.quarantine(entry), Self.forgetMoved(original)])
@@ -161,6 +164,11 @@ final class MailboxWorker {
     func scanAll(shouldStop: () -> Bool) {
         needsRetry = false
         guard prepareIfNeeded() else { return }
+        do {
+            try settleInterruptedMoves()
+        } catch {
+            failed("cannot settle interrupted quarantine moves", error)
+        }
         let folders: [MaildirFolder]
         do {
             folders = try maildir.allFolders()

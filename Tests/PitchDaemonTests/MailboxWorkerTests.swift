@@ -602,6 +602,48 @@ import Testing
         #expect(try QuarantineDesk(store: store, ownFields: .standard).list().isEmpty)
     }
 
+    /// Found by an audit: a database lock at a quarantine move's last step left its record "moving" (release and
+    /// delete refused) until a restart; if the user moved the message out meanwhile, for good.
+    @Test(arguments: [false, true])
+    func aMoveStuckAtItsLastStepIsSettledAtTheNextScan(userMovedItOut: Bool) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        var held = try #require(try store.quarantineEntries(.states([.held])).first)
+        held.state = .moving  // as if the last write had failed
+        try store.apply([.quarantine(held)])
+        if userMovedItOut {
+            let pitches = maildir.folder(".Pitches")
+            try pitches.move(try #require(try pitches.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox, .cur,
+                             name: MaildirName("7.M1P1Q1.client:2,S"))
+        }
+        worker.scanAll(shouldStop: { false })
+        let state = try #require(try store.quarantineEntries(.id(held.id)).first?.state)
+        #expect(state == (userMovedItOut ? .released : .held))
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: userMovedItOut ? 1 : 0))
+    }
+
+    /// Found by an audit: a `quarantine release` killed after it removed the quarantined copy, before it learned,
+    /// failed when run again ("moved or deleted in a mail client"). Run again, it finishes.
+    @Test func aStoppedReleaseIsFinishedByRunningItAgain() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let held = try #require(try store.quarantineEntries(.states([.held])).first)
+        let pitches = maildir.folder(".Pitches")
+        let quarantined = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        // What the release had done: its copy in the INBOX, the quarantined one removed; nothing learned yet.
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try pitches.remove(quarantined)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        let path = try desk.release(held.id)
+        #expect(path == maildir.inbox.path + "/new/1.M1P1Q1.test")
+        #expect(try store.quarantineEntries(.id(held.id)).first?.state == .released)
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        // Run once more, it has nothing left to do.
+        #expect(throws: QuarantineDesk.Failure.self) { try desk.release(held.id) }
+    }
+
     /// Found by an audit: a quarantine folder `list` could not read (no permission) showed every message as gone.
     @Test func aFolderThatCannotBeReadIsNotCalledEmpty() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
