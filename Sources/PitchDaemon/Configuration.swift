@@ -398,6 +398,13 @@ private struct TableReader {
         if policy.quarantineFolder == policy.sentFolder {
             throw ConfigurationError(key: path + "sent_folder", "must differ from quarantine_folder")
         }
+        // The user's deletions would all be learned as pitches (found by an audit).
+        if policy.ignoredFolders.contains(policy.quarantineFolder) {
+            throw ConfigurationError(key: path + "quarantine_folder",
+                                     "\(policy.quarantineFolder) is one of ignored_folders, whose mail teaches nothing "
+                                        + "(a quarantine folder's teaches pitch): take it out of ignored_folders to "
+                                        + "quarantine there")
+        }
         return policy
     }
 

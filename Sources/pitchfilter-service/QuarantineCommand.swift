@@ -206,7 +206,8 @@ struct QuarantineCommand: ParsableCommand {
             commandName: "purge",
             abstract: "Delete what has been in quarantine for longer than the given number of days.")
         @OptionGroup var location: Location
-        @Option(name: .customLong("older-than"), help: ArgumentHelp("Days.", valueName: "days"))
+        // Unconditional: "-1" is a value here, and gets validate()'s message rather than "missing value".
+        @Option(name: .customLong("older-than"), parsing: .unconditional, help: ArgumentHelp("Days.", valueName: "days"))
         var olderThan: Int
 
         func validate() throws {

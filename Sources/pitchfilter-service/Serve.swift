@@ -122,7 +122,10 @@ struct Serve: AsyncParsableCommand {
             for mailbox in configuration.mailboxes {
                 let policy = mailbox.policy
                 // The service never creates a user's Maildir: it waits for the MDA's first delivery.
-                let missing = access(mailbox.path + "/cur", F_OK) == 0 ? "" : " (no Maildir there yet)"
+                var info = stat()
+                let isFile = stat(mailbox.path, &info) == 0 && info.st_mode & S_IFMT != S_IFDIR
+                let missing = isFile ? " (a file, not a Maildir: nothing will be watched there)"
+                    : access(mailbox.path + "/cur", F_OK) == 0 ? "" : " (no Maildir there yet)"
                 print("mailbox \(mailbox.path)\(missing): pitch \(policy.onPitch.rawValue) into "
                     + "\(policy.quarantineFolder), unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), "
                     + "sent \(policy.sentFolder)")

@@ -69,6 +69,10 @@ import Testing
          "defaults.quarantine_folder: must be a Maildir++ folder name such as \".Pitches\", found \"Pitches\""),
         ("[defaults]\nignored_folders = [\".Trash\", 3]", "defaults.ignored_folders[2]: must be a string"),
         ("[defaults]\nsent_folder = \".Pitches\"", "defaults.sent_folder: must differ from quarantine_folder"),
+        // Found by an audit: every message the user deleted into the Trash would have been learned as a pitch.
+        ("[defaults]\nquarantine_folder = \".Trash\"", "defaults.quarantine_folder: .Trash is one of ignored_folders, "
+            + "whose mail teaches nothing (a quarantine folder's teaches pitch): take it out of ignored_folders to "
+            + "quarantine there"),
         ("[[mailbox]]\npath = \"/m\"\n[[mailbox]]\npath = \"/m/\"", "mailbox: /m is listed twice"),
         // Found by an audit: the same Maildir spelt another way, socket modes that are not octal digits or lock
         // the service out of its own socket.
