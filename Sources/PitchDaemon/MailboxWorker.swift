@@ -387,6 +387,11 @@ final class MailboxWorker {
     }
 
     private func handleInbox(_ entry: MaildirFolder.Entry, record: FileRecord?) throws {
+        // Written straight into new/ (`cp`), not through tmp/: looked at again once the writer has closed it.
+        if entry.subdirectory == .new, WriteInProgress.check(entry.path) {
+            needsRetry = true
+            return
+        }
         guard let message = try read(entry) else { return }
         let digest = engine.digest(of: message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }

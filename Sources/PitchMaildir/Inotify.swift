@@ -18,7 +18,8 @@ public final class Inotify {
     }
 
     /// File arrivals (link, rename by an MDA or a client) and directory removal.
-    public static let arrivals = UInt32(IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR)
+    /// IN_CLOSE_WRITE: a file written straight into new/ (not through tmp/) is complete only then.
+    public static let arrivals = UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_ONLYDIR)
 
     public let descriptor: Int32
 

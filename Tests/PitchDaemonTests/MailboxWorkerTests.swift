@@ -602,6 +602,27 @@ import Testing
         #expect(try QuarantineDesk(store: store, ownFields: .standard).list().isEmpty)
     }
 
+    /// Found by an audit: a message written straight into new/ (`cp`, not through tmp/) was classified half-written
+    /// and tagged or moved so: the rest, written into the file replaced, was lost.
+    @Test func aMessageStillBeingWrittenIntoNewIsLeftUntilItIsWhole() throws {
+        let worker = try worker()
+        let path = maildir.inbox.path + "/new/1.M1P1Q1.cp"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(descriptor >= 0)
+        let half = Self.pitch.count / 2
+        #expect(Self.pitch[..<half].withUnsafeBytes { write(descriptor, $0.baseAddress, half) } == half)
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.needsRetry)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.cp": Array(Self.pitch[..<half])])
+        let rest = Self.pitch.count - half
+        #expect(Self.pitch[half...].withUnsafeBytes { write(descriptor, $0.baseAddress, rest) } == rest)
+        close(descriptor)
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.needsRetry)
+        #expect(try files(maildir.inbox).isEmpty)
+        expectTagged(try files(maildir.folder(".Pitches"))["new/1.M1P1Q1.cp"], verdict: "pitch", original: Self.pitch)
+    }
+
     /// Found by an audit: a database lock at a quarantine move's last step left its record "moving" (release and
     /// delete refused) until a restart; if the user moved the message out meanwhile, for good.
     @Test(arguments: [false, true])
