@@ -96,17 +96,7 @@ final class MailboxWorker {
             failed("cannot create the quarantine folder", error)
         }
         do {
-            for folder in try maildir.allFolders() {
-                do {
-                    let removed = try folder.removeAbandonedTemporaries()
-                    if removed > 0 {
-                        logger.notice("removed partial copies left in tmp/ by a stopped pitchfilter",
-                                      metadata: ["folder": "\(folder.name)", "files": "\(removed)"])
-                    }
-                } catch {
-                    failed("cannot tidy \(folder.path)/tmp", error)
-                }
-            }
+            try removeAbandonedTemporaries()
             try settleInterruptedMoves()
         } catch {
             failed("cannot settle interrupted quarantine moves", error)
@@ -143,6 +133,22 @@ final class MailboxWorker {
             "files": "\(changes.count - 1)", "contacts": "\(added)"])
     }
 
+    /// What pitchfilter processes that were killed mid-write left in the folders' tmp/ (never a message's only
+    /// copy: `MaildirFolder.removeAbandonedTemporaries`).
+    private func removeAbandonedTemporaries() throws {
+        for folder in try maildir.allFolders() {
+            do {
+                let removed = try folder.removeAbandonedTemporaries()
+                if removed > 0 {
+                    logger.notice("removed partial copies left in tmp/ by a stopped pitchfilter",
+                                  metadata: ["folder": "\(folder.name)", "files": "\(removed)"])
+                }
+            } catch where !error.isMissing {  // a folder without tmp/ has nothing to tidy
+                failed("cannot tidy \(folder.path)/tmp", error)
+            } catch {}
+        }
+    }
+
     /// Quarantine moves that were interrupted after the original was removed: only the journal's last step is
     /// missing. (Moves interrupted earlier are finished when the scan meets the original in the INBOX.) The
     /// original goes only once the copy is in the quarantine folder, so the move happened, even if the user has
@@ -165,6 +171,9 @@ final class MailboxWorker {
         needsRetry = false
         guard prepareIfNeeded() else { return }
         do {
+            // Also while running: a `quarantine release` killed mid-write leaves its copy in tmp/ (found by an
+            // audit: until the service's next start).
+            try removeAbandonedTemporaries()
             try settleInterruptedMoves()
         } catch {
             failed("cannot settle interrupted quarantine moves", error)

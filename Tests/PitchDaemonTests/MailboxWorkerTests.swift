@@ -602,6 +602,22 @@ import Testing
         #expect(try QuarantineDesk(store: store, ownFields: .standard).list().isEmpty)
     }
 
+    /// Found by an audit: what a killed `quarantine release` left in tmp/ stayed there until the service's next
+    /// start. Every full scan tidies it now.
+    @Test func partialCopiesOfAKilledProcessAreRemovedWhileTheServiceRuns() throws {
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        var dead: pid_t = 4_000_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let left = maildir.inbox.path + "/tmp/1.M1P1Q1.test.P\(dead).pitchfilter"
+        #expect(FileManager.default.createFile(atPath: left, contents: Data(Self.pitch)))
+        let ours = maildir.inbox.path + "/tmp/2.M1P1Q1.mda"  // an MDA's, being written: not ours to touch
+        #expect(FileManager.default.createFile(atPath: ours, contents: Data(Self.pitch)))
+        worker.scanAll(shouldStop: { false })
+        #expect(!FileManager.default.fileExists(atPath: left))
+        #expect(FileManager.default.fileExists(atPath: ours))
+    }
+
     /// Found by an audit: a message written straight into new/ (`cp`, not through tmp/) was classified half-written
     /// and tagged or moved so: the rest, written into the file replaced, was lost.
     @Test func aMessageStillBeingWrittenIntoNewIsLeftUntilItIsWhole() throws {
