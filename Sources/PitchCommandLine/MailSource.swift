@@ -37,18 +37,10 @@ public enum MailSource {
         at path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
         if path == "-" {
+            // One message, whatever its first line: what arrives on a pipe with an envelope line (procmail, Postfix's
+            // pipe(8) with flags=F) often has unquoted "From " lines in its body, which an mbox reading would cut
+            // it at (found in review).
             switch readStandardInput() {
-            case .success(let bytes) where Mbox.isMbox(bytes):
-                // An mbox is read as the same file would be: each message on its own, "-:2" and on for the second.
-                let ranges = Mbox.split(bytes)
-                for (index, range) in ranges.enumerated() {
-                    let name = ranges.count == 1 ? "-" : "-:\(index + 1)"
-                    if Mbox.isOnlyAnEnvelope(bytes[range]) {
-                        unreadable(.unreadable(name, "an empty message (only its From line)"))
-                    } else {
-                        try body(MailItem(name: name, bytes: Mbox.unquoted(bytes[range])))
-                    }
-                }
             case .success(let bytes): try body(MailItem(name: "-", bytes: bytes))
             case .failure(let error): unreadable(error)
             }

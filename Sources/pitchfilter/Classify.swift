@@ -13,7 +13,7 @@ struct Classify: ParsableCommand {
         abstract: "Classify messages and print a verdict and score for each.",
         discussion: """
             PATH is a message file, a directory of message files, a Maildir, an mbox, or - for standard input \
-            (a message or an mbox). \
+            (one message). \
             Each message gives a line "<verdict> <score> <path>". With one message the exit status is \
             0 pitch, 1 ham, 2 unsure, 3 error (bogofilter's convention); with several it is 0, or 3 if any failed.
             """)

@@ -270,20 +270,17 @@ import Testing
         #expect(line?["path"] as? String == path)
     }
 
-    /// Found by an audit: an mbox on standard input was scored as one message.
-    @Test func anMboxOnStandardInputIsReadMessageByMessage() throws {
+    /// Standard input is one message, envelope line or not: a message piped with its "From " line often has
+    /// unquoted "From " lines in its body (found in review: an mbox reading cut it in two, and the exit status of
+    /// one message's classification became that of several).
+    @Test func standardInputIsOneMessageEvenWithAnEnvelopeLine() throws {
         let scratch = try Scratch()
-        let mbox = "From a@example.com Mon Jan  1 00:00:00 2024\n" + Self.pitch
-            + "\nFrom b@example.org Mon Jan  1 00:00:01 2024\n" + Self.ham
-        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), "-"], stdin: Array(mbox.utf8))
-        #expect(run.text.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
-                == ["pitch", "ham"])
-        #expect(run.text.split(separator: "\n").map { String($0.split(separator: " ")[2]) } == ["-:1", "-:2"])
-        // One message with its From line is still "-".
-        let one = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), "-"],
-                                      stdin: Array(("From a@example.com Mon Jan  1 00:00:00 2024\n" + Self.pitch).utf8))
-        #expect(one.text == "pitch 0.9999 -\n")
-        #expect(one.status == 0)
+        let message = "From a@example.com Mon Jan  1 00:00:00 2024\n" + Self.ham
+            + "\nFrom 10:00 to 12:00 on Mon Jan  1 2024 the office is closed.\n"
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), "-"], stdin: Array(message.utf8))
+        #expect(run.text.split(separator: "\n").count == 1)
+        #expect(run.text.hasSuffix(" -\n"))
+        #expect(run.status == 1)
     }
 
     /// Found by an audit: classify and train read every file whole, so a 400 MB file took 415 MB. Messages over
