@@ -150,15 +150,17 @@ final class MailboxWorker {
     }
 
     /// Quarantine moves that were interrupted after the original was removed: only the journal's last step is
-    /// missing. (Moves interrupted earlier are finished when the scan meets the original in the INBOX.) The
-    /// original goes only once the copy is in the quarantine folder, so the move happened, even if the user has
-    /// moved the copy on since: it is held, and where the user put it teaches as any release does. Run at every
-    /// full scan: a database lock at that last step left the record "moving", refusing release and delete, until a
-    /// restart (found by an audit).
+    /// missing. (Moves interrupted earlier are finished when the scan meets the original in the INBOX.) Run at
+    /// every full scan: a database lock at that last step left the record "moving", refusing release and delete,
+    /// until a restart (found by an audit). If the user moved the copy on meanwhile, the record is settled as
+    /// deleted and the message, wherever it is, is classified again like any other.
     func settleInterruptedMoves() throws {
         let moving = try store.quarantineEntries(.states([.moving])).filter { $0.mailbox == maildir.root }
         for var entry in moving where try maildir.inbox.entry(unique: entry.name) == nil {
-            entry.state = .held
+            // With the copy gone too, this is no move that happened: a mail client took the original while it was
+            // classified, and a crash came before the record said so (found in review). Held, a copy of it the
+            // client has would be taken for a release.
+            entry.state = try quarantine.entry(unique: entry.name) == nil ? .deleted : .held
             let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done)
             try store.apply([.quarantine(entry), Self.forgetMoved(original)])
             forgetRecord(original)
@@ -462,24 +464,29 @@ final class MailboxWorker {
             try store.apply([.quarantine(quarantined), .file(file, at: now), .file(copy, at: now)])
             setRecord(copy)
             try quarantine.create()
+            var delivered: (entry: MaildirFolder.Entry, identity: FileIdentity)?
             do {
-                try quarantine.deliver(pieces, into: entry.subdirectory, name: entry.name.resized(to: size))
+                delivered = try quarantine.deliverWithIdentity(pieces, into: entry.subdirectory,
+                                                               name: entry.name.resized(to: size))
             } catch {
                 // EEXIST: delivered by an earlier attempt that was stopped before it removed the original.
                 guard error.errno == EEXIST else { throw error }
             }
-            guard try entry.folder.take(entry) else {
+            if try !entry.folder.take(entry) {
                 // A mail client moved or deleted the original while it was classified (Dovecot moves new/ to cur/
                 // as soon as a client has the folder open): the quarantined copy would be the message's second,
-                // or one the user deleted, and would later look like a release. It goes; the client's stays.
-                if let copy = try quarantine.entry(unique: entry.name.unique) { try quarantine.remove(copy) }
-                try store.apply([.quarantine(quarantined.settled(as: .deleted, at: Self.now())), Self.forgetMoved(file),
-                                 Self.forgetMoved(copy)])
-                forgetRecord(file)
-                forgetRecord(copy)
-                logger.info("moved or deleted by a mail client while it was classified: not quarantined",
-                            metadata: ["file": "\(entry.name)", "id": "\(quarantined.id)"])
-                return
+                // or one the user deleted, and would later look like a release. It goes, if it is still the file
+                // made here (a user's `mv` may have put theirs under its name), and the client's stays.
+                if let delivered, try quarantine.remove(delivered.entry, ifItIs: delivered.identity) {
+                    try store.apply([.quarantine(quarantined.settled(as: .deleted, at: Self.now())),
+                                     Self.forgetMoved(file), Self.forgetMoved(copy)])
+                    forgetRecord(file)
+                    forgetRecord(copy)
+                    logger.info("moved or deleted by a mail client while it was classified: not quarantined",
+                                metadata: ["file": "\(entry.name)", "id": "\(quarantined.id)"])
+                    return
+                }
+                // What is in the quarantine folder under the name is the message, put there by the user: held.
             }
             quarantined.state = .held
             try store.apply([.quarantine(quarantined), Self.forgetMoved(file)])

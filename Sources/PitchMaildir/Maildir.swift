@@ -133,12 +133,31 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     @discardableResult
     public func deliver(_ pieces: [ArraySlice<UInt8>], into subdirectory: Subdirectory,
                         name: MaildirName) throws(MaildirError) -> Entry {
-        let temporary = try writeTemporary(pieces, name: name)
+        try deliverWithIdentity(pieces, into: subdirectory, name: name).entry
+    }
+
+    /// `deliver`, and which file it made: to remove that one later, and never another that took its name.
+    public func deliverWithIdentity(_ pieces: [ArraySlice<UInt8>], into subdirectory: Subdirectory,
+                                    name: MaildirName) throws(MaildirError) -> (entry: Entry, identity: FileIdentity) {
+        let (temporary, identity) = try writeTemporary(pieces, name: name)
         let entry = Entry(folder: self, subdirectory: subdirectory, name: name)
         defer { unlink(temporary) }
         if link(temporary, entry.path) != 0 { throw MaildirError("link into place", entry.path) }
         try Directory.sync(path + "/" + subdirectory.rawValue)
-        return entry
+        return (entry, identity)
+    }
+
+    /// Removes `entry` if it is still the file `identity` names; returns whether it did. A user's `mv` may have
+    /// put their own file under the name since (found in review: the only copy of a message went so).
+    public func remove(_ entry: Entry, ifItIs identity: FileIdentity) throws(MaildirError) -> Bool {
+        var info = stat()
+        guard lstat(entry.path, &info) == 0, FileIdentity(info) == identity else { return false }
+        if unlink(entry.path) != 0 {
+            if errno == ENOENT { return false }
+            throw MaildirError("remove", entry.path)
+        }
+        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        return true
     }
 
     /// Replaces `entry` with `pieces` under the name `name` (the same unique part, a new size): written in tmp/,
@@ -153,7 +172,7 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     @discardableResult
     public func replace(_ entry: Entry, with pieces: [ArraySlice<UInt8>],
                         name: MaildirName) throws(MaildirError) -> Entry {
-        let temporary = try writeTemporary(pieces, name: name)
+        let (temporary, _) = try writeTemporary(pieces, name: name)
         let replacement = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
         if name == entry.name {
             var original = stat()
@@ -265,7 +284,8 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         return head + "-" + String(hash, radix: 16)
     }
 
-    private func writeTemporary(_ pieces: [ArraySlice<UInt8>], name: MaildirName) throws(MaildirError) -> String {
+    private func writeTemporary(_ pieces: [ArraySlice<UInt8>],
+                                name: MaildirName) throws(MaildirError) -> (path: String, identity: FileIdentity) {
         // The writer's pid in the name: a file left by a killed process never blocks the retry, and
         // `removeAbandonedTemporaries` can tell whose it was.
         // A link in tmp/'s place would have the copy written wherever it points (`Directory.names(in:)`).
@@ -276,10 +296,12 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         let temporary = path + "/tmp/" + Self.temporaryStem(of: name.unique) + ".P\(getpid())" + Self.temporarySuffix
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 { throw MaildirError("create", temporary) }
+        var written = stat()
         do throws(MaildirError) {
             try Ownership.give(fd, at: temporary, likeThe: path + "/tmp")
             for piece in pieces { try FileBytes.writeAll(fd, piece, path: temporary) }
             if fsync(fd) != 0 { throw MaildirError("fsync", temporary) }
+            if fstat(fd, &written) != 0 { throw MaildirError("stat", temporary) }
         } catch {
             close(fd)
             unlink(temporary)
@@ -290,6 +312,17 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
             unlink(temporary)
             throw error
         }
-        return temporary
+        return (temporary, FileIdentity(written))
+    }
+}
+
+/// Which file a path named when we made it: device and inode, which a rename over the name changes.
+public struct FileIdentity: Hashable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+
+    init(_ status: stat) {
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
     }
 }
