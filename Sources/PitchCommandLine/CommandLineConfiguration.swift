@@ -2,6 +2,7 @@ import ArgumentParser
 import PitchEngine
 import PitchStore
 import PitchTokenizer
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -241,8 +242,9 @@ public struct ConfigurationUnavailable: Error, Equatable, CustomStringConvertibl
 /// helper only: nothing here bounds the time or the size.
 public enum Subprocess {
     /// The child `run` waits for, 0 when none: for a signal handler that must not leave it behind (the pipe
-    /// filter's deadline, which exits at once).
-    nonisolated(unsafe) public private(set) static var running: pid_t = 0
+    /// filter's deadline, which exits at once). Atomic: a plain variable's access checks are no calls for a
+    /// signal handler to make (found in review).
+    public static let running = Atomic<pid_t>(0)
 
     static func run(_ arguments: [String]) -> (status: Int32, output: String) {
         var pipeEnds: [Int32] = [0, 0]
@@ -261,12 +263,15 @@ public enum Subprocess {
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
+        // A caller that ignores SIGCHLD (the disposition is inherited) would have the kernel reap the child, and
+        // waitpid fail (found in review: every filter run then passed its message through).
+        signal(SIGCHLD, SIG_DFL)
         let spawned = posix_spawn(&child, arguments[0], &actions, nil, argv, environ)
         close(pipeEnds[1])
         defer { close(pipeEnds[0]) }
         guard spawned == 0 else { return (-1, "\(arguments[0]): \(systemReason(spawned))") }
-        running = child
-        defer { running = 0 }
+        running.store(child, ordering: .relaxed)
+        defer { running.store(0, ordering: .relaxed) }
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4_096)
         while true {

@@ -358,7 +358,10 @@ final class MailboxWorker {
 
     /// A file that inotify says arrived.
     func arrived(in folder: MaildirFolder, _ subdirectory: MaildirFolder.Subdirectory, name: String) {
-        guard !name.hasPrefix(".") else { return }
+        guard !name.hasPrefix("."),
+              // The watch was made on a directory of the folder's own; a link put in its place since is not followed.
+              (try? folder.requireOwnDirectory()) != nil,
+              MaildirFolder.isOwnDirectory(folder.path + "/" + subdirectory.rawValue) else { return }
         handle(MaildirFolder.Entry(folder: folder, subdirectory: subdirectory, name: MaildirName(name)))
     }
 

@@ -78,13 +78,16 @@ enum Ownership {
         if fchown(fd, owner.st_uid, owner.st_gid) != 0 { throw MaildirError("give to the Maildir's owner", path) }
     }
 
-    /// The same for the directory at `path`, which we just made and nobody else can have replaced: it is inside
-    /// `directory`, whose owner could, but then we give their own directory to them.
+    /// The same for the directory at `path`, which we just made. The owner of `directory` could have put
+    /// something else under the name since (found in review: a hard link to any file, which lchown would have
+    /// given them), so what is given away is what opens as a directory, not through a link: a hard link is never
+    /// one, and a symbolic link does not open.
     static func give(_ path: String, likeThe directory: String) throws(MaildirError) {
         guard geteuid() == 0 else { return }
-        var owner = stat()
-        guard stat(directory, &owner) == 0 else { throw MaildirError("stat", directory) }
-        if lchown(path, owner.st_uid, owner.st_gid) != 0 { throw MaildirError("give to the Maildir's owner", path) }
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { throw MaildirError("open the directory just made", path) }
+        defer { close(descriptor) }
+        try give(descriptor, at: path, likeThe: directory)
     }
 }
 

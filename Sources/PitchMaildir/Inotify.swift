@@ -19,7 +19,10 @@ public final class Inotify {
 
     /// File arrivals (link, rename by an MDA or a client) and directory removal.
     /// IN_CLOSE_WRITE: a file written straight into new/ (not through tmp/) is complete only then.
-    public static let arrivals = UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_ONLYDIR)
+    /// IN_DONT_FOLLOW: a link in place of new/ would have the service watch, and then read and move, whatever it
+    /// points to (found in review).
+    public static let arrivals = UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_ONLYDIR
+                                        | IN_DONT_FOLLOW)
 
     public let descriptor: Int32
 

@@ -113,7 +113,9 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
 
     /// A sub-folder must be a directory of its own, not a symbolic link to another (`Directory.names(in:)` says
     /// why); the INBOX is the Maildir's root, which the configuration names and may be one.
-    func requireOwnDirectory() throws(MaildirError) {
+    public static func isOwnDirectory(_ path: String) -> Bool { Directory.isOwnDirectory(path) }
+
+    public func requireOwnDirectory() throws(MaildirError) {
         guard name != "INBOX", !Directory.isOwnDirectory(path) else { return }
         throw MaildirError("use", path, errno: Directory.isDirectory(path) ? ELOOP : ENOENT)
     }

@@ -45,16 +45,18 @@ public struct MaildirName: Hashable, Sendable, CustomStringConvertible {
     public func resized(to size: Int) -> MaildirName {
         guard fileName.contains(",") else { return self }
         let resized = rewritingSize(to: size)
-        // A name past NAME_MAX cannot be linked into place: then the old size stays in it, as a name without one.
-        return resized.fileName.utf8.count > 255 ? self : resized
+        // A name past NAME_MAX cannot be linked into place. Dovecot trusts S= (a wrong one is a corrupted cache to
+        // it), so the field goes rather than stay wrong: without it Dovecot counts the size itself.
+        return resized.fileName.utf8.count > 255 ? rewritingSize(to: nil) : resized
     }
 
-    private func rewritingSize(to size: Int) -> MaildirName {
+    /// With S= set to `size`, or left out for nil; W= left out either way.
+    private func rewritingSize(to size: Int?) -> MaildirName {
         let beforeInfo = fileName.prefix { $0 != ":" }
         let infoPart = fileName[beforeInfo.endIndex...]
         var parts = beforeInfo.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         parts = [parts[0]] + parts.dropFirst().compactMap { field in
-            if field.hasPrefix("S=") { return "S=\(size)" }
+            if field.hasPrefix("S=") { return size.map { "S=\($0)" } }
             if field.hasPrefix("W=") { return nil }
             return field
         }

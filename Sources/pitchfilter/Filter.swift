@@ -245,9 +245,11 @@ enum Deadline {
 
     static func arm(input: UnsafeMutableBufferPointer<UInt8>, seconds: UInt32) {
         Self.input = input
+        _ = Subprocess.running.load(ordering: .relaxed)  // made now: a static's first use is no call for a handler
         signal(SIGALRM) { _ in
             // A configuration helper still running would be left behind, hung as we were.
-            if Subprocess.running > 0 { kill(Subprocess.running, SIGKILL) }
+            let helper = Subprocess.running.load(ordering: .relaxed)
+            if helper > 0 { kill(helper, SIGKILL) }
             if let input = Deadline.input, let base = input.baseAddress {
                 var offset = 0
                 while offset < input.count {

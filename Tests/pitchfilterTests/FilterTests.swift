@@ -143,6 +143,21 @@ import Testing
         if !gone { kill(pid, SIGKILL) }
     }
 
+    /// Found in review: started with SIGCHLD ignored (inherited), the configuration helper was reaped by the
+    /// kernel, waitpid failed, and every message passed through untagged.
+    @Test func aCallerIgnoringSIGCHLDStillGetsItsMessageTagged() throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
+        let input = try scratch.write("in.eml", "From: a@b.example\nSubject: hi\n\nHello\n")
+        // bash, since dash gives the program it execs SIGCHLD's default back.
+        let run = try Run.program(URL(fileURLWithPath: "/bin/bash"), ["-c",
+            "trap '' CHLD; PITCHFILTER_CONFIG=\(config) XDG_CACHE_HOME=\(scratch.path("cache")) "
+            + "exec \(Run.executable.path) filter --db \(scratch.path("none.sqlite")) < \(input)"])
+        #expect(run.status == 0)
+        #expect(run.stderr.isEmpty, "\(run.stderr)")
+        #expect(run.text.hasPrefix("X-Pitch-Status: "))
+    }
+
     @Test func emptyInputGivesOnlyOurField() throws {
         let scratch = try Scratch()
         let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")])
