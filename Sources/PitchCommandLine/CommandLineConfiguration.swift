@@ -108,8 +108,9 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         text += "header.former_fields=\(ownFields.former.joined(separator: ","))\n"
         // A tag is one line of printable ASCII (`OwnFields.problem(withSubjectTag:)`).
         text += "header.subject_tag=\(ownFields.subjectTag)\n"
-        // The milter's own, which the command line takes back from the messages it tagged.
-        for tag in ownFields.otherSubjectTags { text += "milter.subject_tag=\(tag)\n" }
+        // The milter's own and former ones, which the command line takes back too. A tag holds no newline; the
+        // list is one line, its tags separated by a byte no tag holds.
+        text += "header.other_subject_tags=\(ownFields.otherSubjectTags.joined(separator: "\u{1F}"))\n"
         if let sharedModel {
             // As written in the file, password and all: the cache holding these lines is the user's alone (0600).
             text += "database.shared_model=\(sharedModel.url)\n"
@@ -135,7 +136,8 @@ public struct CommandLineConfiguration: Sendable, Equatable {
                                              reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons,
                                              former: former)
                 .withSubjectTag(values["header.subject_tag"] ?? "",
-                                alsoTakingBack: values["milter.subject_tag"].map { [$0] } ?? [])
+                                alsoTakingBack: values["header.other_subject_tags"]?.split(separator: "\u{1F}")
+                                    .map(String.init) ?? [])
         else { return nil }
         var sharedModel: SharedModelSetting?
         if let url = values["database.shared_model"] {
@@ -203,8 +205,8 @@ struct ValuesCache {
 
     /// Changes with what `lines` holds, so that another build of the same version, sharing the cache, never reads
     /// an answer without the lines it needs (2: the `[header]` names; 3: its Subject tag; 4: the shared model;
-    /// 5: the milter's Subject tag).
-    static let format = 5
+    /// 5: the milter's Subject tag; 6: former Subject tags too).
+    static let format = 6
 
     func read() -> CommandLineConfiguration? {
         guard case .success(let bytes) = MailSource.readFile(path) else { return nil }

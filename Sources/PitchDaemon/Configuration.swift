@@ -154,9 +154,11 @@ extension Configuration {
             try classifier.finish()
         }
         var subjectTag = ""
+        var formerSubjectTags: [String] = []
         if var header = try reader.table("header") {
             configuration.ownFields = try header.ownFields()
             subjectTag = try header.subjectTag("subject_tag") ?? ""
+            formerSubjectTags = try header.subjectTags("former_subject_tags")
             try header.finish()
         }
         if var metrics = try reader.table("metrics") {
@@ -205,9 +207,10 @@ extension Configuration {
             configuration.milter = settings
         }
         do {
-            // The milter's own tag is ours too: a message it tagged is untagged like one the filters tagged.
+            // The milter's own tag is ours too, and so are those used before: a message tagged with any of them is
+            // untagged like one the filters tagged.
             configuration.ownFields = try configuration.ownFields.withSubjectTag(
-                subjectTag, alsoTakingBack: configuration.milter?.subjectTag.map { [$0] } ?? [])
+                subjectTag, alsoTakingBack: (configuration.milter?.subjectTag.map { [$0] } ?? []) + formerSubjectTags)
         } catch {
             throw ConfigurationError(key: "header.subject_tag", error.description)  // checked above: not reached
         }
@@ -406,6 +409,22 @@ private struct TableReader {
                                         + "quarantine there")
         }
         return policy
+    }
+
+    /// An array of Subject tags, empty when the key is absent.
+    mutating func subjectTags(_ key: String) throws(ConfigurationError) -> [String] {
+        guard let value = value(key) else { return [] }
+        guard let array = value.array else { throw ConfigurationError(key: path + key, "must be an array of tags") }
+        var tags: [String] = []
+        for (index, element) in array.enumerated() {
+            let elementKey = "\(path)\(key)[\(index + 1)]"
+            guard let tag = element.string else { throw ConfigurationError(key: elementKey, "must be a string") }
+            if let problem = OwnFields.problem(withSubjectTag: tag), !tag.isEmpty {
+                throw ConfigurationError(key: elementKey, "\"\(tag)\" \(problem)")
+            }
+            if !tag.isEmpty { tags.append(tag) }
+        }
+        return tags
     }
 
     /// A Subject tag (`OwnFields.problem(withSubjectTag:)`), or nil when the key is absent.

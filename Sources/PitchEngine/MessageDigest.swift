@@ -9,14 +9,17 @@ import Glibc
 /// The identity of a message in the training ledger: SHA-256 over the message as its sender wrote it.
 ///
 /// The same message reaches us in different wrappings: with or without an mbox `From ` line, with CRLF from
-/// Dovecot's Sieve filter or LF from a Maildir, with or without our own fields and Subject tag (`OwnFields`). All of those are
-/// taken away before hashing, so learning a message from any of them counts once.
+/// Dovecot's Sieve filter or LF from a Maildir, with or without our own fields and Subject tag (`OwnFields`; a tag is
+/// one this installation writes or wrote, `subject_tag` and `former_subject_tags`). All of those are taken away
+/// before hashing, so learning a message from any of them counts once.
 public enum MessageDigest {
     public static func of(_ message: Message, ownFields: OwnFields) -> [UInt8] {
         let start = message.envelope?.upperBound ?? 0
         var context = SHA256_CTX()
         _ = SHA256_Init(&context)
-        let untagging = SubjectTagEdit(remove: ownFields.recordedSubjectTag(in: message.header))
+        // What a filter's edit takes off, no more (found in review: leaving out any recorded tag made our edited
+        // copy of a message with a record we do not believe another message than the one that came in).
+        let untagging = SubjectTagEdit(remove: ownFields.subjectTagToTakeBack(in: message.header))
         let edit = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: untagging)
         for piece in edit.pieces(of: message.raw) {
             let kept = piece.indices.clamped(to: start..<max(start, piece.endIndex))

@@ -13,6 +13,9 @@ import Testing
         CommandLineConfiguration(ownFields: try! OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Why")),
         CommandLineConfiguration(reasons: true, ownFields: try! OwnFields(status: "X-New", reasons: "X-New-Why",
                                                                           former: ["X-Old", "X-Older"])),
+        // The milter's tag and former tags, any printable ASCII, commas and equals signs included.
+        CommandLineConfiguration(ownFields: try! OwnFields.standard.withSubjectTag(
+            "[PITCH]", alsoTakingBack: ["[MX]", "a,b=c", "*** OLD ***"])),
     ])
     func valuesSurviveTheTripThroughTheServiceExecutable(configuration: CommandLineConfiguration) {
         #expect(CommandLineConfiguration(lines: configuration.lines) == configuration)

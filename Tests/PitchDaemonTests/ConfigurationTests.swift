@@ -15,7 +15,7 @@ import Testing
         #expect(configuration.logLevel == .info)
         #expect(configuration.cutoffs == .standard)
         #expect(!configuration.reasons)
-        #expect(configuration.ownFields == .standard)
+        #expect(configuration.ownFields == (try OwnFields.standard.withSubjectTag("", alsoTakingBack: [])))
         #expect(configuration.metrics == Configuration.MetricsAddress(host: "127.0.0.1", port: 9641))
         #expect(configuration.defaultPolicy == MailboxPolicy())
         #expect(configuration.milter == MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 8891)))
@@ -37,6 +37,26 @@ import Testing
             let changed = text.replacingOccurrences(of: "listen = \"inet:127.0.0.1:8891\"", with: "listen = \"\(listen)\"")
             #expect(changed != text)
             #expect(try Configuration.parse(changed, file: sample.path).milter?.address == address)
+        }
+    }
+
+    /// Found in review: a tag written under an earlier configuration was never taken back once the tag changed.
+    @Test func formerSubjectTagsAreTakenBackAndTheMiltersToo() throws {
+        let configuration = try Configuration.parse("""
+            [header]
+            subject_tag = "[NEW]"
+            former_subject_tags = ["[OLD]", "*older*"]
+            [milter]
+            listen = "inet:127.0.0.1:8891"
+            subject_tag = "[MX]"
+            """, file: "test.toml")
+        #expect(configuration.ownFields.subjectTag == "[NEW]")
+        #expect(configuration.ownFields.otherSubjectTags == ["[MX]", "[OLD]", "*older*"])
+        #expect(throws: ConfigurationError.self) {
+            _ = try Configuration.parse("[header]\nformer_subject_tags = [\" [OLD]\"]", file: "test.toml")
+        }
+        #expect(throws: ConfigurationError.self) {
+            _ = try Configuration.parse("[header]\nformer_subject_tags = \"[OLD]\"", file: "test.toml")
         }
     }
 
