@@ -54,7 +54,9 @@ let package = Package(
             linkerSettings: [staticArchive("libcrypto.a")]
         ),
         // Maildir folders on disk: names, atomic delivery, moves, inotify. Knows nothing about classification.
-        .target(name: "PitchMaildir"),
+        .target(name: "PitchMaildir", dependencies: ["CLinuxCalls"]),
+        // The Linux calls Glibc's module leaves out (renameat2 with RENAME_EXCHANGE), one line of C each.
+        .target(name: "CLinuxCalls"),
         // the milter protocol (version 6): frame decoder, session state machine, SwiftNIO server. Knows nothing
         // about classification: it asks a handler what to do at the end of each message.
         .target(

@@ -1,3 +1,5 @@
+import CLinuxCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -163,19 +165,39 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Replaces `entry` with `pieces` under the name `name` (the same unique part, a new size): written in tmp/,
-    /// renamed over the old file when the name is unchanged, else linked under the new name before the old one is
-    /// removed. A crash in between leaves the old file, or both with the same unique part; never neither.
+    /// then exchanged with the original in one step (renameat2, RENAME_EXCHANGE), which fails if the original is
+    /// gone; under a new name, the exchanged file is then renamed to it. A crash leaves the original, or the
+    /// replacement under the old name with the original in tmp/ (removed as any abandoned temporary); never
+    /// neither, never both.
     ///
     /// A mail client may move or delete the original meanwhile (Dovecot moves new/ to cur/ as soon as a client has
-    /// the folder open): then the replacement would be the message's second copy, or bring back one the user
-    /// deleted. So the original must still be there at the end, else nothing is left of the replacement and the
-    /// error is ENOENT (`isMissing`): with a new name, its removal says so; with the same name, it is looked for
-    /// right before the rename, which leaves a few microseconds for a client instead of the whole classification.
+    /// the folder open, and every file there when a client in IDLE is woken): the replacement must then not
+    /// appear beside the client's copy, nor bring back one the user deleted. The error is then ENOENT
+    /// (`isMissing`) and nothing is left of the replacement. Where a file system cannot exchange, the original is
+    /// looked for right before a rename over it (same name), or removed after a link under the new name and the
+    /// link undone if it was gone: a few microseconds for a client, instead of the whole classification.
     @discardableResult
     public func replace(_ entry: Entry, with pieces: [ArraySlice<UInt8>],
                         name: MaildirName) throws(MaildirError) -> Entry {
         let (temporary, _) = try writeTemporary(pieces, name: name)
         let replacement = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
+        let directory = path + "/" + entry.subdirectory.rawValue
+        if pitchfilter_rename_exchange(temporary, entry.path) == 0 {
+            // The original is at `temporary` now, the replacement in its place.
+            unlink(temporary)
+            if name != entry.name, rename(entry.path, replacement.path) != 0 {
+                let error = MaildirError("rename into place", replacement.path)
+                // A client moved it on already: the replacement is there once, under the old name's size.
+                guard error.isMissing else { throw error }
+            }
+            try Directory.sync(directory)
+            return replacement
+        }
+        let exchange = MaildirError("exchange with the original", entry.path)
+        guard exchange.errno == EINVAL || exchange.errno == ENOSYS || exchange.errno == EOPNOTSUPP else {
+            unlink(temporary)
+            throw exchange.isMissing ? MaildirError("find the original of", entry.path, errno: ENOENT) : exchange
+        }
         if name == entry.name {
             var original = stat()
             if lstat(entry.path, &original) != 0 {
@@ -191,15 +213,15 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         } else {
             defer { unlink(temporary) }
             if link(temporary, replacement.path) != 0 { throw MaildirError("link into place", replacement.path) }
-            try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+            try Directory.sync(directory)
             if unlink(entry.path) != 0 {
                 let error = MaildirError("remove", entry.path)
                 if error.isMissing { unlink(replacement.path) }  // the client has the message: ours would be twice
-                try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+                try Directory.sync(directory)
                 throw error
             }
         }
-        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        try Directory.sync(directory)
         return replacement
     }
 

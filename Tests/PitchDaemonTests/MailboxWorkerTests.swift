@@ -594,7 +594,7 @@ import Testing
         worker.scanAll(shouldStop: { false })
         worker.whileClassified = { _ in }
         worker.scanAll(shouldStop: { false })
-        try worker.scanAll(shouldStop: { false })
+        worker.scanAll(shouldStop: { false })
         let inbox = try files(maildir.inbox)
         #expect(inbox == (client == "move" ? ["cur/\(name):2,S": Self.pitch] : [:]), "\(inbox.keys.sorted())")
         #expect(try files(maildir.folder(".Pitches")).isEmpty)

@@ -1,0 +1,9 @@
+// Linux calls the Glibc module leaves out: glibc declares them only with _GNU_SOURCE.
+#ifndef CLINUXCALLS_H
+#define CLINUXCALLS_H
+
+/// renameat2(2) with RENAME_EXCHANGE on two paths: swaps the files they name, atomically. -1 and errno on failure
+/// (ENOENT when either is gone; EINVAL where the file system cannot exchange).
+int pitchfilter_rename_exchange(const char *first, const char *second);
+
+#endif
