@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "PitchClassifierTests", dependencies: ["PitchClassifier"]),
         .testTarget(name: "PitchStoreTests", dependencies: ["PitchStore"]),
         .testTarget(name: "PitchEngineTests", dependencies: ["PitchEngine"]),
-        .testTarget(name: "PitchMaildirTests", dependencies: ["PitchMaildir"]),
+        .testTarget(name: "PitchMaildirTests", dependencies: ["PitchMaildir", "CLinuxCalls"]),
         .testTarget(name: "PitchDaemonTests", dependencies: ["PitchDaemon"]),
         .testTarget(
             name: "PitchMilterTests",

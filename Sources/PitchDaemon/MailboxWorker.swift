@@ -149,18 +149,32 @@ final class MailboxWorker {
         }
     }
 
-    /// Quarantine moves that were interrupted after the original was removed: only the journal's last step is
-    /// missing. (Moves interrupted earlier are finished when the scan meets the original in the INBOX.) Run at
-    /// every full scan: a database lock at that last step left the record "moving", refusing release and delete,
-    /// until a restart (found by an audit). If the user moved the copy on meanwhile, the record is settled as
-    /// deleted and the message, wherever it is, is classified again like any other.
+    /// Quarantine moves that were interrupted after the original was claimed (`MaildirFolder.claim`). With the
+    /// copy in place, only the claim's removal and the journal's last step are missing; without, the original
+    /// goes back and is classified again. (Moves interrupted before the claim are finished when the scan meets
+    /// the original in the INBOX.) Run at every full scan: a database lock at the last step left the record
+    /// "moving", refusing release and delete, until a restart (found by an audit). If the user moved the copy on
+    /// meanwhile, the record is settled as deleted and the message, wherever it is, is classified again like any
+    /// other.
     func settleInterruptedMoves() throws {
         let moving = try store.quarantineEntries(.states([.moving])).filter { $0.mailbox == maildir.root }
-        for var entry in moving where try maildir.inbox.entry(unique: entry.name) == nil {
-            // With the copy gone too, this is no move that happened: a mail client took the original while it was
-            // classified, and a crash came before the record said so (found in review). Held, a copy of it the
+        for var entry in moving {
+            let copied = try quarantine.entry(unique: entry.name) != nil
+            if let claim = maildir.inbox.claim(unique: entry.name) {
+                guard copied else {
+                    try maildir.inbox.giveBack(claim)
+                    logger.notice("put back a message whose quarantine move was interrupted",
+                                  metadata: ["file": "\(claim.original.name)"])
+                    continue
+                }
+                try maildir.inbox.drop(claim)
+            } else if try maildir.inbox.entry(unique: entry.name) != nil {
+                continue
+            }
+            // With the copy gone too, this is no move that happened: a mail client took the original before it
+            // was claimed, and a crash came before the record said so (found in review). Held, a copy of it the
             // client has would be taken for a release.
-            entry.state = try quarantine.entry(unique: entry.name) == nil ? .deleted : .held
+            entry.state = copied ? .held : .deleted
             let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done)
             try store.apply([.quarantine(entry), Self.forgetMoved(original)])
             forgetRecord(original)
@@ -467,30 +481,29 @@ final class MailboxWorker {
             try store.apply([.quarantine(quarantined), .file(file, at: now), .file(copy, at: now)])
             setRecord(copy)
             try quarantine.create()
-            var delivered: (entry: MaildirFolder.Entry, identity: FileIdentity)?
-            do {
-                delivered = try quarantine.deliverWithIdentity(pieces, into: entry.subdirectory,
-                                                               name: entry.name.resized(to: size))
-            } catch {
-                // EEXIST: delivered by an earlier attempt that was stopped before it removed the original.
-                guard error.errno == EEXIST else { throw error }
-            }
-            if try !entry.folder.take(entry) {
+            guard let claim = try entry.folder.claim(entry) else {
                 // A mail client moved or deleted the original while it was classified (Dovecot moves new/ to cur/
-                // as soon as a client has the folder open): the quarantined copy would be the message's second,
-                // or one the user deleted, and would later look like a release. It goes, if it is still the file
-                // made here (a user's `mv` may have put theirs under its name), and the client's stays.
-                if let delivered, try quarantine.remove(delivered.entry, ifItIs: delivered.identity) {
-                    try store.apply([.quarantine(quarantined.settled(as: .deleted, at: Self.now())),
-                                     Self.forgetMoved(file), Self.forgetMoved(copy)])
-                    forgetRecord(file)
-                    forgetRecord(copy)
-                    logger.info("moved or deleted by a mail client while it was classified: not quarantined",
-                                metadata: ["file": "\(entry.name)", "id": "\(quarantined.id)"])
-                    return
-                }
-                // What is in the quarantine folder under the name is the message, put there by the user: held.
+                // as soon as a client has the folder open): it has the message, and nothing is quarantined.
+                try store.apply([.quarantine(quarantined.settled(as: .deleted, at: Self.now())),
+                                 Self.forgetMoved(file), Self.forgetMoved(copy)])
+                forgetRecord(file)
+                forgetRecord(copy)
+                logger.info("moved or deleted by a mail client while it was classified: not quarantined",
+                            metadata: ["file": "\(entry.name)", "id": "\(quarantined.id)"])
+                return
             }
+            try duringQuarantineMove(.claimed)
+            do {
+                try quarantine.deliver(pieces, into: entry.subdirectory, name: entry.name.resized(to: size))
+            } catch {
+                // Whatever failed, the message goes back untouched and is tried again. The name may be taken in
+                // the quarantine folder: by the user's own file (a copy of ours with this digest would have been
+                // finished by `recover`), which is never replaced.
+                try entry.folder.giveBack(claim)
+                throw error
+            }
+            try duringQuarantineMove(.copied)
+            try entry.folder.drop(claim)
             quarantined.state = .held
             try store.apply([.quarantine(quarantined), Self.forgetMoved(file)])
             forgetRecord(file)
@@ -529,7 +542,8 @@ final class MailboxWorker {
     /// was finished here; false when it never happened and the message is to be classified again.
     private func recover(_ entry: MaildirFolder.Entry, record: FileRecord, digest: [UInt8]) throws -> Bool {
         guard record.digest == nil || record.digest == digest else { return false }
-        // Moving to quarantine: if the copy is there, only the original's removal is missing.
+        // Moving to quarantine as versions before claims did (copy, then remove the original): if the copy is
+        // there, only the original's removal is missing.
         if let copy = try quarantine.entry(unique: entry.name.unique),
            let copied = try FileBytes.read(copy.path, limit: policy.maxMessageBytes),
            engine.digest(of: Message(bytes: copied)) == digest {
@@ -545,8 +559,9 @@ final class MailboxWorker {
             logger.notice("finished a quarantine move interrupted by a restart", metadata: ["file": "\(entry.name)"])
             return true
         }
-        // Tagging in place under a new name: the tagged copy was linked, the original not yet removed. The copy
-        // was written after the original was read, so it is the newer of two files with the same content.
+        // Tagging in place under a new name where the file system cannot exchange: the tagged copy was linked, the
+        // original not yet removed. The copy was written after the original was read, so it is the newer of two
+        // files with the same content.
         let twins = try MaildirFolder.Subdirectory.allCases.flatMap { try entry.folder.entries(in: $0) }
             .filter { $0.name.unique == entry.name.unique }
         if twins.count > 1 {
@@ -637,6 +652,12 @@ final class MailboxWorker {
     /// Runs after a message is classified, before its file is changed: for tests, to act as a mail client would
     /// in that moment.
     var whileClassified: (MaildirFolder.Entry) -> Void = { _ in }
+    /// Runs at each step of a quarantine move: for tests, to stop it there as a crash would.
+    var duringQuarantineMove: (QuarantineMoveStep) throws -> Void = { _ in }
+
+    enum QuarantineMoveStep {
+        case claimed, copied
+    }
 
     /// True while `entry` is within its grace (the next scan, two seconds away, looks again).
     private func waitsForExpunge(_ entry: MaildirFolder.Entry) -> Bool {

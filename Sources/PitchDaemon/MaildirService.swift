@@ -237,7 +237,7 @@ private struct WatchLoop {
         let root = worker.maildir.root
         let watched = Set(watches.values.filter { $0.root == root }
             .map { "\($0.folder.path)/\($0.subdirectory?.rawValue ?? "")" })
-        if !watched.contains(root + "/"), let watch = try? inotify.watch(root) {
+        if !watched.contains(root + "/"), let watch = try? inotify.watch(root, mask: Inotify.rootChanges) {
             watches[watch] = (root, worker.maildir.inbox, nil)
         }
         for folder in (try? worker.maildir.allFolders()) ?? [worker.maildir.inbox] {

@@ -24,6 +24,11 @@ public final class Inotify {
     public static let arrivals = UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_ONLYDIR
                                         | IN_DONT_FOLLOW)
 
+    /// The mailbox root's changes (folders made, renamed, removed). The root may be a link, the admin's choice
+    /// (`Maildir.subfolders` follows it too): IN_DONT_FOLLOW would make that watch fail with ENOTDIR, and new
+    /// folders wait for the periodic scan (found in review).
+    public static let rootChanges = arrivals & ~UInt32(IN_DONT_FOLLOW)
+
     public let descriptor: Int32
 
     public init() throws(MaildirError) {

@@ -137,31 +137,12 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     @discardableResult
     public func deliver(_ pieces: [ArraySlice<UInt8>], into subdirectory: Subdirectory,
                         name: MaildirName) throws(MaildirError) -> Entry {
-        try deliverWithIdentity(pieces, into: subdirectory, name: name).entry
-    }
-
-    /// `deliver`, and which file it made: to remove that one later, and never another that took its name.
-    public func deliverWithIdentity(_ pieces: [ArraySlice<UInt8>], into subdirectory: Subdirectory,
-                                    name: MaildirName) throws(MaildirError) -> (entry: Entry, identity: FileIdentity) {
-        let (temporary, identity) = try writeTemporary(pieces, name: name)
+        let (temporary, _) = try writeTemporary(pieces, name: name)
         let entry = Entry(folder: self, subdirectory: subdirectory, name: name)
         defer { unlink(temporary) }
         if link(temporary, entry.path) != 0 { throw MaildirError("link into place", entry.path) }
         try Directory.sync(path + "/" + subdirectory.rawValue)
-        return (entry, identity)
-    }
-
-    /// Removes `entry` if it is still the file `identity` names; returns whether it did. A user's `mv` may have
-    /// put their own file under the name since (found in review: the only copy of a message went so).
-    public func remove(_ entry: Entry, ifItIs identity: FileIdentity) throws(MaildirError) -> Bool {
-        var info = stat()
-        guard lstat(entry.path, &info) == 0, FileIdentity(info) == identity else { return false }
-        if unlink(entry.path) != 0 {
-            if errno == ENOENT { return false }
-            throw MaildirError("remove", entry.path)
-        }
-        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-        return true
+        return entry
     }
 
     /// Replaces `entry` with `pieces` under the name `name` (the same unique part, a new size): written in tmp/,
@@ -179,25 +160,38 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     @discardableResult
     public func replace(_ entry: Entry, with pieces: [ArraySlice<UInt8>],
                         name: MaildirName) throws(MaildirError) -> Entry {
-        let (temporary, _) = try writeTemporary(pieces, name: name)
+        try replace(entry, with: pieces, name: name, exchange: { pitchfilter_rename_exchange($0, $1) })
+    }
+
+    /// `replace` with `exchange` standing for renameat2's RENAME_EXCHANGE: tests pass another, to be a file system
+    /// without it, or a mail client acting between the steps.
+    func replace(_ entry: Entry, with pieces: [ArraySlice<UInt8>], name: MaildirName,
+                 exchange: (String, String) -> Int32) throws(MaildirError) -> Entry {
+        let (temporary, identity) = try writeTemporary(pieces, name: name)
         let replacement = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
         let directory = path + "/" + entry.subdirectory.rawValue
-        if pitchfilter_rename_exchange(temporary, entry.path) == 0 {
-            // The original is at `temporary` now, the replacement in its place.
-            unlink(temporary)
-            if name != entry.name, rename(entry.path, replacement.path) != 0 {
-                let error = MaildirError("rename into place", replacement.path)
-                // A client moved it on already: the replacement is there once, under the old name's size.
-                guard error.isMissing else { throw error }
-            }
+        if exchange(temporary, entry.path) == 0 {
+            // The original is at `temporary` now, the replacement in its place. Renamed first, removed after:
+            // removing a large file takes time a client could use to move the replacement under its old size.
+            defer { unlink(temporary) }
+            let placed = name == entry.name
+                ? replacement : try settleName(of: identity, placedAs: entry, to: name, size: pieces.reduce(0) { $0 + $1.count })
             try Directory.sync(directory)
-            return replacement
+            return placed
         }
-        let exchange = MaildirError("exchange with the original", entry.path)
-        guard exchange.errno == EINVAL || exchange.errno == ENOSYS || exchange.errno == EOPNOTSUPP else {
+        let exchangeError = MaildirError("exchange with the original", entry.path)
+        if exchangeError.isMissing {
+            // ENOENT names neither file. The original's absence is a client's doing; tmp/'s file's is not, and
+            // taken for it, the message would be forgotten while still there (found in review).
+            var original = stat()
+            let originalIsGone = lstat(entry.path, &original) != 0 && errno == ENOENT
             unlink(temporary)
-            throw exchange.isMissing ? MaildirError("find the original of", entry.path, errno: ENOENT) : exchange
+            throw originalIsGone ? MaildirError("find the original of", entry.path, errno: ENOENT)
+                : MaildirError("exchange", temporary, errno: ENOENT)
         }
+        // Any other error: a failed exchange changed nothing, so the way without it is tried, and fails with its
+        // own error if the cause is not the exchange (a sandbox refusing renameat2 left messages untagged, retried
+        // for ever: found in review).
         if name == entry.name {
             var original = stat()
             if lstat(entry.path, &original) != 0 {
@@ -225,6 +219,36 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         return replacement
     }
 
+    /// Gives the replacement exchanged in under `entry`'s name a name with its own size. A client may have renamed
+    /// it first (Dovecot, woken by the exchange, moves new/ to cur/ and adds flags): it is then found by its inode,
+    /// which a rename keeps, and given the client's name with the size put right; Dovecot trusts S=, and the old
+    /// one would have stayed for good (found in review). Deleted by the client, it is left deleted.
+    private func settleName(of identity: FileIdentity, placedAs entry: Entry, to name: MaildirName,
+                            size: Int) throws(MaildirError) -> Entry {
+        var current = entry
+        var target = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
+        for _ in 0..<3 {
+            if target.name == current.name || rename(current.path, target.path) == 0 { return target }
+            let error = MaildirError("rename into place", target.path)
+            guard error.isMissing else { throw error }
+            guard let moved = try file(identity, unique: entry.name.unique) else { return target }
+            current = moved
+            target = Entry(folder: self, subdirectory: moved.subdirectory, name: moved.name.resized(to: size))
+        }
+        throw MaildirError("rename into place", current.path, errno: EAGAIN)
+    }
+
+    /// The file `identity` names among the entries whose unique part is `unique`, if it is still there.
+    private func file(_ identity: FileIdentity, unique: String) throws(MaildirError) -> Entry? {
+        for subdirectory in Subdirectory.allCases {
+            for candidate in try entries(in: subdirectory) where candidate.name.unique == unique {
+                var info = stat()
+                if lstat(candidate.path, &info) == 0, FileIdentity(info) == identity { return candidate }
+            }
+        }
+        return nil
+    }
+
     /// `replace`, or nil when a mail client moved or deleted the original meanwhile (then nothing is left of the
     /// replacement).
     public func replaceIfStillThere(_ entry: Entry, with pieces: [ArraySlice<UInt8>],
@@ -238,15 +262,60 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Removes a message file, as `remove`, and says whether it was still there: false when a client moved or
-    /// deleted it first.
-    public func take(_ entry: Entry) throws(MaildirError) -> Bool {
-        if unlink(entry.path) != 0 {
-            if errno == ENOENT { return false }
-            throw MaildirError("remove", entry.path)
+    /// A message taken out of its folder into tmp/, on its way to quarantine. While it is there no mail client
+    /// sees it, so none can move or delete it while its copy is made: the copy is never the message's second, nor
+    /// one the user deleted. (Removing the original after the copy, a crash in between and a client filing the
+    /// original meanwhile left the message twice, the copy learned as a release: found in review.)
+    public struct Claim: Sendable {
+        public let path: String
+        /// Where the message came from, and goes back to if the move is given up.
+        public let original: Entry
+    }
+
+    /// Claims `entry`; nil when a mail client moved or deleted it first.
+    public func claim(_ entry: Entry) throws(MaildirError) -> Claim? {
+        try requireOwnTemporaryDirectory()
+        let claim = Claim(path: claimPath(unique: entry.name.unique, from: entry.subdirectory), original: entry)
+        if rename(entry.path, claim.path) != 0 {
+            let error = MaildirError("claim", entry.path)
+            if error.isMissing { return nil }
+            throw error
         }
+        try Directory.sync(path + "/tmp")
         try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-        return true
+        return claim
+    }
+
+    /// The claim a stopped process left on the message `unique`, if any. Its original name is not kept (a name
+    /// may be as long as NAME_MAX allows), so it would go back without flags or sizes, which Dovecot recomputes.
+    public func claim(unique: String) -> Claim? {
+        for subdirectory in Subdirectory.allCases {
+            let path = claimPath(unique: unique, from: subdirectory)
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            let name = subdirectory == .new ? MaildirName(unique) : MaildirName(unique).withInfo("2,")
+            return Claim(path: path, original: Entry(folder: self, subdirectory: subdirectory, name: name))
+        }
+        return nil
+    }
+
+    /// Removes a claimed message whose copy is in place.
+    public func drop(_ claim: Claim) throws(MaildirError) {
+        if unlink(claim.path) != 0 && errno != ENOENT { throw MaildirError("remove", claim.path) }
+        try Directory.sync(path + "/tmp")
+    }
+
+    /// Puts a claimed message back where it was: linked, so never over another file.
+    public func giveBack(_ claim: Claim) throws(MaildirError) {
+        if link(claim.path, claim.original.path) != 0 { throw MaildirError("put back", claim.original.path) }
+        try Directory.sync(path + "/" + claim.original.subdirectory.rawValue)
+        try drop(claim)
+    }
+
+    /// Not ending in `temporarySuffix`: `removeAbandonedTemporaries` must never take a claimed message for a
+    /// partial copy.
+    private func claimPath(unique: String, from subdirectory: Subdirectory) -> String {
+        path + "/tmp/" + Self.temporaryStem(of: unique) + "." + subdirectory.rawValue + ".pitchfilter-claim"
     }
 
     /// Removes a message file; one already gone is not an error.
@@ -280,8 +349,9 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Removes what earlier pitchfilter processes left in tmp/ when they were killed mid-write: files named by
-    /// `writeTemporary` whose process is gone. They are never the only copy of a message, since the original is
-    /// removed only after its replacement is linked into place. Returns how many were removed.
+    /// `writeTemporary` whose process is gone. They are never the only copy of a message: a copy is linked into
+    /// place before its original is removed, and a replacement exchanged with its original before the original,
+    /// then in tmp/, is. (Claimed messages are named apart.) Returns how many were removed.
     @discardableResult
     public func removeAbandonedTemporaries() throws(MaildirError) -> Int {
         let directory = path + "/tmp"
@@ -308,15 +378,20 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         return head + "-" + String(hash, radix: 16)
     }
 
-    private func writeTemporary(_ pieces: [ArraySlice<UInt8>],
-                                name: MaildirName) throws(MaildirError) -> (path: String, identity: FileIdentity) {
-        // The writer's pid in the name: a file left by a killed process never blocks the retry, and
-        // `removeAbandonedTemporaries` can tell whose it was.
-        // A link in tmp/'s place would have the copy written wherever it points (`Directory.names(in:)`).
+    /// A link in tmp/'s place would have a copy written, or a message claimed, wherever it points
+    /// (`Directory.names(in:)`).
+    private func requireOwnTemporaryDirectory() throws(MaildirError) {
         try requireOwnDirectory()
         guard Directory.isOwnDirectory(path + "/tmp") else {
             throw MaildirError("write into", path + "/tmp", errno: Directory.isDirectory(path + "/tmp") ? ELOOP : ENOENT)
         }
+    }
+
+    private func writeTemporary(_ pieces: [ArraySlice<UInt8>],
+                                name: MaildirName) throws(MaildirError) -> (path: String, identity: FileIdentity) {
+        // The writer's pid in the name: a file left by a killed process never blocks the retry, and
+        // `removeAbandonedTemporaries` can tell whose it was.
+        try requireOwnTemporaryDirectory()
         let temporary = path + "/tmp/" + Self.temporaryStem(of: name.unique) + ".P\(getpid())" + Self.temporarySuffix
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 { throw MaildirError("create", temporary) }

@@ -664,6 +664,44 @@ import Testing
         #expect(copies == 1)
     }
 
+    struct Stopped: Error {}
+
+    /// Found in review: a crash between the quarantined copy and the original's removal, and a client filing the
+    /// original meanwhile, left the message twice and learned the copy as a release. The original is claimed
+    /// first, out of any client's sight: stopped at any step, the next scan leaves the message quarantined once.
+    @Test(arguments: [MailboxWorker.QuarantineMoveStep.claimed, .copied])
+    func aQuarantineMoveStoppedAtAnyStepEndsWithTheMessageQuarantinedOnce(step: MailboxWorker.QuarantineMoveStep)
+        throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let stopped = try worker()
+        stopped.duringQuarantineMove = { if $0 == step { throw Stopped() } }
+        stopped.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox).isEmpty, "no client sees the original while it is claimed")
+        #expect(try store.quarantineEntries(.states([.moving])).count == 1)
+        let restarted = try worker()
+        restarted.scanAll(shouldStop: { false })
+        restarted.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox).isEmpty)
+        let quarantined = try files(maildir.folder(".Pitches"))
+        #expect(quarantined.count == 1, "\(quarantined.keys.sorted())")
+        expectTagged(quarantined.values.first, verdict: "pitch", original: Self.pitch)
+        #expect(try store.quarantineEntries(.states(Set(QuarantineState.allCases))).map(\.state) == [.held])
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0), "nothing learned")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: maildir.inbox.path + "/tmp").isEmpty)
+    }
+
+    /// A file of another message under the name in the quarantine folder is never replaced, and the message
+    /// stays where it was.
+    @Test func aNameTakenInTheQuarantineLeavesTheMessageWhereItWas() throws {
+        let pitches = maildir.folder(".Pitches")
+        try pitches.create()
+        try deliver(Self.ham, "1.M1P1Q1.test", into: pitches)
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try files(pitches) == ["new/1.M1P1Q1.test": Self.ham])
+    }
+
     /// Found in review: a user who moved the message into the quarantine folder under its own name while it was
     /// classified had their file, the only copy, removed as if it were the service's.
     @Test func theUsersOwnFileInTheQuarantineIsNeverTakenForOurs() throws {
