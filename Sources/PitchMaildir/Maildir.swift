@@ -228,7 +228,9 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         var current = entry
         var target = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
         for _ in 0..<3 {
-            if target.name == current.name || rename(current.path, target.path) == 0 { return target }
+            if target.name == current.name || Self.renameWithoutReplacing(current.path, target.path) == 0 {
+                return target
+            }
             let error = MaildirError("rename into place", target.path)
             guard error.isMissing else { throw error }
             guard let moved = try file(identity, unique: entry.name.unique) else { return target }
@@ -236,6 +238,14 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
             target = Entry(folder: self, subdirectory: moved.subdirectory, name: moved.name.resized(to: size))
         }
         throw MaildirError("rename into place", current.path, errno: EAGAIN)
+    }
+
+    /// rename(2), failing with EEXIST rather than replacing a file of the new name: the only one there could be
+    /// is a twin of ours a crash left, which `recover` settles by its digest (found in review). Where a file
+    /// system cannot tell (EINVAL), plain rename(2).
+    private static func renameWithoutReplacing(_ from: String, _ to: String) -> Int32 {
+        let renamed = pitchfilter_rename_noreplace(from, to)
+        return renamed != 0 && errno == EINVAL ? rename(from, to) : renamed
     }
 
     /// The file `identity` names among the entries whose unique part is `unique`, if it is still there.
@@ -265,7 +275,8 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// A message taken out of its folder into tmp/, on its way to quarantine. While it is there no mail client
     /// sees it, so none can move or delete it while its copy is made: the copy is never the message's second, nor
     /// one the user deleted. (Removing the original after the copy, a crash in between and a client filing the
-    /// original meanwhile left the message twice, the copy learned as a release: found in review.)
+    /// original meanwhile left the message twice, the copy learned as a release: found in review.) A claim a
+    /// crash leaves is settled at the service's next scan; Dovecot removes files left in tmp/ for 36 hours.
     public struct Claim: Sendable {
         public let path: String
         /// Where the message came from, and goes back to if the move is given up.

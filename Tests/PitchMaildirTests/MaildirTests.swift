@@ -206,6 +206,22 @@ import Testing
         #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
     }
 
+    /// Found in review: the rename after the exchange replaced whatever had the new name; the only file there can
+    /// be is a twin a crash left, which is kept for `recover` to settle by its digest.
+    @Test func theRenameAfterTheExchangeNeverReplacesAFile() throws {
+        let original = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test,S=42"))
+        let tagged = Array("X-Pitch-Status: ham\r\n".utf8) + Self.message
+        let twin = try maildir.inbox.deliver([tagged[...]], into: .new, name: original.name.resized(to: tagged.count))
+        #expect(throws: MaildirError.self) {
+            try maildir.inbox.replace(original, with: [tagged[...], Array("\r\n".utf8)[...]],
+                                      name: original.name.resized(to: tagged.count))
+        }
+        #expect(try maildir.inbox.entries(in: .new).map(\.name).sorted { $0.fileName < $1.fileName }
+            == [original.name, twin.name].sorted { $0.fileName < $1.fileName })
+        #expect(try FileBytes.read(twin.path, limit: 1 << 20) == tagged)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+    }
+
     /// Found in review: ENOENT from the exchange was always taken for the original's absence, and the message
     /// forgotten while still there. When it is tmp/'s copy that went, the error names that.
     @Test func aVanishedCopyIsNotTakenForAVanishedOriginal() throws {

@@ -6,4 +6,8 @@
 /// (ENOENT when either is gone; EINVAL where the file system cannot exchange).
 int pitchfilter_rename_exchange(const char *first, const char *second);
 
+/// renameat2(2) with RENAME_NOREPLACE: rename(2) that fails with EEXIST instead of replacing a file of the new
+/// name (EINVAL where the file system cannot tell).
+int pitchfilter_rename_noreplace(const char *from, const char *to);
+
 #endif
