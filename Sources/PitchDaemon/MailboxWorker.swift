@@ -97,10 +97,10 @@ final class MailboxWorker {
         }
         do {
             try removeAbandonedTemporaries()
-            try settleInterruptedMoves()
         } catch {
-            failed("cannot settle interrupted quarantine moves", error)
+            failed("cannot tidy the folders' tmp/", error)
         }
+        settleInterruptedMoves()
         guard try !store.isInventoried(mailbox: maildir.root) else {
             isPrepared = true
             return
@@ -149,35 +149,35 @@ final class MailboxWorker {
         }
     }
 
-    /// Quarantine moves that were interrupted after the original was claimed (`MaildirFolder.claim`). With the
-    /// copy in place, only the claim's removal and the journal's last step are missing; without, the original
-    /// goes back and is classified again. (Moves interrupted before the claim are finished when the scan meets
-    /// the original in the INBOX.) Run at every full scan: a database lock at the last step left the record
+    /// Quarantine moves that were interrupted after the message left the INBOX (`MaildirFolder.move`): only the
+    /// journal's last step is missing. (Moves interrupted earlier are done again when the scan meets the message
+    /// in the INBOX, tagged or not.) Run at every full scan: a database lock at that last step left the record
     /// "moving", refusing release and delete, until a restart (found by an audit). If the user moved the copy on
     /// meanwhile, the record is settled as deleted and the message, wherever it is, is classified again like any
-    /// other.
-    func settleInterruptedMoves() throws {
-        let moving = try store.quarantineEntries(.states([.moving])).filter { $0.mailbox == maildir.root }
+    /// other. One record that cannot be settled does not keep the others waiting.
+    func settleInterruptedMoves() {
+        let moving: [QuarantineEntry]
+        do {
+            moving = try store.quarantineEntries(.states([.moving])).filter { $0.mailbox == maildir.root }
+        } catch {
+            return failed("cannot read the quarantine's records", error)
+        }
         for var entry in moving {
-            let copied = try quarantine.entry(unique: entry.name) != nil
-            if let claim = maildir.inbox.claim(unique: entry.name) {
-                guard copied else {
-                    try maildir.inbox.giveBack(claim)
-                    logger.notice("put back a message whose quarantine move was interrupted",
-                                  metadata: ["file": "\(claim.original.name)"])
-                    continue
-                }
-                try maildir.inbox.drop(claim)
-            } else if try maildir.inbox.entry(unique: entry.name) != nil {
-                continue
+            do {
+                guard try maildir.inbox.entry(unique: entry.name) == nil else { continue }
+                // With the copy gone too, this is no move that happened: a mail client took the message before it
+                // left the INBOX, and a crash came before the record said so (found in review). Held, a copy of
+                // it the client has would be taken for a release. The copy is looked for where the record says
+                // it went, whatever the quarantine folder is called now.
+                let folder = maildir.folder(entry.folder)
+                let copied = folder.exists ? try folder.entry(unique: entry.name) != nil : false
+                entry.state = copied ? .held : .deleted
+                let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done)
+                try store.apply([.quarantine(entry), Self.forgetMoved(original)])
+                forgetRecord(original)
+            } catch {
+                failed("cannot settle the interrupted quarantine move of \(entry.name)", error)
             }
-            // With the copy gone too, this is no move that happened: a mail client took the original before it
-            // was claimed, and a crash came before the record said so (found in review). Held, a copy of it the
-            // client has would be taken for a release.
-            entry.state = copied ? .held : .deleted
-            let original = FileRecord(folder: maildir.inbox.path, name: entry.name, state: .done)
-            try store.apply([.quarantine(entry), Self.forgetMoved(original)])
-            forgetRecord(original)
         }
     }
 
@@ -190,10 +190,10 @@ final class MailboxWorker {
             // Also while running: a `quarantine release` killed mid-write leaves its copy in tmp/ (found by an
             // audit: until the service's next start).
             try removeAbandonedTemporaries()
-            try settleInterruptedMoves()
         } catch {
-            failed("cannot settle interrupted quarantine moves", error)
+            failed("cannot tidy the folders' tmp/", error)
         }
+        settleInterruptedMoves()
         let folders: [MaildirFolder]
         do {
             folders = try maildir.allFolders()
@@ -392,8 +392,9 @@ final class MailboxWorker {
             case .ignored: try finish(entry, verdict: nil, digest: nil)
             case .other: try handleOther(entry)
             }
-        } catch let error as MaildirError where error.isMissing {
-            // Moved or deleted by a client between the listing and now; its new place gets its own event.
+        } catch let error as MaildirError where error.isMissing && error.path == entry.path {
+            // Moved or deleted by a client between the listing and now; its new place gets its own event. (Only
+            // the file's own absence: a missing tmp/ is a failure to log and retry, found in review.)
         } catch {
             failed("cannot handle \(entry.path), left where it is", error)
         }
@@ -442,7 +443,18 @@ final class MailboxWorker {
         let verdict = classification.verdict
         let seconds = Monotonic.seconds() - started
         let edit = engine.edit(message, for: classification, reasons: reasons)
-        let action = action(for: verdict)
+        var action = action(for: verdict)
+        if action == .quarantine {
+            try quarantine.create()
+            if try quarantine.entry(unique: entry.name.unique) != nil {
+                // Another message has this name in the quarantine folder (the user's: a copy of this one would
+                // have been finished by `recover`), and is never replaced. Retried, the move failed for ever
+                // (found in review); tagged, the pitch is marked where it is.
+                logger.warning("the quarantine folder holds another message of this name: tagged in place instead",
+                               metadata: ["file": "\(entry.name)", "folder": "\(quarantine.name)"])
+                action = .tag
+            }
+        }
         whileClassified(entry)
         let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
         let size = pieces.reduce(0) { $0 + $1.count }
@@ -480,10 +492,10 @@ final class MailboxWorker {
                                   verdict: verdict.rawValue, digest: digest)
             try store.apply([.quarantine(quarantined), .file(file, at: now), .file(copy, at: now)])
             setRecord(copy)
-            try quarantine.create()
-            guard let claim = try entry.folder.claim(entry) else {
+            guard try entry.folder.move(entry, replacedWith: pieces, to: quarantine) != nil else {
                 // A mail client moved or deleted the original while it was classified (Dovecot moves new/ to cur/
-                // as soon as a client has the folder open): it has the message, and nothing is quarantined.
+                // as soon as a client has the folder open), or is moving it now: it has the message, and nothing
+                // is quarantined.
                 try store.apply([.quarantine(quarantined.settled(as: .deleted, at: Self.now())),
                                  Self.forgetMoved(file), Self.forgetMoved(copy)])
                 forgetRecord(file)
@@ -492,18 +504,6 @@ final class MailboxWorker {
                             metadata: ["file": "\(entry.name)", "id": "\(quarantined.id)"])
                 return
             }
-            try duringQuarantineMove(.claimed)
-            do {
-                try quarantine.deliver(pieces, into: entry.subdirectory, name: entry.name.resized(to: size))
-            } catch {
-                // Whatever failed, the message goes back untouched and is tried again. The name may be taken in
-                // the quarantine folder: by the user's own file (a copy of ours with this digest would have been
-                // finished by `recover`), which is never replaced.
-                try entry.folder.giveBack(claim)
-                throw error
-            }
-            try duringQuarantineMove(.copied)
-            try entry.folder.drop(claim)
             quarantined.state = .held
             try store.apply([.quarantine(quarantined), Self.forgetMoved(file)])
             forgetRecord(file)
@@ -565,9 +565,13 @@ final class MailboxWorker {
         let twins = try MaildirFolder.Subdirectory.allCases.flatMap { try entry.folder.entries(in: $0) }
             .filter { $0.name.unique == entry.name.unique }
         if twins.count > 1 {
+            // A name whose S= is not the file's size loses to one whose is, whatever their ages: a replacement
+            // left under the original's name beside its twin kept the wrong S= for good (found in review).
             let dated = twins.compactMap { twin -> (MaildirFolder.Entry, Int64, [UInt8])? in
                 guard let bytes = try? FileBytes.read(twin.path, limit: policy.maxMessageBytes) else { return nil }
-                return (twin, Self.modificationTime(twin.path), engine.digest(of: Message(bytes: bytes)))
+                let sizeIsRight = twin.name.fields.first { $0.key == "S" }.map { Int($0.value) == bytes.count } ?? true
+                return (twin, (sizeIsRight ? 1 << 62 : 0) + Self.modificationTime(twin.path),
+                        engine.digest(of: Message(bytes: bytes)))
             }
             guard dated.count == twins.count, dated.allSatisfy({ $0.2 == digest }) else { return false }
             for (older, _, _) in dated.sorted(by: { $0.1 < $1.1 }).dropLast() { try entry.folder.remove(older) }
@@ -652,12 +656,6 @@ final class MailboxWorker {
     /// Runs after a message is classified, before its file is changed: for tests, to act as a mail client would
     /// in that moment.
     var whileClassified: (MaildirFolder.Entry) -> Void = { _ in }
-    /// Runs at each step of a quarantine move: for tests, to stop it there as a crash would.
-    var duringQuarantineMove: (QuarantineMoveStep) throws -> Void = { _ in }
-
-    enum QuarantineMoveStep {
-        case claimed, copied
-    }
 
     /// True while `entry` is within its grace (the next scan, two seconds away, looks again).
     private func waitsForExpunge(_ entry: MaildirFolder.Entry) -> Bool {

@@ -179,7 +179,7 @@ public struct QuarantineDesk {
         return (record, entry!)
     }
 
-    /// A message the service is still moving (its original still in the INBOX) is not to be released or
+    /// A message the service is still moving (still in the INBOX, tagged or not) is not to be released or
     /// deleted: a release took the original for an earlier release's copy, removed the quarantined copy, and the
     /// service then removed the original.
     private func held(_ id: String, allowMissingFile: Bool,

@@ -81,8 +81,8 @@ enum Ownership {
     /// The same for the directory at `path`, which we just made. The owner of `directory` could have put
     /// something else under the name since (found in review: a hard link to any file, which lchown would have
     /// given them), so what is given away is what opens as a directory, not through a link (a hard link is never
-    /// one, and a symbolic link does not open), and is still ours and empty: another directory of theirs renamed
-    /// onto the name is neither (found in review).
+    /// one, and a symbolic link does not open), is still ours, and has no subdirectories: another directory of
+    /// theirs renamed onto the name is not ours (found in review).
     static func give(_ path: String, likeThe directory: String) throws(MaildirError) {
         guard geteuid() == 0 else { return }
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -90,7 +90,7 @@ enum Ownership {
         defer { close(descriptor) }
         var made = stat()
         guard fstat(descriptor, &made) == 0, made.st_uid == geteuid(), made.st_nlink <= 2 else {  // 1 on btrfs
-            throw MaildirError("give away the directory just made", path, errno: EEXIST)
+            throw MaildirError("give away the directory just made", path, errno: EPERM)
         }
         try give(descriptor, at: path, likeThe: directory)
     }

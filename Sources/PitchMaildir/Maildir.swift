@@ -272,61 +272,92 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A message taken out of its folder into tmp/, on its way to quarantine. While it is there no mail client
-    /// sees it, so none can move or delete it while its copy is made: the copy is never the message's second, nor
-    /// one the user deleted. (Removing the original after the copy, a crash in between and a client filing the
-    /// original meanwhile left the message twice, the copy learned as a release: found in review.) A claim a
-    /// crash leaves is settled at the service's next scan; Dovecot removes files left in tmp/ for 36 hours.
-    public struct Claim: Sendable {
-        public let path: String
-        /// Where the message came from, and goes back to if the move is given up.
-        public let original: Entry
+    /// Moves `entry` into `folder` (of the same file system) with its content replaced by `pieces`, under its name
+    /// with the new size: the quarantine's move of a tagged pitch. One file makes the whole journey, so a crash at
+    /// any point leaves the message once: the replacement is written in this folder's tmp/, exchanged with the
+    /// original (renameat2, RENAME_EXCHANGE; the original lands in tmp/ and is removed), then renamed into
+    /// `folder`. (A copy into `folder` and the original's removal after it left the message twice when a crash
+    /// came between and a client filed the original meanwhile; taking the original out of sight first left its
+    /// only copy in tmp/: both found in review.)
+    ///
+    /// Returns nil when a mail client has the message: it moved or deleted it before the exchange or before the
+    /// rename, or is moving it right now. A client moving a file (Dovecot's MOVE) links it into its new folder,
+    /// then removes the old name; a second link to either file says so, and the move is left to the client.
+    /// Nothing of ours is then left in `folder`. Renamed by a client meanwhile (Dovecot moving new/ to cur/),
+    /// the replacement is found by its inode and moved from there.
+    public func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>],
+                     to folder: MaildirFolder) throws(MaildirError) -> Entry? {
+        try move(entry, replacedWith: pieces, to: folder, exchange: { pitchfilter_rename_exchange($0, $1) })
     }
 
-    /// Claims `entry`; nil when a mail client moved or deleted it first.
-    public func claim(_ entry: Entry) throws(MaildirError) -> Claim? {
-        try requireOwnTemporaryDirectory()
-        let claim = Claim(path: claimPath(unique: entry.name.unique, from: entry.subdirectory), original: entry)
-        if rename(entry.path, claim.path) != 0 {
-            let error = MaildirError("claim", entry.path)
-            if error.isMissing { return nil }
-            throw error
+    /// `move` with `exchange` standing for renameat2's RENAME_EXCHANGE, as for `replace`.
+    func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>], to folder: MaildirFolder,
+              exchange: (String, String) -> Int32) throws(MaildirError) -> Entry? {
+        let size = pieces.reduce(0) { $0 + $1.count }
+        let (temporary, identity) = try writeTemporary(pieces, name: entry.name)
+        // Before the exchange, our replacement; after it, the original, by then in the way.
+        defer { unlink(temporary) }
+        guard exchange(temporary, entry.path) == 0 else {
+            let error = MaildirError("exchange with the original", entry.path)
+            guard error.isMissing else {
+                return try copyAndRemove(entry, from: temporary, identity: identity, to: folder, size: size)
+            }
+            // As in `replace`: the original's absence, or tmp/'s file's.
+            var original = stat()
+            if lstat(entry.path, &original) != 0 && errno == ENOENT { return nil }
+            throw MaildirError("exchange", temporary, errno: ENOENT)
         }
-        try Directory.sync(path + "/tmp")
+        var current = entry
+        for _ in 0..<3 {
+            if Self.linkCount(temporary) > 1 || Self.linkCount(current.path) > 1 { return nil }
+            let target = Entry(folder: folder, subdirectory: current.subdirectory, name: current.name.resized(to: size))
+            if Self.renameWithoutReplacing(current.path, target.path) == 0 {
+                try Directory.sync(folder.path + "/" + target.subdirectory.rawValue)
+                try Directory.sync(path + "/" + current.subdirectory.rawValue)
+                // Linked by a client between the look and the rename: the client's is the message.
+                if Self.linkCount(target.path) > 1 {
+                    try folder.remove(target)
+                    return nil
+                }
+                return target
+            }
+            let error = MaildirError("move into", target.path)
+            guard error.isMissing, let moved = try file(identity, unique: entry.name.unique) else {
+                // Gone from this folder: deleted, or moved elsewhere, by a client. Any other error leaves the
+                // replacement in the original's place: the message once, tagged, and tried again.
+                if error.isMissing { return nil }
+                throw error
+            }
+            // Still where it was: the quarantine folder's subdirectory is what is missing.
+            if moved.path == current.path { throw error }
+            current = moved
+        }
+        throw MaildirError("move", current.path, errno: EAGAIN)
+    }
+
+    /// `move` where the file system cannot exchange: the replacement is linked into `folder`, then the original
+    /// removed; if a client took the original meanwhile, the replacement goes again. A crash between the two
+    /// leaves both, which the service's recovery settles by digest.
+    private func copyAndRemove(_ entry: Entry, from temporary: String, identity: FileIdentity,
+                               to folder: MaildirFolder, size: Int) throws(MaildirError) -> Entry? {
+        let target = Entry(folder: folder, subdirectory: entry.subdirectory, name: entry.name.resized(to: size))
+        if link(temporary, target.path) != 0 { throw MaildirError("link into place", target.path) }
+        try Directory.sync(folder.path + "/" + target.subdirectory.rawValue)
+        if unlink(entry.path) != 0 {
+            let error = MaildirError("remove", entry.path)
+            guard error.isMissing else { throw error }
+            var placed = stat()
+            if lstat(target.path, &placed) == 0, FileIdentity(placed) == identity { try folder.remove(target) }
+            return nil
+        }
         try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-        return claim
+        return target
     }
 
-    /// The claim a stopped process left on the message `unique`, if any. Its original name is not kept (a name
-    /// may be as long as NAME_MAX allows), so it would go back without flags or sizes, which Dovecot recomputes.
-    public func claim(unique: String) -> Claim? {
-        for subdirectory in Subdirectory.allCases {
-            let path = claimPath(unique: unique, from: subdirectory)
-            var info = stat()
-            guard lstat(path, &info) == 0 else { continue }
-            let name = subdirectory == .new ? MaildirName(unique) : MaildirName(unique).withInfo("2,")
-            return Claim(path: path, original: Entry(folder: self, subdirectory: subdirectory, name: name))
-        }
-        return nil
-    }
-
-    /// Removes a claimed message whose copy is in place.
-    public func drop(_ claim: Claim) throws(MaildirError) {
-        if unlink(claim.path) != 0 && errno != ENOENT { throw MaildirError("remove", claim.path) }
-        try Directory.sync(path + "/tmp")
-    }
-
-    /// Puts a claimed message back where it was: linked, so never over another file.
-    public func giveBack(_ claim: Claim) throws(MaildirError) {
-        if link(claim.path, claim.original.path) != 0 { throw MaildirError("put back", claim.original.path) }
-        try Directory.sync(path + "/" + claim.original.subdirectory.rawValue)
-        try drop(claim)
-    }
-
-    /// Not ending in `temporarySuffix`: `removeAbandonedTemporaries` must never take a claimed message for a
-    /// partial copy.
-    private func claimPath(unique: String, from subdirectory: Subdirectory) -> String {
-        path + "/tmp/" + Self.temporaryStem(of: unique) + "." + subdirectory.rawValue + ".pitchfilter-claim"
+    /// How many names the file has; 0 when it is gone.
+    private static func linkCount(_ path: String) -> Int {
+        var info = stat()
+        return lstat(path, &info) == 0 ? Int(info.st_nlink) : 0
     }
 
     /// Removes a message file; one already gone is not an error.
@@ -362,7 +393,7 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// Removes what earlier pitchfilter processes left in tmp/ when they were killed mid-write: files named by
     /// `writeTemporary` whose process is gone. They are never the only copy of a message: a copy is linked into
     /// place before its original is removed, and a replacement exchanged with its original before the original,
-    /// then in tmp/, is. (Claimed messages are named apart.) Returns how many were removed.
+    /// then in tmp/, is. Returns how many were removed.
     @discardableResult
     public func removeAbandonedTemporaries() throws(MaildirError) -> Int {
         let directory = path + "/tmp"
@@ -389,8 +420,7 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         return head + "-" + String(hash, radix: 16)
     }
 
-    /// A link in tmp/'s place would have a copy written, or a message claimed, wherever it points
-    /// (`Directory.names(in:)`).
+    /// A link in tmp/'s place would have a copy written wherever it points (`Directory.names(in:)`).
     private func requireOwnTemporaryDirectory() throws(MaildirError) {
         try requireOwnDirectory()
         guard Directory.isOwnDirectory(path + "/tmp") else {

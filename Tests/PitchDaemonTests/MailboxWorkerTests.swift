@@ -554,6 +554,25 @@ import Testing
         #expect(try files(maildir.inbox) == tagged)
     }
 
+    /// Found in review: of two tagged twins, the newer was kept even under the original's name, whose S= is not
+    /// its size; Dovecot trusts S=. The one whose name is right is kept.
+    @Test func ofTwoTaggedTwinsTheOneWhoseSizeIsRightIsKept() throws {
+        let name = "1.M1P1Q1.test,S=\(Self.ham.count)"
+        try deliver(Self.ham, name)
+        try worker { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        let tagged = try files(maildir.inbox)
+        let bytes = try #require(tagged.values.first)
+        // The same tagged copy also under the original's name, newer, as a replacement left there would be.
+        try deliver(bytes, name)
+        let old = timespec(tv_sec: 1_000_000, tv_nsec: 0)
+        _ = utimensat(AT_FDCWD, maildir.inbox.path + "/new/" + tagged.keys.first!.dropFirst(4), [old, old], 0)
+        let record = try #require(try store.fileRecords(in: maildir.inbox.path)["1.M1P1Q1.test"])
+        try store.apply([.file(FileRecord(folder: record.folder, name: record.name, state: .pending,
+                                          verdict: record.verdict, digest: record.digest), at: 0)])
+        try worker { $0.onHam = .tag }.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox) == tagged)
+    }
+
     /// The service forgets a released or deleted message's record 90 days after its quarantine.
     @Test func settledRecordsAreForgottenAfterNinetyDays() throws {
         let now: Int64 = 1_800_000_000
@@ -664,41 +683,69 @@ import Testing
         #expect(copies == 1)
     }
 
-    struct Stopped: Error {}
-
     /// Found in review: a crash between the quarantined copy and the original's removal, and a client filing the
-    /// original meanwhile, left the message twice and learned the copy as a release. The original is claimed
-    /// first, out of any client's sight: stopped at any step, the next scan leaves the message quarantined once.
-    @Test(arguments: [MailboxWorker.QuarantineMoveStep.claimed, .copied])
-    func aQuarantineMoveStoppedAtAnyStepEndsWithTheMessageQuarantinedOnce(step: MailboxWorker.QuarantineMoveStep)
-        throws {
+    /// original meanwhile, left the message twice and learned the copy as a release. One file makes the move now:
+    /// stopped after it was exchanged with the original (`exchanged`, tagged in the INBOX) or after it was renamed
+    /// into quarantine (`moved`), the original left in tmp/ by the dead process, and a client acting meanwhile or
+    /// not, the message ends once, and nothing is learned.
+    @Test(arguments: [("exchanged", "none"), ("exchanged", "read"), ("moved", "none"), ("moved", "file")])
+    func aQuarantineMoveStoppedAtAnyStepLeavesTheMessageOnce(step: String, client: String) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
-        let stopped = try worker()
-        stopped.duringQuarantineMove = { if $0 == step { throw Stopped() } }
-        stopped.scanAll(shouldStop: { false })
-        #expect(try files(maildir.inbox).isEmpty, "no client sees the original while it is claimed")
-        #expect(try store.quarantineEntries(.states([.moving])).count == 1)
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let copy = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        var held = try #require(try store.quarantineEntries(.states([.held])).first)
+        // The state a kill -9 leaves: the record still moving, the original's pending, the original in tmp/ under
+        // a dead process's name.
+        held.state = .moving
+        try store.apply([.quarantine(held), .file(FileRecord(folder: maildir.inbox.path, name: "1.M1P1Q1.test",
+                                                              state: .pending, verdict: "pitch", digest: held.digest),
+                                                   at: 1)])
+        var dead: pid_t = 4_000_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        #expect(FileManager.default.createFile(atPath: maildir.inbox.path + "/tmp/1.M1P1Q1.test.P\(dead).pitchfilter",
+                                               contents: Data(Self.pitch)))
+        if step == "exchanged" {
+            let where_ = client == "read" ? "/cur/1.M1P1Q1.test:2," : "/new/1.M1P1Q1.test"
+            #expect(rename(copy.path, maildir.inbox.path + where_) == 0)
+        } else if client == "file" {
+            let archive = maildir.folder(".Archive")
+            try archive.create()
+            #expect(rename(copy.path, archive.path + "/cur/1.M1P1Q1.test:2,S") == 0)
+        }
         let restarted = try worker()
         restarted.scanAll(shouldStop: { false })
         restarted.scanAll(shouldStop: { false })
         #expect(try files(maildir.inbox).isEmpty)
-        let quarantined = try files(maildir.folder(".Pitches"))
-        #expect(quarantined.count == 1, "\(quarantined.keys.sorted())")
-        expectTagged(quarantined.values.first, verdict: "pitch", original: Self.pitch)
-        #expect(try store.quarantineEntries(.states(Set(QuarantineState.allCases))).map(\.state) == [.held])
-        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0), "nothing learned")
         #expect(try FileManager.default.contentsOfDirectory(atPath: maildir.inbox.path + "/tmp").isEmpty)
+        let quarantined = try files(pitches)
+        let records = try store.quarantineEntries(.states(Set(QuarantineState.allCases)))
+        if client == "file" {
+            #expect(quarantined.isEmpty)
+            #expect(try files(maildir.folder(".Archive")).count == 1)
+            #expect(records.map(\.state) == [.deleted])
+        } else {
+            #expect(quarantined.count == 1, "\(quarantined.keys.sorted())")
+            expectTagged(quarantined.values.first, verdict: "pitch", original: Self.pitch)
+            #expect(records.filter { $0.state != .deleted }.map(\.state) == [.held])
+        }
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0), "nothing learned")
     }
 
-    /// A file of another message under the name in the quarantine folder is never replaced, and the message
-    /// stays where it was.
+    /// A file of another message under the name in the quarantine folder is never replaced; the pitch is tagged
+    /// where it is (found in review: retried, the move spun for ever).
     @Test func aNameTakenInTheQuarantineLeavesTheMessageWhereItWas() throws {
         let pitches = maildir.folder(".Pitches")
         try pitches.create()
         try deliver(Self.ham, "1.M1P1Q1.test", into: pitches)
         try deliver(Self.pitch, "1.M1P1Q1.test")
-        try worker().scanAll(shouldStop: { false })
-        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.needsRetry, "tagged at once, not retried for ever")
+        let inbox = try files(maildir.inbox)
+        #expect(inbox.count == 1)
+        expectTagged(inbox["new/1.M1P1Q1.test,S=\(inbox.values.first?.count ?? 0)"] ?? inbox["new/1.M1P1Q1.test"],
+                     verdict: "pitch", original: Self.pitch)
         #expect(try files(pitches) == ["new/1.M1P1Q1.test": Self.ham])
     }
 

@@ -235,22 +235,58 @@ import Testing
         #expect(try maildir.inbox.entries(in: .new).map(\.name) == [original.name])
     }
 
-    /// A message claimed on its way to quarantine is out of a client's sight, goes back under its name, and is
-    /// found again by a later process (without its flags: the name is not kept).
-    @Test func aClaimedMessageGoesBackOrIsFoundAgain() throws {
-        let original = try maildir.inbox.deliver([Self.message[...]], into: .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
-        let claim = try #require(try maildir.inbox.claim(original))
-        #expect(try maildir.inbox.entries(in: .cur).isEmpty)
-        #expect(try maildir.inbox.removeAbandonedTemporaries() == 0)
-        #expect(try maildir.inbox.claim(original) == nil, "a second claim finds nothing")
-        try maildir.inbox.giveBack(claim)
-        #expect(try maildir.inbox.entries(in: .cur).map(\.name) == [original.name])
-        _ = try maildir.inbox.claim(original)
-        let found = try #require(maildir.inbox.claim(unique: "1.M1P1Q1.test"))
-        try maildir.inbox.giveBack(found)
-        #expect(try maildir.inbox.entries(in: .cur).map(\.name.fileName) == ["1.M1P1Q1.test:2,"])
-        #expect(try FileBytes.read(maildir.inbox.path + "/cur/1.M1P1Q1.test:2,", limit: 1 << 20) == Self.message)
-        #expect(try Directory.names(in: maildir.inbox.path + "/tmp").isEmpty)
+    /// What a mail client may do around the quarantine's move, and what is left: the message exactly once, in
+    /// quarantine tagged, or where the client put it; nothing in tmp/.
+    @Test(arguments: ["none", "gone-before", "renamed-after-exchange", "deleted-after-exchange",
+                      "dovecot-move", "no-exchange", "no-exchange-gone"])
+    func aMoveIntoQuarantineLeavesTheMessageOnce(client: String) throws {
+        let inbox = maildir.inbox
+        let pitches = maildir.folder(".Pitches")
+        try pitches.create()
+        let archive = maildir.folder(".Archive")
+        try archive.create()
+        let original = try inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test,S=42"))
+        let tagged = Array("X-Pitch-Status: pitch\r\n".utf8) + Self.message
+        let cur = inbox.path + "/cur/1.M1P1Q1.test,S=42:2,S"
+        let moved = try inbox.move(original, replacedWith: [tagged[...]], to: pitches, exchange: { temporary, path in
+            switch client {
+            case "gone-before":
+                #expect(unlink(path) == 0)
+                return pitchfilter_rename_exchange(temporary, path)
+            case "renamed-after-exchange", "deleted-after-exchange":
+                let exchanged = pitchfilter_rename_exchange(temporary, path)
+                #expect((client == "deleted-after-exchange" ? unlink(path) : rename(path, cur)) == 0)
+                return exchanged
+            case "dovecot-move":  // its first half: a link in the new folder; the second, removing the old name, below
+                #expect(link(path, archive.path + "/cur/2.M1P1Q1.client:2,S") == 0)
+                return pitchfilter_rename_exchange(temporary, path)
+            case "no-exchange", "no-exchange-gone":
+                if client == "no-exchange-gone" { #expect(unlink(path) == 0) }
+                errno = EINVAL
+                return -1
+            default:
+                return pitchfilter_rename_exchange(temporary, path)
+            }
+        })
+        if client == "dovecot-move" { #expect(unlink(original.path) == 0) }
+        var everything: [String: [UInt8]] = [:]
+        for folder in [inbox, pitches, archive] {
+            for subdirectory in MaildirFolder.Subdirectory.allCases {
+                for entry in try folder.entries(in: subdirectory) {
+                    everything[folder.name + "/" + subdirectory.rawValue + "/" + entry.name.fileName]
+                        = try FileBytes.read(entry.path, limit: 1 << 20)
+                }
+            }
+        }
+        let expected: [String: [UInt8]] = switch client {
+        case "none", "no-exchange": [".Pitches/new/1.M1P1Q1.test,S=\(tagged.count)": tagged]
+        case "renamed-after-exchange": [".Pitches/cur/1.M1P1Q1.test,S=\(tagged.count):2,S": tagged]
+        case "dovecot-move": [".Archive/cur/2.M1P1Q1.client:2,S": Self.message]
+        default: [:]
+        }
+        #expect(everything == expected)
+        #expect((moved != nil) == (client == "none" || client == "renamed-after-exchange" || client == "no-exchange"))
+        #expect(try inbox.staleTemporaries(olderThan: -1).isEmpty)
     }
 
     @Test func subfoldersAreMaildirPlusPlus() throws {
