@@ -150,11 +150,12 @@ final class MailboxWorker {
     }
 
     /// Quarantine moves that were interrupted after the message left the INBOX (`MaildirFolder.move`): only the
-    /// journal's last step is missing. (Moves interrupted earlier are done again when the scan meets the message
-    /// in the INBOX, tagged or not.) Run at every full scan: a database lock at that last step left the record
-    /// "moving", refusing release and delete, until a restart (found by an audit). If the user moved the copy on
-    /// meanwhile, the record is settled as deleted and the message, wherever it is, is classified again like any
-    /// other. One record that cannot be settled does not keep the others waiting.
+    /// journal's last step is missing. (A message still in the INBOX, tagged or not, is classified again when the
+    /// scan meets it: moved again, or its record settled if it is no longer to be quarantined.) Run at every full
+    /// scan: a database lock at that last step left the record "moving", refusing release and delete, until a
+    /// restart (found by an audit). If the user moved the copy on meanwhile, or a client took the message before
+    /// it left the INBOX, the record is settled as deleted and nothing is learned. One record that cannot be
+    /// settled does not keep the others waiting.
     func settleInterruptedMoves() {
         let moving: [QuarantineEntry]
         do {
@@ -185,6 +186,7 @@ final class MailboxWorker {
     /// messages: a shutdown waits for at most the message in hand.
     func scanAll(shouldStop: () -> Bool) {
         needsRetry = false
+        failedSinceLastScan = []
         guard prepareIfNeeded() else { return }
         do {
             // Also while running: a `quarantine release` killed mid-write leaves its copy in tmp/ (found by an
@@ -376,8 +378,15 @@ final class MailboxWorker {
               // The watch was made on a directory of the folder's own; a link put in its place since is not followed.
               (try? folder.requireOwnDirectory()) != nil,
               MaildirFolder.isOwnDirectory(folder.path + "/" + subdirectory.rawValue) else { return }
-        handle(MaildirFolder.Entry(folder: folder, subdirectory: subdirectory, name: MaildirName(name)))
+        let entry = MaildirFolder.Entry(folder: folder, subdirectory: subdirectory, name: MaildirName(name))
+        // A change that failed made events of its own (an exchange, and the exchange back): handled, they tried
+        // it again at once, for ever. The retry is the scan's, two seconds on (found in review).
+        guard !failedSinceLastScan.contains(entry.folder.path + "/" + entry.name.unique) else { return }
+        handle(entry)
     }
+
+    /// Files (folder path and unique name) whose change failed since the last full scan.
+    private var failedSinceLastScan: Set<String> = []
 
     // MARK: - One file
 
@@ -396,6 +405,7 @@ final class MailboxWorker {
             // Moved or deleted by a client between the listing and now; its new place gets its own event. (Only
             // the file's own absence: a missing tmp/ is a failure to log and retry, found in review.)
         } catch {
+            failedSinceLastScan.insert(entry.folder.path + "/" + entry.name.unique)
             failed("cannot handle \(entry.path), left where it is", error)
         }
     }
@@ -464,7 +474,7 @@ final class MailboxWorker {
 
         switch action {
         case .leave:
-            try store.apply([.file(with(file) { $0.state = .done }, at: now)])
+            try store.apply([.file(with(file) { $0.state = .done }, at: now)] + abandonedMoves(of: entry))
             setRecord(with(file) { $0.state = .done })
         case .tag:
             try store.apply([.file(file, at: now)])
@@ -476,7 +486,7 @@ final class MailboxWorker {
                             metadata: ["file": "\(entry.name)"])
                 return
             }
-            try store.apply([.file(with(file) { $0.state = .done }, at: Self.now())])
+            try store.apply([.file(with(file) { $0.state = .done }, at: Self.now())] + abandonedMoves(of: entry))
             setRecord(with(file) { $0.state = .done })
         case .quarantine:
             let held = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
@@ -521,6 +531,15 @@ final class MailboxWorker {
             "score": "\(Engine.formatScore(classification.score))", "action": "\(action)"])
     }
 
+    /// A quarantine move a crash interrupted, of a message now classified otherwise (a score that moved, a
+    /// changed `on_pitch`): settled as deleted, since it never happened. It stayed "moving" for good, refusing
+    /// `quarantine delete` (found in review).
+    private func abandonedMoves(of entry: MaildirFolder.Entry) throws -> [JournalChange] {
+        try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
+            .filter { $0.state == .moving }
+            .map { .quarantine($0.settled(as: .deleted, at: Self.now())) }
+    }
+
     private enum Action: String {
         case quarantine, tag, leave
     }
@@ -542,9 +561,13 @@ final class MailboxWorker {
     /// was finished here; false when it never happened and the message is to be classified again.
     private func recover(_ entry: MaildirFolder.Entry, record: FileRecord, digest: [UInt8]) throws -> Bool {
         guard record.digest == nil || record.digest == digest else { return false }
-        // Moving to quarantine as versions before claims did (copy, then remove the original): if the copy is
-        // there, only the original's removal is missing.
-        if let copy = try quarantine.entry(unique: entry.name.unique),
+        // Moving to quarantine with a copy, then the original's removal (to a folder on another file system, or
+        // by versions before `MaildirFolder.move`): if the copy is there, only the removal is missing. The copy is
+        // looked for where the record says it went; a folder that is gone has none.
+        let moves = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
+            .filter { $0.state == .moving }
+        let folders = moves.map { maildir.folder($0.folder) }.filter(\.exists)
+        if let copy = try folders.lazy.compactMap({ try $0.entry(unique: entry.name.unique) }).first,
            let copied = try FileBytes.read(copy.path, limit: policy.maxMessageBytes),
            engine.digest(of: Message(bytes: copied)) == digest {
             try entry.folder.remove(entry)

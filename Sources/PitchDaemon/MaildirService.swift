@@ -145,6 +145,8 @@ private struct WatchLoop {
 
     var stopping: Bool { control.stopping }
 
+    static let retrySeconds = 2.0
+
     mutating func run() throws {
         guard let store = openStore() else { return }
         startWorkers(store: store)
@@ -157,11 +159,15 @@ private struct WatchLoop {
 
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
         var nextTidy = tidy(store, retryAt: nextScan)
+        var lastScan = Monotonic.seconds()
         while !stopping {
             let retrying = workers.values.contains { $0.needsRetry }
             let untilScan = max(0, nextScan - Monotonic.seconds())
-            // A failed change is retried within two seconds: a lock or a full disk is usually brief.
-            let wait = retrying ? min(untilScan, 2) : untilScan
+            // A failed change is retried within two seconds: a lock or a full disk is usually brief. Two seconds
+            // after the last scan, not at every wake-up: the events a failed attempt makes itself woke the loop at
+            // once, and a change that kept failing was tried in a hot loop (found in review).
+            let untilRetry = max(0, lastScan + Self.retrySeconds - Monotonic.seconds())
+            let wait = retrying ? min(untilScan, untilRetry) : untilScan
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
             wakeup.drain()
             if stopping { break }
@@ -176,9 +182,10 @@ private struct WatchLoop {
                 handle(event, store: store)
             }
             let now = Monotonic.seconds()
-            if rescanAll || now >= nextScan || retrying {
+            if rescanAll || now >= nextScan || (retrying && now >= lastScan + Self.retrySeconds) {
                 scanAll()
-                nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
+                lastScan = Monotonic.seconds()
+                nextScan = lastScan + Double(configuration.scanInterval)
             }
             if now >= nextTidy { nextTidy = tidy(store, retryAt: nextScan) }
             store.checkpointIfLarge()

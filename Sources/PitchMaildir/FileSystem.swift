@@ -34,6 +34,12 @@ enum Directory {
         return names
     }
 
+    /// Whether a rename can take a file from `first` to `second`.
+    static func sameFileSystem(_ first: String, _ second: String) -> Bool {
+        var one = stat(), other = stat()
+        return stat(first, &one) == 0 && stat(second, &other) == 0 && one.st_dev == other.st_dev
+    }
+
     static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR

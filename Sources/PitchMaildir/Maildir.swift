@@ -272,19 +272,21 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Moves `entry` into `folder` (of the same file system) with its content replaced by `pieces`, under its name
-    /// with the new size: the quarantine's move of a tagged pitch. One file makes the whole journey, so a crash at
-    /// any point leaves the message once: the replacement is written in this folder's tmp/, exchanged with the
-    /// original (renameat2, RENAME_EXCHANGE; the original lands in tmp/ and is removed), then renamed into
-    /// `folder`. (A copy into `folder` and the original's removal after it left the message twice when a crash
-    /// came between and a client filed the original meanwhile; taking the original out of sight first left its
-    /// only copy in tmp/: both found in review.)
+    /// Moves `entry` into `folder` with its content replaced by `pieces`, under its name with the new size: the
+    /// quarantine's move of a tagged pitch. One file makes the whole journey, so a crash at any point leaves the
+    /// message once: the replacement is written in this folder's tmp/, exchanged with the original (renameat2,
+    /// RENAME_EXCHANGE; the original lands in tmp/ and is removed), then renamed into `folder`. (A copy into
+    /// `folder` and the original's removal after it left the message twice when a crash came between and a
+    /// client filed the original meanwhile; taking the original out of sight first left its only copy in tmp/:
+    /// both found in review.) Where the file system cannot exchange, the replacement is renamed over the original
+    /// instead; only a quarantine folder on another file system gets a copy and a removal.
     ///
-    /// Returns nil when a mail client has the message: it moved or deleted it before the exchange or before the
-    /// rename, or is moving it right now. A client moving a file (Dovecot's MOVE) links it into its new folder,
-    /// then removes the old name; a second link to either file says so, and the move is left to the client.
-    /// Nothing of ours is then left in `folder`. Renamed by a client meanwhile (Dovecot moving new/ to cur/),
-    /// the replacement is found by its inode and moved from there.
+    /// Returns nil when a mail client has the message: it deleted or moved it before the exchange or before the
+    /// rename, or linked it elsewhere meanwhile. That is the first half of a client's move (Dovecot links into the
+    /// new folder, then removes the old name) or a copy; the original then goes back under its name for the
+    /// client to finish with. Renamed by a client meanwhile (Dovecot moving new/ to cur/), the replacement is
+    /// found by its inode and moved from there. If the rename into `folder` fails, the original goes back too,
+    /// with its own size in its name, and the error is thrown.
     public func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>],
                      to folder: MaildirFolder) throws(MaildirError) -> Entry? {
         try move(entry, replacedWith: pieces, to: folder, exchange: { pitchfilter_rename_exchange($0, $1) })
@@ -294,22 +296,44 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>], to folder: MaildirFolder,
               exchange: (String, String) -> Int32) throws(MaildirError) -> Entry? {
         let size = pieces.reduce(0) { $0 + $1.count }
+        var original = stat()
+        guard lstat(entry.path, &original) == 0 else {
+            let error = MaildirError("find the original of", entry.path)
+            if error.isMissing { return nil }
+            throw error
+        }
+        // A link already there (a delivery to several mailboxes linked into each, a backup) is not a client's.
+        let linksBefore = Int(original.st_nlink)
+        if !Directory.sameFileSystem(path + "/tmp", folder.path) {
+            return try copyAndRemove(entry, as: pieces, size: size, to: folder)
+        }
         let (temporary, identity) = try writeTemporary(pieces, name: entry.name)
         // Before the exchange, our replacement; after it, the original, by then in the way.
         defer { unlink(temporary) }
-        guard exchange(temporary, entry.path) == 0 else {
+        var exchanged = true
+        if exchange(temporary, entry.path) != 0 {
             let error = MaildirError("exchange with the original", entry.path)
-            guard error.isMissing else {
-                return try copyAndRemove(entry, from: temporary, identity: identity, to: folder, size: size)
+            if error.isMissing {
+                // As in `replace`: the original's absence, or tmp/'s file's.
+                if lstat(entry.path, &original) != 0 && errno == ENOENT { return nil }
+                throw MaildirError("exchange", temporary, errno: ENOENT)
             }
-            // As in `replace`: the original's absence, or tmp/'s file's.
-            var original = stat()
+            // Any other error changed nothing. A client acting between this look and the rename keeps its copy
+            // beside ours: microseconds, as in `replace`'s way without the exchange.
             if lstat(entry.path, &original) != 0 && errno == ENOENT { return nil }
-            throw MaildirError("exchange", temporary, errno: ENOENT)
+            if rename(temporary, entry.path) != 0 { throw MaildirError("rename into place", entry.path) }
+            exchanged = false
+        }
+        // The replacement is in the original's place; the original, exchanged, at `temporary`.
+        func putTheOriginalBack(at path: String) {
+            if exchanged { _ = exchange(temporary, path) }
+        }
+        if (exchanged && Self.linkCount(temporary) > linksBefore) || Self.linkCount(entry.path) > 1 {
+            putTheOriginalBack(at: entry.path)
+            return nil
         }
         var current = entry
         for _ in 0..<3 {
-            if Self.linkCount(temporary) > 1 || Self.linkCount(current.path) > 1 { return nil }
             let target = Entry(folder: folder, subdirectory: current.subdirectory, name: current.name.resized(to: size))
             if Self.renameWithoutReplacing(current.path, target.path) == 0 {
                 try Directory.sync(folder.path + "/" + target.subdirectory.rawValue)
@@ -322,36 +346,38 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
                 return target
             }
             let error = MaildirError("move into", target.path)
-            guard error.isMissing, let moved = try file(identity, unique: entry.name.unique) else {
-                // Gone from this folder: deleted, or moved elsewhere, by a client. Any other error leaves the
-                // replacement in the original's place: the message once, tagged, and tried again.
-                if error.isMissing { return nil }
-                throw error
+            if error.isMissing {
+                // Gone from this folder: deleted, or moved elsewhere, by a client.
+                guard let moved = try file(identity, unique: entry.name.unique) else { return nil }
+                if moved.path != current.path {
+                    current = moved
+                    continue
+                }
             }
-            // Still where it was: the quarantine folder's subdirectory is what is missing.
-            if moved.path == current.path { throw error }
-            current = moved
+            // The quarantine folder cannot take it (gone, not writable, full): retried with the events of these
+            // exchanges, the move was a hot loop, and meanwhile the replacement sat under the original's size
+            // (found in review).
+            putTheOriginalBack(at: current.path)
+            throw error
         }
+        putTheOriginalBack(at: current.path)
         throw MaildirError("move", current.path, errno: EAGAIN)
     }
 
-    /// `move` where the file system cannot exchange: the replacement is linked into `folder`, then the original
-    /// removed; if a client took the original meanwhile, the replacement goes again. A crash between the two
-    /// leaves both, which the service's recovery settles by digest.
-    private func copyAndRemove(_ entry: Entry, from temporary: String, identity: FileIdentity,
-                               to folder: MaildirFolder, size: Int) throws(MaildirError) -> Entry? {
-        let target = Entry(folder: folder, subdirectory: entry.subdirectory, name: entry.name.resized(to: size))
-        if link(temporary, target.path) != 0 { throw MaildirError("link into place", target.path) }
-        try Directory.sync(folder.path + "/" + target.subdirectory.rawValue)
+    /// `move` to a quarantine folder on another file system, where no rename reaches: a copy there, then the
+    /// original's removal (the way before `move`; a crash between leaves both, which the service settles by
+    /// digest unless a client moved the copy meanwhile). If a client took the original first, the copy goes.
+    private func copyAndRemove(_ entry: Entry, as pieces: [ArraySlice<UInt8>], size: Int,
+                               to folder: MaildirFolder) throws(MaildirError) -> Entry? {
+        let copy = try folder.deliver(pieces, into: entry.subdirectory, name: entry.name.resized(to: size))
         if unlink(entry.path) != 0 {
             let error = MaildirError("remove", entry.path)
             guard error.isMissing else { throw error }
-            var placed = stat()
-            if lstat(target.path, &placed) == 0, FileIdentity(placed) == identity { try folder.remove(target) }
+            try folder.remove(copy)
             return nil
         }
         try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-        return target
+        return copy
     }
 
     /// How many names the file has; 0 when it is gone.
@@ -392,8 +418,8 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
 
     /// Removes what earlier pitchfilter processes left in tmp/ when they were killed mid-write: files named by
     /// `writeTemporary` whose process is gone. They are never the only copy of a message: a copy is linked into
-    /// place before its original is removed, and a replacement exchanged with its original before the original,
-    /// then in tmp/, is. Returns how many were removed.
+    /// place before its original is removed, and a replacement exchanged with its original (or renamed over it)
+    /// before the original, then in tmp/, is. Returns how many were removed.
     @discardableResult
     public func removeAbandonedTemporaries() throws(MaildirError) -> Int {
         let directory = path + "/tmp"
@@ -423,6 +449,9 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// A link in tmp/'s place would have a copy written wherever it points (`Directory.names(in:)`).
     private func requireOwnTemporaryDirectory() throws(MaildirError) {
         try requireOwnDirectory()
+        // Some tools drop empty directories (git, some restores): a missing tmp/ left pitches where they were,
+        // retried for ever (found in review).
+        if !Directory.isDirectory(path + "/tmp") { try Directory.make(path + "/tmp") }
         guard Directory.isOwnDirectory(path + "/tmp") else {
             throw MaildirError("write into", path + "/tmp", errno: Directory.isDirectory(path + "/tmp") ? ELOOP : ENOENT)
         }
@@ -434,7 +463,14 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         // `removeAbandonedTemporaries` can tell whose it was.
         try requireOwnTemporaryDirectory()
         let temporary = path + "/tmp/" + Self.temporaryStem(of: name.unique) + ".P\(getpid())" + Self.temporarySuffix
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == EEXIST {
+            // Ours by name, but no write of this process is under way (each writes one file at a time): left by a
+            // killed process that had the same pid, as a container's service has at every start. It blocked
+            // every retry for good (found in review); it is never a message's only copy.
+            unlink(temporary)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        }
         if fd < 0 { throw MaildirError("create", temporary) }
         var written = stat()
         do throws(MaildirError) {

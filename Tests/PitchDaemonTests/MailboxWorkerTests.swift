@@ -732,6 +732,39 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0), "nothing learned")
     }
 
+    /// Found in review: a move that kept failing made events of its own (the exchange, and the exchange back),
+    /// which had it tried again at once, for ever. Until the next scan, events for it are left alone.
+    @Test func aMoveThatFailsIsNotTriedAgainByItsOwnEvents() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        let pitches = maildir.folder(".Pitches")
+        var attempts = 0
+        worker.whileClassified = { _ in
+            attempts += 1
+            _ = rmdir(pitches.path + "/new")  // the folder cannot take it
+        }
+        worker.scanAll(shouldStop: { false })
+        #expect(attempts == 1)
+        #expect(worker.needsRetry)
+        for _ in 0..<3 { worker.arrived(in: maildir.inbox, .new, name: "1.M1P1Q1.test") }
+        #expect(attempts == 1, "not tried again by events")
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        worker.whileClassified = { _ in attempts += 1 }
+        worker.scanAll(shouldStop: { false })
+        #expect(attempts == 2, "tried again by the scan")
+        #expect(try files(maildir.inbox).isEmpty)
+        #expect(try files(pitches).count == 1)
+    }
+
+    /// Found in review: a move a crash interrupted, of a message then classified otherwise, stayed "moving" for
+    /// good, and `quarantine delete` refused it.
+    @Test func anInterruptedMoveOfAMessageNoLongerQuarantinedIsSettled() throws {
+        let entry = try interruptedQuarantine(withCopy: false)
+        try worker { $0.onPitch = .leave }.scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.id(entry.id)).first?.state == .deleted)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+    }
+
     /// A file of another message under the name in the quarantine folder is never replaced; the pitch is tagged
     /// where it is (found in review: retried, the move spun for ever).
     @Test func aNameTakenInTheQuarantineLeavesTheMessageWhereItWas() throws {

@@ -238,7 +238,8 @@ import Testing
     /// What a mail client may do around the quarantine's move, and what is left: the message exactly once, in
     /// quarantine tagged, or where the client put it; nothing in tmp/.
     @Test(arguments: ["none", "gone-before", "renamed-after-exchange", "deleted-after-exchange",
-                      "dovecot-move", "no-exchange", "no-exchange-gone"])
+                      "dovecot-move", "dovecot-move-after-exchange", "linked-before", "no-exchange",
+                      "no-exchange-gone", "left-by-the-same-pid"])
     func aMoveIntoQuarantineLeavesTheMessageOnce(client: String) throws {
         let inbox = maildir.inbox
         let pitches = maildir.folder(".Pitches")
@@ -248,8 +249,19 @@ import Testing
         let original = try inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test,S=42"))
         let tagged = Array("X-Pitch-Status: pitch\r\n".utf8) + Self.message
         let cur = inbox.path + "/cur/1.M1P1Q1.test,S=42:2,S"
+        // Another mailbox's name for the same delivery (an LDA links one file into each recipient's): not a client.
+        let elsewhere = root + "/other-mailbox-1.M1P1Q1.test"
+        if client == "linked-before" { #expect(link(original.path, elsewhere) == 0) }
+        // What a killed process with our pid left (a container's service has the same pid at every start).
+        if client == "left-by-the-same-pid" {
+            #expect(FileManager.default.createFile(
+                atPath: inbox.path + "/tmp/1.M1P1Q1.test.P\(getpid()).pitchfilter", contents: Data(Self.message)))
+        }
+        var exchanges = 0
         let moved = try inbox.move(original, replacedWith: [tagged[...]], to: pitches, exchange: { temporary, path in
-            switch client {
+            exchanges += 1
+            // The client acts once; an exchange back is only an exchange.
+            switch exchanges == 1 ? client : "none" {
             case "gone-before":
                 #expect(unlink(path) == 0)
                 return pitchfilter_rename_exchange(temporary, path)
@@ -260,6 +272,10 @@ import Testing
             case "dovecot-move":  // its first half: a link in the new folder; the second, removing the old name, below
                 #expect(link(path, archive.path + "/cur/2.M1P1Q1.client:2,S") == 0)
                 return pitchfilter_rename_exchange(temporary, path)
+            case "dovecot-move-after-exchange":  // the same, of the replacement
+                let exchanged = pitchfilter_rename_exchange(temporary, path)
+                #expect(link(path, archive.path + "/cur/2.M1P1Q1.client:2,S") == 0)
+                return exchanged
             case "no-exchange", "no-exchange-gone":
                 if client == "no-exchange-gone" { #expect(unlink(path) == 0) }
                 errno = EINVAL
@@ -268,7 +284,7 @@ import Testing
                 return pitchfilter_rename_exchange(temporary, path)
             }
         })
-        if client == "dovecot-move" { #expect(unlink(original.path) == 0) }
+        if client.hasPrefix("dovecot-move") { #expect(unlink(original.path) == 0) }
         var everything: [String: [UInt8]] = [:]
         for folder in [inbox, pitches, archive] {
             for subdirectory in MaildirFolder.Subdirectory.allCases {
@@ -279,14 +295,32 @@ import Testing
             }
         }
         let expected: [String: [UInt8]] = switch client {
-        case "none", "no-exchange": [".Pitches/new/1.M1P1Q1.test,S=\(tagged.count)": tagged]
+        case "none", "no-exchange", "linked-before", "left-by-the-same-pid":
+            [".Pitches/new/1.M1P1Q1.test,S=\(tagged.count)": tagged]
         case "renamed-after-exchange": [".Pitches/cur/1.M1P1Q1.test,S=\(tagged.count):2,S": tagged]
         case "dovecot-move": [".Archive/cur/2.M1P1Q1.client:2,S": Self.message]
+        case "dovecot-move-after-exchange": [".Archive/cur/2.M1P1Q1.client:2,S": tagged]
         default: [:]
         }
         #expect(everything == expected)
-        #expect((moved != nil) == (client == "none" || client == "renamed-after-exchange" || client == "no-exchange"))
+        #expect((moved != nil) == (expected.keys.first?.hasPrefix(".Pitches") == true))
         #expect(try inbox.staleTemporaries(olderThan: -1).isEmpty)
+        if client == "linked-before" { #expect(try FileBytes.read(elsewhere, limit: 1 << 20) == Self.message) }
+    }
+
+    /// Found in review: a quarantine folder that cannot take the message (gone, not writable, full) left the
+    /// replacement in the INBOX under the original's size, and the move was tried again at once, for ever. The
+    /// original goes back under its name, and the error says why.
+    @Test func aMoveTheQuarantineCannotTakePutsTheOriginalBack() throws {
+        let pitches = maildir.folder(".Pitches")
+        try pitches.create()
+        #expect(rmdir(pitches.path + "/new") == 0)
+        let original = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test,S=42"))
+        let tagged = Array("X-Pitch-Status: pitch\r\n".utf8) + Self.message
+        #expect(throws: MaildirError.self) { try maildir.inbox.move(original, replacedWith: [tagged[...]], to: pitches) }
+        #expect(try maildir.inbox.entries(in: .new).map(\.name) == [original.name])
+        #expect(try FileBytes.read(original.path, limit: 1 << 20) == Self.message)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
     }
 
     @Test func subfoldersAreMaildirPlusPlus() throws {
