@@ -186,7 +186,7 @@ final class MailboxWorker {
     /// messages: a shutdown waits for at most the message in hand.
     func scanAll(shouldStop: () -> Bool) {
         needsRetry = false
-        failedSinceLastScan = []
+        leftForTheNextScan = []
         guard prepareIfNeeded() else { return }
         do {
             // Also while running: a `quarantine release` killed mid-write leaves its copy in tmp/ (found by an
@@ -381,12 +381,19 @@ final class MailboxWorker {
         let entry = MaildirFolder.Entry(folder: folder, subdirectory: subdirectory, name: MaildirName(name))
         // A change that failed made events of its own (an exchange, and the exchange back): handled, they tried
         // it again at once, for ever. The retry is the scan's, two seconds on (found in review).
-        guard !failedSinceLastScan.contains(entry.folder.path + "/" + entry.name.unique) else { return }
+        guard !leftForTheNextScan.contains(entry.folder.path + "/" + entry.name.unique) else { return }
         handle(entry)
     }
 
-    /// Files (folder path and unique name) whose change failed since the last full scan.
-    private var failedSinceLastScan: Set<String> = []
+    /// Files (folder path and unique name) whose change failed, or was left to a mail client, since the last full
+    /// scan.
+    private var leftForTheNextScan: Set<String> = []
+
+    /// Leaves `entry` to the next scan, two seconds on, whatever events come for it meanwhile.
+    private func leaveForTheNextScan(_ entry: MaildirFolder.Entry) {
+        leftForTheNextScan.insert(entry.folder.path + "/" + entry.name.unique)
+        needsRetry = true
+    }
 
     // MARK: - One file
 
@@ -405,7 +412,7 @@ final class MailboxWorker {
             // Moved or deleted by a client between the listing and now; its new place gets its own event. (Only
             // the file's own absence: a missing tmp/ is a failure to log and retry, found in review.)
         } catch {
-            failedSinceLastScan.insert(entry.folder.path + "/" + entry.name.unique)
+            leaveForTheNextScan(entry)
             failed("cannot handle \(entry.path), left where it is", error)
         }
     }
@@ -510,6 +517,9 @@ final class MailboxWorker {
                                  Self.forgetMoved(file), Self.forgetMoved(copy)])
                 forgetRecord(file)
                 forgetRecord(copy)
+                // The events of the exchange back had the message moved at once, ahead of the client's removal of
+                // the old name, and it ended twice (found in review). By the next scan the client is done.
+                leaveForTheNextScan(entry)
                 logger.info("moved or deleted by a mail client while it was classified: not quarantined",
                             metadata: ["file": "\(entry.name)", "id": "\(quarantined.id)"])
                 return
