@@ -438,6 +438,9 @@ final class MailboxWorker {
             needsRetry = true
             return
         }
+        // How many names the file has as it is read: one a mail client adds while it is classified is the first
+        // half of a move (or a copy), which `MaildirFolder.move` leaves to the client.
+        let linksWhenRead = MaildirFolder.linkCount(entry.path)
         guard let message = try read(entry) else { return }
         let digest = engine.digest(of: message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }
@@ -448,10 +451,11 @@ final class MailboxWorker {
         guard entry.subdirectory == .new || !entry.name.flags.contains("S") || record?.state == .pending else {
             return try finish(entry, verdict: nil, digest: digest)
         }
-        try classifyAndAct(entry, message: message, digest: digest)
+        try classifyAndAct(entry, message: message, digest: digest, linksWhenRead: linksWhenRead)
     }
 
-    private func classifyAndAct(_ entry: MaildirFolder.Entry, message: Message, digest: [UInt8]) throws {
+    private func classifyAndAct(_ entry: MaildirFolder.Entry, message: Message, digest: [UInt8],
+                                linksWhenRead: Int) throws {
         let started = Monotonic.seconds()
         let (tokens, assessment) = try store.withSnapshot {
             try engine.tokensAndAssessment(of: message, explaining: reasons)
@@ -509,7 +513,8 @@ final class MailboxWorker {
                                   verdict: verdict.rawValue, digest: digest)
             try store.apply([.quarantine(quarantined), .file(file, at: now), .file(copy, at: now)])
             setRecord(copy)
-            guard try entry.folder.move(entry, replacedWith: pieces, to: quarantine) != nil else {
+            guard try entry.folder.move(entry, replacedWith: pieces, to: quarantine, linksWhenRead: linksWhenRead) != nil
+            else {
                 // A mail client moved or deleted the original while it was classified (Dovecot moves new/ to cur/
                 // as soon as a client has the folder open), or is moving it now: it has the message, and nothing
                 // is quarantined.

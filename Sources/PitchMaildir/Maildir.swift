@@ -287,14 +287,18 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// client to finish with. Renamed by a client meanwhile (Dovecot moving new/ to cur/), the replacement is
     /// found by its inode and moved from there. If the rename into `folder` fails, the original goes back too,
     /// with its own size in its name, and the error is thrown.
-    public func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>],
-                     to folder: MaildirFolder) throws(MaildirError) -> Entry? {
-        try move(entry, replacedWith: pieces, to: folder, exchange: { pitchfilter_rename_exchange($0, $1) })
+    ///
+    /// `linksWhenRead`: the original's link count when it was read (`linkCount`), so that a link a client made
+    /// while it was classified counts as the client's.
+    public func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>], to folder: MaildirFolder,
+                     linksWhenRead: Int? = nil) throws(MaildirError) -> Entry? {
+        try move(entry, replacedWith: pieces, to: folder, linksWhenRead: linksWhenRead,
+                 exchange: { pitchfilter_rename_exchange($0, $1) })
     }
 
     /// `move` with `exchange` standing for renameat2's RENAME_EXCHANGE, as for `replace`.
     func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>], to folder: MaildirFolder,
-              exchange: (String, String) -> Int32) throws(MaildirError) -> Entry? {
+              linksWhenRead: Int? = nil, exchange: (String, String) -> Int32) throws(MaildirError) -> Entry? {
         let size = pieces.reduce(0) { $0 + $1.count }
         var original = stat()
         guard lstat(entry.path, &original) == 0 else {
@@ -303,7 +307,7 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
             throw error
         }
         // A link already there (a delivery to several mailboxes linked into each, a backup) is not a client's.
-        let linksBefore = Int(original.st_nlink)
+        let linksBefore = min(Int(original.st_nlink), linksWhenRead ?? Int.max)
         if !Directory.sameFileSystem(path + "/tmp", folder.path) {
             return try copyAndRemove(entry, as: pieces, size: size, to: folder)
         }
@@ -381,7 +385,7 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// How many names the file has; 0 when it is gone.
-    private static func linkCount(_ path: String) -> Int {
+    public static func linkCount(_ path: String) -> Int {
         var info = stat()
         return lstat(path, &info) == 0 ? Int(info.st_nlink) : 0
     }

@@ -756,6 +756,30 @@ import Testing
         #expect(try files(pitches).count == 1)
     }
 
+    /// Found in review: a client moving the message as Dovecot does (a link in the new folder, then the old name
+    /// removed) while it was classified got it back twice: the events of the move given back had the service
+    /// move it again before the client's removal. Those events are left for the next scan.
+    @Test func aClientsMoveInProgressIsLeftToTheClient() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        let archive = maildir.folder(".Archive")
+        try archive.create()
+        var attempts = 0
+        worker.whileClassified = { entry in
+            attempts += 1
+            if attempts == 1 { #expect(link(entry.path, archive.path + "/cur/2.M1P1Q1.client:2,S") == 0) }
+        }
+        worker.scanAll(shouldStop: { false })
+        for _ in 0..<3 { worker.arrived(in: maildir.inbox, .new, name: "1.M1P1Q1.test") }
+        #expect(attempts == 1)
+        #expect(unlink(maildir.inbox.path + "/new/1.M1P1Q1.test") == 0, "the client's second half")
+        worker.scanAll(shouldStop: { false })
+        #expect(try files(maildir.inbox).isEmpty)
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try files(archive) == ["cur/2.M1P1Q1.client:2,S": Self.pitch])
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+    }
+
     /// Found in review: a move a crash interrupted, of a message then classified otherwise, stayed "moving" for
     /// good, and `quarantine delete` refused it.
     @Test func anInterruptedMoveOfAMessageNoLongerQuarantinedIsSettled() throws {
