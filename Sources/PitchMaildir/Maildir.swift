@@ -308,8 +308,9 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         }
         // A link already there (a delivery to several mailboxes linked into each, a backup) is not a client's.
         let linksBefore = min(Int(original.st_nlink), linksWhenRead ?? Int.max)
+        try requireOwnTemporaryDirectory()
         if !Directory.sameFileSystem(path + "/tmp", folder.path) {
-            return try copyAndRemove(entry, as: pieces, size: size, to: folder)
+            return try copyAndRemove(entry, as: pieces, size: size, to: folder, linksBefore: linksBefore)
         }
         let (temporary, identity) = try writeTemporary(pieces, name: entry.name)
         // Before the exchange, our replacement; after it, the original, by then in the way.
@@ -325,6 +326,7 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
             // Any other error changed nothing. A client acting between this look and the rename keeps its copy
             // beside ours: microseconds, as in `replace`'s way without the exchange.
             if lstat(entry.path, &original) != 0 && errno == ENOENT { return nil }
+            if Int(original.st_nlink) > linksBefore { return nil }  // a client's link: see below
             if rename(temporary, entry.path) != 0 { throw MaildirError("rename into place", entry.path) }
             exchanged = false
         }
@@ -350,6 +352,13 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
                 return target
             }
             let error = MaildirError("move into", target.path)
+            if error.errno == EXDEV {
+                // Another mount of the same file system (a bind mount, a container's volume): no rename reaches.
+                // It was stuck for good (found in review).
+                putTheOriginalBack(at: current.path)
+                guard exchanged else { throw error }
+                return try copyAndRemove(current, as: pieces, size: size, to: folder, linksBefore: linksBefore)
+            }
             if error.isMissing {
                 // Gone from this folder: deleted, or moved elsewhere, by a client.
                 guard let moved = try file(identity, unique: entry.name.unique) else { return nil }
@@ -368,12 +377,16 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         throw MaildirError("move", current.path, errno: EAGAIN)
     }
 
-    /// `move` to a quarantine folder on another file system, where no rename reaches: a copy there, then the
+    /// `move` to a quarantine folder on another file system or mount, where no rename reaches: a copy there, then the
     /// original's removal (the way before `move`; a crash between leaves both, which the service settles by
     /// digest unless a client moved the copy meanwhile). If a client took the original first, the copy goes.
-    private func copyAndRemove(_ entry: Entry, as pieces: [ArraySlice<UInt8>], size: Int,
-                               to folder: MaildirFolder) throws(MaildirError) -> Entry? {
+    private func copyAndRemove(_ entry: Entry, as pieces: [ArraySlice<UInt8>], size: Int, to folder: MaildirFolder,
+                               linksBefore: Int) throws(MaildirError) -> Entry? {
         let copy = try folder.deliver(pieces, into: entry.subdirectory, name: entry.name.resized(to: size))
+        // Held open, the original still tells after its removal whether it has another name: a client's link made
+        // meanwhile (the first half of its move), up to the removal itself. The client then has the message.
+        let original = open(entry.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        defer { if original >= 0 { close(original) } }
         if unlink(entry.path) != 0 {
             let error = MaildirError("remove", entry.path)
             guard error.isMissing else { throw error }
@@ -381,6 +394,11 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
             return nil
         }
         try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        var left = stat()
+        if original >= 0, fstat(original, &left) == 0, Int(left.st_nlink) > linksBefore - 1 {
+            try folder.remove(copy)
+            return nil
+        }
         return copy
     }
 

@@ -239,7 +239,7 @@ import Testing
     /// quarantine tagged, or where the client put it; nothing in tmp/.
     @Test(arguments: ["none", "gone-before", "renamed-after-exchange", "deleted-after-exchange",
                       "dovecot-move", "dovecot-move-after-exchange", "linked-before", "no-exchange",
-                      "no-exchange-gone", "left-by-the-same-pid"])
+                      "no-exchange-gone", "no-exchange-dovecot-move", "left-by-the-same-pid"])
     func aMoveIntoQuarantineLeavesTheMessageOnce(client: String) throws {
         let inbox = maildir.inbox
         let pitches = maildir.folder(".Pitches")
@@ -276,15 +276,18 @@ import Testing
                 let exchanged = pitchfilter_rename_exchange(temporary, path)
                 #expect(link(path, archive.path + "/cur/2.M1P1Q1.client:2,S") == 0)
                 return exchanged
-            case "no-exchange", "no-exchange-gone":
+            case "no-exchange", "no-exchange-gone", "no-exchange-dovecot-move":
                 if client == "no-exchange-gone" { #expect(unlink(path) == 0) }
+                if client == "no-exchange-dovecot-move" {
+                    #expect(link(path, archive.path + "/cur/2.M1P1Q1.client:2,S") == 0)
+                }
                 errno = EINVAL
                 return -1
             default:
                 return pitchfilter_rename_exchange(temporary, path)
             }
         })
-        if client.hasPrefix("dovecot-move") { #expect(unlink(original.path) == 0) }
+        if client.contains("dovecot-move") { #expect(unlink(original.path) == 0) }
         var everything: [String: [UInt8]] = [:]
         for folder in [inbox, pitches, archive] {
             for subdirectory in MaildirFolder.Subdirectory.allCases {
@@ -298,7 +301,7 @@ import Testing
         case "none", "no-exchange", "linked-before", "left-by-the-same-pid":
             [".Pitches/new/1.M1P1Q1.test,S=\(tagged.count)": tagged]
         case "renamed-after-exchange": [".Pitches/cur/1.M1P1Q1.test,S=\(tagged.count):2,S": tagged]
-        case "dovecot-move": [".Archive/cur/2.M1P1Q1.client:2,S": Self.message]
+        case "dovecot-move", "no-exchange-dovecot-move": [".Archive/cur/2.M1P1Q1.client:2,S": Self.message]
         case "dovecot-move-after-exchange": [".Archive/cur/2.M1P1Q1.client:2,S": tagged]
         default: [:]
         }
