@@ -381,7 +381,7 @@ final class MailboxWorker {
         let entry = MaildirFolder.Entry(folder: folder, subdirectory: subdirectory, name: MaildirName(name))
         // A change that failed made events of its own (an exchange, and the exchange back): handled, they tried
         // it again at once, for ever. The retry is the scan's, two seconds on (found in review).
-        guard !leftForTheNextScan.contains(entry.folder.path + "/" + entry.name.unique) else { return }
+        guard !leftForTheNextScan.contains(Self.scanKey(of: entry)) else { return }
         handle(entry)
     }
 
@@ -391,8 +391,13 @@ final class MailboxWorker {
 
     /// Leaves `entry` to the next scan, two seconds on, whatever events come for it meanwhile.
     private func leaveForTheNextScan(_ entry: MaildirFolder.Entry) {
-        leftForTheNextScan.insert(entry.folder.path + "/" + entry.name.unique)
+        leftForTheNextScan.insert(Self.scanKey(of: entry))
         needsRetry = true
+    }
+
+    /// A file's key in `leftForTheNextScan`: its folder and unique name, which a client's rename keeps.
+    private static func scanKey(of entry: MaildirFolder.Entry) -> String {
+        entry.folder.path + "/" + entry.name.unique
     }
 
     // MARK: - One file
@@ -500,8 +505,7 @@ final class MailboxWorker {
             try store.apply([.file(with(file) { $0.state = .done }, at: Self.now())] + abandonedMoves(of: entry))
             setRecord(with(file) { $0.state = .done })
         case .quarantine:
-            let held = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
-                .first { $0.state == .moving }
+            let held = try movesUnderWay(of: entry).first
             var quarantined = QuarantineEntry(
                 id: held?.id ?? Self.newIdentifier(), mailbox: maildir.root, folder: policy.quarantineFolder,
                 name: entry.name.unique, digest: digest, messageID: Self.messageID(of: message),
@@ -549,10 +553,15 @@ final class MailboxWorker {
     /// A quarantine move a crash interrupted, of a message now classified otherwise (a score that moved, a
     /// changed `on_pitch`): settled as deleted, since it never happened. It stayed "moving" for good, refusing
     /// `quarantine delete` (found in review).
+    /// Only a message whose record a crash left pending can have one, so other mail costs no query.
     private func abandonedMoves(of entry: MaildirFolder.Entry) throws -> [JournalChange] {
-        try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
-            .filter { $0.state == .moving }
-            .map { .quarantine($0.settled(as: .deleted, at: Self.now())) }
+        guard record(of: entry)?.state == .pending else { return [] }
+        return try movesUnderWay(of: entry).map { .quarantine($0.settled(as: .deleted, at: Self.now())) }
+    }
+
+    /// The records of quarantine moves of `entry`'s message that have not finished ("moving").
+    private func movesUnderWay(of entry: MaildirFolder.Entry) throws -> [QuarantineEntry] {
+        try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique)).filter { $0.state == .moving }
     }
 
     private enum Action: String {
@@ -579,16 +588,14 @@ final class MailboxWorker {
         // Moving to quarantine with a copy, then the original's removal (to a folder on another file system, or
         // by versions before `MaildirFolder.move`): if the copy is there, only the removal is missing. The copy is
         // looked for where the record says it went; a folder that is gone has none.
-        let moves = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
-            .filter { $0.state == .moving }
+        let moves = try movesUnderWay(of: entry)
         let folders = moves.map { maildir.folder($0.folder) }.filter(\.exists)
         if let copy = try folders.lazy.compactMap({ try $0.entry(unique: entry.name.unique) }).first,
            let copied = try FileBytes.read(copy.path, limit: policy.maxMessageBytes),
            engine.digest(of: Message(bytes: copied)) == digest {
             try entry.folder.remove(entry)
             var changes: [JournalChange] = [Self.forgetMoved(record)]
-            for var held in try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
-            where held.state == .moving {
+            for var held in moves {
                 held.state = .held
                 changes.append(.quarantine(held))
             }
