@@ -260,15 +260,26 @@ extension MailSource {
     public static let batchCount = 256
 
     /// The messages at `paths` in groups of at most `count` messages and about `bytes` bytes, in order: what one
-    /// round of `Parallel.map` works on, holding a bounded amount of mail in memory.
+    /// round of `Parallel.map` works on, holding a bounded amount of mail in memory. An unreadable path ends the
+    /// batch before it, so `unreadable` and `body` together see the paths in the order given: a program reading
+    /// `classify --json` gets a failed path's line between its neighbours' lines.
     public static func forEachBatch(
         at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
         _ body: ([MailItem]) throws -> Void
     ) rethrows {
         var batch: [MailItem] = []
         var batchBytes = 0
+        // Failures met since the batch's last message, reported once the messages before them have gone.
+        var failures: [MailSourceError] = []
         for path in paths {
-            try forEach(at: path, unreadable: unreadable) { item in
+            try forEach(at: path, unreadable: { failures.append($0) }) { item in
+                if !failures.isEmpty {
+                    if !batch.isEmpty { try body(batch) }
+                    batch.removeAll(keepingCapacity: true)
+                    batchBytes = 0
+                    failures.forEach(unreadable)
+                    failures.removeAll()
+                }
                 batch.append(item)
                 batchBytes += item.bytes.count
                 if batch.count >= count || batchBytes >= bytes {
@@ -279,6 +290,7 @@ extension MailSource {
             }
         }
         if !batch.isEmpty { try body(batch) }
+        failures.forEach(unreadable)
     }
 
     /// A whole file (a configuration file, say), read as `PieceReader` reads messages: only a regular file, and
@@ -408,8 +420,8 @@ public enum Mbox {
 
 extension MailSource {
     /// `forEachBatch` with the reading done one batch ahead, on a thread of its own: while `body` works on a batch
-    /// on every core, the next one is already being read. Unreadable paths are reported on the caller's thread,
-    /// just before the batch that follows them. At most two batches are in memory besides the one in `body`.
+    /// on every core, the next one is already being read. Unreadable paths are reported on the caller's thread, in
+    /// their place between the batches (`forEachBatch` ends a batch at each). At most two batches are in memory besides the one in `body`.
     public static func forEachBatchReadingAhead(
         at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
         _ body: ([MailItem]) throws -> Void

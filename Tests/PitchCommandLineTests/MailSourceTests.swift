@@ -15,11 +15,15 @@ import Testing
     }
 
     /// Every message once, in order, in the same batches as forEachBatch; the missing path is reported on the
-    /// caller's thread before the batch that follows it.
-    @Test func batchesArriveInOrderAndErrorsBeforeTheBatchAfterThem() throws {
+    /// caller's thread in its place: after the messages read before it, before those after it.
+    @Test func batchesArriveInOrderAndErrorsInTheirPlace() throws {
         let paths = [directory.path, directory.path + "/missing", directory.path + "/m03"]
         var expected: [[String]] = []
-        MailSource.forEachBatch(at: paths, count: 4, unreadable: { _ in }) { expected.append($0.map(\.name)) }
+        var expectedSeen: [String] = []
+        MailSource.forEachBatch(at: paths, count: 4, unreadable: { expectedSeen.append("error: \($0)") }) {
+            expected.append($0.map(\.name))
+            expectedSeen.append("batch of \($0.count)")
+        }
         var seen: [String] = []
         var batches: [[String]] = []
         let caller = Thread.current
@@ -33,9 +37,10 @@ import Testing
         }
         #expect(batches == expected)
         #expect(batches.flatMap { $0 }.count == 11)
-        // 10 files in batches of 4: 4, 4, then 2 + the m03 given again; the missing path is read before it.
-        #expect(seen == ["batch of 4", "batch of 4", "error: cannot read \(directory.path)/missing: no such file or "
-            + "directory", "batch of 3"])
+        // 10 files in batches of 4: 4, 4, then the last 2, the missing path, and the m03 given again.
+        #expect(seen == ["batch of 4", "batch of 4", "batch of 2", "error: cannot read \(directory.path)/missing: "
+            + "no such file or directory", "batch of 1"])
+        #expect(seen == expectedSeen)
     }
 
     @Test func aFailingBodyStopsTheReaderAndTheErrorComesBack() {

@@ -209,6 +209,27 @@ import Testing
         #expect(objects.last?["verdict"] as? String == "ham")
     }
 
+    /// The lines come in the order of the paths, a failed one in its place (it came before the message read
+    /// before it, as the reader reported failures ahead of its batch).
+    @Test func linesFollowThePathsOrderWithAFailureInItsPlace() throws {
+        let scratch = try Scratch()
+        let ham = try scratch.write("ham.eml", Self.ham)
+        let missing = scratch.path("missing.eml")
+        for json in [true, false] {
+            let run = try Run.pitchfilter(["classify", "--db", scratch.path("db.sqlite")] + (json ? ["--json"] : [])
+                                          + [ham, missing, ham])
+            #expect(run.status == 3)
+            let lines = run.text.split(separator: "\n").map(String.init)
+            if json {
+                #expect(lines.map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                    .map { $0?["path"] as? String } == [ham, missing, ham])
+            } else {
+                // Without --json a failure goes to standard error only.
+                #expect(lines.count == 2 && lines.allSatisfy { $0.hasSuffix(" " + ham) })
+            }
+        }
+    }
+
     /// Found by an audit: the last message of an mbox kept the empty line its writer adds, so it was another
     /// message than itself once more mail was appended, or read from its own file; and ">From " quoting stayed.
     @Test func aMessageCountsOnceWhetherReadFromAGrowingMboxOrItsOwnFile() throws {
