@@ -231,14 +231,14 @@ struct Eval: ParsableCommand {
             "false positives (ham called pitch):  \(report.falsePositives) of \(hams) (\(percent(report.falsePositives, hams)))",
             "false negatives (pitch called ham):  \(report.falseNegatives) of \(pitches) (\(percent(report.falseNegatives, pitches)))",
             "unsure:  \(report.count(.pitch, calledAs: .unsure)) pitches, \(report.count(.ham, calledAs: .unsure)) ham",
-            "1-AUC:   \(decimal(report.oneMinusAUC * 100, places: 4)) %",
+            "1-AUC:   \(Self.decimal(report.oneMinusAUC * 100, places: 4)) %",
             "",
             "score         pitch     ham",
         ]
         let bins = EvaluationReport.histogramBins
         for (bin, counts) in report.histogram.enumerated() {
-            let from = decimal(Double(bin) / Double(bins), places: 2)
-            let to = decimal(Double(bin + 1) / Double(bins), places: 2)
+            let from = Self.decimal(Double(bin) / Double(bins), places: 2)
+            let to = Self.decimal(Double(bin + 1) / Double(bins), places: 2)
             lines.append("\(from)-\(to) " + pad(String(counts.pitch), 8) + pad(String(counts.ham), 8))
         }
         return lines.joined(separator: "\n")
@@ -318,23 +318,23 @@ struct Eval: ParsableCommand {
     }
 
     private func percent(_ count: Int, _ total: Int) -> String {
-        decimal(Double(count) / Double(total) * 100, places: 3) + " %"
+        Self.decimal(Double(count) / Double(total) * 100, places: 3) + " %"
     }
 
     /// One cutoff, or the folds' range ("0.8405–0.8473 by fold").
     private func shown(_ range: Cutoffs.Range) -> String {
-        range.high > range.low ? "\(short(range.low))–\(short(range.high)) by fold" : short(range.low)
+        range.high > range.low ? "\(Self.short(range.low))–\(Self.short(range.high)) by fold" : Self.short(range.low)
     }
 
     /// Up to four decimals, without trailing zeros: 0.9, 0.8412.
-    private func short(_ value: Double) -> String {
+    static func short(_ value: Double) -> String {
         var text = decimal(value, places: 4)
         while text.hasSuffix("0") { text.removeLast() }
         return text.hasSuffix(".") ? text + "0" : text
     }
 
     /// Fixed decimals without Foundation's String(format:).
-    private func decimal(_ value: Double, places: Int) -> String {
+    static func decimal(_ value: Double, places: Int) -> String {
         var scale = 1.0
         for _ in 0..<places { scale *= 10 }
         let scaled = Int((value * scale).rounded())
@@ -346,19 +346,34 @@ struct Eval: ParsableCommand {
 
 /// Robinson's knobs, for trying other settings on your own mail (as bogotune does for bogofilter).
 struct ClassifierSettings: ParsableArguments {
-    @Option(help: ArgumentHelp("Robinson's s, the weight of the prior against a token's counts.", valueName: "s"))
+    @Option(help: ArgumentHelp("Robinson's s, the weight of the prior against a token's counts."
+                               + Self.shownDefault(\.strength), valueName: "s"))
     var strength: Double?
-    @Option(help: ArgumentHelp("Robinson's x, the probability of a token never seen.", valueName: "x"))
+    @Option(help: ArgumentHelp("Robinson's x, the probability of a token never seen." + Self.shownDefault(\.prior),
+                               valueName: "x"))
     var prior: Double?
-    @Option(help: ArgumentHelp("Tokens with |f(w) − 0.5| below this are left out.", valueName: "d"))
+    @Option(help: ArgumentHelp("Tokens with |f(w) − 0.5| below this are left out." + Self.shownDefault(\.minDeviation),
+                               valueName: "d"))
     var minDeviation: Double?
-    @Option(help: ArgumentHelp("Scores at or above this are pitches.", valueName: "score"))
+    @Option(help: ArgumentHelp("Scores at or above this are pitches." + Self.shownDefault(\.pitchCutoff),
+                               valueName: "score"))
     var pitchCutoff: Double?
-    @Option(help: ArgumentHelp("Scores at or below this are ham.", valueName: "score"))
+    @Option(help: ArgumentHelp("Scores at or below this are ham." + Self.shownDefault(\.hamCutoff),
+                               valueName: "score"))
     var hamCutoff: Double?
-    @Option(help: ArgumentHelp("How much a word or word pair of the text counts, against 1 for other tokens.",
-                               valueName: "w"))
+    @Option(help: ArgumentHelp("How much a word or word pair of the text counts, against 1 for other tokens."
+                               + Self.shownDefault(\.textWeight), valueName: "w"))
     var textWeight: Double?
+
+    /// " (default: 0.2)": the large-database value an option replaces, in its help. The options themselves have no
+    /// default, since an absent one means "the schedule's own" (with --with-starter, the slide's).
+    static func shownDefault(_ setting: KeyPath<ClassifierParameters, Double>) -> String {
+        let value = ModelSchedule.standard.ownParameters[keyPath: setting]
+        let fraction = Classify.formatWeight(value)
+        let shown = setting == \.textWeight && fraction.contains("/") ? fraction + " = " + Eval.short(value)
+            : Eval.short(value)
+        return " (default: \(shown))"
+    }
 
     var parameters: ClassifierParameters {
         var parameters = ModelSchedule.standard.ownParameters

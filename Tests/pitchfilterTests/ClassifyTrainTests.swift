@@ -438,6 +438,24 @@ import Testing
             .filter { !$0.hasPrefix(".") }.count
     }
 
+    /// Found in review: the settings' help did not say what an option left out stands for. These are the values of
+    /// `ClassifierParameters.default`, written out so that a change to them is seen here.
+    @Test(arguments: [("--strength <s>", "0.2"), ("--prior <x>", "0.52"), ("--min-deviation <d>", "0.4"),
+                      ("--pitch-cutoff <score>", "0.9"), ("--ham-cutoff <score>", "0.2"),
+                      ("--text-weight <w>", "1/3 = 0.3333")])
+    func helpShowsTheSettingsDefaults(option: String, shown: String) throws {
+        let run = try Run.pitchfilter(["eval", "--help"])
+        #expect(run.status == 0)
+        // The help wraps its lines: compare with the whitespace made single spaces.
+        let help = run.text.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
+        let entry = try #require(help.range(of: option + " ")).upperBound
+        let rest = help[entry...]
+        let opening = try #require(rest.range(of: "(default: "))
+        #expect(!rest[..<opening.lowerBound].contains(" --"), "the first default after \(option) is another option's")
+        let closing = try #require(rest[opening.upperBound...].firstIndex(of: ")"))
+        #expect(rest[opening.upperBound..<closing] == shown)
+    }
+
     @Test func crossValidatesTheSamplesAndReportsEveryFigure() throws {
         let run = try Run.pitchfilter(["eval", "--pitch", Self.samples.appendingPathComponent("pitch").path,
                                        "--ham", Self.samples.appendingPathComponent("ham").path, "--json"])
