@@ -1,3 +1,5 @@
+import ArgumentParser
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,4 +54,12 @@ public enum ServiceCommands {
             + reasons.joined(separator: "; "))
         exit(69)  // EX_UNAVAILABLE
     }
+}
+
+/// What a command that only groups others does when run without one of them. swift-argument-parser would print the
+/// help on standard output and exit 0; from `:0 fw | pitchfilter` in a procmailrc (a subcommand forgotten), that
+/// delivered the help text in place of the mail. A usage error, exit 64 with the help on standard error, makes
+/// procmail, maildrop and Sieve keep the message.
+public func subcommandMissing(_ command: String) -> ValidationError {
+    ValidationError("'\(command)' needs a subcommand: see '\(command) --help'.")
 }

@@ -21,6 +21,8 @@ struct QuarantineCommand: ParsableCommand {
             """,
         subcommands: [List.self, Show.self, Release.self, Delete.self, Purge.self])
 
+    func run() throws { throw subcommandMissing("pitchfilter quarantine") }
+
     struct Location: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp(
             "The service's configuration, for its database (default: $PITCHFILTER_CONFIG, else "

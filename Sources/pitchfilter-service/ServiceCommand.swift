@@ -13,4 +13,6 @@ struct ServiceCommand: AsyncParsableCommand {
         version: Engine.programVersion,
         subcommands: [Serve.self, QuarantineCommand.self, ConfigValuesCommand.self]
     )
+
+    func run() async throws { throw subcommandMissing("pitchfilter") }
 }

@@ -20,6 +20,8 @@ struct Contacts: ParsableCommand {
             """,
         subcommands: [Import.self, List.self])
 
+    func run() throws { throw subcommandMissing("pitchfilter contacts") }
+
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import",

@@ -27,6 +27,8 @@ struct PitchFilterCommand: ParsableCommand {
         subcommands: [Filter.self, Classify.self, Train.self, Stats.self, Eval.self, Contacts.self,
                       ServeEntry.self, QuarantineEntry.self, StarterModelCommand.self]
     )
+
+    func run() throws { throw subcommandMissing("pitchfilter") }
 }
 
 /// `serve` and `quarantine` as `pitchfilter --help` lists them. `Main` hands their arguments to

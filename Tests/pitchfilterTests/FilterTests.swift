@@ -185,6 +185,18 @@ import Testing
     }
 }
 
+/// Found by an audit: a procmail recipe missing its subcommand (`:0 fw` then `| pitchfilter`) got the help text on
+/// standard output with status 0, and delivered it in place of the message. A usage error makes procmail keep it.
+@Suite struct MissingSubcommandTests {
+    @Test(arguments: [[], ["contacts"], ["quarantine"]])
+    func isAUsageErrorWithNothingOnStandardOutput(arguments: [String]) throws {
+        let run = try Run.pitchfilter(arguments, stdin: Array("Subject: hello\n\nhi\n".utf8))
+        #expect(run.status == 64)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.contains("needs a subcommand"))
+    }
+}
+
 /// Found in review: a read error is not the end of the message.
 @Suite struct FilterInputErrorTests {
     @Test func unreadableStandardInputWritesNothingAndFails() throws {
