@@ -140,6 +140,12 @@ import Testing
         ("gmail.com", true), ("GoogleMail.com", true), ("yahoo.fr", true), ("gmx.de", true), ("gmail.example", true),
         ("fastmail.example", true), ("groupmail.example", false),
         ("brightfield.example", false), ("mail.example", false), ("yahoo-finance.example", false),
+        // Found missing by an audit: national providers and ISPs.
+        ("free.fr", true), ("btinternet.com", true), ("wp.pl", true), ("seznam.cz", true), ("inbox.ru", true),
+        ("hanmail.net", true), ("sina.com", true), ("duck.com", true), ("laposte.net", true),
+        ("yahoo.co.uk", true), ("outlook.com.br", true),
+        // A provider's name at the start of a domain of someone else's is not the provider.
+        ("gmail.com.evil.example", false), ("yahoo.brightfield.example", false), ("gmx.partners", false),
     ])
     func freemailDomains(domain: String, expected: Bool) {
         #expect(FreemailDomains.contains(domain) == expected)
