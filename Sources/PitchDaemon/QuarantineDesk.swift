@@ -28,6 +28,7 @@ public struct QuarantineDesk {
         case notHeld(String, QuarantineState)
         case fileMissing(String, folder: String)
         case beingMoved(String, folder: String)
+        case otherHeaderSettings(String)
 
         public var description: String {
             switch self {
@@ -37,6 +38,9 @@ public struct QuarantineDesk {
                 "message \(id) is no longer in \(folder): it was moved or deleted in a mail client"
             case .beingMoved(let id, let folder):
                 "message \(id) is still being moved into \(folder) by the service: try again in a moment"
+            case .otherHeaderSettings(let id):
+                "message \(id) does not match its record once the fields and Subject tag of this configuration are "
+                    + "taken off: give the service's configuration (--config), whose [header] settings tagged it"
             }
         }
     }
@@ -76,6 +80,12 @@ public struct QuarantineDesk {
         let record = found
         guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
+        // The record's digest leaves out the fields and Subject tag the service wrote. Read with other [header]
+        // settings (a release without the service's configuration), the copy would go back with them still on,
+        // and be learned as another message than the one the service learned (found by an audit).
+        guard MessageDigest.of(message, ownFields: ownFields) == record.digest else {
+            throw Failure.otherHeaderSettings(id)
+        }
         let untagging = SubjectTagEdit(remove: ownFields.subjectTagToTakeBack(in: message.header))
         let original = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: untagging)
             .pieces(of: message.raw)

@@ -25,7 +25,7 @@ struct QuarantineCommand: ParsableCommand {
 
     struct Location: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp(
-            "The service's configuration, for its database (default: $PITCHFILTER_CONFIG, else "
+            "The service's configuration, for its database and [header] settings (default: $PITCHFILTER_CONFIG, else "
                 + "/etc/pitchfilter/pitchfilter.toml if it exists).", valueName: "file"))
         var config: String?
 

@@ -911,6 +911,31 @@ import Testing
         #expect(Array(second[(end + 1)...]) == another)
     }
 
+    /// Found by an audit: `quarantine release` without the service's configuration read the copy with the
+    /// standard field name and no Subject tag, gave it back with the service's field and tag still on, and learned
+    /// it as a second message. It is refused instead, and the pitch stays where it is.
+    @Test func aReleaseWithOtherHeaderSettingsIsRefused() throws {
+        let configured = try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Reasons")
+            .withSubjectTag("[PITCH]")
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker(ownFields: configured).scanAll(shouldStop: { false })
+        let held = try files(maildir.folder(".Pitches"))
+        #expect(held.count == 1)
+        let id = try #require(try QuarantineDesk(store: store, ownFields: configured).list().first?.entry.id)
+        let before = try store.statistics().totals
+
+        #expect(throws: QuarantineDesk.Failure.otherHeaderSettings(id)) {
+            try QuarantineDesk(store: store, ownFields: .standard).release(id)
+        }
+        #expect(try files(maildir.folder(".Pitches")) == held)
+        #expect(try files(maildir.inbox).isEmpty)
+        #expect(try store.statistics().totals == before)
+
+        try QuarantineDesk(store: store, ownFields: configured).release(id)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+    }
+
     /// `[header] subject_tag`: the quarantined pitch's Subject carries the tag, a release gives the message back
     /// exactly as it came, and it is learned once. A pitch tagged where it is gets it too; ham does not.
     @Test func theSubjectTagIsWrittenAndTakenOffAgain() throws {
