@@ -232,6 +232,28 @@ import Glibc
         #expect(process.terminationReason == .exit)
     }
 
+    /// Found by an audit: a stopped service left everything in the write-ahead log, so a backup of the .sqlite
+    /// file alone held none of it. SIGTERM now copies the log into the file and empties it.
+    @Test func aStoppedServiceLeavesItsWorkInTheDatabaseFile() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        let (process, _) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let wal = root.appendingPathComponent("db.sqlite-wal").path
+        let walSize = (try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int ?? 0
+        #expect(walSize == 0)
+        // The database file alone, as a backup would copy it, knows the quarantined message.
+        let copy = root.appendingPathComponent("backup.sqlite")
+        try FileManager.default.copyItem(at: root.appendingPathComponent("db.sqlite"), to: copy)
+        let list = try Run.pitchfilter(["quarantine", "list", "--db", copy.path])
+        #expect(list.status == 0)
+        #expect(list.text.split(separator: "\n").count == 1, "\(list.text)")
+    }
+
     /// Found by an audit: SIGHUP left `log_level` as it was at start, and said nothing of `[milter]` settings
     /// that need a restart.
     @Test func hangupChangesTheLogLevelAndSaysWhatNeedsARestart() throws {
