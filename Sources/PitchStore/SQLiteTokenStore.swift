@@ -426,7 +426,11 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) in
                 (try Self.integer(connection, "SELECT count(*) FROM contacts WHERE key NOT LIKE '@%'"),
-                 try Self.integer(connection, "SELECT count(*) FROM templates"))
+                 // A sighting is a row per band of its skeleton: counted once (found by an audit, which saw 16
+                 // sightings for 4 messages).
+                 try Self.integer(connection, """
+                    SELECT count(*) FROM (SELECT DISTINCT message, sender, recipient, seen_at FROM templates)
+                    """))
             }
         }
     }
