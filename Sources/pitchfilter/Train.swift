@@ -18,7 +18,8 @@ struct Train: ParsableCommand {
         abstract: "Learn messages as pitches or ham, or forget them.",
         discussion: """
             Training is idempotent: a message learned twice counts once, and learning it as the other class \
-            moves it. PATH is a message file, a directory of message files, a Maildir, an mbox, or -.
+            moves it. PATH is a message file, a directory of message files, a Maildir, an mbox, or - for standard \
+            input (one message, as procmail or a mail client pipes it, even when it begins with a "From " line).
             """)
 
     @OptionGroup var database: DatabaseOption
