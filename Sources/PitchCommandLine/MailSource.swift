@@ -1,4 +1,5 @@
 import Dispatch
+import PitchMessage
 import Synchronization
 
 #if canImport(Glibc)
@@ -63,9 +64,18 @@ public enum MailSource {
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
         let isMaildir = ["cur", "new"].allSatisfy { access(base + "/" + $0, F_OK) == 0 }
         for folder in isMaildir ? [base + "/new", base + "/cur"] : [base] {
-            guard let (names, unnamed) = files(in: folder) else {
+            guard let (names, unnamed, subdirectories) = files(in: folder) else {
                 unreadable(.unreadable(folder, "cannot list the directory"))
                 continue
+            }
+            // Not read, and not an error: a tree of folders is given folder by folder. Said, so that an archive
+            // of subfolders does not train nothing with status 0 unnoticed (found by an audit).
+            if !subdirectories.isEmpty {
+                let shown = subdirectories.prefix(3).map { TerminalText.safe($0) }.joined(separator: ", ")
+                    + (subdirectories.count > 3 ? ", …" : "")
+                Stores.reportLine("note: \(TerminalText.safe(folder)): \(subdirectories.count) "
+                    + "subdirector\(subdirectories.count == 1 ? "y" : "ies") not read (\(shown)); give "
+                    + "\(subdirectories.count == 1 ? "it" : "each") as a path of its own")
             }
             for name in unnamed {
                 unreadable(.unreadable(folder + "/" + name, "its name is not UTF-8; rename the file to read it"))
@@ -97,20 +107,26 @@ public enum MailSource {
     /// The regular files of `folder` (after symlinks: a FIFO or device in a mail folder would block or never
     /// end), hidden ones left out, in byte order; and, apart, the names that are not UTF-8, which a path given as a
     /// Swift string cannot reach (shown with U+FFFD), so that they are reported rather than skipped unseen.
-    private static func files(in folder: String) -> (names: [String], unnamed: [String])? {
+    private static func files(in folder: String) -> (names: [String], unnamed: [String], subdirectories: [String])? {
         guard let directory = opendir(folder) else { return nil }
         defer { closedir(directory) }
         var names: [String] = []
         var unnamed: [String] = []
+        var subdirectories: [String] = []
         while let entry = readdir(directory) {
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
             guard bytes.first != UInt8(ascii: ".") else { continue }
             var status = stat()
             let path = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
-            let isFile = path.withUnsafeBufferPointer { buffer in
+            let exists = path.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &status) == 0 }
-            } && status.st_mode & S_IFMT == S_IFREG
-            guard isFile else { continue }
+            }
+            guard exists, status.st_mode & S_IFMT == S_IFREG else {
+                if exists, status.st_mode & S_IFMT == S_IFDIR {
+                    subdirectories.append(String(decoding: bytes, as: UTF8.self))
+                }
+                continue
+            }
             guard let name = String(validating: bytes, as: UTF8.self) else {
                 unnamed.append(String(decoding: bytes, as: UTF8.self))
                 continue
@@ -118,7 +134,7 @@ public enum MailSource {
             names.append(name)
         }
         names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-        return (names, unnamed.sorted())
+        return (names, unnamed.sorted(), subdirectories.sorted())
     }
 
     /// Larger messages are skipped, as the pipe filter, the service and the milter leave them alone.

@@ -209,6 +209,19 @@ import Testing
         #expect(objects.last?["verdict"] as? String == "ham")
     }
 
+    /// Found by an audit: a folder's subfolders are not read (a tree is given folder by folder), and nothing said
+    /// so: an archive of yearly folders trained nothing with status 0.
+    @Test func subdirectoriesAreNamedAsNotRead() throws {
+        let scratch = try Scratch()
+        _ = try scratch.write("archive/a.eml", Self.ham)
+        _ = try scratch.write("archive/2024/b.eml", Self.ham + "again\n")
+        let run = try Run.pitchfilter(["train", "--db", scratch.path("db.sqlite"), "--ham", scratch.path("archive")])
+        #expect(run.status == 0)
+        #expect(run.text == "learned 1, already known 0, moved 0, forgotten 0, not known 0\n")
+        #expect(run.stderr == "pitchfilter: note: \(scratch.path("archive")): 1 subdirectory not read (2024); give it "
+            + "as a path of its own\n")
+    }
+
     /// The lines come in the order of the paths, a failed one in its place (it came before the message read
     /// before it, as the reader reported failures ahead of its batch).
     @Test func linesFollowThePathsOrderWithAFailureInItsPlace() throws {
