@@ -460,7 +460,8 @@ public enum Mbox {
 extension MailSource {
     /// `forEachBatch` with the reading done one batch ahead, on a thread of its own: while `body` works on a batch
     /// on every core, the next one is already being read. Unreadable paths are reported on the caller's thread, in
-    /// their place between the batches (`forEachBatch` ends a batch at each). At most two batches are in memory besides the one in `body`.
+    /// their place between the batches (`forEachBatch` ends a batch at each). At most two batches are in memory
+    /// besides the one in `body`.
     public static func forEachBatchReadingAhead(
         at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
         _ body: ([MailItem]) throws -> Void
