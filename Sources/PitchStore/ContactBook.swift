@@ -141,15 +141,15 @@ public enum FreemailDomains {
         "hey.com", "tutanota.com", "ymail.com", "rocketmail.com", "comcast.net", "verizon.net", "att.net",
         // privacy and independent providers
         "duck.com", "tuta.io", "tutanota.de", "posteo.de", "posteo.net", "mailbox.org", "hushmail.com", "runbox.com",
-        "mail.de", "email.de", "freenet.de", "arcor.de", "inbox.com", "lycos.com", "gmx.com", "yahoo.com",
+        "mail.de", "email.de", "freenet.de", "arcor.de", "inbox.com", "lycos.com",
         // France, Belgium, Switzerland, the Netherlands, Italy, Spain, Portugal
-        "free.fr", "laposte.net", "sfr.fr", "neuf.fr", "wanadoo.fr", "bbox.fr", "numericable.fr", "aliceadsl.fr",
+        "free.fr", "laposte.net", "sfr.fr", "neuf.fr", "bbox.fr", "numericable.fr", "aliceadsl.fr",
         "telenet.be", "skynet.be", "proximus.be", "bluewin.ch", "sunrise.ch", "ziggo.nl", "kpnmail.nl", "planet.nl",
-        "xs4all.nl", "home.nl", "alice.it", "tiscali.it", "virgilio.it", "tin.it", "tim.it", "telefonica.net",
+        "xs4all.nl", "home.nl", "alice.it", "tin.it", "tim.it", "telefonica.net",
         "terra.es", "ya.com", "sapo.pt", "netcabo.pt",
         // the United Kingdom and Ireland
         "btinternet.com", "btopenworld.com", "sky.com", "virginmedia.com", "blueyonder.co.uk", "ntlworld.com",
-        "talktalk.net", "tiscali.co.uk", "eircom.net",
+        "talktalk.net", "eircom.net",
         // Central and Eastern Europe, the Nordics
         "wp.pl", "o2.pl", "onet.pl", "op.pl", "interia.pl", "seznam.cz", "centrum.cz", "email.cz", "post.cz",
         "azet.sk", "freemail.hu", "citromail.hu", "abv.bg", "inbox.lv", "inbox.lt", "ukr.net", "i.ua", "meta.ua",
@@ -162,6 +162,7 @@ public enum FreemailDomains {
         "netzero.net", "optonline.net", "uol.com.br", "bol.com.br", "terra.com.br", "ig.com.br", "prodigy.net.mx",
     ]
 
+    /// Names taken under any country's suffix (so wanadoo.fr, tiscali.co.uk and gmx.com are not listed above).
     static let regional: Set<String> = [
         "yahoo", "hotmail", "outlook", "live", "gmx", "yandex", "libero", "orange", "gmail", "googlemail", "fastmail",
         "icloud", "aol", "protonmail", "zoho", "wanadoo", "tiscali", "virgilio",
