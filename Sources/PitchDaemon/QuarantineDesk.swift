@@ -216,7 +216,7 @@ public struct QuarantineDesk {
     }
 
     /// Ids are 16 hex digits; anything else cannot be one, whatever the database holds.
-    static func isIdentifier(_ id: String) -> Bool {
+    public static func isIdentifier(_ id: String) -> Bool {
         id.count == 16 && id.allSatisfy(\.isHexDigit)
     }
 

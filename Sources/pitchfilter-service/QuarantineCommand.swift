@@ -102,6 +102,14 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
+    /// A usage error (64) for what cannot be an id, before any database is opened: a path or a typo is the
+    /// caller's mistake, not an unknown message.
+    static func validate(_ id: String) throws {
+        guard QuarantineDesk.isIdentifier(id) else {
+            throw ValidationError("'\(id)' is not a quarantine id: ids are the 16 hex digits `list` prints.")
+        }
+    }
+
     /// Runs `body`, reporting any failure in one line and exiting 3.
     static func run(_ body: () throws -> Void) throws {
         do {
@@ -166,6 +174,8 @@ struct QuarantineCommand: ParsableCommand {
         @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
 
+        func validate() throws { try QuarantineCommand.validate(id) }
+
         func run() throws {
             try QuarantineCommand.run {
                 guard FileDescriptor.writeAll(1, try location.desk(for: id, readOnly: true).show(id)[...]) else {
@@ -182,6 +192,8 @@ struct QuarantineCommand: ParsableCommand {
         @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
 
+        func validate() throws { try QuarantineCommand.validate(id) }
+
         func run() throws {
             try QuarantineCommand.run {
                 let path = try location.desk(for: id, ownFields: try location.ownFields(), learning: true).release(id)
@@ -194,6 +206,8 @@ struct QuarantineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete the message for good.")
         @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
+
+        func validate() throws { try QuarantineCommand.validate(id) }
 
         func run() throws {
             try QuarantineCommand.run {

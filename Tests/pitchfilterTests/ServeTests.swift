@@ -347,6 +347,19 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: missing))
     }
 
+    /// Found by an audit: a path or a mistyped id given where an id belongs exited 3, as a database error does.
+    @Test(arguments: ["show", "release", "delete"])
+    func whatCannotBeAnIdIsAUsageError(command: String) throws {
+        let db = root.path + "/nowhere.sqlite"
+        for id in ["../../etc/passwd", "0123456789abcde", "0123456789abcdeg"] {
+            let run = try Run.pitchfilter(["quarantine", command, id, "--db", db])
+            #expect(run.status == 64, "\(command) \(id)")
+            #expect(run.stdout.isEmpty)
+            #expect(run.stderr.contains("is not a quarantine id"), "\(run.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: db))
+    }
+
     /// Found by an audit: one Maildir given twice, spelt two ways, made two workers learn each other's quarantine
     /// moves as the user's. The configuration file already refused it; --maildir did not.
     @Test func theSameMaildirTwiceOnTheCommandLineIsRefused() throws {
