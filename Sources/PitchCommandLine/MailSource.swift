@@ -176,23 +176,30 @@ public enum MailSource {
 
         // The buffer always begins where a message of the mbox begins.
         var number = 0
-        var first: MailItem?  // named "path" if it is the only one, else "path:1"
+        // The first message, or why it is skipped, is held until the second is seen: it is named "path" if it is
+        // the only one, else "path:1".
+        var first: Result<[UInt8], MailSourceError>?
+        func deliver(_ outcome: Result<[UInt8], MailSourceError>, as name: String) throws {
+            switch outcome {
+            case .success(let bytes): try body(MailItem(name: name, bytes: bytes))
+            case .failure(.unreadable(_, let reason)): unreadable(.unreadable(name, reason))
+            }
+        }
         func emit(_ message: ArraySlice<UInt8>) throws {
             number += 1
-            let name = "\(path):\(number)"
             if number == 2, let held = first {
                 first = nil
-                try body(MailItem(name: "\(path):1", bytes: held.bytes))
+                try deliver(held, as: "\(path):1")
             }
-            if Mbox.isOnlyAnEnvelope(message) {
-                unreadable(.unreadable(number == 1 ? path : name, "an empty message (only its From line)"))
-            } else if message.count > maxMessageBytes {
-                unreadable(.unreadable(number == 1 ? path : name, tooLarge))
-            } else if number == 1 {
-                first = MailItem(name: path, bytes: Mbox.unquoted(message))
-            } else {
-                try body(MailItem(name: name, bytes: Mbox.unquoted(message)))
-            }
+            let outcome: Result<[UInt8], MailSourceError> =
+                if Mbox.isOnlyAnEnvelope(message) {
+                    .failure(.unreadable(path, "an empty message (only its From line)"))
+                } else if message.count > maxMessageBytes {
+                    .failure(.unreadable(path, tooLarge))
+                } else {
+                    .success(Mbox.unquoted(message))
+                }
+            if number == 1 { first = outcome } else { try deliver(outcome, as: "\(path):\(number)") }
         }
         reading: while true {
             let messages = Mbox.split(buffer)
@@ -222,7 +229,7 @@ public enum MailSource {
             // A read error is reported; the messages before it still count.
             guard readPiece() else { break }
         }
-        if let only = first { try body(only) }
+        if let only = first { try deliver(only, as: path) }
     }
 }
 

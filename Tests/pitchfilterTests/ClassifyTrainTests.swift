@@ -328,13 +328,18 @@ import Testing
         let mbox = try scratch.write("big.mbox", envelope + Self.pitch + "\n" + envelope + huge + "\n"
             + envelope + Self.ham + "\n")
         let single = try scratch.write("big.eml", huge)
-        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), mbox, single])
+        // Found by an audit: the first message of an mbox was named by the file alone when skipped.
+        let first = try scratch.write("first.mbox", envelope + huge + "\n" + envelope + Self.ham + "\n")
+        let only = try scratch.write("only.mbox", envelope + huge)
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), mbox, single, first, only])
         #expect(run.status == 3)
         #expect(run.text.split(separator: "\n").map { $0.split(separator: " ").last! } == [
-            "\(mbox):1", "\(mbox):3"])
+            "\(mbox):1", "\(mbox):3", "\(first):2"])
         let skipped = "larger than 32 MiB, skipped (the filter and the service leave such mail alone)"
         #expect(run.stderr == "pitchfilter: cannot read \(mbox):2: \(skipped)\n"
-            + "pitchfilter: cannot read \(single): \(skipped)\n")
+            + "pitchfilter: cannot read \(single): \(skipped)\n"
+            + "pitchfilter: cannot read \(first):1: \(skipped)\n"
+            + "pitchfilter: cannot read \(only): \(skipped)\n")
     }
 
     @Test func anEmptyFileIsNoMessage() throws {
