@@ -37,7 +37,7 @@ struct Train: ParsableCommand {
     }
 
     /// Messages per hand-over to the writer, which learns them while the next batch is tokenized. Transactions are
-    /// `BulkTraining`'s (one per class, one per `BulkTraining.tokenLimit` token ids, one per run of moves or
+    /// `BulkTraining`'s (one at the end, one per `BulkTraining.tokenLimit` token ids, one per run of moves or
     /// forgets), and one per batch for its template sightings.
     static let batchSize = 1_000
 
@@ -52,8 +52,8 @@ struct Train: ParsableCommand {
             throw ExitCode(3)
         }
         // Replies, and each batch's template bands, are looked up through a read-only connection of their own:
-        // through the writer's, every message with In-Reply-To waited for the lock while a commit ran (at the change
-        // of class, both tokenizing threads stood still for the pitches' commit). Ids are recorded only at the end, and
+        // through the writer's, every message with In-Reply-To waited for the lock while a commit ran (both
+        // tokenizing threads stood still for it). Ids are recorded only at the end, and
         // the connection holds one read transaction for the run (below), so it reads what the run began with.
         // Only in WAL mode: with a rollback journal, a reader would wait for the writer's commits all the same, and
         // could give up after its busy timeout.
@@ -93,14 +93,15 @@ struct Train: ParsableCommand {
         var failed = 0
         // The folders of each class one after the other, read ahead without a pause at the change of class.
         let requests: [(paths: [String], target: MessageClass?)] = [(pitch, .pitch), (ham, .ham), (forget, nil)]
-        var previousGroup = 0
         func readAll() throws {
             try MailSource.forEachBatchReadingAhead(inGroups: requests.map(\.paths), count: Self.batchSize,
                                                     unreadable: { Stores.report($0); failed += 1 }) { group, batch in
                 let target = requests[group].target
-                // A class's last sums are written while the next class is tokenized.
-                if group != previousGroup { writer.commitPending() }
-                previousGroup = group
+                // Both classes' sums are written together at the end, not each class's as the next one is
+                // tokenized: the tokenizers leave no core idle to write meanwhile, and the ham's sums written into a
+                // table already holding the pitches' took twice as long a row as both written into an empty one
+                // (its rows fall between theirs, so pages split). The SpamAssassin corpus: 6.8 % fewer instructions
+                // (callgrind), the same rows.
                 // Tokenizing and hashing is most of the work and runs on every core, while the writer adds up the
                 // previous batches (up to `OverlappedWriter.maxQueued`).
                 let prepared = Parallel.map(batch) { item in
@@ -200,14 +201,13 @@ struct Train: ParsableCommand {
 /// Hands training batches to `BulkTraining` on a thread of its own, in order, so the next batches are tokenized
 /// meanwhile.
 ///
-/// Up to `maxQueued` pieces of work (batches or commits, counting the one being written) are handed over at once;
-/// `submit` and `commitPending` block only while all are taken. Waiting for each write before handing over the next
-/// batch stalled tokenizing whenever one write ran long (the pitches' commit at the change of class, 50–100 ms of
-/// the corpus's 1.3 s). `BulkTraining` is only touched on the writer's serial queue (and by `finish`, after the
-/// queue has drained); `reading` only by the caller; `failure` behind its lock. That is why the class can be
-/// `@unchecked Sendable`.
+/// Up to `maxQueued` batches (counting the one being written) are handed over at once; `submit` blocks only while
+/// all are taken. Waiting for each write before handing over the next batch stalled tokenizing whenever one write
+/// ran long (a commit at `BulkTraining.tokenLimit`, or a batch's template sightings). `BulkTraining` is only
+/// touched on the writer's serial queue (and by `finish`, after the queue has drained); `reading` only by the
+/// caller; `failure` behind its lock. That is why the class can be `@unchecked Sendable`.
 final class OverlappedWriter: @unchecked Sendable {
-    /// Pieces of work handed over and not yet done, the one being written included. A batch holds its messages'
+    /// Batches handed over and not yet written, the one being written included. A batch holds its messages'
     /// token ids (about 3 MB for 1,000 messages of the SpamAssassin corpus), so this bounds the memory the writer
     /// can fall behind by.
     static let maxQueued = 3
@@ -226,8 +226,9 @@ final class OverlappedWriter: @unchecked Sendable {
         return progress
     }
 
-    init(store: SQLiteTokenStore) {
-        training = BulkTraining(store: store)
+    /// `tokenLimit`: `BulkTraining`'s, for tests that need commits in mid-run.
+    init(store: SQLiteTokenStore, tokenLimit: Int? = nil) {
+        training = tokenLimit.map { BulkTraining(store: store, tokenLimit: $0) } ?? BulkTraining(store: store)
     }
 
     /// Rethrows the failure of an earlier batch; a batch after a failed one is never written.
@@ -238,12 +239,6 @@ final class OverlappedWriter: @unchecked Sendable {
             try $0.add(items)
             try Engine.remember(sightings, in: $0.store)
         }
-    }
-
-    /// Commits what is pending once the batches handed over are added, without waiting for the commit (only for a
-    /// free slot).
-    func commitPending() {
-        enqueue { try $0.finish() }
     }
 
     /// Commits what is pending. After a failure, commits nothing more: `progress` then counts what was committed.

@@ -21,9 +21,9 @@ import Testing
         _ = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
         // A read-only connection predicts from the ledger like any other, and fails at the first commit.
         let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
-        let writer = OverlappedWriter(store: store)
+        // The first batch's 20 token ids reach the limit: its commit fails.
+        let writer = OverlappedWriter(store: store, tokenLimit: 15)
         try writer.submit(Self.batch("a", count: 10), sightings: [])
-        writer.commitPending()
         // More work than there are slots: whatever was queued after the failure is skipped, not run.
         for round in 0..<(2 * OverlappedWriter.maxQueued) {
             _ = try? writer.submit(Self.batch("b\(round)", count: 10), sightings: [])
@@ -39,10 +39,10 @@ import Testing
         let scratch = try Scratch()
         let store = try SQLiteTokenStore(path: scratch.path("db.sqlite"), tokenizerIdentity: Engine.tokenizerIdentity,
                                          access: .readWrite)
-        let writer = OverlappedWriter(store: store)
+        // A commit every third batch (10 token ids each), while later batches wait in the queue.
+        let writer = OverlappedWriter(store: store, tokenLimit: 25)
         for round in 0..<(3 * OverlappedWriter.maxQueued) {
             try writer.submit(Self.batch("r\(round)", count: 5), sightings: [])
-            if round == 4 { writer.commitPending() }
         }
         // The same message again after the others: already known, whatever the queue did meanwhile.
         try writer.submit(Self.batch("r0", count: 1), sightings: [])
