@@ -108,8 +108,7 @@ struct Train: ParsableCommand {
                     Result { () throws -> (TrainingItem, String?, TemplateSighting?, UInt64?) in
                         let message = Message(bytes: item.bytes)
                         let learning = try engine.learning(message, as: target)
-                        return (learning.item, Engine.sender(of: message), learning.sighting,
-                                learning.messageID)
+                        return (learning.item, learning.sender, learning.sighting, learning.messageID)
                     }
                 }
                 var items = try prepared.map { try $0.get() }
