@@ -791,7 +791,7 @@ final class MailboxWorker {
         let wasHam = try target == .pitch && (store.ledgerClass(of: learning.item.digest) == .ham
             || !store.vouchingMessages(among: [learning.item.digest]).isEmpty)
         _ = try store.train([learning.item])
-        if let sender = Engine.sender(of: message) {
+        if let sender = learning.sender {
             let hamSender = HamSender(digest: learning.item.digest, address: sender)
             if target == .ham { try store.addHamSenders([hamSender], at: Self.now()) }
             // Released, then put back in quarantine: this message no longer vouches for its sender.

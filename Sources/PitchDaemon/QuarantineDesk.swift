@@ -217,7 +217,8 @@ public struct QuarantineDesk {
 
     /// Ids are 16 hex digits; anything else cannot be one, whatever the database holds.
     public static func isIdentifier(_ id: String) -> Bool {
-        id.count == 16 && id.allSatisfy(\.isHexDigit)
+        // ASCII only: Character.isHexDigit also takes the fullwidth forms.
+        id.utf8.count == 16 && id.utf8.allSatisfy { $0 &- 0x30 < 10 || ($0 | 0x20) &- 0x61 < 6 }
     }
 
     private func file(of record: QuarantineEntry) throws -> MaildirFolder.Entry? {

@@ -350,14 +350,18 @@ import Glibc
     /// Found by an audit: a path or a mistyped id given where an id belongs exited 3, as a database error does.
     @Test(arguments: ["show", "release", "delete"])
     func whatCannotBeAnIdIsAUsageError(command: String) throws {
-        let db = root.path + "/nowhere.sqlite"
-        for id in ["../../etc/passwd", "0123456789abcde", "0123456789abcdeg"] {
+        // Not a database: opening it would fail with status 3, so a 64 says the id was refused first.
+        let db = root.path + "/not-a-database.sqlite"
+        try Data("not a database".utf8).write(to: URL(fileURLWithPath: db))
+        // Fullwidth digits are hex digits to Character.isHexDigit, not in an id.
+        for id in ["../../etc/passwd", "0123456789abcde", "0123456789abcdeg", "\u{FF10}123456789abcdef"] {
             let run = try Run.pitchfilter(["quarantine", command, id, "--db", db])
             #expect(run.status == 64, "\(command) \(id)")
             #expect(run.stdout.isEmpty)
             #expect(run.stderr.contains("is not a quarantine id"), "\(run.stderr)")
         }
-        #expect(!FileManager.default.fileExists(atPath: db))
+        let good = try Run.pitchfilter(["quarantine", command, "0123456789ABCDEF", "--db", db])
+        #expect(good.status == 3, "\(good.stderr)")
     }
 
     /// Found by an audit: one Maildir given twice, spelt two ways, made two workers learn each other's quarantine
