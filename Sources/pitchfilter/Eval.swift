@@ -6,6 +6,10 @@ import PitchMessage
 import PitchStore
 import PitchTokenizer
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension Cutoffs {
     /// The lowest and highest of one cutoff over the folds of an evaluation.
     struct Range {
@@ -29,7 +33,7 @@ struct Eval: ParsableCommand {
         abstract: "Cross-validate on your own mail: how well would pitchfilter separate it?",
         discussion: """
             The messages are split into folds: per PATH, in byte-wise name order, the message at index i is in \
-            fold i mod k. For each fold a model is trained on the other folds and classifies that one; the \
+            fold i mod k; the message files given one by one for a class (a shell glob) count as one PATH. For each fold a model is trained on the other folds and classifies that one; the \
             verdicts of all folds are summed. Nothing is read from or written to your database, and the \
             embedded starter model is not used unless --with-starter asks for it: this measures what your own \
             training would do. With --with-starter, each fold is scored with the model the filter would use after \
@@ -111,8 +115,10 @@ struct Eval: ParsableCommand {
             samples = try replayed(sets, tokenizer: tokenizer, unreadable: unreadable)
         } else {
             for (paths, truth, fixedFold) in sets {
+                var loose: [LooseFile] = []
                 for path in paths {
                     var index = 0
+                    let first = samples.count
                     try MailSource.forEachBatchReadingAhead(at: [path], unreadable: unreadable) { batch in
                         let tokens = Parallel.map(batch) {
                             tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false)
@@ -123,6 +129,10 @@ struct Eval: ParsableCommand {
                             index += 1
                         }
                     }
+                    if fixedFold == nil, index == 1, LooseFile.isFile(path) { loose.append(LooseFile(path, first)) }
+                }
+                for (number, file) in LooseFile.inNameOrder(loose).enumerated() {
+                    samples[file.position].fold = number % folds
                 }
             }
         }
@@ -151,7 +161,7 @@ struct Eval: ParsableCommand {
                 let empty = scoredFolds.filter { inFold[$0][truth] == 0 }
                 guard !empty.isEmpty else { continue }
                 Stores.reportLine("note: \(empty.count) of the \(folds) folds have no "
-                    + "\(truth == .pitch ? "pitches" : "ham") to classify (folds are per PATH: give directories)")
+                    + "\(truth == .pitch ? "pitches" : "ham") to classify (folds are per PATH)")
             }
         }
         // With the starter model, the cutoffs are those of the stage each fold's training reaches, as in the
@@ -188,13 +198,19 @@ struct Eval: ParsableCommand {
             }
         }
         for (paths, truth, fixedFold) in sets {
+            var loose: [LooseFile] = []
             for path in paths {
                 var index = 0
+                let first = placement.count
                 MailSource.forEach(at: path, unreadable: unreadable) { item in
                     entries.append(.received(Message(bytes: item.bytes), truth))
                     placement.append((truth, fixedFold ?? index % folds))
                     index += 1
                 }
+                if fixedFold == nil, index == 1, LooseFile.isFile(path) { loose.append(LooseFile(path, first)) }
+            }
+            for (number, file) in LooseFile.inNameOrder(loose).enumerated() {
+                placement[file.position] = (truth, number % folds)
             }
         }
         let signals = Set(HistorySignal.allCases).subtracting(withoutSignal.compactMap(\.history))
@@ -400,5 +416,30 @@ struct ClassifierSettings: ParsableArguments {
             throw ValidationError("The cutoffs must satisfy 0 ≤ ham cutoff < pitch cutoff ≤ 1; these would be "
                 + "ham \(p.hamCutoff) and pitch \(p.pitchCutoff).")
         }
+    }
+}
+
+/// A message file given on its own, as a shell glob gives a folder's files. The files one class was given this way
+/// are one folder together for the folds, numbered in byte-wise order of their paths: as folders of one message
+/// each, all were message 0, so all fell in fold 0 and every fold but one had nothing to classify (found by an
+/// audit: `eval --pitch pitch/*.eml --ham ham/*.eml` called every message unsure).
+struct LooseFile {
+    let path: String
+    /// Where its message is among the samples read.
+    let position: Int
+
+    init(_ path: String, _ position: Int) {
+        self.path = path
+        self.position = position
+    }
+
+    /// A regular file (an mbox of several messages is a folder of its own, and standard input no file).
+    static func isFile(_ path: String) -> Bool {
+        var info = stat()
+        return path != "-" && stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+    }
+
+    static func inNameOrder(_ files: [LooseFile]) -> [LooseFile] {
+        files.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
     }
 }
