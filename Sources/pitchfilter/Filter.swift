@@ -73,6 +73,12 @@ enum PipeFilter {
             Stores.reportLine("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged")
             input.passThroughRemainder()
         }
+        // No bytes is no message: no header block to put a field at the top of, and nothing to classify. Passed
+        // through as it came, which is nothing (two audits found a lone status line written for it).
+        if input.buffer.isEmpty {
+            Stores.reportLine("empty input: no message, passed through unchanged")
+            finish(0)
+        }
         Deadline.arm(input: input.buffer, seconds: deadlineSeconds)
 
         let raw = Array(input.buffer)
