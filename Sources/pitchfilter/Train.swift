@@ -41,6 +41,15 @@ struct Train: ParsableCommand {
     /// forgets), and one per batch for its template sightings.
     static let batchSize = 1_000
 
+    /// A class as the command line asks for it.
+    static func request(_ target: MessageClass?) -> String {
+        switch target {
+        case .pitch: "--pitch"
+        case .ham: "--ham"
+        case nil: "--forget"
+        }
+    }
+
     func run() throws {
         let store = try Stores.openForWriting(try database.path())
         // Senders are looked up in a copy of the contact book: the store's connection is busy with the writer.
@@ -89,6 +98,8 @@ struct Train: ParsableCommand {
         // Every message learned as a pitch or forgotten, for what an earlier run stopped half-way left behind.
         var notHamSenders: [HamSender] = []
         var messageIDs: [UInt64] = []
+        // Each message's first request in the run, to say so when another class names it too.
+        var firstGiven: [[UInt8]: (target: MessageClass?, name: String)] = [:]
         let writer = OverlappedWriter(store: store)
         var failed = 0
         // The folders of each class one after the other, read ahead without a pause at the change of class.
@@ -112,6 +123,19 @@ struct Train: ParsableCommand {
                     }
                 }
                 var items = try prepared.map { try $0.get() }
+                // The same message in two classes is a contradiction the run settles by its order, whatever the
+                // command line's: an admin who typed it should hear which class stands (found by an audit).
+                for (item, mail) in zip(items, batch) {
+                    guard let earlier = firstGiven[item.0.digest] else {
+                        firstGiven[item.0.digest] = (target, mail.name)
+                        continue
+                    }
+                    guard earlier.target != target else { continue }
+                    Stores.reportLine("note: \(TerminalText.safe(mail.name)) is the message "
+                        + "\(TerminalText.safe(earlier.name)) again, given as \(Self.request(earlier.target)) there "
+                        + "and as \(Self.request(target)) here: requests are carried out pitch, then ham, then forget, "
+                        + "so the last of these stands")
+                }
                 // A correction takes back the contact that learning the message as ham had added: the ledger as
                 // the run began says which messages were ham.
                 if target != .ham {
