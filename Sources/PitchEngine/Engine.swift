@@ -63,22 +63,27 @@ public struct Engine: Sendable {
     }
 
     /// All the tokens, and which of them came from the mailbox's history (training keeps those apart).
-    private func tokensAndHistory(of message: Message, _ correspondents: Correspondents, keepingTexts: Bool) throws
+    /// `learning`: the digest of a message being learned, whose own earlier learning is not its history.
+    private func tokensAndHistory(of message: Message, _ correspondents: Correspondents, keepingTexts: Bool,
+                                  learning digest: [UInt8]? = nil) throws
         -> (tokens: MessageTokens, history: [String]) {
         var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
-        let history = try historyTokens(of: message, tokens, correspondents)
+        let history = try historyTokens(of: message, tokens, correspondents, learning: digest)
         for token in history { tokens.append(token) }
         return (tokens, history)
     }
 
     /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`.
-    private func historyTokens(of message: Message, _ tokens: MessageTokens, _ correspondents: Correspondents) throws
-        -> [String] {
+    private func historyTokens(of message: Message, _ tokens: MessageTokens, _ correspondents: Correspondents,
+                               learning digest: [UInt8]?) throws -> [String] {
         var history: [String] = []
         let sender = correspondents.sender
         var relationship = Relationship.unknown
         if let contacts, let sender {
-            relationship = try contacts.relationship(with: sender)
+            // A message learned again (a correction, a move and back) would otherwise find its sender known
+            // through its own earlier learning as ham, and teach that to the other class.
+            relationship = try digest.map { try contacts.relationship(with: sender, apartFrom: $0) }
+                ?? contacts.relationship(with: sender)
             if relationship != .unknown { history.append("rel:" + relationship.rawValue) }
             if Self.isColleague(sender, of: correspondents.recipients) { history.append("rel:own-domain") }
         }
@@ -237,8 +242,9 @@ public struct Engine: Sendable {
         -> (item: TrainingItem, sighting: TemplateSighting?, messageID: UInt64?, sender: String?) {
         // Parsed once: three parses of From and two of To and Cc were 6 % of training's instructions (callgrind).
         let correspondents = Correspondents(of: message)
-        let (tokens, history) = try tokensAndHistory(of: message, correspondents, keepingTexts: false)
         let digest = digest(of: message)
+        let (tokens, history) = try tokensAndHistory(of: message, correspondents, keepingTexts: false,
+                                                     learning: digest)
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
                              history: history.map { TokenID(hashing: $0) }),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),

@@ -36,11 +36,33 @@ public protocol ContactBook: AnyObject, ContactLookup {
 public protocol ContactLookup: Sendable {
     /// How the owner knows this sender.
     func relationship(with address: String) throws -> Relationship
+
+    /// How the owner would know this sender had the message with `digest` never vouched for them: what
+    /// `removeHamSenders` of that message would leave. Learning a message again (a correction, or a move and back)
+    /// must not count its own earlier learning as ham as evidence that its sender is known (found by an audit).
+    func relationship(with address: String, apartFrom digest: [UInt8]) throws -> Relationship
 }
 
 /// A contact book's keys as of one moment, immutable: thousands of lookups from several threads need no lock.
 public struct ContactSnapshot: ContactLookup {
     let keys: Set<String>
+    /// The keys known from ham alone (`ContactSource.ham`), which a correction may take back.
+    let fromHam: Set<String>
+    /// The messages vouching for each address key.
+    let vouchers: [String: Set<[UInt8]>]
+    /// How many address keys each domain key has.
+    let addressesAtDomain: [String: Int]
+
+    init(keys: Set<String>, fromHam: Set<String> = [], vouchers: [String: Set<[UInt8]>] = [:]) {
+        self.keys = keys
+        self.fromHam = fromHam
+        self.vouchers = vouchers
+        var counts: [String: Int] = [:]
+        for key in keys where !key.hasPrefix("@") {
+            if let at = key.lastIndex(of: "@") { counts[String(key[at...]), default: 0] += 1 }
+        }
+        addressesAtDomain = counts
+    }
 
     /// The book of a mailbox with no database yet: it knows nobody, so it says nothing of a sender, and the
     /// relationship tokens that need no book (`rel:own-domain`) still come.
@@ -51,6 +73,21 @@ public struct ContactSnapshot: ContactLookup {
         guard let parts = ContactKeys.of(address) else { return .firstContact }
         if keys.contains(parts.address) { return .knownAddress }
         if let domain = parts.domain, keys.contains(domain) { return .knownDomain }
+        return .firstContact
+    }
+
+    public func relationship(with address: String, apartFrom digest: [UInt8]) -> Relationship {
+        guard let parts = ContactKeys.of(address), fromHam.contains(parts.address),
+              vouchers[parts.address] == [digest] else {
+            return relationship(with: address)
+        }
+        // The address goes, and its domain with it unless it is the owner's word or another address is there.
+        var gone = [parts.address]
+        if let domain = parts.domain, fromHam.contains(domain), addressesAtDomain[domain, default: 0] <= 1 {
+            gone.append(domain)
+        }
+        guard keys.count > gone.count else { return .unknown }
+        if let domain = parts.domain, keys.contains(domain), !gone.contains(domain) { return .knownDomain }
         return .firstContact
     }
 }
@@ -233,6 +270,18 @@ public final class InMemoryContactBook: ContactBook {
 
     public func vouchingMessages(among digests: [[UInt8]]) -> Set<[UInt8]> {
         book.withLock { book in Set(digests.filter { book.hamSenders[$0] != nil }) }
+    }
+
+    public func relationship(with address: String, apartFrom digest: [UInt8]) -> Relationship {
+        // The reference: what the book would say after the correction, if the message vouches for this sender.
+        let state = book.withLock { $0 }
+        guard let key = ContactKeys.of(address)?.address, state.hamSenders[digest] == key else {
+            return relationship(with: address)
+        }
+        let copy = InMemoryContactBook()
+        copy.book.withLock { $0 = state }
+        copy.removeHamSenders([HamSender(digest: digest, address: address)])
+        return copy.relationship(with: address)
     }
 
     public func relationship(with address: String) -> Relationship {

@@ -390,14 +390,69 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    public func relationship(with address: String, apartFrom digest: [UInt8]) throws -> Relationship {
+        let plain = try relationship(with: address)
+        guard plain == .knownAddress, let keys = ContactKeys.of(address) else { return plain }
+        return try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: false) { () throws(StoreError) -> Relationship in
+                // What `removeHamSenders` of this message would leave: the address goes if only this message
+                // vouches for it and the owner never wrote to it, and its domain with it unless the owner's word
+                // or another address keeps it.
+                let vouchers = try connection.statement("SELECT digest FROM ham_senders WHERE key = ?1 LIMIT 2")
+                defer { vouchers.reset() }
+                try vouchers.bind(1, keys.address)
+                var found: [[UInt8]] = []
+                while try vouchers.step() { found.append(vouchers.bytes(0) ?? []) }
+                let source = try connection.statement("SELECT source FROM contacts WHERE key = ?1")
+                defer { source.reset() }
+                func sourceOf(_ key: String) throws(StoreError) -> String? {
+                    try source.bind(1, key)
+                    defer { source.reset() }
+                    return try source.step() ? source.text(0) : nil
+                }
+                let ham = ContactSource.ham.rawValue
+                guard found == [digest], try sourceOf(keys.address) == ham else { return .knownAddress }
+                var gone = [keys.address]
+                let domainSource = try keys.domain.flatMap { domain throws(StoreError) in try sourceOf(domain) }
+                if let domain = keys.domain, domainSource == ham {
+                    let neighbour = try connection.statement(
+                        "SELECT 1 FROM contacts WHERE key != ?1 AND key != ?2 AND substr(key, -length(?1)) = ?1 LIMIT 1")
+                    defer { neighbour.reset() }
+                    try neighbour.bind(1, domain)
+                    try neighbour.bind(2, keys.address)
+                    if try !neighbour.step() { gone.append(domain) }
+                }
+                let others = try connection.statement("SELECT 1 FROM contacts WHERE key != ?1 AND key != ?2 LIMIT 1")
+                defer { others.reset() }
+                try others.bind(1, gone[0])
+                try others.bind(2, gone.count > 1 ? gone[1] : gone[0])
+                guard try others.step() else { return .unknown }
+                if let domain = keys.domain, domainSource != nil, !gone.contains(domain) { return .knownDomain }
+                return .firstContact
+            }
+        }
+    }
+
     /// The whole book in memory, for runs that look up thousands of senders while this connection is busy writing.
     public func contactSnapshot() throws -> ContactSnapshot {
         try connection.withLock { connection throws(StoreError) in
-            let query = try connection.statement("SELECT key FROM contacts")
+            let query = try connection.statement("SELECT key, source FROM contacts")
             defer { query.reset() }
             var keys = Set<String>()
-            while try query.step() { if let key = query.text(0) { keys.insert(key) } }
-            return ContactSnapshot(keys: keys)
+            var fromHam = Set<String>()
+            while try query.step() {
+                guard let key = query.text(0) else { continue }
+                keys.insert(key)
+                if query.text(1) == ContactSource.ham.rawValue { fromHam.insert(key) }
+            }
+            let vouching = try connection.statement("SELECT key, digest FROM ham_senders")
+            defer { vouching.reset() }
+            var vouchers: [String: Set<[UInt8]>] = [:]
+            while try vouching.step() {
+                guard let key = vouching.text(0), let digest = vouching.bytes(1) else { continue }
+                vouchers[key, default: []].insert(digest)
+            }
+            return ContactSnapshot(keys: keys, fromHam: fromHam, vouchers: vouchers)
         }
     }
 

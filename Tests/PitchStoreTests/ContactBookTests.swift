@@ -16,11 +16,11 @@ import Testing
         directory = try TemporaryDirectory()
     }
 
-    func makeBook(_ kind: Kind) throws -> any ContactBook {
+    func makeBook(_ kind: Kind, file: String = "contacts.sqlite") throws -> any ContactBook {
         switch kind {
         case .inMemory: InMemoryContactBook()
         case .sqlite:
-            try SQLiteTokenStore(path: directory.path("contacts.sqlite"), tokenizerIdentity: testTokenizer,
+            try SQLiteTokenStore(path: directory.path(file), tokenizerIdentity: testTokenizer,
                                  access: .readWrite)
         }
     }
@@ -134,6 +134,48 @@ import Testing
             == [Self.ham(1, from: "").digest])
         try book.removeHamSenders([Self.ham(1, from: "dana@partner.example")])
         #expect(try book.vouchingMessages(among: [Self.ham(1, from: "").digest]).isEmpty)
+    }
+
+    /// Found by an audit: a message learned as ham and then moved to pitch found its sender known through its own
+    /// learning, and taught `rel:known-address` as pitch evidence. Apart from one message, the book answers as it
+    /// would once that message's vouch is taken back, through the store, its snapshot and the reference alike.
+    @Test(arguments: Kind.allCases)
+    func aMessageIsNoEvidenceForItsOwnSender(kind: Kind) throws {
+        let book = try makeBook(kind)
+        try book.addContacts(["maya@brightfield.example"], source: .sent, at: 100)
+        try book.addHamSenders([Self.ham(1, from: "tom@brightfield.example"), Self.ham(2, from: "dan@slotwise.example"),
+                                Self.ham(3, from: "dana@partner.example"), Self.ham(4, from: "Dana@Partner.example"),
+                                Self.ham(5, from: "pal@gmail.com"), Self.ham(6, from: "ana@quayside.example"),
+                                Self.ham(7, from: "lea@quayside.example"), Self.ham(8, from: "maya@brightfield.example")],
+                               at: 200)
+        let cases: [(address: String, apartFrom: UInt8, expected: Relationship)] = [
+            ("tom@brightfield.example", 1, .knownDomain),  // the owner writes to a colleague of theirs
+            ("dan@slotwise.example", 2, .firstContact),
+            ("dan@slotwise.example", 9, .knownAddress),  // another message: it never vouched for them
+            ("dana@partner.example", 3, .knownAddress),  // message 4 still vouches
+            ("pal@gmail.com", 5, .firstContact),
+            ("ana@quayside.example", 6, .knownDomain),  // lea is at the same domain
+            ("maya@brightfield.example", 8, .knownAddress),  // the owner's word stands
+        ]
+        var lookups: [any ContactLookup] = [book]
+        if let store = book as? SQLiteTokenStore { lookups.append(try store.contactSnapshot()) }
+        for lookup in lookups {
+            for item in cases {
+                let digest = [UInt8](repeating: item.apartFrom, count: 32)
+                #expect(try lookup.relationship(with: item.address, apartFrom: digest) == item.expected,
+                        "\(type(of: lookup)) \(item.address) apart from \(item.apartFrom)")
+            }
+        }
+        // A book that knows only what one message taught knows nothing apart from it.
+        let alone = try makeBook(kind, file: "alone.sqlite")
+        try alone.addHamSenders([Self.ham(1, from: "tom@brightfield.example")], at: 200)
+        lookups = [alone]
+        if let store = alone as? SQLiteTokenStore { lookups.append(try store.contactSnapshot()) }
+        for lookup in lookups {
+            #expect(try lookup.relationship(with: "tom@brightfield.example", apartFrom: [UInt8](repeating: 1, count: 32))
+                == .unknown)
+            #expect(try lookup.relationship(with: "tom@brightfield.example") == .knownAddress)
+        }
     }
 
     @Test(arguments: [

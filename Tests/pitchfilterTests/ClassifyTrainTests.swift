@@ -1,6 +1,8 @@
 import Foundation
 @testable import pitchfilter
+import PitchClassifier
 import PitchEngine
+import PitchStore
 import PitchTokenizer
 import Testing
 
@@ -359,6 +361,30 @@ import Testing
         // The same class twice is no contradiction.
         let twice = try Run.pitchfilter(["train", "--db", db, "--ham", first, again])
         #expect(twice.stderr.isEmpty)
+    }
+
+    /// Found by an audit: a ham moved to pitch found its sender known through its own learning as ham, and taught
+    /// `rel:known-address` as pitch evidence; moved back, the model was not what it had been.
+    @Test func aCorrectionIsNotItsOwnEvidenceOfAKnownSender() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        // Someone else's ham first, so that the book knows somebody and the sender below is a first contact.
+        let other = try scratch.write("other.eml", Self.ham.replacingOccurrences(of: "sam@example.org", with: "kim@elsewhere.example")
+            .replacingOccurrences(of: "lunch on Friday", with: "the minutes"))
+        let message = try scratch.write("m.eml", Self.ham)
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", other]).status == 0)
+        let names = ["rel:known-address", "rel:first-contact"]
+        func relationshipCounts() throws -> [TokenCounts] {
+            let store = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            return try store.counts(of: names.map { TokenID(hashing: $0) }).counts
+        }
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", message]).status == 0)
+        let learned = try relationshipCounts()
+        #expect(learned == [TokenCounts(pitch: 0, ham: 0), TokenCounts(pitch: 0, ham: 1)])
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", message]).text.contains("moved 1"))
+        #expect(try relationshipCounts() == [TokenCounts(pitch: 0, ham: 0), TokenCounts(pitch: 1, ham: 0)])
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", message]).text.contains("moved 1"))
+        #expect(try relationshipCounts() == learned)
     }
 
     @Test func anEmptyFileIsNoMessage() throws {
