@@ -460,6 +460,11 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         try readContacts("SELECT key, source, added_at FROM contacts WHERE key NOT LIKE '@%' ORDER BY key")
     }
 
+    /// The domains the book knows ("@example.org"), each with the source and time of its first address.
+    public func allDomains() throws -> [Contact] {
+        try readContacts("SELECT key, source, added_at FROM contacts WHERE key LIKE '@%' ORDER BY key")
+    }
+
     /// Rows of `contacts` selected by `sql` (key, source, added_at).
     private func readContacts(_ sql: String) throws -> [Contact] {
         try connection.withLock { connection throws(StoreError) in

@@ -60,13 +60,18 @@ struct Contacts: ParsableCommand {
             abstract: "Print each known address, how it became known, and when (UTC).")
 
         @OptionGroup var database: DatabaseOption
+        @Flag(help: """
+            Also print the domains the addresses make known ("@example.org"): mail from anyone there gets \
+            rel:known-domain.
+            """)
+        var domains = false
 
         func run() throws {
             let path = try database.path()
             do {
                 guard let store = try Stores.openForReading(path, sharedModel: nil) else { return }
                 var output = ""
-                for contact in try store.allContacts() {
+                for contact in try store.allContacts() + (domains ? try store.allDomains() : []) {
                     output += "\(TerminalText.safe(contact.address)) \(contact.source.rawValue) "
                         + "\(CalendarDay.of(contact.addedAt))\n"
                 }

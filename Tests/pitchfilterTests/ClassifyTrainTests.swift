@@ -723,6 +723,10 @@ import Testing
         #expect(list.status == 0)
         let lines = list.text.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
         #expect(lines == ["ann@partner.example sent", "friend@gmail.com sent", "tom@partner.example sent"])
+        // Found by an audit: the domains the addresses make known were nowhere to be seen (gmail.com is not one).
+        let withDomains = try Run.pitchfilter(["contacts", "list", "--domains", "--db", db])
+        #expect(withDomains.text.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+            == lines + ["@partner.example sent"])
     }
 
     @Test func listWithoutADatabaseIsEmpty() throws {
