@@ -372,29 +372,35 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     public func relationship(with address: String) throws -> Relationship {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> Relationship in
-                let find = try connection.statement("SELECT 1 FROM contacts WHERE key = ?1")
-                defer { find.reset() }
-                func known(_ key: String) throws(StoreError) -> Bool {
-                    try find.bind(1, key)
-                    defer { find.reset() }
-                    return try find.step()
-                }
-                let any = try connection.statement("SELECT 1 FROM contacts LIMIT 1")
-                defer { any.reset() }
-                guard try any.step() else { return .unknown }
-                guard let keys = ContactKeys.of(address) else { return .firstContact }
-                if try known(keys.address) { return .knownAddress }
-                if let domain = keys.domain, try known(domain) { return .knownDomain }
-                return .firstContact
+                try Self.relationship(with: address, in: connection)
             }
         }
     }
 
+    private static func relationship(with address: String,
+                                      in connection: SQLiteConnection) throws(StoreError) -> Relationship {
+        let find = try connection.statement("SELECT 1 FROM contacts WHERE key = ?1")
+        defer { find.reset() }
+        func known(_ key: String) throws(StoreError) -> Bool {
+            try find.bind(1, key)
+            defer { find.reset() }
+            return try find.step()
+        }
+        let any = try connection.statement("SELECT 1 FROM contacts LIMIT 1")
+        defer { any.reset() }
+        guard try any.step() else { return .unknown }
+        guard let keys = ContactKeys.of(address) else { return .firstContact }
+        if try known(keys.address) { return .knownAddress }
+        if let domain = keys.domain, try known(domain) { return .knownDomain }
+        return .firstContact
+    }
+
     public func relationship(with address: String, apartFrom digest: [UInt8]) throws -> Relationship {
-        let plain = try relationship(with: address)
-        guard plain == .knownAddress, let keys = ContactKeys.of(address) else { return plain }
-        return try connection.withLock { connection throws(StoreError) in
+        try connection.withLock { connection throws(StoreError) in
+            // One read transaction: a writer between the two lookups could otherwise change the answer's premises.
             try connection.transaction(immediate: false) { () throws(StoreError) -> Relationship in
+                let plain = try Self.relationship(with: address, in: connection)
+                guard plain == .knownAddress, let keys = ContactKeys.of(address) else { return plain }
                 // What `removeHamSenders` of this message would leave: the address goes if only this message
                 // vouches for it and the owner never wrote to it, and its domain with it unless the owner's word
                 // or another address keeps it.

@@ -131,9 +131,7 @@ struct Eval: ParsableCommand {
                     }
                     if fixedFold == nil, index == 1, LooseFile.isFile(path) { loose.append(LooseFile(path, first)) }
                 }
-                for (number, file) in LooseFile.inNameOrder(loose).enumerated() {
-                    samples[file.position].fold = number % folds
-                }
+                for (position, number) in LooseFile.numbered(loose) { samples[position].fold = number % folds }
             }
         }
         // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
@@ -209,9 +207,7 @@ struct Eval: ParsableCommand {
                 }
                 if fixedFold == nil, index == 1, LooseFile.isFile(path) { loose.append(LooseFile(path, first)) }
             }
-            for (number, file) in LooseFile.inNameOrder(loose).enumerated() {
-                placement[file.position] = (truth, number % folds)
-            }
+            for (position, number) in LooseFile.numbered(loose) { placement[position] = (truth, number % folds) }
         }
         let signals = Set(HistorySignal.allCases).subtracting(withoutSignal.compactMap(\.history))
         let tokens = try MailboxReplay(tokenizer: tokenizer, signals: signals).tokens(of: entries)
@@ -439,7 +435,12 @@ struct LooseFile {
         return path != "-" && stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
     }
 
-    static func inNameOrder(_ files: [LooseFile]) -> [LooseFile] {
-        files.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+    /// Each file's position among the samples with its number in the folder: byte-wise order of the paths, and a
+    /// path given twice has one number, so that its two copies share a fold (else a model would be tested on the
+    /// message it learned).
+    static func numbered(_ files: [LooseFile]) -> [(position: Int, number: Int)] {
+        let paths = Set(files.map(\.path)).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let number = Dictionary(uniqueKeysWithValues: paths.enumerated().map { ($1, $0) })
+        return files.map { ($0.position, number[$0.path]!) }
     }
 }

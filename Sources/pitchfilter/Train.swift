@@ -98,7 +98,9 @@ struct Train: ParsableCommand {
         // Every message learned as a pitch or forgotten, for what an earlier run stopped half-way left behind.
         var notHamSenders: [HamSender] = []
         var messageIDs: [UInt64] = []
-        // Each message's first request in the run, to say so when another class names it too.
+        // Each message's first request in the run, to say so when another class names it too; kept only when
+        // more than one class is asked for (a digest and a name a message).
+        let severalClasses = [pitch, ham, forget].filter { !$0.isEmpty }.count > 1
         var firstGiven: [[UInt8]: (target: MessageClass?, name: String)] = [:]
         let writer = OverlappedWriter(store: store)
         var failed = 0
@@ -125,7 +127,7 @@ struct Train: ParsableCommand {
                 var items = try prepared.map { try $0.get() }
                 // The same message in two classes is a contradiction the run settles by its order, whatever the
                 // command line's: an admin who typed it should hear which class stands (found by an audit).
-                for (item, mail) in zip(items, batch) {
+                for (item, mail) in zip(items, batch) where severalClasses {
                     guard let earlier = firstGiven[item.0.digest] else {
                         firstGiven[item.0.digest] = (target, mail.name)
                         continue
@@ -160,7 +162,10 @@ struct Train: ParsableCommand {
                 for index in items.indices {
                     guard let sighting = items[index].2 else { continue }
                     let seen = templates.sightings(like: sighting, since: now - TemplateWindow.seconds)
-                    let relationship = items[index].1.map { contacts.relationship(with: $0) } ?? .unknown
+                    // As the engine judged the sender: never known through this message's own learning as ham.
+                    let relationship = items[index].1.map {
+                        contacts.relationship(with: $0, apartFrom: items[index].0.digest)
+                    } ?? .unknown
                     for token in Engine.templateTokens(seen, sender: relationship) {
                         let id = TokenID(hashing: token)
                         items[index].0.tokens.append(id)

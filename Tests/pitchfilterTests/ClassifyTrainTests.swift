@@ -562,6 +562,15 @@ import Testing
         #expect((object["pitch"] as? [String: Int])?["unsure"] != 25)
     }
 
+    /// Found in review: a file given twice got two numbers, so its copies fell in two folds and a model was tested
+    /// on the message it had learned.
+    @Test func aFileGivenTwiceHasOneFold() {
+        let numbered = LooseFile.numbered([LooseFile("b.eml", 0), LooseFile("a.eml", 1), LooseFile("b.eml", 2),
+                                           LooseFile("c.eml", 3)])
+        #expect(numbered.map(\.position) == [0, 1, 2, 3])
+        #expect(numbered.map(\.number) == [1, 0, 1, 2])
+    }
+
     @Test func textReportHasTheConfusionTable() throws {
         let run = try Run.pitchfilter(["eval", "--folds", "3", "--pitch", Self.samples.appendingPathComponent("pitch").path,
                                        "--ham", Self.samples.appendingPathComponent("ham").path])

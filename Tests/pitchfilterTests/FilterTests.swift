@@ -1,4 +1,5 @@
 import Foundation
+import PitchClassifier
 import PitchEngine
 import PitchMessage
 import PitchStore
@@ -255,6 +256,32 @@ import Testing
         let twin = Message(bytes: Self.letter(from: "amy@leadrocket.example"))
         let tokens = try engine.tokens(of: twin, keepingTexts: true).texts.filter { $0.hasPrefix("tmpl:") }
         #expect(tokens == ["tmpl:others-2"])  // the trained message and the filtered one
+    }
+
+    /// Found in review: `train` judged a corrected message's template tokens by a relationship its own learning as
+    /// ham had made, so a stranger's form letter moved to pitch lost `tmpl:stranger-others`.
+    @Test func aCorrectedFormLetterIsStillFromAStranger() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        // Someone known, so that the book can call a sender a first contact; then two copies from other senders.
+        let known = try scratch.write("known.eml", "From: <kim@elsewhere.example>\nTo: <maya@brightfield.example>\n"
+            + "Subject: minutes\n\nThe minutes are attached.\n")
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", known]).status == 0)
+        for (name, sender) in [("a.eml", "dan@slotwise.example"), ("b.eml", "amy@leadrocket.example")] {
+            try Data(Self.letter(from: sender)).write(to: URL(fileURLWithPath: scratch.path(name)))
+            #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", scratch.path(name)]).status == 0)
+        }
+        let message = scratch.path("m.eml")
+        try Data(Self.letter(from: "raj@growthly.example")).write(to: URL(fileURLWithPath: message))
+        func strangerOthers() throws -> TokenCounts {
+            let store = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            return try store.counts(of: [TokenID(hashing: "tmpl:stranger-others")]).counts[0]
+        }
+        let before = try strangerOthers()
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", message]).status == 0)
+        #expect(try strangerOthers() == TokenCounts(pitch: before.pitch, ham: before.ham + 1))
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", message]).text.contains("moved 1"))
+        #expect(try strangerOthers() == TokenCounts(pitch: before.pitch + 1, ham: before.ham))
     }
 
     /// A fresh database's memory is empty, yet one training run of a folder of form letters must teach what the
