@@ -237,7 +237,7 @@ public struct Engine: Sendable {
         try learning(message, as: target).item
     }
 
-    /// The training item, what the template memory should record of the message, and its own id.
+    /// The training item, what the template memory should record of the message, its own id, and its sender.
     public func learning(_ message: Message, as target: MessageClass?) throws
         -> (item: TrainingItem, sighting: TemplateSighting?, messageID: UInt64?, sender: String?) {
         // Parsed once: three parses of From and two of To and Cc were 6 % of training's instructions (callgrind).
