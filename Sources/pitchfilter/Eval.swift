@@ -33,8 +33,9 @@ struct Eval: ParsableCommand {
         abstract: "Cross-validate on your own mail: how well would pitchfilter separate it?",
         discussion: """
             The messages are split into folds: per PATH, in byte-wise name order, the message at index i is in \
-            fold i mod k; the message files given one by one for a class (a shell glob) count as one PATH. For each fold a model is trained on the other folds and classifies that one; the \
-            verdicts of all folds are summed. Nothing is read from or written to your database, and the \
+            fold i mod k; the message files given one by one for a class (a shell glob) count as one PATH. For \
+            each fold a model is trained on the other folds and classifies that one; the verdicts of all folds are \
+            summed. Nothing is read from or written to your database, and the \
             embedded starter model is not used unless --with-starter asks for it: this measures what your own \
             training would do. With --with-starter, each fold is scored with the model the filter would use after \
             that training (the starter model's counts added while the training is small, with the settings and \

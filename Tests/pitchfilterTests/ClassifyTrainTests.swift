@@ -369,7 +369,8 @@ import Testing
         let scratch = try Scratch()
         let db = scratch.path("db.sqlite")
         // Someone else's ham first, so that the book knows somebody and the sender below is a first contact.
-        let other = try scratch.write("other.eml", Self.ham.replacingOccurrences(of: "sam@example.org", with: "kim@elsewhere.example")
+        let other = try scratch.write("other.eml", Self.ham
+            .replacingOccurrences(of: "sam@example.org", with: "kim@elsewhere.example")
             .replacingOccurrences(of: "lunch on Friday", with: "the minutes"))
         let message = try scratch.write("m.eml", Self.ham)
         #expect(try Run.pitchfilter(["train", "--db", db, "--ham", other]).status == 0)
@@ -546,8 +547,8 @@ import Testing
                 .filter { $0.hasSuffix(".eml") }.sorted().prefix(25)
             try FileManager.default.createDirectory(atPath: scratch.path(kind), withIntermediateDirectories: true)
             for name in names {
-                try FileManager.default.copyItem(atPath: dev.appendingPathComponent(kind).appendingPathComponent(name).path,
-                                                 toPath: scratch.path(kind) + "/" + name)
+                let source = dev.appendingPathComponent(kind).appendingPathComponent(name).path
+                try FileManager.default.copyItem(atPath: source, toPath: scratch.path(kind) + "/" + name)
             }
             // Reversed: the folds follow the names, not the order given.
             files[kind] = names.reversed().map { scratch.path(kind) + "/" + $0 }
