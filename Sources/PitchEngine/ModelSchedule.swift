@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// How a young database grows into its own: which counts score a message, and with which settings, by how much
-/// the user has trained. The filter, `classify` and `eval --with-starter` all ask this one place.
+/// the user has trained. The filter, `classify` and `eval` (unless `--without-starter`) all ask this one place.
 ///
 /// Trained is the smaller class's count in the user's own database. Up to `slideFrom`, the starter model's counts
 /// are added and scored with its settings (`ClassifierParameters.starter`); from `starterUntil` on, the user's

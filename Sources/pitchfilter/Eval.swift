@@ -18,6 +18,23 @@ extension Cutoffs {
     }
 }
 
+/// Whether each fold's model is the one the filter would use (the starter model's counts added while the training
+/// is small), or the user's own training alone. Neither given: the filter's, when this build has a starter model.
+enum StarterUse: EnumerableFlag {
+    case withStarter
+    case withoutStarter
+
+    static func help(for value: StarterUse) -> ArgumentHelp? {
+        switch value {
+        case .withStarter:
+            ArgumentHelp("Score each fold as the filter would after that training: the starter model's counts added "
+                + "while it is small (the default; an error if this build has no starter model).")
+        case .withoutStarter:
+            ArgumentHelp("Score each fold with its own training alone, with the settings of a large database.")
+        }
+    }
+}
+
 /// What `--without-signal` can leave out: the tokenizer's form-letter signals, and (with --replay) the signals
 /// that come from the mailbox's history.
 enum EvalSignal: String, CaseIterable, ExpressibleByArgument {
@@ -35,18 +52,20 @@ struct Eval: ParsableCommand {
             The messages are split into folds: per PATH, in byte-wise name order, the message at index i is in \
             fold i mod k; the message files given one by one for a class (a shell glob) count as one PATH. For \
             each fold a model is trained on the other folds and classifies that one; the verdicts of all folds are \
-            summed. Nothing is read from or written to your database, and the \
-            embedded starter model is not used unless --with-starter asks for it: this measures what your own \
-            training would do. With --with-starter, each fold is scored with the model the filter would use after \
-            that training (the starter model's counts added while the training is small, with the settings and \
-            cutoffs for that stage; the history signals come only with --replay, see below); leave the starter model's own samples (samples/corpus) out of the messages, or they are \
-            counted twice. --strength, --prior, --min-deviation, --text-weight and the cutoffs replace the \
-            settings of a large database, to try others on your own mail (with --with-starter, s, x, min_dev and \
-            the cutoffs slide towards these; the text weight and the decisive-evidence rule apply only once a \
-            fold has 500 of each class, and the starter's allowance for unequal classes always slides to none). \
-            A --pitch-cutoff other than the default turns that rule off, as \
-            pitch_cutoff in the configuration does. Each file counts as a message of its own, even an exact copy \
-            of another. PATH is a message file, a directory of message files, a Maildir or an mbox.
+            summed. Nothing is read from or written to your database. Each fold is scored with the model the \
+            filter would use after that training: while a fold's model has learned fewer than 500 of either \
+            class, the embedded starter model's counts are added, with the settings and cutoffs for that stage \
+            (the history signals come only with --replay, see below). Leave the starter model's own samples \
+            (samples/corpus) out of the messages, or they are counted twice. --without-starter measures your own \
+            training alone, with the settings of a large database.
+
+            --strength, --prior, --min-deviation and --text-weight replace the settings of a large database, to \
+            try others on your own mail; while the starter model is added, s, x and min_dev slide towards them, \
+            and the text weight and the decisive-evidence rule apply only once a fold has 500 of each class. \
+            --pitch-cutoff and --ham-cutoff apply at every stage, as pitch_cutoff and ham_cutoff in the \
+            configuration do, and a pitch cutoff other than the default turns that rule off. Each file counts as \
+            a message of its own, even an exact copy of another. PATH is a message file, a directory of message \
+            files, a Maildir or an mbox.
 
             With --replay, the messages are first replayed in date order as a mailbox receives them, with \
             --sent as the owner's outgoing mail, so the relationship, template and reference signals see what \
@@ -77,8 +96,7 @@ struct Eval: ParsableCommand {
     @Option(parsing: .upToNextOption, help: ArgumentHelp(
         "The owner's sent mail, replayed with the rest (implies --replay).", valueName: "path"))
     var sent: [String] = []
-    @Flag(help: "Add the embedded starter model's counts while a fold's training is small, as the filter does.")
-    var withStarter = false
+    @Flag var starterUse: StarterUse?
     @OptionGroup(title: "Classifier settings (default: a database trained on 500 or more of each class)")
     var settings: ClassifierSettings
 
@@ -97,8 +115,10 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let starter = withStarter ? StarterModel.embedded : nil
-        if withStarter, starter == nil {
+        // As in the filter, a build without a starter model for its tokenizer scores with the user's counts alone;
+        // only an explicit --with-starter makes that an error.
+        let starter = starterUse == .withoutStarter ? nil : StarterModel.embedded
+        if starterUse == .withStarter, starter == nil {
             Stores.reportLine("--with-starter: this executable has no starter model for tokenizer \(Tokenizer.identity)")
             throw ExitCode(3)
         }
@@ -137,9 +157,10 @@ struct Eval: ParsableCommand {
         }
         // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
         let standard = ModelSchedule.standard
-        let schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
+        var schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
                                      starterParameters: standard.starterParameters,
                                      ownParameters: settings.parameters)
+        if let cutoffs = settings.cutoffs { schedule = schedule.withCutoffs(cutoffs) }
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                                      parallelMap: { Parallel.map($0, $1) }))
@@ -165,11 +186,15 @@ struct Eval: ParsableCommand {
         }
         // With the starter model, the cutoffs are those of the stage each fold's training reaches, as in the
         // filter: the range over the folds that classify something.
-        let used: [ClassifierParameters] = scoredFolds.filter { inFold[$0].pitch + inFold[$0].ham > 0 }.map { fold in
-            guard starter != nil else { return schedule.ownParameters }
-            let learned = isHoldout ? inFold[1] : ClassTotals(pitch: trained.pitch - inFold[fold].pitch,
-                                                              ham: trained.ham - inFold[fold].ham)
-            return schedule.parameters(for: learned)
+        let learnedByScoredFold = scoredFolds.filter { inFold[$0].pitch + inFold[$0].ham > 0 }.map { fold in
+            isHoldout ? inFold[1] : ClassTotals(pitch: trained.pitch - inFold[fold].pitch,
+                                                ham: trained.ham - inFold[fold].ham)
+        }
+        // Whether any fold's model had the starter's counts added: none has, past 500 of each class.
+        let addedStarter = starter != nil && learnedByScoredFold.contains { schedule.addsStarter(to: $0) }
+        let used: [ClassifierParameters] = learnedByScoredFold.map { learned in
+            starter != nil && schedule.addsStarter(to: learned) ? schedule.parameters(for: learned)
+                : schedule.ownParameters
         }
         func range(_ value: (ClassifierParameters) -> Double) -> Cutoffs.Range {
             let values = used.map(value)
@@ -179,8 +204,9 @@ struct Eval: ParsableCommand {
         let pitchCutoffs = range(\.pitchCutoff)
         let hamCutoffs = range(\.hamCutoff)
         print(json ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
-                              unreadable: failed)
-            : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained, unreadable: failed))
+                              addedStarter: addedStarter, unreadable: failed)
+            : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
+                   addedStarter: addedStarter, unreadable: failed))
         if failed > 0 { throw ExitCode(3) }
     }
 
@@ -220,7 +246,7 @@ struct Eval: ParsableCommand {
     }
 
     private func text(_ report: EvaluationReport, pitchCutoffs: Cutoffs.Range, hamCutoffs: Cutoffs.Range,
-                      trained samplesTrained: ClassTotals, unreadable: Int) -> String {
+                      trained samplesTrained: ClassTotals, addedStarter: Bool, unreadable: Int) -> String {
         let pitches = report.total(.pitch)
         let hams = report.total(.ham)
         var lines = [
@@ -228,7 +254,8 @@ struct Eval: ParsableCommand {
                 ? "trained on \(samplesTrained.pitch) pitches and \(samplesTrained.ham) ham, tested on \(pitches) pitches, \(hams) ham"
                 : "\(folds)-fold cross-validation: \(pitches) \(pitches == 1 ? "pitch" : "pitches"), \(hams) ham")
                 + "; cutoffs pitch ≥ \(shown(pitchCutoffs)), ham ≤ \(shown(hamCutoffs)); " + Engine.version
-                + (withStarter ? "; with the starter model" : "")
+                + (addedStarter ? "; with the starter model" : "")
+                + (starterUse == .withoutStarter ? "; own training alone" : "")
                 + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
@@ -258,7 +285,7 @@ struct Eval: ParsableCommand {
     }
 
     private func jsonText(_ report: EvaluationReport, pitchCutoffs: Cutoffs.Range, hamCutoffs: Cutoffs.Range,
-                          trained: ClassTotals, unreadable: Int) -> String {
+                          trained: ClassTotals, addedStarter: Bool, unreadable: Int) -> String {
         func counts(_ truth: MessageClass) -> [String: Int] {
             Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0.rawValue, report.count(truth, calledAs: $0)) })
         }
@@ -266,7 +293,7 @@ struct Eval: ParsableCommand {
         return JSON.line(Summary(
             mode: isHoldout ? "holdout" : "cross-validation", folds: isHoldout ? nil : folds,
             trained_pitch: trained.pitch, trained_ham: trained.ham,
-            version: Engine.version, with_starter: withStarter, replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
+            version: Engine.version, with_starter: addedStarter, replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
             pitch_cutoff: pitchCutoffs.low, pitch_cutoff_highest: pitchCutoffs.high, ham_cutoff: hamCutoffs.low,
             ham_cutoff_highest: hamCutoffs.high,
             pitch: counts(.pitch), ham: counts(.ham),
@@ -298,12 +325,13 @@ struct Eval: ParsableCommand {
         var trained_pitch: Int
         var trained_ham: Int
         var version: String
-        /// Whether the starter model's counts were added while a fold's training was small (--with-starter).
+        /// Whether the starter model's counts were added to any fold's model: while a fold had learned fewer than 500
+        /// of either class, unless --without-starter.
         var with_starter: Bool
         /// Whether the history was replayed (--replay or --sent).
         var replayed: Bool
         var without_signals: [String]
-        /// The pitch cutoff applied; with --with-starter each fold's stage has its own, from this to the highest.
+        /// The pitch cutoff applied; with the starter model each fold's stage has its own, from this to the highest.
         var pitch_cutoff: Double
         var pitch_cutoff_highest: Double
         var ham_cutoff: Double
@@ -379,7 +407,7 @@ struct ClassifierSettings: ParsableArguments {
     var textWeight: Double?
 
     /// " (default: 0.2)": the large-database value an option replaces, in its help. The options themselves have no
-    /// default, since an absent one means "the schedule's own" (with --with-starter, the slide's).
+    /// default, since an absent one means "the schedule's own" (while the starter model is added, the slide's).
     static func shownDefault(_ setting: KeyPath<ClassifierParameters, Double>) -> String {
         let value = ModelSchedule.standard.ownParameters[keyPath: setting]
         let fraction = Classify.formatWeight(value)
@@ -397,6 +425,13 @@ struct ClassifierSettings: ParsableArguments {
         if let hamCutoff { parameters.hamCutoff = hamCutoff }
         if let textWeight { parameters.textWeight = textWeight }
         return parameters
+    }
+
+    /// The cutoffs given, with the default for the one not given; nil if neither was. Like the configuration's,
+    /// they apply at every stage of the schedule.
+    var cutoffs: Cutoffs? {
+        guard pitchCutoff != nil || hamCutoff != nil else { return nil }
+        return Cutoffs(pitch: parameters.pitchCutoff, ham: parameters.hamCutoff)
     }
 
     func validate() throws {

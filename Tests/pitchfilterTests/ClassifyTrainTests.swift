@@ -532,6 +532,8 @@ import Testing
         #expect(object["false_positives"] as? Int == ham["pitch"])
         #expect(object["false_negatives"] as? Int == pitch["ham"])
         #expect(object["folds"] as? Int == 5)
+        // Each fold's model learned over 500 of each class: the filter would no longer add the starter's counts.
+        #expect(object["with_starter"] as? Bool == false)
         #expect((object["histogram"] as? [Any])?.count == 20)
         #expect(object["one_minus_auc_percent"] is Double)
     }
@@ -553,9 +555,11 @@ import Testing
             // Reversed: the folds follow the names, not the order given.
             files[kind] = names.reversed().map { scratch.path(kind) + "/" + $0 }
         }
-        let byDirectory = try Run.pitchfilter(["eval", "--json", "--pitch", scratch.path("pitch"),
+        // Without the starter model, which would score fold 0 well even with every message in it.
+        let byDirectory = try Run.pitchfilter(["eval", "--json", "--without-starter", "--pitch", scratch.path("pitch"),
                                                "--ham", scratch.path("ham")])
-        let byFile = try Run.pitchfilter(["eval", "--json", "--pitch"] + files["pitch"]! + ["--ham"] + files["ham"]!)
+        let byFile = try Run.pitchfilter(["eval", "--json", "--without-starter", "--pitch"] + files["pitch"]!
+                                         + ["--ham"] + files["ham"]!)
         #expect(byDirectory.status == 0 && byFile.status == 0)
         #expect(byFile.stderr.isEmpty, "\(byFile.stderr)")
         #expect(byFile.text == byDirectory.text)
@@ -786,11 +790,35 @@ import Testing
             return (try #require(object["pitch"] as? [String: Int]), try #require(object["ham"] as? [String: Int]),
                     object["with_starter"] as? Bool)
         }
-        let own = try verdicts([])
-        let filter = try verdicts(["--with-starter"])
+        // The filter's model is the default: `eval` answers what the user would see after that much training.
+        let filter = try verdicts([])
+        let own = try verdicts(["--without-starter"])
         #expect(own.starter == false && filter.starter == true)
+        #expect(try verdicts(["--with-starter"]) == filter)
         #expect(filter.ham["pitch"] == 0)
         #expect(try #require(filter.pitch["pitch"]) > (try #require(own.pitch["pitch"])) + 10)
+    }
+
+    /// A cutoff given to `eval` applies at every stage, as `pitch_cutoff` in the configuration does in the filter,
+    /// so that `eval --pitch-cutoff` answers what setting it would do: not a slide from the starter's own cutoff.
+    @Test func givenCutoffsApplyAtEveryStageAsTheConfigurationsDo() throws {
+        let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
+        func cutoffs(_ extra: [String]) throws -> [Double?] {
+            let run = try Run.pitchfilter([
+                "eval", "--pitch", heldout.appendingPathComponent("pitch").path,
+                "--ham", heldout.appendingPathComponent("ham").path, "--folds", "2", "--json",
+            ] + extra)
+            #expect(run.status == 0)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+            return ["pitch_cutoff", "pitch_cutoff_highest", "ham_cutoff", "ham_cutoff_highest"].map {
+                object[$0] as? Double
+            }
+        }
+        // 50 of each learned per fold: the schedule's own cutoffs are the slide's, between the starter's and 0.9.
+        let own = try cutoffs([])
+        #expect(try #require(own[0]) > 0.8 && (try #require(own[0])) < 0.9)
+        #expect(try cutoffs(["--pitch-cutoff", "0.7"]) == [0.7, 0.7, 0.2, 0.2])
+        #expect(try cutoffs(["--ham-cutoff", "0.3"]) == [0.9, 0.9, 0.3, 0.3])
     }
 
     @Test(arguments: [
