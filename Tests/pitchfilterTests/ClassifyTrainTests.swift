@@ -1050,3 +1050,74 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1)
     }
 }
+
+@Suite struct BackupCommandTests {
+    static let heldout = Samples.root.deletingLastPathComponent().appendingPathComponent("heldout")
+
+    static func trainedDatabase(in scratch: Scratch) throws -> String {
+        let db = scratch.path("db.sqlite")
+        let run = try Run.pitchfilter(["train", "--db", db, "--pitch", heldout.appendingPathComponent("pitch").path,
+                                       "--ham", heldout.appendingPathComponent("ham").path])
+        #expect(run.status == 0)
+        return db
+    }
+
+    static func statsWithoutPathAndSize(_ db: String) throws -> [Substring] {
+        let run = try Run.pitchfilter(["stats", "--db", db])
+        #expect(run.status == 0)
+        return run.text.split(separator: "\n").filter { !$0.hasPrefix("database:") && !$0.hasPrefix("size:") }
+    }
+
+    /// The training is committed while another connection reads an older snapshot (as the service's may), so it
+    /// stays in the write-ahead log: a `cp` of the main file has none of it, the backup all of it.
+    @Test func theCopyHoldsWhatTheLogHoldsAndIsTheOwnersAlone() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let copy = scratch.path("copy.sqlite")
+        let reader = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        let backup = try reader.withSnapshot {
+            #expect(try reader.statistics().totals == ClassTotals())
+            let train = try Run.pitchfilter(["train", "--db", db, "--pitch", Self.heldout.appendingPathComponent("pitch").path,
+                                             "--ham", Self.heldout.appendingPathComponent("ham").path])
+            #expect(train.status == 0)
+            try FileManager.default.copyItem(atPath: db, toPath: scratch.path("cp.sqlite"))
+            return try Run.pitchfilter(["backup", "--db", db, copy])
+        }
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.text.hasPrefix("backed up \(db) to \(copy): ") && backup.text.hasSuffix(" bytes, checked\n"))
+        let plain = try Self.statsWithoutPathAndSize(scratch.path("cp.sqlite"))
+        #expect(plain.contains("messages: none trained yet (the starter model decides)"), "\(plain)")
+        let stats = try Self.statsWithoutPathAndSize(copy)
+        #expect(stats.contains("messages: pitch 100, ham 100"))
+        #expect(stats == (try Self.statsWithoutPathAndSize(db)))
+        let sample = Samples.root.deletingLastPathComponent().appendingPathComponent("dev/pitch").path
+        #expect(try Run.pitchfilter(["classify", "--db", copy, sample]).text
+            == (try Run.pitchfilter(["classify", "--db", db, sample]).text))
+        let mode = try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // Nothing left under the temporary name.
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)).contains { $0.contains("partial") })
+    }
+
+    @Test func anExistingFileIsNeverReplaced() throws {
+        let scratch = try Scratch()
+        let db = try Self.trainedDatabase(in: scratch)
+        let existing = try scratch.write("existing", "keep me\n")
+        let run = try Run.pitchfilter(["backup", "--db", db, existing])
+        #expect(run.status == 3)
+        #expect(run.stderr.contains("exists: a backup never replaces a file"))
+        #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me\n")
+    }
+
+    @Test(arguments: ["missing.sqlite", "not-a-database"])
+    func nothingToCopyFailsAndLeavesNothingBehind(source: String) throws {
+        let scratch = try Scratch()
+        try scratch.write("not-a-database", "From: someone\n\nThis is mail, not a database.\n")
+        let copy = scratch.path("copy.sqlite")
+        let run = try Run.pitchfilter(["backup", "--db", scratch.path(source), copy])
+        #expect(run.status == 3)
+        #expect(run.stderr.contains(source == "missing.sqlite" ? "no token database at" : "(not an SQLite file)"),
+                "\(run.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == ["not-a-database"])
+    }
+}
