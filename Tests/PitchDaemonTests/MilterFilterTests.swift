@@ -286,8 +286,9 @@ import Testing
         let elapsed = ContinuousClock.now - start
         release()
         // 20 × 60 ms of sleep, and at most 100 ms for each of the few batches that came due; with the store's 2 s
-        // every due batch, one after the other, it took 40 s.
-        #expect(elapsed < .seconds(5))
+        // every due batch, one after the other, it took 40 s. The bound leaves room for a loaded machine (7.6 s once
+        // with a fuzzer and the rest of the suite running), well short of the defect.
+        #expect(elapsed < .seconds(15))
     }
 
     /// Found by an audit: outbound mail's recipients were written through the store's connection, so another
