@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "pitchfilter",
             dependencies: [
-                "PitchCommandLine", "PitchEngine",
+                "PitchCommandLine", "PitchEngine", "CLinuxCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: leanStartup

@@ -9,47 +9,63 @@ import Glibc
 /// backup copies the pages as one read transaction sees them: a consistent snapshot, while the filter, the service
 /// and `train` go on reading and writing.
 extension SQLiteTokenStore {
-    /// Copies the database at `path` into the file at `destination`, which must exist and be empty (the caller
-    /// creates it, with the permissions a copy of the user's mail metadata needs), then checks the copy with
+    /// Copies the database at `path` into the file at `copyPath`, which must exist and be empty (the caller creates
+    /// it, with the permissions a copy of the user's mail metadata needs), then checks the copy with
     /// `PRAGMA quick_check`. Returns the copy's size in bytes. The copy is a database of its own in WAL mode; it has
-    /// not been synced to disk when this returns.
+    /// not been synced to disk when this returns. Errors about the copy name `destination`, where the caller will
+    /// put it, rather than its temporary name.
     ///
     /// The source is opened as a plain SQLite file, not as a store: a database of another tokenizer or a newer
     /// schema is exactly what one backs up before an upgrade or a downgrade.
-    public static func backUp(databaseAt path: String, into destination: String) throws(StoreError) -> Int {
+    public static func backUp(databaseAt path: String, into copyPath: String, destination: String)
+        throws(StoreError) -> Int {
         if isURL(path) { throw .unsupportedLocation(path: path) }
+        // As the store checks before opening: SQLite would block on a FIFO, and an empty file is no database yet.
         var info = stat()
         guard stat(path, &info) == 0 else {
-            if errno == ENOENT { throw .missing(path: path) }
-            throw .cannotOpen(path: path, detail: String(cString: strerror(errno)))
+            let reason = errno
+            if reason == ENOENT { throw .missing(path: path) }
+            throw .cannotOpen(path: path, detail: String(cString: strerror(reason)))
         }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw .cannotOpen(path: path, detail: "it is not a regular file")
+        }
+        guard info.st_size > 0 else { throw .missing(path: path) }
         let source = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000)
-        let copy = try SQLiteConnection(path: destination, flags: SQLITE_OPEN_READWRITE,
-                                        busyTimeoutMilliseconds: 2_000)
-        guard let backup = sqlite3_backup_init(copy.handle, "main", source.handle, "main") else {
-            throw copy.failure(sqlite3_errcode(copy.handle))
+        // The read transaction is opened here, so that a source that is no database, is locked or cannot be read
+        // fails with its own name and reason: the backup step reports those on the copy's connection. The step
+        // then copies inside this transaction: still one snapshot.
+        try source.execute("BEGIN")
+        defer { sqlite3_exec(source.handle, "ROLLBACK", nil, nil, nil) }
+        try source.execute("SELECT count(*) FROM sqlite_schema")
+        let copy = try SQLiteConnection(path: copyPath, flags: SQLITE_OPEN_READWRITE, busyTimeoutMilliseconds: 2_000)
+        func failure(_ code: Int32) -> StoreError {
+            StoreError(code: code, path: destination, message: String(cString: sqlite3_errmsg(copy.handle)),
+                       systemErrno: sqlite3_system_errno(copy.handle), busyTimeoutMilliseconds: 2_000)
         }
-        // All pages in one step: one read transaction, so one snapshot. A writer elsewhere is not blocked (WAL).
+        guard let backup = sqlite3_backup_init(copy.handle, "main", source.handle, "main") else {
+            throw failure(sqlite3_errcode(copy.handle))
+        }
         let stepped = sqlite3_backup_step(backup, -1)
         let finished = sqlite3_backup_finish(backup)
-        guard stepped == SQLITE_DONE else {
-            // The source's own error (not a database, a corrupt page, a lock) is on its connection.
-            let sourceCode = sqlite3_errcode(source.handle)
-            throw sourceCode != SQLITE_OK ? source.failure(sourceCode) : copy.failure(stepped)
-        }
-        guard finished == SQLITE_OK else { throw copy.failure(finished) }
+        guard stepped == SQLITE_DONE else { throw failure(finished != SQLITE_OK ? finished : stepped) }
+        guard finished == SQLITE_OK else { throw failure(finished) }
         // A backup is only worth keeping if it can be read back: the copy's pages, checked the cheap way (its
         // indexes against their tables is what the full integrity_check adds, at many times the cost).
         let check = try copy.statement("PRAGMA quick_check")
         defer { check.reset() }
         var problems: [String] = []
         while try check.step() {
-            // A problem may span lines ("*** in database main ***" then the page): one line each, for the log.
-            if let line = check.text(0), line != "ok" { problems.append(line.split(separator: "\n").joined(separator: " ")) }
+            // A problem may span lines ("*** in database main ***", then the page): one line each, for the log.
+            if let line = check.text(0), line != "ok" {
+                problems.append(line.split(separator: "\n").joined(separator: " "))
+            }
         }
         guard problems.isEmpty else {
+            // SQLite may give the whole report as one row: kilobytes for one log line.
+            let report = problems.joined(separator: "; ")
             throw .corrupt(path: path, detail: "its copy failed SQLite's check: "
-                + problems.prefix(3).joined(separator: "; "))
+                + (report.count > 300 ? report.prefix(300) + " …" : report))
         }
         let size = try copy.statement("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
         defer { size.reset() }

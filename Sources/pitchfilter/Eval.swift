@@ -28,7 +28,7 @@ enum StarterUse: EnumerableFlag {
         switch value {
         case .withStarter:
             ArgumentHelp("Score each fold as the filter would after that training: the starter model's counts added "
-                + "while it is small (the default; an error if this build has no starter model).")
+                + "while it is small. The default; given explicitly, an error if this build has no starter model.")
         case .withoutStarter:
             ArgumentHelp("Score each fold with its own training alone, with the settings of a large database.")
         }
@@ -62,8 +62,10 @@ struct Eval: ParsableCommand {
             --strength, --prior, --min-deviation and --text-weight replace the settings of a large database, to \
             try others on your own mail; while the starter model is added, s, x and min_dev slide towards them, \
             and the text weight and the decisive-evidence rule apply only once a fold has 500 of each class. \
-            --pitch-cutoff and --ham-cutoff apply at every stage, as pitch_cutoff and ham_cutoff in the \
-            configuration do, and a pitch cutoff other than the default turns that rule off. Each file counts as \
+            --pitch-cutoff and --ham-cutoff other than the defaults (0.9 and 0.2) apply at every stage, as \
+            pitch_cutoff and ham_cutoff in the configuration do (which apply when the options are not given, as \
+            in filter and classify), and a pitch cutoff other than the default turns that rule off. Each file \
+            counts as \
             a message of its own, even an exact copy of another. PATH is a message file, a directory of message \
             files, a Maildir or an mbox.
 
@@ -119,7 +121,8 @@ struct Eval: ParsableCommand {
         // only an explicit --with-starter makes that an error.
         let starter = starterUse == .withoutStarter ? nil : StarterModel.embedded
         if starterUse == .withStarter, starter == nil {
-            Stores.reportLine("--with-starter: this executable has no starter model for tokenizer \(Tokenizer.identity)")
+            Stores.reportLine("--with-starter: this executable has no starter model for tokenizer "
+                + Tokenizer.identity)
             throw ExitCode(3)
         }
         let signals = Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter))
@@ -160,7 +163,15 @@ struct Eval: ParsableCommand {
         var schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
                                      starterParameters: standard.starterParameters,
                                      ownParameters: settings.parameters)
-        if let cutoffs = settings.cutoffs { schedule = schedule.withCutoffs(cutoffs) }
+        // Each cutoff as given, else the configuration's (`[classifier]`), which `filter` and `classify` use.
+        let configured = try CommandLineConfiguration.cutoffsForCommand()
+        guard let cutoffs = Cutoffs(pitch: settings.pitchCutoff ?? configured.pitch,
+                                    ham: settings.hamCutoff ?? configured.ham) else {
+            throw ValidationError("The cutoffs must satisfy 0 ≤ ham cutoff < pitch cutoff ≤ 1; with the "
+                + "configuration's they would be ham \(settings.hamCutoff ?? configured.ham) and pitch "
+                + "\(settings.pitchCutoff ?? configured.pitch).")
+        }
+        schedule = schedule.withCutoffs(cutoffs)
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                                      parallelMap: { Parallel.map($0, $1) }))
@@ -205,7 +216,7 @@ struct Eval: ParsableCommand {
         let hamCutoffs = range(\.hamCutoff)
         print(json ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
                               addedStarter: addedStarter, unreadable: failed)
-            : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
+            : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained, starter: starter,
                    addedStarter: addedStarter, unreadable: failed))
         if failed > 0 { throw ExitCode(3) }
     }
@@ -246,7 +257,8 @@ struct Eval: ParsableCommand {
     }
 
     private func text(_ report: EvaluationReport, pitchCutoffs: Cutoffs.Range, hamCutoffs: Cutoffs.Range,
-                      trained samplesTrained: ClassTotals, addedStarter: Bool, unreadable: Int) -> String {
+                      trained samplesTrained: ClassTotals, starter: StarterModel?, addedStarter: Bool,
+                      unreadable: Int) -> String {
         let pitches = report.total(.pitch)
         let hams = report.total(.ham)
         var lines = [
@@ -255,7 +267,7 @@ struct Eval: ParsableCommand {
                 : "\(folds)-fold cross-validation: \(pitches) \(pitches == 1 ? "pitch" : "pitches"), \(hams) ham")
                 + "; cutoffs pitch ≥ \(shown(pitchCutoffs)), ham ≤ \(shown(hamCutoffs)); " + Engine.version
                 + (addedStarter ? "; with the starter model" : "")
-                + (starterUse == .withoutStarter ? "; own training alone" : "")
+                + (starter == nil ? "; own training alone" : "")
                 + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
@@ -425,13 +437,6 @@ struct ClassifierSettings: ParsableArguments {
         if let hamCutoff { parameters.hamCutoff = hamCutoff }
         if let textWeight { parameters.textWeight = textWeight }
         return parameters
-    }
-
-    /// The cutoffs given, with the default for the one not given; nil if neither was. Like the configuration's,
-    /// they apply at every stage of the schedule.
-    var cutoffs: Cutoffs? {
-        guard pitchCutoff != nil || hamCutoff != nil else { return nil }
-        return Cutoffs(pitch: parameters.pitchCutoff, ham: parameters.hamCutoff)
     }
 
     func validate() throws {

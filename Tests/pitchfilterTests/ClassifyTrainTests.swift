@@ -821,6 +821,30 @@ import Testing
         #expect(try cutoffs(["--ham-cutoff", "0.3"]) == [0.9, 0.9, 0.3, 0.3])
     }
 
+    /// Found in review: `eval` said it scored as the filter would, but left out the configuration's cutoffs,
+    /// which the filter uses. An option given still wins over the file's value of that cutoff.
+    @Test func theConfigurationsCutoffsApplyUnlessOptionsAreGiven() throws {
+        let scratch = try Scratch()
+        let config = try scratch.write("pitchfilter.toml", "[classifier]\npitch_cutoff = 0.7\nham_cutoff = 0.3\n")
+        let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
+        func cutoffs(_ extra: [String]) throws -> [Double?] {
+            let run = try Run.pitchfilter([
+                "eval", "--pitch", heldout.appendingPathComponent("pitch").path,
+                "--ham", heldout.appendingPathComponent("ham").path, "--folds", "2", "--json",
+            ] + extra, environment: ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")])
+            #expect(run.status == 0, "\(run.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+            return ["pitch_cutoff", "pitch_cutoff_highest", "ham_cutoff", "ham_cutoff_highest"].map {
+                object[$0] as? Double
+            }
+        }
+        #expect(try cutoffs([]) == [0.7, 0.7, 0.3, 0.3])
+        #expect(try cutoffs(["--pitch-cutoff", "0.8"]) == [0.8, 0.8, 0.3, 0.3])
+        #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--pitch-cutoff", "0.25"],
+                                    environment: ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")])
+            .status == 64)
+    }
+
     @Test(arguments: [
         ["--pitch-cutoff", "0.2", "--ham-cutoff", "0.5"],
         ["--strength", "0"],
@@ -1099,25 +1123,52 @@ import Testing
         #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)).contains { $0.contains("partial") })
     }
 
-    @Test func anExistingFileIsNeverReplaced() throws {
+    @Test(arguments: ["existing", "existing-wal", "existing-journal"])
+    func anExistingFileOrLogIsNeverReplaced(present: String) throws {
         let scratch = try Scratch()
         let db = try Self.trainedDatabase(in: scratch)
-        let existing = try scratch.write("existing", "keep me\n")
-        let run = try Run.pitchfilter(["backup", "--db", db, existing])
+        try scratch.write(present, "keep me\n")
+        let run = try Run.pitchfilter(["backup", "--db", db, scratch.path("existing")])
         #expect(run.status == 3)
-        #expect(run.stderr.contains("exists: a backup never replaces a file"))
-        #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep me\n")
+        #expect(run.stderr == "pitchfilter: \(scratch.path(present)) exists: a backup never replaces a file, "
+            + "give a new name\n")
+        #expect(try String(contentsOfFile: scratch.path(present), encoding: .utf8) == "keep me\n")
     }
 
-    @Test(arguments: ["missing.sqlite", "not-a-database"])
-    func nothingToCopyFailsAndLeavesNothingBehind(source: String) throws {
+    /// Found in review: the source's errors named the temporary copy, so an admin went to fix the wrong file.
+    @Test(arguments: [
+        ("missing.sqlite", "no token database at {db} yet (nothing trained)"),
+        ("empty.sqlite", "no token database at {db} yet (nothing trained)"),
+        ("not-a-database", "{db} is not a pitchfilter database (not an SQLite file): move it away or use another --db"),
+        ("fifo", "cannot open database {db}: it is not a regular file"),
+    ])
+    func aSourceThatCannotBeCopiedIsNamedAndNothingIsLeft(source: String, message: String) throws {
         let scratch = try Scratch()
         try scratch.write("not-a-database", "From: someone\n\nThis is mail, not a database.\n")
-        let copy = scratch.path("copy.sqlite")
-        let run = try Run.pitchfilter(["backup", "--db", scratch.path(source), copy])
+        try scratch.write("empty.sqlite", "")
+        #expect(mkfifo(scratch.path("fifo"), 0o600) == 0)
+        let before = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).sorted()
+        let db = scratch.path(source)
+        let run = try Run.pitchfilter(["backup", "--db", db, scratch.path("copy.sqlite")])
         #expect(run.status == 3)
-        #expect(run.stderr.contains(source == "missing.sqlite" ? "no token database at" : "(not an SQLite file)"),
-                "\(run.stderr)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == ["not-a-database"])
+        #expect(run.stderr.hasPrefix("pitchfilter: "))
+        #expect(run.stderr.contains(message.replacingOccurrences(of: "{db}", with: db)), "\(run.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).sorted() == before)
+    }
+
+    @Test(arguments: [
+        ("copy", ".", ".pitchfilter-backup.partial-9"),
+        ("/copy", "/", "/.pitchfilter-backup.partial-9"),
+        ("./copy", ".", "./.pitchfilter-backup.partial-9"),
+        ("backups/2026/copy.sqlite", "backups/2026", "backups/2026/.pitchfilter-backup.partial-9"),
+    ])
+    func theCopyIsWrittenBesideItsDestination(destination: String, directory: String, partial: String) {
+        let placement = Backup.placement(of: destination, suffix: "9")
+        #expect(placement.directory == directory && placement.partial == partial)
+    }
+
+    @Test(arguments: ["", "backups/"])
+    func aDestinationThatNamesNoFileIsAUsageError(destination: String) throws {
+        #expect(try Run.pitchfilter(["backup", destination]).status == 64)
     }
 }
