@@ -65,9 +65,8 @@ struct Eval: ParsableCommand {
             --pitch-cutoff and --ham-cutoff other than the defaults (0.9 and 0.2) apply at every stage, as \
             pitch_cutoff and ham_cutoff in the configuration do (which apply when the options are not given, as \
             in filter and classify), and a pitch cutoff other than the default turns that rule off. Each file \
-            counts as \
-            a message of its own, even an exact copy of another. PATH is a message file, a directory of message \
-            files, a Maildir or an mbox.
+            counts as a message of its own, even an exact copy of another. PATH is a message file, a directory \
+            of message files, a Maildir or an mbox.
 
             With --replay, the messages are first replayed in date order as a mailbox receives them, with \
             --sent as the owner's outgoing mail, so the relationship, template and reference signals see what \
@@ -125,6 +124,15 @@ struct Eval: ParsableCommand {
                 + Tokenizer.identity)
             throw ExitCode(3)
         }
+        // Each cutoff as given, else the configuration's (`[classifier]`), which `filter` and `classify` use; read
+        // before the messages, so that a bad file fails at once.
+        let configured = try CommandLineConfiguration.cutoffsForCommand()
+        guard let cutoffs = Cutoffs(pitch: settings.pitchCutoff ?? configured.pitch,
+                                    ham: settings.hamCutoff ?? configured.ham) else {
+            throw ValidationError("The cutoffs must satisfy 0 ≤ ham cutoff < pitch cutoff ≤ 1; with the "
+                + "configuration's they would be ham \(settings.hamCutoff ?? configured.ham) and pitch "
+                + "\(settings.pitchCutoff ?? configured.pitch).")
+        }
         let signals = Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter))
         let tokenizer = Tokenizer(signals: signals, ownFields: try CommandLineConfiguration.ownFieldsForCommand())
         var samples: [CrossValidation.Sample] = []
@@ -160,18 +168,9 @@ struct Eval: ParsableCommand {
         }
         // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
         let standard = ModelSchedule.standard
-        var schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
+        let schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
                                      starterParameters: standard.starterParameters,
-                                     ownParameters: settings.parameters)
-        // Each cutoff as given, else the configuration's (`[classifier]`), which `filter` and `classify` use.
-        let configured = try CommandLineConfiguration.cutoffsForCommand()
-        guard let cutoffs = Cutoffs(pitch: settings.pitchCutoff ?? configured.pitch,
-                                    ham: settings.hamCutoff ?? configured.ham) else {
-            throw ValidationError("The cutoffs must satisfy 0 ≤ ham cutoff < pitch cutoff ≤ 1; with the "
-                + "configuration's they would be ham \(settings.hamCutoff ?? configured.ham) and pitch "
-                + "\(settings.pitchCutoff ?? configured.pitch).")
-        }
-        schedule = schedule.withCutoffs(cutoffs)
+                                     ownParameters: settings.parameters).withCutoffs(cutoffs)
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                                      parallelMap: { Parallel.map($0, $1) }))
@@ -216,8 +215,8 @@ struct Eval: ParsableCommand {
         let hamCutoffs = range(\.hamCutoff)
         print(json ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
                               addedStarter: addedStarter, unreadable: failed)
-            : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained, starter: starter,
-                   addedStarter: addedStarter, unreadable: failed))
+            : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
+                   ownTrainingAlone: starter == nil, addedStarter: addedStarter, unreadable: failed))
         if failed > 0 { throw ExitCode(3) }
     }
 
@@ -257,7 +256,7 @@ struct Eval: ParsableCommand {
     }
 
     private func text(_ report: EvaluationReport, pitchCutoffs: Cutoffs.Range, hamCutoffs: Cutoffs.Range,
-                      trained samplesTrained: ClassTotals, starter: StarterModel?, addedStarter: Bool,
+                      trained samplesTrained: ClassTotals, ownTrainingAlone: Bool, addedStarter: Bool,
                       unreadable: Int) -> String {
         let pitches = report.total(.pitch)
         let hams = report.total(.ham)
@@ -267,7 +266,7 @@ struct Eval: ParsableCommand {
                 : "\(folds)-fold cross-validation: \(pitches) \(pitches == 1 ? "pitch" : "pitches"), \(hams) ham")
                 + "; cutoffs pitch ≥ \(shown(pitchCutoffs)), ham ≤ \(shown(hamCutoffs)); " + Engine.version
                 + (addedStarter ? "; with the starter model" : "")
-                + (starter == nil ? "; own training alone" : "")
+                + (ownTrainingAlone ? "; own training alone" : "")
                 + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",

@@ -776,17 +776,30 @@ import Testing
         #expect((object["ham"] as? [String: Int])?.values.reduce(0, +) == 100)
     }
 
-    @Test func theHeldOutSetTrainedOnItsFirstHalfIsScoredAsTheFilterWouldScoreIt() throws {
-        // 2 folds of samples/heldout: 50 of each trained per fold, few enough for the starter model's counts
-        // (which never saw these messages) to be added. Those counts flag more pitches than the 50 alone do.
+    /// `eval --json` of samples/heldout in 2 folds: 50 of each learned per fold, few enough for the starter model's
+    /// counts (which never saw these messages) to be added.
+    static func heldoutInTwoFolds(_ extra: [String], environment: [String: String]? = nil) throws -> [String: Any] {
         let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
+        let run = try Run.pitchfilter([
+            "eval", "--pitch", heldout.appendingPathComponent("pitch").path,
+            "--ham", heldout.appendingPathComponent("ham").path, "--folds", "2", "--json",
+        ] + extra, environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+    }
+
+    /// The four cutoff fields of `heldoutInTwoFolds`: pitch lowest and highest, ham lowest and highest.
+    static func cutoffs(_ extra: [String], environment: [String: String]? = nil) throws -> [Double?] {
+        let object = try heldoutInTwoFolds(extra, environment: environment)
+        return ["pitch_cutoff", "pitch_cutoff_highest", "ham_cutoff", "ham_cutoff_highest"].map {
+            object[$0] as? Double
+        }
+    }
+
+    @Test func theHeldOutSetTrainedOnItsFirstHalfIsScoredAsTheFilterWouldScoreIt() throws {
+        // The starter model's counts flag more pitches than the 50 alone do.
         func verdicts(_ extra: [String]) throws -> (pitch: [String: Int], ham: [String: Int], starter: Bool?) {
-            let run = try Run.pitchfilter([
-                "eval", "--pitch", heldout.appendingPathComponent("pitch").path,
-                "--ham", heldout.appendingPathComponent("ham").path, "--folds", "2", "--json",
-            ] + extra)
-            #expect(run.status == 0)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+            let object = try Self.heldoutInTwoFolds(extra)
             return (try #require(object["pitch"] as? [String: Int]), try #require(object["ham"] as? [String: Int]),
                     object["with_starter"] as? Bool)
         }
@@ -802,23 +815,11 @@ import Testing
     /// A cutoff given to `eval` applies at every stage, as `pitch_cutoff` in the configuration does in the filter,
     /// so that `eval --pitch-cutoff` answers what setting it would do: not a slide from the starter's own cutoff.
     @Test func givenCutoffsApplyAtEveryStageAsTheConfigurationsDo() throws {
-        let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
-        func cutoffs(_ extra: [String]) throws -> [Double?] {
-            let run = try Run.pitchfilter([
-                "eval", "--pitch", heldout.appendingPathComponent("pitch").path,
-                "--ham", heldout.appendingPathComponent("ham").path, "--folds", "2", "--json",
-            ] + extra)
-            #expect(run.status == 0)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
-            return ["pitch_cutoff", "pitch_cutoff_highest", "ham_cutoff", "ham_cutoff_highest"].map {
-                object[$0] as? Double
-            }
-        }
         // 50 of each learned per fold: the schedule's own cutoffs are the slide's, between the starter's and 0.9.
-        let own = try cutoffs([])
+        let own = try Self.cutoffs([])
         #expect(try #require(own[0]) > 0.8 && (try #require(own[0])) < 0.9)
-        #expect(try cutoffs(["--pitch-cutoff", "0.7"]) == [0.7, 0.7, 0.2, 0.2])
-        #expect(try cutoffs(["--ham-cutoff", "0.3"]) == [0.9, 0.9, 0.3, 0.3])
+        #expect(try Self.cutoffs(["--pitch-cutoff", "0.7"]) == [0.7, 0.7, 0.2, 0.2])
+        #expect(try Self.cutoffs(["--ham-cutoff", "0.3"]) == [0.9, 0.9, 0.3, 0.3])
     }
 
     /// Found in review: `eval` said it scored as the filter would, but left out the configuration's cutoffs,
@@ -826,23 +827,11 @@ import Testing
     @Test func theConfigurationsCutoffsApplyUnlessOptionsAreGiven() throws {
         let scratch = try Scratch()
         let config = try scratch.write("pitchfilter.toml", "[classifier]\npitch_cutoff = 0.7\nham_cutoff = 0.3\n")
-        let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
-        func cutoffs(_ extra: [String]) throws -> [Double?] {
-            let run = try Run.pitchfilter([
-                "eval", "--pitch", heldout.appendingPathComponent("pitch").path,
-                "--ham", heldout.appendingPathComponent("ham").path, "--folds", "2", "--json",
-            ] + extra, environment: ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")])
-            #expect(run.status == 0, "\(run.stderr)")
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
-            return ["pitch_cutoff", "pitch_cutoff_highest", "ham_cutoff", "ham_cutoff_highest"].map {
-                object[$0] as? Double
-            }
-        }
-        #expect(try cutoffs([]) == [0.7, 0.7, 0.3, 0.3])
-        #expect(try cutoffs(["--pitch-cutoff", "0.8"]) == [0.8, 0.8, 0.3, 0.3])
+        let environment = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        #expect(try Self.cutoffs([], environment: environment) == [0.7, 0.7, 0.3, 0.3])
+        #expect(try Self.cutoffs(["--pitch-cutoff", "0.8"], environment: environment) == [0.8, 0.8, 0.3, 0.3])
         #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--pitch-cutoff", "0.25"],
-                                    environment: ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")])
-            .status == 64)
+                                    environment: environment).status == 64)
     }
 
     @Test(arguments: [
@@ -1101,9 +1090,7 @@ import Testing
         let reader = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
         let backup = try reader.withSnapshot {
             #expect(try reader.statistics().totals == ClassTotals())
-            let train = try Run.pitchfilter(["train", "--db", db, "--pitch", Self.heldout.appendingPathComponent("pitch").path,
-                                             "--ham", Self.heldout.appendingPathComponent("ham").path])
-            #expect(train.status == 0)
+            #expect(try Self.trainedDatabase(in: scratch) == db)
             try FileManager.default.copyItem(atPath: db, toPath: scratch.path("cp.sqlite"))
             return try Run.pitchfilter(["backup", "--db", db, copy])
         }
@@ -1120,7 +1107,8 @@ import Testing
         let mode = try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         // Nothing left under the temporary name.
-        #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)).contains { $0.contains("partial") })
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)
+        #expect(!left.contains { $0.contains("partial") })
     }
 
     @Test(arguments: ["existing", "existing-wal", "existing-journal"])
