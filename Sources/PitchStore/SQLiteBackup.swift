@@ -27,9 +27,7 @@ extension SQLiteTokenStore {
             if reason == ENOENT { throw .missing(path: path) }
             throw .cannotOpen(path: path, detail: String(cString: strerror(reason)))
         }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw .cannotOpen(path: path, detail: "it is not a regular file")
-        }
+        try refuseUnlessRegularFile(info, at: path)
         guard info.st_size > 0 else { throw .missing(path: path) }
         let source = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000)
         // The read transaction is opened here, so that a source that is no database, is locked or cannot be read

@@ -719,6 +719,16 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     // MARK: - Opening
 
+    /// A directory, a FIFO or a device where a database belongs is refused before SQLite opens it: a FIFO or a
+    /// device would block the open, or never end, and the pipe filter would wait for its deadline.
+    static func refuseUnlessRegularFile(_ info: stat, at path: String) throws(StoreError) {
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFDIR: throw .cannotOpen(path: path, detail: "it is a directory, not a database file")
+        default: throw .cannotOpen(path: path, detail: "it is not a regular file")
+        }
+    }
+
     /// How much of the file a reader maps: more than a user's database grows to in years of training.
     static let readerMapBytes = 1 << 30
 
@@ -727,13 +737,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         let latest = migrations.last?.version ?? 0
         var info = stat()
         let statError = stat(path, &info) == 0 ? 0 : errno
-        if statError == 0, info.st_mode & S_IFMT == S_IFDIR {
-            throw .cannotOpen(path: path, detail: "it is a directory, not a database file")
-        }
-        // A FIFO or a device would block the open, or never end: the pipe filter would wait for its deadline.
-        if statError == 0, info.st_mode & S_IFMT != S_IFREG {
-            throw .cannotOpen(path: path, detail: "it is not a regular file")
-        }
+        if statError == 0 { try refuseUnlessRegularFile(info, at: path) }
         let connection: SQLiteConnection
         switch access {
         case .readOnly:
