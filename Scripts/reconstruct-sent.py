@@ -16,9 +16,10 @@ import email, email.policy, email.utils, os, re, sys
 from datetime import timedelta
 from email.message import EmailMessage
 
-ATTRIBUTION = re.compile(r"\b(wrote|schrieb|escribió|a écrit)\b.*:\s*$")
-OUTLOOK_FROM = re.compile(r"^(From|Von|De):\s*(.+)$")
-HEADER_LINE = re.compile(r"^(From|Sent|To|Cc|Subject|Date|Von|Gesendet|An|Betreff|De|Enviado|Para|Asunto):")
+ATTRIBUTION = re.compile(r"\b(wrote|schrieb|escribió|a écrit|schreef|ha scritto|escreveu)\b.*:\s*$")
+OUTLOOK_FROM = re.compile(r"^(From|Von|De|Van|Da) ?:\s*(.+)$")
+HEADER_LINE = re.compile(r"^(From|Sent|To|Cc|Subject|Date|Von|Gesendet|An|Betreff|De|Enviado|Para|Asunto|Envoyé|À|Objet|"
+                         r"Van|Verzonden|Aan|Onderwerp|Da|Inviato|A|Oggetto) ?:")
 SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg)\s*:\s*)+", re.I)
 
 
@@ -83,7 +84,9 @@ def main():
     messages = []
     for folder in ("ham", "pitch", "sent"):
         directory = os.path.join(corpus, folder)
-        for name in sorted(os.listdir(directory)):
+        # In numeric order (shorter names first), so that ham added later (1000.eml on) gives the next r- numbers
+        # and leaves the earlier originals as they were.
+        for name in sorted(os.listdir(directory), key=lambda name: (len(name), name)):
             message = load(os.path.join(directory, name))
             if message["Message-ID"]:
                 known.add(message["Message-ID"].strip())
