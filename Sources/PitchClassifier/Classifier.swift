@@ -156,7 +156,7 @@ public struct ClassifierParameters: Hashable, Sendable {
     /// 50 + 50, where the cutoff has slid to 0.869) 189 of 200 pitches flagged against 185, no ham.
     ///
     /// The samples then grew to 705 + 729, and the starter model kept the List-Id and Precedence fields
-    /// (`StarterModelBuilder.listMarkers`). By cutoff, out of the box: 0.9 85 / 0 / 4, 0.86 88 / 0 / 4,
+    /// (`LocalTokens.portable`). By cutoff, out of the box: 0.9 85 / 0 / 4, 0.86 88 / 0 / 4,
     /// 0.82 91 / 0 / 11, 0.8 92 / 0 / 19 (0.46 %), 0.75 93 / 0 / 35; the highest held-out ham scores 0.57.
     /// Trained on half the held-out set, every setting tried flagged 197 or 198 of 200, so samples/dev (three
     /// writers who never saw the samples; out of the box, and trained on half of each writer's files in four
@@ -322,16 +322,21 @@ public struct Classifier: Sendable {
     }
 
     /// Scores the tokens. Those from `textStart` on are words and pairs of the message's text, which count at
-    /// `parameters.textWeight`; by default there are none.
+    /// `parameters.textWeight`; by default there are none. `localTotals`: the totals that the tokens `isLocal`
+    /// marks were counted in, when those are fewer messages than `totals` (a young database's own training, where
+    /// a starter model's counts are added to the other tokens' only); a token's counts and the totals it is
+    /// compared with must come from the same messages.
     public func classify(_ tokens: [(token: String, counts: TokenCounts)], totals: ClassTotals,
-                         textStart: Int? = nil) -> Classification {
+                         textStart: Int? = nil, localTotals: ClassTotals? = nil,
+                         isLocal: [Bool] = []) -> Classification {
         let textStart = textStart ?? tokens.count
         var evidence: [TokenEvidence] = []
         var sumLnPitch = 0.0
         var sumLnHam = 0.0
         var weight = 0.0
         for (index, (token, counts)) in tokens.enumerated() {
-            let f = probability(of: counts, totals: totals)
+            let base = index < isLocal.count && isLocal[index] ? localTotals ?? totals : totals
+            let f = probability(of: counts, totals: base)
             guard abs(f - 0.5) >= parameters.minDeviation else { continue }
             let w = index < textStart ? 1 : parameters.textWeight
             // Clamped so one token can never be certain on its own.

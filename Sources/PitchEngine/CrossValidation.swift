@@ -14,13 +14,22 @@ public struct CrossValidation: Sendable {
         public var tokens: [TokenID]
         /// Where the words and pairs of the text begin in `tokens` (`MessageTokens.textStart`).
         public var textStart: Int
+        /// Whether each token is local (`MessageTokens.isLocal`); empty: none is.
+        public var isLocal: [Bool]
 
         /// `textStart` nil: no token is a word of the text.
-        public init(truth: MessageClass, fold: Int, tokens: [TokenID], textStart: Int? = nil) {
+        public init(truth: MessageClass, fold: Int, tokens: [TokenID], textStart: Int? = nil, isLocal: [Bool] = []) {
             self.truth = truth
             self.fold = fold
             self.tokens = tokens
             self.textStart = textStart ?? tokens.count
+            self.isLocal = isLocal
+        }
+
+        /// A message's sample: its ids, where its text begins and which of its tokens are local.
+        public init(truth: MessageClass, fold: Int, message: MessageTokens) {
+            self.init(truth: truth, fold: fold, tokens: message.ids, textStart: message.textStart,
+                      isLocal: message.isLocal)
         }
     }
 
@@ -75,9 +84,12 @@ public struct CrossValidation: Sendable {
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
                 var (counts, totals) = model.counts(of: sample.tokens)
-                starter?.add(to: &counts, totals: &totals, for: sample.tokens)
+                let own = totals
+                starter?.add(to: &counts, totals: &totals, for: sample.tokens, isLocal: sample.isLocal)
                 let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals,
-                                                         textStart: sample.textStart)
+                                                         textStart: sample.textStart,
+                                                         localTotals: starter == nil ? nil : own,
+                                                         isLocal: sample.isLocal)
                 return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict)
             }
             for (index, result) in zip(members, scored) { results[index] = result }

@@ -219,7 +219,7 @@ public struct Engine: Sendable {
         let own = totals
         if schedule.addsStarter(to: own), let starter = starter() {
             usedStarter = true
-            starter.add(to: &counts, totals: &totals, for: tokens.ids)
+            starter.add(to: &counts, totals: &totals, for: tokens.ids, isLocal: tokens.isLocal)
         }
         let evidence = tokens.texts.isEmpty
             ? counts.map { (token: "", counts: $0) }
@@ -228,8 +228,9 @@ public struct Engine: Sendable {
         // Without a starter model (none embedded), a young database is scored with the large-database settings:
         // the starter's settings are for the starter's counts.
         let classifier = Classifier(parameters: usedStarter ? schedule.parameters(for: own) : schedule.ownParameters)
-        return Assessment(classification: classifier.classify(evidence, totals: totals, textStart: tokens.textStart),
-                          usedStarterModel: usedStarter, tokenCount: tokens.count)
+        let classification = classifier.classify(evidence, totals: totals, textStart: tokens.textStart,
+                                                 localTotals: usedStarter ? own : nil, isLocal: tokens.isLocal)
+        return Assessment(classification: classification, usedStarterModel: usedStarter, tokenCount: tokens.count)
     }
 
     /// What the store needs to learn (`target` a class) or forget (`target` nil) this message.

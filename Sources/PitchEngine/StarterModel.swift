@@ -61,9 +61,12 @@ public struct StarterModel: Sendable {
     }
 
     /// Adds the model's counts for `ids` to `counts` (one per id, in the same order) and its totals to `totals`.
-    public func add(to counts: inout [TokenCounts], totals: inout ClassTotals, for ids: [TokenID]) {
+    /// Not for the ids `isLocal` marks (`LocalTokens`): the model carries none, and their counts stay the user's
+    /// own, to be scored against the user's own totals.
+    public func add(to counts: inout [TokenCounts], totals: inout ClassTotals, for ids: [TokenID],
+                    isLocal: [Bool] = []) {
         totals = totals + self.totals
-        for (index, id) in ids.enumerated() {
+        for (index, id) in ids.enumerated() where index >= isLocal.count || !isLocal[index] {
             if let extra = self.counts(for: id) { counts[index] = counts[index] + extra }
         }
     }

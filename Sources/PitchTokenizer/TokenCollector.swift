@@ -13,6 +13,8 @@ struct TokenCollector {
     private(set) var tokens: [String] = []
     /// `TokenID` of each token, already computed to deduplicate; hashing the Strings again cost a fifth of training.
     private(set) var ids: [TokenID] = []
+    /// Whether each of `ids` is a local token (`LocalTokens`); the text's words and pairs never are.
+    private(set) var local: [Bool] = []
     /// The words and pairs of the text, kept as `tokens` and `ids` are.
     private(set) var textTokens: [String] = []
     private(set) var textIDs: [TokenID] = []
@@ -42,6 +44,7 @@ struct TokenCollector {
         slots.initialize(repeating: 0, count: capacity)
         mask = capacity - 1
         ids.reserveCapacity(min(self.limit, 128))
+        local.reserveCapacity(min(self.limit, 128))
         textIDs.reserveCapacity(min(self.limit, 512))
         if keepsTexts {
             tokens.reserveCapacity(min(self.limit, 128))
@@ -111,6 +114,7 @@ struct TokenCollector {
             if let text { textTokens.append(text) }
         } else {
             ids.append(TokenID(rawValue: hash))
+            local.append(LocalTokens.contains(UnsafeBufferPointer(start: buffer, count: length)))
             if let text { tokens.append(text) }
         }
     }

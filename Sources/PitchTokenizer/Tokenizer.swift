@@ -8,17 +8,24 @@ public struct MessageTokens: Sendable {
     public var ids: [TokenID]
     /// Where the words and pairs of the text begin in `ids` (and `texts`); `ids.count` when there are none.
     public var textStart: Int
+    /// Whether each of `ids` is a local token (`LocalTokens`), which the starter model does not carry.
+    public var isLocal: [Bool]
     /// The skeleton's fingerprint, for the template memory; nil when the text is too short to have one.
     public var template: TemplateFingerprint?
     /// The ids the message names (its own, and those it answers), for the message-id memory.
     public var references: ThreadReferences
 
-    /// `textStart` nil: no token is a word of the text.
-    public init(texts: [String], ids: [TokenID], textStart: Int? = nil, template: TemplateFingerprint? = nil,
+    /// `textStart` nil: no token is a word of the text. `isLocal` nil: read from `texts` (none is local without
+    /// them).
+    public init(texts: [String], ids: [TokenID], textStart: Int? = nil, isLocal: [Bool]? = nil,
+                template: TemplateFingerprint? = nil,
                 references: ThreadReferences = ThreadReferences(own: nil, answered: [])) {
+        precondition(isLocal.map { $0.count == ids.count } ?? true, "one isLocal per id")
         self.texts = texts
         self.ids = ids
         self.textStart = min(max(textStart ?? ids.count, 0), ids.count)
+        self.isLocal = isLocal ?? (texts.count == ids.count ? texts.map(LocalTokens.contains)
+                                                            : Array(repeating: false, count: ids.count))
         self.template = template
         self.references = references
     }
@@ -32,6 +39,7 @@ public struct MessageTokens: Sendable {
         guard !ids.contains(id) else { return }
         if texts.count == ids.count { texts.insert(token, at: textStart) }
         ids.insert(id, at: textStart)
+        isLocal.insert(LocalTokens.contains(token), at: textStart)
         textStart += 1
     }
 }
@@ -149,7 +157,9 @@ public struct Tokenizer: Sendable {
         addSubjectTokens(header, to: &collector)
         let template = addBodyTokens(message, to: &collector)
         return MessageTokens(texts: collector.tokens + collector.textTokens, ids: collector.ids + collector.textIDs,
-                             textStart: collector.ids.count, template: template,
+                             textStart: collector.ids.count,
+                             isLocal: collector.local + Array(repeating: false, count: collector.textIDs.count),
+                             template: template,
                              references: ThreadReferences(of: message))
     }
 

@@ -156,8 +156,7 @@ struct Eval: ParsableCommand {
                             tokenizer.tokenize(Message(bytes: $0.bytes), keepingTexts: false)
                         }
                         for message in tokens {
-                            samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, tokens: message.ids,
-                                                 textStart: message.textStart))
+                            samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, message: message))
                             index += 1
                         }
                     }
@@ -250,8 +249,7 @@ struct Eval: ParsableCommand {
         let tokens = try MailboxReplay(tokenizer: tokenizer, signals: signals).tokens(of: entries)
         return zip(placement, tokens).compactMap { placement, message in
             guard let placement, let message else { return nil }
-            return CrossValidation.Sample(truth: placement.truth, fold: placement.fold, tokens: message.ids,
-                                          textStart: message.textStart)
+            return CrossValidation.Sample(truth: placement.truth, fold: placement.fold, message: message)
         }
     }
 

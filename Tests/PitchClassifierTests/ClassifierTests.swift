@@ -88,6 +88,25 @@ import Testing
         #expect(nothing.evidence.isEmpty)
     }
 
+    /// A local token's counts come from the user's own training only (the starter model carries none), so they are
+    /// compared with the own totals: a field in every one of 155 trained pitches and 2,075 trained ham says nothing,
+    /// where against the totals with a starter's 1,185 + 1,209 added it read as ham evidence (f 0.155).
+    @Test func localTokensAreScoredAgainstTheTotalsTheyWereCountedIn() throws {
+        let classifier = Classifier(parameters: .starter)
+        let everywhere = [("rcvdwith:esmtps", TokenCounts(pitch: 155, ham: 2_075))]
+        let own = ClassTotals(pitch: 155, ham: 2_075)
+        let withStarter = ClassTotals(pitch: 155 + 1_185, ham: 2_075 + 1_209)
+        let asIfCountedInAll = classifier.classify(everywhere, totals: withStarter)
+        #expect(abs(try #require(asIfCountedInAll.evidence.first).probability - 0.1553) < 1e-4)
+        let local = classifier.classify(everywhere, totals: withStarter, localTotals: own, isLocal: [true])
+        #expect(local.evidence.isEmpty)
+        #expect(local.score == ClassifierParameters.starter.prior)
+        // Marked but without totals of its own, or with totals but not marked: the shared totals.
+        #expect(classifier.classify(everywhere, totals: withStarter, isLocal: [true]) == asIfCountedInAll)
+        #expect(classifier.classify(everywhere, totals: withStarter, localTotals: own, isLocal: [false])
+                    == asIfCountedInAll)
+    }
+
     @Test func thousandsOfTokensNeitherUnderflowNorOverflow() {
         let classifier = Classifier(parameters: parameters)
         let tokens = (0..<20_000).map { ("t\($0)", TokenCounts(pitch: 1_000, ham: 0)) }

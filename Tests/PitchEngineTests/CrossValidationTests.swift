@@ -51,6 +51,25 @@ import Testing
         #expect(with.map(\.verdict) == [.pitch, .pitch, .pitch, .ham, .ham, .ham])
     }
 
+    /// A local token (a header field every message has) is compared with the fold's own totals, not with the
+    /// starter model's added: the model carries no local token, so its totals would make the field look rare in
+    /// the class it adds more messages to.
+    @Test func localTokensAreScoredAgainstTheFoldsOwnTotals() {
+        let field = TokenID(hashing: "rcvdwith:esmtps")
+        func samples(local: Bool) -> [CrossValidation.Sample] {
+            (0..<4).map { CrossValidation.Sample(truth: .pitch, fold: $0 % 2, tokens: [field], isLocal: [local]) }
+                + (0..<40).map { CrossValidation.Sample(truth: .ham, fold: $0 % 2, tokens: [field], isLocal: [local]) }
+        }
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
+                                   tokens: [])
+        let unmarked = CrossValidation(folds: 2, starter: starter).run(samples(local: false))
+        let marked = CrossValidation(folds: 2, starter: starter).run(samples(local: true))
+        // 2 of 1,002 pitches against 20 of 1,020 ham: ham evidence. 2 of 2 against 20 of 20: none.
+        #expect(unmarked.map(\.verdict) == Array(repeating: .ham, count: 44))
+        #expect(marked.map(\.verdict) == Array(repeating: .unsure, count: 44))
+        #expect(marked.allSatisfy { $0.score == ClassifierParameters.starter.prior })
+    }
+
     @Test func resultsComeBackInTheSamplesOrder() {
         let samples = Self.samples(pitches: 7, hams: 9, folds: 3)
         let results = CrossValidation(folds: 3).run(samples)

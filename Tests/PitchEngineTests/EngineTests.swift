@@ -261,6 +261,29 @@ import Testing
         #expect(ModelSchedule.standard.withCutoffs(.standard).parameters(for: young).pitchCutoff == starterCutoff)
     }
 
+    /// In a young database the starter model's counts are added, but it carries no header token: the user's
+    /// mailer, in every message trained (3 pitches, 30 ham), is no evidence either way, where against the starter's
+    /// totals it read as ham (3 of 1,003 pitches, 30 of 1,030 ham).
+    @Test func aYoungDatabasesOwnHeaderFieldsAreWeighedAgainstItsOwnTraining() throws {
+        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
+                                   tokens: [])
+        let engine = Engine(store: store, starter: starter)
+        func message(_ number: Int, _ text: String) -> Message {
+            Message(bytes: Array("X-Mailer: Acme Mail 2\nSubject: note \(number)\n\n\(text) \(number)\n".utf8))
+        }
+        let pitches = try (0..<3).map { try engine.trainingItem(for: message($0, "bumping this up"), as: .pitch) }
+        let ham = try (3..<33).map { try engine.trainingItem(for: message($0, "lunch on friday"), as: .ham) }
+        _ = try store.train(pitches + ham)
+        let assessment = try engine.assess(message(99, "hello there"))
+        #expect(assessment.usedStarterModel)
+        #expect(!assessment.classification.evidence.contains { $0.token.hasPrefix("mailer:") })
+        #expect(!assessment.classification.evidence.contains { $0.token == "hdr:x-mailer" })
+        // The text's words are not local: against the starter's totals, as before.
+        let lunch = try engine.assess(message(100, "lunch on friday"))
+        #expect(lunch.classification.evidence.contains { $0.token == "lunch" })
+    }
+
     @Test func learnsAndJudges() throws {
         let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
         let engine = Engine(store: store, starter: nil)
