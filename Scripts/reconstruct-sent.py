@@ -16,10 +16,13 @@ import email, email.policy, email.utils, os, re, sys
 from datetime import timedelta
 from email.message import EmailMessage
 
-ATTRIBUTION = re.compile(r"\b(wrote|schrieb|escribió|a écrit|schreef|ha scritto|escreveu)\b.*:\s*$")
-OUTLOOK_FROM = re.compile(r"^(From|Von|De|Van|Da) ?:\s*(.+)$")
+# Swedish and Danish "skrev", Polish "pisze" / "napisał(a)", Czech "napsal(a)" besides the western languages.
+ATTRIBUTION = re.compile(r"\b(wrote|schrieb|escribió|a écrit|schreef|ha scritto|escreveu|skrev|pisze|napisała?|"
+                         r"napsala?)\b(\(a\))?.*:\s*$")
+OUTLOOK_FROM = re.compile(r"^(From|Von|De|Van|Da|Från|Fra|Od) ?:\s*(.+)$")
 HEADER_LINE = re.compile(r"^(From|Sent|To|Cc|Subject|Date|Von|Gesendet|An|Betreff|De|Enviado|Para|Asunto|Envoyé|À|Objet|"
-                         r"Van|Verzonden|Aan|Onderwerp|Da|Inviato|A|Oggetto) ?:")
+                         r"Van|Verzonden|Aan|Onderwerp|Da|Inviato|A|Oggetto|Från|Skickat|Till|Ämne|Kopia|Fra|Sendt|"
+                         r"Til|Emne|Od|Wysłano|Do|Temat|DW|Odesláno|Komu|Předmět|Kopie) ?:")
 SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg)\s*:\s*)+", re.I)
 
 
