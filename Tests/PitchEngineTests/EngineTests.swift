@@ -214,18 +214,20 @@ import Testing
     }
 
     @Test(arguments: [
-        // pitch and ham trained, starter counts added, strength, min_dev, text weight, imbalance pseudo-count
-        (0, 0, true, 1.0, 0.1, 1.0, 1.0),
-        (25, 400, true, 1.0, 0.1, 1.0, 1.0),    // the smaller class decides
-        (400, 25, true, 1.0, 0.1, 1.0, 1.0),
-        (112, 112, true, 0.4472, 0.25, 1.0, 0.5),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
-        (500, 499, true, 0.2, 0.4, 1.0, 0.0),   // one short of its own model; the settings are there, the text weight not
-        (500, 500, false, 0.2, 0.4, 0.3333, 0.0),
-        (9000, 5000, false, 0.2, 0.4, 0.3333, 0.0),
+        // pitch and ham trained, starter counts added, strength, min_dev, text weight, imbalance pseudo-count, and
+        // the pitch cutoff, which slides on a log scale from the first message: 0.8 + 0.1·ln(n)/ln(500)
+        (0, 0, true, 1.0, 0.1, 1.0, 1.0, 0.8),
+        (10, 10, true, 1.0, 0.1, 1.0, 1.0, 0.8371),  // before the other settings slide, the cutoff has begun to
+        (25, 400, true, 1.0, 0.1, 1.0, 1.0, 0.8518),    // the smaller class decides
+        (400, 25, true, 1.0, 0.1, 1.0, 1.0, 0.8518),
+        (112, 112, true, 0.4472, 0.25, 1.0, 0.5, 0.8759),  // halfway on a log scale from 25 to 500: 25·√20 ≈ 112
+        (500, 499, true, 0.2, 0.4, 1.0, 0.0, 0.9),   // one short of its own model; the settings are there, the text weight not
+        (500, 500, false, 0.2, 0.4, 0.3333, 0.0, 0.9),
+        (9000, 5000, false, 0.2, 0.4, 0.3333, 0.0, 0.9),
     ])
     func theSettingsSlideFromTheStartersToTheOwnModels(
         pitch: Int, ham: Int, addsStarter: Bool, strength: Double, minDeviation: Double, textWeight: Double,
-        imbalancePseudoCount: Double
+        imbalancePseudoCount: Double, pitchCutoff: Double
     ) {
         let schedule = ModelSchedule.standard
         let totals = ClassTotals(pitch: pitch, ham: ham)
@@ -235,6 +237,7 @@ import Testing
         #expect(abs(parameters.minDeviation - minDeviation) < 0.002)
         #expect(abs(parameters.textWeight - textWeight) < 0.002)
         #expect(abs(parameters.imbalancePseudoCount - imbalancePseudoCount) < 0.002)
+        #expect(abs(parameters.pitchCutoff - pitchCutoff) < 0.0001)
     }
 
     /// A pitch cutoff of one's own turns the decisive-evidence rule off; the standard cutoffs keep it.
@@ -257,8 +260,11 @@ import Testing
         #expect(ModelSchedule.standard.withCutoffs(.standard).ownParameters.pitchCutoff == 0.9)
         let own = ModelSchedule.standard.withCutoffs(try #require(Cutoffs(pitch: 0.95, ham: 0.2)))
         #expect(own.starterParameters.pitchCutoff == 0.95 && own.ownParameters.pitchCutoff == 0.95)
+        let untrained = ClassTotals(pitch: 0, ham: 10)
+        #expect(ModelSchedule.standard.withCutoffs(.standard).parameters(for: untrained).pitchCutoff == starterCutoff)
         let young = ClassTotals(pitch: 10, ham: 10)
-        #expect(ModelSchedule.standard.withCutoffs(.standard).parameters(for: young).pitchCutoff == starterCutoff)
+        #expect(ModelSchedule.standard.withCutoffs(.standard).parameters(for: young).pitchCutoff > starterCutoff)
+        #expect(own.parameters(for: young).pitchCutoff == 0.95)
     }
 
     /// In a young database the starter model's counts are added, but it carries no header token: the user's
