@@ -106,10 +106,14 @@ public struct CrossValidation: Sendable {
     }
 }
 
-/// What cross-validation found: the confusion counts, error rates, 1−AUC and a histogram of scores.
+/// What cross-validation found: the confusion counts, error rates, 1−AUC, each class's mean score and a histogram
+/// of scores.
 public struct EvaluationReport: Sendable, Equatable {
     /// `confusion[truth][verdict]`.
     public var confusion: [MessageClass: [Verdict: Int]]
+    /// The mean score of each class's messages (absent for a class with none). Moves when a change shifts scores
+    /// without crossing a cutoff: what an ablation on a set the filter already gets right can still show.
+    public var meanScore: [MessageClass: Double]
     /// Pitch–ham pairs the scores order wrongly (ties count half), as a fraction of all pairs: 1 − AUC.
     public var oneMinusAUC: Double
     /// Scores in `histogramBins` equal bins from 0 to 1: how many pitches and how many ham fell in each.
@@ -130,6 +134,12 @@ public struct EvaluationReport: Sendable, Equatable {
         }
         self.confusion = confusion
         self.histogram = histogram
+        var meanScore: [MessageClass: Double] = [:]
+        for messageClass in MessageClass.allCases {
+            let scores = results.filter { $0.truth == messageClass }.map(\.score)
+            if !scores.isEmpty { meanScore[messageClass] = scores.reduce(0, +) / Double(scores.count) }
+        }
+        self.meanScore = meanScore
         self.oneMinusAUC = Self.misorderedFraction(
             pitch: results.filter { $0.truth == .pitch }.map(\.score),
             ham: results.filter { $0.truth == .ham }.map(\.score))
@@ -166,7 +176,7 @@ public struct EvaluationReport: Sendable, Equatable {
     }
 
     public static func == (lhs: EvaluationReport, rhs: EvaluationReport) -> Bool {
-        lhs.confusion == rhs.confusion && lhs.oneMinusAUC == rhs.oneMinusAUC
+        lhs.confusion == rhs.confusion && lhs.oneMinusAUC == rhs.oneMinusAUC && lhs.meanScore == rhs.meanScore
             && lhs.histogram.elementsEqual(rhs.histogram) { $0 == $1 }
     }
 }

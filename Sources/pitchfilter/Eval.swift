@@ -281,6 +281,8 @@ struct Eval: ParsableCommand {
             "false negatives (pitch called ham):  \(report.falseNegatives) of \(pitches) (\(percent(report.falseNegatives, pitches)))",
             "unsure:  \(report.count(.pitch, calledAs: .unsure)) pitches, \(report.count(.ham, calledAs: .unsure)) ham",
             "1-AUC:   \(Self.decimal(report.oneMinusAUC * 100, places: 4)) %",
+            "mean score:  pitches \(report.meanScore[.pitch].map { Self.decimal($0, places: 4) } ?? "-"), "
+                + "ham \(report.meanScore[.ham].map { Self.decimal($0, places: 4) } ?? "-")",
             "",
             "score         pitch     ham",
         ]
@@ -311,7 +313,9 @@ struct Eval: ParsableCommand {
             false_negative_rate: Double(report.falseNegatives) / Double(report.total(.pitch)),
             false_positive_percent: Double(report.falsePositives) / Double(report.total(.ham)) * 100,
             false_negative_percent: Double(report.falseNegatives) / Double(report.total(.pitch)) * 100,
-            one_minus_auc_percent: report.oneMinusAUC * 100, unreadable_files: unreadable,
+            one_minus_auc_percent: report.oneMinusAUC * 100,
+            mean_score_pitch: report.meanScore[.pitch], mean_score_ham: report.meanScore[.ham],
+            unreadable_files: unreadable,
             histogram: report.histogram.enumerated().map { bin, counts in
                 Summary.Bin(from: Double(bin) / Double(bins), to: Double(bin + 1) / Double(bins),
                             pitch: counts.pitch, ham: counts.ham)
@@ -357,6 +361,9 @@ struct Eval: ParsableCommand {
         var false_positive_percent: Double
         var false_negative_percent: Double
         var one_minus_auc_percent: Double
+        /// Each class's mean score; null for a class with no message.
+        var mean_score_pitch: Double?
+        var mean_score_ham: Double?
         /// Files given that could not be read, or held no message (each said on stderr); not counted.
         var unreadable_files: Int
         var histogram: [Bin]

@@ -27,6 +27,17 @@ import Testing
         #expect(report.histogram.map(\.ham).reduce(0, +) == 30)
     }
 
+    @Test func theMeanScoreIsEachClasssAverage() {
+        let results = [
+            CrossValidation.Result(truth: .pitch, score: 0.75, verdict: .unsure),
+            CrossValidation.Result(truth: .pitch, score: 0.5, verdict: .unsure),
+            CrossValidation.Result(truth: .ham, score: 0.25, verdict: .unsure),
+        ]
+        let report = EvaluationReport(results)
+        #expect(report.meanScore == [.pitch: 0.625, .ham: 0.25])  // exact in binary
+        #expect(EvaluationReport([results[0]]).meanScore == [.pitch: 0.75])
+    }
+
     @Test func aMessageIsNeverScoredByAModelThatLearnedIt() {
         // One pitch with a token no other message has: trained on, that token would make it a certain pitch;
         // held out, the token is unknown and the message looks like the ham it shares its other token with.

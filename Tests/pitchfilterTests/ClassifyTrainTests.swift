@@ -536,6 +536,16 @@ import Testing
         #expect(object["with_starter"] as? Bool == false)
         #expect((object["histogram"] as? [Any])?.count == 20)
         #expect(object["one_minus_auc_percent"] is Double)
+        // Each class's mean lies within what its histogram allows, and pitches score higher than ham on average.
+        let histogram = try #require(object["histogram"] as? [[String: Any]])
+        for (key, counts) in [("pitch", pitch), ("ham", ham)] {
+            let mean = try #require(object["mean_score_" + key] as? Double)
+            let n = Double(counts.values.reduce(0, +))
+            let low = histogram.reduce(0.0) { $0 + ($1["from"] as! Double) * Double($1[key] as! Int) } / n
+            let high = histogram.reduce(0.0) { $0 + ($1["to"] as! Double) * Double($1[key] as! Int) } / n
+            #expect(low <= mean && mean <= high, "\(key): \(mean) outside [\(low), \(high)]")
+        }
+        #expect(try #require(object["mean_score_pitch"] as? Double) > (try #require(object["mean_score_ham"] as? Double)) + 0.5)
     }
 
     /// Found by an audit: files given one by one (a shell glob) were folders of one message each, so all fell in
