@@ -136,7 +136,8 @@ public struct EvaluationReport: Sendable, Equatable {
         self.histogram = histogram
         var meanScore: [MessageClass: Double] = [:]
         for messageClass in MessageClass.allCases {
-            let scores = results.filter { $0.truth == messageClass }.map(\.score)
+            // Summed in order of size, so the same messages given in another order give the same last digit.
+            let scores = results.filter { $0.truth == messageClass }.map(\.score).sorted()
             if !scores.isEmpty { meanScore[messageClass] = scores.reduce(0, +) / Double(scores.count) }
         }
         self.meanScore = meanScore

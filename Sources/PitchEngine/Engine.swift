@@ -56,7 +56,7 @@ public struct Engine: Sendable {
 
     /// The tokenizer's tokens plus those of the mailbox's history: the relationship token (`rel:known-address`,
     /// `rel:known-domain` or `rel:first-contact` for the sender, once the contact book knows anybody; and
-    /// `rel:own-domain` for a colleague, `isColleague`), the reply token (`ref:`) and the template tokens (`tmpl:`,
+    /// `rel:own-domain` for a colleague, `Colleagues`), the reply token (`ref:`) and the template tokens (`tmpl:`,
     /// `templateTokens`).
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
         try tokensAndHistory(of: message, Correspondents(of: message), keepingTexts: keepingTexts).tokens
@@ -85,7 +85,10 @@ public struct Engine: Sendable {
             relationship = try digest.map { try contacts.relationship(with: sender, apartFrom: $0) }
                 ?? contacts.relationship(with: sender)
             if relationship != .unknown { history.append("rel:" + relationship.rawValue) }
-            if Self.isColleague(sender, of: correspondents.recipients) { history.append("rel:own-domain") }
+            // A first-time colleague otherwise looks like any stranger until the contact book learns the domain (from
+            // the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it. A token
+            // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
+            if Colleagues.isColleague(sender, of: correspondents.recipients) { history.append("rel:own-domain") }
         }
         // A reply to something: `ref:known` if this mailbox saw any of the messages it answers, `ref:unknown` if
         // none (a made-up References field), once the memory holds anything at all.
@@ -98,20 +101,6 @@ public struct Engine: Sendable {
             history += Self.templateTokens(seen, sender: relationship)
         }
         return history
-    }
-
-    /// Whether the sender writes from a recipient's own domain, and not a freemail provider's: a colleague, known
-    /// or not. A first-time colleague otherwise looks like any stranger until the contact book learns the domain
-    /// (from the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it.
-    /// A token of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
-    /// Not for mail addressed to its sender alone: that is how a letter to many in Bcc looks. (The sender among
-    /// other recipients is the owner's own copy, or a colleague's.)
-    static func isColleague(_ sender: String, of recipients: [String]) -> Bool {
-        let domain = MailAddress(address: sender).domain
-        guard domain.contains("."), !FreemailDomains.contains(domain) else { return false }
-        let own = sender.lowercased()
-        guard recipients.contains(where: { $0.lowercased() != own }) else { return false }
-        return recipients.contains { MailAddress(address: $0).domain == domain }
     }
 
     /// `tmpl:others-N`, how many other senders sent the same skeleton lately, and `tmpl:same-note` if this sender

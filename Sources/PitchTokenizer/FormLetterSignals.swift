@@ -457,6 +457,14 @@ struct FormLetterEvidence {
         return nil
     }
 
+    /// Where the first message the text quotes or forwards begins, when someone other than `author` wrote it;
+    /// nil when the text quotes nothing, or only its author's own earlier message.
+    static func startOfOthersMessage(_ text: UnsafeBufferPointer<UInt8>,
+                                     author: (address: [UInt8], name: [UInt8])?) -> Int? {
+        guard let quoted = firstAuthorLine(text), !names(author, in: quoted.line) else { return nil }
+        return quoted.start
+    }
+
     static let fromLabels: [[UInt8]] = ["from:", "von:", "de:"].map { Array($0.utf8) }
     static let wroteWords: [[UInt8]] = ["wrote", "schrieb", "escribió", "a écrit"].map { Array($0.utf8) }
 

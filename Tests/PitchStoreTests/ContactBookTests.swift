@@ -1,5 +1,6 @@
 import Testing
 
+import PitchMessage
 @testable import PitchStore
 
 /// The contract of `ContactBook`, run against every backend.
@@ -191,5 +192,25 @@ import Testing
     ])
     func freemailDomains(domain: String, expected: Bool) {
         #expect(FreemailDomains.contains(domain) == expected)
+    }
+}
+
+@Suite struct ColleaguesTests {
+    @Test(arguments: [
+        ("dana@copperleaf.example", ["sam@copperleaf.example"], true),
+        ("DANA@Copperleaf.Example", ["sam@copperleaf.example"], true),
+        ("dana@copperleaf.example", ["bob@partner.example", "sam@copperleaf.example"], true),
+        ("dana@copperleaf.example", ["bob@partner.example"], false),
+        // A subdomain is another organisation's as far as a sender's address can say.
+        ("lee@copperleaf.example.net", ["sam@copperleaf.example"], false),
+        // Freemail: anybody can have an address there.
+        ("kim@gmail.com", ["owner@gmail.com"], false),
+        // Addressed to the sender alone (a letter to many in Bcc); the owner's own copy of mail to others is.
+        ("lee@hirewell.example", ["lee@hirewell.example"], false),
+        ("lee@hirewell.example", ["lee@hirewell.example", "kim@hirewell.example"], true),
+        ("nobody", ["sam@copperleaf.example"], false),
+    ])
+    func aColleagueWritesFromARecipientsOwnDomain(sender: String, recipients: [String], expected: Bool) {
+        #expect(Colleagues.isColleague(sender, of: recipients) == expected)
     }
 }

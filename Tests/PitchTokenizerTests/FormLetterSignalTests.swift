@@ -299,3 +299,43 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(Array(late.utf8).withUnsafeBufferPointer { FormLetterEvidence.containsOptOut($0, quoteStart: nil) })
     }
 }
+
+/// A colleague's forward is judged by what the colleague wrote, not by the message passed on.
+@Suite struct ColleaguesForwardTests {
+    /// The words and pairs of the text (the tokens without a prefix).
+    private func words(_ header: String, _ body: String) -> Set<String> {
+        let text = header + "\n\n" + body
+        return Set(Tokenizer().tokens(of: Message(bytes: Array(text.utf8))).filter { !$0.contains(":") })
+    }
+
+    private static let forwarded = "What do you think? Worth a call?\n\n---------- Forwarded message ---------\n"
+        + "From: Rick Vance <rick@triagebot.example>\nSubject: Cut your backlog\n\nHi Sofie,\n"
+        + "Congrats on the growth! Open to a 15-minute call next week?\n"
+
+    @Test func aColleaguesForwardIsReadUpToTheForwardedMessage() {
+        let header = "From: Sofie <sofie@lumenfield.example>\nTo: ines@lumenfield.example\nSubject: Fwd: Cut your backlog"
+        let found = words(header, Self.forwarded)
+        #expect(found.isSuperset(of: ["what", "think", "worth", "call"]))
+        #expect(found.isDisjoint(with: ["congrats", "growth", "15-minute", "week", "rick", "sofie"]))
+    }
+
+    @Test(arguments: [
+        // A stranger's forward: the vendor's "forward" of its own pitch is read whole.
+        "From: Rick Vance <rick@triagebot.example>\nTo: ines@lumenfield.example\nSubject: Fwd: Cut your backlog",
+        // A colleague's reply keeps what it quotes.
+        "From: Sofie <sofie@lumenfield.example>\nTo: ines@lumenfield.example\nSubject: Re: Cut your backlog",
+        // A freemail domain makes nobody a colleague.
+        "From: Sofie <sofie@gmail.com>\nTo: ines@gmail.com\nSubject: Fwd: Cut your backlog",
+        // Addressed to the sender alone, as a letter to many in Bcc is.
+        "From: Sofie <sofie@lumenfield.example>\nTo: sofie@lumenfield.example\nSubject: Fwd: Cut your backlog",
+    ])
+    func otherwiseTheWholeTextIsRead(header: String) {
+        #expect(words(header, Self.forwarded).isSuperset(of: ["what", "congrats", "growth", "15-minute"]))
+    }
+
+    @Test func aColleagueForwardingTheirOwnMessageIsReadWhole() {
+        let header = "From: Rick Vance <rick@lumenfield.example>\nTo: ines@lumenfield.example\nSubject: Fwd: Cut your backlog"
+        let body = Self.forwarded.replacingOccurrences(of: "rick@triagebot.example", with: "rick@lumenfield.example")
+        #expect(words(header, body).isSuperset(of: ["what", "congrats", "growth"]))
+    }
+}
