@@ -38,17 +38,25 @@ struct Run {
         process.standardError = errors
         try process.run()
         // Feed and drain concurrently so a large message cannot deadlock on full pipe buffers.
+        // Each thread signals when done: polling `isExecuting` instead returned before a thread had even begun
+        // when the program exited at once, with its standard error unread (seen in CI).
+        let done = DispatchSemaphore(value: 0)
         let writer = Thread {
             input.fileHandleForWriting.write(Data(stdin))
             try? input.fileHandleForWriting.close()
+            done.signal()
         }
         writer.start()
         let errorData = Locked(Data())
-        let errorReader = Thread { errorData.value = errors.fileHandleForReading.readDataToEndOfFile() }
+        let errorReader = Thread {
+            errorData.value = errors.fileHandleForReading.readDataToEndOfFile()
+            done.signal()
+        }
         errorReader.start()
         let out = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        while errorReader.isExecuting || writer.isExecuting { usleep(1_000) }
+        done.wait()
+        done.wait()
         return Run(status: process.terminationStatus, stdout: Array(out),
                    stderr: String(decoding: errorData.value, as: UTF8.self))
     }
