@@ -122,6 +122,23 @@ public struct ClassifierParameters: Hashable, Sendable {
         strength: 0.2, prior: 0.52, minDeviation: 0.4, pitchCutoff: 0.9, hamCutoff: 0.2, textWeight: 1.0 / 3,
         decisivePitchTail: 1e-5, absentHamTail: 0.05)
 
+    /// A large database's settings for a user whose training agrees with the starter model (`StarterAgreement` in
+    /// PitchEngine): cold pitches against business mail, where a pitch is told by many words of middling weight
+    /// rather than a few strong ones. `.default` is tuned on SpamAssassin's spam, where strong tokens abound; on
+    /// our sets it leaves moderate evidence out. A smaller s and min_dev than `.starter`'s, because the database's
+    /// own counts are many. `eval --folds 2 --replay`, with the slide heading here instead of to `.default`,
+    /// pitches / ham flagged: all six sample sets (275 trained of each) 506 / 0 → 539 / 0; dev, blind, heldout
+    /// and fresh (195) 377 / 0 → 388 / 0; samples/campaign (40) 78 / 1 → 78 / 0; samples/unseen 75 / 0 → 74 / 0;
+    /// samples/outside 78 / 0 both. `--folds 5` over the six sets and samples/campaign (504 trained, so these
+    /// settings alone): 484 / 3 → 553 / 2 of 630, 1−AUC 0.28 % → 0.16 %. On dev, blind, heldout and fresh, min_dev
+    /// 0.2 with s 0.2 or 0.5 did as well (388); they were chosen against as the larger step from `.default`, which
+    /// unseen, seen in the same runs, also preferred (73 against 74; so it is no longer blind to this choice).
+    /// s 1 with min_dev 0.1 (the starter's) flagged 375. SpamAssassin's subsets do not agree (correlation
+    /// 0.07–0.13), so their figures are the same either way.
+    public static let agreeingWithStarter = ClassifierParameters(
+        strength: 0.5, prior: 0.52, minDeviation: 0.3, pitchCutoff: 0.9, hamCutoff: 0.2, textWeight: 1.0 / 3,
+        decisivePitchTail: 1e-5, absentHamTail: 0.05)
+
     /// For the embedded starter model, while a user's own training is small (`ModelSchedule` in PitchEngine).
     ///
     /// The starter model knows 325 + 349 messages, so most tokens of a stranger's mail are new to it, and the ones

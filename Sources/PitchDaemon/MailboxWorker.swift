@@ -791,6 +791,13 @@ final class MailboxWorker {
         let wasHam = try target == .pitch && (store.ledgerClass(of: learning.item.digest) == .ham
             || !store.vouchingMessages(among: [learning.item.digest]).isEmpty)
         _ = try store.train([learning.item])
+        // A figure for scoring, not part of what was learned: a failure here is said and leaves the old figure.
+        do {
+            try Engine.recordStarterAgreement(in: store)
+        } catch {
+            logger.warning("could not measure the training's agreement with the starter model",
+                           metadata: ["error": "\(error)"])
+        }
         if let sender = learning.sender {
             let hamSender = HamSender(digest: learning.item.digest, address: sender)
             if target == .ham { try store.addHamSenders([hamSender], at: Self.now()) }

@@ -78,9 +78,15 @@ public struct CrossValidation: Sendable {
                 trained[samples[index].truth] -= 1
             }
             let model = TokenSnapshot(table: table, totals: trained)
+            // As `train` measures it after training: over every token the fold's model holds.
+            let agreement = self.starter.flatMap { starter in
+                StarterAgreement.measure(Self.distinctTokens(of: samples, outside: fold, in: table), totals: trained,
+                                         starter: starter)
+            }
             let starter = starter.flatMap { schedule.addsStarter(to: trained) ? $0 : nil }
-            let classifier = Classifier(
-                parameters: starter == nil ? schedule.ownParameters : schedule.parameters(for: trained))
+            let classifier = Classifier(parameters: starter != nil
+                ? schedule.parameters(for: trained, agreement: agreement)
+                : schedule.agrees(agreement) ? schedule.agreedParameters : schedule.ownParameters)
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
                 var (counts, totals) = model.counts(of: sample.tokens)
@@ -95,6 +101,17 @@ public struct CrossValidation: Sendable {
             for (index, result) in zip(members, scored) { results[index] = result }
         }
         return results.compactMap { $0 }
+    }
+
+    /// Each token of the samples not in `fold`, once, with its counts in `table`.
+    static func distinctTokens(of samples: [Sample], outside fold: Int, in table: CountTable)
+        -> [(TokenID, TokenCounts)] {
+        var seen = Set<TokenID>()
+        var tokens: [(TokenID, TokenCounts)] = []
+        for sample in samples where sample.fold != fold {
+            for id in sample.tokens where seen.insert(id).inserted { tokens.append((id, table[id])) }
+        }
+        return tokens
     }
 
     private func add(_ sample: Sample, sign: Int, to table: inout CountTable) {

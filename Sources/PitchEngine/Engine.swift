@@ -206,6 +206,8 @@ public struct Engine: Sendable {
         }
         var usedStarter = false
         let own = totals
+        // Measured after training; a store that cannot say is read as not agreeing, as before there was a measure.
+        let agreement = (try? store?.starterAgreement()) ?? nil
         if schedule.addsStarter(to: own), let starter = starter() {
             usedStarter = true
             starter.add(to: &counts, totals: &totals, for: tokens.ids, isLocal: tokens.isLocal)
@@ -216,10 +218,22 @@ public struct Engine: Sendable {
         // The starter model's counts are few, and scored with the parameters tuned for so little evidence.
         // Without a starter model (none embedded), a young database is scored with the large-database settings:
         // the starter's settings are for the starter's counts.
-        let classifier = Classifier(parameters: usedStarter ? schedule.parameters(for: own) : schedule.ownParameters)
+        let classifier = Classifier(parameters: usedStarter ? schedule.parameters(for: own, agreement: agreement)
+            : schedule.agrees(agreement) ? schedule.agreedParameters : schedule.ownParameters)
         let classification = classifier.classify(evidence, totals: totals, textStart: tokens.textStart,
                                                  localTotals: usedStarter ? own : nil, isLocal: tokens.isLocal)
         return Assessment(classification: classification, usedStarterModel: usedStarter, tokenCount: tokens.count)
+    }
+
+    /// Measures how far the store's training agrees with the starter model (`StarterAgreement`) and keeps the
+    /// figure there, for the filter to read with each message: after every training, which is the only thing that
+    /// changes it. Without an embedded starter model there is nothing to agree with, and the figure goes.
+    public static func recordStarterAgreement(in store: SQLiteTokenStore,
+                                              starter: StarterModel? = .embedded) throws {
+        let agreement = try starter.flatMap { starter in
+            StarterAgreement.measure(try store.allTokens(), totals: try store.statistics().totals, starter: starter)
+        }
+        try store.recordStarterAgreement(agreement)
     }
 
     /// What the store needs to learn (`target` a class) or forget (`target` nil) this message.

@@ -47,6 +47,10 @@ import Darwin
 /// 380 / 0; samples/unseen (40) 75 / 0 both; our pitches against SpamAssassin ham (155 + 2,075) 310 / 0 → 309 / 0;
 /// SpamAssassin 400 + 1,500 (200 + 750) 341 / 3 → 335 / 2; `eval --folds 2` on SpamAssassin 325 + 325 subsets
 /// 294 / 2 → 293 / 2 and 288 / 4 → 286 / 2, 5-fold unchanged.
+///
+/// Where the slide heads, and what a large database is scored with, depends on the training: a database whose
+/// training agrees with the starter model's (`StarterAgreement`: cold pitches against business mail) heads for
+/// `agreedParameters`, any other for `ownParameters`, tuned on SpamAssassin's spam.
 public struct ModelSchedule: Sendable {
     /// Below this many own messages of the smaller class, the starter model's settings apply unchanged, but for
     /// the pitch cutoff (`pitchCutoff(for:)`).
@@ -57,9 +61,14 @@ public struct ModelSchedule: Sendable {
     public var starterParameters: ClassifierParameters
     /// The settings once the user's own training decides alone.
     public var ownParameters: ClassifierParameters
+    /// `ownParameters` for a database whose training agrees with the starter model's (`StarterAgreement`): what
+    /// the slide heads for, and what a large database is scored with, instead.
+    public var agreedParameters: ClassifierParameters
+    /// From this correlation on, a database agrees with the starter model.
+    public var agreementThreshold: Double = 0.4
 
     public init(slideFrom: Int, starterUntil: Int, starterParameters: ClassifierParameters,
-                ownParameters: ClassifierParameters) {
+                ownParameters: ClassifierParameters, agreedParameters: ClassifierParameters? = nil) {
         precondition(0 < slideFrom && slideFrom < starterUntil, "the slide must start before it ends")
         precondition(starterParameters.strength > 0 && ownParameters.strength > 0, "the slide is geometric in s")
         precondition([starterParameters, ownParameters].allSatisfy {
@@ -69,10 +78,12 @@ public struct ModelSchedule: Sendable {
         self.starterUntil = starterUntil
         self.starterParameters = starterParameters
         self.ownParameters = ownParameters
+        self.agreedParameters = agreedParameters ?? ownParameters
     }
 
     public static let standard = ModelSchedule(
-        slideFrom: 25, starterUntil: 500, starterParameters: .starter, ownParameters: .default)
+        slideFrom: 25, starterUntil: 500, starterParameters: .starter, ownParameters: .default,
+        agreedParameters: .agreeingWithStarter)
 
     /// The same schedule with these verdict cutoffs at every stage: what `[classifier]` in the configuration sets.
     /// The standard cutoffs (no `[classifier]`, or its defaults written out) leave each stage its own, as the
@@ -81,7 +92,7 @@ public struct ModelSchedule: Sendable {
     public func withCutoffs(_ cutoffs: Cutoffs) -> ModelSchedule {
         guard cutoffs != .standard else { return self }
         var schedule = self
-        for keyPath in [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters] {
+        for keyPath in [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters, \ModelSchedule.agreedParameters] {
             schedule[keyPath: keyPath] = schedule[keyPath: keyPath].withPitchCutoff(cutoffs.pitch)
             schedule[keyPath: keyPath].hamCutoff = cutoffs.ham
         }
@@ -93,8 +104,18 @@ public struct ModelSchedule: Sendable {
         min(own.pitch, own.ham) < starterUntil
     }
 
-    /// The settings for a database with these totals.
-    public func parameters(for own: ClassTotals) -> ClassifierParameters {
+    /// Whether a database with this `StarterAgreement` agrees with the starter model.
+    public func agrees(_ agreement: Double?) -> Bool {
+        agreement.map { $0 >= agreementThreshold } ?? false
+    }
+
+    /// The settings for a database with these totals and this `StarterAgreement` (nil: not measured).
+    public func parameters(for own: ClassTotals, agreement: Double? = nil) -> ClassifierParameters {
+        guard !agrees(agreement) else {
+            var agreeing = self
+            agreeing.ownParameters = agreedParameters
+            return agreeing.parameters(for: own)
+        }
         let trained = min(own.pitch, own.ham)
         guard trained > slideFrom else {
             var parameters = starterParameters

@@ -125,4 +125,6 @@ enum SQLiteSchema {
 
     /// The `meta` key holding the identity of the tokenizer the database was built with.
     static let tokenizerKey = "tokenizer"
+    /// The meta key of the starter agreement (`SQLiteTokenStore.recordStarterAgreement`).
+    static let starterAgreementKey = "starter_agreement"
 }

@@ -156,6 +156,44 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    /// The starter agreement `recordStarterAgreement` kept, from the meta table. The shared model keeps none.
+    public func starterAgreement() throws -> Double? {
+        guard sharedModel == nil else { return nil }
+        return try connection.withLock { connection throws(StoreError) in try Self.readAgreement(connection) }
+    }
+
+    static func readAgreement(_ connection: SQLiteConnection) throws(StoreError) -> Double? {
+        let query = try connection.statement("SELECT value FROM meta WHERE key = ?1")
+        defer { query.reset() }
+        try query.bind(1, SQLiteSchema.starterAgreementKey)
+        return try query.step() ? query.text(0).flatMap(Double.init) : nil
+    }
+
+    /// Keeps the starter agreement measured after training (nil: none, the training is too small to tell).
+    public func recordStarterAgreement(_ agreement: Double?) throws {
+        guard sharedModel == nil else { return }
+        guard access == .readWrite else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: training needs read-write)")
+        }
+        try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: true) { () throws(StoreError) in
+                if let agreement, agreement.isFinite {
+                    let upsert = try connection.statement(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")
+                    defer { upsert.reset() }
+                    try upsert.bind(1, SQLiteSchema.starterAgreementKey)
+                    try upsert.bind(2, String(agreement))
+                    try upsert.run()
+                } else {
+                    let delete = try connection.statement("DELETE FROM meta WHERE key = ?1")
+                    defer { delete.reset() }
+                    try delete.bind(1, SQLiteSchema.starterAgreementKey)
+                    try delete.run()
+                }
+            }
+        }
+    }
+
     public func train(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
         guard !items.isEmpty else { return [] }
         if let sharedModel { return try sharedModel.train(items) }
@@ -224,7 +262,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                     table[TokenID(rawValue: UInt64(bitPattern: query.int64(0)))] =
                         TokenCounts(pitch: query.count(1), ham: query.count(2))
                 }
-                return TokenSnapshot(table: table, totals: totals)
+                return TokenSnapshot(table: table, totals: totals, agreement: try Self.readAgreement(connection))
             }
         }
     }

@@ -7,6 +7,14 @@ public protocol TokenCountSource: Sendable {
     /// The counts of each of `tokens`, in the same order (zero for a token never seen), and the class totals, from
     /// one consistent state.
     func counts(of tokens: [TokenID]) throws -> (counts: [TokenCounts], totals: ClassTotals)
+
+    /// How far this training agrees with the starter model, as last measured after training (`StarterAgreement`
+    /// in PitchEngine); nil if never measured, or not kept by this source.
+    func starterAgreement() throws -> Double?
+}
+
+extension TokenCountSource {
+    public func starterAgreement() throws -> Double? { nil }
 }
 
 extension TokenStore {
@@ -111,13 +119,18 @@ public struct CountTable: Sendable {
 public struct TokenSnapshot: TokenCountSource {
     public let table: CountTable
     public let totals: ClassTotals
+    /// The store's starter agreement as of the same moment.
+    public let agreement: Double?
 
-    public init(table: CountTable, totals: ClassTotals) {
+    public init(table: CountTable, totals: ClassTotals, agreement: Double? = nil) {
         self.table = table
         self.totals = totals
+        self.agreement = agreement
     }
 
     public func counts(of tokens: [TokenID]) -> (counts: [TokenCounts], totals: ClassTotals) {
         (tokens.map { table[$0] }, totals)
     }
+
+    public func starterAgreement() throws -> Double? { agreement }
 }

@@ -55,7 +55,9 @@ struct Eval: ParsableCommand {
             summed. Nothing is read from or written to your database. Each fold is scored with the model the \
             filter would use after that training: while a fold's model has learned fewer than 500 of either \
             class, the embedded starter model's counts are added, with the settings and cutoffs for that stage \
-            (the history signals come only with --replay, see below). Leave the starter model's own samples \
+            (the history signals come only with --replay, see below). A fold whose training agrees with the \
+            starter model's, as `stats` says of a database, is scored with the settings for pitches against \
+            business mail. Leave the starter model's own samples \
             (samples/corpus) out of the messages, or they are counted twice. --without-starter measures your own \
             training alone, with the settings of a large database.
 
@@ -167,9 +169,12 @@ struct Eval: ParsableCommand {
         }
         // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
         let standard = ModelSchedule.standard
+        // Settings given replace a large database's, whether or not its training agrees with the starter model.
         let schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
                                      starterParameters: standard.starterParameters,
-                                     ownParameters: settings.parameters).withCutoffs(cutoffs)
+                                     ownParameters: settings.parameters,
+                                     agreedParameters: settings.replacesSettings ? settings.parameters
+                                         : standard.agreedParameters).withCutoffs(cutoffs)
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                                      parallelMap: { Parallel.map($0, $1) }))
@@ -431,6 +436,9 @@ struct ClassifierSettings: ParsableArguments {
             : Eval.short(value)
         return " (default: \(shown))"
     }
+
+    /// Whether any of s, x, min_dev or the text weight is given (the cutoffs apply through `Cutoffs`).
+    var replacesSettings: Bool { strength != nil || prior != nil || minDeviation != nil || textWeight != nil }
 
     var parameters: ClassifierParameters {
         var parameters = ModelSchedule.standard.ownParameters

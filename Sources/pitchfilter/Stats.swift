@@ -33,6 +33,7 @@ struct Stats: ParsableCommand {
                 lines.append("model: " + (schedule.addsStarter(to: stats.totals)
                     ? "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"
                     : "own training"))
+                lines.append(Self.agreementLine(try store.starterAgreement(), schedule: schedule))
             } else if let shared = try Stores.sharedModel(readOnly: true) {
                 // No database on this host yet: the shared model is what classifies here.
                 let stats = try shared.statistics()
@@ -54,5 +55,15 @@ struct Stats: ParsableCommand {
             lines.append("starter model: none built into this executable")
         }
         print(lines.joined(separator: "\n"))
+    }
+
+    /// What the training's agreement with the starter model (`StarterAgreement`) makes of the settings.
+    static func agreementLine(_ agreement: Double?, schedule: ModelSchedule) -> String {
+        guard let agreement else { return "agreement with the starter model: not measured (too little training)" }
+        let shown = (agreement < 0 ? "-" : "") + Eval.short(abs(agreement))  // short() takes no sign
+        return schedule.agrees(agreement)
+            ? "agreement with the starter model: \(shown) (settings for pitches against business mail)"
+            : "agreement with the starter model: \(shown) (below \(Eval.short(schedule.agreementThreshold)): "
+                + "a large database's usual settings)"
     }
 }

@@ -211,6 +211,8 @@ struct Train: ParsableCommand {
                 try store.removeHamSenders(takenBack.filter { !stillHam.contains($0.digest) })
                 try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
             }
+            // What the training now says about the user's mail, for the filter to score with (`StarterAgreement`).
+            try Engine.recordStarterAgreement(in: store)
             store.checkpointIfLarge()
         } catch {
             try? writer.finish()

@@ -24,6 +24,25 @@ import Testing
                              busyTimeoutMilliseconds: timeout, migrations: migrations)
     }
 
+    /// The starter agreement training measured: kept in the file, in snapshots, and read through the protocol
+    /// the engine uses (where a snapshot's own answer was once hidden behind the protocol's default of nil).
+    @Test func theStarterAgreementIsKeptReadAndTakenBack() throws {
+        let writer = try open(.readWrite)
+        #expect(try writer.starterAgreement() == nil)
+        try writer.recordStarterAgreement(0.6578)
+        let reader = try open(.readOnly)
+        #expect(try reader.starterAgreement() == 0.6578)
+        let sources: [any TokenCountSource] = [reader, try reader.snapshot()]
+        for source in sources { #expect(try source.starterAgreement() == 0.6578) }
+        try writer.recordStarterAgreement(-0.25)
+        #expect(try reader.starterAgreement() == -0.25)
+        try writer.recordStarterAgreement(nil)
+        #expect(try reader.starterAgreement() == nil)
+        let snapshot: any TokenCountSource = try reader.snapshot()
+        #expect(try snapshot.starterAgreement() == nil)
+        #expect(throws: StoreError.self) { try reader.recordStarterAgreement(0.5) }
+    }
+
     @Test func lookupsInsideASnapshotSeeOneStateOfTheDatabase() throws {
         let writer = try open(.readWrite)
         let reader = try open(.readOnly)

@@ -75,6 +75,21 @@ import Testing
         #expect(run.text.contains("known correspondents: 1\n"))
         #expect(try Run.pitchfilter(["contacts", "list", "--db", db]).text.hasPrefix("sam@example.org ham "))
         #expect(run.text.contains("template sightings: 1 (last 30 days)\n"))
+        #expect(run.text.contains("agreement with the starter model: not measured (too little training)\n"))
+    }
+
+    /// `train` measures how far the training agrees with the starter model, and `stats` says what it makes of it:
+    /// cold pitches against business mail agree.
+    @Test func trainingMeasuresItsAgreementWithTheStarterModel() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("pitchfilter.sqlite")
+        let campaign = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("campaign")
+        let run = try Run.pitchfilter(["train", "--db", db, "--pitch", campaign.appendingPathComponent("pitch").path,
+                                       "--ham", campaign.appendingPathComponent("ham").path])
+        #expect(run.status == 0)
+        let stats = try Run.pitchfilter(["stats", "--db", db]).text
+        let line = try #require(stats.split(separator: "\n").first { $0.hasPrefix("agreement with the starter") })
+        #expect(line.hasSuffix("(settings for pitches against business mail)"), "\(line)")
     }
 
     @Test func sentMailAndFilteredMailAreRememberedForTheReplySignal() throws {
