@@ -214,6 +214,7 @@ final class MailboxWorker {
         let listed = Set(folders.map(\.path))
         knownFolders = knownFolders?.filter { listed.contains($0.key) }
         forgetVanishedFolders(keeping: listed)
+        if learnedSinceAgreement > 0 { measureAgreement() }
     }
 
     /// Handles every file of `folder` the journal has not finished with; returns the unique names it found, or
@@ -785,19 +786,32 @@ final class MailboxWorker {
         return Message(bytes: bytes)
     }
 
+    /// Messages learned since the training's agreement with the starter model was last measured.
+    private var learnedSinceAgreement = 0
+    /// Measured again after this many, and at the end of every full scan after any: each measure reads every
+    /// token of the database, too much to do for each of a hundred messages a user moves at once.
+    static let learnedPerAgreement = 25
+
+    /// Measures and keeps `StarterAgreement`. A figure for scoring, not part of what was learned: a failure is
+    /// said, and the old figure stays until the next try.
+    private func measureAgreement() {
+        do {
+            try Engine.recordStarterAgreement(in: store)
+            learnedSinceAgreement = 0
+        } catch {
+            logger.warning("could not measure the training's agreement with the starter model",
+                           metadata: ["error": "\(error)"])
+        }
+    }
+
     private func learn(_ message: Message, as target: MessageClass) throws {
         let learning = try engine.learning(message, as: target)
         // Or still vouching for its sender: a service stopped between learning and taking back, last time.
         let wasHam = try target == .pitch && (store.ledgerClass(of: learning.item.digest) == .ham
             || !store.vouchingMessages(among: [learning.item.digest]).isEmpty)
         _ = try store.train([learning.item])
-        // A figure for scoring, not part of what was learned: a failure here is said and leaves the old figure.
-        do {
-            try Engine.recordStarterAgreement(in: store)
-        } catch {
-            logger.warning("could not measure the training's agreement with the starter model",
-                           metadata: ["error": "\(error)"])
-        }
+        learnedSinceAgreement += 1
+        if learnedSinceAgreement >= Self.learnedPerAgreement { measureAgreement() }
         if let sender = learning.sender {
             let hamSender = HamSender(digest: learning.item.digest, address: sender)
             if target == .ham { try store.addHamSenders([hamSender], at: Self.now()) }

@@ -37,6 +37,8 @@ public struct CrossValidation: Sendable {
         public var truth: MessageClass
         public var score: Double
         public var verdict: Verdict
+        /// Whether the fold's model had the starter model's counts added.
+        public var withStarter = false
     }
 
     public let folds: Int
@@ -83,7 +85,7 @@ public struct CrossValidation: Sendable {
                 StarterAgreement.measure(Self.distinctTokens(of: samples, outside: fold, in: table), totals: trained,
                                          starter: starter)
             }
-            let starter = starter.flatMap { schedule.addsStarter(to: trained) ? $0 : nil }
+            let starter = starter.flatMap { schedule.addsStarter(to: trained, agreement: agreement) ? $0 : nil }
             let classifier = Classifier(parameters: starter != nil
                 ? schedule.parameters(for: trained, agreement: agreement)
                 : schedule.agrees(agreement) ? schedule.agreedParameters : schedule.ownParameters)
@@ -96,7 +98,8 @@ public struct CrossValidation: Sendable {
                                                          textStart: sample.textStart,
                                                          localTotals: starter == nil ? nil : own,
                                                          isLocal: sample.isLocal)
-                return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict)
+                return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict,
+                              withStarter: starter != nil)
             }
             for (index, result) in zip(members, scored) { results[index] = result }
         }

@@ -208,7 +208,7 @@ public struct Engine: Sendable {
         let own = totals
         // Measured after training; a store that cannot say is read as not agreeing, as before there was a measure.
         let agreement = (try? store?.starterAgreement()) ?? nil
-        if schedule.addsStarter(to: own), let starter = starter() {
+        if schedule.addsStarter(to: own, agreement: agreement), let starter = starter() {
             usedStarter = true
             starter.add(to: &counts, totals: &totals, for: tokens.ids, isLocal: tokens.isLocal)
         }

@@ -56,8 +56,8 @@ struct Eval: ParsableCommand {
             filter would use after that training: while a fold's model has learned fewer than 500 of either \
             class, the embedded starter model's counts are added, with the settings and cutoffs for that stage \
             (the history signals come only with --replay, see below). A fold whose training agrees with the \
-            starter model's, as `stats` says of a database, is scored with the settings for pitches against \
-            business mail. Leave the starter model's own samples \
+            starter model's, as `stats` says of a database, keeps the starter's counts past 500 and is scored \
+            with the settings for pitches against business mail. Leave the starter model's own samples \
             (samples/corpus) out of the messages, or they are counted twice. --without-starter measures your own \
             training alone, with the settings of a large database.
 
@@ -176,8 +176,9 @@ struct Eval: ParsableCommand {
                                      agreedParameters: settings.replacesSettings ? settings.parameters
                                          : standard.agreedParameters).withCutoffs(cutoffs)
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
-        let report = EvaluationReport(validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
-                                                     parallelMap: { Parallel.map($0, $1) }))
+        let results = validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
+                                     parallelMap: { Parallel.map($0, $1) })
+        let report = EvaluationReport(results)
         for (truth, paths) in [(MessageClass.pitch, isHoldout ? testPitch : pitch), (.ham, isHoldout ? testHam : ham)]
         where report.total(truth) == 0 {
             Stores.report(MailSourceError.unreadable(paths.joined(separator: " "),
@@ -204,8 +205,9 @@ struct Eval: ParsableCommand {
             isHoldout ? inFold[1] : ClassTotals(pitch: trained.pitch - inFold[fold].pitch,
                                                 ham: trained.ham - inFold[fold].ham)
         }
-        // Whether any fold's model had the starter's counts added: none has, past 500 of each class.
-        let addedStarter = starter != nil && learnedByScoredFold.contains { schedule.addsStarter(to: $0) }
+        // Whether any fold's model had the starter's counts added: none has past 500 of each class, unless its
+        // training agrees with the starter model. (The cutoffs are the same either way from there.)
+        let addedStarter = results.contains { $0.withStarter }
         let used: [ClassifierParameters] = learnedByScoredFold.map { learned in
             starter != nil && schedule.addsStarter(to: learned) ? schedule.parameters(for: learned)
                 : schedule.ownParameters

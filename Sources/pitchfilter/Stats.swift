@@ -30,10 +30,11 @@ struct Stats: ParsableCommand {
                 lines.append("tokenizer: \(stats.tokenizerIdentity)")
                 lines.append("schema: \(stats.schemaVersion)")
                 let schedule = ModelSchedule.standard
-                lines.append("model: " + (schedule.addsStarter(to: stats.totals)
-                    ? "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"
-                    : "own training"))
-                lines.append(Self.agreementLine(try store.starterAgreement(), schedule: schedule))
+                let agreement = try store.starterAgreement()
+                lines.append("model: " + (!schedule.addsStarter(to: stats.totals, agreement: agreement) ? "own training"
+                    : schedule.agrees(agreement) ? "own training plus the starter model (which it agrees with)"
+                    : "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"))
+                lines.append(Self.agreementLine(agreement, schedule: schedule))
             } else if let shared = try Stores.sharedModel(readOnly: true) {
                 // No database on this host yet: the shared model is what classifies here.
                 let stats = try shared.statistics()

@@ -78,6 +78,10 @@ import Testing
         // A large database: the agreed settings themselves.
         #expect(schedule.parameters(for: large, agreement: schedule.agreementThreshold) == agreed)
         #expect(schedule.parameters(for: large) == schedule.ownParameters)
+        // An agreeing database keeps the starter's counts past 500; any other drops them there.
+        #expect(schedule.addsStarter(to: large, agreement: 0.7))
+        #expect(!schedule.addsStarter(to: large, agreement: 0.1) && !schedule.addsStarter(to: large))
+        #expect(schedule.addsStarter(to: halfWay, agreement: 0.1))
         // The configuration's cutoffs apply to the agreed settings too.
         let strict = schedule.withCutoffs(Cutoffs(pitch: 0.95, ham: 0.1)!)
         #expect(strict.parameters(for: large, agreement: 0.7).pitchCutoff == 0.95)
