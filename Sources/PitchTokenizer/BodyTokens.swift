@@ -16,9 +16,9 @@ extension Tokenizer {
         var imageCount = 0
         var urlHosts: [[UInt8]] = []
         var formLetter = FormLetterEvidence(enabled: signals)
-        let author = FormLetterEvidence.author(of: message.header)
         let readsOwnWordsOnly = subject(of: message.header).flatMap(FormLetterEvidence.replyPrefix) == .forward
             && Self.isFromColleague(message.header)
+        let author = readsOwnWordsOnly ? FormLetterEvidence.author(of: message.header) : nil  // only then needed
         var fingerprint: TemplateFingerprint?
         var fingerprintFromPlain = false
         // Parts are decoded one at a time, so a message that fills the token bound early is not decoded further.
