@@ -86,9 +86,8 @@ public struct CrossValidation: Sendable {
                                          starter: starter)
             }
             let starter = starter.flatMap { schedule.addsStarter(to: trained, agreement: agreement) ? $0 : nil }
-            let classifier = Classifier(parameters: starter != nil
-                ? schedule.parameters(for: trained, agreement: agreement)
-                : schedule.agrees(agreement) ? schedule.agreedParameters : schedule.ownParameters)
+            let classifier = Classifier(parameters: schedule.parameters(for: trained, agreement: agreement,
+                                                                        withStarter: starter != nil))
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
                 var (counts, totals) = model.counts(of: sample.tokens)

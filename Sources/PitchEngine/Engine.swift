@@ -215,11 +215,9 @@ public struct Engine: Sendable {
         let evidence = tokens.texts.isEmpty
             ? counts.map { (token: "", counts: $0) }
             : zip(tokens.texts, counts).map { (token: $0, counts: $1) }
-        // The starter model's counts are few, and scored with the parameters tuned for so little evidence.
-        // Without a starter model (none embedded), a young database is scored with the large-database settings:
-        // the starter's settings are for the starter's counts.
-        let classifier = Classifier(parameters: usedStarter ? schedule.parameters(for: own, agreement: agreement)
-            : schedule.agrees(agreement) ? schedule.agreedParameters : schedule.ownParameters)
+        // Which settings: the schedule's stage, the training's agreement, and whether the starter was added.
+        let classifier = Classifier(parameters: schedule.parameters(for: own, agreement: agreement,
+                                                                    withStarter: usedStarter))
         let classification = classifier.classify(evidence, totals: totals, textStart: tokens.textStart,
                                                  localTotals: usedStarter ? own : nil, isLocal: tokens.isLocal)
         return Assessment(classification: classification, usedStarterModel: usedStarter, tokenCount: tokens.count)

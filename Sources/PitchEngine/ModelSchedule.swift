@@ -113,6 +113,14 @@ public struct ModelSchedule: Sendable {
         agreement.map { $0 >= agreementThreshold } ?? false
     }
 
+    /// The settings for a database with these totals and this `StarterAgreement`, scored with the starter
+    /// model's counts added or (`withStarter` false: none built in, or `eval --without-starter`) without: then a
+    /// large database's settings at any size, since the starter's settings are for the starter's counts.
+    public func parameters(for own: ClassTotals, agreement: Double?, withStarter: Bool) -> ClassifierParameters {
+        if withStarter { return parameters(for: own, agreement: agreement) }
+        return agrees(agreement) ? agreedParameters : ownParameters
+    }
+
     /// The settings for a database with these totals and this `StarterAgreement` (nil: not measured).
     public func parameters(for own: ClassTotals, agreement: Double? = nil) -> ClassifierParameters {
         guard !agrees(agreement) else {

@@ -209,8 +209,8 @@ struct Eval: ParsableCommand {
         // training agrees with the starter model. (The cutoffs are the same either way from there.)
         let addedStarter = results.contains { $0.withStarter }
         let used: [ClassifierParameters] = learnedByScoredFold.map { learned in
-            starter != nil && schedule.addsStarter(to: learned) ? schedule.parameters(for: learned)
-                : schedule.ownParameters
+            schedule.parameters(for: learned, agreement: nil,
+                                withStarter: starter != nil && schedule.addsStarter(to: learned))
         }
         func range(_ value: (ClassifierParameters) -> Double) -> Cutoffs.Range {
             let values = used.map(value)
