@@ -84,6 +84,12 @@ check "PostgreSQL holds the tokens" "$(sqlite3 "$work/c.sqlite" 'SELECT count(*)
 check "A (shared model) and C (own model) give every held-out message the same score" \
     "$(md5sum <"$work/classify-c.txt")" "$(md5sum <"$work/classify-a.txt")"
 check "200 held-out messages classified" "200" "$(wc -l <"$work/classify-a.txt" | tr -d ' ')"
+# Training measured its agreement with the starter model over the shared counts and kept it there, so A scores
+# with the same settings as C; host B, which trained nothing, reads the figure too.
+agreement_c=$("${alone[@]}" "$bin" stats --db "$work/c.sqlite" | grep '^agreement with the starter model:')
+check "the training agrees with the starter model" "1" "$(grep -c 'settings for pitches against business mail' <<<"$agreement_c")"
+check "the shared model keeps the agreement its training measured" "$agreement_c" \
+    "$("${shared[@]}" "$bin" stats --db "$work/b-stats.sqlite" | grep '^agreement with the starter model:')"
 
 # Host B has no database of its own yet: it classifies with the shared model, and its training counts once.
 starter=$("${alone[@]}" "$bin" classify --db "$work/none.sqlite" samples/heldout/pitch/h-p-001.eml)

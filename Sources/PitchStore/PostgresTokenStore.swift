@@ -14,13 +14,14 @@ import Glibc
 
 /// The shared model in PostgreSQL: four tables, created on first use by a host that may write.
 ///
-///     pitchfilter_meta    (key text primary key, value text)      tokenizer identity, schema version
+///     pitchfilter_meta    (key text primary key, value text)      tokenizer identity, schema version, starter
+///                                                                 agreement
 ///     pitchfilter_totals  (id int primary key = 1, pitch, ham)    messages learned per class
 ///     pitchfilter_tokens  (id bigint primary key, pitch, ham)     counts per token id (the id's 64 bits as bigint)
 ///     pitchfilter_ledger  (digest text primary key, class text, history text)
 ///
 /// Classifying a message is one statement, so one round trip and one snapshot: the counts of its tokens and the
-/// totals together. Training a batch takes the totals row's lock first, so trainers on any host go one at a time
+/// totals together; and a second, small one for the starter agreement, which only training changes. Training a batch takes the totals row's lock first, so trainers on any host go one at a time
 /// while readers go on; it reads the batch's ledger rows and counts, applies `Training.apply` to them in memory (the
 /// same rules as every backend), and writes back what changed: six round trips a batch, whatever its size.
 ///
@@ -344,7 +345,8 @@ final class PostgresTokenStore: SharedModel {
             try Self.transaction(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
                 (try Self.query(connection, "SELECT pitch, ham FROM pitchfilter_totals WHERE id = 1"),
                  try Self.query(connection, seconds: Self.longStatementSeconds,
-                                "SELECT id, pitch, ham FROM pitchfilter_tokens"))
+                                "SELECT id, pitch, ham FROM pitchfilter_tokens"),
+                 try Self.query(connection, "SELECT value FROM pitchfilter_meta WHERE key = \(Self.agreementKey)"))
             }
         }
         var totals = ClassTotals()
@@ -358,8 +360,37 @@ final class PostgresTokenStore: SharedModel {
             table[TokenID(rawValue: UInt64(bitPattern: id))] =
                 TokenCounts(pitch: UInt32(clamping: pitch), ham: UInt32(clamping: ham))
         }
-        return TokenSnapshot(table: table, totals: totals)
+        return TokenSnapshot(table: table, totals: totals, agreement: try rows?.2.first.flatMap(agreement))
     }
+
+    func starterAgreement() throws -> Double? {
+        let rows = try read { connection in
+            try Self.query(connection, "SELECT value FROM pitchfilter_meta WHERE key = \(Self.agreementKey)")
+        }
+        return try rows?.first.flatMap(agreement)
+    }
+
+    /// The figure in a meta row's value.
+    private func agreement(_ row: PostgresRow) throws -> Double? {
+        let text: String = try decode(row, String.self)
+        return Double(text)
+    }
+
+    func recordStarterAgreement(_ agreement: Double?) throws {
+        try write { connection in
+            if let agreement, agreement.isFinite {
+                try Self.query(connection, """
+                    INSERT INTO pitchfilter_meta VALUES (\(Self.agreementKey), \(String(agreement)))
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                    """)
+            } else {
+                try Self.query(connection, "DELETE FROM pitchfilter_meta WHERE key = \(Self.agreementKey)")
+            }
+        }
+    }
+
+    /// The same key as in a SQLite file's meta table.
+    private static let agreementKey = SQLiteSchema.starterAgreementKey
 
     func allTokens() throws -> [(TokenID, TokenCounts)] {
         let rows = try read { connection in try Self.query(connection, seconds: Self.longStatementSeconds, "SELECT id, pitch, ham FROM pitchfilter_tokens") }

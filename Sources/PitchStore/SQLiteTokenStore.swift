@@ -156,9 +156,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
-    /// The starter agreement `recordStarterAgreement` kept, from the meta table. The shared model keeps none.
+    /// The starter agreement `recordStarterAgreement` kept, from the meta table (or the shared model's).
     public func starterAgreement() throws -> Double? {
-        guard sharedModel == nil else { return nil }
+        if let sharedModel { return try sharedModel.starterAgreement() }
         return try connection.withLock { connection throws(StoreError) in try Self.readAgreement(connection) }
     }
 
@@ -171,7 +171,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// Keeps the starter agreement measured after training (nil: none, the training is too small to tell).
     public func recordStarterAgreement(_ agreement: Double?) throws {
-        guard sharedModel == nil else { return }
+        if let sharedModel { return try sharedModel.recordStarterAgreement(agreement) }
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: training needs read-write)")
         }

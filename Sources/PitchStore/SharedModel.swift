@@ -11,8 +11,11 @@ import PitchTokenizer
 public protocol SharedModel: TokenStore {
     /// The classes of these messages in the ledger, in order (nil: not learned), from one snapshot.
     func ledgerClasses(of digests: [[UInt8]]) throws -> [MessageClass?]
-    /// Every count and the totals, from one snapshot (`SQLiteTokenStore.snapshot`).
+    /// Every count and the totals, from one snapshot (`SQLiteTokenStore.snapshot`), with the starter agreement.
     func snapshot() throws -> TokenSnapshot
+    /// Keeps the starter agreement measured over the whole shared model after a host's training (nil: none), for
+    /// every host to read (`starterAgreement()`); the latest training's measure wins, whichever host made it.
+    func recordStarterAgreement(_ agreement: Double?) throws
     /// Where it is, for people: the address without its password.
     var location: String { get }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PitchClassifier
 import PitchCommandLine
 import PitchEngine
 import PitchStore
@@ -29,12 +30,7 @@ struct Stats: ParsableCommand {
                 if let size = stats.sizeBytes { lines.append("size: \(size) bytes") }
                 lines.append("tokenizer: \(stats.tokenizerIdentity)")
                 lines.append("schema: \(stats.schemaVersion)")
-                let schedule = ModelSchedule.standard
-                let agreement = try store.starterAgreement()
-                lines.append("model: " + (!schedule.addsStarter(to: stats.totals, agreement: agreement) ? "own training"
-                    : schedule.agrees(agreement) ? "own training plus the starter model (which it agrees with)"
-                    : "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"))
-                lines.append(Self.agreementLine(agreement, schedule: schedule))
+                lines += Self.modelLines(stats.totals, agreement: try store.starterAgreement())
             } else if let shared = try Stores.sharedModel(readOnly: true) {
                 // No database on this host yet: the shared model is what classifies here.
                 let stats = try shared.statistics()
@@ -43,6 +39,7 @@ struct Stats: ParsableCommand {
                 lines.append("tokens: \(stats.tokens)")
                 lines.append("learned messages: \(stats.ledgerEntries)")
                 lines.append("this host: no database yet (no correspondents, templates or quarantine)")
+                lines += Self.modelLines(stats.totals, agreement: try shared.starterAgreement())
             } else {
                 lines.append("messages: none trained yet (the starter model decides)")
             }
@@ -56,6 +53,15 @@ struct Stats: ParsableCommand {
             lines.append("starter model: none built into this executable")
         }
         print(lines.joined(separator: "\n"))
+    }
+
+    /// Which counts and settings classify here, given the training's totals and its agreement with the starter.
+    static func modelLines(_ totals: ClassTotals, agreement: Double?) -> [String] {
+        let schedule = ModelSchedule.standard
+        let model = !schedule.addsStarter(to: totals, agreement: agreement) ? "own training"
+            : schedule.agrees(agreement) ? "own training plus the starter model (which it agrees with)"
+            : "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"
+        return ["model: " + model, agreementLine(agreement, schedule: schedule)]
     }
 
     /// What the training's agreement with the starter model (`StarterAgreement`) makes of the settings.

@@ -250,4 +250,30 @@ import Testing
         #expect(all.first { $0.0 == token(5) }?.1 == TokenCounts(pitch: 1, ham: 1))
         #expect(try counts(store, [.max, 1 << 63]) == [.max: TokenCounts(pitch: 1), 1 << 63: TokenCounts(pitch: 1)])
     }
+
+    /// The starter agreement a training measured is kept with the model: in a SQLite file's meta table, or in the
+    /// shared model, where every host reads what another host's training measured. Snapshots carry it.
+    @Test(arguments: StoreKind.allCases.filter { $0 != .inMemory })
+    func theStarterAgreementIsKeptWithTheModel(kind: StoreKind) throws {
+        let store = try kind.makeStore(in: directory)
+        let record: (Double?) throws -> Void
+        let snapshot: () throws -> TokenSnapshot
+        switch store {
+        case let file as SQLiteTokenStore: (record, snapshot) = (file.recordStarterAgreement, file.snapshot)
+        case let shared as any SharedModel: (record, snapshot) = (shared.recordStarterAgreement, shared.snapshot)
+        default: Issue.record("\(kind) keeps no agreement"); return
+        }
+        #expect(try store.starterAgreement() == nil)
+        try record(0.6578)
+        #expect(try store.starterAgreement() == 0.6578)
+        #expect(try snapshot().agreement == 0.6578)
+        if let shared = (store as? SQLiteTokenStore)?.sharedModel {
+            #expect(try shared.starterAgreement() == 0.6578)
+        }
+        try record(-0.25)
+        #expect(try store.starterAgreement() == -0.25)
+        try record(nil)
+        #expect(try store.starterAgreement() == nil)
+        #expect(try snapshot().agreement == nil)
+    }
 }
