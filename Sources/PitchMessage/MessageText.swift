@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// The readable text of one text part: transfer-decoded, charset-decoded, HTML turned into text.
+/// The readable text of one text part: transfer-decoded, charset-decoded, HTML turned into text, an invitation or a
+/// card into the words it shows (`ContentLineText`).
 public struct TextPart: Sendable {
     public let partIndex: Int
     /// "text/plain", "text/html", …
@@ -41,6 +42,11 @@ extension Message {
         let decoded = Charsets.decode(body[...], label: part.contentType.charset, maxUTF8Bytes: decodedLimit)
         defects += decoded.defects.map { Defect($0.kind, at: $0.offset ?? part.bodyRange.lowerBound, detail: $0.detail) }
         let mimeType = part.contentType.mimeType
+        if let properties = ContentLineText.readableProperties(of: mimeType) {
+            return TextPart(partIndex: part.index, mimeType: mimeType,
+                            text: ContentLineText.readable(decoded.text, properties: properties),
+                            links: [], images: [], defects: defects)
+        }
         guard isHTML else {
             return TextPart(partIndex: part.index, mimeType: mimeType, text: Self.withLFLineEndings(decoded.text),
                             links: [], images: [], defects: defects)
