@@ -68,7 +68,15 @@ extension Tokenizer {
                     } ?? bytes
                     : bytes
                 var words = WordStream(bounds: bounds, prefix: "", pairs: true, scratch: out.scratch)
-                words.run(ownWords, to: &out, maxWords: bounds.maxWordsPerPart)
+                // A company's legal footer counts once, not as its words (`Disclaimers`).
+                var read = 0
+                var start = 0
+                for footer in Disclaimers.ranges(in: ownWords) + [ownWords.count..<ownWords.count] {
+                    read += words.run(UnsafeBufferPointer(rebasing: ownWords[start..<footer.lowerBound]), to: &out,
+                                      maxWords: bounds.maxWordsPerPart - read)
+                    if !footer.isEmpty { out.add("footer:", "disclaimer") }
+                    start = footer.upperBound
+                }
                 urlHosts += words.urlHosts
             }
         }

@@ -16,6 +16,8 @@ public enum LocalTokens {
         "precedence:", "msgid:", "rcvds:", "rcvd:", "rcvdip:", "rcvdwith:", "hdr:", "head:", "ct:", "part:",
         "charset:", "cte:", "url:", "urlhost:", "urls:", "href:", "link:", "links:", "img:", "imgs:", "imgdom:",
         "defect:",
+        // A company's legal footer (`Disclaimers`): how its mail is sent, as its mailer is.
+        "footer:",
         // The engine's reply token: whether this mailbox saw the message a reply answers depends on its own
         // message-id memory, which a starter model cannot share.
         "ref:",

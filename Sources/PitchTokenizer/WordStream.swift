@@ -37,7 +37,9 @@ struct WordStream {
         isText = prefix.utf8CodeUnitCount == 0
     }
 
-    mutating func run(_ text: UnsafeBufferPointer<UInt8>, to out: inout TokenCollector, maxWords: Int) {
+    /// Returns how many words it read (of at most `maxWords`), for a caller that feeds one text in pieces.
+    @discardableResult
+    mutating func run(_ text: UnsafeBufferPointer<UInt8>, to out: inout TokenCollector, maxWords: Int) -> Int {
         var scanner = WordScanner(text, maxWordBytes: bounds.maxWordBytes, output: scratch.word)
         var words = 0
         while words < maxWords, !out.isFull, let item = scanner.next() {
@@ -74,6 +76,7 @@ struct WordStream {
                 previousLength = word.count
             }
         }
+        return words
     }
 
     private mutating func noteURL(_ word: UnsafeBufferPointer<UInt8>) {
