@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The legal footers companies append to every message ("This e-mail is confidential and intended solely for the
 /// addressee. If you have received it in error, please notify the sender and delete it…"): found so that their
 /// words are left out and the footer counts once, as `footer:disclaimer`.
@@ -16,6 +20,12 @@ enum Disclaimers {
     static let minimumMarkers = 3
     /// Longer paragraphs are letters that happen to discuss these things.
     static let maxParagraphBytes = 3_000
+    /// Paragraphs that start further into a text are not looked at: the tokenizer reads at most
+    /// `Bounds.maxWordsPerPart` words of a part, about 150 KB of prose, and a text built of paragraphs that each
+    /// hold an anchor costs a look for every marker in every paragraph. A message of 30 such parts of 1 MB took
+    /// 0.08 s to classify before footers were looked for, 0.67 s without this bound and a byte-by-byte search,
+    /// 0.10 s with both changed.
+    static let maxScannedBytes = 256 << 10
 
     /// Lowercase, compared with the text lowercased in ASCII (the non-ASCII letters here are lowercase already).
     static let markers: [StaticString] = [
@@ -33,7 +43,9 @@ enum Disclaimers {
         var found: [Range<Int>] = []
         var paragraphStart: Int?
         var lineStart = 0
-        while lineStart < text.count {
+        // Past the bound, only to the end of a paragraph that began before it and may still be a footer.
+        while lineStart < text.count,
+              lineStart < maxScannedBytes || paragraphStart.map({ lineStart - $0 <= maxParagraphBytes }) ?? false {
             var lineEnd = lineStart
             while lineEnd < text.count, text[lineEnd] != 0x0A { lineEnd += 1 }
             if isBlank(text, lineStart..<lineEnd) {
@@ -44,7 +56,8 @@ enum Disclaimers {
             }
             lineStart = lineEnd + 1
         }
-        if let start = paragraphStart, isFooter(text, start..<text.count) { found.append(start..<text.count) }
+        let end = min(lineStart, text.count)
+        if let start = paragraphStart, isFooter(text, start..<end) { found.append(start..<end) }
         return found
     }
 
@@ -60,29 +73,32 @@ enum Disclaimers {
     ]
 
     private static func isFooter(_ text: UnsafeBufferPointer<UInt8>, _ paragraph: Range<Int>) -> Bool {
-        guard paragraph.count <= maxParagraphBytes,
-              anchors.contains(where: { contains(text, paragraph, $0) }) else { return false }
-        var hits = 0
-        for marker in markers where contains(text, paragraph, marker) {
-            hits += 1
-            if hits >= minimumMarkers { return true }
+        guard paragraph.count <= maxParagraphBytes, paragraph.count > 0 else { return false }
+        // Lowercased once, then each phrase found by memchr for its first byte (`maxScannedBytes` has the cost).
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: paragraph.count) { lowered in
+            for (index, offset) in paragraph.enumerated() { lowered[index] = lowercased(text[offset]) }
+            let base = lowered.baseAddress!
+            let end = base + paragraph.count
+            func contains(_ phrase: StaticString) -> Bool {
+                let length = phrase.utf8CodeUnitCount
+                let first = Int32(phrase.utf8Start[0])
+                var start = base
+                while end - start >= length, let found = memchr(start, first, end - start) {
+                    let candidate = found.assumingMemoryBound(to: UInt8.self)
+                    guard end - candidate >= length else { return false }
+                    if memcmp(candidate, phrase.utf8Start, length) == 0 { return true }
+                    start = candidate + 1
+                }
+                return false
+            }
+            guard anchors.contains(where: contains) else { return false }
+            var hits = 0
+            for marker in markers where contains(marker) {
+                hits += 1
+                if hits >= minimumMarkers { return true }
+            }
+            return false
         }
-        return false
-    }
-
-    private static func contains(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ marker: StaticString)
-        -> Bool {
-        let length = marker.utf8CodeUnitCount
-        let bytes = marker.utf8Start
-        guard range.count >= length else { return false }
-        var start = range.lowerBound
-        while start <= range.upperBound - length {
-            var index = 0
-            while index < length, lowercased(text[start + index]) == bytes[index] { index += 1 }
-            if index == length { return true }
-            start += 1
-        }
-        return false
     }
 
     private static func lowercased(_ byte: UInt8) -> UInt8 {

@@ -25,6 +25,9 @@ import Testing
         // A paragraph longer than any footer is a letter discussing these things.
         (String(repeating: "word ", count: 600) + footer, []),
         ("", []),
+        // Only paragraphs that begin within the first `maxScannedBytes` are looked at.
+        (String(repeating: "a\n\n", count: Disclaimers.maxScannedBytes / 3) + "b\n\n" + footer, []),
+        (String(repeating: "a\n\n", count: Disclaimers.maxScannedBytes / 3 - 100) + footer, [footer]),
     ]
 
     @Test(arguments: cases)
