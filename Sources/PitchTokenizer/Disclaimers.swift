@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The legal footers companies append to every message ("This e-mail is confidential and intended solely for the
 /// addressee. If you have received it in error, please notify the sender and delete it…"): found so that their
 /// words are left out and the footer counts once, as `footer:disclaimer`.
@@ -22,13 +18,11 @@ enum Disclaimers {
     static let maxParagraphBytes = 3_000
     /// Paragraphs that start further into a text are not looked at: the tokenizer reads at most
     /// `Bounds.maxWordsPerPart` words of a part, about 150 KB of prose, and a text built of paragraphs that each
-    /// hold an anchor costs a look for every marker in every paragraph. A message of 30 such parts of 1 MB took
-    /// 0.08 s to classify before footers were looked for, 0.67 s without this bound and a byte-by-byte search,
-    /// 0.10 s with both changed.
+    /// hold a marker costs a pass over every one of them.
     static let maxScannedBytes = 256 << 10
 
-    /// Lowercase, compared with the text lowercased in ASCII (the non-ASCII letters here are lowercase already).
-    static let markers: [StaticString] = [
+    /// The markers, found in one pass over a paragraph (the non-ASCII letters here are lowercase already).
+    static let markers = PhraseSet([
         "confidential", "privileged", "intended recipient", "intended solely", "intended only", "addressee",
         "in error", "notify the sender", "notify us", "delete", "destroy", "prohibited", "unauthori", "disclos",
         "dissemina",
@@ -36,7 +30,7 @@ enum Disclaimers {
         "vertrouwelijk", "geadresseerde", "abusievelijk", "verwijder",
         "confidentiel", "destinataire", "par erreur", "interdit", "supprimer",
         "confidencial", "destinatario", "por error", "prohibid", "eliminar",
-    ]
+    ])
 
     /// The byte ranges of `text`'s footers, in order.
     static func ranges(in text: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
@@ -66,42 +60,9 @@ enum Disclaimers {
         line.allSatisfy { [0x20, 0x09, 0x0D, 0x3E].contains(text[$0]) }
     }
 
-    /// A footer has at least one of these; most paragraphs have none, and are looked through only for them.
-    static let anchors: [StaticString] = [
-        "confiden", "intended", "addressee", "error", "vertrau", "irrtüm", "empfänger", "abusiev", "geadresseerde",
-        "erreur", "destinat",
-    ]
-
     private static func isFooter(_ text: UnsafeBufferPointer<UInt8>, _ paragraph: Range<Int>) -> Bool {
-        guard paragraph.count <= maxParagraphBytes, paragraph.count > 0 else { return false }
-        // Lowercased once, then each phrase found by memchr for its first byte (`maxScannedBytes` has the cost).
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: paragraph.count) { lowered in
-            for (index, offset) in paragraph.enumerated() { lowered[index] = lowercased(text[offset]) }
-            let base = lowered.baseAddress!
-            let end = base + paragraph.count
-            func contains(_ phrase: StaticString) -> Bool {
-                let length = phrase.utf8CodeUnitCount
-                let first = Int32(phrase.utf8Start[0])
-                var start = base
-                while end - start >= length, let found = memchr(start, first, end - start) {
-                    let candidate = found.assumingMemoryBound(to: UInt8.self)
-                    guard end - candidate >= length else { return false }
-                    if memcmp(candidate, phrase.utf8Start, length) == 0 { return true }
-                    start = candidate + 1
-                }
-                return false
-            }
-            guard anchors.contains(where: contains) else { return false }
-            var hits = 0
-            for marker in markers where contains(marker) {
-                hits += 1
-                if hits >= minimumMarkers { return true }
-            }
-            return false
-        }
-    }
-
-    private static func lowercased(_ byte: UInt8) -> UInt8 {
-        byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
+        paragraph.count <= maxParagraphBytes
+            && markers.distinctCount(in: UnsafeBufferPointer(rebasing: text[paragraph]), upTo: minimumMarkers)
+                >= minimumMarkers
     }
 }

@@ -15,8 +15,10 @@ struct PhraseSet: Sendable {
     private let groupRanges: [Range<Int>]
     private let members: [Int]
 
-    /// `phrases` must be lower case and at least two bytes long.
+    /// `phrases` must be lower case and at least two bytes long; at most 64, so that `distinctCount` keeps which
+    /// it found in one word.
     init(_ phrases: [String]) {
+        precondition(phrases.count <= 64, "at most 64 phrases")
         var bytes: [UInt8] = []
         var starts: [Int] = []
         var lengths: [Int] = []
@@ -52,28 +54,39 @@ struct PhraseSet: Sendable {
 
     /// Whether any phrase occurs in `text`.
     func occurs(in text: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard text.count >= 2 else { return false }
+        distinctCount(in: text, upTo: 1) > 0
+    }
+
+    /// How many different phrases occur in `text`, counting no further than `limit`.
+    func distinctCount(in text: UnsafeBufferPointer<UInt8>, upTo limit: Int) -> Int {
+        guard text.count >= 2, limit > 0 else { return 0 }
+        var seen: UInt64 = 0
+        var count = 0
         return groupOfPair.withUnsafeBufferPointer { table in
             var previous = Self.lower(text[0])
             for index in 1..<text.count {
                 let current = Self.lower(text[index])
                 let group = table[Int(previous) << 8 | Int(current)]
-                if group != 0, matches(group: Int(group) - 1, at: index - 1, in: text) { return true }
+                if group != 0 {
+                    for member in members[groupRanges[Int(group) - 1]]
+                    where seen & 1 << member == 0 && matches(member, at: index - 1, in: text) {
+                        seen |= 1 << member
+                        count += 1
+                        if count >= limit { return count }
+                    }
+                }
                 previous = current
             }
-            return false
+            return count
         }
     }
 
-    private func matches(group: Int, at position: Int, in text: UnsafeBufferPointer<UInt8>) -> Bool {
-        for member in members[groupRanges[group]] {
-            let length = lengths[member]
-            guard length <= text.count - position else { continue }
-            let start = starts[member]
-            var offset = 2
-            while offset < length, Self.lower(text[position + offset]) == bytes[start + offset] { offset += 1 }
-            if offset == length { return true }
-        }
-        return false
+    private func matches(_ member: Int, at position: Int, in text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let length = lengths[member]
+        guard length <= text.count - position else { return false }
+        let start = starts[member]
+        var offset = 2
+        while offset < length, Self.lower(text[position + offset]) == bytes[start + offset] { offset += 1 }
+        return offset == length
     }
 }
