@@ -51,8 +51,9 @@ extension Tokenizer {
             var body = text.text
             body.withUTF8 { bytes in
                 formLetter.observe(text: bytes)
+                let footers = Disclaimers.ranges(in: bytes)
                 if !fingerprintFromPlain, fingerprint == nil || text.mimeType == "text/plain" {
-                    if let found = TemplateFingerprint.of(text: bytes) {
+                    if let found = Self.fingerprint(of: bytes, without: footers) {
                         fingerprint = found
                         fingerprintFromPlain = text.mimeType == "text/plain"
                     }
@@ -71,7 +72,8 @@ extension Tokenizer {
                 // A company's legal footer counts once, not as its words (`Disclaimers`).
                 var read = 0
                 var start = 0
-                for footer in Disclaimers.ranges(in: ownWords) + [ownWords.count..<ownWords.count] {
+                let ownFooters = footers.filter { $0.upperBound <= ownWords.count }
+                for footer in ownFooters + [ownWords.count..<ownWords.count] {
                     read += words.run(UnsafeBufferPointer(rebasing: ownWords[start..<footer.lowerBound]), to: &out,
                                       maxWords: bounds.maxWordsPerPart - read)
                     if !footer.isEmpty { out.add("footer:", "disclaimer") }
@@ -91,6 +93,23 @@ extension Tokenizer {
             if registrable.count != host.count { out.add("urlhost:", bytes: host) }
         }
         return fingerprint
+    }
+
+    /// The fingerprint of a text without its footers: two colleagues' short notes under their company's long
+    /// footer would otherwise be near-duplicates from different senders, as a form letter is.
+    static func fingerprint(of text: UnsafeBufferPointer<UInt8>, without footers: [Range<Int>])
+        -> TemplateFingerprint? {
+        guard !footers.isEmpty else { return TemplateFingerprint.of(text: text) }
+        var kept: [UInt8] = []
+        kept.reserveCapacity(text.count)
+        var start = 0
+        for footer in footers {
+            kept += text[start..<footer.lowerBound]
+            kept.append(0x0A)
+            start = footer.upperBound
+        }
+        kept += text[start...]
+        return kept.withUnsafeBufferPointer { TemplateFingerprint.of(text: $0) }
     }
 
     /// Whether the message comes from a colleague of one of its recipients (`Colleagues`).

@@ -53,4 +53,22 @@ import Testing
         #expect(!plainTokens.contains("footer:disclaimer"))
         #expect(plainTokens.contains("confidential"))
     }
+
+    /// The template fingerprint is taken without footers: colleagues' short notes under one company footer are
+    /// no form letter, and a form letter is the same letter under any sender's footer.
+    @Test func theFingerprintLeavesFootersOut() {
+        func template(_ body: String) -> TemplateFingerprint? {
+            let message = "From: joe@vendor.example\nTo: ana@shop.example\nSubject: Note\n\n" + body
+            return Tokenizer().tokenize(Message(bytes: Array(message.utf8)), keepingTexts: false).template
+        }
+        let longFooter = Self.footer + " Any review, retransmission, dissemination or other use of this information "
+            + "by persons other than the intended recipient is prohibited by law and may be unlawful."
+        #expect(template("Ok, see below. I will call you after lunch.\n\n" + longFooter + "\n") == nil)
+        let letter = "Hi Ana,\n\nTeams like yours cut their month-end close from ten days to four with our "
+            + "reconciliation platform, which matches bank lines to invoices automatically and flags only the "
+            + "exceptions your people need to look at. Worth a short call next week to see if it fits?\n\nJoe\n\n"
+        let other = "Diese E-Mail ist vertraulich. Wenn Sie nicht der richtige Empfänger sind, löschen Sie sie bitte."
+        #expect(template(letter + Self.footer + "\n") != nil)
+        #expect(template(letter + Self.footer + "\n") == template(letter + other + "\n"))
+    }
 }
