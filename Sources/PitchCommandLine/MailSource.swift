@@ -33,9 +33,10 @@ public enum MailSourceError: Error, CustomStringConvertible {
 /// so runs are repeatable; hidden files and Maildir's tmp/ (deliveries in progress) are skipped.
 public enum MailSource {
     /// Calls `body` for each message, loading one file at a time. A file or folder that cannot be read is
-    /// reported to `unreadable` and the rest are still read; an error from `body` stops everything.
+    /// reported to `unreadable` and the rest are still read; an error from `body` stops everything. `notes`: say
+    /// what is not read and is no error (subfolders) on standard error; off for a second reading of the same paths.
     public static func forEach(
-        at path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
+        at path: String, notes: Bool = true, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
         if path == "-" {
             // One message, whatever its first line: what arrives on a pipe with an envelope line (procmail, Postfix's
@@ -70,7 +71,7 @@ public enum MailSource {
             }
             // Not read, and not an error: a tree of folders is given folder by folder. Said, so that an archive
             // of subfolders does not train nothing with status 0 unnoticed (found by an audit).
-            if !subdirectories.isEmpty {
+            if notes, !subdirectories.isEmpty {
                 let shown = subdirectories.prefix(3).map { TerminalText.safe($0) }.joined(separator: ", ")
                     + (subdirectories.count > 3 ? ", …" : "")
                 Stores.reportLine("note: \(TerminalText.safe(folder)): \(subdirectories.count) "
@@ -287,15 +288,15 @@ extension MailSource {
     /// batch before it, so `unreadable` and `body` together see the paths in the order given: a program reading
     /// `classify --json` gets a failed path's line between its neighbours' lines.
     public static func forEachBatch(
-        at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, unreadable: (MailSourceError) -> Void,
-        _ body: ([MailItem]) throws -> Void
+        at paths: [String], count: Int = batchCount, bytes: Int = 64 << 20, notes: Bool = true,
+        unreadable: (MailSourceError) -> Void, _ body: ([MailItem]) throws -> Void
     ) rethrows {
         var batch: [MailItem] = []
         var batchBytes = 0
         // Failures met since the batch's last message, reported once the messages before them have gone.
         var failures: [MailSourceError] = []
         for path in paths {
-            try forEach(at: path, unreadable: { failures.append($0) }) { item in
+            try forEach(at: path, notes: notes, unreadable: { failures.append($0) }) { item in
                 if !failures.isEmpty {
                     if !batch.isEmpty { try body(batch) }
                     batch.removeAll(keepingCapacity: true)

@@ -69,6 +69,22 @@ public struct ContactSnapshot: ContactLookup {
     /// relationship tokens that need no book (`rel:own-domain`) still come.
     public static let empty = ContactSnapshot(keys: [])
 
+    /// The book as it will be once these messages are learned as ham (what `addHamSenders` adds).
+    public func adding(_ senders: [HamSender]) -> ContactSnapshot {
+        guard !senders.isEmpty else { return self }
+        var keys = keys
+        var fromHam = fromHam
+        var vouchers = vouchers
+        for sender in senders {
+            guard let parts = ContactKeys.of(sender.address) else { continue }
+            for key in [parts.address] + (parts.domain.map { [$0] } ?? []) where keys.insert(key).inserted {
+                fromHam.insert(key)
+            }
+            vouchers[parts.address, default: []].insert(sender.digest)
+        }
+        return ContactSnapshot(keys: keys, fromHam: fromHam, vouchers: vouchers)
+    }
+
     public func relationship(with address: String) -> Relationship {
         guard !keys.isEmpty else { return .unknown }
         guard let parts = ContactKeys.of(address) else { return .firstContact }

@@ -41,6 +41,23 @@ struct Train: ParsableCommand {
     /// forgets), and one per batch for its template sightings.
     static let batchSize = 1_000
 
+    /// Who sent the messages at `paths`, read ahead of the run for the book it judges senders by (`run`); only
+    /// each message's header and digest are needed. Standard input cannot be read twice, and needs no reading:
+    /// apart from itself, one message makes nobody known. Unreadable paths and subfolders are the run's to report.
+    static func hamSenders(at paths: [String], ownFields: OwnFields) -> [HamSender] {
+        var senders: [HamSender] = []
+        MailSource.forEachBatch(at: paths.filter { $0 != "-" }, count: batchSize, notes: false,
+                                unreadable: { _ in }) { batch in
+            senders += Parallel.map(batch) { item -> HamSender? in
+                let message = Message(bytes: item.bytes)
+                return Engine.sender(of: message).map {
+                    HamSender(digest: MessageDigest.of(message, ownFields: ownFields), address: $0)
+                }
+            }.compactMap { $0 }
+        }
+        return senders
+    }
+
     /// A class as the command line asks for it.
     static func request(_ target: MessageClass?) -> String {
         switch target {
@@ -52,10 +69,16 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let store = try Stores.openForWriting(try database.path())
-        // Senders are looked up in a copy of the contact book: the store's connection is busy with the writer.
+        let ownFields = try CommandLineConfiguration.ownFieldsForCommand()
+        // Senders are looked up in a copy of the contact book (the store's connection is busy with the writer), as
+        // the run will leave it: every message is judged against the book with the run's ham senders in it, apart
+        // from what the message itself vouches for. That is how the filter will see the next message from each of
+        // them, and it does not hang on the order of the folders (a book updated as the run went taught that
+        // strangers' mail is ham whenever the ham came after the pitches). The book as it was before the run
+        // taught a new database nothing of relationships: empty, it knows nobody, so no message was a first contact.
         let contacts: ContactSnapshot
         do {
-            contacts = try store.contactSnapshot()
+            contacts = try store.contactSnapshot().adding(Self.hamSenders(at: ham, ownFields: ownFields))
         } catch {
             Stores.report(error)
             throw ExitCode(3)
@@ -91,7 +114,7 @@ struct Train: ParsableCommand {
         }
         var bandsRead = Set<UInt64>()
         let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies,
-                            tokenizer: Tokenizer(ownFields: try CommandLineConfiguration.ownFieldsForCommand()))
+                            tokenizer: Tokenizer(ownFields: ownFields))
         let now = Int64(time(nil))
         var hamSenders: [HamSender] = []
         var formerHamSenders: [HamSender] = []
@@ -177,10 +200,8 @@ struct Train: ParsableCommand {
                 // run that fails later leaves them recorded, as the pipe filter records every message it sees,
                 // trained or not.
                 try writer.submit(items.map(\.0), sightings: target == nil ? [] : items.compactMap(\.2))
-                // Whoever the owner keeps mail from is no stranger: the relationship signal learns them at the end
-                // of the run. Within a run every message is judged against the book as it was before it, whatever
-                // order the folders come in: updating it as we went would teach that strangers' mail is ham
-                // whenever the ham folders come after the pitches.
+                // Whoever the owner keeps mail from is no stranger: the store's book learns them at the end of the
+                // run (the messages were judged against a copy that already knew them, above).
                 if target == .ham {
                     hamSenders += items.compactMap { item in item.1.map { HamSender(digest: item.0.digest, address: $0) } }
                 }

@@ -179,6 +179,39 @@ import PitchMessage
         }
     }
 
+    /// `train` judges each message against the book as the run will leave it (`ContactSnapshot.adding`): it must
+    /// answer, for every sender and apart from every message, as the store's own book does once the run is learned.
+    @Test func aSnapshotAheadOfTheRunAnswersAsTheBookAfterIt() throws {
+        let store = try SQLiteTokenStore(path: directory.path("ahead.sqlite"), tokenizerIdentity: testTokenizer,
+                                         access: .readWrite)
+        try store.addContacts(["maya@brightfield.example"], source: .sent, at: 100)
+        try store.addHamSenders([Self.ham(3, from: "dana@partner.example")], at: 100)
+        let run = [Self.ham(1, from: "tom@brightfield.example"), Self.ham(2, from: "dan@slotwise.example"),
+                   Self.ham(4, from: "Dana@Partner.example"), Self.ham(5, from: "pal@gmail.com"),
+                   Self.ham(6, from: "ana@quayside.example"), Self.ham(7, from: "lea@quayside.example"),
+                   Self.ham(8, from: "maya@brightfield.example"), Self.ham(9, from: "not an address")]
+        let before = try store.contactSnapshot()
+        let ahead = before.adding(run)
+        try store.addHamSenders(run, at: 200)
+        let after = try store.contactSnapshot()
+        let senders = run.map(\.address) + ["dana@partner.example", "sam@slotwise.example", "kim@elsewhere.example"]
+        var firstContacts = 0
+        for sender in senders {
+            #expect(ahead.relationship(with: sender) == after.relationship(with: sender), "\(sender)")
+            if after.relationship(with: sender) == .firstContact { firstContacts += 1 }
+            for number in UInt8(1)...10 {
+                let digest = [UInt8](repeating: number, count: 32)
+                #expect(ahead.relationship(with: sender, apartFrom: digest)
+                    == after.relationship(with: sender, apartFrom: digest), "\(sender) apart from \(number)")
+            }
+        }
+        #expect(firstContacts == 2)  // the bad address and kim; pal's freemail domain makes nobody else known
+        #expect(before.relationship(with: "dan@slotwise.example") == .firstContact)
+        #expect(ahead.relationship(with: "dan@slotwise.example") == .knownAddress)
+        #expect(ahead.relationship(with: "dan@slotwise.example", apartFrom: [UInt8](repeating: 2, count: 32))
+            == .firstContact)
+    }
+
     @Test(arguments: [
         ("gmail.com", true), ("GoogleMail.com", true), ("yahoo.fr", true), ("gmx.de", true), ("gmail.example", true),
         ("fastmail.example", true), ("groupmail.example", false),
