@@ -150,6 +150,27 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(header, "Sounds good.", only: [.thread]) == ["sig:reply-threaded"])
     }
 
+    /// A genuine reply from a client or an archive that keeps no threading fields quotes the other side; a
+    /// sequence's fake "Re:" quotes nothing, or its own first step.
+    @Test(arguments: [
+        ("Subject: RE: gas nominations", "Fine by me.\n\n-----Original Message-----\nFrom: Lee, Dana\nSent: Monday",
+         ["sig:reply-unthreaded-quoting"]),
+        ("Subject: Re: lunch", "Friday works.\n\nOn 3 Mar 2026, Sam <sam@partner.example> wrote:\n> Lunch?",
+         ["sig:reply-unthreaded-quoting"]),
+        ("Subject: Fwd: the contract", "See below.\n\n---------- Forwarded message ---------\nFrom: Legal <legal@x.example>",
+         ["sig:forward-unthreaded-quoting"]),
+        ("Subject: Re: quick question", "Any thoughts?\n\nOn 3 Mar 2026, Dan <dan@slotwise.example> wrote:\n> Hi Maya,",
+         ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        ("Subject: Re: quick question", "Just bumping this to the top of your inbox.", ["sig:reply-unthreaded"]),
+    ])
+    func anUnthreadedReplyThatQuotesAnotherIsTold(subject: String, body: String, expected: [String]) {
+        let header = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\n" + subject
+        #expect(signals(header, body, only: [.thread, .bump]) == expected)
+        #expect(signals(header + "\nIn-Reply-To: <a@b.example>", body, only: [.thread]).count == 1)
+        #expect(signals(header + "\nIn-Reply-To: <a@b.example>", body, only: [.thread]).first?.hasSuffix("-threaded")
+            == true)
+    }
+
     @Test func referencesAloneAlsoThread() {
         let header = "From: a@b.example\nTo: c@d.example\nSubject: Fwd: notes\nReferences: <x@y.example>"
         #expect(signals(header, "FYI.", only: [.thread]) == ["sig:forward-threaded"])
