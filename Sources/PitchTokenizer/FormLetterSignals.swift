@@ -430,31 +430,68 @@ struct FormLetterEvidence {
     static let authorLineLength = 300
 
     /// The first line, quote marks and indentation aside, that introduces a quoted or forwarded message: an
-    /// attribution ("On 3 Mar 2026, Chris <chris@…> wrote:", also German, Spanish and French) or the "From:" line
-    /// of a forwarded or Outlook block. Lower-cased (ASCII), at most `authorLineLength` bytes.
-    /// Also the offset where that line starts.
+    /// attribution ("On 3 Mar 2026, Chris <chris@…> wrote:", also German, Spanish and French), the "From:" line
+    /// of a forwarded or Outlook block, or the one or two lines above a header block with no From: (To:, then
+    /// Subject: within three lines), where Lotus Notes names the author and the date. Lower-cased (ASCII), at most
+    /// `authorLineLength` bytes. Also the offset where that line starts.
     static func firstAuthorLine(_ text: UnsafeBufferPointer<UInt8>) -> (line: [UInt8], start: Int)? {
         let end = min(text.count, authorLineWindow)
+        func lowercased(_ range: Range<Int>) -> [UInt8] {
+            text[range.lowerBound..<min(range.upperBound, range.lowerBound + authorLineLength)]
+                .map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+        }
+        // The last two lines with anything on them, quote marks and indentation aside, and where each started.
+        var previous: (content: Range<Int>, start: Int)?
+        var beforePrevious: (content: Range<Int>, start: Int)?
         var start = 0
         while start < end {
-            var lineEnd = start
-            while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
-            var first = start
-            while first < lineEnd, text[first] == 0x3E || isSpace(text[first]) { first += 1 }  // "> > "
-            var last = lineEnd
-            while last > first, isSpace(text[last - 1]) { last -= 1 }
+            let line = contentOfLine(text, from: start, end: end)
+            let (first, last) = (line.content.lowerBound, line.content.upperBound)
             // Most lines are neither: only a line that ends with a colon or starts with a label is copied.
             let endsWithColon = last > first && text[last - 1] == 0x3A && last - first <= authorLineLength
-            let labelled = startsWithFromLabel(text, at: first, end: last)
+            let labelled = startsWithLabel(fromLabels, text, at: first, end: last)
             if endsWithColon || labelled {
-                let line = text[first..<min(last, first + authorLineLength)].map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }
+                let line = lowercased(first..<last)
                 if labelled || line.withUnsafeBytes({ bytes in wroteWords.contains { find($0, in: bytes) } }) {
                     return (line, start)
                 }
             }
-            start = lineEnd + 1
+            if startsWithLabel(toLabels, text, at: first, end: last), beginsHeaderBlock(text, after: line.end, end: end) {
+                var author: [UInt8] = beforePrevious.map { lowercased($0.content) + [0x20] } ?? []
+                if let previous { author += lowercased(previous.content) }
+                return (author, beforePrevious?.start ?? previous?.start ?? start)
+            }
+            if first < last { (beforePrevious, previous) = (previous, (first..<last, start)) }
+            start = line.end + 1
         }
         return nil
+    }
+
+    /// The line starting at `start`: its content without quote marks, indentation and trailing white space, and
+    /// the offset of its newline (or `end`).
+    static func contentOfLine(_ text: UnsafeBufferPointer<UInt8>, from start: Int, end: Int)
+        -> (content: Range<Int>, end: Int) {
+        var lineEnd = start
+        while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
+        var first = start
+        while first < lineEnd, text[first] == 0x3E || isSpace(text[first]) { first += 1 }  // "> > "
+        var last = lineEnd
+        while last > first, isSpace(text[last - 1]) { last -= 1 }
+        return (first..<last, lineEnd)
+    }
+
+    /// Whether a Subject: line follows within three lines of a To: line that ends at `lineEnd`: the header of an
+    /// included message (a "cc:" line often between).
+    static func beginsHeaderBlock(_ text: UnsafeBufferPointer<UInt8>, after lineEnd: Int, end: Int) -> Bool {
+        var start = lineEnd + 1
+        for _ in 0..<3 where start < end {
+            let line = contentOfLine(text, from: start, end: end)
+            if startsWithLabel(subjectLabels, text, at: line.content.lowerBound, end: line.content.upperBound) {
+                return true
+            }
+            start = line.end + 1
+        }
+        return false
     }
 
     /// Where the first message the text quotes or forwards begins, when someone other than `author` wrote it;
@@ -466,10 +503,16 @@ struct FormLetterEvidence {
     }
 
     static let fromLabels: [[UInt8]] = ["from:", "von:", "de:"].map { Array($0.utf8) }
+    static let toLabels: [[UInt8]] = ["to:", "an:", "aan:", "para:"].map { Array($0.utf8) }
+    static let subjectLabels: [[UInt8]] = ["subject:", "betreff:", "asunto:", "objet:", "onderwerp:"].map {
+        Array($0.utf8)
+    }
     static let wroteWords: [[UInt8]] = ["wrote", "schrieb", "escribió", "a écrit"].map { Array($0.utf8) }
 
-    static func startsWithFromLabel(_ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> Bool {
-        fromLabels.contains { label in
+    /// Whether the line at `start` begins with one of `labels` (lower-case), in any case.
+    static func startsWithLabel(_ labels: [[UInt8]], _ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int)
+        -> Bool {
+        labels.contains { label in
             end - start >= label.count && label.indices.allSatisfy { offset in
                 let byte = text[start + offset]
                 return (byte &- 0x41 < 26 ? byte | 0x20 : byte) == label[offset]

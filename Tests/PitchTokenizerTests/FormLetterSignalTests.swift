@@ -162,6 +162,16 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Subject: Re: quick question", "Any thoughts?\n\nOn 3 Mar 2026, Dan <dan@slotwise.example> wrote:\n> Hi Maya,",
          ["sig:reply-unthreaded", "sig:quotes-own-message"]),
         ("Subject: Re: quick question", "Just bumping this to the top of your inbox.", ["sig:reply-unthreaded"]),
+        // Lotus Notes: no From: line, the author and date above the included header.
+        ("Subject: Re: West Position", "Agreed.\n\n\n\tHeather Dunton\n\t10/16/2000 09:41 AM\n\t\t \n\t\t To: Dan"
+            + " Reyes/HOU/ECT@ECT\n\t\t cc: \n\t\t Subject: West Position\n\nDan, the numbers are in.",
+         ["sig:reply-unthreaded-quoting"]),
+        ("Subject: Re: our call", "Any news?\n\n\"Dan\" <dan@slotwise.example> on 02/19/2026 09:12:21 AM\nTo: Maya"
+            + "\ncc: \nSubject: our call\n\nHi",
+         ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        // "To:" in the text with no Subject: after it is no header.
+        ("Subject: Re: quick question", "To: the head of operations\nWe help teams like yours.\n\nThanks",
+         ["sig:reply-unthreaded"]),
     ])
     func anUnthreadedReplyThatQuotesAnotherIsTold(subject: String, body: String, expected: [String]) {
         let header = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\n" + subject
