@@ -502,11 +502,12 @@ struct FormLetterEvidence {
         return quoted.start
     }
 
-    static let fromLabels: [[UInt8]] = ["from:", "von:", "de:"].map { Array($0.utf8) }
-    static let toLabels: [[UInt8]] = ["to:", "an:", "aan:", "para:"].map { Array($0.utf8) }
-    static let subjectLabels: [[UInt8]] = ["subject:", "betreff:", "asunto:", "objet:", "onderwerp:"].map {
-        Array($0.utf8)
-    }
+    /// Outlook's labels in English, German, French, Spanish, Portuguese, Italian and Dutch (Dutch "Van:" only in a
+    /// header block: as a line's first word it is English too, "Van: 2 pallets").
+    static let fromLabels: [[UInt8]] = ["from:", "von:", "de:", "da:"].map { Array($0.utf8) }
+    static let toLabels: [[UInt8]] = ["to:", "an:", "aan:", "para:", "a:"].map { Array($0.utf8) }
+    static let subjectLabels: [[UInt8]] = ["subject:", "betreff:", "asunto:", "assunto:", "objet:", "oggetto:",
+                                           "onderwerp:"].map { Array($0.utf8) }
     static let wroteWords: [[UInt8]] = ["wrote", "schrieb", "escribió", "a écrit"].map { Array($0.utf8) }
 
     /// Whether the line at `start` begins with one of `labels` (lower-case), in any case.
@@ -589,12 +590,14 @@ struct FormLetterEvidence {
 
     enum Prefix { case reply, forward }
 
-    /// "Re:", "RE:", "Re[2]:", "AW:", "SV:", "Antw:" are replies; "Fwd:", "FW:", "WG:", "TR:" forwards.
+    /// "Re:", "RE:", "Re[2]:", "AW:", "SV:", "Antw:", Portuguese "RES:" and Italian "R:" are replies; "Fwd:", "FW:",
+    /// "WG:", "TR:", Spanish "RV:", Portuguese "ENC:" and Italian "I:" forwards.
     static func replyPrefix(_ subject: String) -> Prefix? {
         var lower = subject.utf8.prefix(12).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }[...]
         while let first = lower.first, isSpace(first) { lower = lower.dropFirst() }
-        for (word, kind) in [("re", Prefix.reply), ("aw", .reply), ("sv", .reply), ("antw", .reply),
-                             ("fwd", .forward), ("fw", .forward), ("wg", .forward), ("tr", .forward)] {
+        for (word, kind) in [("re", Prefix.reply), ("aw", .reply), ("sv", .reply), ("antw", .reply), ("res", .reply),
+                             ("r", .reply), ("fwd", .forward), ("fw", .forward), ("wg", .forward), ("tr", .forward),
+                             ("rv", .forward), ("enc", .forward), ("i", .forward)] {
             let bytes = Array(word.utf8)
             guard lower.starts(with: bytes) else { continue }
             var rest = lower.dropFirst(bytes.count)

@@ -133,6 +133,11 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Subject: AW: Angebot", "sig:reply-unthreaded"),
         ("Subject: Fwd: proposal for you", "sig:forward-unthreaded"),
         ("Subject: FW: pricing", "sig:forward-unthreaded"),
+        ("Subject: R: preventivo", "sig:reply-unthreaded"),
+        ("Subject: RES: orçamento", "sig:reply-unthreaded"),
+        ("Subject: I: fattura", "sig:forward-unthreaded"),
+        ("Subject: ENC: pedido", "sig:forward-unthreaded"),
+        ("Subject: RV: presupuesto", "sig:forward-unthreaded"),
     ])
     func replySubjectsWithoutAThreadAreFake(subject: String, expected: String) {
         let header = "From: a@b.example\nTo: c@d.example\n" + subject
@@ -169,6 +174,9 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Subject: Re: our call", "Any news?\n\n\"Dan\" <dan@slotwise.example> on 02/19/2026 09:12:21 AM\nTo: Maya"
             + "\ncc: \nSubject: our call\n\nHi",
          ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        // Italian Outlook.
+        ("Subject: R: preventivo", "Va bene, grazie.\n\nDa: Lucia Ferri <lucia@ferri.example>\nInviato: lunedì\nA: Dan"
+            + "\nOggetto: preventivo", ["sig:reply-unthreaded-quoting"]),
         // "To:" in the text with no Subject: after it is no header.
         ("Subject: Re: quick question", "To: the head of operations\nWe help teams like yours.\n\nThanks",
          ["sig:reply-unthreaded"]),
@@ -186,7 +194,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(header, "FYI.", only: [.thread]) == ["sig:forward-threaded"])
     }
 
-    @Test(arguments: ["Subject: Regarding your post", "Subject: Refund issued", "Subject: Fwdesk update", ""])
+    @Test(arguments: ["Subject: Regarding your post", "Subject: Refund issued", "Subject: Fwdesk update", "Subject: R2D2",
+                      "Subject: I have a question", "Subject: Resume attached", ""])
     func otherSubjectsSayNothing(subject: String) {
         #expect(signals("From: a@b.example\nTo: c@d.example\n" + subject, "Hello there", only: [.thread]).isEmpty)
     }
