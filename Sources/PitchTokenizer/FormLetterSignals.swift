@@ -67,11 +67,12 @@ struct FormLetterEvidence {
             if !placeholder { placeholder = Self.containsPlaceholder(text) }
         }
         let wantsOptOut = enabled.contains(.optout) && !optOut
-        let wantsBump = (enabled.contains(.bump) || enabled.contains(.thread)) && quotedAuthorLine == nil
-        guard wantsOptOut || wantsBump else { return }
+        // Whose message is quoted first: the bump signal's, and the thread signal's for an unthreaded reply.
+        let wantsQuotedAuthor = (enabled.contains(.bump) || enabled.contains(.thread)) && quotedAuthorLine == nil
+        guard wantsOptOut || wantsQuotedAuthor else { return }
         let author = Self.firstAuthorLine(text)
         if wantsOptOut { optOut = Self.containsOptOut(text, quoteStart: author?.start) }
-        if wantsBump { quotedAuthorLine = author?.line }
+        if wantsQuotedAuthor { quotedAuthorLine = author?.line }
     }
 
     /// `subject`: the Subject's text without a tag of ours (`Tokenizer.subject(of:)`).
