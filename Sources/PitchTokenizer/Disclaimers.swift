@@ -40,24 +40,18 @@ enum Disclaimers {
         // Past the bound, only to the end of a paragraph that began before it and may still be a footer.
         while lineStart < text.count,
               lineStart < maxScannedBytes || paragraphStart.map({ lineStart - $0 <= maxParagraphBytes }) ?? false {
-            var lineEnd = lineStart
-            while lineEnd < text.count, text[lineEnd] != 0x0A { lineEnd += 1 }
-            if isBlank(text, lineStart..<lineEnd) {
+            let line = TextLines.line(in: text, from: lineStart, end: text.count)
+            if line.content.isEmpty {  // blank, or quote marks only
                 if let start = paragraphStart, isFooter(text, start..<lineStart) { found.append(start..<lineStart) }
                 paragraphStart = nil
             } else if paragraphStart == nil {
                 paragraphStart = lineStart
             }
-            lineStart = lineEnd + 1
+            lineStart = line.end + 1
         }
         let end = min(lineStart, text.count)
         if let start = paragraphStart, isFooter(text, start..<end) { found.append(start..<end) }
         return found
-    }
-
-    /// Empty, or only quote marks and white space.
-    private static func isBlank(_ text: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) -> Bool {
-        line.allSatisfy { [0x20, 0x09, 0x0D, 0x3E].contains(text[$0]) }
     }
 
     private static func isFooter(_ text: UnsafeBufferPointer<UInt8>, _ paragraph: Range<Int>) -> Bool {

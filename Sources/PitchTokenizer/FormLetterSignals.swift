@@ -101,8 +101,8 @@ struct FormLetterEvidence {
             while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
             var start = index
             var stop = lineEnd
-            while start < stop, isSpace(text[start]) { start += 1 }
-            while stop > start, isSpace(text[stop - 1]) { stop -= 1 }
+            while start < stop, TextLines.isSpace(text[start]) { start += 1 }
+            while stop > start, TextLines.isSpace(text[stop - 1]) { stop -= 1 }
             if start < stop { return ArraySlice(UnsafeBufferPointer(rebasing: text[start..<stop])) }
             index = lineEnd + 1
         }
@@ -123,12 +123,12 @@ struct FormLetterEvidence {
         guard let word = greetingWords.first(where: { lower.starts(with: $0) }) else { return nil }
         var rest = lower.dropFirst(word.count)
         // "Hiring", "Hey there" is a greeting, "Dearest" is not a merge.
-        if let next = rest.first, !(isSpace(next) || isPunctuation(next) || rest.starts(with: noBreakSpace)) {
+        if let next = rest.first, !(TextLines.isSpace(next) || isPunctuation(next) || rest.starts(with: noBreakSpace)) {
             return nil
         }
         var spaced = false
         while true {
-            if let next = rest.first, isSpace(next) {
+            if let next = rest.first, TextLines.isSpace(next) {
                 rest = rest.dropFirst()
             } else if rest.starts(with: noBreakSpace) {
                 rest = rest.dropFirst(noBreakSpace.count)
@@ -387,7 +387,7 @@ struct FormLetterEvidence {
             var lineEnd = lineStart
             while lineEnd < text.count, text[lineEnd] != 0x0A { lineEnd += 1 }
             var first = lineStart
-            while first < lineEnd, isSpace(text[first]) { first += 1 }
+            while first < lineEnd, TextLines.isSpace(text[first]) { first += 1 }
             let quoted = first < lineEnd && text[first] == UInt8(ascii: ">")
             if quoted, let start = runStart {
                 runs.append(start..<lineStart)
@@ -446,7 +446,7 @@ struct FormLetterEvidence {
         var beforePrevious: (content: Range<Int>, start: Int)?
         var start = 0
         while start < end {
-            let line = contentOfLine(text, from: start, end: end)
+            let line = TextLines.line(in: text, from: start, end: end)
             let (first, last) = (line.content.lowerBound, line.content.upperBound)
             // Most lines are neither: only a line that ends with a colon or starts with a label is copied.
             let endsWithColon = last > first && text[last - 1] == 0x3A && last - first <= authorLineLength
@@ -457,7 +457,8 @@ struct FormLetterEvidence {
                     return (line, start)
                 }
             }
-            if startsWithLabel(toLabels, text, at: first, end: last), beginsHeaderBlock(text, after: line.end, end: end) {
+            if startsWithLabel(toLabels, text, at: first, end: last),
+               beginsHeaderBlock(text, after: line.end, end: end) {
                 var author: [UInt8] = beforePrevious.map { lowercased($0.content) + [0x20] } ?? []
                 if let previous { author += lowercased(previous.content) }
                 return (author, beforePrevious?.start ?? previous?.start ?? start)
@@ -468,25 +469,12 @@ struct FormLetterEvidence {
         return nil
     }
 
-    /// The line starting at `start`: its content without quote marks, indentation and trailing white space, and
-    /// the offset of its newline (or `end`).
-    static func contentOfLine(_ text: UnsafeBufferPointer<UInt8>, from start: Int, end: Int)
-        -> (content: Range<Int>, end: Int) {
-        var lineEnd = start
-        while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
-        var first = start
-        while first < lineEnd, text[first] == 0x3E || isSpace(text[first]) { first += 1 }  // "> > "
-        var last = lineEnd
-        while last > first, isSpace(text[last - 1]) { last -= 1 }
-        return (first..<last, lineEnd)
-    }
-
     /// Whether a Subject: line follows within three lines of a To: line that ends at `lineEnd`: the header of an
     /// included message (a "cc:" line often between).
     static func beginsHeaderBlock(_ text: UnsafeBufferPointer<UInt8>, after lineEnd: Int, end: Int) -> Bool {
         var start = lineEnd + 1
         for _ in 0..<3 where start < end {
-            let line = contentOfLine(text, from: start, end: end)
+            let line = TextLines.line(in: text, from: start, end: end)
             if startsWithLabel(subjectLabels, text, at: line.content.lowerBound, end: line.content.upperBound) {
                 return true
             }
@@ -595,7 +583,7 @@ struct FormLetterEvidence {
     /// "WG:", "TR:", Spanish "RV:", Portuguese "ENC:" and Italian "I:" forwards.
     static func replyPrefix(_ subject: String) -> Prefix? {
         var lower = subject.utf8.prefix(12).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }[...]
-        while let first = lower.first, isSpace(first) { lower = lower.dropFirst() }
+        while let first = lower.first, TextLines.isSpace(first) { lower = lower.dropFirst() }
         for (word, kind) in [("re", Prefix.reply), ("aw", .reply), ("sv", .reply), ("antw", .reply), ("res", .reply),
                              ("r", .reply), ("fwd", .forward), ("fw", .forward), ("wg", .forward), ("tr", .forward),
                              ("rv", .forward), ("enc", .forward), ("i", .forward)] {
@@ -626,10 +614,6 @@ struct FormLetterEvidence {
             if recipients > 1 { return false }
         }
         return true
-    }
-
-    private static func isSpace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x09 || byte == 0x0D
     }
 
     private static func isPunctuation(_ byte: UInt8) -> Bool {
