@@ -18,7 +18,7 @@ import Glibc
 /// | `sig:placeholder` | a merge field left in the subject or text: "{{first_name}}", "[First Name]", "*\|FNAME\|*" |
 /// | `sig:reply-unthreaded`, `sig:reply-threaded` | "Re:" subject without / with In-Reply-To or References |
 /// | `sig:forward-unthreaded`, `sig:forward-threaded` | "Fwd:" subject, likewise |
-/// | `sig:reply-unthreaded-quoting`, `sig:forward-unthreaded-quoting` | unthreaded, but quoting someone else's message |
+/// | `sig:reply-unthreaded-quoting`, `sig:forward-unthreaded-quoting` | unthreaded, but quoting someone else's message, or quoting with ">" under no attribution |
 /// | `sig:optout-personal`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, or in list mail |
 /// | `sig:quotes-own-message` | the first message the text quotes or forwards is the sender's own: a sequence's bump |
 ///
@@ -52,6 +52,8 @@ struct FormLetterEvidence {
     private var optOut = false
     /// The first line that says whose message follows, lower-cased; nil until a text has one.
     private var quotedAuthorLine: [UInt8]?
+    /// Whether a text quotes with ">" and no line says whose message it is.
+    private var quotesUnattributed = false
 
     init(enabled: Set<FormLetterSignal>) {
         self.enabled = enabled
@@ -70,9 +72,12 @@ struct FormLetterEvidence {
         // Whose message is quoted first: the bump signal's, and the thread signal's for an unthreaded reply.
         let wantsQuotedAuthor = (enabled.contains(.bump) || enabled.contains(.thread)) && quotedAuthorLine == nil
         guard wantsOptOut || wantsQuotedAuthor else { return }
-        let author = Self.firstAuthorLine(text)
-        if wantsOptOut { optOut = Self.containsOptOut(text, quoteStart: author?.start) }
-        if wantsQuotedAuthor { quotedAuthorLine = author?.line }
+        let quote = Self.firstQuote(text)
+        if wantsOptOut { optOut = Self.containsOptOut(text, quoteStart: quote?.author?.start) }
+        if wantsQuotedAuthor {
+            quotedAuthorLine = quote?.author?.line
+            if quote == .unattributed { quotesUnattributed = true }
+        }
     }
 
     /// `subject`: the Subject's text without a tag of ours (`Tokenizer.subject(of:)`).
@@ -82,6 +87,7 @@ struct FormLetterEvidence {
             if placeholder || Self.subjectHasPlaceholder(subject) { out.add("sig:", "placeholder") }
         }
         let quotes = quotedAuthorLine.map { Self.names(Self.author(of: header), in: $0) ? Quoted.own : .others }
+            ?? (quotesUnattributed ? .unattributed : nil)
         if enabled.contains(.thread) { Self.addThreadToken(header, subject: subject, quoting: quotes, to: &out) }
         if enabled.contains(.optout), optOut {
             out.add("sig:", Self.isOneToOne(header) ? "optout-personal" : "optout-list")
@@ -431,11 +437,31 @@ struct FormLetterEvidence {
     static let authorLineLength = 300
 
     /// The first line, quote marks and indentation aside, that introduces a quoted or forwarded message: an
-    /// attribution ("On 3 Mar 2026, Chris <chris@…> wrote:", also German, Spanish and French), the "From:" line
+    /// attribution ("On 3 Mar 2026, Chris <chris@…> wrote:", also in `wroteWords`' languages), the "From:" line
     /// of a forwarded or Outlook block, or the one or two lines above a header block with no From: (To:, then
     /// Subject: within three lines), where Lotus Notes names the author and the date. Lower-cased (ASCII), at most
     /// `authorLineLength` bytes. Also the offset where that line starts.
     static func firstAuthorLine(_ text: UnsafeBufferPointer<UInt8>) -> (line: [UInt8], start: Int)? {
+        firstQuote(text)?.author
+    }
+
+    /// How a text quotes another message, if it does.
+    enum Quote: Equatable {
+        /// A line says whose message follows (`firstAuthorLine`): lower-cased, and the offset where it starts.
+        case attributed(line: [UInt8], start: Int)
+        /// Lines are quoted with ">", and no line says whose they are: an old client's reply, or one cut down to
+        /// the lines it answers.
+        case unattributed
+
+        var author: (line: [UInt8], start: Int)? {
+            guard case .attributed(let line, let start) = self else { return nil }
+            return (line, start)
+        }
+    }
+
+    /// The first line that says whose message the text quotes or forwards, else whether it quotes with ">" at all;
+    /// nil when it quotes nothing.
+    static func firstQuote(_ text: UnsafeBufferPointer<UInt8>) -> Quote? {
         let end = min(text.count, authorLineWindow)
         func lowercased(_ range: Range<Int>) -> [UInt8] {
             text[range.lowerBound..<min(range.upperBound, range.lowerBound + authorLineLength)]
@@ -444,30 +470,40 @@ struct FormLetterEvidence {
         // The last two lines with anything on them, quote marks and indentation aside, and where each started.
         var previous: (content: Range<Int>, start: Int)?
         var beforePrevious: (content: Range<Int>, start: Int)?
+        var quotesLines = false
         var start = 0
         while start < end {
             let line = TextLines.line(in: text, from: start, end: end)
             let (first, last) = (line.content.lowerBound, line.content.upperBound)
+            // A quote mark before what the line says ("> > …"; a bare ">" is only a quote's blank line), but not
+            // the one an mbox puts before a line of the text that began with "From ".
+            if !quotesLines, first < last, first > start, text[start..<first].contains(0x3E),
+               !(text[first - 1] == 0x3E && startsWithLabel([mboxEscaped], text, at: first, end: last)) {
+                quotesLines = true
+            }
             // Most lines are neither: only a line that ends with a colon or starts with a label is copied.
             let endsWithColon = last > first && text[last - 1] == 0x3A && last - first <= authorLineLength
             let labelled = startsWithLabel(fromLabels, text, at: first, end: last)
             if endsWithColon || labelled {
                 let line = lowercased(first..<last)
                 if labelled || line.withUnsafeBytes({ bytes in wroteWords.contains { find($0, in: bytes) } }) {
-                    return (line, start)
+                    return .attributed(line: line, start: start)
                 }
             }
             if startsWithLabel(toLabels, text, at: first, end: last),
                beginsHeaderBlock(text, after: line.end, end: end) {
                 var author: [UInt8] = beforePrevious.map { lowercased($0.content) + [0x20] } ?? []
                 if let previous { author += lowercased(previous.content) }
-                return (author, beforePrevious?.start ?? previous?.start ?? start)
+                return .attributed(line: author, start: beforePrevious?.start ?? previous?.start ?? start)
             }
             if first < last { (beforePrevious, previous) = (previous, (first..<last, start)) }
             start = line.end + 1
         }
-        return nil
+        return quotesLines ? .unattributed : nil
     }
+
+    /// ">From " in an mbox, lower-cased and without its quote mark.
+    private static let mboxEscaped = Array("from ".utf8)
 
     /// Whether a Subject: line follows within three lines of a To: line that ends at `lineEnd`: the header of an
     /// included message (a "cc:" line often between).
@@ -497,7 +533,11 @@ struct FormLetterEvidence {
     static let toLabels: [[UInt8]] = ["to:", "an:", "aan:", "para:", "a:"].map { Array($0.utf8) }
     static let subjectLabels: [[UInt8]] = ["subject:", "betreff:", "asunto:", "assunto:", "objet:", "oggetto:",
                                            "onderwerp:"].map { Array($0.utf8) }
-    static let wroteWords: [[UInt8]] = ["wrote", "schrieb", "escribió", "a écrit"].map { Array($0.utf8) }
+    /// The verb of an attribution line in the mail clients' languages: Gmail's, Outlook's and Thunderbird's
+    /// "wrote", Emacs's "writes", and their German, Spanish, French, Portuguese, Italian, Dutch, Polish,
+    /// Scandinavian and Finnish.
+    static let wroteWords: [[UInt8]] = ["wrote", "writes", "schrieb", "escribió", "a écrit", "escreveu", "ha scritto",
+                                        "schreef", "napisał", "skrev", "kirjoitti"].map { Array($0.utf8) }
 
     /// Whether the line at `start` begins with one of `labels` (lower-case), in any case.
     static func startsWithLabel(_ labels: [[UInt8]], _ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int)
@@ -559,13 +599,15 @@ struct FormLetterEvidence {
 
     // MARK: - Header
 
-    /// Whose message a text quotes or forwards first (`firstAuthorLine`).
-    enum Quoted { case own, others }
+    /// Whose message a text quotes or forwards first (`firstAuthorLine`); `unattributed` when no line says.
+    enum Quoted { case own, others, unattributed }
 
     /// `quoting`: whose message the text quotes first, if any. An unthreaded reply that quotes someone else's
     /// message is what a real reply looks like from a client or an export that keeps no threading fields (Lotus
     /// Notes, archives of old mail): of the samples' unthreaded "Re:" messages, none of 190 pitches quote another's
     /// message (62 quote their own), and 19 of 29 ham do. It gets a token of its own rather than `reply-unthreaded`.
+    /// So does a quote no line attributes: a sequence's bump quotes its first step under the attribution its tool
+    /// writes, and none of the samples' unthreaded "Re:" pitches quotes without one.
     static func addThreadToken(_ header: Header, subject: String?, quoting: Quoted? = nil,
                                to out: inout TokenCollector) {
         guard let subject, let prefix = replyPrefix(subject) else { return }
@@ -573,7 +615,8 @@ struct FormLetterEvidence {
         if header["in-reply-to"] != nil || header["references"] != nil {
             out.add("sig:", kind + "threaded")
         } else {
-            out.add("sig:", kind + (quoting == .others ? "unthreaded-quoting" : "unthreaded"))
+            let quotesAnother = quoting == .others || quoting == .unattributed
+            out.add("sig:", kind + (quotesAnother ? "unthreaded-quoting" : "unthreaded"))
         }
     }
 

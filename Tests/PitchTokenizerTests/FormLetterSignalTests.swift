@@ -177,6 +177,18 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         // Italian Outlook.
         ("Subject: R: preventivo", "Va bene, grazie.\n\nDa: Lucia Ferri <lucia@ferri.example>\nInviato: lunedì\nA: Dan"
             + "\nOggetto: preventivo", ["sig:reply-unthreaded-quoting"]),
+        // Attributions in the clients' other languages: Italian Gmail, a Portuguese bump, Emacs.
+        ("Subject: R: preventivo", "Va bene.\n\nIl 18/11/2025 11:42, Lucia Ferri <lucia@ferri.example> ha scritto:"
+            + "\n> Buongiorno", ["sig:reply-unthreaded-quoting"]),
+        ("Subject: Re: clínicas", "Ainda faz sentido?\n\n> Em 18/11/2025, Dan <dan@slotwise.example> escreveu:"
+            + "\n> Olá Rui,", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        ("Subject: Re: whoa", ">>>>> \"J\" == James <james@best.example> writes:\n\n    J> pricey",
+         ["sig:reply-unthreaded-quoting"]),
+        // Quoted with ">" and attributed to nobody: an old client's reply, trimmed to what it answers.
+        ("Subject: Re: lunch", "> Lunch on Friday?\n\nFriday works.", ["sig:reply-unthreaded-quoting"]),
+        // Neither an mbox's escaped "From " line nor a quote's bare marks are a quote.
+        ("Subject: Re: quick question", "Any thoughts?\n>From the desk of Dan\n>\n> \nDan",
+         ["sig:reply-unthreaded"]),
         // "To:" in the text with no Subject: after it is no header.
         ("Subject: Re: quick question", "To: the head of operations\nWe help teams like yours.\n\nThanks",
          ["sig:reply-unthreaded"]),
