@@ -492,14 +492,21 @@ struct FormLetterEvidence {
             }
             if startsWithLabel(toLabels, text, at: first, end: last),
                beginsHeaderBlock(text, after: line.end, end: end) {
-                var author: [UInt8] = beforePrevious.map { lowercased($0.content) + [0x20] } ?? []
-                if let previous { author += lowercased(previous.content) }
-                return .attributed(line: author, start: beforePrevious?.start ?? previous?.start ?? start)
+                // Not a separator: Lotus Notes' "----- Forwarded by Dana Whitlock/HOU on …" names who passed the
+                // message on, often the sender, above the line that names its author.
+                let above = [beforePrevious, previous].compactMap { $0 }.filter { !isSeparator($0.content, in: text) }
+                let author = above.map { lowercased($0.content) }.joined(separator: [0x20])
+                return .attributed(line: Array(author), start: above.first?.start ?? start)
             }
             if first < last { (beforePrevious, previous) = (previous, (first..<last, start)) }
             start = line.end + 1
         }
         return quotesLines ? .unattributed : nil
+    }
+
+    /// Whether a line starts with "---", as the clients' separators above a quoted or forwarded message do.
+    private static func isSeparator(_ content: Range<Int>, in text: UnsafeBufferPointer<UInt8>) -> Bool {
+        content.count >= 3 && text[content.lowerBound..<content.lowerBound + 3].allSatisfy { $0 == 0x2D }
     }
 
     /// ">From " in an mbox, lower-cased and without its quote mark.

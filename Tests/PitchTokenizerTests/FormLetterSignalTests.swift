@@ -200,6 +200,20 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(threaded == [subject.contains("Fwd:") ? "sig:forward-threaded" : "sig:reply-threaded"])
     }
 
+    /// Lotus Notes' separator above a forwarded message names who passed it on, often the sender; the line below
+    /// it names the author.
+    @Test func aLotusForwardIsTheAuthorsNotTheForwarders() {
+        let header = "From: Dan Reyes <dan.reyes@calderridge.example>\nTo: Maya <maya@calderridge.example>\n"
+            + "Subject: FW: West Position"
+        let forward = "FYI\n\n---------------------- Forwarded by Dan Reyes/HOU/CRE on 10/16/2000 08:15 AM"
+            + " ---------------------------\n\n\n\"Lee, Sam\" <slee@pipeline.example> on 10/12/2000 01:12:21 PM\n"
+            + "To: Dan Reyes/HOU/CRE@CRE\ncc: \nSubject: West Position\n\nNumbers attached."
+        #expect(signals(header, forward, only: [.thread, .bump]) == ["sig:forward-unthreaded-quoting"])
+        // His own message passed on again is still his own.
+        let own = forward.replacingOccurrences(of: "\"Lee, Sam\" <slee@pipeline.example>", with: "Dan Reyes")
+        #expect(signals(header, own, only: [.thread, .bump]) == ["sig:forward-unthreaded", "sig:quotes-own-message"])
+    }
+
     @Test func referencesAloneAlsoThread() {
         let header = "From: a@b.example\nTo: c@d.example\nSubject: Fwd: notes\nReferences: <x@y.example>"
         #expect(signals(header, "FYI.", only: [.thread]) == ["sig:forward-threaded"])
