@@ -39,7 +39,7 @@ import Darwin
 /// (582 / 3 with the decisive-evidence rule); heldout 77 / 0 and 75 / 0 both ways.
 ///
 /// The pitch cutoff alone starts to rise with the first message trained, not at `slideFrom`: evenly on a log scale
-/// from 1 to `starterUntil` (0.837 at 10 trained, 0.859 at 40, 0.885 at 200). A user's first training makes scores
+/// from 1 to `starterUntil` (0.806 at 10 trained, 0.839 at 40, 0.878 at 200). A user's first training makes scores
 /// bolder before it makes them better: a few own pitches sharing a word with a stranger's genuine first letter give
 /// it counts of 2–6 in one class, which s, sliding down, trusts. Half-trained (alternate files), pitches / ham
 /// flagged, the cutoff sliding from 25 → from 1: samples/outside (40 trained) 79 / 1 → 78 / 0 (the ham, a founder
