@@ -557,20 +557,42 @@ struct FormLetterEvidence {
         }
     }
 
-    /// The address and display name of the first From, lower-cased; nil without one.
+    /// The address and display name of the first From, lower-cased; nil without one. A mail server's export that
+    /// writes From as a bare address keeps the name in X-From ("Dennis Kolb", or "Dennis Kolb <dkolb@…>"), and an
+    /// Outlook quote names its author by name alone ("From: Dennis Kolb"): without it, a sequence's bump in such an
+    /// archive read as quoting someone else.
     static func author(of header: Header) -> (address: [UInt8], name: [UInt8])? {
         guard let author = header.addresses("from").first else { return nil }
-        return (Array(author.address.lowercased().utf8), Array(author.displayName.lowercased().utf8))
+        var name = Array(author.displayName.lowercased().utf8)
+        if name.isEmpty, let exported = header["x-from"] { name = exportedName(Array(exported.lowercased().utf8)) }
+        return (Array(author.address.lowercased().utf8), name)
+    }
+
+    /// The name in an export's X-From: what comes before an address in angle brackets, without quotes and spaces.
+    static func exportedName(_ value: [UInt8]) -> [UInt8] {
+        let name = value.prefix { $0 != UInt8(ascii: "<") }
+        let isTrimmed: (UInt8) -> Bool = { TextLines.isSpace($0) || $0 == UInt8(ascii: "\"") }
+        return Array(name.drop(while: isTrimmed).reversed().drop(while: isTrimmed).reversed())
     }
 
     /// Whether the line names the author: by address, or by a display name long enough not to match by chance,
     /// each as a whole word: "Chris" is not "Christine Baker", nor ann@ joann@.
+    /// Outlook's quote names people as the address book lists them, "Wurtz, Gerald", so a two-word name is also
+    /// looked for that way round.
     static func names(_ author: (address: [UInt8], name: [UInt8])?, in line: [UInt8]) -> Bool {
         guard let author else { return false }
         return line.withUnsafeBytes { bytes in
             (author.address.count > 3 && findWord(author.address, in: bytes))
                 || (author.name.count > 3 && findWord(author.name, in: bytes))
+                || (author.name.count > 3 && surnameFirst(author.name).map { findWord($0, in: bytes) } == true)
         }
+    }
+
+    /// "gerald wurtz" as "wurtz, gerald"; nil unless the name is two words.
+    static func surnameFirst(_ name: [UInt8]) -> [UInt8]? {
+        let words = name.split(separator: 0x20)
+        guard words.count == 2 else { return nil }
+        return Array(words[1]) + Array(", ".utf8) + Array(words[0])
     }
 
     /// `find`, where the bytes either side of the match are not part of a word or an address (a dot before it

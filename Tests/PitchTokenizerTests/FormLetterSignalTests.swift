@@ -214,6 +214,23 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(header, own, only: [.thread, .bump]) == ["sig:forward-unthreaded", "sig:quotes-own-message"])
     }
 
+    /// A mail server's export writes From as a bare address and keeps the name in X-From; Outlook's quote names
+    /// the author by name alone.
+    @Test(arguments: [
+        ("Dennis Kolb <dkolb@ridgeline.example>", "Dennis Kolb", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        ("\"Kolb, Dennis\"", "Kolb, Dennis", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        // Outlook's quote lists the name as the address book does.
+        ("Dennis Kolb", "Kolb, Dennis", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        ("Dennis Kolb", "Sam Lee", ["sig:reply-unthreaded-quoting"]),
+    ])
+    func anExportsAuthorIsNamedInXFrom(exported: String, quoted: String, expected: [String]) {
+        let header = "From: dkolb@ridgeline.example\nTo: maya@brightfield.example\nSubject: RE: contract DBAs\n"
+            + "X-From: " + exported
+        let body = "Any needs this quarter?\n\n -----Original Message-----\nFrom: \t" + quoted
+            + "  \nSent:\tMonday, March 05, 2001 9:12 AM\nTo:\tMaya\nSubject:\tcontract DBAs\n\nMaya, I have three DBAs."
+        #expect(signals(header, body, only: [.thread, .bump]) == expected)
+    }
+
     @Test func referencesAloneAlsoThread() {
         let header = "From: a@b.example\nTo: c@d.example\nSubject: Fwd: notes\nReferences: <x@y.example>"
         #expect(signals(header, "FYI.", only: [.thread]) == ["sig:forward-threaded"])
