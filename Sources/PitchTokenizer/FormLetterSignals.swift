@@ -390,18 +390,15 @@ struct FormLetterEvidence {
         var runStart: Int?
         var lineStart = 0
         while lineStart < text.count {
-            var lineEnd = lineStart
-            while lineEnd < text.count, text[lineEnd] != 0x0A { lineEnd += 1 }
-            var first = lineStart
-            while first < lineEnd, TextLines.isSpace(text[first]) { first += 1 }
-            let quoted = first < lineEnd && text[first] == UInt8(ascii: ">")
+            let line = TextLines.line(in: text, from: lineStart, end: text.count)
+            let quoted = TextLines.quoteDepth(in: text, from: lineStart, to: line.content.lowerBound) > 0
             if quoted, let start = runStart {
                 runs.append(start..<lineStart)
                 runStart = nil
             } else if !quoted, runStart == nil {
                 runStart = lineStart
             }
-            lineStart = lineEnd + 1
+            lineStart = line.end + 1
         }
         if let start = runStart { runs.append(start..<text.count) }
         return runs
@@ -440,7 +437,8 @@ struct FormLetterEvidence {
     /// attribution ("On 3 Mar 2026, Chris <chris@…> wrote:", also in `wroteWords`' languages), the "From:" line
     /// of a forwarded or Outlook block, or the one or two lines above a header block with no From: (To:, then
     /// Subject: within three lines), where Lotus Notes names the author and the date. Lower-cased (ASCII), at most
-    /// `authorLineLength` bytes. Also the offset where that line starts.
+    /// `authorLineLength` bytes (a separator line above the block is left out). Also the offset where that line
+    /// starts.
     static func firstAuthorLine(_ text: UnsafeBufferPointer<UInt8>) -> (line: [UInt8], start: Int)? {
         firstQuote(text)?.author
     }
@@ -459,8 +457,14 @@ struct FormLetterEvidence {
         }
     }
 
-    /// The first line that says whose message the text quotes or forwards, else whether it quotes with ">" at all;
-    /// nil when it quotes nothing.
+    /// The first line that says whose message the text quotes or forwards, else whether it quotes with ">" a
+    /// message nobody is named for; nil when it quotes nothing.
+    ///
+    /// A quote of ">" lines that no line of `wroteWords` or labels introduces counts only with two lines of it and
+    /// one of the writer's own. Its attribution is then the writer's last line above it if that ends with a colon:
+    /// "Gary Lawrence Murphy:", or a client's attribution in a language `wroteWords` lacks ("napsal(a):",
+    /// "写道："), which still names its author. An attribution quoted deeper than the first quoted line names a
+    /// message inside that quote, not the quote itself.
     static func firstQuote(_ text: UnsafeBufferPointer<UInt8>) -> Quote? {
         let end = min(text.count, authorLineWindow)
         func lowercased(_ range: Range<Int>) -> [UInt8] {
@@ -470,38 +474,69 @@ struct FormLetterEvidence {
         // The last two lines with anything on them, quote marks and indentation aside, and where each started.
         var previous: (content: Range<Int>, start: Int)?
         var beforePrevious: (content: Range<Int>, start: Int)?
-        var quotesLines = false
+        // The depth of the first quoted line, and what the unattributed reading needs.
+        var firstQuoteDepth: Int?
+        var quotedLines = 0
+        var ownLines = 0
+        var lastOwnLine: (content: Range<Int>, start: Int, endsWithColon: Bool)?
+        var lineAboveQuote: (content: Range<Int>, start: Int)?
         var start = 0
         while start < end {
             let line = TextLines.line(in: text, from: start, end: end)
             let (first, last) = (line.content.lowerBound, line.content.upperBound)
-            // A quote mark before what the line says ("> > …"; a bare ">" is only a quote's blank line), but not
-            // the one an mbox puts before a line of the text that began with "From ".
-            if !quotesLines, first < last, first > start, text[start..<first].contains(0x3E),
-               !(text[first - 1] == 0x3E && startsWithLabel([mboxEscaped], text, at: first, end: last)) {
-                quotesLines = true
-            }
+            let depth = TextLines.quoteDepth(in: text, from: start, to: first)
+            // Not nested inside the first quote: there it names a message the quoted one quotes.
+            let outsideFirstQuote = firstQuoteDepth.map { depth <= $0 } ?? true
             // Most lines are neither: only a line that ends with a colon or starts with a label is copied.
             let endsWithColon = last > first && text[last - 1] == 0x3A && last - first <= authorLineLength
             let labelled = startsWithLabel(fromLabels, text, at: first, end: last)
-            if endsWithColon || labelled {
+            if outsideFirstQuote, endsWithColon || labelled {
                 let line = lowercased(first..<last)
-                if labelled || line.withUnsafeBytes({ bytes in wroteWords.contains { find($0, in: bytes) } }) {
+                if labelled || line.withUnsafeBytes({ bytes in wroteWords.contains { findWord($0, in: bytes) } }) {
                     return .attributed(line: line, start: start)
                 }
             }
-            if startsWithLabel(toLabels, text, at: first, end: last),
+            if outsideFirstQuote, startsWithLabel(toLabels, text, at: first, end: last),
                beginsHeaderBlock(text, after: line.end, end: end) {
-                // Not a separator: Lotus Notes' "----- Forwarded by Dana Whitlock/HOU on …" names who passed the
-                // message on, often the sender, above the line that names its author.
-                let above = [beforePrevious, previous].compactMap { $0 }.filter { !isSeparator($0.content, in: text) }
+                // Only the lines below a separator: Lotus Notes' "----- Forwarded by Dana Whitlock/HOU on …" names
+                // who passed the message on, often the sender, and above it is the sender's own text.
+                var above = [beforePrevious, previous].compactMap { $0 }
+                let separator = above.lastIndex { isSeparator($0.content, in: text) }
+                if let separator { above.removeFirst(separator + 1) }
                 let author = above.map { lowercased($0.content) }.joined(separator: [0x20])
-                return .attributed(line: Array(author), start: above.first?.start ?? start)
+                let separatorStart = separator.map { [beforePrevious, previous].compactMap { $0 }[$0].start }
+                return .attributed(line: Array(author), start: above.first?.start ?? separatorStart ?? start)
             }
-            if first < last { (beforePrevious, previous) = (previous, (first..<last, start)) }
+            if first < last {
+                // An mbox writes a line of the text that began with "From " as ">From ": no quote.
+                let quoted = depth > 0 && !(text[first - 1] == 0x3E && startsWithLabel([mboxEscaped], text, at: first,
+                                                                                      end: last))
+                if !quoted {
+                    ownLines += 1
+                    let colon = (endsWithColon || endsWithFullWidthColon(text, first..<last))
+                        && last - first <= authorLineLength
+                    lastOwnLine = (first..<last, start, colon)
+                } else if !isSeparator(first..<last, in: text) {
+                    if firstQuoteDepth == nil {
+                        firstQuoteDepth = depth
+                        if let lastOwnLine, lastOwnLine.endsWithColon {
+                            lineAboveQuote = (lastOwnLine.content, lastOwnLine.start)
+                        }
+                    }
+                    quotedLines += 1
+                }
+                (beforePrevious, previous) = (previous, (first..<last, start))
+            }
             start = line.end + 1
         }
-        return quotesLines ? .unattributed : nil
+        guard quotedLines >= 2, ownLines >= 1 else { return nil }
+        return lineAboveQuote.map { .attributed(line: lowercased($0.content), start: $0.start) } ?? .unattributed
+    }
+
+    /// Whether the range ends with "：" (U+FF1A), the colon of Chinese and Japanese attributions.
+    private static func endsWithFullWidthColon(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        range.count >= 3 && text[range.upperBound - 3] == 0xEF && text[range.upperBound - 2] == 0xBC
+            && text[range.upperBound - 1] == 0x9A
     }
 
     /// Whether a line starts with "---", as the clients' separators above a quoted or forwarded message do.
@@ -543,8 +578,9 @@ struct FormLetterEvidence {
     /// The verb of an attribution line in the mail clients' languages: Gmail's, Outlook's and Thunderbird's
     /// "wrote", Emacs's "writes", and their German, Spanish, French, Portuguese, Italian, Dutch, Polish,
     /// Scandinavian and Finnish.
+    /// Whole words, so that "rewrites:" and "beskrevet nedenfor:" are no attributions.
     static let wroteWords: [[UInt8]] = ["wrote", "writes", "schrieb", "escribió", "a écrit", "escreveu", "ha scritto",
-                                        "schreef", "napisał", "skrev", "kirjoitti"].map { Array($0.utf8) }
+                                        "schreef", "napisał", "napisała", "skrev", "kirjoitti"].map { Array($0.utf8) }
 
     /// Whether the line at `start` begins with one of `labels` (lower-case), in any case.
     static func startsWithLabel(_ labels: [[UInt8]], _ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int)
@@ -577,22 +613,29 @@ struct FormLetterEvidence {
 
     /// Whether the line names the author: by address, or by a display name long enough not to match by chance,
     /// each as a whole word: "Chris" is not "Christine Baker", nor ann@ joann@.
-    /// Outlook's quote names people as the address book lists them, "Wurtz, Gerald", so a two-word name is also
-    /// looked for that way round.
+    /// Outlook's quote names people as the address book lists them, "Wurtz, Gerald", and Lotus Notes the other
+    /// way round, so the name is looked for both ways.
     static func names(_ author: (address: [UInt8], name: [UInt8])?, in line: [UInt8]) -> Bool {
         guard let author else { return false }
         return line.withUnsafeBytes { bytes in
             (author.address.count > 3 && findWord(author.address, in: bytes))
                 || (author.name.count > 3 && findWord(author.name, in: bytes))
-                || (author.name.count > 3 && surnameFirst(author.name).map { findWord($0, in: bytes) } == true)
+                || (author.name.count > 3 && otherOrder(author.name).map { findWord($0, in: bytes) } == true)
         }
     }
 
-    /// "gerald wurtz" as "wurtz, gerald"; nil unless the name is two words.
-    static func surnameFirst(_ name: [UInt8]) -> [UInt8]? {
+    /// A name the other way round: "phillip k allen" as "allen, phillip k", "wurtz, gerald" as "gerald wurtz";
+    /// nil for one word.
+    static func otherOrder(_ name: [UInt8]) -> [UInt8]? {
+        if let comma = name.firstIndex(of: 0x2C) {
+            let surname = name[..<comma]
+            let given = name[(comma + 1)...].drop { TextLines.isSpace($0) }
+            guard !surname.isEmpty, !given.isEmpty, !given.contains(0x2C) else { return nil }
+            return Array(given) + [0x20] + Array(surname)
+        }
         let words = name.split(separator: 0x20)
-        guard words.count == 2 else { return nil }
-        return Array(words[1]) + Array(", ".utf8) + Array(words[0])
+        guard let surname = words.last, words.count >= 2 else { return nil }
+        return Array(surname) + Array(", ".utf8) + Array(words.dropLast().joined(separator: [0x20]))
     }
 
     /// `find`, where the bytes either side of the match are not part of a word or an address (a dot before it

@@ -14,6 +14,14 @@ enum TextLines {
         return (first..<last, lineEnd)
     }
 
+    /// How many quote marks stand before the content of a line (`line`'s `content.lowerBound`): 0 for a line of
+    /// the writer's own, 2 for "> > …".
+    static func quoteDepth(in text: UnsafeBufferPointer<UInt8>, from start: Int, to contentStart: Int) -> Int {
+        var depth = 0
+        for index in start..<contentStart where text[index] == 0x3E { depth += 1 }
+        return depth
+    }
+
     /// Space, tab, or the CR of a CRLF line.
     static func isSpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x09 || byte == 0x0D

@@ -177,7 +177,7 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         // Italian Outlook.
         ("Subject: R: preventivo", "Va bene, grazie.\n\nDa: Lucia Ferri <lucia@ferri.example>\nInviato: lunedì\nA: Dan"
             + "\nOggetto: preventivo", ["sig:reply-unthreaded-quoting"]),
-        // Attributions in the clients' other languages: Italian Gmail, a Portuguese bump, Emacs.
+        // Attributions in the clients' other languages (more in `attributionsInOtherLanguages`).
         ("Subject: R: preventivo", "Va bene.\n\nIl 18/11/2025 11:42, Lucia Ferri <lucia@ferri.example> ha scritto:"
             + "\n> Buongiorno", ["sig:reply-unthreaded-quoting"]),
         ("Subject: Re: clínicas", "Ainda faz sentido?\n\n> Em 18/11/2025, Dan <dan@slotwise.example> escreveu:"
@@ -185,10 +185,23 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Subject: Re: whoa", ">>>>> \"J\" == James <james@best.example> writes:\n\n    J> pricey",
          ["sig:reply-unthreaded-quoting"]),
         // Quoted with ">" and attributed to nobody: an old client's reply, trimmed to what it answers.
-        ("Subject: Re: lunch", "> Lunch on Friday?\n\nFriday works.", ["sig:reply-unthreaded-quoting"]),
-        // Neither an mbox's escaped "From " line nor a quote's bare marks are a quote.
+        ("Subject: Re: lunch", "> Lunch on Friday?\n> Or Monday?\n\nFriday works.", ["sig:reply-unthreaded-quoting"]),
+        // One ">" line is no quote ("> Cut onboarding time 40%"), nor are an mbox's escaped "From " line and a
+        // quote's bare marks.
+        ("Subject: Re: quick question", "Worth a look?\n\n> Cut onboarding time 40%\n\nDan",
+         ["sig:reply-unthreaded"]),
         ("Subject: Re: quick question", "Any thoughts?\n>From the desk of Dan\n>\n> \nDan",
          ["sig:reply-unthreaded"]),
+        // The line above a quote that ends with a colon attributes it, in any language, and with a name alone.
+        ("Subject: Re: nabídka", "Máte zájem?\n\nDne 3. 3. 2026 v 9:12 Dan <dan@slotwise.example> napsal(a):\n"
+            + "> Dobrý den,\n> posílám nabídku.", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        ("Subject: Re: Canadians", "Gary Lawrence Murphy:\n>If we had more variety of franchise food\n>than"
+            + " we do.\n\nThings aren't all that bad.", ["sig:reply-unthreaded-quoting"]),
+        // A quote that names nobody, holding an attribution of Dan's own deeper inside: not his bump.
+        ("Subject: Re: meeting", "> Thursday works.\n> Or Friday.\n>\n> > On Mon, Dan <dan@slotwise.example> wrote:"
+            + "\n> > Can we meet?\n\nGreat.", ["sig:reply-unthreaded-quoting"]),
+        // Verbs are whole words: "beskrevet" (described) is not "skrev" (wrote).
+        ("Subject: Re: tilbud", "Som beskrevet nedenfor:\n- pris\n- levering", ["sig:reply-unthreaded"]),
         // "To:" in the text with no Subject: after it is no header.
         ("Subject: Re: quick question", "To: the head of operations\nWe help teams like yours.\n\nThanks",
          ["sig:reply-unthreaded"]),
@@ -209,9 +222,30 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
             + " ---------------------------\n\n\n\"Lee, Sam\" <slee@pipeline.example> on 10/12/2000 01:12:21 PM\n"
             + "To: Dan Reyes/HOU/CRE@CRE\ncc: \nSubject: West Position\n\nNumbers attached."
         #expect(signals(header, forward, only: [.thread, .bump]) == ["sig:forward-unthreaded-quoting"])
+        // His signature above the separator is not the author of what it forwards.
+        let signed = "FYI\nDan Reyes\n---------------------- Forwarded by Dan Reyes/HOU/CRE on 10/16/2000 08:15 AM"
+            + " ---------------------------\nTo: Maya Chen/HOU/CRE@CRE\ncc: \nSubject: West Position\n\nNumbers."
+        #expect(signals(header, signed, only: [.thread, .bump]) == ["sig:forward-unthreaded-quoting"])
         // His own message passed on again is still his own.
         let own = forward.replacingOccurrences(of: "\"Lee, Sam\" <slee@pipeline.example>", with: "Dan Reyes")
         #expect(signals(header, own, only: [.thread, .bump]) == ["sig:forward-unthreaded", "sig:quotes-own-message"])
+    }
+
+    /// The attribution lines of Gmail and the other clients in the languages `wroteWords` reads, each naming the
+    /// sender: his own message quoted.
+    @Test(arguments: [
+        "Op ma 2 feb 2026 om 09:15 schreef Dan <dan@slotwise.example>:",
+        "wt., 24 cze 2025 o 09:12 Dan <dan@slotwise.example> napisał(a):",
+        "24.06.2025 09:12, Dan <dan@slotwise.example> napisała:",
+        "Den 3 mars 2026 kl. 10:00 skrev Dan <dan@slotwise.example>:",
+        "Dan <dan@slotwise.example> kirjoitti 3.3.2026 klo 10.00:",
+        "Il giorno lun 3 mar 2026 alle ore 10:00 Dan <dan@slotwise.example> ha scritto:",
+        ">>>>> \"D\" == Dan <dan@slotwise.example> writes:",
+    ])
+    func attributionsInOtherLanguages(attribution: String) {
+        let header = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\nSubject: Re: quick question"
+        let body = "Any thoughts?\n\n" + attribution + "\n> Hi Maya,\n> we help teams like yours."
+        #expect(signals(header, body, only: [.thread, .bump]) == ["sig:reply-unthreaded", "sig:quotes-own-message"])
     }
 
     /// A mail server's export writes From as a bare address and keeps the name in X-From; Outlook's quote names
@@ -219,8 +253,10 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     @Test(arguments: [
         ("Dennis Kolb <dkolb@ridgeline.example>", "Dennis Kolb", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
         ("\"Kolb, Dennis\"", "Kolb, Dennis", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
-        // Outlook's quote lists the name as the address book does.
+        // Outlook's quote lists the name as the address book does, and Lotus Notes the other way round.
         ("Dennis Kolb", "Kolb, Dennis", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        ("Kolb, Dennis", "Dennis Kolb/HOU/RLS", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
+        ("Dennis J Kolb", "Kolb, Dennis J.", ["sig:reply-unthreaded", "sig:quotes-own-message"]),
         ("Dennis Kolb", "Sam Lee", ["sig:reply-unthreaded-quoting"]),
     ])
     func anExportsAuthorIsNamedInXFrom(exported: String, quoted: String, expected: [String]) {
