@@ -244,7 +244,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     ])
     func attributionsInOtherLanguages(attribution: String) {
         let header = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightfield.example>\nSubject: Re: quick question"
-        let body = "Any thoughts?\n\n" + attribution + "\n> Hi Maya,\n> we help teams like yours."
+        // One quoted line: too little to be read as a quote by its position, so only the verb attributes it.
+        let body = "Any thoughts?\n\n" + attribution + "\n> Hi Maya, we help teams like yours."
         #expect(signals(header, body, only: [.thread, .bump]) == ["sig:reply-unthreaded", "sig:quotes-own-message"])
     }
 
