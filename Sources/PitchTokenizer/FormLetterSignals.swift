@@ -18,7 +18,7 @@ import Glibc
 /// | `sig:placeholder` | a merge field left in the subject or text: "{{first_name}}", "[First Name]", "*\|FNAME\|*" |
 /// | `sig:reply-unthreaded`, `sig:reply-threaded` | "Re:" subject without / with In-Reply-To or References |
 /// | `sig:forward-unthreaded`, `sig:forward-threaded` | "Fwd:" subject, likewise |
-/// | `sig:reply-unthreaded-quoting`, `sig:forward-unthreaded-quoting` | unthreaded, but quoting someone else's message, or quoting with ">" under no attribution |
+/// | `sig:reply-unthreaded-quoting`, `sig:forward-unthreaded-quoting` | unthreaded, but quoting someone else's message, or ">" lines nobody is named for |
 /// | `sig:optout-personal`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, or in list mail |
 /// | `sig:quotes-own-message` | the first message the text quotes or forwards is the sender's own: a sequence's bump |
 ///
@@ -50,10 +50,9 @@ struct FormLetterEvidence {
     private var greeting: String?
     private var placeholder = false
     private var optOut = false
-    /// The first line that says whose message follows, lower-cased; nil until a text has one.
-    private var quotedAuthorLine: [UInt8]?
-    /// Whether a text quotes with ">" and no line says whose message it is.
-    private var quotesUnattributed = false
+    /// How the texts quote another message: the first attributed quote, else an unattributed one; nil until a
+    /// text quotes.
+    private var quote: Quote?
 
     init(enabled: Set<FormLetterSignal>) {
         self.enabled = enabled
@@ -70,14 +69,11 @@ struct FormLetterEvidence {
         }
         let wantsOptOut = enabled.contains(.optout) && !optOut
         // Whose message is quoted first: the bump signal's, and the thread signal's for an unthreaded reply.
-        let wantsQuotedAuthor = (enabled.contains(.bump) || enabled.contains(.thread)) && quotedAuthorLine == nil
+        let wantsQuotedAuthor = (enabled.contains(.bump) || enabled.contains(.thread)) && quote?.author == nil
         guard wantsOptOut || wantsQuotedAuthor else { return }
-        let quote = Self.firstQuote(text)
-        if wantsOptOut { optOut = Self.containsOptOut(text, quoteStart: quote?.author?.start) }
-        if wantsQuotedAuthor {
-            quotedAuthorLine = quote?.author?.line
-            if quote == .unattributed { quotesUnattributed = true }
-        }
+        let found = Self.firstQuote(text)
+        if wantsOptOut { optOut = Self.containsOptOut(text, quoteStart: found?.author?.start) }
+        if wantsQuotedAuthor, let found { quote = found }
     }
 
     /// `subject`: the Subject's text without a tag of ours (`Tokenizer.subject(of:)`).
@@ -86,8 +82,10 @@ struct FormLetterEvidence {
             if let greeting { out.add("sig:", greeting) }
             if placeholder || Self.subjectHasPlaceholder(subject) { out.add("sig:", "placeholder") }
         }
-        let quotes = quotedAuthorLine.map { Self.names(Self.author(of: header), in: $0) ? Quoted.own : .others }
-            ?? (quotesUnattributed ? .unattributed : nil)
+        let quotes = quote.map { quote -> Quoted in
+            guard let quoted = quote.author else { return .unattributed }
+            return Self.names(Self.author(of: header), in: quoted.line) ? .own : .others
+        }
         if enabled.contains(.thread) { Self.addThreadToken(header, subject: subject, quoting: quotes, to: &out) }
         if enabled.contains(.optout), optOut {
             out.add("sig:", Self.isOneToOne(header) ? "optout-personal" : "optout-list")
@@ -500,12 +498,12 @@ struct FormLetterEvidence {
                beginsHeaderBlock(text, after: line.end, end: end) {
                 // Only the lines below a separator: Lotus Notes' "----- Forwarded by Dana Whitlock/HOU on …" names
                 // who passed the message on, often the sender, and above it is the sender's own text.
-                var above = [beforePrevious, previous].compactMap { $0 }
-                let separator = above.lastIndex { isSeparator($0.content, in: text) }
-                if let separator { above.removeFirst(separator + 1) }
+                let lines = [beforePrevious, previous].compactMap { $0 }
+                let separator = lines.lastIndex { isSeparator($0.content, in: text) }
+                let above = lines[(separator.map { $0 + 1 } ?? 0)...]
                 let author = above.map { lowercased($0.content) }.joined(separator: [0x20])
-                let separatorStart = separator.map { [beforePrevious, previous].compactMap { $0 }[$0].start }
-                return .attributed(line: Array(author), start: above.first?.start ?? separatorStart ?? start)
+                let begins = above.first?.start ?? separator.map { lines[$0].start } ?? start
+                return .attributed(line: Array(author), start: begins)
             }
             if first < last {
                 // An mbox writes a line of the text that began with "From " as ">From ": no quote.
@@ -577,8 +575,7 @@ struct FormLetterEvidence {
                                            "onderwerp:"].map { Array($0.utf8) }
     /// The verb of an attribution line in the mail clients' languages: Gmail's, Outlook's and Thunderbird's
     /// "wrote", Emacs's "writes", and their German, Spanish, French, Portuguese, Italian, Dutch, Polish,
-    /// Scandinavian and Finnish.
-    /// Whole words, so that "rewrites:" and "beskrevet nedenfor:" are no attributions.
+    /// Scandinavian and Finnish. Matched as whole words, so that "rewrites:" and "beskrevet nedenfor:" are none.
     static let wroteWords: [[UInt8]] = ["wrote", "writes", "schrieb", "escribió", "a écrit", "escreveu", "ha scritto",
                                         "schreef", "napisał", "napisała", "skrev", "kirjoitti"].map { Array($0.utf8) }
 
