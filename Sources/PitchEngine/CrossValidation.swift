@@ -31,6 +31,19 @@ public struct CrossValidation: Sendable {
             self.init(truth: truth, fold: fold, tokens: message.ids, textStart: message.textStart,
                       isLocal: message.isLocal)
         }
+
+        /// The sample with its local tokens left out, as the starter model is built (`LocalTokens`): what a model
+        /// trained on messages written elsewhere can carry over to anyone's mail.
+        public var portable: Sample {
+            guard isLocal.contains(true) else { return self }
+            var kept: [TokenID] = []
+            var keptBeforeText = 0
+            for (index, id) in tokens.enumerated() where index >= isLocal.count || !isLocal[index] {
+                kept.append(id)
+                if index < textStart { keptBeforeText += 1 }
+            }
+            return Sample(truth: truth, fold: fold, tokens: kept, textStart: keptBeforeText)
+        }
     }
 
     public struct Result: Sendable {

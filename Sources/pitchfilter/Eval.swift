@@ -19,10 +19,12 @@ extension Cutoffs {
 }
 
 /// Whether each fold's model is the one the filter would use (the starter model's counts added while the training
-/// is small), or the user's own training alone. Neither given: the filter's, when this build has a starter model.
+/// is small), the user's own training alone, or a starter model of its own: the training built and scored as the
+/// embedded one is. None given: the filter's, when this build has a starter model.
 enum StarterUse: EnumerableFlag {
     case withStarter
     case withoutStarter
+    case asStarter
 
     static func help(for value: StarterUse) -> ArgumentHelp? {
         switch value {
@@ -31,6 +33,11 @@ enum StarterUse: EnumerableFlag {
                 + "while it is small. The default; given explicitly, an error if this build has no starter model.")
         case .withoutStarter:
             ArgumentHelp("Score each fold with its own training alone, with the settings of a large database.")
+        case .asStarter:
+            ArgumentHelp("Build each fold's model as the embedded starter model is built, from the tokens that mean "
+                + "the same in anyone's mail (no header fields, MIME structure or links), and score it with the "
+                + "starter model's settings, without the embedded one: what a starter model made of --pitch and "
+                + "--ham would do out of the box.")
         }
     }
 }
@@ -59,7 +66,11 @@ struct Eval: ParsableCommand {
             starter model's, as `stats` says of a database, keeps the starter's counts past 500 and is scored \
             with the settings for pitches against business mail. Leave the starter model's own samples \
             (samples/corpus) out of the messages, or they are counted twice. --without-starter measures your own \
-            training alone, with the settings of a large database.
+            training alone, with the settings of a large database. --as-starter builds each fold's model as \
+            the starter model is built, from the tokens that mean the same in anyone's mail, and scores it with \
+            the starter model's settings: what a starter model made of --pitch and --ham would do out of the box \
+            (--pitch samples/corpus/pitch --ham samples/corpus/ham --test-pitch … --test-ham … measures the \
+            embedded model on other mail, as `classify` on an empty database would score it).
 
             --strength, --prior, --min-deviation and --text-weight replace the settings of a large database, to \
             try others on your own mail; while the starter model is added, s, x and min_dev slide towards them, \
@@ -120,7 +131,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         // As in the filter, a build without a starter model for its tokenizer scores with the user's counts alone;
         // only an explicit --with-starter makes that an error.
-        let starter = starterUse == .withoutStarter ? nil : StarterModel.embedded
+        let starter = starterUse == nil || starterUse == .withStarter ? StarterModel.embedded : nil
         if starterUse == .withStarter, starter == nil {
             Stores.reportLine("--with-starter: this executable has no starter model for tokenizer "
                 + Tokenizer.identity)
@@ -168,13 +179,8 @@ struct Eval: ParsableCommand {
             }
         }
         // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
-        let standard = ModelSchedule.standard
-        // Settings given replace a large database's, whether or not its training agrees with the starter model.
-        let schedule = ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
-                                     starterParameters: standard.starterParameters,
-                                     ownParameters: settings.parameters,
-                                     agreedParameters: settings.replacesSettings ? settings.parameters
-                                         : standard.agreedParameters).withCutoffs(cutoffs)
+        if starterUse == .asStarter { samples = samples.map(\.portable) }
+        let schedule = evaluatedSchedule(cutoffs)
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let results = validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
                                      parallelMap: { Parallel.map($0, $1) })
@@ -226,6 +232,24 @@ struct Eval: ParsableCommand {
         if failed > 0 { throw ExitCode(3) }
     }
 
+    /// The schedule the folds are scored by. Settings given replace a large database's, whether or not its
+    /// training agrees with the starter model; with --as-starter they replace the starter model's, which then
+    /// apply at every size (no embedded model is added, so the schedule's own stage is the only one reached).
+    private func evaluatedSchedule(_ cutoffs: Cutoffs) -> ModelSchedule {
+        let standard = ModelSchedule.standard
+        if starterUse == .asStarter {
+            let parameters = settings.parameters(over: standard.starterParameters)
+            return ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
+                                 starterParameters: standard.starterParameters, ownParameters: parameters,
+                                 agreedParameters: parameters).withCutoffs(cutoffs)
+        }
+        return ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
+                             starterParameters: standard.starterParameters,
+                             ownParameters: settings.parameters,
+                             agreedParameters: settings.replacesSettings ? settings.parameters
+                                 : standard.agreedParameters).withCutoffs(cutoffs)
+    }
+
     /// The samples of `sets` with their history signals: every message (and the sent mail) replayed in date order
     /// through one mailbox's memories, then assigned to folds as without --replay.
     private func replayed(_ sets: [([String], MessageClass, Int?)], tokenizer: Tokenizer,
@@ -271,7 +295,8 @@ struct Eval: ParsableCommand {
                 : "\(folds)-fold cross-validation: \(pitches) \(pitches == 1 ? "pitch" : "pitches"), \(hams) ham")
                 + "; cutoffs pitch ≥ \(shown(pitchCutoffs)), ham ≤ \(shown(hamCutoffs)); " + Engine.version
                 + (addedStarter ? "; with the starter model" : "")
-                + (ownTrainingAlone ? "; own training alone" : "")
+                + (starterUse == .asStarter ? "; built and scored as the starter model"
+                    : ownTrainingAlone ? "; own training alone" : "")
                 + (replaysHistory ? "; history replayed" + (sent.isEmpty ? "" : " with sent mail") : "")
                 + (withoutSignal.isEmpty ? "" : "; without " + withoutSignal.map(\.rawValue).joined(separator: ", ")),
             "",
@@ -311,7 +336,8 @@ struct Eval: ParsableCommand {
         return JSON.line(Summary(
             mode: isHoldout ? "holdout" : "cross-validation", folds: isHoldout ? nil : folds,
             trained_pitch: trained.pitch, trained_ham: trained.ham,
-            version: Engine.version, with_starter: addedStarter, replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
+            version: Engine.version, with_starter: addedStarter, as_starter: starterUse == .asStarter,
+            replayed: replaysHistory, without_signals: withoutSignal.map(\.rawValue),
             pitch_cutoff: pitchCutoffs.low, pitch_cutoff_highest: pitchCutoffs.high, ham_cutoff: hamCutoffs.low,
             ham_cutoff_highest: hamCutoffs.high,
             pitch: counts(.pitch), ham: counts(.ham),
@@ -348,6 +374,8 @@ struct Eval: ParsableCommand {
         /// Whether the starter model's counts were added to any fold's model: while a fold had learned fewer than 500
         /// of either class, unless --without-starter.
         var with_starter: Bool
+        /// Whether the models were built and scored as the starter model is (--as-starter).
+        var as_starter: Bool
         /// Whether the history was replayed (--replay or --sent).
         var replayed: Bool
         var without_signals: [String]
@@ -442,8 +470,11 @@ struct ClassifierSettings: ParsableArguments {
     /// Whether any of s, x, min_dev or the text weight is given (the cutoffs apply through `Cutoffs`).
     var replacesSettings: Bool { strength != nil || prior != nil || minDeviation != nil || textWeight != nil }
 
-    var parameters: ClassifierParameters {
-        var parameters = ModelSchedule.standard.ownParameters
+    var parameters: ClassifierParameters { parameters(over: ModelSchedule.standard.ownParameters) }
+
+    /// `base` with the settings given in its place.
+    func parameters(over base: ClassifierParameters) -> ClassifierParameters {
+        var parameters = base
         if let strength { parameters.strength = strength }
         if let prior { parameters.prior = prior }
         if let minDeviation { parameters.minDeviation = minDeviation }

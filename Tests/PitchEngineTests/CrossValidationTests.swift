@@ -81,6 +81,25 @@ import Testing
         #expect(marked.allSatisfy { $0.score == ClassifierParameters.starter.prior })
     }
 
+    /// `eval --as-starter` builds its models as the starter model is built: the local tokens go, and the text
+    /// still begins after the tokens that were before it.
+    @Test(arguments: [
+        // local flags of tokens 0…4, text start, kept ids, kept text start
+        ([true, false, true, false, false], 3, [1, 3, 4], 1),
+        ([false, false, false, false, false], 3, [0, 1, 2, 3, 4], 3),
+        ([true, true, true, false, false], 3, [3, 4], 0),
+        ([false, false, false, true, false], 5, [0, 1, 2, 4], 4),
+    ])
+    func aPortableSampleKeepsTheTokensThatAreNotLocal(local: [Bool], textStart: Int, kept: [Int], keptStart: Int) {
+        let sample = CrossValidation.Sample(truth: .ham, fold: 1, tokens: (0..<5).map { TokenID(rawValue: UInt64($0)) },
+                                            textStart: textStart, isLocal: local)
+        let portable = sample.portable
+        #expect(portable.tokens == kept.map { TokenID(rawValue: UInt64($0)) })
+        #expect(portable.textStart == keptStart)
+        #expect(portable.truth == .ham && portable.fold == 1)
+        #expect(!portable.isLocal.contains(true))
+    }
+
     @Test func resultsComeBackInTheSamplesOrder() {
         let samples = Self.samples(pitches: 7, hams: 9, folds: 3)
         let results = CrossValidation(folds: 3).run(samples)

@@ -859,6 +859,45 @@ import Testing
         #expect(try #require(filter.pitch["pitch"]) > (try #require(own.pitch["pitch"])) + 10)
     }
 
+    /// `--as-starter` builds each model as the starter model is built and scores it with the starter's settings.
+    /// Pitches and ham that differ only in their header fields (the mailer, the sender's domain) teach a model of
+    /// one's own to tell them apart, but a starter model nothing: the header says only how its samples were written.
+    @Test func asStarterLearnsNothingFromHeaderFields() throws {
+        let scratch = try Scratch()
+        for index in 0..<8 {
+            for (kind, mailer, domain) in [("pitch", "BlastMail 3", "outreach.example"), ("ham", "Notes 6", "y.example")] {
+                try scratch.write("\(kind)/\(index).eml", """
+                    From: Sam <sam\(index)@\(domain)>
+                    To: me@y.example
+                    Subject: Thursday
+                    Date: Mon, 2 Mar 2026 09:0\(index):00 +0000
+                    X-Mailer: \(mailer)
+
+                    Are we still on for Thursday at ten? I will bring the figures.
+
+                    """)
+            }
+        }
+        func verdicts(_ extra: [String]) throws -> [String: Any] {
+            let run = try Run.pitchfilter(["eval", "--json", "--folds", "2", "--pitch", scratch.path("pitch"),
+                                           "--ham", scratch.path("ham")] + extra)
+            #expect(run.status == 0, "\(run.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+        }
+        let own = try verdicts(["--without-starter"])
+        #expect(own["pitch"] as? [String: Int] == ["pitch": 8, "unsure": 0, "ham": 0])
+        #expect(own["ham"] as? [String: Int] == ["pitch": 0, "unsure": 0, "ham": 8])
+        #expect(own["as_starter"] as? Bool == false)
+        let starter = try verdicts(["--as-starter"])
+        #expect(starter["pitch"] as? [String: Int] == ["pitch": 0, "unsure": 8, "ham": 0])
+        #expect(starter["ham"] as? [String: Int] == ["pitch": 0, "unsure": 8, "ham": 0])
+        #expect(starter["as_starter"] as? Bool == true && starter["with_starter"] as? Bool == false)
+        #expect(starter["pitch_cutoff"] as? Double == ClassifierParameters.starter.pitchCutoff)
+        // One way of building the models at a time.
+        #expect(try Run.pitchfilter(["eval", "--pitch", scratch.path("pitch"), "--ham", scratch.path("ham"),
+                                     "--as-starter", "--with-starter"]).status == 64)
+    }
+
     /// A cutoff given to `eval` applies at every stage, as `pitch_cutoff` in the configuration does in the filter,
     /// so that `eval --pitch-cutoff` answers what setting it would do: not a slide from the starter's own cutoff.
     @Test func givenCutoffsApplyAtEveryStageAsTheConfigurationsDo() throws {
