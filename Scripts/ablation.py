@@ -18,7 +18,7 @@ SET_DIR holds pitch/, ham/ and optionally sent/.
 """
 import argparse, json, os, subprocess, sys
 
-SIGNALS = ["merge", "thread", "optout", "bump", "relationship", "template", "reference"]
+SIGNALS = ["merge", "thread", "optout", "bump", "relationship", "template"]
 
 
 def run(binary, arguments):

@@ -52,7 +52,7 @@ final class MailboxWorker {
 
     private static func engine(store: SQLiteTokenStore, cutoffs: Cutoffs, ownFields: OwnFields) -> Engine {
         Engine(store: store, schedule: ModelSchedule.standard.withCutoffs(cutoffs), contacts: store,
-               templates: store, threads: store, tokenizer: Tokenizer(ownFields: ownFields))
+               templates: store, tokenizer: Tokenizer(ownFields: ownFields))
     }
 
     var quarantine: MaildirFolder { maildir.folder(policy.quarantineFolder) }
@@ -108,16 +108,13 @@ final class MailboxWorker {
         let now = Self.now()
         var changes: [JournalChange] = []
         var sentRecipients: [String] = []
-        var sentMessages: [Message] = []
         for folder in try maildir.allFolders() {
             for subdirectory in MaildirFolder.Subdirectory.allCases {
                 if folder.name == "INBOX" && subdirectory == .new { continue }
                 for entry in try folder.entries(in: subdirectory) {
                     if folder.name == policy.sentFolder,
                        let bytes = try? FileBytes.read(entry.path, limit: policy.maxMessageBytes) {
-                        let message = Message(bytes: bytes)
-                        sentRecipients += Engine.recipients(of: message)
-                        sentMessages.append(message)
+                        sentRecipients += Engine.recipients(of: Message(bytes: bytes))
                     }
                     let found = FileRecord(folder: folder.path, name: entry.name.unique, state: .done)
                     changes.append(.file(found, at: now))
@@ -128,7 +125,6 @@ final class MailboxWorker {
         try store.apply(changes)
         isPrepared = true
         let added = try store.addContacts(sentRecipients, source: .sent, at: now)
-        try Engine.rememberMessageIDs(of: sentMessages, in: store)
         logger.info("took stock of the mailbox", metadata: [
             "files": "\(changes.count - 1)", "contacts": "\(added)"])
     }
@@ -545,7 +541,6 @@ final class MailboxWorker {
         // Counted once done: a change that fails is tried again, and classifies the message again.
         ServiceMetrics.classified(verdict, source: .maildir, seconds: seconds)
         remember(message, tokens, digest: digest)
-        rememberID(tokens.references.own)
         logger.debug("classified", metadata: [
             "file": "\(entry.name)", "verdict": "\(verdict.rawValue)",
             "score": "\(Engine.formatScore(classification.score))", "action": "\(action)"])
@@ -744,8 +739,6 @@ final class MailboxWorker {
         guard let message = try read(entry) else { return }
         let added = try store.addContacts(Engine.recipients(of: message), source: .sent, at: Self.now())
         if added > 0 { logger.debug("learned correspondents from sent mail", metadata: ["new": "\(added)"]) }
-        // Replies to what the user sent will name it.
-        rememberID(ThreadReferences(of: message).own)
         try finish(entry, verdict: nil, digest: nil)
     }
 
@@ -819,18 +812,6 @@ final class MailboxWorker {
             if wasHam { try store.removeHamSenders([hamSender]) }
         }
         if let sighting = learning.sighting { try? Engine.remember([sighting], in: store) }
-        rememberID(learning.messageID)
-    }
-
-    /// Records the message's own id, so a later reply to it is known; a failure costs only that.
-    private func rememberID(_ id: UInt64?) {
-        guard let id else { return }
-        do {
-            let now = Self.now()
-            try store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
-        } catch {
-            logger.debug("message id not recorded", metadata: ["error": "\(error)"])
-        }
     }
 
     /// Records the template of a classified message; a failure costs one sighting, never the message.

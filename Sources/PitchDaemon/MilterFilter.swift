@@ -167,13 +167,10 @@ public final class MilterFilter: MilterHandler {
             return []
         }
         if let user = message.envelope.authenticatedUser {
-            // Its recipients become known correspondents, and replies to it will name its id (Postfix adds a
-            // missing Message-ID after the milters, so mail without one is not remembered). Written at once
-            // through the batch's connection, so another process holding the write lock costs this message
-            // 100 ms, not the store's 2 s on a thread other decisions need; what could not be written waits, in
-            // memory, for a later batch.
-            remember(nil, id: nil,
-                     outbound: (message.envelope.recipients, ThreadReferences(of: Message(bytes: message.bytes)).own))
+            // Its recipients become known correspondents. Written at once through the batch's connection, so
+            // another process holding the write lock costs this message 100 ms, not the store's 2 s on a thread
+            // other decisions need; what could not be written waits, in memory, for a later batch.
+            remember(nil, outbound: message.envelope.recipients)
             ServiceMetrics.outbound()
             logger.debug("outbound mail not classified", metadata: [
                 "user": "\(user)", "recipients": "\(message.envelope.recipients.count)"])
@@ -183,7 +180,7 @@ public final class MilterFilter: MilterHandler {
         let parsed = Message(bytes: message.bytes)
         let (engine, tokens, classification) = try withReader { reader in
             let engine = Engine(store: reader, schedule: schedule, contacts: reader, templates: reader,
-                                threads: reader, tokenizer: tokenizer)
+                                tokenizer: tokenizer)
             let (tokens, assessment) = try reader.withSnapshot {
                 try engine.tokensAndAssessment(of: parsed, explaining: reasons)
             }
@@ -214,7 +211,7 @@ public final class MilterFilter: MilterHandler {
         logger.debug("classified", metadata: [
             "verdict": "\(classification.verdict.rawValue)", "score": "\(Engine.formatScore(classification.score))",
             "from": "\(message.envelope.sender)"])
-        remember(engine.templateSighting(of: parsed, tokens), id: tokens.references.own)
+        remember(engine.templateSighting(of: parsed, tokens))
         return replies
     }
 
@@ -257,16 +254,14 @@ public final class MilterFilter: MilterHandler {
         return (value, tagged)
     }
 
-    /// Template sightings, message ids and outbound mail's recipients waiting to be written: one write
-    /// transaction per message was a third of the milter's time under load, so they are written together, every
-    /// `batch` messages or half a second, and at once when outbound mail brings recipients.
+    /// Template sightings and outbound mail's recipients waiting to be written: one write transaction per message
+    /// was a third of the milter's time under load, so they are written together, every `batch` messages or half
+    /// a second, and at once when outbound mail brings recipients.
     private struct Pending {
         var sightings: [TemplateSighting] = []
-        var ids: [UInt64] = []
-        /// Outbound mail's recipients and ids: kept through failed writes, up to `maximumWaiting` of each, where
-        /// sightings and other ids are best effort. A correspondent lost is a reply later read as a stranger's.
+        /// Outbound mail's recipients: kept through failed writes, up to `maximumWaiting`, where sightings are best
+        /// effort. A correspondent lost is a reply later read as a stranger's.
         var contacts: [String] = []
-        var outboundIDs: [UInt64] = []
         /// Outbound recipients arrived since the last attempt: the next message writes them, whatever the batch.
         var urgent = false
         var count = 0
@@ -288,19 +283,16 @@ public final class MilterFilter: MilterHandler {
     static let maximumWaiting = 10_000
 
     /// What one write records.
-    private typealias Batch = (sightings: [TemplateSighting], ids: [UInt64], contacts: [String], outboundIDs: [UInt64])
+    private typealias Batch = (sightings: [TemplateSighting], contacts: [String])
 
     /// Queues what a message leaves to record, and writes the queue if it is due. `outbound`: the recipients of
-    /// mail the user sent, and its id.
-    private func remember(_ sighting: TemplateSighting?, id: UInt64?,
-                          outbound: (contacts: [String], id: UInt64?)? = nil) {
+    /// mail the user sent.
+    private func remember(_ sighting: TemplateSighting?, outbound: [String]? = nil) {
         let clock = Monotonic.seconds()
         let due: Batch? = pending.withLock { queue in
             if let sighting { queue.sightings.append(sighting) }
-            if let id { queue.ids.append(id) }
             if let outbound {
-                queue.contacts += outbound.contacts
-                if let id = outbound.id { queue.outboundIDs.append(id) }
+                queue.contacts += outbound
                 queue.urgent = true
             }
             queue.count += 1
@@ -317,11 +309,10 @@ public final class MilterFilter: MilterHandler {
         }
         let (logFailure, lost) = pending.withLock { queue -> (Bool, Bool) in
             queue.writing = false
-            guard failure != nil, !due.contacts.isEmpty || !due.outboundIDs.isEmpty else { return (false, false) }
+            guard failure != nil, !due.contacts.isEmpty else { return (false, false) }
             if queue.finished { return (true, true) }  // nothing will retry it
             // Put back in front of what came meanwhile; retried when the next batch is due, not by every message.
             queue.contacts = Array((due.contacts + queue.contacts).suffix(Self.maximumWaiting))
-            queue.outboundIDs = Array((due.outboundIDs + queue.outboundIDs).suffix(Self.maximumWaiting))
             guard clock - queue.lastFailureLogged >= 60 else { return (false, false) }
             queue.lastFailureLogged = clock
             return (true, false)
@@ -334,7 +325,7 @@ public final class MilterFilter: MilterHandler {
             logger.notice("outbound mail's recipients not recorded yet, kept for a later batch: \(failure)",
                           metadata: ["recipients": "\(due.contacts.count)"])
         } else {
-            logger.debug("template sightings, message ids or recipients not recorded: \(failure)")
+            logger.debug("template sightings or recipients not recorded: \(failure)")
         }
     }
 
@@ -342,15 +333,13 @@ public final class MilterFilter: MilterHandler {
     private static func take(_ queue: inout Pending, at clock: Double) -> Batch {
         defer {
             queue.sightings = []
-            queue.ids = []
             queue.contacts = []
-            queue.outboundIDs = []
             queue.urgent = false
             queue.count = 0
             queue.lastWrite = clock
             queue.writing = true
         }
-        return (queue.sightings, queue.ids, queue.contacts, queue.outboundIDs)
+        return (queue.sightings, queue.contacts)
     }
 
     /// One write transaction for a batch.
@@ -359,8 +348,6 @@ public final class MilterFilter: MilterHandler {
             let seconds = Int64(time(nil))
             let added = try recorder.addContacts(batch.contacts, source: .sent, at: seconds)
             try Engine.remember(batch.sightings, in: recorder)
-            try recorder.rememberMessageIDs(batch.ids + batch.outboundIDs, at: seconds,
-                                            expireBefore: seconds - MessageIDWindow.seconds)
             return added
         }
         if added > 0 { logger.debug("learned correspondents from outbound mail", metadata: ["new": "\(added)"]) }
@@ -372,7 +359,7 @@ public final class MilterFilter: MilterHandler {
     static let finalBusyMilliseconds: Int32 = 10_000
 
     /// The server has stopped and its sessions are gone: what waits in memory is written now (outbound mail's
-    /// recipients kept through failed writes, and the last half second's sightings and ids), waiting up to
+    /// recipients kept through failed writes, and the last half second's sightings), waiting up to
     /// `finalBusyMilliseconds` for a `train` run's lock. On the thread pool, as every SQLite call.
     public func finish() async {
         do {
@@ -397,8 +384,7 @@ public final class MilterFilter: MilterHandler {
             let (due, stillWriting): (Batch?, Bool) = pending.withLock { queue in
                 queue.finished = true
                 guard !queue.writing else { return (nil, true) }
-                guard !(queue.sightings.isEmpty && queue.ids.isEmpty && queue.contacts.isEmpty
-                        && queue.outboundIDs.isEmpty) else { return (nil, false) }
+                guard !(queue.sightings.isEmpty && queue.contacts.isEmpty) else { return (nil, false) }
                 return (Self.take(&queue, at: Monotonic.seconds()), false)
             }
             if stillWriting, first { logger.warning("stopping: a decision is still writing its batch; it may be lost") }
@@ -413,8 +399,8 @@ public final class MilterFilter: MilterHandler {
                     logger.info("outbound mail's recipients recorded as the milter stopped",
                                 metadata: ["recipients": "\(due.contacts.count)"])
                 }
-            } catch where due.contacts.isEmpty && due.outboundIDs.isEmpty {
-                logger.debug("stopping: template sightings and message ids not recorded: \(error)")
+            } catch where due.contacts.isEmpty {
+                logger.debug("stopping: template sightings not recorded: \(error)")
             } catch {
                 logger.warning("stopping: outbound mail's recipients could not be recorded and are lost: \(error)",
                                metadata: ["recipients": "\(due.contacts.count)"])

@@ -122,8 +122,7 @@ public struct QuarantineDesk {
 
     /// Learns the released message as ham, its sender as a correspondent, and settles its record.
     private func learnReleased(_ bytes: [UInt8], record: QuarantineEntry) throws {
-        let engine = Engine(store: store, contacts: store, templates: store, threads: store,
-                            tokenizer: Tokenizer(ownFields: ownFields))
+        let engine = Engine(store: store, contacts: store, templates: store, tokenizer: Tokenizer(ownFields: ownFields))
         let ham = Message(bytes: bytes)
         let item = try engine.trainingItem(for: ham, as: .ham)
         _ = try store.train([item])

@@ -13,17 +13,15 @@ public enum HistorySignal: String, CaseIterable, Hashable, Sendable {
     case relationship
     /// `tmpl:`: whether other senders sent the same skeleton, or this sender sent it before.
     case template
-    /// `ref:`: whether a reply answers a message the mailbox has seen.
-    case reference
 }
 
 /// A mailbox's history replayed in date order, so that evaluation sees the history signals as a user's mailbox
 /// would have produced them.
 ///
 /// Each message is tokenized with the memories as they stood when it arrived, then leaves its traces as the pipe
-/// filter and the service do: its skeleton and its own id are remembered, and a ham's sender becomes a contact
-/// (the user kept the mail, or trained it as ham). The owner's sent mail, in the same timeline, makes its
-/// recipients contacts and its ids known. Time windows are not applied: every sighting counts, as in a mailbox
+/// filter and the service do: its skeleton is remembered, and a ham's sender becomes a contact (the user kept the
+/// mail, or trained it as ham). The owner's sent mail, in the same timeline, makes its recipients contacts. Time
+/// windows are not applied: every sighting counts, as in a mailbox
 /// busy enough to keep its memories full.
 public struct MailboxReplay: Sendable {
     public enum Entry: Sendable {
@@ -52,11 +50,9 @@ public struct MailboxReplay: Sendable {
     public func tokens(of entries: [Entry], keepingTexts: Bool = false) throws -> [MessageTokens?] {
         let contacts = InMemoryContactBook()
         let templates = InMemoryTemplateMemory()
-        let threads = InMemoryMessageIDMemory()
         let engine = Engine(store: nil, starter: nil,
                             contacts: signals.contains(.relationship) ? contacts : nil,
                             templates: signals.contains(.template) ? templates : nil,
-                            threads: signals.contains(.reference) ? threads : nil,
                             tokenizer: tokenizer)
         // Recorded now, so that the engine's window (which ends now) holds everything.
         let now = Int64(time(nil))
@@ -65,15 +61,11 @@ public struct MailboxReplay: Sendable {
             switch entries[index] {
             case .sent(let message):
                 contacts.addContacts(Engine.recipients(of: message), source: .sent, at: now)
-                try Engine.rememberMessageIDs(of: [message], in: threads)
             case .received(let message, let truth):
                 let tokens = try engine.tokens(of: message, keepingTexts: keepingTexts)
                 results[index] = tokens
                 if let sighting = engine.templateSighting(of: message, tokens) {
                     templates.record([sighting], at: now, expireBefore: 0)
-                }
-                if let own = tokens.references.own {
-                    threads.rememberMessageIDs([own], at: now, expireBefore: 0)
                 }
                 if truth == .ham, let sender = Engine.sender(of: message) {
                     contacts.addContacts([sender], source: .ham, at: now)

@@ -89,7 +89,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
-    /// Runs `body` in one read transaction: every lookup it makes (counts, contacts, templates, message ids) sees
+    /// Runs `body` in one read transaction: every lookup it makes (counts, contacts, templates) sees
     /// the same snapshot of the database, and the connection takes SQLite's locks once instead of once per lookup.
     /// `body` must only read, and only through this store, from this thread.
     public func withSnapshot<Result>(_ body: () throws -> Result) throws -> Result {

@@ -5,7 +5,7 @@ import PitchTokenizer
 /// The model several mail hosts share (`[database] shared_model`): token counts, class totals and the
 /// learned-message ledger, kept in PostgreSQL instead of each host's SQLite file.
 ///
-/// What belongs to a mailbox stays in the host's own database: contacts, template sightings, message ids, the
+/// What belongs to a mailbox stays in the host's own database: contacts, template sightings, the
 /// quarantine's records and the service's journal. A `SQLiteTokenStore` opened with a shared model reads and writes
 /// the model there and everything else in its file, so the filter, the service and every command work unchanged.
 public protocol SharedModel: TokenStore {

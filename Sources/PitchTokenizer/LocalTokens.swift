@@ -18,9 +18,6 @@ public enum LocalTokens {
         "defect:",
         // A company's legal footer (`Disclaimers`): how its mail is sent, as its mailer is.
         "footer:",
-        // The engine's reply token: whether this mailbox saw the message a reply answers depends on its own
-        // message-id memory, which a starter model cannot share.
-        "ref:",
     ]
 
     /// Fields of the form that mean the same in everyone's mail, so the starter model keeps them: a mailing list's

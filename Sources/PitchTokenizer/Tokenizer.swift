@@ -12,14 +12,11 @@ public struct MessageTokens: Sendable {
     public var isLocal: [Bool]
     /// The skeleton's fingerprint, for the template memory; nil when the text is too short to have one.
     public var template: TemplateFingerprint?
-    /// The ids the message names (its own, and those it answers), for the message-id memory.
-    public var references: ThreadReferences
 
     /// `textStart` nil: no token is a word of the text. `isLocal` nil: read from `texts` (none is local without
     /// them).
     public init(texts: [String], ids: [TokenID], textStart: Int? = nil, isLocal: [Bool]? = nil,
-                template: TemplateFingerprint? = nil,
-                references: ThreadReferences = ThreadReferences(own: nil, answered: [])) {
+                template: TemplateFingerprint? = nil) {
         precondition(isLocal.map { $0.count == ids.count } ?? true, "one isLocal per id")
         self.texts = texts
         self.ids = ids
@@ -27,7 +24,6 @@ public struct MessageTokens: Sendable {
         self.isLocal = isLocal ?? (texts.count == ids.count ? texts.map(LocalTokens.contains)
                                                             : Array(repeating: false, count: ids.count))
         self.template = template
-        self.references = references
     }
 
     public var count: Int { ids.count }
@@ -159,8 +155,7 @@ public struct Tokenizer: Sendable {
         return MessageTokens(texts: collector.tokens + collector.textTokens, ids: collector.ids + collector.textIDs,
                              textStart: collector.ids.count,
                              isLocal: collector.local + Array(repeating: false, count: collector.textIDs.count),
-                             template: template,
-                             references: ThreadReferences(of: message))
+                             template: template)
     }
 
     /// The Subject's text as its sender wrote it: without the tag our status field says we put in front

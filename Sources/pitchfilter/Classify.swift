@@ -43,7 +43,7 @@ struct Classify: ParsableCommand {
             throw ExitCode(3)
         }
         var engine = Engine(store: counts, schedule: schedule, contacts: store ?? ContactSnapshot.empty,
-                            templates: store, threads: store, tokenizer: tokenizer)
+                            templates: store, tokenizer: tokenizer)
         var classified = 0
         var failed = 0
         var lastVerdict: Verdict?
@@ -61,7 +61,7 @@ struct Classify: ParsableCommand {
                 if batch.count == MailSource.batchCount, let store, !(engine.store is TokenSnapshot) {
                     engine = Engine(store: try store.snapshot(), schedule: schedule,
                                     contacts: try store.contactSnapshot(),
-                                    templates: try store.templateSnapshot(), threads: store, tokenizer: tokenizer)
+                                    templates: try store.templateSnapshot(), tokenizer: tokenizer)
                 }
                 let results = Parallel.map(batch) { [engine] item in
                     Result { try engine.assess(Message(bytes: item.bytes), explaining: explain).classification }

@@ -40,8 +40,6 @@ struct Contacts: ParsableCommand {
                 try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
                     let sent = batch.map { Message(bytes: $0.bytes) }
                     added += try store.addContacts(sent.flatMap(Engine.recipients), source: .sent, at: Int64(time(nil)))
-                    // Replies to these messages will name them: the `ref:` signal knows them from now on.
-                    try Engine.rememberMessageIDs(of: sent, in: store)
                     messages += batch.count
                 }
             } catch {

@@ -45,7 +45,7 @@ enum StarterUse: EnumerableFlag {
 /// What `--without-signal` can leave out: the tokenizer's form-letter signals, and (with --replay) the signals
 /// that come from the mailbox's history.
 enum EvalSignal: String, CaseIterable, ExpressibleByArgument {
-    case merge, thread, optout, bump, relationship, template, reference
+    case merge, thread, optout, bump, relationship, template
 
     var formLetter: FormLetterSignal? { FormLetterSignal(rawValue: rawValue) }
     var history: HistorySignal? { HistorySignal(rawValue: rawValue) }
@@ -82,9 +82,9 @@ struct Eval: ParsableCommand {
             of message files, a Maildir or an mbox.
 
             With --replay, the messages are first replayed in date order as a mailbox receives them, with \
-            --sent as the owner's outgoing mail, so the relationship, template and reference signals see what \
-            came before each message: ham senders and the recipients of sent mail become contacts, every \
-            message's skeleton and id are remembered. Without it those signals are left out.
+            --sent as the owner's outgoing mail, so the relationship and template signals see what came \
+            before each message: ham senders and the recipients of sent mail become contacts, every message's \
+            skeleton is remembered. Without it those signals are left out.
             """)
 
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Pitches (cold pitches you did not want).", valueName: "path"))

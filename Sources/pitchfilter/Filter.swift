@@ -148,9 +148,7 @@ enum PipeFilter {
     /// What to record in the template memory once the message is out.
     struct Recording {
         let store: SQLiteTokenStore
-        let sighting: TemplateSighting?
-        /// The message's own id, so a later reply to it is known.
-        let messageID: UInt64?
+        let sighting: TemplateSighting
     }
 
     static func tag(_ raw: [UInt8], databasePath: String, keeping opened: Opened) throws -> (HeaderEdit, Recording?) {
@@ -163,7 +161,7 @@ enum PipeFilter {
         if let countSource { opened.stores.append(countSource) }
         let engine = Engine(store: countSource, schedule: schedule,
                             contacts: store ?? ContactSnapshot.empty,
-                            templates: store, threads: store,
+                            templates: store,
                             tokenizer: Tokenizer(ownFields: try CommandLineConfiguration.ownFields()))
         let (tokens, assessment) = try store.map {
             try $0.withSnapshot { try engine.tokensAndAssessment(of: message, explaining: reasons) }
@@ -172,9 +170,8 @@ enum PipeFilter {
         if edit.bareCarriageReturns { throw PassThrough("lines end in bare CR, not LF or CRLF") }
         if edit.insertionSkipped { throw PassThrough("no line to put a header field above") }
         let sighting = engine.templateSighting(of: message, tokens)
-        let messageID = tokens.references.own
-        guard let store, store.isWritable, sighting != nil || messageID != nil else { return (edit, nil) }
-        return (edit, Recording(store: store, sighting: sighting, messageID: messageID))
+        guard let store, store.isWritable, let sighting else { return (edit, nil) }
+        return (edit, Recording(store: store, sighting: sighting))
     }
 
     /// The database, if there is one: read-write when we may (to record the message's template afterwards),
@@ -202,13 +199,7 @@ enum PipeFilter {
     static func remember(_ recording: Recording) {
         recording.store.setBusyTimeout(milliseconds: 250)
         do {
-            try recording.store.inOneWrite {
-                if let sighting = recording.sighting { try Engine.remember([sighting], in: recording.store) }
-                if let id = recording.messageID {
-                    let now = Int64(time(nil))
-                    try recording.store.rememberMessageIDs([id], at: now, expireBefore: now - MessageIDWindow.seconds)
-                }
-            }
+            try Engine.remember([recording.sighting], in: recording.store)
             recording.store.checkpointIfLarge(thresholdBytes: walCheckpointBytes)
         } catch StoreError.locked {
             // A trainer holds the write lock: expected during training, and one lost sighting is no news.

@@ -62,10 +62,8 @@ enum StarterModelBuilder {
         if let first = unreadable.first { throw first }
         // The samples replayed as one mailbox with the owners' sent mail, so the model also knows what the history
         // signals mean once a database has a history: mail from a correspondent (`rel:known-address`), the same
-        // letter from other senders or again (`tmpl:`). Not the reply signal: in a young database, the messages a
-        // reply answers are mostly unknown whoever sent it (the id memory starts empty), where the samples' history
-        // is complete, and the model would learn that an unknown reference means a pitch.
-        let tokens = try MailboxReplay(signals: [.relationship, .template]).tokens(of: entries)
+        // letter from other senders or again (`tmpl:`).
+        let tokens = try MailboxReplay().tokens(of: entries)
         let store = InMemoryTokenStore(tokenizerIdentity: Engine.tokenizerIdentity)
         for (entry, tokens) in zip(entries, tokens) {
             guard case .received(let message, let target) = entry, let tokens else { continue }

@@ -25,7 +25,6 @@ struct Stats: ParsableCommand {
                 let memory = try store.memoryCounts()
                 lines.append("known correspondents: \(memory.contacts)")
                 lines.append("template sightings: \(memory.templateSightings) (last \(TemplateWindow.seconds / 86_400) days)")
-                lines.append("message ids seen: \(try store.messageIDCount()) (last \(MessageIDWindow.seconds / 86_400) days)")
                 lines.append("in quarantine: \(try store.quarantineEntries(.states([.held, .moving])).count)")
                 if let size = stats.sizeBytes { lines.append("size: \(size) bytes") }
                 lines.append("tokenizer: \(stats.tokenizerIdentity)")

@@ -83,15 +83,14 @@ struct Train: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        // Replies, and each batch's template bands, are looked up through a read-only connection of their own:
-        // through the writer's, every message with In-Reply-To waited for the lock while a commit ran (both
-        // tokenizing threads stood still for it). Ids are recorded only at the end, and
-        // the connection holds one read transaction for the run (below), so it reads what the run began with.
+        // Each batch's template bands and earlier classes are looked up through a read-only connection of their
+        // own: through the writer's, each lookup waited for the lock while a commit ran (both tokenizing threads
+        // stood still for it). The connection holds one read transaction for the run (below), so it reads what the run began with.
         // Only in WAL mode: with a rollback journal, a reader would wait for the writer's commits all the same, and
         // could give up after its busy timeout.
-        let replies: SQLiteTokenStore
+        let reader: SQLiteTokenStore
         do {
-            replies = store.usesWriteAheadLog
+            reader = store.usesWriteAheadLog
                 ? try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly,
                                        sharedModel: store.sharedModel)
                 : store
@@ -104,7 +103,7 @@ struct Train: ParsableCommand {
         // one read transaction held for the whole run: a run of one message reads four bands, not up to 400,000
         // sightings, and a late batch still sees what the writer's expiry has since removed. Without one, the whole
         // memory is copied at the start.
-        let readsBands = replies !== store
+        let readsBands = reader !== store
         var templates = TemplateSnapshot.empty  // filled below: each batch's bands, or the whole memory at once
         do {
             if !readsBands { templates = try store.templateSnapshot() }
@@ -113,14 +112,13 @@ struct Train: ParsableCommand {
             throw ExitCode(3)
         }
         var bandsRead = Set<UInt64>()
-        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil, threads: replies,
+        let engine = Engine(store: store, starter: nil, contacts: contacts, templates: nil,
                             tokenizer: Tokenizer(ownFields: ownFields))
         let now = Int64(time(nil))
         var hamSenders: [HamSender] = []
         var formerHamSenders: [HamSender] = []
         // Every message learned as a pitch or forgotten, for what an earlier run stopped half-way left behind.
         var notHamSenders: [HamSender] = []
-        var messageIDs: [UInt64] = []
         // Each message's first request in the run, to say so when another class names it too; kept only when
         // more than one class is asked for (a digest and a name a message).
         let severalClasses = [pitch, ham, forget].filter { !$0.isEmpty }.count > 1
@@ -141,10 +139,10 @@ struct Train: ParsableCommand {
                 // Tokenizing and hashing is most of the work and runs on every core, while the writer adds up the
                 // previous batches (up to `OverlappedWriter.maxQueued`).
                 let prepared = Parallel.map(batch) { item in
-                    Result { () throws -> (TrainingItem, String?, TemplateSighting?, UInt64?) in
+                    Result { () throws -> (TrainingItem, String?, TemplateSighting?) in
                         let message = Message(bytes: item.bytes)
                         let learning = try engine.learning(message, as: target)
-                        return (learning.item, learning.sender, learning.sighting, learning.messageID)
+                        return (learning.item, learning.sender, learning.sighting)
                     }
                 }
                 var items = try prepared.map { try $0.get() }
@@ -164,7 +162,7 @@ struct Train: ParsableCommand {
                 // A correction takes back the contact that learning the message as ham had added: the ledger as
                 // the run began says which messages were ham.
                 if target != .ham {
-                    let before = try replies.ledgerClasses(of: items.map(\.0.digest))
+                    let before = try reader.ledgerClasses(of: items.map(\.0.digest))
                     for (item, was) in zip(items, before) {
                         guard let sender = item.1 else { continue }
                         let hamSender = HamSender(digest: item.0.digest, address: sender)
@@ -173,7 +171,7 @@ struct Train: ParsableCommand {
                 }
                 if readsBands {
                     let newBands = Set(items.compactMap(\.2).flatMap(\.bands)).subtracting(bandsRead)
-                    templates.add(try replies.templateSnapshot(bands: newBands))
+                    templates.add(try reader.templateSnapshot(bands: newBands))
                     bandsRead.formUnion(newBands)
                 }
                 // The template signal, in the order the messages are read (pitches, then ham): a folder of pitches
@@ -205,16 +203,13 @@ struct Train: ParsableCommand {
                 if target == .ham {
                     hamSenders += items.compactMap { item in item.1.map { HamSender(digest: item.0.digest, address: $0) } }
                 }
-                // The ids of the run's messages likewise, though looked up in the store itself: recorded at the
-                // end, so a reply within the run is judged against the store as it was before the run.
-                if target != nil { messageIDs += items.compactMap(\.3) }
             }
         }
         do {
             if readsBands {
                 // Ended before the checkpoint below, which waits for readers.
-                try replies.withSnapshot {
-                    templates = try replies.templateSnapshot(bands: [])  // the first read fixes the snapshot
+                try reader.withSnapshot {
+                    templates = try reader.templateSnapshot(bands: [])  // the first read fixes the snapshot
                     try readAll()
                 }
             } else {
@@ -230,7 +225,6 @@ struct Train: ParsableCommand {
                 // A message given as ham in this run stays ham whatever else the run said of it.
                 let stillHam = Set(hamSenders.map(\.digest))
                 try store.removeHamSenders(takenBack.filter { !stillHam.contains($0.digest) })
-                try store.rememberMessageIDs(messageIDs, at: now, expireBefore: now - MessageIDWindow.seconds)
             }
             // What the training now says about the user's mail, for the filter to score with (`StarterAgreement`).
             try Engine.recordStarterAgreement(in: store)

@@ -148,8 +148,6 @@ import Testing
         try worker().scanAll(shouldStop: { false })
         #expect(try files(maildir.inbox) == ["cur/1.M1P1Q1.test:2,S": Self.pitch])
         #expect(try store.allContacts().map(\.address) == ["friend@elsewhere.example"])
-        // Replies to what the user sent will be known.
-        #expect(try store.knowsAny(of: [TokenID(hashing: "<sent.1@example.org>").rawValue]) == true)
     }
 
     @Test func unseenMailInCurIsClassifiedAndReadMailIsLeft() throws {

@@ -55,17 +55,16 @@ struct MailboxReplayTests {
         for index in [0, 2, 3] {
             let message = try #require(tokens[index])
             let history = message.ids.indices.filter { index in
-                ["rel:", "tmpl:", "ref:"].contains { prefix in
-                    ["rel:known-address", "rel:first-contact", "tmpl:others-0", "tmpl:others-1", "ref:known",
-                     "ref:unknown", "tmpl:stranger-others"]
+                ["rel:", "tmpl:"].contains { prefix in
+                    ["rel:known-address", "rel:first-contact", "tmpl:others-0", "tmpl:others-1",
+                     "tmpl:stranger-others"]
                         .contains { $0.hasPrefix(prefix) && TokenID(hashing: $0) == message.ids[index] }
                 }
             }
             #expect(!history.isEmpty && history.allSatisfy { $0 < message.textStart })
         }
-        // Bob was written to, and his reply answers the owner's message.
+        // Bob was written to.
         #expect(Self.has(tokens[0], "rel:known-address"))
-        #expect(Self.has(tokens[0], "ref:known"))
         // Ann is a stranger. Bob's note was too short for a skeleton, so the template memory is still empty and
         // says nothing.
         #expect(Self.has(tokens[2], "rel:first-contact"))
@@ -73,20 +72,19 @@ struct MailboxReplayTests {
         // Raj sends the same skeleton an hour later, in a thread that never existed.
         #expect(Self.has(tokens[3], "rel:first-contact"))
         #expect(Self.has(tokens[3], "tmpl:others-1"))
-        #expect(Self.has(tokens[3], "ref:unknown"))
         // A stranger's form letter that another sender sent too: the one token that says both.
         #expect(Self.has(tokens[3], "tmpl:stranger-others"))
     }
 
     @Test(arguments: [
-        (HistorySignal.relationship, "rel:"), (.template, "tmpl:"), (.reference, "ref:"),
+        (HistorySignal.relationship, "rel:"), (.template, "tmpl:"),
     ])
     func aSignalLeftOutLeavesNoTokens(_ signal: HistorySignal, _ prefix: String) throws {
         let all = try MailboxReplay().tokens(of: Self.entries)
         let without = try MailboxReplay(signals: Set(HistorySignal.allCases).subtracting([signal])).tokens(of: Self.entries)
         // "tmpl:stranger-others" needs both the template and the relationship signal.
-        let tokens = ["rel:known-address", "rel:first-contact", "tmpl:others-0", "tmpl:others-1", "ref:known",
-                      "ref:unknown", "tmpl:stranger-others"]
+        let tokens = ["rel:known-address", "rel:first-contact", "tmpl:others-0", "tmpl:others-1",
+                      "tmpl:stranger-others"]
             .filter { $0.hasPrefix(prefix) || ($0 == "tmpl:stranger-others" && signal == .relationship) }
         for index in [0, 2, 3] {
             #expect(!tokens.contains { Self.has(without[index], $0) })
@@ -112,7 +110,7 @@ struct MailboxReplayTests {
         #expect(!Self.has(tokens[5], "rel:own-domain"))
         #expect(!Self.has(tokens[6], "rel:own-domain"))
         for index in [0, 2, 3] { #expect(!Self.has(tokens[index], "rel:own-domain")) }
-        let without = try MailboxReplay(signals: [.template, .reference]).tokens(of: entries)
+        let without = try MailboxReplay(signals: [.template]).tokens(of: entries)
         #expect(!Self.has(without[4], "rel:own-domain"))
     }
 

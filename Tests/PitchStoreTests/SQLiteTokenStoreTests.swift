@@ -71,22 +71,22 @@ import Testing
         #expect(throws: Interrupted.self) {
             try writer.inOneWrite {
                 try writer.record([sighting], at: 100, expireBefore: 0)
-                try writer.rememberMessageIDs([42], at: 100, expireBefore: 0)
+                _ = try writer.addContacts(["c@example.com"], source: .sent, at: 100)
                 throw Interrupted()
             }
         }
         #expect(try reader.memoryCounts().templateSightings == 0)
-        #expect(try reader.messageIDCount() == 0)
+        #expect(try reader.memoryCounts().contacts == 0)
         try writer.inOneWrite {
             try writer.record([sighting], at: 100, expireBefore: 0)
-            try writer.rememberMessageIDs([42], at: 100, expireBefore: 0)
+            _ = try writer.addContacts(["c@example.com"], source: .sent, at: 100)
             // Not visible to another connection before the commit.
-            #expect(try reader.messageIDCount() == 0)
+            #expect(try reader.memoryCounts().contacts == 0)
         }
         #expect(try reader.memoryCounts().templateSightings == 1)  // one sighting, a row for each of its 3 bands
-        #expect(try reader.messageIDCount() == 1)
+        #expect(try reader.memoryCounts().contacts > 0)
         // The writer is out of its transaction: a snapshot can begin.
-        #expect(try writer.withSnapshot { try writer.messageIDCount() } == 1)
+        #expect(try writer.withSnapshot { try writer.memoryCounts().contacts } > 0)
     }
 
     func error(_ body: () throws -> Void) -> StoreError? {
@@ -111,15 +111,16 @@ import Testing
             var info = stat()
             return stat(path + "-wal", &info) == 0 ? Int(info.st_size) : 0
         }
-        try store.rememberMessageIDs(Array(1...20_000), at: 1, expireBefore: 0)
+        func addresses(_ range: ClosedRange<Int>) -> [String] { range.map { "a\($0)@example.com" } }
+        _ = try store.addContacts(addresses(1...5_000), source: .sent, at: 1)
         let small = logSize()
         store.checkpointIfLarge()
         #expect(logSize() == small)  // under the threshold: left to SQLite
-        try store.rememberMessageIDs(Array(20_001...300_000), at: 1, expireBefore: 0)
+        _ = try store.addContacts(addresses(5_001...150_000), source: .sent, at: 1)
         #expect(logSize() >= SQLiteTokenStore.walCheckpointBytes)
         store.checkpointIfLarge()
         #expect(logSize() == 0)
-        #expect(try store.knowsAny(of: [299_999]) == true)
+        #expect(try store.relationship(with: "a149999@example.com") == .knownAddress)
     }
 
     /// An admin's first `train` (as root) into the service's directory must leave a database the service's user
@@ -240,6 +241,28 @@ import Testing
             return try query.step() ? query.int64(0) : -1
         }
         #expect(tables == 1)
+    }
+
+    /// The reply signal is gone: version 12 empties its message-id memory (a year of ids, up to 30 MB), so that a
+    /// service still running the previous version reads it as "no signal" until it restarts.
+    @Test func version12EmptiesTheMessageIDMemory() throws {
+        func count(_ store: SQLiteTokenStore) throws -> Int64 {
+            try store.withConnection { connection throws(StoreError) in
+                let query = try connection.statement("SELECT count(*) FROM message_ids")
+                defer { query.reset() }
+                return try query.step() ? query.int64(0) : -1
+            }
+        }
+        do {
+            let old = try open(.readWrite, migrations: Array(SQLiteSchema.migrations.prefix(11)))
+            try old.withConnection { connection throws(StoreError) in
+                try connection.execute("INSERT INTO message_ids (id, seen_at) VALUES (1, 100), (2, 200);")
+            }
+            #expect(try count(old) == 2)
+        }
+        let store = try open(.readWrite)
+        #expect(try store.statistics().schemaVersion == 12)
+        #expect(try count(store) == 0)
     }
 
     /// A template memory written before version 9 answers as before, and each key is trimmed to its newest two

@@ -104,11 +104,10 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
     }
 
     /// Local tokens (how this mailbox's mail is written and sent) are marked as the tokenizer makes them, with or
-    /// without texts, and the engine's reply token is marked when appended: the starter model carries none of them.
+    /// without texts: the starter model carries none of them. The engine's relationship token is not local.
     @Test func localTokensAreMarked() throws {
         let text = Self.coldPitch.replacingOccurrences(of: "X-Mailer", with: "List-Id: <team.example>\nX-Mailer")
         var message = Tokenizer().tokenize(Message(bytes: Array(text.utf8)))
-        message.append("ref:unknown")
         message.append("rel:first-contact")
         #expect(message.isLocal.count == message.ids.count)
         let local = zip(message.texts, message.isLocal).filter(\.1).map(\.0)
@@ -117,12 +116,11 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
             "hdr:from", "hdr:to", "hdr:subject", "hdr:message-id", "head:team.example", "hdr:x-mailer",
             "from:greg@mail.apex-hire.co.uk", "fromdom:apex-hire.co.uk", "fromhost:mail.apex-hire.co.uk",
             "fromname:greg", "fromname:hollins", "rcpt:1", "mailer:microsoft outlook", "msgid:apex-hire.co.uk",
-            "rcvds:0", "ct:text/plain", "links:0", "imgs:0", "urls:0", "ref:unknown",
+            "rcvds:0", "ct:text/plain", "links:0", "imgs:0", "urls:0",
         ])
         // Not local: the Subject's words, the signals, the list's field, the relationship and the text.
         #expect(message.texts.contains("hdr:list-id") && message.texts.contains("sig:greeting-blank"))
         var idsOnly = Tokenizer().tokenize(Message(bytes: Array(text.utf8)), keepingTexts: false)
-        idsOnly.append("ref:unknown")
         idsOnly.append("rel:first-contact")
         #expect(idsOnly.isLocal == message.isLocal)
         #expect(MessageTokens(texts: message.texts, ids: message.ids).isLocal == message.isLocal)

@@ -92,20 +92,6 @@ import Testing
         #expect(line.hasSuffix("(settings for pitches against business mail)"), "\(line)")
     }
 
-    @Test func sentMailAndFilteredMailAreRememberedForTheReplySignal() throws {
-        let scratch = try Scratch()
-        let db = scratch.path("pitchfilter.sqlite")
-        let sent = try scratch.write("sent.eml", "From: maya@example.com\nTo: sam@example.org\n"
-            + "Message-ID: <sent.1@example.com>\nSubject: lunch?\n\nFriday?\n")
-        var run = try Run.pitchfilter(["contacts", "import", "--db", db, sent])
-        #expect(run.text == "read 1 message, 1 new contact\n")
-        run = try Run.pitchfilter(["filter", "--db", db],
-                                  stdin: Array(("Message-ID: <reply.1@example.org>\n" + Self.ham).utf8))
-        #expect(run.status == 0)
-        run = try Run.pitchfilter(["stats", "--db", db])
-        #expect(run.text.contains("message ids seen: 2 (last 365 days)\n"))
-    }
-
     /// Found by an audit: a database that failed to open still got "database: PATH" on stdout, the first line
     /// of a report, before the error; a script reading the report could not tell.
     @Test func statsOfABrokenDatabaseGivesTheErrorAlone() throws {
