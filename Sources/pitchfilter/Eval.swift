@@ -70,7 +70,8 @@ struct Eval: ParsableCommand {
             the starter model is built, from the tokens that mean the same in anyone's mail, and scores it with \
             the starter model's settings: what a starter model made of --pitch and --ham would do out of the box \
             (--pitch samples/corpus/pitch --ham samples/corpus/ham --test-pitch … --test-ham … measures the \
-            embedded model on other mail, as `classify` on an empty database would score it).
+            embedded model on other mail; `classify` on an empty database also marks mail from the recipient's \
+            own domain, a history signal, which this leaves out without --replay).
 
             --strength, --prior, --min-deviation and --text-weight replace the settings of a large database, to \
             try others on your own mail; while the starter model is added, s, x and min_dev slide towards them, \
