@@ -5,7 +5,8 @@
 
 The corpus was written as received mail only, so its 88 replies answered messages no mailbox had seen, and a
 replay of it (the starter model's build, `pitchfilter eval --replay`) taught that an unknown reference is what
-ham looks like. For each ham reply whose In-Reply-To names no message of the corpus and whose quote says the
+ham looks like (the reply signal, since removed) and that the owners wrote to nobody (the relationship signal,
+which still needs these). For each ham reply whose In-Reply-To names no message of the corpus and whose quote says the
 mailbox's owner wrote the original ("On …, Maya Okafor <maya@…> wrote:", or an Outlook "From: Maya Okafor"
 block), this writes that original to sent/r-NNN.eml: from the owner to the replier, with the Message-ID the
 reply names, the subject without "Re:", the references before it, and the quoted text as its body. Replies that

@@ -298,6 +298,12 @@ public final class MilterFilter: MilterHandler {
             queue.count += 1
             guard !queue.writing, queue.finished || queue.urgent || queue.count >= Self.batch
                 || clock - queue.lastWrite >= 0.5 else { return nil }
+            // Messages too short for a skeleton leave nothing: no transaction, which could wait for a lock.
+            guard !(queue.sightings.isEmpty && queue.contacts.isEmpty) else {
+                queue.count = 0
+                queue.lastWrite = clock
+                return nil
+            }
             return Self.take(&queue, at: clock)
         }
         guard let due else { return }

@@ -61,8 +61,9 @@ public struct Engine: Sendable {
     /// and SpamAssassin 5-fold ranked 0.0154 % with it and 0.0155 % without. A sequence's follow-up threads itself
     /// to the sender's first letter, which the mailbox did receive, so it read as known as a genuine reply; and a
     /// reply to the owner's own mail comes from someone the owner wrote to, which `rel:` already says. Telling
-    /// apart ids the owner sent, or the same sender's, changed nothing either (718–719, 0.0466–0.0468 %), so the
-    /// token went, with the memory of every message id that fed it.
+    /// apart ids the owner sent, or the same sender's, helped by one pitch at most (718–719 flagged, 0.0466–0.0468 %),
+    /// not enough for a memory that records where each id came from, so the token went, with the memory of every
+    /// message id that fed it.
     public func tokens(of message: Message, keepingTexts: Bool) throws -> MessageTokens {
         try tokensAndHistory(of: message, Correspondents(of: message), keepingTexts: keepingTexts).tokens
     }

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// How a young database grows into its own: which counts score a message, and with which settings, by how much
-/// the user has trained. The filter, `classify` and `eval` (unless `--without-starter`) all ask this one place.
+/// the user has trained. The filter, `classify` and `eval` all ask this one place.
 ///
 /// Trained is the smaller class's count in the user's own database. Up to `slideFrom`, the starter model's counts
 /// are added and scored with its settings (`ClassifierParameters.starter`); from `starterUntil` on, the user's
@@ -114,8 +114,9 @@ public struct ModelSchedule: Sendable {
     }
 
     /// The settings for a database with these totals and this `StarterAgreement`, scored with the starter
-    /// model's counts added or (`withStarter` false: none built in, or `eval --without-starter`) without: then a
-    /// large database's settings at any size, since the starter's settings are for the starter's counts.
+    /// model's counts added or (`withStarter` false: none built in, or `eval --without-starter`) without: then
+    /// `ownParameters` (or `agreedParameters`) at any size, a large database's settings, since the starter's settings
+    /// are for the starter's counts (`eval --as-starter` makes them its own).
     public func parameters(for own: ClassTotals, agreement: Double?, withStarter: Bool) -> ClassifierParameters {
         if withStarter { return parameters(for: own, agreement: agreement) }
         return agrees(agreement) ? agreedParameters : ownParameters

@@ -85,8 +85,11 @@ enum SQLiteSchema {
         Migration(version: 6, sql: """
             CREATE INDEX quarantine_by_message_id ON quarantine (mailbox, message_id);
             """),
-        // The message-id memory (the reply signal's, emptied by version 12): ids of Message-ID fields hashed,
-        // with when they were seen.
+        // The message-id memory of the reply signal (`ref:`), which issue 7's ablation found added nothing and which
+        // is gone: ids of Message-ID fields hashed, with when they were seen. Nothing reads or writes it now. It is
+        // left as it is, not emptied: a process still running an older version keeps filling it and asks it
+        // whether a reply answers a known message, and an emptied table, refilled at once, would answer "unknown"
+        // for every reply to older mail until that process restarts. A later migration drops it.
         Migration(version: 7, sql: """
             CREATE TABLE message_ids (id INTEGER PRIMARY KEY, seen_at INTEGER NOT NULL);
             CREATE INDEX message_ids_by_time ON message_ids (seen_at);
@@ -121,13 +124,6 @@ enum SQLiteSchema {
         Migration(version: 11, sql: """
             DROP INDEX IF EXISTS templates_by_band;
             DROP INDEX IF EXISTS templates_by_sender;
-            """),
-        // The message-id memory of version 7 fed the reply signal (`ref:`), which issue 7's ablation found added
-        // nothing and which is gone. Emptied rather than dropped: a service still running the previous version
-        // asks it whether it holds anything, and an empty memory is its "no signal" until it restarts. A later
-        // migration drops the table.
-        Migration(version: 12, sql: """
-            DELETE FROM message_ids;
             """),
     ]
 

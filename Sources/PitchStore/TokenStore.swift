@@ -12,7 +12,7 @@ public struct TrainingItem: Hashable, Sendable {
     public var tokens: [TokenID]
     /// The class to learn the message as, or nil to forget it.
     public var target: MessageClass?
-    /// Those of `tokens` that came from the mailbox's history (`rel:`, `ref:`, `tmpl:`) rather than the message.
+    /// Those of `tokens` that came from the mailbox's history (`rel:`, `tmpl:`) rather than the message.
     /// They depend on when the message was learned, so the ledger keeps them, and a later forget or move takes
     /// back what was added then instead of what the history says now.
     public var history: [TokenID]

@@ -16,7 +16,7 @@ struct Backup: ParsableCommand {
         abstract: "Copy the database to a new file, safely while it is in use.",
         discussion: """
             The copy is one consistent snapshot, taken while the filter, the service and training go on: the \
-            training, the learned-message ledger, contacts, the template and message-id memories, the \
+            training, the learned-message ledger, contacts, the template memory, the \
             quarantine's records and the service's journal. It is written under a temporary name beside \
             DESTINATION (.pitchfilter-backup.partial-…, removed if the run fails or is interrupted; only a run \
             killed with SIGKILL leaves it behind, and it may be deleted), checked with SQLite's \

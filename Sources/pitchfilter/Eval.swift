@@ -36,8 +36,8 @@ enum StarterUse: EnumerableFlag {
         case .asStarter:
             ArgumentHelp("Build each fold's model as the embedded starter model is built, from the tokens that mean "
                 + "the same in anyone's mail (no header fields, MIME structure or links), and score it with the "
-                + "starter model's settings, without the embedded one: what a starter model made of --pitch and "
-                + "--ham would do out of the box.")
+                + "starter model's settings (which the classifier options replace), without the embedded one: "
+                + "what a starter model made of --pitch and --ham would do out of the box.")
         }
     }
 }
@@ -179,8 +179,9 @@ struct Eval: ParsableCommand {
                 for (position, number) in LooseFile.numbered(loose) { samples[position].fold = number % folds }
             }
         }
-        // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
+        // As the starter model is built: none of the tokens that only say how these messages were written.
         if starterUse == .asStarter { samples = samples.map(\.portable) }
+        // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
         let schedule = evaluatedSchedule(cutoffs)
         let validation = CrossValidation(folds: isHoldout ? 2 : folds, starter: starter, schedule: schedule)
         let results = validation.run(samples, scoredFolds: isHoldout ? [0] : nil,
@@ -373,7 +374,7 @@ struct Eval: ParsableCommand {
         var trained_ham: Int
         var version: String
         /// Whether the starter model's counts were added to any fold's model: while a fold had learned fewer than 500
-        /// of either class, unless --without-starter.
+        /// of either class, unless --without-starter or --as-starter.
         var with_starter: Bool
         /// Whether the models were built and scored as the starter model is (--as-starter).
         var as_starter: Bool

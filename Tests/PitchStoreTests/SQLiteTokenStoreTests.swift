@@ -243,28 +243,6 @@ import Testing
         #expect(tables == 1)
     }
 
-    /// The reply signal is gone: version 12 empties its message-id memory (a year of ids, up to 30 MB), so that a
-    /// service still running the previous version reads it as "no signal" until it restarts.
-    @Test func version12EmptiesTheMessageIDMemory() throws {
-        func count(_ store: SQLiteTokenStore) throws -> Int64 {
-            try store.withConnection { connection throws(StoreError) in
-                let query = try connection.statement("SELECT count(*) FROM message_ids")
-                defer { query.reset() }
-                return try query.step() ? query.int64(0) : -1
-            }
-        }
-        do {
-            let old = try open(.readWrite, migrations: Array(SQLiteSchema.migrations.prefix(11)))
-            try old.withConnection { connection throws(StoreError) in
-                try connection.execute("INSERT INTO message_ids (id, seen_at) VALUES (1, 100), (2, 200);")
-            }
-            #expect(try count(old) == 2)
-        }
-        let store = try open(.readWrite)
-        #expect(try store.statistics().schemaVersion == 12)
-        #expect(try count(store) == 0)
-    }
-
     /// A template memory written before version 9 answers as before, and each key is trimmed to its newest two
     /// sightings when it is next recorded.
     @Test func templateSightingsFromBeforeVersion9AreTrimmedAtTheirNextSighting() throws {
