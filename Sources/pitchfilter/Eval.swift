@@ -65,7 +65,8 @@ struct Eval: ParsableCommand {
             (the history signals come only with --replay, see below). A fold whose training agrees with the \
             starter model's, as `stats` says of a database, keeps the starter's counts past 500 and is scored \
             with the settings for pitches against business mail. Leave the starter model's own samples \
-            (samples/corpus) out of the messages, or they are counted twice. --without-starter measures your own \
+            (samples/corpus) out of the messages, or they are counted twice (--as-starter, below, adds no \
+            embedded model). --without-starter measures your own \
             training alone, with the settings of a large database. --as-starter builds each fold's model as \
             the starter model is built, from the tokens that mean the same in anyone's mail, and scores it with \
             the starter model's settings: what a starter model made of --pitch and --ham would do out of the box \
@@ -239,17 +240,12 @@ struct Eval: ParsableCommand {
     /// apply at every size (no embedded model is added, so the schedule's own stage is the only one reached).
     private func evaluatedSchedule(_ cutoffs: Cutoffs) -> ModelSchedule {
         let standard = ModelSchedule.standard
-        if starterUse == .asStarter {
-            let parameters = settings.parameters(over: standard.starterParameters)
-            return ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
-                                 starterParameters: standard.starterParameters, ownParameters: parameters,
-                                 agreedParameters: parameters).withCutoffs(cutoffs)
-        }
+        let own = settings.parameters(over: starterUse == .asStarter ? standard.starterParameters
+                                                                     : standard.ownParameters)
+        let agreed = starterUse == .asStarter || settings.replacesSettings ? own : standard.agreedParameters
         return ModelSchedule(slideFrom: standard.slideFrom, starterUntil: standard.starterUntil,
-                             starterParameters: standard.starterParameters,
-                             ownParameters: settings.parameters,
-                             agreedParameters: settings.replacesSettings ? settings.parameters
-                                 : standard.agreedParameters).withCutoffs(cutoffs)
+                             starterParameters: standard.starterParameters, ownParameters: own,
+                             agreedParameters: agreed).withCutoffs(cutoffs)
     }
 
     /// The samples of `sets` with their history signals: every message (and the sent mail) replayed in date order
