@@ -300,6 +300,7 @@ public final class MilterFilter: MilterHandler {
                 || clock - queue.lastWrite >= 0.5 else { return nil }
             // Messages too short for a skeleton leave nothing: no transaction, which could wait for a lock.
             guard !(queue.sightings.isEmpty && queue.contacts.isEmpty) else {
+                queue.urgent = false
                 queue.count = 0
                 queue.lastWrite = clock
                 return nil
