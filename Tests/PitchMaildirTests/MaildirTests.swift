@@ -53,6 +53,10 @@ import Testing
     }
 
     static let message: [UInt8] = Array("From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n".utf8)
+    /// `staleTemporaries(olderThan:)` for files of any age, just made included. Not -1: a file's modification time
+    /// can be a second ahead of time(2) (fine-grained timestamps against the coarse clock, near a second's end), and
+    /// under CI's load the files of `onlyTemporariesOfStoppedProcessesAreRemoved` once all read as not yet made.
+    static let anyAge = -60
 
     /// Run as root (an admin's `quarantine release`, a service serving several users), what we create in someone's
     /// Maildir must be theirs: a root-owned 0600 message is one they cannot read.
@@ -116,7 +120,7 @@ import Testing
         let replaced = try maildir.inbox.replace(delivered, with: [bigger[...]], name: plain.resized(to: bigger.count))
         #expect(try FileBytes.read(replaced.path, limit: 1 << 20) == bigger)
         #expect(try maildir.inbox.entries(in: .new).map(\.name) == [plain])
-        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
         // With Dovecot's size field: resized while the name fits, else left out (a wrong one Dovecot would trust).
         let field = ",S=\(Self.message.count)"
         let sized = MaildirName(String(repeating: "y", count: length - field.utf8.count) + field)
@@ -130,7 +134,7 @@ import Testing
         let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
         #expect(try FileBytes.read(entry.path, limit: 1 << 20) == Self.message)
         #expect(try maildir.inbox.entries(in: .new).map(\.name.fileName) == ["1.M1P1Q1.test"])
-        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
     }
 
     /// Found by an audit: a name that is not UTF-8 was decoded with U+FFFD, and every open of that name failed
@@ -155,7 +159,7 @@ import Testing
             try maildir.inbox.deliver([Array("other".utf8)[...]], into: .new, name: name)
         }
         #expect(try FileBytes.read(maildir.inbox.path + "/new/" + name.fileName, limit: 1 << 20) == Self.message)
-        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
     }
 
     @Test func replacingUnderANewSizeLeavesOneFile() throws {
@@ -181,7 +185,7 @@ import Testing
                                                  exchange: { _, _ in errno = refusal; return -1 })
         #expect(try maildir.inbox.entries(in: .new).map(\.name) == [original.name.resized(to: tagged.count)])
         #expect(try FileBytes.read(replaced.path, limit: 1 << 20) == tagged)
-        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
     }
 
     /// Found in review: Dovecot, woken by the exchange, may move the replacement to cur/ before it gets its new
@@ -203,7 +207,7 @@ import Testing
         let left = try maildir.inbox.entries(in: .cur)
         #expect(left.map(\.name.fileName) == expected)
         if let file = left.first { #expect(try FileBytes.read(file.path, limit: 1 << 20) == tagged) }
-        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
     }
 
     /// Found in review: the rename after the exchange replaced whatever had the new name; the only file there can
@@ -219,7 +223,7 @@ import Testing
         #expect(try maildir.inbox.entries(in: .new).map(\.name).sorted { $0.fileName < $1.fileName }
             == [original.name, twin.name].sorted { $0.fileName < $1.fileName })
         #expect(try FileBytes.read(twin.path, limit: 1 << 20) == tagged)
-        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
     }
 
     /// Found in review: ENOENT from the exchange was always taken for the original's absence, and the message
@@ -307,7 +311,7 @@ import Testing
         }
         #expect(everything == expected)
         #expect((moved != nil) == (expected.keys.first?.hasPrefix(".Pitches") == true))
-        #expect(try inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
         if client == "linked-before" { #expect(try FileBytes.read(elsewhere, limit: 1 << 20) == Self.message) }
     }
 
@@ -323,7 +327,7 @@ import Testing
         #expect(throws: MaildirError.self) { try maildir.inbox.move(original, replacedWith: [tagged[...]], to: pitches) }
         #expect(try maildir.inbox.entries(in: .new).map(\.name) == [original.name])
         #expect(try FileBytes.read(original.path, limit: 1 << 20) == Self.message)
-        #expect(try maildir.inbox.staleTemporaries(olderThan: -1).isEmpty)
+        #expect(try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).isEmpty)
     }
 
     @Test func subfoldersAreMaildirPlusPlus() throws {
@@ -345,7 +349,7 @@ import Testing
         }
         #expect(try maildir.inbox.removeAbandonedTemporaries() == 1)
         // Ours, another MDA's delivery in progress, and init's (pid 1 is alive) stay.
-        let left = try maildir.inbox.staleTemporaries(olderThan: -1).map { String($0.split(separator: "/").last!) }
+        let left = try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).map { String($0.split(separator: "/").last!) }
         #expect(left.sorted()
             == ["2.M1P1Q1.test.P\(getpid()).pitchfilter", "3.M1P1Q1.test", "4.M1P1Q1.test.P1.pitchfilter"])
     }
