@@ -85,7 +85,8 @@ struct Train: ParsableCommand {
         }
         // Each batch's template bands and earlier classes are looked up through a read-only connection of their
         // own: through the writer's, each lookup waited for the lock while a commit ran (both tokenizing threads
-        // stood still for it). The connection holds one read transaction for the run (below), so it reads what the run began with.
+        // stood still for it). The connection holds one read transaction for the run (below), so it reads what the
+        // run began with.
         // Only in WAL mode: with a rollback journal, a reader would wait for the writer's commits all the same, and
         // could give up after its busy timeout.
         let reader: SQLiteTokenStore

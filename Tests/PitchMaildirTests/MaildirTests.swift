@@ -349,7 +349,8 @@ import Testing
         }
         #expect(try maildir.inbox.removeAbandonedTemporaries() == 1)
         // Ours, another MDA's delivery in progress, and init's (pid 1 is alive) stay.
-        let left = try maildir.inbox.staleTemporaries(olderThan: Self.anyAge).map { String($0.split(separator: "/").last!) }
+        let left = try maildir.inbox.staleTemporaries(olderThan: Self.anyAge)
+            .map { String($0.split(separator: "/").last!) }
         #expect(left.sorted()
             == ["2.M1P1Q1.test.P\(getpid()).pitchfilter", "3.M1P1Q1.test", "4.M1P1Q1.test.P1.pitchfilter"])
     }

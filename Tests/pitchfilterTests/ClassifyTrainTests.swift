@@ -851,7 +851,8 @@ import Testing
     @Test func asStarterLearnsNothingFromHeaderFields() throws {
         let scratch = try Scratch()
         for index in 0..<8 {
-            for (kind, mailer, domain) in [("pitch", "BlastMail 3", "outreach.example"), ("ham", "Notes 6", "y.example")] {
+            for (kind, mailer, domain) in [("pitch", "BlastMail 3", "outreach.example"),
+                                           ("ham", "Notes 6", "y.example")] {
                 try scratch.write("\(kind)/\(index).eml", """
                     From: Sam <sam\(index)@\(domain)>
                     To: me@y.example
