@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains on half of some sample sets and classifies the other half, both ways round: issue 7's "after training on
-# one half" measure, through the real `train` and `classify` (history signals included, unlike `eval`).
+# one half" measure, through the real `train` and `classify` (the trained ham's senders become contacts, which
+# `eval` has only with --replay).
 #   Scripts/half-train.sh SET...   (sets under samples/, e.g. dev blind heldout; default: unseen)
 # Each set's pitch/ and ham/ files are pooled in byte-wise order of set and name; alternate files go to the two
 # halves. Prints pitches and ham flagged per half and in all, and the messages missed or wrongly flagged.

@@ -851,8 +851,10 @@ import Testing
     @Test func asStarterLearnsNothingFromHeaderFields() throws {
         let scratch = try Scratch()
         for index in 0..<8 {
+            // The ham's senders are not the recipient's colleagues, whose mark (`rel:own-domain`) a starter model
+            // keeps (`colleaguesAreMarkedWithoutAReplay`).
             for (kind, mailer, domain) in [("pitch", "BlastMail 3", "outreach.example"),
-                                           ("ham", "Notes 6", "y.example")] {
+                                           ("ham", "Notes 6", "partner.example")] {
                 try scratch.write("\(kind)/\(index).eml", """
                     From: Sam <sam\(index)@\(domain)>
                     To: me@y.example
@@ -929,10 +931,41 @@ import Testing
         #expect(EvalSignal.allCases.allSatisfy { ($0.formLetter == nil) != ($0.history == nil) })
     }
 
-    @Test func historySignalsCanOnlyBeLeftOutOfAReplay() throws {
-        let run = try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--without-signal", "relationship"])
+    @Test func theTemplateSignalCanOnlyBeLeftOutOfAReplay() throws {
+        let run = try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--without-signal", "template"])
         #expect(run.status == 64)
-        #expect(run.stderr.contains("--without-signal relationship needs --replay"))
+        #expect(run.stderr.contains("--without-signal template needs --replay"))
+    }
+
+    /// Without --replay, `eval` reads each message as the filter does on a database that knows nobody: a
+    /// colleague's mail is marked (`rel:own-domain`) all the same, as `classify` marks it on an empty database.
+    /// Found when `eval --as-starter` flagged a colleague's ham that `classify` on an empty database did not.
+    /// Pitches and ham here differ only in whether the sender shares the recipient's domain.
+    @Test func colleaguesAreMarkedWithoutAReplay() throws {
+        let scratch = try Scratch()
+        for index in 0..<8 {
+            for (kind, domain) in [("pitch", "outreach.example"), ("ham", "y.example")] {
+                try scratch.write("\(kind)/\(index).eml", """
+                    From: Sam <sam\(index)@\(domain)>
+                    To: me@y.example
+                    Subject: Thursday
+                    Date: Mon, 2 Mar 2026 09:0\(index):00 +0000
+
+                    Are we still on for Thursday at ten? I will bring the figures.
+
+                    """)
+            }
+        }
+        func verdicts(_ extra: [String]) throws -> [[String: Int]?] {
+            let run = try Run.pitchfilter(["eval", "--json", "--folds", "2", "--as-starter", "--pitch",
+                                           scratch.path("pitch"), "--ham", scratch.path("ham")] + extra)
+            #expect(run.status == 0, "\(run.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
+            return [object["pitch"] as? [String: Int], object["ham"] as? [String: Int]]
+        }
+        #expect(try verdicts([]) == [["pitch": 0, "unsure": 8, "ham": 0], ["pitch": 0, "unsure": 0, "ham": 8]])
+        #expect(try verdicts(["--without-signal", "relationship"])
+            == [["pitch": 0, "unsure": 8, "ham": 0], ["pitch": 0, "unsure": 8, "ham": 0]])
     }
 
     @Test func sentMailIsReplayedWithTheRest() throws {
