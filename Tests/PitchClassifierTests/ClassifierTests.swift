@@ -46,6 +46,15 @@ import Testing
         (3, 0, 0, 100, 1.0, 0.5),                     // a class without messages: no rate for it, the prior
         (0, 3, 0, 100, 1.0, 1 * 0.5 / 4),             // ... and the other class's as without (p = 0, n = 3)
         (3, 0, 0, 0, 1.0, 0.5),                       // no totals at all: the prior
+        // In 2 of 2,075 ham and none of 8 pitches: the pseudo-count alone gives p 0.985736 (f 0.823824), pitch
+        // evidence from a token seen only in ham. It may temper the evidence, not turn it: p 0.5, and f with it.
+        (0, 2, 8, 2075, 1.0, 0.5),
+        (2, 0, 2075, 8, 1.0, 0.5),                    // the same the other way round
+        (0, 50, 8, 2075, 1.0, 0.5),                   // 50 ham: p would be 0.80
+        // Where it only tempers, it stays: in 1,000 of the ham, p 0.171398 rather than 0, f = (0.5 + 1000·p) / 1001.
+        (0, 1000, 8, 2075, 1.0, (0.5 + 1000 * 0.171_398_03) / 1001),
+        // And in 3 of the 8 pitches and no ham, p 0.998802, f = (0.5 + 3·p) / 4.
+        (3, 0, 8, 2075, 1.0, (0.5 + 3 * 0.998_802_18) / 4),
     ]
 
     @Test(arguments: imbalanceCases)
