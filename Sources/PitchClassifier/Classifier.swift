@@ -378,14 +378,18 @@ public struct Classifier: Sendable {
     /// in ham (so an unbalanced training set does not bias it) and n is how many trained messages had it. With
     /// unequal classes, each count first gains `imbalancePseudoCount` times the imbalance (each total twice that),
     /// so that a token's absence from the smaller class weighs what so few messages can tell, and no more: p stays
-    /// on the side of 0.5 that the plain rates put it, or at 0.5.
+    /// on the side of 0.5 that the plain rates put it, or at 0.5. A class with no messages has no rate to compare
+    /// with, so then every token is the prior.
     public func probability(of counts: TokenCounts, totals: ClassTotals) -> Double {
         let n = Double(counts.pitch) + Double(counts.ham)
-        guard n > 0 else { return parameters.prior }
+        // Without the empty class left out, a user who trained pitches alone had every header field of theirs read
+        // as a pitch's (p 1, scored against the user's own training: `LocalTokens`): 80 pitches of samples/unseen
+        // trained and nothing else, 70 of its 80 ham were flagged, and 54 of samples/business's. With one ham
+        // trained as well, none.
+        guard n > 0, totals.pitch > 0, totals.ham > 0 else { return parameters.prior }
         let added = parameters.imbalancePseudoCount * Self.imbalance(of: totals)
-        let pitchRate = totals.pitch > 0 ? (Double(counts.pitch) + added) / (Double(totals.pitch) + 2 * added) : 0
-        let hamRate = totals.ham > 0 ? (Double(counts.ham) + added) / (Double(totals.ham) + 2 * added) : 0
-        guard pitchRate + hamRate > 0 else { return parameters.prior }
+        let pitchRate = (Double(counts.pitch) + added) / (Double(totals.pitch) + 2 * added)
+        let hamRate = (Double(counts.ham) + added) / (Double(totals.ham) + 2 * added)
         var p = pitchRate / (pitchRate + hamRate)
         // The pseudo-count tempers what a token's absence from the smaller class says; it must not turn the
         // evidence round. Seen in 2 of 2,075 ham and none of 8 pitches, a token got p 0.986 from it, so that
@@ -398,7 +402,7 @@ public struct Classifier: Sendable {
     }
 
     /// 1 − smaller class total / larger: 0 for equal classes, towards 1 as one class dwarfs the other. 0 when a
-    /// class has no messages at all: there is no rate to temper then, and a pseudo-count would invent one.
+    /// class has no messages at all (no token is evidence then, `probability(of:totals:)`).
     static func imbalance(of totals: ClassTotals) -> Double {
         let smaller = min(totals.pitch, totals.ham)
         let larger = max(totals.pitch, totals.ham)

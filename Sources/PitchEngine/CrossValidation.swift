@@ -99,11 +99,14 @@ public struct CrossValidation: Sendable {
                                          starter: starter)
             }
             let starter = starter.flatMap { schedule.addsStarter(to: trained, agreement: agreement) ? $0 : nil }
-            let classifier = Classifier(parameters: schedule.parameters(for: trained, agreement: agreement,
+            // As the engine scores a database of one class alone: by the starter model's counts only.
+            let scoredOwn = starter == nil ? trained : ModelSchedule.scoredOwnTotals(trained)
+            let classifier = Classifier(parameters: schedule.parameters(for: scoredOwn, agreement: agreement,
                                                                         withStarter: starter != nil))
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
-                var (counts, totals) = model.counts(of: sample.tokens)
+                var (counts, totals) = scoredOwn == trained ? model.counts(of: sample.tokens)
+                    : (Array(repeating: .zero, count: sample.tokens.count), scoredOwn)
                 let own = totals
                 starter?.add(to: &counts, totals: &totals, for: sample.tokens, isLocal: sample.isLocal)
                 let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals,

@@ -197,11 +197,16 @@ public struct Engine: Sendable {
             counts = Array(repeating: .zero, count: tokens.count)
         }
         var usedStarter = false
-        let own = totals
+        var own = totals
         // Measured after training; a store that cannot say is read as not agreeing, as before there was a measure.
         let agreement = (try? store?.starterAgreement()) ?? nil
         if schedule.addsStarter(to: own, agreement: agreement), let starter = starter() {
             usedStarter = true
+            if ModelSchedule.scoredOwnTotals(own) != own {
+                own = ModelSchedule.scoredOwnTotals(own)
+                totals = own
+                counts = Array(repeating: .zero, count: counts.count)
+            }
             starter.add(to: &counts, totals: &totals, for: tokens.ids, isLocal: tokens.isLocal)
         }
         let evidence = tokens.texts.isEmpty

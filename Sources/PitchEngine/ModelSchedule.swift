@@ -116,6 +116,18 @@ public struct ModelSchedule: Sendable {
         min(own.pitch, own.ham) < starterUntil || agrees(agreement)
     }
 
+    /// The user's own training as it is scored while the starter model's counts are added: none at all until both
+    /// classes have messages. A training of one class has no rate to compare a token's with, and the words every
+    /// pitch of one mailbox shares (the owner's name, the company's) read as a pitch's: 100 pitches of
+    /// samples/heldout trained alone, the starter model's counts added, flagged 1 of its 100 ham, where the
+    /// starter model alone flags none (and every token's own counts scored, before `Classifier` left a class
+    /// without messages out, 83). So a user who trains the pitches folder first is scored as out of the box
+    /// until a ham is trained, as SpamAssassin leaves its Bayes classifier out until it has learned enough of
+    /// both classes (`bayes_min_spam_num`, `bayes_min_ham_num`).
+    public static func scoredOwnTotals(_ own: ClassTotals) -> ClassTotals {
+        own.pitch > 0 && own.ham > 0 ? own : ClassTotals()
+    }
+
     /// Whether a database with this `StarterAgreement` agrees with the starter model.
     public func agrees(_ agreement: Double?) -> Bool {
         agreement.map { $0 >= agreementThreshold } ?? false

@@ -44,7 +44,9 @@ import Testing
         (6, 0, 860, 2800, 1.0, (0.5 + 6 * 0.969_150_5) / 7),
         (0, 0, 860, 2800, 1.0, 0.5),                  // never seen: the prior, whatever the pseudo-count
         (3, 0, 0, 100, 1.0, 0.5),                     // a class without messages: no rate for it, the prior
-        (0, 3, 0, 100, 1.0, 1 * 0.5 / 4),             // ... and the other class's as without (p = 0, n = 3)
+        (0, 3, 0, 100, 1.0, 0.5),                     // ... and nothing to compare the other class's rate with
+        (0, 3, 0, 100, 0.0, 0.5),                     // whatever the pseudo-count
+        (80, 0, 80, 0, 1.0, 0.5),                     // a field in every one of 80 pitches, and no ham trained
         (3, 0, 0, 0, 1.0, 0.5),                       // no totals at all: the prior
         // In 2 of 2,075 ham and none of 8 pitches: the pseudo-count alone gives p 0.985736 (f 0.823824), pitch
         // evidence from a token seen only in ham. It may temper the evidence, not turn it: p 0.5, and f with it.

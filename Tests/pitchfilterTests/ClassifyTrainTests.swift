@@ -46,6 +46,30 @@ import Testing
         #expect(try Run.pitchfilter(["contacts", "list", "--db", db]).text == "")
     }
 
+    /// A user's first training is often their pitches folder alone. The header fields every one of those pitches
+    /// has (Date, Message-ID, one recipient) were then read as pitch evidence against no ham at all, and most of
+    /// the user's ham was flagged: here 83 of samples/heldout's 100 ham, after its 100 pitches; and after its ham
+    /// alone, none of its pitches. Until both classes have messages, the starter model scores alone
+    /// (`ModelSchedule.scoredOwnTotals`), and the verdicts are those out of the box. (The training's history still
+    /// counts: the ham's senders become contacts.)
+    @Test(arguments: [(MessageClass.pitch, "pitch"), (.ham, "ham")])
+    func trainingOneClassAloneLeavesTheOtherAsTheStarterModelScoresIt(trained: MessageClass, folder: String) throws {
+        let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let untrained = try Run.pitchfilter(["classify", "--db", db, heldout.appendingPathComponent("ham").path,
+                                             heldout.appendingPathComponent("pitch").path]).text
+        #expect(try Run.pitchfilter(["train", "--db", db, "--\(folder)",
+                                     heldout.appendingPathComponent(folder).path]).status == 0)
+        let other = heldout.appendingPathComponent(trained == .pitch ? "ham" : "pitch").path
+        let verdicts = try Run.pitchfilter(["classify", "--db", db, other]).text.split(separator: "\n")
+        #expect(verdicts.count == 100)
+        // As out of the box: no ham flagged, or the pitches flagged as many as then.
+        let flagged = verdicts.filter { $0.hasPrefix("pitch ") }.count
+        let flaggedUntrained = untrained.split(separator: "\n").filter { $0.hasPrefix("pitch ") && $0.contains(other) }
+        #expect(flagged == flaggedUntrained.count, "\(flagged) flagged, \(flaggedUntrained.count) out of the box")
+    }
+
     @Test func trainingIsIdempotentAndMovesBetweenClasses() throws {
         let scratch = try Scratch()
         let db = scratch.path("db/pitchfilter.sqlite")
@@ -76,6 +100,12 @@ import Testing
         #expect(try Run.pitchfilter(["contacts", "list", "--db", db]).text.hasPrefix("sam@example.org ham "))
         #expect(run.text.contains("template sightings: 1 (last 30 days)\n"))
         #expect(run.text.contains("agreement with the starter model: not measured (too little training)\n"))
+        // Ham alone: the starter model scores alone until a pitch is trained too.
+        #expect(run.text.contains(
+            "model: the starter model alone (own training counts once both classes have messages)\n"))
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", pitch]).status == 0)
+        #expect(try Run.pitchfilter(["stats", "--db", db]).text.contains(
+            "model: own training plus the starter model (until 500 of each class are trained)\n"))
     }
 
     /// `train` measures how far the training agrees with the starter model, and `stats` says what it makes of it:
