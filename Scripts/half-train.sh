@@ -2,22 +2,35 @@
 # Trains on half of some sample sets and classifies the other half, both ways round: issue 7's "after training on
 # one half" measure, through the real `train` and `classify` (the trained ham's senders become contacts, which
 # `eval` has only with --replay).
-#   Scripts/half-train.sh SET...   (sets under samples/, e.g. dev blind heldout; default: unseen)
+#   Scripts/half-train.sh [--ham DIR]... SET...   (sets under samples/, e.g. dev blind heldout; default: unseen)
 # Each set's pitch/ and ham/ files are pooled in byte-wise order of set and name; alternate files go to the two
-# halves. Prints pitches and ham flagged per half and in all, and the messages missed or wrongly flagged.
+# halves. With --ham, the ham comes from those folders of message files instead (the SpamAssassin corpus's ham, say:
+# a mailbox with far more ham than pitches). Prints pitches and ham flagged per half and in all, and the messages
+# missed or wrongly flagged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${PITCHFILTER:-.build/release/pitchfilter}
+ham_folders=()
+while [ "${1:-}" = --ham ]; do
+    ham_folders+=("$(cd "$2" && pwd)")
+    shift 2
+done
 sets=("${@:-unseen}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for cls in pitch ham; do
+    folders=()
+    for set in "${sets[@]}"; do folders+=("$PWD/samples/$set/$cls"); done
+    if [ "$cls" = ham ] && [ ${#ham_folders[@]} -gt 0 ]; then folders=("${ham_folders[@]}"); fi
     i=0
-    for set in "${sets[@]}"; do
-        for file in $(LC_ALL=C ls "samples/$set/$cls"); do
+    for folder in "${folders[@]}"; do
+        # Named after the set (or the folder and its parent), so that files of two folders never collide.
+        prefix=$(basename "$(dirname "$folder")")
+        [ "$cls" = ham ] && [ ${#ham_folders[@]} -gt 0 ] && prefix=$prefix-$(basename "$folder")
+        for file in $(LC_ALL=C ls "$folder"); do
             half=$((i % 2))
             mkdir -p "$work/$half/$cls"
-            ln -s "$PWD/samples/$set/$cls/$file" "$work/$half/$cls/$set-$file"
+            ln -s "$folder/$file" "$work/$half/$cls/$prefix-$file"
             i=$((i + 1))
         done
     done
