@@ -43,8 +43,8 @@ enum StarterUse: EnumerableFlag {
 }
 
 /// What `--without-signal` can leave out: the tokenizer's form-letter signals, and the signals that come from the
-/// mailbox's history (the template signal only with --replay; without it, the relationship signal is the colleague
-/// mark alone).
+/// mailbox's history (without --replay, the relationship signal is the colleague mark alone, and there is no
+/// template signal to leave out).
 enum EvalSignal: String, CaseIterable, ExpressibleByArgument {
     case merge, thread, optout, bump, relationship, template
 
@@ -88,7 +88,8 @@ struct Eval: ParsableCommand {
             before each message: ham senders and the recipients of sent mail become contacts, every message's \
             skeleton is remembered. Without it, every message is read as by a filter whose database knows \
             nobody yet: no contacts and no templates, but mail from the recipient's own domain is marked as a \
-            colleague's, as on any database (--without-signal relationship leaves that out too).
+            colleague's, as on any database (--without-signal relationship leaves that out too, and \
+            --without-signal template changes nothing).
             """)
 
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Pitches (cold pitches you did not want).", valueName: "path"))
@@ -127,10 +128,6 @@ struct Eval: ParsableCommand {
             throw ValidationError("Give both --test-pitch and --test-ham.")
         }
         try settings.validate()
-        // The colleague mark needs no history, so the relationship signal can be left out without --replay.
-        if !replaysHistory, withoutSignal.contains(.template) {
-            throw ValidationError("--without-signal template needs --replay: without it there is no history.")
-        }
     }
 
     func run() throws {
@@ -150,6 +147,11 @@ struct Eval: ParsableCommand {
             throw ValidationError("The cutoffs must satisfy 0 ≤ ham cutoff < pitch cutoff ≤ 1; with the "
                 + "configuration's they would be ham \(settings.hamCutoff ?? configured.ham) and pitch "
                 + "\(settings.pitchCutoff ?? configured.pitch).")
+        }
+        // Not an error: a script that leaves out each signal in turn gets its figures, which are the same with it.
+        if !replaysHistory, withoutSignal.contains(.template) {
+            Stores.reportLine("note: without --replay there is no template memory, so the template signal is left "
+                + "out either way")
         }
         let signals = Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter))
         let tokenizer = Tokenizer(signals: signals, ownFields: try CommandLineConfiguration.ownFieldsForCommand())
