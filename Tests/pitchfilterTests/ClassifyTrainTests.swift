@@ -70,6 +70,22 @@ import Testing
         #expect(flagged == flaggedUntrained.count, "\(flagged) flagged, \(flaggedUntrained.count) out of the box")
     }
 
+    /// A folder whose mail is in subfolders gives no messages: `train` learns the rest, says which request gave
+    /// none, and fails, as `classify` does. It learned nothing with status 0 before, and a pitches folder that read
+    /// so trained the ham alone, which is held back unseen (`ModelSchedule.scoredOwnTotals`).
+    @Test func aRequestThatFindsNoMessagesFailsTheTraining() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        try scratch.write("pitch/2026/1.eml", Self.pitch)
+        let ham = try scratch.write("ham/1.eml", Self.ham)
+        let run = try Run.pitchfilter(["train", "--db", db, "--pitch", scratch.path("pitch"), "--ham", ham])
+        #expect(run.status == 3)
+        #expect(run.text == "learned 1, already known 0, moved 0, forgotten 0, not known 0\n")
+        #expect(run.stderr.contains("1 subdirectory not read (2026)"))
+        #expect(run.stderr.contains("cannot read \(scratch.path("pitch")): no messages found"))
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", scratch.path("pitch/2026")]).status == 0)
+    }
+
     @Test func trainingIsIdempotentAndMovesBetweenClasses() throws {
         let scratch = try Scratch()
         let db = scratch.path("db/pitchfilter.sqlite")
