@@ -202,9 +202,9 @@ public struct Engine: Sendable {
         let agreement = (try? store?.starterAgreement()) ?? nil
         if schedule.addsStarter(to: own, agreement: agreement), let starter = starter() {
             usedStarter = true
-            if ModelSchedule.scoredOwnTotals(own) != own {
-                own = ModelSchedule.scoredOwnTotals(own)
-                totals = own
+            let scored = ModelSchedule.scoredOwnTotals(own)
+            if scored != own {  // one class alone: the starter's counts only
+                (own, totals) = (scored, scored)
                 counts = Array(repeating: .zero, count: counts.count)
             }
             starter.add(to: &counts, totals: &totals, for: tokens.ids, isLocal: tokens.isLocal)

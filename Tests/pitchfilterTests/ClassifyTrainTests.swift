@@ -52,8 +52,9 @@ import Testing
     /// alone, none of its pitches. Until both classes have messages, the starter model scores alone
     /// (`ModelSchedule.scoredOwnTotals`), and the verdicts are those out of the box. (The training's history still
     /// counts: the ham's senders become contacts.)
-    @Test(arguments: [(MessageClass.pitch, "pitch"), (.ham, "ham")])
-    func trainingOneClassAloneLeavesTheOtherAsTheStarterModelScoresIt(trained: MessageClass, folder: String) throws {
+    @Test(arguments: MessageClass.allCases)
+    func trainingOneClassAloneLeavesTheOtherAsTheStarterModelScoresIt(trained: MessageClass) throws {
+        let folder = trained.rawValue
         let heldout = EvalTests.samples.deletingLastPathComponent().appendingPathComponent("heldout")
         let scratch = try Scratch()
         let db = scratch.path("db.sqlite")
