@@ -224,7 +224,8 @@ public struct ClassifierParameters: Hashable, Sendable {
     /// Later it was found to turn evidence round where the classes are far apart, as a user's own training is
     /// (the local tokens are scored against it alone): one set's pitches (8 to 50 of them per half) against half
     /// the SpamAssassin ham, trained and classified by halves, flagged newsletters whose header fields the ham had
-    /// seen once or twice and the pitches never. It now tempers and never turns (`probability(of:totals:)`).
+    /// seen once or twice and the pitches never. It no longer turns evidence round (`probability(of:totals:)`),
+    /// though it still strengthens a token the smaller class has.
     /// Pitches flagged / SpamAssassin ham flagged of 4,150, before → after: samples/unseen 80 / 2 → 80 / 0,
     /// business 76 / 2 → 76 / 0, archive 40 / 2 → 40 / 0, campaign 79 / 2 → 79 / 0, outside 79 / 1 → 79 / 0,
     /// heldout 100 / 1 → 100 / 0, foreign 16 / 6 → 16 / 1 (a German job fair's newsletter against German
@@ -377,9 +378,10 @@ public struct Classifier: Sendable {
     /// Robinson's f(w) = (s·x + n·p(w)) / (s + n), where p(w) compares the token's rate in pitches with its rate
     /// in ham (so an unbalanced training set does not bias it) and n is how many trained messages had it. With
     /// unequal classes, each count first gains `imbalancePseudoCount` times the imbalance (each total twice that),
-    /// so that a token's absence from the smaller class weighs what so few messages can tell, and no more: p stays
-    /// on the side of 0.5 that the plain rates put it, or at 0.5. A class with no messages has no rate to compare
-    /// with, so then every token is the prior.
+    /// so that a token's absence from the smaller class weighs what so few messages can tell. It never turns the
+    /// evidence round: p stays on the side of 0.5 that the plain rates put it, or at 0.5 where they are equal (it
+    /// can still move p further from 0.5 on that side, for a token the smaller class has). A class with no messages
+    /// has no rate to compare with, so then every token is the prior.
     public func probability(of counts: TokenCounts, totals: ClassTotals) -> Double {
         let n = Double(counts.pitch) + Double(counts.ham)
         // Without the empty class left out, a user who trained pitches alone had every header field of theirs read
@@ -393,10 +395,10 @@ public struct Classifier: Sendable {
         var p = pitchRate / (pitchRate + hamRate)
         // The pseudo-count tempers what a token's absence from the smaller class says; it must not turn the
         // evidence round. Seen in 2 of 2,075 ham and none of 8 pitches, a token got p 0.986 from it, so that
-        // every word or header field rare in a user's ham read as a pitch's. Where the rates and p disagree, the
-        // token says nothing.
+        // every word or header field rare in a user's ham read as a pitch's. Where the rates and p disagree, or
+        // the rates are equal (1 of 10 pitches and 200 of 2,000 ham got p 0.624), the token says nothing.
         let ratesSay = Double(counts.pitch) * Double(totals.ham) - Double(counts.ham) * Double(totals.pitch)
-        if added > 0, ratesSay * (p - 0.5) < 0 { p = 0.5 }
+        if added > 0, ratesSay * (p - 0.5) <= 0 { p = 0.5 }
         let s = parameters.strength
         return (s * parameters.prior + n * p) / (s + n)
     }

@@ -10,7 +10,8 @@ import Glibc
 /// A verdict on one message, with what it was based on.
 public struct Assessment: Sendable {
     public var classification: Classification
-    /// Whether the starter model's counts were added to the user's (too little own training yet).
+    /// Whether the starter model's counts were added to the user's (too little own training yet), or used alone
+    /// (one class has no messages yet: `ModelSchedule.scoredOwnTotals`).
     public var usedStarterModel: Bool
     public var tokenCount: Int
 }

@@ -58,7 +58,7 @@ struct Stats: ParsableCommand {
     static func modelLines(_ totals: ClassTotals, agreement: Double?) -> [String] {
         let schedule = ModelSchedule.standard
         let model = !schedule.addsStarter(to: totals, agreement: agreement) ? "own training"
-            : ModelSchedule.scoredOwnTotals(totals) != totals
+            : ModelSchedule.scoredOwnTotals(totals) == ClassTotals()
                 ? "the starter model alone (own training counts once both classes have messages)"
             : schedule.agrees(agreement) ? "own training plus the starter model (which it agrees with)"
             : "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"

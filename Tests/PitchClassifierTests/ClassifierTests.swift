@@ -53,6 +53,8 @@ import Testing
         (0, 2, 8, 2075, 1.0, 0.5),
         (2, 0, 2075, 8, 1.0, 0.5),                    // the same the other way round
         (0, 50, 8, 2075, 1.0, 0.5),                   // 50 ham: p would be 0.80
+        (1, 200, 10, 2000, 1.0, 0.5),                 // equal rates, 10 % each: p would be 0.624
+        (8, 2075, 8, 2075, 1.0, 0.5),                 // in every message of both: p would be 0.474
         // Where it only tempers, it stays: in 1,000 of the ham, p 0.171398 rather than 0, f = (0.5 + 1000·p) / 1001.
         (0, 1000, 8, 2075, 1.0, (0.5 + 1000 * 0.171_398_03) / 1001),
         // And in 3 of the 8 pitches and no ham, p 0.998802, f = (0.5 + 3·p) / 4.

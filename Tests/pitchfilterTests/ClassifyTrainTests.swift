@@ -85,6 +85,11 @@ import Testing
         #expect(run.stderr.contains("1 subdirectory not read (2026)"))
         #expect(run.stderr.contains("cannot read \(scratch.path("pitch")): no messages found"))
         #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", scratch.path("pitch/2026")]).status == 0)
+        // A path that could not be read is said once, not again as a request that found nothing.
+        let missing = try Run.pitchfilter(["train", "--db", db, "--pitch", scratch.path("none"), "--ham", ham])
+        #expect(missing.status == 3)
+        #expect(missing.stderr.contains("cannot read \(scratch.path("none")): "))
+        #expect(!missing.stderr.contains("no messages found"))
     }
 
     @Test func trainingIsIdempotentAndMovesBetweenClasses() throws {
