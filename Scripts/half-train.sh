@@ -2,17 +2,26 @@
 # Trains on half of some sample sets and classifies the other half, both ways round: issue 7's "after training on
 # one half" measure, through the real `train` and `classify` (the trained ham's senders become contacts, which
 # `eval` has only with --replay).
-#   Scripts/half-train.sh [--ham DIR]... SET...   (sets under samples/, e.g. dev blind heldout; default: unseen)
+#   Scripts/half-train.sh [--ham DIR]... [--train-pitches K] [--train-ham K] SET...
+#   (sets under samples/, e.g. dev blind heldout; default: unseen)
 # Each set's pitch/ and ham/ files are pooled in byte-wise order of set and name; alternate files go to the two
 # halves. With --ham, the ham comes from those folders of message files instead (the SpamAssassin corpus's ham, say:
-# a mailbox with far more ham than pitches). Prints pitches and ham flagged per half and in all, and the messages
-# missed or wrongly flagged.
+# a mailbox with far more ham than pitches). --train-pitches K (--train-ham K) trains only the first K pitches (ham)
+# of each set's (or folder's) half, and still classifies the whole other half: a lopsided training, as a
+# user who has filed a few pitches (or the service, which learns ham only from releases) has. Prints pitches and
+# ham flagged per half and in all, and the messages missed or wrongly flagged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${PITCHFILTER:-.build/release/pitchfilter}
 ham_folders=()
-while [ "${1:-}" = --ham ]; do
-    ham_folders+=("$(cd "$2" && pwd)")
+train_limit_pitch=""; train_limit_ham=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --ham) ham_folders+=("$(cd "$2" && pwd)") ;;
+        --train-pitches) train_limit_pitch=$2 ;;
+        --train-ham) train_limit_ham=$2 ;;
+        *) break ;;
+    esac
     shift 2
 done
 sets=("${@:-unseen}")
@@ -27,10 +36,17 @@ for cls in pitch ham; do
         # Named after the set (or the folder and its parent), so that files of two folders never collide.
         prefix=$(basename "$(dirname "$folder")")
         [ "$cls" = ham ] && [ ${#ham_folders[@]} -gt 0 ] && prefix=$prefix-$(basename "$folder")
+        limit=$train_limit_pitch; [ "$cls" = ham ] && limit=$train_limit_ham
+        taken=(0 0)
         for file in $(LC_ALL=C ls "$folder"); do
             half=$((i % 2))
-            mkdir -p "$work/$half/$cls"
+            mkdir -p "$work/$half/$cls" "$work/train-$half/$cls"
             ln -s "$folder/$file" "$work/$half/$cls/$prefix-$file"
+            # Trained: every file of the half, or the first K of this folder's.
+            if [ -z "$limit" ] || [ "${taken[$half]}" -lt "$limit" ]; then
+                ln -s "$folder/$file" "$work/train-$half/$cls/$prefix-$file"
+                taken[$half]=$((taken[half] + 1))
+            fi
             i=$((i + 1))
         done
     done
@@ -39,7 +55,11 @@ total_pitch=0; total_ham=0; flagged_pitch=0; flagged_ham=0
 for half in 0 1; do
     other=$((1 - half))
     db="$work/db-$half.sqlite"
-    "$bin" train --db "$db" --pitch "$work/$half/pitch" --ham "$work/$half/ham" >/dev/null
+    train_args=()
+    for cls in pitch ham; do
+        if [ -n "$(ls -A "$work/train-$half/$cls" 2>/dev/null)" ]; then train_args+=("--$cls" "$work/train-$half/$cls"); fi
+    done
+    if [ ${#train_args[@]} -gt 0 ]; then "$bin" train --db "$db" "${train_args[@]}" >/dev/null; fi
     "$bin" classify --db "$db" "$work/$other/pitch" > "$work/pitch-$other.txt"
     "$bin" classify --db "$db" "$work/$other/ham" > "$work/ham-$other.txt"
     p=$(grep -c '^pitch ' "$work/pitch-$other.txt" || true); pn=$(wc -l < "$work/pitch-$other.txt")
