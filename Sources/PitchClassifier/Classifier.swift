@@ -383,21 +383,26 @@ public struct Classifier: Sendable {
     /// can still move p further from 0.5 on that side, for a token the smaller class has). A class with no messages
     /// has no rate to compare with, so then every token is the prior.
     public func probability(of counts: TokenCounts, totals: ClassTotals) -> Double {
-        let n = Double(counts.pitch) + Double(counts.ham)
+        probability(of: WeighedCounts(counts), totals: WeighedCounts(totals))
+    }
+
+    /// `probability(of:totals:)` for counts where some messages weigh less than one.
+    public func probability(of counts: WeighedCounts, totals: WeighedCounts) -> Double {
+        let n = counts.pitch + counts.ham
         // Without the empty class left out, a user who trained pitches alone had every header field of theirs read
         // as a pitch's (p 1, scored against the user's own training: `LocalTokens`): 80 pitches of samples/unseen
         // trained and nothing else, 70 of its 80 ham were flagged, and 54 of samples/business's. With one ham
         // trained as well, none.
         guard n > 0, totals.pitch > 0, totals.ham > 0 else { return parameters.prior }
         let added = parameters.imbalancePseudoCount * Self.imbalance(of: totals)
-        let pitchRate = (Double(counts.pitch) + added) / (Double(totals.pitch) + 2 * added)
-        let hamRate = (Double(counts.ham) + added) / (Double(totals.ham) + 2 * added)
+        let pitchRate = (counts.pitch + added) / (totals.pitch + 2 * added)
+        let hamRate = (counts.ham + added) / (totals.ham + 2 * added)
         var p = pitchRate / (pitchRate + hamRate)
         // The pseudo-count tempers what a token's absence from the smaller class says; it must not turn the
         // evidence round. Seen in 2 of 2,075 ham and none of 8 pitches, a token got p 0.986 from it, so that
         // every word or header field rare in a user's ham read as a pitch's. Where the rates and p disagree, or
         // the rates are equal (1 of 10 pitches and 200 of 2,000 ham got p 0.624), the token says nothing.
-        let ratesSay = Double(counts.pitch) * Double(totals.ham) - Double(counts.ham) * Double(totals.pitch)
+        let ratesSay = counts.pitch * totals.ham - counts.ham * totals.pitch
         if added > 0, ratesSay * (p - 0.5) <= 0 { p = 0.5 }
         let s = parameters.strength
         return (s * parameters.prior + n * p) / (s + n)
@@ -405,10 +410,10 @@ public struct Classifier: Sendable {
 
     /// 1 − smaller class total / larger: 0 for equal classes, towards 1 as one class dwarfs the other. 0 when a
     /// class has no messages at all (no token is evidence then, `probability(of:totals:)`).
-    static func imbalance(of totals: ClassTotals) -> Double {
+    static func imbalance(of totals: WeighedCounts) -> Double {
         let smaller = min(totals.pitch, totals.ham)
         let larger = max(totals.pitch, totals.ham)
-        return smaller > 0 ? 1 - Double(smaller) / Double(larger) : 0
+        return smaller > 0 ? 1 - smaller / larger : 0
     }
 
     /// Scores the tokens. Those from `textStart` on are words and pairs of the message's text, which count at
@@ -419,6 +424,17 @@ public struct Classifier: Sendable {
     public func classify(_ tokens: [(token: String, counts: TokenCounts)], totals: ClassTotals,
                          textStart: Int? = nil, localTotals: ClassTotals? = nil,
                          isLocal: [Bool] = []) -> Classification {
+        classify(tokens, weighed: tokens.map { WeighedCounts($0.counts) }, totals: WeighedCounts(totals),
+                 textStart: textStart, localTotals: localTotals, isLocal: isLocal)
+    }
+
+    /// `classify(_:totals:textStart:localTotals:isLocal:)` scoring `weighed` (one per token) against `totals`,
+    /// where some messages weigh less than one, while the evidence shows each token's `counts`.
+    public func classify(_ tokens: [(token: String, counts: TokenCounts)], weighed: [WeighedCounts],
+                         totals: WeighedCounts, textStart: Int? = nil, localTotals: ClassTotals? = nil,
+                         isLocal: [Bool] = []) -> Classification {
+        precondition(weighed.count == tokens.count, "one weighed count per token")
+        let localTotals = localTotals.map(WeighedCounts.init)
         let textStart = textStart ?? tokens.count
         var evidence: [TokenEvidence] = []
         var sumLnPitch = 0.0
@@ -426,7 +442,7 @@ public struct Classifier: Sendable {
         var weight = 0.0
         for (index, (token, counts)) in tokens.enumerated() {
             let base = index < isLocal.count && isLocal[index] ? localTotals ?? totals : totals
-            let f = probability(of: counts, totals: base)
+            let f = probability(of: weighed[index], totals: base)
             guard abs(f - 0.5) >= parameters.minDeviation else { continue }
             let w = index < textStart ? 1 : parameters.textWeight
             // Clamped so one token can never be certain on its own.

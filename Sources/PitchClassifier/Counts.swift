@@ -47,3 +47,23 @@ public struct ClassTotals: Hashable, Sendable {
         ClassTotals(pitch: lhs.pitch + rhs.pitch, ham: lhs.ham + rhs.ham)
     }
 }
+
+/// Counts as the classifier weighs them: a token's counts, or a class's totals, where some messages count for less
+/// than one (`ModelSchedule.ownHamWeight`: a user's ham against a few own pitches, beside the starter model's).
+public struct WeighedCounts: Hashable, Sendable {
+    public var pitch: Double
+    public var ham: Double
+
+    public init(pitch: Double = 0, ham: Double = 0) {
+        self.pitch = pitch
+        self.ham = ham
+    }
+
+    public init(_ counts: TokenCounts) {
+        self.init(pitch: Double(counts.pitch), ham: Double(counts.ham))
+    }
+
+    public init(_ totals: ClassTotals) {
+        self.init(pitch: Double(totals.pitch), ham: Double(totals.ham))
+    }
+}

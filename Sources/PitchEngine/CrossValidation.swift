@@ -105,14 +105,15 @@ public struct CrossValidation: Sendable {
                                                                         withStarter: starter != nil))
             let scored = parallelMap(members) { index in
                 let sample = samples[index]
-                var (counts, totals) = scoredOwn == trained ? model.counts(of: sample.tokens)
+                let (counts, own) = scoredOwn == trained ? model.counts(of: sample.tokens)
                     : (Array(repeating: .zero, count: sample.tokens.count), scoredOwn)
-                let own = totals
-                starter?.add(to: &counts, totals: &totals, for: sample.tokens, isLocal: sample.isLocal)
-                let classification = classifier.classify(counts.map { (token: "", counts: $0) }, totals: totals,
-                                                         textStart: sample.textStart,
-                                                         localTotals: starter == nil ? nil : own,
-                                                         isLocal: sample.isLocal)
+                // As the engine adds the starter's counts: the user's ham weighed against the user's pitches.
+                let combined = starter?.combined(with: counts, ownTotals: own, for: sample.tokens,
+                                                 isLocal: sample.isLocal, ownHamWeight: schedule.ownHamWeight(for: own))
+                let classification = classifier.classify(
+                    counts.map { (token: "", counts: $0) }, weighed: combined?.weighed ?? counts.map(WeighedCounts.init),
+                    totals: combined?.weighedTotals ?? WeighedCounts(own), textStart: sample.textStart,
+                    localTotals: starter == nil ? nil : own, isLocal: sample.isLocal)
                 return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict,
                               withStarter: starter != nil)
             }

@@ -199,6 +199,8 @@ public struct Engine: Sendable {
         }
         var usedStarter = false
         var own = totals
+        var weighed = counts.map(WeighedCounts.init)
+        var weighedTotals = WeighedCounts(totals)
         // Measured after training; a store that cannot say is read as not agreeing, as before there was a measure.
         let agreement = (try? store?.starterAgreement()) ?? nil
         if schedule.addsStarter(to: own, agreement: agreement), let starter = starter() {
@@ -208,7 +210,10 @@ public struct Engine: Sendable {
                 (own, totals) = (scored, scored)
                 counts = Array(repeating: .zero, count: counts.count)
             }
-            starter.add(to: &counts, totals: &totals, for: tokens.ids, isLocal: tokens.isLocal)
+            let combined = starter.combined(with: counts, ownTotals: own, for: tokens.ids, isLocal: tokens.isLocal,
+                                            ownHamWeight: schedule.ownHamWeight(for: own))
+            (counts, totals) = (combined.shown, combined.totals)
+            (weighed, weighedTotals) = (combined.weighed, combined.weighedTotals)
         }
         let evidence = tokens.texts.isEmpty
             ? counts.map { (token: "", counts: $0) }
@@ -216,8 +221,9 @@ public struct Engine: Sendable {
         // Which settings: the schedule's stage, the training's agreement, and whether the starter was added.
         let classifier = Classifier(parameters: schedule.parameters(for: own, agreement: agreement,
                                                                     withStarter: usedStarter))
-        let classification = classifier.classify(evidence, totals: totals, textStart: tokens.textStart,
-                                                 localTotals: usedStarter ? own : nil, isLocal: tokens.isLocal)
+        let classification = classifier.classify(evidence, weighed: weighed, totals: weighedTotals,
+                                                 textStart: tokens.textStart, localTotals: usedStarter ? own : nil,
+                                                 isLocal: tokens.isLocal)
         return Assessment(classification: classification, usedStarterModel: usedStarter, tokenCount: tokens.count)
     }
 

@@ -60,15 +60,24 @@ public struct StarterModel: Sendable {
         return low
     }
 
-    /// Adds the model's counts for `ids` to `counts` (one per id, in the same order) and its totals to `totals`.
-    /// Not for the ids `isLocal` marks (`LocalTokens`): the model carries none, and their counts stay the user's
-    /// own, to be scored against the user's own totals.
-    public func add(to counts: inout [TokenCounts], totals: inout ClassTotals, for ids: [TokenID],
-                    isLocal: [Bool] = []) {
-        totals = totals + self.totals
+    /// The user's counts for `ids` (`own`, one per id, in the same order; `ownTotals`) with the model's added, as
+    /// the classifier weighs them: the user's ham at `ownHamWeight` each (`ModelSchedule.ownHamWeight`), the rest at
+    /// one. `shown` has the plain sums, for explanations. The tokens `isLocal` marks are the user's alone, at one.
+    public func combined(with own: [TokenCounts], ownTotals: ClassTotals, for ids: [TokenID], isLocal: [Bool] = [],
+                         ownHamWeight: Double = 1) -> CombinedCounts {
+        var shown = own
+        var weighed = own.map(WeighedCounts.init)
         for (index, id) in ids.enumerated() where index >= isLocal.count || !isLocal[index] {
-            if let extra = self.counts(for: id) { counts[index] = counts[index] + extra }
+            weighed[index].ham *= ownHamWeight
+            guard let extra = counts(for: id) else { continue }
+            shown[index] = shown[index] + extra
+            weighed[index].pitch += Double(extra.pitch)
+            weighed[index].ham += Double(extra.ham)
         }
+        let weighedTotals = WeighedCounts(pitch: Double(ownTotals.pitch + totals.pitch),
+                                          ham: Double(ownTotals.ham) * ownHamWeight + Double(totals.ham))
+        return CombinedCounts(shown: shown, weighed: weighed, totals: ownTotals + totals,
+                              weighedTotals: weighedTotals)
     }
 
     public var allTokens: [(TokenID, TokenCounts)] {
@@ -258,4 +267,14 @@ public struct PackedRecords: @unchecked Sendable {
 
         deinit { pointer.deallocate() }
     }
+}
+
+/// A message's tokens counted in the user's training and the starter model's together (`StarterModel.combined`).
+public struct CombinedCounts: Sendable {
+    /// Each token's counts, plainly summed.
+    public var shown: [TokenCounts]
+    /// Each token's counts as the classifier weighs them.
+    public var weighed: [WeighedCounts]
+    public var totals: ClassTotals
+    public var weighedTotals: WeighedCounts
 }

@@ -267,6 +267,66 @@ import Testing
         #expect(own.parameters(for: young).pitchCutoff == 0.95)
     }
 
+    /// The user's ham counts for as many ham as the user's pitches, beside the starter's counts; the shown counts
+    /// stay the plain sums, and the local tokens the user's own.
+    @Test func theStarterModelsCountsAreAddedWithTheUsersHamWeighedDown() {
+        let ids = [TokenID(rawValue: 9), TokenID(rawValue: 2), TokenID(rawValue: 500), TokenID(rawValue: 0)]
+        let own = [TokenCounts(pitch: 1, ham: 8), TokenCounts(pitch: 0, ham: 4), TokenCounts(pitch: 2, ham: 6),
+                   TokenCounts(pitch: 2, ham: 40)]
+        let ownTotals = ClassTotals(pitch: 10, ham: 40)
+        let weight = ModelSchedule.standard.ownHamWeight(for: ownTotals)
+        #expect(weight == 0.25)
+        let combined = StarterModelTests.model.combined(with: own, ownTotals: ownTotals, for: ids,
+                                           isLocal: [false, false, false, true], ownHamWeight: weight)
+        // Token 500 is not in the model; token 0 is local, so the model's (2, 2) is not added to it.
+        #expect(combined.shown == [TokenCounts(pitch: 2, ham: 8), TokenCounts(pitch: 0, ham: 8),
+                                   TokenCounts(pitch: 2, ham: 6), TokenCounts(pitch: 2, ham: 40)])
+        #expect(combined.weighed == [WeighedCounts(pitch: 2, ham: 2), WeighedCounts(pitch: 0, ham: 5),
+                                     WeighedCounts(pitch: 2, ham: 1.5), WeighedCounts(pitch: 2, ham: 40)])
+        #expect(combined.totals == ClassTotals(pitch: 13, ham: 44))
+        #expect(combined.weighedTotals == WeighedCounts(pitch: 13, ham: 14))
+        // At weight 1, the weighed counts are the shown ones.
+        let plain = StarterModelTests.model.combined(with: own, ownTotals: ownTotals, for: ids, isLocal: [false, false, false, true])
+        #expect(plain.weighed == plain.shown.map(WeighedCounts.init))
+        #expect(plain.weighedTotals == WeighedCounts(plain.totals))
+    }
+
+    @Test(arguments: [
+        // pitches and ham trained, the weight of each ham: pitches / ham up to 25 pitches, then that to the power
+        // 1 − t, t sliding on a log scale to 1 at 500 pitches
+        (0, 0, 1.0), (0, 10, 1.0), (10, 0, 1.0), (10, 10, 1.0), (40, 10, 1.0), (10, 40, 0.25), (1, 2_000, 0.0005),
+        (25, 100, 0.25), (112, 448, 0.5004), (200, 800, 0.6544), (499, 2_000, 0.9991), (500, 2_000, 1.0),
+        (600, 5_000, 1.0),
+    ])
+    func theUsersHamWeighsAsManyAsTheUsersPitches(pitch: Int, ham: Int, weight: Double) {
+        #expect(abs(ModelSchedule.standard.ownHamWeight(for: ClassTotals(pitch: pitch, ham: ham)) - weight) < 0.001)
+    }
+
+    /// A user who trains their mail as ham and a few pitches: the word all their mail has (their company's name)
+    /// is in 30 of their ham and in all 3 of their pitches. Added to the starter's counts (1,000 of each class) as
+    /// they were, it read as ham evidence in every pitch sent to them (3 of 1,003 pitches, 30 of 1,030 ham: f 0.10
+    /// at n 33); with the ham weighed as 3, the two rates are equal and it says nothing. A word only the user's ham
+    /// has still reads as ham.
+    @Test func aWordAllOfTheUsersMailHasIsNoHamEvidenceBesideAFewPitches() throws {
+        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
+                                   tokens: [])
+        let engine = Engine(store: store, starter: starter)
+        func message(_ number: Int, _ text: String) -> Message {
+            Message(bytes: Array("Subject: note \(number)\n\n\(text) \(number)\n".utf8))
+        }
+        let pitches = try (0..<3).map { try engine.trainingItem(for: message($0, "corvane bumping"), as: .pitch) }
+        let ham = try (3..<33).map { try engine.trainingItem(for: message($0, "corvane lunch"), as: .ham) }
+        _ = try store.train(pitches + ham)
+        let assessment = try engine.assess(message(99, "corvane lunch"))
+        #expect(assessment.usedStarterModel)
+        let evidence = assessment.classification.evidence
+        #expect(!evidence.contains { $0.token == "corvane" })
+        let lunch = try #require(evidence.first { $0.token == "lunch" })
+        #expect(lunch.probability < 0.2)
+        #expect(lunch.counts == TokenCounts(pitch: 0, ham: 30))  // shown as counted
+    }
+
     /// In a young database the starter model's counts are added, but it carries no header token: the user's
     /// mailer, in every message trained (3 pitches, 30 ham), is no evidence either way, where against the starter's
     /// totals it read as ham (3 of 1,003 pitches, 30 of 1,030 ham).
