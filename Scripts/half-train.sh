@@ -18,8 +18,10 @@ train_limit_pitch=""; train_limit_ham=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --ham) ham_folders+=("$(cd "$2" && pwd)") ;;
-        --train-pitches) train_limit_pitch=$2 ;;
-        --train-ham) train_limit_ham=$2 ;;
+        --train-pitches|--train-ham)
+            if ! [[ "${2:-}" =~ ^[0-9]+$ ]]; then echo "half-train.sh: $1 takes a number of messages" >&2; exit 2; fi
+            if [ "$1" = --train-pitches ]; then train_limit_pitch=$2; else train_limit_ham=$2; fi ;;
+        --*) echo "half-train.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
     shift 2
@@ -55,9 +57,13 @@ total_pitch=0; total_ham=0; flagged_pitch=0; flagged_ham=0
 for half in 0 1; do
     other=$((1 - half))
     db="$work/db-$half.sqlite"
+    # A class limited to K = 0 (or a half with none) is left out; without a limit, an empty half fails `train`.
     train_args=()
     for cls in pitch ham; do
-        if [ -n "$(ls -A "$work/train-$half/$cls" 2>/dev/null)" ]; then train_args+=("--$cls" "$work/train-$half/$cls"); fi
+        limit=$train_limit_pitch; [ "$cls" = ham ] && limit=$train_limit_ham
+        if [ -z "$limit" ] || [ -n "$(ls -A "$work/train-$half/$cls" 2>/dev/null)" ]; then
+            train_args+=("--$cls" "$work/train-$half/$cls")
+        fi
     done
     if [ ${#train_args[@]} -gt 0 ]; then "$bin" train --db "$db" "${train_args[@]}" >/dev/null; fi
     "$bin" classify --db "$db" "$work/$other/pitch" > "$work/pitch-$other.txt"

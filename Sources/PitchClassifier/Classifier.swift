@@ -202,7 +202,10 @@ public struct ClassifierParameters: Hashable, Sendable {
     /// and the other half classified, flagged 93 and 119 of 155 pitches, where the starter alone flags 139 and 135.
     /// Pitches flagged / highest ham score there, and the false-positive guard, SpamAssassin spam as pitches
     /// against its ham in a young, unbalanced database (a seeded 400 + 1,500, `eval --with-starter`, 2-fold and
-    /// 5-fold: spam flagged, ham flagged):
+    /// 5-fold: spam flagged, ham flagged). (Since `ModelSchedule.ownHamWeight`, a user's ham beside fewer pitches
+    /// is weighed down to their number where the starter's counts are added, so the weighed totals are nearly even
+    /// there below 25 pitches; the pseudo-count acts mostly on the local tokens, against the user's own totals, and
+    /// beyond 25 pitches, as the weight slides back to one):
     ///
     /// (The column is the starter's value; at 155 trained pitches the slide has taken it to 0.39 of that.)
     ///
@@ -376,7 +379,8 @@ public struct Classifier: Sendable {
     }
 
     /// Robinson's f(w) = (s·x + n·p(w)) / (s + n), where p(w) compares the token's rate in pitches with its rate
-    /// in ham (so an unbalanced training set does not bias it) and n is how many trained messages had it. With
+    /// in ham (so an unbalanced training set does not bias it) and n is how many trained messages had it (as
+    /// weighed, `WeighedCounts`). With
     /// unequal classes, each count first gains `imbalancePseudoCount` times the imbalance (each total twice that),
     /// so that a token's absence from the smaller class weighs what so few messages can tell. It never turns the
     /// evidence round: p stays on the side of 0.5 that the plain rates put it, or at 0.5 where they are equal (it
@@ -429,7 +433,8 @@ public struct Classifier: Sendable {
     }
 
     /// `classify(_:totals:textStart:localTotals:isLocal:)` scoring `weighed` (one per token) against `totals`,
-    /// where some messages weigh less than one, while the evidence shows each token's `counts`.
+    /// where some messages weigh less than one, while the evidence shows each token's `counts`. A local token's
+    /// weighed counts are scored against `localTotals`, so they must be counted as those are.
     public func classify(_ tokens: [(token: String, counts: TokenCounts)], weighed: [WeighedCounts],
                          totals: WeighedCounts, textStart: Int? = nil, localTotals: ClassTotals? = nil,
                          isLocal: [Bool] = []) -> Classification {

@@ -191,29 +191,27 @@ public struct Engine: Sendable {
     /// Classifies tokens already taken from a message.
     public func assess(_ tokens: MessageTokens) throws -> Assessment {
         var counts: [TokenCounts]
-        var totals = ClassTotals()
+        var own = ClassTotals()  // the user's training
         if let store {
-            (counts, totals) = try store.counts(of: tokens.ids)
+            (counts, own) = try store.counts(of: tokens.ids)
         } else {
             counts = Array(repeating: .zero, count: tokens.count)
         }
         var usedStarter = false
-        var own = totals
         var weighed = counts.map(WeighedCounts.init)
-        var weighedTotals = WeighedCounts(totals)
+        var weighedTotals = WeighedCounts(own)
         // Measured after training; a store that cannot say is read as not agreeing, as before there was a measure.
         let agreement = (try? store?.starterAgreement()) ?? nil
         if schedule.addsStarter(to: own, agreement: agreement), let starter = starter() {
             usedStarter = true
             let scored = ModelSchedule.scoredOwnTotals(own)
             if scored != own {  // one class alone: the starter's counts only
-                (own, totals) = (scored, scored)
+                own = scored
                 counts = Array(repeating: .zero, count: counts.count)
             }
             let combined = starter.combined(with: counts, ownTotals: own, for: tokens.ids, isLocal: tokens.isLocal,
                                             ownHamWeight: schedule.ownHamWeight(for: own))
-            (counts, totals) = (combined.shown, combined.totals)
-            (weighed, weighedTotals) = (combined.weighed, combined.weighedTotals)
+            (counts, weighed, weighedTotals) = (combined.shown, combined.weighed, combined.weighedTotals)
         }
         let evidence = tokens.texts.isEmpty
             ? counts.map { (token: "", counts: $0) }

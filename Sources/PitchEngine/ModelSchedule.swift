@@ -144,7 +144,7 @@ public struct ModelSchedule: Sendable {
         own.pitch > 0 && own.ham > 0 ? own : ClassTotals()
     }
 
-    /// What each of the user's ham counts for, beside the starter model's counts, in the tokens the starter has
+    /// What each of the user's ham counts for, beside the starter model's counts, in every token but the local ones
     /// (`StarterModel.combined`): while the user has trained more ham than pitches, as many ham as pitches in all,
     /// up to `slideFrom` pitches; from there the weight slides to one on the log scale the settings slide on.
     ///
@@ -153,8 +153,9 @@ public struct ModelSchedule: Sendable {
     /// the ham side's counts tens of times and in the pitch side's a few: against the starter's totals, about equal
     /// in both classes, they read as strong ham evidence in every pitch sent to that mailbox, though the user's own
     /// pitches have them as often as the user's ham. Weighed down to the pitches' number, the user's ham dilutes
-    /// the starter's counts in both classes alike. Not for the tokens the starter does not carry (`LocalTokens`):
-    /// those are scored against the user's own totals already. Pitches / ham flagged, before → after:
+    /// the starter's counts in both classes alike; a word the starter has never seen (the owner's name, most
+    /// often) is weighed too, against totals that include the starter's. Not the local tokens (`LocalTokens`): the
+    /// starter carries none, and they are scored against the user's own totals already. Pitches / ham flagged, before → after:
     /// - Each of the nine English sets as its own mailbox, half its ham and the first 1, 5 or 20 of the other
     ///   half's pitches trained, the rest classified (`Scripts/half-train.sh --train-pitches K`): 683, 678 and 673
     ///   → 708, 698 and 689 of 750 pitches (711 out of the box), no ham of 770 either way.

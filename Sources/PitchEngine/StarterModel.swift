@@ -62,7 +62,8 @@ public struct StarterModel: Sendable {
 
     /// The user's counts for `ids` (`own`, one per id, in the same order; `ownTotals`) with the model's added, as
     /// the classifier weighs them: the user's ham at `ownHamWeight` each (`ModelSchedule.ownHamWeight`), the rest at
-    /// one. `shown` has the plain sums, for explanations. The tokens `isLocal` marks are the user's alone, at one.
+    /// one, in every token but those `isLocal` marks: the model carries none of those, and they are the user's
+    /// alone, at one, scored against the user's own totals. `shown` has the plain sums, for explanations.
     public func combined(with own: [TokenCounts], ownTotals: ClassTotals, for ids: [TokenID], isLocal: [Bool] = [],
                          ownHamWeight: Double = 1) -> CombinedCounts {
         var shown = own
@@ -76,8 +77,7 @@ public struct StarterModel: Sendable {
         }
         let weighedTotals = WeighedCounts(pitch: Double(ownTotals.pitch + totals.pitch),
                                           ham: Double(ownTotals.ham) * ownHamWeight + Double(totals.ham))
-        return CombinedCounts(shown: shown, weighed: weighed, totals: ownTotals + totals,
-                              weighedTotals: weighedTotals)
+        return CombinedCounts(shown: shown, weighed: weighed, weighedTotals: weighedTotals)
     }
 
     public var allTokens: [(TokenID, TokenCounts)] {
@@ -275,6 +275,6 @@ public struct CombinedCounts: Sendable {
     public var shown: [TokenCounts]
     /// Each token's counts as the classifier weighs them.
     public var weighed: [WeighedCounts]
-    public var totals: ClassTotals
+    /// The class totals the weighed counts are scored against (the local tokens': the user's own).
     public var weighedTotals: WeighedCounts
 }

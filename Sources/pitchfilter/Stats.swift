@@ -62,7 +62,15 @@ struct Stats: ParsableCommand {
                 ? "the starter model alone (own training counts once both classes have messages)"
             : schedule.agrees(agreement) ? "own training plus the starter model (which it agrees with)"
             : "own training plus the starter model (until \(schedule.starterUntil) of each class are trained)"
-        return ["model: " + model, agreementLine(agreement, schedule: schedule)]
+        var lines = ["model: " + model]
+        // Said because it moves verdicts: a mailbox of ham beside a few pitches is scored as the pitches' number.
+        let weight = schedule.ownHamWeight(for: totals)
+        if schedule.addsStarter(to: totals, agreement: agreement), ModelSchedule.scoredOwnTotals(totals) != ClassTotals(),
+           weight < 1 {
+            lines.append("own ham weight: \(Eval.short(weight)) each beside the starter model (more ham trained than "
+                         + "pitches)")
+        }
+        return lines + [agreementLine(agreement, schedule: schedule)]
     }
 
     /// What the training's agreement with the starter model (`StarterAgreement`) makes of the settings.

@@ -83,6 +83,20 @@ import Testing
         #expect(marked.allSatisfy { $0.score == ClassifierParameters.starter.prior })
     }
 
+    /// `eval` weighs the user's ham as the engine does (`ModelSchedule.ownHamWeight`): a word in every message a
+    /// fold trained, 2 pitches and 20 ham, says nothing beside the starter's 1,000 of each class, where with the ham
+    /// counted whole it read as ham (2 of 1,002 pitches, 20 of 1,020 ham) and every message was called ham.
+    @Test func theUsersHamIsWeighedAsTheEngineWeighsIt() {
+        let word = TokenID(hashing: "corvane")
+        let samples = (0..<4).map { CrossValidation.Sample(truth: .pitch, fold: $0 % 2, tokens: [word]) }
+            + (0..<40).map { CrossValidation.Sample(truth: .ham, fold: $0 % 2, tokens: [word]) }
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
+                                   tokens: [])
+        let results = CrossValidation(folds: 2, starter: starter).run(samples)
+        #expect(results.map(\.verdict) == Array(repeating: .unsure, count: 44))
+        #expect(results.allSatisfy { $0.score == ClassifierParameters.starter.prior })
+    }
+
     /// `eval --as-starter` builds its models as the starter model is built: the local tokens go, and the text
     /// still begins after the tokens that were before it.
     @Test(arguments: [

@@ -283,23 +283,22 @@ import Testing
                                    TokenCounts(pitch: 2, ham: 6), TokenCounts(pitch: 2, ham: 40)])
         #expect(combined.weighed == [WeighedCounts(pitch: 2, ham: 2), WeighedCounts(pitch: 0, ham: 5),
                                      WeighedCounts(pitch: 2, ham: 1.5), WeighedCounts(pitch: 2, ham: 40)])
-        #expect(combined.totals == ClassTotals(pitch: 13, ham: 44))
         #expect(combined.weighedTotals == WeighedCounts(pitch: 13, ham: 14))
         // At weight 1, the weighed counts are the shown ones.
         let plain = StarterModelTests.model.combined(with: own, ownTotals: ownTotals, for: ids, isLocal: [false, false, false, true])
         #expect(plain.weighed == plain.shown.map(WeighedCounts.init))
-        #expect(plain.weighedTotals == WeighedCounts(plain.totals))
+        #expect(plain.weighedTotals == WeighedCounts(pitch: 13, ham: 44))
     }
 
     @Test(arguments: [
         // pitches and ham trained, the weight of each ham: pitches / ham up to 25 pitches, then that to the power
         // 1 − t, t sliding on a log scale to 1 at 500 pitches
         (0, 0, 1.0), (0, 10, 1.0), (10, 0, 1.0), (10, 10, 1.0), (40, 10, 1.0), (10, 40, 0.25), (1, 2_000, 0.0005),
-        (25, 100, 0.25), (112, 448, 0.5004), (200, 800, 0.6544), (499, 2_000, 0.9991), (500, 2_000, 1.0),
+        (25, 100, 0.25), (112, 448, 0.500407), (200, 800, 0.654411), (499, 2_000, 0.999073), (500, 2_000, 1.0),
         (600, 5_000, 1.0),
     ])
     func theUsersHamWeighsAsManyAsTheUsersPitches(pitch: Int, ham: Int, weight: Double) {
-        #expect(abs(ModelSchedule.standard.ownHamWeight(for: ClassTotals(pitch: pitch, ham: ham)) - weight) < 0.001)
+        #expect(abs(ModelSchedule.standard.ownHamWeight(for: ClassTotals(pitch: pitch, ham: ham)) - weight) < weight / 1_000)
     }
 
     /// A user who trains their mail as ham and a few pitches: the word all their mail has (their company's name)
@@ -328,8 +327,9 @@ import Testing
     }
 
     /// In a young database the starter model's counts are added, but it carries no header token: the user's
-    /// mailer, in every message trained (3 pitches, 30 ham), is no evidence either way, where against the starter's
-    /// totals it read as ham (3 of 1,003 pitches, 30 of 1,030 ham).
+    /// mailer, in every message trained (30 pitches, 3 ham), is no evidence either way, where against the starter's
+    /// totals it would read as a pitch's (30 of 1,030 pitches, 3 of 1,003 ham). More pitches than ham: with more ham,
+    /// the ham is weighed down to the pitches' number (`ModelSchedule.ownHamWeight`), which hides the difference.
     @Test func aYoungDatabasesOwnHeaderFieldsAreWeighedAgainstItsOwnTraining() throws {
         let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
         let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
@@ -338,8 +338,8 @@ import Testing
         func message(_ number: Int, _ text: String) -> Message {
             Message(bytes: Array("X-Mailer: Acme Mail 2\nSubject: note \(number)\n\n\(text) \(number)\n".utf8))
         }
-        let pitches = try (0..<3).map { try engine.trainingItem(for: message($0, "bumping this up"), as: .pitch) }
-        let ham = try (3..<33).map { try engine.trainingItem(for: message($0, "lunch on friday"), as: .ham) }
+        let pitches = try (0..<30).map { try engine.trainingItem(for: message($0, "bumping this up"), as: .pitch) }
+        let ham = try (30..<33).map { try engine.trainingItem(for: message($0, "lunch on friday"), as: .ham) }
         _ = try store.train(pitches + ham)
         let assessment = try engine.assess(message(99, "hello there"))
         #expect(assessment.usedStarterModel)

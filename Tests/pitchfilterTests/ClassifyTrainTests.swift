@@ -146,8 +146,14 @@ import Testing
         #expect(run.text.contains(
             "model: the starter model alone (own training counts once both classes have messages)\n"))
         #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", pitch]).status == 0)
+        let both = try Run.pitchfilter(["stats", "--db", db]).text
+        #expect(both.contains("model: own training plus the starter model (until 500 of each class are trained)\n"))
+        #expect(!both.contains("own ham weight"))  // 1 of each
+        // More ham than pitches: the ham is weighed down to the pitches' number (`ModelSchedule.ownHamWeight`).
+        let more = try (1...3).map { try scratch.write("more-\($0).eml", "From: kim\($0)@example.net\nSubject: r\($0)\n\nok \($0)\n") }
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham"] + more).status == 0)
         #expect(try Run.pitchfilter(["stats", "--db", db]).text.contains(
-            "model: own training plus the starter model (until 500 of each class are trained)\n"))
+            "own ham weight: 0.25 each beside the starter model (more ham trained than pitches)\n"))
     }
 
     /// `train` measures how far the training agrees with the starter model, and `stats` says what it makes of it:
