@@ -380,12 +380,11 @@ public struct Classifier: Sendable {
 
     /// Robinson's f(w) = (s·x + n·p(w)) / (s + n), where p(w) compares the token's rate in pitches with its rate
     /// in ham (so an unbalanced training set does not bias it) and n is how many trained messages had it (as
-    /// weighed, `WeighedCounts`). With
-    /// unequal classes, each count first gains `imbalancePseudoCount` times the imbalance (each total twice that),
-    /// so that a token's absence from the smaller class weighs what so few messages can tell. It never turns the
-    /// evidence round: p stays on the side of 0.5 that the plain rates put it, or at 0.5 where they are equal (it
-    /// can still move p further from 0.5 on that side, for a token the smaller class has). A class with no messages
-    /// has no rate to compare with, so then every token is the prior.
+    /// weighed: `WeighedCounts`). With unequal classes, each count first gains `imbalancePseudoCount` times the
+    /// imbalance (each total twice that), so that a token's absence from the smaller class weighs what so few
+    /// messages can tell. It never turns the evidence round: p stays on the side of 0.5 that the plain rates put
+    /// it, or at 0.5 where they are equal (it can still move p further from 0.5 on that side, for a token the
+    /// smaller class has). A class with no messages has no rate to compare with, so then every token is the prior.
     public func probability(of counts: TokenCounts, totals: ClassTotals) -> Double {
         probability(of: WeighedCounts(counts), totals: WeighedCounts(totals))
     }

@@ -155,7 +155,9 @@ public struct ModelSchedule: Sendable {
     /// pitches have them as often as the user's ham. Weighed down to the pitches' number, the user's ham dilutes
     /// the starter's counts in both classes alike; a word the starter has never seen (the owner's name, most
     /// often) is weighed too, against totals that include the starter's. Not the local tokens (`LocalTokens`): the
-    /// starter carries none, and they are scored against the user's own totals already. Pitches / ham flagged, before → after:
+    /// starter carries none, and they are scored against the user's own totals already.
+    ///
+    /// Pitches / ham flagged, before → after:
     /// - Each of the nine English sets as its own mailbox, half its ham and the first 1, 5 or 20 of the other
     ///   half's pitches trained, the rest classified (`Scripts/half-train.sh --train-pitches K`): 683, 678 and 673
     ///   → 708, 698 and 689 of 750 pitches (711 out of the box), no ham of 770 either way.

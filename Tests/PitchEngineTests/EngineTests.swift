@@ -267,6 +267,14 @@ import Testing
         #expect(own.parameters(for: young).pitchCutoff == 0.95)
     }
 
+    /// An empty database beside a starter model of 1,000 messages of each class that knows no token.
+    static func youngDatabase() -> (InMemoryTokenStore, Engine) {
+        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
+                                   tokens: [])
+        return (store, Engine(store: store, starter: starter))
+    }
+
     /// The user's ham counts for as many ham as the user's pitches, beside the starter's counts; the shown counts
     /// stay the plain sums, and the local tokens the user's own.
     @Test func theStarterModelsCountsAreAddedWithTheUsersHamWeighedDown() {
@@ -307,10 +315,7 @@ import Testing
     /// at n 33); with the ham weighed as 3, the two rates are equal and it says nothing. A word only the user's ham
     /// has still reads as ham.
     @Test func aWordAllOfTheUsersMailHasIsNoHamEvidenceBesideAFewPitches() throws {
-        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
-        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
-                                   tokens: [])
-        let engine = Engine(store: store, starter: starter)
+        let (store, engine) = Self.youngDatabase()
         func message(_ number: Int, _ text: String) -> Message {
             Message(bytes: Array("Subject: note \(number)\n\n\(text) \(number)\n".utf8))
         }
@@ -331,10 +336,7 @@ import Testing
     /// totals it would read as a pitch's (30 of 1,030 pitches, 3 of 1,003 ham). More pitches than ham: with more ham,
     /// the ham is weighed down to the pitches' number (`ModelSchedule.ownHamWeight`), which hides the difference.
     @Test func aYoungDatabasesOwnHeaderFieldsAreWeighedAgainstItsOwnTraining() throws {
-        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
-        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
-                                   tokens: [])
-        let engine = Engine(store: store, starter: starter)
+        let (store, engine) = Self.youngDatabase()
         func message(_ number: Int, _ text: String) -> Message {
             Message(bytes: Array("X-Mailer: Acme Mail 2\nSubject: note \(number)\n\n\(text) \(number)\n".utf8))
         }
