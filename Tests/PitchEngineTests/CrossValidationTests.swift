@@ -97,6 +97,36 @@ import Testing
         #expect(results.allSatisfy { $0.score == ClassifierParameters.starter.prior })
     }
 
+    /// A fold is scored exactly as the engine scores a message after the same training: the same counts, the
+    /// same weighing of the ham (3 pitches and 30 ham: each ham at 0.1), the same local totals and settings.
+    @Test func aFoldIsScoredAsTheEngineScoresAfterTheSameTraining() throws {
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
+                                   tokens: [(TokenID(rawValue: 1), TokenCounts(pitch: 40, ham: 10)),
+                                            (TokenID(rawValue: 2), TokenCounts(pitch: 5, ham: 60))])
+        // A class's token, one every message has, one of four words, and a local one (the last).
+        func tokens(_ index: Int, _ truth: MessageClass) -> [TokenID] {
+            [TokenID(rawValue: truth == .pitch ? 1 : 2), TokenID(rawValue: 3), TokenID(rawValue: 100 + UInt64(index % 4)),
+             TokenID(rawValue: 9)]
+        }
+        let isLocal = [false, false, false, true]
+        let trained = (0..<3).map { CrossValidation.Sample(truth: .pitch, fold: 0, tokens: tokens($0, .pitch), isLocal: isLocal) }
+            + (0..<30).map { CrossValidation.Sample(truth: .ham, fold: 0, tokens: tokens($0, .ham), isLocal: isLocal) }
+        let held = CrossValidation.Sample(truth: .pitch, fold: 1, tokens: tokens(1, .pitch), textStart: 2, isLocal: isLocal)
+        let fold = try #require(CrossValidation(folds: 2, starter: starter).run(trained + [held]).last)
+
+        let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)
+        _ = try store.train(trained.enumerated().map { index, sample in
+            TrainingItem(digest: MessageDigest.sha256(Array("m\(index)".utf8)), tokens: sample.tokens, target: sample.truth)
+        })
+        #expect(ModelSchedule.standard.ownHamWeight(for: try store.statistics().totals) == 0.1)
+        let engine = Engine(store: store, starter: starter)
+        let assessment = try engine.assess(MessageTokens(texts: [], ids: held.tokens, textStart: held.textStart,
+                                                         isLocal: held.isLocal))
+        #expect(assessment.classification.score == fold.score)
+        #expect(assessment.classification.verdict == fold.verdict)
+        #expect(fold.score != ClassifierParameters.starter.prior)  // the tokens said something
+    }
+
     /// `eval --as-starter` builds its models as the starter model is built: the local tokens go, and the text
     /// still begins after the tokens that were before it.
     @Test(arguments: [
