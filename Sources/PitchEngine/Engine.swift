@@ -198,8 +198,7 @@ public struct Engine: Sendable {
             counts = Array(repeating: .zero, count: tokens.count)
         }
         var usedStarter = false
-        var weighed = counts.map(WeighedCounts.init)
-        var weighedTotals = WeighedCounts(own)
+        var combined: CombinedCounts?
         // Measured after training; a store that cannot say is read as not agreeing, as before there was a measure.
         let agreement = (try? store?.starterAgreement()) ?? nil
         if schedule.addsStarter(to: own, agreement: agreement), let starter = starter() {
@@ -209,9 +208,9 @@ public struct Engine: Sendable {
                 own = scored
                 counts = Array(repeating: .zero, count: counts.count)
             }
-            let combined = starter.combined(with: counts, ownTotals: own, for: tokens.ids, isLocal: tokens.isLocal,
-                                            ownHamWeight: schedule.ownHamWeight(for: own))
-            (counts, weighed, weighedTotals) = (combined.shown, combined.weighed, combined.weighedTotals)
+            let both = starter.combined(with: counts, ownTotals: own, for: tokens.ids, isLocal: tokens.isLocal,
+                                        ownHamWeight: schedule.ownHamWeight(for: own))
+            (combined, counts) = (both, both.shown)
         }
         let evidence = tokens.texts.isEmpty
             ? counts.map { (token: "", counts: $0) }
@@ -219,7 +218,8 @@ public struct Engine: Sendable {
         // Which settings: the schedule's stage, the training's agreement, and whether the starter was added.
         let classifier = Classifier(parameters: schedule.parameters(for: own, agreement: agreement,
                                                                     withStarter: usedStarter))
-        let classification = classifier.classify(evidence, weighed: weighed, totals: weighedTotals,
+        let classification = classifier.classify(evidence, weighed: combined?.weighed ?? counts.map(WeighedCounts.init),
+                                                 totals: combined?.weighedTotals ?? WeighedCounts(own),
                                                  textStart: tokens.textStart, localTotals: usedStarter ? own : nil,
                                                  isLocal: tokens.isLocal)
         return Assessment(classification: classification, usedStarterModel: usedStarter, tokenCount: tokens.count)

@@ -285,7 +285,7 @@ import Testing
         let weight = ModelSchedule.standard.ownHamWeight(for: ownTotals)
         #expect(weight == 0.25)
         let combined = StarterModelTests.model.combined(with: own, ownTotals: ownTotals, for: ids,
-                                           isLocal: [false, false, false, true], ownHamWeight: weight)
+                                                        isLocal: [false, false, false, true], ownHamWeight: weight)
         // Token 500 is not in the model; token 0 is local, so the model's (2, 2) is not added to it.
         #expect(combined.shown == [TokenCounts(pitch: 2, ham: 8), TokenCounts(pitch: 0, ham: 8),
                                    TokenCounts(pitch: 2, ham: 6), TokenCounts(pitch: 2, ham: 40)])
@@ -293,7 +293,8 @@ import Testing
                                      WeighedCounts(pitch: 2, ham: 1.5), WeighedCounts(pitch: 2, ham: 40)])
         #expect(combined.weighedTotals == WeighedCounts(pitch: 13, ham: 14))
         // At weight 1, the weighed counts are the shown ones.
-        let plain = StarterModelTests.model.combined(with: own, ownTotals: ownTotals, for: ids, isLocal: [false, false, false, true])
+        let plain = StarterModelTests.model.combined(with: own, ownTotals: ownTotals, for: ids,
+                                                     isLocal: [false, false, false, true])
         #expect(plain.weighed == plain.shown.map(WeighedCounts.init))
         #expect(plain.weighedTotals == WeighedCounts(pitch: 13, ham: 44))
     }
@@ -306,7 +307,8 @@ import Testing
         (600, 5_000, 1.0),
     ])
     func theUsersHamWeighsAsManyAsTheUsersPitches(pitch: Int, ham: Int, weight: Double) {
-        #expect(abs(ModelSchedule.standard.ownHamWeight(for: ClassTotals(pitch: pitch, ham: ham)) - weight) < weight / 1_000)
+        let computed = ModelSchedule.standard.ownHamWeight(for: ClassTotals(pitch: pitch, ham: ham))
+        #expect(abs(computed - weight) < weight / 1_000)
     }
 
     /// A user who trains their mail as ham and a few pitches: the word all their mail has (their company's name)
