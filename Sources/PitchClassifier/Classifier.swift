@@ -320,7 +320,10 @@ public struct ClassifierParameters: Hashable, Sendable {
 /// One token's part in a verdict.
 public struct TokenEvidence: Hashable, Sendable {
     public var token: String
+    /// The messages the token was counted in, whole: what a user trained, and the starter model's beside it.
     public var counts: TokenCounts
+    /// The counts as they were scored, where some messages weigh less than one (`WeighedCounts`); else `counts`.
+    public var weighed: WeighedCounts
     /// Robinson's f(w): the probability that a message containing this token is a pitch.
     public var probability: Double
     /// How much the token counted: 1, or the parameters' `textWeight` for a word or pair of the text.
@@ -329,9 +332,11 @@ public struct TokenEvidence: Hashable, Sendable {
     /// How far the token pulled the score from undecided: its distance from 0.5, at its weight.
     public var strength: Double { weight * abs(probability - 0.5) }
 
-    public init(token: String, counts: TokenCounts, probability: Double, weight: Double = 1) {
+    public init(token: String, counts: TokenCounts, weighed: WeighedCounts? = nil, probability: Double,
+                weight: Double = 1) {
         self.token = token
         self.counts = counts
+        self.weighed = weighed ?? WeighedCounts(counts)
         self.probability = probability
         self.weight = weight
     }
@@ -432,8 +437,8 @@ public struct Classifier: Sendable {
     }
 
     /// `classify(_:totals:textStart:localTotals:isLocal:)` scoring `weighed` (one per token) against `totals`,
-    /// where some messages weigh less than one, while the evidence shows each token's `counts`. A local token's
-    /// weighed counts are scored against `localTotals`, so they must be counted as those are.
+    /// where some messages weigh less than one; the evidence has both. A local token's weighed counts are scored
+    /// against `localTotals`, so they must be counted as those are.
     public func classify(_ tokens: [(token: String, counts: TokenCounts)], weighed: [WeighedCounts],
                          totals: WeighedCounts, textStart: Int? = nil, localTotals: ClassTotals? = nil,
                          isLocal: [Bool] = []) -> Classification {
@@ -454,7 +459,8 @@ public struct Classifier: Sendable {
             sumLnPitch += w * log(1 - clamped)
             sumLnHam += w * log(clamped)
             weight += w
-            evidence.append(TokenEvidence(token: token, counts: counts, probability: f, weight: w))
+            evidence.append(TokenEvidence(token: token, counts: counts, weighed: weighed[index], probability: f,
+                                          weight: w))
         }
         guard !evidence.isEmpty, weight > 0 else {
             return Classification(score: parameters.prior, verdict: verdict(for: parameters.prior), evidence: evidence)

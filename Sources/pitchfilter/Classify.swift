@@ -113,7 +113,7 @@ struct Classify: ParsableCommand {
             }
             for evidence in strongest {
                 line += "\n    \(Engine.formatScore(evidence.probability))  pitch \(evidence.counts.pitch) "
-                    + "ham \(evidence.counts.ham)  \(TerminalText.safe(evidence.token))"
+                    + "ham \(evidence.counts.ham)\(Self.weighedHam(evidence))  \(TerminalText.safe(evidence.token))"
                     + (evidence.weight < 1 ? "  (text, weight \(Self.formatWeight(evidence.weight)))" : "")
             }
             return line
@@ -121,7 +121,7 @@ struct Classify: ParsableCommand {
         let line = Line(path: name, score: classification.score, verdict: classification.verdict.rawValue,
                         tokens: explain ? strongest.map {
                             Line.Token(token: $0.token, pitch: $0.counts.pitch, ham: $0.counts.ham,
-                                       probability: $0.probability, weight: $0.weight)
+                                       weighed_ham: $0.weighed.ham, probability: $0.probability, weight: $0.weight)
                         } : nil)
         return JSON.line(line)
     }
@@ -132,6 +132,9 @@ struct Classify: ParsableCommand {
             var token: String
             var pitch: UInt32
             var ham: UInt32
+            /// The ham count as it was scored: less than `ham` where the user's own ham was weighed against the
+            /// user's fewer pitches beside the starter model (`stats` shows the weight); else `ham`.
+            var weighed_ham: Double
             var probability: Double
             /// 1, or less for a word or pair of the text (the classifier's text weight).
             var weight: Double
@@ -168,6 +171,16 @@ struct Classify: ParsableCommand {
         enum CodingKeys: String, CodingKey {
             case path, verdict, score, error
         }
+    }
+
+    /// " (weighed 7.5)" after the ham count when the user's ham was weighed down to score it
+    /// (`ModelSchedule.ownHamWeight`), so that "ham 30" is not read as thirty messages' worth; else nothing.
+    static func weighedHam(_ evidence: TokenEvidence) -> String {
+        let tenths = (evidence.weighed.ham * 10).rounded()
+        guard abs(evidence.weighed.ham - Double(evidence.counts.ham)) > 1e-9 else { return "" }
+        let whole = Int(tenths) / 10
+        let fraction = Int(tenths) % 10
+        return " (weighed \(whole)" + (fraction == 0 ? "" : ".\(fraction)") + ")"
     }
 
     /// "1/3" for the default text weight, else two decimals.

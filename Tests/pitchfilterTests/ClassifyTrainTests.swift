@@ -91,6 +91,51 @@ import Testing
         #expect(trained >= untrained - 2, "\(trained) flagged, \(untrained) out of the box")
     }
 
+    /// The user's ham is weighed down beside the starter model while it outnumbers the user's pitches
+    /// (`ModelSchedule.ownHamWeight`): an explanation that showed "ham 4" for a word scored as one message's worth
+    /// read as four times the evidence it was. Both numbers are shown, and `--json` has the weighed one.
+    @Test func anExplanationShowsTheHamCountAsItWasWeighed() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let pitch = try scratch.write("pitch.eml", Self.pitch)
+        for (index, day) in ["Monday", "Tuesday", "Wednesday", "Thursday"].enumerated() {
+            try scratch.write("ham/\(index).eml", """
+                From: Sam Ortiz <sam@example.org>
+                To: maya@example.com
+                Subject: zorblaxian rota
+
+                The zorblaxian rota for \(day) is on the shared drive.
+
+                """)
+        }
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", pitch, "--ham", scratch.path("ham")]).status == 0)
+        let message = try scratch.write("new.eml", """
+            From: Sam Ortiz <sam@example.org>
+            To: maya@example.com
+            Subject: zorblaxian
+
+            zorblaxian
+
+            """)
+        // One pitch beside four ham: each ham weighs a quarter; the starter model has no such word.
+        let text = try Run.pitchfilter(["classify", "--db", db, "--explain", message]).text
+        let lines = text.split(separator: "\n").map { String($0.drop { $0 == " " }) }
+        #expect(lines.contains { $0.hasSuffix("  pitch 0 ham 4 (weighed 1)  subj:zorblaxian") }, "\(text)")
+        // The sender's address is a local token, the user's alone and scored against the user's own totals, unweighed.
+        #expect(lines.contains { $0.hasSuffix("  pitch 0 ham 4  from:sam@example.org") }, "\(text)")
+        let json = try Run.pitchfilter(["classify", "--db", db, "--explain", "--json", message])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
+        let tokens = try #require(object["tokens"] as? [[String: Any]])
+        let subject = try #require(tokens.first { $0["token"] as? String == "subj:zorblaxian" })
+        #expect(subject["ham"] as? Int == 4)
+        #expect(subject["weighed_ham"] as? Double == 1)
+        // A count the weighing left alone is shown once, and is the same number in JSON.
+        #expect(!lines.contains { $0.contains("ham 0 (weighed") })
+        let address = try #require(tokens.first { $0["token"] as? String == "from:sam@example.org" })
+        #expect(address["weighed_ham"] as? Double == 4)
+        #expect(tokens.allSatisfy { ($0["ham"] as? Int) == 0 ? ($0["weighed_ham"] as? Double) == 0 : true })
+    }
+
     /// A folder whose mail is in subfolders gives no messages: `train` learns the rest, says which request gave
     /// none, and fails, as `classify` does. It learned nothing with status 0 before, and a pitches folder that read
     /// so trained the ham alone, which is held back unseen (`ModelSchedule.scoredOwnTotals`).
