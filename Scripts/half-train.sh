@@ -2,25 +2,32 @@
 # Trains on half of some sample sets and classifies the other half, both ways round: issue 7's "after training on
 # one half" measure, through the real `train` and `classify` (the trained ham's senders become contacts, which
 # `eval` has only with --replay).
-#   Scripts/half-train.sh [--ham DIR]... [--train-pitches K] [--train-ham K] SET...
+#   Scripts/half-train.sh [--ham DIR]... [--train-pitches K] [--train-ham K] [--keep-fields LIST] SET...
 #   (sets under samples/, e.g. dev blind heldout; default: unseen)
 # Each set's pitch/ and ham/ files are pooled in byte-wise order of set and name; alternate files go to the two
 # halves. With --ham, the ham comes from those folders of message files instead (the SpamAssassin corpus's ham, say:
 # a mailbox with far more ham than pitches). --train-pitches K (--train-ham K) trains only the first K pitches (ham)
 # of each set's (or folder's) half, and still classifies the whole other half: a lopsided training, as a
-# user who has filed a few pitches (or the service, which learns ham only from releases) has. Prints pitches and
+# user who has filed a few pitches (or the service, which learns ham only from releases) has. --keep-fields
+# subject,from,to (a comma-separated list of field names) trains and classifies copies with only those header fields
+# (Scripts/keep-fields.py): mail exported or wrapped with few fields, as a test corpus may be. Prints pitches and
 # ham flagged per half and in all, and the messages missed or wrongly flagged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${PITCHFILTER:-.build/release/pitchfilter}
 ham_folders=()
-train_limit_pitch=""; train_limit_ham=""
+train_limit_pitch=""; train_limit_ham=""; keep_fields=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --ham) ham_folders+=("$(cd "$2" && pwd)") ;;
         --train-pitches|--train-ham)
             if ! [[ "${2:-}" =~ ^[0-9]+$ ]]; then echo "half-train.sh: $1 takes a number of messages" >&2; exit 2; fi
             if [ "$1" = --train-pitches ]; then train_limit_pitch=$2; else train_limit_ham=$2; fi ;;
+        --keep-fields)
+            if ! [[ "${2:-}" =~ ^[A-Za-z0-9-]+(,[A-Za-z0-9-]+)*$ ]]; then
+                echo "half-train.sh: --keep-fields takes field names separated by commas" >&2; exit 2
+            fi
+            keep_fields=$2 ;;
         --*) echo "half-train.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -53,6 +60,7 @@ for cls in pitch ham; do
         done
     done
 done
+if [ -n "$keep_fields" ]; then python3 Scripts/keep-fields.py "$work" "$keep_fields"; fi
 total_pitch=0; total_ham=0; flagged_pitch=0; flagged_ham=0
 for half in 0 1; do
     other=$((1 - half))
