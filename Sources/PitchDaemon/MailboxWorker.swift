@@ -18,7 +18,9 @@ import Glibc
 /// that finds a pending record finishes that one change (see `recover`), so a `kill -9` at any moment leaves
 /// every message exactly once. What the worker does not understand it leaves where it is.
 final class MailboxWorker {
-    let maildir: Maildir
+    /// Made again once, when a Maildir missing at the start is delivered to: whose it is (`Maildir.owner`) is read
+    /// when it is made, and root must act as its owner from the first file it touches.
+    private(set) var maildir: Maildir
     private(set) var policy: MailboxPolicy
     private let store: SQLiteTokenStore
     private var engine: Engine
@@ -74,6 +76,7 @@ final class MailboxWorker {
             }
             return false
         }
+        if maildir.owner == nil { maildir = Maildir(root: maildir.root) }
         do {
             try prepare()
             return true
@@ -113,7 +116,7 @@ final class MailboxWorker {
                 if folder.name == "INBOX" && subdirectory == .new { continue }
                 for entry in try folder.entries(in: subdirectory) {
                     if folder.name == policy.sentFolder,
-                       let bytes = try? FileBytes.read(entry.path, limit: policy.maxMessageBytes) {
+                       let bytes = try? entry.read(limit: policy.maxMessageBytes) {
                         sentRecipients += Engine.recipients(of: Message(bytes: bytes))
                     }
                     let found = FileRecord(folder: folder.path, name: entry.name.unique, state: .done)
@@ -436,13 +439,13 @@ final class MailboxWorker {
 
     private func handleInbox(_ entry: MaildirFolder.Entry, record: FileRecord?) throws {
         // Written straight into new/ (`cp`), not through tmp/: looked at again once the writer has closed it.
-        if entry.subdirectory == .new, WriteInProgress.check(entry.path) {
+        if entry.subdirectory == .new, entry.isBeingWritten {
             needsRetry = true
             return
         }
         // How many names the file has as it is read: one a mail client adds while it is classified is the first
         // half of a move (or a copy), which `MaildirFolder.move` leaves to the client.
-        let linksWhenRead = MaildirFolder.linkCount(entry.path)
+        let linksWhenRead = entry.linkCount
         guard let message = try read(entry) else { return }
         let digest = engine.digest(of: message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }
@@ -587,7 +590,7 @@ final class MailboxWorker {
         let moves = try movesUnderWay(of: entry)
         let folders = moves.map { maildir.folder($0.folder) }.filter(\.exists)
         if let copy = try folders.lazy.compactMap({ try $0.entry(unique: entry.name.unique) }).first,
-           let copied = try FileBytes.read(copy.path, limit: policy.maxMessageBytes),
+           let copied = try copy.read(limit: policy.maxMessageBytes),
            engine.digest(of: Message(bytes: copied)) == digest {
             try entry.folder.remove(entry)
             var changes: [JournalChange] = [Self.forgetMoved(record)]
@@ -609,7 +612,7 @@ final class MailboxWorker {
             // A name whose S= is not the file's size loses to one whose is, whatever their ages: a replacement
             // left under the original's name beside its twin kept the wrong S= for good (found in review).
             let dated = twins.compactMap { twin -> (MaildirFolder.Entry, Int64, [UInt8])? in
-                guard let bytes = try? FileBytes.read(twin.path, limit: policy.maxMessageBytes) else { return nil }
+                guard let bytes = try? twin.read(limit: policy.maxMessageBytes) else { return nil }
                 let sizeIsRight = twin.name.fields.first { $0.key == "S" }.map { Int($0.value) == bytes.count } ?? true
                 return (twin, (sizeIsRight ? 1 << 62 : 0) + Self.modificationTime(twin.path),
                         engine.digest(of: Message(bytes: bytes)))
@@ -753,7 +756,7 @@ final class MailboxWorker {
 
     /// The message, or nil for one over the size limit, which is recorded as done and left alone.
     private func read(_ entry: MaildirFolder.Entry) throws -> Message? {
-        let result = Result { () throws(MaildirError) in try FileBytes.read(entry.path, limit: policy.maxMessageBytes) }
+        let result = Result { () throws(MaildirError) in try entry.read(limit: policy.maxMessageBytes) }
         if case .failure(let error) = result, error.isNotAMessageFile {
             // A FIFO would block the one thread every mailbox shares; a symbolic link could make the service copy
             // a file its owner may read into a mailbox whose owner may not.

@@ -67,7 +67,7 @@ public struct QuarantineDesk {
     /// The message's bytes as they are in the quarantine folder (with our header).
     public func show(_ id: String) throws -> [UInt8] {
         let (_, found) = try held(id, allowMissingFile: false, allowMoving: true)
-        guard let entry = found, let bytes = try FileBytes.read(entry.path, limit: Int.max) else { return [] }
+        guard let entry = found, let bytes = try entry.read(limit: Int.max) else { return [] }
         return bytes
     }
 
@@ -78,7 +78,7 @@ public struct QuarantineDesk {
         if let finished = try finishStoppedRelease(id) { return finished }
         let (found, entry) = try releasable(id)
         let record = found
-        guard let bytes = try FileBytes.read(entry.path, limit: Int.max) else { throw Failure.unknownID(id) }
+        guard let bytes = try entry.read(limit: Int.max) else { throw Failure.unknownID(id) }
         let message = Message(bytes: bytes)
         // The record's digest leaves out the fields and Subject tag the service wrote. Read with other [header]
         // settings (a release without the service's configuration), the copy would go back with them still on,
@@ -143,7 +143,7 @@ public struct QuarantineDesk {
         let inbox = Maildir(root: record.mailbox).inbox
         let named = [try inbox.entry(unique: record.name), try inbox.entry(unique: Self.releaseName(of: record))]
         guard let copy = named.compactMap({ $0 }).first(where: { Self.isCopy($0, of: record, ownFields: ownFields) }),
-              let bytes = try FileBytes.read(copy.path, limit: Int.max) else { return nil }
+              let bytes = try copy.read(limit: Int.max) else { return nil }
         try learnReleased(bytes, record: record)
         return copy.path
     }
@@ -212,7 +212,7 @@ public struct QuarantineDesk {
 
     /// Whether `file` holds the quarantined message (the digest is taken without our own fields).
     static func isCopy(_ file: MaildirFolder.Entry, of record: QuarantineEntry, ownFields: OwnFields) -> Bool {
-        guard let bytes = try? FileBytes.read(file.path, limit: Int.max) else { return false }
+        guard let bytes = try? file.read(limit: Int.max) else { return false }
         return MessageDigest.of(Message(bytes: bytes), ownFields: ownFields) == record.digest
     }
 

@@ -8,27 +8,35 @@ import Glibc
 public struct Maildir: Hashable, Sendable {
     /// The root directory, without a trailing slash.
     public let root: String
+    /// Whose files these are, when this process is root: every file operation here acts as them
+    /// (`FileOwner.acting`). Read once, from the root as the configuration names it, so that a link the owner puts
+    /// in its place later does not change whom the work is done as.
+    public let owner: FileOwner?
 
     public init(root: String) {
         var root = root
         while root.count > 1, root.hasSuffix("/") { root.removeLast() }
         self.root = root
+        owner = FileOwner.ofDirectory(root)
     }
 
-    public var inbox: MaildirFolder { MaildirFolder(path: root, name: "INBOX") }
+    public var inbox: MaildirFolder { MaildirFolder(path: root, name: "INBOX", owner: owner) }
 
     /// A Maildir++ sub-folder: `name` is its directory name, with the leading dot (`.Pitches`, `.Sent`).
     public func folder(_ name: String) -> MaildirFolder {
-        MaildirFolder(path: root + "/" + name, name: name)
+        MaildirFolder(path: root + "/" + name, name: name, owner: owner)
     }
 
     /// The sub-folders that exist now: directories named `.Something` with a `cur/` inside, neither of them a
     /// symbolic link (`Directory.names(in:)` says why).
     public func subfolders() throws(MaildirError) -> [MaildirFolder] {
-        try Directory.names(in: root, followingALink: true).filter { name in
-            name.hasPrefix(".") && name != "." && name != ".."
-                && Directory.isOwnDirectory(root + "/" + name) && Directory.isOwnDirectory(root + "/" + name + "/cur")
-        }.sorted().map(folder)
+        try FileOwner.acting(as: owner) { () throws(MaildirError) in
+            try Directory.names(in: root, followingALink: true).filter { name in
+                name.hasPrefix(".") && name != "." && name != ".."
+                    && Directory.isOwnDirectory(root + "/" + name)
+                    && Directory.isOwnDirectory(root + "/" + name + "/cur")
+            }.sorted().map(folder)
+        }
     }
 
     /// INBOX and every sub-folder.
@@ -40,15 +48,24 @@ public struct Maildir: Hashable, Sendable {
 /// One folder of a Maildir: its `new/`, `cur/` and `tmp/`.
 ///
 /// Every change is atomic as the Maildir specification asks: a new file is written and fsynced in `tmp/`, then
-/// linked or renamed into place, and the directory is fsynced so the rename outlives a crash.
+/// linked or renamed into place, and the directory is fsynced so the rename outlives a crash. Every file operation
+/// acts as the Maildir's `owner` when there is one (`FileOwner.acting`: root at work in a user's Maildir).
 public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     public let path: String
     /// "INBOX" for the root, else the directory name (`.Pitches`).
     public let name: String
+    /// The Maildir's owner, whom root acts as here (`Maildir.owner`); nil: as this process is.
+    public let owner: FileOwner?
 
-    public init(path: String, name: String) {
+    public init(path: String, name: String, owner: FileOwner? = nil) {
         self.path = path
         self.name = name
+        self.owner = owner
+    }
+
+    /// `body` with file accesses checked as the owner's.
+    func asOwner<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        try FileOwner.acting(as: owner, body)
     }
 
     public enum Subdirectory: String, Sendable, CaseIterable {
@@ -72,15 +89,30 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
 
         public var path: String { folder.path + "/" + subdirectory.rawValue + "/" + name.fileName }
         public var description: String { path }
+
+        /// The message's bytes, as `FileBytes.read` reads them, as the Maildir's owner.
+        public func read(limit: Int) throws(MaildirError) -> [UInt8]? {
+            try folder.asOwner { () throws(MaildirError) in try FileBytes.read(path, limit: limit) }
+        }
+
+        /// `WriteInProgress.check`, as the Maildir's owner.
+        public var isBeingWritten: Bool { folder.asOwner { WriteInProgress.check(path) } }
+
+        /// `MaildirFolder.linkCount`, as the Maildir's owner.
+        public var linkCount: Int { folder.asOwner { MaildirFolder.linkCount(path) } }
     }
 
     public var description: String { name }
 
-    public var exists: Bool { Directory.isDirectory(path + "/cur") }
+    public var exists: Bool { asOwner { Directory.isDirectory(path + "/cur") } }
 
     /// Creates the folder's directories (mode 0700, like every MDA) and, for a sub-folder, the `maildirfolder`
     /// marker file Maildir++ clients look for. Existing parts are left as they are.
     public func create() throws(MaildirError) {
+        try asOwner { () throws(MaildirError) in try createAsOwner() }
+    }
+
+    private func createAsOwner() throws(MaildirError) {
         try Directory.make(path)
         try requireOwnDirectory()
         for sub in ["tmp", "new", "cur"] {
@@ -106,11 +138,13 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// are not UTF-8 are left out and given to `undecodable`.
     public func entries(in subdirectory: Subdirectory,
                         undecodable: ((String) -> Void)? = nil) throws(MaildirError) -> [Entry] {
-        try requireOwnDirectory()
-        return try Directory.names(in: path + "/" + subdirectory.rawValue, undecodable: undecodable)
-            .filter { !$0.hasPrefix(".") }
-            .sorted()
-            .map { Entry(folder: self, subdirectory: subdirectory, name: MaildirName($0)) }
+        try asOwner { () throws(MaildirError) in
+            try requireOwnDirectory()
+            return try Directory.names(in: path + "/" + subdirectory.rawValue, undecodable: undecodable)
+                .filter { !$0.hasPrefix(".") }
+                .sorted()
+                .map { Entry(folder: self, subdirectory: subdirectory, name: MaildirName($0)) }
+        }
     }
 
     /// A sub-folder must be a directory of its own, not a symbolic link to another (`Directory.names(in:)` says
@@ -118,8 +152,8 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     public static func isOwnDirectory(_ path: String) -> Bool { Directory.isOwnDirectory(path) }
 
     public func requireOwnDirectory() throws(MaildirError) {
-        guard name != "INBOX", !Directory.isOwnDirectory(path) else { return }
-        throw MaildirError("use", path, errno: Directory.isDirectory(path) ? ELOOP : ENOENT)
+        guard name != "INBOX", !asOwner({ Directory.isOwnDirectory(path) }) else { return }
+        throw MaildirError("use", path, errno: asOwner { Directory.isDirectory(path) } ? ELOOP : ENOENT)
     }
 
     /// The entry in `new/` or `cur/` whose unique part is `unique`, if any.
@@ -137,12 +171,14 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     @discardableResult
     public func deliver(_ pieces: [ArraySlice<UInt8>], into subdirectory: Subdirectory,
                         name: MaildirName) throws(MaildirError) -> Entry {
-        let (temporary, _) = try writeTemporary(pieces, name: name)
-        let entry = Entry(folder: self, subdirectory: subdirectory, name: name)
-        defer { unlink(temporary) }
-        if link(temporary, entry.path) != 0 { throw MaildirError("link into place", entry.path) }
-        try Directory.sync(path + "/" + subdirectory.rawValue)
-        return entry
+        try asOwner { () throws(MaildirError) in
+            let (temporary, _) = try writeTemporary(pieces, name: name)
+            let entry = Entry(folder: self, subdirectory: subdirectory, name: name)
+            defer { unlink(temporary) }
+            if link(temporary, entry.path) != 0 { throw MaildirError("link into place", entry.path) }
+            try Directory.sync(path + "/" + subdirectory.rawValue)
+            return entry
+        }
     }
 
     /// Replaces `entry` with `pieces` under the name `name` (the same unique part, a new size): written in tmp/,
@@ -167,6 +203,13 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// without it, or a mail client acting between the steps.
     func replace(_ entry: Entry, with pieces: [ArraySlice<UInt8>], name: MaildirName,
                  exchange: (String, String) -> Int32) throws(MaildirError) -> Entry {
+        try asOwner { () throws(MaildirError) in
+            try replaceAsOwner(entry, with: pieces, name: name, exchange: exchange)
+        }
+    }
+
+    private func replaceAsOwner(_ entry: Entry, with pieces: [ArraySlice<UInt8>], name: MaildirName,
+                                exchange: (String, String) -> Int32) throws(MaildirError) -> Entry {
         let (temporary, identity) = try writeTemporary(pieces, name: name)
         let replacement = Entry(folder: self, subdirectory: entry.subdirectory, name: name)
         let directory = path + "/" + entry.subdirectory.rawValue
@@ -299,6 +342,13 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// `move` with `exchange` standing for renameat2's RENAME_EXCHANGE, as for `replace`.
     func move(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>], to folder: MaildirFolder,
               linksWhenRead: Int? = nil, exchange: (String, String) -> Int32) throws(MaildirError) -> Entry? {
+        try asOwner { () throws(MaildirError) in
+            try moveAsOwner(entry, replacedWith: pieces, to: folder, linksWhenRead: linksWhenRead, exchange: exchange)
+        }
+    }
+
+    private func moveAsOwner(_ entry: Entry, replacedWith pieces: [ArraySlice<UInt8>], to folder: MaildirFolder,
+                             linksWhenRead: Int?, exchange: (String, String) -> Int32) throws(MaildirError) -> Entry? {
         let size = pieces.reduce(0) { $0 + $1.count }
         var original = stat()
         guard lstat(entry.path, &original) == 0 else {
@@ -410,20 +460,24 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
 
     /// Removes a message file; one already gone is not an error.
     public func remove(_ entry: Entry) throws(MaildirError) {
-        if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
-        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        try asOwner { () throws(MaildirError) in
+            if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
+            try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+        }
     }
 
     /// Moves a message into another folder (of the same file system) with rename(2), keeping its bytes.
     @discardableResult
     public func move(_ entry: Entry, to folder: MaildirFolder, _ subdirectory: Subdirectory,
                      name: MaildirName) throws(MaildirError) -> Entry {
-        let target = Entry(folder: folder, subdirectory: subdirectory, name: name)
-        if link(entry.path, target.path) != 0 { throw MaildirError("link into place", target.path) }
-        try Directory.sync(folder.path + "/" + subdirectory.rawValue)
-        if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
-        try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-        return target
+        try asOwner { () throws(MaildirError) in
+            let target = Entry(folder: folder, subdirectory: subdirectory, name: name)
+            if link(entry.path, target.path) != 0 { throw MaildirError("link into place", target.path) }
+            try Directory.sync(folder.path + "/" + subdirectory.rawValue)
+            if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
+            try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+            return target
+        }
     }
 
     /// Files in tmp/ older than `seconds`: deliveries that crashed part-way (the Maildir specification's 36 hours
@@ -431,11 +485,13 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     public func staleTemporaries(olderThan seconds: Int) throws(MaildirError) -> [String] {
         let directory = path + "/tmp"
         let now = time(nil)
-        return try Directory.names(in: directory).filter { name in
-            var info = stat()
-            guard stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
-            return now - info.st_mtim.tv_sec > seconds
-        }.map { directory + "/" + $0 }
+        return try asOwner { () throws(MaildirError) in
+            try Directory.names(in: directory).filter { name in
+                var info = stat()
+                guard stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
+                return now - info.st_mtim.tv_sec > seconds
+            }.map { directory + "/" + $0 }
+        }
     }
 
     /// Removes what earlier pitchfilter processes left in tmp/ when they were killed mid-write: files named by
@@ -445,14 +501,18 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     @discardableResult
     public func removeAbandonedTemporaries() throws(MaildirError) -> Int {
         let directory = path + "/tmp"
-        var removed = 0
-        for name in try Directory.names(in: directory) where name.hasSuffix(Self.temporarySuffix) {
-            let parts = name.dropLast(Self.temporarySuffix.count).split(separator: ".")
-            guard let last = parts.last, last.hasPrefix("P"), let pid = Int32(last.dropFirst()) else { continue }
-            // kill(pid, 0) fails with ESRCH once the process is gone.
-            if pid != getpid(), kill(pid, 0) != 0, errno == ESRCH, unlink(directory + "/" + name) == 0 { removed += 1 }
+        return try asOwner { () throws(MaildirError) in
+            var removed = 0
+            for name in try Directory.names(in: directory) where name.hasSuffix(Self.temporarySuffix) {
+                let parts = name.dropLast(Self.temporarySuffix.count).split(separator: ".")
+                guard let last = parts.last, last.hasPrefix("P"), let pid = Int32(last.dropFirst()) else { continue }
+                // kill(pid, 0) fails with ESRCH once the process is gone.
+                if pid != getpid(), kill(pid, 0) != 0, errno == ESRCH, unlink(directory + "/" + name) == 0 {
+                    removed += 1
+                }
+            }
+            return removed
         }
-        return removed
     }
 
     private static let temporarySuffix = ".pitchfilter"

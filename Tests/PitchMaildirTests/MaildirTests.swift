@@ -110,6 +110,72 @@ import Testing
         #expect(try Maildir(root: root + "/Linked").inbox.entries(in: .new).count == 1)
     }
 
+    /// Found in review: the checks that `new/` and a folder are no links come before the file operations, and the
+    /// owner of a Maildir served by root can put a link in their place between the two: a replacement exchanged, or
+    /// a pitch renamed, into a directory of root's choosing (or rather the owner's: `/etc/profile.d`), its file
+    /// taken away. Root acts as the owner (`FileOwner.acting`), whose link reaches nothing the owner may not change.
+    @Test(arguments: ["replace", "quarantine", "read"])
+    func asRootALinkSwappedInDuringTheWorkReachesNothingOfRoots(operation: String) throws {
+        guard geteuid() == 0 else { return }  // only root can act as another user; CI runs as root
+        #expect(chmod(root, 0o755) == 0)  // the owner must reach their Maildir, as under /home
+        let made = Maildir(root: root + "/User")
+        try made.inbox.create()
+        try made.folder(".Pitches").create()
+        let name = MaildirName("1.M1P1Q1.test")
+        _ = try made.inbox.deliver([Self.message[...]], into: .new, name: name)
+        for sub in ["", "/tmp", "/new", "/cur", "/.Pitches", "/.Pitches/tmp", "/.Pitches/new", "/.Pitches/cur",
+                    "/new/" + name.fileName] {
+            #expect(chown(made.root + sub, 4242, 4343) == 0)
+        }
+        // Root's own directory: with a file of the message's name to be replaced or read, empty to be written into.
+        let victim = root + "/victim"
+        #expect(mkdir(victim, 0o700) == 0)
+        let secret = Array("root's own\n".utf8)
+        if operation != "quarantine" {
+            #expect(FileManager.default.createFile(atPath: victim + "/" + name.fileName, contents: Data(secret)))
+        }
+
+        let user = Maildir(root: made.root)  // read as the service reads it: whose it is, once
+        #expect(user.owner == FileOwner(user: 4242, group: 4343))
+        let entry = try #require(try user.inbox.entries(in: .new).first)
+        let swapped = operation == "quarantine" ? user.root + "/.Pitches/new" : user.root + "/new"
+        func swapInALink() {
+            #expect(rename(swapped, swapped + ".real") == 0)
+            #expect(symlink(victim, swapped) == 0)
+        }
+        let tagged = Array("X-Pitch-Status: pitch\r\n".utf8) + Self.message
+        switch operation {
+        case "replace":
+            #expect(throws: MaildirError.self) {
+                _ = try user.inbox.replace(entry, with: [tagged[...]], name: name, exchange: { temporary, path in
+                    swapInALink()
+                    return pitchfilter_rename_exchange(temporary, path)
+                })
+            }
+        case "quarantine":
+            #expect(throws: MaildirError.self) {
+                _ = try user.inbox.move(entry, replacedWith: [tagged[...]], to: user.folder(".Pitches"),
+                                        exchange: { temporary, path in
+                    if !FileManager.default.fileExists(atPath: swapped + ".real") { swapInALink() }
+                    return pitchfilter_rename_exchange(temporary, path)
+                })
+            }
+        default:
+            swapInALink()
+            #expect(throws: MaildirError.self) { _ = try entry.read(limit: 1 << 20) }
+        }
+        // Root's file is as it was, nothing was added beside it, and the message is in the Maildir once, unchanged.
+        if operation != "quarantine" {
+            #expect(FileManager.default.contents(atPath: victim + "/" + name.fileName) == Data(secret))
+        }
+        let rootsFiles = operation == "quarantine" ? [] : [name.fileName]
+        #expect(try FileManager.default.contentsOfDirectory(atPath: victim) == rootsFiles)
+        let inboxNew = operation == "quarantine" ? user.root + "/new" : user.root + "/new.real"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: inboxNew) == [name.fileName])
+        #expect(FileManager.default.contents(atPath: inboxNew + "/" + name.fileName) == Data(Self.message))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: user.root + "/tmp").isEmpty)
+    }
+
     /// Found by an audit: a unique part of 237 bytes or more made the temporary name too long, and a name past
     /// NAME_MAX once resized could not be linked: such a message stayed unclassified, retried for ever.
     @Test(arguments: [236, 237, 250, 255])

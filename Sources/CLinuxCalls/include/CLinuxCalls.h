@@ -10,4 +10,10 @@ int pitchfilter_rename_exchange(const char *first, const char *second);
 /// name (EINVAL where the file system cannot tell).
 int pitchfilter_rename_noreplace(const char *from, const char *to);
 
+/// setfsuid(2) and setfsgid(2): the identity this thread's file accesses are checked as, without the effective
+/// identity (signals, the database) changing. Each returns the thread's previous one; an id the call refuses
+/// leaves it and still returns it.
+unsigned pitchfilter_setfsuid(unsigned uid);
+unsigned pitchfilter_setfsgid(unsigned gid);
+
 #endif
