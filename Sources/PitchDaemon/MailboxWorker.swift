@@ -18,8 +18,8 @@ import Glibc
 /// that finds a pending record finishes that one change (see `recover`), so a `kill -9` at any moment leaves
 /// every message exactly once. What the worker does not understand it leaves where it is.
 final class MailboxWorker {
-    /// Made again once, when a Maildir missing at the start is delivered to: whose it is (`Maildir.owner`) is read
-    /// when it is made, and root must act as its owner from the first file it touches.
+    /// Made again when it is prepared: whose it is (`Maildir.owner`) is read when it is made, and a Maildir missing
+    /// at the start has an owner once it is delivered to.
     private(set) var maildir: Maildir
     private(set) var policy: MailboxPolicy
     private let store: SQLiteTokenStore
@@ -67,7 +67,19 @@ final class MailboxWorker {
     /// Prepares the mailbox unless that is done; returns whether it is done.
     func prepareIfNeeded() -> Bool {
         if isPrepared { return true }
-        guard maildir.inbox.exists else {
+        maildir = Maildir(root: maildir.root)  // whose it is, read again until it is there
+        let exists: Bool
+        do {
+            exists = try maildir.inbox.existsAsOwner()
+        } catch {
+            // Root that cannot act as the owner (or tell who that is) leaves the Maildir alone, and says why.
+            if !reportedMissingMaildir {
+                logger.warning("cannot look into the Maildir: \(error)")
+                reportedMissingMaildir = true
+            }
+            return false
+        }
+        guard exists else {
             // An MDA creates the Maildir with its first delivery, with the owner and modes it needs; a Maildir
             // the service made would have the service's, and a mistyped path would look watched.
             if !reportedMissingMaildir {
@@ -76,7 +88,6 @@ final class MailboxWorker {
             }
             return false
         }
-        if maildir.owner == nil { maildir = Maildir(root: maildir.root) }
         do {
             try prepare()
             return true

@@ -73,11 +73,7 @@ enum Directory {
     }
 }
 
-/// Who owns what the Maildir code creates: the owner of the directory it is created in, normally the mailbox's
-/// user, whoever we run as. Run as root (an admin's `quarantine release`, a service that serves several users'
-/// Maildirs), a message would otherwise be root's with mode 0600, which the user, their IMAP server and a service
-/// running as the user could not read. Only root can give a file away, and only root needs to.
-/// Whose a Maildir is: the user and group its root belongs to.
+/// Whose a Maildir is: the user and group its root belongs to, whom root acts as there (`acting`).
 public struct FileOwner: Hashable, Sendable {
     public let user: UInt32
     public let group: UInt32
@@ -87,13 +83,50 @@ public struct FileOwner: Hashable, Sendable {
         self.group = group
     }
 
-    /// The owner of the directory at `path` when this process is root, which works in other users' Maildirs; nil
-    /// otherwise (a process that is not root can do only what its own user may), or when there is no such path.
+    /// Root cannot tell whose the Maildir is: nothing is done there (`acting` refuses).
+    public static let undetermined = FileOwner(user: UInt32.max, group: UInt32.max)
+
+    /// Whom root acts as in the Maildir at `path`; nil for this process as it is: not root (it can do only what its
+    /// own user may), or root in a Maildir of root's own, or one not made yet, where no one else can change the way
+    /// to it. The owner of the directory otherwise, read once; `undetermined` when that tells nothing: the path's
+    /// last part is its owner's to change, so a Maildir that reads as root's (a link to / put there) or as missing
+    /// (a link to nothing) while a user's directory leads to it would have root work as root where that user can
+    /// point it later.
     public static func ofDirectory(_ path: String) -> FileOwner? {
         guard geteuid() == 0 else { return nil }
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return FileOwner(user: info.st_uid, group: info.st_gid)
+        if stat(path, &info) == 0, info.st_uid != 0 { return FileOwner(user: info.st_uid, group: info.st_gid) }
+        return onlyRootCanRedirect(path) ? nil : .undetermined
+    }
+
+    /// Whether every directory on the way to `path`, as written and as its links resolve, is root's and writable
+    /// by no one else (but for the sticky bit, as /tmp, which keeps root's entries root's), so that no one but
+    /// root can change where `path` leads. A part not made yet can be made only in the last one there, which is.
+    static func onlyRootCanRedirect(_ path: String) -> Bool {
+        guard path.hasPrefix("/") else { return false }
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let ways = [path] + (realpath(path, &resolved) != nil ? [String(cString: resolved)] : [])
+        return ways.allSatisfy { way in
+            var directory = "/"
+            for part in way.split(separator: "/").dropLast() {
+                switch rootsAlone(directory) {
+                case false?: return false
+                case nil: return true
+                case true?: directory += (directory == "/" ? "" : "/") + part
+                }
+            }
+            return rootsAlone(directory) != false
+        }
+    }
+
+    /// Whether `path` is root's and changeable by no one else (a directory, or a link in a directory that is, which
+    /// the caller checked); nil when there is nothing there.
+    private static func rootsAlone(_ path: String) -> Bool? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return errno == ENOENT ? nil : false }
+        guard info.st_uid == 0 else { return false }
+        let writableByOthers = info.st_mode & (S_IWGRP | S_IWOTH) != 0
+        return info.st_mode & S_IFMT == S_IFLNK || !writableByOthers || info.st_mode & S_ISVTX != 0
     }
 
     /// Runs `body` with this thread's file accesses checked as `owner`'s (setfsuid, setfsgid), then as before.
@@ -104,17 +137,29 @@ public struct FileOwner: Hashable, Sendable {
     /// The checks cannot close that gap; acting as the owner does, as every MDA delivers as the recipient: the
     /// owner's links then reach only what the owner could change anyway. The thread's file-system identity alone
     /// changes, so the database and signals are untouched, and the body must not suspend (it is synchronous) so
-    /// that it runs on this thread throughout. Nil (not root, or the root's own directory): `body` as it is.
-    public static func acting<T, E: Error>(as owner: FileOwner?, _ body: () throws(E) -> T) throws(E) -> T {
+    /// that it runs on this thread throughout. Nil owner: `body` as it is. An owner root cannot act as (no
+    /// CAP_SETUID, a system-call filter without @setuid) or cannot tell (`undetermined`): nothing is done, and the
+    /// error names `path`.
+    public static func acting<T>(as owner: FileOwner?, in path: String,
+                                 _ body: () throws(MaildirError) -> T) throws(MaildirError) -> T {
         guard let owner, owner.user != 0 else { return try body() }
+        guard owner != .undetermined else { throw MaildirError("tell whose Maildir holds", path, errno: EACCES) }
+        _ = rootsGroupsDropped
         let formerGroup = pitchfilter_setfsgid(owner.group)
         let formerUser = pitchfilter_setfsuid(owner.user)
         defer {
             _ = pitchfilter_setfsuid(formerUser)
             _ = pitchfilter_setfsgid(formerGroup)
         }
+        // setfsuid returns the former id whether or not it took: asked again, it says which is in force.
+        guard currentFileSystemUser == owner.user else { throw MaildirError("act as the owner of", path, errno: EPERM) }
         return try body()
     }
+
+    /// setfsgid changes one group: root's supplementary groups (0 under sudo) would still count while acting as
+    /// the owner, and a link could reach a file of group root's. Root, with its capabilities, needs none of them,
+    /// so they go, process-wide, before root first acts as anyone (a process that may not: no change).
+    private static let rootsGroupsDropped: Void = { _ = setgroups(0, nil) }()
 
     /// The user this thread's file accesses are checked as: the effective user, unless `acting` changed it.
     static var currentFileSystemUser: UInt32 {
@@ -123,6 +168,10 @@ public struct FileOwner: Hashable, Sendable {
     }
 }
 
+/// Who owns what the Maildir code creates: the owner of the directory it is created in, normally the mailbox's
+/// user, whoever we run as. Run as root (an admin's `quarantine release`, a service that serves several users'
+/// Maildirs), a message would otherwise be root's with mode 0600, which the user, their IMAP server and a service
+/// running as the user could not read. Only root can give a file away, and only root needs to.
 enum Ownership {
     /// Gives the open file `fd` (at `path`, for errors) the owner and group of `directory`, when run as root.
     /// Acting as the Maildir's owner (`FileOwner.acting`), the file is the owner's already; a group the owner is

@@ -30,7 +30,7 @@ public struct Maildir: Hashable, Sendable {
     /// The sub-folders that exist now: directories named `.Something` with a `cur/` inside, neither of them a
     /// symbolic link (`Directory.names(in:)` says why).
     public func subfolders() throws(MaildirError) -> [MaildirFolder] {
-        try FileOwner.acting(as: owner) { () throws(MaildirError) in
+        try FileOwner.acting(as: owner, in: root) { () throws(MaildirError) in
             try Directory.names(in: root, followingALink: true).filter { name in
                 name.hasPrefix(".") && name != "." && name != ".."
                     && Directory.isOwnDirectory(root + "/" + name)
@@ -63,9 +63,9 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         self.owner = owner
     }
 
-    /// `body` with file accesses checked as the owner's.
-    func asOwner<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        try FileOwner.acting(as: owner, body)
+    /// `body` with file accesses checked as the owner's (`FileOwner.acting`).
+    func asOwner<T>(_ body: () throws(MaildirError) -> T) throws(MaildirError) -> T {
+        try FileOwner.acting(as: owner, in: path, body)
     }
 
     public enum Subdirectory: String, Sendable, CaseIterable {
@@ -95,16 +95,22 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
             try folder.asOwner { () throws(MaildirError) in try FileBytes.read(path, limit: limit) }
         }
 
-        /// `WriteInProgress.check`, as the Maildir's owner.
-        public var isBeingWritten: Bool { folder.asOwner { WriteInProgress.check(path) } }
+        /// `WriteInProgress.check`, as the Maildir's owner (false where root cannot act as them: the read fails).
+        public var isBeingWritten: Bool { (try? folder.asOwner { WriteInProgress.check(path) }) ?? false }
 
-        /// `MaildirFolder.linkCount`, as the Maildir's owner.
-        public var linkCount: Int { folder.asOwner { MaildirFolder.linkCount(path) } }
+        /// `MaildirFolder.linkCount`, as the Maildir's owner (0 where root cannot act as them).
+        public var linkCount: Int { (try? folder.asOwner { MaildirFolder.linkCount(path) }) ?? 0 }
     }
 
     public var description: String { name }
 
-    public var exists: Bool { asOwner { Directory.isDirectory(path + "/cur") } }
+    /// False too where root cannot act as the Maildir's owner (`FileOwner.acting`); `existsAsOwner()` tells why.
+    public var exists: Bool { (try? existsAsOwner()) ?? false }
+
+    /// Whether the folder is there, or the error that root cannot act as the Maildir's owner to look.
+    public func existsAsOwner() throws(MaildirError) -> Bool {
+        try asOwner { Directory.isDirectory(path + "/cur") }
+    }
 
     /// Creates the folder's directories (mode 0700, like every MDA) and, for a sub-folder, the `maildirfolder`
     /// marker file Maildir++ clients look for. Existing parts are left as they are.
@@ -152,8 +158,10 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     public static func isOwnDirectory(_ path: String) -> Bool { Directory.isOwnDirectory(path) }
 
     public func requireOwnDirectory() throws(MaildirError) {
-        guard name != "INBOX", !asOwner({ Directory.isOwnDirectory(path) }) else { return }
-        throw MaildirError("use", path, errno: asOwner { Directory.isDirectory(path) } ? ELOOP : ENOENT)
+        try asOwner { () throws(MaildirError) in
+            guard name != "INBOX", !Directory.isOwnDirectory(path) else { return }
+            throw MaildirError("use", path, errno: Directory.isDirectory(path) ? ELOOP : ENOENT)
+        }
     }
 
     /// The entry in `new/` or `cur/` whose unique part is `unique`, if any.

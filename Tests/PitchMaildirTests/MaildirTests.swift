@@ -176,6 +176,52 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: user.root + "/tmp").isEmpty)
     }
 
+    /// Whom root acts as: a Maildir's owner; no one else (root itself) where only root can change the way to it;
+    /// no one at all where a user's directory leads to what reads as root's or as nothing (found in review: a link
+    /// to / put in place of ~/Maildir while the service started, then taken back, had it work there as root).
+    @Test(arguments: ["user's", "root's", "missing under root's", "link to root's", "link to nothing"])
+    func asRootTheOwnerIsWhoeverAloneCanChangeTheWayToTheMaildir(kind: String) throws {
+        guard geteuid() == 0 else { return }  // as any other user there is no one else to act as
+        #expect(chmod(root, 0o755) == 0)
+        let home = root + "/home"
+        #expect(mkdir(home, 0o755) == 0)
+        let rootsOwn = root + "/RootsOwn"
+        try Maildir(root: rootsOwn).inbox.create()
+        var path = root + "/Mail"
+        switch kind {
+        case "user's":
+            path = home + "/Maildir"
+            try Maildir(root: path).inbox.create()
+            for sub in ["", "/tmp", "/new", "/cur"] { #expect(chown(path + sub, 4242, 4343) == 0) }
+        case "root's": try Maildir(root: path).inbox.create()
+        case "missing under root's": break
+        default:
+            #expect(chown(home, 4242, 4343) == 0)
+            path = home + "/Maildir"
+            #expect(symlink(kind == "link to root's" ? rootsOwn : root + "/nothing", path) == 0)
+        }
+        let maildir = Maildir(root: path)
+        switch kind {
+        case "user's":
+            #expect(maildir.owner == FileOwner(user: 4242, group: 4343))
+            let delivered = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.t"))
+            var info = stat()
+            #expect(stat(delivered.path, &info) == 0 && info.st_uid == 4242 && info.st_gid == 4343)
+        case "root's", "missing under root's":
+            #expect(maildir.owner == nil)
+            try maildir.inbox.create()
+            _ = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.t"))
+        default:
+            #expect(maildir.owner == .undetermined)
+            #expect(!maildir.inbox.exists)
+            #expect(throws: MaildirError.self) {
+                _ = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.t"))
+            }
+            #expect(throws: MaildirError.self) { _ = try maildir.inbox.entries(in: .new) }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: rootsOwn + "/new").isEmpty)
+        }
+    }
+
     /// Found by an audit: a unique part of 237 bytes or more made the temporary name too long, and a name past
     /// NAME_MAX once resized could not be linked: such a message stayed unclassified, retried for ever.
     @Test(arguments: [236, 237, 250, 255])
