@@ -18,8 +18,7 @@ import Glibc
 /// that finds a pending record finishes that one change (see `recover`), so a `kill -9` at any moment leaves
 /// every message exactly once. What the worker does not understand it leaves where it is.
 final class MailboxWorker {
-    /// Made again when it is prepared: whose it is (`Maildir.owner`) is read when it is made, and a Maildir missing
-    /// at the start has an owner once it is delivered to.
+    /// Made again before each scan (`refreshOwner`).
     private(set) var maildir: Maildir
     private(set) var policy: MailboxPolicy
     private let store: SQLiteTokenStore
@@ -64,10 +63,18 @@ final class MailboxWorker {
     private(set) var isPrepared = false
     private var reportedMissingMaildir = false
 
+    /// Whose the Maildir is (`Maildir.owner`), read again: a Maildir missing at the start has an owner once it is
+    /// delivered to, and one an admin made as root and then gave to its user (`maildirmake`, `chown -R`) is the
+    /// user's from then on. It reads as root's only where no one but root can change the way to it
+    /// (`FileOwner.ofDirectory`), so reading it again lets no one make root work as root where they could redirect.
+    private func refreshOwner() {
+        maildir = Maildir(root: maildir.root)
+    }
+
     /// Prepares the mailbox unless that is done; returns whether it is done.
     func prepareIfNeeded() -> Bool {
+        refreshOwner()
         if isPrepared { return true }
-        maildir = Maildir(root: maildir.root)  // whose it is, read again until it is there
         let exists: Bool
         do {
             exists = try maildir.inbox.existsAsOwner()
@@ -231,6 +238,8 @@ final class MailboxWorker {
     /// nil if it could not list the folder whole.
     @discardableResult
     func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
+        refreshOwner()
+        let folder = MaildirFolder(path: folder.path, name: folder.name, owner: maildir.owner)
         if knownFolders != nil {
             // Gone: its inode stays known under the old path until the next full scan, so that the other half of a
             // rename, seen after it, is recognised.

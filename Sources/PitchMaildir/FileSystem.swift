@@ -99,34 +99,62 @@ public struct FileOwner: Hashable, Sendable {
         return onlyRootCanRedirect(path) ? nil : .undetermined
     }
 
-    /// Whether every directory on the way to `path`, as written and as its links resolve, is root's and writable
-    /// by no one else (but for the sticky bit, as /tmp, which keeps root's entries root's), so that no one but
-    /// root can change where `path` leads. A part not made yet can be made only in the last one there, which is.
+    /// Whether no one but root can change where `path` leads: walked one part at a time, each link read and
+    /// followed where it points, every directory on the way (and the last one) root's and writable by no one else;
+    /// a sticky one (/tmp) only where the next part is there and root's, since anyone may make a name in it.
+    /// A part that is not there yet can then be made by root alone. Relative paths, and more than 40 links, are
+    /// not trusted.
     static func onlyRootCanRedirect(_ path: String) -> Bool {
         guard path.hasPrefix("/") else { return false }
-        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let ways = [path] + (realpath(path, &resolved) != nil ? [String(cString: resolved)] : [])
-        return ways.allSatisfy { way in
-            var directory = "/"
-            for part in way.split(separator: "/").dropLast() {
-                switch rootsAlone(directory) {
-                case false?: return false
-                case nil: return true
-                case true?: directory += (directory == "/" ? "" : "/") + part
-                }
+        var parts = path.split(separator: "/").map(String.init).reversed() as [String]  // a stack, next part last
+        var directory = "/"
+        var linksFollowed = 0
+        while let part = parts.popLast() {
+            guard let kind = rootsDirectory(directory) else { return false }
+            if part.isEmpty || part == "." { continue }
+            if part == ".." {
+                // `directory` has no links in it (each was followed), so its parent is the one walked through.
+                if directory != "/" { directory = String(directory[..<directory.lastIndex(of: "/")!]) }
+                if directory.isEmpty { directory = "/" }
+                continue
             }
-            return rootsAlone(directory) != false
+            let next = (directory == "/" ? "" : directory) + "/" + part
+            var info = stat()
+            guard lstat(next, &info) == 0 else {
+                // Not there: made later by whoever may write here, which must be root alone.
+                return errno == ENOENT && kind == .rootsAlone
+            }
+            // A name others may make or replace here (a sticky directory's) must be root's.
+            if kind == .sticky && info.st_uid != 0 { return false }
+            switch info.st_mode & S_IFMT {
+            case S_IFLNK:
+                linksFollowed += 1
+                guard linksFollowed <= 40 else { return false }
+                var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let length = readlink(next, &target, Int(PATH_MAX))
+                guard length > 0 else { return false }
+                let destination = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if destination.hasPrefix("/") { directory = "/" }
+                parts += destination.split(separator: "/").map(String.init).reversed()
+            case S_IFDIR:
+                directory = next
+            default:
+                return false
+            }
         }
+        return rootsDirectory(directory) != nil
     }
 
-    /// Whether `path` is root's and changeable by no one else (a directory, or a link in a directory that is, which
-    /// the caller checked); nil when there is nothing there.
-    private static func rootsAlone(_ path: String) -> Bool? {
+    /// A directory of root's: writable by root alone, or by others too but sticky (they may add names, and rename
+    /// or remove only their own).
+    private enum RootsDirectory { case rootsAlone, sticky }
+
+    /// Nil where `path` is not root's directory, or others may rename or remove what is in it.
+    private static func rootsDirectory(_ path: String) -> RootsDirectory? {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return errno == ENOENT ? nil : false }
-        guard info.st_uid == 0 else { return false }
-        let writableByOthers = info.st_mode & (S_IWGRP | S_IWOTH) != 0
-        return info.st_mode & S_IFMT == S_IFLNK || !writableByOthers || info.st_mode & S_ISVTX != 0
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0 else { return nil }
+        if info.st_mode & (S_IWGRP | S_IWOTH) == 0 { return .rootsAlone }
+        return info.st_mode & S_ISVTX != 0 ? .sticky : nil
     }
 
     /// Runs `body` with this thread's file accesses checked as `owner`'s (setfsuid, setfsgid), then as before.
@@ -144,22 +172,25 @@ public struct FileOwner: Hashable, Sendable {
                                  _ body: () throws(MaildirError) -> T) throws(MaildirError) -> T {
         guard let owner, owner.user != 0 else { return try body() }
         guard owner != .undetermined else { throw MaildirError("tell whose Maildir holds", path, errno: EACCES) }
-        _ = rootsGroupsDropped
+        guard rootsGroupsDropped else { throw MaildirError("act as the owner of", path, errno: EPERM) }
         let formerGroup = pitchfilter_setfsgid(owner.group)
         let formerUser = pitchfilter_setfsuid(owner.user)
         defer {
             _ = pitchfilter_setfsuid(formerUser)
             _ = pitchfilter_setfsgid(formerGroup)
         }
-        // setfsuid returns the former id whether or not it took: asked again, it says which is in force.
-        guard currentFileSystemUser == owner.user else { throw MaildirError("act as the owner of", path, errno: EPERM) }
+        // Each returns the former id whether or not it took: asked again (with an id never valid), it says which
+        // is in force.
+        guard pitchfilter_setfsuid(UInt32.max) == owner.user, pitchfilter_setfsgid(UInt32.max) == owner.group else {
+            throw MaildirError("act as the owner of", path, errno: EPERM)
+        }
         return try body()
     }
 
     /// setfsgid changes one group: root's supplementary groups (0 under sudo) would still count while acting as
     /// the owner, and a link could reach a file of group root's. Root, with its capabilities, needs none of them,
-    /// so they go, process-wide, before root first acts as anyone (a process that may not: no change).
-    private static let rootsGroupsDropped: Void = { _ = setgroups(0, nil) }()
+    /// so they go, process-wide, before root first acts as anyone; false if they are there and cannot go.
+    private static let rootsGroupsDropped: Bool = setgroups(0, nil) == 0 || getgroups(0, nil) == 0
 
     /// The user this thread's file accesses are checked as: the effective user, unless `acting` changed it.
     static var currentFileSystemUser: UInt32 {

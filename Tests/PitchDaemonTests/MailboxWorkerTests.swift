@@ -218,6 +218,31 @@ import Testing
         expectTagged(try files(later.folder(".Pitches"))["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
     }
 
+    /// Found in review: whose a Maildir is was read once, so one an admin made as root and then gave to its user
+    /// (`maildirmake`, then `chown -R`) was worked on as root for good, where the user can put links.
+    @Test func whoseTheMaildirIsIsReadAgainAtEveryScan() throws {
+        guard geteuid() == 0 else { return }  // only root acts as a Maildir's owner
+        #expect(chmod(root, 0o755) == 0)
+        let given = Maildir(root: root + "/given/Maildir")
+        try FileManager.default.createDirectory(atPath: given.root, withIntermediateDirectories: true)
+        try given.inbox.create()
+        let worker = MailboxWorker(maildir: given, policy: MailboxPolicy(), store: store,
+                                   logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.isPrepared)
+        #expect(worker.maildir.owner == nil)  // root's own, in root's directory
+        // chown -R, with whatever the first scan made (the quarantine folder).
+        let made = try FileManager.default.subpathsOfDirectory(atPath: given.root)
+        for sub in [""] + made.map({ "/" + $0 }) { #expect(chown(given.root + sub, 4242, 4343) == 0) }
+        try Maildir(root: given.root).inbox.deliver([Self.pitch[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.maildir.owner == FileOwner(user: 4242, group: 4343))
+        // What the scan wrote, as the owner, is the owner's.
+        var info = stat()
+        #expect(stat(given.root + "/.Pitches/new/1.M1P1Q1.test", &info) == 0 && info.st_uid == 4242)
+        expectTagged(try files(given.folder(".Pitches"))["new/1.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
+    }
+
     /// Found in review: any failure while tidying before the stock-taking (here a folder without tmp/) left the
     /// whole mailbox unprepared, so nothing in it was ever classified.
     @Test func aFolderThatCannotBeTidiedDoesNotStopTheMailbox() throws {

@@ -179,7 +179,9 @@ import Testing
     /// Whom root acts as: a Maildir's owner; no one else (root itself) where only root can change the way to it;
     /// no one at all where a user's directory leads to what reads as root's or as nothing (found in review: a link
     /// to / put in place of ~/Maildir while the service started, then taken back, had it work there as root).
-    @Test(arguments: ["user's", "root's", "missing under root's", "link to root's", "link to nothing"])
+    @Test(arguments: ["user's", "root's", "missing under root's", "link to root's", "link to nothing",
+                      "root's link to a user's link to root's", "root's link to a user's missing Maildir",
+                      "missing under a sticky directory"])
     func asRootTheOwnerIsWhoeverAloneCanChangeTheWayToTheMaildir(kind: String) throws {
         guard geteuid() == 0 else { return }  // as any other user there is no one else to act as
         #expect(chmod(root, 0o755) == 0)
@@ -195,6 +197,17 @@ import Testing
             for sub in ["", "/tmp", "/new", "/cur"] { #expect(chown(path + sub, 4242, 4343) == 0) }
         case "root's": try Maildir(root: path).inbox.create()
         case "missing under root's": break
+        case "root's link to a user's link to root's", "root's link to a user's missing Maildir":
+            // Root's own link (in root's directory) to where a user keeps the Maildir: the user's link decides.
+            #expect(chown(home, 4242, 4343) == 0)
+            if kind.hasSuffix("link to root's") { #expect(symlink(rootsOwn, home + "/Maildir") == 0) }
+            #expect(mkdir(root + "/links", 0o755) == 0)
+            path = root + "/links/alice"
+            #expect(symlink(home + "/Maildir", path) == 0)
+        case "missing under a sticky directory":
+            // Anyone may make the missing part there (and a link in it).
+            #expect(mkdir(root + "/shared", 0o1777) == 0 && chmod(root + "/shared", 0o1777) == 0)
+            path = root + "/shared/x/Maildir"
         default:
             #expect(chown(home, 4242, 4343) == 0)
             path = home + "/Maildir"
