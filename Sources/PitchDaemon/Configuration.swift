@@ -237,7 +237,7 @@ extension Configuration {
     /// Maildir, each learning the other's quarantine moves as the user's. `key`: the table, or `--maildir`.
     public static func requireDistinctMailboxes(_ mailboxes: [MailboxConfiguration],
                                                 key: String) throws(ConfigurationError) {
-        let paths = mailboxes.map { canonical(Maildir(root: $0.path).root) }
+        let paths = mailboxes.map { canonical(Maildir.trimmed($0.path)) }
         if let duplicate = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
             throw ConfigurationError(key: key, "\(duplicate) is listed twice")
         }

@@ -62,13 +62,21 @@ final class MailboxWorker {
     /// mail already there was taken stock of would take all of it for new.
     private(set) var isPrepared = false
     private var reportedMissingMaildir = false
+    /// Said once: root cannot act as the Maildir's owner, or tell who that is.
+    private var reportedRefusal = false
 
     /// Whose the Maildir is (`Maildir.owner`), read again: a Maildir missing at the start has an owner once it is
     /// delivered to, and one an admin made as root and then gave to its user (`maildirmake`, `chown -R`) is the
-    /// user's from then on. It reads as root's only where no one but root can change the way to it
-    /// (`FileOwner.ofDirectory`), so reading it again lets no one make root work as root where they could redirect.
+    /// user's from then on. It names a user only where no one else (but root) can change the way to it
+    /// (`FileOwner.ofDirectory`), so reading it again gives no one else a say in whom root acts as.
     private func refreshOwner() {
         maildir = Maildir(root: maildir.root)
+    }
+
+    /// `folder` (as a watch or an earlier scan knew it) with the owner read again.
+    private func current(_ folder: MaildirFolder) -> MaildirFolder {
+        refreshOwner()
+        return MaildirFolder(path: folder.path, name: folder.name, owner: maildir.owner)
     }
 
     /// Prepares the mailbox unless that is done; returns whether it is done.
@@ -80,9 +88,9 @@ final class MailboxWorker {
             exists = try maildir.inbox.existsAsOwner()
         } catch {
             // Root that cannot act as the owner (or tell who that is) leaves the Maildir alone, and says why.
-            if !reportedMissingMaildir {
+            if !reportedRefusal {
                 logger.warning("cannot look into the Maildir: \(error)")
-                reportedMissingMaildir = true
+                reportedRefusal = true
             }
             return false
         }
@@ -238,8 +246,7 @@ final class MailboxWorker {
     /// nil if it could not list the folder whole.
     @discardableResult
     func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
-        refreshOwner()
-        let folder = MaildirFolder(path: folder.path, name: folder.name, owner: maildir.owner)
+        let folder = current(folder)
         if knownFolders != nil {
             // Gone: its inode stays known under the old path until the next full scan, so that the other half of a
             // rename, seen after it, is recognised.
@@ -394,6 +401,7 @@ final class MailboxWorker {
 
     /// A file that inotify says arrived.
     func arrived(in folder: MaildirFolder, _ subdirectory: MaildirFolder.Subdirectory, name: String) {
+        let folder = current(folder)
         guard !name.hasPrefix("."),
               // The watch was made on a directory of the folder's own; a link put in its place since is not followed.
               (try? folder.requireOwnDirectory()) != nil,

@@ -334,7 +334,7 @@ private struct WatchLoop {
         }
         reloadMilter(new)
         settings.logLevel?.value = Logger.Level(new.logLevel)
-        let roots = Set(new.mailboxes.map { Maildir(root: $0.path).root })
+        let roots = Set(new.mailboxes.map { Maildir.trimmed($0.path) })
         for (root, _) in workers where !roots.contains(root) {
             workers[root] = nil
             for (watch, target) in watches where target.root == root {
@@ -345,7 +345,7 @@ private struct WatchLoop {
         }
         configuration = new
         for mailbox in new.mailboxes {
-            if let worker = workers[Maildir(root: mailbox.path).root] {
+            if let worker = workers[Maildir.trimmed(mailbox.path)] {
                 worker.update(policy: mailbox.policy, cutoffs: new.cutoffs, reasons: new.reasons,
                               ownFields: new.ownFields)
             } else {

@@ -86,53 +86,63 @@ public struct FileOwner: Hashable, Sendable {
     /// Root cannot tell whose the Maildir is: nothing is done there (`acting` refuses).
     public static let undetermined = FileOwner(user: UInt32.max, group: UInt32.max)
 
-    /// Whom root acts as in the Maildir at `path`; nil for this process as it is: not root (it can do only what its
-    /// own user may), or root in a Maildir of root's own, or one not made yet, where no one else can change the way
-    /// to it. The owner of the directory otherwise, read once; `undetermined` when that tells nothing: the path's
-    /// last part is its owner's to change, so a Maildir that reads as root's (a link to / put there) or as missing
-    /// (a link to nothing) while a user's directory leads to it would have root work as root where that user can
-    /// point it later.
+    /// Whom root acts as in the Maildir at `path`: the user it belongs to, where no one but that user and root
+    /// can change the way to it (`onlyTheyOrRootCanRedirect`), with that user's own group; nil for this process as
+    /// it is: not root (it can do only what its own user may), or root in a Maildir of root's own, or one not made
+    /// yet, in root's directory. `undetermined` otherwise: a user who can redirect the way would otherwise choose
+    /// whom root acts as (their link to another user's Maildir, or to /, read as that user's or root's), and
+    /// could switch it back between two reads.
     public static func ofDirectory(_ path: String) -> FileOwner? {
         guard geteuid() == 0 else { return nil }
         var info = stat()
-        if stat(path, &info) == 0, info.st_uid != 0 { return FileOwner(user: info.st_uid, group: info.st_gid) }
-        return onlyRootCanRedirect(path) ? nil : .undetermined
+        let user: UInt32 = stat(path, &info) == 0 ? info.st_uid : 0
+        guard onlyTheyOrRootCanRedirect(path, user: user) else { return .undetermined }
+        guard user != 0 else { return nil }
+        // The user's own group, as an MDA delivering as them has: the directory's may be one they are not in (a
+        // Maildir chowned to the user alone stays group root).
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4_096)
+        if getpwuid_r(user, &entry, &buffer, buffer.count, &result) == 0, result != nil {
+            return FileOwner(user: user, group: entry.pw_gid)
+        }
+        return info.st_gid != 0 ? FileOwner(user: user, group: info.st_gid) : .undetermined
     }
 
-    /// Whether no one but root can change where `path` leads: walked one part at a time, each link read and
-    /// followed where it points, every directory on the way (and the last one) root's and writable by no one else;
-    /// a sticky one (/tmp) only where the next part is there and root's, since anyone may make a name in it.
-    /// A part that is not there yet can then be made by root alone. Relative paths, and more than 40 links, are
+    /// Whether no one but `user` and root can change where `path` leads: walked one part at a time, each link read
+    /// and followed where it points, every directory on the way (and the last one) theirs and writable by no one
+    /// else; a sticky one (/tmp) only where the next part is there and theirs, since anyone may make a name in it.
+    /// A part that is not there yet can then be made only by them. Relative paths, and more than 40 links, are
     /// not trusted.
-    static func onlyRootCanRedirect(_ path: String) -> Bool {
+    static func onlyTheyOrRootCanRedirect(_ path: String, user: UInt32) -> Bool {
         guard path.hasPrefix("/") else { return false }
+        func trusted(_ owner: UInt32) -> Bool { owner == 0 || owner == user }
         var parts = path.split(separator: "/").map(String.init).reversed() as [String]  // a stack, next part last
         var directory = "/"
         var linksFollowed = 0
         while let part = parts.popLast() {
-            guard let kind = rootsDirectory(directory) else { return false }
+            guard let kind = kind(of: directory, ownedBy: trusted) else { return false }
             if part.isEmpty || part == "." { continue }
             if part == ".." {
                 // `directory` has no links in it (each was followed), so its parent is the one walked through.
-                if directory != "/" { directory = String(directory[..<directory.lastIndex(of: "/")!]) }
+                directory = String(directory[..<directory.lastIndex(of: "/")!])
                 if directory.isEmpty { directory = "/" }
                 continue
             }
             let next = (directory == "/" ? "" : directory) + "/" + part
             var info = stat()
             guard lstat(next, &info) == 0 else {
-                // Not there: made later by whoever may write here, which must be root alone.
-                return errno == ENOENT && kind == .rootsAlone
+                // Not there: made later by whoever may write here, which must be them alone.
+                return errno == ENOENT && kind == .theirsAlone
             }
-            // A name others may make or replace here (a sticky directory's) must be root's.
-            if kind == .sticky && info.st_uid != 0 { return false }
+            // A name others may make or replace here (a sticky directory's) must be theirs.
+            if kind == .sticky && !trusted(info.st_uid) { return false }
             switch info.st_mode & S_IFMT {
             case S_IFLNK:
                 linksFollowed += 1
-                guard linksFollowed <= 40 else { return false }
                 var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                 let length = readlink(next, &target, Int(PATH_MAX))
-                guard length > 0 else { return false }
+                guard linksFollowed <= 40, length > 0, length < Int(PATH_MAX) else { return false }
                 let destination = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if destination.hasPrefix("/") { directory = "/" }
                 parts += destination.split(separator: "/").map(String.init).reversed()
@@ -142,18 +152,18 @@ public struct FileOwner: Hashable, Sendable {
                 return false
             }
         }
-        return rootsDirectory(directory) != nil
+        return kind(of: directory, ownedBy: trusted) == .theirsAlone
     }
 
-    /// A directory of root's: writable by root alone, or by others too but sticky (they may add names, and rename
-    /// or remove only their own).
-    private enum RootsDirectory { case rootsAlone, sticky }
+    /// A directory of a trusted owner's: writable by them alone, or by others too but sticky (they may add names,
+    /// and rename or remove only their own).
+    private enum DirectoryKind { case theirsAlone, sticky }
 
-    /// Nil where `path` is not root's directory, or others may rename or remove what is in it.
-    private static func rootsDirectory(_ path: String) -> RootsDirectory? {
+    /// Nil where `path` is no directory of an owner `trusted` accepts, or others may rename or remove what is in it.
+    private static func kind(of path: String, ownedBy trusted: (UInt32) -> Bool) -> DirectoryKind? {
         var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == 0 else { return nil }
-        if info.st_mode & (S_IWGRP | S_IWOTH) == 0 { return .rootsAlone }
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, trusted(info.st_uid) else { return nil }
+        if info.st_mode & (S_IWGRP | S_IWOTH) == 0 { return .theirsAlone }
         return info.st_mode & S_ISVTX != 0 ? .sticky : nil
     }
 
@@ -199,10 +209,9 @@ public struct FileOwner: Hashable, Sendable {
     }
 }
 
-/// Who owns what the Maildir code creates: the owner of the directory it is created in, normally the mailbox's
-/// user, whoever we run as. Run as root (an admin's `quarantine release`, a service that serves several users'
-/// Maildirs), a message would otherwise be root's with mode 0600, which the user, their IMAP server and a service
-/// running as the user could not read. Only root can give a file away, and only root needs to.
+/// Who owns what the Maildir code creates when root works as itself (`FileOwner.ofDirectory`: a Maildir of root's
+/// own): the owner of the directory it is made in, should an admin have given that one away. Acting as the
+/// Maildir's owner, what is made is theirs already. Only root can give a file away, and only root needs to.
 enum Ownership {
     /// Gives the open file `fd` (at `path`, for errors) the owner and group of `directory`, when run as root.
     /// Acting as the Maildir's owner (`FileOwner.acting`), the file is the owner's already; a group the owner is

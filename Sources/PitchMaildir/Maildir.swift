@@ -9,15 +9,20 @@ public struct Maildir: Hashable, Sendable {
     /// The root directory, without a trailing slash.
     public let root: String
     /// Whose files these are, when this process is root: every file operation here acts as them
-    /// (`FileOwner.acting`). Read once, from the root as the configuration names it, so that a link the owner puts
-    /// in its place later does not change whom the work is done as.
+    /// (`FileOwner.acting`). Read when the value is made (`FileOwner.ofDirectory`); the service makes it again
+    /// before each scan and arrival, so a Maildir given to its user is theirs from then on.
     public let owner: FileOwner?
 
     public init(root: String) {
+        self.root = Self.trimmed(root)
+        owner = FileOwner.ofDirectory(self.root)
+    }
+
+    /// `root` without trailing slashes: the path a Maildir is known by, with no look at the file system.
+    public static func trimmed(_ root: String) -> String {
         var root = root
         while root.count > 1, root.hasSuffix("/") { root.removeLast() }
-        self.root = root
-        owner = FileOwner.ofDirectory(root)
+        return root
     }
 
     public var inbox: MaildirFolder { MaildirFolder(path: root, name: "INBOX", owner: owner) }

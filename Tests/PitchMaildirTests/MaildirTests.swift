@@ -179,11 +179,12 @@ import Testing
     /// Whom root acts as: a Maildir's owner; no one else (root itself) where only root can change the way to it;
     /// no one at all where a user's directory leads to what reads as root's or as nothing (found in review: a link
     /// to / put in place of ~/Maildir while the service started, then taken back, had it work there as root).
-    @Test(arguments: ["user's", "root's", "missing under root's", "link to root's", "link to nothing",
-                      "root's link to a user's link to root's", "root's link to a user's missing Maildir",
-                      "missing under a sticky directory"])
+    @Test(arguments: ["user's", "user's, group root", "root's", "missing under root's", "link to root's",
+                      "link to nothing", "link to another user's", "root's link to a user's link to root's",
+                      "root's link to a user's missing Maildir", "missing under a sticky directory"])
     func asRootTheOwnerIsWhoeverAloneCanChangeTheWayToTheMaildir(kind: String) throws {
         guard geteuid() == 0 else { return }  // as any other user there is no one else to act as
+        if kind == "user's, group root" && getpwuid(65534) == nil { return }  // a system without "nobody"
         #expect(chmod(root, 0o755) == 0)
         let home = root + "/home"
         #expect(mkdir(home, 0o755) == 0)
@@ -191,10 +192,20 @@ import Testing
         try Maildir(root: rootsOwn).inbox.create()
         var path = root + "/Mail"
         switch kind {
-        case "user's":
+        case "user's", "user's, group root":
+            // A user with no passwd entry acts with the directory's group; one with an entry, with their own.
+            let (user, group): (UInt32, UInt32) = kind == "user's" ? (4242, 4343) : (65534, 0)
             path = home + "/Maildir"
             try Maildir(root: path).inbox.create()
-            for sub in ["", "/tmp", "/new", "/cur"] { #expect(chown(path + sub, 4242, 4343) == 0) }
+            for sub in ["", "/tmp", "/new", "/cur"] { #expect(chown(path + sub, user, group) == 0) }
+        case "link to another user's":
+            // A user's link to a Maildir of someone else's: root would act as them, for the user.
+            #expect(chown(home, 4242, 4343) == 0)
+            let others = root + "/Others"
+            try Maildir(root: others).inbox.create()
+            for sub in ["", "/tmp", "/new", "/cur"] { #expect(chown(others + sub, 4444, 4444) == 0) }
+            path = home + "/Maildir"
+            #expect(symlink(others, path) == 0)
         case "root's": try Maildir(root: path).inbox.create()
         case "missing under root's": break
         case "root's link to a user's link to root's", "root's link to a user's missing Maildir":
@@ -215,11 +226,13 @@ import Testing
         }
         let maildir = Maildir(root: path)
         switch kind {
-        case "user's":
-            #expect(maildir.owner == FileOwner(user: 4242, group: 4343))
+        case "user's", "user's, group root":
+            let nobody = getpwuid(65534)?.pointee.pw_gid ?? 0
+            let expected = kind == "user's" ? FileOwner(user: 4242, group: 4343) : FileOwner(user: 65534, group: nobody)
+            #expect(maildir.owner == expected)
             let delivered = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.t"))
             var info = stat()
-            #expect(stat(delivered.path, &info) == 0 && info.st_uid == 4242 && info.st_gid == 4343)
+            #expect(stat(delivered.path, &info) == 0 && info.st_uid == expected.user && info.st_gid == expected.group)
         case "root's", "missing under root's":
             #expect(maildir.owner == nil)
             try maildir.inbox.create()
