@@ -108,7 +108,8 @@ let package = Package(
         .executableTarget(
             name: "pitchfilter-service",
             dependencies: [
-                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchMessage", "PitchStore", "PitchTokenizer",
+                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchMaildir", "PitchMessage", "PitchStore",
+                "PitchTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

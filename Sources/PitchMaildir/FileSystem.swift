@@ -103,9 +103,8 @@ public struct FileOwner: Hashable, Sendable {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4_096)
-        if getpwuid_r(user, &entry, &buffer, buffer.count, &result) == 0, result != nil {
-            return FileOwner(user: user, group: entry.pw_gid)
-        }
+        guard getpwuid_r(user, &entry, &buffer, buffer.count, &result) == 0 else { return .undetermined }
+        if result != nil { return FileOwner(user: user, group: entry.pw_gid) }
         return info.st_gid != 0 ? FileOwner(user: user, group: info.st_gid) : .undetermined
     }
 

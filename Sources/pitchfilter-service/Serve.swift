@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import PitchCommandLine
 import PitchDaemon
+import PitchMaildir
 import PitchStore
 import PitchTokenizer
 
@@ -125,6 +126,9 @@ struct Serve: AsyncParsableCommand {
                 var info = stat()
                 let isFile = stat(mailbox.path, &info) == 0 && info.st_mode & S_IFMT != S_IFDIR
                 let missing = isFile ? " (a file, not a Maildir: nothing will be watched there)"
+                    // Run as root: a Maildir whose way others can change is left alone (`FileOwner.ofDirectory`).
+                    : Maildir(root: mailbox.path).owner == .undetermined
+                        ? " (root cannot tell whose it is: left alone; run the service as its owner)"
                     : access(mailbox.path + "/cur", F_OK) == 0 ? "" : " (no Maildir there yet)"
                 print("mailbox \(mailbox.path)\(missing): pitch \(policy.onPitch.rawValue) into "
                     + "\(policy.quarantineFolder), unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), "

@@ -376,6 +376,24 @@ import Glibc
                 "\(run.stderr)")
     }
 
+    /// Run as root, a Maildir whose way someone other than its user can change is left alone (`FileOwner`): the
+    /// check says so, where before it only showed in the service's log.
+    @Test func checkSaysWhichMaildirsRootLeavesAlone() throws {
+        guard geteuid() == 0 else { return }  // only root works in other users' Maildirs
+        #expect(chmod(root.path, 0o755) == 0)
+        try deliver(into: "shared/Maildir", name: "1.M1P1Q1.test")
+        // A directory its group may write, above a user's Maildir.
+        #expect(chmod(root.path + "/shared", 0o770) == 0 && chown(root.path + "/shared", 4242, 4343) == 0)
+        #expect(chown(root.path + "/shared/Maildir", 4242, 4343) == 0)
+        let file = try writeConfiguration(mailboxes: ["shared/Maildir"])
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
+        #expect(run.status == 0)
+        #expect(run.text.contains("""
+            mailbox \(root.path)/shared/Maildir (root cannot tell whose it is: left alone; run the service as its \
+            owner): pitch quarantine
+            """), "\(run.text)")
+    }
+
     @Test func checkPrintsWhatWouldBeWatched() throws {
         let file = try writeConfiguration(mailboxes: ["one", "two"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
