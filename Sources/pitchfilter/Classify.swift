@@ -176,8 +176,8 @@ struct Classify: ParsableCommand {
     /// " (weighed 7.5)" after the ham count when the user's ham was weighed down to score it
     /// (`ModelSchedule.ownHamWeight`), so that "ham 30" is not read as thirty messages' worth; else nothing.
     static func weighedHam(_ evidence: TokenEvidence) -> String {
-        let tenths = (evidence.weighed.ham * 10).rounded()
         guard abs(evidence.weighed.ham - Double(evidence.counts.ham)) > 1e-9 else { return "" }
+        let tenths = (evidence.weighed.ham * 10).rounded()
         let whole = Int(tenths) / 10
         let fraction = Int(tenths) % 10
         return " (weighed \(whole)" + (fraction == 0 ? "" : ".\(fraction)") + ")"
