@@ -190,7 +190,7 @@ public struct FileOwner: Hashable, Sendable {
         }
         // Each returns the former id whether or not it took: asked again (with an id never valid), it says which
         // is in force.
-        guard pitchfilter_setfsuid(UInt32.max) == owner.user, pitchfilter_setfsgid(UInt32.max) == owner.group else {
+        guard currentFileSystemUser == owner.user, pitchfilter_setfsgid(UInt32.max) == owner.group else {
             throw MaildirError("act as the owner of", path, errno: EPERM)
         }
         return try body()
