@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PitchCommandLine
 import PitchEngine
 
@@ -12,7 +13,28 @@ enum Main {
             PipeFilter.run(databaseOption: databaseOption)
         }
         if ServiceCommands.isServiceCommand(arguments) { ServiceCommands.exec(arguments) }
+        if let topic = unknownHelpTopic(arguments) {
+            // swift-argument-parser's `help` prints the top-level help for a topic it does not know, with status 0.
+            FileHandle.standardError.write(Data(
+                "Error: no command '\(topic)': see 'pitchfilter --help'.\n".utf8))
+            exit(64)  // EX_USAGE, as for any other unknown command
+        }
         PitchFilterCommand.main()
+    }
+
+    /// The first name after `help` that is not a command under the names before it: `nosuch` of
+    /// `pitchfilter help nosuch`, `nosuch` of `pitchfilter help contacts nosuch`. Options are left to the parser.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var command: ParsableCommand.Type = PitchFilterCommand.self
+        for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            let named = command.configuration.subcommands.first {
+                $0.configuration.commandName == name || $0.configuration.aliases.contains(name)
+            }
+            guard let named else { return name }
+            command = named
+        }
+        return nil
     }
 }
 

@@ -198,6 +198,24 @@ import Testing
         #expect(run.stdout.isEmpty)
         #expect(run.stderr.contains("needs a subcommand"))
     }
+
+    /// Found by a check of the CLI from outside: swift-argument-parser's `help` answers a topic it does not know
+    /// with the top-level help and status 0.
+    @Test(arguments: [(["help", "nosuch"], "nosuch"), (["help", "contacts", "nosuch"], "nosuch"),
+                      (["help", "train", "extra"], "extra")])
+    func helpForNoSuchCommandIsAUsageError(arguments: [String], topic: String) throws {
+        let run = try Run.pitchfilter(arguments)
+        #expect(run.status == 64)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr == "Error: no command '\(topic)': see 'pitchfilter --help'.\n")
+    }
+
+    @Test(arguments: [["help"], ["help", "train"], ["help", "contacts", "import"], ["help", "classify", "--help"]])
+    func helpForACommandStillHelps(arguments: [String]) throws {
+        let run = try Run.pitchfilter(arguments)
+        #expect(run.status == 0)
+        #expect(run.text.contains("USAGE: pitchfilter"))
+    }
 }
 
 /// Found in review: a read error is not the end of the message.
