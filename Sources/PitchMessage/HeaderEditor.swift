@@ -195,8 +195,9 @@ public struct HeaderEdit: Hashable, Sendable {
 
     private static let subject = FieldNamePattern("Subject")
 
-    /// Whether `raw` has carriage returns and no line feed.
-    static func endsLinesInBareCR(_ raw: [UInt8]) -> Bool {
+    /// Whether `raw` has carriage returns and no line feed: lines ended as old Mac OS ended them, which no SMTP
+    /// delivery does and no mail program here reads as line ends.
+    public static func endsLinesInBareCR(_ raw: [UInt8]) -> Bool {
         raw.withUnsafeBytes { bytes in
             guard let base = bytes.baseAddress, memchr(base, Int32(ByteScanning.lf), bytes.count) == nil else {
                 return false

@@ -542,6 +542,28 @@ import Testing
         #expect(classify.stderr == "pitchfilter: cannot read \(empty): the file is empty\n")
     }
 
+    /// Found by a check of the CLI from outside: a message whose lines end in bare CR (old Mac OS) was scored on
+    /// nothing by `classify` and learned as one header line by `train`, while `filter` passed it on untagged. It is
+    /// no message to any of them now, and each says so.
+    @Test(arguments: [["classify", "--explain", "--db", "DB"], ["train", "--db", "DB", "--pitch"],
+                      ["contacts", "import", "--db", "DB"]])
+    func aMessageWhoseLinesEndInBareCRIsNotRead(command: [String]) throws {
+        let scratch = try Scratch()
+        let file = try scratch.write("mac.eml", Self.pitch.replacingOccurrences(of: "\n", with: "\r"))
+        let db = scratch.path("db.sqlite")
+        for path in [file, "-"] {
+            let run = try Run.pitchfilter(command.map { $0 == "DB" ? db : $0 } + [path], stdin: Array(try String(contentsOfFile: file).utf8))
+            #expect(run.status == 3)
+            #expect(run.stderr == "pitchfilter: cannot read \(path): its lines end in bare CR, not LF or CRLF, so it "
+                + "reads as one line; convert it first (tr '\\r' '\\n')\n")
+        }
+        if FileManager.default.fileExists(atPath: db) {
+            let store = try SQLiteTokenStore(path: db, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+            #expect(try store.statistics().totals == ClassTotals())
+            #expect(try store.allContacts().isEmpty)
+        }
+    }
+
     /// `--db "$UNSET"` trained the default database; the pipe filter, which must not fail, leaves it to the
     /// parser too, and a non-zero status makes procmail and Dovecot keep their own copy.
     @Test(arguments: [["train", "--db", "", "--pitch"], ["classify", "--db", ""], ["filter", "--db", ""],
