@@ -44,8 +44,8 @@ public enum DatabaseLocation {
 /// $HOME/.local/share when unset).
 public struct DatabaseOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The token database (default: $PITCHFILTER_DB, else [database] path in $PITCHFILTER_CONFIG or "
-            + "/etc/pitchfilter/pitchfilter.toml, else $XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite).",
+        "The token database (default: $PITCHFILTER_DB, else [database] path in the configuration file, else "
+            + "$XDG_DATA_HOME/pitchfilter/pitchfilter.sqlite).",
         valueName: "path"))
     public var db: String?
 
@@ -65,6 +65,26 @@ public struct DatabaseOption: ParsableArguments {
             Stores.report(error)
             throw ExitCode(3)
         }
+    }
+
+    public init() {}
+}
+
+/// `--config FILE`: the configuration file for this run, in place of `$PITCHFILTER_CONFIG` and the system file, as
+/// `serve` and `quarantine` take it. It names the file as the variable does, for the whole process and the
+/// `config-values` run that reads it, so it is set while the arguments are checked: before any command asks for
+/// its configuration.
+public struct ConfigurationOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The configuration file (default: $PITCHFILTER_CONFIG, else /etc/pitchfilter/pitchfilter.toml if readable).",
+        valueName: "file"))
+    public var config: String?
+
+    public func validate() throws {
+        guard let config else { return }
+        // As for --db: a script's unset variable would otherwise mean the default file, silently.
+        if config.isEmpty { throw ValidationError("--config needs a file; an empty one is refused") }
+        setenv("PITCHFILTER_CONFIG", config, 1)
     }
 
     public init() {}

@@ -26,6 +26,7 @@ struct Backup: ParsableCommand {
             """)
 
     @OptionGroup var database: DatabaseOption
+    @OptionGroup var configuration: ConfigurationOption
     @Argument(help: ArgumentHelp("The new file to write; it must not exist.", valueName: "destination"))
     var destination: String
 

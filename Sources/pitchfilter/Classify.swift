@@ -19,6 +19,7 @@ struct Classify: ParsableCommand {
             """)
 
     @OptionGroup var database: DatabaseOption
+    @OptionGroup var configuration: ConfigurationOption
     @Flag(help: "One JSON object per line: path, verdict, score (and tokens with --explain); path and error for a path that could not be read.") var json = false
     @Flag(help: "List the tokens that drove each score, with their counts and probabilities.") var explain = false
     @Argument(help: ArgumentHelp("Messages to classify.", valueName: "path")) var paths: [String]

@@ -28,6 +28,7 @@ struct Contacts: ParsableCommand {
             abstract: "Learn the recipients (To, Cc, Bcc) of messages you sent.")
 
         @OptionGroup var database: DatabaseOption
+        @OptionGroup var configuration: ConfigurationOption
         @Argument(help: ArgumentHelp("Messages you sent: your Sent folder, files, an mbox.", valueName: "path"))
         var paths: [String]
 
@@ -58,6 +59,7 @@ struct Contacts: ParsableCommand {
             abstract: "Print each known address, how it became known, and when (UTC).")
 
         @OptionGroup var database: DatabaseOption
+        @OptionGroup var configuration: ConfigurationOption
         @Flag(help: """
             Also print the domains the addresses make known ("@example.org"): mail from anyone there gets \
             rel:known-domain.

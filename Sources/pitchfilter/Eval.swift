@@ -118,6 +118,7 @@ struct Eval: ParsableCommand {
     @Flag var starterUse: StarterUse?
     @OptionGroup(title: "Classifier settings (default: a database trained on 500 or more of each class)")
     var settings: ClassifierSettings
+    @OptionGroup var configuration: ConfigurationOption
 
     var replaysHistory: Bool { replay || !sent.isEmpty }
 

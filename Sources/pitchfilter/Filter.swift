@@ -23,6 +23,7 @@ struct Filter: ParsableCommand {
             """)
 
     @OptionGroup var database: DatabaseOption
+    @OptionGroup var configuration: ConfigurationOption
 
     func run() throws {
         PipeFilter.run(databaseOption: database.db)

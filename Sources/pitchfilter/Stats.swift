@@ -9,6 +9,7 @@ struct Stats: ParsableCommand {
                                                     abstract: "Show what the token database holds.")
 
     @OptionGroup var database: DatabaseOption
+    @OptionGroup var configuration: ConfigurationOption
 
     func run() throws {
         let path = try database.path()

@@ -23,6 +23,7 @@ struct Train: ParsableCommand {
             """)
 
     @OptionGroup var database: DatabaseOption
+    @OptionGroup var configuration: ConfigurationOption
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Messages to learn as pitches.", valueName: "path"))
     var pitch: [String] = []
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Messages to learn as ham.", valueName: "path"))

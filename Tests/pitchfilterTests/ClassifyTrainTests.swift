@@ -1193,6 +1193,45 @@ import Testing
         #expect(run.text.hasPrefix("database: /env.sqlite\n"))
     }
 
+    /// `--config FILE`, as `serve` and `quarantine` take it (found by a review against DESIGN.md's Config row): in
+    /// place of `$PITCHFILTER_CONFIG` for every command that reads the file, and an empty one refused.
+    @Test func eachCommandTakesTheFileAsAnOption() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("configured/pitchfilter.sqlite")
+        let config = try scratch.write("pitchfilter.toml", """
+            [database]
+            path = "\(db)"
+            [classifier]
+            pitch_cutoff = 1
+            """)
+        let other = try scratch.write("other.toml", "[classifier]\npitch_cutoff = 0.95\n")
+        // The option wins over the variable, as --db does over $PITCHFILTER_DB.
+        let environment = ["HOME": scratch.path("home"), "PITCHFILTER_CONFIG": other]
+        var run = try Run.pitchfilter(["classify", "--config", config, Self.coldPitch], environment: environment)
+        #expect(run.text == "unsure 0.9999 \(Self.coldPitch)\n")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        run = try Run.pitchfilter(["filter", "--config=\(config)"], stdin: bytes, environment: environment)
+        #expect(run.status == 0)
+        #expect(run.text.hasPrefix("X-Pitch-Status: unsure, score=0.9999, "))
+        let ham = try scratch.write("ham.eml", ClassifyTrainTests.ham)
+        run = try Run.pitchfilter(["train", "--config", config, "--ham", ham], environment: environment)
+        #expect(run.status == 0)
+        #expect(FileManager.default.fileExists(atPath: db))
+        for command in [["stats"], ["contacts", "list"], ["backup", scratch.path("copy.sqlite")]] {
+            run = try Run.pitchfilter(command + ["--config", config], environment: environment)
+            #expect(run.status == 0, "\(command): \(run.stderr)")
+        }
+        run = try Run.pitchfilter(["stats", "--config", config], environment: environment)
+        #expect(run.text.hasPrefix("database: \(db)\n"))
+        #expect(FileManager.default.fileExists(atPath: scratch.path("copy.sqlite")))
+        for command in [["filter"], ["classify", Self.coldPitch], ["stats"]] {
+            run = try Run.pitchfilter(command + ["--config", ""], stdin: bytes, environment: environment)
+            #expect(run.status == 64)
+            #expect(run.stdout.isEmpty)
+            #expect(run.stderr.contains("--config needs a file; an empty one is refused"))
+        }
+    }
+
     /// `[classifier] reasons = true`: X-Pitch-Reasons under X-Pitch-Status, a forged one removed, every other byte
     /// as it came.
     @Test func theFileCanAskForReasons() throws {
