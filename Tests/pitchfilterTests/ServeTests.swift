@@ -238,7 +238,7 @@ import Glibc
 
     /// Found in review: READY=1 went to systemd before SIGHUP was trapped, and a reload queued while the unit
     /// started (sent at once after READY=1) ended the process, 10 times in 40; systemd counts that as a clean
-    /// exit and does not restart it. Ten starts, each hung up the moment it says it is ready (the old order died in 1–4 of them).
+    /// exit and does not restart it. Ten starts, each hung up the moment it says it is ready.
     @Test func aHangupAsSoonAsTheServiceIsReadyReloads() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         for attempt in 0..<10 {
