@@ -37,8 +37,30 @@ public final class MetricsServer: Service, Sendable {
     public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
 
     public func run() async throws {
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        let channel: any Channel
+        do {
+            channel = try await bind()
+        } catch let error as IOError {
+            // NIO's own wording names the system call, not the address or the setting.
+            throw ConfigurationError(key: "metrics.listen", "cannot listen on \(shownHost):\(port): "
+                + String(cString: strerror(error.errnoCode)))
+        }
+        boundAddress.withLock { $0 = channel.localAddress }
+        logger.info("metrics listening",
+                    metadata: ["address": "http://\(shownHost):\(channel.localAddress?.port ?? port)/metrics"])
+        // Cancelled too, not only shut down: when another service fails, the group cancels the rest, and waiting
+        // for a graceful shutdown that never comes kept the process alive.
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+
+    private func bind() async throws -> any Channel {
         let registry = self.registry
-        let channel = try await ServerBootstrap(group: group)
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 16)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
@@ -58,17 +80,6 @@ public final class MetricsServer: Service, Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        boundAddress.withLock { $0 = channel.localAddress }
-        let shownHost = host.contains(":") ? "[\(host)]" : host
-        logger.info("metrics listening",
-                    metadata: ["address": "http://\(shownHost):\(channel.localAddress?.port ?? port)/metrics"])
-        // Cancelled too, not only shut down: when another service fails, the group cancels the rest, and waiting
-        // for a graceful shutdown that never comes kept the process alive.
-        await withTaskCancellationOrGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onCancelOrGracefulShutdown: {
-            channel.close(promise: nil)
-        }
     }
 
     private func admit() -> Bool {

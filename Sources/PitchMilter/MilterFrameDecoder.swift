@@ -50,8 +50,10 @@ public struct MilterFrameDecoder: ByteToMessageDecoder, Sendable {
 }
 
 /// Everything that can go wrong on a milter connection. Each closes that connection; the MTA then applies its
-/// `milter_default_action` to that one message, and every other session carries on.
+/// `milter_default_action` to that one message, and every other session carries on. And the one thing that can go
+/// wrong before any: the listener cannot be set up, which stops the service.
 public enum MilterError: Error, Equatable, CustomStringConvertible {
+    case cannotListen(address: String, reason: String)
     case emptyPacket
     case packetTooLarge(announced: Int, limit: Int)
     case unknownCommand(UInt8)
@@ -61,6 +63,7 @@ public enum MilterError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .cannotListen(let address, let reason): "the milter cannot listen on \(address): \(reason)"
         case .emptyPacket: "a packet of length 0"
         case .packetTooLarge(let announced, let limit): "a packet of \(announced) bytes (the limit is \(limit))"
         case .unknownCommand(let code): "unknown command byte 0x\(String(code, radix: 16))"

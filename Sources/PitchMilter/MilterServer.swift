@@ -69,6 +69,8 @@ public final class MilterServer: Service, Sendable {
     let group: any EventLoopGroup
     let sessions = SessionRegistry()
     private let boundAddress = Mutex<SocketAddress?>(nil)
+    /// The unix socket file this server made (device and inode), which it alone removes when it stops.
+    private let socketFile = Mutex<FileIdentity?>(nil)
 
     public init(configuration: MilterServerConfiguration, handler: any MilterHandler, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -94,7 +96,11 @@ public final class MilterServer: Service, Sendable {
             channel.close(promise: nil)
         }
         await sessions.closeWhenIdle(grace: configuration.shutdownGrace)
-        if case .unix(let path, _) = configuration.address { unlink(path) }
+        // Only the socket this server made: another instance started since (by hand, say) may have the path now.
+        if case .unix(let path, _) = configuration.address, let made = socketFile.withLock({ $0 }),
+           FileIdentity(of: path) == made {
+            unlink(path)
+        }
         await handler.finish()
         logger.info("milter stopped")
     }
@@ -124,17 +130,102 @@ public final class MilterServer: Service, Sendable {
                                                 logger: logger, sessions: sessions)
                 }
             }
-        switch configuration.address {
-        case .tcp(let host, let port):
-            return try await bootstrap.bind(host: host, port: port).get()
-        case .unix(let path, let mode):
-            // A socket left by a previous run (killed before it could remove it) would make bind fail.
-            var info = stat()
-            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
-            let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
-            chmod(path, mode_t(mode))
-            return channel
+        func cannotListen(_ reason: String) -> MilterError {
+            .cannotListen(address: configuration.address.description, reason: reason)
         }
+        do {
+            switch configuration.address {
+            case .tcp(let host, let port):
+                return try await bootstrap.bind(host: host, port: port).get()
+            case .unix(let path, let mode):
+                var info = stat()
+                if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK {
+                    // A socket left by a previous run (killed before it could remove it) would make bind fail; one
+                    // another process still listens on is that process's, and the MTA's way to it (found in
+                    // review: a second `serve` took the running service's socket, then removed it as it stopped).
+                    if Self.someoneListens(on: path) { throw cannotListen("another process is listening there") }
+                    unlink(path)
+                }
+                // Made here, not by NIO: NIO removes the path of a unix socket it made when it closes it, whatever
+                // socket is at the path by then.
+                let descriptor = try Self.listeningUnixSocket(at: path, backlog: 256)
+                chmod(path, mode_t(mode))
+                let made = FileIdentity(of: path)
+                socketFile.withLock { $0 = made }
+                do {
+                    return try await bootstrap.withBoundSocket(descriptor).get()
+                } catch {
+                    if FileIdentity(of: path) == made { unlink(path) }
+                    throw error
+                }
+            }
+        } catch let error as MilterError {
+            throw error
+        } catch let error as IOError {
+            // NIO's own wording names the system call, not the address or the setting.
+            throw cannotListen(String(cString: strerror(error.errnoCode)))
+        } catch {
+            throw cannotListen("\(error)")
+        }
+    }
+
+    /// Whether a connection to the unix socket at `path` is taken: a listener is there.
+    static func someoneListens(on path: String) -> Bool {
+        guard var address = unixAddress(path) else { return false }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+    }
+
+    /// A unix stream socket bound to `path` and listening, non-blocking, for NIO to take over.
+    static func listeningUnixSocket(at path: String, backlog: Int32) throws(MilterError) -> Int32 {
+        let address = "unix:\(path)"
+        guard var socketAddress = unixAddress(path) else {
+            throw .cannotListen(address: address, reason: "the path is longer than a unix socket's 107 bytes")
+        }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+            | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw .cannotListen(address: address, reason: String(cString: strerror(errno))) }
+        let bound = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+        guard bound, listen(descriptor, backlog) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if bound { unlink(path) }
+            close(descriptor)
+            throw .cannotListen(address: address, reason: reason)
+        }
+        return descriptor
+    }
+
+    /// `path` as a unix socket address; nil when it is too long for one.
+    private static func unixAddress(_ path: String) -> sockaddr_un? {
+        var address = sockaddr_un()
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
+        return address
+    }
+}
+
+/// A file as the file system knows it, whatever its name: its device and inode.
+struct FileIdentity: Equatable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(of path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }
 

@@ -79,6 +79,74 @@ import Testing
         #expect(handler.counts.withLock { $0.finishedAfter } == [1])
     }
 
+    /// Found in review: a second `serve` with the same unix socket removed the running service's socket, took the
+    /// path, and removed it again when it stopped; the MTA could reach neither. Now a socket someone listens on is
+    /// refused, a stale one (its server killed) is replaced, and a server removes only the socket it made.
+    @Test func aUnixSocketInUseIsLeftToItsServer() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("milter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("milter.sock").path
+        let address = MilterServerConfiguration.Address.unix(path: path, mode: 0o660)
+        func server() -> MilterServer {
+            MilterServer(configuration: MilterServerConfiguration(address: address), handler: Tagger(),
+                         logger: Self.logger)
+        }
+        // A stale socket, bound and never listened on, as a killed server leaves it: replaced.
+        let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var unixAddress = sockaddr_un()
+        unixAddress.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &unixAddress.sun_path) { $0.copyBytes(from: path.utf8 + [0]) }
+        let bound = withUnsafePointer(to: &unixAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        close(stale)
+        try #require(bound == 0 && !MilterServer.someoneListens(on: path))
+
+        let first = server()
+        let group = ServiceGroup(services: [first], logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            while first.localAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(MilterServer.someoneListens(on: path))
+            let made = FileIdentity(of: path)
+
+            await #expect(throws: MilterError.cannotListen(address: "unix:\(path)",
+                                                           reason: "another process is listening there")) {
+                try await server().run()
+            }
+            #expect(FileIdentity(of: path) == made)
+            #expect(MilterServer.someoneListens(on: path))
+
+            // Another server's socket at the path when the first stops (moved in by hand): left where it is.
+            try FileManager.default.moveItem(atPath: path, toPath: path + ".first")
+            let other = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(other) }
+            let otherBound = withUnsafePointer(to: &unixAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(other, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            try #require(otherBound == 0)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            #expect(FileManager.default.fileExists(atPath: path))
+            #expect(FileManager.default.fileExists(atPath: path + ".first"))
+        }
+        // Its own socket, a server removes as it stops (the other's, not listened on, is stale and replaced).
+        let last = server()
+        let lastGroup = ServiceGroup(services: [last], logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await lastGroup.run() }
+            while last.localAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
+            await lastGroup.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     @Test func aMessageIsTaggedAndAccepted() async throws {
         try await withServer { port, _ in
             let outcome = try await blocking {
