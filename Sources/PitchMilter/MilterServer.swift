@@ -169,17 +169,20 @@ public final class MilterServer: Service, Sendable {
         }
     }
 
-    /// Whether a connection to the unix socket at `path` is taken: a listener is there.
+    /// Whether a connection to the unix socket at `path` is taken: a listener is there. Non-blocking, so a
+    /// listener whose backlog is full answers at once (EAGAIN) instead of holding the start up.
     static func someoneListens(on path: String) -> Bool {
         guard var address = unixAddress(path) else { return false }
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+            | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
-        return withUnsafePointer(to: &address) {
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
             }
         }
+        return connected || errno == EAGAIN
     }
 
     /// A unix stream socket bound to `path` and listening, non-blocking, for NIO to take over.
