@@ -189,8 +189,11 @@ public final class MilterFilter: MilterHandler {
         ServiceMetrics.classified(classification.verdict, source: .milter, seconds: Monotonic.seconds() - started)
         var replies: [MilterReply] = []
         let tagging = engine.subjectTagEdit(for: parsed, verdict: classification.verdict, tag: configuration.subjectTag)
-        // A change the MTA did not agree to is not sent: then the Subject stays, and nothing says otherwise.
-        let subject = message.mayChangeHeaders ? Self.subjectValue(parsed, after: tagging) : nil
+        // Tagged only where the tag can be taken back to the byte: the MTA agreed to the change and to the status
+        // field that records it (else the tag would stay for good), and sends values as they are (else the blanks
+        // after the colon are its guess; found in review, "Subject:Hi" came back as "Subject: Hi").
+        let subject = message.mayChangeHeaders && message.mayAddHeaders && message.hasExactHeaderValues
+            ? Self.subjectValue(parsed, after: tagging) : nil
         let fields = engine.fields(for: classification, reasons: reasons,
                                    taggedWith: subject?.tagged == true ? tagging.add : nil)
         switch configuration.headerPosition {
@@ -198,7 +201,12 @@ public final class MilterFilter: MilterHandler {
         case .top: replies += fields.reversed().map { .insertHeader(index: 0, name: $0.name, value: $0.value) }
         case .end: replies += fields.map { .addHeader(name: $0.name, value: $0.value) }
         }
-        if let subject { replies.append(.changeHeader(index: 1, name: "Subject", value: subject.value)) }
+        if let subject {
+            // The field's name as the message spells it: the MTA writes the name it is given ("SUBJECT:" became
+            // "Subject:"; found in review).
+            let name = message.headerNames.first { $0.lowercased() == "subject" } ?? "Subject"
+            replies.append(.changeHeader(index: 1, name: name, value: subject.value))
+        }
         if classification.verdict == .pitch {
             if configuration.holdPitches {
                 let score = Engine.formatScore(classification.score)

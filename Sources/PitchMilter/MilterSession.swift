@@ -30,15 +30,23 @@ public struct MilterMessage: Sendable, Equatable {
     /// Whether the MTA agreed to SMFIR_CHGHEADER: a change it did not agree to is not sent, so a handler must not
     /// record one as made.
     public var mayChangeHeaders: Bool
+    /// Whether the MTA agreed to SMFIR_ADDHEADER and SMFIR_INSHEADER: without them no field of ours goes out.
+    public var mayAddHeaders: Bool
+    /// Whether `bytes` holds each field's value as it was, the blanks after the colon included (SMFIP_HDR_LEADSPC
+    /// agreed). Without it the MTA takes one blank off, or none where there was none, and the field is put back
+    /// with one: "Subject:Hi" and "Subject:  Hi" read as "Subject: Hi".
+    public var hasExactHeaderValues: Bool
 
     public init(envelope: MilterEnvelope, bytes: [UInt8], headerNames: [String], isTruncated: Bool, size: Int,
-                mayChangeHeaders: Bool = true) {
+                mayChangeHeaders: Bool = true, mayAddHeaders: Bool = true, hasExactHeaderValues: Bool = true) {
         self.envelope = envelope
         self.bytes = bytes
         self.headerNames = headerNames
         self.isTruncated = isTruncated
         self.size = size
         self.mayChangeHeaders = mayChangeHeaders
+        self.mayAddHeaders = mayAddHeaders
+        self.hasExactHeaderValues = hasExactHeaderValues
     }
 }
 
@@ -191,7 +199,9 @@ public struct MilterSession: Sendable {
             state = .awaitingDecision
             return .decide(MilterMessage(envelope: envelope, bytes: message, headerNames: headerNames,
                                          isTruncated: size > maximumMessageBytes, size: size,
-                                         mayChangeHeaders: actions.contains(.changeHeaders)))
+                                         mayChangeHeaders: actions.contains(.changeHeaders),
+                                         mayAddHeaders: actions.contains(.addHeaders),
+                                         hasExactHeaderValues: protocolFlags.contains(.headerLeadingSpace)))
         case (.ready, _), (.inMessage, _):
             return fail(.unexpected(command.code, state: state == .ready ? "between messages" : "in a message"))
         }

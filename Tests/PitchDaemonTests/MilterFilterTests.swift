@@ -431,10 +431,34 @@ import Testing
         #expect(status.first?.hasSuffix(tag.map { ", tagged=\($0)" } ?? "") == true, "\(status)")
         #expect(status.first?.contains("tagged=") == (tag != nil))
 
-        // An MTA that did not agree to header changes: no change, and no record of one.
-        tagged.mayChangeHeaders = false
-        let unchanged = await filter.decide(tagged)
-        #expect(!unchanged.contains { if case .addHeader(_, let value) = $0 { value.contains("tagged=") } else { false } })
+        // An MTA that did not agree to header changes, to adding the field that records the tag, or to sending
+        // values with their leading blanks (found in review): no Subject change, and no record of one.
+        for refusal in [\MilterMessage.mayChangeHeaders, \.mayAddHeaders, \.hasExactHeaderValues] {
+            var refused = tagged
+            refused[keyPath: refusal] = false
+            let unchanged = await filter.decide(refused)
+            #expect(!unchanged.contains { if case .changeHeader(_, "Subject", _) = $0 { true } else { false } })
+            #expect(!unchanged.contains {
+                if case .addHeader(_, let value) = $0 { value.contains("tagged=") } else { false }
+            })
+        }
+    }
+
+    /// Found in review: the Subject went back as "Subject" whatever the message called it, and the MTA writes the
+    /// name it is given, so "SUBJECT: [PITCH] …" came out "Subject: [PITCH] …" and the tag could not be taken back
+    /// to the original bytes.
+    @Test func theSubjectKeepsItsNameAsTheMessageSpellsIt() async throws {
+        let (filter, _) = try filter(hold: false, tag: "[PITCH]")
+        var message = try Self.milterMessage("pitch/h-p-003.eml")
+        let text = String(decoding: message.bytes, as: UTF8.self)
+        try #require(text.contains("\nSubject: Photorealistic"))
+        message.bytes = Array(text.replacingOccurrences(of: "\nSubject: Photorealistic",
+                                                        with: "\nSUBJECT: Photorealistic").utf8)
+        message.headerNames = ["From", "SUBJECT", "Subject"]  // as the MTA sent them; a second Subject is not ours
+        let replies = await filter.decide(message)
+        #expect(replies.contains { if case .changeHeader(1, "SUBJECT", let value) = $0 {
+            value.hasPrefix(" [PITCH] Photorealistic") } else { false } })
+        #expect(!replies.contains { if case .changeHeader(_, "Subject", _) = $0 { true } else { false } })
     }
 
     /// Found by an audit: a sender's forged record ("tagged=" a tag this installation does not write, or on a

@@ -180,17 +180,21 @@ import Testing
                        .changeHeader(index: 1, name: "X-Pitch-Status", value: ""), .accept]))
     }
 
-    /// The handler learns whether SMFIR_CHGHEADER will go out, so that it records only changes that are made.
-    @Test(arguments: [(0x1FF as UInt32, true), (0x01, false)])
-    func theMessageSaysWhetherHeadersMayChange(offered: UInt32, may: Bool) {
+    /// The handler learns whether SMFIR_CHGHEADER and SMFIR_ADDHEADER will go out, so that it records only
+    /// changes that are made, and whether the values it reads are exact (SMFIP_HDR_LEADSPC).
+    @Test(arguments: [(0x1FF as UInt32, 0x1FFFFF as UInt32, true, true, true), (0x01, 0x1FFFFF, false, true, true),
+                      (0x10, 0x1FFFFF, true, false, true), (0x1FF, 0x0FFFFF, true, true, false)])
+    func theMessageSaysWhatMayChange(offered: UInt32, flags: UInt32, change: Bool, add: Bool, exact: Bool) {
         let negotiation = MilterCommand.negotiate(version: 6, actions: MilterActions(rawValue: offered),
-                                                  protocol: MilterProtocolFlags(rawValue: 0x1FFFFF))
+                                                  protocol: MilterProtocolFlags(rawValue: flags))
         var session = Self.session(at: .inMessage, negotiatedWith: negotiation)
         guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
             Issue.record("no decision")
             return
         }
-        #expect(message.mayChangeHeaders == may)
+        #expect(message.mayChangeHeaders == change)
+        #expect(message.mayAddHeaders == add)
+        #expect(message.hasExactHeaderValues == exact)
     }
 
     /// Found by an audit: the first 32 MiB of an oversized message stayed in memory until its end, unused.
