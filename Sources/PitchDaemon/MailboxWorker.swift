@@ -754,8 +754,12 @@ final class MailboxWorker {
             try learn(message, as: .pitch)
             let earlier = try store.quarantineEntries(
                 .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message))).first
+            // The id of the same message quarantined before and since released or deleted, so the user knows it
+            // again; never that of a copy still held, whose record this would replace (found in review: the held
+            // copy was left in the folder with no record, and releasing its id brought this one back).
+            let reusable = earlier.flatMap { $0.state == .held || $0.state == .moving ? nil : $0.id }
             let held = QuarantineEntry(
-                id: earlier?.id ?? Self.newIdentifier(), mailbox: maildir.root, folder: entry.folder.name,
+                id: reusable ?? Self.newIdentifier(), mailbox: maildir.root, folder: entry.folder.name,
                 name: entry.name.unique, digest: digest, messageID: Self.messageID(of: message),
                 sender: Engine.sender(of: message) ?? "", subject: Self.subject(of: message),
                 score: earlier?.score ?? 1, state: .held, at: Self.now())

@@ -464,6 +464,22 @@ import Testing
         #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["2.M1P1Q1.test"])
     }
 
+    /// Found in review: a second copy of a held pitch that the user filed into the quarantine took over the held
+    /// copy's record (the same message, so the same id), and the held copy stayed in the folder with none: not
+    /// listed, never purged, and releasing the id listed brought back the other copy.
+    @Test func aCopyTheUserFilesBesideAHeldOneGetsARecordOfItsOwn() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let first = try #require(try store.quarantineEntries(.states([.held])).first)
+        try deliver(Self.pitch, "2.M1P1Q1.client:2,S", into: maildir.folder(".Pitches"), .cur)
+        worker.scanAll(shouldStop: { false })
+        let held = try store.quarantineEntries(.states([.held]))
+        #expect(held.map(\.name).sorted() == ["1.M1P1Q1.test", "2.M1P1Q1.client"])
+        #expect(Set(held.map(\.id)).count == 2)
+        #expect(held.first { $0.name == "1.M1P1Q1.test" }?.id == first.id)
+    }
+
     /// Found in review: with the quarantine folder deleted by the user, looking for the held copy failed, and a
     /// second delivery of it was left unhandled at every scan, without a word.
     @Test func aSecondDeliveryIsHandledWhenTheQuarantineFolderIsGone() throws {
