@@ -75,6 +75,10 @@ public struct QuarantineDesk {
     /// ham.
     @discardableResult
     public func release(_ id: String) throws -> String {
+        try oneAtATime { () throws -> String in try releaseAlone(id) }
+    }
+
+    private func releaseAlone(_ id: String) throws -> String {
         if let finished = try finishStoppedRelease(id) { return finished }
         let (found, entry) = try releasable(id)
         let record = found
@@ -152,6 +156,10 @@ public struct QuarantineDesk {
     /// moved or deleted it).
     @discardableResult
     public func delete(_ id: String) throws -> Bool {
+        try oneAtATime { () throws -> Bool in try deleteAlone(id) }
+    }
+
+    private func deleteAlone(_ id: String) throws -> Bool {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
         if let entry { try entry.folder.remove(entry) }
         try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
@@ -166,10 +174,38 @@ public struct QuarantineDesk {
         let (cutoff, below) = now.subtractingReportingOverflow(seconds)
         guard !overflow, !below else { return (0, 0) }
         var purged = (deleted: 0, alreadyGone: 0)
-        for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
-            if try delete(entry.id) { purged.deleted += 1 } else { purged.alreadyGone += 1 }
+        try oneAtATime {
+            for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
+                // Released or deleted by another command meanwhile: not this purge's to count.
+                guard let current = try store.quarantineEntries(.id(entry.id)).first, current.state == .held else {
+                    continue
+                }
+                if try deleteAlone(entry.id) { purged.deleted += 1 } else { purged.alreadyGone += 1 }
+            }
         }
         return purged
+    }
+
+    /// Runs `body` while no other quarantine command of this database runs: each reads the record, acts on the
+    /// files, then settles the record, and a release and a delete of one message in two shells both acted and both
+    /// said so (found in review: the delete, settling last, undid the release, and the service quarantined the
+    /// message again). An flock on a file beside the database (SQLite's own locks are POSIX locks, which a second
+    /// descriptor of the database file would drop when closed). Where that file cannot be made or opened, the
+    /// command runs as before, unserialised: a release must not fail for want of a lock.
+    private func oneAtATime<T>(_ body: () throws -> T) throws -> T {
+        let lockPath = store.path + "-quarantine.lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { return try body() }
+        defer { close(descriptor) }
+        if geteuid() == 0 {
+            // Root's lock file must not keep the database's owner (the service's user) out of it later.
+            var database = stat()
+            if stat(store.path, &database) == 0 { _ = fchown(descriptor, database.st_uid, database.st_gid) }
+        }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { return try body() }
+        }
+        return try body()
     }
 
     /// A held message, or one whose release was interrupted after its copy reached the INBOX: the service may then

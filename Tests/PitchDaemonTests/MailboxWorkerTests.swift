@@ -5,6 +5,7 @@ import PitchMaildir
 import PitchMessage
 import PitchStore
 import PitchTokenizer
+import Synchronization
 import Testing
 
 @testable import PitchDaemon
@@ -920,6 +921,44 @@ import Testing
         worker.scanAll(shouldStop: { false })
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
+    }
+
+    /// Found in review: a release and a delete of one message from two shells each checked the record, both
+    /// acted, both said so, and the one that settled last won. Quarantine commands now take turns: one waits while
+    /// another holds the database's quarantine lock, then finds the record as the other left it.
+    @Test func quarantineCommandsTakeTurns() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+
+        let lock = open(store.path + "-quarantine.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(lock >= 0 && flock(lock, LOCK_EX) == 0)
+        let released = Mutex<Result<String, any Error>?>(nil)
+        let path = store.path
+        Thread.detachNewThread {
+            let outcome = Result { () throws -> String in
+                let own = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity,
+                                               access: .readWrite)
+                return try QuarantineDesk(store: own, ownFields: .standard).release(id)
+            }
+            released.withLock { $0 = outcome }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        // Waiting for the lock: nothing moved yet.
+        #expect(released.withLock { $0 } == nil)
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+        flock(lock, LOCK_UN)
+        close(lock)
+        var waited = 0.0
+        while released.withLock({ $0 }) == nil, waited < 10 {
+            Thread.sleep(forTimeInterval: 0.02)
+            waited += 0.02
+        }
+        #expect(try released.withLock { $0 }?.get().hasSuffix("/Maildir/new/1.M1P1Q1.test") == true)
+        #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.delete(id) }
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
     }
 
     /// Fields renamed in `[header]`: the quarantined copy carries the new name (and a forged one is gone), a
