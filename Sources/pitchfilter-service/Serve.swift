@@ -171,8 +171,14 @@ enum ConfigurationFile {
     static func read(_ path: String) throws -> Configuration {
         switch MailSource.readFile(path) {
         case .success(let bytes):
+            // TOML is UTF-8. Decoded leniently, a Latin-1 "ü" in a path became U+FFFD, and the service watched (or
+            // `train` created) another path than the one written (found in review).
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                let line = Self.firstLineNotUTF8(bytes)
+                throw ConfigurationError(key: path, "line \(line): not UTF-8 (TOML files are; save it as UTF-8)")
+            }
             do {
-                return try Configuration.parse(String(decoding: bytes, as: UTF8.self), file: path)
+                return try Configuration.parse(text, file: path)
             } catch {
                 // A syntax error names the file (and line) already; a wrong value names its key, and the file
                 // it is in too: an admin may have several.
@@ -182,5 +188,15 @@ enum ConfigurationFile {
         case .failure(let error):
             throw error
         }
+    }
+
+    /// The 1-based number of the first line that is not valid UTF-8.
+    static func firstLineNotUTF8(_ bytes: [UInt8]) -> Int {
+        var line = 1
+        for piece in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            if String(validating: piece, as: UTF8.self) == nil { return line }
+            line += 1
+        }
+        return line
     }
 }

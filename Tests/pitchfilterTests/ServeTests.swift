@@ -362,6 +362,25 @@ import Glibc
             + "notice, warning, error, critical; found \"chatty\"\n")
     }
 
+    /// Found in review: a file in Latin-1 was read with U+FFFD for its "ü", and the service watched another path
+    /// than the one written. Every command that reads the file refuses it, naming the line.
+    @Test func aConfigurationThatIsNotUTF8IsRefused() throws {
+        let file = root.appendingPathComponent("latin1.toml")
+        let latin1: [UInt8] = Array("# settings\n[database]\npath = \"/tmp/m".utf8) + [0xFC]
+            + Array("ller.sqlite\"\n".utf8)
+        try Data(latin1).write(to: file)
+        let message = "\(file.path): line 3: not UTF-8 (TOML files are; save it as UTF-8)"
+        let serve = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
+        #expect(serve.status == 78)
+        #expect(serve.stderr == "pitchfilter: \(message)\n")
+        let mail = Array("Subject: hello\n\nhi\n".utf8)
+        let filter = try Run.pitchfilter(["filter", "--config", file.path], stdin: mail,
+                                         environment: ["HOME": root.path])
+        #expect(filter.status == 0)
+        #expect(filter.stdout == mail)
+        #expect(filter.stderr.hasSuffix(message + "\n"))
+    }
+
     /// Found by an audit: the service created a Maildir where none was (a mistyped path, a user with no mail
     /// yet). It now waits for the MDA to make one, then takes it up at its next scan.
     @Test func aMailboxIsTakenUpWhenItsMaildirAppears() throws {
