@@ -145,13 +145,15 @@ extension Configuration {
         if var classifier = try reader.table("classifier") {
             let pitch = try classifier.number("pitch_cutoff", in: 0...1) ?? Cutoffs.standard.pitch
             let ham = try classifier.number("ham_cutoff", in: 0...1) ?? Cutoffs.standard.ham
+            if let reasons = try classifier.bool("reasons") { configuration.reasons = reasons }
+            // A misspelt key before the two are compared: "pitch_cutof" would otherwise be reported as the ham
+            // cutoff not being below the default pitch cutoff (found in review).
+            try classifier.finish()
             guard let cutoffs = Cutoffs(pitch: pitch, ham: ham) else {
                 throw ConfigurationError(key: "classifier.ham_cutoff",
                                          "must be below classifier.pitch_cutoff (\(ham) is not below \(pitch))")
             }
             configuration.cutoffs = cutoffs
-            if let reasons = try classifier.bool("reasons") { configuration.reasons = reasons }
-            try classifier.finish()
         }
         var subjectTag = ""
         var formerSubjectTags: [String] = []
@@ -398,6 +400,9 @@ private struct TableReader {
             policy.ignoredFolders = folders
         }
         if let megabytes = try integer("max_message_mib", in: 1...1024) { policy.maxMessageBytes = megabytes << 20 }
+        // A misspelt key first: "ignored_folder" reported as the quarantine folder being one of ignored_folders
+        // sent the admin to the key they had just changed (found in review). Every key of the table is read by now.
+        try finish()
         if policy.quarantineFolder == policy.sentFolder {
             throw ConfigurationError(key: path + "sent_folder", "must differ from quarantine_folder")
         }

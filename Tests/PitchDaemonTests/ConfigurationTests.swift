@@ -114,6 +114,12 @@ import Testing
         ("[classifier]\npitch_cutoff = 0.1", "classifier.ham_cutoff: must be below classifier.pitch_cutoff "
             + "(0.2 is not below 0.1)"),
         ("[classifier]\nunsure = 0.5", "classifier.unsure: unknown key (misspelt?)"),
+        // A misspelt key is named before the values are compared (found in review).
+        ("[classifier]\npitch_cutof = 0.99\nham_cutoff = 0.95", "classifier.pitch_cutof: unknown key (misspelt?)"),
+        ("[defaults]\nquarantine_folder = \".Junk\"\nignored_folder = [\".Junk\"]",
+         "defaults.ignored_folder: unknown key (misspelt?)"),
+        ("[[mailbox]]\npath = \"/tmp/x\"\nsent_folder = \".Pitches\"\nquarantine_foldr = \".Junk\"",
+         "mailbox[1].quarantine_foldr: unknown key (misspelt?)"),
         ("[header]\nstatus_field = \"Subject\"", "header.status_field: \"Subject\" must start with \"X-\" and go on "
             + "after it: incoming fields of this name are removed from every message, so it cannot be one that mail "
             + "relies on"),
