@@ -94,15 +94,21 @@ public struct ModelSchedule: Sendable {
         agreedParameters: .agreeingWithStarter)
 
     /// The same schedule with these verdict cutoffs at every stage: what `[classifier]` in the configuration sets.
-    /// The standard cutoffs (no `[classifier]`, or its defaults written out) leave each stage its own, as the
-    /// starter's pitch cutoff is lower than a large database's. A pitch cutoff of one's own also turns the
-    /// decisive-evidence rule off (`withPitchCutoff`).
+    /// Each cutoff on its own: a standard one (not given, or its default written out) leaves each stage its own,
+    /// as the starter's pitch cutoff is lower than a large database's. A pitch cutoff of one's own also turns the
+    /// decisive-evidence rule off (`withPitchCutoff`). A ham cutoff of one's own alone left the pitch cutoff held
+    /// at 0.9 from the first message, and the rule off (found in review: `ham_cutoff = 0.15` flagged 89 of
+    /// samples/heldout's pitches, not 99); it now changes the ham cutoff alone, unless it reaches the lowest pitch
+    /// cutoff of the slide (the starter's 0.75), which would leave no unsure band: then the pitch cutoff is held
+    /// at the standard one too.
     public func withCutoffs(_ cutoffs: Cutoffs) -> ModelSchedule {
-        guard cutoffs != .standard else { return self }
+        let stages = [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters, \ModelSchedule.agreedParameters]
+        let lowestPitchCutoff = stages.map { self[keyPath: $0].pitchCutoff }.min()!
+        let holdsPitch = cutoffs.pitch != Cutoffs.standard.pitch || cutoffs.ham >= lowestPitchCutoff
         var schedule = self
-        for keyPath in [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters, \ModelSchedule.agreedParameters] {
-            schedule[keyPath: keyPath] = schedule[keyPath: keyPath].withPitchCutoff(cutoffs.pitch)
-            schedule[keyPath: keyPath].hamCutoff = cutoffs.ham
+        for keyPath in stages {
+            if holdsPitch { schedule[keyPath: keyPath] = schedule[keyPath: keyPath].withPitchCutoff(cutoffs.pitch) }
+            if cutoffs.ham != Cutoffs.standard.ham { schedule[keyPath: keyPath].hamCutoff = cutoffs.ham }
         }
         return schedule
     }

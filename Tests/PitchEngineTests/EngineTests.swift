@@ -267,6 +267,23 @@ import Testing
         #expect(own.parameters(for: young).pitchCutoff == 0.95)
     }
 
+    /// Found in review: a ham cutoff of one's own alone also held the pitch cutoff at 0.9 from the start and turned
+    /// the starter's decisive rule off. Each cutoff now stands alone, but for a ham cutoff that would reach the
+    /// starter's pitch cutoff (no unsure band left): then the pitch cutoff is held at the standard one with it.
+    @Test(arguments: [(0.15, ClassifierParameters.starter.pitchCutoff), (0.6, ClassifierParameters.starter.pitchCutoff),
+                      (0.75, 0.9), (0.8, 0.9)])
+    func aHamCutoffAloneLeavesThePitchCutoffsSlide(ham: Double, untrainedPitch: Double) throws {
+        let schedule = ModelSchedule.standard.withCutoffs(try #require(Cutoffs(pitch: 0.9, ham: ham)))
+        let untrained = schedule.parameters(for: ClassTotals(pitch: 0, ham: 0))
+        #expect(untrained.pitchCutoff == untrainedPitch)
+        #expect(untrained.hamCutoff == ham)
+        #expect(untrained.decisivePitchTail == ClassifierParameters.starter.decisivePitchTail
+                || untrainedPitch != ClassifierParameters.starter.pitchCutoff)
+        let large = schedule.parameters(for: ClassTotals(pitch: 5_000, ham: 5_000))
+        #expect(large.hamCutoff == ham && large.pitchCutoff == 0.9)
+        #expect(large.decisivePitchTail == ClassifierParameters.default.decisivePitchTail)
+    }
+
     /// An empty database beside a starter model of 1,000 messages of each class that knows no token.
     static func youngDatabase() -> (InMemoryTokenStore, Engine) {
         let store = InMemoryTokenStore(tokenizerIdentity: Tokenizer.identity)

@@ -1034,12 +1034,14 @@ import Testing
 
     /// A cutoff given to `eval` applies at every stage, as `pitch_cutoff` in the configuration does in the filter,
     /// so that `eval --pitch-cutoff` answers what setting it would do: not a slide from the starter's own cutoff.
+    /// Each cutoff on its own: `--ham-cutoff` alone leaves the pitch cutoff's slide.
     @Test func givenCutoffsApplyAtEveryStageAsTheConfigurationsDo() throws {
         // 50 of each learned per fold: the schedule's own cutoffs are the slide's, between the starter's and 0.9.
         let own = try Self.cutoffs([])
         #expect(try #require(own[0]) > ClassifierParameters.starter.pitchCutoff + 0.05 && (try #require(own[0])) < 0.9)
         #expect(try Self.cutoffs(["--pitch-cutoff", "0.7"]) == [0.7, 0.7, 0.2, 0.2])
-        #expect(try Self.cutoffs(["--ham-cutoff", "0.3"]) == [0.9, 0.9, 0.3, 0.3])
+        // A ham cutoff alone leaves the pitch cutoff's slide as it is (found in review), as in the filter.
+        #expect(try Self.cutoffs(["--ham-cutoff", "0.3"]) == [own[0], own[1], 0.3, 0.3])
     }
 
     /// Found in review: `eval` said it scored as the filter would, but left out the configuration's cutoffs,
