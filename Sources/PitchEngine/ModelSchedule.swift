@@ -235,6 +235,11 @@ public struct ModelSchedule: Sendable {
 }
 
 extension ModelSchedule {
+    /// The pitch cutoff untrained, and once the user's own training decides alone: what `serve --check` shows.
+    public var pitchCutoffs: (untrained: Double, trained: Double) {
+        (pitchCutoff(for: 0), pitchCutoff(for: starterUntil))
+    }
+
     /// The starter's pitch cutoff untrained, rising evenly on a log scale of the training to the own model's at
     /// `starterUntil` (see the type's comment for why it starts at once).
     func pitchCutoff(for trained: Int) -> Double {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import PitchCommandLine
 import PitchDaemon
+import PitchEngine
 import PitchMaildir
 import PitchStore
 import PitchTokenizer
@@ -104,8 +105,13 @@ struct Serve: AsyncParsableCommand {
         if check {
             print("configuration valid: database \(databasePath)")
             if let shared = configuration.sharedModel { print("shared model: \(shared.address)") }
-            print("classifier: pitch at \(configuration.cutoffs.pitch) or above, ham at \(configuration.cutoffs.ham) "
-                + "or below")
+            // As the schedule applies them: the standard pitch cutoff is the starter's while it decides (found in
+            // review: "pitch at 0.9" while a message at 0.81 was called a pitch).
+            let schedule = ModelSchedule.standard.withCutoffs(configuration.cutoffs)
+            let (untrained, trained) = schedule.pitchCutoffs
+            let pitch = untrained == trained ? "\(trained)"
+                : "\(untrained) untrained, rising to \(trained) at \(schedule.starterUntil) trained of each class"
+            print("classifier: pitch at or above \(pitch); ham at or below \(configuration.cutoffs.ham)")
             let ownFields = configuration.ownFields
             if ownFields.status != OwnFields.standard.status || ownFields.reasons != OwnFields.standard.reasons
                 || !ownFields.former.isEmpty {
