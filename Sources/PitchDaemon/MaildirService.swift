@@ -322,7 +322,9 @@ private struct WatchLoop {
             logger.error("configuration not reloaded, keeping the running one: \(error)")
             return
         }
-        if new.databasePath != configuration.databasePath {
+        // Against what the service runs on, not the last file read: a second reload of a changed path said
+        // nothing, and putting the old path back warned of a change (found in review).
+        if new.databasePath != settings.configuration.databasePath {
             logger.warning("the database path changed; restart the service to use it")
         }
         // Against what the service started with, as for the milter's listener.
@@ -367,7 +369,11 @@ private struct WatchLoop {
             return
         }
         guard var milter = new.milter else {
+            // Its own settings stay; the cutoffs and field names are the service's, and both halves use the new
+            // ones (found in review: the milter wrote the old field name while the Maildirs had the new one).
             logger.warning("[milter] was removed: the milter runs on until the service restarts")
+            filter.update(configuration: filter.configuration, cutoffs: new.cutoffs, reasons: new.reasons,
+                          ownFields: new.ownFields)
             return
         }
         if milter.address != running.address || milter.maximumSessions != running.maximumSessions

@@ -113,6 +113,9 @@ public final class MilterFilter: MilterHandler {
         self.pool = pool
     }
 
+    /// The milter's own settings in force (the last reload's, or the start's).
+    public var configuration: MilterConfiguration { policy.withLock { $0.configuration } }
+
     /// A reload's settings, for the messages that end from now on.
     public func update(configuration: MilterConfiguration, cutoffs: Cutoffs, reasons: Bool, ownFields: OwnFields) {
         policy.withLock {

@@ -323,6 +323,27 @@ import Glibc
         #expect(process.terminationStatus == 0)
     }
 
+    /// Found in review: the warning compared the new database path with the last file read, not the database the
+    /// service runs on: a second reload of a changed path said nothing, and putting the old path back warned.
+    @Test func aChangedDatabasePathIsReportedAgainstTheDatabaseInUse() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let original = try String(contentsOf: file, encoding: .utf8)
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { text(log).contains("watching") })
+        func count(_ phrase: String) -> Int { text(log).components(separatedBy: phrase).count - 1 }
+        let warning = "the database path changed; restart the service to use it"
+        let moved = original.replacingOccurrences(of: "/db.sqlite", with: "/elsewhere.sqlite")
+        for (index, (text, warnings)) in [(moved, 1), (moved, 2), (original, 2)].enumerated() {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            kill(process.processIdentifier, SIGHUP)
+            #expect(eventually { count("configuration reloaded") == index + 1 })
+            #expect(count(warning) == warnings)
+        }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
     @Test func quarantinedMessagesAreListedAndReleasedById() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
