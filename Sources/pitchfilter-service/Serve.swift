@@ -140,6 +140,12 @@ struct Serve: AsyncParsableCommand {
                     + "\(policy.quarantineFolder), unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), "
                     + "sent \(policy.sentFolder)")
             }
+            // What would stop the start at once, which a check that passed let systemd find out by restarting
+            // until its limit (found in review).
+            if let problem = Self.startProblem(databasePath: databasePath, milter: configuration.milter) {
+                Stores.report(ValidationError(problem))
+                throw ExitCode(78)
+            }
             return
         }
         let level = LogLevelSetting(Logger.Level(configuration.logLevel))
@@ -156,6 +162,22 @@ struct Serve: AsyncParsableCommand {
             logger.critical("stopped: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// Why the service could not start with this database and milter address, found without starting it: a
+    /// database path that is a directory, a unix socket in a directory that is not there.
+    static func startProblem(databasePath: String, milter: MilterConfiguration?) -> String? {
+        var info = stat()
+        if stat(databasePath, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            return "the database \(databasePath) is a directory, not a database file"
+        }
+        if case .unix(let path, _) = milter?.address {
+            let directory = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[..<$0]) } ?? "."
+            if stat(directory.isEmpty ? "/" : directory, &info) != 0 || info.st_mode & S_IFMT != S_IFDIR {
+                return "the milter's socket unix:\(path) cannot be made: \(directory) is not a directory here"
+            }
+        }
+        return nil
     }
 
     /// A Subject tag as `--check` shows it.

@@ -344,6 +344,21 @@ import Glibc
         process.waitUntilExit()
     }
 
+    /// Found in review: `--check` passed what could not start (a database path that is a directory, a milter
+    /// socket in a directory that is not there), and systemd found out by restarting the service to its limit.
+    @Test(arguments: [
+        ("--db", "DIR", "the database DIR is a directory, not a database file"),
+        ("--milter", "unix:DIR/none/m.sock",
+         "the milter's socket unix:DIR/none/m.sock cannot be made: DIR/none is not a directory here"),
+    ])
+    func checkRefusesWhatCouldNotStart(option: String, value: String, problem: String) throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check",
+                                       option, value.replacingOccurrences(of: "DIR", with: root.path)])
+        #expect(run.status == 78)
+        #expect(run.stderr == "pitchfilter: \(problem.replacingOccurrences(of: "DIR", with: root.path))\n")
+    }
+
     @Test func quarantinedMessagesAreListedAndReleasedById() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
