@@ -745,6 +745,12 @@ final class MailboxWorker {
     }
 
     private func handleQuarantine(_ entry: MaildirFolder.Entry) throws {
+        // A file still being written (a `cp` into cur/, not a client's rename): learned from half its bytes, its
+        // record's digest matched no whole copy, and it could never be released (found in review).
+        if entry.isBeingWritten {
+            needsRetry = true
+            return
+        }
         guard let message = try read(entry) else { return }
         let digest = engine.digest(of: message)
         let ours = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
@@ -778,6 +784,10 @@ final class MailboxWorker {
     }
 
     private func handleOther(_ entry: MaildirFolder.Entry) throws {
+        if entry.isBeingWritten {  // as in the quarantine: a half-written file would teach half a message
+            needsRetry = true
+            return
+        }
         guard let message = try read(entry) else { return }
         let digest = engine.digest(of: message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }

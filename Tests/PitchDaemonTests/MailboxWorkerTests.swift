@@ -701,6 +701,33 @@ import Testing
         expectTagged(try files(maildir.folder(".Pitches"))["new/1.M1P1Q1.cp"], verdict: "pitch", original: Self.pitch)
     }
 
+    /// Found in review: a file written into the quarantine's cur/ by hand was learned from half its bytes, and its
+    /// record named a digest no whole copy had, so it could never be released. It waits until it is whole.
+    @Test func aMessageStillBeingWrittenIntoTheQuarantineIsLeftUntilItIsWhole() throws {
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        try pitches.create()
+        let path = pitches.path + "/cur/1.M1P1Q1.cp:2,S"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(descriptor >= 0)
+        let half = Self.pitch.count / 2
+        #expect(Self.pitch[..<half].withUnsafeBytes { write(descriptor, $0.baseAddress, half) } == half)
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.needsRetry)
+        #expect(try store.statistics().totals == ClassTotals())
+        #expect(try store.quarantineEntries(.states([.held])).isEmpty)
+        let rest = Self.pitch.count - half
+        #expect(Self.pitch[half...].withUnsafeBytes { write(descriptor, $0.baseAddress, rest) } == rest)
+        close(descriptor)
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.needsRetry)
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 0))
+        let held = try #require(try store.quarantineEntries(.states([.held])).first)
+        let released = try QuarantineDesk(store: store, ownFields: .standard).release(held.id)
+        #expect(try FileBytes.read(released, limit: 1 << 20) == Self.pitch)
+    }
+
     /// Found by an audit: a database lock at a quarantine move's last step left its record "moving" (release and
     /// delete refused) until a restart; if the user moved the message out meanwhile, for good.
     @Test(arguments: [false, true])
