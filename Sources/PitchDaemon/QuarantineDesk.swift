@@ -18,6 +18,9 @@ public struct QuarantineDesk {
     /// Our fields, which a release takes off the message (`[header]`).
     let ownFields: OwnFields
 
+    /// Runs just before the quarantined copy is removed: for tests, to act as a mail client would in that moment.
+    var beforeRemoving: (MaildirFolder.Entry) -> Void = { _ in }
+
     public init(store: SQLiteTokenStore, ownFields: OwnFields) {
         self.store = store
         self.ownFields = ownFields
@@ -119,9 +122,24 @@ public struct QuarantineDesk {
                 guard error.errno == EEXIST else { throw error }
             }
         }
-        try entry.folder.remove(entry)
+        try removeQuarantined(entry, of: record)
         try learnReleased(original.flatMap { $0 }, record: record)
         return released.path
+    }
+
+    /// Removes the quarantined copy, following it where a mail client renamed it meanwhile (new/ to cur/, a flag
+    /// added): the name read being gone is not the end of it (found in review: the record was settled and the
+    /// renamed copy stayed in the folder unlisted, a duplicate after a release and mail not deleted after a
+    /// delete).
+    private func removeQuarantined(_ entry: MaildirFolder.Entry, of record: QuarantineEntry) throws {
+        beforeRemoving(entry)
+        var next: MaildirFolder.Entry? = entry
+        // A few renames at most in the moment between two looks; a client renaming it for ever is not followed.
+        for _ in 0..<8 {
+            guard let file = next else { return }
+            try file.folder.remove(file)
+            next = try self.file(of: record)
+        }
     }
 
     /// Learns the released message as ham, its sender as a correspondent, and settles its record.
@@ -161,7 +179,7 @@ public struct QuarantineDesk {
 
     private func deleteAlone(_ id: String) throws -> Bool {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
-        if let entry { try entry.folder.remove(entry) }
+        if let entry { try removeQuarantined(entry, of: record) }
         try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
         return entry != nil
     }

@@ -984,6 +984,30 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
     }
 
+    /// Found in review: a client renaming the quarantined copy (new/ to cur/ with a flag, as Dovecot does when the
+    /// folder is opened) while a release or delete removed it left the renamed copy there, unlisted: after a
+    /// release a duplicate, after a delete mail not deleted. The removal follows the rename.
+    @Test(arguments: [true, false])
+    func aCopyRenamedByAClientWhileReleasedOrDeletedIsStillRemoved(releasing: Bool) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let pitches = maildir.folder(".Pitches")
+        desk.beforeRemoving = { entry in
+            _ = try? pitches.move(entry, to: pitches, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        }
+        if releasing {
+            try desk.release(id)
+            #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        } else {
+            #expect(try desk.delete(id))
+            #expect(try files(maildir.inbox).isEmpty)
+        }
+        #expect(try files(pitches).isEmpty)
+    }
+
     /// Found in review: a release and a delete of one message from two shells each checked the record, both
     /// acted, both said so, and the one that settled last won. Quarantine commands now take turns: one waits while
     /// another holds the database's quarantine lock, then finds the record as the other left it.
