@@ -872,27 +872,8 @@ final class MailboxWorker {
     private func finish(_ entry: MaildirFolder.Entry, verdict: String?, digest: [UInt8]?) throws {
         let record = FileRecord(folder: entry.folder.path, name: entry.name.unique, state: .done,
                                 verdict: verdict, digest: digest)
-        let left = earlierPlaces(of: entry)
-        try store.apply([.file(record, at: Self.now())] + left.map(Self.forgetMoved))
+        try store.apply([.file(record, at: Self.now())])
         setRecord(record)
-        left.forEach(forgetRecord)
-    }
-
-    /// The records of this file's unique name in the mailbox's other folders whose file is gone: the message was
-    /// moved here from there. Forgotten with it, as `forgetMoved` forgets the INBOX's at a quarantine move: kept as
-    /// done until two full scans had missed the file, they made the message moved back (under its own name, as
-    /// `mv` and some clients move) look handled for good (found in review: a pitch released to the INBOX and
-    /// filed again, or a ham filed as a pitch and moved back, taught nothing and stayed out of the list).
-    private func earlierPlaces(of entry: MaildirFolder.Entry) -> [FileRecord] {
-        let unique = entry.name.unique
-        return records.compactMap { folder, named -> FileRecord? in
-            guard folder != entry.folder.path, let earlier = named[unique], earlier.state == .done else { return nil }
-            // Still there (a copy keeping its name), or not known to be gone: kept.
-            let place = MaildirFolder(path: folder, name: "", owner: entry.folder.owner)
-            guard case .success(nil) = Result(catching: { () throws(MaildirError) in try place.entry(unique: unique) })
-            else { return nil }
-            return earlier
-        }
     }
 
     private func record(of entry: MaildirFolder.Entry) -> FileRecord? {

@@ -282,40 +282,6 @@ import Testing
         #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
     }
 
-    /// Found in review: a message moved back to a folder it had left, under its own name (as `mv` and some clients
-    /// move), found that folder's record of it still "done" and taught nothing: a released pitch filed again
-    /// stayed ham and out of the list; a ham filed as a pitch and moved back stayed a pitch. A move forgets the
-    /// record of the place the message left.
-    @Test func aMessageMovedBackUnderItsOwnNameTeachesAgain() throws {
-        try deliver(Self.pitch, "1.M1P1Q1.test")
-        try deliver(Self.ham, "2.M1P1Q1.test")
-        let worker = try worker()
-        worker.scanAll(shouldStop: { false })
-        let pitches = maildir.folder(".Pitches")
-        let pitchDigest = MessageDigest.of(Message(bytes: Self.pitch), ownFields: .standard)
-        let hamDigest = MessageDigest.of(Message(bytes: Self.ham), ownFields: .standard)
-        // The pitch out to the INBOX and back; the ham into the quarantine and back.
-        try pitches.move(try #require(try pitches.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox, .cur,
-                         name: MaildirName("1.M1P1Q1.test:2,S"))
-        try maildir.inbox.move(try #require(try maildir.inbox.entry(unique: "2.M1P1Q1.test")), to: pitches, .cur,
-                               name: MaildirName("2.M1P1Q1.test:2,S"))
-        worker.scanAll(shouldStop: { false })
-        #expect(try store.ledgerClass(of: pitchDigest) == .ham)
-        #expect(try store.ledgerClass(of: hamDigest) == .pitch)
-        try maildir.inbox.move(try #require(try maildir.inbox.entry(unique: "1.M1P1Q1.test")), to: pitches, .cur,
-                               name: MaildirName("1.M1P1Q1.test:2,S"))
-        try pitches.move(try #require(try pitches.entry(unique: "2.M1P1Q1.test")), to: maildir.inbox, .cur,
-                         name: MaildirName("2.M1P1Q1.test:2,S"))
-        worker.scanAll(shouldStop: { false })
-        #expect(try store.ledgerClass(of: pitchDigest) == .pitch)
-        #expect(try store.ledgerClass(of: hamDigest) == .ham)
-        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["1.M1P1Q1.test"])
-        #expect(try files(maildir.inbox).keys.sorted() == ["cur/2.M1P1Q1.test:2,S"])
-        // Once each: another scan changes nothing.
-        worker.scanAll(shouldStop: { false })
-        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 1))
-    }
-
     /// Found by an audit: renaming the quarantine folder (or deleting it into the Trash, which Dovecot keeps as
     /// `.Trash.Pitches`) taught every pitch in it as ham. A folder that appears holding mail teaches nothing;
     /// what is moved into it afterwards does.
