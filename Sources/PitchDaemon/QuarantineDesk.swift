@@ -133,12 +133,13 @@ public struct QuarantineDesk {
     /// delete).
     private func removeQuarantined(_ entry: MaildirFolder.Entry, of record: QuarantineEntry) throws {
         beforeRemoving(entry)
-        var next: MaildirFolder.Entry? = entry
+        try entry.folder.remove(entry)
         // A few renames at most in the moment between two looks; a client renaming it for ever is not followed.
+        // Only the message itself: the user's own file of that name beside it stays (found in review).
         for _ in 0..<8 {
-            guard let file = next else { return }
-            try file.folder.remove(file)
-            next = try self.file(of: record)
+            guard let renamed = try self.file(of: record), Self.isCopy(renamed, of: record, ownFields: ownFields)
+            else { return }
+            try renamed.folder.remove(renamed)
         }
     }
 
@@ -208,22 +209,41 @@ public struct QuarantineDesk {
     /// files, then settles the record, and a release and a delete of one message in two shells both acted and both
     /// said so (found in review: the delete, settling last, undid the release, and the service quarantined the
     /// message again). An flock on a file beside the database (SQLite's own locks are POSIX locks, which a second
-    /// descriptor of the database file would drop when closed). Where that file cannot be made or opened, the
+    /// descriptor of the database file would drop when closed), readable by all (flock needs only a read-only
+    /// descriptor, so every user who may run the commands shares it). Where it cannot be made or opened, the
     /// command runs as before, unserialised: a release must not fail for want of a lock.
     private func oneAtATime<T>(_ body: () throws -> T) throws -> T {
-        let lockPath = store.path + "-quarantine.lock"
-        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else { return try body() }
-        defer { close(descriptor) }
-        if geteuid() == 0 {
-            // Root's lock file must not keep the database's owner (the service's user) out of it later.
-            var database = stat()
-            if stat(store.path, &database) == 0 { _ = fchown(descriptor, database.st_uid, database.st_gid) }
+        guard let descriptor = Self.openLock(store.path + "-quarantine.lock", databasePath: store.path) else {
+            return try body()
         }
+        defer { close(descriptor) }
         while flock(descriptor, LOCK_EX) != 0 {
             guard errno == EINTR else { return try body() }
         }
         return try body()
+    }
+
+    /// The lock file, made if it is not there. Only a file this call made is given to the database's owner when
+    /// root runs it: whatever the service's user put at the path (a hard link to /etc/shadow) is opened read-only
+    /// and never changed (found in review).
+    private static func openLock(_ path: String, databasePath: String) -> Int32? {
+        let made = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        if made >= 0 {
+            var database = stat()
+            if geteuid() == 0, stat(databasePath, &database) == 0 {
+                _ = fchown(made, database.st_uid, database.st_gid)
+            }
+            return made
+        }
+        guard errno == EEXIST else { return nil }
+        let existing = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard existing >= 0 else { return nil }
+        var info = stat()
+        guard fstat(existing, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(existing)
+            return nil
+        }
+        return existing
     }
 
     /// A held message, or one whose release was interrupted after its copy reached the INBOX: the service may then

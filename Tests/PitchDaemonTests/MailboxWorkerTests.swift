@@ -950,6 +950,39 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
     }
 
+    /// Found in review: following a renamed copy, a delete removed every file of the record's name, the user's own
+    /// message of that name beside it too. Only copies of the quarantined message are followed.
+    @Test func aDeleteLeavesTheUsersOwnFileOfTheSameName() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let id = try #require(try store.quarantineEntries(.states([.held])).first?.id)
+        try deliver(Self.ham, "1.M1P1Q1.test:2,S", into: pitches, .cur)
+        #expect(try QuarantineDesk(store: store, ownFields: .standard).delete(id))
+        #expect(try files(pitches) == ["cur/1.M1P1Q1.test:2,S": Self.ham])
+    }
+
+    /// Found in review: run as root, the quarantine lock's file was given to the database's owner whatever it was,
+    /// and the service's user could put a hard link to a file of root's there. Only a lock file root makes is
+    /// given away; one found there is opened read-only and left as it is.
+    @Test(.enabled(if: geteuid() == 0))
+    func asRootOnlyALockFileItMadeIsGivenToTheDatabasesOwner() throws {
+        let lock = store.path + "-quarantine.lock"
+        try #require(chown(store.path, 4242, 4242) == 0)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        #expect(throws: QuarantineDesk.Failure.unknownID("0123456789abcdef")) { try desk.delete("0123456789abcdef") }
+        var info = stat()
+        #expect(stat(lock, &info) == 0 && info.st_uid == 4242 && info.st_mode & 0o777 == 0o644)
+
+        unlink(lock)
+        let rootsOwn = root + "/roots-own"
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: rootsOwn))
+        try #require(chmod(rootsOwn, 0o600) == 0 && link(rootsOwn, lock) == 0)
+        #expect(throws: QuarantineDesk.Failure.unknownID("0123456789abcdef")) { try desk.delete("0123456789abcdef") }
+        #expect(stat(rootsOwn, &info) == 0 && info.st_uid == 0 && info.st_mode & 0o777 == 0o600)
+    }
+
     /// Found in review: a client renaming the quarantined copy (new/ to cur/ with a flag, as Dovecot does when the
     /// folder is opened) while a release or delete removed it left the renamed copy there, unlisted: after a
     /// release a duplicate, after a delete mail not deleted. The removal follows the rename.
