@@ -143,7 +143,7 @@ public final class MilterServer: Service, Sendable {
                     // A socket left by a previous run (killed before it could remove it) would make bind fail; one
                     // another process still listens on is that process's, and the MTA's way to it (found in
                     // review: a second `serve` took the running service's socket, then removed it as it stopped).
-                    if Self.someoneListens(on: path) { throw cannotListen("another process is listening there") }
+                    if let taken = Self.whyTaken(path) { throw cannotListen(taken) }
                     unlink(path)
                 }
                 // Made here, not by NIO: NIO removes the path of a unix socket it made when it closes it, whatever
@@ -153,7 +153,10 @@ public final class MilterServer: Service, Sendable {
                 let made = FileIdentity(of: path)
                 socketFile.withLock { $0 = made }
                 do {
-                    return try await bootstrap.withBoundSocket(descriptor).get()
+                    let channel = try await bootstrap.withBoundSocket(descriptor).get()
+                    // NIO listens again with its default backlog (128) as it takes the socket over: ours again.
+                    listen(descriptor, 256)
+                    return channel
                 } catch {
                     if FileIdentity(of: path) == made { unlink(path) }
                     throw error
@@ -169,21 +172,28 @@ public final class MilterServer: Service, Sendable {
         }
     }
 
-    /// Whether a connection to the unix socket at `path` is taken: a listener is there. Non-blocking, so a
-    /// listener whose backlog is full answers at once (EAGAIN) instead of holding the start up.
-    static func someoneListens(on path: String) -> Bool {
-        guard var address = unixAddress(path) else { return false }
+    /// Why the unix socket at `path` is not a stale one to replace, or nil when it is: only a refused connection
+    /// says nobody listens. Taken (a listener whose backlog is full answers EAGAIN at once: the probe does not
+    /// block), or not ours to judge (a socket we may not connect to is another user's: found in review, a `serve`
+    /// run as another user replaced root's).
+    static func whyTaken(_ path: String) -> String? {
+        guard var address = unixAddress(path) else { return nil }
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
             | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { return false }
+        guard descriptor >= 0 else { return "cannot check the socket there: \(String(cString: strerror(errno)))" }
         defer { close(descriptor) }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
             }
         }
-        return connected || errno == EAGAIN
+        if connected || errno == EAGAIN { return "another process is listening there" }
+        if errno == ECONNREFUSED || errno == ENOENT { return nil }
+        return "a socket is there that cannot be checked (\(String(cString: strerror(errno)))): remove it if it is stale"
     }
+
+    /// Whether a listener is at `path` (`whyTaken`, for tests).
+    static func someoneListens(on path: String) -> Bool { whyTaken(path) != nil }
 
     /// A unix stream socket bound to `path` and listening, non-blocking, for NIO to take over.
     static func listeningUnixSocket(at path: String, backlog: Int32) throws(MilterError) -> Int32 {
