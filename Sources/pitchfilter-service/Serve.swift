@@ -103,6 +103,12 @@ struct Serve: AsyncParsableCommand {
         let databasePath = configuration.databasePath
             ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
         if check {
+            // What would stop the start at once, which a check that passed let systemd find out by restarting
+            // until its limit (found in review). Before anything is called valid.
+            if let problem = Self.startProblem(databasePath: databasePath, milter: configuration.milter) {
+                Stores.report(ValidationError(problem))
+                throw ExitCode(78)
+            }
             print("configuration valid: database \(databasePath)")
             if let shared = configuration.sharedModel { print("shared model: \(shared.address)") }
             // As the schedule applies them: the standard pitch cutoff is the starter's while it decides (found in
@@ -139,12 +145,6 @@ struct Serve: AsyncParsableCommand {
                 print("mailbox \(mailbox.path)\(missing): pitch \(policy.onPitch.rawValue) into "
                     + "\(policy.quarantineFolder), unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), "
                     + "sent \(policy.sentFolder)")
-            }
-            // What would stop the start at once, which a check that passed let systemd find out by restarting
-            // until its limit (found in review).
-            if let problem = Self.startProblem(databasePath: databasePath, milter: configuration.milter) {
-                Stores.report(ValidationError(problem))
-                throw ExitCode(78)
             }
             return
         }

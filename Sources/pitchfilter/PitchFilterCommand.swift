@@ -27,6 +27,8 @@ enum Main {
     static func unknownHelpTopic(_ arguments: [String]) -> String? {
         guard arguments.first == "help" else { return nil }
         var command: ParsableCommand.Type = PitchFilterCommand.self
+        // `help help` is argument-parser's own.
+        if arguments.count == 2, arguments[1] == "help" { return nil }
         for name in arguments.dropFirst() where !name.hasPrefix("-") {
             let named = command.configuration.subcommands.first {
                 $0.configuration.commandName == name || $0.configuration.aliases.contains(name)

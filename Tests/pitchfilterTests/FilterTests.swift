@@ -210,7 +210,8 @@ import Testing
         #expect(run.stderr == "Error: no command '\(topic)': see 'pitchfilter --help'.\n")
     }
 
-    @Test(arguments: [["help"], ["help", "train"], ["help", "contacts", "import"], ["help", "classify", "--help"]])
+    @Test(arguments: [["help"], ["help", "train"], ["help", "contacts", "import"], ["help", "classify", "--help"],
+                      ["help", "help"]])
     func helpForACommandStillHelps(arguments: [String]) throws {
         let run = try Run.pitchfilter(arguments)
         #expect(run.status == 0)
