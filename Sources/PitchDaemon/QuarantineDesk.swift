@@ -281,7 +281,12 @@ public struct QuarantineDesk {
     /// The INBOX name of a release whose own name another message has taken there. Fixed by the record, so that
     /// a release run again after a crash, and the service, know the copy; a valid Maildir unique name.
     public static func releaseName(of record: QuarantineEntry) -> String {
-        record.name + ".R" + record.id
+        // Room kept for ".R", the id and a client's ":2,FLAGS" within a file name's 255 bytes: a long unique name
+        // could otherwise never be released beside another of its name (found in review: ENAMETOOLONG at every
+        // try). Cut the same way every time, so a rerun and the service find the copy.
+        var base = Substring(record.name)
+        while base.utf8.count > 200 { base = base.dropLast() }
+        return base + ".R" + record.id
     }
 
     /// Whether `file` holds the quarantined message (the digest is taken without our own fields).

@@ -369,10 +369,10 @@ import Testing
     }
 
     /// The pitch quarantined, and another message delivered to the INBOX under the pitch's name.
-    func quarantinedWithItsNameTaken() throws -> QuarantineEntry {
-        try deliver(Self.pitch, "1.M1P1Q1.test")
+    func quarantinedWithItsNameTaken(name: String = "1.M1P1Q1.test") throws -> QuarantineEntry {
+        try deliver(Self.pitch, name)
         try worker().scanAll(shouldStop: { false })
-        try deliver(Self.ham, "1.M1P1Q1.test")
+        try deliver(Self.ham, name)
         return try #require(try QuarantineDesk(store: store, ownFields: .standard).list().first?.entry)
     }
 
@@ -1175,14 +1175,16 @@ import Testing
 
     /// Found by an audit: a release found another message under the same name in the INBOX, took it for its own
     /// copy and removed the quarantined one. Both stay, under two names.
-    @Test func aReleaseDoesNotTakeAnotherMessageWithTheSameNameForItsCopy() throws {
-        let id = try quarantinedWithItsNameTaken().id
+    /// Also for a unique name near a file name's 255 bytes, which the fresh name once overran (found in review).
+    @Test(arguments: ["1.M1P1Q1.test", "1.M1P1Q1." + String(repeating: "h", count: 230)])
+    func aReleaseDoesNotTakeAnotherMessageWithTheSameNameForItsCopy(name: String) throws {
+        let id = try quarantinedWithItsNameTaken(name: name).id
         let desk = QuarantineDesk(store: store, ownFields: .standard)
         let path = try desk.release(id)
-        #expect(!path.hasSuffix("/1.M1P1Q1.test"))
+        #expect(!path.hasSuffix("/" + name))
         let inbox = try files(maildir.inbox)
         #expect(inbox.count == 2)
-        #expect(inbox["new/1.M1P1Q1.test"] == Self.ham)
+        #expect(inbox["new/" + name] == Self.ham)
         #expect(inbox.values.contains(Self.pitch))
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
     }
