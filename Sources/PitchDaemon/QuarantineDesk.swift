@@ -83,6 +83,7 @@ public struct QuarantineDesk {
 
     private func releaseAlone(_ id: String) throws -> String {
         if let finished = try finishStoppedRelease(id) { return finished }
+        try waitForTheDatabase()
         let (found, entry) = try releasable(id)
         let record = found
         guard let bytes = try entry.read(limit: Int.max) else { throw Failure.unknownID(id) }
@@ -125,6 +126,14 @@ public struct QuarantineDesk {
         try removeQuarantined(entry, of: record)
         try learnReleased(original.flatMap { $0 }, record: record)
         return released.path
+    }
+
+    /// Takes the database's write lock once and lets it go, before any file is touched: a database another writer
+    /// holds (a long `train`) failed the command only after the message had moved, and `list` then blamed a mail
+    /// client (found in review). It can still be taken between this and the last write; running the command again
+    /// finishes it then.
+    private func waitForTheDatabase() throws {
+        try store.inOneWrite {}
     }
 
     /// Removes the quarantined copy, following it where a mail client renamed it meanwhile (new/ to cur/, a flag
@@ -180,6 +189,7 @@ public struct QuarantineDesk {
 
     private func deleteAlone(_ id: String) throws -> Bool {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
+        try waitForTheDatabase()
         if let entry { try removeQuarantined(entry, of: record) }
         try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
         return entry != nil

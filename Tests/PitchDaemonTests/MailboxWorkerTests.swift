@@ -950,6 +950,27 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
     }
 
+    /// Found in review: with another writer holding the database (a long `train`), a release moved the message to
+    /// the INBOX and a delete removed it, and only then failed; `list` blamed a mail client. Both now fail before
+    /// touching a file, and work once the lock is free.
+    @Test func aLockedDatabaseFailsReleaseAndDeleteBeforeAnyFileMoves() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let id = try #require(try store.quarantineEntries(.states([.held])).first?.id)
+        let pitches = maildir.folder(".Pitches")
+        let before = try files(pitches)
+        let release = try MilterFilterTests.holdWriteLock(store.path)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        #expect(throws: StoreError.self) { try desk.release(id) }
+        #expect(throws: StoreError.self) { try desk.delete(id) }
+        #expect(try files(pitches) == before)
+        #expect(try files(maildir.inbox).isEmpty)
+        release()
+        try desk.release(id)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+    }
+
     /// Found in review: following a renamed copy, a delete removed every file of the record's name, the user's own
     /// message of that name beside it too. Only copies of the quarantined message are followed.
     @Test func aDeleteLeavesTheUsersOwnFileOfTheSameName() throws {
