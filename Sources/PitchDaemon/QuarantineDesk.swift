@@ -43,7 +43,8 @@ public struct QuarantineDesk {
                 "message \(id) is still being moved into \(folder) by the service: try again in a moment"
             case .otherHeaderSettings(let id):
                 "message \(id) does not match its record once the fields and Subject tag of this configuration are "
-                    + "taken off: give the service's configuration (--config), whose [header] settings tagged it"
+                    + "taken off: give the service's configuration (--config), whose [header] settings tagged it "
+                    + "(or the file of its name is another message, which is left alone)"
             }
         }
     }
@@ -144,10 +145,9 @@ public struct QuarantineDesk {
         beforeRemoving(entry)
         try entry.folder.remove(entry)
         // A few renames at most in the moment between two looks; a client renaming it for ever is not followed.
-        // Only the message itself: the user's own file of that name beside it stays (found in review).
+        // Only the message itself (`file(of:)`): the user's own file of that name beside it stays.
         for _ in 0..<8 {
-            guard let renamed = try self.file(of: record), Self.isCopy(renamed, of: record, ownFields: ownFields)
-            else { return }
+            guard let renamed = try self.file(of: record) else { return }
             try renamed.folder.remove(renamed)
         }
     }
@@ -239,6 +239,7 @@ public struct QuarantineDesk {
     private static func openLock(_ path: String, databasePath: String) -> Int32? {
         let made = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
         if made >= 0 {
+            _ = fchmod(made, 0o644)  // whatever the umask: every user of the database takes the same lock
             var database = stat()
             if geteuid() == 0, stat(databasePath, &database) == 0 {
                 _ = fchown(made, database.st_uid, database.st_gid)
@@ -284,6 +285,9 @@ public struct QuarantineDesk {
         guard record.state == .held || record.state == .moving else { throw Failure.notHeld(id, record.state) }
         if record.state == .moving, !allowMoving { throw Failure.beingMoved(id, folder: record.folder) }
         let entry = try file(of: record)
+        // Files of its name, none of them the message: another message put there, or this configuration's
+        // [header] settings not the service's. Nothing is done to them either way.
+        if entry == nil, !(try namesakes(of: record).isEmpty) { throw Failure.otherHeaderSettings(id) }
         if entry == nil && !allowMissingFile { throw Failure.fileMissing(id, folder: record.folder) }
         return (record, entry)
     }
@@ -295,7 +299,8 @@ public struct QuarantineDesk {
         // could otherwise never be released beside another of its name (found in review: ENAMETOOLONG at every
         // try). Cut the same way every time, so a rerun and the service find the copy.
         var base = Substring(record.name)
-        while base.utf8.count > 200 { base = base.dropLast() }
+        // Names that always fitted are left as they were, so a copy an earlier version delivered is still known.
+        while base.utf8.count > 225 { base = base.dropLast() }
         return base + ".R" + record.id
     }
 
@@ -311,7 +316,19 @@ public struct QuarantineDesk {
         id.utf8.count == 16 && id.utf8.allSatisfy { $0 &- 0x30 < 10 || ($0 | 0x20) &- 0x61 < 6 }
     }
 
+    /// The quarantined message's file: of the files in its folder with the record's unique name, the one that is
+    /// the message (`isCopy`). A client's rename keeps the name, and so may a user's `mv` of another message: taken
+    /// by its name alone, `delete` removed the user's own message in `new/` while the quarantined copy sat in
+    /// `cur/` (found in review). Nil when no file of the name is the message.
     private func file(of record: QuarantineEntry) throws -> MaildirFolder.Entry? {
-        try Maildir(root: record.mailbox).folder(record.folder).entry(unique: record.name)
+        try namesakes(of: record).first { Self.isCopy($0, of: record, ownFields: ownFields) }
+    }
+
+    /// Every file in the record's folder with its unique name, new/ first.
+    private func namesakes(of record: QuarantineEntry) throws -> [MaildirFolder.Entry] {
+        let folder = Maildir(root: record.mailbox).folder(record.folder)
+        return try MaildirFolder.Subdirectory.allCases.flatMap { subdirectory in
+            try folder.entries(in: subdirectory).filter { $0.name.unique == record.name }
+        }
     }
 }

@@ -28,7 +28,7 @@ enum Main {
         guard arguments.first == "help" else { return nil }
         var command: ParsableCommand.Type = PitchFilterCommand.self
         // `help help` is argument-parser's own.
-        if arguments.count == 2, arguments[1] == "help" { return nil }
+        if arguments.dropFirst().filter({ !$0.hasPrefix("-") }) == ["help"] { return nil }
         for name in arguments.dropFirst() where !name.hasPrefix("-") {
             let named = command.configuration.subcommands.first {
                 $0.configuration.commandName == name || $0.configuration.aliases.contains(name)

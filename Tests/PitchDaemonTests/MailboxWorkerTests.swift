@@ -971,17 +971,41 @@ import Testing
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
     }
 
-    /// Found in review: following a renamed copy, a delete removed every file of the record's name, the user's own
-    /// message of that name beside it too. Only copies of the quarantined message are followed.
-    @Test func aDeleteLeavesTheUsersOwnFileOfTheSameName() throws {
+    /// Found in review: a delete removed the first file of the record's name, and following a renamed copy every
+    /// one: the user's own message of that name too, above all in new/ while the quarantined copy had been
+    /// renamed into cur/ (Dovecot does so when the folder is opened). Only the message itself is removed or
+    /// shown; where no file of the name is the message, nothing is done.
+    @Test(arguments: [false, true])
+    func aDeleteLeavesTheUsersOwnFileOfTheSameName(quarantinedCopyRenamed: Bool) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()
         worker.scanAll(shouldStop: { false })
         let pitches = maildir.folder(".Pitches")
         let id = try #require(try store.quarantineEntries(.states([.held])).first?.id)
-        try deliver(Self.ham, "1.M1P1Q1.test:2,S", into: pitches, .cur)
-        #expect(try QuarantineDesk(store: store, ownFields: .standard).delete(id))
-        #expect(try files(pitches) == ["cur/1.M1P1Q1.test:2,S": Self.ham])
+        let held = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        let tagged = try #require(try held.read(limit: 1 << 20))
+        var expected: [String: [UInt8]]
+        if quarantinedCopyRenamed {
+            try pitches.move(held, to: pitches, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+            try deliver(Self.ham, "1.M1P1Q1.test", into: pitches, .new)
+            expected = ["new/1.M1P1Q1.test": Self.ham]
+        } else {
+            try deliver(Self.ham, "1.M1P1Q1.test:2,S", into: pitches, .cur)
+            expected = ["cur/1.M1P1Q1.test:2,S": Self.ham]
+        }
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        #expect(try desk.show(id) == tagged)
+        #expect(try desk.delete(id))
+        #expect(try files(pitches) == expected)
+
+        // Only the user's file of that name left, and another message quarantined under it: refused, kept.
+        try deliver(Self.pitchAgain, "5.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        let second = try #require(try store.quarantineEntries(.states([.held])).first)
+        try pitches.remove(try #require(try pitches.entry(unique: second.name)))
+        try deliver(Self.ham, second.name, into: pitches, .new)
+        #expect(throws: QuarantineDesk.Failure.otherHeaderSettings(second.id)) { try desk.delete(second.id) }
+        #expect(try files(pitches)["new/" + second.name] == Self.ham)
     }
 
     /// Found in review: run as root, the quarantine lock's file was given to the database's owner whatever it was,
