@@ -1005,6 +1005,9 @@ import Testing
         try pitches.remove(try #require(try pitches.entry(unique: second.name)))
         try deliver(Self.ham, second.name, into: pitches, .new)
         #expect(throws: QuarantineDesk.Failure.otherHeaderSettings(second.id)) { try desk.delete(second.id) }
+        // A purge passes it by, leaving it held, and does not stop there.
+        #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400) == (deleted: 0, alreadyGone: 0))
+        #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [second.id])
         #expect(try files(pitches)["new/" + second.name] == Self.ham)
     }
 
