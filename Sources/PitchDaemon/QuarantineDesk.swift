@@ -61,7 +61,9 @@ public struct QuarantineDesk {
     public func list() throws -> [Item] {
         try store.quarantineEntries(.states([.held, .moving])).map { entry in
             do {
-                return Item(entry: entry, path: try file(of: entry)?.path)
+                // By its name where none of its namesakes reads as the message: a listing run without the
+                // service's [header] settings shows where the file is rather than calling every message gone.
+                return Item(entry: entry, path: try (file(of: entry) ?? namesakes(of: entry).first)?.path)
             } catch {
                 return Item(entry: entry, path: nil, unreadable: "\(error)")
             }
