@@ -189,7 +189,8 @@ public final class MilterServer: Service, Sendable {
         }
         if connected || errno == EAGAIN { return "another process is listening there" }
         if errno == ECONNREFUSED || errno == ENOENT { return nil }
-        return "a socket is there that cannot be checked (\(String(cString: strerror(errno)))): remove it if it is stale"
+        let reason = String(cString: strerror(errno))
+        return "a socket is there that cannot be checked (\(reason)): remove it if it is stale"
     }
 
     /// Whether a listener is at `path` (`whyTaken`, for tests).

@@ -60,6 +60,20 @@ import Testing
         return files
     }
 
+    /// `bytes` written into `path` as `cp` writes, not through tmp/: the first half now, the file left open; the
+    /// function returned writes the rest and closes it.
+    func startWriting(_ bytes: [UInt8], at path: String) -> () -> Void {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(descriptor >= 0)
+        let half = bytes.count / 2
+        #expect(bytes[..<half].withUnsafeBytes { write(descriptor, $0.baseAddress, half) } == half)
+        return {
+            let rest = bytes.count - half
+            #expect(bytes[half...].withUnsafeBytes { write(descriptor, $0.baseAddress, rest) } == rest)
+            close(descriptor)
+        }
+    }
+
     /// The message with our one header line above it: the only change tagging may make.
     func expectTagged(_ bytes: [UInt8]?, verdict: String, original: [UInt8]) {
         guard let bytes, let lineEnd = bytes.firstIndex(of: 0x0A) else {
@@ -684,17 +698,11 @@ import Testing
     /// and tagged or moved so: the rest, written into the file replaced, was lost.
     @Test func aMessageStillBeingWrittenIntoNewIsLeftUntilItIsWhole() throws {
         let worker = try worker()
-        let path = maildir.inbox.path + "/new/1.M1P1Q1.cp"
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        #expect(descriptor >= 0)
-        let half = Self.pitch.count / 2
-        #expect(Self.pitch[..<half].withUnsafeBytes { write(descriptor, $0.baseAddress, half) } == half)
+        let finishWriting = startWriting(Self.pitch, at: maildir.inbox.path + "/new/1.M1P1Q1.cp")
         worker.scanAll(shouldStop: { false })
         #expect(worker.needsRetry)
-        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.cp": Array(Self.pitch[..<half])])
-        let rest = Self.pitch.count - half
-        #expect(Self.pitch[half...].withUnsafeBytes { write(descriptor, $0.baseAddress, rest) } == rest)
-        close(descriptor)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.cp": Array(Self.pitch[..<(Self.pitch.count / 2)])])
+        finishWriting()
         worker.scanAll(shouldStop: { false })
         #expect(!worker.needsRetry)
         #expect(try files(maildir.inbox).isEmpty)
@@ -708,18 +716,12 @@ import Testing
         worker.scanAll(shouldStop: { false })
         let pitches = maildir.folder(".Pitches")
         try pitches.create()
-        let path = pitches.path + "/cur/1.M1P1Q1.cp:2,S"
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        #expect(descriptor >= 0)
-        let half = Self.pitch.count / 2
-        #expect(Self.pitch[..<half].withUnsafeBytes { write(descriptor, $0.baseAddress, half) } == half)
+        let finishWriting = startWriting(Self.pitch, at: pitches.path + "/cur/1.M1P1Q1.cp:2,S")
         worker.scanAll(shouldStop: { false })
         #expect(worker.needsRetry)
         #expect(try store.statistics().totals == ClassTotals())
         #expect(try store.quarantineEntries(.states([.held])).isEmpty)
-        let rest = Self.pitch.count - half
-        #expect(Self.pitch[half...].withUnsafeBytes { write(descriptor, $0.baseAddress, rest) } == rest)
-        close(descriptor)
+        finishWriting()
         worker.scanAll(shouldStop: { false })
         #expect(!worker.needsRetry)
         #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 0))

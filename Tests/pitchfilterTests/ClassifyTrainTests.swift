@@ -1160,10 +1160,9 @@ import Testing
     static let coldPitch = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("samples/messages/cold-pitch.eml").path
 
-    /// The starter model scores the sample 0.9999 (the README's first command): a pitch at the standard cutoff
-    /// of 0.9, unsure below a cutoff of 1.
-    @Test func theFileGivesTheDatabaseAndTheCutoffs() throws {
-        let scratch = try Scratch()
+    /// A configuration file in `scratch` naming a database there and a pitch cutoff of 1: what each configured
+    /// command then uses, and where.
+    static func databaseAndCutoffOfOne(in scratch: Scratch) throws -> (db: String, config: String) {
         let db = scratch.path("configured/pitchfilter.sqlite")
         let config = try scratch.write("pitchfilter.toml", """
             [database]
@@ -1171,6 +1170,14 @@ import Testing
             [classifier]
             pitch_cutoff = 1
             """)
+        return (db, config)
+    }
+
+    /// The starter model scores the sample 0.9999 (the README's first command): a pitch at the standard cutoff
+    /// of 0.9, unsure below a cutoff of 1.
+    @Test func theFileGivesTheDatabaseAndTheCutoffs() throws {
+        let scratch = try Scratch()
+        let (db, config) = try Self.databaseAndCutoffOfOne(in: scratch)
         let configured = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
         var run = try Run.pitchfilter(["classify", Self.coldPitch], environment: configured)
         #expect(run.text == "unsure 0.9999 \(Self.coldPitch)\n")
@@ -1199,13 +1206,7 @@ import Testing
     /// place of `$PITCHFILTER_CONFIG` for every command that reads the file, and an empty one refused.
     @Test func eachCommandTakesTheFileAsAnOption() throws {
         let scratch = try Scratch()
-        let db = scratch.path("configured/pitchfilter.sqlite")
-        let config = try scratch.write("pitchfilter.toml", """
-            [database]
-            path = "\(db)"
-            [classifier]
-            pitch_cutoff = 1
-            """)
+        let (db, config) = try Self.databaseAndCutoffOfOne(in: scratch)
         let other = try scratch.write("other.toml", "[classifier]\npitch_cutoff = 0.95\n")
         // The option wins over the variable, as --db does over $PITCHFILTER_DB.
         let environment = ["HOME": scratch.path("home"), "PITCHFILTER_CONFIG": other]
