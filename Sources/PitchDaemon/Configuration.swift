@@ -205,7 +205,16 @@ extension Configuration {
             if let megabytes = try milter.integer("max_message_mib", in: 1...1024) {
                 settings.maximumMessageBytes = megabytes << 20
             }
+            if let megabytes = try milter.integer("max_buffered_mib", in: 1...65_536) {
+                settings.maximumBufferedBytes = megabytes << 20
+            }
             try milter.finish()
+            guard settings.maximumBufferedBytes >= settings.maximumMessageBytes else {
+                throw ConfigurationError(key: "milter.max_buffered_mib", """
+                    \(settings.maximumBufferedBytes >> 20) is below max_message_mib \
+                    (\(settings.maximumMessageBytes >> 20)): a message of that size would never be kept
+                    """)
+            }
             configuration.milter = settings
         }
         do {

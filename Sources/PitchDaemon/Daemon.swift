@@ -30,6 +30,7 @@ public enum Daemon {
             var server = MilterServerConfiguration(address: milter.address)
             server.maximumSessions = milter.maximumSessions
             server.maximumMessageBytes = milter.maximumMessageBytes
+            server.maximumBufferedBytes = milter.maximumBufferedBytes
             let filter = MilterFilter(configuration: milter, databasePath: settings.databasePath,
                                       cutoffs: settings.configuration.cutoffs,
                                       reasons: settings.configuration.reasons,

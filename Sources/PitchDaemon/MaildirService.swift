@@ -377,11 +377,16 @@ private struct WatchLoop {
             return
         }
         if milter.address != running.address || milter.maximumSessions != running.maximumSessions
-            || milter.maximumMessageBytes != running.maximumMessageBytes {
-            logger.warning("[milter] listen, max_sessions and max_message_mib take effect when the service restarts")
+            || milter.maximumMessageBytes != running.maximumMessageBytes
+            || milter.maximumBufferedBytes != running.maximumBufferedBytes {
+            logger.warning("""
+                [milter] listen, max_sessions, max_message_mib and max_buffered_mib take effect when the service \
+                restarts
+                """)
             milter.address = running.address
             milter.maximumSessions = running.maximumSessions
             milter.maximumMessageBytes = running.maximumMessageBytes
+            milter.maximumBufferedBytes = running.maximumBufferedBytes
         }
         filter.update(configuration: milter, cutoffs: new.cutoffs, reasons: new.reasons, ownFields: new.ownFields)
     }

@@ -30,6 +30,8 @@ public struct MilterConfiguration: Sendable, Equatable {
         case top, end
     }
     public var maximumMessageBytes = 32 << 20
+    /// All sessions' messages in hand together (`MilterServerConfiguration.maximumBufferedBytes`).
+    public var maximumBufferedBytes = 512 << 20
 
     public init(address: MilterServerConfiguration.Address) {
         self.address = address
@@ -144,8 +146,16 @@ public final class MilterFilter: MilterHandler {
         let forged = Self.removingForgedFields(message.headerNames, ownFields: policy.ownFields)
         if message.isTruncated {
             ServiceMetrics.passedUnclassified(source: .milter)
-            logger.notice(
-                "message of \(message.size) bytes accepted unclassified (limit \(configuration.maximumMessageBytes))")
+            if message.isOverBudget {
+                logger.warning("""
+                    message of \(message.size) bytes accepted unclassified: the sessions hold \
+                    \(configuration.maximumBufferedBytes >> 20) MiB of messages already (max_buffered_mib)
+                    """)
+            } else {
+                logger.notice("""
+                    message of \(message.size) bytes accepted unclassified (limit \(configuration.maximumMessageBytes))
+                    """)
+            }
             return forged
         }
         let sessionLogger = logger

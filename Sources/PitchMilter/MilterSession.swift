@@ -24,8 +24,11 @@ public struct MilterMessage: Sendable, Equatable {
     public var bytes: [UInt8]
     /// Field names in the order received: SMFIR_CHGHEADER counts occurrences of a name.
     public var headerNames: [String]
-    /// More than the buffer limit arrived; `bytes` is then empty, as such a message is accepted untouched.
+    /// More than the buffer limit arrived, or the sessions' shared budget was spent (`isOverBudget`); `bytes` is
+    /// then empty, as such a message is accepted untouched.
     public var isTruncated: Bool
+    /// The message was not kept because the sessions together held `maximumBufferedBytes` already.
+    public var isOverBudget: Bool
     public var size: Int
     /// Whether the MTA agreed to SMFIR_CHGHEADER: a change it did not agree to is not sent, so a handler must not
     /// record one as made.
@@ -38,11 +41,13 @@ public struct MilterMessage: Sendable, Equatable {
     public var hasExactHeaderValues: Bool
 
     public init(envelope: MilterEnvelope, bytes: [UInt8], headerNames: [String], isTruncated: Bool, size: Int,
-                mayChangeHeaders: Bool = true, mayAddHeaders: Bool = true, hasExactHeaderValues: Bool = true) {
+                isOverBudget: Bool = false, mayChangeHeaders: Bool = true, mayAddHeaders: Bool = true,
+                hasExactHeaderValues: Bool = true) {
         self.envelope = envelope
         self.bytes = bytes
         self.headerNames = headerNames
-        self.isTruncated = isTruncated
+        self.isTruncated = isTruncated || isOverBudget
+        self.isOverBudget = isOverBudget
         self.size = size
         self.mayChangeHeaders = mayChangeHeaders
         self.mayAddHeaders = mayAddHeaders
@@ -91,6 +96,11 @@ public struct MilterSession: Sendable {
     private var headerNames: [String] = []
     private var headerEnded = false
     private var size = 0
+    /// The message in hand is no longer kept (`stopKeepingMessage`): it will be accepted untouched.
+    private var keepingStopped = false
+
+    /// Bytes of the message in hand kept so far: what the connection counts against the sessions' shared budget.
+    public var keptBytes: Int { message.count }
 
     /// The actions this filter asks for: add our field, change forged ones, quarantine.
     public static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine]
@@ -199,6 +209,7 @@ public struct MilterSession: Sendable {
             state = .awaitingDecision
             return .decide(MilterMessage(envelope: envelope, bytes: message, headerNames: headerNames,
                                          isTruncated: size > maximumMessageBytes, size: size,
+                                         isOverBudget: keepingStopped && size <= maximumMessageBytes,
                                          mayChangeHeaders: actions.contains(.changeHeaders),
                                          mayAddHeaders: actions.contains(.addHeaders),
                                          hasExactHeaderValues: protocolFlags.contains(.headerLeadingSpace)))
@@ -248,11 +259,20 @@ public struct MilterSession: Sendable {
         append([0x0D, 0x0A])
     }
 
+    /// Lets go of the message in hand, which is then accepted untouched: the connection found the sessions'
+    /// shared budget spent. Its size is still counted and its field names still kept (forged fields of ours are
+    /// removed from every message).
+    public mutating func stopKeepingMessage() {
+        guard state == .inMessage else { return }
+        keepingStopped = true
+        message = []
+    }
+
     private mutating func append(_ bytes: [UInt8]) {
         size += bytes.count
         // An oversized message is accepted untouched, so none of it is needed: the memory goes back at once (40
         // sessions sending 33 MiB each held 1.85 GB until their end of message).
-        guard size <= maximumMessageBytes else {
+        guard size <= maximumMessageBytes, !keepingStopped else {
             if !message.isEmpty { message = [] }
             return
         }
@@ -265,6 +285,7 @@ public struct MilterSession: Sendable {
         headerNames = []
         headerEnded = false
         size = 0
+        keepingStopped = false
     }
 
     /// Later values replace earlier ones; new names beyond `maximumMacros` are left out, and values are cut at

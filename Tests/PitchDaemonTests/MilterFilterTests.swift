@@ -61,11 +61,18 @@ import Testing
             subject_tag = "[PITCH]"
             header_position = "top"
             max_sessions = 50
+            max_message_mib = 20
+            max_buffered_mib = 100
             """, file: "test.toml")
         let milter = try #require(configuration.milter)
         #expect(milter.address == .unix(path: "/run/pitchfilter/milter.sock", mode: 0o600))
         #expect(milter.holdPitches && milter.subjectTag == "[PITCH]" && milter.headerPosition == .top)
         #expect(milter.maximumSessions == 50)
+        #expect(milter.maximumMessageBytes == 20 << 20 && milter.maximumBufferedBytes == 100 << 20)
+        let tooSmall = "16 is below max_message_mib (32): a message of that size would never be kept"
+        #expect(throws: ConfigurationError(key: "milter.max_buffered_mib", tooSmall)) {
+            try Configuration.parse("[milter]\nlisten = \"inet:127.0.0.1:1\"\nmax_buffered_mib = 16", file: "t")
+        }
         #expect(throws: ConfigurationError(key: "milter.socket_mode", "only for a unix socket")) {
             try Configuration.parse("[milter]\nlisten = \"inet:127.0.0.1:1\"\nsocket_mode = \"0600\"", file: "t")
         }

@@ -39,12 +39,15 @@ import Testing
 
     /// Runs a server on a free port for `body`, then shuts it down gracefully.
     func withServer(_ handler: any MilterHandler = Tagger(), maximumSessions: Int = 16,
-                    negotiationTimeout: TimeAmount = .seconds(30),
+                    negotiationTimeout: TimeAmount = .seconds(30), maximumBufferedBytes: Int = 512 << 20,
+                    server serverSeen: (MilterServer) -> Void = { _ in },
                     _ body: (Int, ServiceGroup) async throws -> Void) async throws {
         var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.maximumSessions = maximumSessions
         configuration.negotiationTimeout = negotiationTimeout
+        configuration.maximumBufferedBytes = maximumBufferedBytes
         let server = MilterServer(configuration: configuration, handler: handler, logger: Self.logger)
+        serverSeen(server)
         let group = ServiceGroup(services: [server], logger: Self.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -319,5 +322,50 @@ import Testing
         let counts = overlaps.counts.withLock { $0 }
         #expect(counts.decided == 5)
         #expect(counts.most == 1)
+    }
+
+    /// Says whether each message was kept or let go; the first decision waits until the test opens the gate.
+    final class Gate: MilterHandler {
+        struct State { var decisions = 0, open = false }
+        let state = Mutex(State())
+        var deciding: Bool { state.withLock { $0.decisions > 0 } }
+        func open() { state.withLock { $0.open = true } }
+        func decide(_ message: MilterMessage) async -> [MilterReply] {
+            let first = state.withLock { $0.decisions += 1; return $0.decisions == 1 }
+            while first, !state.withLock({ $0.open }) { try? await Task.sleep(for: .milliseconds(5)) }
+            let kept = message.isOverBudget ? "over budget" : "kept \(message.bytes.count)"
+            return [.addHeader(name: "X-Test", value: kept)]
+        }
+    }
+
+    /// The sessions' messages in hand share one budget (found in review: 60 sessions of 20 MB each took the service
+    /// to 1.8 GB): a message that would pass it is let go and accepted untouched, and a decided message gives its
+    /// bytes back.
+    @Test func aMessagePastTheSessionsSharedBudgetIsAcceptedUntouched() async throws {
+        let gate = Gate()
+        var server: MilterServer?
+        let large = Self.message + Array(repeating: UInt8(ascii: "a"), count: 700_000)
+        let whole = " kept \(Self.message.count + 4 + 700_000)"  // + a CR for each of the message's four LFs
+        @Sendable func send(to port: Int) throws -> MilterClient.Outcome {
+            let client = try MilterClient(port: port)
+            try client.negotiate()
+            defer { client.quit() }
+            return try client.send(message: large, from: "a@example.org", to: ["b@example.org"])
+        }
+        try await withServer(gate, maximumBufferedBytes: 1 << 20, server: { server = $0 }) { port, _ in
+            let running = server!
+            async let first = blocking { try send(to: port) }
+            while !gate.deciding { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(running.sessions.keptBytes > 700_000)
+            // The first message, in hand until its decision, leaves no room for the second.
+            let second = try await blocking { try send(to: port) }
+            #expect(second.modifications == [MilterReply.addHeader(name: "X-Test", value: " over budget").packet])
+            #expect(second.final == MilterReplyCode.accept.rawValue)
+            gate.open()
+            #expect(try await first.modifications == [MilterReply.addHeader(name: "X-Test", value: whole).packet])
+            let third = try await blocking { try send(to: port) }
+            #expect(third.modifications == [MilterReply.addHeader(name: "X-Test", value: whole).packet])
+            #expect(running.sessions.keptBytes == 0)
+        }
     }
 }

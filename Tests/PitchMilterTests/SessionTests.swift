@@ -213,6 +213,54 @@ import Testing
         #expect(message.isTruncated)
     }
 
+    /// A message let go because the sessions' shared budget is spent: nothing kept from then on, the size still
+    /// counted, the field names still there (our forged fields are removed from it too), and the next message
+    /// kept again.
+    @Test func aMessageLetGoIsMarkedOverBudgetAndTheNextIsKept() {
+        var session = Self.session(at: .inMessage)
+        _ = session.receive(.header(name: Array("Subject".utf8), value: Array(" Hi".utf8)))
+        #expect(session.keptBytes == 13)
+        session.stopKeepingMessage()
+        #expect(session.keptBytes == 0)
+        _ = session.receive(.header(name: Array("X-Pitch-Status".utf8), value: Array(" ham".utf8)))
+        _ = session.receive(.endOfHeaders)
+        _ = session.receive(.body(Array("Body\r\n".utf8)))
+        #expect(session.keptBytes == 0)
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(message.bytes.isEmpty)
+        #expect(message.size == 13 + 21 + 2 + 6)
+        #expect(message.headerNames == ["Subject", "X-Pitch-Status"])
+        #expect(message.isTruncated && message.isOverBudget)
+
+        _ = session.decided([])
+        #expect(session.keptBytes == 0)
+        _ = session.receive(.mail(["<a@example.org>"]))
+        _ = session.receive(.header(name: Array("Subject".utf8), value: Array(" Hi".utf8)))
+        guard case .decide(let next) = session.receive(.endOfMessage(lastBody: Array("Body\r\n".utf8))) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(next.bytes == Array("Subject: Hi\r\n\r\nBody\r\n".utf8))
+        #expect(!next.isTruncated && !next.isOverBudget)
+    }
+
+    /// A message over `maximumMessageBytes` is over its own limit, not the budget, even if also let go.
+    @Test func aMessageOverItsOwnLimitIsNotCalledOverBudget() {
+        var session = MilterSession(maximumMessageBytes: 16)
+        _ = session.receive(Self.everything)
+        _ = session.receive(.mail(["<a@example.org>"]))
+        _ = session.receive(.body(Array(repeating: 0x61, count: 100)))
+        session.stopKeepingMessage()
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(message.isTruncated && !message.isOverBudget)
+    }
+
     /// Found by an audit: 512 macros of 1 MiB held 516 MiB for one session.
     @Test func macroValuesAndNamesAreBounded() {
         var session = Self.session(at: .ready)
