@@ -142,7 +142,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PitchCommandLineTests", dependencies: ["PitchCommandLine"]),
-        .testTarget(name: "pitchfilterTests", dependencies: ["pitchfilter", "pitchfilter-service"]),
+        .testTarget(name: "pitchfilterTests", dependencies: ["pitchfilter", "pitchfilter-service", "MilterClient"]),
     ]
 )
 

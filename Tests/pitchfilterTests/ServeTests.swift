@@ -1,4 +1,5 @@
 import Foundation
+import MilterClient
 import Testing
 
 #if canImport(Glibc)
@@ -318,6 +319,35 @@ import Glibc
                     bytes: Data("From: dana@partner.example\nSubject: Friday\n\nStill on for Friday?\n".utf8))
         #expect(eventually { text(log).contains("classified") && text(log).contains("2.M1P1Q1.test") })
 
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    /// Found in review (fixed without a test then): a reload that removes `[milter]` leaves the milter listening
+    /// until a restart, and it must still write the verdict under the field names the Maildirs now use.
+    @Test func aReloadThatRemovesTheMilterGivesTheRunningMilterTheNewFieldNames() throws {
+        let port = try Self.freePort()
+        let file = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(port)\"\n")
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually { text(log).contains("milter listening") })
+        /// The names of the fields the milter adds to a pitch (SMFIR_ADDHEADER: name, NUL, value, NUL).
+        func addedFields() throws -> [String] {
+            let client = try MilterClient(port: port)
+            try client.negotiate()
+            defer { client.quit() }
+            let outcome = try client.send(message: Array(Self.pitch), from: "a@example.org", to: ["b@example.org"])
+            return outcome.modifications.filter { $0.code == UInt8(ascii: "h") }
+                .map { String(decoding: $0.payload.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        #expect(try addedFields() == ["X-Pitch-Status"])
+
+        _ = try writeConfiguration(mailboxes: ["one"], extra: "[header]\nstatus_field = \"X-Cold-Pitch\"\n")
+        kill(process.processIdentifier, SIGHUP)
+        #expect(eventually { text(log).contains("configuration reloaded") })
+        #expect(text(log).contains("[milter] was removed: the milter runs on until the service restarts"))
+        #expect(try addedFields() == ["X-Cold-Pitch"])
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
