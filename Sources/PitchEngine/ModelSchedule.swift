@@ -39,7 +39,7 @@ import Darwin
 /// (582 / 3 with the decisive-evidence rule); heldout 77 / 0 and 75 / 0 both ways.
 ///
 /// The pitch cutoff alone starts to rise with the first message trained, not at `slideFrom`: evenly on a log scale
-/// from 1 to `starterUntil` (0.806 at 10 trained, 0.839 at 40, 0.878 at 200). A user's first training makes scores
+/// from 1 to `starterUntil` (from the starter's 0.73: 0.793 at 10 trained, 0.831 at 40, 0.875 at 200). A user's first training makes scores
 /// bolder before it makes them better: a few own pitches sharing a word with a stranger's genuine first letter give
 /// it counts of 2–6 in one class, which s, sliding down, trusts. Half-trained (alternate files), pitches / ham
 /// flagged, the cutoff sliding from 25 → from 1: samples/outside (40 trained) 79 / 1 → 78 / 0 (the ham, a founder
@@ -99,7 +99,7 @@ public struct ModelSchedule: Sendable {
     /// decisive-evidence rule off (`withPitchCutoff`). A ham cutoff of one's own alone left the pitch cutoff held
     /// at 0.9 from the first message, and the rule off (found in review: `ham_cutoff = 0.15` flagged 89 of
     /// samples/heldout's pitches, not 99); it now changes the ham cutoff alone, unless it reaches the lowest pitch
-    /// cutoff of the slide (the starter's 0.75), which would leave no unsure band: then the pitch cutoff is held
+    /// cutoff of the slide (the starter's 0.73), which would leave no unsure band: then the pitch cutoff is held
     /// at the standard one too.
     public func withCutoffs(_ cutoffs: Cutoffs) -> ModelSchedule {
         let stages = [\ModelSchedule.starterParameters, \ModelSchedule.ownParameters, \ModelSchedule.agreedParameters]

@@ -531,7 +531,7 @@ import Glibc
         #expect(run.status == 0)
         #expect(run.text == """
             configuration valid: database \(root.path)/db.sqlite
-            classifier: pitch at or above 0.75 untrained, rising to 0.9 at 500 trained of each class; ham at or below 0.2
+            classifier: pitch at or above 0.73 untrained, rising to 0.9 at 500 trained of each class; ham at or below 0.2
             mailbox \(root.path)/one: pitch quarantine into .Pitches, unsure tag, ham leave, sent .Sent
             mailbox \(root.path)/two (no Maildir there yet): pitch quarantine into .Pitches, unsure tag, ham leave, \
             sent .Sent
@@ -549,7 +549,7 @@ import Glibc
             """)
         #expect(try Run.pitchfilter(["serve", "--config", more.path, "--check"]).text == """
             configuration valid: database \(root.path)/db.sqlite
-            classifier: pitch at or above 0.75 untrained, rising to 0.9 at 500 trained of each class; ham at or below 0.2
+            classifier: pitch at or above 0.73 untrained, rising to 0.9 at 500 trained of each class; ham at or below 0.2
             header fields: X-Cold-Pitch, X-Pitch-Reasons
             metrics: http://[::1]:9641/metrics
             milter inet:127.0.0.1:8891: hold pitches no, subject tag none
