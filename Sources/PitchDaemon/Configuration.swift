@@ -207,6 +207,9 @@ extension Configuration {
             }
             if let megabytes = try milter.integer("max_buffered_mib", in: 1...65_536) {
                 settings.maximumBufferedBytes = megabytes << 20
+            } else {
+                // A max_message_mib above the default budget, valid before the budget was, stays valid.
+                settings.maximumBufferedBytes = max(settings.maximumBufferedBytes, settings.maximumMessageBytes)
             }
             try milter.finish()
             guard settings.maximumBufferedBytes >= settings.maximumMessageBytes else {

@@ -98,6 +98,10 @@ public final class MilterFilter: MilterHandler {
     /// The model several hosts share, read by every decision through its reader's connection.
     private let sharedModel: SharedModelSetting?
 
+    /// Messages let go over the sessions' budget since the last warning, and when that was: a warning each
+    /// would pass journald's rate limit under load, which then drops the other warnings too (found in review).
+    private let overBudget = Mutex<(count: Int, lastReport: Int64?)>((0, nil))
+
     private struct StoreState {
         var store: SQLiteTokenStore?
         var lastAttempt: Int64 = 0
@@ -136,6 +140,18 @@ public final class MilterFilter: MilterHandler {
             ?? ownFields
     }
 
+    /// Counts a message let go over budget; returns how many to report when a report is due (the first, then at
+    /// most once a minute).
+    func overBudgetToReport(now: Int64 = Int64(Monotonic.seconds())) -> Int? {
+        overBudget.withLock { state in
+            state.count += 1
+            if let last = state.lastReport, now - last < 60 { return nil }
+            state.lastReport = now
+            defer { state.count = 0 }
+            return state.count
+        }
+    }
+
     public func decide(_ message: MilterMessage) async -> [MilterReply] {
         let policy = self.policy.withLock { $0 }
         let configuration = policy.configuration
@@ -144,13 +160,16 @@ public final class MilterFilter: MilterHandler {
         // Whatever happens to the message, a sender's copies of our fields never go through: only the header's
         // names are needed for that, and they are all there.
         let forged = Self.removingForgedFields(message.headerNames, ownFields: policy.ownFields)
-        if message.isTruncated {
+        // Outbound mail is not read, only its envelope: the recipients are learned whatever its size.
+        if message.isTruncated, message.envelope.authenticatedUser == nil {
             ServiceMetrics.passedUnclassified(source: .milter)
             if message.isOverBudget {
-                logger.warning("""
-                    message of \(message.size) bytes accepted unclassified: the sessions hold \
-                    \(configuration.maximumBufferedBytes >> 20) MiB of messages already (max_buffered_mib)
-                    """)
+                if let count = overBudgetToReport() {
+                    logger.warning("""
+                        \(count) message\(count == 1 ? "" : "s") accepted unclassified: all sessions' messages \
+                        in hand would have passed \(configuration.maximumBufferedBytes >> 20) MiB (max_buffered_mib)
+                        """)
+                }
             } else {
                 logger.notice("""
                     message of \(message.size) bytes accepted unclassified (limit \(configuration.maximumMessageBytes))

@@ -99,8 +99,14 @@ public struct MilterSession: Sendable {
     /// The message in hand is no longer kept (`stopKeepingMessage`): it will be accepted untouched.
     private var keepingStopped = false
 
-    /// Bytes of the message in hand kept so far: what the connection counts against the sessions' shared budget.
-    public var keptBytes: Int { message.count }
+    /// Bytes kept of the message in hand: its bytes and its field names (a name costs its bytes and an array
+    /// slot). What the connection counts against the sessions' shared budget. Zero once the message is handed to
+    /// the handler (`MilterAction.decide`): the connection counts it for the decision instead.
+    public var keptBytes: Int { message.count + headerNameBytes }
+    private var headerNameBytes = 0
+
+    /// Whether the next part of the message in hand would be kept: in a message, neither let go nor oversized.
+    public var isKeepingMessage: Bool { state == .inMessage && !keepingStopped && size <= maximumMessageBytes }
 
     /// The actions this filter asks for: add our field, change forged ones, quarantine.
     public static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine]
@@ -115,6 +121,9 @@ public struct MilterSession: Sendable {
     /// they would only have become contacts of an outbound message. Without a bound, 50,000 recipients of 2 KB
     /// sent on the socket held 100 MB for one message.
     public static let maximumRecipients = 1_000
+    /// Bytes kept of a recipient: RFC 5321's longest path (256 octets with its angle brackets). Without it, 300
+    /// recipients of 1 MiB held 300 MB for one message (found in review).
+    public static let maximumAddressBytes = 256
     /// Distinct macro names kept per connection and per message: an MTA sends a dozen or two.
     public static let maximumMacros = 256
     /// Bytes kept of one macro's value: an MTA's are addresses, host names and ids. Without it, 512 macros of 1 MiB
@@ -178,7 +187,9 @@ public struct MilterSession: Sendable {
             return continueUnless(.noReplyMail)
         case (.inMessage, .recipient(let arguments)):
             if envelope.recipients.count < Self.maximumRecipients {
-                envelope.recipients.append(Self.address(arguments[0]))
+                let address = Self.address(arguments[0])
+                envelope.recipients.append(address.utf8.count <= Self.maximumAddressBytes
+                    ? address : String(decoding: address.utf8.prefix(Self.maximumAddressBytes), as: UTF8.self))
             }
             return continueUnless(.noReplyRecipient)
         case (.inMessage, .data):
@@ -186,7 +197,10 @@ public struct MilterSession: Sendable {
         case (.inMessage, .header(let name, let value)):
             // Names are kept only while the message is: an oversized one is accepted untouched, and its names
             // (100,000 fields of 2 KB held 234 MB) would only be memory.
-            if size <= maximumMessageBytes { headerNames.append(String(decoding: name, as: UTF8.self)) }
+            if size <= maximumMessageBytes {
+                headerNames.append(String(decoding: name, as: UTF8.self))
+                headerNameBytes += name.count + MemoryLayout<String>.stride
+            }
             var field = name + [UInt8(ascii: ":")]
             if !protocolFlags.contains(.headerLeadingSpace) { field.append(UInt8(ascii: " ")) }
             // Folded values arrive with bare LF between their lines.
@@ -207,6 +221,8 @@ public struct MilterSession: Sendable {
             endHeader()
             append(lastBody)
             state = .awaitingDecision
+            // Handed over, not shared: the handler holds the bytes while it decides, and the session keeps none.
+            defer { message = []; headerNames = []; headerNameBytes = 0 }
             return .decide(MilterMessage(envelope: envelope, bytes: message, headerNames: headerNames,
                                          isTruncated: size > maximumMessageBytes, size: size,
                                          isOverBudget: keepingStopped && size <= maximumMessageBytes,
@@ -268,6 +284,13 @@ public struct MilterSession: Sendable {
         message = []
     }
 
+    /// The connection is gone: nothing of it is kept (its handler may outlive it for a while).
+    public mutating func release() {
+        state = .closed
+        connectionMacros = [:]
+        resetMessage()
+    }
+
     private mutating func append(_ bytes: [UInt8]) {
         size += bytes.count
         // An oversized message is accepted untouched, so none of it is needed: the memory goes back at once (40
@@ -283,6 +306,7 @@ public struct MilterSession: Sendable {
         envelope = MilterEnvelope()
         message = []
         headerNames = []
+        headerNameBytes = 0
         headerEnded = false
         size = 0
         keepingStopped = false

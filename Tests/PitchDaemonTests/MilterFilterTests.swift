@@ -69,6 +69,10 @@ import Testing
         #expect(milter.holdPitches && milter.subjectTag == "[PITCH]" && milter.headerPosition == .top)
         #expect(milter.maximumSessions == 50)
         #expect(milter.maximumMessageBytes == 20 << 20 && milter.maximumBufferedBytes == 100 << 20)
+        // Without a budget of its own, a max_message_mib above the default one (valid before the budget was) is.
+        let large = try #require(try Configuration.parse(
+            "[milter]\nlisten = \"inet:127.0.0.1:1\"\nmax_message_mib = 600", file: "t").milter)
+        #expect(large.maximumBufferedBytes == 600 << 20)
         let tooSmall = "16 is below max_message_mib (32): a message of that size would never be kept"
         #expect(throws: ConfigurationError(key: "milter.max_buffered_mib", tooSmall)) {
             try Configuration.parse("[milter]\nlisten = \"inet:127.0.0.1:1\"\nmax_buffered_mib = 16", file: "t")
@@ -239,6 +243,30 @@ import Testing
         #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
         let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
         #expect(try store.allContacts().map(\.address) == ["colleague@partner.example", "nadia@example.org"])
+    }
+
+    /// Found in review: an outbound message let go over the sessions' budget (or over max_message_mib) taught
+    /// nothing, though only its envelope is read.
+    @Test(arguments: [(true, false), (true, true)])
+    func outboundMailNotKeptStillTeachesItsRecipients(truncated: Bool, overBudget: Bool) async throws {
+        let (filter, path) = try filter()
+        var message = try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)
+        message.bytes = []
+        message.isTruncated = truncated
+        message.isOverBudget = overBudget
+        #expect(await filter.decide(message) == [])
+        let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        #expect(try store.allContacts().map(\.address) == ["colleague@partner.example", "nadia@example.org"])
+    }
+
+    /// Messages let go over the budget are reported at most once a minute, with how many.
+    @Test func messagesOverTheBudgetAreReportedOnceAMinuteWithTheirCount() throws {
+        let (filter, _) = try filter()
+        #expect(filter.overBudgetToReport(now: 1_000) == 1)
+        #expect(filter.overBudgetToReport(now: 1_010) == nil)
+        #expect(filter.overBudgetToReport(now: 1_059) == nil)
+        #expect(filter.overBudgetToReport(now: 1_060) == 3)
+        #expect(filter.overBudgetToReport(now: 1_061) == nil)
     }
 
     /// Another process's writer, as a `train` run or a `sqlite3` shell would be: holds the write lock on the

@@ -219,13 +219,16 @@ import Testing
     @Test func aMessageLetGoIsMarkedOverBudgetAndTheNextIsKept() {
         var session = Self.session(at: .inMessage)
         _ = session.receive(.header(name: Array("Subject".utf8), value: Array(" Hi".utf8)))
-        #expect(session.keptBytes == 13)
+        let nameCost = 7 + MemoryLayout<String>.stride  // "Subject" and its slot
+        #expect(session.keptBytes == 13 + nameCost)
+        #expect(session.isKeepingMessage)
         session.stopKeepingMessage()
-        #expect(session.keptBytes == 0)
+        #expect(session.keptBytes == nameCost)  // the names stay, for our forged fields
+        #expect(!session.isKeepingMessage)
         _ = session.receive(.header(name: Array("X-Pitch-Status".utf8), value: Array(" ham".utf8)))
         _ = session.receive(.endOfHeaders)
         _ = session.receive(.body(Array("Body\r\n".utf8)))
-        #expect(session.keptBytes == 0)
+        #expect(session.keptBytes == nameCost + 14 + MemoryLayout<String>.stride)
         guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
             Issue.record("no decision asked for")
             return
@@ -234,6 +237,7 @@ import Testing
         #expect(message.size == 13 + 21 + 2 + 6)
         #expect(message.headerNames == ["Subject", "X-Pitch-Status"])
         #expect(message.isTruncated && message.isOverBudget)
+        #expect(session.keptBytes == 0)  // handed over with the decision
 
         _ = session.decided([])
         #expect(session.keptBytes == 0)
@@ -244,6 +248,7 @@ import Testing
             return
         }
         #expect(next.bytes == Array("Subject: Hi\r\n\r\nBody\r\n".utf8))
+        #expect(session.keptBytes == 0)
         #expect(!next.isTruncated && !next.isOverBudget)
     }
 
@@ -274,6 +279,19 @@ import Testing
         #expect(message.envelope.macros.keys.sorted() == ["{auth_authen}"])
         #expect(message.envelope.macros["{auth_authen}"]?.utf8.count ?? 0 <= MilterSession.maximumMacroValueBytes)
         #expect(message.envelope.macros["{auth_authen}"]?.hasPrefix("éé") == true)
+    }
+
+    /// Found in review: a recipient was kept whole, and 300 of 1 MiB held 300 MB. Cut at RFC 5321's longest path,
+    /// on a character boundary.
+    @Test func aRecipientIsKeptUpToTheLongestPathSMTPAllows() {
+        var session = Self.session(at: .inMessage)
+        _ = session.receive(.recipient(["<" + String(repeating: "é", count: 200) + "@example.org>"]))
+        _ = session.receive(.recipient(["<b@example.org>"]))
+        guard case .decide(let message) = session.receive(.endOfMessage(lastBody: [])) else {
+            Issue.record("no decision asked for")
+            return
+        }
+        #expect(message.envelope.recipients == [String(repeating: "é", count: 128), "b@example.org"])
     }
 
     /// What a message can make the session hold is bounded, whatever the MTA (or a client on the socket) sends.
