@@ -166,8 +166,9 @@ public final class MilterFilter: MilterHandler {
             if message.isOverBudget {
                 if let count = overBudgetToReport() {
                     logger.warning("""
-                        \(count) message\(count == 1 ? "" : "s") accepted unclassified: all sessions' messages \
-                        in hand would have passed \(configuration.maximumBufferedBytes >> 20) MiB (max_buffered_mib)
+                        \(count) message\(count == 1 ? "" : "s") accepted unclassified since the last report: all \
+                        sessions' messages in hand would have passed \(configuration.maximumBufferedBytes >> 20) MiB \
+                        (max_buffered_mib; reported at most once a minute)
                         """)
                 }
             } else {
@@ -408,7 +409,19 @@ public final class MilterFilter: MilterHandler {
     /// The server has stopped and its sessions are gone: what waits in memory is written now (outbound mail's
     /// recipients kept through failed writes, and the last half second's sightings), waiting up to
     /// `finalBusyMilliseconds` for a `train` run's lock. On the thread pool, as every SQLite call.
+    /// Our own fields, whose forged copies are removed from every message, kept or not.
+    public func needsFieldName(_ lowercasedName: String) -> Bool {
+        policy.withLock { $0.ownFields }.contains(lowercasedName: lowercasedName)
+    }
+
     public func finish() async {
+        let unreported = overBudget.withLock { state in defer { state.count = 0 }; return state.count }
+        if unreported > 0 {
+            logger.warning("""
+                \(unreported) message\(unreported == 1 ? "" : "s") accepted unclassified since the last report: \
+                all sessions' messages in hand would have passed max_buffered_mib
+                """)
+        }
         do {
             // The future form: the async one is skipped when the task is cancelled, as it is when another service
             // fails, which is when the queue matters most.

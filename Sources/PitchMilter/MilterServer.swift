@@ -17,10 +17,15 @@ public protocol MilterHandler: Sendable {
     /// Called once when the server has stopped and its sessions are closed: the place to write what the
     /// handler keeps in memory. Nothing by default.
     func finish() async
+    /// Whether a header field of this name (lower-cased) must be known even in a message that is not kept (over
+    /// `maximumMessageBytes` or the sessions' budget): the handler's own fields, whose forged copies it removes
+    /// from every message. Every name by default.
+    func needsFieldName(_ lowercasedName: String) -> Bool
 }
 
 extension MilterHandler {
     public func finish() async {}
+    public func needsFieldName(_ lowercasedName: String) -> Bool { true }
 }
 
 public struct MilterServerConfiguration: Sendable {
@@ -55,7 +60,8 @@ public struct MilterServerConfiguration: Sendable {
     /// Bytes kept of all sessions' messages together, from their first header field until they are decided; a
     /// message that would take the sum past this is let go and accepted untouched. `maximumMessageBytes` alone
     /// bounded the whole only by sessions × message: 60 sessions sending 20 MB each took the service to 1.8 GB.
-    /// (Over by at most one packet per session: a packet is counted before it is kept.)
+    /// (Over by at most one packet per session, a packet being counted before it is kept, and by the names of the
+    /// handler's own fields in messages that are not kept: `MilterHandler.needsFieldName`.)
     public var maximumBufferedBytes = 512 << 20
     public var maximumPacketBytes = MilterFrameDecoder.defaultMaximumPacketBytes
     /// How long a graceful shutdown waits for sessions in the middle of a message.
@@ -261,7 +267,8 @@ extension MilterServer {
             ByteToMessageHandler(MilterFrameDecoder(maximumPacketBytes: configuration.maximumPacketBytes)),
             MessageToByteHandler(MilterPacketEncoder()),
             MilterChannelHandler(
-                session: MilterSession(maximumMessageBytes: configuration.maximumMessageBytes),
+                session: MilterSession(maximumMessageBytes: configuration.maximumMessageBytes,
+                                       needsFieldName: { handler.needsFieldName($0) }),
                 handler: handler, logger: logger, sessions: sessions,
                 negotiationTimeout: configuration.negotiationTimeout),
         ])
@@ -310,9 +317,6 @@ final class MilterChannelHandler: ChannelDuplexHandler {
     private let negotiationTimeout: TimeAmount
     /// Bytes of the sessions' shared budget (`SessionRegistry.reserve`) this session's message in hand holds.
     private var reserved = 0
-    /// Bytes of the budget the message being decided holds: given back when the decision ends, whether or not it
-    /// is still wanted (an abort, QUIT_NC or a hang-up leaves the handler holding the message until then).
-    private var decisionReserved = 0
 
     init(session: MilterSession, handler: any MilterHandler, logger: Logger, sessions: SessionRegistry,
          negotiationTimeout: TimeAmount) {
@@ -340,11 +344,11 @@ final class MilterChannelHandler: ChannelDuplexHandler {
         guard !negotiationDeadlineSet else { return }
         negotiationDeadlineSet = true
         let timeout = negotiationTimeout
-        // Weakly, and cancelled at the end: the task held the handler, and the message in hand with it, for the
-        // whole timeout after its connection had gone (found in review: 100 connections hanging up in the middle
-        // of 4 MiB messages held 400 MB for 30 s, after their share of the budget had been given back).
-        negotiationDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, self.session.state == .awaitingNegotiation, !self.closing, !self.removed else { return }
+        // Cancelled once the options are agreed and when the handler goes: the task (through its context) held the
+        // handler, and the message in hand with it, for the whole timeout after its connection had gone (found in
+        // review: 100 connections hanging up in 4 MiB messages held 400 MB for 30 s).
+        negotiationDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            guard self.session.state == .awaitingNegotiation, !self.closing, !self.removed else { return }
             let seconds = Double(timeout.nanoseconds) / 1e9
             self.logger.notice("milter session closed: no option negotiation within \(seconds) s")
             self.close(context)
@@ -390,13 +394,18 @@ final class MilterChannelHandler: ChannelDuplexHandler {
         } catch {
             action = .fail(error)
         }
+        if session.state != .awaitingNegotiation, let deadline = negotiationDeadline {
+            deadline.cancel()
+            negotiationDeadline = nil
+        }
+        var decisionShare = 0
         if case .decide = action {
             // The session handed the message over: its share of the budget goes with it, until the decision ends.
-            decisionReserved = reserved
+            decisionShare = reserved
             reserved = 0
         }
         settleReservation()
-        perform(action, context: context)
+        perform(action, context: context, decisionShare: decisionShare)
     }
 
     /// The commands whose payload a session keeps as part of the message.
@@ -411,7 +420,9 @@ final class MilterChannelHandler: ChannelDuplexHandler {
         reserved = kept
     }
 
-    private func perform(_ action: MilterAction, context: ChannelHandlerContext) {
+    /// `decisionShare`: the bytes of the budget the message to decide holds, given back when the decision ends,
+    /// wanted or not (after an abort, QUIT_NC or a hang-up the handler still holds the message until then).
+    private func perform(_ action: MilterAction, context: ChannelHandlerContext, decisionShare: Int = 0) {
         switch action {
         case .none:
             break
@@ -423,10 +434,8 @@ final class MilterChannelHandler: ChannelDuplexHandler {
             let handler = self.handler
             deciding = true
             let decision = context.eventLoop.makeFutureWithTask { await handler.decide(message) }
-            decision.assumeIsolated().whenComplete { _ in
-                self.sessions.adjustReserved(by: -self.decisionReserved)
-                self.decisionReserved = 0
-            }
+            let sessions = self.sessions
+            decision.whenComplete { _ in sessions.adjustReserved(by: -decisionShare) }
             decision.assumeIsolated().whenSuccess { changes in
                 guard !self.removed else { return }
                 self.deciding = false

@@ -121,8 +121,9 @@ public struct MilterSession: Sendable {
     /// they would only have become contacts of an outbound message. Without a bound, 50,000 recipients of 2 KB
     /// sent on the socket held 100 MB for one message.
     public static let maximumRecipients = 1_000
-    /// Bytes kept of a recipient: RFC 5321's longest path (256 octets with its angle brackets). Without it, 300
-    /// recipients of 1 MiB held 300 MB for one message (found in review).
+    /// The longest address kept, sender or recipient: RFC 5321's longest path (256 octets with its angle brackets).
+    /// A longer one is no address and is left out (found in review: 300 recipients of 1 MiB held 300 MB; cut to
+    /// fit, one taught a false domain as a contact).
     public static let maximumAddressBytes = 256
     /// Distinct macro names kept per connection and per message: an MTA sends a dozen or two.
     public static let maximumMacros = 256
@@ -132,9 +133,20 @@ public struct MilterSession: Sendable {
     /// "{auth_authen}", "{client_addr}", "i": an MTA's macro names are short.
     public static let maximumMacroNameBytes = 64
 
-    /// `maximumMessageBytes`: how much of one message is kept; the rest is counted, not stored.
-    public init(maximumMessageBytes: Int) {
+    /// Whether a field's name (lower-cased) is kept for a message that is not: `MilterHandler.needsFieldName`.
+    let needsFieldName: @Sendable (String) -> Bool
+
+    /// `maximumMessageBytes`: how much of one message is kept; the rest is counted, not stored. `needsFieldName`:
+    /// the names kept of a message that is not (over that limit or let go), for the forged fields it may carry.
+    public init(maximumMessageBytes: Int, needsFieldName: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.maximumMessageBytes = maximumMessageBytes
+        self.needsFieldName = needsFieldName
+    }
+
+    /// What a kept field name costs: its slot, and past 15 bytes (kept inline) its storage and allocation. Found in
+    /// review: names of 16 bytes took about 89 bytes each.
+    static func cost(ofName bytes: Int) -> Int {
+        MemoryLayout<String>.stride + (bytes > 15 ? bytes + 48 : 0)
     }
 
     public mutating func receive(_ command: MilterCommand) -> MilterAction {
@@ -182,24 +194,24 @@ public struct MilterSession: Sendable {
             let macros = envelope.macros  // sent just before MAIL, for this message
             resetMessage()
             envelope.macros = connectionMacros.merging(macros) { $1 }
-            envelope.sender = Self.address(arguments[0])
+            envelope.sender = Self.boundedAddress(arguments[0]) ?? ""
             state = .inMessage
             return continueUnless(.noReplyMail)
         case (.inMessage, .recipient(let arguments)):
             if envelope.recipients.count < Self.maximumRecipients {
-                let address = Self.address(arguments[0])
-                envelope.recipients.append(address.utf8.count <= Self.maximumAddressBytes
-                    ? address : String(decoding: address.utf8.prefix(Self.maximumAddressBytes), as: UTF8.self))
+                if let address = Self.boundedAddress(arguments[0]) { envelope.recipients.append(address) }
             }
             return continueUnless(.noReplyRecipient)
         case (.inMessage, .data):
             return continueUnless(.noReplyData)
         case (.inMessage, .header(let name, let value)):
-            // Names are kept only while the message is: an oversized one is accepted untouched, and its names
-            // (100,000 fields of 2 KB held 234 MB) would only be memory.
-            if size <= maximumMessageBytes {
-                headerNames.append(String(decoding: name, as: UTF8.self))
-                headerNameBytes += name.count + MemoryLayout<String>.stride
+            // Every name while the message is kept; of one that is not (oversized, let go), only the names whose
+            // forged copies the handler removes: the others (100,000 fields of 2 KB held 234 MB, 8 sessions of 8
+            // million tiny ones 1.1 GB past the budget) would only be memory.
+            let fieldName = String(decoding: name, as: UTF8.self)
+            if isKeepingMessage || needsFieldName(fieldName.lowercased()) {
+                headerNames.append(fieldName)
+                headerNameBytes += Self.cost(ofName: name.count)
             }
             var field = name + [UInt8(ascii: ":")]
             if !protocolFlags.contains(.headerLeadingSpace) { field.append(UInt8(ascii: " ")) }
@@ -320,6 +332,11 @@ public struct MilterSession: Sendable {
             kept[name] = value.utf8.count <= maximumMacroValueBytes
                 ? value : String(decoding: value.utf8.prefix(maximumMacroValueBytes), as: UTF8.self)
         }
+    }
+
+    /// `address(argument)` if it is no longer than `maximumAddressBytes`.
+    static func boundedAddress(_ argument: String) -> String? {
+        argument.utf8.count <= maximumAddressBytes ? address(argument) : nil
     }
 
     /// `<user@example.org>` → `user@example.org`.

@@ -259,6 +259,16 @@ import Testing
         #expect(try store.allContacts().map(\.address) == ["colleague@partner.example", "nadia@example.org"])
     }
 
+    /// Of a message not kept, the session keeps the names of our own fields alone: those under the configured
+    /// names and every X-Pitch- one.
+    @Test func theFieldNamesKeptOfAMessageNotKeptAreOurOwn() throws {
+        let (filter, _) = try filter(ownFields: try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Why"))
+        #expect(["x-cold-pitch", "x-cold-pitch-why", "x-pitch-status", "x-pitch-whatever"].allSatisfy {
+            filter.needsFieldName($0)
+        })
+        #expect(!filter.needsFieldName("subject") && !filter.needsFieldName("x-cold"))
+    }
+
     /// Messages let go over the budget are reported at most once a minute, with how many.
     @Test func messagesOverTheBudgetAreReportedOnceAMinuteWithTheirCount() throws {
         let (filter, _) = try filter()
