@@ -406,14 +406,14 @@ public final class MilterFilter: MilterHandler {
     /// after it, and systemd gives a stopping service 90 s.
     static let finalBusyMilliseconds: Int32 = 10_000
 
-    /// The server has stopped and its sessions are gone: what waits in memory is written now (outbound mail's
-    /// recipients kept through failed writes, and the last half second's sightings), waiting up to
-    /// `finalBusyMilliseconds` for a `train` run's lock. On the thread pool, as every SQLite call.
     /// Our own fields, whose forged copies are removed from every message, kept or not.
     public func needsFieldName(_ lowercasedName: String) -> Bool {
         policy.withLock { $0.ownFields }.contains(lowercasedName: lowercasedName)
     }
 
+    /// The server has stopped and its sessions are gone: what waits in memory is written now (outbound mail's
+    /// recipients kept through failed writes, and the last half second's sightings), waiting up to
+    /// `finalBusyMilliseconds` for a `train` run's lock. On the thread pool, as every SQLite call.
     public func finish() async {
         let unreported = overBudget.withLock { state in defer { state.count = 0 }; return state.count }
         if unreported > 0 {

@@ -514,8 +514,8 @@ final class SessionRegistry: Sendable {
     private let state = Mutex(State())
     let maximumBufferedBytes: Int
 
-    /// `maximumBufferedBytes`: the sessions' shared budget (`MilterServerConfiguration.maximumBufferedBytes`); none unless
-    /// given.
+    /// `maximumBufferedBytes`: the sessions' shared budget (`MilterServerConfiguration.maximumBufferedBytes`);
+    /// none unless given.
     init(maximumBufferedBytes: Int = .max) {
         self.maximumBufferedBytes = maximumBufferedBytes
     }
@@ -523,7 +523,7 @@ final class SessionRegistry: Sendable {
     /// Takes `bytes` of the budget for a session's message in hand, if they fit.
     func reserve(_ bytes: Int) -> Bool {
         state.withLock { state in
-            guard bytes <= maximumBufferedBytes - state.kept else { return false }
+            guard state.kept <= maximumBufferedBytes - bytes else { return false }
             state.kept += bytes
             return true
         }

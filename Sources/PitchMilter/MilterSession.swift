@@ -99,9 +99,9 @@ public struct MilterSession: Sendable {
     /// The message in hand is no longer kept (`stopKeepingMessage`): it will be accepted untouched.
     private var keepingStopped = false
 
-    /// Bytes kept of the message in hand: its bytes and its field names (a name costs its bytes and an array
-    /// slot). What the connection counts against the sessions' shared budget. Zero once the message is handed to
-    /// the handler (`MilterAction.decide`): the connection counts it for the decision instead.
+    /// Bytes kept of the message in hand: its bytes and its field names (`cost(ofName:)`). What the connection
+    /// counts against the sessions' shared budget. Zero once the message is handed to the handler
+    /// (`MilterAction.decide`): the connection counts it for the decision instead.
     public var keptBytes: Int { message.count + headerNameBytes }
     private var headerNameBytes = 0
 
@@ -288,8 +288,8 @@ public struct MilterSession: Sendable {
     }
 
     /// Lets go of the message in hand, which is then accepted untouched: the connection found the sessions'
-    /// shared budget spent. Its size is still counted and its field names still kept (forged fields of ours are
-    /// removed from every message).
+    /// shared budget spent. Its size is still counted, and the names the handler needs still kept (forged fields
+    /// of ours are removed from every message).
     public mutating func stopKeepingMessage() {
         guard state == .inMessage else { return }
         keepingStopped = true
