@@ -4,6 +4,7 @@ import PitchEngine
 import PitchMessage
 import PitchStore
 import PitchTokenizer
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -237,43 +238,106 @@ extension StandardInput {
     }
 }
 
-/// The last line of defence against Dovecot's timeout: if classification has not finished after the deadline
-/// (a database stuck on a network file system, a pathological message), a signal handler writes the original
-/// message and exits 0. It uses only async-signal-safe calls (write, _exit) on memory allocated before it was armed.
+/// The last line of defence, from the moment the message is read until it is written: if classification has not
+/// finished after the deadline (a database stuck on a network file system, a pathological message), or if it
+/// crashes (memory runs out and the Swift runtime aborts, a bug traps, a bad access), a signal handler writes the
+/// original message and exits 0, as for any other failure. Without it a crash left the caller nothing but a signal:
+/// procmail and Dovecot keep their own copy then, but the contract (one line on standard error, the message
+/// unchanged, status 0) did not hold. The handlers use only async-signal-safe calls (write, kill, _exit) on memory
+/// allocated before they were armed, and run on a stack of their own, so that a stack overflow can still be handled.
 enum Deadline {
     nonisolated(unsafe) private static var input: UnsafeMutableBufferPointer<UInt8>?
+    /// Whoever writes the message claims it first: the main thread once classification is done, or a handler. A
+    /// fault on another thread while the main one writes must not write the message a second time.
+    private static let outputClaimed = Atomic<Bool>(false)
+    /// The signals a crash raises: SIGABRT (abort(), as the Swift runtime does when an allocation fails), SIGILL
+    /// and SIGTRAP (a Swift trap: a failed precondition, an overflow), SIGSEGV and SIGBUS (a bad access, a stack
+    /// overflow), SIGFPE.
+    static let faults: [Int32] = [SIGABRT, SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE]
+    /// What the faults did before `arm`, given back by `disarm`: a runtime's own crash reporting, say.
+    nonisolated(unsafe) private static var formerActions: [sigaction] = []
+    /// 64 KiB for the handlers; the main thread's own stack may be the one that overflowed.
+    private static let handlerStackBytes = 64 << 10
 
     static func arm(input: UnsafeMutableBufferPointer<UInt8>, seconds: UInt32) {
         Self.input = input
         _ = Subprocess.running.load(ordering: .relaxed)  // made now: a static's first use is no call for a handler
+        _ = outputClaimed.load(ordering: .relaxed)
+        if let stack = malloc(handlerStackBytes) {
+            var alternate = stack_t(ss_sp: stack, ss_flags: 0, ss_size: handlerStackBytes)
+            sigaltstack(&alternate, nil)
+        }
+        formerActions = onFaults { fault in Deadline.passThrough(note: Deadline.crashNote(fault)) }
+        // A caller may start us with them blocked (the mask is inherited): a fault raised while it is blocked
+        // kills at once, handler or not.
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        for fault in faults { sigaddset(&blocked, fault) }
+        sigprocmask(SIG_UNBLOCK, &blocked, nil)
         signal(SIGALRM) { _ in
-            // A configuration helper still running would be left behind, hung as we were.
-            let helper = Subprocess.running.load(ordering: .relaxed)
-            if helper > 0 { kill(helper, SIGKILL) }
-            if let input = Deadline.input, let base = input.baseAddress {
-                var offset = 0
-                while offset < input.count {
-                    let n = write(1, base + offset, input.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        if errno == EAGAIN || errno == EWOULDBLOCK, FileDescriptor.waitUntilWritable(1) { continue }
-                        _exit(75)
-                    }
-                    offset += n
-                }
-            }
-            let note: StaticString = "pitchfilter: deadline passed, message passed through unchanged\n"
-            _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
-            _exit(0)
+            Deadline.passThrough(note: "pitchfilter: deadline passed, message passed through unchanged\n")
         }
         setAlarm(seconds)
     }
 
-    /// After the message is written, nothing is at stake but our own bookkeeping: past the deadline, just exit 0.
+    /// The line a crash leaves on standard error: constant strings, as a handler may not format one.
+    private static func crashNote(_ fault: Int32) -> StaticString {
+        switch fault {
+        case SIGABRT: "pitchfilter: crashed (SIGABRT) while classifying, message passed through unchanged\n"
+        case SIGILL: "pitchfilter: crashed (SIGILL) while classifying, message passed through unchanged\n"
+        case SIGTRAP: "pitchfilter: crashed (SIGTRAP) while classifying, message passed through unchanged\n"
+        case SIGSEGV: "pitchfilter: crashed (SIGSEGV) while classifying, message passed through unchanged\n"
+        case SIGBUS: "pitchfilter: crashed (SIGBUS) while classifying, message passed through unchanged\n"
+        default: "pitchfilter: crashed (SIGFPE) while classifying, message passed through unchanged\n"
+        }
+    }
+
+    /// In a handler: writes the message as it came, says why, and exits 0. Exits 75 if the message cannot be
+    /// written, or if the main thread is already writing it (then part of it may be out; the caller keeps its copy).
+    private static func passThrough(note: StaticString) -> Never {
+        guard outputClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { _exit(75) }
+        // A configuration helper still running would be left behind, hung as we were.
+        let helper = Subprocess.running.load(ordering: .relaxed)
+        if helper > 0 { kill(helper, SIGKILL) }
+        if let input = Deadline.input, let base = input.baseAddress {
+            var offset = 0
+            while offset < input.count {
+                let n = write(1, base + offset, input.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK, FileDescriptor.waitUntilWritable(1) { continue }
+                    _exit(75)
+                }
+                offset += n
+            }
+        }
+        _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
+        _exit(0)
+    }
+
+    /// After the message is written, nothing is at stake but our own bookkeeping: past the deadline, or on a
+    /// crash, just exit 0.
     static func exitAfter(seconds: UInt32) {
         Self.input = nil
         signal(SIGALRM) { _ in _exit(0) }
+        _ = onFaults { _ in _exit(0) }
         setAlarm(seconds)
+    }
+
+    /// Installs `handler` for every fault, on the handlers' own stack; returns what each fault did before.
+    private static func onFaults(_ handler: @convention(c) (Int32) -> Void) -> [sigaction] {
+        faults.map { fault in
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = handler
+            sigemptyset(&action.sa_mask)
+            // The default action again for a second fault, in the handler itself: then the caller keeps its copy.
+            // (SA_RESETHAND is glibc's 0x80000000, which Swift imports unsigned.)
+            action.sa_flags = SA_ONSTACK | Int32(bitPattern: UInt32(SA_RESETHAND))
+            var former = sigaction()
+            sigaction(fault, &action, &former)
+            return former
+        }
     }
 
     /// alarm(2), with SIGALRM unblocked: a caller may start us with it blocked (the mask is inherited), and then
@@ -286,9 +350,17 @@ enum Deadline {
         alarm(seconds)
     }
 
+    /// Classification is over: the main thread writes the message now. If a handler claimed it first, it is
+    /// writing the original and will exit; the main thread waits for that rather than write a second copy.
     static func disarm() {
         alarm(0)
         signal(SIGALRM, SIG_IGN)
+        for (fault, former) in zip(faults, formerActions) {
+            var former = former
+            sigaction(fault, &former, nil)
+        }
+        guard outputClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { while true { pause() } }
     }
 }
 

@@ -113,12 +113,8 @@ import Testing
     /// when the deadline did come, the helper was left running.
     @Test func theDeadlineComesWithSIGALRMBlockedAndTakesAHungHelperAlong() throws {
         let scratch = try Scratch()
-        let bin = scratch.path("bin")
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Run.executable.path, toPath: bin + "/pitchfilter")
+        let bin = try Self.pitchfilterBesideAHungHelper(in: scratch)
         let helperPID = scratch.path("helper.pid")
-        _ = try scratch.write("bin/pitchfilter-service", "#!/bin/sh\necho $$ > \(helperPID)\nexec sleep 15\n")
-        chmod(bin + "/pitchfilter-service", 0o755)
         let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
         let message = "From: a@b.example\nSubject: hi\n\nHello\n"
         let input = try scratch.write("in.eml", message)
@@ -142,6 +138,58 @@ import Testing
         }
         #expect(gone, "the hung helper \(pid) still runs")
         if !gone { kill(pid, SIGKILL) }
+    }
+
+    /// `scratch`/bin holding pitchfilter and, as its configuration helper, a script that writes its pid to
+    /// `scratch`/helper.pid and hangs for 15 s. The executable is linked, not copied where it can be: a copy is open
+    /// for writing for a moment, a child another test spawns then inherits that descriptor, and the hung helpers
+    /// it starts keep it for 15 s, so exec fails with ETXTBSY.
+    static func pitchfilterBesideAHungHelper(in scratch: Scratch) throws -> String {
+        let bin = scratch.path("bin")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        if link(Run.executable.path, bin + "/pitchfilter") != 0 {
+            try FileManager.default.copyItem(atPath: Run.executable.path, toPath: bin + "/pitchfilter")
+        }
+        let helperPID = scratch.path("helper.pid")
+        // Renamed into place, so that the test never reads a half-written pid.
+        _ = try scratch.write("bin/pitchfilter-service", "#!/bin/sh\necho $$ > \(helperPID).new\n"
+                              + "mv \(helperPID).new \(helperPID)\nexec sleep 15\n")
+        chmod(bin + "/pitchfilter-service", 0o755)
+        return bin
+    }
+
+    /// A crash while the message is classified (memory runs out and the runtime aborts, a trap, a bad access) is a
+    /// failure like any other: the message as it came, a line saying why, status 0. The filter is stopped in a hung
+    /// configuration helper and sent the signal the crash would raise.
+    @Test(arguments: [SIGABRT, SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE])
+    func aCrashWhileClassifyingPassesTheMessageThrough(signal: Int32) throws {
+        let scratch = try Scratch()
+        let bin = try Self.pitchfilterBesideAHungHelper(in: scratch)
+        let helperPID = scratch.path("helper.pid")
+        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
+        let message = "From: a@b.example\r\nSubject: hi\r\n\r\nHello\r\n"
+        let input = try scratch.write("in.eml", message)
+        let output = scratch.path("out.eml")
+        let errors = scratch.path("err.txt")
+        let child = try Spawned(bin + "/pitchfilter", ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
+                                stdoutPath: output, stderrPath: errors,
+                                environment: ["PITCHFILTER_CONFIG=\(config)", "HOME=\(scratch.path("home"))",
+                                              "XDG_CACHE_HOME=\(scratch.path("cache"))"])
+        // The helper has started: the message is read and being classified.
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: helperPID) { usleep(20_000) }
+        #expect(FileManager.default.fileExists(atPath: helperPID), "the configuration helper never started")
+        kill(child.pid, signal)
+        #expect(child.wait() == 0)
+        #expect(try String(contentsOfFile: output, encoding: .utf8) == message)
+        let name = [SIGABRT: "SIGABRT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGSEGV: "SIGSEGV", SIGBUS: "SIGBUS",
+                    SIGFPE: "SIGFPE"][signal] ?? "?"
+        let said = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(said == "pitchfilter: crashed (\(name)) while classifying, message passed through unchanged\n",
+                "\(said)")
+        if let pid = pid_t((try? String(contentsOfFile: helperPID, encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+            kill(pid, SIGKILL)
+        }
     }
 
     /// Found in review: started with SIGCHLD ignored (inherited), the configuration helper was reaped by the
@@ -389,14 +437,14 @@ struct Spawned {
     let pid: pid_t
 
     init(_ path: String, _ arguments: [String], stdin: String, stdout: Int32? = nil, stdoutPath: String? = nil,
-         blockingSIGALRM: Bool = false, environment: [String]? = nil) throws {
+         stderrPath: String? = nil, blockingSIGALRM: Bool = false, environment: [String]? = nil) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
         if let stdoutPath { posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
