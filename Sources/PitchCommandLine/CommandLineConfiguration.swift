@@ -273,7 +273,6 @@ public enum Subprocess {
         defer { close(pipeEnds[0]) }
         guard spawned == 0 else { return (-1, "\(arguments[0]): \(systemReason(spawned))") }
         running.store(child, ordering: .relaxed)
-        defer { running.store(0, ordering: .relaxed) }
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4_096)
         while true {
@@ -287,6 +286,9 @@ public enum Subprocess {
         var status: Int32 = 0
         var waited: pid_t
         repeat { waited = waitpid(child, &status, 0) } while waited == -1 && errno == EINTR
+        // At once: once reaped, its pid may be another process's, and what follows allocates (a crash there, out
+        // of memory, runs the filter's handler, which kills the pid held here).
+        running.store(0, ordering: .relaxed)
         guard waited == child else { return (-1, "waitpid: \(systemReason(errno))") }
         let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (exitStatus, String(decoding: output, as: UTF8.self))

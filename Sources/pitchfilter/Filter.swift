@@ -120,8 +120,8 @@ enum PipeFilter {
     /// records the message's template and tells a shared model's server goodbye (else the server sees the
     /// connection dropped, every message), both within `recordSeconds`.
     static func afterTheMessage(_ recording: Recording?, opened: Opened) -> Never {
+        Deadline.exitAfter(seconds: recordSeconds)  // first: from here on a crash must exit 0 too
         close(1)
-        Deadline.exitAfter(seconds: recordSeconds)
         if let recording { remember(recording) }
         withExtendedLifetime(opened) { SharedModels.disconnectAll() }
         finish(0)
@@ -246,7 +246,9 @@ extension StandardInput {
 /// unchanged, status 0) did not hold. The handlers use only async-signal-safe calls (write, kill, _exit) on memory
 /// allocated before they were armed, and run on a stack of their own, so that a stack overflow can still be handled.
 enum Deadline {
-    nonisolated(unsafe) private static var input: UnsafeMutableBufferPointer<UInt8>?
+    // Unchecked: a debug build's exclusivity checks are runtime calls, no calls for a handler to make. Nothing
+    // writes these while the handlers are installed.
+    @exclusivity(unchecked) nonisolated(unsafe) private static var input: UnsafeMutableBufferPointer<UInt8>?
     /// Whoever writes the message claims it first: the main thread once classification is done, or a handler. A
     /// fault on another thread while the main one writes must not write the message a second time.
     private static let outputClaimed = Atomic<Bool>(false)
@@ -255,7 +257,7 @@ enum Deadline {
     /// overflow), SIGFPE.
     static let faults: [Int32] = [SIGABRT, SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE]
     /// What the faults did before `arm`, given back by `disarm`: a runtime's own crash reporting, say.
-    nonisolated(unsafe) private static var formerActions: [sigaction] = []
+    @exclusivity(unchecked) nonisolated(unsafe) private static var formerActions: [sigaction] = []
     /// 64 KiB for the handlers; the main thread's own stack may be the one that overflowed.
     private static let handlerStackBytes = 64 << 10
 
@@ -274,9 +276,8 @@ enum Deadline {
         sigemptyset(&blocked)
         for fault in faults { sigaddset(&blocked, fault) }
         sigprocmask(SIG_UNBLOCK, &blocked, nil)
-        signal(SIGALRM) { _ in
-            Deadline.passThrough(note: "pitchfilter: deadline passed, message passed through unchanged\n")
-        }
+        install({ _ in Deadline.passThrough(note: "pitchfilter: deadline passed, message passed through unchanged\n") },
+                for: SIGALRM)
         setAlarm(seconds)
     }
 
@@ -294,9 +295,12 @@ enum Deadline {
 
     /// In a handler: writes the message as it came, says why, and exits 0. Exits 75 if the message cannot be
     /// written, or if the main thread is already writing it (then part of it may be out; the caller keeps its copy).
+    /// The other handlers are blocked meanwhile (each one's mask), and the deadline is off: a crash's copy of the
+    /// message may take longer to write than the deadline has left, to a slow reader.
     private static func passThrough(note: StaticString) -> Never {
+        alarm(0)
         guard outputClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-        else { _exit(75) }
+        else { exitUnwritten("pitchfilter: crashed while writing the message; exit status 75, so the caller keeps its copy\n") }
         // A configuration helper still running would be left behind, hung as we were.
         let helper = Subprocess.running.load(ordering: .relaxed)
         if helper > 0 { kill(helper, SIGKILL) }
@@ -307,7 +311,7 @@ enum Deadline {
                 if n < 0 {
                     if errno == EINTR { continue }
                     if errno == EAGAIN || errno == EWOULDBLOCK, FileDescriptor.waitUntilWritable(1) { continue }
-                    _exit(75)
+                    exitUnwritten("pitchfilter: cannot write the message to standard output; exit status 75, so the caller keeps its copy\n")
                 }
                 offset += n
             }
@@ -316,28 +320,41 @@ enum Deadline {
         _exit(0)
     }
 
+    private static func exitUnwritten(_ note: StaticString) -> Never {
+        _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
+        _exit(75)
+    }
+
     /// After the message is written, nothing is at stake but our own bookkeeping: past the deadline, or on a
     /// crash, just exit 0.
     static func exitAfter(seconds: UInt32) {
         Self.input = nil
-        signal(SIGALRM) { _ in _exit(0) }
+        install({ _ in _exit(0) }, for: SIGALRM)
         _ = onFaults { _ in _exit(0) }
         setAlarm(seconds)
     }
 
-    /// Installs `handler` for every fault, on the handlers' own stack; returns what each fault did before.
+    /// Installs `handler` for every fault; returns what each fault did before.
     private static func onFaults(_ handler: @convention(c) (Int32) -> Void) -> [sigaction] {
-        faults.map { fault in
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = handler
-            sigemptyset(&action.sa_mask)
-            // The default action again for a second fault, in the handler itself: then the caller keeps its copy.
-            // (SA_RESETHAND is glibc's 0x80000000, which Swift imports unsigned.)
-            action.sa_flags = SA_ONSTACK | Int32(bitPattern: UInt32(SA_RESETHAND))
-            var former = sigaction()
-            sigaction(fault, &action, &former)
-            return former
-        }
+        faults.map { install(handler, for: $0) }
+    }
+
+    /// Installs `handler` for `signal`, on the handlers' own stack, with the deadline and every fault blocked while
+    /// it runs: a second one then waits, and a fault raised in the handler itself kills, so that the caller keeps
+    /// its copy. Returns what the signal did before.
+    @discardableResult
+    private static func install(_ handler: @convention(c) (Int32) -> Void, for signal: Int32) -> sigaction {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = handler
+        sigemptyset(&action.sa_mask)
+        sigaddset(&action.sa_mask, SIGALRM)
+        for fault in faults { sigaddset(&action.sa_mask, fault) }
+        // The default action again for the same signal raised in the handler itself (SA_RESETHAND is glibc's
+        // 0x80000000, which Swift imports unsigned).
+        action.sa_flags = SA_ONSTACK | Int32(bitPattern: UInt32(SA_RESETHAND))
+        var former = sigaction()
+        sigaction(signal, &action, &former)
+        return former
     }
 
     /// alarm(2), with SIGALRM unblocked: a caller may start us with it blocked (the mask is inherited), and then
