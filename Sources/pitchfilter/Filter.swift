@@ -256,8 +256,6 @@ enum Deadline {
     /// and SIGTRAP (a Swift trap: a failed precondition, an overflow), SIGSEGV and SIGBUS (a bad access, a stack
     /// overflow), SIGFPE.
     static let faults: [Int32] = [SIGABRT, SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE]
-    /// What the faults did before `arm`, given back by `disarm`: a runtime's own crash reporting, say.
-    @exclusivity(unchecked) nonisolated(unsafe) private static var formerActions: [sigaction] = []
     /// 64 KiB for the handlers; the main thread's own stack may be the one that overflowed.
     private static let handlerStackBytes = 64 << 10
 
@@ -269,7 +267,7 @@ enum Deadline {
             var alternate = stack_t(ss_sp: stack, ss_flags: 0, ss_size: handlerStackBytes)
             sigaltstack(&alternate, nil)
         }
-        formerActions = onFaults { fault in Deadline.passThrough(note: Deadline.crashNote(fault)) }
+        onFaults { fault in Deadline.passThrough(note: Deadline.crashNote(fault)) }
         // A caller may start us with them blocked (the mask is inherited): a fault raised while it is blocked
         // kills at once, handler or not.
         var blocked = sigset_t()
@@ -293,14 +291,14 @@ enum Deadline {
         }
     }
 
-    /// In a handler: writes the message as it came, says why, and exits 0. Exits 75 if the message cannot be
+    /// In a handler: writes the message as it came, says why, and exits 0. Exits 74 if the message cannot be
     /// written, or if the main thread is already writing it (then part of it may be out; the caller keeps its copy).
     /// The other handlers are blocked meanwhile (each one's mask), and the deadline is off: a crash's copy of the
     /// message may take longer to write than the deadline has left, to a slow reader.
     private static func passThrough(note: StaticString) -> Never {
         alarm(0)
         guard outputClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-        else { exitUnwritten("pitchfilter: crashed while writing the message; exit status 75, so the caller keeps its copy\n") }
+        else { exitUnwritten("pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n") }
         // A configuration helper still running would be left behind, hung as we were.
         let helper = Subprocess.running.load(ordering: .relaxed)
         if helper > 0 { kill(helper, SIGKILL) }
@@ -311,7 +309,7 @@ enum Deadline {
                 if n < 0 {
                     if errno == EINTR { continue }
                     if errno == EAGAIN || errno == EWOULDBLOCK, FileDescriptor.waitUntilWritable(1) { continue }
-                    exitUnwritten("pitchfilter: cannot write the message to standard output; exit status 75, so the caller keeps its copy\n")
+                    exitUnwritten("pitchfilter: cannot write the message to standard output; exit status 74, so the caller keeps its copy\n")
                 }
                 offset += n
             }
@@ -322,21 +320,21 @@ enum Deadline {
 
     private static func exitUnwritten(_ note: StaticString) -> Never {
         _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
-        _exit(75)
+        _exit(74)
     }
 
     /// After the message is written, nothing is at stake but our own bookkeeping: past the deadline, or on a
     /// crash, just exit 0.
     static func exitAfter(seconds: UInt32) {
-        Self.input = nil
+        onFaults { _ in _exit(0) }  // first, and without allocating: out of memory may be what comes next
         install({ _ in _exit(0) }, for: SIGALRM)
-        _ = onFaults { _ in _exit(0) }
+        Self.input = nil
         setAlarm(seconds)
     }
 
-    /// Installs `handler` for every fault; returns what each fault did before.
-    private static func onFaults(_ handler: @convention(c) (Int32) -> Void) -> [sigaction] {
-        faults.map { install(handler, for: $0) }
+    /// Installs `handler` for every fault. Allocates nothing: `faults` is made by `arm`, before any of this.
+    private static func onFaults(_ handler: @convention(c) (Int32) -> Void) {
+        for fault in faults { install(handler, for: fault) }
     }
 
     /// Installs `handler` for `signal`, on the handlers' own stack, with the deadline and every fault blocked while
@@ -367,14 +365,16 @@ enum Deadline {
         alarm(seconds)
     }
 
-    /// Classification is over: the main thread writes the message now. If a handler claimed it first, it is
-    /// writing the original and will exit; the main thread waits for that rather than write a second copy.
+    /// Classification is over: the main thread writes the message now, and a crash meanwhile exits 74 with a line
+    /// (part of the message may be out). If a handler claimed the output first, it is writing the original and
+    /// will exit; the main thread waits for that rather than write a second copy.
     static func disarm() {
         alarm(0)
         signal(SIGALRM, SIG_IGN)
-        for (fault, former) in zip(faults, formerActions) {
-            var former = former
-            sigaction(fault, &former, nil)
+        // A crash while writing leaves part of the message out: the caller must keep its copy, and hear why.
+        onFaults { _ in
+            Deadline.exitUnwritten(
+                "pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n")
         }
         guard outputClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { while true { pause() } }

@@ -181,6 +181,34 @@ import Testing
             == "pitchfilter: crashed (SIGSEGV) while classifying, message passed through unchanged\n")
     }
 
+    /// Found in review: a crash while the message was being written ended by the signal, part of the message out
+    /// and nothing said. The caller keeps its copy on 74, and hears why.
+    @Test func aCrashWhileWritingIsAFailureToWrite() async throws {
+        let scratch = try Scratch()
+        let message = "From: a@b.example\nSubject: x\n\n" + String(repeating: "hello world ", count: 100_000)
+        let input = try scratch.write("big.eml", message)
+        let errors = scratch.path("err.txt")
+        let ends = try Self.closeOnExecPipe()
+        let child = try Spawned(Run.executable.path, ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
+                                stdout: ends[1], stderrPath: errors)
+        close(ends[1])
+        // Writing: the pipe holds all it can, and nobody reads it.
+        var queued: Int32 = 0
+        for _ in 0..<500 {
+            _ = ioctl(ends[0], UInt(FIONREAD), &queued)
+            if queued >= 60_000 { break }  // 64 KiB, less what the pipe's pages hold back
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(queued >= 60_000, "the filter never filled its output")
+        try await Task.sleep(for: .milliseconds(100))
+        kill(child.pid, SIGSEGV)
+        let output = Self.readToEnd(ends[0])
+        #expect(child.wait() == 74)
+        #expect(output.count < message.utf8.count)
+        #expect(try String(contentsOfFile: errors, encoding: .utf8)
+            == "pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n")
+    }
+
     /// `scratch`/bin holding pitchfilter and, as its configuration helper, a script that writes its pid to
     /// `scratch`/helper.pid and hangs for 15 s. The executable is linked, not copied where it can be: a copy is open
     /// for writing for a moment, a child another test spawns then inherits that descriptor, and the hung helpers
@@ -192,10 +220,15 @@ import Testing
             try FileManager.default.copyItem(atPath: Run.executable.path, toPath: bin + "/pitchfilter")
         }
         let helperPID = scratch.path("helper.pid")
-        // Renamed into place, so that the test never reads a half-written pid.
-        _ = try scratch.write("bin/pitchfilter-service", "#!/bin/sh\necho $$ > \(helperPID).new\n"
-                              + "mv \(helperPID).new \(helperPID)\nexec sleep 15\n")
-        chmod(bin + "/pitchfilter-service", 0o755)
+        // Renamed into place, so that the test never reads a half-written pid. Written through a descriptor that
+        // closes on exec, for the same reason as the link.
+        let script = Array(("#!/bin/sh\necho $$ > \(helperPID).new\nmv \(helperPID).new \(helperPID)\n"
+                            + "exec sleep 15\n").utf8)
+        let fd = open(bin + "/pitchfilter-service", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let written = write(fd, script, script.count)
+        close(fd)
+        guard written == script.count else { throw POSIXError(.EIO) }
         return bin
     }
 
@@ -486,6 +519,14 @@ struct Spawned {
         if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
         if let stdoutPath { posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600) }
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // Nothing else of this process's: tests run side by side, and a child (or the hung helper it starts) that
+        // kept another test's pipe or half-written file open would hold that test's reader, or fail its exec with
+        // ETXTBSY. Glibc's closefrom action is not visible to Swift: the descriptors open now are listed instead.
+        let keep = Set([stdout].compactMap { $0 })
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            guard let fd = Int32(name), fd > 2, !keep.contains(fd) else { continue }
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
