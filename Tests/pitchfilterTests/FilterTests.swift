@@ -104,22 +104,17 @@ import Testing
     /// when the deadline did come, the helper was left running.
     @Test func theDeadlineComesWithSIGALRMBlockedAndTakesAHungHelperAlong() throws {
         let scratch = try Scratch()
-        let bin = try Self.pitchfilterBesideAHungHelper(in: scratch)
-        let helperPID = scratch.path("helper.pid")
-        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
+        let helper = try HungHelper(in: scratch)
         let message = "From: a@b.example\nSubject: hi\n\nHello\n"
         let input = try scratch.write("in.eml", message)
         let output = scratch.path("out.eml")
         let started = Date()
-        let child = try Spawned(bin + "/pitchfilter", ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
-                                stdoutPath: output, blockingSIGALRM: true,
-                                environment: ["PITCHFILTER_CONFIG=\(config)", "HOME=\(scratch.path("home"))",
-                                              "XDG_CACHE_HOME=\(scratch.path("cache"))"])
+        let child = try Spawned(helper.executable, ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
+                                stdoutPath: output, blockingSIGALRM: true, environment: helper.environment)
         #expect(child.wait() == 0)
         #expect(Date().timeIntervalSince(started) < 9, "the deadline is 5 s")
         #expect(try String(contentsOfFile: output, encoding: .utf8) == message)
-        let pid = try #require(pid_t(try String(contentsOfFile: helperPID, encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(helper.startedHelper())
         var gone = false
         for _ in 0..<50 where !gone {
             let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?
@@ -158,20 +153,15 @@ import Testing
     /// by it (exit 75, part of the message out, nothing said). The pipe stays full past the 5 s deadline here.
     @Test func aCrashsCopyForASlowReaderIsWrittenWholePastTheDeadline() async throws {
         let scratch = try Scratch()
-        let bin = try Self.pitchfilterBesideAHungHelper(in: scratch)
-        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
+        let helper = try HungHelper(in: scratch)
         let message = "From: a@b.example\nSubject: x\n\n" + String(repeating: "hello world ", count: 100_000)
         let input = try scratch.write("big.eml", message)
         let errors = scratch.path("err.txt")
         let ends = try Self.closeOnExecPipe()
-        let child = try Spawned(bin + "/pitchfilter", ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
-                                stdout: ends[1], stderrPath: errors,
-                                environment: ["PITCHFILTER_CONFIG=\(config)", "HOME=\(scratch.path("home"))",
-                                              "XDG_CACHE_HOME=\(scratch.path("cache"))"])
+        let child = try Spawned(helper.executable, ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
+                                stdout: ends[1], stderrPath: errors, environment: helper.environment)
         close(ends[1])
-        let helperPID = scratch.path("helper.pid")
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: helperPID) { usleep(20_000) }
-        #expect(FileManager.default.fileExists(atPath: helperPID), "the configuration helper never started")
+        #expect(helper.startedHelper() != nil, "the configuration helper never started")
         kill(child.pid, SIGSEGV)
         try await Task.sleep(for: .seconds(6))  // not sleep(3): that would hold one of the test pool's few threads
         let output = Self.readToEnd(ends[0])
@@ -209,49 +199,22 @@ import Testing
             == "pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n")
     }
 
-    /// `scratch`/bin holding pitchfilter and, as its configuration helper, a script that writes its pid to
-    /// `scratch`/helper.pid and hangs for 15 s. The executable is linked, not copied where it can be: a copy is open
-    /// for writing for a moment, a child another test spawns then inherits that descriptor, and the hung helpers
-    /// it starts keep it for 15 s, so exec fails with ETXTBSY.
-    static func pitchfilterBesideAHungHelper(in scratch: Scratch) throws -> String {
-        let bin = scratch.path("bin")
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        if link(Run.executable.path, bin + "/pitchfilter") != 0 {
-            try FileManager.default.copyItem(atPath: Run.executable.path, toPath: bin + "/pitchfilter")
-        }
-        let helperPID = scratch.path("helper.pid")
-        // Renamed into place, so that the test never reads a half-written pid. Written through a descriptor that
-        // closes on exec, for the same reason as the link.
-        let script = Array(("#!/bin/sh\necho $$ > \(helperPID).new\nmv \(helperPID).new \(helperPID)\n"
-                            + "exec sleep 15\n").utf8)
-        let fd = open(bin + "/pitchfilter-service", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        let written = write(fd, script, script.count)
-        close(fd)
-        guard written == script.count else { throw POSIXError(.EIO) }
-        return bin
-    }
-
     /// A crash while the message is classified (memory runs out and the runtime aborts, a trap, a bad access) is a
     /// failure like any other: the message as it came, a line saying why, status 0. The filter is stopped in a hung
     /// configuration helper and sent the signal the crash would raise.
     @Test(arguments: [SIGABRT, SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE])
     func aCrashWhileClassifyingPassesTheMessageThrough(signal: Int32) throws {
         let scratch = try Scratch()
-        let bin = try Self.pitchfilterBesideAHungHelper(in: scratch)
-        let helperPID = scratch.path("helper.pid")
-        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
+        let helper = try HungHelper(in: scratch)
         let message = "From: a@b.example\r\nSubject: hi\r\n\r\nHello\r\n"
         let input = try scratch.write("in.eml", message)
         let output = scratch.path("out.eml")
         let errors = scratch.path("err.txt")
-        let child = try Spawned(bin + "/pitchfilter", ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
-                                stdoutPath: output, stderrPath: errors,
-                                environment: ["PITCHFILTER_CONFIG=\(config)", "HOME=\(scratch.path("home"))",
-                                              "XDG_CACHE_HOME=\(scratch.path("cache"))"])
+        let child = try Spawned(helper.executable, ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
+                                stdoutPath: output, stderrPath: errors, environment: helper.environment)
         // The helper has started: the message is read and being classified.
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: helperPID) { usleep(20_000) }
-        #expect(FileManager.default.fileExists(atPath: helperPID), "the configuration helper never started")
+        let helperPID = helper.startedHelper()
+        #expect(helperPID != nil, "the configuration helper never started")
         kill(child.pid, signal)
         #expect(child.wait() == 0)
         #expect(try String(contentsOfFile: output, encoding: .utf8) == message)
@@ -260,10 +223,7 @@ import Testing
         let said = try String(contentsOfFile: errors, encoding: .utf8)
         #expect(said == "pitchfilter: crashed (\(name)) while classifying, message passed through unchanged\n",
                 "\(said)")
-        if let pid = pid_t((try? String(contentsOfFile: helperPID, encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
-            kill(pid, SIGKILL)
-        }
+        if let helperPID { kill(helperPID, SIGKILL) }
     }
 
     /// Found in review: started with SIGCHLD ignored (inherited), the configuration helper was reaped by the
@@ -562,5 +522,49 @@ struct Spawned {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
+/// pitchfilter in `scratch`/bin beside a configuration helper (`pitchfilter-service`) that writes its pid to
+/// `scratch`/helper.pid and hangs for 15 s, and a configuration file that makes the filter run it: the filter, once
+/// it has read the message, waits there. The executable is linked, not copied where it can be, and the script is
+/// written close-on-exec: a file open for writing for a moment, inherited by a child another test spawns and kept
+/// by the hung helper that child starts, failed exec with ETXTBSY.
+struct HungHelper {
+    let executable: String
+    let pidPath: String
+    let environment: [String]
+
+    init(in scratch: Scratch) throws {
+        let bin = scratch.path("bin")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        executable = bin + "/pitchfilter"
+        if link(Run.executable.path, executable) != 0 {
+            try FileManager.default.copyItem(atPath: Run.executable.path, toPath: executable)
+        }
+        pidPath = scratch.path("helper.pid")
+        // Renamed into place, so that the test never reads a half-written pid.
+        let script = Array(("#!/bin/sh\necho $$ > \(pidPath).new\nmv \(pidPath).new \(pidPath)\n"
+                            + "exec sleep 15\n").utf8)
+        let fd = open(bin + "/pitchfilter-service", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let written = write(fd, script, script.count)
+        close(fd)
+        guard written == script.count else { throw POSIXError(.EIO) }
+        let config = try scratch.write("pitchfilter.toml", "[header]\nsubject_tag = \"[PITCH]\"\n")
+        environment = ["PITCHFILTER_CONFIG=\(config)", "HOME=\(scratch.path("home"))",
+                       "XDG_CACHE_HOME=\(scratch.path("cache"))"]
+    }
+
+    /// The helper's pid, once it has started (waiting up to 4 s, inside the filter's 5 s deadline).
+    func startedHelper() -> pid_t? {
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
+               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return pid
+            }
+            usleep(20_000)
+        }
+        return nil
     }
 }
