@@ -298,7 +298,7 @@ enum Deadline {
     private static func passThrough(note: StaticString) -> Never {
         alarm(0)
         guard outputClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-        else { exitUnwritten("pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n") }
+        else { exitUnwritten(crashedWhileWriting) }
         // A configuration helper still running would be left behind, hung as we were.
         let helper = Subprocess.running.load(ordering: .relaxed)
         if helper > 0 { kill(helper, SIGKILL) }
@@ -316,6 +316,11 @@ enum Deadline {
         }
         _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
         _exit(0)
+    }
+
+    /// A constant, not a stored static: a handler must not run a static's first initialisation.
+    private static var crashedWhileWriting: StaticString {
+        "pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n"
     }
 
     private static func exitUnwritten(_ note: StaticString) -> Never {
@@ -339,9 +344,8 @@ enum Deadline {
 
     /// Installs `handler` for `signal`, on the handlers' own stack, with the deadline and every fault blocked while
     /// it runs: a second one then waits, and a fault raised in the handler itself kills, so that the caller keeps
-    /// its copy. Returns what the signal did before.
-    @discardableResult
-    private static func install(_ handler: @convention(c) (Int32) -> Void, for signal: Int32) -> sigaction {
+    /// its copy.
+    private static func install(_ handler: @convention(c) (Int32) -> Void, for signal: Int32) {
         var action = sigaction()
         action.__sigaction_handler.sa_handler = handler
         sigemptyset(&action.sa_mask)
@@ -350,9 +354,7 @@ enum Deadline {
         // The default action again for the same signal raised in the handler itself (SA_RESETHAND is glibc's
         // 0x80000000, which Swift imports unsigned).
         action.sa_flags = SA_ONSTACK | Int32(bitPattern: UInt32(SA_RESETHAND))
-        var former = sigaction()
-        sigaction(signal, &action, &former)
-        return former
+        sigaction(signal, &action, nil)
     }
 
     /// alarm(2), with SIGALRM unblocked: a caller may start us with it blocked (the mask is inherited), and then
@@ -372,10 +374,7 @@ enum Deadline {
         alarm(0)
         signal(SIGALRM, SIG_IGN)
         // A crash while writing leaves part of the message out: the caller must keep its copy, and hear why.
-        onFaults { _ in
-            Deadline.exitUnwritten(
-                "pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n")
-        }
+        onFaults { _ in Deadline.exitUnwritten(Deadline.crashedWhileWriting) }
         guard outputClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { while true { pause() } }
     }

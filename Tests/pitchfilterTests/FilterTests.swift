@@ -163,7 +163,7 @@ import Testing
         close(ends[1])
         #expect(helper.startedHelper() != nil, "the configuration helper never started")
         kill(child.pid, SIGSEGV)
-        try await Task.sleep(for: .seconds(6))  // not sleep(3): that would hold one of the test pool's few threads
+        try await Task.sleep(for: .seconds(6))  // not a blocking sleep, which would hold one of the test pool's few threads
         let output = Self.readToEnd(ends[0])
         #expect(child.wait() == 0)
         #expect(output == Array(message.utf8))
