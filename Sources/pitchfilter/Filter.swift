@@ -247,7 +247,7 @@ extension StandardInput {
 /// allocated before they were armed, and run on a stack of their own, so that a stack overflow can still be handled.
 enum Deadline {
     // Unchecked: a debug build's exclusivity checks are runtime calls, no calls for a handler to make. Nothing
-    // writes these while the handlers are installed.
+    // writes it while a handler that reads it is installed (exitAfter clears it after installing its own).
     @exclusivity(unchecked) nonisolated(unsafe) private static var input: UnsafeMutableBufferPointer<UInt8>?
     /// Whoever writes the message claims it first: the main thread once classification is done, or a handler. A
     /// fault on another thread while the main one writes must not write the message a second time.
