@@ -77,13 +77,21 @@ enum PipeFilter {
         }
         // No bytes is no message: no header block to put a field at the top of, and nothing to classify. Passed
         // through as it came, which is nothing (two audits found a lone status line written for it).
-        if input.buffer.isEmpty {
+        if input.bytes.isEmpty {
             Stores.reportLine("empty input: no message, passed through unchanged")
             finish(0)
         }
-        Deadline.arm(input: input.buffer, seconds: deadlineSeconds)
+        let raw = input.bytes
+        // The deadline's handlers write the message from the array's own storage: everything from here to the exit
+        // happens inside this closure, where that pointer stays valid.
+        return raw.withUnsafeBufferPointer { original -> Never in
+            Deadline.arm(input: original, seconds: deadlineSeconds)
+            classifyAndWrite(raw, databaseOption: databaseOption)
+        }
+    }
 
-        let raw = Array(input.buffer)
+    /// Tags `raw` and writes it, or writes it unchanged if anything fails; `Deadline` is armed.
+    private static func classifyAndWrite(_ raw: [UInt8], databaseOption: String?) -> Never {
         let outcome: Result<(HeaderEdit, Recording?), PassThrough>
         let opened = Opened()
         do {
@@ -221,7 +229,7 @@ enum PipeFilter {
 extension StandardInput {
     /// Writes what was read and copies the rest of standard input straight through, then exits.
     func passThroughRemainder() -> Never {
-        guard Output.write([Array(buffer)[...]]) else { PipeFilter.writeFailed() }
+        guard Output.write([bytes[...]]) else { PipeFilter.writeFailed() }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let result = chunk.withUnsafeMutableBytes { Self.readSome(into: $0.baseAddress!, $0.count) }
@@ -248,7 +256,7 @@ extension StandardInput {
 enum Deadline {
     // Unchecked: a debug build's exclusivity checks are runtime calls, no calls for a handler to make. Nothing
     // writes it while a handler that reads it is installed (exitAfter clears it after installing its own).
-    @exclusivity(unchecked) nonisolated(unsafe) private static var input: UnsafeMutableBufferPointer<UInt8>?
+    @exclusivity(unchecked) nonisolated(unsafe) private static var input: UnsafeBufferPointer<UInt8>?
     /// Whoever writes the message claims it first: the main thread once classification is done, or a handler. A
     /// fault on another thread while the main one writes must not write the message a second time.
     private static let outputClaimed = Atomic<Bool>(false)
@@ -259,7 +267,7 @@ enum Deadline {
     /// 64 KiB for the handlers; the main thread's own stack may be the one that overflowed.
     private static let handlerStackBytes = 64 << 10
 
-    static func arm(input: UnsafeMutableBufferPointer<UInt8>, seconds: UInt32) {
+    static func arm(input: UnsafeBufferPointer<UInt8>, seconds: UInt32) {
         Self.input = input
         _ = Subprocess.running.load(ordering: .relaxed)  // made now: a static's first use is no call for a handler
         _ = outputClaimed.load(ordering: .relaxed)

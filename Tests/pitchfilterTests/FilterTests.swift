@@ -260,6 +260,29 @@ import Testing
         #expect(run.stderr.contains("larger than 32 MiB"))
     }
 
+    /// Standard input is read into arrays of 64 KiB, then twice as large each time, up to one byte past the limit:
+    /// a message ending just before, at and after a stage's end, and one of exactly the limit, are read whole and
+    /// tagged.
+    @Test(arguments: [65_535, 65_536, 65_537, 131_072, 131_073, 32 << 20])
+    func aMessageOfAnySizeUpToTheLimitIsReadWhole(size: Int) throws {
+        let scratch = try Scratch()
+        let header = "From: a@b.example\nSubject: sizes\n\n"
+        let line = "Thanks for connecting, are you the right person?\n"
+        var input = Array((header + String(repeating: line, count: (size - header.utf8.count) / line.utf8.count)).utf8)
+        input += [UInt8](repeating: UInt8(ascii: "x"), count: size - input.count)
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: input)
+        #expect(run.status == 0)
+        #expect(run.stderr.isEmpty, "\(run.stderr)")
+        let statusLine = run.stdout.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        #expect(run.stdout.starts(with: Array("X-Pitch-Status: ".utf8)))
+        // Compared by memcmp, as a Bool: a debug build's generic comparison of 32 MiB takes seconds, and a
+        // failure printing two such arrays would be no help.
+        let unchanged = run.stdout.count - statusLine == input.count && run.stdout.withUnsafeBytes { out in
+            input.withUnsafeBytes { memcmp(out.baseAddress! + statusLine, $0.baseAddress!, input.count) == 0 }
+        }
+        #expect(unchanged, "\(run.stdout.count - statusLine) bytes after the status line, \(input.count) sent")
+    }
+
     @Test func worksWithAnEmptyEnvironment() throws {
         let scratch = try Scratch()
         let run = try Run.pitchfilter(["filter"], stdin: Array("Subject: hi\n\nHello\n".utf8),
