@@ -67,7 +67,7 @@ public enum MailSource {
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
         let isMaildir = ["cur", "new"].allSatisfy { access(base + "/" + $0, F_OK) == 0 }
         for folder in isMaildir ? [base + "/new", base + "/cur"] : [base] {
-            guard let (names, unnamed, subdirectories) = files(in: folder) else {
+            guard let (names, unnamed, subdirectories, notMessages) = files(in: folder) else {
                 unreadable(.unreadable(folder, "cannot list the directory"))
                 continue
             }
@@ -83,6 +83,7 @@ public enum MailSource {
             for name in unnamed {
                 unreadable(.unreadable(folder + "/" + name, "its name is not UTF-8; rename the file to read it"))
             }
+            for (name, reason) in notMessages { unreadable(.unreadable(folder + "/" + name, reason)) }
             for name in names { try forEachInFile(folder + "/" + name, unreadable: unreadable, body) }
         }
     }
@@ -109,13 +110,18 @@ public enum MailSource {
 
     /// The regular files of `folder` (after symlinks: a FIFO or device in a mail folder would block or never
     /// end), hidden ones left out, in byte order; and, apart, the names that are not UTF-8, which a path given as a
-    /// Swift string cannot reach (shown with U+FFFD), so that they are reported rather than skipped unseen.
-    private static func files(in folder: String) -> (names: [String], unnamed: [String], subdirectories: [String])? {
+    /// Swift string cannot reach (shown with U+FFFD), so that they are reported rather than skipped unseen; the
+    /// subdirectories; and what is neither file nor directory (a FIFO, a socket, a device, a link to nothing), with
+    /// why it is not read, reported too (an audit found them skipped unsaid, and `train` exiting 0).
+    private static func files(in folder: String)
+        -> (names: [String], unnamed: [String], subdirectories: [String], notMessages: [(String, String)])?
+    {
         guard let directory = opendir(folder) else { return nil }
         defer { closedir(directory) }
         var names: [String] = []
         var unnamed: [String] = []
         var subdirectories: [String] = []
+        var notMessages: [(String, String)] = []
         while let entry = readdir(directory) {
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
             guard bytes.first != UInt8(ascii: ".") else { continue }
@@ -124,9 +130,15 @@ public enum MailSource {
             let exists = path.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &status) == 0 }
             }
+            let statError = errno
             guard exists, status.st_mode & S_IFMT == S_IFREG else {
-                if exists, status.st_mode & S_IFMT == S_IFDIR {
-                    subdirectories.append(String(decoding: bytes, as: UTF8.self))
+                let shown = String(decoding: bytes, as: UTF8.self)
+                if !exists {
+                    notMessages.append((shown, statError == ENOENT ? "a link to nothing" : systemReason(statError)))
+                } else if status.st_mode & S_IFMT == S_IFDIR {
+                    subdirectories.append(shown)
+                } else {
+                    notMessages.append((shown, "not a regular file but \(kindOfFile(status.st_mode))"))
                 }
                 continue
             }
@@ -137,7 +149,18 @@ public enum MailSource {
             names.append(name)
         }
         names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-        return (names, unnamed.sorted(), subdirectories.sorted())
+        notMessages.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+        return (names, unnamed.sorted(), subdirectories.sorted(), notMessages)
+    }
+
+    private static func kindOfFile(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        default: "of an unknown kind"
+        }
     }
 
     /// Larger messages are skipped, as the pipe filter, the service and the milter leave them alone.

@@ -417,6 +417,25 @@ import Testing
             + "a path given as an argument must be; give its directory instead, or rename the file\n")
     }
 
+    /// Found by an audit: a FIFO and a link to nothing in a folder were skipped without a word, and `train` exited 0.
+    @Test func whatIsNeitherFileNorFolderIsReported() throws {
+        let scratch = try Scratch()
+        try scratch.write("mail/1.eml", Self.pitch)
+        let folder = scratch.path("mail")
+        #expect(mkfifo(folder + "/2.fifo", 0o600) == 0)
+        #expect(symlink(scratch.path("gone.eml"), folder + "/3.link") == 0)
+        let said = "pitchfilter: cannot read \(folder)/2.fifo: not a regular file but a FIFO\n"
+            + "pitchfilter: cannot read \(folder)/3.link: a link to nothing\n"
+        let classified = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), folder])
+        #expect(classified.status == 3)
+        #expect(classified.text == "pitch 0.9999 \(folder)/1.eml\n")
+        #expect(classified.stderr == said)
+        let trained = try Run.pitchfilter(["train", "--db", scratch.path("db.sqlite"), "--pitch", folder])
+        #expect(trained.status == 3)
+        #expect(trained.text.hasPrefix("learned 1,"))
+        #expect(trained.stderr == said)
+    }
+
     /// Found by an audit: a newline in a file name split its line in two, and an escape sequence reached the
     /// terminal. The text output escapes them; `--json` has the name exact.
     @Test func aFileNameCannotForgeALine() throws {
