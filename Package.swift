@@ -77,7 +77,7 @@ let package = Package(
             name: "PitchDaemon",
             dependencies: [
                 "PitchClassifier", "PitchEngine", "PitchMaildir", "PitchMessage", "PitchMilter", "PitchStore",
-                "PitchTokenizer",
+                "PitchTokenizer", "CLinuxCalls",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

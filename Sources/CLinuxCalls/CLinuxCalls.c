@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <sys/fsuid.h>
 #include "CLinuxCalls.h"
@@ -18,4 +19,8 @@ unsigned pitchfilter_setfsuid(unsigned uid) {
 
 unsigned pitchfilter_setfsgid(unsigned gid) {
     return (unsigned)setfsgid((gid_t)gid);
+}
+
+int pitchfilter_malloc_trim(void) {
+    return malloc_trim(0);
 }

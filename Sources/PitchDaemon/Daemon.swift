@@ -46,6 +46,7 @@ public enum Daemon {
         // clean exit and does not restart (found in review: 10 of 40 hangups sent as READY=1 came).
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         services.append(.init(service: ReloadOnHangup(hangups: hangups, target: maildirs, logger: logger)))
+        services.append(.init(service: MemoryTrimmer()))
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -1,4 +1,4 @@
-// Linux calls the Glibc module leaves out: glibc declares them only with _GNU_SOURCE.
+// Linux calls the Glibc module leaves out: glibc declares them only with _GNU_SOURCE, or in <malloc.h>.
 #ifndef CLINUXCALLS_H
 #define CLINUXCALLS_H
 
@@ -15,5 +15,8 @@ int pitchfilter_rename_noreplace(const char *from, const char *to);
 /// leaves it and still returns it.
 unsigned pitchfilter_setfsuid(unsigned uid);
 unsigned pitchfilter_setfsgid(unsigned gid);
+
+/// malloc_trim(3): the free memory of every heap arena, whole pages, given back to the system. 1 if any was.
+int pitchfilter_malloc_trim(void);
 
 #endif
