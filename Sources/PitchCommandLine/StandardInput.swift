@@ -1,3 +1,5 @@
+import CLinuxCalls
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,8 +9,17 @@ import Glibc
 /// took a 31 MB message's filter to 79 MB).
 public struct StandardInput {
     public let bytes: [UInt8]
-    /// More than `limit` bytes arrived; the rest is still unread on standard input.
-    public let isTruncated: Bool
+    /// Why reading stopped; unless at the end, the rest is still unread on standard input.
+    public let stop: Stop
+
+    public enum Stop {
+        /// The whole message is in `bytes`.
+        case end
+        /// More than `limit` bytes arrived.
+        case overLimit
+        /// The next, larger array could not be had: out of memory, or past a limit on it (`ulimit -v`).
+        case outOfMemory
+    }
 
     public struct ReadError: Error, CustomStringConvertible {
         public let errno: Int32
@@ -42,10 +53,16 @@ public struct StandardInput {
                 }
             }
             if let failure { throw failure }
-            if ended { return StandardInput(bytes: bytes, isTruncated: false) }
+            if ended { return StandardInput(bytes: bytes, stop: .end) }
             // Full. One byte past the limit tells a message of exactly `limit` bytes from a bigger one.
-            if capacity > limit { return StandardInput(bytes: bytes, isTruncated: true) }
+            if capacity > limit { return StandardInput(bytes: bytes, stop: .overLimit) }
             capacity = min(capacity * 2, limit + 1)
+            // A Swift array that cannot be had aborts the process, and the caller would get nothing but a signal;
+            // a mapping made and taken back says so instead (64 KiB more than the array needs, for its header and
+            // the allocator's).
+            guard pitchfilter_can_allocate(UInt(capacity + (64 << 10))) == 1 else {
+                return StandardInput(bytes: bytes, stop: .outOfMemory)
+            }
         }
     }
 

@@ -71,8 +71,13 @@ enum PipeFilter {
             Stores.reportLine("cannot read the message: \(error)")
             exit(75)
         }
-        if input.isTruncated {
+        switch input.stop {
+        case .end: break
+        case .overLimit:
             Stores.reportLine("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged")
+            input.passThroughRemainder()
+        case .outOfMemory:
+            Stores.reportLine("out of memory after \(input.bytes.count) bytes of the message, passed through unchanged")
             input.passThroughRemainder()
         }
         // No bytes is no message: no header block to put a field at the top of, and nothing to classify. Passed
@@ -229,8 +234,8 @@ enum PipeFilter {
 extension StandardInput {
     /// Writes what was read and copies the rest of standard input straight through, then exits.
     func passThroughRemainder() -> Never {
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)  // first: out of memory, nothing must be out yet
         guard Output.write([bytes[...]]) else { PipeFilter.writeFailed() }
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let result = chunk.withUnsafeMutableBytes { Self.readSome(into: $0.baseAddress!, $0.count) }
             switch result {

@@ -260,6 +260,14 @@ import Testing
         #expect(run.stderr.contains("larger than 32 MiB"))
     }
 
+    /// Compared by memcmp, as a Bool: a debug build's generic comparison of 32 MiB takes seconds, and a failure
+    /// printing two such arrays would be no help.
+    static func same(_ output: ArraySlice<UInt8>, _ input: [UInt8]) -> Bool {
+        output.count == input.count && output.withUnsafeBytes { out in
+            input.withUnsafeBytes { out.count == 0 || memcmp(out.baseAddress!, $0.baseAddress!, input.count) == 0 }
+        }
+    }
+
     /// Standard input is read into arrays of 64 KiB, then twice as large each time, up to one byte past the limit:
     /// a message ending just before, at and after a stage's end, and one of exactly the limit, are read whole and
     /// tagged.
@@ -275,12 +283,33 @@ import Testing
         #expect(run.stderr.isEmpty, "\(run.stderr)")
         let statusLine = run.stdout.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
         #expect(run.stdout.starts(with: Array("X-Pitch-Status: ".utf8)))
-        // Compared by memcmp, as a Bool: a debug build's generic comparison of 32 MiB takes seconds, and a
-        // failure printing two such arrays would be no help.
-        let unchanged = run.stdout.count - statusLine == input.count && run.stdout.withUnsafeBytes { out in
-            input.withUnsafeBytes { memcmp(out.baseAddress! + statusLine, $0.baseAddress!, input.count) == 0 }
-        }
+        let unchanged = Self.same(run.stdout[statusLine...], input)
         #expect(unchanged, "\(run.stdout.count - statusLine) bytes after the status line, \(input.count) sent")
+    }
+
+    /// Under a limit on its memory (`ulimit -v`, as Dovecot's `default_vsz_limit` sets for its children), a large
+    /// message that does not fit is passed through unchanged with status 0, where the runtime's abort on a failed
+    /// allocation left the caller a signal and nothing written. Whatever the limit: the message unchanged or tagged
+    /// with status 0, or (the program itself cannot start, or fails while reading) a non-zero status and nothing
+    /// written.
+    @Test func aMessageTooLargeForTheMemoryLimitPassesThrough() throws {
+        let scratch = try Scratch()
+        let line = "Thanks for connecting, are you the right person for a quick call next week?\n"
+        let text = "From: a@b.example\nSubject: big\n\n" + String(repeating: line, count: 340_000)
+        let input = Array(text.utf8)
+        let file = try scratch.write("big.eml", text)
+        var passedThrough = 0
+        for limit in stride(from: 80_000, through: 200_000, by: 10_000) {
+            let run = try Run.shell("ulimit -v \(limit); exec '\(Run.executable.path)' filter "
+                + "--db '\(scratch.path("none.sqlite"))' < '\(file)'")
+            let statusLine = run.stdout.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+            let unchanged = Self.same(run.stdout[...], input)
+            let tagged = run.stdout.starts(with: Array("X-Pitch-Status: ".utf8)) && Self.same(run.stdout[statusLine...], input)
+            #expect(run.status == 0 ? unchanged || tagged : run.stdout.isEmpty,
+                    "ulimit -v \(limit): status \(run.status), \(run.stdout.count) bytes out")
+            if run.status == 0, unchanged, run.stderr.contains("out of memory after") { passedThrough += 1 }
+        }
+        #expect(passedThrough > 0)
     }
 
     @Test func worksWithAnEmptyEnvironment() throws {

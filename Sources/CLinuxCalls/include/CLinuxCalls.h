@@ -1,4 +1,5 @@
-// Linux calls the Glibc module leaves out: glibc declares them only with _GNU_SOURCE, or in <malloc.h>.
+// Linux calls the Glibc module leaves out (glibc declares them only with _GNU_SOURCE, or in <malloc.h>), and one
+// question Swift cannot ask without aborting.
 #ifndef CLINUXCALLS_H
 #define CLINUXCALLS_H
 
@@ -18,5 +19,9 @@ unsigned pitchfilter_setfsgid(unsigned gid);
 
 /// malloc_trim(3): the free memory of every heap arena, whole pages, given back to the system. 1 if any was.
 int pitchfilter_malloc_trim(void);
+
+/// Whether `bytes` more of memory can be had now (a mapping made and taken back), where a Swift allocation that
+/// cannot aborts the process. 1 if they could.
+int pitchfilter_can_allocate(unsigned long bytes);
 
 #endif
