@@ -287,7 +287,8 @@ import Testing
         #expect(unchanged, "\(run.stdout.count - statusLine) bytes after the status line, \(input.count) sent")
     }
 
-    /// Under a limit on its memory (`ulimit -v`, as Dovecot's `default_vsz_limit` sets for its children), a large
+    /// Under a limit on its memory (`ulimit -v`; Dovecot's `vsz_limit`, 256 MB by default, is one for its services,
+    /// LMTP's Sieve filters included), a large
     /// message that does not fit is passed through unchanged with status 0, where the runtime's abort on a failed
     /// allocation left the caller a signal and nothing written. Whatever the limit: the message unchanged or tagged
     /// with status 0, or (the program itself cannot start, or fails while reading) a non-zero status and nothing
