@@ -23,7 +23,8 @@ public enum MailSourceError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
+        // The path as a terminal or a log should show it: a newline in a file's name would forge a line.
+        case .unreadable(let path, let reason): "cannot read \(TerminalText.safe(path)): \(reason)"
         }
     }
 }
@@ -67,7 +68,7 @@ public enum MailSource {
         let base = path.hasSuffix("/") ? String(path.dropLast()) : path
         let isMaildir = ["cur", "new"].allSatisfy { access(base + "/" + $0, F_OK) == 0 }
         for folder in isMaildir ? [base + "/new", base + "/cur"] : [base] {
-            guard let (names, unnamed, subdirectories, notMessages) = files(in: folder) else {
+            guard let (entries, subdirectories) = files(in: folder) else {
                 unreadable(.unreadable(folder, "cannot list the directory"))
                 continue
             }
@@ -80,11 +81,13 @@ public enum MailSource {
                     + "subdirector\(subdirectories.count == 1 ? "y" : "ies") not read (\(shown)); give "
                     + "\(subdirectories.count == 1 ? "it" : "each") as a path of its own")
             }
-            for name in unnamed {
-                unreadable(.unreadable(folder + "/" + name, "its name is not UTF-8; rename the file to read it"))
+            for entry in entries {
+                if let problem = entry.problem {
+                    unreadable(.unreadable(folder + "/" + entry.name, problem))
+                } else {
+                    try forEachInFile(folder + "/" + entry.name, unreadable: unreadable, body)
+                }
             }
-            for (name, reason) in notMessages { unreadable(.unreadable(folder + "/" + name, reason)) }
-            for name in names { try forEachInFile(folder + "/" + name, unreadable: unreadable, body) }
         }
     }
 
@@ -108,20 +111,18 @@ public enum MailSource {
         }
     }
 
-    /// The regular files of `folder` (after symlinks: a FIFO or device in a mail folder would block or never
-    /// end), hidden ones left out, in byte order; and, apart, the names that are not UTF-8, which a path given as a
-    /// Swift string cannot reach (shown with U+FFFD), so that they are reported rather than skipped unseen; the
-    /// subdirectories; and what is neither file nor directory (a FIFO, a socket, a device, a link to nothing), with
-    /// why it is not read, reported too (an audit found them skipped unsaid, and `train` exiting 0).
+    /// What `folder` holds, hidden names left out, in byte order of the names: the regular files (after symlinks:
+    /// a FIFO or device in a mail folder would block or never end) to read, and, in their places, with why they
+    /// are not read, what a path given as a Swift string cannot reach (a name that is not UTF-8, shown with U+FFFD)
+    /// and what is neither file nor directory (a FIFO, a socket, a device, a link to nothing): reported rather
+    /// than skipped unseen (audits found both skipped unsaid, and `train` exiting 0). Apart, the subdirectories.
     private static func files(in folder: String)
-        -> (names: [String], unnamed: [String], subdirectories: [String], notMessages: [(String, String)])?
+        -> (entries: [(name: String, problem: String?)], subdirectories: [String])?
     {
         guard let directory = opendir(folder) else { return nil }
         defer { closedir(directory) }
-        var names: [String] = []
-        var unnamed: [String] = []
+        var entries: [(bytes: [UInt8], name: String, problem: String?)] = []
         var subdirectories: [String] = []
-        var notMessages: [(String, String)] = []
         while let entry = readdir(directory) {
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
             guard bytes.first != UInt8(ascii: ".") else { continue }
@@ -131,26 +132,24 @@ public enum MailSource {
                 buffer.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &status) == 0 }
             }
             let statError = errno
-            guard exists, status.st_mode & S_IFMT == S_IFREG else {
-                let shown = String(decoding: bytes, as: UTF8.self)
-                if !exists {
-                    notMessages.append((shown, statError == ENOENT ? "a link to nothing" : systemReason(statError)))
-                } else if status.st_mode & S_IFMT == S_IFDIR {
-                    subdirectories.append(shown)
-                } else {
-                    notMessages.append((shown, "not a regular file but \(kindOfFile(status.st_mode))"))
-                }
+            let shown = String(decoding: bytes, as: UTF8.self)
+            let problem: String?
+            if !exists {
+                problem = statError == ENOENT ? "a link to nothing" : systemReason(statError)
+            } else if status.st_mode & S_IFMT == S_IFDIR {
+                subdirectories.append(shown)
                 continue
+            } else if status.st_mode & S_IFMT != S_IFREG {
+                problem = "not a regular file but \(kindOfFile(status.st_mode))"
+            } else if String(validating: bytes, as: UTF8.self) == nil {
+                problem = "its name is not UTF-8; rename the file to read it"
+            } else {
+                problem = nil
             }
-            guard let name = String(validating: bytes, as: UTF8.self) else {
-                unnamed.append(String(decoding: bytes, as: UTF8.self))
-                continue
-            }
-            names.append(name)
+            entries.append((bytes, shown, problem))
         }
-        names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-        notMessages.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
-        return (names, unnamed.sorted(), subdirectories.sorted(), notMessages)
+        entries.sort { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        return (entries.map { ($0.name, $0.problem) }, subdirectories.sorted())
     }
 
     private static func kindOfFile(_ mode: mode_t) -> String {

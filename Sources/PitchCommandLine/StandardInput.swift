@@ -35,6 +35,12 @@ public struct StandardInput {
         var bytes: [UInt8] = []
         var capacity = 64 << 10
         while true {
+            // A Swift array that cannot be had aborts the process, and the caller would get nothing but a signal;
+            // a mapping made and taken back says so instead (64 KiB more than the array needs, for its header and
+            // the allocator's). Then what was read, and the rest, pass through.
+            guard pitchfilter_can_allocate(UInt(capacity + (64 << 10))) == 1 else {
+                return StandardInput(bytes: bytes, stop: .outOfMemory)
+            }
             var ended = false
             var failure: ReadError?
             let previous = bytes
@@ -57,12 +63,6 @@ public struct StandardInput {
             // Full. One byte past the limit tells a message of exactly `limit` bytes from a bigger one.
             if capacity > limit { return StandardInput(bytes: bytes, stop: .overLimit) }
             capacity = min(capacity * 2, limit + 1)
-            // A Swift array that cannot be had aborts the process, and the caller would get nothing but a signal;
-            // a mapping made and taken back says so instead (64 KiB more than the array needs, for its header and
-            // the allocator's).
-            guard pitchfilter_can_allocate(UInt(capacity + (64 << 10))) == 1 else {
-                return StandardInput(bytes: bytes, stop: .outOfMemory)
-            }
         }
     }
 

@@ -418,22 +418,35 @@ import Testing
     }
 
     /// Found by an audit: a FIFO and a link to nothing in a folder were skipped without a word, and `train` exited 0.
+    /// Each is named in its place in the folder's name order, its name shown safely.
     @Test func whatIsNeitherFileNorFolderIsReported() throws {
         let scratch = try Scratch()
         try scratch.write("mail/1.eml", Self.pitch)
+        try scratch.write("mail/5.eml", "X-Another: copy\n" + Self.pitch)
         let folder = scratch.path("mail")
         #expect(mkfifo(folder + "/2.fifo", 0o600) == 0)
-        #expect(symlink(scratch.path("gone.eml"), folder + "/3.link") == 0)
+        #expect(symlink(scratch.path("gone.eml"), folder + "/3\n.link") == 0)
+        #expect(symlink(folder + "/4.loop", folder + "/4.loop") == 0)
+        let socket = try Run.shell("python3 -c \"import socket; socket.socket(socket.AF_UNIX).bind('\(folder)/6.sock')\"")
+        #expect(socket.status == 0)
         let said = "pitchfilter: cannot read \(folder)/2.fifo: not a regular file but a FIFO\n"
-            + "pitchfilter: cannot read \(folder)/3.link: a link to nothing\n"
-        let classified = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), folder])
+            + "pitchfilter: cannot read \(folder)/3\\u{A}.link: a link to nothing\n"
+            + "pitchfilter: cannot read \(folder)/4.loop: too many levels of symbolic links\n"
+            + "pitchfilter: cannot read \(folder)/6.sock: not a regular file but a socket\n"
+        let classified = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), "--json", folder])
         #expect(classified.status == 3)
-        #expect(classified.text == "pitch 0.9999 \(folder)/1.eml\n")
         #expect(classified.stderr == said)
+        let paths = classified.text.split(separator: "\n").map { line in
+            String(line.split(separator: "\"path\":\"").last!.split(separator: "\"").first!)
+        }
+        #expect(paths == ["1.eml", "2.fifo", "3\\n.link", "4.loop", "5.eml", "6.sock"].map { folder + "/" + $0 })
         let trained = try Run.pitchfilter(["train", "--db", scratch.path("db.sqlite"), "--pitch", folder])
         #expect(trained.status == 3)
-        #expect(trained.text.hasPrefix("learned 1,"))
+        #expect(trained.text.hasPrefix("learned 2,"))
         #expect(trained.stderr == said)
+        let imported = try Run.pitchfilter(["contacts", "import", "--db", scratch.path("db.sqlite"), folder])
+        #expect(imported.status == 3)
+        #expect(imported.stderr.hasPrefix(said))
     }
 
     /// Found by an audit: a newline in a file name split its line in two, and an escape sequence reached the
