@@ -239,12 +239,13 @@ extension StandardInput {
         while true {
             let result = chunk.withUnsafeMutableBytes { Self.readSome(into: $0.baseAddress!, $0.count) }
             switch result {
-            case .end: exit(0)
-            // Part of the message is already out: only a non-zero status makes the caller keep its copy.
-            case .failed:
-                Stores.reportLine("cannot read the rest of the message (\(String(cString: strerror(errno)))); "
-                                  + "exit status 74, so the caller keeps its copy")
-                exit(74)
+            case .end: PipeFilter.finish(0)
+            // Part of the message is already out: only a non-zero status makes the caller keep its copy. 75, as
+            // for any input that could not be read.
+            case .failed(let error):
+                Stores.reportLine("cannot read the rest of the message (\(error)); exit status 75, so the caller "
+                                  + "keeps its copy")
+                PipeFilter.finish(75)
             case .bytes(let n): guard FileDescriptor.writeAll(1, chunk[0..<n]) else { PipeFilter.writeFailed() }
             }
         }
