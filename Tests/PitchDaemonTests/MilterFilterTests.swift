@@ -332,8 +332,8 @@ import Testing
         release()
         // 20 × 60 ms of sleep, and at most 100 ms for each of the few batches that came due; with the store's 2 s
         // every due batch, one after the other, it took 40 s. The bound leaves room for a loaded machine (7.6 s once
-        // with a fuzzer and the rest of the suite running), well short of the defect.
-        #expect(elapsed < .seconds(15))
+        // with a fuzzer and the rest of the suite running), short of the defect.
+        #expect(elapsed < .seconds(30))
     }
 
     /// Found by an audit: outbound mail's recipients were written through the store's connection, so another
@@ -348,9 +348,9 @@ import Testing
         }
         let elapsed = ContinuousClock.now - start
         release()
-        // Five outbound messages at 100 ms of waiting each; with the store's 2 s, 10 s. (Alone here 0.5 s; 2.3 s
-        // once in a full, parallel test run of the debug build.)
-        #expect(elapsed < .seconds(5))
+        // Five outbound messages at 100 ms of waiting each; with the store's 2 s, at least 10 s. (Alone here 0.5 s;
+        // 2.3 s once in a full, parallel test run of the debug build.)
+        #expect(elapsed < .seconds(9))
         let reader = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
         #expect(try reader.allContacts().map(\.address) == ["lock@holder.example"])
         // The next batch, due half a second later, writes them.
