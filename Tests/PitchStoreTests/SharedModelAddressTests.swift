@@ -82,8 +82,8 @@ struct SharedModelAddressTests {
     }
 
     /// A build without the PostgreSQL trait says so, rather than failing to connect.
-    @Test func withoutTheTraitTheSharedModelIsRefusedClearly() throws {
-        guard !SharedModels.areBuilt else { return }
+    @Test(.enabled(if: !SharedModels.areBuilt, "built with the PostgreSQL trait"))
+    func withoutTheTraitTheSharedModelIsRefusedClearly() throws {
         let address = try SharedModelAddress(parsing: "postgresql://pf@db.example/model")
         #expect(throws: StoreError.sharedModelNotBuilt(path: address.description)) {
             _ = try SharedModels.open(address, password: { nil }, tokenizerIdentity: "t", readOnly: true)
