@@ -217,10 +217,11 @@ import Testing
             // Taken before either connection is made, so each one's timer starts after it.
             let opened = ContinuousClock.now
             let (silentClosedAfter, outcome) = try await blocking { () throws -> (Duration?, MilterClient.Outcome) in
-                let silent = try MilterClient(port: port)
+                // Its own receive timeout well short of the server's default 30 s, which would also close it.
+                let silent = try MilterClient(port: port, receiveTimeoutSeconds: 10)
                 let negotiated = try MilterClient(port: port)
                 try negotiated.negotiate()
-                // recv(2) sees the end of the stream when the server closes it, or fails after 30 s.
+                // recv(2) sees the end of the stream when the server closes it, or fails after 10 s.
                 let silentClosedAfter = silent.isClosedByPeer() ? ContinuousClock.now - opened : nil
                 defer { negotiated.quit() }
                 return (silentClosedAfter,
@@ -249,7 +250,10 @@ import Testing
     /// once the server has stopped listening: the session still gets its reply, and is closed after it.
     @Test func aGracefulShutdownLetsTheMessageInHandFinish() async throws {
         let gate = Gate()
-        try await withServer(gate) { port, group in
+        var server: MilterServer?
+        try await withServer(gate, server: { server = $0 }) { port, group in
+            defer { gate.open() }  // a test that fails early leaves no decision polling behind it
+            let running = server!
             async let session = blocking { () throws -> (MilterClient.Outcome, Bool) in
                 let client = try MilterClient(port: port)
                 try client.negotiate()
@@ -264,6 +268,16 @@ import Testing
                 try await Task.sleep(for: .milliseconds(5))
             }
             #expect(throws: (any Error).self) { try MilterClient(port: port) }
+            // The listener goes first; then the server marks itself closing and closes the sessions not deciding.
+            // Only after that is the decision let go, so a server that closed every session would fail here.
+            while !running.sessions.isClosing, ContinuousClock.now - stopped < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(running.sessions.isClosing)
+            #expect(running.sessions.count >= 1)
+            // The closing is carried out on the sessions' event loops: a moment for it to reach this one, which a
+            // correct server leaves open (a wrong one would close it now, whatever the wait).
+            try await Task.sleep(for: .milliseconds(100))
             gate.open()
             let (outcome, closedAfterwards) = try await session
             #expect(outcome.final == MilterReplyCode.accept.rawValue)
