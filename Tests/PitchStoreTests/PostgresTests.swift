@@ -1,5 +1,6 @@
 import PitchClassifier
 import PitchTokenizer
+import Synchronization
 import Testing
 
 @testable import PitchStore
@@ -64,11 +65,20 @@ import Testing
     }
 
     /// The password is read when connecting, from the function given, and a wrong one is the server's refusal.
-    @Test func aWrongPasswordIsRefusedByTheServer() throws {
-        guard let withPassword = PostgresTest.passwordServer else { return }
-        let address = try SharedModelAddress(parsing: withPassword + "/postgres?sslmode=disable")
-        let wrong = try SharedModels.open(address, password: { "not-the-password" }, tokenizerIdentity: testTokenizer,
-                                          readOnly: true)
-        #expect(throws: StoreError.self) { _ = try wrong.lookup([]) }
+    @Test(.enabled(if: PostgresTest.passwordServer != nil))
+    func aWrongPasswordIsRefusedByTheServer() throws {
+        let address = try SharedModelAddress(parsing: try #require(PostgresTest.passwordServer)
+            + "/postgres?sslmode=disable")
+        let asked = Mutex(0)
+        let wrong = try SharedModels.open(address, password: { asked.withLock { $0 += 1 }; return "not-the-password" },
+                                          tokenizerIdentity: testTokenizer, readOnly: true)
+        let error = #expect(throws: StoreError.self) { _ = try wrong.lookup([]) }
+        #expect(asked.withLock { $0 } >= 1)
+        // The server's own refusal (SQLSTATE 28P01), not a connection that failed for another reason.
+        guard case .sharedModel(_, let detail)? = error else {
+            Issue.record("not the shared model's refusal: \(String(describing: error))")
+            return
+        }
+        #expect(detail.hasPrefix("password authentication failed"), "\(detail)")
     }
 }
