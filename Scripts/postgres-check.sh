@@ -42,8 +42,19 @@ chmod 600 "$tls/server.key"
 server_options="-p $port -k $work -c listen_addresses=127.0.0.1 -c log_connections=on -c log_disconnections=on"
 server_options+=" -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
 "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -o "$server_options" start >/dev/null
-trap '"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true; kill $silent 2>/dev/null || true; rm -rf "$work"' EXIT
+# Whatever happens: the service and the silent server stopped, the cluster stopped and removed, and a run that
+# ended early says so (set -e would otherwise end it without a word, the service left running).
+trap 'status=$?; kill $serve $silent 2>/dev/null || true
+      "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
+      [ -n "$finished" ] || { echo "postgres-check: stopped early (exit $status)"; cat "$mail/serve.log" 2>/dev/null; }
+      rm -rf "$work" "$mail"' EXIT
 silent=
+serve=
+finished=
+# The service's Maildir lies outside $work, which belongs to postgres: run as root, the service works in a Maildir
+# as whoever alone can change the way to it, and refuses one under another user's private directory.
+mail=$(mktemp -d /tmp/pitchfilter-pg-mail.XXXXXX)
+chmod 755 "$mail"
 admin=(psql -h "$work" -p "$port" -U postgres -q)
 password=pitch-test-$RANDOM$RANDOM
 "${admin[@]}" -c "CREATE ROLE pitchtest LOGIN CREATEDB PASSWORD '$password'"
@@ -108,16 +119,16 @@ check "host A's statistics" "messages: pitch 104, ham 106" \
 
 # The Maildir service on a shared host: a pitch delivered to the INBOX is quarantined with the shared model's
 # score, and the user moving it back teaches the shared model (host A sees the ham count go up).
-maildir="$work/Maildir"
+maildir="$mail/Maildir"
 mkdir -p "$maildir"/{tmp,new,cur}
 "${shared[@]}" .build-postgres/debug/pitchfilter-service serve --config "$work/shared.toml" \
-    --db "$work/service.sqlite" --maildir "$maildir" >"$work/serve.log" 2>&1 &
+    --db "$work/service.sqlite" --maildir "$maildir" >"$mail/serve.log" 2>&1 &
 serve=$!
 sleep 2
 pitch=samples/heldout/pitch/h-p-003.eml
 cp "$pitch" "$maildir/tmp/1.M1P1.host" && mv "$maildir/tmp/1.M1P1.host" "$maildir/new/1.M1P1.host"
 for _ in $(seq 1 50); do ls "$maildir/.Pitches/new" 2>/dev/null | grep -q . && break; sleep 0.2; done
-held=$(ls "$maildir/.Pitches/new" 2>/dev/null | head -1)
+held=$(ls "$maildir/.Pitches/new" 2>/dev/null | head -1 || true)
 expected_score=$(grep "h-p-003" "$work/classify-a.txt" | awk '{print $2}')
 check "the service quarantines with the shared model's score" "X-Pitch-Status: pitch, score=$expected_score" \
     "$(head -1 "$maildir/.Pitches/new/$held" 2>/dev/null | cut -d, -f1-2)"
@@ -234,6 +245,7 @@ check "with the server down the filter exits 0" "0" "$status"
 check "with the server down the message goes through unchanged" "$(md5sum <"$message")" "$(md5sum <"$work/out.eml")"
 echo "     (standard error: $(head -1 "$work/err.txt"))"
 
+finished=yes
 if [ "$failures" -gt 0 ]; then
     echo "postgres-check: $failures failed"
     exit 1
