@@ -42,12 +42,7 @@ chmod 600 "$tls/server.key"
 server_options="-p $port -k $work -c listen_addresses=127.0.0.1 -c log_connections=on -c log_disconnections=on"
 server_options+=" -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
 "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -o "$server_options" start >/dev/null
-# Whatever happens: the service and the silent server stopped, the cluster stopped and removed, and a run that
-# ended early says so (set -e would otherwise end it without a word, the service left running).
-trap 'status=$?; kill $serve $silent 2>/dev/null || true
-      "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
-      [ -n "$finished" ] || { echo "postgres-check: stopped early (exit $status)"; cat "$mail/serve.log" 2>/dev/null; }
-      rm -rf "$work" "$mail"' EXIT
+# Set before the trap, which reads them (set -u).
 silent=
 serve=
 finished=
@@ -55,6 +50,12 @@ finished=
 # as whoever alone can change the way to it, and refuses one under another user's private directory.
 mail=$(mktemp -d /tmp/pitchfilter-pg-mail.XXXXXX)
 chmod 755 "$mail"
+# Whatever happens: the service and the silent server stopped, the cluster stopped and removed, and a run that
+# ended early says so (set -e would otherwise end it without a word, the service left running).
+trap 'status=$?; kill $serve $silent 2>/dev/null || true
+      "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
+      [ -n "$finished" ] || { echo "postgres-check: stopped early (exit $status)"; cat "$mail/serve.log" 2>/dev/null; }
+      rm -rf "$work" "$mail"' EXIT
 admin=(psql -h "$work" -p "$port" -U postgres -q)
 password=pitch-test-$RANDOM$RANDOM
 "${admin[@]}" -c "CREATE ROLE pitchtest LOGIN CREATEDB PASSWORD '$password'"
