@@ -319,7 +319,7 @@ final class MailboxWorker {
         do {
             var found: [FileRecord] = []
             for subdirectory in MaildirFolder.Subdirectory.allCases {
-                for entry in try folder.entries(in: subdirectory) where record(of: entry) == nil {
+                for entry in try folder.entries(in: subdirectory) where try record(of: entry) == nil {
                     found.append(FileRecord(folder: folder.path, name: entry.name.unique, state: .done))
                 }
             }
@@ -431,9 +431,9 @@ final class MailboxWorker {
     // MARK: - One file
 
     private func handle(_ entry: MaildirFolder.Entry) {
-        let record = record(of: entry)
-        if record?.state == .done { return }
         do {
+            let record = try record(of: entry)
+            if record?.state == .done { return }
             switch role(of: entry.folder) {
             case .inbox: try handleInbox(entry, record: record)
             case .quarantine: try handleQuarantine(entry)
@@ -582,7 +582,7 @@ final class MailboxWorker {
     /// `quarantine delete` (found in review).
     /// Only a message whose record a crash left pending can have one, so other mail costs no query.
     private func abandonedMoves(of entry: MaildirFolder.Entry) throws -> [JournalChange] {
-        guard record(of: entry)?.state == .pending else { return [] }
+        guard try record(of: entry)?.state == .pending else { return [] }
         return try movesUnderWay(of: entry).map { .quarantine($0.settled(as: .deleted, at: Self.now())) }
     }
 
@@ -876,15 +876,22 @@ final class MailboxWorker {
         setRecord(record)
     }
 
-    private func record(of entry: MaildirFolder.Entry) -> FileRecord? {
+    /// The journal's record of `entry`, its folder's records read once and kept up to date after. Throws when they
+    /// cannot be read (a database locked past its timeout): read as none, they had every file of the folder look
+    /// new for as long as the service ran, and every file of the quarantine folder moved in by the user.
+    private func record(of entry: MaildirFolder.Entry) throws -> FileRecord? {
         if records[entry.folder.path] == nil {
-            records[entry.folder.path] = (try? store.fileRecords(in: entry.folder.path)) ?? [:]
+            records[entry.folder.path] = try store.fileRecords(in: entry.folder.path)
         }
         return records[entry.folder.path]?[entry.name.unique]
     }
 
+    /// Notes a record the journal now holds. A folder whose records have not been read yet reads this one with the
+    /// rest when they are: noted alone, it stood for the whole folder (found by an audit: at the first start, a
+    /// pitch quarantined before the quarantine folder was scanned had the mail already there learned as pitches).
     private func setRecord(_ record: FileRecord) {
-        records[record.folder, default: [:]][record.name] = record
+        guard records[record.folder] != nil else { return }
+        records[record.folder]?[record.name] = record
     }
 
     private func forgetRecord(_ record: FileRecord) {

@@ -174,6 +174,27 @@ import Testing
         #expect(try store.allContacts().map(\.address) == ["friend@elsewhere.example"])
     }
 
+    /// Found by an audit: a pitch waiting in the INBOX at the first start was quarantined before the quarantine
+    /// folder was scanned, and the mail already in that folder was then learned as pitches the user had moved in.
+    /// After a restart, any pitch quarantined first did the same.
+    @Test func mailAlreadyInTheQuarantineFolderTeachesNothingWhenAPitchIsQuarantinedFirst() throws {
+        let pitches = maildir.folder(".Pitches")
+        try pitches.create()
+        try deliver(Self.ham, "1.M1P1Q1.test:2,S", into: pitches, .cur)
+        try deliver(Self.pitch, "2.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        #expect(try pitches.entry(unique: "2.M1P1Q1.test") != nil)
+        #expect(try store.statistics().totals == ClassTotals())
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["2.M1P1Q1.test"])
+
+        let another = try Array(Data(contentsOf: Self.samples.appendingPathComponent("pitch/h-p-005.eml")))
+        try deliver(another, "3.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        #expect(try pitches.entry(unique: "3.M1P1Q1.test") != nil)
+        #expect(try store.statistics().totals == ClassTotals())
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name).sorted() == ["2.M1P1Q1.test", "3.M1P1Q1.test"])
+    }
+
     @Test func unseenMailInCurIsClassifiedAndReadMailIsLeft() throws {
         let worker = try worker()
         // As Dovecot leaves them once a client has synced the mailbox: unseen ":2," and read ":2,S".
