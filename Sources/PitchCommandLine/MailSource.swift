@@ -53,10 +53,11 @@ public enum MailSource {
         }
         var status = stat()
         guard stat(path, &status) == 0 else {
-            // An argument that is not UTF-8 reaches us with U+FFFD for its bytes, and names no file then.
+            // An argument that is not UTF-8 reaches us with U+FFFD for its bytes, and names no file then. Said as a
+            // folder's such file is (an audit found the advice to give its directory instead, where it is not read
+            // either).
             let reason = errno == ENOENT && path.unicodeScalars.contains("\u{FFFD}")
-                ? "its name is not UTF-8, which a path given as an argument must be; give its directory instead, "
-                    + "or rename the file"
+                ? "its name is not UTF-8; rename the file to read it"
                 : systemReason(errno)
             unreadable(.unreadable(path, reason))
             return
