@@ -70,6 +70,16 @@ public enum Stores {
     public static func reportLine(_ line: String) {
         FileDescriptor.writeAll(2, Array("pitchfilter: \(line)\n".utf8)[...])
     }
+
+    /// A command's answer on standard output, ending in a newline; exit status 3, said why, if it cannot all be
+    /// written (a full disk under `stats > file`): `print` drops a failed write unseen, and the command exited 0
+    /// with its figures lost (found by an audit).
+    public static func writeAnswer(_ text: String) throws(ExitCode) {
+        guard FileDescriptor.writeAll(1, Array((text + "\n").utf8)[...]) else {
+            reportLine("cannot write to standard output: \(systemReason(errno))")
+            throw ExitCode(3)
+        }
+    }
 }
 
 /// Writing to a descriptor with write(2): standard output and error must never trap, whatever is on the other end.

@@ -241,7 +241,7 @@ struct Eval: ParsableCommand {
         }
         let pitchCutoffs = range(\.pitchCutoff)
         let hamCutoffs = range(\.hamCutoff)
-        print(json ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
+        try Stores.writeAnswer(json ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
                               addedStarter: addedStarter, unreadable: failed)
             : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
                    ownTrainingAlone: starter == nil, addedStarter: addedStarter, unreadable: failed))

@@ -52,7 +52,7 @@ struct Stats: ParsableCommand {
         } else {
             lines.append("starter model: none built into this executable")
         }
-        print(lines.joined(separator: "\n"))
+        try Stores.writeAnswer(lines.joined(separator: "\n"))
     }
 
     /// Which counts and settings classify here, given the training's totals and its agreement with the starter.

@@ -400,6 +400,23 @@ import Testing
         #expect(asDatabase.stderr.contains("it is not a regular file"))
     }
 
+    /// Found by an audit: `stats` and `eval` printed their answer with `print`, which drops a failed write, and
+    /// exited 0 with the figures lost.
+    @Test(arguments: ["stats", "eval"])
+    func anAnswerThatCannotBeWrittenIsAFailure(command: String) throws {
+        let scratch = try Scratch()
+        let pitches = scratch.path("pitch"), ham = scratch.path("ham")
+        for (index, bytes) in [Self.pitch, Self.pitch].enumerated() { try scratch.write("pitch/\(index).eml", bytes) }
+        for (index, bytes) in [Self.ham, Self.ham].enumerated() { try scratch.write("ham/\(index).eml", bytes) }
+        let arguments = command == "stats" ? "stats --db '\(scratch.path("none.sqlite"))'"
+            : "eval --folds 2 --pitch '\(pitches)' --ham '\(ham)'"
+        let written = try Run.shell("'\(Run.executable.path)' \(arguments) > /dev/null")
+        #expect(written.status == 0)
+        let full = try Run.shell("'\(Run.executable.path)' \(arguments) > /dev/full")
+        #expect(full.status == 3)
+        #expect(full.stderr.hasSuffix("pitchfilter: cannot write to standard output: no space left on device\n"))
+    }
+
     /// Found by an audit: a file whose name is not UTF-8 was skipped without a word.
     @Test func aFileWhoseNameIsNotUTF8IsReported() throws {
         let scratch = try Scratch()
