@@ -85,6 +85,38 @@ public struct ContactSnapshot: ContactLookup {
         return ContactSnapshot(keys: keys, fromHam: fromHam, vouchers: vouchers)
     }
 
+    /// Whether any message trained as ham vouches for a sender: until one does, no correction can take anyone back.
+    public var hasHamSenders: Bool { !vouchers.isEmpty }
+
+    /// The book as it will be once these messages no longer vouch for their senders (what `removeHamSenders`
+    /// takes back): an address known from ham alone goes with the last message vouching for it, and its domain
+    /// with it when no other address there is known.
+    public func removing(_ digests: Set<[UInt8]>) -> ContactSnapshot {
+        guard !digests.isEmpty, vouchers.values.contains(where: { !$0.isDisjoint(with: digests) }) else { return self }
+        var keys = keys
+        var fromHam = fromHam
+        var vouchers = vouchers
+        var unvouched: [String] = []
+        for (address, messages) in vouchers where !messages.isDisjoint(with: digests) {
+            let left = messages.subtracting(digests)
+            vouchers[address] = left.isEmpty ? nil : left
+            if left.isEmpty, fromHam.contains(address) { unvouched.append(address) }
+        }
+        for address in unvouched {
+            keys.remove(address)
+            fromHam.remove(address)
+        }
+        for address in unvouched {
+            guard let at = address.lastIndex(of: "@") else { continue }
+            let domain = String(address[at...])
+            if fromHam.contains(domain), !keys.contains(where: { $0 != domain && $0.hasSuffix(domain) }) {
+                keys.remove(domain)
+                fromHam.remove(domain)
+            }
+        }
+        return ContactSnapshot(keys: keys, fromHam: fromHam, vouchers: vouchers)
+    }
+
     public func relationship(with address: String) -> Relationship {
         guard !keys.isEmpty else { return .unknown }
         guard let parts = ContactKeys.of(address) else { return .firstContact }

@@ -43,9 +43,9 @@ struct Train: ParsableCommand {
     static let batchSize = 1_000
 
     /// Who sent the messages at `paths`, read ahead of the run for the book it judges senders by (`run`); only
-    /// each message's header and digest are needed. Standard input cannot be read twice, and needs no reading:
-    /// apart from itself, one message makes nobody known. Unreadable paths and subfolders are the run's to report.
-    static func hamSenders(at paths: [String], ownFields: OwnFields) -> [HamSender] {
+    /// each message's header and digest are needed. Standard input cannot be read twice, so a message given as
+    /// `-` is not in that book for the run's other messages. Unreadable paths and subfolders are the run's to report.
+    static func senders(at paths: [String], ownFields: OwnFields) -> [HamSender] {
         var senders: [HamSender] = []
         MailSource.forEachBatch(at: paths.filter { $0 != "-" }, count: batchSize, notes: false,
                                 unreadable: { _ in }) { batch in
@@ -77,9 +77,19 @@ struct Train: ParsableCommand {
         // them, and it does not hang on the order of the folders (a book updated as the run went taught that
         // strangers' mail is ham whenever the ham came after the pitches). The book as it was before the run
         // taught a new database nothing of relationships: empty, it knows nobody, so no message was a first contact.
+        // The run's requests are carried out pitch, then ham, then forget, so a message stays ham unless the run
+        // also forgets it; and what ham had vouched for goes with the messages the run learns as pitches or forgets
+        // (found by an audit: several of one sender's former ham moved to pitch at once each found the sender still
+        // known through the others, and `--ham X --forget X` left X's sender known). The pitches are read ahead only
+        // when some ham vouches for someone: a new database's run reads each message once more at most.
         let contacts: ContactSnapshot
         do {
-            contacts = try store.contactSnapshot().adding(Self.hamSenders(at: ham, ownFields: ownFields))
+            let before = try store.contactSnapshot()
+            let forgotten = Set(Self.senders(at: forget, ownFields: ownFields).map(\.digest))
+            let keptHam = Self.senders(at: ham, ownFields: ownFields).filter { !forgotten.contains($0.digest) }
+            let keptDigests = Set(keptHam.map(\.digest))
+            let learnedAsPitch = before.hasHamSenders ? Self.senders(at: pitch, ownFields: ownFields).map(\.digest) : []
+            contacts = before.adding(keptHam).removing(forgotten.union(learnedAsPitch).subtracting(keptDigests))
         } catch {
             Stores.report(error)
             throw ExitCode(3)
@@ -118,6 +128,8 @@ struct Train: ParsableCommand {
                             tokenizer: Tokenizer(ownFields: ownFields))
         let now = Int64(time(nil))
         var hamSenders: [HamSender] = []
+        // The messages the run forgets, which no ham request of the same run keeps.
+        var forgottenInRun = Set<[UInt8]>()
         var formerHamSenders: [HamSender] = []
         // Every message learned as a pitch or forgotten, for what an earlier run stopped half-way left behind.
         var notHamSenders: [HamSender] = []
@@ -214,6 +226,7 @@ struct Train: ParsableCommand {
                 if target == .ham {
                     hamSenders += items.compactMap { item in item.1.map { HamSender(digest: item.0.digest, address: $0) } }
                 }
+                if target == nil { forgottenInRun.formUnion(items.map(\.0.digest)) }
             }
         }
         do {
@@ -228,13 +241,14 @@ struct Train: ParsableCommand {
             }
             try writer.finish()
             try store.inOneWrite {
-                try store.addHamSenders(hamSenders, at: now)
+                let keptHam = hamSenders.filter { !forgottenInRun.contains($0.digest) }
+                try store.addHamSenders(keptHam, at: now)
                 // A run killed after committing a correction but before this step left the message vouching for
                 // its sender while the ledger already says pitch (or nothing): running it again finishes that.
                 let stale = try store.vouchingMessages(among: notHamSenders.map(\.digest))
                 let takenBack = formerHamSenders + notHamSenders.filter { stale.contains($0.digest) }
-                // A message given as ham in this run stays ham whatever else the run said of it.
-                let stillHam = Set(hamSenders.map(\.digest))
+                // A message given as ham in this run stays ham unless the run forgets it too (forget comes last).
+                let stillHam = Set(keptHam.map(\.digest))
                 try store.removeHamSenders(takenBack.filter { !stillHam.contains($0.digest) })
             }
             // What the training now says about the user's mail, for the filter to score with (`StarterAgreement`).
