@@ -348,8 +348,17 @@ final class MailboxWorker {
     /// Keeps the journal as large as the mailbox, not as all the mail it ever held: a record is forgotten once its
     /// file has been missing from two full scans in a row (a listing taken during a client's rename can miss a
     /// file once). Pending records stay until the change they describe is settled.
+    ///
+    /// A folder's records are read for this even when none of its files has been met yet (found by an audit: a
+    /// folder empty at a restart kept its records of files gone before it, and a message moved back under its
+    /// old name was taken as handled, whenever it came).
     private func forgetRecords(in folder: MaildirFolder, keeping present: Set<String>) {
-        guard let known = records[folder.path] else { return }
+        let known: [String: FileRecord]
+        do {
+            known = try loadedRecords(in: folder.path)
+        } catch {
+            return failed("cannot read the journal's records of \(folder.path)", error)
+        }
         let missing = Set(known.filter { $0.value.state == .done && !present.contains($0.key) }.map(\.key))
         let forgotten = missing.intersection(missingBefore[folder.path] ?? [])
         missingBefore[folder.path] = missing.subtracting(forgotten)
@@ -880,10 +889,15 @@ final class MailboxWorker {
     /// cannot be read (a database locked past its timeout): read as none, they had every file of the folder look
     /// new for as long as the service ran, and every file of the quarantine folder moved in by the user.
     private func record(of entry: MaildirFolder.Entry) throws -> FileRecord? {
-        if records[entry.folder.path] == nil {
-            records[entry.folder.path] = try store.fileRecords(in: entry.folder.path)
-        }
-        return records[entry.folder.path]?[entry.name.unique]
+        try loadedRecords(in: entry.folder.path)[entry.name.unique]
+    }
+
+    /// A folder's records, read from the journal the first time they are asked for.
+    private func loadedRecords(in folder: String) throws -> [String: FileRecord] {
+        if let loaded = records[folder] { return loaded }
+        let loaded = try store.fileRecords(in: folder)
+        records[folder] = loaded
+        return loaded
     }
 
     /// Notes a record the journal now holds. A folder whose records have not been read yet reads this one with the

@@ -478,6 +478,29 @@ import Testing
         #expect(try files(pitches).isEmpty)
     }
 
+    /// Found by an audit: released with `mv` while the service was stopped, the pitch left the quarantine folder
+    /// empty at the restart, and that folder's record of it stayed for as long as the service ran, so moving it
+    /// back under its old name, however much later, was taken as handled and taught nothing.
+    @Test func aMessageMovedBackAfterARestartTeachesAgain() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let quarantined = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        try pitches.move(quarantined, to: maildir.inbox, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        let restarted = try worker()
+        restarted.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+        // Two full scans without it, and the quarantine folder has forgotten it.
+        restarted.scanAll(shouldStop: { false })
+        restarted.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: pitches.path).isEmpty)
+        let released = try #require(try maildir.inbox.entry(unique: "1.M1P1Q1.test"))
+        try maildir.inbox.move(released, to: pitches, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        restarted.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 0))
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["1.M1P1Q1.test"])
+    }
+
     /// The held pitch as delivered a second time, to another of the user's addresses: the same Message-ID, one
     /// more trace field, so another digest.
     static let pitchAgain = Array("Delivered-To: ines.alias@copperleaf-studio.example\n".utf8) + pitch
