@@ -229,8 +229,22 @@ final class MailboxWorker {
             return
         }
         if knownFolders == nil {
-            knownFolders = Dictionary(folders.compactMap { folder in Self.inode(of: folder).map { (folder.path, $0) } },
-                                      uniquingKeysWith: { first, _ in first })
+            // As the journal last saw them, so that a folder renamed while the service was stopped (or while this
+            // mailbox was not watched) is one known under another path, as a folder renamed while it runs is (found
+            // by an audit: the quarantine folder renamed while the service was stopped had all its pitches learned
+            // as ham at the next start). With none recorded (a first start, or a database from before they were),
+            // as they are now.
+            let recorded: [String: UInt64]
+            do {
+                recorded = try store.folderIdentities(mailbox: maildir.root)
+            } catch {
+                return failed("cannot read the journal's record of the mailbox's folders", error)
+            }
+            knownFolders = recorded.isEmpty
+                ? Dictionary(folders.compactMap { folder in Self.inode(of: folder).map { (folder.path, $0) } },
+                             uniquingKeysWith: { first, _ in first })
+                : recorded
+            savedFolders = recorded
         }
         for folder in folders {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
@@ -238,6 +252,8 @@ final class MailboxWorker {
         }
         let listed = Set(folders.map(\.path))
         knownFolders = knownFolders?.filter { listed.contains($0.key) }
+        displacedFolders = [:]
+        saveFolderIdentities()
         forgetVanishedFolders(keeping: listed)
         if learnedSinceAgreement > 0 { measureAgreement() }
     }
@@ -254,11 +270,19 @@ final class MailboxWorker {
             if knownFolders?[folder.path] != inode {
                 // A directory already known under another path was renamed or moved (a folder deleted into the
                 // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
+                // Known under another path: still there, or a path that has since got a new folder of its own,
+                // whichever of the two this scan met first.
                 let renamed = knownFolders?.contains { $0.value == inode && $0.key != folder.path } == true
-                knownFolders = knownFolders?.filter { $0.value != inode }
+                    || displacedFolders[inode].map { $0 != folder.path } == true
                 if renamed {
+                    // Forgotten under the old path only once taken stock of: a failure here is tried again at the
+                    // next scan, which must still see a renamed folder.
                     guard takeStock(ofNew: folder, inode: inode) else { return nil }
+                    knownFolders = knownFolders?.filter { $0.value != inode || $0.key == folder.path }
+                    displacedFolders[inode] = nil
                 } else {
+                    if let former = knownFolders?[folder.path] { displacedFolders[former] = folder.path }
+                    knownFolders = knownFolders?.filter { $0.value != inode }
                     knownFolders?[folder.path] = inode
                 }
             }
@@ -298,6 +322,27 @@ final class MailboxWorker {
     /// The folders seen so far: path → the directory's inode, so that a folder renamed onto the path of one that
     /// was deleted is another folder. Nil until the first full scan lists them.
     private var knownFolders: [String: UInt64]?
+    /// Folders' inodes last known at a path that another directory has taken since (a folder made where one was
+    /// renamed away), by inode, until the end of the next full scan: the renamed one may be met after it.
+    private var displacedFolders: [UInt64: String] = [:]
+    /// `knownFolders` as last written to the journal.
+    private var savedFolders: [String: UInt64] = [:]
+
+    /// Writes to the journal what changed in `knownFolders` since it was last written. A failure is tried again at
+    /// the next full scan; meanwhile a restart sees the folders as they were written last.
+    private func saveFolderIdentities() {
+        guard let known = knownFolders, known != savedFolders else { return }
+        var changes: [JournalChange] = savedFolders.keys.filter { known[$0] == nil }.sorted()
+            .map { .forgetFolderIdentity(path: $0) }
+        changes += known.filter { savedFolders[$0.key] != $0.value }.sorted { $0.key < $1.key }
+            .map { .folderIdentity(path: $0.key, mailbox: maildir.root, inode: $0.value) }
+        do {
+            try store.apply(changes)
+            savedFolders = known
+        } catch {
+            failed("cannot record the mailbox's folders in the journal", error)
+        }
+    }
 
     static func inode(of folder: MaildirFolder) -> UInt64? {
         var info = stat()

@@ -15,6 +15,9 @@ public protocol MailboxJournal: Sendable {
     /// The folders of the mailbox at `root` (the root itself and its Maildir++ sub-folders, `root/.Name`) with
     /// records of files.
     func recordedFolders(mailbox root: String) throws -> [String]
+    /// The folders of the mailbox at `root` as the service last saw them: each path's directory inode
+    /// (`JournalChange.folderIdentity`).
+    func folderIdentities(mailbox root: String) throws -> [String: UInt64]
     /// Applies all `changes` in one transaction: all of them or none.
     func apply(_ changes: [JournalChange]) throws
 }
@@ -125,4 +128,9 @@ public enum JournalChange: Sendable {
     /// The records of messages quarantined before this time that have since been released or deleted: nothing
     /// looks for them once the message has settled elsewhere, and kept for good they grew with every pitch.
     case forgetSettledQuarantine(before: Int64)
+    /// The directory at `path`, a folder of the mailbox at `mailbox`, has this inode: so that a folder renamed while
+    /// the service was stopped is known for the same folder at the next start.
+    case folderIdentity(path: String, mailbox: String, inode: UInt64)
+    /// A folder that is gone: its identity is no longer what is at its path.
+    case forgetFolderIdentity(path: String)
 }

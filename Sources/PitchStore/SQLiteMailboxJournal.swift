@@ -105,6 +105,20 @@ extension SQLiteTokenStore: MailboxJournal {
         }
     }
 
+    public func folderIdentities(mailbox root: String) throws -> [String: UInt64] {
+        try connection.withLock { connection throws(StoreError) in
+            let query = try connection.statement("SELECT path, inode FROM mailbox_folders WHERE mailbox = ?1")
+            defer { query.reset() }
+            try query.bind(1, root)
+            var identities: [String: UInt64] = [:]
+            while try query.step() {
+                guard let path = query.text(0) else { continue }
+                identities[path] = UInt64(bitPattern: query.int64(1))
+            }
+            return identities
+        }
+    }
+
     public func apply(_ changes: [JournalChange]) throws {
         guard !changes.isEmpty else { return }
         guard access == .readWrite else {
@@ -137,6 +151,11 @@ extension SQLiteTokenStore: MailboxJournal {
                         AND state IN ('\(QuarantineState.released.rawValue)', '\(QuarantineState.deleted.rawValue)')
                     """)
                 defer { forgetSettled.reset() }
+                let folderIdentity = try connection.statement(
+                    "INSERT OR REPLACE INTO mailbox_folders (path, mailbox, inode) VALUES (?1, ?2, ?3)")
+                defer { folderIdentity.reset() }
+                let forgetFolderIdentity = try connection.statement("DELETE FROM mailbox_folders WHERE path = ?1")
+                defer { forgetFolderIdentity.reset() }
                 for change in changes {
                     switch change {
                     case .file(let record, let at):
@@ -174,6 +193,14 @@ extension SQLiteTokenStore: MailboxJournal {
                     case .forgetSettledQuarantine(let before):
                         try forgetSettled.bind(1, before)
                         try forgetSettled.run()
+                    case .folderIdentity(let path, let mailbox, let inode):
+                        try folderIdentity.bind(1, path)
+                        try folderIdentity.bind(2, mailbox)
+                        try folderIdentity.bind(3, Int64(bitPattern: inode))
+                        try folderIdentity.run()
+                    case .forgetFolderIdentity(let path):
+                        try forgetFolderIdentity.bind(1, path)
+                        try forgetFolderIdentity.run()
                     }
                 }
             }

@@ -352,6 +352,40 @@ import Testing
         #expect(try store.statistics().totals == expected)
     }
 
+    /// Found by an audit: the folders' identities were known only while the service ran, so the quarantine folder
+    /// renamed while it was stopped was a folder it knew at the next start, and every pitch in it was learned as
+    /// ham. Named after `.Pitches` too, where the folder made again in its place is met first.
+    @Test(arguments: [".Archive", ".Trash.Pitches", ".Zed"])
+    func aQuarantineFolderRenamedWhileStoppedTeachesNothing(renamedTo name: String) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.states([.held])).count == 1)
+        #expect(rename(maildir.folder(".Pitches").path, maildir.folder(name).path) == 0)
+        let restarted = try worker()
+        restarted.scanAll(shouldStop: { false })
+        restarted.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+        #expect(try store.quarantineEntries(.states([.released])).isEmpty)
+        #expect(try maildir.folder(name).entry(unique: "1.M1P1Q1.test") != nil)
+    }
+
+    /// The audit's other way round: with the service stopped, the user deletes the empty quarantine folder and
+    /// renames a folder of ham, there before the first start, into its place. Its mail is not learned as pitches.
+    @Test func aFolderRenamedIntoTheQuarantinesPlaceWhileStoppedTeachesNothing() throws {
+        let archive = maildir.folder(".Archive")
+        try archive.create()
+        try deliver(Self.ham, "1.M1P1Q1.test:2,S", into: archive, .cur)
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        #expect(try files(pitches).isEmpty)
+        try FileManager.default.removeItem(atPath: pitches.path)
+        #expect(rename(archive.path, pitches.path) == 0)
+        try worker().scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+        #expect(try store.quarantineEntries(.states([.held])).isEmpty)
+        #expect(try pitches.entry(unique: "1.M1P1Q1.test") != nil)
+    }
+
     /// Found in review: a folder made while the service runs, then filled by the user's moves, was taken for a
     /// renamed one and its lessons lost; and a folder renamed onto the path of a deleted one taught every pitch in
     /// it as ham, as the path was known.

@@ -41,6 +41,24 @@ import Testing
         #expect(try ids(7, "<none@x>") == [])
     }
 
+    /// Each mailbox's folders are read back as recorded, by path, whatever another mailbox records; a path
+    /// recorded again takes its new inode, one forgotten is gone, and inodes past Int64's range survive.
+    @Test func folderIdentitiesAreKeptPerMailbox() throws {
+        try store.apply([
+            .folderIdentity(path: "/m/anna", mailbox: "/m/anna", inode: 10),
+            .folderIdentity(path: "/m/anna/.Pitches", mailbox: "/m/anna", inode: 11),
+            .folderIdentity(path: "/m/anna/.Archive", mailbox: "/m/anna", inode: UInt64.max),
+            .folderIdentity(path: "/m/ben", mailbox: "/m/ben", inode: 20),
+        ])
+        #expect(try store.folderIdentities(mailbox: "/m/anna")
+            == ["/m/anna": 10, "/m/anna/.Pitches": 11, "/m/anna/.Archive": UInt64.max])
+        try store.apply([.folderIdentity(path: "/m/anna/.Pitches", mailbox: "/m/anna", inode: 12),
+                         .forgetFolderIdentity(path: "/m/anna/.Archive")])
+        #expect(try store.folderIdentities(mailbox: "/m/anna") == ["/m/anna": 10, "/m/anna/.Pitches": 12])
+        #expect(try store.folderIdentities(mailbox: "/m/ben") == ["/m/ben": 20])
+        #expect(try store.folderIdentities(mailbox: "/m/carl").isEmpty)
+    }
+
     /// Released and deleted records quarantined before the cutoff go; what is still held or being moved stays,
     /// however old.
     @Test func settledQuarantineRecordsAreForgottenBeforeTheCutoff() throws {
