@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <stdio.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include "CLinuxCalls.h"
 
 int pitchfilter_rename_exchange(const char *first, const char *second) {
@@ -34,4 +35,11 @@ int pitchfilter_can_allocate(unsigned long bytes) {
     if (block == MAP_FAILED) return 0;
     munmap(block, bytes);
     return 1;
+}
+
+long long pitchfilter_birth_time(const char *path) {
+    struct statx info;
+    if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &info) != 0) return -1;
+    if (!(info.stx_mask & STATX_BTIME)) return 0;
+    return (long long)info.stx_btime.tv_sec * 1000000000LL + (long long)info.stx_btime.tv_nsec;
 }

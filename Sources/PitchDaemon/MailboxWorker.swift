@@ -1,3 +1,4 @@
+import CLinuxCalls
 import Logging
 import PitchClassifier
 import PitchEngine
@@ -234,14 +235,14 @@ final class MailboxWorker {
             // by an audit: the quarantine folder renamed while the service was stopped had all its pitches learned
             // as ham at the next start). With none recorded (a first start, or a database from before they were),
             // as they are now.
-            let recorded: [String: UInt64]
+            let recorded: [String: FolderIdentity]
             do {
                 recorded = try store.folderIdentities(mailbox: maildir.root)
             } catch {
                 return failed("cannot read the journal's record of the mailbox's folders", error)
             }
             knownFolders = recorded.isEmpty
-                ? Dictionary(folders.compactMap { folder in Self.inode(of: folder).map { (folder.path, $0) } },
+                ? Dictionary(folders.compactMap { folder in Self.identity(of: folder).map { (folder.path, $0) } },
                              uniquingKeysWith: { first, _ in first })
                 : recorded
             savedFolders = recorded
@@ -251,7 +252,8 @@ final class MailboxWorker {
             if shouldStop() { return }
         }
         let listed = Set(folders.map(\.path))
-        knownFolders = knownFolders?.filter { listed.contains($0.key) }
+        // A renamed folder whose stock-taking failed keeps its old path, in the journal too, until it succeeds.
+        knownFolders = knownFolders?.filter { listed.contains($0.key) || unfinishedRenames[$0.value] == $0.key }
         displacedFolders = [:]
         saveFolderIdentities()
         forgetVanishedFolders(keeping: listed)
@@ -266,24 +268,28 @@ final class MailboxWorker {
         if knownFolders != nil {
             // Gone: its inode stays known under the old path until the next full scan, so that the other half of a
             // rename, seen after it, is recognised.
-            guard let inode = Self.inode(of: folder) else { return nil }
-            if knownFolders?[folder.path] != inode {
+            guard let identity = Self.identity(of: folder) else { return nil }
+            if knownFolders?[folder.path] != identity {
                 // A directory already known under another path was renamed or moved (a folder deleted into the
                 // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
-                // Known under another path: still there, or a path that has since got a new folder of its own,
-                // whichever of the two this scan met first.
-                let renamed = knownFolders?.contains { $0.value == inode && $0.key != folder.path } == true
-                    || displacedFolders[inode].map { $0 != folder.path } == true
-                if renamed {
-                    // Forgotten under the old path only once taken stock of: a failure here is tried again at the
-                    // next scan, which must still see a renamed folder.
-                    guard takeStock(ofNew: folder, inode: inode) else { return nil }
-                    knownFolders = knownFolders?.filter { $0.value != inode || $0.key == folder.path }
-                    displacedFolders[inode] = nil
+                // Known under another path: one still known, or one another directory has taken since (made there,
+                // or renamed there: whichever of the two this scan meets first), or a rename not yet taken stock of.
+                let formerPath = knownFolders?.first { $0.value == identity && $0.key != folder.path }?.key
+                    ?? [displacedFolders[identity], unfinishedRenames[identity]].compactMap { $0 }
+                        .first { $0 != folder.path }
+                // This path's own directory until now, which may have been renamed to a path met later.
+                if let former = knownFolders?[folder.path] { displacedFolders[former] = folder.path }
+                if let formerPath {
+                    guard takeStock(ofNew: folder, identity: identity) else {
+                        unfinishedRenames[identity] = formerPath
+                        return nil
+                    }
+                    unfinishedRenames[identity] = nil
+                    knownFolders = knownFolders?.filter { $0.value != identity || $0.key == folder.path }
+                    displacedFolders[identity] = nil
                 } else {
-                    if let former = knownFolders?[folder.path] { displacedFolders[former] = folder.path }
-                    knownFolders = knownFolders?.filter { $0.value != inode }
-                    knownFolders?[folder.path] = inode
+                    knownFolders = knownFolders?.filter { $0.value != identity }
+                    knownFolders?[folder.path] = identity
                 }
             }
         }
@@ -319,14 +325,17 @@ final class MailboxWorker {
     /// Files with names that are not UTF-8, reported once each.
     private var reportedUndecodableNames: Set<String> = []
 
-    /// The folders seen so far: path → the directory's inode, so that a folder renamed onto the path of one that
+    /// The folders seen so far: path → which directory it is, so that a folder renamed onto the path of one that
     /// was deleted is another folder. Nil until the first full scan lists them.
-    private var knownFolders: [String: UInt64]?
-    /// Folders' inodes last known at a path that another directory has taken since (a folder made where one was
-    /// renamed away), by inode, until the end of the next full scan: the renamed one may be met after it.
-    private var displacedFolders: [UInt64: String] = [:]
+    private var knownFolders: [String: FolderIdentity]?
+    /// Folders last known at a path that another directory has taken since (a folder made or renamed where one was
+    /// renamed away), with that path, until the end of the next full scan: the renamed one may be met after it.
+    private var displacedFolders: [FolderIdentity: String] = [:]
+    /// Renamed folders whose stock-taking failed, with their former paths: still renamed ones when it is tried again
+    /// (found in review: the end of the full scan forgot the old path, and the retry learned the folder's mail).
+    private var unfinishedRenames: [FolderIdentity: String] = [:]
     /// `knownFolders` as last written to the journal.
-    private var savedFolders: [String: UInt64] = [:]
+    private var savedFolders: [String: FolderIdentity] = [:]
 
     /// Writes to the journal what changed in `knownFolders` since it was last written. A failure is tried again at
     /// the next full scan; meanwhile a restart sees the folders as they were written last.
@@ -335,7 +344,7 @@ final class MailboxWorker {
         var changes: [JournalChange] = savedFolders.keys.filter { known[$0] == nil }.sorted()
             .map { .forgetFolderIdentity(path: $0) }
         changes += known.filter { savedFolders[$0.key] != $0.value }.sorted { $0.key < $1.key }
-            .map { .folderIdentity(path: $0.key, mailbox: maildir.root, inode: $0.value) }
+            .map { .folderIdentity(path: $0.key, mailbox: maildir.root, identity: $0.value) }
         do {
             try store.apply(changes)
             savedFolders = known
@@ -344,10 +353,14 @@ final class MailboxWorker {
         }
     }
 
-    static func inode(of folder: MaildirFolder) -> UInt64? {
+    /// The folder's directory: its inode number, and when it was made, since a directory made where another was
+    /// deleted often gets the deleted one's number (found in review: kept across a restart, a folder made while the
+    /// service was stopped was taken for one deleted meanwhile, and what the user moved into it taught nothing).
+    static func identity(of folder: MaildirFolder) -> FolderIdentity? {
         var info = stat()
         guard stat(folder.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
-        return UInt64(info.st_ino)
+        let born = pitchfilter_birth_time(folder.path)
+        return FolderIdentity(inode: UInt64(info.st_ino), born: born > 0 ? born : 0)
     }
 
     /// A folder renamed or moved while the service runs (its directory known under another path) brings its mail
@@ -356,9 +369,9 @@ final class MailboxWorker {
     /// quarantine taught every pitch as ham. Its mail is recorded as found, like a mailbox's at its first start;
     /// what arrives in it later teaches as usual. The Sent folder is read as always (its recipients are known
     /// correspondents however they came), and so is the INBOX. Returns whether the folder may be scanned now.
-    private func takeStock(ofNew folder: MaildirFolder, inode: UInt64) -> Bool {
+    private func takeStock(ofNew folder: MaildirFolder, identity: FolderIdentity) -> Bool {
         guard role(of: folder) != .sent, role(of: folder) != .inbox else {
-            knownFolders?[folder.path] = inode
+            knownFolders?[folder.path] = identity
             return true
         }
         do {
@@ -377,7 +390,7 @@ final class MailboxWorker {
                 logger.info("a folder appeared with mail in it (renamed or moved): taken stock of, not learned from",
                             metadata: ["folder": "\(folder.name)", "files": "\(found.count)"])
             }
-            knownFolders?[folder.path] = inode
+            knownFolders?[folder.path] = identity
             return true
         } catch let error as MaildirError where error.isMissing {
             return false  // renamed on, or away again: the next look decides

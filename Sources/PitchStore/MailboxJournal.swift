@@ -15,9 +15,9 @@ public protocol MailboxJournal: Sendable {
     /// The folders of the mailbox at `root` (the root itself and its Maildir++ sub-folders, `root/.Name`) with
     /// records of files.
     func recordedFolders(mailbox root: String) throws -> [String]
-    /// The folders of the mailbox at `root` as the service last saw them: each path's directory inode
+    /// The folders of the mailbox at `root` as the service last saw them: which directory is at each path
     /// (`JournalChange.folderIdentity`).
-    func folderIdentities(mailbox root: String) throws -> [String: UInt64]
+    func folderIdentities(mailbox root: String) throws -> [String: FolderIdentity]
     /// Applies all `changes` in one transaction: all of them or none.
     func apply(_ changes: [JournalChange]) throws
 }
@@ -114,6 +114,19 @@ public enum QuarantineQuery: Sendable {
     case states(Set<QuarantineState>)
 }
 
+/// Which directory a folder is: its inode number, and when it was made (nanoseconds since 1970, 0 where the file
+/// system does not say). A rename keeps both; a directory made where another was deleted may get the deleted one's
+/// number, but not its birth.
+public struct FolderIdentity: Hashable, Sendable {
+    public var inode: UInt64
+    public var born: Int64
+
+    public init(inode: UInt64, born: Int64) {
+        self.inode = inode
+        self.born = born
+    }
+}
+
 public enum JournalChange: Sendable {
     case file(FileRecord, at: Int64)
     case quarantine(QuarantineEntry)
@@ -128,9 +141,9 @@ public enum JournalChange: Sendable {
     /// The records of messages quarantined before this time that have since been released or deleted: nothing
     /// looks for them once the message has settled elsewhere, and kept for good they grew with every pitch.
     case forgetSettledQuarantine(before: Int64)
-    /// The directory at `path`, a folder of the mailbox at `mailbox`, has this inode: so that a folder renamed while
+    /// The directory at `path`, a folder of the mailbox at `mailbox`, is this one: so that a folder renamed while
     /// the service was stopped is known for the same folder at the next start.
-    case folderIdentity(path: String, mailbox: String, inode: UInt64)
+    case folderIdentity(path: String, mailbox: String, identity: FolderIdentity)
     /// A folder that is gone: its identity is no longer what is at its path.
     case forgetFolderIdentity(path: String)
 }

@@ -105,15 +105,15 @@ extension SQLiteTokenStore: MailboxJournal {
         }
     }
 
-    public func folderIdentities(mailbox root: String) throws -> [String: UInt64] {
+    public func folderIdentities(mailbox root: String) throws -> [String: FolderIdentity] {
         try connection.withLock { connection throws(StoreError) in
-            let query = try connection.statement("SELECT path, inode FROM mailbox_folders WHERE mailbox = ?1")
+            let query = try connection.statement("SELECT path, inode, born FROM mailbox_folders WHERE mailbox = ?1")
             defer { query.reset() }
             try query.bind(1, root)
-            var identities: [String: UInt64] = [:]
+            var identities: [String: FolderIdentity] = [:]
             while try query.step() {
                 guard let path = query.text(0) else { continue }
-                identities[path] = UInt64(bitPattern: query.int64(1))
+                identities[path] = FolderIdentity(inode: UInt64(bitPattern: query.int64(1)), born: query.int64(2))
             }
             return identities
         }
@@ -152,7 +152,7 @@ extension SQLiteTokenStore: MailboxJournal {
                     """)
                 defer { forgetSettled.reset() }
                 let folderIdentity = try connection.statement(
-                    "INSERT OR REPLACE INTO mailbox_folders (path, mailbox, inode) VALUES (?1, ?2, ?3)")
+                    "INSERT OR REPLACE INTO mailbox_folders (path, mailbox, inode, born) VALUES (?1, ?2, ?3, ?4)")
                 defer { folderIdentity.reset() }
                 let forgetFolderIdentity = try connection.statement("DELETE FROM mailbox_folders WHERE path = ?1")
                 defer { forgetFolderIdentity.reset() }
@@ -193,10 +193,11 @@ extension SQLiteTokenStore: MailboxJournal {
                     case .forgetSettledQuarantine(let before):
                         try forgetSettled.bind(1, before)
                         try forgetSettled.run()
-                    case .folderIdentity(let path, let mailbox, let inode):
+                    case .folderIdentity(let path, let mailbox, let identity):
                         try folderIdentity.bind(1, path)
                         try folderIdentity.bind(2, mailbox)
-                        try folderIdentity.bind(3, Int64(bitPattern: inode))
+                        try folderIdentity.bind(3, Int64(bitPattern: identity.inode))
+                        try folderIdentity.bind(4, identity.born)
                         try folderIdentity.run()
                     case .forgetFolderIdentity(let path):
                         try forgetFolderIdentity.bind(1, path)

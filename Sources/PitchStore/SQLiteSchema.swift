@@ -125,12 +125,14 @@ enum SQLiteSchema {
             DROP INDEX IF EXISTS templates_by_band;
             DROP INDEX IF EXISTS templates_by_sender;
             """),
-        // The inode of each folder of the Maildirs the service watches, by path (MailboxJournal.folderIdentities):
-        // a folder renamed while the service was stopped is recognised at the next start, as one renamed while it
-        // runs is, and its mail is taken stock of rather than learned from. A few rows per mailbox.
+        // Which directory each folder of the Maildirs the service watches is (inode and birth time), by path
+        // (MailboxJournal.folderIdentities): a folder renamed while the service was stopped is recognised at the next
+        // start, as one renamed while it runs is, and its mail is taken stock of rather than learned from. A few rows
+        // per mailbox.
         Migration(version: 12, sql: """
             CREATE TABLE mailbox_folders (
-                path TEXT PRIMARY KEY NOT NULL, mailbox TEXT NOT NULL, inode INTEGER NOT NULL) WITHOUT ROWID;
+                path TEXT PRIMARY KEY NOT NULL, mailbox TEXT NOT NULL, inode INTEGER NOT NULL, born INTEGER NOT NULL
+            ) WITHOUT ROWID;
             """),
     ]
 

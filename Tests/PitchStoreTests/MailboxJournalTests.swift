@@ -42,20 +42,23 @@ import Testing
     }
 
     /// Each mailbox's folders are read back as recorded, by path, whatever another mailbox records; a path
-    /// recorded again takes its new inode, one forgotten is gone, and inodes past Int64's range survive.
+    /// recorded again takes its new identity, one forgotten is gone, and inodes past Int64's range survive.
     @Test func folderIdentitiesAreKeptPerMailbox() throws {
+        func identity(_ inode: UInt64, _ born: Int64 = 1_700_000_000_123_456_789) -> FolderIdentity {
+            FolderIdentity(inode: inode, born: born)
+        }
         try store.apply([
-            .folderIdentity(path: "/m/anna", mailbox: "/m/anna", inode: 10),
-            .folderIdentity(path: "/m/anna/.Pitches", mailbox: "/m/anna", inode: 11),
-            .folderIdentity(path: "/m/anna/.Archive", mailbox: "/m/anna", inode: UInt64.max),
-            .folderIdentity(path: "/m/ben", mailbox: "/m/ben", inode: 20),
+            .folderIdentity(path: "/m/anna", mailbox: "/m/anna", identity: identity(10)),
+            .folderIdentity(path: "/m/anna/.Pitches", mailbox: "/m/anna", identity: identity(11)),
+            .folderIdentity(path: "/m/anna/.Archive", mailbox: "/m/anna", identity: identity(UInt64.max, 0)),
+            .folderIdentity(path: "/m/ben", mailbox: "/m/ben", identity: identity(20)),
         ])
         #expect(try store.folderIdentities(mailbox: "/m/anna")
-            == ["/m/anna": 10, "/m/anna/.Pitches": 11, "/m/anna/.Archive": UInt64.max])
-        try store.apply([.folderIdentity(path: "/m/anna/.Pitches", mailbox: "/m/anna", inode: 12),
+            == ["/m/anna": identity(10), "/m/anna/.Pitches": identity(11), "/m/anna/.Archive": identity(UInt64.max, 0)])
+        try store.apply([.folderIdentity(path: "/m/anna/.Pitches", mailbox: "/m/anna", identity: identity(11, 5)),
                          .forgetFolderIdentity(path: "/m/anna/.Archive")])
-        #expect(try store.folderIdentities(mailbox: "/m/anna") == ["/m/anna": 10, "/m/anna/.Pitches": 12])
-        #expect(try store.folderIdentities(mailbox: "/m/ben") == ["/m/ben": 20])
+        #expect(try store.folderIdentities(mailbox: "/m/anna") == ["/m/anna": identity(10), "/m/anna/.Pitches": identity(11, 5)])
+        #expect(try store.folderIdentities(mailbox: "/m/ben") == ["/m/ben": identity(20)])
         #expect(try store.folderIdentities(mailbox: "/m/carl").isEmpty)
     }
 
