@@ -85,31 +85,37 @@ public struct ContactSnapshot: ContactLookup {
         return ContactSnapshot(keys: keys, fromHam: fromHam, vouchers: vouchers)
     }
 
-    /// Whether any message trained as ham vouches for a sender: until one does, no correction can take anyone back.
-    public var hasHamSenders: Bool { !vouchers.isEmpty }
+    /// Whether any contact is known from ham: until one is, no correction can take anyone back.
+    public var hasHamContacts: Bool { !fromHam.isEmpty }
 
-    /// The book as it will be once these messages no longer vouch for their senders (what `removeHamSenders`
-    /// takes back): an address known from ham alone goes with the last message vouching for it, and its domain
-    /// with it when no other address there is known.
-    public func removing(_ digests: Set<[UInt8]>) -> ContactSnapshot {
-        guard !digests.isEmpty, vouchers.values.contains(where: { !$0.isDisjoint(with: digests) }) else { return self }
+    /// The messages vouching for their senders: learned as ham (a correction stopped half-way may have left one
+    /// vouching, `SQLiteTokenStore.vouchingMessages`).
+    public var vouchingMessages: Set<[UInt8]> {
+        vouchers.values.reduce(into: Set<[UInt8]>()) { $0.formUnion($1) }
+    }
+
+    /// The book as it will be once `removeHamSenders` has taken these messages back: each stops vouching for its
+    /// sender, an address known from ham alone goes when no message vouches for it any more (one learned before
+    /// messages were recorded vouching never had one), and its domain with it when no other address there is
+    /// known.
+    public func removing(_ senders: [HamSender]) -> ContactSnapshot {
+        guard !senders.isEmpty else { return self }
         var keys = keys
         var fromHam = fromHam
         var vouchers = vouchers
-        var unvouched: [String] = []
-        for (address, messages) in vouchers where !messages.isDisjoint(with: digests) {
-            let left = messages.subtracting(digests)
-            vouchers[address] = left.isEmpty ? nil : left
-            if left.isEmpty, fromHam.contains(address) { unvouched.append(address) }
+        var removedAtDomain: [String: Int] = [:]
+        for sender in senders {
+            guard let parts = ContactKeys.of(sender.address) else { continue }
+            vouchers[parts.address]?.remove(sender.digest)
+            if vouchers[parts.address]?.isEmpty == true { vouchers[parts.address] = nil }
         }
-        for address in unvouched {
-            keys.remove(address)
-            fromHam.remove(address)
-        }
-        for address in unvouched {
-            guard let at = address.lastIndex(of: "@") else { continue }
-            let domain = String(address[at...])
-            if fromHam.contains(domain), !keys.contains(where: { $0 != domain && $0.hasSuffix(domain) }) {
+        for sender in senders {
+            guard let parts = ContactKeys.of(sender.address), vouchers[parts.address] == nil,
+                  fromHam.contains(parts.address), keys.remove(parts.address) != nil else { continue }
+            fromHam.remove(parts.address)
+            guard let domain = parts.domain else { continue }
+            removedAtDomain[domain, default: 0] += 1
+            if fromHam.contains(domain), addressesAtDomain[domain, default: 0] - removedAtDomain[domain, default: 0] <= 0 {
                 keys.remove(domain)
                 fromHam.remove(domain)
             }

@@ -78,18 +78,28 @@ struct Train: ParsableCommand {
         // strangers' mail is ham whenever the ham came after the pitches). The book as it was before the run
         // taught a new database nothing of relationships: empty, it knows nobody, so no message was a first contact.
         // The run's requests are carried out pitch, then ham, then forget, so a message stays ham unless the run
-        // also forgets it; and what ham had vouched for goes with the messages the run learns as pitches or forgets
+        // also forgets it; and the senders that former ham made known go as the end of the run takes them back
         // (found by an audit: several of one sender's former ham moved to pitch at once each found the sender still
-        // known through the others, and `--ham X --forget X` left X's sender known). The pitches are read ahead only
-        // when some ham vouches for someone: a new database's run reads each message once more at most.
+        // known through the others, and `--ham X --forget X` left X's sender known). Read ahead only when some
+        // message is judged and someone could be taken back: training a new database's pitches and ham reads no
+        // message more than before.
         let contacts: ContactSnapshot
         do {
             let before = try store.contactSnapshot()
-            let forgotten = Set(Self.senders(at: forget, ownFields: ownFields).map(\.digest))
-            let keptHam = Self.senders(at: ham, ownFields: ownFields).filter { !forgotten.contains($0.digest) }
+            let judges = !pitch.isEmpty || !ham.isEmpty
+            let forgotten = judges && (!ham.isEmpty || before.hasHamContacts)
+                ? Self.senders(at: forget, ownFields: ownFields) : []
+            let forgottenDigests = Set(forgotten.map(\.digest))
+            let keptHam = Self.senders(at: ham, ownFields: ownFields).filter { !forgottenDigests.contains($0.digest) }
             let keptDigests = Set(keptHam.map(\.digest))
-            let learnedAsPitch = before.hasHamSenders ? Self.senders(at: pitch, ownFields: ownFields).map(\.digest) : []
-            contacts = before.adding(keptHam).removing(forgotten.union(learnedAsPitch).subtracting(keptDigests))
+            let corrected = judges && before.hasHamContacts ? Self.senders(at: pitch, ownFields: ownFields) : []
+            // As the end of the run decides (`removeHamSenders` below): what the ledger said was ham, and what
+            // still vouches though it says otherwise.
+            let candidates = (corrected + forgotten).filter { !keptDigests.contains($0.digest) }
+            let classes = try store.ledgerClasses(of: candidates.map(\.digest))
+            let vouching = candidates.isEmpty ? [] : before.vouchingMessages
+            let takenBack = zip(candidates, classes).filter { $1 == .ham || vouching.contains($0.digest) }.map(\.0)
+            contacts = before.adding(keptHam).removing(takenBack)
         } catch {
             Stores.report(error)
             throw ExitCode(3)

@@ -213,26 +213,28 @@ import PitchMessage
     }
 
     /// The same for what a run takes back (`ContactSnapshot.removing`, `removeHamSenders`): an address with one
-    /// message left, one with none, a domain with an address the owner wrote to, a domain with nobody left, and a
-    /// freemail address.
+    /// message left, one with none, a domain with an address the owner wrote to, a domain with nobody left, a
+    /// freemail address, and a contact from ham that no message vouches for (learned before they were recorded).
     @Test func aSnapshotWithoutTheRunsCorrectionsAnswersAsTheBookAfterThem() throws {
         let store = try SQLiteTokenStore(path: directory.path("taken.sqlite"), tokenizerIdentity: testTokenizer,
                                          access: .readWrite)
         try store.addContacts(["maya@brightfield.example"], source: .sent, at: 100)
+        try store.addContacts(["old@legacy.example"], source: .ham, at: 50)
         let ham = [Self.ham(1, from: "tom@brightfield.example"), Self.ham(2, from: "dan@slotwise.example"),
                    Self.ham(3, from: "dana@partner.example"), Self.ham(4, from: "Dana@Partner.example"),
                    Self.ham(5, from: "pal@gmail.com"), Self.ham(6, from: "ana@quayside.example"),
                    Self.ham(7, from: "lea@quayside.example")]
         try store.addHamSenders(ham, at: 100)
-        let takenBack = [ham[0], ham[1], ham[2], ham[4], ham[5]]
+        let takenBack = [ham[0], ham[1], ham[2], ham[4], ham[5], Self.ham(9, from: "old@legacy.example")]
         let before = try store.contactSnapshot()
-        let ahead = before.removing(Set(takenBack.map(\.digest)))
+        let ahead = before.removing(takenBack)
         try store.removeHamSenders(takenBack)
         let after = try store.contactSnapshot()
-        let senders = ham.map(\.address) + ["maya@brightfield.example", "kim@slotwise.example", "x@quayside.example"]
+        let senders = ham.map(\.address) + ["maya@brightfield.example", "kim@slotwise.example", "x@quayside.example",
+                                            "old@legacy.example", "x@legacy.example"]
         for sender in senders {
             #expect(ahead.relationship(with: sender) == after.relationship(with: sender), "\(sender)")
-            for number in UInt8(1)...8 {
+            for number in UInt8(1)...9 {
                 let digest = [UInt8](repeating: number, count: 32)
                 #expect(ahead.relationship(with: sender, apartFrom: digest)
                     == after.relationship(with: sender, apartFrom: digest), "\(sender) apart from \(number)")
@@ -242,7 +244,10 @@ import PitchMessage
         #expect(ahead.relationship(with: "tom@brightfield.example") == .knownDomain)
         #expect(ahead.relationship(with: "dana@partner.example") == .knownAddress)
         #expect(ahead.relationship(with: "x@quayside.example") == .knownDomain)
+        #expect(ahead.relationship(with: "old@legacy.example") == .firstContact)
+        #expect(before.relationship(with: "old@legacy.example") == .knownAddress)
         #expect(before.removing([]).relationship(with: "dan@slotwise.example") == .knownAddress)
+        #expect(before.vouchingMessages == Set((1...7).map { [UInt8](repeating: $0, count: 32) }))
     }
 
     @Test(arguments: [
