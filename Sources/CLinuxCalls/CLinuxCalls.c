@@ -37,9 +37,12 @@ int pitchfilter_can_allocate(unsigned long bytes) {
     return 1;
 }
 
-long long pitchfilter_birth_time(const char *path) {
+int pitchfilter_directory_identity(const char *path, unsigned long long *inode, long long *born) {
     struct statx info;
-    if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &info) != 0) return -1;
-    if (!(info.stx_mask & STATX_BTIME)) return 0;
-    return (long long)info.stx_btime.tv_sec * 1000000000LL + (long long)info.stx_btime.tv_nsec;
+    if (statx(AT_FDCWD, path, 0, STATX_TYPE | STATX_INO | STATX_BTIME, &info) != 0) return -1;
+    if (!(info.stx_mask & STATX_TYPE) || !S_ISDIR(info.stx_mode)) return 1;
+    *inode = info.stx_ino;
+    *born = (info.stx_mask & STATX_BTIME)
+        ? (long long)info.stx_btime.tv_sec * 1000000000LL + (long long)info.stx_btime.tv_nsec : 0;
+    return 0;
 }

@@ -247,15 +247,23 @@ final class MailboxWorker {
                 : recorded
             savedFolders = recorded
         }
+        renamesFailedThisScan = []
         for folder in folders {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
         }
         let listed = Set(folders.map(\.path))
-        // A renamed folder whose stock-taking failed keeps its old path, in the journal too, until it succeeds.
-        knownFolders = knownFolders?.filter { listed.contains($0.key) || unfinishedRenames[$0.value] == $0.key }
-        displacedFolders = [:]
-        saveFolderIdentities()
+        knownFolders = knownFolders?.filter { listed.contains($0.key) }
+        displacedFolders = []
+        // A rename whose stock-taking failed in this scan is tried again at the next; one not met again (gone, or
+        // back at its old path) is dropped.
+        unfinishedRenames.removeAll { rename in
+            !renamesFailedThisScan.contains { $0.isSameDirectory(as: rename.identity) }
+        }
+        // Not written while a rename is unfinished: the journal keeps the folders as they were before it, so that
+        // a restart meanwhile still sees the rename (found in review: the quarantine folder, made again at every
+        // start, took the old path, and a renamed one whose stock-taking had failed looked new after a restart).
+        if unfinishedRenames.isEmpty { saveFolderIdentities() }
         forgetVanishedFolders(keeping: listed)
         if learnedSinceAgreement > 0 { measureAgreement() }
     }
@@ -266,29 +274,40 @@ final class MailboxWorker {
     func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
         let folder = current(folder)
         if knownFolders != nil {
-            // Gone: its inode stays known under the old path until the next full scan, so that the other half of a
-            // rename, seen after it, is recognised.
+            // Gone: its identity (inode, and birth time where the file system keeps one) stays known under the old
+            // path until the next full scan, so that the other half of a rename, seen after it, is recognised.
             guard let identity = Self.identity(of: folder) else { return nil }
-            if knownFolders?[folder.path] != identity {
+            let known = knownFolders?[folder.path]
+            if let known, known.isSameDirectory(as: identity) {
+                if known != identity { knownFolders?[folder.path] = identity }  // a birth time known since
+            } else {
                 // A directory already known under another path was renamed or moved (a folder deleted into the
                 // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
                 // Known under another path: one still known, or one another directory has taken since (made there,
                 // or renamed there: whichever of the two this scan meets first), or a rename not yet taken stock of.
-                let formerPath = knownFolders?.first { $0.value == identity && $0.key != folder.path }?.key
-                    ?? [displacedFolders[identity], unfinishedRenames[identity]].compactMap { $0 }
-                        .first { $0 != folder.path }
+                let elsewhere = displacedFolders + unfinishedRenames.map { (identity: $0.identity, path: $0.from) }
+                let formerPath = knownFolders?.first { $0.key != folder.path && $0.value.isSameDirectory(as: identity) }?
+                    .key ?? elsewhere.first { $0.path != folder.path && $0.identity.isSameDirectory(as: identity) }?.path
                 // This path's own directory until now, which may have been renamed to a path met later.
-                if let former = knownFolders?[folder.path] { displacedFolders[former] = folder.path }
+                if let known { displacedFolders.append((known, folder.path)) }
                 if let formerPath {
                     guard takeStock(ofNew: folder, identity: identity) else {
-                        unfinishedRenames[identity] = formerPath
+                        // Still there: tried again at the next scan, which must still see a renamed folder (found in
+                        // review: the end of the full scan forgot the old path, and the retry learned its mail).
+                        if Self.identity(of: folder) != nil {
+                            unfinishedRenames.removeAll { $0.identity.isSameDirectory(as: identity) }
+                            unfinishedRenames.append((identity, formerPath))
+                            renamesFailedThisScan.append(identity)
+                        }
                         return nil
                     }
-                    unfinishedRenames[identity] = nil
-                    knownFolders = knownFolders?.filter { $0.value != identity || $0.key == folder.path }
-                    displacedFolders[identity] = nil
+                    unfinishedRenames.removeAll { $0.identity.isSameDirectory(as: identity) }
+                    displacedFolders.removeAll { $0.identity.isSameDirectory(as: identity) }
+                    knownFolders = knownFolders?.filter {
+                        $0.key == folder.path || !$0.value.isSameDirectory(as: identity)
+                    }
                 } else {
-                    knownFolders = knownFolders?.filter { $0.value != identity }
+                    knownFolders = knownFolders?.filter { !$0.value.isSameDirectory(as: identity) }
                     knownFolders?[folder.path] = identity
                 }
             }
@@ -330,10 +349,11 @@ final class MailboxWorker {
     private var knownFolders: [String: FolderIdentity]?
     /// Folders last known at a path that another directory has taken since (a folder made or renamed where one was
     /// renamed away), with that path, until the end of the next full scan: the renamed one may be met after it.
-    private var displacedFolders: [FolderIdentity: String] = [:]
-    /// Renamed folders whose stock-taking failed, with their former paths: still renamed ones when it is tried again
-    /// (found in review: the end of the full scan forgot the old path, and the retry learned the folder's mail).
-    private var unfinishedRenames: [FolderIdentity: String] = [:]
+    private var displacedFolders: [(identity: FolderIdentity, path: String)] = []
+    /// Renamed folders whose stock-taking failed, with their former paths: still renamed ones when it is tried again.
+    private var unfinishedRenames: [(identity: FolderIdentity, from: String)] = []
+    /// The renames whose stock-taking failed since the full scan began.
+    private var renamesFailedThisScan: [FolderIdentity] = []
     /// `knownFolders` as last written to the journal.
     private var savedFolders: [String: FolderIdentity] = [:]
 
@@ -356,11 +376,12 @@ final class MailboxWorker {
     /// The folder's directory: its inode number, and when it was made, since a directory made where another was
     /// deleted often gets the deleted one's number (found in review: kept across a restart, a folder made while the
     /// service was stopped was taken for one deleted meanwhile, and what the user moved into it taught nothing).
+    /// Nil where there is no directory, or statx fails: the folder is looked at again at the next scan.
     static func identity(of folder: MaildirFolder) -> FolderIdentity? {
-        var info = stat()
-        guard stat(folder.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
-        let born = pitchfilter_birth_time(folder.path)
-        return FolderIdentity(inode: UInt64(info.st_ino), born: born > 0 ? born : 0)
+        var inode: UInt64 = 0
+        var born: Int64 = 0
+        guard pitchfilter_directory_identity(folder.path, &inode, &born) == 0 else { return nil }
+        return FolderIdentity(inode: inode, born: born)
     }
 
     /// A folder renamed or moved while the service runs (its directory known under another path) brings its mail

@@ -116,7 +116,7 @@ public enum QuarantineQuery: Sendable {
 
 /// Which directory a folder is: its inode number, and when it was made (nanoseconds since 1970, 0 where the file
 /// system does not say). A rename keeps both; a directory made where another was deleted may get the deleted one's
-/// number, but not its birth.
+/// number, but not its birth. Where the file system keeps no birth times, the number alone decides.
 public struct FolderIdentity: Hashable, Sendable {
     public var inode: UInt64
     public var born: Int64
@@ -124,6 +124,12 @@ public struct FolderIdentity: Hashable, Sendable {
     public init(inode: UInt64, born: Int64) {
         self.inode = inode
         self.born = born
+    }
+
+    /// Whether the two are one directory: the same number, and the same birth where both are known (a file
+    /// system that starts keeping birth times, after an upgrade, changes no folder's identity).
+    public func isSameDirectory(as other: FolderIdentity) -> Bool {
+        inode == other.inode && (born == other.born || born == 0 || other.born == 0)
     }
 }
 

@@ -96,7 +96,12 @@ struct Train: ParsableCommand {
             // As the end of the run decides (`removeHamSenders` below): what the ledger said was ham, and what
             // still vouches though it says otherwise.
             let candidates = (corrected + forgotten).filter { !keptDigests.contains($0.digest) }
-            let classes = try store.ledgerClasses(of: candidates.map(\.digest))
+            // In batches, as the run asks: a shared model's query has seconds, not minutes.
+            var classes: [MessageClass?] = []
+            for start in stride(from: 0, to: candidates.count, by: Self.batchSize) {
+                let batch = candidates[start..<min(start + Self.batchSize, candidates.count)]
+                classes += try store.ledgerClasses(of: batch.map(\.digest))
+            }
             let vouching = candidates.isEmpty ? [] : before.vouchingMessages
             let takenBack = zip(candidates, classes).filter { $1 == .ham || vouching.contains($0.digest) }.map(\.0)
             contacts = before.adding(keptHam).removing(takenBack)

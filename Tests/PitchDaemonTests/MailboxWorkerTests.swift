@@ -414,6 +414,34 @@ import Testing
         #expect(try store.fileRecords(in: maildir.folder(".Zed").path).keys.sorted() == ["1.M1P1Q1.test"])
     }
 
+    /// Found in review: while a renamed folder's stock-taking kept failing, the end of each full scan wrote the
+    /// folders as they then were, the quarantine folder made again at the old path among them, so after a restart
+    /// the renamed one looked new and its pitches were learned as ham. Nothing is written while a rename is
+    /// unfinished.
+    @Test func aRestartWhileARenamesStockTakingFailsStillSeesTheRename() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let zed = maildir.folder(".Zed")
+        #expect(rename(maildir.folder(".Pitches").path, zed.path) == 0)
+        // A client has read it (new/ to cur/), and the folder's new/ cannot be listed: the stock-taking fails.
+        let held = try #require(try zed.entry(unique: "1.M1P1Q1.test"))
+        try zed.move(held, to: zed, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        #expect(rmdir(zed.path + "/new") == 0)
+        #expect(FileManager.default.createFile(atPath: zed.path + "/new", contents: Data()))
+        let failing = try worker()
+        failing.scanAll(shouldStop: { false })
+        failing.scanAll(shouldStop: { false })
+        #expect(try store.fileRecords(in: zed.path).isEmpty)
+        try FileManager.default.removeItem(atPath: zed.path + "/new")
+        #expect(mkdir(zed.path + "/new", 0o700) == 0)
+        let restarted = try worker()
+        restarted.scanAll(shouldStop: { false })
+        restarted.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+        #expect(try store.quarantineEntries(.states([.released])).isEmpty)
+        #expect(try store.fileRecords(in: zed.path).keys.sorted() == ["1.M1P1Q1.test"])
+    }
+
     /// Found in review: a directory made where another was deleted often gets its inode number, and kept across a
     /// restart the number alone took a folder made while the service was stopped for the deleted one, renamed:
     /// a release the user made into it taught nothing. Its birth time tells them apart.

@@ -62,6 +62,20 @@ import Testing
         #expect(try store.folderIdentities(mailbox: "/m/carl").isEmpty)
     }
 
+    /// One directory: the same number, and the same birth where both are known (0: the file system kept none).
+    @Test(arguments: [
+        (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 7, born: 100), true),
+        (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 7, born: 101), false),  // made where one was deleted
+        (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 8, born: 100), false),
+        (FolderIdentity(inode: 7, born: 0), FolderIdentity(inode: 7, born: 100), true),  // a birth time known since
+        (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 7, born: 0), true),
+        (FolderIdentity(inode: 7, born: 0), FolderIdentity(inode: 8, born: 0), false),
+    ])
+    func aFolderIsItsNumberAndItsBirth(first: FolderIdentity, second: FolderIdentity, same: Bool) {
+        #expect(first.isSameDirectory(as: second) == same)
+        #expect(second.isSameDirectory(as: first) == same)
+    }
+
     /// Released and deleted records quarantined before the cutoff go; what is still held or being moved stays,
     /// however old.
     @Test func settledQuarantineRecordsAreForgottenBeforeTheCutoff() throws {

@@ -24,9 +24,10 @@ int pitchfilter_malloc_trim(void);
 /// cannot aborts the process. 1 if they could.
 int pitchfilter_can_allocate(unsigned long bytes);
 
-/// statx(2)'s birth time of the file at `path` (links followed), in nanoseconds since 1970: what tells a directory
-/// made where another was deleted from the one that was, when the new one got the old one's inode number. 0 where the
-/// file system does not record it; -1 and errno on failure.
-long long pitchfilter_birth_time(const char *path);
+/// statx(2) of the directory at `path` (links followed), in one call: its inode number, and its birth time in
+/// nanoseconds since 1970 (0 where the file system does not record it), which tells a directory made where another
+/// was deleted from the one that was when the new one got the old one's number. 0 on success; 1 when `path` is not
+/// a directory; -1 and errno on failure.
+int pitchfilter_directory_identity(const char *path, unsigned long long *inode, long long *born);
 
 #endif
