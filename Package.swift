@@ -108,8 +108,8 @@ let package = Package(
         .executableTarget(
             name: "pitchfilter-service",
             dependencies: [
-                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchMaildir", "PitchMessage", "PitchStore",
-                "PitchTokenizer",
+                "PitchCommandLine", "PitchDaemon", "PitchEngine", "PitchMaildir", "PitchMessage", "PitchMilter",
+                "PitchStore", "PitchTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

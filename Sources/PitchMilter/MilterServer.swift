@@ -92,6 +92,14 @@ public final class MilterServer: Service, Sendable {
         sessions = SessionRegistry(maximumBufferedBytes: configuration.maximumBufferedBytes)
     }
 
+    /// Said of a unix socket whose mode lets others write to it, which is all connecting takes: the protocol has
+    /// no authentication, so every local user could hand it mail and read what it says (found by an audit: such a
+    /// mode passed without a word). A warning, not a refusal, so that an upgrade does not stop a running setup.
+    public static func worldConnectable(_ mode: UInt32) -> String {
+        "socket_mode " + String(mode, radix: 8).leftPadded(to: 4) + " lets every local user connect to the milter; "
+            + "0660, with the MTA's user in the service's group, is enough"
+    }
+
     /// Where the server listens once `run` has bound it (port 0 becomes the port the system chose).
     public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
 
@@ -99,6 +107,9 @@ public final class MilterServer: Service, Sendable {
         let channel = try await bind()
         boundAddress.withLock { $0 = channel.localAddress }
         logger.info("milter listening", metadata: ["address": "\(configuration.address)"])
+        if case .unix(_, let mode) = configuration.address, mode & 0o002 != 0 {
+            logger.warning("\(MilterServer.worldConnectable(mode))")
+        }
         // Cancelled too: when another service fails, the group cancels the rest, and only waiting for a graceful
         // shutdown kept the process alive.
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -597,5 +608,11 @@ final class SessionRegistry: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         for channel in state.withLock({ Array($0.channels.values) }) { channel.close(promise: nil) }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -930,13 +930,19 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// Run as root, a new database belongs to the owner of its directory: an admin's first `train` into
     /// /var/lib/pitchfilter would otherwise leave a file the service's user cannot write, and the service could
-    /// not start. SQLite gives the -wal and -shm files the database's owner in turn.
+    /// not start. SQLite gives the -wal and -shm files the database's owner in turn. A file that already has that
+    /// owner is left as it is: root's own directory needs no chown, which the service's unit may forbid (its
+    /// system call filter denies `@chown` unless the several-users drop-in allows it; found by an audit: the
+    /// service as root could not create its database there).
     private static func giveToTheDirectorysOwner(_ descriptor: Int32, path: String) throws(StoreError) {
         guard geteuid() == 0 else { return }
         let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
         let directory = slash.map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
         var owner = stat()
-        guard stat(directory, &owner) == 0, fchown(descriptor, owner.st_uid, owner.st_gid) == 0 else {
+        var file = stat()
+        guard stat(directory, &owner) == 0, fstat(descriptor, &file) == 0,
+              (file.st_uid == owner.st_uid && file.st_gid == owner.st_gid)
+                || fchown(descriptor, owner.st_uid, owner.st_gid) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(path)
             throw .cannotOpen(path: path, detail: "cannot give it to the owner of \(directory): \(reason)")

@@ -4,6 +4,7 @@ import PitchCommandLine
 import PitchDaemon
 import PitchEngine
 import PitchMaildir
+import PitchMilter
 import PitchStore
 import PitchTokenizer
 
@@ -131,6 +132,9 @@ struct Serve: AsyncParsableCommand {
             if let milter = configuration.milter {
                 print("milter \(milter.address): hold pitches \(milter.holdPitches ? "yes" : "no"), subject tag "
                     + Self.describe(tag: milter.subjectTag ?? ownFields.subjectTag))
+                if case .unix(_, let mode) = milter.address, mode & 0o002 != 0 {
+                    print("warning: " + MilterServer.worldConnectable(mode))
+                }
             }
             for mailbox in configuration.mailboxes {
                 let policy = mailbox.policy

@@ -534,6 +534,23 @@ import Glibc
             """), "\(run.text)")
     }
 
+    /// Found by an audit: a milter socket every local user may connect to passed the check without a word. It is
+    /// said, as a warning (a running setup is not stopped by an upgrade); one only its group reaches is not.
+    @Test(arguments: [("0666", true), ("0602", true), ("0660", false), ("0664", false)])
+    func checkWarnsOfAMilterSocketEveryoneMayConnectTo(mode: String, warned: Bool) throws {
+        let file = try writeConfiguration(mailboxes: [], extra: """
+            [milter]
+            listen = "unix:\(root.path)/milter.sock"
+            socket_mode = "\(mode)"
+
+            """)
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
+        #expect(run.status == 0)
+        let warning = "warning: socket_mode \(mode) lets every local user connect to the milter; 0660, with the MTA's "
+            + "user in the service's group, is enough\n"
+        #expect(run.text.hasSuffix(warning) == warned, "\(run.text)")
+    }
+
     @Test func checkPrintsWhatWouldBeWatched() throws {
         let file = try writeConfiguration(mailboxes: ["one", "two"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
