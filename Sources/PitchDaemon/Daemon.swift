@@ -13,6 +13,10 @@ public enum Daemon {
     public static func run(settings: MaildirService.Settings, logger: Logger) async throws {
         var settings = settings
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // Ready for systemd once the Maildir loop watches and the milter, if any, listens.
+        let startup = SystemdNotifier.Startup(notifier: settings.notifier,
+                                              parts: settings.configuration.milter == nil ? 1 : 2)
+        settings.startup = startup
         // First, so that it is the last to stop and a final scrape sees the whole run; and bootstrapped before
         // anything makes a metric, since one made before would count into nothing.
         if let metrics = settings.configuration.metrics {
@@ -28,6 +32,7 @@ public enum Daemon {
         // the listener goes after the loop and in-flight MTA sessions are not cut short by the loop's shutdown.
         if let milter = settings.configuration.milter {
             var server = MilterServerConfiguration(address: milter.address)
+            server.onListening = { startup.ready() }
             server.maximumSessions = milter.maximumSessions
             server.maximumMessageBytes = milter.maximumMessageBytes
             server.maximumBufferedBytes = milter.maximumBufferedBytes

@@ -32,6 +32,8 @@ public final class MaildirService: Service, Sendable {
         public var logLevel: LogLevelSetting?
         /// The milter's handler, which a reload gives the new `[milter]` and `[classifier]` settings.
         public var milter: MilterFilter?
+        /// Where the loop says it is ready at the start, if others must be too; nil: it tells systemd itself.
+        public var startup: SystemdNotifier.Startup?
 
         public init(configuration: Configuration, databasePath: String,
                     reload: (@Sendable () throws -> Configuration)?, notifier: SystemdNotifier) {
@@ -153,7 +155,12 @@ private struct WatchLoop {
         // Ready once every mailbox is watched, before the mail that arrived while the service was down is
         // classified: a backlog of thousands of messages took longer than systemd waits for a start (found by an
         // audit: 3,000 messages, READY after 30 s in a debug build), and the unit was killed and started again.
-        settings.notifier.notify(ready: true, status: "watching \(workers.count) mailbox(es)")
+        let status = "watching \(workers.count) mailbox(es)"
+        if let startup = settings.startup {
+            startup.ready(status: status)
+        } else {
+            settings.notifier.notify(ready: true, status: status)
+        }
         logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
         scanAll()
 

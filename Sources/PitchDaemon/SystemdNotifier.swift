@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,6 +16,30 @@ public struct SystemdNotifier: Sendable {
     }
 
     public static let disabled = SystemdNotifier(environment: { _ in nil })
+
+    /// READY=1 once each of `parts` has said it is ready: the Maildir loop watching, the milter listening. Sent by
+    /// the loop alone, it could come before the milter was bound, or had failed to bind (found by an audit: the
+    /// unit, which starts before the MTA so that the milter is there when Postfix connects, was started, and the
+    /// MTA let through, with the port taken by another process).
+    public final class Startup: Sendable {
+        private let notifier: SystemdNotifier
+        private let state: Mutex<(waiting: Int, status: String?)>
+
+        public init(notifier: SystemdNotifier, parts: Int) {
+            self.notifier = notifier
+            state = Mutex((parts, nil))
+        }
+
+        /// One part is ready; `status` is what systemd shows for the unit, the latest given.
+        public func ready(status: String? = nil) {
+            let (done, status) = state.withLock { state -> (Bool, String?) in
+                state.waiting -= 1
+                if let status { state.status = status }
+                return (state.waiting == 0, state.status)
+            }
+            if done { notifier.notify(ready: true, status: status) }
+        }
+    }
 
     public func notify(ready: Bool = false, reloading: Bool = false, stopping: Bool = false, status: String? = nil) {
         var lines: [String] = []

@@ -44,6 +44,8 @@ public struct MilterServerConfiguration: Sendable {
     }
 
     public var address: Address
+    /// Called once the listener is bound, before the first connection is taken: when the MTA may connect.
+    public var onListening: (@Sendable () -> Void)?
     /// Sessions at once; a connection beyond this is closed at once and the MTA applies its
     /// `milter_default_action` (accept, in the recommended configuration) to that message.
     public var maximumSessions = 256
@@ -107,6 +109,7 @@ public final class MilterServer: Service, Sendable {
         let channel = try await bind()
         boundAddress.withLock { $0 = channel.localAddress }
         logger.info("milter listening", metadata: ["address": "\(configuration.address)"])
+        configuration.onListening?()
         if case .unix(_, let mode) = configuration.address, mode & 0o002 != 0 {
             logger.warning("\(MilterServer.worldConnectable(mode))")
         }

@@ -21,7 +21,7 @@ struct Serve: AsyncParsableCommand {
             Reads --config, else $PITCHFILTER_CONFIG, else /etc/pitchfilter/pitchfilter.toml; every key is documented in \
             samples/pitchfilter.toml. --maildir and --db override the file. SIGTERM and SIGINT stop after the \
             message in hand (exit 0); SIGHUP re-reads the configuration. Under systemd (Type=notify) it reports \
-            READY=1 once it is watching.
+            READY=1 once it is watching and the milter, if configured, is listening.
             """)
 
     @Option(name: .long, help: ArgumentHelp(

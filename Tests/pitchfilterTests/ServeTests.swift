@@ -244,6 +244,64 @@ import Glibc
         #expect(process.terminationReason == .exit)
     }
 
+    /// A datagram socket at `path` for the service's sd_notify messages, with a receive timeout.
+    static func notifySocket(at path: String, timeoutSeconds: Int = 20) throws -> Int32 {
+        let listener = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8 + [0]) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0 else {
+            close(listener)
+            throw POSIXError(.EADDRINUSE)
+        }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return listener
+    }
+
+    /// Found by an audit: READY=1 came from the Maildir loop alone, so with the milter's port taken by another
+    /// process systemd was told the unit had started (and let the MTA start, and its mail through unfiltered)
+    /// before the service failed. READY=1 now waits for the milter to listen too.
+    @Test func readyWaitsForTheMilterToListen() throws {
+        let (taken, takenPort) = try Self.boundSocket(listening: true)
+        defer { close(taken) }
+        let blocked = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(takenPort)\"\n")
+        let notify = root.appendingPathComponent("notify-taken").path
+        let listener = try Self.notifySocket(at: notify, timeoutSeconds: 1)
+        defer { close(listener) }
+        let (failing, _) = try start(["serve", "--config", blocked.path], environment: ["NOTIFY_SOCKET": notify])
+        failing.waitUntilExit()
+        #expect(failing.terminationReason == .exit && failing.terminationStatus == 1)
+        var said: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while case let count = recv(listener, &buffer, buffer.count, 0), count > 0 {
+            said += String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        #expect(!said.contains("READY=1"), "\(said)")
+
+        let port = try Self.freePort()
+        let free = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(port)\"\n")
+        let readyAt = root.appendingPathComponent("notify-free").path
+        let readyListener = try Self.notifySocket(at: readyAt)
+        defer { close(readyListener) }
+        let (process, _) = try start(["serve", "--config", free.path], environment: ["NOTIFY_SOCKET": readyAt])
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        var ready = false
+        while !ready {
+            let count = recv(readyListener, &buffer, buffer.count, 0)
+            try #require(count > 0, "no READY=1 within 20 s")
+            ready = String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n").contains("READY=1")
+        }
+        let connection = Self.connectTCP(port: port)
+        #expect(connection != nil, "READY=1 came before the milter listened")
+        if let connection { close(connection) }
+    }
+
     /// Found in review: READY=1 went to systemd before SIGHUP was trapped, and a reload queued while the unit
     /// started (sent at once after READY=1) ended the process, 10 times in 40; systemd counts that as a clean
     /// exit and does not restart it. Ten starts, each hung up the moment it says it is ready.
