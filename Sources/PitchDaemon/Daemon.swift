@@ -13,9 +13,11 @@ public enum Daemon {
     public static func run(settings: MaildirService.Settings, logger: Logger) async throws {
         var settings = settings
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        // Ready for systemd once the Maildir loop watches and the milter, if any, listens.
-        let startup = SystemdNotifier.Startup(notifier: settings.notifier,
-                                              parts: settings.configuration.milter == nil ? 1 : 2)
+        // Ready for systemd once the Maildir loop watches and the milter and the metrics, if any, listen (found in
+        // review: the metrics' port taken, READY=1 came before the service exited 1).
+        let startup = SystemdNotifier.Startup(
+            notifier: settings.notifier,
+            parts: 1 + (settings.configuration.milter == nil ? 0 : 1) + (settings.configuration.metrics == nil ? 0 : 1))
         settings.startup = startup
         // First, so that it is the last to stop and a final scrape sees the whole run; and bootstrapped before
         // anything makes a metric, since one made before would count into nothing.
@@ -26,7 +28,7 @@ public enum Daemon {
             MetricsSystem.bootstrap(factory)
             ServiceMetrics.prime()
             services.append(.init(service: MetricsServer(host: metrics.host, port: metrics.port, registry: registry,
-                                                         logger: logger)))
+                                                         logger: logger, onListening: { startup.ready() })))
         }
         // The milter before the Maildir loop: the group starts services in order and stops them in reverse, so
         // the listener goes after the loop and in-flight MTA sessions are not cut short by the loop's shutdown.

@@ -247,7 +247,7 @@ final class MailboxWorker {
                 : recorded
             savedFolders = recorded
         }
-        renamesFailedThisScan = []
+        seenThisScan = []
         for folder in folders {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
@@ -255,10 +255,14 @@ final class MailboxWorker {
         let listed = Set(folders.map(\.path))
         knownFolders = knownFolders?.filter { listed.contains($0.key) }
         displacedFolders = []
-        // A rename whose stock-taking failed in this scan is tried again at the next; one not met again (gone, or
-        // back at its old path) is dropped.
-        unfinishedRenames.removeAll { rename in
-            !renamesFailedThisScan.contains { $0.isSameDirectory(as: rename.identity) }
+        // A rename whose stock-taking failed is tried again at the next scan. It is dropped once the folder is back
+        // at its old path, or has been met by none of two full scans in a row (gone; a single miss may be a second
+        // rename during the scan, found in review: dropped then, the folder looked new when met again).
+        unfinishedRenames = unfinishedRenames.compactMap { rename in
+            let met = seenThisScan.filter { $0.identity.isSameDirectory(as: rename.identity) }
+            if met.contains(where: { $0.path == rename.from }) { return nil }
+            if met.isEmpty { return rename.missed >= 1 ? nil : (rename.identity, rename.from, rename.missed + 1) }
+            return (rename.identity, rename.from, 0)
         }
         // Not written while a rename is unfinished: the journal keeps the folders as they were before it, so that
         // a restart meanwhile still sees the rename (found in review: the quarantine folder, made again at every
@@ -277,9 +281,11 @@ final class MailboxWorker {
             // Gone: its identity (inode, and birth time where the file system keeps one) stays known under the old
             // path until the next full scan, so that the other half of a rename, seen after it, is recognised.
             guard let identity = Self.identity(of: folder) else { return nil }
+            seenThisScan.append((identity, folder.path))
             let known = knownFolders?[folder.path]
             if let known, known.isSameDirectory(as: identity) {
-                if known != identity { knownFolders?[folder.path] = identity }  // a birth time known since
+                // A birth time known since (never one forgotten: a later statx without it changes nothing).
+                if known.born == 0, identity.born != 0 { knownFolders?[folder.path] = identity }
             } else {
                 // A directory already known under another path was renamed or moved (a folder deleted into the
                 // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
@@ -294,10 +300,8 @@ final class MailboxWorker {
                     guard takeStock(ofNew: folder, identity: identity) else {
                         // Still there: tried again at the next scan, which must still see a renamed folder (found in
                         // review: the end of the full scan forgot the old path, and the retry learned its mail).
-                        if Self.identity(of: folder) != nil {
-                            unfinishedRenames.removeAll { $0.identity.isSameDirectory(as: identity) }
-                            unfinishedRenames.append((identity, formerPath))
-                            renamesFailedThisScan.append(identity)
+                        if !unfinishedRenames.contains(where: { $0.identity.isSameDirectory(as: identity) }) {
+                            unfinishedRenames.append((identity, formerPath, 0))
                         }
                         return nil
                     }
@@ -350,10 +354,11 @@ final class MailboxWorker {
     /// Folders last known at a path that another directory has taken since (a folder made or renamed where one was
     /// renamed away), with that path, until the end of the next full scan: the renamed one may be met after it.
     private var displacedFolders: [(identity: FolderIdentity, path: String)] = []
-    /// Renamed folders whose stock-taking failed, with their former paths: still renamed ones when it is tried again.
-    private var unfinishedRenames: [(identity: FolderIdentity, from: String)] = []
-    /// The renames whose stock-taking failed since the full scan began.
-    private var renamesFailedThisScan: [FolderIdentity] = []
+    /// Renamed folders whose stock-taking failed, with their former paths: still renamed ones when it is tried again;
+    /// `missed`, the full scans in a row that met it nowhere.
+    private var unfinishedRenames: [(identity: FolderIdentity, from: String, missed: Int)] = []
+    /// The folders the full scan under way has met, and where.
+    private var seenThisScan: [(identity: FolderIdentity, path: String)] = []
     /// `knownFolders` as last written to the journal.
     private var savedFolders: [String: FolderIdentity] = [:]
 

@@ -156,9 +156,10 @@ private struct WatchLoop {
         // classified: a backlog of thousands of messages took longer than systemd waits for a start (found by an
         // audit: 3,000 messages, READY after 30 s in a debug build), and the unit was killed and started again.
         let status = "watching \(workers.count) mailbox(es)"
-        if let startup = settings.startup {
+        // Not while the service is being stopped: another part failed to start (found in review).
+        if let startup = settings.startup, !control.stopping {
             startup.ready(status: status)
-        } else {
+        } else if !control.stopping {
             settings.notifier.notify(ready: true, status: status)
         }
         logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
@@ -320,8 +321,12 @@ private struct WatchLoop {
             logger.notice("SIGHUP ignored: started without --config")
             return
         }
-        settings.notifier.notify(reloading: true)
-        defer { settings.notifier.notify(ready: true, status: "watching \(workers.count) mailbox(es)") }
+        // Not while the start is unfinished (the milter not yet listening): READY=1 would end it early.
+        let started = settings.startup?.isComplete ?? true
+        if started { settings.notifier.notify(reloading: true) }
+        defer {
+            settings.notifier.notify(ready: started, status: "watching \(workers.count) mailbox(es)")
+        }
         let new: Configuration
         do {
             new = try read()

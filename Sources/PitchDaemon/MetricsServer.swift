@@ -24,8 +24,13 @@ public final class MetricsServer: Service, Sendable {
     /// A scraper needs one; a few more for a second Prometheus or a person with curl.
     static let maximumConnections = 16
 
+    /// Called once the listener is bound: for READY=1, which waits for it (`SystemdNotifier.Startup`).
+    let onListening: (@Sendable () -> Void)?
+
     public init(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                onListening: (@Sendable () -> Void)? = nil) {
+        self.onListening = onListening
         self.host = host
         self.port = port
         self.registry = registry
@@ -49,6 +54,7 @@ public final class MetricsServer: Service, Sendable {
         boundAddress.withLock { $0 = channel.localAddress }
         logger.info("metrics listening",
                     metadata: ["address": "http://\(shownHost):\(channel.localAddress?.port ?? port)/metrics"])
+        onListening?()
         // Cancelled too, not only shut down: when another service fails, the group cancels the rest, and waiting
         // for a graceful shutdown that never comes kept the process alive.
         await withTaskCancellationOrGracefulShutdownHandler {

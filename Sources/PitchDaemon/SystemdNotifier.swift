@@ -30,6 +30,10 @@ public struct SystemdNotifier: Sendable {
             state = Mutex((parts, nil))
         }
 
+        /// Whether READY=1 has been sent: until then a reload says neither RELOADING=1 nor READY=1, which systemd
+        /// would take for the end of the start (found in review).
+        public var isComplete: Bool { state.withLock { $0.waiting <= 0 } }
+
         /// One part is ready; `status` is what systemd shows for the unit, the latest given.
         public func ready(status: String? = nil) {
             let (done, status) = state.withLock { state -> (Bool, String?) in

@@ -44,7 +44,7 @@ public struct MilterServerConfiguration: Sendable {
     }
 
     public var address: Address
-    /// Called once the listener is bound, before the first connection is taken: when the MTA may connect.
+    /// Called once the listener is bound: from then on the MTA can connect (READY=1 waits for it).
     public var onListening: (@Sendable () -> Void)?
     /// Sessions at once; a connection beyond this is closed at once and the MTA applies its
     /// `milter_default_action` (accept, in the recommended configuration) to that message.

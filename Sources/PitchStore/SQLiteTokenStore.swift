@@ -940,9 +940,17 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         let directory = slash.map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
         var owner = stat()
         var file = stat()
-        guard stat(directory, &owner) == 0, fstat(descriptor, &file) == 0,
-              (file.st_uid == owner.st_uid && file.st_gid == owner.st_gid)
-                || fchown(descriptor, owner.st_uid, owner.st_gid) == 0 else {
+        guard stat(directory, &owner) == 0, fstat(descriptor, &file) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw .cannotOpen(path: path, detail: "cannot give it to the owner of \(directory): \(reason)")
+        }
+        // Its owner already: the group too, if that may be done (mode 0600 leaves the group out of it anyway).
+        if file.st_uid == owner.st_uid {
+            if file.st_gid != owner.st_gid { _ = fchown(descriptor, owner.st_uid, owner.st_gid) }
+            return
+        }
+        guard fchown(descriptor, owner.st_uid, owner.st_gid) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(path)
             throw .cannotOpen(path: path, detail: "cannot give it to the owner of \(directory): \(reason)")

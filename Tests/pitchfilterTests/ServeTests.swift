@@ -266,11 +266,17 @@ import Glibc
 
     /// Found by an audit: READY=1 came from the Maildir loop alone, so with the milter's port taken by another
     /// process systemd was told the unit had started (and let the MTA start, and its mail through unfiltered)
-    /// before the service failed. READY=1 now waits for the milter to listen too.
-    @Test func readyWaitsForTheMilterToListen() throws {
+    /// before the service failed. READY=1 now waits for the milter to listen too, and (found in review) for the
+    /// metrics.
+    @Test(arguments: ["milter", "metrics"])
+    func readyWaitsForTheListenersToListen(blocking: String) throws {
         let (taken, takenPort) = try Self.boundSocket(listening: true)
         defer { close(taken) }
-        let blocked = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(takenPort)\"\n")
+        let milterPort = blocking == "milter" ? takenPort : try Self.freePort()
+        let metricsPort = blocking == "metrics" ? takenPort : try Self.freePort()
+        let listeners = "[milter]\nlisten = \"inet:127.0.0.1:\(milterPort)\"\n"
+            + "[metrics]\nlisten = \"127.0.0.1:\(metricsPort)\"\n"
+        let blocked = try writeConfiguration(mailboxes: ["one"], extra: listeners)
         let notify = root.appendingPathComponent("notify-taken").path
         let listener = try Self.notifySocket(at: notify, timeoutSeconds: 1)
         defer { close(listener) }
@@ -285,7 +291,8 @@ import Glibc
         #expect(!said.contains("READY=1"), "\(said)")
 
         let port = try Self.freePort()
-        let free = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(port)\"\n")
+        let free = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(port)\"\n"
+            + "[metrics]\nlisten = \"127.0.0.1:\(try Self.freePort())\"\n")
         let readyAt = root.appendingPathComponent("notify-free").path
         let readyListener = try Self.notifySocket(at: readyAt)
         defer { close(readyListener) }
