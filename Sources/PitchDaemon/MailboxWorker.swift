@@ -248,6 +248,8 @@ final class MailboxWorker {
             savedFolders = recorded
         }
         seenThisScan = []
+        scanningAll = true
+        defer { scanningAll = false }
         for folder in folders {
             if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
             if shouldStop() { return }
@@ -281,7 +283,7 @@ final class MailboxWorker {
             // Gone: its identity (inode, and birth time where the file system keeps one) stays known under the old
             // path until the next full scan, so that the other half of a rename, seen after it, is recognised.
             guard let identity = Self.identity(of: folder) else { return nil }
-            seenThisScan.append((identity, folder.path))
+            if scanningAll { seenThisScan.append((identity, folder.path)) }
             let known = knownFolders?[folder.path]
             if let known, known.isSameDirectory(as: identity) {
                 // A birth time known since (never one forgotten: a later statx without it changes nothing).
@@ -357,8 +359,10 @@ final class MailboxWorker {
     /// Renamed folders whose stock-taking failed, with their former paths: still renamed ones when it is tried again;
     /// `missed`, the full scans in a row that met it nowhere.
     private var unfinishedRenames: [(identity: FolderIdentity, from: String, missed: Int)] = []
-    /// The folders the full scan under way has met, and where.
+    /// The folders the full scan under way has met, and where (the scans of single folders between full scans
+    /// count for nothing, and so are not kept).
     private var seenThisScan: [(identity: FolderIdentity, path: String)] = []
+    private var scanningAll = false
     /// `knownFolders` as last written to the journal.
     private var savedFolders: [String: FolderIdentity] = [:]
 

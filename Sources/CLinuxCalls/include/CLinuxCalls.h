@@ -26,8 +26,9 @@ int pitchfilter_can_allocate(unsigned long bytes);
 
 /// statx(2) of the directory at `path` (links followed), in one call: its inode number, and its birth time in
 /// nanoseconds since 1970 (0 where the file system does not record it), which tells a directory made where another
-/// was deleted from the one that was when the new one got the old one's number. 0 on success; 1 when `path` is not
-/// a directory; -1 and errno on failure.
+/// was deleted from the one that was when the new one got the old one's number. Where statx is refused (a seccomp
+/// filter: EPERM) or missing (ENOSYS), stat(2)'s number with no birth time. 0 on success; 1 when `path` is not a
+/// directory; -1 and errno on failure.
 int pitchfilter_directory_identity(const char *path, unsigned long long *inode, long long *born);
 
 #endif
