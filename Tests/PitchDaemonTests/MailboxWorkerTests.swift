@@ -418,22 +418,30 @@ import Testing
     /// folders as they then were, the quarantine folder made again at the old path among them, so after a restart
     /// the renamed one looked new and its pitches were learned as ham. Nothing is written while a rename is
     /// unfinished.
-    @Test func aRestartWhileARenamesStockTakingFailsStillSeesTheRename() throws {
+    /// A pitch quarantined, then (the service stopped) its folder renamed to `.Zed`, the pitch read by a client
+    /// (new/ to cur/), and the folder's new/ made a file: its stock-taking fails until `unblock` is called.
+    func quarantineRenamedWhileStoppedWithAFailingStockTaking() throws -> (zed: MaildirFolder, unblock: () throws -> Void) {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         let zed = maildir.folder(".Zed")
         #expect(rename(maildir.folder(".Pitches").path, zed.path) == 0)
-        // A client has read it (new/ to cur/), and the folder's new/ cannot be listed: the stock-taking fails.
         let held = try #require(try zed.entry(unique: "1.M1P1Q1.test"))
         try zed.move(held, to: zed, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
         #expect(rmdir(zed.path + "/new") == 0)
         #expect(FileManager.default.createFile(atPath: zed.path + "/new", contents: Data()))
+        return (zed, {
+            try FileManager.default.removeItem(atPath: zed.path + "/new")
+            #expect(mkdir(zed.path + "/new", 0o700) == 0)
+        })
+    }
+
+    @Test func aRestartWhileARenamesStockTakingFailsStillSeesTheRename() throws {
+        let (zed, unblock) = try quarantineRenamedWhileStoppedWithAFailingStockTaking()
         let failing = try worker()
         failing.scanAll(shouldStop: { false })
         failing.scanAll(shouldStop: { false })
         #expect(try store.fileRecords(in: zed.path).isEmpty)
-        try FileManager.default.removeItem(atPath: zed.path + "/new")
-        #expect(mkdir(zed.path + "/new", 0o700) == 0)
+        try unblock()
         let restarted = try worker()
         restarted.scanAll(shouldStop: { false })
         restarted.scanAll(shouldStop: { false })
@@ -446,21 +454,13 @@ import Testing
     /// again, so a folder missed by one scan (renamed again meanwhile, or its cur/ gone for a moment) looked new
     /// when it was met next, and its pitches were learned as ham. It is dropped after two scans that miss it.
     @Test func anUnfinishedRenameMissedByOneScanIsStillARename() throws {
-        try deliver(Self.pitch, "1.M1P1Q1.test")
-        try worker().scanAll(shouldStop: { false })
-        let zed = maildir.folder(".Zed")
-        #expect(rename(maildir.folder(".Pitches").path, zed.path) == 0)
-        let held = try #require(try zed.entry(unique: "1.M1P1Q1.test"))
-        try zed.move(held, to: zed, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
-        #expect(rmdir(zed.path + "/new") == 0)
-        #expect(FileManager.default.createFile(atPath: zed.path + "/new", contents: Data()))
+        let (zed, unblock) = try quarantineRenamedWhileStoppedWithAFailingStockTaking()
         let restarted = try worker()
         restarted.scanAll(shouldStop: { false })  // the stock-taking fails
         #expect(rename(zed.path + "/cur", zed.path + "/away") == 0)
         restarted.scanAll(shouldStop: { false })  // not a folder for this scan
         #expect(rename(zed.path + "/away", zed.path + "/cur") == 0)
-        try FileManager.default.removeItem(atPath: zed.path + "/new")
-        #expect(mkdir(zed.path + "/new", 0o700) == 0)
+        try unblock()
         restarted.scanAll(shouldStop: { false })
         restarted.scanAll(shouldStop: { false })
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))

@@ -318,19 +318,8 @@ import Glibc
             // A socket of its own each time: after the reload the service says READY=1 again, which must not be
             // taken for the next start's.
             let notify = root.appendingPathComponent("notify-\(attempt)").path
-            let listener = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            let listener = try Self.notifySocket(at: notify)
             defer { close(listener) }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: notify.utf8 + [0]) }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            try #require(bound == 0)
-            var timeout = timeval(tv_sec: 20, tv_usec: 0)
-            setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
             let (process, log) = try start(["serve", "--config", file.path], environment: ["NOTIFY_SOCKET": notify])
             defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
