@@ -279,45 +279,7 @@ final class MailboxWorker {
     @discardableResult
     func scan(_ folder: MaildirFolder, shouldStop: () -> Bool) -> Set<String>? {
         let folder = current(folder)
-        if knownFolders != nil {
-            // Gone: its identity (inode, and birth time where the file system keeps one) stays known under the old
-            // path until the next full scan, so that the other half of a rename, seen after it, is recognised.
-            guard let identity = Self.identity(of: folder) else { return nil }
-            if scanningAll { seenThisScan.append((identity, folder.path)) }
-            let known = knownFolders?[folder.path]
-            if let known, known.isSameDirectory(as: identity) {
-                // A birth time known since (never one forgotten: a later statx without it changes nothing).
-                if known.born == 0, identity.born != 0 { knownFolders?[folder.path] = identity }
-            } else {
-                // A directory already known under another path was renamed or moved (a folder deleted into the
-                // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
-                // Known under another path: one still known, or one another directory has taken since (made there,
-                // or renamed there: whichever of the two this scan meets first), or a rename not yet taken stock of.
-                let elsewhere = displacedFolders + unfinishedRenames.map { (identity: $0.identity, path: $0.from) }
-                let formerPath = knownFolders?.first { $0.key != folder.path && $0.value.isSameDirectory(as: identity) }?
-                    .key ?? elsewhere.first { $0.path != folder.path && $0.identity.isSameDirectory(as: identity) }?.path
-                // This path's own directory until now, which may have been renamed to a path met later.
-                if let known { displacedFolders.append((known, folder.path)) }
-                if let formerPath {
-                    guard takeStock(ofNew: folder, identity: identity) else {
-                        // Still there: tried again at the next scan, which must still see a renamed folder (found in
-                        // review: the end of the full scan forgot the old path, and the retry learned its mail).
-                        if !unfinishedRenames.contains(where: { $0.identity.isSameDirectory(as: identity) }) {
-                            unfinishedRenames.append((identity, formerPath, 0))
-                        }
-                        return nil
-                    }
-                    unfinishedRenames.removeAll { $0.identity.isSameDirectory(as: identity) }
-                    displacedFolders.removeAll { $0.identity.isSameDirectory(as: identity) }
-                    knownFolders = knownFolders?.filter {
-                        $0.key == folder.path || !$0.value.isSameDirectory(as: identity)
-                    }
-                } else {
-                    knownFolders = knownFolders?.filter { !$0.value.isSameDirectory(as: identity) }
-                    knownFolders?[folder.path] = identity
-                }
-            }
-        }
+        guard recognise(folder) else { return nil }
         var present = Set<String>()
         // new/ before cur/: a message a client moves from new/ to cur/ while we list is then seen in one of them.
         for subdirectory in MaildirFolder.Subdirectory.allCases {
@@ -345,6 +307,54 @@ final class MailboxWorker {
             }
         }
         return present
+    }
+
+    /// Which directory `folder` is, against the folders seen so far: a folder renamed or moved (known under another
+    /// path) is taken stock of before its mail is looked at. False when it is not to be scanned now (gone, or its
+    /// stock-taking failed and is tried again). Nothing to compare with before the first full scan.
+    private func recognise(_ folder: MaildirFolder) -> Bool {
+        guard knownFolders != nil else { return true }
+        // Gone: its identity (inode, and birth time where the file system keeps one) stays known under the old
+        // path until the next full scan, so that the other half of a rename, seen after it, is recognised.
+        guard let identity = Self.identity(of: folder) else { return false }
+        if scanningAll { seenThisScan.append((identity, folder.path)) }
+        let known = knownFolders?[folder.path]
+        if let known, known.isSameDirectory(as: identity) {
+            // A birth time known since (never one forgotten: a later statx without it changes nothing).
+            if known.born == 0, identity.born != 0 { knownFolders?[folder.path] = identity }
+        } else {
+            // A directory already known under another path was renamed or moved (a folder deleted into the
+            // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
+            // Known under another path: one still known, or one another directory has taken since (made there,
+            // or renamed there: whichever of the two this scan meets first), or a rename not yet taken stock of.
+            let elsewhere = displacedFolders + unfinishedRenames.map { (identity: $0.identity, path: $0.from) }
+            func isThisOne(_ other: FolderIdentity, at path: String) -> Bool {
+                path != folder.path && other.isSameDirectory(as: identity)
+            }
+            let formerPath = knownFolders?.first { isThisOne($0.value, at: $0.key) }?.key
+                ?? elsewhere.first { isThisOne($0.identity, at: $0.path) }?.path
+            // This path's own directory until now, which may have been renamed to a path met later.
+            if let known { displacedFolders.append((known, folder.path)) }
+            if let formerPath {
+                guard takeStock(ofNew: folder, identity: identity) else {
+                    // Tried again at the next scan, which must still see a renamed folder (found in review: the
+                    // end of the full scan forgot the old path, and the retry learned its mail).
+                    if !unfinishedRenames.contains(where: { $0.identity.isSameDirectory(as: identity) }) {
+                        unfinishedRenames.append((identity, formerPath, 0))
+                    }
+                    return false
+                }
+                unfinishedRenames.removeAll { $0.identity.isSameDirectory(as: identity) }
+                displacedFolders.removeAll { $0.identity.isSameDirectory(as: identity) }
+                knownFolders = knownFolders?.filter {
+                    $0.key == folder.path || !$0.value.isSameDirectory(as: identity)
+                }
+            } else {
+                knownFolders = knownFolders?.filter { !$0.value.isSameDirectory(as: identity) }
+                knownFolders?[folder.path] = identity
+            }
+        }
+        return true
     }
 
     /// Files with names that are not UTF-8, reported once each.

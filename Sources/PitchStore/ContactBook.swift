@@ -115,7 +115,8 @@ public struct ContactSnapshot: ContactLookup {
             fromHam.remove(parts.address)
             guard let domain = parts.domain else { continue }
             removedAtDomain[domain, default: 0] += 1
-            if fromHam.contains(domain), addressesAtDomain[domain, default: 0] - removedAtDomain[domain, default: 0] <= 0 {
+            let othersThere = addressesAtDomain[domain, default: 0] - removedAtDomain[domain, default: 0]
+            if fromHam.contains(domain), othersThere <= 0 {
                 keys.remove(domain)
                 fromHam.remove(domain)
             }
