@@ -157,10 +157,12 @@ private struct WatchLoop {
         // audit: 3,000 messages, READY after 30 s in a debug build), and the unit was killed and started again.
         let status = "watching \(workers.count) mailbox(es)"
         // Not while the service is being stopped: another part failed to start (found in review).
-        if let startup = settings.startup, !control.stopping {
-            startup.ready(status: status)
-        } else if !control.stopping {
-            settings.notifier.notify(ready: true, status: status)
+        if !control.stopping {
+            if let startup = settings.startup {
+                startup.ready(status: status)
+            } else {
+                settings.notifier.notify(ready: true, status: status)
+            }
         }
         logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
         scanAll()

@@ -17,10 +17,10 @@ public struct SystemdNotifier: Sendable {
 
     public static let disabled = SystemdNotifier(environment: { _ in nil })
 
-    /// READY=1 once each of `parts` has said it is ready: the Maildir loop watching, the milter listening. Sent by
-    /// the loop alone, it could come before the milter was bound, or had failed to bind (found by an audit: the
-    /// unit, which starts before the MTA so that the milter is there when Postfix connects, was started, and the
-    /// MTA let through, with the port taken by another process).
+    /// READY=1 once each of `parts` has said it is ready: the Maildir loop watching, the milter and the metrics
+    /// listening. Sent by the loop alone, it could come before the milter was bound, or had failed to bind (found by
+    /// an audit: the unit, which starts before the MTA so that the milter is there when Postfix connects, was
+    /// started, and the MTA let through, with the port taken by another process).
     public final class Startup: Sendable {
         private let notifier: SystemdNotifier
         private let state: Mutex<(waiting: Int, status: String?)>

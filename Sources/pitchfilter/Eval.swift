@@ -241,10 +241,12 @@ struct Eval: ParsableCommand {
         }
         let pitchCutoffs = range(\.pitchCutoff)
         let hamCutoffs = range(\.hamCutoff)
-        try Stores.writeAnswer(json ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
-                              addedStarter: addedStarter, unreadable: failed)
+        let answer = json
+            ? jsonText(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
+                       addedStarter: addedStarter, unreadable: failed)
             : text(report, pitchCutoffs: pitchCutoffs, hamCutoffs: hamCutoffs, trained: trained,
-                   ownTrainingAlone: starter == nil, addedStarter: addedStarter, unreadable: failed))
+                   ownTrainingAlone: starter == nil, addedStarter: addedStarter, unreadable: failed)
+        try Stores.writeAnswer(answer)
         if failed > 0 { throw ExitCode(3) }
     }
 

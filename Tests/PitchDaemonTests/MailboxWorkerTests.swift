@@ -198,7 +198,8 @@ import Testing
         try worker().scanAll(shouldStop: { false })
         #expect(try pitches.entry(unique: "3.M1P1Q1.test") != nil)
         #expect(try store.statistics().totals == ClassTotals())
-        #expect(try store.quarantineEntries(.states([.held])).map(\.name).sorted() == ["2.M1P1Q1.test", "3.M1P1Q1.test"])
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name).sorted()
+            == ["2.M1P1Q1.test", "3.M1P1Q1.test"])
     }
 
     @Test func unseenMailInCurIsClassifiedAndReadMailIsLeft() throws {
@@ -420,7 +421,8 @@ import Testing
     /// unfinished.
     /// A pitch quarantined, then (the service stopped) its folder renamed to `.Zed`, the pitch read by a client
     /// (new/ to cur/), and the folder's new/ made a file: its stock-taking fails until `unblock` is called.
-    func quarantineRenamedWhileStoppedWithAFailingStockTaking() throws -> (zed: MaildirFolder, unblock: () throws -> Void) {
+    func quarantineRenamedWhileStoppedWithAFailingStockTaking()
+        throws -> (zed: MaildirFolder, unblock: () throws -> Void) {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         let zed = maildir.folder(".Zed")

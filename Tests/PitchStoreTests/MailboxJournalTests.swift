@@ -57,7 +57,8 @@ import Testing
             == ["/m/anna": identity(10), "/m/anna/.Pitches": identity(11), "/m/anna/.Archive": identity(UInt64.max, 0)])
         try store.apply([.folderIdentity(path: "/m/anna/.Pitches", mailbox: "/m/anna", identity: identity(11, 5)),
                          .forgetFolderIdentity(path: "/m/anna/.Archive")])
-        #expect(try store.folderIdentities(mailbox: "/m/anna") == ["/m/anna": identity(10), "/m/anna/.Pitches": identity(11, 5)])
+        #expect(try store.folderIdentities(mailbox: "/m/anna")
+            == ["/m/anna": identity(10), "/m/anna/.Pitches": identity(11, 5)])
         #expect(try store.folderIdentities(mailbox: "/m/ben") == ["/m/ben": identity(20)])
         #expect(try store.folderIdentities(mailbox: "/m/carl").isEmpty)
     }
@@ -65,7 +66,8 @@ import Testing
     /// One directory: the same number, and the same birth where both are known (0: the file system kept none).
     @Test(arguments: [
         (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 7, born: 100), true),
-        (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 7, born: 101), false),  // made where one was deleted
+        // Made where one was deleted, and given its number.
+        (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 7, born: 101), false),
         (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 8, born: 100), false),
         (FolderIdentity(inode: 7, born: 0), FolderIdentity(inode: 7, born: 100), true),  // a birth time known since
         (FolderIdentity(inode: 7, born: 100), FolderIdentity(inode: 7, born: 0), true),
