@@ -146,9 +146,11 @@ struct Serve: AsyncParsableCommand {
                     : Maildir(root: mailbox.path).owner == .undetermined
                         ? " (root cannot tell whose it is: left alone; run the service as its owner)"
                     : access(mailbox.path + "/cur", F_OK) == 0 ? "" : " (no Maildir there yet)"
-                print("mailbox \(mailbox.path)\(missing): pitch \(policy.onPitch.rawValue) into "
-                    + "\(policy.quarantineFolder), unsure \(policy.onUnsure.rawValue), ham \(policy.onHam.rawValue), "
-                    + "sent \(policy.sentFolder)")
+                // The quarantine folder is named whatever the policy: moves into and out of it teach either way.
+                let pitch = policy.onPitch == .quarantine ? "quarantine into \(policy.quarantineFolder)"
+                    : "\(policy.onPitch.rawValue) in the INBOX (quarantine folder \(policy.quarantineFolder))"
+                print("mailbox \(mailbox.path)\(missing): pitch \(pitch), unsure \(policy.onUnsure.rawValue), "
+                    + "ham \(policy.onHam.rawValue), sent \(policy.sentFolder)")
             }
             return
         }

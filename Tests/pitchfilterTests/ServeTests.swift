@@ -605,6 +605,17 @@ import Glibc
         #expect(run.text.hasSuffix(warning) == warned, "\(run.text)")
     }
 
+    /// Found by an audit: a pitch tagged in the INBOX was shown as "pitch tag into .Pitches".
+    @Test(arguments: [("tag", "tag in the INBOX (quarantine folder .Pitches)"),
+                      ("leave", "leave in the INBOX (quarantine folder .Pitches)")])
+    func checkSaysWhereAPitchNotQuarantinedStays(action: String, shown: String) throws {
+        let file = try writeConfiguration(mailboxes: ["one"], extra: "[defaults]\non_pitch = \"\(action)\"\n")
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
+        #expect(run.status == 0)
+        #expect(run.text.hasSuffix("mailbox \(root.path)/one (no Maildir there yet): pitch \(shown), unsure tag, "
+            + "ham leave, sent .Sent\n"), "\(run.text)")
+    }
+
     @Test func checkPrintsWhatWouldBeWatched() throws {
         let file = try writeConfiguration(mailboxes: ["one", "two"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
