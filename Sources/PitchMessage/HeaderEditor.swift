@@ -209,12 +209,25 @@ public struct HeaderEdit: Hashable, Sendable {
     /// A field's range, cut after its first bare CR that a program reading CR as a line end would take for the end
     /// of a line (a bare CR followed by anything but white space): to such a program, what follows is other
     /// fields or the body, not this field. Its name goes, so no forged verdict is left; nothing else does.
+    ///
+    /// CRs just before the line feed are the line's end, however many: CR CR LF is what converting a CRLF message
+    /// to CRLF again leaves, and every line-feed reader (procmail, Dovecot) takes the next line for the next field
+    /// (found by an audit: cut after the first CR, the CR LF left behind ended the header).
     private static func upToBareCRLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
-        let cut = range.dropLast().first { index in
-            bytes[index] == ByteScanning.cr && !ByteScanning.isWhitespace(bytes[index + 1])
-                && bytes[index + 1] != ByteScanning.lf
+        var index = range.lowerBound
+        while index < range.upperBound - 1 {
+            guard bytes[index] == ByteScanning.cr else {
+                index += 1
+                continue
+            }
+            var runEnd = index + 1
+            while runEnd < range.upperBound, bytes[runEnd] == ByteScanning.cr { runEnd += 1 }
+            if runEnd < range.upperBound, bytes[runEnd] != ByteScanning.lf, !ByteScanning.isWhitespace(bytes[index + 1]) {
+                return range.lowerBound..<(index + 1)
+            }
+            index = runEnd
         }
-        return cut.map { range.lowerBound..<($0 + 1) } ?? range
+        return range
     }
 
     /// A line's name as lenient readers see it: everything before the first colon, cut at a NUL byte, without

@@ -283,6 +283,14 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
          "X-Pitch-Status: test\nFrom: a@b.example\nbogus line\n\rImportant\rline two\n\nreal body\n"),
         // A CR followed by white space continues the field, as a CR-reader would see it too.
         ("X-Pitch-Status: ham\r more\nSubject: x\n\nb", "X-Pitch-Status: test\nSubject: x\n\nb"),
+        // CR CR LF (a CRLF message converted again) ends the line: the whole field goes, the fields after it stay
+        // fields (found by an audit: the CR LF left behind ended the header).
+        ("X-Pitch-Status: ham\r\r\nFrom: carol@example.org\r\r\nSubject: Lunch\r\r\n\r\r\nSee you\r\r\n",
+         "X-Pitch-Status: test\r\nFrom: carol@example.org\r\r\nSubject: Lunch\r\r\n\r\r\nSee you\r\r\n"),
+        ("From: c@example.org\r\r\nX-Pitch-Status: ham\r\r\r\nSubject: Lunch\r\r\n\r\r\nb",
+         "X-Pitch-Status: test\r\nFrom: c@example.org\r\r\nSubject: Lunch\r\r\n\r\r\nb"),
+        // A run of CRs followed by more text is still a CR-reader's line end.
+        ("X-Pitch-Status: ham\r\rFrom: bob\nSubject: x\n\nb", "X-Pitch-Status: test\n\rFrom: bob\nSubject: x\n\nb"),
     ])
     func aForgedFieldLosesOnlyItsFirstBareCRLine(input: String, output: String) {
         let edited = HeaderEditor.edit(Array(input.utf8), removing: Self.ours, inserting: Self.status)
