@@ -197,14 +197,16 @@ public struct QuarantineDesk {
         return entry != nil
     }
 
-    /// Deletes what has been in quarantine longer than `days`: how many files were removed, and how many records
-    /// were closed whose file a client had already moved or deleted.
-    public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws -> (deleted: Int, alreadyGone: Int) {
+    /// Deletes what has been in quarantine longer than `days`: how many files were removed, how many records
+    /// were closed whose file a client had already moved or deleted, and how many were left because no file of
+    /// their name is the message once this desk's own fields are taken off (`Failure.otherHeaderSettings`).
+    public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws
+        -> (deleted: Int, alreadyGone: Int, notMatching: Int) {
         // Days past what 64-bit seconds hold (found by an audit: an overflow trap) mean "older than anything".
         let (seconds, overflow) = Int64(clamping: days).multipliedReportingOverflow(by: 86_400)
         let (cutoff, below) = now.subtractingReportingOverflow(seconds)
-        guard !overflow, !below else { return (0, 0) }
-        var purged = (deleted: 0, alreadyGone: 0)
+        guard !overflow, !below else { return (0, 0, 0) }
+        var purged = (deleted: 0, alreadyGone: 0, notMatching: 0)
         try oneAtATime {
             for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
                 // Released or deleted by another command meanwhile: not this purge's to count.
@@ -214,7 +216,7 @@ public struct QuarantineDesk {
                 do {
                     if try deleteAlone(entry.id) { purged.deleted += 1 } else { purged.alreadyGone += 1 }
                 } catch Failure.otherHeaderSettings {
-                    continue  // no file of its name is the message: left held, for `delete` to say why
+                    purged.notMatching += 1  // left held, for `delete` to say why
                 }
             }
         }

@@ -49,10 +49,12 @@ struct QuarantineCommand: ParsableCommand {
         /// create one (at a mistyped path, say).
         /// `readOnly` for looking (`list`, `show`), which someone who may read the database but not write it
         /// may do.
-        /// `ownFields`: what a release takes off the message; the other commands never look at its fields.
         /// `learning`: the command trains (a release), so the model the file shares with other hosts is opened.
-        func desk(readOnly: Bool = false, ownFields: OwnFields = .standard, learning: Bool = false) throws
-            -> QuarantineDesk? {
+        /// Every command takes the configuration's [header] settings: a quarantined file is known for the message
+        /// by its digest without the fields and Subject tag the service wrote (found by an audit: `show`,
+        /// `delete` and `purge` took the standard ones, and with a `subject_tag` refused every message).
+        func desk(readOnly: Bool = false, learning: Bool = false) throws -> QuarantineDesk? {
+            let ownFields = try ownFields()
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report. Said on standard
             // error, since it usually means the wrong database (root's own, not the service's), not an empty
@@ -93,9 +95,8 @@ struct QuarantineCommand: ParsableCommand {
         }
 
         /// The desk of a command about one message: without a database, no id is known.
-        func desk(for id: String, readOnly: Bool = false, ownFields: OwnFields = .standard,
-                  learning: Bool = false) throws -> QuarantineDesk {
-            guard let desk = try desk(readOnly: readOnly, ownFields: ownFields, learning: learning) else {
+        func desk(for id: String, readOnly: Bool = false, learning: Bool = false) throws -> QuarantineDesk {
+            guard let desk = try desk(readOnly: readOnly, learning: learning) else {
                 throw QuarantineDesk.Failure.unknownID(id)
             }
             return desk
@@ -196,7 +197,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                let path = try location.desk(for: id, ownFields: try location.ownFields(), learning: true).release(id)
+                let path = try location.desk(for: id, learning: true).release(id)
                 print("released \(id) to \(path), learned as ham")
             }
         }
@@ -232,10 +233,18 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                var purged = (deleted: 0, alreadyGone: 0)
+                var purged = (deleted: 0, alreadyGone: 0, notMatching: 0)
                 if let desk = try location.desk() { purged = try desk.purge(olderThan: olderThan) }
                 print("deleted \(purged.deleted) message(s) quarantined more than \(olderThan) day(s) ago"
                     + (purged.alreadyGone > 0 ? "; \(purged.alreadyGone) more had already left the quarantine folder" : ""))
+                // Said and failed, so that a purge run by cron does not report success while the quarantine grows.
+                if purged.notMatching > 0 {
+                    Stores.reportLine("\(purged.notMatching) message(s) left in quarantine: no file of their name "
+                        + "matches the record once this configuration's [header] fields and Subject tag are taken off "
+                        + "(give the service's configuration with --config; or the file of the name is another "
+                        + "message, left alone)")
+                    throw ExitCode(3)
+                }
             }
         }
     }

@@ -484,6 +484,56 @@ import Glibc
         #expect(again.stderr == "pitchfilter: message \(id) is not in quarantine any more (released)\n")
     }
 
+    /// Found by an audit: with a `subject_tag` or a renamed status field, `show` and `delete` refused every
+    /// message and `purge` deleted none and exited 0, since only `release` read the configuration's [header]
+    /// settings to know the file for the message.
+    @Test func showDeleteAndPurgeKnowAMessageTaggedWithTheConfigurationsOwnFields() throws {
+        let file = try writeConfiguration(mailboxes: ["one"], extra: """
+            [header]
+            status_field = "X-Verdict"
+            subject_tag = "[PITCH]"
+
+            """)
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        // Another message (a copy of one held waits 30 s before it is classified on its own).
+        try deliver(into: "one", name: "2.M2P2Q2.test", bytes: Self.pitch + Data("P.S. Any thoughts?\n".utf8))
+        let (process, _) = try start(["serve", "--config", file.path])
+        #expect(eventually { quarantined(in: "one").count == 2 })
+        process.terminate()
+        process.waitUntilExit()
+        let list = try Run.pitchfilter(["quarantine", "list", "--config", file.path])
+        let ids = list.text.split(separator: "\n").map { String($0.prefix(16)) }
+        try #require(ids.count == 2)
+        let held = root.appendingPathComponent("one/.Pitches/new")
+
+        let show = try Run.pitchfilter(["quarantine", "show", "--config", file.path, ids[0]])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(String(decoding: show.stdout, as: UTF8.self).hasPrefix("X-Verdict: pitch, "))
+        #expect(String(decoding: show.stdout, as: UTF8.self).contains("\nSubject: [PITCH] "))
+
+        // Without the service's [header] settings, no file is the message: said, and the purge fails.
+        usleep(1_100_000)  // a record is older than 0 days from the next second on
+        let standard = root.appendingPathComponent("standard.toml")
+        try Data().write(to: standard)
+        let elsewhere = ["PITCHFILTER_CONFIG": standard.path]
+        let blind = try Run.pitchfilter(["quarantine", "purge", "--older-than", "0", "--db", root.path + "/db.sqlite"],
+                                        environment: elsewhere)
+        #expect(blind.status == 3)
+        #expect(blind.stdout == Array("deleted 0 message(s) quarantined more than 0 day(s) ago\n".utf8))
+        #expect(blind.stderr == "pitchfilter: 2 message(s) left in quarantine: no file of their name matches the "
+            + "record once this configuration's [header] fields and Subject tag are taken off (give the service's "
+            + "configuration with --config; or the file of the name is another message, left alone)\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: held.path).count == 2)
+
+        let delete = try Run.pitchfilter(["quarantine", "delete", "--config", file.path, ids[0]])
+        #expect(delete.status == 0, "\(delete.stderr)")
+        #expect(delete.text == "deleted \(ids[0])\n")
+        let purge = try Run.pitchfilter(["quarantine", "purge", "--older-than", "0", "--config", file.path])
+        #expect(purge.status == 0, "\(purge.stderr)")
+        #expect(purge.text == "deleted 1 message(s) quarantined more than 0 day(s) ago\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: held.path).isEmpty)
+    }
+
     @Test func anInvalidConfigurationStopsTheStartWithTheKeyNamed() throws {
         let file = try writeConfiguration(mailboxes: ["one"], extra: "log_level = \"chatty\"\n")
         let run = try Run.pitchfilter(["serve", "--config", file.path])
