@@ -1,6 +1,10 @@
 import PitchClassifier
 import PitchTokenizer
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Training a large run of messages (`pitchfilter train`) with one write per distinct token, not one per batch.
 ///
 /// `train` sums a batch's additions per token and writes each once, so a token in every batch is written once per
@@ -28,6 +32,10 @@ public struct BulkTraining {
 
     /// Items not yet committed, each with the outcome predicted and what it was predicted from.
     private var pending: [PendingItem] = []
+    /// The template sightings of the items handed over, written in the same transaction as the items: written
+    /// apart, a run killed before its commit left the sightings of messages it never learned, and the run again
+    /// saw each message's later twins as sent before it (found by an audit).
+    private var pendingSightings: [TemplateSighting] = []
     /// The class each pending learned item will have in the ledger, for later items of the same message.
     private var learnedInRun: [[UInt8]: MessageClass] = [:]
     /// The sums of earlier calls, and this call's additions not yet sorted into a run.
@@ -48,17 +56,35 @@ public struct BulkTraining {
     /// too, or none. Every item's outcome is returned once, in order, by `add` or `finish`. After a throw, what was
     /// not committed is lost (`committed` says what was) and the run must end: a caller that retried the same
     /// items would find some of them learned by itself.
+    /// `sightings`: what the template memory is to record of them, at `TemplateWindow`'s time of the commit.
     @discardableResult
-    public mutating func add(_ items: [TrainingItem]) throws -> [TrainingOutcome] {
-        // A shared model takes each call as one batch: its `train` already reads and writes each token once.
+    public mutating func add(_ items: [TrainingItem], sightings: [TemplateSighting] = []) throws -> [TrainingOutcome] {
+        // A shared model takes each call as one batch: its `train` already reads and writes each token once. The
+        // sightings go to this file's memory, which no transaction there can include.
         if let model = store.sharedModel {
             let outcomes = try model.train(items)
             committed += outcomes
+            try Self.remember(sightings, in: store)
             return outcomes
         }
         let before = committed.count
         try predict(items)
+        // After: a commit inside `predict` may hold only some of these items. Recorded with the next commit,
+        // a kill between leaves learned messages' sightings unrecorded, never unlearned messages' recorded.
+        pendingSightings += sightings
         return Array(committed[before...])
+    }
+
+    /// Forgets the outcomes from `count` on: a transaction around `finish` was rolled back, so they never happened.
+    public mutating func withdrawOutcomes(from count: Int) {
+        guard count < committed.count else { return }
+        committed.removeSubrange(count...)
+    }
+
+    private static func remember(_ sightings: [TemplateSighting], in memory: any TemplateMemory) throws {
+        guard !sightings.isEmpty else { return }
+        let now = Int64(time(nil))
+        try memory.record(sightings, at: now, expireBefore: now - TemplateWindow.seconds)
     }
 
     /// Commits what is pending and returns its outcomes.
@@ -114,8 +140,14 @@ public struct BulkTraining {
 
     private mutating func commit() throws {
         closeRun()
-        guard !pending.isEmpty else { return }
-        committed += try store.commitBulk(pending, sums: CountRun.merging(runs))
+        guard !pending.isEmpty || !pendingSightings.isEmpty else { return }
+        let (items, sums, sightings) = (pending, CountRun.merging(runs), pendingSightings)
+        committed += try store.inOneWrite {
+            let outcomes = try items.isEmpty ? [] : store.commitBulk(items, sums: sums)
+            try Self.remember(sightings, in: store)
+            return outcomes
+        }
+        pendingSightings = []
         pending = []
         learnedInRun = [:]
         runs = []

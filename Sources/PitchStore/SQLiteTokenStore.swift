@@ -108,9 +108,18 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// A transaction that the store's own calls inside `body` join (`SQLiteConnection.transaction`). The lock is
     /// released while `body` runs, since those calls take it themselves. Whatever goes wrong, the connection leaves
-    /// the transaction: a long-lived one (the milter's readers, the service) must never stay inside it.
+    /// the transaction: a long-lived one (the milter's readers, the service) must never stay inside it. Inside one
+    /// already (a write, or any for a read), `body` joins it, and the outer one commits or rolls back.
     private func inOpenTransaction<Result>(_ begin: String, _ body: () throws -> Result) throws -> Result {
-        try connection.withLock { connection throws(StoreError) in try connection.statement(begin).run() }
+        let joins = try connection.withLock { connection throws(StoreError) -> Bool in
+            if sqlite3_get_autocommit(connection.handle) == 0,
+               begin == "BEGIN" || sqlite3_txn_state(connection.handle, nil) == SQLITE_TXN_WRITE {
+                return true
+            }
+            try connection.statement(begin).run()
+            return false
+        }
+        if joins { return try body() }
         do {
             let result = try body()
             try connection.withLock { connection throws(StoreError) in try connection.statement("COMMIT").run() }

@@ -232,9 +232,8 @@ struct Train: ParsableCommand {
                     }
                     if target != nil { templates.add(sighting, at: now) }
                 }
-                // The writer records the batch's skeletons in the store as it goes rather than all at the end. A
-                // run that fails later leaves them recorded, as the pipe filter records every message it sees,
-                // trained or not.
+                // The writer records the batch's skeletons in the store with the commit that learns the batch: a
+                // run stopped before a commit leaves none of the messages it did not learn.
                 try writer.submit(items.map(\.0), sightings: target == nil ? [] : items.compactMap(\.2))
                 // Whoever the owner keeps mail from is no stranger: the store's book learns them at the end of the
                 // run (the messages were judged against a copy that already knew them, above).
@@ -254,8 +253,7 @@ struct Train: ParsableCommand {
             } else {
                 try readAll()
             }
-            try writer.finish()
-            try store.inOneWrite {
+            try writer.finish {
                 let keptHam = hamSenders.filter { !forgottenInRun.contains($0.digest) }
                 try store.addHamSenders(keptHam, at: now)
                 // A run killed after committing a correction but before this step left the message vouching for
@@ -265,9 +263,10 @@ struct Train: ParsableCommand {
                 // A message given as ham in this run stays ham unless the run forgets it too (forget comes last).
                 let stillHam = Set(keptHam.map(\.digest))
                 try store.removeHamSenders(takenBack.filter { !stillHam.contains($0.digest) })
+                // What the training now says about the user's mail, for the filter to score with
+                // (`StarterAgreement`), measured on the counts this transaction is about to commit.
+                try Engine.recordStarterAgreement(in: store)
             }
-            // What the training now says about the user's mail, for the filter to score with (`StarterAgreement`).
-            try Engine.recordStarterAgreement(in: store)
             store.checkpointIfLarge()
         } catch {
             try? writer.finish()
@@ -333,19 +332,25 @@ final class OverlappedWriter: @unchecked Sendable {
     func submit(_ items: [TrainingItem], sightings: [TemplateSighting]) throws {
         if let error = failure.withLock({ $0 }) { throw error }
         reading.read(items.count)
-        enqueue {
-            try $0.add(items)
-            try Engine.remember(sightings, in: $0.store)
-        }
+        enqueue { try $0.add(items, sightings: sightings) }
     }
 
-    /// Commits what is pending. After a failure, commits nothing more: `progress` then counts what was committed.
-    func finish() throws {
+    /// Commits what is pending, and `alsoCommitting` in the same transaction: what the run's end writes (its
+    /// contacts, the starter agreement) is written with its last commit or not at all. Written after it, a run
+    /// killed or out of disk between the two left a model that looked complete, with no contact known and no
+    /// agreement measured, and scored far worse (found by an audit). After a failure, commits nothing more:
+    /// `progress` then counts what was committed.
+    func finish(alsoCommitting: () throws -> Void = {}) throws {
         pending.wait()
         if let error = failure.withLock({ $0 }) { throw error }
+        let before = training.committed.count
         do {
-            try training.finish()
+            try training.store.inOneWrite {
+                try training.finish()
+                try alsoCommitting()
+            }
         } catch {
+            training.withdrawOutcomes(from: before)  // rolled back with the rest
             failure.withLock { $0 = error }
             throw error
         }

@@ -38,6 +38,42 @@ import Testing
         #expect(try check.counts(of: [TokenID(hashing: "shared")]).totals == ClassTotals())
     }
 
+    /// Found by an audit: a run killed (or out of disk) after its last commit and before its end's writes left a
+    /// model that looked complete with no contact and no agreement; and a run killed before any commit left the
+    /// template sightings of messages it never learned. The end's writes, the items and their sightings now
+    /// commit together or not at all.
+    @Test(arguments: [false, true])
+    func theRunsEndItsLastItemsAndTheirSightingsCommitTogether(endFails: Bool) throws {
+        struct Refused: Error {}
+        let scratch = try Scratch()
+        let path = scratch.path("db.sqlite")
+        let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        let writer = OverlappedWriter(store: store)
+        let sighting = TemplateSighting(bands: [1, 2, 3, 4], sender: "a@vendor.example", recipient: "me@home.example",
+                                        message: 7)
+        try writer.submit(Self.batch("a", count: 10), sightings: [sighting])
+        let finishing = {
+            try writer.finish {
+                _ = try store.addHamSenders([HamSender(digest: [1], address: "b@friend.example")], at: 1)
+                if endFails { throw Refused() }
+            }
+        }
+        if endFails {
+            #expect(throws: Refused.self) { try finishing() }
+        } else {
+            try finishing()
+        }
+        #expect(writer.progress.summary == "learned \(endFails ? 0 : 10), already known 0, moved 0, forgotten 0, "
+            + "not known 0")
+        let check = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
+        #expect(try check.counts(of: [TokenID(hashing: "shared")]).totals
+            == (endFails ? ClassTotals() : ClassTotals(pitch: 10, ham: 0)))
+        let other = TemplateSighting(bands: [1, 2, 3, 4], sender: "c@other.example", recipient: "me@home.example",
+                                     message: 8)
+        #expect(try check.sightings(like: other, since: 0).memoryIsEmpty == endFails)
+        #expect(try check.relationship(with: "b@friend.example") == (endFails ? .unknown : .knownAddress))
+    }
+
     @Test func batchesQueuedBehindTheWriterAreAllCommittedInOrder() throws {
         let scratch = try Scratch()
         let store = try SQLiteTokenStore(path: scratch.path("db.sqlite"), tokenizerIdentity: Engine.tokenizerIdentity,
