@@ -96,6 +96,11 @@ public struct BulkTraining {
     }
 
     private mutating func predict(_ items: [TrainingItem]) throws {
+        // Past the limit, what is held is committed as more arrives, not as the limit is reached: the last call's
+        // items then always wait for `finish`, and so commit with what the caller writes at the end of its run
+        // (found by an audit: a run whose last batch reached the limit committed it alone, and a kill before the
+        // run's contacts left the model without them).
+        if tokensHeld >= tokenLimit { try commit() }
         // The ledger rows of the whole call in one read transaction. Only valid until something commits, which is
         // why every item after the first that cannot be predicted goes through `train`.
         let read = try store.ledgerClasses(of: items.map(\.digest))
@@ -127,8 +132,6 @@ public struct BulkTraining {
             }
         }
         closeRun()
-        // Only between calls: `read` is stale once something commits.
-        if tokensHeld >= tokenLimit { try commit() }
     }
 
     private mutating func closeRun() {

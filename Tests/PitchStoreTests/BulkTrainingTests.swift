@@ -84,16 +84,19 @@ import Testing
         #expect(try bulk.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
     }
 
+    /// Committed as the next call comes, not as the limit is reached: the last call's items always wait for
+    /// `finish`, which the caller may wrap with the writes that end its run (found by an audit: a run whose last
+    /// batch reached the limit committed without its contacts).
     @Test func theTokenLimitCommitsBetweenCalls() throws {
         let bulk = try store("bulk.sqlite")
         var training = BulkTraining(store: bulk, tokenLimit: 3)
         #expect(try training.add([Self.item(1, [1, 2], .pitch)]) == [])
-        #expect(try training.add([Self.item(2, [3], .ham)]) == [.learned, .learned])
-        #expect(try bulk.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
+        #expect(try training.add([Self.item(2, [3], .ham)]) == [])
+        #expect(try bulk.lookup([]).totals == ClassTotals())
         // Messages already known are held too (a replay would need their tokens), so they count towards the limit.
-        #expect(try training.add([Self.item(1, [1, 2], .pitch), Self.item(2, [3], .ham)])
-            == [.alreadyKnown, .alreadyKnown])
-        #expect(try training.finish() == [])
+        #expect(try training.add([Self.item(1, [1, 2], .pitch), Self.item(2, [3], .ham)]) == [.learned, .learned])
+        #expect(try bulk.lookup([]).totals == ClassTotals(pitch: 1, ham: 1))
+        #expect(try training.finish() == [.alreadyKnown, .alreadyKnown])
         #expect(training.committed == [.learned, .learned, .alreadyKnown, .alreadyKnown])
     }
 
