@@ -39,7 +39,10 @@ struct Backup: ParsableCommand {
         let path = try database.path()
         do {
             let size = try Self.backUp(path, to: destination)
-            print("backed up \(TerminalText.safe(path)) to \(TerminalText.safe(destination)): \(size) bytes, checked")
+            try Stores.writeAnswer("backed up \(TerminalText.safe(path)) to \(TerminalText.safe(destination)): "
+                + "\(size) bytes, checked")
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             Stores.report(error)
             throw ExitCode(3)

@@ -48,7 +48,8 @@ struct Contacts: ParsableCommand {
                 throw ExitCode(3)
             }
             store.checkpointIfLarge()
-            print("read \(messages) message\(messages == 1 ? "" : "s"), \(added) new contact\(added == 1 ? "" : "s")")
+            try Stores.writeAnswer("read \(messages) message\(messages == 1 ? "" : "s"), "
+                + "\(added) new contact\(added == 1 ? "" : "s")")
             if failed > 0 { throw ExitCode(3) }
         }
     }

@@ -290,7 +290,8 @@ struct Train: ParsableCommand {
         }
         let progress = writer.progress
         progress.finish()
-        print(progress.summary)
+        // Exit 3 when it cannot be written (`> /dev/full`), as every command that answers on standard output.
+        try Stores.writeAnswer(progress.summary)
         if failed > 0 { throw ExitCode(3) }
     }
 }

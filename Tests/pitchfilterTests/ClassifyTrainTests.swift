@@ -400,19 +400,27 @@ import Testing
         #expect(asDatabase.stderr.contains("it is not a regular file"))
     }
 
-    /// Found by an audit: `stats` and `eval` printed their answer with `print`, which drops a failed write, and
-    /// exited 0 with the figures lost.
-    @Test(arguments: ["stats", "eval"])
+    /// Found by audits: `stats` and `eval`, then `train`, `contacts import` and `backup`, printed their answer with
+    /// `print`, which drops a failed write, and exited 0 with it lost.
+    @Test(arguments: ["stats", "eval", "train", "contacts", "backup"])
     func anAnswerThatCannotBeWrittenIsAFailure(command: String) throws {
         let scratch = try Scratch()
-        let pitches = scratch.path("pitch"), ham = scratch.path("ham")
+        let pitches = scratch.path("pitch"), ham = scratch.path("ham"), db = scratch.path("db.sqlite")
         for (index, bytes) in [Self.pitch, Self.pitch].enumerated() { try scratch.write("pitch/\(index).eml", bytes) }
         for (index, bytes) in [Self.ham, Self.ham].enumerated() { try scratch.write("ham/\(index).eml", bytes) }
-        let arguments = command == "stats" ? "stats --db '\(scratch.path("none.sqlite"))'"
-            : "eval --folds 2 --pitch '\(pitches)' --ham '\(ham)'"
-        let written = try Run.shell("'\(Run.executable.path)' \(arguments) > /dev/null")
+        #expect(try Run.pitchfilter(["train", "--db", db, "--ham", ham]).status == 0)
+        func arguments(_ run: String) -> String {
+            switch command {
+            case "stats": "stats --db '\(db)'"
+            case "eval": "eval --folds 2 --pitch '\(pitches)' --ham '\(ham)'"
+            case "train": "train --db '\(db)' --pitch '\(pitches)'"
+            case "contacts": "contacts import --db '\(db)' '\(ham)'"
+            default: "backup --db '\(db)' '\(scratch.path("copy-\(run).sqlite"))'"
+            }
+        }
+        let written = try Run.shell("'\(Run.executable.path)' \(arguments("written")) > /dev/null")
         #expect(written.status == 0)
-        let full = try Run.shell("'\(Run.executable.path)' \(arguments) > /dev/full")
+        let full = try Run.shell("'\(Run.executable.path)' \(arguments("full")) > /dev/full")
         #expect(full.status == 3)
         #expect(full.stderr.hasSuffix("pitchfilter: cannot write to standard output: no space left on device\n"))
     }
