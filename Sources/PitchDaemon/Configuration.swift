@@ -1,5 +1,6 @@
 import PitchEngine
 import PitchMaildir
+import PitchMessage
 import PitchMilter
 import PitchStore
 import PitchTokenizer
@@ -114,8 +115,23 @@ public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
 }
 
 extension Configuration {
+    /// The first line holding a NUL byte or the escape of one, if any.
+    static func lineWithNUL(_ text: String) -> Int? {
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where line.utf8.contains(0) || line.contains("\\u0000") || line.contains("\\U00000000") {
+            return index + 1
+        }
+        return nil
+    }
+
     /// Reads and checks a configuration file's text. `file` names it in errors.
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Configuration {
+        // The TOML library hands strings over as C strings: a value with a NUL in it (`\u0000`) came back cut there
+        // (found by an audit: ".Pitch\u0000es" made the service use ".Pitch"), and a NUL byte ends the text it reads.
+        if let line = Self.lineWithNUL(text) {
+            throw ConfigurationError(key: file, "line \(line): a NUL character (a NUL byte, or \\u0000) cannot be "
+                + "part of the configuration")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -339,7 +355,8 @@ private struct TableReader {
         return string
     }
 
-    /// A Maildir++ folder name: a leading dot, no slash.
+    /// A Maildir++ folder name: a leading dot, then names separated by dots (".Pitches", ".Archive.2026"), none
+    /// empty, with no slash or control character.
     mutating func folder(_ key: String) throws(ConfigurationError) -> String? {
         guard let string = try string(key) else { return nil }
         try Self.checkFolder(string, key: path + key)
@@ -347,9 +364,14 @@ private struct TableReader {
     }
 
     static func checkFolder(_ name: String, key: String) throws(ConfigurationError) {
-        guard name.hasPrefix("."), name.count > 1, !name.contains("/"), name != ".." else {
+        // Found by an audit: ".Pitch\0es" made the service use ".Pitch" (the system calls end the name at the NUL),
+        // and "..Pitches" or ".Pitches." a folder no Maildir++ client shows as named.
+        let parts = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard name.hasPrefix("."), parts.count > 1, parts.dropFirst().allSatisfy({ !$0.isEmpty }),
+              !name.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 < 0x20 || $0 == 0x7F }),
+              name.utf8.count <= 255 else {
             throw ConfigurationError(
-                key: key, "must be a Maildir++ folder name such as \".Pitches\", found \"\(name)\"")
+                key: key, "must be a Maildir++ folder name such as \".Pitches\", found \"\(TerminalText.safe(name))\"")
         }
     }
 

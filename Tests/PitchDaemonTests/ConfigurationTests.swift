@@ -87,6 +87,11 @@ import Testing
          "service.log_level: must be one of trace, debug, info, notice, warning, error, critical; found \"loud\""),
         ("[defaults]\nquarantine_folder = \"Pitches\"",
          "defaults.quarantine_folder: must be a Maildir++ folder name such as \".Pitches\", found \"Pitches\""),
+        // Found by an audit: empty names between the dots.
+        ("[defaults]\nquarantine_folder = \"..Pitches\"",
+         "defaults.quarantine_folder: must be a Maildir++ folder name such as \".Pitches\", found \"..Pitches\""),
+        ("[defaults]\nsent_folder = \".Sent.\"",
+         "defaults.sent_folder: must be a Maildir++ folder name such as \".Pitches\", found \".Sent.\""),
         ("[defaults]\nignored_folders = [\".Trash\", 3]", "defaults.ignored_folders[2]: must be a string"),
         ("[defaults]\nsent_folder = \".Pitches\"", "defaults.sent_folder: must differ from quarantine_folder"),
         // Found by an audit: every message the user deleted into the Trash would have been learned as a pitch.
@@ -155,6 +160,12 @@ import Testing
          "milter.subject_tag: \"[PITCH]\r\nBcc: x@example.com\" may hold only printable ASCII characters (a header "
             + "field carries no other bytes unencoded)"),
         ("[header]\nsubject_tag = 1", "header.subject_tag: must be a string"),
+        // Found by an audit: the TOML library cut a value at a NUL (".Pitch\u0000es" was ".Pitch" to the service),
+        // and a NUL byte ends the text it reads.
+        ("[defaults]\nquarantine_folder = \".Pitch\\u0000es\"",
+         "test.toml: line 2: a NUL character (a NUL byte, or \\u0000) cannot be part of the configuration"),
+        ("[service]\nscan_interval = 60\n\u{0}\n[service]", "test.toml: line 3: a NUL character (a NUL byte, or "
+            + "\\u0000) cannot be part of the configuration"),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
         #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }
