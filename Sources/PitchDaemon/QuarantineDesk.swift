@@ -20,6 +20,9 @@ public struct QuarantineDesk {
 
     /// Runs just before the quarantined copy is removed: for tests, to act as a mail client would in that moment.
     var beforeRemoving: (MaildirFolder.Entry) -> Void = { _ in }
+    /// How long a command waits for another to let the quarantine lock go, in seconds: a purge of thousands of
+    /// messages holds it for a while, a release or a delete for moments.
+    var lockWait = 120.0
 
     public init(store: SQLiteTokenStore, ownFields: OwnFields) {
         self.store = store
@@ -32,6 +35,7 @@ public struct QuarantineDesk {
         case fileMissing(String, folder: String)
         case beingMoved(String, folder: String)
         case otherHeaderSettings(String)
+        case lockHeld(String, seconds: Double)
 
         public var description: String {
             switch self {
@@ -45,6 +49,9 @@ public struct QuarantineDesk {
                 "message \(id) does not match its record once the fields and Subject tag of this configuration are "
                     + "taken off: give the service's configuration (--config), whose [header] settings tagged it "
                     + "(or the file of its name is another message, which is left alone)"
+            case .lockHeld(let path, let seconds):
+                "another quarantine command has held \(path) for \(Int(seconds)) s (a long purge, or a process that "
+                    + "keeps it open: see `fuser \(path)`); nothing was done, try again later"
             }
         }
     }
@@ -235,8 +242,14 @@ public struct QuarantineDesk {
             return try body()
         }
         defer { close(descriptor) }
-        while flock(descriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else { return try body() }
+        // Polled, not waited for: anyone who may read the database may open the lock file and hold it (found by an
+        // audit: a command then waited for ever, saying nothing, and a purge run by cron never ended).
+        var waited = 0.0
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { return try body() }
+            guard waited < lockWait else { throw Failure.lockHeld(store.path + "-quarantine.lock", seconds: lockWait) }
+            usleep(50_000)
+            waited += 0.05
         }
         return try body()
     }

@@ -1313,6 +1313,27 @@ import Testing
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
     }
 
+    /// Found by an audit: the lock file is readable by all, so anyone who may read the database could hold it, and
+    /// a command then waited for ever without a word. It waits a while, then says who to look for.
+    @Test func aQuarantineLockHeldTooLongIsSaidAndNothingIsDone() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        desk.lockWait = 0.3
+        let id = try #require(try desk.list().first?.entry.id)
+        let path = store.path + "-quarantine.lock"
+        let lock = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
+        defer { close(lock) }
+        try #require(lock >= 0 && flock(lock, LOCK_SH) == 0)
+        #expect(throws: QuarantineDesk.Failure.lockHeld(path, seconds: 0.3)) { try desk.release(id) }
+        #expect(throws: QuarantineDesk.Failure.lockHeld(path, seconds: 0.3)) { try desk.delete(id) }
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+        #expect(try files(maildir.inbox).isEmpty)
+        flock(lock, LOCK_UN)
+        #expect(try desk.delete(id))
+    }
+
     /// Fields renamed in `[header]`: the quarantined copy carries the new name (and a forged one is gone), a
     /// release takes it off again, and the message is learned once.
     @Test func renamedFieldsAreWrittenAndTakenOffAgain() throws {
