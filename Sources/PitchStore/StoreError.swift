@@ -111,11 +111,22 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
             self = .cannotOpen(path: path, detail: "it is a directory, not a database file")
         case SQLITE_IOERR:
             self = .io(path: path, detail: detail)
+        case SQLITE_CANTOPEN where Self.isOnReadOnlyFileSystem(path):
+            // SQLite's last system call was its fallback open of the -wal file read-only, whose ENOENT said the
+            // database was not there (found by an audit).
+            self = .cannotOpen(path: path, detail: "its file system is read-only, and SQLite's WAL mode must create "
+                + "its -wal and -shm files beside it, even to read (copy it somewhere writable)")
         case SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_AUTH:
             self = .cannotOpen(path: path, detail: system ?? message)
         default:
             self = .sqlite(path: path, code: code, detail: message)
         }
+    }
+
+    /// Whether the file at `path` is there, on a file system mounted read-only.
+    private static func isOnReadOnlyFileSystem(_ path: String) -> Bool {
+        var info = statvfs()
+        return access(path, F_OK) == 0 && statvfs(path, &info) == 0 && info.f_flag & UInt(ST_RDONLY) != 0
     }
 
     /// SQLite's extended codes say which part is read-only; the admin needs to know which permission to fix.
