@@ -999,7 +999,13 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         var totals = ClassTotals()
         while try query.step() {
             if let name = query.text(0), let messageClass = MessageClass(rawValue: name) {
-                totals[messageClass] = Int(clamping: max(query.int64(1), 0))
+                // A count no training reaches (a token's count saturates at 2^32 − 1) is damage: taken as it was, it
+                // overflowed the sums with the starter's totals, and `classify` died of it (found by an audit).
+                let messages = query.int64(1)
+                guard messages <= Int64(UInt32.max) else {
+                    throw .corrupt(path: connection.path, detail: "it says \(messages) \(name) messages were trained")
+                }
+                totals[messageClass] = Int(max(messages, 0))
             }
         }
         return totals

@@ -142,6 +142,23 @@ import Testing
         #expect(stat(path, &info) == 0 && info.st_uid == 0)
     }
 
+    /// Found by an audit: class totals past anything training reaches overflowed the sums with the starter's, and
+    /// `classify` died of it. They are damage, named as such.
+    @Test func implausibleTotalsAreCorruption() throws {
+        let store = try open(.readWrite)
+        let item = { (n: Int) in TrainingItem(digest: digest(n), tokens: [token(1)], target: .pitch) }
+        _ = try store.train([item(1)])
+        try store.withConnection { connection throws(StoreError) in
+            try connection.execute("UPDATE totals SET messages = 9223372036854775807 WHERE class = 'pitch'")
+        }
+        let reader = try open(.readOnly)
+        let damage = StoreError.corrupt(path: path, detail: "it says 9223372036854775807 pitch messages were trained")
+        #expect(throws: damage) {
+            try reader.counts(of: [token(1)])
+        }
+        #expect(throws: StoreError.self) { try store.train([item(2)]) }
+    }
+
     @Test func trainingPersistsAcrossReopening() throws {
         do {
             let store = try open(.readWrite)
