@@ -50,14 +50,20 @@ extension SQLiteTokenStore {
         guard finished == SQLITE_OK else { throw failure(finished) }
         // A backup is only worth keeping if it can be read back: the copy's pages, checked the cheap way (its
         // indexes against their tables is what the full integrity_check adds, at many times the cost).
-        let check = try copy.statement("PRAGMA quick_check")
-        defer { check.reset() }
         var problems: [String] = []
-        while try check.step() {
-            // A problem may span lines ("*** in database main ***", then the page): one line each, for the log.
-            if let line = check.text(0), line != "ok" {
-                problems.append(line.split(separator: "\n").joined(separator: " "))
+        do {
+            let check = try copy.statement("PRAGMA quick_check")
+            defer { check.reset() }
+            while try check.step() {
+                // A problem may span lines ("*** in database main ***", then the page): one line each, for the log.
+                if let line = check.text(0), line != "ok" {
+                    problems.append(line.split(separator: "\n").joined(separator: " "))
+                }
             }
+        } catch .corrupt(_, let detail) {
+            // Damage too bad for the check to report named the temporary copy (found by an audit): it is the
+            // source's, copied page for page.
+            problems.append(detail)
         }
         guard problems.isEmpty else {
             // SQLite may give the whole report as one row: kilobytes for one log line.

@@ -1568,6 +1568,28 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).sorted() == before)
     }
 
+    /// Found by an audit: damage that stopped SQLite's check named the temporary copy as the corrupt database.
+    @Test func aDamagedSourceIsNamedAsTheCorruptOne() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        try scratch.write("pitch/1.eml", ClassifyTrainTests.pitch)
+        try scratch.write("ham/1.eml", ClassifyTrainTests.ham)
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", scratch.path("pitch"), "--ham",
+                                     scratch.path("ham")]).status == 0)
+        // Every page after the first three overwritten: the tables' pages, not the header.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: db))
+        let size = try handle.seekToEnd()
+        try #require(size > 4 * 4096)
+        try handle.seek(toOffset: 3 * 4096)
+        handle.write(Data(repeating: 0xFF, count: Int(size) - 3 * 4096))
+        try handle.close()
+        let run = try Run.pitchfilter(["backup", "--db", db, scratch.path("copy.sqlite")])
+        #expect(run.status == 3)
+        #expect(run.stderr.hasPrefix("pitchfilter: database \(db) is corrupt ("), "\(run.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)
+        #expect(!left.contains { $0 == "copy.sqlite" || $0.hasPrefix(".pitchfilter-backup") }, "\(left)")
+    }
+
     @Test(arguments: [
         ("copy", ".", ".pitchfilter-backup.partial-9"),
         ("/copy", "/", "/.pitchfilter-backup.partial-9"),
