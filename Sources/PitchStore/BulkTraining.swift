@@ -23,8 +23,8 @@ import Glibc
 /// is pending, and it and the rest of its `add` call go through `train` as they always did.
 public struct BulkTraining {
     public let store: SQLiteTokenStore
-    /// Token ids held before `add` commits on its own (every pending item's, learned or not, since a replay needs
-    /// them all): bounds the memory (the items' ids and the runs, about 30 bytes an id) and how long the commit
+    /// Token ids held before the next `add` commits them first (every pending item's, learned or not, since a
+    /// replay needs them all): bounds the memory (the items' ids and the runs, about 30 bytes an id) and how long the commit
     /// holds the write lock, which another writer waits at most 2 s for. The whole SpamAssassin corpus (6,046
     /// messages, 2.4 million ids, 565,000 distinct) fits, and commits in 0.4–0.85 s on this project's 2-core
     /// machine, by the moment; training it peaks at 125 MB.
@@ -64,7 +64,10 @@ public struct BulkTraining {
         if let model = store.sharedModel {
             let outcomes = try model.train(items)
             committed += outcomes
-            try Self.remember(sightings, in: store)
+            if !sightings.isEmpty {
+                let now = Int64(time(nil))
+                try store.record(sightings, at: now, expireBefore: now - TemplateWindow.seconds)
+            }
             return outcomes
         }
         let before = committed.count
@@ -79,12 +82,6 @@ public struct BulkTraining {
     public mutating func withdrawOutcomes(from count: Int) {
         guard count < committed.count else { return }
         committed.removeSubrange(count...)
-    }
-
-    private static func remember(_ sightings: [TemplateSighting], in memory: any TemplateMemory) throws {
-        guard !sightings.isEmpty else { return }
-        let now = Int64(time(nil))
-        try memory.record(sightings, at: now, expireBefore: now - TemplateWindow.seconds)
     }
 
     /// Commits what is pending and returns its outcomes.
@@ -144,12 +141,8 @@ public struct BulkTraining {
     private mutating func commit() throws {
         closeRun()
         guard !pending.isEmpty || !pendingSightings.isEmpty else { return }
-        let (items, sums, sightings) = (pending, CountRun.merging(runs), pendingSightings)
-        committed += try store.inOneWrite {
-            let outcomes = try items.isEmpty ? [] : store.commitBulk(items, sums: sums)
-            try Self.remember(sightings, in: store)
-            return outcomes
-        }
+        committed += try store.commitBulk(pending, sums: CountRun.merging(runs), sightings: pendingSightings,
+                                          at: Int64(time(nil)))
         pendingSightings = []
         pending = []
         learnedInRun = [:]
@@ -174,13 +167,17 @@ struct PendingItem {
 
 extension SQLiteTokenStore {
     /// One transaction: the predicted outcomes if the ledger still reads as the predictions read it, else the
-    /// exact replay.
-    func commitBulk(_ pending: [PendingItem], sums: CountRun) throws -> [TrainingOutcome] {
+    /// exact replay; and the template sightings of the messages handed over (`TemplateWindow` from `time`).
+    func commitBulk(_ pending: [PendingItem], sums: CountRun, sightings: [TemplateSighting],
+                    at time: Int64) throws -> [TrainingOutcome] {
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: training needs read-write)")
         }
         return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: true) { () throws(StoreError) in
+                if !sightings.isEmpty {
+                    try Self.record(sightings, at: time, expireBefore: time - TemplateWindow.seconds, on: connection)
+                }
                 var trainer = try SQLiteTrainer(connection)
                 for entry in pending {
                     guard case .ledger(let read) = entry.expected else { continue }

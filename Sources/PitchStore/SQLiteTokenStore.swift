@@ -108,18 +108,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// A transaction that the store's own calls inside `body` join (`SQLiteConnection.transaction`). The lock is
     /// released while `body` runs, since those calls take it themselves. Whatever goes wrong, the connection leaves
-    /// the transaction: a long-lived one (the milter's readers, the service) must never stay inside it. Inside one
-    /// already (a write, or any for a read), `body` joins it, and the outer one commits or rolls back.
+    /// the transaction: a long-lived one (the milter's readers, the service) must never stay inside it.
     private func inOpenTransaction<Result>(_ begin: String, _ body: () throws -> Result) throws -> Result {
-        let joins = try connection.withLock { connection throws(StoreError) -> Bool in
-            if sqlite3_get_autocommit(connection.handle) == 0,
-               begin == "BEGIN" || sqlite3_txn_state(connection.handle, nil) == SQLITE_TXN_WRITE {
-                return true
-            }
-            try connection.statement(begin).run()
-            return false
-        }
-        if joins { return try body() }
+        try connection.withLock { connection throws(StoreError) in try connection.statement(begin).run() }
         do {
             let result = try body()
             try connection.withLock { connection throws(StoreError) in try connection.statement("COMMIT").run() }
@@ -705,54 +696,61 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: true) { () throws(StoreError) in
-                let insert = try connection.statement(
-                    "INSERT INTO templates (band, sender, recipient, seen_at, message) VALUES (?1, ?2, ?3, ?4, ?5)")
-                defer { insert.reset() }
-                let known = try connection.statement("SELECT 1 FROM templates WHERE message = ?1 LIMIT 1")
-                defer { known.reset() }
-                // Before each new row, the older sightings of its band from the same sender to the same recipient go,
-                // all but the newest (by time, then rowid: processes take their time before waiting for the lock).
-                // The questions asked of the memory need no more: another sender counts once however often it sent,
-                // and "the same note before" needs one earlier message besides the one asked about, which may itself
-                // be the newest (filtered, then classified or trained). A message whose rows were trimmed is new to
-                // the memory if it is recorded again (trained weeks after it was filtered): that only refreshes its
-                // time, and it still never counts against itself.
-                let trim = try connection.statement("""
-                    DELETE FROM templates WHERE band = ?1 AND sender = ?2 AND recipient = ?3 AND rowid <> (
-                        SELECT rowid FROM templates INDEXED BY templates_by_key
-                        WHERE band = ?1 AND sender = ?2 AND recipient = ?3 ORDER BY seen_at DESC, rowid DESC LIMIT 1)
-                    """)
-                defer { trim.reset() }
-                for message in messages {
-                    try known.bind(1, Int64(bitPattern: message.message))
-                    let recorded = try known.step()
-                    known.reset()
-                    if recorded { continue }
-                    // Each band once: a second pass over a band would trim away the earlier message it keeps.
-                    var bands = Set<UInt64>()
-                    for band in message.bands where bands.insert(band).inserted {
-                        try trim.bind(1, Int64(bitPattern: band))
-                        try trim.bind(2, message.sender)
-                        try trim.bind(3, message.recipient)
-                        try trim.run()
-                        try insert.bind(1, Int64(bitPattern: band))
-                        try insert.bind(2, message.sender)
-                        try insert.bind(3, message.recipient)
-                        try insert.bind(4, time)
-                        try insert.bind(5, Int64(bitPattern: message.message))
-                        try insert.run()
-                    }
-                }
-                // Expiry by age, then by count: rowids grow with each insert, so the oldest rows have the lowest.
-                let expire = try connection.statement("DELETE FROM templates WHERE seen_at < ?1")
-                defer { expire.reset() }
-                try expire.bind(1, expireBefore)
-                try expire.run()
-                try connection.execute("""
-                    DELETE FROM templates WHERE rowid <= (SELECT max(rowid) FROM templates) - \(TemplateWindow.maxSightings)
-                    """)
+                try Self.record(messages, at: time, expireBefore: expireBefore, on: connection)
             }
         }
+    }
+
+    /// `record`'s writes, on a connection inside a write transaction (`commitBulk` records a training batch's
+    /// sightings with the batch).
+    static func record(_ messages: [TemplateSighting], at time: Int64, expireBefore: Int64,
+                       on connection: SQLiteConnection) throws(StoreError) {
+        let insert = try connection.statement(
+            "INSERT INTO templates (band, sender, recipient, seen_at, message) VALUES (?1, ?2, ?3, ?4, ?5)")
+        defer { insert.reset() }
+        let known = try connection.statement("SELECT 1 FROM templates WHERE message = ?1 LIMIT 1")
+        defer { known.reset() }
+        // Before each new row, the older sightings of its band from the same sender to the same recipient go,
+        // all but the newest (by time, then rowid: processes take their time before waiting for the lock).
+        // The questions asked of the memory need no more: another sender counts once however often it sent,
+        // and "the same note before" needs one earlier message besides the one asked about, which may itself
+        // be the newest (filtered, then classified or trained). A message whose rows were trimmed is new to
+        // the memory if it is recorded again (trained weeks after it was filtered): that only refreshes its
+        // time, and it still never counts against itself.
+        let trim = try connection.statement("""
+            DELETE FROM templates WHERE band = ?1 AND sender = ?2 AND recipient = ?3 AND rowid <> (
+                SELECT rowid FROM templates INDEXED BY templates_by_key
+                WHERE band = ?1 AND sender = ?2 AND recipient = ?3 ORDER BY seen_at DESC, rowid DESC LIMIT 1)
+            """)
+        defer { trim.reset() }
+        for message in messages {
+            try known.bind(1, Int64(bitPattern: message.message))
+            let recorded = try known.step()
+            known.reset()
+            if recorded { continue }
+            // Each band once: a second pass over a band would trim away the earlier message it keeps.
+            var bands = Set<UInt64>()
+            for band in message.bands where bands.insert(band).inserted {
+                try trim.bind(1, Int64(bitPattern: band))
+                try trim.bind(2, message.sender)
+                try trim.bind(3, message.recipient)
+                try trim.run()
+                try insert.bind(1, Int64(bitPattern: band))
+                try insert.bind(2, message.sender)
+                try insert.bind(3, message.recipient)
+                try insert.bind(4, time)
+                try insert.bind(5, Int64(bitPattern: message.message))
+                try insert.run()
+            }
+        }
+        // Expiry by age, then by count: rowids grow with each insert, so the oldest rows have the lowest.
+        let expire = try connection.statement("DELETE FROM templates WHERE seen_at < ?1")
+        defer { expire.reset() }
+        try expire.bind(1, expireBefore)
+        try expire.run()
+        try connection.execute("""
+            DELETE FROM templates WHERE rowid <= (SELECT max(rowid) FROM templates) - \(TemplateWindow.maxSightings)
+            """)
     }
 
     // MARK: - Test support

@@ -74,6 +74,19 @@ import Testing
         #expect(try check.relationship(with: "b@friend.example") == (endFails ? .unknown : .knownAddress))
     }
 
+    /// Found in review: a run that failed while reading committed what was pending on its way out, without the
+    /// run's end (its contacts). Abandoned, it commits nothing more.
+    @Test func anAbandonedRunCommitsNothingMore() throws {
+        let scratch = try Scratch()
+        let store = try SQLiteTokenStore(path: scratch.path("db.sqlite"), tokenizerIdentity: Engine.tokenizerIdentity,
+                                         access: .readWrite)
+        let writer = OverlappedWriter(store: store)
+        try writer.submit(Self.batch("a", count: 10), sightings: [])
+        writer.abandon()
+        #expect(writer.progress.summary == "learned 0, already known 0, moved 0, forgotten 0, not known 0")
+        #expect(try store.counts(of: [TokenID(hashing: "shared")]).totals == ClassTotals())
+    }
+
     @Test func batchesQueuedBehindTheWriterAreAllCommittedInOrder() throws {
         let scratch = try Scratch()
         let store = try SQLiteTokenStore(path: scratch.path("db.sqlite"), tokenizerIdentity: Engine.tokenizerIdentity,
