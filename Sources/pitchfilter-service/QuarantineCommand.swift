@@ -54,7 +54,10 @@ struct QuarantineCommand: ParsableCommand {
         /// by its digest without the fields and Subject tag the service wrote (found by an audit: `show`,
         /// `delete` and `purge` took the standard ones, and with a `subject_tag` refused every message).
         func desk(readOnly: Bool = false, learning: Bool = false) throws -> QuarantineDesk? {
-            let ownFields = try ownFields()
+            // Looking needs only read access to the database: one who may not read the configuration file still
+            // lists with --db (a file found by its name alone), and `show` says when the settings do not fit.
+            let ownFields = readOnly && database.db != nil ? (try? fieldsOfTheConfiguration()) ?? .standard
+                : try ownFields()
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report. Said on standard
             // error, since it usually means the wrong database (root's own, not the service's), not an empty
@@ -85,13 +88,17 @@ struct QuarantineCommand: ParsableCommand {
 
         /// What the configuration calls our fields, which a release takes off the message.
         func ownFields() throws -> OwnFields {
-            let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
             do {
-                return try file.map { try ConfigurationFile.read($0).ownFields } ?? .standard
+                return try fieldsOfTheConfiguration()
             } catch {
                 Stores.report(error)
                 throw ExitCode(3)
             }
+        }
+
+        private func fieldsOfTheConfiguration() throws -> OwnFields {
+            let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
+            return try file.map { try ConfigurationFile.read($0).ownFields } ?? .standard
         }
 
         /// The desk of a command about one message: without a database, no id is known.
