@@ -222,7 +222,8 @@ public struct HeaderEdit: Hashable, Sendable {
             }
             var runEnd = index + 1
             while runEnd < range.upperBound, bytes[runEnd] == ByteScanning.cr { runEnd += 1 }
-            if runEnd < range.upperBound, bytes[runEnd] != ByteScanning.lf, !ByteScanning.isWhitespace(bytes[index + 1]) {
+            if runEnd < range.upperBound, bytes[runEnd] != ByteScanning.lf,
+               !ByteScanning.isWhitespace(bytes[index + 1]) {
                 return range.lowerBound..<(index + 1)
             }
             index = runEnd

@@ -166,6 +166,8 @@ import Testing
          "test.toml: line 2: a NUL character (a NUL byte, or \\u0000) cannot be part of the configuration"),
         ("[service]\nscan_interval = 60\n\u{0}\n[service]", "test.toml: line 3: a NUL character (a NUL byte, or "
             + "\\u0000) cannot be part of the configuration"),
+        ("[service]\r\nscan_interval = 60\r\n# \\u0000\r\n", "test.toml: line 3: a NUL character (a NUL byte, or "
+            + "\\u0000) cannot be part of the configuration"),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
         #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }

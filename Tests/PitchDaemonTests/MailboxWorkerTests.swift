@@ -1222,7 +1222,8 @@ import Testing
         try deliver(Self.ham, second.name, into: pitches, .new)
         #expect(throws: QuarantineDesk.Failure.otherHeaderSettings(second.id)) { try desk.delete(second.id) }
         // A purge passes it by, leaving it held and counted, and does not stop there.
-        #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400) == (deleted: 0, alreadyGone: 0, notMatching: 1))
+        #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
+            == (deleted: 0, alreadyGone: 0, notMatching: 1))
         #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [second.id])
         #expect(try files(pitches)["new/" + second.name] == Self.ham)
     }
