@@ -24,8 +24,8 @@ import Glibc
 public struct BulkTraining {
     public let store: SQLiteTokenStore
     /// Token ids held before the next `add` commits them first (every pending item's, learned or not, since a
-    /// replay needs them all): bounds the memory (the items' ids and the runs, about 30 bytes an id) and how long the commit
-    /// holds the write lock, which another writer waits at most 2 s for. The whole SpamAssassin corpus (6,046
+    /// replay needs them all): bounds the memory (the items' ids and the runs, about 30 bytes an id) and how long
+    /// the commit holds the write lock, which another writer waits at most 2 s for. The whole SpamAssassin corpus (6,046
     /// messages, 2.4 million ids, 565,000 distinct) fits, and commits in 0.4–0.85 s on this project's 2-core
     /// machine, by the moment; training it peaks at 125 MB.
     public let tokenLimit: Int
@@ -56,7 +56,7 @@ public struct BulkTraining {
     /// too, or none. Every item's outcome is returned once, in order, by `add` or `finish`. After a throw, what was
     /// not committed is lost (`committed` says what was) and the run must end: a caller that retried the same
     /// items would find some of them learned by itself.
-    /// `sightings`: what the template memory is to record of them, at `TemplateWindow`'s time of the commit.
+    /// `sightings`: what the template memory is to record of these items, written by the commit that learns them.
     @discardableResult
     public mutating func add(_ items: [TrainingItem], sightings: [TemplateSighting] = []) throws -> [TrainingOutcome] {
         // A shared model takes each call as one batch: its `train` already reads and writes each token once. The
@@ -78,17 +78,21 @@ public struct BulkTraining {
         return Array(committed[before...])
     }
 
-    /// Forgets the outcomes from `count` on: a transaction around `finish` was rolled back, so they never happened.
-    public mutating func withdrawOutcomes(from count: Int) {
-        guard count < committed.count else { return }
-        committed.removeSubrange(count...)
-    }
-
-    /// Commits what is pending and returns its outcomes.
+    /// Commits what is pending, and `alsoCommitting`'s writes through the store in the same transaction (what the
+    /// caller's run writes at its end), and returns the outcomes. If either fails, neither is written, and the
+    /// outcomes of the rolled-back commit are not counted as committed.
     @discardableResult
-    public mutating func finish() throws -> [TrainingOutcome] {
+    public mutating func finish(alsoCommitting: () throws -> Void = {}) throws -> [TrainingOutcome] {
         let before = committed.count
-        try commit()
+        do {
+            try store.inOneWrite {
+                try commit()
+                try alsoCommitting()
+            }
+        } catch {
+            committed.removeSubrange(before...)
+            throw error
+        }
         return Array(committed[before...])
     }
 

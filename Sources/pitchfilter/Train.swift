@@ -350,14 +350,9 @@ final class OverlappedWriter: @unchecked Sendable {
     func finish(alsoCommitting: () throws -> Void = {}) throws {
         pending.wait()
         if let error = failure.withLock({ $0 }) { throw error }
-        let before = training.committed.count
         do {
-            try training.store.inOneWrite {
-                try training.finish()
-                try alsoCommitting()
-            }
+            try training.finish(alsoCommitting: alsoCommitting)
         } catch {
-            training.withdrawOutcomes(from: before)  // rolled back with the rest
             failure.withLock { $0 = error }
             throw error
         }
