@@ -75,14 +75,23 @@ public struct Engine: Sendable {
                                   learning digest: [UInt8]? = nil) throws
         -> (tokens: MessageTokens, history: [String]) {
         var tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
-        let history = try historyTokens(of: message, tokens, correspondents, learning: digest)
+        let history = try historyTokens(tokens, correspondents, learning: digest) { self.digest(of: message) }
         for token in history { tokens.append(token) }
         return (tokens, history)
     }
 
-    /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`.
-    private func historyTokens(of message: Message, _ tokens: MessageTokens, _ correspondents: Correspondents,
-                               learning digest: [UInt8]?) throws -> [String] {
+    /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`, whose correspondents and
+    /// digest are known already: what `tokens(of:)` appends, for a replay that tokenized its messages as it read
+    /// them and holds no message until they are in date order (`MailboxReplay`).
+    public func historyTokens(for tokens: MessageTokens, _ correspondents: Correspondents,
+                              digest: [UInt8]) throws -> [String] {
+        try historyTokens(tokens, correspondents, learning: nil) { digest }
+    }
+
+    /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`. `messageDigest` is asked
+    /// only when the template memory needs it: hashing every message for nothing was measurable in the pipe filter.
+    private func historyTokens(_ tokens: MessageTokens, _ correspondents: Correspondents, learning digest: [UInt8]?,
+                               messageDigest: () -> [UInt8]) throws -> [String] {
         var history: [String] = []
         let sender = correspondents.sender
         var relationship = Relationship.unknown
@@ -97,7 +106,7 @@ public struct Engine: Sendable {
             // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
             if Colleagues.isColleague(sender, of: correspondents.recipients) { history.append("rel:own-domain") }
         }
-        if let templates, let sighting = templateSighting(of: message, tokens, correspondents: correspondents) {
+        if let templates, let sighting = Self.templateSighting(tokens, correspondents, digest: messageDigest) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
             history += Self.templateTokens(seen, sender: relationship)
         }
@@ -121,13 +130,18 @@ public struct Engine: Sendable {
     /// `correspondents` and `digest` save parsing and hashing again when the caller has them.
     public func templateSighting(of message: Message, _ tokens: MessageTokens, correspondents: Correspondents? = nil,
                                  digest: [UInt8]? = nil) -> TemplateSighting? {
-        guard let template = tokens.template else { return nil }
-        let correspondents = correspondents ?? Correspondents(of: message)
-        guard let sender = correspondents.sender else { return nil }
-        let digest = digest ?? self.digest(of: message)
+        guard tokens.template != nil else { return nil }
+        return Self.templateSighting(tokens, correspondents ?? Correspondents(of: message)) {
+            digest ?? self.digest(of: message)
+        }
+    }
+
+    static func templateSighting(_ tokens: MessageTokens, _ correspondents: Correspondents,
+                                 digest: () -> [UInt8]) -> TemplateSighting? {
+        guard let template = tokens.template, let sender = correspondents.sender else { return nil }
         return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
                                 recipient: correspondents.recipients.first?.lowercased() ?? "",
-                                message: digest.prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
+                                message: digest().prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
     }
 
     /// Records messages in the template memory, so later near-duplicates of them are known.

@@ -267,11 +267,14 @@ struct Eval: ParsableCommand {
     /// through one mailbox's memories, then assigned to folds as without --replay.
     private func replayed(_ sets: [([String], MessageClass, Int?)], tokenizer: Tokenizer,
                           unreadable: (MailSourceError) -> Void) throws -> [CrossValidation.Sample] {
-        var entries: [MailboxReplay.Entry] = []
+        let signals = Set(HistorySignal.allCases).subtracting(withoutSignal.compactMap(\.history))
+        let replay = MailboxReplay(tokenizer: tokenizer, signals: signals)
+        // Each message is tokenized as it is read and kept as its tokens, not its bytes, until the replay.
+        var arrivals: [MailboxReplay.Arrival] = []
         var placement: [(truth: MessageClass, fold: Int)?] = []
         for path in sent {
             MailSource.forEach(at: path, unreadable: unreadable) { item in
-                entries.append(.sent(Message(bytes: item.bytes)))
+                arrivals.append(replay.arrival(.sent(Message(bytes: item.bytes))))
                 placement.append(nil)
             }
         }
@@ -281,7 +284,7 @@ struct Eval: ParsableCommand {
                 var index = 0
                 let first = placement.count
                 MailSource.forEach(at: path, unreadable: unreadable) { item in
-                    entries.append(.received(Message(bytes: item.bytes), truth))
+                    arrivals.append(replay.arrival(.received(Message(bytes: item.bytes), truth)))
                     placement.append((truth, fixedFold ?? index % folds))
                     index += 1
                 }
@@ -289,8 +292,7 @@ struct Eval: ParsableCommand {
             }
             for (position, number) in LooseFile.numbered(loose) { placement[position] = (truth, number % folds) }
         }
-        let signals = Set(HistorySignal.allCases).subtracting(withoutSignal.compactMap(\.history))
-        let tokens = try MailboxReplay(tokenizer: tokenizer, signals: signals).tokens(of: entries)
+        let tokens = try replay.tokens(of: arrivals)
         return zip(placement, tokens).compactMap { placement, message in
             guard let placement, let message else { return nil }
             return CrossValidation.Sample(truth: placement.truth, fold: placement.fold, message: message)
