@@ -136,6 +136,8 @@ public struct Engine: Sendable {
         }
     }
 
+    /// The sighting of a message with these tokens and correspondents; `digest` is asked only for one that has a
+    /// skeleton and a sender.
     static func templateSighting(_ tokens: MessageTokens, _ correspondents: Correspondents,
                                  digest: () -> [UInt8]) -> TemplateSighting? {
         guard let template = tokens.template, let sender = correspondents.sender else { return nil }

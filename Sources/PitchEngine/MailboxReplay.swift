@@ -18,9 +18,9 @@ public enum HistorySignal: String, CaseIterable, Hashable, Sendable {
 /// A mailbox's history replayed in date order, so that evaluation sees the history signals as a user's mailbox
 /// would have produced them.
 ///
-/// Each message is tokenized with the memories as they stood when it arrived, then leaves its traces as the pipe
-/// filter and the service do: its skeleton is remembered, and a ham's sender becomes a contact (the user kept the
-/// mail, or trained it as ham). The owner's sent mail, in the same timeline, makes its recipients contacts. Time
+/// Each message is tokenized as it is read; in date order, its history tokens are added from the memories as they
+/// stood when it arrived, and it leaves its traces as the pipe filter and the service do: its skeleton is
+/// remembered, and a ham's sender becomes a contact (the user kept the mail, or trained it as ham). The owner's sent mail, in the same timeline, makes its recipients contacts. Time
 /// windows are not applied: every sighting counts, as in a mailbox
 /// busy enough to keep its memories full.
 public struct MailboxReplay: Sendable {

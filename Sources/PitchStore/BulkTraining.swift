@@ -25,9 +25,9 @@ public struct BulkTraining {
     public let store: SQLiteTokenStore
     /// Token ids held before the next `add` commits them first (every pending item's, learned or not, since a
     /// replay needs them all): bounds the memory (the items' ids and the runs, about 30 bytes an id) and how long
-    /// the commit holds the write lock, which another writer waits at most 2 s for. The whole SpamAssassin corpus (6,046
-    /// messages, 2.4 million ids, 565,000 distinct) fits, and commits in 0.4–0.85 s on this project's 2-core
-    /// machine, by the moment; training it peaks at 125 MB.
+    /// the commit holds the write lock, which another writer waits at most 2 s for. The whole SpamAssassin corpus
+    /// (6,046 messages, 2.4 million ids, 565,000 distinct) fits, and commits in 0.4–0.85 s on this project's
+    /// 2-core machine, by the moment; training it peaks at 125 MB.
     public let tokenLimit: Int
 
     /// Items not yet committed, each with the outcome predicted and what it was predicted from.
@@ -56,7 +56,8 @@ public struct BulkTraining {
     /// too, or none. Every item's outcome is returned once, in order, by `add` or `finish`. After a throw, what was
     /// not committed is lost (`committed` says what was) and the run must end: a caller that retried the same
     /// items would find some of them learned by itself.
-    /// `sightings`: what the template memory is to record of these items, written by the commit that learns them.
+    /// `sightings`: what the template memory is to record of these items, written by the commit that learns them
+    /// (with a shared model, which this file's transactions cannot include, at once).
     @discardableResult
     public mutating func add(_ items: [TrainingItem], sightings: [TemplateSighting] = []) throws -> [TrainingOutcome] {
         // A shared model takes each call as one batch: its `train` already reads and writes each token once. The

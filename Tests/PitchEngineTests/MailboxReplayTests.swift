@@ -1,3 +1,4 @@
+import Foundation
 import PitchMessage
 import PitchStore
 import PitchTokenizer
@@ -46,6 +47,31 @@ struct MailboxReplayTests {
 
     static func has(_ tokens: MessageTokens?, _ token: String) -> Bool {
         tokens?.ids.contains(TokenID(hashing: token)) ?? false
+    }
+
+    /// The replay tokenizes a message as it is read and adds its history tokens at its turn: the same tokens as
+    /// the engine gives the message whole, with the memories as they stand.
+    @Test func historyAddedToAnArrivalsOwnTokensIsTheEngines() throws {
+        let now = Int64(Date().timeIntervalSince1970)
+        let contacts = InMemoryContactBook()
+        contacts.addContacts(["bob@partner.example"], source: .sent, at: now)
+        let templates = InMemoryTemplateMemory()
+        let engine = Engine(store: nil, starter: nil, contacts: contacts, templates: templates, tokenizer: Tokenizer())
+        guard case .received(let ann, _) = Self.entries[2], case .received(let raj, _) = Self.entries[3] else {
+            Issue.record("the entries changed")
+            return
+        }
+        let annTokens = try engine.tokens(of: ann, keepingTexts: false)
+        templates.record([try #require(engine.templateSighting(of: ann, annTokens))], at: now, expireBefore: 0)
+        let whole = try engine.tokens(of: raj, keepingTexts: false)
+        guard case .received(var tokens, let correspondents, let digest, _) = MailboxReplay()
+            .arrival(.received(raj, .pitch)).kind else {
+            Issue.record("a received entry arrives as received")
+            return
+        }
+        for token in try engine.historyTokens(for: tokens, correspondents, digest: digest) { tokens.append(token) }
+        #expect(tokens.ids == whole.ids)
+        #expect(Self.has(whole, "tmpl:others-1") && Self.has(whole, "rel:first-contact"))
     }
 
     @Test func eachMessageSeesTheHistoryBeforeItsDate() throws {
