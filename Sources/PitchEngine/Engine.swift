@@ -88,8 +88,8 @@ public struct Engine: Sendable {
         try historyTokens(tokens, correspondents, learning: nil) { digest }
     }
 
-    /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`. `messageDigest` is asked
-    /// only when the template memory needs it: hashing every message for nothing was measurable in the pipe filter.
+    /// The tokens of the mailbox's history for a message the tokenizer gave `tokens`. `messageDigest` is called only
+    /// for a message the template memory is asked about: one without a skeleton or a sender needs no hashing.
     private func historyTokens(_ tokens: MessageTokens, _ correspondents: Correspondents, learning digest: [UInt8]?,
                                messageDigest: () -> [UInt8]) throws -> [String] {
         var history: [String] = []
