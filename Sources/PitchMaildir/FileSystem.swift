@@ -114,13 +114,51 @@ public struct FileOwner: Hashable, Sendable {
     /// A part that is not there yet can then be made only by them. Relative paths, and more than 40 links, are
     /// not trusted.
     static func onlyTheyOrRootCanRedirect(_ path: String, user: UInt32) -> Bool {
-        guard path.hasPrefix("/") else { return false }
-        func trusted(_ owner: UInt32) -> Bool { owner == 0 || owner == user }
+        let rule = WayRule(trusted: { $0 == 0 || $0 == user }, writeBits: S_IWGRP | S_IWOTH)
+        return whereOthersCanChange(path, under: rule, endingIn: S_IFDIR) == nil
+    }
+
+    /// Who besides its owner and root can change what a file says: for a file that directs the service, its
+    /// configuration, as sshd's StrictModes and `postfix check` ask of theirs.
+    public enum FileExposure: Equatable, Sendable {
+        /// Its owner (root or `user`) and root alone.
+        case ownerAndRootAlone
+        /// Its group, or another user than root and `user`: the file, or a directory on the way, named.
+        case othersToo(String)
+        /// Anyone on the machine: the file, or a directory on the way, is writable by all (not sticky), named.
+        case anyone(String)
+    }
+
+    /// How exposed the regular file at the absolute `path` is, for a process running as `user` (links followed).
+    /// A file that is not there, or no regular file, is `ownerAndRootAlone`: reading it says what is wrong.
+    public static func exposure(ofFile path: String, user: UInt32) -> FileExposure {
+        var info = stat()
+        guard path.hasPrefix("/"), stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            return .ownerAndRootAlone
+        }
+        let anyone = WayRule(trusted: { _ in true }, writeBits: S_IWOTH)
+        if let fault = whereOthersCanChange(path, under: anyone, endingIn: S_IFREG) { return .anyone(fault) }
+        let others = WayRule(trusted: { $0 == 0 || $0 == user }, writeBits: S_IWGRP | S_IWOTH)
+        if let fault = whereOthersCanChange(path, under: others, endingIn: S_IFREG) { return .othersToo(fault) }
+        return .ownerAndRootAlone
+    }
+
+    /// Whose directories and files a walk accepts, and which of their write bits let someone else in.
+    private struct WayRule {
+        let trusted: (UInt32) -> Bool
+        let writeBits: mode_t
+    }
+
+    /// Where someone outside `rule` could change where `path` leads, or what it holds: the first directory or
+    /// file at fault, or nil. The walk of `onlyTheyOrRootCanRedirect`, ending in a directory or (`S_IFREG`) a
+    /// regular file that must be a trusted owner's and writable by no one else.
+    private static func whereOthersCanChange(_ path: String, under rule: WayRule, endingIn last: mode_t) -> String? {
+        guard path.hasPrefix("/") else { return path }
         var parts = path.split(separator: "/").map(String.init).reversed() as [String]  // a stack, next part last
         var directory = "/"
         var linksFollowed = 0
         while let part = parts.popLast() {
-            guard let kind = kind(of: directory, ownedBy: trusted) else { return false }
+            guard let kind = kind(of: directory, under: rule) else { return directory }
             if part.isEmpty || part == "." { continue }
             if part == ".." {
                 // `directory` has no links in it (each was followed), so its parent is the one walked through.
@@ -132,37 +170,40 @@ public struct FileOwner: Hashable, Sendable {
             var info = stat()
             guard lstat(next, &info) == 0 else {
                 // Not there: made later by whoever may write here, which must be them alone.
-                return errno == ENOENT && kind == .theirsAlone
+                return errno == ENOENT && kind == .theirsAlone ? nil : directory
             }
             // A name others may make or replace here (a sticky directory's) must be theirs.
-            if kind == .sticky && !trusted(info.st_uid) { return false }
+            if kind == .sticky && !rule.trusted(info.st_uid) { return next }
             switch info.st_mode & S_IFMT {
             case S_IFLNK:
                 linksFollowed += 1
                 var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                 let length = readlink(next, &target, Int(PATH_MAX))
-                guard linksFollowed <= 40, length > 0, length < Int(PATH_MAX) else { return false }
+                guard linksFollowed <= 40, length > 0, length < Int(PATH_MAX) else { return next }
                 let destination = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if destination.hasPrefix("/") { directory = "/" }
                 parts += destination.split(separator: "/").map(String.init).reversed()
             case S_IFDIR:
                 directory = next
+            case S_IFREG where last == S_IFREG && parts.isEmpty:
+                return rule.trusted(info.st_uid) && info.st_mode & rule.writeBits == 0 ? nil : next
             default:
-                return false
+                return next
             }
         }
-        return kind(of: directory, ownedBy: trusted) == .theirsAlone
+        guard last == S_IFDIR else { return path }  // a file was asked for, and the way ended in a directory
+        return kind(of: directory, under: rule) == .theirsAlone ? nil : directory
     }
 
     /// A directory of a trusted owner's: writable by them alone, or by others too but sticky (they may add names,
     /// and rename or remove only their own).
     private enum DirectoryKind { case theirsAlone, sticky }
 
-    /// Nil where `path` is no directory of an owner `trusted` accepts, or others may rename or remove what is in it.
-    private static func kind(of path: String, ownedBy trusted: (UInt32) -> Bool) -> DirectoryKind? {
+    /// Nil where `path` is no directory of an owner `rule` trusts, or others may rename or remove what is in it.
+    private static func kind(of path: String, under rule: WayRule) -> DirectoryKind? {
         var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, trusted(info.st_uid) else { return nil }
-        if info.st_mode & (S_IWGRP | S_IWOTH) == 0 { return .theirsAlone }
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, rule.trusted(info.st_uid) else { return nil }
+        if info.st_mode & rule.writeBits == 0 { return .theirsAlone }
         return info.st_mode & S_ISVTX != 0 ? .sticky : nil
     }
 

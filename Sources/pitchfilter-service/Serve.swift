@@ -62,6 +62,7 @@ struct Serve: AsyncParsableCommand {
         let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter, metrics: metrics)
         let load: @Sendable () throws -> Configuration = {
+            if let file { try ConfigurationFile.requireNotWritableByAll(Self.absolute(file)) }
             var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
             if !overrides.maildirs.isEmpty {
                 let policy = configuration.defaultPolicy
@@ -111,6 +112,9 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(78)
             }
             print("configuration valid: database \(databasePath)")
+            if let warning = file.flatMap({ ConfigurationFile.exposureWarning(Self.absolute($0)) }) {
+                print("warning: " + warning)
+            }
             if let shared = configuration.sharedModel { print("shared model: \(shared.address)") }
             // As the schedule applies them: the standard pitch cutoff is the starter's while it decides (found in
             // review: "pitch at 0.9" while a message at 0.81 was called a pitch).
@@ -158,6 +162,9 @@ struct Serve: AsyncParsableCommand {
         let toJournal = Environment.current("JOURNAL_STREAM") != nil
         LoggingSystem.bootstrap { _ in JournalLogHandler(level: level, toJournal: toJournal) }
         let logger = Logger(label: "pitchfilter")
+        if let warning = file.flatMap({ ConfigurationFile.exposureWarning(Self.absolute($0)) }) {
+            logger.warning("\(warning)")
+        }
         var settings = MaildirService.Settings(
             configuration: configuration, databasePath: databasePath, reload: file == nil ? nil : load,
             notifier: SystemdNotifier(environment: Environment.current))
@@ -202,6 +209,26 @@ struct Serve: AsyncParsableCommand {
 }
 
 enum ConfigurationFile {
+    /// Refuses a configuration file that anyone on the machine could change: it says which Maildirs the service
+    /// works in (as their owners, when run as root), where it listens and which database it keeps, so such a file
+    /// would hand all that to every local user. `absolutePath` is the file, links followed.
+    static func requireNotWritableByAll(_ absolutePath: String) throws(ConfigurationError) {
+        guard case .anyone(let fault) = FileOwner.exposure(ofFile: absolutePath, user: geteuid()) else { return }
+        throw ConfigurationError(key: absolutePath, "anyone on this machine can change it: \(fault) is writable "
+            + "by all users (chmod o-w \(fault)); the service takes its mailboxes, database and sockets from it")
+    }
+
+    /// A warning for a configuration file that its group or another user than root and the service's own could
+    /// change, as `postfix check` warns of group-writable files: allowed (a team of admins may share a group),
+    /// but said.
+    static func exposureWarning(_ absolutePath: String) -> String? {
+        guard case .othersToo(let fault) = FileOwner.exposure(ofFile: absolutePath, user: geteuid()) else {
+            return nil
+        }
+        return "the configuration \(absolutePath) can be changed by others than root and this user: \(fault) "
+            + "belongs to another user or is writable by its group"
+    }
+
     static func read(_ path: String) throws -> Configuration {
         switch MailSource.readFile(path) {
         case .success(let bytes):

@@ -249,6 +249,50 @@ import Testing
         }
     }
 
+    /// The service refuses a configuration anyone may change and warns of one its group or another user may
+    /// (`FileOwner.exposure`): the file, or the directory on the way at fault, is named.
+    @Test(.enabled(if: geteuid() == 0, "files of other users need root; CI runs as root"),
+          arguments: [
+              ("root's 0644 in root's 0755", "alone"), ("0666", "anyone: file"), ("0664", "others: file"),
+              ("a user's", "others: file"), ("in a 0777 directory", "anyone: directory"),
+              ("in a 0775 directory", "others: directory"), ("in a 1777 directory", "alone"),
+              ("a user's in a 1777 directory", "others: file"), ("linked from a 0777 directory", "anyone: directory"),
+              ("a link to a 0666 file", "anyone: file"), ("missing", "alone"),
+          ])
+    func whoElseCanChangeAFile(kind: String, expected: String) throws {
+        #expect(chmod(root, 0o755) == 0)
+        let directory = root + "/etc"
+        #expect(mkdir(directory, 0o755) == 0)
+        var file = directory + "/pitchfilter.toml"
+        var faultyDirectory = directory
+        switch kind {
+        case "in a 0777 directory", "in a 0775 directory", "in a 1777 directory", "a user's in a 1777 directory":
+            let mode: mode_t = kind.contains("0777") ? 0o777 : kind.contains("0775") ? 0o775 : 0o1777
+            #expect(chmod(directory, mode) == 0)
+        case "linked from a 0777 directory":
+            faultyDirectory = root + "/open"
+            #expect(mkdir(faultyDirectory, 0o777) == 0 && chmod(faultyDirectory, 0o777) == 0)
+            #expect(symlink(file, faultyDirectory + "/pitchfilter.toml") == 0)
+        case "a link to a 0666 file":
+            #expect(symlink(directory + "/real.toml", file) == 0)
+            file = directory + "/real.toml"
+        default: break
+        }
+        if kind != "missing" {
+            try Data("[database]\n".utf8).write(to: URL(fileURLWithPath: file))
+            let mode: mode_t = kind.contains("0666") ? 0o666 : kind == "0664" ? 0o664 : 0o644
+            #expect(chmod(file, mode) == 0)
+            if kind.hasPrefix("a user's") { #expect(chown(file, 4242, 4343) == 0) }
+        }
+        let asked = (kind == "linked from a 0777 directory" ? faultyDirectory : directory) + "/pitchfilter.toml"
+        let found: String = switch FileOwner.exposure(ofFile: asked, user: 0) {
+        case .ownerAndRootAlone: "alone"
+        case .othersToo(let fault): "others: " + (fault == file ? "file" : fault == faultyDirectory ? "directory" : fault)
+        case .anyone(let fault): "anyone: " + (fault == file ? "file" : fault == faultyDirectory ? "directory" : fault)
+        }
+        #expect(found == expected)
+    }
+
     /// Found by an audit: a unique part of 237 bytes or more made the temporary name too long, and a name past
     /// NAME_MAX once resized could not be linked: such a message stayed unclassified, retried for ever.
     @Test(arguments: [236, 237, 250, 255])

@@ -655,6 +655,34 @@ import Glibc
         #expect(run.text.hasSuffix(warning) == warned, "\(run.text)")
     }
 
+    /// The configuration says which Maildirs the service works in and where it listens: one every local user may
+    /// change is refused, at the start, a reload and the check (exit 78, EX_CONFIG); one its group may change is
+    /// allowed and warned of (`FileOwner.exposure` has the cases).
+    @Test(arguments: [(0o644 as mode_t, 0 as Int32, ""), (0o664, 0, "warning"), (0o666, 78, "refused")])
+    func checkRefusesAConfigurationEveryoneMayChange(mode: mode_t, status: Int32, outcome: String) throws {
+        #expect(chmod(root.path, 0o755) == 0)
+        let file = try writeConfiguration(mailboxes: ["one"])
+        #expect(chmod(file.path, mode) == 0)
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
+        #expect(run.status == status)
+        let warning = "warning: the configuration \(file.path) can be changed by others than root and this user: "
+            + "\(file.path) belongs to another user or is writable by its group\n"
+        #expect(run.text.contains(warning) == (outcome == "warning"), "\(run.text)")
+        #expect(run.stderr == (outcome != "refused" ? "" : """
+            pitchfilter: \(file.path): anyone on this machine can change it: \(file.path) is writable by all users \
+            (chmod o-w \(file.path)); the service takes its mailboxes, database and sockets from it
+
+            """))
+        if outcome == "refused" {
+            // And the service does not start on it. With nothing to watch, so that a service that did start would
+            // stop at once ("nothing to do"), not hang the test.
+            #expect(chmod(try writeConfiguration(mailboxes: []).path, mode) == 0)
+            let serve = try Run.pitchfilter(["serve", "--config", file.path])
+            #expect(serve.status == 78)
+            #expect(serve.stderr.contains("anyone on this machine can change it"), "\(serve.stderr)")
+        }
+    }
+
     /// Found by an audit: a pitch tagged in the INBOX was shown as "pitch tag into .Pitches".
     @Test(arguments: [("tag", "tag in the INBOX (quarantine folder .Pitches)"),
                       ("leave", "leave in the INBOX (quarantine folder .Pitches)")])
