@@ -20,6 +20,8 @@ public struct QuarantineDesk {
 
     /// Runs just before the quarantined copy is removed: for tests, to act as a mail client would in that moment.
     var beforeRemoving: (MaildirFolder.Entry) -> Void = { _ in }
+    /// Runs each time the quarantine lock is found held by another: for tests, to know a command is waiting.
+    var whileTheLockIsHeld: () -> Void = {}
     /// How long a command waits for another to let the quarantine lock go, in seconds: a purge of thousands of
     /// messages holds it for a while, a release or a delete for moments.
     var lockWait = 120.0
@@ -248,6 +250,7 @@ public struct QuarantineDesk {
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else { return try body() }
             guard waited < lockWait else { throw Failure.lockHeld(store.path + "-quarantine.lock", seconds: lockWait) }
+            whileTheLockIsHeld()
             usleep(50_000)
             waited += 0.05
         }

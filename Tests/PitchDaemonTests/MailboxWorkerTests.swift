@@ -1289,17 +1289,25 @@ import Testing
         let lock = open(store.path + "-quarantine.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         try #require(lock >= 0 && flock(lock, LOCK_EX) == 0)
         let released = Mutex<Result<String, any Error>?>(nil)
+        let waiting = Mutex(false)
         let path = store.path
         Thread.detachNewThread {
             let outcome = Result { () throws -> String in
                 let own = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity,
                                                access: .readWrite)
-                return try QuarantineDesk(store: own, ownFields: .standard).release(id)
+                var desk = QuarantineDesk(store: own, ownFields: .standard)
+                desk.whileTheLockIsHeld = { waiting.withLock { $0 = true } }
+                return try desk.release(id)
             }
             released.withLock { $0 = outcome }
         }
-        Thread.sleep(forTimeInterval: 0.3)
+        var waitedForTheLock = 0.0
+        while !waiting.withLock({ $0 }), released.withLock({ $0 }) == nil, waitedForTheLock < 60 {
+            Thread.sleep(forTimeInterval: 0.02)
+            waitedForTheLock += 0.02
+        }
         // Waiting for the lock: nothing moved yet.
+        #expect(waiting.withLock { $0 })
         #expect(released.withLock { $0 } == nil)
         #expect(try files(maildir.folder(".Pitches")).count == 1)
         flock(lock, LOCK_UN)

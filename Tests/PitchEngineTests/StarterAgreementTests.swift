@@ -63,10 +63,13 @@ import Testing
         let halfWay = ClassTotals(pitch: 275, ham: 275)
         let large = ClassTotals(pitch: 600, ham: 600)
         for totals in [young, halfWay, large] {
-            // Not measured, or below the threshold: as before there was a measure.
-            #expect(schedule.parameters(for: totals, agreement: nil) == schedule.parameters(for: totals))
-            #expect(schedule.parameters(for: totals, agreement: 0.1) == schedule.parameters(for: totals))
+            // Below the threshold: as not measured.
+            #expect(schedule.parameters(for: totals, agreement: 0.1) == schedule.parameters(for: totals, agreement: nil))
         }
+        // Not measured, a large database has the own model's settings, not the agreed ones.
+        #expect(schedule.parameters(for: large, agreement: nil) == schedule.ownParameters)
+        #expect(schedule.parameters(for: large, agreement: 0.7) == agreed)
+        #expect(agreed != schedule.ownParameters)
         // Too young to slide: the starter's settings either way.
         #expect(schedule.parameters(for: young, agreement: 0.7) == schedule.parameters(for: young))
         // Half-way, the slide heads for the agreed settings.

@@ -88,6 +88,11 @@ import Testing
 @Suite struct FuzzRegressionTests {
     static let names = Fixtures.names(in: "fuzz", withExtension: "bin")
 
+    /// A folder moved or renamed would otherwise leave `roundTrips` with no case to run, and passing.
+    @Test func theFixturesAreThere() {
+        #expect(Self.names.contains("no-line-start"))
+    }
+
     @Test(arguments: names)
     func roundTrips(_ name: String) throws {
         let bytes = try Fixtures.bytes("fuzz/\(name).bin")

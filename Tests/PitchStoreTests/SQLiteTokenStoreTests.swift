@@ -499,7 +499,7 @@ import Testing
         let waited = ContinuousClock.now - started
         #expect(caught == .locked(path: path, waitedMilliseconds: 100))
         #expect(caught?.description == "database \(path) stayed locked by another process for 100 ms: try again later")
-        #expect(waited >= .milliseconds(90) && waited < .seconds(2))
+        #expect(waited >= .milliseconds(90))  // waited, and for the timeout: no upper bound on a busy machine
         // Readers are not blocked by the writer, and do not see its uncommitted change.
         #expect(try reader.lookup([token(1)]).totals == ClassTotals(pitch: 1, ham: 0))
         try holder.withConnection { connection throws(StoreError) in try connection.execute("ROLLBACK") }

@@ -44,9 +44,10 @@ private func fingerprint(_ text: String) -> TemplateFingerprint? {
         #expect(fingerprint("") == nil)
     }
 
-    @Test func theGreetingLineIsNotPartOfTheSkeleton() {
+    @Test func theGreetingLineIsNotPartOfTheSkeleton() throws {
         let body = String(repeating: "we help teams save money on their cloud bill every month ", count: 3)
-        #expect(fingerprint("Hi Maya,\n" + body) == fingerprint("Hello Tom Lindqvist!\n" + body))
+        let toMaya = try #require(fingerprint("Hi Maya,\n" + body))
+        #expect(toMaya == fingerprint("Hello Tom Lindqvist!\n" + body))
         #expect(TemplateFingerprint.skeleton(Array("Hi Maya,\nsave money".utf8).withUnsafeBufferPointer { $0 })
             .count == 2)
     }

@@ -371,6 +371,9 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
             renamed.tokenize(Message(bytes: Array(text.utf8)), keepingTexts: true).texts
         }
         #expect(texts(tagged) == texts(plain))
+        // Read by a tokenizer that does not know the name, the field would count.
+        #expect(Tokenizer().tokenize(Message(bytes: Array(tagged.utf8)), keepingTexts: true).texts
+            .contains("hdr:x-old-pitch"))
         #expect(renamed.ownFields.contains(lowercasedName: "x-old-pitch"))
         #expect(!renamed.ownFields.contains(lowercasedName: "x-old"))
     }

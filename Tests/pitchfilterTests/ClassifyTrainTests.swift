@@ -852,7 +852,7 @@ import Testing
         #expect(byFile.stderr.isEmpty, "\(byFile.stderr)")
         #expect(byFile.text == byDirectory.text)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(byFile.stdout)) as? [String: Any])
-        #expect((object["pitch"] as? [String: Int])?["unsure"] != 25)
+        #expect(try #require((object["pitch"] as? [String: Int])?["unsure"]) < 25)
     }
 
     /// Found in review: a file given twice got two numbers, so its copies fell in two folds and a model was tested

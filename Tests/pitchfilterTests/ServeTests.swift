@@ -28,6 +28,16 @@ import Glibc
         return file
     }
 
+    /// Ends a service a test started, if it still runs: SIGTERM, then SIGKILL after 10 s, so that a service that
+    /// ignores or hangs on SIGTERM (what some tests probe) does not outlive the scratch directory it works in.
+    static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<100 where process.isRunning { usleep(100_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
     /// As an MDA delivers: written in tmp/, then renamed into new/. Written in new/ directly, a busy machine let
     /// the service see the file (inotify's IN_CREATE) before its bytes, and wait for the next full scan.
     func deliver(into mailbox: String, name: String, bytes: Data = ServeTests.pitch) throws {
@@ -151,7 +161,7 @@ import Glibc
             """)
         try deliver(into: "one", name: "1.M1P1Q1.test")
         let (process, log) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
         let scrape = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"
         // The message is counted once the move is recorded, a little after its file appears in the quarantine
@@ -212,7 +222,7 @@ import Glibc
 
             """)
         let (process, log) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         #expect(eventually { !process.isRunning })
         #expect(process.terminationStatus == 1)
         #expect(text(log).contains("Address already in use"))
@@ -222,7 +232,7 @@ import Glibc
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
         let (process, log) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
 
         _ = try writeConfiguration(mailboxes: ["one", "two"])
@@ -245,7 +255,7 @@ import Glibc
     }
 
     /// A datagram socket at `path` for the service's sd_notify messages, with a receive timeout.
-    static func notifySocket(at path: String, timeoutSeconds: Int = 20) throws -> Int32 {
+    static func notifySocket(at path: String, timeoutSeconds: Int = 60) throws -> Int32 {
         let listener = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -345,7 +355,7 @@ import Glibc
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
         let (process, _) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
         process.terminate()  // SIGTERM
         process.waitUntilExit()
@@ -367,7 +377,7 @@ import Glibc
         let file = try writeConfiguration(mailboxes: ["one"], extra: "log_level = \"info\"\n")
         try deliver(into: "one", name: "1.M1P1Q1.test")
         let (process, log) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
         #expect(!text(log).contains("classified"))
 
@@ -391,7 +401,7 @@ import Glibc
         let port = try Self.freePort()
         let file = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(port)\"\n")
         let (process, log) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         // The Maildir loop makes the database as the milter starts: a first message while it does (a loaded
         // machine's migration can pass the milter's busy timeout) is let through untagged, and the milter tries
         // the database again only 5 s later.
@@ -423,7 +433,7 @@ import Glibc
         let file = try writeConfiguration(mailboxes: ["one"])
         let original = try String(contentsOf: file, encoding: .utf8)
         let (process, log) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         #expect(eventually { text(log).contains("watching") })
         func count(_ phrase: String) -> Int { text(log).components(separatedBy: phrase).count - 1 }
         let warning = "the database path changed; restart the service to use it"
@@ -567,7 +577,7 @@ import Glibc
     @Test func aMailboxIsTakenUpWhenItsMaildirAppears() throws {
         let file = try writeConfiguration(mailboxes: ["later"])
         let (process, log) = try start(["serve", "--config", file.path])
-        defer { if process.isRunning { process.terminate() } }
+        defer { Self.stop(process) }
         #expect(eventually { text(log).contains("no Maildir here") })
         #expect(!FileManager.default.fileExists(atPath: root.path + "/later"))
         try deliver(into: "later", name: "1.M1P1Q1.test")
