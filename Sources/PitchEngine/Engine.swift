@@ -94,6 +94,7 @@ public struct Engine: Sendable {
                                messageDigest: () -> [UInt8]) throws -> [String] {
         var history: [String] = []
         let sender = correspondents.sender
+        let colleague = sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false
         var relationship = Relationship.unknown
         if let contacts, let sender {
             // A message learned again (a correction, a move and back) would otherwise find its sender known
@@ -104,11 +105,11 @@ public struct Engine: Sendable {
             // A first-time colleague otherwise looks like any stranger until the contact book learns the domain (from
             // the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it. A token
             // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
-            if Colleagues.isColleague(sender, of: correspondents.recipients) { history.append("rel:own-domain") }
+            if colleague { history.append("rel:own-domain") }
         }
         if let templates, let sighting = Self.templateSighting(tokens, correspondents, digest: messageDigest) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            history += Self.templateTokens(seen, sender: relationship)
+            history += Self.templateTokens(seen, sender: relationship, colleague: colleague)
         }
         return history
     }
@@ -117,12 +118,15 @@ public struct Engine: Sendable {
     /// sent it to this recipient before; nothing while the memory is empty, when no count would mean anything.
     /// `tmpl:stranger-others` when the sender is a first contact and others sent the same text: colleagues'
     /// invitations and share notices come from one generator too, but not from strangers, and the classifier
-    /// weighs tokens one by one, so only a token of its own can say "both at once".
-    public static func templateTokens(_ seen: TemplateSightings, sender relationship: Relationship) -> [String] {
+    /// weighs tokens one by one, so only a token of its own can say "both at once". A `colleague` (`rel:own-domain`)
+    /// writing for the first time is no stranger either (found by an audit: a first-time colleague's invitation
+    /// was called a stranger's).
+    public static func templateTokens(_ seen: TemplateSightings, sender relationship: Relationship,
+                                      colleague: Bool) -> [String] {
         guard !seen.memoryIsEmpty else { return [] }
         var tokens = ["tmpl:others-" + bucket(seen.otherSenders)]
         if seen.sameNoteBefore { tokens.append("tmpl:same-note") }
-        if relationship == .firstContact, seen.otherSenders > 0 { tokens.append("tmpl:stranger-others") }
+        if relationship == .firstContact, !colleague, seen.otherSenders > 0 { tokens.append("tmpl:stranger-others") }
         return tokens
     }
 
@@ -257,9 +261,10 @@ public struct Engine: Sendable {
         try learning(message, as: target).item
     }
 
-    /// The training item, what the template memory should record of the message, and its sender.
+    /// The training item, what the template memory should record of the message, its sender, and whether that is
+    /// a colleague (`Colleagues`).
     public func learning(_ message: Message, as target: MessageClass?) throws
-        -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?) {
+        -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?, colleague: Bool) {
         // Parsed once: three parses of From and two of To and Cc were 6 % of training's instructions (callgrind).
         let correspondents = Correspondents(of: message)
         let digest = digest(of: message)
@@ -268,7 +273,8 @@ public struct Engine: Sendable {
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
                              history: history.map { TokenID(hashing: $0) }),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),
-                correspondents.sender)
+                correspondents.sender,
+                correspondents.sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

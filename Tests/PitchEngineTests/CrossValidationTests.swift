@@ -251,18 +251,21 @@ import Testing
     /// Only a first contact's letter that others sent too is a stranger's form letter: a colleague's calendar
     /// invitation has the same generated text as everybody's, and an empty contact book knows nobody.
     @Test(arguments: [
-        (2, Relationship.firstContact, true), (1, .firstContact, true), (0, .firstContact, false),
-        (2, .knownDomain, false), (2, .knownAddress, false), (2, .unknown, false),
+        (2, Relationship.firstContact, false, true), (1, .firstContact, false, true), (0, .firstContact, false, false),
+        (2, .knownDomain, false, false), (2, .knownAddress, false, false), (2, .unknown, false, false),
+        // A colleague writing for the first time (`rel:own-domain`) is no stranger.
+        (2, .firstContact, true, false),
     ])
-    func aStrangersFormLetter(others: Int, relationship: Relationship, stranger: Bool) {
+    func aStrangersFormLetter(others: Int, relationship: Relationship, colleague: Bool, stranger: Bool) {
         let seen = TemplateSightings(otherSenders: others, sameNoteBefore: false, memoryIsEmpty: false)
-        #expect(Engine.templateTokens(seen, sender: relationship).contains("tmpl:stranger-others") == stranger)
+        #expect(Engine.templateTokens(seen, sender: relationship, colleague: colleague)
+            .contains("tmpl:stranger-others") == stranger)
     }
 
     @Test func anEmptyMemorySaysNothingWhoeverSends() {
         let empty = TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
         for relationship in Relationship.allCases {
-            #expect(Engine.templateTokens(empty, sender: relationship).isEmpty)
+            #expect(Engine.templateTokens(empty, sender: relationship, colleague: false).isEmpty)
         }
     }
 
@@ -279,5 +282,15 @@ import Testing
         // The same text from someone at a domain the owner writes to is a colleague's, not a stranger's.
         #expect(try Self.templateTokens(engine, Self.message(from: "boss@y.example", to: "me@y.example"))
             == ["tmpl:others-1"])
+        // And so is a first contact from the owner's own domain, before the book knows that domain (found by an
+        // audit: a new colleague's calendar invitation was a stranger's).
+        let strangers = InMemoryContactBook()
+        _ = strangers.addContacts(["friend@w.example"], source: .sent, at: 0)
+        let young = Engine(store: nil, starter: nil, contacts: strangers, templates: memory)
+        let colleague = Self.message(from: "new.hire@y.example", to: "me@y.example")
+        #expect(try young.tokens(of: colleague, keepingTexts: true).texts.contains("rel:first-contact"))
+        #expect(try Self.templateTokens(young, colleague) == ["tmpl:others-1"])
+        #expect(try Self.templateTokens(young, Self.message(from: "c@v.example", to: "me@y.example"))
+            == ["tmpl:others-1", "tmpl:stranger-others"])
     }
 }
