@@ -525,15 +525,18 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
-    /// Known addresses (not counting the domains they make known) and template sightings, for `pitchfilter stats`.
-    public func memoryCounts() throws -> (contacts: Int, templateSightings: Int) {
+    /// Known addresses (not counting the domains they make known) and template sightings from `since` on (the
+    /// window's: older ones are kept until the next write prunes them, but count no more; found by an audit), for
+    /// `pitchfilter stats`.
+    public func memoryCounts(sightingsSince since: Int64) throws -> (contacts: Int, templateSightings: Int) {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) in
                 (try Self.integer(connection, "SELECT count(*) FROM contacts WHERE key NOT LIKE '@%'"),
                  // A sighting is a row per band of its skeleton: counted once (found by an audit, which saw 16
                  // sightings for 4 messages).
                  try Self.integer(connection, """
-                    SELECT count(*) FROM (SELECT DISTINCT message, sender, recipient, seen_at FROM templates)
+                    SELECT count(*) FROM (SELECT DISTINCT message, sender, recipient, seen_at FROM templates
+                    WHERE seen_at >= \(since))
                     """))
             }
         }

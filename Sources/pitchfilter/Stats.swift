@@ -4,6 +4,10 @@ import PitchCommandLine
 import PitchEngine
 import PitchStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats",
                                                     abstract: "Show what the token database holds.")
@@ -23,7 +27,7 @@ struct Stats: ParsableCommand {
                 lines.append("messages: pitch \(stats.totals.pitch), ham \(stats.totals.ham)")
                 lines.append("tokens: \(stats.tokens)")
                 lines.append("learned messages: \(stats.ledgerEntries)")
-                let memory = try store.memoryCounts()
+                let memory = try store.memoryCounts(sightingsSince: Int64(time(nil)) - TemplateWindow.seconds)
                 lines.append("known correspondents: \(memory.contacts)")
                 lines.append("template sightings: \(memory.templateSightings) (last \(TemplateWindow.seconds / 86_400) days)")
                 lines.append("in quarantine: \(try store.quarantineEntries(.states([.held, .moving])).count)")
