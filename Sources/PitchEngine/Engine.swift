@@ -147,7 +147,17 @@ public struct Engine: Sendable {
         guard let template = tokens.template, let sender = correspondents.sender else { return nil }
         return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
                                 recipient: correspondents.recipients.first?.lowercased() ?? "",
-                                message: digest().prefix(8).reduce(0) { $0 << 8 | UInt64($1) })
+                                message: sightingIdentity(messageID: correspondents.messageID, digest: digest))
+    }
+
+    /// Which message a sighting is, so that it is recorded once and never counts against itself: its Message-ID
+    /// where it has one, else its digest. By the id, a second delivery of one message (the copy through a list
+    /// beside the one sent to you, or through an alias) is the same message, not the same note sent again (found
+    /// by an audit: the second copy of a colleague's mail got `tmpl:same-note`, a pitch's token). The first 8
+    /// bytes of a SHA-256 either way.
+    static func sightingIdentity(messageID: [UInt8]?, digest: () -> [UInt8]) -> UInt64 {
+        let bytes = messageID.map { MessageDigest.sha256(Array("message-id\u{0}".utf8) + $0) } ?? digest()
+        return bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Records messages in the template memory, so later near-duplicates of them are known.
@@ -167,6 +177,14 @@ public struct Engine: Sendable {
         case 5...8: "5-8"
         default: "9+"
         }
+    }
+
+    /// The first Message-ID field's value, unfolded and without the white space around it, if not empty.
+    static func messageID(of message: Message) -> [UInt8]? {
+        let header = message.header
+        guard let field = header.first(named: "message-id") else { return nil }
+        let value = header.unfoldedValue(of: field)
+        return value.isEmpty ? nil : Array(value)
     }
 
     /// The address in the first From field, if there is one.
@@ -193,10 +211,13 @@ public struct Engine: Sendable {
         public let sender: String?
         /// To, Cc and Bcc's addresses.
         public let recipients: [String]
+        /// The first Message-ID field's value, unfolded and trimmed; nil if there is none, or it is empty.
+        public let messageID: [UInt8]?
 
         public init(of message: Message) {
             sender = Engine.sender(of: message)
             recipients = Engine.recipients(of: message)
+            messageID = Engine.messageID(of: message)
         }
     }
 

@@ -248,6 +248,27 @@ import Testing
             == ["tmpl:others-0", "tmpl:same-note"])
     }
 
+    /// Found by an audit: one message delivered twice (to you, and through a list or an alias: another Received
+    /// line) got `tmpl:same-note` on its second copy, a pitch's token. Its Message-ID makes it one message; the
+    /// same sender's next letter, with an id of its own, is the same note again.
+    @Test func aSecondCopyOfOneMessageIsNotTheSameNoteAgain() throws {
+        let memory = InMemoryTemplateMemory()
+        let engine = Engine(store: nil, starter: nil, templates: memory)
+        func copy(_ id: String, via relay: String) -> Message {
+            let bytes = "Received: from \(relay) by mx.y.example\n" + "Message-ID: \(id)\n"
+                + String(decoding: Self.message(from: "a@x.example", to: "me@y.example").raw, as: UTF8.self)
+            return Message(bytes: Array(bytes.utf8))
+        }
+        let direct = copy("<n1@x.example>", via: "relay1.x.example")
+        let sighting = try #require(engine.templateSighting(of: direct, try engine.tokens(of: direct, keepingTexts: false)))
+        try Engine.remember([sighting], in: memory)
+        let throughTheList = copy(" <n1@x.example>\t", via: "lists.y.example")
+        #expect(engine.digest(of: throughTheList) != engine.digest(of: direct))
+        #expect(try Self.templateTokens(engine, throughTheList) == ["tmpl:others-0"])
+        #expect(try Self.templateTokens(engine, copy("<n2@x.example>", via: "relay1.x.example"))
+            == ["tmpl:others-0", "tmpl:same-note"])
+    }
+
     /// Only a first contact's letter that others sent too is a stranger's form letter: a colleague's calendar
     /// invitation has the same generated text as everybody's, and an empty contact book knows nobody.
     @Test(arguments: [
