@@ -114,7 +114,8 @@ public struct FileOwner: Hashable, Sendable {
     /// A part that is not there yet can then be made only by them. Relative paths, and more than 40 links, are
     /// not trusted.
     static func onlyTheyOrRootCanRedirect(_ path: String, user: UInt32) -> Bool {
-        let rule = WayRule(trusted: { $0 == 0 || $0 == user }, writeBits: S_IWGRP | S_IWOTH)
+        let theirs: (UInt32) -> Bool = { $0 == 0 || $0 == user }
+        let rule = WayRule(trusted: theirs, trustedInSticky: theirs, writeBits: S_IWGRP | S_IWOTH)
         return whereOthersCanChange(path, under: rule, endingIn: S_IFDIR) == nil
     }
 
@@ -136,16 +137,21 @@ public struct FileOwner: Hashable, Sendable {
         guard path.hasPrefix("/"), stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             return .ownerAndRootAlone
         }
-        let anyone = WayRule(trusted: { _ in true }, writeBits: S_IWOTH)
+        let theirs: (UInt32) -> Bool = { $0 == 0 || $0 == user }
+        // Whoever owns a name in a sticky directory that all may write (/tmp) may be anyone who made it first
+        // (found in review: another user's directory in /tmp only warned of).
+        let anyone = WayRule(trusted: { _ in true }, trustedInSticky: theirs, writeBits: S_IWOTH)
         if let fault = whereOthersCanChange(path, under: anyone, endingIn: S_IFREG) { return .anyone(fault) }
-        let others = WayRule(trusted: { $0 == 0 || $0 == user }, writeBits: S_IWGRP | S_IWOTH)
+        let others = WayRule(trusted: theirs, trustedInSticky: theirs, writeBits: S_IWGRP | S_IWOTH)
         if let fault = whereOthersCanChange(path, under: others, endingIn: S_IFREG) { return .othersToo(fault) }
         return .ownerAndRootAlone
     }
 
-    /// Whose directories and files a walk accepts, and which of their write bits let someone else in.
+    /// Whose directories and files a walk accepts (in a sticky directory others may write, whose names in it),
+    /// and which of their write bits let someone else in.
     private struct WayRule {
         let trusted: (UInt32) -> Bool
+        let trustedInSticky: (UInt32) -> Bool
         let writeBits: mode_t
     }
 
@@ -173,7 +179,7 @@ public struct FileOwner: Hashable, Sendable {
                 return errno == ENOENT && kind == .theirsAlone ? nil : directory
             }
             // A name others may make or replace here (a sticky directory's) must be theirs.
-            if kind == .sticky && !rule.trusted(info.st_uid) { return next }
+            if kind == .sticky && !rule.trustedInSticky(info.st_uid) { return next }
             switch info.st_mode & S_IFMT {
             case S_IFLNK:
                 linksFollowed += 1

@@ -62,7 +62,6 @@ struct Serve: AsyncParsableCommand {
         let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter, metrics: metrics)
         let load: @Sendable () throws -> Configuration = {
-            if let file { try ConfigurationFile.requireNotWritableByAll(Self.absolute(file)) }
             var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
             if !overrides.maildirs.isEmpty {
                 let policy = configuration.defaultPolicy
@@ -210,8 +209,9 @@ struct Serve: AsyncParsableCommand {
 
 enum ConfigurationFile {
     /// Refuses a configuration file that anyone on the machine could change: it says which Maildirs the service
-    /// works in (as their owners, when run as root), where it listens and which database it keeps, so such a file
-    /// would hand all that to every local user. `absolutePath` is the file, links followed.
+    /// works in (as their owners, when run as root), where it listens and which database it keeps, and the
+    /// command line's database and shared model (`config-values`) and quarantine commands read it too, so such a
+    /// file would hand all that to every local user. `absolutePath` is the file, links followed.
     static func requireNotWritableByAll(_ absolutePath: String) throws(ConfigurationError) {
         guard case .anyone(let fault) = FileOwner.exposure(ofFile: absolutePath, user: geteuid()) else { return }
         throw ConfigurationError(key: absolutePath, "anyone on this machine can change it: \(fault) is writable "
@@ -225,11 +225,14 @@ enum ConfigurationFile {
         guard case .othersToo(let fault) = FileOwner.exposure(ofFile: absolutePath, user: geteuid()) else {
             return nil
         }
-        return "the configuration \(absolutePath) can be changed by others than root and this user: \(fault) "
-            + "belongs to another user or is writable by its group"
+        var info = stat()
+        let why = lstat(fault, &info) == 0 && info.st_uid != 0 && info.st_uid != geteuid()
+            ? "belongs to another user (uid \(info.st_uid))" : "is writable by its group (gid \(info.st_gid))"
+        return "the configuration \(absolutePath) can be changed by others than root and this user: \(fault) \(why)"
     }
 
     static func read(_ path: String) throws -> Configuration {
+        try requireNotWritableByAll(Serve.absolute(path))
         switch MailSource.readFile(path) {
         case .success(let bytes):
             // TOML is UTF-8. Decoded leniently, a Latin-1 "ü" in a path became U+FFFD, and the service watched (or

@@ -250,13 +250,14 @@ import Testing
     }
 
     /// The service refuses a configuration anyone may change and warns of one its group or another user may
-    /// (`FileOwner.exposure`): the file, or the directory on the way at fault, is named.
+    /// (`FileOwner.exposure`): the file, or the directory on the way at fault, is named. In a sticky directory all
+    /// may write, a name of another user's may be anyone's who made it first.
     @Test(.enabled(if: geteuid() == 0, "files of other users need root; CI runs as root"),
           arguments: [
               ("root's 0644 in root's 0755", "alone"), ("0666", "anyone: file"), ("0664", "others: file"),
               ("a user's", "others: file"), ("in a 0777 directory", "anyone: directory"),
               ("in a 0775 directory", "others: directory"), ("in a 1777 directory", "alone"),
-              ("a user's in a 1777 directory", "others: file"), ("linked from a 0777 directory", "anyone: directory"),
+              ("a user's in a 1777 directory", "anyone: file"), ("linked from a 0777 directory", "anyone: directory"),
               ("a link to a 0666 file", "anyone: file"), ("missing", "alone"),
           ])
     func whoElseCanChangeAFile(kind: String, expected: String) throws {

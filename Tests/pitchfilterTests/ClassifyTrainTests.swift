@@ -1322,6 +1322,30 @@ import Testing
         #expect(run.text.hasPrefix("database: /env.sqlite\n"))
     }
 
+    /// A file every local user may change names no database and no cutoff for anyone (found in review: `serve`
+    /// refused it, and the command line read it): each command says so and exits 3; the filter passes the message
+    /// through, as for any configuration it cannot read.
+    @Test func aFileEveryoneMayChangeIsRefusedByTheCommandLineToo() throws {
+        let scratch = try Scratch()
+        let (db, config) = try Self.databaseAndCutoffOfOne(in: scratch)
+        #expect(chmod(scratch.url.path, 0o755) == 0 && chmod(config, 0o666) == 0)
+        let configured = ["PITCHFILTER_CONFIG": config, "HOME": scratch.path("home")]
+        let refusal = "\(config): anyone on this machine can change it"
+        var run = try Run.pitchfilter(["classify", Self.coldPitch], environment: configured)
+        #expect(run.status == 3)
+        #expect(run.text.isEmpty && run.stderr.contains(refusal), "\(run.stderr)")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.coldPitch)))
+        run = try Run.pitchfilter(["filter"], stdin: bytes, environment: configured)
+        #expect(run.status == 0)
+        #expect(run.stdout == bytes)
+        #expect(run.stderr.contains(refusal), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: db))
+        // Made private again, it is read.
+        #expect(chmod(config, 0o644) == 0)
+        run = try Run.pitchfilter(["classify", Self.coldPitch], environment: configured)
+        #expect(run.text == "unsure 0.9999 \(Self.coldPitch)\n")
+    }
+
     /// `--config FILE`, as `serve` and `quarantine` take it (found by a review against DESIGN.md's Config row): in
     /// place of `$PITCHFILTER_CONFIG` for every command that reads the file, and an empty one refused.
     @Test func eachCommandTakesTheFileAsAnOption() throws {

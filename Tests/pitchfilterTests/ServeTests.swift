@@ -675,8 +675,10 @@ import Glibc
         #expect(chmod(file.path, mode) == 0)
         let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
         #expect(run.status == status)
+        var info = stat()
+        #expect(stat(file.path, &info) == 0)
         let warning = "warning: the configuration \(file.path) can be changed by others than root and this user: "
-            + "\(file.path) belongs to another user or is writable by its group\n"
+            + "\(file.path) is writable by its group (gid \(info.st_gid))\n"
         #expect(run.text.contains(warning) == (outcome == "warning"), "\(run.text)")
         #expect(run.stderr == (outcome != "refused" ? "" : """
             pitchfilter: \(file.path): anyone on this machine can change it: \(file.path) is writable by all users \
