@@ -1056,9 +1056,7 @@ final class MailboxWorker {
     }
 
     static func messageID(of message: Message) -> String {
-        guard let field = message.header.first(named: "Message-ID") else { return "" }
-        let value = String(decoding: message.header.unfoldedValue(of: field), as: UTF8.self)
-        return value.trimmingWhitespace()
+        Engine.messageID(of: message).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     static func subject(of message: Message) -> String {

@@ -94,7 +94,6 @@ public struct Engine: Sendable {
                                messageDigest: () -> [UInt8]) throws -> [String] {
         var history: [String] = []
         let sender = correspondents.sender
-        let colleague = sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false
         var relationship = Relationship.unknown
         if let contacts, let sender {
             // A message learned again (a correction, a move and back) would otherwise find its sender known
@@ -105,11 +104,12 @@ public struct Engine: Sendable {
             // A first-time colleague otherwise looks like any stranger until the contact book learns the domain (from
             // the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it. A token
             // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
-            if colleague { history.append("rel:own-domain") }
+            if Colleagues.isColleague(sender, of: correspondents.recipients) { history.append("rel:own-domain") }
         }
         if let templates, let sighting = Self.templateSighting(tokens, correspondents, digest: messageDigest) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            history += Self.templateTokens(seen, sender: relationship, colleague: colleague)
+            history += Self.templateTokens(seen, sender: relationship,
+                                           colleague: correspondents.writesToAColleague)
         }
         return history
     }
@@ -118,9 +118,9 @@ public struct Engine: Sendable {
     /// sent it to this recipient before; nothing while the memory is empty, when no count would mean anything.
     /// `tmpl:stranger-others` when the sender is a first contact and others sent the same text: colleagues'
     /// invitations and share notices come from one generator too, but not from strangers, and the classifier
-    /// weighs tokens one by one, so only a token of its own can say "both at once". A `colleague` (`rel:own-domain`)
+    /// weighs tokens one by one, so only a token of its own can say "both at once". A `colleague` of the addressee
     /// writing for the first time is no stranger either (found by an audit: a first-time colleague's invitation
-    /// was called a stranger's).
+    /// was called a stranger's); one who only copies a coworker of their own still is (found in review).
     public static func templateTokens(_ seen: TemplateSightings, sender relationship: Relationship,
                                       colleague: Bool) -> [String] {
         guard !seen.memoryIsEmpty else { return [] }
@@ -147,17 +147,23 @@ public struct Engine: Sendable {
         guard let template = tokens.template, let sender = correspondents.sender else { return nil }
         return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
                                 recipient: correspondents.recipients.first?.lowercased() ?? "",
-                                message: sightingIdentity(messageID: correspondents.messageID, digest: digest))
+                                message: sightingIdentity(messageID: correspondents.messageID, sender: sender,
+                                                          bands: template.bands, digest: digest))
     }
 
-    /// Which message a sighting is, so that it is recorded once and never counts against itself: its Message-ID
-    /// where it has one, else its digest. By the id, a second delivery of one message (the copy through a list
-    /// beside the one sent to you, or through an alias) is the same message, not the same note sent again (found
-    /// by an audit: the second copy of a colleague's mail got `tmpl:same-note`, a pitch's token). The first 8
-    /// bytes of a SHA-256 either way.
-    static func sightingIdentity(messageID: [UInt8]?, digest: () -> [UInt8]) -> UInt64 {
-        let bytes = messageID.map { MessageDigest.sha256(Array("message-id\u{0}".utf8) + $0) } ?? digest()
-        return bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    /// Which message a sighting is, so that it is recorded once and never counts against itself: where it has a
+    /// Message-ID, that id with its sender and skeleton, else its digest. So a second delivery of one message (the
+    /// copy through a list beside the one sent to you, or through an alias: another Received line, another digest)
+    /// is the same message, not the same note sent again (found by an audit: the second copy of a colleague's mail
+    /// got `tmpl:same-note`, a pitch's token). With the sender and skeleton, an id one mailer puts on every letter
+    /// it sends, or another sender's id taken on purpose, makes no two letters one (found in review: a campaign
+    /// with one id on every copy was recorded once, and never counted). The first 8 bytes of a SHA-256.
+    static func sightingIdentity(messageID: [UInt8]?, sender: String, bands: [UInt64],
+                                 digest: () -> [UInt8]) -> UInt64 {
+        guard let messageID else { return digest().prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
+        var bytes = Array("message-id\u{0}".utf8) + messageID + [0] + Array(sender.lowercased().utf8) + [0]
+        for band in bands { withUnsafeBytes(of: band.littleEndian) { bytes += $0 } }
+        return MessageDigest.sha256(bytes).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Records messages in the template memory, so later near-duplicates of them are known.
@@ -180,7 +186,7 @@ public struct Engine: Sendable {
     }
 
     /// The first Message-ID field's value, unfolded and without the white space around it, if not empty.
-    static func messageID(of message: Message) -> [UInt8]? {
+    public static func messageID(of message: Message) -> [UInt8]? {
         let header = message.header
         guard let field = header.first(named: "message-id") else { return nil }
         let value = header.unfoldedValue(of: field)
@@ -195,14 +201,18 @@ public struct Engine: Sendable {
         return AddressList.parse(header.unfoldedValue(of: field), defects: &defects).first?.address
     }
 
-    /// The addresses a message was sent to (To, Cc, Bcc): the owner's correspondents when the owner sent it.
+    /// The addresses a message was sent to: To's, then Cc's, then Bcc's, so that the first is the addressee
+    /// whatever order the fields come in (found in review: a Cc above To made the sender's coworker the
+    /// addressee). The owner's correspondents when the owner sent it.
     public static func recipients(of message: Message) -> [String] {
         let header = message.header
         var defects: [Defect] = []
         // Names compared in place: a String made and lowercased for each field of each message was a fifth of
         // this function's time (callgrind, training).
-        return header.fields.filter { field in ["to", "cc", "bcc"].contains { header.field(field, isNamed: $0) } }
-            .flatMap { AddressList.parse(header.unfoldedValue(of: $0), defects: &defects).map(\.address) }
+        return ["to", "cc", "bcc"].flatMap { name in
+            header.fields.filter { header.field($0, isNamed: name) }
+                .flatMap { AddressList.parse(header.unfoldedValue(of: $0), defects: &defects).map(\.address) }
+        }
     }
 
     /// Who a message is from and to, parsed once for the several questions asked of them.
@@ -218,6 +228,11 @@ public struct Engine: Sendable {
             sender = Engine.sender(of: message)
             recipients = Engine.recipients(of: message)
             messageID = Engine.messageID(of: message)
+        }
+
+        /// Whether the sender writes to a colleague of theirs: the first recipient is at the sender's own domain.
+        public var writesToAColleague: Bool {
+            sender.map { Colleagues.writesToAColleague($0, addressee: recipients.first) } ?? false
         }
     }
 
@@ -283,9 +298,9 @@ public struct Engine: Sendable {
     }
 
     /// The training item, what the template memory should record of the message, its sender, and whether that is
-    /// a colleague (`Colleagues`).
+    /// a colleague of the addressee (`Correspondents.writesToAColleague`).
     public func learning(_ message: Message, as target: MessageClass?) throws
-        -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?, colleague: Bool) {
+        -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?, writesToAColleague: Bool) {
         // Parsed once: three parses of From and two of To and Cc were 6 % of training's instructions (callgrind).
         let correspondents = Correspondents(of: message)
         let digest = digest(of: message)
@@ -294,8 +309,7 @@ public struct Engine: Sendable {
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
                              history: history.map { TokenID(hashing: $0) }),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),
-                correspondents.sender,
-                correspondents.sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false)
+                correspondents.sender, correspondents.writesToAColleague)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

@@ -267,6 +267,11 @@ import Testing
         #expect(try Self.templateTokens(engine, throughTheList) == ["tmpl:others-0"])
         #expect(try Self.templateTokens(engine, copy("<n2@x.example>", via: "relay1.x.example"))
             == ["tmpl:others-0", "tmpl:same-note"])
+        // Another sender's letter under the same id is another message (found in review: a campaign with one id on
+        // every copy was recorded once and counted never).
+        let other = "Message-ID: <n1@x.example>\n"
+            + String(decoding: Self.message(from: "b@z.example", to: "me@y.example").raw, as: UTF8.self)
+        #expect(try Self.templateTokens(engine, Message(bytes: Array(other.utf8))) == ["tmpl:others-1"])
     }
 
     /// Only a first contact's letter that others sent too is a stranger's form letter: a colleague's calendar
@@ -313,5 +318,11 @@ import Testing
         #expect(try Self.templateTokens(young, colleague) == ["tmpl:others-1"])
         #expect(try Self.templateTokens(young, Self.message(from: "c@v.example", to: "me@y.example"))
             == ["tmpl:others-1", "tmpl:stranger-others"])
+        // A stranger who copies a coworker of their own is still a stranger to the addressee (found in review).
+        let copying = "Cc: <jane@v.example>\n"
+            + String(decoding: Self.message(from: "c@v.example", to: "me@y.example").raw, as: UTF8.self)
+        let tokens = try young.tokens(of: Message(bytes: Array(copying.utf8)), keepingTexts: true).texts
+        #expect(tokens.contains("rel:own-domain"))
+        #expect(tokens.filter { $0.hasPrefix("tmpl:") } == ["tmpl:others-1", "tmpl:stranger-others"])
     }
 }
