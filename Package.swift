@@ -90,7 +90,7 @@ let package = Package(
         // What every command shares: where the database is, opening it, reading messages from the paths given.
         .target(
             name: "PitchCommandLine",
-            dependencies: ["PitchEngine", "PitchMessage", "PitchStore", "PitchTokenizer", "CLinuxCalls",
+            dependencies: ["PitchEngine", "PitchMaildir", "PitchMessage", "PitchStore", "PitchTokenizer", "CLinuxCalls",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The command a user runs: filter, classify, train, stats, eval, contacts. `serve` and `quarantine` exec

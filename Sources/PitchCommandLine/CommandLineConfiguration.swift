@@ -1,5 +1,6 @@
 import ArgumentParser
 import PitchEngine
+import PitchMaildir
 import PitchStore
 import PitchTokenizer
 import Synchronization
@@ -156,7 +157,9 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
         guard let file = file(environment: environment) else { return .success(CommandLineConfiguration()) }
         let cache = cacheDirectory().flatMap { ValuesCache(directory: $0, file: file) }
-        if let cached = cache?.read() { return .success(cached) }
+        // A file anyone may change is not taken from the cache either, but refused by `config-values` (found in
+        // review: a directory made writable by all kept the file's cached answer, which is keyed by the file alone).
+        if let cached = cache?.read(), !Self.anyoneMayChange(file) { return .success(cached) }
         guard let service = services().first(where: { access($0, X_OK) == 0 }) else {
             return .failure(ConfigurationUnavailable(file: file, reason: "reading it needs "
                 + "\(ServiceCommands.executableName), installed beside pitchfilter"))
@@ -177,6 +180,15 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         }
         cache?.write(configuration)
         return .success(configuration)
+    }
+}
+
+extension CommandLineConfiguration {
+    /// Whether anyone on the machine may change the file (`FileOwner.exposure`); a relative path cannot be told.
+    static func anyoneMayChange(_ file: String) -> Bool {
+        guard file.hasPrefix("/") else { return true }
+        if case .anyone = FileOwner.exposure(ofFile: file, user: geteuid()) { return true }
+        return false
     }
 }
 

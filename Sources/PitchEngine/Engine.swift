@@ -94,6 +94,7 @@ public struct Engine: Sendable {
                                messageDigest: () -> [UInt8]) throws -> [String] {
         var history: [String] = []
         let sender = correspondents.sender
+        let colleague = sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false
         var relationship = Relationship.unknown
         if let contacts, let sender {
             // A message learned again (a correction, a move and back) would otherwise find its sender known
@@ -104,12 +105,11 @@ public struct Engine: Sendable {
             // A first-time colleague otherwise looks like any stranger until the contact book learns the domain (from
             // the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it. A token
             // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
-            if Colleagues.isColleague(sender, of: correspondents.recipients) { history.append("rel:own-domain") }
+            if colleague { history.append("rel:own-domain") }
         }
         if let templates, let sighting = Self.templateSighting(tokens, correspondents, digest: messageDigest) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            history += Self.templateTokens(seen, sender: relationship,
-                                           colleague: correspondents.writesToAColleague)
+            history += Self.templateTokens(seen, sender: relationship, colleague: colleague)
         }
         return history
     }
@@ -118,9 +118,11 @@ public struct Engine: Sendable {
     /// sent it to this recipient before; nothing while the memory is empty, when no count would mean anything.
     /// `tmpl:stranger-others` when the sender is a first contact and others sent the same text: colleagues'
     /// invitations and share notices come from one generator too, but not from strangers, and the classifier
-    /// weighs tokens one by one, so only a token of its own can say "both at once". A `colleague` of the addressee
+    /// weighs tokens one by one, so only a token of its own can say "both at once". A `colleague` (`rel:own-domain`)
     /// writing for the first time is no stranger either (found by an audit: a first-time colleague's invitation
-    /// was called a stranger's); one who only copies a coworker of their own still is (found in review).
+    /// was called a stranger's). Which recipient is the mailbox's owner the header cannot say, so a stranger who
+    /// copies a coworker of theirs counts as a colleague here as for `rel:own-domain`: one message is never
+    /// called both (found in review).
     public static func templateTokens(_ seen: TemplateSightings, sender relationship: Relationship,
                                       colleague: Bool) -> [String] {
         guard !seen.memoryIsEmpty else { return [] }
@@ -148,21 +150,20 @@ public struct Engine: Sendable {
         return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
                                 recipient: correspondents.recipients.first?.lowercased() ?? "",
                                 message: sightingIdentity(messageID: correspondents.messageID, sender: sender,
-                                                          bands: template.bands, digest: digest))
+                                                          digest: digest))
     }
 
     /// Which message a sighting is, so that it is recorded once and never counts against itself: where it has a
-    /// Message-ID, that id with its sender and skeleton, else its digest. So a second delivery of one message (the
-    /// copy through a list beside the one sent to you, or through an alias: another Received line, another digest)
-    /// is the same message, not the same note sent again (found by an audit: the second copy of a colleague's mail
-    /// got `tmpl:same-note`, a pitch's token). With the sender and skeleton, an id one mailer puts on every letter
-    /// it sends, or another sender's id taken on purpose, makes no two letters one (found in review: a campaign
-    /// with one id on every copy was recorded once, and never counted). The first 8 bytes of a SHA-256.
-    static func sightingIdentity(messageID: [UInt8]?, sender: String, bands: [UInt64],
-                                 digest: () -> [UInt8]) -> UInt64 {
+    /// Message-ID, that id with its sender, else its digest. So a second delivery of one message (the copy through
+    /// a list beside the one sent to you, another Received line and perhaps a footer, or through an alias) is the
+    /// same message, not the same note sent again (found by an audit: the second copy of a colleague's mail got
+    /// `tmpl:same-note`, a pitch's token). With the sender, an id one mailer puts on every copy of a campaign, or
+    /// another sender's id taken on purpose, makes no two senders' letters one (found in review: such a campaign
+    /// was recorded once, and never counted). A list that rewrites From ("Alice via Team") makes another sender,
+    /// as it did by digest. The first 8 bytes of a SHA-256.
+    static func sightingIdentity(messageID: [UInt8]?, sender: String, digest: () -> [UInt8]) -> UInt64 {
         guard let messageID else { return digest().prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
-        var bytes = Array("message-id\u{0}".utf8) + messageID + [0] + Array(sender.lowercased().utf8) + [0]
-        for band in bands { withUnsafeBytes(of: band.littleEndian) { bytes += $0 } }
+        let bytes = Array("message-id\u{0}".utf8) + messageID + [0] + Array(sender.lowercased().utf8)
         return MessageDigest.sha256(bytes).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
@@ -230,10 +231,6 @@ public struct Engine: Sendable {
             messageID = Engine.messageID(of: message)
         }
 
-        /// Whether the sender writes to a colleague of theirs: the first recipient is at the sender's own domain.
-        public var writesToAColleague: Bool {
-            sender.map { Colleagues.writesToAColleague($0, addressee: recipients.first) } ?? false
-        }
     }
 
     /// The message's tokens and the verdict on them: every lookup one message needs. `explaining`: keep the
@@ -298,9 +295,9 @@ public struct Engine: Sendable {
     }
 
     /// The training item, what the template memory should record of the message, its sender, and whether that is
-    /// a colleague of the addressee (`Correspondents.writesToAColleague`).
+    /// a colleague (`Colleagues.isColleague`).
     public func learning(_ message: Message, as target: MessageClass?) throws
-        -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?, writesToAColleague: Bool) {
+        -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?, colleague: Bool) {
         // Parsed once: three parses of From and two of To and Cc were 6 % of training's instructions (callgrind).
         let correspondents = Correspondents(of: message)
         let digest = digest(of: message)
@@ -309,7 +306,8 @@ public struct Engine: Sendable {
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
                              history: history.map { TokenID(hashing: $0) }),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),
-                correspondents.sender, correspondents.writesToAColleague)
+                correspondents.sender,
+                correspondents.sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".

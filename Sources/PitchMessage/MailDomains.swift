@@ -61,14 +61,4 @@ public enum Colleagues {
         guard recipients.contains(where: { $0.lowercased() != own }) else { return false }
         return recipients.contains { MailAddress(address: $0).domain == domain }
     }
-
-    /// Whether a sender writes to someone of their own domain, not a freemail provider's: the addressee (the first
-    /// recipient) is a colleague of theirs. Narrower than `isColleague`, which any recipient makes one: a stranger
-    /// who copies a coworker of theirs is a colleague of that coworker, not of the person the letter is for.
-    public static func writesToAColleague(_ sender: String, addressee: String?) -> Bool {
-        guard let addressee, addressee.lowercased() != sender.lowercased() else { return false }
-        let domain = MailAddress(address: sender).domain
-        guard domain.contains("."), !FreemailDomains.contains(domain) else { return false }
-        return MailAddress(address: addressee).domain == domain
-    }
 }

@@ -214,8 +214,17 @@ enum ConfigurationFile {
     /// file would hand all that to every local user. `absolutePath` is the file, links followed.
     static func requireNotWritableByAll(_ absolutePath: String) throws(ConfigurationError) {
         guard case .anyone(let fault) = FileOwner.exposure(ofFile: absolutePath, user: geteuid()) else { return }
-        throw ConfigurationError(key: absolutePath, "anyone on this machine can change it: \(fault) is writable "
-            + "by all users (chmod o-w \(fault)); the service takes its mailboxes, database and sockets from it")
+        // Said as the walk found it (found in review: a name of another user's in /tmp was told to chmod o-w).
+        var info = stat()
+        let found = lstat(fault, &info) == 0
+        let why = found && info.st_mode & S_IFMT != S_IFLNK && info.st_mode & S_IWOTH != 0
+            ? "\(fault) is writable by all users (chmod o-w \(fault))"
+            : found && info.st_uid != 0 && info.st_uid != geteuid()
+                ? "\(fault) belongs to another user (uid \(info.st_uid)) in a directory all may write, where "
+                    + "anyone may have made it (give it to root or this user, or keep the file elsewhere)"
+                : "the way to it through \(fault) is not one only root and this user can change"
+        throw ConfigurationError(key: absolutePath, "anyone on this machine can change it: \(why); the service "
+            + "takes its mailboxes, database and sockets from it")
     }
 
     /// A warning for a configuration file that its group or another user than root and the service's own could

@@ -177,10 +177,10 @@ struct Train: ParsableCommand {
                 // Tokenizing and hashing is most of the work and runs on every core, while the writer adds up the
                 // previous batches (up to `OverlappedWriter.maxQueued`).
                 let prepared = Parallel.map(batch) { item in
-                    Result { () throws -> (TrainingItem, String?, TemplateSighting?, writesToAColleague: Bool) in
+                    Result { () throws -> (TrainingItem, String?, TemplateSighting?, colleague: Bool) in
                         let message = Message(bytes: item.bytes)
                         let learning = try engine.learning(message, as: target)
-                        return (learning.item, learning.sender, learning.sighting, learning.writesToAColleague)
+                        return (learning.item, learning.sender, learning.sighting, learning.colleague)
                     }
                 }
                 var items = try prepared.map { try $0.get() }
@@ -225,8 +225,7 @@ struct Train: ParsableCommand {
                     let relationship = items[index].1.map {
                         contacts.relationship(with: $0, apartFrom: items[index].0.digest)
                     } ?? .unknown
-                    for token in Engine.templateTokens(seen, sender: relationship,
-                                                       colleague: items[index].writesToAColleague) {
+                    for token in Engine.templateTokens(seen, sender: relationship, colleague: items[index].colleague) {
                         let id = TokenID(hashing: token)
                         items[index].0.tokens.append(id)
                         items[index].0.history.append(id)  // so a later forget takes back what was learned

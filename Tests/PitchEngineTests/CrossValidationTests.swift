@@ -254,15 +254,20 @@ import Testing
     @Test func aSecondCopyOfOneMessageIsNotTheSameNoteAgain() throws {
         let memory = InMemoryTemplateMemory()
         let engine = Engine(store: nil, starter: nil, templates: memory)
-        func copy(_ id: String, via relay: String) -> Message {
+        func copy(_ id: String, via relay: String, footer: String = "") -> Message {
             let bytes = "Received: from \(relay) by mx.y.example\n" + "Message-ID: \(id)\n"
-                + String(decoding: Self.message(from: "a@x.example", to: "me@y.example").raw, as: UTF8.self)
+                + String(decoding: Self.message(from: "a@x.example", to: "me@y.example").raw, as: UTF8.self) + footer
             return Message(bytes: Array(bytes.utf8))
         }
         let direct = copy("<n1@x.example>", via: "relay1.x.example")
         let sighting = try #require(engine.templateSighting(of: direct, try engine.tokens(of: direct, keepingTexts: false)))
         try Engine.remember([sighting], in: memory)
-        let throughTheList = copy(" <n1@x.example>\t", via: "lists.y.example")
+        // The list's copy, with its footer (found in review: named by the skeleton too, it was a second note).
+        let throughTheList = copy(" <n1@x.example>\t", via: "lists.y.example", footer: """
+            _______________________________________________
+            Team mailing list: to unsubscribe or change your delivery options visit the list's page and sign in
+            with your address, or write to the list's owner, who reads every message sent there
+            """)
         #expect(engine.digest(of: throughTheList) != engine.digest(of: direct))
         #expect(try Self.templateTokens(engine, throughTheList) == ["tmpl:others-0"])
         #expect(try Self.templateTokens(engine, copy("<n2@x.example>", via: "relay1.x.example"))
@@ -318,11 +323,13 @@ import Testing
         #expect(try Self.templateTokens(young, colleague) == ["tmpl:others-1"])
         #expect(try Self.templateTokens(young, Self.message(from: "c@v.example", to: "me@y.example"))
             == ["tmpl:others-1", "tmpl:stranger-others"])
-        // A stranger who copies a coworker of their own is still a stranger to the addressee (found in review).
-        let copying = "Cc: <jane@v.example>\n"
-            + String(decoding: Self.message(from: "c@v.example", to: "me@y.example").raw, as: UTF8.self)
-        let tokens = try young.tokens(of: Message(bytes: Array(copying.utf8)), keepingTexts: true).texts
-        #expect(tokens.contains("rel:own-domain"))
-        #expect(tokens.filter { $0.hasPrefix("tmpl:") } == ["tmpl:others-1", "tmpl:stranger-others"])
+        // Nor, for want of knowing which recipient is the owner, one who copies a coworker of theirs, or writes to a
+        // client and copies the owner: a message is never called a colleague's and a stranger's at once.
+        for copying in ["Cc: <jane@v.example>\n" + String(decoding: Self.message(from: "c@v.example", to: "me@y.example").raw, as: UTF8.self),
+                        "Cc: <me@y.example>\n" + String(decoding: Self.message(from: "new.hire@y.example", to: "client@w.example").raw, as: UTF8.self)] {
+            let tokens = try young.tokens(of: Message(bytes: Array(copying.utf8)), keepingTexts: true).texts
+            #expect(tokens.contains("rel:own-domain"))
+            #expect(tokens.filter { $0.hasPrefix("tmpl:") } == ["tmpl:others-1"])
+        }
     }
 }

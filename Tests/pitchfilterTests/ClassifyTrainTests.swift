@@ -1340,10 +1340,17 @@ import Testing
         #expect(run.stdout == bytes)
         #expect(run.stderr.contains(refusal), "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: db))
-        // Made private again, it is read.
+        // Made private again, it is read, and its answer cached.
         #expect(chmod(config, 0o644) == 0)
         run = try Run.pitchfilter(["classify", Self.coldPitch], environment: configured)
         #expect(run.text == "unsure 0.9999 \(Self.coldPitch)\n")
+        // Its directory made writable by all, the file itself unchanged: the cached answer is not taken (found in
+        // review), the file is refused.
+        #expect(chmod(scratch.url.path, 0o777) == 0)
+        defer { chmod(scratch.url.path, 0o755) }
+        run = try Run.pitchfilter(["classify", Self.coldPitch], environment: configured)
+        #expect(run.status == 3)
+        #expect(run.stderr.contains("\(scratch.url.path) is writable by all users"), "\(run.stderr)")
     }
 
     /// `--config FILE`, as `serve` and `quarantine` take it (found by a review against DESIGN.md's Config row): in
