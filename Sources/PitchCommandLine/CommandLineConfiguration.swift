@@ -159,7 +159,7 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         let cache = cacheDirectory().flatMap { ValuesCache(directory: $0, file: file) }
         // A file anyone may change is not taken from the cache either, but refused by `config-values` (found in
         // review: a directory made writable by all kept the file's cached answer, which is keyed by the file alone).
-        if let cached = cache?.read(), !Self.anyoneMayChange(file) { return .success(cached) }
+        if let cached = cache?.read(), !Self.anyoneMayChange(Self.absolute(file)) { return .success(cached) }
         guard let service = services().first(where: { access($0, X_OK) == 0 }) else {
             return .failure(ConfigurationUnavailable(file: file, reason: "reading it needs "
                 + "\(ServiceCommands.executableName), installed beside pitchfilter"))
@@ -184,11 +184,22 @@ public struct CommandLineConfiguration: Sendable, Equatable {
 }
 
 extension CommandLineConfiguration {
-    /// Whether anyone on the machine may change the file (`FileOwner.exposure`); a relative path cannot be told.
+    /// Whether anyone on the machine may change the file (`FileOwner.exposure`); a relative path that cannot be
+    /// made absolute cannot be told.
     static func anyoneMayChange(_ file: String) -> Bool {
         guard file.hasPrefix("/") else { return true }
         if case .anyone = FileOwner.exposure(ofFile: file, user: geteuid()) { return true }
         return false
+    }
+
+    /// `path` from the current directory, as `config-values` reads it (found in review: a relative
+    /// `$PITCHFILTER_CONFIG` was never answered from the cache); as it is if the directory cannot be told.
+    public static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (directory == "/" ? "" : directory) + "/" + path
     }
 }
 

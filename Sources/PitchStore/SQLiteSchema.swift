@@ -134,7 +134,7 @@ enum SQLiteSchema {
                 path TEXT PRIMARY KEY NOT NULL, mailbox TEXT NOT NULL, inode INTEGER NOT NULL, born INTEGER NOT NULL
             ) WITHOUT ROWID;
             """),
-        // A sighting's message is now named by its Message-ID, sender and skeleton where it has an id
+        // A sighting's message is now named by its Message-ID and sender where it has an id
         // (`Engine.sightingIdentity`), no longer by its digest: a message recorded under its digest would find
         // that row again under its new name, as the same note sent before, and train a pitch's token into ham.
         // The memory holds 30 days; it starts again, as a new database's does. (A DELETE with no WHERE empties the

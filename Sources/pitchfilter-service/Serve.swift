@@ -198,13 +198,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// The service may change directory; a relative path given on the command line means the caller's.
-    static func absolute(_ path: String) -> String {
-        guard !path.hasPrefix("/") else { return path }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return (directory == "/" ? "" : directory) + "/" + path
-    }
+    static func absolute(_ path: String) -> String { CommandLineConfiguration.absolute(path) }
 }
 
 enum ConfigurationFile {
@@ -217,11 +211,13 @@ enum ConfigurationFile {
         // Said as the walk found it (found in review: a name of another user's in /tmp was told to chmod o-w).
         var info = stat()
         let found = lstat(fault, &info) == 0
-        let why = found && info.st_mode & S_IFMT != S_IFLNK && info.st_mode & S_IWOTH != 0
-            ? "\(fault) is writable by all users (chmod o-w \(fault))"
-            : found && info.st_uid != 0 && info.st_uid != geteuid()
-                ? "\(fault) belongs to another user (uid \(info.st_uid)) in a directory all may write, where "
-                    + "anyone may have made it (give it to root or this user, or keep the file elsewhere)"
+        // Another user's name first: only a sticky directory all may write makes it a fault, and that user's mode
+        // bits are theirs to change, not ours (found in review).
+        let why = found && info.st_uid != 0 && info.st_uid != geteuid()
+            ? "\(fault) belongs to another user (uid \(info.st_uid)) in a directory all may write, where anyone "
+                + "may have made it (give it to root or this user, or keep the file elsewhere)"
+            : found && info.st_mode & S_IFMT != S_IFLNK && info.st_mode & S_IWOTH != 0
+                ? "\(fault) is writable by all users (chmod o-w \(fault))"
                 : "the way to it through \(fault) is not one only root and this user can change"
         throw ConfigurationError(key: absolutePath, "anyone on this machine can change it: \(why); the service "
             + "takes its mailboxes, database and sockets from it")

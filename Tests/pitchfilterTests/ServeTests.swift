@@ -695,6 +695,24 @@ import Glibc
         }
     }
 
+    /// Another user's file in a directory all may write (sticky, as /tmp) is anyone's: whoever made the name first.
+    /// Said so, not "chmod o-w", which that user's mode bits do not need from us (found in review).
+    @Test(.enabled(if: geteuid() == 0, "files of other users need root; CI runs as root"))
+    func checkSaysWhoseNameInASharedDirectoryTheFileIs() throws {
+        #expect(chmod(root.path, 0o1777) == 0)
+        let file = try writeConfiguration(mailboxes: ["one"])
+        #expect(chown(file.path, 4242, 4343) == 0 && chmod(file.path, 0o666) == 0)
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check"])
+        #expect(run.status == 78)
+        #expect(run.stderr == """
+            pitchfilter: \(file.path): anyone on this machine can change it: \(file.path) belongs to another user \
+            (uid 4242) in a directory all may write, where anyone may have made it (give it to root or this user, \
+            or keep the file elsewhere); the service takes its mailboxes, database and sockets from it
+
+            """)
+        #expect(chmod(root.path, 0o755) == 0)
+    }
+
     /// Found by an audit: a pitch tagged in the INBOX was shown as "pitch tag into .Pitches".
     @Test(arguments: [("tag", "tag in the INBOX (quarantine folder .Pitches)"),
                       ("leave", "leave in the INBOX (quarantine folder .Pitches)")])
