@@ -17,13 +17,18 @@ fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 port=${PITCHFILTER_TEST_PGPORT:-54329}
 work=$(mktemp -d /tmp/pitchfilter-pg.XXXXXX)
+# The server's files in a directory of postgres's own; $work stays this user's, since the configuration files in it
+# must be changeable by no one else (pitchfilter refuses one in another user's directory under /tmp).
+chmod 755 "$work"
+pg="$work/pg"
+mkdir "$pg"
 as_postgres=()
 if [ "$(id -u)" = 0 ]; then
-    chown postgres: "$work"
+    chown postgres: "$pg"
     as_postgres=(runuser -u postgres --)
 fi
 # Over TCP with a password (SCRAM), as a host reaching a shared server would; the admin over the unix socket.
-"${as_postgres[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+"${as_postgres[@]}" "$pgbin/initdb" -D "$pg/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
     >/dev/null
 # TLS as a site with its own authority has it: a server certificate for "localhost" signed by a private CA, and
 # another CA that signed nothing of this server's.
@@ -39,24 +44,24 @@ openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -
     -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null
 chmod 600 "$tls/server.key"
 [ ${#as_postgres[@]} = 0 ] || chown -R postgres: "$tls"
-server_options="-p $port -k $work -c listen_addresses=127.0.0.1 -c log_connections=on -c log_disconnections=on"
+server_options="-p $port -k $pg -c listen_addresses=127.0.0.1 -c log_connections=on -c log_disconnections=on"
 server_options+=" -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
-"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -o "$server_options" start >/dev/null
+"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -o "$server_options" start >/dev/null
 # Set before the trap, which reads them (set -u).
 silent=
 serve=
 finished=
-# The service's Maildir lies outside $work, which belongs to postgres: run as root, the service works in a Maildir
-# as whoever alone can change the way to it, and refuses one under another user's private directory.
+# The service's Maildir lies in a directory of its own, outside postgres's: run as root, the service works in a
+# Maildir as whoever alone can change the way to it, and refuses one under another user's private directory.
 mail=$(mktemp -d /tmp/pitchfilter-pg-mail.XXXXXX)
 chmod 755 "$mail"
 # Whatever happens: the service and the silent server stopped, the cluster stopped and removed, and a run that
 # ended early says so (set -e would otherwise end it without a word, the service left running).
 trap 'status=$?; kill $serve $silent 2>/dev/null || true
-      "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
+      "${as_postgres[@]}" "$pgbin/pg_ctl" -D "$pg/data" -m fast stop >/dev/null 2>&1 || true
       [ -n "$finished" ] || { echo "postgres-check: stopped early (exit $status)"; cat "$mail/serve.log" 2>/dev/null; }
       rm -rf "$work" "$mail"' EXIT
-admin=(psql -h "$work" -p "$port" -U postgres -q)
+admin=(psql -h "$pg" -p "$port" -U postgres -q)
 password=pitch-test-$RANDOM$RANDOM
 "${admin[@]}" -c "CREATE ROLE pitchtest LOGIN CREATEDB PASSWORD '$password'"
 # psql, which the tests use to make their databases, reads it from here.
@@ -143,7 +148,7 @@ kill -TERM "$serve"; wait "$serve" || true
 
 # TLS with the site's own authority: the certificate must be signed by the CA given in sslrootcert, and with
 # verify-full name the host. A connection that fails these shows in `stats`, which then cannot read the model.
-log_lines=$(wc -l <"$work/server.log")
+log_lines=$(wc -l <"$pg/server.log")
 tls_stats() {  # tls_stats HOST QUERY: stats' "messages:" line through that connection, or "failed"
     printf '[database]\nshared_model = "postgresql://pitchtest@%s:%s/shared?%s"\nshared_model_password_file = "%s"\n' \
         "$1" "$port" "$2" "$work/password" >"$work/tls.toml"
@@ -172,7 +177,7 @@ check "verify-full refuses a private CA's certificate against the system's autho
 check "require encrypts without checking (Debian's self-signed certificate)" "messages: pitch 104, ham 107" \
     "$(tls_stats 127.0.0.1 "sslmode=require")"
 check "the four accepted connections were encrypted (the server's log)" "4" \
-    "$(tail -n +$((log_lines + 1)) "$work/server.log" | grep "connection authorized: user=pitchtest" \
+    "$(tail -n +$((log_lines + 1)) "$pg/server.log" | grep "connection authorized: user=pitchtest" \
         | grep -c "SSL enabled" || true)"
 
 # Each pipe-filter run is a connection; the filter ends it with a goodbye, so the server logs no dropped
@@ -183,7 +188,7 @@ sleep 0.5
 check "the server logs at debug1 now" "debug1" "$("${admin[@]}" -At -c "SHOW log_min_messages")"
 printf '[database]\nshared_model = "postgresql://pitchtest@127.0.0.1:%s/shared?sslmode=require"\n%s\n' "$port" \
     "shared_model_password_file = \"$work/password\"" >"$work/tls-filter.toml"
-log_lines=$(wc -l <"$work/server.log")
+log_lines=$(wc -l <"$pg/server.log")
 for config in shared.toml tls-filter.toml; do
     for _ in 1 2; do
         for db in a.sqlite no-database-here.sqlite; do
@@ -193,7 +198,7 @@ for config in shared.toml tls-filter.toml; do
     done
 done
 sleep 0.5
-since_runs() { tail -n +$((log_lines + 1)) "$work/server.log"; }
+since_runs() { tail -n +$((log_lines + 1)) "$pg/server.log"; }
 check "eight pipe-filter runs: no connection dropped without a goodbye" "0" \
     "$(since_runs | grep -c "unexpected EOF on client connection\|could not receive data\|SSL error" || true)"
 check "eight pipe-filter runs: eight connections ended, four of them TLS" "8 4" \
@@ -237,7 +242,7 @@ check "a server that never answers: the message unchanged" "$(md5sum <"$message"
 check "a server that never answers: out within the filter's 5 s" "yes" "$([ "$elapsed" -lt 5000 ] && echo yes || echo "no ($elapsed ms)")"
 echo "     ($elapsed ms; standard error: $(head -1 "$work/err-silent.txt" | cut -c1-160))"
 kill $silent 2>/dev/null || true
-"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast stop >/dev/null
+"${as_postgres[@]}" "$pgbin/pg_ctl" -D "$pg/data" -m fast stop >/dev/null
 set +e
 "${shared[@]}" "$bin" filter --db "$work/a.sqlite" <"$message" >"$work/out.eml" 2>"$work/err.txt"
 status=$?
