@@ -94,7 +94,6 @@ public struct Engine: Sendable {
                                messageDigest: () -> [UInt8]) throws -> [String] {
         var history: [String] = []
         let sender = correspondents.sender
-        let colleague = sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false
         var relationship = Relationship.unknown
         if let contacts, let sender {
             // A message learned again (a correction, a move and back) would otherwise find its sender known
@@ -105,11 +104,11 @@ public struct Engine: Sendable {
             // A first-time colleague otherwise looks like any stranger until the contact book learns the domain (from
             // the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it. A token
             // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
-            if colleague { history.append("rel:own-domain") }
+            if correspondents.isFromAColleague { history.append("rel:own-domain") }
         }
         if let templates, let sighting = Self.templateSighting(tokens, correspondents, digest: messageDigest) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)
-            history += Self.templateTokens(seen, sender: relationship, colleague: colleague)
+            history += Self.templateTokens(seen, sender: relationship, colleague: correspondents.isFromAColleague)
         }
         return history
     }
@@ -224,13 +223,16 @@ public struct Engine: Sendable {
         public let recipients: [String]
         /// The first Message-ID field's value, unfolded and trimmed; nil if there is none, or it is empty.
         public let messageID: [UInt8]?
+        /// Whether the sender writes from a recipient's own domain (`Colleagues`): `rel:own-domain`, and no
+        /// `tmpl:stranger-others`, in classifying and in training alike.
+        public let isFromAColleague: Bool
 
         public init(of message: Message) {
             sender = Engine.sender(of: message)
             recipients = Engine.recipients(of: message)
             messageID = Engine.messageID(of: message)
+            isFromAColleague = sender.map { [recipients] in Colleagues.isColleague($0, of: recipients) } ?? false
         }
-
     }
 
     /// The message's tokens and the verdict on them: every lookup one message needs. `explaining`: keep the
@@ -306,8 +308,7 @@ public struct Engine: Sendable {
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
                              history: history.map { TokenID(hashing: $0) }),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),
-                correspondents.sender,
-                correspondents.sender.map { Colleagues.isColleague($0, of: correspondents.recipients) } ?? false)
+                correspondents.sender, correspondents.isFromAColleague)
     }
 
     /// The value of our X-Pitch-Status field: "pitch, score=0.9973, version=…".
