@@ -291,7 +291,8 @@ import Testing
     }
 
     @Test func anMTAHangingUpWhileTheHandlerDecidesLeavesTheServerWell() async throws {
-        try await withServer(Tagger(delay: .milliseconds(200))) { port, _ in
+        let handler = Overlaps()
+        try await withServer(handler) { port, _ in
             try await blocking {
                 // A whole session at once up to the end of the message (its QUIT cut off), then the connection
                 // closed: the decision comes too late, for a session still waiting for it.
@@ -299,7 +300,12 @@ import Testing
                 try hasty.write(raw: MilterClient.sessionBytes(message: Self.message, from: "a@example.org",
                                                                to: "b@example.org").dropLast(5))
             }
-            try await Task.sleep(for: .milliseconds(400))
+            // The next session only once the late decision is made (polled: under load no fixed wait is enough).
+            let started = ContinuousClock.now
+            while handler.counts.withLock({ $0.decided }) < 1, ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try #require(handler.counts.withLock { $0.decided } == 1, "the hasty session's message was never decided")
             let outcome = try await blocking {
                 let client = try MilterClient(port: port)
                 try client.negotiate()

@@ -104,10 +104,18 @@ import Glibc
     }
 
     /// A loopback TCP port nobody listens on now.
-    static func freePort() throws -> Int {
-        let (descriptor, port) = try boundSocket(listening: false)
-        close(descriptor)
-        return port
+    static func freePort() throws -> Int { try freePorts(1)[0] }
+
+    /// Loopback TCP ports nobody listens on now, all different: each held until all are chosen, since the system
+    /// may hand out a port it has just been given back.
+    static func freePorts(_ count: Int) throws -> [Int] {
+        var held: [Int32] = []
+        defer { held.forEach { close($0) } }
+        return try (0..<count).map { _ in
+            let (descriptor, port) = try boundSocket(listening: false)
+            held.append(descriptor)
+            return port
+        }
     }
 
     /// A TCP connection to 127.0.0.1:`port`, or nil when nothing listens.
@@ -151,7 +159,8 @@ import Glibc
 
     /// `[metrics] listen`: the counters in Prometheus's format on loopback, and nothing else there.
     @Test func metricsCountWhatTheServiceDid() throws {
-        let (port, milterPort) = (try Self.freePort(), try Self.freePort())
+        let ports = try Self.freePorts(2)
+        let (port, milterPort) = (ports[0], ports[1])
         let file = try writeConfiguration(mailboxes: ["one"], extra: """
             [metrics]
             listen = "127.0.0.1:\(port)"
@@ -282,8 +291,9 @@ import Glibc
     func readyWaitsForTheListenersToListen(blocking: String) throws {
         let (taken, takenPort) = try Self.boundSocket(listening: true)
         defer { close(taken) }
-        let milterPort = blocking == "milter" ? takenPort : try Self.freePort()
-        let metricsPort = blocking == "metrics" ? takenPort : try Self.freePort()
+        let free = try Self.freePorts(2)
+        let milterPort = blocking == "milter" ? takenPort : free[0]
+        let metricsPort = blocking == "metrics" ? takenPort : free[1]
         let listeners = "[milter]\nlisten = \"inet:127.0.0.1:\(milterPort)\"\n"
             + "[metrics]\nlisten = \"127.0.0.1:\(metricsPort)\"\n"
         let blocked = try writeConfiguration(mailboxes: ["one"], extra: listeners)
@@ -300,18 +310,20 @@ import Glibc
         }
         #expect(!said.contains("READY=1"), "\(said)")
 
-        let port = try Self.freePort()
-        let free = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(port)\"\n"
-            + "[metrics]\nlisten = \"127.0.0.1:\(try Self.freePort())\"\n")
+        let ports = try Self.freePorts(2)
+        let port = ports[0]
+        let unblockedListeners = "[milter]\nlisten = \"inet:127.0.0.1:\(port)\"\n"
+            + "[metrics]\nlisten = \"127.0.0.1:\(ports[1])\"\n"
+        let unblocked = try writeConfiguration(mailboxes: ["one"], extra: unblockedListeners)
         let readyAt = root.appendingPathComponent("notify-free").path
         let readyListener = try Self.notifySocket(at: readyAt)
         defer { close(readyListener) }
-        let (process, _) = try start(["serve", "--config", free.path], environment: ["NOTIFY_SOCKET": readyAt])
+        let (process, _) = try start(["serve", "--config", unblocked.path], environment: ["NOTIFY_SOCKET": readyAt])
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
         var ready = false
         while !ready {
             let count = recv(readyListener, &buffer, buffer.count, 0)
-            try #require(count > 0, "no READY=1 within 20 s")
+            try #require(count > 0, "no READY=1 within 60 s")
             ready = String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n").contains("READY=1")
         }
         let connection = Self.connectTCP(port: port)
@@ -337,7 +349,7 @@ import Glibc
             var buffer = [UInt8](repeating: 0, count: 4_096)
             while !ready {
                 let count = recv(listener, &buffer, buffer.count, 0)
-                try #require(count > 0, "no READY=1 within 20 s")
+                try #require(count > 0, "no READY=1 within 60 s")
                 ready = String(decoding: buffer[..<count], as: UTF8.self).split(separator: "\n").contains("READY=1")
             }
             kill(process.processIdentifier, SIGHUP)
