@@ -1,4 +1,5 @@
 import ArgumentParser
+import PitchMessage
 
 #if canImport(Glibc)
 import Glibc
@@ -14,21 +15,51 @@ public enum Environment {
 
 public enum DatabaseLocation {
     /// `--db`, else `$PITCHFILTER_DB`, else the configuration file's `[database] path`, else the XDG default.
-    /// `configured` is asked only when the first two leave the path open.
+    /// `configured` is asked only when the first two leave the path open. A path that is not UTF-8 is refused
+    /// (`NotUTF8`).
     public static func resolve(option: String?, environment: (String) -> String?,
-                               configured: () throws -> String?) rethrows -> String {
-        if let option, !option.isEmpty { return option }
-        if let path = environment("PITCHFILTER_DB"), !path.isEmpty { return path }
-        if let path = try configured(), !path.isEmpty { return path }
-        if let data = environment("XDG_DATA_HOME"), data.hasPrefix("/") {
-            return data + "/pitchfilter/pitchfilter.sqlite"
-        }
-        return homeDirectory(environment) + "/.local/share/pitchfilter/pitchfilter.sqlite"
+                               configured: () throws -> String?) throws -> String {
+        let (path, source) = try unchecked(option: option, environment: environment, configured: configured)
+        if path.unicodeScalars.contains(NotUTF8.replacement) { throw NotUTF8(path: path, source: source) }
+        return path
     }
 
     /// `resolve` without a configuration file.
-    public static func resolve(option: String?, environment: (String) -> String?) -> String {
-        resolve(option: option, environment: environment, configured: { nil })
+    public static func resolve(option: String?, environment: (String) -> String?) throws(NotUTF8) -> String {
+        do {
+            return try resolve(option: option, environment: environment, configured: { nil })
+        } catch let error as NotUTF8 {
+            throw error
+        } catch {
+            preconditionFailure("only the configuration can throw otherwise, and there is none: \(error)")
+        }
+    }
+
+    private static func unchecked(option: String?, environment: (String) -> String?,
+                                  configured: () throws -> String?) throws -> (path: String, source: String) {
+        if let option, !option.isEmpty { return (option, "--db") }
+        if let path = environment("PITCHFILTER_DB"), !path.isEmpty { return (path, "$PITCHFILTER_DB") }
+        if let path = try configured(), !path.isEmpty { return (path, "the configuration's [database] path") }
+        if let data = environment("XDG_DATA_HOME"), data.hasPrefix("/") {
+            return (data + "/pitchfilter/pitchfilter.sqlite", "$XDG_DATA_HOME")
+        }
+        return (homeDirectory(environment) + "/.local/share/pitchfilter/pitchfilter.sqlite", "the home directory")
+    }
+
+    /// A database path given in bytes that are not UTF-8. Arguments and the environment reach a Swift program as
+    /// strings, with U+FFFD in place of such bytes, and the path with it names another file: `train` made a new
+    /// database in a new directory beside the one named, and `filter` and `stats` read the starter model alone,
+    /// all saying nothing (found by an audit). A path spelled with U+FFFD itself is refused too.
+    public struct NotUTF8: Error, CustomStringConvertible {
+        public let path: String
+        /// Where the path came from: "--db", "$PITCHFILTER_DB", "the home directory"…
+        public let source: String
+        static let replacement: Unicode.Scalar = "\u{FFFD}"
+
+        public var description: String {
+            "the database path from \(source), \(TerminalText.safe(path)), is not UTF-8: pitchfilter cannot open "
+                + "it as it is; give a path whose names are UTF-8"
+        }
     }
 
     /// $HOME, else the password database: Dovecot and procmail set HOME, but a bare `env -i` caller may not.

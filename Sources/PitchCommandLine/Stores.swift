@@ -75,7 +75,13 @@ public enum Stores {
     /// written (a full disk under `stats > file`): `print` drops a failed write unseen, and the command exited 0
     /// with its figures lost (found by an audit).
     public static func writeAnswer(_ text: String) throws(ExitCode) {
-        guard FileDescriptor.writeAll(1, Array((text + "\n").utf8)[...]) else {
+        try writeOutput(Array((text + "\n").utf8)[...])
+    }
+
+    /// `bytes` on standard output as they are (a listing, a message); exit status 3, said why, if they cannot all
+    /// be written.
+    public static func writeOutput(_ bytes: ArraySlice<UInt8>) throws(ExitCode) {
+        guard FileDescriptor.writeAll(1, bytes) else {
             reportLine("cannot write to standard output: \(systemReason(errno))")
             throw ExitCode(3)
         }

@@ -171,7 +171,7 @@ struct QuarantineCommand: ParsableCommand {
                         + "\(entry.sender.isEmpty ? "-" : TerminalText.safe(entry.sender))  "
                         + "\(TerminalText.safe(entry.subject))\(gone)\n"
                 }
-                guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }
+                try Stores.writeOutput(Array(output.utf8)[...])
             }
         }
     }
@@ -186,9 +186,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                guard FileDescriptor.writeAll(1, try location.desk(for: id, readOnly: true).show(id)[...]) else {
-                    throw ExitCode(3)
-                }
+                try Stores.writeOutput(try location.desk(for: id, readOnly: true).show(id)[...])
             }
         }
     }
@@ -205,7 +203,7 @@ struct QuarantineCommand: ParsableCommand {
         func run() throws {
             try QuarantineCommand.run {
                 let path = try location.desk(for: id, learning: true).release(id)
-                print("released \(id) to \(path), learned as ham")
+                try Stores.writeAnswer("released \(id) to \(path), learned as ham")
             }
         }
     }
@@ -220,7 +218,7 @@ struct QuarantineCommand: ParsableCommand {
         func run() throws {
             try QuarantineCommand.run {
                 try location.desk(for: id).delete(id)
-                print("deleted \(id)")
+                try Stores.writeAnswer("deleted \(id)")
             }
         }
     }
@@ -242,8 +240,9 @@ struct QuarantineCommand: ParsableCommand {
             try QuarantineCommand.run {
                 var purged = (deleted: 0, alreadyGone: 0, notMatching: 0)
                 if let desk = try location.desk() { purged = try desk.purge(olderThan: olderThan) }
-                print("deleted \(purged.deleted) message(s) quarantined more than \(olderThan) day(s) ago"
-                    + (purged.alreadyGone > 0 ? "; \(purged.alreadyGone) more had already left the quarantine folder" : ""))
+                let answer = "deleted \(purged.deleted) message(s) quarantined more than \(olderThan) day(s) ago"
+                    + (purged.alreadyGone > 0 ? "; \(purged.alreadyGone) more had already left the quarantine folder" : "")
+                let written = (try? Stores.writeAnswer(answer)) != nil
                 // Said and failed, so that a purge run by cron does not report success while the quarantine grows.
                 if purged.notMatching > 0 {
                     Stores.reportLine("\(purged.notMatching) message(s) left in quarantine: no file of their name "
@@ -252,6 +251,7 @@ struct QuarantineCommand: ParsableCommand {
                         + "message, left alone)")
                     throw ExitCode(3)
                 }
+                if !written { throw ExitCode(3) }  // said by writeAnswer
             }
         }
     }

@@ -101,8 +101,14 @@ struct Serve: AsyncParsableCommand {
             Stores.report(StoreError.sharedModelNotBuilt(path: shared.address.description))
             throw ExitCode(78)
         }
-        let databasePath = configuration.databasePath
-            ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
+        let databasePath: String
+        do {
+            databasePath = try configuration.databasePath
+                ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
+        } catch {
+            Stores.report(error)
+            throw ExitCode(78)
+        }
         if check {
             // What would stop the start at once, which a check that passed let systemd find out by restarting
             // until its limit (found in review). Before anything is called valid.

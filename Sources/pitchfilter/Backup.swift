@@ -33,6 +33,10 @@ struct Backup: ParsableCommand {
     func validate() throws {
         if destination.isEmpty { throw ValidationError("the destination needs a path; an empty one is refused") }
         if destination.hasSuffix("/") { throw ValidationError("the destination names a directory; give a file name") }
+        // Its bytes reach us as U+FFFD, which would name another file (found by an audit).
+        if destination.unicodeScalars.contains("\u{FFFD}") {
+            throw ValidationError("the destination's name is not UTF-8; give one that is")
+        }
     }
 
     func run() throws {

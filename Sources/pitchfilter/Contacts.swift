@@ -76,7 +76,7 @@ struct Contacts: ParsableCommand {
                     output += "\(TerminalText.safe(contact.address)) \(contact.source.rawValue) "
                         + "\(CalendarDay.of(contact.addedAt))\n"
                 }
-                guard FileDescriptor.writeAll(1, Array(output.utf8)[...]) else { throw ExitCode(3) }
+                try Stores.writeOutput(Array(output.utf8)[...])
             } catch let exit as ExitCode {
                 throw exit
             } catch {

@@ -38,11 +38,33 @@ import Testing
         #expect(try DatabaseLocation.resolve(option: nil, environment: { environment[$0] }) {
             throw Asked()
         } == "/env.sqlite")
-        #expect(DatabaseLocation.resolve(option: nil, environment: { ["HOME": "/home/maya"][$0] }) {
+        #expect(try DatabaseLocation.resolve(option: nil, environment: { ["HOME": "/home/maya"][$0] }) {
             "/var/lib/pitchfilter/pitchfilter.sqlite"
         } == "/var/lib/pitchfilter/pitchfilter.sqlite")
-        #expect(DatabaseLocation.resolve(option: nil, environment: { ["HOME": "/home/maya"][$0] }) { nil }
+        #expect(try DatabaseLocation.resolve(option: nil, environment: { ["HOME": "/home/maya"][$0] }) { nil }
             == "/home/maya/.local/share/pitchfilter/pitchfilter.sqlite")
+    }
+
+    /// Bytes that are not UTF-8 reach the program as U+FFFD, wherever the path comes from; the path with it would
+    /// name another file.
+    @Test(arguments: [
+        ("/mail\u{FFFD}/db.sqlite", [:], "--db"),
+        (nil, ["PITCHFILTER_DB": "/mail\u{FFFD}/db.sqlite"], "$PITCHFILTER_DB"),
+        (nil, ["XDG_DATA_HOME": "/home/ma\u{FFFD}a/.data"], "$XDG_DATA_HOME"),
+        (nil, ["HOME": "/home/ma\u{FFFD}a"], "the home directory"),
+    ] as [(String?, [String: String], String)])
+    func aDatabasePathThatIsNotUTF8IsRefused(option: String?, environment: [String: String], source: String) {
+        #expect(throws: DatabaseLocation.NotUTF8.self) {
+            try DatabaseLocation.resolve(option: option, environment: { environment[$0] })
+        }
+        do {
+            _ = try DatabaseLocation.resolve(option: option, environment: { environment[$0] })
+        } catch {
+            #expect(error.source == source)
+        }
+        #expect(throws: DatabaseLocation.NotUTF8.self) {
+            try DatabaseLocation.resolve(option: nil, environment: { _ in nil }) { "/srv/\u{FFFD}/db.sqlite" }
+        }
     }
 
     @Test(.enabled(if: access(CommandLineConfiguration.systemFile, F_OK) != 0,

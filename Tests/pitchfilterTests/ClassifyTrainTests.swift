@@ -401,8 +401,8 @@ import Testing
     }
 
     /// Found by audits: `stats` and `eval`, then `train`, `contacts import` and `backup`, printed their answer with
-    /// `print`, which drops a failed write, and exited 0 with it lost.
-    @Test(arguments: ["stats", "eval", "train", "contacts", "backup"])
+    /// `print`, which drops a failed write, and exited 0 with it lost; `contacts list` failed without a word.
+    @Test(arguments: ["stats", "eval", "train", "contacts", "contacts-list", "backup"])
     func anAnswerThatCannotBeWrittenIsAFailure(command: String) throws {
         let scratch = try Scratch()
         let pitches = scratch.path("pitch"), ham = scratch.path("ham"), db = scratch.path("db.sqlite")
@@ -415,6 +415,7 @@ import Testing
             case "eval": "eval --folds 2 --pitch '\(pitches)' --ham '\(ham)'"
             case "train": "train --db '\(db)' --pitch '\(pitches)'"
             case "contacts": "contacts import --db '\(db)' '\(ham)'"
+            case "contacts-list": "contacts list --db '\(db)'"
             default: "backup --db '\(db)' '\(scratch.path("copy-\(run).sqlite"))'"
             }
         }
@@ -442,6 +443,27 @@ import Testing
         #expect(given.status == 3)
         #expect(given.stderr == "pitchfilter: cannot read \(maildir)/new/1.b.h\u{FFFD}st: its name is not UTF-8; "
             + "rename the file to read it\n")
+    }
+
+    /// Found by an audit: a database path that is not UTF-8 became another path, U+FFFD for its bytes; `train` made
+    /// a new database in a new directory there and exited 0, and `filter` read the starter model alone, silently.
+    @Test func aDatabasePathThatIsNotUTF8IsRefused() throws {
+        let scratch = try Scratch()
+        try scratch.write("pitch/1.eml", Self.pitch)
+        #expect(try Run.shell("mkdir \"\(scratch.path("mail"))$(printf '\\351')\"").status == 0)
+        let before = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).sorted()
+        let db = "\"\(scratch.path("mail"))$(printf '\\351')/db.sqlite\""
+        let refusal = "the database path from --db, \(scratch.path("mail"))\u{FFFD}/db.sqlite, is not UTF-8: "
+            + "pitchfilter cannot open it as it is; give a path whose names are UTF-8\n"
+        let train = try Run.shell("'\(Run.executable.path)' train --db \(db) --pitch '\(scratch.path("pitch"))'")
+        #expect(train.status == 3)
+        #expect(train.stderr == "pitchfilter: " + refusal)
+        let filter = try Run.shell("'\(Run.executable.path)' filter --db \(db) < '\(scratch.path("pitch/1.eml"))'")
+        #expect(filter.status == 0)
+        #expect(filter.text == Self.pitch)
+        #expect(filter.stderr == "pitchfilter: passed through unchanged: " + refusal)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).sorted() == before)
+        #expect(try Run.shell("ls -A \"\(scratch.path("mail"))$(printf '\\351')\"").text.isEmpty)
     }
 
     /// Found by an audit: a FIFO and a link to nothing in a folder were skipped without a word, and `train` exited 0.
@@ -1638,7 +1660,7 @@ import Testing
         #expect(placement.directory == directory && placement.partial == partial)
     }
 
-    @Test(arguments: ["", "backups/"])
+    @Test(arguments: ["", "backups/", "copy\u{FFFD}.sqlite"])
     func aDestinationThatNamesNoFileIsAUsageError(destination: String) throws {
         #expect(try Run.pitchfilter(["backup", destination]).status == 64)
     }

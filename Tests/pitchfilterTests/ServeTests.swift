@@ -532,6 +532,12 @@ import Glibc
         #expect(show.status == 0, "\(show.stderr)")
         #expect(String(decoding: show.stdout, as: UTF8.self).hasPrefix("X-Verdict: pitch, "))
         #expect(String(decoding: show.stdout, as: UTF8.self).contains("\nSubject: [PITCH] "))
+        // Found by an audit: output that could not be written failed without a word.
+        for command in ["list", "show \(ids[0])"] {
+            let full = try Run.shell("'\(Run.executable.path)' quarantine \(command) --config '\(file.path)' > /dev/full")
+            #expect(full.status == 3)
+            #expect(full.stderr == "pitchfilter: cannot write to standard output: no space left on device\n")
+        }
 
         // Without the service's [header] settings, no file is the message: said, and the purge fails.
         usleep(1_100_000)  // a record is older than 0 days from the next second on
