@@ -38,6 +38,8 @@ public struct QuarantineDesk {
         case beingMoved(String, folder: String)
         case otherHeaderSettings(String)
         case lockHeld(String, seconds: Double)
+        /// Back in the INBOX, at `path`, but the rest of the release failed (`reason`): running it again finishes.
+        case releasedNotFinished(String, path: String, reason: String)
 
         public var description: String {
             switch self {
@@ -54,6 +56,9 @@ public struct QuarantineDesk {
             case .lockHeld(let path, let seconds):
                 "another quarantine command has held \(path) for \(Int(seconds)) s (a long purge, or a process that "
                     + "keeps it open: see `fuser \(path)`); nothing was done, try again later"
+            case .releasedNotFinished(let id, let path, let reason):
+                "message \(id) is back in the INBOX (\(TerminalText.safe(path))), but the release could not finish: "
+                    + "\(reason); run it again to finish it (the service also will)"
             }
         }
     }
@@ -135,8 +140,15 @@ public struct QuarantineDesk {
                 guard error.errno == EEXIST else { throw error }
             }
         }
-        try removeQuarantined(entry, of: record)
-        try learnReleased(original.flatMap { $0 }, record: record)
+        // From here the message is in the INBOX: a failure says so, rather than read as nothing done (found by an
+        // audit: a full disk failed the learning, and the command said only that the database could not be
+        // written).
+        do {
+            try removeQuarantined(entry, of: record)
+            try learnReleased(original.flatMap { $0 }, record: record)
+        } catch {
+            throw Failure.releasedNotFinished(id, path: released.path, reason: "\(error)")
+        }
         return released.path
     }
 
@@ -187,7 +199,11 @@ public struct QuarantineDesk {
         let named = [try inbox.entry(unique: record.name), try inbox.entry(unique: Self.releaseName(of: record))]
         guard let copy = named.compactMap({ $0 }).first(where: { Self.isCopy($0, of: record, ownFields: ownFields) }),
               let bytes = try copy.read(limit: Int.max) else { return nil }
-        try learnReleased(bytes, record: record)
+        do {
+            try learnReleased(bytes, record: record)
+        } catch {
+            throw Failure.releasedNotFinished(id, path: copy.path, reason: "\(error)")
+        }
         return copy.path
     }
 

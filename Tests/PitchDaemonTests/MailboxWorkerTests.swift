@@ -1276,6 +1276,44 @@ import Testing
         #expect(try files(pitches).isEmpty)
     }
 
+    /// Found by an audit: a release that failed to learn (a full disk) after the message was back in the INBOX
+    /// said only that the database could not be written. It says where the message is and to run it again, which
+    /// finishes it.
+    @Test func aReleaseThatCannotFinishSaysTheMessageIsBackAndFinishesWhenRunAgain() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let impatient = try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity,
+                                             access: .readWrite, busyTimeoutMilliseconds: 50)
+        var desk = QuarantineDesk(store: impatient, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let learned = try store.statistics().totals
+        var letGo: (() -> Void)?
+        desk.beforeRemoving = { _ in letGo = try? MilterFilterTests.holdWriteLock(self.store.path) }
+        let inbox = maildir.inbox.path + "/new/1.M1P1Q1.test"
+        do {
+            try desk.release(id)
+            Issue.record("the release finished with the database locked")
+        } catch let failure as QuarantineDesk.Failure {
+            guard case .releasedNotFinished(id, inbox, let reason) = failure else {
+                Issue.record("\(failure)")
+                return
+            }
+            #expect(failure.description.hasPrefix("message \(id) is back in the INBOX (\(inbox)), but the release "
+                + "could not finish: \(reason); run it again"))
+        }
+        let held = try #require(letGo, "the write lock was not taken: the case was not tried")
+        held()
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try store.statistics().totals == learned)
+        desk.beforeRemoving = { _ in }
+        #expect(try desk.release(id) == inbox)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try store.statistics().totals.ham == learned.ham + 1)
+        #expect(try store.quarantineEntries(.states([.released])).count == 1)
+    }
+
     /// Found in review: a release and a delete of one message from two shells each checked the record, both
     /// acted, both said so, and the one that settled last won. Quarantine commands now take turns: one waits while
     /// another holds the database's quarantine lock, then finds the record as the other left it.
