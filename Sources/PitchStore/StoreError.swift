@@ -139,6 +139,18 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
         case 5:  // SQLITE_READONLY_CANTINIT
             return "its -shm file is not writable by this user, and SQLite's WAL mode needs it, even to read"
         default:
+            // SQLite makes them with the database's mode: a run while the database was read-only leaves them so,
+            // and writes fail after the database is made writable (found by an audit: the message blamed the
+            // database, its directory or the file system).
+            let stale = [path + "-wal", path + "-shm"].filter { (file: String) in
+                access(file, F_OK) == 0 && access(file, W_OK) != 0
+            }
+            if !stale.isEmpty, access(path, W_OK) == 0 {
+                let them = stale.count == 1 ? "it" : "them"
+                return "\(stale.joined(separator: " and ")) \(stale.count == 1 ? "is" : "are") not writable by this "
+                    + "user, though the database is (SQLite made \(them) when the database was read-only): make "
+                    + "\(them) writable too"
+            }
             return system ?? "the file, its directory or the file system is read-only"
         }
     }

@@ -466,6 +466,40 @@ import Testing
         #expect(try Run.shell("ls -A \"\(scratch.path("mail"))$(printf '\\351')\"").text.isEmpty)
     }
 
+    /// Found by an audit: a run while the database was read-only to its user left -wal and -shm files as
+    /// read-only (SQLite gives them the database's mode), and once the database was writable again every write
+    /// failed blaming "the file, its directory or the file system". Run as another user, since root may write
+    /// anything.
+    @Test func walAndShmFilesLeftReadOnlyAreNamed() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        try scratch.write("pitch/1.eml", Self.pitch)
+        let ham = try scratch.write("ham/1.eml", Self.ham)
+        #expect(try Run.pitchfilter(["train", "--db", db, "--pitch", scratch.path("pitch"), "--ham",
+                                     scratch.path("ham")]).status == 0)
+        try #require(chown(scratch.url.path, 4242, 4343) == 0 && chown(db, 4242, 4343) == 0 && chmod(db, 0o444) == 0)
+        let asUser = "HOME='\(scratch.url.path)' setpriv --reuid=4242 --regid=4343 --clear-groups "
+            + "'\(Run.executable.path)'"
+        let filter = try Run.shell("\(asUser) filter --db '\(db)' < '\(ham)'")
+        #expect(filter.status == 0 && filter.text.hasSuffix(Self.ham), "\(filter.stderr)")
+        var info = stat()
+        try #require(stat(db + "-shm", &info) == 0 && info.st_mode & 0o777 == 0o444, "no read-only -shm left")
+        #expect(chmod(db, 0o644) == 0)
+        let train = try Run.shell("\(asUser) train --db '\(db)' --ham '\(ham)'")
+        #expect(train.status == 3)
+        // The -wal is named too where the read-only run left one (else the failed run made it, writable).
+        let left = [db + "-wal", db + "-shm"].filter { file in
+            var info = stat()
+            return stat(file, &info) == 0 && info.st_mode & 0o200 == 0
+        }
+        let (are, them) = left.count == 1 ? ("is", "it") : ("are", "them")
+        #expect(train.stderr == "pitchfilter: cannot write database \(db): \(left.joined(separator: " and ")) \(are) "
+            + "not writable by this user, though the database is (SQLite made \(them) when the database was "
+            + "read-only): make \(them) writable too\n")
+        for file in left { #expect(chmod(file, 0o644) == 0) }
+        #expect(try Run.shell("\(asUser) train --db '\(db)' --ham '\(ham)'").status == 0)
+    }
+
     /// Found by an audit: a FIFO and a link to nothing in a folder were skipped without a word, and `train` exited 0.
     /// Each is named in its place in the folder's name order, its name shown safely.
     @Test func whatIsNeitherFileNorFolderIsReported() throws {
