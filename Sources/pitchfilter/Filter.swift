@@ -189,10 +189,12 @@ enum PipeFilter {
     }
 
     /// The database, if there is one: read-write when we may (to record the message's template afterwards),
-    /// else read-only. Never created here: with no database the starter model alone decides.
+    /// else read-only. Never created here: with no database the starter model alone decides. An empty file is no
+    /// database either, as `classify` and `stats` read it: the filter made one in it (found by an audit), and a
+    /// database that had been truncated went on unnoticed as a new one.
     static func openStore(_ path: String) throws -> SQLiteTokenStore? {
         var status = stat()
-        guard stat(path, &status) == 0 else {
+        guard stat(path, &status) == 0, status.st_size > 0 else {
             return try Stores.openForReading(path)
         }
         // The shared model, if any, is only read here: the filter never trains.

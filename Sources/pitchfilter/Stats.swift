@@ -20,6 +20,11 @@ struct Stats: ParsableCommand {
         // Written only once everything is read: a database that fails half-way gives its error alone, not half
         // a report that looks like a database.
         var lines = ["database: \(path)"]
+        // Read as no database, as SQLite does: said, since it may be one that was truncated (found by an audit).
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
+            lines[0] += " (an empty file: nothing has been written to it, or it was emptied)"
+        }
         do {
             if let store = try Stores.openForReading(path) {
                 if let shared = store.sharedModel { lines.append("shared model: \(shared.location)") }

@@ -70,6 +70,25 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1)
     }
 
+    /// Found by an audit: an empty file at the database's path (one that was truncated, say) became a new
+    /// database at the first message filtered, and `stats` then showed an empty one; `classify` and `stats` read
+    /// it as no database. The filter does too, and leaves it as it is.
+    @Test func anEmptyDatabaseFileIsNoDatabaseAndIsLeftEmpty() throws {
+        let scratch = try Scratch()
+        let db = try scratch.write("empty.sqlite", "")
+        let input = Array("From: growth@leads.example\nSubject: hi\n\nHi ,\nAre you looking to enhance your recruiting system?\n".utf8)
+        let run = try Run.pitchfilter(["filter", "--db", db], stdin: input)
+        let alone = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: input)
+        #expect(run.status == 0 && run.stderr.isEmpty)
+        #expect(run.stdout == alone.stdout, "the starter model decides, as with no file")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == ["empty.sqlite"])
+        #expect(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int == 0)
+        let stats = try Run.pitchfilter(["stats", "--db", db])
+        #expect(stats.status == 0)
+        #expect(stats.text.hasPrefix("database: \(db) (an empty file: nothing has been written to it, or it was "
+            + "emptied)\nmessages: none trained yet (the starter model decides)\n"))
+    }
+
     /// Found by an audit: procmail delivered our field alone for a bare-CR message that began with a forged one.
     @Test func aMessageWithBareCRLineEndsPassesThroughUnchanged() throws {
         let scratch = try Scratch()
