@@ -43,6 +43,11 @@ public enum MailSource {
             // One message, whatever its first line: what arrives on a pipe with an envelope line (procmail, Postfix's
             // pipe(8) with flags=F) often has unquoted "From " lines in its body, which an mbox reading would cut
             // it at (found in review).
+            guard !standardInputTaken.exchange(true, ordering: .relaxed) else {
+                // Not "empty": the message went to an earlier "-" (found by an audit, `--pitch - --ham -`).
+                unreadable(.unreadable("-", "standard input was read already, for an earlier \"-\""))
+                return
+            }
             switch readStandardInput() {
             case .success(let bytes) where HeaderEdit.endsLinesInBareCR(bytes):
                 unreadable(.unreadable("-", bareCarriageReturns))
@@ -66,11 +71,16 @@ public enum MailSource {
             try forEachInFile(path, unreadable: unreadable, body)
             return
         }
-        let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-        let isMaildir = ["cur", "new"].allSatisfy { access(base + "/" + $0, F_OK) == 0 }
-        for folder in isMaildir ? [base + "/new", base + "/cur"] : [base] {
-            guard let (entries, subdirectories) = files(in: folder) else {
-                unreadable(.unreadable(folder, "cannot list the directory"))
+        // "/" stays itself: stripped, it was shown as "" (found by an audit).
+        let base = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        let within = base == "/" ? "" : base
+        let isMaildir = ["cur", "new"].allSatisfy { access(within + "/" + $0, F_OK) == 0 }
+        for folder in isMaildir ? [within + "/new", within + "/cur"] : [base] {
+            let entries: [(name: String, problem: String?)], subdirectories: [String]
+            switch files(in: folder) {
+            case .success(let listing): (entries, subdirectories) = listing
+            case .failure(let failure):
+                unreadable(.unreadable(folder, "cannot list the directory: \(failure.reason)"))
                 continue
             }
             // Not read, and not an error: a tree of folders is given folder by folder. Said, so that an archive
@@ -82,15 +92,19 @@ public enum MailSource {
                     + "subdirector\(subdirectories.count == 1 ? "y" : "ies") not read (\(shown)); give "
                     + "\(subdirectories.count == 1 ? "it" : "each") as a path of its own")
             }
+            let prefix = folder == "/" ? "/" : folder + "/"
             for entry in entries {
                 if let problem = entry.problem {
-                    unreadable(.unreadable(folder + "/" + entry.name, problem))
+                    unreadable(.unreadable(prefix + entry.name, problem))
                 } else {
-                    try forEachInFile(folder + "/" + entry.name, unreadable: unreadable, body)
+                    try forEachInFile(prefix + entry.name, unreadable: unreadable, body)
                 }
             }
         }
     }
+
+    /// Whether a "-" has taken standard input: it holds one message, for one "-".
+    private static let standardInputTaken = Atomic(false)
 
     /// Standard input as one message; an empty or unreadable one is no message (never train on nothing).
     private static func readStandardInput() -> Result<[UInt8], MailSourceError> {
@@ -118,9 +132,9 @@ public enum MailSource {
     /// and what is neither file nor directory (a FIFO, a socket, a device, a link to nothing): reported rather
     /// than skipped unseen (audits found both skipped unsaid, and `train` exiting 0). Apart, the subdirectories.
     private static func files(in folder: String)
-        -> (entries: [(name: String, problem: String?)], subdirectories: [String])?
+        -> Result<(entries: [(name: String, problem: String?)], subdirectories: [String]), ListingFailure>
     {
-        guard let directory = opendir(folder) else { return nil }
+        guard let directory = opendir(folder) else { return .failure(ListingFailure(reason: systemReason(errno))) }
         defer { closedir(directory) }
         var entries: [(bytes: [UInt8], name: String, problem: String?)] = []
         var subdirectories: [String] = []
@@ -150,7 +164,12 @@ public enum MailSource {
             entries.append((bytes, shown, problem))
         }
         entries.sort { $0.bytes.lexicographicallyPrecedes($1.bytes) }
-        return (entries.map { ($0.name, $0.problem) }, subdirectories.sorted())
+        return .success((entries.map { ($0.name, $0.problem) }, subdirectories.sorted()))
+    }
+
+    /// Why a folder could not be listed ("permission denied").
+    private struct ListingFailure: Error {
+        let reason: String
     }
 
     private static func kindOfFile(_ mode: mode_t) -> String {

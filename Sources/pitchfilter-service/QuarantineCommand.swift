@@ -114,7 +114,10 @@ struct QuarantineCommand: ParsableCommand {
     /// caller's mistake, not an unknown message.
     static func validate(_ id: String) throws {
         guard QuarantineDesk.isIdentifier(id) else {
-            throw ValidationError("'\(id)' is not a quarantine id: ids are the 16 hex digits `list` prints.")
+            // Shown safely and cut short: it is anything a caller passed (an audit's 100,000 characters came
+            // back whole).
+            let shown = TerminalText.safe(id.count > 40 ? String(id.prefix(40)) + "…" : id)
+            throw ValidationError("'\(shown)' is not a quarantine id: ids are the 16 hex digits `list` prints.")
         }
     }
 

@@ -320,7 +320,7 @@ struct Eval: ParsableCommand {
         if unreadable > 0 { lines.insert("\(unreadable) file(s) could not be read and are not counted (see above)", at: 1) }
         for truth in [MessageClass.pitch, .ham] {
             let cells = [Verdict.pitch, .unsure, .ham].map { pad(String(report.count(truth, calledAs: $0)), 8) }
-            lines.append(pad(truth.rawValue, 5, left: true) + cells.joined())
+            lines.append(pad(truth.rawValue, 10, left: true) + cells.joined())  // under "called as:"
         }
         lines += [
             "",

@@ -927,6 +927,41 @@ import Testing
         #expect(run.text.hasPrefix("3-fold cross-validation: \(try Self.count("pitch")) pitches, \(try Self.count("ham")) ham;"))
         #expect(run.text.contains("\nfalse positives (ham called pitch):  "))
         #expect(run.text.contains("\n1-AUC:   "))
+        // Each count ends where its heading does (found by an audit: the rows stood five columns to the left).
+        let lines = run.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = try #require(lines.firstIndex(of: "called as:   pitch  unsure     ham"))
+        let ends = [18, 26, 34]
+        for row in lines[(header + 1)...(header + 2)] {
+            let chars = Array(row)
+            #expect(chars.count == 34, "\(row)")
+            for end in ends where end <= chars.count {
+                #expect(chars[end - 1].isNumber && (end == 34 || chars[end] == " "), "\(row)")
+            }
+        }
+    }
+
+    /// Found by an audit: a second "-" said standard input was empty, where its message had gone to the first.
+    @Test func aSecondDashSaysStandardInputWasReadAlready() throws {
+        let scratch = try Scratch()
+        let run = try Run.pitchfilter(["train", "--db", scratch.path("db.sqlite"), "--pitch", "-", "--ham", "-"],
+                                      stdin: Array(ClassifyTrainTests.pitch.utf8))
+        #expect(run.status == 3)
+        #expect(run.stderr == "pitchfilter: cannot read -: standard input was read already, for an earlier \"-\"\n")
+        #expect(run.text.hasPrefix("learned 1, "))
+    }
+
+    /// Found by an audit: "cannot list the directory" did not say why, and "/" was shown as "".
+    @Test func aFolderThatCannotBeListedSaysWhy() throws {
+        let scratch = try Scratch()
+        try scratch.write("locked/1.eml", ClassifyTrainTests.pitch)
+        try #require(chmod(scratch.url.path, 0o755) == 0 && chmod(scratch.path("locked"), 0o700) == 0)
+        let run = try Run.shell("HOME=/nonexistent setpriv --reuid=4242 --regid=4343 --clear-groups "
+            + "'\(Run.executable.path)' classify --db /nonexistent/db.sqlite '\(scratch.path("locked"))/'")
+        #expect(run.status == 3)
+        #expect(run.stderr == "pitchfilter: cannot read \(scratch.path("locked")): cannot list the directory: "
+            + "permission denied\n")
+        let root = try Run.pitchfilter(["classify", "--db", "/nonexistent/db.sqlite", "/"])
+        #expect(root.stderr.hasPrefix("pitchfilter: note: /: "), "\(root.stderr)")
     }
 
     @Test(arguments: [["eval", "--pitch", "x"], ["eval", "--ham", "x"], ["eval", "--pitch", "x", "--ham", "y", "--folds", "1"]])

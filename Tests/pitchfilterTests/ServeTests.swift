@@ -635,6 +635,12 @@ import Glibc
         }
         let good = try Run.pitchfilter(["quarantine", command, "0123456789ABCDEF", "--db", db])
         #expect(good.status == 3, "\(good.stderr)")
+        // Shown cut short and safely (an audit's 100,000 characters came back whole).
+        let long = try Run.pitchfilter(["quarantine", command, "line\n" + String(repeating: "a", count: 100_000)])
+        #expect(long.status == 64)
+        #expect(long.stderr.contains("'line\\u{A}" + String(repeating: "a", count: 35) + "…' is not a quarantine id"),
+                "\(long.stderr.prefix(300))")
+        #expect(long.stderr.count < 500)
     }
 
     /// Found by an audit: one Maildir given twice, spelt two ways, made two workers learn each other's quarantine
