@@ -20,8 +20,13 @@ public enum DatabaseLocation {
     public static func resolve(option: String?, environment: (String) -> String?,
                                configured: () throws -> String?) throws -> String {
         let (path, source) = try unchecked(option: option, environment: environment, configured: configured)
-        if path.unicodeScalars.contains(NotUTF8.replacement) { throw NotUTF8(path: path, source: source) }
+        try check(path, from: source)
         return path
+    }
+
+    /// Refuses a path with U+FFFD in it (`NotUTF8`), for a path that came another way (`serve --db`).
+    public static func check(_ path: String, from source: String) throws(NotUTF8) {
+        if path.unicodeScalars.contains(NotUTF8.replacement) { throw NotUTF8(path: path, source: source) }
     }
 
     /// `resolve` without a configuration file.
@@ -57,8 +62,8 @@ public enum DatabaseLocation {
         static let replacement: Unicode.Scalar = "\u{FFFD}"
 
         public var description: String {
-            "the database path from \(source), \(TerminalText.safe(path)), is not UTF-8: pitchfilter cannot open "
-                + "it as it is; give a path whose names are UTF-8"
+            "the database path from \(source), \(TerminalText.safe(path)), is not UTF-8 (or holds U+FFFD, which "
+                + "stands for bytes that are not): pitchfilter cannot open it as it is; give a path whose names are UTF-8"
         }
     }
 

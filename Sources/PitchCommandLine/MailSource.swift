@@ -71,8 +71,7 @@ public enum MailSource {
             try forEachInFile(path, unreadable: unreadable, body)
             return
         }
-        // "/" stays itself: stripped, it was shown as "" (found by an audit).
-        let base = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        let base = folderPath(path)
         let within = base == "/" ? "" : base
         let isMaildir = ["cur", "new"].allSatisfy { access(within + "/" + $0, F_OK) == 0 }
         for folder in isMaildir ? [within + "/new", within + "/cur"] : [base] {
@@ -101,6 +100,14 @@ public enum MailSource {
                 }
             }
         }
+    }
+
+    /// A folder's path as messages in it are named from: without trailing slashes, but "/" stays itself (found
+    /// by an audit: it was shown as "").
+    static func folderPath(_ path: String) -> String {
+        var path = Substring(path)
+        while path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
+        return String(path)
     }
 
     /// Whether a "-" has taken standard input: it holds one message, for one "-".

@@ -39,8 +39,10 @@ public enum Stores {
     /// `openForWriting` with the shared model given (a `--config` file's), or none.
     public static func openForWriting(_ path: String, sharedModel: (any SharedModel)?) throws -> SQLiteTokenStore {
         do {
-            return try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite,
-                                        sharedModel: sharedModel)
+            let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity,
+                                             access: .readWrite, sharedModel: sharedModel)
+            if store.beganAsAnEmptyFile { reportLine(emptyFileNote(path)) }
+            return store
         } catch {
             report(error)
             throw ExitCode(3)
@@ -66,6 +68,11 @@ public enum Stores {
         reportLine("\(error)")
     }
 
+    /// What is said when a database is made of an empty file (`SQLiteTokenStore.beganAsAnEmptyFile`).
+    public static func emptyFileNote(_ path: String) -> String {
+        "note: \(path) was an empty file and is a new database now (if it held one, restore that from a backup)"
+    }
+
     /// "pitchfilter: " and the line, on standard error.
     public static func reportLine(_ line: String) {
         FileDescriptor.writeAll(2, Array("pitchfilter: \(line)\n".utf8)[...])
@@ -74,15 +81,17 @@ public enum Stores {
     /// A command's answer on standard output, ending in a newline; exit status 3, said why, if it cannot all be
     /// written (a full disk under `stats > file`): `print` drops a failed write unseen, and the command exited 0
     /// with its figures lost (found by an audit).
-    public static func writeAnswer(_ text: String) throws(ExitCode) {
-        try writeOutput(Array((text + "\n").utf8)[...])
+    /// `done`: what was done all the same, said with the failure (a release's status 3 must not read as "not
+    /// released" to a script).
+    public static func writeAnswer(_ text: String, done: String? = nil) throws(ExitCode) {
+        try writeOutput(Array((text + "\n").utf8)[...], done: done)
     }
 
     /// `bytes` on standard output as they are (a listing, a message); exit status 3, said why, if they cannot all
     /// be written.
-    public static func writeOutput(_ bytes: ArraySlice<UInt8>) throws(ExitCode) {
+    public static func writeOutput(_ bytes: ArraySlice<UInt8>, done: String? = nil) throws(ExitCode) {
         guard FileDescriptor.writeAll(1, bytes) else {
-            reportLine("cannot write to standard output: \(systemReason(errno))")
+            reportLine("cannot write to standard output: \(systemReason(errno))" + (done.map { " (\($0))" } ?? ""))
             throw ExitCode(3)
         }
     }

@@ -216,8 +216,13 @@ private struct WatchLoop {
             do {
                 let model = try settings.configuration.sharedModel?.open(tokenizerIdentity: Engine.tokenizerIdentity,
                                                                          readOnly: false)
-                return try SQLiteTokenStore(path: settings.databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
-                                            access: .readWrite, sharedModel: model)
+                let store = try SQLiteTokenStore(path: settings.databasePath,
+                                                 tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite,
+                                                 sharedModel: model)
+                if store.beganAsAnEmptyFile {
+                    logger.warning("\(StoreError.emptyFileWarning)", metadata: ["database": "\(settings.databasePath)"])
+                }
+                return store
             } catch {
                 let line = "\(error)"
                 if line != lastError { logger.error("cannot open the database, retrying every 5 s: \(line)") }

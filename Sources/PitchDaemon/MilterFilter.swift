@@ -504,9 +504,13 @@ public final class MilterFilter: MilterHandler {
             guard now - state.lastAttempt >= 5 else { return nil }
             state.lastAttempt = now
             do {
-                state.store = try SQLiteTokenStore(
+                let opened = try SQLiteTokenStore(
                     path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite,
                     sharedModel: sharedModel?.open(tokenizerIdentity: Engine.tokenizerIdentity, readOnly: false))
+                if opened.beganAsAnEmptyFile {
+                    logger.warning("\(StoreError.emptyFileWarning)", metadata: ["database": "\(databasePath)"])
+                }
+                state.store = opened
                 return state.store
             } catch {
                 if "\(error)" != state.lastError { logger.error("milter cannot open the database: \(error)") }

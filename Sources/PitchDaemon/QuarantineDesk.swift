@@ -69,6 +69,8 @@ public struct QuarantineDesk {
         public var path: String?
         /// Why the folder could not be read (no permission, say): then whether the file is there is unknown.
         public var unreadable: String?
+        /// Where a release stopped half-way left the message, back in the INBOX (the record still held).
+        public var releasedTo: String?
     }
 
     /// Messages in quarantine, newest first.
@@ -77,7 +79,12 @@ public struct QuarantineDesk {
             do {
                 // By its name where none of its namesakes reads as the message: a listing run without the
                 // service's [header] settings shows where the file is rather than calling every message gone.
-                return Item(entry: entry, path: try (file(of: entry) ?? namesakes(of: entry).first)?.path)
+                if let found = try file(of: entry) ?? namesakes(of: entry).first {
+                    return Item(entry: entry, path: found.path)
+                }
+                // Not "gone" when a release stopped half-way (found in review: listed as if a client had moved it).
+                let copy = entry.state == .held ? try stoppedReleaseCopy(of: entry) : nil
+                return Item(entry: entry, path: nil, releasedTo: copy?.path)
             } catch {
                 return Item(entry: entry, path: nil, unreadable: "\(error)")
             }
@@ -194,10 +201,7 @@ public struct QuarantineDesk {
     /// (found by an audit: it said a mail client had moved the message, and exited 3). Nil for any other case.
     private func finishStoppedRelease(_ id: String) throws -> String? {
         guard Self.isIdentifier(id), let record = try store.quarantineEntries(.id(id.lowercased())).first,
-              record.state == .held, try file(of: record) == nil else { return nil }
-        let inbox = Maildir(root: record.mailbox).inbox
-        let named = [try inbox.entry(unique: record.name), try inbox.entry(unique: Self.releaseName(of: record))]
-        guard let copy = named.compactMap({ $0 }).first(where: { Self.isCopy($0, of: record, ownFields: ownFields) }),
+              record.state == .held, try file(of: record) == nil, let copy = try stoppedReleaseCopy(of: record),
               let bytes = try copy.read(limit: Int.max) else { return nil }
         do {
             try learnReleased(bytes, record: record)
@@ -205,6 +209,13 @@ public struct QuarantineDesk {
             throw Failure.releasedNotFinished(id, path: copy.path, reason: "\(error)")
         }
         return copy.path
+    }
+
+    /// The message's copy in the INBOX, under either name a release gives it, if one is there.
+    private func stoppedReleaseCopy(of record: QuarantineEntry) throws -> MaildirFolder.Entry? {
+        let inbox = Maildir(root: record.mailbox).inbox
+        let named = [try inbox.entry(unique: record.name), try inbox.entry(unique: Self.releaseName(of: record))]
+        return named.compactMap { $0 }.first { Self.isCopy($0, of: record, ownFields: ownFields) }
     }
 
     /// Removes the message for good; returns whether its file was still there to remove (a client may have

@@ -30,6 +30,10 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// goes there, and this file holds the mailbox's history and the service's records only.
     public let sharedModel: (any SharedModel)?
 
+    /// Whether this opening made a database of an empty file: one just created, or one that held a database
+    /// until it was truncated, which whoever opened it should say (SQLite takes an empty file for a new database).
+    public let beganAsAnEmptyFile: Bool
+
     /// Opens (and for `.readWrite` creates or upgrades) the database at `path`.
     ///
     /// - Parameter busyTimeoutMilliseconds: how long a writer waits for another writer before throwing
@@ -48,6 +52,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         // "postgres://host/db" is a valid relative path; opened as one, it became a stray file where the user
         // meant a server.
         if Self.isURL(path) { throw .unsupportedLocation(path: path) }
+        var info = stat()
+        beganAsAnEmptyFile = access == .readWrite && stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+            && info.st_size == 0
         self.path = path
         self.tokenizerIdentity = tokenizerIdentity
         self.access = access

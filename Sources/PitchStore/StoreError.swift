@@ -85,6 +85,10 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
         }
     }
 
+    /// What the service logs when it made its database of an empty file (`SQLiteTokenStore.beganAsAnEmptyFile`).
+    public static let emptyFileWarning =
+        "the database was an empty file and is a new database now (if it held one, restore that from a backup)"
+
     /// Maps an SQLite result code (primary or extended) to the case an admin can act on.
     ///
     /// `message` is `sqlite3_errmsg`; `systemErrno` is `sqlite3_system_errno`, which says *why* an open or a write
@@ -138,20 +142,27 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
                 + "must create its -wal and -shm files there, even to read"
         case 5:  // SQLITE_READONLY_CANTINIT
             return "its -shm file is not writable by this user, and SQLite's WAL mode needs it, even to read"
-        default:
+        case 0:  // plain SQLITE_READONLY
             // SQLite makes them with the database's mode: a run while the database was read-only leaves them so,
             // and writes fail after the database is made writable (found by an audit: the message blamed the
             // database, its directory or the file system).
             let stale = [path + "-wal", path + "-shm"].filter { (file: String) in
-                access(file, F_OK) == 0 && access(file, W_OK) != 0
+                access(file, F_OK) == 0 && !isWritable(file)
             }
-            if !stale.isEmpty, access(path, W_OK) == 0 {
+            if !stale.isEmpty, isWritable(path) {
                 let them = stale.count == 1 ? "it" : "them"
                 return "\(stale.joined(separator: " and ")) \(stale.count == 1 ? "is" : "are") not writable by this "
-                    + "user, though the database is (SQLite made \(them) when the database was read-only): make "
-                    + "\(them) writable too"
+                    + "user, though the database is (perhaps made while the database was read-only): give \(them) "
+                    + "the database's owner and mode (chown, chmod)"
             }
             return system ?? "the file, its directory or the file system is read-only"
+        default:
+            return system ?? "the file, its directory or the file system is read-only"
         }
+    }
+
+    /// Whether this process may write `path`, by its effective ids (`access` asks for the real ones).
+    private static func isWritable(_ path: String) -> Bool {
+        faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0
     }
 }

@@ -67,6 +67,14 @@ struct QuarantineCommand: ParsableCommand {
                     + "configuration's [database] path or $PITCHFILTER_DB (give it with --config or --db)")
                 return nil
             }
+            // An empty file is no database either, as SQLite reads it, and a delete or purge must not make one of
+            // it (found in review: one that had been truncated became a new, empty database unsaid).
+            var info = stat()
+            if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
+                Stores.reportLine("\(path) is an empty file, not a database, so nothing quarantined there (if it held "
+                    + "the service's database, restore it from a backup)")
+                return nil
+            }
             var model: (any SharedModel)?
             if learning {
                 do {
@@ -116,7 +124,8 @@ struct QuarantineCommand: ParsableCommand {
         guard QuarantineDesk.isIdentifier(id) else {
             // Shown safely and cut short: it is anything a caller passed (an audit's 100,000 characters came
             // back whole).
-            let shown = TerminalText.safe(id.count > 40 ? String(id.prefix(40)) + "…" : id)
+            let scalars = id.unicodeScalars  // not Characters: one may hold thousands of combining marks
+            let shown = TerminalText.safe(scalars.count > 40 ? String(scalars.prefix(40)) + "…" : id)
             throw ValidationError("'\(shown)' is not a quarantine id: ids are the 16 hex digits `list` prints.")
         }
     }
@@ -168,7 +177,9 @@ struct QuarantineCommand: ParsableCommand {
                         continue
                     }
                     let gone = item.path != nil ? ""
-                        : item.unreadable.map { " (cannot look in \(entry.folder): \(TerminalText.safe($0)))" }
+                        : item.releasedTo.map { " (back in the INBOX, \(TerminalText.safe($0)): the release stopped "
+                            + "half-way; run it again to finish it)" }
+                        ?? item.unreadable.map { " (cannot look in \(entry.folder): \(TerminalText.safe($0)))" }
                         ?? (entry.state == .moving ? " (not in \(entry.folder) yet)" : " (no longer in \(entry.folder))")
                     output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(Engine.formatScore(entry.score))  "
                         + "\(entry.sender.isEmpty ? "-" : TerminalText.safe(entry.sender))  "
@@ -206,7 +217,7 @@ struct QuarantineCommand: ParsableCommand {
         func run() throws {
             try QuarantineCommand.run {
                 let path = try location.desk(for: id, learning: true).release(id)
-                try Stores.writeAnswer("released \(id) to \(path), learned as ham")
+                try Stores.writeAnswer("released \(id) to \(path), learned as ham", done: "the message was released")
             }
         }
     }
@@ -221,7 +232,7 @@ struct QuarantineCommand: ParsableCommand {
         func run() throws {
             try QuarantineCommand.run {
                 try location.desk(for: id).delete(id)
-                try Stores.writeAnswer("deleted \(id)")
+                try Stores.writeAnswer("deleted \(id)", done: "the message was deleted")
             }
         }
     }

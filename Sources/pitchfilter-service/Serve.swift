@@ -4,6 +4,7 @@ import PitchCommandLine
 import PitchDaemon
 import PitchEngine
 import PitchMaildir
+import PitchMessage
 import PitchMilter
 import PitchStore
 import PitchTokenizer
@@ -56,6 +57,13 @@ struct Serve: AsyncParsableCommand {
         if db?.isEmpty == true || maildir.contains("") || config?.isEmpty == true {
             throw ValidationError("--db, --maildir and --config need a path; an empty one is refused")
         }
+        // Bytes that are not UTF-8 reach us as U+FFFD, and the path with it names another directory.
+        if let named = ([db] + maildir.map(Optional.some)).compactMap({ $0 })
+            .first(where: { $0.unicodeScalars.contains("\u{FFFD}") }) {
+            throw ValidationError("\(TerminalText.safe(named)): the path is not UTF-8 (or holds U+FFFD, which "
+                + "stands for bytes that are not): pitchfilter cannot open it as it is; give a path whose names are "
+                + "UTF-8")
+        }
     }
 
     func run() async throws {
@@ -103,8 +111,12 @@ struct Serve: AsyncParsableCommand {
         }
         let databasePath: String
         do {
-            databasePath = try configuration.databasePath
-                ?? DatabaseLocation.resolve(option: nil, environment: Environment.current)
+            if let configured = configuration.databasePath {
+                try DatabaseLocation.check(configured, from: "the configuration's [database] path")
+                databasePath = configured
+            } else {
+                databasePath = try DatabaseLocation.resolve(option: nil, environment: Environment.current)
+            }
         } catch {
             Stores.report(error)
             throw ExitCode(78)

@@ -23,7 +23,8 @@ struct Stats: ParsableCommand {
         // Read as no database, as SQLite does: said, since it may be one that was truncated (found by an audit).
         var info = stat()
         if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
-            lines[0] += " (an empty file: nothing has been written to it, or it was emptied)"
+            lines[0] += " (an empty file: nothing has been written to it, or it was emptied; if it held a "
+                + "database, restore it from a backup)"
         }
         do {
             if let store = try Stores.openForReading(path) {

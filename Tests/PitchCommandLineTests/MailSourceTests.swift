@@ -56,6 +56,13 @@ import Testing
     }
 }
 
+/// Found by an audit: "/" was shown as "" (one slash stripped), and "dir//" named its files "dir//file".
+@Test(arguments: [("/", "/"), ("///", "/"), ("dir", "dir"), ("dir/", "dir"), ("dir//", "dir"), ("/a/b///", "/a/b"),
+                  ("./", "."), ("", "")])
+func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
+    #expect(MailSource.folderPath(given) == named)
+}
+
 @Suite struct MboxTests {
     /// An mbox file, and the messages read from it: without the empty line a writer puts after each one, and with
     /// ">From " quoting undone.

@@ -85,8 +85,14 @@ import Testing
         #expect(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int == 0)
         let stats = try Run.pitchfilter(["stats", "--db", db])
         #expect(stats.status == 0)
+        // `train` makes a database of it, and says so (found in review).
+        let train = try Run.pitchfilter(["train", "--db", db, "--pitch", "-"], stdin: input)
+        #expect(train.status == 0)
+        #expect(train.stderr == "pitchfilter: note: \(db) was an empty file and is a new database now (if it held "
+            + "one, restore that from a backup)\n")
         #expect(stats.text.hasPrefix("database: \(db) (an empty file: nothing has been written to it, or it was "
-            + "emptied)\nmessages: none trained yet (the starter model decides)\n"))
+            + "emptied; if it held a database, restore it from a backup)\nmessages: none trained yet (the starter "
+            + "model decides)\n"))
     }
 
     /// Found by an audit: procmail delivered our field alone for a bare-CR message that began with a forged one.

@@ -643,6 +643,35 @@ import Glibc
         #expect(long.stderr.count < 500)
     }
 
+    /// Found in review: an empty file at the database's path (one truncated, say) became a new database unsaid:
+    /// the service says so; a delete or purge leaves it as it is.
+    @Test func anEmptyDatabaseFileIsSaidAndLeftAloneByTheQuarantineCommands() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let db = root.path + "/db.sqlite"
+        try Data().write(to: URL(fileURLWithPath: db))
+        for command in [["delete", "0123456789abcdef"], ["purge", "--older-than", "1"]] {
+            let run = try Run.pitchfilter(["quarantine"] + command + ["--config", file.path])
+            #expect(run.status == (command[0] == "purge" ? 0 : 3), "\(run.stderr)")
+            #expect(run.stderr.hasPrefix("pitchfilter: \(db) is an empty file, not a database, so nothing "
+                + "quarantined there (if it held the service's database, restore it from a backup)\n"), "\(run.stderr)")
+            #expect(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int == 0)
+        }
+        try FileManager.default.createDirectory(atPath: root.path + "/one/new", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root.path + "/one/cur", withIntermediateDirectories: true)
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { Self.stop(process) }
+        #expect(eventually { text(log).contains("watching") })
+        #expect(text(log).contains("the database was an empty file and is a new database now (if it held one, "
+            + "restore that from a backup)"), "\(text(log))")
+    }
+
+    /// Found in review: `serve --db` with a path that is not UTF-8 was taken, U+FFFD for its bytes.
+    @Test func aServiceDatabasePathThatIsNotUTF8IsRefused() throws {
+        let run = try Run.shell("'\(Run.executable.path)' serve --check --db \"\(root.path)/x$(printf '\\351')/db.sqlite\"")
+        #expect(run.status == 64)
+        #expect(run.stderr.contains("\(root.path)/x\u{FFFD}/db.sqlite: the path is not UTF-8"), "\(run.stderr)")
+    }
+
     /// Found by an audit: one Maildir given twice, spelt two ways, made two workers learn each other's quarantine
     /// moves as the user's. The configuration file already refused it; --maildir did not.
     @Test func theSameMaildirTwiceOnTheCommandLineIsRefused() throws {
