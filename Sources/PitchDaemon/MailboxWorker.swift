@@ -1023,11 +1023,14 @@ final class MailboxWorker {
     private var loggedFailures: Set<String> = []
 
     /// Logs a failure once until things work again, and asks for a retry.
-    private func failed(_ what: String, _ error: any Error) {
+    func failed(_ what: String, _ error: any Error) {
         needsRetry = true
         let line = "\(what): \(error)"
-        if loggedFailures.count < 100, loggedFailures.insert(line).inserted {
-            logger.warning("\(line)")
+        // A full disk or quota fails every message alike: once is enough to say it (found by an audit: a line a
+        // message, up to the cap).
+        let key = (error as? MaildirError)?.isDiskFull == true ? "disk full" : line
+        if loggedFailures.count < 100, loggedFailures.insert(key).inserted {
+            logger.warning("\(line)\(key == line ? "" : " (said once, for every message, until it works again)")")
         }
     }
 

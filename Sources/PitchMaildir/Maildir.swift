@@ -165,7 +165,10 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     public func requireOwnDirectory() throws(MaildirError) {
         try asOwner { () throws(MaildirError) in
             guard name != "INBOX", !Directory.isOwnDirectory(path) else { return }
-            throw MaildirError("use", path, errno: Directory.isDirectory(path) ? ELOOP : ENOENT)
+            // Something else of the name (a file) is "not a directory", not missing (found by an audit).
+            var info = stat()
+            let there = lstat(path, &info) == 0
+            throw MaildirError("use", path, errno: Directory.isDirectory(path) ? ELOOP : there ? ENOTDIR : ENOENT)
         }
     }
 

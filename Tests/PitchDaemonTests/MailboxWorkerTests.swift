@@ -1321,6 +1321,26 @@ import Testing
         #expect(try store.quarantineEntries(.states([.released])).count == 1)
     }
 
+    /// Found by an audit: a full disk was logged once for every message it stopped (up to the cap of 100 lines),
+    /// where the README says the service logs the problem once. Other failures are still said one by one.
+    @Test func aFullDiskIsLoggedOnceForAllTheMessagesItStops() throws {
+        let lines = LogLines()
+        let worker = MailboxWorker(maildir: maildir, policy: MailboxPolicy(), cutoffs: .standard, reasons: false,
+                                   ownFields: .standard, store: store,
+                                   logger: Logger(label: "test", factory: { _ in lines }))
+        for name in ["1.a.host", "2.b.host", "3.c.host"] {
+            worker.failed("cannot handle \(name), left where it is",
+                          MaildirError("write", maildir.inbox.path + "/tmp/" + name, errno: ENOSPC))
+        }
+        worker.failed("cannot handle 4.d.host, left where it is", MaildirError("open", "4.d.host", errno: EACCES))
+        worker.failed("cannot handle 5.e.host, left where it is", MaildirError("open", "5.e.host", errno: EACCES))
+        let said = lines.all
+        #expect(said.count == 3, "\(said)")
+        #expect(said.first?.hasPrefix("cannot handle 1.a.host, left where it is: ") == true)
+        #expect(said.first?.hasSuffix(" (said once, for every message, until it works again)") == true)
+        #expect(said.dropFirst().allSatisfy { !$0.contains("said once") && $0.contains("host, left where it is") })
+    }
+
     /// Found in review: a release and a delete of one message from two shells each checked the record, both
     /// acted, both said so, and the one that settled last won. Quarantine commands now take turns: one waits while
     /// another holds the database's quarantine lock, then finds the record as the other left it.
@@ -1559,5 +1579,21 @@ import Testing
         try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
         let desk = QuarantineDesk(store: store, ownFields: .standard)
         #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 1, 0))
+    }
+}
+
+/// Log messages kept, for the tests that check what was said.
+final class LogLines: LogHandler, @unchecked Sendable {
+    private let lines = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    var all: [String] { lines.withLock { $0 } }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+             function: String, line: UInt) {
+        lines.withLock { $0.append("\(message)") }
     }
 }

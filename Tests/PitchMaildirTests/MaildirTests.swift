@@ -86,6 +86,19 @@ import Testing
 
     /// Found by an audit: a mailbox owner who put a link in place of new/ (or of a folder) had a service that
     /// serves several users' Maildirs read and quarantine another user's mail. Only the root may be a link.
+    /// Found by an audit: a file where the folder should be was logged as "No such file or directory".
+    @Test func aFileWhereAFolderShouldBeIsNotADirectory() throws {
+        let maildir = Maildir(root: root + "/Filed")
+        try maildir.inbox.create()
+        #expect(FileManager.default.createFile(atPath: maildir.root + "/.Pitches", contents: Data()))
+        #expect(throws: MaildirError("use", maildir.root + "/.Pitches", errno: ENOTDIR)) {
+            _ = try maildir.folder(".Pitches").entries(in: .new)
+        }
+        #expect(throws: MaildirError("use", maildir.root + "/.Gone", errno: ENOENT)) {
+            _ = try maildir.folder(".Gone").entries(in: .new)
+        }
+    }
+
     @Test func linksBelowTheRootAreNotFollowed() throws {
         let other = Maildir(root: root + "/Other")
         try other.inbox.create()
