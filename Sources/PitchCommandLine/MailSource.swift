@@ -74,6 +74,20 @@ public enum MailSource {
         let base = folderPath(path)
         let within = base == "/" ? "" : base
         let isMaildir = ["cur", "new"].allSatisfy { access(within + "/" + $0, F_OK) == 0 }
+        // A Maildir's own folders (.Sent, .Archive) are not read with it, as a folder's subfolders are not; said
+        // the same way (found by an audit: they were skipped unsaid, being hidden names).
+        if notes, isMaildir, case .success(let listing) = files(in: base, hidden: true) {
+            let folders = listing.subdirectories.filter {
+                $0.hasPrefix(".") && access(within + "/" + $0 + "/cur", F_OK) == 0
+            }
+            if !folders.isEmpty {
+                let shown = folders.prefix(3).map { TerminalText.safe($0) }.joined(separator: ", ")
+                    + (folders.count > 3 ? ", …" : "")
+                let (plural, them) = folders.count == 1 ? ("", "it") : ("s", "each")
+                Stores.reportLine("note: \(TerminalText.safe(base)): \(folders.count) Maildir folder\(plural) not "
+                    + "read (\(shown)); give \(them) as a path of its own")
+            }
+        }
         for folder in isMaildir ? [within + "/new", within + "/cur"] : [base] {
             let entries: [(name: String, problem: String?)], subdirectories: [String]
             switch files(in: folder) {
@@ -138,7 +152,8 @@ public enum MailSource {
     /// are not read, what a path given as a Swift string cannot reach (a name that is not UTF-8, shown with U+FFFD)
     /// and what is neither file nor directory (a FIFO, a socket, a device, a link to nothing): reported rather
     /// than skipped unseen (audits found both skipped unsaid, and `train` exiting 0). Apart, the subdirectories.
-    private static func files(in folder: String)
+    /// `hidden`: names starting with "." too ("." and ".." apart).
+    private static func files(in folder: String, hidden: Bool = false)
         -> Result<(entries: [(name: String, problem: String?)], subdirectories: [String]), ListingFailure>
     {
         guard let directory = opendir(folder) else { return .failure(ListingFailure(reason: systemReason(errno))) }
@@ -147,7 +162,7 @@ public enum MailSource {
         var subdirectories: [String] = []
         while let entry = readdir(directory) {
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-            guard bytes.first != UInt8(ascii: ".") else { continue }
+            guard bytes.first != UInt8(ascii: ".") || hidden && bytes != [0x2E] && bytes != [0x2E, 0x2E] else { continue }
             var status = stat()
             let path = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
             let exists = path.withUnsafeBufferPointer { buffer in

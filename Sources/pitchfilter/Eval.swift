@@ -96,7 +96,7 @@ struct Eval: ParsableCommand {
     var pitch: [String] = []
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Legitimate mail.", valueName: "path"))
     var ham: [String] = []
-    @Option(help: "Number of folds.") var folds = 5
+    @Option(parsing: .unconditional, help: "Number of folds.") var folds = 5
     @Option(parsing: .upToNextOption, help: ArgumentHelp(
         "Instead of cross-validating, train on --pitch and --ham and classify these pitches.", valueName: "path"))
     var testPitch: [String] = []
@@ -453,23 +453,27 @@ struct Eval: ParsableCommand {
 
 /// Robinson's knobs, for trying other settings on your own mail (as bogotune does for bogofilter).
 struct ClassifierSettings: ParsableArguments {
-    @Option(help: ArgumentHelp("Robinson's s, the weight of the prior against a token's counts."
-                               + Self.shownDefault(\.strength), valueName: "s"))
+    // Unconditional: "-1" is a value here, and gets validate()'s range message rather than "Missing value" (found
+    // by an audit).
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Robinson's s, the weight of the prior against a token's counts." + Self.shownDefault(\.strength),
+        valueName: "s"))
     var strength: Double?
-    @Option(help: ArgumentHelp("Robinson's x, the probability of a token never seen." + Self.shownDefault(\.prior),
-                               valueName: "x"))
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Robinson's x, the probability of a token never seen." + Self.shownDefault(\.prior), valueName: "x"))
     var prior: Double?
-    @Option(help: ArgumentHelp("Tokens with |f(w) − 0.5| below this are left out." + Self.shownDefault(\.minDeviation),
-                               valueName: "d"))
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Tokens with |f(w) − 0.5| below this are left out." + Self.shownDefault(\.minDeviation), valueName: "d"))
     var minDeviation: Double?
-    @Option(help: ArgumentHelp("Scores at or above this are pitches." + Self.shownDefault(\.pitchCutoff),
-                               valueName: "score"))
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Scores at or above this are pitches." + Self.shownDefault(\.pitchCutoff), valueName: "score"))
     var pitchCutoff: Double?
-    @Option(help: ArgumentHelp("Scores at or below this are ham." + Self.shownDefault(\.hamCutoff),
-                               valueName: "score"))
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Scores at or below this are ham." + Self.shownDefault(\.hamCutoff), valueName: "score"))
     var hamCutoff: Double?
-    @Option(help: ArgumentHelp("How much a word or word pair of the text counts, against 1 for other tokens."
-                               + Self.shownDefault(\.textWeight), valueName: "w"))
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "How much a word or word pair of the text counts, against 1 for other tokens."
+            + Self.shownDefault(\.textWeight), valueName: "w"))
     var textWeight: Double?
 
     /// " (default: 0.2)": the large-database value an option replaces, in its help. The options themselves have no

@@ -350,6 +350,22 @@ import Testing
             + "as a path of its own\n")
     }
 
+    /// Found by an audit: a Maildir's own folders (.Sent, .Archive) were skipped unsaid, being hidden names.
+    @Test func aMaildirsFoldersAreNamedAsNotRead() throws {
+        let scratch = try Scratch()
+        _ = try scratch.write("Maildir/new/1.a.host", Self.ham)
+        _ = try scratch.write("Maildir/cur/.keep", "")
+        _ = try scratch.write("Maildir/.Sent/cur/2.b.host", Self.ham + "again\n")
+        _ = try scratch.write("Maildir/.Archive/new/3.c.host", Self.ham + "and again\n")
+        _ = try scratch.write("Maildir/.Archive/cur/.keep", "")
+        _ = try scratch.write("Maildir/.notafolder/x", "")
+        let run = try Run.pitchfilter(["train", "--db", scratch.path("db.sqlite"), "--ham", scratch.path("Maildir/")])
+        #expect(run.status == 0)
+        #expect(run.text == "learned 1, already known 0, moved 0, forgotten 0, not known 0\n")
+        #expect(run.stderr == "pitchfilter: note: \(scratch.path("Maildir")): 2 Maildir folders not read (.Archive, "
+            + ".Sent); give each as a path of its own\n")
+    }
+
     /// The lines come in the order of the paths, a failed one in its place (it came before the message read
     /// before it, as the reader reported failures ahead of its batch).
     @Test func linesFollowThePathsOrderWithAFailureInItsPlace() throws {
@@ -966,6 +982,15 @@ import Testing
     @Test(arguments: [["eval", "--pitch", "x"], ["eval", "--ham", "x"], ["eval", "--pitch", "x", "--ham", "y", "--folds", "1"]])
     func missingClassOrBadFoldsIsAUsageError(arguments: [String]) throws {
         #expect(try Run.pitchfilter(arguments).status == 64)
+    }
+
+    /// Found by an audit: a negative value was taken for an option's name, and the message said "Missing value".
+    @Test(arguments: [("--strength", "--strength must be above 0."), ("--text-weight", "--text-weight must be"),
+                      ("--folds", "--folds must be between 2 and 100.")])
+    func aNegativeSettingGetsItsRangeMessage(option: String, message: String) throws {
+        let run = try Run.pitchfilter(["eval", "--pitch", "x", "--ham", "y", option, "-1"])
+        #expect(run.status == 64)
+        #expect(run.stderr.contains(message) && !run.stderr.contains("Missing value"), "\(run.stderr)")
     }
 
     /// Found by an audit: one empty or unreadable file in a folder made eval print nothing at all, where train
