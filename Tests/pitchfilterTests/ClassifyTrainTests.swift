@@ -972,8 +972,8 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("locked/1.eml", ClassifyTrainTests.pitch)
         try #require(chmod(scratch.url.path, 0o755) == 0 && chmod(scratch.path("locked"), 0o700) == 0)
-        let run = try Run.shell("HOME=/nonexistent setpriv --reuid=4242 --regid=4343 --clear-groups "
-            + "'\(Run.executable.path)' classify --db /nonexistent/db.sqlite '\(scratch.path("locked"))/'")
+        let run = try Run.shell("HOME='\(scratch.url.path)' setpriv --reuid=4242 --regid=4343 --clear-groups "
+            + "'\(Run.executable.path)' classify --db '\(scratch.path("none.sqlite"))' '\(scratch.path("locked"))/'")
         #expect(run.status == 3)
         #expect(run.stderr == "pitchfilter: cannot read \(scratch.path("locked")): cannot list the directory: "
             + "permission denied\n")

@@ -595,16 +595,15 @@ struct Spawned {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
-        let envp = environment.map { $0.map { strdup($0) } + [nil] }
-        defer { envp?.forEach { free($0) } }
+        // Without the runner's own settings for pitchfilter (as `Run.program`).
+        let inherited = ProcessInfo.processInfo.environment
+            .filter { !$0.key.hasPrefix("PITCHFILTER_") && $0.key != "XDG_DATA_HOME" }.map { "\($0.key)=\($0.value)" }
+        var envp = (environment ?? inherited).map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
         var spawned: Int32 = 0
         // ETXTBSY: a file just written may still be open for writing in a child another test forked meanwhile.
         for _ in 0..<50 {
-            if var envp {
-                spawned = posix_spawn(&child, path, &actions, &attributes, argv, &envp)
-            } else {
-                spawned = posix_spawn(&child, path, &actions, &attributes, argv, environ)
-            }
+            spawned = posix_spawn(&child, path, &actions, &attributes, argv, &envp)
             guard spawned == ETXTBSY else { break }
             usleep(20_000)
         }

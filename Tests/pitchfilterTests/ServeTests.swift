@@ -72,9 +72,10 @@ import Glibc
         let process = Process()
         process.executableURL = Run.executable
         process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
+        // Without the runner's own settings for pitchfilter (as `Run.program`).
+        process.environment = ProcessInfo.processInfo.environment
+            .filter { !$0.key.hasPrefix("PITCHFILTER_") && $0.key != "XDG_DATA_HOME" }
+            .merging(environment) { $1 }
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice
         try process.run()

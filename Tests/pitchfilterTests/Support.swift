@@ -29,7 +29,11 @@ struct Run {
         let process = Process()
         process.executableURL = path
         process.arguments = arguments
-        if let environment { process.environment = environment }
+        // The runner's own settings for pitchfilter are not the test's: a $PITCHFILTER_CONFIG or $PITCHFILTER_DB
+        // of the machine's would reach every run that gives none.
+        process.environment = environment ?? ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("PITCHFILTER_") && $0.key != "XDG_DATA_HOME"
+        }
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()
