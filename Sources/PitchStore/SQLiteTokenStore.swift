@@ -52,9 +52,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         // "postgres://host/db" is a valid relative path; opened as one, it became a stray file where the user
         // meant a server.
         if Self.isURL(path) { throw .unsupportedLocation(path: path) }
-        var info = stat()
-        beganAsAnEmptyFile = access == .readWrite && stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
-            && info.st_size == 0
+        beganAsAnEmptyFile = access == .readWrite && Self.isEmptyFile(path)
         self.path = path
         self.tokenizerIdentity = tokenizerIdentity
         self.access = access
@@ -62,6 +60,13 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         let opened = try Self.open(path: path, tokenizerIdentity: tokenizerIdentity, access: access,
                                    busyTimeoutMilliseconds: busyTimeoutMilliseconds, migrations: migrations)
         connection = Mutex(opened)
+    }
+
+    /// Whether `path` is an empty regular file: SQLite takes it for a new database, so it holds no database yet,
+    /// or held one until it was truncated (which whoever reads or makes one of it says).
+    public static func isEmptyFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && info.st_size == 0
     }
 
     /// Whether `location` begins with a URL scheme (RFC 3986: a letter, then letters, digits, "+", "-", ".")

@@ -69,8 +69,7 @@ struct QuarantineCommand: ParsableCommand {
             }
             // An empty file is no database either, as SQLite reads it, and a delete or purge must not make one of
             // it (found in review: one that had been truncated became a new, empty database unsaid).
-            var info = stat()
-            if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
+            if SQLiteTokenStore.isEmptyFile(path) {
                 Stores.reportLine("\(path) is an empty file, not a database, so nothing quarantined there (if it held "
                     + "the service's database, restore it from a backup)")
                 return nil

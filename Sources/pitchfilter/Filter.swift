@@ -193,8 +193,7 @@ enum PipeFilter {
     /// database either, as `classify` and `stats` read it: the filter made one in it (found by an audit), and a
     /// database that had been truncated went on unnoticed as a new one.
     static func openStore(_ path: String) throws -> SQLiteTokenStore? {
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_size > 0 else {
+        guard access(path, F_OK) == 0, !SQLiteTokenStore.isEmptyFile(path) else {
             return try Stores.openForReading(path)
         }
         // The shared model, if any, is only read here: the filter never trains.

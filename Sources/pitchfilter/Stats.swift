@@ -21,8 +21,7 @@ struct Stats: ParsableCommand {
         // a report that looks like a database.
         var lines = ["database: \(path)"]
         // Read as no database, as SQLite does: said, since it may be one that was truncated (found by an audit).
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size == 0 {
+        if SQLiteTokenStore.isEmptyFile(path) {
             lines[0] += " (an empty file: nothing has been written to it, or it was emptied; if it held a "
                 + "database, restore it from a backup)"
         }
