@@ -11,6 +11,13 @@ public enum Environment {
     public static func current(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
+
+    /// Whether `text`, an argument or a variable, came with bytes that are not UTF-8: Swift's strings hold U+FFFD
+    /// in their place, and as a path it names another file than the one meant (or none). One spelled with U+FFFD
+    /// itself is taken for such a one too.
+    public static func lostBytes(_ text: String) -> Bool {
+        text.unicodeScalars.contains("\u{FFFD}")
+    }
 }
 
 public enum DatabaseLocation {
@@ -26,7 +33,7 @@ public enum DatabaseLocation {
 
     /// Refuses a path with U+FFFD in it (`NotUTF8`), for a path that came another way (`serve --db`).
     public static func check(_ path: String, from source: String) throws(NotUTF8) {
-        if path.unicodeScalars.contains(NotUTF8.replacement) { throw NotUTF8(path: path, source: source) }
+        if Environment.lostBytes(path) { throw NotUTF8(path: path, source: source) }
     }
 
     /// `resolve` without a configuration file.
@@ -59,7 +66,6 @@ public enum DatabaseLocation {
         public let path: String
         /// Where the path came from: "--db", "$PITCHFILTER_DB", "the home directory"…
         public let source: String
-        static let replacement: Unicode.Scalar = "\u{FFFD}"
 
         public var description: String {
             "the database path from \(source), \(TerminalText.safe(path)), is not UTF-8 (or holds U+FFFD, which "

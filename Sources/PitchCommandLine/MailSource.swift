@@ -61,7 +61,7 @@ public enum MailSource {
             // An argument that is not UTF-8 reaches us with U+FFFD for its bytes, and names no file then. Said as a
             // folder's such file is (an audit found the advice to give its directory instead, where it is not read
             // either).
-            let reason = errno == ENOENT && path.unicodeScalars.contains("\u{FFFD}")
+            let reason = errno == ENOENT && Environment.lostBytes(path)
                 ? "its name is not UTF-8; rename the file to read it"
                 : systemReason(errno)
             unreadable(.unreadable(path, reason))

@@ -59,7 +59,7 @@ struct Serve: AsyncParsableCommand {
         }
         // Bytes that are not UTF-8 reach us as U+FFFD, and the path with it names another directory.
         if let named = ([db] + maildir.map(Optional.some)).compactMap({ $0 })
-            .first(where: { $0.unicodeScalars.contains("\u{FFFD}") }) {
+            .first(where: Environment.lostBytes) {
             throw ValidationError("\(TerminalText.safe(named)): the path is not UTF-8 (or holds U+FFFD, which "
                 + "stands for bytes that are not): pitchfilter cannot open it as it is; give a path whose names are "
                 + "UTF-8")

@@ -34,7 +34,7 @@ struct Backup: ParsableCommand {
         if destination.isEmpty { throw ValidationError("the destination needs a path; an empty one is refused") }
         if destination.hasSuffix("/") { throw ValidationError("the destination names a directory; give a file name") }
         // Its bytes reach us as U+FFFD, which would name another file (found by an audit).
-        if destination.unicodeScalars.contains("\u{FFFD}") {
+        if Environment.lostBytes(destination) {
             throw ValidationError("the destination's name is not UTF-8; give one that is")
         }
     }
