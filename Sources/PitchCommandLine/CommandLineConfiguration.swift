@@ -137,7 +137,7 @@ public struct CommandLineConfiguration: Sendable, Equatable {
                                              reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons,
                                              former: former)
                 .withSubjectTag(values["header.subject_tag"] ?? "",
-                                alsoTakingBack: values["header.other_subject_tags"]?.split(separator: "\u{1F}")
+                                alsoOurs: values["header.other_subject_tags"]?.split(separator: "\u{1F}")
                                     .map(String.init) ?? [])
         else { return nil }
         var sharedModel: SharedModelSetting?

@@ -241,10 +241,10 @@ extension Configuration {
             configuration.milter = settings
         }
         do {
-            // The milter's own tag is ours too, and so are those used before: a message tagged with any of them is
-            // untagged like one the filters tagged.
+            // The milter's own tag is ours too, and so are those used before: left out of a message's tokens and
+            // identity like the filters' tag, and taken back by a release where our record names it.
             configuration.ownFields = try configuration.ownFields.withSubjectTag(
-                subjectTag, alsoTakingBack: (configuration.milter?.subjectTag.map { [$0] } ?? []) + formerSubjectTags)
+                subjectTag, alsoOurs: (configuration.milter?.subjectTag.map { [$0] } ?? []) + formerSubjectTags)
         } catch {
             throw ConfigurationError(key: "header.subject_tag", error.description)  // checked above: not reached
         }

@@ -113,7 +113,7 @@ public final class MilterFilter: MilterHandler {
                 logger: Logger, pool: NIOThreadPool = .singleton) {
         self.sharedModel = sharedModel
         policy = Mutex(Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
-                              reasons: reasons, ownFields: Self.takingBackItsTag(ownFields, configuration)))
+                              reasons: reasons, ownFields: Self.withItsTag(ownFields, configuration)))
         self.databasePath = databasePath
         self.logger = logger
         self.pool = pool
@@ -126,17 +126,17 @@ public final class MilterFilter: MilterHandler {
     public func update(configuration: MilterConfiguration, cutoffs: Cutoffs, reasons: Bool, ownFields: OwnFields) {
         policy.withLock {
             $0 = Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
-                        reasons: reasons, ownFields: Self.takingBackItsTag(ownFields, configuration))
+                        reasons: reasons, ownFields: Self.withItsTag(ownFields, configuration))
         }
     }
 
-    /// The fields with this milter's own Subject tag among those taken back (a configuration file's already are:
-    /// `Configuration`), so a message it tagged before is untagged before it is tagged again.
-    static func takingBackItsTag(_ ownFields: OwnFields, _ configuration: MilterConfiguration) -> OwnFields {
+    /// The fields with this milter's own Subject tag among ours (a configuration file's already are:
+    /// `Configuration`), so that the tokens and the identity of a message it tagged leave the tag out.
+    static func withItsTag(_ ownFields: OwnFields, _ configuration: MilterConfiguration) -> OwnFields {
         guard let tag = configuration.subjectTag, !tag.isEmpty, tag != ownFields.subjectTag,
               !ownFields.otherSubjectTags.contains(tag) else { return ownFields }
         // Checked when the configuration was read.
-        return (try? ownFields.withSubjectTag(ownFields.subjectTag, alsoTakingBack: ownFields.otherSubjectTags + [tag]))
+        return (try? ownFields.withSubjectTag(ownFields.subjectTag, alsoOurs: ownFields.otherSubjectTags + [tag]))
             ?? ownFields
     }
 
@@ -221,14 +221,14 @@ public final class MilterFilter: MilterHandler {
         }
         ServiceMetrics.classified(classification.verdict, source: .milter, seconds: Monotonic.seconds() - started)
         var replies: [MilterReply] = []
-        let tagging = engine.subjectTagEdit(for: parsed, verdict: classification.verdict, tag: configuration.subjectTag)
+        let tagging = engine.subjectTagEdit(verdict: classification.verdict, tag: configuration.subjectTag)
         // Tagged only where the tag can be taken back to the byte: the MTA agreed to the change and to the status
         // field that records it (else the tag would stay for good), and sends values as they are (else the blanks
         // after the colon are its guess; found in review, "Subject:Hi" came back as "Subject: Hi").
         let subject = message.mayChangeHeaders && message.mayAddHeaders && message.hasExactHeaderValues
             ? Self.subjectValue(parsed, after: tagging) : nil
         let fields = engine.fields(for: classification, reasons: reasons,
-                                   taggedWith: subject?.tagged == true ? tagging.add : nil)
+                                   taggedWith: subject?.tagged == true ? tagging.added : nil)
         switch configuration.headerPosition {
         // Inserted at index 0 in reverse, so that they read in order at the top.
         case .top: replies += fields.reversed().map { .insertHeader(index: 0, name: $0.name, value: $0.value) }

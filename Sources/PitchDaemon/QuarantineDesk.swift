@@ -118,7 +118,7 @@ public struct QuarantineDesk {
         guard MessageDigest.of(message, ownFields: ownFields) == record.digest else {
             throw Failure.otherHeaderSettings(id)
         }
-        let untagging = SubjectTagEdit(remove: ownFields.subjectTagToTakeBack(in: message.header))
+        let untagging = ownFields.subjectTagToTakeBack(in: message.header).map(SubjectTagEdit.takeBack) ?? .none
         let original = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: untagging)
             .pieces(of: message.raw)
         let size = original.reduce(0) { $0 + $1.count }

@@ -318,7 +318,7 @@ public struct Engine: Sendable {
 
     /// The fields a message is tagged with: X-Pitch-Status, and X-Pitch-Reasons when asked for (or the names
     /// `[header]` gives them). `taggedWith`: the Subject tag the message goes out with, recorded in the status
-    /// field (`OwnFields.taggedMarker`) so that whoever reads the message can take back exactly that.
+    /// field (`OwnFields.taggedMarker`) so that a release from the quarantine can take back exactly that.
     public func fields(for classification: Classification, reasons: Bool, taggedWith tag: String? = nil)
         -> [NewField] {
         let marker = tag.map { OwnFields.taggedMarker + $0 } ?? ""
@@ -337,22 +337,23 @@ public struct Engine: Sendable {
         MessageDigest.of(message, ownFields: ownFields)
     }
 
-    /// What happens to the Subject of a message classified so: the tag our status field says an earlier run put
-    /// in is taken back, and a pitch gets `tag` (the configured one unless given; none if empty).
-    public func subjectTagEdit(for message: Message, verdict: Verdict, tag: String? = nil) -> SubjectTagEdit {
-        SubjectTagEdit(remove: ownFields.subjectTagToTakeBack(in: message.header),
-                       add: verdict == .pitch ? tag ?? ownFields.subjectTag : nil)
+    /// What happens to the Subject of a message classified so: a pitch gets `tag` (the configured one unless given;
+    /// none if empty), unless its Subject already begins with it. A tag already there stays, whatever the verdict:
+    /// nothing tells one an earlier filter of ours put in from a sender's own.
+    public func subjectTagEdit(verdict: Verdict, tag: String? = nil) -> SubjectTagEdit {
+        let tag = tag ?? ownFields.subjectTag
+        return verdict == .pitch && !tag.isEmpty ? .add(tag) : .none
     }
 
-    /// The message as it goes out: our fields (forged ones, or a verdict from before) and the Subject tag they
-    /// record taken out, this verdict's fields put in, and for a pitch the configured Subject tag.
+    /// The message as it goes out: our fields (forged ones, or a verdict from before) taken out, this verdict's
+    /// fields put in, and for a pitch the configured Subject tag.
     public func edit(_ message: Message, for classification: Classification, reasons: Bool) -> HeaderEdit {
-        let tagging = subjectTagEdit(for: message, verdict: classification.verdict)
+        let tagging = subjectTagEdit(verdict: classification.verdict)
         let edit = message.edit(removing: ownFields.removalPatterns,
                                 inserting: fields(for: classification, reasons: reasons), subjectTag: tagging)
         // Whether the tag went in is the edit's to say (it reads past the parser's limits): then the status field
         // records it, in a second plan over the same bytes.
-        guard !edit.subjectTagInserted.isEmpty, let tag = tagging.add else { return edit }
+        guard !edit.subjectTagInserted.isEmpty, let tag = tagging.added else { return edit }
         return message.edit(removing: ownFields.removalPatterns,
                             inserting: fields(for: classification, reasons: reasons, taggedWith: tag),
                             subjectTag: tagging)

@@ -11,16 +11,17 @@ import Glibc
 /// The same message reaches us in different wrappings: with or without an mbox `From ` line, with CRLF from
 /// Dovecot's Sieve filter or LF from a Maildir, with or without our own fields and Subject tag (`OwnFields`; a tag is
 /// one this installation writes or wrote, `subject_tag` and `former_subject_tags`). All of those are taken away
-/// before hashing, so learning a message from any of them counts once.
+/// before hashing, so learning a message from any of them counts once. (So a sender's own "[PITCH] Hi" is the
+/// same message as their "Hi": a price paid only by a sender who begins a Subject with our tag.)
 public enum MessageDigest {
     public static func of(_ message: Message, ownFields: OwnFields) -> [UInt8] {
         let start = message.envelope?.upperBound ?? 0
         var context = SHA256_CTX()
         _ = SHA256_Init(&context)
-        // What a filter's edit takes off, no more (found in review: leaving out any recorded tag made our edited
-        // copy of a message with a record we do not believe another message than the one that came in).
-        let untagging = SubjectTagEdit(remove: ownFields.subjectTagToTakeBack(in: message.header))
-        let edit = message.edit(removing: ownFields.removalPatterns, inserting: [], subjectTag: untagging)
+        // Every tag of ours at the Subject's start, whatever a status field records: a filter puts its tag in only
+        // where the Subject does not begin with it, so the message and its tagged copy read the same only so.
+        let edit = message.edit(removing: ownFields.removalPatterns, inserting: [],
+                                subjectTag: .leaveOut(ownFields.subjectTags))
         for piece in edit.pieces(of: message.raw) {
             let kept = piece.indices.clamped(to: start..<max(start, piece.endIndex))
             piece[kept].withUnsafeBytes { hashDroppingCarriageReturns($0, into: &context) }

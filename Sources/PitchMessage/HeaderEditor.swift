@@ -46,52 +46,66 @@ public struct FieldNamePattern: Hashable, Sendable, ExpressibleByStringLiteral {
     }
 }
 
-/// A tag in front of the text of a message's Subject (`subject_tag`, such as "[PITCH]"): one put in by an earlier
-/// run taken back, and this run's put in.
+/// A tag in front of the text of a message's Subject (`subject_tag`, such as "[PITCH]"): put in, taken back, or left
+/// out of what the message's identity reads.
 ///
-/// Both are a blank and the tag right after the colon of the first Subject field: "Subject: Hi" becomes
-/// "Subject: [PITCH] Hi", an empty "Subject:" becomes "Subject: [PITCH]", and a Subject folded right after its
-/// colon keeps its folding. A Subject whose text starts right at the colon ("Subject:Hi") is not tagged: the tag
-/// would need a blank after it that the original did not have, and could not be taken back exactly. So taking a
-/// tag back gives the original bytes, and a tagged copy and the original are the same message to the training
-/// ledger. Which tag an earlier run put in is recorded in our status field (`tagged=`), not guessed from the text,
-/// so a sender's own "[PITCH]" stays theirs.
-public struct SubjectTagEdit: Hashable, Sendable {
-    /// The tag an earlier run put in, to take back: a blank and the tag right after the colon, followed by white
-    /// space, a line break or the end of the value. Left alone if it is not there.
-    public var remove: String?
-    /// The tag to put in.
-    public var add: String?
+/// A tag is a blank and the tag right after the colon of the first Subject field, followed by white space, a line
+/// break or the end of the value: "Subject: Hi" becomes "Subject: [PITCH] Hi", an empty "Subject:" becomes
+/// "Subject: [PITCH]", and a Subject folded right after its colon keeps its folding. A Subject whose text starts
+/// right at the colon ("Subject:Hi") is not tagged: the tag would need a blank after it that the original did not
+/// have, and could not be taken back exactly.
+///
+/// Filters of incoming mail only ever put a tag in (`add`), never take one out: a status field there may be a
+/// sender's forgery, and whatever it records, the Subject's bytes are the sender's. Only a release from the
+/// quarantine takes a tag back (`takeBack`), on the record our own filter wrote on the quarantined copy.
+public enum SubjectTagEdit: Hashable, Sendable {
+    case none
+    /// Put the tag in, unless the Subject already begins with it (put in by an earlier filter, or by the sender):
+    /// a message filtered twice carries the tag once, and the sender's bytes stay as they were.
+    case add(String)
+    /// Take back the one tag our record says we put in; left alone if it is not there.
+    case takeBack(String)
+    /// Leave out every one of these tags at the start of the Subject, however many and in any order: what the
+    /// message's identity reads (`MessageDigest`), the same for a message and each copy a filter tagged.
+    case leaveOut([String])
 
-    public init(remove: String? = nil, add: String? = nil) {
-        self.remove = remove.flatMap { $0.isEmpty ? nil : $0 }
-        self.add = add.flatMap { $0.isEmpty ? nil : $0 }
+    /// The tag this edit puts in, if it puts one in.
+    public var added: String? {
+        if case .add(let tag) = self, !tag.isEmpty { tag } else { nil }
     }
 
-    public static let none = SubjectTagEdit()
-
-    /// For the first Subject's value: the bytes to take back, and where the new tag goes.
+    /// For the first Subject's value: the bytes to take out, and where the new tag goes.
     func plan(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>) -> (removed: Range<Int>?, insertAt: Int?) {
-        var removed: Range<Int>?
-        if let remove, Self.hasTag(bytes, value, Array(remove.utf8)) {
-            removed = value.lowerBound..<(value.lowerBound + 1 + remove.utf8.count)
+        switch self {
+        case .none:
+            return (nil, nil)
+        case .add(let tag):
+            guard !tag.isEmpty, Self.tagEnd(bytes, value, from: value.lowerBound, Array(tag.utf8)) == nil,
+                  value.isEmpty || ByteScanning.isWhitespace(bytes[value.lowerBound])
+                    || bytes[value.lowerBound] == ByteScanning.cr || bytes[value.lowerBound] == ByteScanning.lf
+            else { return (nil, nil) }
+            return (nil, value.lowerBound)
+        case .takeBack(let tag):
+            guard let end = Self.tagEnd(bytes, value, from: value.lowerBound, Array(tag.utf8)) else { return (nil, nil) }
+            return (value.lowerBound..<end, nil)
+        case .leaveOut(let tags):
+            let tags = tags.map { Array($0.utf8) }
+            var end = value.lowerBound
+            while let next = tags.lazy.compactMap({ Self.tagEnd(bytes, value, from: end, $0) }).first { end = next }
+            return (end > value.lowerBound ? value.lowerBound..<end : nil, nil)
         }
-        guard add != nil else { return (removed, nil) }
-        // After the old tag (if it goes) what follows is a blank, a line break or nothing.
-        let textAtColon = removed == nil && !value.isEmpty && !ByteScanning.isWhitespace(bytes[value.lowerBound])
-            && bytes[value.lowerBound] != ByteScanning.cr && bytes[value.lowerBound] != ByteScanning.lf
-        return (removed, textAtColon ? nil : value.lowerBound)
     }
 
-    /// A blank and `tag` at the start of `value`, followed by white space, a line break or the end.
-    private static func hasTag(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ tag: [UInt8]) -> Bool {
-        let end = value.lowerBound + 1 + tag.count
-        guard !tag.isEmpty, end <= value.upperBound, bytes[value.lowerBound] == ByteScanning.space else {
-            return false
-        }
-        for offset in 0..<tag.count where bytes[value.lowerBound + 1 + offset] != tag[offset] { return false }
-        return end == value.upperBound || ByteScanning.isWhitespace(bytes[end]) || bytes[end] == ByteScanning.cr
-            || bytes[end] == ByteScanning.lf
+    /// Where a blank and `tag` at `start` end, if they are there and followed by white space, a line break or the
+    /// end of `value`.
+    private static func tagEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, from start: Int,
+                               _ tag: [UInt8]) -> Int? {
+        let end = start + 1 + tag.count
+        guard !tag.isEmpty, end <= value.upperBound, bytes[start] == ByteScanning.space else { return nil }
+        for offset in 0..<tag.count where bytes[start + 1 + offset] != tag[offset] { return nil }
+        guard end == value.upperBound || ByteScanning.isWhitespace(bytes[end]) || bytes[end] == ByteScanning.cr
+            || bytes[end] == ByteScanning.lf else { return nil }
+        return end
     }
 }
 
@@ -104,7 +118,7 @@ extension Message {
         let (removed, insertAt) = raw.withUnsafeBufferPointer { edit.plan($0, field.valueRange) }
         guard removed != nil || insertAt != nil else { return nil }
         let rest = raw[(removed?.upperBound ?? field.valueRange.lowerBound)..<field.valueRange.upperBound]
-        if let add = edit.add, insertAt != nil { return (([ByteScanning.space] + Array(add.utf8) + rest)[...], true) }
+        if let add = edit.added, insertAt != nil { return (([ByteScanning.space] + Array(add.utf8) + rest)[...], true) }
         return (rest, false)
     }
 }
@@ -166,7 +180,7 @@ public struct HeaderEdit: Hashable, Sendable {
                         subjectSeen = true
                         let plan = subjectTag.plan(bytes, field.valueRange)
                         if let range = plan.removed { removed.append(range) }
-                        if let at = plan.insertAt, let add = subjectTag.add {
+                        if let at = plan.insertAt, let add = subjectTag.added {
                             insertion = (at, [ByteScanning.space] + Array(add.utf8))
                         }
                     }

@@ -9,8 +9,8 @@ import PitchMessage
 /// that every filter removes. So are fields of the names used before a rename (`former`), which mail tagged then
 /// still carries, and fields named `X-Pitch-*`, whatever the names: a forged `X-Pitch-Status` cannot fool a Sieve
 /// script written for the default. A Subject tag is no evidence either, nor part of the message's identity: the
-/// tokenizer and the digest read the Subject without it, and a release from the quarantine takes it back (the
-/// status field records the tag; `subjectTagToTakeBack` says when the record is to be believed).
+/// tokenizer and the digest read the Subject without any of ours at its start (`subjectTags`), and a release from
+/// the quarantine takes back the one our status field records (`subjectTagToTakeBack`).
 public struct OwnFields: Sendable, Equatable {
     /// The verdict field: "pitch, score=0.9973, version=…".
     public let status: String
@@ -25,8 +25,8 @@ public struct OwnFields: Sendable, Equatable {
     /// What the pipe filter, the Maildir service and the milter (unless it has its own) put in front of a pitch's
     /// Subject; empty for nothing.
     public private(set) var subjectTag = ""
-    /// Tags another part of this installation writes (the milter's own `[milter] subject_tag`): taken back like
-    /// `subjectTag` (`subjectTagToTakeBack`), never written by whoever uses these fields.
+    /// Tags another part of this installation writes or wrote (the milter's own `[milter] subject_tag`, and
+    /// `former_subject_tags`): ours like `subjectTag` (`subjectTags`), never written by whoever uses these fields.
     public private(set) var otherSubjectTags: [String] = []
 
     /// Not checked by `problem(with:)`: every pipe-filter run starts with these, and building the reserved names'
@@ -73,8 +73,9 @@ public struct OwnFields: Sendable, Equatable {
         removalPatterns = Self.patterns(for: [status, reasons])
     }
 
-    /// The same names with this Subject tag (empty for none), and the tags other parts of the installation write.
-    public func withSubjectTag(_ tag: String, alsoTakingBack others: [String] = []) throws(InvalidName) -> OwnFields {
+    /// The same names with this Subject tag (empty for none), and the tags other parts of the installation write
+    /// or wrote.
+    public func withSubjectTag(_ tag: String, alsoOurs others: [String] = []) throws(InvalidName) -> OwnFields {
         for tag in [tag] + others {
             if let problem = Self.problem(withSubjectTag: tag) { throw InvalidName(name: tag, problem: problem) }
         }
@@ -88,23 +89,20 @@ public struct OwnFields: Sendable, Equatable {
     /// Last, since the tag may hold anything printable.
     public static let taggedMarker = ", tagged="
 
-    /// The tag our status field says was put in front of the Subject (`taggedMarker`), if it says so: what the
-    /// message's identity leaves out (`MessageDigest`), so that a tagged copy is the message it was, whatever the
-    /// configured tag is by then. The text alone cannot say it: a sender may write "[PITCH]" too.
-    public func recordedSubjectTag(in header: Header) -> String? {
-        // The first status field only: ours is the one a filter put at the top.
-        guard let field = header.fields.first(where: { isStatusField(header, $0) }) else { return nil }
-        return Self.tag(after: Array(Self.taggedMarker.utf8), in: header.unfoldedValue(of: field))
+    /// Every tag this installation writes or wrote (`subjectTag`, `otherSubjectTags`): no evidence and no part of a
+    /// message's identity wherever they stand at the start of a Subject, whether a filter of ours or the sender
+    /// put them there (nothing tells the two apart), so a message and each copy a filter tagged read the same.
+    public var subjectTags: [String] {
+        subjectTag.isEmpty ? otherSubjectTags : [subjectTag] + otherSubjectTags
     }
 
-    /// The recorded tag, if the record also calls the message a pitch (only pitches are tagged) and names a tag
-    /// this installation writes (`subjectTag`, `otherSubjectTags`): what the tokenizer leaves out of the Subject,
-    /// and what a filter classifying the message again and a release take off it.
+    /// The tag a release from the quarantine takes back: the one the status field records (`taggedMarker`), if the
+    /// record also calls the message a pitch (only pitches are tagged) and names a tag this installation writes or
+    /// wrote (`subjectTags`).
     ///
-    /// Until a filter removes it, a status field may be a sender's forgery, and a forged record must not take the
-    /// sender's own words off the Subject, nor hide them from the tokenizer while the reader still sees them (a
-    /// message the service leaves untouched): "X-Pitch-Status: ham, tagged=Quick call?" did both. Checked so, a
-    /// forgery can take off only our own tag's text.
+    /// Only a release asks, and only of the quarantined copy, whose status field our own filter wrote after it
+    /// removed every incoming one. Filters of incoming mail never take a tag back: there a status field may be a
+    /// sender's forgery, and a forged record took the sender's own "[PITCH]" off the Subject (found by two audits).
     public func subjectTagToTakeBack(in header: Header) -> String? {
         guard !subjectTag.isEmpty || !otherSubjectTags.isEmpty,
               let field = header.fields.first(where: { isStatusField(header, $0) }) else { return nil }
@@ -112,7 +110,7 @@ public struct OwnFields: Sendable, Equatable {
         let verdict = value.drop { $0 == 0x20 || $0 == 0x09 }
         guard verdict.starts(with: Array("pitch,".utf8)),
               let tag = Self.tag(after: Array(Self.taggedMarker.utf8), in: value),
-              tag == subjectTag || otherSubjectTags.contains(tag) else { return nil }
+              subjectTags.contains(tag) else { return nil }
         return tag
     }
 
@@ -135,15 +133,19 @@ public struct OwnFields: Sendable, Equatable {
         return nil
     }
 
-    /// A Subject's decoded text without the tag recorded as ours (`subjectTagToTakeBack`): what the tokenizer reads.
-    public static func untagged(subject: String, recorded tag: String?) -> String {
-        guard let tag else { return subject }
-        var text = Substring(subject)
-        while let first = text.unicodeScalars.first, first == " " || first == "\t" { text = text.dropFirst() }
-        guard text.hasPrefix(tag) else { return subject }
-        let rest = text.dropFirst(tag.count)
-        if let next = rest.unicodeScalars.first, next != " " && next != "\t" { return subject }
-        return String(rest)
+    /// A Subject's decoded text without the tags at its start that this installation writes or wrote
+    /// (`subjectTags`), however many: what the tokenizer reads.
+    public static func untagged(subject: String, leavingOut tags: [String]) -> String {
+        var rest = Substring(subject)
+        while true {
+            var text = rest
+            while let first = text.unicodeScalars.first, first == " " || first == "\t" { text = text.dropFirst() }
+            guard let tag = tags.first(where: { !$0.isEmpty && text.hasPrefix($0) }) else { break }
+            let after = text.dropFirst(tag.count)
+            if let next = after.unicodeScalars.first, next != " " && next != "\t" { break }
+            rest = after
+        }
+        return rest.startIndex == subject.startIndex ? subject : String(rest)
     }
 
     /// Why `tag` cannot be a Subject tag, or nil when it can. Printable ASCII, since it goes into the header as it

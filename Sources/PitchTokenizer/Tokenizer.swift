@@ -158,11 +158,11 @@ public struct Tokenizer: Sendable {
                              template: template)
     }
 
-    /// The Subject's text as its sender wrote it: without the tag our status field says we put in front
-    /// (`OwnFields.subjectTagToTakeBack`), which says what we thought of the message, not what it is.
+    /// The Subject's text without our tags at its start (`OwnFields.subjectTags`), which say what we thought of the
+    /// message, not what it is.
     func subject(of header: Header) -> String? {
         guard let subject = header["subject"] else { return nil }
-        return OwnFields.untagged(subject: subject, recorded: ownFields.subjectTagToTakeBack(in: header))
+        return OwnFields.untagged(subject: subject, leavingOut: ownFields.subjectTags)
     }
 
     /// Words and pairs of a subject.

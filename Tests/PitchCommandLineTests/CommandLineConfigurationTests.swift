@@ -15,7 +15,7 @@ import Testing
                                                                           former: ["X-Old", "X-Older"])),
         // The milter's tag and former tags, any printable ASCII, commas and equals signs included.
         CommandLineConfiguration(ownFields: try! OwnFields.standard.withSubjectTag(
-            "[PITCH]", alsoTakingBack: ["[MX]", "a,b=c", "*** OLD ***"])),
+            "[PITCH]", alsoOurs: ["[MX]", "a,b=c", "*** OLD ***"])),
     ])
     func valuesSurviveTheTripThroughTheServiceExecutable(configuration: CommandLineConfiguration) {
         #expect(CommandLineConfiguration(lines: configuration.lines) == configuration)

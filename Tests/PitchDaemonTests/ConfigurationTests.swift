@@ -15,7 +15,7 @@ import Testing
         #expect(configuration.logLevel == .info)
         #expect(configuration.cutoffs == .standard)
         #expect(!configuration.reasons)
-        #expect(configuration.ownFields == (try OwnFields.standard.withSubjectTag("", alsoTakingBack: [])))
+        #expect(configuration.ownFields == (try OwnFields.standard.withSubjectTag("", alsoOurs: [])))
         #expect(configuration.metrics == Configuration.MetricsAddress(host: "127.0.0.1", port: 9641))
         #expect(configuration.defaultPolicy == MailboxPolicy())
         #expect(configuration.milter == MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 8891)))

@@ -1503,6 +1503,28 @@ import Testing
         #expect(!third.contains("[PITCH]"))
     }
 
+    /// Found by two audits: a sender who began a Subject with our tag and forged a record of it lost the tag from
+    /// the Subject. Now the service's edit takes no tag out and puts no second one in, its field records none, and
+    /// a release gives the message back as it came, less the forged field: the sender's tag included.
+    @Test func aSendersOwnTagStaysThroughTheQuarantineAndARelease() throws {
+        let tagging = try OwnFields.standard.withSubjectTag("[PITCH]")
+        let subject = "\nSubject: Photorealistic renders for your projects\n"
+        let sendersOwn = String(decoding: Self.pitch, as: UTF8.self)
+            .replacingOccurrences(of: subject, with: "\nSubject: [PITCH] Photorealistic renders for your projects\n")
+        #expect(sendersOwn != String(decoding: Self.pitch, as: UTF8.self))
+        try deliver(Array(("X-Pitch-Status: pitch, score=0.9999, version=x, tagged=[PITCH]\n" + sendersOwn).utf8),
+                    "1.M1P1Q1.test")
+        try worker(ownFields: tagging).scanAll(shouldStop: { false })
+        let held = String(decoding: try #require(try files(maildir.folder(".Pitches")).values.first), as: UTF8.self)
+        let lines = held.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        #expect(lines[0].hasPrefix("X-Pitch-Status: pitch, score=") && !lines[0].contains("tagged="), "\(lines[0])")
+        #expect(lines.count == 2 && lines[1] == sendersOwn)
+
+        let desk = QuarantineDesk(store: store, ownFields: tagging)
+        try desk.release(try #require(try desk.list().first?.entry.id))
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Array(sendersOwn.utf8)])
+    }
+
     /// Found in review: a release stopped after its INBOX delivery, which the service then learned and marked
     /// released, could not be finished, and left the message in both folders. Found by an audit: and no command
     /// showed it any more. The service finishes it: the quarantined copy goes.

@@ -431,30 +431,31 @@ import Testing
         ("Subject:\r\n\tquick call\r\n", " [PITCH]\n\tquick call"),
         ("Subject:\r\n", " [PITCH]"),
         ("Subject:\tTabbed\r\n", " [PITCH]\tTabbed"),
-        ("Subject: [PITCH] again\r\n", " [PITCH] [PITCH] again"),
+        ("Subject: [PITCH] again\r\n", nil),  // tagged already, by an earlier filter or the sender: left alone
+        ("Subject: [PITCH]again\r\n", " [PITCH] [PITCH]again"),
         ("Subject:NoBlank\r\n", nil),
         ("Subject: quick\rcall\r\n", nil),
         ("From: a@example.org\r\n", nil),
     ] as [(String, String?)])
     func subjectTags(header: String, tagged: String?) {
         let message = Message(bytes: Array((header + "\r\nBody\r\n").utf8))
-        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]"))?.value == tagged)
+        #expect(MilterFilter.subjectValue(message, after: .add("[PITCH]"))?.value == tagged)
     }
 
     /// Latin-1 bytes (not UTF-8) as a raw legacy mailer sends them: left alone, not turned into U+FFFD.
     @Test func aSubjectThatIsNotUTF8IsNotTagged() {
         let message = Message(bytes: Array("Subject: Caf".utf8) + [0xE9] + Array(" call\r\n\r\nBody\r\n".utf8))
-        #expect(MilterFilter.subjectValue(message, after: SubjectTagEdit(add: "[PITCH]"))?.value == nil)
+        #expect(MilterFilter.subjectValue(message, after: .add("[PITCH]"))?.value == nil)
     }
 
     /// A message tagged upstream with a tag of ours (here the previous configuration's, `[OLD]`, still named):
-    /// the tag it records goes with the field; a pitch gets this milter's tag in its place, and the status it adds
-    /// records that one.
+    /// the field that records it goes, the tag stays (nothing tells it from a sender's own); a pitch gets this
+    /// milter's tag in front, and the status it adds records that one.
     @Test(arguments: [("ham/h-h-001.eml", "Re: Q2", nil), ("pitch/h-p-003.eml", "Photorealistic", "*COLD*")]
           as [(String, String, String?)])
-    func aRecordedTagIsTakenBackWithItsField(file: String, subjectStart: String, tag: String?) async throws {
+    func aRecordedTagStaysWhenItsFieldGoes(file: String, subjectStart: String, tag: String?) async throws {
         let (filter, _) = try filter(hold: false, tag: "*COLD*",
-                                     ownFields: try OwnFields.standard.withSubjectTag("", alsoTakingBack: ["[OLD]"]))
+                                     ownFields: try OwnFields.standard.withSubjectTag("", alsoOurs: ["[OLD]"]))
         let original = try Self.milterMessage(file)
         let text = String(decoding: original.bytes, as: UTF8.self)
         let bytes = Array(text.replacingOccurrences(of: "\nSubject: \(subjectStart)",
@@ -468,8 +469,11 @@ import Testing
         let subject = replies.compactMap { reply -> String? in
             if case .changeHeader(_, "Subject", let value) = reply { value } else { nil }
         }
-        #expect(subject.count == 1 && subject[0].hasPrefix(tag.map { " \($0) \(subjectStart)" } ?? " \(subjectStart)"),
-                "\(subject)")
+        if let tag {
+            #expect(subject.count == 1 && subject[0].hasPrefix(" \(tag) [OLD] \(subjectStart)"), "\(subject)")
+        } else {
+            #expect(subject.isEmpty, "\(subject)")
+        }
         let status = replies.compactMap { reply -> String? in
             if case .addHeader("X-Pitch-Status", let value) = reply { value } else { nil }
         }
@@ -507,19 +511,24 @@ import Testing
         #expect(!replies.contains { if case .changeHeader(_, "Subject", _) = $0 { true } else { false } })
     }
 
-    /// Found by an audit: a sender's forged record ("tagged=" a tag this installation does not write, or on a
-    /// verdict other than pitch) took their own words off the Subject. The field goes; the Subject stays theirs.
-    @Test(arguments: ["pitch, score=0.99, version=x, tagged=Re:", "ham, score=0.01, version=x, tagged=*COLD*"])
-    func aForgedRecordTakesNothingOffTheSubject(forged: String) async throws {
+    /// Found by audits: a sender's forged record took their own words off the Subject: "tagged=" a tag this
+    /// installation does not write, one on a verdict other than pitch, and (with two audits, through Postfix) our
+    /// own tag's text in front of a Subject the sender began with it. The field goes; the Subject stays theirs.
+    @Test(arguments: [
+        ("pitch, score=0.99, version=x, tagged=Re:", ""),
+        ("ham, score=0.01, version=x, tagged=*COLD*", "*COLD* "),
+        ("pitch, score=0.99, version=x, tagged=*COLD*", "*COLD* "),
+        ("pitch, score=0.99, version=x, tagged=*COLD*", "*COLD* *COLD* "),
+    ])
+    func aForgedRecordTakesNothingOffTheSubject(forged: String, senderWrote: String) async throws {
         let (filter, _) = try filter(hold: false, tag: "*COLD*")
         let original = try Self.milterMessage("ham/h-h-001.eml")  // Subject: Re: Q2 …
         var message = original
         let subject = String(decoding: original.bytes, as: UTF8.self).contains("\nSubject: Re: Q2")
         #expect(subject)
         let bytes = String(decoding: original.bytes, as: UTF8.self)
-            .replacingOccurrences(of: "\nSubject: Re: Q2", with: "\nSubject: *COLD* Re: Q2")
-        message.bytes = Array("X-Pitch-Status: \(forged)\r\n".utf8)
-            + (forged.hasPrefix("ham") ? Array(bytes.utf8) : original.bytes)
+            .replacingOccurrences(of: "\nSubject: Re: Q2", with: "\nSubject: \(senderWrote)Re: Q2")
+        message.bytes = Array("X-Pitch-Status: \(forged)\r\n".utf8) + Array(bytes.utf8)
         message.headerNames = ["X-Pitch-Status"] + original.headerNames
         let replies = await filter.decide(message)
         #expect(replies.first == .changeHeader(index: 1, name: "X-Pitch-Status", value: ""))

@@ -42,20 +42,22 @@ import Testing
     }
 
     /// A copy with our Subject tag is the message it was: a pitch trained from the quarantine and again from a
-    /// backup counts once, as long as the tag is the configured one or among `former_subject_tags`. A tag our
-    /// status field does not record is the sender's text, and so is one it records that this installation never
-    /// wrote (found in review: the digest left any recorded tag out, while a filter's edit keeps one it does not
-    /// believe, so the message and our edited copy of it were two messages).
-    @Test func ourRecordedSubjectTagIsNotPartOfTheDigest() throws {
+    /// backup counts once, as long as the tag is the configured one or among `former_subject_tags`. Whether a status
+    /// field records it does not matter: a filter puts its tag only where the Subject does not already begin with
+    /// it, and records it only then, so the message and each copy a filter made read alike only if every leading
+    /// tag of ours is left out. A tag this installation never wrote is the sender's text.
+    @Test func ourSubjectTagsAreNotPartOfTheDigest() throws {
         let plain = Message(bytes: Array("From: a@example.com\r\nSubject: hi\r\n\r\nHello\r\n".utf8))
         let tagged = Message(bytes: Array(
             "X-Pitch-Status: pitch, score=0.99, version=x, tagged=[PITCH]\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n".utf8))
         let unrecorded = Message(bytes: Array(
             "X-Pitch-Status: pitch, score=0.99, version=x\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n".utf8))
-        for fields in [try OwnFields.standard.withSubjectTag("[PITCH]"),
-                       try OwnFields.standard.withSubjectTag("*OTHER*", alsoTakingBack: ["[PITCH]"])] {
-            #expect(MessageDigest.of(tagged, ownFields: fields) == MessageDigest.of(plain, ownFields: fields))
-            #expect(MessageDigest.of(unrecorded, ownFields: fields) != MessageDigest.of(plain, ownFields: fields))
+        let twice = Message(bytes: Array("From: a@example.com\nSubject: [PITCH] *OTHER* [PITCH] hi\n\nHello\n".utf8))
+        for fields in [try OwnFields.standard.withSubjectTag("[PITCH]", alsoOurs: ["*OTHER*"]),
+                       try OwnFields.standard.withSubjectTag("*OTHER*", alsoOurs: ["[PITCH]"])] {
+            for copy in [tagged, unrecorded, twice] {
+                #expect(MessageDigest.of(copy, ownFields: fields) == MessageDigest.of(plain, ownFields: fields))
+            }
         }
         for fields in [OwnFields.standard, try OwnFields.standard.withSubjectTag("*OTHER*")] {
             #expect(MessageDigest.of(tagged, ownFields: fields) != MessageDigest.of(plain, ownFields: fields))
@@ -65,9 +67,12 @@ import Testing
         }
     }
 
-    /// The filter's edit: a pitch gets the tag and a status field that records it; filtered again, the old tag
-    /// goes before the new one comes, so there is one; classified ham then, the Subject is the sender's again.
-    @Test func aPitchIsTaggedOnceAndUntaggedWhenItIsNoLongerOne() throws {
+    /// The filter's edit: a pitch gets the tag and a status field that records it. Filtered again, it keeps the one
+    /// tag, and no second goes in; the new status field records none, since this run put none in. Classified ham
+    /// then, the tag stays too: no filter of incoming mail takes a tag out, since nothing tells ours from a
+    /// sender's own (a forged record took a sender's "[PITCH]" off; found by two audits). The identity is the same
+    /// throughout.
+    @Test func aPitchIsTaggedOnceAndNoTagIsTakenOut() throws {
         let engine = Engine(store: nil, starter: nil,
                             tokenizer: Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]")))
         let original = Array("From: a@example.com\nSubject: hi\n\nHello\n".utf8)
@@ -80,12 +85,14 @@ import Testing
         #expect(text.hasPrefix("X-Pitch-Status: pitch, score=0.9900, version=\(Engine.version), tagged=[PITCH]\n"))
         #expect(text.hasSuffix("\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n"))
         let twice = engine.edit(Message(bytes: once), for: classification(.pitch), reasons: false).apply(to: once)
-        #expect(twice == once)
+        #expect(String(decoding: twice, as: UTF8.self) == "X-Pitch-Status: pitch, score=0.9900, version=\(Engine.version)"
+            + "\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n")
         let ham = engine.edit(Message(bytes: once), for: classification(.ham), reasons: false).apply(to: once)
-        #expect(String(decoding: ham, as: UTF8.self)
-            == "X-Pitch-Status: ham, score=0.0100, version=\(Engine.version)\nFrom: a@example.com\nSubject: hi\n\nHello\n")
-        #expect(engine.digest(of: Message(bytes: ham)) == engine.digest(of: Message(bytes: original)))
-        #expect(engine.digest(of: Message(bytes: once)) == engine.digest(of: Message(bytes: original)))
+        #expect(String(decoding: ham, as: UTF8.self) == "X-Pitch-Status: ham, score=0.0100, version=\(Engine.version)"
+            + "\nFrom: a@example.com\nSubject: [PITCH] hi\n\nHello\n")
+        for copy in [once, twice, ham] {
+            #expect(engine.digest(of: Message(bytes: copy)) == engine.digest(of: Message(bytes: original)))
+        }
     }
 
     /// A Subject past the parser's limits (2,000 fields) is still the edit's first Subject: tagged, and recorded,

@@ -1,8 +1,9 @@
 import PitchMessage
 import Testing
 
-/// `SubjectTagEdit`: the tag goes in right after the first Subject's colon, every other byte stays, and taking it
-/// back gives exactly the bytes it was given.
+/// `SubjectTagEdit`: the tag goes in right after the first Subject's colon unless the Subject already begins with
+/// it, every other byte stays, taking it back gives exactly the bytes it was given, and leaving our tags out reads
+/// the original and every tagged copy alike.
 struct SubjectTagTests {
     static let tag = "[PITCH]"
 
@@ -25,27 +26,55 @@ struct SubjectTagTests {
         ("Subject: =?utf-8?q?Caf=C3=A9?=\n\n", "Subject: [PITCH] =?utf-8?q?Caf=C3=A9?=\n\n"),
         // Raw 8-bit text is not decoded: the tag goes in front of its bytes.
         ("Subject: Gr\u{FC}\u{DF}e\n\n", "Subject: [PITCH] Gr\u{FC}\u{DF}e\n\n"),
-        // A sender's own "[PITCH]" is their text: ours goes in front of it, and only ours comes out again.
-        ("Subject: [PITCH] Hi\n\n", "Subject: [PITCH] [PITCH] Hi\n\n"),
+        // Text that only starts like the tag is not the tag.
+        ("Subject: [PITCH]x\n\n", "Subject: [PITCH] [PITCH]x\n\n"),
+        ("Subject:\t[PITCH] Hi\n\n", "Subject: [PITCH]\t[PITCH] Hi\n\n"),
     ]
 
     @Test(arguments: additions)
-    func addingPutsTheTagAfterTheColonAndRemovingTakesItBack(original: String, tagged: String) {
+    func addingPutsTheTagAfterTheColonAndTakingItBackGivesTheOriginal(original: String, tagged: String) {
         let bytes = Array(original.utf8)
-        let added = HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: SubjectTagEdit(add: Self.tag))
+        let added = HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: .add(Self.tag))
         #expect(String(decoding: added, as: UTF8.self) == tagged)
-        #expect(Message(bytes: bytes).subjectValue(after: SubjectTagEdit(add: Self.tag))?.tagged == true)
-        let removed = HeaderEditor.edit(added, removing: [], inserting: [], subjectTag: SubjectTagEdit(remove: Self.tag))
+        #expect(Message(bytes: bytes).subjectValue(after: .add(Self.tag))?.tagged == true)
+        let removed = HeaderEditor.edit(added, removing: [], inserting: [], subjectTag: .takeBack(Self.tag))
         #expect(removed == bytes)
-        // Taken back and put in again: the same bytes, not a second tag.
-        let again = HeaderEditor.edit(added, removing: [], inserting: [],
-                                      subjectTag: SubjectTagEdit(remove: Self.tag, add: Self.tag))
-        #expect(again == added)
-        // Another tag in place of the old one.
-        let other = HeaderEditor.edit(added, removing: [], inserting: [],
-                                      subjectTag: SubjectTagEdit(remove: Self.tag, add: "*COLD*"))
-        #expect(String(decoding: other, as: UTF8.self)
-            == tagged.replacingFirst(of: ": [PITCH]", with: ": *COLD*"))
+        // Put in again, as a second filter would: the same bytes, not a second tag.
+        #expect(HeaderEditor.edit(added, removing: [], inserting: [], subjectTag: .add(Self.tag)) == added)
+        #expect(Message(bytes: added).subjectValue(after: .add(Self.tag)) == nil)
+        // The identity reads the original and the tagged copy alike.
+        let leftOut = SubjectTagEdit.leaveOut([Self.tag])
+        #expect(HeaderEditor.edit(added, removing: [], inserting: [], subjectTag: leftOut)
+            == HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: leftOut))
+    }
+
+    /// A Subject that already begins with the tag keeps its bytes: put in by an earlier filter, or the sender's own
+    /// (a forged record in front of it changes nothing either: no edit of incoming mail takes a tag out).
+    @Test(arguments: [
+        "Subject: [PITCH] Hi\n\n",
+        "Subject: [PITCH]\n\n",
+        "Subject: [PITCH]\tHi\r\n\r\n",
+        "X-Pitch-Status: pitch, score=0.99, version=x, tagged=[PITCH]\nSubject: [PITCH] [PITCH] Hi\n\n",
+    ])
+    func aSubjectThatBeginsWithTheTagGetsNoSecond(message: String) {
+        let bytes = Array(message.utf8)
+        #expect(HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: .add(Self.tag)) == bytes)
+        #expect(Message(bytes: bytes).subjectValue(after: .add(Self.tag)) == nil)
+    }
+
+    /// Every one of our tags at the start, however many and in any order, and nothing after the first that is not.
+    @Test(arguments: [
+        ("Subject: [PITCH] *COLD* [PITCH] Hi\n\n", "Subject: Hi\n\n"),
+        ("Subject: [PITCH] [PITCH]\n\n", "Subject:\n\n"),
+        ("Subject: *COLD*\tHi [PITCH]\n\n", "Subject:\tHi [PITCH]\n\n"),
+        ("Subject: [PITCH] Re: [PITCH] Hi\n\n", "Subject: Re: [PITCH] Hi\n\n"),
+        ("Subject: [PITCH]x\n\n", "Subject: [PITCH]x\n\n"),
+        ("Subject:\t[PITCH] Hi\n\n", "Subject:\t[PITCH] Hi\n\n"),
+    ])
+    func leavingOutTakesEveryLeadingTagOfOurs(message: String, read: String) {
+        let edited = HeaderEditor.edit(Array(message.utf8), removing: [], inserting: [],
+                                       subjectTag: .leaveOut([Self.tag, "*COLD*"]))
+        #expect(String(decoding: edited, as: UTF8.self) == read)
     }
 
     /// Nothing to add: no Subject, a Subject past the end of the header, or text right at the colon, where the tag
@@ -58,12 +87,11 @@ struct SubjectTagTests {
     ])
     func aSubjectThatCannotTakeTheTagIsLeftAlone(message: String) {
         let bytes = Array(message.utf8)
-        #expect(HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: SubjectTagEdit(add: Self.tag))
-            == bytes)
-        #expect(Message(bytes: bytes).subjectValue(after: SubjectTagEdit(add: Self.tag))?.tagged != true)
+        #expect(HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: .add(Self.tag)) == bytes)
+        #expect(Message(bytes: bytes).subjectValue(after: .add(Self.tag))?.tagged != true)
     }
 
-    /// Only what adding puts in comes out: a tag written some other way is the sender's text.
+    /// Only what adding puts in is taken back: a tag written some other way is the sender's text.
     @Test(arguments: [
         "Subject:[PITCH] Hi\n\n",
         "Subject:  [PITCH] Hi\n\n",
@@ -71,10 +99,9 @@ struct SubjectTagTests {
         "Subject: Hi [PITCH]\n\n",
         "Subject: Hi\nSubject: [PITCH] two\n\n",
     ])
-    func removingTakesOnlyWhatAddingPutIn(message: String) {
+    func takingBackTakesOnlyWhatAddingPutIn(message: String) {
         let bytes = Array(message.utf8)
-        #expect(HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: SubjectTagEdit(remove: Self.tag))
-            == bytes)
+        #expect(HeaderEditor.edit(bytes, removing: [], inserting: [], subjectTag: .takeBack(Self.tag)) == bytes)
     }
 
     /// With fields removed before and after the Subject and new ones inserted at the top, the pieces come in order.
@@ -83,40 +110,41 @@ struct SubjectTagTests {
             + "To: b@example.com\n\nbody\n"
         let edit = HeaderEdit(of: Array(message.utf8), removing: ["X-Pitch-*"],
                               inserting: [NewField(name: "X-Pitch-Status", value: "pitch")],
-                              subjectTag: SubjectTagEdit(add: Self.tag))
+                              subjectTag: .add(Self.tag))
         let tagged = edit.apply(to: Array(message.utf8))
         #expect(String(decoding: tagged, as: UTF8.self)
             == "From a@b Mon Jan  1 00:00:00 2026\nX-Pitch-Status: pitch\nSubject: [PITCH] Hi\nTo: b@example.com\n\nbody\n")
         let back = HeaderEditor.edit(tagged, removing: ["X-Pitch-*"], inserting: [],
-                                     subjectTag: SubjectTagEdit(remove: Self.tag))
+                                     subjectTag: .takeBack(Self.tag))
         #expect(String(decoding: back, as: UTF8.self)
             == "From a@b Mon Jan  1 00:00:00 2026\nSubject: Hi\nTo: b@example.com\n\nbody\n")
     }
 
     /// The milter replaces the Subject's value: what it sends is the raw value with the edit made.
     @Test(arguments: [
-        ("Subject: Hi\r\n\r\n", SubjectTagEdit(add: "[PITCH]"), " [PITCH] Hi"),
-        ("Subject:\tHi\r\n\r\n", SubjectTagEdit(add: "[PITCH]"), " [PITCH]\tHi"),
-        ("Subject: [PITCH] Hi\r\n\r\n", SubjectTagEdit(remove: "[PITCH]"), " Hi"),
-        ("Subject: [PITCH] Hi\r\n\r\n", SubjectTagEdit(remove: "[PITCH]", add: "*COLD*"), " *COLD* Hi"),
-        ("Subject: [PITCH]\r\n\r\n", SubjectTagEdit(remove: "[PITCH]"), ""),
+        ("Subject: Hi\r\n\r\n", .add("[PITCH]"), " [PITCH] Hi"),
+        ("Subject:\tHi\r\n\r\n", .add("[PITCH]"), " [PITCH]\tHi"),
+        ("Subject: [PITCH] Hi\r\n\r\n", .add("*COLD*"), " *COLD* [PITCH] Hi"),
+        ("Subject: [PITCH] Hi\r\n\r\n", .takeBack("[PITCH]"), " Hi"),
+        ("Subject: [PITCH]\r\n\r\n", .takeBack("[PITCH]"), ""),
     ] as [(String, SubjectTagEdit, String)])
     func theSubjectsNewValue(message: String, edit: SubjectTagEdit, value: String) {
         let new = Message(bytes: Array(message.utf8)).subjectValue(after: edit)
         #expect(new.map { String(decoding: $0.value, as: UTF8.self) } == value)
-        #expect(new?.tagged == (edit.add != nil))
+        #expect(new?.tagged == (edit.added != nil))
     }
 
     @Test func nothingToChangeGivesNoValue() {
-        #expect(Message(bytes: Array("Subject: Hi\n\n".utf8)).subjectValue(after: SubjectTagEdit(remove: "[X]"))?.value == nil)
-        #expect(Message(bytes: Array("Subject:Hi\n\n".utf8)).subjectValue(after: SubjectTagEdit(add: "[X]"))?.value == nil)
-        #expect(Message(bytes: Array("From: a@b\n\n".utf8)).subjectValue(after: SubjectTagEdit(add: "[X]"))?.value == nil)
+        #expect(Message(bytes: Array("Subject: Hi\n\n".utf8)).subjectValue(after: .takeBack("[X]"))?.value == nil)
+        #expect(Message(bytes: Array("Subject:Hi\n\n".utf8)).subjectValue(after: .add("[X]"))?.value == nil)
+        #expect(Message(bytes: Array("From: a@b\n\n".utf8)).subjectValue(after: .add("[X]"))?.value == nil)
+        #expect(Message(bytes: Array("Subject: [X] Hi\n\n".utf8)).subjectValue(after: .add("[X]"))?.value == nil)
     }
 
     /// Bare CR line ends: nothing is edited, as for the fields.
     @Test func bareCarriageReturnsAreLeftAlone() {
         let bytes = Array("Subject: Hi\r\rbody\r".utf8)
-        let edit = HeaderEdit(of: bytes, removing: [], inserting: [], subjectTag: SubjectTagEdit(add: Self.tag))
+        let edit = HeaderEdit(of: bytes, removing: [], inserting: [], subjectTag: .add(Self.tag))
         #expect(edit.bareCarriageReturns)
         #expect(edit.apply(to: bytes) == bytes)
     }

@@ -251,32 +251,33 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
     }
 
     /// `standard` skips the checks at every start, so they run here.
-    /// A Subject tag our status field records is what we thought of the message, not what its sender wrote: the
-    /// tagged copy gives the same tokens as the original, signals that read the Subject's start included ("Re:"
-    /// without a thread). Without the record, the same text is the sender's, whatever the configuration says.
-    @Test func ourRecordedSubjectTagIsNotRead() throws {
-        let tagging = Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]", alsoTakingBack: ["*COLD*"]))
+    /// A Subject tag of ours is what we thought of the message, not what its sender wrote: the tagged copy gives
+    /// the same tokens as the original, signals that read the Subject's start included ("Re:" without a thread),
+    /// with a record or without one (a filter puts no second tag in front of one already there, and records none).
+    @Test func ourSubjectTagsAreNotRead() throws {
+        let tagging = Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]", alsoOurs: ["*COLD*"]))
         func texts(_ tokenizer: Tokenizer, _ text: String) -> [String] {
             tokenizer.tokenize(Message(bytes: Array(text.utf8)), keepingTexts: true).texts
         }
         let plain = "From: a@x.example\nSubject: Re: {{first_name}}, quick question\n\nHi ,\nbody text\n"
-        for tag in ["[PITCH]", "*COLD*"] {
-            let tagged = "X-Pitch-Status: pitch, score=0.9990, version=x, tagged=\(tag)\n"
-                + plain.replacingOccurrences(of: "Subject: ", with: "Subject: \(tag) ")
+        for tag in ["[PITCH]", "*COLD*", "[PITCH] *COLD*"] {
+            let untracked = plain.replacingOccurrences(of: "Subject: ", with: "Subject: \(tag) ")
+            let tagged = "X-Pitch-Status: pitch, score=0.9990, version=x, tagged=\(tag)\n" + untracked
             #expect(texts(tagging, tagged) == texts(tagging, plain))
+            #expect(texts(tagging, untracked) == texts(tagging, plain))
             // A configuration that tags with neither reads the tag as the sender's text.
             #expect(texts(Tokenizer(), tagged) != texts(Tokenizer(), plain))
         }
         #expect(texts(tagging, plain).contains("sig:reply-unthreaded"))
         #expect(texts(tagging, plain).contains("sig:placeholder"))
-        let unrecorded = plain.replacingOccurrences(of: "Subject: ", with: "Subject: [PITCH] ")
-        #expect(texts(tagging, unrecorded).contains("subj:pitch"))
-        #expect(!texts(tagging, unrecorded).contains("sig:reply-unthreaded"))
+        #expect(texts(Tokenizer(), "Subject: [PITCH] hi\n\n").contains("subj:pitch"))
+        #expect(!texts(tagging, "Subject: [PITCH] hi\n\n").contains("subj:pitch"))
     }
 
     /// Found by an audit: a sender's forged record took their own words off the Subject the tokenizer reads (and
-    /// the filter's output), while a reader of the untouched message still saw them. A record is believed only
-    /// when it calls the message a pitch and names a tag this installation writes.
+    /// the filter's output), while a reader of the untouched message still saw them. A release believes a record
+    /// only when it calls the message a pitch and names a tag this installation writes, and the tokenizer reads
+    /// no record at all.
     @Test(arguments: [
         ("X-Pitch-Status: pitch, score=0.9990, version=x, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", "[PITCH]"),
         ("X-Pitch-Status:pitch, score=0.9990, version=x, tagged=*COLD*\nSubject: *COLD* hi\n\n", "*COLD*"),
@@ -287,7 +288,7 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         ("X-Pitch-Status: x, tagged=Re:\nSubject: Re: lunch\n\n", nil),
     ] as [(String, String?)])
     func onlyARecordOfOurOwnTagIsTakenBack(message: String, tag: String?) throws {
-        let fields = try OwnFields.standard.withSubjectTag("[PITCH]", alsoTakingBack: ["*COLD*"])
+        let fields = try OwnFields.standard.withSubjectTag("[PITCH]", alsoOurs: ["*COLD*"])
         let header = Message(bytes: Array(message.utf8)).header
         #expect(fields.subjectTagToTakeBack(in: header) == tag)
         // Without a tag configured, nothing is taken back.
@@ -297,7 +298,7 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         #expect(tokens.texts.contains("subj:quick") || !message.contains("quick"))
     }
 
-    /// The record is read from the status field under any of its names, and only there.
+    /// The record a release believes is read from the status field under any of its names, and only there.
     @Test(arguments: [
         ("X-Pitch-Status: pitch, score=0.9990, version=x, tagged=[PITCH]\nSubject: [PITCH] hi\n\n", "[PITCH]"),
         ("X-Cold: pitch, score=0.9990, version=x, tagged=*** COLD ***\nSubject: x\n\n", "*** COLD ***"),
@@ -309,7 +310,8 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
     ] as [(String, String?)])
     func theStatusFieldRecordsTheTag(message: String, tag: String?) throws {
         let fields = try OwnFields(status: "X-Cold", reasons: "X-Cold-Why", former: ["X-Old"])
-        #expect(fields.recordedSubjectTag(in: Message(bytes: Array(message.utf8)).header) == tag)
+            .withSubjectTag("[PITCH]", alsoOurs: ["*** COLD ***", "[OLD]"])
+        #expect(fields.subjectTagToTakeBack(in: Message(bytes: Array(message.utf8)).header) == tag)
     }
 
     @Test(arguments: [
@@ -336,12 +338,14 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         ("[PITCH] Quick question", " Quick question"),
         ("  [PITCH]\tQuick question", "\tQuick question"),
         ("[PITCH]", ""),
+        ("[PITCH] *COLD* [PITCH] Quick", " Quick"),
+        ("*COLD*  Re: [PITCH] Quick", "  Re: [PITCH] Quick"),
         ("[PITCH]Quick", "[PITCH]Quick"),
         ("Quick [PITCH] question", "Quick [PITCH] question"),
     ])
-    func theTokenizerReadsTheSubjectWithoutTheRecordedTag(subject: String, read: String) {
-        #expect(OwnFields.untagged(subject: subject, recorded: "[PITCH]") == read)
-        #expect(OwnFields.untagged(subject: subject, recorded: nil) == subject)
+    func theTokenizerReadsTheSubjectWithoutOurTagsAtItsStart(subject: String, read: String) {
+        #expect(OwnFields.untagged(subject: subject, leavingOut: ["[PITCH]", "*COLD*"]) == read)
+        #expect(OwnFields.untagged(subject: subject, leavingOut: []) == subject)
     }
 
     @Test func standardNamesPassTheirOwnChecks() {

@@ -1583,15 +1583,31 @@ import Testing
         #expect(expected != String(decoding: bytes, as: UTF8.self))
         #expect(Array(lines[1]) == Array(expected.utf8))
 
-        // Filtered again, it is tagged once: the old tag goes with the old field.
+        // Filtered again, it is tagged once: the old field goes, the tag stays, and the new field records no tag,
+        // since this run put none in.
         let again = try Run.pitchfilter(["filter", "--db", db], stdin: run.stdout, environment: environment)
-        #expect(again.stdout == run.stdout)
+        let againLines = again.stdout.split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false)
+        #expect(String(decoding: againLines[0], as: UTF8.self).hasPrefix("X-Pitch-Status: pitch, score=0.9999, "))
+        #expect(!String(decoding: againLines[0], as: UTF8.self).contains("tagged="))
+        #expect(Array(againLines[1]) == Array(expected.utf8))
 
         // Ham keeps its Subject.
         let ham = Array(ClassifyTrainTests.ham.utf8)
         let hamRun = try Run.pitchfilter(["filter", "--db", db], stdin: ham, environment: environment)
         #expect(hamRun.text.contains("\nSubject: Re: lunch on Friday\n"))
         #expect(!hamRun.text.contains("[PITCH]"))
+
+        // Found by two audits: a forged record in front of a Subject its sender began with the tag took that tag
+        // off. The forged field goes; every byte of the Subject stays the sender's.
+        let sendersOwn = ClassifyTrainTests.ham.replacingOccurrences(
+            of: "\nSubject: Re: lunch on Friday\n", with: "\nSubject: [PITCH] Re: lunch on Friday\n")
+        #expect(sendersOwn != ClassifyTrainTests.ham)
+        let forged = try Run.pitchfilter(["filter", "--db", db], stdin: Array(
+            ("X-Pitch-Status: pitch, score=0.9999, version=x, tagged=[PITCH]\n" + sendersOwn).utf8),
+            environment: environment)
+        let forgedLines = forged.stdout.split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false)
+        #expect(String(decoding: forgedLines[0], as: UTF8.self).hasPrefix("X-Pitch-Status: ham, "))
+        #expect(Array(forgedLines[1]) == Array(sendersOwn.utf8))
 
         // The tagged copy scores as the original did, and is learned as the same message.
         let scores = try Run.pitchfilter(["classify", "--db", scratch.path("none.sqlite"), Self.coldPitch, "-"],
