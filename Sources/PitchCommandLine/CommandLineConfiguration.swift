@@ -109,8 +109,8 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         text += "header.former_fields=\(ownFields.former.joined(separator: ","))\n"
         // A tag is one line of printable ASCII (`OwnFields.problem(withSubjectTag:)`).
         text += "header.subject_tag=\(ownFields.subjectTag)\n"
-        // The milter's own and former ones, which the command line takes back too. A tag holds no newline; the
-        // list is one line, its tags separated by a byte no tag holds.
+        // The milter's own and former ones, which the command line leaves out of what it reads too. A tag holds no
+        // newline; the list is one line, its tags separated by a byte no tag holds.
         text += "header.other_subject_tags=\(ownFields.otherSubjectTags.joined(separator: "\u{1F}"))\n"
         if let sharedModel {
             // As written in the file, password and all: the cache holding these lines is the user's alone (0600).

@@ -246,7 +246,10 @@ extension Configuration {
             configuration.ownFields = try configuration.ownFields.withSubjectTag(
                 subjectTag, alsoOurs: (configuration.milter?.subjectTag.map { [$0] } ?? []) + formerSubjectTags)
         } catch {
-            throw ConfigurationError(key: "header.subject_tag", error.description)  // checked above: not reached
+            // Each tag was checked on its own above; what is left is two tags of ours that clash.
+            let key = error.name == configuration.milter?.subjectTag ? "milter.subject_tag"
+                : formerSubjectTags.contains(error.name) ? "header.former_subject_tags" : "header.subject_tag"
+            throw ConfigurationError(key: key, error.description)
         }
         var defaults = MailboxPolicy()
         if var table = try reader.table("defaults") {

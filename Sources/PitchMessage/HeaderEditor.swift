@@ -57,7 +57,7 @@ public struct FieldNamePattern: Hashable, Sendable, ExpressibleByStringLiteral {
 ///
 /// Filters of incoming mail only ever put a tag in (`add`), never take one out: a status field there may be a
 /// sender's forgery, and whatever it records, the Subject's bytes are the sender's. Only a release from the
-/// quarantine takes a tag back (`takeBack`), on the record our own filter wrote on the quarantined copy.
+/// quarantine takes a tag back (`takeBack`), on the record of the quarantined copy's status field.
 public enum SubjectTagEdit: Hashable, Sendable {
     case none
     /// Put the tag in, unless the Subject already begins with it (put in by an earlier filter, or by the sender):
@@ -139,7 +139,8 @@ public struct HeaderEdit: Hashable, Sendable {
     /// message that is one envelope or continuation line with no line break), so a field there would merge into
     /// that line for good. The caller passes such a message on untagged.
     public let insertionSkipped: Bool
-    /// The fields taken out, with their continuation lines and line breaks, and a Subject tag taken back, in order.
+    /// The fields taken out, with their continuation lines and line breaks, and Subject tags taken back or left out,
+    /// in order.
     public let removed: [Range<Int>]
     /// Where a Subject tag goes (`SubjectTagEdit.add`), and the blank and tag put there; empty for none.
     public let subjectTagAt: Int
@@ -153,7 +154,7 @@ public struct HeaderEdit: Hashable, Sendable {
     /// - Parameters:
     ///   - removing: fields to take out, e.g. incoming copies of our own fields, so a sender cannot forge a verdict.
     ///   - inserting: fields to add at the top of the header block, in order.
-    ///   - subjectTag: a Subject tag to put in or take back.
+    ///   - subjectTag: a Subject tag to put in, take back or leave out.
     public init(of raw: [UInt8], removing: [FieldNamePattern], inserting: [NewField],
                 subjectTag: SubjectTagEdit = .none) {
         bareCarriageReturns = Self.endsLinesInBareCR(raw)
@@ -164,47 +165,109 @@ public struct HeaderEdit: Hashable, Sendable {
         }
         (insertAt, inserted, removed, insertionSkipped, subjectTagAt, subjectTagInserted) = raw.withUnsafeBufferPointer {
             bytes in
-            var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
-            let insertAt = scanner.orphanContinuationEnd
+            let top = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
+            let insertAt = top.orphanContinuationEnd
             // The header's own line ending, not that of the envelope line procmail adds (always LF).
-            let lineEnding = LineEnding.ofFirstLine(in: bytes, from: scanner.envelopeEnd)
-            var removed: [Range<Int>] = []
+            let lineEnding = LineEnding.ofFirstLine(in: bytes, from: top.envelopeEnd)
+            var (removed, headerEnd) = Self.fields(bytes, removing: removing)
             var insertion: (at: Int, bytes: [UInt8]) = (0, [])
-            var subjectSeen = subjectTag == .none
-            while !removing.isEmpty || !subjectSeen {
-                while let field = scanner.next() {
-                    if removing.contains(where: { $0.matches(bytes, field.nameRange) }) {
-                        removed.append(Self.upToBareCRLine(bytes, field.range))
-                    } else if !subjectSeen, Self.subject.matches(bytes, field.nameRange) {
-                        // The first Subject, as the parser reads it; fields past a line that is not one are not it.
-                        subjectSeen = true
-                        let plan = subjectTag.plan(bytes, field.valueRange)
-                        if let range = plan.removed { removed.append(range) }
-                        if let at = plan.insertAt, let add = subjectTag.added {
-                            insertion = (at, [ByteScanning.space] + Array(add.utf8))
-                        }
-                    }
+            if let plan = Self.subjectPlan(bytes, without: removed, headerEnd: headerEnd, subjectTag) {
+                if let range = plan.removed {
+                    removed.append(range)
+                    removed.sort { $0.lowerBound < $1.lowerBound }
                 }
-                subjectSeen = true
-                // Dovecot and others keep reading fields past a line that is not one, up to the first empty
-                // line; so must we, or a forged field hidden behind such a line would reach a Sieve script.
-                guard !removing.isEmpty, scanner.endedAtNonFieldLine, let stop = scanner.bodyStart else { break }
-                var next = ByteScanning.line(in: bytes, from: stop, to: bytes.count).next
-                // That line may itself be a forgery that only our strict reading refuses: Dovecot compares names
-                // as C strings, so "X-Pitch-Status\0: pitch" is an X-Pitch-Status field to a Sieve script.
-                if let name = Self.looseName(bytes, lineStart: stop),
-                   removing.contains(where: { $0.matches(bytes, name) }) {
-                    while next < bytes.count, ByteScanning.isWhitespace(bytes[next]) {
-                        next = ByteScanning.line(in: bytes, from: next, to: bytes.count).next
-                    }
-                    removed.append(Self.upToBareCRLine(bytes, stop..<next))
+                if let at = plan.insertAt, let add = subjectTag.added {
+                    insertion = (at, [ByteScanning.space] + Array(add.utf8))
                 }
-                scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
             }
             let atLineStart = insertAt == 0 || bytes[insertAt - 1] == ByteScanning.lf
             let inserted = atLineStart ? inserting.flatMap { $0.bytes(lineEnding: lineEnding) } : []
             return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty, insertion.at, insertion.bytes)
         }
+    }
+
+    /// The fields named by `removing`, in order, and where the header ends (its last pass's body start).
+    private static func fields(_ bytes: UnsafeBufferPointer<UInt8>, removing: [FieldNamePattern])
+        -> (removed: [Range<Int>], headerEnd: Int) {
+        var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
+        guard !removing.isEmpty else { return ([], bytes.count) }
+        let isOurs = { (name: Range<Int>) in removing.contains { $0.matches(bytes, name) } }
+        var removed: [Range<Int>] = []
+        while true {
+            while let field = scanner.next() {
+                if isOurs(field.nameRange) { removed.append(Self.upToBareCRLine(bytes, field.range, isOurs: isOurs)) }
+            }
+            // Dovecot and others keep reading fields past a line that is not one, up to the first empty
+            // line; so must we, or a forged field hidden behind such a line would reach a Sieve script.
+            guard scanner.endedAtNonFieldLine, let stop = scanner.bodyStart else { break }
+            var next = ByteScanning.line(in: bytes, from: stop, to: bytes.count).next
+            // That line may itself be a forgery that only our strict reading refuses: Dovecot compares names
+            // as C strings, so "X-Pitch-Status\0: pitch" is an X-Pitch-Status field to a Sieve script.
+            if let name = Self.looseName(bytes, lineStart: stop), isOurs(name) {
+                while next < bytes.count, ByteScanning.isWhitespace(bytes[next]) {
+                    next = ByteScanning.line(in: bytes, from: next, to: bytes.count).next
+                }
+                removed.append(Self.upToBareCRLine(bytes, stop..<next, isOurs: isOurs))
+            }
+            scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
+        }
+        return (removed, scanner.bodyStart ?? bytes.count)
+    }
+
+    /// What `edit` does to the first Subject of the header that is left once `removed` is out, as the parser reads
+    /// it (fields past a line that is not one are not it), in offsets of `bytes`; nil for nothing to do.
+    ///
+    /// Decided on what is left, not on what came in: taking out a forged field can make another Subject the
+    /// first one (a NUL in the forged name, or a bare CR in its value, made a line no field), and the identity
+    /// of the output, read with our fields gone, must see the Subject this edit saw (found in review: the
+    /// message and the filter's copy of it were two messages, and the copy could not be released).
+    private static func subjectPlan(_ bytes: UnsafeBufferPointer<UInt8>, without removed: [Range<Int>],
+                                    headerEnd: Int, _ edit: SubjectTagEdit)
+        -> (removed: Range<Int>?, insertAt: Int?)? {
+        switch edit {
+        case .none: return nil
+        case .leaveOut(let tags) where tags.allSatisfy(\.isEmpty): return nil
+        default: break
+        }
+        guard !removed.isEmpty else { return firstSubject(bytes).map { edit.plan(bytes, $0) } }
+        // The header as it is left, copied (only messages that carried fields of ours get here), and where each
+        // piece of it came from.
+        var left: [UInt8] = []
+        var origins: [(leftStart: Int, rawStart: Int)] = []
+        var cursor = 0
+        for range in removed.sorted(by: { $0.lowerBound < $1.lowerBound }) + [headerEnd..<headerEnd] {
+            let keptEnd = min(range.lowerBound, headerEnd)
+            if cursor < keptEnd {
+                origins.append((left.count, cursor))
+                left += bytes[cursor..<keptEnd]
+            }
+            cursor = max(cursor, range.upperBound)
+        }
+        return left.withUnsafeBufferPointer { header in
+            guard let value = firstSubject(header) else { return nil }
+            let plan = edit.plan(header, value)
+            // A value's bytes all come from one piece: a field taken out takes its continuation lines with it.
+            func raw(_ offset: Int) -> Int? {
+                guard let origin = origins.last(where: { $0.leftStart <= offset }) else { return nil }
+                return origin.rawStart + offset - origin.leftStart
+            }
+            guard let start = raw(value.lowerBound - 1).map({ $0 + 1 }),
+                  let last = raw(value.upperBound - 1), last - start == value.count - 1 || value.isEmpty else {
+                return nil
+            }
+            let shift = start - value.lowerBound
+            return (plan.removed.map { ($0.lowerBound + shift)..<($0.upperBound + shift) },
+                    plan.insertAt.map { $0 + shift })
+        }
+    }
+
+    /// The value of the first Subject field in the header's first pass, as the parser reads it.
+    private static func firstSubject(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
+        while let field = scanner.next() {
+            if subject.matches(bytes, field.nameRange) { return field.valueRange }
+        }
+        return nil
     }
 
     private static let subject = FieldNamePattern("Subject")
@@ -227,7 +290,20 @@ public struct HeaderEdit: Hashable, Sendable {
     /// CRs just before the line feed are the line's end, however many: CR CR LF is what converting a CRLF message
     /// to CRLF again leaves, and every line-feed reader (procmail, Dovecot) takes the next line for the next field
     /// (found by an audit: cut after the first CR, the CR LF left behind ended the header).
-    private static func upToBareCRLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
+    private static func upToBareCRLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
+                                       isOurs: (Range<Int>) -> Bool) -> Range<Int> {
+        var end = range.lowerBound
+        repeat {
+            guard let cut = firstBareCRLineEnd(bytes, end..<range.upperBound) else { return range }
+            end = cut
+            // What follows the cut starts a line for every reader now: if it is one of ours too, it goes as well
+            // (found in review: "X-Pitch-Foo: x\rX-Pitch-Status: pitch" left a forged verdict for a Sieve script).
+        } while looseName(bytes, lineStart: end).map(isOurs) == true
+        return range.lowerBound..<end
+    }
+
+    /// Where the first line of `range` that a CR-reading program ends at a bare CR ends, if it does.
+    private static func firstBareCRLineEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
         var index = range.lowerBound
         while index < range.upperBound - 1 {
             guard bytes[index] == ByteScanning.cr else {
@@ -238,11 +314,11 @@ public struct HeaderEdit: Hashable, Sendable {
             while runEnd < range.upperBound, bytes[runEnd] == ByteScanning.cr { runEnd += 1 }
             if runEnd < range.upperBound, bytes[runEnd] != ByteScanning.lf,
                !ByteScanning.isWhitespace(bytes[index + 1]) {
-                return range.lowerBound..<(index + 1)
+                return index + 1
             }
             index = runEnd
         }
-        return range
+        return nil
     }
 
     /// A line's name as lenient readers see it: everything before the first colon, cut at a NUL byte, without

@@ -79,6 +79,15 @@ public struct OwnFields: Sendable, Equatable {
         for tag in [tag] + others {
             if let problem = Self.problem(withSubjectTag: tag) { throw InvalidName(name: tag, problem: problem) }
         }
+        // "[PITCH]" and "[PITCH] (mx)": a Subject one put in would read as tagged with the other and the rest as
+        // the sender's text, and the message and its tagged copy would be two messages (found in review).
+        let ours = ([tag] + others).filter { !$0.isEmpty }
+        for shorter in ours {
+            if let longer = ours.first(where: { $0.hasPrefix(shorter + " ") }) {
+                throw InvalidName(name: longer, problem: "begins with \"\(shorter)\" and a blank, and both are "
+                    + "this installation's tags: a Subject tagged with it would read as tagged with the other")
+            }
+        }
         var fields = self
         fields.subjectTag = tag
         fields.otherSubjectTags = others.filter { !$0.isEmpty && $0 != tag }
@@ -100,9 +109,11 @@ public struct OwnFields: Sendable, Equatable {
     /// record also calls the message a pitch (only pitches are tagged) and names a tag this installation writes or
     /// wrote (`subjectTags`).
     ///
-    /// Only a release asks, and only of the quarantined copy, whose status field our own filter wrote after it
-    /// removed every incoming one. Filters of incoming mail never take a tag back: there a status field may be a
-    /// sender's forgery, and a forged record took the sender's own "[PITCH]" off the Subject (found by two audits).
+    /// Only a release asks, and only of the quarantined copy: the service's own field for a pitch it quarantined,
+    /// written after it removed every incoming one (a message the user moved there from a folder the service
+    /// does not watch keeps the one it came with). Filters of incoming mail never take a tag back: there a status
+    /// field may be a sender's forgery, and a forged record took the sender's own "[PITCH]" off the Subject (found
+    /// by two audits).
     public func subjectTagToTakeBack(in header: Header) -> String? {
         guard !subjectTag.isEmpty || !otherSubjectTags.isEmpty,
               let field = header.fields.first(where: { isStatusField(header, $0) }) else { return nil }
@@ -140,9 +151,13 @@ public struct OwnFields: Sendable, Equatable {
         while true {
             var text = rest
             while let first = text.unicodeScalars.first, first == " " || first == "\t" { text = text.dropFirst() }
-            guard let tag = tags.first(where: { !$0.isEmpty && text.hasPrefix($0) }) else { break }
-            let after = text.dropFirst(tag.count)
-            if let next = after.unicodeScalars.first, next != " " && next != "\t" { break }
+            // Each tag tried, as the identity's `SubjectTagEdit.leaveOut` tries them: "[P]" may stand before "[P]!".
+            guard let after = tags.lazy.compactMap({ tag -> Substring? in
+                guard !tag.isEmpty, text.hasPrefix(tag) else { return nil }
+                let after = text.dropFirst(tag.count)
+                if let next = after.unicodeScalars.first, next != " " && next != "\t" { return nil }
+                return after
+            }).first else { break }
             rest = after
         }
         return rest.startIndex == subject.startIndex ? subject : String(rest)

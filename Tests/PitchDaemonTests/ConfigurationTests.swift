@@ -160,6 +160,16 @@ import Testing
          "milter.subject_tag: \"[PITCH]\r\nBcc: x@example.com\" may hold only printable ASCII characters (a header "
             + "field carries no other bytes unencoded)"),
         ("[header]\nsubject_tag = 1", "header.subject_tag: must be a string"),
+        // Found in review: two tags of ours where one is the other, a blank and more.
+        ("[header]\nsubject_tag = \"[PITCH]\"\n[milter]\nlisten = \"inet:127.0.0.1:8891\"\nsubject_tag = \"[PITCH] (mx)\"",
+         "milter.subject_tag: \"[PITCH] (mx)\" begins with \"[PITCH]\" and a blank, and both are this installation's "
+            + "tags: a Subject tagged with it would read as tagged with the other"),
+        ("[header]\nsubject_tag = \"*** COLD ***\"\nformer_subject_tags = [\"***\"]",
+         "header.subject_tag: \"*** COLD ***\" begins with \"***\" and a blank, and both are this installation's "
+            + "tags: a Subject tagged with it would read as tagged with the other"),
+        ("[header]\nsubject_tag = \"[P]\"\nformer_subject_tags = [\"[P] x\"]",
+         "header.former_subject_tags: \"[P] x\" begins with \"[P]\" and a blank, and both are this installation's "
+            + "tags: a Subject tagged with it would read as tagged with the other"),
         // Found by an audit: the TOML library cut a value at a NUL (".Pitch\u0000es" was ".Pitch" to the service),
         // and a NUL byte ends the text it reads.
         ("[defaults]\nquarantine_folder = \".Pitch\\u0000es\"",

@@ -291,11 +291,23 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
          "X-Pitch-Status: test\r\nFrom: c@example.org\r\r\nSubject: Lunch\r\r\n\r\r\nb"),
         // A run of CRs followed by more text is still a CR-reader's line end.
         ("X-Pitch-Status: ham\r\rFrom: bob\nSubject: x\n\nb", "X-Pitch-Status: test\n\rFrom: bob\nSubject: x\n\nb"),
+        // Found in review: a field of ours after the cut starts a line for every reader once the cut is made, and
+        // was left as a forged verdict for Sieve and procmail. It goes too, and so does the next one of ours.
+        ("From: a\nX-Pitch-Foo: x\rX-Pitch-Status: pitch, score=1.0000\nSubject: Hi\n\nbody\n",
+         "X-Pitch-Status: test\nFrom: a\nSubject: Hi\n\nbody\n"),
+        ("X-Pitch-Foo: x\rX-Pitch-Status: pitch\rx-pitch-reasons\u{0}: y\rFrom: bob\nSubject: x\n\nb",
+         "X-Pitch-Status: test\nFrom: bob\nSubject: x\n\nb"),
+        // One of ours after a CR-line that is not stays a part of that line's field to a line-feed reader.
+        ("X-Pitch-Foo: x\rA: 1\rX-Pitch-Status: pitch\nSubject: x\n\nb",
+         "X-Pitch-Status: test\nA: 1\rX-Pitch-Status: pitch\nSubject: x\n\nb"),
     ])
-    func aForgedFieldLosesOnlyItsFirstBareCRLine(input: String, output: String) {
+    func aForgedFieldLosesItsBareCRLinesOfOurs(input: String, output: String) {
         let edited = HeaderEditor.edit(Array(input.utf8), removing: Self.ours, inserting: Self.status)
         #expect(String(decoding: edited, as: UTF8.self) == output)
         #expect(!HeaderEdit(of: Array(input.utf8), removing: Self.ours, inserting: Self.status).bareCarriageReturns)
+        // What is left has nothing of ours to a line-feed reader: taking ours out again changes nothing.
+        let left = HeaderEditor.edit(Array(input.utf8), removing: Self.ours, inserting: [])
+        #expect(HeaderEditor.edit(left, removing: Self.ours, inserting: []) == left)
     }
 
     @Test func lineBreaksInValuesCannotAddFields() {
