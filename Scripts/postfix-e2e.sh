@@ -371,8 +371,8 @@ check(not bad, "status header: %d of %d delivered messages carry exactly one X-P
 
 # 2b. the field is written the way `pitchfilter filter` writes it (and downstream rules such as procmail's
 # "^X-Pitch-Status: pitch" or Sieve's header :contains expect): one space after the colon
-# A held pitch's Subject carries the tag, and its status field records it (", tagged=[PITCH]", so that a release
-# takes exactly that back); nothing else says tagged.
+# A held pitch's Subject carries the tag, and its status field records it (", tagged=[PITCH]", as `filter` writes
+# it); nothing else says tagged.
 RAW = re.compile(rb"^X-Pitch-Status: (ham|unsure|pitch), score=[01]\.\d{4}, version=[^\s,]+(, tagged=\[PITCH\])?$")
 bad = []
 for m, v in seen.items():

@@ -221,10 +221,10 @@ public final class MilterFilter: MilterHandler {
         }
         ServiceMetrics.classified(classification.verdict, source: .milter, seconds: Monotonic.seconds() - started)
         var replies: [MilterReply] = []
-        let tagging = engine.subjectTagEdit(verdict: classification.verdict, tag: configuration.subjectTag)
-        // Tagged only where the tag can be taken back to the byte: the MTA agreed to the change and to the status
-        // field that records it (else the tag would stay for good), and sends values as they are (else the blanks
-        // after the colon are its guess; found in review, "Subject:Hi" came back as "Subject: Hi").
+        let tagging = engine.subjectTagEdit(for: parsed, verdict: classification.verdict, tag: configuration.subjectTag)
+        // Tagged only where the MTA agreed to the change and to the status field that records it (a tag nothing
+        // records is one no reader can tell from the sender's), and sends values as they are (else the blanks after
+        // the colon are its guess; found in review, "Subject:Hi" came back as "Subject: Hi").
         let subject = message.mayChangeHeaders && message.mayAddHeaders && message.hasExactHeaderValues
             ? Self.subjectValue(parsed, after: tagging) : nil
         let fields = engine.fields(for: classification, reasons: reasons,
@@ -272,11 +272,11 @@ public final class MilterFilter: MilterHandler {
         return deletions.reversed()
     }
 
-    /// The first Subject's new value after `edit` (a tag of an earlier run taken back, this run's put in), as
-    /// SMFIR_CHGHEADER sends it: the raw value with its leading blank, so that with SMFIP_HDR_LEADSPC the MTA
-    /// writes exactly the bytes `HeaderEdit` would, and taking the tag back later gives the original. Nil when
-    /// nothing changes, or where a reply could not give the rest back byte for byte (bytes that are not UTF-8,
-    /// which raw legacy mailers send, and a CR that does not end a line).
+    /// The first Subject's new value after `edit` (this run's tag put in), as SMFIR_CHGHEADER sends it: the raw
+    /// value with its leading blank, so that with SMFIP_HDR_LEADSPC the MTA writes exactly the bytes `HeaderEdit`
+    /// would, and the message's identity, which leaves the tag out, is the one it came with. Nil when nothing
+    /// changes, or where a reply could not give the rest back byte for byte (bytes that are not UTF-8, which raw
+    /// legacy mailers send, and a CR that does not end a line).
     static func subjectValue(_ message: Message, after edit: SubjectTagEdit) -> (value: String, tagged: Bool)? {
         guard let (raw, tagged) = message.subjectValue(after: edit) else { return nil }
         var bytes: [UInt8] = []

@@ -95,6 +95,71 @@ import Testing
         }
     }
 
+    /// Found in review: taking a forged field out can make another Subject the first (a NUL in its name, a bare CR
+    /// in its value), and the filter's edit and the identity decided on different Subjects, so the message and the
+    /// filter's copy of it were two messages, and a quarantined copy could not be released. Both decide on what is
+    /// left once our fields are out; the release's copy is the message again.
+    @Test(arguments: [
+        "X-Pitch-Status\u{0}: x\nSubject: [PITCH] Hi\n\nbody\n",
+        "X-Pitch-Status\u{0}: x\nSubject: Hi\n\nbody\n",
+        "From: a\nX-Pitch-Foo: x\rSubject: [PITCH] Hi\n\nbody\n",
+        "From: a\nX-Pitch-Foo: x\rSubject: Hi\n\nbody\n",
+        "X-Pitch-Status: ham\r\rFrom: bob\nSubject: [PITCH] Hi\n\nb\n",
+        "X-Pitch-Status: ham\r\rFrom: bob\nSubject: Hi\n\nb\n",
+        "X-Pitch-Status: x\rSubject: evil\nSubject: Hi\n\nbody\n",
+        "From: a\nX-Pitch-Foo: x\rX-Pitch-Status: pitch\nSubject: Hi\n\nbody\n",
+        "From a@b Mon Jan  1 00:00:00 2026\nX-Pitch-Status: pitch, tagged=[PITCH]\nSubject:\r\n [PITCH] Hi\r\n\r\nb\r\n",
+        "X-Pitch-Status: pitch, score=0.99, version=x, tagged=[PITCH]\nSubject: [PITCH] [PITCH] Hi\n\nbody\n",
+    ])
+    func theFiltersCopyIsTheMessageItWasWhateverItsForgedFields(input: String) throws {
+        let engine = Engine(store: nil, starter: nil,
+                            tokenizer: Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]")))
+        let original = Array(input.utf8)
+        let digest = engine.digest(of: Message(bytes: original))
+        for verdict in [Verdict.pitch, .ham] {
+            let classification = Classification(score: verdict == .pitch ? 0.99 : 0.01, verdict: verdict, evidence: [])
+            let copy = engine.edit(Message(bytes: original), for: classification, reasons: false).apply(to: original)
+            #expect(engine.digest(of: Message(bytes: copy)) == digest, "\(verdict)")
+            // A release takes back what the copy's field records, and our fields: the message as it came, less
+            // the forged fields.
+            let message = Message(bytes: copy)
+            let untagging = engine.ownFields.subjectTagToTakeBack(in: message.header).map(SubjectTagEdit.takeBack)
+            let released = message.edit(removing: engine.ownFields.removalPatterns, inserting: [],
+                                        subjectTag: untagging ?? .none).apply(to: copy)
+            #expect(released == HeaderEditor.edit(original, removing: engine.ownFields.removalPatterns, inserting: []),
+                    "\(verdict)")
+            #expect(engine.digest(of: Message(bytes: released)) == digest, "\(verdict)")
+        }
+    }
+
+    /// Found by an audit: a Subject that begins with the tag as the tokenizer reads it (after a tab, two blanks, a
+    /// fold, or in an encoded word) got a second one. It gets none, and its status field records none; text that
+    /// only starts like the tag is tagged.
+    @Test(arguments: [
+        ("Subject:\t[PITCH] Hi\n", false),
+        ("Subject:  [PITCH] Hi\n", false),
+        ("Subject:\r\n [PITCH] Hi\r\n", false),
+        ("Subject: =?utf-8?q?=5BPITCH=5D_Hi?=\n", false),
+        ("Subject: =?utf-8?b?W1BJVENIXSBIaQ==?=\n", false),
+        ("Subject: [PITCH]\n", false),
+        ("Subject: [PITCH]Hi\n", true),
+        ("Subject: [PITCH]: Hi\n", true),
+        ("Subject: Hi [PITCH]\n", true),
+    ])
+    func aSubjectThatReadsAsTaggedGetsNoSecondTag(subject: String, tagged: Bool) throws {
+        let engine = Engine(store: nil, starter: nil,
+                            tokenizer: Tokenizer(ownFields: try OwnFields.standard.withSubjectTag("[PITCH]")))
+        let original = Array(("From: a@example.com\n" + subject + "\nHello\n").utf8)
+        let classification = Classification(score: 0.99, verdict: .pitch, evidence: [])
+        let out = engine.edit(Message(bytes: original), for: classification, reasons: false).apply(to: original)
+        let lines = out.split(separator: 0x0A, maxSplits: 1, omittingEmptySubsequences: false)
+        #expect(String(decoding: lines[0], as: UTF8.self).hasSuffix(", tagged=[PITCH]") == tagged)
+        let expected = tagged ? HeaderEditor.edit(original, removing: [], inserting: [], subjectTag: .add("[PITCH]"))
+            : original
+        #expect(Array(lines[1]) == expected)
+        #expect(tagged == (expected != original))
+    }
+
     /// A Subject past the parser's limits (2,000 fields) is still the edit's first Subject: tagged, and recorded,
     /// so the tag can be taken back.
     @Test func aSubjectPastTheParsersLimitsIsTaggedAndRecorded() throws {
