@@ -247,8 +247,8 @@ extension Configuration {
                 subjectTag, alsoOurs: (configuration.milter?.subjectTag.map { [$0] } ?? []) + formerSubjectTags)
         } catch {
             // Each tag was checked on its own above; what is left is two tags of ours that clash.
-            let key = error.name == configuration.milter?.subjectTag ? "milter.subject_tag"
-                : formerSubjectTags.contains(error.name) ? "header.former_subject_tags" : "header.subject_tag"
+            let key = error.name == subjectTag ? "header.subject_tag"
+                : error.name == configuration.milter?.subjectTag ? "milter.subject_tag" : "header.former_subject_tags"
             throw ConfigurationError(key: key, error.description)
         }
         var defaults = MailboxPolicy()

@@ -616,18 +616,8 @@ final class MailboxWorker {
                 action = .tag
             }
         }
-        var pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
-        if action == .leave {
-            // Left as it came, but for fields of ours it came with: a sender's forgery as far as anyone can tell,
-            // which a mail client's rule on X-Pitch-Status would have read (found by an audit). Only such a message
-            // is rewritten, in place as a tag is.
-            let forged = message.edit(removing: engine.ownFields.removalPatterns, inserting: [])
-            if !forged.removed.isEmpty {
-                action = .clean
-                pieces = forged.pieces(of: message.raw)
-            }
-        }
         whileClassified(entry)
+        let pieces = edit.insertionSkipped ? [message.raw[...]] : edit.pieces(of: message.raw)
         let size = pieces.reduce(0) { $0 + $1.count }
         let file = FileRecord(folder: entry.folder.path, name: entry.name.unique, state: .pending,
                               verdict: verdict.rawValue, digest: digest)
@@ -637,7 +627,7 @@ final class MailboxWorker {
         case .leave:
             try store.apply([.file(with(file) { $0.state = .done }, at: now)] + abandonedMoves(of: entry))
             setRecord(with(file) { $0.state = .done })
-        case .tag, .clean:
+        case .tag:
             try store.apply([.file(file, at: now)])
             guard try entry.folder.replaceIfStillThere(entry, with: pieces, name: entry.name.resized(to: size)) != nil
             else {
@@ -709,8 +699,7 @@ final class MailboxWorker {
     }
 
     private enum Action: String {
-        /// `clean`: left, but for forged fields of ours taken out.
-        case quarantine, tag, leave, clean
+        case quarantine, tag, leave
     }
 
     private func action(for verdict: Verdict) -> Action {

@@ -221,7 +221,7 @@ public final class MilterFilter: MilterHandler {
         }
         ServiceMetrics.classified(classification.verdict, source: .milter, seconds: Monotonic.seconds() - started)
         var replies: [MilterReply] = []
-        let tagging = engine.subjectTagEdit(for: parsed, verdict: classification.verdict, tag: configuration.subjectTag)
+        let tagging = engine.subjectTagEdit(verdict: classification.verdict, tag: configuration.subjectTag)
         // Tagged only where the MTA agreed to the change and to the status field that records it (a tag nothing
         // records is one no reader can tell from the sender's), and sends values as they are (else the blanks after
         // the colon are its guess; found in review, "Subject:Hi" came back as "Subject: Hi").
@@ -274,7 +274,8 @@ public final class MilterFilter: MilterHandler {
 
     /// The first Subject's new value after `edit` (this run's tag put in), as SMFIR_CHGHEADER sends it: the raw
     /// value with its leading blank, so that with SMFIP_HDR_LEADSPC the MTA writes exactly the bytes `HeaderEdit`
-    /// would, and the message's identity, which leaves the tag out, is the one it came with. Nil when nothing
+    /// would, and the message's identity, which leaves the tag out, is the one it came with (but for forged fields
+    /// holding bare CRs, which the milter deletes whole where `HeaderEdit` cuts them). Nil when nothing
     /// changes, or where a reply could not give the rest back byte for byte (bytes that are not UTF-8, which raw
     /// legacy mailers send, and a CR that does not end a line).
     static func subjectValue(_ message: Message, after edit: SubjectTagEdit) -> (value: String, tagged: Bool)? {

@@ -338,21 +338,17 @@ public struct Engine: Sendable {
     }
 
     /// What happens to the Subject of a message classified so: a pitch gets `tag` (the configured one unless given;
-    /// none if empty), unless its Subject already begins with it, as the tokenizer reads it (after blanks, a fold
-    /// or inside an encoded word too; found by an audit: "Subject:\t[PITCH] Hi" got a second). A tag already there
-    /// stays, whatever the verdict: nothing tells one an earlier filter of ours put in from a sender's own.
-    public func subjectTagEdit(for message: Message, verdict: Verdict, tag: String? = nil) -> SubjectTagEdit {
+    /// none if empty), unless its Subject already begins with it as it reads (`SubjectTagEdit.add`). A tag already
+    /// there stays, whatever the verdict: nothing tells one an earlier filter of ours put in from a sender's own.
+    public func subjectTagEdit(verdict: Verdict, tag: String? = nil) -> SubjectTagEdit {
         let tag = tag ?? ownFields.subjectTag
-        guard verdict == .pitch, !tag.isEmpty else { return .none }
-        if let subject = message.header["subject"],
-           OwnFields.untagged(subject: subject, leavingOut: [tag]) != subject { return .none }
-        return .add(tag)
+        return verdict == .pitch && !tag.isEmpty ? .add(tag) : .none
     }
 
     /// The message as it goes out: our fields (forged ones, or a verdict from before) taken out, this verdict's
     /// fields put in, and for a pitch the configured Subject tag.
     public func edit(_ message: Message, for classification: Classification, reasons: Bool) -> HeaderEdit {
-        let tagging = subjectTagEdit(for: message, verdict: classification.verdict)
+        let tagging = subjectTagEdit(verdict: classification.verdict)
         let edit = message.edit(removing: ownFields.removalPatterns,
                                 inserting: fields(for: classification, reasons: reasons), subjectTag: tagging)
         // Whether the tag went in is the edit's to say (it reads past the parser's limits): then the status field

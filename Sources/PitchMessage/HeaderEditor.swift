@@ -60,8 +60,9 @@ public struct FieldNamePattern: Hashable, Sendable, ExpressibleByStringLiteral {
 /// quarantine takes a tag back (`takeBack`), on the record of the quarantined copy's status field.
 public enum SubjectTagEdit: Hashable, Sendable {
     case none
-    /// Put the tag in, unless the Subject already begins with it (put in by an earlier filter, or by the sender):
-    /// a message filtered twice carries the tag once, and the sender's bytes stay as they were.
+    /// Put the tag in, unless the Subject already begins with it as it reads (`readsAsTagged`: put in by an
+    /// earlier filter, or by the sender): a message filtered twice carries the tag once, and the sender's bytes
+    /// stay as they were.
     case add(String)
     /// Take back the one tag our record says we put in; left alone if it is not there.
     case takeBack(String)
@@ -80,9 +81,9 @@ public enum SubjectTagEdit: Hashable, Sendable {
         case .none:
             return (nil, nil)
         case .add(let tag):
-            guard !tag.isEmpty, Self.tagEnd(bytes, value, from: value.lowerBound, Array(tag.utf8)) == nil,
-                  value.isEmpty || ByteScanning.isWhitespace(bytes[value.lowerBound])
-                    || bytes[value.lowerBound] == ByteScanning.cr || bytes[value.lowerBound] == ByteScanning.lf
+            guard !tag.isEmpty, value.isEmpty || ByteScanning.isWhitespace(bytes[value.lowerBound])
+                    || bytes[value.lowerBound] == ByteScanning.cr || bytes[value.lowerBound] == ByteScanning.lf,
+                  !Self.readsAsTagged(bytes, value, tag)
             else { return (nil, nil) }
             return (nil, value.lowerBound)
         case .takeBack(let tag):
@@ -94,6 +95,39 @@ public enum SubjectTagEdit: Hashable, Sendable {
             while let next = tags.lazy.compactMap({ Self.tagEnd(bytes, value, from: end, $0) }).first { end = next }
             return (end > value.lowerBound ? value.lowerBound..<end : nil, nil)
         }
+    }
+
+    /// Whether the Subject's text, as people and the tokenizer read it (unfolded, encoded words decoded), begins
+    /// with `tag` after any blanks (found by an audit: "Subject:\t[PITCH] Hi" and an encoded "[PITCH]" got a
+    /// second tag, while `classify` read them as tagged).
+    static func readsAsTagged(_ bytes: UnsafeBufferPointer<UInt8>, _ value: Range<Int>, _ tag: String) -> Bool {
+        var unfolded: [UInt8] = []
+        for byte in bytes[value] where byte != ByteScanning.cr && byte != ByteScanning.lf {
+            guard unfolded.count < Limits.default.maxFieldValueBytes else { break }
+            unfolded.append(byte)
+        }
+        var ignored: [Defect] = []
+        let text = EncodedWords.decode(unfolded[...], defects: &ignored)
+        return untagged(text, leavingOut: [tag]) != text
+    }
+
+    /// A Subject's text without the tags at its start that are one of `tags`, however many and in any order, each
+    /// followed by a blank or the end: what the tokenizer reads of a Subject (`OwnFields.subjectTags`).
+    public static func untagged(_ subject: String, leavingOut tags: [String]) -> String {
+        var rest = Substring(subject)
+        while true {
+            var text = rest
+            while let first = text.unicodeScalars.first, first == " " || first == "\t" { text = text.dropFirst() }
+            // Each tag tried, as `leaveOut` tries them: "[P]" may stand before "[P]!".
+            guard let after = tags.lazy.compactMap({ tag -> Substring? in
+                guard !tag.isEmpty, text.hasPrefix(tag) else { return nil }
+                let after = text.dropFirst(tag.count)
+                if let next = after.unicodeScalars.first, next != " " && next != "\t" { return nil }
+                return after
+            }).first else { break }
+            rest = after
+        }
+        return rest.startIndex == subject.startIndex ? subject : String(rest)
     }
 
     /// Where a blank and `tag` at `start` end, if they are there and followed by white space, a line break or the
@@ -214,8 +248,9 @@ public struct HeaderEdit: Hashable, Sendable {
         return (removed, scanner.bodyStart ?? bytes.count)
     }
 
-    /// What `edit` does to the first Subject of the header that is left once `removed` is out, as the parser reads
-    /// it (fields past a line that is not one are not it), in offsets of `bytes`; nil for nothing to do.
+    /// What `edit` does to the first Subject of the header that is left once `removed` is out, as the parser would
+    /// read that header (fields past a line that is not one are not it), in offsets of `bytes`; nil for nothing
+    /// to do.
     ///
     /// Decided on what is left, not on what came in: taking out a forged field can make another Subject the
     /// first one (a NUL in the forged name, or a bare CR in its value, made a line no field), and the identity
@@ -229,13 +264,13 @@ public struct HeaderEdit: Hashable, Sendable {
         case .leaveOut(let tags) where tags.allSatisfy(\.isEmpty): return nil
         default: break
         }
-        guard !removed.isEmpty else { return firstSubject(bytes).map { edit.plan(bytes, $0) } }
-        // The header as it is left, copied (only messages that carried fields of ours get here), and where each
-        // piece of it came from.
+        guard !removed.isEmpty else { return firstSubject(bytes, allowsEnvelope: true).map { edit.plan(bytes, $0) } }
+        // The header as it is left, copied (only messages that carry fields of ours get here: an incoming copy, or
+        // a filtered message read again), and where each piece of it came from.
         var left: [UInt8] = []
         var origins: [(leftStart: Int, rawStart: Int)] = []
         var cursor = 0
-        for range in removed.sorted(by: { $0.lowerBound < $1.lowerBound }) + [headerEnd..<headerEnd] {
+        for range in removed + [headerEnd..<headerEnd] {  // in order, as `fields` found them
             let keptEnd = min(range.lowerBound, headerEnd)
             if cursor < keptEnd {
                 origins.append((left.count, cursor))
@@ -244,7 +279,9 @@ public struct HeaderEdit: Hashable, Sendable {
             cursor = max(cursor, range.upperBound)
         }
         return left.withUnsafeBufferPointer { header in
-            guard let value = firstSubject(header) else { return nil }
+            // An mbox `From ` line is the message's first line or none: not one that a field taken out uncovered
+            // (found in review).
+            guard let value = firstSubject(header, allowsEnvelope: origins.first?.rawStart == 0) else { return nil }
             let plan = edit.plan(header, value)
             // A value's bytes all come from one piece: a field taken out takes its continuation lines with it.
             func raw(_ offset: Int) -> Int? {
@@ -262,8 +299,8 @@ public struct HeaderEdit: Hashable, Sendable {
     }
 
     /// The value of the first Subject field in the header's first pass, as the parser reads it.
-    private static func firstSubject(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
-        var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
+    private static func firstSubject(_ bytes: UnsafeBufferPointer<UInt8>, allowsEnvelope: Bool) -> Range<Int>? {
+        var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: allowsEnvelope)
         while let field = scanner.next() {
             if subject.matches(bytes, field.nameRange) { return field.valueRange }
         }
@@ -285,7 +322,8 @@ public struct HeaderEdit: Hashable, Sendable {
 
     /// A field's range, cut after its first bare CR that a program reading CR as a line end would take for the end
     /// of a line (a bare CR followed by anything but white space): to such a program, what follows is other
-    /// fields or the body, not this field. Its name goes, so no forged verdict is left; nothing else does.
+    /// fields or the body, not this field. Its name goes, and so do the lines after it that are fields of ours
+    /// too, so no forged verdict is left; nothing else does.
     ///
     /// CRs just before the line feed are the line's end, however many: CR CR LF is what converting a CRLF message
     /// to CRLF again leaves, and every line-feed reader (procmail, Dovecot) takes the next line for the next field

@@ -145,22 +145,9 @@ public struct OwnFields: Sendable, Equatable {
     }
 
     /// A Subject's decoded text without the tags at its start that this installation writes or wrote
-    /// (`subjectTags`), however many: what the tokenizer reads.
+    /// (`subjectTags`), however many: what the tokenizer reads (`SubjectTagEdit.untagged`).
     public static func untagged(subject: String, leavingOut tags: [String]) -> String {
-        var rest = Substring(subject)
-        while true {
-            var text = rest
-            while let first = text.unicodeScalars.first, first == " " || first == "\t" { text = text.dropFirst() }
-            // Each tag tried, as the identity's `SubjectTagEdit.leaveOut` tries them: "[P]" may stand before "[P]!".
-            guard let after = tags.lazy.compactMap({ tag -> Substring? in
-                guard !tag.isEmpty, text.hasPrefix(tag) else { return nil }
-                let after = text.dropFirst(tag.count)
-                if let next = after.unicodeScalars.first, next != " " && next != "\t" { return nil }
-                return after
-            }).first else { break }
-            rest = after
-        }
-        return rest.startIndex == subject.startIndex ? subject : String(rest)
+        SubjectTagEdit.untagged(subject, leavingOut: tags)
     }
 
     /// Why `tag` cannot be a Subject tag, or nil when it can. Printable ASCII, since it goes into the header as it

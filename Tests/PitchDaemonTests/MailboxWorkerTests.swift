@@ -1503,25 +1503,6 @@ import Testing
         #expect(!third.contains("[PITCH]"))
     }
 
-    /// Found by an audit: left where it was (`on_ham = "leave"`), a ham carrying a forged status field kept it in
-    /// the INBOX, for a mail client's rule on X-Pitch-Status to read. The fields of ours go and nothing else does;
-    /// a ham without any is not rewritten.
-    @Test func hamLeftWhereItIsLosesTheFieldsOfOursItCameWith() throws {
-        let forged = Array("X-Pitch-Status: pitch, score=0.9999, version=x\nX-Pitch-Reasons: forged\n".utf8) + Self.ham
-        let clean = try Array(Data(contentsOf: Self.samples.appendingPathComponent("ham/h-h-002.eml")))
-        try deliver(forged, "1.M1P1Q1.test")
-        try deliver(clean, "2.M1P1Q1.test")
-        func inode(_ name: String) -> ino_t? {
-            var info = stat()
-            return stat(maildir.inbox.path + "/new/" + name, &info) == 0 ? info.st_ino : nil
-        }
-        let before = inode("2.M1P1Q1.test")
-        try worker().scanAll(shouldStop: { false })
-        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.ham, "new/2.M1P1Q1.test": clean])
-        #expect(before != nil && inode("2.M1P1Q1.test") == before)
-        #expect(try files(maildir.folder(".Pitches")).isEmpty)
-    }
-
     /// Found by two audits: a sender who began a Subject with our tag and forged a record of it lost the tag from
     /// the Subject. Now the service's edit takes no tag out and puts no second one in, its field records none, and
     /// a release gives the message back as it came, less the forged field: the sender's tag included.

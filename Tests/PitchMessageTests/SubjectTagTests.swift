@@ -28,7 +28,7 @@ struct SubjectTagTests {
         ("Subject: Gr\u{FC}\u{DF}e\n\n", "Subject: [PITCH] Gr\u{FC}\u{DF}e\n\n"),
         // Text that only starts like the tag is not the tag.
         ("Subject: [PITCH]x\n\n", "Subject: [PITCH] [PITCH]x\n\n"),
-        ("Subject:\t[PITCH] Hi\n\n", "Subject: [PITCH]\t[PITCH] Hi\n\n"),
+        ("Subject: [PITCH]: Hi\n\n", "Subject: [PITCH] [PITCH]: Hi\n\n"),
     ]
 
     @Test(arguments: additions)
@@ -55,6 +55,11 @@ struct SubjectTagTests {
         "Subject: [PITCH]\n\n",
         "Subject: [PITCH]\tHi\r\n\r\n",
         "X-Pitch-Status: pitch, score=0.99, version=x, tagged=[PITCH]\nSubject: [PITCH] [PITCH] Hi\n\n",
+        // As it reads (found by an audit): after other blanks, a fold, or in an encoded word.
+        "Subject:\t[PITCH] Hi\n\n",
+        "Subject:  [PITCH] Hi\n\n",
+        "Subject:\r\n [PITCH] Hi\r\n\r\n",
+        "Subject: =?utf-8?q?=5BPITCH=5D_Hi?=\n\n",
     ])
     func aSubjectThatBeginsWithTheTagGetsNoSecond(message: String) {
         let bytes = Array(message.utf8)
