@@ -23,5 +23,19 @@ public func fuzzMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                                    inserting: [NewField(name: "X-Pitch-Status", value: "fuzz")])
     let restored = HeaderEditor.edit(tagged, removing: ["X-Pitch-*"], inserting: [])
     precondition(restored == stripped, "insert + remove is not the identity")
+    precondition(HeaderEditor.edit(stripped, removing: ["X-Pitch-*"], inserting: []) == stripped,
+                 "removing ours leaves some of ours")
+    // The Subject tag: a pitch's copy leaves the sender's bytes, reads as the message it was to the identity
+    // (every leading tag of ours left out), and a release of it is the message less our fields.
+    let edit = HeaderEdit(of: bytes, removing: ["X-Pitch-*"], inserting: [NewField(name: "X-Pitch-Status", value: "f")],
+                          subjectTag: .add("[PITCH]"))
+    let copy = edit.apply(to: bytes)
+    let identity = SubjectTagEdit.leaveOut(["[PITCH]"])
+    precondition(HeaderEditor.edit(copy, removing: ["X-Pitch-*"], inserting: [], subjectTag: identity)
+                 == HeaderEditor.edit(bytes, removing: ["X-Pitch-*"], inserting: [], subjectTag: identity),
+                 "the tagged copy is another message")
+    let released = HeaderEditor.edit(copy, removing: ["X-Pitch-*"], inserting: [],
+                                     subjectTag: edit.subjectTagInserted.isEmpty ? .none : .takeBack("[PITCH]"))
+    precondition(released == stripped, "the release is not the message")
     return 0
 }
