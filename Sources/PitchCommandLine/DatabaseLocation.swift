@@ -38,17 +38,13 @@ public enum DatabaseLocation {
 
     /// `resolve` without a configuration file.
     public static func resolve(option: String?, environment: (String) -> String?) throws(NotUTF8) -> String {
-        do {
-            return try resolve(option: option, environment: environment, configured: { nil })
-        } catch let error as NotUTF8 {
-            throw error
-        } catch {
-            preconditionFailure("only the configuration can throw otherwise, and there is none: \(error)")
-        }
+        let (path, source) = unchecked(option: option, environment: environment, configured: { nil })
+        try check(path, from: source)
+        return path
     }
 
     private static func unchecked(option: String?, environment: (String) -> String?,
-                                  configured: () throws -> String?) throws -> (path: String, source: String) {
+                                  configured: () throws -> String?) rethrows -> (path: String, source: String) {
         if let option, !option.isEmpty { return (option, "--db") }
         if let path = environment("PITCHFILTER_DB"), !path.isEmpty { return (path, "$PITCHFILTER_DB") }
         if let path = try configured(), !path.isEmpty { return (path, "the configuration's [database] path") }

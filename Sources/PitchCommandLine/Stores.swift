@@ -41,7 +41,7 @@ public enum Stores {
         do {
             let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity,
                                              access: .readWrite, sharedModel: sharedModel)
-            if store.beganAsAnEmptyFile { reportLine(emptyFileNote(path)) }
+            if store.beganAsAnEmptyFile { reportLine("note: \(path): \(StoreError.emptyFileWarning)") }
             return store
         } catch {
             report(error)
@@ -66,11 +66,6 @@ public enum Stores {
     /// One line on standard error; a closed standard error is no reason to fail (or trap, as FileHandle would).
     public static func report(_ error: Error) {
         reportLine("\(error)")
-    }
-
-    /// What is said when a database is made of an empty file (`SQLiteTokenStore.beganAsAnEmptyFile`).
-    public static func emptyFileNote(_ path: String) -> String {
-        "note: \(path) was an empty file and is a new database now (if it held one, restore that from a backup)"
     }
 
     /// "pitchfilter: " and the line, on standard error.

@@ -85,7 +85,8 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
         }
     }
 
-    /// What the service logs when it made its database of an empty file (`SQLiteTokenStore.beganAsAnEmptyFile`).
+    /// What the service logs, and `train` and `contacts import` say, when a database was made of an empty file
+    /// (`SQLiteTokenStore.beganAsAnEmptyFile`).
     public static let emptyFileWarning =
         "the database was an empty file and is a new database now (if it held one, restore that from a backup)"
 

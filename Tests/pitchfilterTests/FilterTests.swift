@@ -88,8 +88,8 @@ import Testing
         // `train` makes a database of it, and says so (found in review).
         let train = try Run.pitchfilter(["train", "--db", db, "--pitch", "-"], stdin: input)
         #expect(train.status == 0)
-        #expect(train.stderr == "pitchfilter: note: \(db) was an empty file and is a new database now (if it held "
-            + "one, restore that from a backup)\n")
+        #expect(train.stderr == "pitchfilter: note: \(db): the database was an empty file and is a new database now "
+            + "(if it held one, restore that from a backup)\n")
         #expect(stats.text.hasPrefix("database: \(db) (an empty file: nothing has been written to it, or it was "
             + "emptied; if it held a database, restore it from a backup)\nmessages: none trained yet (the starter "
             + "model decides)\n"))
