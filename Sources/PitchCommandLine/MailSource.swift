@@ -34,10 +34,27 @@ public enum MailSourceError: Error, CustomStringConvertible {
 /// so runs are repeatable; hidden files and Maildir's tmp/ (deliveries in progress) are skipped.
 public enum MailSource {
     /// Calls `body` for each message, loading one file at a time. A file or folder that cannot be read is
-    /// reported to `unreadable` and the rest are still read; an error from `body` stops everything. `notes`: say
-    /// what is not read and is no error (subfolders) on standard error; off for a second reading of the same paths.
+    /// reported to `unreadable` and the rest are still read; an error from `body` stops everything. A path that
+    /// gave no message and no error (an empty folder, a Maildir whose mail is all in its own folders) is reported
+    /// too, as "no messages found": given among others, it was dropped unsaid and `classify` exited as for one
+    /// message (found by an audit). `notes`: say what is not read and is no error (subfolders) on standard error,
+    /// and report such a path; off for a second reading of the same paths.
     public static func forEach(
         at path: String, notes: Bool = true, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
+    ) rethrows {
+        var gave = false
+        try forEachGiven(at: path, notes: notes, unreadable: { gave = true; unreadable($0) }) { item in
+            gave = true
+            try body(item)
+        }
+        if notes, !gave { unreadable(.unreadable(path, noMessages)) }
+    }
+
+    /// What a path that held no message is reported with.
+    public static let noMessages = "no messages found"
+
+    private static func forEachGiven(
+        at path: String, notes: Bool, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
         if path == "-" {
             // One message, whatever its first line: what arrives on a pipe with an envelope line (procmail, Postfix's

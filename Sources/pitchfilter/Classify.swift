@@ -83,15 +83,6 @@ struct Classify: ParsableCommand {
             Stores.report(error)
             throw ExitCode(3)
         }
-        if classified == 0 && failed == 0 {
-            Stores.report(MailSourceError.unreadable(paths.joined(separator: " "), "no messages found"))
-            // A program reading the lines learns of it too: one line per path, each of which gave nothing.
-            if json {
-                let lines = paths.map { JSON.line(Failure(path: $0, error: "no messages found")) + "\n" }.joined()
-                _ = FileDescriptor.writeAll(1, Array(lines.utf8)[...])
-            }
-            throw ExitCode(3)
-        }
         if classified + failed == 1, failed == 0, let lastVerdict {
             switch lastVerdict {
             case .pitch: throw ExitCode(0)

@@ -317,7 +317,9 @@ struct Eval: ParsableCommand {
             "",
             "called as:   pitch  unsure     ham",
         ]
-        if unreadable > 0 { lines.insert("\(unreadable) file(s) could not be read and are not counted (see above)", at: 1) }
+        if unreadable > 0 {
+            lines.insert("\(unreadable) file(s) or folder(s) could not be read or held no message (see above)", at: 1)
+        }
         for truth in [MessageClass.pitch, .ham] {
             let cells = [Verdict.pitch, .unsure, .ham].map { pad(String(report.count(truth, calledAs: $0)), 8) }
             lines.append(pad(truth.rawValue, 10, left: true) + cells.joined())  // under "called as:"

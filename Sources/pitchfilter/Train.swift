@@ -154,21 +154,15 @@ struct Train: ParsableCommand {
         var firstGiven: [[UInt8]: (target: MessageClass?, name: String)] = [:]
         let writer = OverlappedWriter(store: store)
         var failed = 0
-        // What could not be read, already said: a request that gave nothing for that reason is not said again.
-        var unreadablePaths: [String] = []
         // The folders of each class one after the other, read ahead without a pause at the change of class.
         let requests: [(paths: [String], target: MessageClass?)] = [(pitch, .pitch), (ham, .ham), (forget, nil)]
-        // Messages read for each request, to say which gave none.
-        var readInGroup = Array(repeating: 0, count: requests.count)
         func readAll() throws {
             try MailSource.forEachBatchReadingAhead(inGroups: requests.map(\.paths), count: Self.batchSize,
                                                     unreadable: { error in
                 Stores.report(error)
                 failed += 1
-                if case .unreadable(let path, _) = error { unreadablePaths.append(path) }
             }) { group, batch in
                 let target = requests[group].target
-                readInGroup[group] += batch.count
                 // Both classes' sums are written together at the end, not each class's as the next one is
                 // tokenized: the tokenizers leave no core idle to write meanwhile, and the ham's sums written into a
                 // table already holding the pitches' took twice as long a row as both written into an empty one
@@ -280,19 +274,6 @@ struct Train: ParsableCommand {
             Stores.report(error)
             print(writer.progress.summary)
             throw ExitCode(3)
-        }
-        // A folder of subfolders, or of nothing, learned nothing: said and failed, as `classify` does, since a
-        // training of one class alone is held back (`ModelSchedule.scoredOwnTotals`) and would pass unnoticed.
-        for (request, read) in zip(requests, readInGroup) where read == 0 && !request.paths.isEmpty {
-            let saidAlready = request.paths.contains { given in
-                let folder = given.hasSuffix("/") ? String(given.dropLast()) : given
-                return unreadablePaths.contains {
-                    $0 == given || $0 == folder || $0.hasPrefix(folder + "/") || $0.hasPrefix(given + ":")  // mbox
-                }
-            }
-            guard !saidAlready else { continue }
-            Stores.report(MailSourceError.unreadable(request.paths.joined(separator: " "), "no messages found"))
-            failed += 1
         }
         let progress = writer.progress
         progress.finish()

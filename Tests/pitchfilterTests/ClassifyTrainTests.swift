@@ -337,6 +337,36 @@ import Testing
         #expect(objects.last?["verdict"] as? String == "ham")
     }
 
+    /// Found by an audit: a path that held no message beside one that held some was dropped unsaid. `classify`
+    /// gave no line for it and exited 1 as for one ham; `contacts import` of a Maildir whose sent mail is in its
+    /// `.Sent` read nothing and exited 0. Each names the path and exits 3, as `train` did only when all of a
+    /// class's paths were empty.
+    @Test(arguments: [["classify", "--json"], ["train", "--ham"], ["contacts", "import"]])
+    func aPathWithNoMessageAmongOthersIsNamed(command: [String]) throws {
+        let scratch = try Scratch()
+        let ham = try scratch.write("ham.eml", Self.ham)
+        let empty = scratch.path("empty")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
+        // The command's words, then the database, then its option for the paths, if it has one.
+        let words = command.prefix { !$0.hasPrefix("-") }
+        let run = try Run.pitchfilter(words + ["--db", scratch.path("db.sqlite")] + command.dropFirst(words.count)
+            + [empty, ham])
+        #expect(run.status == 3)
+        #expect(run.stderr == "pitchfilter: cannot read \(empty): no messages found\n")
+        switch command[0] {
+        case "classify":
+            // The path's line in its place, before the message of the path after it.
+            let lines = try run.text.split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+            #expect(lines.map { $0["path"] as? String } == [empty, ham])
+            #expect(lines.map { $0["verdict"] as? String } == ["error", "ham"])
+            #expect(lines.first?["error"] as? String == "no messages found")
+        case "train": #expect(run.text == "learned 1, already known 0, moved 0, forgotten 0, not known 0\n")
+        default: #expect(run.text == "read 1 message, 1 new contact\n")
+        }
+    }
+
     /// Found by an audit: a folder's subfolders are not read (a tree is given folder by folder), and nothing said
     /// so: an archive of yearly folders trained nothing with status 0.
     @Test func subdirectoriesAreNamedAsNotRead() throws {
