@@ -201,8 +201,9 @@ public struct HeaderEdit: Hashable, Sendable {
             bytes in
             let top = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
             let insertAt = top.orphanContinuationEnd
-            // The header's own line ending, not that of the envelope line procmail adds (always LF).
-            let lineEnding = LineEnding.ofFirstLine(in: bytes, from: top.envelopeEnd)
+            // The header's own line ending, not that of the envelope line procmail adds (always LF), nor that of a
+            // lone-CR line.
+            let lineEnding: LineEnding = Self.headerEndsLinesInLF(bytes, from: top.envelopeEnd) ? .lf : .crlf
             var (removed, headerEnd) = Self.fields(bytes, removing: removing)
             var insertion: (at: Int, bytes: [UInt8]) = (0, [])
             if let plan = Self.subjectPlan(bytes, without: removed, headerEnd: headerEnd, subjectTag) {
@@ -226,14 +227,24 @@ public struct HeaderEdit: Hashable, Sendable {
         var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
         guard !removing.isEmpty else { return ([], bytes.count) }
         let isOurs = { (name: Range<Int>) in removing.contains { $0.matches(bytes, name) } }
+        let linesEndInLF = Self.headerEndsLinesInLF(bytes, from: scanner.envelopeEnd)
         var removed: [Range<Int>] = []
         while true {
             while let field = scanner.next() {
                 if isOurs(field.nameRange) { removed.append(Self.upToBareCRLine(bytes, field.range, isOurs: isOurs)) }
             }
+            guard let stop = scanner.bodyStart else { break }
+            // procmail reads a header up to the first line that is empty to it, a lone LF: in a header whose lines
+            // end in LF, a line of a lone CR (a CR before CRLF on the wire, kept by Postfix) is one more header
+            // line to its recipes, though an empty one to us. Read on past it, or a forged field below it would
+            // file the message (found by an audit). Not in a CRLF header, whose empty line looks the same.
+            if !scanner.endedAtNonFieldLine {
+                guard linesEndInLF, stop >= 2, bytes[stop - 2] == ByteScanning.cr else { break }
+                scanner = HeaderScanner(bytes: bytes, range: stop..<bytes.count, allowsEnvelope: false)
+                continue
+            }
             // Dovecot and others keep reading fields past a line that is not one, up to the first empty
             // line; so must we, or a forged field hidden behind such a line would reach a Sieve script.
-            guard scanner.endedAtNonFieldLine, let stop = scanner.bodyStart else { break }
             var next = ByteScanning.line(in: bytes, from: stop, to: bytes.count).next
             // That line may itself be a forgery that only our strict reading refuses: Dovecot compares names
             // as C strings, so "X-Pitch-Status\0: pitch" is an X-Pitch-Status field to a Sieve script.
@@ -246,6 +257,16 @@ public struct HeaderEdit: Hashable, Sendable {
             scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
         }
         return (removed, scanner.bodyStart ?? bytes.count)
+    }
+
+    /// Whether the header's lines end in a bare LF, as its first line that is not a lone CR says (else the first
+    /// line at all).
+    private static func headerEndsLinesInLF(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Bool {
+        var lineStart = start
+        while lineStart + 1 < bytes.count, bytes[lineStart] == ByteScanning.cr, bytes[lineStart + 1] == ByteScanning.lf {
+            lineStart += 2
+        }
+        return LineEnding.ofFirstLine(in: bytes, from: lineStart) == .lf
     }
 
     /// What `edit` does to the first Subject of the header that is left once `removed` is out, as the parser would

@@ -234,6 +234,20 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
              output: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: test\r\nSubject: x\r\n\r\nb\r\n"),
         Case(name: "forged field behind a whitespace-only line", input: "A: 1\n \nX-Pitch-Status: pitch\n\nb",
              output: "X-Pitch-Status: test\nA: 1\n \n\nb"),
+        // Found by an audit: procmail's header runs to the first "\n\n", so a lone-CR line in an LF header is a
+        // header line to its recipes, and a forged verdict below it filed the message.
+        Case(name: "forged field behind a lone-CR line in an LF header",
+             input: "From: a\nSubject: x\n\r\nX-Pitch-Status: pitch\nA: 1\n\nX-Pitch-Status: body\n",
+             output: "X-Pitch-Status: test\nFrom: a\nSubject: x\n\r\nA: 1\n\nX-Pitch-Status: body\n"),
+        Case(name: "forged field behind a lone-CR first line and an envelope",
+             input: "From a@b Mon Jan  1 00:00:00 2024\n\r\nX-Pitch-Status: ham\nSubject: x\n\nb\n",
+             output: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: test\n\r\nSubject: x\n\nb\n"),
+        Case(name: "forged field behind two lone-CR lines",
+             input: "Subject: x\n\r\n\r\nX-Pitch-Status: ham\n\nb\n",
+             output: "X-Pitch-Status: test\nSubject: x\n\r\n\r\n\nb\n"),
+        Case(name: "a CRLF header's empty line ends it",
+             input: "Subject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n",
+             output: "X-Pitch-Status: test\r\nSubject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n"),
     ]
 
     @Test(arguments: cases)
