@@ -239,7 +239,10 @@ public struct HeaderEdit: Hashable, Sendable {
             // line to its recipes, though an empty one to us. Read on past it, or a forged field below it would
             // file the message (found by an audit). Not in a CRLF header, whose empty line looks the same.
             if !scanner.endedAtNonFieldLine {
-                guard linesEndInLF, stop >= 2, bytes[stop - 2] == ByteScanning.cr else { break }
+                // Only an empty line that was one (not the end of the bytes after a last CRLF field), with more
+                // to read after it, so that every pass reads on from further down.
+                guard linesEndInLF, stop < bytes.count, stop >= 2, bytes[stop - 2] == ByteScanning.cr,
+                      stop == 2 || bytes[stop - 3] == ByteScanning.lf else { break }
                 scanner = HeaderScanner(bytes: bytes, range: stop..<bytes.count, allowsEnvelope: false)
                 continue
             }

@@ -103,6 +103,11 @@ struct Classify: ParsableCommand {
                 line += "\n    a pitch below the cutoff: the pitch evidence is decisive (tail \(classification.pitchTail)) "
                     + "and there is no ham evidence to speak of (tail \(classification.hamTail))"
             }
+            if explain, classification.tooLittleEvidence {
+                line += "\n    a pitch's score, but only \(classification.evidence.count) token"
+                    + "\(classification.evidence.count == 1 ? "" : "s") say anything (a pitch needs "
+                    + "\(Classifier.minimumPitchEvidence)): unsure"
+            }
             for evidence in strongest {
                 line += "\n    \(Engine.formatScore(evidence.probability))  pitch \(evidence.counts.pitch) "
                     + "ham \(evidence.counts.ham)\(Self.weighedHam(evidence))  \(TerminalText.safe(evidence.token))"

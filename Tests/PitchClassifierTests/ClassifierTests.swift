@@ -97,9 +97,18 @@ import Testing
             ("the", TokenCounts(pitch: 10, ham: 10)), ("quick", TokenCounts(pitch: 7, ham: 0)),
             ("bumping", TokenCounts(pitch: 9, ham: 0)), ("connecting", TokenCounts(pitch: 8, ham: 0)),
         ], totals: totals)
-        #expect(pitchy.verdict == .pitch)
         #expect(abs(pitchy.score - 0.995528) < 1e-6)  // computed independently
         #expect(pitchy.strongestEvidence.map(\.token) == ["bumping", "connecting", "quick"])  // "the" is at 0.5
+        // A pitch's score on three tokens: too few to call a pitch on (`Classifier.minimumPitchEvidence`).
+        #expect(pitchy.verdict == .unsure)
+        #expect(pitchy.tooLittleEvidence)
+        let fivePitchy = classifier.classify([
+            ("quick", TokenCounts(pitch: 7, ham: 0)), ("bumping", TokenCounts(pitch: 9, ham: 0)),
+            ("connecting", TokenCounts(pitch: 8, ham: 0)), ("top", TokenCounts(pitch: 6, ham: 0)),
+            ("inbox", TokenCounts(pitch: 6, ham: 1)),
+        ], totals: totals)
+        #expect(fivePitchy.verdict == .pitch)
+        #expect(!fivePitchy.tooLittleEvidence)
 
         let mixed = classifier.classify([
             ("bumping", TokenCounts(pitch: 9, ham: 0)), ("connecting", TokenCounts(pitch: 8, ham: 0)),

@@ -7,13 +7,19 @@ import Testing
 @testable import PitchEngine
 
 @Suite struct CrossValidationTests {
-    /// One token says pitch, another ham; each sample carries its class's token and a shared one.
+    /// One word said five ways: the five tokens a pitch needs at the least (`Classifier.minimumPitchEvidence`), all
+    /// with the same counts.
+    static func fivefold(_ id: TokenID) -> [TokenID] {
+        (0..<UInt64(Classifier.minimumPitchEvidence)).map { TokenID(rawValue: id.rawValue &* 1_000 &+ $0) }
+    }
+
+    /// One word says pitch, another ham; each sample carries its class's word and a shared token.
     static func samples(pitches: Int, hams: Int, folds: Int) -> [CrossValidation.Sample] {
-        let pitchy = TokenID(rawValue: 1)
-        let hammy = TokenID(rawValue: 2)
+        let pitchy = fivefold(TokenID(rawValue: 1))
+        let hammy = fivefold(TokenID(rawValue: 2))
         let shared = TokenID(rawValue: 3)
-        return (0..<pitches).map { .init(truth: .pitch, fold: $0 % folds, tokens: [pitchy, shared]) }
-            + (0..<hams).map { .init(truth: .ham, fold: $0 % folds, tokens: [hammy, shared]) }
+        return (0..<pitches).map { .init(truth: .pitch, fold: $0 % folds, tokens: pitchy + [shared]) }
+            + (0..<hams).map { .init(truth: .ham, fold: $0 % folds, tokens: hammy + [shared]) }
     }
 
     @Test func separableClassesAreAllRightAndPerfectlyOrdered() {
@@ -42,7 +48,7 @@ import Testing
         // One pitch with a token no other message has: trained on, that token would make it a certain pitch;
         // held out, the token is unknown and the message looks like the ham it shares its other token with.
         var samples = Self.samples(pitches: 10, hams: 10, folds: 5)
-        samples.append(.init(truth: .pitch, fold: 0, tokens: [TokenID(rawValue: 99), TokenID(rawValue: 2)]))
+        samples.append(.init(truth: .pitch, fold: 0, tokens: [TokenID(rawValue: 99)] + Self.fivefold(TokenID(rawValue: 2))))
         let results = CrossValidation(folds: 5).run(samples)
         #expect(results.last?.verdict == .ham)
     }
@@ -50,12 +56,14 @@ import Testing
     @Test func aStarterModelTeachesWhatSmallFoldsCannot() {
         // Every message has a token of its own, so no fold's training knows the tokens it scores; the starter model
         // knows them all, and 2 trained messages of each class are few enough for its counts to be added.
-        let samples = (0..<3).map { CrossValidation.Sample(truth: .pitch, fold: $0, tokens: [TokenID(rawValue: 100 + UInt64($0))]) }
-            + (0..<3).map { CrossValidation.Sample(truth: .ham, fold: $0, tokens: [TokenID(rawValue: 200 + UInt64($0))]) }
-        let starter = StarterModel(
-            tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 10, ham: 10),
-            tokens: (0..<3).map { (TokenID(rawValue: 100 + UInt64($0)), TokenCounts(pitch: 5, ham: 0)) }
-                + (0..<3).map { (TokenID(rawValue: 200 + UInt64($0)), TokenCounts(pitch: 0, ham: 5)) })
+        func own(_ base: UInt64) -> [TokenID] { Self.fivefold(TokenID(rawValue: base)) }
+        let pitches: [CrossValidation.Sample] = (0..<3).map { .init(truth: .pitch, fold: $0, tokens: own(100 + UInt64($0))) }
+        let hams: [CrossValidation.Sample] = (0..<3).map { .init(truth: .ham, fold: $0, tokens: own(200 + UInt64($0))) }
+        let samples = pitches + hams
+        let pitchCounts: [(TokenID, TokenCounts)] = pitches.flatMap(\.tokens).map { ($0, TokenCounts(pitch: 5, ham: 0)) }
+        let hamCounts: [(TokenID, TokenCounts)] = hams.flatMap(\.tokens).map { ($0, TokenCounts(pitch: 0, ham: 5)) }
+        let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 10, ham: 10),
+                                   tokens: pitchCounts + hamCounts)
         let without = CrossValidation(folds: 3).run(samples)
         let with = CrossValidation(folds: 3, starter: starter).run(samples)
         #expect(without.map(\.verdict) == Array(repeating: .unsure, count: 6))
@@ -66,10 +74,12 @@ import Testing
     /// starter model's added: the model carries no local token, so its totals would make the field look rare in
     /// the class it adds more messages to.
     @Test func localTokensAreScoredAgainstTheFoldsOwnTotals() {
-        let field = TokenID(hashing: "rcvdwith:esmtps")
+        let fields = Self.fivefold(TokenID(hashing: "rcvdwith:esmtps"))
+        let marks = Array(repeating: true, count: fields.count)
         func samples(local: Bool) -> [CrossValidation.Sample] {
-            (0..<40).map { CrossValidation.Sample(truth: .pitch, fold: $0 % 2, tokens: [field], isLocal: [local]) }
-                + (0..<4).map { CrossValidation.Sample(truth: .ham, fold: $0 % 2, tokens: [field], isLocal: [local]) }
+            let isLocal = local ? marks : marks.map { _ in false }
+            return (0..<40).map { CrossValidation.Sample(truth: .pitch, fold: $0 % 2, tokens: fields, isLocal: isLocal) }
+                + (0..<4).map { CrossValidation.Sample(truth: .ham, fold: $0 % 2, tokens: fields, isLocal: isLocal) }
         }
         let starter = StarterModel(tokenizerIdentity: Tokenizer.identity, totals: ClassTotals(pitch: 1_000, ham: 1_000),
                                    tokens: [])
@@ -204,15 +214,15 @@ import Testing
 
 @Suite struct HoldoutTests {
     @Test func onlyTheTestFoldIsScoredAndOnlyTheTrainingFoldTrains() {
-        let pitchy = TokenID(rawValue: 1)
-        let hammy = TokenID(rawValue: 2)
+        let pitchy = CrossValidationTests.fivefold(TokenID(rawValue: 1))
+        let hammy = CrossValidationTests.fivefold(TokenID(rawValue: 2))
         // Training: 10 of each class. Test: one message of each, and a pitch whose only token the training set
         // never saw (it must not learn from the test set, so that one stays at the prior).
-        var samples = (0..<10).map { _ in CrossValidation.Sample(truth: .pitch, fold: 1, tokens: [pitchy]) }
-            + (0..<10).map { _ in CrossValidation.Sample(truth: .ham, fold: 1, tokens: [hammy]) }
+        var samples = (0..<10).map { _ in CrossValidation.Sample(truth: .pitch, fold: 1, tokens: pitchy) }
+            + (0..<10).map { _ in CrossValidation.Sample(truth: .ham, fold: 1, tokens: hammy) }
         samples += [
-            .init(truth: .pitch, fold: 0, tokens: [pitchy]),
-            .init(truth: .ham, fold: 0, tokens: [hammy]),
+            .init(truth: .pitch, fold: 0, tokens: pitchy),
+            .init(truth: .ham, fold: 0, tokens: hammy),
             .init(truth: .pitch, fold: 0, tokens: [TokenID(rawValue: 3)]),
         ]
         let results = CrossValidation(folds: 2).run(samples, scoredFolds: [0])

@@ -245,6 +245,12 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
         Case(name: "forged field behind two lone-CR lines",
              input: "Subject: x\n\r\n\r\nX-Pitch-Status: ham\n\nb\n",
              output: "X-Pitch-Status: test\nSubject: x\n\r\n\r\n\nb\n"),
+        // Found by the test suite: a pass that ended at the end of the bytes read on from there for ever.
+        Case(name: "a lone-CR line last", input: "Subject: x\n\r\n", output: "X-Pitch-Status: test\nSubject: x\n\r\n"),
+        Case(name: "a CRLF field last in an LF header", input: "Subject: x\nX-Pitch-Status: ham\r\n",
+             output: "X-Pitch-Status: test\nSubject: x\n"),
+        Case(name: "a lone-CR line before a last CRLF field", input: "Subject: x\n\r\nX-Pitch-Status: ham\r\n",
+             output: "X-Pitch-Status: test\nSubject: x\n\r\n"),
         Case(name: "a CRLF header's empty line ends it",
              input: "Subject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n",
              output: "X-Pitch-Status: test\r\nSubject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n"),

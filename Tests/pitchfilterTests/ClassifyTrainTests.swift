@@ -1256,7 +1256,8 @@ import Testing
     }
 
     /// `--as-starter` builds each model as the starter model is built and scores it with the starter's settings.
-    /// Pitches and ham that differ only in their header fields (the mailer, the sender's domain) teach a model of
+    /// Pitches and ham that differ only in their header fields (the mailer, the sender's domain, enough of them for a
+    /// pitch: `Classifier.minimumPitchEvidence`) teach a model of
     /// one's own to tell them apart, but a starter model nothing: the header says only how its samples were written.
     @Test func asStarterLearnsNothingFromHeaderFields() throws {
         let scratch = try Scratch()
@@ -1270,6 +1271,9 @@ import Testing
                     To: me@y.example
                     Subject: Thursday
                     Date: Mon, 2 Mar 2026 09:0\(index):00 +0000
+                    Message-ID: <\(index).thursday@\(domain)>
+                    Reply-To: Sam <sam\(index)@\(domain)>
+                    Organization: \(domain)
                     X-Mailer: \(mailer)
 
                     Are we still on for Thursday at ten? I will bring the figures.
