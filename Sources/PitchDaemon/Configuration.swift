@@ -271,12 +271,22 @@ extension Configuration {
     }
 
     /// The same directory spelt twice ("/m/./a", "/m/b/../a", a symbolic link) would be two workers on one
-    /// Maildir, each learning the other's quarantine moves as the user's. `key`: the table, or `--maildir`.
+    /// Maildir, each learning the other's quarantine moves as the user's. One inside another (a Maildir and its own
+    /// `.Pitches`) would be two workers on one folder too: the inner one's quarantine is a folder of the outer's
+    /// folder, which no mail client lists, and each pitch was quarantined twice (found by an audit). `key`: the
+    /// table, or `--maildir`.
     public static func requireDistinctMailboxes(_ mailboxes: [MailboxConfiguration],
                                                 key: String) throws(ConfigurationError) {
         let paths = mailboxes.map { canonical(Maildir.trimmed($0.path)) }
         if let duplicate = paths.first(where: { path in paths.filter { $0 == path }.count > 1 }) {
             throw ConfigurationError(key: key, "\(duplicate) is listed twice")
+        }
+        for outer in paths {
+            let within = outer == "/" ? "/" : outer + "/"
+            if let inner = paths.first(where: { $0.hasPrefix(within) }) {
+                throw ConfigurationError(key: key, "\(inner) is inside \(outer), which is listed too: list the Maildir "
+                    + "alone (its folders are its own)")
+            }
         }
     }
 }
@@ -447,10 +457,15 @@ private struct TableReader {
         if policy.quarantineFolder == policy.sentFolder {
             throw ConfigurationError(key: path + "sent_folder", "must differ from quarantine_folder")
         }
-        // The user's deletions would all be learned as pitches (found by an audit).
-        if policy.ignoredFolders.contains(policy.quarantineFolder) {
+        // The user's deletions would all be learned as pitches (found by an audit); so would a subfolder's, which
+        // teaches nothing as its parent does (`.Trash.Pitches` under `.Trash`, found by another).
+        if let ignored = policy.ignoredFolders.first(where: {
+            policy.quarantineFolder == $0 || policy.quarantineFolder.hasPrefix($0 + ".")
+        }) {
+            let which = ignored == policy.quarantineFolder ? "is one of ignored_folders"
+                : "is a folder of \(ignored), one of ignored_folders"
             throw ConfigurationError(key: path + "quarantine_folder",
-                                     "\(policy.quarantineFolder) is one of ignored_folders, whose mail teaches nothing "
+                                     "\(policy.quarantineFolder) \(which), whose mail teaches nothing "
                                         + "(a quarantine folder's teaches pitch): take it out of ignored_folders to "
                                         + "quarantine there")
         }

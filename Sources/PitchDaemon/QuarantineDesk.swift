@@ -51,8 +51,9 @@ public struct QuarantineDesk {
                 "message \(id) is still being moved into \(folder) by the service: try again in a moment"
             case .otherHeaderSettings(let id):
                 "message \(id) does not match its record once the fields and Subject tag of this configuration are "
-                    + "taken off: give the service's configuration (--config), whose [header] settings tagged it "
-                    + "(or the file of its name is another message, which is left alone)"
+                    + "taken off: give the service's configuration (--config), whose [header] settings tagged it; "
+                    + "if subject_tag has changed since, list the old tag in former_subject_tags (or the file of its "
+                    + "name is another message, which is left alone)"
             case .lockHeld(let path, let seconds):
                 "another quarantine command has held \(path) for \(Int(seconds)) s (a long purge, or a process that "
                     + "keeps it open: see `fuser \(path)`); nothing was done, try again later"

@@ -99,6 +99,15 @@ import Testing
             + "whose mail teaches nothing (a quarantine folder's teaches pitch): take it out of ignored_folders to "
             + "quarantine there"),
         ("[[mailbox]]\npath = \"/m\"\n[[mailbox]]\npath = \"/m/\"", "mailbox: /m is listed twice"),
+        // Found by an audit: a Maildir and its own quarantine folder, each a mailbox, quarantined every pitch twice,
+        // the second time into a folder no client lists.
+        ("[[mailbox]]\npath = \"/m\"\n[[mailbox]]\npath = \"/m/.Pitches\"",
+         "mailbox: /m/.Pitches is inside /m, which is listed too: list the Maildir alone (its folders are its own)"),
+        ("[[mailbox]]\npath = \"/m/a/b\"\n[[mailbox]]\npath = \"/m/./a\"",
+         "mailbox: /m/a/b is inside /m/a, which is listed too: list the Maildir alone (its folders are its own)"),
+        ("[defaults]\nquarantine_folder = \".Trash.Pitches\"", "defaults.quarantine_folder: .Trash.Pitches is a "
+            + "folder of .Trash, one of ignored_folders, whose mail teaches nothing (a quarantine folder's teaches "
+            + "pitch): take it out of ignored_folders to quarantine there"),
         // Found by an audit: the same Maildir spelt another way, socket modes that are not octal digits or lock
         // the service out of its own socket.
         ("[[mailbox]]\npath = \"/m/a\"\n[[mailbox]]\npath = \"/m/./a/\"", "mailbox: /m/a is listed twice"),
