@@ -227,7 +227,7 @@ public struct HeaderEdit: Hashable, Sendable {
         var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
         guard !removing.isEmpty else { return ([], bytes.count) }
         let isOurs = { (name: Range<Int>) in removing.contains { $0.matches(bytes, name) } }
-        let linesEndInLF = Self.headerEndsLinesInLF(bytes, from: scanner.envelopeEnd)
+        let headerStart = scanner.envelopeEnd
         var removed: [Range<Int>] = []
         while true {
             while let field = scanner.next() {
@@ -237,12 +237,14 @@ public struct HeaderEdit: Hashable, Sendable {
             // procmail reads a header up to the first line that is empty to it, a lone LF: in a header whose lines
             // end in LF, a line of a lone CR (a CR before CRLF on the wire, kept by Postfix) is one more header
             // line to its recipes, though an empty one to us. Read on past it, or a forged field below it would
-            // file the message (found by an audit). Not in a CRLF header, whose empty line looks the same.
+            // file the message (found by an audit). Not after a CRLF line, where it is a CRLF header's own empty
+            // line (found in review: a CRLF message behind procmail's LF lines had its body read as header).
             if !scanner.endedAtNonFieldLine {
                 // Only an empty line that was one (not the end of the bytes after a last CRLF field), with more
                 // to read after it, so that every pass reads on from further down.
-                guard linesEndInLF, stop < bytes.count, stop >= 2, bytes[stop - 2] == ByteScanning.cr,
-                      stop == 2 || bytes[stop - 3] == ByteScanning.lf else { break }
+                guard stop < bytes.count, stop - 2 >= headerStart, bytes[stop - 2] == ByteScanning.cr,
+                      stop - 2 == headerStart || bytes[stop - 3] == ByteScanning.lf,
+                      Self.isLoneCRAmongLFLines(bytes, lineStart: stop - 2, headerStart: headerStart) else { break }
                 scanner = HeaderScanner(bytes: bytes, range: stop..<bytes.count, allowsEnvelope: false)
                 continue
             }
@@ -260,6 +262,23 @@ public struct HeaderEdit: Hashable, Sendable {
             scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
         }
         return (removed, scanner.bodyStart ?? bytes.count)
+    }
+
+    /// Whether the lone-CR line at `lineStart` stands among lines that end in a bare LF: the nearest line above it
+    /// that is not a lone CR ends so, or, with none above, the nearest one below.
+    private static func isLoneCRAmongLFLines(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int,
+                                             headerStart: Int) -> Bool {
+        var start = lineStart
+        // Up over lone-CR lines: a line "\r\n" starting at `start - 2`, right after a line break or the header's top.
+        while start - 2 >= headerStart, bytes[start - 1] == ByteScanning.lf, bytes[start - 2] == ByteScanning.cr,
+              start - 2 == headerStart || bytes[start - 3] == ByteScanning.lf {
+            start -= 2
+        }
+        if start > headerStart {
+            // The line above ends at `start`: in a bare LF when no CR stands before that LF.
+            return start - 2 < headerStart || bytes[start - 2] != ByteScanning.cr
+        }
+        return headerEndsLinesInLF(bytes, from: headerStart)
     }
 
     /// Whether the header's lines end in a bare LF, as its first line that is not a lone CR says (else the first

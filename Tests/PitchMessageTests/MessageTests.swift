@@ -251,6 +251,14 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
              output: "X-Pitch-Status: test\nSubject: x\n"),
         Case(name: "a lone-CR line before a last CRLF field", input: "Subject: x\n\r\nX-Pitch-Status: ham\r\n",
              output: "X-Pitch-Status: test\nSubject: x\n\r\n"),
+        // Found in review: behind procmail's LF lines, a CRLF header's empty line was read past, and the body's
+        // quoted fields were taken out.
+        Case(name: "a CRLF header behind LF lines ends at its empty line",
+             input: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: ham\nSubject: x\r\n\r\nX-Pitch-Status: quoted\r\n",
+             output: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: test\nSubject: x\r\n\r\nX-Pitch-Status: quoted\r\n"),
+        Case(name: "a lone-CR line after a CRLF line is that header's empty line",
+             input: "Subject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n",
+             output: "X-Pitch-Status: test\nSubject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n"),
         Case(name: "a CRLF header's empty line ends it",
              input: "Subject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n",
              output: "X-Pitch-Status: test\r\nSubject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n"),
