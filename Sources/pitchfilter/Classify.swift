@@ -104,8 +104,9 @@ struct Classify: ParsableCommand {
                     + "and there is no ham evidence to speak of (tail \(classification.hamTail))"
             }
             if explain, classification.tooLittleEvidence {
-                line += "\n    a pitch's score, but only \(classification.evidence.count) token"
-                    + "\(classification.evidence.count == 1 ? "" : "s") say anything (a pitch needs "
+                let count = classification.evidence.count { !$0.token.hasPrefix(Classifier.subjectPrefix) }
+                line += "\n    a pitch's score, but \(count == 0 ? "no" : "only \(count)") token"
+                    + "\(count == 1 ? "" : "s") beyond the Subject say anything (a pitch needs "
                     + "\(Classifier.minimumPitchEvidence)): unsure"
             }
             for evidence in strongest {

@@ -109,6 +109,20 @@ import Testing
         ], totals: totals)
         #expect(fivePitchy.verdict == .pitch)
         #expect(!fivePitchy.tooLittleEvidence)
+        // Found in review: a three-word Subject's words and pairs alone made five. The Subject's do not count.
+        let subjectOnly = classifier.classify([
+            ("subj:quick", TokenCounts(pitch: 7, ham: 0)), ("subj:call", TokenCounts(pitch: 9, ham: 0)),
+            ("subj:tomorrow", TokenCounts(pitch: 8, ham: 0)), ("subj:quick call", TokenCounts(pitch: 6, ham: 0)),
+            ("subj:call tomorrow", TokenCounts(pitch: 6, ham: 0)), ("inbox", TokenCounts(pitch: 6, ham: 0)),
+        ], totals: totals)
+        #expect(subjectOnly.score > 0.9)
+        #expect(subjectOnly.verdict == .unsure)
+        #expect(subjectOnly.tooLittleEvidence)
+        // With no evidence at all, a pitch cutoff at or below the prior calls nothing a pitch either.
+        var low = parameters
+        low.pitchCutoff = 0.5
+        let none = Classifier(parameters: low).classify([("the", TokenCounts(pitch: 3, ham: 3))], totals: totals)
+        #expect(none.verdict == .unsure)
 
         let mixed = classifier.classify([
             ("bumping", TokenCounts(pitch: 9, ham: 0)), ("connecting", TokenCounts(pitch: 8, ham: 0)),
