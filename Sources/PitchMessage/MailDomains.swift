@@ -55,10 +55,10 @@ public enum FreemailDomains {
 /// sender among other recipients is the owner's own copy, or a colleague's.)
 public enum Colleagues {
     public static func isColleague(_ sender: String, of recipients: [String]) -> Bool {
-        let domain = MailAddress(address: sender).domain
+        let domain = DomainName.ascii(MailAddress(address: sender).domain)
         guard domain.contains("."), !FreemailDomains.contains(domain) else { return false }
         let own = sender.lowercased()
         guard recipients.contains(where: { $0.lowercased() != own }) else { return false }
-        return recipients.contains { MailAddress(address: $0).domain == domain }
+        return recipients.contains { DomainName.ascii(MailAddress(address: $0).domain) == domain }
     }
 }

@@ -191,7 +191,8 @@ public enum Relationship: String, Sendable, CaseIterable {
 }
 
 /// The keys a contact book stores for one address: the address itself, and "@domain" unless the domain is a
-/// freemail provider's. Lower-cased; nil for something that is not an address.
+/// freemail provider's. Lower-cased, the domain in its ASCII form (`DomainName`); nil for something that is not an
+/// address.
 enum ContactKeys {
     /// The address's key and its domain's ("@example.org"; none for freemail), or nil for no usable address.
     /// A domain's trailing dot (the root's, "partner.example.") is dropped, so the two spellings are one contact;
@@ -201,7 +202,8 @@ enum ContactKeys {
         guard let at = lower.lastIndex(of: "@"), at > lower.startIndex else { return nil }
         let local = lower[..<at]
         guard local.first == "\"" || !local.contains("@") else { return nil }
-        var domain = String(lower[lower.index(after: at)...])
+        // In its ASCII form: an internationalized domain is one contact however a header spelt it.
+        var domain = DomainName.ascii(String(lower[lower.index(after: at)...]))
         if domain.hasSuffix(".") { domain.removeLast() }
         guard !domain.isEmpty, domain.contains("."), !domain.hasPrefix("."), !domain.contains("..") else {
             return nil

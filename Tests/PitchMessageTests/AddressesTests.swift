@@ -181,3 +181,29 @@ struct AddressesTests {
         #expect(AddressList.parse(angles[...], defects: &defects).isEmpty)
     }
 }
+
+/// Domains in the ASCII form the contact book compares (vectors from Python's punycode codec and RFC 3492 §7.1).
+@Suite struct DomainNameTests {
+    @Test(arguments: [
+        ("partner.example", "partner.example"),
+        ("Partner.EXAMPLE", "partner.example"),
+        ("münchen.example", "xn--mnchen-3ya.example"),
+        ("MÜNCHEN.example", "xn--mnchen-3ya.example"),
+        ("xn--mnchen-3ya.example", "xn--mnchen-3ya.example"),
+        ("XN--MNCHEN-3YA.example", "xn--mnchen-3ya.example"),
+        ("bücher.faß.example", "xn--bcher-kva.xn--fa-hia.example"),
+        ("ñandú.example", "xn--and-6ma2c.example"),
+        ("äöü.example", "xn--4ca0bs.example"),
+        ("他们为什么不说中文.example", "xn--ihqwcrb4cv8a8dqg056pqjye.example"),
+        ("", ""),
+    ])
+    func asciiForm(domain: String, ascii: String) {
+        #expect(DomainName.ascii(domain) == ascii)
+    }
+
+    @Test func aColleagueWritesFromTheOwnDomainInEitherForm() {
+        #expect(Colleagues.isColleague("anna@xn--mnchen-3ya.example", of: ["me@münchen.example"]))
+        #expect(Colleagues.isColleague("anna@münchen.example", of: ["me@XN--MNCHEN-3YA.example"]))
+        #expect(!Colleagues.isColleague("anna@munchen.example", of: ["me@münchen.example"]))
+    }
+}

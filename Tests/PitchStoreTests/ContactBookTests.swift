@@ -31,6 +31,19 @@ import PitchMessage
         #expect(try makeBook(kind).relationship(with: "maya@brightfield.example") == .unknown)
     }
 
+    /// Found by an audit: a domain imported in its ASCII ("xn--") form was unknown in its Unicode form, which
+    /// SMTPUTF8 mail carries, and the other way round.
+    @Test(arguments: Kind.allCases)
+    func anInternationalizedDomainIsOneContactInEitherForm(kind: Kind) throws {
+        let book = try makeBook(kind)
+        #expect(try book.addContacts(["p@xn--mnchen-3ya.example", "user@Bücher.example"], source: .sent, at: 100) == 2)
+        #expect(try book.relationship(with: "p@münchen.example") == .knownAddress)
+        #expect(try book.relationship(with: "P@MÜNCHEN.EXAMPLE") == .knownAddress)
+        #expect(try book.relationship(with: "user@xn--bcher-kva.example") == .knownAddress)
+        #expect(try book.relationship(with: "other@bücher.example") == .knownDomain)
+        #expect(try book.relationship(with: "other@bucher.example") == .firstContact)
+    }
+
     @Test(arguments: Kind.allCases)
     func addressesAndTheirDomainsBecomeKnown(kind: Kind) throws {
         let book = try makeBook(kind)
