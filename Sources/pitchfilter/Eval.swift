@@ -203,8 +203,11 @@ struct Eval: ParsableCommand {
         let report = EvaluationReport(results)
         for (truth, paths) in [(MessageClass.pitch, isHoldout ? testPitch : pitch), (.ham, isHoldout ? testHam : ham)]
         where report.total(truth) == 0 {
-            Stores.report(MailSourceError.unreadable(paths.joined(separator: " "),
-                                                     "no \(truth == .pitch ? "pitches" : "ham") to classify"))
+            // Each path given was named already, as unreadable or as holding no message (found in review: twice).
+            if paths.isEmpty || failed == 0 {
+                Stores.report(MailSourceError.unreadable(paths.joined(separator: " "),
+                                                         "no \(truth == .pitch ? "pitches" : "ham") to classify"))
+            }
             throw ExitCode(3)
         }
         var trained = ClassTotals()
