@@ -284,8 +284,8 @@ extension Configuration {
         for outer in paths {
             let within = outer == "/" ? "/" : outer + "/"
             if let inner = paths.first(where: { $0.hasPrefix(within) }) {
-                throw ConfigurationError(key: key, "\(inner) is inside \(outer), which is listed too: list the Maildir "
-                    + "alone (its folders are its own)")
+                throw ConfigurationError(key: key, "\(inner) is inside \(outer), which is listed too: two workers "
+                    + "would share its files; list one of them")
             }
         }
     }
@@ -462,12 +462,12 @@ private struct TableReader {
         if let ignored = policy.ignoredFolders.first(where: {
             policy.quarantineFolder == $0 || policy.quarantineFolder.hasPrefix($0 + ".")
         }) {
-            let which = ignored == policy.quarantineFolder ? "is one of ignored_folders"
-                : "is a folder of \(ignored), one of ignored_folders"
+            let (which, remedy) = ignored == policy.quarantineFolder
+                ? ("is one of ignored_folders", "take it out of ignored_folders to quarantine there")
+                : ("is a folder of \(ignored), one of ignored_folders", "choose one outside \(ignored)")
             throw ConfigurationError(key: path + "quarantine_folder",
                                      "\(policy.quarantineFolder) \(which), whose mail teaches nothing "
-                                        + "(a quarantine folder's teaches pitch): take it out of ignored_folders to "
-                                        + "quarantine there")
+                                        + "(a quarantine folder's teaches pitch): \(remedy)")
         }
         return policy
     }

@@ -102,12 +102,12 @@ import Testing
         // Found by an audit: a Maildir and its own quarantine folder, each a mailbox, quarantined every pitch twice,
         // the second time into a folder no client lists.
         ("[[mailbox]]\npath = \"/m\"\n[[mailbox]]\npath = \"/m/.Pitches\"",
-         "mailbox: /m/.Pitches is inside /m, which is listed too: list the Maildir alone (its folders are its own)"),
+         "mailbox: /m/.Pitches is inside /m, which is listed too: two workers would share its files; list one of them"),
         ("[[mailbox]]\npath = \"/m/a/b\"\n[[mailbox]]\npath = \"/m/./a\"",
-         "mailbox: /m/a/b is inside /m/a, which is listed too: list the Maildir alone (its folders are its own)"),
+         "mailbox: /m/a/b is inside /m/a, which is listed too: two workers would share its files; list one of them"),
         ("[defaults]\nquarantine_folder = \".Trash.Pitches\"", "defaults.quarantine_folder: .Trash.Pitches is a "
             + "folder of .Trash, one of ignored_folders, whose mail teaches nothing (a quarantine folder's teaches "
-            + "pitch): take it out of ignored_folders to quarantine there"),
+            + "pitch): choose one outside .Trash"),
         // Found by an audit: the same Maildir spelt another way, socket modes that are not octal digits or lock
         // the service out of its own socket.
         ("[[mailbox]]\npath = \"/m/a\"\n[[mailbox]]\npath = \"/m/./a/\"", "mailbox: /m/a is listed twice"),
