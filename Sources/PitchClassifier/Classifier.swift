@@ -383,6 +383,12 @@ public struct Classification: Hashable, Sendable {
     /// part for that (`Classifier.minimumPitchEvidence`), so the verdict is unsure.
     public var tooLittleEvidence: Bool
 
+    /// How many tokens of the evidence are not the Subject's: what a pitch needs enough of
+    /// (`Classifier.minimumPitchEvidence`).
+    public var evidenceBeyondSubject: Int {
+        evidence.count { !$0.token.hasPrefix(Classifier.subjectPrefix) }
+    }
+
     /// The evidence strongest first at its weight (ties by token), for explanations. Sorted on demand: a batch run
     /// that explains nothing would spend a few percent of its time sorting.
     public var strongestEvidence: [TokenEvidence] {
@@ -501,12 +507,14 @@ public struct Classifier: Sendable {
         let hamTail = Self.chiSquareQ(-2 * sumLnHam, degrees: degrees)
         let score = (1 + (1 - pitchTail) - (1 - hamTail)) / 2
         let ruled = verdict(for: score, pitchTail: pitchTail, hamTail: hamTail)
-        let beyondSubject = evidence.count { !$0.token.hasPrefix(Self.subjectPrefix) }
-        let tooLittle = ruled == .pitch && beyondSubject < Self.minimumPitchEvidence
-        return Classification(score: score, verdict: tooLittle ? .unsure : ruled, evidence: evidence,
-                              pitchTail: pitchTail, hamTail: hamTail,
-                              decidedByEvidence: !tooLittle && ruled != self.verdict(for: score),
-                              tooLittleEvidence: tooLittle)
+        var classification = Classification(score: score, verdict: ruled, evidence: evidence, pitchTail: pitchTail,
+                                            hamTail: hamTail, decidedByEvidence: ruled != self.verdict(for: score))
+        if ruled == .pitch, classification.evidenceBeyondSubject < Self.minimumPitchEvidence {
+            classification.verdict = .unsure
+            classification.decidedByEvidence = false
+            classification.tooLittleEvidence = true
+        }
+        return classification
     }
 
     /// A pitch is called on at least this many tokens that say something beyond the Subject's; on fewer, whatever

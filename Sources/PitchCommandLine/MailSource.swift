@@ -51,7 +51,7 @@ public enum MailSource {
     }
 
     /// What a path that held no message is reported with.
-    public static let noMessages = "no messages found"
+    static let noMessages = "no messages found"
 
     private static func forEachGiven(
         at path: String, notes: Bool, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void

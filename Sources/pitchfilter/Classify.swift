@@ -104,7 +104,7 @@ struct Classify: ParsableCommand {
                     + "and there is no ham evidence to speak of (tail \(classification.hamTail))"
             }
             if explain, classification.tooLittleEvidence {
-                let count = classification.evidence.count { !$0.token.hasPrefix(Classifier.subjectPrefix) }
+                let count = classification.evidenceBeyondSubject
                 line += "\n    a pitch's score, but \(count == 0 ? "no" : "only \(count)") token"
                     + "\(count == 1 ? "" : "s") beyond the Subject say anything (a pitch needs "
                     + "\(Classifier.minimumPitchEvidence)): unsure"
