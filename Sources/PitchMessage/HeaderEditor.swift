@@ -242,8 +242,7 @@ public struct HeaderEdit: Hashable, Sendable {
             if !scanner.endedAtNonFieldLine {
                 // Only an empty line that was one (not the end of the bytes after a last CRLF field), with more
                 // to read after it, so that every pass reads on from further down.
-                guard stop < bytes.count, stop - 2 >= headerStart, bytes[stop - 2] == ByteScanning.cr,
-                      stop - 2 == headerStart || bytes[stop - 3] == ByteScanning.lf,
+                guard stop < bytes.count, Self.isLoneCRLine(bytes, at: stop - 2, headerStart: headerStart),
                       Self.isLoneCRAmongLFLines(bytes, lineStart: stop - 2, headerStart: headerStart) else { break }
                 scanner = HeaderScanner(bytes: bytes, range: stop..<bytes.count, allowsEnvelope: false)
                 continue
@@ -269,11 +268,7 @@ public struct HeaderEdit: Hashable, Sendable {
     private static func isLoneCRAmongLFLines(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int,
                                              headerStart: Int) -> Bool {
         var start = lineStart
-        // Up over lone-CR lines: a line "\r\n" starting at `start - 2`, right after a line break or the header's top.
-        while start - 2 >= headerStart, bytes[start - 1] == ByteScanning.lf, bytes[start - 2] == ByteScanning.cr,
-              start - 2 == headerStart || bytes[start - 3] == ByteScanning.lf {
-            start -= 2
-        }
+        while isLoneCRLine(bytes, at: start - 2, headerStart: headerStart) { start -= 2 }
         if start > headerStart {
             // The line above ends at `start`: in a bare LF when no CR stands before that LF.
             return start - 2 < headerStart || bytes[start - 2] != ByteScanning.cr
@@ -285,10 +280,14 @@ public struct HeaderEdit: Hashable, Sendable {
     /// line at all).
     private static func headerEndsLinesInLF(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Bool {
         var lineStart = start
-        while lineStart + 1 < bytes.count, bytes[lineStart] == ByteScanning.cr, bytes[lineStart + 1] == ByteScanning.lf {
-            lineStart += 2
-        }
+        while isLoneCRLine(bytes, at: lineStart, headerStart: start) { lineStart += 2 }
         return LineEnding.ofFirstLine(in: bytes, from: lineStart) == .lf
+    }
+
+    /// Whether a whole line "\r\n" starts at `offset`: at the header's top or right after a line feed.
+    private static func isLoneCRLine(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, headerStart: Int) -> Bool {
+        offset >= headerStart && offset + 1 < bytes.count && bytes[offset] == ByteScanning.cr
+            && bytes[offset + 1] == ByteScanning.lf && (offset == headerStart || bytes[offset - 1] == ByteScanning.lf)
     }
 
     /// What `edit` does to the first Subject of the header that is left once `removed` is out, as the parser would
