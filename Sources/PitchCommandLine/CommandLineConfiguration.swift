@@ -161,6 +161,11 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         // review: a directory made writable by all kept the file's cached answer, which is keyed by the file alone).
         if let cached = cache?.read(), !Self.anyoneMayChange(Self.absolute(file)) { return .success(cached) }
         guard let service = services().first(where: { access($0, X_OK) == 0 }) else {
+            // A file that cannot be read is what to say first (found by an audit: a mistyped `--config` named only
+            // the missing helper, and the user installed it to learn of the typo next).
+            if access(file, R_OK) != 0 {
+                return .failure(ConfigurationUnavailable(file: file, reason: "cannot read it: \(systemReason(errno))"))
+            }
             return .failure(ConfigurationUnavailable(file: file, reason: "reading it needs "
                 + "\(ServiceCommands.executableName), installed beside pitchfilter"))
         }

@@ -96,7 +96,7 @@ struct Eval: ParsableCommand {
     var pitch: [String] = []
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Legitimate mail.", valueName: "path"))
     var ham: [String] = []
-    @Option(parsing: .unconditional, help: "Number of folds.") var folds = 5
+    @Option(parsing: .unconditional, help: "Number of folds, from 2 to 100.") var folds = 5
     @Option(parsing: .upToNextOption, help: ArgumentHelp(
         "Instead of cross-validating, train on --pitch and --ham and classify these pitches.", valueName: "path"))
     var testPitch: [String] = []

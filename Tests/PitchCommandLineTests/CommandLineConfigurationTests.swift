@@ -75,11 +75,19 @@ import Testing
         #expect(loaded == .success(CommandLineConfiguration()))
     }
 
-    @Test func aFileWithoutTheServiceExecutableIsAClearFailure() {
-        let loaded = CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": "/etc/x.toml"][$0] },
+    /// Without the service executable, a file there is a failure naming the helper; a file not there is named
+    /// first, as the helper would only say the same once installed.
+    @Test(arguments: [
+        (true, "reading it needs pitchfilter-service, installed beside pitchfilter"),
+        (false, "cannot read it: no such file or directory"),
+    ])
+    func aFileWithoutTheServiceExecutableIsAClearFailure(fileExists: Bool, reason: String) throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID()).toml").path
+        if fileExists { try Data("[classifier]\n".utf8).write(to: URL(fileURLWithPath: file)) }
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let loaded = CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": file][$0] },
                                                    services: ["/nonexistent/pitchfilter-service"], cacheDirectory: nil)
-        #expect(loaded == .failure(ConfigurationUnavailable(
-            file: "/etc/x.toml", reason: "reading it needs pitchfilter-service, installed beside pitchfilter")))
+        #expect(loaded == .failure(ConfigurationUnavailable(file: file, reason: reason)))
     }
 
     @Test func aServiceThatFailsGivesItsLastLine() throws {
