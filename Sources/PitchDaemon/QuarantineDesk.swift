@@ -48,7 +48,8 @@ public struct QuarantineDesk {
             case .fileMissing(let id, let folder):
                 "message \(id) is no longer in \(folder): it was moved or deleted in a mail client"
             case .beingMoved(let id, let folder):
-                "message \(id) is still being moved into \(folder) by the service: try again in a moment"
+                "message \(id) is still being moved into \(folder) by the service: try again in a moment (if "
+                    + "the service is stopped, starting it finishes the move)"
             case .otherHeaderSettings(let id):
                 "message \(id) does not match its record once the fields and Subject tag of this configuration are "
                     + "taken off: give the service's configuration (--config), whose [header] settings tagged it; "
@@ -72,6 +73,9 @@ public struct QuarantineDesk {
         public var unreadable: String?
         /// Where a release stopped half-way left the message, back in the INBOX (the record still held).
         public var releasedTo: String?
+        /// Whether that copy still bears the service's status field: moved back by hand (a client, `mv`), not by a
+        /// release, which takes the field off (found by an audit: listed as a release stopped half-way).
+        public var movedBackByHand = false
     }
 
     /// Messages in quarantine, newest first.
@@ -85,7 +89,11 @@ public struct QuarantineDesk {
                 }
                 // Not "gone" when a release stopped half-way (found in review: listed as if a client had moved it).
                 let copy = entry.state == .held ? try stoppedReleaseCopy(of: entry) : nil
-                return Item(entry: entry, path: nil, releasedTo: copy?.path)
+                var item = Item(entry: entry, path: nil, releasedTo: copy?.path)
+                if let bytes = try copy?.read(limit: Int.max) {
+                    item.movedBackByHand = Message(bytes: bytes).header.first(named: ownFields.status) != nil
+                }
+                return item
             } catch {
                 return Item(entry: entry, path: nil, unreadable: "\(error)")
             }
@@ -137,8 +145,11 @@ public struct QuarantineDesk {
             released = delivered
         } else {
             // Another message with the same name (two deliveries that chose one) gets to keep it: taking it for
-            // this one would remove the only copy of this one.
-            let name = sameName == nil ? entry.name : MaildirName(Self.releaseName(of: record)).withInfo(entry.name.info)
+            // this one would remove the only copy of this one. Not marked deleted (T), as a client marks the
+            // quarantined copy before it expunges it: back in the INBOX so, the next expunge there removed the
+            // message the user had just asked to keep (found by an audit).
+            let kept = entry.name.without(flag: "T")
+            let name = sameName == nil ? kept : MaildirName(Self.releaseName(of: record)).withInfo(kept.info)
             released = MaildirFolder.Entry(folder: inbox, subdirectory: entry.subdirectory,
                                            name: name.resized(to: size))
             do {
@@ -219,15 +230,17 @@ public struct QuarantineDesk {
         return named.compactMap { $0 }.first { Self.isCopy($0, of: record, ownFields: ownFields) }
     }
 
-    /// Removes the message for good; returns whether its file was still there to remove (a client may have
-    /// moved or deleted it).
-    @discardableResult
-    public func delete(_ id: String) throws -> Bool {
-        try oneAtATime { () throws -> Bool in try deleteAlone(id) }
+    /// Removes the message for good. A message no longer in the quarantine folder is left to the service, which
+    /// learns a move back as ham: settled as deleted here, the user's correction was lost, and the command said
+    /// "deleted" with the message in the INBOX (found by an audit).
+    public func delete(_ id: String) throws {
+        try oneAtATime { () throws in _ = try deleteAlone(id, settlingMissing: false) }
     }
 
-    private func deleteAlone(_ id: String) throws -> Bool {
-        let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
+    /// Returns whether the file was still there to remove (a client may have moved or deleted it); a record
+    /// without one is settled when `settlingMissing`, else refused (`Failure.fileMissing`).
+    private func deleteAlone(_ id: String, settlingMissing: Bool) throws -> Bool {
+        let (record, entry) = try held(id, allowMissingFile: settlingMissing, allowMoving: false)
         try waitForTheDatabase()
         if let entry { try removeQuarantined(entry, of: record) }
         try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
@@ -251,7 +264,11 @@ public struct QuarantineDesk {
                     continue
                 }
                 do {
-                    if try deleteAlone(entry.id) { purged.deleted += 1 } else { purged.alreadyGone += 1 }
+                    if try deleteAlone(entry.id, settlingMissing: true) {
+                        purged.deleted += 1
+                    } else {
+                        purged.alreadyGone += 1
+                    }
                 } catch Failure.otherHeaderSettings {
                     purged.notMatching += 1  // left held, for `delete` to say why
                 }

@@ -69,6 +69,12 @@ public struct MaildirName: Hashable, Sendable, CustomStringConvertible {
         return MaildirName(info.map { beforeInfo + ":" + $0 } ?? beforeInfo)
     }
 
+    /// The name without one of the `:2,` flags; unchanged when it does not have it.
+    public func without(flag: Character) -> MaildirName {
+        guard let info, info.hasPrefix("2,"), flags.contains(flag) else { return self }
+        return withInfo("2," + flags.filter { $0 != flag })
+    }
+
     public var description: String { fileName }
 
     /// A name no other delivery can have, per the Maildir specification: `<seconds>.M<microseconds>P<pid>Q<n>.<host>`.

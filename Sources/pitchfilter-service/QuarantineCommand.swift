@@ -176,8 +176,13 @@ struct QuarantineCommand: ParsableCommand {
                         continue
                     }
                     let gone = item.path != nil ? ""
-                        : item.releasedTo.map { " (back in the INBOX, \(TerminalText.safe($0)): the release stopped "
-                            + "half-way; run it again to finish it)" }
+                        : item.releasedTo.map { path in
+                            item.movedBackByHand
+                                ? " (moved back to the INBOX, \(TerminalText.safe(path)): the service learns it as "
+                                    + "ham, or `release` does now)"
+                                : " (back in the INBOX, \(TerminalText.safe(path)): the release stopped half-way; run "
+                                    + "it again to finish it)"
+                        }
                         ?? item.unreadable.map { " (cannot look in \(entry.folder): \(TerminalText.safe($0)))" }
                         ?? (entry.state == .moving ? " (not in \(entry.folder) yet)" : " (no longer in \(entry.folder))")
                     output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(Engine.formatScore(entry.score))  "

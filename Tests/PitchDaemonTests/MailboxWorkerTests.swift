@@ -662,6 +662,26 @@ import Testing
         #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["1.M1P1Q1.test"])
     }
 
+    /// Found by an audit: `delete` of a message the user had moved back while the service was stopped said
+    /// "deleted", removed nothing, and settled the record, so the restarted service learned nothing from the move.
+    /// It is refused, and the service learns the move as ham.
+    @Test func deleteOfAMessageMovedBackIsRefusedAndTheMoveStillTeaches() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let quarantined = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        try pitches.move(quarantined, to: maildir.inbox, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try store.quarantineEntries(.states([.held])).first?.id)
+        #expect(throws: QuarantineDesk.Failure.fileMissing(id, folder: ".Pitches")) { try desk.delete(id) }
+        #expect(try files(maildir.inbox).count == 1)
+        // Listed as moved back, not as a release stopped half-way.
+        let listed = try #require(try desk.list().first)
+        #expect(listed.releasedTo != nil && listed.movedBackByHand)
+        try worker().scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+    }
+
     /// The held pitch as delivered a second time, to another of the user's addresses: the same Message-ID, one
     /// more trace field, so another digest.
     static let pitchAgain = Array("Delivered-To: ines.alias@copperleaf-studio.example\n".utf8) + pitch
@@ -1170,6 +1190,23 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .released)) { try desk.release(id) }
     }
 
+    /// Found by an audit: a client marks a message deleted (T) before it expunges it. Released with the mark, the
+    /// message was expunged from the INBOX next; the release gives it back unmarked, its other flags kept.
+    @Test(arguments: [("ST", "S"), ("T", ""), ("FS", "FS")])
+    func aReleaseGivesTheMessageBackNotMarkedDeleted(flags: String, released: String) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let pitches = maildir.folder(".Pitches")
+        let copy = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        _ = try pitches.move(copy, to: pitches, .cur, name: MaildirName("1.M1P1Q1.test:2," + flags))
+        try desk.release(id)
+        #expect(try files(maildir.inbox) == ["cur/1.M1P1Q1.test:2," + released: Self.pitch])
+        #expect(try files(pitches).isEmpty)
+    }
+
     /// Found in review: with another writer holding the database (a long `train`), a release moved the message to
     /// the INBOX and a delete removed it, and only then failed; `list` blamed a mail client. Both now fail before
     /// touching a file, and work once the lock is free.
@@ -1215,7 +1252,7 @@ import Testing
         }
         let desk = QuarantineDesk(store: store, ownFields: .standard)
         #expect(try desk.show(id) == tagged)
-        #expect(try desk.delete(id))
+        try desk.delete(id)
         #expect(try files(pitches) == expected)
 
         // Only the user's file of that name left, and another message quarantined under it: refused, kept.
@@ -1274,7 +1311,7 @@ import Testing
             try desk.release(id)
             #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
         } else {
-            #expect(try desk.delete(id))
+            try desk.delete(id)
             #expect(try files(maildir.inbox).isEmpty)
         }
         #expect(try files(pitches).isEmpty)
@@ -1312,7 +1349,7 @@ import Testing
         #expect(try store.statistics().totals == learned)
         // Listed as back in the INBOX, not as gone.
         let listed = try #require(try desk.list().first)
-        #expect(listed.path == nil && listed.releasedTo == inbox)
+        #expect(listed.path == nil && listed.releasedTo == inbox && !listed.movedBackByHand)
         desk.beforeRemoving = { _ in }
         #expect(try desk.release(id) == inbox)
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
@@ -1405,7 +1442,7 @@ import Testing
         #expect(try files(maildir.folder(".Pitches")).count == 1)
         #expect(try files(maildir.inbox).isEmpty)
         flock(lock, LOCK_UN)
-        #expect(try desk.delete(id))
+        try desk.delete(id)
     }
 
     /// Fields renamed in `[header]`: the quarantined copy carries the new name (and a forged one is gone), a
