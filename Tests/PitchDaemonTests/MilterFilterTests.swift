@@ -434,6 +434,8 @@ import Testing
         ("Subject: [PITCH] again\r\n", nil),  // tagged already, by an earlier filter or the sender: left alone
         ("Subject: [PITCH]again\r\n", " [PITCH] [PITCH]again"),
         ("Subject:NoBlank\r\n", nil),
+        ("Subject : Spaced\r\n", nil),
+        ("Subject\t: Tabbed\r\n", nil),
         ("Subject: quick\rcall\r\n", nil),
         ("From: a@example.org\r\n", nil),
     ] as [(String, String?)])
