@@ -101,6 +101,8 @@ public final class MilterFilter: MilterHandler {
     /// Messages let go over the sessions' budget since the last warning, and when that was: a warning each
     /// would pass journald's rate limit under load, which then drops the other warnings too (found in review).
     private let overBudget = Mutex<(count: Int, lastReport: Int64?)>((0, nil))
+    /// Messages whose forged fields of ours stayed, the MTA not agreeing to header changes, and the last report.
+    private let forgedKept = Mutex<(count: Int, lastReport: Int64?)>((0, nil))
 
     private struct StoreState {
         var store: SQLiteTokenStore?
@@ -143,7 +145,16 @@ public final class MilterFilter: MilterHandler {
     /// Counts a message let go over budget; returns how many to report when a report is due (the first, then at
     /// most once a minute).
     func overBudgetToReport(now: Int64 = Int64(Monotonic.seconds())) -> Int? {
-        overBudget.withLock { state in
+        Self.countToReport(overBudget, now: now)
+    }
+
+    /// Counts a message whose forged fields stayed; returns how many to report, as `overBudgetToReport` does.
+    func forgedKeptToReport(now: Int64 = Int64(Monotonic.seconds())) -> Int? {
+        Self.countToReport(forgedKept, now: now)
+    }
+
+    private static func countToReport(_ counter: borrowing Mutex<(count: Int, lastReport: Int64?)>, now: Int64) -> Int? {
+        counter.withLock { state in
             state.count += 1
             if let last = state.lastReport, now - last < 60 { return nil }
             state.lastReport = now
@@ -160,6 +171,15 @@ public final class MilterFilter: MilterHandler {
         // Whatever happens to the message, a sender's copies of our fields never go through: only the header's
         // names are needed for that, and they are all there.
         let forged = Self.removingForgedFields(message.headerNames, ownFields: policy.ownFields)
+        // An MTA that did not agree to header changes (SMFIF_CHGHDRS) keeps them: the one thing to do is to say so
+        // (found by an audit: a forged "ham" stayed above our field, without a word).
+        if !forged.isEmpty, !message.mayChangeHeaders, let count = forgedKeptToReport() {
+            logger.warning("""
+                \(count) message\(count == 1 ? "" : "s") kept forged fields of ours since the last report: the MTA \
+                did not agree to header changes (SMFIF_CHGHDRS), so they cannot be deleted (reported at most once a \
+                minute)
+                """)
+        }
         // Outbound mail is not read, only its envelope: the recipients are learned whatever its size.
         if message.isTruncated, message.envelope.authenticatedUser == nil {
             ServiceMetrics.passedUnclassified(source: .milter)

@@ -47,8 +47,15 @@ public struct MilterServerConfiguration: Sendable {
     /// Called once the listener is bound: from then on the MTA can connect (READY=1 waits for it).
     public var onListening: (@Sendable () -> Void)?
     /// Sessions at once; a connection beyond this is closed at once and the MTA applies its
-    /// `milter_default_action` (accept, in the recommended configuration) to that message.
+    /// `milter_default_action` (accept, in the recommended configuration) to that message, unless a session has
+    /// been silent between messages for `evictableAfter`: that one is closed to make room.
     public var maximumSessions = 256
+    /// How long a session must have been silent between messages before a new connection may take its place when
+    /// all are taken. Any local user can connect to a loopback port: 256 connections that negotiated and then said
+    /// nothing held every session for the whole `idleTimeout`, and all mail went by unfiltered (found by an
+    /// audit). An MTA's session between messages waits for its SMTP client; closed, its next message gets the
+    /// MTA's default action, as a refused connection's would.
+    public var evictableAfter = TimeAmount.seconds(30)
     /// A session silent for this long is closed. The MTA is silent while its SMTP client sends DATA, which a large
     /// message on a slow line can make last many minutes, and a closed session gets the MTA's default action:
     /// untagged, or deferred. So libmilter's own default; idle sessions cost little, and `maximumSessions` caps them.
@@ -141,7 +148,18 @@ public final class MilterServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard sessions.admit(channel, limit: configuration.maximumSessions) else {
+                    let admission = sessions.admit(channel, limit: configuration.maximumSessions,
+                                                   evictableAfter: configuration.evictableAfter)
+                    if case .admittedClosing(let silent, let seconds) = admission {
+                        silent.close(promise: nil)
+                        if let closed = sessions.evictionToReport() {
+                            logger.notice("""
+                                milter sessions full: closed the one silent longest between messages \
+                                (\(seconds) s) for a new connection
+                                """, metadata: ["closed": "\(closed)"])
+                        }
+                    }
+                    guard admission.admitted else {
                         // Once a minute at most, with how many were refused: a flood of connections would
                         // otherwise write a log line each.
                         if let refused = sessions.refusalToReport() {
@@ -412,6 +430,7 @@ final class MilterChannelHandler: ChannelDuplexHandler {
             deadline.cancel()
             negotiationDeadline = nil
         }
+        noteActivity(context)
         var decisionShare = 0
         if case .decide = action {
             // The session handed the message over: its share of the budget goes with it, until the decision ends.
@@ -420,6 +439,13 @@ final class MilterChannelHandler: ChannelDuplexHandler {
         }
         settleReservation()
         perform(action, context: context, decisionShare: decisionShare)
+    }
+
+    /// Tells the registry the session was heard from, and whether it is now between messages (the one kind of
+    /// session a new connection may take the place of).
+    private func noteActivity(_ context: ChannelHandlerContext) {
+        let between = !deciding && (session.state == .awaitingNegotiation || session.state == .ready)
+        sessions.heard(context.channel, betweenMessages: between)
     }
 
     /// The commands whose payload a session keeps as part of the message.
@@ -455,6 +481,7 @@ final class MilterChannelHandler: ChannelDuplexHandler {
                 self.deciding = false
                 let action = self.session.decided(changes)
                 self.settleReservation()
+                self.noteActivity(context)
                 self.perform(action, context: context)
                 self.handleHeld(context: context)
             }
@@ -515,14 +542,51 @@ final class MilterChannelHandler: ChannelDuplexHandler {
 /// The open sessions: bounded in number and in the bytes of the messages they keep, and closed between messages
 /// at shutdown.
 final class SessionRegistry: Sendable {
+    private struct Session {
+        let channel: any Channel
+        /// When it last sent a command, or its decision ended.
+        var lastHeard: NIODeadline
+        /// Negotiating, or between messages, its last decision made.
+        var betweenMessages = true
+    }
+
     private struct State {
-        var channels: [ObjectIdentifier: any Channel] = [:]
+        var channels: [ObjectIdentifier: Session] = [:]
         var closing = false
         /// Bytes the sessions' messages in hand hold (`reserve`).
         var kept = 0
-        /// Connections refused since the last report, and when that was.
-        var refused = 0
+        /// Connections refused, and sessions closed to make room, since the last report of each, and when that was.
+        var refused = Throttled()
+        var evicted = Throttled()
+    }
+
+    /// A count logged at most once a minute.
+    private struct Throttled {
+        var count = 0
         var lastReport: NIODeadline?
+
+        mutating func toReport(now: NIODeadline) -> Int? {
+            count += 1
+            if let lastReport, now - lastReport < .seconds(60) { return nil }
+            lastReport = now
+            defer { count = 0 }
+            return count
+        }
+    }
+
+    enum Admission {
+        case admitted
+        /// Admitted in the place of `silent`, which the caller closes; it had been silent for `seconds`.
+        case admittedClosing(any Channel, seconds: Int)
+        case full
+        case closing
+
+        var admitted: Bool {
+            switch self {
+            case .admitted, .admittedClosing: true
+            case .full, .closing: false
+            }
+        }
     }
 
     private let state = Mutex(State())
@@ -556,29 +620,48 @@ final class SessionRegistry: Sendable {
     private let open = Gauge(label: "pitchfilter_milter_sessions")
     private let refused = Counter(label: "pitchfilter_milter_sessions_refused_total")
 
-    func admit(_ channel: any Channel, limit: Int) -> Bool {
-        enum Admission { case admitted, full, closing }
+    /// Admits a session if there is room, or room can be made: the session silent longest between messages, if
+    /// for at least `evictableAfter`, is taken out (the caller closes it).
+    func admit(_ channel: any Channel, limit: Int, evictableAfter: TimeAmount = .seconds(30),
+               now: NIODeadline = .now()) -> Admission {
         let admission = state.withLock { state -> Admission in
             guard !state.closing else { return .closing }
-            guard state.channels.count < limit else { return .full }
-            state.channels[ObjectIdentifier(channel)] = channel
+            var admission = Admission.admitted
+            if state.channels.count >= limit {
+                let silent = state.channels
+                    .filter { $0.value.betweenMessages && now - $0.value.lastHeard >= evictableAfter }
+                    .min { $0.value.lastHeard < $1.value.lastHeard }
+                guard let silent else { return .full }
+                state.channels[silent.key] = nil
+                let seconds = Int((now - silent.value.lastHeard).nanoseconds / 1_000_000_000)
+                admission = .admittedClosing(silent.value.channel, seconds: seconds)
+            }
+            state.channels[ObjectIdentifier(channel)] = Session(channel: channel, lastHeard: now)
             open.record(state.channels.count)
-            return .admitted
+            return admission
         }
-        if admission == .full { refused.increment() }
-        return admission == .admitted
+        if case .full = admission { refused.increment() }
+        return admission
+    }
+
+    /// Notes that a session was heard from, and whether it is between messages now.
+    func heard(_ channel: any Channel, betweenMessages: Bool, now: NIODeadline = .now()) {
+        state.withLock { state in
+            guard state.channels[ObjectIdentifier(channel)] != nil else { return }
+            state.channels[ObjectIdentifier(channel)]?.lastHeard = now
+            state.channels[ObjectIdentifier(channel)]?.betweenMessages = betweenMessages
+        }
     }
 
     /// Counts a refused connection; returns how many to report when a report is due (the first, then at most once a
     /// minute).
     func refusalToReport(now: NIODeadline = .now()) -> Int? {
-        state.withLock { state in
-            state.refused += 1
-            if let last = state.lastReport, now - last < .seconds(60) { return nil }
-            state.lastReport = now
-            defer { state.refused = 0 }
-            return state.refused
-        }
+        state.withLock { $0.refused.toReport(now: now) }
+    }
+
+    /// Counts a session closed to make room; returns how many to report, as `refusalToReport` does.
+    func evictionToReport(now: NIODeadline = .now()) -> Int? {
+        state.withLock { $0.evicted.toReport(now: now) }
     }
 
     func remove(_ channel: any Channel) {
@@ -596,7 +679,7 @@ final class SessionRegistry: Sendable {
     func closeWhenIdle(grace: TimeAmount) async {
         let channels = state.withLock { state in
             state.closing = true
-            return Array(state.channels.values)
+            return state.channels.values.map(\.channel)
         }
         for channel in channels {
             channel.eventLoop.execute {
@@ -610,7 +693,7 @@ final class SessionRegistry: Sendable {
         while count > 0, NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        for channel in state.withLock({ Array($0.channels.values) }) { channel.close(promise: nil) }
+        for channel in state.withLock({ $0.channels.values.map(\.channel) }) { channel.close(promise: nil) }
     }
 }
 

@@ -4,6 +4,7 @@ import PitchMessage
 import PitchMilter
 import PitchStore
 import PitchTokenizer
+import Synchronization
 import Testing
 
 @testable import PitchDaemon
@@ -267,6 +268,27 @@ import Testing
             filter.needsFieldName($0)
         })
         #expect(!filter.needsFieldName("subject") && !filter.needsFieldName("x-cold"))
+    }
+
+    /// Found by an audit: an MTA that grants adding header fields but not changing them keeps a sender's forged
+    /// fields beside ours, and that went without a word. It is logged (once a minute at most), and only then.
+    @Test(arguments: [(false, true), (true, false)])
+    func forgedFieldsTheMTAWillNotLetGoAreLogged(mayChange: Bool, logged: Bool) async throws {
+        let lines = LineCollector.Lines()
+        var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        configuration.holdPitches = false
+        let filter = MilterFilter(configuration: configuration,
+                                  databasePath: directory.path + "/db-\(UUID().uuidString).sqlite",
+                                  cutoffs: .standard, reasons: false, ownFields: .standard,
+                                  logger: Logger(label: "test", factory: { _ in LineCollector(lines: lines) }))
+        let clean = try Self.milterMessage("ham/h-h-001.eml")
+        let forged = MilterMessage(envelope: clean.envelope, bytes: clean.bytes,
+                                   headerNames: ["From", "X-Pitch-Status", "Subject"], isTruncated: false,
+                                   size: clean.size, mayChangeHeaders: mayChange)
+        let replies = await filter.decide(forged)
+        #expect(replies.contains(.changeHeader(index: 1, name: "X-Pitch-Status", value: "")))
+        await filter.finish()
+        #expect(lines.all.contains { $0.contains("kept forged fields of ours") } == logged)
     }
 
     /// Messages let go over the budget are reported at most once a minute, with how many.
@@ -535,5 +557,27 @@ import Testing
         let replies = await filter.decide(message)
         #expect(replies.first == .changeHeader(index: 1, name: "X-Pitch-Status", value: ""))
         #expect(!replies.contains { if case .changeHeader(_, "Subject", _) = $0 { true } else { false } }, "\(replies)")
+    }
+}
+
+/// A log handler that keeps every line's message.
+struct LineCollector: LogHandler {
+    final class Lines: Sendable {
+        private let kept = Mutex<[String]>([])
+        func append(_ line: String) { kept.withLock { $0.append(line) } }
+        var all: [String] { kept.withLock { $0 } }
+    }
+
+    let lines: Lines
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.append("\(event.message)")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MilterClient
 import NIOCore
+import NIOEmbedded
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -230,6 +231,63 @@ import Testing
             let closedAfter = try #require(silentClosedAfter)
             #expect(closedAfter >= .milliseconds(1_990))
             // The connection that negotiated is still served.
+            #expect(outcome.final == MilterReplyCode.accept.rawValue)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Found by an audit: any local user's 256 connections that negotiated and then said nothing held every session
+    /// until the idle timeout, two hours, and all mail went by unfiltered. When all are taken, the one silent
+    /// longest between messages, if for `evictableAfter`, makes room; a session in a message, or deciding, never.
+    @Test(arguments: [
+        (true, 40, true),    // between messages, silent 40 s: closed for the new one
+        (true, 10, false),   // silent only 10 s: the new one is refused
+        (false, 40, false),  // in a message (a slow client's DATA): kept
+    ])
+    func aFullRegistryMakesRoomByTheSessionSilentLongestBetweenMessages(between: Bool, silentFor: Int64,
+                                                                        admitted: Bool) throws {
+        let sessions = SessionRegistry()
+        let start = NIODeadline.now()
+        let older = EmbeddedChannel(), newer = EmbeddedChannel(), arriving = EmbeddedChannel()
+        #expect(sessions.admit(older, limit: 2, now: start).admitted)
+        #expect(sessions.admit(newer, limit: 2, now: start).admitted)
+        sessions.heard(older, betweenMessages: between, now: start)
+        sessions.heard(newer, betweenMessages: between, now: start + .seconds(1))
+        let admission = sessions.admit(arriving, limit: 2, evictableAfter: .seconds(30),
+                                       now: start + .seconds(silentFor))
+        #expect(admission.admitted == admitted)
+        if case .admittedClosing(let closed, let seconds) = admission {
+            #expect(closed === older && seconds == Int(silentFor))
+        } else {
+            #expect(!admitted)
+        }
+        #expect(sessions.count == 2)
+    }
+
+    /// The same through a real socket: a session that negotiated and went silent is closed for a new connection,
+    /// which is served.
+    @Test func aSilentSessionMakesRoomForANewConnection() async throws {
+        var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
+        configuration.maximumSessions = 1
+        configuration.evictableAfter = .milliseconds(500)
+        let server = MilterServer(configuration: configuration, handler: Tagger(), logger: Self.logger)
+        let group = ServiceGroup(services: [server], logger: Self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            while server.localAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
+            let port = server.localAddress!.port!
+            let (silentClosed, outcome) = try await blocking { () throws -> (Bool, MilterClient.Outcome) in
+                let silent = try MilterClient(port: port, receiveTimeoutSeconds: 10)
+                try silent.negotiate()
+                Thread.sleep(forTimeInterval: 0.7)
+                let arriving = try MilterClient(port: port)
+                try arriving.negotiate()
+                defer { arriving.quit() }
+                return (silent.isClosedByPeer(),
+                        try arriving.send(message: Self.message, from: "a@example.org", to: ["b@example.org"]))
+            }
+            #expect(silentClosed)
             #expect(outcome.final == MilterReplyCode.accept.rawValue)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
