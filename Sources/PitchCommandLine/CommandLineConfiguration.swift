@@ -120,25 +120,26 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         return text
     }
 
-    /// `lines` read back; nil for anything else.
+    /// `lines` read back; nil for anything else, and for lines without one of those `lines` always holds.
     public init?(lines: String) {
         var values: [String: String] = [:]
         for line in lines.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { return nil }
             values[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }
+        // A cache cut short took the standard field names for those it lacked, and a forged field of the
+        // configured name went through (found by an audit).
+        guard Self.alwaysWritten.allSatisfy({ values[$0] != nil }) else { return nil }
         guard let pitch = values["classifier.pitch_cutoff"].flatMap(Double.init),
               let ham = values["classifier.ham_cutoff"].flatMap(Double.init),
               let cutoffs = Cutoffs(pitch: pitch, ham: ham) else { return nil }
-        // Absent from the answers an earlier version cached: no reasons, as then.
         let reasons = values["classifier.reasons"] == "true"
-        let former = values["header.former_fields"]?.split(separator: ",").map(String.init) ?? []
-        guard let ownFields = try? OwnFields(status: values["header.status_field"] ?? OwnFields.standard.status,
-                                             reasons: values["header.reasons_field"] ?? OwnFields.standard.reasons,
-                                             former: former)
-                .withSubjectTag(values["header.subject_tag"] ?? "",
-                                alsoOurs: values["header.other_subject_tags"]?.split(separator: "\u{1F}")
-                                    .map(String.init) ?? [])
+        let former = values["header.former_fields"]!.split(separator: ",").map(String.init)
+        guard let ownFields = try? OwnFields(status: values["header.status_field"]!,
+                                             reasons: values["header.reasons_field"]!, former: former)
+                .withSubjectTag(values["header.subject_tag"]!,
+                                alsoOurs: values["header.other_subject_tags"]!.split(separator: "\u{1F}")
+                                    .map(String.init))
         else { return nil }
         var sharedModel: SharedModelSetting?
         if let url = values["database.shared_model"] {
@@ -148,6 +149,11 @@ public struct CommandLineConfiguration: Sendable, Equatable {
         self.init(databasePath: values["database.path"], cutoffs: cutoffs, reasons: reasons, ownFields: ownFields,
                   sharedModel: sharedModel)
     }
+
+    /// The keys `lines` writes whatever the configuration.
+    static let alwaysWritten = ["classifier.pitch_cutoff", "classifier.ham_cutoff", "classifier.reasons",
+                                "header.status_field", "header.reasons_field", "header.former_fields",
+                                "header.subject_tag", "header.other_subject_tags"]
 
     /// Runs the first of `services` that exists with `config-values` on the file in effect, unless the cache in
     /// `cacheDirectory` already holds its answer for this version of the file.
@@ -233,14 +239,18 @@ struct ValuesCache {
 
     /// Changes with what `lines` holds, so that another build of the same version, sharing the cache, never reads
     /// an answer without the lines it needs (2: the `[header]` names; 3: its Subject tag; 4: the shared model;
-    /// 5: the milter's Subject tag; 6: former Subject tags too).
-    static let format = 6
+    /// 5: the milter's Subject tag; 6: former Subject tags too; 7: the `end` line).
+    static let format = 7
+
+    /// The cache's last line: a file without it was cut short, and is asked for again rather than read.
+    static let endLine = "end\n"
 
     func read() -> CommandLineConfiguration? {
         guard case .success(let bytes) = MailSource.readFile(path) else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
-        guard let newline = text.firstIndex(of: "\n"), text[..<newline] == key else { return nil }
-        return CommandLineConfiguration(lines: String(text[text.index(after: newline)...]))
+        guard let newline = text.firstIndex(of: "\n"), text[..<newline] == key,
+              text.hasSuffix("\n" + Self.endLine) else { return nil }
+        return CommandLineConfiguration(lines: String(text[text.index(after: newline)...].dropLast(Self.endLine.count)))
     }
 
     /// Best effort: a cache that cannot be written only means the next run asks again.
@@ -255,7 +265,8 @@ struct ValuesCache {
         let temporary = path + ".\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { return }
-        let written = FileDescriptor.writeAll(descriptor, Array((key + "\n" + configuration.lines).utf8)[...])
+        let written = FileDescriptor.writeAll(descriptor,
+                                              Array((key + "\n" + configuration.lines + Self.endLine).utf8)[...])
         close(descriptor)
         if !written || rename(temporary, path) != 0 { unlink(temporary) }
     }
