@@ -52,7 +52,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         // "postgres://host/db" is a valid relative path; opened as one, it became a stray file where the user
         // meant a server.
         if Self.isURL(path) { throw .unsupportedLocation(path: path) }
-        beganAsAnEmptyFile = access == .readWrite && Self.isEmptyFile(path)
+        beganAsAnEmptyFile = access == .readWrite && Self.isEmptyFile(path) && !Self.isJustMade(path)
         self.path = path
         self.tokenizerIdentity = tokenizerIdentity
         self.access = access
@@ -67,6 +67,15 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     public static func isEmptyFile(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG && info.st_size == 0
+    }
+
+    /// Whether the file was changed in the last few seconds: an empty one is then another process's new database,
+    /// which it is about to write, not one that lost what it held (found by an audit: ten `train` runs starting on
+    /// a new database at once said, some of them, that it had been an empty file, and to restore a backup).
+    static func isJustMade(_ path: String, now: Int = time(nil)) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return now - info.st_mtim.tv_sec < 5
     }
 
     /// Whether `location` begins with a URL scheme (RFC 3986: a letter, then letters, digits, "+", "-", ".")
