@@ -851,10 +851,12 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
 
         // The slow path: create, upgrade, or explain why not.
-        let version = try connection.userVersion()
+        // Both in one statement, one snapshot: read apart, another process creating the database could commit its
+        // first tables in between, and a version 0 with tables read as another program's database (found by an
+        // audit: one of ten trains starting at once on a new database said so).
+        let (version, tables) = try versionAndTableCount(connection)
         if version > latest { throw .schemaTooNew(path: path, found: version, supported: latest) }
         if version == 0 {
-            let tables = try integer(connection, "SELECT count(*) FROM sqlite_schema")
             if tables > 0 { throw .notPitchfilterDatabase(path: path) }
             // An empty file: a database another process is creating right now, or a stray `touch`. Either way
             // nothing is trained yet.
@@ -1031,6 +1033,15 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
             }
         }
         return totals
+    }
+
+    private static func versionAndTableCount(_ connection: SQLiteConnection) throws(StoreError)
+        -> (version: Int, tables: Int) {
+        let query = try connection.statement(
+            "SELECT user_version, (SELECT count(*) FROM sqlite_schema) FROM pragma_user_version")
+        defer { query.reset() }
+        guard try query.step() else { return (0, 0) }
+        return (Int(query.int64(0)), Int(query.int64(1)))
     }
 
     private static func integer(_ connection: SQLiteConnection, _ sql: String) throws(StoreError) -> Int {
