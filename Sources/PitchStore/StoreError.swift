@@ -98,7 +98,9 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
         let system = systemErrno == 0 ? nil : String(cString: strerror(systemErrno))
         let detail = system.map { "\(message): \($0)" } ?? message
         switch code & 0xff {
-        case SQLITE_BUSY, SQLITE_LOCKED:
+        case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_PROTOCOL:
+            // SQLITE_PROTOCOL: in WAL mode, a lock on the -shm file that another process kept (a stuck SQLite
+            // client), after SQLite's own retries; found by an audit as "SQLite error 15: locking protocol".
             self = .locked(path: path, waitedMilliseconds: busyTimeoutMilliseconds)
         case SQLITE_NOTADB:
             self = .notADatabase(path: path)

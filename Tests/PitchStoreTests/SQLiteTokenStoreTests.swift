@@ -573,6 +573,7 @@ import Testing
         let cases: [(Int32, Int32, StoreError)] = [
             (SQLITE_BUSY, 0, .locked(path: "/db", waitedMilliseconds: 7)),
             (busySnapshot, 0, .locked(path: "/db", waitedMilliseconds: 7)),
+            (SQLITE_PROTOCOL, 0, .locked(path: "/db", waitedMilliseconds: 7)),
             (SQLITE_NOTADB, 0, .notADatabase(path: "/db")),
             (SQLITE_CORRUPT, 0, .corrupt(path: "/db", detail: "msg")),
             (SQLITE_FULL, 0, .diskFull(path: "/db")),
