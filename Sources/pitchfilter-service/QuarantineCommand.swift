@@ -17,7 +17,9 @@ struct QuarantineCommand: ParsableCommand {
         abstract: ServiceCommands.quarantineAbstract,
         discussion: """
             Ids are the 16-digit ones `list` prints; no command takes a path. Moving a message out of the \
-            quarantine folder in a mail client does the same as `release`.
+            quarantine folder in a mail client teaches the same as `release` (ham, and its sender a \
+            correspondent), but the message keeps the X-Pitch-Status field and Subject tag the quarantine gave it: \
+            a client's copy is not ours to rewrite.
             """,
         subcommands: [List.self, Show.self, Release.self, Delete.self, Purge.self])
 
