@@ -54,8 +54,13 @@ public struct MilterServerConfiguration: Sendable {
     /// all are taken. Any local user can connect to a loopback port: 256 connections that negotiated and then said
     /// nothing held every session for the whole `idleTimeout`, and all mail went by unfiltered (found by an
     /// audit). An MTA's session between messages waits for its SMTP client; closed, its next message gets the
-    /// MTA's default action, as a refused connection's would.
+    /// MTA's default action, as a refused connection's would. Macros alone are no sign of life (found in review:
+    /// a macro every 20 s kept a session from being taken).
     public var evictableAfter = TimeAmount.seconds(30)
+    /// The same for a session in a message, when none between messages can be taken: the MTA is silent while its
+    /// client sends DATA, so only a silence far longer than a slow client's (found in review: a MAIL and nothing
+    /// more held a session for good).
+    public var evictableInMessageAfter = TimeAmount.seconds(600)
     /// A session silent for this long is closed. The MTA is silent while its SMTP client sends DATA, which a large
     /// message on a slow line can make last many minutes, and a closed session gets the MTA's default action:
     /// untagged, or deferred. So libmilter's own default; idle sessions cost little, and `maximumSessions` caps them.
@@ -149,14 +154,21 @@ public final class MilterServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let admission = sessions.admit(channel, limit: configuration.maximumSessions,
-                                                   evictableAfter: configuration.evictableAfter)
-                    if case .admittedClosing(let silent, let seconds) = admission {
-                        silent.close(promise: nil)
-                        if let closed = sessions.evictionToReport() {
-                            logger.notice("""
-                                milter sessions full: closed the one silent longest between messages \
-                                (\(seconds) s) for a new connection
-                                """, metadata: ["closed": "\(closed)"])
+                                                   evictableAfter: configuration.evictableAfter,
+                                                   inMessageAfter: configuration.evictableInMessageAfter)
+                    if case .admittedClosing(let silent, let heard, let seconds) = admission {
+                        // On its own event loop, where its commands are read: one that spoke meanwhile (a MAIL
+                        // just come) is kept, and the new session is one over the bound for a while (found in
+                        // review: closed from here, a session that had just begun a message lost it).
+                        silent.eventLoop.execute {
+                            guard sessions.confirmEviction(of: silent, heardAt: heard) else { return }
+                            silent.close(promise: nil)
+                            if let closed = sessions.evictionToReport() {
+                                logger.notice("""
+                                    milter sessions full: closed the one silent longest (\(seconds) s) for a new \
+                                    connection
+                                    """, metadata: ["closed": "\(closed)"])
+                            }
                         }
                     }
                     guard admission.admitted else {
@@ -430,7 +442,8 @@ final class MilterChannelHandler: ChannelDuplexHandler {
             deadline.cancel()
             negotiationDeadline = nil
         }
-        noteActivity(context)
+        // Macros come before the commands they go with: alone, they are no sign of life.
+        if packet.code != MilterCommandCode.macro.rawValue { noteActivity(context) }
         var decisionShare = 0
         if case .decide = action {
             // The session handed the message over: its share of the budget goes with it, until the decision ends.
@@ -544,10 +557,12 @@ final class MilterChannelHandler: ChannelDuplexHandler {
 final class SessionRegistry: Sendable {
     private struct Session {
         let channel: any Channel
-        /// When it last sent a command, or its decision ended.
+        /// When it last sent a command other than macros, or its decision ended.
         var lastHeard: NIODeadline
         /// Negotiating, or between messages, its last decision made.
         var betweenMessages = true
+        /// Chosen to make room, and not yet closed (`confirmEviction`).
+        var evicting = false
     }
 
     private struct State {
@@ -576,8 +591,9 @@ final class SessionRegistry: Sendable {
 
     enum Admission {
         case admitted
-        /// Admitted in the place of `silent`, which the caller closes; it had been silent for `seconds`.
-        case admittedClosing(any Channel, seconds: Int)
+        /// Admitted in the place of a session silent for `seconds`, which the caller closes if it is still silent
+        /// since `heardAt` (`confirmEviction`).
+        case admittedClosing(any Channel, heardAt: NIODeadline, seconds: Int)
         case full
         case closing
 
@@ -621,20 +637,26 @@ final class SessionRegistry: Sendable {
     private let refused = Counter(label: "pitchfilter_milter_sessions_refused_total")
 
     /// Admits a session if there is room, or room can be made: the session silent longest between messages, if
-    /// for at least `evictableAfter`, is taken out (the caller closes it).
+    /// for at least `evictableAfter`, else the one silent longest in a message, if for `inMessageAfter`, is chosen
+    /// for the caller to close. Sessions chosen and not yet closed do not count against `limit`.
     func admit(_ channel: any Channel, limit: Int, evictableAfter: TimeAmount = .seconds(30),
-               now: NIODeadline = .now()) -> Admission {
+               inMessageAfter: TimeAmount = .seconds(600), now: NIODeadline = .now()) -> Admission {
         let admission = state.withLock { state -> Admission in
             guard !state.closing else { return .closing }
             var admission = Admission.admitted
-            if state.channels.count >= limit {
-                let silent = state.channels
-                    .filter { $0.value.betweenMessages && now - $0.value.lastHeard >= evictableAfter }
-                    .min { $0.value.lastHeard < $1.value.lastHeard }
-                guard let silent else { return .full }
-                state.channels[silent.key] = nil
-                let seconds = Int((now - silent.value.lastHeard).nanoseconds / 1_000_000_000)
-                admission = .admittedClosing(silent.value.channel, seconds: seconds)
+            if state.channels.values.count(where: { !$0.evicting }) >= limit {
+                func silentLongest(betweenMessages: Bool, for least: TimeAmount) -> (ObjectIdentifier, Session)? {
+                    state.channels.filter {
+                        !$0.value.evicting && $0.value.betweenMessages == betweenMessages
+                            && now - $0.value.lastHeard >= least
+                    }
+                    .min { $0.value.lastHeard < $1.value.lastHeard }.map { ($0.key, $0.value) }
+                }
+                guard let (key, silent) = silentLongest(betweenMessages: true, for: evictableAfter)
+                    ?? silentLongest(betweenMessages: false, for: inMessageAfter) else { return .full }
+                state.channels[key]?.evicting = true
+                let seconds = Int((now - silent.lastHeard).nanoseconds / 1_000_000_000)
+                admission = .admittedClosing(silent.channel, heardAt: silent.lastHeard, seconds: seconds)
             }
             state.channels[ObjectIdentifier(channel)] = Session(channel: channel, lastHeard: now)
             open.record(state.channels.count)
@@ -642,6 +664,17 @@ final class SessionRegistry: Sendable {
         }
         if case .full = admission { refused.increment() }
         return admission
+    }
+
+    /// Whether a session chosen to make room is still silent since `heardAt`, as it was chosen; if not, it is
+    /// no longer being evicted. Called on the session's own event loop, where `heard` is.
+    func confirmEviction(of channel: any Channel, heardAt: NIODeadline) -> Bool {
+        state.withLock { state in
+            guard let session = state.channels[ObjectIdentifier(channel)] else { return false }
+            if session.lastHeard == heardAt { return true }
+            state.channels[ObjectIdentifier(channel)]?.evicting = false
+            return false
+        }
     }
 
     /// Notes that a session was heard from, and whether it is between messages now.
