@@ -36,6 +36,9 @@ public struct QuarantineDesk {
         case notHeld(String, QuarantineState)
         case fileMissing(String, folder: String)
         case beingMoved(String, folder: String)
+        /// No longer in the quarantine folder but in the INBOX, at `path`: moved back by hand (`byHand`), or by a
+        /// release that stopped half-way.
+        case backInTheInbox(String, path: String, byHand: Bool)
         case otherHeaderSettings(String)
         case lockHeld(String, seconds: Double)
         /// Back in the INBOX, at `path`, but the rest of the release failed (`reason`): running it again finishes.
@@ -50,6 +53,11 @@ public struct QuarantineDesk {
             case .beingMoved(let id, let folder):
                 "message \(id) is still being moved into \(folder) by the service: try again in a moment (if "
                     + "the service is stopped, starting it finishes the move)"
+            case .backInTheInbox(let id, let path, let byHand):
+                "message \(id) is back in the INBOX (\(TerminalText.safe(path))), "
+                    + (byHand ? "moved there in a mail client: the service learns it as ham, or `release` does now"
+                              : "by a release that stopped half-way: run `release` again to finish it")
+                    + "; nothing was deleted"
             case .otherHeaderSettings(let id):
                 "message \(id) does not match its record once the fields and Subject tag of this configuration are "
                     + "taken off: give the service's configuration (--config), whose [header] settings tagged it; "
@@ -90,9 +98,7 @@ public struct QuarantineDesk {
                 // Not "gone" when a release stopped half-way (found in review: listed as if a client had moved it).
                 let copy = entry.state == .held ? try stoppedReleaseCopy(of: entry) : nil
                 var item = Item(entry: entry, path: nil, releasedTo: copy?.path)
-                if let bytes = try copy?.read(limit: Int.max) {
-                    item.movedBackByHand = Message(bytes: bytes).header.first(named: ownFields.status) != nil
-                }
+                if let copy { item.movedBackByHand = try Self.bearsOurStatus(copy, ownFields) }
                 return item
             } catch {
                 return Item(entry: entry, path: nil, unreadable: "\(error)")
@@ -230,33 +236,55 @@ public struct QuarantineDesk {
         return named.compactMap { $0 }.first { Self.isCopy($0, of: record, ownFields: ownFields) }
     }
 
-    /// Removes the message for good. A message no longer in the quarantine folder is left to the service, which
-    /// learns a move back as ham: settled as deleted here, the user's correction was lost, and the command said
-    /// "deleted" with the message in the INBOX (found by an audit).
+    /// Removes the message for good. A message back in the INBOX is left to the service, which learns a move back
+    /// as ham (`Failure.backInTheInbox`): settled as deleted here, the user's correction was lost, and the command
+    /// said "deleted" with the message in the INBOX (found by an audit). One a client deleted has its record closed.
     public func delete(_ id: String) throws {
-        try oneAtATime { () throws in _ = try deleteAlone(id, settlingMissing: false) }
+        try oneAtATime { () throws in
+            if case .backInTheInbox(let path, let byHand) = try deleteAlone(id) {
+                throw Failure.backInTheInbox(id, path: path, byHand: byHand)
+            }
+        }
     }
 
-    /// Returns whether the file was still there to remove (a client may have moved or deleted it); a record
-    /// without one is settled when `settlingMissing`, else refused (`Failure.fileMissing`).
-    private func deleteAlone(_ id: String, settlingMissing: Bool) throws -> Bool {
-        let (record, entry) = try held(id, allowMissingFile: settlingMissing, allowMoving: false)
+    enum Deletion: Equatable {
+        case deleted
+        /// The record closed, its file gone from the quarantine folder and not in the INBOX (a client deleted it).
+        case alreadyGone
+        /// Left held: the message is back in the INBOX.
+        case backInTheInbox(path: String, byHand: Bool)
+    }
+
+    private func deleteAlone(_ id: String) throws -> Deletion {
+        let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
+        if entry == nil, let copy = try stoppedReleaseCopy(of: record) {
+            return .backInTheInbox(path: copy.path, byHand: try Self.bearsOurStatus(copy, ownFields))
+        }
         try waitForTheDatabase()
         if let entry { try removeQuarantined(entry, of: record) }
         try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
-        return entry != nil
+        return entry != nil ? .deleted : .alreadyGone
+    }
+
+    /// Whether the file still bears a status field of ours (a name in force or a former one): a copy moved by hand,
+    /// which a release would have taken it off.
+    static func bearsOurStatus(_ file: MaildirFolder.Entry, _ ownFields: OwnFields) throws -> Bool {
+        guard let bytes = try file.read(limit: Int.max) else { return false }
+        let message = Message(bytes: bytes)
+        return message.header.fields.contains { ownFields.contains(lowercasedName: message.header.name(of: $0).lowercased()) }
     }
 
     /// Deletes what has been in quarantine longer than `days`: how many files were removed, how many records
-    /// were closed whose file a client had already moved or deleted, and how many were left because no file of
-    /// their name is the message once this desk's own fields are taken off (`Failure.otherHeaderSettings`).
+    /// were closed whose file a client had already deleted, how many were left because the message is back in the
+    /// INBOX (for the service to learn, or a release to finish), and how many because no file of their name is the
+    /// message once this desk's own fields are taken off (`Failure.otherHeaderSettings`).
     public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws
-        -> (deleted: Int, alreadyGone: Int, notMatching: Int) {
+        -> (deleted: Int, alreadyGone: Int, backInTheInbox: Int, notMatching: Int) {
         // Days past what 64-bit seconds hold (found by an audit: an overflow trap) mean "older than anything".
         let (seconds, overflow) = Int64(clamping: days).multipliedReportingOverflow(by: 86_400)
         let (cutoff, below) = now.subtractingReportingOverflow(seconds)
-        guard !overflow, !below else { return (0, 0, 0) }
-        var purged = (deleted: 0, alreadyGone: 0, notMatching: 0)
+        guard !overflow, !below else { return (0, 0, 0, 0) }
+        var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0)
         try oneAtATime {
             for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
                 // Released or deleted by another command meanwhile: not this purge's to count.
@@ -264,10 +292,10 @@ public struct QuarantineDesk {
                     continue
                 }
                 do {
-                    if try deleteAlone(entry.id, settlingMissing: true) {
-                        purged.deleted += 1
-                    } else {
-                        purged.alreadyGone += 1
+                    switch try deleteAlone(entry.id) {
+                    case .deleted: purged.deleted += 1
+                    case .alreadyGone: purged.alreadyGone += 1
+                    case .backInTheInbox: purged.backInTheInbox += 1
                     }
                 } catch Failure.otherHeaderSettings {
                     purged.notMatching += 1  // left held, for `delete` to say why

@@ -673,13 +673,27 @@ import Testing
         try pitches.move(quarantined, to: maildir.inbox, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
         let desk = QuarantineDesk(store: store, ownFields: .standard)
         let id = try #require(try store.quarantineEntries(.states([.held])).first?.id)
-        #expect(throws: QuarantineDesk.Failure.fileMissing(id, folder: ".Pitches")) { try desk.delete(id) }
+        #expect(throws: QuarantineDesk.Failure.backInTheInbox(
+            id, path: maildir.inbox.path + "/cur/1.M1P1Q1.test:2,S", byHand: true)) { try desk.delete(id) }
         #expect(try files(maildir.inbox).count == 1)
         // Listed as moved back, not as a release stopped half-way.
         let listed = try #require(try desk.list().first)
         #expect(listed.releasedTo != nil && listed.movedBackByHand)
         try worker().scanAll(shouldStop: { false })
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+    }
+
+    /// Found in review: one a client deleted (expunged, no copy anywhere) is still deleted: its record closes.
+    @Test func deleteOfAMessageAClientDeletedClosesItsRecord() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try store.quarantineEntries(.states([.held])).first?.id)
+        try desk.delete(id)
+        #expect(try desk.list().isEmpty)
+        #expect(throws: QuarantineDesk.Failure.notHeld(id, .deleted)) { try desk.delete(id) }
     }
 
     /// The held pitch as delivered a second time, to another of the user's addresses: the same Message-ID, one
@@ -1264,7 +1278,7 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.otherHeaderSettings(second.id)) { try desk.delete(second.id) }
         // A purge passes it by, leaving it held and counted, and does not stop there.
         #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
-            == (deleted: 0, alreadyGone: 0, notMatching: 1))
+            == (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 1))
         #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [second.id])
         #expect(try files(pitches)["new/" + second.name] == Self.ham)
     }
@@ -1622,10 +1636,10 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         let desk = QuarantineDesk(store: store, ownFields: .standard)
-        #expect(try desk.purge(olderThan: 1) == (0, 0, 0))
+        #expect(try desk.purge(olderThan: 1) == (0, 0, 0, 0))
         // Found by an audit: days past what 64-bit seconds hold trapped on overflow.
-        #expect(try desk.purge(olderThan: Int.max) == (0, 0, 0))
-        #expect(try desk.purge(olderThan: 1, now: Int64(Date().timeIntervalSince1970) + 2 * 86_400) == (1, 0, 0))
+        #expect(try desk.purge(olderThan: Int.max) == (0, 0, 0, 0))
+        #expect(try desk.purge(olderThan: 1, now: Int64(Date().timeIntervalSince1970) + 2 * 86_400) == (1, 0, 0, 0))
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
         #expect(try desk.list().isEmpty)
     }
@@ -1637,7 +1651,21 @@ import Testing
         let pitches = maildir.folder(".Pitches")
         try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
         let desk = QuarantineDesk(store: store, ownFields: .standard)
-        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 1, 0))
+        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 1, 0, 0))
+    }
+
+    /// Found in review: a purge closed the record of a message the user had moved back to the INBOX while the
+    /// service was stopped, and the move then taught nothing. It is left for the service, and counted.
+    @Test func purgeLeavesAMessageMovedBackToTheService() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        try pitches.move(try #require(try pitches.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox, .cur,
+                         name: MaildirName("1.M1P1Q1.test:2,S"))
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 0, 1, 0))
+        try worker().scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
     }
 }
 
