@@ -72,10 +72,12 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// Whether the file was changed in the last few seconds: an empty one is then another process's new database,
     /// which it is about to write, not one that lost what it held (found by an audit: ten `train` runs starting on
     /// a new database at once said, some of them, that it had been an empty file, and to restore a backup).
+    /// A change time in the future (a clock stepped back) is no evidence of a new file (found in review).
     static func isJustMade(_ path: String, now: Int = time(nil)) -> Bool {
         var info = stat()
         guard stat(path, &info) == 0 else { return false }
-        return now - info.st_mtim.tv_sec < 5
+        let age = now - info.st_mtim.tv_sec
+        return 0 <= age && age < 5
     }
 
     /// Whether `location` begins with a URL scheme (RFC 3986: a letter, then letters, digits, "+", "-", ".")

@@ -566,6 +566,21 @@ import Testing
         #expect(try other.train([TrainingItem(digest: digest(3), tokens: [], target: .ham)]) == [.learned])
     }
 
+    /// Found by an audit: trains starting at once on a new database, each finding the file another had just made,
+    /// said it had been an empty file to restore from a backup. An empty file changed in the last few seconds is
+    /// another process's new database; one changed earlier, or in the future (a clock stepped back), is not.
+    @Test(arguments: [(0, true), (4, true), (5, false), (60, false), (-100, false)])
+    func anEmptyFileJustMadeIsAnotherProcesssNewDatabase(age: Int, justMade: Bool) throws {
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(SQLiteTokenStore.isJustMade(path, now: info.st_mtim.tv_sec + age) == justMade)
+        // Opened long after it was made, it is said to have been an empty file.
+        let long = Date(timeIntervalSinceNow: -60)
+        try FileManager.default.setAttributes([.modificationDate: long], ofItemAtPath: path)
+        #expect(try open(.readWrite).beganAsAnEmptyFile)
+    }
+
     @Test func errorsNameThePathAndMapSQLiteCodes() {
         // Extended codes are macros Swift does not import: primary | (n << 8).
         let busySnapshot = SQLITE_BUSY | 2 << 8
