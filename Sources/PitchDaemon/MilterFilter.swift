@@ -299,11 +299,6 @@ public final class MilterFilter: MilterHandler {
     /// changes, or where a reply could not give the rest back byte for byte (bytes that are not UTF-8, which raw
     /// legacy mailers send, and a CR that does not end a line).
     static func subjectValue(_ message: Message, after edit: SubjectTagEdit) -> (value: String, tagged: Bool)? {
-        // Nor a blank between the name and the colon ("Subject :"): the MTA writes the name, then the colon (found by
-        // an audit: Postfix delivered "Subject: [PITCH] …").
-        if let field = message.header.first(named: "Subject"), field.nameRange.upperBound + 1 != field.valueRange.lowerBound {
-            return nil
-        }
         guard let (raw, tagged) = message.subjectValue(after: edit) else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(raw.count)
