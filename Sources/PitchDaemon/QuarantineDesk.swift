@@ -266,12 +266,24 @@ public struct QuarantineDesk {
         return entry != nil ? .deleted : .alreadyGone
     }
 
+    /// Whether the message file at `path` (one `release` returned) still bears a field of ours: moved back to the
+    /// INBOX by hand before the release, which then only learned it; its field and Subject tag stay (found by an
+    /// audit: the command said "released" as for any other).
+    public func bearsOurFields(atPath path: String) -> Bool {
+        guard let bytes = try? FileBytes.read(path, limit: Int.max) else { return false }
+        return Self.bearsOurFields(bytes, ownFields)
+    }
+
+    private static func bearsOurFields(_ bytes: [UInt8], _ ownFields: OwnFields) -> Bool {
+        let message = Message(bytes: bytes)
+        return message.header.fields.contains { ownFields.contains(lowercasedName: message.header.name(of: $0).lowercased()) }
+    }
+
     /// Whether the file still bears a status field of ours (a name in force or a former one): a copy moved by hand,
     /// which a release would have taken it off.
     static func bearsOurStatus(_ file: MaildirFolder.Entry, _ ownFields: OwnFields) throws -> Bool {
         guard let bytes = try file.read(limit: Int.max) else { return false }
-        let message = Message(bytes: bytes)
-        return message.header.fields.contains { ownFields.contains(lowercasedName: message.header.name(of: $0).lowercased()) }
+        return bearsOurFields(bytes, ownFields)
     }
 
     /// Deletes what has been in quarantine longer than `days`: how many files were removed, how many records

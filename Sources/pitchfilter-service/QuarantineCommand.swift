@@ -222,8 +222,13 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                let path = try location.desk(for: id, learning: true).release(id)
-                try Stores.writeAnswer("released \(id) to \(path), learned as ham", done: "the message was released")
+                let desk = try location.desk(for: id, learning: true)
+                let path = try desk.release(id)
+                let answer = desk.bearsOurFields(atPath: path)
+                    ? "released \(id): it was back in the INBOX already (\(TerminalText.safe(path))), moved there in a "
+                        + "mail client, and keeps the X-Pitch-Status field and Subject tag it had; learned as ham"
+                    : "released \(id) to \(path), learned as ham"
+                try Stores.writeAnswer(answer, done: "the message was released")
             }
         }
     }

@@ -679,6 +679,7 @@ import Testing
         // Listed as moved back, not as a release stopped half-way.
         let listed = try #require(try desk.list().first)
         #expect(listed.releasedTo != nil && listed.movedBackByHand)
+        #expect(desk.bearsOurFields(atPath: try #require(listed.releasedTo)))
         try worker().scanAll(shouldStop: { false })
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
     }
@@ -1159,6 +1160,7 @@ import Testing
         let desk = QuarantineDesk(store: store, ownFields: .standard)
         let path = try desk.release(held.id)
         #expect(path == maildir.inbox.path + "/new/1.M1P1Q1.test")
+        #expect(!desk.bearsOurFields(atPath: path))
         #expect(try store.quarantineEntries(.id(held.id)).first?.state == .released)
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
