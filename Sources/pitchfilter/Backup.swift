@@ -73,9 +73,12 @@ struct Backup: ParsableCommand {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             var info = stat()
             if lstat(destination + suffix, &info) == 0 {
+                if suffix.isEmpty, info.st_mode & S_IFMT == S_IFDIR { throw BackupError.directory(path: destination) }
                 throw BackupError.exists(path: destination + suffix)
             }
         }
+        // Said as `stats` says it, not as no database at all (found by an audit).
+        if SQLiteTokenStore.isEmptyFile(path) { throw BackupError.emptySource(path: path) }
         let (directory, partial) = try createPartial(for: destination)
         PartialCopy.removeOnSignal(partial)
         var published = false
@@ -191,12 +194,19 @@ enum PartialCopy {
 /// The backup's own files, beside SQLite's errors (`StoreError`).
 enum BackupError: Error, CustomStringConvertible {
     case exists(path: String)
+    case directory(path: String)
+    case emptySource(path: String)
     case file(path: String, what: String, code: Int32)
 
     var description: String {
         switch self {
         case .exists(let path):
             "\(TerminalText.safe(path)) exists: a backup never replaces a file, give a new name"
+        case .directory(let path):
+            "\(TerminalText.safe(path)) is a directory: give the backup a file name (in it, say)"
+        case .emptySource(let path):
+            "\(TerminalText.safe(path)) is an empty file, not a database: nothing to back up (nothing has been "
+                + "written to it, or it was emptied; if it held a database, restore it from a backup)"
         case let .file(path, what, code):
             "\(TerminalText.safe(path)): \(what): \(String(cString: strerror(code)))"
         }

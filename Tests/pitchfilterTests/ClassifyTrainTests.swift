@@ -1731,6 +1731,17 @@ import Testing
         #expect(!left.contains { $0.contains("partial") })
     }
 
+    /// Found by an audit: a directory, named without a trailing slash, was "a file" a backup never replaces.
+    @Test func aDirectoryIsNoDestination() throws {
+        let scratch = try Scratch()
+        let db = try Self.trainedDatabase(in: scratch)
+        try FileManager.default.createDirectory(atPath: scratch.path("backups"), withIntermediateDirectories: false)
+        let run = try Run.pitchfilter(["backup", "--db", db, scratch.path("backups")])
+        #expect(run.status == 3)
+        #expect(run.stderr == "pitchfilter: \(scratch.path("backups")) is a directory: give the backup a file name "
+            + "(in it, say)\n")
+    }
+
     @Test(arguments: ["existing", "existing-wal", "existing-journal"])
     func anExistingFileOrLogIsNeverReplaced(present: String) throws {
         let scratch = try Scratch()
@@ -1746,7 +1757,7 @@ import Testing
     /// Found in review: the source's errors named the temporary copy, so an admin went to fix the wrong file.
     @Test(arguments: [
         ("missing.sqlite", "no token database at {db} yet (nothing trained)"),
-        ("empty.sqlite", "no token database at {db} yet (nothing trained)"),
+        ("empty.sqlite", "{db} is an empty file, not a database: nothing to back up"),
         ("not-a-database", "{db} is not a pitchfilter database (not an SQLite file): move it away or use another --db"),
         ("fifo", "cannot open database {db}: it is not a regular file"),
     ])
