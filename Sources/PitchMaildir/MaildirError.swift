@@ -36,7 +36,11 @@ public struct MaildirError: Error, Hashable, CustomStringConvertible {
     public var isNotAMessageFile: Bool { errno == ELOOP || isNotARegularFile }
 
     public var description: String {
-        let reason = isNotARegularFile ? "not a regular file" : String(cString: strerror(errno))
+        // Met through O_NOFOLLOW, or a check before it: a link, not a loop (found by an audit: "too many levels of
+        // symbolic links" for a .Pitches that was one link).
+        let reason = isNotARegularFile ? "not a regular file"
+            : errno == ELOOP ? "it is a symbolic link, which pitchfilter does not follow in a Maildir"
+            : String(cString: strerror(errno))
         return "cannot \(operation) \(path): \(reason)"
     }
 }
