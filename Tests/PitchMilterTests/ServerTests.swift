@@ -41,12 +41,14 @@ import Testing
     /// Runs a server on a free port for `body`, then shuts it down gracefully.
     func withServer(_ handler: any MilterHandler = Tagger(), maximumSessions: Int = 16,
                     negotiationTimeout: TimeAmount = .seconds(30), maximumBufferedBytes: Int = 512 << 20,
+                    evictableAfter: TimeAmount = .seconds(30),
                     server serverSeen: (MilterServer) -> Void = { _ in },
                     _ body: (Int, ServiceGroup) async throws -> Void) async throws {
         var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.maximumSessions = maximumSessions
         configuration.negotiationTimeout = negotiationTimeout
         configuration.maximumBufferedBytes = maximumBufferedBytes
+        configuration.evictableAfter = evictableAfter
         let server = MilterServer(configuration: configuration, handler: handler, logger: Self.logger)
         serverSeen(server)
         let group = ServiceGroup(services: [server], logger: Self.logger)
@@ -289,15 +291,7 @@ import Testing
     /// The same through a real socket: a session that negotiated and then sent only macros is closed for a new
     /// connection, which is served.
     @Test func aSilentSessionMakesRoomForANewConnection() async throws {
-        var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
-        configuration.maximumSessions = 1
-        configuration.evictableAfter = .milliseconds(500)
-        let server = MilterServer(configuration: configuration, handler: Tagger(), logger: Self.logger)
-        let group = ServiceGroup(services: [server], logger: Self.logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            while server.localAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
-            let port = server.localAddress!.port!
+        try await withServer(maximumSessions: 1, evictableAfter: .milliseconds(500)) { port, _ in
             let (silentClosed, outcome) = try await blocking { () throws -> (Bool, MilterClient.Outcome) in
                 let silent = try MilterClient(port: port, receiveTimeoutSeconds: 10)
                 try silent.negotiate()
@@ -314,8 +308,6 @@ import Testing
             }
             #expect(silentClosed)
             #expect(outcome.final == MilterReplyCode.accept.rawValue)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
