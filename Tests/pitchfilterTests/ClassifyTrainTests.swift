@@ -305,7 +305,9 @@ import Testing
         // Two trained messages are far below the threshold, so the starter model's counts are added: the
         // tokens carry counts from both, strongest first.
         let tokens = try #require(object["tokens"] as? [[String: Any]])
-        #expect((1...Classify.explainedTokens).contains(tokens.count))
+        #expect(!tokens.isEmpty)
+        // Past the 25 strongest, only signals.
+        #expect(tokens.dropFirst(Classify.explainedTokens).allSatisfy { Classify.isSignal($0["token"] as? String ?? "") })
         let strengths = tokens.compactMap { token in
             (token["probability"] as? Double).flatMap { p in (token["weight"] as? Double).map { $0 * abs(p - 0.5) } }
         }
@@ -1191,6 +1193,8 @@ import Testing
         let run = try Run.pitchfilter(["contacts", "list", "--db", scratch.url.appendingPathComponent("none.sqlite").path])
         #expect(run.status == 0)
         #expect(run.text.isEmpty)
+        // Found by an audit: an empty list said nothing. It says so, and how to fill it, on standard error.
+        #expect(run.stderr == "pitchfilter: \(Contacts.List.noneYet)\n")
     }
 }
 
@@ -1740,6 +1744,19 @@ import Testing
         #expect(run.status == 3)
         #expect(run.stderr == "pitchfilter: \(scratch.path("backups")) is a directory: give the backup a file name "
             + "(in it, say)\n")
+    }
+
+    /// Found by an audit: a signal weaker than the 25 strongest tokens (`rel:first-contact`, the 31st) was not
+    /// shown. `--explain` lists the 25 strongest, then every signal among the rest, and nothing else.
+    @Test func explainListsEverySignalBeyondTheStrongest() {
+        let words = (0..<30).map { TokenEvidence(token: "word\($0)", counts: TokenCounts(pitch: 1, ham: 0),
+                                                 probability: 0.99 - Double($0) * 0.01) }
+        let signals = ["rel:first-contact", "sig:greeting-named", "tmpl:others-1"].enumerated().map {
+            TokenEvidence(token: $1, counts: TokenCounts(pitch: 1, ham: 1), probability: 0.6 - Double($0) * 0.01)
+        }
+        let explained = Classify.explained(words + signals)
+        #expect(explained.map(\.token) == words.prefix(25).map(\.token) + signals.map(\.token))
+        #expect(Classify.explained(Array(words.prefix(10))).count == 10)
     }
 
     @Test(arguments: ["existing", "existing-wal", "existing-journal"])
