@@ -800,6 +800,22 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    /// SQLite's -wal and -shm files beside the database, where they exist, must be regular files too: a directory
+    /// or a link there was blamed on the database file ("Is a directory", "read-only", "too many levels of
+    /// symbolic links"; found by an audit).
+    static func refuseUnlessRegularCompanions(of path: String) throws(StoreError) {
+        for suffix in ["-wal", "-shm"] {
+            var info = stat()
+            guard lstat(path + suffix, &info) == 0, info.st_mode & S_IFMT != S_IFREG else { continue }
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFDIR: "a directory"
+            case S_IFLNK: "a symbolic link, which SQLite does not follow"
+            default: "not a regular file"
+            }
+            throw .cannotOpen(path: path, detail: "its \(suffix) file, \(path + suffix), is \(kind): move it away")
+        }
+    }
+
     /// How much of the file a reader maps: more than a user's database grows to in years of training.
     static let readerMapBytes = 1 << 30
 
@@ -809,6 +825,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         var info = stat()
         let statError = stat(path, &info) == 0 ? 0 : errno
         if statError == 0 { try refuseUnlessRegularFile(info, at: path) }
+        try refuseUnlessRegularCompanions(of: path)
         let connection: SQLiteConnection
         switch access {
         case .readOnly:

@@ -581,6 +581,21 @@ import Testing
         #expect(try open(.readWrite).beganAsAnEmptyFile)
     }
 
+    /// Found by an audit: a directory or a link where SQLite keeps its -wal or -shm file was blamed on the
+    /// database file. It is named.
+    @Test(arguments: [("-wal", "a directory"), ("-shm", "a directory"),
+                      ("-wal", "a symbolic link, which SQLite does not follow")])
+    func aCompanionFileThatIsNoFileIsNamed(suffix: String, kind: String) throws {
+        _ = try open(.readWrite)
+        if kind == "a directory" {
+            try FileManager.default.createDirectory(atPath: path + suffix, withIntermediateDirectories: false)
+        } else {
+            #expect(symlink(directory.path("elsewhere"), path + suffix) == 0)
+        }
+        #expect(throws: StoreError.cannotOpen(path: path, detail: "its \(suffix) file, \(path + suffix), is \(kind): "
+            + "move it away")) { _ = try open(.readOnly) }
+    }
+
     @Test func errorsNameThePathAndMapSQLiteCodes() {
         // Extended codes are macros Swift does not import: primary | (n << 8).
         let busySnapshot = SQLITE_BUSY | 2 << 8
