@@ -105,6 +105,9 @@ public enum MailSource {
                     + "read (\(shown)); give \(them) as a path of its own")
             }
         }
+        // A Maildir's new/ and cur/ as one folder, in byte-wise order of the file names, as the evaluation protocol
+        // puts a folder's messages in folds (found by an audit: all of new/, then all of cur/).
+        var named: [(path: String, name: String, problem: String?)] = []
         for folder in isMaildir ? [within + "/new", within + "/cur"] : [base] {
             let entries: [(name: String, problem: String?)], subdirectories: [String]
             switch files(in: folder) {
@@ -123,12 +126,14 @@ public enum MailSource {
                     + "\(subdirectories.count == 1 ? "it" : "each") as a path of its own")
             }
             let prefix = folder == "/" ? "/" : folder + "/"
-            for entry in entries {
-                if let problem = entry.problem {
-                    unreadable(.unreadable(prefix + entry.name, problem))
-                } else {
-                    try forEachInFile(prefix + entry.name, unreadable: unreadable, body)
-                }
+            named += entries.map { (prefix + $0.name, $0.name, $0.problem) }
+        }
+        if isMaildir { named.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) } }
+        for entry in named {
+            if let problem = entry.problem {
+                unreadable(.unreadable(entry.path, problem))
+            } else {
+                try forEachInFile(entry.path, unreadable: unreadable, body)
             }
         }
     }

@@ -96,3 +96,23 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
         #expect(read == messages)
     }
 }
+
+/// Found by an audit: a Maildir was read as all of new/, then all of cur/, so its messages went into `eval`'s folds
+/// in another order than the file names' (and one moved by a client from new/ to cur/ changed fold). new/ and cur/
+/// are read as one folder, in byte-wise order of the names.
+@Test func aMaildirIsReadInTheOrderOfItsFileNames() throws {
+    let scratch = try TemporaryDirectory("MailSourceMaildir")
+    let files = ["new/1700000003.M1.host", "cur/1700000001.M1.host:2,S", "cur/1700000004.M1.host:2,RS",
+                 "new/1700000002.M1.host"]
+    for directory in ["new", "cur", "tmp"] {
+        try FileManager.default.createDirectory(at: scratch.url.appendingPathComponent(directory),
+                                                withIntermediateDirectories: true)
+    }
+    for file in files {
+        try Data("Subject: \(file)\n\nbody\n".utf8).write(to: scratch.url.appendingPathComponent(file))
+    }
+    var read: [String] = []
+    MailSource.forEach(at: scratch.url.path, unreadable: { Issue.record("\($0)") }) { read.append($0.name) }
+    #expect(read == ["cur/1700000001.M1.host:2,S", "new/1700000002.M1.host", "new/1700000003.M1.host",
+                     "cur/1700000004.M1.host:2,RS"].map { scratch.url.path + "/" + $0 })
+}
