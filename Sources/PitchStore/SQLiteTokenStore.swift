@@ -802,17 +802,21 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// SQLite's -wal and -shm files beside the database, where they exist, must be regular files too: a directory
     /// or a link there was blamed on the database file ("Is a directory", "read-only", "too many levels of
-    /// symbolic links"; found by an audit).
+    /// symbolic links"; found by an audit). Beside the file a link to the database leads to, where SQLite keeps
+    /// them (found in review: a database moved to another disk and linked, its logs beside it, was refused).
     static func refuseUnlessRegularCompanions(of path: String) throws(StoreError) {
+        guard let resolved = realpath(path, nil) else { return }
+        let real = String(cString: resolved)
+        free(resolved)
         for suffix in ["-wal", "-shm"] {
             var info = stat()
-            guard lstat(path + suffix, &info) == 0, info.st_mode & S_IFMT != S_IFREG else { continue }
+            guard lstat(real + suffix, &info) == 0, info.st_mode & S_IFMT != S_IFREG else { continue }
             let kind = switch info.st_mode & S_IFMT {
             case S_IFDIR: "a directory"
             case S_IFLNK: "a symbolic link, which SQLite does not follow"
             default: "not a regular file"
             }
-            throw .cannotOpen(path: path, detail: "its \(suffix) file, \(path + suffix), is \(kind): move it away")
+            throw .cannotOpen(path: path, detail: "its \(suffix) file, \(real + suffix), is \(kind): move it away")
         }
     }
 
@@ -824,8 +828,10 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         let latest = migrations.last?.version ?? 0
         var info = stat()
         let statError = stat(path, &info) == 0 ? 0 : errno
-        if statError == 0 { try refuseUnlessRegularFile(info, at: path) }
-        try refuseUnlessRegularCompanions(of: path)
+        if statError == 0 {
+            try refuseUnlessRegularFile(info, at: path)
+            try refuseUnlessRegularCompanions(of: path)
+        }
         let connection: SQLiteConnection
         switch access {
         case .readOnly:

@@ -596,6 +596,18 @@ import Testing
             + "move it away")) { _ = try open(.readOnly) }
     }
 
+    /// Found in review: a database moved elsewhere and linked keeps its -wal and -shm beside the file the link leads
+    /// to, where SQLite puts them; links beside the link (an admin linked them too) are none of SQLite's, and were
+    /// refused. The check looks beside the real file.
+    @Test func aLinkedDatabaseIsCheckedBesideTheFileItLeadsTo() throws {
+        _ = try open(.readWrite)
+        let link = directory.path("linked.sqlite")
+        #expect(symlink(path, link) == 0)
+        #expect(symlink(path + "-wal", link + "-wal") == 0 && symlink(path + "-shm", link + "-shm") == 0)
+        let store = try SQLiteTokenStore(path: link, tokenizerIdentity: tokenizer, access: .readWrite)
+        #expect(try store.statistics().totals == ClassTotals())
+    }
+
     @Test func errorsNameThePathAndMapSQLiteCodes() {
         // Extended codes are macros Swift does not import: primary | (n << 8).
         let busySnapshot = SQLITE_BUSY | 2 << 8
