@@ -35,11 +35,17 @@ public struct MaildirError: Error, Hashable, CustomStringConvertible {
     /// A symbolic link, FIFO, device or socket where a message file should be (`FileBytes.read`).
     public var isNotAMessageFile: Bool { errno == ELOOP || isNotARegularFile }
 
+    private static func isLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
     public var description: String {
-        // Met through O_NOFOLLOW, or a check before it: a link, not a loop (found by an audit: "too many levels of
-        // symbolic links" for a .Pitches that was one link).
+        // Met through O_NOFOLLOW, or a check before it, where the name itself is a link: not a loop (found by an
+        // audit: "too many levels of symbolic links" for a .Pitches that was one link). A genuine loop, or one on
+        // the way to the name, keeps the system's words (found in review).
         let reason = isNotARegularFile ? "not a regular file"
-            : errno == ELOOP ? "it is a symbolic link, which pitchfilter does not follow in a Maildir"
+            : errno == ELOOP && Self.isLink(path) ? "it is a symbolic link, which pitchfilter does not follow in a Maildir"
             : String(cString: strerror(errno))
         return "cannot \(operation) \(path): \(reason)"
     }

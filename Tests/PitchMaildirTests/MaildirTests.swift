@@ -112,13 +112,12 @@ import Testing
         #expect(symlink(other.root, attacker.root + "/.Pitches") == 0)
         #expect(try attacker.subfolders().isEmpty)
         #expect(throws: MaildirError.self) { _ = try attacker.folder(".Pitches").entries(in: .new) }
-        // Said as a link, not as a loop (found by an audit).
-        do {
-            _ = try attacker.folder(".Pitches").entries(in: .new)
-        } catch {
-            #expect("\(error)".hasSuffix(": it is a symbolic link, which pitchfilter does not follow in a Maildir"),
-                    "\(error)")
-        }
+        // Said as a link, not as a loop (found by an audit); a loop on the way to the name keeps the system's words
+        // (found in review).
+        let linkError = try #require(throws: MaildirError.self) { _ = try attacker.folder(".Pitches").entries(in: .new) }
+        #expect("\(linkError)".hasSuffix(": it is a symbolic link, which pitchfilter does not follow in a Maildir"))
+        #expect(symlink(root + "/Loop", root + "/Loop") == 0)
+        #expect("\(MaildirError("use", root + "/Loop/new", errno: ELOOP))".hasSuffix(": Too many levels of symbolic links"))
         #expect(throws: MaildirError.self) {
             try attacker.folder(".Pitches").deliver([Self.message[...]], into: .new, name: MaildirName("2.M1P1Q1.x"))
         }
