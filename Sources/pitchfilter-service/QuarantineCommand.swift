@@ -226,7 +226,7 @@ struct QuarantineCommand: ParsableCommand {
                 let path = try desk.release(id)
                 let answer = desk.bearsOurFields(atPath: path)
                     ? "released \(id): it was back in the INBOX already (\(TerminalText.safe(path))), moved there in a "
-                        + "mail client, and keeps the X-Pitch-Status field and Subject tag it had; learned as ham"
+                        + "mail client, and keeps the header fields of ours (and any Subject tag) it had; learned as ham"
                     : "released \(id) to \(path), learned as ham"
                 try Stores.writeAnswer(answer, done: "the message was released")
             }

@@ -73,7 +73,13 @@ struct Backup: ParsableCommand {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             var info = stat()
             if lstat(destination + suffix, &info) == 0 {
-                if suffix.isEmpty, info.st_mode & S_IFMT == S_IFDIR { throw BackupError.directory(path: destination) }
+                // A link to a directory too (found in review).
+                var target = stat()
+                if suffix.isEmpty, info.st_mode & S_IFMT == S_IFDIR
+                    || info.st_mode & S_IFMT == S_IFLNK && stat(destination, &target) == 0
+                    && target.st_mode & S_IFMT == S_IFDIR {
+                    throw BackupError.directory(path: destination)
+                }
                 throw BackupError.exists(path: destination + suffix)
             }
         }

@@ -21,7 +21,7 @@ struct Classify: ParsableCommand {
     @OptionGroup var database: DatabaseOption
     @OptionGroup var configuration: ConfigurationOption
     @Flag(help: "One JSON object per line: path, verdict, score (and tokens with --explain); path and error for a path that could not be read.") var json = false
-    @Flag(help: "List the tokens that drove each score, with their counts and probabilities: the 25 strongest, and every form-letter, relationship and template signal (sig:, rel:, tmpl:) among the rest.") var explain = false
+    @Flag(help: "List the tokens that drove each score, with their counts and probabilities: the 25 strongest, and every form-letter, relationship and template signal (sig:, rel:, tmpl:) among the rest that counted.") var explain = false
     @Argument(help: ArgumentHelp("Messages to classify.", valueName: "path")) var paths: [String]
 
     func run() throws {
@@ -192,8 +192,8 @@ struct Classify: ParsableCommand {
     static let explainedTokens = 25
 
     /// The tokens `--explain` lists: the `explainedTokens` strongest, then every signal among the rest (form letter,
-    /// relationship, template), weakest last, so that each one the message has can be seen (found by an audit:
-    /// `rel:first-contact` at 0.62 was the 31st, and not shown).
+    /// relationship, template), weakest last, so that each one that counted in the score can be seen (found by an
+    /// audit: `rel:first-contact` at 0.62 was the 31st, and not shown). One too near 0.5 to count is in none.
     static func explained(_ strongest: [TokenEvidence]) -> [TokenEvidence] {
         Array(strongest.prefix(explainedTokens)) + strongest.dropFirst(explainedTokens).filter { isSignal($0.token) }
     }

@@ -67,8 +67,9 @@ struct Contacts: ParsableCommand {
             """)
         var domains = false
 
-        static let noneYet = "note: no known correspondents yet, so no message gets a rel: token: import your sent "
-            + "mail (pitchfilter contacts import PATH), or train some of your mail as ham"
+        static let noneYet = "note: no known correspondents yet, so no message is told known or a first contact "
+            + "(rel:known-address, rel:known-domain, rel:first-contact): import your sent mail (pitchfilter contacts "
+            + "import PATH), or train some of your mail as ham"
 
         func run() throws {
             let path = try database.path()
@@ -80,7 +81,7 @@ struct Contacts: ParsableCommand {
                         + "\(CalendarDay.of(contact.addedAt))\n"
                 }
                 // On standard error, so that the list stays empty for a script (found by an audit: nothing at all
-                // was said, and no message gets a rel: token meanwhile).
+                // was said, and meanwhile only a colleague's mail gets a rel: token).
                 if output.isEmpty { Stores.reportLine(Self.noneYet) }
                 try Stores.writeOutput(Array(output.utf8)[...])
             } catch let exit as ExitCode {

@@ -1744,6 +1744,11 @@ import Testing
         #expect(run.status == 3)
         #expect(run.stderr == "pitchfilter: \(scratch.path("backups")) is a directory: give the backup a file name "
             + "(in it, say)\n")
+        // And a link to one (found in review).
+        #expect(symlink(scratch.path("backups"), scratch.path("linked")) == 0)
+        let linked = try Run.pitchfilter(["backup", "--db", db, scratch.path("linked")])
+        #expect(linked.stderr == "pitchfilter: \(scratch.path("linked")) is a directory: give the backup a file name "
+            + "(in it, say)\n")
     }
 
     /// Found by an audit: a signal weaker than the 25 strongest tokens (`rel:first-contact`, the 31st) was not
