@@ -98,11 +98,11 @@ public final class MilterFilter: MilterHandler {
     /// The model several hosts share, read by every decision through its reader's connection.
     private let sharedModel: SharedModelSetting?
 
-    /// Messages let go over the sessions' budget since the last warning, and when that was: a warning each
-    /// would pass journald's rate limit under load, which then drops the other warnings too (found in review).
-    private let overBudget = Mutex<(count: Int, lastReport: Int64?)>((0, nil))
-    /// Messages whose forged fields of ours stayed, the MTA not agreeing to header changes, and the last report.
-    private let forgedKept = Mutex<(count: Int, lastReport: Int64?)>((0, nil))
+    /// Messages let go over the sessions' budget, warned of once a minute: a warning each would pass journald's
+    /// rate limit under load, which then drops the other warnings too (found in review).
+    private let overBudget = Mutex(OncePerMinuteCount())
+    /// Messages whose forged fields of ours stayed, the MTA not agreeing to header changes.
+    private let forgedKept = Mutex(OncePerMinuteCount())
 
     private struct StoreState {
         var store: SQLiteTokenStore?
@@ -145,22 +145,12 @@ public final class MilterFilter: MilterHandler {
     /// Counts a message let go over budget; returns how many to report when a report is due (the first, then at
     /// most once a minute).
     func overBudgetToReport(now: Int64 = Int64(Monotonic.seconds())) -> Int? {
-        Self.countToReport(overBudget, now: now)
+        overBudget.withLock { $0.add(atSecond: now) }
     }
 
     /// Counts a message whose forged fields stayed; returns how many to report, as `overBudgetToReport` does.
     func forgedKeptToReport(now: Int64 = Int64(Monotonic.seconds())) -> Int? {
-        Self.countToReport(forgedKept, now: now)
-    }
-
-    private static func countToReport(_ counter: borrowing Mutex<(count: Int, lastReport: Int64?)>, now: Int64) -> Int? {
-        counter.withLock { state in
-            state.count += 1
-            if let last = state.lastReport, now - last < 60 { return nil }
-            state.lastReport = now
-            defer { state.count = 0 }
-            return state.count
-        }
+        forgedKept.withLock { $0.add(atSecond: now) }
     }
 
     public func decide(_ message: MilterMessage) async -> [MilterReply] {
@@ -436,7 +426,7 @@ public final class MilterFilter: MilterHandler {
     /// recipients kept through failed writes, and the last half second's sightings), waiting up to
     /// `finalBusyMilliseconds` for a `train` run's lock. On the thread pool, as every SQLite call.
     public func finish() async {
-        let unreported = overBudget.withLock { state in defer { state.count = 0 }; return state.count }
+        let unreported = overBudget.withLock { $0.takeUnreported() }
         if unreported > 0 {
             logger.warning("""
                 \(unreported) message\(unreported == 1 ? "" : "s") accepted unclassified since the last report: \

@@ -570,23 +570,14 @@ final class SessionRegistry: Sendable {
         var closing = false
         /// Bytes the sessions' messages in hand hold (`reserve`).
         var kept = 0
-        /// Connections refused, and sessions closed to make room, since the last report of each, and when that was.
-        var refused = Throttled()
-        var evicted = Throttled()
+        /// Connections refused, and sessions closed to make room, since the last report of each.
+        var refused = OncePerMinuteCount()
+        var evicted = OncePerMinuteCount()
     }
 
-    /// A count logged at most once a minute.
-    private struct Throttled {
-        var count = 0
-        var lastReport: NIODeadline?
-
-        mutating func toReport(now: NIODeadline) -> Int? {
-            count += 1
-            if let lastReport, now - lastReport < .seconds(60) { return nil }
-            lastReport = now
-            defer { count = 0 }
-            return count
-        }
+    /// Whole seconds of `deadline`, the clock `OncePerMinuteCount` counts in.
+    private static func seconds(_ deadline: NIODeadline) -> Int64 {
+        Int64(deadline.uptimeNanoseconds / 1_000_000_000)
     }
 
     enum Admission {
@@ -689,12 +680,12 @@ final class SessionRegistry: Sendable {
     /// Counts a refused connection; returns how many to report when a report is due (the first, then at most once a
     /// minute).
     func refusalToReport(now: NIODeadline = .now()) -> Int? {
-        state.withLock { $0.refused.toReport(now: now) }
+        state.withLock { $0.refused.add(atSecond: Self.seconds(now)) }
     }
 
     /// Counts a session closed to make room; returns how many to report, as `refusalToReport` does.
     func evictionToReport(now: NIODeadline = .now()) -> Int? {
-        state.withLock { $0.evicted.toReport(now: now) }
+        state.withLock { $0.evicted.add(atSecond: Self.seconds(now)) }
     }
 
     func remove(_ channel: any Channel) {
@@ -727,6 +718,31 @@ final class SessionRegistry: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         for channel in state.withLock({ $0.channels.values.map(\.channel) }) { channel.close(promise: nil) }
+    }
+}
+
+/// Like events logged at most once a minute, with how many there were: the first at once, then the count since, a
+/// minute later at the earliest. A flood (refused connections, messages past the budget) would otherwise write a
+/// line each, past journald's rate limit, which then drops the warnings that matter too.
+public struct OncePerMinuteCount: Sendable {
+    private var count = 0
+    private var lastReport: Int64?
+
+    public init() {}
+
+    /// Counts one at `now` (seconds on any steady clock); how many to report when a report is due, else nil.
+    public mutating func add(atSecond now: Int64) -> Int? {
+        count += 1
+        if let lastReport, now - lastReport < 60 { return nil }
+        lastReport = now
+        defer { count = 0 }
+        return count
+    }
+
+    /// What was counted since the last report, for a last line as the service stops; the count starts again.
+    public mutating func takeUnreported() -> Int {
+        defer { count = 0 }
+        return count
     }
 }
 
