@@ -81,8 +81,8 @@ public struct QuarantineDesk {
         public var unreadable: String?
         /// Where a release stopped half-way left the message, back in the INBOX (the record still held).
         public var releasedTo: String?
-        /// Whether that copy still bears the service's status field: moved back by hand (a client, `mv`), not by a
-        /// release, which takes the field off (found by an audit: listed as a release stopped half-way).
+        /// Whether that copy still bears a field of ours: moved back by hand (a client, `mv`), not by a release,
+        /// which takes them off (found by an audit: listed as a release stopped half-way).
         public var movedBackByHand = false
     }
 
@@ -98,7 +98,7 @@ public struct QuarantineDesk {
                 // Not "gone" when a release stopped half-way (found in review: listed as if a client had moved it).
                 let copy = entry.state == .held ? try stoppedReleaseCopy(of: entry) : nil
                 var item = Item(entry: entry, path: nil, releasedTo: copy?.path)
-                if let copy { item.movedBackByHand = try Self.bearsOurStatus(copy, ownFields) }
+                if let copy { item.movedBackByHand = try bearsOurFields(copy) }
                 return item
             } catch {
                 return Item(entry: entry, path: nil, unreadable: "\(error)")
@@ -258,7 +258,7 @@ public struct QuarantineDesk {
     private func deleteAlone(_ id: String) throws -> Deletion {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
         if entry == nil, let copy = try stoppedReleaseCopy(of: record) {
-            return .backInTheInbox(path: copy.path, byHand: try Self.bearsOurStatus(copy, ownFields))
+            return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
         }
         try waitForTheDatabase()
         if let entry { try removeQuarantined(entry, of: record) }
@@ -271,19 +271,19 @@ public struct QuarantineDesk {
     /// audit: the command said "released" as for any other).
     public func bearsOurFields(atPath path: String) -> Bool {
         guard let bytes = try? FileBytes.read(path, limit: Int.max) else { return false }
-        return Self.bearsOurFields(bytes, ownFields)
+        return bearsOurFields(bytes)
     }
 
-    private static func bearsOurFields(_ bytes: [UInt8], _ ownFields: OwnFields) -> Bool {
-        let message = Message(bytes: bytes)
-        return message.header.fields.contains { ownFields.contains(lowercasedName: message.header.name(of: $0).lowercased()) }
-    }
-
-    /// Whether the file still bears a status field of ours (a name in force or a former one): a copy moved by hand,
-    /// which a release would have taken it off.
-    static func bearsOurStatus(_ file: MaildirFolder.Entry, _ ownFields: OwnFields) throws -> Bool {
+    /// `bearsOurFields(atPath:)` for a file of a Maildir, read as its owner.
+    private func bearsOurFields(_ file: MaildirFolder.Entry) throws -> Bool {
         guard let bytes = try file.read(limit: Int.max) else { return false }
-        return bearsOurFields(bytes, ownFields)
+        return bearsOurFields(bytes)
+    }
+
+    /// Whether the message has a field of ours (a name in force or a former one).
+    private func bearsOurFields(_ bytes: [UInt8]) -> Bool {
+        let header = Message(bytes: bytes).header
+        return header.fields.contains { ownFields.contains(lowercasedName: header.name(of: $0).lowercased()) }
     }
 
     /// Deletes what has been in quarantine longer than `days`: how many files were removed, how many records

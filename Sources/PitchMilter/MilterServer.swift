@@ -671,7 +671,7 @@ final class SessionRegistry: Sendable {
     /// Notes that a session was heard from, and whether it is between messages now.
     func heard(_ channel: any Channel, betweenMessages: Bool, now: NIODeadline = .now()) {
         state.withLock { state in
-            guard state.channels[ObjectIdentifier(channel)] != nil else { return }
+            // Nothing for a session no longer registered (closed meanwhile).
             state.channels[ObjectIdentifier(channel)]?.lastHeard = now
             state.channels[ObjectIdentifier(channel)]?.betweenMessages = betweenMessages
         }

@@ -73,11 +73,9 @@ struct Backup: ParsableCommand {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             var info = stat()
             if lstat(destination + suffix, &info) == 0 {
-                // A link to a directory too (found in review).
+                // A link to a directory too (found in review): stat follows it.
                 var target = stat()
-                if suffix.isEmpty, info.st_mode & S_IFMT == S_IFDIR
-                    || info.st_mode & S_IFMT == S_IFLNK && stat(destination, &target) == 0
-                    && target.st_mode & S_IFMT == S_IFDIR {
+                if suffix.isEmpty, stat(destination, &target) == 0, target.st_mode & S_IFMT == S_IFDIR {
                     throw BackupError.directory(path: destination)
                 }
                 throw BackupError.exists(path: destination + suffix)
