@@ -96,7 +96,10 @@ struct Eval: ParsableCommand {
     var pitch: [String] = []
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Legitimate mail.", valueName: "path"))
     var ham: [String] = []
-    @Option(parsing: .unconditional, help: "Number of folds, from 2 to 100.") var folds = 5
+    @Option(name: .customLong("folds"), parsing: .unconditional,
+            help: "Number of folds, from 2 to 100 (default: 5); not with --test-pitch.")
+    var foldsGiven: Int?
+    var folds: Int { foldsGiven ?? 5 }
     @Option(parsing: .upToNextOption, help: ArgumentHelp(
         "Instead of cross-validating, train on --pitch and --ham and classify these pitches.", valueName: "path"))
     var testPitch: [String] = []
@@ -128,7 +131,29 @@ struct Eval: ParsableCommand {
         if isHoldout, testPitch.isEmpty || testHam.isEmpty {
             throw ValidationError("Give both --test-pitch and --test-ham.")
         }
+        // A holdout has no folds: taking --folds silently would let a user believe the figures were k-fold ones.
+        if isHoldout, foldsGiven != nil {
+            throw ValidationError("--folds has no meaning with --test-pitch and --test-ham, which train on --pitch "
+                + "and --ham and classify the test sets once.")
+        }
+        if let twice = Self.pathGivenTwice(pitch + ham + testPitch + testHam) {
+            throw ValidationError("\(twice) is given twice: its messages would be counted twice, or as both classes.")
+        }
         try settings.validate()
+    }
+
+    /// The first PATH that names the same file or folder as one before it (through links and "..", as realpath(3)
+    /// resolves them); nil when each is given once. A folder given twice doubled its messages in every fold.
+    static func pathGivenTwice(_ paths: [String]) -> String? {
+        var seen: Set<String> = []
+        for path in paths {
+            let resolved = realpath(path, nil).map { pointer in
+                defer { free(pointer) }
+                return String(cString: pointer)
+            } ?? path
+            if !seen.insert(resolved).inserted { return path }
+        }
+        return nil
     }
 
     func run() throws {

@@ -1341,6 +1341,26 @@ import Testing
         #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b"] + settings).status == 64)
     }
 
+    /// Found by an audit: with a test set, --folds was taken and ignored.
+    @Test func foldsWithATestSetIsAUsageError() throws {
+        let run = try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--test-pitch", "c", "--test-ham", "d",
+                                       "--folds", "3"])
+        #expect(run.status == 64)
+        #expect(run.stderr.contains("--folds has no meaning with --test-pitch and --test-ham"), "\(run.stderr)")
+    }
+
+    /// Found by an audit: a folder given twice counted its messages twice in every fold; given as both classes, as
+    /// both. A link to it, or a path through "..", is the same folder.
+    @Test(arguments: [("pitch", "pitch"), ("pitch", "link"), ("pitch", "pitch/../pitch")])
+    func aPathGivenTwiceIsAUsageError(first: String, second: String) throws {
+        let scratch = try Scratch()
+        try scratch.write("pitch/1.eml", ClassifyTrainTests.pitch)
+        try FileManager.default.createSymbolicLink(atPath: scratch.path("link"), withDestinationPath: scratch.path("pitch"))
+        let run = try Run.pitchfilter(["eval", "--pitch", scratch.path(first), "--ham", scratch.path(second)])
+        #expect(run.status == 64)
+        #expect(run.stderr.contains("\(scratch.path(second)) is given twice"), "\(run.stderr)")
+    }
+
     @Test func aTestSetNeedsBothClasses() throws {
         #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--test-pitch", "c"]).status == 64)
     }
