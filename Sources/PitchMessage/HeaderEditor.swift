@@ -231,7 +231,11 @@ public struct HeaderEdit: Hashable, Sendable {
         var removed: [Range<Int>] = []
         while true {
             while let field = scanner.next() {
-                if isOurs(field.nameRange) { removed.append(Self.upToBareCRLine(bytes, field.range, isOurs: isOurs)) }
+                // Whole, to its line feed, whatever bare CRs it holds: procmail, Dovecot and Postfix end lines at
+                // LF only (Postfix's header_checks IGNORE takes the same field). Cut at a bare CR, as a reader that
+                // ends lines there would see it, the rest was left as new fields for all of them: a forged field
+                // "X-Pitch-Status: x\rFrom: CEO" gave the message a second From (found by an audit).
+                if isOurs(field.nameRange) { removed.append(field.range) }
             }
             guard let stop = scanner.bodyStart else { break }
             // procmail reads a header up to the first line that is empty to it, a lone LF: in a header whose lines
@@ -256,7 +260,7 @@ public struct HeaderEdit: Hashable, Sendable {
                 while next < bytes.count, ByteScanning.isWhitespace(bytes[next]) {
                     next = ByteScanning.line(in: bytes, from: next, to: bytes.count).next
                 }
-                removed.append(Self.upToBareCRLine(bytes, stop..<next, isOurs: isOurs))
+                removed.append(stop..<next)
             }
             scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
         }
@@ -295,7 +299,7 @@ public struct HeaderEdit: Hashable, Sendable {
     /// to do.
     ///
     /// Decided on what is left, not on what came in: taking out a forged field can make another Subject the
-    /// first one (a NUL in the forged name, or a bare CR in its value, made a line no field), and the identity
+    /// first one (a NUL in the forged name made a line no field), and the identity
     /// of the output, read with our fields gone, must see the Subject this edit saw (found in review: the
     /// message and the filter's copy of it were two messages, and the copy could not be released).
     private static func subjectPlan(_ bytes: UnsafeBufferPointer<UInt8>, without removed: [Range<Int>],
@@ -360,45 +364,6 @@ public struct HeaderEdit: Hashable, Sendable {
             }
             return memchr(base, Int32(ByteScanning.cr), bytes.count) != nil
         }
-    }
-
-    /// A field's range, cut after its first bare CR that a program reading CR as a line end would take for the end
-    /// of a line (a bare CR followed by anything but white space): to such a program, what follows is other
-    /// fields or the body, not this field. Its name goes, and so do the lines after it that are fields of ours
-    /// too, so no forged verdict is left; nothing else does.
-    ///
-    /// CRs just before the line feed are the line's end, however many: CR CR LF is what converting a CRLF message
-    /// to CRLF again leaves, and every line-feed reader (procmail, Dovecot) takes the next line for the next field
-    /// (found by an audit: cut after the first CR, the CR LF left behind ended the header).
-    private static func upToBareCRLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
-                                       isOurs: (Range<Int>) -> Bool) -> Range<Int> {
-        var end = range.lowerBound
-        repeat {
-            guard let cut = firstBareCRLineEnd(bytes, end..<range.upperBound) else { return range }
-            end = cut
-            // What follows the cut starts a line for every reader now: if it is one of ours too, it goes as well
-            // (found in review: "X-Pitch-Foo: x\rX-Pitch-Status: pitch" left a forged verdict for a Sieve script).
-        } while looseName(bytes, lineStart: end).map(isOurs) == true
-        return range.lowerBound..<end
-    }
-
-    /// Where the first line of `range` that a CR-reading program ends at a bare CR ends, if it does.
-    private static func firstBareCRLineEnd(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
-        var index = range.lowerBound
-        while index < range.upperBound - 1 {
-            guard bytes[index] == ByteScanning.cr else {
-                index += 1
-                continue
-            }
-            var runEnd = index + 1
-            while runEnd < range.upperBound, bytes[runEnd] == ByteScanning.cr { runEnd += 1 }
-            if runEnd < range.upperBound, bytes[runEnd] != ByteScanning.lf,
-               !ByteScanning.isWhitespace(bytes[index + 1]) {
-                return index + 1
-            }
-            index = runEnd
-        }
-        return nil
     }
 
     /// A line's name as lenient readers see it: everything before the first colon, cut at a NUL byte, without

@@ -152,7 +152,8 @@ import Testing
             return String(decoding: engine.edit(Message(bytes: bytes), for: pitch, reasons: false).apply(to: bytes),
                           as: UTF8.self)
         }
-        let once = filtered("From: a\nX-Pitch-Foo: x\rSubject: Cheap pills\nSubject: [PITCH] z\n\nbody\n")
+        // The NUL makes the forged line no field, so the parser's header ends there; Dovecot reads on.
+        let once = filtered("From: a\nX-Pitch-Foo\u{0}: x\nSubject: Cheap pills\nSubject: [PITCH] z\n\nbody\n")
         #expect(once == "X-Pitch-Status: pitch, score=0.9900, version=\(Engine.version), tagged=[PITCH]\nFrom: a\n"
             + "Subject: [PITCH] Cheap pills\nSubject: [PITCH] z\n\nbody\n")
         let twice = filtered(once)

@@ -298,18 +298,29 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
         #expect(HeaderEditor.edit(input, removing: Self.ours, inserting: []) == input)
     }
 
-    /// A forged field holding bare-CR lines in a message that has line feeds: its name goes, and what a
-    /// CR-reading program sees as other fields or the body stays (found by an audit and a review).
+    /// A forged field holding bare CRs in a message that has line feeds goes whole, to its line feed, as procmail,
+    /// Dovecot and Postfix (whose header_checks IGNORE does the same) read it. Found by an audit: cut at the bare
+    /// CR, as a CR-reading program would see it, the rest became new fields for all of them (a second From).
     @Test(arguments: [
+        ("X-Pitch-Status: x\rFrom: CEO <ceo@victim.example>\nFrom: Mallory <m@evil.example>\nSubject: pay\n\nbody\n",
+         "X-Pitch-Status: test\nFrom: Mallory <m@evil.example>\nSubject: pay\n\nbody\n"),
+        ("X-Pitch-Status: x\rFrom: CEO <ceo@victim.example>\r\nFrom: Mallory <m@evil.example>\r\n\r\nbody\r\n",
+         "X-Pitch-Status: test\r\nFrom: Mallory <m@evil.example>\r\n\r\nbody\r\n"),
+        // After a continuation line, and twice in one header.
+        ("From: M <m@evil.example>\nX-Pitch-Status: x\n folded\rSubject: injected\nSubject: real\n\nbody\n",
+         "X-Pitch-Status: test\nFrom: M <m@evil.example>\nSubject: real\n\nbody\n"),
+        ("From: M\nX-Pitch-Status: x\rTo: ceo@victim.example\nX-Pitch-Status: y\rSubject: URGENT\nSubject: hi\n\nb",
+         "X-Pitch-Status: test\nFrom: M\nSubject: hi\n\nb"),
+        // A bare CR in the name, or a run of them, leaves nothing behind.
+        ("From: a@b.example\nX-Pitch-Status\r: x\n\nbody\n", "X-Pitch-Status: test\nFrom: a@b.example\n\nbody\n"),
+        ("From: a@b.example\nX-Pitch-Status: x\r\rX-Pitch-Status: ham, forged\nSubject: hi\n\nbody\n",
+         "X-Pitch-Status: test\nFrom: a@b.example\nSubject: hi\n\nbody\n"),
         ("X-Pitch-Status: ham\rFrom: bob@example.org\r\rHi, the terms.\nSubject: x\n\nbody\n",
-         "X-Pitch-Status: test\nFrom: bob@example.org\r\rHi, the terms.\nSubject: x\n\nbody\n"),
-        // No bare-CR blank line: the fields after the bare CR stay all the same.
-        ("Received: x\nX-Pitch-Status: ham\rFrom: bob\rSubject: terms\r",
-         "X-Pitch-Status: test\nReceived: x\nFrom: bob\rSubject: terms\r"),
+         "X-Pitch-Status: test\nSubject: x\n\nbody\n"),
+        ("Received: x\nX-Pitch-Status: ham\rFrom: bob\rSubject: terms\r", "X-Pitch-Status: test\nReceived: x\n"),
         // Behind a line that is no field (Dovecot reads on), with a NUL in the name.
         ("From: a@b.example\nbogus line\nX-Pitch-Status\u{0}: ham\r\rImportant\rline two\n\nreal body\n",
-         "X-Pitch-Status: test\nFrom: a@b.example\nbogus line\n\rImportant\rline two\n\nreal body\n"),
-        // A CR followed by white space continues the field, as a CR-reader would see it too.
+         "X-Pitch-Status: test\nFrom: a@b.example\nbogus line\n\nreal body\n"),
         ("X-Pitch-Status: ham\r more\nSubject: x\n\nb", "X-Pitch-Status: test\nSubject: x\n\nb"),
         // CR CR LF (a CRLF message converted again) ends the line: the whole field goes, the fields after it stay
         // fields (found by an audit: the CR LF left behind ended the header).
@@ -317,19 +328,14 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
          "X-Pitch-Status: test\r\nFrom: carol@example.org\r\r\nSubject: Lunch\r\r\n\r\r\nSee you\r\r\n"),
         ("From: c@example.org\r\r\nX-Pitch-Status: ham\r\r\r\nSubject: Lunch\r\r\n\r\r\nb",
          "X-Pitch-Status: test\r\nFrom: c@example.org\r\r\nSubject: Lunch\r\r\n\r\r\nb"),
-        // A run of CRs followed by more text is still a CR-reader's line end.
-        ("X-Pitch-Status: ham\r\rFrom: bob\nSubject: x\n\nb", "X-Pitch-Status: test\n\rFrom: bob\nSubject: x\n\nb"),
-        // Found in review: a field of ours after the cut starts a line for every reader once the cut is made, and
-        // was left as a forged verdict for Sieve and procmail. It goes too, and so does the next one of ours.
+        ("X-Pitch-Status: ham\r\rFrom: bob\nSubject: x\n\nb", "X-Pitch-Status: test\nSubject: x\n\nb"),
         ("From: a\nX-Pitch-Foo: x\rX-Pitch-Status: pitch, score=1.0000\nSubject: Hi\n\nbody\n",
          "X-Pitch-Status: test\nFrom: a\nSubject: Hi\n\nbody\n"),
         ("X-Pitch-Foo: x\rX-Pitch-Status: pitch\rx-pitch-reasons\u{0}: y\rFrom: bob\nSubject: x\n\nb",
-         "X-Pitch-Status: test\nFrom: bob\nSubject: x\n\nb"),
-        // One of ours after a CR-line that is not stays a part of that line's field to a line-feed reader.
-        ("X-Pitch-Foo: x\rA: 1\rX-Pitch-Status: pitch\nSubject: x\n\nb",
-         "X-Pitch-Status: test\nA: 1\rX-Pitch-Status: pitch\nSubject: x\n\nb"),
+         "X-Pitch-Status: test\nSubject: x\n\nb"),
+        ("X-Pitch-Foo: x\rA: 1\rX-Pitch-Status: pitch\nSubject: x\n\nb", "X-Pitch-Status: test\nSubject: x\n\nb"),
     ])
-    func aForgedFieldLosesItsBareCRLinesOfOurs(input: String, output: String) {
+    func aForgedFieldGoesWholeWhateverBareCRsItHolds(input: String, output: String) {
         let edited = HeaderEditor.edit(Array(input.utf8), removing: Self.ours, inserting: Self.status)
         #expect(String(decoding: edited, as: UTF8.self) == output)
         #expect(!HeaderEdit(of: Array(input.utf8), removing: Self.ours, inserting: Self.status).bareCarriageReturns)
