@@ -163,7 +163,11 @@ public enum MailSource {
                         + "and the service leave such mail alone)"))
                 }
             case .end:
-                return bytes.isEmpty ? .failure(.unreadable("-", "standard input is empty")) : .success(bytes)
+                if bytes.isEmpty { return .failure(.unreadable("-", "standard input is empty")) }
+                if let format = compression(of: bytes) {
+                    return .failure(.unreadable("-", "\(format)-compressed; decompress it first"))
+                }
+                return .success(bytes)
             case .failed(let error): return .failure(.unreadable("-", error.description))
             }
         }
@@ -238,6 +242,22 @@ public enum MailSource {
     static let bareCarriageReturns = "its lines end in bare CR, not LF or CRLF, so it reads as one line; "
         + "convert it first (tr '\\r' '\\n')"
 
+    /// The compressor whose format `bytes` begin with, by its magic number; nil for anything else. Read as it is,
+    /// a compressed mbox was one message of binary junk, which `train` learned (found by an audit: 5,000 tokens
+    /// learned as ham from a gzipped archive). No message begins with these bytes: a header field's name is
+    /// printable ASCII, and a 0x1F, 0x28 or 0xFD byte is none.
+    static func compression(of bytes: [UInt8]) -> String? {
+        let magics: [(String, [UInt8])] = [
+            ("gzip", [0x1F, 0x8B]), ("bzip2", Array("BZh".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
+            ("zstd", [0x28, 0xB5, 0x2F, 0xFD]), ("zip", [0x50, 0x4B, 0x03, 0x04]),
+            ("7z", [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]),
+        ]
+        return magics.first { format, magic in
+            // bzip2's "BZh" is followed by the block size, "1" to "9", then the block's own magic number.
+            bytes.starts(with: magic) && (format != "bzip2" || bytes.dropFirst(4).starts(with: [0x31, 0x41, 0x59]))
+        }?.0
+    }
+
     private static func forEachInFile(
         _ path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
@@ -263,7 +283,10 @@ public enum MailSource {
         // As for standard input: nothing is no message, and training on it would teach an empty one.
         guard !buffer.isEmpty else { return unreadable(.unreadable(path, "the file is empty")) }
         let tooLarge = "larger than \(maxMessageBytes >> 20) MiB, skipped (the filter and the service leave such mail alone)"
-        guard Mbox.isMbox(buffer) else {
+        if let format = Self.compression(of: buffer) {
+            return unreadable(.unreadable(path, "\(format)-compressed; decompress it first"))
+        }
+        guard let mboxStart = Mbox.firstStart(in: buffer) else {
             while !ended, buffer.count <= maxMessageBytes { guard readPiece() else { return } }
             if buffer.count > maxMessageBytes { return unreadable(.unreadable(path, tooLarge)) }
             if HeaderEdit.endsLinesInBareCR(buffer) { return unreadable(.unreadable(path, bareCarriageReturns)) }
@@ -271,6 +294,7 @@ public enum MailSource {
         }
 
         // The buffer always begins where a message of the mbox begins.
+        buffer.removeFirst(mboxStart)
         var number = 0
         // The first message, or why it is skipped, is held until the second is seen: it is named "path" if it is
         // the only one, else "path:1".
@@ -442,17 +466,36 @@ public func systemReason(_ code: Int32) -> String {
 /// Each message keeps its own "From " line (the parser reads it as the envelope); the empty line that
 /// separates it from the next belongs to neither, and neither does the one a writer puts after the last.
 public enum Mbox {
-    /// Whether `bytes` are an mbox: they begin with a "From " line.
+    /// Whether `bytes` are an mbox: they begin with a "From " line, or with an envelope line after blank lines or
+    /// a UTF-8 byte order mark, which some exports put first (Python's mailbox module reads those as an mbox too;
+    /// taken for one message, a whole archive was learned as one).
     public static func isMbox(_ bytes: [UInt8]) -> Bool {
-        bytes.starts(with: from)
+        firstStart(in: bytes) != nil
     }
+
+    /// Where the first message of an mbox begins: 0 for a file that begins with "From ", past the blank lines and
+    /// byte order mark before an envelope line otherwise; nil when the bytes are no mbox. A message file never
+    /// begins with a blank line (its header comes first), so that is no message's start.
+    public static func firstStart(in bytes: [UInt8]) -> Int? {
+        if bytes.starts(with: from) { return 0 }
+        let afterMark = bytes.starts(with: byteOrderMark) ? byteOrderMark.count : 0
+        var index = afterMark
+        // Only a short run of blank lines: past it, the bytes are something else.
+        while index < min(bytes.count, 4_096), bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x20 {
+            index += 1
+        }
+        guard index < bytes.count, index == afterMark || bytes[index - 1] == 0x0A else { return nil }
+        return bytes[index...].starts(with: from) && isEnvelopeLine(bytes[index...]) ? index : nil
+    }
+
+    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     static let from = Array("From ".utf8)
 
     /// The messages' ranges, each without its separating empty line.
     public static func split(_ bytes: [UInt8]) -> [Range<Int>] {
-        guard isMbox(bytes) else { return [0..<bytes.count] }
-        var starts = [0]
+        guard let first = firstStart(in: bytes) else { return [0..<bytes.count] }
+        var starts = [first]
         while let next = nextStart(in: bytes, from: starts[starts.count - 1] + 1) { starts.append(next) }
         return starts.indices.map { i in
             starts[i]..<withoutSeparator(bytes, start: starts[i], end: i + 1 < starts.count ? starts[i + 1] : bytes.count)
@@ -492,13 +535,29 @@ public enum Mbox {
     }
 
     /// Whether the line at the start of `text` is an envelope line ("From sender date") rather than a paragraph
-    /// that happens to begin with "From " in an mbox nobody quoted: it has a time (12:08) and a year (1970-2099),
-    /// as every mbox writer puts them, and is not long.
+    /// that happens to begin with "From " in an mbox nobody quoted: after the sender, a ctime date as every mbox
+    /// writer puts it (asctime(3): "Thu Jan  1 00:00:00 2026", perhaps with a zone before the year), so a weekday
+    /// and a month of three letters each, then a day and a time (12:08) and a year (1970-2099); and it is not long.
+    /// As mutt's reader, which a paragraph such as "From Monday 5 January 09:00 2026 we are open." does not fool
+    /// (found by an audit: it cut the message there).
     static func isEnvelopeLine(_ text: ArraySlice<UInt8>) -> Bool {
         let line = text.prefix(while: { $0 != 0x0A }).prefix(400)
         guard line.count < 400 else { return false }
         func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
         let bytes = Array(line)
+        let words = bytes.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
+        // words[0] is "From", words[1] the sender (any word, "-" for Thunderbird; a quoted one may hold blanks).
+        func isDay(_ word: ArraySlice<UInt8>) -> Bool { (1...2).contains(word.count) && word.allSatisfy(isDigit) }
+        // Or, from a few writers, an RFC 5322 date: "Thu, 1 Jan 2026 00:00:00 +0000".
+        let hasDayAndMonth = words.indices.dropFirst(2).contains { i in
+            guard i + 2 < words.count else { return false }
+            if Self.isName(words[i], in: Self.weekdays) {
+                return Self.isName(words[i + 1], in: Self.months) && isDay(words[i + 2])
+            }
+            return words[i].last == 0x2C && Self.isName(words[i].dropLast(), in: Self.weekdays) && isDay(words[i + 1])
+                && Self.isName(words[i + 2], in: Self.months)
+        }
+        guard hasDayAndMonth else { return false }
         var hasTime = false
         var hasYear = false
         for i in bytes.indices {
@@ -514,6 +573,15 @@ public enum Mbox {
             }
         }
         return hasTime && hasYear
+    }
+
+    private static let weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map { Array($0.utf8) }
+    private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        .map { Array($0.utf8) }
+
+    /// Whether `word` is one of `names` (three lower-case letters), in any case.
+    private static func isName(_ word: ArraySlice<UInt8>, in names: [[UInt8]]) -> Bool {
+        word.count == 3 && names.contains { $0.elementsEqual(word.lazy.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }) }
     }
 
     /// `end` less the empty line just before it, if there is one after the message's own last line. Without

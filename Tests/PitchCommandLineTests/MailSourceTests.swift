@@ -78,6 +78,19 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
         ("\(a)\nA\n\(b)\n", ["\(a)\nA\n\(b)\n"]),
         ("\(a)\nA\n\nFrom the new place, at 10:30 on Monday.\n", ["\(a)\nA\n\nFrom the new place, at 10:30 on Monday.\n"]),
         ("\(a)\nA", ["\(a)\nA"]),
+        // Found by an audit: a paragraph with a time and a year, after an empty line, cut the message there; an
+        // envelope's date has a weekday and a month of three letters (or an RFC 5322 date, from a few writers).
+        ("\(a)\nA\n\nFrom Monday 5 January 09:00 2026 we are open.\n\nFrom 9 to 17:00 2026 daily\n",
+         ["\(a)\nA\n\nFrom Monday 5 January 09:00 2026 we are open.\n\nFrom 9 to 17:00 2026 daily\n"]),
+        ("\(a)\nA\n\nFrom - Thu Jan  1 00:00:00 2026\nB\n\nFrom x@example.org Thu Jan 01 00:00:00 +0000 2026\nC\n"
+            + "\nFrom x@example.org Wed Dec  2 05:53 PST 1992\nD\n\nFrom x@example.org Thu, 1 Jan 2026 00:00:00 +0000\nE\n",
+         ["\(a)\nA\n", "From - Thu Jan  1 00:00:00 2026\nB\n", "From x@example.org Thu Jan 01 00:00:00 +0000 2026\nC\n",
+          "From x@example.org Wed Dec  2 05:53 PST 1992\nD\n", "From x@example.org Thu, 1 Jan 2026 00:00:00 +0000\nE\n"]),
+        // Found by an audit: blank lines or a byte order mark before the first envelope made the whole archive one
+        // message. Not before a line that is no envelope: that file is one message, as it was.
+        ("\n\r\n\(a)\nA\n\n\(b)\nB\n", ["\(a)\nA\n", "\(b)\nB\n"]),
+        ("\u{FEFF}\(a)\nA\n\n\(b)\nB\n", ["\(a)\nA\n", "\(b)\nB\n"]),
+        ("\nFrom the desk of A\n\n\(b)\nB\n", ["\nFrom the desk of A\n\n\(b)\nB\n"]),
         ("\(a)\n\n", ["\(a)\n"]),  // read, then refused as empty (`isOnlyAnEnvelope`)
         ("\(a)\n>From here\n>>From there\n> From not\n>Fromage\n>From", ["\(a)\nFrom here\n>From there\n"
             + "> From not\n>Fromage\n>From"]),
@@ -95,6 +108,23 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
         let read = Mbox.split(bytes).map { String(decoding: Mbox.unquoted(bytes[$0]), as: UTF8.self) }
         #expect(read == messages)
     }
+}
+
+/// Found by an audit: a gzipped mbox was read as one message of binary junk, and `train` learned it. Compressed
+/// files (and standard input) are named and skipped; the rest is read.
+@Test func aCompressedFileIsNamedAndSkipped() throws {
+    let scratch = try TemporaryDirectory("MailSourceCompressed")
+    let magics: [String: [UInt8]] = ["a.gz": [0x1F, 0x8B, 0x08, 0x00], "b.bz2": Array("BZh91AY&SY".utf8),
+                                     "c.xz": [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00], "d.zst": [0x28, 0xB5, 0x2F, 0xFD, 0],
+                                     "e.eml": Array("Subject: BZh\n\nbody\n".utf8)]
+    for (name, bytes) in magics { try Data(bytes).write(to: scratch.url.appendingPathComponent(name)) }
+    var read: [String] = []
+    var refused: [String] = []
+    MailSource.forEach(at: scratch.url.path, unreadable: { refused.append("\($0)") }) { read.append($0.name) }
+    #expect(read == [scratch.url.path + "/e.eml"])
+    #expect(refused == [("a.gz", "gzip"), ("b.bz2", "bzip2"), ("c.xz", "xz"), ("d.zst", "zstd")].map { name, format in
+        "cannot read \(scratch.url.path)/\(name): \(format)-compressed; decompress it first"
+    })
 }
 
 /// Found by an audit: a Maildir was read as all of new/, then all of cur/, so its messages went into `eval`'s folds
