@@ -111,7 +111,9 @@ public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
         self.problem = problem
     }
 
-    public var description: String { "\(key): \(problem)" }
+    /// One line, whatever the file holds: a value quoted in the problem may hold a newline or an escape sequence
+    /// (found by an audit: `"[PI\nTCH]"` cut the line, and the key was lost).
+    public var description: String { TerminalText.safe("\(key): \(problem)") }
 }
 
 extension Configuration {

@@ -166,8 +166,11 @@ import Testing
          "database.shared_model_password_file: must be an absolute path, found \"pg\""),
         ("[header]\nsubject_tag = \" [PITCH]\"", "header.subject_tag: \" [PITCH]\" may not start or end with a blank"),
         ("[milter]\nlisten = \"inet:127.0.0.1:8891\"\nsubject_tag = \"[PITCH]\\r\\nBcc: x@example.com\"",
-         "milter.subject_tag: \"[PITCH]\r\nBcc: x@example.com\" may hold only printable ASCII characters (a header "
-            + "field carries no other bytes unencoded)"),
+         "milter.subject_tag: \"[PITCH]\\u{D}\\u{A}Bcc: x@example.com\" may hold only printable ASCII characters (a "
+            + "header field carries no other bytes unencoded)"),
+        // Found by an audit: the error is one line, without the escape sequences a value may hold.
+        ("[header]\nsubject_tag = \"[PI\\u001b[31mTCH]\"", "header.subject_tag: \"[PI\\u{1B}[31mTCH]\" may hold only "
+            + "printable ASCII characters (a header field carries no other bytes unencoded)"),
         ("[header]\nsubject_tag = 1", "header.subject_tag: must be a string"),
         // Found in review: two tags of ours where one is the other, a blank and more.
         ("[header]\nsubject_tag = \"[PITCH]\"\n[milter]\nlisten = \"inet:127.0.0.1:8891\"\nsubject_tag = \"[PITCH] (mx)\"",
