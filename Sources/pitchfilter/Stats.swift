@@ -24,6 +24,9 @@ struct Stats: ParsableCommand {
         if SQLiteTokenStore.isEmptyFile(path) {
             lines[0] += " (an empty file: nothing has been written to it, or it was emptied; if it held a "
                 + "database, restore it from a backup)"
+        } else if access(path, F_OK) != 0, errno == ENOENT {
+            // Said, so that a mistyped --db does not read as a database with nothing trained (found by an audit).
+            lines[0] += " (no file there yet)"
         }
         do {
             if let store = try Stores.openForReading(path) {

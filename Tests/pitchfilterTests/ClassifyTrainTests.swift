@@ -1727,6 +1727,16 @@ import Testing
 
     /// The training is committed while another connection reads an older snapshot (as the service's may), so it
     /// stays in the write-ahead log: a `cp` of the main file has none of it, the backup all of it.
+    /// Found by an audit: a mistyped --db read as a database with nothing trained.
+    @Test func statsSaysWhenThereIsNoFileYet() throws {
+        let scratch = try Scratch()
+        let run = try Run.pitchfilter(["stats", "--db", scratch.path("typo/x.sqlite")])
+        #expect(run.status == 0)
+        #expect(run.text.hasPrefix("database: \(scratch.path("typo/x.sqlite")) (no file there yet)\n"
+            + "messages: none trained yet (the starter model decides)\n"), "\(run.text)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("typo")))
+    }
+
     @Test func theCopyHoldsWhatTheLogHoldsAndIsTheOwnersAlone() throws {
         let scratch = try Scratch()
         let db = scratch.path("db.sqlite")
