@@ -16,10 +16,14 @@ struct Filter: ParsableCommand {
         discussion: """
             For procmail (":0 fw" then "| pitchfilter filter"), maildrop and Dovecot's Sieve filter. Incoming \
             X-Pitch-* fields (and fields of the names in the configuration's [header]) are removed first, so \
-            senders cannot forge a verdict; every other byte is written back as it came. On any internal \
+            senders cannot forge a verdict; every other byte is written back as it came, apart from what the \
+            configuration asks for: [header] renames the fields, [classifier] reasons = true adds \
+            X-Pitch-Reasons, and [header] subject_tag puts a tag in front of a pitch's Subject. On any internal \
             failure, or for a message over \(PipeFilter.maxMessageBytes >> 20) MiB, \
             the message is written back unchanged, one line on standard error says why, and the exit status is 0. \
-            A non-zero exit status means the message could not be written (the caller then keeps its own copy).
+            A non-zero exit status means the message could not be written (the caller then keeps its own copy): \
+            64 for a wrong command line, 74 when standard output could not be written, 75 when standard input \
+            could not be read.
             """)
 
     @OptionGroup var database: DatabaseOption
