@@ -1492,7 +1492,7 @@ import Testing
         run = try Run.pitchfilter(["stats"], environment: configured)
         #expect(run.text.hasPrefix("database: \(db)\n"))
         run = try Run.pitchfilter(["stats"], environment: configured.merging(["PITCHFILTER_DB": "/env.sqlite"]) { $1 })
-        #expect(run.text.hasPrefix("database: /env.sqlite\n"))
+        #expect(run.text.hasPrefix("database: /env.sqlite (no file there yet)\n"))
     }
 
     /// A file every local user may change names no database and no cutoff for anyone (found in review: `serve`
