@@ -142,8 +142,27 @@ struct FormLetterEvidence {
             spaced = true
         }
         guard let next = rest.first else { return "greeting-unnamed" }
+        // A merge field where the name goes is a merge that failed as surely as an empty one: "Hi {{first_name}},"
+        // (it read as a name). Asked of the line as written, since some fields are capitals only (*|FNAME|*).
+        let name = line.dropFirst(rest.startIndex)
+        if placeholderOpeners.contains(next) || name.first == 0xC2,
+           Array(name).withUnsafeBufferPointer({ isPlaceholder($0, at: $0.first == 0xC2 ? 1 : 0, end: $0.count,
+                                                              strict: false) }) {
+            return "greeting-blank"
+        }
         if isPunctuation(next) { return spaced && next == UInt8(ascii: ",") ? "greeting-blank" : "greeting-unnamed" }
+        // "Hi there," names nobody.
+        if rest.starts(with: there), rest.count == there.count || !isNameByte(rest[rest.startIndex + there.count]) {
+            return "greeting-unnamed"
+        }
         return "greeting-named"
+    }
+
+    private static let there = Array("there".utf8)
+
+    /// A letter, a digit or any byte of a multi-byte character: what a name goes on with.
+    private static func isNameByte(_ byte: UInt8) -> Bool {
+        byte &- 0x61 < 26 || byte &- 0x41 < 26 || byte &- 0x30 < 10 || byte >= 0x80
     }
 
     /// U+00A0 in UTF-8: a merge written in a word processor leaves it where the name was.

@@ -40,6 +40,24 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(oneToOne, body) == [expected])
     }
 
+    /// Found by an audit: a merge field where the name goes, and "there", were read as names. A field is a failed
+    /// merge as an empty name is (and a placeholder besides); "there" names nobody.
+    @Test(arguments: [
+        ("Hi {{first_name}},\n\nWe help teams like yours.", ["sig:greeting-blank", "sig:placeholder"]),
+        ("Dear [First Name],\nWe help teams like yours.", ["sig:greeting-blank", "sig:placeholder"]),
+        ("Hi *|FNAME|*,\nWe help teams like yours.", ["sig:greeting-blank", "sig:placeholder"]),
+        ("Hello \u{AB}First_Name\u{BB},\nWe help teams like yours.", ["sig:greeting-blank", "sig:placeholder"]),
+        ("Hi %FIRSTNAME%!\nWe help teams like yours.", ["sig:greeting-blank", "sig:placeholder"]),
+        ("Hi there,\n\nQuick one about your hiring.", ["sig:greeting-unnamed"]),
+        ("Hey there!\nSee you at ten.", ["sig:greeting-unnamed"]),
+        ("Hi there\nSee you at ten.", ["sig:greeting-unnamed"]),
+        ("Hi Theresa,\n\nSee you at ten.", ["sig:greeting-named"]),
+        ("Hi [Maya],\nSee you at ten.", ["sig:greeting-named"]),
+    ])
+    func aMergeFieldOrThereIsNoName(body: String, expected: [String]) {
+        #expect(signals(oneToOne, body) == expected)
+    }
+
     @Test(arguments: [
         "Hiring is hard this quarter, so we built a tool.",  // "Hi" inside a word
         "Dearest colleagues are rare.",
