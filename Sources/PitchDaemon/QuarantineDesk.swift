@@ -36,8 +36,9 @@ public struct QuarantineDesk {
         case notHeld(String, QuarantineState)
         case fileMissing(String, folder: String)
         case beingMoved(String, folder: String)
-        /// No longer in the quarantine folder but in the INBOX, at `path`: moved back by hand (`byHand`), or by a
-        /// release that stopped half-way.
+        /// No longer in the quarantine folder but in the INBOX, at `path`: moved back by hand (`byHand`: it bears
+        /// a field of ours), or under its name with none (a message the user filed, moved back with `mv`; or a
+        /// release that stopped half-way, which takes our fields off: the two cannot be told apart).
         case backInTheInbox(String, path: String, byHand: Bool)
         case otherHeaderSettings(String)
         case lockHeld(String, seconds: Double)
@@ -55,8 +56,10 @@ public struct QuarantineDesk {
                     + "the service is stopped, starting it finishes the move)"
             case .backInTheInbox(let id, let path, let byHand):
                 "message \(id) is back in the INBOX (\(TerminalText.safe(path))), "
-                    + (byHand ? "moved there in a mail client: the service learns it as ham, or `release` does now"
-                              : "by a release that stopped half-way: run `release` again to finish it")
+                    + (byHand ? "moved there in a mail client: `release` learns it as ham now (the service does when "
+                                  + "it sees the move, unless the file came back under the name it left with)"
+                              : "moved there under the name it had in quarantine, or by a release that stopped "
+                                  + "half-way: `release` learns it as ham and finishes")
                     + "; nothing was deleted"
             case .otherHeaderSettings(let id):
                 "message \(id) does not match its record once the fields and Subject tag of this configuration are "

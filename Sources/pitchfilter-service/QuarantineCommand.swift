@@ -180,10 +180,12 @@ struct QuarantineCommand: ParsableCommand {
                     let gone = item.path != nil ? ""
                         : item.releasedTo.map { path in
                             item.movedBackByHand
-                                ? " (moved back to the INBOX, \(TerminalText.safe(path)): the service learns it as "
-                                    + "ham, or `release` does now)"
-                                : " (back in the INBOX, \(TerminalText.safe(path)): the release stopped half-way; run "
-                                    + "it again to finish it)"
+                                ? " (moved back to the INBOX, \(TerminalText.safe(path)): `release` learns it as ham "
+                                    + "now, as the service does when it sees the move)"
+                                // A message the user filed and moved back with `mv` looks the same (found by an
+                                // audit: listed as a release stopped half-way that never was).
+                                : " (back in the INBOX under its name, \(TerminalText.safe(path)): moved back, or a "
+                                    + "release stopped half-way; `release` learns it as ham and finishes)"
                         }
                         ?? item.unreadable.map { " (cannot look in \(entry.folder): \(TerminalText.safe($0)))" }
                         ?? (entry.state == .moving ? " (not in \(entry.folder) yet)" : " (no longer in \(entry.folder))")
