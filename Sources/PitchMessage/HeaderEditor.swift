@@ -355,14 +355,19 @@ public struct HeaderEdit: Hashable, Sendable {
 
     private static let subject = FieldNamePattern("Subject")
 
-    /// Whether `raw` has carriage returns and no line feed: lines ended as old Mac OS ended them, which no SMTP
-    /// delivery does and no mail program here reads as line ends.
+    /// Whether `raw` has carriage returns and no line feed after its mbox envelope line, if it has one: lines
+    /// ended as old Mac OS ended them, which no SMTP delivery does and no mail program here reads as line ends.
+    /// procmail writes its `From ` line with a line feed whatever the message's own line ends (found in review: a
+    /// forged field of ours at the top of such a message took all of it with it, the envelope line's LF being the
+    /// only one).
     public static func endsLinesInBareCR(_ raw: [UInt8]) -> Bool {
-        raw.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress, memchr(base, Int32(ByteScanning.lf), bytes.count) == nil else {
+        raw.withUnsafeBufferPointer { buffer in
+            let start = HeaderScanner(bytes: buffer, range: 0..<buffer.count, allowsEnvelope: true).envelopeEnd
+            guard let base = buffer.baseAddress, start < buffer.count,
+                  memchr(base + start, Int32(ByteScanning.lf), buffer.count - start) == nil else {
                 return false
             }
-            return memchr(base, Int32(ByteScanning.cr), bytes.count) != nil
+            return memchr(base + start, Int32(ByteScanning.cr), buffer.count - start) != nil
         }
     }
 

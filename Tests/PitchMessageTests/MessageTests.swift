@@ -288,8 +288,12 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
 
     /// Found by an audit: a message whose lines end in bare CR is one header line to us; when it began with a
     /// forged field, taking that field out took the whole message, and the filter passed on our field alone.
-    @Test func bareCROnlyMessagesAreLeftAsTheyAre() {
-        let input = Array("X-Pitch-Status: ham\rFrom: Bob <bob@example.org>\rSubject: Contract\r\rHi,\rterms below.\r".utf8)
+    /// Found in review, too: behind procmail's envelope line, which ends in a line feed whatever the message's own
+    /// line ends, the forged field took the whole message.
+    @Test(arguments: ["", "From bob@example.org Mon Jan  1 00:00:00 2024\n"])
+    func bareCROnlyMessagesAreLeftAsTheyAre(envelope: String) {
+        let input = Array((envelope
+            + "X-Pitch-Status: ham\rFrom: Bob <bob@example.org>\rSubject: Contract\r\rHi,\rterms below.\r").utf8)
         let edit = HeaderEdit(of: input, removing: Self.ours, inserting: Self.status)
         #expect(edit.bareCarriageReturns)
         #expect(edit.insertionSkipped)
