@@ -1,6 +1,7 @@
 import ArgumentParser
 import PitchEngine
 import PitchMaildir
+import PitchMessage
 import PitchStore
 import PitchTokenizer
 import Synchronization
@@ -180,8 +181,9 @@ public struct CommandLineConfiguration: Sendable, Equatable {
             // Its last line says why, behind the "pitchfilter: " every error line starts with.
             var reason = output.split(separator: "\n").last.map(String.init) ?? "exit status \(status)"
             if reason.hasPrefix("pitchfilter: ") { reason.removeFirst("pitchfilter: ".count) }
-            // A syntax error names the file itself.
-            if reason.hasPrefix(file + ": ") { reason.removeFirst(file.count + 2) }
+            // A syntax error names the file itself, as `ConfigurationError` writes it (terminal-safe).
+            let named = TerminalText.safe(file) + ": "
+            if reason.hasPrefix(named) { reason.removeFirst(named.count) }
             return .failure(ConfigurationUnavailable(file: file, reason: reason))
         }
         guard let configuration = CommandLineConfiguration(lines: output) else {
@@ -276,7 +278,8 @@ public struct ConfigurationUnavailable: Error, Equatable, CustomStringConvertibl
     public let file: String
     public let reason: String
 
-    public var description: String { "configuration \(file): \(reason)" }
+    /// One line for a terminal or the mail log, whatever the file's name holds.
+    public var description: String { "configuration \(TerminalText.safe(file)): \(TerminalText.safe(reason))" }
 }
 
 /// Runs a program to its end, its standard output and error read together. For the small outputs of our own

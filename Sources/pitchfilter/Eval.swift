@@ -136,22 +136,44 @@ struct Eval: ParsableCommand {
             throw ValidationError("--folds has no meaning with --test-pitch and --test-ham, which train on --pitch "
                 + "and --ham and classify the test sets once.")
         }
-        if let twice = Self.pathGivenTwice(pitch + ham + testPitch + testHam) {
-            throw ValidationError("\(twice) is given twice: its messages would be counted twice, or as both classes.")
+        if let (path, earlier, inside) = Self.pathGivenTwice(pitch + ham + testPitch + testHam) {
+            let what = inside ? "is in \(TerminalText.safe(earlier)), which is given too"
+                : path == earlier ? "is given twice" : "is \(TerminalText.safe(earlier)) again"
+            throw ValidationError("\(TerminalText.safe(path)) \(what): its messages would be counted twice, or as "
+                + "both classes.")
         }
         try settings.validate()
     }
 
-    /// The first PATH that names the same file or folder as one before it (through links and "..", as realpath(3)
-    /// resolves them); nil when each is given once. A folder given twice doubled its messages in every fold.
-    static func pathGivenTwice(_ paths: [String]) -> String? {
-        var seen: Set<String> = []
+    /// A PATH that reads messages another one reads too, and that one; nil when none does. The
+    /// same file or folder (through links and "..", as realpath(3) resolves them, or a hard link: one device and
+    /// inode), or a file in a folder given (or in its new/ or cur/, a Maildir's). A folder given twice doubled its
+    /// messages in every fold; a file also given in its folder was learned as both classes (found in review).
+    static func pathGivenTwice(_ paths: [String]) -> (path: String, earlier: String, inside: Bool)? {
+        struct Identity: Hashable { var device: UInt; var inode: UInt }
+        var seen: [Identity: String] = [:]
+        var folders: [String: String] = [:]  // resolved folder → as given
+        var files: [(resolved: String, given: String)] = []
         for path in paths {
             let resolved = realpath(path, nil).map { pointer in
                 defer { free(pointer) }
                 return String(cString: pointer)
             } ?? path
-            if !seen.insert(resolved).inserted { return path }
+            var info = stat()
+            guard stat(resolved, &info) == 0 else { continue }  // unreadable: named when it is read
+            let identity = Identity(device: UInt(info.st_dev), inode: UInt(info.st_ino))
+            if let earlier = seen[identity] { return (path, earlier, false) }
+            seen[identity] = path
+            if info.st_mode & S_IFMT == S_IFDIR { folders[resolved] = path } else { files.append((resolved, path)) }
+        }
+        // Whichever comes first on the command line.
+        for file in files {
+            let parent = String(file.resolved[..<(file.resolved.lastIndex(of: "/") ?? file.resolved.startIndex)])
+            let name = parent.split(separator: "/").last
+            let grandparent = String(parent[..<(parent.lastIndex(of: "/") ?? parent.startIndex)])
+            if let folder = folders[parent] ?? (name == "new" || name == "cur" ? folders[grandparent] : nil) {
+                return (file.given, folder, true)
+            }
         }
         return nil
     }

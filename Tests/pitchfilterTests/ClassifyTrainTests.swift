@@ -1350,15 +1350,34 @@ import Testing
     }
 
     /// Found by an audit: a folder given twice counted its messages twice in every fold; given as both classes, as
-    /// both. A link to it, or a path through "..", is the same folder.
-    @Test(arguments: [("pitch", "pitch"), ("pitch", "link"), ("pitch", "pitch/../pitch")])
-    func aPathGivenTwiceIsAUsageError(first: String, second: String) throws {
+    /// both. A link to it, a path through "..", a hard link to a file, and a file in a folder given (or in a
+    /// Maildir's new/) are the same messages again (the last two found in review).
+    @Test(arguments: [("pitch", "pitch", "is given twice"), ("pitch", "link", "is %pitch again"),
+                      ("pitch", "pitch/../pitch", "is %pitch again"), ("pitch/1.eml", "hard.eml", "is %pitch/1.eml again"),
+                      ("pitch", "pitch/1.eml", "is in %pitch, which is given too"),
+                      ("maildir", "maildir/new/2.eml", "is in %maildir, which is given too")])
+    func aPathGivenTwiceIsAUsageError(first: String, second: String, message: String) throws {
         let scratch = try Scratch()
         try scratch.write("pitch/1.eml", ClassifyTrainTests.pitch)
+        try scratch.write("maildir/new/2.eml", ClassifyTrainTests.pitch)
+        try scratch.write("maildir/cur/.keep", "")
         try FileManager.default.createSymbolicLink(atPath: scratch.path("link"), withDestinationPath: scratch.path("pitch"))
+        try #require(link(scratch.path("pitch/1.eml"), scratch.path("hard.eml")) == 0)
         let run = try Run.pitchfilter(["eval", "--pitch", scratch.path(first), "--ham", scratch.path(second)])
         #expect(run.status == 64)
-        #expect(run.stderr.contains("\(scratch.path(second)) is given twice"), "\(run.stderr)")
+        let expected = message.replacingOccurrences(of: "%", with: scratch.url.path + "/")
+        #expect(run.stderr.contains("\(scratch.path(second)) \(expected): its messages would be counted"), "\(run.stderr)")
+    }
+
+    /// A file given before its Maildir is found all the same; a file beside a folder given is not in it.
+    @Test func aFileBeforeItsFolderIsFoundAndANeighbourIsNot() {
+        let scratch = try! Scratch()
+        try! scratch.write("a/1.eml", ClassifyTrainTests.pitch)
+        try! scratch.write("b/new/1.eml", ClassifyTrainTests.ham)
+        #expect(Eval.pathGivenTwice([scratch.path("a"), scratch.path("b/new/1.eml"), scratch.path("b/new")])?.inside
+            == true)
+        #expect(Eval.pathGivenTwice([scratch.path("a/1.eml"), scratch.path("b")]) == nil)
+        #expect(Eval.pathGivenTwice([scratch.path("b/new/1.eml"), scratch.path("a")]) == nil)
     }
 
     @Test func aTestSetNeedsBothClasses() throws {
