@@ -244,8 +244,9 @@ public enum MailSource {
 
     /// The compressor whose format `bytes` begin with, by its magic number; nil for anything else. Read as it is,
     /// a compressed mbox was one message of binary junk, which `train` learned (found by an audit: 5,000 tokens
-    /// learned as ham from a gzipped archive). No message begins with these bytes: a header field's name is
-    /// printable ASCII, and a 0x1F, 0x28 or 0xFD byte is none.
+    /// learned as ham from a gzipped archive). No message begins with these bytes: each magic number holds a byte
+    /// that is not printable ASCII (0x8B, 0xB5, 0xFD, 0xBC, 0x03), which no header field's name does, but bzip2's,
+    /// whose "BZh", block size and block (or end of stream) magic number no field's name is either.
     static func compression(of bytes: [UInt8]) -> String? {
         let magics: [(String, [UInt8])] = [
             ("gzip", [0x1F, 0x8B]), ("bzip2", Array("BZh".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
@@ -253,8 +254,10 @@ public enum MailSource {
             ("7z", [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]),
         ]
         return magics.first { format, magic in
-            // bzip2's "BZh" is followed by the block size, "1" to "9", then the block's own magic number.
-            bytes.starts(with: magic) && (format != "bzip2" || bytes.dropFirst(4).starts(with: [0x31, 0x41, 0x59]))
+            // bzip2's "BZh" is followed by the block size, "1" to "9", then the first block's magic number, or the
+            // end of stream's for an empty file.
+            bytes.starts(with: magic) && (format != "bzip2" || bytes.dropFirst(4).starts(with: [0x31, 0x41, 0x59])
+                || bytes.dropFirst(4).starts(with: [0x17, 0x72, 0x45]))
         }?.0
     }
 
@@ -548,14 +551,18 @@ public enum Mbox {
         let words = bytes.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
         // words[0] is "From", words[1] the sender (any word, "-" for Thunderbird; a quoted one may hold blanks).
         func isDay(_ word: ArraySlice<UInt8>) -> Bool { (1...2).contains(word.count) && word.allSatisfy(isDigit) }
-        // Or, from a few writers, an RFC 5322 date: "Thu, 1 Jan 2026 00:00:00 +0000".
-        let hasDayAndMonth = words.indices.dropFirst(2).contains { i in
+        func isMonth(_ word: ArraySlice<UInt8>) -> Bool { Self.isName(word, in: Self.months) }
+        func isWeekday(_ word: ArraySlice<UInt8>) -> Bool {
+            Self.isName(word.last == 0x2C ? word.dropLast() : word, in: Self.weekdays)
+        }
+        // Or, from a few writers, an RFC 5322 date: "Thu, 1 Jan 2026 00:00:00 +0000", with or without the weekday
+        // and its comma. From words[1] on: mutt takes a line without a sender ("From  Thu Jan  1 …") too.
+        let hasDayAndMonth = words.indices.dropFirst().contains { i in
             guard i + 2 < words.count else { return false }
-            if Self.isName(words[i], in: Self.weekdays) {
-                return Self.isName(words[i + 1], in: Self.months) && isDay(words[i + 2])
+            if isWeekday(words[i]) {
+                return (isMonth(words[i + 1]) && isDay(words[i + 2])) || (isDay(words[i + 1]) && isMonth(words[i + 2]))
             }
-            return words[i].last == 0x2C && Self.isName(words[i].dropLast(), in: Self.weekdays) && isDay(words[i + 1])
-                && Self.isName(words[i + 2], in: Self.months)
+            return isDay(words[i]) && isMonth(words[i + 1]) && words[i + 2].count == 4 && words[i + 2].allSatisfy(isDigit)
         }
         guard hasDayAndMonth else { return false }
         var hasTime = false

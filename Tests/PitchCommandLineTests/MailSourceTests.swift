@@ -86,6 +86,11 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
             + "\nFrom x@example.org Wed Dec  2 05:53 PST 1992\nD\n\nFrom x@example.org Thu, 1 Jan 2026 00:00:00 +0000\nE\n",
          ["\(a)\nA\n", "From - Thu Jan  1 00:00:00 2026\nB\n", "From x@example.org Thu Jan 01 00:00:00 +0000 2026\nC\n",
           "From x@example.org Wed Dec  2 05:53 PST 1992\nD\n", "From x@example.org Thu, 1 Jan 2026 00:00:00 +0000\nE\n"]),
+        // Found in review: no sender (mutt takes it), and RFC 5322 dates without the weekday or its comma.
+        ("\(a)\nA\n\nFrom  Mon Jan  1 00:00:00 2024\nB\n\nFrom u@h 1 Jan 2024 00:00:00 +0000\nC\n\n"
+            + "From u@h Mon 1 Jan 2024 00:00:00 +0000\nD\n",
+         ["\(a)\nA\n", "From  Mon Jan  1 00:00:00 2024\nB\n", "From u@h 1 Jan 2024 00:00:00 +0000\nC\n",
+          "From u@h Mon 1 Jan 2024 00:00:00 +0000\nD\n"]),
         // Found by an audit: blank lines or a byte order mark before the first envelope made the whole archive one
         // message. Not before a line that is no envelope: that file is one message, as it was.
         ("\n\r\n\(a)\nA\n\n\(b)\nB\n", ["\(a)\nA\n", "\(b)\nB\n"]),
@@ -114,15 +119,20 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
 /// files (and standard input) are named and skipped; the rest is read.
 @Test func aCompressedFileIsNamedAndSkipped() throws {
     let scratch = try TemporaryDirectory("MailSourceCompressed")
-    let magics: [String: [UInt8]] = ["a.gz": [0x1F, 0x8B, 0x08, 0x00], "b.bz2": Array("BZh91AY&SY".utf8),
-                                     "c.xz": [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00], "d.zst": [0x28, 0xB5, 0x2F, 0xFD, 0],
-                                     "e.eml": Array("Subject: BZh\n\nbody\n".utf8)]
+    let magics: [String: [UInt8]] = [
+        "a.gz": [0x1F, 0x8B, 0x08, 0x00], "b.bz2": Array("BZh91AY&SY".utf8), "c.xz": [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00],
+        "d.zst": [0x28, 0xB5, 0x2F, 0xFD, 0], "f.bz2": [0x42, 0x5A, 0x68, 0x39, 0x17, 0x72, 0x45, 0x38, 0x50, 0x90],
+        "g.zip": [0x50, 0x4B, 0x03, 0x04, 0x14], "h.7z": [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C, 0x00],
+        // "BZh" and a digit without bzip2's block magic number: a message, however odd its first field.
+        "e.eml": Array("BZh9: x\nSubject: BZh\n\nbody\n".utf8),
+    ]
     for (name, bytes) in magics { try Data(bytes).write(to: scratch.url.appendingPathComponent(name)) }
     var read: [String] = []
     var refused: [String] = []
     MailSource.forEach(at: scratch.url.path, unreadable: { refused.append("\($0)") }) { read.append($0.name) }
     #expect(read == [scratch.url.path + "/e.eml"])
-    #expect(refused == [("a.gz", "gzip"), ("b.bz2", "bzip2"), ("c.xz", "xz"), ("d.zst", "zstd")].map { name, format in
+    #expect(refused == [("a.gz", "gzip"), ("b.bz2", "bzip2"), ("c.xz", "xz"), ("d.zst", "zstd"), ("f.bz2", "bzip2"),
+                        ("g.zip", "zip"), ("h.7z", "7z")].map { name, format in
         "cannot read \(scratch.url.path)/\(name): \(format)-compressed; decompress it first"
     })
 }

@@ -1380,6 +1380,15 @@ import Testing
         #expect(Eval.pathGivenTwice([scratch.path("b/new/1.eml"), scratch.path("a")]) == nil)
     }
 
+    /// Found by an audit: a compressed archive was one message of binary junk to `train`; on standard input too.
+    @Test func aCompressedStandardInputIsNoMessage() throws {
+        let scratch = try Scratch()
+        let run = try Run.pitchfilter(["train", "--db", scratch.path("db.sqlite"), "--pitch", "-"],
+                                      stdin: [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00])
+        #expect(run.status == 3)
+        #expect(run.stderr.contains("cannot read -: gzip-compressed; decompress it first"), "\(run.stderr)")
+    }
+
     @Test func aTestSetNeedsBothClasses() throws {
         #expect(try Run.pitchfilter(["eval", "--pitch", "a", "--ham", "b", "--test-pitch", "c"]).status == 64)
     }
