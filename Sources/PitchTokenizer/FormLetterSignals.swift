@@ -145,7 +145,7 @@ struct FormLetterEvidence {
         // A merge field where the name goes is a merge that failed as surely as an empty one: "Hi {{first_name}},"
         // (it read as a name). Asked of the line as written, since some fields are capitals only (*|FNAME|*).
         let name = line.dropFirst(rest.startIndex)
-        if placeholderOpeners.contains(next) || name.first == 0xC2,
+        if placeholderOpeners.contains(next) || (name.first == 0xC2 && name.count > 1),
            Array(name).withUnsafeBufferPointer({ isPlaceholder($0, at: $0.first == 0xC2 ? 1 : 0, end: $0.count,
                                                               strict: false) }) {
             return "greeting-blank"

@@ -1753,8 +1753,6 @@ import Testing
         return run.text.split(separator: "\n").filter { !$0.hasPrefix("database:") && !$0.hasPrefix("size:") }
     }
 
-    /// The training is committed while another connection reads an older snapshot (as the service's may), so it
-    /// stays in the write-ahead log: a `cp` of the main file has none of it, the backup all of it.
     /// Found by an audit: a mistyped --db read as a database with nothing trained.
     @Test func statsSaysWhenThereIsNoFileYet() throws {
         let scratch = try Scratch()
@@ -1765,6 +1763,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: scratch.path("typo")))
     }
 
+    /// The training is committed while another connection reads an older snapshot (as the service's may), so it
+    /// stays in the write-ahead log: a `cp` of the main file has none of it, the backup all of it.
     @Test func theCopyHoldsWhatTheLogHoldsAndIsTheOwnersAlone() throws {
         let scratch = try Scratch()
         let db = scratch.path("db.sqlite")
