@@ -247,7 +247,8 @@ public struct HeaderEdit: Hashable, Sendable {
                 // Only an empty line that was one (not the end of the bytes after a last CRLF field), with more
                 // to read after it, so that every pass reads on from further down.
                 guard stop < bytes.count, Self.isLoneCRLine(bytes, at: stop - 2, headerStart: headerStart),
-                      Self.isLoneCRAmongLFLines(bytes, lineStart: stop - 2, headerStart: headerStart) else { break }
+                      Self.isLoneCRAmongLFLines(bytes, lineStart: stop - 2, headerStart: headerStart,
+                                                passing: removed) else { break }
                 scanner = HeaderScanner(bytes: bytes, range: stop..<bytes.count, allowsEnvelope: false)
                 continue
             }
@@ -268,11 +269,22 @@ public struct HeaderEdit: Hashable, Sendable {
     }
 
     /// Whether the lone-CR line at `lineStart` stands among lines that end in a bare LF: the nearest line above it
-    /// that is not a lone CR ends so, or, with none above, the nearest one below.
+    /// that is not a lone CR, nor in one of the fields `passing` (ours, which go), ends so, or, with none above, the
+    /// nearest one below. Judged on the header as it is left, so that the message and the filter's copy of it read
+    /// alike (found in review: a forged CRLF field of ours above the lone CR hid a forged verdict below it, which
+    /// procmail read, and the copy, read again, lost it: two identities).
     private static func isLoneCRAmongLFLines(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int,
-                                             headerStart: Int) -> Bool {
+                                             headerStart: Int, passing removed: [Range<Int>] = []) -> Bool {
         var start = lineStart
-        while isLoneCRLine(bytes, at: start - 2, headerStart: headerStart) { start -= 2 }
+        while true {
+            if isLoneCRLine(bytes, at: start - 2, headerStart: headerStart) {
+                start -= 2
+            } else if let field = removed.last(where: { $0.upperBound == start && $0.lowerBound < start }) {
+                start = field.lowerBound
+            } else {
+                break
+            }
+        }
         if start > headerStart {
             // The line above ends at `start`: in a bare LF when no CR stands before that LF.
             return start - 2 < headerStart || bytes[start - 2] != ByteScanning.cr

@@ -259,6 +259,14 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
         Case(name: "a lone-CR line after a CRLF line is that header's empty line",
              input: "Subject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n",
              output: "X-Pitch-Status: test\nSubject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n"),
+        // Found in review: a forged CRLF field of ours above the lone CR made it a CRLF header's empty line, which
+        // its removal then was not: the forged verdict below stayed for procmail, and went on the next pass.
+        Case(name: "a lone-CR line below a CRLF field of ours is judged without it",
+             input: "From: a\nX-Pitch-Foo: x\r\n\r\nX-Pitch-Status: pitch\n\nbody\n",
+             output: "X-Pitch-Status: test\nFrom: a\n\r\n\nbody\n"),
+        Case(name: "a lone-CR line below a CR CR LF field of ours is judged without it",
+             input: "Subject: y\nX-Pitch-Status: x\r\r\n\r\nX-Pitch-Status: x\n\nbody\n",
+             output: "X-Pitch-Status: test\nSubject: y\n\r\n\nbody\n"),
         Case(name: "a CRLF header's empty line ends it",
              input: "Subject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n",
              output: "X-Pitch-Status: test\r\nSubject: x\r\n\r\nX-Pitch-Status: body\n\nb\r\n"),
