@@ -67,6 +67,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                "CLinuxCalls",
             ]
         ),
         // the MTA's side of the milter protocol, blocking: for the load tool and the server's tests.

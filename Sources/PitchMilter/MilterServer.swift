@@ -1,3 +1,4 @@
+import CLinuxCalls
 import CoreMetrics
 import Logging
 import NIOCore
@@ -195,7 +196,19 @@ public final class MilterServer: Service, Sendable {
                 return try await bootstrap.bind(host: host, port: port).get()
             case .unix(let path, let mode):
                 var info = stat()
-                if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK {
+                if lstat(path, &info) == 0 {
+                    // Something else than a socket is no stale socket: named, and left alone (bind said only
+                    // "Address already in use"; found by an audit).
+                    guard info.st_mode & S_IFMT == S_IFSOCK else {
+                        throw cannotListen("something other than a socket is there (\(Self.kind(of: info.st_mode))): "
+                            + "remove it, or listen elsewhere")
+                    }
+                    // Another user's socket is theirs, stale or not: root removed one a local user had put in a
+                    // sticky directory (found by an audit).
+                    guard info.st_uid == geteuid() else {
+                        throw cannotListen("a socket of another user (uid \(info.st_uid)) is there: remove it if it "
+                            + "is stale, or listen elsewhere")
+                    }
                     // A socket left by a previous run (killed before it could remove it) would make bind fail; one
                     // another process still listens on is that process's, and the MTA's way to it (found in
                     // review: a second `serve` took the running service's socket, then removed it as it stopped).
@@ -204,8 +217,7 @@ public final class MilterServer: Service, Sendable {
                 }
                 // Made here, not by NIO: NIO removes the path of a unix socket it made when it closes it, whatever
                 // socket is at the path by then.
-                let descriptor = try Self.listeningUnixSocket(at: path, backlog: 256)
-                chmod(path, mode_t(mode))
+                let descriptor = try Self.listeningUnixSocket(at: path, mode: mode_t(mode), backlog: 256)
                 let made = FileIdentity(of: path)
                 socketFile.withLock { $0 = made }
                 do {
@@ -252,8 +264,25 @@ public final class MilterServer: Service, Sendable {
     /// Whether a listener is at `path` (`whyTaken`, for tests).
     static func someoneListens(on path: String) -> Bool { whyTaken(path) != nil }
 
-    /// A unix stream socket bound to `path` and listening, non-blocking, for NIO to take over.
-    static func listeningUnixSocket(at path: String, backlog: Int32) throws(MilterError) -> Int32 {
+    /// What a file of `mode` is, for a message.
+    private static func kind(of mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFDIR: "a directory"
+        case S_IFLNK: "a symbolic link"
+        case S_IFIFO: "a FIFO"
+        default: "a device or other special file"
+        }
+    }
+
+    /// A unix stream socket bound to `path` with `mode`, and listening, non-blocking, for NIO to take over.
+    ///
+    /// The mode is set before the socket listens, so nobody connects while it has the umask's; and on the file
+    /// bound, not on whatever the path names a moment later: opened without following a link, checked to be a
+    /// socket of ours, and changed through that descriptor. A chmod by path followed a link that a user who may
+    /// write the directory put in the socket's place after bind, and a service run as root gave the link's target
+    /// the socket's mode (found by an audit).
+    static func listeningUnixSocket(at path: String, mode: mode_t, backlog: Int32) throws(MilterError) -> Int32 {
         let address = "unix:\(path)"
         guard var socketAddress = unixAddress(path) else {
             throw .cannotListen(address: address, reason: "the path is longer than a unix socket's 107 bytes")
@@ -266,13 +295,41 @@ public final class MilterServer: Service, Sendable {
                 Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
             }
         }
-        guard bound, listen(descriptor, backlog) == 0 else {
+        guard bound else {
             let reason = String(cString: strerror(errno))
-            if bound { unlink(path) }
+            close(descriptor)
+            throw .cannotListen(address: address, reason: reason)
+        }
+        if let problem = setMode(mode, ofSocketAt: path) {
+            close(descriptor)
+            throw .cannotListen(address: address, reason: problem)
+        }
+        guard listen(descriptor, backlog) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
             close(descriptor)
             throw .cannotListen(address: address, reason: reason)
         }
         return descriptor
+    }
+
+    /// Gives the socket this process just bound at `path` its mode (`listeningUnixSocket`); why not, if it cannot.
+    private static func setMode(_ mode: mode_t, ofSocketAt path: String) -> String? {
+        let file = pitchfilter_open_path_nofollow(path)
+        guard file >= 0 else { return "cannot open the socket just made: \(String(cString: strerror(errno)))" }
+        defer { close(file) }
+        var info = stat()
+        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid() else {
+            // Not ours: taken away and replaced between bind and here. Left to whoever put it there.
+            return "the socket just made was replaced by something else at its path before its mode was set"
+        }
+        // chmod through /proc's link to the descriptor acts on the file opened, never on a link: fchmod on an
+        // O_PATH descriptor is refused, and fchmodat's AT_SYMLINK_NOFOLLOW goes the same way inside glibc.
+        guard chmod("/proc/self/fd/\(file)", mode) == 0 else {
+            // The socket stays (unlinking by path could remove another's file now); the next start replaces it.
+            return "cannot set the socket's mode \(String(mode, radix: 8)): \(String(cString: strerror(errno)))"
+        }
+        return nil
     }
 
     /// `path` as a unix socket address; nil when it is too long for one.

@@ -85,6 +85,62 @@ import Testing
         #expect(handler.counts.withLock { $0.finishedAfter } == [1])
     }
 
+    /// Found by an audit: the socket's mode was set by path after it listened, so a link a user put in its place
+    /// gave the link's target that mode. It is set before the socket listens, on the socket itself: under a umask
+    /// that would make it 0700, the socket has exactly the mode asked for. (The umask is the process's, so it is
+    /// changed for the one call only.)
+    @Test func aUnixSocketHasItsModeBeforeItListens() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("milter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("milter.sock").path
+        let before = umask(0o077)
+        let made = Result { try MilterServer.listeningUnixSocket(at: path, mode: 0o640, backlog: 1) }
+        umask(before)
+        let descriptor = try made.get()
+        defer { close(descriptor) }
+        var info = stat()
+        #expect(lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK)
+        #expect(info.st_mode & 0o7777 == 0o640)
+    }
+
+    /// Found by an audit: something other than a socket at the path was refused as "Address already in use", and a
+    /// stale socket of another user (in a sticky directory) was removed by a service run as root. Both are named and
+    /// left as they are.
+    @Test(arguments: ["file", "link", "directory", "another user's socket"])
+    func whatIsNotOurSocketIsLeftAlone(kind: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("milter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("milter.sock").path
+        let reason: String
+        switch kind {
+        case "file":
+            try Data("x".utf8).write(to: URL(fileURLWithPath: path))
+            reason = "something other than a socket is there (a regular file): remove it, or listen elsewhere"
+        case "link":
+            try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: directory.path + "/nowhere")
+            reason = "something other than a socket is there (a symbolic link): remove it, or listen elsewhere"
+        case "directory":
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+            reason = "something other than a socket is there (a directory): remove it, or listen elsewhere"
+        default:
+            // Only root can give a file to another user.
+            guard geteuid() == 0 else { return }
+            let stale = try MilterServer.listeningUnixSocket(at: path, mode: 0o660, backlog: 1)
+            close(stale)
+            try #require(chown(path, 4242, 4242) == 0)
+            reason = "a socket of another user (uid 4242) is there: remove it if it is stale, or listen elsewhere"
+        }
+        let made = FileIdentity(of: path)
+        let server = MilterServer(configuration: MilterServerConfiguration(address: .unix(path: path, mode: 0o660)),
+                                  handler: Tagger(), logger: Self.logger)
+        await #expect(throws: MilterError.cannotListen(address: "unix:\(path)", reason: reason)) {
+            try await server.run()
+        }
+        #expect(FileIdentity(of: path) == made)
+    }
+
     /// Found in review: a second `serve` with the same unix socket removed the running service's socket, took the
     /// path, and removed it again when it stopped; the MTA could reach neither. Now a socket someone listens on is
     /// refused, a stale one (its server killed) is replaced, and a server removes only the socket it made.

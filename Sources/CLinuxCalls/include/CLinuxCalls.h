@@ -31,4 +31,9 @@ int pitchfilter_can_allocate(unsigned long bytes);
 /// directory; -1 and errno on failure.
 int pitchfilter_directory_identity(const char *path, unsigned long long *inode, long long *born);
 
+/// open(2) with O_PATH | O_NOFOLLOW | O_CLOEXEC: a descriptor for the file `path` names itself, a symbolic link
+/// not followed, for fstat and for a chmod through /proc/self/fd that acts on that file alone. -1 and errno on
+/// failure.
+int pitchfilter_open_path_nofollow(const char *path);
+
 #endif
