@@ -970,8 +970,10 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// Creates the empty file SQLite will turn into a database. SQLite could create it itself, but when that fails
     /// it retries read-only and reports the retry's "No such file or directory" rather than the real reason.
     private static func createFile(_ path: String) throws(StoreError) {
-        // 0644 before the umask, the mode SQLite itself would use; its -wal and -shm files copy it.
-        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        // Its owner's alone: it holds the senders and Subjects of quarantined mail and the owner's correspondents
+        // (0644, SQLite's own mode, let every local user read them where the umask allowed; found by an audit).
+        // SQLite gives the -wal and -shm files the same mode.
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         if descriptor >= 0 {
             defer { close(descriptor) }
             try giveToTheDirectorysOwner(descriptor, path: path)

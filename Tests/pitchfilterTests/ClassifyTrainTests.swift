@@ -1753,6 +1753,20 @@ import Testing
         return run.text.split(separator: "\n").filter { !$0.hasPrefix("database:") && !$0.hasPrefix("size:") }
     }
 
+    /// Found by an audit: a new database was 0644 where the umask let it be, so every local user could read the
+    /// senders and Subjects of quarantined mail and the owner's correspondents. Its owner's alone, logs too.
+    @Test func aNewDatabaseIsItsOwnersAlone() throws {
+        let scratch = try Scratch()
+        let message = try scratch.write("1.eml", ClassifyTrainTests.ham)
+        let run = try Run.shell("umask 022; '\(Run.executable.path)' train --db '\(scratch.path("db.sqlite"))' "
+            + "--ham '\(message)'")
+        #expect(run.status == 0, "\(run.stderr)")
+        for file in ["db.sqlite", "db.sqlite-wal", "db.sqlite-shm"] where FileManager.default.fileExists(atPath: scratch.path(file)) {
+            var info = stat()
+            #expect(stat(scratch.path(file), &info) == 0 && info.st_mode & 0o777 == 0o600, "\(file)")
+        }
+    }
+
     /// Found by an audit: a mistyped --db read as a database with nothing trained.
     @Test func statsSaysWhenThereIsNoFileYet() throws {
         let scratch = try Scratch()
