@@ -5,6 +5,10 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The composition root of `pitchfilter serve`: the services, under one ServiceGroup.
 ///
 /// SIGTERM and SIGINT shut down gracefully (the Maildir loop finishes the message in hand, then every service
@@ -52,6 +56,10 @@ public enum Daemon {
         // unit started comes at once, and a SIGHUP not yet trapped ends the process, which systemd counts as a
         // clean exit and does not restart (found in review: 10 of 40 hangups sent as READY=1 came).
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        // A stray `kill -USR1` (a log-rotation habit, a monitoring script) ended the service mid-delivery (found by
+        // an audit): the two user signals mean nothing to it.
+        signal(SIGUSR1, SIG_IGN)
+        signal(SIGUSR2, SIG_IGN)
         services.append(.init(service: ReloadOnHangup(hangups: hangups, target: maildirs, logger: logger)))
         services.append(.init(service: MemoryTrimmer()))
         let group = ServiceGroup(configuration: .init(

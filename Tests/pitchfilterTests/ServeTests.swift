@@ -258,6 +258,13 @@ import Glibc
         #expect(text(log).contains("service.scan_intervall: unknown key (misspelt?)"))
         #expect(process.isRunning)
 
+        // Found by an audit: the user signals ended the service; they mean nothing to it.
+        kill(process.processIdentifier, SIGUSR1)
+        kill(process.processIdentifier, SIGUSR2)
+        try deliver(into: "one", name: "3.M1P1Q1.test")
+        #expect(eventually { quarantined(in: "one").sorted() == ["1.M1P1Q1.test", "3.M1P1Q1.test"] })
+        #expect(process.isRunning)
+
         process.terminate()  // SIGTERM
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
