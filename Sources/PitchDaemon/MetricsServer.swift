@@ -99,7 +99,11 @@ public final class MetricsServer: Service, Sendable {
     /// Parses `[metrics] listen`: "127.0.0.1:9641", "[::1]:9641" or "localhost:9641".
     public static func address(_ text: String,
                                key: String) throws(ConfigurationError) -> Configuration.MetricsAddress {
-        guard let colon = text.lastIndex(of: ":") else {
+        // A bracketed IPv6 host's own colons are not the port's ("[::]" named "[:" as its host; found by an audit).
+        let portColon = text.hasPrefix("[")
+            ? text.firstIndex(of: "]").flatMap { close in text[close...].dropFirst().first == ":" ? text.index(after: close) : nil }
+            : text.lastIndex(of: ":")
+        guard let colon = portColon else {
             throw ConfigurationError(key: key, "must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
                 + "found \"\(text)\"")
         }

@@ -158,6 +158,11 @@ import Testing
         ("[metrics]\nlisten = \"9641\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
             + "found \"9641\""),
         ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\""),
+        // Found by an audit: a bracketed host without a port was cut at its own colon, and named as "[:".
+        ("[metrics]\nlisten = \"[::]\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
+            + "found \"[::]\""),
+        ("[metrics]\nlisten = \"[::]:9641\"", "metrics.listen: must listen on loopback (127.0.0.1 or ::1), found "
+            + "\"::\": the counters are nobody else's business"),
         ("[database]\nshared_model = \"postgresql://pf@db.example\"",
          "database.shared_model: names no database (postgresql://USER@HOST/DATABASE)"),
         ("[database]\nshared_model_password_file = \"/etc/pitchfilter/pg\"",
