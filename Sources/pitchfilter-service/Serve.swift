@@ -182,8 +182,17 @@ struct Serve: AsyncParsableCommand {
         if let warning = file.flatMap({ ConfigurationFile.exposureWarning(Self.absolute($0)) }) {
             logger.warning("\(warning)")
         }
+        // Each reload says it again: a file made writable by its group since the start was said nothing of (found by
+        // an audit).
+        let reload: @Sendable () throws -> Configuration = {
+            let configuration = try load()
+            if let warning = file.flatMap({ ConfigurationFile.exposureWarning(Self.absolute($0)) }) {
+                logger.warning("\(warning)")
+            }
+            return configuration
+        }
         var settings = MaildirService.Settings(
-            configuration: configuration, databasePath: databasePath, reload: file == nil ? nil : load,
+            configuration: configuration, databasePath: databasePath, reload: file == nil ? nil : reload,
             notifier: SystemdNotifier(environment: Environment.current))
         settings.logLevel = level
         do {

@@ -758,6 +758,23 @@ import Glibc
         }
     }
 
+    /// Found by an audit: a file its group may change was warned of at the start only, not at a reload.
+    @Test func aReloadWarnsOfAFileItsGroupMayChange() throws {
+        #expect(chmod(root.path, 0o755) == 0)
+        let file = try writeConfiguration(mailboxes: ["one"])
+        #expect(chmod(file.path, 0o644) == 0)
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { Self.stop(process) }
+        // Running, its SIGHUP trapped: the loop has quarantined a pitch.
+        #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
+        #expect(!text(log).contains("can be changed by others"))
+        #expect(chmod(file.path, 0o664) == 0)
+        kill(process.processIdentifier, SIGHUP)
+        #expect(eventually { text(log).contains("configuration reloaded") })
+        #expect(text(log).contains("can be changed by others than root and this user"), "\(text(log))")
+    }
+
     /// Another user's file in a directory all may write (sticky, as /tmp) is anyone's: whoever made the name first.
     /// Said so, not "chmod o-w", which that user's mode bits do not need from us (found in review).
     @Test(.enabled(if: geteuid() == 0, "files of other users need root; CI runs as root"))
