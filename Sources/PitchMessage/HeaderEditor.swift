@@ -367,19 +367,25 @@ public struct HeaderEdit: Hashable, Sendable {
 
     private static let subject = FieldNamePattern("Subject")
 
-    /// Whether `raw` has carriage returns and no line feed after its mbox envelope line, if it has one: lines
-    /// ended as old Mac OS ended them, which no SMTP delivery does and no mail program here reads as line ends.
-    /// procmail writes its `From ` line with a line feed whatever the message's own line ends (found in review: a
-    /// forged field of ours at the top of such a message took all of it with it, the envelope line's LF being the
-    /// only one).
+    /// Whether `raw` has bare carriage returns and no line feed after its mbox envelope line, if it has one, but
+    /// perhaps a last one: lines ended as old Mac OS ended them, which no SMTP delivery does and no mail program
+    /// here reads as line ends. procmail writes its `From ` line with a line feed whatever the message's own line
+    /// ends, and a transport may end the last line with one (found in review, twice: a forged field of ours at the
+    /// top of such a message took all of it with it, that LF being the only one).
     public static func endsLinesInBareCR(_ raw: [UInt8]) -> Bool {
         raw.withUnsafeBufferPointer { buffer in
             let start = HeaderScanner(bytes: buffer, range: 0..<buffer.count, allowsEnvelope: true).envelopeEnd
-            guard let base = buffer.baseAddress, start < buffer.count,
-                  memchr(base + start, Int32(ByteScanning.lf), buffer.count - start) == nil else {
+            // Up to a last line feed (and the CR before it), which ends the whole message's one line.
+            var end = buffer.count
+            if end > start, buffer[end - 1] == ByteScanning.lf {
+                end -= 1
+                if end > start, buffer[end - 1] == ByteScanning.cr { end -= 1 }
+            }
+            guard let base = buffer.baseAddress, start < end,
+                  memchr(base + start, Int32(ByteScanning.lf), end - start) == nil else {
                 return false
             }
-            return memchr(base + start, Int32(ByteScanning.cr), buffer.count - start) != nil
+            return memchr(base + start, Int32(ByteScanning.cr), end - start) != nil
         }
     }
 

@@ -298,10 +298,12 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
     /// forged field, taking that field out took the whole message, and the filter passed on our field alone.
     /// Found in review, too: behind procmail's envelope line, which ends in a line feed whatever the message's own
     /// line ends, the forged field took the whole message.
-    @Test(arguments: ["", "From bob@example.org Mon Jan  1 00:00:00 2024\n"])
-    func bareCROnlyMessagesAreLeftAsTheyAre(envelope: String) {
+    /// And with a last line feed (or CRLF) that a transport put at its end.
+    @Test(arguments: [("", ""), ("From bob@example.org Mon Jan  1 00:00:00 2024\n", ""), ("", "\n"), ("", "\r\n"),
+                      ("From bob@example.org Mon Jan  1 00:00:00 2024\n", "\r\n")])
+    func bareCROnlyMessagesAreLeftAsTheyAre(envelope: String, end: String) {
         let input = Array((envelope
-            + "X-Pitch-Status: ham\rFrom: Bob <bob@example.org>\rSubject: Contract\r\rHi,\rterms below.\r").utf8)
+            + "X-Pitch-Status: ham\rFrom: Bob <bob@example.org>\rSubject: Contract\r\rHi,\rterms below.\r" + end).utf8)
         let edit = HeaderEdit(of: input, removing: Self.ours, inserting: Self.status)
         #expect(edit.bareCarriageReturns)
         #expect(edit.insertionSkipped)
