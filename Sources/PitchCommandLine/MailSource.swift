@@ -556,13 +556,16 @@ public enum Mbox {
             Self.isName(word.last == 0x2C ? word.dropLast() : word, in: Self.weekdays)
         }
         // Or, from a few writers, an RFC 5322 date: "Thu, 1 Jan 2026 00:00:00 +0000", with or without the weekday
-        // and its comma. From words[1] on: mutt takes a line without a sender ("From  Thu Jan  1 …") too.
+        // and its comma. A weekday may stand at words[1]: mutt takes a line without a sender ("From  Thu Jan  1 …")
+        // too. Without a weekday, only after a sender: "From 1 May 2024 09:00 to 17:00 we are closed." is a
+        // paragraph (found in review).
         let hasDayAndMonth = words.indices.dropFirst().contains { i in
             guard i + 2 < words.count else { return false }
             if isWeekday(words[i]) {
                 return (isMonth(words[i + 1]) && isDay(words[i + 2])) || (isDay(words[i + 1]) && isMonth(words[i + 2]))
             }
-            return isDay(words[i]) && isMonth(words[i + 1]) && words[i + 2].count == 4 && words[i + 2].allSatisfy(isDigit)
+            return i >= 2 && isDay(words[i]) && isMonth(words[i + 1]) && words[i + 2].count == 4
+                && words[i + 2].allSatisfy(isDigit)
         }
         guard hasDayAndMonth else { return false }
         var hasTime = false

@@ -166,14 +166,22 @@ struct Eval: ParsableCommand {
             seen[identity] = path
             if info.st_mode & S_IFMT == S_IFDIR { folders[resolved] = path } else { files.append((resolved, path)) }
         }
+        func parent(_ path: String) -> String { String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
+        // A Maildir given reads its new/ and cur/: either, or a file in either, given too is read twice.
+        func inGivenMaildir(_ folder: String) -> String? {
+            guard ["new", "cur"].contains(folder.split(separator: "/").last ?? ""),
+                  let maildir = folders[parent(folder)],
+                  ["cur", "new"].allSatisfy({ access(parent(folder) + "/" + $0, F_OK) == 0 }) else { return nil }
+            return maildir
+        }
         // Whichever comes first on the command line.
         for file in files {
-            let parent = String(file.resolved[..<(file.resolved.lastIndex(of: "/") ?? file.resolved.startIndex)])
-            let name = parent.split(separator: "/").last
-            let grandparent = String(parent[..<(parent.lastIndex(of: "/") ?? parent.startIndex)])
-            if let folder = folders[parent] ?? (name == "new" || name == "cur" ? folders[grandparent] : nil) {
+            if let folder = folders[parent(file.resolved)] ?? inGivenMaildir(parent(file.resolved)) {
                 return (file.given, folder, true)
             }
+        }
+        for (resolved, given) in folders.sorted(by: { $0.key < $1.key }) {
+            if let maildir = inGivenMaildir(resolved) { return (given, maildir, true) }
         }
         return nil
     }

@@ -82,6 +82,8 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
         // envelope's date has a weekday and a month of three letters (or an RFC 5322 date, from a few writers).
         ("\(a)\nA\n\nFrom Monday 5 January 09:00 2026 we are open.\n\nFrom 9 to 17:00 2026 daily\n",
          ["\(a)\nA\n\nFrom Monday 5 January 09:00 2026 we are open.\n\nFrom 9 to 17:00 2026 daily\n"]),
+        ("\(a)\nA\n\nFrom 1 May 2024 09:00 to 17:00 the office is closed.\n",
+         ["\(a)\nA\n\nFrom 1 May 2024 09:00 to 17:00 the office is closed.\n"]),
         ("\(a)\nA\n\nFrom - Thu Jan  1 00:00:00 2026\nB\n\nFrom x@example.org Thu Jan 01 00:00:00 +0000 2026\nC\n"
             + "\nFrom x@example.org Wed Dec  2 05:53 PST 1992\nD\n\nFrom x@example.org Thu, 1 Jan 2026 00:00:00 +0000\nE\n",
          ["\(a)\nA\n", "From - Thu Jan  1 00:00:00 2026\nB\n", "From x@example.org Thu Jan 01 00:00:00 +0000 2026\nC\n",

@@ -1355,7 +1355,8 @@ import Testing
     @Test(arguments: [("pitch", "pitch", "is given twice"), ("pitch", "link", "is %pitch again"),
                       ("pitch", "pitch/../pitch", "is %pitch again"), ("pitch/1.eml", "hard.eml", "is %pitch/1.eml again"),
                       ("pitch", "pitch/1.eml", "is in %pitch, which is given too"),
-                      ("maildir", "maildir/new/2.eml", "is in %maildir, which is given too")])
+                      ("maildir", "maildir/new/2.eml", "is in %maildir, which is given too"),
+                      ("maildir", "maildir/cur", "is in %maildir, which is given too")])
     func aPathGivenTwiceIsAUsageError(first: String, second: String, message: String) throws {
         let scratch = try Scratch()
         try scratch.write("pitch/1.eml", ClassifyTrainTests.pitch)
@@ -1369,7 +1370,8 @@ import Testing
         #expect(run.stderr.contains("\(scratch.path(second)) \(expected): its messages would be counted"), "\(run.stderr)")
     }
 
-    /// A file given before its Maildir is found all the same; a file beside a folder given is not in it.
+    /// A file given before its Maildir is found all the same; a file beside a folder given is not in it, nor one in
+    /// a subfolder of a folder that is no Maildir.
     @Test func aFileBeforeItsFolderIsFoundAndANeighbourIsNot() {
         let scratch = try! Scratch()
         try! scratch.write("a/1.eml", ClassifyTrainTests.pitch)
@@ -1378,6 +1380,8 @@ import Testing
             == true)
         #expect(Eval.pathGivenTwice([scratch.path("a/1.eml"), scratch.path("b")]) == nil)
         #expect(Eval.pathGivenTwice([scratch.path("b/new/1.eml"), scratch.path("a")]) == nil)
+        // b has no cur/: no Maildir, and its new/ is a subfolder it does not read.
+        #expect(Eval.pathGivenTwice([scratch.path("b"), scratch.path("b/new/1.eml")]) == nil)
     }
 
     /// Found by an audit: a compressed archive was one message of binary junk to `train`; on standard input too.
@@ -1754,7 +1758,8 @@ import Testing
     }
 
     /// Found by an audit: a new database was 0644 where the umask let it be, so every local user could read the
-    /// senders and Subjects of quarantined mail and the owner's correspondents. Its owner's alone, logs too.
+    /// senders and Subjects of quarantined mail and the owner's correspondents. Its owner's alone (and so its -wal
+    /// and -shm while they are there; SQLite removes them as the last connection closes).
     @Test func aNewDatabaseIsItsOwnersAlone() throws {
         let scratch = try Scratch()
         let message = try scratch.write("1.eml", ClassifyTrainTests.ham)
