@@ -15,6 +15,10 @@ import Glibc
 /// returns and the process exits 0); SIGHUP reloads the configuration.
 public enum Daemon {
     public static func run(settings: MaildirService.Settings, logger: Logger) async throws {
+        // A stray `kill -USR1` (a log-rotation habit, a monitoring script) ended the service mid-delivery (found by
+        // an audit): the two user signals mean nothing to it, from the start.
+        signal(SIGUSR1, SIG_IGN)
+        signal(SIGUSR2, SIG_IGN)
         var settings = settings
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Ready for systemd once the Maildir loop watches and the milter and the metrics, if any, listen (found in
@@ -56,10 +60,6 @@ public enum Daemon {
         // unit started comes at once, and a SIGHUP not yet trapped ends the process, which systemd counts as a
         // clean exit and does not restart (found in review: 10 of 40 hangups sent as READY=1 came).
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        // A stray `kill -USR1` (a log-rotation habit, a monitoring script) ended the service mid-delivery (found by
-        // an audit): the two user signals mean nothing to it.
-        signal(SIGUSR1, SIG_IGN)
-        signal(SIGUSR2, SIG_IGN)
         services.append(.init(service: ReloadOnHangup(hangups: hangups, target: maildirs, logger: logger)))
         services.append(.init(service: MemoryTrimmer()))
         let group = ServiceGroup(configuration: .init(

@@ -99,23 +99,29 @@ public final class MetricsServer: Service, Sendable {
     /// Parses `[metrics] listen`: "127.0.0.1:9641", "[::1]:9641" or "localhost:9641".
     public static func address(_ text: String,
                                key: String) throws(ConfigurationError) -> Configuration.MetricsAddress {
-        // A bracketed IPv6 host's own colons are not the port's ("[::]" named "[:" as its host; found by an audit).
-        let portColon = text.hasPrefix("[")
-            ? text.firstIndex(of: "]").flatMap { close in text[close...].dropFirst().first == ":" ? text.index(after: close) : nil }
-            : text.lastIndex(of: ":")
-        guard let colon = portColon else {
+        guard let (host, port) = LoopbackAddress.split(text) else {
             throw ConfigurationError(key: key, "must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
                 + "found \"\(text)\"")
         }
-        let checked = try LoopbackAddress.check(host: String(text[..<colon]),
-                                                port: String(text[text.index(after: colon)...]),
-                                                key: key, because: "the counters are nobody else's business")
+        let checked = try LoopbackAddress.check(host: host, port: port, key: key,
+                                                because: "the counters are nobody else's business")
         return Configuration.MetricsAddress(host: checked.host, port: checked.port)
     }
 }
 
 /// A TCP listener's host and port, checked to be loopback: what the milter and the metrics accept.
 enum LoopbackAddress {
+    /// "HOST:PORT" at the port's colon; nil without one. A bracketed IPv6 host's own colons are not the port's
+    /// ("[::]" was cut to the host "[:"; found by an audit).
+    static func split(_ text: String) -> (host: String, port: String)? {
+        let colon = text.hasPrefix("[")
+            ? text.firstIndex(of: "]").flatMap { close in
+                text[close...].dropFirst().first == ":" ? text.index(after: close) : nil
+            }
+            : text.lastIndex(of: ":")
+        return colon.map { (String(text[..<$0]), String(text[text.index(after: $0)...])) }
+    }
+
     /// "[::1]" taken as "::1" and "localhost" as "127.0.0.1"; `because` says why anything else is refused.
     static func check(host: String, port: String, key: String,
                       because reason: String) throws(ConfigurationError) -> (host: String, port: Int) {

@@ -61,8 +61,8 @@ public struct MilterConfiguration: Sendable, Equatable {
         var port: String
         if let at = rest.firstIndex(of: "@") {
             (port, host) = (String(rest[..<at]), String(rest[rest.index(after: at)...]))
-        } else if let colon = rest.lastIndex(of: ":") {
-            (host, port) = (String(rest[..<colon]), String(rest[rest.index(after: colon)...]))
+        } else if let split = LoopbackAddress.split(rest) {
+            (host, port) = split
         } else {
             throw ConfigurationError(key: key, "must be inet:HOST:PORT, found \"\(text)\"")
         }

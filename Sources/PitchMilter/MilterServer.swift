@@ -39,7 +39,8 @@ public struct MilterServerConfiguration: Sendable {
         public var description: String {
             switch self {
             case .unix(let path, _): "unix:\(path)"
-            case .tcp(let host, let port): "inet:\(host):\(port)"
+            // An IPv6 host in brackets, as Postfix writes it: "inet:::1:8891" read as nothing anyone writes.
+            case .tcp(let host, let port): host.contains(":") ? "inet:[\(host)]:\(port)" : "inet:\(host):\(port)"
             }
         }
     }
@@ -319,7 +320,10 @@ public final class MilterServer: Service, Sendable {
         guard file >= 0 else { return "cannot open the socket just made: \(String(cString: strerror(errno)))" }
         defer { close(file) }
         var info = stat()
-        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid() else {
+        // One link only: where hard links to others' files are allowed (fs.protected_hardlinks=0), another socket
+        // of this user linked into the path would pass the other checks (found in review).
+        guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == geteuid(),
+              info.st_nlink == 1 else {
             // Not ours: taken away and replaced between bind and here. Left to whoever put it there.
             return "the socket just made was replaced by something else at its path before its mode was set"
         }
@@ -327,7 +331,9 @@ public final class MilterServer: Service, Sendable {
         // O_PATH descriptor is refused, and fchmodat's AT_SYMLINK_NOFOLLOW goes the same way inside glibc.
         guard chmod("/proc/self/fd/\(file)", mode) == 0 else {
             // The socket stays (unlinking by path could remove another's file now); the next start replaces it.
-            return "cannot set the socket's mode \(String(mode, radix: 8)): \(String(cString: strerror(errno)))"
+            let octal = String(mode, radix: 8)
+            return "cannot set the socket's mode 0\(octal) through /proc/self/fd (is /proc mounted?): "
+                + String(cString: strerror(errno))
         }
         return nil
     }

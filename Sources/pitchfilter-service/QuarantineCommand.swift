@@ -181,7 +181,8 @@ struct QuarantineCommand: ParsableCommand {
                         : item.releasedTo.map { path in
                             item.movedBackByHand
                                 ? " (moved back to the INBOX, \(TerminalText.safe(path)): `release` learns it as ham "
-                                    + "now, as the service does when it sees the move)"
+                                    + "now; the service does when it sees the move, unless it came back under the "
+                                    + "name it left with)"
                                 // A message the user filed and moved back with `mv` looks the same (found by an
                                 // audit: listed as a release stopped half-way that never was).
                                 : " (back in the INBOX under its name, \(TerminalText.safe(path)): moved back, or a "

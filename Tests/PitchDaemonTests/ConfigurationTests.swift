@@ -163,6 +163,7 @@ import Testing
             + "found \"[::]\""),
         ("[metrics]\nlisten = \"[::]:9641\"", "metrics.listen: must listen on loopback (127.0.0.1 or ::1), found "
             + "\"::\": the counters are nobody else's business"),
+        ("[milter]\nlisten = \"inet:[::1]\"", "milter.listen: must be inet:HOST:PORT, found \"inet:[::1]\""),
         ("[database]\nshared_model = \"postgresql://pf@db.example\"",
          "database.shared_model: names no database (postgresql://USER@HOST/DATABASE)"),
         ("[database]\nshared_model_password_file = \"/etc/pitchfilter/pg\"",

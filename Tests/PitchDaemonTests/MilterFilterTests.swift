@@ -27,6 +27,9 @@ import Testing
     ])
     func addressesInPostfixAndLibmilterSyntax(text: String, address: MilterServerConfiguration.Address) throws {
         #expect(try MilterConfiguration.address(text, key: "milter.listen") == address)
+        // Written back as Postfix writes it (found in review: "inet:::1:25").
+        #expect(address.description == (text == "inet:8891@127.0.0.1" || text == "inet:localhost:8891"
+            ? "inet:127.0.0.1:8891" : text))
     }
 
     @Test(arguments: [
