@@ -90,7 +90,7 @@ public enum MailSource {
         }
         let base = folderPath(path)
         let within = base == "/" ? "" : base
-        let isMaildir = ["cur", "new"].allSatisfy { access(within + "/" + $0, F_OK) == 0 }
+        let isMaildir = isMaildir(base)
         // A Maildir's own folders (.Sent, .Archive) are not read with it, as a folder's subfolders are not; said
         // the same way (found by an audit: they were skipped unsaid, being hidden names).
         if notes, isMaildir, case .success(let listing) = files(in: base, hidden: true) {
@@ -136,6 +136,12 @@ public enum MailSource {
                 try forEachInFile(entry.path, unreadable: unreadable, body)
             }
         }
+    }
+
+    /// Whether the folder at `path` is read as a Maildir: its new/ and cur/ together, as one folder.
+    public static func isMaildir(_ path: String) -> Bool {
+        let base = folderPath(path)
+        return ["cur", "new"].allSatisfy { access((base == "/" ? "" : base) + "/" + $0, F_OK) == 0 }
     }
 
     /// A folder's path as messages in it are named from: without trailing slashes, but "/" stays itself (found

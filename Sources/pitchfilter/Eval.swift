@@ -170,8 +170,7 @@ struct Eval: ParsableCommand {
         // A Maildir given reads its new/ and cur/: either, or a file in either, given too is read twice.
         func inGivenMaildir(_ folder: String) -> String? {
             guard ["new", "cur"].contains(folder.split(separator: "/").last ?? ""),
-                  let maildir = folders[parent(folder)],
-                  ["cur", "new"].allSatisfy({ access(parent(folder) + "/" + $0, F_OK) == 0 }) else { return nil }
+                  let maildir = folders[parent(folder)], MailSource.isMaildir(parent(folder)) else { return nil }
             return maildir
         }
         // Whichever comes first on the command line.
