@@ -269,10 +269,12 @@ public struct HeaderEdit: Hashable, Sendable {
     }
 
     /// Whether the lone-CR line at `lineStart` stands among lines that end in a bare LF: the nearest line above it
-    /// that is not a lone CR, nor in one of the fields `passing` (ours, which go), ends so, or, with none above, the
-    /// nearest one below. Judged on the header as it is left, so that the message and the filter's copy of it read
-    /// alike (found in review: a forged CRLF field of ours above the lone CR hid a forged verdict below it, which
-    /// procmail read, and the copy, read again, lost it: two identities).
+    /// that is not a lone CR, nor in one of the fields `passing` (ours, which go), ends so; with none above, the
+    /// header's first line that is not a lone CR (`headerEndsLinesInLF`), even one of ours. Judged on the header as
+    /// it is left, so that the message and the filter's copy of it read alike (found in review: a forged CRLF field
+    /// of ours above the lone CR hid a forged verdict below it, which procmail read, and the copy, read again, lost
+    /// it: two identities). A forged CRLF field of ours as the header's first line, above the lone CR, still makes
+    /// it a CRLF header's empty line, on every pass alike.
     private static func isLoneCRAmongLFLines(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int,
                                              headerStart: Int, passing removed: [Range<Int>] = []) -> Bool {
         var start = lineStart
