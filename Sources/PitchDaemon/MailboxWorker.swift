@@ -775,8 +775,16 @@ final class MailboxWorker {
             .filter { $0.state == .held || $0.state == .released }
             .filter { $0.digest == digest || Self.isReturnedUnderItsName(entry, $0) }
         guard !matches.isEmpty else { return false }
+        // While any held copy of the message is still in the quarantine, this file is not one come out of it, even
+        // if another record's copy has gone: that record is stale (moved out and back in before a scan saw it),
+        // and taking this file for its release learned ham for a message the user had just put back (found by an
+        // audit).
+        let aCopyIsHeld = try matches.contains { record in
+            guard record.state == .held, record.digest == digest else { return false }
+            return try quarantinedCopyRemains(record)
+        }
         let returned = try matches.first { Self.isReturnedUnderItsName(entry, $0) }
-            ?? matches.first { try !quarantinedCopyRemains($0) }
+            ?? (aCopyIsHeld ? nil : matches.first { try !quarantinedCopyRemains($0) })
         guard let quarantined = returned else {
             if waitsForExpunge(entry) { return true }
             logger.info("another copy of a message in quarantine: classified on its own", metadata: [
@@ -865,12 +873,20 @@ final class MailboxWorker {
         if !ours {
             // The user put it here: a pitch we missed.
             try learn(message, as: .pitch)
-            let earlier = try store.quarantineEntries(
-                .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message))).first
-            // The id of the same message quarantined before and since released or deleted, so the user knows it
-            // again; never that of a copy still held, whose record this would replace (found in review: the held
+            let records = try store.quarantineEntries(
+                .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
+            // A held record of this message whose copy has left the quarantine is this file come back (moved out
+            // and in again before a scan saw it): its record, not a second one, which left it held for ever and
+            // took a later copy in the INBOX for its release (found by an audit).
+            let stale = try records.first { record in
+                guard record.state == .held, record.digest == digest else { return false }
+                return try !quarantinedCopyRemains(record)
+            }
+            let earlier = stale ?? records.first
+            // Else the id of the same message quarantined before and since released or deleted, so the user knows
+            // it again; never that of a copy still held, whose record this would replace (found in review: the held
             // copy was left in the folder with no record, and releasing its id brought this one back).
-            let reusable = earlier.flatMap { $0.state == .held || $0.state == .moving ? nil : $0.id }
+            let reusable = stale?.id ?? earlier.flatMap { $0.state == .held || $0.state == .moving ? nil : $0.id }
             let held = QuarantineEntry(
                 id: reusable ?? Self.newIdentifier(), mailbox: maildir.root, folder: entry.folder.name,
                 name: entry.name.unique, digest: digest, messageID: Self.messageID(of: message),

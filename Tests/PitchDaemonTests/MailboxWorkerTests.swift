@@ -795,6 +795,57 @@ import Testing
         #expect(quarantined || verdict != nil, "classified")
     }
 
+    /// Found by an audit: a held pitch moved out and back in under a new name before a scan saw it kept its record
+    /// held for ever, beside a second one for the new file; a second delivery of the message was then taken for
+    /// the first record's release and learned as ham, while the user's copy sat in the quarantine. The file come
+    /// back takes over its record, and the delivery waits for the held copy's expunge, as any copy does.
+    @Test func aPitchMovedOutAndBackInBeforeAScanKeepsOneRecord() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let first = try #require(try store.quarantineEntries(.states([.held])).first)
+        let pitches = maildir.folder(".Pitches")
+        let out = try pitches.move(try #require(try pitches.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox, .cur,
+                                   name: MaildirName("2.M1P1Q1.client:2,S"))
+        _ = try maildir.inbox.move(try #require(out), to: pitches, .cur, name: MaildirName("3.M1P1Q1.client:2,S"))
+        worker.scanAll(shouldStop: { false })
+        let held = try store.quarantineEntries(.states([.held]))
+        #expect(held.map(\.name) == ["3.M1P1Q1.client"])
+        #expect(held.map(\.id) == [first.id])
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 0))
+
+        try deliver(Self.pitch, "4.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.needsRetry, "waits for a client's expunge of the held copy")
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 0))
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["3.M1P1Q1.client"])
+    }
+
+    /// Found by an audit: a client without MOVE copied a held pitch to the INBOX (put off while the original was
+    /// there), then copied it back into the quarantine before it expunged the INBOX copy. The INBOX copy was then
+    /// taken for the first record's release, and ham learned for the message the user had just put back.
+    @Test func aCopyPutOffWhileTheUserPutsTheMessageBackTeachesNoHam() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let quarantined = try #require(try files(pitches)["new/1.M1P1Q1.test"])
+        try deliver(quarantined, "2.M1P1Q1.client:2,S", into: maildir.inbox, .cur)
+        worker.scanAll(shouldStop: { false })
+        #expect(worker.needsRetry, "put off while the quarantined copy is there")
+        try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
+        try deliver(quarantined, "3.M1P1Q1.client:2,S", into: pitches, .cur)
+        // Its arrival seen first (inotify), then the retry scan meets the INBOX copy again.
+        worker.arrived(in: pitches, .cur, name: "3.M1P1Q1.client:2,S")
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 0))
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["3.M1P1Q1.client"])
+        // The client expunges its INBOX copy: the message is where the user left it, learned as a pitch.
+        try maildir.inbox.remove(try #require(try maildir.inbox.entry(unique: "2.M1P1Q1.client")))
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 1, ham: 0))
+    }
+
     /// An IMAP client without MOVE: it copies the message into the INBOX (a new name, the same bytes) and flags
     /// the original \Deleted, which it may expunge much later.
     @Test func aCopyWhoseQuarantinedOriginalIsFlaggedDeletedTeachesHam() throws {
