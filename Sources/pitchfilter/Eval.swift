@@ -145,9 +145,9 @@ struct Eval: ParsableCommand {
         try settings.validate()
     }
 
-    /// A PATH that reads messages another one reads too, and that one; nil when none does. The
-    /// same file or folder (through links and "..", as realpath(3) resolves them, or a hard link: one device and
-    /// inode), or a file in a folder given (or in its new/ or cur/, a Maildir's). A folder given twice doubled its
+    /// A PATH that reads messages another one reads too, and that one; nil when none does. The same file or folder
+    /// (through links and "..", as realpath(3) resolves them, or a hard link: one device and inode), or a file in a
+    /// folder given, or a Maildir's new/ or cur/ (or a file in one) given with it. A folder given twice doubled its
     /// messages in every fold; a file also given in its folder was learned as both classes (found in review).
     static func pathGivenTwice(_ paths: [String]) -> (path: String, earlier: String, inside: Bool)? {
         struct Identity: Hashable { var device: UInt; var inode: UInt }
@@ -173,7 +173,7 @@ struct Eval: ParsableCommand {
                   let maildir = folders[parent(folder)], MailSource.isMaildir(parent(folder)) else { return nil }
             return maildir
         }
-        // Whichever comes first on the command line.
+        // Either order on the command line: a file given before its folder too.
         for file in files {
             if let folder = folders[parent(file.resolved)] ?? inGivenMaildir(parent(file.resolved)) {
                 return (file.given, folder, true)
