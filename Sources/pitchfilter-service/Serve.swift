@@ -215,6 +215,10 @@ struct Serve: AsyncParsableCommand {
             if stat(directory.isEmpty ? "/" : directory, &info) != 0 || info.st_mode & S_IFMT != S_IFDIR {
                 return "the milter's socket unix:\(path) cannot be made: \(directory) is not a directory here"
             }
+            // The start refuses to replace it (`MilterServer`); a stale socket of ours it would replace.
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFSOCK {
+                return "the milter's socket unix:\(path) cannot be made: something other than a socket is there"
+            }
         }
         return nil
     }

@@ -474,6 +474,8 @@ import Glibc
         ("--db", "DIR", "the database DIR is a directory, not a database file"),
         ("--milter", "unix:DIR/none/m.sock",
          "the milter's socket unix:DIR/none/m.sock cannot be made: DIR/none is not a directory here"),
+        // Found by an audit: a file at the socket's path, which the start refuses, passed the check.
+        ("--milter", "unix:DIR", "the milter's socket unix:DIR cannot be made: something other than a socket is there"),
     ])
     func checkRefusesWhatCouldNotStart(option: String, value: String, problem: String) throws {
         let file = try writeConfiguration(mailboxes: ["one"])
