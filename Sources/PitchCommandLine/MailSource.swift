@@ -254,18 +254,20 @@ public enum MailSource {
     /// that is not printable ASCII (0x8B, 0xB5, 0xFD, 0xBC, 0x03), which no header field's name does, but bzip2's,
     /// whose "BZh", block size and block (or end of stream) magic number no field's name is either.
     static func compression(of bytes: [UInt8]) -> String? {
-        let magics: [(String, [UInt8])] = [
-            ("gzip", [0x1F, 0x8B]), ("bzip2", Array("BZh".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
-            ("zstd", [0x28, 0xB5, 0x2F, 0xFD]), ("zip", [0x50, 0x4B, 0x03, 0x04]),
-            ("7z", [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]),
-        ]
-        return magics.first { format, magic in
+        compressionMagics.first { format, magic in
             // bzip2's "BZh" is followed by the block size, "1" to "9", then the first block's magic number, or the
             // end of stream's for an empty file.
             bytes.starts(with: magic) && (format != "bzip2" || bytes.dropFirst(4).starts(with: [0x31, 0x41, 0x59])
                 || bytes.dropFirst(4).starts(with: [0x17, 0x72, 0x45]))
         }?.0
     }
+
+    /// Made once, not for every file read.
+    private static let compressionMagics: [(String, [UInt8])] = [
+        ("gzip", [0x1F, 0x8B]), ("bzip2", Array("BZh".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
+        ("zstd", [0x28, 0xB5, 0x2F, 0xFD]), ("zip", [0x50, 0x4B, 0x03, 0x04]),
+        ("7z", [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]),
+    ]
 
     private static func forEachInFile(
         _ path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void

@@ -152,18 +152,15 @@ struct FormLetterEvidence {
         }
         if isPunctuation(next) { return spaced && next == UInt8(ascii: ",") ? "greeting-blank" : "greeting-unnamed" }
         // "Hi there," names nobody.
-        if rest.starts(with: there), rest.count == there.count || !isNameByte(rest[rest.startIndex + there.count]) {
+        // Not "Theresa": a letter, digit or multi-byte character after it goes on with a name.
+        if rest.starts(with: there),
+           !(rest.dropFirst(there.count).first.map { WordScanner.isASCIIWordByte($0) || $0 >= 0x80 } ?? false) {
             return "greeting-unnamed"
         }
         return "greeting-named"
     }
 
     private static let there = Array("there".utf8)
-
-    /// A letter, a digit or any byte of a multi-byte character: what a name goes on with.
-    private static func isNameByte(_ byte: UInt8) -> Bool {
-        byte &- 0x61 < 26 || byte &- 0x41 < 26 || byte &- 0x30 < 10 || byte >= 0x80
-    }
 
     /// U+00A0 in UTF-8: a merge written in a word processor leaves it where the name was.
     private static let noBreakSpace: [UInt8] = [0xC2, 0xA0]
