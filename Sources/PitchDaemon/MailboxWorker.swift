@@ -791,6 +791,15 @@ final class MailboxWorker {
                 "id": "\(matches[0].id)", "file": "\(entry.name)"])
             return false
         }
+        if quarantined.state == .held, !Self.isReturnedUnderItsName(entry, quarantined), isDeliveredAnew(message) {
+            // The user deleted the quarantined copy: its record is closed as a client's deletion is, and the message
+            // is judged again as what it is, a new arrival.
+            try store.apply(matches.filter { $0.state == .held && $0.digest == digest }
+                .map { .quarantine($0.settled(as: .deleted, at: Self.now())) })
+            logger.info("the same message delivered again after its quarantined copy was deleted: classified anew",
+                        metadata: ["id": "\(quarantined.id)", "file": "\(entry.name)"])
+            return false
+        }
         if quarantined.state == .held {
             try learn(message, as: .ham)
             try store.apply([.quarantine(quarantined.settled(as: .released, at: Self.now()))])
@@ -814,6 +823,19 @@ final class MailboxWorker {
         // Released by `quarantine release`, which already learned it.
         try finish(entry, verdict: nil, digest: digest)
         return true
+    }
+
+    /// Whether this file of a held message, under a name of its own, is the message as delivered rather than the
+    /// quarantined copy come out: the service writes its status field into every copy it quarantines and a client's
+    /// move keeps it, so a file of the same message with no field of ours was never in the quarantine. The same
+    /// bytes arrive again when a sending server retries a delivery it thinks failed, or a fetchmail run fetches a
+    /// message twice; after the user had deleted the quarantined copy, that was learned as ham and left in the
+    /// INBOX (found by an audit). A message no field can go into (`HeaderEdit.insertionSkipped`: its lines end in
+    /// bare CR) was quarantined as it came, so its copy cannot be told from it, and is taken for a release as before.
+    private func isDeliveredAnew(_ message: Message) -> Bool {
+        let edit = message.edit(removing: engine.ownFields.removalPatterns,
+                                inserting: [NewField(name: engine.ownFields.status, value: Verdict.pitch.rawValue)])
+        return !edit.insertionSkipped && edit.removed.isEmpty
     }
 
     /// The file bears the quarantined message's name, or the one `quarantine release` gives it when another

@@ -864,6 +864,42 @@ import Testing
         #expect(try files(maildir.inbox).keys.sorted() == ["cur/3.M1P1Q1.client:2,S"])
     }
 
+    /// Found by an audit: the user deleted a quarantined pitch, then its sender's server delivered the same bytes
+    /// again. Taken for the copy moved out, it was learned as ham and left in the INBOX. With no field of ours, it
+    /// never was in the quarantine: it is classified (quarantined again) and the first record closed as deleted.
+    /// The copy itself, moved out under a client's name, is still a release.
+    @Test(arguments: [false, true])
+    func theSameBytesDeliveredAgainAfterTheCopyWasDeletedAreNoRelease(movedOut: Bool) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let first = try #require(try store.quarantineEntries(.states([.held])).first)
+        let pitches = maildir.folder(".Pitches")
+        let copy = try #require(try files(pitches)["new/1.M1P1Q1.test"])
+        try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
+        if movedOut {
+            try deliver(copy, "2.M1P1Q1.client:2,S", into: maildir.inbox, .cur)
+        } else {
+            try deliver(Self.pitch, "2.M1P1Q1.test")
+        }
+        worker.scanAll(shouldStop: { false })
+        #expect(!worker.needsRetry)
+        if movedOut {
+            #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
+            #expect(try store.quarantineEntries(.states([.released])).map(\.id) == [first.id])
+            #expect(try files(maildir.inbox).keys.sorted() == ["cur/2.M1P1Q1.client:2,S"])
+            #expect(try files(pitches).isEmpty)
+        } else {
+            #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+            #expect(try store.quarantineEntries(.states([.deleted])).map(\.id) == [first.id])
+            let held = try store.quarantineEntries(.states([.held]))
+            #expect(held.map(\.name) == ["2.M1P1Q1.test"])
+            #expect(held.map(\.id) != [first.id])
+            #expect(try files(maildir.inbox).isEmpty)
+            expectTagged(try files(pitches)["new/2.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
+        }
+    }
+
     /// Quarantines a pitch, then puts the original back in the INBOX and the journal back to "moving", as if the
     /// service had been killed part-way; `withCopy: false` also removes the quarantined copy. Returns the entry.
     func interruptedQuarantine(withCopy: Bool) throws -> QuarantineEntry {
