@@ -176,7 +176,9 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func respond(context: ChannelHandlerContext) {
         let status = self.status ?? .badRequest
-        let body = status == .ok ? registry.emitToBuffer() : Array("\(status.code) \(status.reasonPhrase)\n".utf8)
+        let body = status == .ok
+            ? MetricsHelp.inserted(into: registry.emitToBuffer())
+            : Array("\(status.code) \(status.reasonPhrase)\n".utf8)
         var headers = HTTPHeaders()
         // Prometheus's text exposition format, version 0.0.4.
         headers.add(name: "Content-Type",
@@ -190,5 +192,43 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
                       promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// What each series means, as the `# HELP` line a Prometheus UI shows beside it. The registry writes help text only
+/// for metrics made through its own API with some, and the swift-metrics factory the service counts through gives
+/// none: a metric registered with help beforehand and then made again through the factory traps on the mismatch.
+/// So the lines are put in as the text goes out, above each series' `# TYPE` line.
+enum MetricsHelp {
+    static let texts: [String: String] = [
+        "pitchfilter_messages_total": "Messages classified, by where (maildir, milter) and verdict.",
+        "pitchfilter_classification_seconds": "Time to classify one message, by where.",
+        "pitchfilter_messages_unclassified_total":
+            "Messages passed on untouched without a verdict: too large, or a failure the log names.",
+        "pitchfilter_quarantined_total": "Pitches moved to a quarantine folder or held in the MTA's queue.",
+        "pitchfilter_learned_from_moves_total": "Messages learned from the user's moves, by class.",
+        "pitchfilter_outbound_messages_total": "Outbound messages seen by the milter, whose recipients become contacts.",
+        "pitchfilter_milter_sessions": "Milter sessions open now.",
+        "pitchfilter_milter_sessions_refused_total": "Milter connections closed at once, at max_sessions.",
+    ]
+
+    /// The exposition text with a `# HELP` line above each `# TYPE` line of a series in `texts`.
+    static func inserted(into exposition: [UInt8], texts: [String: String] = texts) -> [UInt8] {
+        let typePrefix = Array("# TYPE ".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(exposition.count + texts.count * 80)
+        for line in exposition.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            if line.starts(with: typePrefix) {
+                let name = line.dropFirst(typePrefix.count).prefix { $0 != UInt8(ascii: " ") }
+                if let help = texts[String(decoding: name, as: UTF8.self)] {
+                    out += Array("# HELP ".utf8) + name + Array(" \(help)\n".utf8)
+                }
+            }
+            out += line
+            out.append(UInt8(ascii: "\n"))
+        }
+        // The split's last piece follows the text's final line feed: it got one it did not have.
+        out.removeLast()
+        return out
     }
 }

@@ -188,6 +188,20 @@ import Glibc
             return counted.allSatisfy(response.contains)
         }, "\(response) \(text(log))")
         #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(response.prefix(300)) \(text(log))")
+        // Every series says what it counts, in the line above its type.
+        // (Split as bytes: to String, the head's CR LF is one Character.)
+        let lines = response.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+        let types = lines.indices.filter { lines[$0].hasPrefix("# TYPE ") }
+        #expect(types.count == 8, "\(response)")
+        for index in types {
+            let name = lines[index].split(separator: " ")[2]
+            #expect(index > 0 && lines[index - 1].hasPrefix("# HELP \(name) ") && lines[index - 1].count > 30,
+                    "\(lines[index])")
+        }
+        #expect(response.contains("""
+            \n# HELP pitchfilter_messages_total Messages classified, by where (maildir, milter) and verdict.
+            # TYPE pitchfilter_messages_total counter\n
+            """))
         // An MTA's connection to the milter is a session open.
         let session = try #require(Self.connectTCP(port: milterPort))
         #expect(eventually { Self.http(scrape, port: port)?.contains("\npitchfilter_milter_sessions 1") == true })
