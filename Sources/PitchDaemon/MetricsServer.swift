@@ -10,8 +10,8 @@ import Synchronization
 ///
 /// A scrape endpoint and nothing else: another path gets 404, another method 405, each connection answers one
 /// request and closes, a request's head may hold 8 KiB, a connection is closed after 10 s whatever it sends,
-/// and more than `maximumConnections` at once are closed at once: the process's file descriptors are the
-/// milter's and the mailboxes' too. Loopback only (`[metrics] listen`): the counters say how much mail came and
+/// and more than `maximumConnections` at once are answered 503 (as many again, for a second) or closed: the
+/// process's file descriptors are the milter's and the mailboxes' too. Loopback only (`[metrics] listen`): the counters say how much mail came and
 /// went, which is no business of the network.
 public final class MetricsServer: Service, Sendable {
     public let host: String
@@ -21,6 +21,7 @@ public final class MetricsServer: Service, Sendable {
     let group: any EventLoopGroup
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let connections = Mutex(0)
+    private let busyConnections = Mutex(0)
     /// A scraper needs one; a few more for a second Prometheus or a person with curl.
     static let maximumConnections = 16
 
@@ -70,7 +71,16 @@ public final class MetricsServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 16)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
-                guard admit() else { return channel.close() }
+                guard admit() else {
+                    // As many again are told 503, for a second at most; past those, a flood of connections that
+                    // send nothing would hold descriptors, and is closed at once.
+                    guard admit(busy: true) else { return channel.close() }
+                    channel.closeFuture.whenComplete { [self] _ in busyConnections.withLock { $0 -= 1 } }
+                    return channel.eventLoop.makeCompletedFuture {
+                        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+                        try channel.pipeline.syncOperations.addHandler(BusyHandler())
+                    }
+                }
                 channel.closeFuture.whenComplete { [self] _ in connections.withLock { $0 -= 1 } }
                 return channel.eventLoop.makeCompletedFuture {
                     // A whole scrape takes milliseconds; a client trickling bytes must not keep its slot.
@@ -88,12 +98,13 @@ public final class MetricsServer: Service, Sendable {
             .bind(host: host, port: port).get()
     }
 
-    private func admit() -> Bool {
-        connections.withLock { count in
+    private func admit(busy: Bool = false) -> Bool {
+        func take(_ count: inout Int) -> Bool {
             guard count < Self.maximumConnections else { return false }
             count += 1
             return true
         }
+        return busy ? busyConnections.withLock { take(&$0) } : connections.withLock { take(&$0) }
     }
 
     /// Parses `[metrics] listen`: "127.0.0.1:9641", "[::1]:9641" or "localhost:9641".
@@ -192,6 +203,30 @@ private final class ScrapeHandler: ChannelInboundHandler, RemovableChannelHandle
                       promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// A connection past `MetricsServer.maximumConnections`: 503 once its request has come (closed with the request
+/// unread, the scraper would see its connection reset, not why), and closed. Nothing of it is parsed.
+private final class BusyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var answered = false
+
+    static let response = Array(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        + "Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n\r\n503 Service Unavailable\n").utf8)
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        answered = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: Self.response))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }
 

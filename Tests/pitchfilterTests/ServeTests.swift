@@ -213,15 +213,24 @@ import Glibc
             .hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n") == true)
         // Garbage gets a 400 and the connection closed; the server goes on.
         #expect(Self.http("\u{1}\u{2}garbage\r\n\r\n", port: port)?.hasPrefix("HTTP/1.1 400 Bad Request\r\n") == true)
-        // At most 16 connections at once: idle ones are opened until a scrape is closed unanswered (the server
-        // admits connections on several threads, so which one is refused is its choice), and scrapes work again
-        // once they go.
+        // At most 16 connections at once: idle ones are opened until a scrape is answered 503 (the server admits
+        // connections on several threads, so which one is refused is its choice), and scrapes work again once
+        // they go.
         var idle: [Int32] = []
         var refused = false
         for _ in 0..<64 where !refused {
             if let connection = Self.connectTCP(port: port) { idle.append(connection) }
             Thread.sleep(forTimeInterval: 0.01)
-            refused = Self.http(scrape, port: port) == ""
+            refused = Self.http(scrape, port: port) == """
+                HTTP/1.1 503 Service Unavailable\r
+                Content-Type: text/plain; charset=utf-8\r
+                Content-Length: 24\r
+                Retry-After: 1\r
+                Connection: close\r
+                \r
+                503 Service Unavailable
+
+                """
         }
         #expect(refused)
         #expect(idle.count >= 16)
