@@ -95,12 +95,11 @@ public struct QuarantineDesk {
             do {
                 // By its name where none of its namesakes reads as the message: a listing run without the
                 // service's [header] settings shows where the file is rather than calling every message gone.
-                if let found = try file(of: entry) ?? namesakes(of: entry).first {
-                    return Item(entry: entry, path: found.path)
-                }
-                // Not "gone" when a release stopped half-way (found in review: listed as if a client had moved it).
+                // Not "gone" when a release stopped half-way (found in review: listed as if a client had moved it),
+                // and not only "held" when it stopped before it removed the quarantined copy (found by an audit).
                 let copy = entry.state == .held ? try stoppedReleaseCopy(of: entry) : nil
-                var item = Item(entry: entry, path: nil, releasedTo: copy?.path)
+                let found = try file(of: entry) ?? namesakes(of: entry).first
+                var item = Item(entry: entry, path: found?.path, releasedTo: copy?.path)
                 if let copy { item.movedBackByHand = try bearsOurFields(copy) }
                 return item
             } catch {
@@ -260,7 +259,9 @@ public struct QuarantineDesk {
 
     private func deleteAlone(_ id: String) throws -> Deletion {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
-        if entry == nil, let copy = try stoppedReleaseCopy(of: record) {
+        // Also while the quarantined copy is still there: a release that stopped before it could remove it (found
+        // by an audit: `delete` removed it and closed the record, and the INBOX copy was never learned as ham).
+        if let copy = try stoppedReleaseCopy(of: record) {
             return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
         }
         try waitForTheDatabase()

@@ -177,7 +177,11 @@ struct QuarantineCommand: ParsableCommand {
                                                  path: item.path)) + "\n"
                         continue
                     }
-                    let gone = item.path != nil ? ""
+                    let gone = item.path != nil
+                        ? item.releasedTo.map { path in
+                            " (and back in the INBOX, \(TerminalText.safe(path)): a release stopped half-way, or a "
+                                + "client's copy; `release` learns it as ham and finishes)"
+                        } ?? ""
                         : item.releasedTo.map { path in
                             item.movedBackByHand
                                 ? " (moved back to the INBOX, \(TerminalText.safe(path)): `release` learns it as ham "

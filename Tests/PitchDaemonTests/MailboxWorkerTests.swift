@@ -1461,6 +1461,48 @@ import Testing
         #expect(try store.quarantineEntries(.states([.released])).count == 1)
     }
 
+    /// Found by an audit: a release that delivered its copy but could not remove the quarantined one (an immutable
+    /// folder) was listed as plainly held, and `delete` then removed the quarantined copy and closed the record: the
+    /// INBOX copy stayed, never learned as ham. It is listed as back in the INBOX, `delete` leaves it, and the
+    /// release run again finishes.
+    @Test func aReleaseStoppedBeforeItRemovedTheQuarantinedCopyIsNotDeleted() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let learned = try store.statistics().totals
+        // A directory in the file's place: the removal fails, as in a folder it may not change.
+        let moved = maildir.root + "/set-aside"
+        var quarantined = ""
+        desk.beforeRemoving = { entry in
+            quarantined = entry.path
+            #expect(rename(entry.path, moved) == 0 && mkdir(entry.path, 0o700) == 0)
+        }
+        let inbox = maildir.inbox.path + "/new/1.M1P1Q1.test"
+        #expect(throws: QuarantineDesk.Failure.self) { try desk.release(id) }
+        #expect(rmdir(quarantined) == 0 && rename(moved, quarantined) == 0)
+        desk.beforeRemoving = { _ in }
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        let listed = try #require(try desk.list().first)
+        #expect(listed.path == quarantined && listed.releasedTo == inbox && !listed.movedBackByHand)
+        do {
+            try desk.delete(id)
+            Issue.record("deleted while its release had delivered it")
+        } catch let failure as QuarantineDesk.Failure {
+            guard case .backInTheInbox(id, inbox, byHand: false) = failure else {
+                Issue.record("\(failure)")
+                return
+            }
+        }
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+        #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [id])
+        #expect(try desk.release(id) == inbox)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try store.statistics().totals.ham == learned.ham + 1)
+    }
+
     /// Found by an audit: a full disk was logged once for every message it stopped (up to the cap of 100 lines),
     /// where the README says the service logs the problem once. Other failures are still said one by one.
     @Test func aFullDiskIsLoggedOnceForAllTheMessagesItStops() throws {
