@@ -119,9 +119,9 @@ public struct Engine: Sendable {
     /// invitations and share notices come from one generator too, but not from strangers, and the classifier
     /// weighs tokens one by one, so only a token of its own can say "both at once". A `colleague` (`rel:own-domain`)
     /// writing for the first time is no stranger either (found by an audit: a first-time colleague's invitation
-    /// was called a stranger's). Which recipient is the mailbox's owner the header cannot say, so a stranger who
-    /// copies a coworker of theirs counts as a colleague here as for `rel:own-domain`: one message is never
-    /// called both (found in review).
+    /// was called a stranger's). Where no delivery field says which recipient is the mailbox's owner, a stranger
+    /// who copies a coworker of theirs counts as a colleague here as for `rel:own-domain` (`Colleagues`): one
+    /// message is never called both (found in review).
     public static func templateTokens(_ seen: TemplateSightings, sender relationship: Relationship,
                                       colleague: Bool) -> [String] {
         guard !seen.memoryIsEmpty else { return [] }
@@ -231,7 +231,9 @@ public struct Engine: Sendable {
             sender = Engine.sender(of: message)
             recipients = Engine.recipients(of: message)
             messageID = Engine.messageID(of: message)
-            isFromAColleague = sender.map { [recipients] in Colleagues.isColleague($0, of: recipients) } ?? false
+            isFromAColleague = sender.map { [recipients] in
+                Colleagues.isColleague($0, in: message.header, recipients: recipients)
+            } ?? false
         }
     }
 

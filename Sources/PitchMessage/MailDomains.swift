@@ -54,6 +54,27 @@ public enum FreemailDomains {
 /// known or not. Not for mail addressed to its sender alone: that is how a letter to many in Bcc looks. (The
 /// sender among other recipients is the owner's own copy, or a colleague's.)
 public enum Colleagues {
+    /// A colleague of the mailbox's owner, when the delivering server wrote down who that is (`owner(in:)`);
+    /// else of any recipient, since To and Cc cannot say which one the owner is. Found by an audit: a stranger who
+    /// copies a coworker of their own (a salesman's account executive, a client's associate) was the owner's
+    /// colleague, and a pitch so copied lost its pitch verdict to `rel:own-domain`.
+    public static func isColleague(_ sender: String, in header: Header, recipients: [String]) -> Bool {
+        isColleague(sender, of: owner(in: header).map { [$0] } ?? recipients)
+    }
+
+    /// The mailbox's own address as the delivering server wrote it: the topmost Delivered-To (Postfix's local,
+    /// virtual and pipe, Dovecot's LDA), X-Original-To (Postfix) or Envelope-To (Exim) field. Each server puts
+    /// its own above what came, so one a sender wrote lies below; nil when there is none.
+    public static func owner(in header: Header) -> String? {
+        guard let field = header.fields.first(where: { field in
+            deliveryFieldNames.contains { header.field(field, isNamed: $0) }
+        }) else { return nil }
+        var defects: [Defect] = []
+        return AddressList.parse(header.unfoldedValue(of: field), defects: &defects).first?.address
+    }
+
+    static let deliveryFieldNames = ["delivered-to", "x-original-to", "envelope-to"]
+
     public static func isColleague(_ sender: String, of recipients: [String]) -> Bool {
         let domain = DomainName.ascii(MailAddress(address: sender).domain)
         guard domain.contains("."), !FreemailDomains.contains(domain) else { return false }

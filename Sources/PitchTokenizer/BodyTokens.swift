@@ -116,7 +116,7 @@ extension Tokenizer {
     static func isFromColleague(_ header: Header) -> Bool {
         guard let sender = header.addresses("from").first?.address else { return false }
         let recipients = ["to", "cc", "bcc"].flatMap { header.addresses($0).map(\.address) }
-        return Colleagues.isColleague(sender, of: recipients)
+        return Colleagues.isColleague(sender, in: header, recipients: recipients)
     }
 
     /// Parts whose types and encodings become tokens; a message with more is already odd at that point.

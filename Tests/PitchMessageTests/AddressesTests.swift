@@ -201,6 +201,28 @@ struct AddressesTests {
         #expect(DomainName.ascii(domain) == ascii)
     }
 
+    /// Found by an audit: a stranger who copied a coworker of their own was the owner's colleague. Where the
+    /// delivering server wrote whose mailbox it is, only that address's domain counts, and the topmost such field
+    /// is the server's (one a sender wrote lies below it).
+    @Test(arguments: [
+        // header, sender is a colleague
+        ("To: me@owner.example\nCc: ae@vendor.example\n", true),  // no delivery field: any recipient's
+        ("Delivered-To: me@owner.example\nTo: me@owner.example\nCc: ae@vendor.example\n", false),
+        ("X-Original-To: me@owner.example\nTo: sales@vendor.example\n", false),
+        ("Envelope-To: me@owner.example\nTo: sales@vendor.example\n", false),
+        ("Delivered-To: me@vendor.example\nTo: me@vendor.example\n", true),
+        ("Delivered-To: me@owner.example\nDelivered-To: ae@vendor.example\nTo: me@owner.example\n", false),
+        ("Delivered-To: ae@vendor.example\nDelivered-To: me@owner.example\nTo: me@owner.example\n", true),
+        ("Delivered-To: sdr@vendor.example\nTo: sdr@vendor.example\n", false),
+        ("Delivered-To: <me@VENDOR.example>\nTo: list@lists.example\n", true),
+        ("Delivered-To: nobody\nTo: me@owner.example\nCc: ae@vendor.example\n", false),
+    ])
+    func aColleagueIsTheOwnersWhenTheDeliveryNamesTheOwner(fields: String, colleague: Bool) {
+        let header = Message(bytes: Array(("From: sdr@vendor.example\n" + fields + "Subject: x\n\nbody\n").utf8)).header
+        let recipients = ["to", "cc"].flatMap { header.addresses($0).map(\.address) }
+        #expect(Colleagues.isColleague("sdr@vendor.example", in: header, recipients: recipients) == colleague)
+    }
+
     @Test func aColleagueWritesFromTheOwnDomainInEitherForm() {
         #expect(Colleagues.isColleague("anna@xn--mnchen-3ya.example", of: ["me@münchen.example"]))
         #expect(Colleagues.isColleague("anna@münchen.example", of: ["me@XN--MNCHEN-3YA.example"]))
