@@ -823,8 +823,26 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// How much of the file a reader maps: more than a user's database grows to in years of training.
     static let readerMapBytes = 1 << 30
 
+    /// Why the service could not open the database at `path`, found without changing it (`serve --check`):
+    /// not a database, another program's or tokenizer's, a newer schema, corrupt. Nil when it would open, or is
+    /// not there yet (the service makes it); an older schema is upgraded at the start, and is no problem.
+    public static func problem(at path: String, tokenizerIdentity: String) -> StoreError? {
+        do {
+            let connection = try open(path: path, tokenizerIdentity: tokenizerIdentity, access: .readOnly,
+                                      busyTimeoutMilliseconds: 2_000, migrations: SQLiteSchema.migrations,
+                                      upgrading: false)
+            // The header and schema read are no proof of the pages behind them (a truncated file reads so).
+            let verdict = try string(connection, "PRAGMA quick_check(1)")
+            return verdict == "ok" ? nil : .corrupt(path: path, detail: verdict ?? "no answer to a quick check")
+        } catch .missing {
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     private static func open(path: String, tokenizerIdentity: String, access: Access, busyTimeoutMilliseconds: Int32,
-                             migrations: [Migration]) throws(StoreError) -> SQLiteConnection {
+                             migrations: [Migration], upgrading: Bool = true) throws(StoreError) -> SQLiteConnection {
         let latest = migrations.last?.version ?? 0
         var info = stat()
         let statError = stat(path, &info) == 0 ? 0 : errno
@@ -896,11 +914,19 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
             switch access {
             case .readWrite:
                 try migrate(connection, tokenizerIdentity: tokenizerIdentity, migrations: migrations)
+            case .readOnly where !upgrading:
+                break
             case .readOnly:
                 // A newer pitchfilter meets an older database: upgrading it here keeps the pipe filter working
-                // after a package upgrade instead of failing until someone trains.
-                let writer = try openForWriting(path: path, flags: SQLITE_OPEN_READWRITE,
+                // after a package upgrade instead of failing until someone trains. A user who may only read it
+                // (`quarantine list` as another user) is told that, not that a write failed (found by an audit).
+                let writer: SQLiteConnection
+                do {
+                    writer = try openForWriting(path: path, flags: SQLITE_OPEN_READWRITE,
                                                 busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+                } catch .readOnly {
+                    throw .schemaNeedsUpgrade(path: path, found: version, supported: latest)
+                }
                 try migrate(writer, tokenizerIdentity: tokenizerIdentity, migrations: migrations)
             }
         }

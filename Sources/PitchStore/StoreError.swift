@@ -16,6 +16,8 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
     case locked(path: String, waitedMilliseconds: Int32)
     case tokenizerMismatch(path: String, database: String, program: String)
     case schemaTooNew(path: String, found: Int, supported: Int)
+    /// An older schema, opened for reading by a user who may not write the file: upgrading it is its owner's to do.
+    case schemaNeedsUpgrade(path: String, found: Int, supported: Int)
     /// A write to a read-only file, directory or file system, or through a read-only connection.
     case readOnly(path: String, detail: String)
     case diskFull(path: String)
@@ -39,7 +41,7 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
              .unsupportedLocation(let path), .sharedModelNotBuilt(let path), .sharedModel(let path, _):
             path
         case .corrupt(let path, _), .locked(let path, _), .tokenizerMismatch(let path, _, _),
-             .schemaTooNew(let path, _, _), .readOnly(let path, _), .io(let path, _), .cannotOpen(let path, _),
+             .schemaTooNew(let path, _, _), .schemaNeedsUpgrade(let path, _, _), .readOnly(let path, _), .io(let path, _), .cannotOpen(let path, _),
              .sqlite(let path, _, _):
             path
         }
@@ -63,6 +65,10 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
         case .schemaTooNew(let path, let found, let supported):
             "database \(path) has schema version \(found), newer than this pitchfilter understands "
                 + "(\(supported)): upgrade pitchfilter or use another --db"
+        case .schemaNeedsUpgrade(let path, let found, let supported):
+            "database \(path) has schema version \(found), older than this pitchfilter's (\(supported)), and this "
+                + "user may not upgrade it: run any pitchfilter command once as the database's owner, or start "
+                + "the service, and it is upgraded; nothing was changed"
         case .readOnly(let path, let detail):
             "cannot write database \(path): \(detail)"
         case .diskFull(let path):

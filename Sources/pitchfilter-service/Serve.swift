@@ -204,11 +204,17 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Why the service could not start with this database and milter address, found without starting it: a
-    /// database path that is a directory, a unix socket in a directory that is not there.
+    /// database path that is a directory or a file it cannot open as its database, a unix socket in a directory
+    /// that is not there.
     static func startProblem(databasePath: String, milter: MilterConfiguration?) -> String? {
         var info = stat()
         if stat(databasePath, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
             return "the database \(databasePath) is a directory, not a database file"
+        }
+        // One the service could not open: it would only log that it retries every 5 s (found by an audit: the
+        // check passed another file, a newer schema, another tokenizer's database and a truncated one).
+        if let problem = SQLiteTokenStore.problem(at: databasePath, tokenizerIdentity: Engine.tokenizerIdentity) {
+            return problem.description
         }
         if case .unix(let path, _) = milter?.address {
             let directory = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[..<$0]) } ?? "."

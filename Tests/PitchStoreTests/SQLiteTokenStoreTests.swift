@@ -253,6 +253,30 @@ import Testing
         #expect(try counts(store, [1]) == [1: TokenCounts(ham: 1)])
     }
 
+    /// What `serve --check` asks, without changing the file: found by an audit, the check passed every database
+    /// the service then could not open.
+    @Test func aProblemIsFoundWithoutChangingTheFile() throws {
+        func problem() -> StoreError? { SQLiteTokenStore.problem(at: path, tokenizerIdentity: tokenizer) }
+        #expect(problem() == nil, "not there yet: the service makes it")
+        do {
+            let old = try open(.readWrite, migrations: Array(SQLiteSchema.migrations.prefix(12)))
+            _ = try old.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
+        }
+        #expect(problem() == nil, "an older schema is upgraded at the start")
+        #expect(try open(.readWrite, migrations: Array(SQLiteSchema.migrations.prefix(12))).statistics()
+            .schemaVersion == 12, "and the check left it as it was")
+        _ = try open(.readWrite, migrations: SQLiteSchema.migrations + [Self.extraMigration])
+        #expect(problem() == .schemaTooNew(path: path, found: Self.latest + 1, supported: Self.latest))
+        // Truncated to its first page: the header and schema read, the pages behind them are gone.
+        #expect(truncate(path, 4_096) == 0)
+        guard case .corrupt = problem() else {
+            Issue.record("\(String(describing: problem()))")
+            return
+        }
+        try Data("not a database\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(problem() == .notADatabase(path: path))
+    }
+
     @Test func aNewerSchemaIsRefused() throws {
         _ = try open(.readWrite, migrations: SQLiteSchema.migrations + [Self.extraMigration])
         for access in [SQLiteTokenStore.Access.readOnly, .readWrite] {

@@ -509,6 +509,19 @@ import Glibc
         #expect(run.stderr == "pitchfilter: \(problem.replacingOccurrences(of: "DIR", with: root.path))\n")
     }
 
+    /// Found by an audit: `--check` called a database valid that the service then could not open (it only logs
+    /// that it retries every 5 s): another program's file, a newer schema, another tokenizer's, a truncated one.
+    @Test func checkRefusesADatabaseTheServiceCouldNotOpen() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let database = root.path + "/notes.txt"
+        try Data("meeting notes\n".utf8).write(to: URL(fileURLWithPath: database))
+        let run = try Run.pitchfilter(["serve", "--config", file.path, "--check", "--db", database])
+        #expect(run.status == 78)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr == "pitchfilter: \(database) is not a pitchfilter database (not an SQLite file): move it "
+            + "away or use another --db\n")
+    }
+
     @Test func quarantinedMessagesAreListedAndReleasedById() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
