@@ -181,6 +181,9 @@ private struct WatchLoop {
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
             wakeup.drain()
             if stopping { break }
+            // Every record written from here on would be lost with the old file: the service stops with an error,
+            // and systemd starts it again on the file now at the path (or a new one), which it records afresh.
+            if store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
             if control.takeReloadRequest() { reload(store: store) }
             var rescanAll = false
             for event in inotify.read() {

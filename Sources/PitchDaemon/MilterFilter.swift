@@ -485,7 +485,7 @@ public final class MilterFilter: MilterHandler {
 
     private func openRecorder() throws -> SQLiteTokenStore {
         try recorder.withLock { recorder in
-            if let recorder { return recorder }
+            if let recorder, !recorder.fileWasReplaced { return recorder }
             let opened = try SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity,
                                               access: .readWrite,
                                               busyTimeoutMilliseconds: Self.recordingBusyMilliseconds)
@@ -499,7 +499,11 @@ public final class MilterFilter: MilterHandler {
     private let readers = Mutex<[SQLiteTokenStore]>([])
 
     private func withReader<Result>(_ body: (SQLiteTokenStore) throws -> Result) throws -> Result {
-        let reader = try readers.withLock { $0.popLast() }
+        // One whose file was removed or replaced (`openStore`) is let go.
+        let reader = try readers.withLock { readers in
+            while let reader = readers.popLast() { if !reader.fileWasReplaced { return reader } }
+            return nil
+        }
             ?? SQLiteTokenStore(path: databasePath, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly,
                                 sharedModel: sharedModel?.open(tokenizerIdentity: Engine.tokenizerIdentity,
                                                                readOnly: true))
@@ -509,7 +513,16 @@ public final class MilterFilter: MilterHandler {
 
     private func openStore() -> SQLiteTokenStore? {
         store.withLock { state in
-            if let store = state.store { return store }
+            if let store = state.store {
+                guard store.fileWasReplaced else { return store }
+                // Another file is at the path now (a backup put back, as the log's advice on a corrupt database
+                // says, or a database made afresh): read and written from here on. Found by an audit: the milter
+                // read the removed file until a restart, and wrote its contacts to the new one.
+                logger.warning("the database file was removed or replaced: opening the one now at its path",
+                               metadata: ["database": "\(databasePath)"])
+                state.store = nil
+                state.lastAttempt = 0
+            }
             let now = Int64(time(nil))
             // After a failure, try again at most every 5 s; meanwhile mail goes through untagged.
             guard now - state.lastAttempt >= 5 else { return nil }

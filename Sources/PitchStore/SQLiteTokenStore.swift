@@ -573,6 +573,18 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// every commit. Readers then pull ever more pages out of it with read(2); 900 filter runs took 4.2 s, 5.3 s,
     /// 6.1 s per 300 messages. A TRUNCATE checkpoint resets the log; it costs a few milliseconds once per megabytes
     /// of log, and never waits for another process (see below).
+    /// Whether the file at `path` is no longer the one open here: removed (`rm` to start afresh) or replaced
+    /// (a backup copied over it). Everything written since went to a file no one will open again (found by an
+    /// audit: `train` said it had learned thousands of messages, and the service quarantined pitches that no
+    /// `quarantine list` could show). SQLite asks the file system (a stat of the path), so call it now and then.
+    public var fileWasReplaced: Bool {
+        connection.withLock { connection in
+            var moved: Int32 = 0
+            return sqlite3_file_control(connection.handle, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK
+                && moved != 0
+        }
+    }
+
     public func checkpointIfLarge(thresholdBytes: Int = walCheckpointBytes) {
         var info = stat()
         guard access == .readWrite, stat(path + "-wal", &info) == 0, info.st_size >= thresholdBytes else {

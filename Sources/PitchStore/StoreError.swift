@@ -21,6 +21,8 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
     /// A write to a read-only file, directory or file system, or through a read-only connection.
     case readOnly(path: String, detail: String)
     case diskFull(path: String)
+    /// The file was removed or replaced while it was open: what was written since went with the old file.
+    case replacedWhileOpen(path: String)
     case io(path: String, detail: String)
     /// The file or its directory could not be opened or created (permissions, not a directory, …).
     case cannotOpen(path: String, detail: String)
@@ -38,6 +40,7 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .missing(let path), .notADatabase(let path), .notPitchfilterDatabase(let path), .diskFull(let path),
+             .replacedWhileOpen(let path),
              .unsupportedLocation(let path), .sharedModelNotBuilt(let path), .sharedModel(let path, _):
             path
         case .corrupt(let path, _), .locked(let path, _), .tokenizerMismatch(let path, _, _),
@@ -73,6 +76,9 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
             "cannot write database \(path): \(detail)"
         case .diskFull(let path):
             "cannot write database \(path): the disk or quota is full"
+        case .replacedWhileOpen(let path):
+            "database \(path) was removed or replaced while it was open: what was written since went with the old "
+                + "file, which is gone"
         case .io(let path, let detail):
             "I/O error on database \(path): \(detail)"
         case .cannotOpen(let path, let detail):

@@ -266,6 +266,7 @@ struct Train: ParsableCommand {
             // A shared model's counts and agreement are PostgreSQL's: no transaction here spans them.
             if store.sharedModel != nil { try Engine.recordStarterAgreement(in: store) }
             store.checkpointIfLarge()
+            if store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
         } catch {
             // What is still pending is dropped, not committed without the run's end (its contacts): running the
             // command again learns it, and learning twice counts once (found in review).

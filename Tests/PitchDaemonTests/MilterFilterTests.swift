@@ -248,6 +248,27 @@ import Testing
         #expect(try store.allContacts().map(\.address) == ["colleague@partner.example", "nadia@example.org"])
     }
 
+    /// Found by an audit: with the database removed and made again (or a backup put back, as the log's advice on
+    /// a corrupt one says) the milter went on reading the removed file until a restart, and wrote to the new one
+    /// only through the connections it had not opened yet. The file now at the path is the one used.
+    @Test func aDatabaseReplacedUnderTheMilterIsOpenedAgain() async throws {
+        let (filter, path) = try filter()
+        #expect(Self.status(await filter.decide(try Self.milterMessage("ham/h-h-001.eml")))?.hasPrefix("ham") == true)
+        #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
+        try await Task.sleep(for: .milliseconds(600))  // past the half second that makes a batch due
+        #expect(Self.status(await filter.decide(try Self.milterMessage("ham/h-h-001.eml")))?.hasPrefix("ham") == true)
+        #expect(try Self.contacts(at: path) == ["colleague@partner.example", "nadia@example.org"])
+        for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+        _ = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        #expect(try Self.contacts(at: path).isEmpty)
+        var message = try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)
+        message.envelope.recipients = ["new@partner.example"]
+        #expect(await filter.decide(message) == [])
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(Self.status(await filter.decide(try Self.milterMessage("ham/h-h-001.eml")))?.hasPrefix("ham") == true)
+        #expect(try Self.contacts(at: path) == ["new@partner.example"])
+    }
+
     /// Found in review: an outbound message let go over the sessions' budget (or over max_message_mib) taught
     /// nothing, though only its envelope is read.
     @Test(arguments: [(true, false), (true, true)])

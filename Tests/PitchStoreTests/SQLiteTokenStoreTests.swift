@@ -277,6 +277,17 @@ import Testing
         #expect(problem() == .notADatabase(path: path))
     }
 
+    @Test func aFileRemovedOrReplacedWhileOpenIsNoticed() throws {
+        let store = try open(.readWrite)
+        #expect(!store.fileWasReplaced)
+        #expect(unlink(path) == 0)
+        #expect(store.fileWasReplaced)
+        let again = try open(.readWrite)
+        #expect(!again.fileWasReplaced)
+        #expect(rename(path, path + ".moved") == 0 && link(path + ".moved", path) == 0)
+        #expect(!again.fileWasReplaced, "the same file under the same name")
+    }
+
     @Test func aNewerSchemaIsRefused() throws {
         _ = try open(.readWrite, migrations: SQLiteSchema.migrations + [Self.extraMigration])
         for access in [SQLiteTokenStore.Access.readOnly, .readWrite] {

@@ -522,6 +522,27 @@ import Glibc
             + "away or use another --db\n")
     }
 
+    /// Found by an audit: with its database removed, the service went on quarantining into the deleted file, and
+    /// nothing could list or release those pitches. It stops with an error (systemd starts it again on a new file)
+    /// before it touches the next message.
+    @Test func aDatabaseRemovedUnderTheServiceStopsItBeforeTheNextMessage() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { Self.stop(process) }
+        #expect(eventually { quarantined(in: "one") == ["1.M1P1Q1.test"] })
+        try FileManager.default.removeItem(atPath: root.path + "/db.sqlite")
+        try deliver(into: "one", name: "2.M1P1Q1.test")
+        let stopped = eventually { !process.isRunning }
+        #expect(stopped, "\(text(log))")
+        guard stopped else { return }  // the deferred stop ends it
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(text(log).contains("database \(root.path)/db.sqlite was removed or replaced while it was open"))
+        #expect(try Data(contentsOf: root.appendingPathComponent("one/new/2.M1P1Q1.test")) == Self.pitch)
+        #expect(quarantined(in: "one") == ["1.M1P1Q1.test"])
+    }
+
     @Test func quarantinedMessagesAreListedAndReleasedById() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
