@@ -123,6 +123,7 @@ let adversarialCases: [AdversarialCase] = [
     AdversarialCase(name: "truncated-encodings") { AdversarialMessages.truncatedEncodings() },
     AdversarialCase(name: "unclosed-boundary-5000") { AdversarialMessages.unclosedBoundary(parts: 5_000) },
     AdversarialCase(name: "boundary-lookalikes-1M") { AdversarialMessages.boundaryLookalikes(lines: 1_000_000) },
+    AdversarialCase(name: "escaped-quotes-32800") { AdversarialMessages.escapedQuotes(32_800) },
 ]
 
 /// One case in this process: build the input (not timed), then parse, decode all text and edit the header.
@@ -140,8 +141,10 @@ func adversarialCase(_ name: String) {
         // What the pipe filter does: plan the edit and hand the pieces to write(2), no copy of the message.
         let edit = message.edit(removing: ["X-Pitch-*"], inserting: [NewField(name: "X-Pitch-Status", value: "t")])
         let edited = edit.pieces(of: message.raw).reduce(0) { $0 + $1.count }
+        // And the addresses, which the tokenizer and the relationship signals read.
+        let addresses = ["from", "to", "cc"].reduce(0) { $0 + message.header.addresses($1).count }
         summary = "parts=\(message.parts.count) fields=\(message.header.count) defects=\(message.defects.count) "
-            + "text=\(text.reduce(0) { $0 + $1.text.utf8.count })B edited=\(edited)B"
+            + "text=\(text.reduce(0) { $0 + $1.text.utf8.count })B edited=\(edited)B addresses=\(addresses)"
     }
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)

@@ -137,12 +137,17 @@ struct AddressToken {
 
 /// Splits an address list into tokens in one pass. Unterminated quotes and comments are recovered at the
 /// first "<" after them once; after that a further unterminated comment runs to the end, so the total work
-/// stays linear even for "((((…".
+/// stays linear even for "((((…", and a quoted string with neither closing quote nor "<" ends every later one.
 struct AddressTokenizer {
     private let value: ArraySlice<UInt8>
     private var index: Int
     private var spacePending = false
     private var recoveredComment = false
+    /// A quoted string ran to the end with no "<" after it: so does every later one, whose quote mark the first
+    /// scan read as escaped ("\\\"") and whose scan therefore reads the rest as it did. Without this, each of
+    /// 32,000 escaped quotes in a 64 KiB field began a scan to its end: seconds per field, past the pipe filter's
+    /// deadline, so a pitch went through untagged (found by an audit).
+    private var quotesRunToTheEnd = false
 
     init(_ value: ArraySlice<UInt8>) {
         self.value = value
@@ -245,6 +250,7 @@ struct AddressTokenizer {
     /// Reads a quoted string from its opening quote. Unterminated, it ends at the next "<" ("\"John <j@x>");
     /// with no "<" either, nil.
     private mutating func readQuoted() -> [UInt8]? {
+        if quotesRunToTheEnd { return nil }
         let end = value.endIndex
         var content: [UInt8] = []
         var cursor = index + 1
@@ -262,7 +268,10 @@ struct AddressTokenizer {
             }
         }
         // The scan saw no quote up to the end, so this happens at most once per value.
-        guard let less = value[(index + 1)...].firstIndex(of: HeaderChar.less) else { return nil }
+        guard let less = value[(index + 1)...].firstIndex(of: HeaderChar.less) else {
+            quotesRunToTheEnd = true
+            return nil
+        }
         let recovered = Self.unescaped(value[(index + 1)..<less])
         index = less
         return recovered

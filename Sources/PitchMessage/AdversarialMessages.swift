@@ -55,6 +55,13 @@ public enum AdversarialMessages {
             """.utf8)
     }
 
+    /// From, To and Cc each a quoted string of `escapedQuotes` escaped quote marks, never closed, with the address
+    /// past the field's 64 KiB that the parser reads: every escaped quote could begin a quoted string of its own.
+    public static func escapedQuotes(_ escapedQuotes: Int) -> [UInt8] {
+        let value = "\"" + String(repeating: "\\\"", count: escapedQuotes) + " <sender@example.com>"
+        return Array("From: \(value)\nTo: \(value)\nCc: \(value)\nSubject: hi\n\nbody\n".utf8)
+    }
+
     /// `parts` delimiters and never a close.
     public static func unclosedBoundary(parts: Int) -> [UInt8] {
         var out = Array("Content-Type: multipart/mixed; boundary=\"open\"\n\n".utf8)
