@@ -147,6 +147,22 @@ public struct FileOwner: Hashable, Sendable {
         return .ownerAndRootAlone
     }
 
+    /// How exposed the directory at the absolute `path` is, for a process running as `user` (links followed): who
+    /// besides its owner and root may remove or replace what is in it, and so a socket the service listens on.
+    /// A sticky directory at the end (/tmp) is no exposure: others may add names there, not take ours away.
+    public static func exposure(ofDirectory path: String, user: UInt32) -> FileExposure {
+        let theirs: (UInt32) -> Bool = { $0 == 0 || $0 == user }
+        let anyone = WayRule(trusted: { _ in true }, trustedInSticky: theirs, writeBits: S_IWOTH)
+        if let fault = whereOthersCanChange(path, under: anyone, endingIn: S_IFDIR, stickyEnd: true) {
+            return .anyone(fault)
+        }
+        let others = WayRule(trusted: theirs, trustedInSticky: theirs, writeBits: S_IWGRP | S_IWOTH)
+        if let fault = whereOthersCanChange(path, under: others, endingIn: S_IFDIR, stickyEnd: true) {
+            return .othersToo(fault)
+        }
+        return .ownerAndRootAlone
+    }
+
     /// Whose directories and files a walk accepts (in a sticky directory others may write, whose names in it),
     /// and which of their write bits let someone else in.
     private struct WayRule {
@@ -158,7 +174,8 @@ public struct FileOwner: Hashable, Sendable {
     /// Where someone outside `rule` could change where `path` leads, or what it holds: the first directory or
     /// file at fault, or nil. The walk of `onlyTheyOrRootCanRedirect`, ending in a directory or (`S_IFREG`) a
     /// regular file that must be a trusted owner's and writable by no one else.
-    private static func whereOthersCanChange(_ path: String, under rule: WayRule, endingIn last: mode_t) -> String? {
+    private static func whereOthersCanChange(_ path: String, under rule: WayRule, endingIn last: mode_t,
+                                             stickyEnd: Bool = false) -> String? {
         guard path.hasPrefix("/") else { return path }
         var parts = path.split(separator: "/").map(String.init).reversed() as [String]  // a stack, next part last
         var directory = "/"
@@ -198,7 +215,8 @@ public struct FileOwner: Hashable, Sendable {
             }
         }
         guard last == S_IFDIR else { return path }  // a file was asked for, and the way ended in a directory
-        return kind(of: directory, under: rule) == .theirsAlone ? nil : directory
+        let end = kind(of: directory, under: rule)
+        return end == .theirsAlone || (stickyEnd && end == .sticky) ? nil : directory
     }
 
     /// A directory of a trusted owner's: writable by them alone, or by others too but sticky (they may add names,

@@ -156,6 +156,7 @@ struct Serve: AsyncParsableCommand {
                 if case .unix(_, let mode) = milter.address, mode & 0o002 != 0 {
                     print("warning: " + MilterServer.worldConnectable(mode))
                 }
+                if let warning = Self.socketDirectoryExposure(milter).warning { print("warning: " + warning) }
             }
             for mailbox in configuration.mailboxes {
                 let policy = mailbox.policy
@@ -182,6 +183,12 @@ struct Serve: AsyncParsableCommand {
         if let warning = file.flatMap({ ConfigurationFile.exposureWarning(Self.absolute($0)) }) {
             logger.warning("\(warning)")
         }
+        let socketExposure = Self.socketDirectoryExposure(configuration.milter)
+        if let refusal = socketExposure.refusal {
+            logger.critical("not started: \(refusal)")
+            throw ExitCode(78)  // EX_CONFIG, which the unit does not restart
+        }
+        if let warning = socketExposure.warning { logger.warning("\(warning)") }
         // Each reload says it again: a file made writable by its group since the start was said nothing of (found by
         // an audit).
         let reload: @Sendable () throws -> Configuration = {
@@ -226,7 +233,30 @@ struct Serve: AsyncParsableCommand {
                 return "the milter's socket unix:\(path) cannot be made: something other than a socket is there"
             }
         }
-        return nil
+        return socketDirectoryExposure(milter).refusal
+    }
+
+    /// Who could replace the milter's unix socket with their own, and read the envelopes and headers the MTA sends
+    /// to it: refused when anyone on the machine may (its directory, or one on the way, writable by all and not
+    /// sticky), warned of when its group or another user may, as for the configuration file (found by an audit: a
+    /// socket in a directory all may write was taken over by another user, and neither the start nor `--check`
+    /// said a word).
+    static func socketDirectoryExposure(_ milter: MilterConfiguration?) -> (refusal: String?, warning: String?) {
+        guard case .unix(let path, _) = milter?.address else { return (nil, nil) }
+        let absolute = absolute(path)
+        let directory = absolute.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(absolute[..<$0]) } ?? "."
+        let said = "the milter's socket unix:\(path)"
+        switch FileOwner.exposure(ofDirectory: directory.isEmpty ? "/" : directory, user: geteuid()) {
+        case .ownerAndRootAlone:
+            return (nil, nil)
+        case .anyone(let fault):
+            return ("\(said) could be replaced by anyone on this machine, and the mail sent to it read: \(fault) "
+                + "is writable by all users or another user's where all may write; keep the socket in a directory "
+                + "only root and this user may change", nil)
+        case .othersToo(let fault):
+            return (nil, "\(said) could be replaced by others than root and this user: \(fault) is writable by its "
+                + "group or another user's")
+        }
     }
 
     /// A Subject tag as `--check` shows it.

@@ -509,6 +509,38 @@ import Glibc
         #expect(run.stderr == "pitchfilter: \(problem.replacingOccurrences(of: "DIR", with: root.path))\n")
     }
 
+    /// Found by an audit: a milter socket in a directory all may write was taken over by another user, who then
+    /// read the envelopes and headers the MTA sent; neither the start nor `--check` said a word. Refused by both
+    /// (a sticky directory such as /tmp is not: others cannot take a name of ours there), and warned of where its
+    /// group may write.
+    @Test(arguments: [(0o777, true), (0o1777, false), (0o770, false)])
+    func aMilterSocketOthersCouldReplaceIsRefusedOrWarnedOf(mode: Int, refused: Bool) throws {
+        let directory = root.path + "/sockets"
+        #expect(mkdir(directory, 0o700) == 0 && chmod(directory, mode_t(mode)) == 0)
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let socket = "unix:\(directory)/m.sock"
+        let check = try Run.pitchfilter(["serve", "--config", file.path, "--check", "--milter", socket])
+        let fault = "the milter's socket \(socket) could be replaced by "
+        if refused {
+            #expect(check.status == 78)
+            #expect(check.stderr == "pitchfilter: \(fault)anyone on this machine, and the mail sent to it read: "
+                + "\(directory) is writable by all users or another user's where all may write; keep the socket in a "
+                + "directory only root and this user may change\n")
+            let (process, log) = try start(["serve", "--config", file.path, "--milter", socket])
+            defer { Self.stop(process) }
+            let stopped = eventually { !process.isRunning }
+            #expect(stopped)
+            guard stopped else { return }
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 78)
+            #expect(text(log).contains("not started: \(fault)anyone on this machine"))
+            #expect(access(directory + "/m.sock", F_OK) != 0)
+        } else {
+            #expect(check.status == 0)
+            #expect(check.text.contains("warning: \(fault)others") == (mode == 0o770))
+        }
+    }
+
     /// Found by an audit: `--check` called a database valid that the service then could not open (it only logs
     /// that it retries every 5 s): another program's file, a newer schema, another tokenizer's, a truncated one.
     @Test func checkRefusesADatabaseTheServiceCouldNotOpen() throws {
