@@ -113,11 +113,26 @@ struct FormLetterEvidence {
         return nil
     }
 
-    /// Greeting words a mail merge puts a name after, lower-case. Longest first where one is a prefix of another.
+    /// Greeting words a mail merge puts a name after, lower-case, in English and the languages sales tools write
+    /// templates in (found by an audit: "Bonjour ," and "Ciao ," were no greeting at all). Longest first where one
+    /// is a prefix of another.
     static let greetingWords: [[UInt8]] = [
         "good morning", "good afternoon", "good evening", "greetings", "hello", "hallo", "dear", "hola", "hey",
         "hi",
+        "sehr geehrter", "sehr geehrte", "guten morgen", "guten tag", "lieber", "liebe", "grüezi", "servus",
+        "bonjour", "bonsoir", "salut", "chère", "chers", "cher", "madame", "monsieur",
+        "buongiorno", "buonasera", "ciao", "gentilissima", "gentilissimo", "gentile", "salve",
+        "buenos días", "buenos dias", "buenas tardes", "estimadas", "estimados", "estimada", "estimado",
+        "prezadas", "prezados", "prezada", "prezado", "olá", "bom dia", "caro", "cara",
+        "goedemorgen", "goedemiddag", "geachte", "beste", "hoi", "hej", "hei",
     ].map { Array($0.utf8) }
+
+    /// Titles a merge puts before the surname: "Dear Mr. ," is as blank as "Dear ,", "Dear Mr. Smith," named.
+    /// Longest first, so that "Mrs." is not read as "Mr" and an "s.".
+    static let titles: [[UInt8]] = [
+        "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr", "frau", "m", "mme", "mlle", "sr", "sra", "srta",
+        "sig", "sig.ra", "dott", "dhr", "mevr",
+    ].map { Array($0.utf8) }.sorted { $0.count > $1.count }
 
     /// How the line greets, if it is a greeting: "Hi ," (blank), "Hi," (unnamed) or "Hi Maya," (named).
     /// Blank is a space and then a comma, where the merge's name was: "Hi :)", "Hi - a heads-up" and French
@@ -140,6 +155,20 @@ struct FormLetterEvidence {
                 break
             }
             spaced = true
+        }
+        // "Dear Mr. ," / "Sehr geehrter Herr ,": a title, and then the surname's place left blank.
+        if let title = titles.first(where: { rest.starts(with: $0) }) {
+            var after = rest.dropFirst(title.count)
+            if after.first == UInt8(ascii: ".") { after = after.dropFirst() }
+            var blanks = 0
+            while let next = after.first, TextLines.isSpace(next) {
+                after = after.dropFirst()
+                blanks += 1
+            }
+            if blanks > 0 || rest.dropFirst(title.count).first == UInt8(ascii: "."),
+               after.first == UInt8(ascii: ",") || after.isEmpty {
+                return "greeting-blank"
+            }
         }
         guard let next = rest.first else { return "greeting-unnamed" }
         // A merge field where the name goes is a merge that failed as surely as an empty one: "Hi {{first_name}},"
@@ -697,7 +726,7 @@ struct FormLetterEvidence {
                                to out: inout TokenCollector) {
         guard let subject, let prefix = replyPrefix(subject) else { return }
         let kind = prefix == .reply ? "reply-" : "forward-"
-        if header["in-reply-to"] != nil || header["references"] != nil {
+        if namesAMessage(header["in-reply-to"]) || namesAMessage(header["references"]) {
             out.add("sig:", kind + "threaded")
         } else {
             let quotesAnother = quoting == .others || quoting == .unattributed
@@ -707,12 +736,22 @@ struct FormLetterEvidence {
 
     enum Prefix { case reply, forward }
 
-    /// "Re:", "RE:", "Re[2]:", "AW:", "SV:", "Antw:", Portuguese "RES:" and Italian "R:" are replies; "Fwd:", "FW:",
-    /// "WG:", "TR:", Spanish "RV:", Portuguese "ENC:" and Italian "I:" forwards.
+    /// "Re:", "RE:", "Re[2]:", "AW:", "SV:", "Antw:", Portuguese "RES:", Italian "R:", Polish "Odp:", Finnish "VS:"
+    /// and Turkish "Ynt:" are replies; "Fwd:", "FW:", "WG:", "TR:", Spanish "RV:", Portuguese "ENC:" and Italian
+    /// "I:" forwards. A gateway's tag before them (`gatewayTags`) is passed over.
     static func replyPrefix(_ subject: String) -> Prefix? {
-        var lower = subject.utf8.prefix(12).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }[...]
+        var lower = subject.utf8.prefix(48).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }[...]
         while let first = lower.first, TextLines.isSpace(first) { lower = lower.dropFirst() }
+        // The tag a mail gateway puts in front of outside mail ("[EXTERNAL] Re:", "*EXTERNAL* RE:", "EXT: Re:")
+        // hides no reply (found by an audit: such replies got no thread token at all).
+        for tag in gatewayTags where lower.starts(with: tag) {
+            lower = lower.dropFirst(tag.count)
+            while let first = lower.first, TextLines.isSpace(first) { lower = lower.dropFirst() }
+            break
+        }
+        lower = lower.prefix(12)
         for (word, kind) in [("re", Prefix.reply), ("aw", .reply), ("sv", .reply), ("antw", .reply), ("res", .reply),
+                             ("odp", .reply), ("vs", .reply), ("ynt", .reply),
                              ("r", .reply), ("fwd", .forward), ("fw", .forward), ("wg", .forward), ("tr", .forward),
                              ("rv", .forward), ("enc", .forward), ("i", .forward)] {
             let bytes = Array(word.utf8)
@@ -726,6 +765,20 @@ struct FormLetterEvidence {
             if rest.first == UInt8(ascii: ":") { return kind }
         }
         return nil
+    }
+
+    /// What mail gateways put in front of an outside sender's Subject, lower-case.
+    static let gatewayTags: [[UInt8]] = ["[external]", "[extern]", "[externe]", "[ext]", "*external*", "external:",
+                                         "ext:", "[caution]", "caution:"].map { Array($0.utf8) }
+
+    /// Whether a threading field names a message: an In-Reply-To or References with a message id in it, not an
+    /// empty one or "<>" (found by an audit: those counted as threaded).
+    static func namesAMessage(_ value: String?) -> Bool {
+        guard let value else { return false }
+        let bytes = value.utf8
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "<")),
+              let close = bytes[open...].firstIndex(of: UInt8(ascii: ">")) else { return false }
+        return bytes[open..<close].contains(UInt8(ascii: "@"))
     }
 
     /// One recipient or none, and none of the fields mailing lists and bulk senders add.

@@ -270,6 +270,7 @@ import PitchMessage
         // Found missing by an audit: national providers and ISPs.
         ("free.fr", true), ("btinternet.com", true), ("wp.pl", true), ("seznam.cz", true), ("inbox.ru", true),
         ("hanmail.net", true), ("sina.com", true), ("duck.com", true), ("laposte.net", true),
+        ("zohomail.com", true), ("aim.com", true), ("tuta.com", true), ("mailfence.com", true),
         ("yahoo.co.uk", true), ("outlook.com.br", true),
         // A provider's name at the start of a domain of someone else's is not the provider.
         ("gmail.com.evil.example", false), ("yahoo.brightfield.example", false), ("gmx.partners", false),

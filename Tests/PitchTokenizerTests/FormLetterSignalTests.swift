@@ -40,6 +40,30 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(oneToOne, body) == [expected])
     }
 
+    /// Found by an audit: greetings in the languages sales tools write templates in were no greeting at all, and a
+    /// title with the surname left out ("Dear Mr. ,") read as a name.
+    @Test(arguments: [
+        ("Bonjour ,\n\nNous aidons les entreprises.", "sig:greeting-blank"),
+        ("Ciao ,\nuna domanda veloce.", "sig:greeting-blank"),
+        ("Hej ,\nvi hjälper företag.", "sig:greeting-blank"),
+        ("Guten Tag ,\nwir helfen Unternehmen.", "sig:greeting-blank"),
+        ("Estimado ,\nayudamos a empresas.", "sig:greeting-blank"),
+        ("Chère ,\nune question rapide.", "sig:greeting-blank"),
+        ("Dear Mr. ,\nWe help companies like yours.", "sig:greeting-blank"),
+        ("Dear Ms ,\nWe help companies like yours.", "sig:greeting-blank"),
+        ("Sehr geehrter Herr ,\nwir helfen Unternehmen.", "sig:greeting-blank"),
+        ("Bonjour Claire,\nvoici le compte rendu.", "sig:greeting-named"),
+        ("Buongiorno Marco,\nin allegato il preventivo.", "sig:greeting-named"),
+        ("Dear Mr. Smith,\nPlease find the contract attached.", "sig:greeting-named"),
+        ("Dear Mrs. Okafor,\nThank you for your letter.", "sig:greeting-named"),
+        ("Hi Mr,\nsee you.", "sig:greeting-named"),
+        ("Bonjour,\nvoici le compte rendu.", "sig:greeting-unnamed"),
+        ("Cheryl sent the notes.", nil),
+    ])
+    func greetingsInOtherLanguagesAndTitles(body: String, expected: String?) {
+        #expect(signals(oneToOne, body) == (expected.map { [$0] } ?? []))
+    }
+
     /// Found by an audit: a merge field where the name goes, and "there", were read as names. A field is a failed
     /// merge as an empty name is (and a placeholder besides); "there" names nobody.
     @Test(arguments: [
@@ -156,6 +180,19 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Subject: I: fattura", "sig:forward-unthreaded"),
         ("Subject: ENC: pedido", "sig:forward-unthreaded"),
         ("Subject: RV: presupuesto", "sig:forward-unthreaded"),
+        // Found by an audit: behind a mail gateway's tag, or in Polish, Finnish and Turkish, no token at all.
+        ("Subject: [EXTERNAL] Re: quick question", "sig:reply-unthreaded"),
+        ("Subject: [External] RE: 15 minutes", "sig:reply-unthreaded"),
+        ("Subject: *EXTERNAL* Re: our call", "sig:reply-unthreaded"),
+        ("Subject: EXT: Re: pricing", "sig:reply-unthreaded"),
+        ("Subject: [EXT] FW: pricing", "sig:forward-unthreaded"),
+        ("Subject: Odp: oferta", "sig:reply-unthreaded"),
+        ("Subject: VS: tarjous", "sig:reply-unthreaded"),
+        ("Subject: Ynt: teklif", "sig:reply-unthreaded"),
+        // Found by an audit: an empty threading field, or one naming no message, is no thread.
+        ("Subject: Re: our call\nReferences:", "sig:reply-unthreaded"),
+        ("Subject: Re: our call\nIn-Reply-To: <>", "sig:reply-unthreaded"),
+        ("Subject: Re: our call\nIn-Reply-To: none", "sig:reply-unthreaded"),
     ])
     func replySubjectsWithoutAThreadAreFake(subject: String, expected: String) {
         let header = "From: a@b.example\nTo: c@d.example\n" + subject
