@@ -791,7 +791,8 @@ final class MailboxWorker {
                 "id": "\(matches[0].id)", "file": "\(entry.name)"])
             return false
         }
-        if quarantined.state == .held, !Self.isReturnedUnderItsName(entry, quarantined), isDeliveredAnew(message) {
+        if quarantined.state == .held, !Self.isReturnedUnderItsName(entry, quarantined),
+           isDeliveredAnew(message, quarantined: quarantined) {
             // The user deleted the quarantined copy: its record is closed as a client's deletion is, and the message
             // is judged again as what it is, a new arrival.
             try store.apply(matches.filter { $0.state == .held && $0.digest == digest }
@@ -826,16 +827,24 @@ final class MailboxWorker {
     }
 
     /// Whether this file of a held message, under a name of its own, is the message as delivered rather than the
-    /// quarantined copy come out: the service writes its status field into every copy it quarantines and a client's
-    /// move keeps it, so a file of the same message with no field of ours was never in the quarantine. The same
-    /// bytes arrive again when a sending server retries a delivery it thinks failed, or a fetchmail run fetches a
-    /// message twice; after the user had deleted the quarantined copy, that was learned as ham and left in the
-    /// INBOX (found by an audit). A message no field can go into (`HeaderEdit.insertionSkipped`: its lines end in
-    /// bare CR) was quarantined as it came, so its copy cannot be told from it, and is taken for a release as before.
-    private func isDeliveredAnew(_ message: Message) -> Bool {
+    /// quarantined copy come out: the service writes its status field into every copy it quarantines, with the
+    /// score it recorded, and a client's move keeps it; a file of the same message without that field was never in
+    /// the quarantine. The same bytes arrive again when a sending server retries a delivery it thinks failed, or
+    /// a fetchmail run fetches a message twice; after the user had deleted the quarantined copy, that was learned
+    /// as ham and left in the INBOX (found by an audit). The score, not any field of ours: a milter upstream tags
+    /// every delivery, and a sender may add an `X-Pitch-` field to a resend (found in review). A message no field
+    /// can go into (`HeaderEdit.insertionSkipped`: its lines end in bare CR) was quarantined as it came, so its
+    /// copy cannot be told from it, and is taken for a release as before.
+    private func isDeliveredAnew(_ message: Message, quarantined: QuarantineEntry) -> Bool {
         let edit = message.edit(removing: engine.ownFields.removalPatterns,
                                 inserting: [NewField(name: engine.ownFields.status, value: Verdict.pitch.rawValue)])
-        return !edit.insertionSkipped && edit.removed.isEmpty
+        guard !edit.insertionSkipped else { return false }
+        let written = "score=\(Engine.formatScore(quarantined.score)),"
+        let header = message.header
+        return !header.fields.contains { field in
+            engine.ownFields.contains(lowercasedName: header.name(of: field).lowercased())
+                && String(decoding: header.unfoldedValue(of: field), as: UTF8.self).contains(written)
+        }
     }
 
     /// The file bears the quarantined message's name, or the one `quarantine release` gives it when another

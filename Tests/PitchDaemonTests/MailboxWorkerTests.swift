@@ -868,8 +868,11 @@ import Testing
     /// again. Taken for the copy moved out, it was learned as ham and left in the INBOX. With no field of ours, it
     /// never was in the quarantine: it is classified (quarantined again) and the first record closed as deleted.
     /// The copy itself, moved out under a client's name, is still a release.
-    @Test(arguments: [false, true])
-    func theSameBytesDeliveredAgainAfterTheCopyWasDeletedAreNoRelease(movedOut: Bool) throws {
+    /// Found in review: any field of ours made it a release, and a milter upstream tags every delivery (a sender
+    /// may add one too): only the status the service wrote, with the score it recorded, is the copy's.
+    @Test(arguments: [(false, ""), (true, ""), (false, "X-Pitch-Status: ham, score=0.0100, version=upstream\n"),
+                      (false, "X-Pitch-Anything: 1\n")])
+    func theSameBytesDeliveredAgainAfterTheCopyWasDeletedAreNoRelease(movedOut: Bool, upstream: String) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()
         worker.scanAll(shouldStop: { false })
@@ -880,7 +883,7 @@ import Testing
         if movedOut {
             try deliver(copy, "2.M1P1Q1.client:2,S", into: maildir.inbox, .cur)
         } else {
-            try deliver(Self.pitch, "2.M1P1Q1.test")
+            try deliver(Array(upstream.utf8) + Self.pitch, "2.M1P1Q1.test")
         }
         worker.scanAll(shouldStop: { false })
         #expect(!worker.needsRetry)
@@ -896,6 +899,7 @@ import Testing
             #expect(held.map(\.name) == ["2.M1P1Q1.test"])
             #expect(held.map(\.id) != [first.id])
             #expect(try files(maildir.inbox).isEmpty)
+            // Quarantined as the service tags any message: the upstream field of ours replaced by its own.
             expectTagged(try files(pitches)["new/2.M1P1Q1.test"], verdict: "pitch", original: Self.pitch)
         }
     }
