@@ -56,32 +56,44 @@ public enum FreemailDomains {
 /// known or not. Not for mail addressed to its sender alone: that is how a letter to many in Bcc looks. (The
 /// sender among other recipients is the owner's own copy, or a colleague's.)
 public enum Colleagues {
-    /// A colleague of the mailbox's owner, when the delivering server wrote down who that is (`owner(in:)`);
+    /// A colleague of the mailbox's owner, when the delivering servers wrote down who that is (`owners(in:)`);
     /// else of any recipient, since To and Cc cannot say which one the owner is. Found by an audit: a stranger who
     /// copies a coworker of their own (a salesman's account executive, a client's associate) was the owner's
     /// colleague, and a pitch so copied lost its pitch verdict to `rel:own-domain`.
     public static func isColleague(_ sender: String, in header: Header, recipients: [String]) -> Bool {
-        isColleague(sender, of: owner(in: header).map { [$0] } ?? recipients)
+        let owners = owners(in: header)
+        return isColleague(sender, of: owners.isEmpty ? recipients : owners)
     }
 
-    /// The mailbox's own address as the delivering server wrote it: the topmost Delivered-To (Postfix's local,
-    /// virtual and pipe, Dovecot's LDA), X-Original-To (Postfix) or Envelope-To (Exim) field. Each server puts
-    /// its own above what came, so one a sender wrote lies below; nil when there is none.
-    public static func owner(in header: Header) -> String? {
-        guard let field = header.fields.first(where: { field in
-            deliveryFieldNames.contains { header.field(field, isNamed: $0) }
-        }) else { return nil }
+    /// The mailbox's own addresses as the delivering servers wrote them: every Delivered-To (Postfix's local,
+    /// virtual and pipe, Dovecot's LDA), X-Original-To (Postfix) and Envelope-To (Exim) field. Every one, not the
+    /// topmost alone: work mail forwarded to a home server keeps the work address below the home one (found in
+    /// review: the colleague lost `rel:own-domain` there). Addresses at a host name without a dot (fetchmail's
+    /// `user@localhost`) say nothing of the owner's domain and are left out. A sender may write such a field too,
+    /// and gain what a Cc to a coworker of theirs gives anyway.
+    public static func owners(in header: Header) -> [String] {
         var defects: [Defect] = []
-        return AddressList.parse(header.unfoldedValue(of: field), defects: &defects).first?.address
+        return header.fields.filter { field in deliveryFieldNames.contains { header.field(field, isNamed: $0) } }
+            .flatMap { AddressList.parse(header.unfoldedValue(of: $0), defects: &defects).map(\.address) }
+            .filter { MailAddress(address: $0).domain.contains(".") }
     }
 
     static let deliveryFieldNames = ["delivered-to", "x-original-to", "envelope-to"]
+
+    /// The same organisation's domains: equal, or one a subdomain of the other (a Postfix host whose `myorigin`
+    /// is its own name delivers to `me@mail.corp.example`, and colleagues write from `corp.example`).
+    static func sameOrganisation(_ one: String, _ other: String) -> Bool {
+        one == other || one.hasSuffix("." + other) || other.hasSuffix("." + one)
+    }
 
     public static func isColleague(_ sender: String, of recipients: [String]) -> Bool {
         let domain = DomainName.ascii(MailAddress(address: sender).domain)
         guard domain.contains("."), !FreemailDomains.contains(domain) else { return false }
         let own = sender.lowercased()
         guard recipients.contains(where: { $0.lowercased() != own }) else { return false }
-        return recipients.contains { DomainName.ascii(MailAddress(address: $0).domain) == domain }
+        return recipients.contains { recipient in
+            let theirs = DomainName.ascii(MailAddress(address: recipient).domain)
+            return theirs.contains(".") && sameOrganisation(theirs, domain)
+        }
     }
 }

@@ -202,25 +202,35 @@ struct AddressesTests {
     }
 
     /// Found by an audit: a stranger who copied a coworker of their own was the owner's colleague. Where the
-    /// delivering server wrote whose mailbox it is, only that address's domain counts, and the topmost such field
-    /// is the server's (one a sender wrote lies below it).
+    /// delivering servers wrote whose mailbox it is, only those addresses' domains count: every such field (work
+    /// mail forwarded home keeps the work address below), none at a host name without a dot, subdomains alike.
     @Test(arguments: [
-        // header, sender is a colleague
+        // header, sender sdr@vendor.example is a colleague
         ("To: me@owner.example\nCc: ae@vendor.example\n", true),  // no delivery field: any recipient's
         ("Delivered-To: me@owner.example\nTo: me@owner.example\nCc: ae@vendor.example\n", false),
         ("X-Original-To: me@owner.example\nTo: sales@vendor.example\n", false),
         ("Envelope-To: me@owner.example\nTo: sales@vendor.example\n", false),
         ("Delivered-To: me@vendor.example\nTo: me@vendor.example\n", true),
-        ("Delivered-To: me@owner.example\nDelivered-To: ae@vendor.example\nTo: me@owner.example\n", false),
-        ("Delivered-To: ae@vendor.example\nDelivered-To: me@owner.example\nTo: me@owner.example\n", true),
+        ("Delivered-To: me@home.example\nDelivered-To: me@vendor.example\nTo: me@vendor.example\n", true),
+        ("Delivered-To: me@mail.vendor.example\nTo: me@vendor.example\n", true),
         ("Delivered-To: sdr@vendor.example\nTo: sdr@vendor.example\n", false),
         ("Delivered-To: <me@VENDOR.example>\nTo: list@lists.example\n", true),
-        ("Delivered-To: nobody\nTo: me@owner.example\nCc: ae@vendor.example\n", false),
+        ("Delivered-To: me@localhost\nTo: me@owner.example\nCc: ae@vendor.example\n", true),
+        ("Delivered-To: me@localhost\nTo: me@owner.example\n", false),
     ])
     func aColleagueIsTheOwnersWhenTheDeliveryNamesTheOwner(fields: String, colleague: Bool) {
         let header = Message(bytes: Array(("From: sdr@vendor.example\n" + fields + "Subject: x\n\nbody\n").utf8)).header
         let recipients = ["to", "cc"].flatMap { header.addresses($0).map(\.address) }
         #expect(Colleagues.isColleague("sdr@vendor.example", in: header, recipients: recipients) == colleague)
+    }
+
+    @Test(arguments: [
+        ("corp.example", "corp.example", true), ("mail.corp.example", "corp.example", true),
+        ("corp.example", "eu.corp.example", true), ("evil-corp.example", "corp.example", false),
+        ("corp.example.net", "corp.example", false),
+    ])
+    func aSubdomainIsTheSameOrganisation(one: String, other: String, same: Bool) {
+        #expect(Colleagues.sameOrganisation(one, other) == same)
     }
 
     @Test func aColleagueWritesFromTheOwnDomainInEitherForm() {
