@@ -120,12 +120,19 @@ struct FormLetterEvidence {
         "good morning", "good afternoon", "good evening", "greetings", "hello", "hallo", "dear", "hola", "hey",
         "hi",
         "sehr geehrter", "sehr geehrte", "guten morgen", "guten tag", "lieber", "liebe", "grüezi", "servus",
-        "bonjour", "bonsoir", "salut", "chère", "chers", "cher", "madame", "monsieur",
+        "bonjour", "bonsoir", "salut", "chère", "chers",
         "buongiorno", "buonasera", "ciao", "gentilissima", "gentilissimo", "gentile", "salve",
         "buenos días", "buenos dias", "buenas tardes", "estimadas", "estimados", "estimada", "estimado",
-        "prezadas", "prezados", "prezada", "prezado", "olá", "bom dia", "caro", "cara",
-        "goedemorgen", "goedemiddag", "geachte", "beste", "hoi", "hej", "hei",
+        "prezadas", "prezados", "prezada", "prezado", "olá", "bom dia",
+        "goedemorgen", "goedemiddag", "geachte", "hoi", "hej",
+        // Not "cara", "caro", "cher", "beste", "madame" or "hei": "Cara is joining us", "Beste Grüße", "Cher is"
+        // begin ordinary first lines and read as named greetings (found in review).
     ].map { Array($0.utf8) }
+
+    /// What follows a greeting word where no one is named: "Sehr geehrte Damen und Herren", "Chère Madame,
+    /// Monsieur". (English "Dear Sir or Madam" and "Hi team" stay named, as the starter model learned them.)
+    static let nobodyNamed: [[UInt8]] = ["damen und herren", "madame, monsieur", "madame, messieurs"]
+        .map { Array($0.utf8) }
 
     /// Titles a merge puts before the surname: "Dear Mr. ," is as blank as "Dear ,", "Dear Mr. Smith," named.
     /// Longest first, so that "Mrs." is not read as "Mr" and an "s.".
@@ -156,19 +163,27 @@ struct FormLetterEvidence {
             }
             spaced = true
         }
-        // "Dear Mr. ," / "Sehr geehrter Herr ,": a title, and then the surname's place left blank.
+        // "Dear Mr. ," / "Sehr geehrter Herr ,": a title, ended by a dot or a blank, and then a comma where the
+        // surname goes. Not "Hi M." or "Hi Mr,": nothing says a merge left anything out there (found in review).
         if let title = titles.first(where: { rest.starts(with: $0) }) {
             var after = rest.dropFirst(title.count)
-            if after.first == UInt8(ascii: ".") { after = after.dropFirst() }
+            let dotted = after.first == UInt8(ascii: ".")
+            if dotted { after = after.dropFirst() }
             var blanks = 0
             while let next = after.first, TextLines.isSpace(next) {
                 after = after.dropFirst()
                 blanks += 1
             }
-            if blanks > 0 || rest.dropFirst(title.count).first == UInt8(ascii: "."),
-               after.first == UInt8(ascii: ",") || after.isEmpty {
+            if dotted || blanks > 0, after.first == UInt8(ascii: ","), title.count > 1 || (dotted && blanks > 0) {
                 return "greeting-blank"
             }
+        }
+        if nobodyNamed.contains(where: { word in
+            rest.starts(with: word) && rest.dropFirst(word.count).first.map {
+                TextLines.isSpace($0) || isPunctuation($0)
+            } ?? true
+        }) {
+            return "greeting-unnamed"
         }
         guard let next = rest.first else { return "greeting-unnamed" }
         // A merge field where the name goes is a merge that failed as surely as an empty one: "Hi {{first_name}},"
@@ -774,11 +789,13 @@ struct FormLetterEvidence {
     /// Whether a threading field names a message: an In-Reply-To or References with a message id in it, not an
     /// empty one or "<>" (found by an audit: those counted as threaded).
     static func namesAMessage(_ value: String?) -> Bool {
-        guard let value else { return false }
+        // Old clients write the id without its angle brackets (found in review): an "@" with something on either
+        // side is one either way.
+        guard let value, let at = value.utf8.firstIndex(of: UInt8(ascii: "@")) else { return false }
         let bytes = value.utf8
-        guard let open = bytes.firstIndex(of: UInt8(ascii: "<")),
-              let close = bytes[open...].firstIndex(of: UInt8(ascii: ">")) else { return false }
-        return bytes[open..<close].contains(UInt8(ascii: "@"))
+        let named: (UInt8) -> Bool = { !TextLines.isSpace($0) && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") }
+        return at > bytes.startIndex && named(bytes[bytes.index(before: at)])
+            && bytes.index(after: at) < bytes.endIndex && named(bytes[bytes.index(after: at)])
     }
 
     /// One recipient or none, and none of the fields mailing lists and bulk senders add.

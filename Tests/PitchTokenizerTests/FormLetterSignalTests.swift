@@ -57,6 +57,13 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Dear Mr. Smith,\nPlease find the contract attached.", "sig:greeting-named"),
         ("Dear Mrs. Okafor,\nThank you for your letter.", "sig:greeting-named"),
         ("Hi Mr,\nsee you.", "sig:greeting-named"),
+        // Found in review: ordinary first lines, and a title's dot, read as greetings or blanks.
+        ("Hi M.\nsee you.", "sig:greeting-named"),
+        ("Bonjour M. ,\nune question.", "sig:greeting-blank"),
+        ("Cara is joining us on Monday.", nil),
+        ("Beste Grüße aus Berlin", nil),
+        ("Cher is on the radio.", nil),
+        ("Sehr geehrte Damen und Herren,\nanbei die Unterlagen.", "sig:greeting-unnamed"),
         ("Bonjour,\nvoici le compte rendu.", "sig:greeting-unnamed"),
         ("Cheryl sent the notes.", nil),
     ])
@@ -193,6 +200,7 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Subject: Re: our call\nReferences:", "sig:reply-unthreaded"),
         ("Subject: Re: our call\nIn-Reply-To: <>", "sig:reply-unthreaded"),
         ("Subject: Re: our call\nIn-Reply-To: none", "sig:reply-unthreaded"),
+        ("Subject: Re: our call\nIn-Reply-To: abc.123@mail.example", "sig:reply-threaded"),
     ])
     func replySubjectsWithoutAThreadAreFake(subject: String, expected: String) {
         let header = "From: a@b.example\nTo: c@d.example\n" + subject
