@@ -100,11 +100,16 @@ public struct Engine: Sendable {
             // through its own earlier learning as ham, and teach that to the other class.
             relationship = try digest.map { try contacts.relationship(with: sender, apartFrom: $0) }
                 ?? contacts.relationship(with: sender)
-            if relationship != .unknown { history.append("rel:" + relationship.rawValue) }
             // A first-time colleague otherwise looks like any stranger until the contact book learns the domain (from
             // the Sent folder, or from ham), and a mailbox trained without its Sent folder may never learn it. A token
-            // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one.
-            if correspondents.isFromAColleague { history.append("rel:own-domain") }
+            // of its own rather than `rel:known-domain`, so that a database keeps what it learned of that one; and
+            // no `rel:first-contact` beside it, which issue 7 says must not fire for a colleague (found by an audit:
+            // a colleague's first message scored unsure for it).
+            let colleague = correspondents.isFromAColleague
+            if relationship != .unknown, !(colleague && relationship == .firstContact) {
+                history.append("rel:" + relationship.rawValue)
+            }
+            if colleague { history.append("rel:own-domain") }
         }
         if let templates, let sighting = Self.templateSighting(tokens, correspondents, digest: messageDigest) {
             let seen = try templates.sightings(like: sighting, since: Self.now() - TemplateWindow.seconds)

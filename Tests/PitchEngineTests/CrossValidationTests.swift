@@ -329,7 +329,11 @@ import Testing
         _ = strangers.addContacts(["friend@w.example"], source: .sent, at: 0)
         let young = Engine(store: nil, starter: nil, contacts: strangers, templates: memory)
         let colleague = Self.message(from: "new.hire@y.example", to: "me@y.example")
-        #expect(try young.tokens(of: colleague, keepingTexts: true).texts.contains("rel:first-contact"))
+        // A colleague, not a first contact (found by an audit: issue 7 says that must not fire for a colleague).
+        let colleagueTokens = try young.tokens(of: colleague, keepingTexts: true).texts
+        #expect(colleagueTokens.contains("rel:own-domain") && !colleagueTokens.contains("rel:first-contact"))
+        #expect(try young.tokens(of: Self.message(from: "c@v.example", to: "me@y.example"), keepingTexts: true).texts
+            .contains("rel:first-contact"))
         #expect(try Self.templateTokens(young, colleague) == ["tmpl:others-1"])
         #expect(try Self.templateTokens(young, Self.message(from: "c@v.example", to: "me@y.example"))
             == ["tmpl:others-1", "tmpl:stranger-others"])

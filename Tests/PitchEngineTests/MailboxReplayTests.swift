@@ -132,7 +132,9 @@ struct MailboxReplayTests {
         ]
         let tokens = try MailboxReplay().tokens(of: entries)
         #expect(Self.has(tokens[4], "rel:own-domain"))
-        #expect(Self.has(tokens[4], "rel:first-contact"))
+        // Not a first contact too, which issue 7 says must not fire for a colleague (found by an audit).
+        #expect(!Self.has(tokens[4], "rel:first-contact"))
+        #expect(Self.has(tokens[5], "rel:first-contact"))
         #expect(!Self.has(tokens[5], "rel:own-domain"))
         #expect(!Self.has(tokens[6], "rel:own-domain"))
         for index in [0, 2, 3] { #expect(!Self.has(tokens[index], "rel:own-domain")) }
