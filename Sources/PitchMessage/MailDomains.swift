@@ -21,7 +21,7 @@ public enum FreemailDomains {
         "mail.com", "gmx.net", "web.de", "t-online.de", "mail.ru", "qq.com", "163.com", "126.com", "naver.com",
         "hey.com", "tutanota.com", "ymail.com", "rocketmail.com", "comcast.net", "verizon.net", "att.net",
         "aim.com", "zohomail.com", "zohomail.eu", "tuta.com", "tutamail.com", "keemail.me", "mailfence.com",
-        "disroot.org", "riseup.net", "gmx.com", "gmx.us", "yahoo.com", "sbcglobal.net",
+        "disroot.org", "riseup.net",
         // privacy and independent providers
         "duck.com", "tuta.io", "tutanota.de", "posteo.de", "posteo.net", "mailbox.org", "hushmail.com", "runbox.com",
         "mail.de", "email.de", "freenet.de", "arcor.de", "inbox.com", "lycos.com",

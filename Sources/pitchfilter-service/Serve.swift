@@ -250,12 +250,11 @@ struct Serve: AsyncParsableCommand {
         case .ownerAndRootAlone:
             return (nil, nil)
         case .anyone(let fault):
-            return ("\(said) could be replaced by anyone on this machine, and the mail sent to it read: \(fault) "
-                + "is writable by all users or another user's where all may write; keep the socket in a directory "
-                + "only root and this user may change", nil)
+            return ("\(said) could be replaced by anyone on this machine, and the mail sent to it read: "
+                + ConfigurationFile.whyAnyone(fault, kept: "the socket"), nil)
         case .othersToo(let fault):
-            return (nil, "\(said) could be replaced by others than root and this user: \(fault) is writable by its "
-                + "group or another user's")
+            return (nil, "\(said) could be replaced by others than root and this user: "
+                + ConfigurationFile.whyOthers(fault))
         }
     }
 
@@ -275,19 +274,23 @@ enum ConfigurationFile {
     /// file would hand all that to every local user. `absolutePath` is the file, links followed.
     static func requireNotWritableByAll(_ absolutePath: String) throws(ConfigurationError) {
         guard case .anyone(let fault) = FileOwner.exposure(ofFile: absolutePath, user: geteuid()) else { return }
-        // Said as the walk found it (found in review: a name of another user's in /tmp was told to chmod o-w).
+        throw ConfigurationError(key: absolutePath, "anyone on this machine can change it: "
+            + "\(whyAnyone(fault, kept: "the file")); the service takes its mailboxes, database and sockets from it")
+    }
+
+    /// Why anyone on the machine can change what is at `fault` (`FileExposure.anyone`), said as the walk found it
+    /// (found in review: a name of another user's in /tmp was told to chmod o-w). Another user's name first: only
+    /// a sticky directory all may write makes it a fault, and that user's mode bits are theirs to change, not ours
+    /// (found in review). `kept`: what to keep elsewhere.
+    static func whyAnyone(_ fault: String, kept: String) -> String {
         var info = stat()
         let found = lstat(fault, &info) == 0
-        // Another user's name first: only a sticky directory all may write makes it a fault, and that user's mode
-        // bits are theirs to change, not ours (found in review).
-        let why = found && info.st_uid != 0 && info.st_uid != geteuid()
+        return found && info.st_uid != 0 && info.st_uid != geteuid()
             ? "\(fault) belongs to another user (uid \(info.st_uid)) in a directory all may write, where anyone "
-                + "may have made it (give it to root or this user, or keep the file elsewhere)"
+                + "may have made it (give it to root or this user, or keep \(kept) elsewhere)"
             : found && info.st_mode & S_IFMT != S_IFLNK && info.st_mode & S_IWOTH != 0
                 ? "\(fault) is writable by all users (chmod o-w \(fault))"
                 : "the way to it through \(fault) is not one only root and this user can change"
-        throw ConfigurationError(key: absolutePath, "anyone on this machine can change it: \(why); the service "
-            + "takes its mailboxes, database and sockets from it")
     }
 
     /// A warning for a configuration file that its group or another user than root and the service's own could
@@ -297,10 +300,16 @@ enum ConfigurationFile {
         guard case .othersToo(let fault) = FileOwner.exposure(ofFile: absolutePath, user: geteuid()) else {
             return nil
         }
+        return "the configuration \(absolutePath) can be changed by others than root and this user: "
+            + whyOthers(fault)
+    }
+
+    /// Who besides root and this user can change what is at `fault` (`FileExposure.othersToo`).
+    static func whyOthers(_ fault: String) -> String {
         var info = stat()
-        let why = lstat(fault, &info) == 0 && info.st_uid != 0 && info.st_uid != geteuid()
-            ? "belongs to another user (uid \(info.st_uid))" : "is writable by its group (gid \(info.st_gid))"
-        return "the configuration \(absolutePath) can be changed by others than root and this user: \(fault) \(why)"
+        return lstat(fault, &info) == 0 && info.st_uid != 0 && info.st_uid != geteuid()
+            ? "\(fault) belongs to another user (uid \(info.st_uid))"
+            : "\(fault) is writable by its group (gid \(info.st_gid))"
     }
 
     static func read(_ path: String) throws -> Configuration {
