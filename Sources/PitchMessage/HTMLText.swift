@@ -103,6 +103,13 @@ public struct HTMLText: Hashable, Sendable {
     /// `href` of `<a>` and `<area>`, entity-decoded, trimmed, in document order, duplicates kept.
     public var links: [String]
     public var images: [ImageReference]
+    /// Where `text` holds what the reader is not shown: the content of a `div`, `span` or `table` hidden by its
+    /// style or the `hidden` attribute (`display: none`, `visibility: hidden`, `mso-hide: all`, `opacity: 0`,
+    /// `max-height: 0` with `overflow: hidden`), up to its matching end tag (or the document's end), the tags of
+    /// the same name inside counted. A marketing mail's preheader is such text: the inbox shows it beside the
+    /// subject, the opened message does not, and it comes before the greeting. At most `maxReferences` ranges,
+    /// in order; a range may begin with the line break before its text.
+    public var hiddenRanges: [Range<Int>]
     public var defects: [Defect]
 
     /// The most links, and separately the most images, recorded from one part.
@@ -119,6 +126,7 @@ public struct HTMLText: Hashable, Sendable {
         text = String(decoding: converter.output, as: UTF8.self)
         links = converter.links
         images = converter.images
+        hiddenRanges = converter.hiddenRanges
         defects = converter.defects
     }
 }
@@ -239,6 +247,27 @@ private struct StyleFacts {
     var height: Range<Int>?
     var display: Range<Int>?
     var visibility: Range<Int>?
+    var maxHeight: Range<Int>?
+    var overflow: Range<Int>?
+    var opacity: Range<Int>?
+    var msoHide: Range<Int>?
+
+    /// Whether an element with this style shows its content: not when `display: none` or `visibility: hidden`, nor
+    /// the other ways a mail's preheader is kept out of sight (Outlook's `mso-hide: all`, `opacity: 0`, a
+    /// `max-height: 0` that hides what overflows).
+    func hidesContent(_ css: [UInt8]) -> Bool {
+        func isZero(_ range: Range<Int>?) -> Bool {
+            guard let range else { return false }
+            let value = css[range]
+            let number = value.prefix { $0 == UInt8(ascii: "0") || $0 == Byte.dot }
+            return !number.isEmpty && (number.count == value.count || equalsIgnoringCase(value[number.endIndex...], "px"))
+        }
+        func says(_ range: Range<Int>?, _ word: StaticString) -> Bool {
+            range.map { equalsIgnoringCase(css[$0], word) } ?? false
+        }
+        return says(display, "none") || says(visibility, "hidden") || says(msoHide, "all") || isZero(opacity)
+            || (isZero(maxHeight) && says(overflow, "hidden"))
+    }
 }
 
 private enum Byte {
@@ -430,6 +459,14 @@ private func parseStyle(_ css: [UInt8]) -> StyleFacts {
             facts.display = range
         } else if equalsIgnoringCase(property, "visibility") {
             facts.visibility = range
+        } else if equalsIgnoringCase(property, "max-height") {
+            facts.maxHeight = range
+        } else if equalsIgnoringCase(property, "overflow") {
+            facts.overflow = range
+        } else if equalsIgnoringCase(property, "opacity") {
+            facts.opacity = range
+        } else if equalsIgnoringCase(property, "mso-hide") {
+            facts.msoHide = range
         }
     }
     return facts
@@ -453,6 +490,10 @@ private struct HTMLConverter {
     /// White space seen inside `pre`, owed verbatim before the next visible text on this line.
     var pendingPreSpace: [UInt8] = []
     var preDepth = 0
+    /// The hidden element the converter is inside: its name, how many elements of that name are open, and where
+    /// its text began in `output`.
+    var hiddenElement: (name: PackedName, depth: Int, start: Int)?
+    var hiddenRanges: [Range<Int>] = []
     /// The text bound was reached: only links and images are still collected.
     var textIsFull = false
     var reportedTooComplex = false
@@ -467,6 +508,9 @@ private struct HTMLConverter {
     let styleName = PackedName("style")
     let altName = PackedName("alt")
     let hiddenName = PackedName("hidden")
+    /// The elements whose hiding is followed to their end tag: ones whose end tag HTML requires, so that a hidden
+    /// element's end is where its end tag is.
+    let hidingElements = [PackedName("div"), PackedName("span"), PackedName("table")]
 
     init(maxTextBytes: Int) {
         self.maxTextBytes = max(maxTextBytes, 0)
@@ -521,6 +565,7 @@ private struct HTMLConverter {
                 }
             }
         }
+        if hiddenElement != nil { endHiddenElement() }
     }
 
     /// The end of the run of plain text bytes starting at `start`.
@@ -726,8 +771,8 @@ private struct HTMLConverter {
         return key
     }
 
-    func tagKind(_ start: Int, _ end: Int) -> TagKind {
-        guard let key = packedLowercase(start, end), let value = tags.value(key) else { return .other }
+    func tagKind(_ key: PackedName?) -> TagKind {
+        guard let key, let value = tags.value(key) else { return .other }
         return TagKind(rawValue: UInt8(truncatingIfNeeded: value)) ?? .other
     }
 
@@ -735,10 +780,20 @@ private struct HTMLConverter {
         let count = input.count
         var nameEnd = nameStart + 1
         while nameEnd < count && !Byte.endsTagName(input[nameEnd]) { nameEnd += 1 }
-        let kind = tagKind(nameStart, nameEnd)
+        let key = packedLowercase(nameStart, nameEnd)
+        let kind = tagKind(key)
+        var mayHide = false
+        if let key, hidingElements.contains(key) {
+            if hiddenElement?.name == key { hiddenElement?.depth += 1 }
+            mayHide = hiddenElement == nil && !textIsFull && hiddenRanges.count < HTMLText.maxReferences
+        }
         var attributes = AttributeRanges()
-        guard let end = scanAttributes(from: nameEnd, collect: kind == .link || kind == .image, into: &attributes)
+        guard let end = scanAttributes(from: nameEnd, collect: kind == .link || kind == .image || mayHide,
+                                       into: &attributes)
         else { return count }
+        defer {
+            if mayHide, let key, hides(attributes) { hiddenElement = (key, 1, output.count) }
+        }
         switch kind {
         case .rawText:
             return rawTextEnd(from: end, nameStart: nameStart, nameLength: nameEnd - nameStart)
@@ -765,7 +820,14 @@ private struct HTMLConverter {
         while nameEnd < count && !Byte.endsTagName(input[nameEnd]) { nameEnd += 1 }
         var ignored = AttributeRanges()
         guard let end = scanAttributes(from: nameEnd, collect: false, into: &ignored) else { return count }
-        switch tagKind(nameStart, nameEnd) {
+        let key = packedLowercase(nameStart, nameEnd)
+        defer {
+            if let hidden = hiddenElement, hidden.name == key {
+                hiddenElement?.depth -= 1
+                if hidden.depth == 1 { endHiddenElement() }
+            }
+        }
+        switch tagKind(key) {
         case .block, .lineBreak:
             lineBreak()
         case .pre:
@@ -777,6 +839,25 @@ private struct HTMLConverter {
             break
         }
         return end
+    }
+
+    /// Whether an element with these attributes hides its content.
+    func hides(_ attributes: AttributeRanges) -> Bool {
+        if attributes.hidden { return true }
+        guard let style = attributes.style else { return false }
+        let css = attributeBytes(style)
+        return parseStyle(css).hidesContent(css)
+    }
+
+    mutating func endHiddenElement() {
+        guard let hidden = hiddenElement else { return }
+        hiddenElement = nil
+        guard hidden.start < output.count else { return }
+        if let last = hiddenRanges.last, last.upperBound == hidden.start {
+            hiddenRanges[hiddenRanges.count - 1] = last.lowerBound..<output.count
+        } else {
+            hiddenRanges.append(hidden.start..<output.count)
+        }
     }
 
     /// Reads attributes up to the tag's `>`; returns the index past it, or nil when the tag never closes.

@@ -15,6 +15,8 @@ public struct TextPart: Sendable {
     /// For HTML parts: the links and images the tokenizer looks at (tracking pixels, link domains).
     public let links: [String]
     public let images: [ImageReference]
+    /// For HTML parts: where `text` holds what the reader is not shown (`HTMLText.hiddenRanges`).
+    public var hiddenRanges: [Range<Int>] = []
     public let defects: [Defect]
 }
 
@@ -54,7 +56,7 @@ extension Message {
         let html = HTMLText(html: decoded.text, maxTextBytes: limits.maxDecodedTextBytes)
         defects += html.defects.map { Defect($0.kind, at: $0.offset ?? part.bodyRange.lowerBound, detail: $0.detail) }
         return TextPart(partIndex: part.index, mimeType: mimeType, text: html.text, links: html.links,
-                        images: html.images, defects: defects)
+                        images: html.images, hiddenRanges: html.hiddenRanges, defects: defects)
     }
 
     /// CRLF (and a lone CR, old Mac mail) become LF.

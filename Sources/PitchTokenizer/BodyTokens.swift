@@ -50,7 +50,7 @@ extension Tokenizer {
             }
             var body = text.text
             body.withUTF8 { bytes in
-                formLetter.observe(text: bytes)
+                formLetter.observe(text: bytes, hidden: text.hiddenRanges)
                 let footers = Disclaimers.ranges(in: bytes)
                 if !fingerprintFromPlain, fingerprint == nil || text.mimeType == "text/plain" {
                     if let found = Self.fingerprint(of: bytes, without: footers) {

@@ -58,10 +58,11 @@ struct FormLetterEvidence {
         self.enabled = enabled
     }
 
-    /// The decoded text of a text part, in order. Only the first part's first line can hold the greeting.
-    mutating func observe(text: UnsafeBufferPointer<UInt8>) {
+    /// The decoded text of a text part, in order, and where it holds what the reader is not shown. Only the first
+    /// part's first line the reader sees can hold the greeting: an HTML preheader above it is not it.
+    mutating func observe(text: UnsafeBufferPointer<UInt8>, hidden: [Range<Int>] = []) {
         if enabled.contains(.merge) {
-            if !sawGreetingLine, let line = Self.firstLine(text) {
+            if !sawGreetingLine, let line = Self.firstLine(text, skipping: hidden) {
                 sawGreetingLine = true
                 greeting = Self.greetingKind(line)
             }
@@ -95,8 +96,8 @@ struct FormLetterEvidence {
 
     // MARK: - Greetings
 
-    /// The first line with anything but white space on it, trimmed; nil when the text has none.
-    static func firstLine(_ text: UnsafeBufferPointer<UInt8>) -> ArraySlice<UInt8>? {
+    /// The first line with anything but white space on it and not in `hidden`, trimmed; nil when the text has none.
+    static func firstLine(_ text: UnsafeBufferPointer<UInt8>, skipping hidden: [Range<Int>] = []) -> ArraySlice<UInt8>? {
         var index = 0
         // Greetings sit at the top: a first line further down than this is not one.
         let end = min(text.count, 4_096)
@@ -107,7 +108,9 @@ struct FormLetterEvidence {
             var stop = lineEnd
             while start < stop, TextLines.isSpace(text[start]) { start += 1 }
             while stop > start, TextLines.isSpace(text[stop - 1]) { stop -= 1 }
-            if start < stop { return ArraySlice(UnsafeBufferPointer(rebasing: text[start..<stop])) }
+            if start < stop, !hidden.contains(where: { $0.contains(start) }) {
+                return ArraySlice(UnsafeBufferPointer(rebasing: text[start..<stop]))
+            }
             index = lineEnd + 1
         }
         return nil
@@ -191,7 +194,7 @@ struct FormLetterEvidence {
         let name = line.dropFirst(rest.startIndex)
         if placeholderOpeners.contains(next) || (name.first == 0xC2 && name.count > 1),
            Array(name).withUnsafeBufferPointer({ isPlaceholder($0, at: $0.first == 0xC2 ? 1 : 0, end: $0.count,
-                                                              strict: false) }) {
+                                                              strict: false, greeting: true) }) {
             return "greeting-blank"
         }
         if isPunctuation(next) { return spaced && next == UInt8(ascii: ",") ? "greeting-blank" : "greeting-unnamed" }
@@ -273,9 +276,10 @@ struct FormLetterEvidence {
     static let personFields: [[UInt8]] = ["firstname", "lastname", "fullname", "fname", "lname", "company",
                                           "companyname"].map { Array($0.utf8) }
 
-    /// Whether a merge field opens at `index`, which holds one of `placeholderOpeners`.
+    /// Whether a merge field opens at `index`, which holds one of `placeholderOpeners`. Where a greeting's name
+    /// goes, markup's element names are fields too: "Hi <Name>," in a plain-text letter is no XML.
     private static func isPlaceholder(_ text: UnsafeBufferPointer<UInt8>, at index: Int, end: Int,
-                                      strict: Bool) -> Bool {
+                                      strict: Bool, greeting: Bool = false) -> Bool {
         let next = index + 1 < end ? text[index + 1] : 0
         switch text[index] {
         case UInt8(ascii: "{"):
@@ -300,7 +304,7 @@ struct FormLetterEvidence {
                 return false
             }
             let name = normalizedName(UnsafeBufferPointer(rebasing: text[(index + 1)..<close]))
-            return fieldNames.contains(name) && !markupNames.contains(name)
+            return fieldNames.contains(name) && (greeting || !markupNames.contains(name))
         case UInt8(ascii: "%"):
             // %FIRSTNAME%, %first_name%, %LEAD_FIRST_NAME%: letters and underscores only, so "50% off, 20% more" is
             // no field, and a merge field's name, so Windows' %JAVA_HOME% and %USERNAME% are not.

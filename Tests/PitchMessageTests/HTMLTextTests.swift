@@ -267,6 +267,45 @@ import Testing
         #expect(HTMLText(html: html).links == expected)
     }
 
+    // MARK: Hidden text
+
+    /// The text, and the parts of it the reader is not shown (each hidden range's text, trimmed).
+    static let hiddenText: [(String, String, [String])] = [
+        // A preheader, as marketing tools write it, above the greeting.
+        ("<div style=\"display:none;max-height:0;overflow:hidden\">Quick idea</div><p>Hi ,</p>",
+         "Quick idea\nHi ,", ["Quick idea"]),
+        ("<span style=\"opacity:0; color:#fff\">pre</span>Hello", "preHello", ["pre"]),
+        ("<div style=\"mso-hide:all;max-height:0px;overflow:hidden\">a <div>b</div> c</div>d", "a\nb\nc\nd",
+         ["a\nb\nc"]),
+        ("<div hidden>x</div><div>y</div>", "x\ny", ["x"]),
+        ("<table style=\"visibility:hidden\"><tr><td>x</td></tr></table><p>y</p>", "x\ny", ["x"]),
+        ("<DIV STYLE=\"DISPLAY: NONE !important\">x</DIV>y", "x\ny", ["x"]),
+        // Two hidden elements in a row are one range.
+        ("<div hidden>a</div><div hidden>b</div>c", "a\nb\nc", ["a\nb"]),
+        // Never closed: hidden to the end, as a browser hides it.
+        ("<div hidden>x<p>y", "x\ny", ["x\ny"]),
+        // Shown: other tags and values, a max-height without overflow hidden, an element with no text.
+        ("<p style=\"display:none\">x</p>y", "x\ny", []),
+        ("<div style=\"display:block\">x</div>", "x", []),
+        ("<div style=\"max-height:0\">x</div>", "x", []),
+        ("<div style=\"opacity:0.5\">x</div>", "x", []),
+        ("<div hidden></div>x", "x", []),
+        ("<span hidden>a</span><span>b</span>", "ab", ["a"]),
+        // A nested element of another name does not end the hidden one; one of the same name is counted.
+        ("<div hidden><span>a</span>b</div>c", "ab\nc", ["ab"]),
+    ]
+
+    @Test(arguments: hiddenText)
+    func findsTextTheReaderIsNotShown(html: String, text: String, hidden: [String]) {
+        let converted = HTMLText(html: html)
+        #expect(converted.text == text)
+        let bytes = Array(converted.text.utf8)
+        let shown = converted.hiddenRanges.map {
+            String(decoding: bytes[$0].drop { $0 == UInt8(ascii: "\n") }, as: UTF8.self)
+        }
+        #expect(shown == hidden)
+    }
+
     // MARK: Images
 
     static let images: [(String, [ImageReference])] = [

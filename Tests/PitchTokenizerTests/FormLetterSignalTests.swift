@@ -84,6 +84,10 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Hi there\nSee you at ten.", ["sig:greeting-unnamed"]),
         ("Hi Theresa,\n\nSee you at ten.", ["sig:greeting-named"]),
         ("Hi [Maya],\nSee you at ten.", ["sig:greeting-named"]),
+        // Found by an audit: in a plain-text letter, a field in angle brackets where the name goes is no markup.
+        ("Hi <Name>,\nWe help teams like yours.", ["sig:greeting-blank"]),
+        ("Dear <First Name>,\nWe help teams like yours.", ["sig:greeting-blank", "sig:placeholder"]),
+        ("Hi <Maya>,\nSee you at ten.", ["sig:greeting-named"]),
     ])
     func aMergeFieldOrThereIsNoName(body: String, expected: [String]) {
         #expect(signals(oneToOne, body) == expected)
@@ -97,6 +101,19 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     ])
     func noGreetingNoToken(body: String) {
         #expect(signals(oneToOne, body).isEmpty)
+    }
+
+    /// Found by an audit: an HTML preheader the reader never sees came first and hid the broken greeting.
+    @Test(arguments: [
+        ("<div style=\"display:none\">A quick idea for your team</div><p>Hi ,</p><p>We help.</p>",
+         ["sig:greeting-blank"]),
+        ("<span style=\"opacity:0\">A quick idea</span><p>Hi Maya,</p>", ["sig:greeting-named"]),
+        ("<div hidden>Hi ,</div><p>Thanks for the notes.</p>", []),
+        ("<div>A quick idea for your team</div><p>Hi ,</p>", []),
+    ])
+    func theGreetingIsTheFirstLineTheReaderSees(html: String, expected: [String]) {
+        let header = oneToOne + "\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8"
+        #expect(signals(header, "<html><body>" + html + "</body></html>") == expected)
     }
 
     @Test func onlyTheFirstLineCanGreet() {
