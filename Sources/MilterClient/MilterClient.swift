@@ -105,6 +105,11 @@ public final class MilterClient {
             }
         }
         try send(MilterPacket(code: MilterCommandCode.endOfMessage.rawValue, payload: []))
+        return try receiveOutcome()
+    }
+
+    /// The next end-of-message answer: the modifications, then the final reply.
+    public func receiveOutcome() throws -> Outcome {
         var modifications: [MilterPacket] = []
         while true {
             let reply = try receive()

@@ -395,9 +395,12 @@ struct MilterPacketEncoder: MessageToByteEncoder {
 
 /// Carries out a session's actions on its channel.
 ///
-/// One decision at a time per connection. The MTA may abort a message while its decision is still being made;
-/// the session then forgets it (its answer is never sent), but the handler cannot be stopped halfway. Commands
-/// after such an abort wait here, and the socket is not read, until that decision has finished: otherwise a
+/// One decision at a time per connection. Commands the MTA sends behind an end-of-message, before its answer, wait
+/// here and are handled in turn once it is sent, as libmilter (which reads a connection's commands one after the
+/// other) handles them. Only an abort or a quit is acted on at once. The MTA may abort a message while its decision
+/// is still being made; the session then forgets it (its answer is never sent), but the handler cannot be stopped
+/// halfway. Commands after such an abort wait here, and the socket is not read, until that decision has finished:
+/// otherwise a
 /// client could start a classification per message without waiting for any: 40 aborted 8 MB messages sent while
 /// the database was locked took the service to 84 MB, against 42 MB with one decision at a time.
 final class MilterChannelHandler: ChannelDuplexHandler {
@@ -411,8 +414,8 @@ final class MilterChannelHandler: ChannelDuplexHandler {
     private var removed = false
     /// Whether the handler is deciding a message, wanted or aborted.
     private var deciding = false
-    /// Commands that arrived after an abort, while the aborted message's decision was still being made. At most
-    /// what one read of the socket held: no read is asked for while any wait.
+    /// Commands that arrived while a decision was being made: behind the end-of-message whose answer is pending,
+    /// or after an abort of it. At most what one read of the socket held: no read is asked for while any wait.
     private var held = CircularBuffer<MilterPacket>()
     /// A read the pipeline asked for while commands were held; passed on once they are handled.
     private var readWanted = false
@@ -464,14 +467,22 @@ final class MilterChannelHandler: ChannelDuplexHandler {
     private var negotiationDeadline: Scheduled<Void>?
 
     /// Commands wait while a decision the session no longer wants is being made. While the session still wants
-    /// it, only an abort or a quit may come, and the session answers those (or anything else: a protocol error)
-    /// at once.
+    /// it, an abort or a quit is acted on at once, and anything else waits for the answer (`waitsForTheAnswer`).
     private var mustHold: Bool { deciding && session.state != .awaitingDecision }
+
+    /// Whether the packet waits for the pending end-of-message answer: anything but an abort or a quit does (found
+    /// in review: a MAIL sent behind the end-of-message, which libmilter answers in turn, closed the session, and a
+    /// QUIT_NC there dropped the answer the MTA was still to read).
+    private func waitsForTheAnswer(_ packet: MilterPacket) -> Bool {
+        session.state == .awaitingDecision && !Self.actedOnAtOnce.contains(packet.code)
+    }
+
+    private static let actedOnAtOnce: Set<UInt8> = [MilterCommandCode.abort.rawValue, MilterCommandCode.quit.rawValue]
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
         if closing { return }  // read before the close took effect: the MTA is gone for this session
-        if mustHold || !held.isEmpty {
+        if mustHold || !held.isEmpty || waitsForTheAnswer(packet) {
             held.append(packet)
         } else {
             handle(packet, context: context)
@@ -574,9 +585,9 @@ final class MilterChannelHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    /// The commands held during an aborted message's decision, in order, until one starts another decision.
+    /// The commands held during a decision, in order, until one starts another decision.
     private func handleHeld(context: ChannelHandlerContext) {
-        while !held.isEmpty, !mustHold, !removed, !closing {
+        while let next = held.first, !mustHold, !waitsForTheAnswer(next), !removed, !closing {
             handle(held.removeFirst(), context: context)
         }
         guard held.isEmpty, !mustHold, !removed, !closing else { return }

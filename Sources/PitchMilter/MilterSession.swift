@@ -79,7 +79,8 @@ public struct MilterSession: Sendable {
         case ready
         /// MAIL FROM seen: recipients, then the message.
         case inMessage
-        /// The message went to the handler; only its answer (or an abort) may come next.
+        /// The message went to the handler; only its answer (or an abort) may come next. The channel handler holds
+        /// the commands the MTA sends behind the end-of-message until the answer is out.
         case awaitingDecision
         case closed
     }

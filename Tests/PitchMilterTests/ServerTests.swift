@@ -493,6 +493,35 @@ import Testing
         #expect(counts.most == 1)
     }
 
+    /// Commands sent behind an end-of-message before its answer are answered in turn, as libmilter reads them:
+    /// found in review, a MAIL there closed the session, and a QUIT_NC dropped the answer the MTA was to read.
+    @Test func commandsSentBehindAnEndOfMessageAreAnsweredInTurn() async throws {
+        let overlaps = Overlaps()
+        try await withServer(overlaps) { port, _ in
+            let outcomes = try await blocking {
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                defer { client.quit() }
+                let message = MilterClient.messageBytes(message: Self.message, from: "a@example.org",
+                                                        to: "b@example.org")
+                // Two messages, then a new SMTP session on the same connection and a third, without waiting.
+                // The connection's steps were negotiated away (SMFIP_NOCONNECT): only its macros come.
+                let connect = MilterClient.packet(.macro, [MilterCommandCode.connect.rawValue]
+                                                  + MilterWire.string("j") + MilterWire.string("mx.example.org"))
+                try client.write(raw: message + message + MilterClient.packet(.quitNewConnection, []) + connect
+                                 + message)
+                return try (0..<3).map { _ in try client.receiveOutcome() }
+            }
+            for outcome in outcomes {
+                #expect(outcome.modifications == [MilterReply.addHeader(name: "X-Test", value: " decided").packet])
+                #expect(outcome.final == MilterReplyCode.accept.rawValue)
+            }
+        }
+        let counts = overlaps.counts.withLock { $0 }
+        #expect(counts.decided == 3)
+        #expect(counts.most == 1)
+    }
+
     /// Says whether each message was kept or let go; the first decision waits until the test opens the gate.
     final class Gate: MilterHandler {
         struct State { var decisions = 0, open = false }
