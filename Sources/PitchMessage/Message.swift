@@ -70,6 +70,20 @@ public struct Message: Sendable {
 
     public var root: Part { parts[0] }
 
+    /// Whether the part is, or is inside, a message embedded in this one (message/rfc822, message/global): a
+    /// forwarded message attached, whose words are another sender's.
+    public func isInsideEmbeddedMessage(_ part: Part) -> Bool {
+        var parent = part.parent
+        while let index = parent {
+            if parts[index].structure == .message { return true }
+            parent = parts[index].parent
+        }
+        return false
+    }
+
+    /// Whether the message carries another message embedded in it.
+    public var embedsAMessage: Bool { parts.contains { $0.structure == .message } }
+
     /// The message's own header.
     public var header: Header { header(of: root) }
 

@@ -16,8 +16,8 @@ extension Tokenizer {
         var imageCount = 0
         var urlHosts: [[UInt8]] = []
         var formLetter = FormLetterEvidence(enabled: signals)
-        let readsOwnWordsOnly = subject(of: message.header).flatMap(FormLetterEvidence.replyPrefix) == .forward
-            && Self.isFromColleague(message.header)
+        formLetter.embedsAMessage = message.embedsAMessage
+        let readsOwnWordsOnly = readsOwnWordsOnly(message)
         let author = readsOwnWordsOnly ? FormLetterEvidence.author(of: message.header) : nil  // only then needed
         var fingerprint: TemplateFingerprint?
         var fingerprintFromPlain = false
@@ -26,6 +26,9 @@ extension Tokenizer {
         // against 0.0301 %), and the words they share count once anyway.
         for part in message.textParts.prefix(bounds.maxTextParts) {
             guard !out.isFull else { break }
+            // Found by an audit: a colleague's "thoughts?" above a pitch attached as message/rfc822 scored 0.9999,
+            // on the pitch's words, links and opt-out footer.
+            if readsOwnWordsOnly, message.isInsideEmbeddedMessage(part) { continue }
             let text = message.decodeText(of: part)
             for defect in text.defects { out.add("defect:", defect.kind.rawValue) }
             for link in text.links.prefix(bounds.maxReferences) {
@@ -58,8 +61,7 @@ extension Tokenizer {
                         fingerprintFromPlain = text.mimeType == "text/plain"
                     }
                 }
-                // A colleague's forward is judged by what the colleague wrote: the message passed on below is
-                // someone else's. A vendor's pitch that a colleague forwarded with "what do you think?" on top
+                // A colleague's forward inline: the words above the forwarded message's header. A vendor's pitch that a colleague forwarded with "what do you think?" on top
                 // scored 0.998 out of the box, on the words of the pitch (samples/campaign cp-h-062). Replies keep
                 // what they quote: read without it, colleagues' replies in the samples taught the starter model
                 // less of ordinary business English, and it flagged 32 of SpamAssassin's 4,150 ham instead of 16.
@@ -110,6 +112,13 @@ extension Tokenizer {
         }
         kept += text[start...]
         return kept.withUnsafeBufferPointer { TemplateFingerprint.of(text: $0) }
+    }
+
+    /// Whether only what the sender wrote is read: a colleague's forward is judged by the colleague's note, and the
+    /// message passed on (below the note, or attached whole, and its subject) is someone else's.
+    func readsOwnWordsOnly(_ message: Message) -> Bool {
+        (subject(of: message.header).flatMap(FormLetterEvidence.replyPrefix) == .forward || message.embedsAMessage)
+            && Self.isFromColleague(message.header)
     }
 
     /// Whether the message comes from a colleague of one of its recipients (`Colleagues`).

@@ -19,7 +19,7 @@ import Glibc
 /// | `sig:reply-unthreaded`, `sig:reply-threaded` | "Re:" subject without / with In-Reply-To or References |
 /// | `sig:forward-unthreaded`, `sig:forward-threaded` | "Fwd:" subject, likewise |
 /// | `sig:reply-unthreaded-quoting`, `sig:forward-unthreaded-quoting` | unthreaded, but quoting someone else's message, or ">" lines nobody is named for |
-/// | `sig:optout-personal`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, or in list mail |
+/// | `sig:optout-personal`, `sig:optout-unlisted`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, in one-to-one mail with a List-Unsubscribe but no list's id, or in list mail |
 /// | `sig:quotes-own-message` | the first message the text quotes or forwards is the sender's own: a sequence's bump |
 ///
 /// "One-to-one" means one or no To/Cc recipient and none of List-Id, List-Unsubscribe or Precedence bulk/list/junk.
@@ -53,6 +53,9 @@ struct FormLetterEvidence {
     /// How the texts quote another message: the first attributed quote, else an unattributed one; nil until a
     /// text quotes.
     private var quote: Quote?
+    /// The message carries another one attached (message/rfc822): a forward that passes on another's message
+    /// whole, which no text quotes.
+    var embedsAMessage = false
 
     init(enabled: Set<FormLetterSignal>) {
         self.enabled = enabled
@@ -86,10 +89,10 @@ struct FormLetterEvidence {
         let quotes = quote.map { quote -> Quoted in
             guard let quoted = quote.author else { return .unattributed }
             return Self.names(Self.author(of: header), in: quoted.line) ? .own : .others
-        }
+        } ?? (embedsAMessage ? .others : nil)
         if enabled.contains(.thread) { Self.addThreadToken(header, subject: subject, quoting: quotes, to: &out) }
         if enabled.contains(.optout), optOut {
-            out.add("sig:", Self.isOneToOne(header) ? "optout-personal" : "optout-list")
+            out.add("sig:", Self.optOutKind(header))
         }
         if enabled.contains(.bump), quotes == .own { out.add("sig:", "quotes-own-message") }
     }
@@ -423,6 +426,10 @@ struct FormLetterEvidence {
     static let optOutPhrases = PhraseSet([
         "unsubscribe", "opt out", "opt-out", "optout", "reply stop", "reply \"stop\"", "reply 'stop'",
         "remove you from", "rather not hear", "don't want to hear", "no longer wish to receive",
+        // Sequence tools' footers (found by an audit: Outreach's, Woodpecker's and Mailshake's were missed).
+        "prefer not to hear", "not to hear from me", "don't want to receive", "do not want to receive",
+        "don't wish to receive", "do not wish to receive", "won't follow up", "will not follow up",
+        "don\u{2019}t want to receive", "won\u{2019}t follow up", "prefer not to receive",
         "if you're not the right person", "if you\u{2019}re not the right person", "if you are not the right person",
         "\nnot the right person?", ". not the right person?", "reply \"no\"", "reply 'no'",
         "mit \"abmelden\"", "mit „abmelden", "mit 'abmelden'", "hier abmelden", "abbestellen",
@@ -802,9 +809,24 @@ struct FormLetterEvidence {
             && bytes.index(after: at) < bytes.endIndex && named(bytes[bytes.index(after: at)])
     }
 
-    /// One recipient or none, and none of the fields mailing lists and bulk senders add.
-    static func isOneToOne(_ header: Header) -> Bool {
-        if header["list-id"] != nil || header["list-unsubscribe"] != nil { return false }
+    /// Opt-out wording in mail to one person with no list fields is `optout-personal`; to one person with a
+    /// List-Unsubscribe but no List-Id or bulk Precedence, `optout-unlisted`: what cold-email tools send since the
+    /// big mailbox providers asked bulk senders for one-click unsubscribing (2024), and what a newsletter without
+    /// a list's id sends too, which training tells apart. Anything else is `optout-list`.
+    static func optOutKind(_ header: Header) -> String {
+        guard isOneToOne(header, unsubscribing: true) else { return "optout-list" }
+        return header["list-unsubscribe"] == nil ? "optout-personal" : "optout-unlisted"
+    }
+
+    /// One recipient or none, and none of the fields mailing lists and bulk senders add (but List-Unsubscribe,
+    /// with `unsubscribing`).
+    static func isOneToOne(_ header: Header, unsubscribing: Bool = false) -> Bool {
+        if header["list-id"] != nil || (!unsubscribing && header["list-unsubscribe"] != nil) { return false }
+        // A machine's notice (RFC 3834) is nobody's letter: an alarm's "to stop receiving these" (found by an audit).
+        if let auto = header["auto-submitted"]?.trimmingPrefix(while: { $0 == " " || $0 == "\t" }).lowercased(),
+           !auto.isEmpty, !auto.hasPrefix("no") {
+            return false
+        }
         if let precedence = header["precedence"]?.lowercased(),
            ["bulk", "list", "junk"].contains(where: { precedence.contains($0) }) {
             return false

@@ -150,7 +150,7 @@ public struct Tokenizer: Sendable {
         defer { collector.deallocate() }
         let header = message.header
         addHeaderTokens(header, message: message, to: &collector)
-        addSubjectTokens(header, to: &collector)
+        addSubjectTokens(header, forwardPrefixOnly: readsOwnWordsOnly(message), to: &collector)
         let template = addBodyTokens(message, to: &collector)
         return MessageTokens(texts: collector.tokens + collector.textTokens, ids: collector.ids + collector.textIDs,
                              textStart: collector.ids.count,
@@ -165,11 +165,16 @@ public struct Tokenizer: Sendable {
         return OwnFields.untagged(subject: subject, leavingOut: ownFields.subjectTags)
     }
 
-    /// Words and pairs of a subject.
-    func addSubjectTokens(_ header: Header, to out: inout TokenCollector) {
+    /// Words and pairs of a subject; with `forwardPrefixOnly`, of its forward prefix ("Fwd:") alone, as the rest
+    /// is the forwarded message's subject (`readsOwnWordsOnly`).
+    func addSubjectTokens(_ header: Header, forwardPrefixOnly: Bool = false, to out: inout TokenCollector) {
         guard var subject = subject(of: header) else {
             out.add("subj:", "none")
             return
+        }
+        if forwardPrefixOnly, FormLetterEvidence.replyPrefix(subject) == .forward,
+           let colon = subject.utf8.firstIndex(of: UInt8(ascii: ":")) {
+            subject = String(subject[...colon])
         }
         subject.withUTF8 { bytes in
             var words = WordStream(bounds: bounds, prefix: "subj:", pairs: true, scratch: out.scratch)

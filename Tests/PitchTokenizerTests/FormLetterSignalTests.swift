@@ -402,6 +402,30 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(signals(oneToOne, "Hi Maya,\nCan we talk?\n\n" + footer, only: [.optout]) == ["sig:optout-personal"])
     }
 
+    /// Found by an audit: sequence tools' footers (Outreach's, Woodpecker's, Mailshake's) had no opt-out wording.
+    @Test(arguments: [
+        "If you'd prefer not to hear from me, click here.",
+        "If you don't want to receive any more messages from me, just click here.",
+        "P.S. If you're not interested, just let me know and I won't follow up.",
+    ])
+    func sequenceToolsFooters(footer: String) {
+        #expect(signals(oneToOne, "Hi Maya,\nCan we talk?\n\n" + footer, only: [.optout]) == ["sig:optout-personal"])
+    }
+
+    /// One person, a List-Unsubscribe and no list's id: what cold-email tools send since the big mailbox providers
+    /// asked bulk senders for one-click unsubscribing. A machine's notice (Auto-Submitted) is no personal mail.
+    @Test(arguments: [
+        ("List-Unsubscribe: <https://t.example/u/1>", "sig:optout-unlisted"),
+        ("List-Unsubscribe: <https://t.example/u/1>\nList-Id: <news.t.example>", "sig:optout-list"),
+        ("List-Unsubscribe: <https://t.example/u/1>\nPrecedence: bulk", "sig:optout-list"),
+        ("Auto-Submitted: auto-generated", "sig:optout-list"),
+        ("Auto-Submitted: no", "sig:optout-personal"),
+    ])
+    func oneToOneMailWithListFields(fields: String, expected: String) {
+        #expect(signals(oneToOne + "\n" + fields, "Hi Maya,\nCan we talk?\n\nReply STOP to opt out.",
+                        only: [.optout]) == [expected])
+    }
+
     @Test(arguments: [
         "Hi Maya,\nThe build is green again. Stop by later?",
         "Hallo Maya,\nich muss mich leider vom Workshop am Freitag abmelden. Bis bald!",
@@ -530,6 +554,26 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
     ])
     func otherwiseTheWholeTextIsRead(header: String) {
         #expect(words(header, Self.forwarded).isSuperset(of: ["what", "congrats", "growth", "15-minute"]))
+    }
+
+    /// Found by an audit: a colleague's "thoughts?" above a pitch attached as message/rfc822 scored 0.9999 on the
+    /// pitch's words, links and opt-out footer, and its Subject (the pitch's, behind "Fwd:") scored 0.76 alone.
+    @Test func aColleaguesForwardAttachedWholeIsReadAsTheColleaguesNote() {
+        let header = "From: Sofie <sofie@lumenfield.example>\nTo: ines@lumenfield.example\nSubject: Fwd: Cut your backlog"
+            + "\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b"
+        let body = "--b\nContent-Type: text/plain\n\nWhat do you think? Worth a call?\n--b\n"
+            + "Content-Type: message/rfc822\n\nFrom: Rick Vance <rick@triagebot.example>\nSubject: Cut your backlog\n\n"
+            + "Hi Sofie,\nCongrats on the growth! Open to a 15-minute call next week?\n"
+            + "If you'd prefer not to hear from me, click here: https://t.example/u\n--b--\n"
+        let text = header + "\n\n" + body
+        let tokens = Set(Tokenizer().tokens(of: Message(bytes: Array(text.utf8))))
+        #expect(tokens.isSuperset(of: ["what", "think", "worth", "call", "subj:fwd", "sig:forward-unthreaded-quoting"]))
+        #expect(tokens.isDisjoint(with: ["congrats", "growth", "15-minute", "subj:cut", "subj:backlog",
+                                         "sig:optout-personal", "url:t.example"]))
+        // A stranger's attached message is read whole, and its Subject too.
+        let stranger = text.replacingOccurrences(of: "sofie@lumenfield.example", with: "sofie@elsewhere.example")
+        let strangers = Set(Tokenizer().tokens(of: Message(bytes: Array(stranger.utf8))))
+        #expect(strangers.isSuperset(of: ["congrats", "growth", "subj:cut", "subj:backlog", "sig:optout-personal"]))
     }
 
     @Test func aColleagueForwardingTheirOwnMessageIsReadWhole() {
