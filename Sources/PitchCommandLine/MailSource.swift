@@ -20,12 +20,24 @@ public struct MailItem {
 
 public enum MailSourceError: Error, CustomStringConvertible {
     case unreadable(String, String)
+    /// The path holds no message: an empty folder, Maildir or file. Learning from it is learning nothing, which is
+    /// no failure (an emptied Junk folder, an mbox after its expunge), so `train` and `contacts import` say so as a
+    /// note (found by an audit: a nightly `train` of an emptied folder exited 3); `classify` and `eval` still fail
+    /// on it, as a path with nothing to judge.
+    case empty(String, String)
 
     public var description: String {
         switch self {
         // The path as a terminal or a log should show it: a newline in a file's name would forge a line.
-        case .unreadable(let path, let reason): "cannot read \(TerminalText.safe(path)): \(reason)"
+        case .unreadable(let path, let reason), .empty(let path, let reason):
+            "cannot read \(TerminalText.safe(path)): \(reason)"
         }
+    }
+
+    /// The note `train` and `contacts import` give for an empty path, or nil for a failure.
+    public var noteWhenLearning: String? {
+        guard case .empty(let path, let reason) = self else { return nil }
+        return "note: \(TerminalText.safe(path)): \(reason), nothing learned from it"
     }
 }
 
@@ -37,25 +49,28 @@ public enum MailSource {
     /// reported to `unreadable` and the rest are still read; an error from `body` stops everything. A path that
     /// gave no message and no error (an empty folder, a Maildir whose mail is all in its own folders) is reported
     /// too, as "no messages found": given among others, it was dropped unsaid and `classify` exited as for one
-    /// message (found by an audit). `notes`: say what is not read and is no error (subfolders) on standard error,
+    /// message (found by an audit). Such a path is `.empty` when there was nothing in it to read, and unreadable
+    /// when its mail is in folders not read (an archive's subfolders, a Maildir's own folders), which `train` must
+    /// not take for an empty folder. `notes`: say what is not read and is no error (subfolders) on standard error,
     /// and report such a path; off for a second reading of the same paths.
     public static func forEach(
         at path: String, notes: Bool = true, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
         var gave = false
-        try forEachGiven(at: path, notes: notes, unreadable: { gave = true; unreadable($0) }) { item in
+        let leftFolders = try forEachGiven(at: path, notes: notes, unreadable: { gave = true; unreadable($0) }) { item in
             gave = true
             try body(item)
         }
-        if notes, !gave { unreadable(.unreadable(path, noMessages)) }
+        if notes, !gave { unreadable(leftFolders ? .unreadable(path, noMessages) : .empty(path, noMessages)) }
     }
 
     /// What a path that held no message is reported with.
     static let noMessages = "no messages found"
 
+    /// Returns whether folders in it were left unread (said only with `notes`).
     private static func forEachGiven(
         at path: String, notes: Bool, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
-    ) rethrows {
+    ) rethrows -> Bool {
         if path == "-" {
             // One message, whatever its first line: what arrives on a pipe with an envelope line (procmail, Postfix's
             // pipe(8) with flags=F) often has unquoted "From " lines in its body, which an mbox reading would cut
@@ -63,7 +78,7 @@ public enum MailSource {
             guard !standardInputTaken.exchange(true, ordering: .relaxed) else {
                 // Not "empty": the message went to an earlier "-" (found by an audit, `--pitch - --ham -`).
                 unreadable(.unreadable("-", "standard input was read already, for an earlier \"-\""))
-                return
+                return false
             }
             switch readStandardInput() {
             case .success(let bytes) where HeaderEdit.endsLinesInBareCR(bytes):
@@ -71,7 +86,7 @@ public enum MailSource {
             case .success(let bytes): try body(MailItem(name: "-", bytes: bytes))
             case .failure(let error): unreadable(error)
             }
-            return
+            return false
         }
         var status = stat()
         guard stat(path, &status) == 0 else {
@@ -82,12 +97,13 @@ public enum MailSource {
                 ? "its name is not UTF-8; rename the file to read it"
                 : systemReason(errno)
             unreadable(.unreadable(path, reason))
-            return
+            return false
         }
         if status.st_mode & S_IFMT != S_IFDIR {
             try forEachInFile(path, unreadable: unreadable, body)
-            return
+            return false
         }
+        var leftFolders = false
         let base = folderPath(path)
         let within = base == "/" ? "" : base
         let isMaildir = isMaildir(base)
@@ -98,6 +114,7 @@ public enum MailSource {
                 $0.hasPrefix(".") && access(within + "/" + $0 + "/cur", F_OK) == 0
             }
             if !folders.isEmpty {
+                leftFolders = true
                 let shown = folders.prefix(3).map { TerminalText.safe($0) }.joined(separator: ", ")
                     + (folders.count > 3 ? ", …" : "")
                 let (plural, them) = folders.count == 1 ? ("", "it") : ("s", "each")
@@ -119,6 +136,7 @@ public enum MailSource {
             // Not read, and not an error: a tree of folders is given folder by folder. Said, so that an archive
             // of subfolders does not train nothing with status 0 unnoticed (found by an audit).
             if notes, !subdirectories.isEmpty {
+                leftFolders = true
                 let shown = subdirectories.prefix(3).map { TerminalText.safe($0) }.joined(separator: ", ")
                     + (subdirectories.count > 3 ? ", …" : "")
                 Stores.reportLine("note: \(TerminalText.safe(folder)): \(subdirectories.count) "
@@ -128,7 +146,19 @@ public enum MailSource {
             let prefix = folder == "/" ? "/" : folder + "/"
             named += entries.map { (prefix + $0.name, $0.name, $0.problem) }
         }
-        if isMaildir { named.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) } }
+        if isMaildir {
+            named.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            // Deleted in a mail client and not yet expunged: a pitch the user deleted from the INBOX instead of
+            // moving it to Junk would be learned as ham with the INBOX (found by an audit).
+            let deleted = named.count(where: { isMarkedDeleted($0.name) })
+            if deleted > 0 {
+                named.removeAll { isMarkedDeleted($0.name) }
+                if notes {
+                    Stores.reportLine("note: \(TerminalText.safe(base)): \(deleted) message\(deleted == 1 ? "" : "s") "
+                        + "marked deleted (Maildir flag T, not yet expunged) not read")
+                }
+            }
+        }
         for entry in named {
             if let problem = entry.problem {
                 unreadable(.unreadable(entry.path, problem))
@@ -136,6 +166,18 @@ public enum MailSource {
                 try forEachInFile(entry.path, unreadable: unreadable, body)
             }
         }
+        return leftFolders
+    }
+
+    /// Whether a Maildir file's name carries the T (trashed) flag: its info after ":2," (or "!2,", for file systems
+    /// without colons), whose capitals are the flags (lower case letters are Dovecot's keywords).
+    static func isMarkedDeleted(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let info = bytes.indices.last(where: {
+            $0 + 2 < bytes.count && (bytes[$0] == UInt8(ascii: ":") || bytes[$0] == UInt8(ascii: "!"))
+                && bytes[$0 + 1] == UInt8(ascii: "2") && bytes[$0 + 2] == UInt8(ascii: ",")
+        }) else { return false }
+        return bytes[(info + 3)...].contains(UInt8(ascii: "T"))
     }
 
     /// Whether the folder at `path` is read as a Maildir: its new/ and cur/ together, as one folder.
@@ -292,7 +334,7 @@ public enum MailSource {
         }
         guard readPiece() else { return }
         // As for standard input: nothing is no message, and training on it would teach an empty one.
-        guard !buffer.isEmpty else { return unreadable(.unreadable(path, "the file is empty")) }
+        guard !buffer.isEmpty else { return unreadable(.empty(path, "the file is empty")) }
         let tooLarge = "larger than \(maxMessageBytes >> 20) MiB, skipped (the filter and the service leave such mail alone)"
         if let format = Self.compression(of: buffer) {
             return unreadable(.unreadable(path, "\(format)-compressed; decompress it first"))
@@ -314,6 +356,7 @@ public enum MailSource {
             switch outcome {
             case .success(let bytes): try body(MailItem(name: name, bytes: bytes))
             case .failure(.unreadable(_, let reason)): unreadable(.unreadable(name, reason))
+            case .failure(.empty(_, let reason)): unreadable(.empty(name, reason))
             }
         }
         func emit(_ message: ArraySlice<UInt8>) throws {

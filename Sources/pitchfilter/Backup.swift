@@ -33,6 +33,12 @@ struct Backup: ParsableCommand {
     func validate() throws {
         if destination.isEmpty { throw ValidationError("the destination needs a path; an empty one is refused") }
         if destination.hasSuffix("/") { throw ValidationError("the destination names a directory; give a file name") }
+        // Everywhere else "-" is a standard stream; a copy of a live database is a file SQLite writes and syncs, so
+        // it cannot go to standard output (found by an audit: "-" made a file of that name).
+        if destination == "-" {
+            throw ValidationError("the destination must be a file; standard output (\"-\") cannot take a database copy, "
+                + "give ./- for a file of that name")
+        }
         // Its bytes reach us as U+FFFD, which would name another file (found by an audit).
         if Environment.lostBytes(destination) {
             throw ValidationError("the destination's name is not UTF-8; give one that is")

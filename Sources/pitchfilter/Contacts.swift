@@ -38,7 +38,14 @@ struct Contacts: ParsableCommand {
             var added = 0
             var failed = 0
             do {
-                try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { Stores.report($0); failed += 1 }) { batch in
+                try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { error in
+                    if let note = error.noteWhenLearning {
+                        Stores.reportLine(note)
+                    } else {
+                        Stores.report(error)
+                        failed += 1
+                    }
+                }) { batch in
                     let sent = batch.map { Message(bytes: $0.bytes) }
                     added += try store.addContacts(sent.flatMap(Engine.recipients), source: .sent, at: Int64(time(nil)))
                     messages += batch.count

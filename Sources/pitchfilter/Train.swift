@@ -19,7 +19,9 @@ struct Train: ParsableCommand {
         discussion: """
             Training is idempotent: a message learned twice counts once, and learning it as the other class \
             moves it. PATH is a message file, a directory of message files, a Maildir, an mbox, or - for standard \
-            input (one message, as procmail or a mail client pipes it, even when it begins with a "From " line).
+            input (one message, as procmail or a mail client pipes it, even when it begins with a "From " line). \
+            Exit status 0, or 3 when a file could not be read or a path's mail is in folders not read (an empty \
+            folder or mbox is a note, not a failure), 64 for a wrong command line.
             """)
 
     @OptionGroup var database: DatabaseOption
@@ -159,8 +161,12 @@ struct Train: ParsableCommand {
         func readAll() throws {
             try MailSource.forEachBatchReadingAhead(inGroups: requests.map(\.paths), count: Self.batchSize,
                                                     unreadable: { error in
-                Stores.report(error)
-                failed += 1
+                if let note = error.noteWhenLearning {
+                    Stores.reportLine(note)
+                } else {
+                    Stores.report(error)
+                    failed += 1
+                }
             }) { group, batch in
                 let target = requests[group].target
                 // Both classes' sums are written together at the end, not each class's as the next one is

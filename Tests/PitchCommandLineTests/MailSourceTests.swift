@@ -63,6 +63,31 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
     #expect(MailSource.folderPath(given) == named)
 }
 
+/// Found by an audit: a pitch deleted in the INBOX (Maildir flag T, not yet expunged) was learned as ham with it.
+@Test(arguments: [("1700000000.M1P1.host:2,ST", true), ("1700000000.M1P1.host:2,T", true),
+                  ("1700000000.M1P1.host!2,T", true), ("1700000000.M1P1.host:2,S", false),
+                  ("1700000000.M1P1.host:2,Sat", false), ("1700000000.M1P1.host", false),
+                  ("1700000000.M1P1.hostT:2,", false), ("T.eml", false)])
+func aMessageMarkedDeletedIsKnownByItsFlag(name: String, deleted: Bool) {
+    #expect(MailSource.isMarkedDeleted(name) == deleted)
+}
+
+@Test func aMaildirsMessagesMarkedDeletedAreNotRead() throws {
+    let scratch = try TemporaryDirectory("MailSource")
+    let maildir = scratch.url.path
+    for folder in ["cur", "new", "tmp"] {
+        try FileManager.default.createDirectory(atPath: maildir + "/" + folder, withIntermediateDirectories: true)
+    }
+    for name in ["1.M1.host:2,S", "2.M2.host:2,ST", "3.M3.host:2,"] {
+        try Data("Subject: \(name)\n\nbody\n".utf8).write(to: URL(fileURLWithPath: maildir + "/cur/" + name))
+    }
+    var read: [String] = []
+    MailSource.forEach(at: maildir, notes: false, unreadable: { Issue.record("\($0)") }) {
+        read.append(String($0.name.split(separator: "/").last!))
+    }
+    #expect(read == ["1.M1.host:2,S", "3.M3.host:2,"])
+}
+
 @Suite struct MboxTests {
     /// An mbox file, and the messages read from it: without the empty line a writer puts after each one, and with
     /// ">From " quoting undone.
