@@ -304,6 +304,22 @@ public enum MailSource {
         }?.0
     }
 
+    /// What a file is, by its first bytes, when those say it is no message: a document, an image or a program's
+    /// own data left in a mail folder (found by an audit: a PDF, a JPEG and Thunderbird's .msf index were learned as
+    /// ham). Text without a header (a README) cannot be told from a message whose header was lost, and is read.
+    static func nonMailFormat(of bytes: [UInt8]) -> String? {
+        nonMailMagics.first { bytes.starts(with: $0.1) }?.0
+    }
+
+    private static let nonMailMagics: [(String, [UInt8])] = [
+        ("a PDF document", Array("%PDF-".utf8)), ("a PNG image", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+        ("a JPEG image", [0xFF, 0xD8, 0xFF]), ("a GIF image", Array("GIF87a".utf8)), ("a GIF image", Array("GIF89a".utf8)),
+        // Outlook's .msg and old Office files: save the message as .eml (RFC 822) to read it.
+        ("an OLE compound file (an Outlook .msg or Office document)", [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]),
+        ("a Thunderbird index (Mork)", Array("// <!-- <mdb:mork".utf8)),
+        ("an SQLite database", Array("SQLite format 3\u{0}".utf8)), ("a program (ELF)", [0x7F, 0x45, 0x4C, 0x46]),
+    ]
+
     /// Made once, not for every file read.
     private static let compressionMagics: [(String, [UInt8])] = [
         ("gzip", [0x1F, 0x8B]), ("bzip2", Array("BZh".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
@@ -338,6 +354,9 @@ public enum MailSource {
         let tooLarge = "larger than \(maxMessageBytes >> 20) MiB, skipped (the filter and the service leave such mail alone)"
         if let format = Self.compression(of: buffer) {
             return unreadable(.unreadable(path, "\(format)-compressed; decompress it first"))
+        }
+        if let format = Self.nonMailFormat(of: buffer) {
+            return unreadable(.unreadable(path, "\(format), not a mail message; skipped"))
         }
         guard let mboxStart = Mbox.firstStart(in: buffer) else {
             while !ended, buffer.count <= maxMessageBytes { guard readPiece() else { return } }

@@ -63,6 +63,21 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
     #expect(MailSource.folderPath(given) == named)
 }
 
+/// Found by an audit: a PDF, a JPEG and Thunderbird's .msf index in a mail folder were learned as messages.
+@Test(arguments: [("%PDF-1.7\n%\u{E2}", "a PDF document"), ("\u{FF}\u{D8}\u{FF}\u{E0}", "a JPEG image"),
+                  ("// <!-- <mdb:mork:z v=\"1.4\"/> -->", "a Thunderbird index (Mork)"),
+                  ("SQLite format 3\u{0}\u{10}", "an SQLite database")])
+func aFileThatIsNoMailIsKnownByItsFirstBytes(start: String, format: String) {
+    // The non-ASCII starts as bytes, not as their UTF-8.
+    let bytes = start.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }
+    #expect(MailSource.nonMailFormat(of: bytes) == format)
+}
+
+@Test(arguments: ["From: a@example.org\n\nhi", "%PDF is the format we use.\n", "PDF-1.7\n", "README\n", ""])
+func mailAndTextAreNotTakenForOtherFormats(text: String) {
+    #expect(MailSource.nonMailFormat(of: Array(text.utf8)) == nil)
+}
+
 /// Found by an audit: a pitch deleted in the INBOX (Maildir flag T, not yet expunged) was learned as ham with it.
 @Test(arguments: [("1700000000.M1P1.host:2,ST", true), ("1700000000.M1P1.host:2,T", true),
                   ("1700000000.M1P1.host!2,T", true), ("1700000000.M1P1.host:2,S", false),
