@@ -201,6 +201,12 @@ struct FormLetterEvidence {
             return "greeting-blank"
         }
         if isPunctuation(next) { return spaced && next == UInt8(ascii: ",") ? "greeting-blank" : "greeting-unnamed" }
+        // A field's bare name in capitals where the name goes: "Hi FNAME," (found by an audit), "Dear FIRST_NAME".
+        let capitals = name.prefix { $0 &- 0x41 < 26 || $0 == UInt8(ascii: "_") }
+        if capitals.count >= 4, name.dropFirst(capitals.count).first.map({ TextLines.isSpace($0) || isPunctuation($0) }) ?? true,
+           Array(capitals).withUnsafeBufferPointer({ fieldNames.contains(normalizedName($0)) }) {
+            return "greeting-blank"
+        }
         // "Hi there," names nobody.
         // Not "Theresa": a letter, digit or multi-byte character after it goes on with a name.
         if rest.starts(with: there),
@@ -296,6 +302,9 @@ struct FormLetterEvidence {
             }
             // Salesforce's and Pardot's {!Contact.FirstName}: an object, a dot, a field's name. Not JSX's {!isOpen}.
             if next == UInt8(ascii: "!") { return isSalesforceField(text, from: index + 2, end: end) }
+            // Spintax the sending tool failed to spin: "{Hi|Hey|Hello}", "{quick question|idea for you}" (found by
+            // an audit, in a text and a Subject).
+            if isSpintax(text, from: index + 1, end: end) { return true }
             guard !strict else { return false }
             return isFieldName(text, after: index, closing: UInt8(ascii: "}"), phrases: true, end: end)
         case UInt8(ascii: "["):
@@ -389,6 +398,37 @@ struct FormLetterEvidence {
     }
 
     /// Whether `text[from...]` is one or more bytes `allowing` accepts, then the bytes of `closing`, on one line.
+    /// Whether `{` + alternatives separated by "|" + `}` starts at `start` (just past the `{`): two to eight
+    /// alternatives of letters, digits, spaces and a little punctuation, on one line, each with a word of two
+    /// letters or more, within 120 bytes. Not a shell's `{a,b}`, a regular expression's `(a|b)` or a set's `{a|b}`.
+    private static func isSpintax(_ text: UnsafeBufferPointer<UInt8>, from start: Int, end: Int) -> Bool {
+        var alternatives = 1
+        var hasWord = false
+        var letters = 0
+        var index = start
+        while index < min(end, start + 120) {
+            let byte = text[index]
+            let isWordByte = isLetter(byte) || byte >= 0x80
+            letters = isWordByte ? letters + 1 : 0
+            if letters >= 2 { hasWord = true }
+            switch byte {
+            case UInt8(ascii: "}"):
+                return hasWord && alternatives >= 2
+            case UInt8(ascii: "|"):
+                guard hasWord, alternatives < 8 else { return false }
+                alternatives += 1
+                hasWord = false
+            case UInt8(ascii: " "), UInt8(ascii: "'"), UInt8(ascii: ","), UInt8(ascii: "."), UInt8(ascii: "!"),
+                 UInt8(ascii: "?"), UInt8(ascii: "-"):
+                break
+            default:
+                guard isWordByte || isDigit(byte) else { return false }
+            }
+            index += 1
+        }
+        return false
+    }
+
     private static func isDelimitedName(_ text: UnsafeBufferPointer<UInt8>, from start: Int, closing: [UInt8],
                                         end: Int, allowing: (UInt8) -> Bool) -> Bool {
         var index = start

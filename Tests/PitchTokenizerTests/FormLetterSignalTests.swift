@@ -88,6 +88,12 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("Hi <Name>,\nWe help teams like yours.", ["sig:greeting-blank"]),
         ("Dear <First Name>,\nWe help teams like yours.", ["sig:greeting-blank", "sig:placeholder"]),
         ("Hi <Maya>,\nSee you at ten.", ["sig:greeting-named"]),
+        // Found by an audit: a field's bare name in capitals, and spintax the tool did not spin.
+        ("Hi FNAME,\nWe help teams like yours.", ["sig:greeting-blank"]),
+        ("Dear FIRST_NAME,\nWe help teams like yours.", ["sig:greeting-blank"]),
+        ("Hi NAMES,\nSee you at ten.", ["sig:greeting-named"]),
+        ("Hi SAM,\nSee you at ten.", ["sig:greeting-named"]),
+        ("{Hi|Hey|Hello} Maya,\nWe help teams like yours.", ["sig:placeholder"]),
     ])
     func aMergeFieldOrThereIsNoName(body: String, expected: [String]) {
         #expect(signals(oneToOne, body) == expected)
@@ -145,6 +151,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Dear «First_Name», we would like to",
         "Hi %LEAD_FIRST_NAME%, quick question",
         "Hi %FNAME%,",
+        "{Quick question|An idea} for your team",
+        "We help {teams|companies} like yours {grow faster|save time}.",
     ])
     func mergeFieldsLeftInTheTextAreFound(body: String) {
         #expect(signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
@@ -170,6 +178,10 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "En el campo «nombre» y la «empresa»; il campo «Cognome» è vuoto.",
         "swap(a[first], a[second]); const { first } = range;",
         "The pom has <organization>Acme</organization> and DocBook <surname>Lee</surname>.",
+        // Not spintax: a shell's braces, a regular expression, a template's pipe, code.
+        "Copy it with cp file.{txt,bak} and grep -E '(foo|bar)'.",
+        "In Rust match x { 1 | 2 => a } and { ok | err => b }.",
+        "The set {a|b} notation, {|x|} and {x|} are not a spun phrase.",
     ])
     func ordinaryBracketsAndPercentsAreNot(body: String) {
         #expect(!signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
