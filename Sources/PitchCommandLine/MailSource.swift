@@ -362,7 +362,7 @@ public enum MailSource {
             while !ended, buffer.count <= maxMessageBytes { guard readPiece() else { return } }
             if buffer.count > maxMessageBytes { return unreadable(.unreadable(path, tooLarge)) }
             if HeaderEdit.endsLinesInBareCR(buffer) { return unreadable(.unreadable(path, bareCarriageReturns)) }
-            return try body(MailItem(name: path, bytes: Mbox.withoutLeadingNoise(buffer)))
+            return try body(MailItem(name: path, bytes: buffer))
         }
 
         // The buffer always begins where a message of the mbox begins.
@@ -562,21 +562,6 @@ public enum Mbox {
     }
 
     private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
-
-    /// A message file without the byte order mark and blank lines an editor or an export put before its header,
-    /// when a header field follows them: read as they are, they made the header empty, and the message was
-    /// learned by its body alone and its sender never became a contact (found by an audit).
-    static func withoutLeadingNoise(_ bytes: [UInt8]) -> [UInt8] {
-        var index = bytes.starts(with: byteOrderMark) ? byteOrderMark.count : 0
-        while index < min(bytes.count, 4_096), bytes[index] == 0x0A || bytes[index] == 0x0D { index += 1 }
-        guard index > 0, index < bytes.count, index == 3 && bytes.starts(with: byteOrderMark) || bytes[index - 1] == 0x0A
-        else { return bytes }
-        // A field's name (printable ASCII but the colon) and its colon, on the first line.
-        var end = index
-        while end < bytes.count, bytes[end] > 0x20, bytes[end] < 0x7F, bytes[end] != UInt8(ascii: ":") { end += 1 }
-        guard end > index, end < bytes.count, bytes[end] == UInt8(ascii: ":") else { return bytes }
-        return Array(bytes[index...])
-    }
 
     static let from = Array("From ".utf8)
 

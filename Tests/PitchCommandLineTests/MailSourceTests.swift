@@ -63,18 +63,6 @@ func aFolderIsNamedWithoutItsTrailingSlashes(given: String, named: String) {
     #expect(MailSource.folderPath(given) == named)
 }
 
-/// Found by an audit: a byte order mark or blank lines before the header emptied it: the message was learned by its
-/// body alone, and its sender never became a contact.
-@Test(arguments: [("\u{FEFF}From: a@example.org\n\nhi", "From: a@example.org\n\nhi"),
-                  ("\n\r\nFrom: a@example.org\n\nhi", "From: a@example.org\n\nhi"),
-                  ("\u{FEFF}\nSubject: x\n\nhi", "Subject: x\n\nhi"),
-                  ("From: a@example.org\n\nhi", "From: a@example.org\n\nhi"),
-                  ("\nJust a body line, no field\n", "\nJust a body line, no field\n"),
-                  ("\u{FEFF}Dear Sir\n", "\u{FEFF}Dear Sir\n")])
-func whatComesBeforeTheHeaderIsLeftOut(file: String, message: String) {
-    #expect(Mbox.withoutLeadingNoise(Array(file.utf8)) == Array(message.utf8))
-}
-
 /// Found by an audit: a PDF, a JPEG and Thunderbird's .msf index in a mail folder were learned as messages.
 @Test(arguments: [("%PDF-1.7\n%\u{E2}", "a PDF document"), ("\u{FF}\u{D8}\u{FF}\u{E0}", "a JPEG image"),
                   ("// <!-- <mdb:mork:z v=\"1.4\"/> -->", "a Thunderbird index (Mork)"),
