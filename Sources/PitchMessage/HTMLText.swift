@@ -493,6 +493,10 @@ private struct HTMLConverter {
     /// The hidden element the converter is inside: its name, how many elements of that name are open, and where
     /// its text began in `output`.
     var hiddenElement: (name: PackedName, depth: Int, start: Int)?
+    /// Block and cell elements of other names opened inside the hidden element: an end tag of such a kind with
+    /// none open closes an element around the hidden one, and with it the hidden one, as browsers do
+    /// (`<div><span hidden>x</div>`: found in review, the rest of the document read as hidden).
+    var blocksInsideHidden = 0
     var hiddenRanges: [Range<Int>] = []
     /// The text bound was reached: only links and images are still collected.
     var textIsFull = false
@@ -791,8 +795,14 @@ private struct HTMLConverter {
         guard let end = scanAttributes(from: nameEnd, collect: kind == .link || kind == .image || mayHide,
                                        into: &attributes)
         else { return count }
+        if hiddenElement != nil, hiddenElement?.name != key, kind == .block || kind == .cell || kind == .pre {
+            blocksInsideHidden += 1
+        }
         defer {
-            if mayHide, let key, hides(attributes) { hiddenElement = (key, 1, output.count) }
+            if mayHide, let key, hides(attributes) {
+                hiddenElement = (key, 1, output.count)
+                blocksInsideHidden = 0
+            }
         }
         switch kind {
         case .rawText:
@@ -821,13 +831,18 @@ private struct HTMLConverter {
         var ignored = AttributeRanges()
         guard let end = scanAttributes(from: nameEnd, collect: false, into: &ignored) else { return count }
         let key = packedLowercase(nameStart, nameEnd)
+        let kind = tagKind(key)
         defer {
-            if let hidden = hiddenElement, hidden.name == key {
-                hiddenElement?.depth -= 1
-                if hidden.depth == 1 { endHiddenElement() }
+            if let hidden = hiddenElement {
+                if hidden.name == key {
+                    hiddenElement?.depth -= 1
+                    if hidden.depth == 1 { endHiddenElement() }
+                } else if kind == .block || kind == .cell || kind == .pre {
+                    if blocksInsideHidden > 0 { blocksInsideHidden -= 1 } else { endHiddenElement() }
+                }
             }
         }
-        switch tagKind(key) {
+        switch kind {
         case .block, .lineBreak:
             lineBreak()
         case .pre:

@@ -19,7 +19,7 @@ import Glibc
 /// | `sig:reply-unthreaded`, `sig:reply-threaded` | "Re:" subject without / with In-Reply-To or References |
 /// | `sig:forward-unthreaded`, `sig:forward-threaded` | "Fwd:" subject, likewise |
 /// | `sig:reply-unthreaded-quoting`, `sig:forward-unthreaded-quoting` | unthreaded, but quoting someone else's message, or ">" lines nobody is named for |
-/// | `sig:optout-personal`, `sig:optout-unlisted`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail, in one-to-one mail with a List-Unsubscribe but no list's id, or in list mail |
+/// | `sig:optout-personal`, `sig:optout-unlisted`, `sig:optout-list` | opt-out wording ("unsubscribe", "opt out", "reply stop") in one-to-one mail (one recipient, no list fields, no Auto-Submitted), in one-to-one mail with a List-Unsubscribe but no list's id, or in list mail |
 /// | `sig:quotes-own-message` | the first message the text quotes or forwards is the sender's own: a sequence's bump |
 ///
 /// "One-to-one" means one or no To/Cc recipient and none of List-Id, List-Unsubscribe or Precedence bulk/list/junk.
@@ -102,8 +102,9 @@ struct FormLetterEvidence {
     /// The first line with anything but white space on it and not in `hidden`, trimmed; nil when the text has none.
     static func firstLine(_ text: UnsafeBufferPointer<UInt8>, skipping hidden: [Range<Int>] = []) -> ArraySlice<UInt8>? {
         var index = 0
-        // Greetings sit at the top: a first line further down than this is not one.
-        let end = min(text.count, 4_096)
+        // Greetings sit at the top: a first line further down than this is not one. Counted in what the reader
+        // sees: a preheader padded with invisible characters is no reason to stop (found in review).
+        let end = min(text.count, 4_096 + hidden.reduce(0) { $0 + $1.count })
         while index < end {
             var lineEnd = index
             while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
@@ -111,7 +112,13 @@ struct FormLetterEvidence {
             var stop = lineEnd
             while start < stop, TextLines.isSpace(text[start]) { start += 1 }
             while stop > start, TextLines.isSpace(text[stop - 1]) { stop -= 1 }
-            if start < stop, !hidden.contains(where: { $0.contains(start) }) {
+            // A line that begins in hidden text goes on where that ends: an inline preheader and the greeting
+            // after it are one line of text ("Quick ideaHi ,", found in review).
+            while start < stop, let range = hidden.first(where: { $0.contains(start) }) {
+                start = min(range.upperBound, stop)
+                while start < stop, TextLines.isSpace(text[start]) { start += 1 }
+            }
+            if start < stop {
                 return ArraySlice(UnsafeBufferPointer(rebasing: text[start..<stop]))
             }
             index = lineEnd + 1
@@ -304,7 +311,7 @@ struct FormLetterEvidence {
             if next == UInt8(ascii: "!") { return isSalesforceField(text, from: index + 2, end: end) }
             // Spintax the sending tool failed to spin: "{Hi|Hey|Hello}", "{quick question|idea for you}" (found by
             // an audit, in a text and a Subject).
-            if isSpintax(text, from: index + 1, end: end) { return true }
+            if isSpintax(text, at: index, end: end) { return true }
             guard !strict else { return false }
             return isFieldName(text, after: index, closing: UInt8(ascii: "}"), phrases: true, end: end)
         case UInt8(ascii: "["):
@@ -397,14 +404,20 @@ struct FormLetterEvidence {
             || personFields.contains { field.count > $0.count && field.suffix($0.count).elementsEqual($0) }
     }
 
-    /// Whether `text[from...]` is one or more bytes `allowing` accepts, then the bytes of `closing`, on one line.
-    /// Whether `{` + alternatives separated by "|" + `}` starts at `start` (just past the `{`): two to eight
-    /// alternatives of letters, digits, spaces and a little punctuation, on one line, each with a word of two
-    /// letters or more, within 120 bytes. Not a shell's `{a,b}`, a regular expression's `(a|b)` or a set's `{a|b}`.
-    private static func isSpintax(_ text: UnsafeBufferPointer<UInt8>, from start: Int, end: Int) -> Bool {
+    /// Whether `{` + alternatives separated by "|" + `}` is at `open`: two to eight alternatives of letters,
+    /// digits, spaces and a little punctuation, on one line, each with a word of two letters or more, within 120
+    /// bytes, and one of them a phrase or a capitalised word, as a letter's are: "{Hi|Hey}", "{quick question|idea}".
+    /// Not a command's `{start|stop|status}` or `--color={always|never}` (found in review), a shell's `{a,b}`, a
+    /// regular expression's `(a|b)` or a set's `{a|b}`.
+    private static func isSpintax(_ text: UnsafeBufferPointer<UInt8>, at open: Int, end: Int) -> Bool {
+        if open > 0, isLetter(text[open - 1]) || isDigit(text[open - 1]) || text[open - 1] == UInt8(ascii: "=") {
+            return false
+        }
         var alternatives = 1
         var hasWord = false
         var letters = 0
+        var phrased = false
+        let start = open + 1
         var index = start
         while index < min(end, start + 120) {
             let byte = text[index]
@@ -413,22 +426,29 @@ struct FormLetterEvidence {
             if letters >= 2 { hasWord = true }
             switch byte {
             case UInt8(ascii: "}"):
-                return hasWord && alternatives >= 2
+                return hasWord && alternatives >= 2 && phrased
             case UInt8(ascii: "|"):
                 guard hasWord, alternatives < 8 else { return false }
                 alternatives += 1
                 hasWord = false
-            case UInt8(ascii: " "), UInt8(ascii: "'"), UInt8(ascii: ","), UInt8(ascii: "."), UInt8(ascii: "!"),
-                 UInt8(ascii: "?"), UInt8(ascii: "-"):
+            case UInt8(ascii: " "):
+                phrased = true
+            case UInt8(ascii: "'"), UInt8(ascii: ","), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "?"),
+                 UInt8(ascii: "-"):
                 break
             default:
                 guard isWordByte || isDigit(byte) else { return false }
+                // An alternative that begins with a capital.
+                if byte &- 0x41 < 26, text[index - 1] == UInt8(ascii: "{") || text[index - 1] == UInt8(ascii: "|") {
+                    phrased = true
+                }
             }
             index += 1
         }
         return false
     }
 
+    /// Whether `text[from...]` is one or more bytes `allowing` accepts, then the bytes of `closing`, on one line.
     private static func isDelimitedName(_ text: UnsafeBufferPointer<UInt8>, from start: Int, closing: [UInt8],
                                         end: Int, allowing: (UInt8) -> Bool) -> Bool {
         var index = start
@@ -467,9 +487,10 @@ struct FormLetterEvidence {
         "unsubscribe", "opt out", "opt-out", "optout", "reply stop", "reply \"stop\"", "reply 'stop'",
         "remove you from", "rather not hear", "don't want to hear", "no longer wish to receive",
         // Sequence tools' footers (found by an audit: Outreach's, Woodpecker's and Mailshake's were missed).
-        "prefer not to hear", "not to hear from me", "don't want to receive", "do not want to receive",
-        "don't wish to receive", "do not wish to receive", "won't follow up", "will not follow up",
-        "don\u{2019}t want to receive", "won\u{2019}t follow up", "prefer not to receive",
+        // Whole footer phrases: "I won't follow up" or "don't want to receive" alone are ordinary replies' words.
+        "prefer not to hear", "not to hear from me", "to receive any more messages", "to receive any more emails",
+        "let me know and i won't follow up", "let me know and i will not follow up",
+        "let me know and i won\u{2019}t follow up",
         "if you're not the right person", "if you\u{2019}re not the right person", "if you are not the right person",
         "\nnot the right person?", ". not the right person?", "reply \"no\"", "reply 'no'",
         "mit \"abmelden\"", "mit „abmelden", "mit 'abmelden'", "hier abmelden", "abbestellen",
@@ -806,6 +827,11 @@ struct FormLetterEvidence {
     /// and Turkish "Ynt:" are replies; "Fwd:", "FW:", "WG:", "TR:", Spanish "RV:", Portuguese "ENC:" and Italian
     /// "I:" forwards. A gateway's tag before them (`gatewayTags`) is passed over.
     static func replyPrefix(_ subject: String) -> Prefix? {
+        replyPrefixAndEnd(subject)?.kind
+    }
+
+    /// The prefix's kind, and the UTF-8 offset just past its colon.
+    static func replyPrefixAndEnd(_ subject: String) -> (kind: Prefix, end: Int)? {
         var lower = subject.utf8.prefix(48).map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }[...]
         while let first = lower.first, TextLines.isSpace(first) { lower = lower.dropFirst() }
         // The tag a mail gateway puts in front of outside mail ("[EXTERNAL] Re:", "*EXTERNAL* RE:", "EXT: Re:")
@@ -828,7 +854,7 @@ struct FormLetterEvidence {
                 rest = rest.dropFirst()
             }
             while let next = rest.first, next == 0x20 { rest = rest.dropFirst() }
-            if rest.first == UInt8(ascii: ":") { return kind }
+            if rest.first == UInt8(ascii: ":") { return (kind, rest.startIndex + 1) }
         }
         return nil
     }

@@ -172,9 +172,8 @@ public struct Tokenizer: Sendable {
             out.add("subj:", "none")
             return
         }
-        if forwardPrefixOnly, FormLetterEvidence.replyPrefix(subject) == .forward,
-           let colon = subject.utf8.firstIndex(of: UInt8(ascii: ":")) {
-            subject = String(subject[...colon])
+        if forwardPrefixOnly, let prefix = FormLetterEvidence.replyPrefixAndEnd(subject), prefix.kind == .forward {
+            subject = String(decoding: subject.utf8.prefix(prefix.end), as: UTF8.self)
         }
         subject.withUTF8 { bytes in
             var words = WordStream(bounds: bounds, prefix: "subj:", pairs: true, scratch: out.scratch)

@@ -293,6 +293,11 @@ import Testing
         ("<span hidden>a</span><span>b</span>", "ab", ["a"]),
         // A nested element of another name does not end the hidden one; one of the same name is counted.
         ("<div hidden><span>a</span>b</div>c", "ab\nc", ["ab"]),
+        // Found in review: closed with an element around it, as browsers close it.
+        ("<div><span style=\"display:none\">Quick idea</div><p>Hi ,</p>", "Quick idea\nHi ,", ["Quick idea"]),
+        ("<table><tr><td><div hidden>pre</td><td>Hi ,</td></tr></table>", "pre Hi ,", ["pre"]),
+        ("<div hidden>a<p>b</p>c</div>d", "a\nb\nc\nd", ["a\nb\nc"]),
+        ("<div hidden>a<p>b<p>c</div>d", "a\nb\nc\nd", ["a\nb\nc"]),
     ]
 
     @Test(arguments: hiddenText)

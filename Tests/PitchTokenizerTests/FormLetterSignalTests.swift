@@ -116,6 +116,11 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("<span style=\"opacity:0\">A quick idea</span><p>Hi Maya,</p>", ["sig:greeting-named"]),
         ("<div hidden>Hi ,</div><p>Thanks for the notes.</p>", []),
         ("<div>A quick idea for your team</div><p>Hi ,</p>", []),
+        // Found in review: an inline preheader on the greeting's line, one closed by its parent, one padded.
+        ("<span style=\"display:none\">Quick idea</span>Hi ,<br>We help.", ["sig:greeting-blank"]),
+        ("<div><span style=\"display:none\">Quick idea</div><p>Hi ,</p>", ["sig:greeting-blank"]),
+        ("<div style=\"display:none\">Quick idea" + String(repeating: "&zwnj;&nbsp;", count: 1_500) + "</div><p>Hi ,</p>",
+         ["sig:greeting-blank"]),
     ])
     func theGreetingIsTheFirstLineTheReaderSees(html: String, expected: [String]) {
         let header = oneToOne + "\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8"
@@ -182,6 +187,9 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Copy it with cp file.{txt,bak} and grep -E '(foo|bar)'.",
         "In Rust match x { 1 | 2 => a } and { ok | err => b }.",
         "The set {a|b} notation, {|x|} and {x|} are not a spun phrase.",
+        // Found in review: a command's usage, an option's values, LaTeX.
+        "Usage: /etc/init.d/nginx {start|stop|restart|reload|force-reload|status}",
+        "Run ls --color={always|never|auto} or \\begin{tabular}{lc|rr}.",
     ])
     func ordinaryBracketsAndPercentsAreNot(body: String) {
         #expect(!signals(oneToOne, "Thanks.\n" + body).contains("sig:placeholder"))
@@ -191,6 +199,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         ("{{company}} + {{my_company}}", true),
         ("Quick question, [First Name]", true),
         ("Re: [EXTERNAL] the Q3 report", false),
+        ("[PATCH] init: accept {start|stop|status}", false),
+        ("{Quick question|An idea} for your team", true),
         ("Re: [acme/web] Support {name} in the page header (#412)", false),
         ("Fix <organization> element in pom.xml", false),
         ("Re: [insert image] button broken", false),
@@ -445,6 +455,8 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         "Hi Maya,\nI'm not the right person to ask, but Joe will know.",
         "Hi Maya,\nI know you're not the right person for payroll, but could you forward this?",
         "Hi Maya,\nMaybe I'm not the right person? Ask Joe.",
+        // Found in review: a footer's words in an ordinary reply.
+        "Hi Maya,\nLegal signed off, so I won't follow up with them. I don't want to receive the draft twice.",
         // Found by a review: an Outlook-style reply, whose quoted message has no ">".
         "Hi Maya,\nYes, that is me.\n\nFrom: Maya Okafor <maya@brightfield.example>\nSent: Monday\n"
             + "If you're not the right person, please say so.",
@@ -582,6 +594,10 @@ private let oneToOne = "From: Dan <dan@slotwise.example>\nTo: Maya <maya@brightf
         #expect(tokens.isSuperset(of: ["what", "think", "worth", "call", "subj:fwd", "sig:forward-unthreaded-quoting"]))
         #expect(tokens.isDisjoint(with: ["congrats", "growth", "15-minute", "subj:cut", "subj:backlog",
                                          "sig:optout-personal", "url:t.example"]))
+        // The Subject behind a gateway's tag with a colon keeps the forward's prefix (found in review).
+        let tagged = text.replacingOccurrences(of: "Subject: Fwd:", with: "Subject: EXT: Fwd:")
+        let taggedTokens = Set(Tokenizer().tokens(of: Message(bytes: Array(tagged.utf8))))
+        #expect(taggedTokens.isSuperset(of: ["subj:ext", "subj:fwd"]) && taggedTokens.isDisjoint(with: ["subj:cut"]))
         // A stranger's attached message is read whole, and its Subject too.
         let stranger = text.replacingOccurrences(of: "sofie@lumenfield.example", with: "sofie@elsewhere.example")
         let strangers = Set(Tokenizer().tokens(of: Message(bytes: Array(stranger.utf8))))
