@@ -20,23 +20,24 @@ public struct MailItem {
 
 public enum MailSourceError: Error, CustomStringConvertible {
     case unreadable(String, String)
-    /// The path holds no message: an empty folder, Maildir or file. Learning from it is learning nothing, which is
-    /// no failure (an emptied Junk folder, an mbox after its expunge), so `train` and `contacts import` say so as a
-    /// note (found by an audit: a nightly `train` of an emptied folder exited 3); `classify` and `eval` still fail
-    /// on it, as a path with nothing to judge.
-    case empty(String, String)
+    /// The path holds no message: an empty folder, Maildir or file, or a file that is no mail (a PDF, Thunderbird's
+    /// .msf index beside every folder). Learning from it is learning nothing, which is no failure (an emptied Junk
+    /// folder, an mbox after its expunge), so `train` and `contacts import` say so as a note (found by an audit: a
+    /// nightly `train` of an emptied folder exited 3); `classify` and `eval` still fail on it, as a path with
+    /// nothing to judge.
+    case noMail(String, String)
 
     public var description: String {
         switch self {
         // The path as a terminal or a log should show it: a newline in a file's name would forge a line.
-        case .unreadable(let path, let reason), .empty(let path, let reason):
+        case .unreadable(let path, let reason), .noMail(let path, let reason):
             "cannot read \(TerminalText.safe(path)): \(reason)"
         }
     }
 
     /// The note `train` and `contacts import` give for an empty path, or nil for a failure.
     public var noteWhenLearning: String? {
-        guard case .empty(let path, let reason) = self else { return nil }
+        guard case .noMail(let path, let reason) = self else { return nil }
         return "note: \(TerminalText.safe(path)): \(reason), nothing learned from it"
     }
 }
@@ -61,7 +62,7 @@ public enum MailSource {
             gave = true
             try body(item)
         }
-        if notes, !gave { unreadable(leftFolders ? .unreadable(path, noMessages) : .empty(path, noMessages)) }
+        if notes, !gave { unreadable(leftFolders ? .unreadable(path, noMessages) : .noMail(path, noMessages)) }
     }
 
     /// What a path that held no message is reported with.
@@ -215,6 +216,7 @@ public enum MailSource {
                 if let format = compression(of: bytes) {
                     return .failure(.unreadable("-", "\(format)-compressed; decompress it first"))
                 }
+                if let format = nonMailFormat(of: bytes) { return .failure(.noMail("-", "\(format), not a mail message")) }
                 return .success(bytes)
             case .failed(let error): return .failure(.unreadable("-", error.description))
             }
@@ -307,6 +309,7 @@ public enum MailSource {
     /// What a file is, by its first bytes, when those say it is no message: a document, an image or a program's
     /// own data left in a mail folder (found by an audit: a PDF, a JPEG and Thunderbird's .msf index were learned as
     /// ham). Text without a header (a README) cannot be told from a message whose header was lost, and is read.
+    /// Skipped with a note, not an error, to `train`: a Thunderbird folder has an .msf beside every mbox.
     static func nonMailFormat(of bytes: [UInt8]) -> String? {
         nonMailMagics.first { bytes.starts(with: $0.1) }?.0
     }
@@ -350,13 +353,13 @@ public enum MailSource {
         }
         guard readPiece() else { return }
         // As for standard input: nothing is no message, and training on it would teach an empty one.
-        guard !buffer.isEmpty else { return unreadable(.empty(path, "the file is empty")) }
+        guard !buffer.isEmpty else { return unreadable(.noMail(path, "the file is empty")) }
         let tooLarge = "larger than \(maxMessageBytes >> 20) MiB, skipped (the filter and the service leave such mail alone)"
         if let format = Self.compression(of: buffer) {
             return unreadable(.unreadable(path, "\(format)-compressed; decompress it first"))
         }
         if let format = Self.nonMailFormat(of: buffer) {
-            return unreadable(.unreadable(path, "\(format), not a mail message; skipped"))
+            return unreadable(.noMail(path, "\(format), not a mail message"))
         }
         guard let mboxStart = Mbox.firstStart(in: buffer) else {
             while !ended, buffer.count <= maxMessageBytes { guard readPiece() else { return } }
@@ -375,7 +378,7 @@ public enum MailSource {
             switch outcome {
             case .success(let bytes): try body(MailItem(name: name, bytes: bytes))
             case .failure(.unreadable(_, let reason)): unreadable(.unreadable(name, reason))
-            case .failure(.empty(_, let reason)): unreadable(.empty(name, reason))
+            case .failure(.noMail(_, let reason)): unreadable(.noMail(name, reason))
             }
         }
         func emit(_ message: ArraySlice<UInt8>) throws {

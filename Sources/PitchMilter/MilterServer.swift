@@ -397,7 +397,9 @@ struct MilterPacketEncoder: MessageToByteEncoder {
 ///
 /// One decision at a time per connection. Commands the MTA sends behind an end-of-message, before its answer, wait
 /// here and are handled in turn once it is sent, as libmilter (which reads a connection's commands one after the
-/// other) handles them. Only an abort or a quit is acted on at once. The MTA may abort a message while its decision
+/// other) handles them. Only an abort or a quit is acted on at once, when nothing is held before it (once a command
+/// waits, the socket is not read until the answer is out, so a later abort or hang-up is seen then). The MTA may
+/// abort a message while its decision
 /// is still being made; the session then forgets it (its answer is never sent), but the handler cannot be stopped
 /// halfway. Commands after such an abort wait here, and the socket is not read, until that decision has finished:
 /// otherwise a

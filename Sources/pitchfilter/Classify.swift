@@ -55,7 +55,7 @@ struct Classify: ParsableCommand {
                 // A program reading the lines learns of the path too, not only a person reading stderr.
                 if json, case .unreadable(let path, let reason) = error {
                     _ = FileDescriptor.writeAll(1, Array((JSON.line(Failure(path: path, error: reason)) + "\n").utf8)[...])
-                } else if json, case .empty(let path, let reason) = error {
+                } else if json, case .noMail(let path, let reason) = error {
                     _ = FileDescriptor.writeAll(1, Array((JSON.line(Failure(path: path, error: reason)) + "\n").utf8)[...])
                 }
             }) { batch in

@@ -20,8 +20,9 @@ struct Train: ParsableCommand {
             Training is idempotent: a message learned twice counts once, and learning it as the other class \
             moves it. PATH is a message file, a directory of message files, a Maildir, an mbox, or - for standard \
             input (one message, as procmail or a mail client pipes it, even when it begins with a "From " line). \
-            Exit status 0, or 3 when a file could not be read or a path's mail is in folders not read (an empty \
-            folder or mbox is a note, not a failure), 64 for a wrong command line.
+            Exit status 0; 3 when a file could not be read, a path's mail is in folders not read (an empty folder or \
+            mbox, or a file that is no mail, is a note, not a failure) or the database could not be opened or \
+            written; 64 for a wrong command line.
             """)
 
     @OptionGroup var database: DatabaseOption

@@ -187,6 +187,26 @@ import Testing
         }
     }
 
+    /// Found by an audit: a PDF and Thunderbird's .msf index in a mail folder were learned as ham. They are
+    /// skipped with a note (every Thunderbird folder has an .msf: a nightly `train` must not fail on it), on
+    /// standard input too; `classify` names them as unread.
+    @Test func aFileThatIsNoMailIsSkippedWithANote() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        try scratch.write("ham/1.eml", Self.ham)
+        let pdf = try scratch.write("ham/doc.pdf", "%PDF-1.7\n1 0 obj\n")
+        let msf = try scratch.write("ham/Inbox.msf", "// <!-- <mdb:mork:z v=\"1.4\"/> -->\n")
+        let run = try Run.pitchfilter(["train", "--db", db, "--ham", scratch.path("ham")])
+        #expect(run.status == 0)
+        #expect(run.text == "learned 1, already known 0, moved 0, forgotten 0, not known 0\n")
+        #expect(run.stderr == "pitchfilter: note: \(msf): a Thunderbird index (Mork), not a mail message, nothing "
+            + "learned from it\npitchfilter: note: \(pdf): a PDF document, not a mail message, nothing learned from it\n")
+        let piped = try Run.pitchfilter(["train", "--db", db, "--pitch", "-"], stdin: Array("%PDF-1.7\n".utf8))
+        #expect(piped.status == 0)
+        #expect(piped.text == "learned 0, already known 0, moved 0, forgotten 0, not known 0\n")
+        #expect(try Run.pitchfilter(["classify", "--db", db, pdf]).status == 3)
+    }
+
     @Test func trainingIsIdempotentAndMovesBetweenClasses() throws {
         let scratch = try Scratch()
         let db = scratch.path("db/pitchfilter.sqlite")
