@@ -450,27 +450,18 @@ private func parseStyle(_ css: [UInt8]) -> StyleFacts {
            equalsIgnoringCase(trimmedSpace(value[(bang + 1)...]), "important") {
             value = trimmedSpace(value[..<bang])
         }
-        let range = value.startIndex..<value.endIndex
-        if equalsIgnoringCase(property, "width") {
-            facts.width = range
-        } else if equalsIgnoringCase(property, "height") {
-            facts.height = range
-        } else if equalsIgnoringCase(property, "display") {
-            facts.display = range
-        } else if equalsIgnoringCase(property, "visibility") {
-            facts.visibility = range
-        } else if equalsIgnoringCase(property, "max-height") {
-            facts.maxHeight = range
-        } else if equalsIgnoringCase(property, "overflow") {
-            facts.overflow = range
-        } else if equalsIgnoringCase(property, "opacity") {
-            facts.opacity = range
-        } else if equalsIgnoringCase(property, "mso-hide") {
-            facts.msoHide = range
+        if let fact = styleProperties.first(where: { equalsIgnoringCase(property, $0.name) }) {
+            facts[keyPath: fact.value] = value.startIndex..<value.endIndex
         }
     }
     return facts
 }
+
+/// The style properties the converter reads, and where their values go.
+private let styleProperties: [(name: StaticString, value: any WritableKeyPath<StyleFacts, Range<Int>?> & Sendable)] = [
+    ("width", \.width), ("height", \.height), ("display", \.display), ("visibility", \.visibility),
+    ("max-height", \.maxHeight), ("overflow", \.overflow), ("opacity", \.opacity), ("mso-hide", \.msoHide),
+]
 
 /// The single pass. Separators (spaces, line breaks) are held back until visible text follows them, which is what
 /// keeps lines trimmed and free of empty ones without a second pass.

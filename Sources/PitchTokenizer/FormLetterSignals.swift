@@ -105,6 +105,7 @@ struct FormLetterEvidence {
         // Greetings sit at the top: a first line further down than this is not one. Counted in what the reader
         // sees: a preheader padded with invisible characters is no reason to stop (found in review).
         let end = min(text.count, 4_096 + hidden.reduce(0) { $0 + $1.count })
+        var next = 0  // the first hidden range that may hold a line's start
         while index < end {
             var lineEnd = index
             while lineEnd < end, text[lineEnd] != 0x0A { lineEnd += 1 }
@@ -113,10 +114,17 @@ struct FormLetterEvidence {
             while start < stop, TextLines.isSpace(text[start]) { start += 1 }
             while stop > start, TextLines.isSpace(text[stop - 1]) { stop -= 1 }
             // A line that begins in hidden text goes on where that ends: an inline preheader and the greeting
-            // after it are one line of text ("Quick ideaHi ,", found in review).
-            while start < stop, let range = hidden.first(where: { $0.contains(start) }) {
-                start = min(range.upperBound, stop)
-                while start < stop, TextLines.isSpace(text[start]) { start += 1 }
+            // after it are one line of text ("Quick ideaHi ,", found in review). The ranges are in order, and so
+            // are the lines: one pass over both.
+            while start < stop, next < hidden.count {
+                if hidden[next].upperBound <= start {
+                    next += 1
+                } else if hidden[next].lowerBound <= start {
+                    start = min(hidden[next].upperBound, stop)
+                    while start < stop, TextLines.isSpace(text[start]) { start += 1 }
+                } else {
+                    break
+                }
             }
             if start < stop {
                 return ArraySlice(UnsafeBufferPointer(rebasing: text[start..<stop]))
