@@ -35,7 +35,7 @@ public enum MailSourceError: Error, CustomStringConvertible {
         }
     }
 
-    /// The note `train` and `contacts import` give for an empty path, or nil for a failure.
+    /// The note `train` and `contacts import` give for a path with no mail, or nil for a failure.
     public var noteWhenLearning: String? {
         guard case .noMail(let path, let reason) = self else { return nil }
         return "note: \(TerminalText.safe(path)): \(reason), nothing learned from it"
@@ -50,7 +50,7 @@ public enum MailSource {
     /// reported to `unreadable` and the rest are still read; an error from `body` stops everything. A path that
     /// gave no message and no error (an empty folder, a Maildir whose mail is all in its own folders) is reported
     /// too, as "no messages found": given among others, it was dropped unsaid and `classify` exited as for one
-    /// message (found by an audit). Such a path is `.empty` when there was nothing in it to read, and unreadable
+    /// message (found by an audit). Such a path is `.noMail` when there was nothing in it to read, and unreadable
     /// when its mail is in folders not read (an archive's subfolders, a Maildir's own folders), which `train` must
     /// not take for an empty folder. `notes`: say what is not read and is no error (subfolders) on standard error,
     /// and report such a path; off for a second reading of the same paths.

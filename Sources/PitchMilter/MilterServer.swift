@@ -399,12 +399,11 @@ struct MilterPacketEncoder: MessageToByteEncoder {
 /// here and are handled in turn once it is sent, as libmilter (which reads a connection's commands one after the
 /// other) handles them. Only an abort or a quit is acted on at once, when nothing is held before it (once a command
 /// waits, the socket is not read until the answer is out, so a later abort or hang-up is seen then). The MTA may
-/// abort a message while its decision
-/// is still being made; the session then forgets it (its answer is never sent), but the handler cannot be stopped
-/// halfway. Commands after such an abort wait here, and the socket is not read, until that decision has finished:
-/// otherwise a
-/// client could start a classification per message without waiting for any: 40 aborted 8 MB messages sent while
-/// the database was locked took the service to 84 MB, against 42 MB with one decision at a time.
+/// abort a message while its decision is still being made; the session then forgets it (its answer is never sent),
+/// but the handler cannot be stopped halfway. Commands after such an abort wait here, and the socket is not read,
+/// until that decision has finished: otherwise a client could start a classification per message without waiting
+/// for any: 40 aborted 8 MB messages sent while the database was locked took the service to 84 MB, against 42 MB
+/// with one decision at a time.
 final class MilterChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = MilterPacket
     typealias OutboundIn = MilterPacket

@@ -3,8 +3,9 @@ import PitchMessage
 extension Tokenizer {
     /// Adds the body's tokens, and returns the fingerprint of its skeleton (from the first plain-text part, else the
     /// first text part) for the engine's template memory.
+    /// `readsOwnWordsOnly`: what `readsOwnWordsOnly(_:)` says of the message.
     @discardableResult
-    func addBodyTokens(_ message: Message, to out: inout TokenCollector) -> TemplateFingerprint? {
+    func addBodyTokens(_ message: Message, readsOwnWordsOnly: Bool, to out: inout TokenCollector) -> TemplateFingerprint? {
         out.add("ct:", message.root.contentType.mimeType.prefix(60))
         for part in message.parts.prefix(Self.maxStructureParts) {
             if part.index > 0 { out.add("part:", part.contentType.mimeType.prefix(60)) }
@@ -17,7 +18,6 @@ extension Tokenizer {
         var urlHosts: [[UInt8]] = []
         var formLetter = FormLetterEvidence(enabled: signals)
         formLetter.embedsAMessage = message.embedsAMessage
-        let readsOwnWordsOnly = readsOwnWordsOnly(message)
         let author = readsOwnWordsOnly ? FormLetterEvidence.author(of: message.header) : nil  // only then needed
         var fingerprint: TemplateFingerprint?
         var fingerprintFromPlain = false
@@ -61,8 +61,9 @@ extension Tokenizer {
                         fingerprintFromPlain = text.mimeType == "text/plain"
                     }
                 }
-                // A colleague's forward inline: the words above the forwarded message's header. A vendor's pitch that a colleague forwarded with "what do you think?" on top
-                // scored 0.998 out of the box, on the words of the pitch (samples/campaign cp-h-062). Replies keep
+                // A colleague's forward inline: the words above the forwarded message's header. A vendor's pitch
+                // that a colleague forwarded with "what do you think?" on top scored 0.998 out of the box, on the
+                // words of the pitch (samples/campaign cp-h-062). Replies keep
                 // what they quote: read without it, colleagues' replies in the samples taught the starter model
                 // less of ordinary business English, and it flagged 32 of SpamAssassin's 4,150 ham instead of 16.
                 let ownWords = readsOwnWordsOnly

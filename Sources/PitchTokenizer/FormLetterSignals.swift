@@ -888,14 +888,14 @@ struct FormLetterEvidence {
     /// big mailbox providers asked bulk senders for one-click unsubscribing (2024), and what a newsletter without
     /// a list's id sends too, which training tells apart. Anything else is `optout-list`.
     static func optOutKind(_ header: Header) -> String {
-        guard isOneToOne(header, unsubscribing: true) else { return "optout-list" }
+        guard isOneToOne(header) else { return "optout-list" }
         return header["list-unsubscribe"] == nil ? "optout-personal" : "optout-unlisted"
     }
 
-    /// One recipient or none, and none of the fields mailing lists and bulk senders add (but List-Unsubscribe,
-    /// with `unsubscribing`).
-    static func isOneToOne(_ header: Header, unsubscribing: Bool = false) -> Bool {
-        if header["list-id"] != nil || (!unsubscribing && header["list-unsubscribe"] != nil) { return false }
+    /// One recipient or none, and none of the fields mailing lists and bulk senders add but List-Unsubscribe
+    /// (`optOutKind` tells that one apart).
+    static func isOneToOne(_ header: Header) -> Bool {
+        if header["list-id"] != nil { return false }
         // A machine's notice (RFC 3834) is nobody's letter: an alarm's "to stop receiving these" (found by an audit).
         if let auto = header["auto-submitted"]?.trimmingPrefix(while: { $0 == " " || $0 == "\t" }).lowercased(),
            !auto.isEmpty, !auto.hasPrefix("no") {

@@ -150,8 +150,10 @@ public struct Tokenizer: Sendable {
         defer { collector.deallocate() }
         let header = message.header
         addHeaderTokens(header, message: message, to: &collector)
-        addSubjectTokens(header, forwardPrefixOnly: readsOwnWordsOnly(message), to: &collector)
-        let template = addBodyTokens(message, to: &collector)
+        // Asked once: it reads the header's addresses.
+        let ownWordsOnly = readsOwnWordsOnly(message)
+        addSubjectTokens(header, forwardPrefixOnly: ownWordsOnly, to: &collector)
+        let template = addBodyTokens(message, readsOwnWordsOnly: ownWordsOnly, to: &collector)
         return MessageTokens(texts: collector.tokens + collector.textTokens, ids: collector.ids + collector.textIDs,
                              textStart: collector.ids.count,
                              isLocal: collector.local + Array(repeating: false, count: collector.textIDs.count),
