@@ -35,10 +35,15 @@ public enum MailSourceError: Error, CustomStringConvertible {
         }
     }
 
-    /// The note `train` and `contacts import` give for a path with no mail, or nil for a failure.
-    public var noteWhenLearning: String? {
-        guard case .noMail(let path, let reason) = self else { return nil }
-        return "note: \(TerminalText.safe(path)): \(reason), nothing learned from it"
+    /// Says it on standard error as `train` and `contacts import` do: a path with no mail as a note, anything else
+    /// as the failure it is. Returns whether it was a failure.
+    public func reportWhileLearning() -> Bool {
+        guard case .noMail(let path, let reason) = self else {
+            Stores.report(self)
+            return true
+        }
+        Stores.reportLine("note: \(TerminalText.safe(path)): \(reason), nothing learned from it")
+        return false
     }
 }
 

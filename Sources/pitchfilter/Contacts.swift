@@ -39,12 +39,7 @@ struct Contacts: ParsableCommand {
             var failed = 0
             do {
                 try MailSource.forEachBatchReadingAhead(at: paths, unreadable: { error in
-                    if let note = error.noteWhenLearning {
-                        Stores.reportLine(note)
-                    } else {
-                        Stores.report(error)
-                        failed += 1
-                    }
+                    if error.reportWhileLearning() { failed += 1 }
                 }) { batch in
                     let sent = batch.map { Message(bytes: $0.bytes) }
                     added += try store.addContacts(sent.flatMap(Engine.recipients), source: .sent, at: Int64(time(nil)))

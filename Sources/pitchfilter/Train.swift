@@ -162,12 +162,7 @@ struct Train: ParsableCommand {
         func readAll() throws {
             try MailSource.forEachBatchReadingAhead(inGroups: requests.map(\.paths), count: Self.batchSize,
                                                     unreadable: { error in
-                if let note = error.noteWhenLearning {
-                    Stores.reportLine(note)
-                } else {
-                    Stores.report(error)
-                    failed += 1
-                }
+                if error.reportWhileLearning() { failed += 1 }
             }) { group, batch in
                 let target = requests[group].target
                 // Both classes' sums are written together at the end, not each class's as the next one is
