@@ -584,7 +584,9 @@ final class MailboxWorker {
         guard let message = try read(entry) else { return }
         let digest = engine.digest(of: message)
         if try learnIfReleased(message, digest: digest, entry: entry) { return }
-        if let record, record.state == .pending, try recover(entry, record: record, digest: digest) { return }
+        if let record, record.state == .pending, try recover(entry, message, record: record, digest: digest) {
+            return
+        }
         // Unseen mail is classified wherever it is: Dovecot moves new/ to cur/ as soon as a client looks at the
         // mailbox, often before the service gets to it. Mail the user has read is the user's business: moving it
         // now would surprise.
@@ -717,8 +719,9 @@ final class MailboxWorker {
 
     /// A pending record: the service stopped part-way through changing this file. Returns true when the change
     /// was finished here; false when it never happened and the message is to be classified again.
-    private func recover(_ entry: MaildirFolder.Entry, record: FileRecord, digest: [UInt8]) throws -> Bool {
-        guard record.digest == nil || record.digest == digest else { return false }
+    private func recover(_ entry: MaildirFolder.Entry, _ message: Message, record: FileRecord,
+                         digest: [UInt8]) throws -> Bool {
+        guard record.digest.map({ engine.isDigest($0, of: message, digest: digest) }) ?? true else { return false }
         // Moving to quarantine with a copy, then the original's removal (to a folder on another file system, or
         // by versions before `MaildirFolder.move`): if the copy is there, only the removal is missing. The copy is
         // looked for where the record says it went; a folder that is gone has none.
@@ -773,14 +776,16 @@ final class MailboxWorker {
         let matches = try store.quarantineEntries(
             .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
             .filter { $0.state == .held || $0.state == .released }
-            .filter { $0.digest == digest || Self.isReturnedUnderItsName(entry, $0) }
+            .filter { engine.isDigest($0.digest, of: message, digest: digest) || Self.isReturnedUnderItsName(entry, $0) }
         guard !matches.isEmpty else { return false }
         // While any held copy of the message is still in the quarantine, this file is not one come out of it, even
         // if another record's copy has gone: that record is stale (moved out and back in before a scan saw it),
         // and taking this file for its release learned ham for a message the user had just put back (found by an
         // audit).
         let aCopyIsHeld = try matches.contains { record in
-            guard record.state == .held, record.digest == digest else { return false }
+            guard record.state == .held, engine.isDigest(record.digest, of: message, digest: digest) else {
+                return false
+            }
             return try quarantinedCopyRemains(record)
         }
         let returned = try matches.first { Self.isReturnedUnderItsName(entry, $0) }
@@ -795,7 +800,7 @@ final class MailboxWorker {
            isDeliveredAnew(message, quarantined: quarantined) {
             // The user deleted the quarantined copy: its record is closed as a client's deletion is, and the message
             // is judged again as what it is, a new arrival.
-            try store.apply(matches.filter { $0.state == .held && $0.digest == digest }
+            try store.apply(matches.filter { $0.state == .held && engine.isDigest($0.digest, of: message, digest: digest) }
                 .map { .quarantine($0.settled(as: .deleted, at: Self.now())) })
             logger.info("the same message delivered again after its quarantined copy was deleted: classified anew",
                         metadata: ["id": "\(quarantined.id)", "file": "\(entry.name)"])
@@ -910,7 +915,9 @@ final class MailboxWorker {
             // and in again before a scan saw it): its record, not a second one, which left it held for ever and
             // took a later copy in the INBOX for its release (found by an audit).
             let stale = try records.first { record in
-                guard record.state == .held, record.digest == digest else { return false }
+                guard record.state == .held, engine.isDigest(record.digest, of: message, digest: digest) else {
+                    return false
+                }
                 return try !quarantinedCopyRemains(record)
             }
             let earlier = stale ?? records.first
@@ -1001,13 +1008,16 @@ final class MailboxWorker {
     private func learn(_ message: Message, as target: MessageClass) throws {
         let learning = try engine.learning(message, as: target)
         // Or still vouching for its sender: a service stopped between learning and taking back, last time.
-        let wasHam = try target == .pitch && (store.ledgerClass(of: learning.item.digest) == .ham
-            || !store.vouchingMessages(among: [learning.item.digest]).isEmpty)
+        let hamSender = learning.sender.map {
+            HamSender(digest: learning.item.digest, address: $0, formerDigest: learning.item.formerDigest)
+        }
+        let wasHam = try target == .pitch
+            && (store.ledgerClasses(of: [learning.item.digest], formerly: [learning.item.formerDigest])[0] == .ham
+                || !store.vouchingMessages(among: hamSender?.digests ?? [learning.item.digest]).isEmpty)
         _ = try store.train([learning.item])
         learnedSinceAgreement += 1
         if learnedSinceAgreement >= Self.learnedPerAgreement { measureAgreement() }
-        if let sender = learning.sender {
-            let hamSender = HamSender(digest: learning.item.digest, address: sender)
+        if let hamSender {
             if target == .ham { try store.addHamSenders([hamSender], at: Self.now()) }
             // Released, then put back in quarantine: this message no longer vouches for its sender.
             if wasHam { try store.removeHamSenders([hamSender]) }

@@ -313,7 +313,8 @@ public struct Engine: Sendable {
         let (tokens, history) = try tokensAndHistory(of: message, correspondents, keepingTexts: false,
                                                      learning: digest)
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
-                             history: history.map { TokenID(hashing: $0) }),
+                             history: history.map { TokenID(hashing: $0) },
+                             formerDigest: MessageDigest.former(of: message, ownFields: ownFields)),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),
                 correspondents.sender, correspondents.isFromAColleague)
     }
@@ -342,6 +343,13 @@ public struct Engine: Sendable {
     /// The message's identity in the training ledger, without our own fields.
     public func digest(of message: Message) -> [UInt8] {
         MessageDigest.of(message, ownFields: ownFields)
+    }
+
+    /// Whether `recorded`, a digest a ledger, quarantine or journal holds, is this message's, whose digest is
+    /// `digest`: as taken now, or as it was taken before (`MessageDigest.former`), so a record written then still
+    /// finds its message.
+    public func isDigest(_ recorded: [UInt8], of message: Message, digest: [UInt8]) -> Bool {
+        recorded == digest || recorded == MessageDigest.former(of: message, ownFields: ownFields)
     }
 
     /// What happens to the Subject of a message classified so: a pitch gets `tag` (the configured one unless given;

@@ -12,16 +12,36 @@ import Glibc
 /// Dovecot's Sieve filter or LF from a Maildir, with or without our own fields and Subject tag (`OwnFields`; a tag is
 /// one this installation writes or wrote, `subject_tag` and `former_subject_tags`). All of those are taken away
 /// before hashing, so learning a message from any of them counts once. (So a sender's own "[PITCH] Hi" is the
-/// same message as their "Hi": a price paid only by a sender who begins a Subject with our tag.)
+/// same message as their "Hi": a price paid only by a sender who begins a Subject with our tag.) So are the
+/// fields a mail store keeps in its messages and rewrites as their user reads and files them (`MailStoreFields`):
+/// mutt's Status, Dovecot's X-UID, Thunderbird's X-Mozilla-Status.
 public enum MessageDigest {
     public static func of(_ message: Message, ownFields: OwnFields) -> [UInt8] {
+        hash(message, message.edit(removing: ownFields.removalPatterns + MailStoreFields.patterns, inserting: [],
+                                   subjectTag: .leaveOut(ownFields.subjectTags)))
+    }
+
+    /// The digest as it was taken before the mail store's fields (`MailStoreFields`) were left out, or nil where it
+    /// is `of(_:ownFields:)`, for a message with none of them (nearly every one outside an mbox). A ledger, a
+    /// contact book and a quarantine written before know a message by it:
+    /// training looks it up where today's digest is unknown and files the entry under today's
+    /// (`TrainingItem.formerDigest`), so an mbox learned before is not learned again.
+    public static func former(of message: Message, ownFields: OwnFields) -> [UInt8]? {
+        let formerEdit = message.edit(removing: ownFields.removalPatterns, inserting: [],
+                                      subjectTag: .leaveOut(ownFields.subjectTags))
+        // The removals the edit itself finds, as it reads the header (past a line that is no field, say).
+        let edit = message.edit(removing: ownFields.removalPatterns + MailStoreFields.patterns, inserting: [],
+                                subjectTag: .leaveOut(ownFields.subjectTags))
+        return edit.removed == formerEdit.removed ? nil : hash(message, formerEdit)
+    }
+
+    private static func hash(_ message: Message, _ edit: HeaderEdit) -> [UInt8] {
         let start = message.envelope?.upperBound ?? 0
         var context = SHA256_CTX()
         _ = SHA256_Init(&context)
-        // Every tag of ours at the Subject's start, whatever a status field records: a filter puts its tag in only
-        // where the Subject does not begin with it, so the message and its tagged copy read the same only so.
-        let edit = message.edit(removing: ownFields.removalPatterns, inserting: [],
-                                subjectTag: .leaveOut(ownFields.subjectTags))
+        // Every tag of ours at the Subject's start, whatever a status field records (`.leaveOut`): a filter puts
+        // its tag in only where the Subject does not begin with it, so the message and its tagged copy read the
+        // same only so.
         for piece in edit.pieces(of: message.raw) {
             let kept = piece.indices.clamped(to: start..<max(start, piece.endIndex))
             piece[kept].withUnsafeBytes { hashDroppingCarriageReturns($0, into: &context) }

@@ -80,6 +80,7 @@ public struct ContactSnapshot: ContactLookup {
             for key in [parts.address] + (parts.domain.map { [$0] } ?? []) where keys.insert(key).inserted {
                 fromHam.insert(key)
             }
+            if let former = sender.formerDigest { vouchers[parts.address]?.remove(former) }
             vouchers[parts.address, default: []].insert(sender.digest)
         }
         return ContactSnapshot(keys: keys, fromHam: fromHam, vouchers: vouchers)
@@ -106,7 +107,7 @@ public struct ContactSnapshot: ContactLookup {
         var removedAtDomain: [String: Int] = [:]
         for sender in senders {
             guard let parts = ContactKeys.of(sender.address) else { continue }
-            vouchers[parts.address]?.remove(sender.digest)
+            for digest in sender.digests { vouchers[parts.address]?.remove(digest) }
             if vouchers[parts.address]?.isEmpty == true { vouchers[parts.address] = nil }
         }
         for sender in senders {
@@ -159,11 +160,18 @@ public enum ContactSource: String, Sendable, CaseIterable {
 public struct HamSender: Hashable, Sendable {
     public var digest: [UInt8]
     public var address: String
+    /// The message's digest as taken before (`TrainingItem.formerDigest`), if another: a book written then has the
+    /// message vouching under it. Adding the message files its vouching under `digest`; removing it removes both.
+    public var formerDigest: [UInt8]?
 
-    public init(digest: [UInt8], address: String) {
+    public init(digest: [UInt8], address: String, formerDigest: [UInt8]? = nil) {
         self.digest = digest
         self.address = address
+        self.formerDigest = formerDigest
     }
+
+    /// The digests a book may know the message by.
+    public var digests: [[UInt8]] { [digest] + (formerDigest.map { [$0] } ?? []) }
 }
 
 public struct Contact: Hashable, Sendable {
@@ -249,6 +257,7 @@ public final class InMemoryContactBook: ContactBook {
         book.withLock { book in
             for sender in senders {
                 guard let keys = ContactKeys.of(sender.address) else { continue }
+                if let former = sender.formerDigest { book.hamSenders[former] = nil }
                 book.hamSenders[sender.digest] = keys.address
             }
         }
@@ -258,7 +267,9 @@ public final class InMemoryContactBook: ContactBook {
     @discardableResult
     public func removeHamSenders(_ senders: [HamSender]) -> Int {
         book.withLock { book in
-            for sender in senders { book.hamSenders[sender.digest] = nil }
+            for sender in senders {
+                for digest in sender.digests { book.hamSenders[digest] = nil }
+            }
             let vouched = Set(book.hamSenders.values)
             var removed = 0
             for sender in senders {

@@ -222,7 +222,9 @@ final class PostgresTokenStore: SharedModel {
             let (pitch, ham) = try decode(row, (Int64, Int64).self)
             batch.totals = ClassTotals(pitch: Int(pitch), ham: Int(ham))
             let totalsBefore = batch.totals
-            let digests = Array(Set(items.map { Self.hex($0.digest) }))
+            // Former digests too (`TrainingItem.formerDigest`): an entry under one is filed under the digest, which
+            // the diff below writes as one row recorded and one erased.
+            let digests = Array(Set(items.flatMap { [$0.digest] + ($0.formerDigest.map { [$0] } ?? []) }.map(Self.hex)))
             for row in try Self.query(connection, seconds: Self.longStatementSeconds, """
                 SELECT digest, class, history FROM pitchfilter_ledger WHERE digest = ANY(\(digests))
                 """) {

@@ -237,6 +237,18 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         try ledgerClasses(of: [digest])[0]
     }
 
+    /// `ledgerClasses(of:)`, each found under the message's former digest where its digest has none
+    /// (`TrainingItem.formerDigest`): the class a message was learned as, whenever it was.
+    public func ledgerClasses(of digests: [[UInt8]], formerly formers: [[UInt8]?]) throws -> [MessageClass?] {
+        var classes = try ledgerClasses(of: digests)
+        let unknown = classes.indices.filter { classes[$0] == nil && formers[$0] != nil }
+        guard !unknown.isEmpty else { return classes }
+        for (index, known) in zip(unknown, try ledgerClasses(of: unknown.map { formers[$0]! })) {
+            classes[index] = known
+        }
+        return classes
+    }
+
     /// `ledgerClass` of each digest, from one read transaction.
     public func ledgerClasses(of digests: [[UInt8]]) throws -> [MessageClass?] {
         if let sharedModel { return try sharedModel.ledgerClasses(of: digests) }
@@ -333,8 +345,15 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                 let vouch = try connection.statement(
                     "INSERT INTO ham_senders (digest, key) VALUES (?1, ?2) ON CONFLICT (digest) DO UPDATE SET key = ?2")
                 defer { vouch.reset() }
+                // A message that vouched under its former digest vouches under its digest now: one row each.
+                let unvouch = try connection.statement("DELETE FROM ham_senders WHERE digest = ?1")
+                defer { unvouch.reset() }
                 for sender in senders {
                     guard let keys = ContactKeys.of(sender.address) else { continue }
+                    if let former = sender.formerDigest {
+                        try unvouch.bind(1, former)
+                        try unvouch.run()
+                    }
                     try vouch.bind(1, sender.digest)
                     try vouch.bind(2, keys.address)
                     try vouch.run()
@@ -377,8 +396,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
             try connection.transaction(immediate: true) { () throws(StoreError) -> Int in
                 let unvouch = try connection.statement("DELETE FROM ham_senders WHERE digest = ?1")
                 defer { unvouch.reset() }
-                for sender in senders {
-                    try unvouch.bind(1, sender.digest)
+                for digest in senders.flatMap(\.digests) {
+                    try unvouch.bind(1, digest)
                     try unvouch.run()
                 }
                 let vouched = try connection.statement("SELECT 1 FROM ham_senders WHERE key = ?1 LIMIT 1")

@@ -16,12 +16,17 @@ public struct TrainingItem: Hashable, Sendable {
     /// They depend on when the message was learned, so the ledger keeps them, and a later forget or move takes
     /// back what was added then instead of what the history says now.
     public var history: [TokenID]
+    /// The digest the message had before the digest left a mail store's fields out (`MessageDigest.former`), if
+    /// another: a ledger entry under it is the message's, and moves to `digest` when the message is trained again.
+    public var formerDigest: [UInt8]?
 
-    public init(digest: [UInt8], tokens: [TokenID], target: MessageClass?, history: [TokenID] = []) {
+    public init(digest: [UInt8], tokens: [TokenID], target: MessageClass?, history: [TokenID] = [],
+                formerDigest: [UInt8]? = nil) {
         self.digest = digest
         self.tokens = tokens
         self.target = target
         self.history = history
+        self.formerDigest = formerDigest
     }
 
     /// `tokens` without `history`: what the message gives whenever it is tokenized.

@@ -28,7 +28,7 @@ enum Training {
         var outcomes: [TrainingOutcome] = []
         outcomes.reserveCapacity(items.count)
         for item in items {
-            let known = try backend.ledgerClass(of: item.digest)
+            let known = try ledgerClass(of: item, filingFormerEntryIn: &backend)
             switch (known, item.target) {
             case (nil, nil):
                 outcomes.append(.notKnown)
@@ -61,6 +61,20 @@ enum Training {
             }
         }
         return outcomes
+    }
+
+    /// The class `item`'s message was learned as: under its digest, or else under its former digest, whose entry
+    /// is then filed under the digest (the ledger's rules go on from there as for any entry), so that each message
+    /// has one entry however often it is trained.
+    private static func ledgerClass(of item: TrainingItem, filingFormerEntryIn backend: inout some TrainingBackend)
+        throws(StoreError) -> MessageClass? {
+        if let known = try backend.ledgerClass(of: item.digest) { return known }
+        guard let former = item.formerDigest, former != item.digest,
+              let known = try backend.ledgerClass(of: former) else { return nil }
+        let history = try backend.ledgerHistory(of: former)
+        try backend.erase(former)
+        try backend.record(item.digest, as: known, history: history)
+        return known
     }
 
     /// A token counts once per message even if a caller passes it twice; counting it twice would skew the

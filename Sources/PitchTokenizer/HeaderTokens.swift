@@ -7,7 +7,7 @@ extension Tokenizer {
         "from", "to", "cc", "bcc", "reply-to", "subject", "date", "received", "message-id", "in-reply-to",
         "references", "x-mailer", "user-agent", "content-type", "content-transfer-encoding", "mime-version",
         "content-disposition", "precedence", "return-path", "delivered-to", "x-original-to", "envelope-to",
-        "content-id", "content-length", "lines", "status", "x-status", "x-uid", "x-keywords",
+        "content-id",
     ]
 
 
@@ -45,6 +45,9 @@ extension Tokenizer {
             // evidence), and a forged "X-Pitch-Status: ham" would be ham evidence. The filters remove them from
             // what they write; here they are not read.
             if ownFields.contains(lowercasedName: name) { continue }
+            // Nor are a mail store's (`MailStoreFields`): the same message read from the user's mbox and from the
+            // filter's input is one message.
+            if MailStoreFields.names.contains(name) { continue }
             out.add("hdr:", name.prefix(40))
             switch name {
             case "from": if fields.from == nil { fields.from = field }

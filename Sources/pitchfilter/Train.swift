@@ -55,7 +55,8 @@ struct Train: ParsableCommand {
             senders += Parallel.map(batch) { item -> HamSender? in
                 let message = Message(bytes: item.bytes)
                 return Engine.sender(of: message).map {
-                    HamSender(digest: MessageDigest.of(message, ownFields: ownFields), address: $0)
+                    HamSender(digest: MessageDigest.of(message, ownFields: ownFields), address: $0,
+                              formerDigest: MessageDigest.former(of: message, ownFields: ownFields))
                 }
             }.compactMap { $0 }
         }
@@ -103,10 +104,12 @@ struct Train: ParsableCommand {
             var classes: [MessageClass?] = []
             for start in stride(from: 0, to: candidates.count, by: Self.batchSize) {
                 let batch = candidates[start..<min(start + Self.batchSize, candidates.count)]
-                classes += try store.ledgerClasses(of: batch.map(\.digest))
+                classes += try store.ledgerClasses(of: batch.map(\.digest), formerly: batch.map(\.formerDigest))
             }
             let vouching = candidates.isEmpty ? [] : before.vouchingMessages
-            let takenBack = zip(candidates, classes).filter { $1 == .ham || vouching.contains($0.digest) }.map(\.0)
+            let takenBack = zip(candidates, classes).filter { sender, known in
+                known == .ham || sender.digests.contains { vouching.contains($0) }
+            }.map(\.0)
             contacts = before.adding(keptHam).removing(takenBack)
         } catch {
             Stores.report(error)
@@ -196,10 +199,12 @@ struct Train: ParsableCommand {
                 // A correction takes back the contact that learning the message as ham had added: the ledger as
                 // the run began says which messages were ham.
                 if target != .ham {
-                    let before = try reader.ledgerClasses(of: items.map(\.0.digest))
+                    let before = try reader.ledgerClasses(of: items.map(\.0.digest),
+                                                          formerly: items.map(\.0.formerDigest))
                     for (item, was) in zip(items, before) {
                         guard let sender = item.1 else { continue }
-                        let hamSender = HamSender(digest: item.0.digest, address: sender)
+                        let hamSender = HamSender(digest: item.0.digest, address: sender,
+                                                  formerDigest: item.0.formerDigest)
                         if was == .ham { formerHamSenders.append(hamSender) } else { notHamSenders.append(hamSender) }
                     }
                 }
@@ -234,7 +239,9 @@ struct Train: ParsableCommand {
                 // Whoever the owner keeps mail from is no stranger: the store's book learns them at the end of the
                 // run (the messages were judged against a copy that already knew them, above).
                 if target == .ham {
-                    hamSenders += items.compactMap { item in item.1.map { HamSender(digest: item.0.digest, address: $0) } }
+                    hamSenders += items.compactMap { item in
+                        item.1.map { HamSender(digest: item.0.digest, address: $0, formerDigest: item.0.formerDigest) }
+                    }
                 }
                 if target == nil { forgottenInRun.formUnion(items.map(\.0.digest)) }
             }
@@ -254,8 +261,8 @@ struct Train: ParsableCommand {
                 try store.addHamSenders(keptHam, at: now)
                 // A run killed after committing a correction but before this step left the message vouching for
                 // its sender while the ledger already says pitch (or nothing): running it again finishes that.
-                let stale = try store.vouchingMessages(among: notHamSenders.map(\.digest))
-                let takenBack = formerHamSenders + notHamSenders.filter { stale.contains($0.digest) }
+                let stale = try store.vouchingMessages(among: notHamSenders.flatMap(\.digests))
+                let takenBack = formerHamSenders + notHamSenders.filter { $0.digests.contains { stale.contains($0) } }
                 // A message given as ham in this run stays ham unless the run forgets it too (forget comes last).
                 let stillHam = Set(keptHam.map(\.digest))
                 try store.removeHamSenders(takenBack.filter { !stillHam.contains($0.digest) })

@@ -28,6 +28,37 @@ import Testing
         #expect(MessageDigest.of(Message(bytes: Array("Subject: hi\n\nHello!\n".utf8)), ownFields: .standard) != digest)
     }
 
+    /// The fields a mail store writes and rewrites (mutt's Status as a message is read, Dovecot's X-UID and
+    /// X-Keywords, Thunderbird's X-Mozilla-Status, an mbox's Content-Length) are not the message's: a folder a client
+    /// rewrote holds the messages it held. The digest taken before they were left out (`former`) is the hash of the
+    /// message with them, for what a ledger written then knows; nil for a message without them.
+    @Test func aMailStoresFieldsAreNotPartOfTheDigest() {
+        let plain = "Subject: hi\nFrom: a@example.com\n\nHello\n"
+        let digest = MessageDigest.of(Message(bytes: Array(plain.utf8)), ownFields: .standard)
+        #expect(MessageDigest.former(of: Message(bytes: Array(plain.utf8)), ownFields: .standard) == nil)
+        let stored = [
+            "Subject: hi\nFrom: a@example.com\nStatus: RO\nX-Status: A\n\nHello\n",
+            "Subject: hi\nFrom: a@example.com\nX-UID: 17\nX-Keywords: $Forwarded\nContent-Length: 6\nLines: 1\n\nHello\n",
+            "X-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\nX-Mozilla-Keys:                 \nSubject: hi\n"
+                + "From: a@example.com\n\nHello\n",
+            "Subject: hi\nx-gmail-labels: Inbox,\n Opened\nFrom: a@example.com\n\nHello\n",
+            "From a@example.com Mon Jan  1 00:00:00 2024\nX-IMAPbase: 1700000000 0000000002\nSubject: hi\n"
+                + "From: a@example.com\nStatus: O\n\nHello\n",
+        ]
+        for copy in stored {
+            let message = Message(bytes: Array(copy.utf8))
+            #expect(MessageDigest.of(message, ownFields: .standard) == digest, "\(copy)")
+            let withoutEnvelope = copy.hasPrefix("From ") ? String(copy.drop { $0 != "\n" }.dropFirst()) : copy
+            #expect(MessageDigest.former(of: message, ownFields: .standard)
+                == MessageDigest.sha256(Array(withoutEnvelope.utf8)), "\(copy)")
+        }
+        // The same fields in a body, or a name that only begins like one, are the message's.
+        for other in ["Subject: hi\nFrom: a@example.com\n\nStatus: RO\nHello\n",
+                      "Subject: hi\nFrom: a@example.com\nStatus-Report: ok\n\nHello\n"] {
+            #expect(MessageDigest.of(Message(bytes: Array(other.utf8)), ownFields: .standard) != digest, "\(other)")
+        }
+    }
+
     /// Fields renamed in `[header]` are ours too, so a message tagged under the new names keeps its identity; and
     /// a field is only ignored under the names in effect.
     @Test func fieldsUnderConfiguredNamesAreNotPartOfTheDigest() throws {

@@ -100,6 +100,28 @@ import Testing
         #expect(training.committed == [.learned, .learned, .alreadyKnown, .alreadyKnown])
     }
 
+    /// An item whose entry is under its former digest is filed under its digest by `train`, with the rest of its
+    /// call after it; the items before it are predicted as usual. Trained again, all are known.
+    @Test func anEntryUnderAFormerDigestGoesThroughTrain() throws {
+        let bulk = try store("bulk.sqlite")
+        _ = try bulk.train([Self.item(1, [1, 2], .pitch)])
+        var former = Self.item(11, [1, 2], .pitch)
+        former.formerDigest = digest(1)
+        var unknownFormer = Self.item(12, [3], .ham)
+        unknownFormer.formerDigest = digest(13)
+        var training = BulkTraining(store: bulk)
+        #expect(try training.add([unknownFormer, former, Self.item(2, [2], .ham)]) == [.learned, .alreadyKnown, .learned])
+        #expect(try training.finish() == [])
+        #expect(try bulk.ledgerClass(of: digest(1)) == nil)
+        #expect(try bulk.ledgerClass(of: digest(11)) == .pitch)
+        #expect(try bulk.lookup([]).totals == ClassTotals(pitch: 1, ham: 2))
+        #expect(try counts(bulk, [1, 2, 3]) == [1: TokenCounts(pitch: 1), 2: TokenCounts(pitch: 1, ham: 1),
+                                                3: TokenCounts(ham: 1)])
+        var again = BulkTraining(store: bulk)
+        #expect(try again.add([unknownFormer, former, Self.item(2, [2], .ham)]) == [])
+        #expect(try again.finish() == [.alreadyKnown, .alreadyKnown, .alreadyKnown])
+    }
+
     /// Another trainer writes the ledger between the prediction and the commit: the commit notices and applies the
     /// rules as the ledger then stands, as `train` would have at that moment.
     @Test func aLedgerChangedMeanwhileIsReplayedExactly() throws {

@@ -45,6 +45,37 @@ import Testing
         #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 0))
     }
 
+    /// A message learned under the digest it had before (`TrainingItem.formerDigest`) is the message: trained
+    /// again it is known, its entry is filed under today's digest, and it moves and is forgotten as any other.
+    @Test(arguments: StoreKind.allCases)
+    func anEntryUnderTheFormerDigestIsTheMessages(kind: StoreKind) throws {
+        let store = try kind.makeStore(in: directory)
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1), token(9)], target: .ham,
+                                          history: [token(9)])])
+        func item(_ target: MessageClass?) -> TrainingItem {
+            TrainingItem(digest: digest(2), tokens: [token(1)], target: target, formerDigest: digest(1))
+        }
+        #expect(try store.train([item(.ham)]) == [.alreadyKnown])
+        #expect(try store.ledgerClass(of: digest(1)) == nil)
+        #expect(try store.ledgerClass(of: digest(2)) == .ham)
+        #expect(try store.statistics().ledgerEntries == 1)
+        // Filed under the digest with the history tokens it was learned with, which a move takes back.
+        #expect(try store.train([item(.pitch)]) == [.moved])
+        #expect(try counts(store, [1, 9]) == [1: TokenCounts(pitch: 1)])
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 1, ham: 0))
+        // A former digest of another message's entry is not looked at once the digest has one.
+        _ = try store.train([TrainingItem(digest: digest(3), tokens: [token(3)], target: .ham)])
+        #expect(try store.train([TrainingItem(digest: digest(2), tokens: [token(1)], target: nil,
+                                              formerDigest: digest(3))]) == [.forgotten])
+        #expect(try store.ledgerClass(of: digest(3)) == .ham)
+        // Forgotten through the former digest.
+        _ = try store.train([TrainingItem(digest: digest(4), tokens: [token(4)], target: .pitch)])
+        #expect(try store.train([TrainingItem(digest: digest(5), tokens: [token(4)], target: nil,
+                                              formerDigest: digest(4))]) == [.forgotten])
+        #expect(try store.statistics().ledgerEntries == 1)
+        #expect(try store.lookup([]).totals == ClassTotals(pitch: 0, ham: 1))
+    }
+
     @Test(arguments: StoreKind.allCases)
     func learningAgainChangesNothing(kind: StoreKind) throws {
         let store = try kind.makeStore(in: directory)

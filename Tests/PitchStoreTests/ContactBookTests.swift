@@ -137,6 +137,27 @@ import PitchMessage
         #expect(try book.relationship(with: "lee@other.example") == .knownAddress)
     }
 
+    /// A message that vouched under its former digest (`HamSender.formerDigest`) vouches under its digest once
+    /// learned again, not under both; and a correction takes it back under either.
+    @Test(arguments: Kind.allCases)
+    func aMessageVouchesOnceUnderItsDigestAndFormerDigest(kind: Kind) throws {
+        let book = try makeBook(kind)
+        try book.addHamSenders([Self.ham(1, from: "dana@partner.example")], at: 100)
+        var again = Self.ham(2, from: "dana@partner.example")
+        again.formerDigest = Self.ham(1, from: "").digest
+        try book.addHamSenders([again], at: 200)
+        #expect(try book.vouchingMessages(among: [Self.ham(1, from: "").digest, again.digest]) == [again.digest])
+        #expect(try book.removeHamSenders([again]) == 1)
+        #expect(try book.relationship(with: "dana@partner.example") == .unknown)
+        // Taken back by a correction that reads it before it was learned again: under the former digest.
+        try book.addContacts(["maya@brightfield.example"], source: .sent, at: 100)
+        try book.addHamSenders([Self.ham(3, from: "lee@other.example")], at: 300)
+        var corrected = Self.ham(4, from: "lee@other.example")
+        corrected.formerDigest = Self.ham(3, from: "").digest
+        #expect(try book.removeHamSenders([corrected]) == 1)
+        #expect(try book.relationship(with: "lee@other.example") == .firstContact)
+    }
+
     /// Found by an audit: a correction killed after its commit left the message vouching for its sender; the
     /// book says so, so that running the correction again can take the sender back.
     @Test(arguments: Kind.allCases)
