@@ -106,7 +106,7 @@ public enum MailSource {
             return false
         }
         if status.st_mode & S_IFMT != S_IFDIR {
-            try forEachInFile(path, unreadable: unreadable, body)
+            try forEachInFile(path, notes: notes, unreadable: unreadable, body)
             return false
         }
         var leftFolders = false
@@ -116,8 +116,9 @@ public enum MailSource {
         // A Maildir's own folders (.Sent, .Archive) are not read with it, as a folder's subfolders are not; said
         // the same way (found by an audit: they were skipped unsaid, being hidden names).
         if notes, isMaildir, case .success(let listing) = files(in: base, hidden: true) {
+            // Maildir++'s ".Sent", or Dovecot's LAYOUT=fs "Sent" (found by an audit: those went unsaid).
             let folders = listing.subdirectories.filter {
-                $0.hasPrefix(".") && access(within + "/" + $0 + "/cur", F_OK) == 0
+                ($0.hasPrefix(".") || !["cur", "new", "tmp"].contains($0)) && access(within + "/" + $0 + "/cur", F_OK) == 0
             }
             if !folders.isEmpty {
                 leftFolders = true
@@ -152,24 +153,23 @@ public enum MailSource {
             let prefix = folder == "/" ? "/" : folder + "/"
             named += entries.map { (prefix + $0.name, $0.name, $0.problem) }
         }
-        if isMaildir {
-            named.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-            // Deleted in a mail client and not yet expunged: a pitch the user deleted from the INBOX instead of
-            // moving it to Junk would be learned as ham with the INBOX (found by an audit).
-            let deleted = named.count(where: { isMarkedDeleted($0.name) })
-            if deleted > 0 {
-                named.removeAll { isMarkedDeleted($0.name) }
-                if notes {
-                    Stores.reportLine("note: \(TerminalText.safe(base)): \(deleted) message\(deleted == 1 ? "" : "s") "
-                        + "marked deleted (Maildir flag T, not yet expunged) not read")
-                }
+        if isMaildir { named.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) } }
+        // Deleted in a mail client and not yet expunged: a pitch the user deleted from the INBOX instead of moving
+        // it to Junk would be learned as ham with the INBOX (found by an audit). In any folder, so also in a
+        // Maildir's cur/ given as one (found by a later audit).
+        let deleted = named.count(where: { isMarkedDeleted($0.name) })
+        if deleted > 0 {
+            named.removeAll { isMarkedDeleted($0.name) }
+            if notes {
+                Stores.reportLine("note: \(TerminalText.safe(base)): \(deleted) message\(deleted == 1 ? "" : "s") "
+                    + "marked deleted (Maildir flag T, not yet expunged) not read")
             }
         }
         for entry in named {
             if let problem = entry.problem {
                 unreadable(.unreadable(entry.path, problem))
             } else {
-                try forEachInFile(entry.path, unreadable: unreadable, body)
+                try forEachInFile(entry.path, notes: notes, unreadable: unreadable, body)
             }
         }
         return leftFolders
@@ -217,7 +217,8 @@ public enum MailSource {
                         + "and the service leave such mail alone)"))
                 }
             case .end:
-                if bytes.isEmpty { return .failure(.unreadable("-", "standard input is empty")) }
+                // A note to `train`, as an empty file is (found by an audit: `--ham - < /dev/null` failed the run).
+                if bytes.isEmpty { return .failure(.noMail("-", "standard input is empty")) }
                 if let format = compression(of: bytes) {
                     return .failure(.unreadable("-", "\(format)-compressed; decompress it first"))
                 }
@@ -313,7 +314,7 @@ public enum MailSource {
 
     /// What a file is, by its first bytes, when those say it is no message: a document, an image or a program's
     /// own data left in a mail folder (found by an audit: a PDF, a JPEG and Thunderbird's .msf index were learned as
-    /// ham). Text without a header (a README) cannot be told from a message whose header was lost, and is read.
+    /// ham). Text of other kinds is known by its first line (`MailFileFormats.beginsLikeMail`).
     /// Skipped with a note, not an error, to `train`: a Thunderbird folder has an .msf beside every mbox.
     static func nonMailFormat(of bytes: [UInt8]) -> String? {
         nonMailMagics.first { bytes.starts(with: $0.1) }?.0
@@ -336,7 +337,7 @@ public enum MailSource {
     ]
 
     private static func forEachInFile(
-        _ path: String, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
+        _ path: String, notes: Bool, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
         let file: PieceReader
         switch PieceReader.open(path) {
@@ -366,7 +367,22 @@ public enum MailSource {
         if let format = Self.nonMailFormat(of: buffer) {
             return unreadable(.noMail(path, "\(format), not a mail message"))
         }
+        if let format = MailFileFormats.unsplitMailbox(buffer) { return unreadable(.unreadable(path, format)) }
+        if let emlx = MailFileFormats.emlxMessage(in: buffer) {
+            let end = emlx.start + emlx.length
+            if emlx.length > maxMessageBytes { return unreadable(.unreadable(path, tooLarge)) }
+            while !ended, buffer.count < end { guard readPiece() else { return } }
+            guard buffer.count >= end else {
+                return unreadable(.unreadable(path, "an Apple Mail .emlx shorter than the length its first line gives"))
+            }
+            let message = Array(buffer[emlx.start..<end])
+            if HeaderEdit.endsLinesInBareCR(message) { return unreadable(.unreadable(path, bareCarriageReturns)) }
+            return try body(MailItem(name: path, bytes: message))
+        }
         guard let mboxStart = Mbox.firstStart(in: buffer) else {
+            guard MailFileFormats.beginsLikeMail(buffer) else {
+                return unreadable(.noMail(path, "no mail message (its first line is no header field)"))
+            }
             while !ended, buffer.count <= maxMessageBytes { guard readPiece() else { return } }
             if buffer.count > maxMessageBytes { return unreadable(.unreadable(path, tooLarge)) }
             if HeaderEdit.endsLinesInBareCR(buffer) { return unreadable(.unreadable(path, bareCarriageReturns)) }
@@ -386,11 +402,21 @@ public enum MailSource {
             case .failure(.noMail(_, let reason)): unreadable(.noMail(name, reason))
             }
         }
+        // The first message of a Dovecot or UW-IMAP mbox may be the folder's own data: not mail, and not counted.
+        var pastFolderData = false
+        var markedDeleted = 0
         func emit(_ message: ArraySlice<UInt8>) throws {
+            defer { pastFolderData = true }
+            if !pastFolderData, MailFileFormats.isFolderInternalData(message) { return }
             number += 1
             if number == 2, let held = first {
                 first = nil
                 try deliver(held, as: "\(path):1")
+            }
+            // Named by its place in the file all the same, so the names of the messages after it stay theirs.
+            if MailFileFormats.isMarkedDeleted(message) {
+                markedDeleted += 1
+                return
             }
             let outcome: Result<[UInt8], MailSourceError> =
                 if Mbox.isOnlyAnEnvelope(message) {
@@ -431,6 +457,10 @@ public enum MailSource {
             guard readPiece() else { break }
         }
         if let only = first { try deliver(only, as: path) }
+        if notes, markedDeleted > 0 {
+            Stores.reportLine("note: \(TerminalText.safe(path)): \(markedDeleted) message\(markedDeleted == 1 ? "" : "s") "
+                + "marked deleted (X-Status D, or expunged in X-Mozilla-Status; not yet expunged) not read")
+        }
     }
 }
 

@@ -198,3 +198,109 @@ func aMessageMarkedDeletedIsKnownByItsFlag(name: String, deleted: Bool) {
     #expect(read == ["cur/1700000001.M1.host:2,S", "new/1700000002.M1.host", "new/1700000003.M1.host",
                      "cur/1700000004.M1.host:2,RS"].map { scratch.url.path + "/" + $0 })
 }
+
+/// Found by an audit of the folders mail clients and servers keep: their own files were learned as messages.
+@Test(arguments: [
+    ("From: a@example.org\n\nhi", true), ("Subject:x\n", true), ("X-Odd-Name : y\n", true), (" folded\n", true),
+    ("\nFrom: a\n", true), ("\u{FEFF}From: a\n", true), ("From someone on a date no reader takes\nSubject: a\n", true),
+    ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", false), ("# POP3 State File\n", false),
+    ("version=\"9\"\nlogging=\"no\"\n", false), ("3 V1700000000 N5 G0123\n", false), ("INBOX\nJunk\n", false),
+    ("README\n", false), ("Dear Sam,\nthanks: see you\n", false), ("\u{1}\u{2}binary", false), ("", false),
+])
+func aFileBeginsLikeMailWithAHeaderField(text: String, isMail: Bool) {
+    #expect(MailFileFormats.beginsLikeMail(Array(text.utf8)) == isMail)
+}
+
+@Test func mailboxFormatsNotSplitAreNamed() {
+    #expect(MailFileFormats.unsplitMailbox(Array("\u{1}\u{1}\u{1}\u{1}\nFrom: a\n\nA\n\u{1}\u{1}\u{1}\u{1}\n".utf8))?
+        .hasPrefix("an MMDF mailbox") == true)
+    #expect(MailFileFormats.unsplitMailbox(Array("*mbx*\r\n00000000".utf8))?.hasPrefix("a UW-IMAP mbx mailbox") == true)
+    #expect(MailFileFormats.unsplitMailbox(Array("From: a\n\nA\n".utf8)) == nil)
+}
+
+@Test(arguments: [("12        \nFrom: a\n\nA\n<?xml", 11, 12), ("5\r\nabcde", 3, 5), ("0\n", 2, 0)])
+func anEmlxFileGivesTheMessageItsFirstLineCounts(text: String, start: Int, length: Int) {
+    let found = MailFileFormats.emlxMessage(in: Array(text.utf8))
+    #expect(found?.start == start && found?.length == length)
+}
+
+@Test(arguments: ["From: a\n", "12 bytes\nFrom: a\n", "123456789012\nFrom: a\n", "12"])
+func aFileNotBeginningWithALengthIsNoEmlx(text: String) {
+    #expect(MailFileFormats.emlxMessage(in: Array(text.utf8)) == nil)
+}
+
+@Test(arguments: [
+    ("From MAILER-DAEMON Mon Jan  1 00:00:00 2024\nDate: Mon, 1 Jan 2024\nFrom: Mail System Internal Data "
+        + "<MAILER-DAEMON@host>\nSubject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\nX-IMAP: 1700000000 "
+        + "0000000003\nStatus: RO\n\nThis text is part of the internal format of your mail folder.\n", true),
+    ("Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\nX-IMAPbase: 1 2\n\nx\n", true),
+    ("Subject: FOLDER INTERNAL DATA, a thriller\n\nx\n", false),
+    ("Subject: hello\nX-IMAPbase: 1700000000 0000000003\n\nThe first message, carrying the folder's state.\n", false),
+])
+func theFoldersInternalDataIsKnown(message: String, isData: Bool) {
+    #expect(MailFileFormats.isFolderInternalData(Array(message.utf8)[...]) == isData)
+}
+
+@Test(arguments: [
+    ("X-Status: D\n", true), ("X-Status: ADF\n", true), ("x-status:  AF\n", false), ("X-Mozilla-Status: 0009\n", true),
+    ("X-Mozilla-Status: 0001\n", false), ("X-Mozilla-Status: 8008\n", true), ("Status: D\n", false),
+    ("X-Mozilla-Status: zz\n", false), ("", false),
+])
+func anMboxMessageMarkedDeletedIsKnown(fields: String, deleted: Bool) {
+    let message = "From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\n" + fields + "\nX-Status: D\n"
+    #expect(MailFileFormats.isMarkedDeleted(Array(message.utf8)[...]) == deleted)
+}
+
+/// Read as a user's folders lie on disk: each message once, and nothing else, with a note for what is skipped.
+@Test func aMailClientsFoldersGiveTheirMessagesAlone() throws {
+    let scratch = try TemporaryDirectory("MailSource")
+    let root = scratch.url.path
+    func write(_ name: String, _ text: String) throws {
+        let url = URL(fileURLWithPath: root + "/" + name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url)
+    }
+    let envelope = "From a@example.org Mon Jan  1 00:00:00 2024\n"
+    let message = "From: a@example.org\nSubject: one\n\nbody\n"
+    // Thunderbird's Local Folders, and a Dovecot mbox with its internal data and a message marked deleted.
+    try write("Local/popstate.dat", "# POP3 State File\n")
+    try write("Local/msgFilterRules.dat", "version=\"9\"\nlogging=\"no\"\n")
+    try write("Local/Info.plist", "<?xml version=\"1.0\"?>\n<plist/>\n")
+    try write("Local/Inbox", "From - Mon Jan  1 00:00:00 2024\nX-Mozilla-Status: 0009\n" + message + "\n"
+              + "From - Mon Jan  1 00:00:00 2024\nX-Mozilla-Status: 0001\n" + message.replacingOccurrences(of: "one", with: "two"))
+    try write("Local/dovecot", envelope + "Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\nX-IMAP: 1 2\n\nx\n\n"
+              + envelope + "X-Status: D\n" + message + "\n" + envelope + message.replacingOccurrences(of: "one", with: "three"))
+    // Apple Mail's .emlx, and a Maildir's cur/ given as a folder of its own.
+    try write("Local/9.emlx", "\(message.utf8.count)\n" + message + "<?xml version=\"1.0\"?>\n<plist/>\n")
+    try write("cur/1.M1.host:2,ST", message)
+    try write("cur/2.M2.host:2,S", message.replacingOccurrences(of: "one", with: "four"))
+    var read: [String: String] = [:]
+    var skipped: [String] = []
+    for path in [root + "/Local", root + "/cur"] {
+        MailSource.forEach(at: path, notes: false, unreadable: { skipped.append("\($0)") }) { item in
+            read[String(item.name.dropFirst(root.count + 1))] = String(decoding: item.bytes, as: UTF8.self)
+        }
+    }
+    #expect(read == ["Local/9.emlx": message, "Local/Inbox:2": "From - Mon Jan  1 00:00:00 2024\nX-Mozilla-Status: "
+                        + "0001\n" + message.replacingOccurrences(of: "one", with: "two"),
+                     "Local/dovecot:2": envelope + message.replacingOccurrences(of: "one", with: "three"),
+                     "cur/2.M2.host:2,S": message.replacingOccurrences(of: "one", with: "four")])
+    #expect(skipped.map { $0.replacingOccurrences(of: root + "/", with: "") } == [
+        "Local/Info.plist: no mail message (its first line is no header field)",
+        "Local/msgFilterRules.dat: no mail message (its first line is no header field)",
+        "Local/popstate.dat: no mail message (its first line is no header field)",
+    ].map { "cannot read " + $0 })
+}
+
+/// Dovecot's LAYOUT=fs keeps a Maildir's folders without the leading dot: named as not read, as Maildir++'s are.
+@Test func aMaildirsFoldersWithoutADotAreNamedAsNotRead() throws {
+    let scratch = try TemporaryDirectory("MailSource")
+    let root = scratch.url.path
+    for folder in ["cur", "new", "tmp", "Sent/cur", "Sent/new", "Sent/tmp"] {
+        try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+    }
+    try Data("From: a@example.org\n\nx\n".utf8).write(to: URL(fileURLWithPath: root + "/Sent/cur/1.M1.host:2,S"))
+    var errors: [String] = []
+    MailSource.forEach(at: root, unreadable: { errors.append("\($0)") }) { _ in Issue.record("read a message") }
+    #expect(errors == ["cannot read \(root): no messages found"])
+}
