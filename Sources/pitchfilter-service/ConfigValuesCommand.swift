@@ -9,6 +9,9 @@ struct ConfigValuesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: CommandLineConfiguration.valuesCommand,
         abstract: "Print the configuration values the command line uses.",
+        // Its own executable's name: `pitchfilter` passes only serve and quarantine on (found by an audit: the help
+        // named `pitchfilter config-values`, which fails).
+        usage: "pitchfilter-service \(CommandLineConfiguration.valuesCommand) --config <file>",
         shouldDisplay: false)
 
     @Option(help: ArgumentHelp("The configuration file.", valueName: "file"))
