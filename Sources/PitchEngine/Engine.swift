@@ -309,12 +309,11 @@ public struct Engine: Sendable {
         -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?, colleague: Bool) {
         // Parsed once: three parses of From and two of To and Cc were 6 % of training's instructions (callgrind).
         let correspondents = Correspondents(of: message)
-        let digest = digest(of: message)
+        let (digest, formerDigest) = MessageDigest.withFormer(of: message, ownFields: ownFields)
         let (tokens, history) = try tokensAndHistory(of: message, correspondents, keepingTexts: false,
                                                      learning: digest)
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
-                             history: history.map { TokenID(hashing: $0) },
-                             formerDigest: MessageDigest.former(of: message, ownFields: ownFields)),
+                             history: history.map { TokenID(hashing: $0) }, formerDigest: formerDigest),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),
                 correspondents.sender, correspondents.isFromAColleague)
     }

@@ -23,16 +23,22 @@ public enum MessageDigest {
 
     /// The digest as it was taken before the mail store's fields (`MailStoreFields`) were left out, or nil where it
     /// is `of(_:ownFields:)`, for a message with none of them (nearly every one outside an mbox). A ledger, a
-    /// contact book and a quarantine written before know a message by it:
-    /// training looks it up where today's digest is unknown and files the entry under today's
-    /// (`TrainingItem.formerDigest`), so an mbox learned before is not learned again.
+    /// contact book and a quarantine written before know a message by it: training looks it up and files the entry
+    /// under today's (`TrainingItem.formerDigest`), so an mbox learned before is not learned again. It finds the
+    /// message only while the store's fields are what they were then: one mutt or Dovecot has rewritten since is new
+    /// to such a database once.
     public static func former(of message: Message, ownFields: OwnFields) -> [UInt8]? {
+        withFormer(of: message, ownFields: ownFields).former
+    }
+
+    /// `of` and `former` of the message, its header edited twice, not three times.
+    public static func withFormer(of message: Message, ownFields: OwnFields) -> (digest: [UInt8], former: [UInt8]?) {
         let formerEdit = message.edit(removing: ownFields.removalPatterns, inserting: [],
                                       subjectTag: .leaveOut(ownFields.subjectTags))
         // The removals the edit itself finds, as it reads the header (past a line that is no field, say).
         let edit = message.edit(removing: ownFields.removalPatterns + MailStoreFields.patterns, inserting: [],
                                 subjectTag: .leaveOut(ownFields.subjectTags))
-        return edit.removed == formerEdit.removed ? nil : hash(message, formerEdit)
+        return (hash(message, edit), edit.removed == formerEdit.removed ? nil : hash(message, formerEdit))
     }
 
     private static func hash(_ message: Message, _ edit: HeaderEdit) -> [UInt8] {

@@ -18,9 +18,4 @@ public enum MailStoreFields {
 
     /// The names as an edit removes them (`HeaderEdit`).
     public static let patterns: [FieldNamePattern] = names.sorted().map { FieldNamePattern($0) }
-
-    /// Whether the header has any of them.
-    public static func occur(in header: Header) -> Bool {
-        header.fields.contains { names.contains(header.name(of: $0).lowercased()) }
-    }
 }

@@ -106,9 +106,9 @@ public struct BulkTraining {
         // The ledger rows of the whole call in one read transaction. Only valid until something commits, which is
         // why every item after the first that cannot be predicted goes through `train`.
         let read = try store.ledgerClasses(of: items.map(\.digest))
-        // An entry under a former digest is to be filed under the digest, a write no prediction makes: such an
-        // item goes through `train`, as a move does.
-        let formers = items.indices.filter { read[$0] == nil && items[$0].formerDigest != nil }
+        // An entry under a former digest is to be filed under the digest, or taken back beside one there, writes no
+        // prediction makes: such an item goes through `train`, as a move does.
+        let formers = items.indices.filter { items[$0].formerDigest != nil }
         let formerRead = try store.ledgerClasses(of: formers.map { items[$0].formerDigest! })
         let firstFiledUnderFormer = zip(formers, formerRead).first { $0.1 != nil }?.0
         for index in items.indices {
@@ -200,7 +200,7 @@ extension SQLiteTokenStore {
                     let formerRead = try entry.item.formerDigest.map { digest throws(StoreError) in
                         try trainer.ledgerClass(of: digest)
                     } ?? nil
-                    if try trainer.ledgerClass(of: entry.item.digest) != read || (read == nil && formerRead != nil) {
+                    if try trainer.ledgerClass(of: entry.item.digest) != read || formerRead != nil {
                         // Another trainer changed the ledger since the prediction: apply the rules for real.
                         let outcomes = try Training.apply(pending.map(\.item), to: &trainer)
                         try trainer.finish()

@@ -65,16 +65,25 @@ enum Training {
 
     /// The class `item`'s message was learned as: under its digest, or else under its former digest, whose entry
     /// is then filed under the digest (the ledger's rules go on from there as for any entry), so that each message
-    /// has one entry however often it is trained.
+    /// has one entry however often it is trained. A former digest is only ever its own message's, so an entry under
+    /// it beside one under the digest (learned once from an mbox before, and once since from a copy without the
+    /// store's fields) is the message counted twice: it is taken back as a forget would take it, and the entry
+    /// under the digest stands (found in review: moved, the message stayed in both classes).
     private static func ledgerClass(of item: TrainingItem, filingFormerEntryIn backend: inout some TrainingBackend)
         throws(StoreError) -> MessageClass? {
-        if let known = try backend.ledgerClass(of: item.digest) { return known }
+        let known = try backend.ledgerClass(of: item.digest)
         guard let former = item.formerDigest, former != item.digest,
-              let known = try backend.ledgerClass(of: former) else { return nil }
+              let formerClass = try backend.ledgerClass(of: former) else { return known }
         let history = try backend.ledgerHistory(of: former)
         try backend.erase(former)
-        try backend.record(item.digest, as: known, history: history)
-        return known
+        if let known {
+            try backend.adjust(distinct(item.content + history), pitch: formerClass == .pitch ? -1 : 0,
+                               ham: formerClass == .ham ? -1 : 0)
+            backend.totals[formerClass] = max(backend.totals[formerClass] - 1, 0)
+            return known
+        }
+        try backend.record(item.digest, as: formerClass, history: history)
+        return formerClass
     }
 
     /// A token counts once per message even if a caller passes it twice; counting it twice would skew the

@@ -55,8 +55,8 @@ struct Train: ParsableCommand {
             senders += Parallel.map(batch) { item -> HamSender? in
                 let message = Message(bytes: item.bytes)
                 return Engine.sender(of: message).map {
-                    HamSender(digest: MessageDigest.of(message, ownFields: ownFields), address: $0,
-                              formerDigest: MessageDigest.former(of: message, ownFields: ownFields))
+                    let (digest, former) = MessageDigest.withFormer(of: message, ownFields: ownFields)
+                    return HamSender(digest: digest, address: $0, formerDigest: former)
                 }
             }.compactMap { $0 }
         }

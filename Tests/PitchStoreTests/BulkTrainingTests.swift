@@ -120,6 +120,16 @@ import Testing
         var again = BulkTraining(store: bulk)
         #expect(try again.add([unknownFormer, former, Self.item(2, [2], .ham)]) == [])
         #expect(try again.finish() == [.alreadyKnown, .alreadyKnown, .alreadyKnown])
+        // Known under both digests: the entry under the former one is taken back, though the digest is known.
+        _ = try bulk.train([Self.item(14, [1, 2], .ham)])
+        var twice = Self.item(11, [1, 2], .pitch)
+        twice.formerDigest = digest(14)
+        var third = BulkTraining(store: bulk)
+        #expect(try third.add([twice]) == [.alreadyKnown])
+        #expect(try bulk.ledgerClass(of: digest(14)) == nil)
+        #expect(try bulk.lookup([]).totals == ClassTotals(pitch: 1, ham: 2))
+        #expect(try counts(bulk, [1, 2, 3]) == [1: TokenCounts(pitch: 1), 2: TokenCounts(pitch: 1, ham: 1),
+                                                3: TokenCounts(ham: 1)])
     }
 
     /// Another trainer writes the ledger between the prediction and the commit: the commit notices and applies the
