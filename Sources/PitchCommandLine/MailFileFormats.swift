@@ -2,22 +2,48 @@
 /// clients and servers keep beside their mail, the formats of other mail stores, and the marks a store leaves in
 /// the messages of an mbox. Found by an audit of the folders users point `train` at: each was learned as mail.
 enum MailFileFormats {
-    /// Whether the file begins as a message does: with a header field ("Name:", the name printable ASCII without a
-    /// colon or blank), a line continuing one, an mbox envelope line, or blank lines or a byte order mark before
-    /// one of those (read as they always were). What begins otherwise is some program's file in a mail folder:
-    /// Dovecot's dovecot-uidlist and index logs, Thunderbird's popstate.dat and msgFilterRules.dat, an Apple Mail
-    /// bundle's Info.plist and table_of_contents, an IMAP server's subscriptions. A message whose header was lost
-    /// (a body saved alone) is no message to learn from either: its sender, Subject and structure are gone.
-    static func beginsLikeMail(_ bytes: [UInt8]) -> Bool {
-        guard let first = bytes.first else { return false }
-        if first == 0x0A || first == 0x0D || first == 0x20 || first == 0x09 || first == 0xEF { return true }
-        // An envelope line whose date no mbox reader takes (`Mbox.isEnvelopeLine`): the message after it is read.
-        if bytes.starts(with: Mbox.from) { return true }
-        var index = 0
-        while index < bytes.count, index < 1_000, isNameByte(bytes[index]) { index += 1 }
-        guard index > 0 else { return false }
-        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
-        return index < bytes.count && bytes[index] == UInt8(ascii: ":")
+    /// Whether the file begins as a message does, after a byte order mark and blank lines (read as they always
+    /// were): with a header field ("Name:", the name printable ASCII without a colon or blank), a line continuing
+    /// one, or an mbox envelope line (quoted too, ">From "), or with a header field on one of its next few lines
+    /// (Exchange's exports put "Microsoft Mail Internet Headers Version 2.0" first). What begins otherwise is some
+    /// program's file in a mail folder: Dovecot's dovecot-uidlist and index logs, Thunderbird's popstate.dat and
+    /// msgFilterRules.dat, an Apple Mail bundle's Info.plist and table_of_contents, an IMAP server's subscriptions.
+    /// A message whose header was lost (a body saved alone) is no message to learn from either: its sender,
+    /// Subject and structure are gone.
+    static func beginsLikeMail(_ bytes: ArraySlice<UInt8>) -> Bool {
+        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.startIndex + 3 : bytes.startIndex
+        while start < bytes.endIndex, bytes[start] == 0x0A || bytes[start] == 0x0D { start += 1 }
+        guard start < bytes.endIndex else { return false }
+        let text = bytes[start...]
+        if text.first == 0x20 || text.first == 0x09 || text.starts(with: Mbox.from) || text.starts(with: quotedFrom) {
+            return true
+        }
+        // The first lines up to a blank one: a field among them.
+        var lineStart = text.startIndex
+        for _ in 0..<linesLookedAt {
+            guard lineStart < text.endIndex else { return false }
+            if isField(text[lineStart...]) { return true }
+            guard let newline = text[lineStart...].prefix(1_000).firstIndex(of: 0x0A) else { return false }
+            lineStart = newline + 1
+            if lineStart < text.endIndex, text[lineStart] == 0x0A || text[lineStart] == 0x0D { return false }
+        }
+        return false
+    }
+
+    static func beginsLikeMail(_ bytes: [UInt8]) -> Bool { beginsLikeMail(bytes[...]) }
+
+    /// How many lines the search for a first field reads.
+    private static let linesLookedAt = 5
+    private static let quotedFrom = Array(">From ".utf8)
+
+    /// Whether the line at the start of `line` is a header field: a name and a colon, perhaps blanks between.
+    private static func isField(_ line: ArraySlice<UInt8>) -> Bool {
+        var index = line.startIndex
+        let end = min(line.endIndex, line.startIndex + 1_000)
+        while index < end, isNameByte(line[index]) { index += 1 }
+        guard index > line.startIndex else { return false }
+        while index < end, line[index] == 0x20 || line[index] == 0x09 { index += 1 }
+        return index < end && line[index] == UInt8(ascii: ":")
     }
 
     /// A header field name's bytes (RFC 5322 ftext): printable ASCII but the colon.
@@ -52,7 +78,9 @@ enum MailFileFormats {
         guard index > 0, index < 12 else { return nil }
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
         if index < bytes.count, bytes[index] == 0x0D { index += 1 }
-        guard index < bytes.count, bytes[index] == 0x0A else { return nil }
+        guard index < bytes.count, bytes[index] == 0x0A, length > 0 else { return nil }
+        // And a message where it says: a file of a year and notes is no .emlx (found in review).
+        guard beginsLikeMail(bytes[(index + 1)...]) else { return nil }
         return (index + 1, length)
     }
 
