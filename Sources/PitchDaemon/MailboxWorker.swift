@@ -774,7 +774,8 @@ final class MailboxWorker {
     /// released one's was learned as ham, or let through unclassified (found by an audit).
     private func learnIfReleased(_ message: Message, digest: [UInt8], entry: MaildirFolder.Entry) throws -> Bool {
         let matches = try store.quarantineEntries(
-            .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
+            .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message),
+                     formerDigest: engine.formerDigest(of: message)))
             .filter { $0.state == .held || $0.state == .released }
             .filter { engine.isDigest($0.digest, of: message, digest: digest) || Self.isReturnedUnderItsName(entry, $0) }
         guard !matches.isEmpty else { return false }
@@ -910,7 +911,8 @@ final class MailboxWorker {
             // The user put it here: a pitch we missed.
             try learn(message, as: .pitch)
             let records = try store.quarantineEntries(
-                .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message)))
+                .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message),
+                     formerDigest: engine.formerDigest(of: message)))
             // A held record of this message whose copy has left the quarantine is this file come back (moved out
             // and in again before a scan saw it): its record, not a second one, which left it held for ever and
             // took a later copy in the INBOX for its release (found by an audit).

@@ -348,7 +348,13 @@ public struct Engine: Sendable {
     /// `digest`: as taken now, or as it was taken before (`MessageDigest.former`), so a record written then still
     /// finds its message.
     public func isDigest(_ recorded: [UInt8], of message: Message, digest: [UInt8]) -> Bool {
-        recorded == digest || recorded == MessageDigest.former(of: message, ownFields: ownFields)
+        recorded == digest || recorded == formerDigest(of: message)
+    }
+
+    /// The message's digest as taken before the mail store's fields were left out, if another
+    /// (`MessageDigest.former`).
+    public func formerDigest(of message: Message) -> [UInt8]? {
+        MessageDigest.former(of: message, ownFields: ownFields)
     }
 
     /// What happens to the Subject of a message classified so: a pitch gets `tag` (the configured one unless given;

@@ -108,8 +108,9 @@ public enum QuarantineQuery: Sendable {
     case id(String)
     /// The entry for a file of that unique name in that mailbox.
     case file(mailbox: String, name: String)
-    /// Entries of this message (by digest, else by Message-ID) in that mailbox.
-    case message(mailbox: String, digest: [UInt8], messageID: String)
+    /// Entries of this message (by digest, else by Message-ID) in that mailbox; by its former digest too
+    /// (`MessageDigest.former`), for entries written before.
+    case message(mailbox: String, digest: [UInt8], messageID: String, formerDigest: [UInt8]? = nil)
     /// Every entry in one of `states`, in any mailbox.
     case states(Set<QuarantineState>)
 }

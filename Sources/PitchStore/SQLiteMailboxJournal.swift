@@ -30,7 +30,7 @@ extension SQLiteTokenStore: MailboxJournal {
                     "SELECT \(columns) FROM quarantine WHERE mailbox = ?1 AND name = ?2 ORDER BY at DESC")
                 try query.bind(1, mailbox)
                 try query.bind(2, name)
-            case .message(let mailbox, let digest, let messageID):
+            case .message(let mailbox, let digest, let messageID, let formerDigest):
                 // The digest identifies the message exactly; the Message-ID finds it again after a client changed
                 // its bytes (some add a Status or X-Keywords field), but an empty one matches nothing.
                 // A UNION rather than an OR, so that each half uses its index, named: left to itself the planner
@@ -38,7 +38,8 @@ extension SQLiteTokenStore: MailboxJournal {
                 // rows are kept (deleted is a state). Every file the service looks at asks this: with 100,000 rows
                 // it took 230 ms a file, and 0.01 ms through the digest's index.
                 query = try connection.statement("""
-                    SELECT \(columns) FROM quarantine INDEXED BY quarantine_by_digest WHERE digest = ?2 AND mailbox = ?1
+                    SELECT \(columns) FROM quarantine INDEXED BY quarantine_by_digest
+                    WHERE digest IN (?2, ?4) AND mailbox = ?1
                     UNION
                     SELECT \(columns) FROM quarantine INDEXED BY quarantine_by_message_id
                     WHERE ?3 != '' AND mailbox = ?1 AND message_id = ?3
@@ -47,6 +48,7 @@ extension SQLiteTokenStore: MailboxJournal {
                 try query.bind(1, mailbox)
                 try query.bind(2, digest)
                 try query.bind(3, messageID)
+                try query.bind(4, formerDigest ?? digest)
             case .states(let states):
                 let list = states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
                 query = try connection.statement(

@@ -29,9 +29,12 @@ import Testing
             .quarantine(Self.entry("q4", mailbox: "/m/anna", digest: 3, messageID: "", at: 400)),
         ] + (0..<200).map { .quarantine(Self.entry("old\($0)", mailbox: "/m/anna", digest: 9, messageID: "<o\($0)@x>",
                                                      at: Int64($0))) })
-        func ids(_ digest: UInt8, _ messageID: String, in mailbox: String = "/m/anna") throws -> [String] {
+        func ids(_ digest: UInt8, _ messageID: String, in mailbox: String = "/m/anna", former: UInt8? = nil) throws
+            -> [String] {
             try store.quarantineEntries(.message(mailbox: mailbox, digest: [UInt8](repeating: digest, count: 32),
-                                                 messageID: messageID)).map(\.id)
+                                                 messageID: messageID,
+                                                 formerDigest: former.map { [UInt8](repeating: $0, count: 32) }))
+                .map(\.id)
         }
         #expect(try ids(1, "<none@x>") == ["q1"])
         #expect(try ids(1, "<none@x>", in: "/m/ben") == ["q3"])
@@ -39,6 +42,9 @@ import Testing
         #expect(try ids(2, "<a@x>") == ["q2", "q1"])  // both halves, newest first
         #expect(try ids(7, "") == [])
         #expect(try ids(7, "<none@x>") == [])
+        // A record written before the digest left the store's fields out: by the former digest.
+        #expect(try ids(7, "<none@x>", former: 3) == ["q4"])
+        #expect(try ids(1, "<none@x>", former: 3) == ["q4", "q1"])
     }
 
     /// Each mailbox's folders are read back as recorded, by path, whatever another mailbox records; a path
