@@ -211,6 +211,8 @@ struct Eval: ParsableCommand {
         let signals = Set(FormLetterSignal.allCases).subtracting(withoutSignal.compactMap(\.formLetter))
         let tokenizer = Tokenizer(signals: signals, ownFields: try CommandLineConfiguration.ownFieldsForCommand())
         var samples: [CrossValidation.Sample] = []
+        // Each sample's message digest, in the same order, to say which messages were given twice.
+        var digests: [[UInt8]] = []
         var failed = 0
         let unreadable = { (error: MailSourceError) in Stores.report(error); failed += 1 }
         // Cross-validation puts the message at index i of each PATH in fold i mod k. A holdout run puts the test
@@ -219,7 +221,7 @@ struct Eval: ParsableCommand {
             ? [(pitch, .pitch, 1), (ham, .ham, 1), (testPitch, .pitch, 0), (testHam, .ham, 0)]
             : [(pitch, .pitch, nil), (ham, .ham, nil)]
         if replaysHistory {
-            samples = try replayed(sets, tokenizer: tokenizer, unreadable: unreadable)
+            (samples, digests) = try replayed(sets, tokenizer: tokenizer, unreadable: unreadable)
         } else {
             // Tokenized as the filter tokenizes for a database that knows nobody yet: no contacts and no template
             // memory, but a colleague's mail is marked (`rel:own-domain`), as `classify` marks it on any database.
@@ -235,10 +237,14 @@ struct Eval: ParsableCommand {
                     let first = samples.count
                     try MailSource.forEachBatchReadingAhead(at: [path], unreadable: unreadable) { batch in
                         let tokens = try Parallel.map(batch) { item in
-                            Result { try engine.tokens(of: Message(bytes: item.bytes), keepingTexts: false) }
+                            Result {
+                                let message = Message(bytes: item.bytes)
+                                return (try engine.tokens(of: message, keepingTexts: false), engine.digest(of: message))
+                            }
                         }.map { try $0.get() }
-                        for message in tokens {
+                        for (message, digest) in tokens {
                             samples.append(.init(truth: truth, fold: fixedFold ?? index % folds, message: message))
+                            digests.append(digest)
                             index += 1
                         }
                     }
@@ -247,6 +253,7 @@ struct Eval: ParsableCommand {
                 for (position, number) in LooseFile.numbered(loose) { samples[position].fold = number % folds }
             }
         }
+        for note in Self.repeatNotes(zip(digests, samples.map(\.truth))) { Stores.reportLine(note) }
         // As the starter model is built: none of the tokens that only say how these messages were written.
         if starterUse == .asStarter { samples = samples.map(\.portable) }
         // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
@@ -323,12 +330,13 @@ struct Eval: ParsableCommand {
     /// The samples of `sets` with their history signals: every message (and the sent mail) replayed in date order
     /// through one mailbox's memories, then assigned to folds as without --replay.
     private func replayed(_ sets: [([String], MessageClass, Int?)], tokenizer: Tokenizer,
-                          unreadable: (MailSourceError) -> Void) throws -> [CrossValidation.Sample] {
+                          unreadable: (MailSourceError) -> Void) throws
+        -> (samples: [CrossValidation.Sample], digests: [[UInt8]]) {
         let signals = Set(HistorySignal.allCases).subtracting(withoutSignal.compactMap(\.history))
         let replay = MailboxReplay(tokenizer: tokenizer, signals: signals)
         // Each message is tokenized as it is read and kept as its tokens, not its bytes, until the replay.
         var arrivals: [MailboxReplay.Arrival] = []
-        var placement: [(truth: MessageClass, fold: Int)?] = []
+        var placement: [(truth: MessageClass, fold: Int, digest: [UInt8])?] = []
         for path in sent {
             MailSource.forEach(at: path, unreadable: unreadable) { item in
                 arrivals.append(replay.arrival(.sent(Message(bytes: item.bytes))))
@@ -341,19 +349,46 @@ struct Eval: ParsableCommand {
                 var index = 0
                 let first = placement.count
                 MailSource.forEach(at: path, unreadable: unreadable) { item in
-                    arrivals.append(replay.arrival(.received(Message(bytes: item.bytes), truth)))
-                    placement.append((truth, fixedFold ?? index % folds))
+                    let message = Message(bytes: item.bytes)
+                    arrivals.append(replay.arrival(.received(message, truth)))
+                    placement.append((truth, fixedFold ?? index % folds,
+                                      MessageDigest.of(message, ownFields: tokenizer.ownFields)))
                     index += 1
                 }
                 if fixedFold == nil, index == 1, LooseFile.isFile(path) { loose.append(LooseFile(path, first)) }
             }
-            for (position, number) in LooseFile.numbered(loose) { placement[position] = (truth, number % folds) }
+            for (position, number) in LooseFile.numbered(loose) { placement[position]?.fold = number % folds }
         }
         let tokens = try replay.tokens(of: arrivals)
-        return zip(placement, tokens).compactMap { placement, message in
-            guard let placement, let message else { return nil }
-            return CrossValidation.Sample(truth: placement.truth, fold: placement.fold, message: message)
+        let kept = zip(placement, tokens).compactMap { placement, message in
+            placement.flatMap { placement in message.map { (placement, $0) } }
         }
+        return (kept.map { placement, message in
+                    CrossValidation.Sample(truth: placement.truth, fold: placement.fold, message: message)
+                }, kept.map(\.0.digest))
+    }
+
+    /// What an admin should hear about messages given more than once (by digest, as `train`'s ledger knows them):
+    /// in both classes, a contradiction no filter can get right; in one class, copies that count as messages of
+    /// their own (in other folds, a model is tested on a message it learned), where `train` would learn each once.
+    /// Found by an audit: an evaluation of folders that shared messages said nothing of it.
+    static func repeatNotes(_ messages: some Sequence<([UInt8], MessageClass)>) -> [String] {
+        var classes: [[UInt8]: (pitch: Int, ham: Int)] = [:]
+        for (digest, truth) in messages {
+            if truth == .pitch { classes[digest, default: (0, 0)].pitch += 1 } else { classes[digest, default: (0, 0)].ham += 1 }
+        }
+        let both = classes.values.count { $0.pitch > 0 && $0.ham > 0 }
+        let copies = classes.values.reduce(0) { $0 + max($1.pitch - 1, 0) + max($1.ham - 1, 0) }
+        var notes: [String] = []
+        if both > 0 {
+            notes.append("note: \(both) message\(both == 1 ? " is" : "s are") given as both pitch and ham (the same "
+                + "message, by its digest): no verdict can be right for both of its copies")
+        }
+        if copies > 0 {
+            notes.append("note: \(copies) more cop\(copies == 1 ? "y" : "ies") of messages given in the same class: "
+                + "each counts as a message of its own (train learns each message once)")
+        }
+        return notes
     }
 
     private func text(_ report: EvaluationReport, pitchCutoffs: Cutoffs.Range, hamCutoffs: Cutoffs.Range,

@@ -1042,6 +1042,37 @@ import Testing
         #expect(try #require((object["pitch"] as? [String: Int])?["unsure"]) < 25)
     }
 
+    /// The same message in both classes, or twice in one, is said: the figures count it as given.
+    @Test func messagesGivenTwiceAreNamedInANote() throws {
+        let scratch = try Scratch()
+        let dev = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("samples/dev")
+        for kind in ["pitch", "ham"] {
+            try FileManager.default.createDirectory(atPath: scratch.path(kind), withIntermediateDirectories: true)
+            for number in 1...4 {
+                let name = String(format: "d1-\(kind == "pitch" ? "p" : "h")-%03d.eml", number)
+                try FileManager.default.copyItem(atPath: dev.appendingPathComponent(kind + "/" + name).path,
+                                                 toPath: scratch.path(kind + "/" + name))
+            }
+        }
+        let alone = try Run.pitchfilter(["eval", "--folds", "2", "--pitch", scratch.path("pitch"), "--ham", scratch.path("ham")])
+        #expect(alone.status == 0 && !alone.stderr.contains("note:"), "\(alone.stderr)")
+        // A pitch filed in the ham too, and a ham saved twice (CRLF, an mbox envelope: the same message).
+        try FileManager.default.copyItem(atPath: scratch.path("pitch/d1-p-001.eml"), toPath: scratch.path("ham/z-1.eml"))
+        let ham = try String(contentsOfFile: scratch.path("ham/d1-h-002.eml"), encoding: .utf8)
+        try scratch.write("ham/z-2.eml", ham.replacingOccurrences(of: "\n", with: "\r\n"))
+        let run = try Run.pitchfilter(["eval", "--folds", "2", "--pitch", scratch.path("pitch"), "--ham", scratch.path("ham")])
+        #expect(run.status == 0)
+        #expect(run.stderr.contains("note: 1 message is given as both pitch and ham (the same message, by its digest): "
+            + "no verdict can be right for both of its copies\n"), "\(run.stderr)")
+        #expect(run.stderr.contains("note: 1 more copy of messages given in the same class: each counts as a message "
+            + "of its own (train learns each message once)\n"), "\(run.stderr)")
+        #expect(run.text.hasPrefix("2-fold cross-validation: 4 pitches, 6 ham;"))
+        let replayed = try Run.pitchfilter(["eval", "--replay", "--folds", "2", "--pitch", scratch.path("pitch"),
+                                            "--ham", scratch.path("ham")])
+        #expect(replayed.stderr.contains("note: 1 message is given as both pitch and ham"), "\(replayed.stderr)")
+    }
+
     /// Found in review: a file given twice got two numbers, so its copies fell in two folds and a model was tested
     /// on the message it had learned.
     @Test func aFileGivenTwiceHasOneFold() {
