@@ -395,28 +395,27 @@ public enum MailSource {
         // The first message, or why it is skipped, is held until the second is seen: it is named "path" if it is
         // the only one, else "path:1".
         var first: Result<[UInt8], MailSourceError>?
-        func deliver(_ outcome: Result<[UInt8], MailSourceError>, as name: String) throws {
-            switch outcome {
-            case .success(let bytes): try body(MailItem(name: name, bytes: bytes))
-            case .failure(.unreadable(_, let reason)): unreadable(.unreadable(name, reason))
-            case .failure(.noMail(_, let reason)): unreadable(.noMail(name, reason))
-            }
-        }
         // The first message of a Dovecot or UW-IMAP mbox may be the folder's own data: not mail, and not counted.
         var pastFolderData = false
         var markedDeleted = 0
-        func emit(_ message: ArraySlice<UInt8>) throws {
+        // What each message of the mbox comes to, and under which name, for the caller to hand on (`hand`). The
+        // local function calls no closure: `body` is called only here, in the function that was given it. Called
+        // from a local function, an error `body` threw reached the loop below as no error, and reading went on
+        // with the loop's state gone (found by an audit's case: a trap or SIGSEGV in a debug build when training
+        // failed while its reader was inside an mbox).
+        func emit(_ message: ArraySlice<UInt8>) -> [(Result<[UInt8], MailSourceError>, String)] {
             defer { pastFolderData = true }
-            if !pastFolderData, MailFileFormats.isFolderInternalData(message) { return }
+            if !pastFolderData, MailFileFormats.isFolderInternalData(message) { return [] }
             number += 1
+            var ready: [(Result<[UInt8], MailSourceError>, String)] = []
             if number == 2, let held = first {
                 first = nil
-                try deliver(held, as: "\(path):1")
+                ready.append((held, "\(path):1"))
             }
             // Named by its place in the file all the same, so the names of the messages after it stay theirs.
             if MailFileFormats.isMarkedDeleted(message) {
                 markedDeleted += 1
-                return
+                return ready
             }
             let outcome: Result<[UInt8], MailSourceError> =
                 if Mbox.isOnlyAnEnvelope(message) {
@@ -426,22 +425,23 @@ public enum MailSource {
                 } else {
                     .success(Mbox.unquoted(message))
                 }
-            if number == 1 { first = outcome } else { try deliver(outcome, as: "\(path):\(number)") }
+            if number == 1 { first = outcome } else { ready.append((outcome, "\(path):\(number)")) }
+            return ready
         }
         reading: while true {
             let messages = Mbox.split(buffer)
             // All but the last are whole: the next one's From line was seen. The last is whole at the end.
-            for range in messages.dropLast() { try emit(buffer[range]) }
+            for range in messages.dropLast() { try hand(emit(buffer[range]), unreadable, body) }
             let last = messages[messages.count - 1]
             if ended {
-                try emit(buffer[last])
+                try hand(emit(buffer[last]), unreadable, body)
                 break
             }
             buffer.removeFirst(last.lowerBound)
             if buffer.count > maxMessageBytes + pieceBytes {
                 // One message past the limit: counted as skipped, and read through to the next From line
                 // without being kept.
-                try emit(buffer[...])
+                try hand(emit(buffer[...]), unreadable, body)
                 while true {
                     if let next = Mbox.nextStart(in: buffer, from: 1) {
                         buffer.removeFirst(next)
@@ -456,10 +456,24 @@ public enum MailSource {
             // A read error is reported; the messages before it still count.
             guard readPiece() else { break }
         }
-        if let only = first { try deliver(only, as: path) }
+        if let only = first { try hand([(only, path)], unreadable, body) }
         if notes, markedDeleted > 0 {
             Stores.reportLine("note: \(TerminalText.safe(path)): \(markedDeleted) message\(markedDeleted == 1 ? "" : "s") "
                 + "marked deleted (X-Status D, or expunged in X-Mozilla-Status; not yet expunged) not read")
+        }
+    }
+}
+
+extension MailSource {
+    /// Hands each message on, or reports why it is not read, under its name.
+    private static func hand(_ messages: [(Result<[UInt8], MailSourceError>, String)],
+                             _ unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void) rethrows {
+        for (outcome, name) in messages {
+            switch outcome {
+            case .success(let bytes): try body(MailItem(name: name, bytes: bytes))
+            case .failure(.unreadable(_, let reason)): unreadable(.unreadable(name, reason))
+            case .failure(.noMail(_, let reason)): unreadable(.noMail(name, reason))
+            }
         }
     }
 }

@@ -312,3 +312,27 @@ func anMboxMessageMarkedDeletedIsKnown(fields: String, deleted: Bool) {
         return
     }
 }
+
+/// Found by an audit's case (a database truncated under `train`): a caller that failed while the reader was inside
+/// an mbox left the reader's error lost on its way out of the file, and the reader went on with its state gone: a
+/// SIGSEGV or a trap in a debug build, every time. The reader must stop at its next hand-over, each time.
+@Test func aFailingBodyStopsTheReaderInsideAnMbox() throws {
+    let scratch = try TemporaryDirectory("MailSource")
+    for index in 0..<400 {
+        try Data("From a@example.org Mon Jan  1 00:00:00 2024\nSubject: \(index)\n\nbody \(index)\n".utf8)
+            .write(to: scratch.url.appendingPathComponent(String(format: "m%03d", index)))
+    }
+    struct Stop: Error {}
+    for _ in 0..<20 {
+        var calls = 0
+        #expect(throws: Stop.self) {
+            try MailSource.forEachBatchReadingAhead(at: [scratch.url.path], count: 8, unreadable: { _ in }) { _ in
+                calls += 1
+                if calls == 2 { throw Stop() }
+            }
+        }
+        #expect(calls == 2)
+    }
+    // The readers are still stopping: a crash of theirs would end the test run here.
+    usleep(200_000)
+}
