@@ -855,12 +855,12 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     /// How much of the file a reader maps: more than a user's database grows to in years of training.
     static var readerMapBytes: Int { mapsFiles.load(ordering: .relaxed) ? 1 << 30 : 0 }
 
-    /// Whether connections map the database file (on by default): a mapped file that shrinks under the process (a
+    /// Whether connections map the database file (off by default): a mapped file that shrinks under the process (a
     /// `cp` of a smaller file over it, `: >` on it) raises SIGBUS at the next read of a page past its new end, where
-    /// read(2) returns an error SQLite reports. The pipe filter passes its message through on SIGBUS (`Deadline`),
-    /// and `classify` is short-lived; the service and `train` run long, and died of it without a word (found by an
-    /// audit), so they turn it off before they open a database.
-    public static let mapsFiles = Atomic<Bool>(true)
+    /// read(2) returns an error SQLite reports. The service, `train` and `classify` died of it without a word (found
+    /// by an audit and a review). Only the pipe filter, which passes its message through on SIGBUS (`Deadline`),
+    /// turns it on: mapped, its reads of a large database do not copy every page through the kernel.
+    public static let mapsFiles = Atomic<Bool>(false)
 
     /// Why the service could not open the database at `path`, found without changing it (`serve --check`):
     /// not a database, another program's or tokenizer's, a newer schema, corrupt. Nil when it would open, or is

@@ -67,8 +67,6 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // A database file that shrinks under a mapping kills with SIGBUS; read, it is an error the service logs.
-        SQLiteTokenStore.mapsFiles.store(false, ordering: .relaxed)
         let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter, metrics: metrics)
         let load: @Sendable () throws -> Configuration = {

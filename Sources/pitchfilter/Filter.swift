@@ -94,6 +94,8 @@ enum PipeFilter {
         // happens inside this closure, where that pointer stays valid.
         return raw.withUnsafeBufferPointer { original -> Never in
             Deadline.arm(input: original, seconds: deadlineSeconds)
+            // Its SIGBUS handler passes the message on: the database may be mapped (`SQLiteTokenStore.mapsFiles`).
+            SQLiteTokenStore.mapsFiles.store(true, ordering: .relaxed)
             classifyAndWrite(raw, databaseOption: databaseOption)
         }
     }

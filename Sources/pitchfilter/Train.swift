@@ -73,8 +73,6 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        // A database file that shrinks under a mapping kills with SIGBUS; read, it is an error the run reports.
-        SQLiteTokenStore.mapsFiles.store(false, ordering: .relaxed)
         let store = try Stores.openForWriting(try database.path())
         let ownFields = try CommandLineConfiguration.ownFieldsForCommand()
         // Senders are looked up in a copy of the contact book (the store's connection is busy with the writer), as

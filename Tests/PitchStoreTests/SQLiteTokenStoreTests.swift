@@ -277,6 +277,35 @@ import Testing
         #expect(problem() == .notADatabase(path: path))
     }
 
+    /// Found by an audit and a review: a database file that shrank under a process that had mapped it (a `cp` of a
+    /// smaller file over it, `: >` on it) killed `serve`, `train` and `classify` with SIGBUS and no word. Unmapped
+    /// (`SQLiteTokenStore.mapsFiles`, off but in the pipe filter), the pages it lost are an error. Mapped, this test
+    /// dies of SIGBUS.
+    @Test func aDatabaseThatShrinksUnderAReaderIsAnErrorNotASignal() throws {
+        do {
+            let writer = try open(.readWrite)
+            _ = try writer.train((0..<20_000).map {
+                TrainingItem(digest: digest($0), tokens: [token(UInt64($0) * 7_919)], target: .pitch)
+            })
+            writer.checkpointIfLarge(thresholdBytes: 0)
+        }
+        let mapped = SQLiteTokenStore.mapsFiles.load(ordering: .relaxed)
+        #expect(!mapped)
+        let reader = try open(.readOnly)
+        // Inside one read transaction, as `train` and the service read: a new one would map the file anew.
+        let caught = error {
+            try reader.withSnapshot {
+                _ = try reader.lookup([token(0)])
+                #expect(truncate(path, 8_192) == 0)
+                _ = try reader.lookup((10_000..<20_000).map { token(UInt64($0) * 7_919) })
+            }
+        }
+        guard case .corrupt = caught else {
+            Issue.record("\(String(describing: caught))")
+            return
+        }
+    }
+
     @Test func aFileRemovedOrReplacedWhileOpenIsNoticed() throws {
         let store = try open(.readWrite)
         #expect(!store.fileWasReplaced)
