@@ -253,7 +253,9 @@ struct Eval: ParsableCommand {
                 for (position, number) in LooseFile.numbered(loose) { samples[position].fold = number % folds }
             }
         }
-        for note in Self.repeatNotes(zip(digests, samples.map(\.truth))) { Stores.reportLine(note) }
+        for note in Self.repeatNotes(zip(digests, samples).map { ($0, $1.truth, $1.fold) }, holdout: isHoldout) {
+            Stores.reportLine(note)
+        }
         // As the starter model is built: none of the tokens that only say how these messages were written.
         if starterUse == .asStarter { samples = samples.map(\.portable) }
         // A file that could not be read (said on stderr) leaves the rest to measure; the exit status still tells.
@@ -371,15 +373,26 @@ struct Eval: ParsableCommand {
     /// What an admin should hear about messages given more than once (by digest, as `train`'s ledger knows them):
     /// in both classes, a contradiction no filter can get right; in one class, copies that count as messages of
     /// their own (in other folds, a model is tested on a message it learned), where `train` would learn each once.
-    /// Found by an audit: an evaluation of folders that shared messages said nothing of it.
-    static func repeatNotes(_ messages: some Sequence<([UInt8], MessageClass)>) -> [String] {
+    /// Found by an audit: an evaluation of folders that shared messages said nothing of it. In a holdout, only the
+    /// test sets (fold 0) are scored: a repeat among them is said so, and a test message also in the training sets
+    /// is a model tested on what it learned (found in review: the notes counted the training copies as scored).
+    static func repeatNotes(_ messages: [([UInt8], MessageClass, fold: Int)], holdout: Bool) -> [String] {
+        let scored = holdout ? messages.filter { $0.fold == 0 } : messages
         var classes: [[UInt8]: (pitch: Int, ham: Int)] = [:]
-        for (digest, truth) in messages {
+        for (digest, truth, _) in scored {
             if truth == .pitch { classes[digest, default: (0, 0)].pitch += 1 } else { classes[digest, default: (0, 0)].ham += 1 }
         }
         let both = classes.values.count { $0.pitch > 0 && $0.ham > 0 }
         let copies = classes.values.reduce(0) { $0 + max($1.pitch - 1, 0) + max($1.ham - 1, 0) }
         var notes: [String] = []
+        if holdout {
+            let trained = Set(messages.filter { $0.fold != 0 }.map(\.0))
+            let leaked = Set(scored.map(\.0)).intersection(trained).count
+            if leaked > 0 {
+                notes.append("note: \(leaked) test message\(leaked == 1 ? " is" : "s are") in the training sets too: "
+                    + "the model is tested on what it learned")
+            }
+        }
         if both > 0 {
             notes.append("note: \(both) message\(both == 1 ? " is" : "s are") given as both pitch and ham (the same "
                 + "message, by its digest): no verdict can be right for both of its copies")
