@@ -318,10 +318,13 @@ func anMboxMessageMarkedDeletedIsKnown(fields: String, deleted: Bool) {
 /// SIGSEGV or a trap in a debug build, every time. The reader must stop at its next hand-over, each time.
 @Test func aFailingBodyStopsTheReaderInsideAnMbox() throws {
     let scratch = try TemporaryDirectory("MailSource")
-    for index in 0..<400 {
+    // One-message mboxes (each handed on after its file is read), and one mbox of many (handed on as it is read).
+    for index in 0..<200 {
         try Data("From a@example.org Mon Jan  1 00:00:00 2024\nSubject: \(index)\n\nbody \(index)\n".utf8)
             .write(to: scratch.url.appendingPathComponent(String(format: "m%03d", index)))
     }
+    try Data((0..<400).map { "From a@example.org Mon Jan  1 00:00:00 2024\nSubject: \($0)\n\nbody \($0)\n\n" }
+        .joined().utf8).write(to: scratch.url.appendingPathComponent("n-archive"))
     struct Stop: Error {}
     for _ in 0..<20 {
         var calls = 0
@@ -332,6 +335,14 @@ func anMboxMessageMarkedDeletedIsKnown(fields: String, deleted: Bool) {
             }
         }
         #expect(calls == 2)
+        calls = 0
+        #expect(throws: Stop.self) {
+            try MailSource.forEachBatchReadingAhead(at: [scratch.url.appendingPathComponent("n-archive").path], count: 8,
+                                                    unreadable: { _ in }) { _ in
+                calls += 1
+                if calls == 2 { throw Stop() }
+            }
+        }
     }
     // The readers are still stopping: a crash of theirs would end the test run here.
     usleep(200_000)
