@@ -1088,8 +1088,11 @@ final class MailboxWorker {
         needsRetry = true
         let line = "\(what): \(error)"
         // A full disk or quota fails every message alike: once is enough to say it (found by an audit: a line a
-        // message, up to the cap).
-        let key = (error as? MaildirError)?.isDiskFull == true ? "disk full" : line
+        // message, up to the cap). So does the database's failure, whatever it is (a full disk under it, a lock, a
+        // damaged page): said once for each (found by a later audit: 100 lines, one a message, then silence
+        // while hundreds more waited).
+        let key = (error as? MaildirError)?.isDiskFull == true ? "disk full"
+            : (error as? StoreError).map { "database: \($0)" } ?? line
         if loggedFailures.count < 100, loggedFailures.insert(key).inserted {
             logger.warning("\(line)\(key == line ? "" : " (said once, for every message, until it works again)")")
         }

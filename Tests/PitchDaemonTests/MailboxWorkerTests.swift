@@ -1525,6 +1525,16 @@ import Testing
         #expect(said.first?.hasPrefix("cannot handle 1.a.host, left where it is: ") == true)
         #expect(said.first?.hasSuffix(" (said once, for every message, until it works again)") == true)
         #expect(said.dropFirst().allSatisfy { !$0.contains("said once") && $0.contains("host, left where it is") })
+        // The database's failures too: once for each.
+        for name in ["6.f.host", "7.g.host"] {
+            worker.failed("cannot handle \(name), left where it is", StoreError.diskFull(path: "/var/lib/db.sqlite"))
+            worker.failed("cannot handle \(name), left where it is", StoreError.locked(path: "/var/lib/db.sqlite",
+                                                                                      waitedMilliseconds: 2_000))
+        }
+        let database = lines.all.dropFirst(3)
+        #expect(database.count == 2, "\(database)")
+        #expect(database.first?.hasPrefix("cannot handle 6.f.host, left where it is: cannot write database ") == true)
+        #expect(database.allSatisfy { $0.hasSuffix(" (said once, for every message, until it works again)") })
     }
 
     /// Found in review: a release and a delete of one message from two shells each checked the record, both
