@@ -582,11 +582,11 @@ final class MailboxWorker {
         // half of a move (or a copy), which `MaildirFolder.move` leaves to the client.
         let linksWhenRead = entry.linkCount
         guard let message = try read(entry) else { return }
-        let digest = engine.digest(of: message)
-        if try learnIfReleased(message, digest: digest, entry: entry) { return }
-        if let record, record.state == .pending, try recover(entry, message, record: record, digest: digest) {
-            return
-        }
+        // Hashed once, with the former digest that records written before may hold.
+        let identity = engine.identity(of: message)
+        let digest = identity.digest
+        if try learnIfReleased(message, identity, entry: entry) { return }
+        if let record, record.state == .pending, try recover(entry, record: record, identity) { return }
         // Unseen mail is classified wherever it is: Dovecot moves new/ to cur/ as soon as a client looks at the
         // mailbox, often before the service gets to it. Mail the user has read is the user's business: moving it
         // now would surprise.
@@ -719,9 +719,10 @@ final class MailboxWorker {
 
     /// A pending record: the service stopped part-way through changing this file. Returns true when the change
     /// was finished here; false when it never happened and the message is to be classified again.
-    private func recover(_ entry: MaildirFolder.Entry, _ message: Message, record: FileRecord,
-                         digest: [UInt8]) throws -> Bool {
-        guard record.digest.map({ engine.isDigest($0, of: message, digest: digest) }) ?? true else { return false }
+    private func recover(_ entry: MaildirFolder.Entry, record: FileRecord, _ identity: MessageDigest.Identity) throws
+        -> Bool {
+        guard record.digest.map(identity.matches) ?? true else { return false }
+        let digest = identity.digest
         // Moving to quarantine with a copy, then the original's removal (to a folder on another file system, or
         // by versions before `MaildirFolder.move`): if the copy is there, only the removal is missing. The copy is
         // looked for where the record says it went; a folder that is gone has none.
@@ -772,21 +773,21 @@ final class MailboxWorker {
     /// two of the user's addresses), which is classified like any other once a client had time to expunge what
     /// it copied. A Message-ID alone says nothing: anyone can write one, and a pitch carrying a quarantined or
     /// released one's was learned as ham, or let through unclassified (found by an audit).
-    private func learnIfReleased(_ message: Message, digest: [UInt8], entry: MaildirFolder.Entry) throws -> Bool {
+    private func learnIfReleased(_ message: Message, _ identity: MessageDigest.Identity, entry: MaildirFolder.Entry)
+        throws -> Bool {
+        let digest = identity.digest
         let matches = try store.quarantineEntries(
             .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message),
-                     formerDigest: engine.formerDigest(of: message)))
+                     formerDigest: identity.former))
             .filter { $0.state == .held || $0.state == .released }
-            .filter { engine.isDigest($0.digest, of: message, digest: digest) || Self.isReturnedUnderItsName(entry, $0) }
+            .filter { identity.matches($0.digest) || Self.isReturnedUnderItsName(entry, $0) }
         guard !matches.isEmpty else { return false }
         // While any held copy of the message is still in the quarantine, this file is not one come out of it, even
         // if another record's copy has gone: that record is stale (moved out and back in before a scan saw it),
         // and taking this file for its release learned ham for a message the user had just put back (found by an
         // audit).
         let aCopyIsHeld = try matches.contains { record in
-            guard record.state == .held, engine.isDigest(record.digest, of: message, digest: digest) else {
-                return false
-            }
+            guard record.state == .held, identity.matches(record.digest) else { return false }
             return try quarantinedCopyRemains(record)
         }
         let returned = try matches.first { Self.isReturnedUnderItsName(entry, $0) }
@@ -801,7 +802,7 @@ final class MailboxWorker {
            isDeliveredAnew(message, quarantined: quarantined) {
             // The user deleted the quarantined copy: its record is closed as a client's deletion is, and the message
             // is judged again as what it is, a new arrival.
-            try store.apply(matches.filter { $0.state == .held && engine.isDigest($0.digest, of: message, digest: digest) }
+            try store.apply(matches.filter { $0.state == .held && identity.matches($0.digest) }
                 .map { .quarantine($0.settled(as: .deleted, at: Self.now())) })
             logger.info("the same message delivered again after its quarantined copy was deleted: classified anew",
                         metadata: ["id": "\(quarantined.id)", "file": "\(entry.name)"])
@@ -904,7 +905,8 @@ final class MailboxWorker {
             return
         }
         guard let message = try read(entry) else { return }
-        let digest = engine.digest(of: message)
+        let identity = engine.identity(of: message)
+        let digest = identity.digest
         let ours = try store.quarantineEntries(.file(mailbox: maildir.root, name: entry.name.unique))
             .contains { $0.state == .moving || $0.state == .held }
         if !ours {
@@ -912,14 +914,12 @@ final class MailboxWorker {
             try learn(message, as: .pitch)
             let records = try store.quarantineEntries(
                 .message(mailbox: maildir.root, digest: digest, messageID: Self.messageID(of: message),
-                     formerDigest: engine.formerDigest(of: message)))
+                     formerDigest: identity.former))
             // A held record of this message whose copy has left the quarantine is this file come back (moved out
             // and in again before a scan saw it): its record, not a second one, which left it held for ever and
             // took a later copy in the INBOX for its release (found by an audit).
             let stale = try records.first { record in
-                guard record.state == .held, engine.isDigest(record.digest, of: message, digest: digest) else {
-                    return false
-                }
+                guard record.state == .held, identity.matches(record.digest) else { return false }
                 return try !quarantinedCopyRemains(record)
             }
             let earlier = stale ?? records.first
@@ -952,9 +952,9 @@ final class MailboxWorker {
             return
         }
         guard let message = try read(entry) else { return }
-        let digest = engine.digest(of: message)
-        if try learnIfReleased(message, digest: digest, entry: entry) { return }
-        try finish(entry, verdict: nil, digest: digest)
+        let identity = engine.identity(of: message)
+        if try learnIfReleased(message, identity, entry: entry) { return }
+        try finish(entry, verdict: nil, digest: identity.digest)
     }
 
     // MARK: - Helpers

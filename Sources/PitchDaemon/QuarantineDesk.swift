@@ -136,7 +136,7 @@ public struct QuarantineDesk {
         // The record's digest leaves out the fields and Subject tag the service wrote. Read with other [header]
         // settings (a release without the service's configuration), the copy would go back with them still on,
         // and be learned as another message than the one the service learned (found by an audit).
-        guard Self.isDigest(record.digest, of: message, ownFields: ownFields) else {
+        guard MessageDigest.identity(of: message, ownFields: ownFields).matches(record.digest) else {
             throw Failure.otherHeaderSettings(id)
         }
         let untagging = ownFields.subjectTagToTakeBack(in: message.header).map(SubjectTagEdit.takeBack) ?? .none
@@ -448,14 +448,7 @@ public struct QuarantineDesk {
     /// Whether `file` holds the quarantined message (the digest is taken without our own fields).
     static func isCopy(_ file: MaildirFolder.Entry, of record: QuarantineEntry, ownFields: OwnFields) -> Bool {
         guard let bytes = try? file.read(limit: Int.max) else { return false }
-        return isDigest(record.digest, of: Message(bytes: bytes), ownFields: ownFields)
-    }
-
-    /// Whether a record's digest is the message's: as taken now, or before (`MessageDigest.former`), for a record
-    /// written then.
-    static func isDigest(_ recorded: [UInt8], of message: Message, ownFields: OwnFields) -> Bool {
-        recorded == MessageDigest.of(message, ownFields: ownFields)
-            || recorded == MessageDigest.former(of: message, ownFields: ownFields)
+        return MessageDigest.identity(of: Message(bytes: bytes), ownFields: ownFields).matches(record.digest)
     }
 
     /// Ids are 16 hex digits; anything else cannot be one, whatever the database holds.

@@ -309,11 +309,12 @@ public struct Engine: Sendable {
         -> (item: TrainingItem, sighting: TemplateSighting?, sender: String?, colleague: Bool) {
         // Parsed once: three parses of From and two of To and Cc were 6 % of training's instructions (callgrind).
         let correspondents = Correspondents(of: message)
-        let (digest, formerDigest) = MessageDigest.withFormer(of: message, ownFields: ownFields)
+        let identity = identity(of: message)
+        let digest = identity.digest
         let (tokens, history) = try tokensAndHistory(of: message, correspondents, keepingTexts: false,
                                                      learning: digest)
         return (TrainingItem(digest: digest, tokens: tokens.ids, target: target,
-                             history: history.map { TokenID(hashing: $0) }, formerDigest: formerDigest),
+                             history: history.map { TokenID(hashing: $0) }, formerDigest: identity.former),
                 templateSighting(of: message, tokens, correspondents: correspondents, digest: digest),
                 correspondents.sender, correspondents.isFromAColleague)
     }
@@ -344,17 +345,10 @@ public struct Engine: Sendable {
         MessageDigest.of(message, ownFields: ownFields)
     }
 
-    /// Whether `recorded`, a digest a ledger, quarantine or journal holds, is this message's, whose digest is
-    /// `digest`: as taken now, or as it was taken before (`MessageDigest.former`), so a record written then still
-    /// finds its message.
-    public func isDigest(_ recorded: [UInt8], of message: Message, digest: [UInt8]) -> Bool {
-        recorded == digest || recorded == formerDigest(of: message)
-    }
-
-    /// The message's digest as taken before the mail store's fields were left out, if another
-    /// (`MessageDigest.former`).
-    public func formerDigest(of message: Message) -> [UInt8]? {
-        MessageDigest.former(of: message, ownFields: ownFields)
+    /// The message's digest, and its former one (`MessageDigest.former`), so a record written before still finds
+    /// its message.
+    public func identity(of message: Message) -> MessageDigest.Identity {
+        MessageDigest.identity(of: message, ownFields: ownFields)
     }
 
     /// What happens to the Subject of a message classified so: a pitch gets `tag` (the configured one unless given;

@@ -28,17 +28,27 @@ public enum MessageDigest {
     /// message only while the store's fields are what they were then: one mutt or Dovecot has rewritten since is new
     /// to such a database once.
     public static func former(of message: Message, ownFields: OwnFields) -> [UInt8]? {
-        withFormer(of: message, ownFields: ownFields).former
+        identity(of: message, ownFields: ownFields).former
+    }
+
+    /// A message's digest and, if another, its former one: what a record written at any time may hold.
+    public struct Identity: Sendable {
+        public let digest: [UInt8]
+        public let former: [UInt8]?
+
+        /// Whether `recorded`, a digest a ledger, quarantine or journal holds, is this message's.
+        public func matches(_ recorded: [UInt8]) -> Bool { recorded == digest || recorded == former }
     }
 
     /// `of` and `former` of the message, its header edited twice, not three times.
-    public static func withFormer(of message: Message, ownFields: OwnFields) -> (digest: [UInt8], former: [UInt8]?) {
+    public static func identity(of message: Message, ownFields: OwnFields) -> Identity {
         let formerEdit = message.edit(removing: ownFields.removalPatterns, inserting: [],
                                       subjectTag: .leaveOut(ownFields.subjectTags))
         // The removals the edit itself finds, as it reads the header (past a line that is no field, say).
         let edit = message.edit(removing: ownFields.removalPatterns + MailStoreFields.patterns, inserting: [],
                                 subjectTag: .leaveOut(ownFields.subjectTags))
-        return (hash(message, edit), edit.removed == formerEdit.removed ? nil : hash(message, formerEdit))
+        return Identity(digest: hash(message, edit),
+                        former: edit.removed == formerEdit.removed ? nil : hash(message, formerEdit))
     }
 
     private static func hash(_ message: Message, _ edit: HeaderEdit) -> [UInt8] {

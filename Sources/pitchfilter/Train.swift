@@ -55,8 +55,8 @@ struct Train: ParsableCommand {
             senders += Parallel.map(batch) { item -> HamSender? in
                 let message = Message(bytes: item.bytes)
                 return Engine.sender(of: message).map {
-                    let (digest, former) = MessageDigest.withFormer(of: message, ownFields: ownFields)
-                    return HamSender(digest: digest, address: $0, formerDigest: former)
+                    let identity = MessageDigest.identity(of: message, ownFields: ownFields)
+                    return HamSender(digest: identity.digest, address: $0, formerDigest: identity.former)
                 }
             }.compactMap { $0 }
         }
