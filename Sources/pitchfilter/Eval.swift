@@ -351,10 +351,11 @@ struct Eval: ParsableCommand {
                 var index = 0
                 let first = placement.count
                 MailSource.forEach(at: path, unreadable: unreadable) { item in
-                    let message = Message(bytes: item.bytes)
-                    arrivals.append(replay.arrival(.received(message, truth)))
-                    placement.append((truth, fixedFold ?? index % folds,
-                                      MessageDigest.of(message, ownFields: tokenizer.ownFields)))
+                    let arrival = replay.arrival(.received(Message(bytes: item.bytes), truth))
+                    // The replay hashed the message already.
+                    guard case .received(_, _, let digest, _) = arrival.kind else { return }
+                    arrivals.append(arrival)
+                    placement.append((truth, fixedFold ?? index % folds, digest))
                     index += 1
                 }
                 if fixedFold == nil, index == 1, LooseFile.isFile(path) { loose.append(LooseFile(path, first)) }
