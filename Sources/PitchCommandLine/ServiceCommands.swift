@@ -58,8 +58,20 @@ public enum ServiceCommands {
 
 /// What a command that only groups others does when run without one of them. swift-argument-parser would print the
 /// help on standard output and exit 0; from `:0 fw | pitchfilter` in a procmailrc (a subcommand forgotten), that
-/// delivered the help text in place of the mail. A usage error, exit 64 with the help on standard error, makes
+/// delivered the help text in place of the mail. A usage error, exit 64 with the usage on standard error, makes
 /// procmail, maildrop and Sieve keep the message.
-public func subcommandMissing(_ command: String) -> ValidationError {
-    ValidationError("'\(command)' needs a subcommand: see '\(command) --help'.")
+///
+/// Said here rather than thrown: an error thrown from `run()` is reported with the root command's usage
+/// ("Usage: pitchfilter <subcommand>" under `pitchfilter quarantine`), and `validate()`, which the parser reports
+/// with the right one, runs for every command on the way to a subcommand too.
+public func exitForMissingSubcommand(_ name: String, usage: String) -> Never {
+    let message = """
+        Error: '\(name)' needs a subcommand: see '\(name) --help'.
+        Usage: \(usage)
+          See '\(name) --help' for more information.
+
+        """
+    let bytes = Array(message.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(64)  // EX_USAGE
 }

@@ -23,7 +23,9 @@ struct QuarantineCommand: ParsableCommand {
             """,
         subcommands: [List.self, Show.self, Release.self, Delete.self, Purge.self])
 
-    func run() throws { throw subcommandMissing("pitchfilter quarantine") }
+    func run() {
+        exitForMissingSubcommand("pitchfilter quarantine", usage: ServiceCommand.usageString(for: Self.self))
+    }
 
     struct Location: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp(

@@ -14,5 +14,5 @@ struct ServiceCommand: AsyncParsableCommand {
         subcommands: [Serve.self, QuarantineCommand.self, ConfigValuesCommand.self]
     )
 
-    func run() async throws { throw subcommandMissing("pitchfilter") }
+    func run() async { exitForMissingSubcommand("pitchfilter", usage: Self.usageString(for: Self.self)) }
 }

@@ -20,7 +20,7 @@ struct Contacts: ParsableCommand {
             """,
         subcommands: [Import.self, List.self])
 
-    func run() throws { throw subcommandMissing("pitchfilter contacts") }
+    func run() { exitForMissingSubcommand("pitchfilter contacts", usage: PitchFilterCommand.usageString(for: Self.self)) }
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(

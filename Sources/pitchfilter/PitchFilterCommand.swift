@@ -52,7 +52,7 @@ struct PitchFilterCommand: ParsableCommand {
                       ServeEntry.self, QuarantineEntry.self, StarterModelCommand.self]
     )
 
-    func run() throws { throw subcommandMissing("pitchfilter") }
+    func run() { exitForMissingSubcommand("pitchfilter", usage: Self.usageString(for: Self.self)) }
 }
 
 /// `serve` and `quarantine` as `pitchfilter --help` lists them. `Main` hands their arguments to

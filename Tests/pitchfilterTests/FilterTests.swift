@@ -370,12 +370,20 @@ import Testing
 /// Found by an audit: a procmail recipe missing its subcommand (`:0 fw` then `| pitchfilter`) got the help text on
 /// standard output with status 0, and delivered it in place of the message. A usage error makes procmail keep it.
 @Suite struct MissingSubcommandTests {
-    @Test(arguments: [[], ["contacts"], ["quarantine"]])
-    func isAUsageErrorWithNothingOnStandardOutput(arguments: [String]) throws {
+    /// The usage line is the command's own: an error thrown from `run()` printed "Usage: pitchfilter <subcommand>"
+    /// under `pitchfilter quarantine` and `pitchfilter contacts` (docs audit).
+    @Test(arguments: [([], "pitchfilter"), (["contacts"], "pitchfilter contacts"),
+                      (["quarantine"], "pitchfilter quarantine")])
+    func isAUsageErrorWithNothingOnStandardOutput(arguments: [String], name: String) throws {
         let run = try Run.pitchfilter(arguments, stdin: Array("Subject: hello\n\nhi\n".utf8))
         #expect(run.status == 64)
         #expect(run.stdout.isEmpty)
-        #expect(run.stderr.contains("needs a subcommand"))
+        #expect(run.stderr == """
+            Error: '\(name)' needs a subcommand: see '\(name) --help'.
+            Usage: \(name) <subcommand>
+              See '\(name) --help' for more information.
+
+            """)
     }
 
     /// Found by a check of the CLI from outside: swift-argument-parser's `help` answers a topic it does not know
