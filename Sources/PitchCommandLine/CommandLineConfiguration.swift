@@ -50,9 +50,20 @@ public struct CommandLineConfiguration: Sendable, Equatable {
 
     /// The file in effect, or nil for none. A file named by the variable must be readable; the system one is
     /// skipped when it is not.
-    public static func file(environment: (String) -> String?) -> String? {
+    public static func file(environment: (String) -> String?, systemFile: String = systemFile) -> String? {
         if let path = environment("PITCHFILTER_CONFIG"), !path.isEmpty { return path }
         return access(systemFile, R_OK) == 0 ? systemFile : nil
+    }
+
+    /// The file in effect for the service and its quarantine: the system one whenever it exists, readable or not.
+    /// A user's commands skip a system file they may not read (it is the service's, kept `0640 root:pitchfilter`,
+    /// and theirs is their own database); the service that cannot read its own file must say so and stop, not run
+    /// on the defaults (found by a docs audit: the service user shut out of it was told "nothing to do: give
+    /// --maildir PATH", and with `--maildir` ran on the default database, policy and milter settings).
+    public static func serviceFile(environment: (String) -> String?, systemFile: String = systemFile) -> String? {
+        if let path = environment("PITCHFILTER_CONFIG"), !path.isEmpty { return path }
+        // Any answer but "no such file" (a directory shut to us, say) means there is a file to be read.
+        return access(systemFile, F_OK) == 0 || errno != ENOENT ? systemFile : nil
     }
 
     /// The configuration of this process, read the first time it is needed.

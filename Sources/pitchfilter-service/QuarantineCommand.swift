@@ -35,10 +35,12 @@ struct QuarantineCommand: ParsableCommand {
 
         @OptionGroup var database: DatabaseOption
 
+        /// The service's file (`serviceFile`): the quarantine is the service's.
+        var file: String? { config ?? CommandLineConfiguration.serviceFile(environment: Environment.current) }
+
         /// --db, else $PITCHFILTER_DB, else the configuration's database, else the usual default: the order of
         /// every other command.
         func path() throws -> String {
-            let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
             do {
                 return try DatabaseLocation.resolve(option: database.db, environment: Environment.current) {
                     try file.flatMap { try ConfigurationFile.read($0).databasePath }
@@ -81,7 +83,6 @@ struct QuarantineCommand: ParsableCommand {
             var model: (any SharedModel)?
             if learning {
                 do {
-                    let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
                     model = try file.flatMap { try ConfigurationFile.read($0).sharedModel }?
                         .open(tokenizerIdentity: Engine.tokenizerIdentity, readOnly: readOnly)
                 } catch {
@@ -108,7 +109,6 @@ struct QuarantineCommand: ParsableCommand {
         }
 
         private func fieldsOfTheConfiguration() throws -> OwnFields {
-            let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
             return try file.map { try ConfigurationFile.read($0).ownFields } ?? .standard
         }
 

@@ -67,7 +67,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let file = config ?? CommandLineConfiguration.file(environment: Environment.current)
+        let file = config ?? CommandLineConfiguration.serviceFile(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter, metrics: metrics)
         let load: @Sendable () throws -> Configuration = {
             var configuration = try file.map(ConfigurationFile.read) ?? Configuration()

@@ -30,6 +30,29 @@ import Testing
         #expect(CommandLineConfiguration(lines: lines) == nil)
     }
 
+    /// A system file that is there but cannot be read is skipped by a user's commands and is the service's all the
+    /// same, so that the service says it cannot read it. (Tests run as root, who may read any file: a symbolic link
+    /// that loops stands for a file there but not to be read.)
+    @Test func theServiceKeepsToASystemFileItCannotRead() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pitchfilter-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let readable = directory + "/readable.toml", looping = directory + "/looping.toml"
+        let missing = directory + "/missing.toml", dangling = directory + "/dangling.toml"
+        try Data().write(to: URL(fileURLWithPath: readable))
+        try FileManager.default.createSymbolicLink(atPath: looping, withDestinationPath: looping)
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: missing)
+        let none: (String) -> String? = { _ in nil }
+        for (system, command, service) in [(readable, readable, readable), (looping, nil, looping),
+                                           (missing, nil, nil), (dangling, nil, nil)] as [(String, String?, String?)] {
+            #expect(CommandLineConfiguration.file(environment: none, systemFile: system) == command)
+            #expect(CommandLineConfiguration.serviceFile(environment: none, systemFile: system) == service)
+        }
+        let named: (String) -> String? = { $0 == "PITCHFILTER_CONFIG" ? missing : nil }
+        #expect(CommandLineConfiguration.file(environment: named, systemFile: readable) == missing)
+        #expect(CommandLineConfiguration.serviceFile(environment: named, systemFile: readable) == missing)
+    }
+
     /// `--db`, then $PITCHFILTER_DB, then the configuration file, then the XDG default; the file is only asked
     /// when the first two leave the path open.
     @Test func theDatabaseComesFromTheFileOnlyAfterTheFlagAndTheEnvironment() throws {
