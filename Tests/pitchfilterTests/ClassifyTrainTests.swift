@@ -141,6 +141,40 @@ import Testing
     /// A folder whose mail is in subfolders gives no messages: `train` learns the rest, says which request gave
     /// none, and fails, as `classify` does. It learned nothing with status 0 before, and a pitches folder that read
     /// so trained the ham alone, which is held back unseen (`ModelSchedule.scoredOwnTotals`).
+    /// A database moved away under a running `train` (a restore's `mv`) took what the run learned with it: the run
+    /// says so, and does not go on to say what it learned.
+    @Test func aDatabaseReplacedUnderTheRunIsAnErrorWithoutATally() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let process = Process()
+        process.executableURL = Run.executable
+        process.arguments = ["train", "--db", db, "--pitch", "-"]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PITCHFILTER_") }
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        (process.standardInput, process.standardOutput, process.standardError) = (input, output, errors)
+        try process.run()
+        // The run opens the database, its writer's connection and its reader's, before it reads standard input:
+        // wait until it holds the file twice.
+        func holdsDatabase() -> Bool {
+            let fds = "/proc/\(process.processIdentifier)/fd"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? []).filter {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: fds + "/" + $0)) == db
+            }.count == 2
+        }
+        for _ in 0..<1_000 where !holdsDatabase() { usleep(10_000) }
+        #expect(holdsDatabase())
+        try scratch.write("replacement.sqlite", "")
+        #expect(rename(scratch.path("replacement.sqlite"), db) == 0)
+        input.fileHandleForWriting.write(Data(Self.pitch.utf8))
+        try input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3)
+        #expect(out.isEmpty)
+        #expect(String(decoding: err, as: UTF8.self).contains("was removed or replaced while it was open"))
+    }
+
     @Test func aRequestThatFindsNoMessagesFailsTheTraining() throws {
         let scratch = try Scratch()
         let db = scratch.path("db.sqlite")
