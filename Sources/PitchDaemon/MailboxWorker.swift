@@ -251,7 +251,10 @@ final class MailboxWorker {
         scanningAll = true
         defer { scanningAll = false }
         for folder in folders {
-            if let present = scan(folder, shouldStop: shouldStop) { forgetRecords(in: folder, keeping: present) }
+            if let present = scan(folder, shouldStop: shouldStop) {
+                forgetRecords(in: folder, keeping: present)
+                if role(of: folder) == .quarantine { closeRecordsOfDeleted(in: folder, keeping: present) }
+            }
             if shouldStop() { return }
         }
         let listed = Set(folders.map(\.path))
@@ -466,6 +469,36 @@ final class MailboxWorker {
             for name in forgotten { records[folder.path]?[name] = nil }
         } catch {
             failed("cannot tidy the journal", error)
+        }
+    }
+
+    /// Held quarantine records whose file was missing at the previous full scan, by id.
+    private var heldMissingBefore: Set<String> = []
+
+    /// A quarantined message deleted in a mail client, or moved into a folder whose mail teaches nothing (the
+    /// Trash), is no longer in quarantine: its record is closed as `quarantine delete` closes it, once two full
+    /// scans in a row have missed its file. They stayed held for ever: listed as "no longer in .Pitches", counted
+    /// by `stats`, never expired (found by an audit). A move anywhere else was learned as a release before this
+    /// runs (the INBOX is scanned first, and every folder's arrivals as they come); a copy in the INBOX under
+    /// either name a release gives it is left for that scan to learn, whatever delayed it.
+    private func closeRecordsOfDeleted(in folder: MaildirFolder, keeping present: Set<String>) {
+        do {
+            let missing = try store.quarantineEntries(.held(mailbox: maildir.root, folder: folder.name))
+                .filter { !present.contains($0.name) }
+            let confirmed = missing.filter { heldMissingBefore.contains($0.id) }
+            heldMissingBefore = Set(missing.map(\.id)).subtracting(confirmed.map(\.id))
+            let inbox = maildir.inbox
+            let deleted = try confirmed.filter { record in
+                try inbox.entry(unique: record.name) == nil
+                    && inbox.entry(unique: QuarantineDesk.releaseName(of: record)) == nil
+            }
+            guard !deleted.isEmpty else { return }
+            try store.apply(deleted.map { .quarantine($0.settled(as: .deleted, at: Self.now())) })
+            let named = deleted.prefix(20).map(\.id).joined(separator: ", ")
+            logger.info("closed the quarantine records of messages deleted in a mail client", metadata: [
+                "count": "\(deleted.count)", "ids": "\(deleted.count > 20 ? named + ", …" : named)"])
+        } catch {
+            failed("cannot close the quarantine records of deleted messages", error)
         }
     }
 

@@ -113,6 +113,8 @@ public enum QuarantineQuery: Sendable {
     case message(mailbox: String, digest: [UInt8], messageID: String, formerDigest: [UInt8]? = nil)
     /// Every entry in one of `states`, in any mailbox.
     case states(Set<QuarantineState>)
+    /// The entries held in one quarantine folder of one mailbox.
+    case held(mailbox: String, folder: String)
 }
 
 /// Which directory a folder is: its inode number, and when it was made (nanoseconds since 1970, 0 where the file

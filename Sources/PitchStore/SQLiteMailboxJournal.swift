@@ -49,6 +49,13 @@ extension SQLiteTokenStore: MailboxJournal {
                 try query.bind(2, digest)
                 try query.bind(3, messageID)
                 try query.bind(4, formerDigest ?? digest)
+            case .held(let mailbox, let folder):
+                query = try connection.statement("""
+                    SELECT \(columns) FROM quarantine INDEXED BY quarantine_by_name
+                    WHERE mailbox = ?1 AND folder = ?2 AND state = 'held' ORDER BY at DESC, id
+                    """)
+                try query.bind(1, mailbox)
+                try query.bind(2, folder)
             case .states(let states):
                 let list = states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
                 query = try connection.statement(

@@ -697,6 +697,38 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.notHeld(id, .deleted)) { try desk.delete(id) }
     }
 
+    /// Found by an audit: a quarantined pitch the user deleted in a mail client (or moved to the Trash, whose mail
+    /// teaches nothing) kept its record held for ever, listed as "no longer in .Pitches" and counted by `stats`.
+    /// Two full scans that miss it close it, as `quarantine delete` would; one moved back is a release, as before.
+    @Test(arguments: ["deleted", "trashed", "moved back"])
+    func aQuarantinedMessageDeletedInAClientHasItsRecordClosed(how: String) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let held = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        switch how {
+        case "deleted": try pitches.remove(held)
+        case "trashed":
+            let trash = maildir.folder(".Trash")
+            try trash.create()
+            try pitches.move(held, to: trash, .cur, name: MaildirName("1.M1P1Q1.test:2,S"))
+        default: try pitches.move(held, to: maildir.inbox, .cur, name: MaildirName("2.M2P2Q2.test:2,S"))
+        }
+        let learned = try store.statistics().totals
+        worker.scanAll(shouldStop: { false })
+        if how != "moved back" {
+            #expect(try store.quarantineEntries(.states([.held])).count == 1, "one scan's miss may be a rename")
+        }
+        worker.scanAll(shouldStop: { false })
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.states([.held])).isEmpty)
+        let settled = how == "moved back" ? QuarantineState.released : .deleted
+        #expect(try store.quarantineEntries(.states([settled])).map(\.name) == ["1.M1P1Q1.test"])
+        if how != "moved back" { #expect(try store.statistics().totals == learned, "nothing learned") }
+        #expect(try QuarantineDesk(store: store, ownFields: .standard).list().isEmpty)
+    }
+
     /// The held pitch as delivered a second time, to another of the user's addresses: the same Message-ID, one
     /// more trace field, so another digest.
     static let pitchAgain = Array("Delivered-To: ines.alias@copperleaf-studio.example\n".utf8) + pitch
