@@ -429,7 +429,12 @@ public struct QuarantineDesk {
         // Files of its name, none of them the message: another message put there, or this configuration's
         // [header] settings not the service's. Nothing is done to them either way.
         if entry == nil, !(try namesakes(of: record).isEmpty) { throw Failure.otherHeaderSettings(id) }
-        if entry == nil && !allowMissingFile { throw Failure.fileMissing(id, folder: record.folder) }
+        if entry == nil && !allowMissingFile {
+            // Not there yet, rather than gone (found by an audit: `show` of a move a kill interrupted said a mail
+            // client had moved or deleted it).
+            if record.state == .moving { throw Failure.beingMoved(id, folder: record.folder) }
+            throw Failure.fileMissing(id, folder: record.folder)
+        }
         return (record, entry)
     }
 

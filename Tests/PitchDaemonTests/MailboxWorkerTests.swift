@@ -955,6 +955,15 @@ import Testing
         return entry
     }
 
+    /// Found by an audit: `show` of a move a kill interrupted before the copy said a mail client had moved or
+    /// deleted the message; like `release` and `delete`, it says the move is under way.
+    @Test func showOfAMoveInterruptedBeforeTheCopySaysItIsUnderWay() throws {
+        let entry = try interruptedQuarantine(withCopy: false)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        #expect(throws: QuarantineDesk.Failure.beingMoved(entry.id, folder: ".Pitches")) { try desk.show(entry.id) }
+        #expect(throws: QuarantineDesk.Failure.beingMoved(entry.id, folder: ".Pitches")) { try desk.delete(entry.id) }
+    }
+
     @Test func aRestartFinishesAQuarantineMoveInterruptedAfterTheCopy() throws {
         let entry = try interruptedQuarantine(withCopy: true)
         try worker().scanAll(shouldStop: { false })
