@@ -385,10 +385,7 @@ private struct TableReader {
     static func checkFolder(_ name: String, key: String) throws(ConfigurationError) {
         // Found by an audit: ".Pitch\0es" made the service use ".Pitch" (the system calls end the name at the NUL),
         // and "..Pitches" or ".Pitches." a folder no Maildir++ client shows as named.
-        let parts = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard name.hasPrefix("."), parts.count > 1, parts.dropFirst().allSatisfy({ !$0.isEmpty }),
-              !name.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 < 0x20 || $0 == 0x7F }),
-              name.utf8.count <= 255 else {
+        guard Maildir.isSubfolderName(name) else {
             throw ConfigurationError(
                 key: key, "must be a Maildir++ folder name such as \".Pitches\", found \"\(TerminalText.safe(name))\"")
         }

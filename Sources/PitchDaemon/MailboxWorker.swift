@@ -760,7 +760,7 @@ final class MailboxWorker {
         // by versions before `MaildirFolder.move`): if the copy is there, only the removal is missing. The copy is
         // looked for where the record says it went; a folder that is gone has none.
         let moves = try movesUnderWay(of: entry)
-        let folders = moves.map { maildir.folder($0.folder) }.filter(\.exists)
+        let folders = moves.compactMap(quarantineFolder).filter(\.exists)
         if let copy = try folders.lazy.compactMap({ try $0.entry(unique: entry.name.unique) }).first,
            let copied = try copy.read(limit: policy.maxMessageBytes),
            engine.digest(of: Message(bytes: copied)) == digest {
@@ -855,7 +855,7 @@ final class MailboxWorker {
         // and this scan came first): the quarantined copy is still there, and if the release stopped, nothing else
         // would ever remove it. Finishing the release leaves the message in one place.
         if Self.isReturnedUnderItsName(entry, quarantined), entry.folder.name == "INBOX",
-           let copy = try? maildir.folder(quarantined.folder).entry(unique: quarantined.name),
+           let copy = try? quarantineFolder(of: quarantined)?.entry(unique: quarantined.name),
            QuarantineDesk.isCopy(copy, of: quarantined, ownFields: engine.ownFields) {
             try copy.folder.remove(copy)
             logger.info("finished a release: the quarantined copy is removed (the release stopped, or had not yet)",
@@ -893,12 +893,17 @@ final class MailboxWorker {
         entry.name.unique == quarantined.name || entry.name.unique == QuarantineDesk.releaseName(of: quarantined)
     }
 
+    /// The folder a quarantine record names, if it names one (`QuarantineDesk` says why it is checked).
+    private func quarantineFolder(of record: QuarantineEntry) -> MaildirFolder? {
+        Maildir.isSubfolderName(record.folder) ? maildir.folder(record.folder) : nil
+    }
+
     /// Whether the quarantined copy is still in the quarantine folder and not marked deleted: an IMAP client
     /// without MOVE copies, flags the original \Deleted (Maildir's T) and may expunge it much later.
     private func quarantinedCopyRemains(_ quarantined: QuarantineEntry) throws -> Bool {
         let copy: MaildirFolder.Entry?
         do {
-            copy = try maildir.folder(quarantined.folder).entry(unique: quarantined.name)
+            copy = try quarantineFolder(of: quarantined)?.entry(unique: quarantined.name)
         } catch where error.isMissing {
             return false  // the user deleted the whole folder: the copy went with it
         }

@@ -41,6 +41,8 @@ public struct QuarantineDesk {
         /// release that stopped half-way, which takes our fields off: the two cannot be told apart).
         case backInTheInbox(String, path: String, byHand: Bool)
         case otherHeaderSettings(String)
+        /// The record names no Maildir++ folder: the database was changed by hand, or is damaged.
+        case noFolder(String, folder: String)
         case lockHeld(String, seconds: Double)
         /// Back in the INBOX, at `path`, but the rest of the release failed (`reason`): running it again finishes.
         case releasedNotFinished(String, path: String, reason: String)
@@ -61,6 +63,9 @@ public struct QuarantineDesk {
                               : "moved there under the name it had in quarantine, or by a release that stopped "
                                   + "half-way: `release` learns it as ham and finishes")
                     + "; nothing was deleted"
+            case .noFolder(let id, let folder):
+                "the record of message \(id) names no Maildir folder (\"\(TerminalText.safe(folder))\"): the database was "
+                    + "changed by hand or is damaged; nothing was done"
             case .otherHeaderSettings(let id):
                 "message \(id) does not match its record once the fields and Subject tag of this configuration are "
                     + "taken off: give the service's configuration (--config), whose [header] settings tagged it; "
@@ -472,6 +477,9 @@ public struct QuarantineDesk {
 
     /// Every file in the record's folder with its unique name, new/ first.
     private func namesakes(of record: QuarantineEntry) throws -> [MaildirFolder.Entry] {
+        // The folder comes from the database, which another program may have written: read as a path, "../.."
+        // took `delete` out of the mailbox (found by an audit).
+        guard Maildir.isSubfolderName(record.folder) else { throw Failure.noFolder(record.id, folder: record.folder) }
         let folder = Maildir(root: record.mailbox).folder(record.folder)
         return try MaildirFolder.Subdirectory.allCases.flatMap { subdirectory in
             try folder.entries(in: subdirectory).filter { $0.name.unique == record.name }

@@ -27,6 +27,17 @@ public struct Maildir: Hashable, Sendable {
 
     public var inbox: MaildirFolder { MaildirFolder(path: root, name: "INBOX", owner: owner) }
 
+    /// Whether `name` is a Maildir++ sub-folder's directory name: a dot, then names joined by dots, none of them
+    /// empty, without a slash or a control character, at most 255 bytes. ".Pitch\0es" would be ".Pitch" to the
+    /// system calls, "..Pitches" or ".Pitches." a folder no client shows as named, and ".." or "./x" no sub-folder
+    /// at all.
+    public static func isSubfolderName(_ name: String) -> Bool {
+        let parts = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return name.hasPrefix(".") && parts.count > 1 && parts.dropFirst().allSatisfy { !$0.isEmpty }
+            && !name.utf8.contains { $0 == UInt8(ascii: "/") || $0 < 0x20 || $0 == 0x7F }
+            && name.utf8.count <= 255
+    }
+
     /// A Maildir++ sub-folder: `name` is its directory name, with the leading dot (`.Pitches`, `.Sent`).
     public func folder(_ name: String) -> MaildirFolder {
         MaildirFolder(path: root + "/" + name, name: name, owner: owner)

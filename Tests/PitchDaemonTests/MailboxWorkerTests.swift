@@ -729,6 +729,25 @@ import Testing
         #expect(try QuarantineDesk(store: store, ownFields: .standard).list().isEmpty)
     }
 
+    /// Found by an audit: the quarantine commands read a record's folder as a path, and a database written by
+    /// another program (".Pitches/../..") took `delete` out of the mailbox. Here the path leads back into the
+    /// quarantine folder, so that only the check stands between the command and the file.
+    @Test(arguments: [".Pitches/../.Pitches", "..", ".", ".Pitches/", ""])
+    func aRecordWhoseFolderIsNoMaildirFolderIsNotActedOn(folder: String) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        var record = try #require(try store.quarantineEntries(.states([.held])).first)
+        record.folder = folder
+        try store.apply([.quarantine(record)])
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        for command in [desk.delete, { _ = try desk.show($0) }, { _ = try desk.release($0) }] as [(String) throws -> Void] {
+            #expect(throws: QuarantineDesk.Failure.noFolder(record.id, folder: folder)) { try command(record.id) }
+        }
+        #expect(try desk.list().map(\.unreadable) == [QuarantineDesk.Failure.noFolder(record.id, folder: folder).description])
+        #expect(try files(maildir.folder(".Pitches")).count == 1)
+        #expect(try files(maildir.inbox).isEmpty)
+    }
+
     /// The held pitch as delivered a second time, to another of the user's addresses: the same Message-ID, one
     /// more trace field, so another digest.
     static let pitchAgain = Array("Delivered-To: ines.alias@copperleaf-studio.example\n".utf8) + pitch
