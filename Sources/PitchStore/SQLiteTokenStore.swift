@@ -1035,7 +1035,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
 
     /// Creates the empty file SQLite will turn into a database. SQLite could create it itself, but when that fails
     /// it retries read-only and reports the retry's "No such file or directory" rather than the real reason.
-    private static func createFile(_ path: String) throws(StoreError) {
+    private static func createFile(_ path: String, links: Int = 0) throws(StoreError) {
         // Its owner's alone: it holds the senders and Subjects of quarantined mail and the owner's correspondents
         // (0644, SQLite's own mode, let every local user read them where the umask allowed; found by an audit).
         // SQLite gives the -wal and -shm files the same mode.
@@ -1047,11 +1047,30 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
         let reason = errno
         switch reason {
-        case EEXIST: return  // another process created it first
+        case EEXIST:
+            // A symbolic link to a file that is not there yet (a database kept on another disk): SQLite would make
+            // that file itself, with its own mode (found by an audit: 0644, readable by every local user). It is
+            // made here, where the link points, as any new database is. Otherwise another process created it first.
+            if links < 8, let target = danglingLinkTarget(path) { try createFile(target, links: links + 1) }
+            return
         case EROFS: throw .readOnly(path: path, detail: String(cString: strerror(reason)))
         case ENOSPC, EDQUOT: throw .diskFull(path: path)
         default: throw .cannotOpen(path: path, detail: "cannot create it: \(String(cString: strerror(reason)))")
         }
+    }
+
+    /// Where the symbolic link at `path` points, when that is no file yet; nil for anything else.
+    private static func danglingLinkTarget(_ path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK, stat(path, &info) != 0, errno == ENOENT
+        else { return nil }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(path, &buffer, Int(PATH_MAX))
+        guard length > 0 else { return nil }
+        let target = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if target.hasPrefix("/") { return target }
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return target }
+        return String(path[...slash]) + target
     }
 
     /// Run as root, a new database belongs to the owner of its directory: an admin's first `train` into

@@ -408,6 +408,31 @@ import Testing
             == .missing(path: nested))
     }
 
+    /// Found by an audit: made through a symbolic link to a file not there yet, the database (and its -wal and
+    /// -shm) had SQLite's mode, 0644 under the usual umask, where any other is its owner's alone.
+    @Test(arguments: ["absolute", "relative", "chained"])
+    func aDatabaseMadeThroughALinkIsItsOwnersAlone(link: String) throws {
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        try FileManager.default.createDirectory(atPath: directory.path("elsewhere"), withIntermediateDirectories: false)
+        let target = directory.path("elsewhere/tokens.sqlite")
+        let linked = directory.path("linked.sqlite")
+        switch link {
+        case "absolute": #expect(symlink(target, linked) == 0)
+        case "relative": #expect(symlink("elsewhere/tokens.sqlite", linked) == 0)
+        default:
+            #expect(symlink("elsewhere/middle.sqlite", linked) == 0)
+            #expect(symlink("tokens.sqlite", directory.path("elsewhere/middle.sqlite")) == 0)
+        }
+        let store = try SQLiteTokenStore(path: linked, tokenizerIdentity: tokenizer, access: .readWrite)
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
+        for file in [target, target + "-wal", target + "-shm"] {
+            var info = stat()
+            #expect(lstat(file, &info) == 0, "\(file) is there")
+            #expect(info.st_mode & S_IFMT == S_IFREG && info.st_mode & 0o777 == 0o600, "\(file)")
+        }
+    }
+
     @Test func readWriteCreatesParentDirectoriesPrivately() throws {
         let nested = directory.path("data/pitchfilter/tokens.sqlite")
         let store = try SQLiteTokenStore(path: nested, tokenizerIdentity: tokenizer, access: .readWrite)
