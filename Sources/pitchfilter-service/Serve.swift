@@ -129,6 +129,7 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode(78)
             }
             print("configuration valid: database \(databasePath)")
+            if let warning = Self.databaseExposure(databasePath).warning { print("warning: " + warning) }
             if let warning = file.flatMap({ ConfigurationFile.exposureWarning(Self.absolute($0)) }) {
                 print("warning: " + warning)
             }
@@ -189,6 +190,12 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(78)  // EX_CONFIG, which the unit does not restart
         }
         if let warning = socketExposure.warning { logger.warning("\(warning)") }
+        let databaseExposure = Self.databaseExposure(databasePath)
+        if let refusal = databaseExposure.refusal {
+            logger.critical("not started: \(refusal)")
+            throw ExitCode(78)
+        }
+        if let warning = databaseExposure.warning { logger.warning("\(warning)") }
         // Each reload says it again: a file made writable by its group since the start was said nothing of (found by
         // an audit).
         let reload: @Sendable () throws -> Configuration = {
@@ -233,7 +240,7 @@ struct Serve: AsyncParsableCommand {
                 return "the milter's socket unix:\(path) cannot be made: something other than a socket is there"
             }
         }
-        return socketDirectoryExposure(milter).refusal
+        return socketDirectoryExposure(milter).refusal ?? databaseExposure(databasePath).refusal
     }
 
     /// Who could replace the milter's unix socket with their own, and read the envelopes and headers the MTA sends
@@ -243,15 +250,35 @@ struct Serve: AsyncParsableCommand {
     /// said a word).
     static func socketDirectoryExposure(_ milter: MilterConfiguration?) -> (refusal: String?, warning: String?) {
         guard case .unix(let path, _) = milter?.address else { return (nil, nil) }
+        return exposure(of: path, said: "the milter's socket unix:\(path)", kept: "the socket",
+                        risk: "the mail sent to it read")
+    }
+
+    /// Who could replace the service's database, and with it the model, the contacts and the quarantine's records
+    /// (whose messages `quarantine delete` removes): as for the milter's socket (found by an audit: a database in
+    /// a directory all may write was taken without a word, and root's `train` followed another user's link there).
+    static func databaseExposure(_ databasePath: String) -> (refusal: String?, warning: String?) {
+        exposure(of: databasePath, said: "the database \(databasePath)", kept: "the database",
+                 risk: "the model, contacts and quarantine records with it")
+    }
+
+    /// How exposed the directory holding `path` is: refused when anyone may replace what is in it, said when its
+    /// group or another user may, or when it is a sticky directory all may write (/tmp), where no one can take
+    /// the name away from us but anyone can take it first, with a file or link of their own.
+    static func exposure(of path: String, said: String, kept: String,
+                         risk: String) -> (refusal: String?, warning: String?) {
         let absolute = absolute(path)
         let directory = absolute.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(absolute[..<$0]) } ?? "."
-        let said = "the milter's socket unix:\(path)"
         switch FileOwner.exposure(ofDirectory: directory.isEmpty ? "/" : directory, user: geteuid()) {
         case .ownerAndRootAlone:
-            return (nil, nil)
+            var info = stat()
+            guard stat(directory.isEmpty ? "/" : directory, &info) == 0,
+                  info.st_mode & S_ISVTX != 0, info.st_mode & S_IWOTH != 0 else { return (nil, nil) }
+            return (nil, "\(said) is in \(directory), which all users may write: another may make a file or link of "
+                + "its name before the service does; keep \(kept) in a directory of its own")
         case .anyone(let fault):
-            return ("\(said) could be replaced by anyone on this machine, and the mail sent to it read: "
-                + ConfigurationFile.whyAnyone(fault, kept: "the socket"), nil)
+            return ("\(said) could be replaced by anyone on this machine, and \(risk): "
+                + ConfigurationFile.whyAnyone(fault, kept: kept), nil)
         case .othersToo(let fault):
             return (nil, "\(said) could be replaced by others than root and this user: "
                 + ConfigurationFile.whyOthers(fault))

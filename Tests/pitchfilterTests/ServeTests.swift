@@ -512,7 +512,7 @@ import Glibc
     /// Found by an audit: a milter socket in a directory all may write was taken over by another user, who then
     /// read the envelopes and headers the MTA sent; neither the start nor `--check` said a word. Refused by both
     /// (a sticky directory such as /tmp is not: others cannot take a name of ours there), and warned of where its
-    /// group may write.
+    /// group may write, or where it is a sticky one all may write (another user may take the name first).
     @Test(arguments: [(0o777, true), (0o1777, false), (0o770, false)])
     func aMilterSocketOthersCouldReplaceIsRefusedOrWarnedOf(mode: Int, refused: Bool) throws {
         let directory = root.path + "/sockets"
@@ -538,6 +538,50 @@ import Glibc
             #expect(check.status == 0)
             #expect(check.text.contains("warning: \(fault)others than root and this user: \(directory) is writable "
                 + "by its group") == (mode == 0o770))
+            #expect(check.text.contains("warning: the milter's socket \(socket) is in \(directory), which all users "
+                + "may write: another may make a file or link of its name before the service does; keep the socket "
+                + "in a directory of its own\n") == (mode == 0o1777))
+        }
+    }
+
+    /// Found by an audit: a database in a directory all may write was taken without a word (and root's `train`
+    /// followed another user's link there). Whoever may replace it has the model, the contacts and the quarantine's
+    /// records, whose messages `quarantine delete` removes: refused, or warned of, as the milter's socket is.
+    @Test(arguments: [(0o777, true), (0o1777, false), (0o770, false), (0o700, false)])
+    func aDatabaseOthersCouldReplaceIsRefusedOrWarnedOf(mode: Int, refused: Bool) throws {
+        let directory = root.path + "/data"
+        #expect(mkdir(directory, 0o700) == 0 && chmod(directory, mode_t(mode)) == 0)
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let db = directory + "/db.sqlite"
+        let check = try Run.pitchfilter(["serve", "--config", file.path, "--check", "--db", db])
+        if refused {
+            #expect(check.status == 78)
+            #expect(check.stderr == "pitchfilter: the database \(db) could be replaced by anyone on this machine, and "
+                + "the model, contacts and quarantine records with it: \(directory) is writable by all users "
+                + "(chmod o-w \(directory))\n")
+            let (process, log) = try start(["serve", "--config", file.path, "--db", db])
+            defer { Self.stop(process) }
+            let stopped = eventually { !process.isRunning }
+            #expect(stopped)
+            guard stopped else { return }
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 78)
+            #expect(text(log).contains("not started: the database \(db) could be replaced by anyone"))
+            #expect(access(db, F_OK) != 0, "no database made")
+        } else {
+            #expect(check.status == 0)
+            let warnings = check.text.split(separator: "\n").filter { $0.hasPrefix("warning: the database") }
+            switch mode {
+            case 0o1777:
+                #expect(warnings == ["warning: the database \(db) is in \(directory), which all users may write: "
+                    + "another may make a file or link of its name before the service does; keep the database in a "
+                    + "directory of its own"])
+            case 0o770:
+                #expect(warnings == ["warning: the database \(db) could be replaced by others than root and this "
+                    + "user: \(directory) is writable by its group (gid \(getegid()))"])
+            default:
+                #expect(warnings.isEmpty)
+            }
         }
     }
 
