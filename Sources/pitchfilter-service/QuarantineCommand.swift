@@ -263,7 +263,9 @@ struct QuarantineCommand: ParsableCommand {
             abstract: "Delete what has been in quarantine for longer than the given number of days.")
         @OptionGroup var location: Location
         // Unconditional: "-1" is a value here, and gets validate()'s message rather than "missing value".
-        @Option(name: .customLong("older-than"), parsing: .unconditional, help: ArgumentHelp("Days.", valueName: "days"))
+        @Option(name: .customLong("older-than"), parsing: .unconditional, help: ArgumentHelp(
+            "Delete what was quarantined more than this many days ago; 0 deletes every message in quarantine.",
+            valueName: "days"))
         var olderThan: Int
 
         func validate() throws {

@@ -23,8 +23,23 @@ enum Main {
     }
 
     /// The first name after `help` that is not a command under the names before it: `nosuch` of
-    /// `pitchfilter help nosuch`, `nosuch` of `pitchfilter help contacts nosuch`. Options are left to the parser.
+    /// `pitchfilter help nosuch`, `nosuch` of `pitchfilter help contacts nosuch`; or, with `--help` or `-h`, the
+    /// first name that is not a command where one is expected: `forget` of `pitchfilter forget --help`, which
+    /// printed the top-level help with status 0 where `pitchfilter forget x` is a usage error (found by an audit).
+    /// Options are left to the parser.
     static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        if arguments.first != "help", arguments.contains(where: { $0 == "--help" || $0 == "-h" }) {
+            var command: ParsableCommand.Type = PitchFilterCommand.self
+            for name in arguments.prefix(while: { $0 != "--" }) where !name.hasPrefix("-") {
+                let subcommands = command.configuration.subcommands
+                guard !subcommands.isEmpty else { return nil }  // a command's own arguments follow
+                guard let named = subcommands.first(where: {
+                    $0.configuration.commandName == name || $0.configuration.aliases.contains(name)
+                }) else { return name }
+                command = named
+            }
+            return nil
+        }
         guard arguments.first == "help" else { return nil }
         var command: ParsableCommand.Type = PitchFilterCommand.self
         // `help help` is argument-parser's own.

@@ -387,9 +387,11 @@ import Testing
     }
 
     /// Found by a check of the CLI from outside: swift-argument-parser's `help` answers a topic it does not know
-    /// with the top-level help and status 0.
+    /// with the top-level help and status 0, and so did `--help` after a name that is no command (an audit's
+    /// `pitchfilter forget --help`).
     @Test(arguments: [(["help", "nosuch"], "nosuch"), (["help", "contacts", "nosuch"], "nosuch"),
-                      (["help", "train", "extra"], "extra")])
+                      (["help", "train", "extra"], "extra"), (["forget", "--help"], "forget"),
+                      (["bogus", "-h"], "bogus"), (["contacts", "nosuch", "--help"], "nosuch")])
     func helpForNoSuchCommandIsAUsageError(arguments: [String], topic: String) throws {
         let run = try Run.pitchfilter(arguments)
         #expect(run.status == 64)
@@ -398,7 +400,8 @@ import Testing
     }
 
     @Test(arguments: [["help"], ["help", "train"], ["help", "contacts", "import"], ["help", "classify", "--help"],
-                      ["help", "help"]])
+                      ["help", "help"], ["--help"], ["train", "--help"], ["contacts", "import", "-h"],
+                      ["classify", "--db", "x", "--help"]])
     func helpForACommandStillHelps(arguments: [String]) throws {
         let run = try Run.pitchfilter(arguments)
         #expect(run.status == 0)
