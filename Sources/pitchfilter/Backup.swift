@@ -22,7 +22,7 @@ struct Backup: ParsableCommand {
             killed with SIGKILL leaves it behind, and it may be deleted), checked with SQLite's \
             quick_check, synced to disk, and only then given its name, readable by its owner alone. DESTINATION \
             must not exist, nor its -wal, -shm or -journal. A shared PostgreSQL model is not in the file: back \
-            that database up with pg_dump. README.md says how to restore.
+            that database up with pg_dump. `pitchfilter restore` puts a backup back.
             """)
 
     @OptionGroup var database: DatabaseOption
@@ -65,8 +65,9 @@ struct Backup: ParsableCommand {
 
     /// Where a destination path puts the copy: its directory, and the temporary name beside it. The name is not
     /// derived from the destination's, which may already be as long as a name can be.
-    static func placement(of destination: String, suffix: String) -> (directory: String, partial: String) {
-        let partialName = ".pitchfilter-backup.partial-" + suffix
+    static func placement(of destination: String, suffix: String,
+                          prefix: String = ".pitchfilter-backup.partial-") -> (directory: String, partial: String) {
+        let partialName = prefix + suffix
         guard let slash = destination.lastIndex(of: "/") else { return (".", partialName) }
         let directory = slash == destination.startIndex ? "/" : String(destination[..<slash])
         return (directory, String(destination[...slash]) + partialName)
@@ -111,11 +112,14 @@ struct Backup: ParsableCommand {
     }
 
     /// The empty file the copy is written into, created here with the copy's permissions (it holds correspondents'
-    /// addresses and the quarantine's records), under a name no other run can have chosen.
-    private static func createPartial(for destination: String) throws -> (directory: String, partial: String) {
+    /// addresses and the quarantine's records), under a name no other run can have chosen. `restore` makes its
+    /// copy of a backup the same way, beside the database.
+    static func createPartial(for destination: String, prefix: String = ".pitchfilter-backup.partial-") throws
+        -> (directory: String, partial: String) {
         for _ in 0..<8 {
             let (directory, partial) = placement(of: destination,
-                                                 suffix: String(UInt64.random(in: 0...UInt64.max), radix: 16))
+                                                 suffix: String(UInt64.random(in: 0...UInt64.max), radix: 16),
+                                                 prefix: prefix)
             let created = open(partial, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o600)
             let reason = errno
             if created >= 0 {

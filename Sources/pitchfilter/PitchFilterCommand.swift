@@ -63,7 +63,7 @@ struct PitchFilterCommand: ParsableCommand {
         commandName: "pitchfilter",
         abstract: "Recognises form-letter cold pitches and tags them; never bounces, rejects or loses mail.",
         version: Engine.programVersion,
-        subcommands: [Filter.self, Classify.self, Train.self, Stats.self, Eval.self, Contacts.self, Backup.self,
+        subcommands: [Filter.self, Classify.self, Train.self, Stats.self, Eval.self, Contacts.self, Backup.self, Restore.self,
                       ServeEntry.self, QuarantineEntry.self, StarterModelCommand.self]
     )
 

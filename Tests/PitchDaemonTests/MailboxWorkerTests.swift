@@ -748,6 +748,44 @@ import Testing
         #expect(try files(maildir.inbox).isEmpty)
     }
 
+    /// Found by an audit: a backup put in place of the database (the README's way then) had the service learn as
+    /// pitches the messages it had quarantined since the backup, for want of their records. A restore replaces the
+    /// training alone: the journal and the quarantine's records stay, and the service learns nothing.
+    @Test func aRestoreWhileTheServiceRunsTeachesItNothing() throws {
+        let worker = try worker()
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        worker.scanAll(shouldStop: { false })
+        let backup = root + "/backup.sqlite", copy = root + "/copy.sqlite"
+        #expect(creat(backup, 0o600) >= 0)
+        _ = try SQLiteTokenStore.backUp(databaseAt: store.path, into: backup, destination: backup)
+        // Trained since the backup, and a second pitch quarantined.
+        _ = try store.train([TrainingItem(digest: Array(repeating: 7, count: 32), tokens: [TokenID(rawValue: 1)],
+                                          target: .ham)])
+        let second = Array("Message-ID: <second@example.com>\n".utf8) + Self.pitch
+        try deliver(second, "2.M2P2Q2.test")
+        worker.scanAll(shouldStop: { false })
+        let held = try store.quarantineEntries(.states([.held])).map(\.name).sorted()
+        #expect(held == ["1.M1P1Q1.test", "2.M2P2Q2.test"])
+
+        #expect(creat(copy, 0o600) >= 0)
+        _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: copy, destination: copy)
+        _ = try SQLiteTokenStore(path: copy, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        let restored = try store.restoreTraining(from: copy, withQuarantine: false)
+        let backedUp = try SQLiteTokenStore(path: backup, tokenizerIdentity: Engine.tokenizerIdentity,
+                                            access: .readOnly)
+        #expect(restored == (try backedUp.statistics().totals))
+        #expect(try store.statistics().totals == restored)
+        #expect(try store.ledgerClass(of: Array(repeating: 7, count: 32)) == nil, "what was trained since is gone")
+
+        for _ in 0..<3 { worker.scanAll(shouldStop: { false }) }
+        // And after a restart, with nothing of the journal in memory.
+        let restarted = try self.worker()
+        for _ in 0..<3 { restarted.scanAll(shouldStop: { false }) }
+        #expect(try store.statistics().totals == restored, "nothing learned")
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name).sorted() == held)
+        #expect(try files(maildir.folder(".Pitches")).count == 2)
+    }
+
     /// The held pitch as delivered a second time, to another of the user's addresses: the same Message-ID, one
     /// more trace field, so another digest.
     static let pitchAgain = Array("Delivered-To: ines.alias@copperleaf-studio.example\n".utf8) + pitch

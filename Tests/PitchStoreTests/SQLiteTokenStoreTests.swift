@@ -253,6 +253,41 @@ import Testing
         #expect(try counts(store, [1]) == [1: TokenCounts(ham: 1)])
     }
 
+    /// A restore copies a backup's training into the database in use: counts, totals, ledger and contacts become the
+    /// backup's, what was trained since goes, and the service's records stay. The backup, from an older schema,
+    /// is read through a copy brought up to date, as `pitchfilter restore` does; the backup itself is unchanged.
+    @Test func aRestoreReplacesTheTrainingAndKeepsTheServicesRecords() throws {
+        let backupPath = directory.path("backup.sqlite"), copyPath = directory.path("copy.sqlite")
+        do {
+            let old = try SQLiteTokenStore(path: backupPath, tokenizerIdentity: tokenizer, access: .readWrite,
+                                           busyTimeoutMilliseconds: 2_000,
+                                           migrations: Array(SQLiteSchema.migrations.prefix(12)))
+            _ = try old.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
+            _ = try old.addContacts(["kept@kept.example"], source: .sent, at: 1)
+        }
+        let store = try open(.readWrite)
+        _ = try store.train([TrainingItem(digest: digest(2), tokens: [token(1), token(2)], target: .pitch)])
+        _ = try store.addContacts(["since@since.example"], source: .sent, at: 2)
+        let held = QuarantineEntry(id: "0123456789abcdef", mailbox: "/m", folder: ".Pitches", name: "1.M1.x",
+                                   digest: digest(3), messageID: "", sender: "", subject: "", score: 1, state: .held,
+                                   at: 3)
+        try store.apply([.quarantine(held)])
+        #expect(creat(copyPath, 0o600) >= 0)
+        _ = try SQLiteTokenStore.backUp(databaseAt: backupPath, into: copyPath, destination: copyPath)
+        _ = try SQLiteTokenStore(path: copyPath, tokenizerIdentity: tokenizer, access: .readWrite)
+        #expect(try store.restoreTraining(from: copyPath, withQuarantine: false) == ClassTotals(ham: 1))
+        #expect(try counts(store, [1, 2]) == [1: TokenCounts(ham: 1)])
+        #expect(try store.ledgerClass(of: digest(1)) == .ham)
+        #expect(try store.ledgerClass(of: digest(2)) == nil)
+        #expect(try store.contactSnapshot().relationship(with: "kept@kept.example", apartFrom: []) == .knownAddress)
+        #expect(try store.contactSnapshot().relationship(with: "since@since.example", apartFrom: []) == .firstContact)
+        #expect(try store.quarantineEntries(.states([.held])) == [held])
+        let backup = try SQLiteTokenStore(path: backupPath, tokenizerIdentity: tokenizer, access: .readOnly,
+                                          busyTimeoutMilliseconds: 2_000,
+                                          migrations: Array(SQLiteSchema.migrations.prefix(12)))
+        #expect(try backup.statistics().schemaVersion == 12)
+    }
+
     /// What `serve --check` asks, without changing the file: found by an audit, the check passed every database
     /// the service then could not open.
     @Test func aProblemIsFoundWithoutChangingTheFile() throws {

@@ -2076,4 +2076,64 @@ import Testing
     func aDestinationThatNamesNoFileIsAUsageError(destination: String) throws {
         #expect(try Run.pitchfilter(["backup", destination]).status == 64)
     }
+
+    /// `restore` puts a backup's training back: the database then says what the backup said, whatever was trained
+    /// since, and classifies as the backup does; into a database not there yet as well. The backup is not changed,
+    /// and no copy is left beside the database.
+    @Test(arguments: [false, true])
+    func aRestoreGivesBackTheBackupsTraining(intoNewDatabase: Bool) throws {
+        let scratch = try Scratch()
+        let db = try Self.trainedDatabase(in: scratch)
+        let backup = scratch.path("backup.sqlite")
+        #expect(try Run.pitchfilter(["backup", "--db", db, backup]).status == 0)
+        let backedUp = try Self.statsWithoutPathAndSize(backup)
+        let backupBytes = try Data(contentsOf: URL(fileURLWithPath: backup))
+        let samples = Samples.root.deletingLastPathComponent()
+        let target = intoNewDatabase ? scratch.path("new/db.sqlite") : db
+        if !intoNewDatabase {
+            let more = try Run.pitchfilter(["train", "--db", db,
+                                            "--pitch", samples.appendingPathComponent("dev/pitch").path,
+                                            "--ham", samples.appendingPathComponent("dev/ham").path])
+            #expect(more.status == 0)
+            #expect(try Self.statsWithoutPathAndSize(db) != backedUp)
+        }
+        let run = try Run.pitchfilter(["restore", "--db", target, backup])
+        #expect(run.status == 0, "\(run.stderr)")
+        let kept = intoNewDatabase
+            ? "its quarantine records taken too (the service takes stock of the Maildirs afresh)"
+            : "the quarantine's records and the service's journal kept as they were"
+        #expect(run.text == "restored \(target) from \(backup): 100 pitch and 100 ham messages learned; \(kept)\n")
+        #expect(try Self.statsWithoutPathAndSize(target) == backedUp)
+        let sample = samples.appendingPathComponent("blind/pitch").path
+        #expect(try Run.pitchfilter(["classify", "--db", target, sample]).text
+            == (try Run.pitchfilter(["classify", "--db", backup, sample]).text))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: backup)) == backupBytes)
+        let directory = (target as NSString).deletingLastPathComponent
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: directory)).contains { $0.contains("partial") })
+    }
+
+    /// A backup that cannot be restored is said of the backup (not of the copy's temporary name, with no advice
+    /// about --db), and the database is left as it was.
+    @Test(arguments: [
+        ("missing.sqlite", nil, "no such file"),
+        ("message.eml", "Subject: hi\n\nhello\n", "it is no database (not an SQLite file)"),
+        ("empty.sqlite", "", "it is an empty file, not a database"),
+    ] as [(String, String?, String)])
+    func aBackupThatCannotBeRestoredIsNamed(name: String, contents: String?, reason: String) throws {
+        let scratch = try Scratch()
+        let db = try Self.trainedDatabase(in: scratch)
+        let before = try Self.statsWithoutPathAndSize(db)
+        if let contents { try scratch.write(name, contents) }
+        let run = try Run.pitchfilter(["restore", "--db", db, scratch.path(name)])
+        #expect(run.status == 3)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr == "pitchfilter: cannot restore from \(scratch.path(name)): \(reason)\n")
+        #expect(try Self.statsWithoutPathAndSize(db) == before)
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)).contains { $0.contains("partial") })
+    }
+
+    @Test(arguments: ["", "-", "copy\u{FFFD}.sqlite"])
+    func aBackupThatNamesNoFileIsAUsageError(backup: String) throws {
+        #expect(try Run.pitchfilter(["restore", backup]).status == 64)
+    }
 }

@@ -1,0 +1,124 @@
+import ArgumentParser
+import PitchClassifier
+import PitchCommandLine
+import PitchEngine
+import PitchMessage
+import PitchStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pitchfilter restore BACKUP`: a backup's training put back into the database while the filter and the service
+/// go on using it, as `sa-learn --restore` and bogofilter's `bogoutil -l` put theirs back. The README's way before
+/// it (stop every writer, remove the log, move the file into place) left the service learning as pitches the
+/// messages it had quarantined since the backup, for want of their records (found by an audit).
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Put a backup's training back into the database, safely while it is in use.",
+        discussion: """
+            BACKUP (a file `pitchfilter backup` wrote) is checked with SQLite's quick_check and copied beside the \
+            database (.pitchfilter-restore.partial-…, removed when the run ends), where one from an earlier version \
+            is brought up to date; BACKUP itself is never changed. Then, in one transaction, the database's token \
+            counts, learned-message ledger, contacts and template memory are replaced by the backup's: the filter \
+            and the service go on meanwhile, and each message is scored with the training as it was or as \
+            restored. The quarantine's records and the service's journal of the Maildirs stay as they are, since \
+            they describe the mail as it is now; into a database not there yet, the backup's quarantine records \
+            are taken too. What was trained since the backup is lost, as with any restore; let no `train` run \
+            meanwhile. A shared PostgreSQL model is not in the file: restore that with pg_restore.
+            """)
+
+    @OptionGroup var database: DatabaseOption
+    @OptionGroup var configuration: ConfigurationOption
+    @Argument(help: ArgumentHelp("The backup to restore from.", valueName: "backup"))
+    var backup: String
+
+    func validate() throws {
+        if backup.isEmpty { throw ValidationError("the backup needs a path; an empty one is refused") }
+        // A database is a file SQLite opens, not a stream (found by an audit of `backup`: "-" made a file).
+        if backup == "-" {
+            throw ValidationError("the backup must be a file; standard input (\"-\") cannot be opened as a database, "
+                + "give ./- for a file of that name")
+        }
+        if Environment.lostBytes(backup) { throw ValidationError("the backup's name is not UTF-8; give one that is") }
+    }
+
+    func run() throws {
+        let path = try database.path()
+        var info = stat()
+        let isNew = stat(path, &info) != 0 || SQLiteTokenStore.isEmptyFile(path)
+        let store = try Stores.openForWriting(path)
+        let totals: ClassTotals
+        do {
+            totals = try Self.restore(backup, into: store, withQuarantine: isNew)
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            Stores.report(error)
+            throw ExitCode(3)
+        }
+        store.checkpointIfLarge()
+        let kept = isNew ? "its quarantine records taken too (the service takes stock of the Maildirs afresh)"
+            : "the quarantine's records and the service's journal kept as they were"
+        try Stores.writeAnswer("restored \(TerminalText.safe(path)) from \(TerminalText.safe(backup)): "
+            + "\(totals.pitch) pitch and \(totals.ham) ham messages learned; \(kept)")
+        if (try? CommandLineConfiguration.current.get())?.sharedModel != nil {
+            Stores.reportLine("note: the model's counts, totals and ledger are in the shared PostgreSQL model, not in "
+                + "this file: restore that database with pg_restore")
+        }
+    }
+
+    /// Copies the backup beside the database, opens the copy as a store of this program (which checks it is a
+    /// pitchfilter database of this tokenizer and brings an older schema up to date), and restores from it.
+    static func restore(_ backup: String, into store: SQLiteTokenStore, withQuarantine: Bool) throws -> ClassTotals {
+        if SQLiteTokenStore.isEmptyFile(backup) {
+            throw RestoreError.backup(path: backup, reason: "it is an empty file, not a database")
+        }
+        let (_, partial) = try Backup.createPartial(for: store.path, prefix: ".pitchfilter-restore.partial-")
+        PartialCopy.removeOnSignal(partial)
+        defer {
+            PartialCopy.removeOnSignal(nil)
+            for suffix in ["", "-journal", "-wal", "-shm"] { unlink(partial + suffix) }
+        }
+        do {
+            _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: partial, destination: backup)
+            // Closed before the restore reads it: its connection's log then holds nothing the restore would miss.
+            _ = try SQLiteTokenStore(path: partial, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+        } catch let error as StoreError {
+            throw RestoreError.backup(path: backup, reason: Self.reason(error, copy: partial, backup: backup))
+        }
+        return try store.restoreTraining(from: partial, withQuarantine: withQuarantine)
+    }
+}
+
+extension Restore {
+    /// What is wrong with the backup, said of the backup: the errors name the copy's temporary name, and advise on
+    /// a database in use (`--db`), which the backup is not.
+    static func reason(_ error: StoreError, copy: String, backup: String) -> String {
+        switch error {
+        case .missing: "no such file"
+        case .notADatabase: "it is no database (not an SQLite file)"
+        case .notPitchfilterDatabase: "it is an SQLite database of some other program"
+        case .corrupt(_, let detail): "it is damaged (\(detail)): restore an older backup"
+        case .tokenizerMismatch(_, let database, let program):
+            "it was made with tokenizer \(database), and this pitchfilter uses \(program): its counts are of other "
+                + "tokens; retrain instead"
+        case .schemaTooNew(_, let found, let supported):
+            "a newer pitchfilter made it (schema version \(found); this one understands \(supported)): upgrade "
+                + "pitchfilter to restore it"
+        default: "\(error)".replacingOccurrences(of: copy, with: backup)
+        }
+    }
+}
+
+enum RestoreError: Error, CustomStringConvertible {
+    case backup(path: String, reason: String)
+
+    var description: String {
+        switch self {
+        case .backup(let path, let reason):
+            "cannot restore from \(TerminalText.safe(path)): \(reason)"
+        }
+    }
+}
