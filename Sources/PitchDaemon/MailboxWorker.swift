@@ -473,25 +473,55 @@ final class MailboxWorker {
     }
 
     /// Held quarantine records whose file was missing at the previous full scan, by id.
-    private var heldMissingBefore: Set<String> = []
+    /// Held quarantine records whose file the last full scan missed, by id, and since when (`Monotonic` seconds).
+    private var heldMissingSince: [String: Double] = [:]
+    /// Held records whose file is elsewhere in the mailbox under its name: not looked for again while this runs.
+    private var heldElsewhere: Set<String> = []
+    /// How long a quarantined file must have been missing, besides two full scans, before its record is closed:
+    /// scans can come two seconds apart (a retry anywhere scans every mailbox), and a mail client or a sync tool
+    /// (mbsync, offlineimap) may take its time to put a moved message in its new folder.
+    var deletedCopyGrace: Double = 600
 
     /// A quarantined message deleted in a mail client, or moved into a folder whose mail teaches nothing (the
-    /// Trash), is no longer in quarantine: its record is closed as `quarantine delete` closes it, once two full
-    /// scans in a row have missed its file. They stayed held for ever: listed as "no longer in .Pitches", counted
-    /// by `stats`, never expired (found by an audit). A move anywhere else was learned as a release before this
-    /// runs (the INBOX is scanned first, and every folder's arrivals as they come); a copy in the INBOX under
-    /// either name a release gives it is left for that scan to learn, whatever delayed it.
+    /// Trash), is no longer in quarantine: its record is closed as
+    /// `quarantine delete` closes it, once two full scans, `deletedCopyGrace` apart at least, have missed its file.
+    /// They stayed held for ever: listed as "no longer in .Pitches", counted by `stats`, never expired (found by an
+    /// audit). A move anywhere else is learned as a release when its folder is scanned (the INBOX first) or the
+    /// file arrives; a file of the record's name anywhere in the mailbox (a release's copy in the INBOX, or the
+    /// quarantine folder renamed, its mail with it) keeps the record held, as before: the message is still there,
+    /// and moved back to the INBOX it is a release (found in review).
     private func closeRecordsOfDeleted(in folder: MaildirFolder, keeping present: Set<String>) {
         do {
             let missing = try store.quarantineEntries(.held(mailbox: maildir.root, folder: folder.name))
-                .filter { !present.contains($0.name) }
-            let confirmed = missing.filter { heldMissingBefore.contains($0.id) }
-            heldMissingBefore = Set(missing.map(\.id)).subtracting(confirmed.map(\.id))
-            let inbox = maildir.inbox
-            let deleted = try confirmed.filter { record in
-                try inbox.entry(unique: record.name) == nil
-                    && inbox.entry(unique: QuarantineDesk.releaseName(of: record)) == nil
+                .filter { !present.contains($0.name) && !heldElsewhere.contains($0.id) }
+            let now = Monotonic.seconds()
+            let confirmed = missing.filter { record in
+                heldMissingSince[record.id].map { now - $0 >= deletedCopyGrace } ?? false
             }
+            heldMissingSince = Dictionary(uniqueKeysWithValues: missing.map { ($0.id, heldMissingSince[$0.id] ?? now) })
+            guard !confirmed.isEmpty else { return }
+            // Every other folder's names, read once for all the records to close; not the Trash's (nor the other
+            // folders whose mail teaches nothing): a message there is one the user deleted.
+            var names = Set<String>()
+            for other in try maildir.allFolders() where other.path != folder.path && role(of: other) != .ignored {
+                for subdirectory in MaildirFolder.Subdirectory.allCases {
+                    let entries: [MaildirFolder.Entry]
+                    do {
+                        entries = try other.entries(in: subdirectory)
+                    } catch {
+                        if error.isMissing { continue }  // a folder deleted meanwhile
+                        throw error
+                    }
+                    names.formUnion(entries.map(\.name.unique))
+                }
+            }
+            let elsewhere = confirmed.filter {
+                names.contains($0.name) || names.contains(QuarantineDesk.releaseName(of: $0))
+            }
+            heldElsewhere.formUnion(elsewhere.map(\.id))
+            let kept = Set(elsewhere.map(\.id))
+            let deleted = confirmed.filter { !kept.contains($0.id) }
+            for record in confirmed { heldMissingSince[record.id] = nil }
             guard !deleted.isEmpty else { return }
             try store.apply(deleted.map { .quarantine($0.settled(as: .deleted, at: Self.now())) })
             let named = deleted.prefix(20).map(\.id).joined(separator: ", ")

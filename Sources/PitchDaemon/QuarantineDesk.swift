@@ -481,8 +481,20 @@ public struct QuarantineDesk {
         // took `delete` out of the mailbox (found by an audit).
         guard Maildir.isSubfolderName(record.folder) else { throw Failure.noFolder(record.id, folder: record.folder) }
         let folder = Maildir(root: record.mailbox).folder(record.folder)
-        return try MaildirFolder.Subdirectory.allCases.flatMap { subdirectory in
-            try folder.entries(in: subdirectory).filter { $0.name.unique == record.name }
+        var found: [MaildirFolder.Entry] = []
+        for subdirectory in MaildirFolder.Subdirectory.allCases {
+            let entries: [MaildirFolder.Entry]
+            do {
+                entries = try folder.entries(in: subdirectory)
+            } catch {
+                // The folder renamed or deleted in a mail client: its messages are no longer in it, and `delete`
+                // closes their records (found by an audit: every command failed on the folder, and nothing could).
+                // The whole mailbox gone (a copy of the database on another host, say) is said as it is.
+                if error.isMissing, Maildir(root: record.mailbox).inbox.exists { continue }
+                throw error
+            }
+            found += entries.filter { $0.name.unique == record.name }
         }
+        return found
     }
 }

@@ -38,13 +38,27 @@ extension SQLiteTokenStore {
                     throw StoreError.corrupt(path: copyPath, detail: "its schema is not this database's (a bug: the "
                         + "copy is opened as a store first)")
                 }
+                // The addresses written to since the backup stay known: the journal kept says their Sent mail was
+                // read, so it is not read again, and whom one wrote to stays known whatever is corrected (found in
+                // review: they were lost for good).
+                try connection.execute("""
+                    CREATE TEMP TABLE written_to AS SELECT key, added_at FROM main.contacts WHERE source = '\(ContactSource.sent.rawValue)';
+                    """)
+                defer { _ = try? connection.execute("DROP TABLE IF EXISTS temp.written_to") }
                 for table in Self.trainingTables + (withQuarantine ? ["quarantine"] : []) {
                     let columns = try Self.columns(of: table, in: connection).joined(separator: ", ")
+                    // The template memory in the order it was written: its expiry takes the lowest rowids for the
+                    // oldest sightings. (The other tables are keyed, without rowids.)
+                    let order = table == "templates" ? " ORDER BY rowid" : ""
                     try connection.execute("""
                         DELETE FROM main.\(table);
-                        INSERT INTO main.\(table) (\(columns)) SELECT \(columns) FROM restored.\(table);
+                        INSERT INTO main.\(table) (\(columns)) SELECT \(columns) FROM restored.\(table)\(order);
                         """)
                 }
+                try connection.execute("""
+                    INSERT INTO main.contacts (key, source, added_at) SELECT key, '\(ContactSource.sent.rawValue)', added_at
+                    FROM temp.written_to WHERE true ON CONFLICT (key) DO UPDATE SET source = excluded.source;
+                    """)
                 let key = SQLiteSchema.starterAgreementKey
                 try connection.execute("""
                     DELETE FROM main.meta WHERE key = '\(key)';

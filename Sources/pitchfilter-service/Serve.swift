@@ -230,6 +230,16 @@ struct Serve: AsyncParsableCommand {
         if let problem = SQLiteTokenStore.problem(at: databasePath, tokenizerIdentity: Engine.tokenizerIdentity) {
             return problem.description
         }
+        // Nor one this user may not read and write (found by an audit: `--check` as the service's user passed root's
+        // 0600 database, and the service retried for ever).
+        let absolute = absolute(databasePath)
+        let directory = absolute.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(absolute[..<$0]) } ?? "."
+        if access(absolute, F_OK) == 0 ? access(absolute, R_OK | W_OK) != 0
+            : access(directory.isEmpty ? "/" : directory, F_OK) == 0
+                && access(directory.isEmpty ? "/" : directory, W_OK | X_OK) != 0 {
+            return "the database \(databasePath) cannot be opened by this user (uid \(geteuid())): "
+                + String(cString: strerror(errno)).lowercased()
+        }
         if case .unix(let path, _) = milter?.address {
             let directory = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[..<$0]) } ?? "."
             if stat(directory.isEmpty ? "/" : directory, &info) != 0 || info.st_mode & S_IFMT != S_IFDIR {
@@ -258,8 +268,23 @@ struct Serve: AsyncParsableCommand {
     /// (whose messages `quarantine delete` removes): as for the milter's socket (found by an audit: a database in
     /// a directory all may write was taken without a word, and root's `train` followed another user's link there).
     static func databaseExposure(_ databasePath: String) -> (refusal: String?, warning: String?) {
-        exposure(of: databasePath, said: "the database \(databasePath)", kept: "the database",
-                 risk: "the model, contacts and quarantine records with it")
+        let said = "the database \(databasePath)", risk = "the model, contacts and quarantine records with it"
+        // A file (or link) already there that anyone may have made, another user's in /tmp, or one all may write:
+        // taken as it was, its maker could read and change it (found by an audit: the service made a database of
+        // an empty file another user had put there, 0644 and theirs).
+        var info = stat()
+        let absolute = absolute(databasePath)
+        if lstat(absolute, &info) == 0 {
+            let fault: String? = info.st_mode & S_IFMT == S_IFLNK
+                ? (info.st_uid == 0 || info.st_uid == geteuid() ? nil : absolute)
+                : { if case .anyone(let fault) = FileOwner.exposure(ofFile: absolute, user: geteuid()) { fault }
+                    else { nil } }()
+            if let fault {
+                return ("\(said) could be replaced by anyone on this machine, and \(risk): "
+                    + ConfigurationFile.whyAnyone(fault, kept: "the database"), nil)
+            }
+        }
+        return exposure(of: databasePath, said: said, kept: "the database", risk: risk)
     }
 
     /// How exposed the directory holding `path` is: refused when anyone may replace what is in it, said when its
@@ -315,6 +340,11 @@ enum ConfigurationFile {
         return found && info.st_uid != 0 && info.st_uid != geteuid()
             ? "\(fault) belongs to another user (uid \(info.st_uid)) in a directory all may write, where anyone "
                 + "may have made it (give it to root or this user, or keep \(kept) elsewhere)"
+            // A sticky directory such as /tmp, before a directory of the way not made yet: not to be chmod'ed (found
+            // by an audit: "chmod o-w /tmp").
+            : found && info.st_mode & S_IFMT == S_IFDIR && info.st_mode & S_ISVTX != 0
+                ? "\(fault) is a directory all may write, where anyone may make the rest of the way first (keep "
+                    + "\(kept) in a directory of its own, made beforehand)"
             : found && info.st_mode & S_IFMT != S_IFLNK && info.st_mode & S_IWOTH != 0
                 ? "\(fault) is writable by all users (chmod o-w \(fault))"
                 : "the way to it through \(fault) is not one only root and this user can change"

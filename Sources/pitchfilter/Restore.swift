@@ -19,14 +19,16 @@ struct Restore: ParsableCommand {
         abstract: "Put a backup's training back into the database, safely while it is in use.",
         discussion: """
             BACKUP (a file `pitchfilter backup` wrote) is checked with SQLite's quick_check and copied beside the \
-            database (.pitchfilter-restore.partial-…, removed when the run ends), where one from an earlier version \
-            is brought up to date; BACKUP itself is never changed. Then, in one transaction, the database's token \
+            database (.pitchfilter-restore.partial-…, removed when the run ends or is interrupted; only a run \
+            killed with SIGKILL leaves it behind, and it may be deleted), where one from an earlier version is \
+            brought up to date; BACKUP itself is never changed. Then, in one transaction, the database's token \
             counts, learned-message ledger, contacts and template memory are replaced by the backup's: the filter \
             and the service go on meanwhile, and each message is scored with the training as it was or as \
             restored. The quarantine's records and the service's journal of the Maildirs stay as they are, since \
-            they describe the mail as it is now; into a database not there yet, the backup's quarantine records \
-            are taken too. What was trained since the backup is lost, as with any restore; let no `train` run \
-            meanwhile. A shared PostgreSQL model is not in the file: restore that with pg_restore.
+            they describe the mail as it is now, and so do the addresses you wrote to since the backup, which stay \
+            known; into a database not there yet, the backup's quarantine records are taken too. What was trained \
+            since the backup is lost, as with any restore; let no `train` run meanwhile. With a shared PostgreSQL \
+            model the training is not in the file: restore that database with pg_restore.
             """)
 
     @OptionGroup var database: DatabaseOption
@@ -46,8 +48,19 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         let path = try database.path()
-        var info = stat()
+        // The file holds a shared model's contacts and template memory alone; its training is PostgreSQL's, and
+        // putting back the rest beside a model restored otherwise (or not) is no restore an admin would expect.
+        if (try? CommandLineConfiguration.current.get())?.sharedModel != nil {
+            Stores.report(ValidationError("the training is in the shared PostgreSQL model, not in "
+                + "\(TerminalText.safe(path)): restore that database with pg_restore"))
+            throw ExitCode(3)
+        }
+        var info = stat(), backupInfo = stat()
         let isNew = stat(path, &info) != 0 || SQLiteTokenStore.isEmptyFile(path)
+        if !isNew, stat(backup, &backupInfo) == 0, backupInfo.st_dev == info.st_dev, backupInfo.st_ino == info.st_ino {
+            Stores.report(ValidationError("\(TerminalText.safe(backup)) is the database itself: give a backup"))
+            throw ExitCode(3)
+        }
         let store = try Stores.openForWriting(path)
         let totals: ClassTotals
         do {
@@ -63,10 +76,6 @@ struct Restore: ParsableCommand {
             : "the quarantine's records and the service's journal kept as they were"
         try Stores.writeAnswer("restored \(TerminalText.safe(path)) from \(TerminalText.safe(backup)): "
             + "\(totals.pitch) pitch and \(totals.ham) ham messages learned; \(kept)")
-        if (try? CommandLineConfiguration.current.get())?.sharedModel != nil {
-            Stores.reportLine("note: the model's counts, totals and ledger are in the shared PostgreSQL model, not in "
-                + "this file: restore that database with pg_restore")
-        }
     }
 
     /// Copies the backup beside the database, opens the copy as a store of this program (which checks it is a
@@ -75,24 +84,44 @@ struct Restore: ParsableCommand {
         if SQLiteTokenStore.isEmptyFile(backup) {
             throw RestoreError.backup(path: backup, reason: "it is an empty file, not a database")
         }
-        let (_, partial) = try Backup.createPartial(for: store.path, prefix: ".pitchfilter-restore.partial-")
+        let partial: String
+        do {
+            partial = try Backup.createPartial(for: store.path, prefix: ".pitchfilter-restore.partial-").partial
+        } catch let error as BackupError {
+            throw RestoreError.copy(path: store.path, reason: "\(error)")
+        }
         PartialCopy.removeOnSignal(partial)
         defer {
             PartialCopy.removeOnSignal(nil)
             for suffix in ["", "-journal", "-wal", "-shm"] { unlink(partial + suffix) }
         }
         do {
-            _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: partial, destination: backup)
+            _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: partial, destination: partial)
             // Closed before the restore reads it: its connection's log then holds nothing the restore would miss.
             _ = try SQLiteTokenStore(path: partial, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
         } catch let error as StoreError {
-            throw RestoreError.backup(path: backup, reason: Self.reason(error, copy: partial, backup: backup))
+            throw Self.failure(error, copy: partial, backup: backup)
         }
         return try store.restoreTraining(from: partial, withQuarantine: withQuarantine)
     }
 }
 
 extension Restore {
+    /// A failure of the copy, said of what failed: the backup's content (found when the copy is opened, under its
+    /// temporary name), the backup's file, or the copy's writing beside the database (a full disk there is no fault
+    /// of the backup's; found in review).
+    static func failure(_ error: StoreError, copy: String, backup: String) -> RestoreError {
+        switch error {
+        case .notADatabase, .notPitchfilterDatabase, .corrupt, .tokenizerMismatch, .schemaTooNew:
+            return .backup(path: backup, reason: reason(error, copy: copy, backup: backup))
+        default:
+            if error.path == copy {
+                return .copy(path: copy, reason: "\(error)")
+            }
+            return .backup(path: backup, reason: reason(error, copy: copy, backup: backup))
+        }
+    }
+
     /// What is wrong with the backup, said of the backup: the errors name the copy's temporary name, and advise on
     /// a database in use (`--db`), which the backup is not.
     static func reason(_ error: StoreError, copy: String, backup: String) -> String {
@@ -114,11 +143,16 @@ extension Restore {
 
 enum RestoreError: Error, CustomStringConvertible {
     case backup(path: String, reason: String)
+    /// The backup's copy beside the database could not be written.
+    case copy(path: String, reason: String)
 
     var description: String {
         switch self {
         case .backup(let path, let reason):
             "cannot restore from \(TerminalText.safe(path)): \(reason)"
+        case .copy(let path, let reason):
+            "cannot restore: the backup's copy beside the database (\(TerminalText.safe(path))) could not be "
+                + "written: \(reason)"
         }
     }
 }

@@ -699,11 +699,13 @@ import Testing
 
     /// Found by an audit: a quarantined pitch the user deleted in a mail client (or moved to the Trash, whose mail
     /// teaches nothing) kept its record held for ever, listed as "no longer in .Pitches" and counted by `stats`.
-    /// Two full scans that miss it close it, as `quarantine delete` would; one moved back is a release, as before.
+    /// Two full scans that miss it (`deletedCopyGrace` apart) close it, as `quarantine delete` would; one moved back
+    /// is a release, as before.
     @Test(arguments: ["deleted", "trashed", "moved back"])
     func aQuarantinedMessageDeletedInAClientHasItsRecordClosed(how: String) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         let worker = try worker()
+        worker.deletedCopyGrace = 0
         worker.scanAll(shouldStop: { false })
         let pitches = maildir.folder(".Pitches")
         let held = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
@@ -727,6 +729,33 @@ import Testing
         #expect(try store.quarantineEntries(.states([settled])).map(\.name) == ["1.M1P1Q1.test"])
         if how != "moved back" { #expect(try store.statistics().totals == learned, "nothing learned") }
         #expect(try QuarantineDesk(store: store, ownFields: .standard).list().isEmpty)
+    }
+
+    /// Found in review: the quarantine folder renamed (its mail with it) had every record closed as deleted, and a
+    /// message moved from there back to the INBOX was classified again rather than learned as a release. A file of
+    /// the record's name anywhere in the mailbox keeps it held; nor is a record closed within the grace.
+    @Test func aRecordIsKeptWhileItsMessageIsElsewhereOrWithinTheGrace() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        #expect(rename(root + "/Maildir/.Pitches", root + "/Maildir/.Archive") == 0)
+        worker.deletedCopyGrace = 0
+        for _ in 0..<3 { worker.scanAll(shouldStop: { false }) }
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["1.M1P1Q1.test"])
+        let archive = maildir.folder(".Archive")
+        let entry = try #require(try archive.entry(unique: "1.M1P1Q1.test"))
+        try archive.move(entry, to: maildir.inbox, .cur, name: MaildirName("2.M2P2Q2.test:2,S"))
+        worker.scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.states([.released])).map(\.name) == ["1.M1P1Q1.test"])
+
+        // Within the grace, a missing file is not taken for a deletion.
+        try deliver(Array("Message-ID: <third@example.com>\n".utf8) + Self.pitch, "3.M3P3Q3.test")
+        let graced = try self.worker()
+        graced.scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        try pitches.remove(try #require(try pitches.entry(unique: "3.M3P3Q3.test")))
+        for _ in 0..<3 { graced.scanAll(shouldStop: { false }) }
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["3.M3P3Q3.test"])
     }
 
     /// Found by an audit: the quarantine commands read a record's folder as a path, and a database written by

@@ -254,8 +254,9 @@ import Testing
     }
 
     /// A restore copies a backup's training into the database in use: counts, totals, ledger and contacts become the
-    /// backup's, what was trained since goes, and the service's records stay. The backup, from an older schema,
-    /// is read through a copy brought up to date, as `pitchfilter restore` does; the backup itself is unchanged.
+    /// backup's, what was trained since goes (but the addresses written to since stay known), and the service's
+    /// records stay; into a new database, the backup's quarantine records come too. The backup, from an older
+    /// schema, is read through a copy brought up to date, as `pitchfilter restore` does; it is left unchanged.
     @Test func aRestoreReplacesTheTrainingAndKeepsTheServicesRecords() throws {
         let backupPath = directory.path("backup.sqlite"), copyPath = directory.path("copy.sqlite")
         do {
@@ -264,10 +265,14 @@ import Testing
                                            migrations: Array(SQLiteSchema.migrations.prefix(12)))
             _ = try old.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
             _ = try old.addContacts(["kept@kept.example"], source: .sent, at: 1)
+            try old.apply([.quarantine(QuarantineEntry(
+                id: "fedcba9876543210", mailbox: "/m", folder: ".Pitches", name: "0.M0.x", digest: digest(4),
+                messageID: "", sender: "", subject: "", score: 1, state: .held, at: 1))])
         }
         let store = try open(.readWrite)
         _ = try store.train([TrainingItem(digest: digest(2), tokens: [token(1), token(2)], target: .pitch)])
         _ = try store.addContacts(["since@since.example"], source: .sent, at: 2)
+        _ = try store.addHamSenders([HamSender(digest: digest(2), address: "ham@ham.example")], at: 2)
         let held = QuarantineEntry(id: "0123456789abcdef", mailbox: "/m", folder: ".Pitches", name: "1.M1.x",
                                    digest: digest(3), messageID: "", sender: "", subject: "", score: 1, state: .held,
                                    at: 3)
@@ -280,8 +285,13 @@ import Testing
         #expect(try store.ledgerClass(of: digest(1)) == .ham)
         #expect(try store.ledgerClass(of: digest(2)) == nil)
         #expect(try store.contactSnapshot().relationship(with: "kept@kept.example", apartFrom: []) == .knownAddress)
-        #expect(try store.contactSnapshot().relationship(with: "since@since.example", apartFrom: []) == .firstContact)
+        #expect(try store.contactSnapshot().relationship(with: "since@since.example", apartFrom: []) == .knownAddress)
+        #expect(try store.contactSnapshot().relationship(with: "ham@ham.example", apartFrom: []) == .firstContact)
         #expect(try store.quarantineEntries(.states([.held])) == [held])
+        let fresh = try SQLiteTokenStore(path: directory.path("fresh.sqlite"), tokenizerIdentity: tokenizer,
+                                         access: .readWrite)
+        #expect(try fresh.restoreTraining(from: copyPath, withQuarantine: true) == ClassTotals(ham: 1))
+        #expect(try fresh.quarantineEntries(.states([.held])).map(\.id) == ["fedcba9876543210"])
         let backup = try SQLiteTokenStore(path: backupPath, tokenizerIdentity: tokenizer, access: .readOnly,
                                           busyTimeoutMilliseconds: 2_000,
                                           migrations: Array(SQLiteSchema.migrations.prefix(12)))
