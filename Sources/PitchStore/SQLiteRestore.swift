@@ -1,3 +1,4 @@
+import CSQLite
 import PitchClassifier
 
 /// Putting a backup's training back into a database in use. Replacing the file is no way to do it while anything
@@ -11,13 +12,30 @@ extension SQLiteTokenStore {
     /// that vouches for each sender) and the template memory; and the starter agreement measured on those counts.
     public static let trainingTables = ["totals", "tokens", "ledger", "contacts", "ham_senders", "templates"]
 
+    /// What a restore did besides the training: how many quarantine records it took from the backup, nil when the
+    /// database's own were kept.
+    public struct Restored: Equatable, Sendable {
+        public var totals: ClassTotals
+        public var quarantineRecordsTaken: Int?
+    }
+
+    /// Makes the copy of a backup at `copyPath` (`backUp(databaseAt:into:destination:)`) ready to restore from:
+    /// a pitchfilter database of this tokenizer, brought up to this program's schema. An SQLite file without any
+    /// schema version is refused, not made a new database (found by an audit: an empty one was "restored", and all
+    /// the training was gone).
+    public static func prepareRestoreCopy(at copyPath: String, tokenizerIdentity: String) throws {
+        if try schemaVersion(of: copyPath) == 0 { throw StoreError.notPitchfilterDatabase(path: copyPath) }
+        // Closed before the restore reads it: its connection's log then holds nothing the restore would miss.
+        _ = try SQLiteTokenStore(path: copyPath, tokenizerIdentity: tokenizerIdentity, access: .readWrite)
+    }
+
     /// Replaces this database's training (`trainingTables` and the starter agreement) with that of the database at
-    /// `copyPath`: a copy of a backup, opened as a store of this program's tokenizer beforehand, so that it is a
-    /// pitchfilter database of the same schema. With `withQuarantine`, the quarantine's records are taken from it
-    /// too (for a new database, which has none of its own); the service's journal never is, so that the service
-    /// takes stock of its Maildirs afresh rather than learning from a stale record of them. One write transaction:
-    /// every reader sees the training as it was, or as restored. Returns the restored totals.
-    public func restoreTraining(from copyPath: String, withQuarantine: Bool) throws(StoreError) -> ClassTotals {
+    /// `copyPath`, made ready by `prepareRestoreCopy`. The addresses written to (`ContactSource.sent`) stay known
+    /// besides the backup's. The quarantine's records are taken from it only when this database has none (a new
+    /// one, or one a restore stopped before it was filled); the service's journal never is, so that the service takes
+    /// stock of its Maildirs afresh rather than learning from a stale record of them. One write transaction: every
+    /// reader sees the training as it was, or as restored.
+    public func restoreTraining(from copyPath: String) throws(StoreError) -> Restored {
         guard access == .readWrite else {
             throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: a restore writes)")
         }
@@ -32,31 +50,40 @@ extension SQLiteTokenStore {
                 throw error
             }
             defer { _ = try? connection.execute("DETACH DATABASE restored") }
-            return try connection.transaction(immediate: true) { () throws(StoreError) -> ClassTotals in
-                guard try Self.userVersion(of: "main", in: connection)
-                        == Self.userVersion(of: "restored", in: connection) else {
-                    throw StoreError.corrupt(path: copyPath, detail: "its schema is not this database's (a bug: the "
-                        + "copy is opened as a store first)")
+            return try connection.transaction(immediate: true) { () throws(StoreError) -> Restored in
+                let takesQuarantine = try Self.count(of: "main.quarantine", in: connection) == 0
+                let tables = Self.trainingTables + (takesQuarantine ? ["quarantine"] : [])
+                // Each table as this database has it: a backup with one missing or changed (by hand) is refused
+                // before anything is replaced.
+                var columns: [String: String] = [:]
+                for table in tables {
+                    let own = try Self.columns(of: table, in: "main", connection)
+                    guard try Self.columns(of: table, in: "restored", connection) == own, !own.isEmpty else {
+                        throw StoreError.corrupt(path: copyPath, detail: "its table \(table) is not a pitchfilter "
+                            + "database's")
+                    }
+                    columns[table] = own.joined(separator: ", ")
                 }
                 // The addresses written to since the backup stay known: the journal kept says their Sent mail was
                 // read, so it is not read again, and whom one wrote to stays known whatever is corrected (found in
                 // review: they were lost for good).
+                let sent = ContactSource.sent.rawValue
                 try connection.execute("""
-                    CREATE TEMP TABLE written_to AS SELECT key, added_at FROM main.contacts WHERE source = '\(ContactSource.sent.rawValue)';
+                    CREATE TEMP TABLE written_to AS SELECT key, added_at FROM main.contacts WHERE source = '\(sent)';
                     """)
                 defer { _ = try? connection.execute("DROP TABLE IF EXISTS temp.written_to") }
-                for table in Self.trainingTables + (withQuarantine ? ["quarantine"] : []) {
-                    let columns = try Self.columns(of: table, in: connection).joined(separator: ", ")
+                for table in tables {
+                    let named = columns[table]!
                     // The template memory in the order it was written: its expiry takes the lowest rowids for the
                     // oldest sightings. (The other tables are keyed, without rowids.)
                     let order = table == "templates" ? " ORDER BY rowid" : ""
                     try connection.execute("""
                         DELETE FROM main.\(table);
-                        INSERT INTO main.\(table) (\(columns)) SELECT \(columns) FROM restored.\(table)\(order);
+                        INSERT INTO main.\(table) (\(named)) SELECT \(named) FROM restored.\(table)\(order);
                         """)
                 }
                 try connection.execute("""
-                    INSERT INTO main.contacts (key, source, added_at) SELECT key, '\(ContactSource.sent.rawValue)', added_at
+                    INSERT INTO main.contacts (key, source, added_at) SELECT key, '\(sent)', added_at
                     FROM temp.written_to WHERE true ON CONFLICT (key) DO UPDATE SET source = excluded.source;
                     """)
                 let key = SQLiteSchema.starterAgreementKey
@@ -66,35 +93,41 @@ extension SQLiteTokenStore {
                     """)
                 let totals = try connection.statement("SELECT class, messages FROM main.totals")
                 defer { totals.reset() }
-                var restored = ClassTotals()
+                var restored = Restored(totals: ClassTotals(), quarantineRecordsTaken: nil)
                 while try totals.step() {
                     switch totals.text(0) {
-                    case "pitch": restored.pitch = Int(totals.int64(1))
-                    case "ham": restored.ham = Int(totals.int64(1))
+                    case "pitch": restored.totals.pitch = Int(totals.int64(1))
+                    case "ham": restored.totals.ham = Int(totals.int64(1))
                     default: break
                     }
+                }
+                if takesQuarantine {
+                    restored.quarantineRecordsTaken = try Self.count(of: "main.quarantine", in: connection)
                 }
                 return restored
             }
         }
     }
 
-    private static func userVersion(of schema: String, in connection: SQLiteConnection) throws(StoreError) -> Int64 {
-        let query = try connection.statement("PRAGMA \(schema).user_version")
-        defer { query.reset() }
-        return try query.step() ? query.int64(0) : 0
+    /// The file's `user_version`, read through a connection of its own that is closed on return.
+    private static func schemaVersion(of path: String) throws(StoreError) -> Int {
+        try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000).userVersion()
     }
 
-    /// The columns of `table` as this database has them, in order: named rather than `SELECT *`, so a column
-    /// could never land in another's place.
-    private static func columns(of table: String, in connection: SQLiteConnection) throws(StoreError) -> [String] {
-        let query = try connection.statement("PRAGMA main.table_info(\(table))")
+    private static func count(of table: String, in connection: SQLiteConnection) throws(StoreError) -> Int {
+        let query = try connection.statement("SELECT count(*) FROM \(table)")
+        defer { query.reset() }
+        return try query.step() ? Int(query.int64(0)) : 0
+    }
+
+    /// The columns of `table` in `schema`, in order: named rather than `SELECT *`, so a column could never land in
+    /// another's place. None for a table that is not there.
+    private static func columns(of table: String, in schema: String,
+                                _ connection: SQLiteConnection) throws(StoreError) -> [String] {
+        let query = try connection.statement("PRAGMA \(schema).table_info(\(table))")
         defer { query.reset() }
         var names: [String] = []
         while try query.step() { if let name = query.text(1) { names.append("\"\(name)\"") } }
-        guard !names.isEmpty else {
-            throw StoreError.corrupt(path: connection.path, detail: "it has no table \(table)")
-        }
         return names
     }
 }

@@ -798,8 +798,8 @@ import Testing
 
         #expect(creat(copy, 0o600) >= 0)
         _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: copy, destination: copy)
-        _ = try SQLiteTokenStore(path: copy, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
-        let restored = try store.restoreTraining(from: copy, withQuarantine: false)
+        try SQLiteTokenStore.prepareRestoreCopy(at: copy, tokenizerIdentity: Engine.tokenizerIdentity)
+        let restored = try store.restoreTraining(from: copy).totals
         let backedUp = try SQLiteTokenStore(path: backup, tokenizerIdentity: Engine.tokenizerIdentity,
                                             access: .readOnly)
         #expect(restored == (try backedUp.statistics().totals))

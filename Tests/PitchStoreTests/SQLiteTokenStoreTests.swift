@@ -279,8 +279,9 @@ import Testing
         try store.apply([.quarantine(held)])
         #expect(creat(copyPath, 0o600) >= 0)
         _ = try SQLiteTokenStore.backUp(databaseAt: backupPath, into: copyPath, destination: copyPath)
-        _ = try SQLiteTokenStore(path: copyPath, tokenizerIdentity: tokenizer, access: .readWrite)
-        #expect(try store.restoreTraining(from: copyPath, withQuarantine: false) == ClassTotals(ham: 1))
+        try SQLiteTokenStore.prepareRestoreCopy(at: copyPath, tokenizerIdentity: tokenizer)
+        #expect(try store.restoreTraining(from: copyPath)
+            == SQLiteTokenStore.Restored(totals: ClassTotals(ham: 1), quarantineRecordsTaken: nil))
         #expect(try counts(store, [1, 2]) == [1: TokenCounts(ham: 1)])
         #expect(try store.ledgerClass(of: digest(1)) == .ham)
         #expect(try store.ledgerClass(of: digest(2)) == nil)
@@ -290,12 +291,38 @@ import Testing
         #expect(try store.quarantineEntries(.states([.held])) == [held])
         let fresh = try SQLiteTokenStore(path: directory.path("fresh.sqlite"), tokenizerIdentity: tokenizer,
                                          access: .readWrite)
-        #expect(try fresh.restoreTraining(from: copyPath, withQuarantine: true) == ClassTotals(ham: 1))
+        #expect(try fresh.restoreTraining(from: copyPath)
+            == SQLiteTokenStore.Restored(totals: ClassTotals(ham: 1), quarantineRecordsTaken: 1))
         #expect(try fresh.quarantineEntries(.states([.held])).map(\.id) == ["fedcba9876543210"])
         let backup = try SQLiteTokenStore(path: backupPath, tokenizerIdentity: tokenizer, access: .readOnly,
                                           busyTimeoutMilliseconds: 2_000,
                                           migrations: Array(SQLiteSchema.migrations.prefix(12)))
         #expect(try backup.statistics().schemaVersion == 12)
+    }
+
+    /// Found by an audit: an SQLite file without pitchfilter's schema (an empty one) was made a new database and
+    /// "restored", and the training was gone; one with a table missing is refused too, before anything changes.
+    @Test(arguments: ["empty", "table dropped"])
+    func aCopyThatIsNoPitchfilterDatabaseIsNotRestored(kind: String) throws {
+        let copyPath = directory.path("copy.sqlite")
+        let store = try open(.readWrite)
+        _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
+        if kind == "empty" {
+            #expect(creat(copyPath, 0o600) >= 0)
+            _ = try SQLiteConnection(path: copyPath, flags: SQLITE_OPEN_READWRITE, busyTimeoutMilliseconds: 100)
+                .execute("CREATE TABLE t (x); DROP TABLE t;")
+            #expect(throws: StoreError.notPitchfilterDatabase(path: copyPath)) {
+                try SQLiteTokenStore.prepareRestoreCopy(at: copyPath, tokenizerIdentity: tokenizer)
+            }
+        } else {
+            _ = try SQLiteTokenStore(path: copyPath, tokenizerIdentity: tokenizer, access: .readWrite)
+            try SQLiteConnection(path: copyPath, flags: SQLITE_OPEN_READWRITE, busyTimeoutMilliseconds: 100)
+                .execute("DROP TABLE ham_senders")
+            try SQLiteTokenStore.prepareRestoreCopy(at: copyPath, tokenizerIdentity: tokenizer)
+            #expect(throws: StoreError.corrupt(path: copyPath, detail: "its table ham_senders is not a pitchfilter "
+                + "database's")) { try store.restoreTraining(from: copyPath) }
+        }
+        #expect(try store.statistics().totals == ClassTotals(ham: 1))
     }
 
     /// What `serve --check` asks, without changing the file: found by an audit, the check passed every database

@@ -2099,9 +2099,7 @@ import Testing
         }
         let run = try Run.pitchfilter(["restore", "--db", target, backup])
         #expect(run.status == 0, "\(run.stderr)")
-        let kept = intoNewDatabase
-            ? "its quarantine records taken too (the service takes stock of the Maildirs afresh)"
-            : "the quarantine's records and the service's journal kept as they were"
+        let kept = "the quarantine's records and the service's journal kept as they were"
         #expect(run.text == "restored \(target) from \(backup): 100 pitch and 100 ham messages learned; \(kept)\n")
         #expect(try Self.statsWithoutPathAndSize(target) == backedUp)
         let sample = samples.appendingPathComponent("blind/pitch").path
@@ -2130,6 +2128,41 @@ import Testing
         #expect(run.stderr == "pitchfilter: cannot restore from \(scratch.path(name)): \(reason)\n")
         #expect(try Self.statsWithoutPathAndSize(db) == before)
         #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)).contains { $0.contains("partial") })
+    }
+
+    /// Found by an audit: every restore killed with SIGKILL left its copy of the backup beside the database, and
+    /// nothing ever removed it. A later restore removes the copies no run holds (their run's flock is gone), made a
+    /// minute ago or more; one a running restore holds, or one just made, stays.
+    @Test func aRestoreRemovesTheCopiesKilledRunsLeft() throws {
+        let scratch = try Scratch()
+        let db = try Self.trainedDatabase(in: scratch)
+        let backup = scratch.path("backup.sqlite")
+        #expect(try Run.pitchfilter(["backup", "--db", db, backup]).status == 0)
+        let old = timespec(tv_sec: time(nil) - 120, tv_nsec: 0)
+        let abandoned = scratch.path(".pitchfilter-restore.partial-a1"), held = scratch.path(".pitchfilter-restore.partial-b2")
+        let recent = scratch.path(".pitchfilter-restore.partial-c3")
+        for path in [abandoned, abandoned + "-wal", held, recent] {
+            try Data("x".utf8).write(to: URL(fileURLWithPath: path))
+            if path != recent { #expect(utimensat(AT_FDCWD, path, [old, old], 0) == 0) }
+        }
+        let lock = open(held, O_RDONLY)
+        defer { close(lock) }
+        #expect(flock(lock, LOCK_EX) == 0)
+        #expect(try Run.pitchfilter(["restore", "--db", db, backup]).status == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).filter { $0.contains("partial") }
+        #expect(left.sorted() == [".pitchfilter-restore.partial-b2", ".pitchfilter-restore.partial-c3"])
+    }
+
+    /// The database itself, by its own name or another (a link), is no backup: refused before anything is done.
+    @Test func theDatabaseItselfIsNoBackup() throws {
+        let scratch = try Scratch()
+        let db = try Self.trainedDatabase(in: scratch)
+        #expect(symlink(db, scratch.path("link.sqlite")) == 0)
+        for name in [db, scratch.path("link.sqlite")] {
+            let run = try Run.pitchfilter(["restore", "--db", db, name])
+            #expect(run.status == 3)
+            #expect(run.stderr == "pitchfilter: \(name) is the database itself: give a backup\n")
+        }
     }
 
     @Test(arguments: ["", "-", "copy\u{FFFD}.sqlite"])

@@ -544,6 +544,24 @@ import Glibc
         }
     }
 
+    /// Found by an audit: an empty file another user had put where the database was to be, in a sticky directory all
+    /// may write, was made the service's database, theirs and 0644. Refused, and so is their link there.
+    @Test(.enabled(if: geteuid() == 0, "only root gives a file to another user"), arguments: ["file", "link"])
+    func aDatabaseAnotherUserMadeInTmpIsRefused(kind: String) throws {
+        let directory = root.path + "/shared"
+        #expect(mkdir(directory, 0o700) == 0 && chmod(directory, 0o1777) == 0)
+        let db = directory + "/db.sqlite"
+        if kind == "file" { #expect(creat(db, 0o644) >= 0) } else { #expect(symlink(root.path + "/elsewhere", db) == 0) }
+        #expect(lchown(db, 4242, 4242) == 0)
+        let file = try writeConfiguration(mailboxes: ["one"])
+        let check = try Run.pitchfilter(["serve", "--config", file.path, "--check", "--db", db])
+        #expect(check.status == 78)
+        #expect(check.stderr == "pitchfilter: the database \(db) could be replaced by anyone on this machine, and the "
+            + "model, contacts and quarantine records with it: \(db) belongs to another user (uid 4242) in a "
+            + "directory all may write, where anyone may have made it (give it to root or this user, or keep the "
+            + "database elsewhere)\n")
+    }
+
     /// Found by an audit: a database in a directory all may write was taken without a word (and root's `train`
     /// followed another user's link there). Whoever may replace it has the model, the contacts and the quarantine's
     /// records, whose messages `quarantine delete` removes: refused, or warned of, as the milter's socket is.
