@@ -19,14 +19,14 @@ struct Restore: ParsableCommand {
         abstract: "Put a backup's training back into the database, safely while it is in use.",
         discussion: """
             BACKUP (a file `pitchfilter backup` wrote) is checked with SQLite's quick_check and copied beside the \
-            database (.pitchfilter-restore.partial-…, removed when the run ends or is interrupted; only a run \
-            killed with SIGKILL leaves it behind, and it may be deleted), where one from an earlier version is \
+            database (.pitchfilter-restore.partial-…, removed when the run ends or is interrupted; one a run \
+            killed with SIGKILL leaves is removed by the next restore), where one from an earlier version is \
             brought up to date; BACKUP itself is never changed. Then, in one transaction, the database's token \
             counts, learned-message ledger, contacts and template memory are replaced by the backup's: the filter \
             and the service go on meanwhile, and each message is scored with the training as it was or as \
             restored. The quarantine's records and the service's journal of the Maildirs stay as they are, since \
             they describe the mail as it is now, and so do the addresses you wrote to since the backup, which stay \
-            known; into a database not there yet, the backup's quarantine records are taken too. What was trained \
+            known; into a database with no quarantine records (a new one), the backup's are taken too. What was trained \
             since the backup is lost, as with any restore; let no `train` run meanwhile. With a shared PostgreSQL \
             model the training is not in the file: restore that database with pg_restore.
             """)
