@@ -17,8 +17,13 @@ extension SQLiteTokenStore {
     ///
     /// The source is opened as a plain SQLite file, not as a store: a database of another tokenizer or a newer
     /// schema is exactly what one backs up before an upgrade or a downgrade.
-    public static func backUp(databaseAt path: String, into copyPath: String, destination: String)
-        throws(StoreError) -> Int {
+    ///
+    /// `atRest`: the source is a file nothing writes (a backup being restored). Where this user may not write it or
+    /// its directory (a read-only mount, a snapshot, another user's file), it is read as it is, without the -wal and
+    /// -shm files WAL mode makes beside a database even to read it, which a read-only directory refuses and a file
+    /// this user may not write was left with (found by an audit). A -wal already there is read as usual.
+    public static func backUp(databaseAt path: String, into copyPath: String, destination: String,
+                              atRest: Bool = false) throws(StoreError) -> Int {
         if isURL(path) { throw .unsupportedLocation(path: path) }
         // As the store checks before opening: SQLite would block on a FIFO, and an empty file is no database yet.
         var info = stat()
@@ -29,7 +34,13 @@ extension SQLiteTokenStore {
         }
         try refuseUnlessRegularFile(info, at: path)
         guard info.st_size > 0 else { throw .missing(path: path) }
-        let source = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000)
+        let directory = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+            .map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        var log = stat()
+        let immutable = atRest && !(stat(path + "-wal", &log) == 0 && log.st_size > 0)
+            && (Glibc.access(path, W_OK) != 0 || Glibc.access(directory, W_OK) != 0)
+        let source = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000,
+                                          immutable: immutable)
         // The read transaction is opened here, so that a source that is no database, is locked or cannot be read
         // fails with its own name and reason: the backup step reports those on the copy's connection. The step
         // then copies inside this transaction: still one snapshot.

@@ -18,11 +18,15 @@ final class SQLiteConnection {
     // removes parsing from every lookup and every training item.
     private var statements: [String: OpaquePointer] = [:]
 
-    init(path: String, flags: Int32, busyTimeoutMilliseconds: Int32) throws(StoreError) {
+    /// `immutable`: the file is read as it is, with no locks and no -wal or -shm (SQLite's `immutable=1`), which only
+    /// a file nothing writes may be.
+    init(path: String, flags: Int32, busyTimeoutMilliseconds: Int32, immutable: Bool = false) throws(StoreError) {
         self.path = path
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         var opened: OpaquePointer?
-        let code = sqlite3_open_v2(path, &opened, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nil)
+        let name = immutable ? "file:" + Self.percentEncoded(path) + "?immutable=1" : path
+        let code = sqlite3_open_v2(name, &opened, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+                                       | (immutable ? SQLITE_OPEN_URI : 0), nil)
         guard code == SQLITE_OK, let opened else {
             let error = StoreError(code: code, path: path,
                                    message: opened.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory",
@@ -33,6 +37,22 @@ final class SQLiteConnection {
         }
         handle = opened
         sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+    }
+
+    /// A path as a URI's path: every byte but letters, digits, `/`, `.`, `_`, `~` and `-` as `%XX`.
+    static func percentEncoded(_ path: String) -> String {
+        var encoded = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "/"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                 UInt8(ascii: "~"), UInt8(ascii: "-"):
+                encoded.append(Character(Unicode.Scalar(byte)))
+            default:
+                encoded += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return encoded
     }
 
     deinit {

@@ -106,7 +106,7 @@ struct Restore: ParsableCommand {
             copy.remove()
         }
         do {
-            _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: copy.path, destination: copy.path)
+            _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: copy.path, destination: copy.path, atRest: true)
             try SQLiteTokenStore.prepareRestoreCopy(at: copy.path, tokenizerIdentity: Engine.tokenizerIdentity)
             return try store.restoreTraining(from: copy.path)
         } catch let error as StoreError where error.path == copy.path || error.path == backup {

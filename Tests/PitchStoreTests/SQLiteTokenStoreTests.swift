@@ -300,6 +300,24 @@ import Testing
         #expect(try backup.statistics().schemaVersion == 12)
     }
 
+    /// A backup restored from a read-only mount or another user's file is read as it is (SQLite's immutable), by a
+    /// URI: a name with a space, "%", "?" or "#" still names the file, and no -wal or -shm is made beside it.
+    @Test func aFileAtRestIsReadWithoutMakingItsLogFiles() throws {
+        let odd = directory.path("back up %41?#1.sqlite")
+        do {
+            let store = try SQLiteTokenStore(path: odd, tokenizerIdentity: tokenizer, access: .readWrite)
+            _ = try store.train([TrainingItem(digest: digest(1), tokens: [token(1)], target: .ham)])
+        }
+        #expect(!FileManager.default.fileExists(atPath: odd + "-wal"), "closed, the log is gone")
+        let connection = try SQLiteConnection(path: odd, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 100,
+                                              immutable: true)
+        let query = try connection.statement("SELECT messages FROM totals WHERE class = 'ham'")
+        defer { query.reset() }
+        #expect(try query.step() && query.int64(0) == 1)
+        #expect(!FileManager.default.fileExists(atPath: odd + "-shm"))
+        #expect(!FileManager.default.fileExists(atPath: odd + "-wal"))
+    }
+
     /// Found by an audit: an SQLite file without pitchfilter's schema (an empty one) was made a new database and
     /// "restored", and the training was gone; one with a table missing is refused too, before anything changes.
     @Test(arguments: ["empty", "table dropped"])
