@@ -31,6 +31,37 @@ public protocol ContactBook: AnyObject, ContactLookup {
 
     /// Every known address, sorted, without the domain entries.
     func allContacts() throws -> [Contact]
+
+    /// Forgets these correspondents, however they became known (a mistaken `contacts import`, a correspondent
+    /// turned pitcher): an address, with the ham messages that vouch for it, and its domain when no other address
+    /// there is known; a domain ("@example.org"), with every address there. Returns the keys that were known.
+    @discardableResult
+    func removeContacts(_ keys: [ContactKey]) throws -> [ContactKey]
+}
+
+/// A correspondent to forget: an address, or a domain and everyone there.
+public enum ContactKey: Hashable, Sendable, CustomStringConvertible {
+    case address(String)
+    case domain(String)
+
+    /// "name@example.org" is an address, "@example.org" a domain, as `contacts list --domains` prints them; each
+    /// as the book keys it (lower case, an internationalized domain in its ASCII form). Nil for neither.
+    public init?(_ text: String) {
+        if text.hasPrefix("@") {
+            guard let keys = ContactKeys.of("x" + text), let domain = keys.domain else { return nil }
+            self = .domain(domain)
+        } else {
+            guard let keys = ContactKeys.of(text) else { return nil }
+            self = .address(keys.address)
+        }
+    }
+
+    /// The key in the book: the address, or "@" and the domain.
+    public var description: String {
+        switch self {
+        case .address(let key), .domain(let key): key
+        }
+    }
 }
 
 /// The read side of a contact book, which is all classifying needs.
@@ -316,6 +347,31 @@ public final class InMemoryContactBook: ContactBook {
     public func allContacts() -> [Contact] {
         book.withLock { book in
             book.entries.values.filter { !$0.address.hasPrefix("@") }.sorted { $0.address < $1.address }
+        }
+    }
+
+    @discardableResult
+    public func removeContacts(_ keys: [ContactKey]) -> [ContactKey] {
+        book.withLock { book in
+            var known: [ContactKey] = []
+            for key in keys {
+                let removed: [String]
+                switch key {
+                case .address(let address):
+                    removed = book.entries[address] == nil ? [] : [address]
+                case .domain(let domain):
+                    removed = book.entries.keys.filter { $0 == domain || (!$0.hasPrefix("@") && $0.hasSuffix(domain)) }
+                }
+                guard !removed.isEmpty else { continue }
+                known.append(key)
+                for entry in removed { book.entries[entry] = nil }
+                book.hamSenders = book.hamSenders.filter { !removed.contains($0.value) }
+                if case .address(let address) = key, let domain = ContactKeys.of(address)?.domain,
+                   !book.entries.keys.contains(where: { $0 != domain && $0.hasSuffix(domain) }) {
+                    book.entries[domain] = nil
+                }
+            }
+            return known
         }
     }
 }

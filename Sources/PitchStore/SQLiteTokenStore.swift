@@ -433,6 +433,59 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
+    @discardableResult
+    public func removeContacts(_ keys: [ContactKey]) throws -> [ContactKey] {
+        guard access == .readWrite else {
+            throw StoreError.readOnly(path: path, detail: "it was opened read-only (a bug: removing contacts needs read-write)")
+        }
+        return try connection.withLock { connection throws(StoreError) in
+            try connection.transaction(immediate: true) { () throws(StoreError) -> [ContactKey] in
+                // An address's key is itself; a domain's is "@domain", and every address there ends in it.
+                let address = try connection.statement("DELETE FROM contacts WHERE key = ?1")
+                defer { address.reset() }
+                let domain = try connection.statement(
+                    "DELETE FROM contacts WHERE key = ?1 OR substr(key, -length(?1)) = ?1")
+                defer { domain.reset() }
+                let unvouch = try connection.statement("DELETE FROM ham_senders WHERE key = ?1")
+                defer { unvouch.reset() }
+                let unvouchDomain = try connection.statement(
+                    "DELETE FROM ham_senders WHERE substr(key, -length(?1)) = ?1")
+                defer { unvouchDomain.reset() }
+                let neighbour = try connection.statement(
+                    "SELECT 1 FROM contacts WHERE key != ?1 AND substr(key, -length(?1)) = ?1 LIMIT 1")
+                defer { neighbour.reset() }
+                var known: [ContactKey] = []
+                for key in keys {
+                    switch key {
+                    case .address(let key):
+                        try address.bind(1, key)
+                        try address.run()
+                        guard sqlite3_changes(connection.handle) > 0 else { continue }
+                        try unvouch.bind(1, key)
+                        try unvouch.run()
+                        if let at = ContactKeys.of(key)?.domain {
+                            try neighbour.bind(1, at)
+                            let othersThere = try neighbour.step()
+                            neighbour.reset()
+                            if !othersThere {
+                                try address.bind(1, at)
+                                try address.run()
+                            }
+                        }
+                    case .domain(let key):
+                        try domain.bind(1, key)
+                        try domain.run()
+                        guard sqlite3_changes(connection.handle) > 0 else { continue }
+                        try unvouchDomain.bind(1, key)
+                        try unvouchDomain.run()
+                    }
+                    known.append(key)
+                }
+                return known
+            }
+        }
+    }
+
     public func vouchingMessages(among digests: [[UInt8]]) throws -> Set<[UInt8]> {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> Set<[UInt8]> in

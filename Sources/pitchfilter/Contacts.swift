@@ -18,7 +18,7 @@ struct Contacts: ParsableCommand {
             Messages you trained as ham add their senders too. A freemail address (gmail.com, outlook.com, …) is \
             known by itself; any other address also makes its domain known.
             """,
-        subcommands: [Import.self, List.self])
+        subcommands: [Import.self, List.self, Remove.self])
 
     func run() { exitForMissingSubcommand("pitchfilter contacts", usage: PitchFilterCommand.usageString(for: Self.self)) }
 
@@ -53,6 +53,58 @@ struct Contacts: ParsableCommand {
             try Stores.writeAnswer("read \(messages) message\(messages == 1 ? "" : "s"), "
                 + "\(added) new contact\(added == 1 ? "" : "s")")
             if failed > 0 { throw ExitCode(3) }
+        }
+    }
+
+    /// Undoing a `contacts import` of the wrong folder, or a correspondent who turned to pitching: without it, only
+    /// a new database forgot anyone (found by an audit).
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove",
+            abstract: "Forget correspondents: addresses, or @domains and everyone there.",
+            discussion: """
+                An address goes however it became known (your sent mail, a message trained as ham), and its domain \
+                with it when no other address there is known. "@example.org" forgets the domain and every address \
+                there. Mail from them is a first contact again until you write to them or train their mail as ham.
+                """)
+
+        @OptionGroup var database: DatabaseOption
+        @OptionGroup var configuration: ConfigurationOption
+        @Argument(help: ArgumentHelp("Addresses (name@example.org) or domains (@example.org).", valueName: "contact"))
+        var contacts: [String]
+
+        func validate() throws {
+            if contacts.isEmpty { throw ValidationError("give the addresses or @domains to forget") }
+            if let bad = contacts.first(where: { ContactKey($0) == nil }) {
+                if bad.hasPrefix("@"), ContactKey("x" + bad) != nil {
+                    throw ValidationError("\(TerminalText.safe(bad)) is a freemail domain, whose addresses are known one "
+                        + "by one: give the addresses")
+                }
+                throw ValidationError("\(TerminalText.safe(bad)) is neither an address (name@example.org) nor a "
+                    + "domain (@example.org)")
+            }
+        }
+
+        func run() throws {
+            let keys = contacts.compactMap(ContactKey.init)
+            let path = try database.path()
+            var known: [ContactKey] = []
+            do {
+                // Nothing to forget in a database not there yet: none is made for it.
+                var info = stat()
+                if stat(path, &info) == 0, !SQLiteTokenStore.isEmptyFile(path) {
+                    known = try Stores.openForWriting(path, sharedModel: nil).removeContacts(keys)
+                }
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                Stores.report(error)
+                throw ExitCode(3)
+            }
+            let unknown = keys.filter { !known.contains($0) }
+            try Stores.writeAnswer("removed \(known.count) contact\(known.count == 1 ? "" : "s")"
+                + (unknown.isEmpty ? "" : "; not known: "
+                    + unknown.map { TerminalText.safe($0.description) }.joined(separator: ", ")))
         }
     }
 

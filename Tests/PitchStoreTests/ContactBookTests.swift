@@ -44,6 +44,42 @@ import PitchMessage
         #expect(try book.relationship(with: "other@bucher.example") == .firstContact)
     }
 
+    /// `contacts remove`: an address goes however it became known, with the ham that vouches for it, and its domain
+    /// with its last address there; a domain goes with everyone there. What was not known is said so.
+    @Test(arguments: Kind.allCases)
+    func removedContactsAreStrangersAgain(kind: Kind) throws {
+        let book = try makeBook(kind)
+        try book.addContacts(["maya@brightfield.example", "tom@brightfield.example", "ann@slotwise.example",
+                              "zoe@gmail.com"], source: .sent, at: 100)
+        try book.addHamSenders([HamSender(digest: [1], address: "dan@vendor.example")], at: 100)
+        try book.addContacts(["ivy@vendor.example"], source: .sent, at: 100)
+        let keys = ["Maya@Brightfield.example", "@slotwise.example", "dan@vendor.example", "zoe@gmail.com",
+                    "nobody@nowhere.example", "@nowhere.example"].map { ContactKey($0)! }
+        #expect(try book.removeContacts(keys).map(\.description)
+            == ["maya@brightfield.example", "@slotwise.example", "dan@vendor.example", "zoe@gmail.com"])
+        #expect(try book.relationship(with: "maya@brightfield.example") == .knownDomain, "tom is still known there")
+        #expect(try book.relationship(with: "tom@brightfield.example") == .knownAddress)
+        #expect(try book.relationship(with: "ann@slotwise.example") == .firstContact)
+        #expect(try book.relationship(with: "dan@vendor.example") == .knownDomain)
+        #expect(try book.relationship(with: "zoe@gmail.com") == .firstContact)
+        #expect(try book.vouchingMessages(among: [[1]]).isEmpty, "the ham no longer vouches for dan")
+        #expect(try book.allContacts().map(\.address) == ["ivy@vendor.example", "tom@brightfield.example"])
+        // The last address at a domain takes the domain with it.
+        #expect(try book.removeContacts([ContactKey("tom@brightfield.example")!]).count == 1)
+        #expect(try book.relationship(with: "maya@brightfield.example") == .firstContact)
+    }
+
+    @Test(arguments: [("x@Example.ORG", "x@example.org"), ("@Bücher.example", "@xn--bcher-kva.example"),
+                      ("@example.org.", "@example.org")])
+    func aContactKeyIsSpeltAsTheBookKeysIt(text: String, key: String) {
+        #expect(ContactKey(text)?.description == key)
+    }
+
+    @Test(arguments: ["", "@", "x", "@gmail.com", "a@@b.example", "@nodot"])
+    func aContactKeyIsAnAddressOrADomain(text: String) {
+        #expect(ContactKey(text) == nil)
+    }
+
     @Test(arguments: Kind.allCases)
     func addressesAndTheirDomainsBecomeKnown(kind: Kind) throws {
         let book = try makeBook(kind)

@@ -175,6 +175,32 @@ import Testing
         #expect(String(decoding: err, as: UTF8.self).contains("was removed or replaced while it was open"))
     }
 
+    /// Found by an audit: nothing but a new database forgot a correspondent (a `contacts import` of the wrong
+    /// folder, say). `contacts remove` does, and says what it did not know; a database not there yet is not made.
+    @Test func contactsRemoveForgetsCorrespondents() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("db.sqlite")
+        let sent = try scratch.write("sent.eml", "From: me@own.example\nTo: Ann <ann@partner.example>, bob@partner.example\n"
+            + "Cc: carl@other.example\nSubject: hi\n\nhello\n")
+        #expect(try Run.pitchfilter(["contacts", "import", "--db", db, sent]).status == 0)
+        let run = try Run.pitchfilter(["contacts", "remove", "--db", db, "ANN@partner.example", "@other.example",
+                                       "dan@partner.example"])
+        #expect(run.status == 0)
+        #expect(run.text == "removed 2 contacts; not known: dan@partner.example\n")
+        let list = try Run.pitchfilter(["contacts", "list", "--db", db, "--domains"])
+        #expect(list.text.split(separator: "\n").map { $0.split(separator: " ")[0] }
+            == ["bob@partner.example", "@partner.example"])
+        let none = try Run.pitchfilter(["contacts", "remove", "--db", scratch.path("none.sqlite"), "x@y.example"])
+        #expect(none.status == 0)
+        #expect(none.text == "removed 0 contacts; not known: x@y.example\n")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("none.sqlite")))
+        for bad in ["bob", "@gmail.com"] {
+            let refused = try Run.pitchfilter(["contacts", "remove", "--db", db, bad])
+            #expect(refused.status == 64)
+            #expect(refused.stderr.hasPrefix("Error: \(bad) is "))
+        }
+    }
+
     @Test func aRequestThatFindsNoMessagesFailsTheTraining() throws {
         let scratch = try Scratch()
         let db = scratch.path("db.sqlite")
