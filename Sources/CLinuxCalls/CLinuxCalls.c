@@ -8,6 +8,10 @@
 #include <sys/stat.h>
 #include "CLinuxCalls.h"
 
+const char *pitchfilter_dirent_name(const struct dirent *entry) {
+    return entry->d_name;
+}
+
 int pitchfilter_rename_exchange(const char *first, const char *second) {
     return renameat2(AT_FDCWD, first, AT_FDCWD, second, RENAME_EXCHANGE);
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import PitchMaildir
 import PitchMessage
 import Synchronization
 
@@ -243,7 +244,7 @@ public enum MailSource {
         var entries: [(bytes: [UInt8], name: String, problem: String?)] = []
         var subdirectories: [String] = []
         while let entry = readdir(directory) {
-            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            let bytes = DirectoryEntry.nameBytes(entry)
             guard bytes.first != UInt8(ascii: ".") || hidden && bytes != [0x2E] && bytes != [0x2E, 0x2E] else { continue }
             var status = stat()
             let path = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]

@@ -26,7 +26,7 @@ enum Directory {
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            let bytes = DirectoryEntry.nameBytes(entry)
             guard let name = String(validating: bytes, as: UTF8.self) else {
                 undecodable?(String(decoding: bytes, as: UTF8.self))
                 continue
@@ -388,5 +388,15 @@ public enum FileBytes {
             return nil
         }
         if let failure { throw failure }
+    }
+}
+
+/// Reading a directory's entries.
+public enum DirectoryEntry {
+    /// The bytes of the name of an entry readdir(3) returned, up to its NUL, read in place
+    /// (`pitchfilter_dirent_name` says why not through `entry.pointee`).
+    public static func nameBytes(_ entry: UnsafePointer<dirent>) -> [UInt8] {
+        guard let name = pitchfilter_dirent_name(entry) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: name, count: strlen(name)))
     }
 }

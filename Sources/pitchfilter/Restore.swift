@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinuxCalls
 import PitchClassifier
 import PitchCommandLine
 import PitchEngine
@@ -155,7 +156,8 @@ struct RestoreCopy {
         defer { closedir(listing) }
         var abandoned: [String] = []
         while let entry = readdir(listing) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let raw = pitchfilter_dirent_name(entry) else { continue }
+            let name = String(cString: raw)  // in place, up to its NUL (`pitchfilter_dirent_name` says why)
             guard name.hasPrefix(prefix), name.dropFirst(prefix.count).allSatisfy(\.isHexDigit) else { continue }
             abandoned.append(directory + "/" + name)
         }
