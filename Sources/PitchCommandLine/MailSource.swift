@@ -63,12 +63,22 @@ public enum MailSource {
     public static func forEach(
         at path: String, notes: Bool = true, unreadable: (MailSourceError) -> Void, _ body: (MailItem) throws -> Void
     ) rethrows {
-        var gave = false
-        let leftFolders = try forEachGiven(at: path, notes: notes, unreadable: { gave = true; unreadable($0) }) { item in
-            gave = true
+        var gaveMessage = false, failed = false, notedNoMail = false
+        let leftFolders = try forEachGiven(at: path, notes: notes, unreadable: { error in
+            if case .noMail = error { notedNoMail = true } else { failed = true }
+            unreadable(error)
+        }) { item in
+            gaveMessage = true
             try body(item)
         }
-        if notes, !gave { unreadable(leftFolders ? .unreadable(path, noMessages) : .noMail(path, noMessages)) }
+        // Files that are no mail beside the folders not read (an archive's README) do not make it a folder read
+        // (found by an audit: `train` of such a folder learned nothing, and exited 0).
+        guard notes, !gaveMessage, !failed else { return }
+        if leftFolders {
+            unreadable(.unreadable(path, noMessages))
+        } else if !notedNoMail {
+            unreadable(.noMail(path, noMessages))
+        }
     }
 
     /// What a path that held no message is reported with.

@@ -490,6 +490,30 @@ import Testing
 
     /// Found by an audit: a folder's subfolders are not read (a tree is given folder by folder), and nothing said
     /// so: an archive of yearly folders trained nothing with status 0.
+    /// Found by an audit: a folder whose mail is all in subfolders, with a README beside them, learned nothing and
+    /// exited 0 (without the README, 3): the file that is no mail does not make the folder one that was read.
+    @Test func aFolderOfSubfoldersAndNoMailBesideThemFailsTheTraining() throws {
+        let scratch = try Scratch()
+        _ = try scratch.write("set/pitch/a.eml", Self.pitch)
+        _ = try scratch.write("set/ham/b.eml", Self.ham)
+        _ = try scratch.write("set/README.md", "# About this set\n\nTwo folders.\n")
+        let run = try Run.pitchfilter(["train", "--db", scratch.path("db.sqlite"), "--ham", scratch.path("set")])
+        #expect(run.status == 3)
+        #expect(run.text == "learned 0, already known 0, moved 0, forgotten 0, not known 0\n")
+        #expect(run.stderr.contains("\(scratch.path("set")): no messages found"), "\(run.stderr)")
+        #expect(run.stderr.contains("\(scratch.path("set/README.md")): no mail message"), "\(run.stderr)")
+    }
+
+    /// Names as the directory holds them, read in place: the longest a name may be, and the shortest.
+    @Test func entryNamesAreReadWhole() throws {
+        let scratch = try Scratch()
+        let long = String(repeating: "n", count: 251) + ".eml"
+        for name in [long, "a", "bb.eml"] { _ = try scratch.write("box/" + name, Self.ham + name + "\n") }
+        let run = try Run.pitchfilter(["classify", "--db", scratch.path("db.sqlite"), scratch.path("box")])
+        #expect(run.text.split(separator: "\n").map { $0.split(separator: " ").last.map(String.init) ?? "" }
+            == ["a", "bb.eml", long].map { scratch.path("box/" + $0) })
+    }
+
     @Test func subdirectoriesAreNamedAsNotRead() throws {
         let scratch = try Scratch()
         _ = try scratch.write("archive/a.eml", Self.ham)
