@@ -326,18 +326,26 @@ public struct QuarantineDesk {
     /// were closed whose file a client had already deleted, how many were left because the message is back in the
     /// INBOX (for the service to learn, or a release to finish), and how many because no file of their name is the
     /// message once this desk's own fields are taken off (`Failure.otherHeaderSettings`).
+    ///
+    /// A record whose quarantine folder is gone (renamed in a mail client, its mail with it) is left and counted
+    /// (`folderGone`): `delete` of its id closes it, but a purge run by cron must not close what may be in the
+    /// renamed folder, whose move back to the INBOX the service learns as a release (found in review).
     public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws
-        -> (deleted: Int, alreadyGone: Int, backInTheInbox: Int, notMatching: Int) {
+        -> (deleted: Int, alreadyGone: Int, backInTheInbox: Int, notMatching: Int, folderGone: Int) {
         // Days past what 64-bit seconds hold (found by an audit: an overflow trap) mean "older than anything".
         let (seconds, overflow) = Int64(clamping: days).multipliedReportingOverflow(by: 86_400)
         let (cutoff, below) = now.subtractingReportingOverflow(seconds)
-        guard !overflow, !below else { return (0, 0, 0, 0) }
-        var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0)
+        guard !overflow, !below else { return (0, 0, 0, 0, 0) }
+        var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0)
         let inboxes = InboxNames()  // a delete leaves the INBOX as it was
         try oneAtATime {
             for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
                 // Released or deleted by another command meanwhile: not this purge's to count.
                 guard let current = try store.quarantineEntries(.id(entry.id)).first, current.state == .held else {
+                    continue
+                }
+                if Maildir.isSubfolderName(entry.folder), !Maildir(root: entry.mailbox).folder(entry.folder).exists {
+                    purged.folderGone += 1
                     continue
                 }
                 do {

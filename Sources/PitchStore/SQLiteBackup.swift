@@ -36,8 +36,10 @@ extension SQLiteTokenStore {
         guard info.st_size > 0 else { throw .missing(path: path) }
         let directory = path.utf8.lastIndex(of: UInt8(ascii: "/"))
             .map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        // A database open anywhere has its -shm beside it: then not at rest, whatever was said (found in review:
+        // a live database left with an empty -wal after a checkpoint, read without locks while it was written).
         var log = stat()
-        let immutable = atRest && !(stat(path + "-wal", &log) == 0 && log.st_size > 0)
+        let immutable = atRest && !(stat(path + "-wal", &log) == 0 && log.st_size > 0) && stat(path + "-shm", &log) != 0
             && (Glibc.access(path, W_OK) != 0 || Glibc.access(directory, W_OK) != 0)
         let source = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000,
                                           immutable: immutable)

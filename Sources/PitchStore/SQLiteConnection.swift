@@ -24,7 +24,9 @@ final class SQLiteConnection {
         self.path = path
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         var opened: OpaquePointer?
-        let name = immutable ? "file:" + Self.percentEncoded(path) + "?immutable=1" : path
+        // "file://" before an absolute path: "file:" and a path beginning "//" would name a host (found in review).
+        let name = immutable
+            ? (path.hasPrefix("/") ? "file://" : "file:") + Self.percentEncoded(path) + "?immutable=1" : path
         let code = sqlite3_open_v2(name, &opened, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
                                        | (immutable ? SQLITE_OPEN_URI : 0), nil)
         guard code == SQLITE_OK, let opened else {

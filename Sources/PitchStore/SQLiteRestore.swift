@@ -30,9 +30,10 @@ extension SQLiteTokenStore {
     }
 
     /// Replaces this database's training (`trainingTables` and the starter agreement) with that of the database at
-    /// `copyPath`, made ready by `prepareRestoreCopy`. The addresses written to (`ContactSource.sent`) stay known
-    /// besides the backup's. The quarantine's records are taken from it only when this database has none (a new
-    /// one, or one a restore stopped before it was filled); the service's journal never is, so that the service takes
+    /// `copyPath`, made ready by `prepareRestoreCopy`. The addresses written to (`ContactSource.sent`) since the
+    /// backup stay known besides the backup's. The quarantine's records are taken from it only into a database
+    /// with no records and no journal of its own (a new one, or one a restore stopped before it was filled); the
+    /// service's journal never is, so that the service takes
     /// stock of its Maildirs afresh rather than learning from a stale record of them. One write transaction: every
     /// reader sees the training as it was, or as restored.
     public func restoreTraining(from copyPath: String) throws(StoreError) -> Restored {
@@ -51,7 +52,14 @@ extension SQLiteTokenStore {
             }
             defer { _ = try? connection.execute("DETACH DATABASE restored") }
             return try connection.transaction(immediate: true) { () throws(StoreError) -> Restored in
-                let takesQuarantine = try Self.count(of: "main.quarantine", in: connection) == 0
+                // Only into a database the service has not kept yet: one whose own records of released and deleted
+                // messages have expired would take back the backup's held ones for messages long released (found
+                // in review).
+                var kept = 0
+                for table in ["main.quarantine", "main.mailboxes", "main.mailbox_files"] {
+                    kept += try Self.count(of: table, in: connection)
+                }
+                let takesQuarantine = kept == 0
                 let tables = Self.trainingTables + (takesQuarantine ? ["quarantine"] : [])
                 // Each table as this database has it: a backup with one missing or changed (by hand) is refused
                 // before anything is replaced.
@@ -67,9 +75,13 @@ extension SQLiteTokenStore {
                 // The addresses written to since the backup stay known: the journal kept says their Sent mail was
                 // read, so it is not read again, and whom one wrote to stays known whatever is corrected (found in
                 // review: they were lost for good).
+                // Since the backup: added after anything the backup learned (all of them would keep a mistaken
+                // `contacts import` made before it, which the restore is to undo; found in review).
                 let sent = ContactSource.sent.rawValue
                 try connection.execute("""
-                    CREATE TEMP TABLE written_to AS SELECT key, added_at FROM main.contacts WHERE source = '\(sent)';
+                    CREATE TEMP TABLE written_to AS SELECT key, added_at FROM main.contacts WHERE source = '\(sent)'
+                    AND added_at > max((SELECT coalesce(max(added_at), 0) FROM restored.contacts),
+                                       (SELECT coalesce(max(learned_at), 0) FROM restored.ledger));
                     """)
                 defer { _ = try? connection.execute("DROP TABLE IF EXISTS temp.written_to") }
                 for table in tables {

@@ -274,12 +274,14 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0)
+                var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0)
                 if let desk = try location.desk() { purged = try desk.purge(olderThan: olderThan) }
                 let answer = "deleted \(purged.deleted) message(s) quarantined more than \(olderThan) day(s) ago"
                     + (purged.alreadyGone > 0 ? "; \(purged.alreadyGone) more had already left the quarantine folder" : "")
                     + (purged.backInTheInbox > 0 ? "; \(purged.backInTheInbox) back in the INBOX were left for the "
                         + "service to learn as ham (see `list`)" : "")
+                    + (purged.folderGone > 0 ? "; \(purged.folderGone) left, whose quarantine folder is gone (renamed "
+                        + "or deleted in a mail client: `delete` an id to close its record)" : "")
                 let written = (try? Stores.writeAnswer(answer)) != nil
                 // Said and failed, so that a purge run by cron does not report success while the quarantine grows.
                 if purged.notMatching > 0 {

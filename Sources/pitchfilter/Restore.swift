@@ -21,13 +21,14 @@ struct Restore: ParsableCommand {
         discussion: """
             BACKUP (a file `pitchfilter backup` wrote) is checked with SQLite's quick_check and copied beside the \
             database (.pitchfilter-restore.partial-…, removed when the run ends or is interrupted; one a run \
-            killed with SIGKILL leaves is removed by the next restore), where one from an earlier version is \
+            killed with SIGKILL leaves is removed by a later restore once it is a minute old), where one from an \
+            earlier version is \
             brought up to date; BACKUP itself is never changed. Then, in one transaction, the database's token \
             counts, learned-message ledger, contacts and template memory are replaced by the backup's: the filter \
             and the service go on meanwhile, and each message is scored with the training as it was or as \
             restored. The quarantine's records and the service's journal of the Maildirs stay as they are, since \
             they describe the mail as it is now, and so do the addresses you wrote to since the backup, which stay \
-            known; into a database with no quarantine records (a new one), the backup's are taken too. What was trained \
+            known; into a new database (no quarantine records and no journal), the backup's records are taken too. What was trained \
             since the backup is lost, as with any restore; let no `train` run meanwhile. With a shared PostgreSQL \
             model the training is not in the file: restore that database with pg_restore.
             """)
@@ -62,21 +63,13 @@ struct Restore: ParsableCommand {
             Stores.report(ValidationError("\(TerminalText.safe(backup)) is the database itself: give a backup"))
             throw ExitCode(3)
         }
-        let store: SQLiteTokenStore
-        do {
-            store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
-        } catch {
-            Stores.report(Self.liveFailure(error))
-            throw ExitCode(3)
-        }
         let restored: SQLiteTokenStore.Restored
         do {
-            restored = try Self.restore(backup, into: store)
+            restored = try Self.restore(backup, into: path)
         } catch {
             Stores.report(Self.liveFailure(error))
             throw ExitCode(3)
         }
-        store.checkpointIfLarge()
         let quarantine = restored.quarantineRecordsTaken.flatMap { $0 > 0 ? $0 : nil }.map {
             "the database had no quarantine records, and the backup's \($0) were taken"
         } ?? "the quarantine's records and the service's journal kept as they were"
@@ -93,25 +86,37 @@ struct Restore: ParsableCommand {
     }
 
     /// Copies the backup beside the database, makes the copy ready (a pitchfilter database of this tokenizer, an
-    /// older schema brought up to date), and restores from it.
-    static func restore(_ backup: String, into store: SQLiteTokenStore) throws -> SQLiteTokenStore.Restored {
+    /// older schema brought up to date), then opens the database (made if it is not there yet: a backup that cannot
+    /// be restored leaves no new database behind, only the folders on its way, made as `train` makes them) and
+    /// restores into it.
+    static func restore(_ backup: String, into path: String) throws -> SQLiteTokenStore.Restored {
         if SQLiteTokenStore.isEmptyFile(backup) {
             throw RestoreError.backup(path: backup, reason: "it is an empty file, not a database")
         }
-        let directory = Backup.placement(of: store.path, suffix: "").directory
+        let directory = Backup.placement(of: path, suffix: "").directory
+        try RestoreCopy.makeDirectory(directory)
         RestoreCopy.removeAbandoned(in: directory)
-        let copy = try RestoreCopy(beside: store.path)
+        let copy = try RestoreCopy(beside: path)
         PartialCopy.removeOnSignal(copy.path)
         defer {
             PartialCopy.removeOnSignal(nil)
             copy.remove()
         }
+        let copyPath = copy.path
+        // Errors naming the copy or the backup are said of what failed; the database's own, as they are.
+        func said(_ error: any Error) -> any Error {
+            guard let error = error as? StoreError, error.path == copyPath || error.path == backup else { return error }
+            return failure(error, copy: copyPath, backup: backup)
+        }
         do {
-            _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: copy.path, destination: copy.path, atRest: true)
-            try SQLiteTokenStore.prepareRestoreCopy(at: copy.path, tokenizerIdentity: Engine.tokenizerIdentity)
-            return try store.restoreTraining(from: copy.path)
-        } catch let error as StoreError where error.path == copy.path || error.path == backup {
-            throw Self.failure(error, copy: copy.path, backup: backup)
+            _ = try SQLiteTokenStore.backUp(databaseAt: backup, into: copyPath, destination: copyPath, atRest: true)
+            try SQLiteTokenStore.prepareRestoreCopy(at: copyPath, tokenizerIdentity: Engine.tokenizerIdentity)
+            let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
+            let restored = try store.restoreTraining(from: copyPath)
+            store.checkpointIfLarge()
+            return restored
+        } catch {
+            throw said(error)
         }
     }
 }
@@ -131,7 +136,13 @@ struct RestoreCopy {
             let descriptor = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
             let reason = errno
             if descriptor >= 0 {
-                _ = flock(descriptor, LOCK_EX)
+                // Unlocked, a later restore could take it for a killed run's once it is a minute old.
+                guard flock(descriptor, LOCK_EX) == 0 else {
+                    let reason = errno
+                    close(descriptor)
+                    unlink(path)
+                    throw RestoreError.copy(path: path, reason: "cannot lock it: \(String(cString: strerror(reason)))")
+                }
                 self.path = path
                 lock = descriptor
                 return
@@ -149,6 +160,17 @@ struct RestoreCopy {
         close(lock)
     }
 
+    /// `mkdir -p` with mode 0700 for the folders missing on the database's way, as the database's own opening would.
+    static func makeDirectory(_ directory: String) throws {
+        var info = stat()
+        guard stat(directory, &info) != 0 else { return }
+        let parent = Backup.placement(of: directory, suffix: "").directory
+        if parent != directory { try makeDirectory(parent) }
+        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+            throw RestoreError.copy(path: directory, reason: "cannot make the folder: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Removes the copies in `directory` that no run holds, made a minute ago or more (a run that has just made its
     /// copy takes the lock a moment later).
     static func removeAbandoned(in directory: String) {
@@ -158,11 +180,16 @@ struct RestoreCopy {
         while let entry = readdir(listing) {
             guard let raw = pitchfilter_dirent_name(entry) else { continue }
             let name = String(cString: raw)  // in place, up to its NUL (`pitchfilter_dirent_name` says why)
-            guard name.hasPrefix(prefix), name.dropFirst(prefix.count).allSatisfy(\.isHexDigit) else { continue }
+            // Only the names `init` gives: ASCII hex digits after the prefix (Character.isHexDigit also takes the
+            // fullwidth forms).
+            let suffix = name.utf8.dropFirst(prefix.utf8.count)
+            guard name.hasPrefix(prefix), !suffix.isEmpty,
+                  suffix.allSatisfy({ $0 &- 0x30 < 10 || $0 &- 0x61 < 6 }) else { continue }
             abandoned.append(directory + "/" + name)
         }
         for path in abandoned {
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            // Not blocking on a FIFO someone put there under such a name.
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
             guard descriptor >= 0 else { continue }
             defer { close(descriptor) }
             var info = stat()

@@ -271,7 +271,9 @@ import Testing
         }
         let store = try open(.readWrite)
         _ = try store.train([TrainingItem(digest: digest(2), tokens: [token(1), token(2)], target: .pitch)])
-        _ = try store.addContacts(["since@since.example"], source: .sent, at: 2)
+        _ = try store.addContacts(["since@since.example"], source: .sent, at: Int64(time(nil)) + 1_000)
+        // Written to before the backup was taken (an import the restore is to undo), and not in it: gone.
+        _ = try store.addContacts(["before@before.example"], source: .sent, at: 2)
         _ = try store.addHamSenders([HamSender(digest: digest(2), address: "ham@ham.example")], at: 2)
         let held = QuarantineEntry(id: "0123456789abcdef", mailbox: "/m", folder: ".Pitches", name: "1.M1.x",
                                    digest: digest(3), messageID: "", sender: "", subject: "", score: 1, state: .held,
@@ -288,6 +290,7 @@ import Testing
         #expect(try store.contactSnapshot().relationship(with: "kept@kept.example", apartFrom: []) == .knownAddress)
         #expect(try store.contactSnapshot().relationship(with: "since@since.example", apartFrom: []) == .knownAddress)
         #expect(try store.contactSnapshot().relationship(with: "ham@ham.example", apartFrom: []) == .firstContact)
+        #expect(try store.contactSnapshot().relationship(with: "before@before.example", apartFrom: []) == .firstContact)
         #expect(try store.quarantineEntries(.states([.held])) == [held])
         let fresh = try SQLiteTokenStore(path: directory.path("fresh.sqlite"), tokenizerIdentity: tokenizer,
                                          access: .readWrite)
