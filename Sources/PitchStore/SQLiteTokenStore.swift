@@ -1155,8 +1155,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         }
     }
 
-    /// `mkdir -p` with mode 0700 for every directory it has to create.
-    private static func createParentDirectory(of path: String) throws(StoreError) {
+    /// `mkdir -p` with mode 0700 for every directory it has to create (`restore` makes them before the database).
+    public static func createParentDirectory(of path: String) throws(StoreError) {
         guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return }
         let parent = String(path[..<slash])
         guard !parent.isEmpty else { return }

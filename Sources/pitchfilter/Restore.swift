@@ -28,9 +28,9 @@ struct Restore: ParsableCommand {
             and the service go on meanwhile, and each message is scored with the training as it was or as \
             restored. The quarantine's records and the service's journal of the Maildirs stay as they are, since \
             they describe the mail as it is now, and so do the addresses you wrote to since the backup, which stay \
-            known; into a new database (no quarantine records and no journal), the backup's records are taken too. What was trained \
-            since the backup is lost, as with any restore; let no `train` run meanwhile. With a shared PostgreSQL \
-            model the training is not in the file: restore that database with pg_restore.
+            known; into a new database (no quarantine records and no journal), the backup's records are taken \
+            too. What was trained since the backup is lost, as with any restore; let no `train` run meanwhile. \
+            With a shared PostgreSQL model the training is not in the file: restore that database with pg_restore.
             """)
 
     @OptionGroup var database: DatabaseOption
@@ -93,9 +93,8 @@ struct Restore: ParsableCommand {
         if SQLiteTokenStore.isEmptyFile(backup) {
             throw RestoreError.backup(path: backup, reason: "it is an empty file, not a database")
         }
-        let directory = Backup.placement(of: path, suffix: "").directory
-        try RestoreCopy.makeDirectory(directory)
-        RestoreCopy.removeAbandoned(in: directory)
+        try SQLiteTokenStore.createParentDirectory(of: path)
+        RestoreCopy.removeAbandoned(in: Backup.placement(of: path, suffix: "").directory)
         let copy = try RestoreCopy(beside: path)
         PartialCopy.removeOnSignal(copy.path)
         defer {
@@ -158,17 +157,6 @@ struct RestoreCopy {
     func remove() {
         for suffix in ["", "-journal", "-wal", "-shm"] { unlink(path + suffix) }
         close(lock)
-    }
-
-    /// `mkdir -p` with mode 0700 for the folders missing on the database's way, as the database's own opening would.
-    static func makeDirectory(_ directory: String) throws {
-        var info = stat()
-        guard stat(directory, &info) != 0 else { return }
-        let parent = Backup.placement(of: directory, suffix: "").directory
-        if parent != directory { try makeDirectory(parent) }
-        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
-            throw RestoreError.copy(path: directory, reason: "cannot make the folder: \(String(cString: strerror(errno)))")
-        }
     }
 
     /// Removes the copies in `directory` that no run holds, made a minute ago or more (a run that has just made its

@@ -509,6 +509,19 @@ import Glibc
         #expect(run.stderr == "pitchfilter: \(problem.replacingOccurrences(of: "DIR", with: root.path))\n")
     }
 
+    /// Starts the service with `arguments` and expects it to stop at once with status 78 (EX_CONFIG, which the unit
+    /// does not restart), having logged `line`.
+    func expectStartRefused(_ arguments: [String], saying line: String) throws {
+        let (process, log) = try start(arguments)
+        defer { Self.stop(process) }
+        let stopped = eventually { !process.isRunning }
+        #expect(stopped)
+        guard stopped else { return }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        #expect(text(log).contains(line))
+    }
+
     /// Found by an audit: a milter socket in a directory all may write was taken over by another user, who then
     /// read the envelopes and headers the MTA sent; neither the start nor `--check` said a word. Refused by both
     /// (a sticky directory such as /tmp is not: others cannot take a name of ours there), and warned of where its
@@ -525,14 +538,8 @@ import Glibc
             #expect(check.status == 78)
             #expect(check.stderr == "pitchfilter: \(fault)anyone on this machine, and the mail sent to it read: "
                 + "\(directory) is writable by all users (chmod o-w \(directory))\n")
-            let (process, log) = try start(["serve", "--config", file.path, "--milter", socket])
-            defer { Self.stop(process) }
-            let stopped = eventually { !process.isRunning }
-            #expect(stopped)
-            guard stopped else { return }
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 78)
-            #expect(text(log).contains("not started: \(fault)anyone on this machine"))
+            try expectStartRefused(["serve", "--config", file.path, "--milter", socket],
+                                   saying: "not started: \(fault)anyone on this machine")
             #expect(access(directory + "/m.sock", F_OK) != 0)
         } else {
             #expect(check.status == 0)
@@ -577,14 +584,8 @@ import Glibc
             #expect(check.stderr == "pitchfilter: the database \(db) could be replaced by anyone on this machine, and "
                 + "the model, contacts and quarantine records with it: \(directory) is writable by all users "
                 + "(chmod o-w \(directory))\n")
-            let (process, log) = try start(["serve", "--config", file.path, "--db", db])
-            defer { Self.stop(process) }
-            let stopped = eventually { !process.isRunning }
-            #expect(stopped)
-            guard stopped else { return }
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 78)
-            #expect(text(log).contains("not started: the database \(db) could be replaced by anyone"))
+            try expectStartRefused(["serve", "--config", file.path, "--db", db],
+                                   saying: "not started: the database \(db) could be replaced by anyone")
             #expect(access(db, F_OK) != 0, "no database made")
         } else {
             #expect(check.status == 0)
