@@ -472,7 +472,6 @@ final class MailboxWorker {
         }
     }
 
-    /// Held quarantine records whose file was missing at the previous full scan, by id.
     /// Held quarantine records whose file the last full scan missed, by id, and since when (`Monotonic` seconds).
     private var heldMissingSince: [String: Double] = [:]
     /// Held records whose file is elsewhere in the mailbox under its name: not looked for again while this runs.
@@ -483,8 +482,8 @@ final class MailboxWorker {
     var deletedCopyGrace: Double = 600
 
     /// A quarantined message deleted in a mail client, or moved into a folder whose mail teaches nothing (the
-    /// Trash), is no longer in quarantine: its record is closed as
-    /// `quarantine delete` closes it, once two full scans, `deletedCopyGrace` apart at least, have missed its file.
+    /// Trash), is no longer in quarantine: its record is closed as `quarantine delete` closes it, once two full
+    /// scans, `deletedCopyGrace` apart at least, have missed its file.
     /// They stayed held for ever: listed as "no longer in .Pitches", counted by `stats`, never expired (found by an
     /// audit). A move anywhere else is learned as a release when its folder is scanned (the INBOX first) or the
     /// file arrives; a file of the record's name anywhere in the mailbox (a release's copy in the INBOX, or the
@@ -515,13 +514,15 @@ final class MailboxWorker {
                     names.formUnion(entries.map(\.name.unique))
                 }
             }
-            let elsewhere = confirmed.filter {
-                names.contains($0.name) || names.contains(QuarantineDesk.releaseName(of: $0))
+            var deleted: [QuarantineEntry] = []
+            for record in confirmed {
+                heldMissingSince[record.id] = nil
+                if names.contains(record.name) || names.contains(QuarantineDesk.releaseName(of: record)) {
+                    heldElsewhere.insert(record.id)
+                } else {
+                    deleted.append(record)
+                }
             }
-            heldElsewhere.formUnion(elsewhere.map(\.id))
-            let kept = Set(elsewhere.map(\.id))
-            let deleted = confirmed.filter { !kept.contains($0.id) }
-            for record in confirmed { heldMissingSince[record.id] = nil }
             guard !deleted.isEmpty else { return }
             try store.apply(deleted.map { .quarantine($0.settled(as: .deleted, at: Self.now())) })
             let named = deleted.prefix(20).map(\.id).joined(separator: ", ")

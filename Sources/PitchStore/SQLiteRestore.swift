@@ -12,8 +12,8 @@ extension SQLiteTokenStore {
     /// that vouches for each sender) and the template memory; and the starter agreement measured on those counts.
     public static let trainingTables = ["totals", "tokens", "ledger", "contacts", "ham_senders", "templates"]
 
-    /// What a restore did besides the training: how many quarantine records it took from the backup, nil when the
-    /// database's own were kept.
+    /// What a restore did besides the training: how many quarantine records it took from the backup, nil when it
+    /// took none (the database's own were kept, or the backup had none).
     public struct Restored: Equatable, Sendable {
         public var totals: ClassTotals
         public var quarantineRecordsTaken: Int?
@@ -114,7 +114,8 @@ extension SQLiteTokenStore {
                     }
                 }
                 if takesQuarantine {
-                    restored.quarantineRecordsTaken = try Self.count(of: "main.quarantine", in: connection)
+                    let taken = try Self.count(of: "main.quarantine", in: connection)
+                    restored.quarantineRecordsTaken = taken > 0 ? taken : nil
                 }
                 return restored
             }

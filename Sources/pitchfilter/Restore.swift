@@ -70,7 +70,7 @@ struct Restore: ParsableCommand {
             Stores.report(Self.liveFailure(error))
             throw ExitCode(3)
         }
-        let quarantine = restored.quarantineRecordsTaken.flatMap { $0 > 0 ? $0 : nil }.map {
+        let quarantine = restored.quarantineRecordsTaken.map {
             "the database had no quarantine records, and the backup's \($0) were taken"
         } ?? "the quarantine's records and the service's journal kept as they were"
         try Stores.writeAnswer("restored \(TerminalText.safe(path)) from \(TerminalText.safe(backup)): "
