@@ -51,8 +51,16 @@ public struct CommandLineConfiguration: Sendable, Equatable {
     /// The file in effect, or nil for none. A file named by the variable must be readable; the system one is
     /// skipped when it is not.
     public static func file(environment: (String) -> String?, systemFile: String = systemFile) -> String? {
-        if let path = environment("PITCHFILTER_CONFIG"), !path.isEmpty { return path }
+        if let path = environment("PITCHFILTER_CONFIG"), !path.isEmpty { return isNullDevice(path) ? nil : path }
         return access(systemFile, R_OK) == 0 ? systemFile : nil
+    }
+
+    /// Whether `path` is the null device (`/dev/null`, or another name of it): the configuration named so is none,
+    /// the defaults, even where the system file is there, as an admin says "no file" to any Unix tool.
+    public static func isNullDevice(_ path: String) -> Bool {
+        var named = stat(), null = stat()
+        return stat(path, &named) == 0 && named.st_mode & S_IFMT == S_IFCHR
+            && stat("/dev/null", &null) == 0 && null.st_mode & S_IFMT == S_IFCHR && named.st_rdev == null.st_rdev
     }
 
     /// The file in effect for the service and its quarantine: the system one whenever it exists, readable or not.
@@ -61,7 +69,7 @@ public struct CommandLineConfiguration: Sendable, Equatable {
     /// on the defaults (found by a docs audit: the service user shut out of it was told "nothing to do: give
     /// --maildir PATH", and with `--maildir` ran on the default database, policy and milter settings).
     public static func serviceFile(environment: (String) -> String?, systemFile: String = systemFile) -> String? {
-        if let path = environment("PITCHFILTER_CONFIG"), !path.isEmpty { return path }
+        if let path = environment("PITCHFILTER_CONFIG"), !path.isEmpty { return isNullDevice(path) ? nil : path }
         // Any answer but "no such file" (a directory shut to us, say) means there is a file to be read.
         return access(systemFile, F_OK) == 0 || errno != ENOENT ? systemFile : nil
     }

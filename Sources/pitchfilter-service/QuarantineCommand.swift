@@ -23,6 +23,10 @@ struct QuarantineCommand: ParsableCommand {
             """,
         subcommands: [List.self, Show.self, Release.self, Delete.self, Purge.self])
 
+    /// Options before the subcommand's name are the subcommand's too (`QuarantineSubcommand`): `quarantine --config
+    /// FILE list` was refused as "Unknown option '--config'".
+    @OptionGroup var location: Location
+
     func run() {
         exitForMissingSubcommand("pitchfilter quarantine", usage: ServiceCommand.usageString(for: Self.self))
     }
@@ -34,6 +38,14 @@ struct QuarantineCommand: ParsableCommand {
         var config: String?
 
         @OptionGroup var database: DatabaseOption
+
+        /// These options, else the parent command's (each on its own).
+        func or(_ parent: Location) -> Location {
+            var either = self
+            either.config = config ?? parent.config
+            either.database = database.or(parent.database)
+            return either
+        }
 
         /// The service's file (`serviceFile`): the quarantine is the service's.
         var file: String? { config ?? CommandLineConfiguration.serviceFile(environment: Environment.current) }
@@ -145,11 +157,12 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: QuarantineSubcommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.")
-        @OptionGroup var location: Location
+        @ParentCommand var parent: QuarantineCommand
+        @OptionGroup var ownLocation: Location
         @Flag(name: .long, help: """
             One JSON object per line: id, quarantined_at, score, sender, subject, message_id, mailbox, path.
             """)
@@ -205,10 +218,11 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: QuarantineSubcommand {
         static let configuration = CommandConfiguration(commandName: "show",
                                                         abstract: "Print the message, as it is in quarantine.")
-        @OptionGroup var location: Location
+        @ParentCommand var parent: QuarantineCommand
+        @OptionGroup var ownLocation: Location
         @Argument(help: "The message's id.") var id: String
 
         func validate() throws { try QuarantineCommand.validate(id) }
@@ -220,11 +234,12 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Release: ParsableCommand {
+    struct Release: QuarantineSubcommand {
         static let configuration = CommandConfiguration(
             commandName: "release",
             abstract: "Move the message back to the INBOX, as it arrived, and learn it as ham.")
-        @OptionGroup var location: Location
+        @ParentCommand var parent: QuarantineCommand
+        @OptionGroup var ownLocation: Location
         @Argument(help: "The message's id.") var id: String
 
         func validate() throws { try QuarantineCommand.validate(id) }
@@ -242,9 +257,10 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Delete: ParsableCommand {
+    struct Delete: QuarantineSubcommand {
         static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete the message for good.")
-        @OptionGroup var location: Location
+        @ParentCommand var parent: QuarantineCommand
+        @OptionGroup var ownLocation: Location
         @Argument(help: "The message's id.") var id: String
 
         func validate() throws { try QuarantineCommand.validate(id) }
@@ -257,11 +273,12 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Purge: ParsableCommand {
+    struct Purge: QuarantineSubcommand {
         static let configuration = CommandConfiguration(
             commandName: "purge",
             abstract: "Delete what has been in quarantine for longer than the given number of days.")
-        @OptionGroup var location: Location
+        @ParentCommand var parent: QuarantineCommand
+        @OptionGroup var ownLocation: Location
         // Unconditional: "-1" is a value here, and gets validate()'s message rather than "missing value".
         @Option(name: .customLong("older-than"), parsing: .unconditional, help: ArgumentHelp(
             "Delete what was quarantined more than this many days ago; 0 deletes every message in quarantine.",
@@ -295,4 +312,14 @@ struct QuarantineCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// A `quarantine` subcommand: its configuration and database are its own options, else those given before its name.
+protocol QuarantineSubcommand: ParsableCommand {
+    var parent: QuarantineCommand { get }
+    var ownLocation: QuarantineCommand.Location { get }
+}
+
+extension QuarantineSubcommand {
+    var location: QuarantineCommand.Location { ownLocation.or(parent.location) }
 }

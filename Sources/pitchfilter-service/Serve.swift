@@ -370,6 +370,8 @@ enum ConfigurationFile {
     }
 
     static func read(_ path: String) throws -> Configuration {
+        // Writable by all, and empty: no file, the defaults (`isNullDevice`).
+        if CommandLineConfiguration.isNullDevice(path) { return Configuration() }
         try requireNotWritableByAll(Serve.absolute(path))
         switch MailSource.readFile(path) {
         case .success(let bytes):

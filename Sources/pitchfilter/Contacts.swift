@@ -20,14 +20,21 @@ struct Contacts: ParsableCommand {
             """,
         subcommands: [Import.self, List.self, Remove.self])
 
+    // Options before the subcommand's name are the subcommand's too (`ContactsSubcommand`): a mistake every admin
+    // makes once, and the usage error said only "Unknown option '--db'". The configuration option names its file
+    // for the whole process as it is checked, so the subcommand's own, checked after, wins.
+    @OptionGroup var database: DatabaseOption
+    @OptionGroup var configuration: ConfigurationOption
+
     func run() { exitForMissingSubcommand("pitchfilter contacts", usage: PitchFilterCommand.usageString(for: Self.self)) }
 
-    struct Import: ParsableCommand {
+    struct Import: ContactsSubcommand {
         static let configuration = CommandConfiguration(
             commandName: "import",
             abstract: "Learn the recipients (To, Cc, Bcc) of messages you sent.")
 
-        @OptionGroup var database: DatabaseOption
+        @ParentCommand var parent: Contacts
+        @OptionGroup var ownDatabase: DatabaseOption
         @OptionGroup var configuration: ConfigurationOption
         @Argument(help: ArgumentHelp("Messages you sent: your Sent folder, files, an mbox.", valueName: "path"))
         var paths: [String]
@@ -58,7 +65,7 @@ struct Contacts: ParsableCommand {
 
     /// Undoing a `contacts import` of the wrong folder, or a correspondent who turned to pitching: without it, only
     /// a new database forgot anyone (found by an audit).
-    struct Remove: ParsableCommand {
+    struct Remove: ContactsSubcommand {
         static let configuration = CommandConfiguration(
             commandName: "remove",
             abstract: "Forget correspondents: addresses, or @domains and everyone there.",
@@ -68,7 +75,8 @@ struct Contacts: ParsableCommand {
                 there. Mail from them is a first contact again until you write to them or train their mail as ham.
                 """)
 
-        @OptionGroup var database: DatabaseOption
+        @ParentCommand var parent: Contacts
+        @OptionGroup var ownDatabase: DatabaseOption
         @OptionGroup var configuration: ConfigurationOption
         @Argument(help: ArgumentHelp("Addresses (name@example.org) or domains (@example.org).", valueName: "contact"))
         var contacts: [String]
@@ -108,12 +116,13 @@ struct Contacts: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: ContactsSubcommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "Print each known address, how it became known, and when (UTC).")
 
-        @OptionGroup var database: DatabaseOption
+        @ParentCommand var parent: Contacts
+        @OptionGroup var ownDatabase: DatabaseOption
         @OptionGroup var configuration: ConfigurationOption
         @Flag(help: """
             Also print the domains the addresses make known ("@example.org"): mail from anyone there gets \
@@ -146,4 +155,14 @@ struct Contacts: ParsableCommand {
             }
         }
     }
+}
+
+/// A `contacts` subcommand: its database is its own `--db`, else the one given before its name.
+protocol ContactsSubcommand: ParsableCommand {
+    var parent: Contacts { get }
+    var ownDatabase: DatabaseOption { get }
+}
+
+extension ContactsSubcommand {
+    var database: DatabaseOption { ownDatabase.or(parent.database) }
 }

@@ -53,6 +53,23 @@ import Testing
         #expect(CommandLineConfiguration.serviceFile(environment: named, systemFile: readable) == missing)
     }
 
+    /// Found by an audit: `--config /dev/null` was refused as "not a regular file", where an admin means no file
+    /// at all, even with the system one there. Any name of the null device says so; an empty file is still a file.
+    @Test func theNullDeviceNamesNoFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pitchfilter-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let system = directory + "/system.toml", alias = directory + "/null"
+        try Data().write(to: URL(fileURLWithPath: system))
+        try FileManager.default.createSymbolicLink(atPath: alias, withDestinationPath: "/dev/null")
+        for (named, expected) in [("/dev/null", nil), (alias, nil), ("/dev/zero", "/dev/zero"), (system, system)]
+            as [(String, String?)] {
+            let environment: (String) -> String? = { $0 == "PITCHFILTER_CONFIG" ? named : nil }
+            #expect(CommandLineConfiguration.file(environment: environment, systemFile: system) == expected)
+            #expect(CommandLineConfiguration.serviceFile(environment: environment, systemFile: system) == expected)
+        }
+    }
+
     /// `--db`, then $PITCHFILTER_DB, then the configuration file, then the XDG default; the file is only asked
     /// when the first two leave the path open.
     @Test func theDatabaseComesFromTheFileOnlyAfterTheFlagAndTheEnvironment() throws {

@@ -372,15 +372,15 @@ import Testing
 @Suite struct MissingSubcommandTests {
     /// The usage line is the command's own: an error thrown from `run()` printed "Usage: pitchfilter <subcommand>"
     /// under `pitchfilter quarantine` and `pitchfilter contacts` (docs audit).
-    @Test(arguments: [([], "pitchfilter"), (["contacts"], "pitchfilter contacts"),
-                      (["quarantine"], "pitchfilter quarantine")])
-    func isAUsageErrorWithNothingOnStandardOutput(arguments: [String], name: String) throws {
+    @Test(arguments: [([], "pitchfilter", ""), (["contacts"], "pitchfilter contacts", "[--db <path>] [--config <file>] "),
+                      (["quarantine"], "pitchfilter quarantine", "[--config <file>] [--db <path>] ")])
+    func isAUsageErrorWithNothingOnStandardOutput(arguments: [String], name: String, options: String) throws {
         let run = try Run.pitchfilter(arguments, stdin: Array("Subject: hello\n\nhi\n".utf8))
         #expect(run.status == 64)
         #expect(run.stdout.isEmpty)
         #expect(run.stderr == """
             Error: '\(name)' needs a subcommand: see '\(name) --help'.
-            Usage: \(name) <subcommand>
+            Usage: \(name) \(options)<subcommand>
               See '\(name) --help' for more information.
 
             """)

@@ -653,12 +653,13 @@ import Glibc
         #expect(line?["sender"] as? String == "milan@renderhaus-viz.example")
         #expect(line?["path"] as? String == root.path + "/one/.Pitches/new/1.M1P1Q1.test")
 
-        let release = try Run.pitchfilter(["quarantine", "release", "--config", file.path, id])
+        // Options before the subcommand's name are its own (found by an audit: "Unknown option '--config'").
+        let release = try Run.pitchfilter(["quarantine", "--config", file.path, "release", id])
         #expect(release.status == 0)
         #expect(release.text == "released \(id) to \(root.path)/one/new/1.M1P1Q1.test, learned as ham\n")
         #expect(try Data(contentsOf: root.appendingPathComponent("one/new/1.M1P1Q1.test")) == Self.pitch)
         #expect(quarantined(in: "one").isEmpty)
-        #expect(try Run.pitchfilter(["quarantine", "list", "--config", file.path]).text == "")
+        #expect(try Run.pitchfilter(["quarantine", "--config", file.path, "list"]).text == "")
         let stats = try Run.pitchfilter(["stats", "--db", root.path + "/db.sqlite"])
         #expect(stats.text.contains("messages: pitch 0, ham 1\n"))
         #expect(stats.text.contains("in quarantine: 0\n"))
