@@ -474,8 +474,13 @@ final class MailboxWorker {
 
     /// Held quarantine records whose file the last full scan missed, by id, and since when (`Monotonic` seconds).
     private var heldMissingSince: [String: Double] = [:]
-    /// Held records whose file is elsewhere in the mailbox under its name: not looked for again while this runs.
-    private var heldElsewhere: Set<String> = []
+    /// Held records whose file is elsewhere in the mailbox under its name, by id, and when that was found: not
+    /// looked for again for `elsewhereRecheck`.
+    private var heldElsewhere: [String: Double] = [:]
+    /// How long a record whose file was found elsewhere stays out of the search: that copy may go too (the renamed
+    /// quarantine folder deleted in turn), and the record was held until the service restarted (found in review).
+    /// Once an hour, every other folder's names are read again for such records.
+    var elsewhereRecheck: Double = 3600
     /// How long a quarantined file must have been missing, besides two full scans, before its record is closed:
     /// scans can come two seconds apart (a retry anywhere scans every mailbox), and a mail client or a sync tool
     /// (mbsync, offlineimap) may take its time to put a moved message in its new folder.
@@ -491,9 +496,10 @@ final class MailboxWorker {
     /// and moved back to the INBOX it is a release (found in review).
     private func closeRecordsOfDeleted(in folder: MaildirFolder, keeping present: Set<String>) {
         do {
-            let missing = try store.quarantineEntries(.held(mailbox: maildir.root, folder: folder.name))
-                .filter { !present.contains($0.name) && !heldElsewhere.contains($0.id) }
             let now = Monotonic.seconds()
+            heldElsewhere = heldElsewhere.filter { now - $0.value < elsewhereRecheck }
+            let missing = try store.quarantineEntries(.held(mailbox: maildir.root, folder: folder.name))
+                .filter { !present.contains($0.name) && heldElsewhere[$0.id] == nil }
             let confirmed = missing.filter { record in
                 heldMissingSince[record.id].map { now - $0 >= deletedCopyGrace } ?? false
             }
@@ -518,7 +524,7 @@ final class MailboxWorker {
             for record in confirmed {
                 heldMissingSince[record.id] = nil
                 if names.contains(record.name) || names.contains(QuarantineDesk.releaseName(of: record)) {
-                    heldElsewhere.insert(record.id)
+                    heldElsewhere[record.id] = now
                 } else {
                     deleted.append(record)
                 }

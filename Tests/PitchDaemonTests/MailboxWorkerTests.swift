@@ -763,6 +763,24 @@ import Testing
         #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["3.M3P3Q3.test"])
     }
 
+    /// A record kept for its file in another folder (the quarantine folder renamed) is looked at again: once that
+    /// folder is deleted too, the record is closed as deleted. It stayed held until the service restarted.
+    @Test func aRecordKeptForACopyElsewhereIsClosedOnceTheCopyIsGone() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let worker = try worker()
+        worker.scanAll(shouldStop: { false })
+        #expect(rename(root + "/Maildir/.Pitches", root + "/Maildir/.Archive") == 0)
+        try maildir.folder(".Pitches").create()
+        worker.deletedCopyGrace = 0
+        for _ in 0..<3 { worker.scanAll(shouldStop: { false }) }
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["1.M1P1Q1.test"])
+        try FileManager.default.removeItem(atPath: root + "/Maildir/.Archive")
+        worker.elsewhereRecheck = 0
+        for _ in 0..<3 { worker.scanAll(shouldStop: { false }) }
+        #expect(try store.quarantineEntries(.states([.held])).isEmpty)
+        #expect(try store.quarantineEntries(.states([.deleted])).map(\.name) == ["1.M1P1Q1.test"])
+    }
+
     /// Found by an audit: the quarantine commands read a record's folder as a path, and a database written by
     /// another program (".Pitches/../..") took `delete` out of the mailbox. Here the path leads back into the
     /// quarantine folder, so that only the check stands between the command and the file.
