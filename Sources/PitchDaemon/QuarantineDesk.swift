@@ -370,7 +370,7 @@ public struct QuarantineDesk {
     /// descriptor, so every user who may run the commands shares it). Where it cannot be made or opened, the
     /// command runs as before, unserialised: a release must not fail for want of a lock.
     private func oneAtATime<T>(_ body: () throws -> T) throws -> T {
-        guard let descriptor = Self.openLock(store.path + "-quarantine.lock", databasePath: store.path) else {
+        guard let descriptor = Self.openLock(Self.lockPath(databasePath: store.path), databasePath: store.path) else {
             return try body()
         }
         defer { close(descriptor) }
@@ -379,12 +379,27 @@ public struct QuarantineDesk {
         var waited = 0.0
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else { return try body() }
-            guard waited < lockWait else { throw Failure.lockHeld(store.path + "-quarantine.lock", seconds: lockWait) }
+            guard waited < lockWait else {
+                throw Failure.lockHeld(Self.lockPath(databasePath: store.path), seconds: lockWait)
+            }
             whileTheLockIsHeld()
             usleep(50_000)
             waited += 0.05
         }
         return try body()
+    }
+
+    /// The lock every quarantine command holds while it runs, beside the database.
+    static func lockPath(databasePath: String) -> String { databasePath + "-quarantine.lock" }
+
+    /// Whether a quarantine command holds its lock now: the service, finding a released copy in the INBOX before
+    /// the release removed the quarantined one, tells a release under way from one that stopped. Only looked at:
+    /// the lock is neither made nor kept.
+    public static func isCommandRunning(databasePath: String) -> Bool {
+        let descriptor = open(lockPath(databasePath: databasePath), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return flock(descriptor, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK
     }
 
     /// The lock file, made if it is not there. Only a file this call made is given to the database's owner when

@@ -1657,6 +1657,36 @@ import Testing
         #expect(try store.statistics().totals.ham == learned.ham + 1)
     }
 
+    /// Found by an audit: the service, seeing a released copy reach the INBOX before the release removed the
+    /// quarantined one, removed it itself and logged that the release had stopped half-way, after every release
+    /// run as root. A release under way holds the quarantine lock: the service still removes the copy, and says so
+    /// in the debug log alone; a release that stopped is still said.
+    @Test func theServiceTellsAReleaseUnderWayFromOneThatStopped() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let lines = LogLines()
+        let worker = MailboxWorker(maildir: maildir, policy: MailboxPolicy(), cutoffs: .standard, reasons: false,
+                                   ownFields: .standard, store: store,
+                                   logger: Logger(label: "test", factory: { _ in lines }))
+        try worker.prepare()
+        worker.scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        #expect(!QuarantineDesk.isCommandRunning(databasePath: store.path))
+        var scanned = false
+        desk.beforeRemoving = { _ in
+            #expect(QuarantineDesk.isCommandRunning(databasePath: self.store.path))
+            worker.scanAll(shouldStop: { false })
+            scanned = true
+        }
+        try desk.release(id)
+        #expect(scanned)
+        #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try store.quarantineEntries(.states([.released])).map(\.id) == [id])
+        #expect(lines.all.contains { $0.hasPrefix("a release under way: ") })
+        #expect(!lines.all.contains { $0.hasPrefix("finished a release") })
+    }
+
     /// Found by an audit: a full disk was logged once for every message it stopped (up to the cap of 100 lines),
     /// where the README says the service logs the problem once. Other failures are still said one by one.
     @Test func aFullDiskIsLoggedOnceForAllTheMessagesItStops() throws {
