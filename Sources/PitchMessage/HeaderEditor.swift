@@ -83,7 +83,8 @@ public enum SubjectTagEdit: Hashable, Sendable {
         case .add(let tag):
             guard !tag.isEmpty, value.isEmpty || ByteScanning.isWhitespace(bytes[value.lowerBound])
                     || bytes[value.lowerBound] == ByteScanning.cr || bytes[value.lowerBound] == ByteScanning.lf,
-                  !Self.readsAsTagged(bytes, value, tag)
+                  !Self.readsAsTagged(bytes, value, tag),
+                  Self.lineLength(bytes, around: value.lowerBound) + 1 + tag.utf8.count <= Self.maxLineLength
             else { return (nil, nil) }
             return (nil, value.lowerBound)
         case .takeBack(let tag):
@@ -95,6 +96,20 @@ public enum SubjectTagEdit: Hashable, Sendable {
             while let next = tags.lazy.compactMap({ Self.tagEnd(bytes, value, from: end, $0) }).first { end = next }
             return (end > value.lowerBound ? value.lowerBound..<end : nil, nil)
         }
+    }
+
+    /// RFC 5322's limit on a line, without its line break. A Subject line the tag would take past it is left
+    /// untagged (found by an audit: a 998-octet line became 1,006). Folding after the tag would keep it in, but
+    /// a release could not then tell our fold from a sender's "Subject:" folded right after its colon, and give the
+    /// message back byte for byte.
+    static let maxLineLength = 998
+
+    /// The length of the line that holds `index`, without its line break.
+    static func lineLength(_ bytes: UnsafeBufferPointer<UInt8>, around index: Int) -> Int {
+        var start = index, end = index
+        while start > 0, bytes[start - 1] != ByteScanning.lf { start -= 1 }
+        while end < bytes.count, bytes[end] != ByteScanning.lf, bytes[end] != ByteScanning.cr { end += 1 }
+        return end - start
     }
 
     /// Whether the Subject's text, as people and the tokenizer read it (unfolded, encoded words decoded), begins

@@ -29,6 +29,9 @@ struct SubjectTagTests {
         // Text that only starts like the tag is not the tag.
         ("Subject: [PITCH]x\n\n", "Subject: [PITCH] [PITCH]x\n\n"),
         ("Subject: [PITCH]: Hi\n\n", "Subject: [PITCH] [PITCH]: Hi\n\n"),
+        // A line the tag takes to RFC 5322's 998 octets, and no further.
+        ("Subject: " + String(repeating: "q", count: 981) + "\r\n\r\n",
+         "Subject: [PITCH] " + String(repeating: "q", count: 981) + "\r\n\r\n"),
     ]
 
     @Test(arguments: additions)
@@ -66,6 +69,10 @@ struct SubjectTagTests {
         "From: a@example.com\nnot a field\nSubject: Hi\n\n",
         "Subject:Hi\n\n",
         "",
+        // The tag would take the line past 998 octets (found by an audit: 998 became 1,006).
+        "Subject: " + String(repeating: "q", count: 982) + "\r\n\r\n",
+        "Subject: " + String(repeating: "q", count: 989) + "\n\n",
+        "Subject:\t" + String(repeating: "q", count: 2_000) + "\n continued\n\n",
     ])
     func addingLeavesTheseSubjectsAlone(message: String) {
         let bytes = Array(message.utf8)
