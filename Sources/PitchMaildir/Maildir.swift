@@ -124,8 +124,15 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     public var exists: Bool { (try? existsAsOwner()) ?? false }
 
     /// Whether the folder is there, or the error that root cannot act as the Maildir's owner to look.
+    /// Throws when `cur/` cannot be looked at for another reason than its absence: a Maildir behind a directory
+    /// shut to this user is there, and waiting for its first delivery would wait for ever (found by an audit).
     public func existsAsOwner() throws(MaildirError) -> Bool {
-        try asOwner { Directory.isDirectory(path + "/cur") }
+        try asOwner { () throws(MaildirError) -> Bool in
+            var info = stat()
+            if stat(path + "/cur", &info) == 0 { return info.st_mode & S_IFMT == S_IFDIR }
+            if errno == ENOENT || errno == ENOTDIR { return false }
+            throw MaildirError("look into", path + "/cur")
+        }
     }
 
     /// Creates the folder's directories (mode 0700, like every MDA) and, for a sub-folder, the `maildirfolder`
