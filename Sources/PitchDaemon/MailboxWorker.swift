@@ -1013,7 +1013,7 @@ final class MailboxWorker {
                 id: reusable ?? Self.newIdentifier(), mailbox: maildir.root, folder: entry.folder.name,
                 name: entry.name.unique, digest: digest, messageID: Self.messageID(of: message),
                 sender: Engine.sender(of: message) ?? "", subject: Self.subject(of: message),
-                score: earlier?.score ?? 1, state: .held, at: Self.now())
+                score: earlier?.score ?? QuarantineEntry.filedByTheUser, state: .held, at: Self.now())
             try store.apply([.quarantine(held)])
             ServiceMetrics.learnedFromUser(.pitch)
             logger.info("learned as pitch: moved into quarantine", metadata: ["id": "\(held.id)"])

@@ -63,6 +63,7 @@ public struct QuarantineEntry: Hashable, Sendable {
     public var messageID: String
     public var sender: String
     public var subject: String
+    /// The score the service gave it, or `filedByTheUser`.
     public var score: Double
     public var state: QuarantineState
     /// When it was quarantined (seconds since 1970); once released or deleted, when that happened, which the
@@ -83,6 +84,14 @@ public struct QuarantineEntry: Hashable, Sendable {
         self.state = state
         self.at = at
     }
+
+    /// The score of a message the user filed into the quarantine folder, which the service never called a pitch:
+    /// none. It was 1, and `quarantine list` showed a message the filter had scored 0.0001 at 1.0000 (found by an
+    /// audit). No status field ever carries it, so no copy of the message is taken for this one come out.
+    public static let filedByTheUser: Double = -1
+
+    /// Whether the service scored the message (it is not one the user filed).
+    public var wasScored: Bool { score >= 0 }
 
     /// The record once the message has left the quarantine as `state` (released or deleted) at `time`.
     public func settled(as state: QuarantineState, at time: Int64) -> QuarantineEntry {

@@ -160,24 +160,43 @@ struct QuarantineCommand: ParsableCommand {
     struct List: QuarantineSubcommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
-            abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.")
+            abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.",
+            discussion: "A message you filed into the quarantine folder yourself shows \"filed\" for its score.")
         @ParentCommand var parent: QuarantineCommand
         @OptionGroup var ownLocation: Location
         @Flag(name: .long, help: """
-            One JSON object per line: id, quarantined_at, score, sender, subject, message_id, mailbox, path.
+            One JSON object per line: id, quarantined_at, score (null for a message you filed), sender, subject, \
+            message_id, mailbox, path (null when it is no longer in the folder).
             """)
         var json = false
 
-        /// One `--json` line; `path` is null when a client moved or deleted the file.
+        /// One `--json` line; `path` is null when a client moved or deleted the file, `score` for a message the
+        /// user filed. Written out as null: the synthesized encoding left both keys out.
         struct Line: Encodable {
             var id: String
             var quarantined_at: Int64
-            var score: Double
+            var score: Double?
             var sender: String
             var subject: String
             var message_id: String
             var mailbox: String
             var path: String?
+
+            enum CodingKeys: String, CodingKey {
+                case id, quarantined_at, score, sender, subject, message_id, mailbox, path
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(id, forKey: .id)
+                try container.encode(quarantined_at, forKey: .quarantined_at)
+                try container.encode(score, forKey: .score)
+                try container.encode(sender, forKey: .sender)
+                try container.encode(subject, forKey: .subject)
+                try container.encode(message_id, forKey: .message_id)
+                try container.encode(mailbox, forKey: .mailbox)
+                try container.encode(path, forKey: .path)
+            }
         }
 
         func run() throws {
@@ -186,7 +205,8 @@ struct QuarantineCommand: ParsableCommand {
                 for item in try location.desk(readOnly: true)?.list() ?? [] {
                     let entry = item.entry
                     if json {
-                        output += JSON.line(Line(id: entry.id, quarantined_at: entry.at, score: entry.score,
+                        output += JSON.line(Line(id: entry.id, quarantined_at: entry.at,
+                                                 score: entry.wasScored ? entry.score : nil,
                                                  sender: entry.sender, subject: entry.subject,
                                                  message_id: entry.messageID, mailbox: entry.mailbox,
                                                  path: item.path)) + "\n"
@@ -209,7 +229,8 @@ struct QuarantineCommand: ParsableCommand {
                         }
                         ?? item.unreadable.map { " (cannot look in \(entry.folder): \(TerminalText.safe($0)))" }
                         ?? (entry.state == .moving ? " (not in \(entry.folder) yet)" : " (no longer in \(entry.folder))")
-                    output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(Engine.formatScore(entry.score))  "
+                    let score = entry.wasScored ? Engine.formatScore(entry.score) : "filed "
+                    output += "\(entry.id)  \(CalendarDay.of(entry.at))  \(score)  "
                         + "\(entry.sender.isEmpty ? "-" : TerminalText.safe(entry.sender))  "
                         + "\(TerminalText.safe(entry.subject))\(gone)\n"
                 }

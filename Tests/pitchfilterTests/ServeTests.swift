@@ -669,6 +669,30 @@ import Glibc
         #expect(again.stderr == "pitchfilter: message \(id) is not in quarantine any more (released)\n")
     }
 
+    /// Found by an audit: a message the user filed into the quarantine folder was listed with a score of 1.0000
+    /// that the service never gave it (the filter had scored it 0.0001). It shows "filed", and null in JSON, where
+    /// `path` is written out as null too.
+    @Test func aMessageTheUserFiledIsListedAsFiled() throws {
+        let file = try writeConfiguration(mailboxes: ["one"])
+        try deliver(into: "one", name: "0.M0P0Q0.test", bytes: Data("Subject: start\n\nhello\n".utf8))
+        let (process, _) = try start(["serve", "--config", file.path])
+        // Filed once the service has taken stock of the mailbox (it makes the quarantine folder then).
+        #expect(eventually { FileManager.default.fileExists(atPath: root.path + "/one/.Pitches/maildirfolder") })
+        try deliver(into: "one/.Pitches", name: "1.M1P1Q1.test",
+                    bytes: Data("From: Ann <ann@example.org>\nSubject: lunch\n\nNoon?\n".utf8))
+        let db = root.path + "/db.sqlite"
+        #expect(eventually { (try? Run.pitchfilter(["quarantine", "list", "--db", db]))?.text.isEmpty == false })
+        process.terminate()
+        process.waitUntilExit()
+        let list = try Run.pitchfilter(["quarantine", "list", "--db", db])
+        let rest = "  filed   ann@example.org  lunch\n"  // after the id and the date
+        #expect(list.text.count == 16 + 2 + 10 + rest.count && list.text.hasSuffix(rest), "\(list.text)")
+        #expect(try FileManager.default.removeItem(atPath: root.path + "/one/.Pitches/new/1.M1P1Q1.test") == ())
+        let json = try Run.pitchfilter(["quarantine", "list", "--db", db, "--json"])
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
+        #expect(line["score"] is NSNull && line["path"] is NSNull, "\(json.text)")
+    }
+
     /// Found by an audit: with a `subject_tag` or a renamed status field, `show` and `delete` refused every
     /// message and `purge` deleted none and exited 0, since only `release` read the configuration's [header]
     /// settings to know the file for the message.
