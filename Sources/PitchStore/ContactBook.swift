@@ -56,6 +56,14 @@ public enum ContactKey: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The domain's key ("@example.org") an address makes known, or the domain's own; nil for a freemail address.
+    public var domain: String? {
+        switch self {
+        case .address(let key): ContactKeys.of(key)?.domain
+        case .domain(let key): key
+        }
+    }
+
     /// The key in the book: the address, or "@" and the domain.
     public var description: String {
         switch self {

@@ -195,6 +195,9 @@ import Testing
         #expect(none.status == 0)
         #expect(none.text == "removed 0 contacts; not known: x@y.example\n")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("none.sqlite")))
+        // An address and its domain given together: the domain went with the address, and was known.
+        let together = try Run.pitchfilter(["contacts", "remove", "--db", db, "bob@partner.example", "@partner.example"])
+        #expect(together.text == "removed 1 contact\n")
         for bad in ["bob", "@gmail.com"] {
             let refused = try Run.pitchfilter(["contacts", "remove", "--db", db, bad])
             #expect(refused.status == 64)
