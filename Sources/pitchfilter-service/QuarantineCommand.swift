@@ -202,7 +202,14 @@ struct QuarantineCommand: ParsableCommand {
         func run() throws {
             try QuarantineCommand.run {
                 var output = ""
-                for item in try location.desk(readOnly: true)?.list() ?? [] {
+                let desk = try location.desk(readOnly: true)
+                let items = try desk?.list() ?? []
+                // On standard error, so that the list stays empty for a script, naming the database: run by root
+                // without the service's configuration, it is root's own (found by an audit: nothing was said).
+                if desk != nil, items.isEmpty {
+                    Stores.reportLine("note: nothing in quarantine in the database \(try location.path())")
+                }
+                for item in items {
                     let entry = item.entry
                     if json {
                         output += JSON.line(Line(id: entry.id, quarantined_at: entry.at,
