@@ -92,14 +92,6 @@ public struct DatabaseOption: ParsableArguments {
         if db?.isEmpty == true { throw ValidationError("--db needs a path; an empty one is refused") }
     }
 
-    /// This option, else the parent command's: `contacts --db PATH list` names the database as `contacts list
-    /// --db PATH` does (with both, the subcommand's).
-    public func or(_ parent: DatabaseOption) -> DatabaseOption {
-        var either = self
-        either.db = db ?? parent.db
-        return either
-    }
-
     /// When the path would be the configuration file's and the file cannot be read, reports why and throws
     /// exit status 3, like `Stores.openForWriting`.
     public func path() throws(ExitCode) -> String {

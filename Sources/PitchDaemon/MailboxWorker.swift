@@ -63,7 +63,8 @@ final class MailboxWorker {
     /// mail already there was taken stock of would take all of it for new.
     private(set) var isPrepared = false
     private var reportedMissingMaildir = false
-    /// Said once: root cannot act as the Maildir's owner, or tell who that is.
+    /// Said once: the Maildir cannot be looked into (root cannot act as its owner or tell who that is, or this
+    /// user may not).
     private var reportedRefusal = false
 
     /// Whose the Maildir is (`Maildir.owner`), read again: a Maildir missing at the start has an owner once it is
@@ -88,7 +89,8 @@ final class MailboxWorker {
         do {
             exists = try maildir.inbox.existsAsOwner()
         } catch {
-            // Root that cannot act as the owner (or tell who that is) leaves the Maildir alone, and says why.
+            // A Maildir that cannot be looked into (root cannot act as the owner or tell who that is, or this user
+            // may not) is left alone, and why is said.
             if !reportedRefusal {
                 logger.warning("cannot look into the Maildir: \(error)")
                 reportedRefusal = true
@@ -919,7 +921,11 @@ final class MailboxWorker {
     /// every delivery, and a sender may add an `X-Pitch-` field to a resend (found in review). A message no field
     /// can go into (`HeaderEdit.insertionSkipped`: its lines end in bare CR) was quarantined as it came, so its
     /// copy cannot be told from it, and is taken for a release as before.
+    /// A message the user filed into the quarantine was never written to by the service, so nothing tells its
+    /// copy from a new delivery: taken for one, as when its record kept the score 1 (found in review: the score
+    /// -1 that now marks it was written "0.0000", and matched a ham's status field).
     private func isDeliveredAnew(_ message: Message, quarantined: QuarantineEntry) -> Bool {
+        guard quarantined.wasScored else { return true }
         let edit = message.edit(removing: engine.ownFields.removalPatterns,
                                 inserting: [NewField(name: engine.ownFields.status, value: Verdict.pitch.rawValue)])
         guard !edit.insertionSkipped else { return false }

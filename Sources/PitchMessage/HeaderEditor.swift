@@ -104,11 +104,13 @@ public enum SubjectTagEdit: Hashable, Sendable {
     /// message back byte for byte.
     static let maxLineLength = 998
 
-    /// The length of the line that holds `index`, without its line break.
+    /// The length of the line that holds `index`, without its line break: lines end at LF, as for the fields
+    /// (a bare CR inside one is part of it; found in review: it was counted as the end).
     static func lineLength(_ bytes: UnsafeBufferPointer<UInt8>, around index: Int) -> Int {
         var start = index, end = index
         while start > 0, bytes[start - 1] != ByteScanning.lf { start -= 1 }
-        while end < bytes.count, bytes[end] != ByteScanning.lf, bytes[end] != ByteScanning.cr { end += 1 }
+        while end < bytes.count, bytes[end] != ByteScanning.lf { end += 1 }
+        if end > start, end < bytes.count, bytes[end - 1] == ByteScanning.cr { end -= 1 }
         return end - start
     }
 

@@ -87,7 +87,8 @@ public struct QuarantineEntry: Hashable, Sendable {
 
     /// The score of a message the user filed into the quarantine folder, which the service never called a pitch:
     /// none. It was 1, and `quarantine list` showed a message the filter had scored 0.0001 at 1.0000 (found by an
-    /// audit). No status field ever carries it, so no copy of the message is taken for this one come out.
+    /// audit). No status field of ours was written into it, so no copy of it can be told from a new delivery
+    /// (`MailboxWorker.isDeliveredAnew`).
     public static let filedByTheUser: Double = -1
 
     /// Whether the service scored the message (it is not one the user filed).

@@ -23,8 +23,9 @@ struct QuarantineCommand: ParsableCommand {
             """,
         subcommands: [List.self, Show.self, Release.self, Delete.self, Purge.self])
 
-    /// Options before the subcommand's name are the subcommand's too (`QuarantineSubcommand`): `quarantine --config
-    /// FILE list` was refused as "Unknown option '--config'".
+    /// Options before the subcommand's name are the subcommand's too (found by an audit: `quarantine --config FILE
+    /// list` was refused as "Unknown option '--config'"): swift-argument-parser hands each subcommand's `Location`
+    /// the values parsed on both sides of its name, the last given winning.
     @OptionGroup var location: Location
 
     func run() {
@@ -38,14 +39,6 @@ struct QuarantineCommand: ParsableCommand {
         var config: String?
 
         @OptionGroup var database: DatabaseOption
-
-        /// These options, else the parent command's (each on its own).
-        func or(_ parent: Location) -> Location {
-            var either = self
-            either.config = config ?? parent.config
-            either.database = database.or(parent.database)
-            return either
-        }
 
         /// The service's file (`serviceFile`): the quarantine is the service's.
         var file: String? { config ?? CommandLineConfiguration.serviceFile(environment: Environment.current) }
@@ -157,13 +150,12 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct List: QuarantineSubcommand {
+    struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "One line per quarantined message: id, date (UTC), score, sender, subject.",
             discussion: "A message you filed into the quarantine folder yourself shows \"filed\" for its score.")
-        @ParentCommand var parent: QuarantineCommand
-        @OptionGroup var ownLocation: Location
+        @OptionGroup var location: Location
         @Flag(name: .long, help: """
             One JSON object per line: id, quarantined_at, score (null for a message you filed), sender, subject, \
             message_id, mailbox, path (null when it is no longer in the folder).
@@ -246,11 +238,10 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Show: QuarantineSubcommand {
+    struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show",
                                                         abstract: "Print the message, as it is in quarantine.")
-        @ParentCommand var parent: QuarantineCommand
-        @OptionGroup var ownLocation: Location
+        @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
 
         func validate() throws { try QuarantineCommand.validate(id) }
@@ -262,12 +253,11 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Release: QuarantineSubcommand {
+    struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "release",
             abstract: "Move the message back to the INBOX, as it arrived, and learn it as ham.")
-        @ParentCommand var parent: QuarantineCommand
-        @OptionGroup var ownLocation: Location
+        @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
 
         func validate() throws { try QuarantineCommand.validate(id) }
@@ -285,10 +275,9 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Delete: QuarantineSubcommand {
+    struct Delete: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete the message for good.")
-        @ParentCommand var parent: QuarantineCommand
-        @OptionGroup var ownLocation: Location
+        @OptionGroup var location: Location
         @Argument(help: "The message's id.") var id: String
 
         func validate() throws { try QuarantineCommand.validate(id) }
@@ -301,12 +290,11 @@ struct QuarantineCommand: ParsableCommand {
         }
     }
 
-    struct Purge: QuarantineSubcommand {
+    struct Purge: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "purge",
             abstract: "Delete what has been in quarantine for longer than the given number of days.")
-        @ParentCommand var parent: QuarantineCommand
-        @OptionGroup var ownLocation: Location
+        @OptionGroup var location: Location
         // Unconditional: "-1" is a value here, and gets validate()'s message rather than "missing value".
         @Option(name: .customLong("older-than"), parsing: .unconditional, help: ArgumentHelp(
             "Delete what was quarantined more than this many days ago; 0 deletes every message in quarantine.",
@@ -340,14 +328,4 @@ struct QuarantineCommand: ParsableCommand {
             }
         }
     }
-}
-
-/// A `quarantine` subcommand: its configuration and database are its own options, else those given before its name.
-protocol QuarantineSubcommand: ParsableCommand {
-    var parent: QuarantineCommand { get }
-    var ownLocation: QuarantineCommand.Location { get }
-}
-
-extension QuarantineSubcommand {
-    var location: QuarantineCommand.Location { ownLocation.or(parent.location) }
 }

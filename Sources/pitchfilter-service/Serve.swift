@@ -161,7 +161,7 @@ struct Serve: AsyncParsableCommand {
             }
             for mailbox in configuration.mailboxes {
                 let policy = mailbox.policy
-                let (missing, warning) = Self.maildirState(mailbox.path)
+                let (missing, warning) = Self.maildirState(mailbox.path, policy: policy)
                 // The quarantine folder is named whatever the policy: moves into and out of it teach either way.
                 let pitch = policy.onPitch == .quarantine ? "quarantine into \(policy.quarantineFolder)"
                     : "\(policy.onPitch.rawValue) in the INBOX (quarantine folder \(policy.quarantineFolder))"
@@ -211,15 +211,12 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// Why the service could not start with this database and milter address, found without starting it: a
-    /// database path that is a directory or a file it cannot open as its database, a unix socket in a directory
-    /// that is not there.
     /// What `--check` says of a mailbox as this user finds it. The service never creates a user's Maildir: it
     /// waits for the MDA's first delivery. One this user may not look into or write is said as a warning, not a
     /// failure: the service goes on with the other mailboxes, and a reload (which checks first) must not be refused
     /// for one user's Maildir (found by an audit: a Maildir behind a directory shut to the service's user was "not
     /// there yet", and one it could not write passed, every pitch then left where it was).
-    static func maildirState(_ path: String) -> (note: String, warning: String?) {
+    static func maildirState(_ path: String, policy: MailboxPolicy) -> (note: String, warning: String?) {
         var info = stat()
         if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
             return (" (a file, not a Maildir: nothing will be watched there)", nil)
@@ -230,20 +227,33 @@ struct Serve: AsyncParsableCommand {
         if maildir.owner == .undetermined {
             return (" (root cannot tell whose it is: left alone; run the service as its owner)", nil)
         }
-        let advice = "run the service as the Maildir's owner (or as root, which works in each as its owner)"
+        // Advice only where a user's permissions are the trouble: not for a loop of links or an I/O error.
+        func advice(_ error: Int32) -> String {
+            error == EACCES || error == EPERM
+                ? "; run the service as the Maildir's owner (or as root, which works in each as its owner)" : ""
+        }
         if stat(path + "/cur", &info) != 0 {
-            if errno == ENOENT || errno == ENOTDIR { return (" (no Maildir there yet)", nil) }
+            let error = errno
+            if error == ENOENT || error == ENOTDIR { return (" (no Maildir there yet)", nil) }
             return ("", "this user (uid \(geteuid())) cannot look into it: "
-                + String(cString: strerror(errno)).lowercased() + "; " + advice)
+                + String(cString: strerror(error)).lowercased() + advice(error))
         }
         guard geteuid() != 0 else { return ("", nil) }
-        let folders: [String] = [path, path + "/cur", path + "/new", path + "/tmp"]
-        guard let unwritable = folders.first(where: { access($0, W_OK | X_OK) != 0 }) else { return ("", nil) }
-        let reason = String(cString: strerror(errno)).lowercased()
+        // As the service's effective user, which `access` is not; the quarantine folder too, if it is there.
+        let quarantine = path + "/" + policy.quarantineFolder
+        let folders = [path, path + "/cur", path + "/new", path + "/tmp"]
+            + (stat(quarantine, &info) == 0 ? ["new", "cur", "tmp"].map { quarantine + "/" + $0 } : [])
+        guard let unwritable = folders.first(where: { faccessat(AT_FDCWD, $0, W_OK | X_OK, AT_EACCESS) != 0 })
+        else { return ("", nil) }
+        let error = errno
+        let reason = String(cString: strerror(error)).lowercased()
         return ("", "this user (uid \(geteuid())) cannot write \(unwritable) (\(reason)): pitches would stay where "
-            + "they are, and nothing learned; " + advice)
+            + "they are, and nothing learned" + advice(error))
     }
 
+    /// Why the service could not start with this database and milter address, found without starting it: a
+    /// database path that is a directory or a file it cannot open as its database, a unix socket in a directory
+    /// that is not there.
     static func startProblem(databasePath: String, milter: MilterConfiguration?) -> String? {
         var info = stat()
         if stat(databasePath, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {

@@ -20,21 +20,20 @@ struct Contacts: ParsableCommand {
             """,
         subcommands: [Import.self, List.self, Remove.self])
 
-    // Options before the subcommand's name are the subcommand's too (`ContactsSubcommand`): a mistake every admin
-    // makes once, and the usage error said only "Unknown option '--db'". The configuration option names its file
-    // for the whole process as it is checked, so the subcommand's own, checked after, wins.
+    // Options before the subcommand's name are the subcommand's too (found by an audit: `contacts --db PATH list`
+    // was refused as "Unknown option '--db'"): swift-argument-parser hands a subcommand's option group of the same
+    // type the values parsed on both sides of its name, the last given winning.
     @OptionGroup var database: DatabaseOption
     @OptionGroup var configuration: ConfigurationOption
 
     func run() { exitForMissingSubcommand("pitchfilter contacts", usage: PitchFilterCommand.usageString(for: Self.self)) }
 
-    struct Import: ContactsSubcommand {
+    struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import",
             abstract: "Learn the recipients (To, Cc, Bcc) of messages you sent.")
 
-        @ParentCommand var parent: Contacts
-        @OptionGroup var ownDatabase: DatabaseOption
+        @OptionGroup var database: DatabaseOption
         @OptionGroup var configuration: ConfigurationOption
         @Argument(help: ArgumentHelp("Messages you sent: your Sent folder, files, an mbox.", valueName: "path"))
         var paths: [String]
@@ -65,7 +64,7 @@ struct Contacts: ParsableCommand {
 
     /// Undoing a `contacts import` of the wrong folder, or a correspondent who turned to pitching: without it, only
     /// a new database forgot anyone (found by an audit).
-    struct Remove: ContactsSubcommand {
+    struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "remove",
             abstract: "Forget correspondents: addresses, or @domains and everyone there.",
@@ -75,8 +74,7 @@ struct Contacts: ParsableCommand {
                 there. Mail from them is a first contact again until you write to them or train their mail as ham.
                 """)
 
-        @ParentCommand var parent: Contacts
-        @OptionGroup var ownDatabase: DatabaseOption
+        @OptionGroup var database: DatabaseOption
         @OptionGroup var configuration: ConfigurationOption
         @Argument(help: ArgumentHelp("Addresses (name@example.org) or domains (@example.org).", valueName: "contact"))
         var contacts: [String]
@@ -101,7 +99,11 @@ struct Contacts: ParsableCommand {
                 // Nothing to forget in a database not there yet: none is made for it.
                 var info = stat()
                 if stat(path, &info) == 0, !SQLiteTokenStore.isEmptyFile(path) {
-                    known = try Stores.openForWriting(path, sharedModel: nil).removeContacts(keys)
+                    // Addresses before domains: "@example.org bob@example.org" forgot bob with the domain, and
+                    // said bob was not known (found in review).
+                    let addressesFirst = keys.filter { if case .address = $0 { true } else { false } }
+                        + keys.filter { if case .domain = $0 { true } else { false } }
+                    known = try Stores.openForWriting(path, sharedModel: nil).removeContacts(addressesFirst)
                 }
             } catch let exit as ExitCode {
                 throw exit
@@ -122,13 +124,12 @@ struct Contacts: ParsableCommand {
         }
     }
 
-    struct List: ContactsSubcommand {
+    struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "Print each known address, how it became known, and when (UTC).")
 
-        @ParentCommand var parent: Contacts
-        @OptionGroup var ownDatabase: DatabaseOption
+        @OptionGroup var database: DatabaseOption
         @OptionGroup var configuration: ConfigurationOption
         @Flag(help: """
             Also print the domains the addresses make known ("@example.org"): mail from anyone there gets \
@@ -161,14 +162,4 @@ struct Contacts: ParsableCommand {
             }
         }
     }
-}
-
-/// A `contacts` subcommand: its database is its own `--db`, else the one given before its name.
-protocol ContactsSubcommand: ParsableCommand {
-    var parent: Contacts { get }
-    var ownDatabase: DatabaseOption { get }
-}
-
-extension ContactsSubcommand {
-    var database: DatabaseOption { ownDatabase.or(parent.database) }
 }

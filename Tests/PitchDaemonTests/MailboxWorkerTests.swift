@@ -1685,6 +1685,24 @@ import Testing
         #expect(try store.quarantineEntries(.states([.released])).map(\.id) == [id])
         #expect(lines.all.contains { $0.hasPrefix("a release under way: ") })
         #expect(!lines.all.contains { $0.hasPrefix("finished a release") })
+
+        // A release that stopped before it removed the quarantined copy (a directory in the file's place, as in a
+        // folder it may not change): the service finishes it, and says so.
+        try deliver(Array("Message-ID: <second@example.com>\n".utf8) + Self.pitch, "2.M2P2Q2.test")
+        worker.scanAll(shouldStop: { false })
+        let second = try #require(try desk.list().first?.entry.id)
+        let moved = maildir.root + "/set-aside"
+        var quarantined = ""
+        desk.beforeRemoving = { entry in
+            quarantined = entry.path
+            #expect(rename(entry.path, moved) == 0 && mkdir(entry.path, 0o700) == 0)
+        }
+        #expect(throws: QuarantineDesk.Failure.self) { try desk.release(second) }
+        #expect(rmdir(quarantined) == 0 && rename(moved, quarantined) == 0)
+        worker.scanAll(shouldStop: { false })
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try files(maildir.inbox).count == 2)
+        #expect(lines.all.contains { $0.hasPrefix("finished a release that stopped before it removed") })
     }
 
     /// Found by an audit: a full disk was logged once for every message it stopped (up to the cap of 100 lines),

@@ -73,6 +73,7 @@ struct SubjectTagTests {
         "Subject: " + String(repeating: "q", count: 982) + "\r\n\r\n",
         "Subject: " + String(repeating: "q", count: 989) + "\n\n",
         "Subject:\t" + String(repeating: "q", count: 2_000) + "\n continued\n\n",
+        "Subject: " + String(repeating: "q", count: 500) + "\r" + String(repeating: "q", count: 481) + "\n\n",
     ])
     func addingLeavesTheseSubjectsAlone(message: String) {
         let bytes = Array(message.utf8)

@@ -187,8 +187,10 @@ import Testing
                                        "dan@partner.example"])
         #expect(run.status == 0)
         #expect(run.text == "removed 2 contacts; not known: dan@partner.example\n")
-        // The database named before the subcommand's name, as admins write it too (found by an audit).
-        let list = try Run.pitchfilter(["contacts", "--db", db, "list", "--domains"])
+        // The database named before the subcommand's name, as admins write it too (found by an audit); given on
+        // both sides, the last wins.
+        let list = try Run.pitchfilter(["contacts", "--db", scratch.path("other.sqlite"), "list", "--db", db,
+                                        "--domains"])
         #expect(list.text.split(separator: "\n").map { $0.split(separator: " ")[0] }
             == ["bob@partner.example", "@partner.example"])
         let none = try Run.pitchfilter(["contacts", "remove", "--db", scratch.path("none.sqlite"), "x@y.example"])
@@ -196,7 +198,7 @@ import Testing
         #expect(none.text == "removed 0 contacts; not known: x@y.example\n")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("none.sqlite")))
         // An address and its domain given together: the domain went with the address, and was known.
-        let together = try Run.pitchfilter(["contacts", "remove", "--db", db, "bob@partner.example", "@partner.example"])
+        let together = try Run.pitchfilter(["contacts", "remove", "--db", db, "@partner.example", "bob@partner.example"])
         #expect(together.text == "removed 1 contact\n")
         for bad in ["bob", "@gmail.com"] {
             let refused = try Run.pitchfilter(["contacts", "remove", "--db", db, bad])
