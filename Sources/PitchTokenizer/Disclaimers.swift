@@ -16,9 +16,8 @@ enum Disclaimers {
     static let minimumMarkers = 3
     /// Longer paragraphs are letters that happen to discuss these things.
     static let maxParagraphBytes = 3_000
-    /// Paragraphs that start further into a text are not looked at: the tokenizer reads at most
-    /// `Bounds.maxWordsPerPart` words of a part, about 150 KB of prose, and a text built of paragraphs that each
-    /// hold a marker costs a pass over every one of them.
+    /// Paragraphs that start further into a text are not looked at: a legal footer closes a letter, which is
+    /// shorter, and a text built of paragraphs that each hold a marker costs a pass over every one of them.
     static let maxScannedBytes = 256 << 10
 
     /// The markers, found in one pass over a paragraph (the non-ASCII letters here are lowercase already).

@@ -555,6 +555,22 @@ private func wordTokens(_ text: String, pairs: Bool = false, prefix: StaticStrin
         #expect(Set(result).count == result.count)
     }
 
+    /// Found by an audit: a pitch behind 100 near-empty text parts, or behind 20,000 filler words in its own part,
+    /// was not read at all, where the README promised 1,000 parts and 1 MiB of text per part.
+    @Test func aPitchBehindFillerIsStillRead() {
+        let pitch = "Are you looking to enhance your recruiting system?\n"
+        var parts = "Subject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n"
+        for _ in 0..<150 { parts += "--B\nContent-Type: text/plain\n\n.\n" }
+        parts += "--B\nContent-Type: text/plain\n\n" + pitch + "--B--\n"
+        #expect(tokens(parts).contains("recruiting system"))
+        let filler = "Subject: s\n\n" + String(repeating: "abc ", count: 25_000) + "\n" + pitch
+        #expect(tokens(filler).contains("recruiting system"))
+        // The bound is on words in all: past it, nothing more is read.
+        var bounds = Tokenizer.Bounds.standard
+        bounds.maxWords = 24_000
+        #expect(!tokens(filler, bounds: bounds).contains("recruiting system"))
+    }
+
     @Test func smallBoundIsExact() {
         var bounds = Tokenizer.Bounds.standard
         bounds.maxTokens = 4
