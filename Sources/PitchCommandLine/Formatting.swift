@@ -14,6 +14,21 @@ public enum JSON {
     }
 }
 
+/// A `--json` value that is written out as null when there is none. Swift's synthesized encoding leaves an absent
+/// optional's key out, and a script reading a documented key found nothing (found in review: `eval --json`'s
+/// `folds` in a holdout, its mean scores of a class with no message, `quarantine list --json`'s `path`).
+@propertyWrapper
+public struct NullWhenAbsent<Value: Encodable>: Encodable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
 /// YYYY-MM-DD in UTC, as lists of contacts and quarantined messages print dates.
 public enum CalendarDay {
     public static func of(_ seconds: Int64) -> String {

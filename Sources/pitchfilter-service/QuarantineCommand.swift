@@ -163,32 +163,16 @@ struct QuarantineCommand: ParsableCommand {
         var json = false
 
         /// One `--json` line; `path` is null when a client moved or deleted the file, `score` for a message the
-        /// user filed. Written out as null: the synthesized encoding left both keys out.
+        /// user filed.
         struct Line: Encodable {
             var id: String
             var quarantined_at: Int64
-            var score: Double?
+            @NullWhenAbsent var score: Double?
             var sender: String
             var subject: String
             var message_id: String
             var mailbox: String
-            var path: String?
-
-            enum CodingKeys: String, CodingKey {
-                case id, quarantined_at, score, sender, subject, message_id, mailbox, path
-            }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(id, forKey: .id)
-                try container.encode(quarantined_at, forKey: .quarantined_at)
-                try container.encode(score, forKey: .score)
-                try container.encode(sender, forKey: .sender)
-                try container.encode(subject, forKey: .subject)
-                try container.encode(message_id, forKey: .message_id)
-                try container.encode(mailbox, forKey: .mailbox)
-                try container.encode(path, forKey: .path)
-            }
+            @NullWhenAbsent var path: String?
         }
 
         func run() throws {

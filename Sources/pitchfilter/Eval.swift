@@ -487,9 +487,9 @@ struct Eval: ParsableCommand {
             var ham: Int
         }
 
-        /// "cross-validation", or "holdout" with --test-pitch/--test-ham.
+        /// "cross-validation", or "holdout" with --test-pitch/--test-ham (folds null).
         var mode: String
-        var folds: Int?
+        @NullWhenAbsent var folds: Int?
         /// Messages the model(s) learned from: all of them in cross-validation (each fold's model has the others).
         var trained_pitch: Int
         var trained_ham: Int
@@ -520,8 +520,8 @@ struct Eval: ParsableCommand {
         var false_negative_percent: Double
         var one_minus_auc_percent: Double
         /// Each class's mean score; null for a class with no message.
-        var mean_score_pitch: Double?
-        var mean_score_ham: Double?
+        @NullWhenAbsent var mean_score_pitch: Double?
+        @NullWhenAbsent var mean_score_ham: Double?
         /// Files given that could not be read, or held no message (each said on stderr); not counted.
         var unreadable_files: Int
         var histogram: [Bin]

@@ -1432,6 +1432,7 @@ import Testing
         #expect(run.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout)) as? [String: Any])
         #expect(object["mode"] as? String == "holdout")
+        #expect(object["folds"] is NSNull)  // written out, not left out (found in review)
         #expect(object["trained_pitch"] as? Int == (try EvalTests.count("pitch")))
         #expect(object["trained_ham"] as? Int == (try EvalTests.count("ham")))
         #expect((object["pitch"] as? [String: Int])?.values.reduce(0, +) == 100)
