@@ -153,6 +153,18 @@ public final class MilterServer: Service, Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptPause { error in
+                        if let failed = sessions.acceptFailureToReport() {
+                            logger.warning("""
+                                milter cannot accept connections: \(error.description); trying again each second \
+                                (raise the service's file descriptor limit, LimitNOFILE, above max_sessions)
+                                """, metadata: ["failed": "\(failed)", "sessions": "\(sessions.count)"])
+                        }
+                    })
+                }
+            }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let admission = sessions.admit(channel, limit: configuration.maximumSessions,
@@ -617,7 +629,13 @@ final class MilterChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.warning("milter session closed: \(error)")
+        // The MTA going away (a reset, a broken pipe) ends a session as its QUIT does: said at debug level, in words
+        // (found by an audit: a warning naming NIO's read call, its parentheses unbalanced, for each such session).
+        if let error = error as? IOError, [ECONNRESET, EPIPE].contains(error.errnoCode) {
+            logger.debug("milter session closed by the MTA (\(String(cString: strerror(error.errnoCode))))")
+        } else {
+            logger.warning("milter session closed: \(error)")
+        }
         close(context)
     }
 
@@ -648,6 +666,8 @@ final class SessionRegistry: Sendable {
         /// Connections refused, and sessions closed to make room, since the last report of each.
         var refused = OncePerMinuteCount()
         var evicted = OncePerMinuteCount()
+        /// Accepts that failed for want of file descriptors or memory.
+        var acceptFailed = OncePerMinuteCount()
     }
 
     /// Whole seconds of `deadline`, the clock `OncePerMinuteCount` counts in.
@@ -758,6 +778,11 @@ final class SessionRegistry: Sendable {
         state.withLock { $0.refused.add(atSecond: Self.seconds(now)) }
     }
 
+    /// Counts an accept that failed; returns how many to report, as `refusalToReport` does.
+    func acceptFailureToReport(now: NIODeadline = .now()) -> Int? {
+        state.withLock { $0.acceptFailed.add(atSecond: Self.seconds(now)) }
+    }
+
     /// Counts a session closed to make room; returns how many to report, as `refusalToReport` does.
     func evictionToReport(now: NIODeadline = .now()) -> Int? {
         state.withLock { $0.evicted.add(atSecond: Self.seconds(now)) }
@@ -793,6 +818,37 @@ final class SessionRegistry: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         for channel in state.withLock({ $0.channels.values.map(\.channel) }) { channel.close(promise: nil) }
+    }
+}
+
+/// Pauses accepting for a second after an accept failed: out of file descriptors (EMFILE, ENFILE) or memory, NIO
+/// tried again at once, for ever, a core spun, the connections waiting hung and nothing was logged (found by an
+/// audit, with more sessions than `ulimit -n`). NIO's `AcceptBackoffHandler` delays the next read, but a failed accept
+/// leaves the listening channel registered for reading, and the pause never came; turning `autoRead` off takes it
+/// off the event loop's watch, and back on a second later. The connections wait in the listen backlog meanwhile.
+final class AcceptPause: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = any Channel
+
+    private let failed: (IOError) -> Void
+    private var paused = false
+
+    init(failed: @escaping (IOError) -> Void) {
+        self.failed = failed
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let error = error as? IOError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        failed(error)
+        guard !paused, let options = context.channel.syncOptions else { return }
+        paused = true
+        try? options.setOption(.autoRead, value: false)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) {
+            self.paused = false
+            try? options.setOption(.autoRead, value: true)
+        }
     }
 }
 
