@@ -534,6 +534,13 @@ public final class MilterFilter: MilterHandler {
                 if opened.beganAsAnEmptyFile {
                     logger.warning("\(StoreError.emptyFileWarning)", metadata: ["database": "\(databasePath)"])
                 }
+                // The failure was said once; its end is said too (found by an audit: nothing told the admin that
+                // mail was classified again).
+                if !state.lastError.isEmpty {
+                    logger.notice("milter opened the database again: classifying",
+                                  metadata: ["database": "\(databasePath)"])
+                    state.lastError = ""
+                }
                 state.store = opened
                 return state.store
             } catch {

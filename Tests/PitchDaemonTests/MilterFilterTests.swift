@@ -314,6 +314,27 @@ import Testing
         #expect(lines.all.contains { $0.contains("kept forged fields of ours") } == logged)
     }
 
+    /// Found by an audit: a database that could not be opened was logged once, and nothing said when mail was
+    /// classified again. Polled: the milter tries again every 5 seconds.
+    @Test func aDatabaseThatOpensAgainIsSaidToHaveOpened() async throws {
+        let lines = LogLines()
+        let path = directory.path + "/db-\(UUID().uuidString).sqlite"
+        try Data("not a database at all, and long enough to be read as one".utf8).write(to: URL(fileURLWithPath: path))
+        let filter = MilterFilter(configuration: MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0)),
+                                  databasePath: path, cutoffs: .standard, reasons: false, ownFields: .standard,
+                                  logger: Logger(label: "test", factory: { _ in lines }))
+        _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))
+        #expect(lines.all.contains { $0.hasPrefix("milter cannot open the database") })
+        #expect(unlink(path) == 0)
+        let deadline = Date().addingTimeInterval(60)
+        while !lines.all.contains(where: { $0.hasPrefix("milter opened the database again") }), Date() < deadline {
+            _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(lines.all.filter { $0.hasPrefix("milter opened the database again") }.count == 1)
+        await filter.finish()
+    }
+
     /// Messages let go over the budget are reported at most once a minute, with how many.
     @Test func messagesOverTheBudgetAreReportedOnceAMinuteWithTheirCount() throws {
         let (filter, _) = try filter()
