@@ -51,7 +51,11 @@ public enum Daemon {
                                       reasons: settings.configuration.reasons,
                                       ownFields: settings.configuration.ownFields,
                                       sharedModel: settings.configuration.sharedModel, logger: logger)
-            services.append(.init(service: MilterServer(configuration: server, handler: filter, logger: logger)))
+            let milterServer = MilterServer(configuration: server, handler: filter, logger: logger)
+            // Before the milter: the group stops services in reverse order, so this one still listens while the
+            // milter waits for its sessions.
+            services.append(.init(service: CutShortOnSecondStop(milter: milterServer, logger: logger)))
+            services.append(.init(service: milterServer))
             settings.milter = filter  // SIGHUP reaches the Maildir loop, which passes the new settings on
         }
         let maildirs = try MaildirService(settings: settings, logger: logger)
@@ -65,6 +69,27 @@ public enum Daemon {
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// A second SIGTERM or SIGINT ends the milter's wait for sessions in the middle of a message (up to 10 s), as an
+/// admin who sends it again means: stop now. The first is the group's graceful shutdown.
+struct CutShortOnSecondStop: Service {
+    let milter: MilterServer
+    let logger: Logger
+
+    func run() async throws {
+        // Trapped here, after the group has trapped them for its graceful shutdown (each is told of every signal):
+        // trapped before them, a SIGTERM in between would be this service's alone, and the service would not stop.
+        let stops = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        var seen = 0
+        // Ends with the group's shutdown of this service, which comes after the milter has stopped.
+        for await signal in stops.cancelOnGracefulShutdown() {
+            seen += 1
+            guard seen == 2 else { continue }
+            logger.notice("\(signal) again: not waiting for the milter's sessions to finish their messages")
+            milter.cutSessionsShort()
+        }
     }
 }
 

@@ -135,7 +135,15 @@ public final class MilterServer: Service, Sendable {
             // Stop taking connections; sessions in the middle of a message finish it.
             channel.close(promise: nil)
         }
-        await sessions.closeWhenIdle(grace: configuration.shutdownGrace)
+        let cut = await sessions.closeWhenIdle(grace: configuration.shutdownGrace)
+        if cut > 0 {
+            // Not lost: the MTA decides them as when the filter is down (found by an audit: nothing was said).
+            logger.warning("""
+                milter cut \(cut) \(cut == 1 ? "session" : "sessions") short as it stopped, in the middle of a \
+                message: the MTA's milter_default_action decides \(cut == 1 ? "it" : "them") (Postfix's tempfail \
+                defers the mail, and its client sends it again)
+                """)
+        }
         // Only the socket this server made: another instance started since (by hand, say) may have the path now.
         if case .unix(let path, _) = configuration.address, let made = socketFile.withLock({ $0 }),
            FileIdentity(of: path) == made {
@@ -143,6 +151,12 @@ public final class MilterServer: Service, Sendable {
         }
         await handler.finish()
         logger.info("milter stopped")
+    }
+
+    /// Ends the graceful shutdown's wait for sessions in the middle of a message now, not when its grace is over:
+    /// a second SIGTERM or SIGINT, from an admin who will not wait.
+    public func cutSessionsShort() {
+        sessions.cutShort()
     }
 
     private func bind() async throws -> any Channel {
@@ -661,6 +675,8 @@ final class SessionRegistry: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: Session] = [:]
         var closing = false
+        /// The wait for sessions to end is over (`cutShort`).
+        var cuttingShort = false
         /// Bytes the sessions' messages in hand hold (`reserve`).
         var kept = 0
         /// Connections refused, and sessions closed to make room, since the last report of each.
@@ -799,8 +815,18 @@ final class SessionRegistry: Sendable {
 
     var count: Int { state.withLock { $0.channels.count } }
 
-    /// Closes each session as soon as it is between messages, and waits for all to end (at most `grace`).
-    func closeWhenIdle(grace: TimeAmount) async {
+    /// Sessions in the middle of a message.
+    var inMessage: Int { state.withLock { $0.channels.values.count { !$0.betweenMessages } } }
+
+    /// Ends `closeWhenIdle`'s wait, now or as soon as it begins.
+    func cutShort() {
+        state.withLock { $0.cuttingShort = true }
+    }
+
+    /// Closes each session as soon as it is between messages, and waits for all to end (at most `grace`, or until
+    /// `cutShort`); closes those left, and returns how many there were.
+    @discardableResult
+    func closeWhenIdle(grace: TimeAmount) async -> Int {
         let channels = state.withLock { state in
             state.closing = true
             return state.channels.values.map(\.channel)
@@ -814,10 +840,12 @@ final class SessionRegistry: Sendable {
             }
         }
         let deadline = NIODeadline.now() + grace
-        while count > 0, NIODeadline.now() < deadline {
+        while count > 0, NIODeadline.now() < deadline, !state.withLock({ $0.cuttingShort }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        for channel in state.withLock({ $0.channels.values.map(\.channel) }) { channel.close(promise: nil) }
+        let left = state.withLock { $0.channels.values.map(\.channel) }
+        for channel in left { channel.close(promise: nil) }
+        return left.count
     }
 }
 

@@ -41,15 +41,16 @@ import Testing
     /// Runs a server on a free port for `body`, then shuts it down gracefully.
     func withServer(_ handler: any MilterHandler = Tagger(), maximumSessions: Int = 16,
                     negotiationTimeout: TimeAmount = .seconds(30), maximumBufferedBytes: Int = 512 << 20,
-                    evictableAfter: TimeAmount = .seconds(30),
-                    server serverSeen: (MilterServer) -> Void = { _ in },
+                    evictableAfter: TimeAmount = .seconds(30), shutdownGrace: TimeAmount = .seconds(10),
+                    logger: Logger = Self.logger, server serverSeen: (MilterServer) -> Void = { _ in },
                     _ body: (Int, ServiceGroup) async throws -> Void) async throws {
         var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.maximumSessions = maximumSessions
         configuration.negotiationTimeout = negotiationTimeout
         configuration.maximumBufferedBytes = maximumBufferedBytes
         configuration.evictableAfter = evictableAfter
-        let server = MilterServer(configuration: configuration, handler: handler, logger: Self.logger)
+        configuration.shutdownGrace = shutdownGrace
+        let server = MilterServer(configuration: configuration, handler: handler, logger: logger)
         serverSeen(server)
         let group = ServiceGroup(services: [server], logger: Self.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -424,6 +425,46 @@ import Testing
         }
     }
 
+    /// Found by an audit: a session cut off when the shutdown's grace was over went unsaid, and a second SIGTERM did
+    /// not shorten the wait. A session stopped in the middle of a message (its end never sent) holds the shutdown
+    /// for the whole grace, here 10 minutes, until it is cut short; then it is closed, and the log says so.
+    @Test func aSessionInTheMiddleOfAMessageIsCutShortAndSaidToBe() async throws {
+        let lines = LogLines()
+        var server: MilterServer?
+        try await withServer(shutdownGrace: .seconds(600), logger: Logger(label: "test", factory: { _ in lines }),
+                             server: { server = $0 }) { port, group in
+            let running = server!
+            async let closedByServer = blocking { () throws -> Bool in
+                let client = try MilterClient(port: port)
+                try client.negotiate()
+                try client.write(raw: Array(MilterClient.messageBytes(message: Self.message, from: "a@example.org",
+                                                                      to: "b@example.org").dropLast(5)))
+                // Every no-reply flag was offered: nothing comes back but the end of the connection.
+                return client.isClosedByPeer()
+            }
+            let started = ContinuousClock.now
+            while running.sessions.inMessage < 1, ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try #require(running.sessions.inMessage == 1, "the message never reached the server")
+            await group.triggerGracefulShutdown()
+            while !running.sessions.isClosing, ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            // Closing, and the session in its message is waited for: a moment for a wrong server to close it.
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(running.sessions.count == 1)
+            #expect(!lines.all.contains { $0.contains("cut") })
+            running.cutSessionsShort()
+            #expect(try await closedByServer)
+            while !lines.all.contains(where: { $0.contains("milter stopped") }),
+                  ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(lines.all.contains { $0.hasPrefix("milter cut 1 session short as it stopped") })
+        }
+    }
+
     @Test func anMTAHangingUpWhileTheHandlerDecidesLeavesTheServerWell() async throws {
         let handler = Overlaps()
         try await withServer(handler) { port, _ in
@@ -565,5 +606,21 @@ import Testing
             #expect(third.modifications == [MilterReply.addHeader(name: "X-Test", value: whole).packet])
             #expect(running.sessions.keptBytes == 0)
         }
+    }
+}
+
+/// Log messages kept, for the tests that check what was said.
+final class LogLines: LogHandler, @unchecked Sendable {
+    private let lines = Mutex<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    var all: [String] { lines.withLock { $0 } }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+             function: String, line: UInt) {
+        lines.withLock { $0.append("\(message)") }
     }
 }
