@@ -179,7 +179,7 @@ struct Serve: AsyncParsableCommand {
             logger.warning("\(warning)")
         }
         let socketExposure = Self.socketDirectoryExposure(configuration.milter)
-        if let refusal = socketExposure.refusal {
+        if let refusal = Self.milterSocketProblem(configuration.milter) ?? socketExposure.refusal {
             logger.critical("not started: \(refusal)")
             throw ExitCode(78)  // EX_CONFIG, which the unit does not restart
         }
@@ -274,17 +274,25 @@ struct Serve: AsyncParsableCommand {
             return "the database \(databasePath) cannot be opened by this user (uid \(geteuid())): "
                 + String(cString: strerror(errno)).lowercased()
         }
-        if case .unix(let path, _) = milter?.address {
-            let directory = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[..<$0]) } ?? "."
-            if stat(directory.isEmpty ? "/" : directory, &info) != 0 || info.st_mode & S_IFMT != S_IFDIR {
-                return "the milter's socket unix:\(path) cannot be made: \(directory) is not a directory here"
-            }
-            // The start refuses to replace it (`MilterServer`); a stale socket of ours it would replace.
-            if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFSOCK {
-                return "the milter's socket unix:\(path) cannot be made: something other than a socket is there"
-            }
+        return milterSocketProblem(milter) ?? socketDirectoryExposure(milter).refusal
+            ?? databaseExposure(databasePath).refusal
+    }
+
+    /// Why the milter could not make its unix socket: its directory is not there, or something other than a
+    /// socket is at its path. A start stops on it with `--check`'s 78, which the unit does not restart (found by
+    /// an audit: the start said 1, and systemd restarted it every 2 s until its start limit).
+    static func milterSocketProblem(_ milter: MilterConfiguration?) -> String? {
+        guard case .unix(let path, _) = milter?.address else { return nil }
+        var info = stat()
+        let directory = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[..<$0]) } ?? "."
+        if stat(directory.isEmpty ? "/" : directory, &info) != 0 || info.st_mode & S_IFMT != S_IFDIR {
+            return "the milter's socket unix:\(path) cannot be made: \(directory) is not a directory here"
         }
-        return socketDirectoryExposure(milter).refusal ?? databaseExposure(databasePath).refusal
+        // The start refuses to replace it (`MilterServer`); a stale socket of ours it would replace.
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFSOCK {
+            return "the milter's socket unix:\(path) cannot be made: something other than a socket is there"
+        }
+        return nil
     }
 
     /// Who could replace the milter's unix socket with their own, and read the envelopes and headers the MTA sends

@@ -507,6 +507,12 @@ import Glibc
         #expect(run.status == 78)
         #expect(run.stdout.isEmpty)  // nothing called valid first
         #expect(run.stderr == "pitchfilter: \(problem.replacingOccurrences(of: "DIR", with: root.path))\n")
+        // And the start stops with the same status (found by an audit: it said 1, which the unit restarts).
+        if option == "--milter" {
+            try expectStartRefused(["serve", "--config", file.path, option,
+                                    value.replacingOccurrences(of: "DIR", with: root.path)],
+                                   saying: "not started: " + problem.replacingOccurrences(of: "DIR", with: root.path))
+        }
     }
 
     /// Starts the service with `arguments` and expects it to stop at once with status 78 (EX_CONFIG, which the unit
