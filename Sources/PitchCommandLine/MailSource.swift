@@ -381,10 +381,22 @@ public enum MailSource {
         if let format = MailFileFormats.unsplitMailbox(buffer) { return unreadable(.unreadable(path, format)) }
         if let emlx = MailFileFormats.emlxMessage(in: buffer) {
             let end = emlx.start + emlx.length
-            if emlx.length > maxMessageBytes { return unreadable(.unreadable(path, tooLarge)) }
-            while !ended, buffer.count < end { guard readPiece() else { return } }
-            guard buffer.count >= end else {
+            // To the end it gives, and past it to where Mail's property list begins (within the limit).
+            let wanted = min(end, emlx.start + maxMessageBytes + 1) + 64
+            while !ended, buffer.count < wanted { guard readPiece() else { return } }
+            // A file shorter than its length line says is that, whatever the length (found by an audit: a length
+            // past the limit was "larger than 32 MiB" in a file of a few bytes).
+            if buffer.count < end, ended {
                 return unreadable(.unreadable(path, "an Apple Mail .emlx shorter than the length its first line gives"))
+            }
+            if emlx.length > maxMessageBytes { return unreadable(.unreadable(path, tooLarge)) }
+            // Only Mail's property list (or nothing) may follow: a length that ends elsewhere cuts the message short
+            // or takes the list in as its text (found by an audit: any length was taken as it came).
+            let after = buffer[end..<min(buffer.count, end + 64)].drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+            if let next = after.first, next != UInt8(ascii: "<") {
+                return unreadable(.unreadable(
+                    path, "an Apple Mail .emlx whose first line does not give its message's length (no property list "
+                        + "where the message ends)"))
             }
             let message = Array(buffer[emlx.start..<end])
             if HeaderEdit.endsLinesInBareCR(message) { return unreadable(.unreadable(path, bareCarriageReturns)) }

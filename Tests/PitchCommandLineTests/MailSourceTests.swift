@@ -255,6 +255,31 @@ func anMboxMessageMarkedDeletedIsKnown(fields: String, deleted: Bool) {
     #expect(MailFileFormats.isMarkedDeleted(Array(message.utf8)[...]) == deleted)
 }
 
+/// Found by an audit: an .emlx's length was taken as it came. One that ends the message short of Mail's property
+/// list, or inside it, or past the file's end, is named, and the message is not read in pieces.
+@Test(arguments: [
+    (0, nil), (-10, "an Apple Mail .emlx whose first line does not give its message's length (no property list where "
+        + "the message ends)"),
+    (+10, "an Apple Mail .emlx whose first line does not give its message's length (no property list where the "
+        + "message ends)"),
+    (+1_000, "an Apple Mail .emlx shorter than the length its first line gives"),
+    (+99_000_000_000, "an Apple Mail .emlx shorter than the length its first line gives"),
+] as [(Int, String?)])
+func anEmlxLengthMustEndAtItsPropertyList(off: Int, problem: String?) throws {
+    let scratch = try TemporaryDirectory("MailSource")
+    let message = "From: a@example.org\nSubject: one\n\nbody of the message\n"
+    let path = scratch.url.path + "/9.emlx"
+    try Data(("\(message.utf8.count + off)\n" + message + "<?xml version=\"1.0\"?>\n<plist/>\n").utf8)
+        .write(to: URL(fileURLWithPath: path))
+    var read: [String] = []
+    var skipped: [String] = []
+    MailSource.forEach(at: path, notes: false, unreadable: { skipped.append("\($0)") }) { item in
+        read.append(String(decoding: item.bytes, as: UTF8.self))
+    }
+    #expect(read == (problem == nil ? [message] : []))
+    #expect(skipped == (problem.map { ["cannot read \(path): \($0)"] } ?? []))
+}
+
 /// Read as a user's folders lie on disk: each message once, and nothing else, with a note for what is skipped.
 @Test func aMailClientsFoldersGiveTheirMessagesAlone() throws {
     let scratch = try TemporaryDirectory("MailSource")
