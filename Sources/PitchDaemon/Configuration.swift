@@ -219,6 +219,7 @@ extension Configuration {
                 settings.address = .unix(path: path, mode: bits)
             }
             if let hold = try milter.bool("hold_pitches") { settings.holdPitches = hold }
+            if let learn = try milter.bool("learn_outbound") { settings.learnOutbound = learn }
             if let position = try milter.choice("header_position", of: MilterConfiguration.HeaderPosition.self) {
                 settings.headerPosition = position
             }

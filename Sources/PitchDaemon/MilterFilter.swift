@@ -16,6 +16,10 @@ public struct MilterConfiguration: Sendable, Equatable {
     public var address: MilterServerConfiguration.Address
     /// Put pitches in Postfix's hold queue (SMFIR_QUARANTINE), where `postqueue`/`postsuper` release them.
     public var holdPitches = false
+    /// Learn the recipients of outbound mail (`{auth_authen}` set) as known correspondents. Off on a host where
+    /// users the MTA does not vouch for can connect: the macro is whatever the connecting side says (found by an
+    /// audit: any local user could add correspondents through a loopback port).
+    public var learnOutbound = true
     /// Put this before the Subject of a pitch ("[PITCH]"); empty: leave the Subject alone; nil: the tag of
     /// `[header]`, which the pipe filter and the Maildir service put there too.
     public var subjectTag: String?
@@ -213,7 +217,7 @@ public final class MilterFilter: MilterHandler {
             // Its recipients become known correspondents. Written at once through the batch's connection, so
             // another process holding the write lock costs this message 100 ms, not the store's 2 s on a thread
             // other decisions need; what could not be written waits, in memory, for a later batch.
-            remember(nil, outbound: message.envelope.recipients)
+            if configuration.learnOutbound { remember(nil, outbound: message.envelope.recipients) }
             ServiceMetrics.outbound()
             logger.debug("outbound mail not classified", metadata: [
                 "user": "\(user)", "recipients": "\(message.envelope.recipients.count)"])

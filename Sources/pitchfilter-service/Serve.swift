@@ -153,7 +153,11 @@ struct Serve: AsyncParsableCommand {
             }
             if let milter = configuration.milter {
                 print("milter \(milter.address): hold pitches \(milter.holdPitches ? "yes" : "no"), subject tag "
-                    + Self.describe(tag: milter.subjectTag ?? ownFields.subjectTag))
+                    + Self.describe(tag: milter.subjectTag ?? ownFields.subjectTag)
+                    + ", learn outbound \(milter.learnOutbound ? "yes" : "no")")
+                if case .tcp = milter.address, milter.learnOutbound {
+                    print("note: " + Self.outboundOverTCP)
+                }
                 if case .unix(_, let mode) = milter.address, mode & 0o002 != 0 {
                     print("warning: " + MilterServer.worldConnectable(mode))
                 }
@@ -250,6 +254,12 @@ struct Serve: AsyncParsableCommand {
         return ("", "this user (uid \(geteuid())) cannot write \(unwritable) (\(reason)): pitches would stay where "
             + "they are, and nothing learned" + advice(error))
     }
+
+    /// Said by `--check` of a milter on TCP that learns from outbound mail (found by an audit).
+    static let outboundOverTCP = "on TCP any local user may connect to the milter and hand it mail as if one of "
+        + "your users sent it ({auth_authen}), whose recipients then count as known correspondents; on a host with "
+        + "users you do not trust, listen on a unix socket (mode 0660, the MTA's user in the service's group) or set "
+        + "learn_outbound = false"
 
     /// Why the service could not start with this database and milter address, found without starting it: a
     /// database path that is a directory or a file it cannot open as its database, a unix socket in a directory

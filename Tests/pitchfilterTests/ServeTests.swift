@@ -1049,7 +1049,11 @@ import Glibc
             classifier: pitch at or above 0.73 untrained, rising to 0.9 at 500 trained of each class; ham at or below 0.2
             header fields: X-Cold-Pitch, X-Pitch-Reasons
             metrics: http://[::1]:9641/metrics
-            milter inet:127.0.0.1:8891: hold pitches no, subject tag none
+            milter inet:127.0.0.1:8891: hold pitches no, subject tag none, learn outbound yes
+            note: on TCP any local user may connect to the milter and hand it mail as if one of your users sent it \
+            ({auth_authen}), whose recipients then count as known correspondents; on a host with users you do not \
+            trust, listen on a unix socket (mode 0660, the MTA's user in the service's group) or set learn_outbound = \
+            false
 
             """)
         // --metrics for a quick start, on loopback only.
