@@ -267,8 +267,23 @@ struct ValuesCache {
     static let endLine = "end\n"
 
     func read() -> CommandLineConfiguration? {
-        guard case .success(let bytes) = MailSource.readFile(path) else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
+        guard let directory = openDirectory() else { return nil }
+        defer { close(directory) }
+        let descriptor = openat(directory, "config-values", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid(),
+              info.st_size < 1 << 20 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, $0.count - count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            count += n
+        }
+        let text = String(decoding: bytes[..<count], as: UTF8.self)
         guard let newline = text.firstIndex(of: "\n"), text[..<newline] == key,
               text.hasSuffix("\n" + Self.endLine) else { return nil }
         return CommandLineConfiguration(lines: String(text[text.index(after: newline)...].dropLast(Self.endLine.count)))
@@ -277,19 +292,43 @@ struct ValuesCache {
     /// Best effort: a cache that cannot be written only means the next run asks again.
     func write(_ configuration: CommandLineConfiguration) {
         // The directory, and its parent (~/.cache may not exist yet), private as XDG asks.
-        let directory = String(path.dropLast("/config-values".count))
-        if let slash = directory.lastIndex(of: "/"), slash > directory.startIndex {
-            _ = mkdir(String(directory[..<slash]), 0o700)
+        let directoryPath = String(path.dropLast("/config-values".count))
+        if let slash = directoryPath.lastIndex(of: "/"), slash > directoryPath.startIndex {
+            _ = mkdir(String(directoryPath[..<slash]), 0o700)
         }
-        _ = mkdir(directory, 0o700)
-        // Written beside it and renamed over it, so a concurrent reader sees the old answer or the new one.
-        let temporary = path + ".\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        _ = mkdir(directoryPath, 0o700)
+        guard let directory = openDirectory() else { return }
+        defer { close(directory) }
+        // Written beside it and renamed over it, so a concurrent reader sees the old answer or the new one. Made
+        // anew, never through a link: one left by a process of this id that died is removed first.
+        let temporary = "config-values.\(getpid())"
+        var descriptor = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if descriptor < 0, errno == EEXIST, unlinkat(directory, temporary, 0) == 0 {
+            descriptor = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }
         guard descriptor >= 0 else { return }
         let written = FileDescriptor.writeAll(descriptor,
                                               Array((key + "\n" + configuration.lines + Self.endLine).utf8)[...])
         close(descriptor)
-        if !written || rename(temporary, path) != 0 { unlink(temporary) }
+        if !written || renameat(directory, temporary, directory, "config-values") != 0 {
+            unlinkat(directory, temporary, 0)
+        }
+    }
+
+    /// The cache's directory, opened, if it is this user's and nobody else may write in it; the file is then read
+    /// and written through it, whatever happens to its path meanwhile. A directory of another's (a HOME or
+    /// XDG_CACHE_HOME kept across `sudo -E` or `su`) could hold a link that had this run, as root say, overwrite a
+    /// file of that user's choosing, or an answer of theirs (found by an audit): no cache is used there.
+    private func openDirectory() -> Int32? {
+        let directory = open(String(path.dropLast("/config-values".count)),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directory >= 0 else { return nil }
+        var info = stat()
+        guard fstat(directory, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+            close(directory)
+            return nil
+        }
+        return directory
     }
 }
 

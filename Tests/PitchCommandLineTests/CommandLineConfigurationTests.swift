@@ -185,6 +185,46 @@ import Testing
         #expect(load() == expected)
         #expect(calls() == 4)
     }
+
+    /// Found by an audit: the answer was written through a link another user put where it goes, overwriting the
+    /// file the link named (root's, with HOME in that user's directory), and read from a directory anyone may write.
+    /// A link is never followed, and a directory others may write is not used at all.
+    @Test func theCacheFollowsNoLinkAndSharesNoDirectory() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-cache-\(UUID())").path
+        let cache = directory + "/cache/pitchfilter"
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(chmod(cache, 0o700) == 0)
+        let log = directory + "/calls"
+        let script = directory + "/service.sh"
+        let answer = CommandLineConfiguration(cutoffs: Cutoffs(pitch: 0.95, ham: 0.1)!)
+        try writeScript("#!/bin/sh\necho called >> \(log)\nprintf '%s' '\(answer.lines)'\n", to: script)
+        let config = directory + "/pitchfilter.toml"
+        try "[classifier]\n".write(toFile: config, atomically: false, encoding: .utf8)
+        func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
+            CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": config][$0] }, services: [script],
+                                          cacheDirectory: cache)
+        }
+        func calls() -> Int { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").count / "called\n".count }
+        let expected = Result<CommandLineConfiguration, ConfigurationUnavailable>.success(answer)
+        // Links where this process writes its answer and where it reads it: neither target changes.
+        let victim = directory + "/victim"
+        try "precious\n".write(toFile: victim, atomically: false, encoding: .utf8)
+        #expect(symlink(victim, cache + "/config-values.\(getpid())") == 0)
+        #expect(load() == expected)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        #expect(load() == expected)
+        #expect(calls() == 1)  // written in place of the link, and read
+        #expect(unlink(cache + "/config-values") == 0 && symlink(victim, cache + "/config-values") == 0)
+        #expect(load() == expected)
+        #expect(calls() == 2)  // the link is not read, and is replaced, not written through
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        // A directory others may write is neither read nor written.
+        #expect(chmod(cache, 0o777) == 0)
+        #expect(load() == expected)
+        #expect(load() == expected)
+        #expect(calls() == 4)
+    }
 }
 
 /// Writes an executable script through /bin/sh, so that this process never holds a descriptor open for writing it.
