@@ -28,7 +28,40 @@ public enum DatabaseLocation {
                                configured: () throws -> String?) throws -> String {
         let (path, source) = try unchecked(option: option, environment: environment, configured: configured)
         try check(path, from: source)
+        try refuseAnothersName(path)
         return path
+    }
+
+    /// Refuses a database whose name, or its log's, another user took first in a sticky directory all may write
+    /// (/tmp): a link of theirs had `train`, run as root, make a database where they chose, and a file of theirs
+    /// is a model they read and change (found by an audit; the service refused both, the commands did not).
+    public static func refuseAnothersName(_ path: String) throws(TakenByAnother) {
+        let absolute = CommandLineConfiguration.absolute(path)
+        let parent = absolute.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(absolute[..<$0]) } ?? "."
+        let directory = parent.isEmpty ? "/" : parent
+        var folder = stat()
+        guard stat(directory, &folder) == 0, folder.st_mode & S_ISVTX != 0, folder.st_mode & S_IWOTH != 0 else {
+            return
+        }
+        for name in [absolute, absolute + "-wal", absolute + "-shm", absolute + "-journal"] {
+            var info = stat()
+            if lstat(name, &info) == 0, info.st_uid != 0, info.st_uid != geteuid() {
+                throw TakenByAnother(path: name, owner: info.st_uid, directory: directory)
+            }
+        }
+    }
+
+    /// A database file (or link) of another user's in a sticky directory all may write (`refuseAnothersName`).
+    public struct TakenByAnother: Error, CustomStringConvertible {
+        public let path: String
+        public let owner: UInt32
+        public let directory: String
+
+        public var description: String {
+            "\(TerminalText.safe(path)) belongs to another user (uid \(owner)) in \(TerminalText.safe(directory)), "
+                + "which all users may write, where anyone may have made it: not used as this user's database (give "
+                + "it to root or this user, or keep the database in a directory of its own)"
+        }
     }
 
     /// Refuses a path with U+FFFD in it (`NotUTF8`), for a path that came another way (`serve --db`).

@@ -575,6 +575,37 @@ import Glibc
             + "database elsewhere)\n")
     }
 
+    /// Found by an audit: the commands took what the service refused. Root's `train` followed another user's link
+    /// in /tmp and made a database where the link pointed; a file of theirs, or a link where the log goes, is
+    /// theirs to read and change. Refused by every command, and `filter` passes the message through.
+    @Test(.enabled(if: geteuid() == 0, "only root gives a file to another user"),
+          arguments: ["file", "link", "log link"])
+    func aDatabaseAnotherUserMadeInTmpIsRefusedByTheCommands(kind: String) throws {
+        let directory = root.path + "/shared"
+        #expect(mkdir(directory, 0o700) == 0 && chmod(directory, 0o1777) == 0)
+        let db = directory + "/db.sqlite"
+        let target = root.path + "/chosen"
+        let taken = kind == "log link" ? db + "-wal" : db
+        if kind == "file" { #expect(creat(taken, 0o644) >= 0) } else { #expect(symlink(target, taken) == 0) }
+        #expect(lchown(taken, 4242, 4242) == 0)
+        let message = root.path + "/m.eml"
+        try "From: a@example.org\nSubject: hello\n\nbody\n".write(toFile: message, atomically: false, encoding: .utf8)
+        let refusal = "pitchfilter: \(taken) belongs to another user (uid 4242) in \(directory), which all users may "
+            + "write, where anyone may have made it: not used as this user's database (give it to root or this user, or "
+            + "keep the database in a directory of its own)\n"
+        for arguments in [["train", "--db", db, "--ham", message], ["classify", "--db", db, message],
+                          ["stats", "--db", db]] {
+            let run = try Run.pitchfilter(arguments + ["--config", "/dev/null"])
+            #expect(run.status == 3, "\(arguments[0])")
+            #expect(run.stderr == refusal, "\(arguments[0])")
+        }
+        let input = Array("From: a@example.org\nSubject: hello\n\nbody\n".utf8)
+        let filtered = try Run.pitchfilter(["filter", "--db", db, "--config", "/dev/null"], stdin: input)
+        #expect(filtered.status == 0)
+        #expect(filtered.stdout == input)
+        #expect(access(target, F_OK) != 0, "nothing made where the link points")
+    }
+
     /// Found by an audit: a database in a directory all may write was taken without a word (and root's `train`
     /// followed another user's link there). Whoever may replace it has the model, the contacts and the quarantine's
     /// records, whose messages `quarantine delete` removes: refused, or warned of, as the milter's socket is.
