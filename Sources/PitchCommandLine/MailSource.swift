@@ -234,6 +234,11 @@ public enum MailSource {
                     return .failure(.unreadable("-", "\(format)-compressed; decompress it first"))
                 }
                 if let format = nonMailFormat(of: bytes) { return .failure(.noMail("-", "\(format), not a mail message")) }
+                // As a file's (found by an audit: text without a header was refused from a file, and classified
+                // and learned from standard input).
+                guard MailFileFormats.beginsLikeMail(bytes) else {
+                    return .failure(.noMail("-", "no mail message (its first line is no header field)"))
+                }
                 return .success(bytes)
             case .failed(let error): return .failure(.unreadable("-", error.description))
             }

@@ -1021,6 +1021,27 @@ import Testing
         #expect(train.text == "learned 0, already known 0, moved 0, forgotten 0, not known 0\n")
     }
 
+    /// Found by an audit: text without a header was refused from a file and classified and learned from standard
+    /// input. The same from both, and a message with a header from standard input is still read.
+    @Test(arguments: ["just text\nno header\n", "\nbody only after a blank line\n"])
+    func textWithoutAHeaderIsNoMessageFromStandardInputEither(text: String) throws {
+        let scratch = try Scratch()
+        let file = try scratch.write("text.eml", text)
+        for path in [file, "-"] {
+            let classify = try Run.pitchfilter(["classify", "--db", scratch.path("db"), path], stdin: Array(text.utf8))
+            #expect(classify.status == 3)
+            #expect(classify.stdout.isEmpty)
+            #expect(classify.stderr
+                        == "pitchfilter: cannot read \(path): no mail message (its first line is no header field)\n")
+            let train = try Run.pitchfilter(["train", "--db", scratch.path("db"), "--ham", path], stdin: Array(text.utf8))
+            #expect(train.status == 0)
+            #expect(train.text.hasPrefix("learned 0,"))
+        }
+        let mail = try Run.pitchfilter(["classify", "--db", scratch.path("db"), "-"],
+                                       stdin: Array(("Subject: hello\n" + text).utf8))
+        #expect(mail.text.hasSuffix(" -\n"))
+    }
+
     @Test func oneBadPathDoesNotStopTheOthers() throws {
         let scratch = try Scratch()
         let good = try scratch.write("mail/good.eml", ClassifyTrainTests.ham)
