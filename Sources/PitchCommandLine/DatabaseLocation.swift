@@ -102,9 +102,11 @@ public enum DatabaseLocation {
         }
     }
 
-    /// $HOME, else the password database: Dovecot and procmail set HOME, but a bare `env -i` caller may not.
+    /// $HOME, else the password database: Dovecot and procmail set HOME, but a bare `env -i` caller may not. A
+    /// relative HOME is passed over, as a relative XDG_DATA_HOME is (found by an audit: the database was then
+    /// wherever the command was run from).
     static func homeDirectory(_ environment: (String) -> String?) -> String {
-        if let home = environment("HOME"), !home.isEmpty { return home }
+        if let home = environment("HOME"), home.hasPrefix("/") { return home }
         if let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir { return String(cString: directory) }
         return "/"
     }

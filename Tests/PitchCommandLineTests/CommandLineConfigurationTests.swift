@@ -86,6 +86,11 @@ import Testing
         } == "/var/lib/pitchfilter/pitchfilter.sqlite")
         #expect(try DatabaseLocation.resolve(option: nil, environment: { ["HOME": "/home/maya"][$0] }) { nil }
             == "/home/maya/.local/share/pitchfilter/pitchfilter.sqlite")
+        // A relative HOME, like a relative XDG_DATA_HOME, is passed over for the password database's.
+        let own = String(cString: getpwuid(getuid())!.pointee.pw_dir) + "/.local/share/pitchfilter/pitchfilter.sqlite"
+        #expect(try DatabaseLocation.resolve(option: nil, environment: { ["HOME": "maya"][$0] }) { nil } == own)
+        #expect(try DatabaseLocation.resolve(option: nil, environment: { ["XDG_DATA_HOME": "data"][$0] }) { nil }
+            == own)
     }
 
     /// Bytes that are not UTF-8 reach the program as U+FFFD, wherever the path comes from; the path with it would
