@@ -24,6 +24,19 @@ public enum Stores {
         }
     }
 
+    /// Whether a run that learns from `paths` would only make the database: none of them is there, nor is the
+    /// database. Each is then said missing, as the run says it, and the run should end there: a mistyped path left
+    /// a new, empty database behind, and with it the filter's template memory switched on (found by an audit).
+    public static func onlyMissing(_ paths: [String], noDatabaseAt database: String) -> Bool {
+        var info = stat()
+        guard !paths.isEmpty, lstat(database, &info) != 0, errno == ENOENT, !paths.contains("-"),
+              paths.allSatisfy({ lstat($0, &info) != 0 && errno == ENOENT }) else { return false }
+        for path in paths {
+            MailSource.forEach(at: path, notes: false, unreadable: { _ = $0.reportWhileLearning() }) { _ in }
+        }
+        return true
+    }
+
     /// Read-write, created if missing; on failure the error is reported and the command exits 3.
     public static func openForWriting(_ path: String) throws -> SQLiteTokenStore {
         let model: (any SharedModel)?

@@ -39,7 +39,12 @@ struct Contacts: ParsableCommand {
         var paths: [String]
 
         func run() throws {
-            let store = try Stores.openForWriting(try database.path())
+            let path = try database.path()
+            if Stores.onlyMissing(paths, noDatabaseAt: path) {
+                try Stores.writeAnswer("read 0 messages, 0 new contacts")
+                throw ExitCode(3)
+            }
+            let store = try Stores.openForWriting(path)
             var messages = 0
             var added = 0
             var failed = 0

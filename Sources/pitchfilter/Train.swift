@@ -73,7 +73,12 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Stores.openForWriting(try database.path())
+        let path = try database.path()
+        if Stores.onlyMissing(pitch + ham + forget, noDatabaseAt: path) {
+            try Stores.writeAnswer(Progress().summary)
+            throw ExitCode(3)
+        }
+        let store = try Stores.openForWriting(path)
         let ownFields = try CommandLineConfiguration.ownFieldsForCommand()
         // Senders are looked up in a copy of the contact book (the store's connection is busy with the writer), as
         // the run will leave it: every message is judged against the book with the run's ham senders in it, apart

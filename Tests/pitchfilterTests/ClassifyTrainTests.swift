@@ -1042,6 +1042,29 @@ import Testing
         #expect(mail.text.hasSuffix(" -\n"))
     }
 
+    /// Found by an audit: a run given only paths that are not there made the database all the same, empty, which
+    /// switches the filter's template memory on. Said as before, and nothing made; with one path there, made.
+    @Test func aRunGivenOnlyMissingPathsMakesNoDatabase() throws {
+        let scratch = try Scratch()
+        let db = scratch.path("new.sqlite")
+        let (nope, nope2) = (scratch.path("nope.eml"), scratch.path("nope2.eml"))
+        for (arguments, answer) in [(["train", "--ham", nope, "--forget", nope2],
+                                     "learned 0, already known 0, moved 0, forgotten 0, not known 0\n"),
+                                    (["contacts", "import", nope, nope2], "read 0 messages, 0 new contacts\n")] {
+            let run = try Run.pitchfilter(arguments + ["--db", db])
+            #expect(run.status == 3)
+            #expect(run.text == answer)
+            #expect(run.stderr == "pitchfilter: cannot read \(nope): no such file or directory\n"
+                + "pitchfilter: cannot read \(nope2): no such file or directory\n")
+            #expect(access(db, F_OK) != 0, "\(arguments[0]) made the database")
+        }
+        let message = try scratch.write("there.eml", ClassifyTrainTests.ham)
+        let run = try Run.pitchfilter(["train", "--db", db, "--ham", message, scratch.path("nope.eml")])
+        #expect(run.status == 3)
+        #expect(run.text == "learned 1, already known 0, moved 0, forgotten 0, not known 0\n")
+        #expect(access(db, F_OK) == 0)
+    }
+
     @Test func oneBadPathDoesNotStopTheOthers() throws {
         let scratch = try Scratch()
         let good = try scratch.write("mail/good.eml", ClassifyTrainTests.ham)
