@@ -703,8 +703,10 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
         let bands = message.bands
         return try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> TemplateSightings in
-                let any = try connection.statement("SELECT 1 FROM templates LIMIT 1")
+                // At most a message's bands of its own rows are stepped over.
+                let any = try connection.statement("SELECT 1 FROM templates WHERE message <> ?1 LIMIT 1")
                 defer { any.reset() }
+                try any.bind(1, Int64(bitPattern: message.message))
                 guard try any.step() else {
                     return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
                 }
@@ -763,9 +765,17 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
     public func templateSnapshot(bands: Set<UInt64>) throws -> TemplateSnapshot {
         try connection.withLock { connection throws(StoreError) in
             try connection.transaction(immediate: false) { () throws(StoreError) -> TemplateSnapshot in
-                let any = try connection.statement("SELECT 1 FROM templates LIMIT 1")
-                defer { any.reset() }
-                let held = try any.step()
+                let first = try connection.statement("SELECT message FROM templates LIMIT 1")
+                defer { first.reset() }
+                let other = try connection.statement("SELECT 1 FROM templates WHERE message <> ?1 LIMIT 1")
+                defer { other.reset() }
+                var memoryHeld = TemplateSnapshot.HeldMessages.none
+                if try first.step() {
+                    let message = first.int64(0)
+                    try other.bind(1, message)
+                    memoryHeld = try other.step() ? .several : .only(UInt64(bitPattern: message))
+                }
+                let held = memoryHeld != .none
                 let query = try connection.statement("""
                     SELECT sender, recipient, seen_at, message FROM templates INDEXED BY templates_by_key
                     WHERE band = ?1
@@ -781,7 +791,7 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                                                    time: query.int64(2), message: UInt64(bitPattern: query.int64(3))))
                     }
                 }
-                return TemplateSnapshot(byBand: byBand, memoryHeldSightings: held)
+                return TemplateSnapshot(byBand: byBand, memoryHeld: memoryHeld)
             }
         }
     }

@@ -33,15 +33,39 @@ public struct TemplateSnapshot: TemplateLookup {
     private(set) var byBand: [UInt64: [Entry]]
     /// The messages in `byBand`, so that adding one twice costs no scan of its bands.
     private var messages: Set<UInt64>
-    /// Whether the memory this was copied from held any sighting, in bands copied or not: an empty memory says
-    /// nothing either way (`TemplateSightings.memoryIsEmpty`).
-    private var copiedFromSightings: Bool
+    /// Whose sightings the memory this was copied from held, in bands copied or not: a memory with no message's
+    /// but the one asked about says nothing either way (`TemplateSightings.memoryIsEmpty`).
+    private var copiedFrom: HeldMessages
 
-    /// `memoryHeldSightings`: for a copy of some bands, whether the whole memory held any sighting.
-    init(byBand: [UInt64: [Entry]], memoryHeldSightings: Bool? = nil) {
+    /// Whose sightings a template memory holds, as far as telling an empty one goes.
+    enum HeldMessages: Hashable, Sendable {
+        case none
+        case only(UInt64)
+        case several
+
+        func joined(_ other: HeldMessages) -> HeldMessages {
+            switch (self, other) {
+            case (.none, let held), (let held, .none): held
+            case (.only(let one), .only(let another)) where one == another: self
+            default: .several
+            }
+        }
+    }
+
+    /// `memoryHeld`: for a copy of some bands, whose sightings the whole memory held; a whole copy knows by itself.
+    init(byBand: [UInt64: [Entry]], memoryHeld: HeldMessages = .none) {
         self.byBand = byBand
         messages = Set(byBand.values.joined().map(\.message))
-        copiedFromSightings = memoryHeldSightings ?? !byBand.isEmpty
+        copiedFrom = memoryHeld
+    }
+
+    /// Whether neither this copy nor the memory it came from holds a sighting but `message`'s own.
+    private func holdsNothingBut(_ message: UInt64) -> Bool {
+        switch copiedFrom {
+        case .several: return false
+        case .only(let one) where one != message: return false
+        default: return messages.isEmpty || messages == [message]
+        }
     }
 
     /// A copy of an empty memory, for a run to fill.
@@ -55,7 +79,7 @@ public struct TemplateSnapshot: TemplateLookup {
             byBand[band, default: []] += entries.filter { !present.contains($0.message) }
         }
         messages.formUnion(other.messages)
-        copiedFromSightings = copiedFromSightings || other.copiedFromSightings
+        copiedFrom = copiedFrom.joined(other.copiedFrom)
     }
 
     /// Adds a message seen at `time`, unless it is already there.
@@ -66,7 +90,7 @@ public struct TemplateSnapshot: TemplateLookup {
     }
 
     public func sightings(like message: TemplateSighting, since: Int64) -> TemplateSightings {
-        guard !byBand.isEmpty || copiedFromSightings else {
+        guard !holdsNothingBut(message.message) else {
             return TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true)
         }
         var others = Set<String>()
@@ -106,7 +130,9 @@ public struct TemplateSightings: Hashable, Sendable {
     public var otherSenders: Int
     /// This sender sent a near-duplicate to this recipient before.
     public var sameNoteBefore: Bool
-    /// Whether the memory holds no sighting at all (then the signal says nothing either way).
+    /// Whether the memory holds no sighting but this message's own (then the signal says nothing either way): a
+    /// message learned into an empty memory, then moved to the other class, finds only itself there, and got a
+    /// `tmpl:others-0` it had not had (found by an audit).
     public var memoryIsEmpty: Bool
 
     /// Other senders are counted up to this many, in every memory: ten is already "many", and counting stops there
@@ -171,7 +197,7 @@ public final class InMemoryTemplateMemory: TemplateMemory {
                 otherSenders: min(Set(matching.map(\.sender).filter { $0 != message.sender }).count,
                                   TemplateSightings.countedOtherSenders),
                 sameNoteBefore: matching.contains { $0.sender == message.sender && $0.recipient == message.recipient },
-                memoryIsEmpty: storage.all.isEmpty)
+                memoryIsEmpty: storage.messages.isEmpty || storage.messages == [message.message])
         }
     }
 

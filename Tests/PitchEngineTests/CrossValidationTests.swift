@@ -251,8 +251,10 @@ import Testing
         try Engine.remember([sighting], in: memory)
         #expect(try Self.templateTokens(engine, Self.message(from: "b@z.example", to: "me@y.example"))
             == ["tmpl:others-1"])
-        // The same message again (filtered, then trained) is not a second note; the same note in another message is.
-        #expect(try Self.templateTokens(engine, first) == ["tmpl:others-0"])
+        // The same message again (filtered, then trained) is not a second note, and a memory of it alone is as empty
+        // to it as before (found by an audit: moved to the other class, it got a token it was not learned with);
+        // the same note in another message is a second note.
+        #expect(try Self.templateTokens(engine, first) == [])
         #expect(try Self.templateTokens(engine, Self.message(from: "a@x.example", to: "me@y.example",
                                                              subject: "following up"))
             == ["tmpl:others-0", "tmpl:same-note"])
@@ -279,7 +281,7 @@ import Testing
             with your address, or write to the list's owner, who reads every message sent there
             """)
         #expect(engine.digest(of: throughTheList) != engine.digest(of: direct))
-        #expect(try Self.templateTokens(engine, throughTheList) == ["tmpl:others-0"])
+        #expect(try Self.templateTokens(engine, throughTheList) == [])  // the memory holds this message alone
         #expect(try Self.templateTokens(engine, copy("<n2@x.example>", via: "relay1.x.example"))
             == ["tmpl:others-0", "tmpl:same-note"])
         // Another sender's letter under the same id is another message (found in review: a campaign with one id on

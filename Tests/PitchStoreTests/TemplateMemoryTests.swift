@@ -97,12 +97,20 @@ import Testing
         let letter = Self.sighting([1, 2, 3, 4], from: "a@x.example", to: "me@y.example", message: 42)
         // Filtered, then trained: the same message twice.
         let memory = try lookup(kind, recording: [(letter, 100), (letter, 200)])
+        // A memory of this message alone is empty to it (found by an audit: moved to the other class, the first
+        // message learned got a `tmpl:others-0` it had not had), and not to another.
         #expect(try memory.sightings(like: letter, since: 0)
-            == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: false))
+            == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true))
         // The same note as another message is still the same note again.
         var again = letter
         again.message = 43
-        #expect(try memory.sightings(like: again, since: 0).sameNoteBefore)
+        #expect(try memory.sightings(like: again, since: 0)
+            == TemplateSightings(otherSenders: 0, sameNoteBefore: true, memoryIsEmpty: false))
+        // With another's sighting beside it, in any band, the memory is no longer empty to it.
+        let other = try lookup(kind, recording: [(letter, 100),
+                                                 (Self.sighting([7, 8], from: "b@x.example", to: "me@y.example"), 100)])
+        #expect(try other.sightings(like: letter, since: 0)
+            == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: false))
     }
 
     /// A sender mailing one skeleton day after day (a notification, a newsletter): the answers stay those of the
