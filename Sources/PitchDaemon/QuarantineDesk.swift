@@ -41,6 +41,8 @@ public struct QuarantineDesk {
         /// release that stopped half-way, which takes our fields off: the two cannot be told apart).
         case backInTheInbox(String, path: String, byHand: Bool)
         case otherHeaderSettings(String)
+        /// A file of its name that is no regular file (a link, say), which no command opens.
+        case notAFile(String, path: String)
         /// The record names no Maildir++ folder: the database was changed by hand, or is damaged.
         case noFolder(String, folder: String)
         case lockHeld(String, seconds: Double)
@@ -71,6 +73,9 @@ public struct QuarantineDesk {
                     + "taken off: give the service's configuration (--config), whose [header] settings tagged it; "
                     + "if subject_tag has changed since, list the old tag in former_subject_tags (or the file of its "
                     + "name is another message, which is left alone)"
+            case .notAFile(let id, let path):
+                "message \(id)'s file \(TerminalText.safe(path)) is not a regular file (a symbolic link, say): it is "
+                    + "not opened, and nothing was done"
             case .lockHeld(let path, let seconds):
                 "another quarantine command has held \(path) for \(Int(seconds)) s (a long purge, or a process that "
                     + "keeps it open: see `fuser \(path)`); nothing was done, try again later"
@@ -455,8 +460,15 @@ public struct QuarantineDesk {
         if record.state == .moving, !allowMoving { throw Failure.beingMoved(id, folder: record.folder) }
         let entry = try file(of: record)
         // Files of its name, none of them the message: another message put there, or this configuration's
-        // [header] settings not the service's. Nothing is done to them either way.
-        if entry == nil, !(try namesakes(of: record).isEmpty) { throw Failure.otherHeaderSettings(id) }
+        // [header] settings not the service's. Nothing is done to them either way. A link there is said as one
+        // (found by an audit: it was "another configuration's", which sent the admin looking in the wrong place).
+        if entry == nil {
+            let namesakes = try namesakes(of: record)
+            if let link = namesakes.first(where: { !$0.isRegularFile }), namesakes.count == 1 {
+                throw Failure.notAFile(id, path: link.path)
+            }
+            if !namesakes.isEmpty { throw Failure.otherHeaderSettings(id) }
+        }
         if entry == nil && !allowMissingFile {
             // Not there yet, rather than gone (found by an audit: `show` of a move a kill interrupted said a mail
             // client had moved or deleted it).

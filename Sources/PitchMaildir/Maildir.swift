@@ -114,6 +114,15 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         /// `WriteInProgress.check`, as the Maildir's owner (false where root cannot act as them: the read fails).
         public var isBeingWritten: Bool { (try? folder.asOwner { WriteInProgress.check(path) }) ?? false }
 
+        /// Whether it is a regular file, links not followed, as the Maildir's owner sees it (true where that cannot
+        /// be told: gone meanwhile, or root cannot act as them).
+        public var isRegularFile: Bool {
+            (try? folder.asOwner { () -> Bool in
+                var info = stat()
+                return lstat(path, &info) != 0 || info.st_mode & S_IFMT == S_IFREG
+            }) ?? true
+        }
+
         /// `MaildirFolder.linkCount`, as the Maildir's owner (0 where root cannot act as them).
         public var linkCount: Int { (try? folder.asOwner { MaildirFolder.linkCount(path) }) ?? 0 }
     }

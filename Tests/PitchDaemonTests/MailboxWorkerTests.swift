@@ -1837,6 +1837,25 @@ import Testing
     /// Found by an audit: `quarantine release` without the service's configuration read the copy with the
     /// standard field name and no Subject tag, gave it back with the service's field and tag still on, and learned
     /// it as a second message. It is refused instead, and the pitch stays where it is.
+    /// Found by an audit: a link put in place of the quarantined file was refused as "another configuration's",
+    /// which sent the admin looking at the settings. Said as what it is, for every command; nothing is done.
+    @Test func aLinkInPlaceOfTheQuarantinedFileIsSaidToBeOne() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let held = try files(maildir.folder(".Pitches"))
+        let name = try #require(held.keys.first)
+        let path = maildir.folder(".Pitches").path + "/" + name
+        let secret = directory.path + "/secret"
+        try "not mail\n".write(toFile: secret, atomically: false, encoding: .utf8)
+        #expect(unlink(path) == 0 && symlink(secret, path) == 0)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        #expect(throws: QuarantineDesk.Failure.notAFile(id, path: path)) { try desk.release(id) }
+        #expect(throws: QuarantineDesk.Failure.notAFile(id, path: path)) { try desk.delete(id) }
+        #expect(try String(contentsOfFile: secret, encoding: .utf8) == "not mail\n")
+        #expect(try files(maildir.inbox).isEmpty)
+    }
+
     @Test func aReleaseWithOtherHeaderSettingsIsRefused() throws {
         let configured = try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Reasons")
             .withSubjectTag("[PITCH]")
