@@ -3,6 +3,7 @@ import Logging
 import PitchMilter
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 #if canImport(Glibc)
@@ -21,14 +22,16 @@ public enum Daemon {
         signal(SIGUSR2, SIG_IGN)
         var settings = settings
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // Trapped before any service runs, as SIGHUP is below; listened to by `StopOnSignals` alone.
+        let stops = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         // Ready for systemd once the Maildir loop watches and the milter and the metrics, if any, listen (found in
         // review: the metrics' port taken, READY=1 came before the service exited 1).
         let startup = SystemdNotifier.Startup(
             notifier: settings.notifier,
             parts: 1 + (settings.configuration.milter == nil ? 0 : 1) + (settings.configuration.metrics == nil ? 0 : 1))
         settings.startup = startup
-        // First, so that it is the last to stop and a final scrape sees the whole run; and bootstrapped before
-        // anything makes a metric, since one made before would count into nothing.
+        // First but for the signals' listener, so that it is the last service to stop and a final scrape sees the
+        // whole run; and bootstrapped before anything makes a metric, since one made before would count into nothing.
         if let metrics = settings.configuration.metrics {
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)
@@ -40,6 +43,7 @@ public enum Daemon {
         }
         // The milter before the Maildir loop: the group starts services in order and stops them in reverse, so
         // the listener goes after the loop and in-flight MTA sessions are not cut short by the loop's shutdown.
+        var milterServer: MilterServer?
         if let milter = settings.configuration.milter {
             var server = MilterServerConfiguration(address: milter.address)
             server.onListening = { startup.ready() }
@@ -51,11 +55,8 @@ public enum Daemon {
                                       reasons: settings.configuration.reasons,
                                       ownFields: settings.configuration.ownFields,
                                       sharedModel: settings.configuration.sharedModel, logger: logger)
-            let milterServer = MilterServer(configuration: server, handler: filter, logger: logger)
-            // Before the milter: the group stops services in reverse order, so this one still listens while the
-            // milter waits for its sessions.
-            services.append(.init(service: CutShortOnSecondStop(milter: milterServer, logger: logger)))
-            services.append(.init(service: milterServer))
+            milterServer = MilterServer(configuration: server, handler: filter, logger: logger)
+            services.append(.init(service: milterServer!))
             settings.milter = filter  // SIGHUP reaches the Maildir loop, which passes the new settings on
         }
         let maildirs = try MaildirService(settings: settings, logger: logger)
@@ -66,29 +67,47 @@ public enum Daemon {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         services.append(.init(service: ReloadOnHangup(hangups: hangups, target: maildirs, logger: logger)))
         services.append(.init(service: MemoryTrimmer()))
-        let group = ServiceGroup(configuration: .init(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // First: the group stops services in reverse order, so it still listens while the milter waits for its
+        // sessions.
+        let stopper = StopOnSignals(stops: stops, milter: milterServer, logger: logger)
+        services.insert(.init(service: stopper), at: 0)
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        stopper.stops(group)
         try await group.run()
     }
 }
 
-/// A second SIGTERM or SIGINT ends the milter's wait for sessions in the middle of a message (up to 10 s), as an
-/// admin who sends it again means: stop now. The first is the group's graceful shutdown.
-struct CutShortOnSecondStop: Service {
-    let milter: MilterServer
-    let logger: Logger
+/// SIGTERM and SIGINT. The first shuts the group down gracefully; a second ends the milter's wait for sessions in
+/// the middle of a message (up to 10 s), as an admin who sends it again means: stop now. The one listener to both
+/// (swift-service-lifecycle advises one per signal; the group's own would hear only the first, found in review).
+final class StopOnSignals: Service {
+    private let signals: UnixSignalsSequence
+    private let milter: MilterServer?
+    private let logger: Logger
+    private let group = Mutex<ServiceGroup?>(nil)
+
+    init(stops signals: UnixSignalsSequence, milter: MilterServer?, logger: Logger) {
+        self.signals = signals
+        self.milter = milter
+        self.logger = logger
+    }
+
+    /// The group the first signal stops.
+    func stops(_ group: ServiceGroup) {
+        self.group.withLock { $0 = group }
+    }
 
     func run() async throws {
-        // Trapped here, after the group has trapped them for its graceful shutdown (each is told of every signal):
-        // trapped before them, a SIGTERM in between would be this service's alone, and the service would not stop.
-        let stops = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         var seen = 0
-        // Ends with the group's shutdown of this service, which comes after the milter has stopped.
-        for await signal in stops.cancelOnGracefulShutdown() {
+        // Ends with the group's shutdown of this service, the last to stop.
+        for await signal in signals.cancelOnGracefulShutdown() {
             seen += 1
-            guard seen == 2 else { continue }
-            logger.notice("\(signal) again: not waiting for the milter's sessions to finish their messages")
-            milter.cutSessionsShort()
+            if seen == 1 {
+                await group.withLock { $0 }?.triggerGracefulShutdown()
+            } else if seen == 2, let milter {
+                logger.notice("\(signal) again: not waiting for the milter's sessions to finish their messages")
+                milter.cutSessionsShort()
+            }
         }
     }
 }

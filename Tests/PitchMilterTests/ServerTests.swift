@@ -465,6 +465,41 @@ import Testing
         }
     }
 
+    /// Found in review: cut short at once, the sessions between messages that had been asked to close and had not
+    /// yet were counted as cut in the middle of a message (Postfix keeps an idle session per smtpd process).
+    @Test func onlySessionsInAMessageAreSaidToBeCut() async throws {
+        let lines = LogLines()
+        var server: MilterServer?
+        try await withServer(shutdownGrace: .seconds(600), logger: Logger(label: "test", factory: { _ in lines }),
+                             server: { server = $0 }) { port, group in
+            let running = server!
+            async let closedByServer = blocking { () throws -> [Bool] in
+                let idle = try (0..<3).map { _ in try MilterClient(port: port) }
+                for client in idle { try client.negotiate() }
+                let busy = try MilterClient(port: port)
+                try busy.negotiate()
+                try busy.write(raw: Array(MilterClient.messageBytes(message: Self.message, from: "a@example.org",
+                                                                    to: "b@example.org").dropLast(5)))
+                return (idle + [busy]).map { $0.isClosedByPeer() }
+            }
+            let started = ContinuousClock.now
+            while running.sessions.inMessage < 1 || running.sessions.count < 4,
+                  ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try #require(running.sessions.inMessage == 1 && running.sessions.count == 4)
+            running.cutSessionsShort()  // before the shutdown: its wait ends as soon as it begins
+            await group.triggerGracefulShutdown()
+            #expect(try await closedByServer == [true, true, true, true])
+            while !lines.all.contains(where: { $0.contains("milter stopped") }),
+                  ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let cut = lines.all.filter { $0.hasPrefix("milter cut") }
+            #expect(cut.count == 1 && cut.allSatisfy { $0.hasPrefix("milter cut 1 session short as it stopped") })
+        }
+    }
+
     @Test func anMTAHangingUpWhileTheHandlerDecidesLeavesTheServerWell() async throws {
         let handler = Overlaps()
         try await withServer(handler) { port, _ in
