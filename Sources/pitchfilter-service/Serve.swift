@@ -336,6 +336,12 @@ struct Serve: AsyncParsableCommand {
                     + ConfigurationFile.whyAnyone(fault, kept: "the database"), nil)
             }
         }
+        // Its log's names too, as the commands check them (found in review: only the commands did).
+        do {
+            try DatabaseLocation.refuseAnothersName(databasePath)
+        } catch {
+            return (error.description, nil)
+        }
         return exposure(of: databasePath, said: said, kept: "the database", risk: risk)
     }
 

@@ -604,6 +604,11 @@ import Glibc
         #expect(filtered.status == 0)
         #expect(filtered.stdout == input)
         #expect(access(target, F_OK) != 0, "nothing made where the link points")
+        // And the service, its log's names too (found in review: it looked at the database's alone).
+        let check = try Run.pitchfilter(["serve", "--config", try writeConfiguration(mailboxes: ["one"]).path, "--check",
+                                         "--db", db])
+        #expect(check.status == 78)
+        #expect(check.stderr.contains("\(taken) belongs to another user (uid 4242)"))
     }
 
     /// Found by an audit: a database in a directory all may write was taken without a word (and root's `train`
