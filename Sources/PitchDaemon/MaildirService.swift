@@ -379,8 +379,9 @@ private struct WatchLoop {
         logger.info("configuration reloaded", metadata: ["mailboxes": "\(workers.count)"])
     }
 
-    /// The milter's policy (hold, subject tag, header position), cutoffs and field names change in place; its
-    /// listener and limits belong to the running server, and a `[milter]` added or removed needs a restart too.
+    /// The milter's policy (hold, subject tag, header position, learning from outbound mail), cutoffs and field
+    /// names change in place; its listener and limits belong to the running server, and a `[milter]` added or
+    /// removed needs a restart too.
     private func reloadMilter(_ new: Configuration) {
         // Against what the server started with, not the last file read: a reload that removed [milter] and one
         // that put it back both concern the milter still listening.

@@ -1834,9 +1834,6 @@ import Testing
         #expect(Array(second[(end + 1)...]) == another)
     }
 
-    /// Found by an audit: `quarantine release` without the service's configuration read the copy with the
-    /// standard field name and no Subject tag, gave it back with the service's field and tag still on, and learned
-    /// it as a second message. It is refused instead, and the pitch stays where it is.
     /// Found by an audit: a link put in place of the quarantined file was refused as "another configuration's",
     /// which sent the admin looking at the settings. Said as what it is, for every command; nothing is done.
     @Test func aLinkInPlaceOfTheQuarantinedFileIsSaidToBeOne() throws {
@@ -1856,6 +1853,9 @@ import Testing
         #expect(try files(maildir.inbox).isEmpty)
     }
 
+    /// Found by an audit: `quarantine release` without the service's configuration read the copy with the
+    /// standard field name and no Subject tag, gave it back with the service's field and tag still on, and learned
+    /// it as a second message. It is refused instead, and the pitch stays where it is.
     @Test func aReleaseWithOtherHeaderSettingsIsRefused() throws {
         let configured = try OwnFields(status: "X-Cold-Pitch", reasons: "X-Cold-Pitch-Reasons")
             .withSubjectTag("[PITCH]")

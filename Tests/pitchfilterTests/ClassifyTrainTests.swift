@@ -1058,6 +1058,13 @@ import Testing
                 + "pitchfilter: cannot read \(nope2): no such file or directory\n")
             #expect(access(db, F_OK) != 0, "\(arguments[0]) made the database")
         }
+        // A link to nothing, and a name under a file, are not there either (found in review).
+        #expect(symlink(scratch.path("nothing"), scratch.path("dangling.eml")) == 0)
+        let underAFile = scratch.path("new.sqlite-not/x.eml")
+        _ = try scratch.write("new.sqlite-not", "a file")
+        let odd = try Run.pitchfilter(["train", "--db", db, "--ham", scratch.path("dangling.eml"), underAFile])
+        #expect(odd.status == 3)
+        #expect(access(db, F_OK) != 0, "train made the database")
         let message = try scratch.write("there.eml", ClassifyTrainTests.ham)
         let run = try Run.pitchfilter(["train", "--db", db, "--ham", message, scratch.path("nope.eml")])
         #expect(run.status == 3)
