@@ -261,7 +261,10 @@ final class MailboxWorker {
         }
         let listed = Set(folders.map(\.path))
         knownFolders = knownFolders?.filter { listed.contains($0.key) }
-        displacedFolders = []
+        // Kept to the end of the next full scan: displaced during this one, by a folder the service made again
+        // while the old one was renamed to a path this scan had not listed, it is met only later (found by an
+        // audit: the quarantine folder renamed during a scan of a backlog, every pitch in it was learned as ham).
+        displacedFolders = displacedFolders.compactMap { $0.scansEnded >= 1 ? nil : ($0.identity, $0.path, 1) }
         // A rename whose stock-taking failed is tried again at the next scan. It is dropped once the folder is back
         // at its old path, or has been met by none of two full scans in a row (gone; a single miss may be a second
         // rename during the scan, found in review: dropped then, the folder looked new when met again).
@@ -332,14 +335,15 @@ final class MailboxWorker {
             // Trash too); one never seen was made while the service runs, and what is moved into it teaches.
             // Known under another path: one still known, or one another directory has taken since (made there,
             // or renamed there: whichever of the two this scan meets first), or a rename not yet taken stock of.
-            let elsewhere = displacedFolders + unfinishedRenames.map { (identity: $0.identity, path: $0.from) }
+            let elsewhere = displacedFolders.map { (identity: $0.identity, path: $0.path) }
+                + unfinishedRenames.map { (identity: $0.identity, path: $0.from) }
             func isThisOne(_ other: FolderIdentity, at path: String) -> Bool {
                 path != folder.path && other.isSameDirectory(as: identity)
             }
             let formerPath = knownFolders?.first { isThisOne($0.value, at: $0.key) }?.key
                 ?? elsewhere.first { isThisOne($0.identity, at: $0.path) }?.path
             // This path's own directory until now, which may have been renamed to a path met later.
-            if let known { displacedFolders.append((known, folder.path)) }
+            if let known { displacedFolders.append((known, folder.path, 0)) }
             if let formerPath {
                 guard takeStock(ofNew: folder, identity: identity) else {
                     // Tried again at the next scan, which must still see a renamed folder (found in review: the
@@ -370,7 +374,8 @@ final class MailboxWorker {
     private var knownFolders: [String: FolderIdentity]?
     /// Folders last known at a path that another directory has taken since (a folder made or renamed where one was
     /// renamed away), with that path, until the end of the next full scan: the renamed one may be met after it.
-    private var displacedFolders: [(identity: FolderIdentity, path: String)] = []
+    /// `scansEnded`: full scans ended since (0 or 1).
+    private var displacedFolders: [(identity: FolderIdentity, path: String, scansEnded: Int)] = []
     /// Renamed folders whose stock-taking failed, with their former paths: still renamed ones when it is tried again;
     /// `missed`, the full scans in a row that met it nowhere.
     private var unfinishedRenames: [(identity: FolderIdentity, from: String, missed: Int)] = []

@@ -376,6 +376,40 @@ import Testing
         #expect(try maildir.folder(name).entry(unique: "1.M1P1Q1.test") != nil)
     }
 
+    /// Found by an audit: the quarantine folder renamed while a full scan worked through the INBOX's backlog. The
+    /// next pitch made `.Pitches` again, the scan met the new one at the old path and forgot the old directory at
+    /// its end, and `.Archive`, which it had not listed, looked new when met later: every pitch in it was learned
+    /// as ham. Met by the next full scan, or by the event of its arrival first.
+    @Test(arguments: [true, false])
+    func theQuarantineFolderRenamedDuringAScanTeachesNothing(metByAFullScan: Bool) throws {
+        let another = try Array(Data(contentsOf: Self.samples.appendingPathComponent("pitch/h-p-005.eml")))
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        let running = try worker()
+        running.scanAll(shouldStop: { false })
+        #expect(try store.quarantineEntries(.states([.held])).count == 1)
+        try deliver(another, "2.M1P1Q1.test")
+        try deliver(Self.pitch + Array("\nA second copy.\n".utf8), "3.M1P1Q1.test")
+        var renamed = false
+        running.scanAll(shouldStop: {
+            // Between the INBOX's messages: after the first is quarantined, before the second is.
+            if !renamed, (try? self.maildir.folder(".Pitches").entry(unique: "2.M1P1Q1.test")) != nil {
+                renamed = rename(self.maildir.folder(".Pitches").path, self.maildir.folder(".Archive").path) == 0
+            }
+            return false
+        })
+        #expect(renamed)
+        #expect(try maildir.folder(".Pitches").entry(unique: "3.M1P1Q1.test") != nil)  // made again for it
+        if metByAFullScan {
+            running.scanAll(shouldStop: { false })
+        } else {
+            running.scan(maildir.folder(".Archive"), shouldStop: { false })
+        }
+        running.scanAll(shouldStop: { false })
+        #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 0))
+        #expect(try store.quarantineEntries(.states([.released])).isEmpty)
+        #expect(try maildir.folder(".Archive").entry(unique: "1.M1P1Q1.test") != nil)
+    }
+
     /// Found in review: with the service stopped, the quarantine folder renamed to `.Zed` and another renamed into
     /// its place. Met first, the one in its place took the path's identity, and `.Zed` then looked new: its pitches
     /// were learned as ham.
