@@ -122,6 +122,16 @@ final class LoopControl: Sendable {
     }
 }
 
+extension MaildirService {
+    /// The wait before the next retry: `WatchLoop.retrySeconds` after a failure, doubling while it comes back at each retry
+    /// (a writer that never closes its file, a disk that stays full), up to the scan interval. Each retry reads its
+    /// mailboxes whole: at 100,000 messages, retries every 2 s ran back to back and kept a core busy for as long as
+    /// one file was held open (found by an audit).
+    static func retryDelay(after delay: Double, stillFailing: Bool, scanInterval: Int) -> Double {
+        stillFailing ? min(delay * 2, max(WatchLoop.retrySeconds, Double(scanInterval))) : WatchLoop.retrySeconds
+    }
+}
+
 /// The loop itself, confined to the service's thread.
 private struct WatchLoop {
     let settings: MaildirService.Settings
@@ -149,6 +159,7 @@ private struct WatchLoop {
 
     static let retrySeconds = 2.0
 
+
     mutating func run() throws {
         guard let store = openStore() else { return }
         startWorkers(store: store)
@@ -170,13 +181,14 @@ private struct WatchLoop {
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
         var nextTidy = tidy(store, retryAt: nextScan)
         var lastScan = Monotonic.seconds()
+        var retryDelay = Self.retrySeconds
         while !stopping {
             let retrying = workers.values.contains { $0.needsRetry }
             let untilScan = max(0, nextScan - Monotonic.seconds())
             // A failed change is retried within two seconds: a lock or a full disk is usually brief. Two seconds
             // after the last scan, not at every wake-up: the events a failed attempt makes itself woke the loop at
             // once, and a change that kept failing was tried in a hot loop (found in review).
-            let untilRetry = max(0, lastScan + Self.retrySeconds - Monotonic.seconds())
+            let untilRetry = max(0, lastScan + retryDelay - Monotonic.seconds())
             let wait = retrying ? min(untilScan, untilRetry) : untilScan
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
             wakeup.drain()
@@ -195,10 +207,18 @@ private struct WatchLoop {
                 handle(event, store: store)
             }
             let now = Monotonic.seconds()
-            if rescanAll || now >= nextScan || (retrying && now >= lastScan + Self.retrySeconds) {
+            if rescanAll || now >= nextScan {
                 scanAll()
                 lastScan = Monotonic.seconds()
                 nextScan = lastScan + Double(configuration.scanInterval)
+                retryDelay = MaildirService.retryDelay(after: retryDelay, stillFailing: workers.values.contains { $0.needsRetry },
+                                             scanInterval: configuration.scanInterval)
+            } else if retrying && now >= lastScan + retryDelay {
+                // Only the mailboxes with something to retry: another's failure is no reason to read them all.
+                scanAll(onlyRetrying: true)
+                lastScan = Monotonic.seconds()
+                retryDelay = MaildirService.retryDelay(after: retryDelay, stillFailing: workers.values.contains { $0.needsRetry },
+                                             scanInterval: configuration.scanInterval)
             }
             if now >= nextTidy { nextTidy = tidy(store, retryAt: nextScan) }
             store.checkpointIfLarge()
@@ -313,9 +333,10 @@ private struct WatchLoop {
         }
     }
 
-    private mutating func scanAll() {
+    private mutating func scanAll(onlyRetrying: Bool = false) {
         let control = self.control
-        for worker in workers.values.sorted(by: { $0.maildir.root < $1.maildir.root }) {
+        for worker in workers.values.sorted(by: { $0.maildir.root < $1.maildir.root })
+        where !onlyRetrying || worker.needsRetry {
             if stopping { return }
             _ = worker.prepareIfNeeded()
             watchFolders(of: worker)
