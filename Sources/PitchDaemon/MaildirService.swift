@@ -281,24 +281,37 @@ private struct WatchLoop {
         if scanning { worker.scanAll(shouldStop: { control.stopping }) }
     }
 
+    /// Watches the mailbox's root and every folder's new/, cur/ and tmp/ as they are now. Added again each time:
+    /// inotify watches a directory, not its path, and one renamed away (a Maildir moved aside and made again from a
+    /// backup) kept its watch while the path's new directory had none, its mail waiting for the periodic scan until
+    /// a restart (found by an audit). A watch no path leads to any more is dropped: it would report the renamed
+    /// directory's files under the old path.
     private mutating func watchFolders(of worker: MailboxWorker) {
         guard worker.isPrepared else { return }
         let root = worker.maildir.root
-        let watched = Set(watches.values.filter { $0.root == root }
-            .map { "\($0.folder.path)/\($0.subdirectory?.rawValue ?? "")" })
-        if !watched.contains(root + "/"), let watch = try? inotify.watch(root, mask: Inotify.rootChanges) {
+        var current = Set<Int32>()
+        if let watch = try? inotify.watch(root, mask: Inotify.rootChanges) {
             watches[watch] = (root, worker.maildir.inbox, nil)
+            current.insert(watch)
         }
-        for folder in (try? worker.maildir.allFolders()) ?? [worker.maildir.inbox] {
-            for subdirectory in MaildirFolder.Subdirectory.allCases
-            where !watched.contains("\(folder.path)/\(subdirectory.rawValue)") {
+        let listed = try? worker.maildir.allFolders()
+        for folder in listed ?? [worker.maildir.inbox] {
+            for subdirectory in MaildirFolder.Subdirectory.allCases {
                 do {
-                    watches[try inotify.watch(folder.path + "/" + subdirectory.rawValue)] = (root, folder, subdirectory)
+                    let watch = try inotify.watch(folder.path + "/" + subdirectory.rawValue)
+                    watches[watch] = (root, folder, subdirectory)
+                    current.insert(watch)
                 } catch {
                     logger.warning(
                         "cannot watch \(folder.path)/\(subdirectory.rawValue): \(error); scans still cover it")
                 }
             }
+        }
+        // Only when every folder was listed: one left out is no folder gone.
+        guard listed != nil else { return }
+        for (watch, watched) in watches where watched.root == root && !current.contains(watch) {
+            inotify.unwatch(watch)
+            watches[watch] = nil
         }
     }
 
