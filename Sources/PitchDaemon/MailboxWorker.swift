@@ -32,7 +32,11 @@ final class MailboxWorker {
     private var deliveries = 0
 
     /// A change that could not be made now (a locked database, a full disk): the next scan tries again.
-    private(set) var needsRetry = false
+    private(set) var needsRetry = false {
+        didSet { if needsRetry { failures &+= 1 } }
+    }
+    /// How many times a change failed, ever: the loop tells a failure new since it last looked (`Retries`).
+    private(set) var failures = 0
 
     init(maildir: Maildir, policy: MailboxPolicy, cutoffs: Cutoffs = .standard, reasons: Bool = false,
          ownFields: OwnFields = .standard, store: SQLiteTokenStore, logger: Logger) {
@@ -489,7 +493,7 @@ final class MailboxWorker {
     /// Once an hour, every other folder's names are read again for such records.
     var elsewhereRecheck: Double = 3600
     /// How long a quarantined file must have been missing, besides two full scans, before its record is closed:
-    /// scans can come two seconds apart (a retry anywhere scans every mailbox), and a mail client or a sync tool
+    /// scans can come two seconds apart (a retry scans its mailbox whole), and a mail client or a sync tool
     /// (mbsync, offlineimap) may take its time to put a moved message in its new folder.
     var deletedCopyGrace: Double = 600
 
@@ -592,7 +596,8 @@ final class MailboxWorker {
               MaildirFolder.isOwnDirectory(folder.path + "/" + subdirectory.rawValue) else { return }
         let entry = MaildirFolder.Entry(folder: folder, subdirectory: subdirectory, name: MaildirName(name))
         // A change that failed made events of its own (an exchange, and the exchange back): handled, they tried
-        // it again at once, for ever. The retry is the scan's, two seconds on (found in review).
+        // it again at once, for ever. The retry is the scan's, when the mailbox's wait is over (`Retries`; found in
+        // review).
         guard !leftForTheNextScan.contains(Self.scanKey(of: entry)) else { return }
         handle(entry)
     }
@@ -601,7 +606,7 @@ final class MailboxWorker {
     /// scan.
     private var leftForTheNextScan: Set<String> = []
 
-    /// Leaves `entry` to the next scan, two seconds on, whatever events come for it meanwhile.
+    /// Leaves `entry` to the next scan (the mailbox's retry, `Retries`), whatever events come for it meanwhile.
     private func leaveForTheNextScan(_ entry: MaildirFolder.Entry) {
         leftForTheNextScan.insert(Self.scanKey(of: entry))
         needsRetry = true
@@ -975,7 +980,7 @@ final class MailboxWorker {
     /// in that moment.
     var whileClassified: (MaildirFolder.Entry) -> Void = { _ in }
 
-    /// True while `entry` is within its grace (the next scan, two seconds away, looks again).
+    /// True while `entry` is within its grace (the mailbox's next retry looks again).
     private func waitsForExpunge(_ entry: MaildirFolder.Entry) -> Bool {
         let now = Monotonic.seconds()
         // Files that went elsewhere while waiting are not kept for ever.
@@ -1173,7 +1178,7 @@ final class MailboxWorker {
     }
 
     /// Failures logged since the last scan that had none: a full disk must give one line per message, not one
-    /// per message every two seconds.
+    /// per message at every retry.
     private var loggedFailures: Set<String> = []
 
     /// Logs a failure once until things work again, and asks for a retry.

@@ -90,6 +90,7 @@ public final class MaildirService: Service, Sendable {
 }
 
 extension MaildirService {
+
     /// How long the quarantine keeps the record of a message released or deleted, counted from then.
     static let settledRecordDays = 90
 
@@ -123,12 +124,91 @@ final class LoopControl: Sendable {
 }
 
 extension MaildirService {
-    /// The wait before the next retry: `WatchLoop.retrySeconds` after a failure, doubling while it comes back at each retry
-    /// (a writer that never closes its file, a disk that stays full), up to the scan interval. Each retry reads its
-    /// mailboxes whole: at 100,000 messages, retries every 2 s ran back to back and kept a core busy for as long as
-    /// one file was held open (found by an audit).
-    static func retryDelay(after delay: Double, stillFailing: Bool, scanInterval: Int) -> Double {
-        stillFailing ? min(delay * 2, max(WatchLoop.retrySeconds, Double(scanInterval))) : WatchLoop.retrySeconds
+}
+
+/// When each mailbox with a failed change (a file its writer holds open, a full disk, a locked database) is tried
+/// again: `retrySeconds` after the failure, then, while its retries fail too, after twice as long each time, up to
+/// the scan interval. A retry reads its mailbox whole: every mailbox read every 2 s ran back to back at 100,000
+/// messages and kept a core busy for as long as one file was held open (found by an audit). Each mailbox waits on
+/// its own, and a change that fails outside a scan (an arrival) is tried `retrySeconds` later whatever its mailbox's
+/// wait (found in review: one mailbox's stuck file held every other failure back, up to the scan interval).
+struct Retries {
+    static let firstWait = 2.0
+    private var waits: [String: (delay: Double, due: Double)] = [:]
+
+    /// After `mailbox` was scanned at `now`, failing still or not.
+    mutating func scanned(_ mailbox: String, failing: Bool, at now: Double, scanInterval: Int) {
+        guard failing else {
+            waits[mailbox] = nil
+            return
+        }
+        let delay = waits[mailbox].map { min($0.delay * 2, max(Self.firstWait, Double(scanInterval))) } ?? Self.firstWait
+        waits[mailbox] = (delay, now + delay)
+    }
+
+    /// A change in `mailbox` failed at `now`, outside a scan.
+    mutating func failed(_ mailbox: String, at now: Double) {
+        let due = now + Self.firstWait
+        waits[mailbox] = waits[mailbox].map { ($0.delay, min($0.due, due)) } ?? (Self.firstWait, due)
+    }
+
+    /// The mailboxes due for a retry at `now`, in order.
+    func due(at now: Double) -> [String] {
+        waits.filter { $0.value.due <= now }.keys.sorted()
+    }
+
+    /// When the next retry is due; nil with none waiting.
+    var next: Double? { waits.values.map(\.due).min() }
+
+    /// Whether `mailbox` waits for a retry.
+    func waits(_ mailbox: String) -> Bool { waits[mailbox] != nil }
+}
+
+/// Events waiting to be handled, taken in turns by mailbox, each mailbox's in the order they came: a burst into one
+/// mailbox held up every other's mail until its last message (found by an audit: one message to another mailbox
+/// waited 25 s behind 8,000, and 69 s behind 17,000). The loop takes a few at a time and reads the queue again
+/// between, so that what arrives meanwhile elsewhere takes its turn too.
+struct Turns<Event> {
+    private var queues: [String: (events: [Event], next: Int)] = [:]
+    /// The mailboxes with events waiting, in the order their turns come.
+    private var order: [String] = []
+    private var turn = 0
+
+    var isEmpty: Bool { order.isEmpty }
+
+    /// Events whose mailbox is unknown (nil) wait in a queue of their own.
+    mutating func add(_ events: [Event], by mailbox: (Event) -> String?) {
+        for event in events {
+            let key = mailbox(event) ?? ""
+            if queues[key] == nil {
+                queues[key] = ([], 0)
+                order.append(key)
+            }
+            queues[key]!.events.append(event)
+        }
+    }
+
+    /// Up to `count` events, one mailbox's at a time.
+    mutating func take(_ count: Int) -> [Event] {
+        var taken: [Event] = []
+        while taken.count < count, !order.isEmpty {
+            if turn >= order.count { turn = 0 }
+            let key = order[turn]
+            let (events, next) = queues[key]!
+            taken.append(events[next])
+            if next + 1 == events.count {
+                queues[key] = nil
+                order.remove(at: turn)
+            } else {
+                queues[key]!.next = next + 1
+                turn += 1
+            }
+        }
+        return taken
+    }
+
+    mutating func removeAll() {
+        self = Turns()
     }
 }
 
@@ -157,7 +237,8 @@ private struct WatchLoop {
 
     var stopping: Bool { control.stopping }
 
-    static let retrySeconds = 2.0
+    /// Events handled between two reads of the queue (`Turns`): about a tenth of a second's work.
+    static let eventsAtATime = 32
 
 
     mutating func run() throws {
@@ -180,16 +261,17 @@ private struct WatchLoop {
 
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
         var nextTidy = tidy(store, retryAt: nextScan)
-        var lastScan = Monotonic.seconds()
-        var retryDelay = Self.retrySeconds
+        var retries = Retries()
+        for (root, worker) in workers { retries.scanned(root, failing: worker.needsRetry, at: Monotonic.seconds(),
+                                                         scanInterval: configuration.scanInterval) }
+        var waiting = Turns<Inotify.Event>()
         while !stopping {
-            let retrying = workers.values.contains { $0.needsRetry }
             let untilScan = max(0, nextScan - Monotonic.seconds())
-            // A failed change is retried within two seconds: a lock or a full disk is usually brief. Two seconds
-            // after the last scan, not at every wake-up: the events a failed attempt makes itself woke the loop at
-            // once, and a change that kept failing was tried in a hot loop (found in review).
-            let untilRetry = max(0, lastScan + retryDelay - Monotonic.seconds())
-            let wait = retrying ? min(untilScan, untilRetry) : untilScan
+            // A failed change is retried when its wait is over (`Retries`), not at every wake-up: the events a
+            // failed attempt makes itself woke the loop at once, and a change that kept failing was tried in a hot
+            // loop (found in review).
+            let untilRetry = retries.next.map { max(0, $0 - Monotonic.seconds()) } ?? untilScan
+            let wait = !waiting.isEmpty ? 0 : min(untilScan, untilRetry)
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
             wakeup.drain()
             if stopping { break }
@@ -197,28 +279,30 @@ private struct WatchLoop {
             // and systemd starts it again on the file now at the path (or a new one), which it records afresh.
             if store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
             if control.takeReloadRequest() { reload(store: store) }
-            var rescanAll = false
-            for event in inotify.read() {
+            let events = inotify.read()
+            let rescanAll = events.contains { $0.overflowed }
+            let watches = self.watches
+            waiting.add(events.filter { !$0.overflowed }) { watches[$0.watch]?.root }
+            // A full scan handles every file: the events waiting say nothing more.
+            if rescanAll { waiting.removeAll() }
+            let failuresBefore = workers.mapValues(\.failures)
+            for event in waiting.take(Self.eventsAtATime) {
                 if stopping { break }
-                if event.overflowed {
-                    rescanAll = true
-                    continue
-                }
                 handle(event, store: store)
             }
             let now = Monotonic.seconds()
+            // Failed since the last look, outside a scan (or a mailbox added by a reload that failed at once).
+            for (root, worker) in workers
+            where worker.needsRetry && (worker.failures != failuresBefore[root] || !retries.waits(root)) {
+                retries.failed(root, at: now)
+            }
             if rescanAll || now >= nextScan {
-                scanAll()
-                lastScan = Monotonic.seconds()
-                nextScan = lastScan + Double(configuration.scanInterval)
-                retryDelay = MaildirService.retryDelay(after: retryDelay, stillFailing: workers.values.contains { $0.needsRetry },
-                                             scanInterval: configuration.scanInterval)
-            } else if retrying && now >= lastScan + retryDelay {
-                // Only the mailboxes with something to retry: another's failure is no reason to read them all.
-                scanAll(onlyRetrying: true)
-                lastScan = Monotonic.seconds()
-                retryDelay = MaildirService.retryDelay(after: retryDelay, stillFailing: workers.values.contains { $0.needsRetry },
-                                             scanInterval: configuration.scanInterval)
+                scanAll(retries: &retries)
+                nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
+            } else {
+                // Only the mailboxes whose wait is over: another's failure is no reason to read them all.
+                let due = retries.due(at: now)
+                if !due.isEmpty { scanAll(only: Set(due), retries: &retries) }
             }
             if now >= nextTidy { nextTidy = tidy(store, retryAt: nextScan) }
             store.checkpointIfLarge()
@@ -346,16 +430,29 @@ private struct WatchLoop {
         }
     }
 
-    private mutating func scanAll(onlyRetrying: Bool = false) {
+    /// Scans every mailbox, or those in `only`, and notes which still have something to retry.
+    private mutating func scanAll(only: Set<String>? = nil, retries: inout Retries) {
         let control = self.control
         for worker in workers.values.sorted(by: { $0.maildir.root < $1.maildir.root })
-        where !onlyRetrying || worker.needsRetry {
+        where only?.contains(worker.maildir.root) ?? true {
             if stopping { return }
             _ = worker.prepareIfNeeded()
             watchFolders(of: worker)
             worker.scanAll(shouldStop: { control.stopping })
             worker.scanSucceeded()
+            retries.scanned(worker.maildir.root, failing: worker.needsRetry, at: Monotonic.seconds(),
+                            scanInterval: configuration.scanInterval)
         }
+        // A mailbox a reload removed has nothing more to retry (its wait, left, would keep the loop from sleeping).
+        for root in only ?? [] where workers[root] == nil {
+            retries.scanned(root, failing: false, at: 0, scanInterval: configuration.scanInterval)
+        }
+    }
+
+    /// The first scan, before the loop keeps its retries.
+    private mutating func scanAll() {
+        var retries = Retries()
+        scanAll(retries: &retries)
     }
 
     /// SIGHUP: read the file again; keep running on the old configuration if the new one is invalid. Policies
