@@ -380,16 +380,7 @@ private struct WatchLoop {
         }
         let listed = try? worker.maildir.allFolders()
         for folder in listed ?? [worker.maildir.inbox] {
-            for subdirectory in MaildirFolder.Subdirectory.allCases {
-                do {
-                    let watch = try inotify.watch(folder.path + "/" + subdirectory.rawValue)
-                    watches[watch] = (root, folder, subdirectory)
-                    current.insert(watch)
-                } catch {
-                    logger.warning(
-                        "cannot watch \(folder.path)/\(subdirectory.rawValue): \(error); scans still cover it")
-                }
-            }
+            current.formUnion(watch(folder, of: root))
         }
         // Only when every folder was listed: one left out is no folder gone.
         guard listed != nil else { return }
@@ -397,6 +388,23 @@ private struct WatchLoop {
             inotify.unwatch(watch)
             watches[watch] = nil
         }
+    }
+
+    /// Watches `folder`'s new/, cur/ and tmp/; returns the watches. `justMade`: a folder an event announced, which
+    /// may be renamed again or not have all three yet (a client making it), unsaid: the next scan watches it.
+    private mutating func watch(_ folder: MaildirFolder, of root: String, justMade: Bool = false) -> [Int32] {
+        var made: [Int32] = []
+        for subdirectory in MaildirFolder.Subdirectory.allCases {
+            do {
+                let watch = try inotify.watch(folder.path + "/" + subdirectory.rawValue)
+                watches[watch] = (root, folder, subdirectory)
+                made.append(watch)
+            } catch {
+                if justMade, error.isMissing { continue }
+                logger.warning("cannot watch \(folder.path)/\(subdirectory.rawValue): \(error); scans still cover it")
+            }
+        }
+        return made
     }
 
     private mutating func handle(_ event: Inotify.Event, store: SQLiteTokenStore) {
@@ -409,9 +417,12 @@ private struct WatchLoop {
         guard let subdirectory else {
             // Something appeared in the mailbox's root: maybe a new Maildir++ folder. Its cur/ may not exist yet
             // when the event arrives, so watch what exists now and scan; the periodic scan catches the rest.
+            // That folder alone: every folder's watches added again at each of a burst of new folders cost a listing
+            // and three calls per folder each time (found in review). The full scans add and drop the rest.
             if event.name.hasPrefix(".") {
-                watchFolders(of: worker)
-                worker.scan(worker.maildir.folder(event.name), shouldStop: { control.stopping })
+                let folder = worker.maildir.folder(event.name)
+                if worker.isPrepared, worker.maildir.hasSubfolder(named: event.name) { _ = watch(folder, of: root, justMade: true) }
+                worker.scan(folder, shouldStop: { control.stopping })
             }
             return
         }

@@ -47,12 +47,20 @@ public struct Maildir: Hashable, Sendable {
     /// symbolic link (`Directory.names(in:)` says why).
     public func subfolders() throws(MaildirError) -> [MaildirFolder] {
         try FileOwner.acting(as: owner, in: root) { () throws(MaildirError) in
-            try Directory.names(in: root, followingALink: true).filter { name in
-                name.hasPrefix(".") && name != "." && name != ".."
-                    && Directory.isOwnDirectory(root + "/" + name)
-                    && Directory.isOwnDirectory(root + "/" + name + "/cur")
-            }.sorted().map(folder)
+            try Directory.names(in: root, followingALink: true).filter(isSubfolderHere).sorted().map(folder)
         }
+    }
+
+    /// Whether `name` is one of `subfolders()` now.
+    public func hasSubfolder(named name: String) -> Bool {
+        (try? FileOwner.acting(as: owner, in: root) { () throws(MaildirError) -> Bool in isSubfolderHere(name) }) ?? false
+    }
+
+    /// A Maildir++ folder: a directory of its own with a cur/ of its own, named with a leading dot. As the owner.
+    private func isSubfolderHere(_ name: String) -> Bool {
+        name.hasPrefix(".") && name != "." && name != ".." && !name.contains("/")
+            && Directory.isOwnDirectory(root + "/" + name)
+            && Directory.isOwnDirectory(root + "/" + name + "/cur")
     }
 
     /// INBOX and every sub-folder.
