@@ -132,7 +132,9 @@ let package = Package(
         .testTarget(name: "PitchStoreTests", dependencies: ["PitchStore"]),
         .testTarget(name: "PitchEngineTests", dependencies: ["PitchEngine"]),
         .testTarget(name: "PitchMaildirTests", dependencies: ["PitchMaildir", "CLinuxCalls"]),
-        .testTarget(name: "PitchDaemonTests", dependencies: ["PitchDaemon"]),
+        .testTarget(name: "PitchDaemonTests", dependencies: [
+            "PitchDaemon", .product(name: "InMemoryLogging", package: "swift-log"),
+        ]),
         .testTarget(
             name: "PitchMilterTests",
             dependencies: [
@@ -140,6 +142,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "PitchCommandLineTests", dependencies: ["PitchCommandLine"]),

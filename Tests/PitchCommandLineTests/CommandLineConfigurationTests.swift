@@ -150,23 +150,42 @@ import Testing
                                                             reason: "line 2: expected a value")))
     }
 
+    /// A configuration file, a service executable that answers for it and counts its calls, and a cache directory
+    /// (`cache`, not made), in a directory of their own.
+    struct CacheFixture {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-cache-\(UUID())").path
+        var cache: String { directory + "/cache/pitchfilter" }
+        var config: String { directory + "/pitchfilter.toml" }
+        let answer = CommandLineConfiguration(cutoffs: Cutoffs(pitch: 0.95, ham: 0.1)!)
+        var expected: Result<CommandLineConfiguration, ConfigurationUnavailable> { .success(answer) }
+
+        init() throws {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try writeScript("#!/bin/sh\necho called >> \(directory)/calls\nprintf '%s' '\(answer.lines)'\n",
+                            to: directory + "/service.sh")
+            try "[classifier]\n".write(toFile: config, atomically: false, encoding: .utf8)
+        }
+
+        func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
+            CommandLineConfiguration.load(environment: { [config] in ["PITCHFILTER_CONFIG": config][$0] },
+                                          services: [directory + "/service.sh"], cacheDirectory: cache)
+        }
+
+        /// How often the service executable was asked.
+        func calls() -> Int {
+            ((try? String(contentsOfFile: directory + "/calls", encoding: .utf8)) ?? "").count / "called\n".count
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
     /// The service executable is asked once per version of the file: the answer is cached until the file changes.
     @Test func theAnswerIsCachedUntilTheFileChanges() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-cache-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let log = directory + "/calls"
-        let script = directory + "/service.sh"
-        let answer = CommandLineConfiguration(cutoffs: Cutoffs(pitch: 0.95, ham: 0.1)!)
-        try writeScript("#!/bin/sh\necho called >> \(log)\nprintf '%s' '\(answer.lines)'\n", to: script)
-        let config = directory + "/pitchfilter.toml"
-        try "[classifier]\n".write(toFile: config, atomically: false, encoding: .utf8)
-        func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
-            CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": config][$0] }, services: [script],
-                                          cacheDirectory: directory + "/cache/pitchfilter")
-        }
-        func calls() -> Int { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").count / "called\n".count }
-        let expected = Result<CommandLineConfiguration, ConfigurationUnavailable>.success(answer)
+        let fixture = try CacheFixture()
+        defer { fixture.remove() }
+        let (directory, config, expected) = (fixture.directory, fixture.config, fixture.expected)
+        func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> { fixture.load() }
+        func calls() -> Int { fixture.calls() }
         #expect(load() == expected)
         #expect(load() == expected)
         #expect(calls() == 1)
@@ -195,23 +214,13 @@ import Testing
     /// file the link named (root's, with HOME in that user's directory), and read from a directory anyone may write.
     /// A link is never followed, and a directory others may write is not used at all.
     @Test func theCacheFollowsNoLinkAndSharesNoDirectory() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-cache-\(UUID())").path
-        let cache = directory + "/cache/pitchfilter"
+        let fixture = try CacheFixture()
+        defer { fixture.remove() }
+        let (directory, cache, expected) = (fixture.directory, fixture.cache, fixture.expected)
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(chmod(cache, 0o700) == 0)
-        let log = directory + "/calls"
-        let script = directory + "/service.sh"
-        let answer = CommandLineConfiguration(cutoffs: Cutoffs(pitch: 0.95, ham: 0.1)!)
-        try writeScript("#!/bin/sh\necho called >> \(log)\nprintf '%s' '\(answer.lines)'\n", to: script)
-        let config = directory + "/pitchfilter.toml"
-        try "[classifier]\n".write(toFile: config, atomically: false, encoding: .utf8)
-        func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> {
-            CommandLineConfiguration.load(environment: { ["PITCHFILTER_CONFIG": config][$0] }, services: [script],
-                                          cacheDirectory: cache)
-        }
-        func calls() -> Int { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").count / "called\n".count }
-        let expected = Result<CommandLineConfiguration, ConfigurationUnavailable>.success(answer)
+        func load() -> Result<CommandLineConfiguration, ConfigurationUnavailable> { fixture.load() }
+        func calls() -> Int { fixture.calls() }
         // Links where this process writes its answer and where it reads it: neither target changes.
         let victim = directory + "/victim"
         try "precious\n".write(toFile: victim, atomically: false, encoding: .utf8)

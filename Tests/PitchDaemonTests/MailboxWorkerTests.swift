@@ -1,4 +1,5 @@
 import Foundation
+import InMemoryLogging
 import Logging
 import PitchClassifier
 import PitchMaildir
@@ -1697,7 +1698,7 @@ import Testing
     /// in the debug log alone; a release that stopped is still said.
     @Test func theServiceTellsAReleaseUnderWayFromOneThatStopped() throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
-        let lines = LogLines()
+        let lines = InMemoryLogHandler.keepingAll
         let worker = MailboxWorker(maildir: maildir, policy: MailboxPolicy(), cutoffs: .standard, reasons: false,
                                    ownFields: .standard, store: store,
                                    logger: Logger(label: "test", factory: { _ in lines }))
@@ -1742,7 +1743,7 @@ import Testing
     /// Found by an audit: a full disk was logged once for every message it stopped (up to the cap of 100 lines),
     /// where the README says the service logs the problem once. Other failures are still said one by one.
     @Test func aFullDiskIsLoggedOnceForAllTheMessagesItStops() throws {
-        let lines = LogLines()
+        let lines = InMemoryLogHandler.keepingAll
         let worker = MailboxWorker(maildir: maildir, policy: MailboxPolicy(), cutoffs: .standard, reasons: false,
                                    ownFields: .standard, store: store,
                                    logger: Logger(label: "test", factory: { _ in lines }))
@@ -2065,18 +2066,8 @@ import Testing
     }
 }
 
-/// Log messages kept, for the tests that check what was said.
-final class LogLines: LogHandler, @unchecked Sendable {
-    private let lines = Mutex<[String]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    var all: [String] { lines.withLock { $0 } }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-             function: String, line: UInt) {
-        lines.withLock { $0.append("\(message)") }
-    }
+extension InMemoryLogHandler {
+    /// Every level kept, for the tests that check what was said; `all`, the messages as text.
+    static var keepingAll: Self { var handler = Self(); handler.logLevel = .trace; return handler }
+    var all: [String] { entries.map { "\($0.message)" } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import InMemoryLogging
 import Logging
 import PitchMessage
 import PitchMilter
@@ -303,7 +304,7 @@ import Testing
     /// fields beside ours, and that went without a word. It is logged (once a minute at most), and only then.
     @Test(arguments: [(false, true), (true, false)])
     func forgedFieldsTheMTAWillNotLetGoAreLogged(mayChange: Bool, logged: Bool) async throws {
-        let lines = LogLines()
+        let lines = InMemoryLogHandler.keepingAll
         var configuration = MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.holdPitches = false
         let filter = MilterFilter(configuration: configuration,
@@ -323,7 +324,7 @@ import Testing
     /// Found by an audit: a database that could not be opened was logged once, and nothing said when mail was
     /// classified again. Polled: the milter tries again every 5 seconds.
     @Test func aDatabaseThatOpensAgainIsSaidToHaveOpened() async throws {
-        let lines = LogLines()
+        let lines = InMemoryLogHandler.keepingAll
         let path = directory.path + "/db-\(UUID().uuidString).sqlite"
         try Data("not a database at all, and long enough to be read as one".utf8).write(to: URL(fileURLWithPath: path))
         let filter = MilterFilter(configuration: MilterConfiguration(address: .tcp(host: "127.0.0.1", port: 0)),

@@ -1,4 +1,5 @@
 import Foundation
+import InMemoryLogging
 import Logging
 import MilterClient
 import NIOCore
@@ -429,7 +430,7 @@ import Testing
     /// not shorten the wait. A session stopped in the middle of a message (its end never sent) holds the shutdown
     /// for the whole grace, here 10 minutes, until it is cut short; then it is closed, and the log says so.
     @Test func aSessionInTheMiddleOfAMessageIsCutShortAndSaidToBe() async throws {
-        let lines = LogLines()
+        let lines = InMemoryLogHandler.keepingAll
         var server: MilterServer?
         try await withServer(shutdownGrace: .seconds(600), logger: Logger(label: "test", factory: { _ in lines }),
                              server: { server = $0 }) { port, group in
@@ -468,7 +469,7 @@ import Testing
     /// Found in review: cut short at once, the sessions between messages that had been asked to close and had not
     /// yet were counted as cut in the middle of a message (Postfix keeps an idle session per smtpd process).
     @Test func onlySessionsInAMessageAreSaidToBeCut() async throws {
-        let lines = LogLines()
+        let lines = InMemoryLogHandler.keepingAll
         var server: MilterServer?
         try await withServer(shutdownGrace: .seconds(600), logger: Logger(label: "test", factory: { _ in lines }),
                              server: { server = $0 }) { port, group in
@@ -644,18 +645,8 @@ import Testing
     }
 }
 
-/// Log messages kept, for the tests that check what was said.
-final class LogLines: LogHandler, @unchecked Sendable {
-    private let lines = Mutex<[String]>([])
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    var all: [String] { lines.withLock { $0 } }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-             function: String, line: UInt) {
-        lines.withLock { $0.append("\(message)") }
-    }
+extension InMemoryLogHandler {
+    /// Every level kept, for the tests that check what was said; `all`, the messages as text.
+    static var keepingAll: Self { var handler = Self(); handler.logLevel = .trace; return handler }
+    var all: [String] { entries.map { "\($0.message)" } }
 }
