@@ -90,7 +90,6 @@ public final class MaildirService: Service, Sendable {
 }
 
 extension MaildirService {
-
     /// How long the quarantine keeps the record of a message released or deleted, counted from then.
     static let settledRecordDays = 90
 
@@ -123,14 +122,11 @@ final class LoopControl: Sendable {
     }
 }
 
-extension MaildirService {
-}
-
 /// When each mailbox with a failed change (a file its writer holds open, a full disk, a locked database) is tried
-/// again: `retrySeconds` after the failure, then, while its retries fail too, after twice as long each time, up to
+/// again: `firstWait` after the failure, then, while its retries fail too, after twice as long each time, up to
 /// the scan interval. A retry reads its mailbox whole: every mailbox read every 2 s ran back to back at 100,000
 /// messages and kept a core busy for as long as one file was held open (found by an audit). Each mailbox waits on
-/// its own, and a change that fails outside a scan (an arrival) is tried `retrySeconds` later whatever its mailbox's
+/// its own, and a change that fails outside a scan (an arrival) is tried `firstWait` later whatever its mailbox's
 /// wait (found in review: one mailbox's stuck file held every other failure back, up to the scan interval).
 struct Retries {
     static let firstWait = 2.0
@@ -142,7 +138,8 @@ struct Retries {
             waits[mailbox] = nil
             return
         }
-        let delay = waits[mailbox].map { min($0.delay * 2, max(Self.firstWait, Double(scanInterval))) } ?? Self.firstWait
+        let longest = max(Self.firstWait, Double(scanInterval))
+        let delay = waits[mailbox].map { min($0.delay * 2, longest) } ?? Self.firstWait
         waits[mailbox] = (delay, now + delay)
     }
 
@@ -240,7 +237,6 @@ private struct WatchLoop {
     /// Events handled between two reads of the queue (`Turns`): about a tenth of a second's work.
     static let eventsAtATime = 32
 
-
     mutating func run() throws {
         guard let store = openStore() else { return }
         startWorkers(store: store)
@@ -257,13 +253,11 @@ private struct WatchLoop {
             }
         }
         logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
-        scanAll()
+        var retries = Retries()
+        scanAll(retries: &retries)
 
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
         var nextTidy = tidy(store, retryAt: nextScan)
-        var retries = Retries()
-        for (root, worker) in workers { retries.scanned(root, failing: worker.needsRetry, at: Monotonic.seconds(),
-                                                         scanInterval: configuration.scanInterval) }
         var waiting = Turns<Inotify.Event>()
         while !stopping {
             let untilScan = max(0, nextScan - Monotonic.seconds())
@@ -421,7 +415,9 @@ private struct WatchLoop {
             // and three calls per folder each time (found in review). The full scans add and drop the rest.
             if event.name.hasPrefix(".") {
                 let folder = worker.maildir.folder(event.name)
-                if worker.isPrepared, worker.maildir.hasSubfolder(named: event.name) { _ = watch(folder, of: root, justMade: true) }
+                if worker.isPrepared, worker.maildir.hasSubfolder(named: event.name) {
+                    _ = watch(folder, of: root, justMade: true)
+                }
                 worker.scan(folder, shouldStop: { control.stopping })
             }
             return
@@ -458,12 +454,6 @@ private struct WatchLoop {
         for root in only ?? [] where workers[root] == nil {
             retries.scanned(root, failing: false, at: 0, scanInterval: configuration.scanInterval)
         }
-    }
-
-    /// The first scan, before the loop keeps its retries.
-    private mutating func scanAll() {
-        var retries = Retries()
-        scanAll(retries: &retries)
     }
 
     /// SIGHUP: read the file again; keep running on the old configuration if the new one is invalid. Policies
