@@ -28,7 +28,11 @@ continuation lines) is removed from both the original and the output, then the b
            all get processed. (b) disk full (a 2 MiB tmpfs, needs root, else SKIP): messages stay byte-identical
            in new/, no partial file in any tmp/, the daemon keeps running and logging; after space is freed all get
            processed.
-  all      runs burst, kill, moves, sigterm, faults in that order.
+  turns    (beyond issue 5) one mailbox's backlog does not hold up another's mail: 3,000 messages wait in one
+           mailbox when the daemon starts; once it is working through them, one message is delivered to a second
+           mailbox (scanned first). That message must be classified while the first mailbox still has unclassified
+           messages, and then everything exactly once in both.
+  all      runs burst, kill, moves, sigterm, faults, turns in that order.
 
 Assumptions about the daemon (its contract): `serve --config FILE` runs in the foreground and logs on stderr;
 quarantine folder ROOT/.Pitches (created if missing); the quarantined file keeps its base name (up to the first
@@ -1000,8 +1004,49 @@ def check_faults(ctx):
     return all(r is not False for r in results)
 
 
+def check_turns(ctx):
+    """One mailbox's backlog, worked through by the start-up scan, leaves the loop to another mailbox's arrivals."""
+    n = ctx.n(3000)
+    print(f'turns: {n} messages waiting in one mailbox at the start, then one into another')
+    out = Outcome('turns')
+    setup = Setup(ctx, 'turns')
+    # Scanned in the order of their paths: the other mailbox first, so that its arrivals are its own scan's no
+    # longer (a mailbox's events wait until it has been scanned whole once).
+    other = Maildir(setup.dir / 'Another')
+    with open(setup.config, 'a') as config:
+        config.write(f'[[mailbox]]\npath = "{other.root}"\non_pitch = "quarantine"\non_unsure = "tag"\n'
+                     'on_ham = "tag"\n')
+    rng = random.Random(ctx.seed * 100 + 6)
+    originals = choose(ctx.pools, n, rng)
+    setup.maildir.deliver_all(originals)
+    daemon = setup.daemon(ctx)
+    if not start_checked(daemon, setup, out):
+        return out.finish(daemon)
+    backlog = Progress(setup.maildir)
+    deadline = time.monotonic() + 60
+    while backlog.count()[1] == 0 and time.monotonic() < deadline and daemon.alive():
+        time.sleep(0.05)
+    single = choose(ctx.pools, 1, rng)
+    other.deliver_all(single)
+    done, when, _, _ = Progress(other).wait(1, 60, poll=0.01, daemon=daemon)
+    _, classified = backlog.count()
+    print(f'    the other mailbox\'s message classified {"" if done else "not "}while {classified} of {n} of the '
+          f'backlog were')
+    out.expect(done, 'the other mailbox\'s message was not classified within 60 s')
+    out.expect(classified < n, 'the other mailbox\'s message waited for the whole backlog')
+    done, _, total, classified = backlog.wait(n, 120, daemon=daemon)
+    out.expect(done, f'the backlog not all classified within 120 s ({classified} of {total})')
+    check_sigterm(daemon, out)
+    per_folder = verify(setup.maildir, originals, out)
+    print(f'    {counts_line(per_folder)}')
+    verify(other, single, out)
+    check_tmp_empty(setup.maildir, out)
+    check_tmp_empty(other, out)
+    return out.finish(daemon)
+
+
 CHECKS = {'burst': check_burst, 'kill': check_kill, 'moves': check_moves, 'sigterm': check_sigterm_busy,
-          'faults': check_faults}
+          'faults': check_faults, 'turns': check_turns}
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ final class MailboxWorker {
     }
     /// How many times a change failed, ever: the loop tells a failure new since it last looked (`Retries`).
     private(set) var failures = 0
+    /// Whether a scan of every folder has gone to its end: until then, a renamed folder is not known for one.
+    private(set) var hasScannedAll = false
 
     init(maildir: Maildir, policy: MailboxPolicy, cutoffs: Cutoffs = .standard, reasons: Bool = false,
          ownFields: OwnFields = .standard, store: SQLiteTokenStore, logger: Logger) {
@@ -263,6 +265,7 @@ final class MailboxWorker {
             }
             if shouldStop() { return }
         }
+        hasScannedAll = true
         let listed = Set(folders.map(\.path))
         knownFolders = knownFolders?.filter { listed.contains($0.key) }
         // Kept to the end of the next full scan: displaced during this one, by a folder the service made again

@@ -77,7 +77,7 @@ public final class MaildirService: Service, Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue(label: "pitchfilter.maildir").async {
                 do {
-                    var loop = try WatchLoop(settings: self.settings, logger: self.logger, wakeup: self.wakeup,
+                    let loop = try WatchLoop(settings: self.settings, logger: self.logger, wakeup: self.wakeup,
                                              control: self.control)
                     try loop.run()
                     continuation.resume()
@@ -185,12 +185,20 @@ struct Turns<Event> {
         }
     }
 
-    /// Up to `count` events, one mailbox's at a time.
-    mutating func take(_ count: Int) -> [Event] {
+    /// Up to `count` events, one mailbox's at a time; of the mailboxes `eligible` allows (the others' wait).
+    mutating func take(_ count: Int, where eligible: (String) -> Bool = { _ in true }) -> [Event] {
         var taken: [Event] = []
-        while taken.count < count, !order.isEmpty {
+        // Mailboxes passed over in a row: once every one waiting has been, none is eligible.
+        var passedOver = 0
+        while taken.count < count, passedOver < order.count {
             if turn >= order.count { turn = 0 }
             let key = order[turn]
+            guard eligible(key) else {
+                turn += 1
+                passedOver += 1
+                continue
+            }
+            passedOver = 0
             let (events, next) = queues[key]!
             taken.append(events[next])
             if next + 1 == events.count {
@@ -209,8 +217,9 @@ struct Turns<Event> {
     }
 }
 
-/// The loop itself, confined to the service's thread.
-private struct WatchLoop {
+/// The loop itself, confined to the service's thread. A class: a scan lends it the thread between messages
+/// (`between(scanning:)`), and the events it handles then change the loop's state.
+private final class WatchLoop {
     let settings: MaildirService.Settings
     let logger: Logger
     let wakeup: Wakeup
@@ -221,6 +230,13 @@ private struct WatchLoop {
     /// inotify watch → the mailbox root and the folder and subdirectory it watches (nil subdirectory: the root,
     /// watched for new sub-folders).
     var watches: [Int32: (root: String, folder: MaildirFolder, subdirectory: MaildirFolder.Subdirectory?)] = [:]
+    var retries = Retries()
+    /// Events read and not yet handled.
+    var waiting = Turns<Inotify.Event>()
+    /// The kernel dropped events: every mailbox is to be scanned whole.
+    var fullScanRequested = false
+    /// When a scan last lent the loop the thread (`between(scanning:)`).
+    var lentAt = 0.0
 
     init(settings: MaildirService.Settings, logger: Logger, wakeup: Wakeup,
          control: LoopControl) throws {
@@ -236,8 +252,10 @@ private struct WatchLoop {
 
     /// Events handled between two reads of the queue (`Turns`): about a tenth of a second's work.
     static let eventsAtATime = 32
+    /// How often a scan lends the loop the thread, in seconds.
+    static let lendingInterval = 0.1
 
-    mutating func run() throws {
+    func run() throws {
         guard let store = openStore() else { return }
         startWorkers(store: store)
         // Ready once every mailbox is watched, before the mail that arrived while the service was down is
@@ -253,19 +271,17 @@ private struct WatchLoop {
             }
         }
         logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
-        var retries = Retries()
-        scanAll(retries: &retries)
+        scanAll()
 
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
         var nextTidy = tidy(store, retryAt: nextScan)
-        var waiting = Turns<Inotify.Event>()
         while !stopping {
             let untilScan = max(0, nextScan - Monotonic.seconds())
             // A failed change is retried when its wait is over (`Retries`), not at every wake-up: the events a
             // failed attempt makes itself woke the loop at once, and a change that kept failing was tried in a hot
             // loop (found in review).
             let untilRetry = retries.next.map { max(0, $0 - Monotonic.seconds()) } ?? untilScan
-            let wait = !waiting.isEmpty ? 0 : min(untilScan, untilRetry)
+            let wait = !waiting.isEmpty || fullScanRequested ? 0 : min(untilScan, untilRetry)
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
             wakeup.drain()
             if stopping { break }
@@ -273,30 +289,16 @@ private struct WatchLoop {
             // and systemd starts it again on the file now at the path (or a new one), which it records afresh.
             if store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
             if control.takeReloadRequest() { reload(store: store) }
-            let events = inotify.read()
-            let rescanAll = events.contains { $0.overflowed }
-            let watches = self.watches
-            waiting.add(events.filter { !$0.overflowed }) { watches[$0.watch]?.root }
-            // A full scan handles every file: the events waiting say nothing more.
-            if rescanAll { waiting.removeAll() }
-            let failuresBefore = workers.mapValues(\.failures)
-            for event in waiting.take(Self.eventsAtATime) {
-                if stopping { break }
-                handle(event, store: store)
-            }
+            readEvents()
+            handleWaiting()
             let now = Monotonic.seconds()
-            // Failed since the last look, outside a scan (or a mailbox added by a reload that failed at once).
-            for (root, worker) in workers
-            where worker.needsRetry && (worker.failures != failuresBefore[root] || !retries.waits(root)) {
-                retries.failed(root, at: now)
-            }
-            if rescanAll || now >= nextScan {
-                scanAll(retries: &retries)
+            if fullScanRequested || now >= nextScan {
+                scanAll()
                 nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
             } else {
                 // Only the mailboxes whose wait is over: another's failure is no reason to read them all.
                 let due = retries.due(at: now)
-                if !due.isEmpty { scanAll(only: Set(due), retries: &retries) }
+                if !due.isEmpty { scanAll(only: Set(due)) }
             }
             if now >= nextTidy { nextTidy = tidy(store, retryAt: nextScan) }
             store.checkpointIfLarge()
@@ -336,7 +338,54 @@ private struct WatchLoop {
         return nil
     }
 
-    private mutating func startWorkers(store: SQLiteTokenStore) {
+    /// Adds what inotify has to the events waiting. When the kernel dropped some, a full scan handles every file:
+    /// the events waiting say nothing more.
+    private func readEvents() {
+        let events = inotify.read()
+        if events.contains(where: \.overflowed) {
+            fullScanRequested = true
+            waiting.removeAll()
+            return
+        }
+        let watches = self.watches
+        waiting.add(events) { watches[$0.watch]?.root }
+    }
+
+    /// Handles a turn's worth of the events waiting, and notes the mailboxes whose change failed meanwhile for a
+    /// retry. `busy`: the mailbox a scan is in the middle of; its events wait for the scan's end, as do those of a
+    /// mailbox not yet scanned whole (its folders' renames are not known before).
+    private func handleWaiting(except busy: String? = nil) {
+        let workers = self.workers
+        let failuresBefore = workers.mapValues(\.failures)
+        let events = busy == nil ? waiting.take(Self.eventsAtATime)
+            : waiting.take(Self.eventsAtATime) { $0 != busy && workers[$0]?.hasScannedAll == true }
+        for event in events {
+            if stopping { break }
+            handle(event)
+        }
+        let now = Monotonic.seconds()
+        // Failed since the last look, outside a scan (or a mailbox added by a reload that failed at once). The busy
+        // mailbox's scan notes its own when it ends.
+        for (root, worker) in workers where root != busy
+            && worker.needsRetry && (worker.failures != failuresBefore[root] || !retries.waits(root)) {
+            retries.failed(root, at: now)
+        }
+    }
+
+    /// Asked by a scan of `root` between its messages: whether to stop; and every `lendingInterval`, the other
+    /// mailboxes' events get a turn. A full scan, or one mailbox's retry, handled its whole backlog before the loop
+    /// came back to the queue (found in review: one message to another mailbox waited 66 s behind 10,000).
+    private func between(scanning root: String) -> Bool {
+        if stopping { return true }
+        let now = Monotonic.seconds()
+        guard now - lentAt >= Self.lendingInterval else { return false }
+        lentAt = now
+        readEvents()
+        handleWaiting(except: root)
+        return stopping
+    }
+
+    private func startWorkers(store: SQLiteTokenStore) {
         for mailbox in configuration.mailboxes {
             addWorker(mailbox, store: store, scanning: false)
             if stopping { return }
@@ -345,8 +394,7 @@ private struct WatchLoop {
 
     /// A mailbox's worker, prepared and watched; `scanning`: its folders looked through at once too (a mailbox
     /// added by a reload), else at the next full scan.
-    private mutating func addWorker(_ mailbox: MailboxConfiguration, store: SQLiteTokenStore, scanning: Bool = true) {
-        let control = self.control
+    private func addWorker(_ mailbox: MailboxConfiguration, store: SQLiteTokenStore, scanning: Bool = true) {
         let maildir = Maildir(root: mailbox.path)
         let worker = MailboxWorker(maildir: maildir, policy: mailbox.policy, cutoffs: configuration.cutoffs,
                                    reasons: configuration.reasons, ownFields: configuration.ownFields, store: store,
@@ -356,7 +404,7 @@ private struct WatchLoop {
         // at every scan.
         _ = worker.prepareIfNeeded()
         watchFolders(of: worker)
-        if scanning { worker.scanAll(shouldStop: { control.stopping }) }
+        if scanning { worker.scanAll(shouldStop: { [unowned self] in between(scanning: maildir.root) }) }
     }
 
     /// Watches the mailbox's root and every folder's new/, cur/ and tmp/ as they are now. Added again each time:
@@ -364,7 +412,7 @@ private struct WatchLoop {
     /// backup) kept its watch while the path's new directory had none, its mail waiting for the periodic scan until
     /// a restart (found by an audit). A watch no path leads to any more is dropped: it would report the renamed
     /// directory's files under the old path.
-    private mutating func watchFolders(of worker: MailboxWorker) {
+    private func watchFolders(of worker: MailboxWorker) {
         guard worker.isPrepared else { return }
         let root = worker.maildir.root
         var current = Set<Int32>()
@@ -386,7 +434,7 @@ private struct WatchLoop {
 
     /// Watches `folder`'s new/, cur/ and tmp/; returns the watches. `justMade`: a folder an event announced, which
     /// may be renamed again or not have all three yet (a client making it), unsaid: the next scan watches it.
-    private mutating func watch(_ folder: MaildirFolder, of root: String, justMade: Bool = false) -> [Int32] {
+    private func watch(_ folder: MaildirFolder, of root: String, justMade: Bool = false) -> [Int32] {
         var made: [Int32] = []
         for subdirectory in MaildirFolder.Subdirectory.allCases {
             do {
@@ -401,7 +449,7 @@ private struct WatchLoop {
         return made
     }
 
-    private mutating func handle(_ event: Inotify.Event, store: SQLiteTokenStore) {
+    private func handle(_ event: Inotify.Event) {
         let control = self.control
         guard let (root, folder, subdirectory) = watches[event.watch], let worker = workers[root] else { return }
         if event.mask & UInt32(IN_IGNORED) != 0 {
@@ -438,14 +486,16 @@ private struct WatchLoop {
     }
 
     /// Scans every mailbox, or those in `only`, and notes which still have something to retry.
-    private mutating func scanAll(only: Set<String>? = nil, retries: inout Retries) {
-        let control = self.control
+    private func scanAll(only: Set<String>? = nil) {
+        // Dropped events met after this point ask for another.
+        if only == nil { fullScanRequested = false }
         for worker in workers.values.sorted(by: { $0.maildir.root < $1.maildir.root })
         where only?.contains(worker.maildir.root) ?? true {
             if stopping { return }
             _ = worker.prepareIfNeeded()
             watchFolders(of: worker)
-            worker.scanAll(shouldStop: { control.stopping })
+            let root = worker.maildir.root
+            worker.scanAll(shouldStop: { [unowned self] in between(scanning: root) })
             worker.scanSucceeded()
             retries.scanned(worker.maildir.root, failing: worker.needsRetry, at: Monotonic.seconds(),
                             scanInterval: configuration.scanInterval)
@@ -458,7 +508,7 @@ private struct WatchLoop {
 
     /// SIGHUP: read the file again; keep running on the old configuration if the new one is invalid. Policies
     /// change in place; mailboxes added are started, mailboxes removed stop being watched.
-    private mutating func reload(store: SQLiteTokenStore) {
+    private func reload(store: SQLiteTokenStore) {
         guard let read = settings.reload else {
             logger.notice("SIGHUP ignored: started without --config")
             return

@@ -47,4 +47,18 @@ import Testing
         #expect(turns.isEmpty)
         #expect(turns.take(1) == [])
     }
+
+    /// Found in review: a scan handled its mailbox's whole backlog before the loop came back to the queue, and one
+    /// message to another mailbox waited 66 s behind 10,000. A scan now lends the loop the thread for the other
+    /// mailboxes' events; its own mailbox's wait, in their order, and keep their place in the turns.
+    @Test func aScanLetsTheOtherMailboxesEventsTakeTheirTurn() {
+        var turns = Turns<String>()
+        turns.add(["a1", "b1", "a2", "c1", "b2", "c2"]) { String($0.prefix(1)) }
+        #expect(turns.take(3) { $0 != "a" } == ["b1", "c1", "b2"])
+        #expect(turns.take(3) { $0 == "z" } == [])
+        #expect(turns.take(3) { $0 != "a" } == ["c2"])
+        #expect(!turns.isEmpty)
+        #expect(turns.take(3) == ["a1", "a2"])
+        #expect(turns.isEmpty)
+    }
 }
