@@ -1191,12 +1191,20 @@ final class MailboxWorker {
         // A full disk or quota fails every message alike: once is enough to say it (found by an audit: a line a
         // message, up to the cap). So does the database's failure, whatever it is (a full disk under it, a lock, a
         // damaged page): said once for each (found by a later audit: 100 lines, one a message, then silence
-        // while hundreds more waited).
-        let key = (error as? MaildirError)?.isDiskFull == true ? "disk full"
-            : (error as? StoreError).map { "database: \($0)" } ?? line
+        // while hundreds more waited). And a directory that may not be changed (a file system mounted read-only,
+        // a folder whose permissions were changed) fails every message in it alike: once for each directory.
+        let key = (error as? MaildirError).flatMap(Self.failureKey) ?? (error as? StoreError).map { "database: \($0)" }
+            ?? line
         if loggedFailures.count < 100, loggedFailures.insert(key).inserted {
             logger.warning("\(line)\(key == line ? "" : " (said once, for every message, until it works again)")")
         }
+    }
+
+    /// What a Maildir failure is said once for (`failed`); nil: each is said on its own.
+    static func failureKey(of error: MaildirError) -> String? {
+        if error.isDiskFull { return "disk full" }
+        guard [EROFS, EACCES, EPERM].contains(error.errno), let slash = error.path.lastIndex(of: "/") else { return nil }
+        return "\(error.errno) in \(error.path[..<slash])"
     }
 
     /// After a scan that needed no retry: the failure memory is cleared, so the next failure is logged again.

@@ -1742,7 +1742,7 @@ import Testing
 
     /// Found by an audit: a full disk was logged once for every message it stopped (up to the cap of 100 lines),
     /// where the README says the service logs the problem once. Other failures are still said one by one.
-    @Test func aFullDiskIsLoggedOnceForAllTheMessagesItStops() throws {
+    @Test func aFullDiskOrAReadOnlyFolderIsLoggedOnceForAllTheMessagesItStops() throws {
         let lines = InMemoryLogHandler.keepingAll
         let worker = MailboxWorker(maildir: maildir, policy: MailboxPolicy(), cutoffs: .standard, reasons: false,
                                    ownFields: .standard, store: store,
@@ -1768,6 +1768,18 @@ import Testing
         #expect(database.count == 2, "\(database)")
         #expect(database.first?.hasPrefix("cannot handle 6.f.host, left where it is: cannot write database ") == true)
         #expect(database.allSatisfy { $0.hasSuffix(" (said once, for every message, until it works again)") })
+        // A directory that may not be changed (found by an audit: a read-only file system, a line a message): once
+        // for each directory and reason.
+        let tmp = maildir.inbox.path + "/tmp/"
+        for (name, errno) in [("8.h.host", EROFS), ("9.i.host", EROFS), ("10.j.host", EACCES), ("11.k.host", EACCES)] {
+            worker.failed("cannot handle \(name), left where it is", MaildirError("write", tmp + name, errno: errno))
+        }
+        worker.failed("cannot handle 12.l.host, left where it is",
+                      MaildirError("write", maildir.folder(".Pitches").path + "/tmp/12.l.host", errno: EACCES))
+        let directories = lines.all.dropFirst(5)
+        #expect(directories.map { $0.prefix(while: { $0 != "," }) } == ["cannot handle 8.h.host", "cannot handle 10.j.host",
+                                                                        "cannot handle 12.l.host"], "\(directories)")
+        #expect(directories.allSatisfy { $0.hasSuffix(" (said once, for every message, until it works again)") })
     }
 
     /// Found in review: a release and a delete of one message from two shells each checked the record, both
