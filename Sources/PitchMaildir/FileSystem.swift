@@ -14,7 +14,8 @@ enum Directory {
     /// choice, in the configuration): a link where its `new/`, `cur/` or a folder should be is the mailbox owner's
     /// doing, and would have a service that reads several users' mail read and move another's (found by an
     /// audit).
-    static func names(in path: String, followingALink: Bool = false,
+    /// `keeping`: only the names whose bytes it accepts, looked at before a String is made of any.
+    static func names(in path: String, followingALink: Bool = false, keeping: (([UInt8]) -> Bool)? = nil,
                       undecodable: ((String) -> Void)? = nil) throws(MaildirError) -> [String] {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingALink ? 0 : O_NOFOLLOW))
         guard descriptor >= 0 else { throw MaildirError("list", path) }
@@ -27,6 +28,7 @@ enum Directory {
         var names: [String] = []
         while let entry = readdir(directory) {
             let bytes = DirectoryEntry.nameBytes(entry)
+            if let keeping, !keeping(bytes) { continue }
             guard let name = String(validating: bytes, as: UTF8.self) else {
                 undecodable?(String(decoding: bytes, as: UTF8.self))
                 continue

@@ -544,6 +544,23 @@ import Testing
         #expect(try pitches.entry(unique: "2.M1P1Q1.test") == moved)
     }
 
+    /// A message looked up by its unique part alone, in new/ first, whatever sizes and flags follow it; a name it
+    /// only begins is another message's.
+    @Test func aMessageIsFoundByItsUniquePart() throws {
+        let pitches = maildir.folder(".Pitches")
+        try pitches.create()
+        for (subdirectory, name) in [(MaildirFolder.Subdirectory.new, "10.M1P1Q1.test"), (.new, "1.M1P1Q1.test,S=42"),
+                                     (.cur, "1.M1P1Q1.test,S=42:2,S"), (.cur, "2.M1P1Q1.test:2,ST"),
+                                     (.cur, "2.M1P1Q1.test:2,S"), (.new, ".3.M1P1Q1.test")] {
+            try pitches.deliver([Self.message[...]], into: subdirectory, name: MaildirName(name))
+        }
+        let found = try ["1.M1P1Q1.test", "2.M1P1Q1.test", "10.M1P1Q1.test", "1.M1P1Q1", "3.M1P1Q1.test",
+                         ".3.M1P1Q1.test", "4.M1P1Q1.test"].map { unique in
+            try pitches.entry(unique: unique).map { "\($0.subdirectory.rawValue)/\($0.name)" }
+        }
+        #expect(found == ["new/1.M1P1Q1.test,S=42", "cur/2.M1P1Q1.test:2,S", "new/10.M1P1Q1.test", nil, nil, nil, nil])
+    }
+
     @Test func onlyTemporariesOfStoppedProcessesAreRemoved() throws {
         let tmp = maildir.inbox.path + "/tmp/"
         for name in ["1.M1P1Q1.test.P\(Int32.max).pitchfilter", "2.M1P1Q1.test.P\(getpid()).pitchfilter",
