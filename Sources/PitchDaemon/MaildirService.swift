@@ -173,16 +173,38 @@ struct Turns<Event> {
 
     var isEmpty: Bool { order.isEmpty }
 
-    /// Events whose mailbox is unknown (nil) wait in a queue of their own.
-    mutating func add(_ events: [Event], by mailbox: (Event) -> String?) {
+    /// Events one mailbox may have waiting. A scan lends the loop the thread (`WatchLoop.between(scanning:)`) and
+    /// the inotify queue is read then, but the scanned mailbox's events wait, those its own changes make among them
+    /// (five or so a message), with no bound (found in review: some 50,000 behind a backlog of 10,000). Past this
+    /// many, as past the kernel's own limit, the mailbox is scanned instead.
+    static var mailboxLimit: Int { 16_384 }
+
+    /// Adds `events`; events whose mailbox is unknown (nil) wait in a queue of their own. Returns the mailboxes
+    /// that went past `limit` events waiting: their events are dropped, and they are to be scanned instead.
+    @discardableResult
+    mutating func add(_ events: [Event], limit: Int = .max, by mailbox: (Event) -> String?) -> Set<String> {
+        var dropped = Set<String>()
         for event in events {
             let key = mailbox(event) ?? ""
+            if dropped.contains(key) { continue }
             if queues[key] == nil {
                 queues[key] = ([], 0)
                 order.append(key)
             }
             queues[key]!.events.append(event)
+            if queues[key]!.events.count - queues[key]!.next > limit {
+                dropped.insert(key)
+                remove(key)
+            }
         }
+        return dropped
+    }
+
+    private mutating func remove(_ key: String) {
+        guard let index = order.firstIndex(of: key) else { return }
+        queues[key] = nil
+        order.remove(at: index)
+        if index < turn { turn -= 1 }
     }
 
     /// Up to `count` events, one mailbox's at a time; of the mailboxes `eligible` allows (the others' wait).
@@ -235,6 +257,8 @@ private final class WatchLoop {
     var waiting = Turns<Inotify.Event>()
     /// The kernel dropped events: every mailbox is to be scanned whole.
     var fullScanRequested = false
+    /// Mailboxes with too many events waiting (`Turns.mailboxLimit`), dropped: each is to be scanned whole.
+    var scansRequested: Set<String> = []
     /// When a scan last lent the loop the thread (`between(scanning:)`).
     var lentAt = 0.0
 
@@ -281,7 +305,7 @@ private final class WatchLoop {
             // failed attempt makes itself woke the loop at once, and a change that kept failing was tried in a hot
             // loop (found in review).
             let untilRetry = retries.next.map { max(0, $0 - Monotonic.seconds()) } ?? untilScan
-            let wait = !waiting.isEmpty || fullScanRequested ? 0 : min(untilScan, untilRetry)
+            let wait = !waiting.isEmpty || fullScanRequested || !scansRequested.isEmpty ? 0 : min(untilScan, untilRetry)
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
             wakeup.drain()
             if stopping { break }
@@ -297,8 +321,8 @@ private final class WatchLoop {
                 nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
             } else {
                 // Only the mailboxes whose wait is over: another's failure is no reason to read them all.
-                let due = retries.due(at: now)
-                if !due.isEmpty { scanAll(only: Set(due)) }
+                let due = Set(retries.due(at: now)).union(scansRequested)
+                if !due.isEmpty { scanAll(only: due) }
             }
             if now >= nextTidy { nextTidy = tidy(store, retryAt: nextScan) }
             store.checkpointIfLarge()
@@ -348,7 +372,8 @@ private final class WatchLoop {
             return
         }
         let watches = self.watches
-        waiting.add(events) { watches[$0.watch]?.root }
+        let dropped = waiting.add(events, limit: Turns<Inotify.Event>.mailboxLimit) { watches[$0.watch]?.root }
+        scansRequested.formUnion(dropped.filter { workers[$0] != nil })
     }
 
     /// Handles a turn's worth of the events waiting, and notes the mailboxes whose change failed meanwhile for a
@@ -379,9 +404,11 @@ private final class WatchLoop {
         if stopping { return true }
         let now = Monotonic.seconds()
         guard now - lentAt >= Self.lendingInterval else { return false }
-        lentAt = now
         readEvents()
         handleWaiting(except: root)
+        // From the end of the turn: counted from its start, a turn of a tenth of a second was followed by another
+        // at the scan's next message, and a steady stream elsewhere left the scan one message in 32 (found in review).
+        lentAt = Monotonic.seconds()
         return stopping
     }
 
@@ -495,14 +522,18 @@ private final class WatchLoop {
             _ = worker.prepareIfNeeded()
             watchFolders(of: worker)
             let root = worker.maildir.root
+            // Its events from here on are read again: what was dropped before is this scan's.
+            scansRequested.remove(root)
             worker.scanAll(shouldStop: { [unowned self] in between(scanning: root) })
             worker.scanSucceeded()
             retries.scanned(worker.maildir.root, failing: worker.needsRetry, at: Monotonic.seconds(),
                             scanInterval: configuration.scanInterval)
         }
-        // A mailbox a reload removed has nothing more to retry (its wait, left, would keep the loop from sleeping).
+        // A mailbox a reload removed has nothing more to retry or scan (its wait or request, left, would keep the loop
+        // from sleeping).
         for root in only ?? [] where workers[root] == nil {
             retries.scanned(root, failing: false, at: 0, scanInterval: configuration.scanInterval)
+            scansRequested.remove(root)
         }
     }
 
@@ -550,13 +581,14 @@ private final class WatchLoop {
             logger.info("no longer watching", metadata: ["mailbox": "\(root)"])
         }
         configuration = new
+        // Every mailbox's new settings before a new one's first scan, which lends the thread to the others' events
+        // (found in review: handled meanwhile with the old settings).
         for mailbox in new.mailboxes {
-            if let worker = workers[Maildir.trimmed(mailbox.path)] {
-                worker.update(policy: mailbox.policy, cutoffs: new.cutoffs, reasons: new.reasons,
-                              ownFields: new.ownFields)
-            } else {
-                addWorker(mailbox, store: store)
-            }
+            workers[Maildir.trimmed(mailbox.path)]?.update(policy: mailbox.policy, cutoffs: new.cutoffs,
+                                                           reasons: new.reasons, ownFields: new.ownFields)
+        }
+        for mailbox in new.mailboxes where workers[Maildir.trimmed(mailbox.path)] == nil {
+            addWorker(mailbox, store: store)
         }
         logger.info("configuration reloaded", metadata: ["mailboxes": "\(workers.count)"])
     }

@@ -50,7 +50,7 @@ import Testing
 
     /// Found in review: a scan handled its mailbox's whole backlog before the loop came back to the queue, and one
     /// message to another mailbox waited 66 s behind 10,000. A scan now lends the loop the thread for the other
-    /// mailboxes' events; its own mailbox's wait, in their order, and keep their place in the turns.
+    /// mailboxes' events; the scanned mailbox's events wait, in their order and in their place in the turns.
     @Test func aScanLetsTheOtherMailboxesEventsTakeTheirTurn() {
         var turns = Turns<String>()
         turns.add(["a1", "b1", "a2", "c1", "b2", "c2"]) { String($0.prefix(1)) }
@@ -60,5 +60,21 @@ import Testing
         #expect(!turns.isEmpty)
         #expect(turns.take(3) == ["a1", "a2"])
         #expect(turns.isEmpty)
+    }
+
+    /// Found in review: while a scan lends the loop the thread, the scanned mailbox's events wait, those its own
+    /// changes make among them, and they piled up without bound. Past the limit a mailbox's events are dropped and
+    /// it is to be scanned instead, as at the kernel's own limit; the others keep theirs and their turns.
+    @Test func aMailboxWithTooManyEventsWaitingIsScannedInstead() {
+        var turns = Turns<String>()
+        func mailbox(_ event: String) -> String? { String(event.prefix(1)) }
+        #expect(turns.add(["a1", "b1", "a2", "c1"], limit: 2, by: mailbox) == [])
+        #expect(turns.take(1) == ["a1"])
+        #expect(turns.add(["a3", "a4", "b2", "a5"], limit: 2, by: mailbox) == ["a"])
+        #expect(turns.take(10) == ["b1", "c1", "b2"])
+        #expect(turns.isEmpty)
+        // Its later events wait again.
+        #expect(turns.add(["a6"], limit: 2, by: mailbox) == [])
+        #expect(turns.take(10) == ["a6"])
     }
 }
