@@ -28,10 +28,12 @@ continuation lines) is removed from both the original and the output, then the b
            all get processed. (b) disk full (a 2 MiB tmpfs, needs root, else SKIP): messages stay byte-identical
            in new/, no partial file in any tmp/, the daemon keeps running and logging; after space is freed all get
            processed.
-  turns    (beyond issue 5) one mailbox's backlog does not hold up another's mail: 3,000 messages wait in one
-           mailbox when the daemon starts; once it is working through them, one message is delivered to a second
-           mailbox (scanned first). That message must be classified while the first mailbox still has unclassified
-           messages, and then everything exactly once in both.
+  turns    (beyond issue 5) one mailbox's backlog does not hold up another's mail, nor a reload: 3,000 messages
+           wait in one mailbox when the daemon starts; once it is working through them, one message is delivered to
+           a second mailbox (after the first by path). That message must be classified, and a SIGHUP that has the
+           second mailbox quarantine its pitches instead of tagging them must be applied, while the first mailbox
+           still has unclassified messages; a pitch delivered to the second then goes to its quarantine, and
+           everything is there exactly once in both.
   all      runs burst, kill, moves, sigterm, faults, turns in that order.
 
 Assumptions about the daemon (its contract): `serve --config FILE` runs in the foreground and logs on stderr;
@@ -1005,20 +1007,31 @@ def check_faults(ctx):
 
 
 def check_turns(ctx):
-    """One mailbox's backlog, worked through by the start-up scan, leaves the loop to another mailbox's arrivals."""
-    # At least 1,000 at any scale: a smaller backlog may be done before the other message is even delivered.
+    """One mailbox's backlog, worked through by the start-up scan, leaves the loop to another mailbox's arrivals and
+    to a reload."""
+    # At least 1,000 at any scale: a smaller backlog may be done before the other messages are even delivered.
     n = ctx.n(3000, minimum=1000)
-    print(f'turns: {n} messages waiting in one mailbox at the start, then one into another')
+    print(f'turns: {n} messages waiting in one mailbox at the start, then one into another, a reload, and a pitch')
     out = Outcome('turns')
     setup = Setup(ctx, 'turns')
-    # Scanned in the order of their paths: the other mailbox first, so that its arrivals are its own scan's no
-    # longer (a mailbox's events wait until it has been scanned whole once).
-    other = Maildir(setup.dir / 'Another')
-    with open(setup.config, 'a') as config:
-        config.write(f'[[mailbox]]\npath = "{other.root}"\non_pitch = "quarantine"\non_unsure = "tag"\n'
-                     'on_ham = "tag"\n')
+    # After the backlog's mailbox in the order of their paths, which start-up scans no longer go by alone.
+    other = Maildir(setup.dir / 'Other')
+    base_config = setup.config.read_text()
+
+    def configure(other_on_pitch):
+        setup.config.write_text(base_config + f'[[mailbox]]\npath = "{other.root}"\non_pitch = "{other_on_pitch}"\n'
+                                'on_unsure = "tag"\non_ham = "tag"\n')
+
+    configure('tag')
     rng = random.Random(ctx.seed * 100 + 6)
     originals = choose(ctx.pools, n, rng)
+    # A message the starter model calls a pitch, for the policy the reload sets.
+    candidates = rng.sample(ctx.pools['pitch'], 20)
+    verdicts = classify(ctx.binary, setup.dir / 'no-such-db' / 'db.sqlite', candidates)
+    pitch_path = next((c for c in candidates if verdicts.get(str(c), {}).get('verdict') == 'pitch'), None)
+    if not out.expect(pitch_path is not None, 'none of 20 sample pitches is called a pitch out of the box'):
+        return out.finish()
+    pitch = Original(str(pitch_path), pitch_path.read_bytes())
     setup.maildir.deliver_all(originals)
     daemon = setup.daemon(ctx)
     if not start_checked(daemon, setup, out):
@@ -1037,12 +1050,25 @@ def check_turns(ctx):
           f'delivery, when {classified} of {n} of the backlog were')
     out.expect(done, 'the other mailbox\'s message was not classified within 60 s')
     out.expect(classified < n, 'the other mailbox\'s message waited for the whole backlog')
+    # The other mailbox quarantines from now on.
+    configure('quarantine')
+    asked = time.monotonic()
+    daemon.proc.send_signal(signal.SIGHUP)
+    while 'configuration reloaded' not in daemon.log_text() and time.monotonic() - asked < 30 and daemon.alive():
+        time.sleep(0.01)
+    reloaded = time.monotonic()
+    _, classified = backlog.count()
+    print(f'    reloaded {reloaded - asked:.2f} s after SIGHUP, when {classified} of {n} of the backlog were classified')
+    out.expect(classified < n, 'the reload waited for the whole backlog')
+    other.deliver_all([pitch])
+    Progress(other).wait(2, 60, poll=0.01, daemon=daemon)
     done, _, total, classified = backlog.wait(n, 120, daemon=daemon)
     out.expect(done, f'the backlog not all classified within 120 s ({classified} of {total})')
     check_sigterm(daemon, out)
     per_folder = verify(setup.maildir, originals, out)
     print(f'    {counts_line(per_folder)}')
-    verify(other, single, out)
+    # The pitch in the other mailbox's quarantine, as the reload said: else the verdict does not match its folder.
+    verify(other, single + [pitch], out)
     check_tmp_empty(setup.maildir, out)
     check_tmp_empty(other, out)
     return out.finish(daemon)
