@@ -1201,11 +1201,22 @@ final class MailboxWorker {
     }
 
     /// What a Maildir failure is said once for (`failed`); nil: each is said on its own.
+    /// A change into a directory that may not be changed is the directory's failure; a file that may not be read is
+    /// its own, and each is named (found in review: one line for a directory hid every other file an admin must fix).
     static func failureKey(of error: MaildirError) -> String? {
         if error.isDiskFull { return "disk full" }
-        guard [EROFS, EACCES, EPERM].contains(error.errno), let slash = error.path.lastIndex(of: "/") else { return nil }
-        return "\(error.errno) in \(error.path[..<slash])"
+        guard let slash = error.path.lastIndex(of: "/") else { return nil }
+        let directory = error.path[..<slash]
+        if error.errno == EROFS { return "read-only file system: \(directory)" }
+        guard [EACCES, EPERM].contains(error.errno), Self.changesADirectory.contains(error.operation) else { return nil }
+        return "\(error.errno) \(error.operation) in \(directory)"
     }
+
+    /// `MaildirError` operations that add, rename or remove a name in a directory.
+    private static let changesADirectory: Set<String> = [
+        "create", "create directory", "link into place", "rename into place", "exchange", "exchange with the original",
+        "move", "move into", "write into", "remove",
+    ]
 
     /// After a scan that needed no retry: the failure memory is cleared, so the next failure is logged again.
     func scanSucceeded() {

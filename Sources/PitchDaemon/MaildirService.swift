@@ -263,6 +263,8 @@ private final class WatchLoop {
     var lentAt = 0.0
     /// The database, once open (`run`).
     var store: SQLiteTokenStore?
+    /// The database file was found replaced during a scan: the loop stops the service once the scan has stopped.
+    var databaseReplaced = false
 
     init(settings: MaildirService.Settings, logger: Logger, wakeup: Wakeup,
          control: LoopControl) throws {
@@ -385,7 +387,11 @@ private final class WatchLoop {
     private func handleWaiting(except busy: String? = nil) {
         let workers = self.workers
         let failuresBefore = workers.mapValues(\.failures)
-        let events = busy == nil ? waiting.take(Self.eventsAtATime)
+        // Nor, outside scans, those of a mailbox a reload added, before its first scan comes (found in review: a
+        // folder renamed while it was not watched was taken for a new one, and its pitches learned as ham).
+        let requested = scansRequested
+        let events = busy == nil
+            ? waiting.take(Self.eventsAtATime) { !requested.contains($0) || workers[$0]?.hasScannedAll != false }
             : waiting.take(Self.eventsAtATime) { $0 != busy && workers[$0]?.hasScannedAll == true }
         for event in events {
             if stopping { break }
@@ -407,13 +413,17 @@ private final class WatchLoop {
     /// classified, and the policies changed were not applied, until a backlog of 8,000 was done).
     private func between(scanning worker: MailboxWorker) -> Bool {
         let root = worker.maildir.root
-        if stopping { return true }
+        // Asked again after a scan of one folder ends, and the answer must stay: the scan would go on to the next.
+        // A mailbox removed by a reload (or removed and added again) is scanned no further.
+        if stopping || databaseReplaced || workers[root] !== worker { return true }
         let now = Monotonic.seconds()
         guard now - lentAt >= Self.lendingInterval else { return false }
         // The loop stops the service on it; nothing more is written to the old file meanwhile.
-        if store?.fileWasReplaced ?? false { return true }
+        if store?.fileWasReplaced ?? false {
+            databaseReplaced = true
+            return true
+        }
         if let store, control.takeReloadRequest() { reload(store: store) }
-        // Removed by the reload (or removed and added again): its scan ends here.
         guard workers[root] === worker else { return true }
         readEvents()
         handleWaiting(except: root)
@@ -528,8 +538,10 @@ private final class WatchLoop {
     private func scanAll(only: Set<String>? = nil) {
         // Dropped events met after this point ask for another.
         if only == nil { fullScanRequested = false }
-        for worker in scanOrder() where only?.contains(worker.maildir.root) ?? true {
-            if stopping { return }
+        for worker in (only == nil ? scanOrder() : workers.values.sorted { $0.maildir.root < $1.maildir.root })
+        where only?.contains(worker.maildir.root) ?? true {
+            // Nothing more written to a database file replaced meanwhile: the loop stops the service.
+            if stopping || databaseReplaced { return }
             let root = worker.maildir.root
             // A reload during an earlier mailbox's scan may have removed it.
             guard workers[root] === worker else { continue }
@@ -538,6 +550,11 @@ private final class WatchLoop {
             // Its events from here on are read again: what was dropped before is this scan's.
             scansRequested.remove(root)
             worker.scanAll(shouldStop: { [unowned self] in between(scanning: worker) })
+            if databaseReplaced { return }
+            // Its events dropped during the scan were its own changes' and those of what it will retry: a failure's
+            // (an exchange and the exchange back) asked for a scan at once, which failed again, for ever, past its
+            // waits (found in review). The retry covers them.
+            if worker.needsRetry { scansRequested.remove(root) }
             guard workers[root] === worker else {
                 // Removed by a reload during its scan: nothing more to note of it.
                 if workers[root] == nil {
@@ -557,8 +574,8 @@ private final class WatchLoop {
         }
     }
 
-    /// The mailboxes in the order a scan takes them: by path, but while any has not been scanned whole yet (at the
-    /// start, or added by a reload), those with fewer files waiting in the INBOX's new/ first. A mailbox's arrivals
+    /// The mailboxes in the order a full scan takes them: by path, but while any has not been scanned whole yet (at
+    /// the start, or added by a reload), those with fewer files in the INBOX's new/ first. A mailbox's arrivals
     /// are handled during other mailboxes' scans only once it has been scanned whole, and a mailbox after a large
     /// backlog in path order waited for all of it at every start (found by an audit: a minute and more behind
     /// 15,000 messages in two others).
@@ -566,7 +583,7 @@ private final class WatchLoop {
         let byPath = workers.values.sorted { $0.maildir.root < $1.maildir.root }
         guard byPath.contains(where: { !$0.hasScannedAll }) else { return byPath }
         let waiting = byPath.map { worker in
-            worker.hasScannedAll ? 0 : (try? worker.maildir.inbox.entries(in: .new).count) ?? 0
+            worker.hasScannedAll ? 0 : (try? worker.maildir.inbox.fileCount(in: .new)) ?? 0
         }
         return zip(byPath, waiting).enumerated()
             .sorted { ($0.element.1, $0.offset) < ($1.element.1, $1.offset) }

@@ -207,6 +207,15 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// How many names `subdirectory` holds, not counting those that begin with a dot: no entry made, none sorted.
+    public func fileCount(in subdirectory: Subdirectory) throws(MaildirError) -> Int {
+        try asOwner { () throws(MaildirError) -> Int in
+            try requireOwnDirectory()
+            return try Directory.names(in: path + "/" + subdirectory.rawValue,
+                                       keeping: { $0.first != UInt8(ascii: ".") }).count
+        }
+    }
+
     /// The entry in `new/` or `cur/` whose unique part is `unique`, if any (the first by name, as `entries` lists
     /// them). Asked for every pitch quarantined: the names that do not begin with `unique` are passed over as bytes,
     /// unsorted (found measuring a backlog of 15,000: listing the quarantine folder whole, sorted, for each pitch
