@@ -308,8 +308,8 @@ public struct QuarantineDesk {
         case backInTheInbox(path: String, byHand: Bool)
     }
 
-    private func deleteAlone(_ id: String, inboxes: InboxNames? = nil) throws -> Deletion {
-        let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false)
+    private func deleteAlone(_ id: String, inboxes: InboxNames? = nil, folders: FolderListings? = nil) throws -> Deletion {
+        let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false, folders: folders)
         // Also while the quarantined copy is still there: a release that stopped before it could remove it (found
         // by an audit: `delete` removed it and closed the record, and the INBOX copy was never learned as ham).
         if let copy = try stoppedReleaseCopy(of: record, inboxes: inboxes) {
@@ -357,6 +357,9 @@ public struct QuarantineDesk {
         guard !overflow, !below else { return (0, 0, 0, 0, 0) }
         var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0)
         let inboxes = InboxNames()  // a delete leaves the INBOX as it was
+        // Each folder listed once, not once for every record (found by an audit, for `list`: minutes at a few
+        // thousand); a file not found as listed is looked for afresh (`held`).
+        let folders = FolderListings()
         try oneAtATime {
             for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
                 // Released or deleted by another command meanwhile: not this purge's to count.
@@ -368,7 +371,7 @@ public struct QuarantineDesk {
                     continue
                 }
                 do {
-                    switch try deleteAlone(entry.id, inboxes: inboxes) {
+                    switch try deleteAlone(entry.id, inboxes: inboxes, folders: folders) {
                     case .deleted: purged.deleted += 1
                     case .alreadyGone: purged.alreadyGone += 1
                     case .backInTheInbox: purged.backInTheInbox += 1
@@ -466,13 +469,15 @@ public struct QuarantineDesk {
     /// A message the service is still moving (still in the INBOX, tagged or not) is not to be released or
     /// deleted: a release took the original for an earlier release's copy, removed the quarantined copy, and the
     /// service then removed the original.
-    private func held(_ id: String, allowMissingFile: Bool,
-                      allowMoving: Bool) throws -> (QuarantineEntry, MaildirFolder.Entry?) {
+    /// `folders`: the folders as a command listed them once; a file not found there as listed (a client renamed it
+    /// since, as it does when it first shows a message) is looked for afresh.
+    private func held(_ id: String, allowMissingFile: Bool, allowMoving: Bool,
+                      folders: FolderListings? = nil) throws -> (QuarantineEntry, MaildirFolder.Entry?) {
         guard Self.isIdentifier(id) else { throw Failure.unknownID(id) }
         guard let record = try store.quarantineEntries(.id(id.lowercased())).first else { throw Failure.unknownID(id) }
         guard record.state == .held || record.state == .moving else { throw Failure.notHeld(id, record.state) }
         if record.state == .moving, !allowMoving { throw Failure.beingMoved(id, folder: record.folder) }
-        let entry = try file(of: record)
+        let entry = try folders.flatMap { try file(of: record, folders: $0) } ?? file(of: record)
         // Files of its name, none of them the message: another message put there, or this configuration's
         // [header] settings not the service's. Nothing is done to them either way. A link there is said as one
         // (found by an audit: it was "another configuration's", which sent the admin looking in the wrong place).
