@@ -1195,7 +1195,9 @@ final class MailboxWorker {
         // a folder whose permissions were changed) fails every message in it alike: once for each directory.
         let key = (error as? MaildirError).flatMap(Self.failureKey) ?? (error as? StoreError).map { "database: \($0)" }
             ?? line
-        if loggedFailures.count < 100, loggedFailures.insert(key).inserted {
+        // The cap is for lines of their own (a file each): those said once for many are few, and a folder of
+        // unreadable files must not silence a full disk after it (found in review).
+        if key != line || loggedFailures.count < 100, loggedFailures.insert(key).inserted {
             logger.warning("\(line)\(key == line ? "" : " (said once, for every message, until it works again)")")
         }
     }

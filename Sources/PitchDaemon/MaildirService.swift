@@ -301,6 +301,7 @@ private final class WatchLoop {
         }
         logger.info("watching", metadata: ["mailboxes": "\(workers.count)", "database": "\(settings.databasePath)"])
         scanAll()
+        try stopIfReplaced(store)
 
         var nextScan = Monotonic.seconds() + Double(configuration.scanInterval)
         var nextTidy = tidy(store, retryAt: nextScan)
@@ -314,9 +315,7 @@ private final class WatchLoop {
             _ = Poll.readable([inotify.descriptor, wakeup.descriptor], milliseconds: Int32(wait * 1000))
             wakeup.drain()
             if stopping { break }
-            // Every record written from here on would be lost with the old file: the service stops with an error,
-            // and systemd starts it again on the file now at the path (or a new one), which it records afresh.
-            if store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
+            try stopIfReplaced(store)
             if control.takeReloadRequest() { reload(store: store) }
             readEvents()
             handleWaiting()
@@ -329,6 +328,7 @@ private final class WatchLoop {
                 let due = Set(retries.due(at: now)).union(scansRequested)
                 if !due.isEmpty { scanAll(only: due) }
             }
+            try stopIfReplaced(store)
             if now >= nextTidy { nextTidy = tidy(store, retryAt: nextScan) }
             store.checkpointIfLarge()
         }
@@ -365,6 +365,14 @@ private final class WatchLoop {
             }
         }
         return nil
+    }
+
+    /// Every record written from here on would be lost with the old file: the service stops with an error, and
+    /// systemd starts it again on the file now at the path (or a new one), which it records afresh. Also when a scan
+    /// saw it replaced and the file has been put back since (found in review: the scans stopped at once for good,
+    /// and the loop, with work waiting, ran at 100 % CPU).
+    private func stopIfReplaced(_ store: SQLiteTokenStore) throws {
+        if databaseReplaced || store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
     }
 
     /// Adds what inotify has to the events waiting. When the kernel dropped some, a full scan handles every file:
@@ -551,9 +559,9 @@ private final class WatchLoop {
             scansRequested.remove(root)
             worker.scanAll(shouldStop: { [unowned self] in between(scanning: worker) })
             if databaseReplaced { return }
-            // Its events dropped during the scan were its own changes' and those of what it will retry: a failure's
-            // (an exchange and the exchange back) asked for a scan at once, which failed again, for ever, past its
-            // waits (found in review). The retry covers them.
+            // Its events dropped during the scan were its own changes' (a failure's exchange and the exchange back
+            // asked for a scan at once, which failed again, for ever, past its waits; found in review) and perhaps
+            // new arrivals: the retry covers them all, after its wait (up to `scan_interval`).
             if worker.needsRetry { scansRequested.remove(root) }
             guard workers[root] === worker else {
                 // Removed by a reload during its scan: nothing more to note of it.

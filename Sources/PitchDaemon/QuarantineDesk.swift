@@ -312,7 +312,9 @@ public struct QuarantineDesk {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false, folders: folders)
         // Also while the quarantined copy is still there: a release that stopped before it could remove it (found
         // by an audit: `delete` removed it and closed the record, and the INBOX copy was never learned as ham).
-        if let copy = try stoppedReleaseCopy(of: record, inboxes: inboxes) {
+        // The INBOX's names as a purge read them at its start are not asked for a message whose file is gone: moved
+        // back to the INBOX during a long purge, it was taken for deleted by a client (found in review).
+        if let copy = try stoppedReleaseCopy(of: record, inboxes: entry == nil ? nil : inboxes) {
             return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
         }
         try waitForTheDatabase()
@@ -535,17 +537,23 @@ public struct QuarantineDesk {
         // took `delete` out of the mailbox (found by an audit).
         guard Maildir.isSubfolderName(record.folder) else { throw Failure.noFolder(record.id, folder: record.folder) }
         let folder = Maildir(root: record.mailbox).folder(record.folder)
-        guard let folders else { return try Self.everyFile(in: folder, of: record).filter { $0.name.unique == record.name } }
-        return try folders.namesakes(record.name, in: folder) { try Self.everyFile(in: folder, of: record) }
+        guard let folders else { return try Self.files(in: folder, of: record, named: record.name) }
+        return try folders.namesakes(record.name, in: folder) { try Self.files(in: folder, of: record) }
     }
 
-    /// Every file in a record's folder, new/ first.
-    private static func everyFile(in folder: MaildirFolder, of record: QuarantineEntry) throws -> [MaildirFolder.Entry] {
+    /// The files in a record's folder, or those with the unique name `named`, new/ first: the others passed over
+    /// as bytes (a removal looks again for a copy a client renamed, for every record a purge deletes).
+    private static func files(in folder: MaildirFolder, of record: QuarantineEntry,
+                              named: String? = nil) throws -> [MaildirFolder.Entry] {
         var found: [MaildirFolder.Entry] = []
         for subdirectory in MaildirFolder.Subdirectory.allCases {
             let entries: [MaildirFolder.Entry]
             do {
-                entries = try folder.entries(in: subdirectory)
+                if let named {
+                    entries = try folder.entries(in: subdirectory, unique: named)
+                } else {
+                    entries = try folder.entries(in: subdirectory)
+                }
             } catch {
                 // The folder renamed or deleted in a mail client: its messages are no longer in it, and `delete`
                 // closes their records (found by an audit: every command failed on the folder, and nothing could).

@@ -221,21 +221,26 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
     /// unsorted (found measuring a backlog of 15,000: listing the quarantine folder whole, sorted, for each pitch
     /// was 29 % of the service's time once it held 3,400).
     public func entry(unique: String) throws(MaildirError) -> Entry? {
+        for subdirectory in Subdirectory.allCases {
+            if let first = try entries(in: subdirectory, unique: unique).first { return first }
+        }
+        return nil
+    }
+
+    /// The entries in `subdirectory` whose unique part is `unique`, by name (`entry(unique:)` says why the others
+    /// are passed over as bytes).
+    public func entries(in subdirectory: Subdirectory, unique: String) throws(MaildirError) -> [Entry] {
         let wanted = Array(unique.utf8)
-        guard !unique.hasPrefix(".") else { return nil }
+        guard !unique.hasPrefix(".") else { return [] }
         func isWanted(_ name: [UInt8]) -> Bool {
             name.starts(with: wanted)
                 && (name.count == wanted.count || name[wanted.count] == UInt8(ascii: ",")
                     || name[wanted.count] == UInt8(ascii: ":"))
         }
-        return try asOwner { () throws(MaildirError) -> Entry? in
+        return try asOwner { () throws(MaildirError) -> [Entry] in
             try requireOwnDirectory()
-            for subdirectory in Subdirectory.allCases {
-                if let name = try Directory.names(in: path + "/" + subdirectory.rawValue, keeping: isWanted).min() {
-                    return Entry(folder: self, subdirectory: subdirectory, name: MaildirName(name))
-                }
-            }
-            return nil
+            return try Directory.names(in: path + "/" + subdirectory.rawValue, keeping: isWanted).sorted()
+                .map { Entry(folder: self, subdirectory: subdirectory, name: MaildirName($0)) }
         }
     }
 
