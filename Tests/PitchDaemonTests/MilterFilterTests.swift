@@ -357,7 +357,7 @@ import Testing
     /// the lock is given up.
     enum HoldError: Error { case lockNotTaken }
 
-    static func holdWriteLock(_ path: String) throws -> () -> Void {
+    static func holdWriteLock(_ path: String) throws -> @Sendable () -> Void {
         let holder = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
         let locked = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
@@ -379,7 +379,7 @@ import Testing
     }
 
     /// A milter with a database, and another process holding the database's write lock until `release`.
-    func filterBehindALock() async throws -> (filter: MilterFilter, path: String, release: () -> Void) {
+    func filterBehindALock() async throws -> (filter: MilterFilter, path: String, release: @Sendable () -> Void) {
         let (filter, path) = try filter(hold: false, tag: "")
         _ = await filter.decide(try Self.milterMessage("ham/h-h-001.eml"))  // the database now exists
         return (filter, path, try Self.holdWriteLock(path))
@@ -443,13 +443,21 @@ import Testing
     @Test func outboundRecipientsStillWaitingAreWrittenAsTheMilterStops() async throws {
         let (filter, path, release) = try await filterBehindALock()
         #expect(await filter.decide(try Self.milterMessage("pitch/h-p-003.eml", authenticated: true)) == [])
-        // The lock goes a second into the last write, well inside its wait.
-        let releasing = Task.detached {
-            try await Task.sleep(for: .seconds(1))
+        // The lock goes a second into the last write, well inside its wait. From a Dispatch timer, not a task: with
+        // the rest of the suite running, the cooperative pool's threads were all busy past the wait, the release
+        // came too late and the test failed (once, on this 2-core machine).
+        let released = DispatchSemaphore(value: 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
             release()
+            released.signal()
         }
         await filter.finish()
-        try await releasing.value
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                released.wait()
+                continuation.resume()
+            }
+        }
         #expect(try Self.contacts(at: path) == ["colleague@partner.example", "lock@holder.example", "nadia@example.org"])
         // A second finish has nothing left to write, and leaves the contacts as they are.
         await filter.finish()
