@@ -1183,6 +1183,8 @@ final class MailboxWorker {
     /// Failures logged since the last scan that had none: a full disk must give one line per message, not one
     /// per message at every retry.
     private var loggedFailures: Set<String> = []
+    /// How many of them were lines of their own (a file each), which stop at 100.
+    private var ownLinesLogged = 0
 
     /// Logs a failure once until things work again, and asks for a retry.
     func failed(_ what: String, _ error: any Error) {
@@ -1195,9 +1197,13 @@ final class MailboxWorker {
         // a folder whose permissions were changed) fails every message in it alike: once for each directory.
         let key = (error as? MaildirError).flatMap(Self.failureKey) ?? (error as? StoreError).map { "database: \($0)" }
             ?? line
-        // The cap is for lines of their own (a file each): those said once for many are few, and a folder of
-        // unreadable files must not silence a full disk after it (found in review).
-        if key != line || loggedFailures.count < 100, loggedFailures.insert(key).inserted {
+        // Lines of their own (a file each) stop at 100, those said once for many (a directory each) at 1,000: a
+        // folder of unreadable files must not silence a full disk after it, nor many directories the files (found
+        // in review).
+        let saidOnceForMany = key != line
+        let room = saidOnceForMany ? loggedFailures.count - ownLinesLogged < 1_000 : ownLinesLogged < 100
+        if room, loggedFailures.insert(key).inserted {
+            if !saidOnceForMany { ownLinesLogged += 1 }
             logger.warning("\(line)\(key == line ? "" : " (said once, for every message, until it works again)")")
         }
     }
@@ -1225,6 +1231,7 @@ final class MailboxWorker {
         if !loggedFailures.isEmpty, !needsRetry {
             logger.notice("working again after the earlier failures")
             loggedFailures = []
+            ownLinesLogged = 0
         }
     }
 

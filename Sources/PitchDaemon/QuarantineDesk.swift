@@ -306,15 +306,18 @@ public struct QuarantineDesk {
         case alreadyGone
         /// Left held: the message is back in the INBOX.
         case backInTheInbox(path: String, byHand: Bool)
+        /// Left held: its file is gone from the quarantine folder, and a purge decides it once it has read the INBOX
+        /// afresh (`leavingGone`).
+        case gone
     }
 
-    private func deleteAlone(_ id: String, inboxes: InboxNames? = nil, folders: FolderListings? = nil) throws -> Deletion {
+    private func deleteAlone(_ id: String, inboxes: InboxNames? = nil, folders: FolderListings? = nil,
+                             leavingGone: Bool = false) throws -> Deletion {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false, folders: folders)
+        if entry == nil, leavingGone { return .gone }
         // Also while the quarantined copy is still there: a release that stopped before it could remove it (found
         // by an audit: `delete` removed it and closed the record, and the INBOX copy was never learned as ham).
-        // The INBOX's names as a purge read them at its start are not asked for a message whose file is gone: moved
-        // back to the INBOX during a long purge, it was taken for deleted by a client (found in review).
-        if let copy = try stoppedReleaseCopy(of: record, inboxes: entry == nil ? nil : inboxes) {
+        if let copy = try stoppedReleaseCopy(of: record, inboxes: inboxes) {
             return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
         }
         try waitForTheDatabase()
@@ -362,26 +365,34 @@ public struct QuarantineDesk {
         // Each folder listed once, not once for every record (found by an audit, for `list`: minutes at a few
         // thousand); a file not found as listed is looked for afresh (`held`).
         let folders = FolderListings()
+        var gone: [String] = []
+        func deleteAndCount(_ id: String, inboxes: InboxNames, folders: FolderListings?) throws {
+            // Released or deleted by another command, or settled by the service, meanwhile: not this purge's to count.
+            guard let current = try store.quarantineEntries(.id(id)).first, current.state == .held else { return }
+            if Maildir.isSubfolderName(current.folder), !Maildir(root: current.mailbox).folder(current.folder).exists {
+                purged.folderGone += 1
+                return
+            }
+            do {
+                switch try deleteAlone(id, inboxes: inboxes, folders: folders, leavingGone: folders != nil) {
+                case .deleted: purged.deleted += 1
+                case .alreadyGone: purged.alreadyGone += 1
+                case .backInTheInbox: purged.backInTheInbox += 1
+                case .gone: gone.append(id)
+                }
+            } catch Failure.otherHeaderSettings {
+                purged.notMatching += 1  // left held, for `delete` to say why
+            }
+        }
         try oneAtATime {
             for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
-                // Released or deleted by another command meanwhile: not this purge's to count.
-                guard let current = try store.quarantineEntries(.id(entry.id)).first, current.state == .held else {
-                    continue
-                }
-                if Maildir.isSubfolderName(entry.folder), !Maildir(root: entry.mailbox).folder(entry.folder).exists {
-                    purged.folderGone += 1
-                    continue
-                }
-                do {
-                    switch try deleteAlone(entry.id, inboxes: inboxes, folders: folders) {
-                    case .deleted: purged.deleted += 1
-                    case .alreadyGone: purged.alreadyGone += 1
-                    case .backInTheInbox: purged.backInTheInbox += 1
-                    }
-                } catch Failure.otherHeaderSettings {
-                    purged.notMatching += 1  // left held, for `delete` to say why
-                }
+                try deleteAndCount(entry.id, inboxes: inboxes, folders: folders)
             }
+            // Those whose file had gone, against the INBOX's names read afresh, once: against the names read at the
+            // start, a message moved back to the INBOX during a long purge was taken for one a client deleted (found
+            // in review), and asked of the INBOX one by one, thousands of them cost a listing each.
+            let afresh = InboxNames()
+            for id in gone { try deleteAndCount(id, inboxes: afresh, folders: nil) }
         }
         return purged
     }

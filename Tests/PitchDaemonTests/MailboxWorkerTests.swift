@@ -1520,6 +1520,32 @@ import Testing
         #expect(try files(maildir.inbox) == ["new/1.M1P1Q1.test": Self.pitch])
     }
 
+    /// Found in review: a purge asked the INBOX's names as it read them at its start, and a message the user moved
+    /// back there during the purge was taken for one a client deleted, its record closed and the correction lost.
+    /// Those whose file has gone are decided at the end, against the INBOX read afresh.
+    @Test func aMessageMovedBackDuringAPurgeIsLeftForTheService() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try deliver(Array("Message-ID: <second@example.com>\n".utf8) + Self.pitch, "2.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let held = try store.quarantineEntries(.states([.held]))
+        #expect(held.count == 2)
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        var movedBack: QuarantineEntry?
+        desk.beforeRemoving = { [maildir] removing in
+            guard movedBack == nil, let other = held.first(where: { $0.name != removing.name.unique }),
+                  let file = try? pitches.entry(unique: other.name) else { return }
+            movedBack = other
+            _ = try? pitches.move(file, to: maildir.inbox, .cur, name: MaildirName(other.name + ":2,S"))
+        }
+        #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
+            == (deleted: 1, alreadyGone: 0, backInTheInbox: 1, notMatching: 0, folderGone: 0))
+        let back = try #require(movedBack)
+        #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [back.id])
+        #expect(try files(maildir.inbox).keys.sorted() == ["cur/" + back.name + ":2,S"])
+        #expect(try files(pitches).isEmpty)
+    }
+
     /// Found in review: a delete removed the first file of the record's name, and following a renamed copy every
     /// one: the user's own message of that name too, above all in new/ while the quarantined copy had been
     /// renamed into cur/ (Dovecot does so when the folder is opened). Only the message itself is removed or
@@ -1787,8 +1813,9 @@ import Testing
         ], "\(directories)")
         #expect(directories.prefix(3).allSatisfy { $0.hasSuffix(" (said once, for every message, until it works again)") })
         #expect(directories.dropFirst(3).allSatisfy { !$0.contains("said once") })
-        // Lines of their own stop at 100 in all; those said once for many go on (found in review: a folder of
-        // unreadable files silenced the full disk after it).
+        // Lines of their own stop at 100 in all (four above), and those said once for many neither count against
+        // them nor are silenced by them (found in review: a folder of unreadable files silenced the full disk after
+        // it).
         for index in 0..<150 {
             worker.failed("cannot handle \(index).x.host, left where it is",
                           MaildirError("open", maildir.inbox.path + "/new/\(index).x.host", errno: EACCES))
@@ -1796,7 +1823,7 @@ import Testing
         worker.failed("cannot handle 15.o.host, left where it is",
                       MaildirError("create", maildir.folder(".Sent").path + "/tmp/15.o.host", errno: EROFS))
         let later = lines.all.dropFirst(10)
-        #expect(later.count == 100 - 10 + 1, "\(later.count)")
+        #expect(later.count == 100 - 4 + 1, "\(later.count)")
         #expect(later.last?.hasPrefix("cannot handle 15.o.host") == true)
     }
 
