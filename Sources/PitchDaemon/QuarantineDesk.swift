@@ -101,7 +101,6 @@ public struct QuarantineDesk {
 
     /// Messages in quarantine, newest first.
     public func list() throws -> [Item] {
-        let inboxes = InboxNames()
         let folders = FolderListings()
         return try store.quarantineEntries(.states([.held, .moving])).map { entry in
             do {
@@ -112,8 +111,8 @@ public struct QuarantineDesk {
                 // and not only "held" when it stopped before it removed the quarantined copy (found by an audit).
                 // With the quarantined file there, an INBOX that cannot be read says nothing of it.
                 let copy = entry.state != .held ? nil
-                    : found == nil ? try stoppedReleaseCopy(of: entry, inboxes: inboxes)
-                    : try? stoppedReleaseCopy(of: entry, inboxes: inboxes)
+                    : found == nil ? try stoppedReleaseCopy(of: entry, inboxes: folders)
+                    : try? stoppedReleaseCopy(of: entry, inboxes: folders)
                 var item = Item(entry: entry, path: found?.path, releasedTo: copy?.path)
                 if let copy { item.movedBackByHand = try bearsOurFields(copy) }
                 return item
@@ -247,24 +246,10 @@ public struct QuarantineDesk {
         return copy.path
     }
 
-    /// The unique names of the files in each mailbox's INBOX, read once for a command that looks for many
-    /// messages there: each look listed the INBOX again (found in review: 300 held messages beside an INBOX of
-    /// 30,000, `list` took 34 s, and `purge` held the quarantine lock as long).
-    final class InboxNames {
-        private var names: [String: Set<String>] = [:]
-
-        func of(_ mailbox: String) throws -> Set<String> {
-            if let known = names[mailbox] { return known }
-            let inbox = Maildir(root: mailbox).inbox
-            let read = Set(try MaildirFolder.Subdirectory.allCases.flatMap { try inbox.entries(in: $0) }
-                .map(\.name.unique))
-            names[mailbox] = read
-            return read
-        }
-    }
-
-    /// The quarantine folders' files as a command listed them once, by unique name: `list` read the whole folder for
-    /// each record, and took minutes at a few thousand (found by an audit: 110 s at 5,471, 14 s at 2,366).
+    /// Folders' files as a command that looks for many messages listed them once, by unique name. For each record,
+    /// `list` read its quarantine folder whole (found by an audit: 110 s at 5,471 records) and looked in the INBOX
+    /// (found in review: 34 s for 300 records beside an INBOX of 30,000, and `purge` held the quarantine lock as
+    /// long).
     final class FolderListings {
         private var listed: [String: Result<[String: [MaildirFolder.Entry]], any Error>] = [:]
 
@@ -277,14 +262,18 @@ public struct QuarantineDesk {
     }
 
     /// The message's copy in the INBOX, under either name a release gives it, if one is there. `inboxes`: the
-    /// INBOX's names as a command read them once, to pass over a message with no file of either name there.
+    /// INBOX as a command listed it once, to pass over a message with no file of either name there.
     private func stoppedReleaseCopy(of record: QuarantineEntry,
-                                    inboxes: InboxNames? = nil) throws -> MaildirFolder.Entry? {
-        if let inboxes {
-            let names = try inboxes.of(record.mailbox)
-            guard names.contains(record.name) || names.contains(Self.releaseName(of: record)) else { return nil }
-        }
+                                    inboxes: FolderListings? = nil) throws -> MaildirFolder.Entry? {
         let inbox = Maildir(root: record.mailbox).inbox
+        if let inboxes {
+            func everyFile() throws -> [MaildirFolder.Entry] {
+                try MaildirFolder.Subdirectory.allCases.flatMap { try inbox.entries(in: $0) }
+            }
+            guard try !inboxes.namesakes(record.name, in: inbox, listing: everyFile).isEmpty
+                || !inboxes.namesakes(Self.releaseName(of: record), in: inbox, listing: everyFile).isEmpty
+            else { return nil }
+        }
         let named = [try inbox.entry(unique: record.name), try inbox.entry(unique: Self.releaseName(of: record))]
         return named.compactMap { $0 }.first { Self.isCopy($0, of: record, ownFields: ownFields) }
     }
@@ -311,7 +300,7 @@ public struct QuarantineDesk {
         case gone
     }
 
-    private func deleteAlone(_ id: String, inboxes: InboxNames? = nil, folders: FolderListings? = nil,
+    private func deleteAlone(_ id: String, inboxes: FolderListings? = nil, folders: FolderListings? = nil,
                              leavingGone: Bool = false) throws -> Deletion {
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false, folders: folders)
         if entry == nil, leavingGone { return .gone }
@@ -361,12 +350,12 @@ public struct QuarantineDesk {
         let (cutoff, below) = now.subtractingReportingOverflow(seconds)
         guard !overflow, !below else { return (0, 0, 0, 0, 0) }
         var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0)
-        let inboxes = InboxNames()  // a delete leaves the INBOX as it was
+        let inboxes = FolderListings()  // a delete leaves the INBOX as it was
         // Each folder listed once, not once for every record (found by an audit, for `list`: minutes at a few
         // thousand); a file not found as listed is looked for afresh (`held`).
         let folders = FolderListings()
         var gone: [String] = []
-        func deleteAndCount(_ id: String, inboxes: InboxNames, folders: FolderListings?) throws {
+        func deleteAndCount(_ id: String, inboxes: FolderListings, folders: FolderListings?) throws {
             // Released or deleted by another command, or settled by the service, meanwhile: not this purge's to count.
             guard let current = try store.quarantineEntries(.id(id)).first, current.state == .held else { return }
             if Maildir.isSubfolderName(current.folder), !Maildir(root: current.mailbox).folder(current.folder).exists {
@@ -391,7 +380,7 @@ public struct QuarantineDesk {
             // Those whose file had gone, against the INBOX's names read afresh, once: against the names read at the
             // start, a message moved back to the INBOX during a long purge was taken for one a client deleted (found
             // in review), and asked of the INBOX one by one, thousands of them cost a listing each.
-            let afresh = InboxNames()
+            let afresh = FolderListings()
             for id in gone { try deleteAndCount(id, inboxes: afresh, folders: nil) }
         }
         return purged
