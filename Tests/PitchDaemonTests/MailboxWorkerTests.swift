@@ -1635,6 +1635,25 @@ import Testing
         #expect(try files(pitches).isEmpty)
     }
 
+    /// A client that renames by link and unlink, caught between the two: the name removed was not the file's last,
+    /// so the other is followed and removed too, though a removal of a file's last name no longer looks again.
+    @Test func aDeleteFollowsACopyLinkedUnderAnotherName() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let pitches = maildir.folder(".Pitches")
+        var linked = false
+        desk.beforeRemoving = { entry in
+            linked = link(entry.path, pitches.path + "/cur/1.M1P1Q1.test:2,S") == 0
+        }
+        try desk.delete(id)
+        #expect(linked, "the client's link was not made: the case was not tried")
+        #expect(try files(pitches).isEmpty)
+        #expect(try files(maildir.inbox).isEmpty)
+        #expect(try store.quarantineEntries(.id(id)).first?.state == .deleted)
+    }
+
     /// Found by an audit: a release that failed to learn (a full disk) after the message was back in the INBOX
     /// said only that the database could not be written. It says where the message is and to run it again, which
     /// finishes it.
