@@ -255,7 +255,14 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
         // quoted fields were taken out.
         Case(name: "a CRLF header behind LF lines ends at its empty line",
              input: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: ham\nSubject: x\r\n\r\nX-Pitch-Status: quoted\r\n",
-             output: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: test\nSubject: x\r\n\r\nX-Pitch-Status: quoted\r\n"),
+             output: "From a@b Mon Jan  1 00:00:00 2024\nX-Pitch-Status: test\r\nSubject: x\r\n\r\nX-Pitch-Status: quoted\r\n"),
+        // Found by an audit: the line ending was the forged first field's.
+        Case(name: "our field ends its line as the header left ends them, not as a forged field of ours did",
+             input: "X-Pitch-Status: ham\nX-Pitch-Reasons: none\r\nSubject: x\r\nFrom: a\r\n\r\nbody\r\n",
+             output: "X-Pitch-Status: test\r\nSubject: x\r\nFrom: a\r\n\r\nbody\r\n"),
+        Case(name: "and the other way round",
+             input: "X-Pitch-Status: ham\r\nSubject: x\nFrom: a\n\nbody\n",
+             output: "X-Pitch-Status: test\nSubject: x\nFrom: a\n\nbody\n"),
         Case(name: "a lone-CR line after a CRLF line is that header's empty line",
              input: "Subject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n",
              output: "X-Pitch-Status: test\nSubject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n"),
