@@ -152,7 +152,7 @@ final class MailboxWorker {
                 for entry in try folder.entries(in: subdirectory) {
                     if folder.name == policy.sentFolder,
                        let bytes = try? entry.read(limit: policy.maxMessageBytes) {
-                        sentRecipients += Engine.recipients(of: Message(bytes: bytes))
+                        sentRecipients += Engine.correspondents(writtenToIn: Message(bytes: bytes))
                     }
                     let found = FileRecord(folder: folder.path, name: entry.name.unique, state: .done)
                     changes.append(.file(found, at: now))
@@ -1042,7 +1042,7 @@ final class MailboxWorker {
 
     private func handleSent(_ entry: MaildirFolder.Entry) throws {
         guard let message = try read(entry) else { return }
-        let added = try store.addContacts(Engine.recipients(of: message), source: .sent, at: Self.now())
+        let added = try store.addContacts(Engine.correspondents(writtenToIn: message), source: .sent, at: Self.now())
         if added > 0 { logger.debug("learned correspondents from sent mail", metadata: ["new": "\(added)"]) }
         try finish(entry, verdict: nil, digest: nil)
     }

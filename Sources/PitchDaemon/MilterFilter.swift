@@ -217,7 +217,10 @@ public final class MilterFilter: MilterHandler {
             // Its recipients become known correspondents. Written at once through the batch's connection, so
             // another process holding the write lock costs this message 100 ms, not the store's 2 s on a thread
             // other decisions need; what could not be written waits, in memory, for a later batch.
-            if configuration.learnOutbound { remember(nil, outbound: message.envelope.recipients) }
+            if configuration.learnOutbound {
+                let own = [message.envelope.sender] + (Engine.sender(of: Message(bytes: message.bytes)).map { [$0] } ?? [])
+                remember(nil, outbound: Engine.correspondents(writtenTo: message.envelope.recipients, own: own))
+            }
             ServiceMetrics.outbound()
             logger.debug("outbound mail not classified", metadata: [
                 "user": "\(user)", "recipients": "\(message.envelope.recipients.count)"])

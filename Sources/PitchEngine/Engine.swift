@@ -220,6 +220,21 @@ public struct Engine: Sendable {
         }
     }
 
+    /// The correspondents a message the owner sent was written to: its recipients but `own` (the sender's address,
+    /// and for the milter the envelope's), which a copy to oneself names (a Cc, a Bcc, a note to oneself). Known, the
+    /// owner's own address vouched for every pitch forged in the owner's name (found by an audit: 7 of 100 held-out
+    /// pitches with From set to their addressee went from pitch to unsure once a Sent folder with such copies was
+    /// imported).
+    public static func correspondents(writtenTo recipients: [String], own: [String]) -> [String] {
+        let own = Set(own.map { $0.lowercased() })
+        return recipients.filter { !own.contains($0.lowercased()) }
+    }
+
+    /// `correspondents(writtenTo:own:)` of a message the owner sent.
+    public static func correspondents(writtenToIn sent: Message) -> [String] {
+        correspondents(writtenTo: recipients(of: sent), own: sender(of: sent).map { [$0] } ?? [])
+    }
+
     /// Who a message is from and to, parsed once for the several questions asked of them.
     public struct Correspondents: Sendable {
         /// The address in the first From field.

@@ -64,7 +64,7 @@ public struct MailboxReplay: Sendable {
         let message = entry.message
         switch entry {
         case .sent:
-            return Arrival(date: message.date, kind: .sent(recipients: Engine.recipients(of: message)))
+            return Arrival(date: message.date, kind: .sent(recipients: Engine.correspondents(writtenToIn: message)))
         case .received(_, let truth):
             let tokens = tokenizer.tokenize(message, keepingTexts: keepingTexts)
             return Arrival(date: message.date,

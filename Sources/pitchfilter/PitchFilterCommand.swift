@@ -19,7 +19,22 @@ enum Main {
                 "Error: no command '\(topic)': see 'pitchfilter --help'.\n".utf8))
             exit(64)  // EX_USAGE, as for any other unknown command
         }
+        if let bundle = shortOptionBundle(arguments) {
+            FileHandle.standardError.write(Data(("Error: unknown option '\(bundle)' (a file whose name begins with "
+                + "'-' is given as ./\(bundle), or after '--').\n").utf8))
+            exit(64)
+        }
         PitchFilterCommand.main()
+    }
+
+    /// The first argument before any "--" that the parser would read as a bundle of short options ("-hello.eml"):
+    /// no command has a short option but -h, so it can only be a file name or a mistake. Read as one, a file named
+    /// "-hello.eml" printed the help with status 0, which `classify` says of a pitch (found by an audit); "-x.eml"
+    /// was "Missing expected argument". Numbers are left to the parser.
+    static func shortOptionBundle(_ arguments: [String]) -> String? {
+        arguments.prefix(while: { $0 != "--" }).first { argument in
+            argument.hasPrefix("-") && !argument.hasPrefix("--") && argument.count > 2 && Double(argument) == nil
+        }
     }
 
     /// The first name after `help` that is not a command under the names before it: `nosuch` of
