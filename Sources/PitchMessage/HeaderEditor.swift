@@ -201,6 +201,10 @@ public struct HeaderEdit: Hashable, Sendable {
     /// header line to us, and taking out a forged field would take the message with it. Nothing is removed or
     /// inserted; the caller passes such a message on untagged. (No SMTP delivery ends its lines so.)
     public let bareCarriageReturns: Bool
+    /// Whether the header block ends within the bytes, at an empty line with more after it, as the removal read it
+    /// (false when nothing was to be removed: the header is then not read to its end). A message read in part (the
+    /// pipe filter's first 32 MiB of a larger one) can have fields taken out only then: none is cut off at the end.
+    public let headerEnded: Bool
 
     /// - Parameters:
     ///   - removing: fields to take out, e.g. incoming copies of our own fields, so a sender cannot forge a verdict.
@@ -211,14 +215,14 @@ public struct HeaderEdit: Hashable, Sendable {
         bareCarriageReturns = Self.endsLinesInBareCR(raw)
         guard !bareCarriageReturns else {
             (insertAt, inserted, removed, insertionSkipped) = (0, [], [], !inserting.isEmpty)
-            (subjectTagAt, subjectTagInserted) = (0, [])
+            (subjectTagAt, subjectTagInserted, headerEnded) = (0, [], false)
             return
         }
-        (insertAt, inserted, removed, insertionSkipped, subjectTagAt, subjectTagInserted) = raw.withUnsafeBufferPointer {
-            bytes in
+        (insertAt, inserted, removed, insertionSkipped, subjectTagAt, subjectTagInserted, headerEnded) =
+            raw.withUnsafeBufferPointer { bytes in
             let top = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
             let insertAt = top.orphanContinuationEnd
-            var (removed, headerEnd) = Self.fields(bytes, removing: removing)
+            var (removed, headerEnd, headerEnded) = Self.fields(bytes, removing: removing)
             // The header's own line ending, not that of the envelope line procmail adds (always LF), nor that of a
             // lone-CR line, nor that of a forged field of ours, which goes (found by an audit: a forged first field
             // ending in LF gave a CRLF message our field ending in LF).
@@ -236,15 +240,17 @@ public struct HeaderEdit: Hashable, Sendable {
             }
             let atLineStart = insertAt == 0 || bytes[insertAt - 1] == ByteScanning.lf
             let inserted = atLineStart ? inserting.flatMap { $0.bytes(lineEnding: lineEnding) } : []
-            return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty, insertion.at, insertion.bytes)
+            return (insertAt, inserted, removed, !atLineStart && !inserting.isEmpty, insertion.at, insertion.bytes,
+                    headerEnded)
         }
     }
 
-    /// The fields named by `removing`, in order, and where the header ends (its last pass's body start).
+    /// The fields named by `removing`, in order, where the header ends (its last pass's body start), and whether
+    /// it ended at an empty line before the end of the bytes.
     private static func fields(_ bytes: UnsafeBufferPointer<UInt8>, removing: [FieldNamePattern])
-        -> (removed: [Range<Int>], headerEnd: Int) {
+        -> (removed: [Range<Int>], headerEnd: Int, ended: Bool) {
         var scanner = HeaderScanner(bytes: bytes, range: 0..<bytes.count, allowsEnvelope: true)
-        guard !removing.isEmpty else { return ([], bytes.count) }
+        guard !removing.isEmpty else { return ([], bytes.count, false) }
         let isOurs = { (name: Range<Int>) in removing.contains { $0.matches(bytes, name) } }
         let headerStart = scanner.envelopeEnd
         var removed: [Range<Int>] = []
@@ -284,7 +290,10 @@ public struct HeaderEdit: Hashable, Sendable {
             }
             scanner = HeaderScanner(bytes: bytes, range: next..<bytes.count, allowsEnvelope: false)
         }
-        return (removed, scanner.bodyStart ?? bytes.count)
+        // Ended only at an empty line with bytes after it: the scanner also stops at the end of the bytes, in a
+        // field that may go on past them.
+        let end = scanner.bodyStart ?? bytes.count
+        return (removed, end, end < bytes.count)
     }
 
     /// Whether the lone-CR line at `lineStart` stands among lines that end in a bare LF: the nearest line above it

@@ -19,8 +19,9 @@ struct Filter: ParsableCommand {
             senders cannot forge a verdict; every other byte is written back as it came, apart from what the \
             configuration asks for: [header] renames the fields, [classifier] reasons = true adds \
             X-Pitch-Reasons, and [header] subject_tag puts a tag in front of a pitch's Subject. On any internal \
-            failure, or for a message over \(PipeFilter.maxMessageBytes >> 20) MiB, \
-            the message is written back unchanged, one line on standard error says why, and the exit status is 0. \
+            failure the message is written back unchanged, one line on standard error says why, and the exit \
+            status is 0; a message over \(PipeFilter.maxMessageBytes >> 20) MiB likewise, but for the incoming fields \
+            of ours in a header that ends within its first \(PipeFilter.maxMessageBytes >> 20) MiB, which go. \
             A non-zero exit status means the message could not be written (the caller then keeps its own copy): \
             64 for a wrong command line, 74 when standard output could not be written, 75 when standard input \
             could not be read.
@@ -77,11 +78,15 @@ enum PipeFilter {
         switch input.stop {
         case .end: break
         case .overLimit:
-            Stores.reportLine("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged")
-            input.passThroughRemainder()
+            // Untagged, but not with a verdict of ours a sender wrote into it (found by an audit: a forged
+            // X-Pitch-Status went through in every message over the limit, where the milter takes it out).
+            let (pieces, taken) = withoutOurFields(input.bytes)
+            Stores.reportLine("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged"
+                              + (taken > 0 ? " but for \(taken) incoming field\(taken == 1 ? "" : "s") of ours taken out" : ""))
+            input.passThroughRemainder(first: pieces)
         case .outOfMemory:
             Stores.reportLine("out of memory after \(input.bytes.count) bytes of the message, passed through unchanged")
-            input.passThroughRemainder()
+            input.passThroughRemainder(first: [input.bytes[...]])
         }
         // No bytes is no message: no header block to put a field at the top of, and nothing to classify. Passed
         // through as it came, which is nothing (two audits found a lone status line written for it).
@@ -98,6 +103,16 @@ enum PipeFilter {
             SQLiteTokenStore.mapsFiles.store(true, ordering: .relaxed)
             classifyAndWrite(raw, databaseOption: databaseOption)
         }
+    }
+
+    /// The first part of a message too large to classify, with the fields of ours a sender put in it taken out
+    /// where its header ends inside that part, and how many were; as it came where it does not (a field could go
+    /// on past it), or where the configuration cannot be read (which any other message passes through unchanged for).
+    static func withoutOurFields(_ part: [UInt8]) -> (pieces: [ArraySlice<UInt8>], taken: Int) {
+        guard let ownFields = try? CommandLineConfiguration.ownFields() else { return ([part[...]], 0) }
+        let edit = HeaderEdit(of: part, removing: ownFields.removalPatterns, inserting: [])
+        guard edit.headerEnded, !edit.removed.isEmpty else { return ([part[...]], 0) }
+        return (edit.pieces(of: part), edit.removed.count)
     }
 
     /// Tags `raw` and writes it, or writes it unchanged if anything fails; `Deadline` is armed.
@@ -238,10 +253,11 @@ enum PipeFilter {
 }
 
 extension StandardInput {
-    /// Writes what was read and copies the rest of standard input straight through, then exits.
-    func passThroughRemainder() -> Never {
+    /// Writes `first` (what was read, or an edit of it) and copies the rest of standard input straight through,
+    /// then exits.
+    func passThroughRemainder(first: [ArraySlice<UInt8>]) -> Never {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)  // first: out of memory, nothing must be out yet
-        guard Output.write([bytes[...]]) else { PipeFilter.writeFailed() }
+        guard Output.write(first) else { PipeFilter.writeFailed() }
         while true {
             let result = chunk.withUnsafeMutableBytes { Self.readSome(into: $0.baseAddress!, $0.count) }
             switch result {

@@ -287,14 +287,22 @@ import Testing
         #expect(run.stderr == "pitchfilter: empty input: no message, passed through unchanged\n")
     }
 
-    @Test func oversizeMessagePassesThroughUnchanged() throws {
+    /// Untagged, but without the fields of ours a sender wrote into it, where its header ends in the part read
+    /// (found by an audit: a forged verdict went through in every message over the limit). A header that goes on
+    /// past that part is left as it is: a field of ours could be cut there.
+    @Test(arguments: [
+        ("Subject: big\n\n", "Subject: big\n\n", ""),
+        ("X-Pitch-Status: ham, score=0.0001\r\nSubject: big\r\nx-pitch-reasons: a\r\n b\r\n\r\n", "Subject: big\r\n\r\n",
+         " but for 2 incoming fields of ours taken out"),
+        ("X-Pitch-Status: ham\nX-Long: ", "X-Pitch-Status: ham\nX-Long: ", ""),
+    ])
+    func oversizeMessagePassesThroughUntagged(header: String, expected: String, note: String) throws {
         let scratch = try Scratch()
-        var input = Array("Subject: big\n\n".utf8)
-        input += [UInt8](repeating: UInt8(ascii: "x"), count: (32 << 20) + 10)
-        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: input)
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: (32 << 20) + 10)
+        let run = try Run.pitchfilter(["filter", "--db", scratch.path("none.sqlite")], stdin: Array(header.utf8) + body)
         #expect(run.status == 0)
-        #expect(run.stdout == input)
-        #expect(run.stderr.contains("larger than 32 MiB"))
+        #expect(Self.same(run.stdout[...], Array(expected.utf8) + body))
+        #expect(run.stderr == "pitchfilter: message larger than 32 MiB, passed through unchanged\(note)\n")
     }
 
     /// Compared by memcmp, as a Bool: a debug build's generic comparison of 32 MiB takes seconds, and a failure
