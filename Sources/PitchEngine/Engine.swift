@@ -225,9 +225,11 @@ public struct Engine: Sendable {
     /// owner's own address vouched for every pitch forged in the owner's name (found by an audit: 7 of 100 held-out
     /// pitches with From set to their addressee went from pitch to unsure once a Sent folder with such copies was
     /// imported).
+    /// Compared as the contact book keys them (`ContactKey`: lower case, a domain's trailing dot and its
+    /// internationalized spellings one).
     public static func correspondents(writtenTo recipients: [String], own: [String]) -> [String] {
-        let own = Set(own.map { $0.lowercased() })
-        return recipients.filter { !own.contains($0.lowercased()) }
+        let own = Set(own.compactMap(ContactKey.init))
+        return recipients.filter { ContactKey($0).map { !own.contains($0) } ?? true }
     }
 
     /// `correspondents(writtenTo:own:)` of a message the owner sent.

@@ -540,8 +540,9 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
 
     /// What a removal took away.
     public enum Removal: Equatable, Sendable {
-        /// The file itself: the name removed was its last, so no copy of it is left under another (a client's
-        /// rename moves the name, and a rename before the removal leaves it `.noSuchName`).
+        /// The file itself: the name removed was its last, so it is left under no other name (a client's rename
+        /// moves the name, and a rename before the removal leaves it `.noSuchName`). A copy (`cp`, a restore) is
+        /// another file, which this says nothing of.
         case lastName
         /// The name; the file may have another, or whether it has could not be told.
         case name

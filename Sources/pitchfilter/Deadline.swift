@@ -16,6 +16,10 @@ enum Deadline {
     // Unchecked: a debug build's exclusivity checks are runtime calls, no calls for a handler to make. Nothing
     // writes it while a handler that reads it is installed (exitAfter clears it after installing its own).
     @exclusivity(unchecked) nonisolated(unsafe) private static var input: UnsafeBufferPointer<UInt8>?
+    /// For a message read only in part (over the size limit): where the handlers copy the rest of standard input
+    /// through after `input`, allocated when armed. Nil when the whole message is `input`.
+    @exclusivity(unchecked) nonisolated(unsafe) private static var remainderBuffer: UnsafeMutableRawPointer?
+    private static let remainderBufferBytes = 64 << 10
     /// Whoever writes the message claims it first: the main thread once classification is done, or a handler. A
     /// fault on another thread while the main one writes must not write the message a second time.
     private static let outputClaimed = Atomic<Bool>(false)
@@ -26,8 +30,11 @@ enum Deadline {
     /// 64 KiB for the handlers; the main thread's own stack may be the one that overflowed.
     private static let handlerStackBytes = 64 << 10
 
-    static func arm(input: UnsafeBufferPointer<UInt8>, seconds: UInt32) {
+    /// `remainder`: the message goes on past `input` on standard input, which a handler then copies through.
+    static func arm(input: UnsafeBufferPointer<UInt8>, seconds: UInt32, remainder: Bool = false) {
         Self.input = input
+        Self.remainderBuffer = remainder ? malloc(remainderBufferBytes) : nil
+        if remainder, Self.remainderBuffer == nil { exitUnwritten(outOfMemory) }
         _ = Subprocess.running.load(ordering: .relaxed)  // made now: a static's first use is no call for a handler
         _ = outputClaimed.load(ordering: .relaxed)
         if let stack = malloc(handlerStackBytes) {
@@ -81,8 +88,36 @@ enum Deadline {
                 offset += n
             }
         }
+        if let buffer = Deadline.remainderBuffer { copyRemainder(through: buffer) }
         _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
         _exit(0)
+    }
+
+    /// In a handler: the rest of standard input to standard output, read and written with the two calls alone.
+    /// Exits 75 (the caller keeps its copy) if standard input fails, 74 if standard output does.
+    private static func copyRemainder(through buffer: UnsafeMutableRawPointer) {
+        while true {
+            let read = Glibc.read(0, buffer, remainderBufferBytes)
+            if read == 0 { return }
+            if read < 0 {
+                if errno == EINTR { continue }
+                exitUnwritten(status: 75, "pitchfilter: cannot read the rest of the message; exit status 75, so the caller keeps its copy\n")
+            }
+            var offset = 0
+            while offset < read {
+                let n = write(1, buffer + offset, read - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK, FileDescriptor.waitUntilWritable(1) { continue }
+                    exitUnwritten("pitchfilter: cannot write the message to standard output; exit status 74, so the caller keeps its copy\n")
+                }
+                offset += n
+            }
+        }
+    }
+
+    private static var outOfMemory: StaticString {
+        "pitchfilter: out of memory before the message was written; exit status 74, so the caller keeps its copy\n"
     }
 
     /// A constant, not a stored static: a handler must not run a static's first initialisation.
@@ -90,9 +125,9 @@ enum Deadline {
         "pitchfilter: crashed while writing the message; exit status 74, so the caller keeps its copy\n"
     }
 
-    private static func exitUnwritten(_ note: StaticString) -> Never {
+    private static func exitUnwritten(status: Int32 = 74, _ note: StaticString) -> Never {
         _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
-        _exit(74)
+        _exit(status)
     }
 
     /// After the message is written, nothing is at stake but our own bookkeeping: past the deadline, or on a

@@ -79,11 +79,19 @@ enum PipeFilter {
         case .end: break
         case .overLimit:
             // Untagged, but not with a verdict of ours a sender wrote into it (found by an audit: a forged
-            // X-Pitch-Status went through in every message over the limit, where the milter takes it out).
-            let (pieces, taken) = withoutOurFields(input.bytes)
-            Stores.reportLine("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged"
-                              + (taken > 0 ? " but for \(taken) incoming field\(taken == 1 ? "" : "s") of ours taken out" : ""))
-            input.passThroughRemainder(first: pieces)
+            // X-Pitch-Status went through in every message over the limit, where the milter takes it out). Reading
+            // the configuration may take a helper process, so under the deadline too, which passes the part read
+            // and the rest through as they came (found in review).
+            let read = input.bytes
+            read.withUnsafeBufferPointer { part in
+                Deadline.arm(input: part, seconds: deadlineSeconds, remainder: true)
+                let (pieces, taken, problem) = withoutOurFields(read)
+                Deadline.disarm()
+                Stores.reportLine("message larger than \(maxMessageBytes >> 20) MiB, passed through unchanged"
+                    + (taken > 0 ? " but for \(taken) incoming field\(taken == 1 ? "" : "s") of ours taken out" : "")
+                    + (problem.map { " (any fields of ours left in: \($0))" } ?? ""))
+                input.passThroughRemainder(first: pieces)
+            }
         case .outOfMemory:
             Stores.reportLine("out of memory after \(input.bytes.count) bytes of the message, passed through unchanged")
             input.passThroughRemainder(first: [input.bytes[...]])
@@ -107,12 +115,18 @@ enum PipeFilter {
 
     /// The first part of a message too large to classify, with the fields of ours a sender put in it taken out
     /// where its header ends inside that part, and how many were; as it came where it does not (a field could go
-    /// on past it), or where the configuration cannot be read (which any other message passes through unchanged for).
-    static func withoutOurFields(_ part: [UInt8]) -> (pieces: [ArraySlice<UInt8>], taken: Int) {
-        guard let ownFields = try? CommandLineConfiguration.ownFields() else { return ([part[...]], 0) }
+    /// on past it), or where the configuration cannot be read (which any other message passes through unchanged for:
+    /// `problem` says why).
+    static func withoutOurFields(_ part: [UInt8]) -> (pieces: [ArraySlice<UInt8>], taken: Int, problem: String?) {
+        let ownFields: OwnFields
+        do {
+            ownFields = try CommandLineConfiguration.ownFields()
+        } catch {
+            return ([part[...]], 0, "\(error)")
+        }
         let edit = HeaderEdit(of: part, removing: ownFields.removalPatterns, inserting: [])
-        guard edit.headerEnded, !edit.removed.isEmpty else { return ([part[...]], 0) }
-        return (edit.pieces(of: part), edit.removed.count)
+        guard edit.headerEnded, !edit.removed.isEmpty else { return ([part[...]], 0, nil) }
+        return (edit.pieces(of: part), edit.removed.count, nil)
     }
 
     /// Tags `raw` and writes it, or writes it unchanged if anything fails; `Deadline` is armed.

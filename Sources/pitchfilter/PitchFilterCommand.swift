@@ -30,10 +30,12 @@ enum Main {
     /// The first argument before any "--" that the parser would read as a bundle of short options ("-hello.eml"):
     /// no command has a short option but -h, so it can only be a file name or a mistake. Read as one, a file named
     /// "-hello.eml" printed the help with status 0, which `classify` says of a pitch (found by an audit); "-x.eml"
-    /// was "Missing expected argument". Numbers are left to the parser.
+    /// was "Missing expected argument". Numbers ("-1", "-0.5", "-1e5") are left to the parser; "-inf" and "-nan",
+    /// which Double reads too, are not numbers anyone gives.
     static func shortOptionBundle(_ arguments: [String]) -> String? {
         arguments.prefix(while: { $0 != "--" }).first { argument in
-            argument.hasPrefix("-") && !argument.hasPrefix("--") && argument.count > 2 && Double(argument) == nil
+            guard argument.hasPrefix("-"), !argument.hasPrefix("--"), argument.count > 2 else { return false }
+            return Double(argument).map { !$0.isFinite } ?? true
         }
     }
 

@@ -263,6 +263,14 @@ private func kinds(_ defects: [Defect]) -> Set<Defect.Kind> { Set(defects.map(\.
         Case(name: "and the other way round",
              input: "X-Pitch-Status: ham\r\nSubject: x\nFrom: a\n\nbody\n",
              output: "X-Pitch-Status: test\nSubject: x\nFrom: a\n\nbody\n"),
+        // Found in review: a lone-CR line right below forged fields of ours is judged by the first of them, on every
+        // pass; ended as the line below it, our field made the copy read otherwise than the message.
+        Case(name: "a lone-CR line below a forged CRLF first field keeps that field's line ending for ours",
+             input: "X-Pitch-Status: ham\r\n\r\nX-Pitch-Status: pitch\nSubject: x\n\nbody\n",
+             output: "X-Pitch-Status: test\r\n\r\nX-Pitch-Status: pitch\nSubject: x\n\nbody\n"),
+        Case(name: "a lone-CR line below a forged LF first field keeps that field's line ending for ours",
+             input: "X-Pitch-Status: ham\n\r\nX-Pitch-Status: pitch\r\nSubject: x\r\n\r\nbody\r\n",
+             output: "X-Pitch-Status: test\n\r\nSubject: x\r\n\r\nbody\r\n"),
         Case(name: "a lone-CR line after a CRLF line is that header's empty line",
              input: "Subject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n",
              output: "X-Pitch-Status: test\nSubject: x\nA: 1\r\n\r\nX-Pitch-Status: body\n"),

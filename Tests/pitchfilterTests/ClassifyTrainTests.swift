@@ -183,7 +183,7 @@ import Testing
         let scratch = try Scratch()
         let db = scratch.path("db.sqlite")
         let sent = try scratch.write("sent.eml", "From: me@own.example\nTo: Ann <ann@partner.example>, bob@partner.example\n"
-            + "Cc: carl@other.example, Me <ME@own.example>\nSubject: hi\n\nhello\n")
+            + "Cc: carl@other.example, Me <ME@own.example.>\nSubject: hi\n\nhello\n")
         #expect(try Run.pitchfilter(["contacts", "import", "--db", db, sent]).status == 0)
         let run = try Run.pitchfilter(["contacts", "remove", "--db", db, "ANN@partner.example", "@other.example",
                                        "dan@partner.example"])

@@ -133,6 +133,25 @@ import Testing
         #expect(String(text[match.range.upperBound...]) == message)
     }
 
+    /// Found in review: a message over the size limit has its forged fields taken out once the configuration is
+    /// read, which may take a helper; a hung one is the deadline's, which passes the part read and the rest on.
+    @Test func aMessageOverTheLimitPassesWholeWhenTheConfigurationHangs() throws {
+        let scratch = try Scratch()
+        let helper = try HungHelper(in: scratch)
+        let message = Array("X-Pitch-Status: ham\nSubject: big\n\n".utf8)
+            + [UInt8](repeating: UInt8(ascii: "x"), count: (32 << 20) + 100_000)
+        let input = scratch.path("in.eml")
+        #expect(FileManager.default.createFile(atPath: input, contents: Data(message)))
+        let output = scratch.path("out.eml")
+        let errors = scratch.path("err.txt")
+        let child = try Spawned(helper.executable, ["filter", "--db", scratch.path("none.sqlite")], stdin: input,
+                                stdoutPath: output, stderrPath: errors, environment: helper.environment)
+        #expect(child.wait() == 0)
+        #expect(try String(contentsOfFile: errors, encoding: .utf8)
+            == "pitchfilter: deadline passed, message passed through unchanged\n")
+        #expect(Self.same(Array(try Data(contentsOf: URL(fileURLWithPath: output)))[...], message))
+    }
+
     /// Found by an audit: started with SIGALRM blocked (a signal mask is inherited), the filter waited for a hung
     /// configuration helper past its 5 s deadline, which Dovecot's 10 s kill then ends without the message; and
     /// when the deadline did come, the helper was left running.
