@@ -48,6 +48,8 @@ public struct QuarantineDesk {
         case lockHeld(String, seconds: Double)
         /// Back in the INBOX, at `path`, but the rest of the release failed (`reason`): running it again finishes.
         case releasedNotFinished(String, path: String, reason: String)
+        /// Still in `folder` after it was removed and looked for again a few times: a client renames it as fast.
+        case keptRenaming(String, folder: String)
 
         public var description: String {
             switch self {
@@ -79,6 +81,9 @@ public struct QuarantineDesk {
             case .lockHeld(let path, let seconds):
                 "another quarantine command has held \(path) for \(Int(seconds)) s (a long purge, or a process that "
                     + "keeps it open: see `fuser \(path)`); nothing was done, try again later"
+            case .keptRenaming(let id, let folder):
+                "message \(id) was renamed in \(folder) as fast as it was removed (a mail client at work on the "
+                    + "folder): it is still there; try again in a moment"
             case .releasedNotFinished(let id, let path, let reason):
                 "message \(id) is back in the INBOX (\(TerminalText.safe(path))), but the release could not finish: "
                     + "\(reason); run it again to finish it (the service also will)"
@@ -207,17 +212,19 @@ public struct QuarantineDesk {
     /// delete).
     private func removeQuarantined(_ entry: MaildirFolder.Entry, of record: QuarantineEntry) throws {
         beforeRemoving(entry)
-        // Its last name removed, the file is gone wherever a client might have renamed it: a purge looked in the
-        // folder again for every message it deleted (found measuring one of 2,388: 45 % of its time reading
-        // directories, 2.8 s). A client that copies rather than renames (none known: Dovecot, Courier and mutt
-        // rename) could leave its copy; the look only ever caught one that was there at that moment.
-        if try entry.folder.remove(entry) == .lastName { return }
-        // A few renames at most in the moment between two looks; a client renaming it for ever is not followed.
-        // Only the message itself (`file(of:)`): the user's own file of that name beside it stays.
+        // Looked for again even when the name removed was the file's last (tried, and taken back: a copy a client
+        // or the user made under the same name, a separate file, was left behind, its record closed; found by an
+        // audit).
+        try entry.folder.remove(entry)
+        // A few renames at most in the moment between two looks. Only the message itself (`file(of:)`): the user's
+        // own file of that name beside it stays.
         for _ in 0..<8 {
             guard let renamed = try self.file(of: record) else { return }
             try renamed.folder.remove(renamed)
         }
+        // A client renaming it for ever is not followed, and the message is not called deleted while it is there
+        // (found by an audit: a purge beside a client renaming in a tight loop said "deleted" of files left).
+        if try self.file(of: record) != nil { throw Failure.keptRenaming(record.id, folder: record.folder) }
     }
 
     /// Learns the released message as ham, its sender as a correspondent, and settles its record.
@@ -347,13 +354,17 @@ public struct QuarantineDesk {
     /// A record whose quarantine folder is gone (renamed in a mail client, its mail with it) is left and counted
     /// (`folderGone`): `delete` of its id closes it, but a purge run by cron must not close what may be in the
     /// renamed folder, whose move back to the INBOX the service learns as a release (found in review).
-    public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws
-        -> (deleted: Int, alreadyGone: Int, backInTheInbox: Int, notMatching: Int, folderGone: Int) {
+    ///
+    /// A message that fails on its own (a file of its name that is no regular file, one a client keeps renaming, a
+    /// file that may not be removed) is left and counted in `failed`, the first such reason in `firstFailure`, and
+    /// the purge goes on: one symbolic link in a quarantine folder stopped every purge of every mailbox, for good
+    /// (found by an audit). A database that fails ends it.
+    public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws -> Purge {
         // Days past what 64-bit seconds hold (found by an audit: an overflow trap) mean "older than anything".
         let (seconds, overflow) = Int64(clamping: days).multipliedReportingOverflow(by: 86_400)
         let (cutoff, below) = now.subtractingReportingOverflow(seconds)
-        guard !overflow, !below else { return (0, 0, 0, 0, 0) }
-        var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0)
+        guard !overflow, !below else { return Purge() }
+        var purged = Purge()
         let inboxes = FolderListings()  // a delete leaves the INBOX as it was
         // Each folder listed once, not once for every record (found by an audit, for `list`: minutes at a few
         // thousand); a file not found as listed is looked for afresh (`held`).
@@ -375,6 +386,12 @@ public struct QuarantineDesk {
                 }
             } catch Failure.otherHeaderSettings {
                 purged.notMatching += 1  // left held, for `delete` to say why
+            } catch let failure as Failure {
+                purged.failed += 1
+                purged.firstFailure = purged.firstFailure ?? failure.description
+            } catch let failure as MaildirError {
+                purged.failed += 1
+                purged.firstFailure = purged.firstFailure ?? "message \(id): \(failure)"
             }
         }
         try oneAtATime {
@@ -388,6 +405,24 @@ public struct QuarantineDesk {
             for id in gone { try deleteAndCount(id, inboxes: afresh, folders: nil) }
         }
         return purged
+    }
+
+    /// What a purge did, message by message (`purge(olderThan:)`).
+    public struct Purge: Equatable, Sendable {
+        public var deleted = 0
+        public var alreadyGone = 0
+        public var backInTheInbox = 0
+        public var notMatching = 0
+        public var folderGone = 0
+        public var failed = 0
+        public var firstFailure: String?
+
+        public init(deleted: Int = 0, alreadyGone: Int = 0, backInTheInbox: Int = 0, notMatching: Int = 0,
+                    folderGone: Int = 0, failed: Int = 0, firstFailure: String? = nil) {
+            (self.deleted, self.alreadyGone, self.backInTheInbox) = (deleted, alreadyGone, backInTheInbox)
+            (self.notMatching, self.folderGone, self.failed, self.firstFailure) = (notMatching, folderGone, failed,
+                                                                                 firstFailure)
+        }
     }
 
     /// Runs `body` while no other quarantine command of this database runs: each reads the record, acts on the

@@ -538,34 +538,11 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         return lstat(path, &info) == 0 ? Int(info.st_nlink) : 0
     }
 
-    /// What a removal took away.
-    public enum Removal: Equatable, Sendable {
-        /// The file itself: the name removed was its last, so it is left under no other name (a client's rename
-        /// moves the name, and a rename before the removal leaves it `.noSuchName`). A copy (`cp`, a restore) is
-        /// another file, which this says nothing of.
-        case lastName
-        /// The name; the file may have another, or whether it has could not be told.
-        case name
-        /// Nothing: no file had the name (already removed or renamed).
-        case noSuchName
-    }
-
-    /// Removes a message file; one already gone is not an error. A descriptor held across the unlink tells whether
-    /// that was the file's last name (`Removal.lastName`): a command that follows a client's rename of the file it
-    /// removes need not read the folder again to know there is nothing to follow.
-    @discardableResult
-    public func remove(_ entry: Entry) throws(MaildirError) -> Removal {
-        try asOwner { () throws(MaildirError) -> Removal in
-            let file = pitchfilter_open_path_nofollow(entry.path)
-            defer { if file >= 0 { close(file) } }
-            if unlink(entry.path) != 0 {
-                guard errno == ENOENT else { throw MaildirError("remove", entry.path) }
-                try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-                return .noSuchName
-            }
+    /// Removes a message file; one already gone is not an error.
+    public func remove(_ entry: Entry) throws(MaildirError) {
+        try asOwner { () throws(MaildirError) in
+            if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
             try Directory.sync(path + "/" + entry.subdirectory.rawValue)
-            var info = stat()
-            return file >= 0 && fstat(file, &info) == 0 && info.st_nlink == 0 ? .lastName : .name
         }
     }
 

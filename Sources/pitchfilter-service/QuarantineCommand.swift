@@ -291,7 +291,7 @@ struct QuarantineCommand: ParsableCommand {
 
         func run() throws {
             try QuarantineCommand.run {
-                var purged = (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0)
+                var purged = QuarantineDesk.Purge()
                 if let desk = try location.desk() { purged = try desk.purge(olderThan: olderThan) }
                 let answer = "deleted \(purged.deleted) message(s) quarantined more than \(olderThan) day(s) ago"
                     + (purged.alreadyGone > 0 ? "; \(purged.alreadyGone) more had already left the quarantine folder" : "")
@@ -306,6 +306,11 @@ struct QuarantineCommand: ParsableCommand {
                         + "matches the record once this configuration's [header] fields and Subject tag are taken off "
                         + "(give the service's configuration with --config; or the file of the name is another "
                         + "message, left alone)")
+                    throw ExitCode(3)
+                }
+                if purged.failed > 0 {
+                    Stores.reportLine("\(purged.failed) message(s) left in quarantine that could not be deleted; the "
+                        + "first: \(purged.firstFailure ?? "")")
                     throw ExitCode(3)
                 }
                 if !written { throw ExitCode(3) }  // said by writeAnswer

@@ -776,7 +776,7 @@ import Testing
         #expect(rename(root + "/Maildir/.Pitches", root + "/Maildir/.Archive") == 0)
         let desk = QuarantineDesk(store: store, ownFields: .standard)
         #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
-            == (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 1))
+            == QuarantineDesk.Purge(deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 1))
         // The service makes the quarantine folder again (as at its next pitch): it lacks the record's file.
         try maildir.folder(".Pitches").create()
         worker.deletedCopyGrace = 0
@@ -1539,7 +1539,7 @@ import Testing
             _ = try? pitches.move(file, to: maildir.inbox, .cur, name: MaildirName(other.name + ":2,S"))
         }
         #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
-            == (deleted: 1, alreadyGone: 0, backInTheInbox: 1, notMatching: 0, folderGone: 0))
+            == QuarantineDesk.Purge(deleted: 1, alreadyGone: 0, backInTheInbox: 1, notMatching: 0, folderGone: 0))
         let back = try #require(movedBack)
         #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [back.id])
         #expect(try files(maildir.inbox).keys.sorted() == ["cur/" + back.name + ":2,S"])
@@ -1582,7 +1582,7 @@ import Testing
         #expect(throws: QuarantineDesk.Failure.otherHeaderSettings(second.id)) { try desk.delete(second.id) }
         // A purge passes it by, leaving it held and counted, and does not stop there.
         #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
-            == (deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 1, folderGone: 0))
+            == QuarantineDesk.Purge(deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 1, folderGone: 0))
         #expect(try store.quarantineEntries(.states([.held])).map(\.id) == [second.id])
         #expect(try files(pitches)["new/" + second.name] == Self.ham)
     }
@@ -1635,9 +1635,11 @@ import Testing
         #expect(try files(pitches).isEmpty)
     }
 
-    /// A client that renames by link and unlink, caught between the two: the name removed was not the file's last,
-    /// so the other is followed and removed too, though a removal of a file's last name no longer looks again.
-    @Test func aDeleteFollowsACopyLinkedUnderAnotherName() throws {
+    /// A client that renames by link and unlink, caught between the two, or that copies: the other file of the
+    /// message is removed too (found by an audit: a copy was left, its record closed as deleted, by a removal that
+    /// did not look again once the name it removed was the file's last).
+    @Test(arguments: [false, true])
+    func aDeleteFollowsACopyUnderAnotherName(copied: Bool) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         var desk = QuarantineDesk(store: store, ownFields: .standard)
@@ -1645,13 +1647,33 @@ import Testing
         let pitches = maildir.folder(".Pitches")
         var linked = false
         desk.beforeRemoving = { entry in
-            linked = link(entry.path, pitches.path + "/cur/1.M1P1Q1.test:2,S") == 0
+            let other = pitches.path + "/cur/1.M1P1Q1.test:2,S"
+            linked = copied ? FileManager.default.createFile(atPath: other, contents: FileManager.default.contents(
+                atPath: entry.path)) : link(entry.path, other) == 0
         }
         try desk.delete(id)
         #expect(linked, "the client's link was not made: the case was not tried")
         #expect(try files(pitches).isEmpty)
         #expect(try files(maildir.inbox).isEmpty)
         #expect(try store.quarantineEntries(.id(id)).first?.state == .deleted)
+    }
+
+    /// Found by an audit: one symbolic link where a quarantined file was stopped every purge, for good, after some
+    /// messages had gone, and said nothing was done. The others are deleted, the link left, and it is counted.
+    @Test func aPurgeGoesOnPastAMessageItCannotDelete() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try deliver(Array("Message-ID: <second@example.com>\n".utf8) + Self.pitch, "2.M2P2Q2.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        let first = try #require(try pitches.entry(unique: "1.M1P1Q1.test"))
+        #expect(unlink(first.path) == 0 && symlink("/dev/null", first.path) == 0)
+        let desk = QuarantineDesk(store: store, ownFields: .standard)
+        let purged = try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
+        #expect(purged.deleted == 1 && purged.failed == 1 && purged.alreadyGone == 0)
+        #expect(purged.firstFailure?.contains("is not a regular file") == true)
+        let left = try MaildirFolder.Subdirectory.allCases.flatMap { try pitches.entries(in: $0) }
+        #expect(left.map(\.path) == [first.path] && !left[0].isRegularFile)
+        #expect(try store.quarantineEntries(.states([.held])).map(\.name) == ["1.M1P1Q1.test"])
     }
 
     /// Found by an audit: a release that failed to learn (a full disk) after the message was back in the INBOX
@@ -2109,10 +2131,10 @@ import Testing
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         let desk = QuarantineDesk(store: store, ownFields: .standard)
-        #expect(try desk.purge(olderThan: 1) == (0, 0, 0, 0, 0))
+        #expect(try desk.purge(olderThan: 1) == QuarantineDesk.Purge(deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0))
         // Found by an audit: days past what 64-bit seconds hold trapped on overflow.
-        #expect(try desk.purge(olderThan: Int.max) == (0, 0, 0, 0, 0))
-        #expect(try desk.purge(olderThan: 1, now: Int64(Date().timeIntervalSince1970) + 2 * 86_400) == (1, 0, 0, 0, 0))
+        #expect(try desk.purge(olderThan: Int.max) == QuarantineDesk.Purge(deleted: 0, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0))
+        #expect(try desk.purge(olderThan: 1, now: Int64(Date().timeIntervalSince1970) + 2 * 86_400) == QuarantineDesk.Purge(deleted: 1, alreadyGone: 0, backInTheInbox: 0, notMatching: 0, folderGone: 0))
         #expect(try files(maildir.folder(".Pitches")).isEmpty)
         #expect(try desk.list().isEmpty)
     }
@@ -2124,7 +2146,7 @@ import Testing
         let pitches = maildir.folder(".Pitches")
         try pitches.remove(try #require(try pitches.entry(unique: "1.M1P1Q1.test")))
         let desk = QuarantineDesk(store: store, ownFields: .standard)
-        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 1, 0, 0, 0))
+        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == QuarantineDesk.Purge(deleted: 0, alreadyGone: 1, backInTheInbox: 0, notMatching: 0, folderGone: 0))
     }
 
     /// Found in review: a purge closed the record of a message the user had moved back to the INBOX while the
@@ -2136,7 +2158,7 @@ import Testing
         try pitches.move(try #require(try pitches.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox, .cur,
                          name: MaildirName("1.M1P1Q1.test:2,S"))
         let desk = QuarantineDesk(store: store, ownFields: .standard)
-        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == (0, 0, 1, 0, 0))
+        #expect(try desk.purge(olderThan: 0, now: Int64(Date().timeIntervalSince1970) + 10) == QuarantineDesk.Purge(deleted: 0, alreadyGone: 0, backInTheInbox: 1, notMatching: 0, folderGone: 0))
         try worker().scanAll(shouldStop: { false })
         #expect(try store.statistics().totals == ClassTotals(pitch: 0, ham: 1))
     }

@@ -355,20 +355,6 @@ import Testing
         #expect(undecodable == ["bad\u{FFFD}name"])
     }
 
-    /// A removal says whether the file itself went: a quarantine command follows a client's rename only when the
-    /// name it removed was not the file's last.
-    @Test(arguments: ["alone", "linked", "missing"])
-    func aRemovalSaysWhetherTheFileHadAnotherName(_ case: String) throws {
-        let entry = try maildir.inbox.deliver([Self.message[...]], into: .new, name: MaildirName("1.M1P1Q1.test"))
-        let other = maildir.inbox.path + "/cur/1.M1P1Q1.test:2,S"
-        if `case` == "linked" { #expect(link(entry.path, other) == 0) }
-        if `case` == "missing" { #expect(unlink(entry.path) == 0) }
-        let expected: [String: MaildirFolder.Removal] = ["alone": .lastName, "linked": .name, "missing": .noSuchName]
-        #expect(try maildir.inbox.remove(entry) == expected[`case`])
-        #expect(try maildir.inbox.entries(in: .new).isEmpty)
-        #expect(try maildir.inbox.entries(in: .cur).map(\.name.fileName) == (`case` == "linked" ? ["1.M1P1Q1.test:2,S"] : []))
-    }
-
     @Test func deliveryNeverReplacesAnExistingFile() throws {
         let name = MaildirName("1.M1P1Q1.test")
         try maildir.inbox.deliver([Self.message[...]], into: .new, name: name)
