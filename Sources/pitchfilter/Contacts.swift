@@ -53,7 +53,8 @@ struct Contacts: ParsableCommand {
                     if error.reportWhileLearning() { failed += 1 }
                 }) { batch in
                     let sent = batch.map { Message(bytes: $0.bytes) }
-                    added += try store.addContacts(sent.flatMap(Engine.correspondents(writtenToIn:)), source: .sent, at: Int64(time(nil)))
+                    added += try store.addContacts(sent.flatMap(Engine.correspondents(writtenToIn:)), source: .sent,
+                                                   at: Int64(time(nil)))
                     messages += batch.count
                 }
             } catch {
