@@ -215,12 +215,15 @@ public struct QuarantineDesk {
         // Looked for again even when the name removed was the file's last (tried, and taken back: a copy a client
         // or the user made under the same name, a separate file, was left behind, its record closed; found by an
         // audit).
-        try entry.folder.remove(entry)
+        var removedOne = try entry.folder.remove(entry)
         // A few renames at most in the moment between two looks. Only the message itself (`file(of:)`): the user's
-        // own file of that name beside it stays.
+        // own file of that name beside it stays. After a removal that found no file of the name (a client renamed
+        // it), one empty look is not taken for gone: a directory read while a rename in it goes on may show the
+        // file under neither name (found by an audit: beside a client renaming in a tight loop, purges said
+        // "deleted" of files left in the folder).
         for _ in 0..<8 {
-            guard let renamed = try self.file(of: record) else { return }
-            try renamed.folder.remove(renamed)
+            guard let renamed = try self.file(of: record) ?? (removedOne ? nil : self.file(of: record)) else { return }
+            removedOne = try renamed.folder.remove(renamed)
         }
         // A client renaming it for ever is not followed, and the message is not called deleted while it is there
         // (found by an audit: a purge beside a client renaming in a tight loop said "deleted" of files left).

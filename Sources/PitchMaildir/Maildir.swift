@@ -538,11 +538,14 @@ public struct MaildirFolder: Hashable, Sendable, CustomStringConvertible {
         return lstat(path, &info) == 0 ? Int(info.st_nlink) : 0
     }
 
-    /// Removes a message file; one already gone is not an error.
-    public func remove(_ entry: Entry) throws(MaildirError) {
-        try asOwner { () throws(MaildirError) in
-            if unlink(entry.path) != 0 && errno != ENOENT { throw MaildirError("remove", entry.path) }
+    /// Removes a message file; one already gone is not an error. Returns whether a file of that name was there.
+    @discardableResult
+    public func remove(_ entry: Entry) throws(MaildirError) -> Bool {
+        try asOwner { () throws(MaildirError) -> Bool in
+            let removed = unlink(entry.path) == 0
+            if !removed && errno != ENOENT { throw MaildirError("remove", entry.path) }
             try Directory.sync(path + "/" + entry.subdirectory.rawValue)
+            return removed
         }
     }
 
