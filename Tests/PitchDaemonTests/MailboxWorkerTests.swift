@@ -1637,9 +1637,10 @@ import Testing
 
     /// A client that renames by link and unlink, caught between the two, or that copies: the other file of the
     /// message is removed too (found by an audit: a copy was left, its record closed as deleted, by a removal that
-    /// did not look again once the name it removed was the file's last).
-    @Test(arguments: [false, true])
-    func aDeleteFollowsACopyUnderAnotherName(copied: Bool) throws {
+    /// did not look again once the name it removed was the file's last). A purge looks once for all its messages,
+    /// at its end.
+    @Test(arguments: [false, true], [false, true])
+    func aDeleteFollowsACopyUnderAnotherName(copied: Bool, purging: Bool) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         var desk = QuarantineDesk(store: store, ownFields: .standard)
@@ -1651,7 +1652,11 @@ import Testing
             linked = copied ? FileManager.default.createFile(atPath: other, contents: FileManager.default.contents(
                 atPath: entry.path)) : link(entry.path, other) == 0
         }
-        try desk.delete(id)
+        if purging {
+            #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400) == QuarantineDesk.Purge(deleted: 1))
+        } else {
+            try desk.delete(id)
+        }
         #expect(linked, "the client's link was not made: the case was not tried")
         #expect(try files(pitches).isEmpty)
         #expect(try files(maildir.inbox).isEmpty)
