@@ -20,6 +20,8 @@ public struct QuarantineDesk {
 
     /// Runs just before the quarantined copy is removed: for tests, to act as a mail client would in that moment.
     var beforeRemoving: (MaildirFolder.Entry) -> Void = { _ in }
+    /// Runs just before a file listed as the message's is read: for tests, to rename it as a mail client would.
+    var beforeReading: (MaildirFolder.Entry) -> Void = { _ in }
     /// Runs each time the quarantine lock is found held by another: for tests, to know a command is waiting.
     var whileTheLockIsHeld: () -> Void = {}
     /// How long a command waits for another to let the quarantine lock go, in seconds: a purge of thousands of
@@ -48,7 +50,8 @@ public struct QuarantineDesk {
         case lockHeld(String, seconds: Double)
         /// Back in the INBOX, at `path`, but the rest of the release failed (`reason`): running it again finishes.
         case releasedNotFinished(String, path: String, reason: String)
-        /// Still in `folder` after it was removed and looked for again a few times: a client renames it as fast.
+        /// Still in `folder` after it was removed, or read, and looked for again a few times: a client renames it as
+        /// fast.
         case keptRenaming(String, folder: String)
 
         public var description: String {
@@ -82,8 +85,8 @@ public struct QuarantineDesk {
                 "another quarantine command has held \(path) for \(Int(seconds)) s (a long purge, or a process that "
                     + "keeps it open: see `fuser \(path)`); nothing was done, try again later"
             case .keptRenaming(let id, let folder):
-                "message \(id) was renamed in \(folder) as fast as it was removed (a mail client at work on the "
-                    + "folder): it is still there; try again in a moment"
+                "message \(id) was renamed in \(folder) as fast as it was read or removed (a mail client at work on "
+                    + "the folder): it is still there; try again in a moment"
             case .releasedNotFinished(let id, let path, let reason):
                 "message \(id) is back in the INBOX (\(TerminalText.safe(path))), but the release could not finish: "
                     + "\(reason); run it again to finish it (the service also will)"
@@ -564,7 +567,7 @@ public struct QuarantineDesk {
         guard let record = try store.quarantineEntries(.id(id.lowercased())).first else { throw Failure.unknownID(id) }
         guard record.state == .held || record.state == .moving else { throw Failure.notHeld(id, record.state) }
         if record.state == .moving, !allowMoving { throw Failure.beingMoved(id, folder: record.folder) }
-        let entry = try folders.flatMap { try file(of: record, folders: $0) } ?? file(of: record)
+        var entry = try folders.flatMap { try file(of: record, folders: $0) } ?? file(of: record)
         // Files of its name, none of them the message: another message put there, or this configuration's
         // [header] settings not the service's. Nothing is done to them either way. A link there is said as one
         // (found by an audit: it was "another configuration's", which sent the admin looking in the wrong place).
@@ -573,7 +576,11 @@ public struct QuarantineDesk {
             if let link = namesakes.first(where: { !$0.isRegularFile }), namesakes.count == 1 {
                 throw Failure.notAFile(id, path: link.path)
             }
-            if !namesakes.isEmpty { throw Failure.otherHeaderSettings(id) }
+            // Read once more: a file a client renamed into view since the look above is the message after all.
+            if !namesakes.isEmpty {
+                guard let renamed = try file(of: record) else { throw Failure.otherHeaderSettings(id) }
+                entry = renamed
+            }
         }
         if entry == nil && !allowMissingFile {
             // Not there yet, rather than gone (found by an audit: `show` of a move a kill interrupted said a mail
@@ -598,7 +605,13 @@ public struct QuarantineDesk {
 
     /// Whether `file` holds the quarantined message (the digest is taken without our own fields).
     static func isCopy(_ file: MaildirFolder.Entry, of record: QuarantineEntry, ownFields: OwnFields) -> Bool {
-        guard let bytes = try? file.read(limit: Int.max) else { return false }
+        (try? holdsCopy(file, of: record, ownFields: ownFields)) ?? false
+    }
+
+    /// `isCopy`, saying why a file could not be read: one gone since it was listed was renamed or removed.
+    private static func holdsCopy(_ file: MaildirFolder.Entry, of record: QuarantineEntry,
+                                  ownFields: OwnFields) throws(MaildirError) -> Bool {
+        guard let bytes = try file.read(limit: Int.max) else { return false }
         return MessageDigest.identity(of: Message(bytes: bytes), ownFields: ownFields).matches(record.digest)
     }
 
@@ -612,8 +625,26 @@ public struct QuarantineDesk {
     /// the message (`isCopy`). A client's rename keeps the name, and so may a user's `mv` of another message: taken
     /// by its name alone, `delete` removed the user's own message in `new/` while the quarantined copy sat in
     /// `cur/` (found in review). Nil when no file of the name is the message.
+    ///
+    /// A file gone between the folder's read and its own (a client renaming it) has the folder read again: taken
+    /// for another message, it had the command blame the [header] settings (found by an audit, beside a client
+    /// renaming in a tight loop). One renamed as fast as it is read, at every look, is `Failure.keptRenaming`.
     private func file(of record: QuarantineEntry, folders: FolderListings? = nil) throws -> MaildirFolder.Entry? {
-        try namesakes(of: record, folders: folders).first { Self.isCopy($0, of: record, ownFields: ownFields) }
+        var listed = folders
+        for _ in 0..<8 {
+            var vanished = false
+            for namesake in try namesakes(of: record, folders: listed) {
+                do {
+                    beforeReading(namesake)
+                    if try Self.holdsCopy(namesake, of: record, ownFields: ownFields) { return namesake }
+                } catch {
+                    vanished = vanished || error.isMissing
+                }
+            }
+            guard vanished else { return nil }
+            listed = nil
+        }
+        throw Failure.keptRenaming(record.id, folder: record.folder)
     }
 
     /// Every file in the record's folder with its unique name, new/ first; `folders`: as listed once for them all.

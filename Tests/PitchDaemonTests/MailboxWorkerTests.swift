@@ -1663,6 +1663,36 @@ import Testing
         #expect(try store.quarantineEntries(.id(id)).first?.state == .deleted)
     }
 
+    /// Found by an audit: a client renaming the quarantined file between the folder's read and the file's had the
+    /// command take it for another message and blame the [header] settings. It is looked for again; one renamed at
+    /// every look is said to be.
+    @Test(arguments: [1, Int.max])
+    func aFileRenamedAsItIsReadIsLookedForAgain(renames: Int) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let pitches = maildir.folder(".Pitches")
+        var renamed = 0
+        desk.beforeReading = { entry in
+            guard renamed < renames else { return }
+            let flags = entry.name.fileName.hasSuffix(",S") ? "" : "S"
+            if (try? pitches.move(entry, to: pitches, .cur, name: MaildirName("1.M1P1Q1.test:2," + flags))) != nil {
+                renamed += 1
+            }
+        }
+        if renames == 1 {
+            try desk.delete(id)
+            #expect(renamed == 1)
+            #expect(try files(pitches).isEmpty)
+            #expect(try store.quarantineEntries(.id(id)).first?.state == .deleted)
+        } else {
+            #expect(throws: QuarantineDesk.Failure.keptRenaming(id, folder: ".Pitches")) { try desk.delete(id) }
+            #expect(try files(pitches).count == 1)
+            #expect(try store.quarantineEntries(.id(id)).first?.state == .held)
+        }
+    }
+
     /// Found by an audit: one symbolic link where a quarantined file was stopped every purge, for good, after some
     /// messages had gone, and said nothing was done. The others are deleted, the link left, and it is counted.
     @Test func aPurgeGoesOnPastAMessageItCannotDelete() throws {
