@@ -18,10 +18,10 @@ extension SQLiteTokenStore {
     /// The source is opened as a plain SQLite file, not as a store: a database of another tokenizer or a newer
     /// schema is exactly what one backs up before an upgrade or a downgrade.
     ///
-    /// `atRest`: the source is a file nothing writes (a backup being restored). Where this user may not write it or
-    /// its directory (a read-only mount, a snapshot, another user's file), it is read as it is, without the -wal and
-    /// -shm files WAL mode makes beside a database even to read it, which a read-only directory refuses and a file
-    /// this user may not write was left with (found by an audit). A -wal already there is read as usual.
+    /// `atRest`: the source is a file nothing writes (a backup being restored). It is read as it is, without the
+    /// -wal and -shm files WAL mode makes beside a database even to read it, which a read-only directory refuses, a
+    /// file this user may not write was left with, and any other backup was too, though a restore leaves the backup
+    /// as it was (found by audits). A -wal already there is read as usual.
     public static func backUp(databaseAt path: String, into copyPath: String, destination: String,
                               atRest: Bool = false) throws(StoreError) -> Int {
         if isURL(path) { throw .unsupportedLocation(path: path) }
@@ -34,13 +34,10 @@ extension SQLiteTokenStore {
         }
         try refuseUnlessRegularFile(info, at: path)
         guard info.st_size > 0 else { throw .missing(path: path) }
-        let directory = path.utf8.lastIndex(of: UInt8(ascii: "/"))
-            .map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
         // A database open anywhere has its -shm beside it: then not at rest, whatever was said (found in review:
         // a live database left with an empty -wal after a checkpoint, read without locks while it was written).
         var log = stat()
         let immutable = atRest && !(stat(path + "-wal", &log) == 0 && log.st_size > 0) && stat(path + "-shm", &log) != 0
-            && (Glibc.access(path, W_OK) != 0 || Glibc.access(directory, W_OK) != 0)
         let source = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000,
                                           immutable: immutable)
         // The read transaction is opened here, so that a source that is no database, is locked or cannot be read

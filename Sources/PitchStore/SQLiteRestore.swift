@@ -76,11 +76,13 @@ extension SQLiteTokenStore {
                 // read, so it is not read again, and whom one wrote to stays known whatever is corrected (found in
                 // review: they were lost for good).
                 // Since the backup: added after anything the backup learned (all of them would keep a mistaken
-                // `contacts import` made before it, which the restore is to undo; found in review).
+                // `contacts import` made before it, which the restore is to undo; found in review). In the second of
+                // the last thing it learned too: times are whole seconds, and an import made in that second after
+                // the backup was lost (found by an audit); one made in it before the backup is in the backup anyway.
                 let sent = ContactSource.sent.rawValue
                 try connection.execute("""
                     CREATE TEMP TABLE written_to AS SELECT key, added_at FROM main.contacts WHERE source = '\(sent)'
-                    AND added_at > max((SELECT coalesce(max(added_at), 0) FROM restored.contacts),
+                    AND added_at >= max((SELECT coalesce(max(added_at), 0) FROM restored.contacts),
                                        (SELECT coalesce(max(learned_at), 0) FROM restored.ledger));
                     """)
                 defer { _ = try? connection.execute("DROP TABLE IF EXISTS temp.written_to") }
