@@ -151,10 +151,19 @@ public struct Engine: Sendable {
     static func templateSighting(_ tokens: MessageTokens, _ correspondents: Correspondents,
                                  digest: () -> [UInt8]) -> TemplateSighting? {
         guard let template = tokens.template, let sender = correspondents.sender else { return nil }
-        return TemplateSighting(bands: template.bands, sender: sender.lowercased(),
-                                recipient: correspondents.recipients.first?.lowercased() ?? "",
+        return TemplateSighting(bands: template.bands, sender: addressKey(sender),
+                                recipient: addressKey(correspondents.recipients.first ?? ""),
                                 message: sightingIdentity(messageID: correspondents.messageID, sender: sender,
                                                           digest: digest))
+    }
+
+    /// An address as the template memory keeps it: the first 8 bytes of the SHA-256 of its lower-cased form. A
+    /// hash, not an index into a table of addresses: two processes (a filter and the service) must give one address
+    /// the same key without asking each other; 64 bits make two addresses sharing a key among a month's mail
+    /// unlikely, and a sender who made one on purpose would gain nothing they do not have by sending from one address.
+    static func addressKey(_ address: String) -> UInt64 {
+        MessageDigest.sha256(Array("address\u{0}".utf8) + Array(address.lowercased().utf8))
+            .prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Which message a sighting is, so that it is recorded once and never counts against itself: where it has a

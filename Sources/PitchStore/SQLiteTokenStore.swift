@@ -725,9 +725,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                     WHERE band = ?1 AND sender > ?4 AND seen_at >= ?2 AND message <> ?3 ORDER BY sender LIMIT 1
                     """)
                 defer { nextSender.reset() }
-                var others = Set<String>()
+                var others = Set<UInt64>()
                 nextBand: for band in bands {
-                    var previous: String?
+                    var previous: Int64?
                     while others.count < TemplateSightings.countedOtherSenders {
                         let query = previous == nil ? firstSender : nextSender
                         defer { query.reset() }
@@ -735,8 +735,9 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                         try query.bind(2, since)
                         try query.bind(3, Int64(bitPattern: message.message))
                         if let previous { try query.bind(4, previous) }
-                        guard try query.step(), let sender = query.text(0) else { continue nextBand }
-                        if sender != message.sender { others.insert(sender) }
+                        guard try query.step() else { continue nextBand }
+                        let sender = query.int64(0)
+                        if UInt64(bitPattern: sender) != message.sender { others.insert(UInt64(bitPattern: sender)) }
                         previous = sender
                     }
                 }
@@ -748,8 +749,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                         AND message <> ?4 LIMIT 1
                     """)
                 defer { again.reset() }
-                try again.bind(1, message.sender)
-                try again.bind(2, message.recipient)
+                try again.bind(1, Int64(bitPattern: message.sender))
+                try again.bind(2, Int64(bitPattern: message.recipient))
                 try again.bind(3, since)
                 try again.bind(4, Int64(bitPattern: message.message))
                 for (index, band) in bands.enumerated() { try again.bind(Int32(index + 5), Int64(bitPattern: band)) }
@@ -787,7 +788,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                     try query.bind(1, Int64(bitPattern: band))
                     while try query.step() {
                         byBand[band, default: []].append(
-                            TemplateSnapshot.Entry(sender: query.text(0) ?? "", recipient: query.text(1) ?? "",
+                            TemplateSnapshot.Entry(sender: UInt64(bitPattern: query.int64(0)),
+                                                   recipient: UInt64(bitPattern: query.int64(1)),
                                                    time: query.int64(2), message: UInt64(bitPattern: query.int64(3))))
                     }
                 }
@@ -804,7 +806,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
             var byBand: [UInt64: [TemplateSnapshot.Entry]] = [:]
             while try query.step() {
                 byBand[UInt64(bitPattern: query.int64(0)), default: []].append(
-                    TemplateSnapshot.Entry(sender: query.text(1) ?? "", recipient: query.text(2) ?? "",
+                    TemplateSnapshot.Entry(sender: UInt64(bitPattern: query.int64(1)),
+                                           recipient: UInt64(bitPattern: query.int64(2)),
                                            time: query.int64(3), message: UInt64(bitPattern: query.int64(4))))
             }
             return TemplateSnapshot(byBand: byBand)
@@ -853,12 +856,12 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
             var bands = Set<UInt64>()
             for band in message.bands where bands.insert(band).inserted {
                 try trim.bind(1, Int64(bitPattern: band))
-                try trim.bind(2, message.sender)
-                try trim.bind(3, message.recipient)
+                try trim.bind(2, Int64(bitPattern: message.sender))
+                try trim.bind(3, Int64(bitPattern: message.recipient))
                 try trim.run()
                 try insert.bind(1, Int64(bitPattern: band))
-                try insert.bind(2, message.sender)
-                try insert.bind(3, message.recipient)
+                try insert.bind(2, Int64(bitPattern: message.sender))
+                try insert.bind(3, Int64(bitPattern: message.recipient))
                 try insert.bind(4, time)
                 try insert.bind(5, Int64(bitPattern: message.message))
                 try insert.run()

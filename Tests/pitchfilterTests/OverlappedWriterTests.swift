@@ -49,7 +49,7 @@ import Testing
         let path = scratch.path("db.sqlite")
         let store = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readWrite)
         let writer = OverlappedWriter(store: store)
-        let sighting = TemplateSighting(bands: [1, 2, 3, 4], sender: "a@vendor.example", recipient: "me@home.example",
+        let sighting = TemplateSighting(bands: [1, 2, 3, 4], sender: 1, recipient: 2,
                                         message: 7)
         try writer.submit(Self.batch("a", count: 10), sightings: [sighting])
         let finishing = {
@@ -68,7 +68,7 @@ import Testing
         let check = try SQLiteTokenStore(path: path, tokenizerIdentity: Engine.tokenizerIdentity, access: .readOnly)
         #expect(try check.counts(of: [TokenID(hashing: "shared")]).totals
             == (endFails ? ClassTotals() : ClassTotals(pitch: 10, ham: 0)))
-        let other = TemplateSighting(bands: [1, 2, 3, 4], sender: "c@other.example", recipient: "me@home.example",
+        let other = TemplateSighting(bands: [1, 2, 3, 4], sender: 3, recipient: 2,
                                      message: 8)
         #expect(try check.sightings(like: other, since: 0).memoryIsEmpty == endFails)
         #expect(try check.relationship(with: "b@friend.example") == (endFails ? .unknown : .knownAddress))
