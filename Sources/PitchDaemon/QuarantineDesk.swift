@@ -27,6 +27,9 @@ public struct QuarantineDesk {
     /// How long a command waits for another to let the quarantine lock go, in seconds: a purge of thousands of
     /// messages holds it for a while, a release or a delete for moments.
     var lockWait = 120.0
+    /// How many messages a purge removes before it looks for copies of them and closes their records: a purge that
+    /// stops (a database failure, a kill) leaves at most these held with their files gone.
+    var purgeClosesEvery = 256
 
     public init(store: SQLiteTokenStore, ownFields: OwnFields) {
         self.store = store
@@ -350,8 +353,17 @@ public struct QuarantineDesk {
         return entry != nil ? .deleted : .alreadyGone
     }
 
-    private func settleDeleted(_ record: QuarantineEntry) throws {
-        try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
+    /// Closes the record as deleted, unless the service has changed it since it was read: it reuses a held record
+    /// for the same message quarantined again under another name, and closing that one left the new file in the
+    /// folder unlisted, for no purge to find (found in review, once a purge closed its records at its end). Returns
+    /// whether it closed it.
+    @discardableResult
+    private func settleDeleted(_ record: QuarantineEntry) throws -> Bool {
+        try store.inOneWrite {
+            guard try store.quarantineEntries(.id(record.id)).first == record else { return false }
+            try store.apply([.quarantine(record.settled(as: .deleted, at: Int64(time(nil))))])
+            return true
+        }
     }
 
     /// Whether the message file at `path` (one `release` returned) still bears a field of ours: moved back to the
@@ -386,7 +398,8 @@ public struct QuarantineDesk {
     /// A message that fails on its own (a file of its name that is no regular file, one a client keeps renaming, a
     /// file that may not be removed) is left and counted in `failed`, the first such reason in `firstFailure`, and
     /// the purge goes on: one symbolic link in a quarantine folder stopped every purge of every mailbox, for good
-    /// (found by an audit). A database that fails ends it.
+    /// (found by an audit). A database that fails ends it, once the records of what it removed are closed where the
+    /// database lets them be.
     public func purge(olderThan days: Int, now: Int64 = Int64(time(nil))) throws -> Purge {
         // Days past what 64-bit seconds hold (found by an audit: an overflow trap) mean "older than anything".
         let (seconds, overflow) = Int64(clamping: days).multipliedReportingOverflow(by: 86_400)
@@ -430,22 +443,31 @@ public struct QuarantineDesk {
                 }
             }
         }
-        try oneAtATime {
-            for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
-                try deleteAndCount(entry.id, inboxes: inboxes, folders: folders)
-            }
-            // Those removed where they were listed, against their folders read afresh, once: a copy a client renamed
-            // or made meanwhile is followed and removed too before the record is closed.
+        /// Those removed where they were listed, against their folders read afresh, once for every few hundred
+        /// (`purgeClosesEvery`): a copy a client renamed or made meanwhile is followed and removed too before the
+        /// record is closed. One the
+        /// service settled or changed meanwhile (a copy moved to the INBOX and learned as a release, the message
+        /// quarantined again under another name) is left as the service has it, and not counted.
+        func closeRemoved() throws {
             let foldersAfresh = FolderListings()
-            for record in removed {
+            while let record = removed.popLast() {
                 try counting(record.id) {
                     try followCopies(of: record, afterRemoving: true, firstLook: foldersAfresh)
-                    // Settled by the service meanwhile (a copy of the message moved to the INBOX, learned as a
-                    // release): left as it settled it.
-                    guard try store.quarantineEntries(.id(record.id)).first?.state == .held else { return }
-                    try settleDeleted(record)
-                    purged.deleted += 1
+                    if try settleDeleted(record) { purged.deleted += 1 }
                 }
+            }
+        }
+        try oneAtATime {
+            do {
+                for entry in try store.quarantineEntries(.states([.held])) where entry.at < cutoff {
+                    try deleteAndCount(entry.id, inboxes: inboxes, folders: folders)
+                    if removed.count >= purgeClosesEvery { try closeRemoved() }
+                }
+                try closeRemoved()
+            } catch {
+                // What was removed is closed if the database lets it, before the purge says why it stopped.
+                try? closeRemoved()
+                throw error
             }
             // Those whose file had gone, against the INBOX's names read afresh, once: against the names read at the
             // start, a message moved back to the INBOX during a long purge was taken for one a client deleted (found

@@ -1663,6 +1663,65 @@ import Testing
         #expect(try store.quarantineEntries(.id(id)).first?.state == .deleted)
     }
 
+    /// Found in review: a purge closes the records of the messages it removed at its end, and the service may have
+    /// reused one meanwhile for the same message quarantined again under another name. Closed from what the purge
+    /// had read, the record lost the new name, and the new file stayed in the folder, unlisted, for no purge to find.
+    @Test func aPurgeLeavesARecordTheServiceReusedMeanwhile() throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try deliver(Array("Message-ID: <second@example.com>\n".utf8) + Self.pitch, "2.M2P2Q2.test")
+        try worker().scanAll(shouldStop: { false })
+        let pitches = maildir.folder(".Pitches")
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        var first: (name: String, bytes: [UInt8])?
+        var reused: QuarantineEntry?
+        desk.beforeRemoving = { [store, maildir] entry in
+            guard let earlier = first else {
+                first = (entry.name.unique, (try? entry.read(limit: 1 << 20)) ?? [])
+                return
+            }
+            guard reused == nil, var record = try? store.quarantineEntries(.states([.held]))
+                .first(where: { $0.name == earlier.name }) else { return }
+            record.name = "9.M9P9Q9.test"
+            record.at = Int64(time(nil))
+            _ = try? maildir.folder(".Pitches").deliver([earlier.bytes[...]], into: .cur,
+                                                        name: MaildirName("9.M9P9Q9.test:2,S"))
+            try? store.apply([.quarantine(record)])
+            reused = record
+        }
+        #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400) == QuarantineDesk.Purge(deleted: 1))
+        let record = try #require(reused, "the record was not reused: the case was not tried")
+        #expect(try store.quarantineEntries(.id(record.id)).first == record)
+        #expect(try files(pitches).keys.sorted() == ["cur/9.M9P9Q9.test:2,S"])
+        #expect(try desk.list().map(\.path) == [pitches.path + "/cur/9.M9P9Q9.test:2,S"])
+    }
+
+    /// A purge that stops part-way (here the database locked by another writer) has closed the records of what it
+    /// removed before, a few hundred at a time, rather than leaving them all held with their files gone; the next
+    /// purge closes the last.
+    @Test func aPurgeThatStopsHasClosedWhatItRemovedBefore() throws {
+        for n in 1...3 {
+            try deliver(Array("Message-ID: <m\(n)@example.com>\n".utf8) + Self.pitch, "\(n).M\(n)P\(n)Q\(n).test")
+        }
+        try worker().scanAll(shouldStop: { false })
+        let impatient = try SQLiteTokenStore(path: store.path, tokenizerIdentity: Engine.tokenizerIdentity,
+                                             access: .readWrite, busyTimeoutMilliseconds: 50)
+        var desk = QuarantineDesk(store: impatient, ownFields: .standard)
+        desk.purgeClosesEvery = 1
+        var removals = 0
+        var letGo: (() -> Void)?
+        desk.beforeRemoving = { _ in
+            removals += 1
+            if removals == 3 { letGo = try? MilterFilterTests.holdWriteLock(self.store.path) }
+        }
+        #expect(throws: StoreError.self) { try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400) }
+        let held = try #require(letGo, "the write lock was not taken: the case was not tried")
+        held()
+        #expect(try store.quarantineEntries(.states([.deleted])).count == 2)
+        #expect(try store.quarantineEntries(.states([.held])).count == 1)
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400) == QuarantineDesk.Purge(alreadyGone: 1))
+    }
+
     /// Found by an audit: a client renaming the quarantined file between the folder's read and the file's had the
     /// command take it for another message and blame the [header] settings. It is looked for again; one renamed at
     /// every look is said to be.
