@@ -21,7 +21,8 @@ extension SQLiteTokenStore {
     /// `atRest`: the source is a file nothing writes (a backup being restored). It is read as it is, without the
     /// -wal and -shm files WAL mode makes beside a database even to read it, which a read-only directory refuses, a
     /// file this user may not write was left with, and any other backup was too, though a restore leaves the backup
-    /// as it was (found by audits). A -wal already there is read as usual.
+    /// as it was (found by audits). A file that shows signs of use (`isAtRest`) is read as usual, and so is one
+    /// that showed them by the end of the copy, again.
     public static func backUp(databaseAt path: String, into copyPath: String, destination: String,
                               atRest: Bool = false) throws(StoreError) -> Int {
         if isURL(path) { throw .unsupportedLocation(path: path) }
@@ -34,10 +35,35 @@ extension SQLiteTokenStore {
         }
         try refuseUnlessRegularFile(info, at: path)
         guard info.st_size > 0 else { throw .missing(path: path) }
-        // A database open anywhere has its -shm beside it: then not at rest, whatever was said (found in review:
-        // a live database left with an empty -wal after a checkpoint, read without locks while it was written).
-        var log = stat()
-        let immutable = atRest && !(stat(path + "-wal", &log) == 0 && log.st_size > 0) && stat(path + "-shm", &log) != 0
+        // Read without locks, the file must not be written meanwhile: a database used now and then, given as the
+        // backup, whose next run began during the copy, is read again with them (found in review).
+        if atRest, isAtRest(path, as: info) {
+            do {
+                let size = try copyPages(of: path, into: copyPath, destination: destination, immutable: true)
+                if isAtRest(path, as: info) { return size }
+            } catch {
+                if isAtRest(path, as: info) { throw error }
+            }
+        }
+        return try copyPages(of: path, into: copyPath, destination: destination, immutable: false)
+    }
+
+    /// Whether the database file at `path` shows no sign of use and is as `before` found it: no -shm (every
+    /// connection to a database in WAL mode keeps one: found in review, a live database left with an empty -wal
+    /// after a checkpoint was read without locks while it was written), no -wal with content, no -journal (a
+    /// writer's in rollback mode, or one a crash left), and the same inode, size and times.
+    private static func isAtRest(_ path: String, as before: stat) -> Bool {
+        var log = stat(), now = stat()
+        return !(stat(path + "-wal", &log) == 0 && log.st_size > 0) && stat(path + "-shm", &log) != 0
+            && stat(path + "-journal", &log) != 0 && stat(path, &now) == 0 && now.st_ino == before.st_ino
+            && now.st_size == before.st_size && now.st_mtim.tv_sec == before.st_mtim.tv_sec
+            && now.st_mtim.tv_nsec == before.st_mtim.tv_nsec && now.st_ctim.tv_sec == before.st_ctim.tv_sec
+            && now.st_ctim.tv_nsec == before.st_ctim.tv_nsec
+    }
+
+    /// `backUp`'s copy: `immutable`, the source is read without locks and without making its -wal and -shm.
+    private static func copyPages(of path: String, into copyPath: String, destination: String,
+                                  immutable: Bool) throws(StoreError) -> Int {
         let source = try SQLiteConnection(path: path, flags: SQLITE_OPEN_READONLY, busyTimeoutMilliseconds: 2_000,
                                           immutable: immutable)
         // The read transaction is opened here, so that a source that is no database, is locked or cannot be read

@@ -78,7 +78,8 @@ extension SQLiteTokenStore {
                 // Since the backup: added after anything the backup learned (all of them would keep a mistaken
                 // `contacts import` made before it, which the restore is to undo; found in review). In the second of
                 // the last thing it learned too: times are whole seconds, and an import made in that second after
-                // the backup was lost (found by an audit); one made in it before the backup is in the backup anyway.
+                // the backup was lost (found by an audit). One made in that second before the backup is in the backup
+                // anyway; only a mistaken import into another database in that very second would be kept.
                 let sent = ContactSource.sent.rawValue
                 try connection.execute("""
                     CREATE TEMP TABLE written_to AS SELECT key, added_at FROM main.contacts WHERE source = '\(sent)'

@@ -735,7 +735,8 @@ public final class SQLiteTokenStore: TokenStore, ContactBook, TemplateMemory {
                         try query.bind(2, since)
                         try query.bind(3, Int64(bitPattern: message.message))
                         if let previous { try query.bind(4, previous) }
-                        guard try query.step() else { continue nextBand }
+                        // Each step past the one before, whatever the rows hold: the walk always ends.
+                        guard try query.step(), previous.map({ query.int64(0) > $0 }) ?? true else { continue nextBand }
                         let sender = query.int64(0)
                         if UInt64(bitPattern: sender) != message.sender { others.insert(UInt64(bitPattern: sender)) }
                         previous = sender

@@ -247,10 +247,34 @@ import Testing
                            expireBefore: 0)
             #expect(try old.memoryCounts(sightingsSince: 0).templateSightings == 1)
         }
+        do {
+            let store = try open(.readWrite, migrations: Array(SQLiteSchema.migrations.prefix(13)))
+            #expect(try store.memoryCounts(sightingsSince: 0).templateSightings == 0)
+            try store.withConnection { connection throws(StoreError) in
+                try connection.execute("""
+                    INSERT INTO templates (band, sender, recipient, seen_at, message)
+                    VALUES (1, 'a@x.example', 'b@y.example', 100, 7)
+                    """)
+            }
+            #expect(try store.memoryCounts(sightingsSince: 0).templateSightings == 1)
+        }
         let store = try open(.readWrite)
         #expect(try store.statistics().schemaVersion == 14)
         #expect(try store.memoryCounts(sightingsSince: 0).templateSightings == 0)
         #expect(try counts(store, [1]) == [1: TokenCounts(ham: 1)])
+        // An address as text, as a service of version 13 still running would write it, is refused: read as 0, it
+        // sent the lookup of other senders round for ever.
+        #expect(throws: StoreError.self) {
+            try store.withConnection { connection throws(StoreError) in
+                try connection.execute("""
+                    INSERT INTO templates (band, sender, recipient, seen_at, message)
+                    VALUES (1, 'a@x.example', 5, 100, 7)
+                    """)
+            }
+        }
+        try store.record([TemplateSighting(bands: [1, 2], sender: 1, recipient: 2, message: 7)], at: 100,
+                         expireBefore: 0)
+        #expect(try store.memoryCounts(sightingsSince: 0).templateSightings == 1)
     }
 
     /// A restore copies a backup's training into the database in use: counts, totals, ledger and contacts become the

@@ -67,6 +67,19 @@ import Testing
             == TemplateSightings(otherSenders: 0, sameNoteBefore: false, memoryIsEmpty: true))
     }
 
+    /// Keys are 64-bit hashes stored as signed integers: on both sides of the sign bit, each other sender counts once
+    /// (the SQLite memory walks them in index order, `sender > previous`), and the one asked about not at all.
+    @Test(arguments: Kind.allCases)
+    func keysOnBothSidesOfTheSignBitAreEachCounted(kind: Kind) throws {
+        let senders: [UInt64] = [.max, 1 << 63, (1 << 63) + 1, 0, 1, UInt64(Int64.max)]
+        let memory = try lookup(kind, recording: senders.enumerated().map { index, sender in
+            (TemplateSighting(bands: [1, 2], sender: sender, recipient: 7, message: UInt64(100 + index)), 100)
+        })
+        let asked = TemplateSighting(bands: [1, 2], sender: 1 << 63, recipient: 7, message: 999)
+        #expect(try memory.sightings(like: asked, since: 0)
+            == TemplateSightings(otherSenders: 5, sameNoteBefore: true, memoryIsEmpty: false))
+    }
+
     @Test(arguments: Kind.allCases)
     func otherSendersOfANearDuplicateAreCountedOnce(kind: Kind) throws {
         let memory = try lookup(kind, recording: [
