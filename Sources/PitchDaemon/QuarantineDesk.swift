@@ -148,6 +148,7 @@ public struct QuarantineDesk {
     }
 
     private func releaseAlone(_ id: String) throws -> String {
+        let started = time(nil)
         if let finished = try finishStoppedRelease(id) { return finished }
         try waitForTheDatabase()
         let (found, entry) = try releasable(id)
@@ -168,7 +169,8 @@ public struct QuarantineDesk {
         // The same unique name it had in the INBOX. The service sees it arrive, finds it in the quarantine's
         // records and does not classify it again; if it gets there before this learns the message, it learns it
         // itself, and the ledger counts the message once.
-        let released: MaildirFolder.Entry
+        var released: MaildirFolder.Entry
+        var deliveredHere = false
         let sameName = try inbox.entry(unique: entry.name.unique)
         let ownName = try inbox.entry(unique: Self.releaseName(of: record))
         if let delivered = [sameName, ownName].compactMap({ $0 })
@@ -187,6 +189,7 @@ public struct QuarantineDesk {
                                            name: name.resized(to: size))
             do {
                 try inbox.deliver(original, into: released.subdirectory, name: released.name)
+                deliveredHere = true
             } catch {
                 // EEXIST: delivered meanwhile, by another release of the same message.
                 guard error.errno == EEXIST else { throw error }
@@ -196,7 +199,14 @@ public struct QuarantineDesk {
         // audit: a full disk failed the learning, and the command said only that the database could not be
         // written).
         do {
-            try removeQuarantined(entry, of: record)
+            if try !removeQuarantined(entry, of: record), deliveredHere,
+               let moved = try movedToTheInbox(record, named: entry.name.unique, since: started, besides: released) {
+                // The user moved the quarantined copy to the INBOX while this ran: theirs is the one their client
+                // shows, and this one goes (found by an audit: both stayed, 6 of 60 tries with a move 0-30 ms
+                // after the release began). It keeps our field and tag, and the answer says so.
+                try inbox.remove(released)
+                released = moved
+            }
             try learnReleased(original.flatMap { $0 }, record: record)
         } catch {
             throw Failure.releasedNotFinished(id, path: released.path, reason: "\(error)")
@@ -216,18 +226,39 @@ public struct QuarantineDesk {
     /// added): the name read being gone is not the end of it (found in review: the record was settled and the
     /// renamed copy stayed in the folder unlisted, a duplicate after a release and mail not deleted after a
     /// delete).
-    private func removeQuarantined(_ entry: MaildirFolder.Entry, of record: QuarantineEntry) throws {
+    ///
+    /// Returns whether it removed any file: none when the copy left the folder on its own meanwhile.
+    @discardableResult
+    private func removeQuarantined(_ entry: MaildirFolder.Entry, of record: QuarantineEntry) throws -> Bool {
         beforeRemoving(entry)
-        try followCopies(of: record, afterRemoving: try entry.folder.remove(entry))
+        let removed = try entry.folder.remove(entry)
+        return try followCopies(of: record, afterRemoving: removed) || removed
+    }
+
+    /// The message's copy the user moved into the INBOX since `since`, other than `ours`: under its quarantined
+    /// name (a rename), or under any name a file has had since then (a client that copies, as IMAP's MOVE does),
+    /// found by what it holds. Looked for only when a release found the quarantined copy gone.
+    private func movedToTheInbox(_ record: QuarantineEntry, named unique: String, since: time_t,
+                                 besides ours: MaildirFolder.Entry) throws -> MaildirFolder.Entry? {
+        let inbox = Maildir(root: record.mailbox).inbox
+        return try MaildirFolder.Subdirectory.allCases.flatMap { try inbox.entries(in: $0) }.first { file in
+            var info = stat()
+            guard file.path != ours.path, file.name.unique == unique
+                    || (lstat(file.path, &info) == 0 && info.st_ctim.tv_sec >= since) else { return false }
+            return Self.isCopy(file, of: record, ownFields: ownFields)
+        }
     }
 
     /// Looks for the message again after a removal, and removes what it finds: looked for even when the name
     /// removed was the file's last (tried, and taken back: a copy a client or the user made under the same name, a
     /// separate file, was left behind, its record closed; found by an audit). `removedOne`: whether the removal
     /// found a file of the name. `firstLook`: the folders as read afresh once for many messages (a purge's).
+    /// Returns whether it removed any file.
+    @discardableResult
     private func followCopies(of record: QuarantineEntry, afterRemoving removedOne: Bool,
-                              firstLook: FolderListings? = nil) throws {
+                              firstLook: FolderListings? = nil) throws -> Bool {
         var removedOne = removedOne
+        var removedAny = false
         // A few renames at most in the moment between two looks. Only the message itself (`file(of:)`): the user's
         // own file of that name beside it stays. After a removal that found no file of the name (a client renamed
         // it), one empty look is not taken for gone: a directory read while a rename in it goes on may show the
@@ -236,12 +267,14 @@ public struct QuarantineDesk {
         for look in 0..<8 {
             let listed = look == 0 ? firstLook : nil
             guard let renamed = try self.file(of: record, folders: listed) ?? (removedOne ? nil : self.file(of: record))
-            else { return }
+            else { return removedAny }
             removedOne = try renamed.folder.remove(renamed)
+            removedAny = removedAny || removedOne
         }
         // A client renaming it for ever is not followed, and the message is not called deleted while it is there
         // (found by an audit: a purge beside a client renaming in a tight loop said "deleted" of files left).
         if try self.file(of: record) != nil { throw Failure.keptRenaming(record.id, folder: record.folder) }
+        return removedAny
     }
 
     /// Learns the released message as ham, its sender as a correspondent, and settles its record.

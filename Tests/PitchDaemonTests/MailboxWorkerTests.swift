@@ -1635,6 +1635,35 @@ import Testing
         #expect(try files(pitches).isEmpty)
     }
 
+    /// Found by an audit: the user moving the quarantined copy to the INBOX while a release ran left the message there
+    /// twice, the release's copy and theirs (6 of 60 tries with a move 0-30 ms after the release began). Theirs
+    /// stays, moved by a rename or copied under a new name (as IMAP's MOVE does), and the release's goes; the answer
+    /// names theirs, which keeps our field.
+    @Test(arguments: [false, true])
+    func aReleaseLeavesOneCopyWhenTheUserMovesTheMessageMeanwhile(copiedUnderANewName: Bool) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let theirs = maildir.inbox.path + (copiedUnderANewName ? "/cur/7.M7P7Q7.test:2,S" : "/cur/1.M1P1Q1.test:2,S")
+        var moved = false
+        desk.beforeRemoving = { entry in
+            if copiedUnderANewName {
+                moved = FileManager.default.createFile(atPath: theirs, contents: FileManager.default.contents(
+                    atPath: entry.path)) && unlink(entry.path) == 0
+            } else {
+                moved = rename(entry.path, theirs) == 0
+            }
+        }
+        let path = try desk.release(id)
+        #expect(moved, "the user's move was not made: the case was not tried")
+        #expect(path == theirs)
+        #expect(try files(maildir.inbox).keys.sorted() == [String(theirs.dropFirst(maildir.inbox.path.count + 1))])
+        #expect(desk.bearsOurFields(atPath: path))
+        #expect(try files(maildir.folder(".Pitches")).isEmpty)
+        #expect(try store.quarantineEntries(.id(id)).first?.state == .released)
+    }
+
     /// A client that renames by link and unlink, caught between the two, or that copies: the other file of the
     /// message is removed too (found by an audit: a copy was left, its record closed as deleted, by a removal that
     /// did not look again once the name it removed was the file's last). A purge looks once for all its messages,
