@@ -374,16 +374,26 @@ public struct QuarantineDesk {
             return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
         }
         try waitForTheDatabase()
+        var removedAny = false
         if let entry {
             beforeRemoving(entry)
             let removedOne = try entry.folder.remove(entry)
             // A purge looks again for all its messages at once: a folder read for each removal made it quadratic
             // (found by an audit: 9,836 messages beside a hard-linked backup, 30-37 s).
             if removedOne, leavingGone { return .removed(record) }
-            try followCopies(of: record, afterRemoving: removedOne)
+            removedAny = try followCopies(of: record, afterRemoving: removedOne) || removedOne
+            if !removedAny {
+                // Gone from the quarantine folder on its own while this ran: moved back to the INBOX meanwhile, it
+                // is the service's to learn, as a message found back there before (found by an audit: a purge
+                // closed it as deleted, and the user's correction was never learned).
+                if leavingGone { return .gone }
+                if let copy = try stoppedReleaseCopy(of: record) {
+                    return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
+                }
+            }
         }
         try settleDeleted(record)
-        return entry != nil ? .deleted : .alreadyGone
+        return removedAny ? .deleted : .alreadyGone
     }
 
     /// Closes the record as deleted, unless the service has changed it since it was read: it reuses a held record

@@ -1635,6 +1635,29 @@ import Testing
         #expect(try files(pitches).isEmpty)
     }
 
+    /// Found by an audit: a message the user moved back to the INBOX just as a purge or a delete removed it (the removal
+    /// found no file) had its record closed as deleted, and the move was never learned as ham. It is left held, for the
+    /// service, as one found back there before.
+    @Test(arguments: [false, true])
+    func aMessageMovedBackAsItIsRemovedIsLeftForTheService(purging: Bool) throws {
+        try deliver(Self.pitch, "1.M1P1Q1.test")
+        try worker().scanAll(shouldStop: { false })
+        var desk = QuarantineDesk(store: store, ownFields: .standard)
+        let id = try #require(try desk.list().first?.entry.id)
+        let back = maildir.inbox.path + "/cur/1.M1P1Q1.test:2,S"
+        var moved = false
+        desk.beforeRemoving = { entry in moved = rename(entry.path, back) == 0 }
+        if purging {
+            #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
+                == QuarantineDesk.Purge(backInTheInbox: 1))
+        } else {
+            #expect(throws: QuarantineDesk.Failure.backInTheInbox(id, path: back, byHand: true)) { try desk.delete(id) }
+        }
+        #expect(moved, "the user's move was not made: the case was not tried")
+        #expect(try store.quarantineEntries(.id(id)).first?.state == .held)
+        #expect(try files(maildir.inbox).keys.sorted() == ["cur/1.M1P1Q1.test:2,S"])
+    }
+
     /// Found by an audit: the user moving the quarantined copy to the INBOX while a release ran left the message there
     /// twice, the release's copy and theirs (6 of 60 tries with a move 0-30 ms after the release began). Theirs
     /// stays, moved by a rename or copied under a new name (as IMAP's MOVE does), and the release's goes; the answer
