@@ -130,6 +130,81 @@ extension Configuration {
         return nil
     }
 
+    /// The first line holding a table header whose name begins with a character no key begins with (`[[[mailbox]]`,
+    /// `[ .a]`), if any. The TOML library asserts on those rather than reporting them: a typo in the file aborted the
+    /// service at its reload, and again at every start (found by an audit). Strings, comments and the brackets of
+    /// values are followed, so that only a header is judged: a line of an array that begins with "[" is none.
+    static func lineWithBadTableHeader(_ text: String) -> Int? {
+        let bytes = Array(text.utf8)
+        func isKeyStart(_ byte: UInt8) -> Bool {
+            byte &- 0x30 < 10 || (byte | 0x20) &- 0x61 < 26 || [UInt8(ascii: "_"), UInt8(ascii: "-"),
+                                                                  UInt8(ascii: "\""), UInt8(ascii: "'"),
+                                                                  UInt8(ascii: "]")].contains(byte)
+        }
+        func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        func startsWith(_ text: String, at index: Int) -> Bool {
+            let pattern = Array(text.utf8)
+            return bytes.count - index >= pattern.count && Array(bytes[index..<index + pattern.count]) == pattern
+        }
+        var line = 1, depth = 0, index = 0
+        var lineStart = true  // nothing but blanks yet on this line
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\n"):
+                line += 1
+                lineStart = true
+                index += 1
+                continue
+            case _ where isBlank(byte) || byte == UInt8(ascii: "\r"):
+                index += 1
+                continue
+            case UInt8(ascii: "#"):
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\n") { index += 1 }
+                continue
+            case UInt8(ascii: "[") where lineStart && depth == 0:
+                var name = index + 1
+                if name < bytes.count, bytes[name] == UInt8(ascii: "[") { name += 1 }
+                while name < bytes.count, isBlank(bytes[name]) { name += 1 }
+                if name < bytes.count, !isKeyStart(bytes[name]) { return line }
+                // The header's own brackets and quoted names are no value's: the rest of its line is passed over.
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\n") { index += 1 }
+                continue
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth = max(0, depth - 1)
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                let quote = byte
+                let triple = startsWith(String(repeating: String(UnicodeScalar(quote)), count: 3), at: index)
+                index += triple ? 3 : 1
+                while index < bytes.count {
+                    if quote == UInt8(ascii: "\""), bytes[index] == UInt8(ascii: "\\") {
+                        index += 2  // an escape: the next byte cannot end the string
+                        continue
+                    }
+                    if bytes[index] == UInt8(ascii: "\n") {
+                        if !triple { break }  // an unended string: the library says so
+                        line += 1
+                    }
+                    if bytes[index] == quote, !triple || startsWith(String(repeating: String(UnicodeScalar(quote)),
+                                                                           count: 3), at: index) {
+                        index += triple ? 3 : 1
+                        break
+                    }
+                    index += 1
+                }
+                lineStart = false
+                continue
+            default:
+                break
+            }
+            lineStart = false
+            index += 1
+        }
+        return nil
+    }
+
     /// Reads and checks a configuration file's text. `file` names it in errors.
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Configuration {
         // The TOML library hands strings over as C strings: a value with a NUL in it (`\u0000`) came back cut there
@@ -137,6 +212,10 @@ extension Configuration {
         if let line = Self.lineWithNUL(text) {
             throw ConfigurationError(key: file, "line \(line): a NUL character (a NUL byte, or \\u0000) cannot be "
                 + "part of the configuration")
+        }
+        if let line = Self.lineWithBadTableHeader(text) {
+            throw ConfigurationError(key: file, "line \(line): a table header's name must begin with a letter, a "
+                + "digit, \"_\", \"-\" or a quote (as [mailbox] or [[mailbox]])")
         }
         let table: TOMLTable
         do {

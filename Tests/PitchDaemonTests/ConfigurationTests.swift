@@ -196,6 +196,11 @@ import Testing
             + "\\u0000) cannot be part of the configuration"),
         ("[service]\r\nscan_interval = 60\r\n# \\u0000\r\n", "test.toml: line 3: a NUL character (a NUL byte, or "
             + "\\u0000) cannot be part of the configuration"),
+        // Found by an audit: the TOML library asserted on these, and a typo aborted the service at its reload.
+        ("[service]\nscan_interval = 60\n[[[mailbox]]\npath = \"/m\"", "test.toml: line 3: a table header's name must begin with a letter, a digit, \"_\", \"-\" or a quote (as [mailbox] or [[mailbox]])"),
+        ("# [[[x]]] in a comment\n[service]\nscan_interval = 60\n  [ .service]", "test.toml: line 4: a table header's name must begin with a letter, a digit, \"_\", \"-\" or a quote (as [mailbox] or [[mailbox]])"),
+        ("a = \"\"\"\n[[[x]]] in a string\n\"\"\"\nb = [\n  [1, 2],\n  [\"[[[\", '[ =']\n]\n[[ =]]",
+         "test.toml: line 8: a table header's name must begin with a letter, a digit, \"_\", \"-\" or a quote (as [mailbox] or [[mailbox]])"),
     ])
     func mistakesNameTheirKey(text: String, message: String) {
         #expect(throws: ConfigurationError.self) { try Configuration.parse(text, file: "test.toml") }
@@ -204,6 +209,25 @@ import Testing
         } catch {
             #expect(error.description == message)
         }
+    }
+
+    /// Only a table header is judged by its first character: lines of strings, comments and arrays that begin with
+    /// "[" are none.
+    @Test func onlyTableHeadersAreJudgedByTheirFirstCharacter() {
+        let lines = [
+            "# [[[ a comment",
+            "tags = [",
+            "  [ \"x\" ],",
+            "  ['[[[ y'],",
+            "]",
+            "text = \"\"\"",
+            "[[[ in a string \\\"\"\" still",
+            "\"\"\"",
+            "[ \"quoted name\" ]",
+            "[[mailbox]]",
+        ]
+        #expect(Configuration.lineWithBadTableHeader(lines.joined(separator: "\n")) == nil)
+        #expect(Configuration.lineWithBadTableHeader("a = 'unended\n[[[x]]]") == 2)
     }
 
     /// `[header] subject_tag` is every path's; the milter's own, when it has one, is the milter's.
