@@ -370,8 +370,11 @@ private final class WatchLoop {
     /// Every record written from here on would be lost with the old file: the service stops with an error, and
     /// systemd starts it again on the file now at the path (or a new one), which it records afresh. Also when a scan
     /// saw it replaced and the file has been put back since (found in review: the scans stopped at once for good,
-    /// and the loop, with work waiting, ran at 100 % CPU).
+    /// and the loop, with work waiting, ran at 100 % CPU). Not with no mailbox to watch: a service that is only a
+    /// milter keeps no records here, and the milter opens the file now at the path at its next message (found by an
+    /// audit: the milter stopped a scan interval after it had gone over to the new file).
     private func stopIfReplaced(_ store: SQLiteTokenStore) throws {
+        guard !workers.isEmpty else { return }
         if databaseReplaced || store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
     }
 

@@ -680,6 +680,21 @@ import Glibc
         #expect(quarantined(in: "one") == ["1.M1P1Q1.test"])
     }
 
+    /// Found by an audit: a service that is only a milter stopped a scan interval after its database was replaced,
+    /// though the milter had gone over to the new file; with no mailbox it keeps no records, and runs on.
+    @Test func aMilterAloneRunsOnWhenItsDatabaseIsReplaced() throws {
+        let milterPort = try Self.freePort()
+        let file = try writeConfiguration(mailboxes: [], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(milterPort)\"\n")
+        let (process, log) = try start(["serve", "--config", file.path])
+        defer { Self.stop(process) }
+        #expect(eventually { Self.connectTCP(port: milterPort).map { close($0) } != nil })
+        #expect(eventually { FileManager.default.fileExists(atPath: root.path + "/db.sqlite") })
+        try FileManager.default.removeItem(atPath: root.path + "/db.sqlite")
+        sleep(3)  // three scan intervals: the loop stopped the service at the first
+        #expect(process.isRunning, "\(text(log))")
+        #expect(!text(log).contains("was removed or replaced while it was open"))
+    }
+
     @Test func quarantinedMessagesAreListedAndReleasedById() throws {
         let file = try writeConfiguration(mailboxes: ["one"])
         try deliver(into: "one", name: "1.M1P1Q1.test")
