@@ -107,6 +107,10 @@ public final class MilterFilter: MilterHandler {
     private let overBudget = Mutex(OncePerMinuteCount())
     /// Messages whose forged fields of ours stayed, the MTA not agreeing to header changes.
     private let forgedKept = Mutex(OncePerMinuteCount())
+    /// Pitches `hold_pitches` would have held, and messages that went without our field, where the MTA did not
+    /// agree to the action (found by an audit: the held count went up for pitches delivered, without a word).
+    private let notHeld = Mutex(OncePerMinuteCount())
+    private let notTagged = Mutex(OncePerMinuteCount())
 
     private struct StoreState {
         var store: SQLiteTokenStore?
@@ -257,11 +261,22 @@ public final class MilterFilter: MilterHandler {
             let name = message.headerNames.first { $0.lowercased() == "subject" } ?? "Subject"
             replies.append(.changeHeader(index: 1, name: name, value: subject.value))
         }
-        if classification.verdict == .pitch {
-            if configuration.holdPitches {
+        if !message.mayAddHeaders, let count = notTagged.withLock({ $0.add(atSecond: Int64(Monotonic.seconds())) }) {
+            logger.warning("""
+                \(count) message\(count == 1 ? "" : "s") went on without a field of ours since the last report: the \
+                MTA did not agree to adding header fields (SMFIF_ADDHDRS) (reported at most once a minute)
+                """)
+        }
+        if classification.verdict == .pitch, configuration.holdPitches {
+            if message.mayQuarantine {
                 let score = Engine.formatScore(classification.score)
                 replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(score)"))
                 ServiceMetrics.quarantined(source: .milter)
+            } else if let count = notHeld.withLock({ $0.add(atSecond: Int64(Monotonic.seconds())) }) {
+                logger.warning("""
+                    \(count) pitch\(count == 1 ? " was" : "es were") delivered, not held, since the last report: the \
+                    MTA did not agree to quarantine (SMFIF_QUARANTINE) (reported at most once a minute)
+                    """)
             }
         }
         // Every verdict at debug, as the Maildir side logs them: at info, a busy MTA's 2,500 messages a second

@@ -35,6 +35,8 @@ public struct MilterMessage: Sendable, Equatable {
     public var mayChangeHeaders: Bool
     /// Whether the MTA agreed to SMFIR_ADDHEADER and SMFIR_INSHEADER: without them no field of ours goes out.
     public var mayAddHeaders: Bool
+    /// Whether the MTA agreed to SMFIR_QUARANTINE: without it no pitch is held.
+    public var mayQuarantine: Bool
     /// Whether `bytes` holds each field's value as it was, the blanks after the colon included (SMFIP_HDR_LEADSPC
     /// agreed). Without it the MTA takes one blank off, or none where there was none, and the field is put back
     /// with one: "Subject:Hi" and "Subject:  Hi" read as "Subject: Hi".
@@ -42,7 +44,7 @@ public struct MilterMessage: Sendable, Equatable {
 
     public init(envelope: MilterEnvelope, bytes: [UInt8], headerNames: [String], isTruncated: Bool, size: Int,
                 isOverBudget: Bool = false, mayChangeHeaders: Bool = true, mayAddHeaders: Bool = true,
-                hasExactHeaderValues: Bool = true) {
+                mayQuarantine: Bool = true, hasExactHeaderValues: Bool = true) {
         self.envelope = envelope
         self.bytes = bytes
         self.headerNames = headerNames
@@ -51,6 +53,7 @@ public struct MilterMessage: Sendable, Equatable {
         self.size = size
         self.mayChangeHeaders = mayChangeHeaders
         self.mayAddHeaders = mayAddHeaders
+        self.mayQuarantine = mayQuarantine
         self.hasExactHeaderValues = hasExactHeaderValues
     }
 }
@@ -241,6 +244,7 @@ public struct MilterSession: Sendable {
                                          isOverBudget: keepingStopped && size <= maximumMessageBytes,
                                          mayChangeHeaders: actions.contains(.changeHeaders),
                                          mayAddHeaders: actions.contains(.addHeaders),
+                                         mayQuarantine: actions.contains(.quarantine),
                                          hasExactHeaderValues: protocolFlags.contains(.headerLeadingSpace)))
         case (.ready, _), (.inMessage, _):
             return fail(.unexpected(command.code, state: state == .ready ? "between messages" : "in a message"))

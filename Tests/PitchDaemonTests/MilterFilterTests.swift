@@ -160,6 +160,19 @@ import Testing
         #expect(reason.hasPrefix("pitchfilter: pitch, score=0.9"))
     }
 
+    /// Found by an audit: with `hold_pitches`, an MTA that did not agree to quarantine (SMFIF_QUARANTINE) had the
+    /// pitch counted as held (the session then left the reply out, and the pitch was delivered). No hold is asked
+    /// for, so none is counted; the field and tag still go.
+    @Test func aPitchIsNotHeldWhereTheMTADidNotAgree() async throws {
+        let (filter, _) = try filter()
+        var message = try Self.milterMessage("pitch/h-p-003.eml")
+        message.mayQuarantine = false
+        let replies = await filter.decide(message)
+        #expect(replies.count == 2)
+        #expect(Self.status(replies)?.hasPrefix("pitch, score=0.9") == true)
+        #expect(!replies.contains { if case .quarantine = $0 { true } else { false } })
+    }
+
     /// Found by an audit: SIGHUP logged "configuration reloaded" but the milter kept holding and tagging as it
     /// started. A reload's settings apply to the next message.
     @Test func aReloadChangesWhatTheMilterDoesToTheNextMessage() async throws {
