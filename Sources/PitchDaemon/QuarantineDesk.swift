@@ -170,7 +170,7 @@ public struct QuarantineDesk {
         // records and does not classify it again; if it gets there before this learns the message, it learns it
         // itself, and the ledger counts the message once.
         var released: MaildirFolder.Entry
-        var deliveredHere = false
+        var ourInode: ino_t?  // the copy this run delivered, known by its inode wherever a client renames it
         let sameName = try inbox.entry(unique: entry.name.unique)
         let ownName = try inbox.entry(unique: Self.releaseName(of: record))
         if let delivered = [sameName, ownName].compactMap({ $0 })
@@ -189,7 +189,8 @@ public struct QuarantineDesk {
                                            name: name.resized(to: size))
             do {
                 try inbox.deliver(original, into: released.subdirectory, name: released.name)
-                deliveredHere = true
+                var delivered = stat()
+                if lstat(released.path, &delivered) == 0 { ourInode = delivered.st_ino }
             } catch {
                 // EEXIST: delivered meanwhile, by another release of the same message.
                 guard error.errno == EEXIST else { throw error }
@@ -199,13 +200,16 @@ public struct QuarantineDesk {
         // audit: a full disk failed the learning, and the command said only that the database could not be
         // written).
         do {
-            if try !removeQuarantined(entry, of: record), deliveredHere,
-               let moved = try movedToTheInbox(record, named: entry.name.unique, since: started, besides: released) {
-                // The user moved the quarantined copy to the INBOX while this ran: theirs is the one their client
-                // shows, and this one goes (found by an audit: both stayed, 6 of 60 tries with a move 0-30 ms
-                // after the release began). It keeps our field and tag, and the answer says so.
-                try inbox.remove(released)
-                released = moved
+            if try !removeQuarantined(entry, of: record), let ourInode {
+                let copies = try inboxCopies(of: record, named: entry.name.unique, since: started, ours: ourInode)
+                if let theirs = copies.theirs {
+                    // The user moved the quarantined copy to the INBOX while this ran: theirs is the one their client
+                    // shows, and this one goes (found by an audit: both stayed, 6 of 60 tries with a move 0-30 ms
+                    // after the release began), found by its inode where a client renamed it meanwhile (found in
+                    // review). Theirs keeps our field and tag, and the answer says so.
+                    if let ours = copies.ours { try inbox.remove(ours) }
+                    released = theirs
+                }
             }
             try learnReleased(original.flatMap { $0 }, record: record)
         } catch {
@@ -235,18 +239,25 @@ public struct QuarantineDesk {
         return try followCopies(of: record, afterRemoving: removed) || removed
     }
 
-    /// The message's copy the user moved into the INBOX since `since`, other than `ours`: under its quarantined
-    /// name (a rename), or under any name a file has had since then (a client that copies, as IMAP's MOVE does),
-    /// found by what it holds. Looked for only when a release found the quarantined copy gone.
-    private func movedToTheInbox(_ record: QuarantineEntry, named unique: String, since: time_t,
-                                 besides ours: MaildirFolder.Entry) throws -> MaildirFolder.Entry? {
+    /// The message's copy the user moved into the INBOX since `since` (`theirs`): under its quarantined name (a
+    /// rename), or under any name a file has had since then (a client that copies, as IMAP's MOVE does), found by
+    /// what it holds; and the file whose inode is `ours`, a release's own copy, wherever a client renamed it. Looked
+    /// for only when the quarantined copy left its folder on its own during a release or a removal.
+    private func inboxCopies(of record: QuarantineEntry, named unique: String, since: time_t,
+                             ours inode: ino_t?) throws -> (theirs: MaildirFolder.Entry?, ours: MaildirFolder.Entry?) {
         let inbox = Maildir(root: record.mailbox).inbox
-        return try MaildirFolder.Subdirectory.allCases.flatMap { try inbox.entries(in: $0) }.first { file in
+        var found: (theirs: MaildirFolder.Entry?, ours: MaildirFolder.Entry?) = (nil, nil)
+        for file in try MaildirFolder.Subdirectory.allCases.flatMap({ try inbox.entries(in: $0) }) {
             var info = stat()
-            guard file.path != ours.path, file.name.unique == unique
-                    || (lstat(file.path, &info) == 0 && info.st_ctim.tv_sec >= since) else { return false }
-            return Self.isCopy(file, of: record, ownFields: ownFields)
+            guard lstat(file.path, &info) == 0 else { continue }
+            if info.st_ino == inode {
+                found.ours = file
+            } else if found.theirs == nil, file.name.unique == unique || info.st_ctim.tv_sec >= since,
+                      Self.isCopy(file, of: record, ownFields: ownFields) {
+                found.theirs = file
+            }
         }
+        return found
     }
 
     /// Looks for the message again after a removal, and removes what it finds: looked for even when the name
@@ -362,15 +373,24 @@ public struct QuarantineDesk {
         /// Left held: its file removed where it was listed, and a purge looks for a copy a client renamed or made
         /// meanwhile once it has read the folders afresh (`leavingGone`), then closes the record.
         case removed(QuarantineEntry)
+        /// As `gone`, its file having left the quarantine folder during the purge, just as it was to be removed.
+        case vanished
     }
 
+    /// `movedSince`: the file left the quarantine folder on its own after this moment (during a purge), and a copy
+    /// in the INBOX changed since then is looked for by what it holds, as one moved back under a new name.
     private func deleteAlone(_ id: String, inboxes: FolderListings? = nil, folders: FolderListings? = nil,
-                             leavingGone: Bool = false) throws -> Deletion {
+                             leavingGone: Bool = false, movedSince: time_t? = nil) throws -> Deletion {
+        let started = time(nil)
         let (record, entry) = try held(id, allowMissingFile: true, allowMoving: false, folders: folders)
         if entry == nil, leavingGone { return .gone }
         // Also while the quarantined copy is still there: a release that stopped before it could remove it (found
         // by an audit: `delete` removed it and closed the record, and the INBOX copy was never learned as ham).
         if let copy = try stoppedReleaseCopy(of: record, inboxes: inboxes) {
+            return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
+        }
+        if entry == nil, let movedSince,
+           let copy = try inboxCopies(of: record, named: record.name, since: movedSince, ours: nil).theirs {
             return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
         }
         try waitForTheDatabase()
@@ -386,8 +406,10 @@ public struct QuarantineDesk {
                 // Gone from the quarantine folder on its own while this ran: moved back to the INBOX meanwhile, it
                 // is the service's to learn, as a message found back there before (found by an audit: a purge
                 // closed it as deleted, and the user's correction was never learned).
-                if leavingGone { return .gone }
-                if let copy = try stoppedReleaseCopy(of: record) {
+                if leavingGone { return .vanished }
+                // Under its name, or under a new one (IMAP's MOVE; found in review).
+                if let copy = try stoppedReleaseCopy(of: record)
+                    ?? inboxCopies(of: record, named: record.name, since: started, ours: nil).theirs {
                     return .backInTheInbox(path: copy.path, byHand: try bearsOurFields(copy))
                 }
             }
@@ -454,6 +476,8 @@ public struct QuarantineDesk {
         // thousand); a file not found as listed is looked for afresh (`held`).
         let folders = FolderListings()
         var gone: [String] = []
+        var vanished: Set<String> = []  // of those, the files that left during the purge
+        let started = time(nil)
         var removed: [QuarantineEntry] = []
         /// A message's failure counted, the purge going on; a database failure ends it.
         func counting(_ id: String, _ body: () throws -> Void) throws {
@@ -469,7 +493,8 @@ public struct QuarantineDesk {
                 purged.firstFailure = purged.firstFailure ?? "message \(id): \(failure)"
             }
         }
-        func deleteAndCount(_ id: String, inboxes: FolderListings, folders: FolderListings?) throws {
+        func deleteAndCount(_ id: String, inboxes: FolderListings, folders: FolderListings?,
+                            movedSince: time_t? = nil) throws {
             // Released or deleted by another command, or settled by the service, meanwhile: not this purge's to count.
             guard let current = try store.quarantineEntries(.id(id)).first, current.state == .held else { return }
             if Maildir.isSubfolderName(current.folder), !Maildir(root: current.mailbox).folder(current.folder).exists {
@@ -477,11 +502,15 @@ public struct QuarantineDesk {
                 return
             }
             try counting(id) {
-                switch try deleteAlone(id, inboxes: inboxes, folders: folders, leavingGone: folders != nil) {
+                switch try deleteAlone(id, inboxes: inboxes, folders: folders, leavingGone: folders != nil,
+                                       movedSince: movedSince) {
                 case .deleted: purged.deleted += 1
                 case .alreadyGone: purged.alreadyGone += 1
                 case .backInTheInbox: purged.backInTheInbox += 1
                 case .gone: gone.append(id)
+                case .vanished:
+                    gone.append(id)
+                    vanished.insert(id)
                 case .removed(let record): removed.append(record)
                 }
             }
@@ -516,7 +545,9 @@ public struct QuarantineDesk {
             // start, a message moved back to the INBOX during a long purge was taken for one a client deleted (found
             // in review), and asked of the INBOX one by one, thousands of them cost a listing each.
             let afresh = FolderListings()
-            for id in gone { try deleteAndCount(id, inboxes: afresh, folders: nil) }
+            for id in gone {
+                try deleteAndCount(id, inboxes: afresh, folders: nil, movedSince: vanished.contains(id) ? started : nil)
+            }
         }
         return purged
     }

@@ -1638,15 +1638,22 @@ import Testing
     /// Found by an audit: a message the user moved back to the INBOX just as a purge or a delete removed it (the removal
     /// found no file) had its record closed as deleted, and the move was never learned as ham. It is left held, for the
     /// service, as one found back there before.
-    @Test(arguments: [false, true])
-    func aMessageMovedBackAsItIsRemovedIsLeftForTheService(purging: Bool) throws {
+    /// Moved under its name, or copied under a new one as IMAP's MOVE does (found in review).
+    @Test(arguments: [false, true], [false, true])
+    func aMessageMovedBackAsItIsRemovedIsLeftForTheService(purging: Bool, underANewName: Bool) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         var desk = QuarantineDesk(store: store, ownFields: .standard)
         let id = try #require(try desk.list().first?.entry.id)
-        let back = maildir.inbox.path + "/cur/1.M1P1Q1.test:2,S"
+        let name = underANewName ? "7.M7P7Q7.test:2,S" : "1.M1P1Q1.test:2,S"
+        let back = maildir.inbox.path + "/cur/" + name
         var moved = false
-        desk.beforeRemoving = { entry in moved = rename(entry.path, back) == 0 }
+        desk.beforeRemoving = { entry in
+            moved = underANewName
+                ? FileManager.default.createFile(atPath: back, contents: FileManager.default.contents(atPath: entry.path))
+                    && unlink(entry.path) == 0
+                : rename(entry.path, back) == 0
+        }
         if purging {
             #expect(try desk.purge(olderThan: 0, now: Int64(time(nil)) + 86_400)
                 == QuarantineDesk.Purge(backInTheInbox: 1))
@@ -1655,27 +1662,32 @@ import Testing
         }
         #expect(moved, "the user's move was not made: the case was not tried")
         #expect(try store.quarantineEntries(.id(id)).first?.state == .held)
-        #expect(try files(maildir.inbox).keys.sorted() == ["cur/1.M1P1Q1.test:2,S"])
+        #expect(try files(maildir.inbox).keys.sorted() == ["cur/" + name])
     }
 
     /// Found by an audit: the user moving the quarantined copy to the INBOX while a release ran left the message there
     /// twice, the release's copy and theirs (6 of 60 tries with a move 0-30 ms after the release began). Theirs
     /// stays, moved by a rename or copied under a new name (as IMAP's MOVE does), and the release's goes; the answer
     /// names theirs, which keeps our field.
-    @Test(arguments: [false, true])
-    func aReleaseLeavesOneCopyWhenTheUserMovesTheMessageMeanwhile(copiedUnderANewName: Bool) throws {
+    /// Ours is known by its inode where the user's client renamed it meanwhile (new/ to cur/; found in review).
+    @Test(arguments: [false, true], [false, true])
+    func aReleaseLeavesOneCopyWhenTheUserMovesTheMessageMeanwhile(copiedUnderANewName: Bool, oursRenamed: Bool) throws {
         try deliver(Self.pitch, "1.M1P1Q1.test")
         try worker().scanAll(shouldStop: { false })
         var desk = QuarantineDesk(store: store, ownFields: .standard)
         let id = try #require(try desk.list().first?.entry.id)
         let theirs = maildir.inbox.path + (copiedUnderANewName ? "/cur/7.M7P7Q7.test:2,S" : "/cur/1.M1P1Q1.test:2,S")
         var moved = false
+        let inbox = maildir.inbox.path
         desk.beforeRemoving = { entry in
             if copiedUnderANewName {
                 moved = FileManager.default.createFile(atPath: theirs, contents: FileManager.default.contents(
                     atPath: entry.path)) && unlink(entry.path) == 0
             } else {
                 moved = rename(entry.path, theirs) == 0
+            }
+            if oursRenamed {
+                moved = moved && rename(inbox + "/new/1.M1P1Q1.test", inbox + "/cur/1.M1P1Q1.test:2,") == 0
             }
         }
         let path = try desk.release(id)
