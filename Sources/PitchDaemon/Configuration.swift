@@ -146,7 +146,7 @@ extension Configuration {
             let pattern = Array(text.utf8)
             return bytes.count - index >= pattern.count && Array(bytes[index..<index + pattern.count]) == pattern
         }
-        var line = 1, depth = 0, index = 0
+        var line = 1, depth = 0, index = startsWith("\u{FEFF}", at: 0) ? 3 : 0  // a byte order mark, as the library
         var lineStart = true  // nothing but blanks yet on this line
         while index < bytes.count {
             let byte = bytes[index]
@@ -180,7 +180,9 @@ extension Configuration {
                 index += triple ? 3 : 1
                 while index < bytes.count {
                     if quote == UInt8(ascii: "\""), bytes[index] == UInt8(ascii: "\\") {
-                        index += 2  // an escape: the next byte cannot end the string
+                        // An escape: the next byte cannot end the string (a line-ending backslash's is a line).
+                        if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") { line += 1 }
+                        index += 2
                         continue
                     }
                     if bytes[index] == UInt8(ascii: "\n") {
@@ -190,6 +192,8 @@ extension Configuration {
                     if bytes[index] == quote, !triple || startsWith(String(repeating: String(UnicodeScalar(quote)),
                                                                            count: 3), at: index) {
                         index += triple ? 3 : 1
+                        // Up to two quotes more end a multi-line string too ("""a"""" is a and a quote).
+                        for _ in 0..<2 where triple && index < bytes.count && bytes[index] == quote { index += 1 }
                         break
                     }
                     index += 1

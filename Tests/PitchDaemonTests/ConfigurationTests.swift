@@ -228,6 +228,11 @@ import Testing
         ]
         #expect(Configuration.lineWithBadTableHeader(lines.joined(separator: "\n")) == nil)
         #expect(Configuration.lineWithBadTableHeader("a = 'unended\n[[[x]]]") == 2)
+        // Found in review: a multi-line string may end in four or five quotes; a line-ending backslash's line counts;
+        // a byte order mark is passed over.
+        #expect(Configuration.lineWithBadTableHeader("tags = [\"\"\"a\"\"\"\", \"b\"]\n[[[mailbox]]") == 2)
+        #expect(Configuration.lineWithBadTableHeader("a = \"\"\"x \\\n y\"\"\"\n[[[mailbox]]") == 3)
+        #expect(Configuration.lineWithBadTableHeader("\u{FEFF}[[[mailbox]]") == 1)
     }
 
     /// `[header] subject_tag` is every path's; the milter's own, when it has one, is the milter's.
