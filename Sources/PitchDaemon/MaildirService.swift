@@ -374,7 +374,7 @@ private final class WatchLoop {
     /// milter keeps no records here, and the milter opens the file now at the path at its next message (found by an
     /// audit: the milter stopped a scan interval after it had gone over to the new file).
     private func stopIfReplaced(_ store: SQLiteTokenStore) throws {
-        guard !workers.isEmpty else { return }
+        guard !workers.isEmpty || databaseReplaced else { return }
         if databaseReplaced || store.fileWasReplaced { throw StoreError.replacedWhileOpen(path: store.path) }
     }
 
@@ -650,6 +650,12 @@ private final class WatchLoop {
         for mailbox in new.mailboxes {
             workers[Maildir.trimmed(mailbox.path)]?.update(policy: mailbox.policy, cutoffs: new.cutoffs,
                                                            reasons: new.reasons, ownFields: new.ownFields)
+        }
+        // A service that was only a milter may run on a database replaced meanwhile (`stopIfReplaced`): a mailbox
+        // added now would take stock into the old file, and the loop stops the service instead (found in review).
+        if !new.mailboxes.isEmpty, store.fileWasReplaced {
+            databaseReplaced = true
+            return
         }
         for mailbox in new.mailboxes where workers[Maildir.trimmed(mailbox.path)] == nil {
             addWorker(mailbox, store: store, scanning: true)

@@ -693,6 +693,18 @@ import Glibc
         sleep(3)  // three scan intervals: the loop stopped the service at the first
         #expect(process.isRunning, "\(text(log))")
         #expect(!text(log).contains("was removed or replaced while it was open"))
+        // A mailbox added by a reload would take stock into the old file: the service stops instead (found in
+        // review), and the mail waits for its restart untouched.
+        try deliver(into: "one", name: "1.M1P1Q1.test")
+        _ = try writeConfiguration(mailboxes: ["one"], extra: "[milter]\nlisten = \"inet:127.0.0.1:\(milterPort)\"\n")
+        kill(process.processIdentifier, SIGHUP)
+        let stopped = eventually { !process.isRunning }
+        #expect(stopped, "\(text(log))")
+        guard stopped else { return }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(!text(log).contains("configuration reloaded"), "the mailbox was added: \(text(log))")
+        #expect(try Data(contentsOf: root.appendingPathComponent("one/new/1.M1P1Q1.test")) == Self.pitch)
     }
 
     @Test func quarantinedMessagesAreListedAndReleasedById() throws {
