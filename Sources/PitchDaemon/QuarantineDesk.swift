@@ -398,8 +398,8 @@ public struct QuarantineDesk {
         if let entry {
             beforeRemoving(entry)
             let removedOne = try entry.folder.remove(entry)
-            // A purge looks again for all its messages at once: a folder read for each removal made it quadratic
-            // (found by an audit: 9,836 messages beside a hard-linked backup, 30-37 s).
+            // A purge looks again for its messages a few hundred at a time: a folder read for each removal made it
+            // quadratic (found by an audit: 9,836 messages beside a hard-linked backup, 30-37 s).
             if removedOne, leavingGone { return .removed(record) }
             removedAny = try followCopies(of: record, afterRemoving: removedOne) || removedOne
             if !removedAny {
@@ -517,9 +517,9 @@ public struct QuarantineDesk {
         }
         /// Those removed where they were listed, against their folders read afresh, once for every few hundred
         /// (`purgeClosesEvery`): a copy a client renamed or made meanwhile is followed and removed too before the
-        /// record is closed. One the
-        /// service settled or changed meanwhile (a copy moved to the INBOX and learned as a release, the message
-        /// quarantined again under another name) is left as the service has it, and not counted.
+        /// record is closed. One the service settled or changed meanwhile (a copy moved to the INBOX and learned as
+        /// a release, the message quarantined again under another name) is left as the service has it, and not
+        /// counted.
         func closeRemoved() throws {
             let foldersAfresh = FolderListings()
             while let record = removed.popLast() {
