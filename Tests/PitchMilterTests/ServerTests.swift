@@ -43,7 +43,8 @@ import Testing
     func withServer(_ handler: any MilterHandler = Tagger(), maximumSessions: Int = 16,
                     negotiationTimeout: TimeAmount = .seconds(30), maximumBufferedBytes: Int = 512 << 20,
                     evictableAfter: TimeAmount = .seconds(30), shutdownGrace: TimeAmount = .seconds(10),
-                    logger: Logger = Self.logger, server serverSeen: (MilterServer) -> Void = { _ in },
+                    logger: Logger = Self.logger, reportClock: (@Sendable () -> NIODeadline)? = nil,
+                    server serverSeen: (MilterServer) -> Void = { _ in },
                     _ body: (Int, ServiceGroup) async throws -> Void) async throws {
         var configuration = MilterServerConfiguration(address: .tcp(host: "127.0.0.1", port: 0))
         configuration.maximumSessions = maximumSessions
@@ -51,6 +52,7 @@ import Testing
         configuration.maximumBufferedBytes = maximumBufferedBytes
         configuration.evictableAfter = evictableAfter
         configuration.shutdownGrace = shutdownGrace
+        if let reportClock { configuration.reportClock = reportClock }
         let server = MilterServer(configuration: configuration, handler: handler, logger: logger)
         serverSeen(server)
         let group = ServiceGroup(services: [server], logger: Self.logger)
@@ -545,6 +547,32 @@ import Testing
             }
             #expect(outcome.final == MilterReplyCode.accept.rawValue)
         }
+    }
+
+    /// Found by an audit: each malformed session wrote a warning, and whoever could reach the socket filled the
+    /// journal. The first is a warning with its reason, the rest are counted (each at debug level) and the count is
+    /// said within a minute, or as the server stops.
+    @Test func sessionsClosedForErrorsAreWarnedOfOnceAMinute() async throws {
+        let lines = InMemoryLogHandler.keepingAll
+        let stopped = NIODeadline.now()
+        try await withServer(logger: Logger(label: "test", factory: { _ in lines }), reportClock: { stopped }) {
+            port, _ in
+            let closed = try await blocking {
+                try (0..<5).map { _ in
+                    let client = try MilterClient(port: port, receiveTimeoutSeconds: 5)
+                    try client.negotiate()
+                    try client.write(raw: [0, 0, 0, 1, 0x7A])  // an unknown command
+                    return client.isClosedByPeer()
+                }
+            }
+            #expect(closed == Array(repeating: true, count: 5))
+        }
+        let warnings = lines.entries.filter { $0.level >= .warning }.map { "\($0.message)" }
+        #expect(warnings.count == 2)
+        #expect(warnings.first?.hasPrefix("milter session closed: ") == true)
+        #expect(warnings.last == "milter sessions closed for errors since the last report: 4 (each logged at debug level)")
+        #expect(lines.entries.filter { $0.level == .debug && "\($0.message)".hasPrefix("milter session closed: ") }
+            .count == 4)
     }
 
     @Test func aMessageAbortedWhileDecidedIsDecidedBeforeTheNextOneStarts() async throws {
