@@ -111,6 +111,9 @@ public final class MilterFilter: MilterHandler {
     /// agree to the action (found by an audit: the held count went up for pitches delivered, without a word).
     private let notHeld = Mutex(OncePerMinuteCount())
     private let notTagged = Mutex(OncePerMinuteCount())
+    /// The seconds these counts are reported in: steady, and set by the tests, whose decisions can be a minute
+    /// apart on a loaded machine.
+    private let reportClock: @Sendable () -> Int64
 
     private struct StoreState {
         var store: SQLiteTokenStore?
@@ -120,8 +123,10 @@ public final class MilterFilter: MilterHandler {
 
     public init(configuration: MilterConfiguration, databasePath: String, cutoffs: Cutoffs = .standard,
                 reasons: Bool = false, ownFields: OwnFields = .standard, sharedModel: SharedModelSetting? = nil,
-                logger: Logger, pool: NIOThreadPool = .singleton) {
+                logger: Logger, pool: NIOThreadPool = .singleton,
+                reportClock: (@Sendable () -> Int64)? = nil) {
         self.sharedModel = sharedModel
+        self.reportClock = reportClock ?? { Int64(Monotonic.seconds()) }
         policy = Mutex(Policy(configuration: configuration, schedule: ModelSchedule.standard.withCutoffs(cutoffs),
                               reasons: reasons, ownFields: Self.withItsTag(ownFields, configuration)))
         self.databasePath = databasePath
@@ -152,13 +157,13 @@ public final class MilterFilter: MilterHandler {
 
     /// Counts a message let go over budget; returns how many to report when a report is due (the first, then at
     /// most once a minute).
-    func overBudgetToReport(now: Int64 = Int64(Monotonic.seconds())) -> Int? {
-        overBudget.withLock { $0.add(atSecond: now) }
+    func overBudgetToReport(now: Int64? = nil) -> Int? {
+        overBudget.withLock { $0.add(atSecond: now ?? reportClock()) }
     }
 
     /// Counts a message whose forged fields stayed; returns how many to report, as `overBudgetToReport` does.
-    func forgedKeptToReport(now: Int64 = Int64(Monotonic.seconds())) -> Int? {
-        forgedKept.withLock { $0.add(atSecond: now) }
+    func forgedKeptToReport(now: Int64? = nil) -> Int? {
+        forgedKept.withLock { $0.add(atSecond: now ?? reportClock()) }
     }
 
     public func decide(_ message: MilterMessage) async -> [MilterReply] {
@@ -261,7 +266,7 @@ public final class MilterFilter: MilterHandler {
             let name = message.headerNames.first { $0.lowercased() == "subject" } ?? "Subject"
             replies.append(.changeHeader(index: 1, name: name, value: subject.value))
         }
-        if !message.mayAddHeaders, let count = notTagged.withLock({ $0.add(atSecond: Int64(Monotonic.seconds())) }) {
+        if !message.mayAddHeaders, let count = notTagged.withLock({ $0.add(atSecond: reportClock()) }) {
             logger.warning("""
                 \(count) message\(count == 1 ? "" : "s") went on without a field of ours since the last report: the \
                 MTA did not agree to adding header fields (SMFIF_ADDHDRS) (reported at most once a minute)
@@ -272,7 +277,7 @@ public final class MilterFilter: MilterHandler {
                 let score = Engine.formatScore(classification.score)
                 replies.append(.quarantine(reason: "pitchfilter: pitch, score=\(score)"))
                 ServiceMetrics.quarantined(source: .milter)
-            } else if let count = notHeld.withLock({ $0.add(atSecond: Int64(Monotonic.seconds())) }) {
+            } else if let count = notHeld.withLock({ $0.add(atSecond: reportClock()) }) {
                 logger.warning("""
                     \(count) pitch\(count == 1 ? " was" : "es were") delivered, not held, since the last report: the \
                     MTA did not agree to quarantine (SMFIF_QUARANTINE) (reported at most once a minute)
@@ -453,6 +458,29 @@ public final class MilterFilter: MilterHandler {
             logger.warning("""
                 \(unreported) message\(unreported == 1 ? "" : "s") accepted unclassified since the last report: \
                 all sessions' messages in hand would have passed max_buffered_mib
+                """)
+        }
+        // The other counts said once a minute, their last minute said too (found in review: dropped at shutdown).
+        func plural(_ count: Int, _ one: String, _ many: String) -> String { "\(count) \(count == 1 ? one : many)" }
+        let forged = forgedKept.withLock { $0.takeUnreported() }
+        if forged > 0 {
+            logger.warning("""
+                \(plural(forged, "message", "messages")) kept forged fields of ours since the last report: the MTA did \
+                not agree to header changes (SMFIF_CHGHDRS)
+                """)
+        }
+        let untagged = notTagged.withLock { $0.takeUnreported() }
+        if untagged > 0 {
+            logger.warning("""
+                \(plural(untagged, "message", "messages")) went on without a field of ours since the last report: the \
+                MTA did not agree to adding header fields (SMFIF_ADDHDRS)
+                """)
+        }
+        let delivered = notHeld.withLock { $0.takeUnreported() }
+        if delivered > 0 {
+            logger.warning("""
+                \(plural(delivered, "pitch was", "pitches were")) delivered, not held, since the last report: the MTA \
+                did not agree to quarantine (SMFIF_QUARANTINE)
                 """)
         }
         do {
