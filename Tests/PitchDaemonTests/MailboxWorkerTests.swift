@@ -983,7 +983,7 @@ import Testing
         let pitches = maildir.folder(".Pitches")
         let out = try pitches.move(try #require(try pitches.entry(unique: "1.M1P1Q1.test")), to: maildir.inbox, .cur,
                                    name: MaildirName("2.M1P1Q1.client:2,S"))
-        _ = try maildir.inbox.move(try #require(out), to: pitches, .cur, name: MaildirName("3.M1P1Q1.client:2,S"))
+        _ = try maildir.inbox.move(out, to: pitches, .cur, name: MaildirName("3.M1P1Q1.client:2,S"))
         worker.scanAll(shouldStop: { false })
         let held = try store.quarantineEntries(.states([.held]))
         #expect(held.map(\.name) == ["3.M1P1Q1.client"])
