@@ -65,10 +65,13 @@ struct QuarantineCommand: ParsableCommand {
         /// by its digest without the fields and Subject tag the service wrote (found by an audit: `show`,
         /// `delete` and `purge` took the standard ones, and with a `subject_tag` refused every message).
         func desk(readOnly: Bool = false, learning: Bool = false) throws -> QuarantineDesk? {
-            // Looking needs only read access to the database: one who may not read the configuration file still
-            // lists with --db (a file found by its name alone), and `show` says when the settings do not fit.
-            let ownFields = readOnly && database.db != nil ? (try? fieldsOfTheConfiguration()) ?? .standard
-                : try ownFields()
+            // Looking needs only read access to the database: one who may not read the service's file, found by
+            // its name alone, still lists with --db, and `show` says when the standard settings do not fit. A file
+            // named (--config, $PITCHFILTER_CONFIG), or one that can be read, is read as by every command (found by
+            // an audit: a mistyped --config, or a misspelt key, listed with --db and exit 0 without a word).
+            let named = config != nil || Environment.current("PITCHFILTER_CONFIG").map { !$0.isEmpty } == true
+            let shut = file.map { access($0, R_OK) != 0 && errno == EACCES } == true
+            let ownFields = readOnly && database.db != nil && !named && shut ? .standard : try ownFields()
             let path = try path()
             // Only a database that is not there: one that cannot be read is an error to report. Said on standard
             // error, since it usually means the wrong database (root's own, not the service's), not an empty

@@ -70,7 +70,9 @@ struct Serve: AsyncParsableCommand {
         let file = config ?? CommandLineConfiguration.serviceFile(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter, metrics: metrics)
         let load: @Sendable () throws -> Configuration = {
-            var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
+            var configuration = try file.map {
+                try ConfigurationFile.read($0, milterListen: overrides.milter, metricsListen: overrides.metrics)
+            } ?? Configuration()
             if !overrides.maildirs.isEmpty {
                 let policy = configuration.defaultPolicy
                 configuration.mailboxes = overrides.maildirs.map {
@@ -79,13 +81,10 @@ struct Serve: AsyncParsableCommand {
                 try Configuration.requireDistinctMailboxes(configuration.mailboxes, key: "--maildir")
             }
             if let db = overrides.db { configuration.databasePath = Self.absolute(db) }
-            if let milter = overrides.milter {
-                let address = try MilterConfiguration.address(milter, key: "--milter")
-                if configuration.milter == nil {
-                    configuration.milter = MilterConfiguration(address: address)
-                } else {
-                    configuration.milter?.address = address
-                }
+            // Without a [milter] table: a milter of the standard settings (with one, the file was read with it).
+            if let milter = overrides.milter, configuration.milter == nil {
+                configuration.milter = MilterConfiguration(address: try MilterConfiguration.address(milter,
+                                                                                                   key: "--milter"))
             }
             if let metrics = overrides.metrics {
                 configuration.metrics = try MetricsServer.address(metrics, key: "--metrics")
@@ -427,7 +426,8 @@ enum ConfigurationFile {
             : "\(fault) is writable by its group (gid \(info.st_gid))"
     }
 
-    static func read(_ path: String) throws -> Configuration {
+    /// `milterListen`, `metricsListen`: the command line's addresses, in place of the file's (`Configuration.parse`).
+    static func read(_ path: String, milterListen: String? = nil, metricsListen: String? = nil) throws -> Configuration {
         // Writable by all, and empty: no file, the defaults (`isNullDevice`).
         if CommandLineConfiguration.isNullDevice(path) { return Configuration() }
         try requireNotWritableByAll(Serve.absolute(path))
@@ -440,7 +440,7 @@ enum ConfigurationFile {
                 throw ConfigurationError(key: path, "line \(line): not UTF-8 (TOML files are; save it as UTF-8)")
             }
             do {
-                return try Configuration.parse(text, file: path)
+                return try Configuration.parse(text, file: path, milterListen: milterListen, metricsListen: metricsListen)
             } catch {
                 // A syntax error names the file (and line) already; a wrong value names its key, and the file
                 // it is in too: an admin may have several.

@@ -157,7 +157,7 @@ import Testing
         ("[metrics]\nlisten = \"127.0.0.1:0\"", "metrics.listen: \"0\" is not a port number (1 to 65535)"),
         ("[metrics]\nlisten = \"9641\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
             + "found \"9641\""),
-        ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\""),
+        ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\" (or serve --metrics)"),
         // Found by an audit: a bracketed host without a port was cut at its own colon, and named as "[:".
         ("[metrics]\nlisten = \"[::]\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
             + "found \"[::]\""),

@@ -557,6 +557,33 @@ import Glibc
         }
     }
 
+    /// Found by an audit: a `[milter]` (or `[metrics]`) table without `listen` was refused though the command line
+    /// gave the address, which the sample says it sets; the table's other settings go with the command line's address.
+    @Test func theCommandLinesAddressesStandInForTheTablesListen() throws {
+        let file = try writeConfiguration(mailboxes: [], extra: """
+            [milter]
+            hold_pitches = false
+            socket_mode = "0600"
+
+            [metrics]
+
+            """)
+        let socket = "unix:\(root.path)/m.sock"
+        let check = try Run.pitchfilter(["serve", "--config", file.path, "--check", "--milter", socket,
+                                         "--metrics", "127.0.0.1:9641"])
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.text.contains("milter \(socket): hold pitches no"), "\(check.text)")
+        let without = try Run.pitchfilter(["serve", "--config", file.path, "--check", "--metrics", "127.0.0.1:9641"])
+        #expect(without.status == 78)
+        #expect(without.stderr == "pitchfilter: \(file.path): milter.listen: missing: unix:/path or inet:127.0.0.1:PORT "
+            + "(or serve --milter)\n")
+        // The table's socket_mode is for a unix socket, whichever gives it.
+        let tcp = try Run.pitchfilter(["serve", "--config", file.path, "--check", "--milter", "inet:127.0.0.1:8891",
+                                       "--metrics", "127.0.0.1:9641"])
+        #expect(tcp.status == 78)
+        #expect(tcp.stderr == "pitchfilter: \(file.path): milter.socket_mode: only for a unix socket\n")
+    }
+
     /// Found by an audit: an empty file another user had put where the database was to be, in a sticky directory all
     /// may write, was made the service's database, theirs and 0644. Refused, and so is their link there.
     @Test(.enabled(if: geteuid() == 0, "only root gives a file to another user"), arguments: ["file", "link"])
@@ -764,6 +791,12 @@ import Glibc
         let json = try Run.pitchfilter(["quarantine", "list", "--db", db, "--json"])
         let line = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
         #expect(line["score"] is NSNull && line["path"] is NSNull, "\(json.text)")
+        // A configuration named beside --db is read, as by every command (found by an audit: a mistyped one listed
+        // with exit 0, without a word).
+        let mistyped = try Run.pitchfilter(["quarantine", "list", "--db", db, "--config", file.path + "l"])
+        #expect(mistyped.status == 3)
+        #expect(mistyped.stdout.isEmpty)
+        #expect(mistyped.stderr.contains("cannot read \(file.path)l"), "\(mistyped.stderr)")
     }
 
     /// Found by an audit: with a `subject_tag` or a renamed status field, `show` and `delete` refused every
