@@ -11,7 +11,7 @@ import Testing
 @testable import PitchMilter
 
 /// The server on a real loopback socket, with a handler that tags every message.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct ServerTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ServerTests {
     struct Tagger: MilterHandler {
         var delay: Duration = .zero
         func decide(_ message: MilterMessage) async -> [MilterReply] {
@@ -280,13 +280,15 @@ import Testing
             tasks.addTask { try await group.run() }
             while server.localAddress == nil { try await Task.sleep(for: .milliseconds(5)) }
             let port = server.localAddress!.port!
-            // Taken before either connection is made, so each one's timer starts after it.
-            let opened = ContinuousClock.now
             let (silentClosedAfter, outcome) = try await blocking { () throws -> (Duration?, MilterClient.Outcome) in
-                // Its own receive timeout well short of the server's default 30 s, which would also close it.
-                let silent = try MilterClient(port: port, receiveTimeoutSeconds: 10)
+                // The served one negotiates first: under load, one opened after the silent one could take longer
+                // than the 2 s to get there.
                 let negotiated = try MilterClient(port: port)
                 try negotiated.negotiate()
+                // Taken before the silent connection is made, so its timer starts after it.
+                let opened = ContinuousClock.now
+                // Its own receive timeout well short of the server's default 30 s, which would also close it.
+                let silent = try MilterClient(port: port, receiveTimeoutSeconds: 10)
                 // recv(2) sees the end of the stream when the server closes it, or fails after 10 s.
                 let silentClosedAfter = silent.isClosedByPeer() ? ContinuousClock.now - opened : nil
                 defer { negotiated.quit() }
@@ -390,11 +392,13 @@ import Testing
     @Test func aGracefulShutdownLetsTheMessageInHandFinish() async throws {
         let gate = Gate()
         var server: MilterServer?
-        try await withServer(gate, server: { server = $0 }) { port, group in
+        // A grace and a client's wait longer than any loaded machine's stall, which would cut the session short
+        // or give up on its reply (found in review: the 10 s grace included the two polls below).
+        try await withServer(gate, shutdownGrace: .seconds(600), server: { server = $0 }) { port, group in
             defer { gate.open() }  // a test that fails early leaves no decision polling behind it
             let running = server!
             async let session = blocking { () throws -> (MilterClient.Outcome, Bool) in
-                let client = try MilterClient(port: port)
+                let client = try MilterClient(port: port, receiveTimeoutSeconds: 600)
                 try client.negotiate()
                 let outcome = try client.send(message: Self.message, from: "a@example.org", to: ["b@example.org"])
                 return (outcome, client.isClosedByPeer())
@@ -438,7 +442,8 @@ import Testing
                              server: { server = $0 }) { port, group in
             let running = server!
             async let closedByServer = blocking { () throws -> Bool in
-                let client = try MilterClient(port: port)
+                // Waiting as long as the server may take to be cut short on a loaded machine.
+                let client = try MilterClient(port: port, receiveTimeoutSeconds: 600)
                 try client.negotiate()
                 try client.write(raw: Array(MilterClient.messageBytes(message: Self.message, from: "a@example.org",
                                                                       to: "b@example.org").dropLast(5)))
@@ -477,9 +482,9 @@ import Testing
                              server: { server = $0 }) { port, group in
             let running = server!
             async let closedByServer = blocking { () throws -> [Bool] in
-                let idle = try (0..<3).map { _ in try MilterClient(port: port) }
+                let idle = try (0..<3).map { _ in try MilterClient(port: port, receiveTimeoutSeconds: 600) }
                 for client in idle { try client.negotiate() }
-                let busy = try MilterClient(port: port)
+                let busy = try MilterClient(port: port, receiveTimeoutSeconds: 600)
                 try busy.negotiate()
                 try busy.write(raw: Array(MilterClient.messageBytes(message: Self.message, from: "a@example.org",
                                                                     to: "b@example.org").dropLast(5)))
