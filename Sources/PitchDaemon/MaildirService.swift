@@ -687,8 +687,8 @@ private final class WatchLoop {
             || milter.maximumMessageBytes != running.maximumMessageBytes
             || milter.maximumBufferedBytes != running.maximumBufferedBytes {
             logger.warning("""
-                [milter] listen, max_sessions, max_message_mib and max_buffered_mib take effect when the service \
-                restarts
+                [milter] listen, socket_mode, max_sessions, max_message_mib and max_buffered_mib take effect when the \
+                service restarts
                 """)
             milter.address = running.address
             milter.maximumSessions = running.maximumSessions

@@ -541,9 +541,14 @@ struct Eval: ParsableCommand {
         range.high > range.low ? "\(Self.short(range.low))–\(Self.short(range.high)) by fold" : Self.short(range.low)
     }
 
-    /// Up to four decimals, without trailing zeros: 0.9, 0.8412.
+    /// Up to four decimals, without trailing zeros: 0.9, 0.8412; more, up to ten, where four would show a value
+    /// inside (0, 1) as 0 or 1 (found by an audit: a cutoff of 0.99999999 was shown as 1.0, which nothing reaches).
     static func short(_ value: Double) -> String {
-        var text = decimal(value, places: 4)
+        let places = (4...10).first { places in
+            let shown = Double(decimal(value, places: places)) ?? value
+            return !(value > 0 && value < 1 && (shown == 0 || shown == 1))
+        } ?? 10
+        var text = decimal(value, places: places)
         while text.hasSuffix("0") { text.removeLast() }
         return text.hasSuffix(".") ? text + "0" : text
     }

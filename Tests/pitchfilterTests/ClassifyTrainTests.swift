@@ -1130,6 +1130,14 @@ import Testing
             .filter { !$0.hasPrefix(".") }.count
     }
 
+    /// Figures in eval's and stats' lines: four decimals at most, unless a value inside (0, 1) would read as 0 or 1
+    /// (found by an audit: cutoffs of 0.99999999 and 0.0000001 were shown as 1.0 and 0.0).
+    @Test(arguments: [(0.9, "0.9"), (0.84123, "0.8412"), (1.0 / 3, "0.3333"), (0.99999999, "0.99999999"),
+                      (0.0000001, "0.0000001"), (0.99996, "0.99996"), (1.0, "1.0"), (0.0, "0.0")])
+    func figuresAreShortUnlessTheyWouldReadAsZeroOrOne(value: Double, shown: String) {
+        #expect(Eval.short(value) == shown)
+    }
+
     /// Found in review: the settings' help did not say what an option left out stands for. These are the values of
     /// `ClassifierParameters.default`, written out so that a change to them is seen here.
     @Test(arguments: [("--strength <s>", "0.2"), ("--prior <x>", "0.52"), ("--min-deviation <d>", "0.4"),
