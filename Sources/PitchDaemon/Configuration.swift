@@ -209,6 +209,31 @@ extension Configuration {
         return nil
     }
 
+    /// The line `key = value` with its value quoted, where the value is a bare word that is no TOML value (not
+    /// true, false, inf or nan): the library's words for it were about floating point or booleans (found by an
+    /// audit: `log_level = info` said "Error while parsing floating-point: expected value-terminator, saw 'o'").
+    static func unquotedText(onLine number: Int, of text: String) -> String? {
+        // "\r\n" is one Character in Swift.
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+        guard number >= 1, number <= lines.count else { return nil }
+        var line = Substring(lines[number - 1])
+        if line.hasSuffix("\r") { line = line.dropLast() }
+        guard let equals = line.firstIndex(of: "=") else { return nil }
+        func trimmed(_ part: Substring) -> Substring {
+            var part = part.drop { $0 == " " || $0 == "\t" }
+            while part.last == " " || part.last == "\t" { part = part.dropLast() }
+            return part
+        }
+        let key = trimmed(line[..<equals])
+        var value = line[line.index(after: equals)...]
+        if let comment = value.firstIndex(of: "#") { value = value[..<comment] }
+        let word = trimmed(value)
+        guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }),
+              let first = word.first, first.isASCII, first.isLetter, !word.contains("\""),
+              !["true", "false", "inf", "nan"].contains(word) else { return nil }
+        return "\(key) = \"\(word)\""
+    }
+
     /// Reads and checks a configuration file's text. `file` names it in errors. `milterListen` and `metricsListen`:
     /// addresses the command line gives (`serve --milter`, `--metrics`), in place of the tables' `listen`, which
     /// they may then leave out (found by an audit: `[milter]` with only `hold_pitches` and `--milter` was refused,
@@ -229,7 +254,9 @@ extension Configuration {
         do {
             table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
-            throw ConfigurationError(key: file, "line \(error.source.begin.line): \(error.description)")
+            let line = error.source.begin.line
+            let hint = Self.unquotedText(onLine: line, of: text).map { "; text needs quotes: \($0)" } ?? ""
+            throw ConfigurationError(key: file, "line \(line): \(error.description)\(hint)")
         } catch {
             throw ConfigurationError(key: file, "\(error)")
         }

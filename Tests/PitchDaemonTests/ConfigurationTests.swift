@@ -211,6 +211,31 @@ import Testing
         }
     }
 
+    /// Found by an audit: a text value written without quotes got the library's words about floating point or
+    /// booleans; the line is given back quoted. Values TOML reads otherwise get no such hint.
+    @Test(arguments: [
+        ("[service]\nlog_level = info", "log_level = \"info\""),
+        ("[defaults]\r\non_ham = tag  # tag it\r\n", "on_ham = \"tag\""),
+        ("[defaults]\non_pitch = quarantine", "on_pitch = \"quarantine\""),
+        ("[service]\nscan_interval = 6o", nil),
+        ("[classifier]\nreasons = ture", "reasons = \"ture\""),
+        ("[milter]\nlisten = inet:127.0.0.1:8891", "listen = \"inet:127.0.0.1:8891\""),
+        ("[milter]\nlisten = \"unix:/run/x", nil),
+    ] as [(String, String?)])
+    func aBareWordIsGivenBackQuoted(text: String, quoted: String?) {
+        do {
+            _ = try Configuration.parse(text, file: "test.toml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.problem.hasPrefix("line 2: "), "\(error.problem)")
+            if let quoted {
+                #expect(error.problem.hasSuffix("; text needs quotes: \(quoted)"), "\(error.problem)")
+            } else {
+                #expect(!error.problem.contains("needs quotes"), "\(error.problem)")
+            }
+        }
+    }
+
     /// Only a table header is judged by its first character: lines of strings, comments and arrays that begin with
     /// "[" are none.
     @Test func onlyTableHeadersAreJudgedByTheirFirstCharacter() {
