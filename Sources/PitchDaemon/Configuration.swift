@@ -209,16 +209,23 @@ extension Configuration {
         return nil
     }
 
-    /// The line `key = value` with its value quoted, where the value is a bare word that is no TOML value (not
-    /// true, false, inf or nan): the library's words for it were about floating point or booleans (found by an
-    /// audit: `log_level = info` said "Error while parsing floating-point: expected value-terminator, saw 'o'").
-    static func unquotedText(onLine number: Int, of text: String) -> String? {
+    /// What a `key = value` line the parser stopped in the value of was meant to say, where the value is a bare word
+    /// that is no TOML value: the word quoted, or for a switch, that it takes true or false. The library's words
+    /// for such a value were about floating point or booleans (found by an audit: `log_level = info` said "Error
+    /// while parsing floating-point: expected value-terminator, saw 'o'"). None for a line inside a multi-line
+    /// string, or an error before the value (found in review: the hint went to string content and to the line after
+    /// an unclosed array).
+    static func unquotedTextHint(line number: Int, column: Int, of text: String) -> String? {
         // "\r\n" is one Character in Swift.
         let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
         guard number >= 1, number <= lines.count else { return nil }
+        let before = lines[..<(number - 1)].joined(separator: "\n")
+        guard before.components(separatedBy: "\"\"\"").count % 2 == 1,
+              before.components(separatedBy: "\'\'\'").count % 2 == 1 else { return nil }
         var line = Substring(lines[number - 1])
         if line.hasSuffix("\r") { line = line.dropLast() }
-        guard let equals = line.firstIndex(of: "=") else { return nil }
+        guard let equals = line.firstIndex(of: "="), column > line.distance(from: line.startIndex, to: equals) + 1
+        else { return nil }
         func trimmed(_ part: Substring) -> Substring {
             var part = part.drop { $0 == " " || $0 == "\t" }
             while part.last == " " || part.last == "\t" { part = part.dropLast() }
@@ -229,17 +236,19 @@ extension Configuration {
         if let comment = value.firstIndex(of: "#") { value = value[..<comment] }
         let word = trimmed(value)
         guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }),
-              let first = word.first, first.isASCII, first.isLetter, !word.contains("\""),
-              !["true", "false", "inf", "nan"].contains(word) else { return nil }
-        return "\(key) = \"\(word)\""
+              let first = word.first, first.isASCII, first.isLetter || "/.~".contains(first),
+              !word.contains("\""), !["true", "false", "inf", "nan"].contains(word) else { return nil }
+        if Self.switches.contains(String(key)) { return "\(key) takes true or false" }
+        // A backslash would start an escape in a basic string: a literal one keeps it.
+        if word.contains("\\") { return word.contains("'") ? nil : "text needs quotes: \(key) = '\(word)'" }
+        return "text needs quotes: \(key) = \"\(word)\""
     }
 
-    /// Reads and checks a configuration file's text. `file` names it in errors. `milterListen` and `metricsListen`:
-    /// addresses the command line gives (`serve --milter`, `--metrics`), in place of the tables' `listen`, which
-    /// they may then leave out (found by an audit: `[milter]` with only `hold_pitches` and `--milter` was refused,
-    /// "milter.listen: missing", where the sample says --milter sets it).
-    public static func parse(_ text: String, file: String, milterListen: String? = nil,
-                             metricsListen: String? = nil) throws(ConfigurationError) -> Configuration {
+    /// The keys that take true or false.
+    static let switches: Set<String> = ["reasons", "hold_pitches", "learn_outbound"]
+
+    /// Reads and checks a configuration file's text. `file` names it in errors.
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> Configuration {
         // The TOML library hands strings over as C strings: a value with a NUL in it (`\u0000`) came back cut there
         // (found by an audit: ".Pitch\u0000es" made the service use ".Pitch"), and a NUL byte ends the text it reads.
         if let line = Self.lineWithNUL(text) {
@@ -255,7 +264,8 @@ extension Configuration {
             table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
             let line = error.source.begin.line
-            let hint = Self.unquotedText(onLine: line, of: text).map { "; text needs quotes: \($0)" } ?? ""
+            let hint = Self.unquotedTextHint(line: line, column: error.source.begin.column, of: text)
+                .map { "; \($0)" } ?? ""
             throw ConfigurationError(key: file, "line \(line): \(error.description)\(hint)")
         } catch {
             throw ConfigurationError(key: file, "\(error)")
@@ -300,13 +310,13 @@ extension Configuration {
             try header.finish()
         }
         if var metrics = try reader.table("metrics") {
-            let written = try metrics.string("listen")
-            guard let listen = metricsListen ?? written else {
+            // Required though `serve --metrics` replaces it: every command reads this file, without the service's
+            // command line (found in review, after a change that let --metrics stand in for it).
+            guard let listen = try metrics.string("listen") else {
                 throw ConfigurationError(key: "metrics.listen", "missing: HOST:PORT on loopback, such as "
-                    + "\"127.0.0.1:9641\" (or serve --metrics)")
+                    + "\"127.0.0.1:9641\" (serve --metrics replaces it, but the table needs its own)")
             }
-            configuration.metrics = try MetricsServer.address(listen,
-                                                              key: metricsListen == nil ? "metrics.listen" : "--metrics")
+            configuration.metrics = try MetricsServer.address(listen, key: "metrics.listen")
             try metrics.finish()
         }
         if var service = try reader.table("service") {
@@ -317,13 +327,12 @@ extension Configuration {
             try service.finish()
         }
         if var milter = try reader.table("milter") {
-            let written = try milter.string("listen")
-            guard let listen = milterListen ?? written else {
-                throw ConfigurationError(key: "milter.listen", "missing: unix:/path or inet:127.0.0.1:PORT (or serve "
-                    + "--milter)")
+            // Required though `serve --milter` replaces it, as [metrics] listen is.
+            guard let listen = try milter.string("listen") else {
+                throw ConfigurationError(key: "milter.listen", "missing: unix:/path or inet:127.0.0.1:PORT (serve "
+                    + "--milter replaces it, but the table needs its own)")
             }
-            var settings = MilterConfiguration(
-                address: try MilterConfiguration.address(listen, key: milterListen == nil ? "milter.listen" : "--milter"))
+            var settings = MilterConfiguration(address: try MilterConfiguration.address(listen, key: "milter.listen"))
             if let mode = try milter.string("socket_mode") {
                 guard case .unix(let path, _) = settings.address else {
                     throw ConfigurationError(key: "milter.socket_mode", "only for a unix socket")

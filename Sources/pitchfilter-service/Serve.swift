@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
         abstract: ServiceCommands.serveAbstract,
         discussion: """
             Reads --config, else $PITCHFILTER_CONFIG, else /etc/pitchfilter/pitchfilter.toml; every key is documented in \
-            samples/pitchfilter.toml. --maildir and --db override the file. SIGTERM and SIGINT stop after the \
+            samples/pitchfilter.toml. --maildir, --db, --milter and --metrics override the file. SIGTERM and SIGINT stop after the \
             message in hand (exit 0); SIGHUP re-reads the configuration. Under systemd (Type=notify) it reports \
             READY=1 once it is watching and the milter, if configured, is listening.
             """)
@@ -70,9 +70,7 @@ struct Serve: AsyncParsableCommand {
         let file = config ?? CommandLineConfiguration.serviceFile(environment: Environment.current)
         let overrides = (maildirs: maildir, db: db, milter: milter, metrics: metrics)
         let load: @Sendable () throws -> Configuration = {
-            var configuration = try file.map {
-                try ConfigurationFile.read($0, milterListen: overrides.milter, metricsListen: overrides.metrics)
-            } ?? Configuration()
+            var configuration = try file.map(ConfigurationFile.read) ?? Configuration()
             if !overrides.maildirs.isEmpty {
                 let policy = configuration.defaultPolicy
                 configuration.mailboxes = overrides.maildirs.map {
@@ -81,10 +79,18 @@ struct Serve: AsyncParsableCommand {
                 try Configuration.requireDistinctMailboxes(configuration.mailboxes, key: "--maildir")
             }
             if let db = overrides.db { configuration.databasePath = Self.absolute(db) }
-            // Without a [milter] table: a milter of the standard settings (with one, the file was read with it).
-            if let milter = overrides.milter, configuration.milter == nil {
-                configuration.milter = MilterConfiguration(address: try MilterConfiguration.address(milter,
-                                                                                                   key: "--milter"))
+            if let milter = overrides.milter {
+                var address = try MilterConfiguration.address(milter, key: "--milter")
+                // The file's socket_mode stays with a unix socket the command line names instead (found by an
+                // audit: it went back to 0660 without a word).
+                if case .unix(let path, _) = address, case .unix(_, let mode)? = configuration.milter?.address {
+                    address = .unix(path: path, mode: mode)
+                }
+                if configuration.milter == nil {
+                    configuration.milter = MilterConfiguration(address: address)
+                } else {
+                    configuration.milter?.address = address
+                }
             }
             if let metrics = overrides.metrics {
                 configuration.metrics = try MetricsServer.address(metrics, key: "--metrics")
@@ -426,8 +432,7 @@ enum ConfigurationFile {
             : "\(fault) is writable by its group (gid \(info.st_gid))"
     }
 
-    /// `milterListen`, `metricsListen`: the command line's addresses, in place of the file's (`Configuration.parse`).
-    static func read(_ path: String, milterListen: String? = nil, metricsListen: String? = nil) throws -> Configuration {
+    static func read(_ path: String) throws -> Configuration {
         // Writable by all, and empty: no file, the defaults (`isNullDevice`).
         if CommandLineConfiguration.isNullDevice(path) { return Configuration() }
         try requireNotWritableByAll(Serve.absolute(path))
@@ -440,7 +445,7 @@ enum ConfigurationFile {
                 throw ConfigurationError(key: path, "line \(line): not UTF-8 (TOML files are; save it as UTF-8)")
             }
             do {
-                return try Configuration.parse(text, file: path, milterListen: milterListen, metricsListen: metricsListen)
+                return try Configuration.parse(text, file: path)
             } catch {
                 // A syntax error names the file (and line) already; a wrong value names its key, and the file
                 // it is in too: an admin may have several.

@@ -157,7 +157,7 @@ import Testing
         ("[metrics]\nlisten = \"127.0.0.1:0\"", "metrics.listen: \"0\" is not a port number (1 to 65535)"),
         ("[metrics]\nlisten = \"9641\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
             + "found \"9641\""),
-        ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\" (or serve --metrics)"),
+        ("[metrics]\nport = 9641", "metrics.listen: missing: HOST:PORT on loopback, such as \"127.0.0.1:9641\" (serve --metrics replaces it, but the table needs its own)"),
         // Found by an audit: a bracketed host without a port was cut at its own colon, and named as "[:".
         ("[metrics]\nlisten = \"[::]\"", "metrics.listen: must be HOST:PORT on loopback, such as \"127.0.0.1:9641\"; "
             + "found \"[::]\""),
@@ -218,9 +218,13 @@ import Testing
         ("[defaults]\r\non_ham = tag  # tag it\r\n", "on_ham = \"tag\""),
         ("[defaults]\non_pitch = quarantine", "on_pitch = \"quarantine\""),
         ("[service]\nscan_interval = 6o", nil),
-        ("[classifier]\nreasons = ture", "reasons = \"ture\""),
         ("[milter]\nlisten = inet:127.0.0.1:8891", "listen = \"inet:127.0.0.1:8891\""),
+        ("[database]\npath = /var/lib/pitchfilter/db.sqlite", "path = \"/var/lib/pitchfilter/db.sqlite\""),
+        ("[defaults]\nquarantine_folder = .Pitches", "quarantine_folder = \".Pitches\""),
+        ("[database]\npath = C:\\db", "path = 'C:\\db'"),
         ("[milter]\nlisten = \"unix:/run/x", nil),
+        // Found in review: string content, and the line after an unclosed array, are not the culprit.
+        ("x = \"\"\"\npath = C:\\path\n\"\"\"", nil),
     ] as [(String, String?)])
     func aBareWordIsGivenBackQuoted(text: String, quoted: String?) {
         do {
@@ -233,6 +237,27 @@ import Testing
             } else {
                 #expect(!error.problem.contains("needs quotes"), "\(error.problem)")
             }
+        }
+    }
+
+    /// A switch's misspelt value is no text to quote (found in review: "reasons = ture" was told to quote it).
+    @Test(arguments: ["reasons = ture", "reasons = True"])
+    func aSwitchIsSaidToTakeTrueOrFalse(line: String) {
+        #expect(throws: ConfigurationError.self) { try Configuration.parse("[classifier]\n" + line, file: "t.toml") }
+        do {
+            _ = try Configuration.parse("[classifier]\n" + line, file: "t.toml")
+        } catch {
+            #expect(error.problem.hasSuffix("; reasons takes true or false"), "\(error.problem)")
+        }
+    }
+
+    @Test func theLineAfterAnUnclosedArrayGetsNoHint() {
+        do {
+            _ = try Configuration.parse("[header]\nformer_fields = [\"X-A\",\non_ham = tag\n", file: "t.toml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.problem.hasPrefix("line 3: "), "\(error.problem)")
+            #expect(!error.problem.contains("needs quotes"), "\(error.problem)")
         }
     }
 
