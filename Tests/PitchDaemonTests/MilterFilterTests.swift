@@ -182,6 +182,23 @@ import Testing
             == ["1 pitch was delivered, n", "2 pitches were delivered"])
     }
 
+    /// The other once-a-minute counts: said at once, then their last minute's count as the milter stops.
+    @Test func forgedFieldsKeptAndMessagesWithoutOurFieldAreCountedToTheEnd() async throws {
+        let lines = InMemoryLogHandler.keepingAll
+        let (filter, _) = try filter(hold: false, logger: Logger(label: "test", factory: { _ in lines }))
+        let clean = try Self.milterMessage("ham/h-h-001.eml")
+        var message = MilterMessage(envelope: clean.envelope, bytes: clean.bytes,
+                                    headerNames: ["From", "X-Pitch-Status", "Subject"], isTruncated: false,
+                                    size: clean.size, mayChangeHeaders: false)
+        message.mayAddHeaders = false
+        for _ in 1...3 { _ = await filter.decide(message) }
+        await filter.finish()
+        #expect(lines.all.filter { $0.contains("kept forged fields of ours") }.map { $0.prefix(12) }
+            == ["1 message ke", "2 messages k"])
+        #expect(lines.all.filter { $0.contains("went on without a field of ours") }.map { $0.prefix(12) }
+            == ["1 message we", "2 messages w"])
+    }
+
     /// Found by an audit: SIGHUP logged "configuration reloaded" but the milter kept holding and tagging as it
     /// started. A reload's settings apply to the next message.
     @Test func aReloadChangesWhatTheMilterDoesToTheNextMessage() async throws {

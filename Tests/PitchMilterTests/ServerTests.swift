@@ -559,25 +559,36 @@ import Testing
     /// said within a minute, or as the server stops.
     @Test func sessionsClosedForErrorsAreWarnedOfOnceAMinute() async throws {
         let lines = InMemoryLogHandler.keepingAll
-        let stopped = NIODeadline.now()
-        try await withServer(logger: Logger(label: "test", factory: { _ in lines }), reportClock: { stopped }) {
-            port, _ in
-            let closed = try await blocking {
-                try (0..<5).map { _ in
-                    let client = try MilterClient(port: port, receiveTimeoutSeconds: 5)
+        // The report clock, moved by hand: a minute passes between the fifth and the sixth session.
+        let clock = Mutex(NIODeadline.now())
+        @Sendable func failedSessions(_ count: Int, port: Int) async throws -> [Bool] {
+            try await blocking {
+                try (0..<count).map { _ in
+                    let client = try MilterClient(port: port, receiveTimeoutSeconds: 60)
                     try client.negotiate()
                     try client.write(raw: [0, 0, 0, 1, 0x7A])  // an unknown command
                     return client.isClosedByPeer()
                 }
             }
-            #expect(closed == Array(repeating: true, count: 5))
+        }
+        try await withServer(logger: Logger(label: "test", factory: { _ in lines }),
+                             reportClock: { clock.withLock { $0 } }) { port, _ in
+            let first = try await failedSessions(5, port: port)
+            #expect(first == Array(repeating: true, count: 5))
+            clock.withLock { $0 = $0 + .seconds(61) }
+            let second = try await failedSessions(2, port: port)
+            #expect(second == [true, true])
         }
         let warnings = lines.entries.filter { $0.level >= .warning }.map { "\($0.message)" }
-        #expect(warnings.count == 2)
+        #expect(warnings.count == 3, "\(warnings)")
         #expect(warnings.first?.hasPrefix("milter session closed: ") == true)
-        #expect(warnings.last == "milter sessions closed for errors since the last report: 4 (each logged at debug level)")
+        #expect(warnings.dropFirst().first?.hasSuffix("""
+             (5 sessions closed for errors since the last report, the others logged at debug level; reported at \
+            most once a minute)
+            """) == true, "\(warnings)")
+        #expect(warnings.last == "milter sessions closed for errors since the last report: 1 (each logged at debug level)")
         #expect(lines.entries.filter { $0.level == .debug && "\($0.message)".hasPrefix("milter session closed: ") }
-            .count == 4)
+            .count == 5)
     }
 
     @Test func aMessageAbortedWhileDecidedIsDecidedBeforeTheNextOneStarts() async throws {
