@@ -846,27 +846,20 @@ final class SessionRegistry: Sendable {
 
     /// Counts a refused connection; returns how many to report when a report is due (the first, then at most once a
     /// minute).
-    func refusalToReport(now: NIODeadline? = nil) -> Int? {
-        let now = Self.seconds(now ?? reportClock())
-        return state.withLock { $0.refused.add(atSecond: now) }
-    }
+    func refusalToReport(now: NIODeadline? = nil) -> Int? { count(\.refused, now: now) }
 
     /// Counts an accept that failed; returns how many to report, as `refusalToReport` does.
-    func acceptFailureToReport(now: NIODeadline? = nil) -> Int? {
-        let now = Self.seconds(now ?? reportClock())
-        return state.withLock { $0.acceptFailed.add(atSecond: now) }
-    }
+    func acceptFailureToReport(now: NIODeadline? = nil) -> Int? { count(\.acceptFailed, now: now) }
 
     /// Counts a session closed to make room; returns how many to report, as `refusalToReport` does.
-    func evictionToReport(now: NIODeadline? = nil) -> Int? {
-        let now = Self.seconds(now ?? reportClock())
-        return state.withLock { $0.evicted.add(atSecond: now) }
-    }
+    func evictionToReport(now: NIODeadline? = nil) -> Int? { count(\.evicted, now: now) }
 
     /// Counts a session closed for an error; returns how many to report, as `refusalToReport` does.
-    func failureToReport(now: NIODeadline? = nil) -> Int? {
+    func failureToReport(now: NIODeadline? = nil) -> Int? { count(\.failed, now: now) }
+
+    private func count(_ events: WritableKeyPath<State, OncePerMinuteCount>, now: NIODeadline?) -> Int? {
         let now = Self.seconds(now ?? reportClock())
-        return state.withLock { $0.failed.add(atSecond: now) }
+        return state.withLock { $0[keyPath: events].add(atSecond: now) }
     }
 
     /// What was counted and not yet reported, for the last lines as the server stops: the counts start again.
