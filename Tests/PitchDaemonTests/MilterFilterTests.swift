@@ -413,7 +413,7 @@ import Testing
             done.signal()
         }
         // Bounded, so that a lock that cannot be had fails the test instead of hanging it.
-        guard locked.wait(timeout: .now() + 10) == .success else { throw HoldError.lockNotTaken }
+        guard locked.wait(timeout: .now() + 60) == .success else { throw HoldError.lockNotTaken }
         return {
             release.signal()
             done.wait()
