@@ -350,13 +350,18 @@ public struct TokenEvidence: Hashable, Sendable {
     public var probability: Double
     /// How much the token counted: 1, or the parameters' `textWeight` for a word or pair of the text.
     public var weight: Double = 1
+    /// Whether the token is one of the Subject's (`Classifier.subjectPrefix`): known without its name, which a plain
+    /// verdict does not keep.
+    public var isSubject: Bool
 
     /// How far the token pulled the score from undecided: its distance from 0.5, at its weight.
     public var strength: Double { weight * abs(probability - 0.5) }
 
+    /// `isSubject` nil: read from the token's name.
     public init(token: String, counts: TokenCounts, weighed: WeighedCounts? = nil, probability: Double,
-                weight: Double = 1) {
+                weight: Double = 1, isSubject: Bool? = nil) {
         self.token = token
+        self.isSubject = isSubject ?? token.hasPrefix(Classifier.subjectPrefix)
         self.counts = counts
         self.weighed = weighed ?? WeighedCounts(counts)
         self.probability = probability
@@ -386,7 +391,7 @@ public struct Classification: Hashable, Sendable {
     /// How many tokens of the evidence are not the Subject's: what a pitch needs enough of
     /// (`Classifier.minimumPitchEvidence`).
     public var evidenceBeyondSubject: Int {
-        evidence.count { !$0.token.hasPrefix(Classifier.subjectPrefix) }
+        evidence.count { !$0.isSubject }
     }
 
     /// The evidence strongest first at its weight (ties by token), for explanations. Sorted on demand: a batch run
@@ -461,12 +466,13 @@ public struct Classifier: Sendable {
     /// `parameters.textWeight`; by default there are none. `localTotals`: the totals that the tokens `isLocal`
     /// marks were counted in, when those are fewer messages than `totals` (a young database's own training, where
     /// a starter model's counts are added to the other tokens' only); a token's counts and the totals it is
-    /// compared with must come from the same messages.
+    /// compared with must come from the same messages. `isSubject`: which tokens are the Subject's, for tokens
+    /// without names (a plain verdict keeps none); empty: read from the names.
     public func classify(_ tokens: [(token: String, counts: TokenCounts)], totals: ClassTotals,
                          textStart: Int? = nil, localTotals: ClassTotals? = nil,
-                         isLocal: [Bool] = []) -> Classification {
+                         isLocal: [Bool] = [], isSubject: [Bool] = []) -> Classification {
         classify(tokens, weighed: tokens.map { WeighedCounts($0.counts) }, totals: WeighedCounts(totals),
-                 textStart: textStart, localTotals: localTotals, isLocal: isLocal)
+                 textStart: textStart, localTotals: localTotals, isLocal: isLocal, isSubject: isSubject)
     }
 
     /// `classify(_:totals:textStart:localTotals:isLocal:)` scoring `weighed` (one per token) against `totals`,
@@ -474,7 +480,7 @@ public struct Classifier: Sendable {
     /// against `localTotals`, so they must be counted as those are.
     public func classify(_ tokens: [(token: String, counts: TokenCounts)], weighed: [WeighedCounts],
                          totals: WeighedCounts, textStart: Int? = nil, localTotals: ClassTotals? = nil,
-                         isLocal: [Bool] = []) -> Classification {
+                         isLocal: [Bool] = [], isSubject: [Bool] = []) -> Classification {
         precondition(weighed.count == tokens.count, "one weighed count per token")
         let localTotals = localTotals.map(WeighedCounts.init)
         let textStart = textStart ?? tokens.count
@@ -493,7 +499,7 @@ public struct Classifier: Sendable {
             sumLnHam += w * log(clamped)
             weight += w
             evidence.append(TokenEvidence(token: token, counts: counts, weighed: weighed[index], probability: f,
-                                          weight: w))
+                                          weight: w, isSubject: index < isSubject.count ? isSubject[index] : nil))
         }
         guard !evidence.isEmpty, weight > 0 else {
             // Nothing to go on: never a pitch, whatever a low pitch cutoff says of the prior.

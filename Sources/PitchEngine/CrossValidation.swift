@@ -16,20 +16,24 @@ public struct CrossValidation: Sendable {
         public var textStart: Int
         /// Whether each token is local (`MessageTokens.isLocal`); empty: none is.
         public var isLocal: [Bool]
+        /// Whether each token is the Subject's (`MessageTokens.isSubject`); empty: none is.
+        public var isSubject: [Bool]
 
         /// `textStart` nil: no token is a word of the text.
-        public init(truth: MessageClass, fold: Int, tokens: [TokenID], textStart: Int? = nil, isLocal: [Bool] = []) {
+        public init(truth: MessageClass, fold: Int, tokens: [TokenID], textStart: Int? = nil, isLocal: [Bool] = [],
+                    isSubject: [Bool] = []) {
             self.truth = truth
             self.fold = fold
             self.tokens = tokens
             self.textStart = textStart ?? tokens.count
             self.isLocal = isLocal
+            self.isSubject = isSubject
         }
 
-        /// A message's sample: its ids, where its text begins and which of its tokens are local.
+        /// A message's sample: its ids, where its text begins and which of its tokens are local or the Subject's.
         public init(truth: MessageClass, fold: Int, message: MessageTokens) {
             self.init(truth: truth, fold: fold, tokens: message.ids, textStart: message.textStart,
-                      isLocal: message.isLocal)
+                      isLocal: message.isLocal, isSubject: message.isSubject)
         }
 
         /// The sample with its local tokens left out, as the starter model is built (`LocalTokens`): what a model
@@ -37,12 +41,14 @@ public struct CrossValidation: Sendable {
         public var portable: Sample {
             guard isLocal.contains(true) else { return self }
             var kept: [TokenID] = []
+            var keptSubject: [Bool] = []
             var keptBeforeText = 0
             for (index, id) in tokens.enumerated() where index >= isLocal.count || !isLocal[index] {
                 kept.append(id)
+                keptSubject.append(index < isSubject.count && isSubject[index])
                 if index < textStart { keptBeforeText += 1 }
             }
-            return Sample(truth: truth, fold: fold, tokens: kept, textStart: keptBeforeText)
+            return Sample(truth: truth, fold: fold, tokens: kept, textStart: keptBeforeText, isSubject: keptSubject)
         }
     }
 
@@ -113,7 +119,7 @@ public struct CrossValidation: Sendable {
                 let classification = classifier.classify(
                     counts.map { (token: "", counts: $0) }, weighed: combined?.weighed ?? counts.map(WeighedCounts.init),
                     totals: combined?.weighedTotals ?? WeighedCounts(own), textStart: sample.textStart,
-                    localTotals: starter == nil ? nil : own, isLocal: sample.isLocal)
+                    localTotals: starter == nil ? nil : own, isLocal: sample.isLocal, isSubject: sample.isSubject)
                 return Result(truth: sample.truth, score: classification.score, verdict: classification.verdict,
                               withStarter: starter != nil)
             }

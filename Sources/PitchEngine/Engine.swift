@@ -309,7 +309,7 @@ public struct Engine: Sendable {
         let classification = classifier.classify(evidence, weighed: combined?.weighed ?? counts.map(WeighedCounts.init),
                                                  totals: combined?.weighedTotals ?? WeighedCounts(own),
                                                  textStart: tokens.textStart, localTotals: usedStarter ? own : nil,
-                                                 isLocal: tokens.isLocal)
+                                                 isLocal: tokens.isLocal, isSubject: tokens.isSubject)
         return Assessment(classification: classification, usedStarterModel: usedStarter, tokenCount: tokens.count)
     }
 

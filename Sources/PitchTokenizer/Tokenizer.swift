@@ -10,19 +10,26 @@ public struct MessageTokens: Sendable {
     public var textStart: Int
     /// Whether each of `ids` is a local token (`LocalTokens`), which the starter model does not carry.
     public var isLocal: [Bool]
+    /// Whether each of `ids` is one of the Subject's words or pairs: a pitch needs enough evidence beyond them
+    /// (`Classifier.minimumPitchEvidence`), and without `texts` the names cannot say (found by an audit: only
+    /// `classify --explain` applied that rule, and `filter`, the service and the milter called such messages pitches).
+    public var isSubject: [Bool]
     /// The skeleton's fingerprint, for the template memory; nil when the text is too short to have one.
     public var template: TemplateFingerprint?
 
-    /// `textStart` nil: no token is a word of the text. `isLocal` nil: read from `texts` (none is local without
-    /// them).
+    /// `textStart` nil: no token is a word of the text. `isLocal` and `isSubject` nil: read from `texts` (none is
+    /// local or the Subject's without them).
     public init(texts: [String], ids: [TokenID], textStart: Int? = nil, isLocal: [Bool]? = nil,
-                template: TemplateFingerprint? = nil) {
+                isSubject: [Bool]? = nil, template: TemplateFingerprint? = nil) {
         precondition(isLocal.map { $0.count == ids.count } ?? true, "one isLocal per id")
+        precondition(isSubject.map { $0.count == ids.count } ?? true, "one isSubject per id")
         self.texts = texts
         self.ids = ids
         self.textStart = min(max(textStart ?? ids.count, 0), ids.count)
         self.isLocal = isLocal ?? (texts.count == ids.count ? texts.map(LocalTokens.contains)
                                                             : Array(repeating: false, count: ids.count))
+        self.isSubject = isSubject ?? (texts.count == ids.count ? texts.map { $0.hasPrefix("subj:") }
+                                                                : Array(repeating: false, count: ids.count))
         self.template = template
     }
 
@@ -36,6 +43,7 @@ public struct MessageTokens: Sendable {
         if texts.count == ids.count { texts.insert(token, at: textStart) }
         ids.insert(id, at: textStart)
         isLocal.insert(LocalTokens.contains(token), at: textStart)
+        isSubject.insert(false, at: textStart)
         textStart += 1
     }
 }
@@ -153,11 +161,16 @@ public struct Tokenizer: Sendable {
         addHeaderTokens(header, message: message, to: &collector)
         // Asked once: it reads the header's addresses.
         let ownWordsOnly = readsOwnWordsOnly(message)
+        // The Subject's tokens follow the header's in `ids`, one after the other (their prefix is theirs alone).
+        let subjectStart = collector.ids.count
         addSubjectTokens(header, forwardPrefixOnly: ownWordsOnly, to: &collector)
+        let subject = subjectStart..<collector.ids.count
         let template = addBodyTokens(message, readsOwnWordsOnly: ownWordsOnly, to: &collector)
         return MessageTokens(texts: collector.tokens + collector.textTokens, ids: collector.ids + collector.textIDs,
                              textStart: collector.ids.count,
                              isLocal: collector.local + Array(repeating: false, count: collector.textIDs.count),
+                             isSubject: collector.ids.indices.map(subject.contains)
+                                + Array(repeating: false, count: collector.textIDs.count),
                              template: template)
     }
 

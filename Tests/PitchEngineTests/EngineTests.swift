@@ -98,6 +98,23 @@ import Testing
         }
     }
 
+    /// Found by an audit: the rule that a pitch needs five tokens beyond the Subject's (`Classifier
+    /// .minimumPitchEvidence`) read the tokens' names, which only an explained verdict keeps: `classify --explain`
+    /// said unsure (exit 2) where `classify`, `filter`, the service and the milter said pitch.
+    @Test(arguments: ["\n", "\nHi ,\n"])
+    func aVerdictIsTheSameExplainedOrNot(body: String) throws {
+        let text = "From: Sam <sam@growthco.example>\nTo: alex@example.com\nSubject: Re: quick question about scaling "
+            + "your recruiting pipeline with our platform\nMessage-ID: <q0@growthco.example>\n" + body
+        let engine = Engine(store: nil)
+        let message = Message(bytes: Array(text.utf8))
+        let plain = try engine.assess(message, explaining: false).classification
+        let explained = try engine.assess(message, explaining: true).classification
+        #expect(explained.tooLittleEvidence && plain.tooLittleEvidence)
+        #expect(plain.verdict == .unsure && explained.verdict == .unsure)
+        #expect(plain.score == explained.score && plain.score > 0.85)  // a pitch's score, untrained
+        #expect(plain.evidenceBeyondSubject == explained.evidenceBeyondSubject)
+    }
+
     /// The filter's edit: a pitch gets the tag and a status field that records it. Filtered again, it keeps the one
     /// tag, and no second goes in; the new status field records none, since this run put none in. Classified ham
     /// then, the tag stays too: no filter of incoming mail takes a tag out, since nothing tells ours from a
